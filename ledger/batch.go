@@ -1,0 +1,177 @@
+package ledger
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/publicmask/publicmask"
+)
+
+// op is one request waiting for a group commit. run must write nothing when
+// it returns a business error (bizErr), so that a rejection never needs a
+// rollback and never aborts the other requests of its batch; a non-nil err
+// aborts the whole batch (which is then retried one request at a time).
+// run may be called more than once (batch retry, store retry).
+type op struct {
+	ctx  context.Context
+	kind string
+	run  func(tx publicmask.Tx, b *batch) (result any, bizErr error, err error)
+	done chan opResult
+}
+
+type opResult struct {
+	result any
+	err    error
+}
+
+// batch is the state shared by the requests of one commit.
+type batch struct {
+	now     time.Time
+	outlets map[string]*publicmask.Outlet // read or written in this batch
+	changed []string                      // codes, in first-change order
+}
+
+func newBatch(now time.Time) *batch {
+	return &batch{now: now, outlets: make(map[string]*publicmask.Outlet)}
+}
+
+// outlet returns the outlet as this batch sees it (its own writes included).
+func (b *batch) outlet(tx publicmask.Tx, code string) (*publicmask.Outlet, error) {
+	if o, ok := b.outlets[code]; ok {
+		return o, nil
+	}
+	o, err := tx.LockOutlet(code)
+	if err != nil {
+		return nil, err
+	}
+	b.outlets[code] = &o
+	return &o, nil
+}
+
+// save writes an outlet and remembers it for the commit notification.
+func (b *batch) save(tx publicmask.Tx, o *publicmask.Outlet) error {
+	o.UpdatedAt = b.now
+	if err := tx.SaveOutlet(o); err != nil {
+		return err
+	}
+	if !slices.Contains(b.changed, o.Code) {
+		b.changed = append(b.changed, o.Code)
+	}
+	b.outlets[o.Code] = o
+	return nil
+}
+
+// submit queues an op and waits for its commit.
+func (l *Ledger) submit(ctx context.Context, o *op) (any, error) {
+	o.ctx = ctx
+	o.done = make(chan opResult, 1)
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return nil, publicmask.Errorf(publicmask.EOverloaded, "the ledger is shutting down")
+	}
+	select {
+	case l.queue <- o:
+		l.mu.RUnlock()
+	case <-ctx.Done():
+		l.mu.RUnlock()
+		return nil, ctx.Err()
+	}
+	// Once queued, the op is committed or refused whatever the caller does:
+	// wait for the outcome so that an acknowledged answer is never dropped.
+	r := <-o.done
+	return r.result, r.err
+}
+
+func (l *Ledger) writeLoop() {
+	defer l.writers.Done()
+	ops := make([]*op, 0, l.cfg.MaxBatch)
+	for first := range l.queue {
+		ops = append(ops[:0], first)
+	fill:
+		for len(ops) < l.cfg.MaxBatch {
+			select {
+			case o, ok := <-l.queue:
+				if !ok {
+					break fill
+				}
+				ops = append(ops, o)
+			default:
+				break fill
+			}
+		}
+		l.commit(ops)
+	}
+}
+
+// commit runs ops in one transaction; if the transaction fails for a reason
+// other than the store being down, each op is retried alone so that one bad
+// request cannot take its batch-mates down with it.
+func (l *Ledger) commit(ops []*op) {
+	results, changed, err := l.commitOnce(ops)
+	if err != nil && len(ops) > 1 && publicmask.ErrorCode(err) != publicmask.EStoreUnavailable {
+		l.log.Warn("batch failed; retrying its requests one by one", "size", len(ops), "err", err)
+		for _, o := range ops {
+			l.commit([]*op{o})
+		}
+		return
+	}
+	if err != nil {
+		l.log.Error("commit failed", "size", len(ops), "err", err)
+		if publicmask.ErrorCode(err) == publicmask.EInternal {
+			err = publicmask.Errorf(publicmask.EStoreUnavailable, "the sale could not be recorded; retry with the same txn_id")
+		}
+		for _, o := range ops {
+			o.done <- opResult{err: err}
+		}
+		return
+	}
+	if len(changed) > 0 && l.cfg.OnCommit != nil {
+		l.cfg.OnCommit(changed)
+	}
+	for i, o := range ops {
+		o.done <- results[i]
+	}
+}
+
+func (l *Ledger) commitOnce(ops []*op) ([]opResult, []publicmask.Outlet, error) {
+	start := time.Now()
+	results := make([]opResult, len(ops))
+	var changed []publicmask.Outlet
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var b *batch
+	err := l.store.Write(ctx, func(tx publicmask.Tx) error {
+		b = newBatch(l.Now())
+		for i, o := range ops {
+			if err := o.ctx.Err(); err != nil {
+				results[i] = opResult{err: err} // the client left before we started: record nothing
+				continue
+			}
+			res, biz, err := o.run(tx, b)
+			if err != nil {
+				return err
+			}
+			results[i] = opResult{result: res, err: biz}
+		}
+		return nil
+	})
+	l.m.commitSeconds.Observe(time.Since(start).Seconds())
+	l.m.batchSize.Observe(float64(len(ops)))
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = publicmask.Errorf(publicmask.EStoreUnavailable, "the store did not answer in time")
+		}
+		return nil, nil, err
+	}
+	// Versions are read after Write returns: a store may stamp them at
+	// commit time (PostgreSQL does, so that they commit in order).
+	for _, code := range b.changed {
+		changed = append(changed, *b.outlets[code])
+	}
+	slices.SortFunc(changed, func(x, y publicmask.Outlet) int { return cmp.Compare(x.Version, y.Version) })
+	return results, changed, nil
+}

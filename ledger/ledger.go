@@ -1,0 +1,316 @@
+// Package ledger checks purchases against the rules and records them: one
+// sale is one atomic, durable transaction, and concurrent requests are batched
+// into group commits so that durability does not cost a flush per sale.
+package ledger
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base32"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/clock"
+	"github.com/publicmask/publicmask/policy"
+	"github.com/publicmask/publicmask/rrn"
+)
+
+// Config wires a Ledger.
+type Config struct {
+	Store  publicmask.Store
+	Policy *policy.Holder
+	Keyer  *rrn.Keyer
+	Clock  clock.Clock
+	// OnCommit is called after every commit with the new state of each
+	// outlet the commit changed (in version order); the in-process public
+	// snapshot follows the ledger through it. It must not block for long.
+	// With several writers, calls may interleave out of version order:
+	// receivers keep the highest version per outlet.
+	OnCommit func(changed []publicmask.Outlet)
+	// AdminToken is the admin bearer token (compared by hash, in constant time).
+	AdminToken string
+	// MaxBatch bounds how many requests share one commit (default 256).
+	MaxBatch int
+	// Writers is how many batches may commit at once (default 1: SQLite has
+	// one writer; PostgreSQL gains from a few).
+	Writers int
+	// RetentionWeeks is how many past weeks of person-week rows are kept
+	// besides the current week (default 2).
+	RetentionWeeks int
+	// TokenCacheTTL bounds how long another node's revocation may take to be
+	// seen here (default 10 s).
+	TokenCacheTTL time.Duration
+	Registerer    prometheus.Registerer
+	Logger        *slog.Logger
+}
+
+// Ledger is the write side of publicmask.
+type Ledger struct {
+	cfg       Config
+	store     publicmask.Store
+	log       *slog.Logger
+	adminHash [32]byte
+	hasAdmin  bool
+	m         *metrics
+
+	queue   chan *op
+	mu      sync.RWMutex // guards closed against sends racing Close
+	closed  bool
+	writers sync.WaitGroup
+
+	tokens sync.Map // token hash → cachedToken
+}
+
+type cachedToken struct {
+	tok     publicmask.Token
+	expires time.Time
+}
+
+// New starts a ledger with its writer goroutines.
+func New(cfg Config) (*Ledger, error) {
+	if cfg.Store == nil || cfg.Policy == nil || cfg.Keyer == nil {
+		return nil, errors.New("ledger: Store, Policy and Keyer are required")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 256
+	}
+	if cfg.Writers <= 0 {
+		cfg.Writers = 1
+	}
+	if cfg.RetentionWeeks <= 0 {
+		cfg.RetentionWeeks = 2
+	}
+	if cfg.TokenCacheTTL <= 0 {
+		cfg.TokenCacheTTL = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	l := &Ledger{
+		cfg:   cfg,
+		store: cfg.Store,
+		log:   cfg.Logger,
+		queue: make(chan *op, cfg.MaxBatch*4),
+		m:     newMetrics(cfg.Registerer),
+	}
+	if cfg.AdminToken != "" {
+		l.adminHash = sha256.Sum256([]byte(cfg.AdminToken))
+		l.hasAdmin = true
+	}
+	for range cfg.Writers {
+		l.writers.Add(1)
+		go l.writeLoop()
+	}
+	return l, nil
+}
+
+// Close stops accepting requests, lets the writers finish the queued batches
+// and returns when they have, or when ctx ends.
+func (l *Ledger) Close(ctx context.Context) error {
+	l.mu.Lock()
+	if !l.closed {
+		l.closed = true
+		close(l.queue)
+	}
+	l.mu.Unlock()
+	done := make(chan struct{})
+	go func() { l.writers.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Now is the service clock.
+func (l *Ledger) Now() time.Time { return l.cfg.Clock.Now() }
+
+// Policy is the policy in force now.
+func (l *Ledger) Policy() *policy.Policy { return l.cfg.Policy.Load() }
+
+// SetPolicy replaces the policy atomically (reload without restart).
+func (l *Ledger) SetPolicy(p *policy.Policy) { l.cfg.Policy.Store(p) }
+
+// Store is the ledger's store.
+func (l *Ledger) Store() publicmask.Store { return l.store }
+
+// Outlet is what an outlet sees of itself.
+func (l *Ledger) Outlet(ctx context.Context, code string) (*OutletView, error) {
+	o, err := l.store.Outlet(ctx, code)
+	if err != nil {
+		return nil, err
+	}
+	dayStart := dayStart(l.Now())
+	sold, err := l.store.SoldSince(ctx, code, dayStart)
+	if err != nil {
+		return nil, err
+	}
+	v := &OutletView{
+		Code: o.Code, Name: o.Name, Addr: o.Addr, Type: o.Type, Lat: o.Lat, Lng: o.Lng,
+		Stock: o.Stock, Suspended: o.Suspended, SoldToday: sold,
+	}
+	if st := o.RemainStat(); st != "" {
+		v.RemainStat = &st
+	}
+	if !o.StockAt.IsZero() {
+		t := o.StockAt.In(policy.Seoul)
+		v.StockAt = &t
+	}
+	if !o.UpdatedAt.IsZero() {
+		t := o.UpdatedAt.In(policy.Seoul)
+		v.UpdatedAt = &t
+	}
+	return v, nil
+}
+
+func dayStart(t time.Time) time.Time {
+	s := t.In(policy.Seoul)
+	y, m, d := s.Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, policy.Seoul)
+}
+
+// RecentSales lists an outlet's latest sales, newest first.
+func (l *Ledger) RecentSales(ctx context.Context, outlet string, limit int) ([]publicmask.Sale, error) {
+	if limit <= 0 || limit > 200 {
+		limit = 50
+	}
+	return l.store.RecentSales(ctx, outlet, limit)
+}
+
+// Conflicts lists late sales that broke a rule.
+func (l *Ledger) Conflicts(ctx context.Context, limit int) ([]publicmask.Sale, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	return l.store.Conflicts(ctx, limit)
+}
+
+// IssueToken creates a bearer token for role (outlet tokens name their
+// outlet) and returns it; only its hash is kept.
+func (l *Ledger) IssueToken(ctx context.Context, role, outlet string) (string, error) {
+	toks, err := l.IssueTokens(ctx, role, []string{outlet})
+	if err != nil {
+		return "", err
+	}
+	return toks[0], nil
+}
+
+// IssueTokens issues one token per outlet in one transaction (role outlet),
+// or len(outlets) tokens of another role.
+func (l *Ledger) IssueTokens(ctx context.Context, role string, outlets []string) ([]string, error) {
+	switch role {
+	case publicmask.RoleOutlet:
+		for _, code := range outlets {
+			if _, err := l.store.Outlet(ctx, code); err != nil {
+				return nil, err
+			}
+		}
+	case publicmask.RoleDistributor, publicmask.RoleAdmin:
+		for i := range outlets {
+			outlets[i] = ""
+		}
+	default:
+		return nil, publicmask.Errorf(publicmask.EBadRequest, "role must be outlet or distributor")
+	}
+	now := l.Now()
+	toks := make([]string, len(outlets))
+	recs := make([]publicmask.Token, len(outlets))
+	for i, code := range outlets {
+		toks[i] = "pm_" + role[:1] + "_" + randomID(24)
+		recs[i] = publicmask.Token{Hash: hashToken(toks[i]), Role: role, Outlet: code, CreatedAt: now}
+	}
+	err := l.store.Write(ctx, func(tx publicmask.Tx) error {
+		for _, r := range recs {
+			if err := tx.PutToken(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return toks, nil
+}
+
+// Authenticate resolves a bearer token; EUnauthorized if unknown or revoked.
+func (l *Ledger) Authenticate(ctx context.Context, token string) (publicmask.Token, error) {
+	if token == "" {
+		return publicmask.Token{}, publicmask.Errorf(publicmask.EUnauthorized, "a bearer token is required")
+	}
+	sum := sha256.Sum256([]byte(token))
+	if l.hasAdmin && subtle.ConstantTimeCompare(sum[:], l.adminHash[:]) == 1 {
+		return publicmask.Token{Role: publicmask.RoleAdmin}, nil
+	}
+	h := hex.EncodeToString(sum[:])
+	now := time.Now()
+	if c, ok := l.tokens.Load(h); ok && now.Before(c.(cachedToken).expires) {
+		return checkToken(c.(cachedToken).tok)
+	}
+	t, err := l.store.Token(ctx, h)
+	if publicmask.ErrorCode(err) == publicmask.ENotFound {
+		return t, publicmask.Errorf(publicmask.EUnauthorized, "unknown token")
+	}
+	if err != nil {
+		return t, err
+	}
+	l.tokens.Store(h, cachedToken{tok: t, expires: now.Add(l.cfg.TokenCacheTTL)})
+	return checkToken(t)
+}
+
+func checkToken(t publicmask.Token) (publicmask.Token, error) {
+	if !t.RevokedAt.IsZero() {
+		return publicmask.Token{}, publicmask.Errorf(publicmask.EUnauthorized, "token revoked")
+	}
+	return t, nil
+}
+
+// RevokeToken revokes an issued token.
+func (l *Ledger) RevokeToken(ctx context.Context, token string) error {
+	h := hashToken(token)
+	if _, err := l.store.Token(ctx, h); err != nil {
+		return err
+	}
+	now := l.Now()
+	err := l.store.Write(ctx, func(tx publicmask.Tx) error { return tx.RevokeToken(h, now) })
+	l.tokens.Delete(h)
+	return err
+}
+
+func hashToken(tok string) string {
+	sum := sha256.Sum256([]byte(tok))
+	return hex.EncodeToString(sum[:])
+}
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// randomID returns n random bytes, base32 encoded.
+func randomID(n int) string {
+	b := make([]byte, n)
+	rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	return idEncoding.EncodeToString(b)
+}
+
+func newSaleID() string { return "s" + randomID(10) }
+
+func validTxnID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	return strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._:-", r))
+	}) < 0
+}

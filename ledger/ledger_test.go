@@ -1,0 +1,391 @@
+package ledger_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/internal/testenv"
+	"github.com/publicmask/publicmask/ledger"
+	"github.com/publicmask/publicmask/policy"
+)
+
+var ctx = context.Background()
+
+func code(err error) string { return publicmask.ErrorCode(err) }
+
+func sell(e *testenv.Env, outlet, txn, buyer string, qty int) (*ledger.Receipt, bool, error) {
+	return e.Ledger.Sell(ctx, ledger.SaleRequest{Outlet: outlet, TxnID: txn, Buyer: buyer, Quantity: qty})
+}
+
+func mustVerify(t *testing.T, e *testenv.Env) {
+	t.Helper()
+	rep, err := e.Ledger.Verify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK {
+		t.Fatalf("verify: %+v", rep.Violations)
+	}
+}
+
+// TestIssue2Scenario walks the "done when" list of the rationing core on
+// Wednesday 2020-03-11 under the standard policy.
+func TestIssue2Scenario(t *testing.T) {
+	e := testenv.New(t)
+	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 250)
+	e.AddOutlet(t, "10000002", publicmask.TypePharmacy, 250)
+	e.AddOutlet(t, "10000003", publicmask.TypePharmacy, 0)
+	b83 := testenv.Born(1983, 1)
+
+	r, replayed, err := sell(e, "10000001", "t1", b83, 2)
+	if err != nil || replayed {
+		t.Fatalf("first sale: %v replayed=%v", err, replayed)
+	}
+	if r.Outlet.Stock != 248 || r.Items[0].Quantity != 2 || *r.Items[0].RemainingThisWeek != 0 || r.Items[0].Role != "buyer" {
+		t.Fatalf("receipt: %+v", r)
+	}
+	if _, _, err := sell(e, "10000002", "t2", b83, 1); code(err) != publicmask.EQuotaExceeded {
+		t.Fatalf("second outlet: %v, want quota_exceeded", err)
+	}
+	if _, _, err := sell(e, "10000001", "t3", testenv.Born(1984, 2), 1); code(err) != publicmask.ENotEligibleToday {
+		t.Fatalf("born 1984 on Wednesday: %v", err)
+	}
+	bad := []byte(testenv.Born(1983, 3))
+	bad[12] = '0' + (bad[12]-'0'+1)%10
+	if _, _, err := sell(e, "10000001", "t4", string(bad), 1); code(err) != publicmask.EInvalidID {
+		t.Fatalf("bad check digit: %v", err)
+	}
+	// Replay: the same body gets the first answer again.
+	r2, replayed, err := sell(e, "10000001", "t1", b83, 2)
+	if err != nil || !replayed || r2.SaleID != r.SaleID || r2.Outlet.Stock != 248 {
+		t.Fatalf("replay: %+v replayed=%v err=%v", r2, replayed, err)
+	}
+	// The hyphenated form of the same ID is the same request.
+	hy := b83[:6] + "-" + b83[6:]
+	if r3, replayed, err := sell(e, "10000001", "t1", hy, 2); err != nil || !replayed || r3.SaleID != r.SaleID {
+		t.Fatalf("hyphenated replay: %v %v", replayed, err)
+	}
+	if _, _, err := sell(e, "10000001", "t1", b83, 1); code(err) != publicmask.ETxnConflict {
+		t.Fatalf("reuse with other body: %v", err)
+	}
+	if _, _, err := sell(e, "10000003", "t5", testenv.Born(1988, 5), 1); code(err) != publicmask.EOutOfStock {
+		t.Fatalf("no stock: %v", err)
+	}
+	if _, err := e.Ledger.SetSuspended(ctx, "10000002", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := sell(e, "10000002", "t6", testenv.Born(1988, 7), 1); code(err) != publicmask.ESalesSuspended {
+		t.Fatalf("suspended: %v", err)
+	}
+	v, _ := e.Ledger.Outlet(ctx, "10000002")
+	if v.RemainStat == nil || *v.RemainStat != publicmask.StatBreak {
+		t.Fatalf("suspended outlet shows %v", v.RemainStat)
+	}
+	// Cancel frees the quota and returns the stock.
+	c, err := e.Ledger.Cancel(ctx, "10000001", r.SaleID)
+	if err != nil || c.Outlet.Stock != 250 {
+		t.Fatalf("cancel: %+v %v", c, err)
+	}
+	if _, err := e.Ledger.Cancel(ctx, "10000002", r.SaleID); code(err) != publicmask.ENotFound {
+		t.Fatalf("cancel at another outlet: %v", err)
+	}
+	if _, _, err := sell(e, "10000001", "t7", b83, 2); err != nil {
+		t.Fatalf("after cancel: %v", err)
+	}
+	v, _ = e.Ledger.Outlet(ctx, "10000001")
+	if v.SoldToday != 2 || v.Stock != 248 {
+		t.Fatalf("outlet view: %+v", v)
+	}
+	mustVerify(t, e)
+}
+
+func TestCheck(t *testing.T) {
+	e := testenv.New(t)
+	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 100)
+	b83, b84 := testenv.Born(1983, 1), testenv.Born(1984, 2)
+	res, err := e.Ledger.Check(ctx, "10000001", b83, nil)
+	if err != nil || !res.Eligible || *res.Persons[0].RemainingThisWeek != 2 {
+		t.Fatalf("check: %+v %v", res, err)
+	}
+	res, _ = e.Ledger.Check(ctx, "10000001", b84, nil)
+	if res.Eligible || *res.Persons[0].Reason != publicmask.ENotEligibleToday || res.Persons[0].NextDate == nil || *res.Persons[0].NextDate != "2020-03-12" {
+		t.Fatalf("check 1984: %+v", res.Persons[0])
+	}
+	if _, _, err := sell(e, "10000001", "t1", b83, 2); err != nil {
+		t.Fatal(err)
+	}
+	res, _ = e.Ledger.Check(ctx, "10000001", b83, nil)
+	if res.Eligible || *res.Persons[0].Reason != publicmask.EQuotaExceeded || *res.Persons[0].RemainingThisWeek != 0 {
+		t.Fatalf("check after buying: %+v", res.Persons[0])
+	}
+}
+
+func TestProxySaleAllOrNothing(t *testing.T) {
+	e := testenv.New(t)
+	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 100)
+	parent := testenv.Born(1983, 1)
+	elder := testenv.Born(1938, 2) // born 1938: Wednesday digit 8
+	child := testenv.Born(2012, 3) // born 2012: Tuesday
+	falseChild := testenv.Born(1988, 5)
+	// An elderly person on their own day: accepted, with each quota used.
+	r, _, err := e.Ledger.Sell(ctx, ledger.SaleRequest{Outlet: "10000001", TxnID: "p1", Buyer: parent, Quantity: 0,
+		OnBehalfOf: []ledger.PersonInput{{ID: elder, Category: policy.CategoryElderly, Quantity: 2}}})
+	if err != nil || len(r.Items) != 2 || r.Items[1].Role != "proxy" || r.Outlet.Stock != 98 {
+		t.Fatalf("elderly proxy: %+v %v", r, err)
+	}
+	// A child on the parent's day (not the child's) on 11 March: refused, and nothing recorded.
+	_, _, err = e.Ledger.Sell(ctx, ledger.SaleRequest{Outlet: "10000001", TxnID: "p2", Buyer: parent, Quantity: 2,
+		OnBehalfOf: []ledger.PersonInput{{ID: child, Category: policy.CategoryChild, Quantity: 2}}})
+	if err == nil {
+		t.Fatal("child proxy on the parent's day accepted on 2020-03-11")
+	}
+	if _, _, err := sell(e, "10000001", "p3", parent, 2); err != nil {
+		t.Fatalf("parent's own purchase after the refused proxy sale: %v", err)
+	}
+	_, _, err = e.Ledger.Sell(ctx, ledger.SaleRequest{Outlet: "10000001", TxnID: "p4", Buyer: testenv.Born(1978, 7), Quantity: 1,
+		OnBehalfOf: []ledger.PersonInput{{ID: falseChild, Category: policy.CategoryChild, Quantity: 1}}})
+	if code(err) != publicmask.EProxyNotAllowed {
+		t.Fatalf("false child: %v", err)
+	}
+	mustVerify(t, e)
+}
+
+// TestConcurrentBuyers: dozens of buyers each trying four times at once
+// across two outlets get exactly one purchase each, and the stock matches.
+func TestConcurrentBuyers(t *testing.T) {
+	e := testenv.New(t)
+	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 1000)
+	e.AddOutlet(t, "10000002", publicmask.TypePharmacy, 1000)
+	const buyers, tries = 60, 4
+	var ok, refused atomic.Int64
+	var wg sync.WaitGroup
+	for b := range buyers {
+		id := testenv.Born(1983+5*(b%2), b)
+		for try := range tries {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				outlet := []string{"10000001", "10000002"}[try%2]
+				_, _, err := sell(e, outlet, fmt.Sprintf("b%d-try%d", b, try), id, 2)
+				switch code(err) {
+				case "":
+					ok.Add(1)
+				case publicmask.EQuotaExceeded:
+					refused.Add(1)
+				default:
+					t.Errorf("unexpected: %v", err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if ok.Load() != buyers || refused.Load() != buyers*(tries-1) {
+		t.Fatalf("ok=%d refused=%d, want %d and %d", ok.Load(), refused.Load(), buyers, buyers*(tries-1))
+	}
+	a, _ := e.Ledger.Outlet(ctx, "10000001")
+	b, _ := e.Ledger.Outlet(ctx, "10000002")
+	if a.Stock+b.Stock != 2000-2*buyers {
+		t.Fatalf("stock %d + %d, want %d", a.Stock, b.Stock, 2000-2*buyers)
+	}
+	mustVerify(t, e)
+}
+
+// TestRandomOperations is a property test: any interleaving of sales,
+// cancels, deliveries, corrections and suspensions, from many goroutines,
+// leaves the ledger verifiable and nobody above quota.
+func TestRandomOperations(t *testing.T) {
+	e := testenv.New(t)
+	outlets := []string{"20000001", "20000002", "20000003"}
+	for _, o := range outlets {
+		e.AddOutlet(t, o, publicmask.TypePharmacy, 30)
+	}
+	people := make([]string, 40)
+	for i := range people {
+		people[i] = testenv.Born(1900+[]int{83, 88, 73, 84, 38}[i%5], i)
+	}
+	var mu sync.Mutex
+	var sales []string
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			for i := range 60 {
+				o := outlets[rng.IntN(len(outlets))]
+				txn := fmt.Sprintf("w%d-%d", w, i)
+				switch rng.IntN(10) {
+				case 0:
+					e.Ledger.Deliver(ctx, o, txn, 1+rng.IntN(20))
+				case 1:
+					e.Ledger.CorrectStock(ctx, o, txn, rng.IntN(40))
+				case 2:
+					e.Ledger.SetSuspended(ctx, o, rng.IntN(3) == 0)
+				case 3:
+					mu.Lock()
+					var id string
+					if len(sales) > 0 {
+						id = sales[rng.IntN(len(sales))]
+					}
+					mu.Unlock()
+					if id != "" {
+						for _, o := range outlets {
+							e.Ledger.Cancel(ctx, o, id)
+						}
+					}
+				default:
+					r, _, err := sell(e, o, txn, people[rng.IntN(len(people))], 1+rng.IntN(2))
+					if err == nil {
+						mu.Lock()
+						sales = append(sales, r.SaleID)
+						mu.Unlock()
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	mustVerify(t, e)
+	for _, o := range outlets {
+		v, _ := e.Ledger.Outlet(ctx, o)
+		if v.Stock < 0 {
+			t.Fatalf("outlet %s stock %d < 0", o, v.Stock)
+		}
+	}
+}
+
+func TestLateSaleConflict(t *testing.T) {
+	e := testenv.New(t)
+	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 100)
+	b83 := testenv.Born(1983, 1)
+	if _, _, err := sell(e, "10000001", "live", b83, 2); err != nil {
+		t.Fatal(err)
+	}
+	// An offline sale of the same person an hour ago arrives late: recorded,
+	// flagged, and not a violation.
+	r, _, err := e.Ledger.Sell(ctx, ledger.SaleRequest{Outlet: "10000001", TxnID: "late", Buyer: b83, Quantity: 2, SoldAt: e.Clock.Now().Add(-time.Hour)})
+	if err != nil || r.Conflict != publicmask.EQuotaExceeded {
+		t.Fatalf("late sale: %+v %v", r, err)
+	}
+	c, _ := e.Ledger.Conflicts(ctx, 10)
+	if len(c) != 1 || c[0].ID != r.SaleID {
+		t.Fatalf("conflicts: %+v", c)
+	}
+	rep, _ := e.Ledger.Verify(ctx)
+	if !rep.OK || rep.Checked.Conflicts != 1 {
+		t.Fatalf("verify: %+v", rep)
+	}
+	// Too old for an outbox: refused.
+	_, _, err = e.Ledger.Sell(ctx, ledger.SaleRequest{Outlet: "10000001", TxnID: "old", Buyer: b83, Quantity: 1, SoldAt: e.Clock.Now().AddDate(0, 0, -8)})
+	if code(err) != publicmask.EBadRequest {
+		t.Fatalf("8-day-old sale: %v", err)
+	}
+}
+
+func TestVerifyFindsTampering(t *testing.T) {
+	e := testenv.New(t)
+	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 100)
+	if _, _, err := sell(e, "10000001", "t1", testenv.Born(1983, 1), 2); err != nil {
+		t.Fatal(err)
+	}
+	// Change stock behind the ledger's back.
+	err := e.Store.Write(ctx, func(tx publicmask.Tx) error {
+		o, err := tx.LockOutlet("10000001")
+		if err != nil {
+			return err
+		}
+		o.Stock += 5
+		return tx.SaveOutlet(&o)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, _ := e.Ledger.Verify(ctx)
+	if rep.OK || len(rep.Violations) != 1 || rep.Violations[0].Kind != "stock_mismatch" {
+		t.Fatalf("verify missed tampering: %+v", rep)
+	}
+}
+
+func TestPurgeAcrossClockJump(t *testing.T) {
+	e := testenv.New(t)
+	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 100)
+	if _, _, err := sell(e, "10000001", "t1", testenv.Born(1983, 1), 2); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := e.Ledger.Purge(ctx); n != 0 {
+		t.Fatalf("purged %d rows inside the window", n)
+	}
+	e.Clock.Advance(3 * 7 * 24 * time.Hour)
+	if n, err := e.Ledger.Purge(ctx); err != nil || n != 1 {
+		t.Fatalf("purge after 3 weeks = %d, %v", n, err)
+	}
+	mustVerify(t, e)
+}
+
+func TestDeliveriesAndCorrections(t *testing.T) {
+	e := testenv.New(t)
+	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 0)
+	r, replayed, err := e.Ledger.Deliver(ctx, "10000001", "d1", 250)
+	if err != nil || replayed || r.Stock != 250 || r.Status != publicmask.StatPlenty {
+		t.Fatalf("deliver: %+v %v", r, err)
+	}
+	if r2, replayed, _ := e.Ledger.Deliver(ctx, "10000001", "d1", 250); !replayed || r2.ID != r.ID {
+		t.Fatal("delivery replay not idempotent")
+	}
+	if _, _, err := e.Ledger.Deliver(ctx, "10000001", "d1", 251); code(err) != publicmask.ETxnConflict {
+		t.Fatalf("delivery txn reuse: %v", err)
+	}
+	if _, _, err := e.Ledger.Deliver(ctx, "10000001", "d2", 0); code(err) != publicmask.EBadRequest {
+		t.Fatalf("zero delivery: %v", err)
+	}
+	c, _, err := e.Ledger.CorrectStock(ctx, "10000001", "c1", 240)
+	if err != nil || c.Stock != 240 {
+		t.Fatalf("correction: %+v %v", c, err)
+	}
+	res, err := e.Ledger.DeliverMany(ctx, []ledger.DeliveryRequest{{Outlet: "10000001", Quantity: 10, TxnID: "m1"}, {Outlet: "99999999", Quantity: 10, TxnID: "m2"}, {Outlet: "10000001", Quantity: -1, TxnID: "m3"}})
+	if err != nil || res[0].Error != nil || res[0].Receipt.Stock != 250 || code(res[1].Error) != publicmask.ENotFound || code(res[2].Error) != publicmask.EBadRequest {
+		t.Fatalf("deliver many: %+v %v", res, err)
+	}
+	mustVerify(t, e)
+}
+
+func TestNoRawIDInStore(t *testing.T) {
+	e := testenv.New(t)
+	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 100)
+	id := testenv.Born(1983, 12345)
+	if _, _, err := sell(e, "10000001", "t1", id, 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := sell(e, "10000001", "t2", id, 2); err == nil {
+		t.Fatal("second sale accepted")
+	}
+	testenv.AssertNoRawID(t, e.Store.Path(), id)
+}
+
+func BenchmarkSell(b *testing.B) {
+	e := testenv.New(b)
+	const outlets = 100
+	for i := range outlets {
+		e.AddOutlet(b, fmt.Sprintf("3%07d", i), publicmask.TypePharmacy, 100_000)
+	}
+	var n atomic.Int64
+	b.SetParallelism(32) // many concurrent clients, as over HTTP
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			id := testenv.ID(fmt.Sprintf("%02d%02d%02d", []int{83, 88, 3, 8}[i%4], 1+i/100000%12, 1+i/8%28), "1133"[i%4], int(i%100000))
+			_, _, err := sell(e, fmt.Sprintf("3%07d", i%outlets), fmt.Sprintf("b%d", i), id, 1)
+			if err != nil && code(err) != publicmask.EQuotaExceeded {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "sales/s")
+}

@@ -1,0 +1,236 @@
+package ledger
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+
+	"github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/policy"
+)
+
+// Bounds on stock operations: a delivery is a truck, not a warehouse.
+const (
+	maxDelivery = 100_000
+	maxCount    = 100_000
+)
+
+func opHash(kind, outlet, txnID string, n int) string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%s\x00%d", kind, outlet, txnID, n))
+	return hex.EncodeToString(sum[:])
+}
+
+// stockOp runs an idempotent stock change (delivery or correction).
+func (l *Ledger) stockOp(ctx context.Context, kind, outlet, txnID string, n int, apply func(tx publicmask.Tx, b *batch, o *publicmask.Outlet) (string, error)) (*StockReceipt, bool, error) {
+	if !validTxnID(txnID) {
+		return nil, false, publicmask.Errorf(publicmask.EBadRequest, "txn_id must be 1–64 characters of A–Z a–z 0–9 . _ : -")
+	}
+	hash := opHash(kind, outlet, txnID, n)
+	res, err := l.submit(ctx, &op{kind: kind, run: func(tx publicmask.Tx, b *batch) (any, error, error) {
+		return l.runStockOp(tx, b, outlet, txnID, hash, apply)
+	}})
+	if err != nil {
+		return nil, false, err
+	}
+	return decodeStock(res)
+}
+
+func (l *Ledger) runStockOp(tx publicmask.Tx, b *batch, outlet, txnID, hash string, apply func(tx publicmask.Tx, b *batch, o *publicmask.Outlet) (string, error)) (any, error, error) {
+	if rec, ok, err := tx.Idempotency(outlet, txnID); err != nil {
+		return nil, nil, err
+	} else if ok {
+		return replay(rec, hash)
+	}
+	o, err := b.outlet(tx, outlet)
+	if err != nil {
+		return nil, err, nil
+	}
+	id, err := apply(tx, b, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := b.save(tx, o); err != nil {
+		return nil, nil, err
+	}
+	r := &StockReceipt{ID: id, Outlet: o.Code, At: b.now.In(policy.Seoul), Stock: o.Stock, Status: o.RemainStat(), StockAt: o.StockAt.In(policy.Seoul)}
+	body, err := json.Marshal(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := tx.PutIdempotency(publicmask.IdemRecord{Outlet: outlet, TxnID: txnID, BodyHash: hash, Response: body, CreatedAt: b.now}); err != nil {
+		return nil, nil, err
+	}
+	return r, nil, nil
+}
+
+func decodeStock(res any) (*StockReceipt, bool, error) {
+	switch v := res.(type) {
+	case *StockReceipt:
+		return v, false, nil
+	case replayed:
+		var r StockReceipt
+		if err := json.Unmarshal(v.body, &r); err != nil {
+			return nil, false, fmt.Errorf("ledger: stored receipt: %w", err)
+		}
+		return &r, true, nil
+	}
+	return nil, false, fmt.Errorf("ledger: unexpected result %T", res)
+}
+
+func deliver(qty int, txnID string) func(tx publicmask.Tx, b *batch, o *publicmask.Outlet) (string, error) {
+	return func(tx publicmask.Tx, b *batch, o *publicmask.Outlet) (string, error) {
+		d := &publicmask.Delivery{ID: "d" + randomID(10), Outlet: o.Code, TxnID: txnID, Quantity: qty, At: b.now}
+		if err := tx.InsertDelivery(d); err != nil {
+			return "", err
+		}
+		o.Stock += qty
+		o.StockAt = b.now
+		return d.ID, nil
+	}
+}
+
+// Deliver records stock received by an outlet.
+func (l *Ledger) Deliver(ctx context.Context, outlet, txnID string, qty int) (*StockReceipt, bool, error) {
+	if qty < 1 || qty > maxDelivery {
+		return nil, false, publicmask.Errorf(publicmask.EBadRequest, "quantity must be between 1 and %d", maxDelivery)
+	}
+	return l.stockOp(ctx, "delivery", outlet, txnID, qty, deliver(qty, txnID))
+}
+
+// DeliveryResult is the outcome of one line of DeliverMany.
+type DeliveryResult struct {
+	Outlet   string        `json:"outlet"`
+	TxnID    string        `json:"txn_id"`
+	Receipt  *StockReceipt `json:"receipt,omitempty"`
+	Replayed bool          `json:"replayed,omitempty"`
+	Error    error         `json:"-"`
+}
+
+// DeliverMany records a distributor's delivery list in one transaction; each
+// line stands or falls alone.
+func (l *Ledger) DeliverMany(ctx context.Context, lines []DeliveryRequest) ([]DeliveryResult, error) {
+	out := make([]DeliveryResult, len(lines))
+	type line struct {
+		i    int
+		hash string
+	}
+	var valid []line
+	for i, d := range lines {
+		out[i] = DeliveryResult{Outlet: d.Outlet, TxnID: d.TxnID}
+		switch {
+		case !validTxnID(d.TxnID):
+			out[i].Error = publicmask.Errorf(publicmask.EBadRequest, "txn_id must be 1–64 characters of A–Z a–z 0–9 . _ : -")
+		case d.Quantity < 1 || d.Quantity > maxDelivery:
+			out[i].Error = publicmask.Errorf(publicmask.EBadRequest, "quantity must be between 1 and %d", maxDelivery)
+		default:
+			valid = append(valid, line{i, opHash("delivery", d.Outlet, d.TxnID, d.Quantity)})
+		}
+	}
+	if len(valid) == 0 {
+		return out, nil
+	}
+	res, err := l.submit(ctx, &op{kind: "deliveries", run: func(tx publicmask.Tx, b *batch) (any, error, error) {
+		rs := make([]any, len(valid))
+		errs := make([]error, len(valid))
+		for j, v := range valid {
+			d := lines[v.i]
+			r, biz, err := l.runStockOp(tx, b, d.Outlet, d.TxnID, v.hash, deliver(d.Quantity, d.TxnID))
+			if err != nil {
+				return nil, nil, err
+			}
+			rs[j], errs[j] = r, biz
+		}
+		return [2]any{rs, errs}, nil, nil
+	}})
+	if err != nil {
+		return nil, err
+	}
+	pair := res.([2]any)
+	rs, errs := pair[0].([]any), pair[1].([]error)
+	for j, v := range valid {
+		if errs[j] != nil {
+			out[v.i].Error = errs[j]
+			continue
+		}
+		out[v.i].Receipt, out[v.i].Replayed, out[v.i].Error = decodeStock(rs[j])
+	}
+	return out, nil
+}
+
+// CorrectStock replaces the computed stock by a physical count.
+func (l *Ledger) CorrectStock(ctx context.Context, outlet, txnID string, count int) (*StockReceipt, bool, error) {
+	if count < 0 || count > maxCount {
+		return nil, false, publicmask.Errorf(publicmask.EBadRequest, "count must be between 0 and %d", maxCount)
+	}
+	return l.stockOp(ctx, "correction", outlet, txnID, count, func(tx publicmask.Tx, b *batch, o *publicmask.Outlet) (string, error) {
+		c := &publicmask.Correction{ID: "c" + randomID(10), Outlet: o.Code, TxnID: txnID, Count: count, Delta: count - o.Stock, At: b.now}
+		if err := tx.InsertCorrection(c); err != nil {
+			return "", err
+		}
+		o.Stock = count
+		return c.ID, nil
+	})
+}
+
+// SetSuspended suspends ("break") or resumes an outlet's sales.
+func (l *Ledger) SetSuspended(ctx context.Context, outlet string, suspended bool) (*OutletView, error) {
+	_, err := l.submit(ctx, &op{kind: "suspend", run: func(tx publicmask.Tx, b *batch) (any, error, error) {
+		o, err := b.outlet(tx, outlet)
+		if err != nil {
+			return nil, err, nil
+		}
+		if o.Suspended == suspended {
+			return nil, nil, nil
+		}
+		o.Suspended = suspended
+		return nil, nil, b.save(tx, o)
+	}})
+	if err != nil {
+		return nil, err
+	}
+	return l.Outlet(ctx, outlet)
+}
+
+// ImportOutlets upserts registry fields (code, name, addr, type, lat, lng);
+// stock and state are kept. It returns how many outlets were new or changed.
+func (l *Ledger) ImportOutlets(ctx context.Context, outlets []publicmask.Outlet) (int, error) {
+	for _, o := range outlets {
+		if o.Code == "" || o.Name == "" || !publicmask.ValidOutletType(o.Type) {
+			return 0, publicmask.Errorf(publicmask.EBadRequest, "outlet %q: code, name and a valid type are required", o.Code)
+		}
+	}
+	n := 0
+	// Large imports go in chunks so that sales are not held up behind one
+	// huge transaction.
+	const chunk = 2000
+	for start := 0; start < len(outlets); start += chunk {
+		part := outlets[start:min(start+chunk, len(outlets))]
+		res, err := l.submit(ctx, &op{kind: "import", run: func(tx publicmask.Tx, b *batch) (any, error, error) {
+			changed := 0
+			for _, in := range part {
+				o, err := b.outlet(tx, in.Code)
+				switch {
+				case publicmask.ErrorCode(err) == publicmask.ENotFound:
+					o = &publicmask.Outlet{Code: in.Code}
+				case err != nil:
+					return nil, nil, err
+				case o.Name == in.Name && o.Addr == in.Addr && o.Type == in.Type && o.Lat == in.Lat && o.Lng == in.Lng:
+					continue
+				}
+				o.Name, o.Addr, o.Type, o.Lat, o.Lng = in.Name, in.Addr, in.Type, in.Lat, in.Lng
+				if err := b.save(tx, o); err != nil {
+					return nil, nil, err
+				}
+				changed++
+			}
+			return changed, nil, nil
+		}})
+		if err != nil {
+			return n, err
+		}
+		n += res.(int)
+	}
+	return n, nil
+}

@@ -1,0 +1,229 @@
+package policy
+
+import "time"
+
+// Usage is a person's purchases so far in one week.
+type Usage struct {
+	Quantity         int `json:"quantity"`
+	Purchases        int `json:"purchases"`
+	WeekdayPurchases int `json:"weekday_purchases"`
+	WeekendPurchases int `json:"weekend_purchases"`
+}
+
+// Person is one person of a purchase: the buyer (index 0) or someone bought for.
+type Person struct {
+	Role      string    // RoleBuyer or RoleProxy; informative, the position decides
+	BirthDate time.Time // a calendar date; only its year is used
+	Category  string    // proxies only
+	Quantity  int       // masks for this person in this purchase; 0 = takes nothing
+	Week      Usage     // already bought in the week of the purchase
+}
+
+// Verdict is the judgement on one person.
+type Verdict struct {
+	Eligible bool
+	Reason   string // contract code when not eligible, else ""
+	// Remaining is the masks this person may still buy this week before this
+	// purchase: quota − bought (≥ 0), 0 when the week's purchases are used
+	// up, -1 = no limit.
+	Remaining int
+	// NextDate ("YYYY-MM-DD") is, when not eligible, the first later date
+	// (within 14 days) on which this person could buy at least one mask,
+	// counting this week's usage and a fresh week after it; "" if eligible
+	// or none. Outlet closures are ignored: another outlet may be open.
+	NextDate string
+}
+
+// Decision is the judgement on one purchase.
+type Decision struct {
+	OK        bool
+	Reason    string    // the first failing person's reason, "" if OK
+	Persons   []Verdict // in input order
+	After     []Usage   // each person's week usage after this purchase (meaningful when OK)
+	Unchecked bool      // no duplicate check in force: record, but nobody is limited
+}
+
+// nextDateHorizon is how far ahead NextDate looks.
+const nextDateHorizon = 14
+
+// Check decides one purchase at instant at, at an outlet of type outletType.
+// persons[0] is the buyer, persons[1:] are those bought for. A person with
+// Quantity 0 takes nothing and is not limited (the buyer's birth year still
+// counts for the proxy day rule). All or nothing: OK only if every person
+// who takes masks is eligible. Pure and deterministic.
+func (p *Policy) Check(at time.Time, outletType string, persons []Person) Decision {
+	date := Date(at)
+	per := p.periodOn(date)
+	dec := Decision{Persons: make([]Verdict, len(persons)), After: make([]Usage, len(persons))}
+	takes := false
+	for i, ps := range persons {
+		dec.After[i] = ps.Week
+		if ps.Quantity < 0 {
+			return badRequest(dec)
+		}
+		takes = takes || ps.Quantity > 0
+	}
+	if !takes {
+		return badRequest(dec)
+	}
+	dec.Unchecked = per.open() && per.NoDuplicateCheck
+
+	// Reasons that concern the whole purchase, not a person.
+	common := ""
+	switch {
+	case !per.open():
+		common = ReasonSalesClosed
+	case per.outletClosed(outletType, date):
+		common = ReasonOutletClosed
+	}
+
+	dec.OK = true
+	for i := range persons {
+		v := Verdict{Eligible: true, Remaining: remaining(per, date, persons[i])}
+		if persons[i].Quantity > 0 {
+			reason := common
+			if reason == "" {
+				reason = judge(per, date, persons, i, persons[i].Week, persons[i].Quantity)
+			}
+			if reason != "" {
+				v.Eligible, v.Reason = false, reason
+				v.NextDate = p.nextDate(date, persons, i)
+			}
+		} else if common != "" {
+			// The whole purchase fails: say so to everyone.
+			v.Eligible, v.Reason = false, common
+		}
+		dec.Persons[i] = v
+		if !v.Eligible && dec.OK {
+			dec.OK, dec.Reason = false, v.Reason
+		}
+	}
+	if dec.OK {
+		weekend := per.isWeekend(date)
+		for i, ps := range persons {
+			if ps.Quantity == 0 {
+				continue
+			}
+			u := &dec.After[i]
+			u.Quantity += ps.Quantity
+			u.Purchases++
+			if weekend {
+				u.WeekendPurchases++
+			} else {
+				u.WeekdayPurchases++
+			}
+		}
+	}
+	return dec
+}
+
+func badRequest(dec Decision) Decision {
+	dec.OK, dec.Reason = false, ReasonBadRequest
+	for i := range dec.Persons {
+		dec.Persons[i] = Verdict{Reason: ReasonBadRequest, Remaining: 0}
+	}
+	return dec
+}
+
+// judge returns the reason person i may not take q masks on date with week
+// usage u under the open period per, or "". Order: category (who), then a
+// week already used up for this kind of day (telling "come back on your
+// day" would be false), then the day rule, then the size of the request.
+func judge(per *Period, date string, persons []Person, i int, u Usage, q int) string {
+	ps := persons[i]
+	year := ps.BirthDate.Year()
+	if i > 0 {
+		c := per.category(ps.Category)
+		if c == nil || !inYears(year, c.BornFrom, c.BornTo) {
+			return ReasonProxyNotAllowed
+		}
+	}
+	weekend := per.isWeekend(date)
+	quota := per.quotaFor(year)
+	if purchasesUsed(per, u, weekend) || (quota >= 0 && u.Quantity >= quota) {
+		return ReasonQuotaExceeded
+	}
+	if !mayBuyOn(per, date, persons, i) {
+		return ReasonNotEligibleToday
+	}
+	if quota >= 0 && u.Quantity+q > quota {
+		return ReasonQuotaExceeded
+	}
+	return ""
+}
+
+// mayBuyOn applies the day rule to person i (with the proxy day rule for i > 0).
+func mayBuyOn(per *Period, date string, persons []Person, i int) bool {
+	year := persons[i].BirthDate.Year()
+	if per.ownDay(date, year) {
+		return true
+	}
+	if i == 0 || per.Proxy == nil {
+		return false
+	}
+	buyerDay := per.ownDay(date, persons[0].BirthDate.Year())
+	switch per.Proxy.DayRule {
+	case DayEither:
+		return buyerDay
+	case DayMinorWithBuyer:
+		return buyerDay && year >= per.Proxy.MinorBornFrom
+	}
+	return false
+}
+
+// purchasesUsed: no purchase left this week for this kind of day.
+func purchasesUsed(per *Period, u Usage, weekend bool) bool {
+	pl := per.Purchases
+	if pl == nil || pl.Unlimited {
+		return false
+	}
+	if u.Purchases >= pl.PerWeek {
+		return true
+	}
+	if pl.Split {
+		if weekend {
+			return u.WeekendPurchases >= 1
+		}
+		return u.WeekdayPurchases >= 1
+	}
+	return false
+}
+
+// remaining is what the person may still buy this week, -1 = no limit.
+func remaining(per *Period, date string, ps Person) int {
+	if !per.open() {
+		return 0
+	}
+	u := ps.Week
+	if pl := per.Purchases; pl != nil && !pl.Unlimited {
+		if u.Purchases >= pl.PerWeek || (pl.Split && u.WeekdayPurchases >= 1 && u.WeekendPurchases >= 1) {
+			return 0
+		}
+	}
+	q := per.quotaFor(ps.BirthDate.Year())
+	if q < 0 {
+		return -1
+	}
+	return max(q-u.Quantity, 0)
+}
+
+// nextDate is the first date after date on which person i could buy one
+// mask: this week's usage counts until the week ends, then a fresh week.
+func (p *Policy) nextDate(date string, persons []Person, i int) string {
+	week := weekOf(date)
+	for k := 1; k <= nextDateHorizon; k++ {
+		d := addDays(date, k)
+		per := p.periodOn(d)
+		if !per.open() {
+			continue
+		}
+		u := persons[i].Week
+		if weekOf(d) != week {
+			u = Usage{}
+		}
+		if judge(per, d, persons, i, u, 1) == "" {
+			return d
+		}
+	}
+	return ""
+}

@@ -1,0 +1,17 @@
+package policy
+
+import "time"
+
+// IsWeekend reports whether t falls on a day that counts as weekend under the
+// period in force (weekend days, and holidays where they count as weekend).
+// The ledger needs it to record a late sale's weekday/weekend purchase even
+// when the sale broke a rule (and Decision.After is not meaningful).
+func (p *Policy) IsWeekend(t time.Time) bool {
+	date := Date(t)
+	per := p.periodOn(date)
+	if per == nil {
+		wd := weekdayOf(date)
+		return wd == time.Saturday || wd == time.Sunday
+	}
+	return per.isWeekend(date)
+}

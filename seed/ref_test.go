@@ -1,0 +1,115 @@
+package seed
+
+import (
+	"encoding/csv"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// refDir holds the shared reference data (never copied into the repo).
+var refDir = filepath.Join("..", "..", "shared", "data")
+
+// openRef opens a reference file, skipping the test when it is missing, or
+// failing under CI where the data must be present.
+func openRef(t testing.TB, rel string) *os.File {
+	t.Helper()
+	f, err := os.Open(filepath.Join(refDir, rel))
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("reference data %s is required under CI=true: %v", rel, err)
+		}
+		t.Skipf("reference data %s not present (%v); skipping", rel, err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// readTable reads a header-keyed CSV into maps.
+func readTable(t testing.TB, r io.Reader) []map[string]string {
+	t.Helper()
+	recs, err := csv.NewReader(r).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []map[string]string
+	for _, rec := range recs[1:] {
+		m := map[string]string{}
+		for i, h := range recs[0] {
+			m[h] = rec[i]
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func distKm(lat1, lng1, lat2, lng2 float64) float64 {
+	const r = 6371.0
+	p1, p2 := lat1*math.Pi/180, lat2*math.Pi/180
+	dp, dl := p2-p1, (lng2-lng1)*math.Pi/180
+	h := math.Sin(dp/2)*math.Sin(dp/2) + math.Cos(p1)*math.Cos(p2)*math.Sin(dl/2)*math.Sin(dl/2)
+	return 2 * r * math.Asin(math.Sqrt(h))
+}
+
+func atof(t testing.TB, s string) float64 {
+	t.Helper()
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// TestBuiltinAgainstReference checks the hand-written table against the
+// 2020 reference geography: names exist, centres within 15 km of the
+// representative point, 시도 populations within 10%.
+func TestBuiltinAgainstReference(t *testing.T) {
+	sgg := readTable(t, openRef(t, "geo/sgg_2020.csv"))
+	sd := readTable(t, openRef(t, "geo/sido_2020.csv"))
+	real := map[string]map[string]string{}
+	for _, r := range sgg {
+		real[r["sido_nm"]+"|"+strings.ReplaceAll(r["sgg_nm"], " ", "")] = r
+	}
+	popBySido := map[string]int{}
+	for _, a := range BuiltinAreas() {
+		popBySido[a.Sido] += a.Population
+		r, ok := real[a.Sido+"|"+strings.ReplaceAll(a.Sigungu, " ", "")]
+		if !ok {
+			t.Errorf("built-in %s %s is not a 2020 시군구", a.Sido, a.Sigungu)
+			continue
+		}
+		if d := distKm(a.Lat, a.Lng, atof(t, r["mdis_lat"]), atof(t, r["mdis_lng"])); d > 15 {
+			t.Errorf("%s %s: centre %.1f km from the reference point", a.Sido, a.Sigungu, d)
+		}
+	}
+	if n := len(BuiltinAreas()); n != len(sgg) {
+		t.Logf("built-in table has %d of the %d 시군구", n, len(sgg))
+	}
+	checked := 0
+	for _, r := range sd {
+		if r["pop_2020_census_kostat"] == "" {
+			continue // the file's trailer row of unresolved addresses
+		}
+		checked++
+		want := atof(t, r["pop_2020_census_kostat"])
+		s, ok := findSido(r["sido_nm"])
+		if !ok {
+			t.Errorf("시도 %s missing from the built-in table", r["sido_nm"])
+			continue
+		}
+		if e := math.Abs(float64(s.Population)-want) / want; e > 0.10 {
+			t.Errorf("%s: table population %d vs %0.f (%.0f%% off)", s.Name, s.Population, want, 100*e)
+		}
+		got := float64(popBySido[s.Name])
+		if e := math.Abs(got-want) / want; e > 0.10 {
+			t.Errorf("%s: 시군구 populations sum to %.0f vs %.0f (%.0f%% off)", s.Name, got, want, 100*e)
+		}
+	}
+	if checked != len(sidos) {
+		t.Errorf("checked %d 시도, the table has %d", checked, len(sidos))
+	}
+}

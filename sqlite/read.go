@@ -1,0 +1,316 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/publicmask/publicmask"
+)
+
+func mustSub(f fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(f, dir)
+	if err != nil {
+		panic(err) // embedded at build time: cannot fail at run time
+	}
+	return sub
+}
+
+// Outlet reads one outlet.
+func (s *Store) Outlet(ctx context.Context, code string) (publicmask.Outlet, error) {
+	o, err := scanOutlet(s.reader.QueryRowContext(ctx, `SELECT `+outletCols+` FROM outlets WHERE code = ?`, code))
+	if isNoRows(err) {
+		return o, publicmask.Errorf(publicmask.ENotFound, "outlet %q not found", code)
+	}
+	if err != nil {
+		return o, fmt.Errorf("sqlite: outlet: %w", err)
+	}
+	return o, nil
+}
+
+// Outlets reads every outlet, ordered by code, in one read transaction so
+// that the returned version matches the list.
+func (s *Store) Outlets(ctx context.Context) ([]publicmask.Outlet, int64, error) {
+	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, 0, fmt.Errorf("sqlite: outlets: %w", err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `SELECT `+outletCols+` FROM outlets ORDER BY code`)
+	if err != nil {
+		return nil, 0, fmt.Errorf("sqlite: outlets: %w", err)
+	}
+	var out []publicmask.Outlet
+	var version int64
+	for rows.Next() {
+		o, err := scanOutlet(rows)
+		if err != nil {
+			rows.Close()
+			return nil, 0, fmt.Errorf("sqlite: outlets: %w", err)
+		}
+		version = max(version, o.Version)
+		out = append(out, o)
+	}
+	rows.Close()
+	return out, version, rows.Err()
+}
+
+// OutletChanges reads outlets changed after a version, in version order.
+// SQLite has one writer and assigns versions inside it, so versions commit
+// in order and a watermark never skips one.
+func (s *Store) OutletChanges(ctx context.Context, after int64, limit int) ([]publicmask.Outlet, error) {
+	rows, err := s.reader.QueryContext(ctx, `SELECT `+outletCols+` FROM outlets WHERE version > ? ORDER BY version LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: changes: %w", err)
+	}
+	defer rows.Close()
+	var out []publicmask.Outlet
+	for rows.Next() {
+		o, err := scanOutlet(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: changes: %w", err)
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+// SoldSince sums the non-cancelled sales of an outlet since an instant.
+func (s *Store) SoldSince(ctx context.Context, outlet string, since time.Time) (int, error) {
+	var n int
+	err := s.reader.QueryRowContext(ctx, `SELECT COALESCE(SUM(quantity), 0) FROM sales WHERE outlet = ? AND sold_at >= ? AND cancelled_at IS NULL`, outlet, micro(since)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: sold since: %w", err)
+	}
+	return n, nil
+}
+
+// RecentSales lists an outlet's latest sales (without items), newest first.
+func (s *Store) RecentSales(ctx context.Context, outlet string, limit int) ([]publicmask.Sale, error) {
+	rows, err := s.reader.QueryContext(ctx, `SELECT `+saleCols+` FROM sales WHERE outlet = ? ORDER BY sold_at DESC, id LIMIT ?`, outlet, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: recent sales: %w", err)
+	}
+	defer rows.Close()
+	var out []publicmask.Sale
+	for rows.Next() {
+		sale, err := scanSale(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: recent sales: %w", err)
+		}
+		out = append(out, sale)
+	}
+	return out, rows.Err()
+}
+
+// Token reads a token by its hash.
+func (s *Store) Token(ctx context.Context, hash string) (publicmask.Token, error) {
+	t := publicmask.Token{Hash: hash}
+	var created int64
+	var revoked sql.NullInt64
+	err := s.reader.QueryRowContext(ctx, `SELECT role, outlet, created_at, revoked_at FROM tokens WHERE hash = ?`, hash).Scan(&t.Role, &t.Outlet, &created, &revoked)
+	if isNoRows(err) {
+		return t, publicmask.Errorf(publicmask.ENotFound, "token not found")
+	}
+	if err != nil {
+		return t, fmt.Errorf("sqlite: token: %w", err)
+	}
+	t.CreatedAt, t.RevokedAt = fromMicro(created), fromNullMicro(revoked)
+	return t, nil
+}
+
+// PersonWeeks reads persons' usage in a week.
+func (s *Store) PersonWeeks(ctx context.Context, week string, persons []string) (map[string]publicmask.PersonWeek, error) {
+	out := make(map[string]publicmask.PersonWeek, len(persons))
+	for _, p := range persons {
+		pw := publicmask.PersonWeek{Person: p, Week: week}
+		err := s.reader.QueryRowContext(ctx, `SELECT quantity, purchases, weekday_purchases, weekend_purchases FROM person_weeks WHERE person = ? AND week = ?`, p, week).
+			Scan(&pw.Quantity, &pw.Purchases, &pw.WeekdayPurchases, &pw.WeekendPurchases)
+		if isNoRows(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: person weeks: %w", err)
+		}
+		out[p] = pw
+	}
+	return out, nil
+}
+
+// SalesSince streams sales sold at or after since, with items, in the
+// order the ledger recorded them.
+func (s *Store) SalesSince(ctx context.Context, since time.Time, fn func(publicmask.Sale) error) error {
+	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("sqlite: sales: %w", err)
+	}
+	defer tx.Rollback()
+	// Items are read in one ordered pass beside the sales (a merge join)
+	// rather than one query per sale.
+	rows, err := tx.QueryContext(ctx, `SELECT `+saleCols+` FROM sales WHERE sold_at >= ? ORDER BY rowid`, micro(since))
+	if err != nil {
+		return fmt.Errorf("sqlite: sales: %w", err)
+	}
+	defer rows.Close()
+	items, err := tx.QueryContext(ctx, `SELECT i.sale_id, i.role, i.person, i.category, i.birth_year, i.quantity
+		FROM sale_items i JOIN sales s ON s.id = i.sale_id WHERE s.sold_at >= ? ORDER BY s.rowid, i.idx`, micro(since))
+	if err != nil {
+		return fmt.Errorf("sqlite: sale items: %w", err)
+	}
+	defer items.Close()
+	var pending *itemRow
+	for rows.Next() {
+		sale, err := scanSale(rows)
+		if err != nil {
+			return fmt.Errorf("sqlite: sales: %w", err)
+		}
+		for {
+			if pending == nil {
+				if !items.Next() {
+					break
+				}
+				var r itemRow
+				if err := items.Scan(&r.sale, &r.item.Role, &r.item.Person, &r.item.Category, &r.item.BirthYear, &r.item.Quantity); err != nil {
+					return fmt.Errorf("sqlite: sale items: %w", err)
+				}
+				pending = &r
+			}
+			if pending.sale != sale.ID {
+				break
+			}
+			sale.Items = append(sale.Items, pending.item)
+			pending = nil
+		}
+		if err := fn(sale); err != nil {
+			return err
+		}
+	}
+	if err := items.Err(); err != nil {
+		return err
+	}
+	return rows.Err()
+}
+
+type itemRow struct {
+	sale string
+	item publicmask.SaleItem
+}
+
+// PersonWeeksSince streams person-week rows of weeks ≥ week.
+func (s *Store) PersonWeeksSince(ctx context.Context, week string, fn func(publicmask.PersonWeek) error) error {
+	rows, err := s.reader.QueryContext(ctx, `SELECT person, week, quantity, purchases, weekday_purchases, weekend_purchases FROM person_weeks WHERE week >= ? ORDER BY week, person`, week)
+	if err != nil {
+		return fmt.Errorf("sqlite: person weeks: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pw publicmask.PersonWeek
+		if err := rows.Scan(&pw.Person, &pw.Week, &pw.Quantity, &pw.Purchases, &pw.WeekdayPurchases, &pw.WeekendPurchases); err != nil {
+			return fmt.Errorf("sqlite: person weeks: %w", err)
+		}
+		if err := fn(pw); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// OutletTotals reads, per outlet, the stock and the aggregates it must equal.
+func (s *Store) OutletTotals(ctx context.Context) ([]publicmask.OutletTotals, error) {
+	rows, err := s.reader.QueryContext(ctx, `SELECT o.code, o.stock,
+		COALESCE((SELECT SUM(quantity) FROM deliveries d WHERE d.outlet = o.code), 0),
+		COALESCE((SELECT SUM(quantity) FROM sales s WHERE s.outlet = o.code AND s.cancelled_at IS NULL), 0),
+		COALESCE((SELECT SUM(delta) FROM corrections c WHERE c.outlet = o.code), 0)
+		FROM outlets o ORDER BY o.code`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: totals: %w", err)
+	}
+	defer rows.Close()
+	var out []publicmask.OutletTotals
+	for rows.Next() {
+		var t publicmask.OutletTotals
+		if err := rows.Scan(&t.Code, &t.Stock, &t.Delivered, &t.Sold, &t.Corrections); err != nil {
+			return nil, fmt.Errorf("sqlite: totals: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// Conflicts lists late sales that broke a rule, newest first.
+func (s *Store) Conflicts(ctx context.Context, limit int) ([]publicmask.Sale, error) {
+	rows, err := s.reader.QueryContext(ctx, `SELECT `+saleCols+` FROM sales WHERE conflict <> '' ORDER BY sold_at DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: conflicts: %w", err)
+	}
+	defer rows.Close()
+	var out []publicmask.Sale
+	for rows.Next() {
+		sale, err := scanSale(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: conflicts: %w", err)
+		}
+		out = append(out, sale)
+	}
+	return out, rows.Err()
+}
+
+// Purge forgets who bought before week: person-week rows are deleted and
+// sale items lose their person key. Sales, quantities and birth years stay
+// for the aggregates.
+func (s *Store) Purge(ctx context.Context, week string) (int, error) {
+	cutoff, err := time.Parse("2006-01-02 -0700", week+" +0900")
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: purge: bad week %q", week)
+	}
+	var n int64
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, unavailable("purge", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `DELETE FROM person_weeks WHERE week < ?`, week)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: purge person weeks: %w", err)
+	}
+	n, _ = res.RowsAffected()
+	if _, err := tx.ExecContext(ctx, `UPDATE sale_items SET person = '' WHERE person <> '' AND sale_id IN (SELECT id FROM sales WHERE week < ?)`, week); err != nil {
+		return 0, fmt.Errorf("sqlite: purge sale items: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency WHERE created_at < ?`, micro(cutoff)); err != nil {
+		return 0, fmt.Errorf("sqlite: purge idempotency: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, unavailable("purge commit", err)
+	}
+	return int(n), nil
+}
+
+// Meta reads a metadata value ("" if unset).
+func (s *Store) Meta(ctx context.Context, key string) (string, error) {
+	var v string
+	err := s.reader.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
+	if isNoRows(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("sqlite: meta: %w", err)
+	}
+	return v, nil
+}
+
+// SetMeta writes a metadata value.
+func (s *Store) SetMeta(ctx context.Context, key, value string) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if _, err := s.writer.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value); err != nil {
+		return fmt.Errorf("sqlite: set meta: %w", err)
+	}
+	return nil
+}
+
+var _ publicmask.Store = (*Store)(nil)

@@ -1,0 +1,372 @@
+// Package sqlite is the embedded store: one file, WAL, one writer. It suits
+// one machine serving everything; PostgreSQL (package postgres) takes over
+// when several processes share the data.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // pure-Go driver: `go build` needs no C toolchain
+
+	"github.com/publicmask/publicmask"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is the SQLite implementation of publicmask.Store.
+type Store struct {
+	path   string
+	writer *sql.DB // exactly one connection: SQLite has one writer anyway
+	reader *sql.DB // WAL lets readers run beside the writer
+
+	writeMu sync.Mutex
+	version int64 // last assigned change version; guarded by writeMu
+	stmts   map[string]*sql.Stmt
+}
+
+// Open opens (creating if needed) the database at path and migrates it.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("sqlite: create %s: %w", dir, err)
+		}
+	}
+	// synchronous(FULL): in WAL mode NORMAL survives a process crash but may
+	// lose the last commits on power loss; an acknowledged sale must survive
+	// both. Group commit in the ledger keeps the cost to one fsync per batch.
+	common := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(on)&_time_format=sqlite"
+	wdsn := "file:" + path + "?_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&" + common
+	writer, err := sql.Open("sqlite", wdsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	writer.SetMaxOpenConns(1)
+	writer.SetMaxIdleConns(1)
+	writer.SetConnMaxLifetime(0)
+	if err := writer.PingContext(ctx); err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if err := migrate(ctx, writer); err != nil {
+		writer.Close()
+		return nil, err
+	}
+	reader, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=query_only(1)&"+common)
+	if err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("sqlite: open reader: %w", err)
+	}
+	reader.SetMaxOpenConns(4)
+	reader.SetMaxIdleConns(4)
+	s := &Store{path: path, writer: writer, reader: reader}
+	if err := writer.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM outlets`).Scan(&s.version); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: read version: %w", err)
+	}
+	if err := s.prepare(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func migrate(ctx context.Context, db *sql.DB) error {
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, mustSub(migrations, "migrations"))
+	if err != nil {
+		return fmt.Errorf("sqlite: migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	return nil
+}
+
+// Path is the database file.
+func (s *Store) Path() string { return s.path }
+
+// Close closes both pools.
+func (s *Store) Close() error {
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	err1 := s.reader.Close()
+	err2 := s.writer.Close()
+	return errors.Join(err1, err2)
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.reader.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return publicmask.Errorf(publicmask.EStoreUnavailable, "store unavailable")
+	}
+	return nil
+}
+
+var writeSQL = map[string]string{
+	"idem.get":     `SELECT body_hash, response, created_at FROM idempotency WHERE outlet = ? AND txn_id = ?`,
+	"idem.put":     `INSERT INTO idempotency (outlet, txn_id, body_hash, response, created_at) VALUES (?, ?, ?, ?, ?)`,
+	"outlet.get":   `SELECT ` + outletCols + ` FROM outlets WHERE code = ?`,
+	"outlet.save":  `INSERT INTO outlets (code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (code) DO UPDATE SET name = excluded.name, addr = excluded.addr, type = excluded.type, lat = excluded.lat, lng = excluded.lng, stock = excluded.stock, suspended = excluded.suspended, stock_at = excluded.stock_at, updated_at = excluded.updated_at, version = excluded.version`,
+	"pw.put":       `INSERT INTO person_weeks (person, week, quantity, purchases, weekday_purchases, weekend_purchases) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (person, week) DO UPDATE SET quantity = excluded.quantity, purchases = excluded.purchases, weekday_purchases = excluded.weekday_purchases, weekend_purchases = excluded.weekend_purchases`,
+	"sale.put":     `INSERT INTO sales (id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	"item.put":     `INSERT INTO sale_items (sale_id, idx, role, person, category, birth_year, quantity) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+	"sale.get":     `SELECT ` + saleCols + ` FROM sales WHERE id = ?`,
+	"items.get":    `SELECT role, person, category, birth_year, quantity FROM sale_items WHERE sale_id = ? ORDER BY idx`,
+	"sale.cancel":  `UPDATE sales SET cancelled_at = ? WHERE id = ? AND cancelled_at IS NULL`,
+	"delivery.put": `INSERT INTO deliveries (id, outlet, txn_id, quantity, at) VALUES (?, ?, ?, ?, ?)`,
+	"correct.put":  `INSERT INTO corrections (id, outlet, txn_id, count, delta, at) VALUES (?, ?, ?, ?, ?, ?)`,
+	"token.put":    `INSERT INTO tokens (hash, role, outlet, created_at) VALUES (?, ?, ?, ?)`,
+	"token.revoke": `UPDATE tokens SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL`,
+}
+
+func (s *Store) prepare(ctx context.Context) error {
+	s.stmts = make(map[string]*sql.Stmt, len(writeSQL))
+	for name, q := range writeSQL {
+		st, err := s.writer.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("sqlite: prepare %s: %w", name, err)
+		}
+		s.stmts[name] = st
+	}
+	return nil
+}
+
+// Write runs fn in one IMMEDIATE transaction on the single writer
+// connection.
+func (s *Store) Write(ctx context.Context, fn func(publicmask.Tx) error) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	sqlTx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return unavailable("begin", err)
+	}
+	startVersion := s.version
+	tx := &tx{s: s, tx: sqlTx, ctx: ctx, stmts: make(map[string]*sql.Stmt, 8)}
+	if err := fn(tx); err != nil {
+		sqlTx.Rollback()
+		s.version = startVersion
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		s.version = startVersion
+		return unavailable("commit", err)
+	}
+	return nil
+}
+
+func unavailable(op string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("sqlite: %s: %w", op, errors.Join(publicmask.Errorf(publicmask.EStoreUnavailable, "store unavailable"), err))
+}
+
+type tx struct {
+	s     *Store
+	tx    *sql.Tx
+	ctx   context.Context
+	stmts map[string]*sql.Stmt
+}
+
+func (t *tx) stmt(name string) *sql.Stmt {
+	if st, ok := t.stmts[name]; ok {
+		return st
+	}
+	st := t.tx.StmtContext(t.ctx, t.s.stmts[name])
+	t.stmts[name] = st
+	return st
+}
+
+func (t *tx) exec(name string, args ...any) (sql.Result, error) {
+	r, err := t.stmt(name).ExecContext(t.ctx, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %s: %w", name, err)
+	}
+	return r, nil
+}
+
+func (t *tx) Idempotency(outlet, txnID string) (publicmask.IdemRecord, bool, error) {
+	r := publicmask.IdemRecord{Outlet: outlet, TxnID: txnID}
+	var created int64
+	err := t.stmt("idem.get").QueryRowContext(t.ctx, outlet, txnID).Scan(&r.BodyHash, &r.Response, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, false, nil
+	}
+	if err != nil {
+		return r, false, fmt.Errorf("sqlite: idempotency: %w", err)
+	}
+	r.CreatedAt = fromMicro(created)
+	return r, true, nil
+}
+
+func (t *tx) PutIdempotency(r publicmask.IdemRecord) error {
+	_, err := t.exec("idem.put", r.Outlet, r.TxnID, r.BodyHash, r.Response, micro(r.CreatedAt))
+	return err
+}
+
+func (t *tx) LockOutlet(code string) (publicmask.Outlet, error) {
+	o, err := scanOutlet(t.stmt("outlet.get").QueryRowContext(t.ctx, code))
+	if errors.Is(err, sql.ErrNoRows) {
+		return o, publicmask.Errorf(publicmask.ENotFound, "outlet %q not found", code)
+	}
+	return o, err
+}
+
+func (t *tx) SaveOutlet(o *publicmask.Outlet) error {
+	t.s.version++
+	o.Version = t.s.version
+	_, err := t.exec("outlet.save", o.Code, o.Name, o.Addr, o.Type, o.Lat, o.Lng, o.Stock, o.Suspended,
+		nullMicro(o.StockAt), nullMicro(o.UpdatedAt), o.Version)
+	return err
+}
+
+func (t *tx) PersonWeeks(week string, persons []string) (map[string]publicmask.PersonWeek, error) {
+	out := make(map[string]publicmask.PersonWeek, len(persons))
+	if len(persons) == 0 {
+		return out, nil
+	}
+	// One statement per person keeps the prepared-statement cache useful;
+	// a sale rarely names more than a few persons.
+	for _, p := range persons {
+		pw := publicmask.PersonWeek{Person: p, Week: week}
+		err := t.tx.QueryRowContext(t.ctx, `SELECT quantity, purchases, weekday_purchases, weekend_purchases FROM person_weeks WHERE person = ? AND week = ?`, p, week).
+			Scan(&pw.Quantity, &pw.Purchases, &pw.WeekdayPurchases, &pw.WeekendPurchases)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: person week: %w", err)
+		}
+		out[p] = pw
+	}
+	return out, nil
+}
+
+func (t *tx) PutPersonWeek(pw publicmask.PersonWeek) error {
+	_, err := t.exec("pw.put", pw.Person, pw.Week, pw.Quantity, pw.Purchases, pw.WeekdayPurchases, pw.WeekendPurchases)
+	return err
+}
+
+func (t *tx) InsertSale(s *publicmask.Sale) error {
+	if _, err := t.exec("sale.put", s.ID, s.Outlet, s.TxnID, micro(s.SoldAt), micro(s.RecordedAt), s.Week, s.Weekend, s.Quantity, s.Conflict); err != nil {
+		return err
+	}
+	for i, it := range s.Items {
+		if _, err := t.exec("item.put", s.ID, i, it.Role, it.Person, it.Category, it.BirthYear, it.Quantity); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *tx) Sale(id string) (publicmask.Sale, error) {
+	s, err := scanSale(t.stmt("sale.get").QueryRowContext(t.ctx, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return s, publicmask.Errorf(publicmask.ENotFound, "sale %q not found", id)
+	}
+	if err != nil {
+		return s, err
+	}
+	rows, err := t.stmt("items.get").QueryContext(t.ctx, id)
+	if err != nil {
+		return s, fmt.Errorf("sqlite: sale items: %w", err)
+	}
+	s.Items, err = scanItems(rows)
+	return s, err
+}
+
+func (t *tx) MarkSaleCancelled(id string, at time.Time) error {
+	_, err := t.exec("sale.cancel", micro(at), id)
+	return err
+}
+
+func (t *tx) InsertDelivery(d *publicmask.Delivery) error {
+	_, err := t.exec("delivery.put", d.ID, d.Outlet, d.TxnID, d.Quantity, micro(d.At))
+	return err
+}
+
+func (t *tx) InsertCorrection(c *publicmask.Correction) error {
+	_, err := t.exec("correct.put", c.ID, c.Outlet, c.TxnID, c.Count, c.Delta, micro(c.At))
+	return err
+}
+
+func (t *tx) PutToken(tk publicmask.Token) error {
+	_, err := t.exec("token.put", tk.Hash, tk.Role, tk.Outlet, micro(tk.CreatedAt))
+	return err
+}
+
+func (t *tx) RevokeToken(hash string, at time.Time) error {
+	_, err := t.exec("token.revoke", micro(at), hash)
+	return err
+}
+
+const outletCols = `code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, version`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanOutlet(r scanner) (publicmask.Outlet, error) {
+	var o publicmask.Outlet
+	var stockAt, updatedAt sql.NullInt64
+	err := r.Scan(&o.Code, &o.Name, &o.Addr, &o.Type, &o.Lat, &o.Lng, &o.Stock, &o.Suspended, &stockAt, &updatedAt, &o.Version)
+	if err != nil {
+		return o, err
+	}
+	o.StockAt = fromNullMicro(stockAt)
+	o.UpdatedAt = fromNullMicro(updatedAt)
+	return o, nil
+}
+
+const saleCols = `id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict, cancelled_at`
+
+func scanSale(r scanner) (publicmask.Sale, error) {
+	var s publicmask.Sale
+	var soldAt, recordedAt int64
+	var cancelled sql.NullInt64
+	err := r.Scan(&s.ID, &s.Outlet, &s.TxnID, &soldAt, &recordedAt, &s.Week, &s.Weekend, &s.Quantity, &s.Conflict, &cancelled)
+	s.SoldAt, s.RecordedAt, s.CancelledAt = fromMicro(soldAt), fromMicro(recordedAt), fromNullMicro(cancelled)
+	return s, err
+}
+
+func scanItems(rows *sql.Rows) ([]publicmask.SaleItem, error) {
+	defer rows.Close()
+	var items []publicmask.SaleItem
+	for rows.Next() {
+		var it publicmask.SaleItem
+		if err := rows.Scan(&it.Role, &it.Person, &it.Category, &it.BirthYear, &it.Quantity); err != nil {
+			return nil, fmt.Errorf("sqlite: scan item: %w", err)
+		}
+		items = append(items, it)
+	}
+	return items, rows.Err()
+}
+
+func micro(t time.Time) int64 { return t.UnixMicro() }
+
+func nullMicro(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+func fromMicro(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+func fromNullMicro(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return fromMicro(v.Int64)
+}
+
+func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

@@ -1,0 +1,170 @@
+package publicmask
+
+import (
+	"context"
+	"time"
+)
+
+// PersonWeek is one person's purchases in one week (Monday, Asia/Seoul). The
+// person is identified only by the HMAC person key, never by the raw ID.
+type PersonWeek struct {
+	Person           string
+	Week             string // "YYYY-MM-DD" of the Monday
+	Quantity         int
+	Purchases        int
+	WeekdayPurchases int
+	WeekendPurchases int
+}
+
+// SaleItem is the share of one person in a sale.
+type SaleItem struct {
+	Role      string // "buyer" or "proxy"
+	Person    string // person key; "" once purged after the retention window
+	Category  string // proxies only
+	BirthYear int
+	Quantity  int
+}
+
+// Sale is one recorded purchase at an outlet.
+type Sale struct {
+	ID         string
+	Outlet     string
+	TxnID      string
+	SoldAt     time.Time // when the masks were handed over (rules apply here)
+	RecordedAt time.Time // when the ledger committed it (differs for offline sales)
+	Week       string
+	Weekend    bool
+	Quantity   int // total over the items
+	Items      []SaleItem
+	// Conflict is the rule a late (offline) sale broke, "" if none. Such sales
+	// are recorded because the masks were handed over, and listed for review.
+	Conflict    string
+	CancelledAt time.Time
+}
+
+// Delivery is stock received by an outlet.
+type Delivery struct {
+	ID       string
+	Outlet   string
+	TxnID    string
+	Quantity int
+	At       time.Time
+}
+
+// Correction is a physical count that replaced the computed stock.
+type Correction struct {
+	ID     string
+	Outlet string
+	TxnID  string
+	Count  int
+	Delta  int // count − stock before the correction
+	At     time.Time
+}
+
+// IdemRecord remembers the first answer to a client's txn_id at an outlet, so
+// that a retry gets the same answer and a reuse with another body is refused.
+type IdemRecord struct {
+	Outlet    string
+	TxnID     string
+	BodyHash  string
+	Response  []byte
+	CreatedAt time.Time
+}
+
+// Token roles.
+const (
+	RoleAdmin       = "admin"
+	RoleDistributor = "distributor"
+	RoleOutlet      = "outlet"
+)
+
+// Token is an issued bearer token; only its hash is stored.
+type Token struct {
+	Hash      string
+	Role      string
+	Outlet    string // outlet tokens only
+	CreatedAt time.Time
+	RevokedAt time.Time
+}
+
+// OutletTotals are the aggregates that verify checks stock against.
+type OutletTotals struct {
+	Code        string
+	Stock       int
+	Delivered   int
+	Sold        int // non-cancelled sales
+	Corrections int // sum of correction deltas
+}
+
+// Store is the persistence contract. Every implementation (SQLite,
+// PostgreSQL) passes the same conformance suite in storetest.
+type Store interface {
+	// Write runs fn in one durable transaction; the ledger batches many
+	// requests into one call. fn may be called more than once (a store
+	// retries serialization failures), so it must not keep effects outside
+	// tx between calls. An error from fn rolls everything back.
+	Write(ctx context.Context, fn func(tx Tx) error) error
+
+	Outlet(ctx context.Context, code string) (Outlet, error)
+	// Outlets returns every outlet ordered by code and the version that the
+	// list is consistent with.
+	Outlets(ctx context.Context) ([]Outlet, int64, error)
+	// OutletChanges returns outlets changed after version `after`, ordered
+	// by version, at most limit.
+	OutletChanges(ctx context.Context, after int64, limit int) ([]Outlet, error)
+	SoldSince(ctx context.Context, outlet string, since time.Time) (int, error)
+	RecentSales(ctx context.Context, outlet string, limit int) ([]Sale, error)
+	Token(ctx context.Context, hash string) (Token, error)
+	// PersonWeeks reads persons' usage in a week without locking (advice
+	// for a purchase check; the sale itself re-reads inside its transaction).
+	PersonWeeks(ctx context.Context, week string, persons []string) (map[string]PersonWeek, error)
+
+	// SalesSince streams sales sold at or after since, with their items, in
+	// insertion order: for any one person that is the order in which each
+	// sale was judged against the ones before it (the person-week row
+	// serialises them), which verify must replay.
+	SalesSince(ctx context.Context, since time.Time, fn func(Sale) error) error
+	PersonWeeksSince(ctx context.Context, week string, fn func(PersonWeek) error) error
+	OutletTotals(ctx context.Context) ([]OutletTotals, error)
+	Conflicts(ctx context.Context, limit int) ([]Sale, error)
+
+	// Purge forgets who bought in weeks before `week`: person-week rows go
+	// and sale items lose their person key; aggregate quantities stay.
+	Purge(ctx context.Context, week string) (int, error)
+
+	Meta(ctx context.Context, key string) (string, error) // "" if unset
+	SetMeta(ctx context.Context, key, value string) error
+
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Tx is what a write transaction may do. Implementations lock what they read
+// for update where the database needs it (PostgreSQL), in a fixed order.
+type Tx interface {
+	Idempotency(outlet, txnID string) (IdemRecord, bool, error)
+	PutIdempotency(r IdemRecord) error
+
+	// LockOutlet reads an outlet for update; ENotFound if unknown.
+	LockOutlet(code string) (Outlet, error)
+	// SaveOutlet writes an outlet (insert or update, registry and state
+	// fields) and stamps it with the next global version in o.Version. A
+	// store may stamp it as late as the commit (so that versions commit in
+	// order); the value is final when Write returns, so o must stay valid
+	// and unchanged until then.
+	SaveOutlet(o *Outlet) error
+
+	// PersonWeeks reads (for update) the rows of these persons in week;
+	// missing persons are absent from the map.
+	PersonWeeks(week string, persons []string) (map[string]PersonWeek, error)
+	PutPersonWeek(pw PersonWeek) error
+
+	InsertSale(s *Sale) error
+	Sale(id string) (Sale, error)
+	MarkSaleCancelled(id string, at time.Time) error
+	InsertDelivery(d *Delivery) error
+	InsertCorrection(c *Correction) error
+
+	PutToken(t Token) error
+	RevokeToken(hash string, at time.Time) error
+}

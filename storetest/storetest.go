@@ -1,0 +1,461 @@
+// Package storetest is the conformance suite that every publicmask.Store
+// must pass. Store packages call Run from their tests with a constructor
+// that returns a fresh, empty store.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/publicmask/publicmask"
+)
+
+// Run runs the suite. open must return an empty store; Run closes it.
+func Run(t *testing.T, open func(t *testing.T) publicmask.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s publicmask.Store)
+	}{
+		{"OutletsAndVersions", testOutletsAndVersions},
+		{"RollbackLeavesNothing", testRollback},
+		{"Idempotency", testIdempotency},
+		{"PersonWeeks", testPersonWeeks},
+		{"SalesAndItems", testSales},
+		{"TotalsAndConflicts", testTotals},
+		{"Tokens", testTokens},
+		{"Purge", testPurge},
+		{"Meta", testMeta},
+		{"ConcurrentWriters", testConcurrentWriters},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t)
+			t.Cleanup(func() { s.Close() })
+			tc.fn(t, s)
+		})
+	}
+}
+
+var t0 = time.Date(2020, 3, 11, 1, 0, 0, 0, time.UTC) // 10:00 KST, Wednesday
+
+func outlet(code string) publicmask.Outlet {
+	return publicmask.Outlet{Code: code, Name: "약국 " + code, Addr: "서울특별시 강북구 솔매로 38 (미아동)", Type: publicmask.TypePharmacy, Lat: 37.6254369, Lng: 127.0164096, UpdatedAt: t0}
+}
+
+func write(t *testing.T, s publicmask.Store, fn func(tx publicmask.Tx) error) {
+	t.Helper()
+	if err := s.Write(context.Background(), fn); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+}
+
+func saveOutlets(t *testing.T, s publicmask.Store, codes ...string) {
+	t.Helper()
+	write(t, s, func(tx publicmask.Tx) error {
+		for _, c := range codes {
+			o := outlet(c)
+			if err := tx.SaveOutlet(&o); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func testOutletsAndVersions(t *testing.T, s publicmask.Store) {
+	ctx := context.Background()
+	saveOutlets(t, s, "00000002", "00000001")
+	list, v, err := s.Outlets(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[0].Code != "00000001" || list[1].Code != "00000002" {
+		t.Fatalf("Outlets not ordered by code: %+v", list)
+	}
+	if v < 2 || list[0].Version == list[1].Version {
+		t.Fatalf("versions not distinct/advancing: v=%d %d %d", v, list[0].Version, list[1].Version)
+	}
+	// Update one: its version must pass every earlier one.
+	var saved publicmask.Outlet
+	stockAt := t0.Add(time.Minute)
+	write(t, s, func(tx publicmask.Tx) error {
+		o, err := tx.LockOutlet("00000002")
+		if err != nil {
+			return err
+		}
+		o.Stock, o.StockAt, o.Suspended, o.UpdatedAt = 250, stockAt, true, stockAt
+		err = tx.SaveOutlet(&o)
+		saved = o
+		return err
+	})
+	if saved.Version <= v {
+		t.Fatalf("update version %d not above %d", saved.Version, v)
+	}
+	got, err := s.Outlet(ctx, "00000002")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Stock != 250 || !got.Suspended || !got.StockAt.Equal(stockAt) || !got.UpdatedAt.Equal(stockAt) || got.Version != saved.Version {
+		t.Fatalf("round trip lost fields: %+v", got)
+	}
+	if got.Name != "약국 00000002" || got.Lat != 37.6254369 || got.Lng != 127.0164096 || got.Type != "01" {
+		t.Fatalf("registry fields changed: %+v", got)
+	}
+	ch, err := s.OutletChanges(ctx, v, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ch) != 1 || ch[0].Code != "00000002" || ch[0].Version != saved.Version {
+		t.Fatalf("OutletChanges after %d = %+v", v, ch)
+	}
+	if ch, _ := s.OutletChanges(ctx, 0, 1); len(ch) != 1 {
+		t.Fatalf("limit not honoured: %d", len(ch))
+	}
+	if _, err := s.Outlet(ctx, "99999999"); publicmask.ErrorCode(err) != publicmask.ENotFound {
+		t.Fatalf("missing outlet: %v", err)
+	}
+	write(t, s, func(tx publicmask.Tx) error {
+		_, err := tx.LockOutlet("99999999")
+		if publicmask.ErrorCode(err) != publicmask.ENotFound {
+			return fmt.Errorf("LockOutlet of missing = %v", err)
+		}
+		return nil
+	})
+}
+
+func testRollback(t *testing.T, s publicmask.Store) {
+	ctx := context.Background()
+	saveOutlets(t, s, "00000001")
+	_, before, _ := s.Outlets(ctx)
+	boom := errors.New("boom")
+	err := s.Write(ctx, func(tx publicmask.Tx) error {
+		o := outlet("00000009")
+		if err := tx.SaveOutlet(&o); err != nil {
+			return err
+		}
+		if err := tx.PutPersonWeek(publicmask.PersonWeek{Person: "p", Week: "2020-03-09", Quantity: 2, Purchases: 1}); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Write returned %v, want the callback's error", err)
+	}
+	if _, err := s.Outlet(ctx, "00000009"); publicmask.ErrorCode(err) != publicmask.ENotFound {
+		t.Fatalf("rolled-back outlet exists: %v", err)
+	}
+	pw, _ := s.PersonWeeks(ctx, "2020-03-09", []string{"p"})
+	if len(pw) != 0 {
+		t.Fatalf("rolled-back person week exists: %+v", pw)
+	}
+	// The next version after a rollback must still be above every committed one.
+	saveOutlets(t, s, "00000003")
+	o, _ := s.Outlet(ctx, "00000003")
+	if o.Version <= before {
+		t.Fatalf("version after rollback %d not above %d", o.Version, before)
+	}
+}
+
+func testIdempotency(t *testing.T, s publicmask.Store) {
+	rec := publicmask.IdemRecord{Outlet: "00000001", TxnID: "t-1", BodyHash: "h1", Response: []byte(`{"a":1}`), CreatedAt: t0}
+	write(t, s, func(tx publicmask.Tx) error {
+		if _, ok, err := tx.Idempotency("00000001", "t-1"); err != nil || ok {
+			return fmt.Errorf("before put: ok=%v err=%v", ok, err)
+		}
+		return tx.PutIdempotency(rec)
+	})
+	write(t, s, func(tx publicmask.Tx) error {
+		got, ok, err := tx.Idempotency("00000001", "t-1")
+		if err != nil || !ok {
+			return fmt.Errorf("after put: ok=%v err=%v", ok, err)
+		}
+		if got.BodyHash != "h1" || string(got.Response) != `{"a":1}` || !got.CreatedAt.Equal(t0) {
+			return fmt.Errorf("record changed: %+v", got)
+		}
+		// Same txn_id at another outlet is another request.
+		if _, ok, _ := tx.Idempotency("00000002", "t-1"); ok {
+			return errors.New("txn_id leaked across outlets")
+		}
+		return nil
+	})
+	// A second record with the same key must fail (the ledger relies on it).
+	err := s.Write(context.Background(), func(tx publicmask.Tx) error { return tx.PutIdempotency(rec) })
+	if err == nil {
+		t.Fatal("duplicate idempotency record accepted")
+	}
+}
+
+func testPersonWeeks(t *testing.T, s publicmask.Store) {
+	ctx := context.Background()
+	a := publicmask.PersonWeek{Person: "aaaa", Week: "2020-03-09", Quantity: 2, Purchases: 1, WeekdayPurchases: 1}
+	write(t, s, func(tx publicmask.Tx) error {
+		if err := tx.PutPersonWeek(a); err != nil {
+			return err
+		}
+		b := a
+		b.Week = "2020-03-16"
+		b.Quantity = 1
+		return tx.PutPersonWeek(b)
+	})
+	a.Quantity, a.Purchases, a.WeekendPurchases = 3, 2, 1
+	write(t, s, func(tx publicmask.Tx) error {
+		if err := tx.PutPersonWeek(a); err != nil { // upsert
+			return err
+		}
+		m, err := tx.PersonWeeks("2020-03-09", []string{"aaaa", "bbbb"})
+		if err != nil {
+			return err
+		}
+		if len(m) != 1 || m["aaaa"] != a {
+			return fmt.Errorf("PersonWeeks in tx = %+v", m)
+		}
+		return nil
+	})
+	m, err := s.PersonWeeks(ctx, "2020-03-16", []string{"aaaa"})
+	if err != nil || m["aaaa"].Quantity != 1 {
+		t.Fatalf("PersonWeeks = %+v, %v", m, err)
+	}
+	var weeks []string
+	if err := s.PersonWeeksSince(ctx, "2020-03-10", func(pw publicmask.PersonWeek) error {
+		weeks = append(weeks, pw.Week)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(weeks, []string{"2020-03-16"}) {
+		t.Fatalf("PersonWeeksSince = %v", weeks)
+	}
+}
+
+func sale(id, outletCode string, at time.Time, qty int, persons ...string) *publicmask.Sale {
+	s := &publicmask.Sale{ID: id, Outlet: outletCode, TxnID: "txn-" + id, SoldAt: at, RecordedAt: at, Week: "2020-03-09", Quantity: qty}
+	for i, p := range persons {
+		role := "buyer"
+		if i > 0 {
+			role = "proxy"
+		}
+		s.Items = append(s.Items, publicmask.SaleItem{Role: role, Person: p, Category: map[bool]string{true: "child"}[i > 0], BirthYear: 1983, Quantity: qty / len(persons)})
+	}
+	return s
+}
+
+func testSales(t *testing.T, s publicmask.Store) {
+	ctx := context.Background()
+	saveOutlets(t, s, "00000001")
+	s1 := sale("s1", "00000001", t0, 2, "aaaa", "bbbb")
+	s2 := sale("s2", "00000001", t0.Add(time.Hour), 2, "cccc")
+	s0 := sale("s0", "00000001", t0.Add(-time.Hour), 1, "dddd")
+	write(t, s, func(tx publicmask.Tx) error {
+		for _, x := range []*publicmask.Sale{s1, s2, s0} {
+			if err := tx.InsertSale(x); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	write(t, s, func(tx publicmask.Tx) error {
+		got, err := tx.Sale("s1")
+		if err != nil {
+			return err
+		}
+		if got.Quantity != 2 || len(got.Items) != 2 || got.Items[1].Person != "bbbb" || got.Items[1].Category != "child" || !got.SoldAt.Equal(t0) || !got.CancelledAt.IsZero() {
+			return fmt.Errorf("Sale round trip: %+v", got)
+		}
+		if _, err := tx.Sale("nope"); publicmask.ErrorCode(err) != publicmask.ENotFound {
+			return fmt.Errorf("missing sale: %v", err)
+		}
+		return tx.MarkSaleCancelled("s2", t0.Add(2*time.Hour))
+	})
+	var order []string
+	var items int
+	if err := s.SalesSince(ctx, t0, func(x publicmask.Sale) error {
+		order = append(order, x.ID)
+		items += len(x.Items)
+		if x.ID == "s2" && !x.CancelledAt.Equal(t0.Add(2*time.Hour)) {
+			t.Errorf("cancel not recorded: %+v", x)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(order, []string{"s1", "s2"}) || items != 3 {
+		t.Fatalf("SalesSince = %v with %d items", order, items)
+	}
+	n, err := s.SoldSince(ctx, "00000001", t0.Add(-2*time.Hour))
+	if err != nil || n != 3 { // s0 + s1; s2 cancelled
+		t.Fatalf("SoldSince = %d, %v; want 3", n, err)
+	}
+	recent, err := s.RecentSales(ctx, "00000001", 2)
+	if err != nil || len(recent) != 2 || recent[0].ID != "s2" || recent[1].ID != "s1" {
+		t.Fatalf("RecentSales = %+v, %v", recent, err)
+	}
+}
+
+func testTotals(t *testing.T, s publicmask.Store) {
+	ctx := context.Background()
+	saveOutlets(t, s, "00000001", "00000002")
+	write(t, s, func(tx publicmask.Tx) error {
+		if err := tx.InsertDelivery(&publicmask.Delivery{ID: "d1", Outlet: "00000001", TxnID: "d1", Quantity: 100, At: t0}); err != nil {
+			return err
+		}
+		if err := tx.InsertDelivery(&publicmask.Delivery{ID: "d2", Outlet: "00000001", TxnID: "d2", Quantity: 50, At: t0}); err != nil {
+			return err
+		}
+		if err := tx.InsertCorrection(&publicmask.Correction{ID: "c1", Outlet: "00000001", TxnID: "c1", Count: 140, Delta: -7, At: t0}); err != nil {
+			return err
+		}
+		late := sale("s1", "00000001", t0, 3, "aaaa")
+		late.Conflict = "quota_exceeded"
+		if err := tx.InsertSale(late); err != nil {
+			return err
+		}
+		if err := tx.InsertSale(sale("s2", "00000001", t0, 2, "bbbb")); err != nil {
+			return err
+		}
+		if err := tx.InsertSale(sale("s3", "00000001", t0, 5, "cccc")); err != nil {
+			return err
+		}
+		return tx.MarkSaleCancelled("s3", t0)
+	})
+	totals, err := s.OutletTotals(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []publicmask.OutletTotals{{Code: "00000001", Delivered: 150, Sold: 5, Corrections: -7}, {Code: "00000002"}}
+	if !slices.Equal(totals, want) {
+		t.Fatalf("OutletTotals = %+v, want %+v", totals, want)
+	}
+	c, err := s.Conflicts(ctx, 10)
+	if err != nil || len(c) != 1 || c[0].ID != "s1" || c[0].Conflict != "quota_exceeded" {
+		t.Fatalf("Conflicts = %+v, %v", c, err)
+	}
+}
+
+func testTokens(t *testing.T, s publicmask.Store) {
+	ctx := context.Background()
+	write(t, s, func(tx publicmask.Tx) error {
+		return tx.PutToken(publicmask.Token{Hash: "h-outlet", Role: publicmask.RoleOutlet, Outlet: "00000001", CreatedAt: t0})
+	})
+	tok, err := s.Token(ctx, "h-outlet")
+	if err != nil || tok.Role != publicmask.RoleOutlet || tok.Outlet != "00000001" || !tok.RevokedAt.IsZero() {
+		t.Fatalf("Token = %+v, %v", tok, err)
+	}
+	write(t, s, func(tx publicmask.Tx) error { return tx.RevokeToken("h-outlet", t0.Add(time.Hour)) })
+	tok, _ = s.Token(ctx, "h-outlet")
+	if !tok.RevokedAt.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("revocation not stored: %+v", tok)
+	}
+	if _, err := s.Token(ctx, "nope"); publicmask.ErrorCode(err) != publicmask.ENotFound {
+		t.Fatalf("missing token: %v", err)
+	}
+}
+
+func testPurge(t *testing.T, s publicmask.Store) {
+	ctx := context.Background()
+	saveOutlets(t, s, "00000001")
+	old := sale("old", "00000001", t0, 2, "aaaa")
+	cur := sale("cur", "00000001", t0.AddDate(0, 0, 21), 2, "aaaa")
+	cur.Week = "2020-03-30"
+	write(t, s, func(tx publicmask.Tx) error {
+		for _, pw := range []publicmask.PersonWeek{{Person: "aaaa", Week: "2020-03-09", Quantity: 2, Purchases: 1}, {Person: "aaaa", Week: "2020-03-30", Quantity: 2, Purchases: 1}} {
+			if err := tx.PutPersonWeek(pw); err != nil {
+				return err
+			}
+		}
+		if err := tx.InsertSale(old); err != nil {
+			return err
+		}
+		return tx.InsertSale(cur)
+	})
+	n, err := s.Purge(ctx, "2020-03-16")
+	if err != nil || n != 1 {
+		t.Fatalf("Purge = %d, %v; want 1 row", n, err)
+	}
+	m, _ := s.PersonWeeks(ctx, "2020-03-09", []string{"aaaa"})
+	if len(m) != 0 {
+		t.Fatal("old person week survived the purge")
+	}
+	m, _ = s.PersonWeeks(ctx, "2020-03-30", []string{"aaaa"})
+	if len(m) != 1 {
+		t.Fatal("current person week purged")
+	}
+	var persons []string
+	var qty int
+	s.SalesSince(ctx, time.Time{}, func(x publicmask.Sale) error {
+		persons = append(persons, x.Items[0].Person)
+		qty += x.Quantity
+		return nil
+	})
+	if !slices.Equal(persons, []string{"", "aaaa"}) || qty != 4 {
+		t.Fatalf("after purge persons=%q qty=%d; want the old sale anonymised, quantities kept", persons, qty)
+	}
+}
+
+func testMeta(t *testing.T, s publicmask.Store) {
+	ctx := context.Background()
+	if v, err := s.Meta(ctx, "k"); err != nil || v != "" {
+		t.Fatalf("unset meta = %q, %v", v, err)
+	}
+	for _, v := range []string{"one", "two"} {
+		if err := s.SetMeta(ctx, "k", v); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.Meta(ctx, "k"); got != v {
+			t.Fatalf("meta = %q, want %q", got, v)
+		}
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// testConcurrentWriters: many transactions incrementing one counter row at
+// once must serialise (each read-modify-write sees the previous one).
+func testConcurrentWriters(t *testing.T, s publicmask.Store) {
+	ctx := context.Background()
+	saveOutlets(t, s, "00000001")
+	const n = 40
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- s.Write(ctx, func(tx publicmask.Tx) error {
+				o, err := tx.LockOutlet("00000001")
+				if err != nil {
+					return err
+				}
+				pw, err := tx.PersonWeeks("2020-03-09", []string{"shared"})
+				if err != nil {
+					return err
+				}
+				p := pw["shared"]
+				p.Person, p.Week = "shared", "2020-03-09"
+				p.Quantity++
+				if err := tx.PutPersonWeek(p); err != nil {
+					return err
+				}
+				o.Stock++
+				return tx.SaveOutlet(&o)
+			})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent write: %v", err)
+		}
+	}
+	o, _ := s.Outlet(ctx, "00000001")
+	m, _ := s.PersonWeeks(ctx, "2020-03-09", []string{"shared"})
+	if o.Stock != n || m["shared"].Quantity != n {
+		t.Fatalf("lost updates: stock %d, quantity %d, want %d", o.Stock, m["shared"].Quantity, n)
+	}
+}

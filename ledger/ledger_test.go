@@ -368,6 +368,11 @@ func TestNoRawIDInStore(t *testing.T) {
 	testenv.AssertNoRawID(t, e.Store.Path(), id)
 }
 
+// parallelism × GOMAXPROCS concurrent clients, as many counters over HTTP.
+const parallelism = 64
+
+// BenchmarkSell measures durable sales/s through the ledger's group commit
+// on SQLite (synchronous=FULL): every acknowledged sale is on disk.
 func BenchmarkSell(b *testing.B) {
 	e := testenv.New(b)
 	const outlets = 100
@@ -375,7 +380,7 @@ func BenchmarkSell(b *testing.B) {
 		e.AddOutlet(b, fmt.Sprintf("3%07d", i), publicmask.TypePharmacy, 100_000)
 	}
 	var n atomic.Int64
-	b.SetParallelism(32) // many concurrent clients, as over HTTP
+	b.SetParallelism(parallelism) // many concurrent clients, as over HTTP
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {

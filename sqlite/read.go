@@ -254,7 +254,20 @@ func (s *Store) Conflicts(ctx context.Context, limit int) ([]publicmask.Sale, er
 		}
 		out = append(out, sale)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	for i := range out {
+		items, err := s.reader.QueryContext(ctx, `SELECT role, person, category, birth_year, quantity FROM sale_items WHERE sale_id = ? ORDER BY idx`, out[i].ID)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: conflict items: %w", err)
+		}
+		if out[i].Items, err = scanItems(items); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // Purge forgets who bought before week: person-week rows are deleted and

@@ -45,7 +45,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// lose the last commits on power loss; an acknowledged sale must survive
 	// both. Group commit in the ledger keeps the cost to one fsync per batch.
 	common := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(on)&_time_format=sqlite"
-	wdsn := "file:" + path + "?_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&" + common
+	wdsn := "file:" + path + "?_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=cache_size(-65536)&" + common
 	writer, err := sql.Open("sqlite", wdsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -123,6 +123,7 @@ var writeSQL = map[string]string{
 	"item.put":     `INSERT INTO sale_items (sale_id, idx, role, person, category, birth_year, quantity) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 	"sale.get":     `SELECT ` + saleCols + ` FROM sales WHERE id = ?`,
 	"items.get":    `SELECT role, person, category, birth_year, quantity FROM sale_items WHERE sale_id = ? ORDER BY idx`,
+	"pw.get":       `SELECT quantity, purchases, weekday_purchases, weekend_purchases FROM person_weeks WHERE person = ? AND week = ?`,
 	"sale.cancel":  `UPDATE sales SET cancelled_at = ? WHERE id = ? AND cancelled_at IS NULL`,
 	"delivery.put": `INSERT INTO deliveries (id, outlet, txn_id, quantity, at) VALUES (?, ?, ?, ?, ?)`,
 	"correct.put":  `INSERT INTO corrections (id, outlet, txn_id, count, delta, at) VALUES (?, ?, ?, ?, ?, ?)`,
@@ -152,7 +153,11 @@ func (s *Store) Write(ctx context.Context, fn func(publicmask.Tx) error) error {
 		return unavailable("begin", err)
 	}
 	startVersion := s.version
-	tx := &tx{s: s, tx: sqlTx, ctx: ctx, stmts: make(map[string]*sql.Stmt, 8)}
+	// Statements run under a context without a Done channel: the driver
+	// would otherwise start a watcher goroutine per statement, a cost paid
+	// thousands of times a second. The transaction as a whole still ends
+	// with ctx (BeginTx above), and busy_timeout bounds lock waits.
+	tx := &tx{s: s, tx: sqlTx, ctx: context.WithoutCancel(ctx), stmts: make(map[string]*sql.Stmt, 12)}
 	if err := fn(tx); err != nil {
 		sqlTx.Rollback()
 		s.version = startVersion
@@ -240,8 +245,7 @@ func (t *tx) PersonWeeks(week string, persons []string) (map[string]publicmask.P
 	// a sale rarely names more than a few persons.
 	for _, p := range persons {
 		pw := publicmask.PersonWeek{Person: p, Week: week}
-		err := t.tx.QueryRowContext(t.ctx, `SELECT quantity, purchases, weekday_purchases, weekend_purchases FROM person_weeks WHERE person = ? AND week = ?`, p, week).
-			Scan(&pw.Quantity, &pw.Purchases, &pw.WeekdayPurchases, &pw.WeekendPurchases)
+		err := t.stmt("pw.get").QueryRowContext(t.ctx, p, week).Scan(&pw.Quantity, &pw.Purchases, &pw.WeekdayPurchases, &pw.WeekendPurchases)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		}

@@ -80,7 +80,8 @@ func testOutletsAndVersions(t *testing.T, s publicmask.Store) {
 	if v < 2 || list[0].Version == list[1].Version {
 		t.Fatalf("versions not distinct/advancing: v=%d %d %d", v, list[0].Version, list[1].Version)
 	}
-	// Update one: its version must pass every earlier one.
+	// Update one: its version must pass every earlier one. The version may
+	// be stamped as late as the commit, so it is read after Write returns.
 	var saved publicmask.Outlet
 	stockAt := t0.Add(time.Minute)
 	write(t, s, func(tx publicmask.Tx) error {
@@ -88,10 +89,9 @@ func testOutletsAndVersions(t *testing.T, s publicmask.Store) {
 		if err != nil {
 			return err
 		}
-		o.Stock, o.StockAt, o.Suspended, o.UpdatedAt = 250, stockAt, true, stockAt
-		err = tx.SaveOutlet(&o)
 		saved = o
-		return err
+		saved.Stock, saved.StockAt, saved.Suspended, saved.UpdatedAt = 250, stockAt, true, stockAt
+		return tx.SaveOutlet(&saved)
 	})
 	if saved.Version <= v {
 		t.Fatalf("update version %d not above %d", saved.Version, v)
@@ -331,7 +331,7 @@ func testTotals(t *testing.T, s publicmask.Store) {
 		t.Fatalf("OutletTotals = %+v, want %+v", totals, want)
 	}
 	c, err := s.Conflicts(ctx, 10)
-	if err != nil || len(c) != 1 || c[0].ID != "s1" || c[0].Conflict != "quota_exceeded" {
+	if err != nil || len(c) != 1 || c[0].ID != "s1" || c[0].Conflict != "quota_exceeded" || len(c[0].Items) != 1 || c[0].Items[0].Quantity != 3 {
 		t.Fatalf("Conflicts = %+v, %v", c, err)
 	}
 }

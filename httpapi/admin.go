@@ -1,0 +1,337 @@
+package httpapi
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/ledger"
+	"github.com/publicmask/publicmask/outletio"
+	"github.com/publicmask/publicmask/policy"
+)
+
+const (
+	maxBulkTokens     = 50_000 // every outlet of the country fits in one call
+	maxDeliveryLines  = 100_000
+	defaultConflicts  = 100
+	maxConflictsLimit = 10_000
+	bulkWorkers       = 32 // parallel issues share the ledger's group commits
+)
+
+// importOutlets: PUT /api/v2/admin/outlets. CSV when the Content-Type says
+// so or the body does not start like JSON; JSON otherwise.
+func (s *Server) importOutlets(w http.ResponseWriter, r *http.Request) {
+	body := bufio.NewReader(http.MaxBytesReader(w, r.Body, s.cfg.ImportMaxBytes))
+	ct := strings.ToLower(r.Header.Get("Content-Type"))
+	var (
+		outlets  []publicmask.Outlet
+		rejected []outletio.Rejected
+		err      error
+	)
+	prefix, _ := body.Peek(512)
+	switch {
+	case strings.Contains(ct, "csv"):
+		outlets, rejected, err = outletio.ParseCSV(body)
+	case strings.Contains(ct, "json"), outletio.IsJSON(prefix):
+		outlets, rejected, err = outletio.ParseJSON(body)
+	default:
+		outlets, rejected, err = outletio.ParseCSV(body)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	n := 0
+	if len(outlets) > 0 {
+		if n, err = s.led.ImportOutlets(r.Context(), outlets); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	s.logger(r).Info("outlets imported", "upserted", n, "valid", len(outlets), "rejected", len(rejected))
+	writeJSON(w, http.StatusOK, struct {
+		Upserted int                 `json:"upserted"`
+		Rejected []outletio.Rejected `json:"rejected"`
+	}{n, rejected})
+}
+
+type tokenIn struct {
+	Role   string `json:"role"`
+	Outlet string `json:"outlet"`
+}
+
+func (s *Server) issueToken(w http.ResponseWriter, r *http.Request) {
+	var in tokenIn
+	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	switch in.Role {
+	case publicmask.RoleOutlet:
+		if !outletio.ValidCode(in.Outlet) {
+			s.writeError(w, r, fieldErr("outlet", "required for role outlet: an outlet code"))
+			return
+		}
+	case publicmask.RoleDistributor:
+		if in.Outlet != "" {
+			s.writeError(w, r, fieldErr("outlet", "only for role outlet"))
+			return
+		}
+	default:
+		// Admin tokens come from the command line only.
+		s.writeError(w, r, fieldErr("role", `must be "outlet" or "distributor"`))
+		return
+	}
+	tok, err := s.led.IssueToken(r.Context(), in.Role, in.Outlet)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := map[string]string{"token": tok, "role": in.Role}
+	if in.Outlet != "" {
+		out["outlet"] = in.Outlet
+	}
+	writeJSON(w, http.StatusCreated, out)
+}
+
+type bulkIn struct {
+	Outlets []string `json:"outlets"`
+}
+
+// issueTokens: POST /api/v2/admin/tokens/bulk, for the load simulator and
+// for rolling out a region. Unknown outlets are listed, not fatal.
+func (s *Server) issueTokens(w http.ResponseWriter, r *http.Request) {
+	var in bulkIn
+	if err := decodeJSON(w, r, s.cfg.ImportMaxBytes, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if len(in.Outlets) == 0 || len(in.Outlets) > maxBulkTokens {
+		s.writeError(w, r, fieldErr("outlets", "1–%d outlet codes", maxBulkTokens))
+		return
+	}
+	codes := make([]string, 0, len(in.Outlets))
+	seen := make(map[string]bool, len(in.Outlets))
+	for i, c := range in.Outlets {
+		if !outletio.ValidCode(c) {
+			s.writeError(w, r, fieldErr("outlets["+strconv.Itoa(i)+"]", "not an outlet code"))
+			return
+		}
+		if !seen[c] {
+			seen[c] = true
+			codes = append(codes, c)
+		}
+	}
+	type result struct {
+		code, token string
+		err         error
+	}
+	results := make([]result, len(codes))
+	ctx := r.Context()
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(bulkWorkers, len(codes)) {
+		wg.Go(func() {
+			for i := range next {
+				tok, err := s.led.IssueToken(ctx, publicmask.RoleOutlet, codes[i])
+				results[i] = result{codes[i], tok, err}
+			}
+		})
+	}
+	for i := range codes {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+
+	tokens := make(map[string]string, len(codes))
+	rejected := []outletio.Rejected{}
+	for _, res := range results {
+		switch code := publicmask.ErrorCode(res.err); {
+		case res.err == nil:
+			tokens[res.code] = res.token
+		case code == publicmask.ENotFound || code == publicmask.EBadRequest:
+			rejected = append(rejected, outletio.Rejected{Code: res.code, Reason: publicmask.ErrorMessage(res.err)})
+		default:
+			// Store trouble: tokens already issued are valid but the caller
+			// cannot know them, so fail loudly rather than half-answer.
+			s.writeError(w, r, res.err)
+			return
+		}
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"tokens": tokens, "rejected": rejected})
+}
+
+type revokeIn struct {
+	Token string `json:"token"`
+}
+
+// revokeToken takes the token in the body, never in the path: paths are
+// logged.
+func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
+	var in revokeIn
+	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if in.Token == "" || len(in.Token) > 256 {
+		s.writeError(w, r, fieldErr("token", "required"))
+		return
+	}
+	if err := s.led.RevokeToken(r.Context(), in.Token); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"revoked": true})
+}
+
+type deliveryLineOut struct {
+	Outlet  string               `json:"outlet"`
+	TxnID   string               `json:"txn_id"`
+	OK      bool                 `json:"ok"`
+	Receipt *ledger.StockReceipt `json:"receipt,omitempty"`
+	Error   *errorDetail         `json:"error,omitempty"`
+}
+
+// adminDeliveries: POST /api/v2/admin/deliveries, admin or distributor.
+// Each line stands alone: a bad line is reported in its result and the
+// others are recorded.
+func (s *Server) adminDeliveries(w http.ResponseWriter, r *http.Request) {
+	var in []ledger.DeliveryRequest
+	if err := decodeJSON(w, r, s.cfg.ImportMaxBytes, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if len(in) == 0 || len(in) > maxDeliveryLines {
+		s.writeError(w, r, badRequest("body must be an array of 1–%d delivery lines", maxDeliveryLines))
+		return
+	}
+	out := make([]deliveryLineOut, len(in))
+	var valid []ledger.DeliveryRequest
+	var at []int // index in `in` of each valid line
+	for i, d := range in {
+		out[i] = deliveryLineOut{Outlet: d.Outlet, TxnID: d.TxnID}
+		var err error
+		switch {
+		case !outletio.ValidCode(d.Outlet):
+			err = fieldErr("outlet", "not an outlet code")
+			out[i].Outlet = ""
+		case !validToken(d.TxnID):
+			err = validTxn(d.TxnID)
+			out[i].TxnID = ""
+		case d.Quantity < 1 || d.Quantity > maxDelivery:
+			err = fieldErr("quantity", "must be 1–%d", maxDelivery)
+		}
+		if err != nil {
+			code, msg := classify(err)
+			out[i].Error = &errorDetail{code, msg}
+			continue
+		}
+		valid = append(valid, d)
+		at = append(at, i)
+	}
+	if len(valid) > 0 {
+		res, err := s.led.DeliverMany(r.Context(), valid)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		for j, dr := range res {
+			if j >= len(at) {
+				break
+			}
+			i := at[j]
+			if dr.Error != nil {
+				code, msg := classify(dr.Error)
+				out[i].Error = &errorDetail{code, msg}
+				continue
+			}
+			out[i].OK, out[i].Receipt = true, dr.Receipt
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"results": out})
+}
+
+func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
+	// Verify reads everything; give it longer than a request usually gets
+	// but not forever.
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Minute)
+	defer cancel()
+	rep, err := s.led.Verify(ctx)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if rep.Violations == nil {
+		rep.Violations = []ledger.Violation{}
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+type conflictItem struct {
+	Role      string `json:"role"`
+	Category  string `json:"category,omitempty"`
+	BirthYear int    `json:"birth_year,omitempty"`
+	Quantity  int    `json:"quantity"`
+}
+
+type conflictOut struct {
+	SaleID     string         `json:"sale_id"`
+	Outlet     string         `json:"outlet"`
+	TxnID      string         `json:"txn_id"`
+	SoldAt     time.Time      `json:"sold_at"`
+	RecordedAt time.Time      `json:"recorded_at"`
+	Quantity   int            `json:"quantity"`
+	Conflict   string         `json:"conflict"`
+	Cancelled  bool           `json:"cancelled"`
+	Items      []conflictItem `json:"items"`
+}
+
+func (s *Server) conflicts(w http.ResponseWriter, r *http.Request) {
+	n, err := queryLimit(r, defaultConflicts, maxConflictsLimit)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	sales, err := s.led.Conflicts(r.Context(), n)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := make([]conflictOut, 0, len(sales))
+	for _, sa := range sales {
+		c := conflictOut{SaleID: sa.ID, Outlet: sa.Outlet, TxnID: sa.TxnID, SoldAt: sa.SoldAt.In(policy.Seoul),
+			RecordedAt: sa.RecordedAt.In(policy.Seoul), Quantity: sa.Quantity, Conflict: sa.Conflict,
+			Cancelled: !sa.CancelledAt.IsZero(), Items: []conflictItem{}}
+		for _, it := range sa.Items { // person keys stay out
+			c.Items = append(c.Items, conflictItem{it.Role, it.Category, it.BirthYear, it.Quantity})
+		}
+		out = append(out, c)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"conflicts": out})
+}
+
+// putPolicy replaces the rules in force without a restart. The body is a
+// policy file (JSON or YAML, as `--policy FILE` takes); it is validated in
+// full before it is swapped in atomically, so no request sees half of it.
+func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, policy.MaxFileSize))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	p, err := policy.Parse(body, "request body")
+	if err != nil {
+		s.writeError(w, r, publicmask.Errorf(publicmask.EBadRequest, "%s", err.Error()))
+		return
+	}
+	s.cfg.SetPolicy(p)
+	s.logger(r).Info("policy replaced", "policy", p.Name, "periods", len(p.Periods))
+	writeJSON(w, http.StatusOK, map[string]any{"name": p.Name, "periods": len(p.Periods)})
+}

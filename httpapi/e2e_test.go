@@ -1,0 +1,396 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/publicmask/publicmask/internal/testenv"
+)
+
+// e2e is the HTTP API over the real ledger and a temporary SQLite store,
+// with the clock on Wednesday 2020-03-11 10:00 KST under `standard`.
+type e2e struct {
+	t     *testing.T
+	env   *testenv.Env
+	url   string
+	logs  *syncBuffer
+	admin string
+}
+
+func newE2E(t *testing.T) *e2e {
+	env := testenv.New(t)
+	logs := &syncBuffer{}
+	srv := New(Config{Ledger: env.Ledger, Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	return &e2e{t: t, env: env, url: ts.URL, logs: logs, admin: env.AdminToken}
+}
+
+type resp struct {
+	status int
+	body   []byte
+	header http.Header
+}
+
+func (r resp) code() string {
+	var e errorBody
+	json.Unmarshal(r.body, &e)
+	return e.Error.Code
+}
+
+func (r resp) decode(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.body, err)
+	}
+}
+
+func (e *e2e) call(method, path, token, ct, body string) resp {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.url+path, strings.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if ct != "" {
+		req.Header.Set("Content-Type", ct)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return resp{res.StatusCode, b, res.Header}
+}
+
+func (e *e2e) post(path, token, body string) resp { return e.call("POST", path, token, "", body) }
+
+func (e *e2e) sale(token, txn, buyer string, qty int) resp {
+	return e.post("/api/v2/outlet/sales", token, fmt.Sprintf(`{"txn_id":%q,"buyer":%q,"quantity":%d}`, txn, buyer, qty))
+}
+
+// setup imports outlets over the admin API, stocks some, and issues tokens.
+func (e *e2e) setup() map[string]string {
+	t := e.t
+	csv := "code,name,addr,type,lat,lng\n" +
+		"10000001,가약국,서울특별시 강북구 솔매로 38 (미아동),01,37.6254369,127.0164096\n" +
+		"10000002,나약국,서울특별시 강북구 삼양로 247 3층 (미아동),01,37.6255182,127.017747\n" +
+		"10000003,다약국,서울특별시 강북구 삼양로 255 (미아동),01,37.6261612,127.0180494\n" +
+		"10000004,라약국,서울특별시 강북구 솔샘로 254 (미아동),01,37.627357,127.018375\n" +
+		"5128205445,영주농협하나로마트평은점,경상북도 영주시 평은면 금광1리 260번지,03,,\n"
+	r := e.call("PUT", "/api/v2/admin/outlets", e.admin, "text/csv", csv)
+	var imp struct {
+		Upserted int
+		Rejected []struct {
+			Line   int
+			Code   string
+			Reason string
+		}
+	}
+	r.decode(t, &imp)
+	if r.status != 200 || imp.Upserted != 4 || len(imp.Rejected) != 1 || imp.Rejected[0].Code != "5128205445" {
+		t.Fatalf("import: %d %s", r.status, r.body)
+	}
+	r = e.post("/api/v2/admin/deliveries", e.admin,
+		`[{"outlet":"10000001","quantity":100,"txn_id":"open-1"},{"outlet":"10000002","quantity":100,"txn_id":"open-2"},{"outlet":"10000004","quantity":100,"txn_id":"open-4"},{"outlet":"99999999","quantity":5,"txn_id":"open-x"}]`)
+	var del struct{ Results []deliveryLineOut }
+	r.decode(t, &del)
+	if r.status != 200 || len(del.Results) != 4 || !del.Results[0].OK || !del.Results[2].OK || del.Results[3].OK || del.Results[3].Error.Code != "not_found" {
+		t.Fatalf("deliveries: %d %s", r.status, r.body)
+	}
+	r = e.post("/api/v2/admin/tokens/bulk", e.admin, `{"outlets":["10000001","10000002","10000003","10000004"]}`)
+	var bulk struct{ Tokens map[string]string }
+	r.decode(t, &bulk)
+	if r.status != 201 || len(bulk.Tokens) != 4 {
+		t.Fatalf("tokens: %d %s", r.status, r.body)
+	}
+	if r := e.post("/api/v2/admin/tokens", e.admin, `{"role":"outlet","outlet":"77777777"}`); r.status != 404 || r.code() != "not_found" {
+		t.Fatalf("token for unknown outlet: %d %s", r.status, r.body)
+	}
+	return bulk.Tokens
+}
+
+// The "Done when" list of issue 2, over HTTP.
+func TestE2EDoneWhen(t *testing.T) {
+	e := newE2E(t)
+	tok := e.setup()
+	a, b, c, d := tok["10000001"], tok["10000002"], tok["10000003"], tok["10000004"]
+
+	born83 := testenv.Born(1983, 1)
+	first := e.sale(a, "s-83", born83, 2)
+	r := first
+	var rec struct {
+		SaleID string `json:"sale_id"`
+		Items  []struct {
+			Role              string
+			Quantity          int
+			RemainingThisWeek *int `json:"remaining_this_week"`
+		}
+		Outlet struct {
+			Stock      int
+			RemainStat string `json:"remain_stat"`
+		}
+	}
+	r.decode(t, &rec)
+	if r.status != 201 || rec.SaleID == "" || rec.Outlet.Stock != 98 || len(rec.Items) != 1 || rec.Items[0].RemainingThisWeek == nil || *rec.Items[0].RemainingThisWeek != 0 {
+		t.Fatalf("1983 at A: %d %s", r.status, r.body)
+	}
+	if r := e.sale(b, "s-83b", born83, 1); r.status != 422 || r.code() != "quota_exceeded" {
+		t.Errorf("1983 at B: %d %s", r.status, r.body)
+	}
+	if r := e.sale(a, "s-84", testenv.Born(1984, 2), 1); r.status != 422 || r.code() != "not_eligible_today" {
+		t.Errorf("1984: %d %s", r.status, r.body)
+	}
+	bad := born83[:12] + string(rune('0'+(born83[12]-'0'+1)%10))
+	if r := e.sale(a, "s-bad", bad, 1); r.status != 400 || r.code() != "invalid_id" {
+		t.Errorf("bad check digit: %d %s", r.status, r.body)
+	}
+
+	// Replay: the same answer, 200; another body under the same txn_id: 409.
+	replay := e.sale(a, "s-83", born83, 2)
+	if replay.status != 200 || !bytes.Equal(replay.body, first.body) {
+		t.Errorf("replay: %d %s", replay.status, replay.body)
+	}
+	var rec2 struct {
+		SaleID string `json:"sale_id"`
+	}
+	replay.decode(t, &rec2)
+	if rec2.SaleID != rec.SaleID {
+		t.Errorf("replay answered sale %q, first was %q", rec2.SaleID, rec.SaleID)
+	}
+	if r := e.sale(a, "s-83", born83, 1); r.status != 409 || r.code() != "txn_conflict" {
+		t.Errorf("txn reuse: %d %s", r.status, r.body)
+	}
+
+	// An outlet that never received stock refuses.
+	if r := e.sale(c, "s-c", testenv.Born(1988, 3), 1); r.status != 422 || r.code() != "out_of_stock" {
+		t.Errorf("no stock: %d %s", r.status, r.body)
+	}
+
+	// A suspended outlet refuses and shows break.
+	if r := e.post("/api/v2/outlet/suspend", d, ""); r.status != 200 {
+		t.Fatalf("suspend: %d %s", r.status, r.body)
+	}
+	if r := e.sale(d, "s-d", testenv.Born(1988, 4), 1); r.status != 422 || r.code() != "sales_suspended" {
+		t.Errorf("suspended: %d %s", r.status, r.body)
+	}
+	var ov struct {
+		Code       string
+		RemainStat *string `json:"remain_stat"`
+		Suspended  bool
+	}
+	e.call("GET", "/api/v2/outlet", d, "", "").decode(t, &ov)
+	if ov.Code != "10000004" || !ov.Suspended || ov.RemainStat == nil || *ov.RemainStat != "break" {
+		t.Errorf("suspended outlet view: %+v", ov)
+	}
+	if r := e.post("/api/v2/outlet/resume", d, ""); r.status != 200 {
+		t.Fatalf("resume: %d", r.status)
+	}
+	if r := e.sale(d, "s-d2", testenv.Born(1988, 4), 1); r.status != 201 {
+		t.Errorf("after resume: %d %s", r.status, r.body)
+	}
+
+	// Cancel frees the quota. Outlet B cannot cancel A's sale.
+	born78 := testenv.Born(1978, 5)
+	var s78 struct {
+		SaleID string `json:"sale_id"`
+	}
+	e.sale(a, "s-78", born78, 2).decode(t, &s78)
+	if r := e.post("/api/v2/outlet/sales/"+s78.SaleID+"/cancel", b, ""); r.status != 404 || r.code() != "not_found" {
+		t.Errorf("B cancels A's sale: %d %s", r.status, r.body)
+	}
+	if r := e.sale(b, "s-78b", born78, 2); r.code() != "quota_exceeded" {
+		t.Errorf("before cancel: %d %s", r.status, r.body)
+	}
+	if r := e.post("/api/v2/outlet/sales/"+s78.SaleID+"/cancel", a, ""); r.status != 200 {
+		t.Fatalf("cancel: %d %s", r.status, r.body)
+	}
+	if r := e.sale(b, "s-78c", born78, 2); r.status != 201 {
+		t.Errorf("after cancel: %d %s", r.status, r.body)
+	}
+
+	// Check says the same without recording.
+	var chk struct {
+		Eligible bool
+		Persons  []struct {
+			Reason *string
+		}
+	}
+	e.post("/api/v2/outlet/check", a, fmt.Sprintf(`{"buyer":%q}`, born83)).decode(t, &chk)
+	if chk.Eligible || len(chk.Persons) != 1 || chk.Persons[0].Reason == nil || *chk.Persons[0].Reason != "quota_exceeded" {
+		t.Errorf("check: %+v", chk)
+	}
+
+	// The counter page's list: no person keys, the cancelled sale marked.
+	r = e.call("GET", "/api/v2/outlet/sales?limit=10", a, "", "")
+	var list struct {
+		Sales []saleOut
+	}
+	r.decode(t, &list)
+	cancelled := 0
+	for _, s := range list.Sales {
+		if s.Cancelled {
+			cancelled++
+		}
+	}
+	if r.status != 200 || len(list.Sales) != 2 || cancelled != 1 {
+		t.Errorf("recent sales: %d %s", r.status, r.body)
+	}
+
+	// Outlet tokens stay out of admin routes; a revoked token is refused.
+	if r := e.call("GET", "/api/v2/admin/verify", a, "", ""); r.status != 403 {
+		t.Errorf("outlet token on verify: %d", r.status)
+	}
+	if r := e.post("/api/v2/admin/tokens/revoke", e.admin, fmt.Sprintf(`{"token":%q}`, c)); r.status != 200 {
+		t.Errorf("revoke: %d %s", r.status, r.body)
+	}
+	if r := e.call("GET", "/api/v2/outlet", c, "", ""); r.status != 401 {
+		t.Errorf("revoked token: %d", r.status)
+	}
+
+	e.verifyOK()
+	for _, id := range []string{born83, born78, bad} {
+		for _, form := range []string{id, id[:6] + "-" + id[6:]} {
+			if strings.Contains(e.logs.String(), form) {
+				t.Fatalf("raw ID in the log")
+			}
+		}
+	}
+}
+
+func (e *e2e) verifyOK() {
+	e.t.Helper()
+	r := e.call("GET", "/api/v2/admin/verify", e.admin, "", "")
+	var v struct {
+		OK         bool
+		Violations []json.RawMessage
+	}
+	r.decode(e.t, &v)
+	if r.status != 200 || !v.OK || v.Violations == nil || len(v.Violations) != 0 {
+		e.t.Fatalf("verify: %d %s", r.status, r.body)
+	}
+}
+
+// Dozens of buyers each trying four times at once across two outlets get
+// exactly one purchase each, and the stock matches.
+func TestE2EConcurrentBuyers(t *testing.T) {
+	e := newE2E(t)
+	tok := e.setup()
+	outlets := []string{tok["10000001"], tok["10000002"]}
+	const buyers, tries = 40, 4
+	var (
+		mu  sync.Mutex
+		ok  = map[string]int{}
+		bad []string
+		wg  sync.WaitGroup
+	)
+	for i := range buyers {
+		id := testenv.Born(1983, 100+i)
+		for j := range tries {
+			wg.Go(func() {
+				r := e.sale(outlets[j%2], fmt.Sprintf("c-%d-%d", i, j), id, 1)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case r.status == 201:
+					ok[id]++
+				case r.code() != "quota_exceeded":
+					bad = append(bad, fmt.Sprintf("%d %s", r.status, r.body))
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if len(bad) > 0 {
+		t.Fatalf("unexpected answers: %v", bad[:min(5, len(bad))])
+	}
+	sold := 0
+	for id, n := range ok {
+		if n != 1 {
+			t.Errorf("buyer %s… bought %d times", id[:2], n)
+		}
+		sold += n
+	}
+	if len(ok) != buyers {
+		t.Errorf("%d buyers bought, want %d", len(ok), buyers)
+	}
+	stock := 0
+	for _, tk := range outlets {
+		var v struct{ Stock int }
+		e.call("GET", "/api/v2/outlet", tk, "", "").decode(t, &v)
+		stock += v.Stock
+	}
+	if stock != 200-sold {
+		t.Errorf("stock %d, want %d", stock, 200-sold)
+	}
+	e.verifyOK()
+}
+
+// A late sale from an outlet's offline outbox is accepted with its sold_at.
+func TestE2ELateSale(t *testing.T) {
+	e := newE2E(t)
+	tok := e.setup()
+	id := testenv.Born(1983, 7)
+	// Tuesday evening: 1983 was not eligible then, but the masks were
+	// handed over; the ledger records it and lists the conflict.
+	r := e.post("/api/v2/outlet/sales", tok["10000001"], fmt.Sprintf(`{"txn_id":"late-1","buyer":%q,"quantity":1,"sold_at":"2020-03-10T18:00:00+09:00"}`, id))
+	if r.status != 201 {
+		t.Fatalf("late sale: %d %s", r.status, r.body)
+	}
+	var rec struct {
+		SoldAt string `json:"sold_at"`
+	}
+	r.decode(t, &rec)
+	if ts, err := time.Parse(time.RFC3339, rec.SoldAt); err != nil || !ts.Equal(time.Date(2020, 3, 10, 9, 0, 0, 0, time.UTC)) {
+		t.Errorf("sold_at = %s", rec.SoldAt)
+	}
+	r = e.call("GET", "/api/v2/admin/conflicts", e.admin, "", "")
+	var cs struct{ Conflicts []conflictOut }
+	r.decode(t, &cs)
+	if r.status != 200 || len(cs.Conflicts) != 1 || cs.Conflicts[0].Conflict != "not_eligible_today" || cs.Conflicts[0].TxnID != "late-1" {
+		t.Errorf("conflicts: %d %s", r.status, r.body)
+	}
+	e.verifyOK()
+}
+
+// The national list of April 2020 through PUT /api/v2/admin/outlets: all
+// but the five rows without coordinates are upserted.
+func TestE2EImport2020(t *testing.T) {
+	path := "../../shared/data/outlets-2020/stores-2020-04.csv"
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("reference data missing under CI: %v", err)
+		}
+		t.Skipf("reference data %s not present: %v", path, err)
+	}
+	e := newE2E(t)
+	r := e.call("PUT", "/api/v2/admin/outlets", e.admin, "text/csv; charset=utf-8", string(data))
+	var imp struct {
+		Upserted int
+		Rejected []json.RawMessage
+	}
+	r.decode(t, &imp)
+	if r.status != 200 || imp.Upserted != 26284 || len(imp.Rejected) != 5 {
+		t.Fatalf("import: %d upserted %d rejected %d", r.status, imp.Upserted, len(imp.Rejected))
+	}
+	// Importing again changes nothing.
+	r = e.call("PUT", "/api/v2/admin/outlets", e.admin, "", string(data))
+	r.decode(t, &imp)
+	if r.status != 200 || imp.Upserted != 0 {
+		t.Errorf("second import: %d upserted %d", r.status, imp.Upserted)
+	}
+}

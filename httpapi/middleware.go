@@ -1,0 +1,366 @@
+package httpapi
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/publicmask/publicmask"
+)
+
+// Request classes: each has its own admission limit and metrics label.
+const (
+	ClassPublic = "public" // open data API and pages: shed early
+	ClassStream = "stream" // long-lived SSE: own limit so it cannot starve short reads
+	ClassOutlet = "outlet" // sales at the counter: queue, never behind public
+	ClassAdmin  = "admin"  // admin and distributor: queue
+	ClassOps    = "ops"    // health, readiness, metrics: never limited
+)
+
+// reqInfo is the per-request state shared by the outer middleware (which
+// logs and counts after the fact) and the inner route wrapper (which knows
+// the route). It travels in the context as a pointer.
+type reqInfo struct {
+	id      string
+	route   string
+	class   string
+	outlet  string // the authenticated outlet, for the log
+	errCode string
+	log     *slog.Logger
+}
+
+type ctxKey struct{}
+
+func infoOf(r *http.Request) *reqInfo {
+	ri, _ := r.Context().Value(ctxKey{}).(*reqInfo)
+	return ri
+}
+
+// RequestID returns the request ID of a request served by this package.
+func RequestID(ctx context.Context) string {
+	if ri, _ := ctx.Value(ctxKey{}).(*reqInfo); ri != nil {
+		return ri.id
+	}
+	return ""
+}
+
+// SetRoute lets a delegated handler (Public, Pages) name its route for the
+// metrics and the log more precisely than the mount pattern. route must be a
+// pattern from a fixed set, never a raw path (label cardinality).
+func SetRoute(ctx context.Context, route string) {
+	if ri, _ := ctx.Value(ctxKey{}).(*reqInfo); ri != nil {
+		ri.route = route
+	}
+}
+
+// Request IDs: a random per-process prefix and a counter, so that an ID is
+// unique across restarts and nodes without a syscall per request.
+var (
+	idPrefix  = newIDPrefix()
+	idCounter atomic.Uint64
+)
+
+func newIDPrefix() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func newRequestID() string {
+	return idPrefix + "-" + strconv.FormatUint(idCounter.Add(1), 36)
+}
+
+// validToken reports whether s is 1–64 chars of [A-Za-z0-9._:-]: the shape
+// of txn_id, sale IDs and accepted incoming request IDs (safe in logs and
+// headers).
+func validToken(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' ||
+			c == '.' || c == '_' || c == ':' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// recorder remembers the status and size for the log and metrics.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (rw *recorder) WriteHeader(code int) {
+	if rw.status == 0 {
+		rw.status = code
+	}
+	rw.ResponseWriter.WriteHeader(code)
+}
+
+func (rw *recorder) Write(b []byte) (int, error) {
+	if rw.status == 0 {
+		rw.status = http.StatusOK
+	}
+	n, err := rw.ResponseWriter.Write(b)
+	rw.bytes += int64(n)
+	return n, err
+}
+
+// Flush keeps SSE working through the wrapper.
+func (rw *recorder) Flush() {
+	if rw.status == 0 {
+		rw.status = http.StatusOK
+	}
+	if f, ok := rw.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (rw *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if h, ok := rw.ResponseWriter.(http.Hijacker); ok {
+		return h.Hijack()
+	}
+	return nil, nil, errors.New("httpapi: hijack not supported")
+}
+
+// Unwrap lets http.ResponseController reach the connection (deadlines).
+func (rw *recorder) Unwrap() http.ResponseWriter { return rw.ResponseWriter }
+
+type metrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	inFlight *prometheus.GaugeVec
+	queued   *prometheus.GaugeVec
+	shed     *prometheus.CounterVec
+	limited  prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "publicmask_http_requests_total",
+			Help: "HTTP requests by route pattern, class and status code.",
+		}, []string{"route", "class", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "publicmask_http_request_duration_seconds",
+			Help: "HTTP request latency by route pattern and class.",
+			// Fine at the bottom: public reads target p99 ≤ 10 ms, sales ≤ 50 ms.
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route", "class"}),
+		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "publicmask_http_in_flight",
+			Help: "Requests being served, by class.",
+		}, []string{"class"}),
+		queued: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "publicmask_http_queued",
+			Help: "Requests waiting for admission, by class.",
+		}, []string{"class"}),
+		shed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "publicmask_http_shed_total",
+			Help: "Requests refused with 503 overloaded by admission control, by class.",
+		}, []string{"class"}),
+		limited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "publicmask_http_rate_limited_total",
+			Help: "Public requests refused with 429 by the per-client rate limit.",
+		}),
+	}
+	m.requests = register(reg, m.requests)
+	m.limited = register(reg, m.limited)
+	m.duration = register(reg, m.duration)
+	m.inFlight = register(reg, m.inFlight)
+	m.queued = register(reg, m.queued)
+	m.shed = register(reg, m.shed)
+	return m
+}
+
+// register registers c, or reuses the collector already registered under
+// the same name (two Servers on one registry, as in tests).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		panic(fmt.Sprintf("httpapi: registering metrics: %v", err))
+	}
+	return c
+}
+
+// gate is the admission control of one class: at most cap(slots) requests
+// run; with a queue, up to cap(queue) more wait (FIFO, as channel senders
+// are) for at most timeout; without one, the excess is shed at once.
+type gate struct {
+	class    string
+	slots    chan struct{}
+	queue    chan struct{} // nil: shed immediately
+	timeout  time.Duration
+	inFlight prometheus.Gauge
+	queued   prometheus.Gauge
+	shed     prometheus.Counter
+}
+
+func newGate(m *metrics, class string, inFlight, queue int, timeout time.Duration) *gate {
+	g := &gate{
+		class:    class,
+		slots:    make(chan struct{}, inFlight),
+		timeout:  timeout,
+		inFlight: m.inFlight.WithLabelValues(class),
+		queued:   m.queued.WithLabelValues(class),
+		shed:     m.shed.WithLabelValues(class),
+	}
+	if queue > 0 {
+		g.queue = make(chan struct{}, queue)
+	}
+	return g
+}
+
+// acquire admits the request or reports why not: errOverloaded when the
+// limit and queue are full or the wait timed out, ctx.Err() when the client
+// gave up while queued.
+func (g *gate) acquire(ctx context.Context) error {
+	select {
+	case g.slots <- struct{}{}:
+		g.inFlight.Inc()
+		return nil
+	default:
+	}
+	if g.queue == nil {
+		g.shed.Inc()
+		return errOverloaded
+	}
+	select {
+	case g.queue <- struct{}{}:
+	default:
+		g.shed.Inc()
+		return errOverloaded
+	}
+	g.queued.Inc()
+	defer func() { <-g.queue; g.queued.Dec() }()
+	t := time.NewTimer(g.timeout)
+	defer t.Stop()
+	select {
+	case g.slots <- struct{}{}:
+		g.inFlight.Inc()
+		return nil
+	case <-t.C:
+		g.shed.Inc()
+		return errOverloaded
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (g *gate) release() {
+	<-g.slots
+	g.inFlight.Dec()
+}
+
+var errOverloaded = publicmask.Errorf(publicmask.EOverloaded, "the server is busy, retry shortly")
+
+// outer is the chain every request passes, outermost first: request ID,
+// access log and metrics, panic recovery. Routing, admission and auth
+// happen inside the mux (see route), which fills in reqInfo.
+func (s *Server) outer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get("X-Request-ID")
+		if !validToken(id) {
+			id = newRequestID()
+		}
+		w.Header().Set("X-Request-ID", id)
+		ri := &reqInfo{id: id, route: "unmatched", class: ClassPublic}
+		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri))
+		rw := &recorder{ResponseWriter: w}
+
+		defer func() {
+			p := recover()
+			if p == http.ErrAbortHandler {
+				panic(p) // the server aborts the connection quietly, as intended
+			}
+			if p != nil {
+				s.logger(r).Error("panic serving request", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				if rw.status == 0 {
+					writeErrorCode(rw, r, publicmask.EInternal, "internal error")
+				} else {
+					ri.errCode = publicmask.EInternal
+				}
+			}
+			s.observe(r, ri, rw, time.Since(start))
+		}()
+		next.ServeHTTP(rw, r)
+	})
+}
+
+func (s *Server) observe(r *http.Request, ri *reqInfo, rw *recorder, d time.Duration) {
+	status := rw.status
+	if status == 0 {
+		status = http.StatusOK // the handler wrote nothing
+	}
+	s.metrics.requests.WithLabelValues(ri.route, ri.class, strconv.Itoa(status)).Inc()
+	s.metrics.duration.WithLabelValues(ri.route, ri.class).Observe(d.Seconds())
+
+	// Successful public reads are logged at debug: at tens of thousands a
+	// second the access log would otherwise be the bottleneck. Errors and
+	// all outlet/admin traffic are logged at info and above.
+	lvl := slog.LevelInfo
+	switch {
+	case status >= 500:
+		lvl = slog.LevelWarn
+	case (ri.class == ClassPublic || ri.class == ClassOps || ri.class == ClassStream) && status < 400:
+		lvl = slog.LevelDebug
+	}
+	ctx := r.Context()
+	if !s.log.Enabled(ctx, lvl) {
+		return
+	}
+	// Path without the query: a query is the client's free text. Never the
+	// body: it may hold registration numbers.
+	attrs := []slog.Attr{
+		slog.String("request_id", ri.id),
+		slog.String("method", r.Method),
+		slog.String("route", ri.route),
+		slog.String("path", r.URL.Path),
+		slog.String("class", ri.class),
+		slog.Int("status", status),
+		slog.Int64("bytes", rw.bytes),
+		slog.Float64("dur_ms", float64(d.Microseconds())/1000),
+		slog.String("remote", r.RemoteAddr),
+	}
+	if ri.outlet != "" {
+		attrs = append(attrs, slog.String("outlet", ri.outlet))
+	}
+	if ri.errCode != "" {
+		attrs = append(attrs, slog.String("error", ri.errCode))
+	}
+	s.log.LogAttrs(ctx, lvl, "http", attrs...)
+}
+
+// logger returns the server logger tagged with the request ID.
+func (s *Server) logger(r *http.Request) *slog.Logger {
+	ri := infoOf(r)
+	if ri == nil {
+		return s.log
+	}
+	if ri.log == nil {
+		ri.log = s.log.With("request_id", ri.id)
+	}
+	return ri.log
+}

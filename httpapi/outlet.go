@@ -1,0 +1,313 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/ledger"
+	"github.com/publicmask/publicmask/policy"
+)
+
+// Input bounds (DESIGN.md §4.3 and the 2020 rules: nobody ever had more than
+// a few masks a week, so anything above 10 is a typo or an attack).
+const (
+	maxQuantity   = 10
+	maxProxies    = 10
+	maxDelivery   = 100_000
+	maxCount      = 100_000
+	maxBuyerLen   = 32 // longer cannot be an ID; the ledger validates the rest
+	lateSaleMax   = 7 * 24 * time.Hour
+	lateSaleSkew  = 5 * time.Minute
+	defaultSales  = 20
+	maxSalesLimit = 200
+)
+
+type personIn struct {
+	ID       string `json:"id"`
+	Category string `json:"category"`
+	Quantity int    `json:"quantity"`
+}
+
+type checkIn struct {
+	Buyer      string     `json:"buyer"`
+	OnBehalfOf []personIn `json:"on_behalf_of"`
+}
+
+type saleIn struct {
+	TxnID      string     `json:"txn_id"`
+	Buyer      string     `json:"buyer"`
+	Quantity   int        `json:"quantity"`
+	OnBehalfOf []personIn `json:"on_behalf_of"`
+	SoldAt     *string    `json:"sold_at"`
+}
+
+func validTxn(id string) error {
+	if !validToken(id) {
+		return fieldErr("txn_id", "required, 1–64 characters of A–Z a–z 0–9 . _ : -")
+	}
+	return nil
+}
+
+func validBuyer(field, id string) error {
+	if id == "" {
+		return fieldErr(field, "required")
+	}
+	if len(id) > maxBuyerLen {
+		return publicmask.Errorf(publicmask.EInvalidID, "%s: not a registration number", field)
+	}
+	return nil
+}
+
+// persons validates on_behalf_of; sale says whether quantities are required.
+func persons(in []personIn, sale bool) ([]ledger.PersonInput, error) {
+	if len(in) > maxProxies {
+		return nil, fieldErr("on_behalf_of", "at most %d persons", maxProxies)
+	}
+	out := make([]ledger.PersonInput, 0, len(in))
+	for i, p := range in {
+		f := "on_behalf_of[" + strconv.Itoa(i) + "]"
+		if err := validBuyer(f+".id", p.ID); err != nil {
+			return nil, err
+		}
+		if !policy.ValidCategory(p.Category) {
+			return nil, fieldErr(f+".category", "unknown category (one of child, elderly, long_term_care, disabled, pregnant, national_merit, inpatient, care_facility, family)")
+		}
+		lo := 1
+		if !sale {
+			lo = 0 // a check may leave quantities out
+		}
+		if p.Quantity < lo || p.Quantity > maxQuantity {
+			return nil, fieldErr(f+".quantity", "must be %d–%d", lo, maxQuantity)
+		}
+		out = append(out, ledger.PersonInput{ID: p.ID, Category: p.Category, Quantity: p.Quantity})
+	}
+	return out, nil
+}
+
+func (s *Server) getOutlet(w http.ResponseWriter, r *http.Request) {
+	v, err := s.led.Outlet(r.Context(), tokenOf(r).Outlet)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) check(w http.ResponseWriter, r *http.Request) {
+	var in checkIn
+	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := validBuyer("buyer", in.Buyer); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	obo, err := persons(in.OnBehalfOf, false)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res, err := s.led.Check(r.Context(), tokenOf(r).Outlet, in.Buyer, obo)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) sell(w http.ResponseWriter, r *http.Request) {
+	var in saleIn
+	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	req, err := s.saleRequest(tokenOf(r).Outlet, &in)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	rec, replayed, err := s.led.Sell(r.Context(), req)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, createdOr(replayed), rec)
+}
+
+func (s *Server) saleRequest(outlet string, in *saleIn) (ledger.SaleRequest, error) {
+	if err := validTxn(in.TxnID); err != nil {
+		return ledger.SaleRequest{}, err
+	}
+	if err := validBuyer("buyer", in.Buyer); err != nil {
+		return ledger.SaleRequest{}, err
+	}
+	if in.Quantity < 0 || in.Quantity > maxQuantity {
+		return ledger.SaleRequest{}, fieldErr("quantity", "must be 0–%d", maxQuantity)
+	}
+	obo, err := persons(in.OnBehalfOf, true)
+	if err != nil {
+		return ledger.SaleRequest{}, err
+	}
+	if in.Quantity == 0 && len(obo) == 0 {
+		return ledger.SaleRequest{}, fieldErr("quantity", "must be 1–%d (0 only when buying on_behalf_of others)", maxQuantity)
+	}
+	req := ledger.SaleRequest{
+		Outlet: outlet, TxnID: in.TxnID, Buyer: in.Buyer, Quantity: in.Quantity, OnBehalfOf: obo,
+		// BodyHash stays empty: a plain hash of a body that holds a
+		// registration number could be brute-forced from the idempotency
+		// table, so the ledger hashes the keyed fields instead.
+	}
+	if in.SoldAt != nil {
+		t, err := time.Parse(time.RFC3339, *in.SoldAt)
+		if err != nil {
+			return ledger.SaleRequest{}, fieldErr("sold_at", "must be an RFC 3339 time")
+		}
+		now := s.led.Now()
+		switch {
+		case t.After(now.Add(lateSaleSkew)):
+			return ledger.SaleRequest{}, fieldErr("sold_at", "is in the future")
+		case t.Before(now.Add(-lateSaleMax)):
+			return ledger.SaleRequest{}, fieldErr("sold_at", "is older than 7 days")
+		}
+		req.SoldAt = t
+	}
+	return req, nil
+}
+
+func createdOr(replayed bool) int {
+	if replayed {
+		return http.StatusOK
+	}
+	return http.StatusCreated
+}
+
+func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("sale_id")
+	if !validToken(id) {
+		s.writeError(w, r, fieldErr("sale_id", "malformed"))
+		return
+	}
+	rec, err := s.led.Cancel(r.Context(), tokenOf(r).Outlet, id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rec)
+}
+
+type deliveryIn struct {
+	TxnID    string `json:"txn_id"`
+	Quantity *int   `json:"quantity"`
+}
+
+func (s *Server) deliver(w http.ResponseWriter, r *http.Request) {
+	var in deliveryIn
+	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := validTxn(in.TxnID); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if in.Quantity == nil || *in.Quantity < 1 || *in.Quantity > maxDelivery {
+		s.writeError(w, r, fieldErr("quantity", "required, 1–%d", maxDelivery))
+		return
+	}
+	rec, replayed, err := s.led.Deliver(r.Context(), tokenOf(r).Outlet, in.TxnID, *in.Quantity)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, createdOr(replayed), rec)
+}
+
+type stockIn struct {
+	TxnID string `json:"txn_id"`
+	Count *int   `json:"count"` // a pointer: a missing count must not zero the stock
+}
+
+func (s *Server) correctStock(w http.ResponseWriter, r *http.Request) {
+	var in stockIn
+	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := validTxn(in.TxnID); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if in.Count == nil || *in.Count < 0 || *in.Count > maxCount {
+		s.writeError(w, r, fieldErr("count", "required, 0–%d", maxCount))
+		return
+	}
+	rec, replayed, err := s.led.CorrectStock(r.Context(), tokenOf(r).Outlet, in.TxnID, *in.Count)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, createdOr(replayed), rec)
+}
+
+func (s *Server) suspend(w http.ResponseWriter, r *http.Request) { s.setSuspended(w, r, true) }
+func (s *Server) resume(w http.ResponseWriter, r *http.Request)  { s.setSuspended(w, r, false) }
+
+// setSuspended ignores any body: the route says everything.
+func (s *Server) setSuspended(w http.ResponseWriter, r *http.Request, on bool) {
+	v, err := s.led.SetSuspended(r.Context(), tokenOf(r).Outlet, on)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// saleOut is what the counter page sees of a sale: no person keys, no
+// birth years.
+type saleOut struct {
+	ID          string     `json:"id"`
+	SoldAt      time.Time  `json:"sold_at"`
+	Quantity    int        `json:"quantity"`
+	Cancelled   bool       `json:"cancelled"`
+	CancelledAt *time.Time `json:"cancelled_at,omitempty"`
+	Conflict    string     `json:"conflict,omitempty"`
+}
+
+func queryLimit(r *http.Request, def, maxN int) (int, error) {
+	q := r.URL.Query().Get("limit")
+	if q == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(q)
+	if err != nil || n < 1 || n > maxN {
+		return 0, fieldErr("limit", "must be 1–%d", maxN)
+	}
+	return n, nil
+}
+
+func (s *Server) recentSales(w http.ResponseWriter, r *http.Request) {
+	n, err := queryLimit(r, defaultSales, maxSalesLimit)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	sales, err := s.led.RecentSales(r.Context(), tokenOf(r).Outlet, n)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := make([]saleOut, 0, len(sales))
+	for _, sa := range sales {
+		o := saleOut{ID: sa.ID, SoldAt: sa.SoldAt.In(policy.Seoul), Quantity: sa.Quantity, Conflict: sa.Conflict}
+		if !sa.CancelledAt.IsZero() {
+			o.Cancelled = true
+			t := sa.CancelledAt.In(policy.Seoul)
+			o.CancelledAt = &t
+		}
+		out = append(out, o)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sales": out})
+}

@@ -1,0 +1,493 @@
+// Package outletio reads outlet registry imports: CSV (header
+// `code,name,addr,type,lat,lng`, any column order, UTF-8 with or without BOM),
+// a JSON array of outlet objects, or the 2020 open-API envelopes
+// `{"storeInfos":[…]}` (stores/json) and `{"stores":[…]}` (storesByGeo,
+// storesByAddr). It does no I/O beyond the reader it is given.
+//
+// Decisions:
+//   - A code is 1–20 ASCII letters or digits. The 2020 list has 8-digit
+//     pharmacy codes and 10-digit post-office and Nonghyup codes, so "exactly 8
+//     digits" would reject real outlets.
+//   - Rows with a bad code, an empty name, a type other than 01/02/03, missing
+//     or unparseable coordinates, or coordinates outside Korea (lat 33–39,
+//     lng 124–132) are listed in Rejected and skipped: nothing is invented and
+//     no row is fatal. Only an unreadable body (not CSV/JSON at all, a
+//     missing header column, a JSON syntax error) or an oversized one fails
+//     the whole import, because then nothing trustworthy can be imported.
+//   - A code that appears twice in one body: the later row wins, as if the
+//     rows were upserted one after the other, and the earlier row is listed
+//     in Rejected ("superseded by line N") so the operator sees it.
+//   - Text is trimmed of surrounding spaces but otherwise kept as sent (the
+//     2020 data has double spaces inside addresses; they are real data).
+//   - For JSON, Rejected.Line is the 1-based position in the array.
+package outletio
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/publicmask/publicmask"
+)
+
+// Limits. The whole 2020 list is 2.9 MB and 26,289 rows, so these leave an
+// order of magnitude of room while keeping one request's memory bounded.
+const (
+	MaxBytes   = 32 << 20
+	MaxRows    = 200_000
+	MaxCodeLen = 20
+	MaxNameLen = 100 // runes
+	MaxAddrLen = 300 // runes
+)
+
+// Coordinates accepted for an outlet: the Korean mainland and islands.
+const (
+	MinLat, MaxLat = 33.0, 39.0
+	MinLng, MaxLng = 124.0, 132.0
+)
+
+// Rejected is one row that was not imported, and why.
+type Rejected struct {
+	Line   int    `json:"line,omitempty"`
+	Code   string `json:"code,omitempty"`
+	Reason string `json:"reason"`
+}
+
+var bom = []byte{0xEF, 0xBB, 0xBF}
+
+// Parse sniffs the body: JSON if its first non-space byte (after an optional
+// BOM) is '[' or '{', CSV otherwise.
+func Parse(r io.Reader) ([]publicmask.Outlet, []Rejected, error) {
+	br := bufio.NewReader(limit(r))
+	if IsJSON(peekStart(br)) {
+		return parseJSON(br)
+	}
+	return parseCSV(br)
+}
+
+// IsJSON reports whether a body that starts with prefix is JSON rather than
+// CSV (see Parse).
+func IsJSON(prefix []byte) bool {
+	b := bytes.TrimLeft(bytes.TrimPrefix(prefix, bom), " \t\r\n")
+	return len(b) > 0 && (b[0] == '[' || b[0] == '{')
+}
+
+func peekStart(br *bufio.Reader) []byte {
+	b, _ := br.Peek(512) // a short body gives what there is
+	return b
+}
+
+// ParseCSV reads a CSV import. The header row names the columns (any order,
+// case-insensitive; addr is optional; unknown columns are ignored).
+func ParseCSV(r io.Reader) ([]publicmask.Outlet, []Rejected, error) {
+	return parseCSV(bufio.NewReader(limit(r)))
+}
+
+// ParseJSON reads a JSON array of outlets or a 2020 envelope.
+func ParseJSON(r io.Reader) ([]publicmask.Outlet, []Rejected, error) {
+	return parseJSON(bufio.NewReader(limit(r)))
+}
+
+func badRequest(format string, args ...any) error {
+	return publicmask.Errorf(publicmask.EBadRequest, format, args...)
+}
+
+var errTooLarge = publicmask.Errorf(publicmask.EBodyTooLarge, "import larger than %d bytes", MaxBytes)
+
+// limit makes the reader fail with body_too_large past MaxBytes instead of
+// silently truncating (a truncated CSV would look valid).
+func limit(r io.Reader) io.Reader { return &limitedReader{r: r, n: MaxBytes} }
+
+type limitedReader struct {
+	r io.Reader
+	n int64
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.n < 0 {
+		return 0, errTooLarge
+	}
+	if int64(len(p)) > l.n+1 {
+		p = p[:l.n+1]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	if l.n < 0 {
+		return n - int(-l.n), errTooLarge
+	}
+	return n, err
+}
+
+// builder collects valid outlets, resolving duplicate codes.
+type builder struct {
+	outlets  []publicmask.Outlet
+	lines    []int // line of each outlet, for duplicate reports
+	index    map[string]int
+	rejected []Rejected
+	rows     int
+}
+
+func newBuilder() *builder { return &builder{index: make(map[string]int)} }
+
+func (b *builder) reject(line int, code, reason string) {
+	b.rejected = append(b.rejected, Rejected{Line: line, Code: code, Reason: reason})
+}
+
+func (b *builder) row() error {
+	b.rows++
+	if b.rows > MaxRows {
+		return publicmask.Errorf(publicmask.EBodyTooLarge, "more than %d rows", MaxRows)
+	}
+	return nil
+}
+
+// add validates one row given as text fields. latRaw/lngRaw are "" when
+// absent or null.
+func (b *builder) add(line int, code, name, addr, typ, latRaw, lngRaw string) {
+	code = strings.TrimSpace(code)
+	if code == "" {
+		b.reject(line, "", "missing code")
+		return
+	}
+	if !validCode(code) {
+		b.reject(line, "", "invalid code (want 1–20 letters or digits)")
+		return
+	}
+	for _, s := range []string{name, addr, typ, latRaw, lngRaw} {
+		if !utf8.ValidString(s) {
+			b.reject(line, code, "not valid UTF-8")
+			return
+		}
+	}
+	name, addr, typ = strings.TrimSpace(name), strings.TrimSpace(addr), strings.TrimSpace(typ)
+	switch {
+	case name == "":
+		b.reject(line, code, "missing name")
+		return
+	case utf8.RuneCountInString(name) > MaxNameLen:
+		b.reject(line, code, fmt.Sprintf("name longer than %d characters", MaxNameLen))
+		return
+	case utf8.RuneCountInString(addr) > MaxAddrLen:
+		b.reject(line, code, fmt.Sprintf("addr longer than %d characters", MaxAddrLen))
+		return
+	case !publicmask.ValidOutletType(typ):
+		b.reject(line, code, "invalid type (want 01, 02 or 03)")
+		return
+	}
+	latRaw, lngRaw = strings.TrimSpace(latRaw), strings.TrimSpace(lngRaw)
+	if latRaw == "" || lngRaw == "" {
+		b.reject(line, code, "missing coordinates")
+		return
+	}
+	lat, err1 := strconv.ParseFloat(latRaw, 64)
+	lng, err2 := strconv.ParseFloat(lngRaw, 64)
+	if err1 != nil || err2 != nil || math.IsNaN(lat) || math.IsNaN(lng) {
+		b.reject(line, code, "invalid coordinates")
+		return
+	}
+	if !(lat >= MinLat && lat <= MaxLat && lng >= MinLng && lng <= MaxLng) {
+		b.reject(line, code, "coordinates outside Korea")
+		return
+	}
+	o := publicmask.Outlet{Code: code, Name: name, Addr: addr, Type: typ, Lat: lat, Lng: lng}
+	if i, dup := b.index[code]; dup {
+		b.reject(b.lines[i], code, fmt.Sprintf("duplicate code, superseded by line %d", line))
+		b.outlets[i] = o
+		b.lines[i] = line
+		return
+	}
+	b.index[code] = len(b.outlets)
+	b.outlets = append(b.outlets, o)
+	b.lines = append(b.lines, line)
+}
+
+func validCode(s string) bool {
+	if len(s) == 0 || len(s) > MaxCodeLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidCode reports whether s is an acceptable outlet code (1–20 ASCII
+// letters or digits).
+func ValidCode(s string) bool { return validCode(s) }
+
+func (b *builder) result() ([]publicmask.Outlet, []Rejected, error) {
+	if b.rejected == nil {
+		b.rejected = []Rejected{}
+	}
+	return b.outlets, b.rejected, nil
+}
+
+var columns = []string{"code", "name", "addr", "type", "lat", "lng"}
+
+func parseCSV(br *bufio.Reader) ([]publicmask.Outlet, []Rejected, error) {
+	if b, _ := br.Peek(3); bytes.Equal(b, bom) {
+		br.Discard(3)
+	}
+	cr := csv.NewReader(br)
+	cr.FieldsPerRecord = -1 // a short row is a rejected row, not a fatal error
+	cr.ReuseRecord = true
+	header, err := cr.Read()
+	if err == io.EOF {
+		return nil, nil, badRequest("empty CSV body")
+	}
+	if err != nil {
+		return nil, nil, csvFatal(err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		h = strings.ToLower(strings.TrimSpace(h))
+		if _, dup := col[h]; dup && h != "" {
+			return nil, nil, badRequest("CSV header: column %q appears twice", truncate(h, 20))
+		}
+		col[h] = i
+	}
+	for _, c := range columns {
+		if _, ok := col[c]; !ok && c != "addr" {
+			return nil, nil, badRequest("CSV header must name the columns code,name,addr,type,lat,lng (missing %s)", c)
+		}
+	}
+	width := len(header)
+	field := func(rec []string, name string) string {
+		if i, ok := col[name]; ok {
+			return rec[i]
+		}
+		return ""
+	}
+	b := newBuilder()
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		if rerr := b.row(); rerr != nil {
+			return nil, nil, rerr
+		}
+		if err != nil {
+			var pe *csv.ParseError
+			if !errors.As(err, &pe) {
+				return nil, nil, csvFatal(err)
+			}
+			// The reader has moved past the bad record; report and go on.
+			b.reject(pe.StartLine, "", "malformed CSV: "+pe.Err.Error())
+			continue
+		}
+		line, _ := cr.FieldPos(0)
+		if len(rec) != width {
+			code := strings.TrimSpace(field2(rec, col["code"]))
+			if !validCode(code) {
+				code = ""
+			}
+			b.reject(line, code, fmt.Sprintf("row has %d fields, header has %d", len(rec), width))
+			continue
+		}
+		b.add(line, field(rec, "code"), field(rec, "name"), field(rec, "addr"),
+			field(rec, "type"), field(rec, "lat"), field(rec, "lng"))
+	}
+	return b.result()
+}
+
+func field2(rec []string, i int) string {
+	if i < len(rec) {
+		return rec[i]
+	}
+	return ""
+}
+
+func csvFatal(err error) error {
+	var pe *publicmask.Error
+	if errors.As(err, &pe) {
+		return err
+	}
+	var ce *csv.ParseError
+	if errors.As(err, &ce) {
+		return badRequest("malformed CSV header: %v", ce.Err)
+	}
+	return err // a read error (e.g. *http.MaxBytesError): the caller maps it
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+func parseJSON(br *bufio.Reader) ([]publicmask.Outlet, []Rejected, error) {
+	if b, _ := br.Peek(3); bytes.Equal(b, bom) {
+		br.Discard(3)
+	}
+	dec := json.NewDecoder(br)
+	dec.UseNumber()
+	b := newBuilder()
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, nil, jsonFatal(err)
+	}
+	switch tok {
+	case json.Delim('['):
+		if err := b.jsonArray(dec); err != nil {
+			return nil, nil, err
+		}
+	case json.Delim('{'):
+		found := false
+		for dec.More() {
+			kt, err := dec.Token()
+			if err != nil {
+				return nil, nil, jsonFatal(err)
+			}
+			key, _ := kt.(string)
+			if key == "storeInfos" || key == "stores" {
+				t, err := dec.Token()
+				if err != nil {
+					return nil, nil, jsonFatal(err)
+				}
+				if t != json.Delim('[') {
+					return nil, nil, badRequest("%s must be an array", key)
+				}
+				found = true
+				if err := b.jsonArray(dec); err != nil {
+					return nil, nil, err
+				}
+				continue
+			}
+			var skip json.RawMessage // count, page, totalCount, …
+			if err := dec.Decode(&skip); err != nil {
+				return nil, nil, jsonFatal(err)
+			}
+		}
+		if _, err := dec.Token(); err != nil { // closing '}'
+			return nil, nil, jsonFatal(err)
+		}
+		if !found {
+			return nil, nil, badRequest(`JSON object has no "storeInfos" or "stores" array`)
+		}
+	default:
+		return nil, nil, badRequest("JSON body must be an array of outlets or an object with storeInfos")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		if err != nil {
+			return nil, nil, jsonFatal(err)
+		}
+		return nil, nil, badRequest("JSON body must contain a single value")
+	}
+	return b.result()
+}
+
+// jsonArray reads the items of an array whose '[' was consumed.
+func (b *builder) jsonArray(dec *json.Decoder) error {
+	for pos := 1; dec.More(); pos++ {
+		if err := b.row(); err != nil {
+			return err
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return jsonFatal(err)
+		}
+		var item map[string]json.RawMessage
+		if len(raw) == 0 || raw[0] != '{' || json.Unmarshal(raw, &item) != nil {
+			b.reject(pos, "", "item is not an object")
+			continue
+		}
+		var fields [6]string
+		bad := ""
+		for i, name := range columns {
+			s, ok := scalar(item[name])
+			if !ok {
+				bad = name
+				break
+			}
+			fields[i] = s
+		}
+		if bad != "" {
+			code, _ := scalar(item["code"])
+			if !validCode(code) {
+				code = ""
+			}
+			b.reject(pos, code, bad+" must be a string or a number")
+			continue
+		}
+		b.add(pos, fields[0], fields[1], fields[2], fields[3], fields[4], fields[5])
+	}
+	_, err := dec.Token() // closing ']'
+	if err != nil {
+		return jsonFatal(err)
+	}
+	return nil
+}
+
+// scalar turns a JSON string or number into text ("" for absent or null);
+// ok is false for objects, arrays and booleans. Numbers keep their literal
+// text, so 2020 lat/lng given as numbers or strings read the same.
+func scalar(raw json.RawMessage) (string, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", true
+	}
+	switch c := raw[0]; {
+	case c == '"':
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return "", false
+		}
+		return s, true
+	case c == '-' || '0' <= c && c <= '9':
+		return string(raw), true
+	}
+	return "", false
+}
+
+func jsonFatal(err error) error {
+	var pe *publicmask.Error
+	if errors.As(err, &pe) {
+		return err
+	}
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &se):
+		return badRequest("malformed JSON at byte %d", se.Offset)
+	case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):
+		return badRequest("malformed JSON: unexpected end of body")
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return badRequest("malformed JSON at byte %d", te.Offset)
+	}
+	return err // a read error: the caller maps it
+}
+
+// WriteCSV writes outlets in the import format (header first). Coordinates
+// are written with the fewest digits that read back exactly.
+func WriteCSV(w io.Writer, outlets []publicmask.Outlet) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(columns); err != nil {
+		return err
+	}
+	for _, o := range outlets {
+		rec := []string{o.Code, o.Name, o.Addr, o.Type,
+			strconv.FormatFloat(o.Lat, 'f', -1, 64), strconv.FormatFloat(o.Lng, 'f', -1, 64)}
+		if err := cw.Write(rec); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/publicmask/publicmask/internal/testdata"
 	"github.com/publicmask/publicmask/internal/testenv"
 )
 
@@ -369,13 +370,9 @@ func TestE2ELateSale(t *testing.T) {
 // The national list of April 2020 through PUT /api/v2/admin/outlets: all
 // but the five rows without coordinates are upserted.
 func TestE2EImport2020(t *testing.T) {
-	path := "../../shared/data/outlets-2020/stores-2020-04.csv"
-	data, err := os.ReadFile(path)
+	data, err := os.ReadFile(testdata.Path(t, "outlets-2020/stores-2020-04.csv"))
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("reference data missing under CI: %v", err)
-		}
-		t.Skipf("reference data %s not present: %v", path, err)
+		t.Fatal(err)
 	}
 	e := newE2E(t)
 	r := e.call("PUT", "/api/v2/admin/outlets", e.admin, "text/csv; charset=utf-8", string(data))

@@ -281,6 +281,11 @@ func TestLateSaleConflict(t *testing.T) {
 	if !rep.OK || rep.Checked.Conflicts != 1 {
 		t.Fatalf("verify: %+v", rep)
 	}
+	// The outbox retrying a live sale with its hand-over time is the same sale.
+	r2, replayed, err := e.Ledger.Sell(ctx, ledger.SaleRequest{Outlet: "10000001", TxnID: "live", Buyer: b83, Quantity: 2, SoldAt: e.Clock.Now().Add(-time.Minute)})
+	if err != nil || !replayed || r2.Conflict != "" {
+		t.Fatalf("outbox retry of a live sale: %+v replayed=%v err=%v", r2, replayed, err)
+	}
 	// Too old for an outbox: refused.
 	_, _, err = e.Ledger.Sell(ctx, ledger.SaleRequest{Outlet: "10000001", TxnID: "old", Buyer: b83, Quantity: 1, SoldAt: e.Clock.Now().AddDate(0, 0, -8)})
 	if code(err) != publicmask.EBadRequest {

@@ -300,9 +300,9 @@ func saleHash(req SaleRequest, ps []person) string {
 	for _, p := range ps {
 		fmt.Fprintf(h, "\x00%s|%s|%s|%d", p.role, p.key, p.category, p.quantity)
 	}
-	if !req.SoldAt.IsZero() {
-		fmt.Fprintf(h, "\x00at=%d", req.SoldAt.UnixMicro())
-	}
+	// sold_at is left out: an offline outbox may retry a sale whose first,
+	// live attempt reached the server, adding the time it was handed over;
+	// that retry is the same sale and must get the first answer.
 	return hex.EncodeToString(h.Sum(nil))
 }
 

@@ -5,26 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/internal/testdata"
 )
 
-// sharedData returns the path of a file in ../shared/data, skipping the test
-// when it is missing (a fresh clone has no ../shared) except under CI.
-func sharedData(t *testing.T, rel string) string {
-	t.Helper()
-	p := filepath.Join("..", "..", "shared", "data", rel)
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("reference data %s missing under CI: %v", p, err)
-		}
-		t.Skipf("reference data %s not present (set up ../shared/data to run this test)", p)
-	}
-	return p
-}
+func sharedData(t *testing.T, rel string) string { return testdata.Path(t, rel) }
 
 func reasons(rs []Rejected) []string {
 	var out []string

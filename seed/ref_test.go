@@ -5,25 +5,22 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/publicmask/publicmask/internal/testdata"
 )
 
 // refDir holds the shared reference data (never copied into the repo).
-var refDir = filepath.Join("..", "..", "shared", "data")
 
 // openRef opens a reference file, skipping the test when it is missing, or
 // failing under CI where the data must be present.
 func openRef(t testing.TB, rel string) *os.File {
 	t.Helper()
-	f, err := os.Open(filepath.Join(refDir, rel))
+	f, err := os.Open(testdata.Path(t, rel))
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("reference data %s is required under CI=true: %v", rel, err)
-		}
-		t.Skipf("reference data %s not present (%v); skipping", rel, err)
+		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
 	return f

@@ -31,6 +31,8 @@ func Run(t *testing.T, open func(t *testing.T) publicmask.Store) {
 		{"Purge", testPurge},
 		{"Meta", testMeta},
 		{"ConcurrentWriters", testConcurrentWriters},
+		{"ReadYourWritesInTx", testReadYourWrites},
+		{"VersionsStampedOncePerWrite", testVersionsPerWrite},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -457,5 +459,153 @@ func testConcurrentWriters(t *testing.T, s publicmask.Store) {
 	m, _ := s.PersonWeeks(ctx, "2020-03-09", []string{"shared"})
 	if o.Stock != n || m["shared"].Quantity != n {
 		t.Fatalf("lost updates: stock %d, quantity %d, want %d", o.Stock, m["shared"].Quantity, n)
+	}
+}
+
+// testReadYourWrites: inside one Write, every read sees the writes made
+// before it. The ledger relies on it when one batch holds two requests for
+// the same person, txn_id, sale or new outlet (a store that defers writes
+// must flush them before reading).
+func testReadYourWrites(t *testing.T, s publicmask.Store) {
+	ctx := context.Background()
+	saveOutlets(t, s, "00000001")
+	_, before, _ := s.Outlets(ctx)
+	o := outlet("00000005") // new, never stocked
+	week := "2020-03-09"
+	write(t, s, func(tx publicmask.Tx) error {
+		if err := tx.SaveOutlet(&o); err != nil {
+			return err
+		}
+		// Rows referring to an outlet created in the same transaction.
+		if err := tx.InsertDelivery(&publicmask.Delivery{ID: "d1", Outlet: o.Code, TxnID: "d1", Quantity: 100, At: t0}); err != nil {
+			return err
+		}
+		got, err := tx.LockOutlet(o.Code)
+		if err != nil {
+			return fmt.Errorf("LockOutlet of an outlet saved in this tx: %w", err)
+		}
+		if got.Name != o.Name || got.Stock != 0 {
+			return fmt.Errorf("LockOutlet after SaveOutlet = %+v", got)
+		}
+		o.Stock, o.StockAt = 100, t0
+		if err := tx.SaveOutlet(&o); err != nil { // same pointer again
+			return err
+		}
+		if got, _ := tx.LockOutlet(o.Code); got.Stock != 100 || !got.StockAt.Equal(t0) {
+			return fmt.Errorf("LockOutlet after second SaveOutlet = %+v", got)
+		}
+		if err := tx.PutPersonWeek(publicmask.PersonWeek{Person: "p", Week: week, Quantity: 2, Purchases: 1, WeekdayPurchases: 1}); err != nil {
+			return err
+		}
+		m, err := tx.PersonWeeks(week, []string{"p"})
+		if err != nil {
+			return err
+		}
+		if m["p"].Quantity != 2 {
+			return fmt.Errorf("PersonWeeks after PutPersonWeek = %+v", m)
+		}
+		// Read first, then write and read again (a second request of the same
+		// person in one batch).
+		q, err := tx.PersonWeeks(week, []string{"q"})
+		if err != nil || len(q) != 0 {
+			return fmt.Errorf("absent person = %+v, %v", q, err)
+		}
+		if err := tx.PutPersonWeek(publicmask.PersonWeek{Person: "q", Week: week, Quantity: 1, Purchases: 1, WeekdayPurchases: 1}); err != nil {
+			return err
+		}
+		q, err = tx.PersonWeeks(week, []string{"q", "p"})
+		if err != nil || q["q"].Quantity != 1 || q["p"].Quantity != 2 {
+			return fmt.Errorf("PersonWeeks after insert = %+v, %v", q, err)
+		}
+		if err := tx.PutPersonWeek(publicmask.PersonWeek{Person: "q", Week: week, Quantity: 2, Purchases: 2, WeekdayPurchases: 2}); err != nil {
+			return err
+		}
+		if err := tx.InsertSale(sale("s1", o.Code, t0, 2, "p")); err != nil {
+			return err
+		}
+		got2, err := tx.Sale("s1")
+		if err != nil || len(got2.Items) != 1 || got2.Items[0].Person != "p" {
+			return fmt.Errorf("Sale after InsertSale = %+v, %v", got2, err)
+		}
+		if err := tx.MarkSaleCancelled("s1", t0); err != nil {
+			return err
+		}
+		if got2, _ := tx.Sale("s1"); !got2.CancelledAt.Equal(t0) {
+			return fmt.Errorf("Sale after MarkSaleCancelled = %+v", got2)
+		}
+		rec := publicmask.IdemRecord{Outlet: o.Code, TxnID: "t1", BodyHash: "h", Response: []byte("{}"), CreatedAt: t0}
+		if err := tx.PutIdempotency(rec); err != nil {
+			return err
+		}
+		if _, ok, err := tx.Idempotency(o.Code, "t1"); err != nil || !ok {
+			return fmt.Errorf("Idempotency after PutIdempotency: ok=%v err=%v", ok, err)
+		}
+		return nil
+	})
+	if o.Version <= before {
+		t.Fatalf("version %d not stamped above %d by the time Write returned", o.Version, before)
+	}
+	got, err := s.Outlet(ctx, o.Code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Version != o.Version || got.Stock != 100 || !got.StockAt.Equal(t0) {
+		t.Fatalf("stored %+v, want the last saved state at version %d", got, o.Version)
+	}
+	m, _ := s.PersonWeeks(ctx, week, []string{"p", "q"})
+	if m["p"].Quantity != 2 || m["q"].Quantity != 2 || m["q"].Purchases != 2 {
+		t.Fatalf("person weeks = %+v", m)
+	}
+	// A never-stocked outlet keeps a zero StockAt (v1 shows null).
+	if first, _ := s.Outlet(ctx, "00000001"); !first.StockAt.IsZero() || first.Stocked() {
+		t.Fatalf("never-stocked outlet has StockAt %v", first.StockAt)
+	}
+}
+
+// testVersionsPerWrite: a Write that saves several outlets, one of them
+// several times through the same pointer (several sales at one outlet in a
+// batch), leaves each with one final version, all above every earlier one;
+// the change feed returns each outlet once, in version order.
+func testVersionsPerWrite(t *testing.T, s publicmask.Store) {
+	ctx := context.Background()
+	saveOutlets(t, s, "00000001", "00000002", "00000003")
+	_, before, _ := s.Outlets(ctx)
+	var a, b publicmask.Outlet
+	write(t, s, func(tx publicmask.Tx) error {
+		var err error
+		if a, err = tx.LockOutlet("00000002"); err != nil {
+			return err
+		}
+		if b, err = tx.LockOutlet("00000001"); err != nil {
+			return err
+		}
+		for i := range 3 {
+			a.Stock = 10 + i
+			if err := tx.SaveOutlet(&a); err != nil {
+				return err
+			}
+		}
+		b.Suspended = true
+		return tx.SaveOutlet(&b)
+	})
+	if a.Version <= before || b.Version <= before || a.Version == b.Version {
+		t.Fatalf("versions after write: a=%d b=%d, before=%d", a.Version, b.Version, before)
+	}
+	ch, err := s.OutletChanges(ctx, before, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ch) != 2 || ch[0].Version >= ch[1].Version {
+		t.Fatalf("changes after %d = %+v", before, ch)
+	}
+	for _, c := range ch {
+		want := map[string]publicmask.Outlet{a.Code: a, b.Code: b}[c.Code]
+		if c.Version != want.Version || c.Stock != want.Stock || c.Suspended != want.Suspended {
+			t.Fatalf("change %+v, want %+v", c, want)
+		}
+	}
+	_, after, _ := s.Outlets(ctx)
+	if after != max(a.Version, b.Version) {
+		t.Fatalf("Outlets version %d, want %d", after, max(a.Version, b.Version))
 	}
 }

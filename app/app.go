@@ -1,0 +1,390 @@
+// Package app wires a publicmask node from its configuration: store, secret,
+// ledger, public snapshot, HTTP server. cmd/publicmask only parses flags.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/clock"
+	"github.com/publicmask/publicmask/httpapi"
+	"github.com/publicmask/publicmask/ledger"
+	"github.com/publicmask/publicmask/policy"
+	"github.com/publicmask/publicmask/public"
+	"github.com/publicmask/publicmask/rrn"
+	"github.com/publicmask/publicmask/snapshot"
+	"github.com/publicmask/publicmask/sqlite"
+	"github.com/publicmask/publicmask/web"
+)
+
+// Config is everything `publicmask serve` takes.
+type Config struct {
+	Addr        string
+	DB          string // SQLite path or postgres:// URL
+	Role        string // all, ledger, public
+	Seed        string // demo or none
+	Geo         string // optional sgg_2020.csv-shaped file for the demo seed
+	Clock       string // RFC 3339 start of the service clock; "" = real
+	ClockRate   float64
+	Policy      string // standard, korea-2020 or a file
+	AdminToken  string
+	SecretFile  string
+	Tiles       string
+	Basemap     string
+	TLSCert     string
+	TLSKey      string
+	DebugAddr   string
+	PublicRate  float64 // per-client public requests/s; 0 = off
+	TrustProxy  []string
+	PollEvery   time.Duration // public role: how often to follow the store
+	Logger      *slog.Logger
+	Out         io.Writer // where the start-up banner goes
+	ReadyNotify func(addr string)
+}
+
+func (c *Config) defaults() {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:8080"
+	}
+	if c.DB == "" {
+		c.DB = filepath.Join("data", "publicmask.db")
+	}
+	if c.Role == "" {
+		c.Role = "all"
+	}
+	if c.Seed == "" {
+		c.Seed = "demo"
+	}
+	if c.ClockRate == 0 {
+		c.ClockRate = 1
+	}
+	if c.Policy == "" {
+		c.Policy = "standard"
+	}
+	if c.PollEvery == 0 {
+		c.PollEvery = 100 * time.Millisecond
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Out == nil {
+		c.Out = os.Stdout
+	}
+}
+
+func isPostgres(db string) bool {
+	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
+}
+
+// Node is a running publicmask process's parts.
+type Node struct {
+	cfg       Config
+	Store     publicmask.Store
+	Ledger    *ledger.Ledger
+	Refresher *snapshot.Refresher
+	Policy    *policy.Holder
+	Handler   http.Handler
+	Registry  *prometheus.Registry
+	Clock     clock.Clock
+	admin     string
+	generated bool
+	statusC   *statusCollector
+	stop      context.CancelFunc
+}
+
+// Open builds a node: opens and prepares the store, seeds it, starts the
+// ledger and the snapshot. Close releases it.
+func Open(ctx context.Context, cfg Config) (*Node, error) {
+	cfg.defaults()
+	switch cfg.Role {
+	case "all", "ledger", "public":
+	default:
+		return nil, fmt.Errorf("--role must be all, ledger or public, not %q", cfg.Role)
+	}
+	if cfg.Seed != "demo" && cfg.Seed != "none" {
+		return nil, fmt.Errorf("--seed must be demo or none, not %q", cfg.Seed)
+	}
+	clk, err := makeClock(cfg.Clock, cfg.ClockRate)
+	if err != nil {
+		return nil, err
+	}
+	pol, err := policy.Load(cfg.Policy)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, Registry: prometheus.NewRegistry(), Clock: clk, Policy: policy.NewHolder(pol)}
+	n.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	bg, stop := context.WithCancel(context.Background())
+	n.stop = stop
+	ok := false
+	defer func() {
+		if !ok {
+			n.Close(context.Background())
+		}
+	}()
+
+	if n.Store, err = openStore(ctx, cfg.DB, n.Registry); err != nil {
+		return nil, err
+	}
+	secretFile, mayCreate := cfg.SecretFile, false
+	if secretFile == "" {
+		if isPostgres(cfg.DB) {
+			return nil, errors.New("with PostgreSQL every node needs the same --secret-file (or PUBLICMASK_SECRET_FILE)")
+		}
+		secretFile, mayCreate = cfg.DB+".secret", true
+	}
+	secret, err := loadSecret(ctx, n.Store, secretFile, mayCreate)
+	if err != nil {
+		return nil, err
+	}
+	keyer, err := rrn.NewKeyer(secret)
+	if err != nil {
+		return nil, err
+	}
+	tokenFile := cfg.DB + ".admin-token"
+	if isPostgres(cfg.DB) {
+		tokenFile = filepath.Join("data", "admin-token")
+	}
+	if cfg.Role != "public" {
+		if n.admin, n.generated, err = loadAdminToken(cfg.AdminToken, tokenFile); err != nil {
+			return nil, err
+		}
+	}
+
+	if cfg.Role != "ledger" {
+		n.Refresher = snapshot.NewRefresher(n.Store, snapshot.Options{
+			Clock: clk.Now, Registerer: n.Registry, Logger: cfg.Logger,
+			PollInterval: map[bool]time.Duration{true: cfg.PollEvery}[cfg.Role == "public"],
+		})
+	}
+	if cfg.Role != "public" {
+		lc := ledger.Config{
+			Store: n.Store, Policy: n.Policy, Keyer: keyer, Clock: clk, AdminToken: n.admin,
+			Registerer: n.Registry, Logger: cfg.Logger,
+		}
+		if isPostgres(cfg.DB) {
+			lc.Writers = 4
+		}
+		if n.Refresher != nil {
+			lc.OnCommit = n.Refresher.Notify
+		}
+		if n.Ledger, err = ledger.New(lc); err != nil {
+			return nil, err
+		}
+		if cfg.Seed == "demo" {
+			if err := seedDemo(ctx, n, cfg); err != nil {
+				return nil, err
+			}
+		}
+		go n.Ledger.RunPurge(bg, time.Hour)
+	}
+	if n.Refresher != nil {
+		if err := n.Refresher.Start(bg); err != nil {
+			return nil, fmt.Errorf("build public snapshot: %w", err)
+		}
+	}
+	if err := n.buildHandler(); err != nil {
+		return nil, err
+	}
+	n.startStatus(bg)
+	ok = true
+	return n, nil
+}
+
+func makeClock(start string, rate float64) (clock.Clock, error) {
+	if start == "" {
+		if rate == 1 {
+			return clock.Real{}, nil
+		}
+		return clock.NewSim(time.Now(), rate), nil
+	}
+	t, err := time.Parse(time.RFC3339, start)
+	if err != nil {
+		return nil, fmt.Errorf("--clock must be RFC 3339 like 2020-03-11T08:00:00+09:00: %w", err)
+	}
+	return clock.NewSim(t, rate), nil
+}
+
+func openStore(ctx context.Context, db string, reg prometheus.Registerer) (publicmask.Store, error) {
+	if isPostgres(db) {
+		return openPostgres(ctx, db, reg)
+	}
+	return sqlite.Open(ctx, db)
+}
+
+func (n *Node) buildHandler() error {
+	cfg := n.cfg
+	var pub http.Handler
+	if n.Refresher != nil {
+		pub = public.NewHandler(n.Refresher, public.Options{
+			Rules:  func(date time.Time, birthYear int) any { return n.Policy.Load().Rules(date, birthYear) },
+			Logger: cfg.Logger,
+		})
+	}
+	var basemap []byte
+	if cfg.Basemap != "" {
+		b, err := os.ReadFile(cfg.Basemap)
+		if err != nil {
+			return fmt.Errorf("--basemap: %w", err)
+		}
+		basemap = b
+	}
+	pages := web.Handler(web.Options{Tiles: cfg.Tiles, Basemap: basemap, Status: n.status})
+	hc := httpapi.Config{
+		Ledger: n.Ledger, Public: pub, Pages: pages, Role: cfg.Role,
+		Ready: n.ready, Logger: cfg.Logger, Registerer: n.Registry, Gatherer: n.Registry,
+		PublicRate: cfg.PublicRate, TrustProxy: cfg.TrustProxy,
+	}
+	if n.Ledger != nil {
+		hc.SetPolicy = n.Ledger.SetPolicy
+	}
+	srv := httpapi.New(hc)
+	n.Handler = srv.Handler()
+	return nil
+}
+
+func (n *Node) ready(ctx context.Context) error {
+	if err := n.Store.Ping(ctx); err != nil {
+		return publicmask.Errorf(publicmask.EStoreUnavailable, "store unreachable")
+	}
+	if n.Refresher != nil && !n.Refresher.Ready() {
+		return publicmask.Errorf(publicmask.EStoreUnavailable, "public snapshot not built yet")
+	}
+	return nil
+}
+
+// AdminToken is the admin bearer token in force.
+func (n *Node) AdminToken() string { return n.admin }
+
+// Close stops the node's background work, drains the ledger and closes the
+// store.
+func (n *Node) Close(ctx context.Context) error {
+	if n.stop != nil {
+		n.stop()
+	}
+	var errs []error
+	if n.Ledger != nil {
+		errs = append(errs, n.Ledger.Close(ctx))
+	}
+	if n.Store != nil {
+		errs = append(errs, n.Store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Serve listens and serves until ctx ends, then drains: in-flight requests
+// and open batches finish, new connections are refused.
+func (n *Node) Serve(ctx context.Context) error {
+	cfg := n.cfg
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{
+		Handler:           n.Handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	scheme := "http"
+	if cfg.TLSCert != "" || cfg.TLSKey != "" {
+		if cfg.TLSCert == "" || cfg.TLSKey == "" {
+			ln.Close()
+			return errors.New("--tls-cert and --tls-key go together")
+		}
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("load TLS key pair: %w", err)
+		}
+		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		ln = tls.NewListener(ln, hs.TLSConfig)
+		scheme = "https"
+	}
+	if cfg.DebugAddr != "" {
+		go serveDebug(cfg.DebugAddr, cfg.Logger)
+	}
+	base := scheme + "://" + ln.Addr().String()
+	n.banner(base)
+	if cfg.ReadyNotify != nil {
+		cfg.ReadyNotify(ln.Addr().String())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	cfg.Logger.Info("shutting down: draining requests")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	err = hs.Shutdown(shutCtx)
+	if cerr := n.Close(shutCtx); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
+	return err
+}
+
+func serveDebug(addr string, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	log.Info("debug listener (pprof)", "addr", addr)
+	if err := http.ListenAndServe(addr, mux); err != nil {
+		log.Error("debug listener", "err", err)
+	}
+}
+
+func (n *Node) banner(base string) {
+	w := n.cfg.Out
+	fmt.Fprintf(w, "publicmask %s serving on %s (role %s, store %s, policy %s)\n", Version, base, n.cfg.Role, redactDSN(n.cfg.DB), n.Policy.Load().Name)
+	if n.cfg.Role != "ledger" {
+		fmt.Fprintf(w, "  map:      %s/\n  status:   %s/status\n  open API: %s/corona19-masks/v1/storesByGeo/json?lat=37.5665&lng=126.9780&m=1000\n", base, base, base)
+	}
+	if n.cfg.Role != "public" {
+		fmt.Fprintf(w, "  counter:  %s/outlet\n", base)
+		if n.generated {
+			fmt.Fprintf(w, "  admin token (generated, kept in %s): %s\n", n.cfg.DB+".admin-token", n.admin)
+		} else if n.cfg.AdminToken == "" {
+			fmt.Fprintf(w, "  admin token: in %s\n", n.cfg.DB+".admin-token")
+		}
+		code := "<outlet code>"
+		if outs, _, err := n.Store.Outlets(context.Background()); err == nil && len(outs) > 0 {
+			code = outs[0].Code
+		}
+		fmt.Fprintf(w, "  outlet token: curl -s -X POST -H 'Authorization: Bearer <admin token>' -d '{\"role\":\"outlet\",\"outlet\":\"%s\"}' %s/api/v2/admin/tokens\n", code, base)
+	}
+}
+
+func redactDSN(db string) string {
+	if i := strings.Index(db, "@"); i > 0 && isPostgres(db) {
+		if j := strings.Index(db, "://"); j > 0 {
+			return db[:j+3] + "…" + db[i:]
+		}
+	}
+	return db
+}
+
+// Version is set at build time with -ldflags "-X …/app.Version=…".
+var Version = "dev"

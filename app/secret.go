@@ -1,0 +1,104 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/rrn"
+)
+
+const metaFingerprint = "secret_fingerprint"
+
+// loadSecret reads the HMAC secret, creating it (0600) on first start when
+// allowed. The store keeps only a fingerprint: a node whose secret does not
+// match refuses to start, since its person keys would not match anyone's.
+func loadSecret(ctx context.Context, st publicmask.Store, path string, mayCreate bool) ([]byte, error) {
+	fp, err := st.Meta(ctx, metaFingerprint)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && fp == "" && mayCreate:
+		secret, err = rrn.NewSecret()
+		if err != nil {
+			return nil, err
+		}
+		if err := writePrivate(path, secret); err != nil {
+			return nil, fmt.Errorf("write secret: %w", err)
+		}
+	case errors.Is(err, fs.ErrNotExist) && fp != "":
+		return nil, fmt.Errorf("secret file %s is missing but the store was keyed with a secret (fingerprint %s): restore the file; a new secret would make every person unknown", path, fp)
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("secret file %s does not exist: give every node the same --secret-file (create one with: head -c 32 /dev/urandom > FILE; chmod 600 FILE)", path)
+	case err != nil:
+		return nil, fmt.Errorf("read secret: %w", err)
+	}
+	if len(secret) < rrn.SecretSize {
+		return nil, fmt.Errorf("secret file %s holds %d bytes; at least %d are needed", path, len(secret), rrn.SecretSize)
+	}
+	if info, err := os.Stat(path); err == nil && info.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("secret file %s is readable by others (mode %v): chmod 600 it", path, info.Mode().Perm())
+	}
+	got := rrn.Fingerprint(secret)
+	if fp == "" {
+		if err := st.SetMeta(ctx, metaFingerprint, got); err != nil {
+			return nil, err
+		}
+	} else if fp != got {
+		return nil, fmt.Errorf("secret file %s does not match the store's fingerprint (%s ≠ %s): every node must use the same secret", path, got, fp)
+	}
+	return secret, nil
+}
+
+// loadAdminToken returns the configured token, or the one kept in path,
+// generating it on first start. generated is true when it was just made.
+func loadAdminToken(flagValue, path string) (token string, generated bool, err error) {
+	if flagValue != "" {
+		if len(flagValue) < 16 {
+			return "", false, errors.New("--admin-token must be at least 16 characters")
+		}
+		return flagValue, false, nil
+	}
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return strings.TrimSpace(string(b)), false, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", false, fmt.Errorf("read admin token: %w", err)
+	}
+	raw := make([]byte, 24)
+	rand.Read(raw)
+	tok := "pm_admin_" + base64.RawURLEncoding.EncodeToString(raw)
+	if err := writePrivate(path, []byte(tok+"\n")); err != nil {
+		return "", false, fmt.Errorf("write admin token: %w", err)
+	}
+	return tok, true, nil
+}
+
+func writePrivate(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

@@ -1,0 +1,145 @@
+// Command publicmask runs the national public-mask service, its load
+// simulator and its data generator. It only parses flags; package app wires.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/publicmask/publicmask/app"
+	"github.com/publicmask/publicmask/seed"
+)
+
+const usage = `publicmask — Korea's public-mask rationing service (2020), rebuilt.
+
+Usage:
+  publicmask serve   [flags]   run a node (see publicmask serve -h)
+  publicmask rush    [flags]   replay a national 08:00 rush and verify it
+  publicmask gen outlets [--count N] [--geo FILE] [--format csv|json]
+  publicmask version
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "serve":
+		err = serve(os.Args[2:])
+	case "rush":
+		err = rush(os.Args[2:])
+	case "gen":
+		err = gen(os.Args[2:])
+	case "version", "--version", "-v":
+		fmt.Println("publicmask", app.Version)
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "publicmask: unknown command %q\n\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "publicmask:", err)
+		os.Exit(1)
+	}
+}
+
+func env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func serve(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var c app.Config
+	fs.StringVar(&c.Addr, "addr", env("PUBLICMASK_ADDR", "127.0.0.1:8080"), "listen address")
+	fs.StringVar(&c.DB, "db", env("PUBLICMASK_DB", "data/publicmask.db"), "SQLite file or postgres:// URL")
+	fs.StringVar(&c.Role, "role", "all", "all | ledger (outlet and admin APIs) | public (public APIs and pages)")
+	fs.StringVar(&c.Seed, "seed", "demo", "demo (national demo outlets on an empty store) | none")
+	fs.StringVar(&c.Geo, "geo", "", "CSV of 시군구 (shape of sgg_2020.csv) for the demo seed")
+	fs.StringVar(&c.Clock, "clock", "", "start the service clock at this RFC 3339 instant, e.g. 2020-03-11T08:00:00+09:00")
+	fs.Float64Var(&c.ClockRate, "clock-rate", 1, "simulated seconds per real second")
+	fs.StringVar(&c.Policy, "policy", "standard", "standard | korea-2020 | a JSON/YAML policy file")
+	fs.StringVar(&c.AdminToken, "admin-token", os.Getenv("PUBLICMASK_ADMIN_TOKEN"), "admin bearer token (default: generated on first start and kept beside the database)")
+	fs.StringVar(&c.SecretFile, "secret-file", os.Getenv("PUBLICMASK_SECRET_FILE"), "HMAC secret for person keys (default beside the SQLite file; required with PostgreSQL)")
+	fs.StringVar(&c.Tiles, "tiles", "", "map tile URL template, or none (default OpenStreetMap)")
+	fs.StringVar(&c.Basemap, "basemap", "", "GeoJSON outline layer for the map (works offline)")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate (PEM)")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS key (PEM)")
+	fs.StringVar(&c.DebugAddr, "debug-addr", "", "separate listener for pprof, e.g. 127.0.0.1:6060")
+	fs.Float64Var(&c.PublicRate, "public-rate", 0, "per-client public requests per second (0 = off)")
+	var trust string
+	fs.StringVar(&trust, "trust-proxy", "", "comma-separated proxy addresses/CIDRs whose X-Forwarded-For is trusted")
+	logLevel := fs.String("log-level", "info", "debug | info | warn | error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	if trust != "" {
+		c.TrustProxy = strings.Split(trust, ",")
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	c.Logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(c.Logger)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	node, err := app.Open(ctx, c)
+	if err != nil {
+		return err
+	}
+	go node.ReloadOnHUP(ctx)
+	return node.Serve(ctx)
+}
+
+func gen(args []string) error {
+	if len(args) == 0 || args[0] != "outlets" {
+		return errors.New("usage: publicmask gen outlets [--count N] [--geo FILE] [--format csv|json]")
+	}
+	fs := flag.NewFlagSet("gen outlets", flag.ContinueOnError)
+	count := fs.Int("count", 0, "number of outlets (default: the national figure, about 26,000)")
+	geo := fs.String("geo", "", "CSV of 시군구 (shape of sgg_2020.csv)")
+	format := fs.String("format", "csv", "csv | json (the 2020 storeInfos shape)")
+	seedN := fs.Int64("seed", 2020, "random seed")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	opt := seed.Options{Count: *count, Seed: *seedN}
+	if *geo != "" {
+		f, err := os.Open(*geo)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if opt.Areas, err = seed.ReadGeo(f); err != nil {
+			return err
+		}
+	}
+	outlets := seed.Outlets(opt)
+	switch *format {
+	case "csv":
+		return seed.WriteCSV(os.Stdout, outlets)
+	case "json":
+		return seed.WriteJSON(os.Stdout, outlets)
+	}
+	return fmt.Errorf("--format must be csv or json, not %q", *format)
+}

@@ -1,0 +1,239 @@
+// Package e2e runs the real publicmask binary as a user would: it builds
+// it, starts `publicmask serve` processes, kills them, and talks HTTP.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// binary builds cmd/publicmask once per test run.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "publicmask-e2e-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "publicmask")
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/publicmask/publicmask/cmd/publicmask").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// server is one running `publicmask serve` process.
+type server struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	base string
+	logs *bytes.Buffer
+	mu   *sync.Mutex
+}
+
+const adminToken = "e2e-admin-token-0123456789"
+
+// start runs publicmask serve with args (plus --addr and the admin token)
+// and waits until it is ready.
+func start(t *testing.T, args ...string) *server {
+	t.Helper()
+	addr := freeAddr(t)
+	all := append([]string{"serve", "--addr", addr, "--admin-token", adminToken}, args...)
+	cmd := exec.Command(binary(t), all...)
+	s := &server{t: t, cmd: cmd, base: "http://" + addr, logs: &bytes.Buffer{}, mu: &sync.Mutex{}}
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			s.mu.Lock()
+			s.logs.WriteString(sc.Text() + "\n")
+			s.mu.Unlock()
+		}
+	}()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+		pw.Close()
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(s.base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return s
+			}
+		}
+		if cmd.ProcessState != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("server did not become ready; logs:\n%s", s.Logs())
+	return nil
+}
+
+func (s *server) Logs() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logs.String()
+}
+
+// kill9 kills the process with SIGKILL: no drain, no flush.
+func (s *server) kill9() {
+	s.cmd.Process.Kill()
+	s.cmd.Wait()
+}
+
+func (s *server) stop() {
+	s.cmd.Process.Signal(os.Interrupt)
+	s.cmd.Wait()
+}
+
+var client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+
+// call sends a request and decodes the JSON answer into out (if non-nil).
+func (s *server) call(method, path, token string, body any, out any) (int, error) {
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = strings.NewReader(b)
+	default:
+		data, _ := json.Marshal(b)
+		r = bytes.NewReader(data)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, method, s.base+path, r)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if s, ok := body.(string); ok && strings.HasPrefix(s, "code,") {
+		req.Header.Set("Content-Type", "text/csv")
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil && len(data) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			return resp.StatusCode, fmt.Errorf("decode %s %s (%d): %v: %s", method, path, resp.StatusCode, err, data)
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+func (s *server) mustCall(method, path, token string, body any, out any, want int) {
+	s.t.Helper()
+	code, err := s.call(method, path, token, body, out)
+	if err != nil || code != want {
+		s.t.Fatalf("%s %s = %d, %v; want %d", method, path, code, err, want)
+	}
+}
+
+// id returns a valid resident registration number (check digit computed).
+func id(birth string, sex byte, serial int) string {
+	s := fmt.Sprintf("%s%c%05d", birth, sex, serial%100000)
+	w := []int{2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5}
+	sum := 0
+	for i, x := range w {
+		sum += int(s[i]-'0') * x
+	}
+	return s + string(rune('0'+(11-sum%11)%10))
+}
+
+// born83 is someone born in 1983 (buys on Wednesdays), serial n.
+func born83(n int) string { return id("830315", "12"[n%2], n) }
+
+type errBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+type saleReceipt struct {
+	SaleID string `json:"sale_id"`
+	Items  []struct {
+		Role     string `json:"role"`
+		Quantity int    `json:"quantity"`
+	} `json:"items"`
+	Outlet struct {
+		Stock      int    `json:"stock"`
+		RemainStat string `json:"remain_stat"`
+	} `json:"outlet"`
+}
+
+// setupOutlets imports n outlets, gives each stock and returns their tokens.
+func setupOutlets(t *testing.T, s *server, n, stock int) (codes []string, tokens map[string]string) {
+	t.Helper()
+	var csv strings.Builder
+	csv.WriteString("code,name,addr,type,lat,lng\n")
+	for i := range n {
+		code := fmt.Sprintf("9%07d", i+1)
+		codes = append(codes, code)
+		fmt.Fprintf(&csv, "%s,시험약국%d,서울특별시 강북구 솔매로 %d (미아동),01,%.6f,127.0164\n", code, i, 10+i, 37.62+float64(i)*0.001)
+	}
+	var imp struct {
+		Upserted int `json:"upserted"`
+	}
+	s.mustCall("PUT", "/api/v2/admin/outlets", adminToken, csv.String(), &imp, 200)
+	if imp.Upserted != n {
+		t.Fatalf("upserted %d, want %d", imp.Upserted, n)
+	}
+	tokens = map[string]string{}
+	for _, c := range codes {
+		var tok struct {
+			Token string `json:"token"`
+		}
+		s.mustCall("POST", "/api/v2/admin/tokens", adminToken, map[string]string{"role": "outlet", "outlet": c}, &tok, 201)
+		tokens[c] = tok.Token
+		s.mustCall("POST", "/api/v2/outlet/deliveries", tok.Token, map[string]any{"txn_id": "open-" + c, "quantity": stock}, nil, 201)
+	}
+	return codes, tokens
+}

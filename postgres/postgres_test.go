@@ -1,0 +1,290 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/storetest"
+)
+
+// testDSN is the database the tests use, from PUBLICMASK_TEST_POSTGRES.
+// Without it the tests skip, except in CI, where a missing PostgreSQL must
+// fail the run rather than pass it silently.
+func testDSN(t testing.TB) string {
+	t.Helper()
+	dsn := os.Getenv("PUBLICMASK_TEST_POSTGRES")
+	if dsn == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI=true but PUBLICMASK_TEST_POSTGRES is not set: the PostgreSQL tests must run in CI (scripts/pg.sh starts a server and prints the DSN)")
+		}
+		t.Skip("set PUBLICMASK_TEST_POSTGRES=postgres://… to run the PostgreSQL tests (scripts/pg.sh starts one)")
+	}
+	return dsn
+}
+
+// newSchema returns a fresh schema name, dropped when the test ends.
+func newSchema(t testing.TB, dsn string) string {
+	t.Helper()
+	var b [6]byte
+	rand.Read(b[:])
+	schema := "pmtest_" + hex.EncodeToString(b[:])
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Logf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, `DROP SCHEMA IF EXISTS `+quoteIdent(schema)+` CASCADE`); err != nil {
+			t.Logf("drop schema %s: %v", schema, err)
+		}
+	})
+	return schema
+}
+
+// openTest opens a store on a fresh schema of the test database.
+func openTest(t testing.TB, opts Options) *Store {
+	t.Helper()
+	dsn := testDSN(t)
+	opts.Schema = newSchema(t, dsn)
+	s, err := Open(context.Background(), dsn, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// openSame opens another store (another "node") on s's schema.
+func openSame(t testing.TB, s *Store) *Store {
+	t.Helper()
+	s2, err := Open(context.Background(), testDSN(t), s.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s2.Close() })
+	return s2
+}
+
+func TestConformance(t *testing.T) {
+	testDSN(t)
+	storetest.Run(t, func(t *testing.T) publicmask.Store { return openTest(t, Options{}) })
+}
+
+func testOutlet(code string) publicmask.Outlet {
+	return publicmask.Outlet{Code: code, Name: "약국 " + code, Addr: "서울특별시 강북구 솔매로 38 (미아동)", Type: publicmask.TypePharmacy, Lat: 37.6, Lng: 127.0, UpdatedAt: time.Now()}
+}
+
+func seedOutlets(t testing.TB, s publicmask.Store, codes ...string) {
+	t.Helper()
+	err := s.Write(context.Background(), func(tx publicmask.Tx) error {
+		for _, c := range codes {
+			o := testOutlet(c)
+			if err := tx.SaveOutlet(&o); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// bump adds delta to the stock of each outlet, locking them in the given order.
+func bump(tx publicmask.Tx, delta int, codes ...string) error {
+	for _, c := range codes {
+		o, err := tx.LockOutlet(c)
+		if err != nil {
+			return err
+		}
+		o.Stock += delta
+		if err := tx.SaveOutlet(&o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestMigrationsConcurrentOpen: several nodes starting at once on an empty
+// database migrate it exactly once and all start.
+func TestMigrationsConcurrentOpen(t *testing.T) {
+	dsn := testDSN(t)
+	schema := newSchema(t, dsn)
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	stores := make([]*Store, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stores[i], errs[i] = Open(context.Background(), dsn, Options{Schema: schema, MaxConns: 2})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("Open %d: %v", i, err)
+		}
+		defer stores[i].Close()
+	}
+	var applied int
+	if err := stores[0].pool.QueryRow(context.Background(), `SELECT count(*) FROM goose_db_version WHERE version_id = 1 AND is_applied`).Scan(&applied); err != nil {
+		t.Fatal(err)
+	}
+	if applied != 1 {
+		t.Fatalf("migration 1 recorded %d times", applied)
+	}
+	// Every node works on the one schema.
+	seedOutlets(t, stores[n-1], "00000001")
+	if _, err := stores[0].Outlet(context.Background(), "00000001"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRetryDeadlock forces a lock cycle between two transactions (outlets
+// locked in opposite orders); PostgreSQL aborts one with 40P01 and Write
+// runs it again, so both apply exactly once.
+func TestRetryDeadlock(t *testing.T) {
+	s := openTest(t, Options{})
+	seedOutlets(t, s, "A", "B")
+	ctx := context.Background()
+	var ready sync.WaitGroup
+	ready.Add(2)
+	run := func(first, second string) error {
+		attempt := 0
+		return s.Write(ctx, func(tx publicmask.Tx) error {
+			attempt++
+			if err := bump(tx, 1, first); err != nil {
+				return err
+			}
+			if attempt == 1 {
+				ready.Done()
+				ready.Wait() // both hold their first lock: the cycle is certain
+			}
+			return bump(tx, 1, second)
+		})
+	}
+	errs := make(chan error, 2)
+	go func() { errs <- run("A", "B") }()
+	go func() { errs <- run("B", "A") }()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.Retries() < 1 {
+		t.Fatalf("no retry recorded")
+	}
+	for _, c := range []string{"A", "B"} {
+		o, _ := s.Outlet(ctx, c)
+		if o.Stock != 2 {
+			t.Fatalf("outlet %s stock %d, want 2 (each transaction exactly once)", c, o.Stock)
+		}
+	}
+}
+
+// TestRetryPersonWeekRace: two transactions (two nodes) both read a
+// person's week as absent and both insert it. The second insert waits for
+// the first commit, fails with a unique violation, and its transaction runs
+// again, now seeing the first purchase: nobody exceeds the quota by racing.
+func TestRetryPersonWeekRace(t *testing.T) {
+	s1 := openTest(t, Options{})
+	s2 := openSame(t, s1)
+	ctx := context.Background()
+	const week = "2020-03-09"
+	var ready sync.WaitGroup
+	ready.Add(2)
+	sawExisting := make(chan int, 2)
+	buy := func(s *Store) error {
+		attempt := 0
+		return s.Write(ctx, func(tx publicmask.Tx) error {
+			attempt++
+			m, err := tx.PersonWeeks(week, []string{"p"})
+			if err != nil {
+				return err
+			}
+			if attempt == 1 {
+				ready.Done()
+				ready.Wait()
+			}
+			pw, ok := m["p"]
+			if ok {
+				sawExisting <- pw.Quantity
+			}
+			pw.Person, pw.Week = "p", week
+			pw.Quantity += 2
+			pw.Purchases++
+			return tx.PutPersonWeek(pw)
+		})
+	}
+	errs := make(chan error, 2)
+	go func() { errs <- buy(s1) }()
+	go func() { errs <- buy(s2) }()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := s1.PersonWeeks(ctx, week, []string{"p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m["p"]; got.Quantity != 4 || got.Purchases != 2 {
+		t.Fatalf("person week = %+v, want both purchases counted", got)
+	}
+	if s1.Retries()+s2.Retries() < 1 {
+		t.Fatal("no retry recorded")
+	}
+	select {
+	case q := <-sawExisting:
+		if q != 2 {
+			t.Fatalf("retried transaction saw quantity %d, want 2", q)
+		}
+	default:
+		t.Fatal("the retried transaction never saw the first purchase")
+	}
+}
+
+// TestWriteRunsOnceWithoutConflict: fn runs once, and a business error
+// rolls back without retry.
+func TestWriteErrorNoRetry(t *testing.T) {
+	s := openTest(t, Options{})
+	calls := 0
+	boom := errors.New("boom")
+	err := s.Write(context.Background(), func(tx publicmask.Tx) error {
+		calls++
+		return boom
+	})
+	if !errors.Is(err, boom) || calls != 1 {
+		t.Fatalf("err=%v calls=%d", err, calls)
+	}
+	// A duplicate idempotency record is an error of the statement (not a
+	// conflict): it fails the Write without retrying it.
+	rec := publicmask.IdemRecord{Outlet: "x", TxnID: "t", BodyHash: "h", Response: []byte("{}"), CreatedAt: time.Now()}
+	for i := range 2 {
+		calls = 0
+		err := s.Write(context.Background(), func(tx publicmask.Tx) error {
+			calls++
+			return tx.PutIdempotency(rec)
+		})
+		if (err != nil) != (i == 1) || calls != 1 {
+			t.Fatalf("put %d: err=%v calls=%d", i, err, calls)
+		}
+		if err != nil && publicmask.ErrorCode(err) != publicmask.EInternal {
+			t.Fatalf("duplicate record error code %q", publicmask.ErrorCode(err))
+		}
+	}
+}

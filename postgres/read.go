@@ -1,0 +1,344 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/publicmask/publicmask"
+)
+
+// Outlet reads one outlet.
+func (s *Store) Outlet(ctx context.Context, code string) (publicmask.Outlet, error) {
+	o, err := scanOutlet(s.pool.QueryRow(ctx, `SELECT `+outletCols+` FROM outlets WHERE code = $1`, code))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return o, publicmask.Errorf(publicmask.ENotFound, "outlet %q not found", code)
+	}
+	if err != nil {
+		return o, unavailable("outlet", err)
+	}
+	return o, nil
+}
+
+// Outlets reads every outlet ordered by code. One statement is one
+// snapshot, and versions commit in order (tx.go), so the highest version in
+// the list is a watermark that the list is consistent with.
+func (s *Store) Outlets(ctx context.Context) ([]publicmask.Outlet, int64, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+outletCols+` FROM outlets ORDER BY code`)
+	if err != nil {
+		return nil, 0, unavailable("outlets", err)
+	}
+	defer rows.Close()
+	var out []publicmask.Outlet
+	var version int64
+	for rows.Next() {
+		o, err := scanOutlet(rows)
+		if err != nil {
+			return nil, 0, unavailable("outlets", err)
+		}
+		version = max(version, o.Version)
+		out = append(out, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, unavailable("outlets", err)
+	}
+	return out, version, nil
+}
+
+// OutletChanges reads outlets changed after a version, in version order.
+// Versions become visible in order (see tx.go), so a caller that moves its
+// watermark to the last version returned never skips a later commit of a
+// lower version: there is none.
+func (s *Store) OutletChanges(ctx context.Context, after int64, limit int) ([]publicmask.Outlet, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+outletCols+` FROM outlets WHERE version > $1 ORDER BY version LIMIT $2`, after, limit)
+	if err != nil {
+		return nil, unavailable("changes", err)
+	}
+	defer rows.Close()
+	var out []publicmask.Outlet
+	for rows.Next() {
+		o, err := scanOutlet(rows)
+		if err != nil {
+			return nil, unavailable("changes", err)
+		}
+		out = append(out, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, unavailable("changes", err)
+	}
+	return out, nil
+}
+
+// SoldSince sums the non-cancelled sales of an outlet since an instant.
+func (s *Store) SoldSince(ctx context.Context, outlet string, since time.Time) (int, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `SELECT COALESCE(SUM(quantity), 0) FROM sales WHERE outlet = $1 AND sold_at >= $2 AND cancelled_at IS NULL`, outlet, since).Scan(&n)
+	if err != nil {
+		return 0, unavailable("sold since", err)
+	}
+	return int(n), nil
+}
+
+func collectSales(rows pgx.Rows, op string) ([]publicmask.Sale, error) {
+	defer rows.Close()
+	var out []publicmask.Sale
+	for rows.Next() {
+		sale, err := scanSale(rows)
+		if err != nil {
+			return nil, unavailable(op, err)
+		}
+		out = append(out, sale)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, unavailable(op, err)
+	}
+	return out, nil
+}
+
+// RecentSales lists an outlet's latest sales (without items), newest first.
+func (s *Store) RecentSales(ctx context.Context, outlet string, limit int) ([]publicmask.Sale, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+saleCols+` FROM sales WHERE outlet = $1 ORDER BY sold_at DESC, id LIMIT $2`, outlet, limit)
+	if err != nil {
+		return nil, unavailable("recent sales", err)
+	}
+	return collectSales(rows, "recent sales")
+}
+
+// Token reads a token by its hash.
+func (s *Store) Token(ctx context.Context, hash string) (publicmask.Token, error) {
+	t := publicmask.Token{Hash: hash}
+	var created, revoked pgtype.Timestamptz
+	err := s.pool.QueryRow(ctx, `SELECT role, outlet, created_at, revoked_at FROM tokens WHERE hash = $1`, hash).Scan(&t.Role, &t.Outlet, &created, &revoked)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return t, publicmask.Errorf(publicmask.ENotFound, "token not found")
+	}
+	if err != nil {
+		return t, unavailable("token", err)
+	}
+	t.CreatedAt, t.RevokedAt = fromTstz(created), fromTstz(revoked)
+	return t, nil
+}
+
+// PersonWeeks reads persons' usage in a week, without locking.
+func (s *Store) PersonWeeks(ctx context.Context, week string, persons []string) (map[string]publicmask.PersonWeek, error) {
+	out := make(map[string]publicmask.PersonWeek, len(persons))
+	if len(persons) == 0 {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT person, quantity, purchases, weekday_purchases, weekend_purchases FROM person_weeks
+		WHERE week = $1 AND person = ANY($2::text[])`, week, persons)
+	if err != nil {
+		return nil, unavailable("person weeks", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		pw := publicmask.PersonWeek{Week: week}
+		if err := rows.Scan(&pw.Person, &pw.Quantity, &pw.Purchases, &pw.WeekdayPurchases, &pw.WeekendPurchases); err != nil {
+			return nil, unavailable("person weeks", err)
+		}
+		out[pw.Person] = pw
+	}
+	if err := rows.Err(); err != nil {
+		return nil, unavailable("person weeks", err)
+	}
+	return out, nil
+}
+
+// SalesSince streams sales sold at or after since, with their items, in
+// insertion order (sales.seq). One joined statement keeps sales and items in
+// one snapshot.
+func (s *Store) SalesSince(ctx context.Context, since time.Time, fn func(publicmask.Sale) error) error {
+	rows, err := s.pool.Query(ctx, `SELECT s.id, s.outlet, s.txn_id, s.sold_at, s.recorded_at, s.week, s.weekend, s.quantity, s.conflict, s.cancelled_at,
+			i.role, i.person, i.category, i.birth_year, i.quantity
+		FROM sales s LEFT JOIN sale_items i ON i.sale_id = s.id
+		WHERE s.sold_at >= $1 ORDER BY s.seq, i.idx`, since)
+	if err != nil {
+		return unavailable("sales", err)
+	}
+	defer rows.Close()
+	var cur *publicmask.Sale
+	for rows.Next() {
+		var sale publicmask.Sale
+		var soldAt, recordedAt, cancelled pgtype.Timestamptz
+		var role, person, category pgtype.Text
+		var birthYear, itemQty pgtype.Int4
+		var qty int32
+		if err := rows.Scan(&sale.ID, &sale.Outlet, &sale.TxnID, &soldAt, &recordedAt, &sale.Week, &sale.Weekend, &qty, &sale.Conflict, &cancelled,
+			&role, &person, &category, &birthYear, &itemQty); err != nil {
+			return unavailable("sales", err)
+		}
+		if cur == nil || cur.ID != sale.ID {
+			if cur != nil {
+				if err := fn(*cur); err != nil {
+					return err
+				}
+			}
+			sale.Quantity = int(qty)
+			sale.SoldAt, sale.RecordedAt, sale.CancelledAt = fromTstz(soldAt), fromTstz(recordedAt), fromTstz(cancelled)
+			cur = &sale
+		}
+		if role.Valid {
+			cur.Items = append(cur.Items, publicmask.SaleItem{Role: role.String, Person: person.String, Category: category.String, BirthYear: int(birthYear.Int32), Quantity: int(itemQty.Int32)})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return unavailable("sales", err)
+	}
+	if cur != nil {
+		return fn(*cur)
+	}
+	return nil
+}
+
+// PersonWeeksSince streams person-week rows of weeks ≥ week.
+func (s *Store) PersonWeeksSince(ctx context.Context, week string, fn func(publicmask.PersonWeek) error) error {
+	rows, err := s.pool.Query(ctx, `SELECT person, week, quantity, purchases, weekday_purchases, weekend_purchases FROM person_weeks WHERE week >= $1 ORDER BY week, person`, week)
+	if err != nil {
+		return unavailable("person weeks", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pw publicmask.PersonWeek
+		if err := rows.Scan(&pw.Person, &pw.Week, &pw.Quantity, &pw.Purchases, &pw.WeekdayPurchases, &pw.WeekendPurchases); err != nil {
+			return unavailable("person weeks", err)
+		}
+		if err := fn(pw); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return unavailable("person weeks", err)
+	}
+	return nil
+}
+
+// OutletTotals reads, per outlet, the stock and the aggregates it must
+// equal, in one snapshot.
+func (s *Store) OutletTotals(ctx context.Context) ([]publicmask.OutletTotals, error) {
+	rows, err := s.pool.Query(ctx, `SELECT o.code, o.stock,
+		COALESCE((SELECT SUM(quantity) FROM deliveries d WHERE d.outlet = o.code), 0),
+		COALESCE((SELECT SUM(quantity) FROM sales s WHERE s.outlet = o.code AND s.cancelled_at IS NULL), 0),
+		COALESCE((SELECT SUM(delta) FROM corrections c WHERE c.outlet = o.code), 0)
+		FROM outlets o ORDER BY o.code`)
+	if err != nil {
+		return nil, unavailable("totals", err)
+	}
+	defer rows.Close()
+	var out []publicmask.OutletTotals
+	for rows.Next() {
+		var t publicmask.OutletTotals
+		var stock int32
+		var delivered, sold, corr int64
+		if err := rows.Scan(&t.Code, &stock, &delivered, &sold, &corr); err != nil {
+			return nil, unavailable("totals", err)
+		}
+		t.Stock, t.Delivered, t.Sold, t.Corrections = int(stock), int(delivered), int(sold), int(corr)
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, unavailable("totals", err)
+	}
+	return out, nil
+}
+
+// Conflicts lists late sales that broke a rule, newest first, with items.
+func (s *Store) Conflicts(ctx context.Context, limit int) ([]publicmask.Sale, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+saleCols+` FROM sales WHERE conflict <> '' ORDER BY sold_at DESC, id LIMIT $1`, limit)
+	if err != nil {
+		return nil, unavailable("conflicts", err)
+	}
+	out, err := collectSales(rows, "conflicts")
+	if err != nil || len(out) == 0 {
+		return out, err
+	}
+	ids := make([]string, len(out))
+	at := make(map[string]int, len(out))
+	for i, sale := range out {
+		ids[i], at[sale.ID] = sale.ID, i
+	}
+	rows, err = s.pool.Query(ctx, `SELECT sale_id, role, person, category, birth_year, quantity FROM sale_items WHERE sale_id = ANY($1::text[]) ORDER BY sale_id, idx`, ids)
+	if err != nil {
+		return nil, unavailable("conflict items", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var it publicmask.SaleItem
+		var by, q int32
+		if err := rows.Scan(&id, &it.Role, &it.Person, &it.Category, &by, &q); err != nil {
+			return nil, unavailable("conflict items", err)
+		}
+		it.BirthYear, it.Quantity = int(by), int(q)
+		out[at[id]].Items = append(out[at[id]].Items, it)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, unavailable("conflict items", err)
+	}
+	return out, nil
+}
+
+// Purge forgets who bought before week: person-week rows are deleted and
+// sale items lose their person key; sales and quantities stay.
+func (s *Store) Purge(ctx context.Context, week string) (int, error) {
+	cutoff, err := time.Parse("2006-01-02 -0700", week+" +0900")
+	if err != nil {
+		return 0, fmt.Errorf("postgres: purge: bad week %q", week)
+	}
+	var n int64
+	err = s.plainTx(ctx, "purge", func(tx pgx.Tx) error {
+		ct, err := tx.Exec(ctx, `DELETE FROM person_weeks WHERE week < $1`, week)
+		if err != nil {
+			return err
+		}
+		n = ct.RowsAffected()
+		if _, err := tx.Exec(ctx, `UPDATE sale_items SET person = '' WHERE person <> '' AND sale_id IN (SELECT id FROM sales WHERE week < $1)`, week); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM idempotency WHERE created_at < $1`, cutoff)
+		return err
+	})
+	return int(n), err
+}
+
+// plainTx runs fn in a transaction, retrying deadlocks and serialization
+// failures like Write does.
+func (s *Store) plainTx(ctx context.Context, op string, fn func(pgx.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := pgx.BeginFunc(ctx, s.pool, fn)
+		if err == nil {
+			return nil
+		}
+		if !isConflict(err) || attempt >= s.opts.MaxAttempts {
+			return unavailable(op, err)
+		}
+		s.retries.Add(1)
+		if err := sleep(ctx, backoff(attempt)); err != nil {
+			return err
+		}
+	}
+}
+
+// Meta reads a metadata value ("" if unset).
+func (s *Store) Meta(ctx context.Context, key string) (string, error) {
+	var v string
+	err := s.pool.QueryRow(ctx, `SELECT value FROM meta WHERE key = $1`, key).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", unavailable("meta", err)
+	}
+	return v, nil
+}
+
+// SetMeta writes a metadata value.
+func (s *Store) SetMeta(ctx context.Context, key, value string) error {
+	if _, err := s.pool.Exec(ctx, `INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value); err != nil {
+		return unavailable("set meta", err)
+	}
+	return nil
+}

@@ -1,0 +1,491 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/publicmask/publicmask"
+)
+
+// Versions and the change feed.
+//
+// A public node follows OutletChanges(after) with a watermark: the highest
+// version it has seen. That is only safe if, once a version v is visible,
+// every version below v is visible too. A sequence does not give that:
+// nextval is not transactional, so a transaction can take 41, another 42 and
+// commit first, and a follower reading 42 moves its watermark past 41 for
+// good.
+//
+// So versions are not taken during the transaction but at its very end: the
+// last statement before COMMIT increments the single row of outlet_version
+// and stamps the transaction's outlets with the new values. The row lock on
+// outlet_version is held until the transaction ends, and PostgreSQL releases
+// locks only after the commit is durable and visible. Hence if T1 stamps
+// before T2, T2's UPDATE waited for T1's commit to become visible and read
+// T1's value (READ COMMITTED re-reads the latest row version after the
+// wait): versions are handed out in commit order, with no gaps (a rollback
+// rolls the counter back too). Any snapshot that sees version v therefore
+// sees every committed version below it, and a follower that moves its
+// watermark to the highest version it read can never skip a late commit.
+// The same holds on a streaming replica, which replays commits in WAL order.
+//
+// The cost is that commits of transactions that change outlets are
+// serialised: the lock is held from the stamping statement to the end of the
+// COMMIT (one fsync). The ledger's group commit makes that one short critical
+// section per batch of up to 256 requests. The stamping statement is the
+// last lock any transaction takes, so it cannot be part of a deadlock.
+
+const (
+	outletCols = `code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, version`
+	saleCols   = `id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict, cancelled_at`
+
+	sqlBegin        = `BEGIN ISOLATION LEVEL READ COMMITTED`
+	sqlCommit       = `COMMIT`
+	sqlLockOutlet   = `SELECT ` + outletCols + ` FROM outlets WHERE code = $1 FOR UPDATE`
+	sqlIdemGet      = `SELECT body_hash, response, created_at FROM idempotency WHERE outlet = $1 AND txn_id = $2`
+	sqlIdemPut      = `INSERT INTO idempotency (outlet, txn_id, body_hash, response, created_at) VALUES ($1, $2, $3, $4, $5)`
+	sqlOutletInsert = `INSERT INTO outlets (code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, version)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0)
+		ON CONFLICT (code) DO UPDATE SET name = excluded.name, addr = excluded.addr, type = excluded.type,
+		lat = excluded.lat, lng = excluded.lng, stock = excluded.stock, suspended = excluded.suspended,
+		stock_at = excluded.stock_at, updated_at = excluded.updated_at`
+	// sqlStamp writes the final state of every outlet the transaction
+	// changed and stamps each with the next version (see above).
+	sqlStamp = `WITH c AS (UPDATE outlet_version SET v = v + $1::bigint WHERE id = 1 RETURNING v)
+		UPDATE outlets AS o SET name = d.name, addr = d.addr, type = d.type, lat = d.lat, lng = d.lng,
+			stock = d.stock, suspended = d.suspended, stock_at = d.stock_at, updated_at = d.updated_at,
+			version = c.v - $1::bigint + d.ord
+		FROM c, unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::float8[],
+			$8::int4[], $9::bool[], $10::timestamptz[], $11::timestamptz[])
+			WITH ORDINALITY AS d(code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, ord)
+		WHERE o.code = d.code
+		RETURNING o.code, o.version`
+	// One exact key per statement: "person = ANY($2) ORDER BY person" let
+	// PostgreSQL 15's generic plan scan the whole week in index order.
+	sqlPWLock = `SELECT person, quantity, purchases, weekday_purchases, weekend_purchases FROM person_weeks
+		WHERE week = $1 AND person = $2 FOR UPDATE`
+	sqlPWInsert = `INSERT INTO person_weeks (person, week, quantity, purchases, weekday_purchases, weekend_purchases)
+		VALUES ($1, $2, $3, $4, $5, $6)`
+	sqlPWUpdate = `UPDATE person_weeks SET quantity = $3, purchases = $4, weekday_purchases = $5, weekend_purchases = $6
+		WHERE person = $1 AND week = $2`
+	sqlPWUpsert = `INSERT INTO person_weeks (person, week, quantity, purchases, weekday_purchases, weekend_purchases)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (week, person) DO UPDATE SET quantity = excluded.quantity,
+		purchases = excluded.purchases, weekday_purchases = excluded.weekday_purchases, weekend_purchases = excluded.weekend_purchases`
+	sqlSalePut     = `INSERT INTO sales (id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+	sqlItemPut     = `INSERT INTO sale_items (sale_id, idx, role, person, category, birth_year, quantity) VALUES ($1, $2, $3, $4, $5, $6, $7)`
+	sqlSaleLock    = `SELECT ` + saleCols + ` FROM sales WHERE id = $1 FOR UPDATE`
+	sqlItemsGet    = `SELECT role, person, category, birth_year, quantity FROM sale_items WHERE sale_id = $1 ORDER BY idx`
+	sqlSaleCancel  = `UPDATE sales SET cancelled_at = $1 WHERE id = $2 AND cancelled_at IS NULL`
+	sqlDeliveryPut = `INSERT INTO deliveries (id, outlet, txn_id, quantity, at) VALUES ($1, $2, $3, $4, $5)`
+	sqlCorrectPut  = `INSERT INTO corrections (id, outlet, txn_id, count, delta, at) VALUES ($1, $2, $3, $4, $5, $6)`
+	sqlTokenPut    = `INSERT INTO tokens (hash, role, outlet, created_at) VALUES ($1, $2, $3, $4)`
+	sqlTokenRevoke = `UPDATE tokens SET revoked_at = $1 WHERE hash = $2 AND revoked_at IS NULL`
+)
+
+type pwKey struct{ person, week string }
+
+// outletState is an outlet row as this transaction holds it (locked, or
+// written by it).
+type outletState struct {
+	o     publicmask.Outlet
+	found bool
+}
+
+type tx struct {
+	s    *Store
+	ctx  context.Context
+	conn *pgx.Conn
+
+	b          *pgx.Batch // queued statements, sent with the next read or at commit
+	sent       bool       // BEGIN has gone out
+	sentCommit bool       // COMMIT has gone out: the outcome may be unknown
+	err        error      // sticky: a statement failed, the transaction is aborted
+
+	outlets map[string]*outletState
+	dirty   []string                        // changed outlet codes, in first-change order
+	stamp   map[string][]*publicmask.Outlet // pointers whose Version is set after commit
+	pw      map[pwKey]bool                  // person-week rows known to exist (true) or to be absent (false)
+}
+
+func newTx(s *Store, ctx context.Context, conn *pgx.Conn) *tx {
+	t := &tx{s: s, ctx: ctx, conn: conn, outlets: make(map[string]*outletState), stamp: make(map[string][]*publicmask.Outlet), pw: make(map[pwKey]bool)}
+	t.b = &pgx.Batch{}
+	t.b.Queue(sqlBegin) // goes out with the first read: no round trip of its own
+	return t
+}
+
+// send runs the queued statements plus whatever the caller queued after
+// them in one pipeline, and starts a new queue.
+func (t *tx) send() error {
+	if t.err != nil {
+		return t.err
+	}
+	b := t.b
+	t.b = &pgx.Batch{}
+	t.sent = true
+	if err := t.conn.SendBatch(t.ctx, b).Close(); err != nil {
+		t.err = t.wrap(err)
+		return t.err
+	}
+	return nil
+}
+
+func (t *tx) wrap(err error) error { return unavailable("write", err) }
+
+// exec queues a write whose result nobody waits for. Nothing may be checked
+// on the client side here: the queue may end in COMMIT, which the server runs
+// unless a statement before it failed on the server.
+func (t *tx) exec(sql string, args ...any) error {
+	if t.err != nil {
+		return t.err
+	}
+	t.b.Queue(sql, args...)
+	return nil
+}
+
+func (t *tx) rollback() {
+	if !t.sent || t.conn.IsClosed() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.ctx), 2*time.Second)
+	defer cancel()
+	if _, err := t.conn.Exec(ctx, "ROLLBACK"); err != nil {
+		t.conn.Close(ctx) // the pool replaces it
+	}
+}
+
+// commit writes and stamps the changed outlets and commits, in one round
+// trip. Versions reach the callers' outlets only once the commit succeeded.
+func (t *tx) commit() error {
+	if t.err != nil {
+		return t.err
+	}
+	if !t.sent && t.b.Len() == 1 && len(t.dirty) == 0 {
+		return nil // fn did nothing: no need to talk to the server
+	}
+	versions := make(map[string]int64, len(t.dirty))
+	if n := len(t.dirty); n > 0 {
+		codes, names, addrs, types := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		lats, lngs := make([]float64, n), make([]float64, n)
+		stocks, susp := make([]int32, n), make([]bool, n)
+		stockAt, updAt := make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n)
+		for i, code := range t.dirty {
+			o := t.outlets[code].o
+			codes[i], names[i], addrs[i], types[i] = o.Code, o.Name, o.Addr, o.Type
+			lats[i], lngs[i], stocks[i], susp[i] = o.Lat, o.Lng, int32(o.Stock), o.Suspended
+			stockAt[i], updAt[i] = tstz(o.StockAt), tstz(o.UpdatedAt)
+		}
+		t.b.Queue(sqlStamp, int64(n), codes, names, addrs, types, lats, lngs, stocks, susp, stockAt, updAt).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var code string
+				var v int64
+				if err := rows.Scan(&code, &v); err != nil {
+					return err
+				}
+				versions[code] = v
+			}
+			return rows.Err()
+		})
+	}
+	if t.s.afterStamp != nil && len(t.dirty) > 0 {
+		// Tests only: hold the stamped, uncommitted versions for a while.
+		if err := t.send(); err != nil {
+			return err
+		}
+		t.s.afterStamp()
+	}
+	t.b.Queue(sqlCommit).Exec(func(ct pgconn.CommandTag) error {
+		if ct.String() != "COMMIT" { // a failed transaction "commits" as ROLLBACK
+			return fmt.Errorf("postgres: commit answered %q", ct.String())
+		}
+		return nil
+	})
+	t.sentCommit = true
+	if err := t.send(); err != nil {
+		return err
+	}
+	if len(versions) != len(t.dirty) {
+		return fmt.Errorf("postgres: stamped %d of %d outlets", len(versions), len(t.dirty))
+	}
+	for code, ptrs := range t.stamp {
+		for _, p := range ptrs {
+			p.Version = versions[code]
+		}
+	}
+	return nil
+}
+
+func tstz(t time.Time) pgtype.Timestamptz {
+	if t.IsZero() {
+		return pgtype.Timestamptz{}
+	}
+	return pgtype.Timestamptz{Time: t, Valid: true}
+}
+
+func fromTstz(t pgtype.Timestamptz) time.Time {
+	if !t.Valid {
+		return time.Time{}
+	}
+	return t.Time.UTC()
+}
+
+// queueLockOutlet queues the locking read of an outlet and caches the row.
+func (t *tx) queueLockOutlet(code string) {
+	t.b.Queue(sqlLockOutlet, code).QueryRow(func(row pgx.Row) error {
+		o, err := scanOutlet(row)
+		if errors.Is(err, pgx.ErrNoRows) {
+			t.outlets[code] = &outletState{o: publicmask.Outlet{Code: code}}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		t.outlets[code] = &outletState{o: o, found: true}
+		return nil
+	})
+}
+
+// Idempotency looks up a txn_id. It first locks the outlet row (which the
+// request is about to lock anyway), in the same round trip: every record of
+// an outlet is written under that lock, so a request racing another with
+// the same txn_id on another node waits here and then sees the first
+// answer, instead of being judged against the quota the first one used up.
+func (t *tx) Idempotency(outlet, txnID string) (publicmask.IdemRecord, bool, error) {
+	r := publicmask.IdemRecord{Outlet: outlet, TxnID: txnID}
+	if t.err != nil {
+		return r, false, t.err
+	}
+	if _, ok := t.outlets[outlet]; !ok {
+		t.queueLockOutlet(outlet)
+	}
+	found := false
+	t.b.Queue(sqlIdemGet, outlet, txnID).QueryRow(func(row pgx.Row) error {
+		var created pgtype.Timestamptz
+		err := row.Scan(&r.BodyHash, &r.Response, &created)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		r.CreatedAt, found = fromTstz(created), true
+		return nil
+	})
+	if err := t.send(); err != nil {
+		return r, false, err
+	}
+	return r, found, nil
+}
+
+func (t *tx) PutIdempotency(r publicmask.IdemRecord) error {
+	return t.exec(sqlIdemPut, r.Outlet, r.TxnID, r.BodyHash, r.Response, r.CreatedAt)
+}
+
+func (t *tx) LockOutlet(code string) (publicmask.Outlet, error) {
+	if t.err != nil {
+		return publicmask.Outlet{}, t.err
+	}
+	st, ok := t.outlets[code]
+	if !ok {
+		t.queueLockOutlet(code)
+		if err := t.send(); err != nil {
+			return publicmask.Outlet{}, err
+		}
+		st = t.outlets[code]
+	}
+	if !st.found {
+		return publicmask.Outlet{}, publicmask.Errorf(publicmask.ENotFound, "outlet %q not found", code)
+	}
+	return st.o, nil
+}
+
+// SaveOutlet records the outlet's new state. An outlet this transaction has
+// not seen in the database is inserted at once (later statements may refer
+// to it); every changed outlet is written, once, by the stamping statement
+// at commit, when o.Version is set.
+func (t *tx) SaveOutlet(o *publicmask.Outlet) error {
+	if t.err != nil {
+		return t.err
+	}
+	st, ok := t.outlets[o.Code]
+	if !ok || !st.found {
+		if err := t.exec(sqlOutletInsert, o.Code, o.Name, o.Addr, o.Type, o.Lat, o.Lng, o.Stock, o.Suspended, tstz(o.StockAt), tstz(o.UpdatedAt)); err != nil {
+			return err
+		}
+	}
+	t.outlets[o.Code] = &outletState{o: *o, found: true}
+	ptrs, seen := t.stamp[o.Code]
+	if !seen {
+		t.dirty = append(t.dirty, o.Code)
+	}
+	if !slices.Contains(ptrs, o) {
+		t.stamp[o.Code] = append(ptrs, o)
+	}
+	return nil
+}
+
+func (t *tx) PersonWeeks(week string, persons []string) (map[string]publicmask.PersonWeek, error) {
+	out := make(map[string]publicmask.PersonWeek, len(persons))
+	if t.err != nil {
+		return nil, t.err
+	}
+	if len(persons) == 0 {
+		return out, nil
+	}
+	// Rows are locked in key order, one statement after the other in one
+	// round trip, so two transactions locking overlapping sets of persons
+	// cannot deadlock on them.
+	sorted := slices.Clone(persons)
+	slices.Sort(sorted)
+	for _, p := range slices.Compact(sorted) {
+		t.b.Queue(sqlPWLock, week, p).QueryRow(func(row pgx.Row) error {
+			pw := publicmask.PersonWeek{Week: week}
+			err := row.Scan(&pw.Person, &pw.Quantity, &pw.Purchases, &pw.WeekdayPurchases, &pw.WeekendPurchases)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			out[pw.Person] = pw
+			return nil
+		})
+	}
+	if err := t.send(); err != nil {
+		return nil, err
+	}
+	for _, p := range persons {
+		_, ok := out[p]
+		t.pw[pwKey{p, week}] = ok
+	}
+	return out, nil
+}
+
+// PutPersonWeek updates a row this transaction holds locked, or inserts one
+// it read as absent. An absent row cannot be locked in advance (and a
+// placeholder row per check would cost a write for every rejection), so two
+// transactions may both read it as absent: the second INSERT then waits for
+// the first to commit and fails with a unique violation on person_weeks_pkey,
+// which aborts the transaction on the server (nothing after it, COMMIT
+// included, runs) and makes Write run fn again, now seeing and locking the row.
+func (t *tx) PutPersonWeek(pw publicmask.PersonWeek) error {
+	k := pwKey{pw.Person, pw.Week}
+	args := []any{pw.Person, pw.Week, pw.Quantity, pw.Purchases, pw.WeekdayPurchases, pw.WeekendPurchases}
+	exists, known := t.pw[k]
+	t.pw[k] = true
+	switch {
+	case !known: // written without reading it first: a plain upsert
+		return t.exec(sqlPWUpsert, args...)
+	case exists: // locked FOR UPDATE by this transaction: it cannot vanish
+		return t.exec(sqlPWUpdate, args...)
+	default:
+		return t.exec(sqlPWInsert, args...)
+	}
+}
+
+func (t *tx) InsertSale(s *publicmask.Sale) error {
+	if err := t.exec(sqlSalePut, s.ID, s.Outlet, s.TxnID, s.SoldAt, s.RecordedAt, s.Week, s.Weekend, s.Quantity, s.Conflict); err != nil {
+		return err
+	}
+	for i, it := range s.Items {
+		if err := t.exec(sqlItemPut, s.ID, i, it.Role, it.Person, it.Category, it.BirthYear, it.Quantity); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Sale reads a sale and locks it, so that two nodes cancelling the same
+// sale at once give the quota and stock back only once.
+func (t *tx) Sale(id string) (publicmask.Sale, error) {
+	var s publicmask.Sale
+	if t.err != nil {
+		return s, t.err
+	}
+	found := false
+	t.b.Queue(sqlSaleLock, id).QueryRow(func(row pgx.Row) error {
+		var err error
+		s, err = scanSale(row)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		found = err == nil
+		return err
+	})
+	t.b.Queue(sqlItemsGet, id).Query(func(rows pgx.Rows) error {
+		var err error
+		s.Items, err = scanItems(rows)
+		return err
+	})
+	if err := t.send(); err != nil {
+		return publicmask.Sale{}, err
+	}
+	if !found {
+		return publicmask.Sale{}, publicmask.Errorf(publicmask.ENotFound, "sale %q not found", id)
+	}
+	return s, nil
+}
+
+func (t *tx) MarkSaleCancelled(id string, at time.Time) error {
+	return t.exec(sqlSaleCancel, at, id)
+}
+
+func (t *tx) InsertDelivery(d *publicmask.Delivery) error {
+	return t.exec(sqlDeliveryPut, d.ID, d.Outlet, d.TxnID, d.Quantity, d.At)
+}
+
+func (t *tx) InsertCorrection(c *publicmask.Correction) error {
+	return t.exec(sqlCorrectPut, c.ID, c.Outlet, c.TxnID, c.Count, c.Delta, c.At)
+}
+
+func (t *tx) PutToken(tk publicmask.Token) error {
+	return t.exec(sqlTokenPut, tk.Hash, tk.Role, tk.Outlet, tk.CreatedAt)
+}
+
+func (t *tx) RevokeToken(hash string, at time.Time) error {
+	return t.exec(sqlTokenRevoke, at, hash)
+}
+
+func scanOutlet(r pgx.Row) (publicmask.Outlet, error) {
+	var o publicmask.Outlet
+	var stock int32
+	var stockAt, updatedAt pgtype.Timestamptz
+	err := r.Scan(&o.Code, &o.Name, &o.Addr, &o.Type, &o.Lat, &o.Lng, &stock, &o.Suspended, &stockAt, &updatedAt, &o.Version)
+	o.Stock = int(stock)
+	o.StockAt, o.UpdatedAt = fromTstz(stockAt), fromTstz(updatedAt)
+	return o, err
+}
+
+func scanSale(r pgx.Row) (publicmask.Sale, error) {
+	var s publicmask.Sale
+	var soldAt, recordedAt, cancelled pgtype.Timestamptz
+	var qty int32
+	err := r.Scan(&s.ID, &s.Outlet, &s.TxnID, &soldAt, &recordedAt, &s.Week, &s.Weekend, &qty, &s.Conflict, &cancelled)
+	s.Quantity = int(qty)
+	s.SoldAt, s.RecordedAt, s.CancelledAt = fromTstz(soldAt), fromTstz(recordedAt), fromTstz(cancelled)
+	return s, err
+}
+
+func scanItems(rows pgx.Rows) ([]publicmask.SaleItem, error) {
+	defer rows.Close()
+	var items []publicmask.SaleItem
+	for rows.Next() {
+		var it publicmask.SaleItem
+		var by, q int32
+		if err := rows.Scan(&it.Role, &it.Person, &it.Category, &by, &q); err != nil {
+			return nil, err
+		}
+		it.BirthYear, it.Quantity = int(by), int(q)
+		items = append(items, it)
+	}
+	return items, rows.Err()
+}
+
+var _ publicmask.Tx = (*tx)(nil)

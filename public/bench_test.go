@@ -1,0 +1,119 @@
+package public
+
+import (
+	"encoding/csv"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	publicmask "github.com/publicmask/publicmask"
+)
+
+// nationalEnv serves the April 2020 national list (26,289 outlets) with
+// stock in every band.
+func nationalEnv(b *testing.B) *testEnv {
+	f, err := os.Open(dataFile(b, "outlets-2020/stores-2020-04.csv"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		b.Fatal(err)
+	}
+	at := time.Date(2020, 3, 11, 8, 0, 0, 0, time.UTC)
+	var outlets []publicmask.Outlet
+	for i, r := range rows[1:] {
+		lat, _ := strconv.ParseFloat(r[4], 64)
+		lng, _ := strconv.ParseFloat(r[5], 64)
+		o := publicmask.Outlet{Code: r[0], Name: r[1], Addr: r[2], Type: r[3], Lat: lat, Lng: lng}
+		if i%17 != 0 {
+			o.Stock, o.StockAt, o.UpdatedAt = (i*37)%250, at, at
+		}
+		outlets = append(outlets, o)
+	}
+	return newEnv(b, outlets, Options{})
+}
+
+var geoCases = []struct {
+	name string
+	url  string
+}{
+	// Gangnam station: among the densest pharmacy areas of the country.
+	{"seoul_m1000", "/corona19-masks/v1/storesByGeo/json?lat=37.4979&lng=127.0276&m=1000"},
+	{"seoul_m5000", "/corona19-masks/v1/storesByGeo/json?lat=37.4979&lng=127.0276&m=5000"},
+}
+
+// BenchmarkStoresByGeo is the public hot path through the handler.
+func BenchmarkStoresByGeo(b *testing.B) {
+	env := nationalEnv(b)
+	for _, c := range geoCases {
+		b.Run(c.name, func(b *testing.B) {
+			req := httptest.NewRequest("GET", c.url, nil)
+			w := httptest.NewRecorder()
+			env.h.ServeHTTP(w, req)
+			var body struct{ Count int }
+			(response{body: w.Body.Bytes()}).json(b, &body)
+			b.ReportMetric(float64(body.Count), "stores")
+			b.SetBytes(int64(w.Body.Len()))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				env.h.ServeHTTP(w, req)
+				if w.Code != 200 {
+					b.Fatal(w.Code)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkFixedBody is the ceiling: a handler that writes a pre-encoded
+// body of the same size with the same headers. Compare ns/op with
+// BenchmarkStoresByGeo of the same case.
+func BenchmarkFixedBody(b *testing.B) {
+	env := nationalEnv(b)
+	for _, c := range geoCases {
+		b.Run(c.name, func(b *testing.B) {
+			req := httptest.NewRequest("GET", c.url, nil)
+			w := httptest.NewRecorder()
+			env.h.ServeHTTP(w, req)
+			body, hdr := w.Body.Bytes(), w.Header().Clone()
+			fixed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				h := w.Header()
+				for k, v := range hdr {
+					h[k] = v
+				}
+				w.WriteHeader(200)
+				w.Write(body)
+			})
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				fixed.ServeHTTP(w, req)
+			}
+		})
+	}
+}
+
+// BenchmarkStoresPage is a cached v1 page (encoded once per version).
+func BenchmarkStoresPage(b *testing.B) {
+	env := nationalEnv(b)
+	for _, u := range []string{"/corona19-masks/v1/sales/json?page=3", "/corona19-masks/v1/stores/json?page=3&perPage=5000"} {
+		b.Run(fmt.Sprint(u[19:]), func(b *testing.B) {
+			req := httptest.NewRequest("GET", u, nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				env.h.ServeHTTP(w, req)
+			}
+		})
+	}
+}

@@ -1,0 +1,674 @@
+package public
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	publicmask "github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/snapshot"
+)
+
+const (
+	gangbukSample = "nia-v1/storesByGeo-2020-07-03-gangbuk.json"
+	yongsanSample = "nia-v1/storesByAddr-2020-03-10-yongsan-bogwangdong.json"
+)
+
+var nineKeys = []string{"addr", "code", "created_at", "lat", "lng", "name", "remain_stat", "stock_at", "type"}
+
+func gangbukEnv(t *testing.T, opts Options) (*testEnv, []sampleRecord) {
+	recs := loadSample(t, gangbukSample)
+	if len(recs) != 222 {
+		t.Fatalf("sample has %d stores, want 222", len(recs))
+	}
+	return newEnv(t, outletsFromSample(t, recs), opts), recs
+}
+
+func jsonType(v json.RawMessage) string {
+	switch s := strings.TrimSpace(string(v)); {
+	case s == "null":
+		return "null"
+	case strings.HasPrefix(s, `"`):
+		return "string"
+	case s == "true" || s == "false":
+		return "bool"
+	case strings.HasPrefix(s, "{"):
+		return "object"
+	case strings.HasPrefix(s, "["):
+		return "array"
+	}
+	return "number"
+}
+
+func sortedKeys(m map[string]json.RawMessage) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+func TestStoresPageClampsAndPageIsString(t *testing.T) {
+	env, recs := gangbukEnv(t, Options{})
+	res := env.get(t, "/corona19-masks/v1/stores/json?perPage=100")
+	if res.code != 200 {
+		t.Fatalf("status %d: %s", res.code, res.body)
+	}
+	var raw map[string]json.RawMessage
+	res.json(t, &raw)
+	if jsonType(raw["page"]) != "string" || string(raw["page"]) != `"1"` {
+		t.Fatalf("page = %s, want the string \"1\"", raw["page"])
+	}
+	var body struct {
+		Count      int
+		StoreInfos []map[string]json.RawMessage
+		TotalCount int
+		TotalPages int
+	}
+	res.json(t, &body)
+	if body.Count != 222 || len(body.StoreInfos) != 222 || body.TotalCount != 222 || body.TotalPages != 1 {
+		t.Fatalf("count %d, items %d, total %d, pages %d; want all 222 on one page (perPage clamped to 500)",
+			body.Count, len(body.StoreInfos), body.TotalCount, body.TotalPages)
+	}
+	byCode := map[string]sampleRecord{}
+	for _, r := range recs {
+		byCode[r.str("code")] = r
+	}
+	prev := ""
+	for _, it := range body.StoreInfos {
+		if ks := sortedKeys(it); !slices.Equal(ks, []string{"addr", "code", "lat", "lng", "name", "type"}) {
+			t.Fatalf("storeInfos keys %v", ks)
+		}
+		var code string
+		json.Unmarshal(it["code"], &code)
+		if code <= prev {
+			t.Fatalf("not ordered by code: %s after %s", code, prev)
+		}
+		prev = code
+		s := byCode[code]
+		for k, v := range it {
+			if jsonType(v) != jsonType(s[k]) {
+				t.Fatalf("%s.%s: type %s, sample %s", code, k, jsonType(v), jsonType(s[k]))
+			}
+		}
+		if string(it["lat"]) != string(s["lat"]) || string(it["lng"]) != string(s["lng"]) {
+			t.Fatalf("%s: coordinates %s,%s, sample %s,%s", code, it["lat"], it["lng"], s["lat"], s["lng"])
+		}
+	}
+	// Page past the end: count 0.
+	res = env.get(t, "/corona19-masks/v1/stores/json?page=2")
+	res.json(t, &body)
+	if res.code != 200 || body.Count != 0 || len(body.StoreInfos) != 0 {
+		t.Fatalf("page 2: %d %s", res.code, res.body)
+	}
+	env.get(t, "/corona19-masks/v1/stores/json?page=x").wantError(t, 400, publicmask.EBadRequest)
+}
+
+func TestFullPagesHaveExactlyPerPage(t *testing.T) {
+	var outlets []publicmask.Outlet
+	for i := 0; i < 1234; i++ {
+		outlets = append(outlets, publicmask.Outlet{Code: fmt.Sprintf("%08d", 99999999-i*3), Name: "x", Addr: "서울특별시 중구",
+			Type: "01", Lat: 37.5, Lng: 127})
+	}
+	env := newEnv(t, outlets, Options{})
+	var seen []string
+	for page := 1; ; page++ {
+		var body struct {
+			Count      int
+			Page       string
+			Sales      []struct{ Code string }
+			TotalPages int
+		}
+		env.get(t, fmt.Sprintf("/corona19-masks/v1/sales/json?page=%d", page)).json(t, &body)
+		if body.Page != fmt.Sprint(page) || body.TotalPages != 3 || body.Count != len(body.Sales) {
+			t.Fatalf("page %d: %+v", page, body)
+		}
+		for _, s := range body.Sales {
+			seen = append(seen, s.Code)
+		}
+		if body.Count < 500 { // how 2020 clients stopped
+			break
+		}
+	}
+	if len(seen) != 1234 || !slices.IsSorted(seen) {
+		t.Fatalf("paged %d codes, sorted %v", len(seen), slices.IsSorted(seen))
+	}
+	var big struct{ Count int }
+	env.get(t, "/corona19-masks/v1/sales/json?perPage=99999").json(t, &big)
+	if big.Count != 1234 {
+		t.Fatalf("perPage 99999 (clamped to 5000) gave %d", big.Count)
+	}
+}
+
+func TestSalesBandsAndNulls(t *testing.T) {
+	env, recs := gangbukEnv(t, Options{})
+	var body struct {
+		Sales []map[string]json.RawMessage
+	}
+	res := env.get(t, "/corona19-masks/v1/sales/json")
+	res.json(t, &body)
+	if len(body.Sales) != 222 {
+		t.Fatalf("%d sales", len(body.Sales))
+	}
+	got := map[string]map[string]json.RawMessage{}
+	for _, s := range body.Sales {
+		if ks := sortedKeys(s); !slices.Equal(ks, []string{"code", "created_at", "remain_stat", "stock_at"}) {
+			t.Fatalf("sales keys %v", ks)
+		}
+		var c string
+		json.Unmarshal(s["code"], &c)
+		got[c] = s
+	}
+	bands := map[string]int{}
+	for _, r := range recs {
+		s := got[r.str("code")]
+		want := "null"
+		if !r.isNull("remain_stat") {
+			want = `"` + r.str("remain_stat") + `"`
+		}
+		if string(s["remain_stat"]) != want {
+			t.Fatalf("%s: remain_stat %s, want %s", r.str("code"), s["remain_stat"], want)
+		}
+		bands[want]++
+		if r.isNull("remain_stat") {
+			if string(s["stock_at"]) != "null" || string(s["created_at"]) != "null" {
+				t.Fatalf("%s never stocked: %s", r.str("code"), mustJSON(s))
+			}
+		} else if string(s["stock_at"]) != string(r["stock_at"]) || string(s["created_at"]) != string(r["created_at"]) {
+			// Times round-trip through time.Time and come back in the 2020 format.
+			t.Fatalf("%s: times %s %s, sample %s %s", r.str("code"), s["stock_at"], s["created_at"], r["stock_at"], r["created_at"])
+		}
+	}
+	want := map[string]int{`"plenty"`: 178, `"break"`: 15, `"some"`: 13, `"empty"`: 6, `"few"`: 4, "null": 6}
+	for k, n := range want {
+		if bands[k] != n {
+			t.Fatalf("band %s: %d, want %d (all: %v)", k, bands[k], n, bands)
+		}
+	}
+}
+
+func mustJSON(v any) string { b, _ := json.Marshal(v); return string(b) }
+
+func TestStoresByGeoMatchesSampleShapeAndBruteForce(t *testing.T) {
+	env, recs := gangbukEnv(t, Options{})
+	byCode := map[string]sampleRecord{}
+	for _, r := range recs {
+		byCode[r.str("code")] = r
+	}
+	lat, lng := 37.6359, 127.0253 // inside the sample's area
+	for _, m := range []float64{300, 1000, 2500} {
+		res := env.get(t, fmt.Sprintf("/corona19-masks/v1/storesByGeo/json?lat=%v&lng=%v&m=%v", lat, lng, m))
+		if res.code != 200 {
+			t.Fatalf("m=%v: %d %s", m, res.code, res.body)
+		}
+		var body struct {
+			Count  int
+			Stores []map[string]json.RawMessage
+		}
+		res.json(t, &body)
+		var want []string
+		for _, r := range recs {
+			if haversine(lat, lng, r.num("lat"), r.num("lng")) <= m {
+				want = append(want, r.str("code"))
+			}
+		}
+		if body.Count != len(want) || len(body.Stores) != len(want) || len(want) == 0 {
+			t.Fatalf("m=%v: count %d/%d, brute force %d", m, body.Count, len(body.Stores), len(want))
+		}
+		prevD := -1.0
+		var got []string
+		for _, st := range body.Stores {
+			if ks := sortedKeys(st); !slices.Equal(ks, nineKeys) {
+				t.Fatalf("keys %v, want the nine of the sample", ks)
+			}
+			var code string
+			json.Unmarshal(st["code"], &code)
+			got = append(got, code)
+			s := byCode[code]
+			for _, k := range nineKeys {
+				if _, ok := s[k]; !ok || (k == "created_at" && s.isNull("remain_stat")) {
+					continue // the 2020 record without stock keys; ours is null as the contract says
+				}
+				if jsonType(st[k]) != jsonType(s[k]) {
+					t.Fatalf("%s.%s: %s (%s), sample %s (%s)", code, k, jsonType(st[k]), st[k], jsonType(s[k]), s[k])
+				}
+			}
+			d := haversine(lat, lng, s.num("lat"), s.num("lng"))
+			if d < prevD-1e-6 {
+				t.Fatalf("not nearest first: %v after %v", d, prevD)
+			}
+			prevD = d
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("m=%v: set differs from brute force", m)
+		}
+	}
+	// m=10000 is clamped to 5000, not refused.
+	var c10, c5 struct{ Count int }
+	env.get(t, fmt.Sprintf("/corona19-masks/v1/storesByGeo/json?lat=%v&lng=%v&m=10000", lat, lng)).json(t, &c10)
+	env.get(t, fmt.Sprintf("/corona19-masks/v1/storesByGeo/json?lat=%v&lng=%v&m=5000", lat, lng)).json(t, &c5)
+	n5 := 0
+	for _, r := range recs {
+		if haversine(lat, lng, r.num("lat"), r.num("lng")) <= 5000 {
+			n5++
+		}
+	}
+	if c10.Count != n5 || c5.Count != n5 {
+		t.Fatalf("m=10000 → %d, m=5000 → %d, brute force at 5000 m → %d", c10.Count, c5.Count, n5)
+	}
+	// Default m is 1000.
+	var cd, c1 struct{ Count int }
+	env.get(t, fmt.Sprintf("/corona19-masks/v1/storesByGeo/json?lat=%v&lng=%v", lat, lng)).json(t, &cd)
+	env.get(t, fmt.Sprintf("/corona19-masks/v1/storesByGeo/json?lat=%v&lng=%v&m=1000", lat, lng)).json(t, &c1)
+	if cd.Count != c1.Count {
+		t.Fatalf("default m: %d, m=1000: %d", cd.Count, c1.Count)
+	}
+	for _, q := range []string{"lat=50&lng=127", "lat=37.6&lng=140", "lng=127", "lat=37.6", "lat=abc&lng=127", "lat=NaN&lng=127",
+		"lat=37.6&lng=127&m=x", "lat=%zz&lng=127"} {
+		env.get(t, "/corona19-masks/v1/storesByGeo/json?"+q).wantError(t, 400, publicmask.EBadRequest)
+	}
+}
+
+func TestStoresByAddr(t *testing.T) {
+	env, recs := gangbukEnv(t, Options{})
+	var want []string
+	for _, r := range recs {
+		if strings.Contains(r.str("addr"), "(미아동") {
+			want = append(want, r.str("code"))
+		}
+	}
+	q := url.QueryEscape("서울특별시 강북구 미아동")
+	res := env.get(t, "/corona19-masks/v1/storesByAddr/json?address="+q)
+	var body struct {
+		Address string
+		Count   int
+		Stores  []map[string]json.RawMessage
+	}
+	res.json(t, &body)
+	var got []string
+	for _, s := range body.Stores {
+		var c string
+		json.Unmarshal(s["code"], &c)
+		got = append(got, c)
+		if ks := sortedKeys(s); !slices.Equal(ks, nineKeys) {
+			t.Fatalf("keys %v", ks)
+		}
+	}
+	slices.Sort(want)
+	if res.code != 200 || body.Address != "서울특별시 강북구 미아동" || body.Count != len(want) || !slices.Equal(got, want) || len(want) == 0 {
+		t.Fatalf("미아동: %d, address %q, got %v, want %v", res.code, body.Address, got, want)
+	}
+	// A whole 구 (the sample also holds 도봉구 and 노원구 outlets).
+	env.get(t, "/corona19-masks/v1/storesByAddr/json?address="+url.QueryEscape("서울특별시 강북구")).json(t, &body)
+	if body.Count != 99 {
+		t.Fatalf("강북구: %d, want 99", body.Count)
+	}
+	for _, a := range []string{"서울특별시", "서울", "", "미아동"} {
+		env.get(t, "/corona19-masks/v1/storesByAddr/json?address="+url.QueryEscape(a)).wantError(t, 400, publicmask.EBadRequest)
+	}
+	env.get(t, "/corona19-masks/v1/storesByAddr/json").wantError(t, 400, publicmask.EBadRequest)
+}
+
+func TestStoresByAddrYongsanSample(t *testing.T) {
+	recs := loadSample(t, yongsanSample)
+	// The Yongsan stores among the Gangbuk ones, as in a national list.
+	outlets := append(outletsFromSample(t, recs), outletsFromSample(t, loadSample(t, gangbukSample))...)
+	env := newEnv(t, outlets, Options{})
+	res := env.get(t, "/corona19-masks/v1/storesByAddr/json?address="+url.QueryEscape("서울특별시 용산구 보광동"))
+	var body struct {
+		Address string
+		Count   int
+		Stores  []map[string]json.RawMessage
+	}
+	res.json(t, &body)
+	if res.code != 200 || body.Count != len(recs) || len(recs) != 9 {
+		t.Fatalf("보광동: status %d, count %d, want %d", res.code, body.Count, len(recs))
+	}
+	for i, s := range body.Stores {
+		r := recs[i] // the 2020 answer was in code order too
+		for _, k := range nineKeys {
+			if string(s[k]) != string(r[k]) {
+				t.Fatalf("%s.%s = %s, 2020 said %s", r.str("code"), k, s[k], r[k])
+			}
+		}
+	}
+}
+
+func TestConditionalAndGzip(t *testing.T) {
+	env, _ := gangbukEnv(t, Options{MaxAge: 3})
+	for _, u := range []string{
+		"/corona19-masks/v1/stores/json", "/corona19-masks/v1/sales/json",
+		"/corona19-masks/v1/storesByGeo/json?lat=37.6359&lng=127.0253",
+		"/corona19-masks/v1/storesByAddr/json?address=" + url.QueryEscape("서울특별시 강북구"),
+		"/api/v2/outlets/near?lat=37.6359&lng=127.0253", "/api/v2/outlets/11817488", "/api/v2/summary",
+	} {
+		plain := env.get(t, u)
+		if plain.code != 200 {
+			t.Fatalf("%s: %d %s", u, plain.code, plain.body)
+		}
+		tag := plain.header.Get("ETag")
+		if tag == "" || plain.header.Get("Cache-Control") != "public, max-age=3" ||
+			plain.header.Get("X-Data-Version") == "" || plain.header.Get("X-Data-As-Of") == "" {
+			t.Fatalf("%s: headers %v", u, plain.header)
+		}
+		if _, err := time.Parse(time.RFC3339, plain.header.Get("X-Data-As-Of")); err != nil {
+			t.Fatalf("%s: X-Data-As-Of: %v", u, err)
+		}
+		nm := env.get(t, u, "If-None-Match", tag)
+		if nm.code != 304 || len(nm.body) != 0 || nm.header.Get("ETag") != tag {
+			t.Fatalf("%s: If-None-Match → %d", u, nm.code)
+		}
+		if other := env.get(t, u, "If-None-Match", `"0-x"`); other.code != 200 {
+			t.Fatalf("%s: foreign ETag → %d", u, other.code)
+		}
+		gz := env.get(t, u, "Accept-Encoding", "gzip, deflate")
+		if gz.header.Get("Content-Encoding") != "gzip" || string(gz.body) != string(plain.body) || gz.header.Get("ETag") == tag {
+			t.Fatalf("%s: gzip %q, same body %v, etag %s vs %s", u, gz.header.Get("Content-Encoding"),
+				string(gz.body) == string(plain.body), gz.header.Get("ETag"), tag)
+		}
+		if env.get(t, u, "Accept-Encoding", "gzip", "If-None-Match", gz.header.Get("ETag")).code != 304 {
+			t.Fatalf("%s: gzip ETag not honoured", u)
+		}
+		if !strings.Contains(gz.header.Get("Vary"), "Accept-Encoding") {
+			t.Fatalf("%s: no Vary", u)
+		}
+	}
+	// A new version invalidates the ETag.
+	u := "/corona19-masks/v1/sales/json"
+	tag := env.get(t, u).header.Get("ETag")
+	o := env.src.get("11817488")
+	o.Stock = 0
+	env.r.Notify([]publicmask.Outlet{env.src.put(o)})
+	waitFor(t, "new version", func() bool { return env.get(t, u, "If-None-Match", tag).code == 200 })
+}
+
+func TestNotifiedChangeVisibleInV1AndV2(t *testing.T) {
+	env, _ := gangbukEnv(t, Options{})
+	const code = "11817488" // 승약국, plenty in the sample
+	o := env.src.get(code)
+	if o.RemainStat() != publicmask.StatPlenty {
+		t.Fatalf("setup: %s", o.RemainStat())
+	}
+	o.Stock = 29 // a sale that crosses into "few"
+	o.UpdatedAt = time.Now()
+	o = env.src.put(o)
+	env.r.Notify([]publicmask.Outlet{o})
+	waitFor(t, "v1 storesByGeo", func() bool {
+		var body struct {
+			Stores []struct{ Code, Remain_stat string }
+		}
+		env.get(t, fmt.Sprintf("/corona19-masks/v1/storesByGeo/json?lat=%v&lng=%v&m=10", o.Lat, o.Lng)).json(t, &body)
+		return len(body.Stores) > 0 && body.Stores[0].Code == code && body.Stores[0].Remain_stat == "few"
+	})
+	var v2 struct {
+		RemainStat string `json:"remain_stat"`
+		UpdatedAt  string `json:"updated_at"`
+	}
+	env.get(t, "/api/v2/outlets/"+code).json(t, &v2)
+	if v2.RemainStat != "few" {
+		t.Fatalf("v2: %+v", v2)
+	}
+	if ts, err := time.Parse(time.RFC3339, v2.UpdatedAt); err != nil || !ts.Equal(o.UpdatedAt.Truncate(time.Second)) && !ts.Equal(o.UpdatedAt) {
+		t.Fatalf("v2 updated_at %q (%v), want %v", v2.UpdatedAt, err, o.UpdatedAt)
+	}
+	var sales struct {
+		Sales []struct{ Code, Remain_stat string }
+	}
+	env.get(t, "/corona19-masks/v1/sales/json").json(t, &sales)
+	if i := slices.IndexFunc(sales.Sales, func(s struct{ Code, Remain_stat string }) bool { return s.Code == code }); i < 0 || sales.Sales[i].Remain_stat != "few" {
+		t.Fatalf("sales page not refreshed")
+	}
+}
+
+func TestV2NearSummaryOutlet(t *testing.T) {
+	env, recs := gangbukEnv(t, Options{})
+	lat, lng := 37.6359, 127.0253
+	var body struct {
+		AsOf    string `json:"as_of"`
+		Version int64
+		Count   int
+		Outlets []struct {
+			Code       string
+			RemainStat *string `json:"remain_stat"`
+			StockAt    *string `json:"stock_at"`
+			DistanceM  *int    `json:"distance_m"`
+		}
+	}
+	env.get(t, fmt.Sprintf("/api/v2/outlets/near?lat=%v&lng=%v&m=2000&limit=500", lat, lng)).json(t, &body)
+	n := 0
+	for _, r := range recs {
+		if haversine(lat, lng, r.num("lat"), r.num("lng")) <= 2000 {
+			n++
+		}
+	}
+	if body.Count != n || len(body.Outlets) != n || body.Version == 0 {
+		t.Fatalf("near: %d, want %d", body.Count, n)
+	}
+	if _, err := time.Parse(time.RFC3339, body.AsOf); err != nil {
+		t.Fatalf("as_of %q", body.AsOf)
+	}
+	prev := -1
+	for _, o := range body.Outlets {
+		if o.DistanceM == nil || *o.DistanceM < prev {
+			t.Fatalf("distance_m missing or not ascending")
+		}
+		prev = *o.DistanceM
+		if o.StockAt != nil {
+			if _, err := time.Parse(time.RFC3339, *o.StockAt); err != nil {
+				t.Fatalf("stock_at %q not RFC 3339", *o.StockAt)
+			}
+		}
+	}
+	env.get(t, fmt.Sprintf("/api/v2/outlets/near?lat=%v&lng=%v&m=2000&limit=3", lat, lng)).json(t, &body)
+	if body.Count != 3 || len(body.Outlets) != 3 {
+		t.Fatalf("limit 3: %d", body.Count)
+	}
+	env.get(t, fmt.Sprintf("/api/v2/outlets/near?lat=%v&lng=%v&m=5000&limit=500&status=break,few", lat, lng)).json(t, &body)
+	for _, o := range body.Outlets {
+		if o.RemainStat == nil || (*o.RemainStat != "break" && *o.RemainStat != "few") {
+			t.Fatalf("status filter let through %v", o.RemainStat)
+		}
+	}
+	if body.Count == 0 {
+		t.Fatalf("status filter found nothing")
+	}
+	env.get(t, "/api/v2/outlets/near?lat=37.6&lng=127&status=lots").wantError(t, 400, publicmask.EBadRequest)
+	env.get(t, "/api/v2/outlets/near?lat=37.6&lng=127&limit=x").wantError(t, 400, publicmask.EBadRequest)
+	env.get(t, "/api/v2/outlets/near?lng=127").wantError(t, 400, publicmask.EBadRequest)
+	env.get(t, "/api/v2/outlets/nope").wantError(t, 404, publicmask.ENotFound)
+	env.get(t, "/api/v2/nothing").wantError(t, 404, publicmask.ENotFound)
+
+	var one map[string]json.RawMessage
+	env.get(t, "/api/v2/outlets/11817488").json(t, &one)
+	want := []string{"addr", "code", "lat", "lng", "name", "remain_stat", "stock_at", "type", "updated_at"}
+	if ks := sortedKeys(one); !slices.Equal(ks, want) {
+		t.Fatalf("outlet keys %v", ks)
+	}
+
+	var sum struct {
+		National snapshot.StatCounts
+		Sido     map[string]snapshot.StatCounts
+	}
+	env.get(t, "/api/v2/summary").json(t, &sum)
+	if sum.National.Total != 222 || sum.National.Plenty != 178 || sum.National.Break != 15 || sum.National.Unstocked != 6 ||
+		sum.Sido["서울특별시"].Total != 222 || sum.Sido["부산광역시"].Total != 0 {
+		t.Fatalf("summary %+v", sum)
+	}
+}
+
+func TestRules(t *testing.T) {
+	var gotDate time.Time
+	var gotYear int
+	env := newEnv(t, nil, Options{Rules: func(d time.Time, y int) any {
+		gotDate, gotYear = d, y
+		return map[string]any{"date": d.In(snapshot.KST).Format("2006-01-02"), "sales_open": true}
+	}})
+	res := env.get(t, "/api/v2/rules?date=2020-03-11&birth_year=1983")
+	var body map[string]any
+	res.json(t, &body)
+	if res.code != 200 || body["date"] != "2020-03-11" || gotYear != 1983 || gotDate.In(snapshot.KST).Format("2006-01-02") != "2020-03-11" {
+		t.Fatalf("rules: %d %s (year %d, date %v)", res.code, res.body, gotYear, gotDate)
+	}
+	env.get(t, "/api/v2/rules?date=2020-03-11")
+	if gotYear != 0 {
+		t.Fatalf("birth_year absent → %d, want 0", gotYear)
+	}
+	for _, q := range []string{"", "date=2020-3-11", "date=2020-02-30", "date=2020-03-11&birth_year=1899",
+		"date=2020-03-11&birth_year=2031", "date=2020-03-11&birth_year=abc"} {
+		env.get(t, "/api/v2/rules?"+q).wantError(t, 400, publicmask.EBadRequest)
+	}
+	newEnv(t, nil, Options{}).get(t, "/api/v2/rules?date=2020-03-11").wantError(t, 404, publicmask.ENotFound)
+}
+
+func TestNotReadyIs503(t *testing.T) {
+	r := snapshot.NewRefresher(newFakeSource(nil), snapshot.Options{})
+	h := NewHandler(r, Options{})
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/corona19-masks/v1/stores/json", nil))
+	if w.Code != 503 || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("before the first snapshot: %d", w.Code)
+	}
+}
+
+// sseReader reads events from a stream.
+type sseReader struct{ sc *bufio.Scanner }
+
+// next returns the next event's name and data, or a comment as name ":".
+func (s *sseReader) next() (name, data string, err error) {
+	for s.sc.Scan() {
+		line := s.sc.Text()
+		switch {
+		case line == "":
+			if name != "" {
+				return name, data, nil
+			}
+		case strings.HasPrefix(line, ":"):
+			if name == "" {
+				return ":", strings.TrimSpace(line[1:]), nil
+			}
+		case strings.HasPrefix(line, "event: "):
+			name = line[7:]
+		case strings.HasPrefix(line, "data: "):
+			data = line[6:]
+		}
+	}
+	if err := s.sc.Err(); err != nil {
+		return "", "", err
+	}
+	return "", "", fmt.Errorf("stream ended")
+}
+
+func TestStreamDeliversChangesInsideCircleOnly(t *testing.T) {
+	env, _ := gangbukEnv(t, Options{Heartbeat: 30 * time.Millisecond})
+	srv := httptest.NewServer(env.h)
+	defer srv.Close()
+	in := env.src.get("11817488")  // 승약국 (미아동)
+	out := env.src.get("11885947") // 대우약국 (수유동), about 1 km north
+	if d := haversine(in.Lat, in.Lng, out.Lat, out.Lng); d < 600 {
+		t.Fatalf("setup: outlets only %v m apart", d)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("%s/api/v2/stream?lat=%v&lng=%v&m=300", srv.URL, in.Lat, in.Lng), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		t.Fatalf("stream: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	rd := &sseReader{bufio.NewScanner(resp.Body)}
+	nextEvent := func() (string, string) {
+		for {
+			name, data, err := rd.next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if name != ":" {
+				return name, data
+			}
+		}
+	}
+	// The subscription exists once the first comment arrived.
+	if name, _, err := rd.next(); err != nil || name != ":" {
+		t.Fatalf("opening comment: %q %v", name, err)
+	}
+	// Outside first, then inside: the first event must be the inside one.
+	out.Stock = 3
+	env.r.Notify([]publicmask.Outlet{env.src.put(out)})
+	waitFor(t, "outside change applied", func() bool { return env.r.Current().Version() == env.src.get(out.Code).Version })
+	in.Stock = 7
+	env.r.Notify([]publicmask.Outlet{env.src.put(in)})
+	name, data := nextEvent()
+	var ev struct {
+		Code       string
+		RemainStat string `json:"remain_stat"`
+		DistanceM  *int   `json:"distance_m"`
+	}
+	if err := json.Unmarshal([]byte(data), &ev); err != nil {
+		t.Fatalf("event data %q: %v", data, err)
+	}
+	if name != "outlet" || ev.Code != in.Code || ev.RemainStat != "few" || ev.DistanceM == nil || *ev.DistanceM != 0 {
+		t.Fatalf("event %s %s, want the inside outlet", name, data)
+	}
+	// Heartbeats keep coming.
+	for {
+		name, data, err := rd.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == ":" && data == "heartbeat" {
+			break
+		}
+	}
+	env.get(t, "/api/v2/stream?lat=99&lng=127").wantError(t, 400, publicmask.EBadRequest)
+}
+
+func TestSlowStreamClientDoesNotBlockNotify(t *testing.T) {
+	env, _ := gangbukEnv(t, Options{StreamBuffer: 1, StreamWriteTimeout: 200 * time.Millisecond})
+	srv := httptest.NewServer(env.h)
+	defer srv.Close()
+	o := env.src.get("11817488")
+	// A client that connects and never reads.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("%s/api/v2/stream?lat=%v&lng=%v&m=5000", srv.URL, o.Lat, o.Lng), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	// And a subscriber that never drains its channel.
+	stuck := env.r.Subscribe(1, nil)
+	defer stuck.Close()
+	done := make(chan struct{})
+	var last publicmask.Outlet
+	go func() {
+		defer close(done)
+		for i := 0; i < 3000; i++ {
+			o.Stock = i % 300
+			o.Name = strings.Repeat("약", 200) // big events fill socket buffers sooner
+			last = env.src.put(o)
+			env.r.Notify([]publicmask.Outlet{last})
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Notify blocked behind slow subscribers")
+	}
+	waitFor(t, "last change applied", func() bool { return env.r.Current().Version() == last.Version })
+	waitFor(t, "stuck subscriber dropped", stuck.Dropped)
+}

@@ -1,0 +1,379 @@
+// Package public serves the open data API (DESIGN.md §4.1, §4.2) from the
+// in-memory snapshot: the 2020 NIA v1 endpoints, v2, the change stream and
+// the OpenAPI document. It never touches the store. Admission control,
+// request IDs and access logs are added by the wrapping httpapi package.
+//
+// Caching in front (CDN or nginx micro-cache): every JSON response carries
+// Cache-Control: public, max-age=1 (Options.MaxAge), a strong ETag that
+// changes with the snapshot version (and encoding), X-Data-Version,
+// X-Data-As-Of and Vary: Accept-Encoding, so a one-second shared cache
+// absorbs a national refresh while the data stays within a second of the
+// ledger. Example nginx configuration:
+//
+//	proxy_cache_path /var/cache/nginx/pm keys_zone=pm:10m max_size=256m inactive=10s;
+//	location ~ ^/(corona19-masks/v1|api/v2/(outlets|summary|rules)) {
+//	    proxy_pass http://publicmask;
+//	    proxy_cache pm;
+//	    proxy_cache_lock on;             # one request per key goes upstream
+//	    proxy_cache_use_stale updating;  # others get the previous second
+//	    proxy_cache_revalidate on;       # If-None-Match upstream → 304
+//	    proxy_cache_key $scheme$host$request_uri$http_accept_encoding;
+//	}
+//	location /api/v2/stream {            # SSE: never cached or buffered
+//	    proxy_pass http://publicmask;
+//	    proxy_buffering off;
+//	    proxy_read_timeout 1h;
+//	}
+package public
+
+import (
+	"compress/gzip"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	publicmask "github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/snapshot"
+)
+
+// Options configure the handler. The zero value works.
+type Options struct {
+	// MaxAge is the max-age of Cache-Control in seconds: 0 means the default
+	// of 1 (the data must be fresh within a second); negative sends 0.
+	MaxAge int
+	// Heartbeat is the interval of the SSE comment heartbeat (default 15s).
+	Heartbeat time.Duration
+	// StreamBuffer is how many change batches an SSE client may lag behind
+	// before it is dropped (default 64).
+	StreamBuffer int
+	// StreamWriteTimeout bounds one write to an SSE client (default 10s), so
+	// a client that stopped reading is dropped rather than held forever.
+	StreamWriteTimeout time.Duration
+	// Rules answers /api/v2/rules (e.g. policy.Holder.Load().Rules, whose
+	// DayRules already has the contract's JSON tags); birthYear 0 means not
+	// asked. Nil: the route answers 404.
+	Rules func(date time.Time, birthYear int) any
+	// OpenAPI may add to the served OpenAPI document (the outlet and admin
+	// APIs add their paths); it runs once, in NewHandler.
+	OpenAPI func(doc map[string]any)
+	Logger  *slog.Logger
+}
+
+type handler struct {
+	r       *snapshot.Refresher
+	opts    Options
+	mux     *http.ServeMux
+	cc      []string // Cache-Control value, shared by every response
+	openapi []byte
+	openGz  []byte
+	log     *slog.Logger
+	hdr     atomic.Pointer[snapHeader]
+}
+
+// Path prefixes served by the handler; the lead mounts the handler on each.
+const (
+	PrefixV1 = "/corona19-masks/v1/"
+	PrefixV2 = "/api/v2/"
+)
+
+// NewHandler returns the public API handler. Routes:
+//
+//	GET /corona19-masks/v1/{stores,sales,storesByGeo,storesByAddr}/json
+//	GET /api/v2/outlets/near, /api/v2/outlets/{code}, /api/v2/stream,
+//	    /api/v2/summary, /api/v2/rules
+//	GET /openapi.json
+//
+// Anything else it is asked for is a JSON 404 not_found.
+func NewHandler(r *snapshot.Refresher, opts Options) http.Handler {
+	if opts.MaxAge == 0 {
+		opts.MaxAge = 1
+	}
+	if opts.Heartbeat <= 0 {
+		opts.Heartbeat = 15 * time.Second
+	}
+	if opts.StreamBuffer <= 0 {
+		opts.StreamBuffer = 64
+	}
+	if opts.StreamWriteTimeout <= 0 {
+		opts.StreamWriteTimeout = 10 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	h := &handler{r: r, opts: opts, mux: http.NewServeMux(), log: opts.Logger}
+	h.cc = []string{"public, max-age=" + strconv.Itoa(max(opts.MaxAge, 0))}
+	h.openapi = openAPIDocument(opts.OpenAPI)
+	h.openGz = gzipBytes(h.openapi, gzip.BestCompression)
+
+	m := h.mux
+	m.HandleFunc("GET /corona19-masks/v1/stores/json", h.stores)
+	m.HandleFunc("GET /corona19-masks/v1/sales/json", h.sales)
+	m.HandleFunc("GET /corona19-masks/v1/storesByGeo/json", h.storesByGeo)
+	m.HandleFunc("GET /corona19-masks/v1/storesByAddr/json", h.storesByAddr)
+	m.HandleFunc("GET /api/v2/outlets/near", h.near)
+	m.HandleFunc("GET /api/v2/outlets/{code}", h.outlet)
+	m.HandleFunc("GET /api/v2/stream", h.stream)
+	m.HandleFunc("GET /api/v2/summary", h.summary)
+	m.HandleFunc("GET /api/v2/rules", h.rules)
+	m.HandleFunc("GET /openapi.json", h.openAPI)
+	m.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
+		writeError(w, http.StatusNotFound, publicmask.ENotFound, "no such endpoint")
+	})
+	return h.mux
+}
+
+// writeError writes the contract's error body.
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	b := make([]byte, 0, 64+len(msg))
+	b = append(b, `{"error":{"code":`...)
+	b = snapshot.AppendString(b, code)
+	b = append(b, `,"message":`...)
+	b = snapshot.AppendString(b, msg)
+	b = append(b, "}}\n"...)
+	hd := w.Header()
+	hd["Content-Type"] = ctJSON
+	hd["Cache-Control"] = ccNoStore
+	hd["Content-Length"] = []string{strconv.Itoa(len(b))}
+	if status == http.StatusServiceUnavailable {
+		hd["Retry-After"] = []string{"1"}
+	}
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+func writeErr(w http.ResponseWriter, err error) {
+	code := publicmask.ErrorCode(err)
+	status := http.StatusInternalServerError
+	switch code {
+	case publicmask.EBadRequest:
+		status = http.StatusBadRequest
+	case publicmask.ENotFound:
+		status = http.StatusNotFound
+	case publicmask.EStoreUnavailable:
+		status = http.StatusServiceUnavailable
+	}
+	writeError(w, status, code, publicmask.ErrorMessage(err))
+}
+
+// Header values shared by all responses (never mutated in place).
+var (
+	ctJSON    = []string{"application/json; charset=utf-8"}
+	ctSSE     = []string{"text/event-stream; charset=utf-8"}
+	ccNoStore = []string{"no-store"}
+	ccNoCache = []string{"no-cache"}
+	varyAE    = []string{"Accept-Encoding"}
+	ceGzip    = []string{"gzip"}
+)
+
+// current returns the snapshot, or answers 503 while none is built yet.
+func (h *handler) current(w http.ResponseWriter) *snapshot.Snapshot {
+	s := h.r.Current()
+	if s == nil {
+		writeError(w, http.StatusServiceUnavailable, publicmask.EStoreUnavailable, "public data is loading")
+	}
+	return s
+}
+
+// query parses the request's parameters, answering 400 on error.
+func query(w http.ResponseWriter, req *http.Request) (params, bool) {
+	p, err := parseParams(req.URL.RawQuery)
+	if err != nil {
+		writeErr(w, err)
+		return p, false
+	}
+	return p, true
+}
+
+func acceptsGzip(req *http.Request) bool {
+	for _, v := range req.Header["Accept-Encoding"] {
+		for part := range strings.SplitSeq(v, ",") {
+			name, q, _ := strings.Cut(strings.TrimSpace(part), ";")
+			if strings.EqualFold(strings.TrimSpace(name), "gzip") {
+				q = strings.ReplaceAll(q, " ", "")
+				return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+			}
+		}
+	}
+	return false
+}
+
+// etag is the validator of a response: the snapshot version, a hash of the
+// normalised query (the route and its parsed parameters) and the encoding.
+func etag(version int64, key []byte, gz bool) string {
+	// FNV-1a, inline: hash/fnv would allocate per request.
+	f := uint64(14695981039346656037)
+	for _, c := range key {
+		f ^= uint64(c)
+		f *= 1099511628211
+	}
+	b := make([]byte, 0, 48)
+	b = append(b, '"')
+	b = strconv.AppendInt(b, version, 10)
+	b = append(b, '-')
+	b = strconv.AppendUint(b, f, 36)
+	if gz {
+		b = append(b, "-gz"...)
+	}
+	b = append(b, '"')
+	return string(b)
+}
+
+// notModified reports whether If-None-Match names tag (weak comparison, as
+// RFC 9110 prescribes for If-None-Match).
+func notModified(req *http.Request, tag string) bool {
+	for _, v := range req.Header["If-None-Match"] {
+		for part := range strings.SplitSeq(v, ",") {
+			part = strings.TrimSpace(part)
+			if part == "*" || strings.TrimPrefix(part, "W/") == tag {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// respond writes the common headers, answers 304 when the client has the
+// version, and otherwise writes the body from body(gz) — which may return
+// cached bytes or a pooled buffer (release is then called after writing).
+func (h *handler) respond(w http.ResponseWriter, req *http.Request, s *snapshot.Snapshot, key []byte,
+	body func(gz bool) (b []byte, release func())) {
+	gz := acceptsGzip(req)
+	tag := etag(s.Version(), key, gz)
+	hd := w.Header()
+	hd["Content-Type"] = ctJSON
+	hd["Cache-Control"] = h.cc
+	hd["Vary"] = varyAE
+	hd["Etag"] = []string{tag}
+	sh := h.snapHeaders(s)
+	hd["X-Data-Version"] = sh.version
+	hd["X-Data-As-Of"] = sh.asOf
+	if notModified(req, tag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	b, release := body(gz)
+	if gz {
+		hd["Content-Encoding"] = ceGzip
+	}
+	hd["Content-Length"] = []string{strconv.Itoa(len(b))}
+	w.WriteHeader(http.StatusOK)
+	if req.Method != http.MethodHead {
+		w.Write(b)
+	}
+	if release != nil {
+		release()
+	}
+}
+
+// snapHeader holds the header values of one snapshot, made once per
+// version rather than per request.
+type snapHeader struct {
+	s       *snapshot.Snapshot
+	version []string
+	asOf    []string
+}
+
+func (h *handler) snapHeaders(s *snapshot.Snapshot) *snapHeader {
+	if sh := h.hdr.Load(); sh != nil && sh.s == s {
+		return sh
+	}
+	sh := &snapHeader{s, []string{s.VersionString()}, []string{s.AsOfString()}}
+	h.hdr.Store(sh)
+	return sh
+}
+
+// Pools: per-request JSON is appended into a pooled buffer and, when the
+// client asks for gzip, compressed by a pooled writer into another.
+var (
+	bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+	gzPool  = sync.Pool{New: func() any { w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed); return w }}
+)
+
+func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
+
+func putBuf(b *[]byte) {
+	if cap(*b) > 1<<20 { // let rare huge buffers go
+		return
+	}
+	*b = (*b)[:0]
+	bufPool.Put(b)
+}
+
+type appendWriter struct{ b *[]byte }
+
+func (a appendWriter) Write(p []byte) (int, error) { *a.b = append(*a.b, p...); return len(p), nil }
+
+// gzipInto compresses src into a pooled buffer.
+func gzipInto(src []byte) *[]byte {
+	out := getBuf()
+	zw := gzPool.Get().(*gzip.Writer)
+	zw.Reset(appendWriter{out})
+	zw.Write(src)
+	zw.Close()
+	gzPool.Put(zw)
+	return out
+}
+
+// gzipBytes compresses a body that is cached, at level.
+func gzipBytes(src []byte, level int) []byte {
+	var out []byte
+	zw, _ := gzip.NewWriterLevel(appendWriter{&out}, level)
+	zw.Write(src)
+	zw.Close()
+	return out
+}
+
+// dynamic serves a body built per request into a pooled buffer.
+func dynamic(build func(b []byte) []byte) func(gz bool) ([]byte, func()) {
+	return func(gz bool) ([]byte, func()) {
+		buf := getBuf()
+		*buf = build(*buf)
+		if !gz {
+			return *buf, func() { putBuf(buf) }
+		}
+		z := gzipInto(*buf)
+		putBuf(buf)
+		return *z, func() { putBuf(z) }
+	}
+}
+
+// cached serves a body cached on the snapshot (with its gzip variant, at
+// level: best for registry-scoped pages that live long, fastest for pages
+// that a sale replaces).
+func cached(get func(key string, build func() []byte) []byte, key string, level int, build func() []byte) func(gz bool) ([]byte, func()) {
+	return func(gz bool) ([]byte, func()) {
+		if !gz {
+			return get(key, build), nil
+		}
+		return get(key+"|gz", func() []byte { return gzipBytes(get(key, build), level) }), nil
+	}
+}
+
+func (h *handler) openAPI(w http.ResponseWriter, req *http.Request) {
+	gz := acceptsGzip(req)
+	hd := w.Header()
+	hd["Content-Type"] = ctJSON
+	hd["Cache-Control"] = h.cc
+	hd["Vary"] = varyAE
+	b := h.openapi
+	if gz {
+		b = h.openGz
+		hd["Content-Encoding"] = ceGzip
+	}
+	hd["Content-Length"] = []string{strconv.Itoa(len(b))}
+	w.Write(b)
+}
+
+// marshal is encoding/json for the rarely requested bodies (summary, rules).
+func marshal(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only our own types are marshalled
+	}
+	return b
+}

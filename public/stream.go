@@ -1,0 +1,86 @@
+package public
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/publicmask/publicmask/snapshot"
+)
+
+// stream is GET /api/v2/stream?lat&lng&m: Server-Sent Events, one
+// `event: outlet` per change inside the circle, a comment heartbeat, and no
+// back-pressure on the publisher: a client that lags by more than
+// StreamBuffer batches, or whose socket stays blocked for
+// StreamWriteTimeout, is dropped (EventSource reconnects by itself).
+func (h *handler) stream(w http.ResponseWriter, req *http.Request) {
+	p, ok := query(w, req)
+	if !ok {
+		return
+	}
+	q, err := p.geoQuery()
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	s := h.current(w)
+	if s == nil {
+		return
+	}
+	rc := http.NewResponseController(w)
+	lat, lng, m := q.lat, q.lng, q.m
+	sub := h.r.Subscribe(h.opts.StreamBuffer, func(e *snapshot.Entry) bool {
+		return snapshot.Haversine(lat, lng, e.Lat, e.Lng) <= m
+	})
+	defer sub.Close()
+
+	hd := w.Header()
+	hd["Content-Type"] = ctSSE
+	// A stream must not be cached by a CDN, unlike the other responses.
+	hd["Cache-Control"] = ccNoCache
+	hd["X-Accel-Buffering"] = []string{"no"} // nginx: do not buffer the stream
+	hd["X-Data-Version"] = []string{s.VersionString()}
+	hd["X-Data-As-Of"] = []string{s.AsOfString()}
+	w.WriteHeader(http.StatusOK)
+
+	write := func(b []byte) bool {
+		rc.SetWriteDeadline(time.Now().Add(h.opts.StreamWriteTimeout))
+		if _, err := w.Write(b); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	// An opening comment gets the headers through proxies at once, and the
+	// retry hint keeps reconnects from hammering the node.
+	if !write([]byte(": ok\nretry: 2000\n\n")) {
+		return
+	}
+	tick := time.NewTicker(h.opts.Heartbeat)
+	defer tick.Stop()
+	buf := make([]byte, 0, 1024)
+	for {
+		select {
+		case <-req.Context().Done():
+			return
+		case <-tick.C:
+			if !write([]byte(": heartbeat\n\n")) {
+				return
+			}
+		case batch, ok := <-sub.C:
+			if !ok {
+				return // dropped for lagging, or the refresher stopped
+			}
+			buf = buf[:0]
+			for _, e := range batch {
+				buf = append(buf, "id: "...)
+				buf = strconv.AppendInt(buf, e.Version, 10)
+				buf = append(buf, "\nevent: outlet\ndata: "...)
+				buf = e.AppendV2(buf, snapshot.Haversine(lat, lng, e.Lat, e.Lng), true)
+				buf = append(buf, "\n\n"...)
+			}
+			if !write(buf) {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,175 @@
+package public
+
+import (
+	"compress/gzip"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/publicmask/publicmask/snapshot"
+)
+
+// The 2020 NIA API, endpoint for endpoint (DESIGN.md §4.1).
+
+func (h *handler) stores(w http.ResponseWriter, req *http.Request) {
+	h.page(w, req, "storeInfos", (*snapshot.Entry).AppendStoreInfo, true)
+}
+
+func (h *handler) sales(w http.ResponseWriter, req *http.Request) {
+	h.page(w, req, "sales", (*snapshot.Entry).AppendSale, false)
+}
+
+// page serves one page of stores or sales. Pages inside the list are
+// encoded once per snapshot (stores: once per registry, since a sale does
+// not change them) and served from the cache, with a gzip variant.
+func (h *handler) page(w http.ResponseWriter, req *http.Request, field string,
+	rec func(*snapshot.Entry, []byte) []byte, registryScoped bool) {
+	p, ok := query(w, req)
+	if !ok {
+		return
+	}
+	q, err := p.pageQuery()
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	s := h.current(w)
+	if s == nil {
+		return
+	}
+	n := s.Len()
+	totalPages := (n + q.perPage - 1) / q.perPage
+	build := func() []byte {
+		from := min((q.page-1)*q.perPage, n)
+		if q.page-1 >= totalPages { // also guards the multiplication above
+			from = n
+		}
+		to := min(from+q.perPage, n)
+		b := make([]byte, 0, 64+(to-from)*pageRecSize(field))
+		b = append(b, `{"count":`...)
+		b = strconv.AppendInt(b, int64(to-from), 10)
+		b = append(b, `,"page":"`...)
+		b = strconv.AppendInt(b, int64(q.page), 10)
+		b = append(b, `","`...)
+		b = append(b, field...)
+		b = append(b, `":[`...)
+		for i := from; i < to; i++ {
+			if i > from {
+				b = append(b, ',')
+			}
+			b = rec(s.At(i), b)
+		}
+		b = append(b, `],"totalCount":`...)
+		b = strconv.AppendInt(b, int64(n), 10)
+		b = append(b, `,"totalPages":`...)
+		b = strconv.AppendInt(b, int64(totalPages), 10)
+		return append(b, "}\n"...)
+	}
+	var key [48]byte
+	k := append(key[:0], field...)
+	k = append(k, '|')
+	k = strconv.AppendInt(k, int64(q.perPage), 10)
+	k = append(k, '|')
+	k = strconv.AppendInt(k, int64(q.page), 10)
+	var body func(bool) ([]byte, func())
+	switch {
+	case q.page > totalPages:
+		// Past the end: tiny, and not worth a cache slot per page number.
+		body = func(gz bool) ([]byte, func()) {
+			b := build()
+			if gz {
+				b = gzipBytes(b, gzip.BestSpeed)
+			}
+			return b, nil
+		}
+	case registryScoped:
+		body = cached(s.RegistryCached, string(k), gzip.BestCompression, build)
+	default:
+		body = cached(s.Cached, string(k), gzip.BestSpeed, build)
+	}
+	h.respond(w, req, s, k, body)
+}
+
+func pageRecSize(field string) int {
+	if field == "sales" {
+		return 110
+	}
+	return 180
+}
+
+// hitPool holds the result slices of radius queries.
+var hitPool = sync.Pool{New: func() any { h := make([]snapshot.Hit, 0, 256); return &h }}
+
+func (h *handler) storesByGeo(w http.ResponseWriter, req *http.Request) {
+	p, ok := query(w, req)
+	if !ok {
+		return
+	}
+	q, err := p.geoQuery()
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	s := h.current(w)
+	if s == nil {
+		return
+	}
+	var key [80]byte
+	k := append(key[:0], "geo|"...)
+	k = strconv.AppendFloat(k, q.lat, 'g', -1, 64)
+	k = append(k, '|')
+	k = strconv.AppendFloat(k, q.lng, 'g', -1, 64)
+	k = append(k, '|')
+	k = strconv.AppendFloat(k, q.m, 'g', -1, 64)
+	h.respond(w, req, s, k, dynamic(func(b []byte) []byte {
+		hp := hitPool.Get().(*[]snapshot.Hit)
+		hits := s.Near(q.lat, q.lng, q.m, (*hp)[:0])
+		b = append(b, `{"count":`...)
+		b = strconv.AppendInt(b, int64(len(hits)), 10)
+		b = append(b, `,"stores":[`...)
+		for i, ht := range hits {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = s.At(int(ht.Pos)).AppendV1(b)
+		}
+		*hp = hits[:0]
+		hitPool.Put(hp)
+		return append(b, "]}\n"...)
+	}))
+}
+
+func (h *handler) storesByAddr(w http.ResponseWriter, req *http.Request) {
+	p, ok := query(w, req)
+	if !ok {
+		return
+	}
+	if p.has&hasAddress == 0 || p.address == "" {
+		writeErr(w, badRequest("address is required"))
+		return
+	}
+	s := h.current(w)
+	if s == nil {
+		return
+	}
+	entries, ok := s.ByAddress(snapshot.ParseAddress(p.address))
+	if !ok {
+		writeErr(w, badRequest("address must name a 시도 and a 시군구 (and optionally a 읍/면/동), e.g. 서울특별시 강남구 논현동"))
+		return
+	}
+	k := append([]byte("addr|"), p.address...)
+	h.respond(w, req, s, k, dynamic(func(b []byte) []byte {
+		b = append(b, `{"address":`...)
+		b = snapshot.AppendString(b, p.address)
+		b = append(b, `,"count":`...)
+		b = strconv.AppendInt(b, int64(len(entries)), 10)
+		b = append(b, `,"stores":[`...)
+		for i, e := range entries {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = e.AppendV1(b)
+		}
+		return append(b, "]}\n"...)
+	}))
+}

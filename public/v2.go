@@ -1,0 +1,142 @@
+package public
+
+import (
+	"compress/gzip"
+	"net/http"
+	"strconv"
+
+	publicmask "github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/snapshot"
+)
+
+// v2 (DESIGN.md §4.2).
+
+func appendEnvelope(b []byte, s *snapshot.Snapshot) []byte {
+	b = append(b, `{"as_of":"`...)
+	b = append(b, s.AsOfString()...)
+	b = append(b, `","version":`...)
+	b = append(b, s.VersionString()...)
+	return b
+}
+
+func (h *handler) near(w http.ResponseWriter, req *http.Request) {
+	p, ok := query(w, req)
+	if !ok {
+		return
+	}
+	q, err := p.nearQuery()
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	s := h.current(w)
+	if s == nil {
+		return
+	}
+	var key [96]byte
+	k := append(key[:0], "near|"...)
+	k = strconv.AppendFloat(k, q.lat, 'g', -1, 64)
+	k = append(k, '|')
+	k = strconv.AppendFloat(k, q.lng, 'g', -1, 64)
+	k = append(k, '|')
+	k = strconv.AppendFloat(k, q.m, 'g', -1, 64)
+	k = append(k, '|')
+	k = strconv.AppendInt(k, int64(q.limit), 10)
+	k = append(k, '|')
+	k = strconv.AppendInt(k, int64(q.status), 10)
+	h.respond(w, req, s, k, dynamic(func(b []byte) []byte {
+		hp := hitPool.Get().(*[]snapshot.Hit)
+		hits := s.Near(q.lat, q.lng, q.m, (*hp)[:0])
+		// Filter and limit in place, then encode.
+		n := 0
+		for _, ht := range hits {
+			if n == q.limit {
+				break
+			}
+			if q.accepts(s.At(int(ht.Pos)).Stat) {
+				hits[n] = ht
+				n++
+			}
+		}
+		hits = hits[:n]
+		b = appendEnvelope(b, s)
+		b = append(b, `,"count":`...)
+		b = strconv.AppendInt(b, int64(n), 10)
+		b = append(b, `,"outlets":[`...)
+		for i, ht := range hits {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = s.At(int(ht.Pos)).AppendV2(b, ht.Dist(), true)
+		}
+		*hp = hits[:0]
+		hitPool.Put(hp)
+		return append(b, "]}\n"...)
+	}))
+}
+
+func (h *handler) outlet(w http.ResponseWriter, req *http.Request) {
+	s := h.current(w)
+	if s == nil {
+		return
+	}
+	code := req.PathValue("code")
+	e, ok := s.Lookup(code)
+	if !ok {
+		writeError(w, http.StatusNotFound, publicmask.ENotFound, "no outlet with that code")
+		return
+	}
+	k := append([]byte("outlet|"), code...)
+	h.respond(w, req, s, k, dynamic(func(b []byte) []byte {
+		b = e.AppendV2(b, 0, false)
+		return append(b, '\n')
+	}))
+}
+
+type summaryBody struct {
+	AsOf     string                         `json:"as_of"`
+	Version  int64                          `json:"version"`
+	National snapshot.StatCounts            `json:"national"`
+	Sido     map[string]snapshot.StatCounts `json:"sido"`
+}
+
+func (h *handler) summary(w http.ResponseWriter, req *http.Request) {
+	s := h.current(w)
+	if s == nil {
+		return
+	}
+	h.respond(w, req, s, []byte("summary"), cached(s.Cached, "summary", gzip.BestSpeed, func() []byte {
+		nat, bySido := s.Summary()
+		return append(marshal(summaryBody{s.AsOfString(), s.Version(), nat, bySido}), '\n')
+	}))
+}
+
+func (h *handler) rules(w http.ResponseWriter, req *http.Request) {
+	if h.opts.Rules == nil {
+		writeError(w, http.StatusNotFound, publicmask.ENotFound, "rules are not served by this node")
+		return
+	}
+	p, ok := query(w, req)
+	if !ok {
+		return
+	}
+	q, err := p.rulesQuery()
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	s := h.current(w)
+	if s == nil {
+		return
+	}
+	body := append(marshal(h.opts.Rules(q.date, q.birthYear)), '\n')
+	// The rules do not follow the snapshot, but the validator is still per
+	// snapshot version (and the body), so one ETag scheme serves every route.
+	k := append([]byte("rules|"), body...)
+	h.respond(w, req, s, k, func(gz bool) ([]byte, func()) {
+		if gz {
+			return gzipBytes(body, gzip.BestSpeed), nil
+		}
+		return body, nil
+	})
+}

@@ -1,0 +1,393 @@
+package rush
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Run makes one rush and returns its report (nil only when the run could
+// not be set up). Violations are in the report, not in the error.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	started := time.Now()
+	base := strings.TrimSuffix(cfg.Target, "/")
+	own := base == ""
+	if own {
+		srv, err := startServer(ctx, &cfg)
+		if err != nil {
+			return nil, err
+		}
+		defer srv.close()
+		base, cfg.AdminToken = srv.base, srv.token
+	}
+	a := &api{base: base, admin: cfg.AdminToken, c: newClient(32, 5*time.Minute)}
+	if err := a.waitReady(ctx, time.Minute); err != nil {
+		return nil, err
+	}
+	rules, err := a.rulesToday(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !rules.SalesOpen {
+		return nil, fmt.Errorf("sales are closed on the server's date %s", rules.Date)
+	}
+
+	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 3))
+	outlets, err := loadOutlets(ctx, a, &cfg, own, rng)
+	if err != nil {
+		return nil, err
+	}
+	codes := make([]string, len(outlets))
+	for i, o := range outlets {
+		codes[i] = o.Code
+	}
+	tokens, err := issueTokens(ctx, a, codes)
+	if err != nil {
+		return nil, err
+	}
+	runID := newRunID()
+	qty := make(map[string]int, len(codes))
+	for _, c := range codes {
+		qty[c] = openingStock(rng)
+	}
+	stock, err := deliver(ctx, a, runID, qty, codes)
+	if err != nil {
+		return nil, err
+	}
+
+	e := newEngine(&cfg, base, rules, runID)
+	var weights []float64
+	var stocked []string
+	for _, o := range outlets {
+		tok, ok := tokens[o.Code]
+		s, delivered := stock[o.Code]
+		if !ok || !delivered {
+			continue // rejected by the server (e.g. no coordinates)
+		}
+		st := &outletState{code: o.Code, token: tok, lat: o.Lat, lng: o.Lng, opening: s, minStock: s}
+		st.reachedAt[max(bandOfStock(s), 0)] = time.Now()
+		for k := bandOfStock(s) + 1; k < len(st.reachedAt); k++ {
+			st.reachedAt[k] = st.reachedAt[bandOfStock(s)]
+		}
+		e.outlets = append(e.outlets, st)
+		e.byCode[o.Code] = st
+		stocked = append(stocked, o.Code)
+		// Popularity: log-normal, so that a few outlets draw crowds (and
+		// run out) while most see a steady trickle.
+		weights = append(weights, math.Exp(0.9*rng.NormFloat64()))
+	}
+	if len(e.outlets) == 0 {
+		return nil, errors.New("no outlet could be stocked")
+	}
+	e.pop = newPicker(weights)
+	e.addrs = addrQueries(outlets, rng)
+	if err := waitVisible(ctx, a, stocked[max(len(stocked)-3, 0):], 30*time.Second); err != nil {
+		return nil, err
+	}
+	if !cfg.Quiet {
+		fmt.Fprintf(cfg.progress(), "rush: %s, %d outlets stocked, server date %s (digits %v), %v at up to %.0f sales/s and %.0f reads/s\n",
+			base, len(e.outlets), rules.Date, rules.DigitsToday, cfg.Duration, cfg.SalesRate, cfg.ReadRate)
+	}
+
+	e.run(ctx)
+	genEnd := time.Now()
+	if genEnd.After(e.end) {
+		genEnd = e.end // workers finishing in-flight requests is not run time
+	}
+	elapsed := genEnd.Sub(e.start)
+
+	// The checks run even after an interrupt: a partial rush must still
+	// prove nothing was lost.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+	defer cancel()
+	rep := e.report(started, elapsed, own)
+	rep.Replay = e.replayCheck(cctx)
+	e.clientChecks()
+	if own {
+		e.stockCheck(cctx)
+	}
+	rep.Verify = e.verify(cctx, a)
+	e.mu.Lock()
+	rep.Violations = append([]Violation{}, e.violations...)
+	e.mu.Unlock()
+	if !cfg.Quiet {
+		e.summary(rep)
+	}
+	return rep, nil
+}
+
+func (e *engine) report(started time.Time, elapsed time.Duration, own bool) *Report {
+	cfg := e.cfg
+	d := elapsed.Seconds()
+	r := &Report{
+		Format: 1, StartedAt: started, DurationS: math.Round(d*1000) / 1000,
+		Settings: Settings{
+			Target: cfg.Target, Duration: cfg.Duration.String(), Outlets: len(e.outlets), OutletsFile: cfg.OutletsFile,
+			SalesRate: cfg.SalesRate, ReadRate: cfg.ReadRate,
+			Shape: "morning surge: 25% of the peak rate at 08:00, ramp to 100% over the first 20% of the run, hold to 70%, decay to 70% at the end",
+			Seed:  cfg.Seed, SalesWorkers: cfg.SalesWorkers, ReadWorkers: cfg.ReadWorkers,
+			Streams: cfg.Streams, Scrapers: cfg.Scrapers, ProbeEvery: cfg.ProbeEvery, Timeout: cfg.Timeout.String(), Gzip: cfg.Gzip,
+			SaleMix: "84% eligible first purchase (80% qty 2, 20% qty 1), 7% wrong weekday, 6% second outlet after buying, 3% mistyped ID; outlets by log-normal popularity",
+			ReadMix: "50% storesByGeo (m 500–5000), 30% v2 near, 12% storesByAddr, 8% v2 outlet, around random outlets (population proxy); plus scrapers and SSE subscribers",
+		},
+		Machine: machine(),
+		Server:  ServerInfo{Date: e.rules.Date, DigitsToday: e.rules.DigitsToday, WeeklyQuota: e.rules.WeeklyQuota, PurchasesPerWeek: e.rules.PurchasesPerWeek},
+	}
+	if own {
+		r.Settings.Clock, r.Settings.Policy = cfg.Clock, cfg.Policy
+	}
+	per := func(n int64) float64 {
+		if d <= 0 {
+			return 0
+		}
+		return math.Round(float64(n)/d*10) / 10
+	}
+	e.outcomesMu.Lock()
+	rejBy := map[string]int64{}
+	byKind := map[string]map[string]int64{}
+	for k, m := range e.outcomes {
+		byKind[k] = map[string]int64{}
+		for c, n := range m {
+			byKind[k][c] = n
+			if rejectCodes[c] {
+				rejBy[c] += n
+			}
+		}
+	}
+	errBy, readErrBy := map[string]int64{}, map[string]int64{}
+	for k, n := range e.errorsBy {
+		if rk, ok := strings.CutPrefix(k, "read "); ok {
+			readErrBy[rk] = n
+		} else {
+			errBy[k] = n
+		}
+	}
+	readErrSamples := append([]string{}, e.readErrSamples...)
+	e.outcomesMu.Unlock()
+	r.Sales = SalesReport{
+		OK: e.salesOK.Load(), Rejected: e.salesRej.Load(), Errors: e.salesErr.Load(), PerSec: per(e.salesOK.Load()),
+		P50: ms(e.salesLat.Quantile(0.5)), P90: ms(e.salesLat.Quantile(0.9)), P99: ms(e.salesLat.Quantile(0.99)), Max: ms(e.salesLat.Max()),
+		Attempts: e.salesAttempt.Load(), Retries: e.salesRetries.Load(), Dropped: e.salesDrop.Load(),
+		FirstAttemptReplays: e.firstReplays.Load(), RejectedBy: rejBy, ErrorsBy: errBy, ByKind: byKind,
+	}
+	r.Reads = ReadsReport{ByKind: map[string]KindStats{}, Dropped: e.readsDrop.Load(), ErrorsBy: readErrBy, ErrorSamples: readErrSamples,
+		P50: ms(e.readsLat.Quantile(0.5)), P90: ms(e.readsLat.Quantile(0.9)), P99: ms(e.readsLat.Quantile(0.99)), Max: ms(e.readsLat.Max())}
+	for name, k := range e.kinds {
+		s := KindStats{OK: k.ok.Load(), Errors: k.errors.Load(), Shed: k.shed.Load(), P50: ms(k.lat.Quantile(0.5)), P99: ms(k.lat.Quantile(0.99))}
+		r.Reads.ByKind[name] = s
+		r.Reads.OK += s.OK
+		r.Reads.Errors += s.Errors
+		r.Reads.Shed += s.Shed
+	}
+	r.Reads.PerSec = per(r.Reads.OK)
+	r.Freshness = FreshReport{
+		Samples: e.freshLat.Count(), P50: ms(e.freshLat.Quantile(0.5)), P90: ms(e.freshLat.Quantile(0.9)),
+		P99: ms(e.freshLat.Quantile(0.99)), Max: ms(e.freshLat.Max()),
+		Timeouts: e.freshTimeouts.Load(), Skipped: e.probesSkipped.Load(), Requests: e.probeReq.Load(),
+	}
+	r.Ghost = GhostReport{Reads: e.ghostChecked.Load(), Ghosts: e.ghosts.Load(), MaxAgeMs: float64(e.ghostMaxAge.Load()) / 1000}
+	if r.Ghost.Reads > 0 {
+		r.Ghost.Share = math.Round(float64(r.Ghost.Ghosts)/float64(r.Ghost.Reads)*1e6) / 1e6
+	}
+	r.Streams = StreamReport{Subscribers: cfg.Streams, Connects: e.streamsConnected.Load(), Events: e.streamEvents.Load(), Errors: e.streamErrors.Load()}
+	r.Series = e.series()
+	return r
+}
+
+// replayCheck sends a sample of acknowledged sales again, same txn_id and
+// body: each must be answered 200 with the first sale_id.
+func (e *engine) replayCheck(ctx context.Context) ReplayReport {
+	e.mu.Lock()
+	sample := append([]replayRec{}, e.replays...)
+	e.mu.Unlock()
+	rep := ReplayReport{Sampled: len(sample)}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	next := make(chan replayRec)
+	for range 8 {
+		wg.Go(func() {
+			for r := range next {
+				var status int
+				var b []byte
+				var err error
+				for range 3 {
+					if status, b, _, err = e.post(r.token, []byte(r.body)); err == nil && status != http.StatusServiceUnavailable {
+						break
+					}
+				}
+				var got receipt
+				ok := err == nil && status == http.StatusOK && json.Unmarshal(b, &got) == nil && got.SaleID == r.saleID
+				mu.Lock()
+				if ok {
+					rep.OK++
+				} else {
+					rep.Failed++
+				}
+				mu.Unlock()
+				if !ok {
+					e.violate("replay", "txn %s: want 200 with sale %s, got %d %v %.200s", r.txn, r.saleID, status, err, b)
+				}
+			}
+		})
+	}
+	for _, r := range sample {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- r
+	}
+	close(next)
+	wg.Wait()
+	return rep
+}
+
+// clientChecks tallies the acknowledged sales per buyer across all
+// outlets: nobody may hold more than the weekly quota or more purchases
+// than the week allows.
+func (e *engine) clientChecks() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	quota, purchases := e.rules.WeeklyQuota, e.rules.PurchasesPerWeek
+	var over []Violation
+	for buyer, recs := range e.buyers {
+		total := 0
+		for _, r := range recs {
+			total += r.qty
+		}
+		masked := buyer[:6] + "-*******" // never a whole ID in a report
+		if quota != nil && total > *quota {
+			over = append(over, Violation{"quota", fmt.Sprintf("buyer %s got %d masks in acknowledged sales (quota %d): %v", masked, total, *quota, saleIDs(recs))})
+		}
+		if purchases != nil && len(recs) > *purchases {
+			over = append(over, Violation{"purchases", fmt.Sprintf("buyer %s has %d acknowledged purchases (limit %d): %v", masked, len(recs), *purchases, saleIDs(recs))})
+		}
+	}
+	e.violations = append(e.violations, over[:min(len(over), 1000)]...)
+}
+
+func saleIDs(recs []ackRec) []string {
+	out := make([]string, len(recs))
+	for i, r := range recs {
+		out[i] = r.saleID + "@" + r.outlet
+	}
+	return out
+}
+
+// stockCheck (own server only, where nobody else sells) reads back the
+// stock of the outlets that sold: it must equal the opening stock minus
+// the acknowledged sales. Higher means an acknowledged sale was lost.
+// Lower is possible only if a sale's answer never arrived (an error).
+func (e *engine) stockCheck(ctx context.Context) {
+	var touched []*outletState
+	for _, o := range e.outlets {
+		o.mu.Lock()
+		if o.sold > 0 {
+			touched = append(touched, o)
+		}
+		o.mu.Unlock()
+	}
+	rand.Shuffle(len(touched), func(i, j int) { touched[i], touched[j] = touched[j], touched[i] })
+	touched = touched[:min(len(touched), 2000)]
+	a := &api{base: e.base, c: e.salesC}
+	errs := e.salesErr.Load()
+	var wg sync.WaitGroup
+	next := make(chan *outletState)
+	for range 8 {
+		wg.Go(func() {
+			for o := range next {
+				var v struct {
+					Stock int `json:"stock"`
+				}
+				if _, err := a.do(ctx, http.MethodGet, "/api/v2/outlet", o.token, "", nil, &v); err != nil {
+					e.violate("stock_readback", "outlet %s: %v", o.code, err)
+					continue
+				}
+				o.mu.Lock()
+				want := o.opening - o.sold
+				o.mu.Unlock()
+				switch {
+				case v.Stock > want:
+					e.violate("stock", "outlet %s has %d, but opening %d minus acknowledged sales leaves %d: an acknowledged sale is missing", o.code, v.Stock, o.opening, want)
+				case v.Stock < want && errs == 0:
+					e.violate("stock", "outlet %s has %d, less than the %d its acknowledged sales leave, with no unanswered sale", o.code, v.Stock, want)
+				}
+			}
+		})
+	}
+	for _, o := range touched {
+		next <- o
+	}
+	close(next)
+	wg.Wait()
+}
+
+// verify asks the server to check its own invariants.
+func (e *engine) verify(ctx context.Context, a *api) VerifyResult {
+	var v VerifyResult
+	_, err := a.do(ctx, http.MethodGet, "/api/v2/admin/verify", a.admin, "", nil, &v)
+	if err != nil {
+		v.Error = err.Error()
+		e.violate("verify", "GET /api/v2/admin/verify failed: %v", err)
+		return v
+	}
+	if !v.OK {
+		var list []json.RawMessage
+		json.Unmarshal(v.Violations, &list)
+		for i, item := range list {
+			if i == 20 {
+				e.violate("verify", "… and %d more", len(list)-20)
+				break
+			}
+			e.violate("verify", "%s", item)
+		}
+		if len(list) == 0 {
+			e.violate("verify", "server verify not ok")
+		}
+	}
+	return v
+}
+
+func (e *engine) summary(r *Report) {
+	w := e.cfg.progress()
+	fmt.Fprintf(w, "rush: %.1fs  sales ok %d (%.0f/s) rejected %d errors %d p50 %.1fms p99 %.1fms | reads ok %d (%.0f/s) shed %d errors %d p99 %.1fms\n",
+		r.DurationS, r.Sales.OK, r.Sales.PerSec, r.Sales.Rejected, r.Sales.Errors, r.Sales.P50, r.Sales.P99,
+		r.Reads.OK, r.Reads.PerSec, r.Reads.Shed, r.Reads.Errors, r.Reads.P99)
+	fmt.Fprintf(w, "rush: freshness n=%d p50 %.1fms p99 %.1fms max %.1fms | ghost %.3f%% of %d (worst %.0fms) | dropped %d/%d | replay %d/%d | verify ok=%v | violations %d\n",
+		r.Freshness.Samples, r.Freshness.P50, r.Freshness.P99, r.Freshness.Max, 100*r.Ghost.Share, r.Ghost.Reads, r.Ghost.MaxAgeMs,
+		r.Sales.Dropped, r.Reads.Dropped, r.Replay.OK, r.Replay.Sampled, r.Verify.OK, len(r.Violations))
+	for i, v := range r.Violations {
+		if i == 10 {
+			fmt.Fprintf(w, "  … %d more in report.json\n", len(r.Violations)-10)
+			break
+		}
+		fmt.Fprintf(w, "  VIOLATION %s\n", v)
+	}
+}
+
+func machine() Machine {
+	m := Machine{CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return m
+}

@@ -1,0 +1,157 @@
+package rush
+
+import (
+	"bytes"
+	"fmt"
+	"html"
+	"math"
+	"strconv"
+)
+
+// Line is one series of a chart; NaN values leave a gap (a second with no
+// samples is unknown, not zero).
+type Line struct {
+	Name   string
+	Color  string
+	Y      []float64
+	Dashed bool
+}
+
+// Chart is a time-series line chart, drawn as standalone SVG by hand (no
+// chart library: the report must build offline and stay reviewable).
+type Chart struct {
+	Title  string
+	YLabel string
+	X      []float64 // seconds
+	Lines  []Line
+	Width  int // default 860
+	Height int // default 300
+}
+
+const (
+	padL, padR, padT, padB = 64, 16, 40, 40
+)
+
+// SVG renders the chart.
+func (c Chart) SVG() []byte {
+	w, h := c.Width, c.Height
+	if w == 0 {
+		w = 860
+	}
+	if h == 0 {
+		h = 300
+	}
+	pw, ph := float64(w-padL-padR), float64(h-padT-padB)
+	xmax := 1.0
+	for _, x := range c.X {
+		xmax = math.Max(xmax, x)
+	}
+	ymax := 0.0
+	for _, l := range c.Lines {
+		for _, y := range l.Y {
+			if !math.IsNaN(y) && !math.IsInf(y, 0) {
+				ymax = math.Max(ymax, y)
+			}
+		}
+	}
+	ystep, ytop := niceScale(ymax)
+	xstep, xtop := niceScale(xmax)
+	px := func(x float64) float64 { return padL + x/xtop*pw }
+	py := func(y float64) float64 { return padT + ph - y/ytop*ph }
+
+	var b bytes.Buffer
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="Helvetica, Arial, sans-serif" font-size="12">`+"\n", w, h, w, h)
+	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="#ffffff"/>`+"\n", w, h)
+	fmt.Fprintf(&b, `<text x="%d" y="20" font-size="15" font-weight="bold" fill="#222">%s</text>`+"\n", padL, html.EscapeString(c.Title))
+	// Grid and y ticks.
+	for y := 0.0; y <= ytop+ystep/2; y += ystep {
+		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#e4e4e4"/>`+"\n", padL, py(y), padL+pw, py(y))
+		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end" fill="#555">%s</text>`+"\n", padL-6, py(y)+4, fmtTick(y, ystep))
+	}
+	for x := 0.0; x <= xtop+xstep/2; x += xstep {
+		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%.1f" stroke="#f0f0f0"/>`+"\n", px(x), padT, px(x), padT+ph)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" fill="#555">%s</text>`+"\n", px(x), padT+ph+16, fmtTick(x, xstep))
+	}
+	fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#888"/>`+"\n", padL, padT+ph, padL+pw, padT+ph)
+	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%.1f" stroke="#888"/>`+"\n", padL, padT, padL, padT+ph)
+	fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle" fill="#555">time (s)</text>`+"\n", padL+pw/2, h-6)
+	fmt.Fprintf(&b, `<text transform="translate(14 %.1f) rotate(-90)" text-anchor="middle" fill="#555">%s</text>`+"\n", padT+ph/2, html.EscapeString(c.YLabel))
+
+	for _, l := range c.Lines {
+		dash := ""
+		if l.Dashed {
+			dash = ` stroke-dasharray="6 4"`
+		}
+		var pts bytes.Buffer
+		var seg int // points in the current segment
+		var lastX, lastY float64
+		flush := func() {
+			switch {
+			case seg == 1: // a lone point would be invisible as a polyline
+				fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="2.5" fill="%s"/>`+"\n", lastX, lastY, l.Color)
+			case seg > 1:
+				fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.8" stroke-linejoin="round"%s points="%s"/>`+"\n", l.Color, dash, bytes.TrimSpace(pts.Bytes()))
+			}
+			pts.Reset()
+			seg = 0
+		}
+		for i, y := range l.Y {
+			if i >= len(c.X) || math.IsNaN(y) || math.IsInf(y, 0) {
+				flush()
+				continue
+			}
+			lastX, lastY = px(c.X[i]), py(y)
+			fmt.Fprintf(&pts, "%.1f,%.1f ", lastX, lastY)
+			seg++
+		}
+		flush()
+	}
+	// Legend, right-aligned on the title line.
+	lx := float64(w - padR)
+	for i := len(c.Lines) - 1; i >= 0; i-- {
+		l := c.Lines[i]
+		tw := 7*float64(len([]rune(l.Name))) + 30
+		lx -= tw
+		dash := ""
+		if l.Dashed {
+			dash = ` stroke-dasharray="6 4"`
+		}
+		fmt.Fprintf(&b, `<line x1="%.1f" y1="16" x2="%.1f" y2="16" stroke="%s" stroke-width="2.5"%s/>`+"\n", lx, lx+20, l.Color, dash)
+		fmt.Fprintf(&b, `<text x="%.1f" y="20" fill="#333">%s</text>`+"\n", lx+24, html.EscapeString(l.Name))
+	}
+	b.WriteString("</svg>\n")
+	return b.Bytes()
+}
+
+// niceScale picks a tick step of 1, 2 or 5 × 10^k giving about five ticks,
+// and the axis top (a multiple of the step, at least the data's maximum).
+func niceScale(maxV float64) (step, top float64) {
+	if maxV <= 0 || math.IsNaN(maxV) {
+		return 1, 1
+	}
+	raw := maxV / 5
+	mag := math.Pow(10, math.Floor(math.Log10(raw)))
+	switch f := raw / mag; {
+	case f <= 1:
+		step = mag
+	case f <= 2:
+		step = 2 * mag
+	case f <= 5:
+		step = 5 * mag
+	default:
+		step = 10 * mag
+	}
+	top = math.Ceil(maxV/step) * step
+	return step, top
+}
+
+func fmtTick(v, step float64) string {
+	switch {
+	case step >= 1000 && math.Mod(v, 1000) == 0:
+		return strconv.FormatFloat(v/1000, 'f', -1, 64) + "k"
+	case step >= 1:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
+	dec := int(math.Ceil(-math.Log10(step)))
+	return strconv.FormatFloat(v, 'f', dec, 64)
+}

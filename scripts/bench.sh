@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# bench.sh — the standard measurements of DESIGN.md §5 on this machine, each
+# printed next to its ceiling measured in the same run:
+#
+#   scripts/bench.sh            # about 2 minutes; run from the repository root
+#
+#   1. ledger ceiling:  go test -bench BenchmarkSell ./ledger (group-commit
+#                       inserts, no HTTP) → sales/s
+#   2. server:          publicmask serve with the national demo seed (~26,000
+#                       outlets) on a fresh SQLite store, clock at Wednesday
+#                       2020-03-11 08:00 → RSS (VmRSS) once ready
+#   3. geo reads:       wrk on storesByGeo (m=1000, random points in central
+#                       Seoul) vs wrk on /healthz (a fixed body through the same
+#                       server and middleware) → req/s and the ratio
+#   4. sales capacity:  publicmask rush --target … at a sales rate above what
+#                       the server can take and few reads → durable sales/s
+#                       over HTTP, p99, and the ratio to (1)
+#   5. mixed rush:      publicmask rush --target … with the defaults (2,000
+#                       sales/s, 5,000 reads/s) → freshness p99, ghost share
+#   6. RSS again after the rushes (outlets + the person-weeks they wrote)
+#
+# Everything (load generators included) runs on this machine, as §5 says.
+# Environment: BENCH_DIR (default /tmp/publicmask-bench), BENCH_PORT (18080),
+# BENCH_SECONDS (rush length, default 20), WRK_SECONDS (default 10),
+# WRK_CONN (default 64). Reports land in $BENCH_DIR/rush-*.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+DIR=${BENCH_DIR:-/tmp/publicmask-bench}
+PORT=${BENCH_PORT:-18080}
+SECS=${BENCH_SECONDS:-20}
+WRK_SECS=${WRK_SECONDS:-10}
+WRK_CONN=${WRK_CONN:-64}
+BASE="http://127.0.0.1:$PORT"
+TOKEN="bench-$(date +%s)-$$"
+rm -rf "$DIR"
+mkdir -p "$DIR"
+
+say() { printf '%s\n' "$*" >&2; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+jget() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); 
+for k in sys.argv[2].split("."): d=d[k]
+print(d)' "$1" "$2"; }
+
+say "== building"
+go build -o "$DIR/publicmask" ./cmd/publicmask
+PM="$DIR/publicmask"
+RUSH=("$PM" rush)
+if [[ "$("$PM" rush --help 2>&1 || true)" == *"not wired"* ]]; then
+	# Until cmd/publicmask wires `rush`, drive rush.Main from a stub.
+	mkdir -p "$DIR/rushstub"
+	cat >"$DIR/rushstub/main.go" <<'EOF'
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/publicmask/publicmask/rush"
+)
+
+func main() {
+	if err := rush.Main(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "rush:", err)
+		os.Exit(1)
+	}
+}
+EOF
+	go build -o "$DIR/rush" "$DIR/rushstub/main.go"
+	RUSH=("$DIR/rush")
+fi
+
+say "== 1. ledger ceiling: go test -bench BenchmarkSell ./ledger"
+LEDGER=$(go test -run '^$' -bench 'BenchmarkSell$' -benchtime 5s ./ledger | tee "$DIR/ledger-bench.txt" |
+	awk '/sales\/s/ { for (i = 1; i < NF; i++) if ($(i+1) == "sales/s") v = $i } END { print v + 0 }')
+say "   ledger: $LEDGER sales/s"
+
+say "== 2. server with the national demo seed"
+"$PM" serve --addr "127.0.0.1:$PORT" --db "$DIR/bench.db" --seed demo \
+	--clock 2020-03-11T08:00:00+09:00 --admin-token "$TOKEN" --log-level warn \
+	--debug-addr "127.0.0.1:$((PORT + 1))" >"$DIR/serve.out" 2>"$DIR/serve.err" &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true' EXIT
+for _ in $(seq 1 600); do
+	curl -fsS "$BASE/readyz" >/dev/null 2>&1 && break
+	sleep 0.2
+done
+curl -fsS "$BASE/readyz" >/dev/null || { say "server did not become ready"; cat "$DIR/serve.err" >&2; exit 1; }
+OUTLETS=$(curl -fsS "$BASE/api/v2/summary" | python3 -c 'import json,sys; print(json.load(sys.stdin)["national"]["total"])')
+RSS0=$(awk '/VmRSS/ { print int($2 / 1024) }' "/proc/$SERVER/status")
+say "   $OUTLETS outlets, RSS $RSS0 MB"
+
+say "== 3. storesByGeo vs fixed body (wrk -t2 -c$WRK_CONN -d${WRK_SECS}s)"
+cat >"$DIR/geo.lua" <<'EOF'
+-- Random points in central Seoul, so that answers are not all one cache entry.
+math.randomseed(2020)
+request = function()
+  local lat = 37.50 + math.random() * 0.10
+  local lng = 126.92 + math.random() * 0.14
+  return wrk.format("GET", string.format("/corona19-masks/v1/storesByGeo/json?lat=%.5f&lng=%.5f&m=1000", lat, lng))
+end
+EOF
+wrk_rate() { awk '/Requests\/sec/ { print $2 }' "$1"; }
+wrk_p99() { awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms/, "", v) } else if (v ~ /s$/) { sub(/s/, "", v); v *= 1000 } print v }' "$1"; }
+wrk -t2 -c"$WRK_CONN" -d"${WRK_SECS}s" --latency "$BASE/healthz" >"$DIR/wrk-fixed.txt"
+wrk -t2 -c"$WRK_CONN" -d"${WRK_SECS}s" --latency -s "$DIR/geo.lua" "$BASE" >"$DIR/wrk-geo.txt"
+FIXED=$(wrk_rate "$DIR/wrk-fixed.txt")
+GEO=$(wrk_rate "$DIR/wrk-geo.txt")
+GEO_P99=$(wrk_p99 "$DIR/wrk-geo.txt")
+GEO_BYTES=$(curl -fsS "$BASE/corona19-masks/v1/storesByGeo/json?lat=37.5665&lng=126.978&m=1000" | wc -c)
+GEO_NON2XX=$(awk '/Non-2xx/ { print $4 }' "$DIR/wrk-geo.txt")
+
+say "== 4. sales capacity: rush at 8,000 sales/s offered, 200 reads/s, ${SECS}s"
+"${RUSH[@]}" --target "$BASE" --admin-token "$TOKEN" --duration "${SECS}s" --sales-rate 8000 --read-rate 200 \
+	--sales-workers 512 --streams 2 --scrapers 0 --report "$DIR/rush-sales" --quiet --seed 1 || say "   (rush reported violations: see $DIR/rush-sales)"
+SALES=$(jget "$DIR/rush-sales/report.json" sales.per_sec)
+SALES_P99=$(jget "$DIR/rush-sales/report.json" sales.p99_ms)
+SALES_DROP=$(jget "$DIR/rush-sales/report.json" sales.dropped)
+
+say "== 5. mixed rush: defaults (2,000 sales/s, 5,000 reads/s), ${SECS}s"
+"${RUSH[@]}" --target "$BASE" --admin-token "$TOKEN" --duration "${SECS}s" --report "$DIR/rush-mixed" --quiet --seed 2 || say "   (rush reported violations: see $DIR/rush-mixed)"
+M_SALES=$(jget "$DIR/rush-mixed/report.json" sales.per_sec)
+M_SP99=$(jget "$DIR/rush-mixed/report.json" sales.p99_ms)
+M_READS=$(jget "$DIR/rush-mixed/report.json" reads.per_sec)
+M_RP99=$(jget "$DIR/rush-mixed/report.json" reads.p99_ms)
+M_RP50=$(jget "$DIR/rush-mixed/report.json" reads.p50_ms)
+FRESH=$(jget "$DIR/rush-mixed/report.json" freshness.p99_ms)
+FRESH_N=$(jget "$DIR/rush-mixed/report.json" freshness.samples)
+GHOST=$(jget "$DIR/rush-mixed/report.json" ghost.share)
+M_VIOL=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["violations"]))' "$DIR/rush-mixed/report.json")
+
+RSS1=$(awk '/VmRSS/ { print int($2 / 1024) }' "/proc/$SERVER/status")
+HWM=$(awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$SERVER/status")
+PW=$(curl -fsS -H "Authorization: Bearer $TOKEN" "$BASE/api/v2/admin/verify" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["checked"]["person_weeks"], "ok" if d["ok"] else "NOT OK")')
+
+echo
+echo "publicmask benchmarks — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), $(go env GOVERSION)"
+printf '%-44s %12s   %-36s %8s   %s\n' "figure" "measured" "ceiling (same run)" "ratio" "§5 target"
+printf '%-44s %12s   %-36s %8s   %s\n' "sales/s over HTTP (rush, SQLite)" "$SALES" "ledger BenchmarkSell $LEDGER/s" "$(ratio "$SALES" "$LEDGER")" "≥ 5,000/s"
+printf '%-44s %12s   %-36s %8s   %s\n' "  sale p99 at that load (ms)" "$SALES_P99" "dropped by generator: $SALES_DROP" "" "≤ 50 ms"
+printf '%-44s %12s   %-36s %8s   %s\n' "storesByGeo req/s (wrk, Seoul m=1000)" "$GEO" "fixed body /healthz $FIXED/s" "$(ratio "$GEO" "$FIXED")" "≥ 20,000/s, ratio ≥ 0.60"
+printf '%-44s %12s   %-36s %8s   %s\n' "  storesByGeo p99 (ms), body $GEO_BYTES B" "$GEO_P99" "non-2xx: ${GEO_NON2XX:-0}" "" "≤ 10 ms"
+printf '%-44s %12s   %-36s %8s   %s\n' "freshness p99, ack → public (ms, n=$FRESH_N)" "$FRESH" "read p50 (probe floor) $M_RP50 ms" "$(ratio "$FRESH" 100)" "≤ 100 ms (ratio = /target)"
+printf '%-44s %12s   %-36s %8s   %s\n' "mixed rush: sales/s, p99 ms" "$M_SALES, $M_SP99" "" "" ""
+printf '%-44s %12s   %-36s %8s   %s\n' "mixed rush: reads/s, p99 ms" "$M_READS, $M_RP99" "" "" ""
+printf '%-44s %12s   %-36s %8s   %s\n' "mixed rush: ghost share, violations" "$GHOST, $M_VIOL" "" "" "0 violations"
+printf '%-44s %12s   %-36s %8s   %s\n' "RSS, $OUTLETS outlets, fresh (MB)" "$RSS0" "" "$(ratio "$RSS0" 150)" "≤ 150 MB (ratio = /target)"
+printf '%-44s %12s   %-36s %8s   %s\n' "RSS after the rushes (MB; peak $HWM)" "$RSS1" "person-weeks $PW" "$(ratio "$RSS1" 150)" "≤ 150 MB at 1M person-weeks"
+echo "details: $DIR (ledger-bench.txt, wrk-*.txt, rush-*/report.html, serve.err); pprof of the server was on 127.0.0.1:$((PORT + 1))"

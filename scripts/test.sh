@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs every test: formatting, vet, unit/integration/browser tests against
+# SQLite and PostgreSQL, crash tests, and a short run of each fuzz target.
+# PostgreSQL: uses $PUBLICMASK_TEST_POSTGRES, else starts a throwaway cluster
+# with scripts/pg.sh when PostgreSQL is installed (tests skip without it,
+# except under CI=true where they fail).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+go vet ./...
+
+started_pg=""
+if [ -z "${PUBLICMASK_TEST_POSTGRES:-}" ] && ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+  PUBLICMASK_TEST_POSTGRES=$(scripts/pg.sh start /tmp/publicmask-test-pg | tail -n 1)
+  export PUBLICMASK_TEST_POSTGRES
+  started_pg=1
+fi
+cleanup() { if [ -n "$started_pg" ]; then scripts/pg.sh stop /tmp/publicmask-test-pg >/dev/null 2>&1 || true; fi; }
+trap cleanup EXIT
+
+go test -count=1 -timeout 20m ./...
+
+# Fuzz targets, briefly (longer runs: see README "Fuzzing").
+fuzztime="${FUZZTIME:-5s}"
+for target in $(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do
+  for fn in $(grep -h '^func Fuzz' "$target"/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do
+    go test -run='^$' -fuzz="^${fn}\$" -fuzztime="$fuzztime" "$target" >/dev/null
+    echo "fuzz ok: $target $fn ($fuzztime)"
+  done
+done

@@ -1,0 +1,218 @@
+package snapshot
+
+import (
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// KST is Korea Standard Time. Korea has had no daylight saving since 1988, so
+// a fixed zone is exact for every date the service deals with and needs no
+// time zone database.
+var KST = time.FixedZone("KST", 9*60*60)
+
+// The JSON of the public API is appended by hand: an outlet's fragments are
+// encoded once when the outlet changes and then copied into every response,
+// which is what keeps storesByGeo close to the cost of a fixed body.
+
+// AppendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD and
+// U+2028/2029 are escaped, as encoding/json does.
+func AppendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// AppendFloat appends f in the shortest form that round-trips (37.6254369).
+func AppendFloat(b []byte, f float64) []byte { return strconv.AppendFloat(b, f, 'f', -1, 64) }
+
+func append2(b []byte, n int) []byte { return append(b, byte('0'+n/10), byte('0'+n%10)) }
+
+// AppendV1Time appends t as the 2020 API did: "YYYY/MM/DD HH:mm:ss" in Korea
+// time, or null for the zero time.
+func AppendV1Time(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return append(b, "null"...)
+	}
+	t = t.In(KST)
+	y, mo, d := t.Date()
+	h, mi, s := t.Clock()
+	b = append(b, '"')
+	b = strconv.AppendInt(b, int64(y), 10)
+	b = append(b, '/')
+	b = append2(b, int(mo))
+	b = append(b, '/')
+	b = append2(b, d)
+	b = append(b, ' ')
+	b = append2(b, h)
+	b = append(b, ':')
+	b = append2(b, mi)
+	b = append(b, ':')
+	b = append2(b, s)
+	return append(b, '"')
+}
+
+// AppendRFC3339 appends t in RFC 3339 (Korea time, whole seconds unless it
+// has a fraction), or null for the zero time.
+func AppendRFC3339(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return append(b, "null"...)
+	}
+	b = append(b, '"')
+	b = t.In(KST).AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
+}
+
+func appendStat(b []byte, stat string) []byte {
+	if stat == "" {
+		return append(b, "null"...)
+	}
+	b = append(b, '"')
+	b = append(b, stat...)
+	return append(b, '"')
+}
+
+// encodeV1 is the nine-field record of storesByGeo/storesByAddr.
+func (e *Entry) encodeV1() []byte {
+	b := make([]byte, 0, 160+len(e.Name)+len(e.Addr))
+	b = append(b, `{"code":`...)
+	b = AppendString(b, e.Code)
+	b = append(b, `,"name":`...)
+	b = AppendString(b, e.Name)
+	b = append(b, `,"addr":`...)
+	b = AppendString(b, e.Addr)
+	b = append(b, `,"type":`...)
+	b = AppendString(b, e.Type)
+	b = append(b, `,"lat":`...)
+	b = AppendFloat(b, e.Lat)
+	b = append(b, `,"lng":`...)
+	b = AppendFloat(b, e.Lng)
+	b = append(b, `,"stock_at":`...)
+	b = AppendV1Time(b, e.StockAt)
+	b = append(b, `,"remain_stat":`...)
+	b = appendStat(b, e.Stat)
+	b = append(b, `,"created_at":`...)
+	b = AppendV1Time(b, e.createdAt())
+	return append(b, '}')
+}
+
+// createdAt is the v1 created_at: the outlet's last change, null (as in 2020)
+// while it has never been stocked.
+func (e *Entry) createdAt() time.Time {
+	if !e.Stocked() {
+		return time.Time{}
+	}
+	return e.UpdatedAt
+}
+
+// encodeV2 is the v2 outlet object without its closing brace, so that a
+// distance can be appended per query.
+func (e *Entry) encodeV2() []byte {
+	b := make([]byte, 0, 200+len(e.Name)+len(e.Addr))
+	b = append(b, `{"code":`...)
+	b = AppendString(b, e.Code)
+	b = append(b, `,"name":`...)
+	b = AppendString(b, e.Name)
+	b = append(b, `,"addr":`...)
+	b = AppendString(b, e.Addr)
+	b = append(b, `,"type":`...)
+	b = AppendString(b, e.Type)
+	b = append(b, `,"lat":`...)
+	b = AppendFloat(b, e.Lat)
+	b = append(b, `,"lng":`...)
+	b = AppendFloat(b, e.Lng)
+	b = append(b, `,"remain_stat":`...)
+	b = appendStat(b, e.Stat)
+	b = append(b, `,"stock_at":`...)
+	b = AppendRFC3339(b, e.StockAt)
+	b = append(b, `,"updated_at":`...)
+	b = AppendRFC3339(b, e.UpdatedAt)
+	return b
+}
+
+// AppendV1 appends the nine-field v1 record.
+func (e *Entry) AppendV1(b []byte) []byte { return append(b, e.v1...) }
+
+// AppendV2 appends the v2 outlet object; withDist adds distance_m (whole
+// metres).
+func (e *Entry) AppendV2(b []byte, dist float64, withDist bool) []byte {
+	b = append(b, e.v2...)
+	if withDist {
+		b = append(b, `,"distance_m":`...)
+		b = strconv.AppendInt(b, int64(dist+0.5), 10)
+	}
+	return append(b, '}')
+}
+
+// AppendStoreInfo appends the six-field record of /stores/json.
+func (e *Entry) AppendStoreInfo(b []byte) []byte {
+	b = append(b, `{"code":`...)
+	b = AppendString(b, e.Code)
+	b = append(b, `,"name":`...)
+	b = AppendString(b, e.Name)
+	b = append(b, `,"addr":`...)
+	b = AppendString(b, e.Addr)
+	b = append(b, `,"type":`...)
+	b = AppendString(b, e.Type)
+	b = append(b, `,"lat":`...)
+	b = AppendFloat(b, e.Lat)
+	b = append(b, `,"lng":`...)
+	b = AppendFloat(b, e.Lng)
+	return append(b, '}')
+}
+
+// AppendSale appends the four-field record of /sales/json.
+func (e *Entry) AppendSale(b []byte) []byte {
+	b = append(b, `{"code":`...)
+	b = AppendString(b, e.Code)
+	b = append(b, `,"stock_at":`...)
+	b = AppendV1Time(b, e.StockAt)
+	b = append(b, `,"remain_stat":`...)
+	b = appendStat(b, e.Stat)
+	b = append(b, `,"created_at":`...)
+	b = AppendV1Time(b, e.createdAt())
+	return append(b, '}')
+}

@@ -1,0 +1,374 @@
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	publicmask "github.com/publicmask/publicmask"
+)
+
+// Source is what the refresher reads: the store (publicmask.Store satisfies
+// it).
+type Source interface {
+	Outlets(ctx context.Context) ([]publicmask.Outlet, int64, error)
+	OutletChanges(ctx context.Context, after int64, limit int) ([]publicmask.Outlet, error)
+}
+
+// Options configure a Refresher. The zero value works.
+type Options struct {
+	// Clock is the service clock (default time.Now); freshness compares it
+	// with the outlets' UpdatedAt, so it must be the ledger's clock.
+	Clock func() time.Time
+	// Registerer receives the metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+	// PollInterval > 0 makes the refresher poll the store for changes above
+	// its watermark (a public node in another process than the ledger).
+	PollInterval time.Duration
+	// PollBatch is the page size of one OutletChanges call (default 5000).
+	PollBatch int
+	// LateCommitWindow is how far back (in wall time) each poll re-reads:
+	// with PostgreSQL a lower version can commit after a higher one, so the
+	// poll starts from the watermark as it was this long ago instead of the
+	// latest (default 2s). Re-read outlets are ignored by version.
+	LateCommitWindow time.Duration
+}
+
+// Refresher keeps the current Snapshot up to date.
+type Refresher struct {
+	src  Source
+	opts Options
+	log  *slog.Logger
+	now  func() time.Time
+
+	cur atomic.Pointer[Snapshot]
+
+	mu      sync.Mutex
+	pending map[string]publicmask.Outlet
+	wake    chan struct{}
+
+	subMu sync.Mutex
+	subs  []*Subscription
+
+	pollMu    sync.Mutex
+	watermark int64
+	marks     []mark // watermark history for LateCommitWindow
+
+	freshness prometheus.Histogram
+	applySec  prometheus.Histogram
+	version   prometheus.Gauge
+	dropped   prometheus.Counter
+	started   atomic.Bool
+}
+
+type mark struct {
+	at time.Time
+	v  int64
+}
+
+// NewRefresher returns a refresher over src; call Start to build the first
+// snapshot.
+func NewRefresher(src Source, opts Options) *Refresher {
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.PollBatch <= 0 {
+		opts.PollBatch = 5000
+	}
+	if opts.LateCommitWindow <= 0 {
+		opts.LateCommitWindow = 2 * time.Second
+	}
+	r := &Refresher{
+		src: src, opts: opts, log: opts.Logger, now: opts.Clock,
+		pending: make(map[string]publicmask.Outlet),
+		wake:    make(chan struct{}, 1),
+		freshness: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "publicmask_snapshot_freshness_seconds",
+			Help:    "Time from an outlet change's commit (its UpdatedAt) to its visibility in the public snapshot.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}),
+		applySec: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "publicmask_snapshot_apply_seconds",
+			Help:    "Time to build and swap one snapshot from a batch of changes.",
+			Buckets: prometheus.ExponentialBuckets(.00005, 4, 8),
+		}),
+		version: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "publicmask_snapshot_version",
+			Help: "Store version the public snapshot reflects.",
+		}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "publicmask_stream_subscribers_dropped_total",
+			Help: "Change-stream subscribers dropped because they did not keep up.",
+		}),
+	}
+	age := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "publicmask_snapshot_age_seconds",
+		Help: "Time since the current public snapshot was made (its as_of).",
+	}, func() float64 {
+		s := r.cur.Load()
+		if s == nil {
+			return 0
+		}
+		return r.now().Sub(s.asOf).Seconds()
+	})
+	if reg := opts.Registerer; reg != nil {
+		for _, c := range []prometheus.Collector{r.freshness, r.applySec, r.version, r.dropped, age} {
+			if err := reg.Register(c); err != nil {
+				r.log.Warn("snapshot: metric not registered", "err", err)
+			}
+		}
+	}
+	return r
+}
+
+// Current returns the current snapshot, nil until Start has built one.
+func (r *Refresher) Current() *Snapshot { return r.cur.Load() }
+
+// Ready reports whether a snapshot is being served.
+func (r *Refresher) Ready() bool { return r.cur.Load() != nil }
+
+// Start builds the first snapshot from the source, then applies
+// notifications (and polls, if configured) in the background until ctx ends.
+func (r *Refresher) Start(ctx context.Context) error {
+	if !r.started.CompareAndSwap(false, true) {
+		return errors.New("snapshot: refresher already started")
+	}
+	outlets, version, err := r.src.Outlets(ctx)
+	if err != nil {
+		r.started.Store(false)
+		return err
+	}
+	s := build(outlets, version, r.now())
+	r.cur.Store(s)
+	r.version.Set(float64(s.version))
+	r.pollMu.Lock()
+	r.watermark = s.version
+	r.marks = []mark{{time.Now(), s.version}}
+	r.pollMu.Unlock()
+	r.log.Info("snapshot: built", "outlets", s.n, "version", s.version)
+	go r.applyLoop(ctx)
+	if r.opts.PollInterval > 0 {
+		go r.pollLoop(ctx)
+	}
+	r.signal() // apply anything notified before Start
+	return nil
+}
+
+// Notify hands the refresher the new state of outlets just committed. It
+// never blocks on the refresher: changes are merged into a pending set (the
+// newest version per outlet wins) that one goroutine applies in batches.
+func (r *Refresher) Notify(changed []publicmask.Outlet) {
+	if len(changed) == 0 {
+		return
+	}
+	r.mu.Lock()
+	for _, o := range changed {
+		if p, ok := r.pending[o.Code]; !ok || o.Version > p.Version {
+			r.pending[o.Code] = o
+		}
+	}
+	r.mu.Unlock()
+	r.signal()
+}
+
+func (r *Refresher) signal() {
+	select {
+	case r.wake <- struct{}{}:
+	default: // a wake-up is already pending; it will see our changes
+	}
+}
+
+func (r *Refresher) applyLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			r.closeSubs()
+			return
+		case <-r.wake:
+		}
+		r.mu.Lock()
+		if len(r.pending) == 0 {
+			r.mu.Unlock()
+			continue
+		}
+		batch := make([]publicmask.Outlet, 0, len(r.pending))
+		for _, o := range r.pending {
+			batch = append(batch, o)
+		}
+		clear(r.pending)
+		r.mu.Unlock()
+		r.applyBatch(batch)
+	}
+}
+
+func (r *Refresher) applyBatch(batch []publicmask.Outlet) {
+	t0 := time.Now()
+	old := r.cur.Load()
+	now := r.now()
+	ns, applied := old.apply(batch, now)
+	if ns == old {
+		return
+	}
+	r.cur.Store(ns)
+	r.applySec.Observe(time.Since(t0).Seconds())
+	r.version.Set(float64(ns.version))
+	for _, e := range applied {
+		if !e.UpdatedAt.IsZero() {
+			r.freshness.Observe(max(now.Sub(e.UpdatedAt).Seconds(), 0))
+		}
+	}
+	r.publish(applied)
+}
+
+// Poll reads the changes above the watermark from the source once and queues
+// them like Notify. Cross-process public nodes call it every PollInterval.
+func (r *Refresher) Poll(ctx context.Context) error {
+	r.pollMu.Lock()
+	defer r.pollMu.Unlock()
+	now := time.Now()
+	after := r.watermark
+	// Re-read from the watermark of about LateCommitWindow ago (marks[0] is
+	// the newest mark older than the window), so that a version that
+	// committed after a higher one is not skipped.
+	if len(r.marks) > 0 {
+		after = min(after, r.marks[0].v)
+	}
+	high := r.watermark
+	for {
+		changes, err := r.src.OutletChanges(ctx, after, r.opts.PollBatch)
+		if err != nil {
+			return err
+		}
+		r.Notify(changes)
+		for _, o := range changes {
+			high = max(high, o.Version)
+			after = max(after, o.Version)
+		}
+		if len(changes) < r.opts.PollBatch {
+			break
+		}
+	}
+	r.watermark = high
+	// Keep marks within the window (plus the newest one older than it).
+	cut := 0
+	for cut < len(r.marks)-1 && now.Sub(r.marks[cut+1].at) > r.opts.LateCommitWindow {
+		cut++
+	}
+	r.marks = append(r.marks[cut:], mark{now, high})
+	return nil
+}
+
+func (r *Refresher) pollLoop(ctx context.Context) {
+	t := time.NewTicker(r.opts.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := r.Poll(ctx); err != nil && ctx.Err() == nil {
+				r.log.Warn("snapshot: poll failed", "err", err)
+			}
+		}
+	}
+}
+
+// Subscription receives the changed entries that pass its filter, one slice
+// per applied batch. C is closed when the subscription ends: by Close, when
+// the refresher stops, or when the subscriber fell behind by more than its
+// buffer (Dropped then reports true).
+type Subscription struct {
+	C       <-chan []*Entry
+	c       chan []*Entry
+	filter  func(*Entry) bool
+	r       *Refresher
+	closed  bool
+	dropped atomic.Bool
+}
+
+// Subscribe registers a change subscriber with a buffer of that many batches
+// (minimum 1). filter (nil = all) runs on the publishing goroutine, so it
+// must be fast.
+func (r *Refresher) Subscribe(buffer int, filter func(*Entry) bool) *Subscription {
+	buffer = max(buffer, 1)
+	c := make(chan []*Entry, buffer)
+	s := &Subscription{C: c, c: c, filter: filter, r: r}
+	r.subMu.Lock()
+	r.subs = append(r.subs, s)
+	r.subMu.Unlock()
+	return s
+}
+
+// Close ends the subscription; safe to call more than once.
+func (s *Subscription) Close() {
+	s.r.subMu.Lock()
+	defer s.r.subMu.Unlock()
+	s.r.removeLocked(s)
+}
+
+// Dropped reports whether the subscription was ended for falling behind.
+func (s *Subscription) Dropped() bool { return s.dropped.Load() }
+
+func (r *Refresher) removeLocked(s *Subscription) {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	close(s.c)
+	for i, x := range r.subs {
+		if x == s {
+			r.subs = append(r.subs[:i:i], r.subs[i+1:]...)
+			break
+		}
+	}
+}
+
+// publish fans a batch out. Sends never block: a subscriber whose buffer is
+// full is dropped (its client reconnects and reloads), so one slow client
+// cannot delay the snapshot for everybody.
+func (r *Refresher) publish(applied []*Entry) {
+	r.subMu.Lock()
+	defer r.subMu.Unlock()
+	if len(r.subs) == 0 {
+		return
+	}
+	for _, s := range slices.Clone(r.subs) {
+		var mine []*Entry
+		if s.filter == nil {
+			mine = applied
+		} else {
+			for _, e := range applied {
+				if s.filter(e) {
+					mine = append(mine, e)
+				}
+			}
+		}
+		if len(mine) == 0 {
+			continue
+		}
+		select {
+		case s.c <- mine:
+		default:
+			s.dropped.Store(true)
+			r.dropped.Inc()
+			r.removeLocked(s)
+		}
+	}
+}
+
+func (r *Refresher) closeSubs() {
+	r.subMu.Lock()
+	defer r.subMu.Unlock()
+	for len(r.subs) > 0 {
+		r.removeLocked(r.subs[0])
+	}
+}

@@ -1,0 +1,425 @@
+// Package snapshot is the public read model: an immutable in-memory picture
+// of every outlet, replaced atomically as the ledger commits. Public requests
+// read only from it and never touch the store (DESIGN.md §2, read path).
+package snapshot
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	publicmask "github.com/publicmask/publicmask"
+)
+
+// Entry is an outlet as the public sees it, with its wire fragments encoded
+// once. Entries are immutable; a change creates a new Entry.
+type Entry struct {
+	publicmask.Outlet
+	// Stat is the remain_stat band; "" if never stocked.
+	Stat string
+	// Place is the parsed administrative address (시도 inferred from the
+	// 시군구 when the address lacks it).
+	Place Address
+	sido  int // index into sidoNames, or len(sidoNames) if unknown
+	v1    []byte
+	v2    []byte
+}
+
+func newEntry(o publicmask.Outlet, place Address) *Entry {
+	e := &Entry{Outlet: o, Stat: o.RemainStat(), Place: place}
+	e.sido = sidoIndex(place.Sido)
+	if e.sido < 0 {
+		e.sido = len(sidoNames)
+	}
+	e.v1 = e.encodeV1()
+	e.v2 = e.encodeV2()
+	return e
+}
+
+// chunkSize is the unit of copy-on-write of the code-ordered list: a change
+// to one outlet copies one chunk of pointers and the chunk table (~100
+// pointers for 26,000 outlets), not the whole list.
+const chunkBits = 8
+const chunkSize = 1 << chunkBits
+
+// Snapshot is one immutable version of the public data. All methods are
+// safe for concurrent use.
+type Snapshot struct {
+	version int64
+	asOf    time.Time
+	n       int
+	chunks  [][]*Entry // code order
+	reg     *registry
+	summary *summary
+	memo    memo // caches valid for this version only (sales pages, summary)
+
+	versionStr, asOfStr string // formatted once: they go into every response header
+}
+
+func (s *Snapshot) finish() *Snapshot {
+	s.versionStr = strconv.FormatInt(s.version, 10)
+	s.asOfStr = s.asOf.In(KST).Format(time.RFC3339Nano)
+	return s
+}
+
+// VersionString is Version in decimal.
+func (s *Snapshot) VersionString() string { return s.versionStr }
+
+// AsOfString is AsOf in RFC 3339 (Korea time).
+func (s *Snapshot) AsOfString() string { return s.asOfStr }
+
+// registry is everything that depends only on the outlets' registry fields
+// (code, name, addr, type, lat, lng). Stock changes share it between
+// snapshots, so a sale rebuilds no index and keeps the stores pages cached.
+type registry struct {
+	byCode map[string]int32
+	geo    *grid
+	addr   map[string][]int32
+	memo   memo // caches valid while the registry is unchanged (stores pages)
+}
+
+// summary counts outlets per band, per 시도 (last row: 시도 unknown).
+type summary [nSido + 1][nStats]int32
+
+// Stats in summary order; "" (never stocked) is reported as "unstocked".
+var statOrder = [...]string{publicmask.StatPlenty, publicmask.StatSome, publicmask.StatFew,
+	publicmask.StatEmpty, publicmask.StatBreak, ""}
+
+const nStats = len(statOrder)
+
+func statIndex(s string) int {
+	for i, x := range statOrder {
+		if x == s {
+			return i
+		}
+	}
+	return nStats - 1
+}
+
+// Version is the highest store version this snapshot reflects.
+func (s *Snapshot) Version() int64 { return s.version }
+
+// AsOf is when this snapshot was made (service clock).
+func (s *Snapshot) AsOf() time.Time { return s.asOf }
+
+// Len is the number of outlets.
+func (s *Snapshot) Len() int { return s.n }
+
+// At returns the i-th outlet in code order.
+func (s *Snapshot) At(i int) *Entry { return s.chunks[i>>chunkBits][i&(chunkSize-1)] }
+
+// Lookup finds an outlet by code.
+func (s *Snapshot) Lookup(code string) (*Entry, bool) {
+	i, ok := s.reg.byCode[code]
+	if !ok {
+		return nil, false
+	}
+	return s.At(int(i)), true
+}
+
+// Near appends to buf the outlets within m metres (capped at MaxRadius) of
+// (lat, lng), nearest first, with exact great-circle distances.
+func (s *Snapshot) Near(lat, lng, m float64, buf []Hit) []Hit {
+	return s.reg.geo.near(lat, lng, min(m, MaxRadius), buf)
+}
+
+// ByAddress returns the outlets (code order) in the area named by a query
+// address. ok is false when the query is not specific enough to be served (a
+// 시도 alone, or no 시도): the v1 API refuses those.
+func (s *Snapshot) ByAddress(q Address) (entries []*Entry, ok bool) {
+	k := q.queryKey()
+	if k == "" {
+		return nil, false
+	}
+	pos := s.reg.addr[k]
+	entries = make([]*Entry, len(pos))
+	for j, p := range pos {
+		entries[j] = s.At(int(p))
+	}
+	return entries, true
+}
+
+// StatCounts is the number of outlets in each band.
+type StatCounts struct {
+	Plenty    int `json:"plenty"`
+	Some      int `json:"some"`
+	Few       int `json:"few"`
+	Empty     int `json:"empty"`
+	Break     int `json:"break"`
+	Unstocked int `json:"unstocked"`
+	Total     int `json:"total"`
+}
+
+func countsOf(row [nStats]int32) StatCounts {
+	c := StatCounts{int(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4]), int(row[5]), 0}
+	c.Total = c.Plenty + c.Some + c.Few + c.Empty + c.Break + c.Unstocked
+	return c
+}
+
+// Summary returns the national counts and the counts per 시도 (official
+// names; outlets whose 시도 is unknown count only nationally).
+func (s *Snapshot) Summary() (national StatCounts, bySido map[string]StatCounts) {
+	var tot [nStats]int32
+	bySido = make(map[string]StatCounts, len(sidoNames))
+	for i, row := range s.summary {
+		for j := range row {
+			tot[j] += row[j]
+		}
+		if i < len(sidoNames) {
+			bySido[sidoNames[i]] = countsOf(row)
+		}
+	}
+	return countsOf(tot), bySido
+}
+
+// Cached returns the value cached under key for this snapshot version,
+// building it once. Callers use it for pre-encoded responses that depend on
+// stock (sales pages, summary). Values above the byte budget are built but
+// not kept, so odd query combinations cannot exhaust memory.
+func (s *Snapshot) Cached(key string, build func() []byte) []byte {
+	return s.memo.get(key, build)
+}
+
+// RegistryCached is Cached for values that depend only on registry fields
+// (the stores pages): they survive stock changes.
+func (s *Snapshot) RegistryCached(key string, build func() []byte) []byte {
+	return s.reg.memo.get(key, build)
+}
+
+// memo is a small build-once cache with a byte budget.
+type memo struct {
+	mu    sync.Mutex
+	m     map[string]*memoEntry
+	bytes int
+}
+
+type memoEntry struct {
+	once sync.Once
+	val  []byte
+}
+
+// memoBudget bounds one cache: all pages at any one perPage are ~6 MB
+// (gzip variants ~1 MB), so a few page sizes fit.
+const memoBudget = 24 << 20
+
+func (c *memo) get(key string, build func() []byte) []byte {
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = make(map[string]*memoEntry)
+	}
+	me, ok := c.m[key]
+	if !ok {
+		if c.bytes >= memoBudget {
+			c.mu.Unlock()
+			return build()
+		}
+		me = &memoEntry{}
+		c.m[key] = me
+	}
+	c.mu.Unlock()
+	me.once.Do(func() {
+		me.val = build()
+		c.mu.Lock()
+		c.bytes += len(me.val)
+		c.mu.Unlock()
+	})
+	return me.val
+}
+
+// build makes a snapshot from a full list of outlets.
+func build(outlets []publicmask.Outlet, version int64, asOf time.Time) *Snapshot {
+	entries := make([]*Entry, 0, len(outlets))
+	seen := make(map[string]int, len(outlets))
+	for _, o := range outlets {
+		if j, dup := seen[o.Code]; dup { // keep the newest; a list should not repeat codes
+			if o.Version >= entries[j].Version {
+				entries[j] = newEntry(o, ParseAddress(o.Addr))
+			}
+			continue
+		}
+		seen[o.Code] = len(entries)
+		entries = append(entries, newEntry(o, ParseAddress(o.Addr)))
+	}
+	return fromEntries(entries, version, asOf)
+}
+
+// fromEntries builds all indexes over entries (in any order).
+func fromEntries(entries []*Entry, version int64, asOf time.Time) *Snapshot {
+	slices.SortFunc(entries, func(a, b *Entry) int { return strings.Compare(a.Code, b.Code) })
+	inferSido(entries)
+	s := &Snapshot{version: version, asOf: asOf, n: len(entries), summary: new(summary)}
+	for i := 0; i < len(entries); i += chunkSize {
+		s.chunks = append(s.chunks, slices.Clone(entries[i:min(i+chunkSize, len(entries))]))
+	}
+	for _, e := range entries {
+		s.summary[e.sido][statIndex(e.Stat)]++
+		if e.Version > s.version {
+			s.version = e.Version
+		}
+	}
+	s.reg = &registry{byCode: make(map[string]int32, len(entries))}
+	for i, e := range entries {
+		s.reg.byCode[e.Code] = int32(i)
+	}
+	s.reg.geo = buildGrid(s.At, s.n)
+	s.reg.addr = buildAddrIndex(s.At, s.n)
+	return s.finish()
+}
+
+// inferSido fills in the 시도 of addresses written without one ("강릉시 …")
+// when their 시군구 name belongs to exactly one 시도 among the other outlets.
+func inferSido(entries []*Entry) {
+	owner := map[string]string{}
+	for _, e := range entries {
+		p := e.Place
+		if p.Sido == "" || p.Sigungu == "" {
+			continue
+		}
+		if o, ok := owner[p.Sigungu]; !ok {
+			owner[p.Sigungu] = p.Sido
+		} else if o != p.Sido {
+			owner[p.Sigungu] = "" // ambiguous (중구, 고성군, …)
+		}
+	}
+	for i, e := range entries {
+		if e.Place.Sido != "" || e.Place.Sigungu == "" {
+			continue
+		}
+		if sd := owner[e.Place.Sigungu]; sd != "" {
+			p := e.Place
+			p.Sido = sd
+			entries[i] = newEntry(e.Outlet, p)
+		}
+	}
+}
+
+func buildAddrIndex(at func(int) *Entry, n int) map[string][]int32 {
+	idx := make(map[string][]int32, 8000)
+	for i := 0; i < n; i++ {
+		for _, k := range at(i).Place.keys() {
+			idx[k] = append(idx[k], int32(i))
+		}
+	}
+	return idx
+}
+
+// apply returns a new snapshot with the changes applied (copy-on-write), and
+// the entries that changed. Changes not newer than what the snapshot holds
+// are ignored, so notifications and polling may overlap freely. It returns s
+// itself if nothing changed.
+func (s *Snapshot) apply(changes []publicmask.Outlet, asOf time.Time) (*Snapshot, []*Entry) {
+	var (
+		applied   []*Entry
+		pos       []int32
+		newCodes  bool
+		reindex   bool // addr or coordinates changed
+		regChange bool // name or type changed
+		version   = s.version
+	)
+	changes = dedupe(changes)
+	for _, o := range changes {
+		i, ok := s.reg.byCode[o.Code]
+		if !ok {
+			newCodes = true
+			applied = append(applied, newEntry(o, ParseAddress(o.Addr)))
+			pos = append(pos, -1)
+			version = max(version, o.Version)
+			continue
+		}
+		old := s.At(int(i))
+		if o.Version <= old.Version {
+			continue
+		}
+		place := old.Place
+		if o.Addr != old.Addr {
+			place = ParseAddress(o.Addr)
+			reindex = true
+		}
+		if o.Lat != old.Lat || o.Lng != old.Lng {
+			reindex = true
+		}
+		if o.Name != old.Name || o.Type != old.Type {
+			regChange = true
+		}
+		applied = append(applied, newEntry(o, place))
+		pos = append(pos, i)
+		version = max(version, o.Version)
+	}
+	if len(applied) == 0 {
+		return s, nil
+	}
+	if newCodes || reindex {
+		// Rare (registry import): rebuild everything.
+		all := make([]*Entry, 0, s.n+len(applied))
+		for i := 0; i < s.n; i++ {
+			all = append(all, s.At(i))
+		}
+		for j, e := range applied {
+			if pos[j] >= 0 {
+				all[pos[j]] = e
+			} else {
+				all = append(all, e)
+			}
+		}
+		ns := fromEntries(all, version, asOf)
+		// fromEntries may have replaced entries (inferred 시도): report the
+		// ones the snapshot holds.
+		for j, e := range applied {
+			if ne, ok := ns.Lookup(e.Code); ok {
+				applied[j] = ne
+			}
+		}
+		return ns, applied
+	}
+	ns := &Snapshot{version: version, asOf: asOf, n: s.n, reg: s.reg}
+	ns.chunks = slices.Clone(s.chunks)
+	sum := *s.summary
+	ns.summary = &sum
+	copied := make(map[int]bool, 4)
+	for j, e := range applied {
+		i := int(pos[j])
+		c := i >> chunkBits
+		if !copied[c] {
+			ns.chunks[c] = slices.Clone(s.chunks[c])
+			copied[c] = true
+		}
+		old := ns.chunks[c][i&(chunkSize-1)]
+		ns.summary[old.sido][statIndex(old.Stat)]--
+		ns.summary[e.sido][statIndex(e.Stat)]++
+		ns.chunks[c][i&(chunkSize-1)] = e
+	}
+	if regChange {
+		ns.reg = &registry{byCode: s.reg.byCode, geo: s.reg.geo, addr: s.reg.addr}
+	}
+	return ns.finish(), applied
+}
+
+// dedupe keeps the newest change per code, in the original order.
+func dedupe(changes []publicmask.Outlet) []publicmask.Outlet {
+	if len(changes) < 2 {
+		return changes
+	}
+	last := make(map[string]int, len(changes))
+	dup := false
+	for j, o := range changes {
+		if k, ok := last[o.Code]; ok {
+			dup = true
+			if changes[k].Version > o.Version {
+				continue
+			}
+		}
+		last[o.Code] = j
+	}
+	if !dup {
+		return changes
+	}
+	out := make([]publicmask.Outlet, 0, len(last))
+	for j, o := range changes {
+		if last[o.Code] == j {
+			out = append(out, o)
+		}
+	}
+	return out
+}

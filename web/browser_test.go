@@ -1,0 +1,441 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/publicmask/publicmask/internal/browsertest"
+	"github.com/publicmask/publicmask/internal/testdata"
+)
+
+func newSite(t *testing.T, opts Options) (*httptest.Server, *fakeAPI) {
+	f := newFakeAPI()
+	f.seedGangbuk()
+	mux := http.NewServeMux()
+	f.register(mux)
+	mux.Handle("/", Handler(opts))
+	ts := httptest.NewServer(mux)
+	t.Cleanup(ts.Close)
+	return ts, f
+}
+
+// testBasemap is the 2018 province outlines when the shared data is there,
+// else a small hand-made outline of Seoul, so the offline map has context.
+func testBasemap(t *testing.T) []byte {
+	if b, err := os.ReadFile(filepath.Join(testdata.Dir(), "geo", "provinces_2018.geojson")); err == nil {
+		return b
+	}
+	return []byte(`{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"name":"서울특별시"},"geometry":{"type":"Polygon","coordinates":[[[126.76,37.55],[126.85,37.69],[127.02,37.70],[127.18,37.62],[127.18,37.45],[126.95,37.42],[126.80,37.47],[126.76,37.55]]]}}]}`)
+}
+
+const firstItem = `document.querySelector('#list li')`
+
+func TestBrowserMap(t *testing.T) {
+	ts, f := newSite(t, Options{Tiles: "none", Basemap: testBasemap(t)})
+	p := browsertest.NewPage(t, 1280, 860)
+
+	// The issue's "Done when": Gangbuk, 승약국 first with its status in words.
+	p.Run(chromedp.Navigate(ts.URL + "/?lat=37.6254369&lng=127.0164096"))
+	p.Wait(`document.querySelectorAll('#list li').length >= 10`, 10*time.Second)
+	if name := p.Text(firstItem + `.querySelector('.o-name')`); name != "승약국" {
+		t.Fatalf("first outlet %q, want 승약국", name)
+	}
+	if st := p.Text(firstItem + `.querySelector('.badge')`); st != "충분 (100개 이상)" {
+		t.Errorf("status %q, want 충분 (100개 이상)", st)
+	}
+	var words []string
+	p.Eval(`Array.from(document.querySelectorAll('#list .badge')).map(function(b){return b.textContent})`, &words)
+	joined := strings.Join(words, "|")
+	for _, w := range []string{"보통 (30~99개)", "부족 (2~29개)", "없음 (0~1개)", "판매중지", "정보 없음"} {
+		if !strings.Contains(joined, w) {
+			t.Errorf("list lacks status %q: %s", w, joined)
+		}
+	}
+	if meta := p.Text(firstItem + `.querySelector('.o-meta')`); !strings.Contains(meta, "입고") || !strings.Contains(meta, "초 전 갱신") {
+		t.Errorf("meta line %q lacks arrival time / age", meta)
+	}
+	if d := p.Text(firstItem + `.querySelector('.o-dist')`); d != "0m" {
+		t.Errorf("distance %q", d)
+	}
+	if s := p.Text(`document.getElementById('summary')`); !strings.Contains(s, "판매처") {
+		t.Errorf("summary %q", s)
+	}
+	// Markers: one pin per outlet within the view, with status in its title.
+	var pins int
+	p.Eval(`document.querySelectorAll('.leaflet-marker-icon.pin').length`, &pins)
+	if pins < 10 {
+		t.Errorf("%d pins on the map", pins)
+	}
+	p.Wait(`document.querySelectorAll('.leaflet-basemap-pane path').length > 0`, 5*time.Second)
+
+	// Live: a change on the stream reaches the list within a second, no reload.
+	p.Wait(`document.getElementById('live').classList.contains('ok')`, 5*time.Second)
+	for f.subscribers() == 0 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.Eval(`window.__sameDocument = 42`, nil)
+	f.push("11820001", "few")
+	took := p.Wait(firstItem+`.querySelector('.badge').textContent === '부족 (2~29개)'`, time.Second)
+	t.Logf("stream change visible after %v", took)
+	var same int
+	p.Eval(`window.__sameDocument || 0`, &same)
+	if same != 42 {
+		t.Error("page reloaded")
+	}
+	p.Wait(`document.querySelector('.leaflet-marker-icon.pin.s-few[title^="승약국"]')`, time.Second)
+	f.push("11820001", "plenty")
+	p.Wait(firstItem+`.querySelector('.badge').textContent === '충분 (100개 이상)'`, time.Second)
+	time.Sleep(2100 * time.Millisecond) // let the flash settle for the picture
+	shot := p.Screenshot("map.png")
+	copyFile(t, shot, "/tmp/publicmask-map.png")
+
+	// Zoomed out, markers cluster.
+	for i := 0; i < 3; i++ {
+		p.Run(chromedp.Click(chromedp.CSS(`.leaflet-control-zoom-out`)))
+		time.Sleep(350 * time.Millisecond)
+	}
+	p.Wait(`document.querySelectorAll('.cluster').length > 0`, 5*time.Second)
+	if s := p.Text(`document.querySelector('.cluster')`); !strings.Contains(s, "재고") {
+		t.Errorf("cluster label %q", s)
+	}
+	copyFile(t, p.Screenshot("map-clusters.png"), "/tmp/publicmask-map-clusters.png")
+
+	// Address search (시군구/동) moves the map there.
+	before := nearCount(f)
+	p.Run(chromedp.SendKeys(chromedp.CSS(`#addr`), "서울특별시 강북구 미아동"), chromedp.KeyEvent(kb.Enter))
+	p.Wait(`document.activeElement && document.activeElement.id === 'list-heading'`, 5*time.Second)
+	deadline := time.Now().Add(5 * time.Second)
+	for nearCount(f) == before && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if nearCount(f) == before {
+		t.Error("address search did not reload the nearest outlets")
+	}
+	p.Clear("addr")
+	p.Run(chromedp.SendKeys(chromedp.CSS(`#addr`), "강북구"), chromedp.Click(chromedp.CSS(`#search button[type=submit]`)))
+	p.Wait(`document.getElementById('summary').textContent.indexOf('시·도와 시·군·구') >= 0`, 5*time.Second)
+}
+
+func nearCount(f *fakeAPI) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.nearN
+}
+
+func copyFile(t *testing.T, from, to string) {
+	b, err := os.ReadFile(from)
+	if err == nil {
+		err = os.WriteFile(to, b, 0o644)
+	}
+	if err != nil {
+		t.Logf("copy screenshot: %v", err)
+	}
+}
+
+// Without ?lat&lng and without a location permission, the map opens at
+// Seoul City Hall; phones get the map above the list.
+func TestBrowserMapDefaultCentreOnPhone(t *testing.T) {
+	ts, f := newSite(t, Options{Tiles: "none", Basemap: testBasemap(t)})
+	p := browsertest.NewPage(t, 412, 860)
+	p.Run(chromedp.Navigate(ts.URL + "/"))
+	p.Wait(`document.getElementById('summary').textContent !== ''`, 10*time.Second)
+	f.mu.Lock()
+	lat, lng := f.lastLat, f.lastLng
+	f.mu.Unlock()
+	if math.Abs(lat-37.5665) > 0.001 || math.Abs(lng-126.9780) > 0.001 {
+		t.Errorf("default centre %v,%v, want Seoul City Hall", lat, lng)
+	}
+	var mapBottom, listTop float64
+	p.Eval(`document.getElementById('map').getBoundingClientRect().bottom`, &mapBottom)
+	p.Eval(`document.querySelector('.panel').getBoundingClientRect().top`, &listTop)
+	if listTop < mapBottom-1 {
+		t.Errorf("on a phone the list (top %v) should follow the map (bottom %v)", listTop, mapBottom)
+	}
+	// Same place as the desktop shot, for a look at the phone layout.
+	p.Run(chromedp.Navigate(ts.URL + "/?lat=37.6254369&lng=127.0164096"))
+	p.Wait(`document.querySelectorAll('#list li').length >= 10`, 10*time.Second)
+	p.Wait(`document.querySelectorAll('.leaflet-basemap-pane path').length > 0`, 5*time.Second)
+	copyFile(t, p.Screenshot("map-phone.png"), "/tmp/publicmask-map-phone.png")
+}
+
+// outbox reads the counter's IndexedDB outbox.
+const outboxJS = `new Promise(function (res, rej) {
+  var rq = indexedDB.open('publicmask', 1);
+  rq.onupgradeneeded = function () { rq.result.createObjectStore('outbox', { keyPath: 'txn_id' }); };
+  rq.onsuccess = function () {
+    var g = rq.result.transaction('outbox').objectStore('outbox').getAll();
+    g.onsuccess = function () { rq.result.close(); res(JSON.stringify(g.result)); };
+    g.onerror = function () { rej(g.error); };
+  };
+  rq.onerror = function () { rej(rq.error); };
+})`
+
+func TestBrowserCounter(t *testing.T) {
+	ts, f := newSite(t, Options{Tiles: "none"})
+	p := browsertest.NewPage(t, 1100, 1000)
+	p.Run(chromedp.Navigate(ts.URL + "/outlet"))
+	p.Wait(`!document.getElementById('signin').hidden && document.activeElement.id === 'token'`, 5*time.Second)
+
+	// A wrong token is refused in words.
+	p.Run(chromedp.SendKeys(chromedp.CSS(`#token`), "wrong"), chromedp.KeyEvent(kb.Enter))
+	p.Wait(`document.getElementById('signin-msg').textContent.indexOf('올바르지') >= 0`, 5*time.Second)
+
+	p.Run(chromedp.SendKeys(chromedp.CSS(`#token`), f.token), chromedp.KeyEvent(kb.Enter))
+	p.Wait(`!document.getElementById('app').hidden`, 5*time.Second)
+	p.Wait(`document.getElementById('stock').textContent === '100개'`, 5*time.Second)
+	if s := p.Text(`document.getElementById('stat')`); s != "충분 (100개 이상)" {
+		t.Errorf("status %q", s)
+	}
+	var where string
+	p.Eval(`(sessionStorage.getItem('publicmask.outlet.token') ? 'session' : '') + (localStorage.length ? ' local' : '')`, &where)
+	if where != "session" {
+		t.Errorf("token kept in %q, want sessionStorage only", where)
+	}
+	var typ string
+	p.Eval(`document.getElementById('buyer').type`, &typ)
+	if typ != "password" {
+		t.Errorf("buyer field type %q: not masked", typ)
+	}
+	p.Wait(`document.activeElement.id === 'buyer'`, 2*time.Second)
+
+	// Not their day: the reason in Korean with the next date.
+	p.Run(chromedp.SendKeys(chromedp.CSS(`#buyer`), "8403151234567"), chromedp.KeyEvent(kb.Enter))
+	p.Wait(`document.getElementById('result').className.indexOf('bad') >= 0`, 5*time.Second)
+	if r := p.Text(`document.getElementById('result')`); !strings.Contains(r, "오늘 구매 요일이 아닙니다 (다음 구매 가능일: 3월 13일 (금))") {
+		t.Errorf("result %q", r)
+	}
+	// Enter again re-checks rather than sells an ineligible buyer.
+	p.Run(chromedp.KeyEvent(kb.Enter))
+	time.Sleep(300 * time.Millisecond)
+	if n := len(f.snapshotSales()); n != 0 {
+		t.Fatalf("%d sales recorded for an ineligible buyer", n)
+	}
+
+	// Keyboard only: Enter checks, Enter sells, focus returns to the ID field.
+	start := time.Now()
+	p.Clear("buyer")
+	p.Run(chromedp.SendKeys(chromedp.CSS(`#buyer`), "8303151234567"), chromedp.KeyEvent(kb.Enter))
+	p.Wait(`document.getElementById('result').textContent.indexOf('판매 가능') >= 0`, 5*time.Second)
+	if r := p.Text(`document.getElementById('result')`); !strings.Contains(r, "구매자: 구매 가능") {
+		t.Errorf("check result %q", r)
+	}
+	p.Run(chromedp.KeyEvent(kb.Enter))
+	p.Wait(`document.getElementById('result').textContent.indexOf('판매 완료') >= 0`, 5*time.Second)
+	t.Logf("check + sell by keyboard took %v", time.Since(start))
+	p.Wait(`document.getElementById('stock').textContent === '98개'`, 2*time.Second)
+	if s := p.Text(`document.getElementById('sold-today')`); s != "2개" {
+		t.Errorf("sold today %q", s)
+	}
+	var focus, buyerVal string
+	p.Eval(`document.activeElement.id`, &focus)
+	p.Eval(`document.getElementById('buyer').value`, &buyerVal)
+	if focus != "buyer" || buyerVal != "" {
+		t.Errorf("after a sale focus is on %q and the ID field holds %d chars", focus, len(buyerVal))
+	}
+	p.Wait(`document.querySelectorAll('#recent tr button').length === 1`, 5*time.Second)
+
+	// Ctrl+Enter sells directly, with a proxy purchase.
+	p.Run(chromedp.Click(chromedp.CSS(`#add-proxy`)))
+	p.Wait(`document.activeElement.classList.contains('p-id')`, 2*time.Second)
+	p.Run(chromedp.SendKeys(chromedp.CSS(`.p-id`), "1503154234567"))
+	p.Clear("buyer")
+	p.Run(chromedp.SendKeys(chromedp.CSS(`#buyer`), "7303151234567"),
+		chromedp.KeyEvent(kb.Enter, chromedp.KeyModifiers(chromedp.ModifierCtrl)))
+	p.Wait(`document.getElementById('stock').textContent === '94개'`, 5*time.Second)
+	p.Wait(`document.querySelectorAll('.proxy-row').length === 0`, 2*time.Second)
+
+	// Cancel the latest sale (two steps).
+	p.Wait(`document.querySelectorAll('#recent tr button').length === 2`, 5*time.Second)
+	p.Run(chromedp.Click(chromedp.CSS(`#recent tr button`)))
+	p.Wait(`document.querySelector('#recent tr button').textContent === '정말 취소?'`, 2*time.Second)
+	p.Run(chromedp.Click(chromedp.CSS(`#recent tr button`)))
+	p.Wait(`document.getElementById('stock').textContent === '98개'`, 5*time.Second)
+	p.Wait(`document.querySelector('#recent tr.cancelled')`, 5*time.Second)
+
+	// Delivery, count correction, suspend and resume.
+	p.Run(chromedp.SendKeys(chromedp.CSS(`#delivery-qty`), "200"), chromedp.KeyEvent(kb.Enter))
+	p.Wait(`document.getElementById('stock').textContent === '298개'`, 5*time.Second)
+	p.Run(chromedp.SendKeys(chromedp.CSS(`#count-qty`), "290"), chromedp.KeyEvent(kb.Enter))
+	p.Wait(`document.getElementById('stock').textContent === '290개'`, 5*time.Second)
+	p.Run(chromedp.Click(chromedp.CSS(`#suspend`)))
+	p.Wait(`document.getElementById('stat').textContent === '판매중지'`, 5*time.Second)
+	p.Run(chromedp.Click(chromedp.CSS(`#resume`)))
+	p.Wait(`document.getElementById('stat').textContent === '충분 (100개 이상)'`, 5*time.Second)
+	p.Eval(`window.scrollTo(0, 0)`, nil)
+	copyFile(t, p.Screenshot("counter.png"), "/tmp/publicmask-counter.png")
+
+	// Offline: the server cannot be reached. The sale is queued with its
+	// txn_id and time, shown as pending, and sent exactly once on return.
+	f.mode.Store(1)
+	p.Run(chromedp.Focus(chromedp.CSS(`#buyer`)), chromedp.SendKeys(chromedp.CSS(`#buyer`), "9103151234567"),
+		chromedp.KeyEvent(kb.Enter, chromedp.KeyModifiers(chromedp.ModifierCtrl)))
+	p.Wait(`document.getElementById('result').textContent.indexOf('기기에 저장했습니다') >= 0`, 10*time.Second)
+	p.Wait(`!document.getElementById('outbox-card').hidden && document.getElementById('outbox').textContent.indexOf('전송 대기') >= 0`, 3*time.Second)
+	var raw string
+	p.Eval(outboxJS, &raw)
+	var recs []struct {
+		TxnID  string `json:"txn_id"`
+		SoldAt string `json:"sold_at"`
+		State  string `json:"state"`
+	}
+	if err := json.Unmarshal([]byte(raw), &recs); err != nil || len(recs) != 1 || recs[0].State != "pending" || recs[0].SoldAt == "" {
+		t.Fatalf("outbox %v %v", len(recs), err)
+	}
+	txn := recs[0].TxnID
+	soldAt, _ := time.Parse(time.RFC3339, recs[0].SoldAt)
+	if time.Since(soldAt) > time.Minute || time.Since(soldAt) < -time.Minute {
+		t.Errorf("sold_at %v is not the time of the sale", soldAt)
+	}
+	for _, k := range []string{"sessionStorage", "localStorage"} {
+		var dump string
+		p.Eval(`JSON.stringify(Object.assign({}, `+k+`))`, &dump)
+		if strings.Contains(dump, "9103151234567") {
+			t.Errorf("buyer ID in %s", k)
+		}
+	}
+	p.Wait(`document.getElementById('conn').textContent.indexOf('연결 안 됨') >= 0`, 5*time.Second)
+	// A retry that meets a 503 keeps it queued.
+	f.mode.Store(2)
+	p.Eval(`window.dispatchEvent(new Event('online'))`, nil)
+	time.Sleep(1500 * time.Millisecond)
+	if n := f.seen(txn); n != 0 {
+		t.Fatalf("txn processed %d times while offline", n)
+	}
+	p.Eval(outboxJS, &raw)
+	if !strings.Contains(raw, txn) {
+		t.Fatal("sale left the outbox while the server was away")
+	}
+	// Back online.
+	f.mode.Store(0)
+	p.Eval(`window.dispatchEvent(new Event('online'))`, nil)
+	p.Wait(outboxJS+`.then(function (s) { return s === '[]'; })`, 15*time.Second)
+	time.Sleep(2500 * time.Millisecond) // give any duplicate a chance to show up
+	if n := f.seen(txn); n != 1 {
+		t.Errorf("the server received txn %s %d times, want exactly once", txn, n)
+	}
+	f.mu.Lock()
+	late := f.lateSales
+	f.mu.Unlock()
+	if late != 1 {
+		t.Errorf("%d late sales (with sold_at), want 1", late)
+	}
+	p.Wait(`document.getElementById('stock').textContent === '288개'`, 12*time.Second)
+	p.Wait(`document.getElementById('outbox-card').hidden`, 3*time.Second)
+}
+
+func (f *fakeAPI) seen(txn string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.txnSeen[txn]
+}
+
+func (f *fakeAPI) snapshotSales() []fakeSale {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []fakeSale
+	for _, s := range f.sales {
+		out = append(out, *s)
+	}
+	return out
+}
+
+// A sale refused after coming back (here: an invalid ID typed while offline)
+// is shown, and its raw ID leaves the outbox at once.
+func TestBrowserCounterOutboxRefused(t *testing.T) {
+	ts, f := newSite(t, Options{Tiles: "none"})
+	p := browsertest.NewPage(t, 1000, 900)
+	p.Run(chromedp.Navigate(ts.URL + "/outlet"))
+	p.Wait(`document.activeElement.id === 'token'`, 5*time.Second)
+	p.Run(chromedp.SendKeys(chromedp.CSS(`#token`), f.token), chromedp.KeyEvent(kb.Enter))
+	p.Wait(`document.getElementById('stock').textContent === '100개'`, 5*time.Second)
+	f.mode.Store(2) // 503: not reachable in effect
+	p.Run(chromedp.SendKeys(chromedp.CSS(`#buyer`), "12345"), chromedp.KeyEvent(kb.Enter, chromedp.KeyModifiers(chromedp.ModifierCtrl)))
+	p.Wait(`document.getElementById('result').textContent.indexOf('기기에 저장했습니다') >= 0`, 5*time.Second)
+	f.mode.Store(0)
+	p.Eval(`window.dispatchEvent(new Event('online'))`, nil)
+	p.Wait(`document.getElementById('outbox').textContent.indexOf('거부') >= 0`, 10*time.Second)
+	if s := p.Text(`document.getElementById('outbox')`); !strings.Contains(s, "주민등록번호(외국인등록번호)가 올바르지 않습니다") {
+		t.Errorf("refusal shown as %q", s)
+	}
+	var raw string
+	p.Eval(outboxJS, &raw)
+	if strings.Contains(raw, "12345") || strings.Contains(raw, `"body"`) {
+		t.Errorf("refused record still holds the ID: %s", raw)
+	}
+	p.Run(chromedp.Click(chromedp.CSS(`#outbox button`)))
+	p.Wait(outboxJS+`.then(function (s) { return s === '[]'; })`, 5*time.Second)
+}
+
+func TestBrowserStatus(t *testing.T) {
+	var mu sync.Mutex
+	n := 0
+	status := func(ctx context.Context) (any, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		now := time.Now()
+		var hist []map[string]any
+		for i := 30; i >= 0; i-- {
+			hist = append(hist, map[string]any{
+				"t": now.Add(-time.Duration(i) * 10 * time.Second).Format(time.RFC3339), "sales_per_s": 1000 + 40*math.Sin(float64(i+n)/3),
+				"reads_per_s": 5000 + 900*math.Cos(float64(i+n)/4), "outlet_p99_ms": 12 + float64((i+n)%7),
+				"public_p99_ms": 3 + float64((i+n)%3), "freshness_p99_ms": 40 + float64((i*n)%30),
+			})
+		}
+		return map[string]any{
+			"now": now.Format(time.RFC3339Nano), "version": "test-1",
+			"snapshot": map[string]any{"version": 1000 + n, "age_ms": 35, "freshness_p50_ms": 18, "freshness_p99_ms": 61},
+			"rates":    map[string]any{"sales_per_s": 1000 + n, "public_reads_per_s": 5234.5},
+			"latency": map[string]any{
+				"outlet": map[string]any{"p50_ms": 4.2, "p99_ms": 17},
+				"public": map[string]any{"p50_ms": 0.4, "p99_ms": 2.1},
+				// admin is missing on purpose: rendered as "—".
+			},
+			"shed_total": 12, "rate_limited_total": 3,
+			"store":         map[string]any{"ok": true},
+			"stale_outlets": []map[string]any{{"code": "11820009", "name": "솔샘약국", "stock": 140, "updated_at": now.Add(-5 * time.Hour).Format(time.RFC3339)}},
+			"history":       hist,
+			"role":          "all",
+		}, nil
+	}
+	ts, _ := newSite(t, Options{Tiles: "none", Status: status})
+	p := browsertest.NewPage(t, 1280, 1000)
+	p.Run(chromedp.Navigate(ts.URL + "/status"))
+	val := `document.querySelector('[data-metric=sales_per_s] .m-value')`
+	p.Wait(val+` && `+val+`.textContent !== '—'`, 5*time.Second)
+	first := p.Text(val)
+	p.Wait(val+`.textContent !== '`+first+`'`, 5*time.Second) // live: polled again
+	if s := p.Text(`document.querySelector('[data-metric=latency_admin] .m-value')`); s != "—" {
+		t.Errorf("missing admin latency shown as %q", s)
+	}
+	if s := p.Text(`document.querySelector('[data-metric=freshness] .m-value')`); s != "18ms / 61ms" {
+		t.Errorf("freshness %q", s)
+	}
+	if s := p.Text(`document.querySelector('[data-metric=store] .m-value')`); s != "✔ 정상" {
+		t.Errorf("store %q", s)
+	}
+	if s := p.Text(`document.getElementById('stale')`); !strings.Contains(s, "솔샘약국") {
+		t.Errorf("stale outlets %q", s)
+	}
+	if s := p.Text(`document.getElementById('other')`); !strings.Contains(s, "role") {
+		t.Errorf("unknown fields not listed: %q", s)
+	}
+	var charts int
+	p.Eval(`document.querySelectorAll('svg.spark path.spark-line').length`, &charts)
+	if charts < 5 {
+		t.Errorf("%d charts", charts)
+	}
+	copyFile(t, p.Screenshot("status.png"), "/tmp/publicmask-status.png")
+}

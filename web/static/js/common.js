@@ -1,0 +1,138 @@
+// Shared helpers for the publicmask pages. No framework: the pages must load
+// fast on a phone on a congested network, and the CSP forbids inline code.
+'use strict';
+
+(function (global) {
+  // Stock status in words and shapes, never colour alone (DESIGN.md §1.3:
+  // plenty ≥100, some 30–99, few 2–29, empty 0–1, break = suspended).
+  var STATUS = {
+    plenty: { word: '충분', range: '100개 이상', label: '충분 (100개 이상)', rank: 4 },
+    some: { word: '보통', range: '30~99개', label: '보통 (30~99개)', rank: 3 },
+    few: { word: '부족', range: '2~29개', label: '부족 (2~29개)', rank: 2 },
+    empty: { word: '없음', range: '0~1개', label: '없음 (0~1개)', rank: 1 },
+    'break': { word: '판매중지', range: '', label: '판매중지', rank: 0 },
+    unknown: { word: '정보 없음', range: '', label: '정보 없음', rank: -1 }
+  };
+  function statKey(s) { return STATUS[s] && s !== 'unknown' ? s : 'unknown'; }
+  function statusInfo(s) { return STATUS[statKey(s)]; }
+
+  // statusGlyph is the shape of a status: a circle filled to the stock level,
+  // an octagon with pause bars for a suspension, a dashed circle for unknown.
+  // Static markup only; never mixed with data.
+  var GLYPH = {
+    plenty: '<circle cx="10" cy="10" r="8" class="g-fill"/>',
+    some: '<circle cx="10" cy="10" r="8" class="g-ring"/><path d="M2 10a8 8 0 0 0 16 0z" class="g-fill"/>',
+    few: '<circle cx="10" cy="10" r="8" class="g-ring"/><path d="M3.76 15a8 8 0 0 0 12.48 0z" class="g-fill"/>',
+    empty: '<circle cx="10" cy="10" r="8" class="g-ring"/><path d="M4.5 15.5 15.5 4.5" class="g-line"/>',
+    'break': '<path d="M6.7 2h6.6L18 6.7v6.6L13.3 18H6.7L2 13.3V6.7z" class="g-fill"/><path d="M8 6.5v7M12 6.5v7" class="g-cut"/>',
+    unknown: '<circle cx="10" cy="10" r="8" class="g-ring g-dash"/><path d="M7.8 7.6a2.3 2.3 0 1 1 3.2 2.1c-.7.3-1 .8-1 1.5v.6M10 14.2v.3" class="g-line"/>'
+  };
+  function statusGlyph(s, cls) {
+    return '<svg viewBox="0 0 20 20" class="glyph ' + (cls || '') + '" aria-hidden="true" focusable="false">' + GLYPH[statKey(s)] + '</svg>';
+  }
+
+  // badge builds "<shape> 충분 (100개 이상)" as a DOM node.
+  function badge(s) {
+    var k = statKey(s);
+    var b = el('span', { 'class': 'badge s-' + k });
+    b.innerHTML = statusGlyph(k);
+    b.appendChild(el('span', { 'class': 'badge-text' }, STATUS[k].label));
+    return b;
+  }
+
+  function el(tag, attrs) {
+    var e = document.createElement(tag);
+    if (attrs) {
+      for (var k in attrs) {
+        if (attrs[k] == null || attrs[k] === false) continue;
+        if (k === 'text') e.textContent = attrs[k];
+        else e.setAttribute(k, attrs[k] === true ? '' : attrs[k]);
+      }
+    }
+    for (var i = 2; i < arguments.length; i++) {
+      var c = arguments[i];
+      if (c == null) continue;
+      e.appendChild(typeof c === 'string' ? document.createTextNode(c) : c);
+    }
+    return e;
+  }
+
+  // fetchJSON never throws for HTTP errors; it throws only when the server
+  // cannot be reached (the caller decides what "offline" means).
+  function fetchJSON(url, opts) {
+    opts = opts || {};
+    var headers = Object.assign({ 'Accept': 'application/json' }, opts.headers || {});
+    var init = { method: opts.method || 'GET', headers: headers, cache: 'no-store', credentials: 'same-origin' };
+    if (opts.body !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(opts.body);
+    }
+    if (opts.signal) init.signal = opts.signal;
+    return fetch(url, init).then(function (r) {
+      return r.text().then(function (t) {
+        var body = null;
+        try { body = t ? JSON.parse(t) : null; } catch (e) { body = null; }
+        return { status: r.status, ok: r.ok, body: body, headers: r.headers };
+      });
+    });
+  }
+
+  function errorCode(res) {
+    return res && res.body && res.body.error && res.body.error.code || '';
+  }
+
+  // Server time: the service may run on a simulated clock (--clock), so ages
+  // are measured against the server's time, estimated from its answers.
+  var clockOffset = 0;
+  function observeServerTime(iso) {
+    var t = Date.parse(iso);
+    if (!isNaN(t)) clockOffset = t - Date.now();
+  }
+  function observeAtLeast(iso) {
+    var t = Date.parse(iso);
+    if (!isNaN(t) && t > Date.now() + clockOffset) clockOffset = t - Date.now();
+  }
+  function serverNow() { return Date.now() + clockOffset; }
+
+  function ago(iso) {
+    var t = Date.parse(iso);
+    if (isNaN(t)) return '';
+    var s = Math.max(0, Math.round((serverNow() - t) / 1000));
+    if (s < 60) return s + '초 전';
+    if (s < 3600) return Math.floor(s / 60) + '분 전';
+    if (s < 86400) return Math.floor(s / 3600) + '시간 전';
+    return Math.floor(s / 86400) + '일 전';
+  }
+
+  var TZ = 'Asia/Seoul';
+  var fmtDT = new Intl.DateTimeFormat('ko-KR', { timeZone: TZ, month: 'long', day: 'numeric', hour: 'numeric', minute: '2-digit' });
+  var fmtT = new Intl.DateTimeFormat('ko-KR', { timeZone: TZ, hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+  var fmtD = new Intl.DateTimeFormat('ko-KR', { timeZone: TZ, month: 'long', day: 'numeric', weekday: 'short' });
+  function when(iso) { var t = Date.parse(iso); return isNaN(t) ? '' : fmtDT.format(t); }
+  function clock(iso) { var t = Date.parse(iso); return isNaN(t) ? '' : fmtT.format(t); }
+  // day formats a YYYY-MM-DD date as "3월 13일 (금)"; the date is a Korean
+  // calendar day, so it is read at noon KST to stay on that day everywhere.
+  function day(ymd) {
+    var t = Date.parse(ymd + 'T12:00:00+09:00');
+    if (isNaN(t)) return ymd;
+    var p = fmtD.formatToParts(t), m = '', d = '', w = '';
+    p.forEach(function (x) { if (x.type === 'month') m = x.value; if (x.type === 'day') d = x.value; if (x.type === 'weekday') w = x.value; });
+    return m + ' ' + d + '일 (' + w + ')';
+  }
+
+  function distance(m) {
+    if (m == null || isNaN(m)) return '';
+    if (m < 1000) return Math.round(m) + 'm';
+    return (m / 1000).toFixed(m < 10000 ? 1 : 0) + 'km';
+  }
+
+  var TYPES = { '01': '약국', '02': '우체국', '03': '농협 하나로마트' };
+  function typeName(t) { return TYPES[t] || ''; }
+
+  global.PM = {
+    STATUS: STATUS, statKey: statKey, statusInfo: statusInfo, statusGlyph: statusGlyph, badge: badge,
+    el: el, fetchJSON: fetchJSON, errorCode: errorCode,
+    observeServerTime: observeServerTime, observeAtLeast: observeAtLeast, serverNow: serverNow,
+    ago: ago, when: when, clock: clock, day: day, distance: distance, typeName: typeName
+  };
+})(window);

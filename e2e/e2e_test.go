@@ -136,6 +136,12 @@ var client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 
 // call sends a request and decodes the JSON answer into out (if non-nil).
 func (s *server) call(method, path, token string, body any, out any) (int, error) {
+	code, _, err := s.callHeader(method, path, token, body, out)
+	return code, err
+}
+
+// callHeader is call that also returns the response headers.
+func (s *server) callHeader(method, path, token string, body any, out any) (int, http.Header, error) {
 	var r io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -156,16 +162,16 @@ func (s *server) call(method, path, token string, body any, out any) (int, error
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
 	if out != nil && len(data) > 0 {
 		if err := json.Unmarshal(data, out); err != nil {
-			return resp.StatusCode, fmt.Errorf("decode %s %s (%d): %v: %s", method, path, resp.StatusCode, err, data)
+			return resp.StatusCode, resp.Header, fmt.Errorf("decode %s %s (%d): %v: %s", method, path, resp.StatusCode, err, data)
 		}
 	}
-	return resp.StatusCode, nil
+	return resp.StatusCode, resp.Header, nil
 }
 
 func (s *server) mustCall(method, path, token string, body any, out any, want int) {

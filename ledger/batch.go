@@ -32,10 +32,11 @@ type batch struct {
 	now     time.Time
 	outlets map[string]*publicmask.Outlet // read or written in this batch
 	changed []string                      // codes, in first-change order
+	seen    map[string]bool               // the codes in changed
 }
 
 func newBatch(now time.Time) *batch {
-	return &batch{now: now, outlets: make(map[string]*publicmask.Outlet)}
+	return &batch{now: now, outlets: make(map[string]*publicmask.Outlet), seen: make(map[string]bool)}
 }
 
 // outlet returns the outlet as this batch sees it (its own writes included).
@@ -57,7 +58,8 @@ func (b *batch) save(tx publicmask.Tx, o *publicmask.Outlet) error {
 	if err := tx.SaveOutlet(o); err != nil {
 		return err
 	}
-	if !slices.Contains(b.changed, o.Code) {
+	if !b.seen[o.Code] {
+		b.seen[o.Code] = true
 		b.changed = append(b.changed, o.Code)
 	}
 	b.outlets[o.Code] = o

@@ -15,11 +15,13 @@ go vet ./...
 
 started_pg=""
 if [ -z "${PUBLICMASK_TEST_POSTGRES:-}" ] && ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
-  PUBLICMASK_TEST_POSTGRES=$(scripts/pg.sh start /tmp/publicmask-test-pg | tail -n 1)
+  # Reuse the developer's cluster (scripts/pg.sh's default) if it runs;
+  # otherwise start it for this run and stop it afterwards.
+  scripts/pg.sh status >/dev/null 2>&1 || started_pg=1
+  PUBLICMASK_TEST_POSTGRES=$(scripts/pg.sh start | tail -n 1)
   export PUBLICMASK_TEST_POSTGRES
-  started_pg=1
 fi
-cleanup() { if [ -n "$started_pg" ]; then scripts/pg.sh stop /tmp/publicmask-test-pg >/dev/null 2>&1 || true; fi; }
+cleanup() { if [ -n "$started_pg" ]; then scripts/pg.sh stop >/dev/null 2>&1 || true; fi; }
 trap cleanup EXIT
 
 go test -count=1 -timeout 20m ./...

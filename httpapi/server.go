@@ -60,7 +60,15 @@ type Config struct {
 	OutletQueue    int           // default 4096
 	AdminInFlight  int           // default 16
 	AdminQueue     int           // default 256
-	PublicInFlight int           // default max(64, 32 × GOMAXPROCS)
+	// PublicInFlight bounds public requests being served (default 4 ×
+	// GOMAXPROCS). Public handlers only compute from memory, so a few per
+	// core keep the cores busy; more would only make the scheduler share
+	// the CPU with outlet requests 1:N instead of 1:few. Beyond it, a
+	// request may wait up to PublicWait in a queue of PublicQueue, then it
+	// is shed with 503: a burst is smoothed, a flood is refused fast.
+	PublicInFlight int
+	PublicQueue    int           // default 64 × GOMAXPROCS
+	PublicWait     time.Duration // default 20 ms
 	StreamInFlight int           // concurrent SSE streams; default 10000
 	QueueTimeout   time.Duration // default 10 s
 
@@ -142,7 +150,11 @@ func newServer(cfg Config, led ledgerAPI) *Server {
 	def(&cfg.OutletQueue, 4096)
 	def(&cfg.AdminInFlight, 16)
 	def(&cfg.AdminQueue, 256)
-	def(&cfg.PublicInFlight, max(64, 32*runtime.GOMAXPROCS(0)))
+	def(&cfg.PublicInFlight, 4*runtime.GOMAXPROCS(0))
+	def(&cfg.PublicQueue, 64*runtime.GOMAXPROCS(0))
+	if cfg.PublicWait <= 0 {
+		cfg.PublicWait = 20 * time.Millisecond
+	}
 	def(&cfg.StreamInFlight, 10000)
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
@@ -174,7 +186,7 @@ func newServer(cfg Config, led ledgerAPI) *Server {
 	s.gates = map[string]*gate{
 		ClassOutlet: newGate(s.metrics, ClassOutlet, cfg.OutletInFlight, cfg.OutletQueue, cfg.QueueTimeout),
 		ClassAdmin:  newGate(s.metrics, ClassAdmin, cfg.AdminInFlight, cfg.AdminQueue, cfg.QueueTimeout),
-		ClassPublic: newGate(s.metrics, ClassPublic, cfg.PublicInFlight, 0, 0),
+		ClassPublic: newGate(s.metrics, ClassPublic, cfg.PublicInFlight, cfg.PublicQueue, cfg.PublicWait),
 		ClassStream: newGate(s.metrics, ClassStream, cfg.StreamInFlight, 0, 0),
 	}
 	if cfg.PublicRate > 0 {

@@ -24,7 +24,11 @@ fi
 cleanup() { if [ -n "$started_pg" ]; then scripts/pg.sh stop >/dev/null 2>&1 || true; fi; }
 trap cleanup EXIT
 
-go test -count=1 -timeout 20m ./...
+log=$(mktemp)
+go test -count=1 -timeout 20m ./... 2>&1 | tee "$log"
+passed=$(grep -c '^ok ' "$log" || true)
+failed=$(grep -c '^FAIL' "$log" || true)
+rm -f "$log"
 
 # Fuzz targets, briefly (longer runs: see README "Fuzzing").
 fuzztime="${FUZZTIME:-5s}"
@@ -34,3 +38,5 @@ for target in $(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirnam
     echo "fuzz ok: $target $fn ($fuzztime)"
   done
 done
+
+echo "packages: $passed passed, $failed failed"

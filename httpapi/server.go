@@ -56,10 +56,10 @@ type Config struct {
 	// Admission limits. Outlet and admin requests beyond their in-flight
 	// limit wait in a bounded queue for at most QueueTimeout; public
 	// requests beyond theirs are shed at once.
-	OutletInFlight int           // default 512 (two full group-commit batches)
-	OutletQueue    int           // default 4096
-	AdminInFlight  int           // default 16
-	AdminQueue     int           // default 256
+	OutletInFlight int // default 512 (two full group-commit batches)
+	OutletQueue    int // default 4096
+	AdminInFlight  int // default 16
+	AdminQueue     int // default 256
 	// PublicInFlight bounds public requests being served (default 4 ×
 	// GOMAXPROCS). Public handlers only compute from memory, so a few per
 	// core keep the cores busy; more would only make the scheduler share

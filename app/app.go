@@ -14,7 +14,9 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -350,10 +352,46 @@ func serveDebug(addr string, log *slog.Logger) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/fixed", fixedBody)
 	log.Info("debug listener (pprof)", "addr", addr)
 	if err := http.ListenAndServe(addr, mux); err != nil {
 		log.Error("debug listener", "err", err)
 	}
+}
+
+// fixedBody serves a pre-encoded JSON body of ?bytes=N (default 10 KB): the
+// ceiling that benchmarks compare the public handlers with, in the same
+// process on the same machine (scripts/bench.sh).
+func fixedBody(w http.ResponseWriter, r *http.Request) {
+	n, err := strconv.Atoi(r.URL.Query().Get("bytes"))
+	if err != nil || n < 2 || n > 1<<20 {
+		n = 10_000
+	}
+	body := fixedBodies(n)
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.Write(body)
+}
+
+var (
+	fixedMu    sync.Mutex
+	fixedCache = map[int][]byte{}
+)
+
+func fixedBodies(n int) []byte {
+	fixedMu.Lock()
+	defer fixedMu.Unlock()
+	if b, ok := fixedCache[n]; ok {
+		return b
+	}
+	b := make([]byte, n)
+	b[0] = '"'
+	for i := 1; i < n-1; i++ {
+		b[i] = 'x'
+	}
+	b[n-1] = '"'
+	fixedCache[n] = b
+	return b
 }
 
 func (n *Node) banner(base string) {

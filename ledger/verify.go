@@ -53,20 +53,26 @@ func (l *Ledger) Verify(ctx context.Context) (*VerifyReport, error) {
 	pol := l.cfg.Policy.Load()
 	since := l.retentionStart(l.Now())
 	type pwKey struct{ person, week string }
-	usage := make(map[pwKey]*publicmask.PersonWeek)
+	type tally struct {
+		publicmask.PersonWeek
+		recorded bool // a person-week row exists for it
+	}
+	// Memory is proportional to the sales in the window, not to the
+	// person-week rows (a million of them stream past without being kept).
+	usage := make(map[pwKey]*tally)
 	err = l.store.SalesSince(ctx, since, func(s publicmask.Sale) error {
 		if !s.CancelledAt.IsZero() {
 			return nil
 		}
 		rep.Checked.Sales++
 		ps := make([]policy.Person, len(s.Items))
-		accs := make([]*publicmask.PersonWeek, len(s.Items))
+		tallies := make([]*tally, len(s.Items))
 		for i, it := range s.Items {
 			acc := usage[pwKey{it.Person, s.Week}]
 			if acc == nil {
-				acc = &publicmask.PersonWeek{Person: it.Person, Week: s.Week}
+				acc = &tally{PersonWeek: publicmask.PersonWeek{Person: it.Person, Week: s.Week}}
 			}
-			accs[i] = acc
+			tallies[i] = acc
 			ps[i] = policy.Person{
 				Role: it.Role, BirthDate: time.Date(it.BirthYear, 1, 1, 0, 0, 0, 0, time.UTC),
 				Category: it.Category, Quantity: it.Quantity,
@@ -83,7 +89,7 @@ func (l *Ledger) Verify(ctx context.Context) (*VerifyReport, error) {
 			if it.Quantity == 0 || it.Person == "" {
 				continue
 			}
-			acc := accs[i]
+			acc := tallies[i]
 			acc.Quantity += it.Quantity
 			acc.Purchases++
 			if s.Weekend {
@@ -98,14 +104,13 @@ func (l *Ledger) Verify(ctx context.Context) (*VerifyReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	seen := make(map[pwKey]bool, len(usage))
 	err = l.store.PersonWeeksSince(ctx, since.Format(weekKeyLayout), func(pw publicmask.PersonWeek) error {
 		rep.Checked.PersonWeeks++
-		k := pwKey{pw.Person, pw.Week}
-		seen[k] = true
-		want := usage[k]
+		want := usage[pwKey{pw.Person, pw.Week}]
 		if want == nil {
-			want = &publicmask.PersonWeek{}
+			want = &tally{}
+		} else {
+			want.recorded = true
 		}
 		if pw.Quantity != want.Quantity || pw.Purchases != want.Purchases ||
 			pw.WeekdayPurchases != want.WeekdayPurchases || pw.WeekendPurchases != want.WeekendPurchases {
@@ -118,7 +123,7 @@ func (l *Ledger) Verify(ctx context.Context) (*VerifyReport, error) {
 		return nil, err
 	}
 	for k, acc := range usage {
-		if !seen[k] && acc.Quantity > 0 {
+		if !acc.recorded && acc.Quantity > 0 {
 			add(Violation{Kind: "sale_without_quota_record", Person: short(k.person), Week: k.week,
 				Message: fmt.Sprintf("%d masks sold without a person-week record", acc.Quantity)})
 		}

@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -85,6 +87,7 @@ func serve(args []string) error {
 	var trust string
 	fs.StringVar(&trust, "trust-proxy", "", "comma-separated proxy addresses/CIDRs whose X-Forwarded-For is trusted")
 	logLevel := fs.String("log-level", "info", "debug | info | warn | error")
+	memLimit := fs.String("memory-limit", "128MiB", "soft limit of the Go heap (GOMEMLIMIT syntax; 0 = none; the GOMEMLIMIT variable wins)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -100,6 +103,10 @@ func serve(args []string) error {
 	}
 	c.Logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(c.Logger)
+
+	if err := setMemoryLimit(*memLimit); err != nil {
+		return err
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -142,4 +149,44 @@ func gen(args []string) error {
 		return seed.WriteJSON(os.Stdout, outlets)
 	}
 	return fmt.Errorf("--format must be csv or json, not %q", *format)
+}
+
+// setMemoryLimit applies --memory-limit unless GOMEMLIMIT is set. Without a
+// limit the heap grows to twice the live data between collections (about
+// 230 MB RSS after a rush); with it the collector works harder as the heap
+// nears the limit, and never stops the program (the limit is soft). 96 MiB
+// was measured to cost a third of the sales throughput (the collector ran
+// almost without pause); 128 MiB leaves the live heap (about 50–70 MB with
+// the national outlet list) room to breathe.
+func setMemoryLimit(v string) error {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return nil
+	}
+	n, err := parseBytes(v)
+	if err != nil {
+		return fmt.Errorf("--memory-limit: %w", err)
+	}
+	if n > 0 {
+		debug.SetMemoryLimit(n)
+	}
+	return nil
+}
+
+func parseBytes(v string) (int64, error) {
+	v = strings.TrimSpace(v)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"B", 1}} {
+		if strings.HasSuffix(v, u.suffix) {
+			v, mult = strings.TrimSuffix(v, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%q is not a size like 96MiB", v)
+	}
+	return n * mult, nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -22,7 +23,7 @@ func TestCrashKeepsAcknowledgedSales(t *testing.T) {
 		t.Skip("crash test runs real processes; skipped with -short")
 	}
 	dir := t.TempDir()
-	args := []string{"--db", filepath.Join(dir, "pm.db"), "--seed", "none", "--clock", "2020-03-11T10:00:00+09:00"}
+	args := []string{"--db", filepath.Join(dir, "pm.db"), "--seed", "none", "--clock", "2020-03-11T10:00:00+09:00", "--log-level", "debug"}
 	acks := crashAndRestart(t, args)
 	assertNoRawIDs(t, dir, acks)
 }
@@ -89,12 +90,29 @@ func crashAndRestart(t *testing.T, args []string) []acked {
 	t.Logf("%d sales acknowledged before SIGKILL", len(acks))
 
 	s2 := start(t, args...)
+	// Replay every acknowledged txn_id (eight at a time).
+	jobs := make(chan acked)
+	var rwg sync.WaitGroup
+	for range 8 {
+		rwg.Add(1)
+		go func() {
+			defer rwg.Done()
+			for a := range jobs {
+				var r saleReceipt
+				code, err := s2.call("POST", "/api/v2/outlet/sales", a.token, map[string]any{"txn_id": a.txn, "buyer": a.buyer, "quantity": a.qty}, &r)
+				if err != nil || code != 200 || r.SaleID != a.saleID {
+					t.Errorf("txn %s: status %d (%v), replayed as %q, acknowledged as %s", a.txn, code, err, r.SaleID, a.saleID)
+				}
+			}
+		}()
+	}
 	for _, a := range acks {
-		var r saleReceipt
-		s2.mustCall("POST", "/api/v2/outlet/sales", a.token, map[string]any{"txn_id": a.txn, "buyer": a.buyer, "quantity": a.qty}, &r, 200)
-		if r.SaleID != a.saleID {
-			t.Fatalf("txn %s replayed as %s, acknowledged as %s", a.txn, r.SaleID, a.saleID)
-		}
+		jobs <- a
+	}
+	close(jobs)
+	rwg.Wait()
+	if t.Failed() {
+		t.FailNow()
 	}
 	var rep struct {
 		OK         bool `json:"ok"`
@@ -120,8 +138,31 @@ func crashAndRestart(t *testing.T, args []string) []acked {
 		}
 	}
 	s2.stop()
+	assertNoRawIDInLogs(t, acks, s, s2)
 	return acks
 }
+
+// assertNoRawIDInLogs fails if any server's output holds a buyer's raw ID
+// (plain or hyphenated) or a 13-digit run at all.
+func assertNoRawIDInLogs(t *testing.T, acks []acked, servers ...*server) {
+	t.Helper()
+	for _, srv := range servers {
+		logs := srv.Logs()
+		if len(logs) == 0 {
+			t.Fatal("no server output captured")
+		}
+		if m := thirteenDigits.FindString(logs); m != "" {
+			t.Fatalf("a 13-digit run in the server's output: %s…", m[:6])
+		}
+		for _, a := range acks {
+			if strings.Contains(logs, a.buyer[:6]+"-"+a.buyer[6:]) {
+				t.Fatal("a raw buyer ID in the server's output")
+			}
+		}
+	}
+}
+
+var thirteenDigits = regexp.MustCompile(`\d{13}`)
 
 func assertNoRawIDs(t *testing.T, dir string, acks []acked) {
 	t.Helper()

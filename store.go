@@ -168,3 +168,16 @@ type Tx interface {
 	PutToken(t Token) error
 	RevokeToken(hash string, at time.Time) error
 }
+
+// PoolStats describes a store's connections, for the operations metrics.
+type PoolStats struct {
+	Open, InUse, Idle, Max int
+	WaitCount              int64         // acquisitions that had to wait
+	WaitDuration           time.Duration // total time spent waiting
+	Retries                int64         // transactions run again (serialization failures, deadlocks)
+}
+
+// PoolStatser is implemented by stores that can report PoolStats.
+type PoolStatser interface {
+	PoolStats() PoolStats
+}

@@ -143,6 +143,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if n.Store, err = openStore(ctx, cfg.DB, n.Registry); err != nil {
 		return nil, err
 	}
+	registerStoreMetrics(n.Registry, n.Store)
 	secretFile, mayCreate := cfg.SecretFile, false
 	if secretFile == "" {
 		if isPostgres(cfg.DB) {

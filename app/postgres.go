@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -10,5 +11,5 @@ import (
 )
 
 func openPostgres(ctx context.Context, dsn string, reg prometheus.Registerer) (publicmask.Store, error) {
-	return postgres.Open(ctx, dsn, postgres.Options{})
+	return postgres.Open(ctx, dsn, postgres.Options{Logger: slog.Default()})
 }

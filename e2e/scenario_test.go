@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"strings"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -127,6 +129,23 @@ func TestNewUserScenario(t *testing.T) {
 	s.mustCall("GET", "/api/v2/admin/verify", adminToken, nil, &rep, 200)
 	if !rep.OK {
 		t.Fatal("verify not ok")
+	}
+	// Every hop is measured.
+	resp, err := client.Get(s.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, name := range []string{
+		"publicmask_http_request_duration_seconds_bucket{", "publicmask_http_requests_total{",
+		"publicmask_sales_total{outcome=\"quota_exceeded\"}", "publicmask_ledger_batch_size_bucket{",
+		"publicmask_ledger_commit_seconds_bucket{", "publicmask_snapshot_freshness_seconds_bucket{",
+		"publicmask_snapshot_version ", "publicmask_store_connections_open ", "publicmask_http_shed_total{",
+	} {
+		if !strings.Contains(string(metrics), name) {
+			t.Errorf("/metrics lacks %s", name)
+		}
 	}
 	var before struct {
 		Stock int `json:"stock"`

@@ -355,3 +355,12 @@ func unavailable(op string, err error) error {
 }
 
 var _ publicmask.Store = (*Store)(nil)
+
+// PoolStats reports the pgx pool.
+func (s *Store) PoolStats() publicmask.PoolStats {
+	st := s.pool.Stat()
+	return publicmask.PoolStats{
+		Open: int(st.TotalConns()), InUse: int(st.AcquiredConns()), Idle: int(st.IdleConns()), Max: int(st.MaxConns()),
+		WaitCount: st.EmptyAcquireCount(), WaitDuration: st.EmptyAcquireWaitTime(), Retries: s.retries.Load(),
+	}
+}

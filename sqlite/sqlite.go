@@ -377,3 +377,13 @@ func fromNullMicro(v sql.NullInt64) time.Time {
 }
 
 func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
+
+// PoolStats reports both pools (the writer has one connection).
+func (s *Store) PoolStats() publicmask.PoolStats {
+	w, r := s.writer.Stats(), s.reader.Stats()
+	return publicmask.PoolStats{
+		Open: w.OpenConnections + r.OpenConnections, InUse: w.InUse + r.InUse, Idle: w.Idle + r.Idle,
+		Max: w.MaxOpenConnections + r.MaxOpenConnections, WaitCount: w.WaitCount + r.WaitCount,
+		WaitDuration: w.WaitDuration + r.WaitDuration,
+	}
+}

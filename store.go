@@ -128,12 +128,21 @@ type Store interface {
 	OutletTotals(ctx context.Context) ([]OutletTotals, error)
 	Conflicts(ctx context.Context, limit int) ([]Sale, error)
 
+	// Audit runs fn against one consistent snapshot of the store, so that
+	// verify compares totals, sales and person-weeks of the same moment
+	// while sales go on.
+	Audit(ctx context.Context, fn func(AuditReader) error) error
+
 	// Purge forgets who bought in weeks before `week`: person-week rows go
 	// and sale items lose their person key; aggregate quantities stay.
 	Purge(ctx context.Context, week string) (int, error)
 
 	Meta(ctx context.Context, key string) (string, error) // "" if unset
 	SetMeta(ctx context.Context, key, value string) error
+	// InitMeta sets a metadata value only if it is unset and returns the
+	// value in force: of several nodes starting at once, one wins and all
+	// see the same answer.
+	InitMeta(ctx context.Context, key, value string) (string, error)
 
 	Ping(ctx context.Context) error
 	Close() error
@@ -180,4 +189,12 @@ type PoolStats struct {
 // PoolStatser is implemented by stores that can report PoolStats.
 type PoolStatser interface {
 	PoolStats() PoolStats
+}
+
+// AuditReader is a consistent read-only view of a store (see Store.Audit).
+type AuditReader interface {
+	Outlets(ctx context.Context) ([]Outlet, int64, error)
+	OutletTotals(ctx context.Context) ([]OutletTotals, error)
+	SalesSince(ctx context.Context, since time.Time, fn func(Sale) error) error
+	PersonWeeksSince(ctx context.Context, week string, fn func(PersonWeek) error) error
 }

@@ -170,9 +170,15 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}
 
 	if cfg.Role != "ledger" {
+		// A public node follows the store. So does an "all" node on
+		// PostgreSQL: other ledger nodes write there too, and a commit
+		// whose answer was lost (so OnCommit never ran) must still show.
+		var poll time.Duration
+		if cfg.Role == "public" || isPostgres(cfg.DB) {
+			poll = cfg.PollEvery
+		}
 		n.Refresher = snapshot.NewRefresher(n.Store, snapshot.Options{
-			Clock: clk.Now, Registerer: n.Registry, Logger: cfg.Logger,
-			PollInterval: map[bool]time.Duration{true: cfg.PollEvery}[cfg.Role == "public"],
+			Clock: clk.Now, Registerer: n.Registry, Logger: cfg.Logger, PollInterval: poll,
 		})
 	}
 	if cfg.Role != "public" {

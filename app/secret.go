@@ -50,10 +50,13 @@ func loadSecret(ctx context.Context, st publicmask.Store, path string, mayCreate
 	}
 	got := rrn.Fingerprint(secret)
 	if fp == "" {
-		if err := st.SetMeta(ctx, metaFingerprint, got); err != nil {
+		// Nodes may start at once with different secrets: only the first
+		// fingerprint written counts, and the others must see it.
+		if fp, err = st.InitMeta(ctx, metaFingerprint, got); err != nil {
 			return nil, err
 		}
-	} else if fp != got {
+	}
+	if fp != got {
 		return nil, fmt.Errorf("secret file %s does not match the store's fingerprint (%s ≠ %s): every node must use the same secret", path, got, fp)
 	}
 	return secret, nil
@@ -70,7 +73,14 @@ func loadAdminToken(flagValue, path string) (token string, generated bool, err e
 	}
 	b, err := os.ReadFile(path)
 	if err == nil {
-		return strings.TrimSpace(string(b)), false, nil
+		tok := strings.TrimSpace(string(b))
+		if len(tok) < 16 {
+			return "", false, fmt.Errorf("admin token file %s holds no usable token (16+ characters): delete it to generate one", path)
+		}
+		if info, err := os.Stat(path); err == nil && info.Mode().Perm()&0o077 != 0 {
+			return "", false, fmt.Errorf("admin token file %s is readable by others (mode %v): chmod 600 it", path, info.Mode().Perm())
+		}
+		return tok, false, nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		return "", false, fmt.Errorf("read admin token: %w", err)

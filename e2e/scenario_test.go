@@ -3,8 +3,8 @@ package e2e
 import (
 	"fmt"
 	"io"
-	"strings"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"

@@ -18,8 +18,13 @@ import (
 type op struct {
 	ctx  context.Context
 	kind string
-	run  func(tx publicmask.Tx, b *batch) (result any, bizErr error, err error)
-	done chan opResult
+	// outlet is the first outlet the op locks; a batch runs its ops in
+	// outlet order so that concurrent batches (several writers, several
+	// ledger nodes) take outlet row locks in one order and cannot deadlock
+	// on them.
+	outlet string
+	run    func(tx publicmask.Tx, b *batch) (result any, bizErr error, err error)
+	done   chan opResult
 }
 
 type opResult struct {
@@ -141,6 +146,12 @@ func (l *Ledger) commit(ops []*op) {
 
 func (l *Ledger) commitOnce(ops []*op) ([]opResult, []publicmask.Outlet, error) {
 	start := time.Now()
+	// Results are indexed by position in ops: sort a copy of the order.
+	order := make([]int, len(ops))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(ops[a].outlet, ops[b].outlet) })
 	results := make([]opResult, len(ops))
 	var changed []publicmask.Outlet
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -148,7 +159,8 @@ func (l *Ledger) commitOnce(ops []*op) ([]opResult, []publicmask.Outlet, error) 
 	var b *batch
 	err := l.store.Write(ctx, func(tx publicmask.Tx) error {
 		b = newBatch(l.Now())
-		for i, o := range ops {
+		for _, i := range order {
+			o := ops[i]
 			if err := o.ctx.Err(); err != nil {
 				results[i] = opResult{err: err} // the client left before we started: record nothing
 				continue

@@ -286,10 +286,66 @@ func TestLateSaleConflict(t *testing.T) {
 	if err != nil || !replayed || r2.Conflict != "" {
 		t.Fatalf("outbox retry of a live sale: %+v replayed=%v err=%v", r2, replayed, err)
 	}
+	// A sold_at only seconds old is a live sale: the rules refuse it.
+	if _, _, err := e.Ledger.Sell(ctx, ledger.SaleRequest{Outlet: "10000001", TxnID: "recent", Buyer: b83, Quantity: 2, SoldAt: e.Clock.Now().Add(-time.Second)}); code(err) != publicmask.EQuotaExceeded {
+		t.Fatalf("sale with sold_at 1 s ago over quota: %v, want quota_exceeded", err)
+	}
 	// Too old for an outbox: refused.
 	_, _, err = e.Ledger.Sell(ctx, ledger.SaleRequest{Outlet: "10000001", TxnID: "old", Buyer: b83, Quantity: 1, SoldAt: e.Clock.Now().AddDate(0, 0, -8)})
 	if code(err) != publicmask.EBadRequest {
 		t.Fatalf("8-day-old sale: %v", err)
+	}
+}
+
+// TestVerifyDuringSales: verify reads one snapshot, so sales committing
+// while it runs never show up as false violations.
+func TestVerifyDuringSales(t *testing.T) {
+	e := testenv.New(t)
+	for _, o := range []string{"40000001", "40000002"} {
+		e.AddOutlet(t, o, publicmask.TypePharmacy, 100_000)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				sell(e, []string{"40000001", "40000002"}[i%2], fmt.Sprintf("v%d-%d", w, i), testenv.Born(1983, w*10000+i), 1)
+			}
+		}()
+	}
+	for range 20 {
+		rep, err := e.Ledger.Verify(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rep.OK {
+			close(stop)
+			wg.Wait()
+			t.Fatalf("verify during sales: %+v", rep.Violations)
+		}
+	}
+	close(stop)
+	wg.Wait()
+}
+
+func TestCorrectionStocksANeverStockedOutlet(t *testing.T) {
+	e := testenv.New(t)
+	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 0)
+	if v, _ := e.Ledger.Outlet(ctx, "10000001"); v.RemainStat != nil {
+		t.Fatalf("never stocked outlet shows %v", *v.RemainStat)
+	}
+	if _, _, err := e.Ledger.CorrectStock(ctx, "10000001", "c1", 50); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := e.Ledger.Outlet(ctx, "10000001"); v.RemainStat == nil || *v.RemainStat != publicmask.StatSome || v.StockAt == nil {
+		t.Fatalf("after a count of 50: %+v", v)
 	}
 }
 

@@ -16,10 +16,15 @@ import (
 
 // Bounds that keep one request from doing unreasonable work.
 const (
-	maxPersons      = 10
-	maxPerPerson    = 100
-	maxLateAge      = 7 * 24 * time.Hour
-	maxFutureSkew   = 5 * time.Minute
+	maxPersons    = 10
+	maxPerPerson  = 100
+	maxLateAge    = 7 * 24 * time.Hour
+	maxFutureSkew = 5 * time.Minute
+	// lateAfter: a sale whose sold_at is less old than this is judged live
+	// (refused if it breaks a rule). Only an outbox sale that really waited
+	// is recorded despite a broken rule; otherwise any client could skip
+	// every check by sending sold_at one second in the past.
+	lateAfter       = time.Minute
 	weekKeyLayout   = "2006-01-02"
 	receiptOutcomes = "ok"
 )
@@ -115,9 +120,8 @@ func (l *Ledger) Sell(ctx context.Context, req SaleRequest) (*Receipt, bool, err
 		if req.SoldAt.After(now.Add(maxFutureSkew)) || req.SoldAt.Before(now.Add(-maxLateAge)) {
 			return nil, false, publicmask.Errorf(publicmask.EBadRequest, "sold_at must be within the last 7 days")
 		}
-		at, late = req.SoldAt, req.SoldAt.Before(now)
-		if !late {
-			at = now
+		if req.SoldAt.Before(now.Add(-lateAfter)) {
+			at, late = req.SoldAt, true
 		}
 	}
 	pol := l.cfg.Policy.Load()
@@ -133,7 +137,7 @@ func (l *Ledger) Sell(ctx context.Context, req SaleRequest) (*Receipt, bool, err
 		r        *Receipt
 		replayed bool
 	}
-	res, err := l.submit(ctx, &op{kind: "sale", run: func(tx publicmask.Tx, b *batch) (any, error, error) {
+	res, err := l.submit(ctx, &op{kind: "sale", outlet: req.Outlet, run: func(tx publicmask.Tx, b *batch) (any, error, error) {
 		if rec, ok, err := tx.Idempotency(req.Outlet, req.TxnID); err != nil {
 			return nil, nil, err
 		} else if ok {
@@ -352,7 +356,7 @@ func (l *Ledger) Check(ctx context.Context, outlet, buyer string, onBehalfOf []P
 // Cancel voids a sale of this outlet: quota, purchase counts and stock return.
 // Cancelling a cancelled sale answers the first cancellation again.
 func (l *Ledger) Cancel(ctx context.Context, outlet, saleID string) (*CancelReceipt, error) {
-	res, err := l.submit(ctx, &op{kind: "cancel", run: func(tx publicmask.Tx, b *batch) (any, error, error) {
+	res, err := l.submit(ctx, &op{kind: "cancel", outlet: outlet, run: func(tx publicmask.Tx, b *batch) (any, error, error) {
 		s, err := tx.Sale(saleID)
 		if publicmask.ErrorCode(err) == publicmask.ENotFound || (err == nil && s.Outlet != outlet) {
 			return nil, publicmask.Errorf(publicmask.ENotFound, "sale %q not found at this outlet", saleID), nil

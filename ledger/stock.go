@@ -1,11 +1,13 @@
 package ledger
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/publicmask/publicmask"
 	"github.com/publicmask/publicmask/policy"
@@ -28,7 +30,7 @@ func (l *Ledger) stockOp(ctx context.Context, kind, outlet, txnID string, n int,
 		return nil, false, publicmask.Errorf(publicmask.EBadRequest, "txn_id must be 1–64 characters of A–Z a–z 0–9 . _ : -")
 	}
 	hash := opHash(kind, outlet, txnID, n)
-	res, err := l.submit(ctx, &op{kind: kind, run: func(tx publicmask.Tx, b *batch) (any, error, error) {
+	res, err := l.submit(ctx, &op{kind: kind, outlet: outlet, run: func(tx publicmask.Tx, b *batch) (any, error, error) {
 		return l.runStockOp(tx, b, outlet, txnID, hash, apply)
 	}})
 	if err != nil {
@@ -131,7 +133,9 @@ func (l *Ledger) DeliverMany(ctx context.Context, lines []DeliveryRequest) ([]De
 	if len(valid) == 0 {
 		return out, nil
 	}
-	res, err := l.submit(ctx, &op{kind: "deliveries", run: func(tx publicmask.Tx, b *batch) (any, error, error) {
+	// Lock outlets in code order, as every batch does (see op.outlet).
+	slices.SortStableFunc(valid, func(a, b line) int { return cmp.Compare(lines[a.i].Outlet, lines[b.i].Outlet) })
+	res, err := l.submit(ctx, &op{kind: "deliveries", outlet: lines[valid[0].i].Outlet, run: func(tx publicmask.Tx, b *batch) (any, error, error) {
 		rs := make([]any, len(valid))
 		errs := make([]error, len(valid))
 		for j, v := range valid {
@@ -170,13 +174,18 @@ func (l *Ledger) CorrectStock(ctx context.Context, outlet, txnID string, count i
 			return "", err
 		}
 		o.Stock = count
+		if o.StockAt.IsZero() {
+			// A count at an outlet that never had a delivery is its first
+			// stock: without stock_at it would stay "never stocked" (null).
+			o.StockAt = b.now
+		}
 		return c.ID, nil
 	})
 }
 
 // SetSuspended suspends ("break") or resumes an outlet's sales.
 func (l *Ledger) SetSuspended(ctx context.Context, outlet string, suspended bool) (*OutletView, error) {
-	_, err := l.submit(ctx, &op{kind: "suspend", run: func(tx publicmask.Tx, b *batch) (any, error, error) {
+	_, err := l.submit(ctx, &op{kind: "suspend", outlet: outlet, run: func(tx publicmask.Tx, b *batch) (any, error, error) {
 		o, err := b.outlet(tx, outlet)
 		if err != nil {
 			return nil, err, nil
@@ -202,12 +211,16 @@ func (l *Ledger) ImportOutlets(ctx context.Context, outlets []publicmask.Outlet)
 		}
 	}
 	n := 0
+	// In code order, so that outlet rows are locked in the order every
+	// batch uses (see op.outlet).
+	outlets = slices.Clone(outlets)
+	slices.SortStableFunc(outlets, func(a, b publicmask.Outlet) int { return cmp.Compare(a.Code, b.Code) })
 	// Large imports go in chunks so that sales are not held up behind one
 	// huge transaction.
 	const chunk = 2000
 	for start := 0; start < len(outlets); start += chunk {
 		part := outlets[start:min(start+chunk, len(outlets))]
-		res, err := l.submit(ctx, &op{kind: "import", run: func(tx publicmask.Tx, b *batch) (any, error, error) {
+		res, err := l.submit(ctx, &op{kind: "import", outlet: part[0].Code, run: func(tx publicmask.Tx, b *batch) (any, error, error) {
 			changed := 0
 			for _, in := range part {
 				o, err := b.outlet(tx, in.Code)

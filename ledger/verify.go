@@ -24,13 +24,25 @@ func (l *Ledger) retentionStart(now time.Time) time.Time {
 // the sales it sums, and no sale lacks its record. Late offline sales that
 // broke a rule are counted as conflicts, not violations.
 func (l *Ledger) Verify(ctx context.Context) (*VerifyReport, error) {
+	var rep *VerifyReport
+	// One snapshot for every read: sales committing meanwhile must not show
+	// in one read and not in the next.
+	err := l.store.Audit(ctx, func(r publicmask.AuditReader) error {
+		var err error
+		rep, err = l.verify(ctx, r)
+		return err
+	})
+	return rep, err
+}
+
+func (l *Ledger) verify(ctx context.Context, store publicmask.AuditReader) (*VerifyReport, error) {
 	rep := &VerifyReport{Violations: []Violation{}}
 	add := func(v Violation) {
 		if len(rep.Violations) < maxViolations {
 			rep.Violations = append(rep.Violations, v)
 		}
 	}
-	totals, err := l.store.OutletTotals(ctx)
+	totals, err := store.OutletTotals(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -42,7 +54,7 @@ func (l *Ledger) Verify(ctx context.Context) (*VerifyReport, error) {
 	}
 	rep.Checked.Outlets = len(totals)
 
-	outlets, _, err := l.store.Outlets(ctx)
+	outlets, _, err := store.Outlets(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +72,7 @@ func (l *Ledger) Verify(ctx context.Context) (*VerifyReport, error) {
 	// Memory is proportional to the sales in the window, not to the
 	// person-week rows (a million of them stream past without being kept).
 	usage := make(map[pwKey]*tally)
-	err = l.store.SalesSince(ctx, since, func(s publicmask.Sale) error {
+	err = store.SalesSince(ctx, since, func(s publicmask.Sale) error {
 		if !s.CancelledAt.IsZero() {
 			return nil
 		}
@@ -104,7 +116,7 @@ func (l *Ledger) Verify(ctx context.Context) (*VerifyReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = l.store.PersonWeeksSince(ctx, since.Format(weekKeyLayout), func(pw publicmask.PersonWeek) error {
+	err = store.PersonWeeksSince(ctx, since.Format(weekKeyLayout), func(pw publicmask.PersonWeek) error {
 		rep.Checked.PersonWeeks++
 		want := usage[pwKey{pw.Person, pw.Week}]
 		if want == nil {

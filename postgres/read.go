@@ -28,7 +28,11 @@ func (s *Store) Outlet(ctx context.Context, code string) (publicmask.Outlet, err
 // snapshot, and versions commit in order (tx.go), so the highest version in
 // the list is a watermark that the list is consistent with.
 func (s *Store) Outlets(ctx context.Context) ([]publicmask.Outlet, int64, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+outletCols+` FROM outlets ORDER BY code`)
+	return view{s.pool}.Outlets(ctx)
+}
+
+func (v view) Outlets(ctx context.Context) ([]publicmask.Outlet, int64, error) {
+	rows, err := v.q.Query(ctx, `SELECT `+outletCols+` FROM outlets ORDER BY code`)
 	if err != nil {
 		return nil, 0, unavailable("outlets", err)
 	}
@@ -152,7 +156,11 @@ func (s *Store) PersonWeeks(ctx context.Context, week string, persons []string) 
 // insertion order (sales.seq). One joined statement keeps sales and items in
 // one snapshot.
 func (s *Store) SalesSince(ctx context.Context, since time.Time, fn func(publicmask.Sale) error) error {
-	rows, err := s.pool.Query(ctx, `SELECT s.id, s.outlet, s.txn_id, s.sold_at, s.recorded_at, s.week, s.weekend, s.quantity, s.conflict, s.cancelled_at,
+	return view{s.pool}.SalesSince(ctx, since, fn)
+}
+
+func (v view) SalesSince(ctx context.Context, since time.Time, fn func(publicmask.Sale) error) error {
+	rows, err := v.q.Query(ctx, `SELECT s.id, s.outlet, s.txn_id, s.sold_at, s.recorded_at, s.week, s.weekend, s.quantity, s.conflict, s.cancelled_at,
 			i.role, i.person, i.category, i.birth_year, i.quantity
 		FROM sales s LEFT JOIN sale_items i ON i.sale_id = s.id
 		WHERE s.sold_at >= $1 ORDER BY s.seq, i.idx`, since)
@@ -196,7 +204,11 @@ func (s *Store) SalesSince(ctx context.Context, since time.Time, fn func(publicm
 
 // PersonWeeksSince streams person-week rows of weeks ≥ week.
 func (s *Store) PersonWeeksSince(ctx context.Context, week string, fn func(publicmask.PersonWeek) error) error {
-	rows, err := s.pool.Query(ctx, `SELECT person, week, quantity, purchases, weekday_purchases, weekend_purchases FROM person_weeks WHERE week >= $1 ORDER BY week, person`, week)
+	return view{s.pool}.PersonWeeksSince(ctx, week, fn)
+}
+
+func (v view) PersonWeeksSince(ctx context.Context, week string, fn func(publicmask.PersonWeek) error) error {
+	rows, err := v.q.Query(ctx, `SELECT person, week, quantity, purchases, weekday_purchases, weekend_purchases FROM person_weeks WHERE week >= $1 ORDER BY week, person`, week)
 	if err != nil {
 		return unavailable("person weeks", err)
 	}
@@ -219,7 +231,11 @@ func (s *Store) PersonWeeksSince(ctx context.Context, week string, fn func(publi
 // OutletTotals reads, per outlet, the stock and the aggregates it must
 // equal, in one snapshot.
 func (s *Store) OutletTotals(ctx context.Context) ([]publicmask.OutletTotals, error) {
-	rows, err := s.pool.Query(ctx, `SELECT o.code, o.stock,
+	return view{s.pool}.OutletTotals(ctx)
+}
+
+func (v view) OutletTotals(ctx context.Context) ([]publicmask.OutletTotals, error) {
+	rows, err := v.q.Query(ctx, `SELECT o.code, o.stock,
 		COALESCE((SELECT SUM(quantity) FROM deliveries d WHERE d.outlet = o.code), 0),
 		COALESCE((SELECT SUM(quantity) FROM sales s WHERE s.outlet = o.code AND s.cancelled_at IS NULL), 0),
 		COALESCE((SELECT SUM(delta) FROM corrections c WHERE c.outlet = o.code), 0)
@@ -335,10 +351,37 @@ func (s *Store) Meta(ctx context.Context, key string) (string, error) {
 	return v, nil
 }
 
+// InitMeta sets a value unless one is set, and returns the value in force.
+func (s *Store) InitMeta(ctx context.Context, key, value string) (string, error) {
+	if _, err := s.pool.Exec(ctx, `INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, key, value); err != nil {
+		return "", unavailable("init meta", err)
+	}
+	return s.Meta(ctx, key)
+}
+
 // SetMeta writes a metadata value.
 func (s *Store) SetMeta(ctx context.Context, key, value string) error {
 	if _, err := s.pool.Exec(ctx, `INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value); err != nil {
 		return unavailable("set meta", err)
 	}
 	return nil
+}
+
+// querier is what a view reads through: the pool, or one transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// view implements the audit reads over a querier.
+type view struct{ q querier }
+
+// Audit runs fn in one REPEATABLE READ, READ ONLY transaction: every read
+// in it sees the same snapshot while sales commit meanwhile.
+func (s *Store) Audit(ctx context.Context, fn func(publicmask.AuditReader) error) error {
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return unavailable("audit", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	return fn(view{tx})
 }

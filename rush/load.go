@@ -146,12 +146,15 @@ type replayRec struct {
 
 // engine is one rush in progress.
 type engine struct {
-	cfg   *Config
-	base  string
-	rules *dayRules
-	runID string
-	start time.Time
-	end   time.Time
+	cfg       *Config
+	base      string   // admin and outlet API (the first --target)
+	readBase  string   // public API (--read-target, default base)
+	sellBases []string // ledger nodes that take sales, round robin
+	sellNext  atomic.Uint64
+	rules     *dayRules
+	runID     string
+	start     time.Time
+	end       time.Time
 
 	salesC, readsC, probeC, streamC *http.Client
 
@@ -190,9 +193,18 @@ type engine struct {
 	violations []Violation
 }
 
+// sellBase picks the ledger node for the next sale. A retry of a sale
+// (same txn_id) may land on another node, as behind a load balancer.
+func (e *engine) sellBase() string {
+	if len(e.sellBases) == 0 {
+		return e.base
+	}
+	return e.sellBases[e.sellNext.Add(1)%uint64(len(e.sellBases))]
+}
+
 func newEngine(cfg *Config, base string, rules *dayRules, runID string) *engine {
 	e := &engine{
-		cfg: cfg, base: base, rules: rules, runID: runID,
+		cfg: cfg, base: base, readBase: base, rules: rules, runID: runID,
 		salesC:   newClient(cfg.SalesWorkers+8, 0),
 		readsC:   newClient(cfg.ReadWorkers+cfg.Scrapers+8, 30*time.Second),
 		probeC:   newClient(72, 5*time.Second),
@@ -481,7 +493,7 @@ var rejectCodes = map[string]bool{
 func (e *engine) post(token string, body []byte) (int, []byte, http.Header, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.base+"/api/v2/outlet/sales", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.sellBase()+"/api/v2/outlet/sales", bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, nil, err
 	}
@@ -668,7 +680,7 @@ func (e *engine) probe(o *outletState, soldAt, ackAt time.Time) {
 	want := soldAt.Truncate(time.Microsecond)
 	deadline := ackAt.Add(10 * time.Second)
 	wait := time.Millisecond
-	path := e.base + "/api/v2/outlets/" + url.PathEscape(o.code)
+	path := e.readBase + "/api/v2/outlets/" + url.PathEscape(o.code)
 	for {
 		e.probeReq.Add(1)
 		resp, err := e.probeC.Get(path)
@@ -710,7 +722,7 @@ func findTime(b []byte, key string) (time.Time, bool) {
 // read makes one public read.
 func (e *engine) read(j *readJob) {
 	t0 := time.Now()
-	req, err := http.NewRequest(http.MethodGet, e.base+j.path, nil)
+	req, err := http.NewRequest(http.MethodGet, e.readBase+j.path, nil)
 	if err != nil {
 		return
 	}
@@ -829,7 +841,7 @@ func (e *engine) checkGhosts(b []byte, sent time.Time) {
 // stream is one live-map subscriber: it holds /api/v2/stream open,
 // reconnecting if dropped, and counts the events.
 func (e *engine) stream(ctx context.Context, lat, lng float64) {
-	path := e.base + "/api/v2/stream?lat=" + fmtCoord(lat) + "&lng=" + fmtCoord(lng) + "&m=2000"
+	path := e.readBase + "/api/v2/stream?lat=" + fmtCoord(lat) + "&lng=" + fmtCoord(lng) + "&m=2000"
 	for ctx.Err() == nil {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, path, nil)
 		req.Header.Set("Accept", "text/event-stream")
@@ -866,7 +878,7 @@ func (e *engine) scrape(ctx context.Context, kind string) {
 	for ctx.Err() == nil {
 		for page := 1; ctx.Err() == nil; page++ {
 			t0 := time.Now()
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/corona19-masks/v1/%s/json?page=%d&perPage=500", e.base, kind, page), nil)
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/corona19-masks/v1/%s/json?page=%d&perPage=500", e.readBase, kind, page), nil)
 			resp, err := e.readsC.Do(req)
 			var b []byte
 			status := 0

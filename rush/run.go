@@ -24,7 +24,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	started := time.Now()
-	base := strings.TrimSuffix(cfg.Target, "/")
+	targets := splitTargets(cfg.Target)
+	base := ""
+	if len(targets) > 0 {
+		base = targets[0]
+	}
 	own := base == ""
 	if own {
 		srv, err := startServer(ctx, &cfg)
@@ -33,8 +37,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		defer srv.close()
 		base, cfg.AdminToken = srv.base, srv.token
+		targets = []string{base}
 	}
-	a := &api{base: base, admin: cfg.AdminToken, c: newClient(32, 5*time.Minute)}
+	readBase := strings.TrimSuffix(cfg.ReadTarget, "/")
+	if readBase == "" {
+		readBase = base
+	}
+	a := &api{base: base, pub: readBase, admin: cfg.AdminToken, c: newClient(32, 5*time.Minute)}
 	if err := a.waitReady(ctx, time.Minute); err != nil {
 		return nil, err
 	}
@@ -70,6 +79,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 
 	e := newEngine(&cfg, base, rules, runID)
+	e.readBase, e.sellBases = readBase, targets
 	var weights []float64
 	var stocked []string
 	for _, o := range outlets {
@@ -390,4 +400,17 @@ func machine() Machine {
 		}
 	}
 	return m
+}
+
+// splitTargets parses --target: one base URL, or several ledger nodes
+// separated by commas (sales are spread over them; setup and checks use the
+// first).
+func splitTargets(v string) []string {
+	var out []string
+	for _, t := range strings.Split(v, ",") {
+		if t = strings.TrimSuffix(strings.TrimSpace(t), "/"); t != "" {
+			out = append(out, t)
+		}
+	}
+	return out
 }

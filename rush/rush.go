@@ -25,7 +25,8 @@ import (
 
 // Config is everything a run takes; Main fills it from flags.
 type Config struct {
-	Target      string // base URL of a running server; "" = start one in process
+	Target      string // base URL of a running server (or ledger nodes, comma-separated); "" = start one in process
+	ReadTarget  string // base URL for public reads when Target has no public API (a ledger-role node)
 	AdminToken  string
 	Duration    time.Duration
 	Outlets     int    // number of outlets to use; 0 = all (own server: the national ~26,000)
@@ -76,7 +77,8 @@ func DefaultConfig() Config {
 func Main(args []string) error {
 	c := DefaultConfig()
 	fs := flag.NewFlagSet("rush", flag.ContinueOnError)
-	fs.StringVar(&c.Target, "target", "", "base URL of a running server (default: start one in process on a temporary store)")
+	fs.StringVar(&c.Target, "target", "", "base URL of a running server, or of ledger nodes separated by commas (default: start one in process on a temporary store)")
+	fs.StringVar(&c.ReadTarget, "read-target", "", "base URL of a public node for reads, probes and streams (default: the first --target)")
 	fs.StringVar(&c.AdminToken, "admin-token", os.Getenv("PUBLICMASK_ADMIN_TOKEN"), "admin bearer token of --target")
 	fs.DurationVar(&c.Duration, "duration", c.Duration, "length of the rush")
 	fs.IntVar(&c.Outlets, "outlets", 0, "outlets to use (default: all; without --target the national ~26,000 synthetic outlets)")

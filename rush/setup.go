@@ -105,7 +105,8 @@ func (s *ownServer) close() error {
 
 // api is a small JSON client for the setup and check phases.
 type api struct {
-	base  string
+	base  string // admin and outlet API
+	pub   string // public API ("" = base): a ledger-role node has none
 	admin string
 	c     *http.Client
 }
@@ -121,7 +122,11 @@ func (e *apiError) Error() string {
 }
 
 func (a *api) do(ctx context.Context, method, path, token, ctype string, body io.Reader, out any) (http.Header, error) {
-	req, err := http.NewRequestWithContext(ctx, method, a.base+path, body)
+	return a.doAt(ctx, a.base, method, path, token, ctype, body, out)
+}
+
+func (a *api) doAt(ctx context.Context, base, method, path, token, ctype string, body io.Reader, out any) (http.Header, error) {
+	req, err := http.NewRequestWithContext(ctx, method, base+path, body)
 	if err != nil {
 		return nil, err
 	}
@@ -151,8 +156,13 @@ func (a *api) do(ctx context.Context, method, path, token, ctype string, body io
 	return resp.Header, nil
 }
 
+// getJSON reads the public API.
 func (a *api) getJSON(ctx context.Context, path string, out any) error {
-	_, err := a.do(ctx, http.MethodGet, path, "", "", nil, out)
+	base := a.pub
+	if base == "" {
+		base = a.base
+	}
+	_, err := a.doAt(ctx, base, http.MethodGet, path, "", "", nil, out)
 	return err
 }
 

@@ -32,28 +32,30 @@ func (s *Store) Outlet(ctx context.Context, code string) (publicmask.Outlet, err
 
 // Outlets reads every outlet, ordered by code, in one read transaction so
 // that the returned version matches the list.
-func (s *Store) Outlets(ctx context.Context) ([]publicmask.Outlet, int64, error) {
-	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+func (s *Store) Outlets(ctx context.Context) (out []publicmask.Outlet, version int64, err error) {
+	err = s.Audit(ctx, func(r publicmask.AuditReader) error {
+		out, version, err = r.Outlets(ctx)
+		return err
+	})
+	return out, version, err
+}
+
+func (v view) Outlets(ctx context.Context) ([]publicmask.Outlet, int64, error) {
+	rows, err := v.q.QueryContext(ctx, `SELECT `+outletCols+` FROM outlets ORDER BY code`)
 	if err != nil {
 		return nil, 0, fmt.Errorf("sqlite: outlets: %w", err)
 	}
-	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, `SELECT `+outletCols+` FROM outlets ORDER BY code`)
-	if err != nil {
-		return nil, 0, fmt.Errorf("sqlite: outlets: %w", err)
-	}
+	defer rows.Close()
 	var out []publicmask.Outlet
 	var version int64
 	for rows.Next() {
 		o, err := scanOutlet(rows)
 		if err != nil {
-			rows.Close()
 			return nil, 0, fmt.Errorf("sqlite: outlets: %w", err)
 		}
 		version = max(version, o.Version)
 		out = append(out, o)
 	}
-	rows.Close()
 	return out, version, rows.Err()
 }
 
@@ -142,11 +144,11 @@ func (s *Store) PersonWeeks(ctx context.Context, week string, persons []string) 
 // SalesSince streams sales sold at or after since, with items, in the
 // order the ledger recorded them.
 func (s *Store) SalesSince(ctx context.Context, since time.Time, fn func(publicmask.Sale) error) error {
-	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return fmt.Errorf("sqlite: sales: %w", err)
-	}
-	defer tx.Rollback()
+	return s.Audit(ctx, func(r publicmask.AuditReader) error { return r.SalesSince(ctx, since, fn) })
+}
+
+func (v view) SalesSince(ctx context.Context, since time.Time, fn func(publicmask.Sale) error) error {
+	tx := v.q
 	// Items are read in one ordered pass beside the sales (a merge join)
 	// rather than one query per sale.
 	rows, err := tx.QueryContext(ctx, `SELECT `+saleCols+` FROM sales WHERE sold_at >= ? ORDER BY rowid`, micro(since))
@@ -200,7 +202,11 @@ type itemRow struct {
 
 // PersonWeeksSince streams person-week rows of weeks ≥ week.
 func (s *Store) PersonWeeksSince(ctx context.Context, week string, fn func(publicmask.PersonWeek) error) error {
-	rows, err := s.reader.QueryContext(ctx, `SELECT person, week, quantity, purchases, weekday_purchases, weekend_purchases FROM person_weeks WHERE week >= ? ORDER BY week, person`, week)
+	return view{s.reader}.PersonWeeksSince(ctx, week, fn)
+}
+
+func (v view) PersonWeeksSince(ctx context.Context, week string, fn func(publicmask.PersonWeek) error) error {
+	rows, err := v.q.QueryContext(ctx, `SELECT person, week, quantity, purchases, weekday_purchases, weekend_purchases FROM person_weeks WHERE week >= ? ORDER BY week, person`, week)
 	if err != nil {
 		return fmt.Errorf("sqlite: person weeks: %w", err)
 	}
@@ -219,7 +225,11 @@ func (s *Store) PersonWeeksSince(ctx context.Context, week string, fn func(publi
 
 // OutletTotals reads, per outlet, the stock and the aggregates it must equal.
 func (s *Store) OutletTotals(ctx context.Context) ([]publicmask.OutletTotals, error) {
-	rows, err := s.reader.QueryContext(ctx, `SELECT o.code, o.stock,
+	return view{s.reader}.OutletTotals(ctx)
+}
+
+func (v view) OutletTotals(ctx context.Context) ([]publicmask.OutletTotals, error) {
+	rows, err := v.q.QueryContext(ctx, `SELECT o.code, o.stock,
 		COALESCE((SELECT SUM(quantity) FROM deliveries d WHERE d.outlet = o.code), 0),
 		COALESCE((SELECT SUM(quantity) FROM sales s WHERE s.outlet = o.code AND s.cancelled_at IS NULL), 0),
 		COALESCE((SELECT SUM(delta) FROM corrections c WHERE c.outlet = o.code), 0)
@@ -316,6 +326,21 @@ func (s *Store) Meta(ctx context.Context, key string) (string, error) {
 	return v, nil
 }
 
+// InitMeta sets a value unless one is set, and returns the value in force.
+func (s *Store) InitMeta(ctx context.Context, key, value string) (string, error) {
+	s.writeMu.Lock()
+	_, err := s.writer.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`, key, value)
+	s.writeMu.Unlock()
+	if err != nil {
+		return "", fmt.Errorf("sqlite: init meta: %w", err)
+	}
+	var v string
+	if err := s.writer.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&v); err != nil {
+		return "", fmt.Errorf("sqlite: init meta: %w", err)
+	}
+	return v, nil
+}
+
 // SetMeta writes a metadata value.
 func (s *Store) SetMeta(ctx context.Context, key, value string) error {
 	s.writeMu.Lock()
@@ -324,6 +349,26 @@ func (s *Store) SetMeta(ctx context.Context, key, value string) error {
 		return fmt.Errorf("sqlite: set meta: %w", err)
 	}
 	return nil
+}
+
+// querier is what a view reads through: the reader pool, or one read
+// transaction.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// view implements the audit reads over a querier.
+type view struct{ q querier }
+
+// Audit runs fn against one read transaction: in WAL mode every read in it
+// sees the same snapshot, whatever commits meanwhile.
+func (s *Store) Audit(ctx context.Context, fn func(publicmask.AuditReader) error) error {
+	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("sqlite: audit: %w", err)
+	}
+	defer tx.Rollback()
+	return fn(view{tx})
 }
 
 var _ publicmask.Store = (*Store)(nil)

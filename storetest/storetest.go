@@ -411,6 +411,13 @@ func testMeta(t *testing.T, s publicmask.Store) {
 			t.Fatalf("meta = %q, want %q", got, v)
 		}
 	}
+	// InitMeta: the first value wins, and everyone is told the value in force.
+	if v, err := s.InitMeta(ctx, "fp", "first"); err != nil || v != "first" {
+		t.Fatalf("InitMeta on unset = %q, %v", v, err)
+	}
+	if v, err := s.InitMeta(ctx, "fp", "second"); err != nil || v != "first" {
+		t.Fatalf("InitMeta on set = %q, %v; want the first value kept", v, err)
+	}
 	if err := s.Ping(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# bench-pg.sh — PostgreSQL scale-out figures: two ledger nodes and one public
+# node on one PostgreSQL (scripts/pg.sh's cluster), driven by
+# `publicmask rush --target L1,L2 --read-target P`. Prints durable sales/s
+# over HTTP through both ledger nodes with their p99, and the freshness from
+# a ledger node's acknowledgement to the public node's answer.
+#
+#   scripts/bench-pg.sh        # about a minute; needs PostgreSQL installed
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DIR=${BENCH_DIR:-/tmp/publicmask-bench-pg}
+SECS=${BENCH_SECONDS:-20}
+P1=${BENCH_PORT:-18180}
+rm -rf "$DIR"; mkdir -p "$DIR"
+say() { printf '%s\n' "$*" >&2; }
+jget() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
+for k in sys.argv[2].split("."): d=d[k]
+print(d)' "$1" "$2"; }
+
+go build -o "$DIR/publicmask" ./cmd/publicmask
+PM="$DIR/publicmask"
+DSN=$(scripts/pg.sh | tail -n 1)
+SCHEMA="bench_$(date +%s)"
+BINDIR=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
+"$BINDIR/psql" "$DSN" -qc "CREATE SCHEMA $SCHEMA"
+NODE_DSN="$DSN&search_path=$SCHEMA"
+head -c 32 /dev/urandom >"$DIR/secret"; chmod 600 "$DIR/secret"
+TOKEN="bench-pg-$(date +%s)-$$"
+COMMON=(--db "$NODE_DSN" --secret-file "$DIR/secret" --admin-token "$TOKEN" --seed none --clock 2020-03-11T08:00:00+09:00 --log-level warn)
+
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	"$BINDIR/psql" "$DSN" -qc "DROP SCHEMA $SCHEMA CASCADE" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+"$PM" serve --addr "127.0.0.1:$P1" --role ledger "${COMMON[@]}" 2>"$DIR/ledger1.err" >/dev/null & PIDS+=($!)
+sleep 2 # the first node applies the migrations
+"$PM" serve --addr "127.0.0.1:$((P1 + 1))" --role ledger "${COMMON[@]}" 2>"$DIR/ledger2.err" >/dev/null & PIDS+=($!)
+"$PM" serve --addr "127.0.0.1:$((P1 + 2))" --role public "${COMMON[@]}" 2>"$DIR/public.err" >/dev/null & PIDS+=($!)
+for port in $P1 $((P1 + 1)) $((P1 + 2)); do
+	for _ in $(seq 1 300); do curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+done
+L="http://127.0.0.1:$P1,http://127.0.0.1:$((P1 + 1))"
+P="http://127.0.0.1:$((P1 + 2))"
+
+say "== sales capacity through two ledger nodes (4,000/s offered, few reads)"
+"$PM" rush --target "$L" --read-target "$P" --admin-token "$TOKEN" --duration "${SECS}s" --outlets 5000 \
+	--sales-rate 4000 --read-rate 200 --sales-workers 512 --streams 2 --scrapers 0 --quiet --seed 11 --report "$DIR/rush-sales" ||
+	say "   (rush reported violations: see $DIR/rush-sales)"
+say "== mixed: 1,000 sales/s, 2,000 reads/s on the public node"
+"$PM" rush --target "$L" --read-target "$P" --admin-token "$TOKEN" --duration "${SECS}s" --outlets 5000 \
+	--sales-rate 1000 --read-rate 2000 --quiet --seed 12 --report "$DIR/rush-mixed" ||
+	say "   (rush reported violations: see $DIR/rush-mixed)"
+
+echo
+echo "publicmask PostgreSQL scale-out — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, 2 ledger + 1 public node + PostgreSQL on this machine"
+printf '%-52s %s\n' "durable sales/s over HTTP, two ledger nodes" "$(jget "$DIR/rush-sales/report.json" sales.per_sec) (p99 $(jget "$DIR/rush-sales/report.json" sales.p99_ms) ms; target ≥ 2,000/s, p99 ≤ 50 ms)"
+printf '%-52s %s\n' "  at 1,000/s offered: sales/s, p99" "$(jget "$DIR/rush-mixed/report.json" sales.per_sec), $(jget "$DIR/rush-mixed/report.json" sales.p99_ms) ms"
+printf '%-52s %s\n' "freshness ledger ack → public node v2 answer, p50/p99" "$(jget "$DIR/rush-mixed/report.json" freshness.p50_ms) / $(jget "$DIR/rush-mixed/report.json" freshness.p99_ms) ms (n=$(jget "$DIR/rush-mixed/report.json" freshness.samples); target ≤ 1 s)"
+printf '%-52s %s\n' "public node reads/s, p99" "$(jget "$DIR/rush-mixed/report.json" reads.per_sec), $(jget "$DIR/rush-mixed/report.json" reads.p99_ms) ms"
+printf '%-52s %s\n' "violations (both runs)" "$(python3 -c 'import json,sys; print(sum(len(json.load(open(f))["violations"]) for f in sys.argv[1:]))' "$DIR"/rush-*/report.json)"
+echo "details: $DIR"

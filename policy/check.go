@@ -134,7 +134,7 @@ func judge(per *Period, date string, persons []Person, i int, u Usage, q int) st
 	year := ps.BirthDate.Year()
 	if i > 0 {
 		c := per.category(ps.Category)
-		if c == nil || !inYears(year, c.BornFrom, c.BornTo) {
+		if (c == nil || !inYears(year, c.BornFrom, c.BornTo)) && !accompaniedMinor(per, date, persons, i) {
 			return ReasonProxyNotAllowed
 		}
 	}
@@ -150,6 +150,18 @@ func judge(per *Period, date string, persons []Person, i int, u Usage, q int) st
 		return ReasonQuotaExceeded
 	}
 	return ""
+}
+
+// accompaniedMinor: under the minor-with-buyer rule (from 16 March 2020) a
+// parent buying on the parent's own day may buy for an accompanying minor
+// "whatever the minor's birth year": a child older than the child
+// category's own bound (born 2002–2009 before 6 April) qualifies then, and
+// only then.
+func accompaniedMinor(per *Period, date string, persons []Person, i int) bool {
+	p := per.Proxy
+	return p != nil && p.DayRule == DayMinorWithBuyer && persons[i].Category == CategoryChild &&
+		per.category(CategoryChild) != nil && persons[i].BirthDate.Year() >= p.MinorBornFrom &&
+		per.ownDay(date, persons[0].BirthDate.Year())
 }
 
 // mayBuyOn applies the day rule to person i (with the proxy day rule for i > 0).

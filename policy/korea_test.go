@@ -193,8 +193,13 @@ func TestKorea2020Check(t *testing.T) {
 		{"3-18 elderly on the parent's day", "2020-03-18", pharmacy, []Person{buyer(1983, 0), proxy(1939, CategoryElderly, 1)}, ReasonNotEligibleToday, nil, "2020-03-19"},
 		{"3-19 elderly on the elder's day", "2020-03-19", pharmacy, []Person{buyer(1983, 0), proxy(1939, CategoryElderly, 2)}, "", nil, ""},
 		{"3-18 false child", "2020-03-18", pharmacy, []Person{buyer(1983, 1), proxy(1990, CategoryChild, 1)}, ReasonProxyNotAllowed, nil, ""},
-		{"3-18 child born 2005 not yet", "2020-03-18", pharmacy, []Person{buyer(1983, 1), proxy(2005, CategoryChild, 1)}, ReasonProxyNotAllowed, nil, ""},
-		{"3-30 child born 2005 from 4-06", "2020-03-30", pharmacy, []Person{buyer(1981, 1), proxy(2005, CategoryChild, 1)}, ReasonProxyNotAllowed, nil, "2020-04-06"},
+		// From 3-16 a minor (born 2002+) may be bought for with the parent on
+		// the parent's day "whatever the minor's birth year"; on the minor's
+		// own day without the parent's, only from 4-06 (child born 2002+).
+		{"3-18 minor born 2005 on the parent's day", "2020-03-18", pharmacy, []Person{buyer(1983, 1), proxy(2005, CategoryChild, 1)}, "", nil, ""},
+		{"3-30 minor born 2005 on the parent's day", "2020-03-30", pharmacy, []Person{buyer(1981, 1), proxy(2005, CategoryChild, 1)}, "", nil, ""},
+		{"3-20 minor born 2005 on its own day only", "2020-03-20", pharmacy, []Person{buyer(1983, 0), proxy(2005, CategoryChild, 1)}, ReasonProxyNotAllowed, nil, "2020-03-21"},
+		{"4-10 child born 2005 on its own day", "2020-04-10", pharmacy, []Person{buyer(1983, 0), proxy(2005, CategoryChild, 1)}, "", nil, ""},
 		{"4-08 child born 2005 with its parent", "2020-04-08", pharmacy, []Person{buyer(1983, 1), proxy(2005, CategoryChild, 1)}, "", nil, ""},
 		{"3-20 pregnant not yet", "2020-03-20", pharmacy, []Person{buyer(1985, 1), proxy(1990, CategoryPregnant, 1)}, ReasonProxyNotAllowed, nil, "2020-03-27"},
 		{"3-25 pregnant on her day", "2020-03-25", pharmacy, []Person{buyer(1985, 0), proxy(1988, CategoryPregnant, 1)}, "", nil, ""},

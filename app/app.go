@@ -187,7 +187,9 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 			Registerer: n.Registry, Logger: cfg.Logger,
 		}
 		if isPostgres(cfg.DB) {
-			lc.Writers = 4
+			// Several writers overlap their round trips to the database;
+			// smaller batches keep a sale's wait for its batch short.
+			lc.Writers, lc.MaxBatch = 4, 64
 		}
 		if n.Refresher != nil {
 			lc.OnCommit = n.Refresher.Notify

@@ -212,8 +212,11 @@ func (c *memo) get(key string, build func() []byte) []byte {
 	me, ok := c.m[key]
 	if !ok {
 		if c.bytes >= memoBudget {
-			c.mu.Unlock()
-			return build()
+			// Start over rather than stop caching: a client cycling odd
+			// page sizes must not leave the common pages uncached for the
+			// rest of the snapshot's life.
+			clear(c.m)
+			c.bytes = 0
 		}
 		me = &memoEntry{}
 		c.m[key] = me

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"math"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -229,8 +230,20 @@ func (n *Node) status(ctx context.Context) (any, error) {
 				"age_ms":  float64(n.Clock.Now().Sub(snap.AsOf()).Microseconds()) / 1000,
 				"outlets": snap.Len(),
 			}
+			// The hop store → this node's snapshot: is a committed change
+			// not yet visible here, and since when? On a multi-node
+			// deployment each node answers for itself.
+			if pending, err := n.Store.OutletChanges(ctx, snap.Version(), 1); err == nil {
+				lag := 0.0
+				if len(pending) > 0 && !pending[0].UpdatedAt.IsZero() {
+					lag = float64(n.Clock.Now().Sub(pending[0].UpdatedAt).Microseconds()) / 1000
+				}
+				snapView["behind_store"] = len(pending) > 0
+				snapView["oldest_unapplied_ms"] = lag
+			}
 			out["snapshot"] = snapView
-			out["stale_outlets"] = staleOutlets(n, snap)
+			out["nodes"] = []map[string]any{{"node": n.nodeName(), "role": n.cfg.Role, "version": snap.Version(), "age_ms": snapView["age_ms"]}}
+			out["stale_outlets"], out["stale_outlets_count"] = staleOutlets(n, snap)
 		}
 	}
 	c := n.statusC
@@ -265,7 +278,7 @@ func (n *Node) status(ctx context.Context) (any, error) {
 // staleOutlets lists outlets that have stock but have not changed for hours:
 // in 2020 these were the pharmacies that had stopped recording sales. The
 // total is counted; the list keeps the silent longest.
-func staleOutlets(n *Node, snap *snapshot.Snapshot) map[string]any {
+func staleOutlets(n *Node, snap *snapshot.Snapshot) ([]staleOutlet, int) {
 	cutoff := n.Clock.Now().Add(-staleAfter)
 	var list []staleOutlet
 	count := 0
@@ -281,5 +294,14 @@ func staleOutlets(n *Node, snap *snapshot.Snapshot) map[string]any {
 	if len(list) > maxStaleList {
 		list = list[:maxStaleList]
 	}
-	return map[string]any{"count": count, "silent_for": staleAfter.String(), "outlets": list}
+	if list == nil {
+		list = []staleOutlet{}
+	}
+	return list, count
+}
+
+// nodeName identifies this node on the status page: host and listen address.
+func (n *Node) nodeName() string {
+	host, _ := os.Hostname()
+	return host + " " + n.cfg.Addr
 }

@@ -93,6 +93,8 @@ func TestBrowserAgainstRealServer(t *testing.T) {
 
 	p.Run(browsertest.Navigate(s.base + "/status"))
 	p.Wait(`document.getElementById('fresh') && /\d/.test(document.getElementById('fresh').textContent)`, 10*time.Second)
+	p.Wait(`document.getElementById('rates') && /\d/.test(document.getElementById('rates').textContent)`, 10*time.Second)
+	copyTo(t, p.Screenshot("status.png"), filepath.Join(os.TempDir(), "publicmask-e2e-status.png"))
 }
 
 func copyTo(t *testing.T, from, to string) {

@@ -8,7 +8,7 @@
   var POLL_MS = 2000, KEEP_MS = 10 * 60 * 1000;
   var local = [];       // client-side history, when the server sends none
   var lastOK = 0;
-  var KNOWN = { now: 1, version: 1, snapshot: 1, rates: 1, latency: 1, shed_total: 1, rate_limited_total: 1, store: 1, stale_outlets: 1, history: 1, nodes: 1 };
+  var KNOWN = { now: 1, version: 1, snapshot: 1, rates: 1, latency: 1, shed_total: 1, rate_limited_total: 1, store: 1, stale_outlets: 1, stale_outlets_count: 1, history: 1, nodes: 1 };
 
   function get(o, path) {
     return path.split('.').reduce(function (v, k) { return v != null && typeof v === 'object' ? v[k] : undefined; }, o);
@@ -123,6 +123,8 @@
     $('fresh').replaceChildren(
       metric('snapshot_age', '스냅샷 나이', ms(get(s, 'snapshot.age_ms')), null,
         num(get(s, 'snapshot.version')) ? '스냅샷 버전 ' + get(s, 'snapshot.version') : null),
+      metric('unapplied', '저장소 → 이 노드 미반영 (가장 오래된 변경)',
+        get(s, 'snapshot.behind_store') === false ? '✔ 0 ms' : ms(get(s, 'snapshot.oldest_unapplied_ms'))),
       metric('freshness', '판매 → 공개 반영 (p50 / p99)',
         num(get(s, 'snapshot.freshness_p50_ms')) || num(get(s, 'snapshot.freshness_p99_ms'))
           ? ms(get(s, 'snapshot.freshness_p50_ms')) + ' / ' + ms(get(s, 'snapshot.freshness_p99_ms')) : '—',

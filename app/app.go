@@ -190,6 +190,10 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 			// Several writers overlap their round trips to the database;
 			// smaller batches keep a sale's wait for its batch short.
 			lc.Writers, lc.MaxBatch = 4, 64
+		} else {
+			// SQLite has one writer, but a batch waiting for its flush to
+			// disk need not hold it: a second writer runs the next batch.
+			lc.Writers = 2
 		}
 		if n.Refresher != nil {
 			lc.OnCommit = n.Refresher.Notify

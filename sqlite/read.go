@@ -289,28 +289,45 @@ func (s *Store) Purge(ctx context.Context, week string) (int, error) {
 		return 0, fmt.Errorf("sqlite: purge: bad week %q", week)
 	}
 	var n int64
+	err = s.exclusive(func() error {
+		tx, err := s.writer.BeginTx(ctx, nil)
+		if err != nil {
+			return unavailable("purge", err)
+		}
+		defer tx.Rollback()
+		res, err := tx.ExecContext(ctx, `DELETE FROM person_weeks WHERE week < ?`, week)
+		if err != nil {
+			return fmt.Errorf("sqlite: purge person weeks: %w", err)
+		}
+		n, _ = res.RowsAffected()
+		if _, err := tx.ExecContext(ctx, `UPDATE sale_items SET person = '' WHERE person <> '' AND sale_id IN (SELECT id FROM sales WHERE week < ?)`, week); err != nil {
+			return fmt.Errorf("sqlite: purge sale items: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency WHERE created_at < ?`, micro(cutoff)); err != nil {
+			return fmt.Errorf("sqlite: purge idempotency: %w", err)
+		}
+		if err := tx.Commit(); err != nil {
+			return unavailable("purge commit", err)
+		}
+		return nil
+	})
+	return int(n), err
+}
+
+// exclusive runs f under the writer lock and returns once what it
+// committed is on disk.
+func (s *Store) exclusive(f func() error) error {
 	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	tx, err := s.writer.BeginTx(ctx, nil)
+	err := f()
+	var seq uint64
+	if err == nil {
+		seq = s.dur.committedOne()
+	}
+	s.writeMu.Unlock()
 	if err != nil {
-		return 0, unavailable("purge", err)
+		return err
 	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `DELETE FROM person_weeks WHERE week < ?`, week)
-	if err != nil {
-		return 0, fmt.Errorf("sqlite: purge person weeks: %w", err)
-	}
-	n, _ = res.RowsAffected()
-	if _, err := tx.ExecContext(ctx, `UPDATE sale_items SET person = '' WHERE person <> '' AND sale_id IN (SELECT id FROM sales WHERE week < ?)`, week); err != nil {
-		return 0, fmt.Errorf("sqlite: purge sale items: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency WHERE created_at < ?`, micro(cutoff)); err != nil {
-		return 0, fmt.Errorf("sqlite: purge idempotency: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, unavailable("purge commit", err)
-	}
-	return int(n), nil
+	return s.dur.wait(seq)
 }
 
 // Meta reads a metadata value ("" if unset).
@@ -328,9 +345,10 @@ func (s *Store) Meta(ctx context.Context, key string) (string, error) {
 
 // InitMeta sets a value unless one is set, and returns the value in force.
 func (s *Store) InitMeta(ctx context.Context, key, value string) (string, error) {
-	s.writeMu.Lock()
-	_, err := s.writer.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`, key, value)
-	s.writeMu.Unlock()
+	err := s.exclusive(func() error {
+		_, err := s.writer.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`, key, value)
+		return err
+	})
 	if err != nil {
 		return "", fmt.Errorf("sqlite: init meta: %w", err)
 	}
@@ -343,9 +361,11 @@ func (s *Store) InitMeta(ctx context.Context, key, value string) (string, error)
 
 // SetMeta writes a metadata value.
 func (s *Store) SetMeta(ctx context.Context, key, value string) error {
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	if _, err := s.writer.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value); err != nil {
+	err := s.exclusive(func() error {
+		_, err := s.writer.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("sqlite: set meta: %w", err)
 	}
 	return nil

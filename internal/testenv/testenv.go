@@ -63,6 +63,7 @@ func NewWith(t testing.TB, opt Options) *Env {
 	e := &Env{Store: st, Clock: clock.NewManual(Start), AdminToken: "admin-test-token", Secret: secret, Changed: make(chan []publicmask.Outlet, 1024)}
 	l, err := ledger.New(ledger.Config{
 		Store: st, Policy: policy.NewHolder(pol), Keyer: keyer, Clock: e.Clock, AdminToken: e.AdminToken,
+		Writers: 2, // as serve runs SQLite: the next batch runs while one is flushed
 		OnCommit: func(ch []publicmask.Outlet) {
 			if opt.OnCommit != nil {
 				opt.OnCommit(ch)

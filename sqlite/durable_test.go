@@ -1,0 +1,102 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/publicmask/publicmask"
+)
+
+func openTest(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "pm.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func putMeta(s *Store, i int) error {
+	return s.Write(context.Background(), func(tx publicmask.Tx) error {
+		return tx.PutPersonWeek(publicmask.PersonWeek{Person: "p" + string(rune('a'+i%26)) + time.Now().String(), Week: "2020-03-09", Quantity: 1})
+	})
+}
+
+// wait(seq) returns only after a flush that started after commit seq was
+// counted; many concurrent commits share flushes.
+func TestWaitNeedsAFlushAfterTheCommit(t *testing.T) {
+	d := newDurability(filepath.Join(t.TempDir(), "x.db"))
+	var mu sync.Mutex
+	flushedUpTo := uint64(0)
+	d.flushFn = func() error {
+		target := d.committed.Load() // what this flush can vouch for
+		time.Sleep(time.Millisecond)
+		mu.Lock()
+		flushedUpTo = max(flushedUpTo, target)
+		mu.Unlock()
+		return nil
+	}
+	const writers, each = 8, 50
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				seq := d.committedOne()
+				if err := d.wait(seq); err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				covered := flushedUpTo
+				mu.Unlock()
+				if covered < seq {
+					t.Errorf("wait(%d) returned with flushes covering only %d", seq, covered)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if f := d.flushes.Load(); f >= writers*each {
+		t.Fatalf("%d flushes for %d commits: flushes are not shared", f, writers*each)
+	}
+	t.Logf("%d commits, %d flushes", writers*each, d.flushes.Load())
+}
+
+// After a failed flush nothing more is acknowledged and the store reports
+// itself unavailable (restart to recover from the log).
+func TestFailedFlushStopsAcknowledging(t *testing.T) {
+	s := openTest(t)
+	if err := putMeta(s, 0); err != nil {
+		t.Fatal(err)
+	}
+	s.dur.flushFn = func() error { return errors.New("EIO") }
+	if err := putMeta(s, 1); publicmask.ErrorCode(err) != publicmask.EStoreUnavailable {
+		t.Fatalf("write after a failed flush: %v", err)
+	}
+	s.dur.flushFn = func() error { return nil } // a later flush may succeed, but cannot vouch for the lost pages
+	if err := putMeta(s, 2); publicmask.ErrorCode(err) != publicmask.EStoreUnavailable {
+		t.Fatalf("write after recovery of the disk: %v", err)
+	}
+	if err := s.Ping(context.Background()); err == nil {
+		t.Fatal("Ping ok after a failed flush")
+	}
+}
+
+// The real flush finds and syncs the WAL file.
+func TestRealFlush(t *testing.T) {
+	s := openTest(t)
+	if err := putMeta(s, 0); err != nil {
+		t.Fatal(err)
+	}
+	if s.dur.flushes.Load() == 0 || s.dur.walIno == 0 {
+		t.Fatalf("no flush of the WAL file (flushes %d, inode %d)", s.dur.flushes.Load(), s.dur.walIno)
+	}
+}

@@ -1,12 +1,10 @@
 package e2e
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -50,70 +48,17 @@ func crashAndRestart(t *testing.T, args []string) []acked {
 	s := start(t, args...)
 	codes, tokens := setupOutlets(t, s, 4, 5000)
 
-	var mu sync.Mutex
-	var acks []acked
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				c := codes[(w+i)%len(codes)]
-				a := acked{outlet: c, token: tokens[c], txn: fmt.Sprintf("w%d-%d", w, i), buyer: born83(w*100000/8 + i), qty: 1 + i%2}
-				var r saleReceipt
-				code, err := s.call("POST", "/api/v2/outlet/sales", a.token, map[string]any{"txn_id": a.txn, "buyer": a.buyer, "quantity": a.qty}, &r)
-				if err != nil {
-					return // the server is gone
-				}
-				if code == 201 {
-					a.saleID = r.SaleID
-					mu.Lock()
-					acks = append(acks, a)
-					mu.Unlock()
-				}
-			}
-		}()
-	}
+	load := startSales(s, codes, tokens, 8, "w")
 	time.Sleep(3 * time.Second)
 	s.kill9()
-	close(stop)
-	wg.Wait()
+	acks := load.finish()
 	if len(acks) < 50 {
 		t.Fatalf("only %d sales acknowledged before the kill; the test proves little", len(acks))
 	}
 	t.Logf("%d sales acknowledged before SIGKILL", len(acks))
 
 	s2 := start(t, args...)
-	// Replay every acknowledged txn_id (eight at a time).
-	jobs := make(chan acked)
-	var rwg sync.WaitGroup
-	for range 8 {
-		rwg.Add(1)
-		go func() {
-			defer rwg.Done()
-			for a := range jobs {
-				var r saleReceipt
-				code, err := s2.call("POST", "/api/v2/outlet/sales", a.token, map[string]any{"txn_id": a.txn, "buyer": a.buyer, "quantity": a.qty}, &r)
-				if err != nil || code != 200 || r.SaleID != a.saleID {
-					t.Errorf("txn %s: status %d (%v), replayed as %q, acknowledged as %s", a.txn, code, err, r.SaleID, a.saleID)
-				}
-			}
-		}()
-	}
-	for _, a := range acks {
-		jobs <- a
-	}
-	close(jobs)
-	rwg.Wait()
-	if t.Failed() {
-		t.FailNow()
-	}
+	replayAll(t, s2, acks)
 	var rep struct {
 		OK         bool `json:"ok"`
 		Violations []any

@@ -8,14 +8,12 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"fmt"
 	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -31,36 +29,7 @@ func TestSIGTERMDrains(t *testing.T) {
 	args := []string{"--db", filepath.Join(dir, "pm.db"), "--seed", "none", "--clock", "2020-03-11T10:00:00+09:00"}
 	s := start(t, args...)
 	codes, tokens := setupOutlets(t, s, 2, 10000)
-	var mu sync.Mutex
-	var acks []acked
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	for w := range 6 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				c := codes[i%2]
-				a := acked{outlet: c, token: tokens[c], txn: fmt.Sprintf("d%d-%d", w, i), buyer: born83(w*10000 + i), qty: 1}
-				var r saleReceipt
-				code, err := s.call("POST", "/api/v2/outlet/sales", a.token, map[string]any{"txn_id": a.txn, "buyer": a.buyer, "quantity": 1}, &r)
-				if err != nil {
-					return
-				}
-				if code == 201 {
-					a.saleID = r.SaleID
-					mu.Lock()
-					acks = append(acks, a)
-					mu.Unlock()
-				}
-			}
-		}()
-	}
+	load := startSales(s, codes, tokens, 6, "d")
 	time.Sleep(1500 * time.Millisecond)
 	began := time.Now()
 	s.cmd.Process.Signal(syscall.SIGTERM)
@@ -74,20 +43,13 @@ func TestSIGTERMDrains(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("server still running 20 s after SIGTERM")
 	}
-	close(stop)
-	wg.Wait()
+	acks := load.finish()
 	t.Logf("exited %v after SIGTERM with %d sales acknowledged", time.Since(began).Round(time.Millisecond), len(acks))
 	if _, err := net.DialTimeout("tcp", s.base[len("http://"):], time.Second); err == nil {
 		t.Fatal("still accepting connections after shutdown")
 	}
 	s2 := start(t, args...)
-	for _, a := range acks {
-		var r saleReceipt
-		s2.mustCall("POST", "/api/v2/outlet/sales", a.token, map[string]any{"txn_id": a.txn, "buyer": a.buyer, "quantity": 1}, &r, 200)
-		if r.SaleID != a.saleID {
-			t.Fatalf("txn %s lost across a graceful shutdown", a.txn)
-		}
-	}
+	replayAll(t, s2, acks)
 	var rep struct {
 		OK bool `json:"ok"`
 	}

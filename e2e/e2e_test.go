@@ -243,3 +243,86 @@ func setupOutlets(t *testing.T, s *server, n, stock int) (codes []string, tokens
 	}
 	return codes, tokens
 }
+
+// salesLoad is clients selling to a server until stopped, keeping every
+// acknowledged (201) sale.
+type salesLoad struct {
+	mu   sync.Mutex
+	acks []acked
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// startSales runs workers clients against s; each sells 1 or 2 masks to a
+// fresh buyer born 1983 at the outlets in turn until stop, or until the
+// server stops answering.
+func startSales(s *server, codes []string, tokens map[string]string, workers int, prefix string) *salesLoad {
+	l := &salesLoad{stop: make(chan struct{})}
+	for w := range workers {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				c := codes[(w+i)%len(codes)]
+				a := acked{outlet: c, token: tokens[c], txn: fmt.Sprintf("%s%d-%d", prefix, w, i), buyer: born83(w*(100000/workers) + i), qty: 1 + i%2}
+				var r saleReceipt
+				code, err := s.call("POST", "/api/v2/outlet/sales", a.token, a.body(), &r)
+				if err != nil {
+					return // the server is gone
+				}
+				if code == 201 {
+					a.saleID = r.SaleID
+					l.mu.Lock()
+					l.acks = append(l.acks, a)
+					l.mu.Unlock()
+				}
+			}
+		}()
+	}
+	return l
+}
+
+// finish stops the clients and returns the acknowledged sales.
+func (l *salesLoad) finish() []acked {
+	close(l.stop)
+	l.wg.Wait()
+	return l.acks
+}
+
+func (a acked) body() map[string]any {
+	return map[string]any{"txn_id": a.txn, "buyer": a.buyer, "quantity": a.qty}
+}
+
+// replayAll sends every acknowledged sale again (eight at a time): each must
+// answer 200 with its first sale ID.
+func replayAll(t *testing.T, s *server, acks []acked) {
+	t.Helper()
+	jobs := make(chan acked)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for a := range jobs {
+				var r saleReceipt
+				code, err := s.call("POST", "/api/v2/outlet/sales", a.token, a.body(), &r)
+				if err != nil || code != 200 || r.SaleID != a.saleID {
+					t.Errorf("txn %s: status %d (%v), replayed as %q, acknowledged as %s", a.txn, code, err, r.SaleID, a.saleID)
+				}
+			}
+		}()
+	}
+	for _, a := range acks {
+		jobs <- a
+	}
+	close(jobs)
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+}

@@ -98,8 +98,9 @@ func assertNoRawIDInLogs(t *testing.T, acks []acked, servers ...*server) {
 		if len(logs) == 0 {
 			t.Fatal("no server output captured")
 		}
-		if m := thirteenDigits.FindString(logs); m != "" {
-			t.Fatalf("a 13-digit run in the server's output: %s…", m[:6])
+		if loc := thirteenDigits.FindStringIndex(logs); loc != nil {
+			start := max(0, loc[0]-120)
+			t.Fatalf("a 13-digit run in the server's output: …%s…", strings.ReplaceAll(logs[start:loc[0]], "\n", " "))
 		}
 		for _, a := range acks {
 			if strings.Contains(logs, a.buyer[:6]+"-"+a.buyer[6:]) {

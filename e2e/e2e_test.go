@@ -72,7 +72,13 @@ const adminToken = "e2e-admin-token-0123456789"
 // and waits until it is ready.
 func start(t *testing.T, args ...string) *server {
 	t.Helper()
-	addr := freeAddr(t)
+	return startOn(t, freeAddr(t), args...)
+}
+
+// startOn is start on a given address (a restart where pages must find the
+// server again).
+func startOn(t *testing.T, addr string, args ...string) *server {
+	t.Helper()
 	all := append([]string{"serve", "--addr", addr, "--admin-token", adminToken}, args...)
 	cmd := exec.Command(binary(t), all...)
 	s := &server{t: t, cmd: cmd, base: "http://" + addr, logs: &bytes.Buffer{}, mu: &sync.Mutex{}}

@@ -115,9 +115,9 @@ func appendStat(b []byte, stat string) []byte {
 	return append(b, '"')
 }
 
-// encodeV1 is the nine-field record of storesByGeo/storesByAddr.
-func (e *Entry) encodeV1() []byte {
-	b := make([]byte, 0, 160+len(e.Name)+len(e.Addr))
+// appendRegistry opens an outlet object with the six registry fields that
+// the 2020 stores, v1 nine-field and v2 records all begin with.
+func (e *Entry) appendRegistry(b []byte) []byte {
 	b = append(b, `{"code":`...)
 	b = AppendString(b, e.Code)
 	b = append(b, `,"name":`...)
@@ -130,6 +130,13 @@ func (e *Entry) encodeV1() []byte {
 	b = AppendFloat(b, e.Lat)
 	b = append(b, `,"lng":`...)
 	b = AppendFloat(b, e.Lng)
+	return b
+}
+
+// encodeV1 is the nine-field record of storesByGeo/storesByAddr.
+func (e *Entry) encodeV1() []byte {
+	b := make([]byte, 0, 160+len(e.Name)+len(e.Addr))
+	b = e.appendRegistry(b)
 	b = append(b, `,"stock_at":`...)
 	b = AppendV1Time(b, e.StockAt)
 	b = append(b, `,"remain_stat":`...)
@@ -152,18 +159,7 @@ func (e *Entry) createdAt() time.Time {
 // distance can be appended per query.
 func (e *Entry) encodeV2() []byte {
 	b := make([]byte, 0, 200+len(e.Name)+len(e.Addr))
-	b = append(b, `{"code":`...)
-	b = AppendString(b, e.Code)
-	b = append(b, `,"name":`...)
-	b = AppendString(b, e.Name)
-	b = append(b, `,"addr":`...)
-	b = AppendString(b, e.Addr)
-	b = append(b, `,"type":`...)
-	b = AppendString(b, e.Type)
-	b = append(b, `,"lat":`...)
-	b = AppendFloat(b, e.Lat)
-	b = append(b, `,"lng":`...)
-	b = AppendFloat(b, e.Lng)
+	b = e.appendRegistry(b)
 	b = append(b, `,"remain_stat":`...)
 	b = appendStat(b, e.Stat)
 	b = append(b, `,"stock_at":`...)
@@ -189,18 +185,7 @@ func (e *Entry) AppendV2(b []byte, dist float64, withDist bool) []byte {
 
 // AppendStoreInfo appends the six-field record of /stores/json.
 func (e *Entry) AppendStoreInfo(b []byte) []byte {
-	b = append(b, `{"code":`...)
-	b = AppendString(b, e.Code)
-	b = append(b, `,"name":`...)
-	b = AppendString(b, e.Name)
-	b = append(b, `,"addr":`...)
-	b = AppendString(b, e.Addr)
-	b = append(b, `,"type":`...)
-	b = AppendString(b, e.Type)
-	b = append(b, `,"lat":`...)
-	b = AppendFloat(b, e.Lat)
-	b = append(b, `,"lng":`...)
-	b = AppendFloat(b, e.Lng)
+	b = e.appendRegistry(b)
 	return append(b, '}')
 }
 

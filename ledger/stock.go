@@ -83,7 +83,7 @@ func decodeStock(res any) (*StockReceipt, bool, error) {
 
 func deliver(qty int, txnID string) func(tx publicmask.Tx, b *batch, o *publicmask.Outlet) (string, error) {
 	return func(tx publicmask.Tx, b *batch, o *publicmask.Outlet) (string, error) {
-		d := &publicmask.Delivery{ID: "d" + randomID(10), Outlet: o.Code, TxnID: txnID, Quantity: qty, At: b.now}
+		d := &publicmask.Delivery{ID: "d" + timeOrderedID(), Outlet: o.Code, TxnID: txnID, Quantity: qty, At: b.now}
 		if err := tx.InsertDelivery(d); err != nil {
 			return "", err
 		}
@@ -169,7 +169,7 @@ func (l *Ledger) CorrectStock(ctx context.Context, outlet, txnID string, count i
 		return nil, false, publicmask.Errorf(publicmask.EBadRequest, "count must be between 0 and %d", maxCount)
 	}
 	return l.stockOp(ctx, "correction", outlet, txnID, count, func(tx publicmask.Tx, b *batch, o *publicmask.Outlet) (string, error) {
-		c := &publicmask.Correction{ID: "c" + randomID(10), Outlet: o.Code, TxnID: txnID, Count: count, Delta: count - o.Stock, At: b.now}
+		c := &publicmask.Correction{ID: "c" + timeOrderedID(), Outlet: o.Code, TxnID: txnID, Count: count, Delta: count - o.Stock, At: b.now}
 		if err := tx.InsertCorrection(c); err != nil {
 			return "", err
 		}

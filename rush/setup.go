@@ -156,14 +156,30 @@ func (a *api) doAt(ctx context.Context, base, method, path, token, ctype string,
 	return resp.Header, nil
 }
 
-// getJSON reads the public API.
+// getJSON reads the public API. A public side under load sheds with 503
+// (or 429) and Retry-After; like any well-behaved client the setup waits
+// and asks again rather than give up.
 func (a *api) getJSON(ctx context.Context, path string, out any) error {
 	base := a.pub
 	if base == "" {
 		base = a.base
 	}
-	_, err := a.doAt(ctx, base, http.MethodGet, path, "", "", nil, out)
-	return err
+	for attempt := 0; ; attempt++ {
+		h, err := a.doAt(ctx, base, http.MethodGet, path, "", "", nil, out)
+		var ae *apiError
+		if !errors.As(err, &ae) || (ae.Status != http.StatusServiceUnavailable && ae.Status != http.StatusTooManyRequests) || attempt >= 50 {
+			return err
+		}
+		wait := 200 * time.Millisecond
+		if secs, perr := strconv.Atoi(h.Get("Retry-After")); perr == nil && secs > 0 {
+			wait = time.Duration(secs) * time.Second
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
 }
 
 // errorCode extracts error.code from an error body without a full decode.

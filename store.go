@@ -115,11 +115,6 @@ type Store interface {
 	SoldSince(ctx context.Context, outlet string, since time.Time) (int, error)
 	RecentSales(ctx context.Context, outlet string, limit int) ([]Sale, error)
 	Token(ctx context.Context, hash string) (Token, error)
-	// Idempotency reads a stored first answer outside any write
-	// transaction: a retry of an acknowledged request is answered without
-	// taking a place in a batch (found=false: go through Write, which
-	// checks again under its locks).
-	Idempotency(ctx context.Context, outlet, txnID string) (r IdemRecord, found bool, err error)
 	// PersonWeeks reads persons' usage in a week without locking (advice
 	// for a purchase check; the sale itself re-reads inside its transaction).
 	PersonWeeks(ctx context.Context, week string, persons []string) (map[string]PersonWeek, error)

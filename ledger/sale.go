@@ -131,17 +131,6 @@ func (l *Ledger) Sell(ctx context.Context, req SaleRequest) (*Receipt, bool, err
 		return nil, false, err
 	}
 	hash := saleHash(req, ps)
-	// A retry of an acknowledged sale (a client that timed out, an outbox)
-	// is answered from the store without taking a place in a batch: under
-	// overload retries must not eat the write capacity.
-	if rec, ok, err := l.store.Idempotency(ctx, req.Outlet, req.TxnID); err == nil && ok {
-		res, biz, _ := replay(rec, hash)
-		if biz != nil {
-			l.m.sales.WithLabelValues(publicmask.ErrorCode(biz)).Inc()
-			return nil, false, biz
-		}
-		return l.replayed(res.(replayed))
-	}
 	week := policy.WeekStart(at).Format(weekKeyLayout)
 	keys := keysOf(ps)
 	type out struct {
@@ -243,18 +232,14 @@ func (l *Ledger) Sell(ctx context.Context, req SaleRequest) (*Receipt, bool, err
 		l.m.masks.Add(float64(saleTotal(v.r)))
 		return v.r, false, nil
 	case replayed:
-		return l.replayed(v)
+		l.m.sales.WithLabelValues("replayed").Inc()
+		var r Receipt
+		if err := json.Unmarshal(v.body, &r); err != nil {
+			return nil, false, fmt.Errorf("ledger: stored receipt: %w", err)
+		}
+		return &r, true, nil
 	}
 	return nil, false, fmt.Errorf("ledger: unexpected result %T", res)
-}
-
-func (l *Ledger) replayed(v replayed) (*Receipt, bool, error) {
-	l.m.sales.WithLabelValues("replayed").Inc()
-	var r Receipt
-	if err := json.Unmarshal(v.body, &r); err != nil {
-		return nil, false, fmt.Errorf("ledger: stored receipt: %w", err)
-	}
-	return &r, true, nil
 }
 
 func outcome(r *Receipt) string {

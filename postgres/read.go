@@ -128,21 +128,6 @@ func (s *Store) Token(ctx context.Context, hash string) (publicmask.Token, error
 }
 
 // PersonWeeks reads persons' usage in a week, without locking.
-// Idempotency reads a stored first answer.
-func (s *Store) Idempotency(ctx context.Context, outlet, txnID string) (publicmask.IdemRecord, bool, error) {
-	r := publicmask.IdemRecord{Outlet: outlet, TxnID: txnID}
-	var created pgtype.Timestamptz
-	err := s.pool.QueryRow(ctx, sqlIdemGet, outlet, txnID).Scan(&r.BodyHash, &r.Response, &created)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return r, false, nil
-	}
-	if err != nil {
-		return r, false, unavailable("idempotency", err)
-	}
-	r.CreatedAt = fromTstz(created)
-	return r, true, nil
-}
-
 func (s *Store) PersonWeeks(ctx context.Context, week string, persons []string) (map[string]publicmask.PersonWeek, error) {
 	out := make(map[string]publicmask.PersonWeek, len(persons))
 	if len(persons) == 0 {

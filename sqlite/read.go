@@ -123,22 +123,6 @@ func (s *Store) Token(ctx context.Context, hash string) (publicmask.Token, error
 	return t, nil
 }
 
-// Idempotency reads a stored first answer.
-func (s *Store) Idempotency(ctx context.Context, outlet, txnID string) (publicmask.IdemRecord, bool, error) {
-	r := publicmask.IdemRecord{Outlet: outlet, TxnID: txnID}
-	var created int64
-	err := s.reader.QueryRowContext(ctx, `SELECT body_hash, response, created_at FROM idempotency WHERE outlet = ? AND txn_id = ?`, outlet, txnID).
-		Scan(&r.BodyHash, &r.Response, &created)
-	if isNoRows(err) {
-		return r, false, nil
-	}
-	if err != nil {
-		return r, false, fmt.Errorf("sqlite: idempotency: %w", err)
-	}
-	r.CreatedAt = fromMicro(created)
-	return r, true, nil
-}
-
 // PersonWeeks reads persons' usage in a week.
 func (s *Store) PersonWeeks(ctx context.Context, week string, persons []string) (map[string]publicmask.PersonWeek, error) {
 	out := make(map[string]publicmask.PersonWeek, len(persons))

@@ -260,6 +260,9 @@ func (n *Node) buildHandler() error {
 		basemap = b
 	}
 	pages := web.Handler(web.Options{Tiles: cfg.Tiles, Basemap: basemap, Status: n.status})
+	if err := httpapi.CheckTrustProxy(cfg.TrustProxy); err != nil {
+		return fmt.Errorf("--trust-proxy: %w", err)
+	}
 	hc := httpapi.Config{
 		Ledger: n.Ledger, Public: pub, Pages: pages, Role: cfg.Role,
 		Ready: n.ready, Logger: cfg.Logger, Registerer: n.Registry, Gatherer: n.Registry,

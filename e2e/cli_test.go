@@ -48,4 +48,9 @@ func TestGenOutletsAndVersion(t *testing.T) {
 	if out, err := exec.Command(bin, "serve", "--role", "primary").CombinedOutput(); err == nil || !strings.Contains(string(out), "--role") {
 		t.Fatalf("bad role accepted: %s", out)
 	}
+	dir := t.TempDir()
+	out, err = exec.Command(bin, "serve", "--db", dir+"/pm.db", "--seed", "none", "--trust-proxy", "10.0.0.0/8,not-an-address").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--trust-proxy") || strings.Contains(string(out), "panic") {
+		t.Fatalf("bad --trust-proxy: %v %s", err, out)
+	}
 }

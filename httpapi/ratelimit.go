@@ -152,3 +152,10 @@ func (s *Server) rateLimit(w http.ResponseWriter, r *http.Request) bool {
 	writeErrorCode(w, r, publicmask.ERateLimited, "too many requests from this client; retry after the time in Retry-After")
 	return false
 }
+
+// CheckTrustProxy validates a --trust-proxy list (addresses or CIDRs), so
+// that a typo is a clear start-up error rather than a refused New.
+func CheckTrustProxy(list []string) error {
+	_, err := newLimiter(1, list)
+	return err
+}

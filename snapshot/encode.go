@@ -115,6 +115,18 @@ func appendStat(b []byte, stat string) []byte {
 	return append(b, '"')
 }
 
+// appendV1Stock closes a 2020 record with its three stock fields, which
+// the nine-field stores and the sales records share.
+func (e *Entry) appendV1Stock(b []byte) []byte {
+	b = append(b, `,"stock_at":`...)
+	b = AppendV1Time(b, e.StockAt)
+	b = append(b, `,"remain_stat":`...)
+	b = appendStat(b, e.Stat)
+	b = append(b, `,"created_at":`...)
+	b = AppendV1Time(b, e.createdAt())
+	return append(b, '}')
+}
+
 // appendRegistry opens an outlet object with the six registry fields that
 // the 2020 stores, v1 nine-field and v2 records all begin with.
 func (e *Entry) appendRegistry(b []byte) []byte {
@@ -137,13 +149,7 @@ func (e *Entry) appendRegistry(b []byte) []byte {
 func (e *Entry) encodeV1() []byte {
 	b := make([]byte, 0, 160+len(e.Name)+len(e.Addr))
 	b = e.appendRegistry(b)
-	b = append(b, `,"stock_at":`...)
-	b = AppendV1Time(b, e.StockAt)
-	b = append(b, `,"remain_stat":`...)
-	b = appendStat(b, e.Stat)
-	b = append(b, `,"created_at":`...)
-	b = AppendV1Time(b, e.createdAt())
-	return append(b, '}')
+	return e.appendV1Stock(b)
 }
 
 // createdAt is the v1 created_at: the outlet's last change, null (as in 2020)
@@ -193,11 +199,5 @@ func (e *Entry) AppendStoreInfo(b []byte) []byte {
 func (e *Entry) AppendSale(b []byte) []byte {
 	b = append(b, `{"code":`...)
 	b = AppendString(b, e.Code)
-	b = append(b, `,"stock_at":`...)
-	b = AppendV1Time(b, e.StockAt)
-	b = append(b, `,"remain_stat":`...)
-	b = appendStat(b, e.Stat)
-	b = append(b, `,"created_at":`...)
-	b = AppendV1Time(b, e.createdAt())
-	return append(b, '}')
+	return e.appendV1Stock(b)
 }

@@ -14,17 +14,8 @@ import (
 // StreamBuffer batches, or whose socket stays blocked for
 // StreamWriteTimeout, is dropped (EventSource reconnects by itself).
 func (h *handler) stream(w http.ResponseWriter, req *http.Request) {
-	p, ok := query(w, req)
+	q, s, ok := h.circleRequest(w, req)
 	if !ok {
-		return
-	}
-	q, err := p.geoQuery()
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	s := h.current(w)
-	if s == nil {
 		return
 	}
 	rc := http.NewResponseController(w)

@@ -100,18 +100,27 @@ func pageRecSize(field string) int {
 // hitPool holds the result slices of radius queries.
 var hitPool = sync.Pool{New: func() any { h := make([]snapshot.Hit, 0, 256); return &h }}
 
-func (h *handler) storesByGeo(w http.ResponseWriter, req *http.Request) {
+// circleRequest parses a radius query (lat, lng, m) and takes the current
+// snapshot; when ok is false it has already answered with the error.
+func (h *handler) circleRequest(w http.ResponseWriter, req *http.Request) (q geoQuery, s *snapshot.Snapshot, ok bool) {
 	p, ok := query(w, req)
 	if !ok {
-		return
+		return q, nil, false
 	}
 	q, err := p.geoQuery()
 	if err != nil {
 		writeErr(w, err)
-		return
+		return q, nil, false
 	}
-	s := h.current(w)
-	if s == nil {
+	if s = h.current(w); s == nil {
+		return q, nil, false
+	}
+	return q, s, true
+}
+
+func (h *handler) storesByGeo(w http.ResponseWriter, req *http.Request) {
+	q, s, ok := h.circleRequest(w, req)
+	if !ok {
 		return
 	}
 	var key [80]byte

@@ -670,5 +670,14 @@ func TestSlowStreamClientDoesNotBlockNotify(t *testing.T) {
 		t.Fatal("Notify blocked behind slow subscribers")
 	}
 	waitFor(t, "last change applied", func() bool { return env.r.Current().Version() == last.Version })
+	// The burst above may have been coalesced into one or two applied
+	// batches; a few more, each applied before the next, must overflow a
+	// subscriber whose buffer holds one batch and who never reads.
+	for i := range 4 {
+		o.Stock = 1000 + i
+		last = env.src.put(o)
+		env.r.Notify([]publicmask.Outlet{last})
+		waitFor(t, "change applied", func() bool { return env.r.Current().Version() == last.Version })
+	}
 	waitFor(t, "stuck subscriber dropped", stuck.Dropped)
 }

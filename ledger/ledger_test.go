@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -220,13 +221,23 @@ func TestRandomOperations(t *testing.T) {
 			for i := range 60 {
 				o := outlets[rng.IntN(len(outlets))]
 				txn := fmt.Sprintf("w%d-%d", w, i)
+				// Every answer is a success or a refusal of the contract,
+				// never an internal or store error.
+				expect := func(err error, allowed ...string) {
+					if err != nil && !slices.Contains(allowed, code(err)) {
+						t.Errorf("unexpected error: %v", err)
+					}
+				}
 				switch rng.IntN(10) {
 				case 0:
-					e.Ledger.Deliver(ctx, o, txn, 1+rng.IntN(20))
+					_, _, err := e.Ledger.Deliver(ctx, o, txn, 1+rng.IntN(20))
+					expect(err)
 				case 1:
-					e.Ledger.CorrectStock(ctx, o, txn, rng.IntN(40))
+					_, _, err := e.Ledger.CorrectStock(ctx, o, txn, rng.IntN(40))
+					expect(err)
 				case 2:
-					e.Ledger.SetSuspended(ctx, o, rng.IntN(3) == 0)
+					_, err := e.Ledger.SetSuspended(ctx, o, rng.IntN(3) == 0)
+					expect(err)
 				case 3:
 					mu.Lock()
 					var id string
@@ -235,12 +246,21 @@ func TestRandomOperations(t *testing.T) {
 					}
 					mu.Unlock()
 					if id != "" {
+						found := 0
 						for _, o := range outlets {
-							e.Ledger.Cancel(ctx, o, id)
+							_, err := e.Ledger.Cancel(ctx, o, id)
+							expect(err, publicmask.ENotFound)
+							if err == nil {
+								found++
+							}
+						}
+						if found != 1 {
+							t.Errorf("sale %s cancelled at %d outlets, want exactly its own", id, found)
 						}
 					}
 				default:
 					r, _, err := sell(e, o, txn, people[rng.IntN(len(people))], 1+rng.IntN(2))
+					expect(err, publicmask.EQuotaExceeded, publicmask.ENotEligibleToday, publicmask.EOutOfStock, publicmask.ESalesSuspended)
 					if err == nil {
 						mu.Lock()
 						sales = append(sales, r.SaleID)
@@ -454,4 +474,50 @@ func BenchmarkSell(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "sales/s")
+}
+
+// TestCancelRestoresSplitCounts: under the May 2020 rules (one weekday and
+// one weekend purchase, 3 masks), cancelling gives back exactly the slot
+// the sale used, and verify agrees at every step.
+func TestCancelRestoresSplitCounts(t *testing.T) {
+	e := testenv.NewWith(t, testenv.Options{Policy: policy.Korea2020()})
+	e.Clock.Set(time.Date(2020, 5, 20, 10, 0, 0, 0, policy.Seoul)) // Wednesday
+	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 100)
+	b83 := testenv.Born(1983, 1)
+	weekday, _, err := sell(e, "10000001", "wd", b83, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := sell(e, "10000001", "wd2", b83, 1); code(err) != publicmask.EQuotaExceeded {
+		t.Fatalf("second weekday purchase: %v", err)
+	}
+	e.Clock.Set(time.Date(2020, 5, 23, 10, 0, 0, 0, policy.Seoul)) // Saturday
+	weekend, _, err := sell(e, "10000001", "we", b83, 1)
+	if err != nil {
+		t.Fatalf("weekend purchase: %v", err)
+	}
+	mustVerify(t, e)
+	if _, err := e.Ledger.Cancel(ctx, "10000001", weekend.SaleID); err != nil {
+		t.Fatal(err)
+	}
+	mustVerify(t, e)
+	// The weekend slot is free again; the weekday one is still used.
+	if _, _, err := sell(e, "10000001", "we2", b83, 1); err != nil {
+		t.Fatalf("weekend purchase after cancelling the weekend one: %v", err)
+	}
+	if _, _, err := sell(e, "10000001", "we3", b83, 1); code(err) != publicmask.EQuotaExceeded {
+		t.Fatalf("third purchase: %v", err)
+	}
+	// Cancelling the weekday sale frees its masks but not a weekend slot.
+	if _, err := e.Ledger.Cancel(ctx, "10000001", weekday.SaleID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := sell(e, "10000001", "we4", b83, 1); code(err) != publicmask.EQuotaExceeded {
+		t.Fatalf("a second weekend purchase after cancelling the weekday one: %v", err)
+	}
+	mustVerify(t, e)
+	v, _ := e.Ledger.Outlet(ctx, "10000001")
+	if v.Stock != 99 {
+		t.Fatalf("stock %d, want 99 (100 − the one weekend mask that stands)", v.Stock)
+	}
 }

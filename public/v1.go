@@ -24,17 +24,8 @@ func (h *handler) sales(w http.ResponseWriter, req *http.Request) {
 // not change them) and served from the cache, with a gzip variant.
 func (h *handler) page(w http.ResponseWriter, req *http.Request, field string,
 	rec func(*snapshot.Entry, []byte) []byte, registryScoped bool) {
-	p, ok := query(w, req)
+	q, s, ok := parseRequest(h, w, req, (*params).pageQuery)
 	if !ok {
-		return
-	}
-	q, err := p.pageQuery()
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	s := h.current(w)
-	if s == nil {
 		return
 	}
 	n := s.Len()
@@ -100,14 +91,15 @@ func pageRecSize(field string) int {
 // hitPool holds the result slices of radius queries.
 var hitPool = sync.Pool{New: func() any { h := make([]snapshot.Hit, 0, 256); return &h }}
 
-// circleRequest parses a radius query (lat, lng, m) and takes the current
-// snapshot; when ok is false it has already answered with the error.
-func (h *handler) circleRequest(w http.ResponseWriter, req *http.Request) (q geoQuery, s *snapshot.Snapshot, ok bool) {
+// parseRequest parses the query string into the route's typed query
+// (parse is one of the params methods) and takes the current snapshot;
+// when ok is false it has already answered with the error.
+func parseRequest[Q any](h *handler, w http.ResponseWriter, req *http.Request, parse func(*params) (Q, error)) (q Q, s *snapshot.Snapshot, ok bool) {
 	p, ok := query(w, req)
 	if !ok {
 		return q, nil, false
 	}
-	q, err := p.geoQuery()
+	q, err := parse(&p)
 	if err != nil {
 		writeErr(w, err)
 		return q, nil, false
@@ -119,7 +111,7 @@ func (h *handler) circleRequest(w http.ResponseWriter, req *http.Request) (q geo
 }
 
 func (h *handler) storesByGeo(w http.ResponseWriter, req *http.Request) {
-	q, s, ok := h.circleRequest(w, req)
+	q, s, ok := parseRequest(h, w, req, (*params).geoQuery)
 	if !ok {
 		return
 	}

@@ -20,17 +20,8 @@ func appendEnvelope(b []byte, s *snapshot.Snapshot) []byte {
 }
 
 func (h *handler) near(w http.ResponseWriter, req *http.Request) {
-	p, ok := query(w, req)
+	q, s, ok := parseRequest(h, w, req, (*params).nearQuery)
 	if !ok {
-		return
-	}
-	q, err := p.nearQuery()
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	s := h.current(w)
-	if s == nil {
 		return
 	}
 	var key [96]byte
@@ -116,17 +107,8 @@ func (h *handler) rules(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusNotFound, publicmask.ENotFound, "rules are not served by this node")
 		return
 	}
-	p, ok := query(w, req)
+	q, s, ok := parseRequest(h, w, req, (*params).rulesQuery)
 	if !ok {
-		return
-	}
-	q, err := p.rulesQuery()
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	s := h.current(w)
-	if s == nil {
 		return
 	}
 	body := append(marshal(h.opts.Rules(q.date, q.birthYear)), '\n')

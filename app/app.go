@@ -27,6 +27,7 @@ import (
 	"github.com/publicmask/publicmask/httpapi"
 	"github.com/publicmask/publicmask/ledger"
 	"github.com/publicmask/publicmask/policy"
+	"github.com/publicmask/publicmask/postgres"
 	"github.com/publicmask/publicmask/public"
 	"github.com/publicmask/publicmask/rrn"
 	"github.com/publicmask/publicmask/snapshot"
@@ -140,7 +141,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		}
 	}()
 
-	if n.Store, err = openStore(ctx, cfg.DB, n.Registry); err != nil {
+	if n.Store, err = openStore(ctx, cfg.DB, cfg.Logger); err != nil {
 		return nil, err
 	}
 	registerStoreMetrics(n.Registry, n.Store)
@@ -235,9 +236,9 @@ func makeClock(start string, rate float64) (clock.Clock, error) {
 	return clock.NewSim(t, rate), nil
 }
 
-func openStore(ctx context.Context, db string, reg prometheus.Registerer) (publicmask.Store, error) {
+func openStore(ctx context.Context, db string, log *slog.Logger) (publicmask.Store, error) {
 	if isPostgres(db) {
-		return openPostgres(ctx, db, reg)
+		return postgres.Open(ctx, db, postgres.Options{Logger: log})
 	}
 	return sqlite.Open(ctx, db)
 }

@@ -34,7 +34,13 @@ rm -f "$log"
 fuzztime="${FUZZTIME:-5s}"
 for target in $(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do
   for fn in $(grep -h '^func Fuzz' "$target"/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do
-    go test -run='^$' -fuzz="^${fn}\$" -fuzztime="$fuzztime" "$target" >/dev/null
+    if ! out=$(go test -run='^$' -fuzz="^${fn}\$" -fuzztime="$fuzztime" "$target" 2>&1); then
+      # Show why (a failing input is saved under testdata/fuzz/$fn: commit it
+      # with the fix, so that it stays in the seed corpus).
+      echo "$out" | tail -40
+      echo "fuzz FAILED: $target $fn"
+      exit 1
+    fi
     echo "fuzz ok: $target $fn ($fuzztime)"
   done
 done

@@ -24,6 +24,12 @@ func TestActivitySpans(t *testing.T) {
 			t.Errorf("seen((%v, %v]) = %v, want %v", c.after, c.until, got, c.want)
 		}
 	}
+	// A request noted late (concurrent requests) extends a stretch
+	// instead of wiping the history.
+	a.note("o", minute(29.5), 7*24*time.Hour)
+	if !a.seen("o", minute(0), minute(0.2)) || !a.seen("o", minute(29.4), minute(29.6)) {
+		t.Error("an out-of-order request lost the history or was not kept")
+	}
 	if a.seen("other", minute(-1), minute(60)) {
 		t.Error("an outlet never seen was seen")
 	}

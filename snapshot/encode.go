@@ -172,7 +172,7 @@ func (e *Entry) encodeV2() []byte {
 	b = AppendRFC3339(b, e.StockAt)
 	b = append(b, `,"updated_at":`...)
 	b = AppendRFC3339(b, e.UpdatedAt)
-	return b
+	return e.appendForecast(b)
 }
 
 // AppendV1 appends the nine-field v1 record.

@@ -23,12 +23,15 @@ type Entry struct {
 	// 시군구 when the address lacks it).
 	Place Address
 	sido  int // index into sidoNames, or len(sidoNames) if unknown
+	rate  rate
 	v1    []byte
 	v2    []byte
 }
 
-func newEntry(o publicmask.Outlet, place Address) *Entry {
-	e := &Entry{Outlet: o, Stat: o.RemainStat(), Place: place}
+func newEntry(o publicmask.Outlet, place Address) *Entry { return newEntryRate(o, place, rate{}) }
+
+func newEntryRate(o publicmask.Outlet, place Address, r rate) *Entry {
+	e := &Entry{Outlet: o, Stat: o.RemainStat(), Place: place, rate: r}
 	e.sido = sidoIndex(place.Sido)
 	if e.sido < 0 {
 		e.sido = len(sidoNames)
@@ -53,7 +56,8 @@ type Snapshot struct {
 	chunks  [][]*Entry // code order
 	reg     *registry
 	summary *summary
-	memo    memo // caches valid for this version only (sales pages, summary)
+	sales   *salesDay // masks sold per 10 minutes today, as seen by this node
+	memo    memo      // caches valid for this version only (sales pages, summary)
 
 	versionStr, asOfStr string // formatted once: they go into every response header
 }
@@ -252,7 +256,7 @@ func build(outlets []publicmask.Outlet, version int64, asOf time.Time) *Snapshot
 func fromEntries(entries []*Entry, version int64, asOf time.Time) *Snapshot {
 	slices.SortFunc(entries, func(a, b *Entry) int { return strings.Compare(a.Code, b.Code) })
 	inferSido(entries)
-	s := &Snapshot{version: version, asOf: asOf, n: len(entries), summary: new(summary)}
+	s := &Snapshot{version: version, asOf: asOf, n: len(entries), summary: new(summary), sales: &salesDay{}}
 	for i := 0; i < len(entries); i += chunkSize {
 		s.chunks = append(s.chunks, slices.Clone(entries[i:min(i+chunkSize, len(entries))]))
 	}
@@ -293,7 +297,7 @@ func inferSido(entries []*Entry) {
 		if sd := owner[e.Place.Sigungu]; sd != "" {
 			p := e.Place
 			p.Sido = sd
-			entries[i] = newEntry(e.Outlet, p)
+			entries[i] = newEntryRate(e.Outlet, p, e.rate)
 		}
 	}
 }
@@ -320,6 +324,7 @@ func (s *Snapshot) apply(changes []publicmask.Outlet, asOf time.Time) (*Snapshot
 		reindex   bool // addr or coordinates changed
 		regChange bool // name or type changed
 		version   = s.version
+		sales     = s.sales
 	)
 	changes = dedupe(changes)
 	for _, o := range changes {
@@ -346,7 +351,14 @@ func (s *Snapshot) apply(changes []publicmask.Outlet, asOf time.Time) (*Snapshot
 		if o.Name != old.Name || o.Type != old.Type {
 			regChange = true
 		}
-		applied = append(applied, newEntry(o, place))
+		delta := o.Sold - old.Sold
+		if delta > 0 {
+			if sales == s.sales {
+				sales = s.sales.clone()
+			}
+			sales.add(o.UpdatedAt, delta)
+		}
+		applied = append(applied, newEntryRate(o, place, old.rate.next(o.UpdatedAt, delta, old.UpdatedAt)))
 		pos = append(pos, i)
 		version = max(version, o.Version)
 	}
@@ -367,6 +379,7 @@ func (s *Snapshot) apply(changes []publicmask.Outlet, asOf time.Time) (*Snapshot
 			}
 		}
 		ns := fromEntries(all, version, asOf)
+		ns.sales = sales
 		// fromEntries may have replaced entries (inferred 시도): report the
 		// ones the snapshot holds.
 		for j, e := range applied {
@@ -376,7 +389,7 @@ func (s *Snapshot) apply(changes []publicmask.Outlet, asOf time.Time) (*Snapshot
 		}
 		return ns, applied
 	}
-	ns := &Snapshot{version: version, asOf: asOf, n: s.n, reg: s.reg}
+	ns := &Snapshot{version: version, asOf: asOf, n: s.n, reg: s.reg, sales: sales}
 	ns.chunks = slices.Clone(s.chunks)
 	sum := *s.summary
 	ns.summary = &sum

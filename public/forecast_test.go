@@ -116,3 +116,53 @@ func TestForecastOnV2NotV1(t *testing.T) {
 		t.Fatalf("suspended outlet has sellout_at %v", *one.Forecast.SelloutAt)
 	}
 }
+
+// The summary's additive fields for /overview: per-시군구 counts and masks
+// sold per 10 minutes, following the change feed.
+func TestSummarySigunguAndSales(t *testing.T) {
+	env, _ := gangbukEnv(t, Options{})
+	var sum struct {
+		National snapshot.StatCounts
+		Sigungu  []snapshot.SigunguCounts
+		Sales    struct {
+			Date   string
+			Counts []int
+		} `json:"sales_per_10min"`
+	}
+	env.get(t, "/api/v2/summary").json(t, &sum)
+	if len(sum.Sigungu) == 0 {
+		t.Fatal("no 시군구")
+	}
+	total := 0
+	for _, c := range sum.Sigungu {
+		total += c.Total
+		if c.Sido != "서울특별시" || c.Lat < 37 || c.Lat > 38 || c.Total != c.Plenty+c.Some+c.Few+c.Empty+c.Break+c.Unstocked {
+			t.Fatalf("row %+v", c)
+		}
+	}
+	if total != sum.National.Total {
+		t.Fatalf("시군구 rows add up to %d, national %d", total, sum.National.Total)
+	}
+	i := slices.IndexFunc(sum.Sigungu, func(c snapshot.SigunguCounts) bool { return c.Sigungu == "강북구" })
+	if i < 0 {
+		t.Fatalf("강북구 missing: %+v", sum.Sigungu)
+	}
+	before := sum.Sigungu[i]
+
+	// A sale of 7 masks at a 강북구 outlet that was plenty and is now few.
+	o := env.src.get("11817488")
+	now := time.Now()
+	o.Stock, o.Sold, o.UpdatedAt = 20, o.Sold+7, now
+	o = env.src.put(o)
+	env.r.Notify([]publicmask.Outlet{o})
+	waitFor(t, "sale applied", func() bool { return env.r.Current().Version() == o.Version })
+	env.get(t, "/api/v2/summary").json(t, &sum)
+	after := sum.Sigungu[i]
+	if after.Plenty != before.Plenty-1 || after.Few != before.Few+1 {
+		t.Fatalf("강북구 before %+v after %+v", before, after)
+	}
+	day, bin := now.In(snapshot.KST).Format("2006-01-02"), now.In(snapshot.KST).Hour()*6+now.In(snapshot.KST).Minute()/10
+	if sum.Sales.Date != day || len(sum.Sales.Counts) < bin+1 || sum.Sales.Counts[bin] != 7 {
+		t.Fatalf("sales %+v, want 7 in bin %d of %s", sum.Sales, bin, day)
+	}
+}

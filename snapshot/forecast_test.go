@@ -45,13 +45,11 @@ func TestForecastRateAndSellout(t *testing.T) {
 			}
 			s, o, at := sellSteadily(s, o, t0, tc.step, tc.n, tc.count)
 			f := s.At(0).Forecast()
-			// Measured right after a sale, the estimate leans high by about half a
-			// sale over the window.
-			if math.Abs(f.SalesPerHour-tc.wantRate)/tc.wantRate > 0.08 {
+			if math.Abs(f.SalesPerHour-tc.wantRate)/tc.wantRate > 0.02 {
 				t.Fatalf("rate %.1f/h, want about %.0f/h", f.SalesPerHour, tc.wantRate)
 			}
 			wantOut := at.Add(time.Duration(float64(o.Stock) / tc.wantRate * float64(time.Hour)))
-			if d := f.SelloutAt.Sub(wantOut); d.Abs() > time.Duration(0.08*float64(wantOut.Sub(at))) {
+			if d := f.SelloutAt.Sub(wantOut); d.Abs() > time.Duration(0.02*float64(wantOut.Sub(at))) {
 				t.Fatalf("sellout %v, want about %v", f.SelloutAt, wantOut)
 			}
 		})

@@ -256,7 +256,7 @@ func build(outlets []publicmask.Outlet, version int64, asOf time.Time) *Snapshot
 func fromEntries(entries []*Entry, version int64, asOf time.Time) *Snapshot {
 	slices.SortFunc(entries, func(a, b *Entry) int { return strings.Compare(a.Code, b.Code) })
 	inferSido(entries)
-	s := &Snapshot{version: version, asOf: asOf, n: len(entries), summary: new(summary), sales: &salesDay{}}
+	s := &Snapshot{version: version, asOf: asOf, n: len(entries), summary: new(summary), sales: &salesDay{since: asOf}}
 	for i := 0; i < len(entries); i += chunkSize {
 		s.chunks = append(s.chunks, slices.Clone(entries[i:min(i+chunkSize, len(entries))]))
 	}

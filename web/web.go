@@ -40,7 +40,7 @@ type Options struct {
 	Status func(ctx context.Context) (any, error)
 }
 
-//go:embed static pages
+//go:embed static pages i18n
 var files embed.FS
 
 // asset is one embedded static file, prepared once.
@@ -70,6 +70,7 @@ func Handler(opts Options) http.Handler {
 	}
 	s := &site{opts: opts, assets: map[string]*asset{}, pages: map[string][]byte{}, etags: map[string]string{}}
 	s.loadAssets()
+	s.buildCatalogues()
 	s.csp = csp(opts.Tiles)
 	s.renderPages()
 	if len(opts.Basemap) > 0 {
@@ -79,6 +80,7 @@ func Handler(opts Options) http.Handler {
 	mux.HandleFunc("GET /{$}", s.page("map"))
 	mux.HandleFunc("GET /outlet", s.page("outlet"))
 	mux.HandleFunc("GET /status", s.page("status"))
+	mux.HandleFunc("GET /overview", s.page("overview"))
 	mux.HandleFunc("GET /static/", s.static)
 	mux.HandleFunc("GET /basemap.geojson", s.serveBasemap)
 	mux.HandleFunc("GET /api/v2/status", s.status)
@@ -217,7 +219,7 @@ func (s *site) renderPages() {
 		// OSM's tile usage policy requires visible attribution.
 		d.Attribution = "© OpenStreetMap 기여자"
 	}
-	for _, p := range []string{"map", "outlet", "status"} {
+	for _, p := range []string{"map", "outlet", "status", "overview"} {
 		var b bytes.Buffer
 		if err := t.ExecuteTemplate(&b, p+".html", d); err != nil {
 			panic(err)

@@ -83,11 +83,14 @@
 
   // Server time: the service may run on a simulated clock (--clock), so ages
   // are measured against the server's time, estimated from its answers.
-  var clockOffset = 0;
+  var clockOffset = 0, timeKnown, markKnown;
+  timeKnown = new Promise(function (resolve) { markKnown = resolve; });
   function observeServerTime(iso) {
     var t = Date.parse(iso);
-    if (!isNaN(t)) clockOffset = t - Date.now();
+    if (!isNaN(t)) { clockOffset = t - Date.now(); markKnown(); }
   }
+  // serverTimeKnown resolves once an answer has told the server's time.
+  function serverTimeKnown() { return timeKnown; }
   function observeAtLeast(iso) {
     var t = Date.parse(iso);
     if (!isNaN(t) && t > Date.now() + clockOffset) clockOffset = t - Date.now();
@@ -132,7 +135,7 @@
   global.PM = {
     STATUS: STATUS, statKey: statKey, statusInfo: statusInfo, statusGlyph: statusGlyph, badge: badge,
     el: el, fetchJSON: fetchJSON, errorCode: errorCode,
-    observeServerTime: observeServerTime, observeAtLeast: observeAtLeast, serverNow: serverNow,
+    observeServerTime: observeServerTime, observeAtLeast: observeAtLeast, serverNow: serverNow, serverTimeKnown: serverTimeKnown,
     ago: ago, when: when, clock: clock, day: day, distance: distance, typeName: typeName
   };
 })(window);

@@ -3,7 +3,7 @@
 'use strict';
 
 (function () {
-  var PM = window.PM, el = PM.el;
+  var PM = window.PM, el = PM.el, I = window.PM_I18N;
   var CITY_HALL = [37.5665, 126.9780]; // fallback centre: Seoul City Hall
   var cfg = document.body.dataset;
   var LIST_MAX = 50;
@@ -92,8 +92,10 @@
     var d = el('div', { 'class': 'popup' },
       el('strong', { text: o.name }),
       el('div', null, PM.badge(o.remain_stat)),
+      forecastNode(o),
       el('div', { 'class': 'o-addr', text: o.addr }),
-      el('div', { 'class': 'o-meta', text: stockAtText(o) }));
+      el('div', { 'class': 'o-meta', text: stockAtText(o) }),
+      notifyButton(o));
     return d;
   }
 
@@ -101,10 +103,60 @@
     return o.stock_at ? '입고 ' + PM.when(o.stock_at) : '입고 정보 없음';
   }
 
+  // The sell-out forecast (DESIGN.md §4.2): shown while the outlet sells and
+  // its sellout_at is still ahead (§6.7: a passed one is hidden).
+  function forecastText(o) {
+    var f = o.forecast;
+    var t = f && f.sellout_at ? Date.parse(f.sellout_at) : NaN;
+    if (isNaN(t)) return '';
+    var min = Math.round((t - PM.serverNow()) / 60000);
+    if (min < 1) return '';
+    if (min < 60) return I.T('forecast.min', { n: I.num(min) });
+    return I.T('forecast.h', { n: I.num(Math.round(min / 6) / 10) });
+  }
+  function forecastNode(o) {
+    var txt = forecastText(o);
+    return el('p', { 'class': 'o-forecast', 'data-t': o.forecast && o.forecast.sellout_at || '', hidden: !txt }, txt);
+  }
+
+  // "Notify me": while the page is open, a watched outlet that goes to some
+  // or plenty raises a browser notification (or, without permission, an
+  // in-page alert). Watches live in memory only.
+  var watched = new Set();
+  var alertsEl = document.getElementById('alerts');
+  function hasStock(stat) { return stat === 'some' || stat === 'plenty'; }
+  function notifyButton(o) {
+    var on = watched.has(o.code);
+    var b = el('button', { type: 'button', 'class': 'secondary small notify', 'aria-pressed': on ? 'true' : 'false',
+      'aria-label': I.T(on ? 'notify.off.aria' : 'notify.on.aria', { name: o.name }) }, I.T(on ? 'notify.off' : 'notify.on'));
+    b.addEventListener('click', function () {
+      if (watched.has(o.code)) watched.delete(o.code); else watched.add(o.code);
+      if (watched.has(o.code) && window.Notification && Notification.permission === 'default') {
+        try { Notification.requestPermission(); } catch (e) { /* old API: in-page alerts */ }
+      }
+      var nb = notifyButton(o);
+      b.replaceWith(nb);
+      nb.focus();
+    });
+    return b;
+  }
+  function fireNotification(o) {
+    var title = I.T('notify.title', { name: o.name });
+    var body = I.T('notify.body', { stat: I.T('stat.' + PM.statKey(o.remain_stat) + '.label') });
+    var shown = false;
+    if (window.Notification && Notification.permission === 'granted') {
+      try { new Notification(title, { body: body, tag: 'publicmask-' + o.code }); shown = true; } catch (e) { shown = false; }
+    }
+    var p = el('p', { 'class': 'alert', 'data-code': o.code, 'data-notified': shown ? 'system' : 'page' }, title + ' · ' + body);
+    alertsEl.appendChild(p);
+    setTimeout(function () { p.remove(); }, 60000);
+  }
+
   function upsert(o, live) {
     var cur = state.outlets.get(o.code);
     if (cur) {
       var changed = cur.o.remain_stat !== o.remain_stat;
+      if (live && changed && watched.has(o.code) && hasStock(o.remain_stat) && !hasStock(cur.o.remain_stat)) fireNotification(o);
       if (o.distance_m == null) o.distance_m = cur.o.distance_m;
       cur.o = o;
       cur.marker.options.stat = o.remain_stat;
@@ -154,6 +206,8 @@
       cluster.zoomToShowLayer(cur.marker, function () { cur.marker.openPopup(); });
     });
     li.appendChild(btn);
+    li.appendChild(forecastNode(o));
+    li.appendChild(notifyButton(o));
     li.appendChild(el('p', { 'class': 'o-meta' },
       el('span', { text: stockAtText(o) }), ' · ',
       el('span', { 'class': 'o-age', 'data-t': o.updated_at || '', text: ageText(o.updated_at) })));
@@ -168,6 +222,11 @@
   setInterval(function () {
     listEl.querySelectorAll('.o-age').forEach(function (s) {
       if (s.dataset.t) s.textContent = ageText(s.dataset.t);
+    });
+    listEl.querySelectorAll('.o-forecast').forEach(function (p) {
+      var txt = forecastText({ forecast: { sellout_at: p.dataset.t } });
+      p.textContent = txt;
+      p.hidden = !txt;
     });
   }, 1000);
 

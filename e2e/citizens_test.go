@@ -224,10 +224,11 @@ func TestCitizensMapAndOverview(t *testing.T) {
 
 // hangulOutsideNames lists the texts (and labels) of the page that contain
 // Hangul, leaving out what stays as registered: outlet names, addresses,
-// 시군구 names (marked .reg), and the example placeholder of a search box.
+// 시군구 names (marked .reg), the link to the Korean page (lang="ko") and
+// the example placeholder of a search box.
 const hangulOutsideNames = `(function(){
   var re = /[\u3131-\u318e\uac00-\ud7a3]/, out = [];
-  var skip = function (e) { return e.closest && e.closest('.reg, script, style, .leaflet-marker-pane, .leaflet-popup-pane'); };
+  var skip = function (e) { return e.closest && e.closest('.reg, [lang="ko"]:not(html), script, style, .leaflet-marker-pane, .leaflet-popup-pane'); };
   var w = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   for (var n = w.nextNode(); n; n = w.nextNode()) {
     if (re.test(n.nodeValue) && !skip(n.parentElement) && n.parentElement.closest('[hidden]') == null) out.push(n.nodeValue.trim());

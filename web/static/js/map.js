@@ -4,6 +4,7 @@
 
 (function () {
   var PM = window.PM, el = PM.el, I = window.PM_I18N;
+  I.apply();
   var CITY_HALL = [37.5665, 126.9780]; // fallback centre: Seoul City Hall
   var cfg = document.body.dataset;
   var LIST_MAX = 50;
@@ -73,7 +74,7 @@
       var n = ms.length;
       return L.divIcon({
         className: 'cluster', iconSize: [46, 46],
-        html: '<span class="cluster-n">' + n + '</span><span class="cluster-s">재고 ' + inStock + '</span>'
+        html: '<span class="cluster-n">' + n + '</span><span class="cluster-s">' + I.T('cluster.stock', { n: inStock }) + '</span>'
       });
     }
   }).addTo(map);
@@ -90,17 +91,17 @@
 
   function popupFor(o) {
     var d = el('div', { 'class': 'popup' },
-      el('strong', { text: o.name }),
+      el('strong', { 'class': 'reg', text: o.name }),
       el('div', null, PM.badge(o.remain_stat)),
       forecastNode(o),
-      el('div', { 'class': 'o-addr', text: o.addr }),
+      el('div', { 'class': 'o-addr reg', text: o.addr }),
       el('div', { 'class': 'o-meta', text: stockAtText(o) }),
       notifyButton(o));
     return d;
   }
 
   function stockAtText(o) {
-    return o.stock_at ? '입고 ' + PM.when(o.stock_at) : '입고 정보 없음';
+    return o.stock_at ? I.T('stockat', { when: PM.when(o.stock_at) }) : I.T('stockat.none');
   }
 
   // The sell-out forecast (DESIGN.md §4.2): shown while the outlet sells and
@@ -127,7 +128,7 @@
   function hasStock(stat) { return stat === 'some' || stat === 'plenty'; }
   function notifyButton(o) {
     var on = watched.has(o.code);
-    var b = el('button', { type: 'button', 'class': 'secondary small notify', 'aria-pressed': on ? 'true' : 'false',
+    var b = el('button', { type: 'button', 'class': 'secondary small notify reg-label', 'aria-pressed': on ? 'true' : 'false',
       'aria-label': I.T(on ? 'notify.off.aria' : 'notify.on.aria', { name: o.name }) }, I.T(on ? 'notify.off' : 'notify.on'));
     b.addEventListener('click', function () {
       if (watched.has(o.code)) watched.delete(o.code); else watched.add(o.code);
@@ -187,8 +188,8 @@
     shown.forEach(function (x) { frag.appendChild(item(x)); });
     listEl.replaceChildren(frag);
     summaryEl.textContent = all.length === 0
-      ? '이 근처(' + PM.distance(state.q ? state.q.m : 0) + ' 이내)에 판매처가 없습니다. 지도를 옮기거나 축소해 보세요.'
-      : '반경 ' + PM.distance(state.q.m) + ' 안 판매처 ' + all.length + '곳 · 재고 있는 곳 ' + inStock.length + '곳';
+      ? I.T('list.none', { r: PM.distance(state.q ? state.q.m : 0) })
+      : I.T('list.summary', { r: PM.distance(state.q.m), n: I.num(all.length), k: I.num(inStock.length) });
   }
 
   function item(x) {
@@ -196,7 +197,7 @@
     var li = el('li', { 'class': 'outlet s-' + PM.statKey(o.remain_stat) + (x.live ? ' flash' : ''), 'data-code': o.code });
     var btn = el('button', { type: 'button', 'class': 'o-main' },
       el('span', { 'class': 'o-line1' },
-        el('span', { 'class': 'o-name', text: o.name }),
+        el('span', { 'class': 'o-name reg', text: o.name }),
         el('span', { 'class': 'o-dist', text: PM.distance(o.distance_m) })),
       el('span', { 'class': 'o-line2' }, PM.badge(o.remain_stat),
         el('span', { 'class': 'o-type', text: PM.typeName(o.type) })));
@@ -211,12 +212,12 @@
     li.appendChild(el('p', { 'class': 'o-meta' },
       el('span', { text: stockAtText(o) }), ' · ',
       el('span', { 'class': 'o-age', 'data-t': o.updated_at || '', text: ageText(o.updated_at) })));
-    li.appendChild(el('p', { 'class': 'o-addr', text: o.addr }));
+    li.appendChild(el('p', { 'class': 'o-addr reg', text: o.addr }));
     x.live = false;
     return li;
   }
 
-  function ageText(t) { return t ? PM.ago(t) + ' 갱신' : '갱신 기록 없음'; }
+  function ageText(t) { return t ? I.T('age', { ago: PM.ago(t) }) : I.T('age.none'); }
 
   // Ages tick every second without touching the rest of the list.
   setInterval(function () {
@@ -261,7 +262,7 @@
     PM.fetchJSON(url).then(function (r) {
       if (seq !== state.reqSeq) return; // a newer view has been asked for
       if (!r.ok || !r.body) {
-        summaryEl.textContent = r.status === 503 ? '이용자가 많아 잠시 후 다시 불러옵니다…' : '판매처 정보를 불러오지 못했습니다.';
+        summaryEl.textContent = r.status === 503 ? I.T('load.busy') : I.T('load.failed');
         if (r.status === 503) setTimeout(function () { if (seq === state.reqSeq) load(q); }, 2000 + Math.random() * 2000);
         return;
       }
@@ -274,7 +275,7 @@
       renderList();
     }).catch(function () {
       if (seq !== state.reqSeq) return;
-      summaryEl.textContent = '서버에 연결할 수 없습니다. 잠시 후 다시 시도합니다…';
+      summaryEl.textContent = I.T('load.offline');
       setTimeout(function () { if (seq === state.reqSeq) load(q); }, 3000);
     });
   }
@@ -290,12 +291,12 @@
   function subscribe(q) {
     clearTimeout(state.retryTimer);
     if (state.es) state.es.close();
-    if (!window.EventSource) { setLive(false, '실시간 반영을 지원하지 않는 브라우저입니다'); return; }
+    if (!window.EventSource) { setLive(false, I.T('live.unsupported')); return; }
     var es = new EventSource('/api/v2/stream?lat=' + q.lat + '&lng=' + q.lng + '&m=' + q.m);
     state.es = es;
     es.onopen = function () {
       state.backoff = 0;
-      setLive(true, '실시간 반영 중');
+      setLive(true, I.T('live.on'));
       // Changes made while disconnected were not streamed: reload once.
       if (state.hadError) { state.hadError = false; load(state.q); }
     };
@@ -314,7 +315,7 @@
       state.hadError = true;
       state.backoff = Math.min(30000, state.backoff ? state.backoff * 2 : 1000);
       var wait = state.backoff / 2 + Math.random() * state.backoff / 2;
-      setLive(false, '연결 끊김 · ' + Math.ceil(wait / 1000) + '초 후 다시 연결');
+      setLive(false, I.T('live.retry', { s: Math.ceil(wait / 1000) }));
       state.retryTimer = setTimeout(function () { if (state.es === es) subscribe(state.q); }, wait);
     };
   }
@@ -329,13 +330,13 @@
 
   function locate(explicit) {
     if (!navigator.geolocation) {
-      if (explicit) summaryEl.textContent = '이 브라우저는 위치 찾기를 지원하지 않습니다.';
+      if (explicit) summaryEl.textContent = I.T('locate.unsupported');
       return;
     }
     navigator.geolocation.getCurrentPosition(function (p) {
       map.setView([p.coords.latitude, p.coords.longitude], 16);
     }, function () {
-      if (explicit) summaryEl.textContent = '위치 권한이 없어 현재 위치를 알 수 없습니다. 주소로 검색해 주세요.';
+      if (explicit) summaryEl.textContent = I.T('locate.denied');
     }, { enableHighAccuracy: false, timeout: 8000, maximumAge: 60000 });
   }
   document.getElementById('locate').addEventListener('click', function () { locate(true); });
@@ -346,19 +347,19 @@
     ev.preventDefault();
     var a = document.getElementById('addr').value.trim().replace(/\s+/g, ' ');
     if (!a) return;
-    summaryEl.textContent = '"' + a + '" 찾는 중…';
+    summaryEl.textContent = I.T('search.busy', { q: a });
     PM.fetchJSON('/corona19-masks/v1/storesByAddr/json?address=' + encodeURIComponent(a)).then(function (r) {
       if (r.status === 400) {
-        summaryEl.textContent = '주소를 시·도와 시·군·구까지 입력해 주세요. 예: 서울특별시 강북구 미아동, 경기도 수원시 장안구';
+        summaryEl.textContent = I.T('search.bad');
         return;
       }
-      if (!r.ok || !r.body) { summaryEl.textContent = '검색하지 못했습니다. 잠시 후 다시 시도해 주세요.'; return; }
+      if (!r.ok || !r.body) { summaryEl.textContent = I.T('search.failed'); return; }
       var st = (r.body.stores || []).filter(function (s) { return isFinite(s.lat) && isFinite(s.lng); });
-      if (st.length === 0) { summaryEl.textContent = '"' + a + '"에서 판매처를 찾지 못했습니다.'; return; }
+      if (st.length === 0) { summaryEl.textContent = I.T('search.none', { q: a }); return; }
       var b = L.latLngBounds(st.map(function (s) { return [s.lat, s.lng]; }));
       map.fitBounds(b.pad(0.05), { maxZoom: 16 });
       document.getElementById('list-heading').focus();
-    }).catch(function () { summaryEl.textContent = '서버에 연결할 수 없습니다.'; });
+    }).catch(function () { summaryEl.textContent = I.T('search.offline'); });
   });
 
   refresh(true);

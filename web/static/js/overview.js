@@ -193,7 +193,7 @@
     tb.replaceChildren.apply(tb, list.map(function (r) {
       return el.apply(null, ['tr', null].concat(COLS.map(function (c, i) {
         var v = c.show ? c.show(r) : (c.num ? I.num(colValue(c, r)) : colValue(c, r));
-        return i === 1 ? el('th', { scope: 'row' }, v) : el('td', { 'class': c.num ? 'num' : null }, v);
+        return i === 1 ? el('th', { scope: 'row', 'class': 'reg' }, v) : el('td', { 'class': c.num ? 'num' : null }, v);
       })));
     }));
   }
@@ -214,12 +214,12 @@
       if (w && proj && dots) {
         var q = proj(w.lng, w.lat);
         var c = svg('circle', { cx: q[0].toFixed(1), cy: q[1].toFixed(1), r: 4, 'class': 'stale-dot', 'data-code': o.code });
-        var t = svg('title', {});
+        var t = svg('title', { 'class': 'reg' });
         t.textContent = o.name;
         c.appendChild(t);
         dots.appendChild(c);
       }
-      return el('li', null, T('stale.row', { name: o.name, stock: I.num(o.stock), ago: ago(o.updated_at) }));
+      return el('li', null, el('strong', { 'class': 'reg' }, o.name), ' · ' + T('stale.row', { stock: I.num(o.stock), ago: ago(o.updated_at) }));
     }));
   }
 

@@ -6,12 +6,15 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -70,7 +73,15 @@ type Config struct {
 	PublicQueue    int           // default 64 × GOMAXPROCS
 	PublicWait     time.Duration // default 20 ms
 	StreamInFlight int           // concurrent SSE streams; default 10000
-	QueueTimeout   time.Duration // default 10 s
+	// StreamsPerClient caps the live SSE streams of one client address (an
+	// IPv6 /64); beyond it 429 rate_limited. Default 64: enough for a
+	// carrier NAT or an office behind one address.
+	StreamsPerClient int
+	// MaxHeldBytes caps the bytes held in memory by responses being
+	// written to clients (bodies made for one response; shared cached
+	// pages do not count). Beyond it public requests are shed. Default 64 MiB.
+	MaxHeldBytes int64
+	QueueTimeout time.Duration // default 10 s
 
 	// PublicRate limits each client of the public API to this many
 	// requests per second (token bucket, bursts of twice that); 0 = off.
@@ -93,6 +104,10 @@ type Server struct {
 	mux     *http.ServeMux
 	handler http.Handler
 	limiter *limiter
+	clients *clientKeyer
+	streams *streamCounter
+	held    atomic.Int64 // bytes held by responses being written
+	sampler *shedLog
 }
 
 // ledgerAPI is what the handlers use of *ledger.Ledger; an interface so
@@ -156,6 +171,10 @@ func newServer(cfg Config, led ledgerAPI) *Server {
 		cfg.PublicWait = 20 * time.Millisecond
 	}
 	def(&cfg.StreamInFlight, 10000)
+	def(&cfg.StreamsPerClient, 64)
+	if cfg.MaxHeldBytes <= 0 {
+		cfg.MaxHeldBytes = defaultHeldMB << 20
+	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
 	}
@@ -189,12 +208,15 @@ func newServer(cfg Config, led ledgerAPI) *Server {
 		ClassPublic: newGate(s.metrics, ClassPublic, cfg.PublicInFlight, cfg.PublicQueue, cfg.PublicWait),
 		ClassStream: newGate(s.metrics, ClassStream, cfg.StreamInFlight, 0, 0),
 	}
+	ck, err := newClientKeyer(cfg.TrustProxy)
+	if err != nil {
+		panic(fmt.Sprintf("httpapi: TrustProxy: %v", err))
+	}
+	s.clients = ck
+	s.streams = newStreamCounter(cfg.StreamsPerClient)
+	s.sampler = newShedLog(cfg.Logger)
 	if cfg.PublicRate > 0 {
-		l, err := newLimiter(cfg.PublicRate, cfg.TrustProxy)
-		if err != nil {
-			panic(fmt.Sprintf("httpapi: TrustProxy: %v", err))
-		}
-		s.limiter = l
+		s.limiter = newLimiter(cfg.PublicRate, ck)
 	}
 	s.routes()
 	s.handler = s.outer(s.mux)
@@ -252,8 +274,13 @@ func (s *Server) routes() {
 		s.handle("GET /api/v2/stream", ClassStream, authNone, s.cfg.Public.ServeHTTP)
 	}
 	if s.cfg.Pages != nil {
-		for _, p := range []string{"/{$}", "/outlet", "/status", "/static/", "/basemap.geojson", "/api/v2/status"} {
+		for _, p := range []string{"/{$}", "/status", "/static/", "/basemap.geojson", "/api/v2/status"} {
 			s.handle("GET "+p, ClassPublic, authNone, s.cfg.Pages.ServeHTTP)
+		}
+		// The counter page, its assets and its service worker are outlet
+		// traffic: a public flood must never keep a pharmacist from loading it.
+		for _, p := range []string{"/outlet", "/outlet/"} {
+			s.handle("GET "+p, ClassOutlet, authNone, s.cfg.Pages.ServeHTTP)
 		}
 	}
 	// Everything else lands here, so that 404 and 405 are JSON too.
@@ -263,6 +290,10 @@ func (s *Server) routes() {
 // handle registers a route with its class gate and authentication.
 func (s *Server) handle(pattern string, class string, need auth, h http.HandlerFunc) {
 	g := s.gates[class]
+	bodyLimit := s.cfg.MaxBodyBytes
+	if class == ClassAdmin {
+		bodyLimit = s.cfg.ImportMaxBytes
+	}
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		ri := infoOf(r)
 		if ri != nil {
@@ -279,19 +310,81 @@ func (s *Server) handle(pattern string, class string, need auth, h http.HandlerF
 				ri.outlet = tok.Outlet
 			}
 			r = r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok))
+			// The body is read before the slot is taken: a client that
+			// sends it slowly holds only its own connection.
+			if r.Body != nil && r.Body != http.NoBody {
+				if !s.readBody(w, r, bodyLimit) {
+					return
+				}
+			}
 		}
-		if (class == ClassPublic || class == ClassStream) && !s.rateLimit(w, r) {
-			return
-		}
-		if g != nil {
-			if err := g.acquire(r.Context()); err != nil {
-				s.writeError(w, r, err)
+		if class == ClassPublic || class == ClassStream {
+			if !s.rateLimit(w, r) {
 				return
 			}
-			defer g.release()
 		}
-		h(w, r)
+		if class == ClassStream {
+			s.serveStream(w, r, g, h)
+			return
+		}
+		if class == ClassPublic && s.overHeld() {
+			g.shed.Inc()
+			s.writeError(w, r, errOverloaded)
+			return
+		}
+		hw := &heldWriter{w: w}
+		if !s.run(g, hw, r, h) {
+			return
+		}
+		s.send(w, r, hw)
 	})
+}
+
+// run runs h into hw while holding a slot of g; false when the request was
+// not admitted (the refusal is already written).
+func (s *Server) run(g *gate, hw *heldWriter, r *http.Request, h http.HandlerFunc) bool {
+	if g != nil {
+		if err := g.acquire(r.Context()); err != nil {
+			s.writeError(hw.w, r, err)
+			return false
+		}
+		defer g.release()
+	}
+	h(hw, r)
+	return true
+}
+
+// serveStream runs a live stream: it holds a stream slot for its whole life
+// (the stream class has its own limit), and one client address may hold at
+// most StreamsPerClient of them.
+func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, g *gate, h http.HandlerFunc) {
+	key := s.clients.key(r)
+	if !s.streams.acquire(key) {
+		s.metrics.limited.WithLabelValues(ClassStream).Inc()
+		w.Header().Set("Retry-After", "10")
+		writeErrorCode(w, r, publicmask.ERateLimited, "too many live streams from this client")
+		return
+	}
+	defer s.streams.release(key)
+	if err := g.acquire(r.Context()); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	defer g.release()
+	h(w, r)
+}
+
+// readBody reads the request body (up to limit+1 bytes, so that the
+// handler's own limit still answers 413) into memory.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) bool {
+	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	r.Body.Close()
+	if err != nil {
+		writeErrorCode(w, r, publicmask.EBadRequest, "could not read the request body")
+		return false
+	}
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	return true
 }
 
 type tokenKey struct{}

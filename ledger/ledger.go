@@ -343,7 +343,8 @@ func validTxnID(s string) bool {
 	if len(s) == 0 || len(s) > 64 {
 		return false
 	}
+	// A txn_id is stored: it must not carry a registration number.
 	return strings.IndexFunc(s, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._:-", r))
-	}) < 0
+	}) < 0 && !rrn.Contains(s)
 }

@@ -262,12 +262,29 @@ func (h *handler) respond(w http.ResponseWriter, req *http.Request, s *snapshot.
 	}
 	hd["Content-Length"] = []string{strconv.Itoa(len(b))}
 	w.WriteHeader(http.StatusOK)
-	if req.Method != http.MethodHead {
-		w.Write(b)
+	if req.Method == http.MethodHead {
+		if release != nil {
+			release()
+		}
+		return
 	}
+	// Behind httpapi the body is handed over without a copy and written
+	// after the admission slot is released; a pooled buffer (release set)
+	// is private to this response, a cached body is shared.
+	if bw, ok := w.(bodyWriter); ok {
+		bw.WriteBody(b, release != nil, release)
+		return
+	}
+	w.Write(b)
 	if release != nil {
 		release()
 	}
+}
+
+// bodyWriter is httpapi.BodyWriter (not imported: httpapi mounts this
+// package, not the other way round).
+type bodyWriter interface {
+	WriteBody(b []byte, owned bool, done func())
 }
 
 // snapHeader holds the header values of one snapshot, made once per

@@ -35,7 +35,11 @@ const (
 )
 
 func writeTimeout(n int) time.Duration {
-	return min(writeFloor+time.Duration(int64(n)*int64(time.Second)/writeMinRate), writeCeiling)
+	secs := float64(n) / writeMinRate
+	if secs >= writeCeiling.Seconds() {
+		return writeCeiling
+	}
+	return min(writeFloor+time.Duration(secs*float64(time.Second)), writeCeiling)
 }
 
 var heldPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}

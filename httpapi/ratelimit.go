@@ -141,12 +141,16 @@ func newLimiter(rate float64, clients *clientKeyer) *limiter {
 	return l
 }
 
+func (l *limiter) shard(a netip.Addr) *limiterShard {
+	h := a.As16()
+	// Bytes 7, 6 and 5 vary between /64s; 15, 14, 13 between IPv4 hosts.
+	return &l.shards[(uint(h[15])^uint(h[14])<<1^uint(h[13])^uint(h[7])^uint(h[6])<<1^uint(h[5])<<2)%uint(len(l.shards))]
+}
+
 // allow takes a token for the client; when there is none it says how long
 // until there will be.
 func (l *limiter) allow(a netip.Addr, now time.Time) (bool, time.Duration) {
-	h := a.As16()
-	// Bytes 7, 6 and 5 vary between /64s; 15, 14, 13 between IPv4 hosts.
-	sh := &l.shards[(uint(h[15])^uint(h[14])<<1^uint(h[13])^uint(h[7])^uint(h[6])<<1^uint(h[5])<<2)%uint(len(l.shards))]
+	sh := l.shard(a)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	b := sh.buckets[a]
@@ -164,6 +168,15 @@ func (l *limiter) allow(a netip.Addr, now time.Time) (bool, time.Duration) {
 		return true, 0
 	}
 	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
+}
+
+// peek reports whether the client has a token left, without taking it.
+func (l *limiter) peek(a netip.Addr, now time.Time) bool {
+	sh := l.shard(a)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	b := sh.buckets[a]
+	return b == nil || math.Min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate) >= 1
 }
 
 // evict drops buckets that have refilled (they hold no state worth keeping),

@@ -89,6 +89,12 @@ type Config struct {
 	// TrustProxy lists proxy addresses or CIDRs whose X-Forwarded-For is
 	// believed when keying the rate limit.
 	TrustProxy []string
+	// AuthFailRate and AuthFailBurst bound, per client address, the store
+	// look-ups of bearer tokens missing from the cache that turn out
+	// unknown (default 10/s, bursts of 100); beyond, 429 rate_limited
+	// before the store is read. Tokens already known are never refused.
+	AuthFailRate  float64
+	AuthFailBurst int
 	// SetPolicy replaces the rules in force (PUT /api/v2/admin/policy);
 	// nil: the route is 404.
 	SetPolicy func(*policy.Policy)
@@ -104,7 +110,10 @@ type Server struct {
 	mux     *http.ServeMux
 	handler http.Handler
 	limiter *limiter
-	clients *clientKeyer
+	// authFails limits, per client, store look-ups of tokens that turned
+	// out unknown (DESIGN.md §6.5).
+	authFails *limiter
+	clients   *clientKeyer
 	streams *streamCounter
 	held    atomic.Int64 // bytes held by responses being written
 	sampler *shedLog
@@ -218,6 +227,13 @@ func newServer(cfg Config, led ledgerAPI) *Server {
 	if cfg.PublicRate > 0 {
 		s.limiter = newLimiter(cfg.PublicRate, ck)
 	}
+	def(&cfg.AuthFailBurst, 100)
+	if cfg.AuthFailRate <= 0 {
+		cfg.AuthFailRate = 10
+	}
+	s.cfg.AuthFailBurst, s.cfg.AuthFailRate = cfg.AuthFailBurst, cfg.AuthFailRate
+	s.authFails = newLimiter(cfg.AuthFailRate, ck)
+	s.authFails.burst = float64(cfg.AuthFailBurst)
 	s.routes()
 	s.handler = s.outer(s.mux)
 	return s
@@ -402,7 +418,23 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, need auth)
 		writeErrorCode(w, r, publicmask.EUnauthorized, "a bearer token is required")
 		return publicmask.Token{}, false
 	}
-	t, err := s.led.Authenticate(r.Context(), tok)
+	ctx := ledger.WithAuthGuard(r.Context(), func() (func(bool), error) {
+		key, now := s.clients.key(r), time.Now()
+		if !s.authFails.peek(key, now) {
+			class := ClassOutlet
+			if ri := infoOf(r); ri != nil {
+				class = ri.class
+			}
+			s.metrics.limited.WithLabelValues(class).Inc()
+			return nil, errAuthLimited
+		}
+		return func(found bool) {
+			if !found {
+				s.authFails.allow(key, time.Now())
+			}
+		}, nil
+	})
+	t, err := s.led.Authenticate(ctx, tok)
 	if err != nil {
 		s.writeError(w, r, err)
 		return publicmask.Token{}, false
@@ -422,6 +454,8 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, need auth)
 	}
 	return t, true
 }
+
+var errAuthLimited = publicmask.Errorf(publicmask.ERateLimited, "too many unknown tokens from this client; retry shortly")
 
 // methods tried when a path matched no pattern for its method.
 var methods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch}

@@ -114,9 +114,9 @@ type Server struct {
 	// out unknown (DESIGN.md §6.5).
 	authFails *limiter
 	clients   *clientKeyer
-	streams *streamCounter
-	held    atomic.Int64 // bytes held by responses being written
-	sampler *shedLog
+	streams   *streamCounter
+	held      atomic.Int64 // bytes held by responses being written
+	sampler   *shedLog
 }
 
 // ledgerAPI is what the handlers use of *ledger.Ledger; an interface so

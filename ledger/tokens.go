@@ -25,9 +25,9 @@ import (
 // Cache bounds: known tokens are bounded by what was issued; the bound only
 // guards memory. Unknown tokens start over when their cache is full.
 const (
-	maxKnownTokens   = 500_000
-	tokenLookups     = 8               // concurrent store reads for uncached tokens
-	tokenLookupWait  = 2 * time.Second // then 503 overloaded
+	maxKnownTokens  = 500_000
+	tokenLookups    = 8               // concurrent store reads for uncached tokens
+	tokenLookupWait = 2 * time.Second // then 503 overloaded
 )
 
 // maxUnknownTokens bounds the negative cache (a variable for tests).

@@ -20,9 +20,7 @@ func (h *handler) stream(w http.ResponseWriter, req *http.Request) {
 	}
 	rc := http.NewResponseController(w)
 	lat, lng, m := q.lat, q.lng, q.m
-	sub := h.r.Subscribe(h.opts.StreamBuffer, func(e *snapshot.Entry) bool {
-		return snapshot.Haversine(lat, lng, e.Lat, e.Lng) <= m
-	})
+	sub := h.r.SubscribeNear(h.opts.StreamBuffer, lat, lng, m)
 	defer sub.Close()
 
 	hd := w.Header()

@@ -250,6 +250,7 @@ const (
 	authOutlet
 	authAdmin
 	authDistributor // admin or distributor
+	authOptional    // anyone; an admin token, if sent, is recognised (IsAdmin)
 )
 
 func (s *Server) routes() {
@@ -290,9 +291,10 @@ func (s *Server) routes() {
 		s.handle("GET /api/v2/stream", ClassStream, authNone, s.cfg.Public.ServeHTTP)
 	}
 	if s.cfg.Pages != nil {
-		for _, p := range []string{"/{$}", "/status", "/static/", "/basemap.geojson", "/api/v2/status"} {
+		for _, p := range []string{"/{$}", "/status", "/static/", "/basemap.geojson"} {
 			s.handle("GET "+p, ClassPublic, authNone, s.cfg.Pages.ServeHTTP)
 		}
+		s.handle("GET /api/v2/status", ClassPublic, authOptional, s.cfg.Pages.ServeHTTP)
 		// The counter page, its assets and its service worker are outlet
 		// traffic: a public flood must never keep a pharmacist from loading it.
 		for _, p := range []string{"/outlet", "/outlet/"} {
@@ -317,7 +319,14 @@ func (s *Server) handle(pattern string, class string, need auth, h http.HandlerF
 		}
 		// Authenticate before admission, so that requests without a valid
 		// token never take an outlet or admin slot.
-		if need != authNone {
+		if need == authOptional {
+			if r.Header.Get("Authorization") != "" && s.led != nil {
+				if _, ok := s.authenticate(w, r, authAdmin); !ok {
+					return
+				}
+				r = r.WithContext(context.WithValue(r.Context(), adminKey{}, true))
+			}
+		} else if need != authNone {
 			tok, ok := s.authenticate(w, r, need)
 			if !ok {
 				return
@@ -404,6 +413,15 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) b
 }
 
 type tokenKey struct{}
+
+type adminKey struct{}
+
+// IsAdmin reports whether the request of ctx carried the admin token (on
+// routes where it is optional, such as /api/v2/status).
+func IsAdmin(ctx context.Context) bool {
+	ok, _ := ctx.Value(adminKey{}).(bool)
+	return ok
+}
 
 func tokenOf(r *http.Request) publicmask.Token {
 	t, _ := r.Context().Value(tokenKey{}).(publicmask.Token)

@@ -191,7 +191,7 @@ func newServer(cfg Config, led ledgerAPI) *Server {
 		cfg.ImportMaxBytes = 32 << 20
 	}
 	if cfg.QueueTimeout <= 0 {
-		cfg.QueueTimeout = 10 * time.Second
+		cfg.QueueTimeout = 2 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

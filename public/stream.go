@@ -37,7 +37,14 @@ func (h *handler) stream(w http.ResponseWriter, req *http.Request) {
 		if _, err := w.Write(b); err != nil {
 			return false
 		}
-		return rc.Flush() == nil
+		if rc.Flush() != nil {
+			return false
+		}
+		// No deadline while idle between events: it bounds a write, not
+		// the quiet time of a stream (HTTP/2 resets a stream whose deadline
+		// passes even when nothing is being written).
+		rc.SetWriteDeadline(time.Time{})
+		return true
 	}
 	// An opening comment gets the headers through proxies at once, and the
 	// retry hint keeps reconnects from hammering the node.

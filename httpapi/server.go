@@ -81,7 +81,10 @@ type Config struct {
 	// written to clients (bodies made for one response; shared cached
 	// pages do not count). Beyond it public requests are shed. Default 64 MiB.
 	MaxHeldBytes int64
-	QueueTimeout time.Duration // default 10 s
+	// QueueTimeout bounds the wait of outlet and admin requests for a
+	// slot (default 2 s, DESIGN.md §4: the counter gives up after 3 s, so
+	// the server answers first).
+	QueueTimeout time.Duration
 
 	// PublicRate limits each client of the public API to this many
 	// requests per second (token bucket, bursts of twice that); 0 = off.

@@ -81,6 +81,9 @@ type Config struct {
 	// written to clients (bodies made for one response; shared cached
 	// pages do not count). Beyond it public requests are shed. Default 64 MiB.
 	MaxHeldBytes int64
+	// MaxHeldPerClient is one client address's share of it (an IPv6 /64);
+	// beyond it that client's public requests get 429. Default 8 MiB.
+	MaxHeldPerClient int64
 	// QueueTimeout bounds the wait of outlet and admin requests for a
 	// slot (default 2 s, DESIGN.md §4: the counter gives up after 3 s, so
 	// the server answers first).
@@ -119,6 +122,7 @@ type Server struct {
 	clients   *clientKeyer
 	streams   *streamCounter
 	held      atomic.Int64 // bytes held by responses being written
+	heldBy    heldByClient
 	sampler   *shedLog
 }
 
@@ -186,6 +190,9 @@ func newServer(cfg Config, led ledgerAPI) *Server {
 	def(&cfg.StreamsPerClient, 64)
 	if cfg.MaxHeldBytes <= 0 {
 		cfg.MaxHeldBytes = defaultHeldMB << 20
+	}
+	if cfg.MaxHeldPerClient <= 0 {
+		cfg.MaxHeldPerClient = defaultHeldPerClientMB << 20
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
@@ -355,9 +362,7 @@ func (s *Server) handle(pattern string, class string, need auth, h http.HandlerF
 			s.serveStream(w, r, g, h)
 			return
 		}
-		if class == ClassPublic && s.overHeld() {
-			g.shed.Inc()
-			s.writeError(w, r, errOverloaded)
+		if class == ClassPublic && !s.admitHeld(w, r, g) {
 			return
 		}
 		hw := &heldWriter{w: w}

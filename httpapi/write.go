@@ -2,9 +2,12 @@ package httpapi
 
 import (
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/publicmask/publicmask"
 )
 
 // Writing a response is the one step that waits on the client's network, so
@@ -32,6 +35,10 @@ const (
 	writeMinRate  = 16 << 10 // bytes per second
 	writeCeiling  = 5 * time.Minute
 	defaultHeldMB = 64
+	// defaultHeldPerClientMB: one client address's share; a slow client
+	// that reaches it is refused (429) before the others feel the global
+	// cap.
+	defaultHeldPerClientMB = 8
 )
 
 func writeTimeout(n int) time.Duration {
@@ -132,8 +139,13 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, h *heldWriter) {
 	defer h.free()
 	b, counted := h.payload()
 	if counted > 0 {
+		k := s.clients.key(r)
 		s.held.Add(counted)
-		defer s.held.Add(-counted)
+		s.heldBy.add(k, counted)
+		defer func() {
+			s.held.Add(-counted)
+			s.heldBy.add(k, -counted)
+		}()
 	}
 	status := h.status
 	if status == 0 {
@@ -152,6 +164,54 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, h *heldWriter) {
 	}
 }
 
-// overHeld reports whether the responses being written hold more bytes
-// than the cap; public requests are then shed before any work is done.
-func (s *Server) overHeld() bool { return s.held.Load() >= s.cfg.MaxHeldBytes }
+// admitHeld refuses a public request, before any work, when the answers
+// being written hold more bytes than the cap (503 overloaded, shed) or
+// when this client's answers alone hold more than its share (429: a slow
+// client is refused, not the others). It reports whether the request may go on.
+func (s *Server) admitHeld(w http.ResponseWriter, r *http.Request, g *gate) bool {
+	if s.held.Load() >= s.cfg.MaxHeldBytes {
+		g.shed.Inc()
+		s.writeError(w, r, errOverloaded)
+		return false
+	}
+	if s.heldBy.any() && s.heldBy.get(s.clients.key(r)) >= s.cfg.MaxHeldPerClient {
+		s.metrics.limited.WithLabelValues(ClassPublic).Inc()
+		w.Header().Set("Retry-After", "5")
+		writeErrorCode(w, r, publicmask.ERateLimited, "this client's answers are still being sent; read them first")
+		return false
+	}
+	return true
+}
+
+// heldByClient counts the held bytes of each client address.
+type heldByClient struct {
+	mu sync.Mutex
+	m  map[netip.Addr]int64
+	n  int // len(m), readable without the lock only as a hint
+}
+
+func (h *heldByClient) add(k netip.Addr, d int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.m == nil {
+		h.m = make(map[netip.Addr]int64)
+	}
+	if v := h.m[k] + d; v > 0 {
+		h.m[k] = v
+	} else {
+		delete(h.m, k)
+	}
+	h.n = len(h.m)
+}
+
+func (h *heldByClient) get(k netip.Addr) int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.m[k]
+}
+
+func (h *heldByClient) any() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.n > 0
+}

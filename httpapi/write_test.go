@@ -275,3 +275,37 @@ func TestRegistrationNumbersKeptOutOfLogs(t *testing.T) {
 		t.Errorf("txn_id with a timestamp refused: %d %s", rec.Code, rec.Body)
 	}
 }
+
+// One client's slow answers count against its own share first: that client
+// is refused (429), another client is served.
+func TestHeldBytesPerClient(t *testing.T) {
+	h := newHarness(t, Config{Public: bigPublic(8 << 20), MaxHeldBytes: 1 << 30, MaxHeldPerClient: 1 << 20})
+	srv := httptest.NewServer(h.h)
+	defer srv.Close()
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.(*net.TCPConn).SetReadBuffer(4 << 10)
+	fmt.Fprintf(c, "GET /api/v2/summary HTTP/1.1\r\nHost: x\r\n\r\n")
+	waitFor(t, "a held answer", func() bool { return h.srv.held.Load() >= 8<<20 })
+
+	getFrom := func(local string) int {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+		cl := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+		resp, err := cl.Get(srv.URL + "/api/v2/summary?shared=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := getFrom("127.0.0.1"); got != 429 {
+		t.Errorf("the slow client's next request: %d, want 429", got)
+	}
+	if got := getFrom("127.0.0.2"); got != 200 {
+		t.Errorf("another client: %d, want 200", got)
+	}
+}

@@ -37,15 +37,25 @@ import (
 
 // Config is everything `publicmask serve` takes.
 type Config struct {
-	Addr        string
-	DB          string // SQLite path or postgres:// URL
-	Role        string // all, ledger, public
-	Seed        string // demo or none
-	Geo         string // optional sgg_2020.csv-shaped file for the demo seed
-	Clock       string // RFC 3339 start of the service clock; "" = real
-	ClockRate   float64
-	Policy      string // standard, korea-2020 or a file
-	AdminToken  string
+	Addr       string
+	DB         string // SQLite path or postgres:// URL
+	Role       string // all, ledger, public
+	Seed       string // demo or none
+	Geo        string // optional sgg_2020.csv-shaped file for the demo seed
+	Clock      string // RFC 3339 start of the service clock; "" = real
+	ClockRate  float64
+	Policy     string // standard, korea-2020 or a file
+	AdminToken string
+	// AdminTokenFile holds the admin token (preferred over AdminToken,
+	// which a command line shows to other processes); it wins when both
+	// are set.
+	AdminTokenFile string
+	// StreamsPerClient caps the live SSE streams per client address
+	// (default 64).
+	StreamsPerClient int
+	// LogDropped, if set, reports log lines dropped by an asynchronous
+	// log writer (exported as publicmask_log_lines_dropped_total).
+	LogDropped  func() int64
 	SecretFile  string
 	Tiles       string
 	Basemap     string
@@ -132,6 +142,12 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, Registry: prometheus.NewRegistry(), Clock: clk, Policy: policy.NewHolder(pol)}
 	n.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if cfg.LogDropped != nil {
+		n.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "publicmask_log_lines_dropped_total",
+			Help: "Log lines dropped because the log output did not keep up.",
+		}, func() float64 { return float64(cfg.LogDropped()) }))
+	}
 	bg, stop := context.WithCancel(context.Background())
 	n.stop = stop
 	ok := false
@@ -163,6 +179,11 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	tokenFile := cfg.DB + ".admin-token"
 	if isPostgres(cfg.DB) {
 		tokenFile = filepath.Join("data", "admin-token")
+	}
+	if cfg.AdminTokenFile != "" {
+		if cfg.AdminToken, err = readAdminTokenFile(cfg.AdminTokenFile); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Role != "public" {
 		if n.admin, n.generated, err = loadAdminToken(cfg.AdminToken, tokenFile); err != nil {
@@ -267,7 +288,7 @@ func (n *Node) buildHandler() error {
 	hc := httpapi.Config{
 		Ledger: n.Ledger, Public: pub, Pages: pages, Role: cfg.Role,
 		Ready: n.ready, Logger: cfg.Logger, Registerer: n.Registry, Gatherer: n.Registry,
-		PublicRate: cfg.PublicRate, TrustProxy: cfg.TrustProxy,
+		PublicRate: cfg.PublicRate, TrustProxy: cfg.TrustProxy, StreamsPerClient: cfg.StreamsPerClient,
 	}
 	if n.Ledger != nil {
 		hc.SetPolicy = n.Ledger.SetPolicy
@@ -318,9 +339,13 @@ func (n *Node) Serve(ctx context.Context) error {
 		Handler:           n.Handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+		// Handlers set a write deadline scaled to each answer (httpapi);
+		// this is the backstop for the rest. Idle keep-alive connections
+		// cost a file descriptor only, never an admission slot.
+		WriteTimeout:   2 * time.Minute,
+		IdleTimeout:    90 * time.Second,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	scheme := "http"
 	if cfg.TLSCert != "" || cfg.TLSKey != "" {
@@ -365,7 +390,7 @@ func (n *Node) Serve(ctx context.Context) error {
 func serveDebug(addr string, log *slog.Logger) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/cmdline", redactedCmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
@@ -374,6 +399,47 @@ func serveDebug(addr string, log *slog.Logger) {
 	if err := http.ListenAndServe(addr, mux); err != nil {
 		log.Error("debug listener", "err", err)
 	}
+}
+
+// redactedCmdline is pprof's cmdline without secrets: the value of
+// --admin-token and a PostgreSQL password in --db are replaced
+// (DESIGN.md §6.14).
+func redactedCmdline(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprint(w, strings.Join(RedactArgs(os.Args), "\x00"))
+}
+
+// RedactArgs returns args with secret flag values replaced.
+func RedactArgs(args []string) []string {
+	out := make([]string, len(args))
+	copy(out, args)
+	secretNext := false
+	for i, a := range out {
+		if secretNext {
+			out[i], secretNext = "REDACTED", false
+			continue
+		}
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") {
+			continue
+		}
+		switch name {
+		case "admin-token":
+			if hasVal {
+				out[i] = a[:len(a)-len(val)] + "REDACTED"
+			} else {
+				secretNext = true
+			}
+		case "db", "target":
+			if hasVal {
+				out[i] = a[:len(a)-len(val)] + redactDSN(val)
+			} else if i+1 < len(out) {
+				out[i+1] = redactDSN(out[i+1])
+			}
+		}
+	}
+	return out
 }
 
 // fixedBody serves a pre-encoded JSON body of ?bytes=N (default 10 KB): the

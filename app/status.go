@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"github.com/publicmask/publicmask/httpapi"
 	"math"
 	"os"
 	"slices"
@@ -210,12 +211,15 @@ type latencyView struct {
 type staleOutlet struct {
 	Code      string    `json:"code"`
 	Name      string    `json:"name"`
-	Stock     int       `json:"stock"`
+	Stock     *int      `json:"stock,omitempty"` // exact stock: admin only
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-// status is the JSON of /api/v2/status.
+// status is the JSON of /api/v2/status. Host names and exact stock are
+// shown only to the admin (Bearer admin token): the page is public, and
+// both help an attacker more than an onlooker.
 func (n *Node) status(ctx context.Context) (any, error) {
+	admin := httpapi.IsAdmin(ctx)
 	out := map[string]any{"now": n.Clock.Now(), "role": n.cfg.Role}
 	storeOK := map[string]any{"ok": true}
 	if err := n.Store.Ping(ctx); err != nil {
@@ -242,8 +246,12 @@ func (n *Node) status(ctx context.Context) (any, error) {
 				snapView["oldest_unapplied_ms"] = lag
 			}
 			out["snapshot"] = snapView
-			out["nodes"] = []map[string]any{{"node": n.nodeName(), "role": n.cfg.Role, "version": snap.Version(), "age_ms": snapView["age_ms"]}}
-			out["stale_outlets"], out["stale_outlets_count"] = staleOutlets(n, snap)
+			node := map[string]any{"role": n.cfg.Role, "version": snap.Version(), "age_ms": snapView["age_ms"]}
+			if admin {
+				node["node"] = n.nodeName()
+			}
+			out["nodes"] = []map[string]any{node}
+			out["stale_outlets"], out["stale_outlets_count"] = staleOutlets(n, snap, admin)
 		}
 	}
 	c := n.statusC
@@ -278,7 +286,7 @@ func (n *Node) status(ctx context.Context) (any, error) {
 // staleOutlets lists outlets that have stock but have not changed for hours:
 // in 2020 these were the pharmacies that had stopped recording sales. The
 // total is counted; the list keeps the silent longest.
-func staleOutlets(n *Node, snap *snapshot.Snapshot) ([]staleOutlet, int) {
+func staleOutlets(n *Node, snap *snapshot.Snapshot, exact bool) ([]staleOutlet, int) {
 	cutoff := n.Clock.Now().Add(-staleAfter)
 	var list []staleOutlet
 	count := 0
@@ -288,7 +296,11 @@ func staleOutlets(n *Node, snap *snapshot.Snapshot) ([]staleOutlet, int) {
 			continue
 		}
 		count++
-		list = append(list, staleOutlet{Code: e.Code, Name: e.Name, Stock: e.Stock, UpdatedAt: e.UpdatedAt})
+		so := staleOutlet{Code: e.Code, Name: e.Name, UpdatedAt: e.UpdatedAt}
+		if exact {
+			so.Stock = &e.Stock
+		}
+		list = append(list, so)
 	}
 	slices.SortFunc(list, func(a, b staleOutlet) int { return a.UpdatedAt.Compare(b.UpdatedAt) })
 	if len(list) > maxStaleList {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -65,7 +66,11 @@ func TestPolicyReloadWithoutRestart(t *testing.T) {
 	// A bad file on SIGHUP keeps the rules in force.
 	os.WriteFile(file, []byte("{not json"), 0o644)
 	s.cmd.Process.Signal(syscall.SIGHUP)
-	time.Sleep(200 * time.Millisecond)
+	// Wait for the reload to have been tried (and refused), not for a
+	// fixed time that may be too short on a busy machine.
+	waitUntil(t, 5*time.Second, "the bad policy file to be refused", func() bool {
+		return strings.Contains(s.Logs(), "policy reload failed")
+	})
 	if !open() {
 		t.Fatal("a bad policy file replaced the rules in force")
 	}

@@ -12,12 +12,14 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/rrn"
 )
 
 // Request classes: each has its own admission limit and metrics label.
@@ -82,9 +84,9 @@ func newRequestID() string {
 	return idPrefix + "-" + strconv.FormatUint(idCounter.Add(1), 36)
 }
 
-// validToken reports whether s is 1–64 chars of [A-Za-z0-9._:-]: the shape
-// of txn_id, sale IDs and accepted incoming request IDs (safe in logs and
-// headers).
+// validToken reports whether s is 1–64 chars of [A-Za-z0-9._:-] holding no
+// registration number: the shape of txn_id, sale IDs and accepted incoming
+// request IDs (safe in logs, headers and the store).
 func validToken(s string) bool {
 	if len(s) == 0 || len(s) > 64 {
 		return false
@@ -96,7 +98,7 @@ func validToken(s string) bool {
 			return false
 		}
 	}
-	return true
+	return !rrn.Contains(s)
 }
 
 // recorder remembers the status and size for the log and metrics.
@@ -148,7 +150,7 @@ type metrics struct {
 	inFlight *prometheus.GaugeVec
 	queued   *prometheus.GaugeVec
 	shed     *prometheus.CounterVec
-	limited  prometheus.Counter
+	limited  *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -175,10 +177,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "publicmask_http_shed_total",
 			Help: "Requests refused with 503 overloaded by admission control, by class.",
 		}, []string{"class"}),
-		limited: prometheus.NewCounter(prometheus.CounterOpts{
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "publicmask_http_rate_limited_total",
-			Help: "Public requests refused with 429 by the per-client rate limit.",
-		}),
+			Help: "Requests refused with 429 rate_limited (per-client rate, stream cap, failed authentications), by class.",
+		}, []string{"class"}),
 	}
 	m.requests = register(reg, m.requests)
 	m.limited = register(reg, m.limited)
@@ -316,6 +318,10 @@ func (s *Server) observe(r *http.Request, ri *reqInfo, rw *recorder, d time.Dura
 	}
 	s.metrics.requests.WithLabelValues(ri.route, ri.class, strconv.Itoa(status)).Inc()
 	s.metrics.duration.WithLabelValues(ri.route, ri.class).Observe(d.Seconds())
+	if kind := refusalKind(status, ri.errCode); kind != "" {
+		s.sampler.note(r.Context(), ri.class, kind, time.Now())
+		return
+	}
 
 	// Successful public reads are logged at debug: at tens of thousands a
 	// second the access log would otherwise be the bottleneck. Errors and
@@ -337,7 +343,7 @@ func (s *Server) observe(r *http.Request, ri *reqInfo, rw *recorder, d time.Dura
 		slog.String("request_id", ri.id),
 		slog.String("method", r.Method),
 		slog.String("route", ri.route),
-		slog.String("path", r.URL.Path),
+		slog.String("path", rrn.Mask(r.URL.Path)),
 		slog.String("class", ri.class),
 		slog.Int("status", status),
 		slog.Int64("bytes", rw.bytes),
@@ -363,4 +369,61 @@ func (s *Server) logger(r *http.Request) *slog.Logger {
 		ri.log = s.log.With("request_id", ri.id)
 	}
 	return ri.log
+}
+
+// shedLog turns a flood of refusals (503 overloaded, 429 rate_limited, 401
+// and 403 for bad tokens) into at most one log line per second per class and
+// kind, with the count since the previous line: under attack the log must
+// stay readable and cheap, and the metrics count every refusal anyway.
+type shedLog struct {
+	log *slog.Logger
+	mu  sync.Mutex
+	m   map[sampleKey]*sampleState
+}
+
+type sampleKey struct{ class, kind string }
+
+type sampleState struct {
+	count int64
+	last  time.Time
+}
+
+func newShedLog(log *slog.Logger) *shedLog {
+	return &shedLog{log: log, m: make(map[sampleKey]*sampleState)}
+}
+
+// note counts one refusal and logs the count when the last line of its
+// class and kind is a second old; it reports whether it logged.
+func (l *shedLog) note(ctx context.Context, class, kind string, now time.Time) bool {
+	k := sampleKey{class, kind}
+	l.mu.Lock()
+	st := l.m[k]
+	if st == nil {
+		st = &sampleState{}
+		l.m[k] = st
+	}
+	st.count++
+	if !st.last.IsZero() && now.Sub(st.last) < time.Second {
+		l.mu.Unlock()
+		return false
+	}
+	n := st.count
+	st.count, st.last = 0, now
+	l.mu.Unlock()
+	l.log.LogAttrs(ctx, slog.LevelWarn, "requests refused (sampled: at most one line per second)",
+		slog.String("class", class), slog.String("refusal", kind), slog.Int64("count", n))
+	return true
+}
+
+// refusalKind names the refusals that are logged by sampling, or "".
+func refusalKind(status int, code string) string {
+	switch {
+	case status == http.StatusServiceUnavailable && code == publicmask.EOverloaded:
+		return "overloaded"
+	case status == http.StatusTooManyRequests:
+		return "rate_limited"
+	case status == http.StatusUnauthorized, status == http.StatusForbidden:
+		return "auth_failed"
+	}
+	return ""
 }

@@ -40,7 +40,7 @@ type saleIn struct {
 
 func validTxn(id string) error {
 	if !validToken(id) {
-		return fieldErr("txn_id", "required, 1–64 characters of A–Z a–z 0–9 . _ : -")
+		return fieldErr("txn_id", "required, 1–64 characters of A–Z a–z 0–9 . _ : -, and no registration number")
 	}
 	return nil
 }

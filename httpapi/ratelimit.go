@@ -13,29 +13,18 @@ import (
 	"github.com/publicmask/publicmask"
 )
 
-// limiter is a per-client token bucket for the public API: rate tokens per
-// second, bursts up to burst. Clients are keyed by address; a forwarded
-// address is believed only from a configured proxy, or anyone could pick a
-// fresh key per request.
-type limiter struct {
-	rate, burst float64
-	trusted     []netip.Prefix
-	shards      [64]limiterShard
-	maxKeys     int
+// clientKeyer names the client of a request for per-client limits: its
+// address, or — when the peer is a trusted proxy — the address the proxy
+// forwarded. A forwarded address is believed only from a configured proxy,
+// or anyone could pick a fresh key per request. IPv6 clients are keyed by
+// their /64: one subscriber line gets a whole /64 and could otherwise take
+// a fresh address per request.
+type clientKeyer struct {
+	trusted []netip.Prefix
 }
 
-type limiterShard struct {
-	mu      sync.Mutex
-	buckets map[netip.Addr]*bucket
-}
-
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
-
-func newLimiter(rate float64, trusted []string) (*limiter, error) {
-	l := &limiter{rate: rate, burst: math.Max(1, 2*rate), maxKeys: 100_000}
+func newClientKeyer(trusted []string) (*clientKeyer, error) {
+	k := &clientKeyer{}
 	for _, t := range trusted {
 		t = strings.TrimSpace(t)
 		if t == "" {
@@ -52,16 +41,13 @@ func newLimiter(rate float64, trusted []string) (*limiter, error) {
 		if err != nil {
 			return nil, err
 		}
-		l.trusted = append(l.trusted, p.Masked())
+		k.trusted = append(k.trusted, p.Masked())
 	}
-	for i := range l.shards {
-		l.shards[i].buckets = make(map[netip.Addr]*bucket)
-	}
-	return l, nil
+	return k, nil
 }
 
-func (l *limiter) isTrusted(a netip.Addr) bool {
-	for _, p := range l.trusted {
+func (k *clientKeyer) isTrusted(a netip.Addr) bool {
+	for _, p := range k.trusted {
 		if p.Contains(a) {
 			return true
 		}
@@ -69,9 +55,28 @@ func (l *limiter) isTrusted(a netip.Addr) bool {
 	return false
 }
 
+// parseHop parses one X-Forwarded-For entry: a bare address, or one with a
+// port (203.0.113.9:4711, [2001:db8::1]:443) or in brackets ([2001:db8::1]),
+// as proxies variously write them.
+func parseHop(h string) (netip.Addr, bool) {
+	h = strings.TrimSpace(h)
+	if a, err := netip.ParseAddr(h); err == nil {
+		return a.Unmap(), true
+	}
+	if ap, err := netip.ParseAddrPort(h); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+		if a, err := netip.ParseAddr(h[1 : len(h)-1]); err == nil {
+			return a.Unmap(), true
+		}
+	}
+	return netip.Addr{}, false
+}
+
 // clientAddr is the peer address, or — when the peer is a trusted proxy —
 // the right-most address in X-Forwarded-For that is not itself trusted.
-func (l *limiter) clientAddr(r *http.Request) netip.Addr {
+func (k *clientKeyer) clientAddr(r *http.Request) netip.Addr {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
@@ -81,28 +86,71 @@ func (l *limiter) clientAddr(r *http.Request) netip.Addr {
 		return netip.Addr{}
 	}
 	addr = addr.Unmap()
-	if !l.isTrusted(addr) {
+	if !k.isTrusted(addr) {
 		return addr
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
 	for i := len(hops) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
+		a, ok := parseHop(hops[i])
+		if !ok {
 			break
 		}
-		a = a.Unmap()
-		if !l.isTrusted(a) {
+		if !k.isTrusted(a) {
 			return a
 		}
 	}
 	return addr
 }
 
+// key is the client's limit key: its address, an IPv6 one cut to its /64.
+func (k *clientKeyer) key(r *http.Request) netip.Addr {
+	return keyOf(k.clientAddr(r))
+}
+
+func keyOf(a netip.Addr) netip.Addr {
+	if a.Is6() {
+		return netip.PrefixFrom(a, 64).Masked().Addr()
+	}
+	return a
+}
+
+// limiter is a per-client token bucket for the public API: rate tokens per
+// second, bursts up to burst.
+type limiter struct {
+	rate, burst float64
+	clients     *clientKeyer
+	shards      [64]limiterShard
+	maxKeys     int
+}
+
+type limiterShard struct {
+	mu      sync.Mutex
+	buckets map[netip.Addr]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func newLimiter(rate float64, clients *clientKeyer) *limiter {
+	l := &limiter{rate: rate, burst: math.Max(1, 2*rate), maxKeys: 100_000, clients: clients}
+	for i := range l.shards {
+		l.shards[i].buckets = make(map[netip.Addr]*bucket)
+	}
+	return l
+}
+
+func (l *limiter) shard(a netip.Addr) *limiterShard {
+	h := a.As16()
+	// Bytes 7, 6 and 5 vary between /64s; 15, 14, 13 between IPv4 hosts.
+	return &l.shards[(uint(h[15])^uint(h[14])<<1^uint(h[13])^uint(h[7])^uint(h[6])<<1^uint(h[5])<<2)%uint(len(l.shards))]
+}
+
 // allow takes a token for the client; when there is none it says how long
 // until there will be.
 func (l *limiter) allow(a netip.Addr, now time.Time) (bool, time.Duration) {
-	h := a.As16()
-	sh := &l.shards[(uint(h[15])^uint(h[14])<<1^uint(h[13]))%uint(len(l.shards))]
+	sh := l.shard(a)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	b := sh.buckets[a]
@@ -120,6 +168,15 @@ func (l *limiter) allow(a netip.Addr, now time.Time) (bool, time.Duration) {
 		return true, 0
 	}
 	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
+}
+
+// peek reports whether the client has a token left, without taking it.
+func (l *limiter) peek(a netip.Addr, now time.Time) bool {
+	sh := l.shard(a)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	b := sh.buckets[a]
+	return b == nil || math.Min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate) >= 1
 }
 
 // evict drops buckets that have refilled (they hold no state worth keeping),
@@ -143,11 +200,15 @@ func (s *Server) rateLimit(w http.ResponseWriter, r *http.Request) bool {
 	if s.limiter == nil {
 		return true
 	}
-	ok, wait := s.limiter.allow(s.limiter.clientAddr(r), time.Now())
+	ok, wait := s.limiter.allow(s.clients.key(r), time.Now())
 	if ok {
 		return true
 	}
-	s.metrics.limited.Inc()
+	class := ClassPublic
+	if ri := infoOf(r); ri != nil {
+		class = ri.class
+	}
+	s.metrics.limited.WithLabelValues(class).Inc()
 	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 	writeErrorCode(w, r, publicmask.ERateLimited, "too many requests from this client; retry after the time in Retry-After")
 	return false
@@ -156,6 +217,35 @@ func (s *Server) rateLimit(w http.ResponseWriter, r *http.Request) bool {
 // CheckTrustProxy validates a --trust-proxy list (addresses or CIDRs), so
 // that a typo is a clear start-up error rather than a refused New.
 func CheckTrustProxy(list []string) error {
-	_, err := newLimiter(1, list)
+	_, err := newClientKeyer(list)
 	return err
+}
+
+// streamCounter counts the live streams of each client key.
+type streamCounter struct {
+	max int
+	mu  sync.Mutex
+	n   map[netip.Addr]int
+}
+
+func newStreamCounter(max int) *streamCounter {
+	return &streamCounter{max: max, n: make(map[netip.Addr]int)}
+}
+
+func (c *streamCounter) acquire(k netip.Addr) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n[k] >= c.max {
+		return false
+	}
+	c.n[k]++
+	return true
+}
+
+func (c *streamCounter) release(k netip.Addr) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n[k]--; c.n[k] <= 0 {
+		delete(c.n, k)
+	}
 }

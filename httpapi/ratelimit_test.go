@@ -52,12 +52,18 @@ func TestPublicRateLimit(t *testing.T) {
 }
 
 func TestClientAddrBehindTrustedProxy(t *testing.T) {
-	l, err := newLimiter(1, []string{"10.0.0.0/8", "127.0.0.1"})
+	l, err := newClientKeyer([]string{"10.0.0.0/8", "127.0.0.1", "2001:db8:ffff::/48"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cases := []struct{ remote, xff, want string }{
 		{"127.0.0.1:5", "203.0.113.9", "203.0.113.9"},
+		{"127.0.0.1:5", "203.0.113.9:4711", "203.0.113.9"},  // with a port
+		{"127.0.0.1:5", "[2001:db8::1]:443", "2001:db8::1"}, // brackets and port
+		{"127.0.0.1:5", "[2001:db8::1]", "2001:db8::1"},     // brackets
+		{"127.0.0.1:5", "2001:db8::1, 10.0.0.1:80", "2001:db8::1"},
+		{"[2001:db8:ffff::1]:5", "198.51.100.4", "198.51.100.4"}, // a trusted IPv6 proxy
+		{"127.0.0.1:5", "[::ffff:203.0.113.9]:1", "203.0.113.9"},
 		{"127.0.0.1:5", "198.51.100.1, 203.0.113.9, 10.1.2.3", "203.0.113.9"}, // right-most untrusted
 		{"203.0.113.5:5", "198.51.100.1", "203.0.113.5"},                      // untrusted peer: header ignored
 		{"127.0.0.1:5", "garbage", "127.0.0.1"},
@@ -71,13 +77,41 @@ func TestClientAddrBehindTrustedProxy(t *testing.T) {
 			t.Errorf("%s via %q = %v, want %s", c.remote, c.xff, got, c.want)
 		}
 	}
-	if _, err := newLimiter(1, []string{"not-an-address"}); err == nil {
+	if _, err := newClientKeyer([]string{"not-an-address"}); err == nil {
 		t.Error("bad trusted proxy accepted")
 	}
 }
 
+func TestClientKeyIPv6By64(t *testing.T) {
+	k, _ := newClientKeyer(nil)
+	keyOfRemote := func(remote string) netip.Addr {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.RemoteAddr = remote
+		return k.key(req)
+	}
+	a := keyOfRemote("[2001:db8:1:2:aaaa::1]:5")
+	if b := keyOfRemote("[2001:db8:1:2:bbbb:cccc:dddd:eeee]:6"); a != b {
+		t.Errorf("two addresses of one /64 keyed apart: %v, %v", a, b)
+	}
+	if c := keyOfRemote("[2001:db8:1:3::1]:5"); a == c {
+		t.Errorf("two /64s keyed together: %v", a)
+	}
+	if d, e := keyOfRemote("192.0.2.1:1"), keyOfRemote("192.0.2.2:1"); d == e {
+		t.Error("two IPv4 hosts keyed together")
+	}
+	// The rate limit follows the key: a fresh address inside the /64 gets no fresh bucket.
+	l := newLimiter(1, k)
+	t0 := time.Unix(0, 0)
+	l.allow(a, t0)
+	l.allow(a, t0)
+	if ok, _ := l.allow(keyOfRemote("[2001:db8:1:2::99]:1"), t0); ok {
+		t.Error("a new address in the same /64 got a fresh bucket")
+	}
+}
+
 func TestLimiterRefillsAndStaysBounded(t *testing.T) {
-	l, _ := newLimiter(10, nil)
+	ck, _ := newClientKeyer(nil)
+	l := newLimiter(10, ck)
 	l.maxKeys = 64 * 4
 	a := netip.MustParseAddr("192.0.2.1")
 	t0 := time.Unix(0, 0)

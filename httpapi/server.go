@@ -6,12 +6,15 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -70,7 +73,21 @@ type Config struct {
 	PublicQueue    int           // default 64 × GOMAXPROCS
 	PublicWait     time.Duration // default 20 ms
 	StreamInFlight int           // concurrent SSE streams; default 10000
-	QueueTimeout   time.Duration // default 10 s
+	// StreamsPerClient caps the live SSE streams of one client address (an
+	// IPv6 /64); beyond it 429 rate_limited. Default 64: enough for a
+	// carrier NAT or an office behind one address.
+	StreamsPerClient int
+	// MaxHeldBytes caps the bytes held in memory by responses being
+	// written to clients (bodies made for one response; shared cached
+	// pages do not count). Beyond it public requests are shed. Default 64 MiB.
+	MaxHeldBytes int64
+	// MaxHeldPerClient is one client address's share of it (an IPv6 /64);
+	// beyond it that client's public requests get 429. Default 8 MiB.
+	MaxHeldPerClient int64
+	// QueueTimeout bounds the wait of outlet and admin requests for a
+	// slot (default 2 s, DESIGN.md §4: the counter gives up after 3 s, so
+	// the server answers first).
+	QueueTimeout time.Duration
 
 	// PublicRate limits each client of the public API to this many
 	// requests per second (token bucket, bursts of twice that); 0 = off.
@@ -78,6 +95,12 @@ type Config struct {
 	// TrustProxy lists proxy addresses or CIDRs whose X-Forwarded-For is
 	// believed when keying the rate limit.
 	TrustProxy []string
+	// AuthFailRate and AuthFailBurst bound, per client address, the store
+	// look-ups of bearer tokens missing from the cache that turn out
+	// unknown (default 10/s, bursts of 100); beyond, 429 rate_limited
+	// before the store is read. Tokens already known are never refused.
+	AuthFailRate  float64
+	AuthFailBurst int
 	// SetPolicy replaces the rules in force (PUT /api/v2/admin/policy);
 	// nil: the route is 404.
 	SetPolicy func(*policy.Policy)
@@ -93,6 +116,14 @@ type Server struct {
 	mux     *http.ServeMux
 	handler http.Handler
 	limiter *limiter
+	// authFails limits, per client, store look-ups of tokens that turned
+	// out unknown (DESIGN.md §6.5).
+	authFails *limiter
+	clients   *clientKeyer
+	streams   *streamCounter
+	held      atomic.Int64 // bytes held by responses being written
+	heldBy    heldByClient
+	sampler   *shedLog
 }
 
 // ledgerAPI is what the handlers use of *ledger.Ledger; an interface so
@@ -158,6 +189,13 @@ func newServer(cfg Config, led ledgerAPI) *Server {
 		cfg.PublicWait = 20 * time.Millisecond
 	}
 	def(&cfg.StreamInFlight, 10000)
+	def(&cfg.StreamsPerClient, 64)
+	if cfg.MaxHeldBytes <= 0 {
+		cfg.MaxHeldBytes = defaultHeldMB << 20
+	}
+	if cfg.MaxHeldPerClient <= 0 {
+		cfg.MaxHeldPerClient = defaultHeldPerClientMB << 20
+	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
 	}
@@ -165,7 +203,7 @@ func newServer(cfg Config, led ledgerAPI) *Server {
 		cfg.ImportMaxBytes = 32 << 20
 	}
 	if cfg.QueueTimeout <= 0 {
-		cfg.QueueTimeout = 10 * time.Second
+		cfg.QueueTimeout = 2 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -191,13 +229,23 @@ func newServer(cfg Config, led ledgerAPI) *Server {
 		ClassPublic: newGate(s.metrics, ClassPublic, cfg.PublicInFlight, cfg.PublicQueue, cfg.PublicWait),
 		ClassStream: newGate(s.metrics, ClassStream, cfg.StreamInFlight, 0, 0),
 	}
-	if cfg.PublicRate > 0 {
-		l, err := newLimiter(cfg.PublicRate, cfg.TrustProxy)
-		if err != nil {
-			panic(fmt.Sprintf("httpapi: TrustProxy: %v", err))
-		}
-		s.limiter = l
+	ck, err := newClientKeyer(cfg.TrustProxy)
+	if err != nil {
+		panic(fmt.Sprintf("httpapi: TrustProxy: %v", err))
 	}
+	s.clients = ck
+	s.streams = newStreamCounter(cfg.StreamsPerClient)
+	s.sampler = newShedLog(cfg.Logger)
+	if cfg.PublicRate > 0 {
+		s.limiter = newLimiter(cfg.PublicRate, ck)
+	}
+	def(&cfg.AuthFailBurst, 100)
+	if cfg.AuthFailRate <= 0 {
+		cfg.AuthFailRate = 10
+	}
+	s.cfg.AuthFailBurst, s.cfg.AuthFailRate = cfg.AuthFailBurst, cfg.AuthFailRate
+	s.authFails = newLimiter(cfg.AuthFailRate, ck)
+	s.authFails.burst = float64(cfg.AuthFailBurst)
 	s.routes()
 	s.handler = s.outer(s.mux)
 	return s
@@ -214,6 +262,7 @@ const (
 	authOutlet
 	authAdmin
 	authDistributor // admin or distributor
+	authOptional    // anyone; an admin token, if sent, is recognised (IsAdmin)
 )
 
 func (s *Server) routes() {
@@ -254,8 +303,14 @@ func (s *Server) routes() {
 		s.handle("GET /api/v2/stream", ClassStream, authNone, s.cfg.Public.ServeHTTP)
 	}
 	if s.cfg.Pages != nil {
-		for _, p := range []string{"/{$}", "/outlet", "/status", "/static/", "/basemap.geojson", "/api/v2/status"} {
+		for _, p := range []string{"/{$}", "/status", "/static/", "/basemap.geojson"} {
 			s.handle("GET "+p, ClassPublic, authNone, s.cfg.Pages.ServeHTTP)
+		}
+		s.handle("GET /api/v2/status", ClassPublic, authOptional, s.cfg.Pages.ServeHTTP)
+		// The counter page, its assets and its service worker are outlet
+		// traffic: a public flood must never keep a pharmacist from loading it.
+		for _, p := range []string{"/outlet", "/outlet/"} {
+			s.handle("GET "+p, ClassOutlet, authNone, s.cfg.Pages.ServeHTTP)
 		}
 	}
 	if s.cfg.Pages != nil {
@@ -269,6 +324,10 @@ func (s *Server) routes() {
 // handle registers a route with its class gate and authentication.
 func (s *Server) handle(pattern string, class string, need auth, h http.HandlerFunc) {
 	g := s.gates[class]
+	bodyLimit := s.cfg.MaxBodyBytes
+	if class == ClassAdmin {
+		bodyLimit = s.cfg.ImportMaxBytes
+	}
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		ri := infoOf(r)
 		if ri != nil {
@@ -276,7 +335,14 @@ func (s *Server) handle(pattern string, class string, need auth, h http.HandlerF
 		}
 		// Authenticate before admission, so that requests without a valid
 		// token never take an outlet or admin slot.
-		if need != authNone {
+		if need == authOptional {
+			if r.Header.Get("Authorization") != "" && s.led != nil {
+				if _, ok := s.authenticate(w, r, authAdmin); !ok {
+					return
+				}
+				r = r.WithContext(context.WithValue(r.Context(), adminKey{}, true))
+			}
+		} else if need != authNone {
 			tok, ok := s.authenticate(w, r, need)
 			if !ok {
 				return
@@ -289,22 +355,91 @@ func (s *Server) handle(pattern string, class string, need auth, h http.HandlerF
 				s.led.NoteActivity(tok.Outlet)
 			}
 			r = r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok))
+			// The body is read before the slot is taken: a client that
+			// sends it slowly holds only its own connection.
+			if r.Body != nil && r.Body != http.NoBody {
+				if !s.readBody(w, r, bodyLimit) {
+					return
+				}
+			}
 		}
-		if (class == ClassPublic || class == ClassStream) && !s.rateLimit(w, r) {
-			return
-		}
-		if g != nil {
-			if err := g.acquire(r.Context()); err != nil {
-				s.writeError(w, r, err)
+		if class == ClassPublic || class == ClassStream {
+			if !s.rateLimit(w, r) {
 				return
 			}
-			defer g.release()
 		}
-		h(w, r)
+		if class == ClassStream {
+			s.serveStream(w, r, g, h)
+			return
+		}
+		if class == ClassPublic && !s.admitHeld(w, r, g) {
+			return
+		}
+		hw := &heldWriter{w: w}
+		if !s.run(g, hw, r, h) {
+			return
+		}
+		s.send(w, r, hw)
 	})
 }
 
+// run runs h into hw while holding a slot of g; false when the request was
+// not admitted (the refusal is already written).
+func (s *Server) run(g *gate, hw *heldWriter, r *http.Request, h http.HandlerFunc) bool {
+	if g != nil {
+		if err := g.acquire(r.Context()); err != nil {
+			s.writeError(hw.w, r, err)
+			return false
+		}
+		defer g.release()
+	}
+	h(hw, r)
+	return true
+}
+
+// serveStream runs a live stream: it holds a stream slot for its whole life
+// (the stream class has its own limit), and one client address may hold at
+// most StreamsPerClient of them.
+func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, g *gate, h http.HandlerFunc) {
+	key := s.clients.key(r)
+	if !s.streams.acquire(key) {
+		s.metrics.limited.WithLabelValues(ClassStream).Inc()
+		w.Header().Set("Retry-After", "10")
+		writeErrorCode(w, r, publicmask.ERateLimited, "too many live streams from this client")
+		return
+	}
+	defer s.streams.release(key)
+	if err := g.acquire(r.Context()); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	defer g.release()
+	h(w, r)
+}
+
+// readBody reads the request body (up to limit+1 bytes, so that the
+// handler's own limit still answers 413) into memory.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) bool {
+	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	r.Body.Close()
+	if err != nil {
+		writeErrorCode(w, r, publicmask.EBadRequest, "could not read the request body")
+		return false
+	}
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	return true
+}
+
 type tokenKey struct{}
+
+type adminKey struct{}
+
+// IsAdmin reports whether the request of ctx carried the admin token (on
+// routes where it is optional, such as /api/v2/status).
+func IsAdmin(ctx context.Context) bool {
+	ok, _ := ctx.Value(adminKey{}).(bool)
+	return ok
+}
 
 func tokenOf(r *http.Request) publicmask.Token {
 	t, _ := r.Context().Value(tokenKey{}).(publicmask.Token)
@@ -319,7 +454,23 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, need auth)
 		writeErrorCode(w, r, publicmask.EUnauthorized, "a bearer token is required")
 		return publicmask.Token{}, false
 	}
-	t, err := s.led.Authenticate(r.Context(), tok)
+	ctx := ledger.WithAuthGuard(r.Context(), func() (func(bool), error) {
+		key, now := s.clients.key(r), time.Now()
+		if !s.authFails.peek(key, now) {
+			class := ClassOutlet
+			if ri := infoOf(r); ri != nil {
+				class = ri.class
+			}
+			s.metrics.limited.WithLabelValues(class).Inc()
+			return nil, errAuthLimited
+		}
+		return func(found bool) {
+			if !found {
+				s.authFails.allow(key, time.Now())
+			}
+		}, nil
+	})
+	t, err := s.led.Authenticate(ctx, tok)
 	if err != nil {
 		s.writeError(w, r, err)
 		return publicmask.Token{}, false
@@ -339,6 +490,8 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, need auth)
 	}
 	return t, true
 }
+
+var errAuthLimited = publicmask.Errorf(publicmask.ERateLimited, "too many unknown tokens from this client; retry shortly")
 
 // methods tried when a path matched no pattern for its method.
 var methods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch}

@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -69,18 +68,9 @@ type Ledger struct {
 	closed  bool
 	writers sync.WaitGroup
 
-	tokens     sync.Map // token hash → cachedToken
-	tokenCount atomic.Int64
+	tokens tokenCache
 
 	activity activity // outlets' request times seen by this node
-}
-
-// maxCachedTokens bounds the token cache (known and unknown tokens).
-const maxCachedTokens = 200_000
-
-type cachedToken struct {
-	tok     publicmask.Token
-	expires time.Time
 }
 
 // New starts a ledger with its writer goroutines.
@@ -281,32 +271,7 @@ func (l *Ledger) Authenticate(ctx context.Context, token string) (publicmask.Tok
 	if l.hasAdmin && subtle.ConstantTimeCompare(sum[:], l.adminHash[:]) == 1 {
 		return publicmask.Token{Role: publicmask.RoleAdmin}, nil
 	}
-	h := hex.EncodeToString(sum[:])
-	now := time.Now()
-	if c, ok := l.tokens.Load(h); ok && now.Before(c.(cachedToken).expires) {
-		if c.(cachedToken).tok.Role == "" {
-			return publicmask.Token{}, publicmask.Errorf(publicmask.EUnauthorized, "unknown token")
-		}
-		return checkToken(c.(cachedToken).tok)
-	}
-	t, err := l.store.Token(ctx, h)
-	if publicmask.ErrorCode(err) == publicmask.ENotFound {
-		// Remember unknown tokens too, so that a flood of made-up tokens
-		// cannot turn into a flood of store reads. Bounded: past the
-		// limit the cache starts over.
-		if l.tokenCount.Add(1) > maxCachedTokens {
-			l.tokens.Clear()
-			l.tokenCount.Store(0)
-		}
-		l.tokens.Store(h, cachedToken{tok: publicmask.Token{RevokedAt: time.Unix(0, 0)}, expires: now.Add(l.cfg.TokenCacheTTL)})
-		return t, publicmask.Errorf(publicmask.EUnauthorized, "unknown token")
-	}
-	if err != nil {
-		return t, err
-	}
-	l.tokenCount.Add(1)
-	l.tokens.Store(h, cachedToken{tok: t, expires: now.Add(l.cfg.TokenCacheTTL)})
-	return checkToken(t)
+	return l.tokenByHash(ctx, hex.EncodeToString(sum[:]))
 }
 
 func checkToken(t publicmask.Token) (publicmask.Token, error) {
@@ -363,7 +328,8 @@ func validTxnID(s string) bool {
 	if len(s) == 0 || len(s) > 64 {
 		return false
 	}
+	// A txn_id is stored: it must not carry a registration number.
 	return strings.IndexFunc(s, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._:-", r))
-	}) < 0
+	}) < 0 && !rrn.Contains(s)
 }

@@ -33,9 +33,11 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/rrn"
 )
 
 // Limits. The whole 2020 list is 2.9 MB and 26,289 rows, so these leave an
@@ -168,6 +170,12 @@ func (b *builder) add(line int, code, name, addr, typ, latRaw, lngRaw string) {
 		}
 	}
 	name, addr, typ = strings.TrimSpace(name), strings.TrimSpace(addr), strings.TrimSpace(typ)
+	for _, f := range []struct{ field, text string }{{"name", name}, {"addr", addr}} {
+		if reason := unsafeText(f.text); reason != "" {
+			b.reject(line, code, f.field+": "+reason)
+			return
+		}
+	}
 	switch {
 	case name == "":
 		b.reject(line, code, "missing name")
@@ -207,6 +215,30 @@ func (b *builder) add(line int, code, name, addr, typ, latRaw, lngRaw string) {
 	b.index[code] = len(b.outlets)
 	b.outlets = append(b.outlets, o)
 	b.lines = append(b.lines, line)
+}
+
+// unsafeText says why a text field cannot be stored and served as it is, or
+// "". Names and addresses end up in pages, CSV exports that operators open
+// in spreadsheets, and logs: control characters could forge log lines or
+// break layouts, bidirectional overrides make text read differently from
+// what it is, a leading = + - @ makes a spreadsheet run a formula, and a
+// registration number must never be stored.
+func unsafeText(s string) string {
+	if s != "" && strings.ContainsRune("=+-@", rune(s[0])) {
+		return "starts with " + s[:1] + " (a spreadsheet formula prefix)"
+	}
+	for _, r := range s {
+		switch {
+		case unicode.IsControl(r):
+			return fmt.Sprintf("control character U+%04X", r)
+		case r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069, r == 0x200E, r == 0x200F, r == 0x061C:
+			return fmt.Sprintf("bidirectional control U+%04X", r)
+		}
+	}
+	if rrn.Contains(s) {
+		return "holds a registration number"
+	}
+	return ""
 }
 
 func validCode(s string) bool {

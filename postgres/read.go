@@ -249,8 +249,7 @@ func (v view) OutletTotals(ctx context.Context) ([]publicmask.OutletTotals, erro
 	var out []publicmask.OutletTotals
 	for rows.Next() {
 		var t publicmask.OutletTotals
-		var stock int32
-		var delivered, sold, corr, short, shortCorr int64
+		var stock, delivered, sold, corr, short, shortCorr int64
 		if err := rows.Scan(&t.Code, &stock, &delivered, &sold, &corr, &short, &shortCorr); err != nil {
 			return nil, unavailable("totals", err)
 		}
@@ -340,27 +339,52 @@ func (s *Store) OutletActive(ctx context.Context, outlet string, after, until ti
 	return found, nil
 }
 
+// purgeChunk bounds the rows one purge transaction touches, so that its
+// row locks and its share of the WAL stay small beside the sales.
+var purgeChunk = 5000
+
 // Purge forgets who bought before week: person-week rows are deleted and
-// sale items lose their person key; sales and quantities stay.
+// sale items lose their person key; sales and quantities stay. It works in
+// chunks of purgeChunk rows, each its own transaction; an interrupted purge
+// is finished by the next one.
 func (s *Store) Purge(ctx context.Context, week string) (int, error) {
 	cutoff, err := time.Parse("2006-01-02 -0700", week+" +0900")
 	if err != nil {
 		return 0, fmt.Errorf("postgres: purge: bad week %q", week)
 	}
+	steps := []struct {
+		query string
+		arg   any
+	}{
+		{`DELETE FROM person_weeks WHERE (week, person) IN
+			(SELECT week, person FROM person_weeks WHERE week < $1 LIMIT $2)`, week},
+		{`UPDATE sale_items SET person = '' WHERE (sale_id, idx) IN
+			(SELECT i.sale_id, i.idx FROM sales s JOIN sale_items i ON i.sale_id = s.id
+			 WHERE s.week < $1 AND i.person <> '' LIMIT $2)`, week},
+		{`DELETE FROM idempotency WHERE (outlet, txn_id) IN
+			(SELECT outlet, txn_id FROM idempotency WHERE created_at < $1 LIMIT $2)`, cutoff},
+	}
 	var n int64
-	err = s.plainTx(ctx, "purge", func(tx pgx.Tx) error {
-		ct, err := tx.Exec(ctx, `DELETE FROM person_weeks WHERE week < $1`, week)
-		if err != nil {
-			return err
+	for i, st := range steps {
+		for {
+			var got int64
+			err := s.plainTx(ctx, "purge", func(tx pgx.Tx) error {
+				ct, err := tx.Exec(ctx, st.query, st.arg, purgeChunk)
+				got = ct.RowsAffected()
+				return err
+			})
+			if err != nil {
+				return int(n), err
+			}
+			if i == 0 {
+				n += got
+			}
+			if got < int64(purgeChunk) {
+				break
+			}
 		}
-		n = ct.RowsAffected()
-		if _, err := tx.Exec(ctx, `UPDATE sale_items SET person = '' WHERE person <> '' AND sale_id IN (SELECT id FROM sales WHERE week < $1)`, week); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `DELETE FROM idempotency WHERE created_at < $1`, cutoff)
-		return err
-	})
-	return int(n), err
+	}
+	return int(n), nil
 }
 
 // plainTx runs fn in a transaction, retrying deadlocks and serialization

@@ -63,7 +63,7 @@ const (
 			stock = d.stock, suspended = d.suspended, stock_at = d.stock_at, updated_at = d.updated_at,
 			sold = d.sold, version = c.v - $1::bigint + d.ord
 		FROM c, unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::float8[],
-			$8::int4[], $9::bool[], $10::timestamptz[], $11::timestamptz[], $12::int4[])
+			$8::int8[], $9::bool[], $10::timestamptz[], $11::timestamptz[], $12::int8[])
 			WITH ORDINALITY AS d(code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, sold, ord)
 		WHERE o.code = d.code
 		RETURNING o.code, o.version`
@@ -177,13 +177,13 @@ func (t *tx) commit() error {
 	if n := len(t.dirty); n > 0 {
 		codes, names, addrs, types := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		lats, lngs := make([]float64, n), make([]float64, n)
-		stocks, solds, susp := make([]int32, n), make([]int32, n), make([]bool, n)
+		stocks, solds, susp := make([]int64, n), make([]int64, n), make([]bool, n)
 		stockAt, updAt := make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n)
 		for i, code := range t.dirty {
 			o := t.outlets[code].o
 			codes[i], names[i], addrs[i], types[i] = o.Code, o.Name, o.Addr, o.Type
-			lats[i], lngs[i], stocks[i], susp[i] = o.Lat, o.Lng, int32(o.Stock), o.Suspended
-			stockAt[i], updAt[i], solds[i] = tstz(o.StockAt), tstz(o.UpdatedAt), int32(o.Sold)
+			lats[i], lngs[i], stocks[i], susp[i] = o.Lat, o.Lng, int64(o.Stock), o.Suspended
+			stockAt[i], updAt[i], solds[i] = tstz(o.StockAt), tstz(o.UpdatedAt), int64(o.Sold)
 		}
 		t.b.Queue(sqlStamp, int64(n), codes, names, addrs, types, lats, lngs, stocks, susp, stockAt, updAt, solds).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
@@ -484,7 +484,7 @@ func (t *tx) RevokeToken(hash string, at time.Time) error {
 
 func scanOutlet(r pgx.Row) (publicmask.Outlet, error) {
 	var o publicmask.Outlet
-	var stock, sold int32
+	var stock, sold int64 // BIGINT: stock is never narrowed to 32 bits
 	var stockAt, updatedAt pgtype.Timestamptz
 	err := r.Scan(&o.Code, &o.Name, &o.Addr, &o.Type, &o.Lat, &o.Lng, &stock, &o.Suspended, &stockAt, &updatedAt, &o.Version, &sold)
 	o.Stock, o.Sold = int(stock), int(sold)

@@ -237,11 +237,16 @@ func notModified(req *http.Request, tag string) bool {
 	return false
 }
 
+// bodyFunc produces a response body: cached bytes, or a pooled buffer (release
+// is then called after writing). shared is true for bytes that live as long
+// as the outlet registry whoever writes them (they cost no memory per
+// response being written); bodies cached on one snapshot are not shared in
+// that sense: a slow reader keeps them alive after the snapshot is gone.
+type bodyFunc func(gz bool) (b []byte, release func(), shared bool)
+
 // respond writes the common headers, answers 304 when the client has the
-// version, and otherwise writes the body from body(gz) — which may return
-// cached bytes or a pooled buffer (release is then called after writing).
-func (h *handler) respond(w http.ResponseWriter, req *http.Request, s *snapshot.Snapshot, key []byte,
-	body func(gz bool) (b []byte, release func())) {
+// version, and otherwise writes the body from body(gz).
+func (h *handler) respond(w http.ResponseWriter, req *http.Request, s *snapshot.Snapshot, key []byte, body bodyFunc) {
 	gz := acceptsGzip(req)
 	tag := etag(s.Version(), key, gz)
 	hd := w.Header()
@@ -256,18 +261,34 @@ func (h *handler) respond(w http.ResponseWriter, req *http.Request, s *snapshot.
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	b, release := body(gz)
+	b, release, shared := body(gz)
 	if gz {
 		hd["Content-Encoding"] = ceGzip
 	}
 	hd["Content-Length"] = []string{strconv.Itoa(len(b))}
 	w.WriteHeader(http.StatusOK)
-	if req.Method != http.MethodHead {
-		w.Write(b)
+	if req.Method == http.MethodHead {
+		if release != nil {
+			release()
+		}
+		return
 	}
+	// Behind httpapi the body is handed over without a copy and written
+	// after the admission slot is released.
+	if bw, ok := w.(bodyWriter); ok {
+		bw.WriteBody(b, !shared, release)
+		return
+	}
+	w.Write(b)
 	if release != nil {
 		release()
 	}
+}
+
+// bodyWriter is httpapi.BodyWriter (not imported: httpapi mounts this
+// package, not the other way round).
+type bodyWriter interface {
+	WriteBody(b []byte, owned bool, done func())
 }
 
 // snapHeader holds the header values of one snapshot, made once per
@@ -329,28 +350,28 @@ func gzipBytes(src []byte, level int) []byte {
 }
 
 // dynamic serves a body built per request into a pooled buffer.
-func dynamic(build func(b []byte) []byte) func(gz bool) ([]byte, func()) {
-	return func(gz bool) ([]byte, func()) {
+func dynamic(build func(b []byte) []byte) bodyFunc {
+	return func(gz bool) ([]byte, func(), bool) {
 		buf := getBuf()
 		*buf = build(*buf)
 		if !gz {
-			return *buf, func() { putBuf(buf) }
+			return *buf, func() { putBuf(buf) }, false
 		}
 		z := gzipInto(*buf)
 		putBuf(buf)
-		return *z, func() { putBuf(z) }
+		return *z, func() { putBuf(z) }, false
 	}
 }
 
 // cached serves a body cached on the snapshot (with its gzip variant, at
 // level: best for registry-scoped pages that live long, fastest for pages
-// that a sale replaces).
-func cached(get func(key string, build func() []byte) []byte, key string, level int, build func() []byte) func(gz bool) ([]byte, func()) {
-	return func(gz bool) ([]byte, func()) {
+// that a sale replaces); shared says the cache lives with the registry.
+func cached(get func(key string, build func() []byte) []byte, key string, level int, shared bool, build func() []byte) bodyFunc {
+	return func(gz bool) ([]byte, func(), bool) {
 		if !gz {
-			return get(key, build), nil
+			return get(key, build), nil, shared
 		}
-		return get(key+"|gz", func() []byte { return gzipBytes(get(key, build), level) }), nil
+		return get(key+"|gz", func() []byte { return gzipBytes(get(key, build), level) }), nil, shared
 	}
 }
 

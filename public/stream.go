@@ -20,9 +20,7 @@ func (h *handler) stream(w http.ResponseWriter, req *http.Request) {
 	}
 	rc := http.NewResponseController(w)
 	lat, lng, m := q.lat, q.lng, q.m
-	sub := h.r.Subscribe(h.opts.StreamBuffer, func(e *snapshot.Entry) bool {
-		return snapshot.Haversine(lat, lng, e.Lat, e.Lng) <= m
-	})
+	sub := h.r.SubscribeNear(h.opts.StreamBuffer, lat, lng, m)
 	defer sub.Close()
 
 	hd := w.Header()
@@ -39,7 +37,14 @@ func (h *handler) stream(w http.ResponseWriter, req *http.Request) {
 		if _, err := w.Write(b); err != nil {
 			return false
 		}
-		return rc.Flush() == nil
+		if rc.Flush() != nil {
+			return false
+		}
+		// No deadline while idle between events: it bounds a write, not
+		// the quiet time of a stream (HTTP/2 resets a stream whose deadline
+		// passes even when nothing is being written).
+		rc.SetWriteDeadline(time.Time{})
+		return true
 	}
 	// An opening comment gets the headers through proxies at once, and the
 	// retry hint keeps reconnects from hammering the node.

@@ -62,21 +62,21 @@ func (h *handler) page(w http.ResponseWriter, req *http.Request, field string,
 	k = strconv.AppendInt(k, int64(q.perPage), 10)
 	k = append(k, '|')
 	k = strconv.AppendInt(k, int64(q.page), 10)
-	var body func(bool) ([]byte, func())
+	var body bodyFunc
 	switch {
 	case q.page > totalPages:
 		// Past the end: tiny, and not worth a cache slot per page number.
-		body = func(gz bool) ([]byte, func()) {
+		body = func(gz bool) ([]byte, func(), bool) {
 			b := build()
 			if gz {
 				b = gzipBytes(b, gzip.BestSpeed)
 			}
-			return b, nil
+			return b, nil, false
 		}
 	case registryScoped:
-		body = cached(s.RegistryCached, string(k), gzip.BestCompression, build)
+		body = cached(s.RegistryCached, string(k), gzip.BestCompression, true, build)
 	default:
-		body = cached(s.Cached, string(k), gzip.BestSpeed, build)
+		body = cached(s.Cached, string(k), gzip.BestSpeed, false, build)
 	}
 	h.respond(w, req, s, k, body)
 }

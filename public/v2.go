@@ -109,7 +109,7 @@ func (h *handler) summary(w http.ResponseWriter, req *http.Request) {
 	if s == nil {
 		return
 	}
-	h.respond(w, req, s, []byte("summary"), cached(s.Cached, "summary", gzip.BestSpeed, func() []byte {
+	h.respond(w, req, s, []byte("summary"), cached(s.Cached, "summary", gzip.BestSpeed, false, func() []byte {
 		nat, bySido := s.Summary()
 		asOf := s.AsOf().In(snapshot.KST)
 		sales := salesSeries{Date: asOf.Format("2006-01-02"), StartedAt: s.CountingSince().In(snapshot.KST).Format(time.RFC3339), Counts: s.SalesPer10Min(asOf)}
@@ -130,10 +130,10 @@ func (h *handler) rules(w http.ResponseWriter, req *http.Request) {
 	// The rules do not follow the snapshot, but the validator is still per
 	// snapshot version (and the body), so one ETag scheme serves every route.
 	k := append([]byte("rules|"), body...)
-	h.respond(w, req, s, k, func(gz bool) ([]byte, func()) {
+	h.respond(w, req, s, k, func(gz bool) ([]byte, func(), bool) {
 		if gz {
-			return gzipBytes(body, gzip.BestSpeed), nil
+			return gzipBytes(body, gzip.BestSpeed), nil, false
 		}
-		return body, nil
+		return body, nil, false
 	})
 }

@@ -322,38 +322,65 @@ func (s *Store) OutletActive(ctx context.Context, outlet string, after, until ti
 // (the largest late window a policy may set).
 const micro7d = int64(publicmask.MaxLateWindow / time.Microsecond)
 
+// purgeChunk bounds the rows one purge transaction touches: the purge
+// holds the single writer only that long, and sales batches run between
+// its chunks.
+var purgeChunk = 5000
+
 // Purge forgets who bought before week: person-week rows are deleted and
 // sale items lose their person key. Sales, quantities and birth years stay
-// for the aggregates.
+// for the aggregates. It works in chunks of purgeChunk rows, each its own
+// transaction; an interrupted purge is finished by the next one.
 func (s *Store) Purge(ctx context.Context, week string) (int, error) {
 	cutoff, err := time.Parse("2006-01-02 -0700", week+" +0900")
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: purge: bad week %q", week)
 	}
+	steps := []struct {
+		what  string
+		query string
+		arg   any
+	}{
+		{"person weeks", `DELETE FROM person_weeks WHERE (person, week) IN
+			(SELECT person, week FROM person_weeks WHERE week < ? LIMIT ?)`, week},
+		{"sale items", `UPDATE sale_items SET person = '' WHERE (sale_id, idx) IN
+			(SELECT i.sale_id, i.idx FROM sales s JOIN sale_items i ON i.sale_id = s.id
+			 WHERE s.week < ? AND i.person <> '' LIMIT ?)`, week},
+		{"idempotency", `DELETE FROM idempotency WHERE (outlet, txn_id) IN
+			(SELECT outlet, txn_id FROM idempotency WHERE created_at < ? LIMIT ?)`, micro(cutoff)},
+	}
 	var n int64
-	err = s.exclusive(func() error {
-		tx, err := s.writer.BeginTx(ctx, nil)
-		if err != nil {
-			return unavailable("purge", err)
+	for i, st := range steps {
+		for {
+			var got int64
+			err := s.exclusive(func() error {
+				tx, err := s.writer.BeginTx(ctx, nil)
+				if err != nil {
+					return unavailable("purge", err)
+				}
+				defer tx.Rollback()
+				res, err := tx.ExecContext(ctx, st.query, st.arg, purgeChunk)
+				if err != nil {
+					return fmt.Errorf("sqlite: purge %s: %w", st.what, err)
+				}
+				got, _ = res.RowsAffected()
+				if err := tx.Commit(); err != nil {
+					return unavailable("purge commit", err)
+				}
+				return nil
+			})
+			if err != nil {
+				return int(n), err
+			}
+			if i == 0 {
+				n += got
+			}
+			if got < int64(purgeChunk) {
+				break
+			}
 		}
-		defer tx.Rollback()
-		res, err := tx.ExecContext(ctx, `DELETE FROM person_weeks WHERE week < ?`, week)
-		if err != nil {
-			return fmt.Errorf("sqlite: purge person weeks: %w", err)
-		}
-		n, _ = res.RowsAffected()
-		if _, err := tx.ExecContext(ctx, `UPDATE sale_items SET person = '' WHERE person <> '' AND sale_id IN (SELECT id FROM sales WHERE week < ?)`, week); err != nil {
-			return fmt.Errorf("sqlite: purge sale items: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM idempotency WHERE created_at < ?`, micro(cutoff)); err != nil {
-			return fmt.Errorf("sqlite: purge idempotency: %w", err)
-		}
-		if err := tx.Commit(); err != nil {
-			return unavailable("purge commit", err)
-		}
-		return nil
-	})
-	return int(n), err
+	}
+	return int(n), nil
 }
 
 // exclusive runs f under the writer lock and returns once what it

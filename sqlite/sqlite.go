@@ -9,8 +9,10 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,6 +43,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("sqlite: create %s: %w", dir, err)
 		}
+	}
+	if err := createPrivate(path); err != nil {
+		return nil, fmt.Errorf("sqlite: create %s: %w", path, err)
 	}
 	// cache_size(16 MiB): a batch's dirty pages must fit, or SQLite spills
 	// them into the WAL mid-transaction (measured: a third of the commit
@@ -432,4 +437,29 @@ func (s *Store) PoolStats() publicmask.PoolStats {
 		Max: w.MaxOpenConnections + r.MaxOpenConnections, WaitCount: w.WaitCount + r.WaitCount,
 		WaitDuration: w.WaitDuration + r.WaitDuration,
 	}
+}
+
+// createPrivate creates the database file 0600 when it does not exist, so
+// that SQLite (which gives its WAL and shared-memory files the database
+// file's mode) never makes them readable by others, whatever the umask.
+func createPrivate(path string) error {
+	if path == "" || strings.HasPrefix(path, ":") || strings.HasPrefix(path, "file:") {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }

@@ -29,6 +29,8 @@ func Run(t *testing.T, open func(t *testing.T) publicmask.Store) {
 		{"TotalsAndConflicts", testTotals},
 		{"Tokens", testTokens},
 		{"Purge", testPurge},
+		{"PurgeInChunks", testPurgeMany},
+		{"StockBeyond32Bits", testLargeStock},
 		{"Meta", testMeta},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"ReadYourWritesInTx", testReadYourWrites},
@@ -805,5 +807,60 @@ func testOutletActive(t *testing.T, s publicmask.Store) {
 				t.Errorf("OutletActive(%s, (+%d, +%d]) = %v, want %v", code, c.after, c.until, got, want)
 			}
 		}
+	}
+}
+
+// testPurgeMany purges more person-weeks than one purge chunk holds: every
+// chunk runs, and the count adds up.
+func testPurgeMany(t *testing.T, s publicmask.Store) {
+	ctx := context.Background()
+	const n = 11_000
+	write(t, s, func(tx publicmask.Tx) error {
+		for i := range n {
+			if err := tx.PutPersonWeek(publicmask.PersonWeek{Person: fmt.Sprintf("p%06d", i), Week: "2020-03-09", Quantity: 1, Purchases: 1}); err != nil {
+				return err
+			}
+		}
+		return tx.PutPersonWeek(publicmask.PersonWeek{Person: "keep", Week: "2020-03-30", Quantity: 1, Purchases: 1})
+	})
+	got, err := s.Purge(ctx, "2020-03-16")
+	if err != nil || got != n {
+		t.Fatalf("Purge = %d, %v; want %d", got, err, n)
+	}
+	left := 0
+	if err := s.PersonWeeksSince(ctx, "", func(pw publicmask.PersonWeek) error { left++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if left != 1 {
+		t.Fatalf("%d person-weeks left, want only the current one", left)
+	}
+}
+
+// testLargeStock: stock and the quantities behind it are never narrowed to
+// 32 bits.
+func testLargeStock(t *testing.T, s publicmask.Store) {
+	ctx := context.Background()
+	const big = 3_000_000_000 // > 2^31
+	o := outlet("00000001")
+	o.Stock, o.StockAt = big, t0
+	write(t, s, func(tx publicmask.Tx) error {
+		if err := tx.SaveOutlet(&o); err != nil {
+			return err
+		}
+		if err := tx.InsertDelivery(&publicmask.Delivery{ID: "d1", Outlet: o.Code, TxnID: "t1", Quantity: big, At: t0}); err != nil {
+			return err
+		}
+		return tx.InsertCorrection(&publicmask.Correction{ID: "c1", Outlet: o.Code, TxnID: "t2", Count: big, Delta: big - 1, At: t0})
+	})
+	got, err := s.Outlet(ctx, o.Code)
+	if err != nil || got.Stock != big {
+		t.Fatalf("stock read back = %d, %v; want %d", got.Stock, err, big)
+	}
+	tots, err := s.OutletTotals(ctx)
+	if err != nil || len(tots) != 1 {
+		t.Fatalf("OutletTotals = %v, %v", tots, err)
+	}
+	if tots[0].Delivered != big || tots[0].Stock != big {
+		t.Fatalf("totals %+v; want delivered and stock %d", tots[0], big)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/publicmask/publicmask/app"
+	"github.com/publicmask/publicmask/internal/asynclog"
 	"github.com/publicmask/publicmask/seed"
 )
 
@@ -77,6 +78,7 @@ func serve(args []string) error {
 	fs.Float64Var(&c.ClockRate, "clock-rate", 1, "simulated seconds per real second")
 	fs.StringVar(&c.Policy, "policy", "standard", "standard | korea-2020 | a JSON/YAML policy file")
 	fs.StringVar(&c.AdminToken, "admin-token", os.Getenv("PUBLICMASK_ADMIN_TOKEN"), "admin bearer token (default: generated on first start and kept beside the database)")
+	fs.StringVar(&c.AdminTokenFile, "admin-token-file", os.Getenv("PUBLICMASK_ADMIN_TOKEN_FILE"), "file holding the admin bearer token (preferred over --admin-token: a command line is visible to other processes)")
 	fs.StringVar(&c.SecretFile, "secret-file", os.Getenv("PUBLICMASK_SECRET_FILE"), "HMAC secret for person keys (default beside the SQLite file; required with PostgreSQL)")
 	fs.StringVar(&c.Tiles, "tiles", "", "map tile URL template, or none (default OpenStreetMap)")
 	fs.StringVar(&c.Basemap, "basemap", "", "GeoJSON outline layer for the map (works offline)")
@@ -84,6 +86,7 @@ func serve(args []string) error {
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS key (PEM)")
 	fs.StringVar(&c.DebugAddr, "debug-addr", "", "separate listener for pprof, e.g. 127.0.0.1:6060")
 	fs.Float64Var(&c.PublicRate, "public-rate", 0, "per-client public requests per second (0 = off)")
+	fs.IntVar(&c.StreamsPerClient, "streams-per-client", 64, "live change streams one client address (IPv6: its /64) may hold; beyond, 429")
 	var trust string
 	fs.StringVar(&trust, "trust-proxy", "", "comma-separated proxy addresses/CIDRs whose X-Forwarded-For is trusted")
 	logLevel := fs.String("log-level", "info", "debug | info | warn | error")
@@ -101,7 +104,13 @@ func serve(args []string) error {
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
-	c.Logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	// Log lines go through a bounded queue: a stalled stderr drops lines
+	// (counted in publicmask_log_lines_dropped_total) rather than stalling
+	// requests.
+	logOut := asynclog.New(os.Stderr, 8192)
+	defer logOut.Close()
+	c.Logger = slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level}))
+	c.LogDropped = logOut.Dropped
 	slog.SetDefault(c.Logger)
 
 	if err := setMemoryLimit(*memLimit); err != nil {

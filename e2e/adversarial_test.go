@@ -1,0 +1,450 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestAdversarial tries the real binary the way a hostile or merely unlucky
+// network would (DESIGN.md §2 Isolation, §5): slow readers, floods of
+// made-up tokens, thousands of streams from one address, forwarded
+// addresses with ports, and a look for the admin token where it must not be.
+// One server (the national demo, Wednesday morning) serves every part.
+func TestAdversarial(t *testing.T) {
+	if testing.Short() {
+		t.Skip("e2e: starts the national demo")
+	}
+	dir := t.TempDir()
+	dbg := freeAddr(t)
+	s := start(t, "--db", filepath.Join(dir, "pm.db"), "--clock", "2020-03-11T09:00:00+09:00",
+		"--debug-addr", dbg, "--trust-proxy", "127.0.0.1")
+	codes, tokens := setupOutlets(t, s, 2, 100_000)
+
+	t.Run("SlowReaders", func(t *testing.T) { slowReaders(t, s) })
+	t.Run("MadeUpTokens", func(t *testing.T) { madeUpTokens(t, s, tokens[codes[0]]) })
+	t.Run("StreamsFromOneAddress", func(t *testing.T) { streamsFromOneAddress(t, s, tokens[codes[1]]) })
+	t.Run("ForwardedForWithPort", func(t *testing.T) { forwardedFor(t, s) })
+	t.Run("NoTokenInCmdlineOrStatus", func(t *testing.T) { noTokenShown(t, s, dbg) })
+}
+
+const seoulGeo = "/corona19-masks/v1/storesByGeo/json?lat=37.5665&lng=126.978&m=1000"
+
+// latencies runs n sequential requests of do and returns their durations;
+// any status other than want fails the test.
+func latencies(t *testing.T, n, want int, do func() (int, error)) []time.Duration {
+	t.Helper()
+	out := make([]time.Duration, 0, n)
+	for range n {
+		t0 := time.Now()
+		code, err := do()
+		d := time.Since(t0)
+		if err != nil || code != want {
+			t.Fatalf("status %d (%v), want %d", code, err, want)
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+func p99(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[(len(s)*99+99)/100-1]
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func (s *server) get(path string) (int, error) {
+	resp, err := client.Get(s.base + path)
+	if err != nil {
+		return 0, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// smallWindowDialer connects with a 4 KiB receive buffer, so that an answer
+// the client does not read fills the path at once and the server's write
+// blocks, as on a slow mobile link.
+var smallWindowDialer = &net.Dialer{Control: func(network, address string, c syscall.RawConn) error {
+	var serr error
+	c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	return serr
+}}
+
+// slowReaders: 64 connections pipeline the largest pages and read their
+// answers one byte at a time. An ordinary client's storesByGeo still gets
+// 200 with p99 ≤ 100 ms, and the counter page loads.
+func slowReaders(t *testing.T, s *server) {
+	host := strings.TrimPrefix(s.base, "http://")
+	unloaded := latencies(t, 300, 200, func() (int, error) { return s.get(seoulGeo) })
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var readers sync.WaitGroup
+	var got atomic.Int64
+	const conns, pipelined = 64, 3
+	for range conns {
+		c, err := smallWindowDialer.Dial("tcp", host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range pipelined {
+			fmt.Fprintf(c, "GET /corona19-masks/v1/stores/json?perPage=5000 HTTP/1.1\r\nHost: %s\r\n\r\n", host)
+		}
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			defer c.Close()
+			b := make([]byte, 1)
+			for ctx.Err() == nil {
+				c.SetReadDeadline(time.Now().Add(time.Second))
+				if n, err := c.Read(b); n == 1 {
+					got.Add(1)
+				} else if err != nil && !os.IsTimeout(err) {
+					return
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}()
+	}
+	// Wait until every slow reader has its first byte: all 64 answers are
+	// being written.
+	waitUntil(t, 10*time.Second, "the slow readers' answers to start", func() bool { return got.Load() >= conns })
+
+	loaded := latencies(t, 300, 200, func() (int, error) { return s.get(seoulGeo) })
+	counter := latencies(t, 20, 200, func() (int, error) { return s.get("/outlet") })
+	inFlight := s.metric(t, `publicmask_http_in_flight{class="public"}`)
+	cancel()
+	readers.Wait()
+	read := got.Load()
+	total := int64(conns * pipelined * 760_000)
+	if read >= total/2 {
+		t.Fatalf("the slow readers read %d bytes: they were not slow", read)
+	}
+	t.Logf("storesByGeo (Seoul, m=1000) unloaded: median %v p99 %v; with %d slow readers (%d pipelined 5000-row pages each, 1 byte per 10 ms): median %v p99 %v; /outlet p99 %v; public in flight at the end %v",
+		median(unloaded), p99(unloaded), conns, pipelined, median(loaded), p99(loaded), p99(counter), inFlight)
+	if p99(loaded) > 100*time.Millisecond {
+		t.Errorf("storesByGeo p99 %v under slow readers, want ≤ 100 ms", p99(loaded))
+	}
+}
+
+// madeUpTokens: 5,000 requests with made-up tokens cost little: most are
+// refused (429) before any store read, and a valid outlet's sale p99 stays
+// within 2x unloaded (or 50 ms, DESIGN.md §5).
+func madeUpTokens(t *testing.T, s *server, token string) {
+	serial := 0
+	sell := func() (int, error) {
+		serial++
+		return s.call("POST", "/api/v2/outlet/sales", token,
+			map[string]any{"txn_id": fmt.Sprintf("tok-%d", serial), "buyer": born83(50_000 + serial), "quantity": 1}, nil)
+	}
+	unloaded := latencies(t, 200, 201, sell)
+
+	var wg sync.WaitGroup
+	var counts sync.Map
+	jobs := make(chan int)
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				code, err := s.call("GET", "/api/v2/outlet", fmt.Sprintf("pm_o_madeup%06d", i), nil, nil)
+				if err != nil {
+					code = -1
+				}
+				n, _ := counts.LoadOrStore(code, new(atomic.Int64))
+				n.(*atomic.Int64).Add(1)
+			}
+		}()
+	}
+	t0 := time.Now()
+	for i := range 5000 {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	flood := time.Since(t0)
+	after := latencies(t, 200, 201, sell)
+
+	count := func(code int) int64 {
+		if n, ok := counts.Load(code); ok {
+			return n.(*atomic.Int64).Load()
+		}
+		return 0
+	}
+	t.Logf("5,000 made-up tokens in %v: %d × 401, %d × 429; valid sale unloaded median %v p99 %v, after the flood median %v p99 %v",
+		flood, count(401), count(429), median(unloaded), p99(unloaded), median(after), p99(after))
+	if count(401)+count(429) != 5000 {
+		t.Errorf("made-up tokens answered other than 401/429: 401=%d 429=%d", count(401), count(429))
+	}
+	if count(401) > 200 {
+		t.Errorf("%d made-up tokens were looked up in the store; the per-client limit should refuse most", count(401))
+	}
+	if lim := max(2*p99(unloaded), 50*time.Millisecond); p99(after) > lim {
+		t.Errorf("sale p99 after the flood %v, want ≤ %v", p99(after), lim)
+	}
+	// The flood is in the metrics, and the log has a few sampled lines, not thousands.
+	if n := s.metric(t, `publicmask_http_rate_limited_total{class="outlet"}`); n < float64(count(429)) {
+		t.Errorf("rate_limited_total{outlet} = %v, want ≥ %d", n, count(429))
+	}
+	if n := strings.Count(s.Logs(), "madeup"); n != 0 {
+		t.Errorf("made-up tokens in the log %d times", n)
+	}
+	if n := strings.Count(s.Logs(), `"status":401`) + strings.Count(s.Logs(), `"status":429`); n > 0 {
+		t.Errorf("%d refusals logged one by one", n)
+	}
+	if n := strings.Count(s.Logs(), `"refusal":"rate_limited"`); n < 1 || float64(n) > flood.Seconds()+2 {
+		t.Errorf("%d sampled rate_limited lines over %v", n, flood)
+	}
+}
+
+// streamRequest opens a stream from the local address laddr (127.0.0.x) with
+// an optional X-Forwarded-For; it returns the status and, for a 200, the
+// open response.
+func streamRequest(ctx context.Context, s *server, laddr, xff string) (int, *http.Response, error) {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(laddr)}}
+	tr := &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}
+	req, _ := http.NewRequestWithContext(ctx, "GET", s.base+"/api/v2/stream?lat=37.6254&lng=127.0164&m=2000", nil)
+	if xff != "" {
+		req.Header.Set("X-Forwarded-For", xff)
+	}
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	if resp.StatusCode != 200 {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, nil, nil
+	}
+	return 200, resp, nil
+}
+
+// streamsFromOneAddress: 1,000 streams from one address get 64 streams and
+// 936 × 429; a client at another address still gets its stream and its
+// events, and public reads still answer.
+func streamsFromOneAddress(t *testing.T, s *server, token string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var ok, limited, other atomic.Int64
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var open []*http.Response
+	for range 1000 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code, resp, err := streamRequest(ctx, s, "127.0.0.3", "")
+			switch {
+			case err != nil:
+				other.Add(1)
+			case code == 200:
+				ok.Add(1)
+				mu.Lock()
+				open = append(open, resp)
+				mu.Unlock()
+			case code == 429:
+				limited.Add(1)
+			default:
+				other.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	defer func() {
+		for _, r := range open {
+			r.Body.Close()
+		}
+	}()
+	t.Logf("1,000 streams from one address: %d open, %d × 429, %d other", ok.Load(), limited.Load(), other.Load())
+	if ok.Load() != 64 || limited.Load() != 936 {
+		t.Fatalf("1,000 streams from one address: %d open, %d × 429, %d other; want 64 and 936", ok.Load(), limited.Load(), other.Load())
+	}
+	// Another address: its stream opens and carries a sale's change.
+	code, resp, err := streamRequest(ctx, s, "127.0.0.4", "")
+	if err != nil || code != 200 {
+		t.Fatalf("stream from another address: %d %v", code, err)
+	}
+	defer resp.Body.Close()
+	events := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "event: outlet") {
+				events <- sc.Text()
+			}
+		}
+	}()
+	s.mustCall("POST", "/api/v2/outlet/sales", token, map[string]any{"txn_id": "stream-1", "buyer": born83(90_001), "quantity": 1}, nil, 201)
+	select {
+	case <-events:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the other client's stream carried no event for a sale inside its circle")
+	}
+	if code, err := s.get(seoulGeo); err != nil || code != 200 {
+		t.Fatalf("storesByGeo with 64 streams open: %d %v", code, err)
+	}
+}
+
+// forwardedFor: behind a trusted proxy (127.0.0.1), X-Forwarded-For entries
+// with a port or brackets key the real client: 64 streams for
+// 203.0.113.9:4711, then 429 for that client only; the IPv6 client is keyed
+// by its /64.
+func forwardedFor(t *testing.T, s *server) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var open []*http.Response
+	defer func() {
+		for _, r := range open {
+			r.Body.Close()
+		}
+	}()
+	fill := func(xff func(i int) string) {
+		t.Helper()
+		for i := range 64 {
+			code, resp, err := streamRequest(ctx, s, "127.0.0.1", xff(i))
+			if err != nil || code != 200 {
+				t.Fatalf("stream %d for %s: %d %v", i, xff(i), code, err)
+			}
+			open = append(open, resp)
+		}
+	}
+	fill(func(i int) string { return fmt.Sprintf("203.0.113.9:%d", 4000+i) })
+	if code, _, _ := streamRequest(ctx, s, "127.0.0.1", "203.0.113.9:4711"); code != 429 {
+		t.Fatalf("65th stream of 203.0.113.9:4711: %d, want 429", code)
+	}
+	if code, _, _ := streamRequest(ctx, s, "127.0.0.1", "198.51.100.1, 203.0.113.9"); code != 429 {
+		t.Fatalf("the same client without a port: %d, want 429", code)
+	}
+	code, resp, err := streamRequest(ctx, s, "127.0.0.1", "203.0.113.10:4711")
+	if err != nil || code != 200 {
+		t.Fatalf("another forwarded client: %d %v", code, err)
+	}
+	open = append(open, resp)
+	fill(func(i int) string { return fmt.Sprintf("[2001:db8:1:2::%x]:443", i+1) })
+	if code, _, _ := streamRequest(ctx, s, "127.0.0.1", "[2001:db8:1:2:ffff::1]:443"); code != 429 {
+		t.Fatalf("a 65th address of one IPv6 /64: %d, want 429", code)
+	}
+	// An untrusted peer cannot pick its key with the header.
+	if code, _, _ := streamRequest(ctx, s, "127.0.0.5", "198.51.100.99"); code != 200 {
+		t.Fatalf("untrusted peer: %d", code)
+	}
+}
+
+// noTokenShown: pprof's command line holds no admin token (it was given
+// with --admin-token), and /api/v2/status shows host names only to the admin.
+func noTokenShown(t *testing.T, s *server, dbg string) {
+	resp, err := http.Get("http://" + dbg + "/debug/pprof/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.Contains(string(b), adminToken) || !strings.Contains(string(b), "--admin-token\x00REDACTED") {
+		t.Fatalf("cmdline: %q", b)
+	}
+	host, _ := os.Hostname()
+	var anon, admin struct {
+		Nodes []map[string]any `json:"nodes"`
+	}
+	raw := func(token string, out any) string {
+		req, _ := http.NewRequest("GET", s.base+"/api/v2/status", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("status: %d %s", resp.StatusCode, b)
+		}
+		json.Unmarshal(b, out)
+		return string(b)
+	}
+	if body := raw("", &anon); strings.Contains(body, host) || len(anon.Nodes) != 1 || anon.Nodes[0]["node"] != nil {
+		t.Errorf("anonymous status shows the host: %s", body)
+	}
+	if body := raw(adminToken, &admin); !strings.Contains(body, host) {
+		t.Errorf("admin status lacks the host: %s", body)
+	}
+	if strings.Contains(s.Logs(), adminToken) {
+		t.Error("the admin token is in the output")
+	}
+}
+
+// TestAdminTokenFile: --admin-token-file wins over --admin-token, and the
+// token in the file is never printed.
+func TestAdminTokenFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "admin-token")
+	const fromFile = "token-from-a-file-0123456789"
+	if err := os.WriteFile(file, []byte(fromFile+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, "--db", filepath.Join(dir, "pm.db"), "--seed", "none", "--admin-token-file", file)
+	s.mustCall("GET", "/api/v2/admin/conflicts", fromFile, nil, nil, 200)
+	s.mustCall("GET", "/api/v2/admin/conflicts", adminToken, nil, nil, 401)
+	if strings.Contains(s.Logs(), fromFile) {
+		t.Error("the token from the file was printed")
+	}
+	// A file readable by others is refused.
+	os.Chmod(file, 0o644)
+	out, err := exec.Command(binary(t), "serve", "--addr", freeAddr(t), "--db", filepath.Join(dir, "pm2.db"), "--seed", "none", "--admin-token-file", file).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "readable by others") {
+		t.Fatalf("a world-readable token file: %v\n%s", err, out)
+	}
+}
+
+// metric reads one sample from the server's /metrics.
+func (s *server) metric(t *testing.T, series string) float64 {
+	t.Helper()
+	resp, err := client.Get(s.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			var f float64
+			fmt.Sscan(v, &f)
+			return f
+		}
+	}
+	return 0
+}
+
+// waitUntil polls cond until it holds or the timeout passes.
+func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,140 @@
+package ledger
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/publicmask/publicmask"
+)
+
+// Bearer tokens are resolved from a cache in front of the store. Made-up
+// tokens must cost little (DESIGN.md §2 Isolation, §6.5):
+//   - known tokens and unknown ones live in separate caches, so a flood of
+//     unknown tokens can only evict unknown ones, never a valid token;
+//   - an unknown token is remembered (negative cache), so repeating it
+//     costs no store read;
+//   - store reads for tokens missing from the cache pass a small gate, so a
+//     flood of fresh made-up tokens costs the store a bounded load;
+//   - before such a read the caller's guard (WithAuthGuard: the HTTP layer's
+//     per-client limit of failed look-ups) may refuse it. A token this node
+//     has seen valid is never refused by the guard, so clients that share
+//     one address (post offices) are not locked out by a neighbour.
+
+// Cache bounds: known tokens are bounded by what was issued; the bound only
+// guards memory. Unknown tokens start over when their cache is full.
+const (
+	maxKnownTokens  = 500_000
+	tokenLookups    = 8               // concurrent store reads for uncached tokens
+	tokenLookupWait = 2 * time.Second // then 503 overloaded
+)
+
+// maxUnknownTokens bounds the negative cache (a variable for tests).
+var maxUnknownTokens int64 = 100_000
+
+type cachedToken struct {
+	tok     publicmask.Token
+	expires time.Time
+}
+
+type tokenCache struct {
+	known        sync.Map // hash → cachedToken (kept after expiry: "seen valid")
+	knownCount   atomic.Int64
+	unknown      sync.Map // hash → time.Time (expiry)
+	unknownCount atomic.Int64
+	gate         chan struct{}
+	gateOnce     sync.Once
+	reads        atomic.Int64 // store reads, for tests
+}
+
+// Delete forgets a token (revoked here).
+func (c *tokenCache) Delete(h string) {
+	if _, ok := c.known.LoadAndDelete(h); ok {
+		c.knownCount.Add(-1)
+	}
+}
+
+// AuthGuard is consulted before the store is read for a token that this
+// node has never seen valid. It may refuse the read (an error such as
+// rate_limited); otherwise done is called with whether the token was found.
+type AuthGuard func() (done func(found bool), err error)
+
+type authGuardKey struct{}
+
+// WithAuthGuard returns a context whose Authenticate calls consult g.
+func WithAuthGuard(ctx context.Context, g AuthGuard) context.Context {
+	return context.WithValue(ctx, authGuardKey{}, g)
+}
+
+func (l *Ledger) tokenByHash(ctx context.Context, h string) (publicmask.Token, error) {
+	c := &l.tokens
+	now := time.Now()
+	seenValid := false
+	if v, ok := c.known.Load(h); ok {
+		ct := v.(cachedToken)
+		if now.Before(ct.expires) {
+			return checkToken(ct.tok)
+		}
+		seenValid = true // expired: read again, but it is no stranger
+	} else if v, ok := c.unknown.Load(h); ok && now.Before(v.(time.Time)) {
+		return publicmask.Token{}, publicmask.Errorf(publicmask.EUnauthorized, "unknown token")
+	}
+	var done func(bool)
+	if g, _ := ctx.Value(authGuardKey{}).(AuthGuard); g != nil && !seenValid {
+		var err error
+		if done, err = g(); err != nil {
+			return publicmask.Token{}, err
+		}
+	}
+	t, err := l.readToken(ctx, h)
+	found := err == nil
+	if publicmask.ErrorCode(err) == publicmask.ENotFound {
+		if c.unknownCount.Add(1) > maxUnknownTokens {
+			c.unknown.Clear()
+			c.unknownCount.Store(1)
+		}
+		c.unknown.Store(h, now.Add(l.cfg.TokenCacheTTL))
+		err = publicmask.Errorf(publicmask.EUnauthorized, "unknown token")
+	}
+	if done != nil && (found || publicmask.ErrorCode(err) == publicmask.EUnauthorized) {
+		done(found)
+	}
+	if err != nil {
+		return publicmask.Token{}, err
+	}
+	if _, loaded := c.known.Swap(h, cachedToken{tok: t, expires: now.Add(l.cfg.TokenCacheTTL)}); !loaded {
+		if c.knownCount.Add(1) > maxKnownTokens {
+			c.known.Clear()
+			c.knownCount.Store(0)
+		}
+	}
+	if c.unknownCount.Load() > 0 {
+		if _, ok := c.unknown.LoadAndDelete(h); ok { // issued since it was looked up
+			c.unknownCount.Add(-1)
+		}
+	}
+	return checkToken(t)
+}
+
+// readToken reads a token from the store through the look-up gate.
+func (l *Ledger) readToken(ctx context.Context, h string) (publicmask.Token, error) {
+	c := &l.tokens
+	c.gateOnce.Do(func() { c.gate = make(chan struct{}, tokenLookups) })
+	select {
+	case c.gate <- struct{}{}:
+	default:
+		t := time.NewTimer(tokenLookupWait)
+		defer t.Stop()
+		select {
+		case c.gate <- struct{}{}:
+		case <-t.C:
+			return publicmask.Token{}, publicmask.Errorf(publicmask.EOverloaded, "too many token look-ups; retry shortly")
+		case <-ctx.Done():
+			return publicmask.Token{}, ctx.Err()
+		}
+	}
+	defer func() { <-c.gate }()
+	c.reads.Add(1)
+	return l.store.Token(ctx, h)
+}

@@ -1,0 +1,78 @@
+package ledger_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/internal/testenv"
+	"github.com/publicmask/publicmask/ledger"
+)
+
+// Made-up tokens cost little: repeated ones are answered from the negative
+// cache, a flood of fresh ones never evicts a valid token, and the guard is
+// consulted only for tokens never seen valid.
+func TestMadeUpTokens(t *testing.T) {
+	defer ledger.SetMaxUnknownTokens(100)()
+	e := testenv.New(t)
+	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 10)
+	valid, err := e.Ledger.IssueToken(ctx, publicmask.RoleOutlet, "10000001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	guarded := 0
+	var failed, found int
+	gctx := ledger.WithAuthGuard(ctx, func() (func(bool), error) {
+		guarded++
+		return func(ok bool) {
+			if ok {
+				found++
+			} else {
+				failed++
+			}
+		}, nil
+	})
+	if tok, err := e.Ledger.Authenticate(gctx, valid); err != nil || tok.Outlet != "10000001" {
+		t.Fatalf("valid token: %v %v", tok, err)
+	}
+	reads := e.Ledger.TokenStoreReads()
+
+	// The same made-up token twice: one store read.
+	for range 2 {
+		if _, err := e.Ledger.Authenticate(gctx, "pm_o_madeup"); code(err) != publicmask.EUnauthorized {
+			t.Fatalf("made-up token: %v", err)
+		}
+	}
+	if got := e.Ledger.TokenStoreReads() - reads; got != 1 {
+		t.Fatalf("%d store reads for one made-up token asked twice", got)
+	}
+	// A flood of fresh made-up tokens, ten times the negative cache.
+	for i := range 1000 {
+		e.Ledger.Authenticate(gctx, fmt.Sprintf("pm_o_flood%d", i))
+	}
+	reads = e.Ledger.TokenStoreReads()
+	if tok, err := e.Ledger.Authenticate(gctx, valid); err != nil || tok.Outlet != "10000001" {
+		t.Fatalf("valid token after the flood: %v %v", tok, err)
+	}
+	if got := e.Ledger.TokenStoreReads() - reads; got != 0 {
+		t.Fatalf("the flood evicted the valid token (%d store reads)", got)
+	}
+	if failed != 1001 || found != 1 || guarded != 1002 {
+		t.Fatalf("guard: consulted %d, failed %d, found %d; want 1002, 1001, 1", guarded, failed, found)
+	}
+	// A guard that refuses stops the store read.
+	reads = e.Ledger.TokenStoreReads()
+	refuse := ledger.WithAuthGuard(ctx, func() (func(bool), error) {
+		return nil, publicmask.Errorf(publicmask.ERateLimited, "no")
+	})
+	if _, err := e.Ledger.Authenticate(refuse, "pm_o_another"); code(err) != publicmask.ERateLimited {
+		t.Fatalf("refused look-up: %v", err)
+	}
+	if e.Ledger.TokenStoreReads() != reads {
+		t.Fatal("the store was read although the guard refused")
+	}
+	// ... but never for a cached valid token.
+	if _, err := e.Ledger.Authenticate(refuse, valid); err != nil {
+		t.Fatalf("a valid token refused by the guard: %v", err)
+	}
+}

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
+	"time"
 
 	"github.com/publicmask/publicmask/ledger"
 )
@@ -50,10 +51,13 @@ func (s *Server) unseal(outlet string, in *saleIn) error {
 type outletOut struct {
 	*ledger.OutletView
 	SealKey string `json:"seal_key,omitempty"`
+	// Now is the service clock (which --clock may set to 2020): an offline
+	// sale's sold_at and the day's rules are in the server's time.
+	Now time.Time `json:"now"`
 }
 
 func (s *Server) outletOut(v *ledger.OutletView) outletOut {
-	o := outletOut{OutletView: v}
+	o := outletOut{OutletView: v, Now: s.led.Now()}
 	if s.cfg.Seal != nil {
 		o.SealKey = s.cfg.Seal.PublicKey()
 	}

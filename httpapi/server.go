@@ -256,7 +256,7 @@ func (s *Server) routes() {
 		s.handle("GET /api/v2/stream", ClassStream, authNone, s.cfg.Public.ServeHTTP)
 	}
 	if s.cfg.Pages != nil {
-		for _, p := range []string{"/{$}", "/outlet", "/status", "/static/", "/basemap.geojson", "/api/v2/status"} {
+		for _, p := range []string{"/{$}", "/outlet", "/outlet/", "/status", "/static/", "/basemap.geojson", "/api/v2/status"} {
 			s.handle("GET "+p, ClassPublic, authNone, s.cfg.Pages.ServeHTTP)
 		}
 	}

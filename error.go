@@ -22,6 +22,7 @@ const (
 	ESalesClosed      = "sales_closed"
 	EOutletClosed     = "outlet_closed"
 	EProxyNotAllowed  = "proxy_not_allowed"
+	ELateSaleTooOld   = "late_sale_too_old"
 	ERateLimited      = "rate_limited"
 	EOverloaded       = "overloaded"
 	EStoreUnavailable = "store_unavailable"
@@ -33,6 +34,22 @@ const (
 type Error struct {
 	Code    string
 	Message string
+	// Persons, on a refused purchase, is the verdict on each person of it
+	// (buyer first), so that a refusal names who was refused, why and when
+	// they may buy next.
+	Persons []PersonVerdict
+}
+
+// PersonVerdict is the judgement on one person of a purchase, as the check
+// and a refused sale report it (DESIGN.md §4.3).
+type PersonVerdict struct {
+	Role     string  `json:"role"` // "buyer" or "proxy"
+	Eligible bool    `json:"eligible"`
+	Reason   *string `json:"reason"`
+	// RemainingThisWeek is the masks the person may still buy this week
+	// under both the quantity and the purchase-count rules; null = no limit.
+	RemainingThisWeek *int    `json:"remaining_this_week"`
+	NextDate          *string `json:"next_date"`
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }

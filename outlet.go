@@ -5,6 +5,21 @@ package publicmask
 
 import "time"
 
+// Bounds of one purchase (DESIGN.md §6.3): nobody ever had more than a few
+// masks a week, so a quantity above MaxQuantityPerPerson is a typo. The
+// counter page is served these values, so that it refuses what the server
+// would refuse.
+const (
+	MaxQuantityPerPerson = 10
+	MaxProxiesPerSale    = 10
+)
+
+// MaxLateWindow is the longest late window a policy may set (policy
+// repeats it; a test keeps the two equal): a late sale older than the
+// window is refused, so no recorded sale was sold longer than this before
+// it was recorded.
+const MaxLateWindow = 7 * 24 * time.Hour
+
 // Outlet types as in the 2020 open API.
 const (
 	TypePharmacy = "01"

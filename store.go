@@ -2,6 +2,7 @@ package publicmask
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -36,10 +37,32 @@ type Sale struct {
 	Weekend    bool
 	Quantity   int // total over the items
 	Items      []SaleItem
-	// Conflict is the rule a late (offline) sale broke, "" if none. Such sales
-	// are recorded because the masks were handed over, and listed for review.
-	Conflict    string
+	// Late: sold_at was more than a minute before the request, or the
+	// counter sent it from its offline outbox (DESIGN.md §4.3).
+	Late bool
+	// Conflict lists, comma-separated and most important first, the
+	// reasons a late sale is flagged: a rule's code, sales_suspended,
+	// out_of_stock, late_while_online; "" if none. Such sales are recorded
+	// because the masks were handed over, and listed for review.
+	Conflict string
+	// Shortfall is how many masks the sale took beyond the stock; a
+	// `shortfall` correction linked to the sale added them back so that
+	// stock stays ≥ 0 (and a cancel takes them away again).
+	Shortfall   int
 	CancelledAt time.Time
+}
+
+// Conflict reasons besides the rule codes (DESIGN.md §4.3).
+const (
+	ConflictLateWhileOnline = "late_while_online"
+)
+
+// ConflictReasons splits Sale.Conflict into its reasons.
+func ConflictReasons(conflict string) []string {
+	if conflict == "" {
+		return nil
+	}
+	return strings.Split(conflict, ",")
 }
 
 // Delivery is stock received by an outlet.
@@ -51,14 +74,35 @@ type Delivery struct {
 	At       time.Time
 }
 
-// Correction is a physical count that replaced the computed stock.
+// Correction kinds.
+const (
+	// CorrectionCount: a physical count replaced the computed stock.
+	CorrectionCount = "count"
+	// CorrectionShortfall: a late sale took more than the stock; this adds
+	// the difference back so that stock is 0, not negative.
+	CorrectionShortfall = "shortfall"
+	// CorrectionShortfallReversed: the late sale was cancelled, and its
+	// shortfall correction is taken back.
+	CorrectionShortfallReversed = "shortfall_reversed"
+)
+
+// Correction is a change of stock that is neither a delivery nor a sale.
 type Correction struct {
 	ID     string
 	Outlet string
 	TxnID  string
+	Kind   string // CorrectionCount (default when empty) or a shortfall kind
+	SaleID string // the late sale of a shortfall correction
 	Count  int
 	Delta  int // count − stock before the correction
 	At     time.Time
+}
+
+// LateSaleCount is one outlet's late sales, for the conflicts review.
+type LateSaleCount struct {
+	Outlet    string
+	Late      int // late sales recorded (cancelled ones included)
+	Conflicts int // of which flagged
 }
 
 // IdemRecord remembers the first answer to a client's txn_id at an outlet, so
@@ -127,6 +171,13 @@ type Store interface {
 	PersonWeeksSince(ctx context.Context, week string, fn func(PersonWeek) error) error
 	OutletTotals(ctx context.Context) ([]OutletTotals, error)
 	Conflicts(ctx context.Context, limit int) ([]Sale, error)
+	// LateSaleCounts counts late sales per outlet (outlets with none are
+	// left out), ordered by outlet code.
+	LateSaleCounts(ctx context.Context) ([]LateSaleCount, error)
+	// OutletActive reports whether the outlet recorded a write of its own
+	// (a sale, a cancel, a count, a suspend or resume) at an instant in
+	// (after, until]: evidence that it was online then.
+	OutletActive(ctx context.Context, outlet string, after, until time.Time) (bool, error)
 
 	// Audit runs fn against one consistent snapshot of the store, so that
 	// verify compares totals, sales and person-weeks of the same moment
@@ -173,6 +224,13 @@ type Tx interface {
 	MarkSaleCancelled(id string, at time.Time) error
 	InsertDelivery(d *Delivery) error
 	InsertCorrection(c *Correction) error
+
+	// StartSuspension records that the outlet's sales are suspended from
+	// at; EndSuspension ends the open suspension at at. SuspendedAt tells
+	// whether a suspension covered the instant at (from ≤ at < until).
+	StartSuspension(outlet string, at time.Time) error
+	EndSuspension(outlet string, at time.Time) error
+	SuspendedAt(outlet string, at time.Time) (bool, error)
 
 	PutToken(t Token) error
 	RevokeToken(hash string, at time.Time) error

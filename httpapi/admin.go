@@ -230,7 +230,7 @@ func (s *Server) adminDeliveries(w http.ResponseWriter, r *http.Request) {
 		}
 		if err != nil {
 			code, msg := classify(err)
-			out[i].Error = &errorDetail{code, msg}
+			out[i].Error = &errorDetail{Code: code, Message: msg}
 			continue
 		}
 		valid = append(valid, d)
@@ -249,7 +249,7 @@ func (s *Server) adminDeliveries(w http.ResponseWriter, r *http.Request) {
 			i := at[j]
 			if dr.Error != nil {
 				code, msg := classify(dr.Error)
-				out[i].Error = &errorDetail{code, msg}
+				out[i].Error = &errorDetail{Code: code, Message: msg}
 				continue
 			}
 			out[i].OK, out[i].Receipt = true, dr.Receipt
@@ -288,11 +288,21 @@ type conflictOut struct {
 	SoldAt     time.Time      `json:"sold_at"`
 	RecordedAt time.Time      `json:"recorded_at"`
 	Quantity   int            `json:"quantity"`
-	Conflict   string         `json:"conflict"`
+	Conflict   string         `json:"conflict"` // the first reason
+	Reasons    []string       `json:"reasons"`
+	Shortfall  int            `json:"shortfall"` // masks beyond the stock, made up by a shortfall correction
 	Cancelled  bool           `json:"cancelled"`
 	Items      []conflictItem `json:"items"`
 }
 
+type lateCountOut struct {
+	Outlet    string `json:"outlet"`
+	LateSales int    `json:"late_sales"`
+	Conflicts int    `json:"conflicts"`
+}
+
+// conflicts lists the flagged late sales, newest first, and every outlet's
+// count of late sales (DESIGN.md §4.3).
 func (s *Server) conflicts(w http.ResponseWriter, r *http.Request) {
 	n, err := queryLimit(r, defaultConflicts, maxConflictsLimit)
 	if err != nil {
@@ -304,17 +314,27 @@ func (s *Server) conflicts(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	counts, err := s.led.LateSaleCounts(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	out := make([]conflictOut, 0, len(sales))
 	for _, sa := range sales {
+		reasons := publicmask.ConflictReasons(sa.Conflict)
 		c := conflictOut{SaleID: sa.ID, Outlet: sa.Outlet, TxnID: sa.TxnID, SoldAt: sa.SoldAt.In(policy.Seoul),
-			RecordedAt: sa.RecordedAt.In(policy.Seoul), Quantity: sa.Quantity, Conflict: sa.Conflict,
-			Cancelled: !sa.CancelledAt.IsZero(), Items: []conflictItem{}}
+			RecordedAt: sa.RecordedAt.In(policy.Seoul), Quantity: sa.Quantity, Conflict: reasons[0], Reasons: reasons,
+			Shortfall: sa.Shortfall, Cancelled: !sa.CancelledAt.IsZero(), Items: []conflictItem{}}
 		for _, it := range sa.Items { // person keys stay out
 			c.Items = append(c.Items, conflictItem{it.Role, it.Category, it.BirthYear, it.Quantity})
 		}
 		out = append(out, c)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"conflicts": out})
+	per := make([]lateCountOut, 0, len(counts))
+	for _, c := range counts {
+		per = append(per, lateCountOut{Outlet: c.Outlet, LateSales: c.Late, Conflicts: c.Conflicts})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"conflicts": out, "outlets": per})
 }
 
 // putPolicy replaces the rules in force without a restart. The body is a

@@ -367,6 +367,60 @@ func TestE2ELateSale(t *testing.T) {
 	e.verifyOK()
 }
 
+// Quantities, IDs, categories and times are judged by the domain: the sale
+// and the check refuse the same inputs with the contract's codes, and a
+// refused sale names who was refused.
+func TestE2EDomainValidation(t *testing.T) {
+	e := newE2E(t)
+	tok := e.setup()["10000001"]
+	obo := func(n int) string {
+		var ps []string
+		for i := range n {
+			ps = append(ps, fmt.Sprintf(`{"id":%q,"category":"child","quantity":1}`, testenv.Born(2012, i)))
+		}
+		return `"quantity":0,"on_behalf_of":[` + strings.Join(ps, ",") + `]`
+	}
+	buyer := testenv.Born(1983, 1)
+	for _, tc := range []struct {
+		name, fields string
+		status       int
+		code, say    string
+	}{
+		{"quantity negative", `"quantity":-1`, 400, "bad_request", "quantity"},
+		{"quantity 11", `"quantity":11`, 400, "bad_request", "quantity: must be 0–10"},
+		{"quantity 0 alone", `"quantity":0`, 400, "bad_request", "quantity"},
+		{"11 proxies", obo(11), 400, "bad_request", "on_behalf_of: at most 10"},
+		{"proxy category", `"quantity":0,"on_behalf_of":[{"id":"` + testenv.Born(2012, 1) + `","category":"cousin","quantity":1}]`, 400, "bad_request", "category"},
+		{"proxy quantity 0", `"quantity":0,"on_behalf_of":[{"id":"` + testenv.Born(2012, 1) + `","category":"child","quantity":0}]`, 400, "bad_request", "on_behalf_of[0].quantity"},
+		{"proxy bad check digit", `"quantity":0,"on_behalf_of":[{"id":"1203151234560","category":"child","quantity":1}]`, 400, "invalid_id", "on_behalf_of[0].id"},
+		{"sold_at future", `"quantity":1,"sold_at":"2020-03-11T10:10:00+09:00"`, 400, "bad_request", "sold_at"},
+		{"sold_at older than the late window", `"quantity":1,"sold_at":"2020-03-10T09:59:00+09:00"`, 422, "late_sale_too_old", "late window"},
+		{"offline without sold_at", `"quantity":1,"offline":true`, 400, "bad_request", "sold_at"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, path := range []string{"/api/v2/outlet/sales", "/api/v2/outlet/check"} {
+				r := e.post(path, tok, `{"txn_id":"v","buyer":"`+buyer+`",`+tc.fields+`}`)
+				var body errorBody
+				json.Unmarshal(r.body, &body)
+				if r.status != tc.status || body.Error.Code != tc.code || !strings.Contains(body.Error.Message, tc.say) {
+					t.Errorf("%s: %d %s, want %d %s mentioning %q", path, r.status, r.body, tc.status, tc.code, tc.say)
+				}
+				if strings.Contains(string(r.body), buyer) {
+					t.Errorf("%s echoed the buyer ID: %s", path, r.body)
+				}
+			}
+		})
+	}
+	// A refusal names each person, the reason and the next date.
+	r := e.post("/api/v2/outlet/sales", tok, fmt.Sprintf(`{"txn_id":"r1","buyer":%q,"quantity":1}`, testenv.Born(1984, 1)))
+	var ref errorBody
+	r.decode(t, &ref)
+	if r.status != 422 || ref.Error.Code != "not_eligible_today" || len(ref.Error.Persons) != 1 || ref.Error.Persons[0].Role != "buyer" ||
+		ref.Error.Persons[0].Reason == nil || *ref.Error.Persons[0].Reason != "not_eligible_today" || ref.Error.Persons[0].NextDate == nil || *ref.Error.Persons[0].NextDate != "2020-03-12" {
+		t.Errorf("refusal: %d %s", r.status, r.body)
+	}
+}
+
 // The national list of April 2020 through PUT /api/v2/admin/outlets: all
 // but the five rows without coordinates are upserted.
 func TestE2EImport2020(t *testing.T) {

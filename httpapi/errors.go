@@ -35,7 +35,7 @@ func statusOf(code string) int {
 		return http.StatusRequestEntityTooLarge
 	case publicmask.ENotEligibleToday, publicmask.EQuotaExceeded, publicmask.EOutOfStock,
 		publicmask.ESalesSuspended, publicmask.ESalesClosed, publicmask.EOutletClosed,
-		publicmask.EProxyNotAllowed:
+		publicmask.EProxyNotAllowed, publicmask.ELateSaleTooOld:
 		return http.StatusUnprocessableEntity
 	case publicmask.ERateLimited:
 		return http.StatusTooManyRequests
@@ -52,6 +52,9 @@ type errorBody struct {
 type errorDetail struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Persons: on a refused sale, who was refused, why, and when each may
+	// buy next (the check's verdicts).
+	Persons []publicmask.PersonVerdict `json:"persons,omitempty"`
 }
 
 // classify turns any error into a contract code and a message safe to show.
@@ -82,11 +85,20 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		s.logger(r).Log(r.Context(), lvl, "request failed", "err", err.Error())
 	}
+	var pe *publicmask.Error
+	if errors.As(err, &pe) && len(pe.Persons) > 0 && code == pe.Code {
+		writeErrorDetail(w, r, errorDetail{Code: code, Message: msg, Persons: pe.Persons})
+		return
+	}
 	writeErrorCode(w, r, code, msg)
 }
 
 func writeErrorCode(w http.ResponseWriter, r *http.Request, code, msg string) {
-	status := statusOf(code)
+	writeErrorDetail(w, r, errorDetail{Code: code, Message: msg})
+}
+
+func writeErrorDetail(w http.ResponseWriter, r *http.Request, d errorDetail) {
+	status := statusOf(d.Code)
 	h := w.Header()
 	switch status {
 	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
@@ -97,9 +109,9 @@ func writeErrorCode(w http.ResponseWriter, r *http.Request, code, msg string) {
 		h.Set("WWW-Authenticate", `Bearer realm="publicmask"`)
 	}
 	if ri := infoOf(r); ri != nil {
-		ri.errCode = code
+		ri.errCode = d.Code
 	}
-	writeJSON(w, status, errorBody{errorDetail{code, msg}})
+	writeJSON(w, status, errorBody{d})
 }
 
 // writeJSON encodes v before writing the header, so that an encoding error

@@ -78,8 +78,8 @@ func (f *fakeLedger) Sell(ctx context.Context, req ledger.SaleRequest) (*ledger.
 		Outlet: ledger.StockView{Stock: 10, RemainStat: "few"}}, replayed, nil
 }
 
-func (f *fakeLedger) Check(ctx context.Context, outlet, buyer string, obo []ledger.PersonInput) (*ledger.CheckResult, error) {
-	if err := f.call("Check", outlet); err != nil {
+func (f *fakeLedger) Check(ctx context.Context, req ledger.SaleRequest) (*ledger.CheckResult, error) {
+	if err := f.call("Check", req.Outlet); err != nil {
 		return nil, err
 	}
 	return &ledger.CheckResult{Eligible: true, Persons: []ledger.CheckPerson{{Role: "buyer", Eligible: true}}}, nil
@@ -192,6 +192,12 @@ func (f *fakeLedger) Verify(ctx context.Context) (*ledger.VerifyReport, error) {
 		return nil, err
 	}
 	return &ledger.VerifyReport{OK: true}, nil
+}
+
+func (f *fakeLedger) NoteActivity(outlet string) {}
+
+func (f *fakeLedger) LateSaleCounts(ctx context.Context) ([]publicmask.LateSaleCount, error) {
+	return nil, f.call("LateSaleCounts", "")
 }
 
 func (f *fakeLedger) Conflicts(ctx context.Context, limit int) ([]publicmask.Sale, error) {

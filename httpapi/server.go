@@ -104,7 +104,8 @@ type Server struct {
 type ledgerAPI interface {
 	Now() time.Time
 	Sell(ctx context.Context, req ledger.SaleRequest) (*ledger.Receipt, bool, error)
-	Check(ctx context.Context, outlet, buyer string, onBehalfOf []ledger.PersonInput) (*ledger.CheckResult, error)
+	Check(ctx context.Context, req ledger.SaleRequest) (*ledger.CheckResult, error)
+	NoteActivity(outlet string)
 	Cancel(ctx context.Context, outlet, saleID string) (*ledger.CancelReceipt, error)
 	Deliver(ctx context.Context, outlet, txnID string, qty int) (*ledger.StockReceipt, bool, error)
 	DeliverMany(ctx context.Context, lines []ledger.DeliveryRequest) ([]ledger.DeliveryResult, error)
@@ -118,6 +119,7 @@ type ledgerAPI interface {
 	RevokeToken(ctx context.Context, token string) error
 	Verify(ctx context.Context) (*ledger.VerifyReport, error)
 	Conflicts(ctx context.Context, limit int) ([]publicmask.Sale, error)
+	LateSaleCounts(ctx context.Context) ([]publicmask.LateSaleCount, error)
 }
 
 var _ ledgerAPI = (*ledger.Ledger)(nil)
@@ -281,6 +283,10 @@ func (s *Server) handle(pattern string, class string, need auth, h http.HandlerF
 			}
 			if ri != nil {
 				ri.outlet = tok.Outlet
+			}
+			if tok.Role == publicmask.RoleOutlet {
+				// Evidence that the outlet is online now (late_while_online).
+				s.led.NoteActivity(tok.Outlet)
 			}
 			r = r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok))
 		}

@@ -1,6 +1,13 @@
 package ledger
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/policy"
+	"github.com/publicmask/publicmask/rrn"
+)
 
 // PersonInput is one person a buyer buys for, as the outlet sent it. ID is
 // the raw registration number: it is parsed and keyed at once and goes no
@@ -18,9 +25,14 @@ type SaleRequest struct {
 	Buyer      string
 	Quantity   int
 	OnBehalfOf []PersonInput
-	// SoldAt is set for late sales from an offline outbox: the rules apply
-	// at that instant. Zero for a live sale (the ledger's clock decides).
+	// SoldAt is when the masks were handed over; zero: now. A sale whose
+	// SoldAt is more than a minute old, or that is Offline, is a late sale
+	// (DESIGN.md §4.3): judged at SoldAt, recorded even if it breaks a
+	// rule, and flagged.
 	SoldAt time.Time
+	// Offline: the counter queued the sale in its outbox while it could
+	// not reach the server, and handed the masks over.
+	Offline bool
 	// BodyHash identifies the request body for idempotency; the HTTP layer
 	// hashes the canonical body. Empty: the ledger hashes the fields.
 	BodyHash string
@@ -29,11 +41,26 @@ type SaleRequest struct {
 // Receipt is the answer to an accepted sale; it is stored with the txn_id
 // and returned again, byte for byte, on a retry.
 type Receipt struct {
-	SaleID   string        `json:"sale_id"`
-	SoldAt   time.Time     `json:"sold_at"`
-	Items    []ReceiptItem `json:"items"`
-	Outlet   StockView     `json:"outlet"`
-	Conflict string        `json:"conflict,omitempty"`
+	SaleID string        `json:"sale_id"`
+	SoldAt time.Time     `json:"sold_at"`
+	Items  []ReceiptItem `json:"items"`
+	Outlet StockView     `json:"outlet"`
+	Late   bool          `json:"late,omitempty"`
+	// Conflict is the first reason a late sale is flagged with, and
+	// ConflictReasons all of them.
+	Conflict        string   `json:"conflict,omitempty"`
+	ConflictReasons []string `json:"conflict_reasons,omitempty"`
+
+	raw []byte // the stored first answer, byte for byte
+}
+
+// MarshalJSON returns the receipt exactly as first stored (DESIGN.md §6.6).
+func (r *Receipt) MarshalJSON() ([]byte, error) {
+	if r.raw != nil {
+		return r.raw, nil
+	}
+	type plain Receipt
+	return json.Marshal((*plain)(r))
 }
 
 // ReceiptItem is one person's share of a sale.
@@ -49,20 +76,19 @@ type StockView struct {
 	RemainStat string `json:"remain_stat"`
 }
 
-// CheckResult answers a purchase check.
+// CheckResult answers a purchase check: the verdict the same sale would
+// get. Reason is the code a sale would be refused with (for a late sale: the
+// first reason it would be flagged with), null when eligible.
 type CheckResult struct {
-	Eligible bool          `json:"eligible"`
-	Persons  []CheckPerson `json:"persons"`
+	Eligible        bool          `json:"eligible"`
+	Reason          *string       `json:"reason"`
+	Persons         []CheckPerson `json:"persons"`
+	Late            bool          `json:"late,omitempty"`
+	ConflictReasons []string      `json:"conflict_reasons,omitempty"`
 }
 
 // CheckPerson is one person's verdict.
-type CheckPerson struct {
-	Role              string  `json:"role"`
-	Eligible          bool    `json:"eligible"`
-	Reason            *string `json:"reason"`
-	RemainingThisWeek *int    `json:"remaining_this_week"`
-	NextDate          *string `json:"next_date"`
-}
+type CheckPerson = publicmask.PersonVerdict
 
 // StockReceipt answers a delivery or a count correction.
 type StockReceipt struct {
@@ -95,6 +121,21 @@ type OutletView struct {
 	SoldToday  int        `json:"sold_today"`
 	StockAt    *time.Time `json:"stock_at"`
 	UpdatedAt  *time.Time `json:"updated_at"`
+
+	// What the counter page needs to refuse locally what the server would
+	// refuse (DESIGN.md §6.3).
+	Limits          Limits                 `json:"limits"`
+	ProxyCategories []policy.ProxyCategory `json:"proxy_categories"` // allowed today, with birth-year bounds
+	IDCheck         rrn.Rules              `json:"id_check"`
+}
+
+// Limits are the bounds of one sale.
+type Limits struct {
+	MaxQuantityPerPerson int `json:"max_quantity_per_person"`
+	MaxProxies           int `json:"max_proxies"`
+	// LateWindowSeconds: an outbox sale older than this is refused
+	// (late_sale_too_old), so the counter may drop it.
+	LateWindowSeconds int `json:"late_window_seconds"`
 }
 
 // DeliveryRequest is one line of a distributor's delivery list.
@@ -118,7 +159,10 @@ type Violation struct {
 type VerifyReport struct {
 	OK         bool        `json:"ok"`
 	Violations []Violation `json:"violations"`
-	Checked    struct {
+	// Conflicts counts the flagged late sales (not cancelled) inside the
+	// retention window: listed by the conflicts review, not violations.
+	Conflicts int `json:"conflicts"`
+	Checked   struct {
 		Outlets     int `json:"outlets"`
 		Sales       int `json:"sales"`
 		PersonWeeks int `json:"person_weeks"`

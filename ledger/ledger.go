@@ -71,6 +71,8 @@ type Ledger struct {
 
 	tokens     sync.Map // token hash → cachedToken
 	tokenCount atomic.Int64
+
+	activity activity // outlets' request times seen by this node
 }
 
 // maxCachedTokens bounds the token cache (known and unknown tokens).
@@ -141,6 +143,14 @@ func (l *Ledger) Close(ctx context.Context) error {
 	}
 }
 
+// NoteActivity records that the outlet made an authenticated request now:
+// evidence, for late_while_online, that it was online (DESIGN.md §6.1).
+func (l *Ledger) NoteActivity(outlet string) {
+	if outlet != "" {
+		l.activity.note(outlet, l.Now(), publicmask.MaxLateWindow)
+	}
+}
+
 // Now is the service clock.
 func (l *Ledger) Now() time.Time { return l.cfg.Clock.Now() }
 
@@ -164,9 +174,14 @@ func (l *Ledger) Outlet(ctx context.Context, code string) (*OutletView, error) {
 	if err != nil {
 		return nil, err
 	}
+	pol, now := l.Policy(), l.Now()
 	v := &OutletView{
 		Code: o.Code, Name: o.Name, Addr: o.Addr, Type: o.Type, Lat: o.Lat, Lng: o.Lng,
 		Stock: o.Stock, Suspended: o.Suspended, SoldToday: sold,
+		Limits: Limits{MaxQuantityPerPerson: publicmask.MaxQuantityPerPerson, MaxProxies: publicmask.MaxProxiesPerSale,
+			LateWindowSeconds: int(pol.Late() / time.Second)},
+		ProxyCategories: pol.ProxyCategoriesOn(now),
+		IDCheck:         rrn.CheckRules(pol.VerifyCheckDigit(now)),
 	}
 	if st := o.RemainStat(); st != "" {
 		v.RemainStat = &st
@@ -202,6 +217,11 @@ func (l *Ledger) Conflicts(ctx context.Context, limit int) ([]publicmask.Sale, e
 		limit = 100
 	}
 	return l.store.Conflicts(ctx, limit)
+}
+
+// LateSaleCounts counts late sales and conflicts per outlet.
+func (l *Ledger) LateSaleCounts(ctx context.Context) ([]publicmask.LateSaleCount, error) {
+	return l.store.LateSaleCounts(ctx)
 }
 
 // IssueToken creates a bearer token for role (outlet tokens name their

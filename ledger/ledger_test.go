@@ -24,6 +24,10 @@ func sell(e *testenv.Env, outlet, txn, buyer string, qty int) (*ledger.Receipt, 
 	return e.Ledger.Sell(ctx, ledger.SaleRequest{Outlet: outlet, TxnID: txn, Buyer: buyer, Quantity: qty})
 }
 
+func check(e *testenv.Env, outlet, buyer string) (*ledger.CheckResult, error) {
+	return e.Ledger.Check(ctx, ledger.SaleRequest{Outlet: outlet, Buyer: buyer, Quantity: 1})
+}
+
 func mustVerify(t *testing.T, e *testenv.Env) {
 	t.Helper()
 	rep, err := e.Ledger.Verify(ctx)
@@ -110,18 +114,18 @@ func TestCheck(t *testing.T) {
 	e := testenv.New(t)
 	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 100)
 	b83, b84 := testenv.Born(1983, 1), testenv.Born(1984, 2)
-	res, err := e.Ledger.Check(ctx, "10000001", b83, nil)
+	res, err := check(e, "10000001", b83)
 	if err != nil || !res.Eligible || *res.Persons[0].RemainingThisWeek != 2 {
 		t.Fatalf("check: %+v %v", res, err)
 	}
-	res, _ = e.Ledger.Check(ctx, "10000001", b84, nil)
+	res, _ = check(e, "10000001", b84)
 	if res.Eligible || *res.Persons[0].Reason != publicmask.ENotEligibleToday || res.Persons[0].NextDate == nil || *res.Persons[0].NextDate != "2020-03-12" {
 		t.Fatalf("check 1984: %+v", res.Persons[0])
 	}
 	if _, _, err := sell(e, "10000001", "t1", b83, 2); err != nil {
 		t.Fatal(err)
 	}
-	res, _ = e.Ledger.Check(ctx, "10000001", b83, nil)
+	res, _ = check(e, "10000001", b83)
 	if res.Eligible || *res.Persons[0].Reason != publicmask.EQuotaExceeded || *res.Persons[0].RemainingThisWeek != 0 {
 		t.Fatalf("check after buying: %+v", res.Persons[0])
 	}
@@ -312,7 +316,7 @@ func TestLateSaleConflict(t *testing.T) {
 	}
 	// Too old for an outbox: refused.
 	_, _, err = e.Ledger.Sell(ctx, ledger.SaleRequest{Outlet: "10000001", TxnID: "old", Buyer: b83, Quantity: 1, SoldAt: e.Clock.Now().AddDate(0, 0, -8)})
-	if code(err) != publicmask.EBadRequest {
+	if code(err) != publicmask.ELateSaleTooOld {
 		t.Fatalf("8-day-old sale: %v", err)
 	}
 }

@@ -169,7 +169,7 @@ func (l *Ledger) CorrectStock(ctx context.Context, outlet, txnID string, count i
 		return nil, false, publicmask.Errorf(publicmask.EBadRequest, "count must be between 0 and %d", maxCount)
 	}
 	return l.stockOp(ctx, "correction", outlet, txnID, count, func(tx publicmask.Tx, b *batch, o *publicmask.Outlet) (string, error) {
-		c := &publicmask.Correction{ID: "c" + timeOrderedID(), Outlet: o.Code, TxnID: txnID, Count: count, Delta: count - o.Stock, At: b.now}
+		c := &publicmask.Correction{ID: "c" + timeOrderedID(), Outlet: o.Code, TxnID: txnID, Kind: publicmask.CorrectionCount, Count: count, Delta: count - o.Stock, At: b.now}
 		if err := tx.InsertCorrection(c); err != nil {
 			return "", err
 		}
@@ -194,6 +194,17 @@ func (l *Ledger) SetSuspended(ctx context.Context, outlet string, suspended bool
 			return nil, nil, nil
 		}
 		o.Suspended = suspended
+		// The history, so that a late sale is judged by the state at its
+		// sold_at.
+		var err2 error
+		if suspended {
+			err2 = tx.StartSuspension(o.Code, b.now)
+		} else {
+			err2 = tx.EndSuspension(o.Code, b.now)
+		}
+		if err2 != nil {
+			return nil, nil, err2
+		}
 		return nil, nil, b.save(tx, o)
 	}})
 	if err != nil {

@@ -47,6 +47,9 @@ func (l *Ledger) verify(ctx context.Context, store publicmask.AuditReader) (*Ver
 		return nil, err
 	}
 	for _, t := range totals {
+		if t.Stock < 0 {
+			add(Violation{Kind: "negative_stock", Outlet: t.Code, Message: fmt.Sprintf("stock %d is below zero", t.Stock)})
+		}
 		if want := t.Delivered - t.Sold + t.Corrections; t.Stock != want {
 			add(Violation{Kind: "stock_mismatch", Outlet: t.Code,
 				Message: fmt.Sprintf("stock %d but deliveries %d − sales %d + corrections %d = %d", t.Stock, t.Delivered, t.Sold, t.Corrections, want)})
@@ -93,6 +96,7 @@ func (l *Ledger) verify(ctx context.Context, store publicmask.AuditReader) (*Ver
 		}
 		if s.Conflict != "" {
 			rep.Checked.Conflicts++
+			rep.Conflicts++
 		} else if dec := pol.Check(s.SoldAt, types[s.Outlet], ps); !dec.OK {
 			add(Violation{Kind: "rule", Outlet: s.Outlet, Sale: s.ID, Week: s.Week,
 				Message: fmt.Sprintf("sale breaks the rules in force at %s: %s", s.SoldAt.In(policy.Seoul).Format(time.RFC3339), dec.Reason)})

@@ -201,6 +201,15 @@ func purchasesUsed(per *Period, u Usage, weekend bool) bool {
 	return false
 }
 
+// Remaining is what the person may still buy in the week of at, given
+// ps.Week, under both the quantity and the purchase-count rules; -1 = no
+// limit. The check reports it before a purchase, the receipt after one
+// (with the usage the purchase left), so the two mean the same.
+func (p *Policy) Remaining(at time.Time, ps Person) int {
+	date := Date(at)
+	return remaining(p.periodOn(date), date, ps)
+}
+
 // remaining is what the person may still buy this week, -1 = no limit.
 func remaining(per *Period, date string, ps Person) int {
 	if !per.open() {

@@ -22,6 +22,9 @@ func TestReasonsAreContractCodes(t *testing.T) {
 			t.Errorf("reason %q != contract code %q", got, want)
 		}
 	}
+	if policy.MaxLateWindow != publicmask.MaxLateWindow {
+		t.Errorf("policy.MaxLateWindow %s != publicmask.MaxLateWindow %s", policy.MaxLateWindow, publicmask.MaxLateWindow)
+	}
 	for _, typ := range []string{publicmask.TypePharmacy, publicmask.TypePost, publicmask.TypeNonghyup} {
 		p := policy.Standard()
 		p.Periods[0].OutletClosed = map[string][]string{typ: {"mon"}}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -139,6 +140,15 @@ func (p *Policy) validate(source string) error {
 	}
 	if len(p.Periods) == 0 {
 		top("periods", "no periods")
+	}
+	if p.LateWindow != "" {
+		d, err := time.ParseDuration(p.LateWindow)
+		switch {
+		case err != nil:
+			top("late_window", "%q is not a duration (e.g. 24h, 90m)", p.LateWindow)
+		case d < MinLateWindow || d > MaxLateWindow:
+			top("late_window", "%s is outside %s–%s", p.LateWindow, MinLateWindow, MaxLateWindow)
+		}
 	}
 	for i := range p.Periods {
 		per := &p.Periods[i]

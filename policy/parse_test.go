@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestPresetsValidAndRoundTrip(t *testing.T) {
@@ -240,4 +241,35 @@ func FuzzParse(f *testing.F) {
 		p.Rules(at, 1983)
 		p.Check(at, pharmacy, []Person{buyer(1983, 1), proxy(2012, CategoryChild, 1)})
 	})
+}
+
+func TestLateWindow(t *testing.T) {
+	for _, tc := range []struct {
+		field string
+		want  time.Duration
+		ok    bool
+	}{
+		{"", DefaultLateWindow, true},
+		{`"late_window":"90m",`, 90 * time.Minute, true},
+		{`"late_window":"168h",`, 168 * time.Hour, true},
+		{`"late_window":"169h",`, 0, false},
+		{`"late_window":"1m",`, 0, false},
+		{`"late_window":"a day",`, 0, false},
+	} {
+		p, err := Parse([]byte(`{"name":"x",`+tc.field+`"periods":[{"from":"2020-03-09","quota":{"per_week":2},"purchases":{"per_week":1}}]}`), "t")
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: err = %v, want ok=%v", tc.field, err, tc.ok)
+			continue
+		}
+		if err == nil {
+			if got := p.Late(); got != tc.want {
+				t.Errorf("%s: Late() = %s, want %s", tc.field, got, tc.want)
+			}
+			if c := p.Clone(); c.Late() != tc.want {
+				t.Errorf("%s: clone lost the late window", tc.field)
+			}
+		} else if !strings.Contains(err.Error(), "late_window") {
+			t.Errorf("%s: error %q does not name late_window", tc.field, err)
+		}
+	}
 }

@@ -87,8 +87,38 @@ const (
 
 // Policy is a named, ordered list of effective-dated periods.
 type Policy struct {
-	Name    string   `json:"name"`
-	Periods []Period `json:"periods"`
+	Name string `json:"name"`
+	// LateWindow is how old a late sale (an offline outbox's) may be when
+	// it arrives, as a Go duration ("24h", "90m"); older ones are refused
+	// (late_sale_too_old). Empty means DefaultLateWindow.
+	LateWindow string   `json:"late_window,omitempty"`
+	Periods    []Period `json:"periods"`
+}
+
+// Bounds of Policy.LateWindow. MaxLateWindow equals the root package's
+// (a test keeps them equal).
+const (
+	DefaultLateWindow = 24 * time.Hour
+	MinLateWindow     = 2 * time.Minute
+	MaxLateWindow     = 7 * 24 * time.Hour
+)
+
+// Late is the late window in force (DefaultLateWindow unless set).
+func (p *Policy) Late() time.Duration {
+	if d, err := time.ParseDuration(p.LateWindow); err == nil && d >= MinLateWindow && d <= MaxLateWindow {
+		return d
+	}
+	return DefaultLateWindow
+}
+
+// ProxyCategoriesOn lists the proxy categories the rules allow on the Seoul
+// date of at, with their birth-year bounds (none when sales are closed).
+func (p *Policy) ProxyCategoriesOn(at time.Time) []ProxyCategory {
+	per := p.PeriodAt(at)
+	if !per.open() || per.Proxy == nil {
+		return []ProxyCategory{}
+	}
+	return slices.Clone(per.Proxy.Categories)
 }
 
 // Period is the rules in force from From (inclusive) until the day before the
@@ -292,7 +322,7 @@ func (p *Policy) VerifyCheckDigit(at time.Time) bool {
 
 // Clone returns a deep copy, so that a caller may change it freely.
 func (p *Policy) Clone() *Policy {
-	c := &Policy{Name: p.Name}
+	c := &Policy{Name: p.Name, LateWindow: p.LateWindow}
 	if p.Periods != nil {
 		c.Periods = make([]Period, len(p.Periods))
 	}

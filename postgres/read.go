@@ -160,7 +160,7 @@ func (s *Store) SalesSince(ctx context.Context, since time.Time, fn func(publicm
 }
 
 func (v view) SalesSince(ctx context.Context, since time.Time, fn func(publicmask.Sale) error) error {
-	rows, err := v.q.Query(ctx, `SELECT s.id, s.outlet, s.txn_id, s.sold_at, s.recorded_at, s.week, s.weekend, s.quantity, s.conflict, s.cancelled_at,
+	rows, err := v.q.Query(ctx, `SELECT s.id, s.outlet, s.txn_id, s.sold_at, s.recorded_at, s.week, s.weekend, s.quantity, s.conflict, s.late, s.shortfall, s.cancelled_at,
 			i.role, i.person, i.category, i.birth_year, i.quantity
 		FROM sales s LEFT JOIN sale_items i ON i.sale_id = s.id
 		WHERE s.sold_at >= $1 ORDER BY s.seq, i.idx`, since)
@@ -174,8 +174,8 @@ func (v view) SalesSince(ctx context.Context, since time.Time, fn func(publicmas
 		var soldAt, recordedAt, cancelled pgtype.Timestamptz
 		var role, person, category pgtype.Text
 		var birthYear, itemQty pgtype.Int4
-		var qty int32
-		if err := rows.Scan(&sale.ID, &sale.Outlet, &sale.TxnID, &soldAt, &recordedAt, &sale.Week, &sale.Weekend, &qty, &sale.Conflict, &cancelled,
+		var qty, short int32
+		if err := rows.Scan(&sale.ID, &sale.Outlet, &sale.TxnID, &soldAt, &recordedAt, &sale.Week, &sale.Weekend, &qty, &sale.Conflict, &sale.Late, &short, &cancelled,
 			&role, &person, &category, &birthYear, &itemQty); err != nil {
 			return unavailable("sales", err)
 		}
@@ -185,7 +185,7 @@ func (v view) SalesSince(ctx context.Context, since time.Time, fn func(publicmas
 					return err
 				}
 			}
-			sale.Quantity = int(qty)
+			sale.Quantity, sale.Shortfall = int(qty), int(short)
 			sale.SoldAt, sale.RecordedAt, sale.CancelledAt = fromTstz(soldAt), fromTstz(recordedAt), fromTstz(cancelled)
 			cur = &sale
 		}
@@ -295,6 +295,46 @@ func (s *Store) Conflicts(ctx context.Context, limit int) ([]publicmask.Sale, er
 		return nil, unavailable("conflict items", err)
 	}
 	return out, nil
+}
+
+// LateSaleCounts counts late sales per outlet.
+func (s *Store) LateSaleCounts(ctx context.Context) ([]publicmask.LateSaleCount, error) {
+	rows, err := s.pool.Query(ctx, `SELECT outlet, COUNT(*), COUNT(*) FILTER (WHERE conflict <> '') FROM sales WHERE late GROUP BY outlet ORDER BY outlet`)
+	if err != nil {
+		return nil, unavailable("late sale counts", err)
+	}
+	defer rows.Close()
+	var out []publicmask.LateSaleCount
+	for rows.Next() {
+		var c publicmask.LateSaleCount
+		var late, conflicts int64
+		if err := rows.Scan(&c.Outlet, &late, &conflicts); err != nil {
+			return nil, unavailable("late sale counts", err)
+		}
+		c.Late, c.Conflicts = int(late), int(conflicts)
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, unavailable("late sale counts", err)
+	}
+	return out, nil
+}
+
+// OutletActive looks for the outlet's own writes in (after, until]. Sales
+// are found through (outlet, sold_at): a sale recorded in the interval was
+// sold at most MaxLateWindow before it.
+func (s *Store) OutletActive(ctx context.Context, outlet string, after, until time.Time) (bool, error) {
+	var found bool
+	err := s.pool.QueryRow(ctx, `SELECT
+		EXISTS (SELECT 1 FROM sales WHERE outlet = $1 AND sold_at > $3 AND sold_at <= $2 AND recorded_at > $4 AND recorded_at <= $2)
+		OR EXISTS (SELECT 1 FROM sales WHERE outlet = $1 AND cancelled_at > $4 AND cancelled_at <= $2 AND sold_at > $3)
+		OR EXISTS (SELECT 1 FROM corrections WHERE outlet = $1 AND kind = 'count' AND at > $4 AND at <= $2)
+		OR EXISTS (SELECT 1 FROM suspensions WHERE outlet = $1 AND ((since > $4 AND since <= $2) OR (until > $4 AND until <= $2)))`,
+		outlet, until, after.Add(-publicmask.MaxLateWindow), after).Scan(&found)
+	if err != nil {
+		return false, unavailable("outlet active", err)
+	}
+	return found, nil
 }
 
 // Purge forgets who bought before week: person-week rows are deleted and

@@ -44,7 +44,7 @@ import (
 
 const (
 	outletCols = `code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, version`
-	saleCols   = `id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict, cancelled_at`
+	saleCols   = `id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict, late, shortfall, cancelled_at`
 
 	sqlBegin        = `BEGIN ISOLATION LEVEL READ COMMITTED`
 	sqlCommit       = `COMMIT`
@@ -78,13 +78,16 @@ const (
 	sqlPWUpsert = `INSERT INTO person_weeks (person, week, quantity, purchases, weekday_purchases, weekend_purchases)
 		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (week, person) DO UPDATE SET quantity = excluded.quantity,
 		purchases = excluded.purchases, weekday_purchases = excluded.weekday_purchases, weekend_purchases = excluded.weekend_purchases`
-	sqlSalePut     = `INSERT INTO sales (id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+	sqlSalePut     = `INSERT INTO sales (id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict, late, shortfall) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
 	sqlItemPut     = `INSERT INTO sale_items (sale_id, idx, role, person, category, birth_year, quantity) VALUES ($1, $2, $3, $4, $5, $6, $7)`
 	sqlSaleLock    = `SELECT ` + saleCols + ` FROM sales WHERE id = $1 FOR UPDATE`
 	sqlItemsGet    = `SELECT role, person, category, birth_year, quantity FROM sale_items WHERE sale_id = $1 ORDER BY idx`
 	sqlSaleCancel  = `UPDATE sales SET cancelled_at = $1 WHERE id = $2 AND cancelled_at IS NULL`
 	sqlDeliveryPut = `INSERT INTO deliveries (id, outlet, txn_id, quantity, at) VALUES ($1, $2, $3, $4, $5)`
-	sqlCorrectPut  = `INSERT INTO corrections (id, outlet, txn_id, count, delta, at) VALUES ($1, $2, $3, $4, $5, $6)`
+	sqlCorrectPut  = `INSERT INTO corrections (id, outlet, txn_id, kind, sale_id, count, delta, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+	sqlSuspStart   = `INSERT INTO suspensions (outlet, since) VALUES ($1, $2) ON CONFLICT (outlet, since) DO UPDATE SET until = NULL`
+	sqlSuspEnd     = `UPDATE suspensions SET until = $1 WHERE outlet = $2 AND until IS NULL`
+	sqlSuspAt      = `SELECT EXISTS (SELECT 1 FROM suspensions WHERE outlet = $1 AND since <= $2 AND (until IS NULL OR until > $2))`
 	sqlTokenPut    = `INSERT INTO tokens (hash, role, outlet, created_at) VALUES ($1, $2, $3, $4)`
 	sqlTokenRevoke = `UPDATE tokens SET revoked_at = $1 WHERE hash = $2 AND revoked_at IS NULL`
 )
@@ -391,7 +394,7 @@ func (t *tx) PutPersonWeek(pw publicmask.PersonWeek) error {
 }
 
 func (t *tx) InsertSale(s *publicmask.Sale) error {
-	if err := t.exec(sqlSalePut, s.ID, s.Outlet, s.TxnID, s.SoldAt, s.RecordedAt, s.Week, s.Weekend, s.Quantity, s.Conflict); err != nil {
+	if err := t.exec(sqlSalePut, s.ID, s.Outlet, s.TxnID, s.SoldAt, s.RecordedAt, s.Week, s.Weekend, s.Quantity, s.Conflict, s.Late, s.Shortfall); err != nil {
 		return err
 	}
 	for i, it := range s.Items {
@@ -442,7 +445,33 @@ func (t *tx) InsertDelivery(d *publicmask.Delivery) error {
 }
 
 func (t *tx) InsertCorrection(c *publicmask.Correction) error {
-	return t.exec(sqlCorrectPut, c.ID, c.Outlet, c.TxnID, c.Count, c.Delta, c.At)
+	kind := c.Kind
+	if kind == "" {
+		kind = publicmask.CorrectionCount
+	}
+	return t.exec(sqlCorrectPut, c.ID, c.Outlet, c.TxnID, kind, c.SaleID, c.Count, c.Delta, c.At)
+}
+
+func (t *tx) StartSuspension(outlet string, at time.Time) error {
+	return t.exec(sqlSuspStart, outlet, at)
+}
+
+func (t *tx) EndSuspension(outlet string, at time.Time) error {
+	return t.exec(sqlSuspEnd, at, outlet)
+}
+
+// SuspendedAt reads the suspension history; the caller holds the outlet's
+// row lock, under which every change of that history is written.
+func (t *tx) SuspendedAt(outlet string, at time.Time) (bool, error) {
+	if t.err != nil {
+		return false, t.err
+	}
+	var b bool
+	t.b.Queue(sqlSuspAt, outlet, at).QueryRow(func(row pgx.Row) error { return row.Scan(&b) })
+	if err := t.send(); err != nil {
+		return false, err
+	}
+	return b, nil
 }
 
 func (t *tx) PutToken(tk publicmask.Token) error {
@@ -466,9 +495,9 @@ func scanOutlet(r pgx.Row) (publicmask.Outlet, error) {
 func scanSale(r pgx.Row) (publicmask.Sale, error) {
 	var s publicmask.Sale
 	var soldAt, recordedAt, cancelled pgtype.Timestamptz
-	var qty int32
-	err := r.Scan(&s.ID, &s.Outlet, &s.TxnID, &soldAt, &recordedAt, &s.Week, &s.Weekend, &qty, &s.Conflict, &cancelled)
-	s.Quantity = int(qty)
+	var qty, short int32
+	err := r.Scan(&s.ID, &s.Outlet, &s.TxnID, &soldAt, &recordedAt, &s.Week, &s.Weekend, &qty, &s.Conflict, &s.Late, &short, &cancelled)
+	s.Quantity, s.Shortfall = int(qty), int(short)
 	s.SoldAt, s.RecordedAt, s.CancelledAt = fromTstz(soldAt), fromTstz(recordedAt), fromTstz(cancelled)
 	return s, err
 }

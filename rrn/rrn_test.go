@@ -2,12 +2,14 @@ package rrn
 
 import (
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/publicmask/publicmask"
 )
@@ -348,4 +350,98 @@ func TestZeroID(t *testing.T) {
 	if got := k.Key(id); got != "" {
 		t.Errorf("Key(zero) = %q, want empty", got)
 	}
+}
+
+// TestVectorsJSON: testdata/vectors.json, which the counter page's
+// JavaScript validator is tested against too, agrees with Parse, and the
+// rule served as data (CheckRules) reproduces every case: the browser
+// needs nothing else.
+func TestVectorsJSON(t *testing.T) {
+	b, err := os.ReadFile("testdata/vectors.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Cases []struct {
+			Note    string `json:"note"`
+			ID      string `json:"id"`
+			Verify  bool   `json:"verify_check_digit"`
+			Valid   bool   `json:"valid"`
+			Kind    string `json:"kind"`
+			Birth   string `json:"birth_date"`
+			Foreign bool   `json:"foreign"`
+		} `json:"cases"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]bool{}
+	for _, c := range doc.Cases {
+		id, err := Parse(c.ID, c.Verify)
+		if (err == nil) != c.Valid || Kind(err) != c.Kind {
+			t.Errorf("%s: Parse = %v (kind %q), want valid=%v kind %q", c.Note, err, Kind(err), c.Valid, c.Kind)
+			continue
+		}
+		if c.Valid && (id.BirthDate().Format("2006-01-02") != c.Birth || id.Foreign() != c.Foreign) {
+			t.Errorf("%s: birth %s foreign %v, want %s %v", c.Note, id.BirthDate().Format("2006-01-02"), id.Foreign(), c.Birth, c.Foreign)
+		}
+		if got := byRules(CheckRules(c.Verify), c.ID); got != c.Kind {
+			t.Errorf("%s: the served rules say %q, want %q", c.Note, got, c.Kind)
+		}
+		kinds[c.Kind] = true
+	}
+	for _, k := range []string{"", KindEmpty, KindChars, KindLength, KindHyphen, KindCentury, KindDate, KindCheck} {
+		if !kinds[k] {
+			t.Errorf("no vector of kind %q", k)
+		}
+	}
+}
+
+// byRules validates s from the served data only, the way the browser does.
+func byRules(r Rules, s string) string {
+	s = strings.Trim(s, " \t\r\n\v\f")
+	if s == "" {
+		return KindEmpty
+	}
+	var d []int
+	hyphens, hyphenAt := 0, -1
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			d = append(d, int(c-'0'))
+		case c == '-':
+			hyphens++
+			hyphenAt = len(d)
+		default:
+			return KindChars
+		}
+	}
+	if len(d) != r.Length {
+		return KindLength
+	}
+	if hyphens > 1 || (hyphens == 1 && hyphenAt != r.HyphenAfter) {
+		return KindHyphen
+	}
+	base, ok := r.Centuries[strconv.Itoa(d[6])]
+	if !ok {
+		return KindCentury
+	}
+	y, m, day := base+d[0]*10+d[1], d[2]*10+d[3], d[4]*10+d[5]
+	if m < 1 || m > 12 || day < 1 || day > time.Date(y, time.Month(m)+1, 0, 0, 0, 0, 0, time.UTC).Day() {
+		return KindDate
+	}
+	if r.VerifyCheckDigit {
+		sum := 0
+		for i, w := range r.Weights {
+			sum += d[i] * w
+		}
+		minuend := r.Minuend
+		if strings.ContainsRune(r.ForeignDigits, rune('0'+d[6])) {
+			minuend = r.ForeignMinuend
+		}
+		if (minuend-sum%r.Modulus)%10 != d[12] {
+			return KindCheck
+		}
+	}
+	return ""
 }

@@ -280,6 +280,46 @@ func (s *Store) Conflicts(ctx context.Context, limit int) ([]publicmask.Sale, er
 	return out, nil
 }
 
+// LateSaleCounts counts late sales per outlet.
+func (s *Store) LateSaleCounts(ctx context.Context) ([]publicmask.LateSaleCount, error) {
+	rows, err := s.reader.QueryContext(ctx, `SELECT outlet, COUNT(*), COUNT(*) FILTER (WHERE conflict <> '') FROM sales WHERE late <> 0 GROUP BY outlet ORDER BY outlet`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: late sale counts: %w", err)
+	}
+	defer rows.Close()
+	var out []publicmask.LateSaleCount
+	for rows.Next() {
+		var c publicmask.LateSaleCount
+		if err := rows.Scan(&c.Outlet, &c.Late, &c.Conflicts); err != nil {
+			return nil, fmt.Errorf("sqlite: late sale counts: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// OutletActive looks for the outlet's own writes in (after, until]. Sales
+// are found through (outlet, sold_at): a sale recorded in the interval was
+// sold at most maxLateAge before it.
+func (s *Store) OutletActive(ctx context.Context, outlet string, after, until time.Time) (bool, error) {
+	a, u := micro(after), micro(until)
+	var found bool
+	err := s.reader.QueryRowContext(ctx, `SELECT
+		EXISTS (SELECT 1 FROM sales WHERE outlet = ?1 AND sold_at > ?3 AND sold_at <= ?2 AND recorded_at > ?4 AND recorded_at <= ?2)
+		OR EXISTS (SELECT 1 FROM sales WHERE outlet = ?1 AND cancelled_at > ?4 AND cancelled_at <= ?2 AND sold_at > ?3)
+		OR EXISTS (SELECT 1 FROM corrections WHERE outlet = ?1 AND kind = 'count' AND at > ?4 AND at <= ?2)
+		OR EXISTS (SELECT 1 FROM suspensions WHERE outlet = ?1 AND ((since > ?4 AND since <= ?2) OR (until > ?4 AND until <= ?2)))`,
+		outlet, u, a-micro7d, a).Scan(&found)
+	if err != nil {
+		return false, fmt.Errorf("sqlite: outlet active: %w", err)
+	}
+	return found, nil
+}
+
+// micro7d bounds how long before its recording a sale can have been sold
+// (the largest late window a policy may set).
+const micro7d = int64(publicmask.MaxLateWindow / time.Microsecond)
+
 // Purge forgets who bought before week: person-week rows are deleted and
 // sale items lose their person key. Sales, quantities and birth years stay
 // for the aggregates.

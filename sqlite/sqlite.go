@@ -128,14 +128,17 @@ var writeSQL = map[string]string{
 	"outlet.get":   `SELECT ` + outletCols + ` FROM outlets WHERE code = ?`,
 	"outlet.save":  `INSERT INTO outlets (code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (code) DO UPDATE SET name = excluded.name, addr = excluded.addr, type = excluded.type, lat = excluded.lat, lng = excluded.lng, stock = excluded.stock, suspended = excluded.suspended, stock_at = excluded.stock_at, updated_at = excluded.updated_at, version = excluded.version`,
 	"pw.put":       `INSERT INTO person_weeks (person, week, quantity, purchases, weekday_purchases, weekend_purchases) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (person, week) DO UPDATE SET quantity = excluded.quantity, purchases = excluded.purchases, weekday_purchases = excluded.weekday_purchases, weekend_purchases = excluded.weekend_purchases`,
-	"sale.put":     `INSERT INTO sales (id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	"sale.put":     `INSERT INTO sales (id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict, late, shortfall) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	"item.put":     `INSERT INTO sale_items (sale_id, idx, role, person, category, birth_year, quantity) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 	"sale.get":     `SELECT ` + saleCols + ` FROM sales WHERE id = ?`,
 	"items.get":    `SELECT role, person, category, birth_year, quantity FROM sale_items WHERE sale_id = ? ORDER BY idx`,
 	"pw.get":       `SELECT quantity, purchases, weekday_purchases, weekend_purchases FROM person_weeks WHERE person = ? AND week = ?`,
 	"sale.cancel":  `UPDATE sales SET cancelled_at = ? WHERE id = ? AND cancelled_at IS NULL`,
 	"delivery.put": `INSERT INTO deliveries (id, outlet, txn_id, quantity, at) VALUES (?, ?, ?, ?, ?)`,
-	"correct.put":  `INSERT INTO corrections (id, outlet, txn_id, count, delta, at) VALUES (?, ?, ?, ?, ?, ?)`,
+	"correct.put":  `INSERT INTO corrections (id, outlet, txn_id, kind, sale_id, count, delta, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+	"susp.start":   `INSERT INTO suspensions (outlet, since) VALUES (?, ?) ON CONFLICT (outlet, since) DO UPDATE SET until = NULL`,
+	"susp.end":     `UPDATE suspensions SET until = ? WHERE outlet = ? AND until IS NULL`,
+	"susp.at":      `SELECT EXISTS (SELECT 1 FROM suspensions WHERE outlet = ? AND since <= ? AND (until IS NULL OR until > ?))`,
 	"token.put":    `INSERT INTO tokens (hash, role, outlet, created_at) VALUES (?, ?, ?, ?)`,
 	"token.revoke": `UPDATE tokens SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL`,
 }
@@ -284,7 +287,7 @@ func (t *tx) PutPersonWeek(pw publicmask.PersonWeek) error {
 }
 
 func (t *tx) InsertSale(s *publicmask.Sale) error {
-	if _, err := t.exec("sale.put", s.ID, s.Outlet, s.TxnID, micro(s.SoldAt), micro(s.RecordedAt), s.Week, s.Weekend, s.Quantity, s.Conflict); err != nil {
+	if _, err := t.exec("sale.put", s.ID, s.Outlet, s.TxnID, micro(s.SoldAt), micro(s.RecordedAt), s.Week, s.Weekend, s.Quantity, s.Conflict, s.Late, s.Shortfall); err != nil {
 		return err
 	}
 	for i, it := range s.Items {
@@ -322,8 +325,33 @@ func (t *tx) InsertDelivery(d *publicmask.Delivery) error {
 }
 
 func (t *tx) InsertCorrection(c *publicmask.Correction) error {
-	_, err := t.exec("correct.put", c.ID, c.Outlet, c.TxnID, c.Count, c.Delta, micro(c.At))
+	_, err := t.exec("correct.put", c.ID, c.Outlet, c.TxnID, correctionKind(c.Kind), c.SaleID, c.Count, c.Delta, micro(c.At))
 	return err
+}
+
+func correctionKind(k string) string {
+	if k == "" {
+		return publicmask.CorrectionCount
+	}
+	return k
+}
+
+func (t *tx) StartSuspension(outlet string, at time.Time) error {
+	_, err := t.exec("susp.start", outlet, micro(at))
+	return err
+}
+
+func (t *tx) EndSuspension(outlet string, at time.Time) error {
+	_, err := t.exec("susp.end", micro(at), outlet)
+	return err
+}
+
+func (t *tx) SuspendedAt(outlet string, at time.Time) (bool, error) {
+	var b bool
+	if err := t.stmt("susp.at").QueryRowContext(t.ctx, outlet, micro(at), micro(at)).Scan(&b); err != nil {
+		return false, fmt.Errorf("sqlite: suspended at: %w", err)
+	}
+	return b, nil
 }
 
 func (t *tx) PutToken(tk publicmask.Token) error {
@@ -352,13 +380,13 @@ func scanOutlet(r scanner) (publicmask.Outlet, error) {
 	return o, nil
 }
 
-const saleCols = `id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict, cancelled_at`
+const saleCols = `id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict, late, shortfall, cancelled_at`
 
 func scanSale(r scanner) (publicmask.Sale, error) {
 	var s publicmask.Sale
 	var soldAt, recordedAt int64
 	var cancelled sql.NullInt64
-	err := r.Scan(&s.ID, &s.Outlet, &s.TxnID, &soldAt, &recordedAt, &s.Week, &s.Weekend, &s.Quantity, &s.Conflict, &cancelled)
+	err := r.Scan(&s.ID, &s.Outlet, &s.TxnID, &soldAt, &recordedAt, &s.Week, &s.Weekend, &s.Quantity, &s.Conflict, &s.Late, &s.Shortfall, &cancelled)
 	s.SoldAt, s.RecordedAt, s.CancelledAt = fromMicro(soldAt), fromMicro(recordedAt), fromNullMicro(cancelled)
 	return s, err
 }

@@ -33,6 +33,9 @@ func Run(t *testing.T, open func(t *testing.T) publicmask.Store) {
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"ReadYourWritesInTx", testReadYourWrites},
 		{"VersionsStampedOncePerWrite", testVersionsPerWrite},
+		{"LateSalesAndShortfalls", testLateSales},
+		{"SuspensionHistory", testSuspensions},
+		{"OutletActive", testOutletActive},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -614,5 +617,179 @@ func testVersionsPerWrite(t *testing.T, s publicmask.Store) {
 	_, after, _ := s.Outlets(ctx)
 	if after != max(a.Version, b.Version) {
 		t.Fatalf("Outlets version %d, want %d", after, max(a.Version, b.Version))
+	}
+}
+
+// testLateSales: the late flag, the shortfall and the conflict reasons round
+// trip; a shortfall correction counts in the totals like any correction;
+// late sales are counted per outlet.
+func testLateSales(t *testing.T, s publicmask.Store) {
+	ctx := context.Background()
+	saveOutlets(t, s, "00000001", "00000002", "00000003")
+	late := sale("late1", "00000001", t0.Add(-2*time.Hour), 5, "aaaa")
+	late.RecordedAt, late.Late, late.Shortfall, late.Conflict = t0, true, 3, "quota_exceeded,out_of_stock"
+	clean := sale("late2", "00000001", t0.Add(-time.Hour), 1, "bbbb")
+	clean.RecordedAt, clean.Late = t0, true
+	other := sale("late3", "00000002", t0.Add(-time.Hour), 1, "cccc")
+	other.RecordedAt, other.Late, other.Conflict = t0, true, "late_while_online"
+	write(t, s, func(tx publicmask.Tx) error {
+		if err := tx.InsertDelivery(&publicmask.Delivery{ID: "d1", Outlet: "00000001", TxnID: "d1", Quantity: 2, At: t0.Add(-3 * time.Hour)}); err != nil {
+			return err
+		}
+		for _, x := range []*publicmask.Sale{late, clean, other, sale("live", "00000003", t0, 1, "dddd")} {
+			if err := tx.InsertSale(x); err != nil {
+				return err
+			}
+		}
+		if err := tx.InsertCorrection(&publicmask.Correction{ID: "c1", Outlet: "00000001", TxnID: "txn-late1", Kind: publicmask.CorrectionShortfall, SaleID: "late1", Count: 0, Delta: 3, At: t0}); err != nil {
+			return err
+		}
+		// An empty kind is a physical count.
+		if err := tx.InsertCorrection(&publicmask.Correction{ID: "c2", Outlet: "00000002", TxnID: "c2", Count: 0, Delta: 1, At: t0}); err != nil {
+			return err
+		}
+		got, err := tx.Sale("late1")
+		if err != nil {
+			return err
+		}
+		if !got.Late || got.Shortfall != 3 || got.Conflict != "quota_exceeded,out_of_stock" || !got.RecordedAt.Equal(t0) || !got.SoldAt.Equal(t0.Add(-2*time.Hour)) {
+			return fmt.Errorf("late sale round trip: %+v", got)
+		}
+		return nil
+	})
+	var seen []publicmask.Sale
+	if err := s.SalesSince(ctx, t0.Add(-3*time.Hour), func(x publicmask.Sale) error { seen = append(seen, x); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 4 || !seen[0].Late || seen[0].Shortfall != 3 || seen[3].Late {
+		t.Fatalf("SalesSince lost the late fields: %+v", seen)
+	}
+	totals, err := s.OutletTotals(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 2 delivered − 6 sold + 3 shortfall = −1 is what the stock must equal;
+	// the ledger keeps it ≥ 0 by sizing the shortfall, not the store.
+	if totals[0].Code != "00000001" || totals[0].Delivered != 2 || totals[0].Sold != 6 || totals[0].Corrections != 3 {
+		t.Fatalf("totals with a shortfall: %+v", totals[0])
+	}
+	counts, err := s.LateSaleCounts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []publicmask.LateSaleCount{{Outlet: "00000001", Late: 2, Conflicts: 1}, {Outlet: "00000002", Late: 1, Conflicts: 1}}
+	if !slices.Equal(counts, want) {
+		t.Fatalf("LateSaleCounts = %+v, want %+v", counts, want)
+	}
+	c, err := s.Conflicts(ctx, 10)
+	if err != nil || len(c) != 2 || c[0].ID != "late3" || c[1].ID != "late1" || c[1].Shortfall != 3 || !c[1].Late {
+		t.Fatalf("Conflicts = %+v, %v", c, err)
+	}
+}
+
+// testSuspensions: the suspension history answers "was the outlet
+// suspended at t" for past instants, inside the writing transaction too.
+func testSuspensions(t *testing.T, s publicmask.Store) {
+	saveOutlets(t, s, "00000001", "00000002")
+	at := func(h int) time.Time { return t0.Add(time.Duration(h) * time.Hour) }
+	write(t, s, func(tx publicmask.Tx) error {
+		if err := tx.StartSuspension("00000001", at(1)); err != nil {
+			return err
+		}
+		// Read your writes: the open suspension covers later instants.
+		if on, err := tx.SuspendedAt("00000001", at(2)); err != nil || !on {
+			return fmt.Errorf("SuspendedAt inside the open suspension = %v, %v", on, err)
+		}
+		return tx.EndSuspension("00000001", at(3))
+	})
+	write(t, s, func(tx publicmask.Tx) error {
+		if err := tx.StartSuspension("00000001", at(5)); err != nil {
+			return err
+		}
+		// Suspended, resumed and suspended again at one instant (one batch):
+		// the suspension is open again.
+		if err := tx.EndSuspension("00000001", at(5)); err != nil {
+			return err
+		}
+		return tx.StartSuspension("00000001", at(5))
+	})
+	write(t, s, func(tx publicmask.Tx) error {
+		for _, c := range []struct {
+			outlet string
+			h      int
+			want   bool
+		}{
+			{"00000001", 0, false}, {"00000001", 1, true}, {"00000001", 2, true}, {"00000001", 3, false},
+			{"00000001", 4, false}, {"00000001", 5, true}, {"00000001", 100, true}, {"00000002", 2, false},
+		} {
+			got, err := tx.SuspendedAt(c.outlet, at(c.h))
+			if err != nil {
+				return err
+			}
+			if got != c.want {
+				return fmt.Errorf("SuspendedAt(%s, +%dh) = %v, want %v", c.outlet, c.h, got, c.want)
+			}
+		}
+		return nil
+	})
+}
+
+// testOutletActive: an outlet's own writes — sales by the time they were
+// recorded, cancels, counts, suspends and resumes — are evidence that it
+// was online; deliveries and shortfall corrections are not its requests.
+func testOutletActive(t *testing.T, s publicmask.Store) {
+	ctx := context.Background()
+	saveOutlets(t, s, "00000001", "00000002", "00000003", "00000004", "00000005", "00000006")
+	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	write(t, s, func(tx publicmask.Tx) error {
+		// 1: a live sale at +30.
+		if err := tx.InsertSale(sale("a", "00000001", at(30), 1, "aaaa")); err != nil {
+			return err
+		}
+		// 2: a late sale sold at −600, recorded at +30.
+		l := sale("b", "00000002", at(-600), 1, "bbbb")
+		l.RecordedAt, l.Late = at(30), true
+		if err := tx.InsertSale(l); err != nil {
+			return err
+		}
+		// 3: a count at +30; a shortfall correction at +30 at 6.
+		if err := tx.InsertCorrection(&publicmask.Correction{ID: "c", Outlet: "00000003", TxnID: "c", Count: 1, Delta: 1, At: at(30)}); err != nil {
+			return err
+		}
+		if err := tx.InsertCorrection(&publicmask.Correction{ID: "c6", Outlet: "00000006", TxnID: "c6", Kind: publicmask.CorrectionShortfall, SaleID: "x", Delta: 1, At: at(30)}); err != nil {
+			return err
+		}
+		// 4: resumed at +30 after a suspension from −600.
+		if err := tx.StartSuspension("00000004", at(-600)); err != nil {
+			return err
+		}
+		if err := tx.EndSuspension("00000004", at(30)); err != nil {
+			return err
+		}
+		// 5: a sale at −600 cancelled at +30; a delivery at +30 at 6.
+		if err := tx.InsertSale(sale("e", "00000005", at(-600), 1, "eeee")); err != nil {
+			return err
+		}
+		if err := tx.MarkSaleCancelled("e", at(30)); err != nil {
+			return err
+		}
+		return tx.InsertDelivery(&publicmask.Delivery{ID: "d6", Outlet: "00000006", TxnID: "d6", Quantity: 5, At: at(30)})
+	})
+	for _, code := range []string{"00000001", "00000002", "00000003", "00000004", "00000005", "00000006"} {
+		for _, c := range []struct {
+			after, until int
+			want         bool
+		}{
+			{0, 60, true}, {0, 30, true}, {30, 60, false}, {-100, 29, false}, {31, 90, false},
+		} {
+			want := c.want && code != "00000006"
+			got, err := s.OutletActive(ctx, code, at(c.after), at(c.until))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != want {
+				t.Errorf("OutletActive(%s, (+%d, +%d]) = %v, want %v", code, c.after, c.until, got, want)
+			}
+		}
 	}
 }

@@ -6,17 +6,18 @@
 'use strict';
 
 (function (global) {
-  // normRule accepts the served rule object. Fields:
-  //   weights  [12 ints], modulus (11),
-  //   minuend  {"1":11,…,"5":13,…} by the 7th digit (or a number),
-  //   centuries {"1":1900,…} by the 7th digit (digits missing: refused),
-  //   verify   whether the check digit is verified at all.
+  // normRule takes the rule as GET /api/v2/outlet serves it (id_check, from
+  // rrn.CheckRules): length, hyphen_after, centuries by the 7th digit,
+  // foreign_digits, weights, modulus, minuend, foreign_minuend,
+  // verify_check_digit.
   function normRule(r) {
     r = r || {};
     return {
-      weights: r.weights, modulus: r.modulus || 11,
-      minuend: r.minuend, centuries: r.centuries || {},
-      verify: r.verify !== false && r.verify_check_digit !== false
+      length: r.length || 13, hyphenAfter: r.hyphen_after || 6,
+      centuries: r.centuries || {}, foreign: r.foreign_digits || '',
+      weights: r.weights || [], modulus: r.modulus || 11,
+      minuend: r.minuend, foreignMinuend: r.foreign_minuend,
+      verify: !!r.verify_check_digit
     };
   }
 
@@ -39,8 +40,8 @@
       else return { ok: false, kind: s === '' ? 'empty' : 'chars', count: digits.length };
     }
     if (s === '') return { ok: false, kind: 'empty', count: 0 };
-    if (digits.length !== 13) return { ok: false, kind: 'length', count: digits.length };
-    if (hyphens > 1 || (hyphens === 1 && hyphenAt !== 6)) return { ok: false, kind: 'hyphen', count: 13 };
+    if (digits.length !== rule.length) return { ok: false, kind: 'length', count: digits.length };
+    if (hyphens > 1 || (hyphens === 1 && hyphenAt !== rule.hyphenAfter)) return { ok: false, kind: 'hyphen', count: digits.length };
     var g = digits.charAt(6);
     var base = rule.centuries[g];
     if (!base) return { ok: false, kind: 'century', count: 13 };
@@ -49,12 +50,12 @@
     if (rule.verify) {
       var sum = 0;
       for (var j = 0; j < rule.weights.length; j++) sum += parseInt(digits.charAt(j), 10) * rule.weights[j];
-      var minuend = typeof rule.minuend === 'number' ? rule.minuend : rule.minuend[g];
+      var minuend = rule.foreign.indexOf(g) >= 0 ? rule.foreignMinuend : rule.minuend;
       var want = ((minuend - sum % rule.modulus) % 10 + 10) % 10;
-      if (want !== parseInt(digits.charAt(12), 10)) return { ok: false, kind: 'check', count: 13 };
+      if (want !== parseInt(digits.charAt(rule.length - 1), 10)) return { ok: false, kind: 'check', count: 13 };
     }
     return {
-      ok: true, digits: digits, year: y, month: m, day: d, foreign: '5678'.indexOf(g) >= 0,
+      ok: true, digits: digits, year: y, month: m, day: d, foreign: rule.foreign.indexOf(g) >= 0,
       masked: digits.slice(0, 6) + '-' + g + '******'
     };
   }

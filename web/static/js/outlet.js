@@ -96,16 +96,14 @@
   // quantity limit, the proxy categories the rules allow, the ID rule and
   // the late window.
   function config(v) {
-    var cats = v.proxy_categories || v.categories || [];
-    cats = cats.map(function (c) { return typeof c === 'string' ? c : (c.name || c.category); }).filter(Boolean);
-    var lw = v.late_window_seconds || v.late_window_s || 86400;
-    if (typeof v.late_window === 'number') lw = v.late_window;
+    var lim = v.limits || {};
     return {
       sealKey: v.seal_key || '',
-      qtyMax: v.quantity_max || v.max_quantity || 10,
-      categories: cats,
-      idRule: v.id_rule || v.check_digit || v.id_rules || null,
-      lateMs: lw * 1000
+      qtyMax: lim.max_quantity_per_person || 10,
+      maxProxies: lim.max_proxies || 10,
+      categories: (v.proxy_categories || []).map(function (c) { return typeof c === 'string' ? c : c.name; }).filter(Boolean),
+      idRule: v.id_check || null,
+      lateMs: (lim.late_window_seconds || 86400) * 1000
     };
   }
 
@@ -628,47 +626,21 @@
     refreshRecent();
   }
 
-  // refused shows who was refused, why, and when they may buy next. The
-  // sale's error names the first refusal; the check (same body, same
-  // verdict) names every person, with next dates.
+  // refused shows who was refused, why, and when they may buy next: the
+  // sale's refusal carries the check's verdict on every person.
   function refused(sale, r) {
     var code = PM.errorCode(r);
-    var personal = ['not_eligible_today', 'quota_exceeded', 'proxy_not_allowed'].indexOf(code) >= 0;
-    var fin = function (lines, title) {
-      show('bad', title || T('sale.refused'), lines);
-      selectId();
-    };
-    if (r.status === 400 && code === 'invalid_id') { fin([reasonText(code)]); return Promise.resolve(); }
-    if (!personal) {
-      if (code === 'sales_suspended') { fin([T('reason.sales_suspended')], T('sale.suspended')); poll(); return Promise.resolve(); }
-      fin([resText(r)]);
-      return Promise.resolve();
-    }
-    var chk = Object.assign({}, sale.body); delete chk.txn_id;
-    return api('POST', '/api/v2/outlet/check', chk).then(function (c) {
-      var lines = [];
-      var pi = 0;
-      if (c.ok && c.body && c.body.persons) {
-        c.body.persons.forEach(function (p) {
-          var i = p.role === 'buyer' ? 0 : ++pi;
-          if (p.eligible) return;
-          lines.push(el('li', { 'class': 'no' }, personName(p.role, i, sale.cats) + ': ' + reasonText(p.reason, p.next_date)));
-        });
-      }
-      if (!lines.length) lines.push(messagePerson(r, sale) + reasonText(code, nextIn(r)));
-      fin(lines);
-    }, function () { fin([messagePerson(r, sale) + reasonText(code, nextIn(r))]); });
-  }
-  function nextIn(r) {
-    var m = r.body && r.body.error && r.body.error.message || '';
-    var d = m.match(/\d{4}-\d{2}-\d{2}/);
-    return d ? d[0] : null;
-  }
-  function messagePerson(r, sale) {
-    var m = r.body && r.body.error && r.body.error.message || '';
-    var p = m.match(/^on_behalf_of\[(\d+)\]/);
-    if (p) return personName('proxy', parseInt(p[1], 10) + 1, sale.cats) + ': ';
-    return /^buyer/.test(m) ? T('who.buyer') + ': ' : '';
+    var ps = r.body && r.body.error && r.body.error.persons;
+    var lines = [], pi = 0;
+    (ps || []).forEach(function (p) {
+      var i = p.role === 'buyer' ? 0 : ++pi;
+      if (!p.eligible) lines.push(el('li', { 'class': 'no' }, personName(p.role, i, sale.cats) + ': ' + reasonText(p.reason, p.next_date)));
+    });
+    if (!lines.length) lines.push(resText(r));
+    show('bad', code === 'sales_suspended' ? T('sale.suspended') : T('sale.refused'), lines);
+    if (code === 'sales_suspended' && state.outlet && !state.outlet.suspended) { state.outlet.suspended = true; renderOutlet(); }
+    selectId();
+    return Promise.resolve();
   }
 
   // ---------- check (optional) ----------

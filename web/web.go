@@ -53,7 +53,7 @@ type asset struct {
 
 type site struct {
 	opts    Options
-	sw      *asset // the counter's service worker, naming this version's assets
+	sw      *asset            // the counter's service worker, naming this version's assets
 	assets  map[string]*asset // by path below static/
 	version string            // hash over every asset: the URL prefix
 	pages   map[string][]byte // rendered HTML by route

@@ -986,6 +986,7 @@
     $('confirm-text').textContent = text;
     $('confirm-yes').textContent = yes;
     confirmCb = cb;
+    $('confirm').returnValue = ''; // Esc closes without setting it
     $('confirm').showModal();
     $('confirm-yes').focus();
   }

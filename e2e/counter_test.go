@@ -298,7 +298,8 @@ func TestCounterFailFast(t *testing.T) {
 	// The breaker is open: the next sale goes to the outbox at once.
 	start = time.Now()
 	c.typeID(over)
-	c.waitResult("queued", "이 기기에 저장함", 2*time.Second)
+	c.Wait(`document.querySelectorAll('#outbox li.pending').length === 2`, 2*time.Second)
+	c.waitResult("queued", "이 기기에 저장함", time.Second)
 	t.Logf("breaker open: next sale queued %v after Enter", time.Since(start).Round(10*time.Millisecond))
 	// The same buyer again is caught before handover.
 	c.typeID(over)

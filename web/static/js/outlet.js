@@ -813,8 +813,10 @@
     seal({ buyer: b.buyer, on_behalf_of: b.on_behalf_of }, code, b.txn_id).then(function (sealed) {
       var rec = {
         txn_id: b.txn_id, outlet: code, sold_at: sale.soldAt, quantity: sale.total,
-        masked: sale.v.masked, year: sale.v.year, state: 'pending', attempts: 0, next_at: Date.now() + 1000,
-        expires_at: Date.parse(sale.soldAt) + state.cfg.lateMs, ambiguous: ambiguous,
+        // Times as ISO strings: no 13-digit run (a millisecond timestamp)
+        // in the outbox, so that a scan for raw IDs stays simple.
+        masked: sale.v.masked, year: sale.v.year, state: 'pending', attempts: 0,
+        expires_at: new Date(Date.parse(sale.soldAt) + state.cfg.lateMs).toISOString(), ambiguous: ambiguous,
         // The exact body every retry sends: same txn_id, same sold_at.
         body: { txn_id: b.txn_id, quantity: b.quantity, sold_at: sale.soldAt, offline: true, sealed: sealed }
       };
@@ -857,14 +859,13 @@
 
   function drainOnce() {
     return allRecords().then(function (rs) {
-      var now = Date.now();
       var pending = rs.filter(function (r) { return r.state === 'pending'; });
       if (!pending.length) return;
       var sum = state.sync = state.sync || { sent: 0, flagged: 0, refused: [] };
       var next = function (i) {
         if (i >= pending.length) { summarize(); return; }
         var r = pending[i];
-        if (r.expires_at && serverNow() > r.expires_at) {
+        if (r.expires_at && serverNow() > Date.parse(r.expires_at)) {
           return note(r, 'late_sale_too_old').then(function () { sum.refused.push('late_sale_too_old'); return next(i + 1); });
         }
         r.attempts += 1;
@@ -879,7 +880,6 @@
           }
           if (res.status === 401) return;
           if (res.status >= 500 || res.status === 429 || res.status === 408) {
-            r.next_at = now + 5000;
             return tx('readwrite', function (s) { return s.put(r); }).then(function () { scheduleDrain(5000); });
           }
           var code = PM.errorCode(res) || String(res.status);

@@ -151,7 +151,9 @@
 
   function saveSession() {
     try {
-      sessionStorage.setItem(VIEW_KEY, JSON.stringify({ outlet: state.outlet, rules: state.rules }));
+      // The service clock's offset too: a sale made after a reload while
+      // offline must carry the server's time (--clock may set it to 2020).
+      sessionStorage.setItem(VIEW_KEY, JSON.stringify({ outlet: state.outlet, rules: state.rules, offset: serverNow() - Date.now() }));
     } catch (e) { /* full or blocked: only the offline reload suffers */ }
   }
 
@@ -184,6 +186,7 @@
         // A reload during an outage: the counter works from what sign-in
         // served, sales go to the outbox.
         state.outlet = saved.outlet; state.cfg = config(saved.outlet); state.rules = saved.rules;
+        if (typeof saved.offset === 'number') PM.observeServerTime(new Date(Date.now() + saved.offset).toISOString());
         start();
         setOffline();
         return;

@@ -150,6 +150,7 @@
   // ---------- sign in ----------
 
   function saveSession() {
+    if (!state.token) return; // an answer that arrives after sign-out
     try {
       // The service clock's offset too: a sale made after a reload while
       // offline must carry the server's time (--clock may set it to 2020).
@@ -158,6 +159,7 @@
   }
 
   function setView(v) {
+    if (!state.token) return;
     if (v.now) PM.observeServerTime(v.now);
     state.outlet = v;
     state.cfg = config(v);
@@ -250,7 +252,7 @@
         out.days[days[i]] = r;
         if (i < 5 && r.digits_today) r.digits_today.forEach(function (dg) { (out.weekday[dg] = out.weekday[dg] || []).push(days[i]); });
       });
-      if (out.days[today]) { state.rules = out; saveSession(); }
+      if (out.days[today] && state.token) { state.rules = out; saveSession(); }
     });
   }
 

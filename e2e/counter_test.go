@@ -462,6 +462,10 @@ func (c *counterPage) axe(src, label string) {
 	c.Eval(`typeof window.axe !== 'undefined'`, &loaded)
 	if !loaded {
 		c.Eval(`(function(){ `+src+`; return true; })()`, nil)
+		c.Eval(`typeof window.axe !== 'undefined' && typeof axe.run === 'function'`, &loaded)
+		if !loaded {
+			c.t.Fatal("axe-core did not load into the page")
+		}
 	}
 	var out []struct {
 		ID     string `json:"id"`

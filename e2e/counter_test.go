@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -480,4 +481,68 @@ func (c *counterPage) axe(src, label string) {
 	for _, v := range out {
 		c.t.Errorf("axe (%s): %s %s: %s %v", label, v.Impact, v.ID, v.Help, v.Nodes)
 	}
+}
+
+// TestCounterInsecureOrigin: over plain HTTP to another host (not
+// localhost) the page has no secure context: it says that the offline
+// features are off, sells online, and when the server hangs it refuses to
+// sell rather than pretend to keep the sale.
+func TestCounterInsecureOrigin(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a real server and Chromium; skipped with -short")
+	}
+	ip := nonLoopbackIPv4()
+	if ip == "" {
+		t.Skip("no non-loopback IPv4 address on this machine to reach the server over plain HTTP")
+	}
+	p := browsertest.NewPage(t, 1280, 900)
+	ln, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Skipf("cannot listen on %s: %v", ip, err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	s := startOn(t, addr, counterArgs(t.TempDir())...)
+	codes, tokens := setupOutlets(t, s, 1, 150)
+	c := &counterPage{Page: p, t: t, s: s, tok: tokens[codes[0]]}
+	c.signIn()
+	c.Wait(`!document.getElementById('insecure').hidden && document.getElementById('insecure').textContent.indexOf('HTTPS') >= 0`, 2*time.Second)
+	c.typeID(born83(41))
+	c.waitResult("ok", "판매 완료 2개", 5*time.Second)
+	c.s.cmd.Process.Signal(syscall.SIGSTOP)
+	defer c.s.cmd.Process.Signal(syscall.SIGCONT)
+	c.typeID(born83(42))
+	c.waitResult("bad", "서버에 연결할 수 없어 판매하지 못했습니다", 5*time.Second)
+	c.focused()
+	c.s.cmd.Process.Signal(syscall.SIGCONT)
+	// The request reached the hung server and is recorded when it wakes,
+	// although no masks were handed over: the page cancels it once the
+	// server answers again.
+	cont := time.Now()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, sold := c.view()
+		rows := c.sales()
+		if sold == 2 && len(rows) == 2 && rows[0].Cancelled != rows[1].Cancelled {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the hang the server has sold %d today (%+v); want 2: the sale not handed over must be undone", sold, rows)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("the sale not handed over was cancelled %v after the server woke", time.Since(cont).Round(100*time.Millisecond))
+}
+
+func nonLoopbackIPv4() string {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return ""
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
+			return n.IP.String()
+		}
+	}
+	return ""
 }

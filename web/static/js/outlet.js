@@ -79,6 +79,8 @@
     undoTimer: 0,
     buyers: {},           // today's buyers seen by this counter: {id: {day, purchases, qty}}, memory only
     pendingForm: {},
+    orphans: [],          // sale bodies that may have reached the server but were not handed over
+    reconciling: false,
     sync: null            // the summary of the running outbox round
   };
 
@@ -134,6 +136,35 @@
   }
   function setOnline() {
     if (state.offline) { state.offline = false; renderConn(); scheduleDrain(0); }
+    if (state.orphans.length && !state.reconciling) setTimeout(reconcile, 0);
+  }
+
+  // reconcile undoes sales that may have reached the server although the
+  // page told the pharmacist not to hand the masks over (the answer did not
+  // come in time and the sale could not be kept offline): the same body is
+  // sent again (same txn_id: the first answer if it was recorded) and what
+  // is recorded is cancelled. The bodies stay in memory only.
+  function reconcile() {
+    if (state.reconciling || !state.token) return;
+    state.reconciling = true;
+    var list = state.orphans;
+    state.orphans = [];
+    var keep = function (b) { state.orphans.push(b); };
+    list.reduce(function (p, b) {
+      return p.then(function () {
+        return api('POST', '/api/v2/outlet/sales', b).then(function (r) {
+          if ((r.status === 200 || r.status === 201) && r.body && r.body.sale_id) {
+            return api('POST', '/api/v2/outlet/sales/' + encodeURIComponent(r.body.sale_id) + '/cancel').then(function (c) {
+              if (!c.ok && c.status >= 500) keep(b);
+            }, function () { keep(b); });
+          }
+          if (r.status >= 500 || r.status === 429 || r.status === 408) keep(b);
+        }, function () { keep(b); });
+      });
+    }, Promise.resolve()).then(function () {
+      state.reconciling = false;
+      poll();
+    });
   }
   // probe is the breaker's background check: one small authenticated GET.
   function probe() {
@@ -217,7 +248,7 @@
     sessionStorage.removeItem(TOKEN_KEY);
     sessionStorage.removeItem(VIEW_KEY);
     state.token = null; state.outlet = null; state.cfg = null; state.rules = null;
-    state.buyers = {}; state.last = null; state.offline = false;
+    state.buyers = {}; state.last = null; state.offline = false; state.orphans = [];
     clearTimeout(state.probeTimer); state.probeTimer = 0;
     clearInterval(state.pollTimer);
     clearForm();
@@ -803,12 +834,14 @@
   function queueSale(sale, ambiguous) {
     setOffline();
     if (!secure || !state.cfg.sealKey) {
+      if (ambiguous) state.orphans.push(sale.body);
       show('bad', T('offline.insecure.title'), [T('offline.insecure')]);
       selectId();
       return;
     }
     var off = offlineVerdict(sale.persons);
     if (off) {
+      if (ambiguous) state.orphans.push(sale.body);
       show('bad', T('sale.refused'), [offlineReason(off, sale), T('offline.ruled')]);
       selectId();
       return;
@@ -839,6 +872,7 @@
       });
     }).catch(function () {
       state.busy = false; setBusy(false);
+      if (ambiguous) state.orphans.push(b);
       show('bad', T('offline.storefail.title'), [T('offline.storefail')]);
       selectId();
     });

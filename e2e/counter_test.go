@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -210,6 +211,22 @@ func TestCounterKeyboard(t *testing.T) {
 	c.Run(chromedp.Click(chromedp.CSS(`#add-proxy`)))
 	c.Wait(`document.activeElement && document.activeElement.classList.contains('p-id')`, 2*time.Second)
 	c.Run(chromedp.KeyEvent(id("130301", '3', 9)))
+	// Only the categories the rules in force allow, as the server serves them.
+	var served struct {
+		Cats []struct {
+			Name string `json:"name"`
+		} `json:"proxy_categories"`
+	}
+	c.s.mustCall("GET", "/api/v2/outlet", c.tok, nil, &served, 200)
+	var want []string
+	for _, x := range served.Cats {
+		want = append(want, x.Name)
+	}
+	var got string
+	c.Eval(`Array.from(document.querySelectorAll('.p-cat option')).map(function (o) { return o.value; }).join(',')`, &got)
+	if got != strings.Join(want, ",") || len(want) == 0 {
+		t.Fatalf("proxy categories offered %q, served %q", got, want)
+	}
 	c.key("k", chromedp.ModifierAlt)
 	c.Wait(`/판매 가능|판매 불가/.test(document.getElementById('result').textContent)`, 5*time.Second)
 	checkOK := strings.Contains(c.result(), "판매 가능")
@@ -250,6 +267,22 @@ func TestCounterKeyboard(t *testing.T) {
 	c.key("s", chromedp.ModifierAlt)
 	c.Wait(`document.getElementById('suspended-note').hidden`, 5*time.Second)
 	c.focused()
+
+	// Text grows with the browser's font size setting.
+	var small, large float64
+	c.Eval(`parseFloat(getComputedStyle(document.getElementById('buyer')).fontSize)`, &small)
+	c.Run(chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, page.SetFontSizes, page.SetFontSizesParams{FontSizes: &page.FontSizes{Standard: 24}})
+		return err
+	}))
+	c.Eval(`parseFloat(getComputedStyle(document.getElementById('buyer')).fontSize)`, &large)
+	if large < small*1.4 {
+		t.Errorf("the ID field's text is %.0fpx at the default size and %.0fpx at a 24px browser setting: it does not grow", small, large)
+	}
+	c.Run(chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, page.SetFontSizes, page.SetFontSizesParams{FontSizes: &page.FontSizes{Standard: 16}})
+		return err
+	}))
 
 	// Double Enter under 400 ms latency: one sale, shown.
 	_, before := c.view()

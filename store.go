@@ -138,6 +138,11 @@ type OutletTotals struct {
 	Delivered   int
 	Sold        int // non-cancelled sales
 	Corrections int // sum of correction deltas
+	// Shortfall is the masks non-cancelled late sales took beyond the stock;
+	// ShortfallCorrections the net delta of their shortfall corrections
+	// (and reversals). The two must be equal.
+	Shortfall            int
+	ShortfallCorrections int
 }
 
 // Store is the persistence contract. Every implementation (SQLite,

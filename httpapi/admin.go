@@ -19,7 +19,7 @@ import (
 const (
 	maxBulkTokens     = 50_000 // every outlet of the country fits in one call
 	maxDeliveryLines  = 100_000
-	defaultConflicts  = 100
+	defaultConflicts  = 1000
 	maxConflictsLimit = 10_000
 	bulkWorkers       = 32 // parallel issues share the ledger's group commits
 )

@@ -421,6 +421,63 @@ func TestE2EDomainValidation(t *testing.T) {
 	}
 }
 
+// The check takes the sale's exact body and agrees with the sale: a parent
+// (not on their day) buying only for a child (on the child's day).
+func TestE2ECheckTakesTheSaleBody(t *testing.T) {
+	e := newE2E(t)
+	tok := e.setup()["10000001"]
+	body := fmt.Sprintf(`{"txn_id":"p1","buyer":%q,"quantity":0,"on_behalf_of":[{"id":%q,"category":"child","quantity":1}]}`, testenv.Born(1984, 1), testenv.Born(2013, 2))
+	var chk struct {
+		Eligible bool    `json:"eligible"`
+		Reason   *string `json:"reason"`
+		Persons  []struct {
+			Role              string `json:"role"`
+			Eligible          bool   `json:"eligible"`
+			RemainingThisWeek *int   `json:"remaining_this_week"`
+		} `json:"persons"`
+	}
+	r := e.post("/api/v2/outlet/check", tok, body)
+	r.decode(t, &chk)
+	if r.status != 200 || !chk.Eligible || chk.Reason != nil || len(chk.Persons) != 2 || chk.Persons[1].Role != "proxy" || *chk.Persons[1].RemainingThisWeek != 2 {
+		t.Fatalf("check: %d %s", r.status, r.body)
+	}
+	r = e.post("/api/v2/outlet/sales", tok, body)
+	var rec struct {
+		Items []struct {
+			RemainingThisWeek *int `json:"remaining_this_week"`
+		} `json:"items"`
+	}
+	r.decode(t, &rec)
+	if r.status != 201 || len(rec.Items) != 2 || *rec.Items[1].RemainingThisWeek != 0 {
+		t.Fatalf("sale: %d %s", r.status, r.body)
+	}
+	// The same check now: what the receipt said remains.
+	r = e.post("/api/v2/outlet/check", tok, body)
+	r.decode(t, &chk)
+	if chk.Eligible || chk.Reason == nil || *chk.Reason != "quota_exceeded" || *chk.Persons[1].RemainingThisWeek != 0 {
+		t.Fatalf("check after the sale: %s", r.body)
+	}
+	var o struct {
+		Limits struct {
+			MaxQuantityPerPerson int `json:"max_quantity_per_person"`
+		} `json:"limits"`
+		ProxyCategories []struct {
+			Name     string `json:"name"`
+			BornFrom int    `json:"born_from"`
+		} `json:"proxy_categories"`
+		IDCheck struct {
+			Weights          []int `json:"weights"`
+			VerifyCheckDigit bool  `json:"verify_check_digit"`
+		} `json:"id_check"`
+	}
+	r = e.call("GET", "/api/v2/outlet", tok, "", "")
+	r.decode(t, &o)
+	if o.Limits.MaxQuantityPerPerson != 10 || len(o.ProxyCategories) != 4 || o.ProxyCategories[0].Name != "child" || o.ProxyCategories[0].BornFrom != 2010 ||
+		len(o.IDCheck.Weights) != 12 || !o.IDCheck.VerifyCheckDigit {
+		t.Fatalf("GET /api/v2/outlet: %s", r.body)
+	}
+}
+
 // The national list of April 2020 through PUT /api/v2/admin/outlets: all
 // but the five rows without coordinates are upserted.
 func TestE2EImport2020(t *testing.T) {

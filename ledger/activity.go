@@ -43,14 +43,18 @@ func (a *activity) note(outlet string, at time.Time, keep time.Duration) {
 	if n := len(oa.spans); n > 0 {
 		last := &oa.spans[n-1]
 		switch {
-		case !at.After(last.to) && !at.Before(last.from):
-			return
-		case at.After(last.to) && at.Sub(last.to) < activityGap:
-			last.to = at
-			return
-		case at.Before(last.from):
+		case at.Before(last.from.Add(-activityGap)):
 			// A clock set backwards (tests, --clock): start over.
 			oa.spans = oa.spans[:0]
+		case at.Before(last.from):
+			// Concurrent requests may be noted out of order.
+			last.from = at
+			return
+		case !at.After(last.to):
+			return
+		case at.Sub(last.to) < activityGap:
+			last.to = at
+			return
 		}
 	}
 	oa.spans = append(oa.spans, span{at, at})

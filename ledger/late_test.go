@@ -286,3 +286,28 @@ func TestOutletViewServesLimits(t *testing.T) {
 		t.Fatalf("proxy categories today: %v", names)
 	}
 }
+
+// TestVerifyFindsUnlinkedShortfall: a shortfall correction that no late
+// sale accounts for is a violation, even when the stock adds up.
+func TestVerifyFindsUnlinkedShortfall(t *testing.T) {
+	e := testenv.New(t)
+	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 10)
+	err := e.Store.Write(ctx, func(tx publicmask.Tx) error {
+		o, err := tx.LockOutlet("10000001")
+		if err != nil {
+			return err
+		}
+		if err := tx.InsertCorrection(&publicmask.Correction{ID: "cx", Outlet: o.Code, TxnID: "cx", Kind: publicmask.CorrectionShortfall, SaleID: "nope", Delta: 2, At: e.Clock.Now()}); err != nil {
+			return err
+		}
+		o.Stock += 2
+		return tx.SaveOutlet(&o)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, _ := e.Ledger.Verify(ctx)
+	if rep.OK || len(rep.Violations) != 1 || rep.Violations[0].Kind != "shortfall_unlinked" {
+		t.Fatalf("verify: %+v", rep)
+	}
+}

@@ -211,10 +211,10 @@ func (l *Ledger) RecentSales(ctx context.Context, outlet string, limit int) ([]p
 	return l.store.RecentSales(ctx, outlet, limit)
 }
 
-// Conflicts lists late sales that broke a rule.
+// Conflicts lists flagged late sales, newest first (at most 10,000).
 func (l *Ledger) Conflicts(ctx context.Context, limit int) ([]publicmask.Sale, error) {
-	if limit <= 0 || limit > 1000 {
-		limit = 100
+	if limit <= 0 || limit > 10_000 {
+		limit = 10_000
 	}
 	return l.store.Conflicts(ctx, limit)
 }

@@ -201,9 +201,10 @@ func TestConcurrentBuyers(t *testing.T) {
 	mustVerify(t, e)
 }
 
-// TestRandomOperations is a property test: any interleaving of sales,
-// cancels, deliveries, corrections and suspensions, from many goroutines,
-// leaves the ledger verifiable and nobody above quota.
+// TestRandomOperations is a property test: any interleaving of sales (late
+// ones too), cancels, deliveries, corrections and suspensions, from many
+// goroutines, leaves the ledger verifiable, nobody above quota outside the
+// flagged late sales, and no stock below zero.
 func TestRandomOperations(t *testing.T) {
 	e := testenv.New(t)
 	outlets := []string{"20000001", "20000002", "20000003"}
@@ -263,8 +264,16 @@ func TestRandomOperations(t *testing.T) {
 						}
 					}
 				default:
-					r, _, err := sell(e, o, txn, people[rng.IntN(len(people))], 1+rng.IntN(2))
-					expect(err, publicmask.EQuotaExceeded, publicmask.ENotEligibleToday, publicmask.EOutOfStock, publicmask.ESalesSuspended)
+					req := ledger.SaleRequest{Outlet: o, TxnID: txn, Buyer: people[rng.IntN(len(people))], Quantity: 1 + rng.IntN(2)}
+					if rng.IntN(3) == 0 { // a late sale, inside or outside the window
+						req.SoldAt = e.Clock.Now().Add(-time.Duration(rng.Int64N(int64(30 * time.Hour))))
+						req.Offline = rng.IntN(2) == 0
+					}
+					r, _, err := e.Ledger.Sell(ctx, req)
+					expect(err, publicmask.EQuotaExceeded, publicmask.ENotEligibleToday, publicmask.EOutOfStock, publicmask.ESalesSuspended, publicmask.ELateSaleTooOld)
+					if err == nil && r.Outlet.Stock < 0 {
+						t.Errorf("sale %s left stock %d", r.SaleID, r.Outlet.Stock)
+					}
 					if err == nil {
 						mu.Lock()
 						sales = append(sales, r.SaleID)

@@ -47,6 +47,10 @@ func (l *Ledger) verify(ctx context.Context, store publicmask.AuditReader) (*Ver
 		return nil, err
 	}
 	for _, t := range totals {
+		if t.Shortfall != t.ShortfallCorrections {
+			add(Violation{Kind: "shortfall_unlinked", Outlet: t.Code,
+				Message: fmt.Sprintf("late sales took %d masks beyond the stock but their shortfall corrections add %d", t.Shortfall, t.ShortfallCorrections)})
+		}
 		if t.Stock < 0 {
 			add(Violation{Kind: "negative_stock", Outlet: t.Code, Message: fmt.Sprintf("stock %d is below zero", t.Stock)})
 		}

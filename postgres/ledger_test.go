@@ -253,3 +253,67 @@ func BenchmarkLedgerSales(b *testing.B) {
 		})
 	}
 }
+
+// TestTwoLedgersLateSalesBeyondStock: late sales beyond the stock arriving
+// at once through two ledger nodes are all recorded; stock ends at zero,
+// never below; each masks-beyond-stock sale is flagged with its shortfall;
+// cancelling them all gives the stock back exactly.
+func TestTwoLedgersLateSalesBeyondStock(t *testing.T) {
+	s1 := openTest(t, Options{})
+	s2 := openSame(t, s1)
+	keyer := newKeyer(t)
+	clk := clock.NewManual(testenv.Start)
+	l1 := newLedger(t, s1, keyer, clk, 2)
+	l2 := newLedger(t, s2, keyer, clk, 2)
+	codes := setupOutlets(t, l1, 1, 5)
+	ctx := context.Background()
+	const n = 20
+	receipts := make([]*ledger.Receipt, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l := []*ledger.Ledger{l1, l2}[i%2]
+			r, _, err := l.Sell(ctx, ledger.SaleRequest{Outlet: codes[0], TxnID: fmt.Sprintf("late-%d", i), Buyer: buyerID(i), Quantity: 1,
+				SoldAt: testenv.Start.Add(-time.Hour), Offline: true})
+			if err != nil {
+				t.Errorf("late sale %d: %v", i, err)
+				return
+			}
+			if r.Outlet.Stock < 0 {
+				t.Errorf("late sale %d left stock %d", i, r.Outlet.Stock)
+			}
+			receipts[i] = r
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	short := 0
+	for _, r := range receipts {
+		if r.Conflict == publicmask.EOutOfStock {
+			short++
+		}
+	}
+	o, _ := s2.Outlet(ctx, codes[0])
+	if o.Stock != 0 || short != n-5 {
+		t.Fatalf("stock %d with %d sales flagged out_of_stock; want 0 and %d", o.Stock, short, n-5)
+	}
+	rep, err := l2.Verify(ctx)
+	if err != nil || !rep.OK || rep.Conflicts != n-5 {
+		t.Fatalf("verify: %+v %v", rep, err)
+	}
+	for i, r := range receipts {
+		if _, err := []*ledger.Ledger{l2, l1}[i%2].Cancel(ctx, codes[0], r.SaleID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if o, _ := s1.Outlet(ctx, codes[0]); o.Stock != 5 {
+		t.Fatalf("stock after cancelling every late sale: %d, want 5", o.Stock)
+	}
+	if rep, err := l1.Verify(ctx); err != nil || !rep.OK {
+		t.Fatalf("verify after cancels: %+v %v", rep, err)
+	}
+}

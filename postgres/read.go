@@ -238,7 +238,9 @@ func (v view) OutletTotals(ctx context.Context) ([]publicmask.OutletTotals, erro
 	rows, err := v.q.Query(ctx, `SELECT o.code, o.stock,
 		COALESCE((SELECT SUM(quantity) FROM deliveries d WHERE d.outlet = o.code), 0),
 		COALESCE((SELECT SUM(quantity) FROM sales s WHERE s.outlet = o.code AND s.cancelled_at IS NULL), 0),
-		COALESCE((SELECT SUM(delta) FROM corrections c WHERE c.outlet = o.code), 0)
+		COALESCE((SELECT SUM(delta) FROM corrections c WHERE c.outlet = o.code), 0),
+		COALESCE((SELECT SUM(shortfall) FROM sales s WHERE s.outlet = o.code AND s.cancelled_at IS NULL AND s.shortfall > 0), 0),
+		COALESCE((SELECT SUM(delta) FROM corrections c WHERE c.outlet = o.code AND c.kind <> 'count'), 0)
 		FROM outlets o ORDER BY o.code`)
 	if err != nil {
 		return nil, unavailable("totals", err)
@@ -248,11 +250,12 @@ func (v view) OutletTotals(ctx context.Context) ([]publicmask.OutletTotals, erro
 	for rows.Next() {
 		var t publicmask.OutletTotals
 		var stock int32
-		var delivered, sold, corr int64
-		if err := rows.Scan(&t.Code, &stock, &delivered, &sold, &corr); err != nil {
+		var delivered, sold, corr, short, shortCorr int64
+		if err := rows.Scan(&t.Code, &stock, &delivered, &sold, &corr, &short, &shortCorr); err != nil {
 			return nil, unavailable("totals", err)
 		}
 		t.Stock, t.Delivered, t.Sold, t.Corrections = int(stock), int(delivered), int(sold), int(corr)
+		t.Shortfall, t.ShortfallCorrections = int(short), int(shortCorr)
 		out = append(out, t)
 	}
 	if err := rows.Err(); err != nil {

@@ -232,7 +232,9 @@ func (v view) OutletTotals(ctx context.Context) ([]publicmask.OutletTotals, erro
 	rows, err := v.q.QueryContext(ctx, `SELECT o.code, o.stock,
 		COALESCE((SELECT SUM(quantity) FROM deliveries d WHERE d.outlet = o.code), 0),
 		COALESCE((SELECT SUM(quantity) FROM sales s WHERE s.outlet = o.code AND s.cancelled_at IS NULL), 0),
-		COALESCE((SELECT SUM(delta) FROM corrections c WHERE c.outlet = o.code), 0)
+		COALESCE((SELECT SUM(delta) FROM corrections c WHERE c.outlet = o.code), 0),
+		COALESCE((SELECT SUM(shortfall) FROM sales s WHERE s.outlet = o.code AND s.cancelled_at IS NULL AND s.shortfall > 0), 0),
+		COALESCE((SELECT SUM(delta) FROM corrections c WHERE c.outlet = o.code AND c.kind <> 'count'), 0)
 		FROM outlets o ORDER BY o.code`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: totals: %w", err)
@@ -241,7 +243,7 @@ func (v view) OutletTotals(ctx context.Context) ([]publicmask.OutletTotals, erro
 	var out []publicmask.OutletTotals
 	for rows.Next() {
 		var t publicmask.OutletTotals
-		if err := rows.Scan(&t.Code, &t.Stock, &t.Delivered, &t.Sold, &t.Corrections); err != nil {
+		if err := rows.Scan(&t.Code, &t.Stock, &t.Delivered, &t.Sold, &t.Corrections, &t.Shortfall, &t.ShortfallCorrections); err != nil {
 			return nil, fmt.Errorf("sqlite: totals: %w", err)
 		}
 		out = append(out, t)

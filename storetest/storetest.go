@@ -670,8 +670,19 @@ func testLateSales(t *testing.T, s publicmask.Store) {
 	}
 	// 2 delivered − 6 sold + 3 shortfall = −1 is what the stock must equal;
 	// the ledger keeps it ≥ 0 by sizing the shortfall, not the store.
-	if totals[0].Code != "00000001" || totals[0].Delivered != 2 || totals[0].Sold != 6 || totals[0].Corrections != 3 {
+	if totals[0].Code != "00000001" || totals[0].Delivered != 2 || totals[0].Sold != 6 || totals[0].Corrections != 3 ||
+		totals[0].Shortfall != 3 || totals[0].ShortfallCorrections != 3 || totals[1].Shortfall != 0 || totals[1].ShortfallCorrections != 0 {
 		t.Fatalf("totals with a shortfall: %+v", totals[0])
+	}
+	// Cancelled with its shortfall taken back: both sides drop to zero.
+	write(t, s, func(tx publicmask.Tx) error {
+		if err := tx.MarkSaleCancelled("late1", t0.Add(time.Minute)); err != nil {
+			return err
+		}
+		return tx.InsertCorrection(&publicmask.Correction{ID: "c3", Outlet: "00000001", TxnID: "txn-late1", Kind: publicmask.CorrectionShortfallReversed, SaleID: "late1", Delta: -3, At: t0.Add(time.Minute)})
+	})
+	if totals, _ := s.OutletTotals(ctx); totals[0].Shortfall != 0 || totals[0].ShortfallCorrections != 0 || totals[0].Sold != 1 || totals[0].Corrections != 0 {
+		t.Fatalf("totals after cancelling a shortfall sale: %+v", totals[0])
 	}
 	counts, err := s.LateSaleCounts(ctx)
 	if err != nil {
@@ -682,7 +693,7 @@ func testLateSales(t *testing.T, s publicmask.Store) {
 		t.Fatalf("LateSaleCounts = %+v, want %+v", counts, want)
 	}
 	c, err := s.Conflicts(ctx, 10)
-	if err != nil || len(c) != 2 || c[0].ID != "late3" || c[1].ID != "late1" || c[1].Shortfall != 3 || !c[1].Late {
+	if err != nil || len(c) != 2 || c[0].ID != "late3" || c[1].ID != "late1" || c[1].Shortfall != 3 || !c[1].Late || c[1].CancelledAt.IsZero() {
 		t.Fatalf("Conflicts = %+v, %v", c, err)
 	}
 }

@@ -5,7 +5,9 @@
 // Privacy: a buyer's ID lives in the form fields and in memory. The outbox in
 // IndexedDB holds each pending sale's IDs only sealed to the server's key
 // (ECDH P-256 + AES-GCM; the browser cannot open it again) beside a masked
-// ID. What the counter remembers of today's buyers stays in memory.
+// ID. What the counter remembers of today's buyers (to catch a second
+// purchase while offline) is in memory and, for a reload, encrypted under a
+// non-extractable key; sign-out deletes it.
 'use strict';
 
 (function () {
@@ -238,6 +240,7 @@
     renderProxyOptions();
     refreshRecent();
     renderOutbox();
+    loadBuyers();
     scheduleDrain(0);
     clearInterval(state.pollTimer);
     state.pollTimer = setInterval(poll, 10000);
@@ -249,6 +252,7 @@
     sessionStorage.removeItem(VIEW_KEY);
     state.token = null; state.outlet = null; state.cfg = null; state.rules = null;
     state.buyers = {}; state.last = null; state.offline = false; state.orphans = [];
+    dropBuyers();
     clearTimeout(state.probeTimer); state.probeTimer = 0;
     clearInterval(state.pollTimer);
     clearForm();
@@ -525,6 +529,48 @@
 
   // ---------- today's buyers (memory only) ----------
 
+  // Today's buyers survive a reload (an outage is when a pharmacist
+  // reloads) only encrypted under a non-extractable AES-GCM key that this
+  // browser keeps beside them: the page can use the key, nobody can export
+  // it, and no hash of an ID is ever stored (DESIGN.md §2). Sign-out deletes
+  // both.
+  function memoKey() {
+    return tx('readonly', function (s) { return s.get('key'); }, 'memo').then(function (k) {
+      if (k) return k;
+      return crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt']).then(function (nk) {
+        return tx('readwrite', function (s) { return s.put(nk, 'key'); }, 'memo').then(function () { return nk; });
+      });
+    });
+  }
+  function saveBuyers() {
+    if (!secure || !state.outlet) return;
+    var code = state.outlet.code, today = ymdOf(serverNow()), keep = {};
+    Object.keys(state.buyers).forEach(function (id) { if (state.buyers[id].day === today) keep[id] = state.buyers[id]; });
+    var iv = crypto.getRandomValues(new Uint8Array(12));
+    memoKey().then(function (k) {
+      return crypto.subtle.encrypt({ name: 'AES-GCM', iv: iv, additionalData: new TextEncoder().encode(code) }, k,
+        new TextEncoder().encode(JSON.stringify(keep)));
+    }).then(function (ct) {
+      return tx('readwrite', function (s) { return s.put({ outlet: code, iv: iv, ct: new Uint8Array(ct) }, 'buyers'); }, 'memo');
+    }).catch(function () { /* memory still holds them */ });
+  }
+  function loadBuyers() {
+    if (!secure || !state.outlet) return Promise.resolve();
+    var code = state.outlet.code;
+    return tx('readonly', function (s) { return s.get('buyers'); }, 'memo').then(function (rec) {
+      if (!rec || rec.outlet !== code) return;
+      return memoKey().then(function (k) {
+        return crypto.subtle.decrypt({ name: 'AES-GCM', iv: rec.iv, additionalData: new TextEncoder().encode(code) }, k, rec.ct);
+      }).then(function (pt) {
+        var m = JSON.parse(new TextDecoder().decode(pt)), today = ymdOf(serverNow());
+        Object.keys(m).forEach(function (id) { if (m[id].day === today && !state.buyers[id]) state.buyers[id] = m[id]; });
+      });
+    }).catch(function () { /* a lost key: memory only from now on */ });
+  }
+  function dropBuyers() {
+    return tx('readwrite', function (s) { s.delete('buyers'); return s.delete('key'); }, 'memo').catch(function () {});
+  }
+
   function remember(ids, qtys) {
     var today = ymdOf(serverNow());
     ids.forEach(function (id, i) {
@@ -532,12 +578,14 @@
       if (!b || b.day !== today) b = state.buyers[id] = { day: today, purchases: 0, qty: 0 };
       b.purchases += 1; b.qty += qtys[i];
     });
+    saveBuyers();
   }
   function forget(ids, qtys) {
     (ids || []).forEach(function (id, i) {
       var b = state.buyers[id];
       if (b) { b.purchases -= 1; b.qty -= qtys[i]; if (b.purchases <= 0) delete state.buyers[id]; }
     });
+    saveBuyers();
   }
 
   // offlineVerdict applies what the counter knows without the server: the
@@ -756,19 +804,24 @@
   var dbp = null;
   function db() {
     if (!dbp) dbp = new Promise(function (res, rej) {
-      var rq = indexedDB.open('publicmask-counter', 1);
-      rq.onupgradeneeded = function () { rq.result.createObjectStore('outbox', { keyPath: 'txn_id' }); };
+      var rq = indexedDB.open('publicmask-counter', 2);
+      rq.onupgradeneeded = function () {
+        var names = rq.result.objectStoreNames;
+        if (!names.contains('outbox')) rq.result.createObjectStore('outbox', { keyPath: 'txn_id' });
+        if (!names.contains('memo')) rq.result.createObjectStore('memo');
+      };
       rq.onsuccess = function () { res(rq.result); };
       rq.onerror = function () { rej(rq.error); };
     });
     return dbp;
   }
-  function tx(mode, fn) {
+  function tx(mode, fn, store) {
     if (!secure) return Promise.resolve(undefined);
+    store = store || 'outbox';
     return db().then(function (d) {
       return new Promise(function (res, rej) {
-        var t = d.transaction('outbox', mode), out;
-        out = fn(t.objectStore('outbox'));
+        var t = d.transaction(store, mode), out;
+        out = fn(t.objectStore(store));
         t.oncomplete = function () { res(out && 'result' in out ? out.result : undefined); };
         t.onerror = function () { rej(t.error); };
       });

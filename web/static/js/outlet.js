@@ -394,7 +394,7 @@
   var proxySeq = 0;
   function addProxy() {
     var cats = (state.cfg && state.cfg.categories) || [];
-    if (!cats.length) return;
+    if (!cats.length || document.querySelectorAll('.proxy-row').length >= state.cfg.maxProxies) return;
     var n = ++proxySeq;
     var sel = el('select', { id: 'pcat' + n, 'class': 'p-cat' });
     cats.forEach(function (c) { sel.appendChild(el('option', { value: c, text: T('cat.' + c) })); });

@@ -386,6 +386,9 @@ func TestCounterOfflineReload(t *testing.T) {
 	c.Wait(`navigator.serviceWorker.controller !== null || navigator.serviceWorker.ready.then(function () { return true; })`, 10*time.Second)
 	c.typeID(born83(30))
 	c.waitResult("ok", "판매 완료 2개", 5*time.Second)
+	// The page has written today's buyers (encrypted) to IndexedDB.
+	c.Wait(`new Promise(function (ok) { var r = indexedDB.open('publicmask-counter'); r.onsuccess = function () {
+		var q = r.result.transaction('memo').objectStore('memo').get('buyers'); q.onsuccess = function () { ok(!!q.result); r.result.close(); }; }; })`, 5*time.Second)
 	c.s.stop()
 
 	c.Run(chromedp.Reload())

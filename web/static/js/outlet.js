@@ -79,7 +79,8 @@
     probeTimer: 0, pollTimer: 0, drainTimer: 0, draining: false,
     last: null,           // the last sale, for undo: {sale_id | txn_id, total, at, queued}
     undoTimer: 0,
-    buyers: {},           // today's buyers seen by this counter: {id: {day, purchases, qty}}, memory only
+    buyers: {},           // today's buyers seen by this counter: {id: {day, purchases, qty}}
+    buyersLoaded: null,   // the promise of loading them after a reload
     pendingForm: {},
     orphans: [],          // sale bodies that may have reached the server but were not handed over
     reconciling: false,
@@ -240,7 +241,7 @@
     renderProxyOptions();
     refreshRecent();
     renderOutbox();
-    loadBuyers();
+    state.buyersLoaded = loadBuyers();
     scheduleDrain(0);
     clearInterval(state.pollTimer);
     state.pollTimer = setInterval(poll, 10000);
@@ -892,6 +893,15 @@
       selectId();
       return;
     }
+    // Today's buyers from before a reload may still be decrypting.
+    state.busy = true; setBusy(true);
+    (state.buyersLoaded || Promise.resolve()).then(function () {
+      state.busy = false; setBusy(false);
+      keepSale(sale, ambiguous);
+    });
+  }
+
+  function keepSale(sale, ambiguous) {
     var off = offlineVerdict(sale.persons);
     if (off) {
       if (ambiguous) state.orphans.push(sale.body);

@@ -288,8 +288,11 @@ func TestCounterKeyboard(t *testing.T) {
 	_, before := c.view()
 	c.latency(400)
 	c.Clear("buyer")
-	c.Run(chromedp.KeyEvent(born83(14)), chromedp.KeyEvent(kb.Enter), chromedp.KeyEvent(kb.Enter))
+	c.Run(chromedp.KeyEvent(born83(14)))
+	enter := time.Now()
+	c.Run(chromedp.KeyEvent(kb.Enter), chromedp.KeyEvent(kb.Enter))
 	c.waitResult("ok", "판매 완료 2개", 5*time.Second)
+	t.Logf("400 ms latency: sale shown %v after the first Enter", time.Since(enter).Round(10*time.Millisecond))
 	c.latency(0)
 	time.Sleep(500 * time.Millisecond) // a second request would have arrived by now
 	if _, sold := c.view(); sold != before+2 {

@@ -1088,14 +1088,21 @@
     $('confirm-text').textContent = text;
     $('confirm-yes').textContent = yes;
     confirmCb = cb;
-    $('confirm').returnValue = ''; // Esc closes without setting it
     $('confirm').showModal();
     $('confirm-yes').focus();
   }
-  $('confirm').addEventListener('close', function () {
+  // Yes runs the action; No or Esc only return to the ID field. Handled on
+  // the user's action itself, not on the dialog's close event: that event
+  // is queued, and may arrive after the next dialog has opened.
+  $('confirm-yes').addEventListener('click', function (ev) {
+    ev.preventDefault();
     var cb = confirmCb; confirmCb = null;
-    if ($('confirm').returnValue === 'yes' && cb) cb(); else focusId();
+    $('confirm').close();
+    if (cb) cb(); else focusId();
   });
+  function confirmNo() { confirmCb = null; $('confirm').close(); focusId(); }
+  $('confirm-no').addEventListener('click', function (ev) { ev.preventDefault(); confirmNo(); });
+  $('confirm').addEventListener('cancel', function (ev) { ev.preventDefault(); confirmNo(); });
 
   function manage(form, path, field, value, done) {
     var p = state.pendingForm[form];

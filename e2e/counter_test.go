@@ -342,6 +342,11 @@ func TestCounterFailFast(t *testing.T) {
 	c.typeID(over)
 	c.waitResult("bad", "이 기기에서 오늘 이미 판매했습니다", 2*time.Second)
 	c.focused()
+	// The day's rule by birth year holds offline too (from the rules served
+	// at sign-in).
+	c.typeID(id("840315", '2', 23))
+	c.waitResult("bad", "구매자: 오늘은 구매 요일이 아닙니다 · 구매 요일: 목요일", 2*time.Second)
+	c.focused()
 	c.Wait(`document.querySelectorAll('#outbox li.pending').length === 2`, 2*time.Second)
 	if masked := c.Text(`document.querySelector('#outbox li.pending .masked')`); masked != "830315-1******" && masked != "830315-2******" {
 		t.Fatalf("pending list shows %q, want a masked ID", masked)

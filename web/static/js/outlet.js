@@ -1001,10 +1001,13 @@
     return tx('readwrite', function (s) { return s.put(n); });
   }
 
+  // summarize shows what the sync since the outbox last emptied did: it
+  // may take several rounds (the server can fail again in the middle).
   function summarize() {
     var s = state.sync;
-    state.sync = null;
-    if (!s || (!s.sent && !s.refused.length)) return;
+    if (!s) return;
+    countPending().then(function (n) { if (!n && state.sync === s) state.sync = null; });
+    if (!s.sent && !s.refused.length) return;
     var parts = [T('sync.sent', { n: s.sent })];
     if (s.flagged) parts.push(T('sync.flagged', { n: s.flagged }));
     if (s.refused.length) parts.push(T('sync.refused', { n: s.refused.length, reasons: s.refused.map(function (c) { return reasonText(c); }).join(', ') }));

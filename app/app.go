@@ -30,6 +30,7 @@ import (
 	"github.com/publicmask/publicmask/postgres"
 	"github.com/publicmask/publicmask/public"
 	"github.com/publicmask/publicmask/rrn"
+	"github.com/publicmask/publicmask/seal"
 	"github.com/publicmask/publicmask/snapshot"
 	"github.com/publicmask/publicmask/sqlite"
 	"github.com/publicmask/publicmask/web"
@@ -118,6 +119,7 @@ type Node struct {
 	generated bool
 	statusC   *statusCollector
 	stop      context.CancelFunc
+	seal      *seal.Key // the counter outbox's key pair, derived from the secret
 }
 
 // Open builds a node: opens and prepares the store, seeds it, starts the
@@ -174,6 +176,9 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	keyer, err := rrn.NewKeyer(secret)
 	if err != nil {
+		return nil, err
+	}
+	if n.seal, err = seal.NewKey(secret); err != nil {
 		return nil, err
 	}
 	tokenFile := cfg.DB + ".admin-token"
@@ -288,7 +293,7 @@ func (n *Node) buildHandler() error {
 	hc := httpapi.Config{
 		Ledger: n.Ledger, Public: pub, Pages: pages, Role: cfg.Role,
 		Ready: n.ready, Logger: cfg.Logger, Registerer: n.Registry, Gatherer: n.Registry,
-		PublicRate: cfg.PublicRate, TrustProxy: cfg.TrustProxy, StreamsPerClient: cfg.StreamsPerClient,
+		PublicRate: cfg.PublicRate, TrustProxy: cfg.TrustProxy, StreamsPerClient: cfg.StreamsPerClient, Seal: n.seal,
 	}
 	if n.Ledger != nil {
 		hc.SetPolicy = n.Ledger.SetPolicy

@@ -36,6 +36,7 @@ type saleIn struct {
 	OnBehalfOf []personIn `json:"on_behalf_of"`
 	SoldAt     *string    `json:"sold_at"`
 	Offline    bool       `json:"offline"`
+	Sealed     string     `json:"sealed"` // sealed buyer and on_behalf_of (DESIGN.md §6.2)
 }
 
 func validTxn(id string) error {
@@ -74,7 +75,7 @@ func (s *Server) getOutlet(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, v)
+	writeJSON(w, http.StatusOK, s.outletOut(v))
 }
 
 func (s *Server) check(w http.ResponseWriter, r *http.Request) {
@@ -99,6 +100,10 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request) {
 func (s *Server) sell(w http.ResponseWriter, r *http.Request) {
 	var in saleIn
 	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.unseal(tokenOf(r).Outlet, &in); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

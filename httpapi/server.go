@@ -23,6 +23,7 @@ import (
 	"github.com/publicmask/publicmask"
 	"github.com/publicmask/publicmask/ledger"
 	"github.com/publicmask/publicmask/policy"
+	"github.com/publicmask/publicmask/seal"
 )
 
 // Roles of a node (serve --role).
@@ -104,6 +105,9 @@ type Config struct {
 	// SetPolicy replaces the rules in force (PUT /api/v2/admin/policy);
 	// nil: the route is 404.
 	SetPolicy func(*policy.Policy)
+	// Seal opens the counter's sealed outbox bodies and its public key is
+	// served with the outlet; nil: sealed bodies are refused.
+	Seal *seal.Key
 }
 
 // Server is the HTTP front of one node.

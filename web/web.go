@@ -40,7 +40,7 @@ type Options struct {
 	Status func(ctx context.Context) (any, error)
 }
 
-//go:embed static pages i18n
+//go:embed static pages i18n counter
 var files embed.FS
 
 // asset is one embedded static file, prepared once.
@@ -53,6 +53,7 @@ type asset struct {
 
 type site struct {
 	opts    Options
+	sw      *asset            // the counter's service worker, naming this version's assets
 	assets  map[string]*asset // by path below static/
 	version string            // hash over every asset: the URL prefix
 	pages   map[string][]byte // rendered HTML by route
@@ -71,6 +72,7 @@ func Handler(opts Options) http.Handler {
 	s := &site{opts: opts, assets: map[string]*asset{}, pages: map[string][]byte{}, etags: map[string]string{}}
 	s.loadAssets()
 	s.buildCatalogues()
+	s.buildCounter()
 	s.csp = csp(opts.Tiles)
 	s.renderPages()
 	if len(opts.Basemap) > 0 {
@@ -79,6 +81,8 @@ func Handler(opts Options) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.page("map"))
 	mux.HandleFunc("GET /outlet", s.page("outlet"))
+	mux.HandleFunc("GET /outlet/sw.js", s.serviceWorker)
+	mux.HandleFunc("GET /outlet/", s.outletAsset)
 	mux.HandleFunc("GET /status", s.page("status"))
 	mux.HandleFunc("GET /overview", s.page("overview"))
 	mux.HandleFunc("GET /static/", s.static)
@@ -212,7 +216,7 @@ type pageData struct {
 }
 
 func (s *site) renderPages() {
-	t := template.Must(template.New("").Funcs(template.FuncMap{"asset": s.assetURL}).
+	t := template.Must(template.New("").Funcs(template.FuncMap{"asset": s.assetURL, "oasset": s.outletURL}).
 		ParseFS(files, "pages/*.html"))
 	d := pageData{Tiles: s.opts.Tiles, Basemap: len(s.opts.Basemap) > 0}
 	if strings.Contains(s.opts.Tiles, "openstreetmap.org") {

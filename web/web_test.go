@@ -38,7 +38,7 @@ var (
 	reStyleAttr = regexp.MustCompile(`(?i)\sstyle\s*=`)
 	reOnAttr    = regexp.MustCompile(`(?i)\son[a-z]+\s*=`)
 	reJSURL     = regexp.MustCompile(`(?i)javascript:`)
-	reAssetRef  = regexp.MustCompile(`(?:src|href)="(/static/[^"]+)"`)
+	reAssetRef  = regexp.MustCompile(`(?:src|href)="(/(?:static|outlet)/[^"]+)"`)
 )
 
 func TestPages(t *testing.T) {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/publicmask/publicmask/internal/browsertest"
 	"github.com/publicmask/publicmask/internal/testdata"
 )
@@ -159,7 +161,9 @@ func TestCitizensMapAndOverview(t *testing.T) {
 		N.permission = 'granted'; N.requestPermission = function () { return Promise.resolve('granted'); }; window.Notification = N; return true; })()`, nil)
 	btn := item(watched) + `.querySelector('button.notify')`
 	p.Wait(btn, 5*time.Second)
-	p.Eval(btn+`.click()`, nil)
+	// By keyboard: focus the button and press Enter.
+	p.Eval(btn+`.focus()`, nil)
+	p.Run(chromedp.KeyEvent("\r"))
 	p.Wait(item(watched)+`.querySelector('button.notify[aria-pressed="true"]')`, 5*time.Second)
 	s.mustCall("POST", "/api/v2/admin/deliveries", adminToken, []map[string]any{{"outlet": watched, "quantity": 100, "txn_id": "restock-1"}}, nil, 200)
 	p.Wait(`window.__notes.length === 1 && document.querySelector('#alerts .alert[data-code="`+watched+`"][data-notified="system"]')`, 10*time.Second)

@@ -76,12 +76,15 @@
     box.appendChild(shapes);
     box.appendChild(svg('g', { id: 'stale-dots' }));
     var leg = $('choro-legend');
+    var swatch = function (cls) {
+      var sw = svg('svg', { viewBox: '0 0 14 14', width: 14, height: 14, 'aria-hidden': 'true' });
+      sw.appendChild(svg('rect', { x: 0, y: 0, width: 14, height: 14, 'class': 'prov ' + cls }));
+      return sw;
+    };
     leg.replaceChildren.apply(leg, BUCKETS.map(function (lo, i) {
       var hi = i + 1 < BUCKETS.length ? BUCKETS[i + 1] : 1;
-      var sw = svg('svg', { viewBox: '0 0 14 14', width: 14, height: 14, 'aria-hidden': 'true' });
-      sw.appendChild(svg('rect', { x: 0, y: 0, width: 14, height: 14, 'class': 'prov c' + i }));
-      return el('li', null, sw, ' ' + pct(lo) + '–' + pct(hi));
-    }));
+      return el('li', null, swatch('c' + i), ' ' + pct(lo) + '–' + pct(hi));
+    }).concat([el('li', null, swatch('nodata'), ' ' + T('map.nodata'))]));
   }
 
   // ---------- rendering ----------
@@ -104,12 +107,12 @@
     Array.prototype.forEach.call(document.querySelectorAll('#choro path.prov'), function (p) {
       var name = p.getAttribute('data-sido'), c = (s.sido || {})[name] || { total: 0 };
       var x = share(c);
-      p.setAttribute('class', 'prov c' + bucket(x));
+      p.setAttribute('class', 'prov ' + (c.total ? 'c' + bucket(x) : 'nodata'));
       p.setAttribute('data-share', x.toFixed(3));
-      p.firstChild.textContent = T('sido.tip', { name: sidoName(name), p: pct(x), a: I.num(withStock(c)), b: I.num(c.total) });
+      p.firstChild.textContent = c.total ? T('sido.tip', { name: sidoName(name), p: pct(x), a: I.num(withStock(c)), b: I.num(c.total) }) : T('sido.tip.none', { name: sidoName(name) });
       rows.push(el('tr', { 'data-sido': name },
         el('th', { scope: 'row' }, sidoName(name)),
-        el('td', { 'class': 'num' }, pct(x)),
+        el('td', { 'class': 'num' }, c.total ? pct(x) : '—'),
         el('td', { 'class': 'num' }, I.num(withStock(c)) + ' / ' + I.num(c.total))));
     });
     $('sido-rows').replaceChildren.apply($('sido-rows'), rows);

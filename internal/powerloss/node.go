@@ -23,7 +23,7 @@ func (n *node) isDir() bool { return n.StableAttr().Mode&syscall.S_IFMT == sysca
 
 // wrap hides the loopback handle's passthrough descriptor (the kernel would
 // write to the backing file behind our back) and intercepts writes.
-func (n *node) wrap(fh gofs.FileHandle) gofs.FileHandle {
+func (n *node) wrap(fh gofs.FileHandle, rel string) gofs.FileHandle {
 	lf, ok := fh.(*gofs.LoopbackFile)
 	if !ok {
 		return fh
@@ -31,7 +31,7 @@ func (n *node) wrap(fh gofs.FileHandle) gofs.FileHandle {
 	fd, _ := lf.PassthroughFd()
 	var st syscall.Stat_t
 	syscall.Fstat(fd, &st)
-	return &file{lf: lf, fd: fd, ino: st.Ino, fs: n.fs}
+	return &file{lf: lf, fd: fd, ino: st.Ino, fs: n.fs, name: filepath.Join(n.fs.mountpoint, rel)}
 }
 
 // recordTruncate records the undo of truncating the file at path to size.
@@ -63,7 +63,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 	if !existed {
 		f.ns = append(f.ns, nsOp{kind: nsCreate, dirs: []uint64{ino(dir)}, path: p, ino: ino(p)})
 	}
-	return ch, n.wrap(fh), ff, 0
+	return ch, n.wrap(fh, filepath.Join(n.Path(nil), name)), ff, 0
 }
 
 func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
@@ -78,7 +78,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32,
 	if errno != 0 {
 		return nil, 0, errno
 	}
-	return n.wrap(fh), ff, 0
+	return n.wrap(fh, n.Path(nil)), ff, 0
 }
 
 func (n *node) created(dir, name string) {
@@ -269,10 +269,11 @@ func (d *dirHandle) Fsyncdir(ctx context.Context, flags uint32) syscall.Errno {
 
 // file is an open file whose writes are recorded for undo first.
 type file struct {
-	lf  *gofs.LoopbackFile
-	fd  int
-	ino uint64
-	fs  *FS
+	lf   *gofs.LoopbackFile
+	fd   int
+	ino  uint64
+	fs   *FS
+	name string // under the mount point, when opened
 }
 
 func (h *file) Read(ctx context.Context, buf []byte, off int64) (fuse.ReadResult, syscall.Errno) {
@@ -288,7 +289,11 @@ func (h *file) Write(ctx context.Context, data []byte, off int64) (uint32, sysca
 	if errno := h.fs.record(h.fd, h.ino, off, int64(len(data))); errno != 0 {
 		return 0, errno
 	}
-	return h.lf.Write(ctx, data, off)
+	w, errno := h.lf.Write(ctx, data, off)
+	if errno == 0 && h.fs.hook != nil {
+		h.fs.hook(h.name, off, int(w))
+	}
+	return w, errno
 }
 
 func (h *file) Writev(ctx context.Context, data [][]byte, off int64) (uint32, syscall.Errno) {

@@ -62,6 +62,7 @@ type FS struct {
 	quota   int64               // bytes of file data allowed; 0 = no limit
 	stashN  int
 	refused int // writes refused for the quota
+	hook    func(path string, off int64, n int)
 }
 
 // undo restores a file region: write old at off, then truncate to size.
@@ -189,6 +190,17 @@ func (f *FS) Unmount() error {
 func (f *FS) SetQuota(bytes int64) {
 	f.mu.Lock()
 	f.quota = bytes
+	f.mu.Unlock()
+}
+
+// OnWrite calls fn after every write that reached the backing file, with
+// the file's path under the mount point when it was opened (a test arms a
+// cut for the moment a given file is written, e.g. a checkpoint writing
+// the main database file). fn runs inside the file system's write path:
+// it must not block, nor touch the mount. nil removes it.
+func (f *FS) OnWrite(fn func(path string, off int64, n int)) {
+	f.mu.Lock()
+	f.hook = fn
 	f.mu.Unlock()
 }
 

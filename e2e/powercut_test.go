@@ -147,23 +147,29 @@ func TestPowerCut(t *testing.T) {
 			mode = "new WAL"
 			s.stop() // the last connection's close checkpoints and removes the WAL
 			if _, err := os.Stat(db + "-wal"); err == nil {
-				t.Logf("WAL file still there after a clean stop")
+				t.Fatal("the WAL file is still there after a clean stop: the cut would not come after a new one")
 			}
 			s = startExact(t, addr, args...)
 		}
 		killed := make(chan struct{})
 		var once sync.Once
 		kill := func() { once.Do(func() { go func() { s.kill9(); close(killed) }() }) }
-		var walWrites atomic.Int64
-		walTarget := int64(1 + rng.IntN(8))
-		fsys.OnWrite(func(path string, off int64, n int) {
-			switch {
-			case mode == "checkpoint" && path == db:
-				kill()
-			case mode == "new WAL" && path == db+"-wal" && walWrites.Add(1) == walTarget:
+		// On a new WAL, the cut comes after a few operations were
+		// acknowledged: they live only in the new file.
+		var acks atomic.Int64
+		ackTarget := int64(1 + rng.IntN(40))
+		onAck := func() {
+			if mode == "new WAL" && acks.Add(1) == ackTarget {
 				kill()
 			}
-		})
+		}
+		if mode == "checkpoint" {
+			fsys.OnWrite(func(path string, off int64, n int) {
+				if path == db { // only checkpoints write the database file
+					kill()
+				}
+			})
+		}
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
 		for i, c := range counters {
@@ -171,7 +177,7 @@ func TestPowerCut(t *testing.T) {
 			r := rand.New(rand.NewPCG(seed, uint64(it*pcCounters+i)))
 			go func() {
 				defer wg.Done()
-				c.run(t, s, r, stop)
+				c.run(t, s, r, stop, onAck)
 			}()
 		}
 		var timer *time.Timer
@@ -207,7 +213,8 @@ func TestPowerCut(t *testing.T) {
 			acked += len(c.ops)
 		}
 		if t.Failed() {
-			t.FailNow()
+			logs := s.Logs()
+			t.Fatalf("after cut %d (%s); the server's last output:\n%s", it, mode, logs[max(0, len(logs)-3000):])
 		}
 		var rep struct {
 			OK         bool  `json:"ok"`
@@ -308,7 +315,7 @@ func stockOf(op *pcOp, receipt []byte) (int, error) {
 
 // run performs operations one after the other until stop or until the
 // server is gone; an operation whose answer was lost stays in flight.
-func (c *pcCounter) run(t *testing.T, s *server, r *rand.Rand, stop chan struct{}) {
+func (c *pcCounter) run(t *testing.T, s *server, r *rand.Rand, stop chan struct{}, onAck func()) {
 	for {
 		select {
 		case <-stop:
@@ -334,6 +341,7 @@ func (c *pcCounter) run(t *testing.T, s *server, r *rand.Rand, stop chan struct{
 			return
 		}
 		c.ack(t, op, code, data)
+		onAck()
 	}
 }
 
@@ -359,7 +367,10 @@ func (c *pcCounter) verify(t *testing.T, s *server, seed uint64) {
 	var o struct {
 		Stock int `json:"stock"`
 	}
-	s.mustCall("GET", "/api/v2/outlet", c.token, nil, &o, 200)
+	if code, err := s.call("GET", "/api/v2/outlet", c.token, nil, &o); err != nil || code != 200 {
+		t.Errorf("counter %s: GET /api/v2/outlet after the cut = %d, %v", c.code, code, err)
+		return
+	}
 	last := 0
 	if n := len(c.ops); n > 0 {
 		last = c.ops[n-1].stock

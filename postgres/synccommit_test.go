@@ -44,8 +44,15 @@ func TestSessionsCommitSynchronouslyWhateverTheDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if _, err := admin.Exec(context.Background(), `DROP DATABASE IF EXISTS `+quoteIdent(db)+` WITH (FORCE)`); err != nil {
-			t.Logf("drop database %s: %v", db, err)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, dsn)
+		if err == nil {
+			defer c.Close(ctx)
+			_, err = c.Exec(ctx, `DROP DATABASE IF EXISTS `+quoteIdent(db)+` WITH (FORCE)`)
+		}
+		if err != nil {
+			t.Errorf("drop database %s: %v", db, err)
 		}
 	})
 	if _, err := admin.Exec(ctx, `ALTER DATABASE `+quoteIdent(db)+` SET synchronous_commit = off`); err != nil {

@@ -31,7 +31,7 @@ import (
 // must be ok, and the secret and admin-token files must be those of the
 // first start.
 //
-// PUBLICMASK_POWERCUT_ITERATIONS sets the number of cuts (default 24),
+// PUBLICMASK_POWERCUT_ITERATIONS sets the number of cuts (default 36),
 // PUBLICMASK_POWERCUT_SEED the seed of every random choice (printed on
 // failure; timing still varies from run to run).
 
@@ -66,7 +66,7 @@ func TestPowerCut(t *testing.T) {
 	if v := os.Getenv("PUBLICMASK_POWERCUT_SEED"); v != "" {
 		seed, _ = strconv.ParseUint(v, 10, 64)
 	}
-	iterations := 24
+	iterations := 36
 	if v := os.Getenv("PUBLICMASK_POWERCUT_ITERATIONS"); v != "" {
 		iterations, _ = strconv.Atoi(v)
 	}

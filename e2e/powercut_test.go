@@ -164,8 +164,12 @@ func TestPowerCut(t *testing.T) {
 			}
 		}
 		if mode == "checkpoint" {
+			// Only checkpoints write the database file: cut after a
+			// random number of its pages were copied.
+			var pages atomic.Int64
+			target := int64(1 + rng.IntN(24))
 			fsys.OnWrite(func(path string, off int64, n int) {
-				if path == db { // only checkpoints write the database file
+				if path == db && pages.Add(1) == target {
 					kill()
 				}
 			})

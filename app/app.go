@@ -118,6 +118,7 @@ type Node struct {
 	admin     string
 	generated bool
 	statusC   *statusCollector
+	writes    *watchedStore
 	stop      context.CancelFunc
 	seal      *seal.Key // the counter outbox's key pair, derived from the secret
 }
@@ -163,6 +164,8 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	registerStoreMetrics(n.Registry, n.Store)
+	n.writes = watchStore(bg, n.Store, n.Registry, cfg.Logger)
+	n.Store = n.writes
 	secretFile, mayCreate := cfg.SecretFile, false
 	if secretFile == "" {
 		if isPostgres(cfg.DB) {
@@ -305,7 +308,15 @@ func (n *Node) buildHandler() error {
 
 func (n *Node) ready(ctx context.Context) error {
 	if err := n.Store.Ping(ctx); err != nil {
+		if errors.Is(err, sqlite.ErrFlushFailed) {
+			return publicmask.Errorf(publicmask.EStoreUnavailable, "a flush to disk failed: restart the node")
+		}
 		return publicmask.Errorf(publicmask.EStoreUnavailable, "store unreachable")
+	}
+	if n.cfg.Role != "public" {
+		if err := n.writes.readyErr(); err != nil {
+			return err
+		}
 	}
 	if n.Refresher != nil && !n.Refresher.Ready() {
 		return publicmask.Errorf(publicmask.EStoreUnavailable, "public snapshot not built yet")

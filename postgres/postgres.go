@@ -126,6 +126,15 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if opts.Schema != "" {
 		rp["search_path"] = quoteIdent(opts.Schema)
 	}
+	// Every session commits durably whatever the server's, database's or
+	// role's default (a startup parameter overrides them): an acknowledged
+	// sale must survive a crash of the database server too. A DSN may ask
+	// for more (waiting for standbys), never for less.
+	switch rp["synchronous_commit"] {
+	case "on", "remote_write", "remote_apply":
+	default:
+		rp["synchronous_commit"] = "on"
+	}
 	if err := migrate(ctx, cc, opts.Schema); err != nil {
 		return nil, err
 	}

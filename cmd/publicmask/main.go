@@ -25,6 +25,7 @@ Usage:
   publicmask serve   [flags]   run a node (see publicmask serve -h)
   publicmask rush    [flags]   replay a national 08:00 rush and verify it
   publicmask gen outlets [--count N] [--geo FILE] [--format csv|json]
+  publicmask migrate --db postgres://…   apply the schema migrations and exit
   publicmask version
 `
 
@@ -41,6 +42,8 @@ func main() {
 		err = rush(os.Args[2:])
 	case "gen":
 		err = gen(os.Args[2:])
+	case "migrate":
+		err = migrate(os.Args[2:])
 	case "version", "--version", "-v":
 		fmt.Println("publicmask", app.Version)
 	case "help", "-h", "--help":
@@ -77,6 +80,7 @@ func serve(args []string) error {
 	fs.Float64Var(&c.ClockRate, "clock-rate", 1, "simulated seconds per real second")
 	fs.StringVar(&c.Policy, "policy", "standard", "standard | korea-2020 | a JSON/YAML policy file")
 	fs.StringVar(&c.AdminToken, "admin-token", os.Getenv("PUBLICMASK_ADMIN_TOKEN"), "admin bearer token (default: generated on first start and kept beside the database)")
+	fs.StringVar(&c.AdminTokenFile, "admin-token-file", os.Getenv("PUBLICMASK_ADMIN_TOKEN_FILE"), "file holding the admin bearer token (preferred to --admin-token: a command line is visible to other processes)")
 	fs.StringVar(&c.SecretFile, "secret-file", os.Getenv("PUBLICMASK_SECRET_FILE"), "HMAC secret for person keys (default beside the SQLite file; required with PostgreSQL)")
 	fs.StringVar(&c.Tiles, "tiles", "", "map tile URL template, or none (default OpenStreetMap)")
 	fs.StringVar(&c.Basemap, "basemap", "", "GeoJSON outline layer for the map (works offline)")
@@ -116,6 +120,25 @@ func serve(args []string) error {
 	}
 	go node.ReloadOnHUP(ctx)
 	return node.Serve(ctx)
+}
+
+// migrate applies the store's migrations and exits: public nodes never
+// migrate (they may run under a read-only role, on a standby), so an
+// upgrade runs this, or starts a ledger node, first.
+func migrate(args []string) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	db := fs.String("db", env("PUBLICMASK_DB", "data/publicmask.db"), "SQLite file or postgres:// URL")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("migrate: unexpected argument %q", fs.Arg(0))
+	}
+	if err := app.Migrate(context.Background(), *db); err != nil {
+		return err
+	}
+	fmt.Println("publicmask: schema up to date")
+	return nil
 }
 
 func gen(args []string) error {

@@ -118,3 +118,39 @@ func TestInProcessSnapshotConfirmed(t *testing.T) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// Subscribers get a batch's entries in version order (the stream's ids).
+func TestSubscribersSeeVersionsInOrder(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	src := newFakeSource(synthetic(300, 3))
+	r := NewRefresher(src, Options{})
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sub := r.Subscribe(1024, nil)
+	defer sub.Close()
+	all, _, _ := src.Outlets(ctx)
+	var changed []publicmask.Outlet
+	for _, o := range all {
+		o.Stock++
+		changed = append(changed, src.put(o))
+	}
+	r.Notify(changed) // one batch, handed over in code order
+	var last int64
+	seen := 0
+	for seen < len(changed) {
+		select {
+		case batch := <-sub.C:
+			for _, e := range batch {
+				if e.Version <= last {
+					t.Fatalf("version %d after %d", e.Version, last)
+				}
+				last = e.Version
+				seen++
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("saw %d of %d changes", seen, len(changed))
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -222,6 +223,9 @@ func (r *Refresher) applyLoop(ctx context.Context) {
 		}
 		clear(r.pending)
 		r.mu.Unlock()
+		// In version order, so that subscribers (the SSE stream's event
+		// ids) see versions arrive in order.
+		slices.SortFunc(batch, func(a, b publicmask.Outlet) int { return cmp.Compare(a.Version, b.Version) })
 		r.applyBatch(batch)
 		if r.confirm.Swap(false) {
 			r.confirmCurrent()

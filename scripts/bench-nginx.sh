@@ -80,6 +80,10 @@ say "== rush through nginx: 500 sales/s, 3,000 reads/s at the peak, 2,000 outlet
 "$PM" rush --target "http://127.0.0.1:$NG" --admin-token "$TOKEN" --duration "${SECS}s" --outlets 2000 \
 	--sales-rate 500 --read-rate 3000 --quiet --seed 21 --report "$DIR/rush" ||
 	say "   (rush reported violations: see $DIR/rush)"
+say "== the same rush straight to the nodes (ledger, one public node), for the ratio"
+"$PM" rush --target "http://127.0.0.1:$P1" --read-target "http://127.0.0.1:$((P1 + 1))" --admin-token "$TOKEN" --duration "${SECS}s" --outlets 2000 \
+	--sales-rate 500 --read-rate 3000 --quiet --seed 22 --report "$DIR/direct" ||
+	say "   (rush reported violations: see $DIR/direct)"
 kill -QUIT "$(cat "$DIR/nginx.pid")" 2>/dev/null || true; sleep 1 # flush the access log
 
 R="$DIR/rush/report.json"
@@ -88,7 +92,11 @@ echo "publicmask behind nginx — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, ng
 printf '%-58s %s\n' "sales/s through nginx, p50/p99" "$(jget "$R" sales.per_sec), $(jget "$R" sales.p50_ms) / $(jget "$R" sales.p99_ms) ms"
 printf '%-58s %s\n' "public reads/s through nginx, p99" "$(jget "$R" reads.per_sec), $(jget "$R" reads.p99_ms) ms"
 printf '%-58s %s\n' "freshness, ack → answer through the micro-cache, p50/p99" "$(jget "$R" freshness.p50_ms) / $(jget "$R" freshness.p99_ms) ms (n=$(jget "$R" freshness.samples))"
-printf '%-58s %s\n' "violations" "$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["violations"]))' "$R")"
+D="$DIR/direct/report.json"
+printf '%-58s %s\n' "  straight to the nodes: sales/s, p50/p99" "$(jget "$D" sales.per_sec), $(jget "$D" sales.p50_ms) / $(jget "$D" sales.p99_ms) ms"
+printf '%-58s %s\n' "  straight to the nodes: reads/s, p99" "$(jget "$D" reads.per_sec), $(jget "$D" reads.p99_ms) ms"
+printf '%-58s %s\n' "  straight to the nodes: freshness p50/p99" "$(jget "$D" freshness.p50_ms) / $(jget "$D" freshness.p99_ms) ms"
+printf '%-58s %s\n' "violations" "$(python3 -c 'import json,sys; print(sum(len(json.load(open(f))["violations"]) for f in sys.argv[1:]))' "$R" "$D") (both runs)"
 python3 - "$DIR/access.log" <<'PY'
 import sys, collections
 by = collections.defaultdict(collections.Counter)

@@ -225,7 +225,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if err := n.buildHandler(); err != nil {
 		return nil, err
 	}
-	n.registerOpsMetrics()
+	n.registerOpsMetrics(bg)
 	n.startStatus(bg)
 	ok = true
 	return n, nil

@@ -227,8 +227,10 @@ func TestSystemdUnits(t *testing.T) {
 				}
 			}
 		case "publicmask-public.service":
-			if strings.Contains(text, "secret") && strings.Contains(execStart[1], "secret") || strings.Contains(text, "admin-token") {
-				t.Errorf("%s hands a public node the secret or the admin token", name)
+			for _, mustNot := range []string{"LoadCredential=secret", "LoadCredential=admin-token", "--secret-file", "--admin-token"} {
+				if strings.Contains(text, mustNot) {
+					t.Errorf("%s hands a public node the secret or the admin token (%s)", name, mustNot)
+				}
 			}
 			if !strings.Contains(execStart[1], "--role public") {
 				t.Errorf("%s: not --role public", name)

@@ -118,8 +118,8 @@ func writePrivate(path string, data []byte) error {
 
 const metaAdminTokenHash = "admin_token_hash"
 
-// loadAdmin sets the node's admin token: --admin-token, else
-// --admin-token-file, else on SQLite the file beside the database
+// loadAdmin sets the node's admin token: --admin-token-file, else
+// --admin-token, else on SQLite the file beside the database
 // (generated on first start). On PostgreSQL without either, the first
 // ledger node generates one, prints it once and keeps only its hash in the
 // database (as an admin token row); later nodes and restarts find the hash
@@ -128,11 +128,11 @@ func (n *Node) loadAdmin(ctx context.Context) error {
 	cfg := n.cfg
 	var err error
 	switch {
+	case cfg.AdminTokenFile != "": // wins over --admin-token
+		n.admin, err = readAdminTokenFile(cfg.AdminTokenFile)
+		return err
 	case cfg.AdminToken != "":
 		n.admin, _, err = loadAdminToken(cfg.AdminToken, "")
-		return err
-	case cfg.AdminTokenFile != "":
-		n.admin, err = readAdminTokenFile(cfg.AdminTokenFile)
 		return err
 	case !isPostgres(cfg.DB):
 		n.admin, n.generated, err = loadAdminToken("", cfg.DB+".admin-token")
@@ -166,19 +166,19 @@ func (n *Node) loadAdmin(ctx context.Context) error {
 	return nil
 }
 
-// readAdminTokenFile reads --admin-token-file (systemd: a LoadCredential
-// file), refusing one that other users may read.
+// readAdminTokenFile reads --admin-token-file: the token is its first line.
 func readAdminTokenFile(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return "", fmt.Errorf("--admin-token-file: %w", err)
 	}
-	tok := strings.TrimSpace(string(b))
+	tok, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	tok = strings.TrimSpace(tok)
 	if len(tok) < 16 {
-		return "", fmt.Errorf("admin token file %s holds no usable token (16+ characters)", path)
+		return "", fmt.Errorf("--admin-token-file %s holds no usable token (16+ characters)", path)
 	}
-	if info, err := os.Stat(path); err == nil && info.Mode().Perm()&0o007 != 0 {
-		return "", fmt.Errorf("admin token file %s is readable by others (mode %v): chmod 600 it", path, info.Mode().Perm())
+	if info, err := os.Stat(path); err == nil && info.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("--admin-token-file %s is readable by others (mode %v): chmod 600 it", path, info.Mode().Perm())
 	}
 	return tok, nil
 }

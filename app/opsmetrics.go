@@ -8,9 +8,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// probeEvery is how often the readiness and store probes behind
+// opsProbeEvery is how often the readiness and store probes behind
 // publicmask_ready and publicmask_store_up run.
-const probeEvery = 2 * time.Second
+const opsProbeEvery = 2 * time.Second
 
 // registerOpsMetrics exports what the alerts of deploy/prometheus need that
 // no other metric says: whether the node is ready (/readyz), whether the
@@ -27,7 +27,7 @@ func (n *Node) registerOpsMetrics(ctx context.Context) {
 	}
 	probe()
 	go func() {
-		t := time.NewTicker(probeEvery)
+		t := time.NewTicker(opsProbeEvery)
 		defer t.Stop()
 		for {
 			select {

@@ -31,7 +31,7 @@ func TestOpsMetrics(t *testing.T) {
 		t.Errorf("stale outlets = %v with no outlets", v)
 	}
 	n.Store.Close()
-	deadline := time.Now().Add(3 * probeEvery)
+	deadline := time.Now().Add(3 * opsProbeEvery)
 	for gaugeValue(t, n, "publicmask_store_up") != 0 || gaugeValue(t, n, "publicmask_ready") != 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("store_up/ready still 1 after the store was closed")

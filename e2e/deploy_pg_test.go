@@ -20,19 +20,20 @@ func TestPostgresPublicWithoutSecretAndAdminTokenInDatabase(t *testing.T) {
 		t.Skip("runs real processes; skipped with -short")
 	}
 	dsn := pgDSN(t)
-	cwd := t.TempDir()
+	// The nodes run in the test's working directory: none may write there
+	// (the old default kept the admin token in a relative data/).
+	cwd, _ := os.Getwd()
+	before, _ := os.ReadDir(cwd)
 	secret := secretFile(t, t.TempDir())
 	bin := binary(t)
 	clock := []string{"--seed", "none", "--clock", "2020-03-11T10:00:00+09:00"}
 
 	addr := freeAddr(t)
 	cmd := exec.Command(bin, append([]string{"serve", "--addr", addr, "--role", "public", "--db", dsn}, clock...)...)
-	cmd.Dir = cwd
 	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "publicmask migrate") {
 		t.Fatalf("public node on an unmigrated schema: %v\n%s", err, out)
 	}
 	cmd = exec.Command(bin, "migrate", "--db", dsn)
-	cmd.Dir = cwd
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("publicmask migrate: %v\n%s", err, out)
 	}
@@ -41,14 +42,14 @@ func TestPostgresPublicWithoutSecretAndAdminTokenInDatabase(t *testing.T) {
 		return append(append([]string{"serve", "--addr", addr, "--role", "ledger", "--db", dsn, "--secret-file", secret}, clock...), extra...)
 	}
 	a1 := freeAddr(t)
-	l1 := startExact(t, cwd, a1, ledgerArgs(a1)...)
+	l1 := startExact(t, a1, ledgerArgs(a1)...)
 	m := regexp.MustCompile(`admin token \(generated[^)]*\): (pm_admin_\S+)`).FindStringSubmatch(l1.Logs())
 	if m == nil {
 		t.Fatalf("first ledger node printed no generated admin token:\n%s", l1.Logs())
 	}
 	tok := m[1]
 	a2 := freeAddr(t)
-	l2 := startExact(t, cwd, a2, ledgerArgs(a2)...)
+	l2 := startExact(t, a2, ledgerArgs(a2)...)
 	if strings.Contains(l2.Logs(), tok) || strings.Contains(l2.Logs(), "pm_admin_") {
 		t.Fatalf("second ledger node printed a token:\n%s", l2.Logs())
 	}
@@ -57,7 +58,7 @@ func TestPostgresPublicWithoutSecretAndAdminTokenInDatabase(t *testing.T) {
 		s.mustCall("GET", "/api/v2/admin/verify", "pm_admin_not-the-token-at-all", nil, nil, 401)
 	}
 	l1.stop()
-	l1 = startExact(t, cwd, a1, ledgerArgs(a1)...)
+	l1 = startExact(t, a1, ledgerArgs(a1)...)
 	if strings.Contains(l1.Logs(), "pm_admin_") {
 		t.Fatalf("restarted ledger node printed a token again:\n%s", l1.Logs())
 	}
@@ -69,7 +70,7 @@ func TestPostgresPublicWithoutSecretAndAdminTokenInDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	a3 := freeAddr(t)
-	l3 := startExact(t, cwd, a3, ledgerArgs(a3, "--admin-token-file", tokFile)...)
+	l3 := startExact(t, a3, ledgerArgs(a3, "--admin-token-file", tokFile)...)
 	l3.mustCall("GET", "/api/v2/admin/verify", adminToken, nil, nil, 200)
 	if strings.Contains(l3.Logs(), adminToken) {
 		t.Fatal("the admin token file's content was printed")
@@ -78,12 +79,12 @@ func TestPostgresPublicWithoutSecretAndAdminTokenInDatabase(t *testing.T) {
 
 	// A public node with neither secret nor admin token serves the data.
 	ap := freeAddr(t)
-	pub := startExact(t, cwd, ap, append([]string{"serve", "--addr", ap, "--role", "public", "--db", dsn}, clock...)...)
+	pub := startExact(t, ap, append([]string{"serve", "--addr", ap, "--role", "public", "--db", dsn}, clock...)...)
 	if st := v1Stat(t, pub, codes[0]); st != "some" {
 		t.Fatalf("public node: remain_stat %q, want some", st)
 	}
 
-	if entries, _ := os.ReadDir(cwd); len(entries) != 0 {
-		t.Fatalf("nodes wrote into their working directory: %v", entries)
+	if after, _ := os.ReadDir(cwd); len(after) != len(before) {
+		t.Fatalf("nodes wrote into their working directory: %v, before %v", after, before)
 	}
 }

@@ -205,12 +205,12 @@ func TestHotStandby(t *testing.T) {
 // sharedCopy copies a file into dir, where the postgres user can read it.
 func sharedCopy(t *testing.T, dir, src string) string {
 	t.Helper()
-	b, err := readFile(src)
+	b, err := os.ReadFile(src)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dst := dir + "/" + src[strings.LastIndexByte(src, '/')+1:]
-	if err := writeFile(dst, b, 0o644); err != nil {
+	if err := os.WriteFile(dst, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return dst

@@ -241,11 +241,6 @@ func (c *sseClient) snapshot() []sseEvent {
 	return append([]sseEvent(nil), c.events...)
 }
 
-func readFile(p string) ([]byte, error) { return os.ReadFile(p) }
-func writeFile(p string, b []byte, mode os.FileMode) error {
-	return os.WriteFile(p, b, mode)
-}
-
 // execBinary runs the publicmask binary to completion.
 func execBinary(t *testing.T, args ...string) ([]byte, error) {
 	t.Helper()

@@ -79,15 +79,14 @@ func start(t *testing.T, args ...string) *server {
 // server again).
 func startOn(t *testing.T, addr string, args ...string) *server {
 	t.Helper()
-	return startExact(t, "", addr, append([]string{"serve", "--addr", addr, "--admin-token", adminToken}, args...)...)
+	return startExact(t, addr, append([]string{"serve", "--addr", addr, "--admin-token", adminToken}, args...)...)
 }
 
-// startExact runs the binary in dir ("": the test's) with exactly these
-// arguments (which must make it listen on addr) and waits until it is ready.
-func startExact(t *testing.T, dir, addr string, all ...string) *server {
+// startExact runs the binary with exactly args (which must listen on addr)
+// and waits until it is ready.
+func startExact(t *testing.T, addr string, args ...string) *server {
 	t.Helper()
-	cmd := exec.Command(binary(t), all...)
-	cmd.Dir = dir
+	cmd := exec.Command(binary(t), args...)
 	s := &server{t: t, cmd: cmd, base: "http://" + addr, logs: &bytes.Buffer{}, mu: &sync.Mutex{}}
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw

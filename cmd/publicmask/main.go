@@ -80,7 +80,7 @@ func serve(args []string) error {
 	fs.Float64Var(&c.ClockRate, "clock-rate", 1, "simulated seconds per real second")
 	fs.StringVar(&c.Policy, "policy", "standard", "standard | korea-2020 | a JSON/YAML policy file")
 	fs.StringVar(&c.AdminToken, "admin-token", os.Getenv("PUBLICMASK_ADMIN_TOKEN"), "admin bearer token (default: generated on first start and kept beside the database)")
-	fs.StringVar(&c.AdminTokenFile, "admin-token-file", os.Getenv("PUBLICMASK_ADMIN_TOKEN_FILE"), "file holding the admin bearer token (preferred to --admin-token: a command line is visible to other processes)")
+	fs.StringVar(&c.AdminTokenFile, "admin-token-file", os.Getenv("PUBLICMASK_ADMIN_TOKEN_FILE"), "file holding the admin bearer token (preferred over --admin-token: a command line is visible to other processes)")
 	fs.StringVar(&c.SecretFile, "secret-file", os.Getenv("PUBLICMASK_SECRET_FILE"), "HMAC secret for person keys (default beside the SQLite file; required with PostgreSQL)")
 	fs.StringVar(&c.Tiles, "tiles", "", "map tile URL template, or none (default OpenStreetMap)")
 	fs.StringVar(&c.Basemap, "basemap", "", "GeoJSON outline layer for the map (works offline)")

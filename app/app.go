@@ -37,31 +37,31 @@ import (
 
 // Config is everything `publicmask serve` takes.
 type Config struct {
-	Addr        string
-	DB          string // SQLite path or postgres:// URL
-	Role        string // all, ledger, public
-	Seed        string // demo or none
-	Geo         string // optional sgg_2020.csv-shaped file for the demo seed
-	Clock       string // RFC 3339 start of the service clock; "" = real
-	ClockRate   float64
-	Policy      string // standard, korea-2020 or a file
-	AdminToken  string
-	SecretFile  string
-	Tiles       string
-	Basemap     string
-	TLSCert     string
-	TLSKey      string
-	DebugAddr   string
-	PublicRate  float64 // per-client public requests/s; 0 = off
-	TrustProxy  []string
-	PollEvery   time.Duration // public role: how often to follow the store
-	Logger      *slog.Logger
-	Out         io.Writer // where the start-up banner goes
-	ReadyNotify func(addr string)
-
-	// AdminTokenFile holds the admin token (preferred to AdminToken: a
-	// command line is visible to other processes).
+	Addr       string
+	DB         string // SQLite path or postgres:// URL
+	Role       string // all, ledger, public
+	Seed       string // demo or none
+	Geo        string // optional sgg_2020.csv-shaped file for the demo seed
+	Clock      string // RFC 3339 start of the service clock; "" = real
+	ClockRate  float64
+	Policy     string // standard, korea-2020 or a file
+	AdminToken string
+	// AdminTokenFile holds the admin token (preferred over AdminToken,
+	// which a command line shows to other processes); it wins when both
+	// are set.
 	AdminTokenFile string
+	SecretFile     string
+	Tiles          string
+	Basemap        string
+	TLSCert        string
+	TLSKey         string
+	DebugAddr      string
+	PublicRate     float64 // per-client public requests/s; 0 = off
+	TrustProxy     []string
+	PollEvery      time.Duration // public role: how often to follow the store
+	Logger         *slog.Logger
+	Out            io.Writer // where the start-up banner goes
+	ReadyNotify    func(addr string)
 }
 
 func (c *Config) defaults() {

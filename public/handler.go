@@ -111,10 +111,14 @@ func NewHandler(r *snapshot.Refresher, opts Options) http.Handler {
 	h.openGz = gzipBytes(h.openapi, gzip.BestCompression)
 
 	m := h.mux
-	m.HandleFunc("GET /corona19-masks/v1/stores/json", h.stores)
-	m.HandleFunc("GET /corona19-masks/v1/sales/json", h.sales)
-	m.HandleFunc("GET /corona19-masks/v1/storesByGeo/json", h.storesByGeo)
-	m.HandleFunc("GET /corona19-masks/v1/storesByAddr/json", h.storesByAddr)
+	// Each v1 route also answers with a trailing slash: a widely copied
+	// 2020 Android course wrote it that way, and its apps crash on a 404.
+	for _, sfx := range []string{"", "/"} {
+		m.HandleFunc("GET /corona19-masks/v1/stores/json"+sfx, h.stores)
+		m.HandleFunc("GET /corona19-masks/v1/sales/json"+sfx, h.sales)
+		m.HandleFunc("GET /corona19-masks/v1/storesByGeo/json"+sfx, h.storesByGeo)
+		m.HandleFunc("GET /corona19-masks/v1/storesByAddr/json"+sfx, h.storesByAddr)
+	}
 	m.HandleFunc("GET /api/v2/outlets/near", h.near)
 	m.HandleFunc("GET /api/v2/outlets/{code}", h.outlet)
 	m.HandleFunc("GET /api/v2/stream", h.stream)

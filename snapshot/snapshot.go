@@ -64,6 +64,14 @@ func (s *Snapshot) finish() *Snapshot {
 	return s
 }
 
+// confirmed is s known current at a later instant: the same data under a
+// new as_of. The caches of the version are not carried over (v2 bodies
+// embed as_of); the registry's are.
+func (s *Snapshot) confirmed(asOf time.Time) *Snapshot {
+	ns := &Snapshot{version: s.version, asOf: asOf, n: s.n, chunks: s.chunks, reg: s.reg, summary: s.summary}
+	return ns.finish()
+}
+
 // VersionString is Version in decimal.
 func (s *Snapshot) VersionString() string { return s.versionStr }
 

@@ -112,9 +112,9 @@ func ParseAddress(s string) Address {
 		}
 	}
 	if a.Sigungu == "" && a.Sido != "" && a.Sido != "세종특별자치시" && i+1 < len(toks) && hangulWord(toks[i]) &&
-		!isDongToken(toks[i]) && isDongToken(toks[i+1]) {
+		!isDongToken(toks[i]) && !isRoad(toks[i]) {
 		// "경기도 안성 금광면 …": a 시군구 written without its 시/군; the
-		// snapshot finds which (§6.10).
+		// snapshot finds which, if any (§6.10).
 		a.Sigungu = toks[i]
 		i++
 	}
@@ -170,6 +170,8 @@ func splitRoad(t string) (road, bldg string, ok bool) {
 	}
 	return "", "", false
 }
+
+func isRoad(t string) bool { _, _, ok := splitRoad(t); return ok }
 
 // isBranch reports whether t is a branch-road suffix written apart: "185번길", "3길".
 func isBranch(t string) bool {

@@ -1,8 +1,13 @@
 package snapshot
 
 import (
+	"errors"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	publicmask "github.com/publicmask/publicmask"
 )
 
 func TestParseAddress(t *testing.T) {
@@ -39,6 +44,7 @@ func TestParseAddress(t *testing.T) {
 		{"진주시 문산읍 동부로609번길 10", A{Sigungu: "진주시", Dong: "문산읍", Road: "동부로609번길", Bldg: "10"}},
 		{"내면 창촌로 45-5", A{Dong: "내면", Road: "창촌로", Bldg: "45-5"}},
 		{"횡성군 갑천면 청정로매일 3길 5", A{Sigungu: "횡성군", Dong: "갑천면"}},
+		{"경기도 안성 고삼 고삼호수로 8", A{Sido: "경기도", Sigungu: "안성"}},
 		{"서울특별시", A{Sido: "서울특별시"}},
 		{"서울특별시 미아동 (미아동)", A{Sido: "서울특별시", Dong: "미아동"}},
 		{"경기도 안성 금광면 금광초교길 71", A{Sido: "경기도", Sigungu: "안성", Dong: "금광면", Road: "금광초교길", Bldg: "71"}},
@@ -80,7 +86,7 @@ func TestParseQuery(t *testing.T) {
 			t.Errorf("hangjeongStem(%q) = %q, want %q", in, got, want)
 		}
 	}
-	for in, want := range map[string]string{"명동1가": "명동", "금호동2가": "금호동", "명동": "명동", "가": "가", "1가": "1가"} {
+	for in, want := range map[string]string{"명동1가": "명동", "금호동2가": "금호동", "명동": "명동", "가": "가", "1가": "1가", "을지로3가": "을지로3가", "동1가": "동1가"} {
 		if got := dongStem(in); got != want {
 			t.Errorf("dongStem(%q) = %q, want %q", in, got, want)
 		}
@@ -122,7 +128,7 @@ func FuzzParseAddress(f *testing.F) {
 		if a.Bldg != "" && (a.Road == "" || !isBldgNum(a.Bldg) || !strings.Contains(s, a.Bldg)) {
 			t.Fatalf("%q: bad Bldg %q on %q", s, a.Bldg, a.Road)
 		}
-		if a.Sido != "" && a.Sigungu != "" && a.Road == "" {
+		if a.Sido != "" && isSigunguToken(strings.Fields(a.Sigungu + " x")[0]) && a.Road == "" {
 			s2 := a.Sido + " " + a.Sigungu + " " + a.Dong + " " + a.Ri
 			if b := ParseAddress(s2); b != a {
 				t.Fatalf("%q -> %+v, but %q -> %+v", s, a, s2, b)
@@ -134,6 +140,55 @@ func FuzzParseAddress(f *testing.F) {
 		}
 		if q.road != "" && !(strings.HasSuffix(q.road, "로") || strings.HasSuffix(q.road, "길")) {
 			t.Fatalf("%q: bad query road %q", s, q.road)
+		}
+	})
+}
+
+// FuzzResolve: any typed address, against a small country of real address
+// shapes, is answered with outlets of one place, an ambiguity listing
+// places that each resolve, or bad_request; the suggestions for any text are
+// at most the limit, each a place whose label resolves. Nothing panics.
+func FuzzResolve(f *testing.F) {
+	addrs := []string{
+		"서울특별시 강북구 솔매로 38 (미아동)", "서울특별시 중구 명동길 1 (명동1가)", "서울특별시 중구 을지로 2 (명동2가)",
+		"부산광역시 중구 중앙대로 1 (중앙동)", "서울특별시 강남구 논현로 1 (논현동)", "인천광역시 남동구 논현로 2 (논현동)",
+		"경기도 용인시 처인구 모현읍 백옥대로 2366", "용인시 처인구 남사면 처인성로 185번길 23", "고성군 거진읍 거탄진로102",
+		"강원도 고성군 간성읍 간성로 1", "경상남도 고성군 고성읍 중앙로 1", "내면 창촌로 45-5", "강원도 홍천군 내면 구룡령로 1",
+		"세종특별자치시 한누리대로 1 (나성동)", "경기도 파주시 파주읍 연풍리 123", "경기도 광주시 오포읍 오포로 1",
+	}
+	var outs []publicmask.Outlet
+	for i, a := range addrs {
+		outs = append(outs, publicmask.Outlet{Code: strconv.Itoa(10000 + i), Addr: a, Lat: 37 + float64(i)/100, Lng: 127, Version: 1})
+	}
+	s := build(outs, 1, t0)
+	for _, q := range []string{"중구", "논현", "명동", "솔매로 38", "서울", "고성군 거진읍", "파주읍 연풍리", "광주시", "(", "세종 나성동"} {
+		f.Add(q)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		es, err := s.ByAddress(q)
+		var amb *AmbiguousError
+		switch {
+		case err == nil:
+			if !slices.IsSortedFunc(es, func(a, b *Entry) int { return strings.Compare(a.Code, b.Code) }) {
+				t.Fatalf("%q: not in code order", q)
+			}
+		case errors.As(err, &amb):
+			if len(amb.Candidates) < 2 {
+				t.Fatalf("%q: ambiguous with %v", q, amb.Candidates)
+			}
+		case publicmask.ErrorCode(err) != publicmask.EBadRequest:
+			t.Fatalf("%q: %v", q, err)
+		}
+		for _, p := range s.Places(q, 3, nil) {
+			if p.Kind == KindSido {
+				continue
+			}
+			if es, err := s.ByAddress(p.Label); err != nil || len(es) != p.Outlets {
+				t.Fatalf("%q: suggestion %q (%d outlets) resolves to %d, %v", q, p.Label, p.Outlets, len(es), err)
+			}
+		}
+		if n := len(s.Places(q, 3, nil)); n > 3 {
+			t.Fatalf("%q: %d places", q, n)
 		}
 	})
 }

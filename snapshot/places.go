@@ -60,6 +60,9 @@ type searchKey struct {
 	context bool // the key starts before the place's own name
 }
 
+// unnamed is the 시군구 of an addrPath in a 시도 without 시군구 (세종).
+const unnamed = "\x00"
+
 // addrPath identifies an area while the index is built.
 type addrPath struct{ sido, sigungu, dong, ri, road string }
 
@@ -91,17 +94,29 @@ func buildPlaces(at func(int) *Entry, n int) *placeIndex {
 			return id
 		case p.dong != "":
 			par := node(addrPath{sido: p.sido, sigungu: p.sigungu})
-			id := add(p, KindDong, p.dong, join(par, p.dong), par)
-			ix.dong[p.dong] = append(ix.dong[p.dong], id)
 			if st := dongStem(p.dong); st != p.dong {
-				ix.dong[st] = append(ix.dong[st], id)
+				// 명동1가 is part of 명동 (a place of its own, even where no
+				// outlet's address names it).
+				par = node(addrPath{sido: p.sido, sigungu: p.sigungu, dong: st})
 			}
+			id := add(p, KindDong, p.dong, join(ix.places[par].parent, p.dong), par)
+			if ix.places[par].kind != KindDong {
+				ix.places[id].label = join(par, p.dong)
+			}
+			ix.places[id].own = len(ix.places[id].label) - len(p.dong)
+			ix.dong[p.dong] = append(ix.dong[p.dong], id)
 			return id
 		case p.road != "":
 			par := node(addrPath{sido: p.sido, sigungu: p.sigungu})
 			id := add(p, KindRoad, p.road, join(par, p.road), par)
 			ix.road[p.road] = append(ix.road[p.road], id)
 			return id
+		case p.sigungu == unnamed:
+			// 세종 has no 시군구 (nor do addresses that leave it out and
+			// name no known one): an area whose label is the 시도's, never
+			// listed or matched by name.
+			par := node(addrPath{sido: p.sido})
+			return add(p, KindSigungu, "", ix.places[par].label, par)
 		case p.sigungu != "":
 			par := node(addrPath{sido: p.sido})
 			if si, gu, ok := strings.Cut(p.sigungu, " "); ok {
@@ -117,28 +132,26 @@ func buildPlaces(at func(int) *Entry, n int) *placeIndex {
 		case p.sido != "":
 			return add(p, KindSido, p.sido, p.sido, -1)
 		}
-		// 세종 has no 시군구: its 동 hang under an unnamed 시군구 whose label
-		// is the 시도's (it is never listed or matched by name).
 		return -1
 	}
 	for i := 0; i < n; i++ {
 		a := at(i).Place
-		if a.Sido == "" || (a.Sigungu == "" && a.Sido != "세종특별자치시" && a.Dong == "" && a.Road == "") {
+		if si, _, _ := strings.Cut(a.Sigungu, " "); a.Sido == "" || (a.Sigungu != "" && !isSigunguToken(si)) ||
+			(a.Sigungu == "" && a.Sido != "세종특별자치시" && a.Dong == "" && a.Road == "") {
 			continue // not placed (DESIGN.md §6.10 found no owner)
 		}
 		var leaves []int32 // the places the outlet is in, below its 시도
 		base := addrPath{sido: a.Sido, sigungu: a.Sigungu}
 		if a.Sigungu == "" {
-			// 세종, or a 시도 with a 동 but no 시군구: an unnamed area.
-			if _, ok := ids[base]; !ok {
-				sido := node(addrPath{sido: a.Sido})
-				add(base, KindSigungu, "", ix.places[sido].label, sido)
-			}
+			base.sigungu = unnamed
 		}
 		leaves = append(leaves, node(base))
 		if a.Dong != "" {
 			d := base
 			d.dong = a.Dong
+			if st := hangjeongStem(a.Dong); st != "" {
+				d.dong = st // a 행정동 written where the 법정동 belongs
+			}
 			leaves = append(leaves, node(d))
 			if a.Ri != "" {
 				d.ri = a.Ri
@@ -215,15 +228,16 @@ func (ix *placeIndex) buildKeys() {
 	ix.keys = ks
 }
 
-// dongStem is the name a 법정동 extends with "N가" ("명동1가" → "명동",
-// "금호동2가" → "금호동"), or the name itself.
+// dongStem is the 동 a 법정동 extends with "N가" ("명동1가" → "명동",
+// "금호동2가" → "금호동"), or the name itself (also for "을지로3가": 을지로
+// is a road).
 func dongStem(d string) string {
 	st, ok := strings.CutSuffix(d, "가")
 	if !ok {
 		return d
 	}
 	st2 := strings.TrimRight(st, "0123456789")
-	if len(st2) == len(st) || utf8Len(st2) < 1 {
+	if len(st2) == len(st) || !strings.HasSuffix(st2, "동") || utf8Len(st2) < 2 {
 		return d
 	}
 	return st2
@@ -253,8 +267,21 @@ func utf8Len(s string) int { return len([]rune(s)) }
 // 창촌로 45-5" is in 강원도 홍천군.
 func inferPlaces(entries []*Entry) {
 	type area struct{ sido, sigungu string }
+	// 시 that have 구: "천안시 광덕면 …" leaves out which 구.
+	hasGu := map[area]bool{}
+	for _, e := range entries {
+		if si, _, ok := strings.Cut(e.Place.Sigungu, " "); ok && e.Place.Sido != "" {
+			hasGu[area{e.Place.Sido, si}] = true
+		}
+	}
 	complete := func(a Address) bool {
-		return a.Sido != "" && (isSigunguToken(a.Sigungu) || strings.Contains(a.Sigungu, " ") || a.Sido == "세종특별자치시")
+		if a.Sido == "" {
+			return false
+		}
+		if a.Sido == "세종특별자치시" || strings.Contains(a.Sigungu, " ") {
+			return true
+		}
+		return isSigunguToken(a.Sigungu) && !hasGu[area{a.Sido, a.Sigungu}]
 	}
 	var (
 		areas  = map[area][]int{} // → entries

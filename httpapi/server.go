@@ -33,7 +33,7 @@ const (
 type Config struct {
 	Ledger *ledger.Ledger // required unless Role is "public"
 	// Public serves the public routes: /corona19-masks/, /api/v2/outlets/,
-	// /api/v2/stream, /api/v2/summary, /api/v2/rules, /openapi.json. Nil:
+	// /api/v2/stream, /api/v2/summary, /api/v2/rules, /api/v2/places, /openapi.json. Nil:
 	// those routes are 404. Not mounted on a ledger node.
 	Public http.Handler
 	// Pages serves /, /outlet, /status and /static/. Nil: 404. Mounted on
@@ -246,7 +246,7 @@ func (s *Server) routes() {
 		}
 	}
 	if s.cfg.Role != RoleLedger && s.cfg.Public != nil {
-		for _, p := range []string{"/corona19-masks/", "/api/v2/outlets/", "/api/v2/summary", "/api/v2/rules", "/openapi.json"} {
+		for _, p := range []string{"/corona19-masks/", "/api/v2/outlets/", "/api/v2/summary", "/api/v2/rules", "/api/v2/places", "/openapi.json"} {
 			s.handle("GET "+p, ClassPublic, authNone, s.cfg.Public.ServeHTTP)
 		}
 		s.handle("GET /api/v2/stream", ClassStream, authNone, s.cfg.Public.ServeHTTP)

@@ -11,7 +11,7 @@
 // ledger. Example nginx configuration:
 //
 //	proxy_cache_path /var/cache/nginx/pm keys_zone=pm:10m max_size=256m inactive=10s;
-//	location ~ ^/(corona19-masks/v1|api/v2/(outlets|summary|rules)) {
+//	location ~ ^/(corona19-masks/v1|api/v2/(outlets|summary|rules|places)) {
 //	    proxy_pass http://publicmask;
 //	    proxy_cache pm;
 //	    proxy_cache_lock on;             # one request per key goes upstream

@@ -20,44 +20,62 @@ type PlaceKind uint8
 const (
 	KindSido PlaceKind = iota
 	KindSigungu
-	KindDong // 읍/면/동 and 리
+	KindDong // 읍/면/동
 	KindRoad
+	kindRi // a 리; listed as "dong"
 )
 
 func (k PlaceKind) String() string {
-	return [...]string{"sido", "sigungu", "dong", "road"}[k]
+	return [...]string{"sido", "sigungu", "dong", "road", "dong"}[k]
 }
 
-// place is one node of the tree.
+// place is one node of the tree. It is kept small (the index lives in every
+// public node's heap): names are slices of the label, the 시도 an index.
 type place struct {
-	kind   PlaceKind
-	name   string // own name: "강남구", "수원시 장안구", "수원시", "논현동", "연풍리", "솔매로"
-	label  string // full name, which Resolve maps back to this place: "경기도 수원시 장안구"
-	own    int    // byte offset of the own name in label
-	parent int32  // -1 for a 시도
-	sido   string
+	label  string  // full name, which Resolve maps back to this place: "경기도 수원시 장안구"
 	pos    []int32 // outlets in code order (nil for a 시도: only counted)
+	parent int32   // -1 for a 시도
 	count  int32
-	nc     int32   // outlets with coordinates
-	lat    float64 // mean position of its outlets (NaN if none has one)
-	lng    float64
+	lat    float32 // mean position of its outlets (NaN if none has one)
+	lng    float32
+	own    uint16 // byte offset of the own name in label ("수원시 장안구", "논현동")
+	kind   PlaceKind
+	sido   uint8 // index into sidoNames
 }
+
+// name is the place's own name: "강남구", "수원시 장안구", "수원시", "논현동", "연풍리", "솔매로".
+func (p *place) name() string { return p.label[p.own:] }
 
 type placeIndex struct {
-	places  []place
-	sigungu map[string][]int32 // "수원시 장안구", "장안구", "수원시", "강남구" → 시군구 places
-	dong    map[string][]int32 // "명동1가" and its stem "명동" → 동 places (읍/면/동)
-	ri      map[string][]int32
-	road    map[string][]int32
-	keys    []searchKey // sorted by key
+	places []place
+	keys   []searchKey // sorted by key
+	alias  []searchKey // 시도 aliases ("충북"), searched apart
 }
 
 // searchKey is a word-suffix of a place's label ("서울특별시 강남구 논현동",
-// "강남구 논현동", "논현동"), or an alias of a 시도.
+// "강남구 논현동", "논현동"): the key is label[off:].
 type searchKey struct {
-	key     string
 	place   int32
+	off     uint16
 	context bool // the key starts before the place's own name
+}
+
+func (ix *placeIndex) key(k searchKey) string { return ix.places[k.place].label[k.off:] }
+
+// named returns the places of a kind whose own name, or (for a 시 + 구) the
+// 구 alone, is exactly name.
+func (ix *placeIndex) named(name string, kind PlaceKind) []int32 {
+	lo, _ := slices.BinarySearchFunc(ix.keys, name, func(k searchKey, q string) int { return strings.Compare(ix.key(k), q) })
+	var out []int32
+	for _, k := range ix.keys[lo:] {
+		if ix.key(k) != name {
+			break
+		}
+		if !k.context && ix.places[k.place].kind == kind {
+			out = append(out, k.place)
+		}
+	}
+	return out
 }
 
 // unnamed is the 시군구 of an addrPath in a 시도 without 시군구 (세종).
@@ -67,12 +85,12 @@ const unnamed = "\x00"
 type addrPath struct{ sido, sigungu, dong, ri, road string }
 
 func buildPlaces(at func(int) *Entry, n int) *placeIndex {
-	ix := &placeIndex{sigungu: map[string][]int32{}, dong: map[string][]int32{}, ri: map[string][]int32{}, road: map[string][]int32{}}
+	ix := &placeIndex{}
 	ids := map[addrPath]int32{}
 	var node func(p addrPath) int32
 	add := func(p addrPath, kind PlaceKind, name, label string, parent int32) int32 {
 		id := int32(len(ix.places))
-		ix.places = append(ix.places, place{kind: kind, name: name, label: label, own: len(label) - len(name), parent: parent, sido: p.sido})
+		ix.places = append(ix.places, place{kind: kind, label: label, own: uint16(len(label) - len(name)), parent: parent, sido: uint8(sidoIndex(p.sido))})
 		ids[p] = id
 		return id
 	}
@@ -89,9 +107,7 @@ func buildPlaces(at func(int) *Entry, n int) *placeIndex {
 		switch {
 		case p.ri != "":
 			par := node(addrPath{sido: p.sido, sigungu: p.sigungu, dong: p.dong})
-			id := add(p, KindDong, p.ri, join(par, p.ri), par)
-			ix.ri[p.ri] = append(ix.ri[p.ri], id)
-			return id
+			return add(p, kindRi, p.ri, join(par, p.ri), par)
 		case p.dong != "":
 			par := node(addrPath{sido: p.sido, sigungu: p.sigungu})
 			if st := dongStem(p.dong); st != p.dong {
@@ -103,14 +119,11 @@ func buildPlaces(at func(int) *Entry, n int) *placeIndex {
 			if ix.places[par].kind != KindDong {
 				ix.places[id].label = join(par, p.dong)
 			}
-			ix.places[id].own = len(ix.places[id].label) - len(p.dong)
-			ix.dong[p.dong] = append(ix.dong[p.dong], id)
+			ix.places[id].own = uint16(len(ix.places[id].label) - len(p.dong))
 			return id
 		case p.road != "":
 			par := node(addrPath{sido: p.sido, sigungu: p.sigungu})
-			id := add(p, KindRoad, p.road, join(par, p.road), par)
-			ix.road[p.road] = append(ix.road[p.road], id)
-			return id
+			return add(p, KindRoad, p.road, join(par, p.road), par)
 		case p.sigungu == unnamed:
 			// 세종 has no 시군구 (nor do addresses that leave it out and
 			// name no known one): an area whose label is the 시도's, never
@@ -121,19 +134,20 @@ func buildPlaces(at func(int) *Entry, n int) *placeIndex {
 			par := node(addrPath{sido: p.sido})
 			if si, gu, ok := strings.Cut(p.sigungu, " "); ok {
 				par = node(addrPath{sido: p.sido, sigungu: si})
-				id := add(p, KindSigungu, p.sigungu, join(node(addrPath{sido: p.sido}), p.sigungu), par)
-				ix.sigungu[p.sigungu] = append(ix.sigungu[p.sigungu], id)
-				ix.sigungu[gu] = append(ix.sigungu[gu], id)
-				return id
+				_ = gu // found by the key of its last word
+				return add(p, KindSigungu, p.sigungu, join(node(addrPath{sido: p.sido}), p.sigungu), par)
 			}
-			id := add(p, KindSigungu, p.sigungu, join(par, p.sigungu), par)
-			ix.sigungu[p.sigungu] = append(ix.sigungu[p.sigungu], id)
-			return id
+			return add(p, KindSigungu, p.sigungu, join(par, p.sigungu), par)
 		case p.sido != "":
 			return add(p, KindSido, p.sido, p.sido, -1)
 		}
 		return -1
 	}
+	type coordSum struct {
+		lat, lng float64
+		n        int32
+	}
+	var sum []coordSum
 	for i := 0; i < n; i++ {
 		a := at(i).Place
 		if si, _, _ := strings.Cut(a.Sigungu, " "); a.Sido == "" || (a.Sigungu != "" && !isSigunguToken(si)) ||
@@ -164,6 +178,9 @@ func buildPlaces(at func(int) *Entry, n int) *placeIndex {
 			leaves = append(leaves, node(r))
 		}
 		// Each outlet counts once per place: its leaves and their ancestors.
+		if len(sum) < len(ix.places) {
+			sum = append(sum, make([]coordSum, len(ix.places)-len(sum))...)
+		}
 		var seen [8]int32
 		ns := 0
 		o := at(i)
@@ -179,20 +196,29 @@ func buildPlaces(at func(int) *Entry, n int) *placeIndex {
 					p.pos = append(p.pos, int32(i))
 				}
 				if validCoord(o.Lat, o.Lng) {
-					p.lat += o.Lat
-					p.lng += o.Lng
-					p.nc++
+					sum[id].lat += o.Lat
+					sum[id].lng += o.Lng
+					sum[id].n++
 				}
 			}
 		}
 	}
+	// One array for every position list: no per-place allocations or
+	// append slack stay live.
+	total := 0
 	for id := range ix.places {
-		p := &ix.places[id]
-		if p.nc == 0 {
-			p.lat, p.lng = math.NaN(), math.NaN()
+		total += len(ix.places[id].pos)
+	}
+	flat := make([]int32, 0, total)
+	for id := range ix.places {
+		p, c := &ix.places[id], sum[id]
+		off := len(flat)
+		flat = append(flat, p.pos...)
+		p.pos = flat[off:len(flat):len(flat)]
+		if c.n == 0 {
+			p.lat, p.lng = float32(math.NaN()), float32(math.NaN())
 		} else {
-			p.lat /= float64(p.nc)
-			p.lng /= float64(p.nc)
+			p.lat, p.lng = float32(c.lat/float64(c.n)), float32(c.lng/float64(c.n))
 		}
 	}
 	ix.buildKeys()
@@ -203,30 +229,46 @@ func validCoord(lat, lng float64) bool { return lat >= 33 && lat <= 43 && lng >=
 
 func (ix *placeIndex) buildKeys() {
 	ks := make([]searchKey, 0, len(ix.places)*3)
-	for id, p := range ix.places {
-		if p.name == "" {
+	for id := range ix.places {
+		p := &ix.places[id]
+		if p.name() == "" {
 			continue
 		}
 		l := p.label
 		for off := 0; ; {
-			ks = append(ks, searchKey{key: l[off:], place: int32(id), context: off < p.own})
+			ks = append(ks, searchKey{place: int32(id), off: uint16(off), context: off < int(p.own)})
 			sp := strings.IndexByte(l[off:], ' ')
 			if sp < 0 {
 				break
 			}
 			off += sp + 1
 		}
-		if p.kind == KindSido {
-			for alias, official := range sidoAlias {
-				if official == p.name && alias != official {
-					ks = append(ks, searchKey{key: alias, place: int32(id)})
+	}
+	slices.SortFunc(ks, func(a, b searchKey) int { return strings.Compare(ix.key(a), ix.key(b)) })
+	ix.keys = ks
+	for id := range ix.places {
+		if p := &ix.places[id]; p.kind == KindSido {
+			for j, alias := range sidoAliasKeys {
+				if sidoAlias[alias] == p.name() {
+					ix.alias = append(ix.alias, searchKey{place: int32(id), off: uint16(j)})
 				}
 			}
 		}
 	}
-	slices.SortFunc(ks, func(a, b searchKey) int { return strings.Compare(a.key, b.key) })
-	ix.keys = ks
 }
+
+// sidoAliasKeys are the short names of the 시도 ("서울", "충북"), which
+// /api/v2/places also matches.
+var sidoAliasKeys = func() []string {
+	var ks []string
+	for alias, official := range sidoAlias {
+		if alias != official {
+			ks = append(ks, alias)
+		}
+	}
+	slices.Sort(ks)
+	return ks
+}()
 
 // dongStem is the 동 a 법정동 extends with "N가" ("명동1가" → "명동",
 // "금호동2가" → "금호동"), or the name itself (also for "을지로3가": 을지로
@@ -501,8 +543,8 @@ func (ix *placeIndex) resolveQuery(q query, s string, at func(int) *Entry) ([]in
 		if q.gu != "" {
 			name += " " + q.gu
 		}
-		for _, id := range ix.sigungu[name] {
-			if q.sido == "" || ix.places[id].sido == q.sido {
+		for _, id := range ix.named(name, KindSigungu) {
+			if q.sido == "" || sidoNames[ix.places[id].sido] == q.sido {
 				areas = append(areas, id)
 			}
 		}
@@ -516,7 +558,7 @@ func (ix *placeIndex) resolveQuery(q query, s string, at func(int) *Entry) ([]in
 	// within reports the area (of areas) that holds id, or -1.
 	within := func(id int32) int32 {
 		if areas == nil {
-			if q.sido != "" && ix.places[id].sido != q.sido {
+			if q.sido != "" && sidoNames[ix.places[id].sido] != q.sido {
 				return -1
 			}
 			// Group by the 시군구 the place is in.
@@ -540,13 +582,17 @@ func (ix *placeIndex) resolveQuery(q query, s string, at func(int) *Entry) ([]in
 	case q.dong != "":
 		suffix = q.dong
 		var ds []int32
-		ds = append(ds, ix.dong[q.dong]...)
+		ds = append(ds, ix.named(q.dong, KindDong)...)
 		if st := hangjeongStem(q.dong); st != "" {
-			ds = append(ds, ix.dong[st]...)
+			ds = append(ds, ix.named(st, KindDong)...)
+		}
+		var ris []int32
+		if q.ri != "" {
+			ris = ix.named(q.ri, kindRi)
 		}
 		for _, d := range ds {
 			if q.ri != "" {
-				for _, r := range ix.ri[q.ri] {
+				for _, r := range ris {
 					if ix.places[r].parent == d {
 						matches = append(matches, r)
 					}
@@ -560,10 +606,10 @@ func (ix *placeIndex) resolveQuery(q query, s string, at func(int) *Entry) ([]in
 		}
 	case q.ri != "":
 		suffix = q.ri
-		matches = append(matches, ix.ri[q.ri]...)
+		matches = append(matches, ix.named(q.ri, kindRi)...)
 	case q.road != "":
 		suffix = q.road
-		matches = append(matches, ix.road[q.road]...)
+		matches = append(matches, ix.named(q.road, KindRoad)...)
 	}
 	groups := map[int32][]int32{} // area → matched places
 	if finer {
@@ -684,23 +730,19 @@ func (ix *placeIndex) search(q string, limit int, out []Place) []Place {
 		return ix.places[a.place].label < ix.places[b.place].label
 	}
 	top := make([]hit, 0, limit+1)
-	lo, _ := slices.BinarySearchFunc(ix.keys, q, func(k searchKey, q string) int { return strings.Compare(k.key, q) })
-	for _, k := range ix.keys[lo:] {
-		if !strings.HasPrefix(k.key, q) {
-			break
-		}
+	consider := func(k searchKey, key string) {
 		h := hit{place: k.place, quality: 1, count: ix.places[k.place].count}
-		if k.key == q {
+		if key == q {
 			h.quality = 0
 		} else if k.context {
 			h.quality = 2
 		}
 		if len(top) == limit && !better(h, top[len(top)-1]) {
-			continue
+			return
 		}
 		if j := slices.IndexFunc(top, func(x hit) bool { return x.place == h.place }); j >= 0 {
 			if !better(h, top[j]) {
-				continue
+				return
 			}
 			top = slices.Delete(top, j, j+1)
 		}
@@ -715,9 +757,24 @@ func (ix *placeIndex) search(q string, limit int, out []Place) []Place {
 			top = top[:limit]
 		}
 	}
+	lo, _ := slices.BinarySearchFunc(ix.keys, q, func(k searchKey, q string) int { return strings.Compare(ix.key(k), q) })
+	for _, k := range ix.keys[lo:] {
+		key := ix.key(k)
+		if !strings.HasPrefix(key, q) {
+			break
+		}
+		consider(k, key)
+	}
+	if len(toks) == 1 {
+		for _, k := range ix.alias {
+			if key := sidoAliasKeys[k.off]; strings.HasPrefix(key, q) {
+				consider(k, key)
+			}
+		}
+	}
 	for _, h := range top {
 		p := &ix.places[h.place]
-		out = append(out, Place{Label: p.label, Kind: p.kind, Lat: p.lat, Lng: p.lng, Outlets: int(p.count)})
+		out = append(out, Place{Label: p.label, Kind: p.kind, Lat: float64(p.lat), Lng: float64(p.lng), Outlets: int(p.count)})
 	}
 	return out
 }

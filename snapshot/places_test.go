@@ -39,7 +39,7 @@ func TestPlacesNational(t *testing.T) {
 	s := build(nationalList(t), 1, t0)
 	ix := s.reg.places
 	for id, p := range ix.places {
-		if p.kind == KindSido || p.name == "" {
+		if p.kind == KindSido || p.name() == "" {
 			continue
 		}
 		es, err := s.ByAddress(p.label)

@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	publicmask "github.com/publicmask/publicmask"
 )
@@ -109,18 +110,14 @@ func buildPlaces(at func(int) *Entry, n int) *placeIndex {
 			par := node(addrPath{sido: p.sido, sigungu: p.sigungu, dong: p.dong})
 			return add(p, kindRi, p.ri, join(par, p.ri), par)
 		case p.dong != "":
-			par := node(addrPath{sido: p.sido, sigungu: p.sigungu})
+			area := node(addrPath{sido: p.sido, sigungu: p.sigungu})
+			par := area
 			if st := dongStem(p.dong); st != p.dong {
 				// 명동1가 is part of 명동 (a place of its own, even where no
 				// outlet's address names it).
 				par = node(addrPath{sido: p.sido, sigungu: p.sigungu, dong: st})
 			}
-			id := add(p, KindDong, p.dong, join(ix.places[par].parent, p.dong), par)
-			if ix.places[par].kind != KindDong {
-				ix.places[id].label = join(par, p.dong)
-			}
-			ix.places[id].own = uint16(len(ix.places[id].label) - len(p.dong))
-			return id
+			return add(p, KindDong, p.dong, join(area, p.dong), par)
 		case p.road != "":
 			par := node(addrPath{sido: p.sido, sigungu: p.sigungu})
 			return add(p, KindRoad, p.road, join(par, p.road), par)
@@ -132,10 +129,11 @@ func buildPlaces(at func(int) *Entry, n int) *placeIndex {
 			return add(p, KindSigungu, "", ix.places[par].label, par)
 		case p.sigungu != "":
 			par := node(addrPath{sido: p.sido})
-			if si, gu, ok := strings.Cut(p.sigungu, " "); ok {
-				par = node(addrPath{sido: p.sido, sigungu: si})
-				_ = gu // found by the key of its last word
-				return add(p, KindSigungu, p.sigungu, join(node(addrPath{sido: p.sido}), p.sigungu), par)
+			if si, _, ok := strings.Cut(p.sigungu, " "); ok {
+				// "수원시 장안구" is in 수원시; its label's last word makes
+				// "장안구" alone a name of it too.
+				label := join(par, p.sigungu)
+				return add(p, KindSigungu, p.sigungu, label, node(addrPath{sido: p.sido, sigungu: si}))
 			}
 			return add(p, KindSigungu, p.sigungu, join(par, p.sigungu), par)
 		case p.sido != "":
@@ -279,7 +277,7 @@ func dongStem(d string) string {
 		return d
 	}
 	st2 := strings.TrimRight(st, "0123456789")
-	if len(st2) == len(st) || !strings.HasSuffix(st2, "동") || utf8Len(st2) < 2 {
+	if len(st2) == len(st) || !strings.HasSuffix(st2, "동") || utf8.RuneCountInString(st2) < 2 {
 		return d
 	}
 	return st2
@@ -293,13 +291,11 @@ func hangjeongStem(d string) string {
 		return ""
 	}
 	st2 := strings.TrimRight(st, "0123456789.,·")
-	if len(st2) == len(st) || utf8Len(st2) < 1 || strings.Trim(st[len(st2):], ".,·") == "" {
+	if len(st2) == len(st) || utf8.RuneCountInString(st2) < 1 || strings.Trim(st[len(st2):], ".,·") == "" {
 		return ""
 	}
 	return st2 + "동"
 }
-
-func utf8Len(s string) int { return len([]rune(s)) }
 
 // inferPlaces fills in the 시도 and 시군구 of addresses written without them
 // (DESIGN.md §6.10) from the outlets whose addresses are complete: the areas

@@ -111,3 +111,44 @@ func BenchmarkBuildPlaces(b *testing.B) {
 		buildPlaces(s.At, s.n)
 	}
 }
+
+// TestPlacesFollowRegistry: the place index is rebuilt with the registry: an
+// imported outlet in a new 동 is found by search and by address at once, and
+// an outlet that moves leaves its old place.
+func TestPlacesFollowRegistry(t *testing.T) {
+	outs := []publicmask.Outlet{
+		{Code: "1", Addr: "서울특별시 강북구 솔매로 38 (미아동)", Lat: 37.62, Lng: 127.01, Version: 1},
+		{Code: "2", Addr: "서울특별시 강북구 도봉로 1 (미아동)", Lat: 37.63, Lng: 127.02, Version: 2},
+	}
+	s := build(outs, 2, t0)
+	if ps := s.Places("새로운", 5, nil); len(ps) != 0 {
+		t.Fatalf("before: %+v", ps)
+	}
+	added := publicmask.Outlet{Code: "3", Addr: "서울특별시 강북구 새로운길 5 (번동)", Lat: 37.64, Lng: 127.03, Version: 3}
+	s2, _ := s.apply([]publicmask.Outlet{added}, t0)
+	ps := s2.Places("새로운", 5, nil)
+	if len(ps) != 1 || ps[0].Label != "서울특별시 강북구 새로운길" || ps[0].Kind != KindRoad || ps[0].Outlets != 1 {
+		t.Fatalf("after import: %+v", ps)
+	}
+	if es, err := s2.ByAddress("강북구 번동"); err != nil || len(es) != 1 || es[0].Code != "3" {
+		t.Fatalf("강북구 번동: %v %v", es, err)
+	}
+	moved := outs[1]
+	moved.Addr, moved.Version = "서울특별시 강북구 한천로 2 (번동)", 4
+	s3, _ := s2.apply([]publicmask.Outlet{moved}, t0)
+	if es, _ := s3.ByAddress("강북구 미아동"); len(es) != 1 || es[0].Code != "1" {
+		t.Fatalf("미아동 after the move: %v", es)
+	}
+	if es, _ := s3.ByAddress("번동"); len(es) != 2 {
+		t.Fatalf("번동 after the move: %v", es)
+	}
+	if ps := s3.Places("도봉로", 5, nil); len(ps) != 0 {
+		t.Fatalf("the old road is still suggested: %+v", ps)
+	}
+	// A stock change keeps the index (no rebuild per sale).
+	sold := added
+	sold.Stock, sold.Version = 10, 5
+	if s4, _ := s3.apply([]publicmask.Outlet{sold}, t0); s4.reg.places != s3.reg.places {
+		t.Fatal("a stock change rebuilt the place index")
+	}
+}

@@ -135,7 +135,8 @@ func FuzzParseAddress(f *testing.F) {
 			}
 		}
 		q := parseQuery(s)
-		if q.sido != a.Sido {
+		// A query ends at its parenthesis ("서울(" is 서울); an address does not.
+		if q.sido != a.Sido && !strings.Contains(s, "(") {
 			t.Fatalf("%q: query 시도 %q, address 시도 %q", s, q.sido, a.Sido)
 		}
 		if q.road != "" && !(strings.HasSuffix(q.road, "로") || strings.HasSuffix(q.road, "길")) {

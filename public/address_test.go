@@ -255,6 +255,12 @@ func TestStoresByAddrNational(t *testing.T) {
 		{text: "세종특별자치시 조치원읍", sido: "세종특별자치시", dong: "조치원읍"},
 		{text: "홍천군 서석면", sigungu: "홍천군", dong: "서석면"},
 		{text: "경기도 안성시", sido: "경기도", sigungu: "안성시"},
+		// A 시군구 typed without its 시/군/구.
+		{text: "수원 장안구", sigungu: "수원시 장안구"},
+		{text: "고성 거진읍", sigungu: "고성군", dong: "거진읍"},
+		{text: "강남 논현동", sigungu: "강남구", dong: "논현동"},
+		{text: "경기 안성 금광면", sido: "경기도", sigungu: "안성시", dong: "금광면"},
+		{text: "고성", sigungu: "고성군"},
 	}
 	// And queries drawn from the list's own addresses, in several shapes.
 	seen := map[string]bool{}

@@ -74,6 +74,8 @@ func TestParseQuery(t *testing.T) {
 		{"서울특별시 강북구 솔매로 38 (미아동)", query{sido: "서울특별시", sidoTok: "서울특별시", si: "강북구", dong: "미아동", parenthesis: true}},
 		{"상계3.4동", query{dong: "상계3.4동"}},
 		{"중구", query{si: "중구"}},
+		{"수원 장안구 정자동", query{si: "수원", gu: "장안구", stem: true, dong: "정자동"}},
+		{"고성 거진읍", query{si: "고성", stem: true, dong: "거진읍"}},
 		{"", query{}},
 	}
 	for _, c := range cases {

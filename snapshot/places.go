@@ -447,6 +447,7 @@ type query struct {
 	sido        string
 	sidoTok     string // as typed, for the 광주시 case
 	si, gu      string // "수원시" "장안구"; "강남구" ""
+	stem        bool   // si was typed without 시/군/구: "수원 장안구", "고성 거진읍"
 	dong, ri    string
 	road, bldg  string
 	parenthesis bool // the 동 came from a parenthesis (a pasted road-name address)
@@ -472,10 +473,10 @@ func parseQuery(s string) query {
 			toks[0] = rest
 		}
 	}
-	if i < len(toks) && isSigunguToken(toks[i]) {
-		q.si = toks[i]
+	if i < len(toks) && (isSigunguToken(toks[i]) || isStem(toks[i])) {
+		q.si, q.stem = toks[i], !isSigunguToken(toks[i])
 		i++
-		if strings.HasSuffix(q.si, "시") && i < len(toks) && isGuToken(toks[i]) {
+		if (q.stem || strings.HasSuffix(q.si, "시")) && i < len(toks) && isGuToken(toks[i]) {
 			q.gu = toks[i]
 			i++
 		}
@@ -521,8 +522,37 @@ func (ix *placeIndex) resolve(s string, at func(int) *Entry) ([]int32, error) {
 	return pos, err
 }
 
+// isStem reports whether t may be a 시군구 typed without its 시/군/구
+// ("수원", "강남"): a word that is nothing else.
+func isStem(t string) bool {
+	return hangulWord(t) && !isDongToken(t) && !isRiToken(t) && !isRoad(t) && sidoAlias[t] == ""
+}
+
+// sigungus returns the 시군구 places the query names.
+func (ix *placeIndex) sigungus(q query) []int32 {
+	if !q.stem {
+		name := q.si
+		if q.gu != "" {
+			name += " " + q.gu
+		}
+		return ix.named(name, KindSigungu)
+	}
+	if q.gu != "" {
+		return ix.named(q.si+"시 "+q.gu, KindSigungu)
+	}
+	var out []int32
+	for _, suf := range []string{"시", "군", "구"} {
+		out = append(out, ix.named(q.si+suf, KindSigungu)...)
+	}
+	return out
+}
+
 func (ix *placeIndex) resolveQuery(q query, s string, at func(int) *Entry) ([]int32, error) {
 	bldg := func(i int32) string { return at(int(i)).Place.Bldg }
+	if q.stem && len(ix.sigungus(q)) == 0 {
+		// Not a 시군구 after all: read the address without that word.
+		q.si, q.gu, q.stem = "", "", false
+	}
 	finer := q.dong != "" || q.ri != "" || q.road != ""
 	if q.si == "" && !finer {
 		if q.sido != "" {
@@ -539,7 +569,7 @@ func (ix *placeIndex) resolveQuery(q query, s string, at func(int) *Entry) ([]in
 		if q.gu != "" {
 			name += " " + q.gu
 		}
-		for _, id := range ix.named(name, KindSigungu) {
+		for _, id := range ix.sigungus(q) {
 			if q.sido == "" || sidoNames[ix.places[id].sido] == q.sido {
 				areas = append(areas, id)
 			}

@@ -37,7 +37,7 @@ const (
 type Config struct {
 	Ledger *ledger.Ledger // required unless Role is "public"
 	// Public serves the public routes: /corona19-masks/, /api/v2/outlets/,
-	// /api/v2/stream, /api/v2/summary, /api/v2/rules, /openapi.json. Nil:
+	// /api/v2/stream, /api/v2/summary, /api/v2/rules, /api/v2/places, /openapi.json. Nil:
 	// those routes are 404. Not mounted on a ledger node.
 	Public http.Handler
 	// Pages serves /, /outlet, /status and /static/. Nil: 404. Mounted on
@@ -304,7 +304,7 @@ func (s *Server) routes() {
 		// The open data API answers any origin (§4.1 CORS); outlet, admin
 		// and page routes send no CORS headers, so browsers on other
 		// origins cannot use them.
-		for _, p := range []string{"/corona19-masks/", "/api/v2/outlets/", "/api/v2/summary", "/api/v2/rules", "/openapi.json"} {
+		for _, p := range []string{"/corona19-masks/", "/api/v2/outlets/", "/api/v2/summary", "/api/v2/rules", "/api/v2/places", "/openapi.json"} {
 			s.handleRoute("GET "+p, ClassPublic, authNone, true, s.cfg.Public.ServeHTTP)
 			s.handleRoute("OPTIONS "+p, ClassPublic, authNone, true, preflight)
 		}

@@ -11,7 +11,7 @@
 // ledger. Example nginx configuration:
 //
 //	proxy_cache_path /var/cache/nginx/pm keys_zone=pm:10m max_size=256m inactive=10s;
-//	location ~ ^/(corona19-masks/v1|api/v2/(outlets|summary|rules)) {
+//	location ~ ^/(corona19-masks/v1|api/v2/(outlets|summary|rules|places)) {
 //	    proxy_pass http://publicmask;
 //	    proxy_cache pm;
 //	    proxy_cache_lock on;             # one request per key goes upstream
@@ -85,7 +85,7 @@ const (
 //
 //	GET /corona19-masks/v1/{stores,sales,storesByGeo,storesByAddr}/json
 //	GET /api/v2/outlets/near, /api/v2/outlets/{code}, /api/v2/stream,
-//	    /api/v2/summary, /api/v2/rules
+//	    /api/v2/summary, /api/v2/rules, /api/v2/places
 //	GET /openapi.json
 //
 // Anything else it is asked for is a JSON 404 not_found.
@@ -124,6 +124,7 @@ func NewHandler(r *snapshot.Refresher, opts Options) http.Handler {
 	m.HandleFunc("GET /api/v2/stream", h.stream)
 	m.HandleFunc("GET /api/v2/summary", h.summary)
 	m.HandleFunc("GET /api/v2/rules", h.rules)
+	m.HandleFunc("GET /api/v2/places", h.places)
 	m.HandleFunc("GET /openapi.json", h.openAPI)
 	m.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusNotFound, publicmask.ENotFound, "no such endpoint")

@@ -9,6 +9,7 @@ import (
 // each to its status; the domain only speaks in codes.
 const (
 	EBadRequest       = "bad_request"
+	EAmbiguousAddress = "ambiguous_address" // 400: the address names several places (candidates listed)
 	EInvalidID        = "invalid_id"
 	EUnauthorized     = "unauthorized"
 	EForbidden        = "forbidden"

@@ -118,6 +118,7 @@ type Node struct {
 	admin     string
 	generated bool
 	statusC   *statusCollector
+	writes    *watchedStore
 	stop      context.CancelFunc
 	seal      *seal.Key // the counter outbox's key pair, derived from the secret
 }
@@ -159,39 +160,40 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		}
 	}()
 
-	if n.Store, err = openStore(ctx, cfg.DB, cfg.Logger); err != nil {
+	// A public node only reads outlets and the change feed: it may run
+	// under a read-only database role, on a standby, and never migrates.
+	if n.Store, err = openStore(ctx, cfg.DB, cfg.Role == "public", cfg.Logger); err != nil {
 		return nil, err
 	}
 	registerStoreMetrics(n.Registry, n.Store)
-	secretFile, mayCreate := cfg.SecretFile, false
-	if secretFile == "" {
-		if isPostgres(cfg.DB) {
-			return nil, errors.New("with PostgreSQL every node needs the same --secret-file (or PUBLICMASK_SECRET_FILE)")
+	n.writes = watchStore(bg, n.Store, n.Registry, cfg.Logger)
+	n.Store = n.writes
+	var keyer *rrn.Keyer
+	if cfg.Role == "public" {
+		// The most exposed machines hold no secret, so they cannot
+		// brute-force person keys (§2 Privacy).
+		if cfg.SecretFile != "" {
+			cfg.Logger.Warn("a public node does not use the HMAC secret: --secret-file ignored; keep the secret off public machines")
 		}
-		secretFile, mayCreate = cfg.DB+".secret", true
-	}
-	secret, err := loadSecret(ctx, n.Store, secretFile, mayCreate)
-	if err != nil {
-		return nil, err
-	}
-	keyer, err := rrn.NewKeyer(secret)
-	if err != nil {
-		return nil, err
-	}
-	if n.seal, err = seal.NewKey(secret); err != nil {
-		return nil, err
-	}
-	tokenFile := cfg.DB + ".admin-token"
-	if isPostgres(cfg.DB) {
-		tokenFile = filepath.Join("data", "admin-token")
-	}
-	if cfg.AdminTokenFile != "" {
-		if cfg.AdminToken, err = readAdminTokenFile(cfg.AdminTokenFile); err != nil {
+	} else {
+		secretFile, mayCreate := cfg.SecretFile, false
+		if secretFile == "" {
+			if isPostgres(cfg.DB) {
+				return nil, errors.New("with PostgreSQL every ledger node needs the same --secret-file (or PUBLICMASK_SECRET_FILE)")
+			}
+			secretFile, mayCreate = cfg.DB+".secret", true
+		}
+		secret, err := loadSecret(ctx, n.Store, secretFile, mayCreate)
+		if err != nil {
 			return nil, err
 		}
-	}
-	if cfg.Role != "public" {
-		if n.admin, n.generated, err = loadAdminToken(cfg.AdminToken, tokenFile); err != nil {
+		if keyer, err = rrn.NewKeyer(secret); err != nil {
+			return nil, err
+		}
+		if n.seal, err = seal.NewKey(secret); err != nil {
+			return nil, err
+		}
+		if err := n.loadAdmin(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -243,6 +245,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if err := n.buildHandler(); err != nil {
 		return nil, err
 	}
+	n.registerOpsMetrics(bg)
 	n.startStatus(bg)
 	ok = true
 	return n, nil
@@ -262,11 +265,19 @@ func makeClock(start string, rate float64) (clock.Clock, error) {
 	return clock.NewSim(t, rate), nil
 }
 
-func openStore(ctx context.Context, db string, log *slog.Logger) (publicmask.Store, error) {
+func openStore(ctx context.Context, db string, readOnly bool, log *slog.Logger) (publicmask.Store, error) {
 	if isPostgres(db) {
-		return postgres.Open(ctx, db, postgres.Options{Logger: log})
+		st, err := postgres.Open(ctx, db, postgres.Options{Logger: log, NoMigrate: readOnly})
+		if err != nil {
+			return nil, err // not a typed nil in the interface
+		}
+		return st, nil
 	}
-	return sqlite.Open(ctx, db)
+	st, err := sqlite.Open(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
 }
 
 func (n *Node) buildHandler() error {
@@ -304,8 +315,24 @@ func (n *Node) buildHandler() error {
 }
 
 func (n *Node) ready(ctx context.Context) error {
+	if n.cfg.Role == "public" {
+		// A public node keeps serving its last snapshot while the store is
+		// unreachable; its age shows in X-Data-As-Of, /status and metrics.
+		if !n.Refresher.Ready() {
+			return publicmask.Errorf(publicmask.EStoreUnavailable, "public snapshot not built yet")
+		}
+		return nil
+	}
 	if err := n.Store.Ping(ctx); err != nil {
+		if errors.Is(err, sqlite.ErrFlushFailed) {
+			return publicmask.Errorf(publicmask.EStoreUnavailable, "a flush to disk failed: restart the node")
+		}
 		return publicmask.Errorf(publicmask.EStoreUnavailable, "store unreachable")
+	}
+	if n.cfg.Role != "public" {
+		if err := n.writes.readyErr(); err != nil {
+			return err
+		}
 	}
 	if n.Refresher != nil && !n.Refresher.Ready() {
 		return publicmask.Errorf(publicmask.EStoreUnavailable, "public snapshot not built yet")
@@ -490,9 +517,16 @@ func (n *Node) banner(base string) {
 	}
 	if n.cfg.Role != "public" {
 		fmt.Fprintf(w, "  counter:  %s/outlet\n", base)
-		if n.generated {
+		switch {
+		case n.generated && isPostgres(n.cfg.DB):
+			fmt.Fprintf(w, "  admin token (generated; only its hash is kept in the database, so it is shown this once): %s\n", n.admin)
+		case n.generated:
 			fmt.Fprintf(w, "  admin token (generated, kept in %s): %s\n", n.cfg.DB+".admin-token", n.admin)
-		} else if n.cfg.AdminToken == "" {
+		case n.cfg.AdminTokenFile != "":
+			fmt.Fprintf(w, "  admin token: in %s\n", n.cfg.AdminTokenFile)
+		case n.cfg.AdminToken == "" && isPostgres(n.cfg.DB):
+			fmt.Fprintf(w, "  admin token: the one printed by the first ledger node (the database keeps only its hash)\n")
+		case n.cfg.AdminToken == "":
 			fmt.Fprintf(w, "  admin token: in %s\n", n.cfg.DB+".admin-token")
 		}
 		code := "<outlet code>"
@@ -514,3 +548,13 @@ func redactDSN(db string) string {
 
 // Version is set at build time with -ldflags "-X …/app.Version=…".
 var Version = "dev"
+
+// Migrate brings the store at db up to this binary's schema (`publicmask
+// migrate`).
+func Migrate(ctx context.Context, db string) error {
+	st, err := openStore(ctx, db, false, slog.Default())
+	if err != nil {
+		return err
+	}
+	return st.Close()
+}

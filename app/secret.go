@@ -94,14 +94,22 @@ func loadAdminToken(flagValue, path string) (token string, generated bool, err e
 	return tok, true, nil
 }
 
+// writePrivate creates path (0600) holding data, durably: the data and the
+// directory entry are flushed before it returns, since the store may
+// already depend on it (the secret's fingerprint). The file appears whole
+// or not at all (written under a temporary name, then linked into place,
+// which also refuses to replace an existing file).
 func writePrivate(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*") // mode 0600
 	if err != nil {
 		return err
 	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
 	if _, err := f.Write(data); err != nil {
 		f.Close()
 		return err
@@ -113,8 +121,14 @@ func writePrivate(path string, data []byte) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
+	if err := os.Link(tmp, path); err != nil {
+		return err
+	}
+	if err := os.Remove(tmp); err != nil {
+		return err
+	}
 	// The new name is durable only once its directory is.
-	return syncDir(filepath.Dir(path))
+	return syncDir(dir)
 }
 
 func syncDir(dir string) error {

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"github.com/publicmask/publicmask/httpapi"
 	"math"
 	"os"
@@ -12,6 +13,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/publicmask/publicmask/snapshot"
+	"github.com/publicmask/publicmask/sqlite"
 )
 
 // The status page's figures are derived from the node's own Prometheus
@@ -224,6 +226,14 @@ func (n *Node) status(ctx context.Context) (any, error) {
 	storeOK := map[string]any{"ok": true}
 	if err := n.Store.Ping(ctx); err != nil {
 		storeOK = map[string]any{"ok": false, "error": "store unreachable"}
+		if errors.Is(err, sqlite.ErrFlushFailed) {
+			storeOK = map[string]any{"ok": false, "error": "a flush to disk failed: restart the node", "cause": causeFlushFailed}
+		}
+	}
+	// Why durable writes fail (full disk, failed flush, store gone), and
+	// since when; the metric publicmask_store_write_errors_total counts them.
+	if cause, since, msg := n.writes.failure(); cause != "" && n.cfg.Role != "public" {
+		storeOK = map[string]any{"ok": false, "error": msg, "cause": cause, "since": since}
 	}
 	out["store"] = storeOK
 	if n.Refresher != nil {

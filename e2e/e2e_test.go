@@ -79,8 +79,14 @@ func start(t *testing.T, args ...string) *server {
 // server again).
 func startOn(t *testing.T, addr string, args ...string) *server {
 	t.Helper()
-	all := append([]string{"serve", "--addr", addr, "--admin-token", adminToken}, args...)
-	cmd := exec.Command(binary(t), all...)
+	return startExact(t, addr, append([]string{"serve", "--addr", addr, "--admin-token", adminToken}, args...)...)
+}
+
+// startExact runs the binary with exactly args (which must listen on addr)
+// and waits until it is ready.
+func startExact(t *testing.T, addr string, args ...string) *server {
+	t.Helper()
+	cmd := exec.Command(binary(t), args...)
 	s := &server{t: t, cmd: cmd, base: "http://" + addr, logs: &bytes.Buffer{}, mu: &sync.Mutex{}}
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw

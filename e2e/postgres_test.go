@@ -92,7 +92,7 @@ func TestPostgresScaleOut(t *testing.T) {
 		t.Fatalf("public node write: %+v", e)
 	}
 	// A node given another secret refuses to start.
-	bad := exec.Command(binary(t), append([]string{"serve", "--addr", freeAddr(t), "--role", "public"}, append(common[:2:2], "--secret-file", secretFile(t, t.TempDir()))...)...)
+	bad := exec.Command(binary(t), append([]string{"serve", "--addr", freeAddr(t), "--role", "ledger"}, append(common[:2:2], "--secret-file", secretFile(t, t.TempDir()))...)...)
 	if out, err := bad.CombinedOutput(); err == nil || !strings.Contains(string(out), "secret") {
 		t.Fatalf("node with another secret started: %v %s", err, out)
 	}

@@ -19,7 +19,7 @@ const codeMethodNotAllowed = "method_not_allowed"
 // must not reach a client as if it were a 4xx.
 func statusOf(code string) int {
 	switch code {
-	case publicmask.EBadRequest, publicmask.EInvalidID:
+	case publicmask.EBadRequest, publicmask.EInvalidID, publicmask.EAmbiguousAddress:
 		return http.StatusBadRequest
 	case publicmask.EUnauthorized:
 		return http.StatusUnauthorized

@@ -37,7 +37,7 @@ const (
 type Config struct {
 	Ledger *ledger.Ledger // required unless Role is "public"
 	// Public serves the public routes: /corona19-masks/, /api/v2/outlets/,
-	// /api/v2/stream, /api/v2/summary, /api/v2/rules, /openapi.json. Nil:
+	// /api/v2/stream, /api/v2/summary, /api/v2/rules, /api/v2/places, /openapi.json. Nil:
 	// those routes are 404. Not mounted on a ledger node.
 	Public http.Handler
 	// Pages serves /, /outlet, /status and /static/. Nil: 404. Mounted on
@@ -301,10 +301,15 @@ func (s *Server) routes() {
 		}
 	}
 	if s.cfg.Role != RoleLedger && s.cfg.Public != nil {
-		for _, p := range []string{"/corona19-masks/", "/api/v2/outlets/", "/api/v2/summary", "/api/v2/rules", "/openapi.json"} {
-			s.handle("GET "+p, ClassPublic, authNone, s.cfg.Public.ServeHTTP)
+		// The open data API answers any origin (§4.1 CORS); outlet, admin
+		// and page routes send no CORS headers, so browsers on other
+		// origins cannot use them.
+		for _, p := range []string{"/corona19-masks/", "/api/v2/outlets/", "/api/v2/summary", "/api/v2/rules", "/api/v2/places", "/openapi.json"} {
+			s.handleRoute("GET "+p, ClassPublic, authNone, true, s.cfg.Public.ServeHTTP)
+			s.handleRoute("OPTIONS "+p, ClassPublic, authNone, true, preflight)
 		}
-		s.handle("GET /api/v2/stream", ClassStream, authNone, s.cfg.Public.ServeHTTP)
+		s.handleRoute("GET /api/v2/stream", ClassStream, authNone, true, s.cfg.Public.ServeHTTP)
+		s.handleRoute("OPTIONS /api/v2/stream", ClassPublic, authNone, true, preflight)
 	}
 	if s.cfg.Pages != nil {
 		for _, p := range []string{"/{$}", "/status", "/static/", "/basemap.geojson"} {
@@ -325,14 +330,45 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("/", s.unmatched)
 }
 
+// CORS answers of the open data API (§4.1).
+var (
+	corsOrigin  = []string{"*"}
+	corsExpose  = []string{"ETag, X-Data-Version, X-Data-As-Of"}
+	corsMethods = []string{"GET, HEAD, OPTIONS"}
+	// What 2020 web apps and EventSource send: conditional requests, the
+	// stream's resume point, and content negotiation.
+	corsAllowHeaders = []string{"Accept, Accept-Language, Cache-Control, Content-Type, If-None-Match, Last-Event-ID"}
+	corsMaxAge       = []string{"86400"}
+)
+
+// preflight answers a CORS preflight of a public route.
+func preflight(w http.ResponseWriter, r *http.Request) {
+	hd := w.Header()
+	hd["Access-Control-Allow-Methods"] = corsMethods
+	hd["Access-Control-Allow-Headers"] = corsAllowHeaders
+	hd["Access-Control-Max-Age"] = corsMaxAge
+	w.WriteHeader(http.StatusNoContent)
+}
+
 // handle registers a route with its class gate and authentication.
 func (s *Server) handle(pattern string, class string, need auth, h http.HandlerFunc) {
+	s.handleRoute(pattern, class, need, false, h)
+}
+
+// handleRoute is handle; withCORS makes every answer of the route, errors,
+// sheds and rate limits included, readable by pages of any origin.
+func (s *Server) handleRoute(pattern string, class string, need auth, withCORS bool, h http.HandlerFunc) {
 	g := s.gates[class]
 	bodyLimit := s.cfg.MaxBodyBytes
 	if class == ClassAdmin {
 		bodyLimit = s.cfg.ImportMaxBytes
 	}
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if withCORS {
+			hd := w.Header()
+			hd["Access-Control-Allow-Origin"] = corsOrigin
+			hd["Access-Control-Expose-Headers"] = corsExpose
+		}
 		ri := infoOf(r)
 		if ri != nil {
 			ri.route, ri.class = pattern, class

@@ -63,7 +63,11 @@ type Options struct {
 	// MaxAttempts bounds how often Write runs fn when PostgreSQL reports a
 	// serialization failure or deadlock (default 8).
 	MaxAttempts int
-	Logger      *slog.Logger
+	// NoMigrate makes Open check the schema version instead of migrating:
+	// public nodes run under a read-only role, often on a standby, and
+	// migrations run from ledger nodes or `publicmask migrate` (§6.8).
+	NoMigrate bool
+	Logger    *slog.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -126,7 +130,20 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if opts.Schema != "" {
 		rp["search_path"] = quoteIdent(opts.Schema)
 	}
-	if err := migrate(ctx, cc, opts.Schema); err != nil {
+	// Every session commits durably whatever the server's, database's or
+	// role's default (a startup parameter overrides them): an acknowledged
+	// sale must survive a crash of the database server too. A DSN may ask
+	// for more (waiting for standbys), never for less.
+	switch rp["synchronous_commit"] {
+	case "on", "remote_write", "remote_apply":
+	default:
+		rp["synchronous_commit"] = "on"
+	}
+	if opts.NoMigrate {
+		if err := checkSchema(ctx, cc); err != nil {
+			return nil, err
+		}
+	} else if err := migrate(ctx, cc, opts.Schema); err != nil {
 		return nil, err
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
@@ -176,6 +193,54 @@ func migrate(ctx context.Context, cc *pgx.ConnConfig, schema string) error {
 	}
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("postgres: migrate: %w", err)
+	}
+	return nil
+}
+
+// SchemaVersion is the newest embedded migration: the schema this binary
+// needs.
+func SchemaVersion() (int64, error) {
+	entries, err := fs.ReadDir(migrations, "migrations")
+	if err != nil {
+		return 0, err
+	}
+	var v int64
+	for _, e := range entries {
+		digits, _, _ := strings.Cut(e.Name(), "_")
+		n, err := strconv.ParseInt(digits, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("postgres: migration %s has no version prefix", e.Name())
+		}
+		v = max(v, n)
+	}
+	return v, nil
+}
+
+// checkSchema refuses a database whose schema is older than this binary's
+// (not migrated yet, or not at all), without writing anything. A newer
+// schema is accepted: migrations only add, and ledger nodes are upgraded
+// first.
+func checkSchema(ctx context.Context, cc *pgx.ConnConfig) error {
+	want, err := SchemaVersion()
+	if err != nil {
+		return err
+	}
+	conn, err := pgx.ConnectConfig(ctx, cc)
+	if err != nil {
+		return unavailable("schema check: connect", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var have int64
+	err = conn.QueryRow(ctx, `SELECT COALESCE(MAX(version_id), 0) FROM goose_db_version WHERE is_applied`).Scan(&have)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P01" { // undefined_table
+		return fmt.Errorf("postgres: the database has no publicmask schema; run `publicmask migrate --db …` or start a ledger node first (this node does not migrate)")
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: schema check: %w", err)
+	}
+	if have < want {
+		return fmt.Errorf("postgres: the database schema is at version %d, this binary needs %d; run `publicmask migrate --db …` or start an upgraded ledger node first (this node does not migrate)", have, want)
 	}
 	return nil
 }

@@ -314,8 +314,13 @@ func TestStoresByAddr(t *testing.T) {
 	if body.Count != 99 {
 		t.Fatalf("강북구: %d, want 99", body.Count)
 	}
-	for _, a := range []string{"서울특별시", "서울", "", "미아동"} {
+	for _, a := range []string{"서울특별시", "서울", "", "없는동", "hello"} {
 		env.get(t, "/corona19-masks/v1/storesByAddr/json?address="+url.QueryEscape(a)).wantError(t, 400, publicmask.EBadRequest)
+	}
+	// A 동 alone, unique among the outlets, is that 동.
+	env.get(t, "/corona19-masks/v1/storesByAddr/json?address="+url.QueryEscape("미아동")).json(t, &body)
+	if body.Count != len(want) {
+		t.Fatalf("미아동 alone: %d, want %d", body.Count, len(want))
 	}
 	env.get(t, "/corona19-masks/v1/storesByAddr/json").wantError(t, 400, publicmask.EBadRequest)
 }

@@ -16,7 +16,7 @@ func FuzzParams(f *testing.F) {
 	for _, s := range []string{
 		"page=1&perPage=100", "perPage=99999999999999999999", "lat=37.5&lng=127&m=10000", "lat=NaN&lng=Inf&m=-1",
 		"address=%EC%84%9C%EC%9A%B8", "address=%zz", "status=plenty,,few&limit=0", "date=2020-03-11&birth_year=1983",
-		"lat=1e400&lng=127", "m=1e-320&lat=33&lng=124", "page=-5", "a=b&&=&lat",
+		"lat=1e400&lng=127", "m=1e-320&lat=33&lng=124", "page=-5", "a=b&&=&lat", "q=%EB%85%BC%ED%98%84&limit=999",
 	} {
 		f.Add(s)
 	}
@@ -39,6 +39,9 @@ func FuzzParams(f *testing.F) {
 		if q, err := p.nearQuery(); err == nil && (q.limit < 1 || q.limit > maxLimit) {
 			t.Fatalf("%q: limit %d", raw, q.limit)
 		}
+		if q, err := p.placesQuery(); err == nil && (q.q == "" || q.limit < 1 || q.limit > maxPlaces) {
+			t.Fatalf("%q: places %+v", raw, q)
+		}
 		if q, err := p.rulesQuery(); err == nil && q.birthYear != 0 && (q.birthYear < 1900 || q.birthYear > 2030) {
 			t.Fatalf("%q: birth year %d", raw, q.birthYear)
 		}
@@ -49,17 +52,21 @@ func FuzzParams(f *testing.F) {
 // 200 with JSON, or a contract error; never a panic or a 5xx.
 func FuzzHandlerQuery(f *testing.F) {
 	var outlets []publicmask.Outlet
+	addrs := []string{"서울특별시 강북구 솔매로 38 (미아동)", "서울특별시 중구 명동길 1 (명동1가)", "부산광역시 중구 중앙대로 2 (중앙동)",
+		"고성군 거진읍 거탄진로102", "강원도 고성군 간성읍 간성로 1", "경상남도 고성군 고성읍 중앙로 1"}
 	for i := 0; i < 300; i++ {
 		outlets = append(outlets, publicmask.Outlet{Code: fmt.Sprintf("%08d", i), Name: "약국", Type: "01",
-			Addr: "서울특별시 강북구 솔매로 38 (미아동)", Lat: 37.6 + float64(i)*1e-4, Lng: 127.02})
+			Addr: addrs[i%len(addrs)], Lat: 37.6 + float64(i)*1e-4, Lng: 127.02})
 	}
 	env := newEnv(f, outlets, Options{})
 	routes := []string{"/corona19-masks/v1/stores/json", "/corona19-masks/v1/sales/json", "/corona19-masks/v1/storesByGeo/json",
-		"/corona19-masks/v1/storesByAddr/json", "/api/v2/outlets/near", "/api/v2/summary"}
+		"/corona19-masks/v1/storesByAddr/json", "/api/v2/outlets/near", "/api/v2/summary", "/api/v2/places"}
 	f.Add(uint8(0), "page=3&perPage=500")
 	f.Add(uint8(2), "lat=37.6&lng=127.02&m=10000")
 	f.Add(uint8(3), "address=서울특별시+강북구+미아동")
 	f.Add(uint8(4), "lat=37.6&lng=127.02&status=few&limit=9999")
+	f.Add(uint8(3), "address=%EC%A4%91%EA%B5%AC")
+	f.Add(uint8(6), "q=%EC%A4%91&limit=3")
 	f.Fuzz(func(t *testing.T, route uint8, raw string) {
 		req := httptest.NewRequest("GET", "/", nil)
 		req.URL.Path = routes[int(route)%len(routes)]

@@ -11,7 +11,7 @@
 // ledger. Example nginx configuration:
 //
 //	proxy_cache_path /var/cache/nginx/pm keys_zone=pm:10m max_size=256m inactive=10s;
-//	location ~ ^/(corona19-masks/v1|api/v2/(outlets|summary|rules)) {
+//	location ~ ^/(corona19-masks/v1|api/v2/(outlets|summary|rules|places)) {
 //	    proxy_pass http://publicmask;
 //	    proxy_cache pm;
 //	    proxy_cache_lock on;             # one request per key goes upstream
@@ -85,7 +85,7 @@ const (
 //
 //	GET /corona19-masks/v1/{stores,sales,storesByGeo,storesByAddr}/json
 //	GET /api/v2/outlets/near, /api/v2/outlets/{code}, /api/v2/stream,
-//	    /api/v2/summary, /api/v2/rules
+//	    /api/v2/summary, /api/v2/rules, /api/v2/places
 //	GET /openapi.json
 //
 // Anything else it is asked for is a JSON 404 not_found.
@@ -111,15 +111,20 @@ func NewHandler(r *snapshot.Refresher, opts Options) http.Handler {
 	h.openGz = gzipBytes(h.openapi, gzip.BestCompression)
 
 	m := h.mux
-	m.HandleFunc("GET /corona19-masks/v1/stores/json", h.stores)
-	m.HandleFunc("GET /corona19-masks/v1/sales/json", h.sales)
-	m.HandleFunc("GET /corona19-masks/v1/storesByGeo/json", h.storesByGeo)
-	m.HandleFunc("GET /corona19-masks/v1/storesByAddr/json", h.storesByAddr)
+	// Each v1 route also answers with a trailing slash: a widely copied
+	// 2020 Android course wrote it that way, and its apps crash on a 404.
+	for _, sfx := range []string{"", "/"} {
+		m.HandleFunc("GET /corona19-masks/v1/stores/json"+sfx, h.stores)
+		m.HandleFunc("GET /corona19-masks/v1/sales/json"+sfx, h.sales)
+		m.HandleFunc("GET /corona19-masks/v1/storesByGeo/json"+sfx, h.storesByGeo)
+		m.HandleFunc("GET /corona19-masks/v1/storesByAddr/json"+sfx, h.storesByAddr)
+	}
 	m.HandleFunc("GET /api/v2/outlets/near", h.near)
 	m.HandleFunc("GET /api/v2/outlets/{code}", h.outlet)
 	m.HandleFunc("GET /api/v2/stream", h.stream)
 	m.HandleFunc("GET /api/v2/summary", h.summary)
 	m.HandleFunc("GET /api/v2/rules", h.rules)
+	m.HandleFunc("GET /api/v2/places", h.places)
 	m.HandleFunc("GET /openapi.json", h.openAPI)
 	m.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusNotFound, publicmask.ENotFound, "no such endpoint")

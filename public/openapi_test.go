@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,6 +50,12 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 		"/corona19-masks/v1/storesByGeo/json?lat=50&lng=127",
 		"/corona19-masks/v1/storesByAddr/json?address=" + url.QueryEscape("서울특별시 강북구 미아동"),
 		"/corona19-masks/v1/storesByAddr/json?address=" + url.QueryEscape("서울특별시"),
+		"/corona19-masks/v1/storesByAddr/json?address=" + url.QueryEscape("미아동"),
+		"/corona19-masks/v1/storesByAddr/json?address=" + url.QueryEscape("솔매로 38"),
+		"/corona19-masks/v1/storesByAddr/json?address=" + url.QueryEscape("도봉로"), // in 강북구 and 도봉구: ambiguous_address
+		"/api/v2/places?q=" + url.QueryEscape("미아"),
+		"/api/v2/places?q=" + url.QueryEscape("서울 강북구") + "&limit=3",
+		"/api/v2/places",
 		"/api/v2/outlets/near?lat=37.6359&lng=127.0253&m=2000&limit=100&status=plenty,break",
 		"/api/v2/outlets/11817488",
 		"/api/v2/outlets/12820326", // never stocked
@@ -78,6 +85,9 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 		out.SetBodyBytes(w.Body.Bytes())
 		if err := openapi3filter.ValidateResponse(ctx, out); err != nil {
 			t.Errorf("%s (%d): response invalid per openapi.json: %v\n%.300s", u, w.Code, err, w.Body.Bytes())
+		}
+		if strings.Contains(u, "%EB%8F%84%EB%B4%89%EB%A1%9C") && !strings.Contains(w.Body.String(), `"candidates":[`) {
+			t.Errorf("%s: not the ambiguous answer the document is checked against: %s", u, w.Body.Bytes())
 		}
 	}
 	// The stream is text/event-stream; check its start against the document.

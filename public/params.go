@@ -15,8 +15,8 @@ import (
 // occurrence wins). The query is parsed by hand because url.Values
 // allocates a map and slices per request on the hottest path.
 type params struct {
-	page, perPage, lat, lng, m, address, limit, status, date, birthYear string
-	has                                                                 uint16
+	page, perPage, lat, lng, m, address, limit, status, date, birthYear, q string
+	has                                                                    uint16
 }
 
 const (
@@ -30,6 +30,7 @@ const (
 	hasStatus
 	hasDate
 	hasBirthYear
+	hasQ
 )
 
 func badRequest(format string, args ...any) error {
@@ -74,6 +75,8 @@ func parseParams(raw string) (params, error) {
 			dst, bit = &p.date, hasDate
 		case "birth_year":
 			dst, bit = &p.birthYear, hasBirthYear
+		case "q":
+			dst, bit = &p.q, hasQ
 		default:
 			continue
 		}

@@ -153,9 +153,9 @@ func (h *handler) storesByAddr(w http.ResponseWriter, req *http.Request) {
 	if s == nil {
 		return
 	}
-	entries, ok := s.ByAddress(snapshot.ParseAddress(p.address))
-	if !ok {
-		writeErr(w, badRequest("address must name a 시도 and a 시군구 (and optionally a 읍/면/동), e.g. 서울특별시 강남구 논현동"))
+	entries, err := s.ByAddress(p.address)
+	if err != nil {
+		writeAddrErr(w, err)
 		return
 	}
 	k := append([]byte("addr|"), p.address...)

@@ -242,7 +242,8 @@ func TestAddrQueries(t *testing.T) {
 	for range 20 {
 		for _, q := range addrQueries(outs, rng) {
 			switch q {
-			case "서울특별시 강북구", "서울특별시 강북구 미아동", "경기도 수원시 장안구", "경기도 수원시 장안구 영화동", "경기도 파주시", "경기도 파주시 파주읍":
+			case "서울특별시 강북구", "서울특별시 강북구 미아동", "서울특별시 강북구 솔매로", "경기도 수원시 장안구",
+				"경기도 수원시 장안구 영화동", "경기도 수원시 장안구 정조로", "경기도 파주시", "경기도 파주시 파주읍", "경기도 파주시 시장로":
 			default:
 				t.Fatalf("unexpected query %q", q)
 			}

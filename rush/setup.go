@@ -469,7 +469,8 @@ func waitVisible(ctx context.Context, a *api, codes []string, within time.Durati
 // addrQueries derives storesByAddr queries from outlet addresses: 시도 +
 // 시군구 (with a 구 of a city when there is one) and, for most, the 동 or
 // 읍/면 as written (in parentheses for road-name addresses, inline for
-// 읍/면).
+// 읍/면) or the road name. Every query names the outlet's own place, so the
+// server answers it with outlets, never with a 400.
 func addrQueries(outlets []publicmask.Outlet, rng *mrand.Rand) []string {
 	var qs []string
 	for _, o := range outlets {
@@ -483,23 +484,47 @@ func addrQueries(outlets []publicmask.Outlet, rng *mrand.Rand) []string {
 			q += " " + f[2]
 			rest = f[3:]
 		}
+		// An inline 읍/면/동 is the place; only without one does the
+		// parenthesis name the 동 (after an 읍/면 it holds a building: "(경향아파트상가)").
 		dong := ""
-		if i := strings.LastIndexByte(o.Addr, '('); i >= 0 {
+		if len(rest) > 0 && (strings.HasSuffix(rest[0], "읍") || strings.HasSuffix(rest[0], "면") || strings.HasSuffix(rest[0], "동")) {
+			dong = rest[0]
+			rest = rest[1:]
+		} else if i := strings.LastIndexByte(o.Addr, '('); i >= 0 {
 			inner := strings.TrimSuffix(o.Addr[i+1:], ")")
 			inner = strings.TrimSpace(strings.SplitN(inner, ",", 2)[0])
 			if strings.HasSuffix(inner, "동") || strings.HasSuffix(inner, "가") {
 				dong = inner
 			}
 		}
-		if dong == "" && len(rest) > 0 && (strings.HasSuffix(rest[0], "읍") || strings.HasSuffix(rest[0], "면") || strings.HasSuffix(rest[0], "동")) {
-			dong = rest[0]
-		}
-		if dong != "" && rng.IntN(10) < 7 {
+		switch x := rng.IntN(10); {
+		case dong != "" && x < 6:
 			q += " " + dong
+		case x < 8:
+			if road := roadOf(rest); road != "" {
+				q += " " + road
+			}
 		}
 		qs = append(qs, q)
 	}
 	return qs
+}
+
+// roadOf is the road name that rest starts with ("솔매로 38", "남해안대로442",
+// "처인성로 185번길 23" → 처인성로185번길), or "".
+func roadOf(rest []string) string {
+	if len(rest) == 0 {
+		return ""
+	}
+	road := strings.TrimRight(rest[0], "0123456789-")
+	if !strings.HasSuffix(road, "로") && !strings.HasSuffix(road, "길") {
+		return ""
+	}
+	if road == rest[0] && len(rest) > 1 && strings.HasSuffix(rest[1], "길") &&
+		strings.Trim(strings.TrimSuffix(strings.TrimSuffix(rest[1], "길"), "번"), "0123456789") == "" {
+		road += rest[1]
+	}
+	return road
 }
 
 func newRunID() string {

@@ -12,6 +12,11 @@
 #   3. geo reads:       wrk on storesByGeo (m=1000, random points in central
 #                       Seoul) vs wrk on /debug/fixed (a pre-encoded body of the same size, same process
 #                       server and middleware) → req/s and the ratio
+#   3b. address search: wrk on storesByAddr (시도 시군구 동 of the server's own
+#                       outlets) vs /debug/fixed at their mean body size → req/s
+#                       and the ratio; wrk on /api/v2/places (typed prefixes) →
+#                       p99 at 4 and at WRK_CONN connections; the in-memory p99
+#                       of go test -bench BenchmarkPlaces ./public
 #   4. sales capacity:  publicmask rush --target … at a sales rate above what
 #                       the server can take and few reads → durable sales/s
 #                       over HTTP, p99, and the ratio to (1)
@@ -97,6 +102,68 @@ GEO=$(wrk_rate "$DIR/wrk-geo.txt")
 GEO_P99=$(wrk_p99 "$DIR/wrk-geo.txt")
 GEO_NON2XX=$(awk '/Non-2xx/ { print $NF }' "$DIR/wrk-geo.txt")
 
+say "== 3b. address search: /api/v2/places and storesByAddr (wrk -t2 -c$WRK_CONN -d${WRK_SECS}s) vs fixed body"
+# Queries from the server's own outlets: storesByAddr as 2020 apps sent it
+# (시도 시군구 동), and places as people type (prefixes of 동 and 시군구 names).
+python3 - "$BASE" "$DIR" <<'PY'
+import json, random, sys, urllib.parse, urllib.request
+base, out = sys.argv[1], sys.argv[2]
+addrs, page = [], 1
+while True:
+    d = json.load(urllib.request.urlopen(f"{base}/corona19-masks/v1/stores/json?perPage=5000&page={page}"))
+    addrs += [s["addr"] for s in d["storeInfos"]]
+    if d["count"] < 5000:
+        break
+    page += 1
+random.seed(2020)
+queries, prefixes = [], []
+for a in random.sample(addrs, min(3000, len(addrs))):
+    t = a.split()
+    if len(t) < 3:
+        continue
+    area, i = [t[0]], 1
+    if t[1][-1] in "시군구":
+        area.append(t[1]); i = 2
+        if t[1].endswith("시") and t[2].endswith("구"):
+            area.append(t[2]); i = 3
+    dong = t[i] if i < len(t) and t[i][-1] in "읍면" else ""
+    if not dong and "(" in a:
+        dong = a[a.rindex("(") + 1:].rstrip(")").split(",")[0].strip()
+    if dong[-1:] in ("동", "가", "읍", "면"):
+        queries.append(" ".join(area + [dong]))
+        for n in range(1, len(dong)):
+            prefixes.append(dong[:n])
+    name = area[-1]
+    prefixes.append(name[:max(1, len(name) - 1)])
+random.shuffle(prefixes)
+def lua(name, paths):
+    with open(f"{out}/{name}.lua", "w") as f:
+        f.write("local paths = {\n" + "".join(json.dumps(p) + ",\n" for p in paths) + "}\n")
+        f.write("math.randomseed(2020)\nrequest = function() return wrk.format(\"GET\", paths[math.random(#paths)]) end\n")
+lua("addr", ["/corona19-masks/v1/storesByAddr/json?address=" + urllib.parse.quote(q) for q in queries])
+lua("places", ["/api/v2/places?q=" + urllib.parse.quote(q) for q in prefixes[:3000]])
+sizes = [len(urllib.request.urlopen(base + "/corona19-masks/v1/storesByAddr/json?address=" + urllib.parse.quote(q)).read()) for q in queries[:200]]
+open(f"{out}/addr-bytes.txt", "w").write(str(sum(sizes) // len(sizes)))
+PY
+ADDR_BYTES=$(cat "$DIR/addr-bytes.txt")
+wrk -t2 -c"$WRK_CONN" -d"${WRK_SECS}s" --latency "http://127.0.0.1:$((PORT + 1))/debug/fixed?bytes=$ADDR_BYTES" >"$DIR/wrk-fixed-addr.txt"
+wrk -t2 -c"$WRK_CONN" -d"${WRK_SECS}s" --latency -s "$DIR/addr.lua" "$BASE" >"$DIR/wrk-addr.txt"
+wrk -t2 -c"$WRK_CONN" -d"${WRK_SECS}s" --latency -s "$DIR/places.lua" "$BASE" >"$DIR/wrk-places.txt"
+# Latency rather than throughput: a few connections, so that p99 is the
+# answer's own time and not queueing behind 64 connections on 2 cores.
+wrk -t1 -c4 -d"${WRK_SECS}s" --latency -s "$DIR/places.lua" "$BASE" >"$DIR/wrk-places-c4.txt"
+FIXED_ADDR=$(wrk_rate "$DIR/wrk-fixed-addr.txt")
+ADDR=$(wrk_rate "$DIR/wrk-addr.txt")
+ADDR_P99=$(wrk_p99 "$DIR/wrk-addr.txt")
+ADDR_NON2XX=$(awk '/Non-2xx/ { print $NF }' "$DIR/wrk-addr.txt")
+PLACES=$(wrk_rate "$DIR/wrk-places.txt")
+PLACES_P99=$(wrk_p99 "$DIR/wrk-places.txt")
+PLACES_P99_C4=$(wrk_p99 "$DIR/wrk-places-c4.txt")
+# And from memory, in process (the April 2020 list; n/a without ../shared/data).
+PLACES_MEM_P99=$(go test -run '^$' -bench '^BenchmarkPlaces$' -benchtime 3s ./public 2>/dev/null | tee "$DIR/places-bench.txt" |
+	awk '/p99-ns/ { for (i = 1; i < NF; i++) if ($(i+1) == "p99-ns") v = $i / 1e6 } END { if (v == "") print "n/a"; else printf "%.3f", v }')
+say "   places p99 $PLACES_P99_C4 ms (c4), $PLACES_P99 ms (c$WRK_CONN), in memory $PLACES_MEM_P99 ms; storesByAddr $ADDR/s vs fixed $FIXED_ADDR/s"
+
 say "== 4. sales capacity: rush at 8,000 sales/s offered, 200 reads/s, ${SECS}s"
 "${RUSH[@]}" --target "$BASE" --admin-token "$TOKEN" --duration "${SECS}s" --sales-rate 8000 --read-rate 200 \
 	--sales-workers 512 --streams 2 --scrapers 0 --report "$DIR/rush-sales" --quiet --seed 1 || say "   (rush reported violations: see $DIR/rush-sales)"
@@ -163,6 +230,10 @@ printf '%-44s %12s   %-36s %8s   %s\n' "  sale p99 at that load (ms)" "$SALES_P9
 printf '%-44s %12s   %-36s %8s   %s\n' "storesByGeo req/s (wrk, Seoul m=1000)" "$GEO" "fixed $GEO_BYTES-byte body $FIXED/s" "$(ratio "$GEO" "$FIXED")" "≥ 20,000/s, ratio ≥ 0.60"
 printf '%-44s %12s   %-36s %8s   %s\n' "  storesByGeo p99 (ms), body $GEO_BYTES B" "$GEO_P99" "non-2xx: ${GEO_NON2XX:-0}" "" "≤ 10 ms"
 printf '%-44s %12s   %-36s %8s   %s\n' "storesByGeo m=5000 req/s (p99 $GEO5_P99 ms)" "$GEO5" "fixed $GEO5_BYTES-byte body $FIXED5/s" "$(ratio "$GEO5" "$FIXED5")" "(no separate target)"
+printf '%-44s %12s   %-36s %8s   %s\n' "storesByAddr req/s (wrk, 시도 시군구 동)" "$ADDR" "fixed $ADDR_BYTES-byte body $FIXED_ADDR/s" "$(ratio "$ADDR" "$FIXED_ADDR")" "(no separate target)"
+printf '%-44s %12s   %-36s %8s   %s\n' "  storesByAddr p99 (ms)" "$ADDR_P99" "non-2xx: ${ADDR_NON2XX:-0}" "" ""
+printf '%-44s %12s   %-36s %8s   %s\n' "places p99 (ms, wrk -c4; -c$WRK_CONN: $PLACES_P99)" "$PLACES_P99_C4" "in memory (go bench) $PLACES_MEM_P99 ms" "" "< 1 ms p99 from memory"
+printf '%-44s %12s   %-36s %8s   %s\n' "  places req/s (wrk -c$WRK_CONN)" "$PLACES" "fixed $ADDR_BYTES-byte body $FIXED_ADDR/s" "" ""
 printf '%-44s %12s   %-36s %8s   %s\n' "freshness p99, ack → public (ms, n=$FRESH_N)" "$FRESH" "read p50 (probe floor) $M_RP50 ms" "$(ratio "$FRESH" 100)" "≤ 100 ms (ratio = /target)"
 printf '%-44s %12s   %-36s %8s   %s\n' "mixed rush: sales/s, p99 ms" "$M_SALES, $M_SP99" "" "" ""
 printf '%-44s %12s   %-36s %8s   %s\n' "mixed rush: reads/s, p99 ms" "$M_READS, $M_RP99" "" "" ""

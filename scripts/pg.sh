@@ -91,6 +91,9 @@ ensure_db() {
 	if [ "$(psql_pg -c "SELECT 1 FROM pg_roles WHERE rolname = 'publicmask'")" != 1 ]; then
 		psql_pg -c "CREATE ROLE publicmask LOGIN PASSWORD 'publicmask'"
 	fi
+	# CREATEDB: a test makes a database of its own to change its defaults
+	# (postgres: TestSessionsCommitSynchronouslyWhateverTheDefault).
+	psql_pg -c "ALTER ROLE publicmask CREATEDB"
 	if [ "$(psql_pg -c "SELECT 1 FROM pg_database WHERE datname = 'publicmask'")" != 1 ]; then
 		psql_pg -c "CREATE DATABASE publicmask OWNER publicmask"
 	fi

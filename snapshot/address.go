@@ -7,12 +7,16 @@ import (
 )
 
 // Address is the administrative part of a Korean address: 시도, 시군구 (a 시
-// and its 구 together, e.g. "수원시 장안구") and 읍/면/동 (a 법정동, including
-// the "…가" form such as 을지로3가). Any part may be empty.
+// and its 구 together, e.g. "수원시 장안구"), 읍/면/동 (a 법정동, including
+// the "…가" form such as 을지로3가), the 리 of an 읍/면, and the road name and
+// building number of a road-name address. Any part may be empty.
 type Address struct {
 	Sido    string
 	Sigungu string
 	Dong    string
+	Ri      string
+	Road    string // "솔매로", "동부로609번길"
+	Bldg    string // "38", "114-1"
 }
 
 // sidoNames are the 17 시도 of 2020; the index into this list is the 시도's
@@ -68,15 +72,22 @@ func sidoIndex(name string) int {
 // form, or "" if s is not one.
 func NormalizeSido(s string) string { return sidoAlias[s] }
 
-// ParseAddress extracts 시도 / 시군구 / 읍면동 from a free-form address. It is
-// a pure function, used both for outlet addresses (index) and for queries, so
-// that both sides agree on spelling:
-//   - runs of spaces are ignored ("서울특별시 용산구  장문로");
+// ParseAddress extracts the parts of a free-form outlet address. It is a
+// pure function:
+//   - runs of spaces are ignored ("서울특별시 용산구  장문로  114-1");
 //   - a 시 followed by a 구 is one 시군구 ("경기도 수원시 장안구");
 //   - an inline token ending in 읍/면/동/가 right after the 시군구 is the 동
-//     (jibun addresses "… 용산구 보광동 123", and 읍/면 "… 파주시 파주읍 …");
-//   - otherwise the first item of the last parenthesis of a road-name address
-//     ("… 솔매로 38 (미아동)", "(미아동, 삼양아케이트)").
+//     (jibun addresses "… 용산구 보광동 123", and 읍/면 "… 파주시 파주읍 …"),
+//     and a token ending in 리 right after an 읍/면 is its 리;
+//   - the next token ending in 로/길, with a building number glued to it or
+//     following it ("남해안대로442", "솔매로 38", "처인성로 185번길 23"), is
+//     the road;
+//   - without an inline 동, the first item of the last parenthesis of a
+//     road-name address is the 동 ("… 솔매로 38 (미아동)", "(미아동, 삼양아케이트)").
+//
+// Parts the address leaves out (the 시도 of "강릉시 …", the 시군구 of "내면
+// 창촌로 45-5") are filled in when the snapshot is built, from the other
+// outlets (DESIGN.md §6.10).
 func ParseAddress(s string) Address {
 	var a Address
 	toks := strings.Fields(s)
@@ -100,18 +111,85 @@ func ParseAddress(s string) Address {
 			i++
 		}
 	}
-	if a.Sigungu == "" && a.Sido != "세종특별자치시" {
-		// Without a 시군구 a 동 name is ambiguous; Sejong alone has no 시군구
-		// level.
-		return a
+	if a.Sigungu == "" && a.Sido != "" && a.Sido != "세종특별자치시" && i+1 < len(toks) && hangulWord(toks[i]) &&
+		!isDongToken(toks[i]) && !isRoad(toks[i]) {
+		// "경기도 안성 금광면 …": a 시군구 written without its 시/군; the
+		// snapshot finds which, if any (§6.10).
+		a.Sigungu = toks[i]
+		i++
 	}
 	if i < len(toks) && isDongToken(toks[i]) {
 		a.Dong = toks[i]
-		return a
+		i++
+		if isEupMyeon(a.Dong) && i < len(toks) && isRiToken(toks[i]) {
+			a.Ri = toks[i]
+			i++
+		}
 	}
-	a.Dong = parenDong(s)
+	if i < len(toks) {
+		a.Road, a.Bldg, _ = roadAt(toks, i)
+	}
+	if a.Dong == "" {
+		a.Dong = parenDong(s)
+	}
 	return a
 }
+
+// roadAt reads a road name at toks[i]: the road, a "N번길"/"N길" branch
+// written apart ("처인성로 185번길" is 처인성로185번길), and the building
+// number glued to it or in the next token. next is the index after them.
+func roadAt(toks []string, i int) (road, bldg string, next int) {
+	road, bldg, ok := splitRoad(toks[i])
+	if !ok {
+		return "", "", i
+	}
+	i++
+	if bldg == "" && i < len(toks) && isBranch(toks[i]) {
+		road += toks[i]
+		i++
+	}
+	if bldg == "" && i < len(toks) && isBldgNum(toks[i]) {
+		bldg = toks[i]
+		i++
+	}
+	return road, bldg, i
+}
+
+// splitRoad splits a token into a road name ending in 로 or 길 and a
+// building number glued after it ("남해안대로442", "진촌2길6-23"); ok is
+// false if the token is not a road.
+func splitRoad(t string) (road, bldg string, ok bool) {
+	for j := len(t) - len("로"); j > 0; j-- {
+		if !strings.HasPrefix(t[j:], "로") && !strings.HasPrefix(t[j:], "길") {
+			continue
+		}
+		road, rest := t[:j+len("로")], t[j+len("로"):]
+		if hangulWord(road) && (rest == "" || isBldgNum(rest)) {
+			return road, rest, true
+		}
+	}
+	return "", "", false
+}
+
+func isRoad(t string) bool { _, _, ok := splitRoad(t); return ok }
+
+// isBranch reports whether t is a branch-road suffix written apart: "185번길", "3길".
+func isBranch(t string) bool {
+	n, ok := strings.CutSuffix(t, "길")
+	n = strings.TrimSuffix(n, "번")
+	return ok && n != "" && strings.Trim(n, "0123456789") == ""
+}
+
+// isBldgNum reports whether t is a building number: "38", "114-1".
+func isBldgNum(t string) bool {
+	main, sub, dash := strings.Cut(t, "-")
+	digits := func(s string) bool { return s != "" && len(s) <= 5 && strings.Trim(s, "0123456789") == "" }
+	return digits(main) && (!dash || digits(sub))
+}
+
+func isEupMyeon(t string) bool { return strings.HasSuffix(t, "읍") || strings.HasSuffix(t, "면") }
+
+func isRiToken(t string) bool { return hangulWord(t) && strings.HasSuffix(t, "리") }
 
 // splitGluedSido splits "경남거창군" into ("경상남도", "거창군").
 func splitGluedSido(t string) (string, string) {
@@ -177,44 +255,4 @@ func isDongToken(t string) bool {
 		}
 	}
 	return false
-}
-
-// keys returns the address-index keys of an outlet address: its 시군구, the
-// parent 시 of a 시+구, and its 동 under each of them.
-func (a Address) keys() []string {
-	if a.Sido == "" {
-		return nil
-	}
-	var ks []string
-	if a.Sigungu != "" {
-		ks = append(ks, a.Sido+"|"+a.Sigungu)
-		if a.Dong != "" {
-			ks = append(ks, a.Sido+"|"+a.Sigungu+"|"+a.Dong)
-		}
-		if si, _, ok := strings.Cut(a.Sigungu, " "); ok {
-			ks = append(ks, a.Sido+"|"+si)
-			if a.Dong != "" {
-				ks = append(ks, a.Sido+"|"+si+"|"+a.Dong)
-			}
-		}
-	} else if a.Dong != "" {
-		ks = append(ks, a.Sido+"||"+a.Dong)
-	}
-	return ks
-}
-
-// queryKey is the index key a query address looks up; "" if the query is not
-// specific enough (a 시도 alone, or no 시도).
-func (a Address) queryKey() string {
-	switch {
-	case a.Sido == "":
-		return ""
-	case a.Sigungu != "" && a.Dong != "":
-		return a.Sido + "|" + a.Sigungu + "|" + a.Dong
-	case a.Sigungu != "":
-		return a.Sido + "|" + a.Sigungu
-	case a.Dong != "":
-		return a.Sido + "||" + a.Dong
-	}
-	return ""
 }

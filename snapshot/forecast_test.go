@@ -145,3 +145,16 @@ func TestSalesPer10Min(t *testing.T) {
 		t.Fatalf("next day bins %v", b[47:])
 	}
 }
+
+// A snapshot re-confirmed current (same version, new as_of) keeps the
+// sales counted so far.
+func TestConfirmedKeepsSales(t *testing.T) {
+	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, KST)
+	o := publicmask.Outlet{Code: "00000001", Name: "약국", Addr: "서울특별시 강북구 솔매로 38 (미아동)", Type: "01",
+		Lat: 37.6, Lng: 127, Stock: 500, StockAt: t0, UpdatedAt: t0, Version: 1}
+	s, _, at := sellSteadily(build([]publicmask.Outlet{o}, 1, t0), o, t0, time.Minute, 2, 3)
+	c := s.confirmed(at.Add(time.Second))
+	if got := c.SalesPer10Min(at)[48]; got != 6 || c.CountingSince() != s.CountingSince() {
+		t.Fatalf("confirmed snapshot counts %d since %v", got, c.CountingSince())
+	}
+}

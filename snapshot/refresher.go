@@ -1,10 +1,12 @@
 package snapshot
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +40,13 @@ type Options struct {
 	// poll starts from the watermark as it was this long ago instead of the
 	// latest (default 2s). Re-read outlets are ignored by version.
 	LateCommitWindow time.Duration
+	// ConfirmEvery is how often a quiet snapshot's as_of moves forward
+	// (default 1s): after a poll that found nothing new or, without
+	// polling, on a timer (every commit in the process notifies the
+	// refresher, so its snapshot is current by construction). as_of is when
+	// the node last knew its snapshot current (DESIGN.md §6.13): a quiet
+	// night is not stale, a store that cannot be polled is.
+	ConfirmEvery time.Duration
 }
 
 // Refresher keeps the current Snapshot up to date.
@@ -72,6 +81,7 @@ type Refresher struct {
 	version   prometheus.Gauge
 	dropped   prometheus.Counter
 	started   atomic.Bool
+	confirm   atomic.Bool // a poll found nothing new: the snapshot is current
 }
 
 type mark struct {
@@ -93,6 +103,9 @@ func NewRefresher(src Source, opts Options) *Refresher {
 	}
 	if opts.LateCommitWindow <= 0 {
 		opts.LateCommitWindow = 2 * time.Second
+	}
+	if opts.ConfirmEvery <= 0 {
+		opts.ConfirmEvery = time.Second
 	}
 	r := &Refresher{
 		src: src, opts: opts, log: opts.Logger, now: opts.Clock,
@@ -168,6 +181,8 @@ func (r *Refresher) Start(ctx context.Context) error {
 	go r.publishLoop(ctx)
 	if r.opts.PollInterval > 0 {
 		go r.pollLoop(ctx)
+	} else {
+		go r.confirmLoop(ctx)
 	}
 	r.signal() // apply anything notified before Start
 	return nil
@@ -208,6 +223,9 @@ func (r *Refresher) applyLoop(ctx context.Context) {
 		r.mu.Lock()
 		if len(r.pending) == 0 {
 			r.mu.Unlock()
+			if r.confirm.Swap(false) {
+				r.confirmCurrent()
+			}
 			continue
 		}
 		batch := make([]publicmask.Outlet, 0, len(r.pending))
@@ -216,7 +234,41 @@ func (r *Refresher) applyLoop(ctx context.Context) {
 		}
 		clear(r.pending)
 		r.mu.Unlock()
+		// In version order, so that subscribers (the SSE stream's event
+		// ids) see versions arrive in order.
+		slices.SortFunc(batch, func(a, b publicmask.Outlet) int { return cmp.Compare(a.Version, b.Version) })
 		r.applyBatch(batch)
+		if r.confirm.Swap(false) {
+			r.confirmCurrent()
+		}
+	}
+}
+
+// confirmCurrent moves the current snapshot's as_of to now, at most once per
+// ConfirmEvery. Only the apply goroutine swaps snapshots, so this cannot
+// undo a batch applied meanwhile.
+func (r *Refresher) confirmCurrent() {
+	old := r.cur.Load()
+	now := r.now()
+	if now.Sub(old.asOf) < r.opts.ConfirmEvery {
+		return
+	}
+	r.cur.Store(old.confirmed(now))
+}
+
+// confirmLoop confirms the snapshot of a refresher that does not poll: the
+// ledger in the same process notifies it of every commit.
+func (r *Refresher) confirmLoop(ctx context.Context) {
+	t := time.NewTicker(r.opts.ConfirmEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r.confirm.Store(true)
+			r.signal()
+		}
 	}
 }
 
@@ -266,6 +318,12 @@ func (r *Refresher) Poll(ctx context.Context) error {
 		if len(changes) < r.opts.PollBatch {
 			break
 		}
+	}
+	if high == r.watermark {
+		// Nothing new: the snapshot is as current as the store was when
+		// this poll read it (re-read changes are ignored by version).
+		r.confirm.Store(true)
+		r.signal()
 	}
 	r.watermark = high
 	// Keep marks within the window (plus the newest one older than it).

@@ -68,6 +68,14 @@ func (s *Snapshot) finish() *Snapshot {
 	return s
 }
 
+// confirmed is s known current at a later instant: the same data under a
+// new as_of. The caches of the version are not carried over (v2 bodies
+// embed as_of); the registry's are.
+func (s *Snapshot) confirmed(asOf time.Time) *Snapshot {
+	ns := &Snapshot{version: s.version, asOf: asOf, n: s.n, chunks: s.chunks, reg: s.reg, summary: s.summary, sales: s.sales}
+	return ns.finish()
+}
+
 // VersionString is Version in decimal.
 func (s *Snapshot) VersionString() string { return s.versionStr }
 
@@ -80,7 +88,7 @@ func (s *Snapshot) AsOfString() string { return s.asOfStr }
 type registry struct {
 	byCode map[string]int32
 	geo    *grid
-	addr   map[string][]int32
+	places *placeIndex
 	memo   memo // caches valid while the registry is unchanged (stores pages)
 }
 
@@ -129,20 +137,26 @@ func (s *Snapshot) Near(lat, lng, m float64, buf []Hit) []Hit {
 	return s.reg.geo.near(lat, lng, min(m, MaxRadius), buf)
 }
 
-// ByAddress returns the outlets (code order) in the area named by a query
-// address. ok is false when the query is not specific enough to be served (a
-// 시도 alone, or no 시도): the v1 API refuses those.
-func (s *Snapshot) ByAddress(q Address) (entries []*Entry, ok bool) {
-	k := q.queryKey()
-	if k == "" {
-		return nil, false
+// ByAddress returns the outlets (code order) of the place a typed address
+// names (DESIGN.md §4.1, §6.10). An address that names several places is an
+// *AmbiguousError listing them; one that names none (a 시도 alone, or
+// nothing recognisable) is a bad_request error.
+func (s *Snapshot) ByAddress(address string) ([]*Entry, error) {
+	pos, err := s.reg.places.resolve(address, s.At)
+	if err != nil {
+		return nil, err
 	}
-	pos := s.reg.addr[k]
-	entries = make([]*Entry, len(pos))
+	entries := make([]*Entry, len(pos))
 	for j, p := range pos {
 		entries[j] = s.At(int(p))
 	}
-	return entries, true
+	return entries, nil
+}
+
+// Places appends to out up to limit places (시도, 시군구, 읍/면/동, road)
+// whose names start with q, best first (/api/v2/places).
+func (s *Snapshot) Places(q string, limit int, out []Place) []Place {
+	return s.reg.places.search(q, limit, out)
 }
 
 // StatCounts is the number of outlets in each band.
@@ -255,7 +269,7 @@ func build(outlets []publicmask.Outlet, version int64, asOf time.Time) *Snapshot
 // fromEntries builds all indexes over entries (in any order).
 func fromEntries(entries []*Entry, version int64, asOf time.Time) *Snapshot {
 	slices.SortFunc(entries, func(a, b *Entry) int { return strings.Compare(a.Code, b.Code) })
-	inferSido(entries)
+	inferPlaces(entries)
 	s := &Snapshot{version: version, asOf: asOf, n: len(entries), summary: new(summary), sales: &salesDay{since: asOf}}
 	for i := 0; i < len(entries); i += chunkSize {
 		s.chunks = append(s.chunks, slices.Clone(entries[i:min(i+chunkSize, len(entries))]))
@@ -271,45 +285,8 @@ func fromEntries(entries []*Entry, version int64, asOf time.Time) *Snapshot {
 		s.reg.byCode[e.Code] = int32(i)
 	}
 	s.reg.geo = buildGrid(s.At, s.n)
-	s.reg.addr = buildAddrIndex(s.At, s.n)
+	s.reg.places = buildPlaces(s.At, s.n)
 	return s.finish()
-}
-
-// inferSido fills in the 시도 of addresses written without one ("강릉시 …")
-// when their 시군구 name belongs to exactly one 시도 among the other outlets.
-func inferSido(entries []*Entry) {
-	owner := map[string]string{}
-	for _, e := range entries {
-		p := e.Place
-		if p.Sido == "" || p.Sigungu == "" {
-			continue
-		}
-		if o, ok := owner[p.Sigungu]; !ok {
-			owner[p.Sigungu] = p.Sido
-		} else if o != p.Sido {
-			owner[p.Sigungu] = "" // ambiguous (중구, 고성군, …)
-		}
-	}
-	for i, e := range entries {
-		if e.Place.Sido != "" || e.Place.Sigungu == "" {
-			continue
-		}
-		if sd := owner[e.Place.Sigungu]; sd != "" {
-			p := e.Place
-			p.Sido = sd
-			entries[i] = newEntryRate(e.Outlet, p, e.rate)
-		}
-	}
-}
-
-func buildAddrIndex(at func(int) *Entry, n int) map[string][]int32 {
-	idx := make(map[string][]int32, 8000)
-	for i := 0; i < n; i++ {
-		for _, k := range at(i).Place.keys() {
-			idx[k] = append(idx[k], int32(i))
-		}
-	}
-	return idx
 }
 
 // apply returns a new snapshot with the changes applied (copy-on-write), and
@@ -407,7 +384,7 @@ func (s *Snapshot) apply(changes []publicmask.Outlet, asOf time.Time) (*Snapshot
 		ns.chunks[c][i&(chunkSize-1)] = e
 	}
 	if regChange {
-		ns.reg = &registry{byCode: s.reg.byCode, geo: s.reg.geo, addr: s.reg.addr}
+		ns.reg = &registry{byCode: s.reg.byCode, geo: s.reg.geo, places: s.reg.places}
 	}
 	return ns.finish(), applied
 }

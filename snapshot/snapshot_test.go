@@ -219,7 +219,7 @@ func TestApplyCopyOnWrite(t *testing.T) {
 	if e, ok := ns3.Lookup("99999999"); !ok || e.Name != "새약국" {
 		t.Fatalf("new outlet missing")
 	}
-	es, _ := ns3.ByAddress(ParseAddress("서울특별시 강북구 미아동"))
+	es, _ := ns3.ByAddress("서울특별시 강북구 미아동")
 	if !slices.ContainsFunc(es, func(e *Entry) bool { return e.Code == "99999999" }) {
 		t.Fatalf("new outlet not in address index")
 	}

@@ -76,9 +76,12 @@ func (d *durability) wait(seq uint64) error {
 	return nil
 }
 
+// ErrFlushFailed is in the error of every write after a failed flush.
+var ErrFlushFailed = errors.New("sqlite: a flush of the WAL to disk failed")
+
 func (d *durability) brokenErr() error {
-	return fmt.Errorf("sqlite: flush of %s failed earlier (%v): restart the node so that SQLite recovers from its log: %w",
-		d.wal, d.broken, publicmask.Errorf(publicmask.EStoreUnavailable, "store unavailable"))
+	return fmt.Errorf("%w: %s (%v): restart the node so that SQLite recovers from its log: %w",
+		ErrFlushFailed, d.wal, d.broken, publicmask.Errorf(publicmask.EStoreUnavailable, "store unavailable"))
 }
 
 // err reports a failed flush, for readiness.

@@ -124,7 +124,17 @@ func TestBrowserMap(t *testing.T) {
 	}
 	p.Clear("addr")
 	p.Run(chromedp.SendKeys(chromedp.CSS(`#addr`), "강북구"), chromedp.Click(chromedp.CSS(`#search button[type=submit]`)))
-	p.Wait(`document.getElementById('summary').textContent.indexOf('시·도와 시·군·구') >= 0`, 5*time.Second)
+	p.Wait(`document.getElementById('summary').textContent.indexOf('읍·면·동이나 도로명') >= 0`, 5*time.Second)
+
+	// An ambiguous name: the candidates, as buttons; choosing one searches it.
+	p.Clear("addr")
+	p.Run(chromedp.SendKeys(chromedp.CSS(`#addr`), "중구"), chromedp.KeyEvent(kb.Enter))
+	p.Wait(`document.querySelectorAll('#summary .choices button').length === 2`, 5*time.Second)
+	if s := p.Text(`document.querySelector('#summary .choices button')`); s != "서울특별시 중구" {
+		t.Errorf("first candidate %q", s)
+	}
+	p.Run(chromedp.Click(chromedp.CSS(`#summary .choices button`)))
+	p.Wait(`document.getElementById('addr').value === '서울특별시 중구'`, 5*time.Second)
 }
 
 func nearCount(f *fakeAPI) int {

@@ -239,6 +239,11 @@ func (f *fakeAPI) push(code, st string) {
 
 func (f *fakeAPI) byAddr(w http.ResponseWriter, r *http.Request) {
 	a := strings.Fields(r.URL.Query().Get("address"))
+	if len(a) == 1 && a[0] == "중구" {
+		writeJSON(w, 400, map[string]any{"error": map[string]string{"code": "ambiguous_address", "message": "\"중구\" names several places"},
+			"candidates": []string{"서울특별시 중구", "부산광역시 중구"}})
+		return
+	}
 	if len(a) < 2 {
 		apiErr(w, 400, "bad_request")
 		return

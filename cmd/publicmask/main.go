@@ -26,6 +26,7 @@ Usage:
   publicmask serve   [flags]   run a node (see publicmask serve -h)
   publicmask rush    [flags]   replay a national 08:00 rush and verify it
   publicmask gen outlets [--count N] [--geo FILE] [--format csv|json]
+  publicmask migrate --db postgres://…   apply the schema migrations and exit
   publicmask version
 `
 
@@ -42,6 +43,8 @@ func main() {
 		err = rush(os.Args[2:])
 	case "gen":
 		err = gen(os.Args[2:])
+	case "migrate":
+		err = migrate(os.Args[2:])
 	case "version", "--version", "-v":
 		fmt.Println("publicmask", app.Version)
 	case "help", "-h", "--help":
@@ -125,6 +128,25 @@ func serve(args []string) error {
 	}
 	go node.ReloadOnHUP(ctx)
 	return node.Serve(ctx)
+}
+
+// migrate applies the store's migrations and exits: public nodes never
+// migrate (they may run under a read-only role, on a standby), so an
+// upgrade runs this, or starts a ledger node, first.
+func migrate(args []string) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	db := fs.String("db", env("PUBLICMASK_DB", "data/publicmask.db"), "SQLite file or postgres:// URL")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("migrate: unexpected argument %q", fs.Arg(0))
+	}
+	if err := app.Migrate(context.Background(), *db); err != nil {
+		return err
+	}
+	fmt.Println("publicmask: schema up to date")
+	return nil
 }
 
 func gen(args []string) error {

@@ -12,6 +12,7 @@
   var state = {
     q: null,            // current query {lat,lng,m}
     outlets: new Map(), // code → {o, marker}
+    place: null,        // a searched place {label, codes: Set}: the list shows its outlets
     es: null, backoff: 0, retryTimer: 0, hadError: false,
     reqSeq: 0
   };
@@ -181,12 +182,27 @@
 
   function renderList() {
     var all = Array.from(state.outlets.values()).map(function (x) { return x; });
+    var place = state.place;
+    if (place) {
+      // A searched place: its outlets, nearest to the map's centre first.
+      var c = map.getCenter();
+      all = all.filter(function (x) { return place.codes.has(x.o.code); });
+      all.forEach(function (x) { x.o.distance_m = c.distanceTo([x.o.lat, x.o.lng]); });
+    }
     all.sort(function (a, b) { return (a.o.distance_m || 0) - (b.o.distance_m || 0); });
     var inStock = all.filter(function (x) { return PM.statusInfo(x.o.remain_stat).rank >= 2; });
     var shown = (onlyStock.checked ? inStock : all).slice(0, LIST_MAX);
     var frag = document.createDocumentFragment();
     shown.forEach(function (x) { frag.appendChild(item(x)); });
     listEl.replaceChildren(frag);
+    if (place) {
+      summaryEl.replaceChildren(el('span', { 'class': 'reg' }, place.label), ' ' + I.T('place.summary', { n: I.num(all.length), k: I.num(inStock.length) }) +
+        (all.length > LIST_MAX ? ' ' + I.T('place.more', { n: LIST_MAX }) : ''));
+      var clear = el('button', { type: 'button', 'class': 'clear-place', text: I.T('place.clear') });
+      clear.addEventListener('click', function () { state.place = null; refresh(true); renderList(); });
+      summaryEl.appendChild(clear);
+      return;
+    }
     summaryEl.textContent = all.length === 0
       ? I.T('list.none', { r: PM.distance(state.q ? state.q.m : 0) })
       : I.T('list.summary', { r: PM.distance(state.q.m), n: I.num(all.length), k: I.num(inStock.length) });
@@ -270,7 +286,9 @@
       var keep = new Set();
       (r.body.outlets || []).forEach(function (o) { keep.add(o.code); upsert(o, false); });
       state.outlets.forEach(function (x, code) {
-        if (!keep.has(code)) { cluster.removeLayer(x.marker); state.outlets.delete(code); }
+        if (!keep.has(code) && !(state.place && state.place.codes.has(code))) {
+          cluster.removeLayer(x.marker); state.outlets.delete(code);
+        }
       });
       renderList();
     }).catch(function () {
@@ -339,27 +357,145 @@
       if (explicit) summaryEl.textContent = I.T('locate.denied');
     }, { enableHighAccuracy: false, timeout: 8000, maximumAge: 60000 });
   }
-  document.getElementById('locate').addEventListener('click', function () { locate(true); });
+  document.getElementById('locate').addEventListener('click', function () { state.place = null; locate(true); });
 
-  // ---- address search (2020 v1 API: 시도 + 시군구 [+ 동]) ----
+  // ---- address search: suggestions as you type (/api/v2/places, an ARIA
+  // combobox), and the v1 search on Enter (DESIGN.md §4.1, §4.2) ----
 
-  document.getElementById('search').addEventListener('submit', function (ev) {
-    ev.preventDefault();
-    var a = document.getElementById('addr').value.trim().replace(/\s+/g, ' ');
-    if (!a) return;
+  var addr = document.getElementById('addr');
+  var sugList = document.getElementById('addr-list');
+  var addrStatus = document.getElementById('addr-status');
+  var KIND = { sido: I.T('kind.sido'), sigungu: I.T('kind.sigungu'), dong: I.T('kind.dong'), road: I.T('kind.road') };
+  var sug = { items: [], active: -1, timer: 0, seq: 0, ctl: null };
+
+  function closeSuggest() {
+    sug.items = []; sug.active = -1; sug.seq++;
+    sugList.hidden = true;
+    sugList.replaceChildren();
+    addr.setAttribute('aria-expanded', 'false');
+    addr.removeAttribute('aria-activedescendant');
+  }
+
+  function renderSuggest() {
+    var frag = document.createDocumentFragment();
+    sug.items.forEach(function (p, i) {
+      var li = el('li', { id: 'addr-opt-' + i, role: 'option', 'aria-selected': i === sug.active ? 'true' : 'false' },
+        el('span', { 'class': 's-label reg', text: p.label }),
+        el('span', { 'class': 's-meta', text: I.T('suggest.meta', { kind: KIND[p.kind], n: I.num(p.outlets) }) }));
+      // mousedown, not click: the input keeps focus (and the list stays open).
+      li.addEventListener('mousedown', function (ev) { ev.preventDefault(); choose(p); });
+      frag.appendChild(li);
+    });
+    sugList.replaceChildren(frag);
+    var open = sug.items.length > 0;
+    sugList.hidden = !open;
+    addr.setAttribute('aria-expanded', open ? 'true' : 'false');
+    if (sug.active >= 0) {
+      addr.setAttribute('aria-activedescendant', 'addr-opt-' + sug.active);
+      var a = document.getElementById('addr-opt-' + sug.active);
+      if (a && a.scrollIntoView) a.scrollIntoView({ block: 'nearest' });
+    } else {
+      addr.removeAttribute('aria-activedescendant');
+    }
+  }
+
+  function suggest(q) {
+    var seq = ++sug.seq;
+    if (sug.ctl) sug.ctl.abort();
+    sug.ctl = window.AbortController ? new AbortController() : null;
+    PM.fetchJSON('/api/v2/places?q=' + encodeURIComponent(q) + '&limit=8', { signal: sug.ctl && sug.ctl.signal }).then(function (r) {
+      if (seq !== sug.seq) return; // typed on, or closed, meanwhile
+      sug.items = (r.ok && r.body && r.body.places) || [];
+      sug.active = -1;
+      renderSuggest();
+      addrStatus.textContent = sug.items.length ? I.T('suggest.count', { n: sug.items.length }) : '';
+    }).catch(function () {});
+  }
+
+  addr.addEventListener('input', function () {
+    clearTimeout(sug.timer);
+    var q = addr.value.trim();
+    if (!q) { closeSuggest(); return; }
+    // Debounced: a request per pause in typing, not per key.
+    sug.timer = setTimeout(function () { suggest(q); }, 150);
+  });
+
+  addr.addEventListener('keydown', function (ev) {
+    var n = sug.items.length;
+    switch (ev.key) {
+      case 'ArrowDown':
+      case 'ArrowUp':
+        if (!n) return;
+        ev.preventDefault();
+        if (ev.key === 'ArrowDown') sug.active = sug.active + 1 >= n ? 0 : sug.active + 1;
+        else sug.active = sug.active <= 0 ? n - 1 : sug.active - 1;
+        renderSuggest();
+        break;
+      case 'Enter':
+        if (n && sug.active >= 0) { ev.preventDefault(); choose(sug.items[sug.active]); }
+        break; // otherwise the form is submitted: the v1 search
+      case 'Escape':
+        if (n) { ev.preventDefault(); closeSuggest(); }
+        break;
+    }
+  });
+  addr.addEventListener('blur', function () { clearTimeout(sug.timer); closeSuggest(); });
+
+  function choose(p) {
+    clearTimeout(sug.timer);
+    addr.value = p.label;
+    closeSuggest();
+    searchAddress(p.label, p);
+  }
+
+  // v1 times ("2020/03/11 08:00:00", Korea time) as RFC 3339 for the list.
+  function v1Time(t) { return t ? t.replace(/\//g, '-').replace(' ', 'T') + '+09:00' : null; }
+
+  function showCandidates(a, cands) {
+    var ul = el('ul', { 'class': 'choices' });
+    (cands || []).forEach(function (c) {
+      var b = el('button', { type: 'button', text: c });
+      b.addEventListener('click', function () { addr.value = c; searchAddress(c, null); });
+      ul.appendChild(el('li', null, b));
+    });
+    summaryEl.replaceChildren(I.T('search.ambiguous', { q: a }), ul);
+  }
+
+  // searchAddress looks a typed address (or a chosen place's label) up with
+  // the v1 API; the list then shows that place's outlets.
+  function searchAddress(a, place) {
     summaryEl.textContent = I.T('search.busy', { q: a });
     PM.fetchJSON('/corona19-masks/v1/storesByAddr/json?address=' + encodeURIComponent(a)).then(function (r) {
       if (r.status === 400) {
-        summaryEl.textContent = I.T('search.bad');
+        if (PM.errorCode(r) === 'ambiguous_address') { showCandidates(a, r.body.candidates); return; }
+        summaryEl.textContent = I.T('search.bad', { q: a });
         return;
       }
       if (!r.ok || !r.body) { summaryEl.textContent = I.T('search.failed'); return; }
-      var st = (r.body.stores || []).filter(function (s) { return isFinite(s.lat) && isFinite(s.lng); });
-      if (st.length === 0) { summaryEl.textContent = I.T('search.none', { q: a }); return; }
+      var st = (r.body.stores || []).filter(function (s) { return isFinite(s.lat) && isFinite(s.lng) && s.lat && s.lng; });
+      if (st.length === 0) {
+        summaryEl.textContent = I.T('search.none', { q: a });
+        if (place && isFinite(place.lat) && place.lat !== null) map.setView([place.lat, place.lng], 14);
+        return;
+      }
+      state.place = { label: a, codes: new Set(st.map(function (s) { return s.code; })) };
+      st.forEach(function (s) {
+        upsert({ code: s.code, name: s.name, addr: s.addr, type: s.type, lat: s.lat, lng: s.lng,
+          remain_stat: s.remain_stat, stock_at: v1Time(s.stock_at), updated_at: v1Time(s.created_at) }, false);
+      });
       var b = L.latLngBounds(st.map(function (s) { return [s.lat, s.lng]; }));
       map.fitBounds(b.pad(0.05), { maxZoom: 16 });
+      renderList();
       document.getElementById('list-heading').focus();
     }).catch(function () { summaryEl.textContent = I.T('search.offline'); });
+  }
+
+  document.getElementById('search').addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    clearTimeout(sug.timer);
+    closeSuggest();
+    var a = addr.value.trim().replace(/\s+/g, ' ');
+    if (a) searchAddress(a, null);
   });
 
   refresh(true);

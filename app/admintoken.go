@@ -1,0 +1,63 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/publicmask/publicmask"
+)
+
+const metaAdminTokenHash = "admin_token_hash"
+
+// loadAdmin sets the node's admin token: --admin-token-file, else
+// --admin-token, else on SQLite the file beside the database
+// (generated on first start). On PostgreSQL without either, the first
+// ledger node generates one, prints it once and keeps only its hash in the
+// database (as an admin token row); later nodes and restarts find the hash
+// there. No node writes a token to a relative data/ directory (§6.9).
+func (n *Node) loadAdmin(ctx context.Context) error {
+	cfg := n.cfg
+	var err error
+	switch {
+	case cfg.AdminTokenFile != "": // wins over --admin-token
+		n.admin, err = readAdminTokenFile(cfg.AdminTokenFile)
+		return err
+	case cfg.AdminToken != "":
+		n.admin, _, err = loadAdminToken(cfg.AdminToken, "")
+		return err
+	case !isPostgres(cfg.DB):
+		n.admin, n.generated, err = loadAdminToken("", cfg.DB+".admin-token")
+		return err
+	}
+	if h, err := n.Store.Meta(ctx, metaAdminTokenHash); err != nil || h != "" {
+		return err
+	}
+	raw := make([]byte, 24)
+	rand.Read(raw)
+	tok := "pm_admin_" + base64.RawURLEncoding.EncodeToString(raw)
+	sum := sha256.Sum256([]byte(tok))
+	hash := hex.EncodeToString(sum[:])
+	// The token row first, then the claim: of several nodes starting at
+	// once, the one whose claim wins prints its token; the others revoke
+	// theirs. A node dying in between leaves only a token nobody knows.
+	now := time.Now()
+	if err := n.Store.Write(ctx, func(tx publicmask.Tx) error {
+		return tx.PutToken(publicmask.Token{Hash: hash, Role: publicmask.RoleAdmin, CreatedAt: now})
+	}); err != nil {
+		return fmt.Errorf("store the admin token's hash: %w", err)
+	}
+	won, err := n.Store.InitMeta(ctx, metaAdminTokenHash, hash)
+	if err != nil {
+		return err
+	}
+	if won != hash {
+		return n.Store.Write(ctx, func(tx publicmask.Tx) error { return tx.RevokeToken(hash, now) })
+	}
+	n.admin, n.generated = tok, true
+	return nil
+}

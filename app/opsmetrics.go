@@ -1,0 +1,79 @@
+package app
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// opsProbeEvery is how often the readiness and store probes behind
+// publicmask_ready and publicmask_store_up run.
+const opsProbeEvery = 2 * time.Second
+
+// registerOpsMetrics exports what the alerts of deploy/prometheus need that
+// no other metric says: whether the node is ready (/readyz), whether the
+// store answers, and how many outlets have gone silent. The probes run in
+// the background, so that neither a scrape nor the status page's sampling
+// (which gathers the registry every second) waits on a store that is down.
+func (n *Node) registerOpsMetrics(ctx context.Context) {
+	var ready, storeUp atomic.Bool
+	probe := func() {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		storeUp.Store(n.Store.Ping(pctx) == nil)
+		ready.Store(n.ready(pctx) == nil)
+	}
+	probe()
+	go func() {
+		t := time.NewTicker(opsProbeEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				probe()
+			}
+		}
+	}()
+	gauge := func(b *atomic.Bool) func() float64 {
+		return func() float64 {
+			if b.Load() {
+				return 1
+			}
+			return 0
+		}
+	}
+	n.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "publicmask_ready",
+			Help: "1 if the node is ready (as /readyz answers), else 0; probed every 2 s.",
+		}, gauge(&ready)),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "publicmask_store_up",
+			Help: "1 if the store answered a ping, else 0 (a public node keeps serving its last snapshot meanwhile); probed every 2 s.",
+		}, gauge(&storeUp)),
+	)
+	if n.Refresher != nil {
+		n.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "publicmask_stale_outlets",
+			// The same rule as the status page's list (staleOutlets).
+			Help: "Outlets with stock whose state has not changed for 3 hours (in 2020: pharmacies that had stopped recording sales).",
+		}, func() float64 {
+			snap := n.Refresher.Current()
+			if snap == nil {
+				return 0
+			}
+			cutoff := n.Clock.Now().Add(-staleAfter)
+			count := 0
+			for i := range snap.Len() {
+				if e := snap.At(i); e.Stock > 0 && !e.Suspended && !e.UpdatedAt.IsZero() && !e.UpdatedAt.After(cutoff) {
+					count++
+				}
+			}
+			return float64(count)
+		}))
+	}
+}

@@ -1,0 +1,205 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	msqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/sqlite"
+)
+
+// Readiness follows durability (DESIGN §4.5): a node whose store does not
+// take durable writes must leave the load balancer's rotation, not keep
+// answering outlets with 503s while /readyz says 200. watchedStore sees
+// every write's outcome; after a failed one it probes with a small durable
+// write each second, and readiness returns when a write succeeds again. A
+// failed flush is final until the node restarts (the store's Ping says so).
+
+// Causes of failed durable writes (the cause label of
+// publicmask_store_write_errors_total).
+const (
+	causeDiskFull    = "disk_full"
+	causeFlushFailed = "flush_failed"
+	causeIO          = "io_error"
+	causeUnreachable = "store_unavailable"
+)
+
+const (
+	probeEvery = time.Second
+	probeKey   = "write_probe"
+	// A probe needs about the room of a batch of sales: a few bytes could
+	// still fit in a WAL whose batch just failed, and readiness would
+	// then flap with every sale refused.
+	probeSize = 128 << 10
+)
+
+type watchedStore struct {
+	publicmask.Store
+	bg     context.Context
+	log    *slog.Logger
+	errs   *prometheus.CounterVec
+	probes prometheus.Counter
+	every  time.Duration // between probes
+
+	mu      sync.Mutex
+	cause   string // "" while writes succeed
+	since   time.Time
+	lastErr string
+	probing bool
+}
+
+func watchStore(bg context.Context, st publicmask.Store, reg prometheus.Registerer, log *slog.Logger) *watchedStore {
+	w := &watchedStore{
+		Store: st, bg: bg, log: log, every: probeEvery,
+		errs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "publicmask_store_write_errors_total",
+			Help: "Durable writes that failed, by cause (disk_full, flush_failed, io_error, store_unavailable); probe writes included.",
+		}, []string{"cause"}),
+		probes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "publicmask_store_write_probes_total",
+			Help: "Probe writes made while durable writes were failing.",
+		}),
+	}
+	for _, c := range []string{causeDiskFull, causeFlushFailed, causeIO, causeUnreachable} {
+		w.errs.WithLabelValues(c) // export zeros: an alert can compare against them
+	}
+	reg.MustRegister(w.errs, w.probes, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "publicmask_store_writable",
+		Help: "1 while the store takes durable writes, 0 after a failed one until a write succeeds again.",
+	}, func() float64 {
+		if c, _, _ := w.failure(); c != "" {
+			return 0
+		}
+		return 1
+	}))
+	return w
+}
+
+// writeFailureCause classifies a failed write; "" for errors that say
+// nothing about the store (a business rule, a client that left).
+func writeFailureCause(err error) string {
+	var se *msqlite.Error
+	switch {
+	case err == nil, errors.Is(err, context.Canceled):
+		return ""
+	case errors.Is(err, sqlite.ErrFlushFailed):
+		return causeFlushFailed
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return causeDiskFull
+	case errors.As(err, &se):
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_FULL:
+			return causeDiskFull
+		case sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
+			return causeIO
+		}
+	case strings.Contains(err.Error(), "could not extend file"), strings.Contains(err.Error(), "No space left on device"):
+		return causeDiskFull // PostgreSQL's words for a full disk
+	}
+	if publicmask.ErrorCode(err) == publicmask.EStoreUnavailable || errors.Is(err, context.DeadlineExceeded) {
+		return causeUnreachable
+	}
+	return ""
+}
+
+func (w *watchedStore) observe(err error) {
+	cause := writeFailureCause(err)
+	if err != nil && cause == "" {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if cause == "" {
+		if w.cause != "" {
+			w.log.Info("durable writes succeed again", "failing_for", time.Since(w.since).Round(time.Millisecond).String(), "cause", w.cause)
+			w.cause = ""
+		}
+		return
+	}
+	w.errs.WithLabelValues(cause).Inc()
+	if w.cause == "" {
+		w.since = time.Now()
+		w.log.Error("durable write failed: not ready until a write succeeds again", "cause", cause, "err", err.Error())
+	}
+	w.cause, w.lastErr = cause, err.Error()
+	if !w.probing {
+		w.probing = true
+		go w.probe()
+	}
+}
+
+// probe writes a small durable record each second until one succeeds.
+func (w *watchedStore) probe() {
+	t := time.NewTicker(w.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.bg.Done():
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(w.bg, 5*time.Second)
+		w.probes.Inc()
+		stamp := time.Now().UTC().Format(time.RFC3339Nano)
+		err := w.Store.SetMeta(ctx, probeKey, stamp+" "+strings.Repeat("-", probeSize))
+		if err == nil {
+			w.Store.SetMeta(ctx, probeKey, stamp) // give the room back
+		}
+		cancel()
+		if w.bg.Err() != nil {
+			return
+		}
+		w.observe(err)
+		w.mu.Lock()
+		done := w.cause == ""
+		if done {
+			w.probing = false
+		}
+		w.mu.Unlock()
+		if done {
+			return
+		}
+	}
+}
+
+// failure reports why durable writes fail ("" if they do not).
+func (w *watchedStore) failure() (cause string, since time.Time, msg string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.cause, w.since, w.lastErr
+}
+
+func (w *watchedStore) Write(ctx context.Context, fn func(publicmask.Tx) error) error {
+	err := w.Store.Write(ctx, fn)
+	w.observe(err)
+	return err
+}
+
+func (w *watchedStore) SetMeta(ctx context.Context, key, value string) error {
+	err := w.Store.SetMeta(ctx, key, value)
+	w.observe(err)
+	return err
+}
+
+func (w *watchedStore) InitMeta(ctx context.Context, key, value string) (string, error) {
+	v, err := w.Store.InitMeta(ctx, key, value)
+	w.observe(err)
+	return v, err
+}
+
+// readyErr is the node's readiness as far as writes go.
+func (w *watchedStore) readyErr() error {
+	if cause, _, _ := w.failure(); cause != "" {
+		return publicmask.Errorf(publicmask.EStoreUnavailable, "the store does not take durable writes (%s) since its last write failed", cause)
+	}
+	return nil
+}

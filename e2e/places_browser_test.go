@@ -1,0 +1,131 @@
+package e2e
+
+import (
+	"encoding/csv"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/publicmask/publicmask/internal/browsertest"
+	"github.com/publicmask/publicmask/internal/testdata"
+)
+
+// TestBrowserPlaceSearch: the real outlets of 강남구 and 인천 남동구 (both have
+// a 논현동) from the April 2020 list in a real server; on the map, typing
+// 논현 suggests places, 서울특별시 강남구 논현동 is picked by keyboard, and
+// the list shows exactly the outlets of that 논현동.
+func TestBrowserPlaceSearch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a real server and Chromium; skipped with -short")
+	}
+	f, err := os.Open(testdata.Path(t, "outlets-2020/stores-2020-04.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(f).ReadAll()
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inNonhyeon := regexp.MustCompile(`^서울특별시 강남구 (논현동 |.*\(논현동[,)])`)
+	var infos []map[string]any
+	want := 0
+	for _, r := range rows[1:] {
+		if !strings.Contains(r[2], "강남구") && !strings.Contains(r[2], "남동구") {
+			continue
+		}
+		lat, _ := strconv.ParseFloat(r[4], 64)
+		lng, _ := strconv.ParseFloat(r[5], 64)
+		infos = append(infos, map[string]any{"code": r[0], "name": r[1], "addr": r[2], "type": r[3], "lat": lat, "lng": lng})
+		if inNonhyeon.MatchString(r[2]) {
+			want++
+		}
+	}
+	if want < 20 {
+		t.Fatalf("the list has %d outlets in 강남구 논현동", want)
+	}
+	p := browsertest.NewPage(t, 1280, 860) // skips without Chromium (fails under CI)
+	s := start(t, "--db", filepath.Join(t.TempDir(), "pm.db"), "--seed", "none", "--tiles", "none")
+	var imp struct {
+		Upserted int `json:"upserted"`
+	}
+	s.mustCall("PUT", "/api/v2/admin/outlets", adminToken, map[string]any{"storeInfos": infos}, &imp, 200)
+	if imp.Upserted != len(infos) {
+		t.Fatalf("imported %d of %d", imp.Upserted, len(infos))
+	}
+	var lines []map[string]any
+	for i, in := range infos {
+		lines = append(lines, map[string]any{"outlet": in["code"], "quantity": []int{150, 60, 10, 1}[i%4], "txn_id": fmt.Sprintf("open-%d", i)})
+	}
+	s.mustCall("POST", "/api/v2/admin/deliveries", adminToken, lines, nil, 200)
+
+	// Start far away (Gangbuk), so that what the list shows comes from the search.
+	p.Run(browsertest.Navigate(s.base + "/?lat=37.6254&lng=127.0164"))
+	p.Wait(`document.getElementById('summary').textContent.length > 0`, 15*time.Second)
+	p.Run(chromedp.Click(chromedp.CSS(`#addr`)), chromedp.SendKeys(chromedp.CSS(`#addr`), "논현"))
+	p.Wait(`document.querySelectorAll('#addr-list [role=option]').length >= 3 && !document.getElementById('addr-list').hidden`, 10*time.Second)
+	var state struct {
+		Expanded string   `json:"expanded"`
+		Options  []string `json:"options"`
+	}
+	p.Eval(`({expanded: document.getElementById('addr').getAttribute('aria-expanded'),
+		options: Array.from(document.querySelectorAll('#addr-list [role=option] .s-label')).map(function (o) { return o.textContent })})`, &state)
+	if state.Expanded != "true" || len(state.Options) < 3 {
+		t.Fatalf("suggestions: %+v", state)
+	}
+	target := -1
+	for i, o := range state.Options {
+		if o == "서울특별시 강남구 논현동" {
+			target = i
+		}
+		if !strings.Contains(o, "논현") {
+			t.Errorf("suggestion %q does not match 논현", o)
+		}
+	}
+	if target < 0 {
+		t.Fatalf("서울특별시 강남구 논현동 not suggested: %v", state.Options)
+	}
+	if !strings.Contains(strings.Join(state.Options, "|"), "인천광역시 남동구 논현동") {
+		t.Errorf("the other 논현동 not suggested: %v", state.Options)
+	}
+	// Keyboard: down to it (aria-activedescendant follows), then Enter.
+	for i := 0; i <= target; i++ {
+		p.Run(chromedp.KeyEvent(kb.ArrowDown))
+	}
+	var active string
+	p.Eval(`(function () { var id = document.getElementById('addr').getAttribute('aria-activedescendant');
+		var o = id && document.getElementById(id); return o && o.getAttribute('aria-selected') === 'true' ? o.querySelector('.s-label').textContent : '' })()`, &active)
+	if active != "서울특별시 강남구 논현동" {
+		t.Fatalf("active option %q after %d × ArrowDown", active, target+1)
+	}
+	copyTo(t, p.Screenshot("map-suggest.png"), filepath.Join(os.TempDir(), "publicmask-e2e-suggest.png"))
+	p.Run(chromedp.KeyEvent(kb.Enter))
+	p.Wait(`document.getElementById('summary').textContent.indexOf('서울특별시 강남구 논현동 판매처') === 0`, 10*time.Second)
+	if s := p.Text(`document.getElementById('summary')`); !strings.Contains(s, fmt.Sprintf("판매처 %d곳", want)) {
+		t.Errorf("summary %q, want %d outlets", s, want)
+	}
+	var addrs []string
+	p.Eval(`Array.from(document.querySelectorAll('#list li .o-addr')).map(function (a) { return a.textContent })`, &addrs)
+	if len(addrs) != min(want, 50) {
+		t.Errorf("%d outlets listed, want %d", len(addrs), min(want, 50))
+	}
+	for _, a := range addrs {
+		if !inNonhyeon.MatchString(a) {
+			t.Errorf("listed outlet not in 강남구 논현동: %s", a)
+		}
+	}
+	var expanded string
+	p.Eval(`document.getElementById('addr').getAttribute('aria-expanded')`, &expanded)
+	if expanded != "false" {
+		t.Errorf("suggestions still open after choosing")
+	}
+	copyTo(t, p.Screenshot("map-place.png"), filepath.Join(os.TempDir(), "publicmask-e2e-place.png"))
+}

@@ -59,7 +59,8 @@ func TestCitizensRulesPanel(t *testing.T) {
 		p.Wait(`document.getElementById('rules-year')`, 10*time.Second)
 		p.Eval(fmt.Sprintf(`(function(){ document.getElementById('rules-year').value = '%d'; document.getElementById('rules-cat').value = '';
 			document.getElementById('rules-form').requestSubmit(); return true; })()`, c.year), nil)
-		sel := `document.querySelector('#rules-out .rules-answer[data-who="me"]')`
+		// The answer for this year (the page first answers for the remembered one).
+		sel := fmt.Sprintf(`document.querySelector('#rules-out .rules-answer[data-who="me"][data-year="%d"]')`, c.year)
 		p.Wait(sel, 10*time.Second)
 		var got struct{ May, Next, Text, Date string }
 		p.Eval(`(function(){ var a = `+sel+`; return {May: a.getAttribute('data-may-buy'), Next: a.getAttribute('data-next'),

@@ -246,7 +246,7 @@
       }
     }, function () {
       $('meta').textContent = T('meta.offline');
-    }).catch(function (e) { console.error(e); }).then(function () { setTimeout(pollSummary, POLL_MS); });
+    }).catch(function () { /* a rendering error: the next poll tries again */ }).then(function () { setTimeout(pollSummary, POLL_MS); });
   }
 
   function pollStale() {
@@ -260,7 +260,7 @@
           if (x.ok && x.body) state.where[o.code] = { lat: x.body.lat, lng: x.body.lng };
         }, function () {});
       })).then(renderStale);
-    }, function () {}).catch(function (e) { console.error(e); }).then(function () { setTimeout(pollStale, STALE_MS); });
+    }, function () {}).catch(function () { /* as above */ }).then(function () { setTimeout(pollStale, STALE_MS); });
   }
 
   $('sgg-q').addEventListener('input', function (e) { state.q = e.target.value; renderSigungu(); });

@@ -60,7 +60,7 @@
 
   function block(who, a, year) {
     var r = a.r, p = r.person || {};
-    var box = el('div', { 'class': 'rules-answer', 'data-who': who, 'data-may-buy': !r.sales_open ? 'closed' : String(!!p.may_buy), 'data-next': a.next || '' });
+    var box = el('div', { 'class': 'rules-answer', 'data-who': who, 'data-year': String(year), 'data-may-buy': !r.sales_open ? 'closed' : String(!!p.may_buy), 'data-next': a.next || '' });
     box.appendChild(el('h3', null, T(who === 'me' ? 'rules.for.me' : 'rules.for.other', { year: year })));
     var verdict = !r.sales_open ? T('rules.closed') : p.may_buy ? T('rules.yes') : T('rules.no');
     box.appendChild(el('p', { 'class': 'rules-verdict ' + (!r.sales_open ? 'closed' : p.may_buy ? 'yes' : 'no'), 'data-k': 'today' }, verdict));

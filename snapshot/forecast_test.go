@@ -1,8 +1,10 @@
 package snapshot
 
 import (
+	"context"
 	"encoding/json"
 	"math"
+	"sync"
 	"testing"
 	"time"
 
@@ -193,5 +195,51 @@ func TestForecastExpiresWhenIdle(t *testing.T) {
 	ns, _ = ns.apply([]publicmask.Outlet{o}, o.UpdatedAt)
 	if e, _ := ns.Lookup(o.Code); e.Forecast().SelloutAt.IsZero() {
 		t.Fatalf("selling again: %+v", e.Forecast())
+	}
+}
+
+// The refresher sweeps idle forecasts when it confirms its snapshot, and
+// tells the subscribers.
+func TestRefresherExpiresIdleForecasts(t *testing.T) {
+	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, KST)
+	var mu sync.Mutex
+	now := t0
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	o := publicmask.Outlet{Code: "00000001", Name: "약국", Addr: "서울특별시 강북구 솔매로 38 (미아동)", Type: "01",
+		Lat: 37.6, Lng: 127, Stock: 500, StockAt: t0, UpdatedAt: t0}
+	src := newFakeSource([]publicmask.Outlet{o})
+	r := NewRefresher(src, Options{Clock: clock, ConfirmEvery: 5 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	o.Version = 1 // as the fake source numbered it
+	for i := range 10 {
+		o.Stock, o.Sold, o.UpdatedAt = o.Stock-2, o.Sold+2, t0.Add(time.Duration(i+1)*30*time.Second)
+		o = src.put(o)
+		r.Notify([]publicmask.Outlet{o})
+	}
+	waitFor(t, func() bool { e, _ := r.Current().Lookup(o.Code); return !e.Forecast().SelloutAt.IsZero() })
+	sub := r.Subscribe(8, nil)
+	defer sub.Close()
+	mu.Lock()
+	now = o.UpdatedAt.Add(IdleAfter + time.Minute)
+	mu.Unlock()
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case batch := <-sub.C:
+			for _, e := range batch {
+				if e.Code == o.Code && e.Forecast().SelloutAt.IsZero() {
+					if cur, _ := r.Current().Lookup(o.Code); !cur.Forecast().SelloutAt.IsZero() {
+						t.Fatal("published but not in the current snapshot")
+					}
+					return
+				}
+			}
+		case <-deadline:
+			t.Fatal("no idle forecast published")
+		}
 	}
 }

@@ -73,8 +73,13 @@
     return box;
   }
 
+  // Answers can arrive out of order (the remembered year's answer after
+  // the one just asked for): only the latest question may fill the box.
+  var asked = 0;
+
   function show(ev) {
     if (ev) ev.preventDefault();
+    var mine = ++asked;
     var out = $('rules-out');
     var year = validYear($('rules-year').value);
     var cat = $('rules-cat').value, other = validYear($('rules-other').value);
@@ -87,6 +92,7 @@
     out.setAttribute('aria-busy', 'true');
     today().then(function (date) {
       return Promise.all([answer(date, year), cat ? answer(date, other) : null]).then(function (res) {
+        if (mine !== asked) return;
         var nodes = [el('p', { 'class': 'hint', 'data-k': 'date' }, T('rules.date', { day: day(date) })), block('me', res[0], year)];
         if (res[1]) {
           nodes.push(block('other', res[1], other));
@@ -96,8 +102,8 @@
         out.setAttribute('data-date', date);
       });
     }).catch(function () {
-      out.replaceChildren(el('p', { 'class': 'rules-error' }, T('rules.failed')));
-    }).then(function () { out.removeAttribute('aria-busy'); });
+      if (mine === asked) out.replaceChildren(el('p', { 'class': 'rules-error' }, T('rules.failed')));
+    }).then(function () { if (mine === asked) out.removeAttribute('aria-busy'); });
   }
 
   form.addEventListener('submit', show);

@@ -96,3 +96,31 @@ func TestETagFollowsBodyUnderSameVersion(t *testing.T) {
 		t.Errorf("v1 body changed under the same version")
 	}
 }
+
+// /openapi.json is a public response like the others (§4.1): it carries the
+// ETag, Cache-Control and X-Data-* headers and answers If-None-Match with
+// 304, so that a client or CDN revalidates it for free.
+func TestOpenAPIHeadersAndNotModified(t *testing.T) {
+	env := newEnv(t, []publicmask.Outlet{{Code: "10000001", Name: "가약국", Addr: "서울특별시 강북구 솔매로 38 (미아동)", Type: "01",
+		Lat: 37.6254369, Lng: 127.0164096}}, Options{})
+	for _, gz := range []string{"identity", "gzip"} {
+		res := env.get(t, "/openapi.json", "Accept-Encoding", gz)
+		if res.code != http.StatusOK || !bytes.Contains(res.body, []byte(`"openapi"`)) {
+			t.Fatalf("%s: %d %.80s", gz, res.code, res.body)
+		}
+		for _, k := range []string{"Etag", "Cache-Control", "X-Data-Version", "X-Data-As-Of"} {
+			if res.header.Get(k) == "" {
+				t.Errorf("%s: no %s header", gz, k)
+			}
+		}
+		tag := res.header.Get("Etag")
+		again := env.get(t, "/openapi.json", "Accept-Encoding", gz, "If-None-Match", tag)
+		if again.code != http.StatusNotModified || len(again.body) != 0 {
+			t.Errorf("%s: If-None-Match %s: %d (%d bytes), want 304", gz, tag, again.code, len(again.body))
+		}
+	}
+	plain := env.get(t, "/openapi.json").header.Get("Etag")
+	if zipped := env.get(t, "/openapi.json", "Accept-Encoding", "gzip").header.Get("Etag"); zipped == plain || plain == "" {
+		t.Errorf("identity and gzip share the ETag %q", plain)
+	}
+}

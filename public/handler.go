@@ -71,6 +71,7 @@ type handler struct {
 	cc      []string // Cache-Control value, shared by every response
 	openapi []byte
 	openGz  []byte
+	openTag [2]string // ETag of openapi, openGz: a hash of the document
 	log     *slog.Logger
 	hdr     atomic.Pointer[snapHeader]
 }
@@ -109,6 +110,8 @@ func NewHandler(r *snapshot.Refresher, opts Options) http.Handler {
 	h.cc = []string{"public, max-age=" + strconv.Itoa(max(opts.MaxAge, 0))}
 	h.openapi = openAPIDocument(opts.OpenAPI)
 	h.openGz = gzipBytes(h.openapi, gzip.BestCompression)
+	// The document does not follow the snapshot: its validator is its hash.
+	h.openTag = [2]string{etag(0, 0, h.openapi, false), etag(0, 0, h.openapi, true)}
 
 	m := h.mux
 	// Each v1 route also answers with a trailing slash: a widely copied
@@ -406,9 +409,23 @@ func (h *handler) openAPI(w http.ResponseWriter, req *http.Request) {
 	hd["Content-Type"] = ctJSON
 	hd["Cache-Control"] = h.cc
 	hd["Vary"] = varyAE
-	b := h.openapi
+	b, tag := h.openapi, h.openTag[0]
 	if gz {
-		b = h.openGz
+		b, tag = h.openGz, h.openTag[1]
+	}
+	hd["Etag"] = []string{tag}
+	// Every public response carries the data headers (§4.1); the document is
+	// served even before the first snapshot, then without them.
+	if s := h.r.Current(); s != nil {
+		sh := h.snapHeaders(s)
+		hd["X-Data-Version"] = sh.version
+		hd["X-Data-As-Of"] = sh.asOf
+	}
+	if notModified(req, tag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	if gz {
 		hd["Content-Encoding"] = ceGzip
 	}
 	hd["Content-Length"] = []string{strconv.Itoa(len(b))}

@@ -523,3 +523,31 @@ func TestPagesMounted(t *testing.T) {
 	errorOf(t, h.do("GET", "/index.php", "", ""), 404)
 	errorOf(t, h.do("POST", "/", "", ""), 405)
 }
+
+// The counter page, its assets and its service worker are outlet routes: a
+// public node, which has no outlet API for them to call, answers 404 like
+// for the API (nginx sends /outlet to the ledger nodes); the others serve it.
+func TestCounterPageOnlyOnLedgerRoles(t *testing.T) {
+	public := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("public")) })
+	pages := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("page")) })
+	paths := []string{"/outlet", "/outlet/sw.js", "/outlet/v-1/js/outlet.js"}
+	pub := newHarness(t, Config{Role: RolePublic, Public: public, Pages: pages})
+	for _, p := range paths {
+		if code := errorOf(t, pub.do("GET", p, "", ""), 404); code != "not_found" {
+			t.Errorf("public role GET %s: %q", p, code)
+		}
+	}
+	for _, p := range []string{"/", "/status", "/overview"} {
+		if rec := pub.do("GET", p, "", ""); rec.Code != 200 || rec.Body.String() != "page" {
+			t.Errorf("public role GET %s: %d %s", p, rec.Code, rec.Body)
+		}
+	}
+	for _, role := range []string{RoleAll, RoleLedger} {
+		h := newHarness(t, Config{Role: role, Public: public, Pages: pages})
+		for _, p := range paths {
+			if rec := h.do("GET", p, "", ""); rec.Code != 200 || rec.Body.String() != "page" {
+				t.Errorf("%s role GET %s: %d %s", role, p, rec.Code, rec.Body)
+			}
+		}
+	}
+}

@@ -316,8 +316,11 @@ func (s *Server) routes() {
 			s.handle("GET "+p, ClassPublic, authNone, s.cfg.Pages.ServeHTTP)
 		}
 		s.handle("GET /api/v2/status", ClassPublic, authOptional, s.cfg.Pages.ServeHTTP)
+	}
+	if s.cfg.Pages != nil && s.cfg.Role != RolePublic {
 		// The counter page, its assets and its service worker are outlet
 		// traffic: a public flood must never keep a pharmacist from loading it.
+		// A public node has no outlet routes (§4), the page included.
 		for _, p := range []string{"/outlet", "/outlet/"} {
 			s.handle("GET "+p, ClassOutlet, authNone, s.cfg.Pages.ServeHTTP)
 		}

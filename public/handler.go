@@ -5,7 +5,7 @@
 //
 // Caching in front (CDN or nginx micro-cache): every JSON response carries
 // Cache-Control: public, max-age=1 (Options.MaxAge), a strong ETag that
-// changes with the snapshot version (and encoding), X-Data-Version,
+// changes with the snapshot version (v2: and its as_of) and encoding, X-Data-Version,
 // X-Data-As-Of and Vary: Accept-Encoding, so a one-second shared cache
 // absorbs a national refresh while the data stays within a second of the
 // ledger. Example nginx configuration:
@@ -71,6 +71,7 @@ type handler struct {
 	cc      []string // Cache-Control value, shared by every response
 	openapi []byte
 	openGz  []byte
+	openTag [2]string // ETag of openapi, openGz: a hash of the document
 	log     *slog.Logger
 	hdr     atomic.Pointer[snapHeader]
 }
@@ -109,6 +110,8 @@ func NewHandler(r *snapshot.Refresher, opts Options) http.Handler {
 	h.cc = []string{"public, max-age=" + strconv.Itoa(max(opts.MaxAge, 0))}
 	h.openapi = openAPIDocument(opts.OpenAPI)
 	h.openGz = gzipBytes(h.openapi, gzip.BestCompression)
+	// The document does not follow the snapshot: its validator is its hash.
+	h.openTag = [2]string{etag(0, 0, h.openapi, false), etag(0, 0, h.openapi, true)}
 
 	m := h.mux
 	// Each v1 route also answers with a trailing slash: a widely copied
@@ -209,7 +212,12 @@ func acceptsGzip(req *http.Request) bool {
 
 // etag is the validator of a response: the snapshot version, a hash of the
 // normalised query (the route and its parsed parameters) and the encoding.
-func etag(version int64, key []byte, gz bool) string {
+// asOf (Unix nanoseconds, 0 for none) is set for bodies that change without
+// a new version: v2 bodies carry as_of and forecasts, and the refresher
+// re-dates a confirmed snapshot and sweeps idle forecasts (sellout_at turns
+// null) under the same version, always with a new as_of. A strong ETag must
+// change whenever the bytes do.
+func etag(version, asOf int64, key []byte, gz bool) string {
 	// FNV-1a, inline: hash/fnv would allocate per request.
 	f := uint64(14695981039346656037)
 	for _, c := range key {
@@ -219,6 +227,10 @@ func etag(version int64, key []byte, gz bool) string {
 	b := make([]byte, 0, 48)
 	b = append(b, '"')
 	b = strconv.AppendInt(b, version, 10)
+	if asOf != 0 {
+		b = append(b, '.')
+		b = strconv.AppendUint(b, uint64(asOf), 36)
+	}
 	b = append(b, '-')
 	b = strconv.AppendUint(b, f, 36)
 	if gz {
@@ -250,10 +262,21 @@ func notModified(req *http.Request, tag string) bool {
 type bodyFunc func(gz bool) (b []byte, release func(), shared bool)
 
 // respond writes the common headers, answers 304 when the client has the
-// version, and otherwise writes the body from body(gz).
+// version, and otherwise writes the body from body(gz). For bodies that
+// depend only on the snapshot version (v1, places, rules).
 func (h *handler) respond(w http.ResponseWriter, req *http.Request, s *snapshot.Snapshot, key []byte, body bodyFunc) {
+	h.respondTagged(w, req, s, 0, key, body)
+}
+
+// respondDated is respond for bodies that also follow the snapshot's as_of
+// (v2 outlets and summary: as_of, forecasts), whose validator changes with it.
+func (h *handler) respondDated(w http.ResponseWriter, req *http.Request, s *snapshot.Snapshot, key []byte, body bodyFunc) {
+	h.respondTagged(w, req, s, s.AsOf().UnixNano(), key, body)
+}
+
+func (h *handler) respondTagged(w http.ResponseWriter, req *http.Request, s *snapshot.Snapshot, asOf int64, key []byte, body bodyFunc) {
 	gz := acceptsGzip(req)
-	tag := etag(s.Version(), key, gz)
+	tag := etag(s.Version(), asOf, key, gz)
 	hd := w.Header()
 	hd["Content-Type"] = ctJSON
 	hd["Cache-Control"] = h.cc
@@ -386,9 +409,23 @@ func (h *handler) openAPI(w http.ResponseWriter, req *http.Request) {
 	hd["Content-Type"] = ctJSON
 	hd["Cache-Control"] = h.cc
 	hd["Vary"] = varyAE
-	b := h.openapi
+	b, tag := h.openapi, h.openTag[0]
 	if gz {
-		b = h.openGz
+		b, tag = h.openGz, h.openTag[1]
+	}
+	hd["Etag"] = []string{tag}
+	// Every public response carries the data headers (§4.1); the document is
+	// served even before the first snapshot, then without them.
+	if s := h.r.Current(); s != nil {
+		sh := h.snapHeaders(s)
+		hd["X-Data-Version"] = sh.version
+		hd["X-Data-As-Of"] = sh.asOf
+	}
+	if notModified(req, tag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	if gz {
 		hd["Content-Encoding"] = ceGzip
 	}
 	hd["Content-Length"] = []string{strconv.Itoa(len(b))}

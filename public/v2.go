@@ -36,7 +36,7 @@ func (h *handler) near(w http.ResponseWriter, req *http.Request) {
 	k = strconv.AppendInt(k, int64(q.limit), 10)
 	k = append(k, '|')
 	k = strconv.AppendInt(k, int64(q.status), 10)
-	h.respond(w, req, s, k, dynamic(func(b []byte) []byte {
+	h.respondDated(w, req, s, k, dynamic(func(b []byte) []byte {
 		hp := hitPool.Get().(*[]snapshot.Hit)
 		hits := s.Near(q.lat, q.lng, q.m, (*hp)[:0])
 		// Filter and limit in place, then encode.
@@ -79,7 +79,7 @@ func (h *handler) outlet(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	k := append([]byte("outlet|"), code...)
-	h.respond(w, req, s, k, dynamic(func(b []byte) []byte {
+	h.respondDated(w, req, s, k, dynamic(func(b []byte) []byte {
 		b = e.AppendV2(b, 0, false)
 		return append(b, '\n')
 	}))
@@ -109,7 +109,7 @@ func (h *handler) summary(w http.ResponseWriter, req *http.Request) {
 	if s == nil {
 		return
 	}
-	h.respond(w, req, s, []byte("summary"), cached(s.Cached, "summary", gzip.BestSpeed, false, func() []byte {
+	h.respondDated(w, req, s, []byte("summary"), cached(s.Cached, "summary", gzip.BestSpeed, false, func() []byte {
 		nat, bySido := s.Summary()
 		asOf := s.AsOf().In(snapshot.KST)
 		sales := salesSeries{Date: asOf.Format("2006-01-02"), StartedAt: s.CountingSince().In(snapshot.KST).Format(time.RFC3339), Counts: s.SalesPer10Min(asOf)}

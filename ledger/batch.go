@@ -158,7 +158,9 @@ func (l *Ledger) commitOnce(ops []*op) ([]opResult, []publicmask.Outlet, error) 
 	defer cancel()
 	var b *batch
 	err := l.store.Write(ctx, func(tx publicmask.Tx) error {
-		b = newBatch(l.Now())
+		// The stores keep microseconds: a batch's time is what they will
+		// give back, so a first answer and its replay read the same.
+		b = newBatch(l.Now().Truncate(time.Microsecond))
 		for _, i := range order {
 			o := ops[i]
 			if err := o.ctx.Err(); err != nil {

@@ -2,6 +2,7 @@ package ledger_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -538,4 +539,48 @@ func TestCancelRestoresSplitCounts(t *testing.T) {
 	if v.Stock != 99 {
 		t.Fatalf("stock %d, want 99 (100 − the one weekend mask that stands)", v.Stock)
 	}
+}
+
+// TestRepeatedAnswersIdentical: a cancel and a delivery answered again give
+// the same bytes as their first answer, even when the service clock has
+// finer than microsecond precision (the store keeps microseconds).
+func TestRepeatedAnswersIdentical(t *testing.T) {
+	e := testenv.New(t)
+	e.Clock.Set(time.Date(2020, 3, 11, 10, 0, 0, 123456789, policy.Seoul))
+	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 100)
+	r, _, err := sell(e, "10000001", "t1", testenv.Born(1983, 1), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := e.Ledger.Cancel(ctx, "10000001", r.SaleID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := e.Ledger.Cancel(ctx, "10000001", r.SaleID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := mustJSON(t, first), mustJSON(t, again); a != b {
+		t.Errorf("cancel answered again differs:\n first %s\n again %s", a, b)
+	}
+	d1, _, err := e.Ledger.Deliver(ctx, "10000001", "d1", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2, _, err := e.Ledger.Deliver(ctx, "10000001", "d1", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := mustJSON(t, d1), mustJSON(t, d2); a != b {
+		t.Errorf("delivery answered again differs:\n first %s\n again %s", a, b)
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -20,6 +20,9 @@ func mustSub(f fs.FS, dir string) fs.FS {
 
 // Outlet reads one outlet.
 func (s *Store) Outlet(ctx context.Context, code string) (publicmask.Outlet, error) {
+	if o, ok := s.hot.outlet(code); ok {
+		return o, nil // the writer's copy: what a sale would read (hot.go)
+	}
 	o, err := scanOutlet(s.reader.QueryRowContext(ctx, `SELECT `+outletCols+` FROM outlets WHERE code = ?`, code))
 	if isNoRows(err) {
 		return o, publicmask.Errorf(publicmask.ENotFound, "outlet %q not found", code)
@@ -126,6 +129,19 @@ func (s *Store) Token(ctx context.Context, hash string) (publicmask.Token, error
 // PersonWeeks reads persons' usage in a week.
 func (s *Store) PersonWeeks(ctx context.Context, week string, persons []string) (map[string]publicmask.PersonWeek, error) {
 	out := make(map[string]publicmask.PersonWeek, len(persons))
+	// A week the writer holds is answered from its copy (hot.go), the
+	// state the sale itself decides on.
+	s.hot.mu.RLock()
+	if w := s.hot.weeks[week]; w != nil {
+		for _, p := range persons {
+			if c, ok := w.get(p); ok {
+				out[p] = c.personWeek(p, week)
+			}
+		}
+		s.hot.mu.RUnlock()
+		return out, nil
+	}
+	s.hot.mu.RUnlock()
 	for _, p := range persons {
 		pw := publicmask.PersonWeek{Person: p, Week: week}
 		err := s.reader.QueryRowContext(ctx, `SELECT quantity, purchases, weekday_purchases, weekend_purchases FROM person_weeks WHERE person = ? AND week = ?`, p, week).
@@ -365,7 +381,11 @@ func (s *Store) Purge(ctx context.Context, week string) (int, error) {
 				}
 				got, _ = res.RowsAffected()
 				if err := tx.Commit(); err != nil {
+					s.hot.drop()
 					return unavailable("purge commit", err)
+				}
+				if i == 0 {
+					s.hot.dropWeeksBefore(week)
 				}
 				return nil
 			})

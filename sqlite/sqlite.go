@@ -35,6 +35,10 @@ type Store struct {
 	version int64 // last assigned change version; guarded by writeMu
 	dur     *durability
 	stmts   map[string]*sql.Stmt
+	hot     *hot // the writer's copy of outlets and person-weeks (hot.go)
+	// failCommit, when set (tests), fails a commit after the transaction's
+	// statements ran.
+	failCommit func() error
 }
 
 // Open opens (creating if needed) the database at path and migrates it.
@@ -79,7 +83,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	reader.SetMaxOpenConns(4)
 	reader.SetMaxIdleConns(4)
-	s := &Store{path: path, writer: writer, reader: reader, dur: newDurability(path)}
+	s := &Store{path: path, writer: writer, reader: reader, dur: newDurability(path), hot: newHot()}
 	if err := writer.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM outlets`).Scan(&s.version); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: read version: %w", err)
@@ -186,15 +190,30 @@ func (s *Store) write(ctx context.Context, fn func(publicmask.Tx) error) (uint64
 	// would otherwise start a watcher goroutine per statement, a cost paid
 	// thousands of times a second. The transaction as a whole still ends
 	// with ctx (BeginTx above), and busy_timeout bounds lock waits.
-	tx := &tx{s: s, tx: sqlTx, ctx: context.WithoutCancel(ctx), stmts: make(map[string]*sql.Stmt, 12)}
+	tx := &tx{s: s, tx: sqlTx, ctx: context.WithoutCancel(ctx), stmts: make(map[string]*sql.Stmt, 12),
+		st: staged{outlets: make(map[string]publicmask.Outlet), weeks: make(map[pwKey]publicmask.PersonWeek)}}
 	if err := fn(tx); err != nil {
-		sqlTx.Rollback()
+		if rerr := sqlTx.Rollback(); rerr != nil {
+			s.hot.drop() // the database's state is in doubt: load it again
+		}
 		s.version = startVersion
 		return 0, err
 	}
+	if s.failCommit != nil {
+		if err := s.failCommit(); err != nil {
+			sqlTx.Rollback()
+			s.hot.drop()
+			s.version = startVersion
+			return 0, unavailable("commit", err)
+		}
+	}
 	if err := sqlTx.Commit(); err != nil {
+		s.hot.drop()
 		s.version = startVersion
 		return 0, unavailable("commit", err)
+	}
+	if err := s.hot.apply(&tx.st); err != nil {
+		s.hot.drop()
 	}
 	return s.dur.committedOne(), nil
 }
@@ -211,6 +230,7 @@ type tx struct {
 	tx    *sql.Tx
 	ctx   context.Context
 	stmts map[string]*sql.Stmt
+	st    staged // this transaction's writes to hot rows
 }
 
 func (t *tx) stmt(name string) *sql.Stmt {
@@ -249,12 +269,16 @@ func (t *tx) PutIdempotency(r publicmask.IdemRecord) error {
 	return err
 }
 
+// LockOutlet reads from the writer's copy (hot.go): this transaction's own
+// writes first, then the committed row.
 func (t *tx) LockOutlet(code string) (publicmask.Outlet, error) {
-	o, err := scanOutlet(t.stmt("outlet.get").QueryRowContext(t.ctx, code))
-	if errors.Is(err, sql.ErrNoRows) {
-		return o, publicmask.Errorf(publicmask.ENotFound, "outlet %q not found", code)
+	if o, ok := t.st.outlets[code]; ok {
+		return o, nil
 	}
-	return o, err
+	if o, ok := t.s.hot.outlet(code); ok {
+		return o, nil
+	}
+	return t.s.loadOutlet(code)
 }
 
 func (t *tx) SaveOutlet(o *publicmask.Outlet) error {
@@ -262,33 +286,48 @@ func (t *tx) SaveOutlet(o *publicmask.Outlet) error {
 	o.Version = t.s.version
 	_, err := t.exec("outlet.save", o.Code, o.Name, o.Addr, o.Type, o.Lat, o.Lng, o.Stock, o.Suspended,
 		nullMicro(o.StockAt), nullMicro(o.UpdatedAt), o.Version)
-	return err
+	if err != nil {
+		return err
+	}
+	t.st.outlets[o.Code] = stored(*o)
+	return nil
 }
 
+// PersonWeeks reads from the writer's copy (hot.go), which holds whole
+// weeks: a person absent from a held week has no row.
 func (t *tx) PersonWeeks(week string, persons []string) (map[string]publicmask.PersonWeek, error) {
 	out := make(map[string]publicmask.PersonWeek, len(persons))
 	if len(persons) == 0 {
 		return out, nil
 	}
-	// One statement per person keeps the prepared-statement cache useful;
-	// a sale rarely names more than a few persons.
+	w := t.s.hot.week(week)
+	if w == nil {
+		var err error
+		if w, err = t.s.loadWeek(week); err != nil {
+			return nil, err
+		}
+	}
+	t.s.hot.mu.RLock()
+	defer t.s.hot.mu.RUnlock()
 	for _, p := range persons {
-		pw := publicmask.PersonWeek{Person: p, Week: week}
-		err := t.stmt("pw.get").QueryRowContext(t.ctx, p, week).Scan(&pw.Quantity, &pw.Purchases, &pw.WeekdayPurchases, &pw.WeekendPurchases)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
+		if pw, ok := t.st.weeks[pwKey{p, week}]; ok {
+			out[p] = pw
+		} else if c, ok := w.get(p); ok {
+			out[p] = c.personWeek(p, week)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: person week: %w", err)
-		}
-		out[p] = pw
 	}
 	return out, nil
 }
 
 func (t *tx) PutPersonWeek(pw publicmask.PersonWeek) error {
-	_, err := t.exec("pw.put", pw.Person, pw.Week, pw.Quantity, pw.Purchases, pw.WeekdayPurchases, pw.WeekendPurchases)
-	return err
+	if _, err := countsOf(pw); err != nil {
+		return err
+	}
+	if _, err := t.exec("pw.put", pw.Person, pw.Week, pw.Quantity, pw.Purchases, pw.WeekdayPurchases, pw.WeekendPurchases); err != nil {
+		return err
+	}
+	t.st.weeks[pwKey{pw.Person, pw.Week}] = pw
+	return nil
 }
 
 func (t *tx) InsertSale(s *publicmask.Sale) error {
@@ -410,6 +449,21 @@ func scanItems(rows *sql.Rows) ([]publicmask.SaleItem, error) {
 }
 
 func micro(t time.Time) int64 { return t.UnixMicro() }
+
+// stored is o as reading its row back gives it (times in UTC, to the
+// microsecond), so that the writer's copy answers like the database.
+func stored(o publicmask.Outlet) publicmask.Outlet {
+	o.StockAt = fromNullMicro(toNull(o.StockAt))
+	o.UpdatedAt = fromNullMicro(toNull(o.UpdatedAt))
+	return o
+}
+
+func toNull(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
+}
 
 func nullMicro(t time.Time) any {
 	if t.IsZero() {

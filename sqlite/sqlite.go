@@ -134,6 +134,7 @@ func (s *Store) Ping(ctx context.Context) error {
 var writeSQL = map[string]string{
 	"idem.get":     `SELECT body_hash, response, created_at FROM idempotency WHERE outlet = ? AND txn_id = ?`,
 	"idem.put":     `INSERT INTO idempotency (outlet, txn_id, body_hash, response, created_at) VALUES (?, ?, ?, ?, ?)`,
+	"idem.claim":   `INSERT INTO idempotency (outlet, txn_id, body_hash, response, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (outlet, txn_id) DO NOTHING`,
 	"outlet.get":   `SELECT ` + outletCols + ` FROM outlets WHERE code = ?`,
 	"outlet.save":  `INSERT INTO outlets (code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (code) DO UPDATE SET name = excluded.name, addr = excluded.addr, type = excluded.type, lat = excluded.lat, lng = excluded.lng, stock = excluded.stock, suspended = excluded.suspended, stock_at = excluded.stock_at, updated_at = excluded.updated_at, version = excluded.version`,
 	"pw.put":       `INSERT INTO person_weeks (person, week, quantity, purchases, weekday_purchases, weekend_purchases) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (person, week) DO UPDATE SET quantity = excluded.quantity, purchases = excluded.purchases, weekday_purchases = excluded.weekday_purchases, weekend_purchases = excluded.weekend_purchases`,
@@ -267,6 +268,24 @@ func (t *tx) Idempotency(outlet, txnID string) (publicmask.IdemRecord, bool, err
 func (t *tx) PutIdempotency(r publicmask.IdemRecord) error {
 	_, err := t.exec("idem.put", r.Outlet, r.TxnID, r.BodyHash, r.Response, micro(r.CreatedAt))
 	return err
+}
+
+// ClaimIdempotency implements publicmask.IdemClaimer.
+func (t *tx) ClaimIdempotency(r publicmask.IdemRecord) (publicmask.IdemRecord, bool, error) {
+	res, err := t.exec("idem.claim", r.Outlet, r.TxnID, r.BodyHash, r.Response, micro(r.CreatedAt))
+	if err != nil {
+		return r, false, err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return r, false, fmt.Errorf("sqlite: idempotency claim: %w", err)
+	} else if n == 1 {
+		return r, true, nil
+	}
+	rec, ok, err := t.Idempotency(r.Outlet, r.TxnID)
+	if err == nil && !ok {
+		err = fmt.Errorf("sqlite: idempotency claim: no record for %s/%s and none inserted", r.Outlet, r.TxnID)
+	}
+	return rec, false, err
 }
 
 // LockOutlet reads from the writer's copy (hot.go): this transaction's own

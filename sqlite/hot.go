@@ -4,30 +4,39 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"hash/maphash"
 	"sync"
 
 	"github.com/publicmask/publicmask"
 )
 
-// hot is the single writer's in-memory copy of the rows every sale decides
-// on: outlets (loaded one by one on first use) and the person-weeks of the
-// weeks being sold in (a whole week on first use, so that a first purchase
-// needs no read to learn that the person has none). SQLite has one writer
-// and this process owns the file, so the copy can be the source of
-// decisions: it only ever holds committed rows. A transaction's writes go
-// to the database and to a staging area of the transaction; they reach the
-// copy only after the commit succeeded. A transaction that fails leaves the
-// copy as it was (the rollback restores the same rows in the database); a
-// failed commit or rollback, where the database's state is in doubt, drops
-// the whole copy, which is then loaded again from the database.
+// hot is the single writer's in-memory knowledge of the rows every sale
+// decides on. SQLite has one writer and this process owns the file, so
+// what the writer holds can be the source of decisions.
 //
-// Loads go through the reader pool, which sees only committed rows: never
-// the running transaction's own writes, so a load cannot smuggle them into
-// the copy before the commit.
+// Outlets: a copy of each outlet's row, loaded on first use. A
+// transaction's writes go to the database and to a staging area of the
+// transaction; they reach the copy only after the commit succeeded. A
+// transaction that fails leaves the copy as it was (the rollback restores
+// the same rows in the database); a failed commit or rollback, where the
+// database's state is in doubt, drops everything held, which is then
+// loaded again.
+//
+// Person-weeks: for each week being sold in, a Bloom filter of the persons
+// that have a row (built from the whole week on first use). Most sales are
+// a person's first purchase of the week: the filter says so without a
+// read. A person it may know is read from the database in the transaction,
+// the source of truth. A key is added when a transaction writes it, before
+// the commit: a filter can only err towards "maybe" (an extra read), never
+// miss a row, so rolled-back writes and purged rows cost nothing but a
+// read. A million person-weeks take 2 MB instead of the 40 MB a copy of
+// the rows took (measured), which §5's memory target could not afford.
+//
+// Loads go through the reader pool, which sees only committed rows.
 type hot struct {
 	mu      sync.RWMutex // the writer also holds Store.writeMu; readers (checks) take RLock
 	outlets map[string]publicmask.Outlet
-	weeks   map[string]*weekRows
+	weeks   map[string]*weekFilter
 }
 
 // maxHotWeeks bounds the weeks held in memory: the current week, the one
@@ -35,89 +44,79 @@ type hot struct {
 // rare late sale or cancel touches it.
 const maxHotWeeks = 3
 
-// weekRows are one week's person-weeks. Person keys are 32 hex digits
-// (rrn.Keyer), held as 16 bytes; any other key (tests) goes to other.
-type weekRows struct {
-	rows  map[[16]byte]pwCounts
-	other map[string]pwCounts
-}
-
-type pwCounts struct {
-	quantity, purchases, weekday, weekend int32
-}
-
 func newHot() *hot {
-	return &hot{outlets: make(map[string]publicmask.Outlet), weeks: make(map[string]*weekRows)}
+	return &hot{outlets: make(map[string]publicmask.Outlet), weeks: make(map[string]*weekFilter)}
 }
 
-func packKey[T string | []byte](person T) ([16]byte, bool) {
-	var k [16]byte
-	if len(person) != 32 {
-		return k, false
+// weekFilter is a Bloom filter of the persons with a row in one week.
+type weekFilter struct {
+	bits  []uint64
+	mask  uint64 // len(bits)*64 − 1
+	n     int    // keys added
+	stale bool   // over capacity: rebuild, larger, at the next use
+}
+
+const (
+	filterHashes      = 8
+	filterBitsPerKey  = 16 // when built: 0.05% false "maybe"
+	filterMaxBitsUsed = 8  // rebuilt beyond n = bits/8 (2.5% false "maybe")
+)
+
+// filterMinBits is a filter's smallest size, 1 MiB (a variable for tests).
+var filterMinBits uint64 = 1 << 23
+
+var filterSeed1, filterSeed2 = maphash.MakeSeed(), maphash.MakeSeed()
+
+func newWeekFilter(n int) *weekFilter {
+	want := max(uint64(2*n)*filterBitsPerKey, filterMinBits)
+	m := filterMinBits
+	for m < want {
+		m <<= 1
 	}
-	// Only lower-case hex round-trips to the same string; anything else is
-	// kept as it is.
-	for i := 0; i < len(person); i += 2 {
-		hi, ok1 := unhex(person[i])
-		lo, ok2 := unhex(person[i+1])
-		if !ok1 || !ok2 {
-			return k, false
+	return &weekFilter{bits: make([]uint64, m/64), mask: m - 1}
+}
+
+func filterHash[T string | []byte](k T) (uint64, uint64) {
+	var h1, h2 uint64
+	switch k := any(k).(type) {
+	case string:
+		h1, h2 = maphash.String(filterSeed1, k), maphash.String(filterSeed2, k)
+	case []byte:
+		h1, h2 = maphash.Bytes(filterSeed1, k), maphash.Bytes(filterSeed2, k)
+	}
+	return h1, h2 | 1
+}
+
+func (f *weekFilter) addHash(h1, h2 uint64) {
+	for i := range uint64(filterHashes) {
+		b := (h1 + i*h2) & f.mask
+		f.bits[b/64] |= 1 << (b % 64)
+	}
+	f.n++
+	if uint64(f.n)*filterMaxBitsUsed > f.mask+1 {
+		f.stale = true
+	}
+}
+
+func (f *weekFilter) add(person string) { f.addHash(filterHash(person)) }
+
+// mayHave is false only if person has no row in the week.
+func (f *weekFilter) mayHave(person string) bool {
+	h1, h2 := filterHash(person)
+	for i := range uint64(filterHashes) {
+		b := (h1 + i*h2) & f.mask
+		if f.bits[b/64]&(1<<(b%64)) == 0 {
+			return false
 		}
-		k[i/2] = hi<<4 | lo
 	}
-	return k, true
-}
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	}
-	return 0, false
-}
-
-func (w *weekRows) get(person string) (pwCounts, bool) {
-	if k, ok := packKey(person); ok {
-		c, ok := w.rows[k]
-		return c, ok
-	}
-	c, ok := w.other[person]
-	return c, ok
-}
-
-func (w *weekRows) set(pw publicmask.PersonWeek) error {
-	c, err := countsOf(pw)
-	if err != nil {
-		return err
-	}
-	if k, ok := packKey(pw.Person); ok {
-		w.rows[k] = c
-	} else {
-		w.other[pw.Person] = c
-	}
-	return nil
-}
-
-func countsOf(pw publicmask.PersonWeek) (pwCounts, error) {
-	c := pwCounts{int32(pw.Quantity), int32(pw.Purchases), int32(pw.WeekdayPurchases), int32(pw.WeekendPurchases)}
-	if int(c.quantity) != pw.Quantity || int(c.purchases) != pw.Purchases || int(c.weekday) != pw.WeekdayPurchases || int(c.weekend) != pw.WeekendPurchases {
-		return c, fmt.Errorf("sqlite: person-week counts out of range: %+v", pw)
-	}
-	return c, nil
-}
-
-func (c pwCounts) personWeek(person, week string) publicmask.PersonWeek {
-	return publicmask.PersonWeek{Person: person, Week: week, Quantity: int(c.quantity), Purchases: int(c.purchases),
-		WeekdayPurchases: int(c.weekday), WeekendPurchases: int(c.weekend)}
+	return true
 }
 
 // drop forgets everything; the next use loads from the database again.
 func (h *hot) drop() {
 	h.mu.Lock()
 	h.outlets = make(map[string]publicmask.Outlet)
-	h.weeks = make(map[string]*weekRows)
+	h.weeks = make(map[string]*weekFilter)
 	h.mu.Unlock()
 }
 
@@ -140,8 +139,8 @@ func (h *hot) outlet(code string) (publicmask.Outlet, bool) {
 	return o, ok
 }
 
-// week returns a held week, or nil.
-func (h *hot) week(week string) *weekRows {
+// week returns a held week's filter, or nil.
+func (h *hot) week(week string) *weekFilter {
 	h.mu.RLock()
 	w := h.weeks[week]
 	h.mu.RUnlock()
@@ -163,40 +162,39 @@ func (s *Store) loadOutlet(code string) (publicmask.Outlet, error) {
 	return o, nil
 }
 
-// loadWeek reads a whole committed week into the copy. Writer only.
-func (s *Store) loadWeek(week string) (*weekRows, error) {
+// loadWeek builds the filter of a week from its committed rows, plus the
+// keys that the running transaction already wrote (not yet committed,
+// invisible to the reader). Writer only.
+func (s *Store) loadWeek(week string, written []pwKey) (*weekFilter, error) {
 	ctx := context.Background()
 	var n int
 	if err := s.reader.QueryRowContext(ctx, `SELECT count(*) FROM person_weeks WHERE week = ?`, week).Scan(&n); err != nil {
 		return nil, fmt.Errorf("sqlite: person weeks: %w", err)
 	}
-	w := &weekRows{rows: make(map[[16]byte]pwCounts, n), other: make(map[string]pwCounts)}
-	rows, err := s.reader.QueryContext(ctx, `SELECT person, quantity, purchases, weekday_purchases, weekend_purchases FROM person_weeks WHERE week = ?`, week)
+	f := newWeekFilter(n)
+	rows, err := s.reader.QueryContext(ctx, `SELECT person FROM person_weeks WHERE week = ?`, week)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: person weeks: %w", err)
 	}
 	defer rows.Close()
-	var pw publicmask.PersonWeek
-	var person sql.RawBytes // no string per row for the usual hex keys
+	var person sql.RawBytes // no string per row
 	for rows.Next() {
-		if err := rows.Scan(&person, &pw.Quantity, &pw.Purchases, &pw.WeekdayPurchases, &pw.WeekendPurchases); err != nil {
+		if err := rows.Scan(&person); err != nil {
 			return nil, fmt.Errorf("sqlite: person weeks: %w", err)
 		}
-		c, err := countsOf(pw)
-		if err != nil {
-			return nil, err
-		}
-		if k, ok := packKey([]byte(person)); ok {
-			w.rows[k] = c
-		} else {
-			w.other[string(person)] = c
-		}
+		f.addHash(filterHash([]byte(person)))
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: person weeks: %w", err)
 	}
+	for _, k := range written {
+		if k.week == week {
+			f.add(k.person)
+		}
+	}
+	f.stale = false
 	s.hot.mu.Lock()
-	if len(s.hot.weeks) >= maxHotWeeks {
+	if _, ok := s.hot.weeks[week]; !ok && len(s.hot.weeks) >= maxHotWeeks {
 		oldest := ""
 		for k := range s.hot.weeks {
 			if oldest == "" || k < oldest {
@@ -205,39 +203,25 @@ func (s *Store) loadWeek(week string) (*weekRows, error) {
 		}
 		delete(s.hot.weeks, oldest)
 	}
-	s.hot.weeks[week] = w
+	s.hot.weeks[week] = f
 	s.hot.mu.Unlock()
-	return w, nil
+	return f, nil
 }
 
-// staged are a transaction's writes to hot rows, applied to the copy once
-// the transaction has committed.
+// staged are a transaction's writes to outlets, applied to the copy once
+// the transaction has committed, and the person-week keys it wrote.
 type staged struct {
 	outlets map[string]publicmask.Outlet
-	weeks   map[pwKey]publicmask.PersonWeek
+	written []pwKey
 }
 
 type pwKey struct{ person, week string }
 
-func (st *staged) reset() {
-	clear(st.outlets)
-	clear(st.weeks)
-}
-
-// apply puts a committed transaction's writes into the copy. Person-weeks of
-// a week not held are left to the next load, which reads them.
-func (h *hot) apply(st *staged) error {
+// apply puts a committed transaction's outlets into the copy.
+func (h *hot) apply(st *staged) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for code, o := range st.outlets {
 		h.outlets[code] = o
 	}
-	for k, pw := range st.weeks {
-		if w := h.weeks[k.week]; w != nil {
-			if err := w.set(pw); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }

@@ -100,15 +100,25 @@ func sameAsDB(t *testing.T, s *Store, codes []string, weeks []string, persons []
 // or its commit — the writer's copy never holds a row the database does
 // not, and after every step a sale and a check read exactly the database's
 // rows. Random transactions change outlets and person-weeks (in several
-// weeks, beyond the number held) and then succeed, fail in fn, or fail at
-// the commit.
+// weeks, beyond the number held; with filters rebuilt mid-transaction) and
+// then succeed, fail in fn, or fail at the commit.
 func TestHotStateFollowsTheStore(t *testing.T) {
+	for _, bits := range []uint64{filterMinBits, 64} {
+		t.Run(fmt.Sprintf("filter of %d bits", bits), func(t *testing.T) {
+			defer func(old uint64) { filterMinBits = old }(filterMinBits)
+			filterMinBits = bits // 64: full after 8 keys, rebuilt again and again
+			testHotState(t)
+		})
+	}
+}
+
+func testHotState(t *testing.T) {
 	s := openTest(t)
 	ctx := context.Background()
 	codes := []string{"10000001", "10000002", "10000003"}
 	weeks := []string{"2020-03-02", "2020-03-09", "2020-03-16", "2020-03-23"} // one more than maxHotWeeks
 	var persons []string
-	for i := range 12 {
+	for i := range 24 {
 		persons = append(persons, hexKey(i))
 	}
 	persons = append(persons, "not-a-hex-key")
@@ -128,13 +138,18 @@ func TestHotStateFollowsTheStore(t *testing.T) {
 
 	rng := rand.New(rand.NewPCG(2020, 3))
 	outcomes := map[string]int{}
+	// model: the quantities that committed transactions wrote.
+	model := map[pwKey]int{{persons[0], weeks[1]}: 1}
 	for step := range 300 {
 		mode := []string{"ok", "ok", "fn", "commit"}[rng.IntN(4)]
 		if mode == "commit" {
 			s.failCommit = func() error { return errInjected }
 		}
+		var added map[pwKey]int
+		var w, p string
 		err := s.Write(ctx, func(tx publicmask.Tx) error {
-			for range 1 + rng.IntN(4) {
+			added = map[pwKey]int{}
+			for range 1 + rng.IntN(6) {
 				c := codes[rng.IntN(len(codes))]
 				o, err := tx.LockOutlet(c)
 				if err != nil {
@@ -146,15 +161,18 @@ func TestHotStateFollowsTheStore(t *testing.T) {
 				if err := tx.SaveOutlet(&o); err != nil {
 					return err
 				}
-				w := weeks[rng.IntN(len(weeks))]
-				p := persons[rng.IntN(len(persons))]
+				if w == "" || rng.IntN(2) == 0 { // else the same person again
+					w, p = weeks[rng.IntN(len(weeks))], persons[rng.IntN(len(persons))]
+				}
 				got, err := tx.PersonWeeks(w, []string{p})
 				if err != nil {
 					return err
 				}
 				pw := got[p]
 				pw.Person, pw.Week = p, w
-				pw.Quantity += 1 + rng.IntN(2)
+				q := 1 + rng.IntN(2)
+				pw.Quantity += q
+				added[pwKey{p, w}] += q
 				pw.Purchases++
 				pw.WeekdayPurchases++
 				if err := tx.PutPersonWeek(pw); err != nil {
@@ -169,6 +187,19 @@ func TestHotStateFollowsTheStore(t *testing.T) {
 		s.failCommit = nil
 		if (mode == "ok") != (err == nil) {
 			t.Fatalf("step %d (%s): %v", step, mode, err)
+		}
+		if err == nil {
+			for k, q := range added {
+				model[k] += q
+			}
+		}
+		for _, w := range weeks {
+			rows := dbWeek(t, s, w)
+			for _, p := range persons {
+				if got, want := rows[p].Quantity, model[pwKey{p, w}]; got != want {
+					t.Fatalf("step %d (%s): %s %s has %d masks, committed transactions wrote %d", step, mode, p[:6], w, got, want)
+				}
+			}
 		}
 		outcomes[mode]++
 		if step%10 == 0 || mode != "ok" {
@@ -224,4 +255,32 @@ func TestHotStateDroppedAfterAFailedCommit(t *testing.T) {
 		t.Fatalf("outlet after the failed commit: %+v %v", o, err)
 	}
 	sameAsDB(t, s, []string{"10000001"}, []string{"2020-03-09"}, []string{p})
+}
+
+// A week's filter never misses a key that was added, and rarely says
+// "maybe" for one that was not.
+func TestWeekFilter(t *testing.T) {
+	const n = 100_000
+	f := newWeekFilter(n)
+	for i := range n {
+		f.add(hexKey(i))
+	}
+	for i := range n {
+		if !f.mayHave(hexKey(i)) {
+			t.Fatalf("key %d added but missed", i)
+		}
+	}
+	maybe := 0
+	for i := n; i < 2*n; i++ {
+		if f.mayHave(hexKey(i)) {
+			maybe++
+		}
+	}
+	if maybe > n/100 {
+		t.Fatalf("%d of %d absent keys are a maybe", maybe, n)
+	}
+	if f.stale {
+		t.Fatal("a filter built for n keys is full after n")
+	}
+	t.Logf("false maybe: %d of %d; %d KiB", maybe, n, len(f.bits)*8/1024)
 }

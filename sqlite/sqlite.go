@@ -195,7 +195,7 @@ func (s *Store) write(ctx context.Context, fn func(publicmask.Tx) error) (uint64
 	// thousands of times a second. The transaction as a whole still ends
 	// with ctx (BeginTx above), and busy_timeout bounds lock waits.
 	tx := &tx{s: s, tx: sqlTx, ctx: context.WithoutCancel(ctx), stmts: make(map[string]*sql.Stmt, 12),
-		st: staged{outlets: make(map[string]publicmask.Outlet), weeks: make(map[pwKey]publicmask.PersonWeek)}}
+		st: staged{outlets: make(map[string]publicmask.Outlet)}}
 	if err := fn(tx); err != nil {
 		if rerr := sqlTx.Rollback(); rerr != nil {
 			s.hot.drop() // the database's state is in doubt: load it again
@@ -216,9 +216,7 @@ func (s *Store) write(ctx context.Context, fn func(publicmask.Tx) error) (uint64
 		s.version = startVersion
 		return 0, unavailable("commit", err)
 	}
-	if err := s.hot.apply(&tx.st); err != nil {
-		s.hot.drop()
-	}
+	s.hot.apply(&tx.st)
 	return s.dur.committedOne(), nil
 }
 
@@ -315,40 +313,49 @@ func (t *tx) SaveOutlet(o *publicmask.Outlet) error {
 	return nil
 }
 
-// PersonWeeks reads from the writer's copy (hot.go), which holds whole
-// weeks: a person absent from a held week has no row.
+// PersonWeeks reads only the persons that the week's filter (hot.go) may
+// know: a person it does not know has no row.
 func (t *tx) PersonWeeks(week string, persons []string) (map[string]publicmask.PersonWeek, error) {
 	out := make(map[string]publicmask.PersonWeek, len(persons))
 	if len(persons) == 0 {
 		return out, nil
 	}
-	w := t.s.hot.week(week)
-	if w == nil {
+	f := t.s.hot.week(week)
+	if f == nil || f.stale {
 		var err error
-		if w, err = t.s.loadWeek(week); err != nil {
+		if f, err = t.s.loadWeek(week, t.st.written); err != nil {
 			return nil, err
 		}
 	}
-	t.s.hot.mu.RLock()
-	defer t.s.hot.mu.RUnlock()
 	for _, p := range persons {
-		if pw, ok := t.st.weeks[pwKey{p, week}]; ok {
-			out[p] = pw
-		} else if c, ok := w.get(p); ok {
-			out[p] = c.personWeek(p, week)
+		if !f.mayHave(p) { // only the writer adds to f: no lock needed here
+			continue
 		}
+		pw := publicmask.PersonWeek{Person: p, Week: week}
+		err := t.stmt("pw.get").QueryRowContext(t.ctx, p, week).Scan(&pw.Quantity, &pw.Purchases, &pw.WeekdayPurchases, &pw.WeekendPurchases)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: person week: %w", err)
+		}
+		out[p] = pw
 	}
 	return out, nil
 }
 
 func (t *tx) PutPersonWeek(pw publicmask.PersonWeek) error {
-	if _, err := countsOf(pw); err != nil {
-		return err
-	}
 	if _, err := t.exec("pw.put", pw.Person, pw.Week, pw.Quantity, pw.Purchases, pw.WeekdayPurchases, pw.WeekendPurchases); err != nil {
 		return err
 	}
-	t.st.weeks[pwKey{pw.Person, pw.Week}] = pw
+	// Into the filter now, before the commit: a later sale of this batch
+	// must find the row, and a "maybe" that outlives a rollback is harmless.
+	if f := t.s.hot.week(pw.Week); f != nil {
+		t.s.hot.mu.Lock()
+		f.add(pw.Person)
+		t.s.hot.mu.Unlock()
+	}
+	t.st.written = append(t.st.written, pwKey{pw.Person, pw.Week})
 	return nil
 }
 

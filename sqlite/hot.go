@@ -217,11 +217,15 @@ type staged struct {
 
 type pwKey struct{ person, week string }
 
-// apply puts a committed transaction's outlets into the copy.
+// apply puts a committed transaction's outlets into the copy: those held
+// already (a bulk import of the registry does not fill the copy with
+// outlets that may never sell; they are loaded on first use).
 func (h *hot) apply(st *staged) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for code, o := range st.outlets {
-		h.outlets[code] = o
+		if _, ok := h.outlets[code]; ok {
+			h.outlets[code] = o
+		}
 	}
 }

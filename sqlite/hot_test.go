@@ -235,6 +235,12 @@ func TestHotStateDroppedAfterAFailedCommit(t *testing.T) {
 	if err := write(10, 1); err != nil {
 		t.Fatal(err)
 	}
+	if _, ok := s.hot.outlet("10000001"); ok {
+		t.Fatal("an inserted outlet went into the copy before any use")
+	}
+	if err := s.Write(ctx, func(tx publicmask.Tx) error { _, err := tx.LockOutlet("10000001"); return err }); err != nil {
+		t.Fatal(err)
+	}
 	if o, ok := s.hot.outlet("10000001"); !ok || o.Stock != 10 || s.hot.week("2020-03-09") == nil {
 		t.Fatalf("after a commit the copy holds the rows: %+v %v", o, ok)
 	}

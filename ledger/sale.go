@@ -343,9 +343,9 @@ func (l *Ledger) Sell(ctx context.Context, req SaleRequest) (*Receipt, bool, err
 		// The masks were handed over: stock cannot have been lower than
 		// what went out. A shortfall sets it to 0, accounted for by a
 		// correction.
-		sold := *o
-		sold.Stock = o.Stock - p.total + v.short
-		r.Outlet = StockView{Stock: sold.Stock, RemainStat: sold.RemainStat()}
+		updated := *o
+		updated.Stock = o.Stock - p.total + v.short
+		r.Outlet = StockView{Stock: updated.Stock, RemainStat: updated.RemainStat()}
 		body, err := json.Marshal(r)
 		if err != nil {
 			return nil, nil, err
@@ -375,7 +375,7 @@ func (l *Ledger) Sell(ctx context.Context, req SaleRequest) (*Receipt, bool, err
 				return nil, nil, err
 			}
 		}
-		o.Stock = sold.Stock
+		o.Stock = updated.Stock
 		if err := b.save(tx, o); err != nil {
 			return nil, nil, err
 		}

@@ -29,8 +29,9 @@ import (
 // the source of truth. A key is added when a transaction writes it, before
 // the commit: a filter can only err towards "maybe" (an extra read), never
 // miss a row, so rolled-back writes and purged rows cost nothing but a
-// read. A million person-weeks take 2 MB instead of the 40 MB a copy of
-// the rows took (measured), which §5's memory target could not afford.
+// read. A week of a million person-weeks takes a 4 MB filter, where a copy
+// of the rows would take about 40 MB, which §5's memory target cannot
+// afford.
 //
 // Loads go through the reader pool, which sees only committed rows.
 type hot struct {

@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"context"
 	"database/sql"
 	"fmt"
 	"hash/maphash"
@@ -33,7 +32,7 @@ import (
 // of the rows would take about 40 MB, which §5's memory target cannot
 // afford.
 //
-// Loads go through the reader pool, which sees only committed rows.
+// Loads read on the writer's own connection, inside its transaction.
 type hot struct {
 	mu      sync.RWMutex // the writer also holds Store.writeMu; readers (checks) take RLock
 	outlets map[string]publicmask.Outlet
@@ -148,9 +147,13 @@ func (h *hot) week(week string) *weekFilter {
 	return w
 }
 
-// loadOutlet reads a committed outlet into the copy. Writer only.
-func (s *Store) loadOutlet(code string) (publicmask.Outlet, error) {
-	o, err := scanOutlet(s.reader.QueryRowContext(context.Background(), `SELECT `+outletCols+` FROM outlets WHERE code = ?`, code))
+// loadOutlet reads an outlet into the copy, through the writer's
+// transaction: every write to an outlet is staged (SaveOutlet), so an
+// outlet that is not staged reads as committed. Reading on the writer's own
+// connection, not the reader pool, the writer never waits for a reader.
+func (t *tx) loadOutlet(code string) (publicmask.Outlet, error) {
+	s := t.s
+	o, err := scanOutlet(t.stmt("outlet.get").QueryRowContext(t.ctx, code))
 	if isNoRows(err) {
 		return o, publicmask.Errorf(publicmask.ENotFound, "outlet %q not found", code)
 	}
@@ -163,17 +166,18 @@ func (s *Store) loadOutlet(code string) (publicmask.Outlet, error) {
 	return o, nil
 }
 
-// loadWeek builds the filter of a week from its committed rows, plus the
-// keys that the running transaction already wrote (not yet committed,
-// invisible to the reader). Writer only.
-func (s *Store) loadWeek(week string, written []pwKey) (*weekFilter, error) {
-	ctx := context.Background()
+// loadWeek builds the filter of a week from its rows, read through the
+// writer's transaction (its own uncommitted keys included: a "maybe" for
+// them is harmless if it rolls back), plus the keys it wrote, which must
+// be in the filter whatever the read saw.
+func (t *tx) loadWeek(week string, written []pwKey) (*weekFilter, error) {
+	s := t.s
 	var n int
-	if err := s.reader.QueryRowContext(ctx, `SELECT count(*) FROM person_weeks WHERE week = ?`, week).Scan(&n); err != nil {
+	if err := t.tx.QueryRowContext(t.ctx, `SELECT count(*) FROM person_weeks WHERE week = ?`, week).Scan(&n); err != nil {
 		return nil, fmt.Errorf("sqlite: person weeks: %w", err)
 	}
 	f := newWeekFilter(n)
-	rows, err := s.reader.QueryContext(ctx, `SELECT person FROM person_weeks WHERE week = ?`, week)
+	rows, err := t.tx.QueryContext(t.ctx, `SELECT person FROM person_weeks WHERE week = ?`, week)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: person weeks: %w", err)
 	}

@@ -298,7 +298,7 @@ func (t *tx) LockOutlet(code string) (publicmask.Outlet, error) {
 	if o, ok := t.s.hot.outlet(code); ok {
 		return o, nil
 	}
-	return t.s.loadOutlet(code)
+	return t.loadOutlet(code)
 }
 
 func (t *tx) SaveOutlet(o *publicmask.Outlet) error {
@@ -323,7 +323,7 @@ func (t *tx) PersonWeeks(week string, persons []string) (map[string]publicmask.P
 	f := t.s.hot.week(week)
 	if f == nil || f.stale {
 		var err error
-		if f, err = t.s.loadWeek(week, t.st.written); err != nil {
+		if f, err = t.loadWeek(week, t.st.written); err != nil {
 			return nil, err
 		}
 	}

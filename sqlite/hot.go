@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"sync"
+	"time"
 
 	"github.com/publicmask/publicmask"
 )
@@ -22,7 +23,9 @@ import (
 // loaded again.
 //
 // Person-weeks: for each week being sold in, a Bloom filter of the persons
-// that have a row (built from the whole week on first use). Most sales are
+// that have a row (built from the whole week on first use; a week more than
+// a week before one held, touched only by cancels of old sales, is read
+// directly). Most sales are
 // a person's first purchase of the week: the filter says so without a
 // read. A person it may know is read from the database in the transaction,
 // the source of truth. A key is added when a transaction writes it, before
@@ -137,6 +140,24 @@ func (h *hot) outlet(code string) (publicmask.Outlet, bool) {
 	o, ok := h.outlets[code]
 	h.mu.RUnlock()
 	return o, ok
+}
+
+// current reports whether week is worth a filter: no held week is more
+// than a week after it. A cancel of an old sale reads its persons directly
+// instead of scanning a past week and evicting one being sold in.
+func (h *hot) current(week string) bool {
+	w, err := time.Parse(time.DateOnly, week)
+	if err != nil {
+		return false
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for k := range h.weeks {
+		if held, err := time.Parse(time.DateOnly, k); err == nil && held.Sub(w) > 7*24*time.Hour {
+			return false
+		}
+	}
+	return true
 }
 
 // week returns a held week's filter, or nil.

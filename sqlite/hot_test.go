@@ -290,3 +290,40 @@ func TestWeekFilter(t *testing.T) {
 	}
 	t.Logf("false maybe: %d of %d; %d KiB", maybe, n, len(f.bits)*8/1024)
 }
+
+// A past week (more than a week before one held) gets no filter: a cancel
+// of an old sale reads its persons directly, and the week being sold in
+// stays held.
+func TestPastWeekReadDirectly(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	p := hexKey(7)
+	err := s.Write(ctx, func(tx publicmask.Tx) error {
+		return tx.PutPersonWeek(publicmask.PersonWeek{Person: p, Week: "2020-03-02", Quantity: 2, Purchases: 1, WeekdayPurchases: 1})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Write(ctx, func(tx publicmask.Tx) error {
+		if _, err := tx.PersonWeeks("2020-03-16", []string{p}); err != nil {
+			return err
+		}
+		got, err := tx.PersonWeeks("2020-03-02", []string{p, hexKey(8)})
+		if err != nil {
+			return err
+		}
+		if len(got) != 1 || got[p].Quantity != 2 {
+			return fmt.Errorf("past week read: %+v", got)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.hot.week("2020-03-02") != nil || s.hot.week("2020-03-16") == nil {
+		t.Fatal("a past week was given a filter, or the current one lost its own")
+	}
+	if got, err := s.PersonWeeks(ctx, "2020-03-02", []string{p}); err != nil || got[p].Quantity != 2 {
+		t.Fatalf("check on a past week: %+v %v", got, err)
+	}
+}

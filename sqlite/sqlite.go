@@ -321,14 +321,14 @@ func (t *tx) PersonWeeks(week string, persons []string) (map[string]publicmask.P
 		return out, nil
 	}
 	f := t.s.hot.week(week)
-	if f == nil || f.stale {
+	if (f == nil && t.s.hot.current(week)) || (f != nil && f.stale) {
 		var err error
 		if f, err = t.loadWeek(week, t.st.written); err != nil {
 			return nil, err
 		}
 	}
 	for _, p := range persons {
-		if !f.mayHave(p) { // only the writer adds to f: no lock needed here
+		if f != nil && !f.mayHave(p) { // only the writer adds to f: no lock needed here
 			continue
 		}
 		pw := publicmask.PersonWeek{Person: p, Week: week}

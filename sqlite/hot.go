@@ -23,17 +23,16 @@ import (
 // loaded again.
 //
 // Person-weeks: for each week being sold in, a Bloom filter of the persons
-// that have a row (built from the whole week on first use; a week more than
-// a week before one held, touched only by cancels of old sales, is read
-// directly). Most sales are
-// a person's first purchase of the week: the filter says so without a
-// read. A person it may know is read from the database in the transaction,
-// the source of truth. A key is added when a transaction writes it, before
-// the commit: a filter can only err towards "maybe" (an extra read), never
-// miss a row, so rolled-back writes and purged rows cost nothing but a
-// read. A week of a million person-weeks takes a 4 MB filter, where a copy
-// of the rows would take about 40 MB, which §5's memory target cannot
-// afford.
+// that have a row, built from the whole week on first use (a week more
+// than a week before one held, touched only by cancels of old sales, is
+// read directly). Most sales are a person's first purchase of the week:
+// the filter says so without a read. A person it may know is read from the
+// database in the transaction, the source of truth. A key is added when a
+// transaction writes it, before the commit: a filter can only err towards
+// "maybe" (an extra read), never miss a row, so rolled-back writes and
+// purged rows cost nothing but a read. A week of a million person-weeks
+// takes a 4 MB filter, where a copy of the rows would take about 40 MB,
+// which §5's memory target cannot afford.
 //
 // Loads read on the writer's own connection, inside its transaction.
 type hot struct {

@@ -241,6 +241,17 @@ type Tx interface {
 	RevokeToken(hash string, at time.Time) error
 }
 
+// IdemClaimer is implemented by a Tx whose failed insert costs less than a
+// read (SQLite): the ledger then records a sale's idempotency record first
+// and reads it only when the insert finds one, instead of reading before
+// every sale.
+type IdemClaimer interface {
+	// ClaimIdempotency inserts r and reports true, or, if (outlet, txn_id)
+	// already has a record, writes nothing and returns that record and
+	// false.
+	ClaimIdempotency(r IdemRecord) (IdemRecord, bool, error)
+}
+
 // PoolStats describes a store's connections, for the operations metrics.
 type PoolStats struct {
 	Open, InUse, Idle, Max int

@@ -223,6 +223,11 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 			// SQLite has one writer, but a batch waiting for its flush to
 			// disk need not hold it: a second writer runs the next batch.
 			lc.Writers = 2
+			// Only this process writes the file, and it forgets a token it
+			// revokes at once: the cache's expiry, which bounds how late
+			// another node's revocation is seen, would only cost a store
+			// read per outlet every few seconds.
+			lc.TokenCacheTTL = 15 * time.Minute
 		}
 		if n.Refresher != nil {
 			lc.OnCommit = n.Refresher.Notify

@@ -259,6 +259,12 @@ func (l *Ledger) IssueTokens(ctx context.Context, role string, outlets []string)
 	if err != nil {
 		return nil, err
 	}
+	// This node knows them valid: an outlet's first request needs no
+	// store read.
+	expires := time.Now().Add(l.cfg.TokenCacheTTL)
+	for _, r := range recs {
+		l.tokens.remember(r, expires)
+	}
 	return toks, nil
 }
 

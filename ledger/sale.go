@@ -265,10 +265,18 @@ func (l *Ledger) Sell(ctx context.Context, req SaleRequest) (*Receipt, bool, err
 		replayed bool
 	}
 	res, err := l.submit(ctx, &op{kind: "sale", outlet: req.Outlet, run: func(tx publicmask.Tx, b *batch) (any, error, error) {
-		if rec, ok, err := tx.Idempotency(req.Outlet, req.TxnID); err != nil {
-			return nil, nil, err
-		} else if ok {
-			return replay(rec, hash)
+		// A store that can claim a txn_id in the insert that records it
+		// (SQLite) is asked only then, or when the sale is refused (a retry
+		// of an acknowledged sale may be refused now that its own purchase
+		// counts); the others are asked first (PostgreSQL locks the outlet
+		// in the same round trip).
+		claimer, claimFirst := tx.(publicmask.IdemClaimer)
+		if !claimFirst {
+			if rec, ok, err := tx.Idempotency(req.Outlet, req.TxnID); err != nil {
+				return nil, nil, err
+			} else if ok {
+				return replay(rec, hash)
+			}
 		}
 		o, err := b.outlet(tx, req.Outlet)
 		if err != nil {
@@ -286,6 +294,13 @@ func (l *Ledger) Sell(ctx context.Context, req SaleRequest) (*Receipt, bool, err
 		}
 		v := p.judge(o, suspended, usage)
 		if v.refusal != nil {
+			if claimFirst {
+				if rec, ok, err := tx.Idempotency(req.Outlet, req.TxnID); err != nil {
+					return nil, nil, err
+				} else if ok {
+					return replay(rec, hash)
+				}
+			}
 			return nil, v.refusal, nil
 		}
 		weekend := p.pol.IsWeekend(p.at)
@@ -298,6 +313,9 @@ func (l *Ledger) Sell(ctx context.Context, req SaleRequest) (*Receipt, bool, err
 		if len(v.reasons) > 0 {
 			r.Conflict, r.ConflictReasons = v.reasons[0], v.reasons
 		}
+		// The receipt first, from what the batch holds; nothing is written
+		// before the txn_id is claimed.
+		pws := make([]publicmask.PersonWeek, 0, len(p.ps))
 		for i, x := range p.ps {
 			sale.Items = append(sale.Items, publicmask.SaleItem{Role: x.role, Person: x.key, Category: x.category, BirthYear: x.birth.Year(), Quantity: x.quantity})
 			pw := usage[x.key]
@@ -310,9 +328,7 @@ func (l *Ledger) Sell(ctx context.Context, req SaleRequest) (*Receipt, bool, err
 				} else {
 					pw.WeekdayPurchases++
 				}
-				if err := tx.PutPersonWeek(pw); err != nil {
-					return nil, nil, err
-				}
+				pws = append(pws, pw)
 			}
 			// What remains after this purchase, by the same rule the check
 			// uses before one.
@@ -324,30 +340,44 @@ func (l *Ledger) Sell(ctx context.Context, req SaleRequest) (*Receipt, bool, err
 			}
 			r.Items = append(r.Items, ReceiptItem{Role: x.role, Quantity: x.quantity, RemainingThisWeek: remaining})
 		}
+		// The masks were handed over: stock cannot have been lower than
+		// what went out. A shortfall sets it to 0, accounted for by a
+		// correction.
+		updated := *o
+		updated.Stock = o.Stock - p.total + v.short
+		r.Outlet = StockView{Stock: updated.Stock, RemainStat: updated.RemainStat()}
+		body, err := json.Marshal(r)
+		if err != nil {
+			return nil, nil, err
+		}
+		idem := publicmask.IdemRecord{Outlet: o.Code, TxnID: req.TxnID, BodyHash: hash, Response: body, CreatedAt: b.now}
+		if claimFirst {
+			if rec, claimed, err := claimer.ClaimIdempotency(idem); err != nil {
+				return nil, nil, err
+			} else if !claimed {
+				return replay(rec, hash)
+			}
+		} else if err := tx.PutIdempotency(idem); err != nil {
+			return nil, nil, err
+		}
+		for _, pw := range pws {
+			if err := tx.PutPersonWeek(pw); err != nil {
+				return nil, nil, err
+			}
+		}
 		if err := tx.InsertSale(sale); err != nil {
 			return nil, nil, err
 		}
-		o.Stock -= p.total
-		o.Sold += p.total
 		if v.short > 0 {
-			// The masks were handed over: stock cannot have been lower than
-			// what went out. Set it to 0, accounted for by a correction.
 			c := &publicmask.Correction{ID: "c" + timeOrderedID(), Outlet: o.Code, TxnID: req.TxnID, Kind: publicmask.CorrectionShortfall,
 				SaleID: sale.ID, Count: 0, Delta: v.short, At: b.now}
 			if err := tx.InsertCorrection(c); err != nil {
 				return nil, nil, err
 			}
-			o.Stock += v.short
 		}
+		o.Stock = updated.Stock
+		o.Sold += p.total
 		if err := b.save(tx, o); err != nil {
-			return nil, nil, err
-		}
-		r.Outlet = StockView{Stock: o.Stock, RemainStat: o.RemainStat()}
-		body, err := json.Marshal(r)
-		if err != nil {
-			return nil, nil, err
-		}
-		if err := tx.PutIdempotency(publicmask.IdemRecord{Outlet: o.Code, TxnID: req.TxnID, BodyHash: hash, Response: body, CreatedAt: b.now}); err != nil {
 			return nil, nil, err
 		}
 		r.raw = body

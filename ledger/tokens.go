@@ -48,6 +48,16 @@ type tokenCache struct {
 	reads        atomic.Int64 // store reads, for tests
 }
 
+// remember caches a valid token until expires.
+func (c *tokenCache) remember(t publicmask.Token, expires time.Time) {
+	if _, loaded := c.known.Swap(t.Hash, cachedToken{tok: t, expires: expires}); !loaded {
+		if c.knownCount.Add(1) > maxKnownTokens {
+			c.known.Clear()
+			c.knownCount.Store(0)
+		}
+	}
+}
+
 // Delete forgets a token (revoked here).
 func (c *tokenCache) Delete(h string) {
 	if _, ok := c.known.LoadAndDelete(h); ok {
@@ -103,12 +113,7 @@ func (l *Ledger) tokenByHash(ctx context.Context, h string) (publicmask.Token, e
 	if err != nil {
 		return publicmask.Token{}, err
 	}
-	if _, loaded := c.known.Swap(h, cachedToken{tok: t, expires: now.Add(l.cfg.TokenCacheTTL)}); !loaded {
-		if c.knownCount.Add(1) > maxKnownTokens {
-			c.known.Clear()
-			c.knownCount.Store(0)
-		}
-	}
+	c.remember(t, now.Add(l.cfg.TokenCacheTTL))
 	if c.unknownCount.Load() > 0 {
 		if _, ok := c.unknown.LoadAndDelete(h); ok { // issued since it was looked up
 			c.unknownCount.Add(-1)

@@ -31,6 +31,7 @@ type Report struct {
 	Streams    StreamReport   `json:"streams"`
 	Replay     ReplayReport   `json:"replay"`
 	Verify     VerifyResult   `json:"verify"`
+	CPU        CPUReport      `json:"cpu"`
 	Violations []Violation    `json:"violations"`
 	Series     []Point        `json:"series"`
 }

@@ -113,6 +113,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			base, len(e.outlets), rules.Date, rules.DigitsToday, cfg.Duration, cfg.SalesRate, cfg.ReadRate)
 	}
 
+	cpu := startCPU(cfg.ServerPID)
 	e.run(ctx)
 	genEnd := time.Now()
 	if genEnd.After(e.end) {
@@ -125,6 +126,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
 	defer cancel()
 	rep := e.report(started, elapsed, own)
+	rep.CPU = cpu.stop(rep.Sales.OK, rep.Sales.OK+rep.Sales.Rejected+rep.Sales.Errors+rep.Reads.OK+rep.Reads.Errors+rep.Reads.Shed, own)
 	rep.Replay = e.replayCheck(cctx)
 	e.clientChecks()
 	if own {
@@ -380,6 +382,10 @@ func (e *engine) summary(r *Report) {
 	fmt.Fprintf(w, "rush: freshness n=%d p50 %.1fms p99 %.1fms max %.1fms | ghost %.3f%% of %d (worst %.0fms) | dropped %d/%d | replay %d/%d | verify ok=%v | violations %d\n",
 		r.Freshness.Samples, r.Freshness.P50, r.Freshness.P99, r.Freshness.Max, 100*r.Ghost.Share, r.Ghost.Reads, r.Ghost.MaxAgeMs,
 		r.Sales.Dropped, r.Reads.Dropped, r.Replay.OK, r.Replay.Sampled, r.Verify.OK, len(r.Violations))
+	if r.CPU.ServerPID > 0 {
+		fmt.Fprintf(w, "rush: CPU over the load phase: server %.2fs (%.1f µs per acknowledged sale) | generator %.2fs (%.1f µs per request)\n",
+			r.CPU.ServerSeconds, r.CPU.ServerUsPerSale, r.CPU.GeneratorSeconds, r.CPU.GeneratorUsPerReq)
+	}
 	for i, v := range r.Violations {
 		if i == 10 {
 			fmt.Fprintf(w, "  … %d more in report.json\n", len(r.Violations)-10)

@@ -47,6 +47,7 @@ type Config struct {
 	Timeout      time.Duration // per sale attempt; a timed-out sale is retried with its txn_id
 	Gzip         bool          // ask for gzip on public reads
 	DebugAddr    string        // own server: pprof listener
+	ServerPID    int           // with Target: the server's process on this machine, for its CPU per sale
 	Quiet        bool          // no progress line
 	Progress     io.Writer     // progress line and summary; default os.Stderr
 }
@@ -99,6 +100,7 @@ func Main(args []string) error {
 	fs.BoolVar(&c.Gzip, "gzip", false, "ask for gzip on public reads (as browsers do)")
 	fs.StringVar(&c.DebugAddr, "debug-addr", "", "without --target: pprof listener of the server, e.g. 127.0.0.1:6060")
 	fs.BoolVar(&c.Quiet, "quiet", false, "no progress line")
+	fs.IntVar(&c.ServerPID, "server-pid", 0, "with --target: the server's process id on this machine; the report gives its CPU per acknowledged sale over the load phase")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -19,7 +19,9 @@
 #                       of go test -bench BenchmarkPlaces ./public
 #   4. sales capacity:  publicmask rush --target … at a sales rate above what
 #                       the server can take and few reads → durable sales/s
-#                       over HTTP, p99, and the ratio to (1)
+#                       over HTTP, p99, and the ratio to (1); the server's
+#                       CPU per acknowledged sale and the generator's per
+#                       request over the load phase (/proc, rush --server-pid)
 #   5. mixed rush:      publicmask rush --target … with the defaults (2,000
 #                       sales/s, 5,000 reads/s) → freshness p99, ghost share
 #   6. RSS again after the rushes (outlets + the person-weeks they wrote)
@@ -166,8 +168,12 @@ say "   places p99 $PLACES_P99_C4 ms (c4), $PLACES_P99 ms (c$WRK_CONN), in memor
 
 say "== 4. sales capacity: rush at 8,000 sales/s offered, 200 reads/s, ${SECS}s"
 "${RUSH[@]}" --target "$BASE" --admin-token "$TOKEN" --duration "${SECS}s" --sales-rate 8000 --read-rate 200 \
-	--sales-workers 512 --streams 2 --scrapers 0 --report "$DIR/rush-sales" --quiet --seed 1 || say "   (rush reported violations: see $DIR/rush-sales)"
+	--sales-workers 512 --streams 2 --scrapers 0 --report "$DIR/rush-sales" --quiet --seed 1 --server-pid "$SERVER" || say "   (rush reported violations: see $DIR/rush-sales)"
 SALES=$(jget "$DIR/rush-sales/report.json" sales.per_sec)
+# CPU over the load phase, from /proc (rush --server-pid): the figure that
+# does not depend on how busy the machine is.
+CPU_SALE=$(jget "$DIR/rush-sales/report.json" cpu.server_us_per_sale)
+CPU_GEN=$(jget "$DIR/rush-sales/report.json" cpu.generator_us_per_request)
 SALES_P99=$(jget "$DIR/rush-sales/report.json" sales.p99_ms)
 SALES_DROP=$(jget "$DIR/rush-sales/report.json" sales.dropped)
 
@@ -205,6 +211,7 @@ FLOOD_NON2XX=$(awk '/Non-2xx/ { print $NF }' "$DIR/wrk-flood.txt")
 say "== 7. memory with 1 million person-weeks"
 PW1M="n/a"
 RSS2="n/a"
+RSS2R="n/a"
 if command -v sqlite3 >/dev/null 2>&1; then
 	kill $SERVER; wait $SERVER 2>/dev/null || true
 	# Person-weeks shaped as the ledger writes them (keys are HMAC hex), in
@@ -218,6 +225,7 @@ if command -v sqlite3 >/dev/null 2>&1; then
 		--clock 2020-03-11T08:00:00+09:00 --admin-token "$TOKEN" --log-level warn >>"$DIR/serve.out" 2>>"$DIR/serve.err" &
 	SERVER=$!
 	for _ in $(seq 1 600); do curl -fsS "$BASE/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+	RSS2R=$(awk '/VmRSS/ { print int($2 / 1024) }' "/proc/$SERVER/status")
 	"${RUSH[@]}" --target "$BASE" --admin-token "$TOKEN" --duration 10s --report "$DIR/rush-1m" --quiet --seed 5 || say "   (rush reported violations: see $DIR/rush-1m)"
 	RSS2=$(awk '/VmRSS/ { print int($2 / 1024) }' "/proc/$SERVER/status")
 fi
@@ -225,8 +233,9 @@ fi
 echo
 echo "publicmask benchmarks — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), $(go env GOVERSION)"
 printf '%-44s %12s   %-36s %8s   %s\n' "figure" "measured" "ceiling (same run)" "ratio" "§5 target"
-printf '%-44s %12s   %-36s %8s   %s\n' "sales/s over HTTP (rush, SQLite)" "$SALES" "ledger BenchmarkSell $LEDGER/s" "$(ratio "$SALES" "$LEDGER")" "≥ 5,000/s"
+printf '%-44s %12s   %-36s %8s   %s\n' "sales/s over HTTP (rush, SQLite)" "$SALES" "ledger BenchmarkSell $LEDGER/s" "$(ratio "$SALES" "$LEDGER")" "≥ 10,000/s (at least 6,000)"
 printf '%-44s %12s   %-36s %8s   %s\n' "  sale p99 at that load (ms)" "$SALES_P99" "dropped by generator: $SALES_DROP" "" "≤ 50 ms"
+printf '%-44s %12s   %-36s %8s   %s\n' "  server CPU per acknowledged sale (µs)" "$CPU_SALE" "generator: $CPU_GEN µs per request" "$(ratio "$CPU_SALE" 100)" "≤ 100 µs (at most 150; ratio = /target)"
 printf '%-44s %12s   %-36s %8s   %s\n' "storesByGeo req/s (wrk, Seoul m=1000)" "$GEO" "fixed $GEO_BYTES-byte body $FIXED/s" "$(ratio "$GEO" "$FIXED")" "≥ 20,000/s, ratio ≥ 0.60"
 printf '%-44s %12s   %-36s %8s   %s\n' "  storesByGeo p99 (ms), body $GEO_BYTES B" "$GEO_P99" "non-2xx: ${GEO_NON2XX:-0}" "" "≤ 10 ms"
 printf '%-44s %12s   %-36s %8s   %s\n' "storesByGeo m=5000 req/s (p99 $GEO5_P99 ms)" "$GEO5" "fixed $GEO5_BYTES-byte body $FIXED5/s" "$(ratio "$GEO5" "$FIXED5")" "(no separate target)"
@@ -242,5 +251,6 @@ printf '%-44s %12s   %-36s %8s   %s\n' "RSS, $OUTLETS outlets, fresh (MB)" "$RSS
 printf '%-44s %12s   %-36s %8s   %s\n' "RSS after the rushes (MB; peak $HWM)" "$RSS1" "person-weeks $PW" "$(ratio "$RSS1" 150)" "≤ 150 MB at 1M person-weeks"
 printf '%-44s %12s   %-36s %8s   %s\n' "outlet sale p99 under a geo flood (ms)" "$FLOOD_P99" "alone $ALONE_P99 ms" "$(ratio "$FLOOD_P99" "$ALONE_P99")" "≤ 2× unloaded"
 printf '%-44s %12s   %-36s %8s   %s\n' "  the flood: wrk -c256 req/s, non-2xx (shed)" "$FLOOD_RATE" "non-2xx ${FLOOD_NON2XX:-0}; sales ok $FLOOD_OK/s" "" ""
-printf '%-44s %12s   %-36s %8s   %s\n' "RSS with $PW1M person-weeks, after a rush (MB)" "$RSS2" "" "$(ratio "$RSS2" 150)" "≤ 150 MB"
+printf '%-44s %12s   %-36s %8s   %s\n' "RSS with $PW1M person-weeks, at rest (MB)" "$RSS2R" "" "$(ratio "$RSS2R" 150)" "≤ 150 MB"
+printf '%-44s %12s   %-36s %8s   %s\n' "RSS with $PW1M person-weeks, after a rush (MB)" "$RSS2" "" "$(ratio "$RSS2" 150)" "≤ 150 MB (at most 200)"
 echo "details: $DIR (ledger-bench.txt, wrk-*.txt, rush-*/report.html, serve.err); pprof of the server was on 127.0.0.1:$((PORT + 1))"

@@ -20,6 +20,9 @@ func mustSub(f fs.FS, dir string) fs.FS {
 
 // Outlet reads one outlet.
 func (s *Store) Outlet(ctx context.Context, code string) (publicmask.Outlet, error) {
+	if o, ok := s.hot.outlet(code); ok {
+		return o, nil // the writer's copy: what a sale would read (hot.go)
+	}
 	o, err := scanOutlet(s.reader.QueryRowContext(ctx, `SELECT `+outletCols+` FROM outlets WHERE code = ?`, code))
 	if isNoRows(err) {
 		return o, publicmask.Errorf(publicmask.ENotFound, "outlet %q not found", code)
@@ -126,7 +129,20 @@ func (s *Store) Token(ctx context.Context, hash string) (publicmask.Token, error
 // PersonWeeks reads persons' usage in a week.
 func (s *Store) PersonWeeks(ctx context.Context, week string, persons []string) (map[string]publicmask.PersonWeek, error) {
 	out := make(map[string]publicmask.PersonWeek, len(persons))
-	for _, p := range persons {
+	// A person that the writer's filter for the week does not know has no
+	// row (hot.go): the sale decides the same without reading.
+	ask := persons
+	s.hot.mu.RLock()
+	if f := s.hot.weeks[week]; f != nil {
+		ask = make([]string, 0, len(persons))
+		for _, p := range persons {
+			if f.mayHave(p) {
+				ask = append(ask, p)
+			}
+		}
+	}
+	s.hot.mu.RUnlock()
+	for _, p := range ask {
 		pw := publicmask.PersonWeek{Person: p, Week: week}
 		err := s.reader.QueryRowContext(ctx, `SELECT quantity, purchases, weekday_purchases, weekend_purchases FROM person_weeks WHERE person = ? AND week = ?`, p, week).
 			Scan(&pw.Quantity, &pw.Purchases, &pw.WeekdayPurchases, &pw.WeekendPurchases)
@@ -365,7 +381,11 @@ func (s *Store) Purge(ctx context.Context, week string) (int, error) {
 				}
 				got, _ = res.RowsAffected()
 				if err := tx.Commit(); err != nil {
+					s.hot.drop()
 					return unavailable("purge commit", err)
+				}
+				if i == 0 {
+					s.hot.dropWeeksBefore(week)
 				}
 				return nil
 			})

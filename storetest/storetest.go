@@ -198,6 +198,35 @@ func testIdempotency(t *testing.T, s publicmask.Store) {
 	if err == nil {
 		t.Fatal("duplicate idempotency record accepted")
 	}
+	// A store that claims txn_ids (publicmask.IdemClaimer): the first claim
+	// inserts, a second one writes nothing and returns the first record, in
+	// the same transaction and after it.
+	write(t, s, func(tx publicmask.Tx) error {
+		c, ok := tx.(publicmask.IdemClaimer)
+		if !ok {
+			return nil
+		}
+		first := publicmask.IdemRecord{Outlet: "00000001", TxnID: "t-2", BodyHash: "h2", Response: []byte(`{"b":2}`), CreatedAt: t0}
+		if got, claimed, err := c.ClaimIdempotency(first); err != nil || !claimed || got.BodyHash != "h2" {
+			return fmt.Errorf("first claim: %+v %v %v", got, claimed, err)
+		}
+		other := first
+		other.BodyHash, other.Response = "h3", []byte(`{"c":3}`)
+		for _, r := range []publicmask.IdemRecord{other, rec} {
+			want := map[string]string{"t-2": `{"b":2}`, "t-1": `{"a":1}`}[r.TxnID]
+			got, claimed, err := c.ClaimIdempotency(r)
+			if err != nil || claimed || string(got.Response) != want {
+				return fmt.Errorf("claim of a used txn_id %s: %+v %v %v", r.TxnID, got, claimed, err)
+			}
+		}
+		return nil
+	})
+	write(t, s, func(tx publicmask.Tx) error {
+		if got, ok, err := tx.Idempotency("00000001", "t-2"); ok && (err != nil || got.BodyHash != "h2") {
+			return fmt.Errorf("after claims: %+v %v", got, err)
+		}
+		return nil
+	})
 }
 
 func testPersonWeeks(t *testing.T, s publicmask.Store) {

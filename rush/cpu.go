@@ -1,0 +1,98 @@
+package rush
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// CPUReport is the CPU time spent during the load phase (setup and checks
+// left out), read from /proc: the figure that does not depend on how busy
+// the machine is. The server's is known when --server-pid names it (a
+// server on this machine); the generator's is this process's own (with an
+// in-process server, both together).
+type CPUReport struct {
+	ServerPID          int     `json:"server_pid,omitempty"`
+	ServerSeconds      float64 `json:"server_s,omitempty"`
+	ServerUsPerSale    float64 `json:"server_us_per_sale,omitempty"` // per acknowledged sale
+	GeneratorSeconds   float64 `json:"generator_s"`
+	GeneratorUsPerReq  float64 `json:"generator_us_per_request"` // per request sent (sales and reads)
+	IncludesServer     bool    `json:"generator_includes_server,omitempty"`
+	ServerReadError    string  `json:"server_read_error,omitempty"`
+	GeneratorReadError string  `json:"generator_read_error,omitempty"`
+}
+
+// clkTck is USER_HZ, which Linux fixes at 100 for /proc/<pid>/stat on
+// every architecture Go supports.
+const clkTck = 100
+
+// procCPU returns the user+system CPU seconds of a process ("self" or a
+// pid) from /proc/<pid>/stat.
+func procCPU(pid string) (float64, error) {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces: fields are counted after
+	// its closing parenthesis.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("unexpected /proc/%s/stat", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	// After the name: state is field 3, utime 14, stime 15.
+	if len(f) < 13 {
+		return 0, fmt.Errorf("unexpected /proc/%s/stat", pid)
+	}
+	ut, err1 := strconv.ParseFloat(f[11], 64)
+	st, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("unexpected /proc/%s/stat", pid)
+	}
+	return (ut + st) / clkTck, nil
+}
+
+// cpuMeter reads both processes at the start and the end of the load phase.
+type cpuMeter struct {
+	pid             int
+	self0, srv0     float64
+	selfErr, srvErr error
+}
+
+func startCPU(pid int) *cpuMeter {
+	m := &cpuMeter{pid: pid}
+	m.self0, m.selfErr = procCPU("self")
+	if pid > 0 {
+		m.srv0, m.srvErr = procCPU(strconv.Itoa(pid))
+	}
+	return m
+}
+
+// stop fills the report from what was used since start.
+func (m *cpuMeter) stop(sales, requests int64, own bool) CPUReport {
+	r := CPUReport{ServerPID: m.pid, IncludesServer: own}
+	round := func(v float64) float64 { return math.Round(v*10) / 10 }
+	if self1, err := procCPU("self"); err == nil && m.selfErr == nil {
+		r.GeneratorSeconds = math.Round((self1-m.self0)*100) / 100
+		if requests > 0 {
+			r.GeneratorUsPerReq = round((self1 - m.self0) * 1e6 / float64(requests))
+		}
+	} else {
+		r.GeneratorReadError = fmt.Sprint(err, m.selfErr)
+	}
+	if m.pid > 0 {
+		srv1, err := procCPU(strconv.Itoa(m.pid))
+		if err == nil && m.srvErr == nil {
+			r.ServerSeconds = math.Round((srv1-m.srv0)*100) / 100
+			if sales > 0 {
+				r.ServerUsPerSale = round((srv1 - m.srv0) * 1e6 / float64(sales))
+			}
+		} else {
+			r.ServerReadError = fmt.Sprint(err, m.srvErr)
+		}
+	}
+	return r
+}

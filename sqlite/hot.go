@@ -1,0 +1,256 @@
+package sqlite
+
+import (
+	"database/sql"
+	"fmt"
+	"hash/maphash"
+	"sync"
+	"time"
+
+	"github.com/publicmask/publicmask"
+)
+
+// hot is the single writer's in-memory knowledge of the rows every sale
+// decides on. SQLite has one writer and this process owns the file, so
+// what the writer holds can be the source of decisions.
+//
+// Outlets: a copy of each outlet's row, loaded on first use. A
+// transaction's writes go to the database and to a staging area of the
+// transaction; they reach the copy only after the commit succeeded. A
+// transaction that fails leaves the copy as it was (the rollback restores
+// the same rows in the database); a failed commit or rollback, where the
+// database's state is in doubt, drops everything held, which is then
+// loaded again.
+//
+// Person-weeks: for each week being sold in, a Bloom filter of the persons
+// that have a row, built from the whole week on first use (a week more
+// than a week before one held, touched only by cancels of old sales, is
+// read directly). Most sales are a person's first purchase of the week:
+// the filter says so without a read. A person it may know is read from the
+// database in the transaction, the source of truth. A key is added when a
+// transaction writes it, before the commit: a filter can only err towards
+// "maybe" (an extra read), never miss a row, so rolled-back writes and
+// purged rows cost nothing but a read. A week of a million person-weeks
+// takes a 4 MB filter, where a copy of the rows would take about 40 MB,
+// which §5's memory target cannot afford.
+//
+// Loads read on the writer's own connection, inside its transaction.
+type hot struct {
+	mu      sync.RWMutex // the writer also holds Store.writeMu; readers (checks) take RLock
+	outlets map[string]publicmask.Outlet
+	weeks   map[string]*weekFilter
+}
+
+// maxHotWeeks bounds the weeks held in memory: the current week, the one
+// before (late sales), and one more. A week beyond is loaded again if a
+// rare late sale or cancel touches it.
+const maxHotWeeks = 3
+
+func newHot() *hot {
+	return &hot{outlets: make(map[string]publicmask.Outlet), weeks: make(map[string]*weekFilter)}
+}
+
+// weekFilter is a Bloom filter of the persons with a row in one week.
+type weekFilter struct {
+	bits  []uint64
+	mask  uint64 // len(bits)*64 − 1
+	n     int    // keys added
+	stale bool   // over capacity: rebuild, larger, at the next use
+}
+
+const (
+	filterHashes      = 8
+	filterBitsPerKey  = 16 // when built: 0.05% false "maybe"
+	filterMaxBitsUsed = 8  // rebuilt beyond n = bits/8 (2.5% false "maybe")
+)
+
+// filterMinBits is a filter's smallest size, 1 MiB (a variable for tests).
+var filterMinBits uint64 = 1 << 23
+
+var filterSeed1, filterSeed2 = maphash.MakeSeed(), maphash.MakeSeed()
+
+func newWeekFilter(n int) *weekFilter {
+	want := max(uint64(2*n)*filterBitsPerKey, filterMinBits)
+	m := filterMinBits
+	for m < want {
+		m <<= 1
+	}
+	return &weekFilter{bits: make([]uint64, m/64), mask: m - 1}
+}
+
+func filterHash[T string | []byte](k T) (uint64, uint64) {
+	var h1, h2 uint64
+	switch k := any(k).(type) {
+	case string:
+		h1, h2 = maphash.String(filterSeed1, k), maphash.String(filterSeed2, k)
+	case []byte:
+		h1, h2 = maphash.Bytes(filterSeed1, k), maphash.Bytes(filterSeed2, k)
+	}
+	return h1, h2 | 1
+}
+
+func (f *weekFilter) addHash(h1, h2 uint64) {
+	for i := range uint64(filterHashes) {
+		b := (h1 + i*h2) & f.mask
+		f.bits[b/64] |= 1 << (b % 64)
+	}
+	f.n++
+	if uint64(f.n)*filterMaxBitsUsed > f.mask+1 {
+		f.stale = true
+	}
+}
+
+func (f *weekFilter) add(person string) { f.addHash(filterHash(person)) }
+
+// mayHave is false only if person has no row in the week.
+func (f *weekFilter) mayHave(person string) bool {
+	h1, h2 := filterHash(person)
+	for i := range uint64(filterHashes) {
+		b := (h1 + i*h2) & f.mask
+		if f.bits[b/64]&(1<<(b%64)) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// drop forgets everything; the next use loads from the database again.
+func (h *hot) drop() {
+	h.mu.Lock()
+	h.outlets = make(map[string]publicmask.Outlet)
+	h.weeks = make(map[string]*weekFilter)
+	h.mu.Unlock()
+}
+
+// dropWeeksBefore forgets the person-weeks of weeks before week (purged).
+func (h *hot) dropWeeksBefore(week string) {
+	h.mu.Lock()
+	for w := range h.weeks {
+		if w < week {
+			delete(h.weeks, w)
+		}
+	}
+	h.mu.Unlock()
+}
+
+// outlet returns the held copy of an outlet.
+func (h *hot) outlet(code string) (publicmask.Outlet, bool) {
+	h.mu.RLock()
+	o, ok := h.outlets[code]
+	h.mu.RUnlock()
+	return o, ok
+}
+
+// current reports whether week is worth a filter: no held week is more
+// than a week after it. A cancel of an old sale reads its persons directly
+// instead of scanning a past week and evicting one being sold in.
+func (h *hot) current(week string) bool {
+	w, err := time.Parse(time.DateOnly, week)
+	if err != nil {
+		return false
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for k := range h.weeks {
+		if held, err := time.Parse(time.DateOnly, k); err == nil && held.Sub(w) > 7*24*time.Hour {
+			return false
+		}
+	}
+	return true
+}
+
+// week returns a held week's filter, or nil.
+func (h *hot) week(week string) *weekFilter {
+	h.mu.RLock()
+	w := h.weeks[week]
+	h.mu.RUnlock()
+	return w
+}
+
+// loadOutlet reads an outlet into the copy, through the writer's
+// transaction: every write to an outlet is staged (SaveOutlet), so an
+// outlet that is not staged reads as committed. Reading on the writer's own
+// connection, not the reader pool, the writer never waits for a reader.
+func (t *tx) loadOutlet(code string) (publicmask.Outlet, error) {
+	s := t.s
+	o, err := scanOutlet(t.stmt("outlet.get").QueryRowContext(t.ctx, code))
+	if isNoRows(err) {
+		return o, publicmask.Errorf(publicmask.ENotFound, "outlet %q not found", code)
+	}
+	if err != nil {
+		return o, fmt.Errorf("sqlite: outlet: %w", err)
+	}
+	s.hot.mu.Lock()
+	s.hot.outlets[code] = o
+	s.hot.mu.Unlock()
+	return o, nil
+}
+
+// loadWeek builds the filter of a week from its rows, read through the
+// writer's transaction (its own uncommitted keys included: a "maybe" for
+// them is harmless if it rolls back), plus the keys it wrote, which must
+// be in the filter whatever the read saw.
+func (t *tx) loadWeek(week string, written []pwKey) (*weekFilter, error) {
+	s := t.s
+	var n int
+	if err := t.tx.QueryRowContext(t.ctx, `SELECT count(*) FROM person_weeks WHERE week = ?`, week).Scan(&n); err != nil {
+		return nil, fmt.Errorf("sqlite: person weeks: %w", err)
+	}
+	f := newWeekFilter(n)
+	rows, err := t.tx.QueryContext(t.ctx, `SELECT person FROM person_weeks WHERE week = ?`, week)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: person weeks: %w", err)
+	}
+	defer rows.Close()
+	var person sql.RawBytes // no string per row
+	for rows.Next() {
+		if err := rows.Scan(&person); err != nil {
+			return nil, fmt.Errorf("sqlite: person weeks: %w", err)
+		}
+		f.addHash(filterHash([]byte(person)))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: person weeks: %w", err)
+	}
+	for _, k := range written {
+		if k.week == week {
+			f.add(k.person)
+		}
+	}
+	f.stale = false
+	s.hot.mu.Lock()
+	if _, ok := s.hot.weeks[week]; !ok && len(s.hot.weeks) >= maxHotWeeks {
+		oldest := ""
+		for k := range s.hot.weeks {
+			if oldest == "" || k < oldest {
+				oldest = k
+			}
+		}
+		delete(s.hot.weeks, oldest)
+	}
+	s.hot.weeks[week] = f
+	s.hot.mu.Unlock()
+	return f, nil
+}
+
+// staged are a transaction's writes to outlets, applied to the copy once
+// the transaction has committed, and the person-week keys it wrote.
+type staged struct {
+	outlets map[string]publicmask.Outlet
+	written []pwKey
+}
+
+type pwKey struct{ person, week string }
+
+// apply puts a committed transaction's outlets into the copy: those held
+// already (a bulk import of the registry does not fill the copy with
+// outlets that may never sell; they are loaded on first use).
+func (h *hot) apply(st *staged) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for code, o := range st.outlets {
+		if _, ok := h.outlets[code]; ok {
+			h.outlets[code] = o
+		}
+	}
+}

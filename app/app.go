@@ -309,6 +309,9 @@ func (n *Node) buildHandler() error {
 	if n.Ledger != nil {
 		hc.SetPolicy = n.Ledger.SetPolicy
 	}
+	if n.Ledger != nil && n.Refresher != nil {
+		hc.BulkWrite = n.Refresher.Bulk
+	}
 	srv := httpapi.New(hc)
 	n.Handler = srv.Handler()
 	return nil

@@ -24,6 +24,14 @@ const (
 	bulkWorkers       = 32 // parallel issues share the ledger's group commits
 )
 
+// bulkWrite brackets a bulk write (see Config.BulkWrite).
+func (s *Server) bulkWrite() func(ctx context.Context) error {
+	if s.cfg.BulkWrite == nil {
+		return func(context.Context) error { return nil }
+	}
+	return s.cfg.BulkWrite()
+}
+
 // importOutlets: PUT /api/v2/admin/outlets. CSV when the Content-Type says
 // so or the body does not start like JSON; JSON otherwise.
 func (s *Server) importOutlets(w http.ResponseWriter, r *http.Request) {
@@ -49,7 +57,12 @@ func (s *Server) importOutlets(w http.ResponseWriter, r *http.Request) {
 	}
 	n := 0
 	if len(outlets) > 0 {
-		if n, err = s.led.ImportOutlets(r.Context(), outlets); err != nil {
+		done := s.bulkWrite()
+		n, err = s.led.ImportOutlets(r.Context(), outlets)
+		if derr := done(r.Context()); err == nil {
+			err = derr
+		}
+		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
@@ -237,7 +250,11 @@ func (s *Server) adminDeliveries(w http.ResponseWriter, r *http.Request) {
 		at = append(at, i)
 	}
 	if len(valid) > 0 {
+		done := s.bulkWrite()
 		res, err := s.led.DeliverMany(r.Context(), valid)
+		if derr := done(r.Context()); err == nil {
+			err = derr
+		}
 		if err != nil {
 			s.writeError(w, r, err)
 			return

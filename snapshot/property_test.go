@@ -162,3 +162,22 @@ func entryCodes(es []*Entry) []string {
 	}
 	return out
 }
+
+// TestAppendRFC3339 checks the hand-made whole-second form against the
+// standard library's, fractional seconds and the zero time included.
+func TestAppendRFC3339(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	for range 2000 {
+		tm := time.Unix(rng.Int64N(4e9), 0)
+		if rng.IntN(4) == 0 {
+			tm = tm.Add(time.Duration(rng.IntN(1e9)))
+		}
+		want := `"` + tm.In(KST).Format(time.RFC3339Nano) + `"`
+		if got := string(AppendRFC3339(nil, tm.UTC())); got != want {
+			t.Fatalf("%v: %s, want %s", tm, got, want)
+		}
+	}
+	if got := string(AppendRFC3339(nil, time.Time{})); got != "null" {
+		t.Fatalf("zero time: %s", got)
+	}
+}

@@ -23,18 +23,30 @@ type Entry struct {
 	// 시군구 when the address lacks it).
 	Place Address
 	sido  int // index into sidoNames, or len(sidoNames) if unknown
-	v1    []byte
-	v2    []byte
+	// reg is the JSON of the six registry fields that every record begins
+	// with, shared by the versions of an outlet whose registry fields are
+	// unchanged: a sale allocates no new copy. The few stock fields after
+	// it are encoded per answer (cheaper than keeping them for every outlet
+	// of a large country, see BENCHMARKS.md "Scale").
+	reg []byte
 }
 
-func newEntry(o publicmask.Outlet, place Address) *Entry {
+func newEntry(o publicmask.Outlet, place Address) *Entry { return nextEntry(o, place, nil) }
+
+// nextEntry makes the entry of o, sharing prev's encoded registry fields
+// when they are unchanged (prev may be nil).
+func nextEntry(o publicmask.Outlet, place Address, prev *Entry) *Entry {
 	e := &Entry{Outlet: o, Stat: o.RemainStat(), Place: place}
 	e.sido = sidoIndex(place.Sido)
 	if e.sido < 0 {
 		e.sido = len(sidoNames)
 	}
-	e.v1 = e.encodeV1()
-	e.v2 = e.encodeV2()
+	if prev != nil && prev.Code == o.Code && prev.Name == o.Name && prev.Addr == o.Addr && prev.Type == o.Type &&
+		prev.Lat == o.Lat && prev.Lng == o.Lng {
+		e.reg = prev.reg
+	} else {
+		e.reg = e.appendRegistry(make([]byte, 0, 96+len(o.Name)+len(o.Addr)))
+	}
 	return e
 }
 
@@ -323,7 +335,7 @@ func (s *Snapshot) apply(changes []publicmask.Outlet, asOf time.Time) (*Snapshot
 		if o.Name != old.Name || o.Type != old.Type {
 			regChange = true
 		}
-		applied = append(applied, newEntry(o, place))
+		applied = append(applied, nextEntry(o, place, old))
 		pos = append(pos, i)
 		version = max(version, o.Version)
 	}

@@ -208,6 +208,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		}
 		n.Refresher = snapshot.NewRefresher(n.Store, snapshot.Options{
 			Clock: clk.Now, Registerer: n.Registry, Logger: cfg.Logger, PollInterval: poll,
+			OnResize: memoryForOutlets(cfg.Logger),
 		})
 	}
 	if cfg.Role != "public" {

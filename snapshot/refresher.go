@@ -47,6 +47,11 @@ type Options struct {
 	// the node last knew its snapshot current (DESIGN.md §6.13): a quiet
 	// night is not stale, a store that cannot be polled is.
 	ConfirmEvery time.Duration
+	// OnResize, if set, is called with the number of outlets whenever a
+	// snapshot with a different number is swapped in (and after the first
+	// build), on the apply goroutine: the process sizes its memory budget
+	// by it.
+	OnResize func(outlets int)
 }
 
 // Refresher keeps the current Snapshot up to date.
@@ -187,6 +192,9 @@ func (r *Refresher) Start(ctx context.Context) error {
 	r.marks = []mark{{time.Now(), s.version}}
 	r.pollMu.Unlock()
 	r.log.Info("snapshot: built", "outlets", s.n, "version", s.version)
+	if r.opts.OnResize != nil {
+		r.opts.OnResize(s.n)
+	}
 	go r.applyLoop(ctx)
 	go r.publishLoop(ctx)
 	if r.opts.PollInterval > 0 {
@@ -381,6 +389,9 @@ func (r *Refresher) applyBatch(batch []publicmask.Outlet) {
 	}
 	r.cur.Store(ns)
 	r.applySec.Observe(time.Since(t0).Seconds())
+	if ns.n != old.n && r.opts.OnResize != nil {
+		r.opts.OnResize(ns.n)
+	}
 	r.version.Set(float64(ns.version))
 	for _, e := range applied {
 		if !e.UpdatedAt.IsZero() {

@@ -1,0 +1,44 @@
+package app
+
+import (
+	"log/slog"
+	"math"
+	"runtime/debug"
+	"sync"
+)
+
+// The soft memory limit (--memory-limit, or GOMEMLIMIT) is sized for the
+// national registry. The public snapshot keeps about 620 bytes of heap per
+// outlet (BENCHMARKS.md "Scale"), so a larger registry raises the limit by
+// that much per outlet beyond the national count: otherwise a registry of
+// half a million outlets alone would exceed the limit, and the collector
+// would run back to back (every commit and every answer paying for it).
+const (
+	nationalOutlets    = 26_263
+	perOutletAllowance = 640
+)
+
+var memBase struct {
+	once  sync.Once
+	limit int64 // the limit set at start; MaxInt64 = none
+}
+
+// memoryForOutlets returns the snapshot's OnResize hook: it sets the soft
+// memory limit to the one set at start plus the allowance for the outlets
+// beyond the national count. Without a limit it does nothing.
+func memoryForOutlets(log *slog.Logger) func(outlets int) {
+	memBase.once.Do(func() { memBase.limit = debug.SetMemoryLimit(-1) })
+	return func(outlets int) {
+		if memBase.limit == math.MaxInt64 {
+			return
+		}
+		limit := memoryLimitFor(memBase.limit, outlets)
+		if old := debug.SetMemoryLimit(limit); old != limit {
+			log.Info("memory limit follows the registry", "outlets", outlets, "limit_mib", limit>>20)
+		}
+	}
+}
+
+func memoryLimitFor(base int64, outlets int) int64 {
+	return base + int64(max(0, outlets-nationalOutlets))*perOutletAllowance
+}

@@ -71,6 +71,10 @@ type Outlet struct {
 
 	Stock     int
 	Suspended bool
+	// Sold is the cumulative count of masks sold here (a cancel takes its
+	// masks back), so that a node reading only the change feed can derive
+	// the selling rate (DESIGN.md §6.7).
+	Sold int
 	// StockAt is the time of the last delivery; zero if never stocked.
 	StockAt time.Time
 	// UpdatedAt is the time of the outlet's last change (the v1 created_at).

@@ -188,6 +188,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.inFlight = register(reg, m.inFlight)
 	m.queued = register(reg, m.queued)
 	m.shed = register(reg, m.shed)
+	// Export zeros for the refusal counters, so that dashboards and alerts
+	// see the series before the first refusal.
+	for _, class := range []string{ClassPublic, ClassStream, ClassOutlet, ClassAdmin} {
+		m.limited.WithLabelValues(class)
+		m.shed.WithLabelValues(class)
+	}
 	return m
 }
 

@@ -328,6 +328,10 @@ func (s *Server) routes() {
 			s.handle("GET "+p, ClassOutlet, authNone, s.cfg.Pages.ServeHTTP)
 		}
 	}
+	if s.cfg.Pages != nil {
+		// The nation at a glance (DESIGN.md §4.5).
+		s.handle("GET /overview", ClassPublic, authNone, s.cfg.Pages.ServeHTTP)
+	}
 	// Everything else lands here, so that 404 and 405 are JSON too.
 	s.mux.HandleFunc("/", s.unmatched)
 }

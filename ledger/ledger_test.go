@@ -107,6 +107,11 @@ func TestIssue2Scenario(t *testing.T) {
 	if v.SoldToday != 2 || v.Stock != 248 {
 		t.Fatalf("outlet view: %+v", v)
 	}
+	// The cumulative sold count (the forecast's input on every node) took
+	// the cancelled sale back: 2 sold, 2 cancelled, 2 sold.
+	if o, err := e.Store.Outlet(ctx, "10000001"); err != nil || o.Sold != 2 {
+		t.Fatalf("stored sold = %d (%v), want 2", o.Sold, err)
+	}
 	mustVerify(t, e)
 }
 

@@ -328,6 +328,7 @@ func (l *Ledger) Sell(ctx context.Context, req SaleRequest) (*Receipt, bool, err
 			return nil, nil, err
 		}
 		o.Stock -= p.total
+		o.Sold += p.total
 		if v.short > 0 {
 			// The masks were handed over: stock cannot have been lower than
 			// what went out. Set it to 0, accounted for by a correction.
@@ -558,6 +559,7 @@ func (l *Ledger) Cancel(ctx context.Context, outlet, saleID string) (*CancelRece
 			return nil, nil, err
 		}
 		o.Stock += s.Quantity
+		o.Sold -= s.Quantity
 		if s.Shortfall > 0 {
 			// The late sale's shortfall correction goes too: stock returns
 			// to what it was before the sale, never below zero.

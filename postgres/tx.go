@@ -43,7 +43,7 @@ import (
 // last lock any transaction takes, so it cannot be part of a deadlock.
 
 const (
-	outletCols = `code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, version`
+	outletCols = `code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, version, sold`
 	saleCols   = `id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict, late, shortfall, cancelled_at`
 
 	sqlBegin        = `BEGIN ISOLATION LEVEL READ COMMITTED`
@@ -51,20 +51,20 @@ const (
 	sqlLockOutlet   = `SELECT ` + outletCols + ` FROM outlets WHERE code = $1 FOR UPDATE`
 	sqlIdemGet      = `SELECT body_hash, response, created_at FROM idempotency WHERE outlet = $1 AND txn_id = $2`
 	sqlIdemPut      = `INSERT INTO idempotency (outlet, txn_id, body_hash, response, created_at) VALUES ($1, $2, $3, $4, $5)`
-	sqlOutletInsert = `INSERT INTO outlets (code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, version)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0)
+	sqlOutletInsert = `INSERT INTO outlets (code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, version, sold)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11)
 		ON CONFLICT (code) DO UPDATE SET name = excluded.name, addr = excluded.addr, type = excluded.type,
 		lat = excluded.lat, lng = excluded.lng, stock = excluded.stock, suspended = excluded.suspended,
-		stock_at = excluded.stock_at, updated_at = excluded.updated_at`
+		stock_at = excluded.stock_at, updated_at = excluded.updated_at, sold = excluded.sold`
 	// sqlStamp writes the final state of every outlet the transaction
 	// changed and stamps each with the next version (see above).
 	sqlStamp = `WITH c AS (UPDATE outlet_version SET v = v + $1::bigint WHERE id = 1 RETURNING v)
 		UPDATE outlets AS o SET name = d.name, addr = d.addr, type = d.type, lat = d.lat, lng = d.lng,
 			stock = d.stock, suspended = d.suspended, stock_at = d.stock_at, updated_at = d.updated_at,
-			version = c.v - $1::bigint + d.ord
+			sold = d.sold, version = c.v - $1::bigint + d.ord
 		FROM c, unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::float8[],
-			$8::int8[], $9::bool[], $10::timestamptz[], $11::timestamptz[])
-			WITH ORDINALITY AS d(code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, ord)
+			$8::int8[], $9::bool[], $10::timestamptz[], $11::timestamptz[], $12::int8[])
+			WITH ORDINALITY AS d(code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, sold, ord)
 		WHERE o.code = d.code
 		RETURNING o.code, o.version`
 	// One exact key per statement: "person = ANY($2) ORDER BY person" let
@@ -177,15 +177,15 @@ func (t *tx) commit() error {
 	if n := len(t.dirty); n > 0 {
 		codes, names, addrs, types := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		lats, lngs := make([]float64, n), make([]float64, n)
-		stocks, susp := make([]int64, n), make([]bool, n)
+		stocks, solds, susp := make([]int64, n), make([]int64, n), make([]bool, n)
 		stockAt, updAt := make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n)
 		for i, code := range t.dirty {
 			o := t.outlets[code].o
 			codes[i], names[i], addrs[i], types[i] = o.Code, o.Name, o.Addr, o.Type
 			lats[i], lngs[i], stocks[i], susp[i] = o.Lat, o.Lng, int64(o.Stock), o.Suspended
-			stockAt[i], updAt[i] = tstz(o.StockAt), tstz(o.UpdatedAt)
+			stockAt[i], updAt[i], solds[i] = tstz(o.StockAt), tstz(o.UpdatedAt), int64(o.Sold)
 		}
-		t.b.Queue(sqlStamp, int64(n), codes, names, addrs, types, lats, lngs, stocks, susp, stockAt, updAt).Query(func(rows pgx.Rows) error {
+		t.b.Queue(sqlStamp, int64(n), codes, names, addrs, types, lats, lngs, stocks, susp, stockAt, updAt, solds).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				var code string
 				var v int64
@@ -319,7 +319,7 @@ func (t *tx) SaveOutlet(o *publicmask.Outlet) error {
 	}
 	st, ok := t.outlets[o.Code]
 	if !ok || !st.found {
-		if err := t.exec(sqlOutletInsert, o.Code, o.Name, o.Addr, o.Type, o.Lat, o.Lng, o.Stock, o.Suspended, tstz(o.StockAt), tstz(o.UpdatedAt)); err != nil {
+		if err := t.exec(sqlOutletInsert, o.Code, o.Name, o.Addr, o.Type, o.Lat, o.Lng, o.Stock, o.Suspended, tstz(o.StockAt), tstz(o.UpdatedAt), o.Sold); err != nil {
 			return err
 		}
 	}
@@ -484,10 +484,10 @@ func (t *tx) RevokeToken(hash string, at time.Time) error {
 
 func scanOutlet(r pgx.Row) (publicmask.Outlet, error) {
 	var o publicmask.Outlet
-	var stock int64 // BIGINT: stock is never narrowed to 32 bits
+	var stock, sold int64 // BIGINT: stock is never narrowed to 32 bits
 	var stockAt, updatedAt pgtype.Timestamptz
-	err := r.Scan(&o.Code, &o.Name, &o.Addr, &o.Type, &o.Lat, &o.Lng, &stock, &o.Suspended, &stockAt, &updatedAt, &o.Version)
-	o.Stock = int(stock)
+	err := r.Scan(&o.Code, &o.Name, &o.Addr, &o.Type, &o.Lat, &o.Lng, &stock, &o.Suspended, &stockAt, &updatedAt, &o.Version, &sold)
+	o.Stock, o.Sold = int(stock), int(sold)
 	o.StockAt, o.UpdatedAt = fromTstz(stockAt), fromTstz(updatedAt)
 	return o, err
 }

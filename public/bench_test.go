@@ -49,6 +49,8 @@ var geoCases = []struct {
 	// Gangnam station: among the densest pharmacy areas of the country.
 	{"seoul_m1000", "/corona19-masks/v1/storesByGeo/json?lat=37.4979&lng=127.0276&m=1000"},
 	{"seoul_m5000", "/corona19-masks/v1/storesByGeo/json?lat=37.4979&lng=127.0276&m=5000"},
+	// v2 near carries the sell-out forecast in every outlet object.
+	{"near_seoul_m1000", "/api/v2/outlets/near?lat=37.4979&lng=127.0276&m=1000&limit=500"},
 }
 
 // BenchmarkStoresByGeo is the public hot path through the handler.

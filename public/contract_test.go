@@ -496,7 +496,7 @@ func TestV2NearSummaryOutlet(t *testing.T) {
 
 	var one map[string]json.RawMessage
 	env.get(t, "/api/v2/outlets/11817488").json(t, &one)
-	want := []string{"addr", "code", "lat", "lng", "name", "remain_stat", "stock_at", "type", "updated_at"}
+	want := []string{"addr", "code", "forecast", "lat", "lng", "name", "remain_stat", "stock_at", "type", "updated_at"}
 	if ks := sortedKeys(one); !slices.Equal(ks, want) {
 		t.Fatalf("outlet keys %v", ks)
 	}

@@ -4,6 +4,7 @@ import (
 	"compress/gzip"
 	"net/http"
 	"strconv"
+	"time"
 
 	publicmask "github.com/publicmask/publicmask"
 	"github.com/publicmask/publicmask/snapshot"
@@ -89,6 +90,18 @@ type summaryBody struct {
 	Version  int64                          `json:"version"`
 	National snapshot.StatCounts            `json:"national"`
 	Sido     map[string]snapshot.StatCounts `json:"sido"`
+	// Additive fields for /overview.
+	Sigungu []snapshot.SigunguCounts `json:"sigungu"`
+	Sales   salesSeries              `json:"sales_per_10min"`
+}
+
+// salesSeries is masks sold per 10 minutes of one Korean day, from
+// midnight up to the bin of as_of, as this node saw them in the change
+// feed since it started (started_at).
+type salesSeries struct {
+	Date      string `json:"date"`
+	StartedAt string `json:"started_at"`
+	Counts    []int  `json:"counts"`
 }
 
 func (h *handler) summary(w http.ResponseWriter, req *http.Request) {
@@ -98,7 +111,9 @@ func (h *handler) summary(w http.ResponseWriter, req *http.Request) {
 	}
 	h.respond(w, req, s, []byte("summary"), cached(s.Cached, "summary", gzip.BestSpeed, false, func() []byte {
 		nat, bySido := s.Summary()
-		return append(marshal(summaryBody{s.AsOfString(), s.Version(), nat, bySido}), '\n')
+		asOf := s.AsOf().In(snapshot.KST)
+		sales := salesSeries{Date: asOf.Format("2006-01-02"), StartedAt: s.CountingSince().In(snapshot.KST).Format(time.RFC3339), Counts: s.SalesPer10Min(asOf)}
+		return append(marshal(summaryBody{s.AsOfString(), s.Version(), nat, bySido, s.BySigungu(), sales}), '\n')
 	}))
 }
 

@@ -57,6 +57,12 @@ type outletState struct {
 	minStock  int
 	reachedAt [4]time.Time // first acknowledgement of a stock in band ≤ k
 	sold      int          // masks acknowledged
+
+	// The forecast's accuracy (forecast.go): sold_at of the sale that left
+	// half the opening stock and of the first that left it empty, and the
+	// sellout_at the public API gave at half stock.
+	halfAt, soldOutAt, halfForecast time.Time
+	halfRead                        bool
 }
 
 // ack records an acknowledged stock; changed says the band fell.
@@ -657,6 +663,10 @@ func (e *engine) acked(j *saleJob, r *receipt, body []byte, at time.Time) {
 		return
 	}
 	changed := j.outlet.ack(r.Outlet.Stock, qty, at)
+	if j.outlet.forecastMark(r.Outlet.Stock, r.SoldAt) {
+		e.probeWG.Add(1)
+		go e.forecastProbe(j.outlet, r.SoldAt)
+	}
 	if changed || (e.cfg.ProbeEvery > 0 && seq%int64(e.cfg.ProbeEvery) == 0) {
 		select {
 		case e.probeSem <- struct{}{}:

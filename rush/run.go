@@ -209,6 +209,7 @@ func (e *engine) report(started time.Time, elapsed time.Duration, own bool) *Rep
 		P99: ms(e.freshLat.Quantile(0.99)), Max: ms(e.freshLat.Max()),
 		Timeouts: e.freshTimeouts.Load(), Skipped: e.probesSkipped.Load(), Requests: e.probeReq.Load(),
 	}
+	r.Forecast = e.forecastReport()
 	r.Ghost = GhostReport{Reads: e.ghostChecked.Load(), Ghosts: e.ghosts.Load(), MaxAgeMs: float64(e.ghostMaxAge.Load()) / 1000}
 	if r.Ghost.Reads > 0 {
 		r.Ghost.Share = math.Round(float64(r.Ghost.Ghosts)/float64(r.Ghost.Reads)*1e6) / 1e6

@@ -337,6 +337,7 @@ func checkReportDir(t *testing.T, dir string) {
 		"reads":     {"ok", "errors", "shed", "per_sec", "p50_ms", "p99_ms"},
 		"freshness": {"samples", "p50_ms", "p99_ms", "max_ms"},
 		"ghost":     {"reads", "share", "max_age_ms"},
+		"forecast":  {"outlets", "no_forecast", "median_abs_error", "p90_abs_error", "aim"},
 	}
 	if _, ok := m["duration_s"].(float64); !ok {
 		t.Errorf("duration_s missing or not a number: %v", m["duration_s"])
@@ -417,5 +418,47 @@ func TestRushInProcess(t *testing.T) {
 	}
 	if len(r.Series) < 3 {
 		t.Errorf("%d seconds in the series", len(r.Series))
+	}
+	if html, _ := os.ReadFile(filepath.Join(dir, "report.html")); !strings.Contains(string(html), "Sell-out forecast") {
+		t.Errorf("report.html has no forecast line")
+	}
+}
+
+func TestForecastReport(t *testing.T) {
+	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, time.UTC)
+	mk := func(opening int, half, out, forecast time.Duration, read bool) *outletState {
+		o := &outletState{opening: opening, halfRead: read, halfAt: t0.Add(half)}
+		if out > 0 {
+			o.soldOutAt = t0.Add(out)
+		}
+		if forecast > 0 {
+			o.halfForecast = t0.Add(forecast)
+		}
+		return o
+	}
+	e := &engine{outlets: []*outletState{
+		mk(100, 10*time.Second, 20*time.Second, 21*time.Second, true),  // 10%
+		mk(100, 10*time.Second, 30*time.Second, 25*time.Second, true),  // 25%
+		mk(100, 10*time.Second, 20*time.Second, 0, true),               // no forecast: 100%
+		mk(100, 10*time.Second, 0, 15*time.Second, true),               // never sold out: left out
+		mk(100, 10*time.Second, 20*time.Second, 20*time.Second, false), // forecast never read: left out
+	}}
+	r := e.forecastReport()
+	if r.Outlets != 3 || r.NoForecast != 1 || r.MedianAbsError != 0.25 || r.P90AbsError != 1 || r.MedianRemainingS != 10 {
+		t.Fatalf("%+v", r)
+	}
+	// The marks: half at the first stock ≤ opening/2, sold out at ≤ 1,
+	// nothing for outlets opened with too few masks.
+	o := &outletState{opening: 100}
+	if o.forecastMark(60, t0) || !o.forecastMark(50, t0.Add(time.Second)) || o.forecastMark(40, t0.Add(2*time.Second)) {
+		t.Fatal("half mark not taken exactly once at 50")
+	}
+	o.forecastMark(1, t0.Add(9*time.Second))
+	o.forecastMark(0, t0.Add(8*time.Second)) // a receipt arriving out of order
+	if !o.halfAt.Equal(t0.Add(time.Second)) || !o.soldOutAt.Equal(t0.Add(8*time.Second)) {
+		t.Fatalf("marks %v %v", o.halfAt, o.soldOutAt)
+	}
+	if (&outletState{opening: 20}).forecastMark(5, t0) {
+		t.Fatal("an outlet opened with 20 masks was measured")
 	}
 }

@@ -195,6 +195,7 @@ func (e *Entry) AppendV2(b []byte, dist float64, withDist bool) []byte {
 	b = AppendRFC3339(b, e.StockAt)
 	b = append(b, `,"updated_at":`...)
 	b = AppendRFC3339(b, e.UpdatedAt)
+	b = e.appendForecast(b)
 	if withDist {
 		b = append(b, `,"distance_m":`...)
 		b = strconv.AppendInt(b, int64(dist+0.5), 10)

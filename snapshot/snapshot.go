@@ -13,8 +13,8 @@ import (
 	publicmask "github.com/publicmask/publicmask"
 )
 
-// Entry is an outlet as the public sees it, with its wire fragments encoded
-// once. Entries are immutable; a change creates a new Entry.
+// Entry is an outlet as the public sees it, with its registry fields
+// encoded once. Entries are immutable; a change creates a new Entry.
 type Entry struct {
 	publicmask.Outlet
 	// Stat is the remain_stat band; "" if never stocked.
@@ -28,15 +28,16 @@ type Entry struct {
 	// unchanged: a sale allocates no new copy. The few stock fields after
 	// it are encoded per answer (cheaper than keeping them for every outlet
 	// of a large country, see BENCHMARKS.md "Scale").
-	reg []byte
+	reg  []byte
+	rate rate
 }
 
-func newEntry(o publicmask.Outlet, place Address) *Entry { return nextEntry(o, place, nil) }
+func newEntry(o publicmask.Outlet, place Address) *Entry { return nextEntry(o, place, nil, rate{}) }
 
 // nextEntry makes the entry of o, sharing prev's encoded registry fields
-// when they are unchanged (prev may be nil).
-func nextEntry(o publicmask.Outlet, place Address, prev *Entry) *Entry {
-	e := &Entry{Outlet: o, Stat: o.RemainStat(), Place: place}
+// when they are unchanged (prev may be nil), with the selling rate r.
+func nextEntry(o publicmask.Outlet, place Address, prev *Entry, r rate) *Entry {
+	e := &Entry{Outlet: o, Stat: o.RemainStat(), Place: place, rate: r}
 	e.sido = sidoIndex(place.Sido)
 	if e.sido < 0 {
 		e.sido = len(sidoNames)
@@ -65,7 +66,8 @@ type Snapshot struct {
 	chunks  [][]*Entry // code order
 	reg     *registry
 	summary *summary
-	memo    memo // caches valid for this version only (sales pages, summary)
+	sales   *salesDay // masks sold per 10 minutes today, as seen by this node
+	memo    memo      // caches valid for this version only (sales pages, summary)
 
 	versionStr, asOfStr string // formatted once: they go into every response header
 }
@@ -80,7 +82,7 @@ func (s *Snapshot) finish() *Snapshot {
 // new as_of. The caches of the version are not carried over (v2 bodies
 // embed as_of); the registry's are.
 func (s *Snapshot) confirmed(asOf time.Time) *Snapshot {
-	ns := &Snapshot{version: s.version, asOf: asOf, n: s.n, chunks: s.chunks, reg: s.reg, summary: s.summary}
+	ns := &Snapshot{version: s.version, asOf: asOf, n: s.n, chunks: s.chunks, reg: s.reg, summary: s.summary, sales: s.sales}
 	return ns.finish()
 }
 
@@ -278,7 +280,7 @@ func build(outlets []publicmask.Outlet, version int64, asOf time.Time) *Snapshot
 func fromEntries(entries []*Entry, version int64, asOf time.Time) *Snapshot {
 	slices.SortFunc(entries, func(a, b *Entry) int { return strings.Compare(a.Code, b.Code) })
 	inferPlaces(entries)
-	s := &Snapshot{version: version, asOf: asOf, n: len(entries), summary: new(summary)}
+	s := &Snapshot{version: version, asOf: asOf, n: len(entries), summary: new(summary), sales: &salesDay{since: asOf}}
 	for i := 0; i < len(entries); i += chunkSize {
 		s.chunks = append(s.chunks, slices.Clone(entries[i:min(i+chunkSize, len(entries))]))
 	}
@@ -309,6 +311,7 @@ func (s *Snapshot) apply(changes []publicmask.Outlet, asOf time.Time) (*Snapshot
 		reindex   bool // addr or coordinates changed
 		regChange bool // name or type changed
 		version   = s.version
+		sales     = s.sales
 	)
 	changes = dedupe(changes)
 	for _, o := range changes {
@@ -335,7 +338,14 @@ func (s *Snapshot) apply(changes []publicmask.Outlet, asOf time.Time) (*Snapshot
 		if o.Name != old.Name || o.Type != old.Type {
 			regChange = true
 		}
-		applied = append(applied, nextEntry(o, place, old))
+		delta := o.Sold - old.Sold
+		if delta > 0 {
+			if sales == s.sales {
+				sales = s.sales.clone()
+			}
+			sales.add(o.UpdatedAt, delta)
+		}
+		applied = append(applied, nextEntry(o, place, old, old.rate.next(o.UpdatedAt, delta, old.UpdatedAt)))
 		pos = append(pos, i)
 		version = max(version, o.Version)
 	}
@@ -356,6 +366,7 @@ func (s *Snapshot) apply(changes []publicmask.Outlet, asOf time.Time) (*Snapshot
 			}
 		}
 		ns := fromEntries(all, version, asOf)
+		ns.sales = sales
 		// fromEntries may have replaced entries (inferred 시도): report the
 		// ones the snapshot holds.
 		for j, e := range applied {
@@ -365,7 +376,7 @@ func (s *Snapshot) apply(changes []publicmask.Outlet, asOf time.Time) (*Snapshot
 		}
 		return ns, applied
 	}
-	ns := &Snapshot{version: version, asOf: asOf, n: s.n, reg: s.reg}
+	ns := &Snapshot{version: version, asOf: asOf, n: s.n, reg: s.reg, sales: sales}
 	ns.chunks = slices.Clone(s.chunks)
 	sum := *s.summary
 	ns.summary = &sum

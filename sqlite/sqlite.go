@@ -131,7 +131,7 @@ var writeSQL = map[string]string{
 	"idem.get":     `SELECT body_hash, response, created_at FROM idempotency WHERE outlet = ? AND txn_id = ?`,
 	"idem.put":     `INSERT INTO idempotency (outlet, txn_id, body_hash, response, created_at) VALUES (?, ?, ?, ?, ?)`,
 	"outlet.get":   `SELECT ` + outletCols + ` FROM outlets WHERE code = ?`,
-	"outlet.save":  `INSERT INTO outlets (code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (code) DO UPDATE SET name = excluded.name, addr = excluded.addr, type = excluded.type, lat = excluded.lat, lng = excluded.lng, stock = excluded.stock, suspended = excluded.suspended, stock_at = excluded.stock_at, updated_at = excluded.updated_at, version = excluded.version`,
+	"outlet.save":  `INSERT INTO outlets (code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, version, sold) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (code) DO UPDATE SET name = excluded.name, addr = excluded.addr, type = excluded.type, lat = excluded.lat, lng = excluded.lng, stock = excluded.stock, suspended = excluded.suspended, stock_at = excluded.stock_at, updated_at = excluded.updated_at, version = excluded.version, sold = excluded.sold`,
 	"pw.put":       `INSERT INTO person_weeks (person, week, quantity, purchases, weekday_purchases, weekend_purchases) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (person, week) DO UPDATE SET quantity = excluded.quantity, purchases = excluded.purchases, weekday_purchases = excluded.weekday_purchases, weekend_purchases = excluded.weekend_purchases`,
 	"sale.put":     `INSERT INTO sales (id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict, late, shortfall) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	"item.put":     `INSERT INTO sale_items (sale_id, idx, role, person, category, birth_year, quantity) VALUES (?, ?, ?, ?, ?, ?, ?)`,
@@ -261,7 +261,7 @@ func (t *tx) SaveOutlet(o *publicmask.Outlet) error {
 	t.s.version++
 	o.Version = t.s.version
 	_, err := t.exec("outlet.save", o.Code, o.Name, o.Addr, o.Type, o.Lat, o.Lng, o.Stock, o.Suspended,
-		nullMicro(o.StockAt), nullMicro(o.UpdatedAt), o.Version)
+		nullMicro(o.StockAt), nullMicro(o.UpdatedAt), o.Version, o.Sold)
 	return err
 }
 
@@ -369,14 +369,14 @@ func (t *tx) RevokeToken(hash string, at time.Time) error {
 	return err
 }
 
-const outletCols = `code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, version`
+const outletCols = `code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, version, sold`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanOutlet(r scanner) (publicmask.Outlet, error) {
 	var o publicmask.Outlet
 	var stockAt, updatedAt sql.NullInt64
-	err := r.Scan(&o.Code, &o.Name, &o.Addr, &o.Type, &o.Lat, &o.Lng, &o.Stock, &o.Suspended, &stockAt, &updatedAt, &o.Version)
+	err := r.Scan(&o.Code, &o.Name, &o.Addr, &o.Type, &o.Lat, &o.Lng, &o.Stock, &o.Suspended, &stockAt, &updatedAt, &o.Version, &o.Sold)
 	if err != nil {
 		return o, err
 	}

@@ -97,7 +97,7 @@ func testOutletsAndVersions(t *testing.T, s publicmask.Store) {
 			return err
 		}
 		saved = o
-		saved.Stock, saved.StockAt, saved.Suspended, saved.UpdatedAt = 250, stockAt, true, stockAt
+		saved.Stock, saved.StockAt, saved.Suspended, saved.UpdatedAt, saved.Sold = 250, stockAt, true, stockAt, 1234
 		return tx.SaveOutlet(&saved)
 	})
 	if saved.Version <= v {
@@ -107,7 +107,7 @@ func testOutletsAndVersions(t *testing.T, s publicmask.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Stock != 250 || !got.Suspended || !got.StockAt.Equal(stockAt) || !got.UpdatedAt.Equal(stockAt) || got.Version != saved.Version {
+	if got.Stock != 250 || got.Sold != 1234 || !got.Suspended || !got.StockAt.Equal(stockAt) || !got.UpdatedAt.Equal(stockAt) || got.Version != saved.Version {
 		t.Fatalf("round trip lost fields: %+v", got)
 	}
 	if got.Name != "약국 00000002" || got.Lat != 37.6254369 || got.Lng != 127.0164096 || got.Type != "01" {
@@ -117,7 +117,7 @@ func testOutletsAndVersions(t *testing.T, s publicmask.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ch) != 1 || ch[0].Code != "00000002" || ch[0].Version != saved.Version {
+	if len(ch) != 1 || ch[0].Code != "00000002" || ch[0].Version != saved.Version || ch[0].Sold != 1234 {
 		t.Fatalf("OutletChanges after %d = %+v", v, ch)
 	}
 	if ch, _ := s.OutletChanges(ctx, 0, 1); len(ch) != 1 {
@@ -130,6 +130,9 @@ func testOutletsAndVersions(t *testing.T, s publicmask.Store) {
 		_, err := tx.LockOutlet("99999999")
 		if publicmask.ErrorCode(err) != publicmask.ENotFound {
 			return fmt.Errorf("LockOutlet of missing = %v", err)
+		}
+		if o, err := tx.LockOutlet("00000002"); err != nil || o.Sold != 1234 {
+			return fmt.Errorf("LockOutlet lost sold: %+v %v", o, err)
 		}
 		return nil
 	})

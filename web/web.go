@@ -71,6 +71,7 @@ func Handler(opts Options) http.Handler {
 	}
 	s := &site{opts: opts, assets: map[string]*asset{}, pages: map[string][]byte{}, etags: map[string]string{}}
 	s.loadAssets()
+	s.buildCatalogues()
 	s.buildCounter()
 	s.csp = csp(opts.Tiles)
 	s.renderPages()
@@ -83,6 +84,7 @@ func Handler(opts Options) http.Handler {
 	mux.HandleFunc("GET /outlet/sw.js", s.serviceWorker)
 	mux.HandleFunc("GET /outlet/", s.outletAsset)
 	mux.HandleFunc("GET /status", s.page("status"))
+	mux.HandleFunc("GET /overview", s.page("overview"))
 	mux.HandleFunc("GET /static/", s.static)
 	mux.HandleFunc("GET /basemap.geojson", s.serveBasemap)
 	mux.HandleFunc("GET /api/v2/status", s.status)
@@ -221,7 +223,7 @@ func (s *site) renderPages() {
 		// OSM's tile usage policy requires visible attribution.
 		d.Attribution = "© OpenStreetMap 기여자"
 	}
-	for _, p := range []string{"map", "outlet", "status"} {
+	for _, p := range []string{"map", "outlet", "status", "overview"} {
 		var b bytes.Buffer
 		if err := t.ExecuteTemplate(&b, p+".html", d); err != nil {
 			panic(err)

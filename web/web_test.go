@@ -239,3 +239,62 @@ func TestNotModifiedPage(t *testing.T) {
 		t.Errorf("304: %d %v", r.StatusCode, r.Header)
 	}
 }
+
+// The 시도 outline of /overview: the 17 provinces with their English names,
+// within the 150 KB budget of an embedded asset.
+func TestSidoOutline(t *testing.T) {
+	raw, err := files.ReadFile("static/geo/sido.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(raw) > 150_000 {
+		t.Fatalf("sido.json is %d bytes, above 150 KB", len(raw))
+	}
+	var fc struct {
+		Attribution string `json:"attribution"`
+		Features    []struct {
+			Properties struct {
+				Name    string `json:"name"`
+				NameEng string `json:"name_eng"`
+			} `json:"properties"`
+		} `json:"features"`
+	}
+	if err := json.Unmarshal(raw, &fc); err != nil {
+		t.Fatal(err)
+	}
+	if len(fc.Features) != 17 || !strings.Contains(fc.Attribution, "KOSTAT/SGIS") {
+		t.Fatalf("%d features, attribution %q", len(fc.Features), fc.Attribution)
+	}
+	for _, f := range fc.Features {
+		if f.Properties.NameEng == "" {
+			t.Fatalf("feature without name_eng: %+v", f.Properties)
+		}
+	}
+}
+
+// Every public page's catalogue has the same keys in both languages (the
+// handler refuses to start otherwise), and /overview is served.
+func TestPublicCatalogues(t *testing.T) {
+	h := Handler(Options{Tiles: "none"})
+	for _, page := range publicPages {
+		for _, lang := range pageLangs {
+			m := map[string]string{}
+			for k, v := range readCatalogue("common", lang) {
+				m[k] = v
+			}
+			for k, v := range readCatalogue(page, lang) {
+				m[k] = v
+			}
+			for k, v := range m {
+				if strings.TrimSpace(v) == "" && !strings.HasSuffix(k, ".range") {
+					t.Errorf("%s.%s: %s is empty", page, lang, k)
+				}
+			}
+		}
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/overview", nil))
+	if w.Code != 200 || !strings.Contains(w.Body.String(), "msg/overview.js") {
+		t.Fatalf("/overview: %d", w.Code)
+	}
+}

@@ -3,15 +3,28 @@
 'use strict';
 
 (function (global) {
+  // Messages: the public pages load their catalogue and js/i18n.js first
+  // (window.PM_I18N); a page without them (the counter, which has its own)
+  // gets the Korean defaults given here.
+  var I = global.PM_I18N;
+  function tr(key, ko, vars) {
+    if (I) return I.T(key, vars);
+    return ko.replace(/\{(\w+)\}/g, function (_, n) { return vars && vars[n] != null ? String(vars[n]) : ''; });
+  }
+  var LOCALE = I ? I.locale : 'ko-KR';
+
   // Stock status in words and shapes, never colour alone (DESIGN.md §1.3:
   // plenty ≥100, some 30–99, few 2–29, empty 0–1, break = suspended).
+  function st(k, word, range, label, rank) {
+    return { word: tr('stat.' + k, word), range: tr('stat.' + k + '.range', range), label: tr('stat.' + k + '.label', label), rank: rank };
+  }
   var STATUS = {
-    plenty: { word: '충분', range: '100개 이상', label: '충분 (100개 이상)', rank: 4 },
-    some: { word: '보통', range: '30~99개', label: '보통 (30~99개)', rank: 3 },
-    few: { word: '부족', range: '2~29개', label: '부족 (2~29개)', rank: 2 },
-    empty: { word: '없음', range: '0~1개', label: '없음 (0~1개)', rank: 1 },
-    'break': { word: '판매중지', range: '', label: '판매중지', rank: 0 },
-    unknown: { word: '정보 없음', range: '', label: '정보 없음', rank: -1 }
+    plenty: st('plenty', '충분', '100개 이상', '충분 (100개 이상)', 4),
+    some: st('some', '보통', '30~99개', '보통 (30~99개)', 3),
+    few: st('few', '부족', '2~29개', '부족 (2~29개)', 2),
+    empty: st('empty', '없음', '0~1개', '없음 (0~1개)', 1),
+    'break': st('break', '판매중지', '', '판매중지', 0),
+    unknown: st('unknown', '정보 없음', '', '정보 없음', -1)
   };
   function statKey(s) { return STATUS[s] && s !== 'unknown' ? s : 'unknown'; }
   function statusInfo(s) { return STATUS[statKey(s)]; }
@@ -83,11 +96,14 @@
 
   // Server time: the service may run on a simulated clock (--clock), so ages
   // are measured against the server's time, estimated from its answers.
-  var clockOffset = 0;
+  var clockOffset = 0, timeKnown, markKnown;
+  timeKnown = new Promise(function (resolve) { markKnown = resolve; });
   function observeServerTime(iso) {
     var t = Date.parse(iso);
-    if (!isNaN(t)) clockOffset = t - Date.now();
+    if (!isNaN(t)) { clockOffset = t - Date.now(); markKnown(); }
   }
+  // serverTimeKnown resolves once an answer has told the server's time.
+  function serverTimeKnown() { return timeKnown; }
   function observeAtLeast(iso) {
     var t = Date.parse(iso);
     if (!isNaN(t) && t > Date.now() + clockOffset) clockOffset = t - Date.now();
@@ -98,16 +114,16 @@
     var t = Date.parse(iso);
     if (isNaN(t)) return '';
     var s = Math.max(0, Math.round((serverNow() - t) / 1000));
-    if (s < 60) return s + '초 전';
-    if (s < 3600) return Math.floor(s / 60) + '분 전';
-    if (s < 86400) return Math.floor(s / 3600) + '시간 전';
-    return Math.floor(s / 86400) + '일 전';
+    if (s < 60) return tr('ago.s', '{n}초 전', { n: s });
+    if (s < 3600) return tr('ago.m', '{n}분 전', { n: Math.floor(s / 60) });
+    if (s < 86400) return tr('ago.h', '{n}시간 전', { n: Math.floor(s / 3600) });
+    return tr('ago.d', '{n}일 전', { n: Math.floor(s / 86400) });
   }
 
   var TZ = 'Asia/Seoul';
-  var fmtDT = new Intl.DateTimeFormat('ko-KR', { timeZone: TZ, month: 'long', day: 'numeric', hour: 'numeric', minute: '2-digit' });
-  var fmtT = new Intl.DateTimeFormat('ko-KR', { timeZone: TZ, hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
-  var fmtD = new Intl.DateTimeFormat('ko-KR', { timeZone: TZ, month: 'long', day: 'numeric', weekday: 'short' });
+  var fmtDT = new Intl.DateTimeFormat(LOCALE, { timeZone: TZ, month: 'long', day: 'numeric', hour: 'numeric', minute: '2-digit' });
+  var fmtT = new Intl.DateTimeFormat(LOCALE, { timeZone: TZ, hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+  var fmtD = new Intl.DateTimeFormat(LOCALE, { timeZone: TZ, month: 'long', day: 'numeric', weekday: 'short' });
   function when(iso) { var t = Date.parse(iso); return isNaN(t) ? '' : fmtDT.format(t); }
   function clock(iso) { var t = Date.parse(iso); return isNaN(t) ? '' : fmtT.format(t); }
   // day formats a YYYY-MM-DD date as "3월 13일 (금)"; the date is a Korean
@@ -117,7 +133,7 @@
     if (isNaN(t)) return ymd;
     var p = fmtD.formatToParts(t), m = '', d = '', w = '';
     p.forEach(function (x) { if (x.type === 'month') m = x.value; if (x.type === 'day') d = x.value; if (x.type === 'weekday') w = x.value; });
-    return m + ' ' + d + '일 (' + w + ')';
+    return tr('day.format', '{month} {day}일 ({weekday})', { month: m, day: d, weekday: w });
   }
 
   function distance(m) {
@@ -126,13 +142,13 @@
     return (m / 1000).toFixed(m < 10000 ? 1 : 0) + 'km';
   }
 
-  var TYPES = { '01': '약국', '02': '우체국', '03': '농협 하나로마트' };
+  var TYPES = { '01': tr('type.01', '약국'), '02': tr('type.02', '우체국'), '03': tr('type.03', '농협 하나로마트') };
   function typeName(t) { return TYPES[t] || ''; }
 
   global.PM = {
     STATUS: STATUS, statKey: statKey, statusInfo: statusInfo, statusGlyph: statusGlyph, badge: badge,
     el: el, fetchJSON: fetchJSON, errorCode: errorCode,
-    observeServerTime: observeServerTime, observeAtLeast: observeAtLeast, serverNow: serverNow,
-    ago: ago, when: when, clock: clock, day: day, distance: distance, typeName: typeName
+    observeServerTime: observeServerTime, observeAtLeast: observeAtLeast, serverNow: serverNow, serverTimeKnown: serverTimeKnown,
+    ago: ago, when: when, clock: clock, day: day, distance: distance, typeName: typeName, tr: tr
   };
 })(window);

@@ -3,7 +3,8 @@
 'use strict';
 
 (function () {
-  var PM = window.PM, el = PM.el;
+  var PM = window.PM, el = PM.el, I = window.PM_I18N;
+  I.apply();
   var CITY_HALL = [37.5665, 126.9780]; // fallback centre: Seoul City Hall
   var cfg = document.body.dataset;
   var LIST_MAX = 50;
@@ -74,7 +75,7 @@
       var n = ms.length;
       return L.divIcon({
         className: 'cluster', iconSize: [46, 46],
-        html: '<span class="cluster-n">' + n + '</span><span class="cluster-s">재고 ' + inStock + '</span>'
+        html: '<span class="cluster-n">' + n + '</span><span class="cluster-s">' + I.T('cluster.stock', { n: inStock }) + '</span>'
       });
     }
   }).addTo(map);
@@ -91,21 +92,73 @@
 
   function popupFor(o) {
     var d = el('div', { 'class': 'popup' },
-      el('strong', { text: o.name }),
+      el('strong', { 'class': 'reg', text: o.name }),
       el('div', null, PM.badge(o.remain_stat)),
-      el('div', { 'class': 'o-addr', text: o.addr }),
-      el('div', { 'class': 'o-meta', text: stockAtText(o) }));
+      forecastNode(o),
+      el('div', { 'class': 'o-addr reg', text: o.addr }),
+      el('div', { 'class': 'o-meta', text: stockAtText(o) }),
+      notifyButton(o));
     return d;
   }
 
   function stockAtText(o) {
-    return o.stock_at ? '입고 ' + PM.when(o.stock_at) : '입고 정보 없음';
+    return o.stock_at ? I.T('stockat', { when: PM.when(o.stock_at) }) : I.T('stockat.none');
+  }
+
+  // The sell-out forecast (DESIGN.md §4.2): shown while the outlet sells and
+  // its sellout_at is still ahead (§6.7: a passed one is hidden).
+  function forecastText(o) {
+    var f = o.forecast;
+    var t = f && f.sellout_at ? Date.parse(f.sellout_at) : NaN;
+    if (isNaN(t)) return '';
+    var min = Math.round((t - PM.serverNow()) / 60000);
+    if (min < 1) return '';
+    if (min < 60) return I.T('forecast.min', { n: I.num(min) });
+    return I.T('forecast.h', { n: I.num(Math.round(min / 6) / 10) });
+  }
+  function forecastNode(o) {
+    var txt = forecastText(o);
+    return el('p', { 'class': 'o-forecast', 'data-t': o.forecast && o.forecast.sellout_at || '', hidden: !txt }, txt);
+  }
+
+  // "Notify me": while the page is open, a watched outlet that goes to some
+  // or plenty raises a browser notification (or, without permission, an
+  // in-page alert). Watches live in memory only.
+  var watched = new Set();
+  var alertsEl = document.getElementById('alerts');
+  function hasStock(stat) { return stat === 'some' || stat === 'plenty'; }
+  function notifyButton(o) {
+    var on = watched.has(o.code);
+    var b = el('button', { type: 'button', 'class': 'secondary small notify reg-label', 'aria-pressed': on ? 'true' : 'false',
+      'aria-label': I.T(on ? 'notify.off.aria' : 'notify.on.aria', { name: o.name }) }, I.T(on ? 'notify.off' : 'notify.on'));
+    b.addEventListener('click', function () {
+      if (watched.has(o.code)) watched.delete(o.code); else watched.add(o.code);
+      if (watched.has(o.code) && window.Notification && Notification.permission === 'default') {
+        try { Notification.requestPermission(); } catch (e) { /* old API: in-page alerts */ }
+      }
+      var nb = notifyButton(o);
+      b.replaceWith(nb);
+      nb.focus();
+    });
+    return b;
+  }
+  function fireNotification(o) {
+    var title = I.T('notify.title', { name: o.name });
+    var body = I.T('notify.body', { stat: I.T('stat.' + PM.statKey(o.remain_stat) + '.label') });
+    var shown = false;
+    if (window.Notification && Notification.permission === 'granted') {
+      try { new Notification(title, { body: body, tag: 'publicmask-' + o.code }); shown = true; } catch (e) { shown = false; }
+    }
+    var p = el('p', { 'class': 'alert', 'data-code': o.code, 'data-notified': shown ? 'system' : 'page' }, title + ' · ' + body);
+    alertsEl.appendChild(p);
+    setTimeout(function () { p.remove(); }, 60000);
   }
 
   function upsert(o, live) {
     var cur = state.outlets.get(o.code);
     if (cur) {
       var changed = cur.o.remain_stat !== o.remain_stat;
+      if (live && changed && watched.has(o.code) && hasStock(o.remain_stat) && !hasStock(cur.o.remain_stat)) fireNotification(o);
       if (o.distance_m == null) o.distance_m = cur.o.distance_m;
       cur.o = o;
       cur.marker.options.stat = o.remain_stat;
@@ -143,16 +196,16 @@
     shown.forEach(function (x) { frag.appendChild(item(x)); });
     listEl.replaceChildren(frag);
     if (place) {
-      summaryEl.textContent = place.label + ' 판매처 ' + all.length + '곳 · 재고 있는 곳 ' + inStock.length + '곳' +
-        (all.length > LIST_MAX ? ' (가까운 ' + LIST_MAX + '곳 표시)' : '');
-      var clear = el('button', { type: 'button', 'class': 'clear-place', text: '주변 판매처 보기' });
+      summaryEl.replaceChildren(el('span', { 'class': 'reg' }, place.label), ' ' + I.T('place.summary', { n: I.num(all.length), k: I.num(inStock.length) }) +
+        (all.length > LIST_MAX ? ' ' + I.T('place.more', { n: LIST_MAX }) : ''));
+      var clear = el('button', { type: 'button', 'class': 'clear-place', text: I.T('place.clear') });
       clear.addEventListener('click', function () { state.place = null; refresh(true); renderList(); });
       summaryEl.appendChild(clear);
       return;
     }
     summaryEl.textContent = all.length === 0
-      ? '이 근처(' + PM.distance(state.q ? state.q.m : 0) + ' 이내)에 판매처가 없습니다. 지도를 옮기거나 축소해 보세요.'
-      : '반경 ' + PM.distance(state.q.m) + ' 안 판매처 ' + all.length + '곳 · 재고 있는 곳 ' + inStock.length + '곳';
+      ? I.T('list.none', { r: PM.distance(state.q ? state.q.m : 0) })
+      : I.T('list.summary', { r: PM.distance(state.q.m), n: I.num(all.length), k: I.num(inStock.length) });
   }
 
   function item(x) {
@@ -160,7 +213,7 @@
     var li = el('li', { 'class': 'outlet s-' + PM.statKey(o.remain_stat) + (x.live ? ' flash' : ''), 'data-code': o.code });
     var btn = el('button', { type: 'button', 'class': 'o-main' },
       el('span', { 'class': 'o-line1' },
-        el('span', { 'class': 'o-name', text: o.name }),
+        el('span', { 'class': 'o-name reg', text: o.name }),
         el('span', { 'class': 'o-dist', text: PM.distance(o.distance_m) })),
       el('span', { 'class': 'o-line2' }, PM.badge(o.remain_stat),
         el('span', { 'class': 'o-type', text: PM.typeName(o.type) })));
@@ -170,20 +223,27 @@
       cluster.zoomToShowLayer(cur.marker, function () { cur.marker.openPopup(); });
     });
     li.appendChild(btn);
+    li.appendChild(forecastNode(o));
+    li.appendChild(notifyButton(o));
     li.appendChild(el('p', { 'class': 'o-meta' },
       el('span', { text: stockAtText(o) }), ' · ',
       el('span', { 'class': 'o-age', 'data-t': o.updated_at || '', text: ageText(o.updated_at) })));
-    li.appendChild(el('p', { 'class': 'o-addr', text: o.addr }));
+    li.appendChild(el('p', { 'class': 'o-addr reg', text: o.addr }));
     x.live = false;
     return li;
   }
 
-  function ageText(t) { return t ? PM.ago(t) + ' 갱신' : '갱신 기록 없음'; }
+  function ageText(t) { return t ? I.T('age', { ago: PM.ago(t) }) : I.T('age.none'); }
 
   // Ages tick every second without touching the rest of the list.
   setInterval(function () {
     listEl.querySelectorAll('.o-age').forEach(function (s) {
       if (s.dataset.t) s.textContent = ageText(s.dataset.t);
+    });
+    listEl.querySelectorAll('.o-forecast').forEach(function (p) {
+      var txt = forecastText({ forecast: { sellout_at: p.dataset.t } });
+      p.textContent = txt;
+      p.hidden = !txt;
     });
   }, 1000);
 
@@ -218,7 +278,7 @@
     PM.fetchJSON(url).then(function (r) {
       if (seq !== state.reqSeq) return; // a newer view has been asked for
       if (!r.ok || !r.body) {
-        summaryEl.textContent = r.status === 503 ? '이용자가 많아 잠시 후 다시 불러옵니다…' : '판매처 정보를 불러오지 못했습니다.';
+        summaryEl.textContent = r.status === 503 ? I.T('load.busy') : I.T('load.failed');
         if (r.status === 503) setTimeout(function () { if (seq === state.reqSeq) load(q); }, 2000 + Math.random() * 2000);
         return;
       }
@@ -233,7 +293,7 @@
       renderList();
     }).catch(function () {
       if (seq !== state.reqSeq) return;
-      summaryEl.textContent = '서버에 연결할 수 없습니다. 잠시 후 다시 시도합니다…';
+      summaryEl.textContent = I.T('load.offline');
       setTimeout(function () { if (seq === state.reqSeq) load(q); }, 3000);
     });
   }
@@ -249,12 +309,12 @@
   function subscribe(q) {
     clearTimeout(state.retryTimer);
     if (state.es) state.es.close();
-    if (!window.EventSource) { setLive(false, '실시간 반영을 지원하지 않는 브라우저입니다'); return; }
+    if (!window.EventSource) { setLive(false, I.T('live.unsupported')); return; }
     var es = new EventSource('/api/v2/stream?lat=' + q.lat + '&lng=' + q.lng + '&m=' + q.m);
     state.es = es;
     es.onopen = function () {
       state.backoff = 0;
-      setLive(true, '실시간 반영 중');
+      setLive(true, I.T('live.on'));
       // Changes made while disconnected were not streamed: reload once.
       if (state.hadError) { state.hadError = false; load(state.q); }
     };
@@ -273,7 +333,7 @@
       state.hadError = true;
       state.backoff = Math.min(30000, state.backoff ? state.backoff * 2 : 1000);
       var wait = state.backoff / 2 + Math.random() * state.backoff / 2;
-      setLive(false, '연결 끊김 · ' + Math.ceil(wait / 1000) + '초 후 다시 연결');
+      setLive(false, I.T('live.retry', { s: Math.ceil(wait / 1000) }));
       state.retryTimer = setTimeout(function () { if (state.es === es) subscribe(state.q); }, wait);
     };
   }
@@ -288,13 +348,13 @@
 
   function locate(explicit) {
     if (!navigator.geolocation) {
-      if (explicit) summaryEl.textContent = '이 브라우저는 위치 찾기를 지원하지 않습니다.';
+      if (explicit) summaryEl.textContent = I.T('locate.unsupported');
       return;
     }
     navigator.geolocation.getCurrentPosition(function (p) {
       map.setView([p.coords.latitude, p.coords.longitude], 16);
     }, function () {
-      if (explicit) summaryEl.textContent = '위치 권한이 없어 현재 위치를 알 수 없습니다. 주소로 검색해 주세요.';
+      if (explicit) summaryEl.textContent = I.T('locate.denied');
     }, { enableHighAccuracy: false, timeout: 8000, maximumAge: 60000 });
   }
   document.getElementById('locate').addEventListener('click', function () { state.place = null; locate(true); });
@@ -305,7 +365,7 @@
   var addr = document.getElementById('addr');
   var sugList = document.getElementById('addr-list');
   var addrStatus = document.getElementById('addr-status');
-  var KIND = { sido: '시·도', sigungu: '시·군·구', dong: '읍·면·동', road: '도로' };
+  var KIND = { sido: I.T('kind.sido'), sigungu: I.T('kind.sigungu'), dong: I.T('kind.dong'), road: I.T('kind.road') };
   var sug = { items: [], active: -1, timer: 0, seq: 0, ctl: null };
 
   function closeSuggest() {
@@ -320,8 +380,8 @@
     var frag = document.createDocumentFragment();
     sug.items.forEach(function (p, i) {
       var li = el('li', { id: 'addr-opt-' + i, role: 'option', 'aria-selected': i === sug.active ? 'true' : 'false' },
-        el('span', { 'class': 's-label', text: p.label }),
-        el('span', { 'class': 's-meta', text: KIND[p.kind] + ' · ' + p.outlets + '곳' }));
+        el('span', { 'class': 's-label reg', text: p.label }),
+        el('span', { 'class': 's-meta', text: I.T('suggest.meta', { kind: KIND[p.kind], n: I.num(p.outlets) }) }));
       // mousedown, not click: the input keeps focus (and the list stays open).
       li.addEventListener('mousedown', function (ev) { ev.preventDefault(); choose(p); });
       frag.appendChild(li);
@@ -348,7 +408,7 @@
       sug.items = (r.ok && r.body && r.body.places) || [];
       sug.active = -1;
       renderSuggest();
-      addrStatus.textContent = sug.items.length ? '추천 장소 ' + sug.items.length + '곳' : '';
+      addrStatus.textContent = sug.items.length ? I.T('suggest.count', { n: sug.items.length }) : '';
     }).catch(function () {});
   }
 
@@ -398,23 +458,23 @@
       b.addEventListener('click', function () { addr.value = c; searchAddress(c, null); });
       ul.appendChild(el('li', null, b));
     });
-    summaryEl.replaceChildren('"' + a + '"은(는) 여러 곳에 있습니다. 어느 곳인가요?', ul);
+    summaryEl.replaceChildren(I.T('search.ambiguous', { q: a }), ul);
   }
 
   // searchAddress looks a typed address (or a chosen place's label) up with
   // the v1 API; the list then shows that place's outlets.
   function searchAddress(a, place) {
-    summaryEl.textContent = '"' + a + '" 찾는 중…';
+    summaryEl.textContent = I.T('search.busy', { q: a });
     PM.fetchJSON('/corona19-masks/v1/storesByAddr/json?address=' + encodeURIComponent(a)).then(function (r) {
       if (r.status === 400) {
         if (PM.errorCode(r) === 'ambiguous_address') { showCandidates(a, r.body.candidates); return; }
-        summaryEl.textContent = '"' + a + '"을(를) 찾지 못했습니다. 시·군·구, 읍·면·동이나 도로명을 입력해 주세요. 예: 서울특별시 강북구 미아동, 강남구 논현동, 솔매로 38';
+        summaryEl.textContent = I.T('search.bad', { q: a });
         return;
       }
-      if (!r.ok || !r.body) { summaryEl.textContent = '검색하지 못했습니다. 잠시 후 다시 시도해 주세요.'; return; }
+      if (!r.ok || !r.body) { summaryEl.textContent = I.T('search.failed'); return; }
       var st = (r.body.stores || []).filter(function (s) { return isFinite(s.lat) && isFinite(s.lng) && s.lat && s.lng; });
       if (st.length === 0) {
-        summaryEl.textContent = '"' + a + '"에서 판매처를 찾지 못했습니다.';
+        summaryEl.textContent = I.T('search.none', { q: a });
         if (place && isFinite(place.lat) && place.lat !== null) map.setView([place.lat, place.lng], 14);
         return;
       }
@@ -427,7 +487,7 @@
       map.fitBounds(b.pad(0.05), { maxZoom: 16 });
       renderList();
       document.getElementById('list-heading').focus();
-    }).catch(function () { summaryEl.textContent = '서버에 연결할 수 없습니다.'; });
+    }).catch(function () { summaryEl.textContent = I.T('search.offline'); });
   }
 
   document.getElementById('search').addEventListener('submit', function (ev) {

@@ -4,7 +4,8 @@
 'use strict';
 
 (function () {
-  var PM = window.PM, el = PM.el;
+  var PM = window.PM, el = PM.el, I = window.PM_I18N, T = I.T;
+  I.apply();
   var POLL_MS = 2000, KEEP_MS = 10 * 60 * 1000;
   var local = [];       // client-side history, when the server sends none
   var lastOK = 0;
@@ -17,12 +18,12 @@
   function fmt(v, unit, digits) {
     if (!num(v)) return '—';
     var d = digits != null ? digits : (Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 10 ? 1 : 2);
-    return v.toLocaleString('ko-KR', { maximumFractionDigits: d, minimumFractionDigits: 0 }) + (unit || '');
+    return v.toLocaleString(I.locale, { maximumFractionDigits: d, minimumFractionDigits: 0 }) + (unit || '');
   }
   function ms(v) {
     if (!num(v)) return '—';
-    if (v >= 60000) return fmt(v / 60000, '분', 1);
-    if (v >= 1000) return fmt(v / 1000, '초', 2);
+    if (v >= 60000) return fmt(v / 60000, T('unit.min'), 1);
+    if (v >= 1000) return fmt(v / 1000, T('unit.s'), 2);
     return fmt(v, 'ms');
   }
 
@@ -37,10 +38,10 @@
     svg.setAttribute('preserveAspectRatio', 'none'); // fill the card's width
     svg.setAttribute('role', 'img');
     if (pts.length < 2) {
-      svg.setAttribute('aria-label', label + ': 기록 부족');
+      svg.setAttribute('aria-label', T('spark.few', { label: label }));
       var t = document.createElementNS(ns, 'text');
       t.setAttribute('x', '4'); t.setAttribute('y', '22'); t.setAttribute('class', 'spark-empty');
-      t.textContent = '기록 모으는 중';
+      t.textContent = T('spark.collecting');
       svg.appendChild(t);
       return svg;
     }
@@ -63,7 +64,7 @@
     dot.setAttribute('class', 'spark-dot');
     svg.appendChild(area); svg.appendChild(line); svg.appendChild(dot);
     var mins = Math.max(1, Math.round((t1 - t0) / 60000));
-    svg.setAttribute('aria-label', label + ' 최근 ' + mins + '분: 최고 ' + fmt(vmax) + ', 현재 ' + fmt(last[1]));
+    svg.setAttribute('aria-label', T('spark.aria', { label: label, mins: mins, max: fmt(vmax), now: fmt(last[1]) }));
     return svg;
   }
 
@@ -104,15 +105,15 @@
     var h = history(s);
     var $ = function (id) { return document.getElementById(id); };
 
-    $('meta').textContent = '✔ ' + (s.now ? PM.clock(s.now) + ' 기준' : '수신') +
-      (s.version ? ' · 버전 ' + s.version : '') + ' · 2초마다 갱신';
+    $('meta').textContent = '✔ ' + (s.now ? T('meta.asof', { time: PM.clock(s.now) }) : T('meta.received')) +
+      (s.version ? ' · ' + T('meta.version', { v: s.version }) : '') + ' · ' + T('meta.every');
     $('meta').className = 'meta ok';
 
     $('rates').replaceChildren(
-      metric('sales_per_s', '판매 / 초', fmt(get(s, 'rates.sales_per_s')), series(h, 'sales_per_s')),
-      metric('public_reads_per_s', '공개 조회 / 초', fmt(get(s, 'rates.public_reads_per_s')), series(h, 'reads_per_s')));
+      metric('sales_per_s', T('m.sales'), fmt(get(s, 'rates.sales_per_s')), series(h, 'sales_per_s')),
+      metric('public_reads_per_s', T('m.reads'), fmt(get(s, 'rates.public_reads_per_s')), series(h, 'reads_per_s')));
 
-    $('latency').replaceChildren.apply($('latency'), [['outlet', '판매처 API'], ['admin', '관리 API'], ['public', '공개 API']].map(function (c) {
+    $('latency').replaceChildren.apply($('latency'), [['outlet', T('m.api.outlet')], ['admin', T('m.api.admin')], ['public', T('m.api.public')]].map(function (c) {
       var p50 = get(s, 'latency.' + c[0] + '.p50_ms'), p99 = get(s, 'latency.' + c[0] + '.p99_ms');
       var v = num(p50) || num(p99) ? ms(p50) + ' / ' + ms(p99) : '—';
       var key = c[0] + '_p99_ms';
@@ -121,25 +122,25 @@
     }));
 
     $('fresh').replaceChildren(
-      metric('snapshot_age', '스냅샷 나이', ms(get(s, 'snapshot.age_ms')), null,
-        num(get(s, 'snapshot.version')) ? '스냅샷 버전 ' + get(s, 'snapshot.version') : null),
-      metric('unapplied', '저장소 → 이 노드 미반영 (가장 오래된 변경)',
+      metric('snapshot_age', T('m.age'), ms(get(s, 'snapshot.age_ms')), null,
+        num(get(s, 'snapshot.version')) ? T('m.snapver', { v: get(s, 'snapshot.version') }) : null),
+      metric('unapplied', T('m.unapplied'),
         get(s, 'snapshot.behind_store') === false ? '✔ 0 ms' : ms(get(s, 'snapshot.oldest_unapplied_ms'))),
-      metric('freshness', '판매 → 공개 반영 (p50 / p99)',
+      metric('freshness', T('m.fresh'),
         num(get(s, 'snapshot.freshness_p50_ms')) || num(get(s, 'snapshot.freshness_p99_ms'))
           ? ms(get(s, 'snapshot.freshness_p50_ms')) + ' / ' + ms(get(s, 'snapshot.freshness_p99_ms')) : '—',
         series(h, 'freshness_p99_ms')));
 
     var store = s.store, storeText = '—', storeCls = '';
     if (store && typeof store === 'object' && 'ok' in store) {
-      storeText = store.ok ? '✔ 정상' : '✖ 오류' + (store.error ? ': ' + store.error : '');
+      storeText = store.ok ? '✔ ' + T('store.ok') : '✖ ' + T('store.bad') + (store.error ? ': ' + store.error : '');
       storeCls = store.ok ? 'good' : 'bad';
     }
-    var storeBox = metric('store', '저장소', storeText);
+    var storeBox = metric('store', T('m.store'), storeText);
     if (storeCls) storeBox.classList.add(storeCls);
     $('health').replaceChildren(
-      metric('shed_total', '과부하로 거절한 요청 (누적)', fmt(s.shed_total, '건', 0)),
-      metric('rate_limited_total', '요청 제한에 걸린 요청 (누적)', fmt(s.rate_limited_total, '건', 0)),
+      metric('shed_total', T('m.shed'), fmt(s.shed_total, T('unit.req'), 0)),
+      metric('rate_limited_total', T('m.limited'), fmt(s.rate_limited_total, T('unit.req'), 0)),
       storeBox);
 
     var nodes = Array.isArray(s.nodes) ? s.nodes : [];
@@ -151,12 +152,12 @@
 
     var stale = Array.isArray(s.stale_outlets) ? s.stale_outlets : null;
     $('stale').replaceChildren.apply($('stale'), stale == null ? [el('li', { 'class': 'hint', text: '—' })]
-      : stale.length === 0 ? [el('li', { 'class': 'hint', text: '✔ 없음' })]
+      : stale.length === 0 ? [el('li', { 'class': 'hint', text: '✔ ' + T('stale.none') })]
         : stale.slice(0, 50).map(function (o) {
           if (typeof o !== 'object' || o == null) return el('li', { text: String(o) });
           var since = o.updated_at || o.last_sale_at || o.since;
-          return el('li', null, el('strong', { text: (o.name || '') + ' ' }), el('span', { 'class': 'hint', text: (o.code || '') }),
-            ' · ' + (o.stock != null ? '재고 ' + o.stock + '개 · ' : '') + (since ? '마지막 기록 ' + PM.when(since) : ''));
+          return el('li', null, el('strong', { 'class': 'reg', text: (o.name || '') + ' ' }), el('span', { 'class': 'hint', text: (o.code || '') }),
+            ' · ' + (o.stock != null ? T('stale.stock', { n: o.stock }) + ' · ' : '') + (since ? T('stale.last', { when: PM.when(since) }) : ''));
         }));
 
     var other = [];
@@ -175,13 +176,13 @@
   function poll() {
     PM.fetchJSON('/api/v2/status').then(function (r) {
       if (r.ok && r.body) { lastOK = Date.now(); render(r.body); return; }
-      fail(r.status === 404 ? '이 서버는 상태 정보를 제공하지 않습니다 (404)' : '상태 정보를 가져오지 못했습니다 (' + r.status + ')');
-    }, function () { fail('서버에 연결할 수 없습니다'); }).then(function () { setTimeout(poll, POLL_MS); });
+      fail(r.status === 404 ? T('fail.404') : T('fail.status', { code: r.status }));
+    }, function () { fail(T('fail.offline')); }).then(function () { setTimeout(poll, POLL_MS); });
   }
   function fail(msg) {
     var m = document.getElementById('meta');
     m.className = 'meta bad';
-    m.textContent = '✖ ' + msg + (lastOK ? ' · 마지막 성공 ' + Math.round((Date.now() - lastOK) / 1000) + '초 전' : '');
+    m.textContent = '✖ ' + msg + (lastOK ? ' · ' + T('fail.last', { s: Math.round((Date.now() - lastOK) / 1000) }) : '');
   }
   poll();
 })();

@@ -1,0 +1,213 @@
+package snapshot
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The sell-out forecast (DESIGN.md §4.2, §6.7) is derived from the change
+// feed alone: every outlet row carries its cumulative `sold` count, so each
+// change tells how many masks went since the previous one, on any node. The
+// rate is an exponentially weighted average over about RateWindow, updated
+// when a change is applied (never per request), and the forecast is encoded
+// into the outlet's v2 fragment with the rest.
+
+// RateWindow is the time constant of the selling rate's exponential
+// weights once the outlet has been watched for twice as long; before that
+// the window is half the time watched (at least minWindow), so that the
+// rate follows a morning that is still ramping up instead of averaging it
+// with the quiet before.
+const RateWindow = 15 * time.Minute
+
+const minWindow = 5 * time.Second
+
+// minSellingRate is the rate (masks per hour) below which an outlet counts
+// as not selling: its forecast has a rate but no sell-out time.
+const minSellingRate = 1.0
+
+// rate is the state of one outlet's weighted selling rate: the weighted sum
+// of the masks sold and the weighted length of the time watched, both
+// decayed with e^(−age/window). Their ratio is a weighted average rate that
+// is exact for a constant rate from the first change on, instead of
+// starting low while the weights fill up.
+type rate struct {
+	sum    float64 // masks, weighted, as of at
+	weight float64 // nanoseconds watched, weighted, as of at
+	since  int64   // start of observation (unix ns)
+	at     int64   // time of the last update (unix ns)
+}
+
+// next returns the rate state after a change at t that sold delta masks (a
+// cancel gives a negative delta). prevAt is the time of the outlet's
+// previous change, used as the start of observation when the rate has none.
+func (r rate) next(t time.Time, delta int, prevAt time.Time) rate {
+	tn := t.UnixNano()
+	if r.at == 0 {
+		if delta == 0 {
+			return r // nothing sold yet: keep no state
+		}
+		since := tn
+		if !prevAt.IsZero() && prevAt.UnixNano() < tn {
+			since = prevAt.UnixNano()
+		}
+		r = rate{since: since, at: since}
+	}
+	d := float64(delta)
+	if dt := float64(tn - r.at); dt > 0 {
+		w := min(max(float64(tn-r.since)/2, float64(minWindow)), float64(RateWindow))
+		grow := w * -math.Expm1(-dt/w) // weight of the interval just ended
+		r.sum = r.sum*math.Exp(-dt/w) + max(d, 0)*grow/dt
+		r.weight = r.weight*math.Exp(-dt/w) + grow
+		r.at = tn
+		if d > 0 {
+			d = 0
+		}
+	}
+	// The masks sold are spread over the interval they were sold in (so a
+	// rate measured right after a sale is not high by that sale); a cancel,
+	// or sales at the same instant, count whole.
+	r.sum = max(r.sum+d, 0)
+	return r
+}
+
+// perHour is the selling rate in masks per hour as of the last update.
+func (r rate) perHour() float64 {
+	if r.at == 0 || r.sum == 0 {
+		return 0
+	}
+	// At least minWindow watched: one sale seen a millisecond after the
+	// previous change is not a rate of thousands per hour.
+	return r.sum / max(r.weight, float64(minWindow)) * float64(time.Hour)
+}
+
+// Forecast is an outlet's selling rate and, while it sells and has stock,
+// when it runs out at that rate.
+type Forecast struct {
+	SalesPerHour float64
+	SelloutAt    time.Time // zero: not selling, suspended or empty
+}
+
+// Forecast of the entry, as of its last change.
+func (e *Entry) Forecast() Forecast {
+	f := Forecast{SalesPerHour: math.Round(e.rate.perHour()*10) / 10}
+	if e.Suspended || e.Stock <= 0 || e.rate.at == 0 || f.SalesPerHour < minSellingRate {
+		return f
+	}
+	hours := float64(e.Stock) / e.rate.perHour()
+	f.SelloutAt = time.Unix(0, e.rate.at).Add(time.Duration(hours * float64(time.Hour))).Truncate(time.Second)
+	return f
+}
+
+func (e *Entry) appendForecast(b []byte) []byte {
+	f := e.Forecast()
+	b = append(b, `,"forecast":{"sales_per_hour":`...)
+	b = strconv.AppendFloat(b, f.SalesPerHour, 'f', -1, 64)
+	b = append(b, `,"sellout_at":`...)
+	b = AppendRFC3339(b, f.SelloutAt)
+	return append(b, '}')
+}
+
+// salesDay counts masks sold per 10 minutes of one Korean day, from the
+// changes this node applied (the /overview chart). Immutable once published:
+// apply clones it before adding.
+type salesDay struct {
+	since time.Time // when this node started counting (its first snapshot)
+	day   int32     // days since the epoch in Korea time; 0 = nothing counted yet
+	bins  [144]int32
+}
+
+func kstDay(t time.Time) (day int32, bin int) {
+	sec := t.Unix() + 9*3600
+	d := sec / 86400
+	if sec < 0 && sec%86400 != 0 {
+		d--
+	}
+	return int32(d), int((sec - d*86400) / 600)
+}
+
+func (d *salesDay) clone() *salesDay { c := *d; return &c }
+
+func (d *salesDay) add(t time.Time, n int) {
+	if t.IsZero() {
+		return
+	}
+	day, bin := kstDay(t)
+	switch {
+	case day > d.day:
+		*d = salesDay{since: d.since, day: day}
+	case day < d.day:
+		return // yesterday's late news
+	}
+	d.bins[bin] += int32(n)
+}
+
+// CountingSince is when this node started counting sales (SalesPer10Min).
+func (s *Snapshot) CountingSince() time.Time { return s.sales.since }
+
+// SalesPer10Min returns the masks sold in each 10 minutes of the Korean day
+// of now, from midnight to the bin of now, as seen in the changes this node
+// applied since it started (a node started at noon has zeros before noon).
+func (s *Snapshot) SalesPer10Min(now time.Time) []int {
+	day, bin := kstDay(now)
+	out := make([]int, bin+1)
+	if s.sales.day == day {
+		for i := range out {
+			out[i] = int(s.sales.bins[i])
+		}
+	}
+	return out
+}
+
+// SigunguCounts is one 시군구's outlets by band, with the mean position of
+// its outlets (for circles on a map).
+type SigunguCounts struct {
+	Sido    string  `json:"sido"`
+	Sigungu string  `json:"sigungu"`
+	Lat     float64 `json:"lat"`
+	Lng     float64 `json:"lng"`
+	StatCounts
+}
+
+// BySigungu counts outlets per (시도, 시군구), ordered by 시도 then 시군구;
+// outlets whose 시도 or 시군구 is unknown are left out. It walks every
+// outlet: callers cache the result per snapshot version.
+func (s *Snapshot) BySigungu() []SigunguCounts {
+	type acc struct {
+		row      [nStats]int32
+		lat, lng float64
+	}
+	m := map[Address]*acc{}
+	for i := 0; i < s.n; i++ {
+		e := s.At(i)
+		if e.sido >= nSido || e.Place.Sigungu == "" {
+			continue
+		}
+		k := Address{Sido: e.Place.Sido, Sigungu: e.Place.Sigungu}
+		a := m[k]
+		if a == nil {
+			a = &acc{}
+			m[k] = a
+		}
+		a.row[statIndex(e.Stat)]++
+		a.lat += e.Lat
+		a.lng += e.Lng
+	}
+	out := make([]SigunguCounts, 0, len(m))
+	for k, a := range m {
+		c := countsOf(a.row)
+		n := float64(c.Total)
+		out = append(out, SigunguCounts{Sido: k.Sido, Sigungu: k.Sigungu,
+			Lat: math.Round(a.lat/n*1e5) / 1e5, Lng: math.Round(a.lng/n*1e5) / 1e5, StatCounts: c})
+	}
+	slices.SortFunc(out, func(a, b SigunguCounts) int {
+		if c := cmp.Compare(sidoIndex(a.Sido), sidoIndex(b.Sido)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Sigungu, b.Sigungu)
+	})
+	return out
+}

@@ -1,0 +1,160 @@
+package snapshot
+
+import (
+	"encoding/json"
+	"math"
+	"testing"
+	"time"
+
+	publicmask "github.com/publicmask/publicmask"
+)
+
+// sellSteadily applies a sale of n masks every step, count times, starting
+// from o, and returns the final snapshot and outlet.
+func sellSteadily(s *Snapshot, o publicmask.Outlet, at time.Time, step time.Duration, n, count int) (*Snapshot, publicmask.Outlet, time.Time) {
+	for range count {
+		at = at.Add(step)
+		o.Stock -= n
+		o.Sold += n
+		o.UpdatedAt = at
+		o.Version++
+		s, _ = s.apply([]publicmask.Outlet{o}, at)
+	}
+	return s, o, at
+}
+
+func TestForecastRateAndSellout(t *testing.T) {
+	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, KST)
+	tests := []struct {
+		name     string
+		step     time.Duration
+		n, count int
+		wantRate float64 // masks per hour
+	}{
+		{"one sale of 2 every 30 s for 5 min", 30 * time.Second, 2, 10, 240},
+		{"one of 2 every 6 s for an hour", 6 * time.Second, 2, 600, 1200},
+		{"one of 1 every 2 min for 40 min", 2 * time.Minute, 1, 20, 30},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := publicmask.Outlet{Code: "00000001", Name: "약국", Addr: "서울특별시 강북구 솔매로 38 (미아동)", Type: "01",
+				Lat: 37.6, Lng: 127, Stock: 5000, StockAt: t0, UpdatedAt: t0, Version: 1}
+			s := build([]publicmask.Outlet{o}, 1, t0)
+			if f := s.At(0).Forecast(); f.SalesPerHour != 0 || !f.SelloutAt.IsZero() {
+				t.Fatalf("before any sale: %+v", f)
+			}
+			s, o, at := sellSteadily(s, o, t0, tc.step, tc.n, tc.count)
+			f := s.At(0).Forecast()
+			if math.Abs(f.SalesPerHour-tc.wantRate)/tc.wantRate > 0.02 {
+				t.Fatalf("rate %.1f/h, want about %.0f/h", f.SalesPerHour, tc.wantRate)
+			}
+			wantOut := at.Add(time.Duration(float64(o.Stock) / tc.wantRate * float64(time.Hour)))
+			if d := f.SelloutAt.Sub(wantOut); d.Abs() > time.Duration(0.02*float64(wantOut.Sub(at))) {
+				t.Fatalf("sellout %v, want about %v", f.SelloutAt, wantOut)
+			}
+		})
+	}
+}
+
+func TestForecastNullWhenSuspendedEmptyOrIdle(t *testing.T) {
+	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, KST)
+	o := publicmask.Outlet{Code: "00000001", Name: "약국", Addr: "서울특별시 강북구 솔매로 38 (미아동)", Type: "01",
+		Lat: 37.6, Lng: 127, Stock: 200, StockAt: t0, UpdatedAt: t0, Version: 1}
+	s := build([]publicmask.Outlet{o}, 1, t0)
+	s, o, at := sellSteadily(s, o, t0, 20*time.Second, 2, 20)
+	if f := s.At(0).Forecast(); f.SelloutAt.IsZero() {
+		t.Fatalf("selling outlet has no sellout: %+v", f)
+	}
+	check := func(what string, o publicmask.Outlet, wantSellout bool) *Snapshot {
+		t.Helper()
+		o.Version++
+		ns, _ := s.apply([]publicmask.Outlet{o}, o.UpdatedAt)
+		f := ns.At(0).Forecast()
+		if f.SelloutAt.IsZero() == wantSellout {
+			t.Fatalf("%s: forecast %+v, want sellout %v", what, f, wantSellout)
+		}
+		var v map[string]any
+		if err := json.Unmarshal(ns.At(0).AppendV2(nil, 0, false), &v); err != nil {
+			t.Fatal(err)
+		}
+		fc := v["forecast"].(map[string]any)
+		if (fc["sellout_at"] == nil) == wantSellout {
+			t.Fatalf("%s: JSON forecast %v", what, fc)
+		}
+		return ns
+	}
+	sus := o
+	sus.Suspended, sus.UpdatedAt = true, at.Add(time.Second)
+	check("suspended", sus, false)
+	empty := o
+	empty.Sold += empty.Stock
+	empty.Stock, empty.UpdatedAt = 0, at.Add(time.Second)
+	check("empty", empty, false)
+	idle := o // a delivery after two quiet hours: the rate has decayed away
+	idle.Stock, idle.UpdatedAt = o.Stock+100, at.Add(2*time.Hour)
+	check("idle for two hours", idle, false)
+	restock := o // a delivery while selling keeps the rate, later sellout
+	restock.Stock, restock.UpdatedAt = o.Stock+100, at.Add(10*time.Second)
+	check("restocked while selling", restock, true)
+}
+
+func TestForecastSurvivesRebuildAndCancel(t *testing.T) {
+	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, KST)
+	o := publicmask.Outlet{Code: "00000002", Name: "약국", Addr: "강북구 솔매로 38 (미아동)", Type: "01",
+		Lat: 37.6, Lng: 127, Stock: 900, StockAt: t0, UpdatedAt: t0, Version: 1}
+	other := publicmask.Outlet{Code: "00000001", Name: "약국", Addr: "서울특별시 강북구 도봉로 1", Type: "01", Lat: 37.61, Lng: 127, Version: 2}
+	s := build([]publicmask.Outlet{o, other}, 2, t0)
+	s, o, at := sellSteadily(s, o, t0, 10*time.Second, 1, 60)
+	before := s.At(1).Forecast()
+	// A registry import of a new outlet rebuilds every index: the rate
+	// must survive it (and the 시도 inferred for the address without one).
+	s, _ = s.apply([]publicmask.Outlet{{Code: "00000003", Name: "새약국", Addr: "서울특별시 강북구 도봉로 2", Type: "01", Lat: 37.62, Lng: 127, Version: 500}}, at)
+	e, _ := s.Lookup("00000002")
+	if got := e.Forecast(); got != before || e.Place.Sido != "서울특별시" {
+		t.Fatalf("after rebuild %+v (%q), before %+v", got, e.Place.Sido, before)
+	}
+	// Cancelling every sale takes the rate down, never below zero.
+	o.Stock, o.Sold, o.UpdatedAt, o.Version = o.Stock+o.Sold, 0, at.Add(time.Second), 600
+	s, _ = s.apply([]publicmask.Outlet{o}, at)
+	e, _ = s.Lookup("00000002")
+	if f := e.Forecast(); f.SalesPerHour != 0 || !f.SelloutAt.IsZero() {
+		t.Fatalf("after cancelling everything: %+v", f)
+	}
+}
+
+func TestSalesPer10Min(t *testing.T) {
+	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, KST)
+	o := publicmask.Outlet{Code: "00000001", Name: "약국", Addr: "서울특별시 강북구 솔매로 38 (미아동)", Type: "01",
+		Lat: 37.6, Lng: 127, Stock: 5000, StockAt: t0, UpdatedAt: t0, Version: 1}
+	s := build([]publicmask.Outlet{o}, 1, t0)
+	s2, o, at := sellSteadily(s, o, t0, time.Minute, 3, 25) // 08:01 … 08:25
+	bins := s2.SalesPer10Min(at)
+	if len(bins) != 8*6+3 {
+		t.Fatalf("%d bins up to 08:25", len(bins))
+	}
+	if bins[48] != 27 || bins[49] != 30 || bins[50] != 18 || bins[47] != 0 {
+		t.Fatalf("bins 47–50 = %v", bins[47:])
+	}
+	if got := s.SalesPer10Min(at); got[48] != 0 {
+		t.Fatalf("older snapshot changed: %v", got[48])
+	}
+	// The next day starts from zero.
+	o.Sold, o.Stock, o.UpdatedAt, o.Version = o.Sold+2, o.Stock-2, t0.Add(24*time.Hour), o.Version+1
+	s3, _ := s2.apply([]publicmask.Outlet{o}, o.UpdatedAt)
+	if b := s3.SalesPer10Min(o.UpdatedAt); len(b) != 49 || b[48] != 2 || b[47] != 0 {
+		t.Fatalf("next day bins %v", b[47:])
+	}
+}
+
+// A snapshot re-confirmed current (same version, new as_of) keeps the
+// sales counted so far.
+func TestConfirmedKeepsSales(t *testing.T) {
+	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, KST)
+	o := publicmask.Outlet{Code: "00000001", Name: "약국", Addr: "서울특별시 강북구 솔매로 38 (미아동)", Type: "01",
+		Lat: 37.6, Lng: 127, Stock: 500, StockAt: t0, UpdatedAt: t0, Version: 1}
+	s, _, at := sellSteadily(build([]publicmask.Outlet{o}, 1, t0), o, t0, time.Minute, 2, 3)
+	c := s.confirmed(at.Add(time.Second))
+	if got := c.SalesPer10Min(at)[48]; got != 6 || c.CountingSince() != s.CountingSince() {
+		t.Fatalf("confirmed snapshot counts %d since %v", got, c.CountingSince())
+	}
+}

@@ -130,6 +130,9 @@ func sameSnapshot(t *testing.T, got, want *Snapshot, rng *rand.Rand) {
 	if gn != wn || fmt.Sprint(gs) != fmt.Sprint(ws) {
 		t.Fatalf("summary %v %v, want %v %v", gn, gs, wn, ws)
 	}
+	if g, w := got.BySigungu(), want.BySigungu(); fmt.Sprint(g) != fmt.Sprint(w) {
+		t.Fatalf("BySigungu %v\nwant %v", g, w)
+	}
 	for range 40 {
 		w := want.At(rng.IntN(want.Len()))
 		m := float64(100 + rng.IntN(MaxRadius))

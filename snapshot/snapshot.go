@@ -66,8 +66,9 @@ type Snapshot struct {
 	chunks  [][]*Entry // code order
 	reg     *registry
 	summary *summary
-	sales   *salesDay // masks sold per 10 minutes today, as seen by this node
-	memo    memo      // caches valid for this version only (sales pages, summary)
+	sgg     [][nStats]int32 // per 시군구 of reg.sgg; copied on write, like summary
+	sales   *salesDay       // masks sold per 10 minutes today, as seen by this node
+	memo    memo            // caches valid for this version only (sales pages, summary)
 
 	versionStr, asOfStr string // formatted once: they go into every response header
 }
@@ -82,7 +83,7 @@ func (s *Snapshot) finish() *Snapshot {
 // new as_of. The caches of the version are not carried over (v2 bodies
 // embed as_of); the registry's are.
 func (s *Snapshot) confirmed(asOf time.Time) *Snapshot {
-	ns := &Snapshot{version: s.version, asOf: asOf, n: s.n, chunks: s.chunks, reg: s.reg, summary: s.summary, sales: s.sales}
+	ns := &Snapshot{version: s.version, asOf: asOf, n: s.n, chunks: s.chunks, reg: s.reg, summary: s.summary, sgg: s.sgg, sales: s.sales}
 	return ns.finish()
 }
 
@@ -100,6 +101,16 @@ type registry struct {
 	geo    *grid
 	places *placeIndex
 	memo   memo // caches valid while the registry is unchanged (stores pages)
+	// The 시군구 of the registry in summary order, and the one of each
+	// outlet (by position; -1: unknown), so that per-시군구 counts follow
+	// the changes instead of a walk over every outlet.
+	sgg   []sggPlace
+	sggOf []int32
+}
+
+type sggPlace struct {
+	sido, sigungu string
+	lat, lng      float64 // mean position of its outlets
 }
 
 // summary counts outlets per band, per 시도 (last row: 시도 unknown).
@@ -294,6 +305,13 @@ func fromEntries(entries []*Entry, version int64, asOf time.Time) *Snapshot {
 	for i, e := range entries {
 		s.reg.byCode[e.Code] = int32(i)
 	}
+	s.reg.sgg, s.reg.sggOf = buildSigungu(s.At, s.n)
+	s.sgg = make([][nStats]int32, len(s.reg.sgg))
+	for i, k := range s.reg.sggOf {
+		if k >= 0 {
+			s.sgg[k][statIndex(s.At(i).Stat)]++
+		}
+	}
 	s.reg.geo = buildGrid(s.At, s.n)
 	s.reg.places = buildPlaces(s.At, s.n)
 	return s.finish()
@@ -380,6 +398,7 @@ func (s *Snapshot) apply(changes []publicmask.Outlet, asOf time.Time) (*Snapshot
 	ns.chunks = slices.Clone(s.chunks)
 	sum := *s.summary
 	ns.summary = &sum
+	ns.sgg = slices.Clone(s.sgg)
 	copied := make(map[int]bool, 4)
 	for j, e := range applied {
 		i := int(pos[j])
@@ -391,10 +410,14 @@ func (s *Snapshot) apply(changes []publicmask.Outlet, asOf time.Time) (*Snapshot
 		old := ns.chunks[c][i&(chunkSize-1)]
 		ns.summary[old.sido][statIndex(old.Stat)]--
 		ns.summary[e.sido][statIndex(e.Stat)]++
+		if k := s.reg.sggOf[i]; k >= 0 {
+			ns.sgg[k][statIndex(old.Stat)]--
+			ns.sgg[k][statIndex(e.Stat)]++
+		}
 		ns.chunks[c][i&(chunkSize-1)] = e
 	}
 	if regChange {
-		ns.reg = &registry{byCode: s.reg.byCode, geo: s.reg.geo, places: s.reg.places}
+		ns.reg = &registry{byCode: s.reg.byCode, geo: s.reg.geo, places: s.reg.places, sgg: s.reg.sgg, sggOf: s.reg.sggOf}
 	}
 	return ns.finish(), applied
 }

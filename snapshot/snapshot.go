@@ -289,7 +289,10 @@ func build(outlets []publicmask.Outlet, version int64, asOf time.Time) *Snapshot
 
 // fromEntries builds all indexes over entries (in any order).
 func fromEntries(entries []*Entry, version int64, asOf time.Time) *Snapshot {
-	slices.SortFunc(entries, func(a, b *Entry) int { return strings.Compare(a.Code, b.Code) })
+	byCode := func(a, b *Entry) int { return strings.Compare(a.Code, b.Code) }
+	if !slices.IsSortedFunc(entries, byCode) {
+		slices.SortFunc(entries, byCode)
+	}
 	inferPlaces(entries)
 	s := &Snapshot{version: version, asOf: asOf, n: len(entries), summary: new(summary), sales: &salesDay{since: asOf}}
 	for i := 0; i < len(entries); i += chunkSize {
@@ -371,18 +374,30 @@ func (s *Snapshot) apply(changes []publicmask.Outlet, asOf time.Time) (*Snapshot
 		return s, nil
 	}
 	if newCodes || reindex {
-		// Rare (registry import): rebuild everything.
-		all := make([]*Entry, 0, s.n+len(applied))
+		// Rare (registry import): rebuild the indexes. The entries stay in
+		// code order: the new ones are sorted apart and merged in.
+		cur := make([]*Entry, 0, s.n)
 		for i := 0; i < s.n; i++ {
-			all = append(all, s.At(i))
+			cur = append(cur, s.At(i))
 		}
+		var added []*Entry
 		for j, e := range applied {
 			if pos[j] >= 0 {
-				all[pos[j]] = e
+				cur[pos[j]] = e
 			} else {
-				all = append(all, e)
+				added = append(added, e)
 			}
 		}
+		slices.SortFunc(added, func(a, b *Entry) int { return strings.Compare(a.Code, b.Code) })
+		all := make([]*Entry, 0, len(cur)+len(added))
+		for len(cur) > 0 && len(added) > 0 {
+			if cur[0].Code < added[0].Code {
+				all, cur = append(all, cur[0]), cur[1:]
+			} else {
+				all, added = append(all, added[0]), added[1:]
+			}
+		}
+		all = append(append(all, cur...), added...)
 		ns := fromEntries(all, version, asOf)
 		ns.sales = sales
 		// fromEntries may have replaced entries (inferred 시도): report the

@@ -14,6 +14,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -311,7 +312,7 @@ func (n *Node) buildHandler() error {
 		hc.SetPolicy = n.Ledger.SetPolicy
 	}
 	if n.Ledger != nil && n.Refresher != nil {
-		hc.BulkWrite = n.Refresher.Bulk
+		hc.BulkWrite = releaseAfterBulk(n.Refresher.Bulk, debug.FreeOSMemory)
 	}
 	srv := httpapi.New(hc)
 	n.Handler = srv.Handler()

@@ -1,10 +1,12 @@
 package app
 
 import (
+	"context"
 	"log/slog"
 	"math"
 	"runtime/debug"
 	"sync"
+	"time"
 )
 
 // The soft memory limit (--memory-limit, or GOMEMLIMIT) is sized for the
@@ -42,3 +44,31 @@ func memoryForOutlets(log *slog.Logger) func(outlets int) {
 func memoryLimitFor(base int64, outlets int) int64 {
 	return base + int64(max(0, outlets-nationalOutlets))*perOutletAllowance
 }
+
+// releaseAfterBulk wraps the refresher's Bulk: once no bulk write (an import,
+// a delivery list) has run for a moment, the memory their bodies, parsed
+// lines and transactions took is returned to the operating system. The
+// runtime would otherwise keep that high-water mark for minutes, and a
+// registry load would show as hundreds of megabytes that nothing uses.
+func releaseAfterBulk(bulk func() func(context.Context) error, release func()) func() func(context.Context) error {
+	var mu sync.Mutex
+	var timer *time.Timer
+	return func() func(context.Context) error {
+		done := bulk()
+		return func(ctx context.Context) error {
+			err := done(ctx)
+			mu.Lock()
+			if timer == nil {
+				timer = time.AfterFunc(bulkQuiet, release)
+			} else {
+				timer.Reset(bulkQuiet)
+			}
+			mu.Unlock()
+			return err
+		}
+	}
+}
+
+// bulkQuiet is how long no bulk write must have run before its memory is
+// released (a load of several bodies releases once, after the last).
+const bulkQuiet = 500 * time.Millisecond

@@ -45,6 +45,10 @@ func nextEntry(o publicmask.Outlet, place Address, prev *Entry, r rate) *Entry {
 	if prev != nil && prev.Code == o.Code && prev.Name == o.Name && prev.Addr == o.Addr && prev.Type == o.Type &&
 		prev.Lat == o.Lat && prev.Lng == o.Lng {
 		e.reg = prev.reg
+		// The change was read back from the store with strings of its
+		// own; keep the previous ones (which Place points into), so an
+		// outlet's registry text is held once, not once per read.
+		e.Code, e.Name, e.Addr, e.Type = prev.Code, prev.Name, prev.Addr, prev.Type
 	} else {
 		e.reg = e.appendRegistry(make([]byte, 0, 96+len(o.Name)+len(o.Addr)))
 	}

@@ -5,7 +5,7 @@
 #
 #   1. a fresh server (SQLite, --seed none, clock at Wednesday 2020-03-11
 #      08:00) and `publicmask gen outlets --count N` as CSV;
-#   2. import: PUT /api/v2/admin/outlets in bodies of 100,000 rows → seconds,
+#   2. import: PUT /api/v2/admin/outlets in bodies of 180,000 rows → seconds,
 #      and the snapshot holds every outlet when the last PUT returns;
 #   3. opening deliveries: POST /api/v2/admin/deliveries in bodies of 50,000
 #      → seconds; RSS (VmRSS) once stocked;
@@ -45,7 +45,7 @@ for N in $COUNTS; do
 	mkdir -p "$D"
 	say "== $N outlets"
 	"$PM" gen outlets --count "$N" --format csv >"$D/outlets.csv"
-	"$PM" serve --addr "127.0.0.1:$PORT" --db "$D/bench.db" --seed none \
+	"$PM" serve --addr "127.0.0.1:$PORT" --db "$D/bench.db" --seed none --debug-addr "127.0.0.1:$((PORT + 1))" \
 		--clock 2020-03-11T08:00:00+09:00 --admin-token "$TOKEN" --log-level warn \
 		>"$D/serve.out" 2>"$D/serve.err" &
 	SERVER=$!

@@ -24,13 +24,25 @@ const (
 	bulkWorkers       = 32 // parallel issues share the ledger's group commits
 )
 
-// bulkWrite brackets a bulk write (see Config.BulkWrite).
-func (s *Server) bulkWrite() func(ctx context.Context) error {
+// bulkWrite brackets a bulk write (see Config.BulkWrite). Its end waits a
+// bounded time for the public snapshot: what was written is committed
+// either way, so a snapshot that lags only costs a warning.
+func (s *Server) bulkWrite(r *http.Request) func() {
 	if s.cfg.BulkWrite == nil {
-		return func(context.Context) error { return nil }
+		return func() {}
 	}
-	return s.cfg.BulkWrite()
+	done := s.cfg.BulkWrite()
+	return func() {
+		ctx, cancel := context.WithTimeout(r.Context(), bulkSettleTimeout)
+		defer cancel()
+		if err := done(ctx); err != nil {
+			s.logger(r).Warn("bulk write: the public snapshot has not caught up yet", "err", err)
+		}
+	}
 }
+
+// bulkSettleTimeout bounds the wait for the snapshot after a bulk write.
+const bulkSettleTimeout = 30 * time.Second
 
 // importOutlets: PUT /api/v2/admin/outlets. CSV when the Content-Type says
 // so or the body does not start like JSON; JSON otherwise.
@@ -57,11 +69,9 @@ func (s *Server) importOutlets(w http.ResponseWriter, r *http.Request) {
 	}
 	n := 0
 	if len(outlets) > 0 {
-		done := s.bulkWrite()
+		done := s.bulkWrite(r)
 		n, err = s.led.ImportOutlets(r.Context(), outlets)
-		if derr := done(r.Context()); err == nil {
-			err = derr
-		}
+		done()
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -250,11 +260,9 @@ func (s *Server) adminDeliveries(w http.ResponseWriter, r *http.Request) {
 		at = append(at, i)
 	}
 	if len(valid) > 0 {
-		done := s.bulkWrite()
+		done := s.bulkWrite(r)
 		res, err := s.led.DeliverMany(r.Context(), valid)
-		if derr := done(r.Context()); err == nil {
-			err = derr
-		}
+		done()
 		if err != nil {
 			s.writeError(w, r, err)
 			return

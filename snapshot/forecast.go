@@ -29,6 +29,11 @@ const minWindow = 5 * time.Second
 // as not selling: its forecast has a rate but no sell-out time.
 const minSellingRate = 1.0
 
+// IdleAfter is how long without a sale makes an outlet "not selling": its
+// sellout_at turns null, at its next change or, for an outlet that does
+// not change, when the refresher next confirms the snapshot (Expire).
+const IdleAfter = 10 * time.Minute
+
 // rate is the state of one outlet's weighted selling rate: the weighted sum
 // of the masks sold and the weighted length of the time watched, both
 // decayed with e^(−age/window). Their ratio is a weighted average rate that
@@ -39,6 +44,7 @@ type rate struct {
 	weight float64 // nanoseconds watched, weighted, as of at
 	since  int64   // start of observation (unix ns)
 	at     int64   // time of the last update (unix ns)
+	last   int64   // time of the last sale (unix ns)
 }
 
 // next returns the rate state after a change at t that sold delta masks (a
@@ -71,6 +77,9 @@ func (r rate) next(t time.Time, delta int, prevAt time.Time) rate {
 	// rate measured right after a sale is not high by that sale); a cancel,
 	// or sales at the same instant, count whole.
 	r.sum = max(r.sum+d, 0)
+	if delta > 0 {
+		r.last = max(r.last, tn)
+	}
 	return r
 }
 
@@ -94,7 +103,7 @@ type Forecast struct {
 // Forecast of the entry, as of its last change.
 func (e *Entry) Forecast() Forecast {
 	f := Forecast{SalesPerHour: math.Round(e.rate.perHour()*10) / 10}
-	if e.Suspended || e.Stock <= 0 || e.rate.at == 0 || f.SalesPerHour < minSellingRate {
+	if e.Suspended || e.Stock <= 0 || e.rate.at == 0 || f.SalesPerHour < minSellingRate || e.rate.idle(e.rate.at) {
 		return f
 	}
 	hours := float64(e.Stock) / e.rate.perHour()
@@ -235,4 +244,37 @@ func buildSigungu(at func(int) *Entry, n int) ([]sggPlace, []int32) {
 		}
 	}
 	return list, of
+}
+
+func (r rate) idle(at int64) bool { return at-r.last > int64(IdleAfter) }
+
+// Expire returns the snapshot with the forecasts of outlets that have sold
+// nothing for IdleAfter as of now brought up to now (their sellout_at turns
+// null), and the entries it changed; s itself when there are none. Same
+// version: only the derived forecast changes, as the as_of of a confirmed
+// snapshot does.
+func (s *Snapshot) Expire(now time.Time) (*Snapshot, []*Entry) {
+	tn := now.UnixNano()
+	var changed []*Entry
+	var ns *Snapshot
+	for i := 0; i < s.n; i++ {
+		e := s.At(i)
+		if e.rate.at == 0 || !e.rate.idle(tn) || e.Forecast().SelloutAt.IsZero() {
+			continue
+		}
+		if ns == nil {
+			ns = &Snapshot{version: s.version, asOf: s.asOf, n: s.n, chunks: slices.Clone(s.chunks), reg: s.reg, summary: s.summary, sales: s.sales}
+		}
+		ne := newEntryRate(e.Outlet, e.Place, e.rate.next(now, 0, time.Time{}))
+		c := i >> chunkBits
+		if &ns.chunks[c][0] == &s.chunks[c][0] {
+			ns.chunks[c] = slices.Clone(s.chunks[c])
+		}
+		ns.chunks[c][i&(chunkSize-1)] = ne
+		changed = append(changed, ne)
+	}
+	if ns == nil {
+		return s, nil
+	}
+	return ns.finish(), changed
 }

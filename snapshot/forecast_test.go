@@ -1,8 +1,10 @@
 package snapshot
 
 import (
+	"context"
 	"encoding/json"
 	"math"
+	"sync"
 	"testing"
 	"time"
 
@@ -156,5 +158,88 @@ func TestConfirmedKeepsSales(t *testing.T) {
 	c := s.confirmed(at.Add(time.Second))
 	if got := c.SalesPer10Min(at)[48]; got != 6 || c.CountingSince() != s.CountingSince() {
 		t.Fatalf("confirmed snapshot counts %d since %v", got, c.CountingSince())
+	}
+}
+
+// An outlet that stops selling loses its sell-out time after IdleAfter,
+// without any change of its own (the refresher's periodic Expire), and
+// gets one again when it sells again.
+func TestForecastExpiresWhenIdle(t *testing.T) {
+	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, KST)
+	o := publicmask.Outlet{Code: "00000001", Name: "약국", Addr: "서울특별시 강북구 솔매로 38 (미아동)", Type: "01",
+		Lat: 37.6, Lng: 127, Stock: 500, StockAt: t0, UpdatedAt: t0, Version: 1}
+	other := publicmask.Outlet{Code: "00000002", Name: "약국", Addr: "서울특별시 강북구 솔매로 40", Type: "01", Lat: 37.6, Lng: 127, Version: 2}
+	s, o, at := sellSteadily(build([]publicmask.Outlet{o, other}, 2, t0), o, t0, 30*time.Second, 2, 10)
+	if s.At(0).Forecast().SelloutAt.IsZero() {
+		t.Fatal("selling outlet without a sellout time")
+	}
+	if ns, ch := s.Expire(at.Add(IdleAfter - time.Minute)); ns != s || ch != nil {
+		t.Fatalf("expired %d entries before IdleAfter", len(ch))
+	}
+	ns, ch := s.Expire(at.Add(IdleAfter + time.Minute))
+	if len(ch) != 1 || ch[0].Code != o.Code || ns.Version() != s.Version() {
+		t.Fatalf("Expire changed %d entries, version %d → %d", len(ch), s.Version(), ns.Version())
+	}
+	e, _ := ns.Lookup(o.Code)
+	if f := e.Forecast(); !f.SelloutAt.IsZero() || f.SalesPerHour <= 0 {
+		t.Fatalf("idle forecast %+v, want a rate and no sellout", f)
+	}
+	if s.At(0).Forecast().SelloutAt.IsZero() {
+		t.Fatal("Expire changed the older snapshot")
+	}
+	if again, ch := ns.Expire(at.Add(IdleAfter + 2*time.Minute)); again != ns || ch != nil {
+		t.Fatal("an expired forecast expired again")
+	}
+	// Selling again: a sell-out time again.
+	o.Stock, o.Sold, o.UpdatedAt, o.Version = o.Stock-2, o.Sold+2, at.Add(IdleAfter+3*time.Minute), o.Version+1
+	ns, _ = ns.apply([]publicmask.Outlet{o}, o.UpdatedAt)
+	if e, _ := ns.Lookup(o.Code); e.Forecast().SelloutAt.IsZero() {
+		t.Fatalf("selling again: %+v", e.Forecast())
+	}
+}
+
+// The refresher sweeps idle forecasts when it confirms its snapshot, and
+// tells the subscribers.
+func TestRefresherExpiresIdleForecasts(t *testing.T) {
+	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, KST)
+	var mu sync.Mutex
+	now := t0
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	o := publicmask.Outlet{Code: "00000001", Name: "약국", Addr: "서울특별시 강북구 솔매로 38 (미아동)", Type: "01",
+		Lat: 37.6, Lng: 127, Stock: 500, StockAt: t0, UpdatedAt: t0}
+	src := newFakeSource([]publicmask.Outlet{o})
+	r := NewRefresher(src, Options{Clock: clock, ConfirmEvery: 5 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	o.Version = 1 // as the fake source numbered it
+	for i := range 10 {
+		o.Stock, o.Sold, o.UpdatedAt = o.Stock-2, o.Sold+2, t0.Add(time.Duration(i+1)*30*time.Second)
+		o = src.put(o)
+		r.Notify([]publicmask.Outlet{o})
+	}
+	waitFor(t, func() bool { e, _ := r.Current().Lookup(o.Code); return !e.Forecast().SelloutAt.IsZero() })
+	sub := r.Subscribe(8, nil)
+	defer sub.Close()
+	mu.Lock()
+	now = o.UpdatedAt.Add(IdleAfter + time.Minute)
+	mu.Unlock()
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case batch := <-sub.C:
+			for _, e := range batch {
+				if e.Code == o.Code && e.Forecast().SelloutAt.IsZero() {
+					if cur, _ := r.Current().Lookup(o.Code); !cur.Forecast().SelloutAt.IsZero() {
+						t.Fatal("published but not in the current snapshot")
+					}
+					return
+				}
+			}
+		case <-deadline:
+			t.Fatal("no idle forecast published")
+		}
 	}
 }

@@ -360,7 +360,11 @@ func (r *Refresher) confirmCurrent() {
 	if now.Sub(old.asOf) < r.opts.ConfirmEvery {
 		return
 	}
-	r.cur.Store(old.confirmed(now))
+	ns, expired := old.confirmed(now).Expire(now)
+	r.cur.Store(ns)
+	if len(expired) > 0 {
+		r.publish(expired) // streams learn that those outlets stopped selling
+	}
 }
 
 // confirmLoop confirms the snapshot of a refresher that does not poll: the

@@ -263,9 +263,9 @@ func (s *Snapshot) Expire(now time.Time) (*Snapshot, []*Entry) {
 			continue
 		}
 		if ns == nil {
-			ns = &Snapshot{version: s.version, asOf: s.asOf, n: s.n, chunks: slices.Clone(s.chunks), reg: s.reg, summary: s.summary, sales: s.sales}
+			ns = &Snapshot{version: s.version, asOf: s.asOf, n: s.n, chunks: slices.Clone(s.chunks), reg: s.reg, summary: s.summary, sgg: s.sgg, sales: s.sales}
 		}
-		ne := newEntryRate(e.Outlet, e.Place, e.rate.next(now, 0, time.Time{}))
+		ne := nextEntry(e.Outlet, e.Place, e, e.rate.next(now, 0, time.Time{}))
 		c := i >> chunkBits
 		if &ns.chunks[c][0] == &s.chunks[c][0] {
 			ns.chunks[c] = slices.Clone(s.chunks[c])

@@ -79,9 +79,9 @@ var (
 	stockedCache = map[int]stockedSet{}
 )
 
-// BenchmarkImportApply measures applying a commit of 2,000 new outlets (one
+// BenchmarkApplyImportChunk measures applying a commit of 2,000 new outlets (one
 // import chunk of the ledger) to a snapshot of 540,000.
-func BenchmarkImportApply(b *testing.B) {
+func BenchmarkApplyImportChunk(b *testing.B) {
 	outlets := seed.Outlets(seed.Options{Seed: 2020, Count: 542_000})
 	for i := range outlets {
 		outlets[i].Version = int64(i + 1)

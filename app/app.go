@@ -14,6 +14,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -208,6 +209,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		}
 		n.Refresher = snapshot.NewRefresher(n.Store, snapshot.Options{
 			Clock: clk.Now, Registerer: n.Registry, Logger: cfg.Logger, PollInterval: poll,
+			OnResize: memoryForOutlets(cfg.Logger),
 		})
 	}
 	if cfg.Role != "public" {
@@ -313,6 +315,9 @@ func (n *Node) buildHandler() error {
 	}
 	if n.Ledger != nil {
 		hc.SetPolicy = n.Ledger.SetPolicy
+	}
+	if n.Ledger != nil && n.Refresher != nil {
+		hc.BulkWrite = releaseAfterBulk(n.Refresher.Bulk, debug.FreeOSMemory)
 	}
 	srv := httpapi.New(hc)
 	n.Handler = srv.Handler()

@@ -24,6 +24,26 @@ const (
 	bulkWorkers       = 32 // parallel issues share the ledger's group commits
 )
 
+// bulkWrite brackets a bulk write (see Config.BulkWrite). Its end waits a
+// bounded time for the public snapshot: what was written is committed
+// either way, so a snapshot that lags only costs a warning.
+func (s *Server) bulkWrite(r *http.Request) func() {
+	if s.cfg.BulkWrite == nil {
+		return func() {}
+	}
+	done := s.cfg.BulkWrite()
+	return func() {
+		ctx, cancel := context.WithTimeout(r.Context(), bulkSettleTimeout)
+		defer cancel()
+		if err := done(ctx); err != nil {
+			s.logger(r).Warn("bulk write: the public snapshot has not caught up yet", "err", err)
+		}
+	}
+}
+
+// bulkSettleTimeout bounds the wait for the snapshot after a bulk write.
+const bulkSettleTimeout = 30 * time.Second
+
 // importOutlets: PUT /api/v2/admin/outlets. CSV when the Content-Type says
 // so or the body does not start like JSON; JSON otherwise.
 func (s *Server) importOutlets(w http.ResponseWriter, r *http.Request) {
@@ -49,7 +69,10 @@ func (s *Server) importOutlets(w http.ResponseWriter, r *http.Request) {
 	}
 	n := 0
 	if len(outlets) > 0 {
-		if n, err = s.led.ImportOutlets(r.Context(), outlets); err != nil {
+		done := s.bulkWrite(r)
+		n, err = s.led.ImportOutlets(r.Context(), outlets)
+		done()
+		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
@@ -237,7 +260,9 @@ func (s *Server) adminDeliveries(w http.ResponseWriter, r *http.Request) {
 		at = append(at, i)
 	}
 	if len(valid) > 0 {
+		done := s.bulkWrite(r)
 		res, err := s.led.DeliverMany(r.Context(), valid)
+		done()
 		if err != nil {
 			s.writeError(w, r, err)
 			return

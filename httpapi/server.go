@@ -54,6 +54,12 @@ type Config struct {
 	Registerer prometheus.Registerer
 	Gatherer   prometheus.Gatherer
 
+	// BulkWrite, if set, is called before an outlet import or a delivery
+	// list is written; the function it returns is called after, and
+	// returns once the public snapshot holds what was written (the read
+	// model rebuilds its indexes once per import, not once per commit).
+	BulkWrite func() (done func(ctx context.Context) error)
+
 	MaxBodyBytes   int64 // JSON bodies; default 1 MiB
 	ImportMaxBytes int64 // outlet import and delivery lists; default 32 MiB
 

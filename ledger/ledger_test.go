@@ -584,3 +584,40 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// A delivery list longer than one transaction's chunk: every line lands on
+// its own outlet, in the caller's order, errors included, and a replay of
+// the whole list answers each line as before.
+func TestDeliverManyInChunks(t *testing.T) {
+	e := testenv.New(t)
+	ctx := context.Background()
+	const n = 4500
+	var outlets []publicmask.Outlet
+	for i := range n {
+		outlets = append(outlets, publicmask.Outlet{Code: fmt.Sprintf("2%07d", i), Name: "약국", Type: publicmask.TypePharmacy, Lat: 37.5, Lng: 127})
+	}
+	if _, err := e.Ledger.ImportOutlets(ctx, outlets); err != nil {
+		t.Fatal(err)
+	}
+	var lines []ledger.DeliveryRequest
+	for i := n - 1; i >= 0; i-- { // reverse code order: results must follow the caller's
+		lines = append(lines, ledger.DeliveryRequest{Outlet: outlets[i].Code, Quantity: 1 + i%7, TxnID: "open"})
+	}
+	lines = append(lines, ledger.DeliveryRequest{Outlet: "99999999", Quantity: 5, TxnID: "x"})
+	for round := range 2 {
+		res, err := e.Ledger.DeliverMany(ctx, lines)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j, r := range res[:n] {
+			i := n - 1 - j
+			if r.Error != nil || r.Outlet != outlets[i].Code || r.Receipt.Stock != 1+i%7 || r.Replayed != (round == 1) {
+				t.Fatalf("round %d line %d: %+v", round, j, r)
+			}
+		}
+		if code(res[n].Error) != publicmask.ENotFound {
+			t.Fatalf("unknown outlet: %+v", res[n])
+		}
+	}
+	mustVerify(t, e)
+}

@@ -135,30 +135,36 @@ func (l *Ledger) DeliverMany(ctx context.Context, lines []DeliveryRequest) ([]De
 	}
 	// Lock outlets in code order, as every batch does (see op.outlet).
 	slices.SortStableFunc(valid, func(a, b line) int { return cmp.Compare(lines[a.i].Outlet, lines[b.i].Outlet) })
-	res, err := l.submit(ctx, &op{kind: "deliveries", outlet: lines[valid[0].i].Outlet, run: func(tx publicmask.Tx, b *batch) (any, error, error) {
-		rs := make([]any, len(valid))
-		errs := make([]error, len(valid))
-		for j, v := range valid {
-			d := lines[v.i]
-			r, biz, err := l.runStockOp(tx, b, d.Outlet, d.TxnID, v.hash, deliver(d.Quantity, d.TxnID))
-			if err != nil {
-				return nil, nil, err
+	// Large lists go in chunks, as imports do: one transaction of 100,000
+	// lines holds up sales and can outlast the commit's deadline.
+	const chunk = 2000
+	for start := 0; start < len(valid); start += chunk {
+		part := valid[start:min(start+chunk, len(valid))]
+		res, err := l.submit(ctx, &op{kind: "deliveries", outlet: lines[part[0].i].Outlet, run: func(tx publicmask.Tx, b *batch) (any, error, error) {
+			rs := make([]any, len(part))
+			errs := make([]error, len(part))
+			for j, v := range part {
+				d := lines[v.i]
+				r, biz, err := l.runStockOp(tx, b, d.Outlet, d.TxnID, v.hash, deliver(d.Quantity, d.TxnID))
+				if err != nil {
+					return nil, nil, err
+				}
+				rs[j], errs[j] = r, biz
 			}
-			rs[j], errs[j] = r, biz
+			return [2]any{rs, errs}, nil, nil
+		}})
+		if err != nil {
+			return nil, err
 		}
-		return [2]any{rs, errs}, nil, nil
-	}})
-	if err != nil {
-		return nil, err
-	}
-	pair := res.([2]any)
-	rs, errs := pair[0].([]any), pair[1].([]error)
-	for j, v := range valid {
-		if errs[j] != nil {
-			out[v.i].Error = errs[j]
-			continue
+		pair := res.([2]any)
+		rs, errs := pair[0].([]any), pair[1].([]error)
+		for j, v := range part {
+			if errs[j] != nil {
+				out[v.i].Error = errs[j]
+				continue
+			}
+			out[v.i].Receipt, out[v.i].Replayed, out[v.i].Error = decodeStock(rs[j])
 		}
-		out[v.i].Receipt, out[v.i].Replayed, out[v.i].Error = decodeStock(rs[j])
 	}
 	return out, nil
 }

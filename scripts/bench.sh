@@ -25,6 +25,9 @@
 #   5. mixed rush:      publicmask rush --target … with the defaults (2,000
 #                       sales/s, 5,000 reads/s) → freshness p99, ghost share
 #   6. RSS again after the rushes (outlets + the person-weeks they wrote)
+#   8. with BENCH_SCALE=N (e.g. 540000): scripts/bench-scale.sh — import and
+#      delivery times, RSS, snapshot apply p99, freshness and sale p99 under a
+#      500 sales/s rush, at 26,263 and at N outlets, with the ratios
 #
 # Everything (load generators included) runs on this machine, as §5 says.
 # Environment: BENCH_DIR (default /tmp/publicmask-bench), BENCH_PORT (18080),
@@ -254,3 +257,12 @@ printf '%-44s %12s   %-36s %8s   %s\n' "  the flood: wrk -c256 req/s, non-2xx (s
 printf '%-44s %12s   %-36s %8s   %s\n' "RSS with $PW1M person-weeks, at rest (MB)" "$RSS2R" "" "$(ratio "$RSS2R" 150)" "≤ 150 MB"
 printf '%-44s %12s   %-36s %8s   %s\n' "RSS with $PW1M person-weeks, after a rush (MB)" "$RSS2" "" "$(ratio "$RSS2" 150)" "≤ 150 MB (at most 200)"
 echo "details: $DIR (ledger-bench.txt, wrk-*.txt, rush-*/report.html, serve.err); pprof of the server was on 127.0.0.1:$((PORT + 1))"
+
+# The scale step (BENCH_SCALE=540000): loading, memory, apply, freshness and
+# sale p99 at the national 26,263 outlets and at BENCH_SCALE, with ratios.
+if [ -n "${BENCH_SCALE:-}" ]; then
+	kill $SERVER 2>/dev/null || true
+	wait $SERVER 2>/dev/null || true
+	echo
+	BENCH_DIR="$DIR/scale" BENCH_PORT=$((PORT + 10)) scripts/bench-scale.sh
+fi

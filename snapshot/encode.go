@@ -101,9 +101,34 @@ func AppendRFC3339(b []byte, t time.Time) []byte {
 	if t.IsZero() {
 		return append(b, "null"...)
 	}
+	t = t.In(KST)
+	if t.Nanosecond() != 0 {
+		b = append(b, '"')
+		b = t.AppendFormat(b, time.RFC3339Nano)
+		return append(b, '"')
+	}
+	// Whole seconds (every time the ledger records) by hand: answers
+	// encode these per outlet, and AppendFormat costs several times more.
+	y, mo, d := t.Date()
+	h, mi, s := t.Clock()
+	if y < 1000 || y > 9999 {
+		b = append(b, '"')
+		b = t.AppendFormat(b, time.RFC3339Nano)
+		return append(b, '"')
+	}
 	b = append(b, '"')
-	b = t.In(KST).AppendFormat(b, time.RFC3339Nano)
-	return append(b, '"')
+	b = strconv.AppendInt(b, int64(y), 10)
+	b = append(b, '-')
+	b = append2(b, int(mo))
+	b = append(b, '-')
+	b = append2(b, d)
+	b = append(b, 'T')
+	b = append2(b, h)
+	b = append(b, ':')
+	b = append2(b, mi)
+	b = append(b, ':')
+	b = append2(b, s)
+	return append(b, `+09:00"`...)
 }
 
 func appendStat(b []byte, stat string) []byte {
@@ -145,13 +170,6 @@ func (e *Entry) appendRegistry(b []byte) []byte {
 	return b
 }
 
-// encodeV1 is the nine-field record of storesByGeo/storesByAddr.
-func (e *Entry) encodeV1() []byte {
-	b := make([]byte, 0, 160+len(e.Name)+len(e.Addr))
-	b = e.appendRegistry(b)
-	return e.appendV1Stock(b)
-}
-
 // createdAt is the v1 created_at: the outlet's last change, null (as in 2020)
 // while it has never been stocked.
 func (e *Entry) createdAt() time.Time {
@@ -161,27 +179,23 @@ func (e *Entry) createdAt() time.Time {
 	return e.UpdatedAt
 }
 
-// encodeV2 is the v2 outlet object without its closing brace, so that a
-// distance can be appended per query.
-func (e *Entry) encodeV2() []byte {
-	b := make([]byte, 0, 200+len(e.Name)+len(e.Addr))
-	b = e.appendRegistry(b)
+// AppendV1 appends the nine-field v1 record of storesByGeo/storesByAddr.
+func (e *Entry) AppendV1(b []byte) []byte {
+	b = append(b, e.reg...)
+	return e.appendV1Stock(b)
+}
+
+// AppendV2 appends the v2 outlet object; withDist adds distance_m (whole
+// metres).
+func (e *Entry) AppendV2(b []byte, dist float64, withDist bool) []byte {
+	b = append(b, e.reg...)
 	b = append(b, `,"remain_stat":`...)
 	b = appendStat(b, e.Stat)
 	b = append(b, `,"stock_at":`...)
 	b = AppendRFC3339(b, e.StockAt)
 	b = append(b, `,"updated_at":`...)
 	b = AppendRFC3339(b, e.UpdatedAt)
-	return e.appendForecast(b)
-}
-
-// AppendV1 appends the nine-field v1 record.
-func (e *Entry) AppendV1(b []byte) []byte { return append(b, e.v1...) }
-
-// AppendV2 appends the v2 outlet object; withDist adds distance_m (whole
-// metres).
-func (e *Entry) AppendV2(b []byte, dist float64, withDist bool) []byte {
-	b = append(b, e.v2...)
+	b = e.appendForecast(b)
 	if withDist {
 		b = append(b, `,"distance_m":`...)
 		b = strconv.AppendInt(b, int64(dist+0.5), 10)
@@ -191,7 +205,7 @@ func (e *Entry) AppendV2(b []byte, dist float64, withDist bool) []byte {
 
 // AppendStoreInfo appends the six-field record of /stores/json.
 func (e *Entry) AppendStoreInfo(b []byte) []byte {
-	b = e.appendRegistry(b)
+	b = append(b, e.reg...)
 	return append(b, '}')
 }
 

@@ -182,16 +182,28 @@ type SigunguCounts struct {
 }
 
 // BySigungu counts outlets per (시도, 시군구), ordered by 시도 then 시군구;
-// outlets whose 시도 or 시군구 is unknown are left out. It walks every
-// outlet: callers cache the result per snapshot version.
+// outlets whose 시도 or 시군구 is unknown are left out. The counts follow
+// the changes (see Snapshot.sgg): this costs in proportion to the 시군구,
+// not to the outlets.
 func (s *Snapshot) BySigungu() []SigunguCounts {
+	out := make([]SigunguCounts, 0, len(s.reg.sgg))
+	for k, p := range s.reg.sgg {
+		out = append(out, SigunguCounts{Sido: p.sido, Sigungu: p.sigungu, Lat: p.lat, Lng: p.lng, StatCounts: countsOf(s.sgg[k])})
+	}
+	return out
+}
+
+// buildSigungu lists the 시군구 of the outlets (known 시도 and 시군구) in
+// summary order, with the mean position of their outlets, and the index of
+// each outlet's 시군구 in that list (-1 for none).
+func buildSigungu(at func(int) *Entry, n int) ([]sggPlace, []int32) {
 	type acc struct {
-		row      [nStats]int32
 		lat, lng float64
+		n        int
 	}
 	m := map[Address]*acc{}
-	for i := 0; i < s.n; i++ {
-		e := s.At(i)
+	for i := 0; i < n; i++ {
+		e := at(i)
 		if e.sido >= nSido || e.Place.Sigungu == "" {
 			continue
 		}
@@ -201,24 +213,37 @@ func (s *Snapshot) BySigungu() []SigunguCounts {
 			a = &acc{}
 			m[k] = a
 		}
-		a.row[statIndex(e.Stat)]++
 		a.lat += e.Lat
 		a.lng += e.Lng
+		a.n++
 	}
-	out := make([]SigunguCounts, 0, len(m))
-	for k, a := range m {
-		c := countsOf(a.row)
-		n := float64(c.Total)
-		out = append(out, SigunguCounts{Sido: k.Sido, Sigungu: k.Sigungu,
-			Lat: math.Round(a.lat/n*1e5) / 1e5, Lng: math.Round(a.lng/n*1e5) / 1e5, StatCounts: c})
+	keys := make([]Address, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
 	}
-	slices.SortFunc(out, func(a, b SigunguCounts) int {
+	slices.SortFunc(keys, func(a, b Address) int {
 		if c := cmp.Compare(sidoIndex(a.Sido), sidoIndex(b.Sido)); c != 0 {
 			return c
 		}
 		return strings.Compare(a.Sigungu, b.Sigungu)
 	})
-	return out
+	list := make([]sggPlace, len(keys))
+	id := make(map[Address]int32, len(keys))
+	for j, k := range keys {
+		a := m[k]
+		list[j] = sggPlace{sido: k.Sido, sigungu: k.Sigungu,
+			lat: math.Round(a.lat/float64(a.n)*1e5) / 1e5, lng: math.Round(a.lng/float64(a.n)*1e5) / 1e5}
+		id[k] = int32(j)
+	}
+	of := make([]int32, n)
+	for i := 0; i < n; i++ {
+		e := at(i)
+		of[i] = -1
+		if e.sido < nSido && e.Place.Sigungu != "" {
+			of[i] = id[Address{Sido: e.Place.Sido, Sigungu: e.Place.Sigungu}]
+		}
+	}
+	return list, of
 }
 
 func (r rate) idle(at int64) bool { return at-r.last > int64(IdleAfter) }
@@ -238,9 +263,9 @@ func (s *Snapshot) Expire(now time.Time) (*Snapshot, []*Entry) {
 			continue
 		}
 		if ns == nil {
-			ns = &Snapshot{version: s.version, asOf: s.asOf, n: s.n, chunks: slices.Clone(s.chunks), reg: s.reg, summary: s.summary, sales: s.sales}
+			ns = &Snapshot{version: s.version, asOf: s.asOf, n: s.n, chunks: slices.Clone(s.chunks), reg: s.reg, summary: s.summary, sgg: s.sgg, sales: s.sales}
 		}
-		ne := newEntryRate(e.Outlet, e.Place, e.rate.next(now, 0, time.Time{}))
+		ne := nextEntry(e.Outlet, e.Place, e, e.rate.next(now, 0, time.Time{}))
 		c := i >> chunkBits
 		if &ns.chunks[c][0] == &s.chunks[c][0] {
 			ns.chunks[c] = slices.Clone(s.chunks[c])

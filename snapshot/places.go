@@ -409,7 +409,7 @@ func inferPlaces(entries []*Entry) {
 			continue
 		}
 		p.Sido, p.Sigungu = cands[0].sido, cands[0].sigungu
-		entries[i] = newEntryRate(e.Outlet, p, e.rate)
+		entries[i] = nextEntry(e.Outlet, p, e, e.rate)
 	}
 }
 

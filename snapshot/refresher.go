@@ -47,6 +47,11 @@ type Options struct {
 	// the node last knew its snapshot current (DESIGN.md §6.13): a quiet
 	// night is not stale, a store that cannot be polled is.
 	ConfirmEvery time.Duration
+	// OnResize, if set, is called with the number of outlets whenever a
+	// snapshot with a different number is swapped in (and after the first
+	// build), on the apply goroutine: the process sizes its memory budget
+	// by it.
+	OnResize func(outlets int)
 }
 
 // Refresher keeps the current Snapshot up to date.
@@ -61,6 +66,14 @@ type Refresher struct {
 	mu      sync.Mutex
 	pending map[string]publicmask.Outlet
 	wake    chan struct{}
+	// Bulk writes (imports) hold back the changes that would rebuild the
+	// indexes (new outlets, moved ones) until they end, so that a bulk
+	// import of many commits rebuilds them once, not once per commit.
+	holds    int
+	deferred map[string]publicmask.Outlet
+	seq      int64         // Notify calls so far
+	applied  int64         // the seq that the current snapshot covers
+	settled  chan struct{} // closed (and replaced) whenever applied moves
 
 	subMu sync.Mutex
 	subs  []*Subscription             // without a place: see every change
@@ -109,10 +122,12 @@ func NewRefresher(src Source, opts Options) *Refresher {
 	}
 	r := &Refresher{
 		src: src, opts: opts, log: opts.Logger, now: opts.Clock,
-		pending: make(map[string]publicmask.Outlet),
-		wake:    make(chan struct{}, 1),
-		pubWake: make(chan struct{}, 1),
-		cells:   make(map[cellKey][]*Subscription),
+		pending:  make(map[string]publicmask.Outlet),
+		deferred: make(map[string]publicmask.Outlet),
+		settled:  make(chan struct{}),
+		wake:     make(chan struct{}, 1),
+		pubWake:  make(chan struct{}, 1),
+		cells:    make(map[cellKey][]*Subscription),
 		freshness: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "publicmask_snapshot_freshness_seconds",
 			Help:    "Time from an outlet change's commit (its UpdatedAt) to its visibility in the public snapshot.",
@@ -177,6 +192,9 @@ func (r *Refresher) Start(ctx context.Context) error {
 	r.marks = []mark{{time.Now(), s.version}}
 	r.pollMu.Unlock()
 	r.log.Info("snapshot: built", "outlets", s.n, "version", s.version)
+	if r.opts.OnResize != nil {
+		r.opts.OnResize(s.n)
+	}
 	go r.applyLoop(ctx)
 	go r.publishLoop(ctx)
 	if r.opts.PollInterval > 0 {
@@ -196,13 +214,98 @@ func (r *Refresher) Notify(changed []publicmask.Outlet) {
 		return
 	}
 	r.mu.Lock()
-	for _, o := range changed {
-		if p, ok := r.pending[o.Code]; !ok || o.Version > p.Version {
-			r.pending[o.Code] = o
-		}
-	}
+	mergeNewest(r.pending, changed)
+	r.seq++
 	r.mu.Unlock()
 	r.signal()
+}
+
+func mergeNewest(m map[string]publicmask.Outlet, changed []publicmask.Outlet) {
+	for _, o := range changed {
+		if p, ok := m[o.Code]; !ok || o.Version > p.Version {
+			m[o.Code] = o
+		}
+	}
+}
+
+// Bulk marks the start of a bulk write (an outlet import, a delivery
+// list): until done is called, changes that would rebuild the indexes wait,
+// while stock changes keep flowing. done ends the bulk write and returns
+// once the current snapshot holds everything notified before it, so that
+// what the bulk write committed is visible when its request returns.
+func (r *Refresher) Bulk() (done func(ctx context.Context) error) {
+	r.mu.Lock()
+	r.holds++
+	r.mu.Unlock()
+	var once sync.Once
+	return func(ctx context.Context) error {
+		once.Do(func() {
+			r.mu.Lock()
+			r.holds--
+			if r.holds == 0 && len(r.deferred) > 0 {
+				for _, o := range r.deferred {
+					mergeNewest(r.pending, []publicmask.Outlet{o})
+				}
+				clear(r.deferred)
+				r.seq++
+			}
+			r.mu.Unlock()
+			r.signal()
+		})
+		return r.Sync(ctx)
+	}
+}
+
+// Sync returns once the current snapshot holds every change notified
+// before the call (except those a bulk write still holds back), or when ctx
+// ends or the refresher has not started.
+func (r *Refresher) Sync(ctx context.Context) error {
+	if !r.started.Load() {
+		return nil
+	}
+	r.mu.Lock()
+	target := r.seq
+	for r.applied < target {
+		ch := r.settled
+		r.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ch:
+		}
+		r.mu.Lock()
+	}
+	r.mu.Unlock()
+	return nil
+}
+
+// settle records that the snapshot now covers the Notify calls up to seq.
+func (r *Refresher) settle(seq int64) {
+	r.mu.Lock()
+	if seq > r.applied {
+		r.applied = seq
+		close(r.settled)
+		r.settled = make(chan struct{})
+	}
+	r.mu.Unlock()
+}
+
+// holdBack moves to r.deferred the changes of batch that would rebuild the
+// indexes of s (new outlets, changed addresses or coordinates) while a bulk
+// write is in progress, and returns the rest. r.mu is held.
+func (r *Refresher) holdBack(s *Snapshot, batch []publicmask.Outlet) []publicmask.Outlet {
+	if r.holds == 0 {
+		return batch
+	}
+	keep := batch[:0]
+	for _, o := range batch {
+		if e, ok := s.Lookup(o.Code); ok && e.Addr == o.Addr && e.Lat == o.Lat && e.Lng == o.Lng {
+			keep = append(keep, o)
+			continue
+		}
+		mergeNewest(r.deferred, []publicmask.Outlet{o})
+	}
+	return keep
 }
 
 func (r *Refresher) signal() {
@@ -221,8 +324,10 @@ func (r *Refresher) applyLoop(ctx context.Context) {
 		case <-r.wake:
 		}
 		r.mu.Lock()
+		seq := r.seq
 		if len(r.pending) == 0 {
 			r.mu.Unlock()
+			r.settle(seq)
 			if r.confirm.Swap(false) {
 				r.confirmCurrent()
 			}
@@ -233,11 +338,13 @@ func (r *Refresher) applyLoop(ctx context.Context) {
 			batch = append(batch, o)
 		}
 		clear(r.pending)
+		batch = r.holdBack(r.cur.Load(), batch)
 		r.mu.Unlock()
 		// In version order, so that subscribers (the SSE stream's event
 		// ids) see versions arrive in order.
 		slices.SortFunc(batch, func(a, b publicmask.Outlet) int { return cmp.Compare(a.Version, b.Version) })
 		r.applyBatch(batch)
+		r.settle(seq)
 		if r.confirm.Swap(false) {
 			r.confirmCurrent()
 		}
@@ -286,6 +393,9 @@ func (r *Refresher) applyBatch(batch []publicmask.Outlet) {
 	}
 	r.cur.Store(ns)
 	r.applySec.Observe(time.Since(t0).Seconds())
+	if ns.n != old.n && r.opts.OnResize != nil {
+		r.opts.OnResize(ns.n)
+	}
 	r.version.Set(float64(ns.version))
 	for _, e := range applied {
 		if !e.UpdatedAt.IsZero() {

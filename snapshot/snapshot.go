@@ -13,8 +13,8 @@ import (
 	publicmask "github.com/publicmask/publicmask"
 )
 
-// Entry is an outlet as the public sees it, with its wire fragments encoded
-// once. Entries are immutable; a change creates a new Entry.
+// Entry is an outlet as the public sees it, with its registry fields
+// encoded once. Entries are immutable; a change creates a new Entry.
 type Entry struct {
 	publicmask.Outlet
 	// Stat is the remain_stat band; "" if never stocked.
@@ -23,21 +23,35 @@ type Entry struct {
 	// 시군구 when the address lacks it).
 	Place Address
 	sido  int // index into sidoNames, or len(sidoNames) if unknown
-	rate  rate
-	v1    []byte
-	v2    []byte
+	// reg is the JSON of the six registry fields that every record begins
+	// with, shared by the versions of an outlet whose registry fields are
+	// unchanged: a sale allocates no new copy. The few stock fields after
+	// it are encoded per answer (cheaper than keeping them for every outlet
+	// of a large country, see BENCHMARKS.md "Scale").
+	reg  []byte
+	rate rate
 }
 
-func newEntry(o publicmask.Outlet, place Address) *Entry { return newEntryRate(o, place, rate{}) }
+func newEntry(o publicmask.Outlet, place Address) *Entry { return nextEntry(o, place, nil, rate{}) }
 
-func newEntryRate(o publicmask.Outlet, place Address, r rate) *Entry {
+// nextEntry makes the entry of o, sharing prev's encoded registry fields
+// when they are unchanged (prev may be nil), with the selling rate r.
+func nextEntry(o publicmask.Outlet, place Address, prev *Entry, r rate) *Entry {
 	e := &Entry{Outlet: o, Stat: o.RemainStat(), Place: place, rate: r}
 	e.sido = sidoIndex(place.Sido)
 	if e.sido < 0 {
 		e.sido = len(sidoNames)
 	}
-	e.v1 = e.encodeV1()
-	e.v2 = e.encodeV2()
+	if prev != nil && prev.Code == o.Code && prev.Name == o.Name && prev.Addr == o.Addr && prev.Type == o.Type &&
+		prev.Lat == o.Lat && prev.Lng == o.Lng {
+		e.reg = prev.reg
+		// The change was read back from the store with strings of its
+		// own; keep the previous ones (which Place points into), so an
+		// outlet's registry text is held once, not once per read.
+		e.Code, e.Name, e.Addr, e.Type = prev.Code, prev.Name, prev.Addr, prev.Type
+	} else {
+		e.reg = e.appendRegistry(make([]byte, 0, 96+len(o.Name)+len(o.Addr)))
+	}
 	return e
 }
 
@@ -56,8 +70,9 @@ type Snapshot struct {
 	chunks  [][]*Entry // code order
 	reg     *registry
 	summary *summary
-	sales   *salesDay // masks sold per 10 minutes today, as seen by this node
-	memo    memo      // caches valid for this version only (sales pages, summary)
+	sgg     [][nStats]int32 // per 시군구 of reg.sgg; copied on write, like summary
+	sales   *salesDay       // masks sold per 10 minutes today, as seen by this node
+	memo    memo            // caches valid for this version only (sales pages, summary)
 
 	versionStr, asOfStr string // formatted once: they go into every response header
 }
@@ -72,7 +87,7 @@ func (s *Snapshot) finish() *Snapshot {
 // new as_of. The caches of the version are not carried over (v2 bodies
 // embed as_of); the registry's are.
 func (s *Snapshot) confirmed(asOf time.Time) *Snapshot {
-	ns := &Snapshot{version: s.version, asOf: asOf, n: s.n, chunks: s.chunks, reg: s.reg, summary: s.summary, sales: s.sales}
+	ns := &Snapshot{version: s.version, asOf: asOf, n: s.n, chunks: s.chunks, reg: s.reg, summary: s.summary, sgg: s.sgg, sales: s.sales}
 	return ns.finish()
 }
 
@@ -90,6 +105,16 @@ type registry struct {
 	geo    *grid
 	places *placeIndex
 	memo   memo // caches valid while the registry is unchanged (stores pages)
+	// The 시군구 of the registry in summary order, and the one of each
+	// outlet (by position; -1: unknown), so that per-시군구 counts follow
+	// the changes instead of a walk over every outlet.
+	sgg   []sggPlace
+	sggOf []int32
+}
+
+type sggPlace struct {
+	sido, sigungu string
+	lat, lng      float64 // mean position of its outlets
 }
 
 // summary counts outlets per band, per 시도 (last row: 시도 unknown).
@@ -268,7 +293,10 @@ func build(outlets []publicmask.Outlet, version int64, asOf time.Time) *Snapshot
 
 // fromEntries builds all indexes over entries (in any order).
 func fromEntries(entries []*Entry, version int64, asOf time.Time) *Snapshot {
-	slices.SortFunc(entries, func(a, b *Entry) int { return strings.Compare(a.Code, b.Code) })
+	byCode := func(a, b *Entry) int { return strings.Compare(a.Code, b.Code) }
+	if !slices.IsSortedFunc(entries, byCode) {
+		slices.SortFunc(entries, byCode)
+	}
 	inferPlaces(entries)
 	s := &Snapshot{version: version, asOf: asOf, n: len(entries), summary: new(summary), sales: &salesDay{since: asOf}}
 	for i := 0; i < len(entries); i += chunkSize {
@@ -283,6 +311,13 @@ func fromEntries(entries []*Entry, version int64, asOf time.Time) *Snapshot {
 	s.reg = &registry{byCode: make(map[string]int32, len(entries))}
 	for i, e := range entries {
 		s.reg.byCode[e.Code] = int32(i)
+	}
+	s.reg.sgg, s.reg.sggOf = buildSigungu(s.At, s.n)
+	s.sgg = make([][nStats]int32, len(s.reg.sgg))
+	for i, k := range s.reg.sggOf {
+		if k >= 0 {
+			s.sgg[k][statIndex(s.At(i).Stat)]++
+		}
 	}
 	s.reg.geo = buildGrid(s.At, s.n)
 	s.reg.places = buildPlaces(s.At, s.n)
@@ -335,7 +370,7 @@ func (s *Snapshot) apply(changes []publicmask.Outlet, asOf time.Time) (*Snapshot
 			}
 			sales.add(o.UpdatedAt, delta)
 		}
-		applied = append(applied, newEntryRate(o, place, old.rate.next(o.UpdatedAt, delta, old.UpdatedAt)))
+		applied = append(applied, nextEntry(o, place, old, old.rate.next(o.UpdatedAt, delta, old.UpdatedAt)))
 		pos = append(pos, i)
 		version = max(version, o.Version)
 	}
@@ -343,18 +378,30 @@ func (s *Snapshot) apply(changes []publicmask.Outlet, asOf time.Time) (*Snapshot
 		return s, nil
 	}
 	if newCodes || reindex {
-		// Rare (registry import): rebuild everything.
-		all := make([]*Entry, 0, s.n+len(applied))
+		// Rare (registry import): rebuild the indexes. The entries stay in
+		// code order: the new ones are sorted apart and merged in.
+		cur := make([]*Entry, 0, s.n)
 		for i := 0; i < s.n; i++ {
-			all = append(all, s.At(i))
+			cur = append(cur, s.At(i))
 		}
+		var added []*Entry
 		for j, e := range applied {
 			if pos[j] >= 0 {
-				all[pos[j]] = e
+				cur[pos[j]] = e
 			} else {
-				all = append(all, e)
+				added = append(added, e)
 			}
 		}
+		slices.SortFunc(added, func(a, b *Entry) int { return strings.Compare(a.Code, b.Code) })
+		all := make([]*Entry, 0, len(cur)+len(added))
+		for len(cur) > 0 && len(added) > 0 {
+			if cur[0].Code < added[0].Code {
+				all, cur = append(all, cur[0]), cur[1:]
+			} else {
+				all, added = append(all, added[0]), added[1:]
+			}
+		}
+		all = append(append(all, cur...), added...)
 		ns := fromEntries(all, version, asOf)
 		ns.sales = sales
 		// fromEntries may have replaced entries (inferred 시도): report the
@@ -370,6 +417,7 @@ func (s *Snapshot) apply(changes []publicmask.Outlet, asOf time.Time) (*Snapshot
 	ns.chunks = slices.Clone(s.chunks)
 	sum := *s.summary
 	ns.summary = &sum
+	ns.sgg = slices.Clone(s.sgg)
 	copied := make(map[int]bool, 4)
 	for j, e := range applied {
 		i := int(pos[j])
@@ -381,10 +429,14 @@ func (s *Snapshot) apply(changes []publicmask.Outlet, asOf time.Time) (*Snapshot
 		old := ns.chunks[c][i&(chunkSize-1)]
 		ns.summary[old.sido][statIndex(old.Stat)]--
 		ns.summary[e.sido][statIndex(e.Stat)]++
+		if k := s.reg.sggOf[i]; k >= 0 {
+			ns.sgg[k][statIndex(old.Stat)]--
+			ns.sgg[k][statIndex(e.Stat)]++
+		}
 		ns.chunks[c][i&(chunkSize-1)] = e
 	}
 	if regChange {
-		ns.reg = &registry{byCode: s.reg.byCode, geo: s.reg.geo, places: s.reg.places}
+		ns.reg = &registry{byCode: s.reg.byCode, geo: s.reg.geo, places: s.reg.places, sgg: s.reg.sgg, sggOf: s.reg.sggOf}
 	}
 	return ns.finish(), applied
 }

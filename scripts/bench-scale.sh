@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# bench-scale.sh — the read model and loading at the size of a country:
+# for each outlet count (default 26263 and $BENCH_SCALE, default 540000), in
+# one run on this machine:
+#
+#   1. a fresh server (SQLite, --seed none, clock at Wednesday 2020-03-11
+#      08:00) and `publicmask gen outlets --count N` as CSV;
+#   2. import: PUT /api/v2/admin/outlets in bodies of 100,000 rows → seconds,
+#      and the snapshot holds every outlet when the last PUT returns;
+#   3. opening deliveries: POST /api/v2/admin/deliveries in bodies of 50,000
+#      → seconds; RSS (VmRSS) once stocked;
+#   4. a 500 sales/s rush (200 reads/s, ${BENCH_SECONDS:-15}s) at 2,000 of
+#      the outlets → sale p99, freshness p99; snapshot apply p99 and mean
+#      from publicmask_snapshot_apply_seconds over the rush;
+#   5. storesByGeo (wrk -c16, Seoul) at the radius whose answers hold as many
+#      outlets as m=1000 does with the national 26,263 → req/s.
+#
+# Then the figures side by side with the ratio (largest / first).
+#   BENCH_SCALE=540000 scripts/bench-scale.sh     # ~4 minutes
+# Environment: BENCH_DIR (default /tmp/publicmask-scale), BENCH_PORT (18090).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+DIR=${BENCH_DIR:-/tmp/publicmask-scale}
+PORT=${BENCH_PORT:-18090}
+SECS=${BENCH_SECONDS:-15}
+COUNTS=${BENCH_COUNTS:-"26263 ${BENCH_SCALE:-540000}"}
+BASE="http://127.0.0.1:$PORT"
+TOKEN="scale-$(date +%s)-$$"
+rm -rf "$DIR"
+mkdir -p "$DIR"
+say() { printf '%s\n' "$*" >&2; }
+
+say "== building"
+go build -o "$DIR/publicmask" ./cmd/publicmask
+PM="$DIR/publicmask"
+SERVER=""
+trap '[ -n "$SERVER" ] && kill $SERVER 2>/dev/null; wait 2>/dev/null || true' EXIT
+
+# apply_hist prints "count sum" and the cumulative buckets of the apply histogram.
+apply_hist() { curl -fsS "$BASE/metrics" | awk '/^publicmask_snapshot_apply_seconds_(bucket|sum|count)/'; }
+
+for N in $COUNTS; do
+	D="$DIR/$N"
+	mkdir -p "$D"
+	say "== $N outlets"
+	"$PM" gen outlets --count "$N" --format csv >"$D/outlets.csv"
+	"$PM" serve --addr "127.0.0.1:$PORT" --db "$D/bench.db" --seed none --debug-addr "127.0.0.1:$((PORT + 1))" \
+		--clock 2020-03-11T08:00:00+09:00 --admin-token "$TOKEN" --log-level warn \
+		>"$D/serve.out" 2>"$D/serve.err" &
+	SERVER=$!
+	for _ in $(seq 1 300); do curl -fsS "$BASE/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+	curl -fsS "$BASE/readyz" >/dev/null || { say "server did not become ready"; cat "$D/serve.err" >&2; exit 1; }
+	python3 - "$BASE" "$TOKEN" "$D" <<'PY'
+import json, sys, time, urllib.request
+base, token, d = sys.argv[1:4]
+rows = open(f"{d}/outlets.csv", encoding="utf-8").read().splitlines()
+head, rows = rows[0], rows[1:]
+def call(method, path, body, ctype):
+    req = urllib.request.Request(base + path, data=body, method=method,
+        headers={"Authorization": "Bearer " + token, "Content-Type": ctype})
+    with urllib.request.urlopen(req, timeout=600) as r:
+        return json.load(r)
+# Bodies are prepared before the clock starts: the server's time is measured.
+bodies = [("\n".join([head] + rows[i:i + 100_000]) + "\n").encode() for i in range(0, len(rows), 100_000)]
+t0 = time.monotonic()
+up = sum(call("PUT", "/api/v2/admin/outlets", b, "text/csv")["upserted"] for b in bodies)
+imp = time.monotonic() - t0
+total = json.load(urllib.request.urlopen(base + "/api/v2/summary"))["national"]["total"]
+codes = [r.split(",", 1)[0] for r in rows]
+bodies = [json.dumps([{"outlet": c, "quantity": 500, "txn_id": "open-" + c} for c in codes[i:i + 50_000]]).encode()
+          for i in range(0, len(codes), 50_000)]
+t0 = time.monotonic()
+ok = 0
+for b in bodies:
+    ok += sum(1 for r in call("POST", "/api/v2/admin/deliveries", b, "application/json")["results"] if r["ok"])
+dlv = time.monotonic() - t0
+json.dump({"import_s": imp, "upserted": up, "visible_after_import": total, "deliver_s": dlv, "delivered": ok},
+          open(f"{d}/load.json", "w"))
+PY
+	sleep 2
+	RSS=$(awk '/VmRSS/ { print int($2 / 1024) }' "/proc/$SERVER/status")
+	apply_hist >"$D/apply-before.txt"
+	"$PM" rush --target "$BASE" --admin-token "$TOKEN" --duration "${SECS}s" --sales-rate 500 --read-rate 200 \
+		--outlets 2000 --streams 2 --scrapers 0 --report "$D/rush" --quiet --seed 1 || say "   (rush reported violations: see $D/rush)"
+	apply_hist >"$D/apply-after.txt"
+	RSS_AFTER=$(awk '/VmRSS/ { print int($2 / 1024) }' "/proc/$SERVER/status")
+	# The radius at which a Seoul answer holds as many outlets as m=1000 does
+	# with the national 26,263 (the density grows with N).
+	M=$(python3 -c "import math; print(max(50, int(1000 * math.sqrt(26263 / $N))))")
+	cat >"$D/geo.lua" <<LUA
+math.randomseed(2020)
+request = function()
+  local lat = 37.50 + math.random() * 0.10
+  local lng = 126.92 + math.random() * 0.14
+  return wrk.format("GET", string.format("/corona19-masks/v1/storesByGeo/json?lat=%.5f&lng=%.5f&m=$M", lat, lng))
+end
+LUA
+	GEO_N="n/a"
+	if command -v wrk >/dev/null 2>&1; then
+		wrk -t2 -c16 -d8s --latency -s "$D/geo.lua" "$BASE" >"$D/wrk-geo.txt"
+		GEO_N=$(awk '/Requests\/sec/ { print $2 }' "$D/wrk-geo.txt")
+	fi
+	GEO_COUNT=$(curl -fsS "$BASE/corona19-masks/v1/storesByGeo/json?lat=37.5665&lng=126.978&m=$M" | python3 -c 'import json,sys; print(json.load(sys.stdin)["count"])')
+	python3 - "$D" "$RSS" "$RSS_AFTER" "$M" "$GEO_N" "$GEO_COUNT" <<'PY'
+import json, sys
+d, rss, rss_after, m, geo, geo_count = sys.argv[1:7]
+def hist(path):
+    b, s, c = [], 0.0, 0
+    for line in open(path):
+        name, v = line.rsplit(" ", 1)
+        if "_bucket" in name:
+            le = name.split('le="')[1].split('"')[0]
+            b.append((float("inf") if le == "+Inf" else float(le), float(v)))
+        elif name.endswith("_sum"):
+            s = float(v)
+        elif name.endswith("_count"):
+            c = float(v)
+    return b, s, c
+b0, s0, c0 = hist(f"{d}/apply-before.txt")
+b1, s1, c1 = hist(f"{d}/apply-after.txt")
+n = c1 - c0
+p99 = None
+prev_le, prev_cum = 0.0, 0.0
+for (le, v1), (_, v0) in zip(b1, b0):
+    cum = v1 - v0
+    if n > 0 and cum >= 0.99 * n:
+        # Linear within the bucket, as Prometheus' histogram_quantile does.
+        top = le if le != float("inf") else prev_le
+        p99 = prev_le + (top - prev_le) * ((0.99 * n - prev_cum) / max(cum - prev_cum, 1e-9))
+        break
+    prev_le, prev_cum = le, cum
+load = json.load(open(f"{d}/load.json"))
+r = json.load(open(f"{d}/rush/report.json"))
+load.update({"rss_mb": int(rss), "rss_after_rush_mb": int(rss_after), "applies": n,
+             "apply_mean_ms": (s1 - s0) / n * 1000 if n else None, "apply_p99_ms": p99 * 1000 if p99 is not None else None,
+             "sale_p99_ms": r["sales"]["p99_ms"], "sales_per_sec": r["sales"]["per_sec"],
+             "fresh_p99_ms": r["freshness"]["p99_ms"], "fresh_n": r["freshness"]["samples"],
+             "violations": len(r["violations"]), "geo_m": int(m), "geo_count": int(geo_count),
+             "geo_rps": float(geo) if geo != "n/a" else None})
+json.dump(load, open(f"{d}/figures.json", "w"), indent=1)
+PY
+	kill $SERVER; wait $SERVER 2>/dev/null || true; SERVER=""
+	say "   $(cat "$D/figures.json" | tr -d '\n ')"
+done
+
+python3 - "$DIR" $COUNTS <<'PY'
+import json, sys
+d, counts = sys.argv[1], sys.argv[2:]
+f = [json.load(open(f"{d}/{n}/figures.json")) for n in counts]
+rows = [("import (s)", "import_s", "≤ 15 s with deliveries"), ("opening deliveries (s)", "deliver_s", ""),
+        ("visible right after the import", "visible_after_import", "= outlets"),
+        ("RSS stocked (MB)", "rss_mb", "≤ 512 MB at 540k, ≤ 100 MB at 26k"), ("RSS after the rush (MB)", "rss_after_rush_mb", ""),
+        ("snapshot apply p99 (ms)", "apply_p99_ms", "within 2×"), ("snapshot apply mean (ms)", "apply_mean_ms", ""),
+        ("applies in the rush", "applies", ""), ("sale p99 at 500/s (ms)", "sale_p99_ms", "≤ 50 ms"),
+        ("sales/s", "sales_per_sec", ""), ("freshness p99 (ms)", "fresh_p99_ms", "≤ 100 ms"),
+        ("freshness samples", "fresh_n", ""), ("violations", "violations", "0"),
+        ("storesByGeo radius (m) / outlets at Seoul", None, "same answer size"),
+        ("storesByGeo req/s (wrk -c16)", "geo_rps", "≥ 0.9×")]
+print(f"publicmask scale — {len(counts)} sizes in one run")
+print(f"{'figure':44}" + "".join(f"{n + ' outlets':>18}" for n in counts) + f"{'ratio':>9}   target")
+for label, k, target in rows:
+    if k is None:
+        vals = [f"{x['geo_m']} / {x['geo_count']}" for x in f]
+        print(f"{label:44}" + "".join(f"{v:>18}" for v in vals) + f"{'':>9}   {target}")
+        continue
+    vals = [x.get(k) for x in f]
+    fmt = lambda v: "n/a" if v is None else (f"{v:,.1f}" if isinstance(v, float) else f"{v:,}")
+    ratio = "n/a" if None in vals or not vals[0] else f"{vals[-1] / vals[0]:.2f}"
+    print(f"{label:44}" + "".join(f"{fmt(v):>18}" for v in vals) + f"{ratio:>9}   {target}")
+PY

@@ -1,0 +1,65 @@
+package snapshot
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	publicmask "github.com/publicmask/publicmask"
+)
+
+// TestBulkHoldsRebuildsAndSettles: during a bulk write, new and moved outlets
+// wait while stock changes go through; when the bulk write ends, its done
+// returns only once the snapshot holds everything it wrote.
+func TestBulkHoldsRebuildsAndSettles(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	src := newFakeSource(synthetic(200, 1))
+	r := NewRefresher(src, Options{Clock: func() time.Time { return t0 }})
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	base := r.Current()
+	a, b := base.At(0).Outlet, base.At(1).Outlet
+
+	done := r.Bulk()
+	newcomer := src.put(publicmask.Outlet{Code: "99999999", Name: "새약국", Addr: a.Addr, Type: "01", Lat: a.Lat, Lng: a.Lng})
+	b.Lat += 0.01
+	moved := src.put(b)
+	a.Stock, a.StockAt = 300, t0
+	sold := src.put(a)
+	r.Notify([]publicmask.Outlet{newcomer})
+	r.Notify([]publicmask.Outlet{moved, sold})
+	if err := r.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := r.Current()
+	if e, _ := s.Lookup(a.Code); e.Stock != 300 {
+		t.Fatalf("stock change held back during a bulk write: stock %d", e.Stock)
+	}
+	if _, ok := s.Lookup(newcomer.Code); ok {
+		t.Fatal("a new outlet was applied during the bulk write")
+	}
+	if e, _ := s.Lookup(b.Code); e.Version == moved.Version {
+		t.Fatal("a moved outlet was applied during the bulk write")
+	}
+
+	sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
+	defer scancel()
+	if err := done(sctx); err != nil {
+		t.Fatal(err)
+	}
+	s = r.Current()
+	if _, ok := s.Lookup(newcomer.Code); !ok || s.Len() != 201 {
+		t.Fatalf("after done: newcomer visible %v, %d outlets", ok, s.Len())
+	}
+	if e, _ := s.Lookup(b.Code); e.Version != moved.Version || e.Lat != b.Lat {
+		t.Fatal("the moved outlet is not applied after done")
+	}
+	if hits := s.Near(b.Lat, b.Lng, 1, nil); len(hits) != 1 || s.At(int(hits[0].Pos)).Code != b.Code {
+		t.Fatalf("the moved outlet is not at its new place: %v", hits)
+	}
+	if err := done(sctx); err != nil { // a second call is harmless
+		t.Fatal(err)
+	}
+}

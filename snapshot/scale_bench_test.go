@@ -1,0 +1,96 @@
+package snapshot
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	publicmask "github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/seed"
+)
+
+// BenchmarkApply measures one commit's cost in the read model: applying a
+// batch of 64 stock changes (random outlets, as a rush spreads them) to a
+// stocked snapshot of the national demo and of 540,000 outlets. The cost
+// must follow the batch, not the registry: the two sizes should be within
+// 2× of each other.
+//
+//	go test ./snapshot -run '^$' -bench 'Apply$' -benchmem
+func BenchmarkApply(b *testing.B) {
+	for _, n := range []int{26_263, 540_000} {
+		b.Run(fmt.Sprintf("outlets=%d", n), func(b *testing.B) {
+			outlets, s := stocked(n)
+			v := s.Version()
+			rng := rand.New(rand.NewPCG(1, 2))
+			batches := make([][]publicmask.Outlet, 64)
+			for k := range batches {
+				batch := make([]publicmask.Outlet, 64)
+				for j := range batch {
+					batch[j] = outlets[rng.IntN(len(outlets))]
+				}
+				batches[k] = batch
+			}
+			runtime.GC()
+			b.ResetTimer()
+			for i := range b.N {
+				batch := batches[i%len(batches)]
+				for j := range batch {
+					v++
+					batch[j].Version = v
+					batch[j].Stock = (batch[j].Stock + 499) % 500
+					batch[j].UpdatedAt = t0.Add(time.Duration(v))
+				}
+				ns, _ := s.apply(batch, t0)
+				s = ns
+			}
+		})
+	}
+}
+
+// stocked returns n stocked outlets and their snapshot, made once per
+// process (building 540,000 takes long; the benchmark runs several times).
+func stocked(n int) ([]publicmask.Outlet, *Snapshot) {
+	stockedMu.Lock()
+	defer stockedMu.Unlock()
+	if c, ok := stockedCache[n]; ok {
+		return slices.Clone(c.outlets), c.s
+	}
+	outlets := seed.Outlets(seed.Options{Seed: 2020, Count: n})
+	for i := range outlets {
+		outlets[i].Stock, outlets[i].StockAt, outlets[i].UpdatedAt = 500, t0, t0
+		outlets[i].Version = int64(i + 1)
+	}
+	s := build(outlets, int64(len(outlets)), t0)
+	stockedCache[n] = stockedSet{outlets, s}
+	return slices.Clone(outlets), s
+}
+
+type stockedSet struct {
+	outlets []publicmask.Outlet
+	s       *Snapshot
+}
+
+var (
+	stockedMu    sync.Mutex
+	stockedCache = map[int]stockedSet{}
+)
+
+// BenchmarkApplyImportChunk measures applying a commit of 2,000 new outlets (one
+// import chunk of the ledger) to a snapshot of 540,000.
+func BenchmarkApplyImportChunk(b *testing.B) {
+	outlets := seed.Outlets(seed.Options{Seed: 2020, Count: 542_000})
+	for i := range outlets {
+		outlets[i].Version = int64(i + 1)
+	}
+	base, extra := outlets[:540_000], outlets[540_000:]
+	s := build(base, 540_000, t0)
+	runtime.GC()
+	b.ResetTimer()
+	for range b.N {
+		s.apply(extra, t0)
+	}
+}

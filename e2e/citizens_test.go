@@ -113,7 +113,7 @@ func TestCitizensMapAndOverview(t *testing.T) {
 	}
 	p := browsertest.NewPage(t, 1280, 1000)
 	shots := os.Getenv("PUBLICMASK_SCREENSHOTS")
-	axe := citizensAxeSource(t)
+	axe := axeSource(t)
 	s := start(t, "--db", filepath.Join(t.TempDir(), "pm.db"), "--seed", "none", "--tiles", "none", "--clock", "2020-03-11T10:00:00+09:00")
 	s.mustCall("PUT", "/api/v2/admin/outlets", adminToken, map[string]any{"storeInfos": infos}, nil, 200)
 	const selling, watched, fresh = "11817488", "12856941", "11885947" // 승약국, 대지약국, 대우약국 (never stocked)
@@ -218,7 +218,7 @@ func TestCitizensMapAndOverview(t *testing.T) {
 					t.Errorf("%s in English shows Hangul outside names and addresses: %q", pg.name, hangul)
 				}
 			}
-			citizensAxe(t, p, axe, pg.name+" "+lang)
+			checkAxe(t, p, axe, pg.name+" "+lang)
 			citizensShot(t, p, shots, fmt.Sprintf("%s-%s-1280.png", pg.name, lang))
 		}
 	}
@@ -259,55 +259,4 @@ func citizensShot(t *testing.T, p *browsertest.Page, dir, name string) {
 		t.Fatal(err)
 	}
 	copyTo(t, p.Screenshot(name), filepath.Join(dir, name))
-}
-
-// citizensAxeSource is axe-core's script (npm package axe-core, installed
-// by .ci/run into ~/.cache/publicmask-npm, or PUBLICMASK_AXE). Missing: the
-// accessibility checks are skipped with a log line, and fail under CI=true.
-func citizensAxeSource(t *testing.T) string {
-	t.Helper()
-	paths := []string{os.Getenv("PUBLICMASK_AXE")}
-	if home, err := os.UserHomeDir(); err == nil {
-		paths = append(paths, filepath.Join(home, ".cache", "publicmask-npm", "node_modules", "axe-core", "axe.min.js"))
-	}
-	for _, path := range paths {
-		if path == "" {
-			continue
-		}
-		if b, err := os.ReadFile(path); err == nil {
-			return string(b)
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("axe-core not found (npm install --prefix ~/.cache/publicmask-npm axe-core, or set PUBLICMASK_AXE): required under CI=true")
-	}
-	t.Log("axe-core not found: accessibility checks skipped (set PUBLICMASK_AXE to axe.min.js)")
-	return ""
-}
-
-// citizensAxe runs axe-core on the page and fails on any serious or
-// critical violation.
-func citizensAxe(t *testing.T, p *browsertest.Page, src, label string) {
-	t.Helper()
-	if src == "" {
-		return
-	}
-	var loaded bool
-	p.Eval(`typeof window.axe !== 'undefined'`, &loaded)
-	if !loaded {
-		p.Eval(`(function(){ `+src+`; return true; })()`, nil)
-	}
-	var out []struct {
-		ID     string `json:"id"`
-		Impact string `json:"impact"`
-		Help   string `json:"help"`
-		Nodes  []struct {
-			Target []any  `json:"target"`
-			HTML   string `json:"html"`
-		} `json:"nodes"`
-	}
-	p.Eval(`axe.run(document, {resultTypes: ['violations']}).then(function (r) { return r.violations.filter(function (v) { return v.impact === 'serious' || v.impact === 'critical'; }).map(function (v) { return {id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map(function (n) { return {target: n.target, html: n.html}; })}; }); })`, &out)
-	for _, v := range out {
-		t.Errorf("axe (%s): %s %s: %s %v", label, v.Impact, v.ID, v.Help, v.Nodes)
-	}
 }

@@ -502,20 +502,26 @@ func axeSource(t *testing.T) string {
 	return ""
 }
 
-// axe runs axe-core on the page and fails on any serious or critical
-// violation.
+// axe runs axe-core on the counter page (see checkAxe).
 func (c *counterPage) axe(src, label string) {
 	c.t.Helper()
+	checkAxe(c.t, c.Page, src, label)
+}
+
+// checkAxe runs axe-core on the page and fails on any serious or critical
+// violation. An empty src (axe-core not installed, outside CI) skips it.
+func checkAxe(t *testing.T, p *browsertest.Page, src, label string) {
+	t.Helper()
 	if src == "" {
 		return
 	}
 	var loaded bool
-	c.Eval(`typeof window.axe !== 'undefined'`, &loaded)
+	p.Eval(`typeof window.axe !== 'undefined'`, &loaded)
 	if !loaded {
-		c.Eval(`(function(){ `+src+`; return true; })()`, nil)
-		c.Eval(`typeof window.axe !== 'undefined' && typeof axe.run === 'function'`, &loaded)
+		p.Eval(`(function(){ `+src+`; return true; })()`, nil)
+		p.Eval(`typeof window.axe !== 'undefined' && typeof axe.run === 'function'`, &loaded)
 		if !loaded {
-			c.t.Fatal("axe-core did not load into the page")
+			t.Fatal("axe-core did not load into the page")
 		}
 	}
 	var out []struct {
@@ -527,9 +533,9 @@ func (c *counterPage) axe(src, label string) {
 			HTML   string `json:"html"`
 		} `json:"nodes"`
 	}
-	c.Eval(`axe.run(document, {resultTypes: ['violations']}).then(function (r) { return r.violations.filter(function (v) { return v.impact === 'serious' || v.impact === 'critical'; }).map(function (v) { return {id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map(function (n) { return {target: n.target, html: n.html}; })}; }); })`, &out)
+	p.Eval(`axe.run(document, {resultTypes: ['violations']}).then(function (r) { return r.violations.filter(function (v) { return v.impact === 'serious' || v.impact === 'critical'; }).map(function (v) { return {id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map(function (n) { return {target: n.target, html: n.html}; })}; }); })`, &out)
 	for _, v := range out {
-		c.t.Errorf("axe (%s): %s %s: %s %v", label, v.Impact, v.ID, v.Help, v.Nodes)
+		t.Errorf("axe (%s): %s %s: %s %v", label, v.Impact, v.ID, v.Help, v.Nodes)
 	}
 }
 

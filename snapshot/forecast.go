@@ -29,6 +29,17 @@ const minWindow = 5 * time.Second
 // as not selling: its forecast has a rate but no sell-out time.
 const minSellingRate = 1.0
 
+// An outlet gets a sell-out time once it has been seen selling in at least
+// minSalesForSellout changes or for at least minWatchForSellout: one sale
+// right after a delivery reads as thousands of masks an hour, and a citizen
+// told "gone in 6 minutes" on that evidence would stop trusting the
+// forecast. (Sales committed together reach the read model as one change,
+// hence the time too.)
+const (
+	minSalesForSellout = 3
+	minWatchForSellout = time.Minute
+)
+
 // IdleAfter is how long without a sale makes an outlet "not selling": its
 // sellout_at turns null, at its next change or, for an outlet that does
 // not change, when the refresher next confirms the snapshot (Expire).
@@ -45,6 +56,7 @@ type rate struct {
 	since  int64   // start of observation (unix ns)
 	at     int64   // time of the last update (unix ns)
 	last   int64   // time of the last sale (unix ns)
+	sales  int32   // sale changes seen (a cancel does not take one back)
 }
 
 // next returns the rate state after a change at t that sold delta masks (a
@@ -79,8 +91,14 @@ func (r rate) next(t time.Time, delta int, prevAt time.Time) rate {
 	r.sum = max(r.sum+d, 0)
 	if delta > 0 {
 		r.last = max(r.last, tn)
+		r.sales++
 	}
 	return r
+}
+
+// seenEnough tells whether the rate rests on enough selling to forecast.
+func (r rate) seenEnough() bool {
+	return r.sales >= minSalesForSellout || r.at-r.since >= int64(minWatchForSellout)
 }
 
 // perHour is the selling rate in masks per hour as of the last update.
@@ -103,7 +121,8 @@ type Forecast struct {
 // Forecast of the entry, as of its last change.
 func (e *Entry) Forecast() Forecast {
 	f := Forecast{SalesPerHour: math.Round(e.rate.perHour()*10) / 10}
-	if e.Suspended || e.Stock <= 0 || e.rate.at == 0 || f.SalesPerHour < minSellingRate || e.rate.idle(e.rate.at) {
+	if e.Suspended || e.Stock <= 0 || e.rate.at == 0 || f.SalesPerHour < minSellingRate || e.rate.idle(e.rate.at) ||
+		!e.rate.seenEnough() {
 		return f
 	}
 	hours := float64(e.Stock) / e.rate.perHour()

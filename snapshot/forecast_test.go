@@ -243,3 +243,20 @@ func TestRefresherExpiresIdleForecasts(t *testing.T) {
 		}
 	}
 }
+
+// TestNoSelloutFromOneSale: a single sale right after a delivery gives no
+// sell-out time (its rate would read as thousands an hour); a few sales do.
+func TestNoSelloutFromOneSale(t *testing.T) {
+	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, KST)
+	o := publicmask.Outlet{Code: "00000001", Name: "약국", Addr: "서울특별시 강북구 솔매로 38 (미아동)", Type: "01",
+		Lat: 37.6, Lng: 127, Stock: 147, StockAt: t0, UpdatedAt: t0, Version: 1}
+	s := build([]publicmask.Outlet{o}, 1, t0)
+	s, o, at := sellSteadily(s, o, t0, 16*time.Millisecond, 2, 1)
+	if f := s.At(0).Forecast(); !f.SelloutAt.IsZero() {
+		t.Fatalf("one sale 16 ms after the delivery: sell-out at %v (rate %.0f/h)", f.SelloutAt, f.SalesPerHour)
+	}
+	s, _, _ = sellSteadily(s, o, at, 20*time.Second, 2, minSalesForSellout-1)
+	if f := s.At(0).Forecast(); f.SelloutAt.IsZero() {
+		t.Fatalf("after %d sales: no sell-out time (rate %.0f/h)", minSalesForSellout, f.SalesPerHour)
+	}
+}

@@ -18,7 +18,7 @@ import (
 // service worker so that a reload during an outage still gives a counter.
 var counterAssets = []string{
 	"css/app.css", "css/outlet.css", "img/icon.svg",
-	"js/common.js", "js/idcheck.js", "js/outlet.js", "msg/outlet.js",
+	"js/common.js", "js/i18n.js", "js/idcheck.js", "js/outlet.js", "msg/outlet.js",
 }
 
 // Languages of the counter's message catalogues (i18n/outlet.<lang>.json);

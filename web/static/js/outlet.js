@@ -11,11 +11,10 @@
 'use strict';
 
 (function () {
-  var PM = window.PM, el = PM.el, MSG = window.PM_MSG || {};
+  var PM = window.PM, el = PM.el;
   var $ = function (id) { return document.getElementById(id); };
   var TOKEN_KEY = 'publicmask.outlet.token'; // sessionStorage: this tab only
   var VIEW_KEY = 'publicmask.outlet.view';   // the outlet and rules, for a reload while offline
-  var LANG_KEY = 'publicmask.lang';
   var TIMEOUT = 2500;     // a request unanswered this long counts as offline
   var PROBE_EVERY = 2000; // the circuit breaker's background probe
   var UNDO_MS = 10000;
@@ -23,40 +22,10 @@
 
   // ---------- language and messages ----------
 
-  var LANG = (function () {
-    var q = new URLSearchParams(location.search).get('lang');
-    try {
-      if (q === 'ko' || q === 'en') { localStorage.setItem(LANG_KEY, q); return q; }
-      var s = localStorage.getItem(LANG_KEY);
-      if (s === 'ko' || s === 'en') return s;
-    } catch (e) { /* storage blocked: fall through */ }
-    var langs = navigator.languages || [navigator.language || 'ko'];
-    for (var i = 0; i < langs.length; i++) {
-      var l = String(langs[i]).slice(0, 2).toLowerCase();
-      if (l === 'ko' || l === 'en') return l;
-    }
-    return 'ko';
-  })();
-  var LOCALE = LANG === 'ko' ? 'ko-KR' : 'en-GB';
-
-  function T(key, vars) {
-    var m = (MSG[LANG] || {})[key];
-    if (m == null) m = (MSG.ko || {})[key];
-    if (m == null) return key;
-    return m.replace(/\{(\w+)\}/g, function (_, n) { return vars && vars[n] != null ? String(vars[n]) : ''; });
-  }
-
-  function applyMessages() {
-    document.documentElement.lang = LANG;
-    Array.prototype.forEach.call(document.querySelectorAll('[data-msg]'), function (e) {
-      e.textContent = T(e.getAttribute('data-msg'));
-    });
-    var other = LANG === 'ko' ? 'en' : 'ko';
-    $('lang').setAttribute('href', '?lang=' + other);
-    $('lang').setAttribute('lang', other);
-    document.title = T('title');
-  }
-  applyMessages();
+  // Language, catalogue look-up and the page's static texts: the public
+  // pages' i18n.js (one language choice for every page).
+  var I18N = window.PM_I18N, LANG = I18N.lang, LOCALE = I18N.locale, T = I18N.T;
+  I18N.apply();
 
   var TZ = 'Asia/Seoul';
   var fmtTime = new Intl.DateTimeFormat(LOCALE, { timeZone: TZ, hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });

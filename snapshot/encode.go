@@ -179,16 +179,17 @@ func (e *Entry) createdAt() time.Time {
 	return e.UpdatedAt
 }
 
+// registryJSON is the encoded registry fields: the record without its
+// closing brace.
+func (e *Entry) registryJSON() []byte { return e.v1[:e.regLen:e.regLen] }
+
 // AppendV1 appends the nine-field v1 record of storesByGeo/storesByAddr.
-func (e *Entry) AppendV1(b []byte) []byte {
-	b = append(b, e.reg...)
-	return e.appendV1Stock(b)
-}
+func (e *Entry) AppendV1(b []byte) []byte { return append(b, e.v1...) }
 
 // AppendV2 appends the v2 outlet object; withDist adds distance_m (whole
 // metres).
 func (e *Entry) AppendV2(b []byte, dist float64, withDist bool) []byte {
-	b = append(b, e.reg...)
+	b = append(b, e.registryJSON()...)
 	b = append(b, `,"remain_stat":`...)
 	b = appendStat(b, e.Stat)
 	b = append(b, `,"stock_at":`...)
@@ -205,13 +206,14 @@ func (e *Entry) AppendV2(b []byte, dist float64, withDist bool) []byte {
 
 // AppendStoreInfo appends the six-field record of /stores/json.
 func (e *Entry) AppendStoreInfo(b []byte) []byte {
-	b = append(b, e.reg...)
+	b = append(b, e.registryJSON()...)
 	return append(b, '}')
 }
 
-// AppendSale appends the four-field record of /sales/json.
+// AppendSale appends the four-field record of /sales/json: the code and
+// the v1 record's stock fields.
 func (e *Entry) AppendSale(b []byte) []byte {
 	b = append(b, `{"code":`...)
 	b = AppendString(b, e.Code)
-	return e.appendV1Stock(b)
+	return append(b, e.v1[e.regLen:]...)
 }

@@ -23,35 +23,46 @@ type Entry struct {
 	// 시군구 when the address lacks it).
 	Place Address
 	sido  int // index into sidoNames, or len(sidoNames) if unknown
-	// reg is the JSON of the six registry fields that every record begins
-	// with, shared by the versions of an outlet whose registry fields are
-	// unchanged: a sale allocates no new copy. The few stock fields after
-	// it are encoded per answer (cheaper than keeping them for every outlet
-	// of a large country, see BENCHMARKS.md "Scale").
-	reg  []byte
-	rate rate
+	// v1 is the nine-field v1 record (storesByGeo, storesByAddr), encoded
+	// once per change: its first regLen bytes are the six registry fields
+	// that every record begins with. A change that leaves the registry
+	// fields alone copies them from the previous version instead of
+	// encoding them again, and one that leaves the v1 fields alone (a
+	// forecast expiry) shares the record. The v2 stock fields, forecast and
+	// distance are encoded per answer (see BENCHMARKS.md "Scale").
+	v1     []byte
+	regLen int32
+	rate   rate
 }
 
 func newEntry(o publicmask.Outlet, place Address) *Entry { return nextEntry(o, place, nil, rate{}) }
 
-// nextEntry makes the entry of o, sharing prev's encoded registry fields
-// when they are unchanged (prev may be nil), with the selling rate r.
+// nextEntry makes the entry of o, reusing prev's encoding where its fields
+// are unchanged (prev may be nil), with the selling rate r.
 func nextEntry(o publicmask.Outlet, place Address, prev *Entry, r rate) *Entry {
 	e := &Entry{Outlet: o, Stat: o.RemainStat(), Place: place, rate: r}
 	e.sido = sidoIndex(place.Sido)
 	if e.sido < 0 {
 		e.sido = len(sidoNames)
 	}
-	if prev != nil && prev.Code == o.Code && prev.Name == o.Name && prev.Addr == o.Addr && prev.Type == o.Type &&
-		prev.Lat == o.Lat && prev.Lng == o.Lng {
-		e.reg = prev.reg
-		// The change was read back from the store with strings of its
-		// own; keep the previous ones (which Place points into), so an
-		// outlet's registry text is held once, not once per read.
-		e.Code, e.Name, e.Addr, e.Type = prev.Code, prev.Name, prev.Addr, prev.Type
-	} else {
-		e.reg = e.appendRegistry(make([]byte, 0, 96+len(o.Name)+len(o.Addr)))
+	if prev == nil || prev.Code != o.Code || prev.Name != o.Name || prev.Addr != o.Addr || prev.Type != o.Type ||
+		prev.Lat != o.Lat || prev.Lng != o.Lng {
+		b := e.appendRegistry(make([]byte, 0, 192+len(o.Name)+len(o.Addr)))
+		e.regLen = int32(len(b))
+		e.v1 = e.appendV1Stock(b)
+		return e
 	}
+	// The change was read back from the store with strings of its own;
+	// keep the previous ones (which Place points into), so an outlet's
+	// registry text is held once, not once per read.
+	e.Code, e.Name, e.Addr, e.Type = prev.Code, prev.Name, prev.Addr, prev.Type
+	e.regLen = prev.regLen
+	if prev.Stat == e.Stat && prev.StockAt.Equal(e.StockAt) && prev.createdAt().Equal(e.createdAt()) {
+		e.v1 = prev.v1
+		return e
+	}
+	reg := prev.registryJSON()
+	e.v1 = e.appendV1Stock(append(make([]byte, 0, len(reg)+96), reg...))
 	return e
 }
 

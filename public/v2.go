@@ -8,6 +8,8 @@ import (
 
 	publicmask "github.com/publicmask/publicmask"
 	"github.com/publicmask/publicmask/snapshot"
+
+	"github.com/publicmask/publicmask/internal/httpx"
 )
 
 // v2 (DESIGN.md §4.2).
@@ -75,7 +77,7 @@ func (h *handler) outlet(w http.ResponseWriter, req *http.Request) {
 	code := req.PathValue("code")
 	e, ok := s.Lookup(code)
 	if !ok {
-		writeError(w, http.StatusNotFound, publicmask.ENotFound, "no outlet with that code")
+		httpx.WriteCode(w, publicmask.ENotFound, "no outlet with that code")
 		return
 	}
 	k := append([]byte("outlet|"), code...)
@@ -119,7 +121,7 @@ func (h *handler) summary(w http.ResponseWriter, req *http.Request) {
 
 func (h *handler) rules(w http.ResponseWriter, req *http.Request) {
 	if h.opts.Rules == nil {
-		writeError(w, http.StatusNotFound, publicmask.ENotFound, "rules are not served by this node")
+		httpx.WriteCode(w, publicmask.ENotFound, "rules are not served by this node")
 		return
 	}
 	q, s, ok := parseRequest(h, w, req, (*params).rulesQuery)

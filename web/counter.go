@@ -7,6 +7,10 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+
+	"github.com/publicmask/publicmask/internal/httpx"
+
+	"github.com/publicmask/publicmask"
 )
 
 // The counter page (/outlet) is outlet traffic, not public traffic
@@ -100,7 +104,7 @@ func (s *site) outletAsset(w http.ResponseWriter, r *http.Request) {
 	}
 	a := s.assets[name]
 	if a == nil || !isCounterAsset(name) {
-		writeError(w, http.StatusNotFound, "not_found", "no such file")
+		httpx.WriteCode(w, publicmask.ENotFound, "no such file")
 		return
 	}
 	w.Header().Set("Cache-Control", cache)

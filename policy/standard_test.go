@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/publicmask/publicmask"
 )
 
 // Every birth-year digit × every weekday under standard, in the week of
@@ -103,7 +105,7 @@ func TestWeekBoundaries(t *testing.T) {
 	}{
 		{sunLast, "2020-03-15", "2020-03-09"},
 		{monFirst, "2020-03-16", "2020-03-16"},
-		{time.Date(2020, 3, 9, 0, 0, 0, 0, Seoul), "2020-03-09", "2020-03-09"},
+		{time.Date(2020, 3, 9, 0, 0, 0, 0, publicmask.Seoul), "2020-03-09", "2020-03-09"},
 		{time.Date(2020, 3, 8, 23, 0, 0, 0, time.UTC), "2020-03-09", "2020-03-09"},                        // 08:00 KST Monday
 		{time.Date(2020, 3, 14, 23, 0, 0, 0, time.FixedZone("PST", -8*3600)), "2020-03-15", "2020-03-09"}, // Sunday 16:00 KST
 	} {
@@ -111,7 +113,7 @@ func TestWeekBoundaries(t *testing.T) {
 			t.Errorf("Date(%v) = %s, want %s", c.at, got, c.date)
 		}
 		ws := WeekStart(c.at)
-		if got := ws.Format("2006-01-02"); got != c.week || ws.Location() != Seoul || ws.Hour() != 0 || ws.Weekday() != time.Monday {
+		if got := ws.Format("2006-01-02"); got != c.week || ws.Location() != publicmask.Seoul || ws.Hour() != 0 || ws.Weekday() != time.Monday {
 			t.Errorf("WeekStart(%v) = %v, want Monday %s 00:00 KST", c.at, ws, c.week)
 		}
 	}

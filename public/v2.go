@@ -113,8 +113,8 @@ func (h *handler) summary(w http.ResponseWriter, req *http.Request) {
 	}
 	h.respondDated(w, req, s, []byte("summary"), cached(s.Cached, "summary", gzip.BestSpeed, false, func() []byte {
 		nat, bySido := s.Summary()
-		asOf := s.AsOf().In(snapshot.KST)
-		sales := salesSeries{Date: asOf.Format("2006-01-02"), StartedAt: s.CountingSince().In(snapshot.KST).Format(time.RFC3339), Counts: s.SalesPer10Min(asOf)}
+		asOf := s.AsOf().In(publicmask.Seoul)
+		sales := salesSeries{Date: asOf.Format("2006-01-02"), StartedAt: s.CountingSince().In(publicmask.Seoul).Format(time.RFC3339), Counts: s.SalesPer10Min(asOf)}
 		return append(marshal(summaryBody{s.AsOfString(), s.Version(), nat, bySido, s.BySigungu(), sales}), '\n')
 	}))
 }

@@ -20,6 +20,8 @@ import (
 	"github.com/publicmask/publicmask/seed"
 
 	"github.com/publicmask/publicmask/httpapi"
+
+	"github.com/publicmask/publicmask/outletio"
 )
 
 const usage = `publicmask — Korea's public-mask rationing service (2020), rebuilt.
@@ -177,9 +179,9 @@ func gen(args []string) error {
 	outlets := seed.Outlets(opt)
 	switch *format {
 	case "csv":
-		return seed.WriteCSV(os.Stdout, outlets)
+		return outletio.WriteCSV(os.Stdout, outlets)
 	case "json":
-		return seed.WriteJSON(os.Stdout, outlets)
+		return outletio.WriteJSON(os.Stdout, outlets)
 	}
 	return fmt.Errorf("--format must be csv or json, not %q", *format)
 }

@@ -94,14 +94,7 @@ func isCounterAsset(name string) bool {
 // outletAsset serves /outlet/v-<version>/<name> (immutable) and
 // /outlet/<name> (revalidated), counter assets only.
 func (s *site) outletAsset(w http.ResponseWriter, r *http.Request) {
-	name := strings.TrimPrefix(r.URL.Path, "/outlet/")
-	cache := "private, max-age=0, must-revalidate"
-	if v, rest, ok := strings.Cut(name, "/"); ok && strings.HasPrefix(v, "v-") {
-		name = rest
-		if v == "v-"+s.version {
-			cache = "private, max-age=31536000, immutable"
-		}
-	}
+	name, cache := s.versioned(strings.TrimPrefix(r.URL.Path, "/outlet/"), "private")
 	a := s.assets[name]
 	if a == nil || !isCounterAsset(name) {
 		httpx.WriteCode(w, publicmask.ENotFound, "no such file")

@@ -268,16 +268,7 @@ func (s *site) page(name string) http.HandlerFunc {
 // static serves /static/v-<version>/<name> (immutable) and /static/<name>
 // (revalidated by ETag, for links that do not carry the version).
 func (s *site) static(w http.ResponseWriter, r *http.Request) {
-	name := strings.TrimPrefix(r.URL.Path, "/static/")
-	cache := "public, max-age=0, must-revalidate"
-	if v, rest, ok := strings.Cut(name, "/"); ok && strings.HasPrefix(v, "v-") {
-		name = rest
-		if v == "v-"+s.version {
-			cache = "public, max-age=31536000, immutable"
-		}
-		// An old version still gets today's file, but only revalidated, so a
-		// page from before a deploy does not pin new bytes for a year.
-	}
+	name, cache := s.versioned(strings.TrimPrefix(r.URL.Path, "/static/"), "public")
 	a := s.assets[name]
 	if a == nil {
 		httpx.WriteCode(w, publicmask.ENotFound, "no such file")
@@ -285,6 +276,21 @@ func (s *site) static(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", cache)
 	s.serveAsset(w, r, a)
+}
+
+// versioned reads an asset path, "v-<version>/<name>" or "<name>", and
+// the Cache-Control of its answer (scope "public" or "private"): a year
+// for the current version, revalidation otherwise. An old version still
+// gets today's file, but only revalidated, so a page from before a deploy
+// does not pin new bytes for a year.
+func (s *site) versioned(path, scope string) (name, cache string) {
+	if v, rest, ok := strings.Cut(path, "/"); ok && strings.HasPrefix(v, "v-") {
+		if v == "v-"+s.version {
+			return rest, scope + ", max-age=31536000, immutable"
+		}
+		path = rest
+	}
+	return path, scope + ", max-age=0, must-revalidate"
 }
 
 func (s *site) serveAsset(w http.ResponseWriter, r *http.Request, a *asset) {

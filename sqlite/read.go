@@ -357,8 +357,8 @@ func (s *Store) Purge(ctx context.Context, week string) (int, error) {
 		query string
 		arg   any
 	}{
-		{"person weeks", `DELETE FROM person_weeks WHERE (person, week) IN
-			(SELECT person, week FROM person_weeks WHERE week < ? LIMIT ?)`, week},
+		{"person weeks", `DELETE FROM person_weeks WHERE (week, person) IN
+			(SELECT week, person FROM person_weeks WHERE week < ? LIMIT ?)`, week},
 		{"sale items", `UPDATE sale_items SET person = '' WHERE (sale_id, idx) IN
 			(SELECT i.sale_id, i.idx FROM sales s JOIN sale_items i ON i.sale_id = s.id
 			 WHERE s.week < ? AND i.person <> '' LIMIT ?)`, week},

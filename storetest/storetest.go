@@ -148,7 +148,7 @@ func testRollback(t *testing.T, s publicmask.Store) {
 		if err := tx.SaveOutlet(&o); err != nil {
 			return err
 		}
-		if err := tx.PutPersonWeek(publicmask.PersonWeek{Person: "p", Week: "2020-03-09", Quantity: 2, Purchases: 1}); err != nil {
+		if err := tx.PutPersonWeek(publicmask.PersonWeek{Person: "p", Week: "2020-03-09", Usage: publicmask.Usage{Quantity: 2, Purchases: 1}}); err != nil {
 			return err
 		}
 		return boom
@@ -231,7 +231,7 @@ func testIdempotency(t *testing.T, s publicmask.Store) {
 
 func testPersonWeeks(t *testing.T, s publicmask.Store) {
 	ctx := context.Background()
-	a := publicmask.PersonWeek{Person: "aaaa", Week: "2020-03-09", Quantity: 2, Purchases: 1, WeekdayPurchases: 1}
+	a := publicmask.PersonWeek{Person: "aaaa", Week: "2020-03-09", Usage: publicmask.Usage{Quantity: 2, Purchases: 1, WeekdayPurchases: 1}}
 	write(t, s, func(tx publicmask.Tx) error {
 		if err := tx.PutPersonWeek(a); err != nil {
 			return err
@@ -401,7 +401,7 @@ func testPurge(t *testing.T, s publicmask.Store) {
 	cur := sale("cur", "00000001", t0.AddDate(0, 0, 21), 2, "aaaa")
 	cur.Week = "2020-03-30"
 	write(t, s, func(tx publicmask.Tx) error {
-		for _, pw := range []publicmask.PersonWeek{{Person: "aaaa", Week: "2020-03-09", Quantity: 2, Purchases: 1}, {Person: "aaaa", Week: "2020-03-30", Quantity: 2, Purchases: 1}} {
+		for _, pw := range []publicmask.PersonWeek{{Person: "aaaa", Week: "2020-03-09", Usage: publicmask.Usage{Quantity: 2, Purchases: 1}}, {Person: "aaaa", Week: "2020-03-30", Usage: publicmask.Usage{Quantity: 2, Purchases: 1}}} {
 			if err := tx.PutPersonWeek(pw); err != nil {
 				return err
 			}
@@ -538,7 +538,7 @@ func testReadYourWrites(t *testing.T, s publicmask.Store) {
 		if got, _ := tx.LockOutlet(o.Code); got.Stock != 100 || !got.StockAt.Equal(t0) {
 			return fmt.Errorf("LockOutlet after second SaveOutlet = %+v", got)
 		}
-		if err := tx.PutPersonWeek(publicmask.PersonWeek{Person: "p", Week: week, Quantity: 2, Purchases: 1, WeekdayPurchases: 1}); err != nil {
+		if err := tx.PutPersonWeek(publicmask.PersonWeek{Person: "p", Week: week, Usage: publicmask.Usage{Quantity: 2, Purchases: 1, WeekdayPurchases: 1}}); err != nil {
 			return err
 		}
 		m, err := tx.PersonWeeks(week, []string{"p"})
@@ -554,14 +554,14 @@ func testReadYourWrites(t *testing.T, s publicmask.Store) {
 		if err != nil || len(q) != 0 {
 			return fmt.Errorf("absent person = %+v, %v", q, err)
 		}
-		if err := tx.PutPersonWeek(publicmask.PersonWeek{Person: "q", Week: week, Quantity: 1, Purchases: 1, WeekdayPurchases: 1}); err != nil {
+		if err := tx.PutPersonWeek(publicmask.PersonWeek{Person: "q", Week: week, Usage: publicmask.Usage{Quantity: 1, Purchases: 1, WeekdayPurchases: 1}}); err != nil {
 			return err
 		}
 		q, err = tx.PersonWeeks(week, []string{"q", "p"})
 		if err != nil || q["q"].Quantity != 1 || q["p"].Quantity != 2 {
 			return fmt.Errorf("PersonWeeks after insert = %+v, %v", q, err)
 		}
-		if err := tx.PutPersonWeek(publicmask.PersonWeek{Person: "q", Week: week, Quantity: 2, Purchases: 2, WeekdayPurchases: 2}); err != nil {
+		if err := tx.PutPersonWeek(publicmask.PersonWeek{Person: "q", Week: week, Usage: publicmask.Usage{Quantity: 2, Purchases: 2, WeekdayPurchases: 2}}); err != nil {
 			return err
 		}
 		if err := tx.InsertSale(sale("s1", o.Code, t0, 2, "p")); err != nil {
@@ -846,11 +846,11 @@ func testPurgeMany(t *testing.T, s publicmask.Store) {
 	const n = 11_000
 	write(t, s, func(tx publicmask.Tx) error {
 		for i := range n {
-			if err := tx.PutPersonWeek(publicmask.PersonWeek{Person: fmt.Sprintf("p%06d", i), Week: "2020-03-09", Quantity: 1, Purchases: 1}); err != nil {
+			if err := tx.PutPersonWeek(publicmask.PersonWeek{Person: fmt.Sprintf("p%06d", i), Week: "2020-03-09", Usage: publicmask.Usage{Quantity: 1, Purchases: 1}}); err != nil {
 				return err
 			}
 		}
-		return tx.PutPersonWeek(publicmask.PersonWeek{Person: "keep", Week: "2020-03-30", Quantity: 1, Purchases: 1})
+		return tx.PutPersonWeek(publicmask.PersonWeek{Person: "keep", Week: "2020-03-30", Usage: publicmask.Usage{Quantity: 1, Purchases: 1}})
 	})
 	got, err := s.Purge(ctx, "2020-03-16")
 	if err != nil || got != n {

@@ -45,7 +45,7 @@ func TestBrowserMap(t *testing.T) {
 	ts, f := newSite(t, Options{Tiles: "none", Basemap: testBasemap(t)})
 	p := browsertest.NewPage(t, 1280, 860)
 
-	// The issue's "Done when": Gangbuk, 승약국 first with its status in words.
+	// Near 솔매로 in Gangbuk: 승약국 first, with its status in words.
 	p.Run(chromedp.Navigate(ts.URL + "/?lat=37.6254369&lng=127.0164096"))
 	p.Wait(`document.querySelectorAll('#list li').length >= 10`, 10*time.Second)
 	if name := p.Text(firstItem + `.querySelector('.o-name')`); name != "승약국" {

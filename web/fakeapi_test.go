@@ -404,7 +404,7 @@ func (f *fakeAPI) cancel(w http.ResponseWriter, r *http.Request) {
 	apiErr(w, 404, "not_found")
 }
 
-// seedGangbuk places 승약국 at the Done-when point of issue 5 and a few dozen
+// seedGangbuk places 승약국 near 솔매로 in Gangbuk and a few dozen
 // outlets of every status around it, plus some further away for clusters.
 func (f *fakeAPI) seedGangbuk() {
 	now := time.Now()

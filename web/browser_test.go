@@ -179,18 +179,6 @@ func TestBrowserMapDefaultCentreOnPhone(t *testing.T) {
 	copyFile(t, p.Screenshot("map-phone.png"), "/tmp/publicmask-map-phone.png")
 }
 
-// outbox reads the counter's IndexedDB outbox.
-const outboxJS = `new Promise(function (res, rej) {
-  var rq = indexedDB.open('publicmask', 1);
-  rq.onupgradeneeded = function () { rq.result.createObjectStore('outbox', { keyPath: 'txn_id' }); };
-  rq.onsuccess = function () {
-    var g = rq.result.transaction('outbox').objectStore('outbox').getAll();
-    g.onsuccess = function () { rq.result.close(); res(JSON.stringify(g.result)); };
-    g.onerror = function () { rej(g.error); };
-  };
-  rq.onerror = function () { rej(rq.error); };
-})`
-
 func TestBrowserStatus(t *testing.T) {
 	var mu sync.Mutex
 	n := 0

@@ -56,8 +56,17 @@ func TestStandardDigitByWeekday(t *testing.T) {
 	}
 }
 
-// The issue-2 "done when" under standard on Wednesday 2020-03-11.
-func TestStandardIssue2(t *testing.T) {
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// The standard rules on Wednesday 2020-03-11: a 1983 buyer may take 2 masks
+// once a week, a 1984 buyer waits for Thursday, check digits are verified,
+// and the policy holds from 2020-01-01 on.
+func TestStandardRotationWeek(t *testing.T) {
 	p := Standard()
 	at := kst(t, "2020-03-11 09:00:00")
 	d := p.Check(at, pharmacy, []Person{buyer(1983, 2)})

@@ -179,7 +179,7 @@ func (e *Entry) createdAt() time.Time {
 
 // registryJSON is the encoded registry fields: the record without its
 // closing brace.
-func (e *Entry) registryJSON() []byte { return e.v1[:e.regLen:e.regLen] }
+func (e *Entry) registryJSON() string { return e.v1[:e.regLen] }
 
 // AppendV1 appends the nine-field v1 record of storesByGeo/storesByAddr.
 func (e *Entry) AppendV1(b []byte) []byte { return append(b, e.v1...) }

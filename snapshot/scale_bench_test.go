@@ -94,3 +94,37 @@ func BenchmarkApplyImportChunk(b *testing.B) {
 		s.apply(extra, t0)
 	}
 }
+
+// BenchmarkHeapPerOutlet reports the live heap a stocked snapshot holds per
+// outlet (entries, their encodings and every index), at the national size
+// and at 540,000, with the time one collection takes over it (what every
+// answer and commit pays for in a collector cycle).
+//
+//	go test ./snapshot -run '^$' -bench 'HeapPerOutlet' -benchtime 1x
+func BenchmarkHeapPerOutlet(b *testing.B) {
+	for _, n := range []int{26_263, 540_000} {
+		b.Run(fmt.Sprintf("outlets=%d", n), func(b *testing.B) {
+			outlets := seed.Outlets(seed.Options{Seed: 2020, Count: n})
+			for i := range outlets {
+				outlets[i].Stock, outlets[i].StockAt, outlets[i].UpdatedAt = 500, t0, t0
+				outlets[i].Version = int64(i + 1)
+			}
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			var s *Snapshot
+			for range b.N {
+				s = build(outlets, int64(n), t0)
+			}
+			outlets = nil
+			runtime.GC()
+			start := time.Now()
+			runtime.GC()
+			gc := time.Since(start)
+			runtime.ReadMemStats(&after)
+			b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(n), "heapB/outlet")
+			b.ReportMetric(float64(gc.Microseconds())/1000, "gc-ms")
+			runtime.KeepAlive(s)
+		})
+	}
+}

@@ -22,7 +22,6 @@ type Entry struct {
 	// Place is the parsed administrative address (시도 inferred from the
 	// 시군구 when the address lacks it).
 	Place Address
-	sido  int // index into sidoNames, or len(sidoNames) if unknown
 	// v1 is the nine-field v1 record (storesByGeo, storesByAddr), encoded
 	// once per change: its first regLen bytes are the six registry fields
 	// that every record begins with. A change that leaves the registry
@@ -30,8 +29,9 @@ type Entry struct {
 	// encoding them again, and one that leaves the v1 fields alone (a
 	// forecast expiry) shares the record. The v2 stock fields, forecast and
 	// distance are encoded per answer (see BENCHMARKS.md "Scale").
-	v1     []byte
+	v1     string
 	regLen int32
+	sido   int32 // index into sidoNames, or len(sidoNames) if unknown
 	rate   rate
 }
 
@@ -41,15 +41,16 @@ func newEntry(o publicmask.Outlet, place Address) *Entry { return nextEntry(o, p
 // are unchanged (prev may be nil), with the selling rate r.
 func nextEntry(o publicmask.Outlet, place Address, prev *Entry, r rate) *Entry {
 	e := &Entry{Outlet: o, Stat: o.RemainStat(), Place: place, rate: r}
-	e.sido = sidoIndex(place.Sido)
+	e.sido = int32(sidoIndex(place.Sido))
 	if e.sido < 0 {
-		e.sido = len(sidoNames)
+		e.sido = int32(len(sidoNames))
 	}
 	if prev == nil || prev.Code != o.Code || prev.Name != o.Name || prev.Addr != o.Addr || prev.Type != o.Type ||
 		prev.Lat != o.Lat || prev.Lng != o.Lng {
-		b := e.appendRegistry(make([]byte, 0, 192+len(o.Name)+len(o.Addr)))
+		var scratch [512]byte
+		b := e.appendRegistry(scratch[:0])
 		e.regLen = int32(len(b))
-		e.v1 = e.appendV1Stock(b)
+		e.v1 = string(e.appendV1Stock(b)) // no slack kept per outlet
 		return e
 	}
 	// The change was read back from the store with strings of its own;
@@ -61,8 +62,8 @@ func nextEntry(o publicmask.Outlet, place Address, prev *Entry, r rate) *Entry {
 		e.v1 = prev.v1
 		return e
 	}
-	reg := prev.registryJSON()
-	e.v1 = e.appendV1Stock(append(make([]byte, 0, len(reg)+96), reg...))
+	var scratch [512]byte
+	e.v1 = string(e.appendV1Stock(append(scratch[:0], prev.registryJSON()...)))
 	return e
 }
 
@@ -112,7 +113,7 @@ func (s *Snapshot) AsOfString() string { return s.asOfStr }
 // (code, name, addr, type, lat, lng). Stock changes share it between
 // snapshots, so a sale rebuilds no index and keeps the stores pages cached.
 type registry struct {
-	byCode map[string]int32
+	codes  codeIndex
 	geo    *grid
 	places *placeIndex
 	memo   memo // caches valid while the registry is unchanged (stores pages)
@@ -160,7 +161,7 @@ func (s *Snapshot) At(i int) *Entry { return s.chunks[i>>chunkBits][i&(chunkSize
 
 // Lookup finds an outlet by code.
 func (s *Snapshot) Lookup(code string) (*Entry, bool) {
-	i, ok := s.reg.byCode[code]
+	i, ok := s.reg.codes.find(code, s.At)
 	if !ok {
 		return nil, false
 	}
@@ -319,10 +320,7 @@ func fromEntries(entries []*Entry, version int64, asOf time.Time) *Snapshot {
 			s.version = e.Version
 		}
 	}
-	s.reg = &registry{byCode: make(map[string]int32, len(entries))}
-	for i, e := range entries {
-		s.reg.byCode[e.Code] = int32(i)
-	}
+	s.reg = &registry{codes: newCodeIndex(s.At, s.n)}
 	s.reg.sgg, s.reg.sggOf = buildSigungu(s.At, s.n)
 	s.sgg = make([][nStats]int32, len(s.reg.sgg))
 	for i, k := range s.reg.sggOf {
@@ -351,7 +349,7 @@ func (s *Snapshot) apply(changes []publicmask.Outlet, asOf time.Time) (*Snapshot
 	)
 	changes = dedupe(changes)
 	for _, o := range changes {
-		i, ok := s.reg.byCode[o.Code]
+		i, ok := s.reg.codes.find(o.Code, s.At)
 		if !ok {
 			newCodes = true
 			applied = append(applied, newEntry(o, ParseAddress(o.Addr)))
@@ -447,7 +445,7 @@ func (s *Snapshot) apply(changes []publicmask.Outlet, asOf time.Time) (*Snapshot
 		ns.chunks[c][i&(chunkSize-1)] = e
 	}
 	if regChange {
-		ns.reg = &registry{byCode: s.reg.byCode, geo: s.reg.geo, places: s.reg.places, sgg: s.reg.sgg, sggOf: s.reg.sggOf}
+		ns.reg = &registry{codes: s.reg.codes, geo: s.reg.geo, places: s.reg.places, sgg: s.reg.sgg, sggOf: s.reg.sggOf}
 	}
 	return ns.finish(), applied
 }

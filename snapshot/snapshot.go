@@ -338,23 +338,37 @@ func fromEntries(entries []*Entry, version int64, asOf time.Time) *Snapshot {
 // are ignored, so notifications and polling may overlap freely. It returns s
 // itself if nothing changed.
 func (s *Snapshot) apply(changes []publicmask.Outlet, asOf time.Time) (*Snapshot, []*Entry) {
-	var (
-		applied   []*Entry
-		pos       []int32
-		newCodes  bool
-		reindex   bool // addr or coordinates changed
-		regChange bool // name or type changed
-		version   = s.version
-		sales     = s.sales
-	)
-	changes = dedupe(changes)
+	c := s.collect(dedupe(changes))
+	if len(c.applied) == 0 {
+		return s, nil
+	}
+	if c.newCodes || c.reindex {
+		return s.rebuild(c, asOf)
+	}
+	return s.patch(c, asOf), c.applied
+}
+
+// changeSet is a batch of changes read against a snapshot: the new entries,
+// the position each replaces (-1: a new outlet), and what they touch.
+type changeSet struct {
+	applied   []*Entry
+	pos       []int32
+	newCodes  bool
+	reindex   bool // addr or coordinates changed
+	regChange bool // name or type changed
+	version   int64
+	sales     *salesDay
+}
+
+func (s *Snapshot) collect(changes []publicmask.Outlet) *changeSet {
+	c := &changeSet{version: s.version, sales: s.sales}
 	for _, o := range changes {
 		i, ok := s.reg.codes.find(o.Code, s.At)
 		if !ok {
-			newCodes = true
-			applied = append(applied, newEntry(o, ParseAddress(o.Addr)))
-			pos = append(pos, -1)
-			version = max(version, o.Version)
+			c.newCodes = true
+			c.applied = append(c.applied, newEntry(o, ParseAddress(o.Addr)))
+			c.pos = append(c.pos, -1)
+			c.version = max(c.version, o.Version)
 			continue
 		}
 		old := s.At(int(i))
@@ -364,90 +378,95 @@ func (s *Snapshot) apply(changes []publicmask.Outlet, asOf time.Time) (*Snapshot
 		place := old.Place
 		if o.Addr != old.Addr {
 			place = ParseAddress(o.Addr)
-			reindex = true
+			c.reindex = true
 		}
 		if o.Lat != old.Lat || o.Lng != old.Lng {
-			reindex = true
+			c.reindex = true
 		}
 		if o.Name != old.Name || o.Type != old.Type {
-			regChange = true
+			c.regChange = true
 		}
 		delta := o.Sold - old.Sold
 		if delta > 0 {
-			if sales == s.sales {
-				sales = s.sales.clone()
+			if c.sales == s.sales {
+				c.sales = s.sales.clone()
 			}
-			sales.add(o.UpdatedAt, delta)
+			c.sales.add(o.UpdatedAt, delta)
 		}
-		applied = append(applied, nextEntry(o, place, old, old.rate.next(o.UpdatedAt, delta, old.UpdatedAt)))
-		pos = append(pos, i)
-		version = max(version, o.Version)
+		c.applied = append(c.applied, nextEntry(o, place, old, old.rate.next(o.UpdatedAt, delta, old.UpdatedAt)))
+		c.pos = append(c.pos, i)
+		c.version = max(c.version, o.Version)
 	}
-	if len(applied) == 0 {
-		return s, nil
+	return c
+}
+
+// rebuild is apply for a batch with new or moved outlets (rare: a registry
+// import): all indexes are built again. The entries stay in code order: the
+// new ones are sorted apart and merged in.
+func (s *Snapshot) rebuild(c *changeSet, asOf time.Time) (*Snapshot, []*Entry) {
+	cur := make([]*Entry, 0, s.n)
+	for i := 0; i < s.n; i++ {
+		cur = append(cur, s.At(i))
 	}
-	if newCodes || reindex {
-		// Rare (registry import): rebuild the indexes. The entries stay in
-		// code order: the new ones are sorted apart and merged in.
-		cur := make([]*Entry, 0, s.n)
-		for i := 0; i < s.n; i++ {
-			cur = append(cur, s.At(i))
+	var added []*Entry
+	for j, e := range c.applied {
+		if c.pos[j] >= 0 {
+			cur[c.pos[j]] = e
+		} else {
+			added = append(added, e)
 		}
-		var added []*Entry
-		for j, e := range applied {
-			if pos[j] >= 0 {
-				cur[pos[j]] = e
-			} else {
-				added = append(added, e)
-			}
-		}
-		slices.SortFunc(added, func(a, b *Entry) int { return strings.Compare(a.Code, b.Code) })
-		all := make([]*Entry, 0, len(cur)+len(added))
-		for len(cur) > 0 && len(added) > 0 {
-			if cur[0].Code < added[0].Code {
-				all, cur = append(all, cur[0]), cur[1:]
-			} else {
-				all, added = append(all, added[0]), added[1:]
-			}
-		}
-		all = append(append(all, cur...), added...)
-		ns := fromEntries(all, version, asOf)
-		ns.sales = sales
-		// fromEntries may have replaced entries (inferred 시도): report the
-		// ones the snapshot holds.
-		for j, e := range applied {
-			if ne, ok := ns.Lookup(e.Code); ok {
-				applied[j] = ne
-			}
-		}
-		return ns, applied
 	}
-	ns := &Snapshot{version: version, asOf: asOf, n: s.n, reg: s.reg, sales: sales}
+	slices.SortFunc(added, func(a, b *Entry) int { return strings.Compare(a.Code, b.Code) })
+	all := make([]*Entry, 0, len(cur)+len(added))
+	for len(cur) > 0 && len(added) > 0 {
+		if cur[0].Code < added[0].Code {
+			all, cur = append(all, cur[0]), cur[1:]
+		} else {
+			all, added = append(all, added[0]), added[1:]
+		}
+	}
+	all = append(append(all, cur...), added...)
+	ns := fromEntries(all, c.version, asOf)
+	ns.sales = c.sales
+	// fromEntries may have replaced entries (inferred 시도): report the
+	// ones the snapshot holds.
+	for j, e := range c.applied {
+		if ne, ok := ns.Lookup(e.Code); ok {
+			c.applied[j] = ne
+		}
+	}
+	return ns, c.applied
+}
+
+// patch is apply for stock and name changes: it copies the chunks the
+// changes fall in, the chunk table and the counts, and shares the rest.
+func (s *Snapshot) patch(c *changeSet, asOf time.Time) *Snapshot {
+	ns := &Snapshot{version: c.version, asOf: asOf, n: s.n, reg: s.reg, sales: c.sales}
 	ns.chunks = slices.Clone(s.chunks)
 	sum := *s.summary
 	ns.summary = &sum
 	ns.sgg = slices.Clone(s.sgg)
 	copied := make(map[int]bool, 4)
-	for j, e := range applied {
-		i := int(pos[j])
-		c := i >> chunkBits
-		if !copied[c] {
-			ns.chunks[c] = slices.Clone(s.chunks[c])
-			copied[c] = true
+	for j, e := range c.applied {
+		i := int(c.pos[j])
+		ch := i >> chunkBits
+		if !copied[ch] {
+			ns.chunks[ch] = slices.Clone(s.chunks[ch])
+			copied[ch] = true
 		}
-		old := ns.chunks[c][i&(chunkSize-1)]
+		old := ns.chunks[ch][i&(chunkSize-1)]
 		ns.summary[old.sido][statIndex(old.Stat)]--
 		ns.summary[e.sido][statIndex(e.Stat)]++
 		if k := s.reg.sggOf[i]; k >= 0 {
 			ns.sgg[k][statIndex(old.Stat)]--
 			ns.sgg[k][statIndex(e.Stat)]++
 		}
-		ns.chunks[c][i&(chunkSize-1)] = e
+		ns.chunks[ch][i&(chunkSize-1)] = e
 	}
-	if regChange {
+	if c.regChange {
 		ns.reg = &registry{codes: s.reg.codes, geo: s.reg.geo, places: s.reg.places, sgg: s.reg.sgg, sggOf: s.reg.sggOf}
 	}
-	return ns.finish(), applied
+	return ns.finish()
 }
 
 // dedupe keeps the newest change per code, in the original order.

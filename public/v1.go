@@ -118,12 +118,7 @@ func (h *handler) storesByGeo(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	var key [80]byte
-	k := append(key[:0], "geo|"...)
-	k = strconv.AppendFloat(k, q.lat, 'g', -1, 64)
-	k = append(k, '|')
-	k = strconv.AppendFloat(k, q.lng, 'g', -1, 64)
-	k = append(k, '|')
-	k = strconv.AppendFloat(k, q.m, 'g', -1, 64)
+	k := circleKey(key[:0], "geo|", q.lat, q.lng, q.m)
 	h.respond(w, req, s, k, dynamic(func(b []byte) []byte {
 		hp := hitPool.Get().(*[]snapshot.Hit)
 		hits := s.Near(q.lat, q.lng, q.m, (*hp)[:0])
@@ -175,4 +170,15 @@ func (h *handler) storesByAddr(w http.ResponseWriter, req *http.Request) {
 		}
 		return append(b, "]}\n"...)
 	}))
+}
+
+// circleKey appends prefix and a circle's centre and radius: the cache and
+// validator key of a radius query.
+func circleKey(k []byte, prefix string, lat, lng, m float64) []byte {
+	k = append(k, prefix...)
+	k = strconv.AppendFloat(k, lat, 'g', -1, 64)
+	k = append(k, '|')
+	k = strconv.AppendFloat(k, lng, 'g', -1, 64)
+	k = append(k, '|')
+	return strconv.AppendFloat(k, m, 'g', -1, 64)
 }

@@ -28,12 +28,7 @@ func (h *handler) near(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	var key [96]byte
-	k := append(key[:0], "near|"...)
-	k = strconv.AppendFloat(k, q.lat, 'g', -1, 64)
-	k = append(k, '|')
-	k = strconv.AppendFloat(k, q.lng, 'g', -1, 64)
-	k = append(k, '|')
-	k = strconv.AppendFloat(k, q.m, 'g', -1, 64)
+	k := circleKey(key[:0], "near|", q.lat, q.lng, q.m)
 	k = append(k, '|')
 	k = strconv.AppendInt(k, int64(q.limit), 10)
 	k = append(k, '|')

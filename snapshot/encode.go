@@ -74,22 +74,27 @@ func AppendV1Time(b []byte, t time.Time) []byte {
 	if t.IsZero() {
 		return append(b, "null"...)
 	}
-	t = t.In(publicmask.Seoul)
+	b = append(b, '"')
+	b = appendClock(b, t.In(publicmask.Seoul), '/', ' ')
+	return append(b, '"')
+}
+
+// appendClock appends t's date and time to the second: year, month and day
+// separated by dateSep, then sep, then hh:mm:ss.
+func appendClock(b []byte, t time.Time, dateSep, sep byte) []byte {
 	y, mo, d := t.Date()
 	h, mi, s := t.Clock()
-	b = append(b, '"')
 	b = strconv.AppendInt(b, int64(y), 10)
-	b = append(b, '/')
+	b = append(b, dateSep)
 	b = append2(b, int(mo))
-	b = append(b, '/')
+	b = append(b, dateSep)
 	b = append2(b, d)
-	b = append(b, ' ')
+	b = append(b, sep)
 	b = append2(b, h)
 	b = append(b, ':')
 	b = append2(b, mi)
 	b = append(b, ':')
-	b = append2(b, s)
-	return append(b, '"')
+	return append2(b, s)
 }
 
 // AppendRFC3339 appends t in RFC 3339 (Korea time, whole seconds unless it
@@ -106,26 +111,14 @@ func AppendRFC3339(b []byte, t time.Time) []byte {
 	}
 	// Whole seconds (every time the ledger records) by hand: answers
 	// encode these per outlet, and AppendFormat costs several times more.
-	y, mo, d := t.Date()
-	h, mi, s := t.Clock()
 	// +09:00 by hand holds since 1988 (Korea's last daylight saving time).
-	if _, off := t.Zone(); y < 1000 || y > 9999 || off != 9*60*60 {
+	if _, off := t.Zone(); t.Year() < 1000 || t.Year() > 9999 || off != 9*60*60 {
 		b = append(b, '"')
 		b = t.AppendFormat(b, time.RFC3339Nano)
 		return append(b, '"')
 	}
 	b = append(b, '"')
-	b = strconv.AppendInt(b, int64(y), 10)
-	b = append(b, '-')
-	b = append2(b, int(mo))
-	b = append(b, '-')
-	b = append2(b, d)
-	b = append(b, 'T')
-	b = append2(b, h)
-	b = append(b, ':')
-	b = append2(b, mi)
-	b = append(b, ':')
-	b = append2(b, s)
+	b = appendClock(b, t, '-', 'T')
 	return append(b, `+09:00"`...)
 }
 

@@ -144,21 +144,22 @@ func (e *Entry) appendV1Stock(b []byte) []byte {
 }
 
 // appendRegistry opens an outlet object with the six registry fields that
-// the 2020 stores, v1 nine-field and v2 records all begin with.
-func (e *Entry) appendRegistry(b []byte) []byte {
-	b = append(b, `{"code":`...)
-	b = AppendString(b, e.Code)
-	b = append(b, `,"name":`...)
-	b = AppendString(b, e.Name)
-	b = append(b, `,"addr":`...)
-	b = AppendString(b, e.Addr)
-	b = append(b, `,"type":`...)
-	b = AppendString(b, e.Type)
+// the 2020 stores, v1 nine-field and v2 records all begin with. at holds
+// where code, name, addr and type start inside b when b holds them
+// verbatim (no escapes), else 0.
+func (e *Entry) appendRegistry(b []byte) (_ []byte, at [4]int) {
+	for k, f := range [...]struct{ key, val string }{{`{"code":`, e.Code}, {`,"name":`, e.Name}, {`,"addr":`, e.Addr}, {`,"type":`, e.Type}} {
+		b = append(b, f.key...)
+		start := len(b)
+		b = AppendString(b, f.val)
+		if len(b)-start == len(f.val)+2 {
+			at[k] = start + 1
+		}
+	}
 	b = append(b, `,"lat":`...)
 	b = AppendFloat(b, e.Lat)
 	b = append(b, `,"lng":`...)
-	b = AppendFloat(b, e.Lng)
-	return b
+	return AppendFloat(b, e.Lng), at
 }
 
 // createdAt is the v1 created_at: the outlet's last change, null (as in 2020)
@@ -172,10 +173,21 @@ func (e *Entry) createdAt() time.Time {
 
 // registryJSON is the encoded registry fields: the record without its
 // closing brace.
-func (e *Entry) registryJSON() string { return e.v1[:e.regLen] }
+func (e *Entry) registryJSON() string { return e.reg }
+
+// appendTail appends the v1 record's stock fields, as encoded at the change.
+func (e *Entry) appendTail(b []byte) []byte {
+	if e.tailLen == 0 {
+		return e.appendV1Stock(b)
+	}
+	return append(b, e.tail[:e.tailLen]...)
+}
 
 // AppendV1 appends the nine-field v1 record of storesByGeo/storesByAddr.
-func (e *Entry) AppendV1(b []byte) []byte { return append(b, e.v1...) }
+func (e *Entry) AppendV1(b []byte) []byte {
+	b = append(b, e.reg...)
+	return e.appendTail(b)
+}
 
 // AppendV2 appends the v2 outlet object; withDist adds distance_m (whole
 // metres).
@@ -206,5 +218,5 @@ func (e *Entry) AppendStoreInfo(b []byte) []byte {
 func (e *Entry) AppendSale(b []byte) []byte {
 	b = append(b, `{"code":`...)
 	b = AppendString(b, e.Code)
-	return append(b, e.v1[e.regLen:]...)
+	return e.appendTail(b)
 }

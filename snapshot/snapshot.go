@@ -22,18 +22,26 @@ type Entry struct {
 	// Place is the parsed administrative address (시도 inferred from the
 	// 시군구 when the address lacks it).
 	Place Address
-	// v1 is the nine-field v1 record (storesByGeo, storesByAddr), encoded
-	// once per change: its first regLen bytes are the six registry fields
-	// that every record begins with. A change that leaves the registry
-	// fields alone copies them from the previous version instead of
-	// encoding them again, and one that leaves the v1 fields alone (a
-	// forecast expiry) shares the record. The v2 stock fields, forecast and
-	// distance are encoded per answer (see BENCHMARKS.md "Scale").
-	v1     string
-	regLen int32
-	sido   int32 // index into sidoNames, or len(sidoNames) if unknown
-	rate   rate
+	// reg is the JSON of the six registry fields that every record begins
+	// with, shared by the versions of an outlet whose registry fields are
+	// unchanged. Code, Name, Addr and Type (and Place, through Addr) point
+	// into it wherever the JSON holds them verbatim, so that an outlet's
+	// registry text is one allocation.
+	reg string
+	// tail is the rest of the nine-field v1 record (storesByGeo,
+	// storesByAddr): its three stock fields, encoded once per change inside
+	// the entry (no allocation or pointer of its own; tailLen 0: too long,
+	// encoded per answer). The v2 stock fields, forecast and distance are
+	// encoded per answer (see BENCHMARKS.md "Scale").
+	tail    [v1TailMax]byte
+	tailLen uint8
+	sido    int8 // index into sidoNames, or len(sidoNames) if unknown
+	rate    rate
 }
+
+// v1TailMax holds the longest v1 stock fields of years up to 999999 (92 bytes
+// for four-digit years).
+const v1TailMax = 96
 
 func newEntry(o publicmask.Outlet, place Address) *Entry { return nextEntry(o, place, nil, rate{}) }
 
@@ -41,30 +49,44 @@ func newEntry(o publicmask.Outlet, place Address) *Entry { return nextEntry(o, p
 // are unchanged (prev may be nil), with the selling rate r.
 func nextEntry(o publicmask.Outlet, place Address, prev *Entry, r rate) *Entry {
 	e := &Entry{Outlet: o, Stat: o.RemainStat(), Place: place, rate: r}
-	e.sido = int32(sidoIndex(place.Sido))
+	e.sido = int8(sidoIndex(place.Sido))
 	if e.sido < 0 {
-		e.sido = int32(len(sidoNames))
+		e.sido = int8(len(sidoNames))
 	}
 	if prev == nil || prev.Code != o.Code || prev.Name != o.Name || prev.Addr != o.Addr || prev.Type != o.Type ||
 		prev.Lat != o.Lat || prev.Lng != o.Lng {
-		var scratch [512]byte
-		b := e.appendRegistry(scratch[:0])
-		e.regLen = int32(len(b))
-		e.v1 = string(e.appendV1Stock(b)) // no slack kept per outlet
-		return e
+		e.setRegistry(prev)
+	} else {
+		// The change was read back from the store with strings of its
+		// own; keep the previous ones (which Place points into).
+		e.Code, e.Name, e.Addr, e.Type, e.reg = prev.Code, prev.Name, prev.Addr, prev.Type, prev.reg
 	}
-	// The change was read back from the store with strings of its own;
-	// keep the previous ones (which Place points into), so an outlet's
-	// registry text is held once, not once per read.
-	e.Code, e.Name, e.Addr, e.Type = prev.Code, prev.Name, prev.Addr, prev.Type
-	e.regLen = prev.regLen
-	if prev.Stat == e.Stat && prev.StockAt.Equal(e.StockAt) && prev.createdAt().Equal(e.createdAt()) {
-		e.v1 = prev.v1
-		return e
+	var scratch [128]byte
+	if t := e.appendV1Stock(scratch[:0]); len(t) <= v1TailMax {
+		e.tailLen = uint8(copy(e.tail[:], t))
 	}
-	var scratch [512]byte
-	e.v1 = string(e.appendV1Stock(append(scratch[:0], prev.registryJSON()...)))
 	return e
+}
+
+// setRegistry encodes the registry fields and points the outlet's strings
+// (and the parts of Place that are parts of Addr, or of prev's Addr) into
+// the encoding.
+func (e *Entry) setRegistry(prev *Entry) {
+	var scratch [512]byte
+	b, at := e.appendRegistry(scratch[:0])
+	e.reg = string(b)
+	addr := e.Addr
+	for k, f := range []*string{&e.Code, &e.Name, &e.Addr, &e.Type} {
+		if at[k] > 0 {
+			*f = e.reg[at[k] : at[k]+len(*f)]
+		}
+	}
+	for _, f := range []*string{&e.Place.Sido, &e.Place.Sigungu, &e.Place.Dong, &e.Place.Ri, &e.Place.Road, &e.Place.Bldg} {
+		*f = rebase(*f, addr, e.Addr)
+		if prev != nil && prev.Addr == e.Addr {
+			*f = rebase(*f, prev.Addr, e.Addr)
+		}
+	}
 }
 
 // chunkSize is the unit of copy-on-write of the code-ordered list: a change

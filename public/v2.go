@@ -3,6 +3,7 @@ package public
 import (
 	"compress/gzip"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -21,6 +22,10 @@ func appendEnvelope(b []byte, s *snapshot.Snapshot) []byte {
 	b = append(b, s.VersionString()...)
 	return b
 }
+
+// v2RecordSize is about the size of a v2 outlet object with its forecast
+// and distance (see v1RecordSize).
+const v2RecordSize = 400
 
 func (h *handler) near(w http.ResponseWriter, req *http.Request) {
 	q, s, ok := parseRequest(h, w, req, (*params).nearQuery)
@@ -48,6 +53,7 @@ func (h *handler) near(w http.ResponseWriter, req *http.Request) {
 			}
 		}
 		hits = hits[:n]
+		b = slices.Grow(b, n*v2RecordSize)
 		b = appendEnvelope(b, s)
 		b = append(b, `,"count":`...)
 		b = strconv.AppendInt(b, int64(n), 10)

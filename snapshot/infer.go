@@ -48,17 +48,28 @@ type inferrer struct {
 }
 
 func newInferrer(entries []*Entry) *inferrer {
-	in := &inferrer{hasGu: map[area]bool{}, areas: map[area][]int{}, byName: map[string]map[area]bool{},
-		byDong: map[string]map[area]bool{}, byRoad: map[string]map[area]bool{}}
+	in := &inferrer{hasGu: map[area]bool{}}
 	for _, e := range entries {
 		if si, _, ok := strings.Cut(e.Place.Sigungu, " "); ok && e.Place.Sido != "" {
 			in.hasGu[area{e.Place.Sido, si}] = true
 		}
 	}
+	for _, e := range entries {
+		if p := e.Place; !in.complete(p) && (p.Sigungu != "" || p.Dong != "" || p.Road != "") {
+			in.todo = true
+			break
+		}
+	}
+	if !in.todo {
+		// Every address names its area, or nothing to go by: the indexes
+		// below (a map entry per outlet) would go unused.
+		return in
+	}
+	in.areas, in.byName = map[area][]int{}, map[string]map[area]bool{}
+	in.byDong, in.byRoad = map[string]map[area]bool{}, map[string]map[area]bool{}
 	for i, e := range entries {
 		p := e.Place
 		if !in.complete(p) {
-			in.todo = in.todo || p.Sigungu != "" || p.Dong != "" || p.Road != ""
 			continue
 		}
 		ar := area{p.Sido, p.Sigungu}

@@ -29,7 +29,7 @@ type fakeLedger struct {
 
 func newFake() *fakeLedger {
 	return &fakeLedger{
-		now: time.Date(2020, 3, 11, 10, 0, 0, 0, time.FixedZone("KST", 9*3600)),
+		now: time.Date(2020, 3, 11, 10, 0, 0, 0, publicmask.Seoul),
 		tokens: map[string]publicmask.Token{
 			"admin": {Role: publicmask.RoleAdmin},
 			"dist":  {Role: publicmask.RoleDistributor},

@@ -90,22 +90,6 @@ func errorOf(t *testing.T, rec *httptest.ResponseRecorder, status int) string {
 	return e.Error.Code
 }
 
-func TestStatusOf(t *testing.T) {
-	for code, want := range map[string]int{
-		publicmask.EBadRequest: 400, publicmask.EInvalidID: 400, publicmask.EUnauthorized: 401,
-		publicmask.EForbidden: 403, publicmask.ENotFound: 404, codeMethodNotAllowed: 405,
-		publicmask.ETxnConflict: 409, publicmask.EBodyTooLarge: 413,
-		publicmask.ENotEligibleToday: 422, publicmask.EQuotaExceeded: 422, publicmask.EOutOfStock: 422,
-		publicmask.ESalesSuspended: 422, publicmask.ESalesClosed: 422, publicmask.EOutletClosed: 422,
-		publicmask.EProxyNotAllowed: 422, publicmask.ERateLimited: 429, publicmask.EOverloaded: 503,
-		publicmask.EStoreUnavailable: 503, publicmask.EInternal: 500, "something_new": 500,
-	} {
-		if got := statusOf(code); got != want {
-			t.Errorf("statusOf(%q) = %d, want %d", code, got, want)
-		}
-	}
-}
-
 // Every ledger error reaches the client with its contract status; internal
 // errors lose their detail; 503s carry Retry-After.
 func TestLedgerErrorMapping(t *testing.T) {

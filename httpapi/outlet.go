@@ -7,7 +7,6 @@ import (
 
 	"github.com/publicmask/publicmask"
 	"github.com/publicmask/publicmask/ledger"
-	"github.com/publicmask/publicmask/policy"
 )
 
 // The HTTP layer checks only the shape of a body; the ledger validates
@@ -257,13 +256,13 @@ func (s *Server) recentSales(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]saleOut, 0, len(sales))
 	for _, sa := range sales {
-		o := saleOut{ID: sa.ID, SoldAt: sa.SoldAt.In(policy.Seoul), Quantity: sa.Quantity, Late: sa.Late}
+		o := saleOut{ID: sa.ID, SoldAt: sa.SoldAt.In(publicmask.Seoul), Quantity: sa.Quantity, Late: sa.Late}
 		if rs := publicmask.ConflictReasons(sa.Conflict); len(rs) > 0 {
 			o.Conflict = rs[0]
 		}
 		if !sa.CancelledAt.IsZero() {
 			o.Cancelled = true
-			t := sa.CancelledAt.In(policy.Seoul)
+			t := sa.CancelledAt.In(publicmask.Seoul)
 			o.CancelledAt = &t
 		}
 		out = append(out, o)

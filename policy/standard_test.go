@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/publicmask/publicmask"
 )
 
 // Every birth-year digit × every weekday under standard, in the week of
@@ -54,8 +56,17 @@ func TestStandardDigitByWeekday(t *testing.T) {
 	}
 }
 
-// The issue-2 "done when" under standard on Wednesday 2020-03-11.
-func TestStandardIssue2(t *testing.T) {
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// The standard rules on Wednesday 2020-03-11: a 1983 buyer may take 2 masks
+// once a week, a 1984 buyer waits for Thursday, check digits are verified,
+// and the policy holds from 2020-01-01 on.
+func TestStandardRotationWeek(t *testing.T) {
 	p := Standard()
 	at := kst(t, "2020-03-11 09:00:00")
 	d := p.Check(at, pharmacy, []Person{buyer(1983, 2)})
@@ -96,7 +107,7 @@ func TestWeekBoundaries(t *testing.T) {
 	}{
 		{sunLast, "2020-03-15", "2020-03-09"},
 		{monFirst, "2020-03-16", "2020-03-16"},
-		{time.Date(2020, 3, 9, 0, 0, 0, 0, Seoul), "2020-03-09", "2020-03-09"},
+		{time.Date(2020, 3, 9, 0, 0, 0, 0, publicmask.Seoul), "2020-03-09", "2020-03-09"},
 		{time.Date(2020, 3, 8, 23, 0, 0, 0, time.UTC), "2020-03-09", "2020-03-09"},                        // 08:00 KST Monday
 		{time.Date(2020, 3, 14, 23, 0, 0, 0, time.FixedZone("PST", -8*3600)), "2020-03-15", "2020-03-09"}, // Sunday 16:00 KST
 	} {
@@ -104,7 +115,7 @@ func TestWeekBoundaries(t *testing.T) {
 			t.Errorf("Date(%v) = %s, want %s", c.at, got, c.date)
 		}
 		ws := WeekStart(c.at)
-		if got := ws.Format("2006-01-02"); got != c.week || ws.Location() != Seoul || ws.Hour() != 0 || ws.Weekday() != time.Monday {
+		if got := ws.Format("2006-01-02"); got != c.week || ws.Location() != publicmask.Seoul || ws.Hour() != 0 || ws.Weekday() != time.Monday {
 			t.Errorf("WeekStart(%v) = %v, want Monday %s 00:00 KST", c.at, ws, c.week)
 		}
 	}

@@ -33,9 +33,9 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/pressly/goose/v3"
 
 	"github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/internal/migration"
 )
 
 //go:embed migrations/*.sql
@@ -158,41 +158,28 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// migrate applies the embedded migrations. The advisory lock is taken on a
-// connection of its own and held while goose runs on others; if this process
-// dies, the server drops the lock with the connection.
+// migrate applies the embedded migrations under the session advisory lock
+// (migration.Postgres), which the server drops with the connection if this
+// process dies. The schema is created under the lock too.
 func migrate(ctx context.Context, cc *pgx.ConnConfig, schema string) error {
 	mc := cc.Copy()
 	// Migrations may outlast the request statement timeout (index builds).
 	mc.RuntimeParams["statement_timeout"] = "0"
-	lockConn, err := pgx.ConnectConfig(ctx, mc)
-	if err != nil {
-		return unavailable("migrate: connect", err)
-	}
-	defer lockConn.Close(context.WithoutCancel(ctx))
-	if _, err := lockConn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrationLock); err != nil {
-		return fmt.Errorf("postgres: migration lock: %w", err)
-	}
-	// Unlocking explicitly (rather than by closing) keeps the lock's life
-	// obvious; closing would release it too.
-	defer lockConn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLock)
-	if schema != "" {
-		if _, err := lockConn.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+quoteIdent(schema)); err != nil {
-			return fmt.Errorf("postgres: create schema: %w", err)
-		}
-	}
 	db := stdlib.OpenDB(*mc)
 	defer db.Close()
+	if err := db.PingContext(ctx); err != nil {
+		return unavailable("migrate: connect", err)
+	}
+	var before []string
+	if schema != "" {
+		before = append(before, `CREATE SCHEMA IF NOT EXISTS `+quoteIdent(schema))
+	}
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return fmt.Errorf("postgres: migrations: %w", err)
 	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		return fmt.Errorf("postgres: migrations: %w", err)
-	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("postgres: migrate: %w", err)
+	if _, err := migration.Up(ctx, db, sub, migration.Postgres(migrationLock, before...)); err != nil {
+		return fmt.Errorf("postgres: %w", err)
 	}
 	return nil
 }

@@ -16,10 +16,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // pure-Go driver: `go build` needs no C toolchain
 
 	"github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/internal/migration"
 )
 
 //go:embed migrations/*.sql
@@ -99,12 +99,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, mustSub(migrations, "migrations"))
-	if err != nil {
-		return fmt.Errorf("sqlite: migrations: %w", err)
-	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("sqlite: migrate: %w", err)
+	if _, err := migration.Up(ctx, db, mustSub(migrations, "migrations"), migration.SQLite); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
 	}
 	return nil
 }

@@ -7,6 +7,10 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+
+	"github.com/publicmask/publicmask/internal/httpx"
+
+	"github.com/publicmask/publicmask"
 )
 
 // The counter page (/outlet) is outlet traffic, not public traffic
@@ -15,10 +19,12 @@ import (
 // from the map's /static/.
 
 // counterAssets are the files the counter page needs, all cached by its
-// service worker so that a reload during an outage still gives a counter.
+// service worker so that a reload during an outage still gives a counter:
+// the page's modules (js/outlet.js imports the others) included.
 var counterAssets = []string{
 	"css/app.css", "css/outlet.css", "img/icon.svg",
-	"js/common.js", "js/i18n.js", "js/idcheck.js", "js/outlet.js", "msg/outlet.js",
+	"js/common.js", "js/i18n.js", "js/idcheck.js", "msg/outlet.js",
+	"js/outlet.js", "js/outlet-core.js", "js/outlet-sync.js", "js/outlet-manage.js", "js/outbox.js",
 }
 
 // Languages of the counter's message catalogues (i18n/outlet.<lang>.json);
@@ -90,17 +96,10 @@ func isCounterAsset(name string) bool {
 // outletAsset serves /outlet/v-<version>/<name> (immutable) and
 // /outlet/<name> (revalidated), counter assets only.
 func (s *site) outletAsset(w http.ResponseWriter, r *http.Request) {
-	name := strings.TrimPrefix(r.URL.Path, "/outlet/")
-	cache := "private, max-age=0, must-revalidate"
-	if v, rest, ok := strings.Cut(name, "/"); ok && strings.HasPrefix(v, "v-") {
-		name = rest
-		if v == "v-"+s.version {
-			cache = "private, max-age=31536000, immutable"
-		}
-	}
+	name, cache := s.versioned(strings.TrimPrefix(r.URL.Path, "/outlet/"), "private")
 	a := s.assets[name]
 	if a == nil || !isCounterAsset(name) {
-		writeError(w, http.StatusNotFound, "not_found", "no such file")
+		httpx.WriteCode(w, publicmask.ENotFound, "no such file")
 		return
 	}
 	w.Header().Set("Cache-Control", cache)

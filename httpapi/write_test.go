@@ -73,14 +73,8 @@ func TestHeldBytesCap(t *testing.T) {
 	h := newHarness(t, Config{Public: bigPublic(16 << 20), MaxHeldBytes: 16 << 20})
 	srv := httptest.NewServer(h.h)
 	defer srv.Close()
-	c, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := holdAnswer(t, h, srv, 16<<20)
 	defer c.Close()
-	c.(*net.TCPConn).SetReadBuffer(4 << 10)
-	fmt.Fprintf(c, "GET /api/v2/summary HTTP/1.1\r\nHost: x\r\n\r\n")
-	waitFor(t, "a held answer", func() bool { return h.srv.held.Load() >= 16<<20 })
 
 	get := func(q string) int {
 		resp, err := srv.Client().Get(srv.URL + "/api/v2/summary" + q)
@@ -102,6 +96,21 @@ func TestHeldBytesCap(t *testing.T) {
 	if got := get("?shared=1"); got != 200 {
 		t.Fatalf("after release: %d", got)
 	}
+}
+
+// holdAnswer asks for the summary on a connection that does not read, and
+// waits until its answer holds n bytes. The caller closes the connection
+// before the server (srv.Close waits for it).
+func holdAnswer(t *testing.T, h *harness, srv *httptest.Server, n int64) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.(*net.TCPConn).SetReadBuffer(4 << 10)
+	fmt.Fprintf(c, "GET /api/v2/summary HTTP/1.1\r\nHost: x\r\n\r\n")
+	waitFor(t, "a held answer", func() bool { return h.srv.held.Load() >= n })
+	return c
 }
 
 func TestWriteTimeoutScales(t *testing.T) {
@@ -282,14 +291,7 @@ func TestHeldBytesPerClient(t *testing.T) {
 	h := newHarness(t, Config{Public: bigPublic(8 << 20), MaxHeldBytes: 1 << 30, MaxHeldPerClient: 1 << 20})
 	srv := httptest.NewServer(h.h)
 	defer srv.Close()
-	c, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.(*net.TCPConn).SetReadBuffer(4 << 10)
-	fmt.Fprintf(c, "GET /api/v2/summary HTTP/1.1\r\nHost: x\r\n\r\n")
-	waitFor(t, "a held answer", func() bool { return h.srv.held.Load() >= 8<<20 })
+	defer holdAnswer(t, h, srv, 8<<20).Close()
 
 	getFrom := func(local string) int {
 		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}

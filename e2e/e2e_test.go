@@ -18,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/publicmask/publicmask/rrn/rrntest"
 )
 
 var (
@@ -195,15 +197,7 @@ func (s *server) mustCall(method, path, token string, body any, out any, want in
 }
 
 // id returns a valid resident registration number (check digit computed).
-func id(birth string, sex byte, serial int) string {
-	s := fmt.Sprintf("%s%c%05d", birth, sex, serial%100000)
-	w := []int{2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5}
-	sum := 0
-	for i, x := range w {
-		sum += int(s[i]-'0') * x
-	}
-	return s + string(rune('0'+(11-sum%11)%10))
-}
+var id = rrntest.ID
 
 // born83 is someone born in 1983 (buys on Wednesdays), serial n.
 func born83(n int) string { return id("830315", "12"[n%2], n) }

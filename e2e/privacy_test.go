@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"testing"
+
+	"github.com/publicmask/publicmask/rrn/rrntest"
 )
 
 // TestNoRawIDAfterARush: after `publicmask rush` drove a server (sales with
@@ -26,7 +28,7 @@ func TestNoRawIDAfterARush(t *testing.T) {
 	s.stop()
 	check := func(where string, data []byte) {
 		for _, m := range rrnShaped.FindAllSubmatch(data, -1) {
-			if validRRN(string(m[1]) + string(m[2])) {
+			if rrntest.HasCheckDigit(string(m[1]) + string(m[2])) {
 				t.Fatalf("a registration number with a valid check digit in %s", where)
 			}
 		}
@@ -39,7 +41,7 @@ func TestNoRawIDAfterARush(t *testing.T) {
 	} {
 		found := false
 		for _, m := range rrnShaped.FindAllSubmatch([]byte(sample), -1) {
-			found = found || validRRN(string(m[1])+string(m[2]))
+			found = found || rrntest.HasCheckDigit(string(m[1])+string(m[2]))
 		}
 		if found != want {
 			t.Fatalf("detector on %q = %v, want %v", sample, found, want)
@@ -62,16 +64,3 @@ func TestNoRawIDAfterARush(t *testing.T) {
 // rrnShaped: 6 + 7 digits, optionally hyphenated, not inside a longer run of
 // letters or digits (person keys are hex and may hold long digit runs).
 var rrnShaped = regexp.MustCompile(`(?:^|[^0-9A-Za-z])(\d{6})-?([1-8]\d{6})(?:[^0-9A-Za-z]|$)`)
-
-func validRRN(s string) bool {
-	w := []int{2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5}
-	sum := 0
-	for i, x := range w {
-		sum += int(s[i]-'0') * x
-	}
-	check := (11 - sum%11) % 10
-	if s[6] >= '5' {
-		check = (13 - sum%11) % 10
-	}
-	return int(s[12]-'0') == check
-}

@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-// TestNewUserScenario walks the rationing core's "done when" list over HTTP
+// TestNewUserScenario walks the rationing core's rules over HTTP
 // against a server seeded with the national demo, on Wednesday 2020-03-11.
 func TestNewUserScenario(t *testing.T) {
 	if testing.Short() {

@@ -38,7 +38,7 @@ func TestBulkWriteBracketsImportsAndDeliveries(t *testing.T) {
 	}})
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
-	e := &e2e{t: t, env: env, url: ts.URL, logs: &syncBuffer{}, admin: env.AdminToken}
+	e := &liveAPI{t: t, env: env, url: ts.URL, logs: &syncBuffer{}, admin: env.AdminToken}
 	r := e.call("PUT", "/api/v2/admin/outlets", e.admin, "text/csv",
 		"code,name,addr,type,lat,lng\n11110001,가약국,서울특별시 강남구 논현동 1,01,37.51,127.03\n11110002,나약국,서울특별시 강남구 논현동 2,01,37.52,127.03\n")
 	if r.status != 200 {

@@ -11,7 +11,7 @@ import (
 	"github.com/publicmask/publicmask/seal"
 )
 
-func newSealE2E(t *testing.T) (*e2e, *seal.Key) {
+func newSealAPI(t *testing.T) (*liveAPI, *seal.Key) {
 	env := testenv.New(t)
 	k, err := seal.NewKey(env.Secret)
 	if err != nil {
@@ -21,7 +21,7 @@ func newSealE2E(t *testing.T) (*e2e, *seal.Key) {
 	srv := New(Config{Ledger: env.Ledger, Seal: k, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
-	return &e2e{t: t, env: env, url: ts.URL, logs: logs, admin: env.AdminToken}, k
+	return &liveAPI{t: t, env: env, url: ts.URL, logs: logs, admin: env.AdminToken}, k
 }
 
 func sealIDs(t *testing.T, pub, outlet, txn, buyer string, proxies []map[string]any) string {
@@ -37,7 +37,7 @@ func sealIDs(t *testing.T, pub, outlet, txn, buyer string, proxies []map[string]
 // A sealed sale and its plain equivalent are one sale: the same verdict,
 // the same receipt on replay, the same conflict with another body.
 func TestSealedSaleIsThePlainSale(t *testing.T) {
-	e, k := newSealE2E(t)
+	e, k := newSealAPI(t)
 	tok := e.setup()
 	a := tok["10000001"]
 

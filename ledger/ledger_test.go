@@ -40,79 +40,108 @@ func mustVerify(t *testing.T, e *testenv.Env) {
 	}
 }
 
-// TestIssue2Scenario walks the "done when" list of the rationing core on
-// Wednesday 2020-03-11 under the standard policy.
-func TestIssue2Scenario(t *testing.T) {
+// TestRationingCoreOnWednesday walks the rationing core's rules, step by
+// step, on Wednesday 2020-03-11 under the standard policy: one purchase a
+// week across outlets, the weekday rotation, check digits, idempotent
+// retries, stock, suspension and cancel. Each step builds on the last.
+func TestRationingCoreOnWednesday(t *testing.T) {
 	e := testenv.New(t)
 	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 250)
 	e.AddOutlet(t, "10000002", publicmask.TypePharmacy, 250)
 	e.AddOutlet(t, "10000003", publicmask.TypePharmacy, 0)
 	b83 := testenv.Born(1983, 1)
+	step := func(name string, f func(t *testing.T)) {
+		if !t.Run(name, f) {
+			t.FailNow()
+		}
+	}
+	var first *ledger.Receipt
 
-	r, replayed, err := sell(e, "10000001", "t1", b83, 2)
-	if err != nil || replayed {
-		t.Fatalf("first sale: %v replayed=%v", err, replayed)
-	}
-	if r.Outlet.Stock != 248 || r.Items[0].Quantity != 2 || *r.Items[0].RemainingThisWeek != 0 || r.Items[0].Role != "buyer" {
-		t.Fatalf("receipt: %+v", r)
-	}
-	if _, _, err := sell(e, "10000002", "t2", b83, 1); code(err) != publicmask.EQuotaExceeded {
-		t.Fatalf("second outlet: %v, want quota_exceeded", err)
-	}
-	if _, _, err := sell(e, "10000001", "t3", testenv.Born(1984, 2), 1); code(err) != publicmask.ENotEligibleToday {
-		t.Fatalf("born 1984 on Wednesday: %v", err)
-	}
-	bad := []byte(testenv.Born(1983, 3))
-	bad[12] = '0' + (bad[12]-'0'+1)%10
-	if _, _, err := sell(e, "10000001", "t4", string(bad), 1); code(err) != publicmask.EInvalidID {
-		t.Fatalf("bad check digit: %v", err)
-	}
-	// Replay: the same body gets the first answer again.
-	r2, replayed, err := sell(e, "10000001", "t1", b83, 2)
-	if err != nil || !replayed || r2.SaleID != r.SaleID || r2.Outlet.Stock != 248 {
-		t.Fatalf("replay: %+v replayed=%v err=%v", r2, replayed, err)
-	}
-	// The hyphenated form of the same ID is the same request.
-	hy := b83[:6] + "-" + b83[6:]
-	if r3, replayed, err := sell(e, "10000001", "t1", hy, 2); err != nil || !replayed || r3.SaleID != r.SaleID {
-		t.Fatalf("hyphenated replay: %v %v", replayed, err)
-	}
-	if _, _, err := sell(e, "10000001", "t1", b83, 1); code(err) != publicmask.ETxnConflict {
-		t.Fatalf("reuse with other body: %v", err)
-	}
-	if _, _, err := sell(e, "10000003", "t5", testenv.Born(1988, 5), 1); code(err) != publicmask.EOutOfStock {
-		t.Fatalf("no stock: %v", err)
-	}
-	if _, err := e.Ledger.SetSuspended(ctx, "10000002", true); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := sell(e, "10000002", "t6", testenv.Born(1988, 7), 1); code(err) != publicmask.ESalesSuspended {
-		t.Fatalf("suspended: %v", err)
-	}
-	v, _ := e.Ledger.Outlet(ctx, "10000002")
-	if v.RemainStat == nil || *v.RemainStat != publicmask.StatBreak {
-		t.Fatalf("suspended outlet shows %v", v.RemainStat)
-	}
-	// Cancel frees the quota and returns the stock.
-	c, err := e.Ledger.Cancel(ctx, "10000001", r.SaleID)
-	if err != nil || c.Outlet.Stock != 250 {
-		t.Fatalf("cancel: %+v %v", c, err)
-	}
-	if _, err := e.Ledger.Cancel(ctx, "10000002", r.SaleID); code(err) != publicmask.ENotFound {
-		t.Fatalf("cancel at another outlet: %v", err)
-	}
-	if _, _, err := sell(e, "10000001", "t7", b83, 2); err != nil {
-		t.Fatalf("after cancel: %v", err)
-	}
-	v, _ = e.Ledger.Outlet(ctx, "10000001")
-	if v.SoldToday != 2 || v.Stock != 248 {
-		t.Fatalf("outlet view: %+v", v)
-	}
-	// The cumulative sold count (the forecast's input on every node) took
-	// the cancelled sale back: 2 sold, 2 cancelled, 2 sold.
-	if o, err := e.Store.Outlet(ctx, "10000001"); err != nil || o.Sold != 2 {
-		t.Fatalf("stored sold = %d (%v), want 2", o.Sold, err)
-	}
+	step("a 1983 buyer takes 2 masks on Wednesday", func(t *testing.T) {
+		r, replayed, err := sell(e, "10000001", "t1", b83, 2)
+		if err != nil || replayed {
+			t.Fatalf("first sale: %v replayed=%v", err, replayed)
+		}
+		if r.Outlet.Stock != 248 || r.Items[0].Quantity != 2 || *r.Items[0].RemainingThisWeek != 0 || r.Items[0].Role != "buyer" {
+			t.Fatalf("receipt: %+v", r)
+		}
+		first = r
+	})
+	step("the same buyer is refused at another outlet", func(t *testing.T) {
+		if _, _, err := sell(e, "10000002", "t2", b83, 1); code(err) != publicmask.EQuotaExceeded {
+			t.Fatalf("second outlet: %v, want quota_exceeded", err)
+		}
+	})
+	step("a 1984 buyer is refused on Wednesday", func(t *testing.T) {
+		if _, _, err := sell(e, "10000001", "t3", testenv.Born(1984, 2), 1); code(err) != publicmask.ENotEligibleToday {
+			t.Fatalf("born 1984 on Wednesday: %v", err)
+		}
+	})
+	step("a wrong check digit is an invalid ID", func(t *testing.T) {
+		bad := []byte(testenv.Born(1983, 3))
+		bad[12] = '0' + (bad[12]-'0'+1)%10
+		if _, _, err := sell(e, "10000001", "t4", string(bad), 1); code(err) != publicmask.EInvalidID {
+			t.Fatalf("bad check digit: %v", err)
+		}
+	})
+	step("a retry with the same body gets the first receipt", func(t *testing.T) {
+		r2, replayed, err := sell(e, "10000001", "t1", b83, 2)
+		if err != nil || !replayed || r2.SaleID != first.SaleID || r2.Outlet.Stock != 248 {
+			t.Fatalf("replay: %+v replayed=%v err=%v", r2, replayed, err)
+		}
+	})
+	step("the hyphenated ID is the same request", func(t *testing.T) {
+		hy := b83[:6] + "-" + b83[6:]
+		if r3, replayed, err := sell(e, "10000001", "t1", hy, 2); err != nil || !replayed || r3.SaleID != first.SaleID {
+			t.Fatalf("hyphenated replay: %v %v", replayed, err)
+		}
+	})
+	step("the same txn_id with another body is a conflict", func(t *testing.T) {
+		if _, _, err := sell(e, "10000001", "t1", b83, 1); code(err) != publicmask.ETxnConflict {
+			t.Fatalf("reuse with other body: %v", err)
+		}
+	})
+	step("an outlet without stock refuses", func(t *testing.T) {
+		if _, _, err := sell(e, "10000003", "t5", testenv.Born(1988, 5), 1); code(err) != publicmask.EOutOfStock {
+			t.Fatalf("no stock: %v", err)
+		}
+	})
+	step("a suspended outlet refuses and shows break", func(t *testing.T) {
+		if _, err := e.Ledger.SetSuspended(ctx, "10000002", true); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := sell(e, "10000002", "t6", testenv.Born(1988, 7), 1); code(err) != publicmask.ESalesSuspended {
+			t.Fatalf("suspended: %v", err)
+		}
+		v, _ := e.Ledger.Outlet(ctx, "10000002")
+		if v.RemainStat == nil || *v.RemainStat != publicmask.StatBreak {
+			t.Fatalf("suspended outlet shows %v", v.RemainStat)
+		}
+	})
+	step("cancel returns the stock, only at the selling outlet", func(t *testing.T) {
+		c, err := e.Ledger.Cancel(ctx, "10000001", first.SaleID)
+		if err != nil || c.Outlet.Stock != 250 {
+			t.Fatalf("cancel: %+v %v", c, err)
+		}
+		if _, err := e.Ledger.Cancel(ctx, "10000002", first.SaleID); code(err) != publicmask.ENotFound {
+			t.Fatalf("cancel at another outlet: %v", err)
+		}
+	})
+	step("cancel frees the week's quota", func(t *testing.T) {
+		if _, _, err := sell(e, "10000001", "t7", b83, 2); err != nil {
+			t.Fatalf("after cancel: %v", err)
+		}
+		v, _ := e.Ledger.Outlet(ctx, "10000001")
+		if v.SoldToday != 2 || v.Stock != 248 {
+			t.Fatalf("outlet view: %+v", v)
+		}
+	})
+	// The cumulative sold count is the forecast's input on every node.
+	step("the stored sold count took the cancelled sale back", func(t *testing.T) {
+		if o, err := e.Store.Outlet(ctx, "10000001"); err != nil || o.Sold != 2 {
+			t.Fatalf("stored sold = %d (%v), want 2 (2 sold, 2 cancelled, 2 sold)", o.Sold, err)
+		}
+	})
 	mustVerify(t, e)
 }
 

@@ -160,6 +160,14 @@ func checkDigit(d []byte, foreign bool) byte {
 	return byte((base - sum%11) % 10)
 }
 
+// CheckDigit returns the 13th digit that the first 12 ASCII digits of a
+// number call for (the 7th digit tells a resident from a foreigner). Test
+// helpers and tools build synthetic numbers with it.
+func CheckDigit(first12 string) int {
+	foreign := first12[6] >= '5' && first12[6] <= '8'
+	return int(checkDigit([]byte(first12[:12]), foreign))
+}
+
 func (id ID) valid() bool { return id.d[0] != 0 }
 
 // BirthDate returns UTC midnight of the birth date (the zero time for the

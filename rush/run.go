@@ -24,39 +24,84 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	started := time.Now()
-	targets := splitTargets(cfg.Target)
-	base := ""
-	if len(targets) > 0 {
-		base = targets[0]
-	}
-	own := base == ""
-	if own {
-		srv, err := startServer(ctx, &cfg)
-		if err != nil {
-			return nil, err
-		}
-		defer srv.close()
-		base, cfg.AdminToken = srv.base, srv.token
-		targets = []string{base}
-	}
-	readBase := strings.TrimSuffix(cfg.ReadTarget, "/")
-	if readBase == "" {
-		readBase = base
-	}
-	a := &api{base: base, pub: readBase, admin: cfg.AdminToken, c: newClient(32, 5*time.Minute)}
-	if err := a.waitReady(ctx, time.Minute); err != nil {
+	tg, err := connect(ctx, &cfg)
+	if err != nil {
 		return nil, err
 	}
-	rules, err := a.rulesToday(ctx)
+	defer tg.close()
+	rules, err := tg.api.rulesToday(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if !rules.SalesOpen {
 		return nil, fmt.Errorf("sales are closed on the server's date %s", rules.Date)
 	}
+	e, err := prepare(ctx, &cfg, tg, rules)
+	if err != nil {
+		return nil, err
+	}
+	if !cfg.Quiet {
+		fmt.Fprintf(cfg.progress(), "rush: %s, %d outlets stocked, server date %s (digits %v), %v at up to %.0f sales/s and %.0f reads/s\n",
+			tg.base, len(e.outlets), rules.Date, rules.DigitsToday, cfg.Duration, cfg.SalesRate, cfg.ReadRate)
+	}
 
+	cpu := startCPU(cfg.ServerPID)
+	e.run(ctx)
+	genEnd := time.Now()
+	if genEnd.After(e.end) {
+		genEnd = e.end // workers finishing in-flight requests is not run time
+	}
+	return e.finish(ctx, tg, cpu, started, genEnd.Sub(e.start)), nil
+}
+
+// target is the server a rush runs against: given, or started for the run.
+type target struct {
+	api      *api
+	base     string   // the first ledger node
+	readBase string   // where public reads go
+	targets  []string // every ledger node sales go to
+	own      *ownServer
+}
+
+// connect starts a server when none is given and waits until it is ready.
+func connect(ctx context.Context, cfg *Config) (*target, error) {
+	tg := &target{targets: splitTargets(cfg.Target)}
+	if len(tg.targets) > 0 {
+		tg.base = tg.targets[0]
+	}
+	if tg.base == "" {
+		srv, err := startServer(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		tg.own = srv
+		tg.base, cfg.AdminToken = srv.base, srv.token
+		tg.targets = []string{tg.base}
+	}
+	tg.readBase = strings.TrimSuffix(cfg.ReadTarget, "/")
+	if tg.readBase == "" {
+		tg.readBase = tg.base
+	}
+	tg.api = &api{base: tg.base, pub: tg.readBase, admin: cfg.AdminToken, c: newClient(32, 5*time.Minute)}
+	if err := tg.api.waitReady(ctx, time.Minute); err != nil {
+		tg.close()
+		return nil, err
+	}
+	return tg, nil
+}
+
+func (tg *target) close() {
+	if tg.own != nil {
+		tg.own.close()
+	}
+}
+
+// prepare imports or picks the outlets, issues their tokens, delivers their
+// opening stock and returns an engine holding them.
+func prepare(ctx context.Context, cfg *Config, tg *target, rules *dayRules) (*engine, error) {
+	a := tg.api
 	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 3))
-	outlets, err := loadOutlets(ctx, a, &cfg, own, rng)
+	outlets, err := loadOutlets(ctx, a, cfg, tg.own != nil, rng)
 	if err != nil {
 		return nil, err
 	}
@@ -78,8 +123,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 
-	e := newEngine(&cfg, base, rules, runID)
-	e.readBase, e.sellBases = readBase, targets
+	e := newEngine(cfg, tg.base, rules, runID)
+	e.readBase, e.sellBases = tg.readBase, tg.targets
 	var weights []float64
 	var stocked []string
 	for _, o := range outlets {
@@ -88,13 +133,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if !ok || !delivered {
 			continue // rejected by the server (e.g. no coordinates)
 		}
-		st := &outletState{code: o.Code, token: tok, lat: o.Lat, lng: o.Lng, opening: s, minStock: s}
-		st.reachedAt[max(bandOfStock(s), 0)] = time.Now()
-		for k := bandOfStock(s) + 1; k < len(st.reachedAt); k++ {
-			st.reachedAt[k] = st.reachedAt[bandOfStock(s)]
-		}
-		e.outlets = append(e.outlets, st)
-		e.byCode[o.Code] = st
+		e.addOutlet(&outletState{code: o.Code, token: tok, lat: o.Lat, lng: o.Lng, opening: s, minStock: s})
 		stocked = append(stocked, o.Code)
 		// Popularity: log-normal, so that a few outlets draw crowds (and
 		// run out) while most see a steady trickle.
@@ -108,21 +147,24 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := waitVisible(ctx, a, stocked[max(len(stocked)-3, 0):], 30*time.Second); err != nil {
 		return nil, err
 	}
-	if !cfg.Quiet {
-		fmt.Fprintf(cfg.progress(), "rush: %s, %d outlets stocked, server date %s (digits %v), %v at up to %.0f sales/s and %.0f reads/s\n",
-			base, len(e.outlets), rules.Date, rules.DigitsToday, cfg.Duration, cfg.SalesRate, cfg.ReadRate)
-	}
+	return e, nil
+}
 
-	cpu := startCPU(cfg.ServerPID)
-	e.run(ctx)
-	genEnd := time.Now()
-	if genEnd.After(e.end) {
-		genEnd = e.end // workers finishing in-flight requests is not run time
+// addOutlet adds a stocked outlet, its bands reached now.
+func (e *engine) addOutlet(st *outletState) {
+	s := st.opening
+	st.reachedAt[max(bandOfStock(s), 0)] = time.Now()
+	for k := bandOfStock(s) + 1; k < len(st.reachedAt); k++ {
+		st.reachedAt[k] = st.reachedAt[bandOfStock(s)]
 	}
-	elapsed := genEnd.Sub(e.start)
+	e.outlets = append(e.outlets, st)
+	e.byCode[st.code] = st
+}
 
-	// The checks run even after an interrupt: a partial rush must still
-	// prove nothing was lost.
+// finish runs the checks and builds the report. They run even after an
+// interrupt: a partial rush must still prove nothing was lost.
+func (e *engine) finish(ctx context.Context, tg *target, cpu *cpuMeter, started time.Time, elapsed time.Duration) *Report {
+	own := tg.own != nil
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
 	defer cancel()
 	rep := e.report(started, elapsed, own)
@@ -132,14 +174,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if own {
 		e.stockCheck(cctx)
 	}
-	rep.Verify = e.verify(cctx, a)
+	rep.Verify = e.verify(cctx, tg.api)
 	e.mu.Lock()
 	rep.Violations = append([]Violation{}, e.violations...)
 	e.mu.Unlock()
-	if !cfg.Quiet {
+	if !e.cfg.Quiet {
 		e.summary(rep)
 	}
-	return rep, nil
+	return rep
 }
 
 func (e *engine) report(started time.Time, elapsed time.Duration, own bool) *Report {

@@ -56,8 +56,8 @@ func (c Chart) SVG() []byte {
 	}
 	ystep, ytop := niceScale(ymax)
 	xstep, xtop := niceScale(xmax)
-	px := func(x float64) float64 { return padL + x/xtop*pw }
-	py := func(y float64) float64 { return padT + ph - y/ytop*ph }
+	p := plot{pw: pw, ph: ph, xtop: xtop, ytop: ytop}
+	px, py := p.x, p.y
 
 	var b bytes.Buffer
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="Helvetica, Arial, sans-serif" font-size="12">`+"\n", w, h, w, h)
@@ -78,49 +78,65 @@ func (c Chart) SVG() []byte {
 	fmt.Fprintf(&b, `<text transform="translate(14 %.1f) rotate(-90)" text-anchor="middle" fill="#555">%s</text>`+"\n", padT+ph/2, html.EscapeString(c.YLabel))
 
 	for _, l := range c.Lines {
-		dash := ""
-		if l.Dashed {
-			dash = ` stroke-dasharray="6 4"`
-		}
-		var pts bytes.Buffer
-		var seg int // points in the current segment
-		var lastX, lastY float64
-		flush := func() {
-			switch {
-			case seg == 1: // a lone point would be invisible as a polyline
-				fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="2.5" fill="%s"/>`+"\n", lastX, lastY, l.Color)
-			case seg > 1:
-				fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="1.8" stroke-linejoin="round"%s points="%s"/>`+"\n", l.Color, dash, bytes.TrimSpace(pts.Bytes()))
-			}
-			pts.Reset()
-			seg = 0
-		}
-		for i, y := range l.Y {
-			if i >= len(c.X) || math.IsNaN(y) || math.IsInf(y, 0) {
-				flush()
-				continue
-			}
-			lastX, lastY = px(c.X[i]), py(y)
-			fmt.Fprintf(&pts, "%.1f,%.1f ", lastX, lastY)
-			seg++
-		}
-		flush()
+		p.series(&b, l, c.X)
 	}
-	// Legend, right-aligned on the title line.
-	lx := float64(w - padR)
-	for i := len(c.Lines) - 1; i >= 0; i-- {
-		l := c.Lines[i]
-		tw := 7*float64(len([]rune(l.Name))) + 30
-		lx -= tw
-		dash := ""
-		if l.Dashed {
-			dash = ` stroke-dasharray="6 4"`
-		}
-		fmt.Fprintf(&b, `<line x1="%.1f" y1="16" x2="%.1f" y2="16" stroke="%s" stroke-width="2.5"%s/>`+"\n", lx, lx+20, l.Color, dash)
-		fmt.Fprintf(&b, `<text x="%.1f" y="20" fill="#333">%s</text>`+"\n", lx+24, html.EscapeString(l.Name))
-	}
+	legend(&b, c.Lines, w)
 	b.WriteString("</svg>\n")
 	return b.Bytes()
+}
+
+// plot maps data to the drawing area.
+type plot struct{ pw, ph, xtop, ytop float64 }
+
+func (p plot) x(x float64) float64 { return padL + x/p.xtop*p.pw }
+func (p plot) y(y float64) float64 { return padT + p.ph - y/p.ytop*p.ph }
+
+func dashOf(l Line) string {
+	if l.Dashed {
+		return ` stroke-dasharray="6 4"`
+	}
+	return ""
+}
+
+// series draws one line: a polyline per run of known values, a dot for a
+// lone one.
+func (p plot) series(b *bytes.Buffer, l Line, xs []float64) {
+	dash := dashOf(l)
+	var pts bytes.Buffer
+	var seg int // points in the current segment
+	var lastX, lastY float64
+	flush := func() {
+		switch {
+		case seg == 1: // a lone point would be invisible as a polyline
+			fmt.Fprintf(b, `<circle cx="%.1f" cy="%.1f" r="2.5" fill="%s"/>`+"\n", lastX, lastY, l.Color)
+		case seg > 1:
+			fmt.Fprintf(b, `<polyline fill="none" stroke="%s" stroke-width="1.8" stroke-linejoin="round"%s points="%s"/>`+"\n", l.Color, dash, bytes.TrimSpace(pts.Bytes()))
+		}
+		pts.Reset()
+		seg = 0
+	}
+	for i, y := range l.Y {
+		if i >= len(xs) || math.IsNaN(y) || math.IsInf(y, 0) {
+			flush()
+			continue
+		}
+		lastX, lastY = p.x(xs[i]), p.y(y)
+		fmt.Fprintf(&pts, "%.1f,%.1f ", lastX, lastY)
+		seg++
+	}
+	flush()
+}
+
+// legend draws the lines' names, right-aligned on the title line.
+func legend(b *bytes.Buffer, lines []Line, w int) {
+	lx := float64(w - padR)
+	for i := len(lines) - 1; i >= 0; i-- {
+		l := lines[i]
+		tw := 7*float64(len([]rune(l.Name))) + 30
+		lx -= tw
+		fmt.Fprintf(b, `<line x1="%.1f" y1="16" x2="%.1f" y2="16" stroke="%s" stroke-width="2.5"%s/>`+"\n", lx, lx+20, l.Color, dashOf(l))
+		fmt.Fprintf(b, `<text x="%.1f" y="20" fill="#333">%s</text>`+"\n", lx+24, html.EscapeString(l.Name))
+	}
 }
 
 // niceScale picks a tick step of 1, 2 or 5 × 10^k giving about five ticks,

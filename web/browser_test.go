@@ -45,7 +45,7 @@ func TestBrowserMap(t *testing.T) {
 	ts, f := newSite(t, Options{Tiles: "none", Basemap: testBasemap(t)})
 	p := browsertest.NewPage(t, 1280, 860)
 
-	// The issue's "Done when": Gangbuk, 승약국 first with its status in words.
+	// Near 솔매로 in Gangbuk: 승약국 first, with its status in words.
 	p.Run(chromedp.Navigate(ts.URL + "/?lat=37.6254369&lng=127.0164096"))
 	p.Wait(`document.querySelectorAll('#list li').length >= 10`, 10*time.Second)
 	if name := p.Text(firstItem + `.querySelector('.o-name')`); name != "승약국" {
@@ -178,18 +178,6 @@ func TestBrowserMapDefaultCentreOnPhone(t *testing.T) {
 	p.Wait(`document.querySelectorAll('.leaflet-basemap-pane path').length > 0`, 5*time.Second)
 	copyFile(t, p.Screenshot("map-phone.png"), "/tmp/publicmask-map-phone.png")
 }
-
-// outbox reads the counter's IndexedDB outbox.
-const outboxJS = `new Promise(function (res, rej) {
-  var rq = indexedDB.open('publicmask', 1);
-  rq.onupgradeneeded = function () { rq.result.createObjectStore('outbox', { keyPath: 'txn_id' }); };
-  rq.onsuccess = function () {
-    var g = rq.result.transaction('outbox').objectStore('outbox').getAll();
-    g.onsuccess = function () { rq.result.close(); res(JSON.stringify(g.result)); };
-    g.onerror = function () { rej(g.error); };
-  };
-  rq.onerror = function () { rej(rq.error); };
-})`
 
 func TestBrowserStatus(t *testing.T) {
 	var mu sync.Mutex

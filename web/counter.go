@@ -19,10 +19,12 @@ import (
 // from the map's /static/.
 
 // counterAssets are the files the counter page needs, all cached by its
-// service worker so that a reload during an outage still gives a counter.
+// service worker so that a reload during an outage still gives a counter:
+// the page's modules (js/outlet.js imports the others) included.
 var counterAssets = []string{
 	"css/app.css", "css/outlet.css", "img/icon.svg",
-	"js/common.js", "js/i18n.js", "js/idcheck.js", "js/outlet.js", "msg/outlet.js",
+	"js/common.js", "js/i18n.js", "js/idcheck.js", "msg/outlet.js",
+	"js/outlet.js", "js/outlet-core.js", "js/outlet-sync.js", "js/outlet-manage.js", "js/outbox.js",
 }
 
 // Languages of the counter's message catalogues (i18n/outlet.<lang>.json);

@@ -9,35 +9,22 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
-// fakeAPI implements the handful of public and outlet endpoints the pages
-// call (DESIGN.md §4.1–4.3), so that the browser tests do not depend on the
-// real server's packages. The lead's end-to-end tests cover the real thing.
+// fakeAPI serves the public reads the map page makes — nearest outlets,
+// the change stream and the address search (DESIGN.md §4.1–4.2) — from a
+// fixed list of outlets, so that the browser tests here do not depend on
+// the real server's packages. What a test changes is explicit: push
+// streams one outlet's new status. The counter page is tested against the
+// real binary (e2e/counter_test.go).
 type fakeAPI struct {
 	mu      sync.Mutex
 	outlets []*fakeOutlet
 	subs    map[chan []byte]struct{}
-	lastLat float64
+	lastLat float64 // the last near query's centre
 	lastLng float64
-	nearN   int
-
-	token     string
-	code      string
-	stock     int
-	soldToday int
-	suspended bool
-	sales     []*fakeSale
-	txnSeen   map[string]int    // txn_id → sale requests processed while online
-	txnBody   map[string]string // txn_id → canonical body of the first request
-	receipts  map[string][]byte
-	lateSales int
-	bodies    []string // every sale body processed (for leak checks)
-
-	// mode: 0 online, 1 unreachable (connection dropped), 2 503.
-	mode atomic.Int32
+	nearN   int // near queries answered
 }
 
 type fakeOutlet struct {
@@ -53,20 +40,8 @@ type fakeOutlet struct {
 	DistanceM  *int       `json:"distance_m,omitempty"`
 }
 
-type fakeSale struct {
-	ID          string     `json:"id"`
-	SoldAt      time.Time  `json:"sold_at"`
-	Quantity    int        `json:"quantity"`
-	Cancelled   bool       `json:"cancelled"`
-	CancelledAt *time.Time `json:"cancelled_at,omitempty"`
-	txn         string
-}
-
 func newFakeAPI() *fakeAPI {
-	return &fakeAPI{
-		subs: map[chan []byte]struct{}{}, token: "outlet-token-1", code: "11820001", stock: 100,
-		txnSeen: map[string]int{}, txnBody: map[string]string{}, receipts: map[string][]byte{},
-	}
+	return &fakeAPI{subs: map[chan []byte]struct{}{}}
 }
 
 func strp(s string) *string { return &s }
@@ -85,70 +60,10 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-func apiErr(w http.ResponseWriter, code int, ecode string) {
-	writeJSON(w, code, map[string]any{"error": map[string]string{"code": ecode, "message": ecode}})
-}
-
 func (f *fakeAPI) register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v2/outlets/near", f.near)
 	mux.HandleFunc("GET /api/v2/stream", f.stream)
 	mux.HandleFunc("GET /corona19-masks/v1/storesByAddr/json", f.byAddr)
-	o := func(pattern string, h http.HandlerFunc) {
-		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-			switch f.mode.Load() {
-			case 1: // the server cannot be reached: drop the connection
-				if hj, ok := w.(http.Hijacker); ok {
-					if c, _, err := hj.Hijack(); err == nil {
-						c.Close()
-						return
-					}
-				}
-				panic(http.ErrAbortHandler)
-			case 2:
-				w.Header().Set("Retry-After", "1")
-				apiErr(w, 503, "store_unavailable")
-				return
-			}
-			if r.Header.Get("Authorization") != "Bearer "+f.token {
-				apiErr(w, 401, "unauthorized")
-				return
-			}
-			f.mu.Lock()
-			defer f.mu.Unlock()
-			h(w, r)
-		})
-	}
-	o("GET /api/v2/outlet", f.outletView)
-	o("POST /api/v2/outlet/check", f.check)
-	o("POST /api/v2/outlet/sales", f.sell)
-	o("GET /api/v2/outlet/sales", f.recent)
-	o("POST /api/v2/outlet/sales/{id}/cancel", f.cancel)
-	o("POST /api/v2/outlet/deliveries", func(w http.ResponseWriter, r *http.Request) {
-		var in struct{ Quantity int }
-		json.NewDecoder(r.Body).Decode(&in)
-		f.stock += in.Quantity
-		writeJSON(w, 201, map[string]any{"stock": f.stock, "remain_stat": stat(f.stock)})
-	})
-	o("POST /api/v2/outlet/stock", func(w http.ResponseWriter, r *http.Request) {
-		var in struct{ Count int }
-		json.NewDecoder(r.Body).Decode(&in)
-		f.stock = in.Count
-		writeJSON(w, 201, map[string]any{"stock": f.stock, "remain_stat": stat(f.stock)})
-	})
-	o("POST /api/v2/outlet/suspend", func(w http.ResponseWriter, r *http.Request) { f.suspended = true; f.outletView(w, r) })
-	o("POST /api/v2/outlet/resume", func(w http.ResponseWriter, r *http.Request) { f.suspended = false; f.outletView(w, r) })
-}
-
-func stat(n int) string {
-	switch {
-	case n >= 100:
-		return "plenty"
-	case n >= 30:
-		return "some"
-	case n >= 2:
-		return "few"
-	}
-	return "empty"
 }
 
 func (f *fakeAPI) near(w http.ResponseWriter, r *http.Request) {
@@ -245,7 +160,7 @@ func (f *fakeAPI) byAddr(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(a) < 2 {
-		apiErr(w, 400, "bad_request")
+		writeJSON(w, 400, map[string]any{"error": map[string]string{"code": "bad_request", "message": "address too short"}})
 		return
 	}
 	f.mu.Lock()
@@ -259,152 +174,7 @@ func (f *fakeAPI) byAddr(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, map[string]any{"address": strings.Join(a, " "), "count": len(st), "stores": st})
 }
 
-func (f *fakeAPI) outletView(w http.ResponseWriter, r *http.Request) {
-	st := stat(f.stock)
-	writeJSON(w, 200, map[string]any{
-		"code": f.code, "name": "승약국", "addr": "서울특별시 강북구 삼양로 247 (미아동)", "type": "01",
-		"lat": 37.6254369, "lng": 127.0164096, "stock": f.stock, "remain_stat": st,
-		"suspended": f.suspended, "sold_today": f.soldToday,
-	})
-}
-
-// eligibility: IDs of people born in 1984 may not buy today; "99…" have
-// used their quota; anything shorter than 13 digits is invalid.
-func verdict(id string) (ok bool, reason, next any, code int) {
-	d := strings.ReplaceAll(id, "-", "")
-	switch {
-	case len(d) != 13:
-		return false, "invalid_id", nil, 400
-	case strings.HasPrefix(d, "84"):
-		return false, "not_eligible_today", "2020-03-13", 422
-	case strings.HasPrefix(d, "99"):
-		return false, "quota_exceeded", "2020-03-16", 422
-	}
-	return true, nil, nil, 0
-}
-
-type personIn struct {
-	ID       string `json:"id"`
-	Category string `json:"category"`
-	Quantity int    `json:"quantity"`
-}
-
-func (f *fakeAPI) check(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		Buyer      string     `json:"buyer"`
-		OnBehalfOf []personIn `json:"on_behalf_of"`
-	}
-	json.NewDecoder(r.Body).Decode(&in)
-	all := true
-	var persons []map[string]any
-	add := func(role, id string) {
-		ok, reason, next, code := verdict(id)
-		if code == 400 {
-			return
-		}
-		all = all && ok
-		persons = append(persons, map[string]any{"role": role, "eligible": ok, "reason": reason, "remaining_this_week": map[bool]int{true: 2}[ok], "next_date": next})
-	}
-	if _, _, _, code := verdict(in.Buyer); code == 400 {
-		apiErr(w, 400, "invalid_id")
-		return
-	}
-	add("buyer", in.Buyer)
-	for _, p := range in.OnBehalfOf {
-		add("proxy", p.ID)
-	}
-	writeJSON(w, 200, map[string]any{"eligible": all, "persons": persons})
-}
-
-func (f *fakeAPI) sell(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		TxnID      string     `json:"txn_id"`
-		Buyer      string     `json:"buyer"`
-		Quantity   int        `json:"quantity"`
-		OnBehalfOf []personIn `json:"on_behalf_of"`
-		SoldAt     *string    `json:"sold_at"`
-	}
-	if err := json.NewDecoder(r.Body).Decode(&in); err != nil || in.TxnID == "" {
-		apiErr(w, 400, "bad_request")
-		return
-	}
-	canon, _ := json.Marshal(in)
-	f.bodies = append(f.bodies, string(canon))
-	f.txnSeen[in.TxnID]++
-	if prev, ok := f.txnBody[in.TxnID]; ok {
-		if prev != string(canon) {
-			apiErr(w, 409, "txn_conflict")
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(200)
-		w.Write(f.receipts[in.TxnID])
-		return
-	}
-	total := in.Quantity
-	for _, p := range in.OnBehalfOf {
-		total += p.Quantity
-	}
-	late := in.SoldAt != nil
-	// A late sale is recorded even if it breaks a rule (the masks were
-	// handed over), but a malformed ID is refused whenever it arrives.
-	if _, reason, _, code := verdict(in.Buyer); code == 400 || (code != 0 && !late) {
-		apiErr(w, code, reason.(string))
-		return
-	}
-	if f.stock < total && !late {
-		apiErr(w, 422, "out_of_stock")
-		return
-	}
-	at := time.Now()
-	if late {
-		t, err := time.Parse(time.RFC3339, *in.SoldAt)
-		if err != nil || t.After(time.Now().Add(5*time.Minute)) {
-			apiErr(w, 400, "bad_request")
-			return
-		}
-		at = t
-		f.lateSales++
-	}
-	f.stock -= total
-	f.soldToday += total
-	s := &fakeSale{ID: fmt.Sprintf("S%04d", len(f.sales)+1), SoldAt: at, Quantity: total, txn: in.TxnID}
-	f.sales = append(f.sales, s)
-	rec, _ := json.Marshal(map[string]any{
-		"sale_id": s.ID, "sold_at": at.Format(time.RFC3339Nano),
-		"items":  []map[string]any{{"role": "buyer", "quantity": in.Quantity, "remaining_this_week": 0}},
-		"outlet": map[string]any{"stock": f.stock, "remain_stat": stat(f.stock)},
-	})
-	f.txnBody[in.TxnID] = string(canon)
-	f.receipts[in.TxnID] = append(rec, '\n')
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(201)
-	w.Write(f.receipts[in.TxnID])
-}
-
-func (f *fakeAPI) recent(w http.ResponseWriter, r *http.Request) {
-	out := []*fakeSale{}
-	for i := len(f.sales) - 1; i >= 0; i-- {
-		out = append(out, f.sales[i])
-	}
-	writeJSON(w, 200, map[string]any{"sales": out})
-}
-
-func (f *fakeAPI) cancel(w http.ResponseWriter, r *http.Request) {
-	for _, s := range f.sales {
-		if s.ID == r.PathValue("id") && !s.Cancelled {
-			now := time.Now()
-			s.Cancelled, s.CancelledAt = true, &now
-			f.stock += s.Quantity
-			f.soldToday -= s.Quantity
-			writeJSON(w, 200, map[string]any{"sale_id": s.ID, "cancelled_at": now, "outlet": map[string]any{"stock": f.stock, "remain_stat": stat(f.stock)}})
-			return
-		}
-	}
-	apiErr(w, 404, "not_found")
-}
-
-// seedGangbuk places 승약국 at the Done-when point of issue 5 and a few dozen
+// seedGangbuk places 승약국 near 솔매로 in Gangbuk and a few dozen
 // outlets of every status around it, plus some further away for clusters.
 func (f *fakeAPI) seedGangbuk() {
 	now := time.Now()

@@ -1,7 +1,7 @@
 // Package web serves publicmask's browser pages: the public map (/), the
 // outlet counter (/outlet) and the operations status page (/status), with
 // their assets embedded so that `go build` alone yields a working site and
-// nothing is fetched from a CDN at run time (DESIGN.md §1.5, issue 5).
+// nothing is fetched from a CDN at run time (DESIGN.md §1.5).
 //
 // The pages are static HTML; all behaviour lives in /static/js files so that
 // a strict Content-Security-Policy (no inline script or style) holds.

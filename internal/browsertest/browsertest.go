@@ -24,7 +24,7 @@ import (
 
 // Browser tests drive Debian's Chromium through chromedp against Handler
 // plus a fake API. Without a browser they skip, except under CI=true, where a
-// missing browser is a failure (issue 5).
+// missing browser is a failure.
 
 func ChromePath(t *testing.T) string {
 	t.Helper()

@@ -15,6 +15,7 @@ import (
 	"github.com/publicmask/publicmask/ledger"
 	"github.com/publicmask/publicmask/policy"
 	"github.com/publicmask/publicmask/rrn"
+	"github.com/publicmask/publicmask/rrn/rrntest"
 	"github.com/publicmask/publicmask/sqlite"
 )
 
@@ -116,19 +117,7 @@ func (e *Env) OutletToken(t testing.TB, code string) string {
 
 // ID returns a valid 13-digit registration number for a birth date
 // "YYMMDD", a century/sex digit ('1'–'8') and a serial (0–99999).
-func ID(birth string, sexDigit byte, serial int) string {
-	s := fmt.Sprintf("%s%c%05d", birth, sexDigit, serial%100000)
-	weights := []int{2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5}
-	sum := 0
-	for i, w := range weights {
-		sum += int(s[i]-'0') * w
-	}
-	check := (11 - sum%11) % 10
-	if sexDigit >= '5' {
-		check = (13 - sum%11) % 10
-	}
-	return s + string(rune('0'+check))
-}
+func ID(birth string, sexDigit byte, serial int) string { return rrntest.ID(birth, sexDigit, serial) }
 
 // Born returns a valid ID of someone born in year (on March 15), serial n.
 func Born(year, n int) string {

@@ -18,9 +18,10 @@ import (
 	"github.com/publicmask/publicmask/internal/testenv"
 )
 
-// e2e is the HTTP API over the real ledger and a temporary SQLite store,
-// with the clock on Wednesday 2020-03-11 10:00 KST under `standard`.
-type e2e struct {
+// liveAPI is the HTTP API over the real ledger and a temporary SQLite store
+// (in this process, unlike the e2e package's real binary), with the clock on
+// Wednesday 2020-03-11 10:00 KST under `standard`.
+type liveAPI struct {
 	t     *testing.T
 	env   *testenv.Env
 	url   string
@@ -28,13 +29,13 @@ type e2e struct {
 	admin string
 }
 
-func newE2E(t *testing.T) *e2e {
+func newAPI(t *testing.T) *liveAPI {
 	env := testenv.New(t)
 	logs := &syncBuffer{}
 	srv := New(Config{Ledger: env.Ledger, Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
-	return &e2e{t: t, env: env, url: ts.URL, logs: logs, admin: env.AdminToken}
+	return &liveAPI{t: t, env: env, url: ts.URL, logs: logs, admin: env.AdminToken}
 }
 
 type resp struct {
@@ -56,7 +57,7 @@ func (r resp) decode(t *testing.T, v any) {
 	}
 }
 
-func (e *e2e) call(method, path, token, ct, body string) resp {
+func (e *liveAPI) call(method, path, token, ct, body string) resp {
 	e.t.Helper()
 	req, err := http.NewRequest(method, e.url+path, strings.NewReader(body))
 	if err != nil {
@@ -77,14 +78,14 @@ func (e *e2e) call(method, path, token, ct, body string) resp {
 	return resp{res.StatusCode, b, res.Header}
 }
 
-func (e *e2e) post(path, token, body string) resp { return e.call("POST", path, token, "", body) }
+func (e *liveAPI) post(path, token, body string) resp { return e.call("POST", path, token, "", body) }
 
-func (e *e2e) sale(token, txn, buyer string, qty int) resp {
+func (e *liveAPI) sale(token, txn, buyer string, qty int) resp {
 	return e.post("/api/v2/outlet/sales", token, fmt.Sprintf(`{"txn_id":%q,"buyer":%q,"quantity":%d}`, txn, buyer, qty))
 }
 
 // setup imports outlets over the admin API, stocks some, and issues tokens.
-func (e *e2e) setup() map[string]string {
+func (e *liveAPI) setup() map[string]string {
 	t := e.t
 	csv := "code,name,addr,type,lat,lng\n" +
 		"10000001,가약국,서울특별시 강북구 솔매로 38 (미아동),01,37.6254369,127.0164096\n" +
@@ -124,15 +125,20 @@ func (e *e2e) setup() map[string]string {
 	return bulk.Tokens
 }
 
-// The "Done when" list of issue 2, over HTTP.
-func TestE2EDoneWhen(t *testing.T) {
-	e := newE2E(t)
+// The rationing core's rules over HTTP, step by step, on Wednesday
+// 2020-03-11: each step builds on the last.
+func TestSaleRulesOverHTTP(t *testing.T) {
+	e := newAPI(t)
 	tok := e.setup()
 	a, b, c, d := tok["10000001"], tok["10000002"], tok["10000003"], tok["10000004"]
-
-	born83 := testenv.Born(1983, 1)
-	first := e.sale(a, "s-83", born83, 2)
-	r := first
+	step := func(name string, f func(t *testing.T)) {
+		if !t.Run(name, f) {
+			t.FailNow()
+		}
+	}
+	born83, born78 := testenv.Born(1983, 1), testenv.Born(1978, 5)
+	bad := born83[:12] + string(rune('0'+(born83[12]-'0'+1)%10))
+	var first resp
 	var rec struct {
 		SaleID string `json:"sale_id"`
 		Items  []struct {
@@ -145,134 +151,139 @@ func TestE2EDoneWhen(t *testing.T) {
 			RemainStat string `json:"remain_stat"`
 		}
 	}
-	r.decode(t, &rec)
-	if r.status != 201 || rec.SaleID == "" || rec.Outlet.Stock != 98 || len(rec.Items) != 1 || rec.Items[0].RemainingThisWeek == nil || *rec.Items[0].RemainingThisWeek != 0 {
-		t.Fatalf("1983 at A: %d %s", r.status, r.body)
-	}
-	if r := e.sale(b, "s-83b", born83, 1); r.status != 422 || r.code() != "quota_exceeded" {
-		t.Errorf("1983 at B: %d %s", r.status, r.body)
-	}
-	if r := e.sale(a, "s-84", testenv.Born(1984, 2), 1); r.status != 422 || r.code() != "not_eligible_today" {
-		t.Errorf("1984: %d %s", r.status, r.body)
-	}
-	bad := born83[:12] + string(rune('0'+(born83[12]-'0'+1)%10))
-	if r := e.sale(a, "s-bad", bad, 1); r.status != 400 || r.code() != "invalid_id" {
-		t.Errorf("bad check digit: %d %s", r.status, r.body)
-	}
 
-	// Replay: the same answer, 200; another body under the same txn_id: 409.
-	replay := e.sale(a, "s-83", born83, 2)
-	if replay.status != 200 || !bytes.Equal(replay.body, first.body) {
-		t.Errorf("replay: %d %s", replay.status, replay.body)
-	}
-	var rec2 struct {
-		SaleID string `json:"sale_id"`
-	}
-	replay.decode(t, &rec2)
-	if rec2.SaleID != rec.SaleID {
-		t.Errorf("replay answered sale %q, first was %q", rec2.SaleID, rec.SaleID)
-	}
-	if r := e.sale(a, "s-83", born83, 1); r.status != 409 || r.code() != "txn_conflict" {
-		t.Errorf("txn reuse: %d %s", r.status, r.body)
-	}
-
-	// An outlet that never received stock refuses.
-	if r := e.sale(c, "s-c", testenv.Born(1988, 3), 1); r.status != 422 || r.code() != "out_of_stock" {
-		t.Errorf("no stock: %d %s", r.status, r.body)
-	}
-
-	// A suspended outlet refuses and shows break.
-	if r := e.post("/api/v2/outlet/suspend", d, ""); r.status != 200 {
-		t.Fatalf("suspend: %d %s", r.status, r.body)
-	}
-	if r := e.sale(d, "s-d", testenv.Born(1988, 4), 1); r.status != 422 || r.code() != "sales_suspended" {
-		t.Errorf("suspended: %d %s", r.status, r.body)
-	}
-	var ov struct {
-		Code       string
-		RemainStat *string `json:"remain_stat"`
-		Suspended  bool
-	}
-	e.call("GET", "/api/v2/outlet", d, "", "").decode(t, &ov)
-	if ov.Code != "10000004" || !ov.Suspended || ov.RemainStat == nil || *ov.RemainStat != "break" {
-		t.Errorf("suspended outlet view: %+v", ov)
-	}
-	if r := e.post("/api/v2/outlet/resume", d, ""); r.status != 200 {
-		t.Fatalf("resume: %d", r.status)
-	}
-	if r := e.sale(d, "s-d2", testenv.Born(1988, 4), 1); r.status != 201 {
-		t.Errorf("after resume: %d %s", r.status, r.body)
-	}
-
-	// Cancel frees the quota. Outlet B cannot cancel A's sale.
-	born78 := testenv.Born(1978, 5)
-	var s78 struct {
-		SaleID string `json:"sale_id"`
-	}
-	e.sale(a, "s-78", born78, 2).decode(t, &s78)
-	if r := e.post("/api/v2/outlet/sales/"+s78.SaleID+"/cancel", b, ""); r.status != 404 || r.code() != "not_found" {
-		t.Errorf("B cancels A's sale: %d %s", r.status, r.body)
-	}
-	if r := e.sale(b, "s-78b", born78, 2); r.code() != "quota_exceeded" {
-		t.Errorf("before cancel: %d %s", r.status, r.body)
-	}
-	if r := e.post("/api/v2/outlet/sales/"+s78.SaleID+"/cancel", a, ""); r.status != 200 {
-		t.Fatalf("cancel: %d %s", r.status, r.body)
-	}
-	if r := e.sale(b, "s-78c", born78, 2); r.status != 201 {
-		t.Errorf("after cancel: %d %s", r.status, r.body)
-	}
-
-	// Check says the same without recording.
-	var chk struct {
-		Eligible bool
-		Persons  []struct {
-			Reason *string
+	step("a 1983 buyer takes 2 masks at outlet A", func(t *testing.T) {
+		first = e.sale(a, "s-83", born83, 2)
+		first.decode(t, &rec)
+		if first.status != 201 || rec.SaleID == "" || rec.Outlet.Stock != 98 || len(rec.Items) != 1 || rec.Items[0].RemainingThisWeek == nil || *rec.Items[0].RemainingThisWeek != 0 {
+			t.Fatalf("1983 at A: %d %s", first.status, first.body)
 		}
-	}
-	e.post("/api/v2/outlet/check", a, fmt.Sprintf(`{"buyer":%q}`, born83)).decode(t, &chk)
-	if chk.Eligible || len(chk.Persons) != 1 || chk.Persons[0].Reason == nil || *chk.Persons[0].Reason != "quota_exceeded" {
-		t.Errorf("check: %+v", chk)
-	}
-
-	// The counter page's list: no person keys, the cancelled sale marked.
-	r = e.call("GET", "/api/v2/outlet/sales?limit=10", a, "", "")
-	var list struct {
-		Sales []saleOut
-	}
-	r.decode(t, &list)
-	cancelled := 0
-	for _, s := range list.Sales {
-		if s.Cancelled {
-			cancelled++
+	})
+	step("refusals: quota at outlet B, wrong weekday, wrong check digit", func(t *testing.T) {
+		if r := e.sale(b, "s-83b", born83, 1); r.status != 422 || r.code() != "quota_exceeded" {
+			t.Errorf("1983 at B: %d %s", r.status, r.body)
 		}
-	}
-	if r.status != 200 || len(list.Sales) != 2 || cancelled != 1 {
-		t.Errorf("recent sales: %d %s", r.status, r.body)
-	}
-
-	// Outlet tokens stay out of admin routes; a revoked token is refused.
-	if r := e.call("GET", "/api/v2/admin/verify", a, "", ""); r.status != 403 {
-		t.Errorf("outlet token on verify: %d", r.status)
-	}
-	if r := e.post("/api/v2/admin/tokens/revoke", e.admin, fmt.Sprintf(`{"token":%q}`, c)); r.status != 200 {
-		t.Errorf("revoke: %d %s", r.status, r.body)
-	}
-	if r := e.call("GET", "/api/v2/outlet", c, "", ""); r.status != 401 {
-		t.Errorf("revoked token: %d", r.status)
-	}
-
-	e.verifyOK()
-	for _, id := range []string{born83, born78, bad} {
-		for _, form := range []string{id, id[:6] + "-" + id[6:]} {
-			if strings.Contains(e.logs.String(), form) {
-				t.Fatalf("raw ID in the log")
+		if r := e.sale(a, "s-84", testenv.Born(1984, 2), 1); r.status != 422 || r.code() != "not_eligible_today" {
+			t.Errorf("1984: %d %s", r.status, r.body)
+		}
+		if r := e.sale(a, "s-bad", bad, 1); r.status != 400 || r.code() != "invalid_id" {
+			t.Errorf("bad check digit: %d %s", r.status, r.body)
+		}
+	})
+	step("a retry gets the same answer with 200; another body under the txn_id 409", func(t *testing.T) {
+		replay := e.sale(a, "s-83", born83, 2)
+		if replay.status != 200 || !bytes.Equal(replay.body, first.body) {
+			t.Errorf("replay: %d %s", replay.status, replay.body)
+		}
+		var rec2 struct {
+			SaleID string `json:"sale_id"`
+		}
+		replay.decode(t, &rec2)
+		if rec2.SaleID != rec.SaleID {
+			t.Errorf("replay answered sale %q, first was %q", rec2.SaleID, rec.SaleID)
+		}
+		if r := e.sale(a, "s-83", born83, 1); r.status != 409 || r.code() != "txn_conflict" {
+			t.Errorf("txn reuse: %d %s", r.status, r.body)
+		}
+	})
+	step("an outlet that never received stock refuses", func(t *testing.T) {
+		if r := e.sale(c, "s-c", testenv.Born(1988, 3), 1); r.status != 422 || r.code() != "out_of_stock" {
+			t.Errorf("no stock: %d %s", r.status, r.body)
+		}
+	})
+	step("a suspended outlet refuses and shows break until resumed", func(t *testing.T) {
+		if r := e.post("/api/v2/outlet/suspend", d, ""); r.status != 200 {
+			t.Fatalf("suspend: %d %s", r.status, r.body)
+		}
+		if r := e.sale(d, "s-d", testenv.Born(1988, 4), 1); r.status != 422 || r.code() != "sales_suspended" {
+			t.Errorf("suspended: %d %s", r.status, r.body)
+		}
+		var ov struct {
+			Code       string
+			RemainStat *string `json:"remain_stat"`
+			Suspended  bool
+		}
+		e.call("GET", "/api/v2/outlet", d, "", "").decode(t, &ov)
+		if ov.Code != "10000004" || !ov.Suspended || ov.RemainStat == nil || *ov.RemainStat != "break" {
+			t.Errorf("suspended outlet view: %+v", ov)
+		}
+		if r := e.post("/api/v2/outlet/resume", d, ""); r.status != 200 {
+			t.Fatalf("resume: %d", r.status)
+		}
+		if r := e.sale(d, "s-d2", testenv.Born(1988, 4), 1); r.status != 201 {
+			t.Errorf("after resume: %d %s", r.status, r.body)
+		}
+	})
+	step("cancel frees the quota, only at the selling outlet", func(t *testing.T) {
+		var s78 struct {
+			SaleID string `json:"sale_id"`
+		}
+		e.sale(a, "s-78", born78, 2).decode(t, &s78)
+		if r := e.post("/api/v2/outlet/sales/"+s78.SaleID+"/cancel", b, ""); r.status != 404 || r.code() != "not_found" {
+			t.Errorf("B cancels A's sale: %d %s", r.status, r.body)
+		}
+		if r := e.sale(b, "s-78b", born78, 2); r.code() != "quota_exceeded" {
+			t.Errorf("before cancel: %d %s", r.status, r.body)
+		}
+		if r := e.post("/api/v2/outlet/sales/"+s78.SaleID+"/cancel", a, ""); r.status != 200 {
+			t.Fatalf("cancel: %d %s", r.status, r.body)
+		}
+		if r := e.sale(b, "s-78c", born78, 2); r.status != 201 {
+			t.Errorf("after cancel: %d %s", r.status, r.body)
+		}
+	})
+	step("the check says the same without recording", func(t *testing.T) {
+		var chk struct {
+			Eligible bool
+			Persons  []struct {
+				Reason *string
 			}
 		}
-	}
+		e.post("/api/v2/outlet/check", a, fmt.Sprintf(`{"buyer":%q}`, born83)).decode(t, &chk)
+		if chk.Eligible || len(chk.Persons) != 1 || chk.Persons[0].Reason == nil || *chk.Persons[0].Reason != "quota_exceeded" {
+			t.Errorf("check: %+v", chk)
+		}
+	})
+	step("the counter page's list has no person keys and marks the cancelled sale", func(t *testing.T) {
+		r := e.call("GET", "/api/v2/outlet/sales?limit=10", a, "", "")
+		var list struct {
+			Sales []saleOut
+		}
+		r.decode(t, &list)
+		cancelled := 0
+		for _, s := range list.Sales {
+			if s.Cancelled {
+				cancelled++
+			}
+		}
+		if r.status != 200 || len(list.Sales) != 2 || cancelled != 1 {
+			t.Errorf("recent sales: %d %s", r.status, r.body)
+		}
+	})
+	step("outlet tokens stay out of admin routes; a revoked token is refused", func(t *testing.T) {
+		if r := e.call("GET", "/api/v2/admin/verify", a, "", ""); r.status != 403 {
+			t.Errorf("outlet token on verify: %d", r.status)
+		}
+		if r := e.post("/api/v2/admin/tokens/revoke", e.admin, fmt.Sprintf(`{"token":%q}`, c)); r.status != 200 {
+			t.Errorf("revoke: %d %s", r.status, r.body)
+		}
+		if r := e.call("GET", "/api/v2/outlet", c, "", ""); r.status != 401 {
+			t.Errorf("revoked token: %d", r.status)
+		}
+	})
+	step("the ledger verifies and no raw ID reached the log", func(t *testing.T) {
+		e.verifyOK()
+		for _, id := range []string{born83, born78, bad} {
+			for _, form := range []string{id, id[:6] + "-" + id[6:]} {
+				if strings.Contains(e.logs.String(), form) {
+					t.Fatalf("raw ID in the log")
+				}
+			}
+		}
+	})
 }
 
-func (e *e2e) verifyOK() {
+func (e *liveAPI) verifyOK() {
 	e.t.Helper()
 	r := e.call("GET", "/api/v2/admin/verify", e.admin, "", "")
 	var v struct {
@@ -287,8 +298,8 @@ func (e *e2e) verifyOK() {
 
 // Dozens of buyers each trying four times at once across two outlets get
 // exactly one purchase each, and the stock matches.
-func TestE2EConcurrentBuyers(t *testing.T) {
-	e := newE2E(t)
+func TestConcurrentBuyersGetOnePurchaseEach(t *testing.T) {
+	e := newAPI(t)
 	tok := e.setup()
 	outlets := []string{tok["10000001"], tok["10000002"]}
 	const buyers, tries = 40, 4
@@ -341,8 +352,8 @@ func TestE2EConcurrentBuyers(t *testing.T) {
 }
 
 // A late sale from an outlet's offline outbox is accepted with its sold_at.
-func TestE2ELateSale(t *testing.T) {
-	e := newE2E(t)
+func TestLateSaleFromOutbox(t *testing.T) {
+	e := newAPI(t)
 	tok := e.setup()
 	id := testenv.Born(1983, 7)
 	// Tuesday evening: 1983 was not eligible then, but the masks were
@@ -370,8 +381,8 @@ func TestE2ELateSale(t *testing.T) {
 // Quantities, IDs, categories and times are judged by the domain: the sale
 // and the check refuse the same inputs with the contract's codes, and a
 // refused sale names who was refused.
-func TestE2EDomainValidation(t *testing.T) {
-	e := newE2E(t)
+func TestDomainValidatesSaleAndCheck(t *testing.T) {
+	e := newAPI(t)
 	tok := e.setup()["10000001"]
 	obo := func(n int) string {
 		var ps []string
@@ -423,8 +434,8 @@ func TestE2EDomainValidation(t *testing.T) {
 
 // The check takes the sale's exact body and agrees with the sale: a parent
 // (not on their day) buying only for a child (on the child's day).
-func TestE2ECheckTakesTheSaleBody(t *testing.T) {
-	e := newE2E(t)
+func TestCheckTakesTheSaleBody(t *testing.T) {
+	e := newAPI(t)
 	tok := e.setup()["10000001"]
 	body := fmt.Sprintf(`{"txn_id":"p1","buyer":%q,"quantity":0,"on_behalf_of":[{"id":%q,"category":"child","quantity":1}]}`, testenv.Born(1984, 1), testenv.Born(2013, 2))
 	var chk struct {
@@ -480,12 +491,12 @@ func TestE2ECheckTakesTheSaleBody(t *testing.T) {
 
 // The national list of April 2020 through PUT /api/v2/admin/outlets: all
 // but the five rows without coordinates are upserted.
-func TestE2EImport2020(t *testing.T) {
+func TestImportNationalList2020(t *testing.T) {
 	data, err := os.ReadFile(testdata.Path(t, "outlets-2020/stores-2020-04.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newE2E(t)
+	e := newAPI(t)
 	r := e.call("PUT", "/api/v2/admin/outlets", e.admin, "text/csv; charset=utf-8", string(data))
 	var imp struct {
 		Upserted int

@@ -1,0 +1,227 @@
+package rush
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+func (e *engine) read(j *readJob) {
+	t0 := time.Now()
+	req, err := http.NewRequest(http.MethodGet, e.readBase+j.path, nil)
+	if err != nil {
+		return
+	}
+	if e.cfg.Gzip {
+		req.Header.Set("Accept-Encoding", "gzip")
+	}
+	resp, err := e.readsC.Do(req)
+	var b []byte
+	status := 0
+	if err == nil {
+		status = resp.StatusCode
+		if j.ghost && status == http.StatusOK && !e.cfg.Gzip || status != http.StatusOK && status != http.StatusServiceUnavailable {
+			b, err = io.ReadAll(resp.Body)
+		} else {
+			_, err = io.Copy(io.Discard, resp.Body)
+		}
+		resp.Body.Close()
+	}
+	e.tallyRead(j.kind, t0, status, err)
+	if err == nil && status == http.StatusOK && b != nil {
+		e.checkGhosts(b, t0)
+	} else if err == nil && status != http.StatusOK && status != http.StatusServiceUnavailable {
+		e.readErrorSample(j.path, status, b)
+	}
+}
+
+// readErrorSample keeps a few failing public requests verbatim: an error
+// answer to a query built from the server's own outlets is a server bug
+// worth a report.
+func (e *engine) readErrorSample(path string, status int, body []byte) {
+	e.outcomesMu.Lock()
+	defer e.outcomesMu.Unlock()
+	if len(e.readErrSamples) < 10 {
+		e.readErrSamples = append(e.readErrSamples, fmt.Sprintf("%d %s: %.200s", status, path, body))
+	}
+}
+
+func (e *engine) tallyRead(kind string, t0 time.Time, status int, err error) {
+	lat := time.Since(t0)
+	k, sec := e.kinds[kind], e.sec(t0)
+	switch {
+	case err == nil && status == http.StatusOK:
+		k.ok.Add(1)
+		sec.readsOK.Add(1)
+		k.lat.Record(lat)
+		e.readsLat.Record(lat)
+		sec.reads.Record(lat)
+	case err == nil && status == http.StatusServiceUnavailable:
+		k.shed.Add(1)
+		sec.readsShed.Add(1)
+	default:
+		k.errors.Add(1)
+		sec.readsErr.Add(1)
+		key := "read transport"
+		if err == nil {
+			key = fmt.Sprintf("read %s %d", kind, status)
+		}
+		e.countError(key)
+	}
+}
+
+// checkGhosts scans a public answer for (code, remain_stat) pairs without
+// decoding it (names and addresses are JSON strings, so the keys cannot
+// occur inside them) and compares each with the acknowledged stock.
+func (e *engine) checkGhosts(b []byte, sent time.Time) {
+	sec := e.sec(sent)
+	var checked, ghosts int64
+	for {
+		i := bytes.Index(b, []byte(`"code":"`))
+		if i < 0 {
+			break
+		}
+		b = b[i+8:]
+		j := bytes.IndexByte(b, '"')
+		if j < 0 {
+			break
+		}
+		code := b[:j]
+		b = b[j:]
+		k := bytes.Index(b, []byte(`"remain_stat":`))
+		if k < 0 {
+			break
+		}
+		b = b[k+14:]
+		if len(b) == 0 || b[0] != '"' {
+			continue // null: never stocked
+		}
+		b = b[1:]
+		end := bytes.IndexByte(b, '"')
+		if end < 0 {
+			break
+		}
+		band := bandOf(string(b[:end]))
+		o := e.byCode[string(code)]
+		if o == nil || band == bandUnknown {
+			continue
+		}
+		checked++
+		if g, age := o.ghost(band, sent); g {
+			ghosts++
+			us := age.Microseconds()
+			for {
+				m := e.ghostMaxAge.Load()
+				if us <= m || e.ghostMaxAge.CompareAndSwap(m, us) {
+					break
+				}
+			}
+		}
+	}
+	e.ghostChecked.Add(checked)
+	e.ghosts.Add(ghosts)
+	sec.ghostChecked.Add(checked)
+	sec.ghosts.Add(ghosts)
+}
+
+// stream is one live-map subscriber: it holds /api/v2/stream open,
+// reconnecting if dropped, and counts the events.
+func (e *engine) stream(ctx context.Context, lat, lng float64) {
+	path := e.readBase + "/api/v2/stream?lat=" + fmtCoord(lat) + "&lng=" + fmtCoord(lng) + "&m=2000"
+	for ctx.Err() == nil {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, path, nil)
+		req.Header.Set("Accept", "text/event-stream")
+		resp, err := e.streamC.Do(req)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			if ctx.Err() != nil {
+				return
+			}
+			if resp != nil {
+				resp.Body.Close()
+			}
+			e.streamErrors.Add(1)
+			select {
+			case <-ctx.Done():
+			case <-time.After(500 * time.Millisecond):
+			}
+			continue
+		}
+		e.streamsConnected.Add(1)
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			if bytes.HasPrefix(sc.Bytes(), []byte("event: outlet")) {
+				e.streamEvents.Add(1)
+			}
+		}
+		resp.Body.Close()
+	}
+}
+
+// scrape is a 2020-style full-list scraper: every page of /stores/json or
+// /sales/json, then a pause, over and over.
+func (e *engine) scrape(ctx context.Context, kind string) {
+	for ctx.Err() == nil {
+		for page := 1; ctx.Err() == nil; page++ {
+			t0 := time.Now()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/corona19-masks/v1/%s/json?page=%d&perPage=500", e.readBase, kind, page), nil)
+			resp, err := e.readsC.Do(req)
+			var b []byte
+			status := 0
+			if err == nil {
+				status = resp.StatusCode
+				b, err = io.ReadAll(resp.Body)
+				resp.Body.Close()
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			e.tallyRead(kind, t0, status, err)
+			if err != nil || status != http.StatusOK {
+				break
+			}
+			var p struct {
+				Count int `json:"count"`
+			}
+			if json.Unmarshal(b, &p) != nil || p.Count < 500 {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// progressLoop prints one line per second about the second just past.
+func (e *engine) progressLoop(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	w := e.cfg.progress()
+	for i := 0; ; i++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if i >= len(e.secs) {
+			return
+		}
+		s := e.secs[i]
+		ghost := 0.0
+		if c := e.ghostChecked.Load(); c > 0 {
+			ghost = 100 * float64(e.ghosts.Load()) / float64(c)
+		}
+		fmt.Fprintf(w, "[%3ds] sales %5d/s ok %4d rej %d err p99 %6.1fms | reads %6d/s %d shed %d err p99 %5.1fms | fresh p99 %5.1fms (n=%d) | ghost %.2f%% | dropped %d/%d\n",
+			i+1, s.salesOK.Load(), s.salesRej.Load(), s.salesErr.Load(), ms(s.sales.Quantile(0.99)),
+			s.readsOK.Load(), s.readsShed.Load(), s.readsErr.Load(), ms(s.reads.Quantile(0.99)),
+			ms(e.freshLat.Quantile(0.99)), e.freshLat.Count(), ghost,
+			s.salesDropped.Load(), s.readsDropped.Load())
+	}
+}

@@ -1,0 +1,270 @@
+package rush
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+type receipt struct {
+	SaleID string    `json:"sale_id"`
+	SoldAt time.Time `json:"sold_at"`
+	Items  []struct {
+		Role     string `json:"role"`
+		Quantity int    `json:"quantity"`
+	} `json:"items"`
+	Outlet struct {
+		Stock      int    `json:"stock"`
+		RemainStat string `json:"remain_stat"`
+	} `json:"outlet"`
+}
+
+// rejectCodes are the intended answers to the buyers the rush sends.
+var rejectCodes = map[string]bool{
+	"not_eligible_today": true, "quota_exceeded": true, "out_of_stock": true,
+	"sales_suspended": true, "invalid_id": true,
+}
+
+// post sends one sale attempt.
+func (e *engine) post(token string, body []byte) (int, []byte, http.Header, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.sellBase()+"/api/v2/outlet/sales", bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := e.salesC.Do(req)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, b, resp.Header, err
+}
+
+func saleBody(txn, buyer string, qty int) []byte {
+	b := make([]byte, 0, 96)
+	b = append(b, `{"txn_id":"`...)
+	b = append(b, txn...)
+	b = append(b, `","buyer":"`...)
+	b = append(b, buyer...)
+	b = append(b, `","quantity":`...)
+	b = strconv.AppendInt(b, int64(qty), 10)
+	return append(b, '}')
+}
+
+// sell makes one sale at the counter, retrying with the same txn_id when
+// an attempt times out or the server is unavailable, as a counter app
+// would; the latency is the counter's wait, first send to final answer.
+func (e *engine) sell(j *saleJob) {
+	body := saleBody(j.txn, j.buyer, j.qty)
+	t0 := time.Now()
+	var (
+		status int
+		b      []byte
+		err    error
+		hdr    http.Header
+	)
+	const attempts = 4
+	retried := false
+	for a := 1; a <= attempts; a++ {
+		e.salesAttempt.Add(1)
+		status, b, hdr, err = e.post(j.outlet.token, body)
+		retry := err != nil || status == http.StatusServiceUnavailable
+		if !retry || a == attempts {
+			break
+		}
+		e.salesRetries.Add(1)
+		retried = true
+		wait := time.Duration(a) * 50 * time.Millisecond
+		if s, perr := strconv.Atoi(hdr.Get("Retry-After")); perr == nil && err == nil {
+			wait = min(time.Duration(s)*time.Second, 500*time.Millisecond)
+		}
+		time.Sleep(wait)
+	}
+	now := time.Now()
+	lat := now.Sub(t0)
+	sec := e.sec(t0)
+	code := ""
+	switch {
+	case err != nil:
+		code = "transport"
+		if errors.Is(err, context.DeadlineExceeded) {
+			code = "timeout"
+		}
+	case status == http.StatusCreated || status == http.StatusOK:
+		code = strconv.Itoa(status)
+	default:
+		code = errorCode(b)
+	}
+	e.outcome(j.kind, code)
+	switch {
+	case err == nil && (status == http.StatusCreated || status == http.StatusOK):
+		var r receipt
+		if jerr := json.Unmarshal(b, &r); jerr != nil || r.SaleID == "" {
+			e.salesErr.Add(1)
+			sec.salesErr.Add(1)
+			e.countError("bad_receipt")
+			return
+		}
+		e.salesOK.Add(1)
+		sec.salesOK.Add(1)
+		e.salesLat.Record(lat)
+		sec.sales.Record(lat)
+		if status == http.StatusOK && !retried {
+			// A fresh txn_id answered as a replay: the server's
+			// idempotency keys collide.
+			e.firstReplays.Add(1)
+		}
+		e.acked(j, &r, body, now)
+	case err == nil && status/100 == 4 && rejectCodes[code]:
+		e.salesRej.Add(1)
+		sec.salesRej.Add(1)
+		e.salesLat.Record(lat)
+		sec.sales.Record(lat)
+	default:
+		e.salesErr.Add(1)
+		sec.salesErr.Add(1)
+		if code == "" {
+			code = strconv.Itoa(status)
+		}
+		e.countError(fmt.Sprintf("%d %s", status, code))
+	}
+}
+
+func (e *engine) outcome(kind, code string) {
+	e.outcomesMu.Lock()
+	m := e.outcomes[kind]
+	if m == nil {
+		m = map[string]int64{}
+		e.outcomes[kind] = m
+	}
+	m[code]++
+	e.outcomesMu.Unlock()
+}
+
+func (e *engine) countError(key string) {
+	e.outcomesMu.Lock()
+	e.errorsBy[key]++
+	e.outcomesMu.Unlock()
+}
+
+// acked books an acknowledged sale: the buyer's tally for the client-side
+// quota check, the outlet's acknowledged stock for ghost detection, a
+// freshness probe when the band fell (or every ProbeEvery-th sale), and
+// the replay sample.
+func (e *engine) acked(j *saleJob, r *receipt, body []byte, at time.Time) {
+	switch j.kind {
+	case kindMistyped:
+		e.violate("invalid_id_accepted", "sale %s accepted a mistyped ID (txn %s)", r.SaleID, j.txn)
+	case kindWrongDay:
+		e.violate("wrong_day_accepted", "sale %s accepted birth year %d on %s (txn %s)", r.SaleID, BirthYear(j.buyer), e.rules.Date, j.txn)
+	}
+	qty := 0
+	for _, it := range r.Items {
+		qty += it.Quantity
+	}
+	e.mu.Lock()
+	recs := e.buyers[j.buyer]
+	dup := false
+	for _, a := range recs {
+		dup = dup || a.saleID == r.SaleID
+	}
+	if !dup {
+		e.buyers[j.buyer] = append(recs, ackRec{saleID: r.SaleID, outlet: j.outlet.code, qty: qty})
+	}
+	if j.kind == kindFresh && len(e.againPool) < 100_000 {
+		e.againPool = append(e.againPool, again{j.buyer, j.outlet.code})
+	}
+	// Reservoir sample of the acknowledged sales to replay at the end.
+	e.acks++
+	rec := replayRec{token: j.outlet.token, txn: j.txn, body: string(body), saleID: r.SaleID}
+	if len(e.replays) < e.cfg.Replay {
+		e.replays = append(e.replays, rec)
+	} else if k := rand.Int64N(e.acks); k < int64(len(e.replays)) {
+		e.replays[k] = rec
+	}
+	seq := e.acks
+	e.mu.Unlock()
+
+	if dup {
+		return
+	}
+	changed := j.outlet.ack(r.Outlet.Stock, qty, at)
+	if j.outlet.forecastMark(r.Outlet.Stock, r.SoldAt) {
+		e.probeWG.Add(1)
+		go e.forecastProbe(j.outlet, r.SoldAt)
+	}
+	if changed || (e.cfg.ProbeEvery > 0 && seq%int64(e.cfg.ProbeEvery) == 0) {
+		select {
+		case e.probeSem <- struct{}{}:
+			e.probeWG.Add(1)
+			go e.probe(j.outlet, r.SoldAt, at)
+		default:
+			e.probesSkipped.Add(1)
+		}
+	}
+}
+
+// probe polls the outlet's public record until it shows the sale
+// (updated_at at or after the sale's sold_at: both are the ledger's
+// clock) and records the time from the acknowledgement to the first
+// answer that shows it. That is an upper bound by one request's latency.
+func (e *engine) probe(o *outletState, soldAt, ackAt time.Time) {
+	defer func() {
+		<-e.probeSem
+		e.probeWG.Done()
+	}()
+	want := soldAt.Truncate(time.Microsecond)
+	deadline := ackAt.Add(10 * time.Second)
+	wait := time.Millisecond
+	path := e.readBase + "/api/v2/outlets/" + url.PathEscape(o.code)
+	for {
+		e.probeReq.Add(1)
+		resp, err := e.probeC.Get(path)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				if t, ok := findTime(b, `"updated_at":"`); ok && !t.Before(want) {
+					d := time.Since(ackAt)
+					e.freshLat.Record(d)
+					e.sec(ackAt).fresh.Record(d)
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			e.freshTimeouts.Add(1)
+			return
+		}
+		time.Sleep(wait)
+		wait = min(wait*2, 20*time.Millisecond)
+	}
+}
+
+func findTime(b []byte, key string) (time.Time, bool) {
+	i := bytes.Index(b, []byte(key))
+	if i < 0 {
+		return time.Time{}, false
+	}
+	b = b[i+len(key):]
+	j := bytes.IndexByte(b, '"')
+	if j < 0 {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(b[:j]))
+	return t, err == nil
+}
+
+// read makes one public read.

@@ -1,0 +1,266 @@
+// The counter's offline life: what it knows of today's buyers without the
+// server, keeping a sale the server did not answer in the outbox, and
+// sending the outbox once the server is back (DESIGN.md §4.3, §6.3).
+
+import * as outbox from './outbox.js';
+import {
+  $, el, PM, T, state, show, reasonText, personName, weekdayName, clock, ymdOf, serverNow,
+  setBusy, focusId, selectId
+} from './outlet-core.js';
+import { api, setOffline, poll, renderOutlet, clearForm, armUndo } from './outlet.js';
+
+// ---------- today's buyers (memory, and encrypted for a reload) ----------
+
+function saveBuyers() {
+  if (!outbox.available || !state.outlet) return;
+  const today = ymdOf(serverNow()), keep = {};
+  for (const [id, b] of Object.entries(state.buyers)) if (b.day === today) keep[id] = b;
+  outbox.saveMemo(state.outlet.code, keep).catch(() => { /* memory still holds them */ });
+}
+
+export async function loadBuyers() {
+  if (!outbox.available || !state.outlet) return;
+  try {
+    const m = await outbox.loadMemo(state.outlet.code);
+    if (!m) return;
+    const today = ymdOf(serverNow());
+    for (const [id, b] of Object.entries(m)) if (b.day === today && !state.buyers[id]) state.buyers[id] = b;
+  } catch (e) { /* a lost key: memory only from now on */ }
+}
+
+export const dropBuyers = outbox.dropMemo;
+
+export function remember(ids, qtys) {
+  const today = ymdOf(serverNow());
+  ids.forEach((id, i) => {
+    let b = state.buyers[id];
+    if (!b || b.day !== today) b = state.buyers[id] = { day: today, purchases: 0, qty: 0 };
+    b.purchases += 1; b.qty += qtys[i];
+  });
+  saveBuyers();
+}
+export function forget(ids, qtys) {
+  (ids || []).forEach((id, i) => {
+    const b = state.buyers[id];
+    if (b) { b.purchases -= 1; b.qty -= qtys[i]; if (b.purchases <= 0) delete state.buyers[id]; }
+  });
+  saveBuyers();
+}
+
+// offlineVerdict applies what the counter knows without the server: the
+// day's rule by birth year (from the rules served at sign-in) and this
+// counter's own sales today. persons: [{v, qty, role}]. It returns the first
+// refusal or null.
+export function offlineVerdict(persons) {
+  const today = ymdOf(serverNow());
+  const r = state.rules && state.rules.days[today];
+  for (let i = 0; i < persons.length; i++) {
+    const p = persons[i];
+    if (p.qty <= 0) continue;
+    if (r) {
+      if (!r.sales_open) return { i: i, code: 'sales_closed' };
+      if (r.digits_today && r.digits_today.indexOf(p.v.year % 10) < 0) {
+        return { i: i, code: 'not_eligible_today', days: state.rules.weekday[p.v.year % 10] };
+      }
+    }
+    const b = state.buyers[p.v.digits];
+    if (b && b.day === today) {
+      const per = r && r.purchases_per_week, quota = r && r.weekly_quota;
+      if ((per != null && b.purchases >= per) || (quota != null && b.qty + p.qty > quota) || per == null) {
+        return { i: i, code: 'seen_today' };
+      }
+    }
+  }
+  return null;
+}
+
+export function offlineReason(off, sale) {
+  const who = personName(sale.persons[off.i].role, off.i, sale.cats) + ': ';
+  if (off.code === 'seen_today') return who + T('offline.seen');
+  if (off.code === 'not_eligible_today') {
+    return who + T('reason.not_eligible_today') + (off.days && off.days.length ? ' · ' + T('offline.days', { days: off.days.map(weekdayName).join(', ') }) : '');
+  }
+  return who + reasonText(off.code);
+}
+
+// ---------- keeping a sale ----------
+
+// queueSale keeps a sale the server did not answer: applied first against
+// what the counter knows offline, then sealed into the outbox.
+export async function queueSale(sale, ambiguous) {
+  setOffline();
+  if (!outbox.available || !state.cfg.sealKey) {
+    if (ambiguous) state.orphans.push(sale.body);
+    show('bad', T('offline.insecure.title'), [T('offline.insecure')]);
+    selectId();
+    return;
+  }
+  // Today's buyers from before a reload may still be decrypting.
+  setBusy(true);
+  await state.buyersLoaded;
+  setBusy(false);
+  await keepSale(sale, ambiguous);
+}
+
+async function keepSale(sale, ambiguous) {
+  const off = offlineVerdict(sale.persons);
+  if (off) {
+    if (ambiguous) state.orphans.push(sale.body);
+    show('bad', T('sale.refused'), [offlineReason(off, sale), T('offline.ruled')]);
+    selectId();
+    return;
+  }
+  const b = sale.body, code = state.outlet.code;
+  const ids = sale.persons.map((p) => p.v.digits), qtys = sale.persons.map((p) => p.qty);
+  setBusy(true);
+  try {
+    const sealed = await outbox.seal({ buyer: b.buyer, on_behalf_of: b.on_behalf_of }, state.cfg.sealKey, code, b.txn_id);
+    await outbox.put(outbox.record(sale, code, sealed, state.cfg.lateMs, ambiguous));
+  } catch (e) {
+    setBusy(false);
+    if (ambiguous) state.orphans.push(b);
+    show('bad', T('offline.storefail.title'), [T('offline.storefail')]);
+    selectId();
+    return;
+  }
+  setBusy(false);
+  remember(ids, qtys);
+  const n = await outbox.pendingCount(code);
+  show('queued', T('offline.queued', { n: sale.total, year: sale.v.year }), [T('offline.handover'), T('conn.pending', { n: n })]);
+  clearForm();
+  armUndo({ txn_id: b.txn_id, total: sale.total, at: Date.now(), queued: true, ids: ids, qtys: qtys });
+  focusId();
+  renderOutbox();
+}
+
+// undoQueued takes a sale back out of the outbox if it was not sent yet.
+export async function undoQueued(last) {
+  const rec = await outbox.get(last.txn_id);
+  if (!rec || rec.state !== 'pending') { show('bad', T('undo.sent'), []); return; }
+  await outbox.remove(last.txn_id);
+  forget(last.ids, last.qtys);
+  show('info', T('undo.done', { n: last.total }), [T('undo.queued')]);
+  renderOutbox();
+}
+
+// ---------- sending the outbox ----------
+
+export function scheduleDrain(ms) {
+  clearTimeout(state.drainTimer);
+  state.drainTimer = setTimeout(drain, Math.max(0, ms));
+}
+
+// drain sends due outbox records, oldest first, one tab at a time (Web
+// Locks); the server's txn_id idempotency covers the rest.
+async function drain() {
+  if (!state.token || !state.outlet || state.draining || state.offline || !outbox.available) return;
+  state.draining = true;
+  const run = () => drainOnce().catch(() => {});
+  try {
+    if (navigator.locks && navigator.locks.request) {
+      await navigator.locks.request('publicmask-outbox', { ifAvailable: true }, (lock) => (lock ? run() : null));
+    } else await run();
+  } catch (e) { /* the next round retries */ }
+  state.draining = false;
+  renderOutbox();
+  renderConn();
+}
+
+async function drainOnce() {
+  const pending = (await outbox.records(state.outlet.code)).filter((r) => r.state === 'pending');
+  if (pending.length) {
+    const sum = state.sync = state.sync || { sent: 0, flagged: 0, refused: [] };
+    if (await sendAll(pending, sum)) summarize();
+  }
+  poll();
+}
+
+// sendAll sends the records in turn; false when it stopped before the end.
+async function sendAll(pending, sum) {
+  for (const r of pending) {
+    if (r.expires_at && serverNow() > Date.parse(r.expires_at)) {
+      await outbox.note(r, 'late_sale_too_old');
+      sum.refused.push('late_sale_too_old');
+      continue;
+    }
+    r.attempts += 1;
+    let res;
+    try {
+      res = await api('POST', '/api/v2/outlet/sales', r.body);
+    } catch (e) {
+      await outbox.put(r); // breaker open: the probe resumes
+      return false;
+    }
+    if (res.status === 201 || res.status === 200) {
+      sum.sent += 1;
+      if (res.body && res.body.conflict) sum.flagged += 1;
+      await outbox.remove(r.txn_id);
+      if (res.body && res.body.outlet && state.outlet) { state.outlet.stock = res.body.outlet.stock; state.outlet.remain_stat = res.body.outlet.remain_stat; renderOutlet(); }
+      continue;
+    }
+    if (res.status === 401) return false;
+    if (res.status >= 500 || res.status === 429 || res.status === 408) {
+      await outbox.put(r);
+      scheduleDrain(5000);
+      return false;
+    }
+    const code = PM.errorCode(res) || String(res.status);
+    sum.refused.push(code);
+    await outbox.note(r, code);
+  }
+  return true;
+}
+
+// summarize shows what the sync since the outbox last emptied did: it
+// may take several rounds (the server can fail again in the middle).
+function summarize() {
+  const s = state.sync;
+  if (!s) return;
+  outbox.pendingCount(state.outlet && state.outlet.code).then((n) => { if (!n && state.sync === s) state.sync = null; });
+  if (!s.sent && !s.refused.length) return;
+  const parts = [T('sync.sent', { n: s.sent })];
+  if (s.flagged) parts.push(T('sync.flagged', { n: s.flagged }));
+  if (s.refused.length) parts.push(T('sync.refused', { n: s.refused.length, reasons: s.refused.map((c) => reasonText(c)).join(', ') }));
+  $('sync-summary').textContent = parts.join(' · ');
+  $('outbox-card').hidden = false;
+}
+
+// ---------- showing the outbox ----------
+
+export async function renderConn() {
+  const c = $('conn');
+  const n = await outbox.pendingCount(state.outlet && state.outlet.code);
+  c.className = 'conn ' + (state.offline ? 'off' : 'ok');
+  c.textContent = (state.offline ? T('conn.off') : T('conn.on')) + (n ? ' · ' + T('conn.pending', { n: n }) : '');
+}
+
+function outboxItem(r) {
+  const li = el('li', { 'class': r.state });
+  const when = ' · ' + clock(r.sold_at) + ' · ' + T('n.masks', { n: r.quantity }) + ' · ';
+  if (r.state === 'pending') {
+    li.append(el('span', { 'class': 'mark', 'aria-hidden': 'true', text: '⇪ ' }),
+      el('span', { 'class': 'masked', text: r.masked || '' }), when + T('outbox.pending'));
+    return li;
+  }
+  li.append(el('span', { 'class': 'mark', 'aria-hidden': 'true', text: '✖ ' }),
+    (r.masked || '') + when + T('outbox.refused', { reason: reasonText(r.code) }) + ' ');
+  const b = el('button', { type: 'button', 'class': 'secondary small', text: T('outbox.dismiss') });
+  b.addEventListener('click', async () => { await outbox.remove(r.txn_id); renderOutbox(); focusId(); });
+  li.appendChild(b);
+  return li;
+}
+
+// renderOutbox redraws the list only when it changed, so that a screen
+// reader does not hear it again every second.
+let outboxKey = '';
+export async function renderOutbox() {
+  if (!state.outlet) return;
+  const rs = await outbox.records(state.outlet.code);
+  const key = JSON.stringify(rs.map((r) => [r.txn_id, r.state, r.code])) + $('sync-summary').textContent;
+  renderConn();
+  if (key === outboxKey) return;
+  outboxKey = key;
+  $('outbox-card').hidden = rs.length === 0 && !$('sync-summary').textContent;
+  $('outbox').replaceChildren(...rs.map(outboxItem));
+}
+setInterval(() => { if (state.outlet) renderOutbox(); }, 2000);

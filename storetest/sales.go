@@ -30,7 +30,7 @@ func testSales(t *testing.T, s publicmask.Store) {
 			return err
 		}
 		if got.Quantity != 2 || len(got.Items) != 2 || got.Items[1].Person != "bbbb" || got.Items[1].Category != "child" || !got.SoldAt.Equal(t0) || !got.CancelledAt.IsZero() {
-			return fmt.Errorf("Sale round trip: %+v", got)
+			return fmt.Errorf("tx.Sale round trip: %+v", got)
 		}
 		if _, err := tx.Sale("nope"); publicmask.ErrorCode(err) != publicmask.ENotFound {
 			return fmt.Errorf("missing sale: %v", err)

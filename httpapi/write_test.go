@@ -76,15 +76,7 @@ func TestHeldBytesCap(t *testing.T) {
 	c := holdAnswer(t, h, srv, 16<<20)
 	defer c.Close()
 
-	get := func(q string) int {
-		resp, err := srv.Client().Get(srv.URL + "/api/v2/summary" + q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
-	}
+	get := func(q string) int { return getStatus(t, srv.Client(), srv.URL+"/api/v2/summary"+q) }
 	if got := get(""); got != 503 {
 		t.Fatalf("over the held-bytes cap: %d, want 503", got)
 	}
@@ -111,6 +103,18 @@ func holdAnswer(t *testing.T, h *harness, srv *httptest.Server, n int64) net.Con
 	fmt.Fprintf(c, "GET /api/v2/summary HTTP/1.1\r\nHost: x\r\n\r\n")
 	waitFor(t, "a held answer", func() bool { return h.srv.held.Load() >= n })
 	return c
+}
+
+// getStatus GETs url, reads the body and returns the status.
+func getStatus(t *testing.T, cl *http.Client, url string) int {
+	t.Helper()
+	resp, err := cl.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 func TestWriteTimeoutScales(t *testing.T) {
@@ -296,13 +300,7 @@ func TestHeldBytesPerClient(t *testing.T) {
 	getFrom := func(local string) int {
 		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
 		cl := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
-		resp, err := cl.Get(srv.URL + "/api/v2/summary?shared=1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
+		return getStatus(t, cl, srv.URL+"/api/v2/summary?shared=1")
 	}
 	if got := getFrom("127.0.0.1"); got != 429 {
 		t.Errorf("the slow client's next request: %d, want 429", got)

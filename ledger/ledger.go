@@ -194,7 +194,7 @@ func dayStart(t time.Time) time.Time {
 
 // RecentSales lists an outlet's latest sales, newest first.
 func (l *Ledger) RecentSales(ctx context.Context, outlet string, limit int) ([]publicmask.Sale, error) {
-	if limit <= 0 || limit > 200 {
+	if limit <= 0 || limit > MaxRecentSales {
 		limit = 50
 	}
 	return l.store.RecentSales(ctx, outlet, limit)
@@ -202,8 +202,8 @@ func (l *Ledger) RecentSales(ctx context.Context, outlet string, limit int) ([]p
 
 // Conflicts lists flagged late sales, newest first (at most 10,000).
 func (l *Ledger) Conflicts(ctx context.Context, limit int) ([]publicmask.Sale, error) {
-	if limit <= 0 || limit > 10_000 {
-		limit = 10_000
+	if limit <= 0 || limit > MaxConflicts {
+		limit = MaxConflicts
 	}
 	return l.store.Conflicts(ctx, limit)
 }

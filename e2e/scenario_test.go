@@ -2,20 +2,15 @@ package e2e
 
 import (
 	"fmt"
-	"io"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 )
 
 // TestNewUserScenario walks the rationing core's rules over HTTP
 // against a server seeded with the national demo, on Wednesday 2020-03-11.
 func TestNewUserScenario(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a real server with the national demo; skipped with -short")
-	}
+	skipShort(t, "runs a real server with the national demo")
 	dir := t.TempDir()
 	args := []string{"--db", filepath.Join(dir, "pm.db"), "--clock", "2020-03-11T10:00:00+09:00"}
 	s := start(t, args...)
@@ -39,11 +34,7 @@ func TestNewUserScenario(t *testing.T) {
 	}
 	tok := map[string]string{}
 	for _, c := range pharmacies {
-		var r struct {
-			Token string `json:"token"`
-		}
-		s.mustCall("POST", "/api/v2/admin/tokens", adminToken, map[string]string{"role": "outlet", "outlet": c}, &r, 201)
-		tok[c] = r.Token
+		tok[c] = s.outletToken(adminToken, c)
 	}
 	a, b, empty := pharmacies[0], pharmacies[1], pharmacies[2]
 	sale := func(outlet, txn, buyer string, qty int) map[string]any {
@@ -94,49 +85,13 @@ func TestNewUserScenario(t *testing.T) {
 	s.mustCall("POST", "/api/v2/outlet/sales", tok[b], sale(b, "t7", b83, 2), nil, 201)
 
 	// Dozens of buyers, four tries each at once across two outlets.
-	var ok, refused atomic.Int64
-	var wg sync.WaitGroup
-	const buyers = 40
-	for i := range buyers {
-		buyer := born83(1000 + i)
-		for try := range 4 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				o := []string{a, b}[try%2]
-				var e errBody
-				code, err := s.call("POST", "/api/v2/outlet/sales", tok[o], sale(o, fmt.Sprintf("c%d-%d", i, try), buyer, 2), &e)
-				switch {
-				case err != nil:
-					t.Errorf("sale: %v", err)
-				case code == 201:
-					ok.Add(1)
-				case code == 422 && e.Error.Code == "quota_exceeded":
-					refused.Add(1)
-				default:
-					t.Errorf("unexpected %d %s", code, e.Error.Code)
-				}
-			}()
-		}
-	}
-	wg.Wait()
-	if ok.Load() != buyers || refused.Load() != 3*buyers {
-		t.Fatalf("ok=%d refused=%d; want exactly one purchase per buyer", ok.Load(), refused.Load())
-	}
-	var rep struct {
-		OK bool `json:"ok"`
-	}
-	s.mustCall("GET", "/api/v2/admin/verify", adminToken, nil, &rep, 200)
-	if !rep.OK {
-		t.Fatal("verify not ok")
-	}
+	oneEach(t, 40, func(i, try int) (*server, string, map[string]any) {
+		o := []string{a, b}[try%2]
+		return s, tok[o], sale(o, fmt.Sprintf("c%d-%d", i, try), born83(1000+i), 2)
+	})
+	s.mustVerify(t, "after the concurrent buyers")
 	// Every hop is measured.
-	resp, err := client.Get(s.base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	metrics := []byte(s.metrics(t))
 	for _, name := range []string{
 		"publicmask_http_request_duration_seconds_bucket{", "publicmask_http_requests_total{",
 		"publicmask_sales_total{outcome=\"quota_exceeded\"}", "publicmask_ledger_batch_size_bucket{",
@@ -167,10 +122,7 @@ func TestNewUserScenario(t *testing.T) {
 		s2.mustCall("POST", "/api/v2/outlet/sales", tok[a], sale(a, "t8", b83, 1), &e, 422)
 	}
 	wantErr2()
-	s2.mustCall("GET", "/api/v2/admin/verify", adminToken, nil, &rep, 200)
-	if !rep.OK {
-		t.Fatal("verify not ok after restart")
-	}
+	s2.mustVerify(t, "after restart")
 	s2.stop()
 	assertNoRawIDs(t, dir, []acked{{buyer: b83}, {buyer: born83(1000)}})
 }

@@ -9,12 +9,9 @@ import (
 // PersonWeek is one person's purchases in one week (Monday, Asia/Seoul). The
 // person is identified only by the HMAC person key, never by the raw ID.
 type PersonWeek struct {
-	Person           string
-	Week             string // "YYYY-MM-DD" of the Monday
-	Quantity         int
-	Purchases        int
-	WeekdayPurchases int
-	WeekendPurchases int
+	Person string
+	Week   string // "YYYY-MM-DD" of the Monday
+	Usage
 }
 
 // SaleItem is the share of one person in a sale.

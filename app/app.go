@@ -15,9 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,6 +33,10 @@ import (
 	"github.com/publicmask/publicmask/snapshot"
 	"github.com/publicmask/publicmask/sqlite"
 	"github.com/publicmask/publicmask/web"
+
+	"github.com/publicmask/publicmask/ops"
+
+	"github.com/publicmask/publicmask/internal/benchbody"
 )
 
 // Config is everything `publicmask serve` takes.
@@ -80,7 +82,7 @@ func (c *Config) defaults() {
 		c.DB = filepath.Join("data", "publicmask.db")
 	}
 	if c.Role == "" {
-		c.Role = "all"
+		c.Role = httpapi.RoleAll
 	}
 	if c.Seed == "" {
 		c.Seed = "demo"
@@ -118,7 +120,7 @@ type Node struct {
 	Clock     clock.Clock
 	admin     string
 	generated bool
-	statusC   *statusCollector
+	statusC   *ops.Collector
 	writes    *watchedStore
 	stop      context.CancelFunc
 	seal      *seal.Key // the counter outbox's key pair, derived from the secret
@@ -129,7 +131,7 @@ type Node struct {
 func Open(ctx context.Context, cfg Config) (*Node, error) {
 	cfg.defaults()
 	switch cfg.Role {
-	case "all", "ledger", "public":
+	case httpapi.RoleAll, httpapi.RoleLedger, httpapi.RolePublic:
 	default:
 		return nil, fmt.Errorf("--role must be all, ledger or public, not %q", cfg.Role)
 	}
@@ -145,117 +147,146 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, Registry: prometheus.NewRegistry(), Clock: clk, Policy: policy.NewHolder(pol)}
-	n.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if cfg.LogDropped != nil {
-		n.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "publicmask_log_lines_dropped_total",
-			Help: "Log lines dropped because the log output did not keep up.",
-		}, func() float64 { return float64(cfg.LogDropped()) }))
-	}
+	n.registerProcessMetrics()
 	bg, stop := context.WithCancel(context.Background())
 	n.stop = stop
-	ok := false
-	defer func() {
-		if !ok {
-			n.Close(context.Background())
-		}
-	}()
+	if err := n.open(ctx, bg); err != nil {
+		n.Close(context.Background())
+		return nil, err
+	}
+	return n, nil
+}
 
+// open starts the node's parts in order; Open closes them on an error.
+func (n *Node) open(ctx, bg context.Context) error {
+	cfg := n.cfg
 	// A public node only reads outlets and the change feed: it may run
 	// under a read-only database role, on a standby, and never migrates.
-	if n.Store, err = openStore(ctx, cfg.DB, cfg.Role == "public", cfg.Logger); err != nil {
-		return nil, err
+	var err error
+	if n.Store, err = openStore(ctx, cfg.DB, cfg.Role == httpapi.RolePublic, cfg.Logger); err != nil {
+		return err
 	}
 	registerStoreMetrics(n.Registry, n.Store)
 	n.writes = watchStore(bg, n.Store, n.Registry, cfg.Logger)
 	n.Store = n.writes
 	var keyer *rrn.Keyer
-	if cfg.Role == "public" {
+	if cfg.Role == httpapi.RolePublic {
 		// The most exposed machines hold no secret, so they cannot
 		// brute-force person keys (§2 Privacy).
 		if cfg.SecretFile != "" {
 			cfg.Logger.Warn("a public node does not use the HMAC secret: --secret-file ignored; keep the secret off public machines")
 		}
-	} else {
-		secretFile, mayCreate := cfg.SecretFile, false
-		if secretFile == "" {
-			if isPostgres(cfg.DB) {
-				return nil, errors.New("with PostgreSQL every ledger node needs the same --secret-file (or PUBLICMASK_SECRET_FILE)")
-			}
-			secretFile, mayCreate = cfg.DB+".secret", true
-		}
-		secret, err := loadSecret(ctx, n.Store, secretFile, mayCreate)
-		if err != nil {
-			return nil, err
-		}
-		if keyer, err = rrn.NewKeyer(secret); err != nil {
-			return nil, err
-		}
-		if n.seal, err = seal.NewKey(secret); err != nil {
-			return nil, err
-		}
-		if err := n.loadAdmin(ctx); err != nil {
-			return nil, err
-		}
+	} else if keyer, err = n.loadKeys(ctx); err != nil {
+		return err
 	}
-
-	if cfg.Role != "ledger" {
-		// A public node follows the store. So does an "all" node on
-		// PostgreSQL: other ledger nodes write there too, and a commit
-		// whose answer was lost (so OnCommit never ran) must still show.
-		var poll time.Duration
-		if cfg.Role == "public" || isPostgres(cfg.DB) {
-			poll = cfg.PollEvery
-		}
-		n.Refresher = snapshot.NewRefresher(n.Store, snapshot.Options{
-			Clock: clk.Now, Registerer: n.Registry, Logger: cfg.Logger, PollInterval: poll,
-			OnResize: memoryForOutlets(cfg.Logger),
-		})
+	if cfg.Role != httpapi.RoleLedger {
+		n.newRefresher()
 	}
-	if cfg.Role != "public" {
-		lc := ledger.Config{
-			Store: n.Store, Policy: n.Policy, Keyer: keyer, Clock: clk, AdminToken: n.admin,
-			Registerer: n.Registry, Logger: cfg.Logger,
+	if cfg.Role != httpapi.RolePublic {
+		if err := n.startLedger(ctx, bg, keyer); err != nil {
+			return err
 		}
-		if isPostgres(cfg.DB) {
-			// Several writers overlap their round trips to the database;
-			// smaller batches keep a sale's wait for its batch short.
-			lc.Writers, lc.MaxBatch = 4, 64
-		} else {
-			// SQLite has one writer, but a batch waiting for its flush to
-			// disk need not hold it: a second writer runs the next batch.
-			lc.Writers = 2
-			// Only this process writes the file, and it forgets a token it
-			// revokes at once: the cache's expiry, which bounds how late
-			// another node's revocation is seen, would only cost a store
-			// read per outlet every few seconds.
-			lc.TokenCacheTTL = 15 * time.Minute
-		}
-		if n.Refresher != nil {
-			lc.OnCommit = n.Refresher.Notify
-		}
-		if n.Ledger, err = ledger.New(lc); err != nil {
-			return nil, err
-		}
-		if cfg.Seed == "demo" {
-			if err := seedDemo(ctx, n, cfg); err != nil {
-				return nil, err
-			}
-		}
-		go n.Ledger.RunPurge(bg, time.Hour)
 	}
 	if n.Refresher != nil {
 		if err := n.Refresher.Start(bg); err != nil {
-			return nil, fmt.Errorf("build public snapshot: %w", err)
+			return fmt.Errorf("build public snapshot: %w", err)
 		}
 	}
 	if err := n.buildHandler(); err != nil {
-		return nil, err
+		return err
 	}
 	n.registerOpsMetrics(bg)
 	n.startStatus(bg)
-	ok = true
-	return n, nil
+	return nil
+}
+
+func (n *Node) registerProcessMetrics() {
+	n.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if f := n.cfg.LogDropped; f != nil {
+		n.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "publicmask_log_lines_dropped_total",
+			Help: "Log lines dropped because the log output did not keep up.",
+		}, func() float64 { return float64(f()) }))
+	}
+}
+
+// loadKeys reads (or, with SQLite, creates) the HMAC secret and derives
+// the person keyer and the outbox's sealing key from it; it also loads the
+// admin token.
+func (n *Node) loadKeys(ctx context.Context) (*rrn.Keyer, error) {
+	cfg := n.cfg
+	secretFile, mayCreate := cfg.SecretFile, false
+	if secretFile == "" {
+		if isPostgres(cfg.DB) {
+			return nil, errors.New("with PostgreSQL every ledger node needs the same --secret-file (or PUBLICMASK_SECRET_FILE)")
+		}
+		secretFile, mayCreate = cfg.DB+".secret", true
+	}
+	secret, err := loadSecret(ctx, n.Store, secretFile, mayCreate)
+	if err != nil {
+		return nil, err
+	}
+	keyer, err := rrn.NewKeyer(secret)
+	if err != nil {
+		return nil, err
+	}
+	if n.seal, err = seal.NewKey(secret); err != nil {
+		return nil, err
+	}
+	return keyer, n.loadAdmin(ctx)
+}
+
+// newRefresher makes the public snapshot's refresher. A public node
+// follows the store. So does an "all" node on PostgreSQL: other ledger
+// nodes write there too, and a commit whose answer was lost (so OnCommit
+// never ran) must still show.
+func (n *Node) newRefresher() {
+	cfg := n.cfg
+	var poll time.Duration
+	if cfg.Role == httpapi.RolePublic || isPostgres(cfg.DB) {
+		poll = cfg.PollEvery
+	}
+	n.Refresher = snapshot.NewRefresher(n.Store, snapshot.Options{
+		Clock: n.Clock.Now, Registerer: n.Registry, Logger: cfg.Logger, PollInterval: poll,
+		OnResize: memoryForOutlets(cfg.Logger),
+	})
+}
+
+// startLedger starts the ledger (and its purge), seeding the demo first.
+func (n *Node) startLedger(ctx, bg context.Context, keyer *rrn.Keyer) error {
+	cfg := n.cfg
+	lc := ledger.Config{
+		Store: n.Store, Policy: n.Policy, Keyer: keyer, Clock: n.Clock, AdminToken: n.admin,
+		Registerer: n.Registry, Logger: cfg.Logger,
+	}
+	if isPostgres(cfg.DB) {
+		// Several writers overlap their round trips to the database;
+		// smaller batches keep a sale's wait for its batch short.
+		lc.Writers, lc.MaxBatch = 4, 64
+	} else {
+		// SQLite has one writer, but a batch waiting for its flush to
+		// disk need not hold it: a second writer runs the next batch.
+		lc.Writers = 2
+		// Only this process writes the file, and it forgets a token it
+		// revokes at once: the cache's expiry, which bounds how late
+		// another node's revocation is seen, would only cost a store
+		// read per outlet every few seconds.
+		lc.TokenCacheTTL = 15 * time.Minute
+	}
+	if n.Refresher != nil {
+		lc.OnCommit = n.Refresher.Notify
+	}
+	var err error
+	if n.Ledger, err = ledger.New(lc); err != nil {
+		return err
+	}
+	if cfg.Seed == "demo" {
+		if err := seedDemo(ctx, n, cfg); err != nil {
+			return err
+		}
+	}
+	go n.Ledger.RunPurge(bg, time.Hour)
+	return nil
 }
 
 func makeClock(start string, rate float64) (clock.Clock, error) {
@@ -325,7 +356,7 @@ func (n *Node) buildHandler() error {
 }
 
 func (n *Node) ready(ctx context.Context) error {
-	if n.cfg.Role == "public" {
+	if n.cfg.Role == httpapi.RolePublic {
 		// A public node keeps serving its last snapshot while the store is
 		// unreachable; its age shows in X-Data-As-Of, /status and metrics.
 		if !n.Refresher.Ready() {
@@ -339,7 +370,7 @@ func (n *Node) ready(ctx context.Context) error {
 		}
 		return publicmask.Errorf(publicmask.EStoreUnavailable, "store unreachable")
 	}
-	if n.cfg.Role != "public" {
+	if n.cfg.Role != httpapi.RolePublic {
 		if err := n.writes.readyErr(); err != nil {
 			return err
 		}
@@ -436,7 +467,7 @@ func serveDebug(addr string, log *slog.Logger) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	mux.HandleFunc("/debug/fixed", fixedBody)
+	mux.HandleFunc("/debug/fixed", benchbody.Serve)
 	log.Info("debug listener (pprof)", "addr", addr)
 	if err := http.ListenAndServe(addr, mux); err != nil {
 		log.Error("debug listener", "err", err)
@@ -484,48 +515,13 @@ func RedactArgs(args []string) []string {
 	return out
 }
 
-// fixedBody serves a pre-encoded JSON body of ?bytes=N (default 10 KB): the
-// ceiling that benchmarks compare the public handlers with, in the same
-// process on the same machine (scripts/bench.sh).
-func fixedBody(w http.ResponseWriter, r *http.Request) {
-	n, err := strconv.Atoi(r.URL.Query().Get("bytes"))
-	if err != nil || n < 2 || n > 1<<20 {
-		n = 10_000
-	}
-	body := fixedBodies(n)
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.Write(body)
-}
-
-var (
-	fixedMu    sync.Mutex
-	fixedCache = map[int][]byte{}
-)
-
-func fixedBodies(n int) []byte {
-	fixedMu.Lock()
-	defer fixedMu.Unlock()
-	if b, ok := fixedCache[n]; ok {
-		return b
-	}
-	b := make([]byte, n)
-	b[0] = '"'
-	for i := 1; i < n-1; i++ {
-		b[i] = 'x'
-	}
-	b[n-1] = '"'
-	fixedCache[n] = b
-	return b
-}
-
 func (n *Node) banner(base string) {
 	w := n.cfg.Out
 	fmt.Fprintf(w, "publicmask %s serving on %s (role %s, store %s, policy %s)\n", Version, base, n.cfg.Role, redactDSN(n.cfg.DB), n.Policy.Load().Name)
-	if n.cfg.Role != "ledger" {
+	if n.cfg.Role != httpapi.RoleLedger {
 		fmt.Fprintf(w, "  map:      %s/\n  status:   %s/status\n  open API: %s/corona19-masks/v1/storesByGeo/json?lat=37.5665&lng=126.9780&m=1000\n", base, base, base)
 	}
-	if n.cfg.Role != "public" {
+	if n.cfg.Role != httpapi.RolePublic {
 		fmt.Fprintf(w, "  counter:  %s/outlet\n", base)
 		switch {
 		case n.generated && isPostgres(n.cfg.DB):

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/publicmask/publicmask/ops"
 )
 
 // opsProbeEvery is how often the readiness and store probes behind
@@ -59,21 +61,14 @@ func (n *Node) registerOpsMetrics(ctx context.Context) {
 	if n.Refresher != nil {
 		n.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "publicmask_stale_outlets",
-			// The same rule as the status page's list (staleOutlets).
+			// The status page's rule (ops.StaleCount).
 			Help: "Outlets with stock whose state has not changed for 3 hours (in 2020: pharmacies that had stopped recording sales).",
 		}, func() float64 {
 			snap := n.Refresher.Current()
 			if snap == nil {
 				return 0
 			}
-			cutoff := n.Clock.Now().Add(-staleAfter)
-			count := 0
-			for i := range snap.Len() {
-				if e := snap.At(i); e.Stock > 0 && !e.Suspended && !e.UpdatedAt.IsZero() && !e.UpdatedAt.After(cutoff) {
-					count++
-				}
-			}
-			return float64(count)
+			return float64(ops.StaleCount(n.Clock.Now(), snap))
 		}))
 	}
 }

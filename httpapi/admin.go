@@ -245,11 +245,9 @@ func (s *Server) adminDeliveries(w http.ResponseWriter, r *http.Request) {
 		case !outletio.ValidCode(d.Outlet):
 			err = fieldErr("outlet", "not an outlet code")
 			out[i].Outlet = ""
-		case !validToken(d.TxnID):
-			err = validTxn(d.TxnID)
-			out[i].TxnID = ""
-		case d.Quantity < 1 || d.Quantity > maxDelivery:
-			err = fieldErr("quantity", "must be 1–%d", maxDelivery)
+		case ledger.CheckTxnID("txn_id", d.TxnID) != nil:
+			err = ledger.CheckTxnID("txn_id", d.TxnID)
+			out[i].TxnID = "" // never echo what may hold a registration number
 		}
 		if err != nil {
 			code, msg := classify(err)
@@ -347,8 +345,8 @@ func (s *Server) conflicts(w http.ResponseWriter, r *http.Request) {
 	out := make([]conflictOut, 0, len(sales))
 	for _, sa := range sales {
 		reasons := publicmask.ConflictReasons(sa.Conflict)
-		c := conflictOut{SaleID: sa.ID, Outlet: sa.Outlet, TxnID: sa.TxnID, SoldAt: sa.SoldAt.In(policy.Seoul),
-			RecordedAt: sa.RecordedAt.In(policy.Seoul), Quantity: sa.Quantity, Conflict: reasons[0], Reasons: reasons,
+		c := conflictOut{SaleID: sa.ID, Outlet: sa.Outlet, TxnID: sa.TxnID, SoldAt: sa.SoldAt.In(publicmask.Seoul),
+			RecordedAt: sa.RecordedAt.In(publicmask.Seoul), Quantity: sa.Quantity, Conflict: reasons[0], Reasons: reasons,
 			Shortfall: sa.Shortfall, Cancelled: !sa.CancelledAt.IsZero(), Items: []conflictItem{}}
 		for _, it := range sa.Items { // person keys stay out
 			c.Items = append(c.Items, conflictItem{it.Role, it.Category, it.BirthYear, it.Quantity})

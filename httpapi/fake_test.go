@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"sync"
 	"time"
@@ -28,7 +29,7 @@ type fakeLedger struct {
 
 func newFake() *fakeLedger {
 	return &fakeLedger{
-		now: time.Date(2020, 3, 11, 10, 0, 0, 0, time.FixedZone("KST", 9*3600)),
+		now: time.Date(2020, 3, 11, 10, 0, 0, 0, publicmask.Seoul),
 		tokens: map[string]publicmask.Token{
 			"admin": {Role: publicmask.RoleAdmin},
 			"dist":  {Role: publicmask.RoleDistributor},
@@ -59,6 +60,10 @@ func (f *fakeLedger) Now() time.Time { return f.now }
 
 func (f *fakeLedger) Sell(ctx context.Context, req ledger.SaleRequest) (*ledger.Receipt, bool, error) {
 	if err := f.call("Sell", req.Outlet); err != nil {
+		return nil, false, err
+	}
+	// The domain's validation, as the ledger runs it.
+	if err := ledger.CheckTxnID("txn_id", req.TxnID); err != nil {
 		return nil, false, err
 	}
 	f.mu.Lock()
@@ -96,6 +101,9 @@ func (f *fakeLedger) Deliver(ctx context.Context, outlet, txnID string, qty int)
 	if err := f.call("Deliver", outlet); err != nil {
 		return nil, false, err
 	}
+	if err := cmp.Or(ledger.CheckTxnID("txn_id", txnID), ledger.CheckDelivery(qty)); err != nil {
+		return nil, false, err
+	}
 	return &ledger.StockReceipt{Outlet: outlet, Stock: qty}, false, nil
 }
 
@@ -106,7 +114,9 @@ func (f *fakeLedger) DeliverMany(ctx context.Context, lines []ledger.DeliveryReq
 	var out []ledger.DeliveryResult
 	for _, l := range lines {
 		r := ledger.DeliveryResult{Outlet: l.Outlet, TxnID: l.TxnID}
-		if !f.outlets[l.Outlet] {
+		if err := ledger.CheckDelivery(l.Quantity); err != nil {
+			r.Error = err
+		} else if !f.outlets[l.Outlet] {
 			r.Error = publicmask.Errorf(publicmask.ENotFound, "no such outlet")
 		} else {
 			r.Receipt = &ledger.StockReceipt{Outlet: l.Outlet, Stock: l.Quantity}
@@ -118,6 +128,9 @@ func (f *fakeLedger) DeliverMany(ctx context.Context, lines []ledger.DeliveryReq
 
 func (f *fakeLedger) CorrectStock(ctx context.Context, outlet, txnID string, count int) (*ledger.StockReceipt, bool, error) {
 	if err := f.call("CorrectStock", outlet); err != nil {
+		return nil, false, err
+	}
+	if err := cmp.Or(ledger.CheckTxnID("txn_id", txnID), ledger.CheckCount(count)); err != nil {
 		return nil, false, err
 	}
 	return &ledger.StockReceipt{Outlet: outlet, Stock: count}, true, nil

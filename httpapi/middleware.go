@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -210,111 +209,6 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 		panic(fmt.Sprintf("httpapi: registering metrics: %v", err))
 	}
 	return c
-}
-
-// gate is the admission control of one class: at most cap(slots) requests
-// run; with a queue, up to cap(queue) more wait (FIFO, as channel senders
-// are) for at most timeout; without one, the excess is shed at once.
-type gate struct {
-	class    string
-	slots    chan struct{}
-	queue    chan struct{} // nil: shed immediately
-	timeout  time.Duration
-	inFlight prometheus.Gauge
-	queued   prometheus.Gauge
-	shed     prometheus.Counter
-}
-
-func newGate(m *metrics, class string, inFlight, queue int, timeout time.Duration) *gate {
-	g := &gate{
-		class:    class,
-		slots:    make(chan struct{}, inFlight),
-		timeout:  timeout,
-		inFlight: m.inFlight.WithLabelValues(class),
-		queued:   m.queued.WithLabelValues(class),
-		shed:     m.shed.WithLabelValues(class),
-	}
-	if queue > 0 {
-		g.queue = make(chan struct{}, queue)
-	}
-	return g
-}
-
-// acquire admits the request or reports why not: errOverloaded when the
-// limit and queue are full or the wait timed out, ctx.Err() when the client
-// gave up while queued.
-func (g *gate) acquire(ctx context.Context) error {
-	select {
-	case g.slots <- struct{}{}:
-		g.inFlight.Inc()
-		return nil
-	default:
-	}
-	if g.queue == nil {
-		g.shed.Inc()
-		return errOverloaded
-	}
-	select {
-	case g.queue <- struct{}{}:
-	default:
-		g.shed.Inc()
-		return errOverloaded
-	}
-	g.queued.Inc()
-	defer func() { <-g.queue; g.queued.Dec() }()
-	t := time.NewTimer(g.timeout)
-	defer t.Stop()
-	select {
-	case g.slots <- struct{}{}:
-		g.inFlight.Inc()
-		return nil
-	case <-t.C:
-		g.shed.Inc()
-		return errOverloaded
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (g *gate) release() {
-	<-g.slots
-	g.inFlight.Dec()
-}
-
-var errOverloaded = publicmask.Errorf(publicmask.EOverloaded, "the server is busy, retry shortly")
-
-// outer is the chain every request passes, outermost first: request ID,
-// access log and metrics, panic recovery. Routing, admission and auth
-// happen inside the mux (see route), which fills in reqInfo.
-func (s *Server) outer(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		id := r.Header.Get("X-Request-ID")
-		if !validToken(id) {
-			id = newRequestID()
-		}
-		w.Header().Set("X-Request-ID", id)
-		ri := &reqInfo{id: id, route: "unmatched", class: ClassPublic}
-		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri))
-		rw := &recorder{ResponseWriter: w}
-
-		defer func() {
-			p := recover()
-			if p == http.ErrAbortHandler {
-				panic(p) // the server aborts the connection quietly, as intended
-			}
-			if p != nil {
-				s.logger(r).Error("panic serving request", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-				if rw.status == 0 {
-					writeErrorCode(rw, r, publicmask.EInternal, "internal error")
-				} else {
-					ri.errCode = publicmask.EInternal
-				}
-			}
-			s.observe(r, ri, rw, time.Since(start))
-		}()
-		next.ServeHTTP(rw, r)
-	})
 }
 
 func (s *Server) observe(r *http.Request, ri *reqInfo, rw *recorder, d time.Duration) {

@@ -29,7 +29,7 @@ func (s *Server) unseal(outlet string, in *saleIn) error {
 	if in.Buyer != "" || len(in.OnBehalfOf) > 0 {
 		return fieldErr("sealed", "replaces buyer and on_behalf_of: send one or the other")
 	}
-	if err := validTxn(in.TxnID); err != nil {
+	if err := ledger.CheckTxnID("txn_id", in.TxnID); err != nil {
 		return err
 	}
 	pt, err := s.cfg.Seal.Open(in.Sealed, outlet, in.TxnID)

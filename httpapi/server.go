@@ -171,6 +171,60 @@ func New(cfg Config) *Server {
 	return newServer(cfg, led)
 }
 
+// setDefaults fills in every limit left at zero and the metrics registry.
+func (c *Config) setDefaults() {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.OutletInFlight, 512)
+	def(&c.OutletQueue, 4096)
+	def(&c.AdminInFlight, 16)
+	def(&c.AdminQueue, 256)
+	def(&c.PublicInFlight, 4*runtime.GOMAXPROCS(0))
+	def(&c.PublicQueue, 64*runtime.GOMAXPROCS(0))
+	if c.PublicWait <= 0 {
+		c.PublicWait = 20 * time.Millisecond
+	}
+	def(&c.StreamInFlight, 10000)
+	def(&c.StreamsPerClient, 64)
+	if c.MaxHeldBytes <= 0 {
+		c.MaxHeldBytes = defaultHeldMB << 20
+	}
+	if c.MaxHeldPerClient <= 0 {
+		c.MaxHeldPerClient = defaultHeldPerClientMB << 20
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 1 << 20
+	}
+	if c.ImportMaxBytes <= 0 {
+		c.ImportMaxBytes = 32 << 20
+	}
+	if c.QueueTimeout <= 0 {
+		c.QueueTimeout = 2 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Registerer == nil && c.Gatherer == nil {
+		reg := prometheus.NewRegistry()
+		c.Registerer, c.Gatherer = reg, reg
+	} else if c.Registerer == nil {
+		c.Registerer = prometheus.NewRegistry() // metrics kept, not exported
+	} else if c.Gatherer == nil {
+		if g, ok := c.Registerer.(prometheus.Gatherer); ok {
+			c.Gatherer = g
+		} else {
+			c.Gatherer = prometheus.DefaultGatherer
+		}
+	}
+	def(&c.AuthFailBurst, 100)
+	if c.AuthFailRate <= 0 {
+		c.AuthFailRate = 10
+	}
+}
+
 func newServer(cfg Config, led ledgerAPI) *Server {
 	if cfg.Role == "" {
 		cfg.Role = RoleAll
@@ -184,53 +238,7 @@ func newServer(cfg Config, led ledgerAPI) *Server {
 	default:
 		panic(fmt.Sprintf("httpapi: unknown role %q", cfg.Role))
 	}
-	def := func(v *int, d int) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	def(&cfg.OutletInFlight, 512)
-	def(&cfg.OutletQueue, 4096)
-	def(&cfg.AdminInFlight, 16)
-	def(&cfg.AdminQueue, 256)
-	def(&cfg.PublicInFlight, 4*runtime.GOMAXPROCS(0))
-	def(&cfg.PublicQueue, 64*runtime.GOMAXPROCS(0))
-	if cfg.PublicWait <= 0 {
-		cfg.PublicWait = 20 * time.Millisecond
-	}
-	def(&cfg.StreamInFlight, 10000)
-	def(&cfg.StreamsPerClient, 64)
-	if cfg.MaxHeldBytes <= 0 {
-		cfg.MaxHeldBytes = defaultHeldMB << 20
-	}
-	if cfg.MaxHeldPerClient <= 0 {
-		cfg.MaxHeldPerClient = defaultHeldPerClientMB << 20
-	}
-	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = 1 << 20
-	}
-	if cfg.ImportMaxBytes <= 0 {
-		cfg.ImportMaxBytes = 32 << 20
-	}
-	if cfg.QueueTimeout <= 0 {
-		cfg.QueueTimeout = 2 * time.Second
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.Registerer == nil && cfg.Gatherer == nil {
-		reg := prometheus.NewRegistry()
-		cfg.Registerer, cfg.Gatherer = reg, reg
-	} else if cfg.Registerer == nil {
-		cfg.Registerer = prometheus.NewRegistry() // metrics kept, not exported
-	} else if cfg.Gatherer == nil {
-		if g, ok := cfg.Registerer.(prometheus.Gatherer); ok {
-			cfg.Gatherer = g
-		} else {
-			cfg.Gatherer = prometheus.DefaultGatherer
-		}
-	}
-
+	cfg.setDefaults()
 	s := &Server{cfg: cfg, led: led, log: cfg.Logger, mux: http.NewServeMux()}
 	s.metrics = newMetrics(cfg.Registerer)
 	s.gates = map[string]*gate{
@@ -249,11 +257,6 @@ func newServer(cfg Config, led ledgerAPI) *Server {
 	if cfg.PublicRate > 0 {
 		s.limiter = newLimiter(cfg.PublicRate, ck)
 	}
-	def(&cfg.AuthFailBurst, 100)
-	if cfg.AuthFailRate <= 0 {
-		cfg.AuthFailRate = 10
-	}
-	s.cfg.AuthFailBurst, s.cfg.AuthFailRate = cfg.AuthFailBurst, cfg.AuthFailRate
 	s.authFails = newLimiter(cfg.AuthFailRate, ck)
 	s.authFails.burst = float64(cfg.AuthFailBurst)
 	s.routes()
@@ -357,113 +360,6 @@ func preflight(w http.ResponseWriter, r *http.Request) {
 	hd["Access-Control-Allow-Headers"] = corsAllowHeaders
 	hd["Access-Control-Max-Age"] = corsMaxAge
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// handle registers a route with its class gate and authentication.
-func (s *Server) handle(pattern string, class string, need auth, h http.HandlerFunc) {
-	s.handleRoute(pattern, class, need, false, h)
-}
-
-// handleRoute is handle; withCORS makes every answer of the route, errors,
-// sheds and rate limits included, readable by pages of any origin.
-func (s *Server) handleRoute(pattern string, class string, need auth, withCORS bool, h http.HandlerFunc) {
-	g := s.gates[class]
-	bodyLimit := s.cfg.MaxBodyBytes
-	if class == ClassAdmin {
-		bodyLimit = s.cfg.ImportMaxBytes
-	}
-	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		if withCORS {
-			hd := w.Header()
-			hd["Access-Control-Allow-Origin"] = corsOrigin
-			hd["Access-Control-Expose-Headers"] = corsExpose
-		}
-		ri := infoOf(r)
-		if ri != nil {
-			ri.route, ri.class = pattern, class
-		}
-		// Authenticate before admission, so that requests without a valid
-		// token never take an outlet or admin slot.
-		if need == authOptional {
-			if r.Header.Get("Authorization") != "" && s.led != nil {
-				if _, ok := s.authenticate(w, r, authAdmin); !ok {
-					return
-				}
-				r = r.WithContext(context.WithValue(r.Context(), adminKey{}, true))
-			}
-		} else if need != authNone {
-			tok, ok := s.authenticate(w, r, need)
-			if !ok {
-				return
-			}
-			if ri != nil {
-				ri.outlet = tok.Outlet
-			}
-			if tok.Role == publicmask.RoleOutlet {
-				// Evidence that the outlet is online now (late_while_online).
-				s.led.NoteActivity(tok.Outlet)
-			}
-			r = r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok))
-			// The body is read before the slot is taken: a client that
-			// sends it slowly holds only its own connection.
-			if r.Body != nil && r.Body != http.NoBody {
-				if !s.readBody(w, r, bodyLimit) {
-					return
-				}
-			}
-		}
-		if class == ClassPublic || class == ClassStream {
-			if !s.rateLimit(w, r) {
-				return
-			}
-		}
-		if class == ClassStream {
-			s.serveStream(w, r, g, h)
-			return
-		}
-		if class == ClassPublic && !s.admitHeld(w, r, g) {
-			return
-		}
-		hw := &heldWriter{w: w}
-		if !s.run(g, hw, r, h) {
-			return
-		}
-		s.send(w, r, hw)
-	})
-}
-
-// run runs h into hw while holding a slot of g; false when the request was
-// not admitted (the refusal is already written).
-func (s *Server) run(g *gate, hw *heldWriter, r *http.Request, h http.HandlerFunc) bool {
-	if g != nil {
-		if err := g.acquire(r.Context()); err != nil {
-			s.writeError(hw.w, r, err)
-			return false
-		}
-		defer g.release()
-	}
-	h(hw, r)
-	return true
-}
-
-// serveStream runs a live stream: it holds a stream slot for its whole life
-// (the stream class has its own limit), and one client address may hold at
-// most StreamsPerClient of them.
-func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, g *gate, h http.HandlerFunc) {
-	key := s.clients.key(r)
-	if !s.streams.acquire(key) {
-		s.metrics.limited.WithLabelValues(ClassStream).Inc()
-		w.Header().Set("Retry-After", "10")
-		writeErrorCode(w, r, publicmask.ERateLimited, "too many live streams from this client")
-		return
-	}
-	defer s.streams.release(key)
-	if err := g.acquire(r.Context()); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	defer g.release()
-	h(w, r)
 }
 
 // readBody reads the request body (up to limit+1 bytes, so that the

@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-
-	"github.com/publicmask/publicmask"
 )
 
 // Writing a response is the one step that waits on the client's network, so
@@ -162,25 +160,6 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, h *heldWriter) {
 	if len(b) > 0 {
 		w.Write(b)
 	}
-}
-
-// admitHeld refuses a public request, before any work, when the answers
-// being written hold more bytes than the cap (503 overloaded, shed) or
-// when this client's answers alone hold more than its share (429: a slow
-// client is refused, not the others). It reports whether the request may go on.
-func (s *Server) admitHeld(w http.ResponseWriter, r *http.Request, g *gate) bool {
-	if s.held.Load() >= s.cfg.MaxHeldBytes {
-		g.shed.Inc()
-		s.writeError(w, r, errOverloaded)
-		return false
-	}
-	if s.heldBy.any() && s.heldBy.get(s.clients.key(r)) >= s.cfg.MaxHeldPerClient {
-		s.metrics.limited.WithLabelValues(ClassPublic).Inc()
-		w.Header().Set("Retry-After", "5")
-		writeErrorCode(w, r, publicmask.ERateLimited, "this client's answers are still being sent; read them first")
-		return false
-	}
-	return true
 }
 
 // heldByClient counts the held bytes of each client address.

@@ -33,9 +33,6 @@ type SaleRequest struct {
 	// Offline: the counter queued the sale in its outbox while it could
 	// not reach the server, and handed the masks over.
 	Offline bool
-	// BodyHash identifies the request body for idempotency; the HTTP layer
-	// hashes the canonical body. Empty: the ledger hashes the fields.
-	BodyHash string
 }
 
 // Receipt is the answer to an accepted sale; it is stored with the txn_id

@@ -10,11 +10,14 @@ import (
 	"github.com/publicmask/publicmask"
 )
 
-// op is one request waiting for a group commit. run must write nothing when
-// it returns a business error (bizErr), so that a rejection never needs a
-// rollback and never aborts the other requests of its batch; a non-nil err
-// aborts the whole batch (which is then retried one request at a time).
-// run may be called more than once (batch retry, store retry).
+// op is one request waiting for a group commit. run records it in tx and
+// keeps its own result in the variables its closure captures. A business
+// refusal is returned wrapped by reject: run must have written nothing
+// then, so that a refusal never needs a rollback and never aborts the other
+// requests of its batch; any other error aborts the whole batch (which is
+// then retried one request at a time). run may be called more than once
+// (batch retry, store retry): the last call's result is the one that
+// committed.
 type op struct {
 	ctx  context.Context
 	kind string
@@ -23,13 +26,26 @@ type op struct {
 	// ledger nodes) take outlet row locks in one order and cannot deadlock
 	// on them.
 	outlet string
-	run    func(tx publicmask.Tx, b *batch) (result any, bizErr error, err error)
-	done   chan opResult
+	run    func(tx publicmask.Tx, b *batch) error
+	done   chan error
 }
 
-type opResult struct {
-	result any
-	err    error
+// refusal marks a business refusal of one op (see op.run).
+type refusal struct{ err error }
+
+func (r *refusal) Error() string { return r.err.Error() }
+func (r *refusal) Unwrap() error { return r.err }
+
+// reject marks err as a refusal of this op alone.
+func reject(err error) error { return &refusal{err: err} }
+
+// refused returns the refusal that err carries, or nil.
+func refused(err error) error {
+	var r *refusal
+	if errors.As(err, &r) {
+		return r.err
+	}
+	return nil
 }
 
 // batch is the state shared by the requests of one commit.
@@ -72,25 +88,24 @@ func (b *batch) save(tx publicmask.Tx, o *publicmask.Outlet) error {
 }
 
 // submit queues an op and waits for its commit.
-func (l *Ledger) submit(ctx context.Context, o *op) (any, error) {
+func (l *Ledger) submit(ctx context.Context, o *op) error {
 	o.ctx = ctx
-	o.done = make(chan opResult, 1)
+	o.done = make(chan error, 1)
 	l.mu.RLock()
 	if l.closed {
 		l.mu.RUnlock()
-		return nil, publicmask.Errorf(publicmask.EOverloaded, "the ledger is shutting down")
+		return publicmask.Errorf(publicmask.EOverloaded, "the ledger is shutting down")
 	}
 	select {
 	case l.queue <- o:
 		l.mu.RUnlock()
 	case <-ctx.Done():
 		l.mu.RUnlock()
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 	// Once queued, the op is committed or refused whatever the caller does:
 	// wait for the outcome so that an acknowledged answer is never dropped.
-	r := <-o.done
-	return r.result, r.err
+	return <-o.done
 }
 
 func (l *Ledger) writeLoop() {
@@ -132,7 +147,7 @@ func (l *Ledger) commit(ops []*op) {
 			err = publicmask.Errorf(publicmask.EStoreUnavailable, "the sale could not be recorded; retry with the same txn_id")
 		}
 		for _, o := range ops {
-			o.done <- opResult{err: err}
+			o.done <- err
 		}
 		return
 	}
@@ -144,7 +159,7 @@ func (l *Ledger) commit(ops []*op) {
 	}
 }
 
-func (l *Ledger) commitOnce(ops []*op) ([]opResult, []publicmask.Outlet, error) {
+func (l *Ledger) commitOnce(ops []*op) ([]error, []publicmask.Outlet, error) {
 	start := time.Now()
 	// Results are indexed by position in ops: sort a copy of the order.
 	order := make([]int, len(ops))
@@ -152,7 +167,7 @@ func (l *Ledger) commitOnce(ops []*op) ([]opResult, []publicmask.Outlet, error) 
 		order[i] = i
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(ops[a].outlet, ops[b].outlet) })
-	results := make([]opResult, len(ops))
+	results := make([]error, len(ops))
 	var changed []publicmask.Outlet
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -164,14 +179,13 @@ func (l *Ledger) commitOnce(ops []*op) ([]opResult, []publicmask.Outlet, error) 
 		for _, i := range order {
 			o := ops[i]
 			if err := o.ctx.Err(); err != nil {
-				results[i] = opResult{err: err} // the client left before we started: record nothing
+				results[i] = err // the client left before we started: record nothing
 				continue
 			}
-			res, biz, err := o.run(tx, b)
-			if err != nil {
+			err := o.run(tx, b)
+			if results[i] = refused(err); err != nil && results[i] == nil {
 				return err
 			}
-			results[i] = opResult{result: res, err: biz}
 		}
 		return nil
 	})

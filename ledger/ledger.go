@@ -13,7 +13,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -328,14 +327,4 @@ func timeOrderedID() string {
 	binary.BigEndian.PutUint64(b[:8], uint64(time.Now().UnixMicro()))
 	rand.Read(b[8:])
 	return sortedEncoding.EncodeToString(b[:])
-}
-
-func validTxnID(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
-	}
-	// A txn_id is stored: it must not carry a registration number.
-	return strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._:-", r))
-	}) < 0 && !rrn.Contains(s)
 }

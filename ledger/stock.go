@@ -13,41 +13,44 @@ import (
 	"github.com/publicmask/publicmask/policy"
 )
 
-// Bounds on stock operations: a delivery is a truck, not a warehouse.
-const (
-	maxDelivery = 100_000
-	maxCount    = 100_000
-)
-
 func opHash(kind, outlet, txnID string, n int) string {
 	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%s\x00%d", kind, outlet, txnID, n))
 	return hex.EncodeToString(sum[:])
 }
 
 // stockOp runs an idempotent stock change (delivery or correction).
-func (l *Ledger) stockOp(ctx context.Context, kind, outlet, txnID string, n int, apply func(tx publicmask.Tx, b *batch, o *publicmask.Outlet) (string, error)) (*StockReceipt, bool, error) {
-	if !validTxnID(txnID) {
-		return nil, false, publicmask.Errorf(publicmask.EBadRequest, "txn_id must be 1–64 characters of A–Z a–z 0–9 . _ : -")
+func (l *Ledger) stockOp(ctx context.Context, kind, outlet, txnID string, n int, apply applyFunc) (*StockReceipt, bool, error) {
+	if err := CheckTxnID("txn_id", txnID); err != nil {
+		return nil, false, err
 	}
 	hash := opHash(kind, outlet, txnID, n)
-	res, err := l.submit(ctx, &op{kind: kind, outlet: outlet, run: func(tx publicmask.Tx, b *batch) (any, error, error) {
-		return l.runStockOp(tx, b, outlet, txnID, hash, apply)
+	var (
+		r     *StockReceipt
+		first []byte
+	)
+	err := l.submit(ctx, &op{kind: kind, outlet: outlet, run: func(tx publicmask.Tx, b *batch) (err error) {
+		r, first, err = runStockOp(tx, b, outlet, txnID, hash, apply)
+		return err
 	}})
 	if err != nil {
 		return nil, false, err
 	}
-	return decodeStock(res)
+	return stockResult(r, first)
 }
 
-func (l *Ledger) runStockOp(tx publicmask.Tx, b *batch, outlet, txnID, hash string, apply func(tx publicmask.Tx, b *batch, o *publicmask.Outlet) (string, error)) (any, error, error) {
-	if rec, ok, err := tx.Idempotency(outlet, txnID); err != nil {
-		return nil, nil, err
-	} else if ok {
-		return replay(rec, hash)
+// applyFunc changes an outlet's stock and records why; it returns the ID of
+// the delivery or correction it recorded.
+type applyFunc func(tx publicmask.Tx, b *batch, o *publicmask.Outlet) (string, error)
+
+// runStockOp applies a stock change unless txn_id was seen: then first is
+// the first answer.
+func runStockOp(tx publicmask.Tx, b *batch, outlet, txnID, hash string, apply applyFunc) (r *StockReceipt, first []byte, err error) {
+	if first, ok, err := firstAnswer(tx, outlet, txnID, hash); err != nil || ok {
+		return nil, first, err
 	}
 	o, err := b.outlet(tx, outlet)
 	if err != nil {
-		return nil, err, nil
+		return nil, nil, reject(err)
 	}
 	id, err := apply(tx, b, o)
 	if err != nil {
@@ -56,7 +59,7 @@ func (l *Ledger) runStockOp(tx publicmask.Tx, b *batch, outlet, txnID, hash stri
 	if err := b.save(tx, o); err != nil {
 		return nil, nil, err
 	}
-	r := &StockReceipt{ID: id, Outlet: o.Code, At: b.now.In(policy.Seoul), Stock: o.Stock, Status: o.RemainStat(), StockAt: o.StockAt.In(policy.Seoul)}
+	r = &StockReceipt{ID: id, Outlet: o.Code, At: b.now.In(policy.Seoul), Stock: o.Stock, Status: o.RemainStat(), StockAt: o.StockAt.In(policy.Seoul)}
 	body, err := json.Marshal(r)
 	if err != nil {
 		return nil, nil, err
@@ -67,21 +70,19 @@ func (l *Ledger) runStockOp(tx publicmask.Tx, b *batch, outlet, txnID, hash stri
 	return r, nil, nil
 }
 
-func decodeStock(res any) (*StockReceipt, bool, error) {
-	switch v := res.(type) {
-	case *StockReceipt:
-		return v, false, nil
-	case replayed:
-		var r StockReceipt
-		if err := json.Unmarshal(v.body, &r); err != nil {
-			return nil, false, fmt.Errorf("ledger: stored receipt: %w", err)
-		}
-		return &r, true, nil
+// stockResult is r, or the first answer decoded when there is one.
+func stockResult(r *StockReceipt, first []byte) (*StockReceipt, bool, error) {
+	if first == nil {
+		return r, false, nil
 	}
-	return nil, false, fmt.Errorf("ledger: unexpected result %T", res)
+	var stored StockReceipt
+	if err := json.Unmarshal(first, &stored); err != nil {
+		return nil, false, fmt.Errorf("ledger: stored receipt: %w", err)
+	}
+	return &stored, true, nil
 }
 
-func deliver(qty int, txnID string) func(tx publicmask.Tx, b *batch, o *publicmask.Outlet) (string, error) {
+func deliver(qty int, txnID string) applyFunc {
 	return func(tx publicmask.Tx, b *batch, o *publicmask.Outlet) (string, error) {
 		d := &publicmask.Delivery{ID: "d" + timeOrderedID(), Outlet: o.Code, TxnID: txnID, Quantity: qty, At: b.now}
 		if err := tx.InsertDelivery(d); err != nil {
@@ -95,8 +96,8 @@ func deliver(qty int, txnID string) func(tx publicmask.Tx, b *batch, o *publicma
 
 // Deliver records stock received by an outlet.
 func (l *Ledger) Deliver(ctx context.Context, outlet, txnID string, qty int) (*StockReceipt, bool, error) {
-	if qty < 1 || qty > maxDelivery {
-		return nil, false, publicmask.Errorf(publicmask.EBadRequest, "quantity must be between 1 and %d", maxDelivery)
+	if err := CheckDelivery(qty); err != nil {
+		return nil, false, err
 	}
 	return l.stockOp(ctx, "delivery", outlet, txnID, qty, deliver(qty, txnID))
 }
@@ -121,12 +122,7 @@ func (l *Ledger) DeliverMany(ctx context.Context, lines []DeliveryRequest) ([]De
 	var valid []line
 	for i, d := range lines {
 		out[i] = DeliveryResult{Outlet: d.Outlet, TxnID: d.TxnID}
-		switch {
-		case !validTxnID(d.TxnID):
-			out[i].Error = publicmask.Errorf(publicmask.EBadRequest, "txn_id must be 1–64 characters of A–Z a–z 0–9 . _ : -")
-		case d.Quantity < 1 || d.Quantity > maxDelivery:
-			out[i].Error = publicmask.Errorf(publicmask.EBadRequest, "quantity must be between 1 and %d", maxDelivery)
-		default:
+		if out[i].Error = cmp.Or(CheckTxnID("txn_id", d.TxnID), CheckDelivery(d.Quantity)); out[i].Error == nil {
 			valid = append(valid, line{i, opHash("delivery", d.Outlet, d.TxnID, d.Quantity)})
 		}
 	}
@@ -140,30 +136,29 @@ func (l *Ledger) DeliverMany(ctx context.Context, lines []DeliveryRequest) ([]De
 	const chunk = 2000
 	for start := 0; start < len(valid); start += chunk {
 		part := valid[start:min(start+chunk, len(valid))]
-		res, err := l.submit(ctx, &op{kind: "deliveries", outlet: lines[part[0].i].Outlet, run: func(tx publicmask.Tx, b *batch) (any, error, error) {
-			rs := make([]any, len(part))
-			errs := make([]error, len(part))
+		rs := make([]*StockReceipt, len(part))
+		firsts := make([][]byte, len(part))
+		errs := make([]error, len(part))
+		err := l.submit(ctx, &op{kind: "deliveries", outlet: lines[part[0].i].Outlet, run: func(tx publicmask.Tx, b *batch) error {
 			for j, v := range part {
 				d := lines[v.i]
-				r, biz, err := l.runStockOp(tx, b, d.Outlet, d.TxnID, v.hash, deliver(d.Quantity, d.TxnID))
-				if err != nil {
-					return nil, nil, err
+				r, first, err := runStockOp(tx, b, d.Outlet, d.TxnID, v.hash, deliver(d.Quantity, d.TxnID))
+				if errs[j] = refused(err); err != nil && errs[j] == nil {
+					return err
 				}
-				rs[j], errs[j] = r, biz
+				rs[j], firsts[j] = r, first
 			}
-			return [2]any{rs, errs}, nil, nil
+			return nil
 		}})
 		if err != nil {
 			return nil, err
 		}
-		pair := res.([2]any)
-		rs, errs := pair[0].([]any), pair[1].([]error)
 		for j, v := range part {
 			if errs[j] != nil {
 				out[v.i].Error = errs[j]
 				continue
 			}
-			out[v.i].Receipt, out[v.i].Replayed, out[v.i].Error = decodeStock(rs[j])
+			out[v.i].Receipt, out[v.i].Replayed, out[v.i].Error = stockResult(rs[j], firsts[j])
 		}
 	}
 	return out, nil
@@ -171,8 +166,8 @@ func (l *Ledger) DeliverMany(ctx context.Context, lines []DeliveryRequest) ([]De
 
 // CorrectStock replaces the computed stock by a physical count.
 func (l *Ledger) CorrectStock(ctx context.Context, outlet, txnID string, count int) (*StockReceipt, bool, error) {
-	if count < 0 || count > maxCount {
-		return nil, false, publicmask.Errorf(publicmask.EBadRequest, "count must be between 0 and %d", maxCount)
+	if err := CheckCount(count); err != nil {
+		return nil, false, err
 	}
 	return l.stockOp(ctx, "correction", outlet, txnID, count, func(tx publicmask.Tx, b *batch, o *publicmask.Outlet) (string, error) {
 		c := &publicmask.Correction{ID: "c" + timeOrderedID(), Outlet: o.Code, TxnID: txnID, Kind: publicmask.CorrectionCount, Count: count, Delta: count - o.Stock, At: b.now}
@@ -191,27 +186,26 @@ func (l *Ledger) CorrectStock(ctx context.Context, outlet, txnID string, count i
 
 // SetSuspended suspends ("break") or resumes an outlet's sales.
 func (l *Ledger) SetSuspended(ctx context.Context, outlet string, suspended bool) (*OutletView, error) {
-	_, err := l.submit(ctx, &op{kind: "suspend", outlet: outlet, run: func(tx publicmask.Tx, b *batch) (any, error, error) {
+	err := l.submit(ctx, &op{kind: "suspend", outlet: outlet, run: func(tx publicmask.Tx, b *batch) error {
 		o, err := b.outlet(tx, outlet)
 		if err != nil {
-			return nil, err, nil
+			return reject(err)
 		}
 		if o.Suspended == suspended {
-			return nil, nil, nil
+			return nil
 		}
 		o.Suspended = suspended
 		// The history, so that a late sale is judged by the state at its
 		// sold_at.
-		var err2 error
 		if suspended {
-			err2 = tx.StartSuspension(o.Code, b.now)
+			err = tx.StartSuspension(o.Code, b.now)
 		} else {
-			err2 = tx.EndSuspension(o.Code, b.now)
+			err = tx.EndSuspension(o.Code, b.now)
 		}
-		if err2 != nil {
-			return nil, nil, err2
+		if err != nil {
+			return err
 		}
-		return nil, nil, b.save(tx, o)
+		return b.save(tx, o)
 	}})
 	if err != nil {
 		return nil, err
@@ -237,30 +231,31 @@ func (l *Ledger) ImportOutlets(ctx context.Context, outlets []publicmask.Outlet)
 	const chunk = 2000
 	for start := 0; start < len(outlets); start += chunk {
 		part := outlets[start:min(start+chunk, len(outlets))]
-		res, err := l.submit(ctx, &op{kind: "import", outlet: part[0].Code, run: func(tx publicmask.Tx, b *batch) (any, error, error) {
-			changed := 0
+		changed := 0
+		err := l.submit(ctx, &op{kind: "import", outlet: part[0].Code, run: func(tx publicmask.Tx, b *batch) error {
+			changed = 0
 			for _, in := range part {
 				o, err := b.outlet(tx, in.Code)
 				switch {
 				case publicmask.ErrorCode(err) == publicmask.ENotFound:
 					o = &publicmask.Outlet{Code: in.Code}
 				case err != nil:
-					return nil, nil, err
+					return err
 				case o.Name == in.Name && o.Addr == in.Addr && o.Type == in.Type && o.Lat == in.Lat && o.Lng == in.Lng:
 					continue
 				}
 				o.Name, o.Addr, o.Type, o.Lat, o.Lng = in.Name, in.Addr, in.Type, in.Lat, in.Lng
 				if err := b.save(tx, o); err != nil {
-					return nil, nil, err
+					return err
 				}
 				changed++
 			}
-			return changed, nil, nil
+			return nil
 		}})
 		if err != nil {
 			return n, err
 		}
-		n += res.(int)
+		n += changed
 	}
 	return n, nil
 }

@@ -35,32 +35,77 @@ func (l *Ledger) Verify(ctx context.Context) (*VerifyReport, error) {
 	return rep, err
 }
 
-func (l *Ledger) verify(ctx context.Context, store publicmask.AuditReader) (*VerifyReport, error) {
-	rep := &VerifyReport{Violations: []Violation{}}
-	add := func(v Violation) {
-		if len(rep.Violations) < maxViolations {
-			rep.Violations = append(rep.Violations, v)
-		}
+// report collects violations, bounded by maxViolations.
+type report struct{ *VerifyReport }
+
+func (r report) add(v Violation) {
+	if len(r.Violations) < maxViolations {
+		r.Violations = append(r.Violations, v)
 	}
-	totals, err := store.OutletTotals(ctx)
+}
+
+// pwKey names a person-week.
+type pwKey struct{ person, week string }
+
+// tally is a person-week as the sales add it up.
+type tally struct {
+	publicmask.Usage
+	recorded bool // a person-week row exists for it
+}
+
+func (l *Ledger) verify(ctx context.Context, store publicmask.AuditReader) (*VerifyReport, error) {
+	rep := report{&VerifyReport{Violations: []Violation{}}}
+	if err := rep.checkTotals(ctx, store); err != nil {
+		return nil, err
+	}
+	since := l.retentionStart(l.Now())
+	usage, err := l.replaySales(ctx, store, since, rep)
 	if err != nil {
 		return nil, err
 	}
+	if err := rep.checkPersonWeeks(ctx, store, since, usage); err != nil {
+		return nil, err
+	}
+	for k, acc := range usage {
+		if !acc.recorded && acc.Quantity > 0 {
+			rep.add(Violation{Kind: "sale_without_quota_record", Person: short(k.person), Week: k.week,
+				Message: fmt.Sprintf("%d masks sold without a person-week record", acc.Quantity)})
+		}
+	}
+	rep.OK = len(rep.Violations) == 0
+	return rep.VerifyReport, nil
+}
+
+// checkTotals: every outlet's stock is deliveries − sales + corrections,
+// never negative, and shortfalls are matched by their corrections.
+func (rep report) checkTotals(ctx context.Context, store publicmask.AuditReader) error {
+	totals, err := store.OutletTotals(ctx)
+	if err != nil {
+		return err
+	}
 	for _, t := range totals {
 		if t.Shortfall != t.ShortfallCorrections {
-			add(Violation{Kind: "shortfall_unlinked", Outlet: t.Code,
+			rep.add(Violation{Kind: "shortfall_unlinked", Outlet: t.Code,
 				Message: fmt.Sprintf("late sales took %d masks beyond the stock but their shortfall corrections add %d", t.Shortfall, t.ShortfallCorrections)})
 		}
 		if t.Stock < 0 {
-			add(Violation{Kind: "negative_stock", Outlet: t.Code, Message: fmt.Sprintf("stock %d is below zero", t.Stock)})
+			rep.add(Violation{Kind: "negative_stock", Outlet: t.Code, Message: fmt.Sprintf("stock %d is below zero", t.Stock)})
 		}
 		if want := t.Delivered - t.Sold + t.Corrections; t.Stock != want {
-			add(Violation{Kind: "stock_mismatch", Outlet: t.Code,
+			rep.add(Violation{Kind: "stock_mismatch", Outlet: t.Code,
 				Message: fmt.Sprintf("stock %d but deliveries %d − sales %d + corrections %d = %d", t.Stock, t.Delivered, t.Sold, t.Corrections, want)})
 		}
 	}
 	rep.Checked.Outlets = len(totals)
+	return nil
+}
 
+// replaySales judges every sale since the retention start again, in the
+// order they were judged, against the usage the sales before it add up to;
+// it returns that usage. Memory is proportional to the sales in the window,
+// not to the person-week rows (a million of them stream past without being
+// kept).
+func (l *Ledger) replaySales(ctx context.Context, store publicmask.AuditReader, since time.Time, rep report) (map[pwKey]*tally, error) {
 	outlets, _, err := store.Outlets(ctx)
 	if err != nil {
 		return nil, err
@@ -70,14 +115,6 @@ func (l *Ledger) verify(ctx context.Context, store publicmask.AuditReader) (*Ver
 		types[o.Code] = o.Type
 	}
 	pol := l.cfg.Policy.Load()
-	since := l.retentionStart(l.Now())
-	type pwKey struct{ person, week string }
-	type tally struct {
-		publicmask.PersonWeek
-		recorded bool // a person-week row exists for it
-	}
-	// Memory is proportional to the sales in the window, not to the
-	// person-week rows (a million of them stream past without being kept).
 	usage := make(map[pwKey]*tally)
 	err = store.SalesSince(ctx, since, func(s publicmask.Sale) error {
 		if !s.CancelledAt.IsZero() {
@@ -87,44 +124,36 @@ func (l *Ledger) verify(ctx context.Context, store publicmask.AuditReader) (*Ver
 		ps := make([]policy.Person, len(s.Items))
 		tallies := make([]*tally, len(s.Items))
 		for i, it := range s.Items {
-			acc := usage[pwKey{it.Person, s.Week}]
-			if acc == nil {
-				acc = &tally{PersonWeek: publicmask.PersonWeek{Person: it.Person, Week: s.Week}}
+			k := pwKey{it.Person, s.Week}
+			if usage[k] == nil {
+				usage[k] = &tally{}
 			}
-			tallies[i] = acc
+			tallies[i] = usage[k]
 			ps[i] = policy.Person{
 				Role: it.Role, BirthDate: time.Date(it.BirthYear, 1, 1, 0, 0, 0, 0, time.UTC),
-				Category: it.Category, Quantity: it.Quantity,
-				Week: policy.Usage{Quantity: acc.Quantity, Purchases: acc.Purchases, WeekdayPurchases: acc.WeekdayPurchases, WeekendPurchases: acc.WeekendPurchases},
+				Category: it.Category, Quantity: it.Quantity, Week: tallies[i].Usage,
 			}
 		}
 		if s.Conflict != "" {
 			rep.Checked.Conflicts++
 			rep.Conflicts++
 		} else if dec := pol.Check(s.SoldAt, types[s.Outlet], ps); !dec.OK {
-			add(Violation{Kind: "rule", Outlet: s.Outlet, Sale: s.ID, Week: s.Week,
+			rep.add(Violation{Kind: "rule", Outlet: s.Outlet, Sale: s.ID, Week: s.Week,
 				Message: fmt.Sprintf("sale breaks the rules in force at %s: %s", s.SoldAt.In(policy.Seoul).Format(time.RFC3339), dec.Reason)})
 		}
 		for i, it := range s.Items {
-			if it.Quantity == 0 || it.Person == "" {
-				continue
+			if it.Quantity > 0 && it.Person != "" {
+				tallies[i].Add(it.Quantity, s.Weekend)
 			}
-			acc := tallies[i]
-			acc.Quantity += it.Quantity
-			acc.Purchases++
-			if s.Weekend {
-				acc.WeekendPurchases++
-			} else {
-				acc.WeekdayPurchases++
-			}
-			usage[pwKey{it.Person, s.Week}] = acc
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	err = store.PersonWeeksSince(ctx, since.Format(weekKeyLayout), func(pw publicmask.PersonWeek) error {
+	return usage, err
+}
+
+// checkPersonWeeks: every person-week row equals the sales it sums.
+func (rep report) checkPersonWeeks(ctx context.Context, store publicmask.AuditReader, since time.Time, usage map[pwKey]*tally) error {
+	return store.PersonWeeksSince(ctx, since.Format(weekKeyLayout), func(pw publicmask.PersonWeek) error {
 		rep.Checked.PersonWeeks++
 		want := usage[pwKey{pw.Person, pw.Week}]
 		if want == nil {
@@ -132,24 +161,12 @@ func (l *Ledger) verify(ctx context.Context, store publicmask.AuditReader) (*Ver
 		} else {
 			want.recorded = true
 		}
-		if pw.Quantity != want.Quantity || pw.Purchases != want.Purchases ||
-			pw.WeekdayPurchases != want.WeekdayPurchases || pw.WeekendPurchases != want.WeekendPurchases {
-			add(Violation{Kind: "quota_record_mismatch", Person: short(pw.Person), Week: pw.Week,
+		if pw.Usage != want.Usage {
+			rep.add(Violation{Kind: "quota_record_mismatch", Person: short(pw.Person), Week: pw.Week,
 				Message: fmt.Sprintf("person-week record says %d masks in %d purchases, sales say %d in %d", pw.Quantity, pw.Purchases, want.Quantity, want.Purchases)})
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	for k, acc := range usage {
-		if !acc.recorded && acc.Quantity > 0 {
-			add(Violation{Kind: "sale_without_quota_record", Person: short(k.person), Week: k.week,
-				Message: fmt.Sprintf("%d masks sold without a person-week record", acc.Quantity)})
-		}
-	}
-	rep.OK = len(rep.Violations) == 0
-	return rep, nil
 }
 
 func short(key string) string {

@@ -14,14 +14,6 @@ import (
 
 func sharedData(t *testing.T, rel string) string { return testdata.Path(t, rel) }
 
-func reasons(rs []Rejected) []string {
-	var out []string
-	for _, r := range rs {
-		out = append(out, r.Reason)
-	}
-	return out
-}
-
 func TestCSV(t *testing.T) {
 	body := "\uFEFFlng,lat,type,addr,name,code,extra\r\n" +
 		"127.0,37.5,01,서울특별시 강남구 테헤란로 1,가약국,11111111,x\r\n" +

@@ -1,14 +1,13 @@
 package policy
 
-import "time"
+import (
+	"time"
+
+	"github.com/publicmask/publicmask"
+)
 
 // Usage is a person's purchases so far in one week.
-type Usage struct {
-	Quantity         int `json:"quantity"`
-	Purchases        int `json:"purchases"`
-	WeekdayPurchases int `json:"weekday_purchases"`
-	WeekendPurchases int `json:"weekend_purchases"`
-}
+type Usage = publicmask.Usage
 
 // Person is one person of a purchase: the buyer (index 0) or someone bought for.
 type Person struct {
@@ -39,7 +38,6 @@ type Decision struct {
 	OK        bool
 	Reason    string    // the first failing person's reason, "" if OK
 	Persons   []Verdict // in input order
-	After     []Usage   // each person's week usage after this purchase (meaningful when OK)
 	Unchecked bool      // no duplicate check in force: record, but nobody is limited
 }
 
@@ -54,10 +52,9 @@ const nextDateHorizon = 14
 func (p *Policy) Check(at time.Time, outletType string, persons []Person) Decision {
 	date := Date(at)
 	per := p.periodOn(date)
-	dec := Decision{Persons: make([]Verdict, len(persons)), After: make([]Usage, len(persons))}
+	dec := Decision{Persons: make([]Verdict, len(persons))}
 	takes := false
-	for i, ps := range persons {
-		dec.After[i] = ps.Week
+	for _, ps := range persons {
 		if ps.Quantity < 0 {
 			return badRequest(dec)
 		}
@@ -96,22 +93,6 @@ func (p *Policy) Check(at time.Time, outletType string, persons []Person) Decisi
 		dec.Persons[i] = v
 		if !v.Eligible && dec.OK {
 			dec.OK, dec.Reason = false, v.Reason
-		}
-	}
-	if dec.OK {
-		weekend := per.isWeekend(date)
-		for i, ps := range persons {
-			if ps.Quantity == 0 {
-				continue
-			}
-			u := &dec.After[i]
-			u.Quantity += ps.Quantity
-			u.Purchases++
-			if weekend {
-				u.WeekendPurchases++
-			} else {
-				u.WeekdayPurchases++
-			}
 		}
 	}
 	return dec

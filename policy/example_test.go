@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/publicmask/publicmask/policy"
+
+	"github.com/publicmask/publicmask"
 )
 
 // A policy file: the rotation with 2 masks a week, post offices shut at weekends.
@@ -26,7 +28,7 @@ periods:
 	if err != nil {
 		panic(err)
 	}
-	wed := time.Date(2020, 3, 11, 9, 0, 0, 0, policy.Seoul)
+	wed := time.Date(2020, 3, 11, 9, 0, 0, 0, publicmask.Seoul)
 	r := p.Rules(wed, 1984)
 	fmt.Println(r.DigitsToday, *r.WeeklyQuota, r.Person.MayBuy, r.Person.DaysThisWeek)
 

@@ -3,6 +3,8 @@ package policy
 import (
 	"testing"
 	"time"
+
+	"github.com/publicmask/publicmask"
 )
 
 // kst parses "2006-01-02 15:04:05" (or "2006-01-02", 10:00) in Korea time.
@@ -12,7 +14,7 @@ func kst(t testing.TB, s string) time.Time {
 	if len(s) == len("2006-01-02") {
 		s += " 10:00:00"
 	}
-	v, err := time.ParseInLocation(layout, s, Seoul)
+	v, err := time.ParseInLocation(layout, s, publicmask.Seoul)
 	if err != nil {
 		t.Fatalf("bad test time %q: %v", s, err)
 	}

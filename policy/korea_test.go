@@ -252,11 +252,11 @@ func TestKorea2020SplitWeek(t *testing.T) {
 		reason string
 		after  Usage
 	}{
-		{"2020-05-20", 2, "", Usage{2, 1, 1, 0}},
-		{"2020-05-21", 1, ReasonQuotaExceeded, Usage{2, 1, 1, 0}}, // the weekday purchase is used
-		{"2020-05-23", 2, ReasonQuotaExceeded, Usage{2, 1, 1, 0}}, // only 1 left
-		{"2020-05-23", 1, "", Usage{3, 2, 1, 1}},
-		{"2020-05-24", 1, ReasonQuotaExceeded, Usage{3, 2, 1, 1}},
+		{"2020-05-20", 2, "", Usage{Quantity: 2, Purchases: 1, WeekdayPurchases: 1, WeekendPurchases: 0}},
+		{"2020-05-21", 1, ReasonQuotaExceeded, Usage{Quantity: 2, Purchases: 1, WeekdayPurchases: 1, WeekendPurchases: 0}}, // the weekday purchase is used
+		{"2020-05-23", 2, ReasonQuotaExceeded, Usage{Quantity: 2, Purchases: 1, WeekdayPurchases: 1, WeekendPurchases: 0}}, // only 1 left
+		{"2020-05-23", 1, "", Usage{Quantity: 3, Purchases: 2, WeekdayPurchases: 1, WeekendPurchases: 1}},
+		{"2020-05-24", 1, ReasonQuotaExceeded, Usage{Quantity: 3, Purchases: 2, WeekdayPurchases: 1, WeekendPurchases: 1}},
 	}
 	u := Usage{}
 	for _, s := range steps {
@@ -265,7 +265,7 @@ func TestKorea2020SplitWeek(t *testing.T) {
 			t.Fatalf("%s take %d: %+v, want %q", s.date, s.q, d, s.reason)
 		}
 		if d.OK {
-			u = d.After[0]
+			u.Add(s.q, p.IsWeekend(kst(t, s.date)))
 		}
 		if u != s.after {
 			t.Fatalf("%s: usage %+v, want %+v", s.date, u, s.after)

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // MaxFileSize bounds a policy file: the 2020 timeline is about 5 KB.
@@ -189,7 +189,17 @@ func (p *Policy) validate(source string) error {
 
 type badFunc func(field, format string, args ...any)
 
+// validateBody checks a period's rules, in the order of its fields.
 func (per *Period) validateBody(bad badFunc, end string) {
+	per.validateDays(bad)
+	per.validateHolidays(bad, end)
+	per.validateLimits(bad)
+	per.validateClosed(bad)
+	per.validateProxy(bad)
+}
+
+// validateDays checks the weekend days and the rotation of birth-year digits.
+func (per *Period) validateDays(bad badFunc) {
 	seenDay := map[string]bool{}
 	for j, d := range per.WeekendDays {
 		f := fmt.Sprintf("weekend_days[%d]", j)
@@ -227,7 +237,9 @@ func (per *Period) validateBody(bad badFunc, end string) {
 			}
 		}
 	}
+}
 
+func (per *Period) validateHolidays(bad badFunc, end string) {
 	seenHol := map[string]bool{}
 	for j, h := range per.Holidays {
 		f := fmt.Sprintf("holidays[%d]", j)
@@ -241,7 +253,10 @@ func (per *Period) validateBody(bad badFunc, end string) {
 		}
 		seenHol[h] = true
 	}
+}
 
+// validateLimits checks the weekly quota and purchase limit.
+func (per *Period) validateLimits(bad badFunc) {
 	if q := per.Quota; q != nil {
 		switch {
 		case q.PerWeek < 0:
@@ -283,7 +298,10 @@ func (per *Period) validateBody(bad badFunc, end string) {
 	if per.NoDuplicateCheck && ((per.Quota != nil && !per.Quota.Unlimited) || (per.Purchases != nil && !per.Purchases.Unlimited)) {
 		bad("no_duplicate_check", "without a duplicate check nothing can be limited: quota and purchases must be unlimited")
 	}
+}
 
+// validateClosed checks the days each outlet type is closed.
+func (per *Period) validateClosed(bad badFunc) {
 	types := make([]string, 0, len(per.OutletClosed))
 	for t := range per.OutletClosed {
 		types = append(types, t)
@@ -300,7 +318,9 @@ func (per *Period) validateBody(bad badFunc, end string) {
 			}
 		}
 	}
+}
 
+func (per *Period) validateProxy(bad badFunc) {
 	if px := per.Proxy; px != nil {
 		switch px.DayRule {
 		case DayRepresented, DayEither:

@@ -14,6 +14,8 @@ import (
 	"slices"
 	"sort"
 	"time"
+
+	"github.com/publicmask/publicmask"
 )
 
 // Roles of the persons in a purchase.
@@ -73,16 +75,14 @@ const (
 	WeekendAnyoneHoliday = "anyone_incl_holidays" // as "anyone", and holidays count as weekend days
 )
 
-// Reasons (contract codes of DESIGN.md §4). They equal the constants of the
-// root package publicmask; they are repeated here so that the root package
-// may import policy without an import cycle (a test keeps them equal).
+// Reasons: the contract codes (DESIGN.md §4) a check can give.
 const (
-	ReasonBadRequest       = "bad_request"
-	ReasonNotEligibleToday = "not_eligible_today"
-	ReasonQuotaExceeded    = "quota_exceeded"
-	ReasonSalesClosed      = "sales_closed"
-	ReasonOutletClosed     = "outlet_closed"
-	ReasonProxyNotAllowed  = "proxy_not_allowed"
+	ReasonBadRequest       = publicmask.EBadRequest
+	ReasonNotEligibleToday = publicmask.ENotEligibleToday
+	ReasonQuotaExceeded    = publicmask.EQuotaExceeded
+	ReasonSalesClosed      = publicmask.ESalesClosed
+	ReasonOutletClosed     = publicmask.EOutletClosed
+	ReasonProxyNotAllowed  = publicmask.EProxyNotAllowed
 )
 
 // Policy is a named, ordered list of effective-dated periods.

@@ -85,16 +85,27 @@ func Standard() *Policy {
 
 // Korea2020 is the full 2020 timeline of POLICY-2020.md, as data.
 func Korea2020() *Policy {
-	p := &Policy{Name: PresetKorea2020}
-	add := func(per Period) { p.Periods = append(p.Periods, per) }
-	// Copy-and-change keeps each period complete and the differences visible.
-	last := func() Period {
-		c := p.Periods[len(p.Periods)-1]
-		c.Note, c.Holidays, c.HolidaysAsWeekend = "", nil, false
-		return c
-	}
+	t := &timeline{p: &Policy{Name: PresetKorea2020}}
+	t.march()
+	t.aprilToJuly()
+	return t.p.Clone() // the copies share slices
+}
 
-	add(Period{
+// timeline builds a policy period by period. Copy-and-change (last, then
+// add) keeps each period complete and the differences visible.
+type timeline struct{ p *Policy }
+
+func (t *timeline) add(per Period) { t.p.Periods = append(t.p.Periods, per) }
+
+func (t *timeline) last() Period {
+	c := t.p.Periods[len(t.p.Periods)-1]
+	c.Note, c.Holidays, c.HolidaysAsWeekend = "", nil, false
+	return c
+}
+
+// march: the first sales, the rotation, post offices, proxies.
+func (t *timeline) march() {
+	t.add(Period{
 		From:         "2020-03-06",
 		Note:         "before the rotation: 2 masks per person over 6-8 March, anyone, one purchase (adopted)",
 		WeekendDays:  weekend(),
@@ -103,77 +114,79 @@ func Korea2020() *Policy {
 		OutletClosed: postClosedAlways(),
 	})
 
-	c := last()
+	c := t.last()
 	c.From, c.Note = "2020-03-09", "rotation (5부제); 2 per week, one purchase; proxies on the represented person's day"
 	c.Rotation = rotation2020()
 	c.Proxy = &Proxy{DayRule: DayRepresented, Categories: categories(
 		CategoryChild, CategoryElderly, CategoryLongTermCare, CategoryDisabled)}
-	add(c)
+	t.add(c)
 
-	c = last()
+	c = t.last()
 	c.From, c.Note = "2020-03-11", "post offices sell (weekdays only)"
 	c.OutletClosed = postClosedWeekends()
-	add(c)
+	t.add(c)
 
-	c = last()
+	c = t.last()
 	c.From, c.Note = "2020-03-16", "a parent may buy for an accompanying minor (born 2002+) on the parent's day (adopted date)"
 	c.Proxy = &Proxy{DayRule: DayMinorWithBuyer, MinorBornFrom: 2002, Categories: c.Proxy.Categories}
-	add(c)
+	t.add(c)
 
-	c = last()
+	c = t.last()
 	c.From, c.Note = "2020-03-23", "proxies also for pregnant women and injured national-merit recipients"
 	c.Proxy = &Proxy{DayRule: DayMinorWithBuyer, MinorBornFrom: 2002, Categories: categories(
 		CategoryChild, CategoryElderly, CategoryLongTermCare, CategoryDisabled,
 		CategoryPregnant, CategoryNationalMerit)}
-	add(c)
+	t.add(c)
+}
 
-	c = last()
+// aprilToJuly: wider proxies, bigger quotas, then no limit, then the end.
+func (t *timeline) aprilToJuly() {
+	c := t.last()
 	c.From, c.Note = "2020-04-06", "proxies for everyone born 2002+, inpatients, care-facility residents; 15 April (election day) is an ordinary weekday"
 	cats := categories(CategoryChild, CategoryElderly, CategoryLongTermCare, CategoryDisabled,
 		CategoryPregnant, CategoryNationalMerit, CategoryInpatient, CategoryCareFacility)
 	cats[0].BornFrom = 2002
 	c.Proxy = &Proxy{DayRule: DayMinorWithBuyer, MinorBornFrom: 2002, Categories: cats}
 	c.Holidays = []string{"2020-04-15"}
-	add(c)
+	t.add(c)
 	// 04-20 (a family-relation certificate may replace co-residence) changes
 	// only the documents the outlet sees: nothing computable, no period.
 
-	c = last()
+	c = t.last()
 	c.From, c.Note = "2020-04-27", "3 per week; holidays count as weekend days; a proxy may buy on either person's day"
 	c.Quota = &Quota{PerWeek: 3}
 	c.Proxy = &Proxy{DayRule: DayEither, Categories: cats}
 	c.Holidays, c.HolidaysAsWeekend = []string{"2020-04-30", "2020-05-05"}, true
-	add(c)
+	t.add(c)
 
-	c = last()
+	c = t.last()
 	c.From, c.Note = "2020-05-18", "two purchases: one on the weekday, one at the weekend; any family member may buy for the family"
 	c.Purchases = &Purchases{PerWeek: 2, Split: true}
 	c.Proxy = &Proxy{DayRule: DayEither, Categories: append(append([]ProxyCategory(nil), cats...), ProxyCategory{Name: CategoryFamily})}
 	c.HolidaysAsWeekend = true // no holidays left in the period, but the rule stays
-	add(c)
+	t.add(c)
 
-	c = last()
+	c = t.last()
 	c.From, c.Note = "2020-06-01", "no rotation; 3 per week, 5 for people born 2002+; no purchase count limit"
 	c.Rotation = nil
 	c.Quota = &Quota{PerWeek: 3, Brackets: []Bracket{{BornFrom: 2002, PerWeek: 5}}}
 	c.Purchases = &Purchases{Unlimited: true}
 	c.HolidaysAsWeekend = true
-	add(c)
+	t.add(c)
 
-	c = last()
+	c = t.last()
 	c.From, c.Note = "2020-06-18", "10 per week for everyone; the duplicate check stays"
 	c.Quota = &Quota{PerWeek: 10}
 	c.HolidaysAsWeekend = true
-	add(c)
+	t.add(c)
 
-	c = last()
+	c = t.last()
 	c.From, c.Until, c.Note = "2020-07-08", "2020-07-11", "no limit and no duplicate check"
 	c.Quota = &Quota{Unlimited: true}
 	c.NoDuplicateCheck = true
 	c.HolidaysAsWeekend = true
-	add(c)
+	t.add(c)
 
-	add(Period{From: "2020-07-12", Closed: true, WeekendDays: weekend(),
+	t.add(Period{From: "2020-07-12", Closed: true, WeekendDays: weekend(),
 		Note: "the public-mask system ends"})
-	return p.Clone() // the copies above share slices
 }

@@ -2,39 +2,30 @@ package policy
 
 import (
 	"time"
-	_ "time/tzdata" // the rules are in Korea time whatever the host has installed
+
+	"github.com/publicmask/publicmask"
 )
 
-// Seoul is Asia/Seoul from the embedded time zone database.
-var Seoul = mustSeoul()
-
-func mustSeoul() *time.Location {
-	loc, err := time.LoadLocation("Asia/Seoul")
-	if err != nil {
-		// Cannot happen with time/tzdata embedded; fail loudly rather than
-		// silently judging sales in the host's zone.
-		panic("policy: Asia/Seoul: " + err.Error())
-	}
-	return loc
-}
+// Seoul is the root's Korea time zone, under the name the ledger uses.
+var Seoul = publicmask.Seoul
 
 const dateLayout = "2006-01-02"
 
 // Date is the calendar date of t in Asia/Seoul, "YYYY-MM-DD".
-func Date(t time.Time) string { return t.In(Seoul).Format(dateLayout) }
+func Date(t time.Time) string { return t.In(publicmask.Seoul).Format(dateLayout) }
 
 // WeekStart is Monday 00:00 Asia/Seoul of the week containing t.
 func WeekStart(t time.Time) time.Time {
-	s := t.In(Seoul)
+	s := t.In(publicmask.Seoul)
 	back := (int(s.Weekday()) + 6) % 7 // days since Monday
 	y, m, d := s.Date()
-	return time.Date(y, m, d-back, 0, 0, 0, 0, Seoul)
+	return time.Date(y, m, d-back, 0, 0, 0, 0, publicmask.Seoul)
 }
 
 // parseDate parses a canonical "YYYY-MM-DD" as midnight in Seoul. Only the
 // canonical form is accepted so that dates compare correctly as strings.
 func parseDate(s string) (time.Time, bool) {
-	t, err := time.ParseInLocation(dateLayout, s, Seoul)
+	t, err := time.ParseInLocation(dateLayout, s, publicmask.Seoul)
 	if err != nil || t.Format(dateLayout) != s {
 		return time.Time{}, false
 	}

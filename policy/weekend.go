@@ -4,8 +4,7 @@ import "time"
 
 // IsWeekend reports whether t falls on a day that counts as weekend under the
 // period in force (weekend days, and holidays where they count as weekend).
-// The ledger needs it to record a late sale's weekday/weekend purchase even
-// when the sale broke a rule (and Decision.After is not meaningful).
+// A purchase counts in its week's Usage as a weekday or a weekend one by it.
 func (p *Policy) IsWeekend(t time.Time) bool {
 	date := Date(t)
 	per := p.periodOn(date)

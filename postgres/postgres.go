@@ -33,9 +33,9 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/pressly/goose/v3"
 
 	"github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/internal/migration"
 )
 
 //go:embed migrations/*.sql
@@ -158,41 +158,28 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// migrate applies the embedded migrations. The advisory lock is taken on a
-// connection of its own and held while goose runs on others; if this process
-// dies, the server drops the lock with the connection.
+// migrate applies the embedded migrations under the session advisory lock
+// (migration.Postgres), which the server drops with the connection if this
+// process dies. The schema is created under the lock too.
 func migrate(ctx context.Context, cc *pgx.ConnConfig, schema string) error {
 	mc := cc.Copy()
 	// Migrations may outlast the request statement timeout (index builds).
 	mc.RuntimeParams["statement_timeout"] = "0"
-	lockConn, err := pgx.ConnectConfig(ctx, mc)
-	if err != nil {
-		return unavailable("migrate: connect", err)
-	}
-	defer lockConn.Close(context.WithoutCancel(ctx))
-	if _, err := lockConn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrationLock); err != nil {
-		return fmt.Errorf("postgres: migration lock: %w", err)
-	}
-	// Unlocking explicitly (rather than by closing) keeps the lock's life
-	// obvious; closing would release it too.
-	defer lockConn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLock)
-	if schema != "" {
-		if _, err := lockConn.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+quoteIdent(schema)); err != nil {
-			return fmt.Errorf("postgres: create schema: %w", err)
-		}
-	}
 	db := stdlib.OpenDB(*mc)
 	defer db.Close()
+	if err := db.PingContext(ctx); err != nil {
+		return unavailable("migrate: connect", err)
+	}
+	var before []string
+	if schema != "" {
+		before = append(before, `CREATE SCHEMA IF NOT EXISTS `+quoteIdent(schema))
+	}
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return fmt.Errorf("postgres: migrations: %w", err)
 	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		return fmt.Errorf("postgres: migrations: %w", err)
-	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("postgres: migrate: %w", err)
+	if _, err := migration.Up(ctx, db, sub, migration.Postgres(migrationLock, before...)); err != nil {
+		return fmt.Errorf("postgres: %w", err)
 	}
 	return nil
 }
@@ -279,7 +266,7 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Write(ctx context.Context, fn func(publicmask.Tx) error) error {
 	connRetried := false
 	for attempt := 1; ; attempt++ {
-		err, kind := s.writeOnce(ctx, fn)
+		kind, err := s.writeOnce(ctx, fn)
 		switch {
 		case err == nil:
 			return nil
@@ -306,12 +293,12 @@ const (
 	retryConn               // the connection failed before COMMIT was sent
 )
 
-func (s *Store) writeOnce(ctx context.Context, fn func(publicmask.Tx) error) (error, retryKind) {
+func (s *Store) writeOnce(ctx context.Context, fn func(publicmask.Tx) error) (retryKind, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.WriteTimeout)
 	defer cancel()
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return unavailable("connect", err), retryNone
+		return retryNone, unavailable("connect", err)
 	}
 	t := newTx(s, ctx, conn.Conn())
 	err = fn(t)
@@ -329,27 +316,18 @@ func (s *Store) writeOnce(ctx context.Context, fn func(publicmask.Tx) error) (er
 	conn.Release() // pgxpool destroys a connection left inside a transaction
 	switch {
 	case err == nil:
-		return nil, retryNone
+		return retryNone, nil
 	case isConflict(err):
-		return err, retryConflict
+		return retryConflict, err
 	case t.sentCommit:
-		return err, retryNone // outcome unknown: the client retries with its txn_id
-	case ctx.Err() == nil && isConnLost(err):
-		return err, retryConn
+		return retryNone, err // outcome unknown: the client retries with its txn_id
+	case ctx.Err() == nil && isConnErr(err) && !isTimeout(err):
+		// The session broke (server restarted, backend terminated): worth
+		// one immediate attempt on a fresh connection. Not after a
+		// timeout: a second attempt would only double the wait.
+		return retryConn, err
 	}
-	return err, retryNone
-}
-
-// isConnLost reports whether a pooled session broke (server restarted,
-// backend terminated): worth one immediate attempt on a fresh connection.
-// Timeouts are not: a second attempt would only double the wait.
-func isConnLost(err error) bool {
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		return pe.Code[:2] == "08" || pe.Code == "57P01" || pe.Code == "57P02"
-	}
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, pgconn.ErrConnClosed) ||
-		errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+	return retryNone, err
 }
 
 func backoff(attempt int) time.Duration {
@@ -404,6 +382,15 @@ func isConnErr(err error) bool {
 		return true
 	}
 	return strings.Contains(err.Error(), "closed pool")
+}
+
+// isTimeout reports whether err is a deadline that passed, on the client
+// or on the server (statement_timeout).
+func isTimeout(err error) bool {
+	var pe *pgconn.PgError
+	var ne net.Error
+	return pgconn.Timeout(err) || errors.Is(err, context.DeadlineExceeded) ||
+		(errors.As(err, &pe) && pe.Code == "57014") || (errors.As(err, &ne) && ne.Timeout())
 }
 
 // unavailable wraps a connection-level failure so that the HTTP layer

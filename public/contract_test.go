@@ -517,12 +517,12 @@ func TestRules(t *testing.T) {
 	var gotYear int
 	env := newEnv(t, nil, Options{Rules: func(d time.Time, y int) any {
 		gotDate, gotYear = d, y
-		return map[string]any{"date": d.In(snapshot.KST).Format("2006-01-02"), "sales_open": true}
+		return map[string]any{"date": d.In(publicmask.Seoul).Format("2006-01-02"), "sales_open": true}
 	}})
 	res := env.get(t, "/api/v2/rules?date=2020-03-11&birth_year=1983")
 	var body map[string]any
 	res.json(t, &body)
-	if res.code != 200 || body["date"] != "2020-03-11" || gotYear != 1983 || gotDate.In(snapshot.KST).Format("2006-01-02") != "2020-03-11" {
+	if res.code != 200 || body["date"] != "2020-03-11" || gotYear != 1983 || gotDate.In(publicmask.Seoul).Format("2006-01-02") != "2020-03-11" {
 		t.Fatalf("rules: %d %s (year %d, date %v)", res.code, res.body, gotYear, gotDate)
 	}
 	env.get(t, "/api/v2/rules?date=2020-03-11")

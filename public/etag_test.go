@@ -19,7 +19,7 @@ import (
 // get a new ETag, and the old one must no longer earn a 304; v1 bodies,
 // unchanged by either, keep theirs.
 func TestETagFollowsBodyUnderSameVersion(t *testing.T) {
-	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, snapshot.KST)
+	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, publicmask.Seoul)
 	var now atomic.Int64
 	now.Store(t0.UnixNano())
 	clock := func() time.Time { return time.Unix(0, now.Load()) }

@@ -23,7 +23,7 @@ type forecastJSON struct {
 // The forecast rides on every v2 outlet object (near, outlets/{code}, the
 // stream), follows the change feed, and leaves v1 exactly as it was.
 func TestForecastOnV2NotV1(t *testing.T) {
-	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, snapshot.KST)
+	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, publicmask.Seoul)
 	sell := publicmask.Outlet{Code: "10000001", Name: "가약국", Addr: "서울특별시 강북구 솔매로 38 (미아동)", Type: "01",
 		Lat: 37.6254369, Lng: 127.0164096, Stock: 300, StockAt: t0, UpdatedAt: t0}
 	env := newEnv(t, []publicmask.Outlet{sell}, Options{Heartbeat: time.Hour})
@@ -161,7 +161,7 @@ func TestSummarySigunguAndSales(t *testing.T) {
 	if after.Plenty != before.Plenty-1 || after.Few != before.Few+1 {
 		t.Fatalf("강북구 before %+v after %+v", before, after)
 	}
-	day, bin := now.In(snapshot.KST).Format("2006-01-02"), now.In(snapshot.KST).Hour()*6+now.In(snapshot.KST).Minute()/10
+	day, bin := now.In(publicmask.Seoul).Format("2006-01-02"), now.In(publicmask.Seoul).Hour()*6+now.In(publicmask.Seoul).Minute()/10
 	if sum.Sales.Date != day || len(sum.Sales.Counts) < bin+1 || sum.Sales.Counts[bin] != 7 {
 		t.Fatalf("sales %+v, want 7 in bin %d of %s", sum.Sales, bin, day)
 	}

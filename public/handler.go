@@ -32,13 +32,14 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	publicmask "github.com/publicmask/publicmask"
 	"github.com/publicmask/publicmask/snapshot"
+
+	"github.com/publicmask/publicmask/internal/httpx"
 )
 
 // Options configure the handler. The zero value works.
@@ -130,42 +131,9 @@ func NewHandler(r *snapshot.Refresher, opts Options) http.Handler {
 	m.HandleFunc("GET /api/v2/places", h.places)
 	m.HandleFunc("GET /openapi.json", h.openAPI)
 	m.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
-		writeError(w, http.StatusNotFound, publicmask.ENotFound, "no such endpoint")
+		httpx.WriteCode(w, publicmask.ENotFound, "no such endpoint")
 	})
 	return h.mux
-}
-
-// writeError writes the contract's error body.
-func writeError(w http.ResponseWriter, status int, code, msg string) {
-	b := make([]byte, 0, 64+len(msg))
-	b = append(b, `{"error":{"code":`...)
-	b = snapshot.AppendString(b, code)
-	b = append(b, `,"message":`...)
-	b = snapshot.AppendString(b, msg)
-	b = append(b, "}}\n"...)
-	hd := w.Header()
-	hd["Content-Type"] = ctJSON
-	hd["Cache-Control"] = ccNoStore
-	hd["Content-Length"] = []string{strconv.Itoa(len(b))}
-	if status == http.StatusServiceUnavailable {
-		hd["Retry-After"] = []string{"1"}
-	}
-	w.WriteHeader(status)
-	w.Write(b)
-}
-
-func writeErr(w http.ResponseWriter, err error) {
-	code := publicmask.ErrorCode(err)
-	status := http.StatusInternalServerError
-	switch code {
-	case publicmask.EBadRequest:
-		status = http.StatusBadRequest
-	case publicmask.ENotFound:
-		status = http.StatusNotFound
-	case publicmask.EStoreUnavailable:
-		status = http.StatusServiceUnavailable
-	}
-	writeError(w, status, code, publicmask.ErrorMessage(err))
 }
 
 // Header values shared by all responses (never mutated in place).
@@ -182,7 +150,7 @@ var (
 func (h *handler) current(w http.ResponseWriter) *snapshot.Snapshot {
 	s := h.r.Current()
 	if s == nil {
-		writeError(w, http.StatusServiceUnavailable, publicmask.EStoreUnavailable, "public data is loading")
+		httpx.WriteCode(w, publicmask.EStoreUnavailable, "public data is loading")
 	}
 	return s
 }
@@ -191,23 +159,10 @@ func (h *handler) current(w http.ResponseWriter) *snapshot.Snapshot {
 func query(w http.ResponseWriter, req *http.Request) (params, bool) {
 	p, err := parseParams(req.URL.RawQuery)
 	if err != nil {
-		writeErr(w, err)
+		httpx.WriteError(w, err)
 		return p, false
 	}
 	return p, true
-}
-
-func acceptsGzip(req *http.Request) bool {
-	for _, v := range req.Header["Accept-Encoding"] {
-		for part := range strings.SplitSeq(v, ",") {
-			name, q, _ := strings.Cut(strings.TrimSpace(part), ";")
-			if strings.EqualFold(strings.TrimSpace(name), "gzip") {
-				q = strings.ReplaceAll(q, " ", "")
-				return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
-			}
-		}
-	}
-	return false
 }
 
 // etag is the validator of a response: the snapshot version, a hash of the
@@ -240,20 +195,6 @@ func etag(version, asOf int64, key []byte, gz bool) string {
 	return string(b)
 }
 
-// notModified reports whether If-None-Match names tag (weak comparison, as
-// RFC 9110 prescribes for If-None-Match).
-func notModified(req *http.Request, tag string) bool {
-	for _, v := range req.Header["If-None-Match"] {
-		for part := range strings.SplitSeq(v, ",") {
-			part = strings.TrimSpace(part)
-			if part == "*" || strings.TrimPrefix(part, "W/") == tag {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // bodyFunc produces a response body: cached bytes, or a pooled buffer (release
 // is then called after writing). shared is true for bytes that live as long
 // as the outlet registry whoever writes them (they cost no memory per
@@ -275,7 +216,7 @@ func (h *handler) respondDated(w http.ResponseWriter, req *http.Request, s *snap
 }
 
 func (h *handler) respondTagged(w http.ResponseWriter, req *http.Request, s *snapshot.Snapshot, asOf int64, key []byte, body bodyFunc) {
-	gz := acceptsGzip(req)
+	gz := httpx.AcceptsGzip(req)
 	tag := etag(s.Version(), asOf, key, gz)
 	hd := w.Header()
 	hd["Content-Type"] = ctJSON
@@ -285,7 +226,7 @@ func (h *handler) respondTagged(w http.ResponseWriter, req *http.Request, s *sna
 	sh := h.snapHeaders(s)
 	hd["X-Data-Version"] = sh.version
 	hd["X-Data-As-Of"] = sh.asOf
-	if notModified(req, tag) {
+	if httpx.NotModified(req, tag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
@@ -404,7 +345,7 @@ func cached(get func(key string, build func() []byte) []byte, key string, level 
 }
 
 func (h *handler) openAPI(w http.ResponseWriter, req *http.Request) {
-	gz := acceptsGzip(req)
+	gz := httpx.AcceptsGzip(req)
 	hd := w.Header()
 	hd["Content-Type"] = ctJSON
 	hd["Cache-Control"] = h.cc
@@ -421,7 +362,7 @@ func (h *handler) openAPI(w http.ResponseWriter, req *http.Request) {
 		hd["X-Data-Version"] = sh.version
 		hd["X-Data-As-Of"] = sh.asOf
 	}
-	if notModified(req, tag) {
+	if httpx.NotModified(req, tag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}

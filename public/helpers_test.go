@@ -138,7 +138,7 @@ func loadSample(tb testing.TB, rel string) []sampleRecord {
 }
 
 func parseV1Time(tb testing.TB, s string) time.Time {
-	t, err := time.ParseInLocation("2006/01/02 15:04:05", s, snapshot.KST)
+	t, err := time.ParseInLocation("2006/01/02 15:04:05", s, publicmask.Seoul)
 	if err != nil {
 		tb.Fatalf("sample time %q: %v", s, err)
 	}

@@ -201,7 +201,7 @@ func (p *params) rulesQuery() (rulesQuery, error) {
 	if p.has&hasDate == 0 || p.date == "" {
 		return q, badRequest("date is required (YYYY-MM-DD)")
 	}
-	d, err := time.ParseInLocation("2006-01-02", p.date, snapshot.KST)
+	d, err := time.ParseInLocation("2006-01-02", p.date, publicmask.Seoul)
 	if err != nil {
 		return q, badRequest("date must be YYYY-MM-DD")
 	}

@@ -9,6 +9,8 @@ import (
 
 	publicmask "github.com/publicmask/publicmask"
 	"github.com/publicmask/publicmask/snapshot"
+
+	"github.com/publicmask/publicmask/internal/httpx"
 )
 
 // Address search: the ambiguous_address answer of storesByAddr and
@@ -20,28 +22,13 @@ import (
 func writeAddrErr(w http.ResponseWriter, err error) {
 	var amb *snapshot.AmbiguousError
 	if !errors.As(err, &amb) {
-		writeErr(w, err)
+		httpx.WriteError(w, err)
 		return
 	}
-	b := make([]byte, 0, 256)
-	b = append(b, `{"error":{"code":`...)
-	b = snapshot.AppendString(b, publicmask.EAmbiguousAddress)
-	b = append(b, `,"message":`...)
-	b = snapshot.AppendString(b, amb.Message())
-	b = append(b, `},"candidates":[`...)
-	for i, c := range amb.Candidates {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = snapshot.AppendString(b, c)
-	}
-	b = append(b, "]}\n"...)
-	hd := w.Header()
-	hd["Content-Type"] = ctJSON
-	hd["Cache-Control"] = ccNoStore
-	hd["Content-Length"] = []string{strconv.Itoa(len(b))}
-	w.WriteHeader(http.StatusBadRequest)
-	w.Write(b)
+	httpx.Write(w, httpx.Body{
+		Error:      httpx.Detail{Code: publicmask.EAmbiguousAddress, Message: amb.Message()},
+		Candidates: amb.Candidates,
+	})
 }
 
 // placesQuery is /api/v2/places: q required, limit 1…50 (default 10).

@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"github.com/publicmask/publicmask/snapshot"
+
+	"github.com/publicmask/publicmask/internal/httpx"
 )
 
 // The 2020 NIA API, endpoint for endpoint (DESIGN.md §4.1).
@@ -101,7 +103,7 @@ func parseRequest[Q any](h *handler, w http.ResponseWriter, req *http.Request, p
 	}
 	q, err := parse(&p)
 	if err != nil {
-		writeErr(w, err)
+		httpx.WriteError(w, err)
 		return q, nil, false
 	}
 	if s = h.current(w); s == nil {
@@ -146,7 +148,7 @@ func (h *handler) storesByAddr(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if p.has&hasAddress == 0 || p.address == "" {
-		writeErr(w, badRequest("address is required"))
+		httpx.WriteError(w, badRequest("address is required"))
 		return
 	}
 	s := h.current(w)

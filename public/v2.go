@@ -8,6 +8,8 @@ import (
 
 	publicmask "github.com/publicmask/publicmask"
 	"github.com/publicmask/publicmask/snapshot"
+
+	"github.com/publicmask/publicmask/internal/httpx"
 )
 
 // v2 (DESIGN.md §4.2).
@@ -75,7 +77,7 @@ func (h *handler) outlet(w http.ResponseWriter, req *http.Request) {
 	code := req.PathValue("code")
 	e, ok := s.Lookup(code)
 	if !ok {
-		writeError(w, http.StatusNotFound, publicmask.ENotFound, "no outlet with that code")
+		httpx.WriteCode(w, publicmask.ENotFound, "no outlet with that code")
 		return
 	}
 	k := append([]byte("outlet|"), code...)
@@ -111,15 +113,15 @@ func (h *handler) summary(w http.ResponseWriter, req *http.Request) {
 	}
 	h.respondDated(w, req, s, []byte("summary"), cached(s.Cached, "summary", gzip.BestSpeed, false, func() []byte {
 		nat, bySido := s.Summary()
-		asOf := s.AsOf().In(snapshot.KST)
-		sales := salesSeries{Date: asOf.Format("2006-01-02"), StartedAt: s.CountingSince().In(snapshot.KST).Format(time.RFC3339), Counts: s.SalesPer10Min(asOf)}
+		asOf := s.AsOf().In(publicmask.Seoul)
+		sales := salesSeries{Date: asOf.Format("2006-01-02"), StartedAt: s.CountingSince().In(publicmask.Seoul).Format(time.RFC3339), Counts: s.SalesPer10Min(asOf)}
 		return append(marshal(summaryBody{s.AsOfString(), s.Version(), nat, bySido, s.BySigungu(), sales}), '\n')
 	}))
 }
 
 func (h *handler) rules(w http.ResponseWriter, req *http.Request) {
 	if h.opts.Rules == nil {
-		writeError(w, http.StatusNotFound, publicmask.ENotFound, "rules are not served by this node")
+		httpx.WriteCode(w, publicmask.ENotFound, "rules are not served by this node")
 		return
 	}
 	q, s, ok := parseRequest(h, w, req, (*params).rulesQuery)

@@ -12,6 +12,8 @@ if [ -n "$unformatted" ]; then
   echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
 go vet ./...
+# staticcheck from the Go module proxy (pinned), as CI runs it.
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 started_pg=""
 if [ -z "${PUBLICMASK_TEST_POSTGRES:-}" ] && ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
@@ -32,10 +34,18 @@ if [ ! -e /dev/fuse ] || ! command -v fusermount3 >/dev/null 2>&1; then
 fi
 
 log=$(mktemp)
-go test -count=1 -timeout 20m ./... 2>&1 | tee "$log"
+# A failing package must not end the script before the summary line below
+# (pipefail would): remember the status and report it at the end.
+status=0
+go test -count=1 -timeout 20m ./... 2>&1 | tee "$log" || status=$?
 passed=$(grep -c '^ok ' "$log" || true)
-failed=$(grep -c '^FAIL' "$log" || true)
+failed=$(grep -c $'^FAIL\t' "$log" || true)
 rm -f "$log"
+summary() { echo "packages: $passed passed, $failed failed"; }
+if [ "$status" -ne 0 ]; then
+  summary
+  exit "$status"
+fi
 
 # Fuzz targets, briefly (longer runs: see README "Fuzzing").
 fuzztime="${FUZZTIME:-5s}"
@@ -46,10 +56,11 @@ for target in $(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirnam
       # with the fix, so that it stays in the seed corpus).
       echo "$out" | tail -40
       echo "fuzz FAILED: $target $fn"
+      summary
       exit 1
     fi
     echo "fuzz ok: $target $fn ($fuzztime)"
   done
 done
 
-echo "packages: $passed passed, $failed failed"
+summary

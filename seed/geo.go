@@ -25,18 +25,10 @@ func ReadGeo(r io.Reader) ([]Area, error) {
 	if err != nil {
 		return nil, fmt.Errorf("geo: %w", err)
 	}
-	col := map[string]int{}
-	for i, h := range head {
-		h = strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")) // spreadsheet BOM
-		col[h] = i
+	col, err := geoColumns(head)
+	if err != nil {
+		return nil, err
 	}
-	required := []string{"sido_nm", "sgg_nm", "mdis_lat", "mdis_lng", "pop_2020_census"}
-	for _, h := range required {
-		if _, ok := col[h]; !ok {
-			return nil, fmt.Errorf("geo: line 1: missing column %q (need %s)", h, strings.Join(required, ", "))
-		}
-	}
-	optional := []string{"mask_pharmacy_01", "mask_post_02", "mask_nh_03"}
 	var areas []Area
 	seen := map[string]int{}
 	for {
@@ -51,45 +43,9 @@ func ReadGeo(r io.Reader) ([]Area, error) {
 		if len(rec) != len(head) {
 			return nil, fmt.Errorf("geo: line %d: %d fields, header has %d", line, len(rec), len(head))
 		}
-		get := func(h string) string { return strings.TrimSpace(rec[col[h]]) }
-		num := func(h string) (float64, error) {
-			v, err := strconv.ParseFloat(get(h), 64)
-			if err != nil {
-				return 0, fmt.Errorf("geo: line %d: %s: not a number: %q", line, h, get(h))
-			}
-			return v, nil
-		}
-		integer := func(h string) (int, error) {
-			v, err := strconv.Atoi(get(h))
-			if err != nil || v < 0 {
-				return 0, fmt.Errorf("geo: line %d: %s: not a count: %q", line, h, get(h))
-			}
-			return v, nil
-		}
-		a := Area{Sido: get("sido_nm"), Sigungu: splitCityDistrict(get("sgg_nm"))}
-		if a.Sido == "" || a.Sigungu == "" {
-			return nil, fmt.Errorf("geo: line %d: empty sido_nm or sgg_nm", line)
-		}
-		if a.Lat, err = num("mdis_lat"); err != nil {
+		a, err := geoRow(geoRecord{rec, col, line})
+		if err != nil {
 			return nil, err
-		}
-		if a.Lng, err = num("mdis_lng"); err != nil {
-			return nil, err
-		}
-		if a.Lat < MinLat || a.Lat > MaxLat || a.Lng < MinLng || a.Lng > MaxLng {
-			return nil, fmt.Errorf("geo: line %d: point %g,%g is outside Korea", line, a.Lat, a.Lng)
-		}
-		if a.Population, err = integer("pop_2020_census"); err != nil {
-			return nil, err
-		}
-		dst := []*int{&a.Pharmacies, &a.Posts, &a.Marts}
-		for i, h := range optional {
-			if _, ok := col[h]; !ok {
-				continue
-			}
-			if *dst[i], err = integer(h); err != nil {
-				return nil, err
-			}
 		}
 		key := a.Sido + " " + a.Sigungu
 		if prev, dup := seen[key]; dup {
@@ -102,6 +58,82 @@ func ReadGeo(r io.Reader) ([]Area, error) {
 		return nil, errors.New("geo: no areas after the header")
 	}
 	return areas, nil
+}
+
+var (
+	geoRequired = []string{"sido_nm", "sgg_nm", "mdis_lat", "mdis_lng", "pop_2020_census"}
+	geoOptional = []string{"mask_pharmacy_01", "mask_post_02", "mask_nh_03"}
+)
+
+// geoColumns maps the header's names to their positions.
+func geoColumns(head []string) (map[string]int, error) {
+	col := map[string]int{}
+	for i, h := range head {
+		h = strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")) // spreadsheet BOM
+		col[h] = i
+	}
+	for _, h := range geoRequired {
+		if _, ok := col[h]; !ok {
+			return nil, fmt.Errorf("geo: line 1: missing column %q (need %s)", h, strings.Join(geoRequired, ", "))
+		}
+	}
+	return col, nil
+}
+
+// geoRecord is one row with its columns and line, read by name.
+type geoRecord struct {
+	rec  []string
+	col  map[string]int
+	line int
+}
+
+func (g geoRecord) get(h string) string { return strings.TrimSpace(g.rec[g.col[h]]) }
+
+func (g geoRecord) num(h string) (float64, error) {
+	v, err := strconv.ParseFloat(g.get(h), 64)
+	if err != nil {
+		return 0, fmt.Errorf("geo: line %d: %s: not a number: %q", g.line, h, g.get(h))
+	}
+	return v, nil
+}
+
+func (g geoRecord) count(h string) (int, error) {
+	v, err := strconv.Atoi(g.get(h))
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("geo: line %d: %s: not a count: %q", g.line, h, g.get(h))
+	}
+	return v, nil
+}
+
+// geoRow reads one area.
+func geoRow(g geoRecord) (Area, error) {
+	a := Area{Sido: g.get("sido_nm"), Sigungu: splitCityDistrict(g.get("sgg_nm"))}
+	if a.Sido == "" || a.Sigungu == "" {
+		return a, fmt.Errorf("geo: line %d: empty sido_nm or sgg_nm", g.line)
+	}
+	var err error
+	if a.Lat, err = g.num("mdis_lat"); err != nil {
+		return a, err
+	}
+	if a.Lng, err = g.num("mdis_lng"); err != nil {
+		return a, err
+	}
+	if a.Lat < MinLat || a.Lat > MaxLat || a.Lng < MinLng || a.Lng > MaxLng {
+		return a, fmt.Errorf("geo: line %d: point %g,%g is outside Korea", g.line, a.Lat, a.Lng)
+	}
+	if a.Population, err = g.count("pop_2020_census"); err != nil {
+		return a, err
+	}
+	dst := []*int{&a.Pharmacies, &a.Posts, &a.Marts}
+	for i, h := range geoOptional {
+		if _, ok := g.col[h]; !ok {
+			continue
+		}
+		if *dst[i], err = g.count(h); err != nil {
+			return a, err
+		}
+	}
+	return a, nil
 }
 
 // splitCityDistrict writes a 구 of a city as officially spaced: the

@@ -1,8 +1,8 @@
 // Package seed generates the national demo outlet list: about 26,000
 // pharmacies, post offices and Nonghyup Hanaro marts spread over Korea in
 // proportion to population, with plausible names and road-name addresses.
-// It is pure apart from ReadGeo, WriteCSV and WriteJSON, which work on
-// readers and writers the caller supplies.
+// It is pure apart from ReadGeo, which works on a reader the caller
+// supplies (the CSV and JSON writers are outletio's).
 package seed
 
 import (

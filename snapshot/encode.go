@@ -4,12 +4,9 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
-)
 
-// KST is Korea Standard Time. Korea has had no daylight saving since 1988, so
-// a fixed zone is exact for every date the service deals with and needs no
-// time zone database.
-var KST = time.FixedZone("KST", 9*60*60)
+	"github.com/publicmask/publicmask"
+)
 
 // The JSON of the public API is appended by hand: an outlet's fragments are
 // encoded once when the outlet changes and then copied into every response,
@@ -77,7 +74,7 @@ func AppendV1Time(b []byte, t time.Time) []byte {
 	if t.IsZero() {
 		return append(b, "null"...)
 	}
-	t = t.In(KST)
+	t = t.In(publicmask.Seoul)
 	y, mo, d := t.Date()
 	h, mi, s := t.Clock()
 	b = append(b, '"')
@@ -101,7 +98,7 @@ func AppendRFC3339(b []byte, t time.Time) []byte {
 	if t.IsZero() {
 		return append(b, "null"...)
 	}
-	t = t.In(KST)
+	t = t.In(publicmask.Seoul)
 	if t.Nanosecond() != 0 {
 		b = append(b, '"')
 		b = t.AppendFormat(b, time.RFC3339Nano)
@@ -111,7 +108,8 @@ func AppendRFC3339(b []byte, t time.Time) []byte {
 	// encode these per outlet, and AppendFormat costs several times more.
 	y, mo, d := t.Date()
 	h, mi, s := t.Clock()
-	if y < 1000 || y > 9999 {
+	// +09:00 by hand holds since 1988 (Korea's last daylight saving time).
+	if _, off := t.Zone(); y < 1000 || y > 9999 || off != 9*60*60 {
 		b = append(b, '"')
 		b = t.AppendFormat(b, time.RFC3339Nano)
 		return append(b, '"')

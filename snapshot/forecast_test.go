@@ -26,7 +26,7 @@ func sellSteadily(s *Snapshot, o publicmask.Outlet, at time.Time, step time.Dura
 }
 
 func TestForecastRateAndSellout(t *testing.T) {
-	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, KST)
+	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, publicmask.Seoul)
 	tests := []struct {
 		name     string
 		step     time.Duration
@@ -59,7 +59,7 @@ func TestForecastRateAndSellout(t *testing.T) {
 }
 
 func TestForecastNullWhenSuspendedEmptyOrIdle(t *testing.T) {
-	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, KST)
+	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, publicmask.Seoul)
 	o := publicmask.Outlet{Code: "00000001", Name: "약국", Addr: "서울특별시 강북구 솔매로 38 (미아동)", Type: "01",
 		Lat: 37.6, Lng: 127, Stock: 200, StockAt: t0, UpdatedAt: t0, Version: 1}
 	s := build([]publicmask.Outlet{o}, 1, t0)
@@ -101,7 +101,7 @@ func TestForecastNullWhenSuspendedEmptyOrIdle(t *testing.T) {
 }
 
 func TestForecastSurvivesRebuildAndCancel(t *testing.T) {
-	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, KST)
+	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, publicmask.Seoul)
 	o := publicmask.Outlet{Code: "00000002", Name: "약국", Addr: "강북구 솔매로 38 (미아동)", Type: "01",
 		Lat: 37.6, Lng: 127, Stock: 900, StockAt: t0, UpdatedAt: t0, Version: 1}
 	other := publicmask.Outlet{Code: "00000001", Name: "약국", Addr: "서울특별시 강북구 도봉로 1", Type: "01", Lat: 37.61, Lng: 127, Version: 2}
@@ -125,7 +125,7 @@ func TestForecastSurvivesRebuildAndCancel(t *testing.T) {
 }
 
 func TestSalesPer10Min(t *testing.T) {
-	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, KST)
+	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, publicmask.Seoul)
 	o := publicmask.Outlet{Code: "00000001", Name: "약국", Addr: "서울특별시 강북구 솔매로 38 (미아동)", Type: "01",
 		Lat: 37.6, Lng: 127, Stock: 5000, StockAt: t0, UpdatedAt: t0, Version: 1}
 	s := build([]publicmask.Outlet{o}, 1, t0)
@@ -151,7 +151,7 @@ func TestSalesPer10Min(t *testing.T) {
 // A snapshot re-confirmed current (same version, new as_of) keeps the
 // sales counted so far.
 func TestConfirmedKeepsSales(t *testing.T) {
-	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, KST)
+	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, publicmask.Seoul)
 	o := publicmask.Outlet{Code: "00000001", Name: "약국", Addr: "서울특별시 강북구 솔매로 38 (미아동)", Type: "01",
 		Lat: 37.6, Lng: 127, Stock: 500, StockAt: t0, UpdatedAt: t0, Version: 1}
 	s, _, at := sellSteadily(build([]publicmask.Outlet{o}, 1, t0), o, t0, time.Minute, 2, 3)
@@ -165,7 +165,7 @@ func TestConfirmedKeepsSales(t *testing.T) {
 // without any change of its own (the refresher's periodic Expire), and
 // gets one again when it sells again.
 func TestForecastExpiresWhenIdle(t *testing.T) {
-	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, KST)
+	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, publicmask.Seoul)
 	o := publicmask.Outlet{Code: "00000001", Name: "약국", Addr: "서울특별시 강북구 솔매로 38 (미아동)", Type: "01",
 		Lat: 37.6, Lng: 127, Stock: 500, StockAt: t0, UpdatedAt: t0, Version: 1}
 	other := publicmask.Outlet{Code: "00000002", Name: "약국", Addr: "서울특별시 강북구 솔매로 40", Type: "01", Lat: 37.6, Lng: 127, Version: 2}
@@ -201,7 +201,7 @@ func TestForecastExpiresWhenIdle(t *testing.T) {
 // The refresher sweeps idle forecasts when it confirms its snapshot, and
 // tells the subscribers.
 func TestRefresherExpiresIdleForecasts(t *testing.T) {
-	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, KST)
+	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, publicmask.Seoul)
 	var mu sync.Mutex
 	now := t0
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
@@ -247,7 +247,7 @@ func TestRefresherExpiresIdleForecasts(t *testing.T) {
 // TestNoSelloutFromOneSale: a single sale right after a delivery gives no
 // sell-out time (its rate would read as thousands an hour); a few sales do.
 func TestNoSelloutFromOneSale(t *testing.T) {
-	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, KST)
+	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, publicmask.Seoul)
 	o := publicmask.Outlet{Code: "00000001", Name: "약국", Addr: "서울특별시 강북구 솔매로 38 (미아동)", Type: "01",
 		Lat: 37.6, Lng: 127, Stock: 147, StockAt: t0, UpdatedAt: t0, Version: 1}
 	s := build([]publicmask.Outlet{o}, 1, t0)

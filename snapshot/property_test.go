@@ -181,7 +181,7 @@ func TestAppendRFC3339(t *testing.T) {
 		if rng.IntN(4) == 0 {
 			tm = tm.Add(time.Duration(rng.IntN(1e9)))
 		}
-		want := `"` + tm.In(KST).Format(time.RFC3339Nano) + `"`
+		want := `"` + tm.In(publicmask.Seoul).Format(time.RFC3339Nano) + `"`
 		if got := string(AppendRFC3339(nil, tm.UTC())); got != want {
 			t.Fatalf("%v: %s, want %s", tm, got, want)
 		}

@@ -79,7 +79,7 @@ type Snapshot struct {
 
 func (s *Snapshot) finish() *Snapshot {
 	s.versionStr = strconv.FormatInt(s.version, 10)
-	s.asOfStr = s.asOf.In(KST).Format(time.RFC3339Nano)
+	s.asOfStr = s.asOf.In(publicmask.Seoul).Format(time.RFC3339Nano)
 	return s
 }
 

@@ -18,7 +18,7 @@ import (
 	publicmask "github.com/publicmask/publicmask"
 )
 
-var t0 = time.Date(2020, 3, 11, 8, 0, 0, 0, KST)
+var t0 = time.Date(2020, 3, 11, 8, 0, 0, 0, publicmask.Seoul)
 
 // fakeSource is an in-memory Source.
 type fakeSource struct {

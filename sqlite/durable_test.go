@@ -23,7 +23,7 @@ func openTest(t *testing.T) *Store {
 
 func putMeta(s *Store, i int) error {
 	return s.Write(context.Background(), func(tx publicmask.Tx) error {
-		return tx.PutPersonWeek(publicmask.PersonWeek{Person: "p" + string(rune('a'+i%26)) + time.Now().String(), Week: "2020-03-09", Quantity: 1})
+		return tx.PutPersonWeek(publicmask.PersonWeek{Person: "p" + string(rune('a'+i%26)) + time.Now().String(), Week: "2020-03-09", Usage: publicmask.Usage{Quantity: 1}})
 	})
 }
 

@@ -173,7 +173,7 @@ func (h *hot) week(week string) *weekFilter {
 // connection, not the reader pool, the writer never waits for a reader.
 func (t *tx) loadOutlet(code string) (publicmask.Outlet, error) {
 	s := t.s
-	o, err := scanOutlet(t.stmt("outlet.get").QueryRowContext(t.ctx, code))
+	o, err := scanOutlet(t.stmt(sqlLockOutlet).QueryRowContext(t.ctx, code))
 	if isNoRows(err) {
 		return o, publicmask.Errorf(publicmask.ENotFound, "outlet %q not found", code)
 	}

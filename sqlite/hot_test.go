@@ -129,7 +129,7 @@ func testHotState(t *testing.T) {
 				return err
 			}
 		}
-		return tx.PutPersonWeek(publicmask.PersonWeek{Person: persons[0], Week: weeks[1], Quantity: 1, Purchases: 1, WeekdayPurchases: 1})
+		return tx.PutPersonWeek(publicmask.PersonWeek{Person: persons[0], Week: weeks[1], Usage: publicmask.Usage{Quantity: 1, Purchases: 1, WeekdayPurchases: 1}})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -229,7 +229,7 @@ func TestHotStateDroppedAfterAFailedCommit(t *testing.T) {
 			if _, err := tx.PersonWeeks("2020-03-09", []string{p}); err != nil {
 				return err
 			}
-			return tx.PutPersonWeek(publicmask.PersonWeek{Person: p, Week: "2020-03-09", Quantity: qty, Purchases: 1, WeekdayPurchases: 1})
+			return tx.PutPersonWeek(publicmask.PersonWeek{Person: p, Week: "2020-03-09", Usage: publicmask.Usage{Quantity: qty, Purchases: 1, WeekdayPurchases: 1}})
 		})
 	}
 	if err := write(10, 1); err != nil {
@@ -299,7 +299,7 @@ func TestPastWeekReadDirectly(t *testing.T) {
 	ctx := context.Background()
 	p := hexKey(7)
 	err := s.Write(ctx, func(tx publicmask.Tx) error {
-		return tx.PutPersonWeek(publicmask.PersonWeek{Person: p, Week: "2020-03-02", Quantity: 2, Purchases: 1, WeekdayPurchases: 1})
+		return tx.PutPersonWeek(publicmask.PersonWeek{Person: p, Week: "2020-03-02", Usage: publicmask.Usage{Quantity: 2, Purchases: 1, WeekdayPurchases: 1}})
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -164,56 +164,46 @@ func (s *Store) SalesSince(ctx context.Context, since time.Time, fn func(publicm
 }
 
 func (v view) SalesSince(ctx context.Context, since time.Time, fn func(publicmask.Sale) error) error {
-	tx := v.q
-	// Items are read in one ordered pass beside the sales (a merge join)
-	// rather than one query per sale.
-	rows, err := tx.QueryContext(ctx, `SELECT `+saleCols+` FROM sales WHERE sold_at >= ? ORDER BY rowid`, micro(since))
+	// One statement, sales joined to their items, as in package postgres:
+	// one pass, in insertion order (rowid), items in their order.
+	rows, err := v.q.QueryContext(ctx, `SELECT s.id, s.outlet, s.txn_id, s.sold_at, s.recorded_at, s.week, s.weekend, s.quantity, s.conflict, s.late, s.shortfall, s.cancelled_at,
+			i.role, i.person, i.category, i.birth_year, i.quantity
+		FROM sales s LEFT JOIN sale_items i ON i.sale_id = s.id
+		WHERE s.sold_at >= ? ORDER BY s.rowid, i.idx`, micro(since))
 	if err != nil {
 		return fmt.Errorf("sqlite: sales: %w", err)
 	}
 	defer rows.Close()
-	items, err := tx.QueryContext(ctx, `SELECT i.sale_id, i.role, i.person, i.category, i.birth_year, i.quantity
-		FROM sale_items i JOIN sales s ON s.id = i.sale_id WHERE s.sold_at >= ? ORDER BY s.rowid, i.idx`, micro(since))
-	if err != nil {
-		return fmt.Errorf("sqlite: sale items: %w", err)
-	}
-	defer items.Close()
-	var pending *itemRow
+	var cur *publicmask.Sale
 	for rows.Next() {
-		sale, err := scanSale(rows)
-		if err != nil {
+		var sale publicmask.Sale
+		var soldAt, recordedAt int64
+		var cancelled, birthYear, itemQty sql.NullInt64
+		var role, person, category sql.NullString
+		if err := rows.Scan(&sale.ID, &sale.Outlet, &sale.TxnID, &soldAt, &recordedAt, &sale.Week, &sale.Weekend, &sale.Quantity, &sale.Conflict, &sale.Late, &sale.Shortfall, &cancelled,
+			&role, &person, &category, &birthYear, &itemQty); err != nil {
 			return fmt.Errorf("sqlite: sales: %w", err)
 		}
-		for {
-			if pending == nil {
-				if !items.Next() {
-					break
+		if cur == nil || cur.ID != sale.ID {
+			if cur != nil {
+				if err := fn(*cur); err != nil {
+					return err
 				}
-				var r itemRow
-				if err := items.Scan(&r.sale, &r.item.Role, &r.item.Person, &r.item.Category, &r.item.BirthYear, &r.item.Quantity); err != nil {
-					return fmt.Errorf("sqlite: sale items: %w", err)
-				}
-				pending = &r
 			}
-			if pending.sale != sale.ID {
-				break
-			}
-			sale.Items = append(sale.Items, pending.item)
-			pending = nil
+			sale.SoldAt, sale.RecordedAt, sale.CancelledAt = fromMicro(soldAt), fromMicro(recordedAt), fromNullMicro(cancelled)
+			cur = &sale
 		}
-		if err := fn(sale); err != nil {
-			return err
+		if role.Valid {
+			cur.Items = append(cur.Items, publicmask.SaleItem{Role: role.String, Person: person.String, Category: category.String, BirthYear: int(birthYear.Int64), Quantity: int(itemQty.Int64)})
 		}
 	}
-	if err := items.Err(); err != nil {
-		return err
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlite: sales: %w", err)
 	}
-	return rows.Err()
-}
-
-type itemRow struct {
-	sale string
-	item publicmask.SaleItem
+	if cur != nil {
+		return fn(*cur)
+	}
+	return nil
 }
 
 // PersonWeeksSince streams person-week rows of weeks ≥ week.
@@ -357,8 +347,8 @@ func (s *Store) Purge(ctx context.Context, week string) (int, error) {
 		query string
 		arg   any
 	}{
-		{"person weeks", `DELETE FROM person_weeks WHERE (person, week) IN
-			(SELECT person, week FROM person_weeks WHERE week < ? LIMIT ?)`, week},
+		{"person weeks", `DELETE FROM person_weeks WHERE (week, person) IN
+			(SELECT week, person FROM person_weeks WHERE week < ? LIMIT ?)`, week},
 		{"sale items", `UPDATE sale_items SET person = '' WHERE (sale_id, idx) IN
 			(SELECT i.sale_id, i.idx FROM sales s JOIN sale_items i ON i.sale_id = s.id
 			 WHERE s.week < ? AND i.person <> '' LIMIT ?)`, week},

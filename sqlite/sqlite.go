@@ -16,10 +16,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // pure-Go driver: `go build` needs no C toolchain
 
 	"github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/internal/migration"
 )
 
 //go:embed migrations/*.sql
@@ -99,12 +99,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, mustSub(migrations, "migrations"))
-	if err != nil {
-		return fmt.Errorf("sqlite: migrations: %w", err)
-	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("sqlite: migrate: %w", err)
+	if _, err := migration.Up(ctx, db, mustSub(migrations, "migrations"), migration.SQLite); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
 	}
 	return nil
 }
@@ -134,36 +130,41 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-var writeSQL = map[string]string{
-	"idem.get":     `SELECT body_hash, response, created_at FROM idempotency WHERE outlet = ? AND txn_id = ?`,
-	"idem.put":     `INSERT INTO idempotency (outlet, txn_id, body_hash, response, created_at) VALUES (?, ?, ?, ?, ?)`,
-	"idem.claim":   `INSERT INTO idempotency (outlet, txn_id, body_hash, response, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (outlet, txn_id) DO NOTHING`,
-	"outlet.get":   `SELECT ` + outletCols + ` FROM outlets WHERE code = ?`,
-	"outlet.save":  `INSERT INTO outlets (code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, version, sold) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (code) DO UPDATE SET name = excluded.name, addr = excluded.addr, type = excluded.type, lat = excluded.lat, lng = excluded.lng, stock = excluded.stock, suspended = excluded.suspended, stock_at = excluded.stock_at, updated_at = excluded.updated_at, version = excluded.version, sold = excluded.sold`,
-	"pw.put":       `INSERT INTO person_weeks (person, week, quantity, purchases, weekday_purchases, weekend_purchases) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (person, week) DO UPDATE SET quantity = excluded.quantity, purchases = excluded.purchases, weekday_purchases = excluded.weekday_purchases, weekend_purchases = excluded.weekend_purchases`,
-	"sale.put":     `INSERT INTO sales (id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict, late, shortfall) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-	"item.put":     `INSERT INTO sale_items (sale_id, idx, role, person, category, birth_year, quantity) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-	"sale.get":     `SELECT ` + saleCols + ` FROM sales WHERE id = ?`,
-	"items.get":    `SELECT role, person, category, birth_year, quantity FROM sale_items WHERE sale_id = ? ORDER BY idx`,
-	"pw.get":       `SELECT quantity, purchases, weekday_purchases, weekend_purchases FROM person_weeks WHERE person = ? AND week = ?`,
-	"sale.cancel":  `UPDATE sales SET cancelled_at = ? WHERE id = ? AND cancelled_at IS NULL`,
-	"delivery.put": `INSERT INTO deliveries (id, outlet, txn_id, quantity, at) VALUES (?, ?, ?, ?, ?)`,
-	"correct.put":  `INSERT INTO corrections (id, outlet, txn_id, kind, sale_id, count, delta, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-	"susp.start":   `INSERT INTO suspensions (outlet, since) VALUES (?, ?) ON CONFLICT (outlet, since) DO UPDATE SET until = NULL`,
-	"susp.end":     `UPDATE suspensions SET until = ? WHERE outlet = ? AND until IS NULL`,
-	"susp.at":      `SELECT EXISTS (SELECT 1 FROM suspensions WHERE outlet = ? AND since <= ? AND (until IS NULL OR until > ?))`,
-	"token.put":    `INSERT INTO tokens (hash, role, outlet, created_at) VALUES (?, ?, ?, ?)`,
-	"token.revoke": `UPDATE tokens SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL`,
-}
+// The statements of a write transaction, named as in package postgres;
+// each is prepared once on the writer connection (prepare) and looked up by
+// its text.
+const (
+	sqlIdemGet      = `SELECT body_hash, response, created_at FROM idempotency WHERE outlet = ? AND txn_id = ?`
+	sqlIdemPut      = `INSERT INTO idempotency (outlet, txn_id, body_hash, response, created_at) VALUES (?, ?, ?, ?, ?)`
+	sqlIdemClaim    = `INSERT INTO idempotency (outlet, txn_id, body_hash, response, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (outlet, txn_id) DO NOTHING`
+	sqlLockOutlet   = `SELECT ` + outletCols + ` FROM outlets WHERE code = ?`
+	sqlOutletInsert = `INSERT INTO outlets (code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, version, sold) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (code) DO UPDATE SET name = excluded.name, addr = excluded.addr, type = excluded.type, lat = excluded.lat, lng = excluded.lng, stock = excluded.stock, suspended = excluded.suspended, stock_at = excluded.stock_at, updated_at = excluded.updated_at, version = excluded.version, sold = excluded.sold`
+	sqlPWUpsert     = `INSERT INTO person_weeks (person, week, quantity, purchases, weekday_purchases, weekend_purchases) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (week, person) DO UPDATE SET quantity = excluded.quantity, purchases = excluded.purchases, weekday_purchases = excluded.weekday_purchases, weekend_purchases = excluded.weekend_purchases`
+	sqlSalePut      = `INSERT INTO sales (id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict, late, shortfall) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlItemPut      = `INSERT INTO sale_items (sale_id, idx, role, person, category, birth_year, quantity) VALUES (?, ?, ?, ?, ?, ?, ?)`
+	sqlSaleLock     = `SELECT ` + saleCols + ` FROM sales WHERE id = ?`
+	sqlItemsGet     = `SELECT role, person, category, birth_year, quantity FROM sale_items WHERE sale_id = ? ORDER BY idx`
+	sqlPWLock       = `SELECT quantity, purchases, weekday_purchases, weekend_purchases FROM person_weeks WHERE person = ? AND week = ?`
+	sqlSaleCancel   = `UPDATE sales SET cancelled_at = ? WHERE id = ? AND cancelled_at IS NULL`
+	sqlDeliveryPut  = `INSERT INTO deliveries (id, outlet, txn_id, quantity, at) VALUES (?, ?, ?, ?, ?)`
+	sqlCorrectPut   = `INSERT INTO corrections (id, outlet, txn_id, kind, sale_id, count, delta, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlSuspStart    = `INSERT INTO suspensions (outlet, since) VALUES (?, ?) ON CONFLICT (outlet, since) DO UPDATE SET until = NULL`
+	sqlSuspEnd      = `UPDATE suspensions SET until = ? WHERE outlet = ? AND until IS NULL`
+	sqlSuspAt       = `SELECT EXISTS (SELECT 1 FROM suspensions WHERE outlet = ? AND since <= ? AND (until IS NULL OR until > ?))`
+	sqlTokenPut     = `INSERT INTO tokens (hash, role, outlet, created_at) VALUES (?, ?, ?, ?)`
+	sqlTokenRevoke  = `UPDATE tokens SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL`
+)
+
+var writeSQL = []string{sqlIdemGet, sqlIdemPut, sqlIdemClaim, sqlLockOutlet, sqlOutletInsert, sqlPWUpsert, sqlSalePut, sqlItemPut, sqlSaleLock, sqlItemsGet, sqlPWLock, sqlSaleCancel, sqlDeliveryPut, sqlCorrectPut, sqlSuspStart, sqlSuspEnd, sqlSuspAt, sqlTokenPut, sqlTokenRevoke}
 
 func (s *Store) prepare(ctx context.Context) error {
 	s.stmts = make(map[string]*sql.Stmt, len(writeSQL))
-	for name, q := range writeSQL {
+	for _, q := range writeSQL {
 		st, err := s.writer.PrepareContext(ctx, q)
 		if err != nil {
-			return fmt.Errorf("sqlite: prepare %s: %w", name, err)
+			return fmt.Errorf("sqlite: prepare %.40s: %w", q, err)
 		}
-		s.stmts[name] = st
+		s.stmts[q] = st
 	}
 	return nil
 }
@@ -235,19 +236,20 @@ type tx struct {
 	st    staged // this transaction's writes to hot rows
 }
 
-func (t *tx) stmt(name string) *sql.Stmt {
-	if st, ok := t.stmts[name]; ok {
+// stmt is the prepared statement of q bound to this transaction.
+func (t *tx) stmt(q string) *sql.Stmt {
+	if st, ok := t.stmts[q]; ok {
 		return st
 	}
-	st := t.tx.StmtContext(t.ctx, t.s.stmts[name])
-	t.stmts[name] = st
+	st := t.tx.StmtContext(t.ctx, t.s.stmts[q])
+	t.stmts[q] = st
 	return st
 }
 
-func (t *tx) exec(name string, args ...any) (sql.Result, error) {
-	r, err := t.stmt(name).ExecContext(t.ctx, args...)
+func (t *tx) exec(q string, args ...any) (sql.Result, error) {
+	r, err := t.stmt(q).ExecContext(t.ctx, args...)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: %s: %w", name, err)
+		return nil, fmt.Errorf("sqlite: %.40s: %w", q, err)
 	}
 	return r, nil
 }
@@ -255,7 +257,7 @@ func (t *tx) exec(name string, args ...any) (sql.Result, error) {
 func (t *tx) Idempotency(outlet, txnID string) (publicmask.IdemRecord, bool, error) {
 	r := publicmask.IdemRecord{Outlet: outlet, TxnID: txnID}
 	var created int64
-	err := t.stmt("idem.get").QueryRowContext(t.ctx, outlet, txnID).Scan(&r.BodyHash, &r.Response, &created)
+	err := t.stmt(sqlIdemGet).QueryRowContext(t.ctx, outlet, txnID).Scan(&r.BodyHash, &r.Response, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, false, nil
 	}
@@ -267,13 +269,13 @@ func (t *tx) Idempotency(outlet, txnID string) (publicmask.IdemRecord, bool, err
 }
 
 func (t *tx) PutIdempotency(r publicmask.IdemRecord) error {
-	_, err := t.exec("idem.put", r.Outlet, r.TxnID, r.BodyHash, r.Response, micro(r.CreatedAt))
+	_, err := t.exec(sqlIdemPut, r.Outlet, r.TxnID, r.BodyHash, r.Response, micro(r.CreatedAt))
 	return err
 }
 
 // ClaimIdempotency implements publicmask.IdemClaimer.
 func (t *tx) ClaimIdempotency(r publicmask.IdemRecord) (publicmask.IdemRecord, bool, error) {
-	res, err := t.exec("idem.claim", r.Outlet, r.TxnID, r.BodyHash, r.Response, micro(r.CreatedAt))
+	res, err := t.exec(sqlIdemClaim, r.Outlet, r.TxnID, r.BodyHash, r.Response, micro(r.CreatedAt))
 	if err != nil {
 		return r, false, err
 	}
@@ -304,7 +306,7 @@ func (t *tx) LockOutlet(code string) (publicmask.Outlet, error) {
 func (t *tx) SaveOutlet(o *publicmask.Outlet) error {
 	t.s.version++
 	o.Version = t.s.version
-	_, err := t.exec("outlet.save", o.Code, o.Name, o.Addr, o.Type, o.Lat, o.Lng, o.Stock, o.Suspended,
+	_, err := t.exec(sqlOutletInsert, o.Code, o.Name, o.Addr, o.Type, o.Lat, o.Lng, o.Stock, o.Suspended,
 		nullMicro(o.StockAt), nullMicro(o.UpdatedAt), o.Version, o.Sold)
 	if err != nil {
 		return err
@@ -332,7 +334,7 @@ func (t *tx) PersonWeeks(week string, persons []string) (map[string]publicmask.P
 			continue
 		}
 		pw := publicmask.PersonWeek{Person: p, Week: week}
-		err := t.stmt("pw.get").QueryRowContext(t.ctx, p, week).Scan(&pw.Quantity, &pw.Purchases, &pw.WeekdayPurchases, &pw.WeekendPurchases)
+		err := t.stmt(sqlPWLock).QueryRowContext(t.ctx, p, week).Scan(&pw.Quantity, &pw.Purchases, &pw.WeekdayPurchases, &pw.WeekendPurchases)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		}
@@ -345,7 +347,7 @@ func (t *tx) PersonWeeks(week string, persons []string) (map[string]publicmask.P
 }
 
 func (t *tx) PutPersonWeek(pw publicmask.PersonWeek) error {
-	if _, err := t.exec("pw.put", pw.Person, pw.Week, pw.Quantity, pw.Purchases, pw.WeekdayPurchases, pw.WeekendPurchases); err != nil {
+	if _, err := t.exec(sqlPWUpsert, pw.Person, pw.Week, pw.Quantity, pw.Purchases, pw.WeekdayPurchases, pw.WeekendPurchases); err != nil {
 		return err
 	}
 	// Into the filter now, before the commit: a later sale of this batch
@@ -360,11 +362,11 @@ func (t *tx) PutPersonWeek(pw publicmask.PersonWeek) error {
 }
 
 func (t *tx) InsertSale(s *publicmask.Sale) error {
-	if _, err := t.exec("sale.put", s.ID, s.Outlet, s.TxnID, micro(s.SoldAt), micro(s.RecordedAt), s.Week, s.Weekend, s.Quantity, s.Conflict, s.Late, s.Shortfall); err != nil {
+	if _, err := t.exec(sqlSalePut, s.ID, s.Outlet, s.TxnID, micro(s.SoldAt), micro(s.RecordedAt), s.Week, s.Weekend, s.Quantity, s.Conflict, s.Late, s.Shortfall); err != nil {
 		return err
 	}
 	for i, it := range s.Items {
-		if _, err := t.exec("item.put", s.ID, i, it.Role, it.Person, it.Category, it.BirthYear, it.Quantity); err != nil {
+		if _, err := t.exec(sqlItemPut, s.ID, i, it.Role, it.Person, it.Category, it.BirthYear, it.Quantity); err != nil {
 			return err
 		}
 	}
@@ -372,14 +374,14 @@ func (t *tx) InsertSale(s *publicmask.Sale) error {
 }
 
 func (t *tx) Sale(id string) (publicmask.Sale, error) {
-	s, err := scanSale(t.stmt("sale.get").QueryRowContext(t.ctx, id))
+	s, err := scanSale(t.stmt(sqlSaleLock).QueryRowContext(t.ctx, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return s, publicmask.Errorf(publicmask.ENotFound, "sale %q not found", id)
 	}
 	if err != nil {
 		return s, err
 	}
-	rows, err := t.stmt("items.get").QueryContext(t.ctx, id)
+	rows, err := t.stmt(sqlItemsGet).QueryContext(t.ctx, id)
 	if err != nil {
 		return s, fmt.Errorf("sqlite: sale items: %w", err)
 	}
@@ -388,17 +390,17 @@ func (t *tx) Sale(id string) (publicmask.Sale, error) {
 }
 
 func (t *tx) MarkSaleCancelled(id string, at time.Time) error {
-	_, err := t.exec("sale.cancel", micro(at), id)
+	_, err := t.exec(sqlSaleCancel, micro(at), id)
 	return err
 }
 
 func (t *tx) InsertDelivery(d *publicmask.Delivery) error {
-	_, err := t.exec("delivery.put", d.ID, d.Outlet, d.TxnID, d.Quantity, micro(d.At))
+	_, err := t.exec(sqlDeliveryPut, d.ID, d.Outlet, d.TxnID, d.Quantity, micro(d.At))
 	return err
 }
 
 func (t *tx) InsertCorrection(c *publicmask.Correction) error {
-	_, err := t.exec("correct.put", c.ID, c.Outlet, c.TxnID, correctionKind(c.Kind), c.SaleID, c.Count, c.Delta, micro(c.At))
+	_, err := t.exec(sqlCorrectPut, c.ID, c.Outlet, c.TxnID, correctionKind(c.Kind), c.SaleID, c.Count, c.Delta, micro(c.At))
 	return err
 }
 
@@ -410,30 +412,30 @@ func correctionKind(k string) string {
 }
 
 func (t *tx) StartSuspension(outlet string, at time.Time) error {
-	_, err := t.exec("susp.start", outlet, micro(at))
+	_, err := t.exec(sqlSuspStart, outlet, micro(at))
 	return err
 }
 
 func (t *tx) EndSuspension(outlet string, at time.Time) error {
-	_, err := t.exec("susp.end", micro(at), outlet)
+	_, err := t.exec(sqlSuspEnd, micro(at), outlet)
 	return err
 }
 
 func (t *tx) SuspendedAt(outlet string, at time.Time) (bool, error) {
 	var b bool
-	if err := t.stmt("susp.at").QueryRowContext(t.ctx, outlet, micro(at), micro(at)).Scan(&b); err != nil {
+	if err := t.stmt(sqlSuspAt).QueryRowContext(t.ctx, outlet, micro(at), micro(at)).Scan(&b); err != nil {
 		return false, fmt.Errorf("sqlite: suspended at: %w", err)
 	}
 	return b, nil
 }
 
 func (t *tx) PutToken(tk publicmask.Token) error {
-	_, err := t.exec("token.put", tk.Hash, tk.Role, tk.Outlet, micro(tk.CreatedAt))
+	_, err := t.exec(sqlTokenPut, tk.Hash, tk.Role, tk.Outlet, micro(tk.CreatedAt))
 	return err
 }
 
 func (t *tx) RevokeToken(hash string, at time.Time) error {
-	_, err := t.exec("token.revoke", micro(at), hash)
+	_, err := t.exec(sqlTokenRevoke, micro(at), hash)
 	return err
 }
 

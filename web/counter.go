@@ -7,6 +7,10 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+
+	"github.com/publicmask/publicmask/internal/httpx"
+
+	"github.com/publicmask/publicmask"
 )
 
 // The counter page (/outlet) is outlet traffic, not public traffic
@@ -92,17 +96,10 @@ func isCounterAsset(name string) bool {
 // outletAsset serves /outlet/v-<version>/<name> (immutable) and
 // /outlet/<name> (revalidated), counter assets only.
 func (s *site) outletAsset(w http.ResponseWriter, r *http.Request) {
-	name := strings.TrimPrefix(r.URL.Path, "/outlet/")
-	cache := "private, max-age=0, must-revalidate"
-	if v, rest, ok := strings.Cut(name, "/"); ok && strings.HasPrefix(v, "v-") {
-		name = rest
-		if v == "v-"+s.version {
-			cache = "private, max-age=31536000, immutable"
-		}
-	}
+	name, cache := s.versioned(strings.TrimPrefix(r.URL.Path, "/outlet/"), "private")
 	a := s.assets[name]
 	if a == nil || !isCounterAsset(name) {
-		writeError(w, http.StatusNotFound, "not_found", "no such file")
+		httpx.WriteCode(w, publicmask.ENotFound, "no such file")
 		return
 	}
 	w.Header().Set("Cache-Control", cache)

@@ -23,6 +23,10 @@ import (
 	"path"
 	"sort"
 	"strings"
+
+	"github.com/publicmask/publicmask/internal/httpx"
+
+	"github.com/publicmask/publicmask"
 )
 
 // DefaultTiles is the OpenStreetMap standard tile layer.
@@ -89,7 +93,7 @@ func Handler(opts Options) http.Handler {
 	mux.HandleFunc("GET /basemap.geojson", s.serveBasemap)
 	mux.HandleFunc("GET /api/v2/status", s.status)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", "no such page")
+		httpx.WriteCode(w, publicmask.ENotFound, "no such page")
 	})
 	return mux
 }
@@ -253,7 +257,7 @@ func (s *site) page(name string) http.HandlerFunc {
 		// Pages are tiny and name the current asset version: always revalidate.
 		h.Set("Cache-Control", "no-cache")
 		h.Set("ETag", s.etags[name])
-		if match(r, s.etags[name]) {
+		if httpx.NotModified(r, s.etags[name]) {
 			w.WriteHeader(http.StatusNotModified)
 			return
 		}
@@ -261,35 +265,32 @@ func (s *site) page(name string) http.HandlerFunc {
 	}
 }
 
-func match(r *http.Request, etag string) bool {
-	for _, t := range strings.Split(r.Header.Get("If-None-Match"), ",") {
-		if t = strings.TrimSpace(t); t == etag || t == "*" || strings.TrimPrefix(t, "W/") == etag {
-			return true
-		}
-	}
-	return false
-}
-
 // static serves /static/v-<version>/<name> (immutable) and /static/<name>
 // (revalidated by ETag, for links that do not carry the version).
 func (s *site) static(w http.ResponseWriter, r *http.Request) {
-	name := strings.TrimPrefix(r.URL.Path, "/static/")
-	cache := "public, max-age=0, must-revalidate"
-	if v, rest, ok := strings.Cut(name, "/"); ok && strings.HasPrefix(v, "v-") {
-		name = rest
-		if v == "v-"+s.version {
-			cache = "public, max-age=31536000, immutable"
-		}
-		// An old version still gets today's file, but only revalidated, so a
-		// page from before a deploy does not pin new bytes for a year.
-	}
+	name, cache := s.versioned(strings.TrimPrefix(r.URL.Path, "/static/"), "public")
 	a := s.assets[name]
 	if a == nil {
-		writeError(w, http.StatusNotFound, "not_found", "no such file")
+		httpx.WriteCode(w, publicmask.ENotFound, "no such file")
 		return
 	}
 	w.Header().Set("Cache-Control", cache)
 	s.serveAsset(w, r, a)
+}
+
+// versioned reads an asset path, "v-<version>/<name>" or "<name>", and
+// the Cache-Control of its answer (scope "public" or "private"): a year
+// for the current version, revalidation otherwise. An old version still
+// gets today's file, but only revalidated, so a page from before a deploy
+// does not pin new bytes for a year.
+func (s *site) versioned(path, scope string) (name, cache string) {
+	if v, rest, ok := strings.Cut(path, "/"); ok && strings.HasPrefix(v, "v-") {
+		if v == "v-"+s.version {
+			return rest, scope + ", max-age=31536000, immutable"
+		}
+		path = rest
+	}
+	return path, scope + ", max-age=0, must-revalidate"
 }
 
 func (s *site) serveAsset(w http.ResponseWriter, r *http.Request, a *asset) {
@@ -298,12 +299,12 @@ func (s *site) serveAsset(w http.ResponseWriter, r *http.Request, a *asset) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Vary", "Accept-Encoding")
 	h.Set("ETag", a.etag)
-	if match(r, a.etag) {
+	if httpx.NotModified(r, a.etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
 	body := a.body
-	if a.gz != nil && acceptsGzip(r) {
+	if a.gz != nil && httpx.AcceptsGzip(r) {
 		h.Set("Content-Encoding", "gzip")
 		body = a.gz
 	}
@@ -313,19 +314,9 @@ func (s *site) serveAsset(w http.ResponseWriter, r *http.Request, a *asset) {
 	w.Write(body)
 }
 
-func acceptsGzip(r *http.Request) bool {
-	for _, p := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
-		enc, q, _ := strings.Cut(strings.TrimSpace(p), ";")
-		if strings.TrimSpace(enc) == "gzip" && strings.ReplaceAll(q, " ", "") != "q=0" {
-			return true
-		}
-	}
-	return false
-}
-
 func (s *site) serveBasemap(w http.ResponseWriter, r *http.Request) {
 	if s.basemap == nil {
-		writeError(w, http.StatusNotFound, "not_found", "no basemap configured")
+		httpx.WriteCode(w, publicmask.ENotFound, "no basemap configured")
 		return
 	}
 	w.Header().Set("Cache-Control", "public, max-age=3600")
@@ -334,34 +325,23 @@ func (s *site) serveBasemap(w http.ResponseWriter, r *http.Request) {
 
 func (s *site) status(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Status == nil {
-		writeError(w, http.StatusNotFound, "not_found", "status is not served by this node")
+		httpx.WriteCode(w, publicmask.ENotFound, "status is not served by this node")
 		return
 	}
 	v, err := s.opts.Status(r.Context())
 	if err != nil {
 		slog.Warn("web: status", "err", err)
-		writeError(w, http.StatusInternalServerError, "internal", "status unavailable")
+		httpx.WriteCode(w, publicmask.EInternal, "status unavailable")
 		return
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "internal", "status not encodable")
+		httpx.WriteCode(w, publicmask.EInternal, "status not encodable")
 		return
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store") // operators poll for live figures
 	h.Set("X-Content-Type-Options", "nosniff")
-	w.Write(append(b, '\n'))
-}
-
-// writeError uses the contract's error body (DESIGN.md §4).
-func writeError(w http.ResponseWriter, code int, ecode, msg string) {
-	b, _ := json.Marshal(map[string]any{"error": map[string]string{"code": ecode, "message": msg}})
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
 	w.Write(append(b, '\n'))
 }

@@ -18,6 +18,10 @@ import (
 	"github.com/publicmask/publicmask/app"
 	"github.com/publicmask/publicmask/internal/asynclog"
 	"github.com/publicmask/publicmask/seed"
+
+	"github.com/publicmask/publicmask/httpapi"
+
+	"github.com/publicmask/publicmask/outletio"
 )
 
 const usage = `publicmask — Korea's public-mask rationing service (2020), rebuilt.
@@ -74,7 +78,7 @@ func serve(args []string) error {
 	var c app.Config
 	fs.StringVar(&c.Addr, "addr", env("PUBLICMASK_ADDR", "127.0.0.1:8080"), "listen address")
 	fs.StringVar(&c.DB, "db", env("PUBLICMASK_DB", "data/publicmask.db"), "SQLite file or postgres:// URL")
-	fs.StringVar(&c.Role, "role", "all", "all | ledger (outlet and admin APIs) | public (public APIs and pages)")
+	fs.StringVar(&c.Role, "role", httpapi.RoleAll, "all | ledger (outlet and admin APIs) | public (public APIs and pages)")
 	fs.StringVar(&c.Seed, "seed", "demo", "demo (national demo outlets on an empty store) | none")
 	fs.StringVar(&c.Geo, "geo", "", "CSV of 시군구 (shape of sgg_2020.csv) for the demo seed")
 	fs.StringVar(&c.Clock, "clock", "", "start the service clock at this RFC 3339 instant, e.g. 2020-03-11T08:00:00+09:00")
@@ -175,9 +179,9 @@ func gen(args []string) error {
 	outlets := seed.Outlets(opt)
 	switch *format {
 	case "csv":
-		return seed.WriteCSV(os.Stdout, outlets)
+		return outletio.WriteCSV(os.Stdout, outlets)
 	case "json":
-		return seed.WriteJSON(os.Stdout, outlets)
+		return outletio.WriteJSON(os.Stdout, outlets)
 	}
 	return fmt.Errorf("--format must be csv or json, not %q", *format)
 }

@@ -19,7 +19,7 @@ import (
 )
 
 // Start is Wednesday 2020-03-11 10:00 KST: birth years ending 3 or 8 buy.
-var Start = time.Date(2020, 3, 11, 10, 0, 0, 0, policy.Seoul)
+var Start = time.Date(2020, 3, 11, 10, 0, 0, 0, publicmask.Seoul)
 
 // Env is a ledger with its store and clock.
 type Env struct {

@@ -1,0 +1,186 @@
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/publicmask/publicmask"
+)
+
+// Middleware wraps a handler with one concern.
+type Middleware func(http.Handler) http.Handler
+
+// Chain composes middlewares: the first is the outermost.
+func Chain(ms ...Middleware) Middleware {
+	return func(h http.Handler) http.Handler {
+		for i := len(ms) - 1; i >= 0; i-- {
+			h = ms[i](h)
+		}
+		return h
+	}
+}
+
+// outer is the chain every request passes, outermost first: request ID,
+// access log and metrics, panic recovery. Routing, authentication and
+// admission happen inside the mux (route), which fills in reqInfo.
+func (s *Server) outer(next http.Handler) http.Handler {
+	return Chain(requestID, s.accessLog, s.recoverPanic)(next)
+}
+
+// requestID takes the client's X-Request-ID when it is a safe token, else
+// makes one, echoes it, and starts the request's reqInfo.
+func requestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-ID")
+		if !validToken(id) {
+			id = newRequestID()
+		}
+		w.Header().Set("X-Request-ID", id)
+		ri := &reqInfo{id: id, route: "unmatched", class: ClassPublic}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri)))
+	})
+}
+
+// accessLog counts, times and logs every request once it is answered. A
+// request aborted by http.ErrAbortHandler is neither counted nor logged.
+func (s *Server) accessLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rw := &recorder{ResponseWriter: w}
+		next.ServeHTTP(rw, r)
+		ri := infoOf(r)
+		if ri == nil {
+			ri = &reqInfo{route: "unmatched", class: ClassPublic}
+		}
+		s.observe(r, ri, rw, time.Since(start))
+	})
+}
+
+// recoverPanic turns a handler's panic into a logged 500 (or, when the
+// answer had started, a noted internal error), except http.ErrAbortHandler,
+// with which the server aborts the connection quietly, as intended.
+func (s *Server) recoverPanic(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			p := recover()
+			if p == nil {
+				return
+			}
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.logger(r).Error("panic serving request", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			if rw, ok := w.(*recorder); !ok || rw.status == 0 {
+				writeErrorCode(w, r, publicmask.EInternal, "internal error")
+			} else if ri := infoOf(r); ri != nil {
+				ri.errCode = publicmask.EInternal
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// route is the chain of one route, inside the mux: CORS for the open data
+// API, the route's name and class for the log, authentication (before
+// admission, so that requests without a valid token never take an outlet
+// or admin slot), the per-client rate of public reads, then admission.
+func (s *Server) route(pattern, class string, need auth, withCORS bool) Middleware {
+	ms := []Middleware{tagRoute(pattern, class)}
+	if withCORS {
+		ms = append(ms, cors)
+	}
+	if need != authNone {
+		ms = append(ms, s.authenticated(need, class))
+	}
+	if class == ClassPublic || class == ClassStream {
+		ms = append(ms, s.rateLimited)
+	}
+	return Chain(append(ms, s.admission(class))...)
+}
+
+// handle registers a route with its class gate and authentication.
+func (s *Server) handle(pattern string, class string, need auth, h http.HandlerFunc) {
+	s.handleRoute(pattern, class, need, false, h)
+}
+
+// handleRoute is handle; withCORS makes every answer of the route, errors,
+// sheds and rate limits included, readable by pages of any origin.
+func (s *Server) handleRoute(pattern string, class string, need auth, withCORS bool, h http.HandlerFunc) {
+	s.mux.Handle(pattern, s.route(pattern, class, need, withCORS)(h))
+}
+
+// tagRoute names the route and class of the request for the metrics and
+// the log.
+func tagRoute(pattern, class string) Middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if ri := infoOf(r); ri != nil {
+				ri.route, ri.class = pattern, class
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// cors makes the answers of a public route readable by any origin (§4.1).
+func cors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd["Access-Control-Allow-Origin"] = corsOrigin
+		hd["Access-Control-Expose-Headers"] = corsExpose
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authenticated checks the bearer token the route needs (authOptional:
+// an admin token, if one is sent) and, for token routes, reads the body
+// before the slot is taken: a client that sends it slowly holds only its
+// own connection.
+func (s *Server) authenticated(need auth, class string) Middleware {
+	bodyLimit := s.cfg.MaxBodyBytes
+	if class == ClassAdmin {
+		bodyLimit = s.cfg.ImportMaxBytes
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if need == authOptional {
+				if r.Header.Get("Authorization") != "" && s.led != nil {
+					if _, ok := s.authenticate(w, r, authAdmin); !ok {
+						return
+					}
+					r = r.WithContext(context.WithValue(r.Context(), adminKey{}, true))
+				}
+				next.ServeHTTP(w, r)
+				return
+			}
+			tok, ok := s.authenticate(w, r, need)
+			if !ok {
+				return
+			}
+			if ri := infoOf(r); ri != nil {
+				ri.outlet = tok.Outlet
+			}
+			if tok.Role == publicmask.RoleOutlet {
+				// Evidence that the outlet is online now (late_while_online).
+				s.led.NoteActivity(tok.Outlet)
+			}
+			r = r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok))
+			if r.Body != nil && r.Body != http.NoBody && !s.readBody(w, r, bodyLimit) {
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// rateLimited applies the per-client rate of public requests.
+func (s *Server) rateLimited(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.rateLimit(w, r) {
+			next.ServeHTTP(w, r)
+		}
+	})
+}

@@ -1,0 +1,206 @@
+// Package httpx holds the HTTP conventions that httpapi, public and web
+// share, written once: the contract's error→status table and error body
+// (DESIGN.md §4), the Accept-Encoding test for gzip and the If-None-Match
+// test for conditional GETs.
+package httpx
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/publicmask/publicmask"
+)
+
+// CodeMethodNotAllowed is the code of a 405: the contract lists no code for
+// it, and "bad_request" would hide that the path itself exists.
+const CodeMethodNotAllowed = "method_not_allowed"
+
+// statuses is the contract's error→status table (DESIGN.md §4).
+var statuses = map[string]int{
+	publicmask.EBadRequest:       http.StatusBadRequest,
+	publicmask.EInvalidID:        http.StatusBadRequest,
+	publicmask.EAmbiguousAddress: http.StatusBadRequest,
+	publicmask.EUnauthorized:     http.StatusUnauthorized,
+	publicmask.EForbidden:        http.StatusForbidden,
+	publicmask.ENotFound:         http.StatusNotFound,
+	CodeMethodNotAllowed:         http.StatusMethodNotAllowed,
+	publicmask.ETxnConflict:      http.StatusConflict,
+	publicmask.EBodyTooLarge:     http.StatusRequestEntityTooLarge,
+	publicmask.ENotEligibleToday: http.StatusUnprocessableEntity,
+	publicmask.EQuotaExceeded:    http.StatusUnprocessableEntity,
+	publicmask.EOutOfStock:       http.StatusUnprocessableEntity,
+	publicmask.ESalesSuspended:   http.StatusUnprocessableEntity,
+	publicmask.ESalesClosed:      http.StatusUnprocessableEntity,
+	publicmask.EOutletClosed:     http.StatusUnprocessableEntity,
+	publicmask.EProxyNotAllowed:  http.StatusUnprocessableEntity,
+	publicmask.ELateSaleTooOld:   http.StatusUnprocessableEntity,
+	publicmask.ERateLimited:      http.StatusTooManyRequests,
+	publicmask.EOverloaded:       http.StatusServiceUnavailable,
+	publicmask.EStoreUnavailable: http.StatusServiceUnavailable,
+}
+
+// Status maps a contract error code to its HTTP status. Unknown codes are
+// internal errors: a code the HTTP layer does not know must not reach a
+// client as if it were a 4xx.
+func Status(code string) int {
+	if s, ok := statuses[code]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// Classify turns any error into a contract code and a message safe to show.
+func Classify(err error) (code, msg string) {
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return publicmask.EBodyTooLarge, "request body larger than the limit"
+	case errors.Is(err, context.DeadlineExceeded):
+		// The request ran out of time waiting for the store or a batch.
+		return publicmask.EOverloaded, "the server is busy, retry shortly"
+	}
+	code = publicmask.ErrorCode(err)
+	if Status(code) == http.StatusInternalServerError {
+		return publicmask.EInternal, "internal error"
+	}
+	return code, publicmask.ErrorMessage(err)
+}
+
+// Body is the contract's error body: {"error":{"code","message"}}, with
+// what some answers add beside it.
+type Body struct {
+	Error Detail `json:"error"`
+	// Candidates: the places an ambiguous address may mean (storesByAddr).
+	Candidates []string `json:"candidates,omitempty"`
+}
+
+// Detail is the "error" object.
+type Detail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	// Persons: on a refused sale, who was refused, why, and when each may
+	// buy next (the check's verdicts).
+	Persons []publicmask.PersonVerdict `json:"persons,omitempty"`
+}
+
+// BodyOf is the body answering err: its code and message, and the persons'
+// verdicts of a refused sale.
+func BodyOf(err error) Body {
+	code, msg := Classify(err)
+	d := Detail{Code: code, Message: msg}
+	var pe *publicmask.Error
+	if errors.As(err, &pe) && code == pe.Code {
+		d.Persons = pe.Persons
+	}
+	return Body{Error: d}
+}
+
+// WriteError answers err with its status and body.
+func WriteError(w http.ResponseWriter, err error) {
+	Write(w, BodyOf(err))
+}
+
+// WriteCode answers with the error body of code and msg.
+func WriteCode(w http.ResponseWriter, code, msg string) {
+	Write(w, Body{Error: Detail{Code: code, Message: msg}})
+}
+
+// Write answers with b and the status of its code. Errors are never
+// cached; 503 and 429 say when to retry (a Retry-After already set is
+// kept); 401 names the scheme.
+func Write(w http.ResponseWriter, b Body) {
+	status := Status(b.Error.Code)
+	h := w.Header()
+	switch status {
+	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
+		if h.Get("Retry-After") == "" {
+			h.Set("Retry-After", "1")
+		}
+	case http.StatusUnauthorized:
+		h.Set("WWW-Authenticate", `Bearer realm="publicmask"`)
+	}
+	h.Set("Cache-Control", "no-store")
+	WriteJSON(w, status, b)
+}
+
+// WriteJSON encodes v before writing the header, so that an encoding error
+// still becomes a clean 500. Cache-Control defaults to no-store (outlet,
+// admin and error answers are private).
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":{"code":"internal","message":"internal error"}}`)
+	}
+	b = append(b, '\n')
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if h.Get("Cache-Control") == "" {
+		h.Set("Cache-Control", "no-store")
+	}
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+// AcceptsGzip reports whether the request's Accept-Encoding allows gzip
+// (RFC 9110 §12.5.3): "gzip" or "x-gzip" with a non-zero weight, else "*"
+// with one; names and parameters are case-insensitive, and a weight of 0
+// (0, 0.0, 0.000) refuses. Allocation-free: it runs on every public read.
+func AcceptsGzip(r *http.Request) bool {
+	star := false
+	for _, v := range r.Header["Accept-Encoding"] {
+		for part := range strings.SplitSeq(v, ",") {
+			name, params, _ := strings.Cut(part, ";")
+			name = strings.TrimSpace(name)
+			switch {
+			case strings.EqualFold(name, "gzip"), strings.EqualFold(name, "x-gzip"):
+				return weight(params) > 0
+			case name == "*":
+				star = weight(params) > 0
+			}
+		}
+	}
+	return star
+}
+
+// weight is the q parameter among params (1 when absent, 0 when malformed).
+func weight(params string) float64 {
+	for p := range strings.SplitSeq(params, ";") {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || !strings.EqualFold(strings.TrimSpace(k), "q") {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		// qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
+		if len(v) == 0 || len(v) > 5 || (v[0] != '0' && v[0] != '1') || (len(v) > 1 && v[1] != '.') {
+			return 0
+		}
+		q, err := strconv.ParseFloat(v, 64)
+		if err != nil || q > 1 {
+			return 0
+		}
+		return q
+	}
+	return 1
+}
+
+// NotModified reports whether the request's If-None-Match names etag or
+// "*" (weak comparison, as RFC 9110 §13.1.2 prescribes for If-None-Match).
+func NotModified(r *http.Request, etag string) bool {
+	etag = strings.TrimPrefix(etag, "W/")
+	for _, v := range r.Header["If-None-Match"] {
+		for part := range strings.SplitSeq(v, ",") {
+			part = strings.TrimSpace(part)
+			if part == "*" || strings.TrimPrefix(part, "W/") == etag {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,69 @@
+package ledger
+
+import (
+	"context"
+
+	"github.com/publicmask/publicmask"
+)
+
+// Check tells, recording nothing, what the sale in req would get: the same
+// parsing, the same time rules and the same judgement as Sell, from the
+// committed state (a sale racing it may still change the answer). TxnID is
+// ignored. For a late sale, Eligible false with a Reason means it would be
+// recorded but flagged with that reason.
+func (l *Ledger) Check(ctx context.Context, req SaleRequest) (*CheckResult, error) {
+	p, err := l.prepare(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	var v verdict
+	if p.late {
+		// Rare: judged inside the writer, against the suspension history
+		// and usage exactly as the sale would read them; nothing is written.
+		err := l.submit(ctx, &op{kind: "check", outlet: req.Outlet, run: func(tx publicmask.Tx, b *batch) error {
+			o, err := b.outlet(tx, req.Outlet)
+			if err != nil {
+				return reject(err)
+			}
+			suspended, err := tx.SuspendedAt(o.Code, p.at)
+			if err != nil {
+				return err
+			}
+			usage, err := tx.PersonWeeks(p.week, keysOf(p.ps))
+			if err != nil {
+				return err
+			}
+			v = p.judge(o, suspended, usage)
+			return nil
+		}})
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		o, err := l.store.Outlet(ctx, req.Outlet)
+		if err != nil {
+			return nil, err
+		}
+		usage, err := l.store.PersonWeeks(ctx, p.week, keysOf(p.ps))
+		if err != nil {
+			return nil, err
+		}
+		v = p.judge(&o, o.Suspended, usage)
+	}
+	res := &CheckResult{Eligible: true, Persons: p.persons(v), Late: p.late}
+	switch {
+	case v.refusal != nil:
+		if publicmask.ErrorCode(v.refusal) == publicmask.EBadRequest {
+			return nil, v.refusal
+		}
+		res.Eligible = false
+		r := publicmask.ErrorCode(v.refusal)
+		res.Reason = &r
+	case len(v.reasons) > 0:
+		res.Eligible = false
+		r := v.reasons[0]
+		res.Reason = &r
+		res.ConflictReasons = v.reasons
+	}
+	return res, nil
+}

@@ -1,0 +1,133 @@
+package ops
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/httpapi"
+	"github.com/publicmask/publicmask/snapshot"
+)
+
+type latencyView struct {
+	P50Ms *float64 `json:"p50_ms"`
+	P99Ms *float64 `json:"p99_ms"`
+}
+
+type staleOutlet struct {
+	Code      string    `json:"code"`
+	Name      string    `json:"name"`
+	Stock     *int      `json:"stock,omitempty"` // exact stock: admin only
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Node is what the view reads from the node it describes.
+type Node struct {
+	Role string
+	Now  func() time.Time
+	// Store is the store's health as shown ({"ok": …, "error", "cause",
+	// "since"}).
+	Store map[string]any
+	// Snapshot is the public snapshot (nil when the node has none yet).
+	Snapshot *snapshot.Snapshot
+	// Changes reads the store's change feed (OutletChanges).
+	Changes func(ctx context.Context, after int64, limit int) ([]publicmask.Outlet, error)
+	// Name identifies the node (host and address): admin only.
+	Name func() string
+}
+
+// Status is the JSON of /api/v2/status; c may be nil. Host names and exact
+// stock are shown only to the admin (Bearer admin token): the page is
+// public, and both help an attacker more than an onlooker.
+func Status(ctx context.Context, n Node, c *Collector, admin bool) map[string]any {
+	out := map[string]any{"now": n.Now(), "role": n.Role, "store": n.Store}
+	if snap := n.Snapshot; snap != nil {
+		out["version"] = snap.Version()
+		snapView := map[string]any{
+			"version": snap.Version(),
+			"age_ms":  float64(n.Now().Sub(snap.AsOf()).Microseconds()) / 1000,
+			"outlets": snap.Len(),
+		}
+		// The hop store → this node's snapshot: is a committed change
+		// not yet visible here, and since when? On a multi-node
+		// deployment each node answers for itself.
+		if pending, err := n.Changes(ctx, snap.Version(), 1); err == nil {
+			lag := 0.0
+			if len(pending) > 0 && !pending[0].UpdatedAt.IsZero() {
+				lag = float64(n.Now().Sub(pending[0].UpdatedAt).Microseconds()) / 1000
+			}
+			snapView["behind_store"] = len(pending) > 0
+			snapView["oldest_unapplied_ms"] = lag
+		}
+		out["snapshot"] = snapView
+		node := map[string]any{"role": n.Role, "version": snap.Version(), "age_ms": snapView["age_ms"]}
+		if admin {
+			node["node"] = n.Name()
+		}
+		out["nodes"] = []map[string]any{node}
+		out["stale_outlets"], out["stale_outlets_count"] = staleOutlets(n.Now(), snap, admin)
+	}
+	if c == nil {
+		return out
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.window) >= 2 {
+		newest, oldest := c.window[len(c.window)-1], c.window[0]
+		dt := newest.at.Sub(oldest.at).Seconds()
+		out["rates"] = map[string]float64{
+			"sales_per_s":        (newest.sales - oldest.sales) / dt,
+			"public_reads_per_s": (newest.reads - oldest.reads) / dt,
+		}
+		lat := map[string]latencyView{}
+		for _, class := range []string{httpapi.ClassOutlet, httpapi.ClassAdmin, httpapi.ClassPublic} {
+			lat[class] = latencyView{quantile(newest.latency[class], oldest.latency[class], 0.5), quantile(newest.latency[class], oldest.latency[class], 0.99)}
+		}
+		out["latency"] = lat
+		if snap, ok := out["snapshot"].(map[string]any); ok {
+			snap["freshness_p50_ms"] = quantile(newest.freshness, oldest.freshness, 0.5)
+			snap["freshness_p99_ms"] = quantile(newest.freshness, oldest.freshness, 0.99)
+		}
+		out["shed_total"] = newest.shed
+		out["rate_limited_total"] = newest.limited
+	}
+	out["history"] = slices.Clone(c.history)
+	return out
+}
+
+// staleOutlets lists outlets that have stock but have not changed for hours:
+// in 2020 these were the pharmacies that had stopped recording sales. The
+// total is counted; the list keeps the silent longest.
+func staleOutlets(now time.Time, snap *snapshot.Snapshot, exact bool) ([]staleOutlet, int) {
+	cutoff := now.Add(-staleAfter)
+	var list []staleOutlet
+	count := 0
+	for i := range snap.Len() {
+		e := snap.At(i)
+		if e.Stock <= 0 || e.Suspended || e.UpdatedAt.IsZero() || e.UpdatedAt.After(cutoff) {
+			continue
+		}
+		count++
+		so := staleOutlet{Code: e.Code, Name: e.Name, UpdatedAt: e.UpdatedAt}
+		if exact {
+			so.Stock = &e.Stock
+		}
+		list = append(list, so)
+	}
+	slices.SortFunc(list, func(a, b staleOutlet) int { return a.UpdatedAt.Compare(b.UpdatedAt) })
+	if len(list) > maxStaleList {
+		list = list[:maxStaleList]
+	}
+	if list == nil {
+		list = []staleOutlet{}
+	}
+	return list, count
+}
+
+// StaleCount is the number of stale outlets (publicmask_stale_outlets): the
+// status page's rule.
+func StaleCount(now time.Time, snap *snapshot.Snapshot) int {
+	_, n := staleOutlets(now, snap, false)
+	return n
+}

@@ -1,0 +1,225 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/publicmask/publicmask"
+)
+
+func testSales(t *testing.T, s publicmask.Store) {
+	ctx := context.Background()
+	saveOutlets(t, s, "00000001")
+	s1 := sale("s1", "00000001", t0, 2, "aaaa", "bbbb")
+	s2 := sale("s2", "00000001", t0.Add(time.Hour), 2, "cccc")
+	s0 := sale("s0", "00000001", t0.Add(-time.Hour), 1, "dddd")
+	write(t, s, func(tx publicmask.Tx) error {
+		for _, x := range []*publicmask.Sale{s1, s2, s0} {
+			if err := tx.InsertSale(x); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	write(t, s, func(tx publicmask.Tx) error {
+		got, err := tx.Sale("s1")
+		if err != nil {
+			return err
+		}
+		if got.Quantity != 2 || len(got.Items) != 2 || got.Items[1].Person != "bbbb" || got.Items[1].Category != "child" || !got.SoldAt.Equal(t0) || !got.CancelledAt.IsZero() {
+			return fmt.Errorf("Sale round trip: %+v", got)
+		}
+		if _, err := tx.Sale("nope"); publicmask.ErrorCode(err) != publicmask.ENotFound {
+			return fmt.Errorf("missing sale: %v", err)
+		}
+		return tx.MarkSaleCancelled("s2", t0.Add(2*time.Hour))
+	})
+	var order []string
+	var items int
+	if err := s.SalesSince(ctx, t0, func(x publicmask.Sale) error {
+		order = append(order, x.ID)
+		items += len(x.Items)
+		if x.ID == "s2" && !x.CancelledAt.Equal(t0.Add(2*time.Hour)) {
+			t.Errorf("cancel not recorded: %+v", x)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(order, []string{"s1", "s2"}) || items != 3 {
+		t.Fatalf("SalesSince = %v with %d items", order, items)
+	}
+	n, err := s.SoldSince(ctx, "00000001", t0.Add(-2*time.Hour))
+	if err != nil || n != 3 { // s0 + s1; s2 cancelled
+		t.Fatalf("SoldSince = %d, %v; want 3", n, err)
+	}
+	recent, err := s.RecentSales(ctx, "00000001", 2)
+	if err != nil || len(recent) != 2 || recent[0].ID != "s2" || recent[1].ID != "s1" {
+		t.Fatalf("RecentSales = %+v, %v", recent, err)
+	}
+}
+
+func testTotals(t *testing.T, s publicmask.Store) {
+	ctx := context.Background()
+	saveOutlets(t, s, "00000001", "00000002")
+	write(t, s, func(tx publicmask.Tx) error {
+		if err := tx.InsertDelivery(&publicmask.Delivery{ID: "d1", Outlet: "00000001", TxnID: "d1", Quantity: 100, At: t0}); err != nil {
+			return err
+		}
+		if err := tx.InsertDelivery(&publicmask.Delivery{ID: "d2", Outlet: "00000001", TxnID: "d2", Quantity: 50, At: t0}); err != nil {
+			return err
+		}
+		if err := tx.InsertCorrection(&publicmask.Correction{ID: "c1", Outlet: "00000001", TxnID: "c1", Count: 140, Delta: -7, At: t0}); err != nil {
+			return err
+		}
+		late := sale("s1", "00000001", t0, 3, "aaaa")
+		late.Conflict = "quota_exceeded"
+		if err := tx.InsertSale(late); err != nil {
+			return err
+		}
+		if err := tx.InsertSale(sale("s2", "00000001", t0, 2, "bbbb")); err != nil {
+			return err
+		}
+		if err := tx.InsertSale(sale("s3", "00000001", t0, 5, "cccc")); err != nil {
+			return err
+		}
+		return tx.MarkSaleCancelled("s3", t0)
+	})
+	totals, err := s.OutletTotals(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []publicmask.OutletTotals{{Code: "00000001", Delivered: 150, Sold: 5, Corrections: -7}, {Code: "00000002"}}
+	if !slices.Equal(totals, want) {
+		t.Fatalf("OutletTotals = %+v, want %+v", totals, want)
+	}
+	c, err := s.Conflicts(ctx, 10)
+	if err != nil || len(c) != 1 || c[0].ID != "s1" || c[0].Conflict != "quota_exceeded" || len(c[0].Items) != 1 || c[0].Items[0].Quantity != 3 {
+		t.Fatalf("Conflicts = %+v, %v", c, err)
+	}
+}
+
+// testLateSales: the late flag, the shortfall and the conflict reasons round
+// trip; a shortfall correction counts in the totals like any correction;
+// late sales are counted per outlet.
+func testLateSales(t *testing.T, s publicmask.Store) {
+	ctx := context.Background()
+	saveOutlets(t, s, "00000001", "00000002", "00000003")
+	late := sale("late1", "00000001", t0.Add(-2*time.Hour), 5, "aaaa")
+	late.RecordedAt, late.Late, late.Shortfall, late.Conflict = t0, true, 3, "quota_exceeded,out_of_stock"
+	clean := sale("late2", "00000001", t0.Add(-time.Hour), 1, "bbbb")
+	clean.RecordedAt, clean.Late = t0, true
+	other := sale("late3", "00000002", t0.Add(-time.Hour), 1, "cccc")
+	other.RecordedAt, other.Late, other.Conflict = t0, true, "late_while_online"
+	write(t, s, func(tx publicmask.Tx) error {
+		if err := tx.InsertDelivery(&publicmask.Delivery{ID: "d1", Outlet: "00000001", TxnID: "d1", Quantity: 2, At: t0.Add(-3 * time.Hour)}); err != nil {
+			return err
+		}
+		for _, x := range []*publicmask.Sale{late, clean, other, sale("live", "00000003", t0, 1, "dddd")} {
+			if err := tx.InsertSale(x); err != nil {
+				return err
+			}
+		}
+		if err := tx.InsertCorrection(&publicmask.Correction{ID: "c1", Outlet: "00000001", TxnID: "txn-late1", Kind: publicmask.CorrectionShortfall, SaleID: "late1", Count: 0, Delta: 3, At: t0}); err != nil {
+			return err
+		}
+		// An empty kind is a physical count.
+		if err := tx.InsertCorrection(&publicmask.Correction{ID: "c2", Outlet: "00000002", TxnID: "c2", Count: 0, Delta: 1, At: t0}); err != nil {
+			return err
+		}
+		got, err := tx.Sale("late1")
+		if err != nil {
+			return err
+		}
+		if !got.Late || got.Shortfall != 3 || got.Conflict != "quota_exceeded,out_of_stock" || !got.RecordedAt.Equal(t0) || !got.SoldAt.Equal(t0.Add(-2*time.Hour)) {
+			return fmt.Errorf("late sale round trip: %+v", got)
+		}
+		return nil
+	})
+	var seen []publicmask.Sale
+	if err := s.SalesSince(ctx, t0.Add(-3*time.Hour), func(x publicmask.Sale) error { seen = append(seen, x); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 4 || !seen[0].Late || seen[0].Shortfall != 3 || seen[3].Late {
+		t.Fatalf("SalesSince lost the late fields: %+v", seen)
+	}
+	totals, err := s.OutletTotals(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 2 delivered − 6 sold + 3 shortfall = −1 is what the stock must equal;
+	// the ledger keeps it ≥ 0 by sizing the shortfall, not the store.
+	if totals[0].Code != "00000001" || totals[0].Delivered != 2 || totals[0].Sold != 6 || totals[0].Corrections != 3 ||
+		totals[0].Shortfall != 3 || totals[0].ShortfallCorrections != 3 || totals[1].Shortfall != 0 || totals[1].ShortfallCorrections != 0 {
+		t.Fatalf("totals with a shortfall: %+v", totals[0])
+	}
+	// Cancelled with its shortfall taken back: both sides drop to zero.
+	write(t, s, func(tx publicmask.Tx) error {
+		if err := tx.MarkSaleCancelled("late1", t0.Add(time.Minute)); err != nil {
+			return err
+		}
+		return tx.InsertCorrection(&publicmask.Correction{ID: "c3", Outlet: "00000001", TxnID: "txn-late1", Kind: publicmask.CorrectionShortfallReversed, SaleID: "late1", Delta: -3, At: t0.Add(time.Minute)})
+	})
+	if totals, _ := s.OutletTotals(ctx); totals[0].Shortfall != 0 || totals[0].ShortfallCorrections != 0 || totals[0].Sold != 1 || totals[0].Corrections != 0 {
+		t.Fatalf("totals after cancelling a shortfall sale: %+v", totals[0])
+	}
+	counts, err := s.LateSaleCounts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []publicmask.LateSaleCount{{Outlet: "00000001", Late: 2, Conflicts: 1}, {Outlet: "00000002", Late: 1, Conflicts: 1}}
+	if !slices.Equal(counts, want) {
+		t.Fatalf("LateSaleCounts = %+v, want %+v", counts, want)
+	}
+	c, err := s.Conflicts(ctx, 10)
+	if err != nil || len(c) != 2 || c[0].ID != "late3" || c[1].ID != "late1" || c[1].Shortfall != 3 || !c[1].Late || c[1].CancelledAt.IsZero() {
+		t.Fatalf("Conflicts = %+v, %v", c, err)
+	}
+}
+
+// testSalesSinceOrder: SalesSince returns sales in insertion order (not by
+// ID, not by sold_at: a late sale recorded after others is judged after
+// them), each once with exactly its items in their order, a sale without
+// items included, and nothing sold before since.
+func testSalesSinceOrder(t *testing.T, s publicmask.Store) {
+	ctx := context.Background()
+	saveOutlets(t, s, "00000001", "00000002")
+	want := []*publicmask.Sale{
+		sale("s9", "00000002", t0.Add(time.Hour), 3, "aaaa", "bbbb", "cccc"),
+		sale("s1", "00000001", t0.Add(2*time.Hour), 1, "dddd"),
+		sale("s5", "00000001", t0, 2), // no items: a shape no ledger writes, read all the same
+		sale("s3", "00000002", t0.Add(30*time.Minute), 2, "aaaa", "eeee"),
+	}
+	write(t, s, func(tx publicmask.Tx) error {
+		for _, x := range append([]*publicmask.Sale{sale("s0", "00000001", t0.Add(-time.Hour), 1, "zzzz")}, want[:2]...) {
+			if err := tx.InsertSale(x); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	write(t, s, func(tx publicmask.Tx) error {
+		for _, x := range want[2:] {
+			if err := tx.InsertSale(x); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	var got []publicmask.Sale
+	if err := s.SalesSince(ctx, t0, func(x publicmask.Sale) error { got = append(got, x); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("SalesSince returned %d sales, want %d: %+v", len(got), len(want), got)
+	}
+	for i, w := range want {
+		g := got[i]
+		if g.ID != w.ID || g.Outlet != w.Outlet || !g.SoldAt.Equal(w.SoldAt) || g.Quantity != w.Quantity || !slices.Equal(g.Items, w.Items) {
+			t.Errorf("sale %d = %+v, want %+v", i, g, *w)
+		}
+	}
+}

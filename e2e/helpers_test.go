@@ -162,3 +162,11 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() boo
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// on is s for the subtest t: its helpers fail t, not the test that
+// started the server.
+func (s *server) on(t *testing.T) *server {
+	c := *s
+	c.t = t
+	return &c
+}

@@ -273,10 +273,11 @@ function refresh(force) {
   subscribe(q);
 }
 
-function load(q) {
-  var seq = ++state.reqSeq;
-  var url = '/api/v2/outlets/near?lat=' + q.lat + '&lng=' + q.lng + '&m=' + q.m + '&limit=' + (q.m > 2000 ? 300 : 100);
-  PM.fetchJSON(url).then(function (r) {
+async function load(q) {
+  const seq = ++state.reqSeq;
+  const url = '/api/v2/outlets/near?lat=' + q.lat + '&lng=' + q.lng + '&m=' + q.m + '&limit=' + (q.m > 2000 ? 300 : 100);
+  try {
+    const r = await PM.fetchJSON(url);
     if (seq !== state.reqSeq) return; // a newer view has been asked for
     if (!r.ok || !r.body) {
       summaryEl.textContent = r.status === 503 ? I.T('load.busy') : I.T('load.failed');
@@ -284,7 +285,7 @@ function load(q) {
       return;
     }
     PM.observeServerTime(r.body.as_of);
-    var keep = new Set();
+    const keep = new Set();
     (r.body.outlets || []).forEach(function (o) { keep.add(o.code); upsert(o, false); });
     state.outlets.forEach(function (x, code) {
       if (!keep.has(code) && !(state.place && state.place.codes.has(code))) {
@@ -292,11 +293,11 @@ function load(q) {
       }
     });
     renderList();
-  }).catch(function () {
+  } catch (e) {
     if (seq !== state.reqSeq) return;
     summaryEl.textContent = I.T('load.offline');
     setTimeout(function () { if (seq === state.reqSeq) load(q); }, 3000);
-  });
+  }
 }
 
 // ---- live stream, reconnecting with exponential backoff ----

@@ -225,9 +225,7 @@ export function renderOutlet() {
 
 export function poll() {
   if (!state.token || state.offline) return;
-  api('GET', '/api/v2/outlet').then(function (r) {
-    if (r.ok && r.body) setView(r.body);
-  }, function () {});
+  api('GET', '/api/v2/outlet').then((r) => { if (r.ok && r.body) setView(r.body); }, () => {});
   if (!state.rules || state.rules.today !== ymdOf(serverNow())) loadRules();
   refreshRecent();
   scheduleDrain(0);

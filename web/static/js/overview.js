@@ -238,30 +238,46 @@ function render() {
 }
 
 // ---------- polling ----------
-function pollSummary() {
-  PM.fetchJSON('/api/v2/summary').then(function (r) {
-    if (r.ok && r.body) {
+async function pollSummary() {
+  let r = null;
+  try {
+    r = await PM.fetchJSON('/api/v2/summary');
+  } catch (e) {
+    $('meta').textContent = T('meta.offline');
+  }
+  try {
+    if (r && r.ok && r.body) {
       PM.observeAtLeast(r.body.as_of);
       state.summary = r.body;
       render();
     }
-  }, function () {
-    $('meta').textContent = T('meta.offline');
-  }).catch(function () { /* a rendering error: the next poll tries again */ }).then(function () { setTimeout(pollSummary, POLL_MS); });
+  } catch (e) { /* a rendering error: the next poll tries again */ }
+  setTimeout(pollSummary, POLL_MS);
 }
 
-function pollStale() {
-  PM.fetchJSON('/api/v2/status').then(function (r) {
-    if (!r.ok || !r.body) { state.stale = null; renderStale(); return; }
-    if (r.body.now) PM.observeServerTime(r.body.now);
-    state.stale = Array.isArray(r.body.stale_outlets) ? r.body.stale_outlets : [];
-    var need = state.stale.filter(function (o) { return !state.where[o.code]; }).slice(0, 50);
-    return Promise.all(need.map(function (o) {
-      return PM.fetchJSON('/api/v2/outlets/' + encodeURIComponent(o.code)).then(function (x) {
-        if (x.ok && x.body) state.where[o.code] = { lat: x.body.lat, lng: x.body.lng };
-      }, function () {});
-    })).then(renderStale);
-  }, function () {}).catch(function () { /* as above */ }).then(function () { setTimeout(pollStale, STALE_MS); });
+// where looks up the positions of stale outlets not placed yet (50 at most).
+async function where(stale) {
+  const need = stale.filter((o) => !state.where[o.code]).slice(0, 50);
+  await Promise.all(need.map(async (o) => {
+    try {
+      const x = await PM.fetchJSON('/api/v2/outlets/' + encodeURIComponent(o.code));
+      if (x.ok && x.body) state.where[o.code] = { lat: x.body.lat, lng: x.body.lng };
+    } catch (e) { /* placed at the next poll */ }
+  }));
+}
+
+async function pollStale() {
+  try {
+    const r = await PM.fetchJSON('/api/v2/status');
+    if (!r.ok || !r.body) { state.stale = null; renderStale(); }
+    else {
+      if (r.body.now) PM.observeServerTime(r.body.now);
+      state.stale = Array.isArray(r.body.stale_outlets) ? r.body.stale_outlets : [];
+      await where(state.stale);
+      renderStale();
+    }
+  } catch (e) { /* unreachable, or a rendering error: the next poll tries again */ }
+  setTimeout(pollStale, STALE_MS);
 }
 
 $('sgg-q').addEventListener('input', function (e) { state.q = e.target.value; renderSigungu(); });

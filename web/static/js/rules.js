@@ -25,29 +25,27 @@ function syncOther() { $('rules-other-wrap').hidden = !$('rules-cat').value; }
 
 // today is the service's date (it may run on a simulated clock): the map
 // learns the server's time from its first answer.
-function today() {
-  return PM.serverTimeKnown().then(function () { return fmtYMD.format(PM.serverNow()); });
+async function today() {
+  await PM.serverTimeKnown();
+  return fmtYMD.format(PM.serverNow());
 }
 
-function rules(date, year) {
-  return PM.fetchJSON('/api/v2/rules?date=' + date + '&birth_year=' + year).then(function (r) {
-    if (!r.ok || !r.body) throw new Error('rules ' + r.status);
-    return r.body;
-  });
+async function rules(date, year) {
+  const r = await PM.fetchJSON('/api/v2/rules?date=' + date + '&birth_year=' + year);
+  if (!r.ok || !r.body) throw new Error('rules ' + r.status);
+  return r.body;
 }
 
 // answer gathers today's rules and the next day this birth year may buy
 // (this week, else next week).
-function answer(date, year) {
-  return rules(date, year).then(function (r) {
-    var p = r.person || {};
-    var next = (p.days_this_week || []).filter(function (d) { return d > date; })[0];
-    if (next) return { r: r, next: next };
-    return rules(nextMonday(date), year).then(function (n) {
-      var d = n.person && n.person.days_this_week || [];
-      return { r: r, next: d[0] || null };
-    });
-  });
+async function answer(date, year) {
+  const r = await rules(date, year);
+  const p = r.person || {};
+  const next = (p.days_this_week || []).filter((d) => d > date)[0];
+  if (next) return { r: r, next: next };
+  const n = await rules(nextMonday(date), year);
+  const d = n.person && n.person.days_this_week || [];
+  return { r: r, next: d[0] || null };
 }
 
 function block(who, a, year) {
@@ -69,7 +67,7 @@ function block(who, a, year) {
 // the one just asked for): only the latest question may fill the box.
 var asked = 0;
 
-function show(ev) {
+async function show(ev) {
   if (ev) ev.preventDefault();
   var mine = ++asked;
   var out = $('rules-out');
@@ -82,20 +80,22 @@ function show(ev) {
     localStorage.setItem(KEY_CAT, JSON.stringify(cat ? { cat: cat, year: other } : null));
   } catch (e) { /* not remembered, still answered */ }
   out.setAttribute('aria-busy', 'true');
-  today().then(function (date) {
-    return Promise.all([answer(date, year), cat ? answer(date, other) : null]).then(function (res) {
-      if (mine !== asked) return;
-      var nodes = [el('p', { 'class': 'hint', 'data-k': 'date' }, T('rules.date', { day: day(date) })), block('me', res[0], year)];
+  try {
+    const date = await today();
+    const res = await Promise.all([answer(date, year), cat ? answer(date, other) : null]);
+    if (mine === asked) {
+      const nodes = [el('p', { 'class': 'hint', 'data-k': 'date' }, T('rules.date', { day: day(date) })), block('me', res[0], year)];
       if (res[1]) {
         nodes.push(block('other', res[1], other));
         nodes.push(el('p', { 'class': 'hint' }, T('rules.proxy.' + cat)));
       }
-      out.replaceChildren.apply(out, nodes);
+      out.replaceChildren(...nodes);
       out.setAttribute('data-date', date);
-    });
-  }).catch(function () {
+    }
+  } catch (e) {
     if (mine === asked) out.replaceChildren(el('p', { 'class': 'rules-error' }, T('rules.failed')));
-  }).then(function () { if (mine === asked) out.removeAttribute('aria-busy'); });
+  }
+  if (mine === asked) out.removeAttribute('aria-busy');
 }
 
 // start restores the remembered years and answers at once when one is there.

@@ -174,11 +174,15 @@ function render(s) {
   $('other').replaceChildren(frag);
 }
 
-function poll() {
-  PM.fetchJSON('/api/v2/status').then(function (r) {
-    if (r.ok && r.body) { lastOK = Date.now(); render(r.body); return; }
-    fail(r.status === 404 ? T('fail.404') : T('fail.status', { code: r.status }));
-  }, function () { fail(T('fail.offline')); }).then(function () { setTimeout(poll, POLL_MS); });
+async function poll() {
+  try {
+    const r = await PM.fetchJSON('/api/v2/status');
+    if (r.ok && r.body) { lastOK = Date.now(); render(r.body); }
+    else fail(r.status === 404 ? T('fail.404') : T('fail.status', { code: r.status }));
+  } catch (e) {
+    fail(T('fail.offline'));
+  }
+  setTimeout(poll, POLL_MS);
 }
 function fail(msg) {
   var m = document.getElementById('meta');

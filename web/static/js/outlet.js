@@ -208,6 +208,7 @@ function statusWord(s) { return T('stat.' + (s || 'unknown')); }
 export function renderOutlet() {
   var o = state.outlet;
   if (!o) return;
+  if (state.cfg) $('qty').max = String(state.cfg.qtyMax); // the server's limit, not a copy
   $('outlet-name').textContent = o.name + ' (' + o.code + ')';
   $('stock').textContent = T('n.masks', { n: o.stock });
   var k = o.suspended ? 'break' : PM.statKey(o.remain_stat);

@@ -292,22 +292,9 @@ func TestOutletViewServesLimits(t *testing.T) {
 func TestVerifyFindsUnlinkedShortfall(t *testing.T) {
 	e := testenv.New(t)
 	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 10)
-	err := e.Store.Write(ctx, func(tx publicmask.Tx) error {
-		o, err := tx.LockOutlet("10000001")
-		if err != nil {
-			return err
-		}
-		if err := tx.InsertCorrection(&publicmask.Correction{ID: "cx", Outlet: o.Code, TxnID: "cx", Kind: publicmask.CorrectionShortfall, SaleID: "nope", Delta: 2, At: e.Clock.Now()}); err != nil {
-			return err
-		}
+	behindTheLedger(t, e, "10000001", func(tx publicmask.Tx, o *publicmask.Outlet) error {
 		o.Stock += 2
-		return tx.SaveOutlet(&o)
+		return tx.InsertCorrection(&publicmask.Correction{ID: "cx", Outlet: o.Code, TxnID: "cx", Kind: publicmask.CorrectionShortfall, SaleID: "nope", Delta: 2, At: e.Clock.Now()})
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, _ := e.Ledger.Verify(ctx)
-	if rep.OK || len(rep.Violations) != 1 || rep.Violations[0].Kind != "shortfall_unlinked" {
-		t.Fatalf("verify: %+v", rep)
-	}
+	wantOneViolation(t, e, "shortfall_unlinked")
 }

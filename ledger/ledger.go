@@ -176,20 +176,20 @@ func (l *Ledger) Outlet(ctx context.Context, code string) (*OutletView, error) {
 		v.RemainStat = &st
 	}
 	if !o.StockAt.IsZero() {
-		t := o.StockAt.In(policy.Seoul)
+		t := o.StockAt.In(publicmask.Seoul)
 		v.StockAt = &t
 	}
 	if !o.UpdatedAt.IsZero() {
-		t := o.UpdatedAt.In(policy.Seoul)
+		t := o.UpdatedAt.In(publicmask.Seoul)
 		v.UpdatedAt = &t
 	}
 	return v, nil
 }
 
 func dayStart(t time.Time) time.Time {
-	s := t.In(policy.Seoul)
+	s := t.In(publicmask.Seoul)
 	y, m, d := s.Date()
-	return time.Date(y, m, d, 0, 0, 0, 0, policy.Seoul)
+	return time.Date(y, m, d, 0, 0, 0, 0, publicmask.Seoul)
 }
 
 // RecentSales lists an outlet's latest sales, newest first.

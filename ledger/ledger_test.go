@@ -2,10 +2,8 @@ package ledger_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"math/rand/v2"
-	"slices"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,6 +24,35 @@ func sell(e *testenv.Env, outlet, txn, buyer string, qty int) (*ledger.Receipt, 
 
 func check(e *testenv.Env, outlet, buyer string) (*ledger.CheckResult, error) {
 	return e.Ledger.Check(ctx, ledger.SaleRequest{Outlet: outlet, Buyer: buyer, Quantity: 1})
+}
+
+// behindTheLedger changes an outlet (and whatever else change writes) in
+// the store directly, as a bug or an operator with SQL might.
+func behindTheLedger(t *testing.T, e *testenv.Env, code string, change func(tx publicmask.Tx, o *publicmask.Outlet) error) {
+	t.Helper()
+	err := e.Store.Write(ctx, func(tx publicmask.Tx) error {
+		o, err := tx.LockOutlet(code)
+		if err != nil {
+			return err
+		}
+		if err := change(tx, &o); err != nil {
+			return err
+		}
+		return tx.SaveOutlet(&o)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wantOneViolation fails t unless verify reports exactly one violation, of
+// kind.
+func wantOneViolation(t *testing.T, e *testenv.Env, kind string) {
+	t.Helper()
+	rep, _ := e.Ledger.Verify(ctx)
+	if rep.OK || len(rep.Violations) != 1 || rep.Violations[0].Kind != kind {
+		t.Fatalf("verify: %+v, want one %s", rep, kind)
+	}
 }
 
 func mustVerify(t *testing.T, e *testenv.Env) {
@@ -195,138 +222,6 @@ func TestProxySaleAllOrNothing(t *testing.T) {
 	mustVerify(t, e)
 }
 
-// TestConcurrentBuyers: dozens of buyers each trying four times at once
-// across two outlets get exactly one purchase each, and the stock matches.
-func TestConcurrentBuyers(t *testing.T) {
-	e := testenv.New(t)
-	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 1000)
-	e.AddOutlet(t, "10000002", publicmask.TypePharmacy, 1000)
-	const buyers, tries = 60, 4
-	var ok, refused atomic.Int64
-	var wg sync.WaitGroup
-	for b := range buyers {
-		id := testenv.Born(1983+5*(b%2), b)
-		for try := range tries {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				outlet := []string{"10000001", "10000002"}[try%2]
-				_, _, err := sell(e, outlet, fmt.Sprintf("b%d-try%d", b, try), id, 2)
-				switch code(err) {
-				case "":
-					ok.Add(1)
-				case publicmask.EQuotaExceeded:
-					refused.Add(1)
-				default:
-					t.Errorf("unexpected: %v", err)
-				}
-			}()
-		}
-	}
-	wg.Wait()
-	if ok.Load() != buyers || refused.Load() != buyers*(tries-1) {
-		t.Fatalf("ok=%d refused=%d, want %d and %d", ok.Load(), refused.Load(), buyers, buyers*(tries-1))
-	}
-	a, _ := e.Ledger.Outlet(ctx, "10000001")
-	b, _ := e.Ledger.Outlet(ctx, "10000002")
-	if a.Stock+b.Stock != 2000-2*buyers {
-		t.Fatalf("stock %d + %d, want %d", a.Stock, b.Stock, 2000-2*buyers)
-	}
-	mustVerify(t, e)
-}
-
-// TestRandomOperations is a property test: any interleaving of sales (late
-// ones too), cancels, deliveries, corrections and suspensions, from many
-// goroutines, leaves the ledger verifiable, nobody above quota outside the
-// flagged late sales, and no stock below zero.
-func TestRandomOperations(t *testing.T) {
-	e := testenv.New(t)
-	outlets := []string{"20000001", "20000002", "20000003"}
-	for _, o := range outlets {
-		e.AddOutlet(t, o, publicmask.TypePharmacy, 30)
-	}
-	people := make([]string, 40)
-	for i := range people {
-		people[i] = testenv.Born(1900+[]int{83, 88, 73, 84, 38}[i%5], i)
-	}
-	var mu sync.Mutex
-	var sales []string
-	var wg sync.WaitGroup
-	for w := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(w), 7))
-			for i := range 60 {
-				o := outlets[rng.IntN(len(outlets))]
-				txn := fmt.Sprintf("w%d-%d", w, i)
-				// Every answer is a success or a refusal of the contract,
-				// never an internal or store error.
-				expect := func(err error, allowed ...string) {
-					if err != nil && !slices.Contains(allowed, code(err)) {
-						t.Errorf("unexpected error: %v", err)
-					}
-				}
-				switch rng.IntN(10) {
-				case 0:
-					_, _, err := e.Ledger.Deliver(ctx, o, txn, 1+rng.IntN(20))
-					expect(err)
-				case 1:
-					_, _, err := e.Ledger.CorrectStock(ctx, o, txn, rng.IntN(40))
-					expect(err)
-				case 2:
-					_, err := e.Ledger.SetSuspended(ctx, o, rng.IntN(3) == 0)
-					expect(err)
-				case 3:
-					mu.Lock()
-					var id string
-					if len(sales) > 0 {
-						id = sales[rng.IntN(len(sales))]
-					}
-					mu.Unlock()
-					if id != "" {
-						found := 0
-						for _, o := range outlets {
-							_, err := e.Ledger.Cancel(ctx, o, id)
-							expect(err, publicmask.ENotFound)
-							if err == nil {
-								found++
-							}
-						}
-						if found != 1 {
-							t.Errorf("sale %s cancelled at %d outlets, want exactly its own", id, found)
-						}
-					}
-				default:
-					req := ledger.SaleRequest{Outlet: o, TxnID: txn, Buyer: people[rng.IntN(len(people))], Quantity: 1 + rng.IntN(2)}
-					if rng.IntN(3) == 0 { // a late sale, inside or outside the window
-						req.SoldAt = e.Clock.Now().Add(-time.Duration(rng.Int64N(int64(30 * time.Hour))))
-						req.Offline = rng.IntN(2) == 0
-					}
-					r, _, err := e.Ledger.Sell(ctx, req)
-					expect(err, publicmask.EQuotaExceeded, publicmask.ENotEligibleToday, publicmask.EOutOfStock, publicmask.ESalesSuspended, publicmask.ELateSaleTooOld)
-					if err == nil && r.Outlet.Stock < 0 {
-						t.Errorf("sale %s left stock %d", r.SaleID, r.Outlet.Stock)
-					}
-					if err == nil {
-						mu.Lock()
-						sales = append(sales, r.SaleID)
-						mu.Unlock()
-					}
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	mustVerify(t, e)
-	for _, o := range outlets {
-		v, _ := e.Ledger.Outlet(ctx, o)
-		if v.Stock < 0 {
-			t.Fatalf("outlet %s stock %d < 0", o, v.Stock)
-		}
-	}
-}
-
 func TestLateSaleConflict(t *testing.T) {
 	e := testenv.New(t)
 	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 100)
@@ -364,42 +259,18 @@ func TestLateSaleConflict(t *testing.T) {
 	}
 }
 
-// TestVerifyDuringSales: verify reads one snapshot, so sales committing
-// while it runs never show up as false violations.
-func TestVerifyDuringSales(t *testing.T) {
+func TestCorrectionStocksANeverStockedOutlet(t *testing.T) {
 	e := testenv.New(t)
-	for _, o := range []string{"40000001", "40000002"} {
-		e.AddOutlet(t, o, publicmask.TypePharmacy, 100_000)
+	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 0)
+	if v, _ := e.Ledger.Outlet(ctx, "10000001"); v.RemainStat != nil {
+		t.Fatalf("never stocked outlet shows %v", *v.RemainStat)
 	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				sell(e, []string{"40000001", "40000002"}[i%2], fmt.Sprintf("v%d-%d", w, i), testenv.Born(1983, w*10000+i), 1)
-			}
-		}()
+	if _, _, err := e.Ledger.CorrectStock(ctx, "10000001", "c1", 50); err != nil {
+		t.Fatal(err)
 	}
-	for range 20 {
-		rep, err := e.Ledger.Verify(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !rep.OK {
-			close(stop)
-			wg.Wait()
-			t.Fatalf("verify during sales: %+v", rep.Violations)
-		}
+	if v, _ := e.Ledger.Outlet(ctx, "10000001"); v.RemainStat == nil || *v.RemainStat != publicmask.StatSome || v.StockAt == nil {
+		t.Fatalf("after a count of 50: %+v", v)
 	}
-	close(stop)
-	wg.Wait()
 }
 
 func TestVerifyFindsTampering(t *testing.T) {
@@ -409,21 +280,11 @@ func TestVerifyFindsTampering(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Change stock behind the ledger's back.
-	err := e.Store.Write(ctx, func(tx publicmask.Tx) error {
-		o, err := tx.LockOutlet("10000001")
-		if err != nil {
-			return err
-		}
+	behindTheLedger(t, e, "10000001", func(tx publicmask.Tx, o *publicmask.Outlet) error {
 		o.Stock += 5
-		return tx.SaveOutlet(&o)
+		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, _ := e.Ledger.Verify(ctx)
-	if rep.OK || len(rep.Violations) != 1 || rep.Violations[0].Kind != "stock_mismatch" {
-		t.Fatalf("verify missed tampering: %+v", rep)
-	}
+	wantOneViolation(t, e, "stock_mismatch")
 }
 
 func TestPurgeAcrossClockJump(t *testing.T) {
@@ -438,6 +299,33 @@ func TestPurgeAcrossClockJump(t *testing.T) {
 	e.Clock.Advance(3 * 7 * 24 * time.Hour)
 	if n, err := e.Ledger.Purge(ctx); err != nil || n != 1 {
 		t.Fatalf("purge after 3 weeks = %d, %v", n, err)
+	}
+	mustVerify(t, e)
+}
+
+func TestDeliveriesAndCorrections(t *testing.T) {
+	e := testenv.New(t)
+	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 0)
+	r, replayed, err := e.Ledger.Deliver(ctx, "10000001", "d1", 250)
+	if err != nil || replayed || r.Stock != 250 || r.Status != publicmask.StatPlenty {
+		t.Fatalf("deliver: %+v %v", r, err)
+	}
+	if r2, replayed, _ := e.Ledger.Deliver(ctx, "10000001", "d1", 250); !replayed || r2.ID != r.ID {
+		t.Fatal("delivery replay not idempotent")
+	}
+	if _, _, err := e.Ledger.Deliver(ctx, "10000001", "d1", 251); code(err) != publicmask.ETxnConflict {
+		t.Fatalf("delivery txn reuse: %v", err)
+	}
+	if _, _, err := e.Ledger.Deliver(ctx, "10000001", "d2", 0); code(err) != publicmask.EBadRequest {
+		t.Fatalf("zero delivery: %v", err)
+	}
+	c, _, err := e.Ledger.CorrectStock(ctx, "10000001", "c1", 240)
+	if err != nil || c.Stock != 240 {
+		t.Fatalf("correction: %+v %v", c, err)
+	}
+	res, err := e.Ledger.DeliverMany(ctx, []ledger.DeliveryRequest{{Outlet: "10000001", Quantity: 10, TxnID: "m1"}, {Outlet: "99999999", Quantity: 10, TxnID: "m2"}, {Outlet: "10000001", Quantity: -1, TxnID: "m3"}})
+	if err != nil || res[0].Error != nil || res[0].Receipt.Stock != 250 || code(res[1].Error) != publicmask.ENotFound || code(res[2].Error) != publicmask.EBadRequest {
+		t.Fatalf("deliver many: %+v %v", res, err)
 	}
 	mustVerify(t, e)
 }
@@ -480,4 +368,131 @@ func BenchmarkSell(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "sales/s")
+}
+
+// TestCancelRestoresSplitCounts: under the May 2020 rules (one weekday and
+// one weekend purchase, 3 masks), cancelling gives back exactly the slot
+// the sale used, and verify agrees at every step.
+func TestCancelRestoresSplitCounts(t *testing.T) {
+	e := testenv.NewWith(t, testenv.Options{Policy: policy.Korea2020()})
+	e.Clock.Set(time.Date(2020, 5, 20, 10, 0, 0, 0, publicmask.Seoul)) // Wednesday
+	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 100)
+	b83 := testenv.Born(1983, 1)
+	weekday, _, err := sell(e, "10000001", "wd", b83, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := sell(e, "10000001", "wd2", b83, 1); code(err) != publicmask.EQuotaExceeded {
+		t.Fatalf("second weekday purchase: %v", err)
+	}
+	e.Clock.Set(time.Date(2020, 5, 23, 10, 0, 0, 0, publicmask.Seoul)) // Saturday
+	weekend, _, err := sell(e, "10000001", "we", b83, 1)
+	if err != nil {
+		t.Fatalf("weekend purchase: %v", err)
+	}
+	mustVerify(t, e)
+	if _, err := e.Ledger.Cancel(ctx, "10000001", weekend.SaleID); err != nil {
+		t.Fatal(err)
+	}
+	mustVerify(t, e)
+	// The weekend slot is free again; the weekday one is still used.
+	if _, _, err := sell(e, "10000001", "we2", b83, 1); err != nil {
+		t.Fatalf("weekend purchase after cancelling the weekend one: %v", err)
+	}
+	if _, _, err := sell(e, "10000001", "we3", b83, 1); code(err) != publicmask.EQuotaExceeded {
+		t.Fatalf("third purchase: %v", err)
+	}
+	// Cancelling the weekday sale frees its masks but not a weekend slot.
+	if _, err := e.Ledger.Cancel(ctx, "10000001", weekday.SaleID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := sell(e, "10000001", "we4", b83, 1); code(err) != publicmask.EQuotaExceeded {
+		t.Fatalf("a second weekend purchase after cancelling the weekday one: %v", err)
+	}
+	mustVerify(t, e)
+	v, _ := e.Ledger.Outlet(ctx, "10000001")
+	if v.Stock != 99 {
+		t.Fatalf("stock %d, want 99 (100 − the one weekend mask that stands)", v.Stock)
+	}
+}
+
+// TestRepeatedAnswersIdentical: a cancel and a delivery answered again give
+// the same bytes as their first answer, even when the service clock has
+// finer than microsecond precision (the store keeps microseconds).
+func TestRepeatedAnswersIdentical(t *testing.T) {
+	e := testenv.New(t)
+	e.Clock.Set(time.Date(2020, 3, 11, 10, 0, 0, 123456789, publicmask.Seoul))
+	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 100)
+	r, _, err := sell(e, "10000001", "t1", testenv.Born(1983, 1), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := e.Ledger.Cancel(ctx, "10000001", r.SaleID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := e.Ledger.Cancel(ctx, "10000001", r.SaleID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := mustJSON(t, first), mustJSON(t, again); a != b {
+		t.Errorf("cancel answered again differs:\n first %s\n again %s", a, b)
+	}
+	d1, _, err := e.Ledger.Deliver(ctx, "10000001", "d1", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2, _, err := e.Ledger.Deliver(ctx, "10000001", "d1", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := mustJSON(t, d1), mustJSON(t, d2); a != b {
+		t.Errorf("delivery answered again differs:\n first %s\n again %s", a, b)
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// A delivery list longer than one transaction's chunk: every line lands on
+// its own outlet, in the caller's order, errors included, and a replay of
+// the whole list answers each line as before.
+func TestDeliverManyInChunks(t *testing.T) {
+	e := testenv.New(t)
+	ctx := context.Background()
+	const n = 4500
+	var outlets []publicmask.Outlet
+	for i := range n {
+		outlets = append(outlets, publicmask.Outlet{Code: fmt.Sprintf("2%07d", i), Name: "약국", Type: publicmask.TypePharmacy, Lat: 37.5, Lng: 127})
+	}
+	if _, err := e.Ledger.ImportOutlets(ctx, outlets); err != nil {
+		t.Fatal(err)
+	}
+	var lines []ledger.DeliveryRequest
+	for i := n - 1; i >= 0; i-- { // reverse code order: results must follow the caller's
+		lines = append(lines, ledger.DeliveryRequest{Outlet: outlets[i].Code, Quantity: 1 + i%7, TxnID: "open"})
+	}
+	lines = append(lines, ledger.DeliveryRequest{Outlet: "99999999", Quantity: 5, TxnID: "x"})
+	for round := range 2 {
+		res, err := e.Ledger.DeliverMany(ctx, lines)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j, r := range res[:n] {
+			i := n - 1 - j
+			if r.Error != nil || r.Outlet != outlets[i].Code || r.Receipt.Stock != 1+i%7 || r.Replayed != (round == 1) {
+				t.Fatalf("round %d line %d: %+v", round, j, r)
+			}
+		}
+		if code(res[n].Error) != publicmask.ENotFound {
+			t.Fatalf("unknown outlet: %+v", res[n])
+		}
+	}
+	mustVerify(t, e)
 }

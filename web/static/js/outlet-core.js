@@ -3,7 +3,10 @@
 // choice for every page), the configuration the server serves with the
 // outlet, and the result box.
 
-export const PM = window.PM;
+import { PM } from './common.js';
+import * as I18N from './i18n.js';
+
+export { PM };
 export const el = PM.el;
 export const $ = (id) => document.getElementById(id);
 
@@ -16,7 +19,6 @@ export const DAY_MS = 86400000;
 
 // ---------- language and formats ----------
 
-const I18N = window.PM_I18N;
 export const T = I18N.T;
 const LOCALE = I18N.locale;
 I18N.apply();

@@ -208,6 +208,7 @@ function statusWord(s) { return T('stat.' + (s || 'unknown')); }
 export function renderOutlet() {
   var o = state.outlet;
   if (!o) return;
+  if (state.cfg) $('qty').max = String(state.cfg.qtyMax); // the server's limit, not a copy
   $('outlet-name').textContent = o.name + ' (' + o.code + ')';
   $('stock').textContent = T('n.masks', { n: o.stock });
   var k = o.suspended ? 'break' : PM.statKey(o.remain_stat);
@@ -225,9 +226,7 @@ export function renderOutlet() {
 
 export function poll() {
   if (!state.token || state.offline) return;
-  api('GET', '/api/v2/outlet').then(function (r) {
-    if (r.ok && r.body) setView(r.body);
-  }, function () {});
+  api('GET', '/api/v2/outlet').then((r) => { if (r.ok && r.body) setView(r.body); }, () => {});
   if (!state.rules || state.rules.today !== ymdOf(serverNow())) loadRules();
   refreshRecent();
   scheduleDrain(0);

@@ -14,19 +14,15 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/publicmask/publicmask/internal/testenv"
 )
 
 // pgDSN returns a DSN whose search_path is a fresh schema, or skips (fails
 // under CI=true) without PUBLICMASK_TEST_POSTGRES.
 func pgDSN(t *testing.T) string {
 	t.Helper()
-	dsn := os.Getenv("PUBLICMASK_TEST_POSTGRES")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("PUBLICMASK_TEST_POSTGRES is not set; the PostgreSQL tests are required under CI=true")
-		}
-		t.Skip("set PUBLICMASK_TEST_POSTGRES=postgres://… to run the PostgreSQL tests (scripts/pg.sh starts one)")
-	}
+	dsn := testenv.PostgresDSN(t)
 	// Base 36, so that no run of digits in the logs looks like an ID.
 	schema := "e2e_" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	ctx := context.Background()

@@ -12,7 +12,7 @@ import (
 )
 
 func at(hhmm string) time.Time {
-	t, err := time.ParseInLocation("2006-01-02 15:04", "2020-03-11 "+hhmm, policy.Seoul)
+	t, err := time.ParseInLocation("2006-01-02 15:04", "2020-03-11 "+hhmm, publicmask.Seoul)
 	if err != nil {
 		panic(err)
 	}
@@ -119,7 +119,7 @@ func TestLateSaleReasons(t *testing.T) {
 // late, the offline flag and the week a late sale counts in.
 func TestLateSaleTimes(t *testing.T) {
 	e := testenv.New(t)
-	e.Clock.Set(time.Date(2020, 3, 16, 9, 0, 0, 0, policy.Seoul)) // Monday
+	e.Clock.Set(time.Date(2020, 3, 16, 9, 0, 0, 0, publicmask.Seoul)) // Monday
 	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 100)
 	b83 := testenv.Born(1983, 1)
 	now := e.Clock.Now()
@@ -145,7 +145,7 @@ func TestLateSaleTimes(t *testing.T) {
 		t.Fatalf("check of a Monday buyer: %+v", res)
 	}
 	// 1983 buys again on Wednesday of the new week: the Sunday sale was last week's.
-	e.Clock.Set(time.Date(2020, 3, 18, 9, 0, 0, 0, policy.Seoul))
+	e.Clock.Set(time.Date(2020, 3, 18, 9, 0, 0, 0, publicmask.Seoul))
 	if _, _, err := sell(e, "10000001", "wed", b83, 2); err != nil {
 		t.Fatalf("Wednesday after a late Sunday sale: %v", err)
 	}

@@ -375,7 +375,7 @@ func BenchmarkSell(b *testing.B) {
 // the sale used, and verify agrees at every step.
 func TestCancelRestoresSplitCounts(t *testing.T) {
 	e := testenv.NewWith(t, testenv.Options{Policy: policy.Korea2020()})
-	e.Clock.Set(time.Date(2020, 5, 20, 10, 0, 0, 0, policy.Seoul)) // Wednesday
+	e.Clock.Set(time.Date(2020, 5, 20, 10, 0, 0, 0, publicmask.Seoul)) // Wednesday
 	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 100)
 	b83 := testenv.Born(1983, 1)
 	weekday, _, err := sell(e, "10000001", "wd", b83, 2)
@@ -385,7 +385,7 @@ func TestCancelRestoresSplitCounts(t *testing.T) {
 	if _, _, err := sell(e, "10000001", "wd2", b83, 1); code(err) != publicmask.EQuotaExceeded {
 		t.Fatalf("second weekday purchase: %v", err)
 	}
-	e.Clock.Set(time.Date(2020, 5, 23, 10, 0, 0, 0, policy.Seoul)) // Saturday
+	e.Clock.Set(time.Date(2020, 5, 23, 10, 0, 0, 0, publicmask.Seoul)) // Saturday
 	weekend, _, err := sell(e, "10000001", "we", b83, 1)
 	if err != nil {
 		t.Fatalf("weekend purchase: %v", err)
@@ -421,7 +421,7 @@ func TestCancelRestoresSplitCounts(t *testing.T) {
 // finer than microsecond precision (the store keeps microseconds).
 func TestRepeatedAnswersIdentical(t *testing.T) {
 	e := testenv.New(t)
-	e.Clock.Set(time.Date(2020, 3, 11, 10, 0, 0, 123456789, policy.Seoul))
+	e.Clock.Set(time.Date(2020, 3, 11, 10, 0, 0, 123456789, publicmask.Seoul))
 	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 100)
 	r, _, err := sell(e, "10000001", "t1", testenv.Born(1983, 1), 2)
 	if err != nil {

@@ -269,3 +269,28 @@ type AuditReader interface {
 	SalesSince(ctx context.Context, since time.Time, fn func(Sale) error) error
 	PersonWeeksSince(ctx context.Context, week string, fn func(PersonWeek) error) error
 }
+
+// PurgeInChunks runs a store's purge statements in order (the person-week
+// rows first), each again and again while it touched a full chunk of rows,
+// so that no transaction holds many row locks or much of the log; an
+// interrupted purge is finished by the next one. run executes statement
+// step once, in its own transaction, and returns the rows it touched.
+// PurgeInChunks returns the person-week rows deleted.
+func PurgeInChunks(steps, chunk int, run func(step int) (int64, error)) (int, error) {
+	var n int64
+	for step := range steps {
+		for {
+			got, err := run(step)
+			if err != nil {
+				return int(n), err
+			}
+			if step == 0 {
+				n += got
+			}
+			if got < int64(chunk) {
+				break
+			}
+		}
+	}
+	return int(n), nil
+}

@@ -13,6 +13,8 @@ import (
 
 	"github.com/publicmask/publicmask"
 	"github.com/publicmask/publicmask/rrn"
+
+	"github.com/publicmask/publicmask/internal/fsx"
 )
 
 const metaFingerprint = "secret_fingerprint"
@@ -128,16 +130,7 @@ func writePrivate(path string, data []byte) error {
 		return err
 	}
 	// The new name is durable only once its directory is.
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return fsx.SyncDir(dir)
 }
 
 // readAdminTokenFile reads --admin-token-file: the token is its first line.

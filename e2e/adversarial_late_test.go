@@ -3,8 +3,6 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
-	"io"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,9 +17,7 @@ import (
 // come from a first run of the server, so "online" is judged from the store
 // (this process's memory of requests starts empty).
 func TestAdversarialLateSales(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the real server twice; skipped with -short")
-	}
+	skipShort(t, "runs the real server twice")
 	db := filepath.Join(t.TempDir(), "pm.db")
 	// Monday 2020-03-16 09:00: birth years ending 1 or 6 buy today.
 	first := start(t, "--db", db, "--seed", "none", "--clock", "2020-03-16T09:00:00+09:00")
@@ -194,14 +190,9 @@ func TestAdversarialLateSales(t *testing.T) {
 // post sends a JSON body and returns the status and the raw answer.
 func post(t *testing.T, s *server, path, token string, body any) (int, []byte) {
 	t.Helper()
-	data, _ := json.Marshal(body)
-	req, _ := http.NewRequest("POST", s.base+path, bytes.NewReader(data))
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := client.Do(req)
+	code, _, raw, err := s.send("POST", path, token, body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, raw
+	return code, raw
 }

@@ -26,9 +26,7 @@ import (
 // addresses with ports, and a look for the admin token where it must not be.
 // One server (the national demo, Wednesday morning) serves every part.
 func TestAdversarial(t *testing.T) {
-	if testing.Short() {
-		t.Skip("e2e: starts the national demo")
-	}
+	skipShort(t, "starts the national demo")
 	dir := t.TempDir()
 	dbg := freeAddr(t)
 	s := start(t, "--db", filepath.Join(dir, "pm.db"), "--clock", "2020-03-11T09:00:00+09:00",
@@ -368,18 +366,12 @@ func noTokenShown(t *testing.T, s *server, dbg string) {
 		Nodes []map[string]any `json:"nodes"`
 	}
 	raw := func(token string, out any) string {
-		req, _ := http.NewRequest("GET", s.base+"/api/v2/status", nil)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := client.Do(req)
+		code, _, b, err := s.send("GET", "/api/v2/status", token, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 200 {
-			t.Fatalf("status: %d %s", resp.StatusCode, b)
+		if code != 200 {
+			t.Fatalf("status: %d %s", code, b)
 		}
 		json.Unmarshal(b, out)
 		return string(b)
@@ -421,13 +413,8 @@ func TestAdminTokenFile(t *testing.T) {
 // metric reads one sample from the server's /metrics.
 func (s *server) metric(t *testing.T, series string) float64 {
 	t.Helper()
-	resp, err := client.Get(s.base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(b), "\n") {
+	b := s.metrics(t)
+	for _, line := range strings.Split(b, "\n") {
 		if v, ok := strings.CutPrefix(line, series+" "); ok {
 			var f float64
 			fmt.Sscan(v, &f)
@@ -435,16 +422,4 @@ func (s *server) metric(t *testing.T, series string) float64 {
 		}
 	}
 	return 0
-}
-
-// waitUntil polls cond until it holds or the timeout passes.
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }

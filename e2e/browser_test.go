@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/publicmask/publicmask/internal/browsertest"
-	"github.com/publicmask/publicmask/internal/testdata"
 )
 
 // TestBrowserAgainstRealServer: the 222 real Gangbuk pharmacies of the 2020
@@ -19,33 +17,12 @@ import (
 // within a second without a reload; /outlet shows a sign-in; /status shows
 // freshness figures.
 func TestBrowserAgainstRealServer(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a real server and Chromium; skipped with -short")
-	}
-	raw, err := os.ReadFile(testdata.Path(t, "nia-v1/storesByGeo-2020-07-03-gangbuk.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sample struct {
-		Stores []map[string]any `json:"stores"`
-	}
-	if err := json.Unmarshal(raw, &sample); err != nil {
-		t.Fatal(err)
-	}
-	var infos []map[string]any
-	for _, s := range sample.Stores {
-		infos = append(infos, map[string]any{"code": s["code"], "name": s["name"], "addr": s["addr"], "type": s["type"], "lat": s["lat"], "lng": s["lng"]})
-	}
+	skipShort(t, "runs a real server and Chromium")
+	infos := gangbukStoreInfos(t)
 	p := browsertest.NewPage(t, 1280, 860) // skips without Chromium (fails under CI)
 	dir := t.TempDir()
 	s := start(t, "--db", filepath.Join(dir, "pm.db"), "--seed", "none", "--tiles", "none", "--clock", "2020-03-11T10:00:00+09:00")
-	var imp struct {
-		Upserted int `json:"upserted"`
-	}
-	s.mustCall("PUT", "/api/v2/admin/outlets", adminToken, map[string]any{"storeInfos": infos}, &imp, 200)
-	if imp.Upserted != len(infos) {
-		t.Fatalf("imported %d of %d", imp.Upserted, len(infos))
-	}
+	s.importInfos(t, infos)
 	// Stock them: 승약국 plenty, its neighbour 대지약국 exactly 100 (one sale
 	// of 2 takes it from plenty to some).
 	var lines []map[string]any
@@ -74,12 +51,9 @@ func TestBrowserAgainstRealServer(t *testing.T) {
 	if st := p.Text(item); !strings.Contains(st, "충분") {
 		t.Fatalf("대지약국 before the sale: %q", st)
 	}
-	var tok struct {
-		Token string `json:"token"`
-	}
-	s.mustCall("POST", "/api/v2/admin/tokens", adminToken, map[string]string{"role": "outlet", "outlet": "12856941"}, &tok, 201)
+	tok := s.outletToken(adminToken, "12856941")
 	sold := time.Now()
-	s.mustCall("POST", "/api/v2/outlet/sales", tok.Token, map[string]any{"txn_id": "b1", "buyer": born83(1), "quantity": 2}, nil, 201)
+	s.mustCall("POST", "/api/v2/outlet/sales", tok, map[string]any{"txn_id": "b1", "buyer": born83(1), "quantity": 2}, nil, 201)
 	took := p.Wait(item+` && `+item+`.textContent.indexOf('보통') >= 0`, 5*time.Second)
 	t.Logf("sale visible on the map page %v after the request was sent (%v after acknowledgement)", time.Since(sold).Round(time.Millisecond), took.Round(time.Millisecond))
 	if took > time.Second {

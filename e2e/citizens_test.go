@@ -12,7 +12,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/publicmask/publicmask/internal/browsertest"
-	"github.com/publicmask/publicmask/internal/testdata"
 )
 
 // Citizens' pages against the real server (DESIGN.md §4.2, §4.5): the
@@ -24,9 +23,7 @@ import (
 // korea-2020 timeline on a date before the rotation, one during it and one
 // after sales closed on 12 July.
 func TestCitizensRulesPanel(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs real servers and Chromium; skipped with -short")
-	}
+	skipShort(t, "runs real servers and Chromium")
 	p := browsertest.NewPage(t, 1280, 900)
 	cases := []struct {
 		clock, lang string
@@ -94,23 +91,8 @@ func TestCitizensRulesPanel(t *testing.T) {
 // 시도 and follows a delivery; every page in both languages passes axe-core
 // and, in English, shows no Hangul outside registered names and addresses.
 func TestCitizensMapAndOverview(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a real server and Chromium; skipped with -short")
-	}
-	raw, err := os.ReadFile(testdata.Path(t, "nia-v1/storesByGeo-2020-07-03-gangbuk.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sample struct {
-		Stores []map[string]any `json:"stores"`
-	}
-	if err := json.Unmarshal(raw, &sample); err != nil {
-		t.Fatal(err)
-	}
-	var infos []map[string]any
-	for _, st := range sample.Stores {
-		infos = append(infos, map[string]any{"code": st["code"], "name": st["name"], "addr": st["addr"], "type": st["type"], "lat": st["lat"], "lng": st["lng"]})
-	}
+	skipShort(t, "runs a real server and Chromium")
+	infos := gangbukStoreInfos(t)
 	p := browsertest.NewPage(t, 1280, 1000)
 	shots := os.Getenv("PUBLICMASK_SCREENSHOTS")
 	axe := axeSource(t)
@@ -131,13 +113,7 @@ func TestCitizensMapAndOverview(t *testing.T) {
 		lines = append(lines, map[string]any{"outlet": in["code"], "quantity": q, "txn_id": fmt.Sprintf("open-%d", i)})
 	}
 	s.mustCall("POST", "/api/v2/admin/deliveries", adminToken, lines, nil, 200)
-	token := func(code string) string {
-		var tok struct {
-			Token string `json:"token"`
-		}
-		s.mustCall("POST", "/api/v2/admin/tokens", adminToken, map[string]string{"role": "outlet", "outlet": code}, &tok, 201)
-		return tok.Token
-	}
+	token := func(code string) string { return s.outletToken(adminToken, code) }
 	sellTok := token(selling)
 
 	p.Run(browsertest.Navigate(s.base + "/?lat=37.6254369&lng=127.0164096&lang=ko"))

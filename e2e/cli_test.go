@@ -10,9 +10,7 @@ import (
 
 // TestGenOutletsAndVersion: the other commands of the contract.
 func TestGenOutletsAndVersion(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary; skipped with -short")
-	}
+	skipShort(t, "builds the binary")
 	bin := binary(t)
 	out, err := exec.Command(bin, "gen", "outlets", "--count", "300", "--format", "csv").Output()
 	if err != nil {

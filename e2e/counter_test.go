@@ -141,9 +141,7 @@ func newCounter(t *testing.T, w, h int) (*counterPage, string) {
 // refusals that name the person and the next date, undo, hotkeys with focus
 // always back on the ID field, and check = sale on a proxy-only purchase.
 func TestCounterKeyboard(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a real server and Chromium; skipped with -short")
-	}
+	skipShort(t, "runs a real server and Chromium")
 	c, _ := newCounter(t, 1280, 900)
 	c.signIn()
 	if got := c.Text(`document.getElementById('stock')`); got != "150개" {
@@ -306,9 +304,7 @@ func TestCounterKeyboard(t *testing.T) {
 // it syncs within a minute; after SIGCONT each sale is recorded exactly once
 // and the page shows the sync summary.
 func TestCounterFailFast(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a real server and Chromium; skipped with -short")
-	}
+	skipShort(t, "runs a real server and Chromium")
 	c, _ := newCounter(t, 1280, 900)
 	// The over-quota buyer bought their 2 masks at another outlet today.
 	over := born83(21)
@@ -385,9 +381,7 @@ func TestCounterFailFast(t *testing.T) {
 // (no 13-digit run in IndexedDB); when the server is back it is sent
 // exactly once. Then axe-core at 390 and 1280 px, and screenshots.
 func TestCounterOfflineReload(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a real server and Chromium; skipped with -short")
-	}
+	skipShort(t, "runs a real server and Chromium")
 	axe := axeSource(t)
 	c, addr := newCounter(t, 1280, 900)
 	c.signIn()
@@ -544,9 +538,7 @@ func checkAxe(t *testing.T, p *browsertest.Page, src, label string) {
 // features are off, sells online, and when the server hangs it refuses to
 // sell rather than pretend to keep the sale.
 func TestCounterInsecureOrigin(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a real server and Chromium; skipped with -short")
-	}
+	skipShort(t, "runs a real server and Chromium")
 	ip := nonLoopbackIPv4()
 	if ip == "" {
 		t.Skip("no non-loopback IPv4 address on this machine to reach the server over plain HTTP")

@@ -17,9 +17,7 @@ type acked struct {
 // TestCrashKeepsAcknowledgedSales: SIGKILL mid-load on SQLite; afterwards
 // no database file holds a raw ID.
 func TestCrashKeepsAcknowledgedSales(t *testing.T) {
-	if testing.Short() {
-		t.Skip("crash test runs real processes; skipped with -short")
-	}
+	skipShort(t, "crash test runs real processes")
 	dir := t.TempDir()
 	args := []string{"--db", filepath.Join(dir, "pm.db"), "--seed", "none", "--clock", "2020-03-11T10:00:00+09:00", "--log-level", "debug"}
 	acks := crashAndRestart(t, args)
@@ -28,9 +26,7 @@ func TestCrashKeepsAcknowledgedSales(t *testing.T) {
 
 // TestCrashKeepsAcknowledgedSalesPostgres is the same on PostgreSQL.
 func TestCrashKeepsAcknowledgedSalesPostgres(t *testing.T) {
-	if testing.Short() {
-		t.Skip("crash test runs real processes; skipped with -short")
-	}
+	skipShort(t, "crash test runs real processes")
 	dsn := pgDSN(t)
 	args := []string{"--db", dsn, "--secret-file", secretFile(t, t.TempDir()), "--seed", "none", "--clock", "2020-03-11T10:00:00+09:00"}
 	acks := crashAndRestart(t, args)
@@ -61,14 +57,7 @@ func crashAndRestart(t *testing.T, args []string) []acked {
 	began := time.Now()
 	replayAll(t, s2, acks)
 	t.Logf("replayed %d acknowledged sales in %v", len(acks), time.Since(began).Round(time.Millisecond))
-	var rep struct {
-		OK         bool `json:"ok"`
-		Violations []any
-	}
-	s2.mustCall("GET", "/api/v2/admin/verify", adminToken, nil, &rep, 200)
-	if !rep.OK {
-		t.Fatalf("verify after crash: %+v", rep.Violations)
-	}
+	s2.mustVerify(t, "after crash")
 	// Stock: everything acknowledged was subtracted (unacknowledged sales in
 	// flight at the kill may or may not have committed; verify covers them).
 	sold := map[string]int{}

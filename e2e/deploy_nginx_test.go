@@ -110,14 +110,9 @@ http {
 // routeCount sums publicmask_http_requests_total of a route on a node.
 func routeCount(t *testing.T, s *server, route string) float64 {
 	t.Helper()
-	resp, err := http.Get(s.base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	b := s.metrics(t)
 	var sum float64
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range strings.Split(b, "\n") {
 		if strings.HasPrefix(line, "publicmask_http_requests_total{") && strings.Contains(line, `route="`+route+`"`) {
 			var v float64
 			fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &v)
@@ -141,9 +136,7 @@ func clientFrom(ip string) *http.Client {
 // nodes believe nginx's X-Forwarded-For (--trust-proxy) and not a client's;
 // /metrics is not reachable through nginx.
 func TestNginxInFront(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs nginx and three nodes; skipped with -short")
-	}
+	skipShort(t, "runs nginx and three nodes")
 	needTool(t, "nginx", "nginx", "/usr/sbin/nginx")
 	dsn := pgDSN(t)
 	common := []string{"--db", dsn, "--seed", "none", "--clock", "2020-03-11T10:00:00+09:00"}
@@ -169,7 +162,7 @@ func TestNginxInFront(t *testing.T) {
 
 	// The open data API reaches the public pool, with CORS and its headers.
 	geo := "/corona19-masks/v1/storesByGeo/json?lat=37.62&lng=127.0164&m=1000"
-	waitFor(t, 10*time.Second, func() bool {
+	waitUntil(t, 10*time.Second, "storesByGeo through nginx to list the 3 outlets", func() bool {
 		var out struct{ Count int }
 		code, _ := front.call("GET", geo+"&warm=1", "", nil, &out)
 		return code == 200 && out.Count == 3
@@ -236,7 +229,7 @@ func TestNginxInFront(t *testing.T) {
 	var receipt saleReceipt
 	front.mustCall("POST", "/api/v2/outlet/sales", tokens[codes[1]], map[string]any{"txn_id": "ng-1", "buyer": born83(1), "quantity": 2}, &receipt, 201)
 	sold := time.Now()
-	waitFor(t, 5*time.Second, func() bool {
+	waitUntil(t, 5*time.Second, "the sale on the stream through nginx", func() bool {
 		for _, e := range stream.snapshot() {
 			if e.code == codes[1] {
 				return true
@@ -278,16 +271,4 @@ func TestNginxInFront(t *testing.T) {
 		t.Fatalf("another citizen behind the same nginx was limited too: %d", resp.StatusCode)
 	}
 	t.Logf("X-Forwarded-For: %d of 40 requests of one citizen limited; another citizen served", limited)
-}
-
-// waitFor polls cond until it holds or fails the test after within.
-func waitFor(t *testing.T, within time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in time")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

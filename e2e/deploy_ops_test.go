@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -50,14 +49,9 @@ func opsNode(t *testing.T) *server {
 // scrapedNames are the series names in a node's /metrics.
 func scrapedNames(t *testing.T, s *server) map[string]bool {
 	t.Helper()
-	resp, err := http.Get(s.base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	b := s.metrics(t)
 	have := map[string]bool{}
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range strings.Split(b, "\n") {
 		if line == "" || line[0] == '#' {
 			continue
 		}
@@ -82,9 +76,7 @@ func TestPrometheusAlertRules(t *testing.T) {
 // rules, scrapes a running node; every metric the rules name is among the
 // series it stored.
 func TestPrometheusScrapesAlertMetrics(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs Prometheus and a node; skipped with -short")
-	}
+	skipShort(t, "runs Prometheus and a node")
 	prom := needTool(t, "prometheus", "prometheus")
 	s := opsNode(t)
 	dir := t.TempDir()
@@ -155,9 +147,7 @@ scrape_configs:
 // TestGrafanaDashboardMetrics: every metric the dashboard names is in a
 // node's /metrics, and every panel has a query.
 func TestGrafanaDashboardMetrics(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a node; skipped with -short")
-	}
+	skipShort(t, "runs a node")
 	b, err := os.ReadFile(repoFile("deploy/grafana/publicmask.json"))
 	if err != nil {
 		t.Fatal(err)

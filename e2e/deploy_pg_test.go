@@ -16,9 +16,7 @@ import (
 // second ledger node and a restart accept it; --admin-token-file works; no
 // node writes anything to a relative data/ directory (§6.8, §6.9).
 func TestPostgresPublicWithoutSecretAndAdminTokenInDatabase(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs real processes; skipped with -short")
-	}
+	skipShort(t, "runs real processes")
 	dsn := pgDSN(t)
 	// The nodes run in the test's working directory: none may write there
 	// (the old default kept the admin token in a relative data/).

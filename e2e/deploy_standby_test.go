@@ -34,9 +34,7 @@ type standbyAck struct {
 // stopped the public nodes keep serving their last snapshot, its growing
 // age in X-Data-As-Of and /api/v2/status; when it returns they catch up.
 func TestHotStandby(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs two PostgreSQL clusters and four nodes; skipped with -short")
-	}
+	skipShort(t, "runs two PostgreSQL clusters and four nodes")
 	dir := sharedTempDir(t, "pm-standby")
 	primary := newPrimary(t, dir)
 	primary.psql("postgres", "-c", "CREATE DATABASE publicmask")

@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -19,9 +17,7 @@ import (
 // and the metrics say the disk is full. Once space is freed, a probe write
 // succeeds, the node is ready again and sells; nothing acknowledged was lost.
 func TestDiskFullMakesTheNodeUnready(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a real process; skipped with -short")
-	}
+	skipShort(t, "runs a real process")
 	fsys := powerloss.MountTest(t)
 	s := start(t, "--db", filepath.Join(fsys.Dir(), "pm.db"), "--seed", "none", "--clock", "2020-03-11T10:00:00+09:00")
 	codes, tokens := setupOutlets(t, s, 2, 5000)
@@ -109,25 +105,13 @@ func TestDiskFullMakesTheNodeUnready(t *testing.T) {
 	a := acked{outlet: codes[0], token: tokens[codes[0]], txn: "after-full", buyer: born83(90000), qty: 2}
 	s.mustCall("POST", "/api/v2/outlet/sales", a.token, a.body(), nil, 201)
 	replayAll(t, s, acks)
-	var rep struct {
-		OK         bool  `json:"ok"`
-		Violations []any `json:"violations"`
-	}
-	s.mustCall("GET", "/api/v2/admin/verify", adminToken, nil, &rep, 200)
-	if !rep.OK {
-		t.Fatalf("verify after the full disk: %v", rep.Violations)
-	}
+	s.mustVerify(t, "after the full disk")
 }
 
 // metric reads one sample (name with its labels, as exposed) from /metrics.
 func metric(t *testing.T, s *server, sample string) float64 {
 	t.Helper()
-	resp, err := http.Get(s.base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	body := []byte(s.metrics(t))
 	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(sample) + ` (\S+)$`).FindSubmatch(body)
 	if m == nil {
 		t.Fatalf("no %s in /metrics", sample)

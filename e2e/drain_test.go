@@ -22,9 +22,7 @@ import (
 // TestSIGTERMDrains: on SIGTERM the server finishes what it acknowledged,
 // refuses new connections and exits within a bound.
 func TestSIGTERMDrains(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs real processes; skipped with -short")
-	}
+	skipShort(t, "runs real processes")
 	dir := t.TempDir()
 	args := []string{"--db", filepath.Join(dir, "pm.db"), "--seed", "none", "--clock", "2020-03-11T10:00:00+09:00"}
 	s := start(t, args...)
@@ -50,20 +48,12 @@ func TestSIGTERMDrains(t *testing.T) {
 	}
 	s2 := start(t, args...)
 	replayAll(t, s2, acks)
-	var rep struct {
-		OK bool `json:"ok"`
-	}
-	s2.mustCall("GET", "/api/v2/admin/verify", adminToken, nil, &rep, 200)
-	if !rep.OK {
-		t.Fatal("verify not ok after drain")
-	}
+	s2.mustVerify(t, "after drain")
 }
 
 // TestTLS: with --tls-cert/--tls-key the node serves HTTPS only.
 func TestTLS(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs real processes; skipped with -short")
-	}
+	skipShort(t, "runs real processes")
 	dir := t.TempDir()
 	cert, key := selfSigned(t, dir)
 	addr := freeAddr(t)
@@ -98,15 +88,7 @@ func TestTLS(t *testing.T) {
 func execServe(t *testing.T, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(binary(t), append([]string{"serve"}, args...)...)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
+	launch(t, cmd)
 	return cmd
 }
 

@@ -101,16 +101,8 @@ func startExact(t *testing.T, addr string, args ...string) *server {
 			s.mu.Unlock()
 		}
 	}()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-		pw.Close()
-	})
+	t.Cleanup(func() { pw.Close() }) // after launch's clean-up has killed the process
+	launch(t, cmd)
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(s.base + "/readyz")
@@ -156,6 +148,21 @@ func (s *server) call(method, path, token string, body any, out any) (int, error
 
 // callHeader is call that also returns the response headers.
 func (s *server) callHeader(method, path, token string, body any, out any) (int, http.Header, error) {
+	code, h, data, err := s.send(method, path, token, body)
+	if err != nil {
+		return 0, nil, err
+	}
+	if out != nil && len(data) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			return code, h, fmt.Errorf("decode %s %s (%d): %v: %s", method, path, code, err, data)
+		}
+	}
+	return code, h, nil
+}
+
+// send sends a request (a string body as it is, CSV when it starts with
+// "code,"; anything else as JSON) and returns the raw answer.
+func (s *server) send(method, path, token string, body any) (int, http.Header, []byte, error) {
 	var r io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -176,16 +183,11 @@ func (s *server) callHeader(method, path, token string, body any, out any) (int,
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if out != nil && len(data) > 0 {
-		if err := json.Unmarshal(data, out); err != nil {
-			return resp.StatusCode, resp.Header, fmt.Errorf("decode %s %s (%d): %v: %s", method, path, resp.StatusCode, err, data)
-		}
-	}
-	return resp.StatusCode, resp.Header, nil
+	data, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, data, err
 }
 
 func (s *server) mustCall(method, path, token string, body any, out any, want int) {
@@ -240,12 +242,8 @@ func setupOutlets(t *testing.T, s *server, n, stock int) (codes []string, tokens
 	}
 	tokens = map[string]string{}
 	for _, c := range codes {
-		var tok struct {
-			Token string `json:"token"`
-		}
-		s.mustCall("POST", "/api/v2/admin/tokens", adminToken, map[string]string{"role": "outlet", "outlet": c}, &tok, 201)
-		tokens[c] = tok.Token
-		s.mustCall("POST", "/api/v2/outlet/deliveries", tok.Token, map[string]any{"txn_id": "open-" + c, "quantity": stock}, nil, 201)
+		tokens[c] = s.outletToken(adminToken, c)
+		s.mustCall("POST", "/api/v2/outlet/deliveries", tokens[c], map[string]any{"txn_id": "open-" + c, "quantity": stock}, nil, 201)
 	}
 	return codes, tokens
 }

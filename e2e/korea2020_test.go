@@ -12,9 +12,7 @@ import (
 // offices at weekends, the split purchase of May, the close in July, and
 // verify across every rule change.
 func TestKorea2020Timeline(t *testing.T) {
-	if testing.Short() {
-		t.Skip("restarts a real server many times; skipped with -short")
-	}
+	skipShort(t, "restarts a real server many times")
 	dir := t.TempDir()
 	db := filepath.Join(dir, "pm.db")
 	at := func(date string) *server {
@@ -81,11 +79,8 @@ func TestKorea2020Timeline(t *testing.T) {
 		Upserted int `json:"upserted"`
 	}
 	s.mustCall("PUT", "/api/v2/admin/outlets", adminToken, "code,name,addr,type,lat,lng\n80000001,솔매우체국,서울특별시 강북구 솔매로 1 (미아동),02,37.62,127.01\n", &po, 200)
-	var pt struct {
-		Token string `json:"token"`
-	}
-	s.mustCall("POST", "/api/v2/admin/tokens", adminToken, map[string]string{"role": "outlet", "outlet": "80000001"}, &pt, 201)
-	s.mustCall("POST", "/api/v2/outlet/deliveries", pt.Token, map[string]any{"txn_id": "po-open", "quantity": 500}, nil, 201)
+	pt := s.outletToken(adminToken, "80000001")
+	s.mustCall("POST", "/api/v2/outlet/deliveries", pt, map[string]any{"txn_id": "po-open", "quantity": 500}, nil, 201)
 	s.stop()
 
 	parent := born83(1)
@@ -118,7 +113,7 @@ func TestKorea2020Timeline(t *testing.T) {
 	s.stop()
 
 	s = at("2020-03-14") // Saturday
-	expect(s, pt.Token, sale("w1-po", born83(6), 2), 422, "outlet_closed")
+	expect(s, pt, sale("w1-po", born83(6), 2), 422, "outlet_closed")
 	expect(s, tok, sale("w1-sat", born83(6), 2), 201, "")
 	s.stop()
 
@@ -133,21 +128,11 @@ func TestKorea2020Timeline(t *testing.T) {
 	s = at("2020-05-23") // Saturday
 	expect(s, tok, sale("may-3", parent, 1), 201, "")
 	expect(s, tok, sale("may-4", parent, 1), 422, "quota_exceeded")
-	var rep struct {
-		OK         bool  `json:"ok"`
-		Violations []any `json:"violations"`
-	}
-	s.mustCall("GET", "/api/v2/admin/verify", adminToken, nil, &rep, 200)
-	if !rep.OK {
-		t.Fatalf("verify in May: %+v", rep.Violations)
-	}
+	s.mustVerify(t, "in May")
 	s.stop()
 
 	s = at("2020-07-12")
 	expect(s, tok, sale("jul", parent, 1), 422, "sales_closed")
-	s.mustCall("GET", "/api/v2/admin/verify", adminToken, nil, &rep, 200)
-	if !rep.OK {
-		t.Fatalf("verify in July: %+v", rep.Violations)
-	}
+	s.mustVerify(t, "in July")
 	s.stop()
 }

@@ -52,9 +52,7 @@ func pgCluster(t *testing.T) (dsn string, ctl func(cmd string)) {
 // recovers by itself when the database is back, and nothing acknowledged
 // is lost.
 func TestPostgresRestartDuringLoad(t *testing.T) {
-	if testing.Short() {
-		t.Skip("restarts a PostgreSQL cluster; skipped with -short")
-	}
+	skipShort(t, "restarts a PostgreSQL cluster")
 	dsn, ctl := pgCluster(t)
 	args := []string{"--db", dsn, "--secret-file", secretFile(t, t.TempDir()), "--seed", "none", "--clock", "2020-03-11T10:00:00+09:00"}
 	s := start(t, args...)
@@ -145,13 +143,7 @@ func TestPostgresRestartDuringLoad(t *testing.T) {
 			t.Fatalf("acknowledged sale %s lost", a.txn)
 		}
 	}
-	var rep struct {
-		OK bool `json:"ok"`
-	}
-	s.mustCall("GET", "/api/v2/admin/verify", adminToken, nil, &rep, 200)
-	if !rep.OK {
-		t.Fatal("verify not ok after the outage")
-	}
+	s.mustVerify(t, "after the outage")
 	var ready struct{}
 	s.mustCall("GET", "/readyz", "", nil, &ready, 200)
 }

@@ -23,9 +23,7 @@ import (
 // 논현 suggests places, 서울특별시 강남구 논현동 is picked by keyboard, and
 // the list shows exactly the outlets of that 논현동.
 func TestBrowserPlaceSearch(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a real server and Chromium; skipped with -short")
-	}
+	skipShort(t, "runs a real server and Chromium")
 	f, err := os.Open(testdata.Path(t, "outlets-2020/stores-2020-04.csv"))
 	if err != nil {
 		t.Fatal(err)
@@ -54,13 +52,7 @@ func TestBrowserPlaceSearch(t *testing.T) {
 	}
 	p := browsertest.NewPage(t, 1280, 860) // skips without Chromium (fails under CI)
 	s := start(t, "--db", filepath.Join(t.TempDir(), "pm.db"), "--seed", "none", "--tiles", "none")
-	var imp struct {
-		Upserted int `json:"upserted"`
-	}
-	s.mustCall("PUT", "/api/v2/admin/outlets", adminToken, map[string]any{"storeInfos": infos}, &imp, 200)
-	if imp.Upserted != len(infos) {
-		t.Fatalf("imported %d of %d", imp.Upserted, len(infos))
-	}
+	s.importInfos(t, infos)
 	var lines []map[string]any
 	for i, in := range infos {
 		lines = append(lines, map[string]any{"outlet": in["code"], "quantity": []int{150, 60, 10, 1}[i%4], "txn_id": fmt.Sprintf("open-%d", i)})

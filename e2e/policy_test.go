@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,9 +16,7 @@ import (
 // policy replaced through PUT /api/v2/admin/policy, take effect without a
 // restart; an invalid one is refused and the rules in force stay.
 func TestPolicyReloadWithoutRestart(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a real server; skipped with -short")
-	}
+	skipShort(t, "runs a real server")
 	dir := t.TempDir()
 	file := filepath.Join(dir, "rules.json")
 	write := func(p *policy.Policy) string {
@@ -41,13 +40,7 @@ func TestPolicyReloadWithoutRestart(t *testing.T) {
 	}
 	waitOpen := func(want bool) {
 		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for open() != want {
-			if time.Now().After(deadline) {
-				t.Fatalf("2020-07-12 sales_open never became %v", want)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		waitUntil(t, 5*time.Second, fmt.Sprintf("2020-07-12 sales_open to become %v", want), func() bool { return open() == want })
 	}
 	waitOpen(true) // standard has no end date
 

@@ -10,25 +10,19 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/publicmask/publicmask/internal/testenv"
 )
 
 // pgDSN returns a DSN whose search_path is a fresh schema, or skips (fails
 // under CI=true) without PUBLICMASK_TEST_POSTGRES.
 func pgDSN(t *testing.T) string {
 	t.Helper()
-	dsn := os.Getenv("PUBLICMASK_TEST_POSTGRES")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("PUBLICMASK_TEST_POSTGRES is not set; the PostgreSQL tests are required under CI=true")
-		}
-		t.Skip("set PUBLICMASK_TEST_POSTGRES=postgres://… to run the PostgreSQL tests (scripts/pg.sh starts one)")
-	}
+	dsn := testenv.PostgresDSN(t)
 	// Base 36, so that no run of digits in the logs looks like an ID.
 	schema := "e2e_" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	ctx := context.Background()
@@ -74,9 +68,7 @@ func secretFile(t *testing.T, dir string) string {
 // node refuses writes, serves v1 and shows a sale made through a ledger
 // node within a second; verify is ok; no raw ID in a pg_dump.
 func TestPostgresScaleOut(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs three real processes; skipped with -short")
-	}
+	skipShort(t, "runs three real processes")
 	dsn := pgDSN(t)
 	dir := t.TempDir()
 	common := []string{"--db", dsn, "--secret-file", secretFile(t, dir), "--seed", "none", "--clock", "2020-03-11T10:00:00+09:00"}
@@ -97,36 +89,11 @@ func TestPostgresScaleOut(t *testing.T) {
 		t.Fatalf("node with another secret started: %v %s", err, out)
 	}
 
-	var ok, refused atomic.Int64
-	var wg sync.WaitGroup
 	const buyers = 40
-	for i := range buyers {
-		buyer := born83(2000 + i)
-		for try := range 4 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				node := []*server{l1, l2}[try%2]
-				c := codes[(i+try)%2]
-				var eb errBody
-				code, err := node.call("POST", "/api/v2/outlet/sales", tokens[c], map[string]any{"txn_id": fmt.Sprintf("p%d-%d", i, try), "buyer": buyer, "quantity": 2}, &eb)
-				switch {
-				case err != nil:
-					t.Errorf("sale: %v", err)
-				case code == 201:
-					ok.Add(1)
-				case code == 422 && eb.Error.Code == "quota_exceeded":
-					refused.Add(1)
-				default:
-					t.Errorf("unexpected %d %s %s", code, eb.Error.Code, eb.Error.Message)
-				}
-			}()
-		}
-	}
-	wg.Wait()
-	if ok.Load() != buyers || refused.Load() != 3*buyers {
-		t.Fatalf("ok=%d refused=%d; want exactly one purchase each", ok.Load(), refused.Load())
-	}
+	oneEach(t, buyers, func(i, try int) (*server, string, map[string]any) {
+		c := codes[(i+try)%2]
+		return []*server{l1, l2}[try%2], tokens[c], map[string]any{"txn_id": fmt.Sprintf("p%d-%d", i, try), "buyer": born83(2000 + i), "quantity": 2}
+	})
 	total := 0
 	for _, c := range codes {
 		var o struct {
@@ -169,14 +136,7 @@ func TestPostgresScaleOut(t *testing.T) {
 		t.Fatalf("cross-process freshness %v > 1 s", lag)
 	}
 
-	var rep struct {
-		OK         bool  `json:"ok"`
-		Violations []any `json:"violations"`
-	}
-	l1.mustCall("GET", "/api/v2/admin/verify", adminToken, nil, &rep, 200)
-	if !rep.OK {
-		t.Fatalf("verify: %+v", rep.Violations)
-	}
+	l1.mustVerify(t, "across the nodes")
 	pgDumpHasNoRawID(t, dsn, born83(2000), born83(9999))
 }
 

@@ -58,9 +58,7 @@ type pcCounter struct {
 }
 
 func TestPowerCut(t *testing.T) {
-	if testing.Short() {
-		t.Skip("power-cut test runs real processes; skipped with -short")
-	}
+	skipShort(t, "power-cut test runs real processes")
 	powerloss.Require(t)
 	seed := uint64(time.Now().UnixNano())
 	if v := os.Getenv("PUBLICMASK_POWERCUT_SEED"); v != "" {
@@ -128,11 +126,7 @@ func TestPowerCut(t *testing.T) {
 	}
 	s.mustCall("PUT", "/api/v2/admin/outlets", admin, csv.String(), nil, 200)
 	for _, c := range counters {
-		var tok struct {
-			Token string `json:"token"`
-		}
-		s.mustCall("POST", "/api/v2/admin/tokens", admin, map[string]string{"role": "outlet", "outlet": c.code}, &tok, 201)
-		c.token = tok.Token
+		c.token = s.outletToken(admin, c.code)
 	}
 
 	for it := range iterations {
@@ -220,14 +214,7 @@ func TestPowerCut(t *testing.T) {
 			logs := s.Logs()
 			t.Fatalf("after cut %d (%s); the server's last output:\n%s", it, mode, logs[max(0, len(logs)-3000):])
 		}
-		var rep struct {
-			OK         bool  `json:"ok"`
-			Violations []any `json:"violations"`
-		}
-		s.mustCall("GET", "/api/v2/admin/verify", admin, nil, &rep, 200)
-		if !rep.OK {
-			t.Fatalf("verify after cut %d: %v", it, rep.Violations)
-		}
+		s.mustVerifyAs(t, admin, fmt.Sprintf("after cut %d", it))
 		t.Logf("cut %d (%s): %d operations acknowledged so far, all there", it, mode, acked)
 	}
 	s.stop()

@@ -17,11 +17,10 @@ import (
 )
 
 const (
-	maxBulkTokens     = 50_000 // every outlet of the country fits in one call
-	maxDeliveryLines  = 100_000
-	defaultConflicts  = 1000
-	maxConflictsLimit = 10_000
-	bulkWorkers       = 32 // parallel issues share the ledger's group commits
+	maxBulkTokens    = 50_000 // every outlet of the country fits in one call
+	maxDeliveryLines = 100_000
+	defaultConflicts = 1000
+	bulkWorkers      = 32 // parallel issues share the ledger's group commits
 )
 
 // bulkWrite brackets a bulk write (see Config.BulkWrite). Its end waits a
@@ -327,7 +326,7 @@ type lateCountOut struct {
 // conflicts lists the flagged late sales, newest first, and every outlet's
 // count of late sales (DESIGN.md §4.3).
 func (s *Server) conflicts(w http.ResponseWriter, r *http.Request) {
-	n, err := queryLimit(r, defaultConflicts, maxConflictsLimit)
+	n, err := queryLimit(r, defaultConflicts, ledger.MaxConflicts)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -142,12 +142,20 @@ func TestOutletQueuesWhilePublicSaturated(t *testing.T) {
 	<-pubHeld
 }
 
-func TestOutletQueueOverflow(t *testing.T) {
-	h := newHarness(t, Config{OutletInFlight: 1, OutletQueue: 1})
+// outletBusy starts a harness whose one outlet request is in its handler,
+// blocked until h.fake.block is closed; first is its answer.
+func outletBusy(t *testing.T, cfg Config) (h *harness, first <-chan *httptest.ResponseRecorder) {
+	t.Helper()
+	h = newHarness(t, cfg)
 	h.fake.entered = make(chan struct{}, 10)
 	h.fake.block = make(chan struct{})
-	first := h.async("GET", "/api/v2/outlet", "tokA")
+	first = h.async("GET", "/api/v2/outlet", "tokA")
 	<-h.fake.entered
+	return h, first
+}
+
+func TestOutletQueueOverflow(t *testing.T) {
+	h, first := outletBusy(t, Config{OutletInFlight: 1, OutletQueue: 1})
 	second := h.async("GET", "/api/v2/outlet", "tokA")
 	g := h.srv.gates[ClassOutlet]
 	waitFor(t, "the queue to fill", func() bool { return len(g.queue) == 1 })
@@ -171,11 +179,7 @@ func TestOutletQueueOverflow(t *testing.T) {
 }
 
 func TestOutletQueueTimeout(t *testing.T) {
-	h := newHarness(t, Config{OutletInFlight: 1, OutletQueue: 1, QueueTimeout: 50 * time.Millisecond})
-	h.fake.entered = make(chan struct{}, 10)
-	h.fake.block = make(chan struct{})
-	first := h.async("GET", "/api/v2/outlet", "tokA")
-	<-h.fake.entered
+	h, first := outletBusy(t, Config{OutletInFlight: 1, OutletQueue: 1, QueueTimeout: 50 * time.Millisecond})
 	start := time.Now()
 	rec := h.do("GET", "/api/v2/outlet", "tokA", "")
 	if code := errorOf(t, rec, 503); code != "overloaded" {
@@ -190,11 +194,7 @@ func TestOutletQueueTimeout(t *testing.T) {
 
 // Unauthenticated requests never take an outlet slot.
 func TestAuthBeforeAdmission(t *testing.T) {
-	h := newHarness(t, Config{OutletInFlight: 1, OutletQueue: 1})
-	h.fake.entered = make(chan struct{}, 10)
-	h.fake.block = make(chan struct{})
-	first := h.async("GET", "/api/v2/outlet", "tokA")
-	<-h.fake.entered
+	h, first := outletBusy(t, Config{OutletInFlight: 1, OutletQueue: 1})
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Add(1)

@@ -13,9 +13,8 @@ import (
 // txn_ids, quantities, counts, IDs, categories and times (ledger/limits.go,
 // DESIGN.md §6.3).
 const (
-	maxBuyerLen   = 32 // longer cannot be an ID: refused before it is parsed or logged
-	defaultSales  = 20
-	maxSalesLimit = 200
+	maxBuyerLen  = 32 // longer cannot be an ID: refused before it is parsed or logged
+	defaultSales = 20
 )
 
 type personIn struct {
@@ -245,7 +244,7 @@ func queryLimit(r *http.Request, def, maxN int) (int, error) {
 }
 
 func (s *Server) recentSales(w http.ResponseWriter, r *http.Request) {
-	n, err := queryLimit(r, defaultSales, maxSalesLimit)
+	n, err := queryLimit(r, defaultSales, ledger.MaxRecentSales)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

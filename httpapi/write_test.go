@@ -73,24 +73,10 @@ func TestHeldBytesCap(t *testing.T) {
 	h := newHarness(t, Config{Public: bigPublic(16 << 20), MaxHeldBytes: 16 << 20})
 	srv := httptest.NewServer(h.h)
 	defer srv.Close()
-	c, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := holdAnswer(t, h, srv, 16<<20)
 	defer c.Close()
-	c.(*net.TCPConn).SetReadBuffer(4 << 10)
-	fmt.Fprintf(c, "GET /api/v2/summary HTTP/1.1\r\nHost: x\r\n\r\n")
-	waitFor(t, "a held answer", func() bool { return h.srv.held.Load() >= 16<<20 })
 
-	get := func(q string) int {
-		resp, err := srv.Client().Get(srv.URL + "/api/v2/summary" + q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
-	}
+	get := func(q string) int { return getStatus(t, srv.Client(), srv.URL+"/api/v2/summary"+q) }
 	if got := get(""); got != 503 {
 		t.Fatalf("over the held-bytes cap: %d, want 503", got)
 	}
@@ -102,6 +88,33 @@ func TestHeldBytesCap(t *testing.T) {
 	if got := get("?shared=1"); got != 200 {
 		t.Fatalf("after release: %d", got)
 	}
+}
+
+// holdAnswer asks for the summary on a connection that does not read, and
+// waits until its answer holds n bytes. The caller closes the connection
+// before the server (srv.Close waits for it).
+func holdAnswer(t *testing.T, h *harness, srv *httptest.Server, n int64) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.(*net.TCPConn).SetReadBuffer(4 << 10)
+	fmt.Fprintf(c, "GET /api/v2/summary HTTP/1.1\r\nHost: x\r\n\r\n")
+	waitFor(t, "a held answer", func() bool { return h.srv.held.Load() >= n })
+	return c
+}
+
+// getStatus GETs url, reads the body and returns the status.
+func getStatus(t *testing.T, cl *http.Client, url string) int {
+	t.Helper()
+	resp, err := cl.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 func TestWriteTimeoutScales(t *testing.T) {
@@ -282,25 +295,12 @@ func TestHeldBytesPerClient(t *testing.T) {
 	h := newHarness(t, Config{Public: bigPublic(8 << 20), MaxHeldBytes: 1 << 30, MaxHeldPerClient: 1 << 20})
 	srv := httptest.NewServer(h.h)
 	defer srv.Close()
-	c, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.(*net.TCPConn).SetReadBuffer(4 << 10)
-	fmt.Fprintf(c, "GET /api/v2/summary HTTP/1.1\r\nHost: x\r\n\r\n")
-	waitFor(t, "a held answer", func() bool { return h.srv.held.Load() >= 8<<20 })
+	defer holdAnswer(t, h, srv, 8<<20).Close()
 
 	getFrom := func(local string) int {
 		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
 		cl := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
-		resp, err := cl.Get(srv.URL + "/api/v2/summary?shared=1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
+		return getStatus(t, cl, srv.URL+"/api/v2/summary?shared=1")
 	}
 	if got := getFrom("127.0.0.1"); got != 429 {
 		t.Errorf("the slow client's next request: %d, want 429", got)

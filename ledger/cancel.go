@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/publicmask/publicmask"
-	"github.com/publicmask/publicmask/policy"
 )
 
 // Cancel voids a sale of this outlet: quota, purchase counts and stock return.
@@ -34,7 +33,7 @@ func cancelSale(tx publicmask.Tx, b *batch, outlet, saleID string) (*CancelRecei
 		return nil, err
 	}
 	if !s.CancelledAt.IsZero() {
-		return &CancelReceipt{SaleID: s.ID, CancelledAt: s.CancelledAt.In(policy.Seoul), Outlet: StockView{Stock: o.Stock, RemainStat: o.RemainStat()}}, nil
+		return &CancelReceipt{SaleID: s.ID, CancelledAt: s.CancelledAt.In(publicmask.Seoul), Outlet: StockView{Stock: o.Stock, RemainStat: o.RemainStat()}}, nil
 	}
 	if err := giveBack(tx, &s); err != nil {
 		return nil, err
@@ -57,7 +56,7 @@ func cancelSale(tx publicmask.Tx, b *batch, outlet, saleID string) (*CancelRecei
 	if err := b.save(tx, o); err != nil {
 		return nil, err
 	}
-	return &CancelReceipt{SaleID: s.ID, CancelledAt: b.now.In(policy.Seoul), Outlet: StockView{Stock: o.Stock, RemainStat: o.RemainStat()}}, nil
+	return &CancelReceipt{SaleID: s.ID, CancelledAt: b.now.In(publicmask.Seoul), Outlet: StockView{Stock: o.Stock, RemainStat: o.RemainStat()}}, nil
 }
 
 // giveBack removes a sale's purchases from its persons' weeks.

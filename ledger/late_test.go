@@ -12,7 +12,7 @@ import (
 )
 
 func at(hhmm string) time.Time {
-	t, err := time.ParseInLocation("2006-01-02 15:04", "2020-03-11 "+hhmm, policy.Seoul)
+	t, err := time.ParseInLocation("2006-01-02 15:04", "2020-03-11 "+hhmm, publicmask.Seoul)
 	if err != nil {
 		panic(err)
 	}
@@ -119,7 +119,7 @@ func TestLateSaleReasons(t *testing.T) {
 // late, the offline flag and the week a late sale counts in.
 func TestLateSaleTimes(t *testing.T) {
 	e := testenv.New(t)
-	e.Clock.Set(time.Date(2020, 3, 16, 9, 0, 0, 0, policy.Seoul)) // Monday
+	e.Clock.Set(time.Date(2020, 3, 16, 9, 0, 0, 0, publicmask.Seoul)) // Monday
 	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 100)
 	b83 := testenv.Born(1983, 1)
 	now := e.Clock.Now()
@@ -145,7 +145,7 @@ func TestLateSaleTimes(t *testing.T) {
 		t.Fatalf("check of a Monday buyer: %+v", res)
 	}
 	// 1983 buys again on Wednesday of the new week: the Sunday sale was last week's.
-	e.Clock.Set(time.Date(2020, 3, 18, 9, 0, 0, 0, policy.Seoul))
+	e.Clock.Set(time.Date(2020, 3, 18, 9, 0, 0, 0, publicmask.Seoul))
 	if _, _, err := sell(e, "10000001", "wed", b83, 2); err != nil {
 		t.Fatalf("Wednesday after a late Sunday sale: %v", err)
 	}
@@ -278,6 +278,11 @@ func TestOutletViewServesLimits(t *testing.T) {
 	if v.Limits.MaxQuantityPerPerson != publicmask.MaxQuantityPerPerson || v.Limits.LateWindowSeconds != 86400 || !v.IDCheck.VerifyCheckDigit || len(v.IDCheck.Weights) != 12 {
 		t.Fatalf("limits %+v id check %+v", v.Limits, v.IDCheck)
 	}
+	// The served delivery and count bounds are the ones the ledger enforces.
+	if ledger.CheckDelivery(v.Limits.MaxDelivery) != nil || ledger.CheckDelivery(v.Limits.MaxDelivery+1) == nil ||
+		ledger.CheckCount(v.Limits.MaxCount) != nil || ledger.CheckCount(v.Limits.MaxCount+1) == nil {
+		t.Fatalf("served bounds %+v differ from the ledger's", v.Limits)
+	}
 	var names []string
 	for _, c := range v.ProxyCategories {
 		names = append(names, c.Name)
@@ -292,22 +297,9 @@ func TestOutletViewServesLimits(t *testing.T) {
 func TestVerifyFindsUnlinkedShortfall(t *testing.T) {
 	e := testenv.New(t)
 	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 10)
-	err := e.Store.Write(ctx, func(tx publicmask.Tx) error {
-		o, err := tx.LockOutlet("10000001")
-		if err != nil {
-			return err
-		}
-		if err := tx.InsertCorrection(&publicmask.Correction{ID: "cx", Outlet: o.Code, TxnID: "cx", Kind: publicmask.CorrectionShortfall, SaleID: "nope", Delta: 2, At: e.Clock.Now()}); err != nil {
-			return err
-		}
+	behindTheLedger(t, e, "10000001", func(tx publicmask.Tx, o *publicmask.Outlet) error {
 		o.Stock += 2
-		return tx.SaveOutlet(&o)
+		return tx.InsertCorrection(&publicmask.Correction{ID: "cx", Outlet: o.Code, TxnID: "cx", Kind: publicmask.CorrectionShortfall, SaleID: "nope", Delta: 2, At: e.Clock.Now()})
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, _ := e.Ledger.Verify(ctx)
-	if rep.OK || len(rep.Violations) != 1 || rep.Violations[0].Kind != "shortfall_unlinked" {
-		t.Fatalf("verify: %+v", rep)
-	}
+	wantOneViolation(t, e, "shortfall_unlinked")
 }

@@ -168,7 +168,7 @@ func (l *Ledger) Outlet(ctx context.Context, code string) (*OutletView, error) {
 		Code: o.Code, Name: o.Name, Addr: o.Addr, Type: o.Type, Lat: o.Lat, Lng: o.Lng,
 		Stock: o.Stock, Suspended: o.Suspended, SoldToday: sold,
 		Limits: Limits{MaxQuantityPerPerson: publicmask.MaxQuantityPerPerson, MaxProxies: publicmask.MaxProxiesPerSale,
-			LateWindowSeconds: int(pol.Late() / time.Second)},
+			LateWindowSeconds: int(pol.Late() / time.Second), MaxDelivery: maxDelivery, MaxCount: maxCount},
 		ProxyCategories: pol.ProxyCategoriesOn(now),
 		IDCheck:         rrn.CheckRules(pol.VerifyCheckDigit(now)),
 	}
@@ -176,25 +176,25 @@ func (l *Ledger) Outlet(ctx context.Context, code string) (*OutletView, error) {
 		v.RemainStat = &st
 	}
 	if !o.StockAt.IsZero() {
-		t := o.StockAt.In(policy.Seoul)
+		t := o.StockAt.In(publicmask.Seoul)
 		v.StockAt = &t
 	}
 	if !o.UpdatedAt.IsZero() {
-		t := o.UpdatedAt.In(policy.Seoul)
+		t := o.UpdatedAt.In(publicmask.Seoul)
 		v.UpdatedAt = &t
 	}
 	return v, nil
 }
 
 func dayStart(t time.Time) time.Time {
-	s := t.In(policy.Seoul)
+	s := t.In(publicmask.Seoul)
 	y, m, d := s.Date()
-	return time.Date(y, m, d, 0, 0, 0, 0, policy.Seoul)
+	return time.Date(y, m, d, 0, 0, 0, 0, publicmask.Seoul)
 }
 
 // RecentSales lists an outlet's latest sales, newest first.
 func (l *Ledger) RecentSales(ctx context.Context, outlet string, limit int) ([]publicmask.Sale, error) {
-	if limit <= 0 || limit > 200 {
+	if limit <= 0 || limit > MaxRecentSales {
 		limit = 50
 	}
 	return l.store.RecentSales(ctx, outlet, limit)
@@ -202,8 +202,8 @@ func (l *Ledger) RecentSales(ctx context.Context, outlet string, limit int) ([]p
 
 // Conflicts lists flagged late sales, newest first (at most 10,000).
 func (l *Ledger) Conflicts(ctx context.Context, limit int) ([]publicmask.Sale, error) {
-	if limit <= 0 || limit > 10_000 {
-		limit = 10_000
+	if limit <= 0 || limit > MaxConflicts {
+		limit = MaxConflicts
 	}
 	return l.store.Conflicts(ctx, limit)
 }

@@ -27,6 +27,12 @@ const (
 	maxTxnIDLen = 64
 )
 
+// Bounds of the lists the ledger returns.
+const (
+	MaxRecentSales = 200    // an outlet's latest sales
+	MaxConflicts   = 10_000 // flagged late sales
+)
+
 const txnIDRule = "1–64 characters of A–Z a–z 0–9 . _ : -, and no registration number"
 
 // CheckTxnID validates a client's txn_id (or any client-chosen identifier

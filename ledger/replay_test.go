@@ -26,7 +26,7 @@ func TestReplaysAreByteIdentical(t *testing.T) {
 	// rules again and only the txn_id can tell it apart.
 	t.Run("free sales", func(t *testing.T) {
 		e := testenv.NewWith(t, testenv.Options{Policy: policy.Korea2020()})
-		e.Clock.Set(time.Date(2020, 7, 9, 10, 0, 0, 0, policy.Seoul))
+		e.Clock.Set(time.Date(2020, 7, 9, 10, 0, 0, 0, publicmask.Seoul))
 		testReplays(t, e)
 	})
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/publicmask/publicmask"
-	"github.com/publicmask/publicmask/policy"
 )
 
 const receiptOutcomes = "ok"
@@ -141,7 +140,7 @@ func (p *prepared) sale(txnID string, o *publicmask.Outlet, v verdict, usage map
 		Week: p.week, Weekend: weekend, Quantity: p.total, Late: p.late,
 		Conflict: strings.Join(v.reasons, ","), Shortfall: v.short,
 	}
-	r := &Receipt{SaleID: sale.ID, SoldAt: p.at.In(policy.Seoul), Late: p.late}
+	r := &Receipt{SaleID: sale.ID, SoldAt: p.at.In(publicmask.Seoul), Late: p.late}
 	if len(v.reasons) > 0 {
 		r.Conflict, r.ConflictReasons = v.reasons[0], v.reasons
 	}

@@ -10,7 +10,6 @@ import (
 	"slices"
 
 	"github.com/publicmask/publicmask"
-	"github.com/publicmask/publicmask/policy"
 )
 
 func opHash(kind, outlet, txnID string, n int) string {
@@ -59,7 +58,7 @@ func runStockOp(tx publicmask.Tx, b *batch, outlet, txnID, hash string, apply ap
 	if err := b.save(tx, o); err != nil {
 		return nil, nil, err
 	}
-	r = &StockReceipt{ID: id, Outlet: o.Code, At: b.now.In(policy.Seoul), Stock: o.Stock, Status: o.RemainStat(), StockAt: o.StockAt.In(policy.Seoul)}
+	r = &StockReceipt{ID: id, Outlet: o.Code, At: b.now.In(publicmask.Seoul), Stock: o.Stock, Status: o.RemainStat(), StockAt: o.StockAt.In(publicmask.Seoul)}
 	body, err := json.Marshal(r)
 	if err != nil {
 		return nil, nil, err

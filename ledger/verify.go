@@ -139,7 +139,7 @@ func (l *Ledger) replaySales(ctx context.Context, store publicmask.AuditReader, 
 			rep.Conflicts++
 		} else if dec := pol.Check(s.SoldAt, types[s.Outlet], ps); !dec.OK {
 			rep.add(Violation{Kind: "rule", Outlet: s.Outlet, Sale: s.ID, Week: s.Week,
-				Message: fmt.Sprintf("sale breaks the rules in force at %s: %s", s.SoldAt.In(policy.Seoul).Format(time.RFC3339), dec.Reason)})
+				Message: fmt.Sprintf("sale breaks the rules in force at %s: %s", s.SoldAt.In(publicmask.Seoul).Format(time.RFC3339), dec.Reason)})
 		}
 		for i, it := range s.Items {
 			if it.Quantity > 0 && it.Person != "" {

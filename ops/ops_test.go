@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/publicmask/publicmask/httpapi"
 )
 
 func TestQuantile(t *testing.T) {
@@ -58,7 +60,7 @@ func TestStatusFromRegistry(t *testing.T) {
 	c.Sample()
 
 	now := time.Date(2020, 3, 11, 8, 0, 0, 0, time.UTC)
-	out := Status(context.Background(), Node{Role: "all", Now: func() time.Time { return now }, Store: map[string]any{"ok": true}}, c, false)
+	out := Status(context.Background(), Node{Role: httpapi.RoleAll, Now: func() time.Time { return now }, Store: map[string]any{"ok": true}}, c, false)
 	if out["role"] != "all" || out["now"] != now || out["snapshot"] != nil {
 		t.Fatalf("status %v", out)
 	}
@@ -73,7 +75,7 @@ func TestStatusFromRegistry(t *testing.T) {
 	if lat["outlet"].P50Ms == nil || lat["public"].P50Ms != nil {
 		t.Fatalf("latency %+v", lat)
 	}
-	if Status(context.Background(), Node{Role: "public", Now: time.Now}, nil, false)["rates"] != nil {
+	if Status(context.Background(), Node{Role: httpapi.RolePublic, Now: time.Now}, nil, false)["rates"] != nil {
 		t.Fatal("rates without a collector")
 	}
 }

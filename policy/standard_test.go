@@ -56,13 +56,6 @@ func TestStandardDigitByWeekday(t *testing.T) {
 	}
 }
 
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
 // The standard rules on Wednesday 2020-03-11: a 1983 buyer may take 2 masks
 // once a week, a 1984 buyer waits for Thursday, check digits are verified,
 // and the policy holds from 2020-01-01 on.

@@ -6,9 +6,6 @@ import (
 	"github.com/publicmask/publicmask"
 )
 
-// Seoul is the root's Korea time zone, under the name the ledger uses.
-var Seoul = publicmask.Seoul
-
 const dateLayout = "2006-01-02"
 
 // Date is the calendar date of t in Asia/Seoul, "YYYY-MM-DD".

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -14,22 +13,14 @@ import (
 
 	"github.com/publicmask/publicmask"
 	"github.com/publicmask/publicmask/storetest"
+
+	"github.com/publicmask/publicmask/internal/testenv"
 )
 
 // testDSN is the database the tests use, from PUBLICMASK_TEST_POSTGRES.
 // Without it the tests skip, except in CI, where a missing PostgreSQL must
 // fail the run rather than pass it silently.
-func testDSN(t testing.TB) string {
-	t.Helper()
-	dsn := os.Getenv("PUBLICMASK_TEST_POSTGRES")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true but PUBLICMASK_TEST_POSTGRES is not set: the PostgreSQL tests must run in CI (scripts/pg.sh starts a server and prints the DSN)")
-		}
-		t.Skip("set PUBLICMASK_TEST_POSTGRES=postgres://… to run the PostgreSQL tests (scripts/pg.sh starts one)")
-	}
-	return dsn
-}
+func testDSN(t testing.TB) string { return testenv.PostgresDSN(t) }
 
 // newSchema returns a fresh schema name, dropped when the test ends.
 func newSchema(t testing.TB, dsn string) string {

@@ -364,27 +364,15 @@ func (s *Store) Purge(ctx context.Context, week string) (int, error) {
 		{`DELETE FROM idempotency WHERE (outlet, txn_id) IN
 			(SELECT outlet, txn_id FROM idempotency WHERE created_at < $1 LIMIT $2)`, cutoff},
 	}
-	var n int64
-	for i, st := range steps {
-		for {
-			var got int64
-			err := s.plainTx(ctx, "purge", func(tx pgx.Tx) error {
-				ct, err := tx.Exec(ctx, st.query, st.arg, purgeChunk)
-				got = ct.RowsAffected()
-				return err
-			})
-			if err != nil {
-				return int(n), err
-			}
-			if i == 0 {
-				n += got
-			}
-			if got < int64(purgeChunk) {
-				break
-			}
-		}
-	}
-	return int(n), nil
+	return publicmask.PurgeInChunks(len(steps), purgeChunk, func(i int) (got int64, err error) {
+		st := steps[i]
+		err = s.plainTx(ctx, "purge", func(tx pgx.Tx) error {
+			ct, err := tx.Exec(ctx, st.query, st.arg, purgeChunk)
+			got = ct.RowsAffected()
+			return err
+		})
+		return got, err
+	})
 }
 
 // plainTx runs fn in a transaction, retrying deadlocks and serialization

@@ -1,10 +1,8 @@
 package public
 
 import (
-	"encoding/csv"
 	"encoding/json"
 	"net/url"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -47,15 +45,7 @@ var sidoFull = map[string]string{"서울": "서울특별시", "대전": "대전�
 
 func loadList(tb testing.TB) ([]listRow, []publicmask.Outlet) {
 	tb.Helper()
-	f, err := os.Open(testdata.Path(tb, "outlets-2020/stores-2020-04.csv"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		tb.Fatal(err)
-	}
+	recs := testdata.CSV(tb, testdata.Path(tb, "outlets-2020/stores-2020-04.csv"))
 	var rows []listRow
 	var outlets []publicmask.Outlet
 	for _, r := range recs[1:] {

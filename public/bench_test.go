@@ -2,32 +2,24 @@ package public
 
 import (
 	"bytes"
-	"encoding/csv"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"testing"
 	"time"
 
 	publicmask "github.com/publicmask/publicmask"
+
+	"github.com/publicmask/publicmask/internal/testdata"
 )
 
 // nationalEnv serves the April 2020 national list (26,289 outlets) with
 // stock in every band.
 func nationalEnv(b *testing.B) *testEnv {
-	f, err := os.Open(dataFile(b, "outlets-2020/stores-2020-04.csv"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		b.Fatal(err)
-	}
+	rows := testdata.CSV(b, dataFile(b, "outlets-2020/stores-2020-04.csv"))
 	at := time.Date(2020, 3, 11, 8, 0, 0, 0, time.UTC)
 	var outlets []publicmask.Outlet
 	for i, r := range rows[1:] {

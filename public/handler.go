@@ -140,7 +140,6 @@ func NewHandler(r *snapshot.Refresher, opts Options) http.Handler {
 var (
 	ctJSON    = []string{"application/json; charset=utf-8"}
 	ctSSE     = []string{"text/event-stream; charset=utf-8"}
-	ccNoStore = []string{"no-store"}
 	ccNoCache = []string{"no-cache"}
 	varyAE    = []string{"Accept-Encoding"}
 	ceGzip    = []string{"gzip"}

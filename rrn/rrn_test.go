@@ -1,7 +1,6 @@
 package rrn
 
 import (
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"github.com/publicmask/publicmask"
+
+	"github.com/publicmask/publicmask/internal/testdata"
 )
 
 type vector struct {
@@ -23,15 +24,7 @@ type vector struct {
 // by header name, so a reordering of columns cannot silently shift fields.
 func loadVectors(tb testing.TB) []vector {
 	tb.Helper()
-	f, err := os.Open("testdata/rrn-vectors.csv")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		tb.Fatal(err)
-	}
+	rows := testdata.CSV(tb, "testdata/rrn-vectors.csv")
 	col := map[string]int{}
 	for i, h := range rows[0] {
 		col[h] = i
@@ -42,6 +35,7 @@ func loadVectors(tb testing.TB) []vector {
 		}
 	}
 	var vs []vector
+	var err error
 	for _, r := range rows[1:] {
 		v := vector{id: r[col["id"]], reason: r[col["reason"]], birth: r[col["birth_date"]]}
 		if v.valid, err = strconv.ParseBool(r[col["valid"]]); err != nil {

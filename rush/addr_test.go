@@ -2,12 +2,10 @@ package rush
 
 import (
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"math/rand/v2"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strconv"
 	"testing"
 
@@ -28,15 +26,7 @@ func (l listSource) OutletChanges(context.Context, int64, int) ([]publicmask.Out
 // address of the April 2020 list, are all answered 200 by the public API,
 // each with at least the outlet it was drawn from.
 func TestAddrQueriesNational(t *testing.T) {
-	f, err := os.Open(testdata.Path(t, "outlets-2020/stores-2020-04.csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := testdata.CSV(t, testdata.Path(t, "outlets-2020/stores-2020-04.csv"))
 	var outlets []publicmask.Outlet
 	for _, r := range rows[1:] {
 		lat, _ := strconv.ParseFloat(r[4], 64)

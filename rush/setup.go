@@ -360,7 +360,7 @@ func issueTokensOneByOne(ctx context.Context, a *api, codes []string) (map[strin
 	for range 16 {
 		wg.Go(func() {
 			for code := range next {
-				body, _ := json.Marshal(map[string]string{"role": "outlet", "outlet": code})
+				body, _ := json.Marshal(map[string]string{"role": publicmask.RoleOutlet, "outlet": code})
 				var res struct {
 					Token string `json:"token"`
 				}

@@ -89,7 +89,7 @@ func TestPollConfirmsQuietSnapshot(t *testing.T) {
 	o.Stock = 7
 	o = src.put(o)
 	src.down.Store(false)
-	s = waitAsOf(held.Add(10 * time.Second))
+	waitAsOf(held.Add(10 * time.Second))
 	deadline := time.Now().Add(5 * time.Second)
 	for r.Current().Version() < o.Version && time.Now().Before(deadline) {
 		time.Sleep(2 * time.Millisecond)

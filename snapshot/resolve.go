@@ -77,7 +77,6 @@ func parseQuery(s string) query {
 		i++
 		if i < len(toks) && isRiToken(toks[i]) {
 			q.ri = toks[i]
-			i++
 		}
 		return q
 	}

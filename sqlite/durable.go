@@ -10,6 +10,8 @@ import (
 	"syscall"
 
 	"github.com/publicmask/publicmask"
+
+	"github.com/publicmask/publicmask/internal/fsx"
 )
 
 // Durability is pipelined. SQLite commits with synchronous=NORMAL (the WAL
@@ -111,20 +113,11 @@ func (d *durability) flush() error {
 	}
 	if info, err := f.Stat(); err == nil {
 		if st, ok := info.Sys().(*syscall.Stat_t); ok && st.Ino != d.walIno {
-			if err := syncDir(filepath.Dir(d.wal)); err != nil {
+			if err := fsx.SyncDir(filepath.Dir(d.wal)); err != nil {
 				return err
 			}
 			d.walIno = st.Ino
 		}
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
 }

@@ -355,42 +355,30 @@ func (s *Store) Purge(ctx context.Context, week string) (int, error) {
 		{"idempotency", `DELETE FROM idempotency WHERE (outlet, txn_id) IN
 			(SELECT outlet, txn_id FROM idempotency WHERE created_at < ? LIMIT ?)`, micro(cutoff)},
 	}
-	var n int64
-	for i, st := range steps {
-		for {
-			var got int64
-			err := s.exclusive(func() error {
-				tx, err := s.writer.BeginTx(ctx, nil)
-				if err != nil {
-					return unavailable("purge", err)
-				}
-				defer tx.Rollback()
-				res, err := tx.ExecContext(ctx, st.query, st.arg, purgeChunk)
-				if err != nil {
-					return fmt.Errorf("sqlite: purge %s: %w", st.what, err)
-				}
-				got, _ = res.RowsAffected()
-				if err := tx.Commit(); err != nil {
-					s.hot.drop()
-					return unavailable("purge commit", err)
-				}
-				if i == 0 {
-					s.hot.dropWeeksBefore(week)
-				}
-				return nil
-			})
+	return publicmask.PurgeInChunks(len(steps), purgeChunk, func(i int) (got int64, err error) {
+		st := steps[i]
+		err = s.exclusive(func() error {
+			tx, err := s.writer.BeginTx(ctx, nil)
 			if err != nil {
-				return int(n), err
+				return unavailable("purge", err)
+			}
+			defer tx.Rollback()
+			res, err := tx.ExecContext(ctx, st.query, st.arg, purgeChunk)
+			if err != nil {
+				return fmt.Errorf("sqlite: purge %s: %w", st.what, err)
+			}
+			got, _ = res.RowsAffected()
+			if err := tx.Commit(); err != nil {
+				s.hot.drop()
+				return unavailable("purge commit", err)
 			}
 			if i == 0 {
-				n += got
+				s.hot.dropWeeksBefore(week)
 			}
-			if got < int64(purgeChunk) {
-				break
-			}
-		}
-	}
-	return int(n), nil
+			return nil
+		})
+		return got, err
+	})
 }
 
 // exclusive runs f under the writer lock and returns once what it

@@ -244,20 +244,20 @@ func readYourSales(tx publicmask.Tx, code string) error {
 	}
 	got2, err := tx.Sale("s1")
 	if err != nil || len(got2.Items) != 1 || got2.Items[0].Person != "p" {
-		return fmt.Errorf("Sale after InsertSale = %+v, %v", got2, err)
+		return fmt.Errorf("tx.Sale after InsertSale = %+v, %v", got2, err)
 	}
 	if err := tx.MarkSaleCancelled("s1", t0); err != nil {
 		return err
 	}
 	if got2, _ := tx.Sale("s1"); !got2.CancelledAt.Equal(t0) {
-		return fmt.Errorf("Sale after MarkSaleCancelled = %+v", got2)
+		return fmt.Errorf("tx.Sale after MarkSaleCancelled = %+v", got2)
 	}
 	rec := publicmask.IdemRecord{Outlet: code, TxnID: "t1", BodyHash: "h", Response: []byte("{}"), CreatedAt: t0}
 	if err := tx.PutIdempotency(rec); err != nil {
 		return err
 	}
 	if _, ok, err := tx.Idempotency(code, "t1"); err != nil || !ok {
-		return fmt.Errorf("Idempotency after PutIdempotency: ok=%v err=%v", ok, err)
+		return fmt.Errorf("tx.Idempotency after PutIdempotency: ok=%v err=%v", ok, err)
 	}
 	return nil
 }

@@ -14,7 +14,6 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
-	"encoding/json"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -334,14 +333,6 @@ func (s *site) status(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteCode(w, publicmask.EInternal, "status unavailable")
 		return
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		httpx.WriteCode(w, publicmask.EInternal, "status not encodable")
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store") // operators poll for live figures
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.Write(append(b, '\n'))
+	// no-store (WriteJSON's default): operators poll for live figures.
+	httpx.WriteJSON(w, http.StatusOK, v)
 }

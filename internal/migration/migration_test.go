@@ -19,6 +19,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/publicmask/publicmask/internal/migration"
+	"github.com/publicmask/publicmask/internal/testenv"
 )
 
 // The stores' own migrations, read from their directories (the embedded
@@ -77,6 +78,23 @@ func gooseAt2(t *testing.T, db *sql.DB, fsys fstest.MapFS, dump, schema string) 
 	}
 	if _, err := db.Exec(strings.ReplaceAll(string(b), "goose_fixture.", schema)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// upFromGoose runs Up on a database goose left at version 2 and checks
+// that it applies the rest, once, recorded in goose's table.
+func upFromGoose(t *testing.T, db *sql.DB, fsys fstest.MapFS, d migration.Dialect) {
+	t.Helper()
+	all := versions(t, fsys)
+	done, err := migration.Up(context.Background(), db, fsys, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(done, all[2:]) {
+		t.Fatalf("applied %v, want %v", done, all[2:])
+	}
+	if got := appliedRows(t, db); !reflect.DeepEqual(got, wantRows(all...)) {
+		t.Fatalf("version table %v, want %v", got, wantRows(all...))
 	}
 }
 
@@ -151,16 +169,7 @@ func TestSQLite(t *testing.T) {
 	t.Run("database goose migrated to version 2 goes on from 3", func(t *testing.T) {
 		db := openSQLite(t)
 		gooseAt2(t, db, fsys, "sqlite-goose-v2.sql", "")
-		done, err := migration.Up(ctx, db, fsys, migration.SQLite)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !reflect.DeepEqual(done, all[2:]) {
-			t.Fatalf("applied %v, want %v", done, all[2:])
-		}
-		if got := appliedRows(t, db); !reflect.DeepEqual(got, wantRows(all...)) {
-			t.Fatalf("version table %v, want %v", got, wantRows(all...))
-		}
+		upFromGoose(t, db, fsys, migration.SQLite)
 		if _, err := db.Exec(`SELECT sold FROM outlets`); err != nil {
 			t.Fatalf("migration 3 not applied: %v", err)
 		}
@@ -234,14 +243,7 @@ func TestLoad(t *testing.T) {
 // server (dropped at the end), like the postgres store's tests.
 func postgresDB(t *testing.T) (open func() *sql.DB, schema string) {
 	t.Helper()
-	dsn := os.Getenv("PUBLICMASK_TEST_POSTGRES")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true but PUBLICMASK_TEST_POSTGRES is not set")
-		}
-		t.Skip("set PUBLICMASK_TEST_POSTGRES=postgres://… to run the PostgreSQL tests (scripts/pg.sh starts one)")
-	}
-	cc, err := pgx.ParseConfig(dsn)
+	cc, err := pgx.ParseConfig(testenv.PostgresDSN(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,16 +298,7 @@ func TestPostgres(t *testing.T) {
 			t.Fatal(err)
 		}
 		gooseAt2(t, db, fsys, "postgres-goose-v2.sql", schema+".")
-		done, err := migration.Up(ctx, db, fsys, migration.Postgres(1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !reflect.DeepEqual(done, all[2:]) {
-			t.Fatalf("applied %v, want %v", done, all[2:])
-		}
-		if got := appliedRows(t, db); !reflect.DeepEqual(got, wantRows(all...)) {
-			t.Fatalf("version table %v, want %v", got, wantRows(all...))
-		}
+		upFromGoose(t, db, fsys, migration.Postgres(1))
 	})
 	t.Run("a runner waits for the lock", func(t *testing.T) {
 		open, schema := postgresDB(t)

@@ -13,8 +13,14 @@ import (
 // node is a loopback node whose changes are recorded for undo before they
 // reach the backing directory.
 type node struct {
-	gofs.LoopbackNode
+	*gofs.LoopbackNode
 	fs *FS
+}
+
+// WrapChild makes every node the loopback creates under this one a node
+// of ours (gofs.NodeWrapChilder).
+func (n *node) WrapChild(_ context.Context, ops gofs.InodeEmbedder) gofs.InodeEmbedder {
+	return &node{LoopbackNode: ops.(*gofs.LoopbackNode), fs: n.fs}
 }
 
 func (n *node) path() string { return filepath.Join(n.RootData.Path, n.Path(nil)) }

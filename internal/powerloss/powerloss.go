@@ -88,13 +88,12 @@ const (
 )
 
 type nsOp struct {
-	kind        nsKind
-	dirs        []uint64 // directories whose sync makes it durable
-	path, from  string   // backing paths
-	stash       string
-	ino         uint64
-	mode        uint32
-	replacedDir bool
+	kind       nsKind
+	dirs       []uint64 // directories whose sync makes it durable
+	path, from string   // backing paths
+	stash      string
+	ino        uint64
+	mode       uint32
 }
 
 // Mount mounts a power-loss file system at mountpoint, over backing (both
@@ -145,10 +144,7 @@ func (f *FS) mount() error {
 		return err
 	}
 	lr := &gofs.LoopbackRoot{Path: f.backing, Dev: uint64(st.Dev)}
-	lr.NewNode = func(r *gofs.LoopbackRoot, _ *gofs.Inode, _ string, _ *syscall.Stat_t) gofs.InodeEmbedder {
-		return &node{LoopbackNode: gofs.LoopbackNode{RootData: r}, fs: f}
-	}
-	root := &node{LoopbackNode: gofs.LoopbackNode{RootData: lr}, fs: f}
+	root := &node{LoopbackNode: &gofs.LoopbackNode{RootData: lr}, fs: f}
 	lr.RootNode = root
 	server, err := gofs.Mount(f.mountpoint, root, &gofs.Options{
 		MountOptions: fuse.MountOptions{FsName: "powerloss", Name: "powerloss", DisableXAttrs: true},

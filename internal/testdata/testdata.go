@@ -5,6 +5,7 @@
 package testdata
 
 import (
+	"encoding/csv"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -33,4 +34,20 @@ func Path(tb testing.TB, rel string) string {
 		tb.Skipf("reference data %s not present (see ../shared/data/README.md); skipping", p)
 	}
 	return p
+}
+
+// CSV reads every record of the CSV file at path (from Path, or a
+// package's own testdata), failing the test on an error.
+func CSV(tb testing.TB, path string) [][]string {
+	tb.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		tb.Fatalf("%s: %v", path, err)
+	}
+	return rows
 }

@@ -5,6 +5,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -128,4 +129,18 @@ func Born(year, n int) string {
 		sex++
 	}
 	return ID(fmt.Sprintf("%02d0315", year%100), sex, n)
+}
+
+// PostgresDSN is $PUBLICMASK_TEST_POSTGRES; without it the test skips,
+// except under CI=true, where it fails (scripts/pg.sh starts a server).
+func PostgresDSN(t testing.TB) string {
+	t.Helper()
+	dsn := os.Getenv("PUBLICMASK_TEST_POSTGRES")
+	if dsn == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI=true but PUBLICMASK_TEST_POSTGRES is not set: the PostgreSQL tests must run in CI (scripts/pg.sh starts a server and prints the DSN)")
+		}
+		t.Skip("set PUBLICMASK_TEST_POSTGRES=postgres://… to run the PostgreSQL tests (scripts/pg.sh starts one)")
+	}
+	return dsn
 }

@@ -1,154 +1,146 @@
 // Shared helpers for the publicmask pages. No framework: the pages must load
 // fast on a phone on a congested network, and the CSP forbids inline code.
-'use strict';
 
-(function (global) {
-  // Messages: the public pages load their catalogue and js/i18n.js first
-  // (window.PM_I18N); a page without them (the counter, which has its own)
-  // gets the Korean defaults given here.
-  var I = global.PM_I18N;
-  function tr(key, ko, vars) {
-    if (I) return I.T(key, vars);
-    return ko.replace(/\{(\w+)\}/g, function (_, n) { return vars && vars[n] != null ? String(vars[n]) : ''; });
-  }
-  var LOCALE = I ? I.locale : 'ko-KR';
+import { T, locale } from './i18n.js';
 
-  // Stock status in words and shapes, never colour alone (DESIGN.md §1.3:
-  // plenty ≥100, some 30–99, few 2–29, empty 0–1, break = suspended).
-  function st(k, word, range, label, rank) {
-    return { word: tr('stat.' + k, word), range: tr('stat.' + k + '.range', range), label: tr('stat.' + k + '.label', label), rank: rank };
-  }
-  var STATUS = {
-    plenty: st('plenty', '충분', '100개 이상', '충분 (100개 이상)', 4),
-    some: st('some', '보통', '30~99개', '보통 (30~99개)', 3),
-    few: st('few', '부족', '2~29개', '부족 (2~29개)', 2),
-    empty: st('empty', '없음', '0~1개', '없음 (0~1개)', 1),
-    'break': st('break', '판매중지', '', '판매중지', 0),
-    unknown: st('unknown', '정보 없음', '', '정보 없음', -1)
-  };
-  function statKey(s) { return STATUS[s] && s !== 'unknown' ? s : 'unknown'; }
-  function statusInfo(s) { return STATUS[statKey(s)]; }
+// Messages come from the page's catalogue (i18n.js): the shared keys are
+// in web/i18n/common.<lang>.json.
+const tr = T;
+const LOCALE = locale;
 
-  // statusGlyph is the shape of a status: a circle filled to the stock level,
-  // an octagon with pause bars for a suspension, a dashed circle for unknown.
-  // Static markup only; never mixed with data.
-  var GLYPH = {
-    plenty: '<circle cx="10" cy="10" r="8" class="g-fill"/>',
-    some: '<circle cx="10" cy="10" r="8" class="g-ring"/><path d="M2 10a8 8 0 0 0 16 0z" class="g-fill"/>',
-    few: '<circle cx="10" cy="10" r="8" class="g-ring"/><path d="M3.76 15a8 8 0 0 0 12.48 0z" class="g-fill"/>',
-    empty: '<circle cx="10" cy="10" r="8" class="g-ring"/><path d="M4.5 15.5 15.5 4.5" class="g-line"/>',
-    'break': '<path d="M6.7 2h6.6L18 6.7v6.6L13.3 18H6.7L2 13.3V6.7z" class="g-fill"/><path d="M8 6.5v7M12 6.5v7" class="g-cut"/>',
-    unknown: '<circle cx="10" cy="10" r="8" class="g-ring g-dash"/><path d="M7.8 7.6a2.3 2.3 0 1 1 3.2 2.1c-.7.3-1 .8-1 1.5v.6M10 14.2v.3" class="g-line"/>'
-  };
-  function statusGlyph(s, cls) {
-    return '<svg viewBox="0 0 20 20" class="glyph ' + (cls || '') + '" aria-hidden="true" focusable="false">' + GLYPH[statKey(s)] + '</svg>';
-  }
+// Stock status in words and shapes, never colour alone (DESIGN.md §1.3:
+// plenty ≥100, some 30–99, few 2–29, empty 0–1, break = suspended).
+function st(k, rank) {
+  return { word: tr('stat.' + k), range: tr('stat.' + k + '.range'), label: tr('stat.' + k + '.label'), rank: rank };
+}
+var STATUS = {
+  plenty: st('plenty', 4),
+  some: st('some', 3),
+  few: st('few', 2),
+  empty: st('empty', 1),
+  'break': st('break', 0),
+  unknown: st('unknown', -1)
+};
+function statKey(s) { return STATUS[s] && s !== 'unknown' ? s : 'unknown'; }
+function statusInfo(s) { return STATUS[statKey(s)]; }
 
-  // badge builds "<shape> 충분 (100개 이상)" as a DOM node.
-  function badge(s) {
-    var k = statKey(s);
-    var b = el('span', { 'class': 'badge s-' + k });
-    b.innerHTML = statusGlyph(k);
-    b.appendChild(el('span', { 'class': 'badge-text' }, STATUS[k].label));
-    return b;
-  }
+// statusGlyph is the shape of a status: a circle filled to the stock level,
+// an octagon with pause bars for a suspension, a dashed circle for unknown.
+// Static markup only; never mixed with data.
+var GLYPH = {
+  plenty: '<circle cx="10" cy="10" r="8" class="g-fill"/>',
+  some: '<circle cx="10" cy="10" r="8" class="g-ring"/><path d="M2 10a8 8 0 0 0 16 0z" class="g-fill"/>',
+  few: '<circle cx="10" cy="10" r="8" class="g-ring"/><path d="M3.76 15a8 8 0 0 0 12.48 0z" class="g-fill"/>',
+  empty: '<circle cx="10" cy="10" r="8" class="g-ring"/><path d="M4.5 15.5 15.5 4.5" class="g-line"/>',
+  'break': '<path d="M6.7 2h6.6L18 6.7v6.6L13.3 18H6.7L2 13.3V6.7z" class="g-fill"/><path d="M8 6.5v7M12 6.5v7" class="g-cut"/>',
+  unknown: '<circle cx="10" cy="10" r="8" class="g-ring g-dash"/><path d="M7.8 7.6a2.3 2.3 0 1 1 3.2 2.1c-.7.3-1 .8-1 1.5v.6M10 14.2v.3" class="g-line"/>'
+};
+function statusGlyph(s, cls) {
+  return '<svg viewBox="0 0 20 20" class="glyph ' + (cls || '') + '" aria-hidden="true" focusable="false">' + GLYPH[statKey(s)] + '</svg>';
+}
 
-  function el(tag, attrs) {
-    var e = document.createElement(tag);
-    if (attrs) {
-      for (var k in attrs) {
-        if (attrs[k] == null || attrs[k] === false) continue;
-        if (k === 'text') e.textContent = attrs[k];
-        else e.setAttribute(k, attrs[k] === true ? '' : attrs[k]);
-      }
+// badge builds "<shape> 충분 (100개 이상)" as a DOM node.
+function badge(s) {
+  var k = statKey(s);
+  var b = el('span', { 'class': 'badge s-' + k });
+  b.innerHTML = statusGlyph(k);
+  b.appendChild(el('span', { 'class': 'badge-text' }, STATUS[k].label));
+  return b;
+}
+
+function el(tag, attrs) {
+  var e = document.createElement(tag);
+  if (attrs) {
+    for (var k in attrs) {
+      if (attrs[k] == null || attrs[k] === false) continue;
+      if (k === 'text') e.textContent = attrs[k];
+      else e.setAttribute(k, attrs[k] === true ? '' : attrs[k]);
     }
-    for (var i = 2; i < arguments.length; i++) {
-      var c = arguments[i];
-      if (c == null) continue;
-      e.appendChild(typeof c === 'string' ? document.createTextNode(c) : c);
-    }
-    return e;
   }
-
-  // fetchJSON never throws for HTTP errors; it throws only when the server
-  // cannot be reached (the caller decides what "offline" means).
-  function fetchJSON(url, opts) {
-    opts = opts || {};
-    var headers = Object.assign({ 'Accept': 'application/json' }, opts.headers || {});
-    var init = { method: opts.method || 'GET', headers: headers, cache: 'no-store', credentials: 'same-origin' };
-    if (opts.body !== undefined) {
-      headers['Content-Type'] = 'application/json';
-      init.body = JSON.stringify(opts.body);
-    }
-    if (opts.signal) init.signal = opts.signal;
-    return fetch(url, init).then(function (r) {
-      return r.text().then(function (t) {
-        var body = null;
-        try { body = t ? JSON.parse(t) : null; } catch (e) { body = null; }
-        return { status: r.status, ok: r.ok, body: body, headers: r.headers };
-      });
-    });
+  for (var i = 2; i < arguments.length; i++) {
+    var c = arguments[i];
+    if (c == null) continue;
+    e.appendChild(typeof c === 'string' ? document.createTextNode(c) : c);
   }
+  return e;
+}
 
-  function errorCode(res) {
-    return res && res.body && res.body.error && res.body.error.code || '';
+// fetchJSON never throws for HTTP errors; it throws only when the server
+// cannot be reached (the caller decides what "offline" means).
+async function fetchJSON(url, opts) {
+  opts = opts || {};
+  const headers = Object.assign({ 'Accept': 'application/json' }, opts.headers || {});
+  const init = { method: opts.method || 'GET', headers: headers, cache: 'no-store', credentials: 'same-origin' };
+  if (opts.body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(opts.body);
   }
+  if (opts.signal) init.signal = opts.signal;
+  const r = await fetch(url, init);
+  const t = await r.text();
+  let body = null;
+  try { body = t ? JSON.parse(t) : null; } catch (e) { body = null; }
+  return { status: r.status, ok: r.ok, body: body, headers: r.headers };
+}
 
-  // Server time: the service may run on a simulated clock (--clock), so ages
-  // are measured against the server's time, estimated from its answers.
-  var clockOffset = 0, timeKnown, markKnown;
-  timeKnown = new Promise(function (resolve) { markKnown = resolve; });
-  function observeServerTime(iso) {
-    var t = Date.parse(iso);
-    if (!isNaN(t)) { clockOffset = t - Date.now(); markKnown(); }
-  }
-  // serverTimeKnown resolves once an answer has told the server's time.
-  function serverTimeKnown() { return timeKnown; }
-  function observeAtLeast(iso) {
-    var t = Date.parse(iso);
-    if (!isNaN(t) && t > Date.now() + clockOffset) clockOffset = t - Date.now();
-  }
-  function serverNow() { return Date.now() + clockOffset; }
+function errorCode(res) {
+  return res && res.body && res.body.error && res.body.error.code || '';
+}
 
-  function ago(iso) {
-    var t = Date.parse(iso);
-    if (isNaN(t)) return '';
-    var s = Math.max(0, Math.round((serverNow() - t) / 1000));
-    if (s < 60) return tr('ago.s', '{n}초 전', { n: s });
-    if (s < 3600) return tr('ago.m', '{n}분 전', { n: Math.floor(s / 60) });
-    if (s < 86400) return tr('ago.h', '{n}시간 전', { n: Math.floor(s / 3600) });
-    return tr('ago.d', '{n}일 전', { n: Math.floor(s / 86400) });
-  }
+// Server time: the service may run on a simulated clock (--clock), so ages
+// are measured against the server's time, estimated from its answers.
+var clockOffset = 0, timeKnown, markKnown;
+timeKnown = new Promise(function (resolve) { markKnown = resolve; });
+function observeServerTime(iso) {
+  var t = Date.parse(iso);
+  if (!isNaN(t)) { clockOffset = t - Date.now(); markKnown(); }
+}
+// serverTimeKnown resolves once an answer has told the server's time.
+function serverTimeKnown() { return timeKnown; }
+function observeAtLeast(iso) {
+  var t = Date.parse(iso);
+  if (!isNaN(t) && t > Date.now() + clockOffset) clockOffset = t - Date.now();
+}
+function serverNow() { return Date.now() + clockOffset; }
 
-  var TZ = 'Asia/Seoul';
-  var fmtDT = new Intl.DateTimeFormat(LOCALE, { timeZone: TZ, month: 'long', day: 'numeric', hour: 'numeric', minute: '2-digit' });
-  var fmtT = new Intl.DateTimeFormat(LOCALE, { timeZone: TZ, hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
-  var fmtD = new Intl.DateTimeFormat(LOCALE, { timeZone: TZ, month: 'long', day: 'numeric', weekday: 'short' });
-  function when(iso) { var t = Date.parse(iso); return isNaN(t) ? '' : fmtDT.format(t); }
-  function clock(iso) { var t = Date.parse(iso); return isNaN(t) ? '' : fmtT.format(t); }
-  // day formats a YYYY-MM-DD date as "3월 13일 (금)"; the date is a Korean
-  // calendar day, so it is read at noon KST to stay on that day everywhere.
-  function day(ymd) {
-    var t = Date.parse(ymd + 'T12:00:00+09:00');
-    if (isNaN(t)) return ymd;
-    var p = fmtD.formatToParts(t), m = '', d = '', w = '';
-    p.forEach(function (x) { if (x.type === 'month') m = x.value; if (x.type === 'day') d = x.value; if (x.type === 'weekday') w = x.value; });
-    return tr('day.format', '{month} {day}일 ({weekday})', { month: m, day: d, weekday: w });
-  }
+function ago(iso) {
+  var t = Date.parse(iso);
+  if (isNaN(t)) return '';
+  var s = Math.max(0, Math.round((serverNow() - t) / 1000));
+  if (s < 60) return tr('ago.s', { n: s });
+  if (s < 3600) return tr('ago.m', { n: Math.floor(s / 60) });
+  if (s < 86400) return tr('ago.h', { n: Math.floor(s / 3600) });
+  return tr('ago.d', { n: Math.floor(s / 86400) });
+}
 
-  function distance(m) {
-    if (m == null || isNaN(m)) return '';
-    if (m < 1000) return Math.round(m) + 'm';
-    return (m / 1000).toFixed(m < 10000 ? 1 : 0) + 'km';
-  }
+var TZ = 'Asia/Seoul';
+var fmtDT = new Intl.DateTimeFormat(LOCALE, { timeZone: TZ, month: 'long', day: 'numeric', hour: 'numeric', minute: '2-digit' });
+var fmtT = new Intl.DateTimeFormat(LOCALE, { timeZone: TZ, hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+var fmtD = new Intl.DateTimeFormat(LOCALE, { timeZone: TZ, month: 'long', day: 'numeric', weekday: 'short' });
+function when(iso) { var t = Date.parse(iso); return isNaN(t) ? '' : fmtDT.format(t); }
+function clock(iso) { var t = Date.parse(iso); return isNaN(t) ? '' : fmtT.format(t); }
+// day formats a YYYY-MM-DD date as "3월 13일 (금)"; the date is a Korean
+// calendar day, so it is read at noon KST to stay on that day everywhere.
+function day(ymd) {
+  var t = Date.parse(ymd + 'T12:00:00+09:00');
+  if (isNaN(t)) return ymd;
+  var p = fmtD.formatToParts(t), m = '', d = '', w = '';
+  p.forEach(function (x) { if (x.type === 'month') m = x.value; if (x.type === 'day') d = x.value; if (x.type === 'weekday') w = x.value; });
+  return tr('day.format', { month: m, day: d, weekday: w });
+}
 
-  var TYPES = { '01': tr('type.01', '약국'), '02': tr('type.02', '우체국'), '03': tr('type.03', '농협 하나로마트') };
-  function typeName(t) { return TYPES[t] || ''; }
+function distance(m) {
+  if (m == null || isNaN(m)) return '';
+  if (m < 1000) return Math.round(m) + 'm';
+  return (m / 1000).toFixed(m < 10000 ? 1 : 0) + 'km';
+}
 
-  global.PM = {
-    STATUS: STATUS, statKey: statKey, statusInfo: statusInfo, statusGlyph: statusGlyph, badge: badge,
-    el: el, fetchJSON: fetchJSON, errorCode: errorCode,
-    observeServerTime: observeServerTime, observeAtLeast: observeAtLeast, serverNow: serverNow, serverTimeKnown: serverTimeKnown,
-    ago: ago, when: when, clock: clock, day: day, distance: distance, typeName: typeName, tr: tr
-  };
-})(window);
+var TYPES = { '01': tr('type.01'), '02': tr('type.02'), '03': tr('type.03') };
+function typeName(t) { return TYPES[t] || ''; }
+
+export const PM = {
+  STATUS: STATUS, statKey: statKey, statusInfo: statusInfo, statusGlyph: statusGlyph, badge: badge,
+  el: el, fetchJSON: fetchJSON, errorCode: errorCode,
+  observeServerTime: observeServerTime, observeAtLeast: observeAtLeast, serverNow: serverNow, serverTimeKnown: serverTimeKnown,
+  ago: ago, when: when, clock: clock, day: day, distance: distance, typeName: typeName, tr: tr
+};

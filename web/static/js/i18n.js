@@ -1,71 +1,67 @@
-// Language and messages of the public pages (/, /status, /overview): the
+// Language and messages of every page (/, /outlet, /status, /overview): the
 // page's catalogue (msg/<page>.js, generated from web/i18n/*.json) sets
 // window.PM_MSG = {ko: {...}, en: {...}}. The language is ?lang=ko|en (then
 // remembered), else the remembered choice, else the browser's languages
 // (its Accept-Language), else Korean. The storage key is the counter
 // page's, so that one choice holds on every page.
-'use strict';
 
-(function (global) {
-  var KEY = 'publicmask.lang';
-  var MSG = global.PM_MSG || {};
+var KEY = 'publicmask.lang';
+const MSG = window.PM_MSG || {};
 
-  var LANG = (function () {
-    var q = new URLSearchParams(location.search).get('lang');
-    try {
-      if (q === 'ko' || q === 'en') { localStorage.setItem(KEY, q); return q; }
-      var s = localStorage.getItem(KEY);
-      if (s === 'ko' || s === 'en') return s;
-    } catch (e) { if (q === 'ko' || q === 'en') return q; }
-    var langs = navigator.languages || [navigator.language || 'ko'];
-    for (var i = 0; i < langs.length; i++) {
-      var l = String(langs[i]).slice(0, 2).toLowerCase();
-      if (l === 'ko' || l === 'en') return l;
-    }
-    return 'ko';
-  })();
-  var LOCALE = LANG === 'ko' ? 'ko-KR' : 'en-GB';
-
-  // T looks a key up in the page's catalogue and fills {name} holes.
-  function T(key, vars) {
-    var m = (MSG[LANG] || {})[key];
-    if (m == null) m = (MSG.ko || {})[key];
-    if (m == null) return key;
-    return m.replace(/\{(\w+)\}/g, function (_, n) { return vars && vars[n] != null ? String(vars[n]) : ''; });
+export const lang = (function () {
+  var q = new URLSearchParams(location.search).get('lang');
+  try {
+    if (q === 'ko' || q === 'en') { localStorage.setItem(KEY, q); return q; }
+    var s = localStorage.getItem(KEY);
+    if (s === 'ko' || s === 'en') return s;
+  } catch (e) { if (q === 'ko' || q === 'en') return q; }
+  var langs = navigator.languages || [navigator.language || 'ko'];
+  for (var i = 0; i < langs.length; i++) {
+    var l = String(langs[i]).slice(0, 2).toLowerCase();
+    if (l === 'ko' || l === 'en') return l;
   }
+  return 'ko';
+})();
+export const locale = lang === 'ko' ? 'ko-KR' : 'en-GB';
+const LANG = lang, LOCALE = locale;
 
-  var nf = new Intl.NumberFormat(LOCALE);
-  function num(n, digits) {
-    if (typeof n !== 'number' || !isFinite(n)) return '—';
-    if (digits == null) return nf.format(n);
-    return n.toLocaleString(LOCALE, { maximumFractionDigits: digits, minimumFractionDigits: 0 });
-  }
+// T looks a key up in the page's catalogue and fills {name} holes.
+export function T(key, vars) {
+  var m = (MSG[LANG] || {})[key];
+  if (m == null) m = (MSG.ko || {})[key];
+  if (m == null) return key;
+  return m.replace(/\{(\w+)\}/g, function (_, n) { return vars && vars[n] != null ? String(vars[n]) : ''; });
+}
 
-  // apply fills [data-msg] elements' text and [data-msg-<attr>] attributes,
-  // sets <html lang> and the title, and points the #lang link at the other
-  // language.
-  function apply(root) {
-    root = root || document;
-    document.documentElement.lang = LANG;
-    Array.prototype.forEach.call(root.querySelectorAll('[data-msg]'), function (e) {
-      e.textContent = T(e.getAttribute('data-msg'));
+var nf = new Intl.NumberFormat(LOCALE);
+export function num(n, digits) {
+  if (typeof n !== 'number' || !isFinite(n)) return '—';
+  if (digits == null) return nf.format(n);
+  return n.toLocaleString(LOCALE, { maximumFractionDigits: digits, minimumFractionDigits: 0 });
+}
+
+// apply fills [data-msg] elements' text and [data-msg-<attr>] attributes,
+// sets <html lang> and the title, and points the #lang link at the other
+// language.
+export function apply(root) {
+  root = root || document;
+  document.documentElement.lang = LANG;
+  Array.prototype.forEach.call(root.querySelectorAll('[data-msg]'), function (e) {
+    e.textContent = T(e.getAttribute('data-msg'));
+  });
+  ['aria-label', 'placeholder', 'title', 'content'].forEach(function (a) {
+    Array.prototype.forEach.call(root.querySelectorAll('[data-msg-' + a + ']'), function (e) {
+      e.setAttribute(a, T(e.getAttribute('data-msg-' + a)));
     });
-    ['aria-label', 'placeholder', 'title', 'content'].forEach(function (a) {
-      Array.prototype.forEach.call(root.querySelectorAll('[data-msg-' + a + ']'), function (e) {
-        e.setAttribute(a, T(e.getAttribute('data-msg-' + a)));
-      });
-    });
-    if (MSG[LANG] && MSG[LANG].title) document.title = T('title');
-    var link = document.getElementById('lang');
-    if (link) {
-      var other = LANG === 'ko' ? 'en' : 'ko';
-      var u = new URL(location.href);
-      u.searchParams.set('lang', other);
-      link.setAttribute('href', u.pathname + u.search);
-      link.setAttribute('lang', other);
-      link.setAttribute('hreflang', other);
-    }
+  });
+  if (MSG[LANG] && MSG[LANG].title) document.title = T('title');
+  var link = document.getElementById('lang');
+  if (link) {
+    var other = LANG === 'ko' ? 'en' : 'ko';
+    var u = new URL(location.href);
+    u.searchParams.set('lang', other);
+    link.setAttribute('href', u.pathname + u.search);
+    link.setAttribute('lang', other);
+    link.setAttribute('hreflang', other);
   }
-
-  global.PM_I18N = { lang: LANG, locale: LOCALE, T: T, num: num, apply: apply };
-})(window);
+}

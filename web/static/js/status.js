@@ -1,188 +1,192 @@
 // The operations page: polls /api/v2/status and draws the figures with small
 // SVG charts. Every field is optional: what the server does not report is
 // shown as "—", and unknown scalar fields are listed under 기타 값.
-'use strict';
 
-(function () {
-  var PM = window.PM, el = PM.el, I = window.PM_I18N, T = I.T;
-  I.apply();
-  var POLL_MS = 2000, KEEP_MS = 10 * 60 * 1000;
-  var local = [];       // client-side history, when the server sends none
-  var lastOK = 0;
-  var KNOWN = { now: 1, version: 1, snapshot: 1, rates: 1, latency: 1, shed_total: 1, rate_limited_total: 1, store: 1, stale_outlets: 1, stale_outlets_count: 1, history: 1, nodes: 1 };
+import { PM } from './common.js';
+import * as I from './i18n.js';
 
-  function get(o, path) {
-    return path.split('.').reduce(function (v, k) { return v != null && typeof v === 'object' ? v[k] : undefined; }, o);
-  }
-  function num(v) { return typeof v === 'number' && isFinite(v); }
-  function fmt(v, unit, digits) {
-    if (!num(v)) return '—';
-    var d = digits != null ? digits : (Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 10 ? 1 : 2);
-    return v.toLocaleString(I.locale, { maximumFractionDigits: d, minimumFractionDigits: 0 }) + (unit || '');
-  }
-  function ms(v) {
-    if (!num(v)) return '—';
-    if (v >= 60000) return fmt(v / 60000, T('unit.min'), 1);
-    if (v >= 1000) return fmt(v / 1000, T('unit.s'), 2);
-    return fmt(v, 'ms');
-  }
+const el = PM.el, T = I.T;
+I.apply();
+var POLL_MS = 2000, KEEP_MS = 10 * 60 * 1000;
+var local = [];       // client-side history, when the server sends none
+var lastOK = 0;
+var KNOWN = { now: 1, version: 1, snapshot: 1, rates: 1, latency: 1, shed_total: 1, rate_limited_total: 1, store: 1, stale_outlets: 1, stale_outlets_count: 1, history: 1, nodes: 1 };
 
-  // spark draws one series as an inline SVG line with its last value marked.
-  function spark(values, label) {
-    var w = 160, h = 36, pad = 2;
-    var pts = values.filter(function (p) { return num(p[1]); });
-    var ns = 'http://www.w3.org/2000/svg';
-    var svg = document.createElementNS(ns, 'svg');
-    svg.setAttribute('viewBox', '0 0 ' + w + ' ' + h);
-    svg.setAttribute('class', 'spark');
-    svg.setAttribute('preserveAspectRatio', 'none'); // fill the card's width
-    svg.setAttribute('role', 'img');
-    if (pts.length < 2) {
-      svg.setAttribute('aria-label', T('spark.few', { label: label }));
-      var t = document.createElementNS(ns, 'text');
-      t.setAttribute('x', '4'); t.setAttribute('y', '22'); t.setAttribute('class', 'spark-empty');
-      t.textContent = T('spark.collecting');
-      svg.appendChild(t);
-      return svg;
-    }
-    var t0 = pts[0][0], t1 = pts[pts.length - 1][0];
-    var vmax = Math.max.apply(null, pts.map(function (p) { return p[1]; }));
-    var vmin = Math.min(0, Math.min.apply(null, pts.map(function (p) { return p[1]; })));
-    if (vmax === vmin) vmax = vmin + 1;
-    var x = function (t) { return pad + (t1 === t0 ? 0 : (t - t0) / (t1 - t0)) * (w - 2 * pad); };
-    var y = function (v) { return h - pad - (v - vmin) / (vmax - vmin) * (h - 2 * pad); };
-    var d = pts.map(function (p, i) { return (i ? 'L' : 'M') + x(p[0]).toFixed(1) + ' ' + y(p[1]).toFixed(1); }).join('');
-    var area = document.createElementNS(ns, 'path');
-    area.setAttribute('d', d + 'L' + x(t1).toFixed(1) + ' ' + (h - pad) + 'L' + x(t0).toFixed(1) + ' ' + (h - pad) + 'Z');
-    area.setAttribute('class', 'spark-area');
-    var line = document.createElementNS(ns, 'path');
-    line.setAttribute('d', d);
-    line.setAttribute('class', 'spark-line');
-    var last = pts[pts.length - 1];
-    var dot = document.createElementNS(ns, 'circle');
-    dot.setAttribute('cx', x(last[0]).toFixed(1)); dot.setAttribute('cy', y(last[1]).toFixed(1)); dot.setAttribute('r', '2.5');
-    dot.setAttribute('class', 'spark-dot');
-    svg.appendChild(area); svg.appendChild(line); svg.appendChild(dot);
-    var mins = Math.max(1, Math.round((t1 - t0) / 60000));
-    svg.setAttribute('aria-label', T('spark.aria', { label: label, mins: mins, max: fmt(vmax), now: fmt(last[1]) }));
+function get(o, path) {
+  return path.split('.').reduce(function (v, k) { return v != null && typeof v === 'object' ? v[k] : undefined; }, o);
+}
+function num(v) { return typeof v === 'number' && isFinite(v); }
+function fmt(v, unit, digits) {
+  if (!num(v)) return '—';
+  var d = digits != null ? digits : (Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 10 ? 1 : 2);
+  return v.toLocaleString(I.locale, { maximumFractionDigits: d, minimumFractionDigits: 0 }) + (unit || '');
+}
+function ms(v) {
+  if (!num(v)) return '—';
+  if (v >= 60000) return fmt(v / 60000, T('unit.min'), 1);
+  if (v >= 1000) return fmt(v / 1000, T('unit.s'), 2);
+  return fmt(v, 'ms');
+}
+
+// spark draws one series as an inline SVG line with its last value marked.
+function spark(values, label) {
+  var w = 160, h = 36, pad = 2;
+  var pts = values.filter(function (p) { return num(p[1]); });
+  var ns = 'http://www.w3.org/2000/svg';
+  var svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', '0 0 ' + w + ' ' + h);
+  svg.setAttribute('class', 'spark');
+  svg.setAttribute('preserveAspectRatio', 'none'); // fill the card's width
+  svg.setAttribute('role', 'img');
+  if (pts.length < 2) {
+    svg.setAttribute('aria-label', T('spark.few', { label: label }));
+    var t = document.createElementNS(ns, 'text');
+    t.setAttribute('x', '4'); t.setAttribute('y', '22'); t.setAttribute('class', 'spark-empty');
+    t.textContent = T('spark.collecting');
+    svg.appendChild(t);
     return svg;
   }
+  var t0 = pts[0][0], t1 = pts[pts.length - 1][0];
+  var vmax = Math.max.apply(null, pts.map(function (p) { return p[1]; }));
+  var vmin = Math.min(0, Math.min.apply(null, pts.map(function (p) { return p[1]; })));
+  if (vmax === vmin) vmax = vmin + 1;
+  var x = function (t) { return pad + (t1 === t0 ? 0 : (t - t0) / (t1 - t0)) * (w - 2 * pad); };
+  var y = function (v) { return h - pad - (v - vmin) / (vmax - vmin) * (h - 2 * pad); };
+  var d = pts.map(function (p, i) { return (i ? 'L' : 'M') + x(p[0]).toFixed(1) + ' ' + y(p[1]).toFixed(1); }).join('');
+  var area = document.createElementNS(ns, 'path');
+  area.setAttribute('d', d + 'L' + x(t1).toFixed(1) + ' ' + (h - pad) + 'L' + x(t0).toFixed(1) + ' ' + (h - pad) + 'Z');
+  area.setAttribute('class', 'spark-area');
+  var line = document.createElementNS(ns, 'path');
+  line.setAttribute('d', d);
+  line.setAttribute('class', 'spark-line');
+  var last = pts[pts.length - 1];
+  var dot = document.createElementNS(ns, 'circle');
+  dot.setAttribute('cx', x(last[0]).toFixed(1)); dot.setAttribute('cy', y(last[1]).toFixed(1)); dot.setAttribute('r', '2.5');
+  dot.setAttribute('class', 'spark-dot');
+  svg.appendChild(area); svg.appendChild(line); svg.appendChild(dot);
+  var mins = Math.max(1, Math.round((t1 - t0) / 60000));
+  svg.setAttribute('aria-label', T('spark.aria', { label: label, mins: mins, max: fmt(vmax), now: fmt(last[1]) }));
+  return svg;
+}
 
-  // metric renders one figure; series (optional) is [[t, v]…] for its chart.
-  function metric(id, label, value, series, note) {
-    var box = el('div', { 'class': 'metric' + (value === '—' ? ' missing' : ''), 'data-metric': id },
-      el('div', { 'class': 'm-label', text: label }),
-      el('div', { 'class': 'm-value', text: value }));
-    if (note) box.appendChild(el('div', { 'class': 'm-note', text: note }));
-    if (series) box.appendChild(spark(series, label));
-    return box;
+// metric renders one figure; series (optional) is [[t, v]…] for its chart.
+function metric(id, label, value, series, note) {
+  var box = el('div', { 'class': 'metric' + (value === '—' ? ' missing' : ''), 'data-metric': id },
+    el('div', { 'class': 'm-label', text: label }),
+    el('div', { 'class': 'm-value', text: value }));
+  if (note) box.appendChild(el('div', { 'class': 'm-note', text: note }));
+  if (series) box.appendChild(spark(series, label));
+  return box;
+}
+
+function history(s) {
+  if (Array.isArray(s.history) && s.history.length) {
+    return s.history.map(function (p) { var t = Date.parse(p.t); return Object.assign({ _t: isNaN(t) ? 0 : t }, p); })
+      .filter(function (p) { return p._t; });
   }
+  return local;
+}
+function series(h, key) { return h.map(function (p) { return [p._t, p[key]]; }); }
 
-  function history(s) {
-    if (Array.isArray(s.history) && s.history.length) {
-      return s.history.map(function (p) { var t = Date.parse(p.t); return Object.assign({ _t: isNaN(t) ? 0 : t }, p); })
-        .filter(function (p) { return p._t; });
-    }
-    return local;
+function remember(s) {
+  var t = Date.parse(s.now);
+  if (isNaN(t)) t = Date.now();
+  local.push({
+    _t: t,
+    sales_per_s: get(s, 'rates.sales_per_s'), reads_per_s: get(s, 'rates.public_reads_per_s'),
+    outlet_p99_ms: get(s, 'latency.outlet.p99_ms'), public_p99_ms: get(s, 'latency.public.p99_ms'),
+    admin_p99_ms: get(s, 'latency.admin.p99_ms'),
+    freshness_p99_ms: get(s, 'snapshot.freshness_p99_ms'), age_ms: get(s, 'snapshot.age_ms')
+  });
+  while (local.length && local[0]._t < t - KEEP_MS) local.shift();
+}
+
+function render(s) {
+  remember(s);
+  var h = history(s);
+  var $ = function (id) { return document.getElementById(id); };
+
+  $('meta').textContent = '✔ ' + (s.now ? T('meta.asof', { time: PM.clock(s.now) }) : T('meta.received')) +
+    (s.version ? ' · ' + T('meta.version', { v: s.version }) : '') + ' · ' + T('meta.every');
+  $('meta').className = 'meta ok';
+
+  $('rates').replaceChildren(
+    metric('sales_per_s', T('m.sales'), fmt(get(s, 'rates.sales_per_s')), series(h, 'sales_per_s')),
+    metric('public_reads_per_s', T('m.reads'), fmt(get(s, 'rates.public_reads_per_s')), series(h, 'reads_per_s')));
+
+  $('latency').replaceChildren.apply($('latency'), [['outlet', T('m.api.outlet')], ['admin', T('m.api.admin')], ['public', T('m.api.public')]].map(function (c) {
+    var p50 = get(s, 'latency.' + c[0] + '.p50_ms'), p99 = get(s, 'latency.' + c[0] + '.p99_ms');
+    var v = num(p50) || num(p99) ? ms(p50) + ' / ' + ms(p99) : '—';
+    var key = c[0] + '_p99_ms';
+    var hasSeries = h.some(function (p) { return num(p[key]); });
+    return metric('latency_' + c[0], c[1], v, hasSeries ? series(h, key) : null);
+  }));
+
+  $('fresh').replaceChildren(
+    metric('snapshot_age', T('m.age'), ms(get(s, 'snapshot.age_ms')), null,
+      num(get(s, 'snapshot.version')) ? T('m.snapver', { v: get(s, 'snapshot.version') }) : null),
+    metric('unapplied', T('m.unapplied'),
+      get(s, 'snapshot.behind_store') === false ? '✔ 0 ms' : ms(get(s, 'snapshot.oldest_unapplied_ms'))),
+    metric('freshness', T('m.fresh'),
+      num(get(s, 'snapshot.freshness_p50_ms')) || num(get(s, 'snapshot.freshness_p99_ms'))
+        ? ms(get(s, 'snapshot.freshness_p50_ms')) + ' / ' + ms(get(s, 'snapshot.freshness_p99_ms')) : '—',
+      series(h, 'freshness_p99_ms')));
+
+  var store = s.store, storeText = '—', storeCls = '';
+  if (store && typeof store === 'object' && 'ok' in store) {
+    storeText = store.ok ? '✔ ' + T('store.ok') : '✖ ' + T('store.bad') + (store.error ? ': ' + store.error : '');
+    storeCls = store.ok ? 'good' : 'bad';
   }
-  function series(h, key) { return h.map(function (p) { return [p._t, p[key]]; }); }
+  var storeBox = metric('store', T('m.store'), storeText);
+  if (storeCls) storeBox.classList.add(storeCls);
+  $('health').replaceChildren(
+    metric('shed_total', T('m.shed'), fmt(s.shed_total, T('unit.req'), 0)),
+    metric('rate_limited_total', T('m.limited'), fmt(s.rate_limited_total, T('unit.req'), 0)),
+    storeBox);
 
-  function remember(s) {
-    var t = Date.parse(s.now);
-    if (isNaN(t)) t = Date.now();
-    local.push({
-      _t: t,
-      sales_per_s: get(s, 'rates.sales_per_s'), reads_per_s: get(s, 'rates.public_reads_per_s'),
-      outlet_p99_ms: get(s, 'latency.outlet.p99_ms'), public_p99_ms: get(s, 'latency.public.p99_ms'),
-      admin_p99_ms: get(s, 'latency.admin.p99_ms'),
-      freshness_p99_ms: get(s, 'snapshot.freshness_p99_ms'), age_ms: get(s, 'snapshot.age_ms')
-    });
-    while (local.length && local[0]._t < t - KEEP_MS) local.shift();
+  var nodes = Array.isArray(s.nodes) ? s.nodes : [];
+  $('nodes-card').hidden = nodes.length === 0;
+  $('nodes').replaceChildren.apply($('nodes'), nodes.map(function (n) {
+    return el('tr', null, el('td', { text: String(n.name || n.node || n.addr || '—') }),
+      el('td', { text: n.version != null ? String(n.version) : '—' }), el('td', { text: ms(n.age_ms) }));
+  }));
+
+  var stale = Array.isArray(s.stale_outlets) ? s.stale_outlets : null;
+  $('stale').replaceChildren.apply($('stale'), stale == null ? [el('li', { 'class': 'hint', text: '—' })]
+    : stale.length === 0 ? [el('li', { 'class': 'hint', text: '✔ ' + T('stale.none') })]
+      : stale.slice(0, 50).map(function (o) {
+        if (typeof o !== 'object' || o == null) return el('li', { text: String(o) });
+        var since = o.updated_at || o.last_sale_at || o.since;
+        return el('li', null, el('strong', { 'class': 'reg', text: (o.name || '') + ' ' }), el('span', { 'class': 'hint', text: (o.code || '') }),
+          ' · ' + (o.stock != null ? T('stale.stock', { n: o.stock }) + ' · ' : '') + (since ? T('stale.last', { when: PM.when(since) }) : ''));
+      }));
+
+  var other = [];
+  Object.keys(s).forEach(function (k) {
+    if (KNOWN[k]) return;
+    var v = s[k];
+    if (v == null || typeof v !== 'object') other.push([k, v]);
+    else if (!Array.isArray(v)) Object.keys(v).forEach(function (k2) { if (v[k2] == null || typeof v[k2] !== 'object') other.push([k + '.' + k2, v[k2]]); });
+  });
+  $('other-card').hidden = other.length === 0;
+  var frag = document.createDocumentFragment();
+  other.forEach(function (kv) { frag.appendChild(el('dt', { text: kv[0] })); frag.appendChild(el('dd', { text: kv[1] == null ? '—' : String(kv[1]) })); });
+  $('other').replaceChildren(frag);
+}
+
+async function poll() {
+  try {
+    const r = await PM.fetchJSON('/api/v2/status');
+    if (r.ok && r.body) { lastOK = Date.now(); render(r.body); }
+    else fail(r.status === 404 ? T('fail.404') : T('fail.status', { code: r.status }));
+  } catch (e) {
+    fail(T('fail.offline'));
   }
-
-  function render(s) {
-    remember(s);
-    var h = history(s);
-    var $ = function (id) { return document.getElementById(id); };
-
-    $('meta').textContent = '✔ ' + (s.now ? T('meta.asof', { time: PM.clock(s.now) }) : T('meta.received')) +
-      (s.version ? ' · ' + T('meta.version', { v: s.version }) : '') + ' · ' + T('meta.every');
-    $('meta').className = 'meta ok';
-
-    $('rates').replaceChildren(
-      metric('sales_per_s', T('m.sales'), fmt(get(s, 'rates.sales_per_s')), series(h, 'sales_per_s')),
-      metric('public_reads_per_s', T('m.reads'), fmt(get(s, 'rates.public_reads_per_s')), series(h, 'reads_per_s')));
-
-    $('latency').replaceChildren.apply($('latency'), [['outlet', T('m.api.outlet')], ['admin', T('m.api.admin')], ['public', T('m.api.public')]].map(function (c) {
-      var p50 = get(s, 'latency.' + c[0] + '.p50_ms'), p99 = get(s, 'latency.' + c[0] + '.p99_ms');
-      var v = num(p50) || num(p99) ? ms(p50) + ' / ' + ms(p99) : '—';
-      var key = c[0] + '_p99_ms';
-      var hasSeries = h.some(function (p) { return num(p[key]); });
-      return metric('latency_' + c[0], c[1], v, hasSeries ? series(h, key) : null);
-    }));
-
-    $('fresh').replaceChildren(
-      metric('snapshot_age', T('m.age'), ms(get(s, 'snapshot.age_ms')), null,
-        num(get(s, 'snapshot.version')) ? T('m.snapver', { v: get(s, 'snapshot.version') }) : null),
-      metric('unapplied', T('m.unapplied'),
-        get(s, 'snapshot.behind_store') === false ? '✔ 0 ms' : ms(get(s, 'snapshot.oldest_unapplied_ms'))),
-      metric('freshness', T('m.fresh'),
-        num(get(s, 'snapshot.freshness_p50_ms')) || num(get(s, 'snapshot.freshness_p99_ms'))
-          ? ms(get(s, 'snapshot.freshness_p50_ms')) + ' / ' + ms(get(s, 'snapshot.freshness_p99_ms')) : '—',
-        series(h, 'freshness_p99_ms')));
-
-    var store = s.store, storeText = '—', storeCls = '';
-    if (store && typeof store === 'object' && 'ok' in store) {
-      storeText = store.ok ? '✔ ' + T('store.ok') : '✖ ' + T('store.bad') + (store.error ? ': ' + store.error : '');
-      storeCls = store.ok ? 'good' : 'bad';
-    }
-    var storeBox = metric('store', T('m.store'), storeText);
-    if (storeCls) storeBox.classList.add(storeCls);
-    $('health').replaceChildren(
-      metric('shed_total', T('m.shed'), fmt(s.shed_total, T('unit.req'), 0)),
-      metric('rate_limited_total', T('m.limited'), fmt(s.rate_limited_total, T('unit.req'), 0)),
-      storeBox);
-
-    var nodes = Array.isArray(s.nodes) ? s.nodes : [];
-    $('nodes-card').hidden = nodes.length === 0;
-    $('nodes').replaceChildren.apply($('nodes'), nodes.map(function (n) {
-      return el('tr', null, el('td', { text: String(n.name || n.node || n.addr || '—') }),
-        el('td', { text: n.version != null ? String(n.version) : '—' }), el('td', { text: ms(n.age_ms) }));
-    }));
-
-    var stale = Array.isArray(s.stale_outlets) ? s.stale_outlets : null;
-    $('stale').replaceChildren.apply($('stale'), stale == null ? [el('li', { 'class': 'hint', text: '—' })]
-      : stale.length === 0 ? [el('li', { 'class': 'hint', text: '✔ ' + T('stale.none') })]
-        : stale.slice(0, 50).map(function (o) {
-          if (typeof o !== 'object' || o == null) return el('li', { text: String(o) });
-          var since = o.updated_at || o.last_sale_at || o.since;
-          return el('li', null, el('strong', { 'class': 'reg', text: (o.name || '') + ' ' }), el('span', { 'class': 'hint', text: (o.code || '') }),
-            ' · ' + (o.stock != null ? T('stale.stock', { n: o.stock }) + ' · ' : '') + (since ? T('stale.last', { when: PM.when(since) }) : ''));
-        }));
-
-    var other = [];
-    Object.keys(s).forEach(function (k) {
-      if (KNOWN[k]) return;
-      var v = s[k];
-      if (v == null || typeof v !== 'object') other.push([k, v]);
-      else if (!Array.isArray(v)) Object.keys(v).forEach(function (k2) { if (v[k2] == null || typeof v[k2] !== 'object') other.push([k + '.' + k2, v[k2]]); });
-    });
-    $('other-card').hidden = other.length === 0;
-    var frag = document.createDocumentFragment();
-    other.forEach(function (kv) { frag.appendChild(el('dt', { text: kv[0] })); frag.appendChild(el('dd', { text: kv[1] == null ? '—' : String(kv[1]) })); });
-    $('other').replaceChildren(frag);
-  }
-
-  function poll() {
-    PM.fetchJSON('/api/v2/status').then(function (r) {
-      if (r.ok && r.body) { lastOK = Date.now(); render(r.body); return; }
-      fail(r.status === 404 ? T('fail.404') : T('fail.status', { code: r.status }));
-    }, function () { fail(T('fail.offline')); }).then(function () { setTimeout(poll, POLL_MS); });
-  }
-  function fail(msg) {
-    var m = document.getElementById('meta');
-    m.className = 'meta bad';
-    m.textContent = '✖ ' + msg + (lastOK ? ' · ' + T('fail.last', { s: Math.round((Date.now() - lastOK) / 1000) }) : '');
-  }
-  poll();
-})();
+  setTimeout(poll, POLL_MS);
+}
+function fail(msg) {
+  var m = document.getElementById('meta');
+  m.className = 'meta bad';
+  m.textContent = '✖ ' + msg + (lastOK ? ' · ' + T('fail.last', { s: Math.round((Date.now() - lastOK) / 1000) }) : '');
+}
+poll();

@@ -134,3 +134,23 @@ func BenchmarkHeapPerOutlet(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkExpire measures the once-a-second forecast expiry (on the apply
+// goroutine, so it delays commits) on a stocked snapshot where no outlet
+// is selling: its cost must follow the selling outlets, not the registry.
+//
+//	go test ./snapshot -run '^$' -bench 'Expire$' -benchtime 20x
+func BenchmarkExpire(b *testing.B) {
+	for _, n := range []int{26_263, 540_000} {
+		b.Run(fmt.Sprintf("outlets=%d", n), func(b *testing.B) {
+			_, s := stocked(n)
+			s, _ = s.Expire(t0.Add(time.Hour)) // settle the marks, as the refresher's first confirm does
+			b.ResetTimer()
+			for range b.N {
+				if ns, ch := s.Expire(t0.Add(time.Hour)); ns != s || ch != nil {
+					b.Fatal("nothing to expire, yet a new snapshot")
+				}
+			}
+		})
+	}
+}

@@ -102,6 +102,10 @@ type Snapshot struct {
 	asOf    time.Time
 	n       int
 	chunks  [][]*Entry // code order
+	// selling marks the chunks that may hold an entry with a sell-out time
+	// (the ones Expire must look at): set when such an entry comes in,
+	// cleared by Expire. Copied on write, like summary.
+	selling []bool
 	reg     *registry
 	summary *summary
 	sgg     [][nStats]int32 // per 시군구 of reg.sgg; copied on write, like summary
@@ -121,7 +125,7 @@ func (s *Snapshot) finish() *Snapshot {
 // new as_of. The caches of the version are not carried over (v2 bodies
 // embed as_of); the registry's are.
 func (s *Snapshot) confirmed(asOf time.Time) *Snapshot {
-	ns := &Snapshot{version: s.version, asOf: asOf, n: s.n, chunks: s.chunks, reg: s.reg, summary: s.summary, sgg: s.sgg, sales: s.sales}
+	ns := &Snapshot{version: s.version, asOf: asOf, n: s.n, chunks: s.chunks, selling: s.selling, reg: s.reg, summary: s.summary, sgg: s.sgg, sales: s.sales}
 	return ns.finish()
 }
 
@@ -336,6 +340,12 @@ func fromEntries(entries []*Entry, version int64, asOf time.Time) *Snapshot {
 	for i := 0; i < len(entries); i += chunkSize {
 		s.chunks = append(s.chunks, slices.Clone(entries[i:min(i+chunkSize, len(entries))]))
 	}
+	s.selling = make([]bool, len(s.chunks))
+	for i, e := range entries {
+		if e.hasSellout() {
+			s.selling[i>>chunkBits] = true
+		}
+	}
 	for _, e := range entries {
 		s.summary[e.sido][statIndex(e.Stat)]++
 		if e.Version > s.version {
@@ -468,6 +478,7 @@ func (s *Snapshot) patch(c *changeSet, asOf time.Time) *Snapshot {
 	sum := *s.summary
 	ns.summary = &sum
 	ns.sgg = slices.Clone(s.sgg)
+	ns.selling = s.selling
 	copied := make(map[int]bool, 4)
 	for j, e := range c.applied {
 		i := int(c.pos[j])
@@ -484,6 +495,12 @@ func (s *Snapshot) patch(c *changeSet, asOf time.Time) *Snapshot {
 			ns.sgg[k][statIndex(e.Stat)]++
 		}
 		ns.chunks[ch][i&(chunkSize-1)] = e
+		if !ns.selling[ch] && e.hasSellout() {
+			if &ns.selling[0] == &s.selling[0] {
+				ns.selling = slices.Clone(s.selling)
+			}
+			ns.selling[ch] = true
+		}
 	}
 	if c.regChange {
 		ns.reg = &registry{codes: s.reg.codes, geo: s.reg.geo, places: s.reg.places, sgg: s.reg.sgg, sggOf: s.reg.sggOf}

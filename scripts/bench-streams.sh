@@ -21,6 +21,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 DIR=${BENCH_DIR:-/tmp/publicmask-bench-streams}
 PORT=${BENCH_PORT:-18090}
 SECS=${BENCH_SECONDS:-15}
@@ -39,12 +40,9 @@ MEM=()
 SERVER=$!
 HOLD=
 trap 'kill $SERVER $HOLD 2>/dev/null; wait 2>/dev/null || true' EXIT
-for _ in $(seq 1 600); do
-	curl -sf "$BASE/readyz" >/dev/null && break
-	sleep 0.1
-done
+wait_ready "$BASE" "$DIR/server.log"
 
-rss() { awk '/VmRSS/ { printf "%d", $2 / 1024 }' "/proc/$SERVER/status"; }
+rss() { rss_mb "$SERVER"; }
 run() { # name
 	"$DIR/publicmask" rush --target "$BASE" --admin-token "$TOKEN" --duration "${SECS}s" \
 		--sales-rate 1000 --read-rate 1000 --streams 0 --report "$DIR/$1" >"$DIR/$1.log" 2>&1 || true

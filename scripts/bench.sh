@@ -36,6 +36,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 DIR=${BENCH_DIR:-/tmp/publicmask-bench}
 PORT=${BENCH_PORT:-18080}
 SECS=${BENCH_SECONDS:-20}
@@ -46,15 +47,8 @@ TOKEN="bench-$(date +%s)-$$"
 rm -rf "$DIR"
 mkdir -p "$DIR"
 
-say() { printf '%s\n' "$*" >&2; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
-jget() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); 
-for k in sys.argv[2].split("."): d=d[k]
-print(d)' "$1" "$2"; }
-
 say "== building"
-go build -o "$DIR/publicmask" ./cmd/publicmask
-PM="$DIR/publicmask"
+build_pm "$DIR"
 RUSH=("$PM" rush)
 
 say "== 1. ledger ceiling: go test -bench BenchmarkSell ./ledger"
@@ -68,13 +62,9 @@ say "== 2. server with the national demo seed"
 	--debug-addr "127.0.0.1:$((PORT + 1))" >"$DIR/serve.out" 2>"$DIR/serve.err" &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true' EXIT
-for _ in $(seq 1 600); do
-	curl -fsS "$BASE/readyz" >/dev/null 2>&1 && break
-	sleep 0.2
-done
-curl -fsS "$BASE/readyz" >/dev/null || { say "server did not become ready"; cat "$DIR/serve.err" >&2; exit 1; }
+wait_ready "$BASE" "$DIR/serve.err"
 OUTLETS=$(curl -fsS "$BASE/api/v2/summary" | python3 -c 'import json,sys; print(json.load(sys.stdin)["national"]["total"])')
-RSS0=$(awk '/VmRSS/ { print int($2 / 1024) }' "/proc/$SERVER/status")
+RSS0=$(rss_mb "$SERVER")
 say "   $OUTLETS outlets, RSS $RSS0 MB"
 
 say "== 3. storesByGeo vs fixed body (wrk -t2 -c$WRK_CONN -d${WRK_SECS}s)"
@@ -192,7 +182,7 @@ FRESH_N=$(jget "$DIR/rush-mixed/report.json" freshness.samples)
 GHOST=$(jget "$DIR/rush-mixed/report.json" ghost.share)
 M_VIOL=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["violations"]))' "$DIR/rush-mixed/report.json")
 
-RSS1=$(awk '/VmRSS/ { print int($2 / 1024) }' "/proc/$SERVER/status")
+RSS1=$(rss_mb "$SERVER")
 HWM=$(awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$SERVER/status")
 PW=$(curl -fsS -H "Authorization: Bearer $TOKEN" "$BASE/api/v2/admin/verify" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["checked"]["person_weeks"], "ok" if d["ok"] else "NOT OK")')
 
@@ -227,10 +217,10 @@ if command -v sqlite3 >/dev/null 2>&1; then
 	"$PM" serve --addr "127.0.0.1:$PORT" --db "$DIR/bench.db" --seed demo \
 		--clock 2020-03-11T08:00:00+09:00 --admin-token "$TOKEN" --log-level warn >>"$DIR/serve.out" 2>>"$DIR/serve.err" &
 	SERVER=$!
-	for _ in $(seq 1 600); do curl -fsS "$BASE/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
-	RSS2R=$(awk '/VmRSS/ { print int($2 / 1024) }' "/proc/$SERVER/status")
+	wait_ready "$BASE" "$DIR/serve.err"
+	RSS2R=$(rss_mb "$SERVER")
 	"${RUSH[@]}" --target "$BASE" --admin-token "$TOKEN" --duration 10s --report "$DIR/rush-1m" --quiet --seed 5 || say "   (rush reported violations: see $DIR/rush-1m)"
-	RSS2=$(awk '/VmRSS/ { print int($2 / 1024) }' "/proc/$SERVER/status")
+	RSS2=$(rss_mb "$SERVER")
 fi
 
 echo

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -160,45 +161,46 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, rec)
 }
 
+// deliveryIn and stockIn are the bodies of the two stock writes: a txn_id
+// and one required count, a pointer so that a missing count is refused
+// rather than read as zero.
 type deliveryIn struct {
 	TxnID    string `json:"txn_id"`
 	Quantity *int   `json:"quantity"`
 }
 
-func (s *Server) deliver(w http.ResponseWriter, r *http.Request) {
-	var in deliveryIn
-	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &in); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if in.Quantity == nil {
-		s.writeError(w, r, fieldErr("quantity", "required"))
-		return
-	}
-	rec, replayed, err := s.led.Deliver(r.Context(), tokenOf(r).Outlet, in.TxnID, *in.Quantity)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, createdOr(replayed), rec)
-}
-
 type stockIn struct {
 	TxnID string `json:"txn_id"`
-	Count *int   `json:"count"` // a pointer: a missing count must not zero the stock
+	Count *int   `json:"count"`
+}
+
+type stockWriteIn interface {
+	fields() (txnID string, n *int, name string)
+}
+
+func (in *deliveryIn) fields() (string, *int, string) { return in.TxnID, in.Quantity, "quantity" }
+func (in *stockIn) fields() (string, *int, string)    { return in.TxnID, in.Count, "count" }
+
+func (s *Server) deliver(w http.ResponseWriter, r *http.Request) {
+	s.stockWrite(w, r, &deliveryIn{}, s.led.Deliver)
 }
 
 func (s *Server) correctStock(w http.ResponseWriter, r *http.Request) {
-	var in stockIn
-	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &in); err != nil {
+	s.stockWrite(w, r, &stockIn{}, s.led.CorrectStock)
+}
+
+func (s *Server) stockWrite(w http.ResponseWriter, r *http.Request, in stockWriteIn,
+	write func(ctx context.Context, outlet, txnID string, n int) (*ledger.StockReceipt, bool, error)) {
+	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, in); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if in.Count == nil {
-		s.writeError(w, r, fieldErr("count", "required"))
+	txnID, n, name := in.fields()
+	if n == nil {
+		s.writeError(w, r, fieldErr(name, "required"))
 		return
 	}
-	rec, replayed, err := s.led.CorrectStock(r.Context(), tokenOf(r).Outlet, in.TxnID, *in.Count)
+	rec, replayed, err := write(r.Context(), tokenOf(r).Outlet, txnID, *n)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

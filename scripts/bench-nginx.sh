@@ -10,25 +10,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
-DIR=${BENCH_DIR:-/tmp/publicmask-bench-nginx}
-SECS=${BENCH_SECONDS:-20}
-P1=${BENCH_PORT:-18280}
+bench_env /tmp/publicmask-bench-nginx 18280 20
+P1=$PORT
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-rm -rf "$DIR"; mkdir -p "$DIR"; chmod 755 "$DIR"
+chmod 755 "$DIR" # nginx workers read it
 
 build_pm "$DIR"
 pg_schema bench_ng
-head -c 32 /dev/urandom >"$DIR/secret"; chmod 600 "$DIR/secret"
-TOKEN="bench-ng-$(date +%s)-$$"
+trap stop_all EXIT
+new_secret "$DIR/secret"
 COMMON=(--db "$NODE_DSN" --seed none --clock 2020-03-11T08:00:00+09:00 --log-level warn --trust-proxy 127.0.0.1)
-
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	drop_schema
-}
-trap cleanup EXIT
 "$PM" serve --addr "127.0.0.1:$P1" --role ledger --secret-file "$DIR/secret" --admin-token "$TOKEN" "${COMMON[@]}" 2>"$DIR/ledger.err" >/dev/null & PIDS+=($!)
 wait_ready "http://127.0.0.1:$P1" "$DIR/ledger.err"
 "$PM" serve --addr "127.0.0.1:$((P1 + 1))" --role public "${COMMON[@]}" 2>"$DIR/public1.err" >/dev/null & PIDS+=($!)

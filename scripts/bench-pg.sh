@@ -12,27 +12,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
-DIR=${BENCH_DIR:-/tmp/publicmask-bench-pg}
-SECS=${BENCH_SECONDS:-20}
-P1=${BENCH_PORT:-18180}
-rm -rf "$DIR"; mkdir -p "$DIR"
+bench_env /tmp/publicmask-bench-pg 18180 20
+P1=$PORT
 
 build_pm "$DIR"
 pg_schema bench
+trap stop_all EXIT
 say "== in-process ceiling: go test -bench LedgerSales ./postgres (4 writers)"
 CEIL=$(PUBLICMASK_TEST_POSTGRES="$DSN" go test -run '^$' -bench 'LedgerSales/writers=4' -benchtime 20000x ./postgres | tee "$DIR/ledger-bench.txt" |
 	awk '/sales\/s/ { for (i = 1; i < NF; i++) if ($(i+1) == "sales/s") v = $i } END { print v + 0 }')
-head -c 32 /dev/urandom >"$DIR/secret"; chmod 600 "$DIR/secret"
-TOKEN="bench-pg-$(date +%s)-$$"
+new_secret "$DIR/secret"
 COMMON=(--db "$NODE_DSN" --secret-file "$DIR/secret" --admin-token "$TOKEN" --seed none --clock 2020-03-11T08:00:00+09:00 --log-level warn)
-
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	drop_schema
-}
-trap cleanup EXIT
 "$PM" serve --addr "127.0.0.1:$P1" --role ledger "${COMMON[@]}" 2>"$DIR/ledger1.err" >/dev/null & PIDS+=($!)
 sleep 2 # the first node applies the migrations
 "$PM" serve --addr "127.0.0.1:$((P1 + 1))" --role ledger "${COMMON[@]}" 2>"$DIR/ledger2.err" >/dev/null & PIDS+=($!)

@@ -22,14 +22,8 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
-DIR=${BENCH_DIR:-/tmp/publicmask-scale}
-PORT=${BENCH_PORT:-18090}
-SECS=${BENCH_SECONDS:-15}
+bench_env /tmp/publicmask-scale 18090 15
 COUNTS=${BENCH_COUNTS:-"26263 ${BENCH_SCALE:-540000}"}
-BASE="http://127.0.0.1:$PORT"
-TOKEN="scale-$(date +%s)-$$"
-rm -rf "$DIR"
-mkdir -p "$DIR"
 
 say "== building"
 build_pm "$DIR"

@@ -22,16 +22,10 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
-DIR=${BENCH_DIR:-/tmp/publicmask-bench-streams}
-PORT=${BENCH_PORT:-18090}
-SECS=${BENCH_SECONDS:-15}
+bench_env /tmp/publicmask-bench-streams 18090 15
 STREAMS=${BENCH_STREAMS:-10000}
-BASE="http://127.0.0.1:$PORT"
-TOKEN="bench-$(date +%s)-$$"
-rm -rf "$DIR"
-mkdir -p "$DIR"
 
-go build -o "$DIR/publicmask" ./cmd/publicmask
+build_pm "$DIR"
 go build -o "$DIR/streamhold" ./scripts/streamhold
 MEM=()
 [ -n "${BENCH_MEMORY_LIMIT:-}" ] && MEM=(--memory-limit "$BENCH_MEMORY_LIMIT")

@@ -37,15 +37,9 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
-DIR=${BENCH_DIR:-/tmp/publicmask-bench}
-PORT=${BENCH_PORT:-18080}
-SECS=${BENCH_SECONDS:-20}
+bench_env /tmp/publicmask-bench 18080 20
 WRK_SECS=${WRK_SECONDS:-10}
 WRK_CONN=${WRK_CONN:-64}
-BASE="http://127.0.0.1:$PORT"
-TOKEN="bench-$(date +%s)-$$"
-rm -rf "$DIR"
-mkdir -p "$DIR"
 
 say "== building"
 build_pm "$DIR"

@@ -46,3 +46,28 @@ pg_schema() {
 	NODE_DSN="$DSN&search_path=$SCHEMA"
 }
 drop_schema() { "$BINDIR/psql" "$DSN" -qc "DROP SCHEMA $SCHEMA CASCADE" >/dev/null 2>&1 || true; }
+
+# new_secret FILE: a node's HMAC secret, 32 random bytes for the owner only.
+new_secret() { head -c 32 /dev/urandom >"$1"; chmod 600 "$1"; }
+
+# PIDS holds the background processes a script starts (PIDS+=($!));
+# stop_all, trapped on EXIT, stops them and drops pg_schema's schema.
+PIDS=()
+stop_all() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	if [ -n "${SCHEMA:-}" ]; then drop_schema; fi
+}
+
+# bench_env DIR PORT SECONDS: BENCH_DIR, BENCH_PORT and BENCH_SECONDS with
+# these defaults. Sets DIR (emptied), PORT, SECS, BASE (the server at PORT)
+# and TOKEN (a fresh admin token).
+bench_env() {
+	DIR=${BENCH_DIR:-$1}
+	PORT=${BENCH_PORT:-$2}
+	SECS=${BENCH_SECONDS:-$3}
+	BASE="http://127.0.0.1:$PORT"
+	TOKEN="bench-$(date +%s)-$$"
+	rm -rf "$DIR"
+	mkdir -p "$DIR"
+}

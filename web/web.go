@@ -234,7 +234,8 @@ func (d pageData) T(key string) (string, error) {
 }
 
 func (s *site) renderPages() {
-	t := template.Must(template.New("").Funcs(template.FuncMap{"asset": s.assetURL, "oasset": s.outletURL}).
+	t := template.Must(template.New("").Funcs(template.FuncMap{"asset": s.assetURL, "oasset": s.outletURL,
+		"list": func(s ...string) []string { return s }}).
 		ParseFS(files, "pages/*.html"))
 	d := pageData{Tiles: s.opts.Tiles, Basemap: len(s.opts.Basemap) > 0}
 	if strings.Contains(s.opts.Tiles, "openstreetmap.org") {

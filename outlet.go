@@ -14,10 +14,9 @@ const (
 	MaxProxiesPerSale    = 10
 )
 
-// MaxLateWindow is the longest late window a policy may set (policy
-// repeats it; a test keeps the two equal): a late sale older than the
-// window is refused, so no recorded sale was sold longer than this before
-// it was recorded.
+// MaxLateWindow is the longest late window a policy may set: a late sale
+// older than the window is refused, so no recorded sale was sold longer
+// than this before it was recorded.
 const MaxLateWindow = 7 * 24 * time.Hour
 
 // Outlet types as in the 2020 open API.

@@ -38,6 +38,13 @@ func newAPI(t *testing.T) *liveAPI {
 	return &liveAPI{t: t, env: env, url: ts.URL, logs: logs, admin: env.AdminToken}
 }
 
+// on is e for the subtest t: its helpers fail t, not the test that made e.
+func (e *liveAPI) on(t *testing.T) *liveAPI {
+	c := *e
+	c.t = t
+	return &c
+}
+
 type resp struct {
 	status int
 	body   []byte
@@ -128,11 +135,11 @@ func (e *liveAPI) setup() map[string]string {
 // The rationing core's rules over HTTP, step by step, on Wednesday
 // 2020-03-11: each step builds on the last.
 func TestSaleRulesOverHTTP(t *testing.T) {
-	e := newAPI(t)
-	tok := e.setup()
+	api := newAPI(t)
+	tok := api.setup()
 	a, b, c, d := tok["10000001"], tok["10000002"], tok["10000003"], tok["10000004"]
-	step := func(name string, f func(t *testing.T)) {
-		if !t.Run(name, f) {
+	step := func(name string, f func(t *testing.T, e *liveAPI)) {
+		if !t.Run(name, func(t *testing.T) { f(t, api.on(t)) }) {
 			t.FailNow()
 		}
 	}
@@ -152,14 +159,14 @@ func TestSaleRulesOverHTTP(t *testing.T) {
 		}
 	}
 
-	step("a 1983 buyer takes 2 masks at outlet A", func(t *testing.T) {
+	step("a 1983 buyer takes 2 masks at outlet A", func(t *testing.T, e *liveAPI) {
 		first = e.sale(a, "s-83", born83, 2)
 		first.decode(t, &rec)
 		if first.status != 201 || rec.SaleID == "" || rec.Outlet.Stock != 98 || len(rec.Items) != 1 || rec.Items[0].RemainingThisWeek == nil || *rec.Items[0].RemainingThisWeek != 0 {
 			t.Fatalf("1983 at A: %d %s", first.status, first.body)
 		}
 	})
-	step("refusals: quota at outlet B, wrong weekday, wrong check digit", func(t *testing.T) {
+	step("refusals: quota at outlet B, wrong weekday, wrong check digit", func(t *testing.T, e *liveAPI) {
 		if r := e.sale(b, "s-83b", born83, 1); r.status != 422 || r.code() != "quota_exceeded" {
 			t.Errorf("1983 at B: %d %s", r.status, r.body)
 		}
@@ -170,7 +177,7 @@ func TestSaleRulesOverHTTP(t *testing.T) {
 			t.Errorf("bad check digit: %d %s", r.status, r.body)
 		}
 	})
-	step("a retry gets the same answer with 200; another body under the txn_id 409", func(t *testing.T) {
+	step("a retry gets the same answer with 200; another body under the txn_id 409", func(t *testing.T, e *liveAPI) {
 		replay := e.sale(a, "s-83", born83, 2)
 		if replay.status != 200 || !bytes.Equal(replay.body, first.body) {
 			t.Errorf("replay: %d %s", replay.status, replay.body)
@@ -186,12 +193,12 @@ func TestSaleRulesOverHTTP(t *testing.T) {
 			t.Errorf("txn reuse: %d %s", r.status, r.body)
 		}
 	})
-	step("an outlet that never received stock refuses", func(t *testing.T) {
+	step("an outlet that never received stock refuses", func(t *testing.T, e *liveAPI) {
 		if r := e.sale(c, "s-c", testenv.Born(1988, 3), 1); r.status != 422 || r.code() != "out_of_stock" {
 			t.Errorf("no stock: %d %s", r.status, r.body)
 		}
 	})
-	step("a suspended outlet refuses and shows break until resumed", func(t *testing.T) {
+	step("a suspended outlet refuses and shows break until resumed", func(t *testing.T, e *liveAPI) {
 		if r := e.post("/api/v2/outlet/suspend", d, ""); r.status != 200 {
 			t.Fatalf("suspend: %d %s", r.status, r.body)
 		}
@@ -214,7 +221,7 @@ func TestSaleRulesOverHTTP(t *testing.T) {
 			t.Errorf("after resume: %d %s", r.status, r.body)
 		}
 	})
-	step("cancel frees the quota, only at the selling outlet", func(t *testing.T) {
+	step("cancel frees the quota, only at the selling outlet", func(t *testing.T, e *liveAPI) {
 		var s78 struct {
 			SaleID string `json:"sale_id"`
 		}
@@ -232,7 +239,7 @@ func TestSaleRulesOverHTTP(t *testing.T) {
 			t.Errorf("after cancel: %d %s", r.status, r.body)
 		}
 	})
-	step("the check says the same without recording", func(t *testing.T) {
+	step("the check says the same without recording", func(t *testing.T, e *liveAPI) {
 		var chk struct {
 			Eligible bool
 			Persons  []struct {
@@ -244,7 +251,7 @@ func TestSaleRulesOverHTTP(t *testing.T) {
 			t.Errorf("check: %+v", chk)
 		}
 	})
-	step("the counter page's list has no person keys and marks the cancelled sale", func(t *testing.T) {
+	step("the counter page's list has no person keys and marks the cancelled sale", func(t *testing.T, e *liveAPI) {
 		r := e.call("GET", "/api/v2/outlet/sales?limit=10", a, "", "")
 		var list struct {
 			Sales []saleOut
@@ -260,7 +267,7 @@ func TestSaleRulesOverHTTP(t *testing.T) {
 			t.Errorf("recent sales: %d %s", r.status, r.body)
 		}
 	})
-	step("outlet tokens stay out of admin routes; a revoked token is refused", func(t *testing.T) {
+	step("outlet tokens stay out of admin routes; a revoked token is refused", func(t *testing.T, e *liveAPI) {
 		if r := e.call("GET", "/api/v2/admin/verify", a, "", ""); r.status != 403 {
 			t.Errorf("outlet token on verify: %d", r.status)
 		}
@@ -271,7 +278,7 @@ func TestSaleRulesOverHTTP(t *testing.T) {
 			t.Errorf("revoked token: %d", r.status)
 		}
 	})
-	step("the ledger verifies and no raw ID reached the log", func(t *testing.T) {
+	step("the ledger verifies and no raw ID reached the log", func(t *testing.T, e *liveAPI) {
 		e.verifyOK()
 		for _, id := range []string{born83, born78, bad} {
 			for _, form := range []string{id, id[:6] + "-" + id[6:]} {

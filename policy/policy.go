@@ -95,12 +95,11 @@ type Policy struct {
 	Periods    []Period `json:"periods"`
 }
 
-// Bounds of Policy.LateWindow. MaxLateWindow equals the root package's
-// (a test keeps them equal).
+// Bounds of Policy.LateWindow.
 const (
 	DefaultLateWindow = 24 * time.Hour
 	MinLateWindow     = 2 * time.Minute
-	MaxLateWindow     = 7 * 24 * time.Hour
+	MaxLateWindow     = publicmask.MaxLateWindow
 )
 
 // Late is the late window in force (DefaultLateWindow unless set).

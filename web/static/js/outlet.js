@@ -370,18 +370,26 @@ function undo() {
   return true;
 }
 
-async function cancelLast(last) {
+// busyCall sends one request with the sale form busy (keys ignored); null
+// when the server did not answer.
+async function busyCall(method, path, body) {
   setBusy(true);
-  let r;
   try {
-    r = await api('POST', '/api/v2/outlet/sales/' + encodeURIComponent(last.sale_id) + '/cancel');
+    return await api(method, path, body);
   } catch (e) {
+    return null;
+  } finally {
     setBusy(false);
+  }
+}
+
+async function cancelLast(last) {
+  const r = await busyCall('POST', '/api/v2/outlet/sales/' + encodeURIComponent(last.sale_id) + '/cancel');
+  if (!r) {
     show('bad', T('undo.failed'), [T('undo.offline')]);
     focusId();
     return;
   }
-  setBusy(false);
   if (r.ok) {
     forget(last.ids, last.qtys);
     show('info', T('undo.done', { n: last.total }), r.body && r.body.outlet ? [T('stock.now', { n: r.body.outlet.stock })] : []);
@@ -437,23 +445,18 @@ async function sell() {
   if (!sale) return;
   sale.soldAt = new Date(serverNow()).toISOString(); // when the masks change hands
   if (state.offline) { queueSale(sale, false); return; }
-  setBusy(true);
   show('wait', T('sale.sending'), []);
-  let r;
-  try {
-    r = await api('POST', '/api/v2/outlet/sales', sale.body);
-  } catch (e) {
+  const r = await busyCall('POST', '/api/v2/outlet/sales', sale.body);
+  if (!r) {
     // No answer in time: the request may have reached the server; the
     // outbox retries the same txn_id, which the server answers once.
-    setBusy(false);
     queueSale(sale, true);
     return;
   }
-  if (r.status === 201 || r.status === 200) { setBusy(false); sold(sale, r.body); return; }
-  if (r.status === 503 || r.status === 429 || r.status === 408) { setBusy(false); setOffline(); queueSale(sale, false); return; }
-  if (r.status >= 500) { setBusy(false); setOffline(); queueSale(sale, true); return; }
+  if (r.status === 201 || r.status === 200) { sold(sale, r.body); return; }
+  if (r.status === 503 || r.status === 429 || r.status === 408) { setOffline(); queueSale(sale, false); return; }
+  if (r.status >= 500) { setOffline(); queueSale(sale, true); return; }
   refused(sale, r);
-  setBusy(false);
 }
 
 function sold(sale, rec) {
@@ -509,18 +512,13 @@ async function check() {
     return;
   }
   const body = Object.assign({}, sale.body); delete body.txn_id;
-  setBusy(true);
   show('wait', T('check.sending'), []);
-  let r;
-  try {
-    r = await api('POST', '/api/v2/outlet/check', body);
-  } catch (e) {
-    setBusy(false);
+  const r = await busyCall('POST', '/api/v2/outlet/check', body);
+  if (!r) {
     show('info', T('check.unreachable'), [T('check.offline.note')]);
     focusId();
     return;
   }
-  setBusy(false);
   if (!r.ok || !r.body) { show('bad', T('check.failed'), [resText(r)]); selectId(); return; }
   if (r.body.reason) { show('bad', T('sale.refused'), [reasonText(r.body.reason)]); selectId(); return; }
   var lines = [], pi = 0;

@@ -80,18 +80,11 @@ PY
 	# The radius at which a Seoul answer holds as many outlets as m=1000 does
 	# with the national 26,263 (the density grows with N).
 	M=$(python3 -c "import math; print(max(50, int(1000 * math.sqrt(26263 / $N))))")
-	cat >"$D/geo.lua" <<LUA
-math.randomseed(2020)
-request = function()
-  local lat = 37.50 + math.random() * 0.10
-  local lng = 126.92 + math.random() * 0.14
-  return wrk.format("GET", string.format("/corona19-masks/v1/storesByGeo/json?lat=%.5f&lng=%.5f&m=$M", lat, lng))
-end
-LUA
+	geo_lua "$D/geo.lua" "$M"
 	GEO_N="n/a"
 	if command -v wrk >/dev/null 2>&1; then
 		wrk -t2 -c16 -d8s --latency -s "$D/geo.lua" "$BASE" >"$D/wrk-geo.txt"
-		GEO_N=$(awk '/Requests\/sec/ { print $2 }' "$D/wrk-geo.txt")
+		GEO_N=$(wrk_rate "$D/wrk-geo.txt")
 	fi
 	GEO_COUNT=$(curl -fsS "$BASE/corona19-masks/v1/storesByGeo/json?lat=37.5665&lng=126.978&m=$M" | python3 -c 'import json,sys; print(json.load(sys.stdin)["count"])')
 	python3 - "$D" "$RSS" "$RSS_AFTER" "$M" "$GEO_N" "$GEO_COUNT" <<'PY'

@@ -63,24 +63,14 @@ RSS0=$(rss_mb "$SERVER")
 say "   $OUTLETS outlets, RSS $RSS0 MB"
 
 say "== 3. storesByGeo vs fixed body (wrk -t2 -c$WRK_CONN -d${WRK_SECS}s)"
-cat >"$DIR/geo.lua" <<'EOF'
--- Random points in central Seoul, so that answers are not all one cache entry.
-math.randomseed(2020)
-request = function()
-  local lat = 37.50 + math.random() * 0.10
-  local lng = 126.92 + math.random() * 0.14
-  return wrk.format("GET", string.format("/corona19-masks/v1/storesByGeo/json?lat=%.5f&lng=%.5f&m=1000", lat, lng))
-end
-EOF
-wrk_rate() { awk '/Requests\/sec/ { print $2 }' "$1"; }
-wrk_p99() { awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms/, "", v) } else if (v ~ /s$/) { sub(/s/, "", v); v *= 1000 } print v }' "$1"; }
+geo_lua "$DIR/geo.lua" 1000
 GEO_BYTES=$(curl -fsS "$BASE/corona19-masks/v1/storesByGeo/json?lat=37.5665&lng=126.978&m=1000" | wc -c)
 # The ceiling: the same process serving a pre-encoded body of the same size
 # (on its --debug-addr listener, so without the API middleware).
 wrk -t2 -c"$WRK_CONN" -d"${WRK_SECS}s" --latency "http://127.0.0.1:$((PORT + 1))/debug/fixed?bytes=$GEO_BYTES" >"$DIR/wrk-fixed.txt"
 wrk -t2 -c"$WRK_CONN" -d"${WRK_SECS}s" --latency -s "$DIR/geo.lua" "$BASE" >"$DIR/wrk-geo.txt"
 # The same at m=5000 (the radius 2020 clients asked for, clamped): bodies of ~150 KB.
-sed 's/m=1000/m=5000/' "$DIR/geo.lua" >"$DIR/geo5000.lua"
+geo_lua "$DIR/geo5000.lua" 5000
 GEO5_BYTES=$(curl -fsS "$BASE/corona19-masks/v1/storesByGeo/json?lat=37.5665&lng=126.978&m=5000" | wc -c)
 wrk -t2 -c"$WRK_CONN" -d"${WRK_SECS}s" --latency "http://127.0.0.1:$((PORT + 1))/debug/fixed?bytes=$GEO5_BYTES" >"$DIR/wrk-fixed5000.txt"
 wrk -t2 -c"$WRK_CONN" -d"${WRK_SECS}s" --latency -s "$DIR/geo5000.lua" "$BASE" >"$DIR/wrk-geo5000.txt"

@@ -71,3 +71,20 @@ bench_env() {
 	rm -rf "$DIR"
 	mkdir -p "$DIR"
 }
+
+# geo_lua FILE M: a wrk script asking storesByGeo at radius M around random
+# points in central Seoul, so that answers are not all one cache entry.
+geo_lua() {
+	cat >"$1" <<LUA
+math.randomseed(2020)
+request = function()
+  local lat = 37.50 + math.random() * 0.10
+  local lng = 126.92 + math.random() * 0.14
+  return wrk.format("GET", string.format("/corona19-masks/v1/storesByGeo/json?lat=%.5f&lng=%.5f&m=$2", lat, lng))
+end
+LUA
+}
+
+# wrk_rate and wrk_p99 FILE: requests/s and p99 (ms) of a wrk --latency report.
+wrk_rate() { awk '/Requests\/sec/ { print $2 }' "$1"; }
+wrk_p99() { awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms/, "", v) } else if (v ~ /s$/) { sub(/s/, "", v); v *= 1000 } print v }' "$1"; }

@@ -1,5 +1,11 @@
 package ledger
 
+import (
+	"context"
+
+	"github.com/publicmask/publicmask"
+)
+
 // TokenStoreReads is how many times the store was read for a token.
 func (l *Ledger) TokenStoreReads() int64 { return l.tokens.reads.Load() }
 
@@ -8,4 +14,23 @@ func SetMaxUnknownTokens(n int64) (restore func()) {
 	old := maxUnknownTokens
 	maxUnknownTokens = n
 	return func() { maxUnknownTokens = old }
+}
+
+// Reject marks a refusal, as the ledger's own operations do.
+var Reject = reject
+
+// CommitOps runs each of runs as one operation of a single group commit
+// and returns each one's outcome.
+func (l *Ledger) CommitOps(runs ...func(tx publicmask.Tx) error) []error {
+	ops := make([]*op, len(runs))
+	for i, run := range runs {
+		ops[i] = &op{ctx: context.Background(), kind: "test", done: make(chan error, 1),
+			run: func(tx publicmask.Tx, _ *batch) error { return run(tx) }}
+	}
+	l.commit(ops)
+	out := make([]error, len(ops))
+	for i, o := range ops {
+		out[i] = <-o.done
+	}
+	return out
 }

@@ -80,11 +80,7 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := s.led.Check(r.Context(), req)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, res)
+	s.reply(w, r, http.StatusOK, res, err)
 }
 
 func (s *Server) sell(w http.ResponseWriter, r *http.Request) {
@@ -154,11 +150,7 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec, err := s.led.Cancel(r.Context(), tokenOf(r).Outlet, id)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, rec)
+	s.reply(w, r, http.StatusOK, rec, err)
 }
 
 // deliveryIn and stockIn are the bodies of the two stock writes: a txn_id
@@ -201,11 +193,7 @@ func (s *Server) stockWrite(w http.ResponseWriter, r *http.Request, in stockWrit
 		return
 	}
 	rec, replayed, err := write(r.Context(), tokenOf(r).Outlet, txnID, *n)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, createdOr(replayed), rec)
+	s.reply(w, r, createdOr(replayed), rec, err)
 }
 
 func (s *Server) suspend(w http.ResponseWriter, r *http.Request) { s.setSuspended(w, r, true) }
@@ -214,11 +202,7 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request)  { s.setSuspende
 // setSuspended ignores any body: the route says everything.
 func (s *Server) setSuspended(w http.ResponseWriter, r *http.Request, on bool) {
 	v, err := s.led.SetSuspended(r.Context(), tokenOf(r).Outlet, on)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, v)
+	s.reply(w, r, http.StatusOK, v, err)
 }
 
 // saleOut is what the counter page sees of a sale: no person keys, no

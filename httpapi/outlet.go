@@ -69,14 +69,8 @@ func (s *Server) getOutlet(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) check(w http.ResponseWriter, r *http.Request) {
-	var in saleIn
-	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &in); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	req, err := s.saleRequest(tokenOf(r).Outlet, &in, true)
-	if err != nil {
-		s.writeError(w, r, err)
+	req, ok := s.saleBody(w, r, true)
+	if !ok {
 		return
 	}
 	res, err := s.led.Check(r.Context(), req)
@@ -84,28 +78,35 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) sell(w http.ResponseWriter, r *http.Request) {
-	var in saleIn
-	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &in); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := s.unseal(tokenOf(r).Outlet, &in); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	req, err := s.saleRequest(tokenOf(r).Outlet, &in, false)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	rec, replayed, err := s.led.Sell(r.Context(), req)
-	if err != nil {
-		s.writeError(w, r, err)
+	req, ok := s.saleBody(w, r, false)
+	if !ok {
 		return
 	}
 	// A replay answers the stored first receipt byte for byte (its
 	// MarshalJSON returns it as stored).
-	writeJSON(w, createdOr(replayed), rec)
+	rec, replayed, err := s.led.Sell(r.Context(), req)
+	s.reply(w, r, createdOr(replayed), rec, err)
+}
+
+// saleBody reads the body of a check or a sale (which may come sealed,
+// DESIGN.md §6.2) into a ledger request; on an error it answers it and
+// reports false.
+func (s *Server) saleBody(w http.ResponseWriter, r *http.Request, check bool) (ledger.SaleRequest, bool) {
+	var in saleIn
+	outlet := tokenOf(r).Outlet
+	err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &in)
+	if err == nil && !check {
+		err = s.unseal(outlet, &in)
+	}
+	var req ledger.SaleRequest
+	if err == nil {
+		req, err = s.saleRequest(outlet, &in, check)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return req, false
+	}
+	return req, true
 }
 
 // saleRequest turns a sale or check body into a ledger request. Only the

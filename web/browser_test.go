@@ -244,3 +244,20 @@ func TestBrowserStatus(t *testing.T) {
 	}
 	copyFile(t, p.Screenshot("status.png"), "/tmp/publicmask-status.png")
 }
+
+// A language chosen with ?lang= is remembered for the server too (the
+// script writes the cookie): the next page comes in that language from its
+// first byte, whatever the browser's Accept-Language (Korean here).
+func TestBrowserLanguageRemembered(t *testing.T) {
+	ts, _ := newSite(t, Options{Tiles: "none"})
+	p := browsertest.NewPage(t, 1024, 768)
+	for _, lang := range []string{"en", "ko", "en"} {
+		p.Run(chromedp.Navigate(ts.URL + "/status?lang=" + lang))
+		p.Wait(`document.documentElement.lang === '`+lang+`'`, 5*time.Second)
+		var served string
+		p.Eval(`fetch('/overview').then(function (r) { return r.text(); })`, &served)
+		if !strings.Contains(served, `<html lang="`+lang+`">`) {
+			t.Errorf("after ?lang=%s, /overview served as %.80q", lang, served)
+		}
+	}
+}

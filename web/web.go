@@ -3,8 +3,9 @@
 // their assets embedded so that `go build` alone yields a working site and
 // nothing is fetched from a CDN at run time (DESIGN.md §1.5).
 //
-// The pages are static HTML; all behaviour lives in /static/js files so that
-// a strict Content-Security-Policy (no inline script or style) holds.
+// The pages are HTML rendered at start, once per language (i18n.go); all
+// behaviour lives in /static/js files so that a strict
+// Content-Security-Policy (no inline script or style) holds.
 package web
 
 import (

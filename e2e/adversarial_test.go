@@ -26,8 +26,7 @@ import (
 // addresses with ports, and a look for the admin token where it must not be.
 // One server (the national demo, Wednesday morning) serves every part.
 func TestAdversarial(t *testing.T) {
-	skipShort(t, "starts the national demo")
-	dir := t.TempDir()
+	dir := realRunDir(t, "starts the national demo")
 	dbg := freeAddr(t)
 	s := start(t, "--db", filepath.Join(dir, "pm.db"), "--clock", "2020-03-11T09:00:00+09:00",
 		"--debug-addr", dbg, "--trust-proxy", "127.0.0.1")

@@ -17,8 +17,7 @@ type acked struct {
 // TestCrashKeepsAcknowledgedSales: SIGKILL mid-load on SQLite; afterwards
 // no database file holds a raw ID.
 func TestCrashKeepsAcknowledgedSales(t *testing.T) {
-	skipShort(t, "crash test runs real processes")
-	dir := t.TempDir()
+	dir := realRunDir(t, "crash test runs real processes")
 	args := []string{"--db", filepath.Join(dir, "pm.db"), "--seed", "none", "--clock", "2020-03-11T10:00:00+09:00", "--log-level", "debug"}
 	acks := crashAndRestart(t, args)
 	assertNoRawIDs(t, dir, acks)

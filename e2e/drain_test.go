@@ -22,8 +22,7 @@ import (
 // TestSIGTERMDrains: on SIGTERM the server finishes what it acknowledged,
 // refuses new connections and exits within a bound.
 func TestSIGTERMDrains(t *testing.T) {
-	skipShort(t, "runs real processes")
-	dir := t.TempDir()
+	dir := realRunDir(t, "runs real processes")
 	args := []string{"--db", filepath.Join(dir, "pm.db"), "--seed", "none", "--clock", "2020-03-11T10:00:00+09:00"}
 	s := start(t, args...)
 	codes, tokens := setupOutlets(t, s, 2, 10000)
@@ -53,8 +52,7 @@ func TestSIGTERMDrains(t *testing.T) {
 
 // TestTLS: with --tls-cert/--tls-key the node serves HTTPS only.
 func TestTLS(t *testing.T) {
-	skipShort(t, "runs real processes")
-	dir := t.TempDir()
+	dir := realRunDir(t, "runs real processes")
 	cert, key := selfSigned(t, dir)
 	addr := freeAddr(t)
 	cmd := execServe(t, "--addr", addr, "--db", filepath.Join(dir, "pm.db"), "--seed", "none", "--admin-token", adminToken, "--tls-cert", cert, "--tls-key", key)

@@ -21,6 +21,14 @@ func skipShort(t *testing.T, what string) {
 	}
 }
 
+// realRunDir is the opening of a test that runs real processes: skipped
+// under -short, and given a fresh directory for its database and files.
+func realRunDir(t *testing.T, what string) string {
+	t.Helper()
+	skipShort(t, what)
+	return t.TempDir()
+}
+
 // gangbukStoreInfos are the 222 real Gangbuk pharmacies of the 2020 sample
 // (storesByGeo of 2020-07-03) as `storeInfos` rows for PUT
 // /api/v2/admin/outlets.

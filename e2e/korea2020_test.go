@@ -12,8 +12,7 @@ import (
 // offices at weekends, the split purchase of May, the close in July, and
 // verify across every rule change.
 func TestKorea2020Timeline(t *testing.T) {
-	skipShort(t, "restarts a real server many times")
-	dir := t.TempDir()
+	dir := realRunDir(t, "restarts a real server many times")
 	db := filepath.Join(dir, "pm.db")
 	at := func(date string) *server {
 		return start(t, "--db", db, "--seed", "none", "--policy", "korea-2020", "--clock", date+"T10:00:00+09:00")

@@ -16,8 +16,7 @@ import (
 // policy replaced through PUT /api/v2/admin/policy, take effect without a
 // restart; an invalid one is refused and the rules in force stay.
 func TestPolicyReloadWithoutRestart(t *testing.T) {
-	skipShort(t, "runs a real server")
-	dir := t.TempDir()
+	dir := realRunDir(t, "runs a real server")
 	file := filepath.Join(dir, "rules.json")
 	write := func(p *policy.Policy) string {
 		b, err := p.MarshalJSON()

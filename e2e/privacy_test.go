@@ -15,8 +15,7 @@ import (
 // level) nor any of its database files holds anything shaped like a
 // registration number with a valid check digit.
 func TestNoRawIDAfterARush(t *testing.T) {
-	skipShort(t, "runs a real server and a rush")
-	dir := t.TempDir()
+	dir := realRunDir(t, "runs a real server and a rush")
 	s := start(t, "--db", filepath.Join(dir, "pm.db"), "--seed", "none", "--log-level", "debug", "--clock", "2020-03-11T08:00:00+09:00")
 	rush := exec.Command(binary(t), "rush", "--target", s.base, "--admin-token", adminToken, "--duration", "5s",
 		"--outlets", "200", "--sales-rate", "300", "--read-rate", "300", "--quiet", "--report", filepath.Join(t.TempDir(), "report"))

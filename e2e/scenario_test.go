@@ -11,8 +11,7 @@ import (
 // step, against a server seeded with the national demo, on Wednesday
 // 2020-03-11; then a restart keeps everything. Each step builds on the last.
 func TestNewUserScenario(t *testing.T) {
-	skipShort(t, "runs a real server with the national demo")
-	dir := t.TempDir()
+	dir := realRunDir(t, "runs a real server with the national demo")
 	args := []string{"--db", filepath.Join(dir, "pm.db"), "--clock", "2020-03-11T10:00:00+09:00"}
 	srv := start(t, args...)
 	step := func(name string, f func(t *testing.T, s *server)) {

@@ -3,6 +3,7 @@ package public
 import (
 	"math"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,26 +13,31 @@ import (
 )
 
 // params are the raw query parameters the public API knows (first
-// occurrence wins). The query is parsed by hand because url.Values
-// allocates a map and slices per request on the hottest path.
+// occurrence wins), indexed by the p* constants. The query is parsed by hand
+// because url.Values allocates a map and slices per request on the hottest
+// path.
 type params struct {
-	page, perPage, lat, lng, m, address, limit, status, date, birthYear, q string
-	has                                                                    uint16
+	v    [numParams]string
+	seen uint16 // bit i: parameter i occurred, possibly empty
 }
 
 const (
-	hasPage = 1 << iota
-	hasPerPage
-	hasLat
-	hasLng
-	hasM
-	hasAddress
-	hasLimit
-	hasStatus
-	hasDate
-	hasBirthYear
-	hasQ
+	pPage = iota
+	pPerPage
+	pLat
+	pLng
+	pM
+	pAddress
+	pLimit
+	pStatus
+	pDate
+	pBirthYear
+	pQ
+	numParams
 )
+
+// paramNames spells the parameters in the order of the p* constants.
+var paramNames = [numParams]string{"page", "perPage", "lat", "lng", "m", "address", "limit", "status", "date", "birth_year", "q"}
 
 func badRequest(format string, args ...any) error {
 	return publicmask.Errorf(publicmask.EBadRequest, format, args...)
@@ -52,44 +58,28 @@ func parseParams(raw string) (params, error) {
 		if k, err = unescape(k); err != nil {
 			return p, badRequest("malformed query")
 		}
-		var dst *string
-		var bit uint16
-		switch k {
-		case "page":
-			dst, bit = &p.page, hasPage
-		case "perPage":
-			dst, bit = &p.perPage, hasPerPage
-		case "lat":
-			dst, bit = &p.lat, hasLat
-		case "lng":
-			dst, bit = &p.lng, hasLng
-		case "m":
-			dst, bit = &p.m, hasM
-		case "address":
-			dst, bit = &p.address, hasAddress
-		case "limit":
-			dst, bit = &p.limit, hasLimit
-		case "status":
-			dst, bit = &p.status, hasStatus
-		case "date":
-			dst, bit = &p.date, hasDate
-		case "birth_year":
-			dst, bit = &p.birthYear, hasBirthYear
-		case "q":
-			dst, bit = &p.q, hasQ
-		default:
-			continue
-		}
-		if p.has&bit != 0 {
+		i := slices.Index(paramNames[:], k)
+		if i < 0 || p.seen&(1<<i) != 0 {
 			continue
 		}
 		if v, err = unescape(v); err != nil {
 			return p, badRequest("malformed query parameter %s", k)
 		}
-		*dst = v
-		p.has |= bit
+		p.v[i] = v
+		p.seen |= 1 << i
 	}
 	return p, nil
+}
+
+// intParam is the integer parameter i; ok is false when it is absent or empty.
+func (p *params) intParam(i int) (n int, ok bool, err error) {
+	if p.v[i] == "" {
+		return 0, false, nil
+	}
+	if n, err = strconv.Atoi(p.v[i]); err != nil {
+		return 0, false, badRequest("%s must be an integer", paramNames[i])
+	}
+	return n, true, nil
 }
 
 func unescape(s string) (string, error) {
@@ -104,18 +94,17 @@ type pageQuery struct{ page, perPage int }
 
 func (p *params) pageQuery() (pageQuery, error) {
 	q := pageQuery{page: 1, perPage: 500}
-	if p.has&hasPage != 0 && p.page != "" {
-		n, err := strconv.Atoi(p.page)
-		if err != nil {
-			return q, badRequest("page must be an integer")
-		}
+	n, ok, err := p.intParam(pPage)
+	if err != nil {
+		return q, err
+	}
+	if ok {
 		q.page = max(n, 1)
 	}
-	if p.has&hasPerPage != 0 && p.perPage != "" {
-		n, err := strconv.Atoi(p.perPage)
-		if err != nil {
-			return q, badRequest("perPage must be an integer")
-		}
+	if n, ok, err = p.intParam(pPerPage); err != nil {
+		return q, err
+	}
+	if ok {
 		q.perPage = min(max(n, 500), 5000) // as the 2020 API: clamped, not refused
 	}
 	return q, nil
@@ -126,19 +115,19 @@ type geoQuery struct{ lat, lng, m float64 }
 
 func (p *params) geoQuery() (geoQuery, error) {
 	var q geoQuery
-	if p.has&hasLat == 0 || p.has&hasLng == 0 || p.lat == "" || p.lng == "" {
+	if p.v[pLat] == "" || p.v[pLng] == "" {
 		return q, badRequest("lat and lng are required")
 	}
 	var err error
-	if q.lat, err = strconv.ParseFloat(p.lat, 64); err != nil || !(q.lat >= 33 && q.lat <= 43) {
+	if q.lat, err = strconv.ParseFloat(p.v[pLat], 64); err != nil || !(q.lat >= 33 && q.lat <= 43) {
 		return q, badRequest("lat must be a number from 33 to 43")
 	}
-	if q.lng, err = strconv.ParseFloat(p.lng, 64); err != nil || !(q.lng >= 124 && q.lng <= 132) {
+	if q.lng, err = strconv.ParseFloat(p.v[pLng], 64); err != nil || !(q.lng >= 124 && q.lng <= 132) {
 		return q, badRequest("lng must be a number from 124 to 132")
 	}
 	q.m = 1000
-	if p.has&hasM != 0 && p.m != "" {
-		m, err := strconv.ParseFloat(p.m, 64)
+	if p.v[pM] != "" {
+		m, err := strconv.ParseFloat(p.v[pM], 64)
 		if err != nil || math.IsNaN(m) {
 			return q, badRequest("m must be a number")
 		}
@@ -167,15 +156,15 @@ func (p *params) nearQuery() (nearQuery, error) {
 	if err != nil {
 		return q, err
 	}
-	if p.has&hasLimit != 0 && p.limit != "" {
-		n, err := strconv.Atoi(p.limit)
-		if err != nil {
-			return q, badRequest("limit must be an integer")
-		}
+	n, ok, err := p.intParam(pLimit)
+	if err != nil {
+		return q, err
+	}
+	if ok {
 		q.limit = min(max(n, 1), maxLimit)
 	}
-	if p.has&hasStatus != 0 && p.status != "" {
-		for s := range strings.SplitSeq(p.status, ",") {
+	if p.v[pStatus] != "" {
+		for s := range strings.SplitSeq(p.v[pStatus], ",") {
 			bit, ok := statBits[strings.TrimSpace(s)]
 			if !ok {
 				return q, badRequest("status must be a comma-separated list of plenty, some, few, empty, break")
@@ -198,21 +187,19 @@ type rulesQuery struct {
 
 func (p *params) rulesQuery() (rulesQuery, error) {
 	var q rulesQuery
-	if p.has&hasDate == 0 || p.date == "" {
+	if p.v[pDate] == "" {
 		return q, badRequest("date is required (YYYY-MM-DD)")
 	}
-	d, err := time.ParseInLocation("2006-01-02", p.date, publicmask.Seoul)
+	d, err := time.ParseInLocation("2006-01-02", p.v[pDate], publicmask.Seoul)
 	if err != nil {
 		return q, badRequest("date must be YYYY-MM-DD")
 	}
 	// Noon avoids any doubt about which Seoul day is meant.
 	q.date = d.Add(12 * time.Hour)
-	if p.has&hasBirthYear != 0 && p.birthYear != "" {
-		y, err := strconv.Atoi(p.birthYear)
-		if err != nil || y < 1900 || y > 2030 {
-			return q, badRequest("birth_year must be a year from 1900 to 2030")
-		}
-		q.birthYear = y
+	y, ok, err := p.intParam(pBirthYear)
+	if err != nil || ok && (y < 1900 || y > 2030) {
+		return q, badRequest("birth_year must be a year from 1900 to 2030")
 	}
+	q.birthYear = y
 	return q, nil
 }

@@ -40,18 +40,18 @@ type placesQuery struct {
 const maxPlaces = 50
 
 func (p *params) placesQuery() (placesQuery, error) {
-	q := placesQuery{q: p.q, limit: 10}
-	if p.has&hasQ == 0 || p.q == "" {
+	q := placesQuery{q: p.v[pQ], limit: 10}
+	if q.q == "" {
 		return q, badRequest("q is required")
 	}
-	if len(p.q) > 200 {
+	if len(q.q) > 200 {
 		return q, badRequest("q is too long")
 	}
-	if p.has&hasLimit != 0 && p.limit != "" {
-		n, err := strconv.Atoi(p.limit)
-		if err != nil {
-			return q, badRequest("limit must be an integer")
-		}
+	n, ok, err := p.intParam(pLimit)
+	if err != nil {
+		return q, err
+	}
+	if ok {
 		q.limit = min(max(n, 1), maxPlaces)
 	}
 	return q, nil

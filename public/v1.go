@@ -149,7 +149,7 @@ func (h *handler) storesByAddr(w http.ResponseWriter, req *http.Request) {
 	if !ok {
 		return
 	}
-	if p.has&hasAddress == 0 || p.address == "" {
+	if p.v[pAddress] == "" {
 		httpx.WriteError(w, badRequest("address is required"))
 		return
 	}
@@ -157,16 +157,16 @@ func (h *handler) storesByAddr(w http.ResponseWriter, req *http.Request) {
 	if s == nil {
 		return
 	}
-	entries, err := s.ByAddress(p.address)
+	entries, err := s.ByAddress(p.v[pAddress])
 	if err != nil {
 		writeAddrErr(w, err)
 		return
 	}
-	k := append([]byte("addr|"), p.address...)
+	k := append([]byte("addr|"), p.v[pAddress]...)
 	h.respond(w, req, s, k, dynamic(func(b []byte) []byte {
 		b = slices.Grow(b, len(entries)*v1RecordSize)
 		b = append(b, `{"address":`...)
-		b = snapshot.AppendString(b, p.address)
+		b = snapshot.AppendString(b, p.v[pAddress])
 		b = append(b, `,"count":`...)
 		b = strconv.AppendInt(b, int64(len(entries)), 10)
 		b = append(b, `,"stores":[`...)

@@ -90,8 +90,7 @@ type tokenIn struct {
 
 func (s *Server) issueToken(w http.ResponseWriter, r *http.Request) {
 	var in tokenIn
-	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &in); err != nil {
-		s.writeError(w, r, err)
+	if !s.decodeBody(w, r, s.cfg.MaxBodyBytes, &in) {
 		return
 	}
 	switch in.Role {
@@ -130,8 +129,7 @@ type bulkIn struct {
 // for rolling out a region. Unknown outlets are listed, not fatal.
 func (s *Server) issueTokens(w http.ResponseWriter, r *http.Request) {
 	var in bulkIn
-	if err := decodeJSON(w, r, s.cfg.ImportMaxBytes, &in); err != nil {
-		s.writeError(w, r, err)
+	if !s.decodeBody(w, r, s.cfg.ImportMaxBytes, &in) {
 		return
 	}
 	if len(in.Outlets) == 0 || len(in.Outlets) > maxBulkTokens {
@@ -198,8 +196,7 @@ type revokeIn struct {
 // logged.
 func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
 	var in revokeIn
-	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &in); err != nil {
-		s.writeError(w, r, err)
+	if !s.decodeBody(w, r, s.cfg.MaxBodyBytes, &in) {
 		return
 	}
 	if in.Token == "" || len(in.Token) > 256 {
@@ -226,8 +223,7 @@ type deliveryLineOut struct {
 // others are recorded.
 func (s *Server) adminDeliveries(w http.ResponseWriter, r *http.Request) {
 	var in []ledger.DeliveryRequest
-	if err := decodeJSON(w, r, s.cfg.ImportMaxBytes, &in); err != nil {
-		s.writeError(w, r, err)
+	if !s.decodeBody(w, r, s.cfg.ImportMaxBytes, &in) {
 		return
 	}
 	if len(in) == 0 || len(in) > maxDeliveryLines {

@@ -38,6 +38,16 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 	return badRequest("body must contain a single JSON value")
 }
 
+// decodeBody is decodeJSON for a handler: on failure it has written the
+// error and the handler only returns.
+func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
+	if err := decodeJSON(w, r, limit, v); err != nil {
+		s.writeError(w, r, err)
+		return false
+	}
+	return true
+}
+
 func isSyntax(err error) bool {
 	var se *json.SyntaxError
 	return errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF)

@@ -184,8 +184,7 @@ func (s *Server) correctStock(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) stockWrite(w http.ResponseWriter, r *http.Request, in stockWriteIn,
 	write func(ctx context.Context, outlet, txnID string, n int) (*ledger.StockReceipt, bool, error)) {
-	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, in); err != nil {
-		s.writeError(w, r, err)
+	if !s.decodeBody(w, r, s.cfg.MaxBodyBytes, in) {
 		return
 	}
 	txnID, n, name := in.fields()

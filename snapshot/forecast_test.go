@@ -26,7 +26,6 @@ func sellSteadily(s *Snapshot, o publicmask.Outlet, at time.Time, step time.Dura
 }
 
 func TestForecastRateAndSellout(t *testing.T) {
-	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, publicmask.Seoul)
 	tests := []struct {
 		name     string
 		step     time.Duration
@@ -39,8 +38,7 @@ func TestForecastRateAndSellout(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			o := publicmask.Outlet{Code: "00000001", Name: "약국", Addr: "서울특별시 강북구 솔매로 38 (미아동)", Type: "01",
-				Lat: 37.6, Lng: 127, Stock: 5000, StockAt: t0, UpdatedAt: t0, Version: 1}
+			o := pharmacy(5000)
 			s := build([]publicmask.Outlet{o}, 1, t0)
 			if f := s.At(0).Forecast(); f.SalesPerHour != 0 || !f.SelloutAt.IsZero() {
 				t.Fatalf("before any sale: %+v", f)
@@ -59,9 +57,7 @@ func TestForecastRateAndSellout(t *testing.T) {
 }
 
 func TestForecastNullWhenSuspendedEmptyOrIdle(t *testing.T) {
-	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, publicmask.Seoul)
-	o := publicmask.Outlet{Code: "00000001", Name: "약국", Addr: "서울특별시 강북구 솔매로 38 (미아동)", Type: "01",
-		Lat: 37.6, Lng: 127, Stock: 200, StockAt: t0, UpdatedAt: t0, Version: 1}
+	o := pharmacy(200)
 	s := build([]publicmask.Outlet{o}, 1, t0)
 	s, o, at := sellSteadily(s, o, t0, 20*time.Second, 2, 20)
 	if f := s.At(0).Forecast(); f.SelloutAt.IsZero() {
@@ -101,7 +97,6 @@ func TestForecastNullWhenSuspendedEmptyOrIdle(t *testing.T) {
 }
 
 func TestForecastSurvivesRebuildAndCancel(t *testing.T) {
-	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, publicmask.Seoul)
 	o := publicmask.Outlet{Code: "00000002", Name: "약국", Addr: "강북구 솔매로 38 (미아동)", Type: "01",
 		Lat: 37.6, Lng: 127, Stock: 900, StockAt: t0, UpdatedAt: t0, Version: 1}
 	other := publicmask.Outlet{Code: "00000001", Name: "약국", Addr: "서울특별시 강북구 도봉로 1", Type: "01", Lat: 37.61, Lng: 127, Version: 2}
@@ -125,9 +120,7 @@ func TestForecastSurvivesRebuildAndCancel(t *testing.T) {
 }
 
 func TestSalesPer10Min(t *testing.T) {
-	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, publicmask.Seoul)
-	o := publicmask.Outlet{Code: "00000001", Name: "약국", Addr: "서울특별시 강북구 솔매로 38 (미아동)", Type: "01",
-		Lat: 37.6, Lng: 127, Stock: 5000, StockAt: t0, UpdatedAt: t0, Version: 1}
+	o := pharmacy(5000)
 	s := build([]publicmask.Outlet{o}, 1, t0)
 	s2, o, at := sellSteadily(s, o, t0, time.Minute, 3, 25) // 08:01 … 08:25
 	bins := s2.SalesPer10Min(at)
@@ -151,9 +144,7 @@ func TestSalesPer10Min(t *testing.T) {
 // A snapshot re-confirmed current (same version, new as_of) keeps the
 // sales counted so far.
 func TestConfirmedKeepsSales(t *testing.T) {
-	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, publicmask.Seoul)
-	o := publicmask.Outlet{Code: "00000001", Name: "약국", Addr: "서울특별시 강북구 솔매로 38 (미아동)", Type: "01",
-		Lat: 37.6, Lng: 127, Stock: 500, StockAt: t0, UpdatedAt: t0, Version: 1}
+	o := pharmacy(500)
 	s, _, at := sellSteadily(build([]publicmask.Outlet{o}, 1, t0), o, t0, time.Minute, 2, 3)
 	c := s.confirmed(at.Add(time.Second))
 	if got := c.SalesPer10Min(at)[48]; got != 6 || c.CountingSince() != s.CountingSince() {
@@ -165,9 +156,7 @@ func TestConfirmedKeepsSales(t *testing.T) {
 // without any change of its own (the refresher's periodic Expire), and
 // gets one again when it sells again.
 func TestForecastExpiresWhenIdle(t *testing.T) {
-	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, publicmask.Seoul)
-	o := publicmask.Outlet{Code: "00000001", Name: "약국", Addr: "서울특별시 강북구 솔매로 38 (미아동)", Type: "01",
-		Lat: 37.6, Lng: 127, Stock: 500, StockAt: t0, UpdatedAt: t0, Version: 1}
+	o := pharmacy(500)
 	other := publicmask.Outlet{Code: "00000002", Name: "약국", Addr: "서울특별시 강북구 솔매로 40", Type: "01", Lat: 37.6, Lng: 127, Version: 2}
 	s, o, at := sellSteadily(build([]publicmask.Outlet{o, other}, 2, t0), o, t0, 30*time.Second, 2, 10)
 	if s.At(0).Forecast().SelloutAt.IsZero() {
@@ -206,12 +195,11 @@ func TestForecastExpiresWhenIdle(t *testing.T) {
 // The refresher sweeps idle forecasts when it confirms its snapshot, and
 // tells the subscribers.
 func TestRefresherExpiresIdleForecasts(t *testing.T) {
-	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, publicmask.Seoul)
 	var mu sync.Mutex
 	now := t0
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	o := publicmask.Outlet{Code: "00000001", Name: "약국", Addr: "서울특별시 강북구 솔매로 38 (미아동)", Type: "01",
-		Lat: 37.6, Lng: 127, Stock: 500, StockAt: t0, UpdatedAt: t0}
+	o := pharmacy(500)
+	o.Version = 0 // the fake source numbers it
 	src := newFakeSource([]publicmask.Outlet{o})
 	r := NewRefresher(src, Options{Clock: clock, ConfirmEvery: 5 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -252,9 +240,7 @@ func TestRefresherExpiresIdleForecasts(t *testing.T) {
 // TestNoSelloutFromOneSale: a single sale right after a delivery gives no
 // sell-out time (its rate would read as thousands an hour); a few sales do.
 func TestNoSelloutFromOneSale(t *testing.T) {
-	t0 := time.Date(2020, 3, 11, 8, 0, 0, 0, publicmask.Seoul)
-	o := publicmask.Outlet{Code: "00000001", Name: "약국", Addr: "서울특별시 강북구 솔매로 38 (미아동)", Type: "01",
-		Lat: 37.6, Lng: 127, Stock: 147, StockAt: t0, UpdatedAt: t0, Version: 1}
+	o := pharmacy(147)
 	s := build([]publicmask.Outlet{o}, 1, t0)
 	s, o, at := sellSteadily(s, o, t0, 16*time.Millisecond, 2, 1)
 	if f := s.At(0).Forecast(); !f.SelloutAt.IsZero() {
@@ -264,4 +250,11 @@ func TestNoSelloutFromOneSale(t *testing.T) {
 	if f := s.At(0).Forecast(); f.SelloutAt.IsZero() {
 		t.Fatalf("after %d sales: no sell-out time (rate %.0f/h)", minSalesForSellout, f.SalesPerHour)
 	}
+}
+
+// pharmacy is the one outlet of the forecast tests, delivered stock masks
+// at t0.
+func pharmacy(stock int) publicmask.Outlet {
+	return publicmask.Outlet{Code: "00000001", Name: "약국", Addr: "서울특별시 강북구 솔매로 38 (미아동)", Type: "01",
+		Lat: 37.6, Lng: 127, Stock: stock, StockAt: t0, UpdatedAt: t0, Version: 1}
 }

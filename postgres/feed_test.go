@@ -100,30 +100,14 @@ func TestLateCommitNotSkipped(t *testing.T) {
 		var a publicmask.Outlet
 		done := make(chan error, 1)
 		go func() {
-			done <- s.Write(ctx, func(tx publicmask.Tx) error {
-				var err error
-				if a, err = tx.LockOutlet("A"); err != nil {
-					return err
-				}
-				a.Stock = 11
-				if err := tx.SaveOutlet(&a); err != nil {
-					return err
-				}
+			done <- setStock(ctx, s, "A", 11, &a, func() {
 				close(inside)
 				<-release
-				return nil
 			})
 		}()
 		<-inside
 		var b publicmask.Outlet
-		if err := s.Write(ctx, func(tx publicmask.Tx) error {
-			var err error
-			if b, err = tx.LockOutlet("B"); err != nil {
-				return err
-			}
-			b.Stock = 22
-			return tx.SaveOutlet(&b)
-		}); err != nil {
+		if err := setStock(ctx, s, "B", 22, &b, nil); err != nil {
 			t.Fatal(err)
 		}
 		if err := f.poll(ctx); err != nil {
@@ -162,29 +146,11 @@ func TestLateCommitNotSkipped(t *testing.T) {
 		defer func() { s.afterStamp = nil }()
 		var a, b publicmask.Outlet
 		done1 := make(chan error, 1)
-		go func() {
-			done1 <- s.Write(ctx, func(tx publicmask.Tx) error {
-				var err error
-				if a, err = tx.LockOutlet("A"); err != nil {
-					return err
-				}
-				a.Stock = 12
-				return tx.SaveOutlet(&a)
-			})
-		}()
+		go func() { done1 <- setStock(ctx, s, "A", 12, &a, nil) }()
 		<-stamped
 		before := f.watermark
 		done2 := make(chan error, 1)
-		go func() {
-			done2 <- s.Write(ctx, func(tx publicmask.Tx) error {
-				var err error
-				if b, err = tx.LockOutlet("B"); err != nil {
-					return err
-				}
-				b.Stock = 23
-				return tx.SaveOutlet(&b)
-			})
-		}()
+		go func() { done2 <- setStock(ctx, s, "B", 23, &b, nil) }()
 		select {
 		case err := <-done2:
 			t.Fatalf("T2 committed while T1 held stamped versions: %v", err)
@@ -332,4 +298,24 @@ func TestFeedStress(t *testing.T) {
 		t.Errorf("last version %d, want %d committed changes + %d seeds", version, changes, outlets)
 	}
 	t.Logf("%d writers × %d transactions, %d retries, %d follower polls, final version %d", writers, perWriter, s1.Retries()+s2.Retries(), polls, version)
+}
+
+// setStock sets the stock of outlet code in one transaction and leaves the
+// saved outlet in *o; hold, if not nil, runs after the save and before the
+// commit, keeping the transaction open.
+func setStock(ctx context.Context, s *Store, code string, stock int, o *publicmask.Outlet, hold func()) error {
+	return s.Write(ctx, func(tx publicmask.Tx) error {
+		var err error
+		if *o, err = tx.LockOutlet(code); err != nil {
+			return err
+		}
+		o.Stock = stock
+		if err := tx.SaveOutlet(o); err != nil {
+			return err
+		}
+		if hold != nil {
+			hold()
+		}
+		return nil
+	})
 }

@@ -36,19 +36,13 @@ func (v view) Outlets(ctx context.Context) ([]publicmask.Outlet, int64, error) {
 	if err != nil {
 		return nil, 0, unavailable("outlets", err)
 	}
-	defer rows.Close()
-	var out []publicmask.Outlet
-	var version int64
-	for rows.Next() {
-		o, err := scanOutlet(rows)
-		if err != nil {
-			return nil, 0, unavailable("outlets", err)
-		}
-		version = max(version, o.Version)
-		out = append(out, o)
+	out, err := collect(rows, "outlets", scanOutlet)
+	if err != nil {
+		return nil, 0, err
 	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, unavailable("outlets", err)
+	var version int64
+	for _, o := range out {
+		version = max(version, o.Version)
 	}
 	return out, version, nil
 }
@@ -62,19 +56,7 @@ func (s *Store) OutletChanges(ctx context.Context, after int64, limit int) ([]pu
 	if err != nil {
 		return nil, unavailable("changes", err)
 	}
-	defer rows.Close()
-	var out []publicmask.Outlet
-	for rows.Next() {
-		o, err := scanOutlet(rows)
-		if err != nil {
-			return nil, unavailable("changes", err)
-		}
-		out = append(out, o)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, unavailable("changes", err)
-	}
-	return out, nil
+	return collect(rows, "changes", scanOutlet)
 }
 
 // SoldSince sums the non-cancelled sales of an outlet since an instant.
@@ -87,15 +69,17 @@ func (s *Store) SoldSince(ctx context.Context, outlet string, since time.Time) (
 	return int(n), nil
 }
 
-func collectSales(rows pgx.Rows, op string) ([]publicmask.Sale, error) {
+// collect reads every row with scan and closes rows; a failure is
+// unavailable(op, …).
+func collect[T any](rows pgx.Rows, op string, scan func(pgx.Row) (T, error)) ([]T, error) {
 	defer rows.Close()
-	var out []publicmask.Sale
+	var out []T
 	for rows.Next() {
-		sale, err := scanSale(rows)
+		v, err := scan(rows)
 		if err != nil {
 			return nil, unavailable(op, err)
 		}
-		out = append(out, sale)
+		out = append(out, v)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, unavailable(op, err)
@@ -109,7 +93,7 @@ func (s *Store) RecentSales(ctx context.Context, outlet string, limit int) ([]pu
 	if err != nil {
 		return nil, unavailable("recent sales", err)
 	}
-	return collectSales(rows, "recent sales")
+	return collect(rows, "recent sales", scanSale)
 }
 
 // Token reads a token by its hash.
@@ -245,22 +229,14 @@ func (v view) OutletTotals(ctx context.Context) ([]publicmask.OutletTotals, erro
 	if err != nil {
 		return nil, unavailable("totals", err)
 	}
-	defer rows.Close()
-	var out []publicmask.OutletTotals
-	for rows.Next() {
+	return collect(rows, "totals", func(r pgx.Row) (publicmask.OutletTotals, error) {
 		var t publicmask.OutletTotals
 		var stock, delivered, sold, corr, short, shortCorr int64
-		if err := rows.Scan(&t.Code, &stock, &delivered, &sold, &corr, &short, &shortCorr); err != nil {
-			return nil, unavailable("totals", err)
-		}
+		err := r.Scan(&t.Code, &stock, &delivered, &sold, &corr, &short, &shortCorr)
 		t.Stock, t.Delivered, t.Sold, t.Corrections = int(stock), int(delivered), int(sold), int(corr)
 		t.Shortfall, t.ShortfallCorrections = int(short), int(shortCorr)
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, unavailable("totals", err)
-	}
-	return out, nil
+		return t, err
+	})
 }
 
 // Conflicts lists late sales that broke a rule, newest first, with items.
@@ -269,7 +245,7 @@ func (s *Store) Conflicts(ctx context.Context, limit int) ([]publicmask.Sale, er
 	if err != nil {
 		return nil, unavailable("conflicts", err)
 	}
-	out, err := collectSales(rows, "conflicts")
+	out, err := collect(rows, "conflicts", scanSale)
 	if err != nil || len(out) == 0 {
 		return out, err
 	}
@@ -305,21 +281,13 @@ func (s *Store) LateSaleCounts(ctx context.Context) ([]publicmask.LateSaleCount,
 	if err != nil {
 		return nil, unavailable("late sale counts", err)
 	}
-	defer rows.Close()
-	var out []publicmask.LateSaleCount
-	for rows.Next() {
+	return collect(rows, "late sale counts", func(r pgx.Row) (publicmask.LateSaleCount, error) {
 		var c publicmask.LateSaleCount
 		var late, conflicts int64
-		if err := rows.Scan(&c.Outlet, &late, &conflicts); err != nil {
-			return nil, unavailable("late sale counts", err)
-		}
+		err := r.Scan(&c.Outlet, &late, &conflicts)
 		c.Late, c.Conflicts = int(late), int(conflicts)
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, unavailable("late sale counts", err)
-	}
-	return out, nil
+		return c, err
+	})
 }
 
 // OutletActive looks for the outlet's own writes in (after, until]. Sales

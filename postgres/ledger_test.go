@@ -16,6 +16,7 @@ import (
 	"github.com/publicmask/publicmask/ledger"
 	"github.com/publicmask/publicmask/policy"
 	"github.com/publicmask/publicmask/rrn"
+	"github.com/publicmask/publicmask/rrn/rrntest"
 )
 
 // newLedger starts a ledger (one "node") on store s with the given keyer.
@@ -30,18 +31,6 @@ func newLedger(tb testing.TB, s publicmask.Store, keyer *rrn.Keyer, clk clock.Cl
 	}
 	tb.Cleanup(func() { l.Close(context.Background()) })
 	return l
-}
-
-func newKeyer(tb testing.TB) *rrn.Keyer {
-	secret, err := rrn.NewSecret()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	k, err := rrn.NewKeyer(secret)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return k
 }
 
 // setupOutlets registers n outlets through l and delivers stock to each.
@@ -93,7 +82,7 @@ func buyerID(i int) string {
 func TestTwoLedgersQuota(t *testing.T) {
 	s1 := openTest(t, Options{})
 	s2 := openSame(t, s1)
-	keyer := newKeyer(t) // every node is given the same secret
+	keyer, _ := rrntest.Keyer(t) // every node is given the same secret
 	clk := clock.NewManual(testenv.Start)
 	l1 := newLedger(t, s1, keyer, clk, 2)
 	l2 := newLedger(t, s2, keyer, clk, 2)
@@ -159,7 +148,7 @@ func TestTwoLedgersQuota(t *testing.T) {
 func TestTwoLedgersSameTxn(t *testing.T) {
 	s1 := openTest(t, Options{})
 	s2 := openSame(t, s1)
-	keyer := newKeyer(t)
+	keyer, _ := rrntest.Keyer(t)
 	clk := clock.NewManual(testenv.Start)
 	l1 := newLedger(t, s1, keyer, clk, 2)
 	l2 := newLedger(t, s2, keyer, clk, 2)
@@ -210,7 +199,8 @@ func BenchmarkLedgerSales(b *testing.B) {
 	for _, writers := range []int{1, 4} {
 		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
 			s := openTest(b, Options{MaxConns: int32(writers + 4)})
-			l := newLedger(b, s, newKeyer(b), clock.NewManual(testenv.Start), writers)
+			keyer, _ := rrntest.Keyer(b)
+			l := newLedger(b, s, keyer, clock.NewManual(testenv.Start), writers)
 			codes := setupOutlets(b, l, 2000, 100000)
 			ids := make([]string, b.N)
 			for i := range ids {
@@ -261,7 +251,7 @@ func BenchmarkLedgerSales(b *testing.B) {
 func TestTwoLedgersLateSalesBeyondStock(t *testing.T) {
 	s1 := openTest(t, Options{})
 	s2 := openSame(t, s1)
-	keyer := newKeyer(t)
+	keyer, _ := rrntest.Keyer(t)
 	clk := clock.NewManual(testenv.Start)
 	l1 := newLedger(t, s1, keyer, clk, 2)
 	l2 := newLedger(t, s2, keyer, clk, 2)

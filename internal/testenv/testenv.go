@@ -14,7 +14,6 @@ import (
 	"github.com/publicmask/publicmask/clock"
 	"github.com/publicmask/publicmask/ledger"
 	"github.com/publicmask/publicmask/policy"
-	"github.com/publicmask/publicmask/rrn"
 	"github.com/publicmask/publicmask/rrn/rrntest"
 	"github.com/publicmask/publicmask/sqlite"
 )
@@ -50,14 +49,7 @@ func NewWith(t testing.TB, opt Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	secret, err := rrn.NewSecret()
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyer, err := rrn.NewKeyer(secret)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keyer, secret := rrntest.Keyer(t)
 	pol := opt.Policy
 	if pol == nil {
 		pol = policy.Standard()

@@ -4,6 +4,7 @@ package rrntest
 
 import (
 	"fmt"
+	"testing"
 
 	"github.com/publicmask/publicmask/rrn"
 )
@@ -19,4 +20,18 @@ func ID(birth string, sexDigit byte, serial int) string {
 // digit their first 12 call for.
 func HasCheckDigit(s string) bool {
 	return len(s) == 13 && int(s[12]-'0') == rrn.CheckDigit(s)
+}
+
+// Keyer is a keyer under a fresh random secret, and that secret.
+func Keyer(tb testing.TB) (*rrn.Keyer, []byte) {
+	tb.Helper()
+	secret, err := rrn.NewSecret()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	k, err := rrn.NewKeyer(secret)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return k, secret
 }

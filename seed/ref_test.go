@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/publicmask/publicmask/internal/testdata"
+	"github.com/publicmask/publicmask/snapshot"
 )
 
 // refDir holds the shared reference data (never copied into the repo).
@@ -44,12 +45,9 @@ func readTable(t testing.TB, r io.Reader) []map[string]string {
 	return out
 }
 
+// distKm is the great-circle distance in kilometres.
 func distKm(lat1, lng1, lat2, lng2 float64) float64 {
-	const r = 6371.0
-	p1, p2 := lat1*math.Pi/180, lat2*math.Pi/180
-	dp, dl := p2-p1, (lng2-lng1)*math.Pi/180
-	h := math.Sin(dp/2)*math.Sin(dp/2) + math.Cos(p1)*math.Cos(p2)*math.Sin(dl/2)*math.Sin(dl/2)
-	return 2 * r * math.Asin(math.Sqrt(h))
+	return snapshot.Haversine(lat1, lng1, lat2, lng2) / 1000
 }
 
 func atof(t testing.TB, s string) float64 {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/publicmask/publicmask/snapshot"
 )
 
 // fakeAPI serves the public reads the map page makes — nearest outlets,
@@ -46,14 +48,6 @@ func newFakeAPI() *fakeAPI {
 
 func strp(s string) *string { return &s }
 
-func haversine(lat1, lng1, lat2, lng2 float64) float64 {
-	const r = 6371008.8
-	p1, p2 := lat1*math.Pi/180, lat2*math.Pi/180
-	dp, dl := p2-p1, (lng2-lng1)*math.Pi/180
-	a := math.Sin(dp/2)*math.Sin(dp/2) + math.Cos(p1)*math.Cos(p2)*math.Sin(dl/2)*math.Sin(dl/2)
-	return 2 * r * math.Asin(math.Sqrt(a))
-}
-
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
@@ -84,7 +78,7 @@ func (f *fakeAPI) near(w http.ResponseWriter, r *http.Request) {
 	f.nearN++
 	var out []fakeOutlet
 	for _, o := range f.outlets {
-		d := haversine(lat, lng, o.Lat, o.Lng)
+		d := snapshot.Haversine(lat, lng, o.Lat, o.Lng)
 		if d <= m {
 			c := *o
 			di := int(d + 0.5)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/internal/httpx"
 	"github.com/publicmask/publicmask/ledger"
 )
 
@@ -106,8 +107,12 @@ func (s *Server) sell(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	// A replay answers the stored first receipt byte for byte (its
-	// MarshalJSON returns it as stored).
+	// A replay answers the stored first receipt byte for byte, and a first
+	// answer is the JSON just recorded: written as it is, not re-encoded.
+	if b := rec.JSON(); b != nil {
+		httpx.WriteJSONBytes(w, createdOr(replayed), b)
+		return
+	}
 	writeJSON(w, createdOr(replayed), rec)
 }
 

@@ -54,16 +54,18 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// cache_size(16 MiB): a batch's dirty pages must fit, or SQLite spills
 	// them into the WAL mid-transaction (measured: a third of the commit
 	// cost with the 2 MiB default); more would only cost memory.
-	// wal_autocheckpoint(8192): a checkpoint every 32 MiB of WAL instead of
-	// 4 MiB copies a page changed by many batches once instead of eight
-	// times (measured: about a tenth less CPU per sale).
+	// wal_autocheckpoint(32768): a checkpoint every 128 MiB of WAL instead
+	// of 4 MiB copies a page changed by many batches once instead of 32
+	// times (measured: 8192 pages took about a tenth less CPU per sale
+	// than the default, 32768 another 2%). The WAL file keeps its largest
+	// size on disk, and a restart after a crash reads at most that much.
 	// synchronous(NORMAL) plus our own flush of the WAL before Write
 	// returns (durable.go): NORMAL alone survives a process crash but may
 	// lose the last commits on power loss, and an acknowledged sale must
 	// survive both. FULL would flush inside COMMIT, with the writer lock
 	// held; flushing after it lets the next batch run meanwhile.
 	common := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(on)&_time_format=sqlite"
-	wdsn := "file:" + path + "?_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-16384)&_pragma=wal_autocheckpoint(8192)&" + common
+	wdsn := "file:" + path + "?_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-16384)&_pragma=wal_autocheckpoint(32768)&" + common
 	writer, err := sql.Open("sqlite", wdsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)

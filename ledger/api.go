@@ -137,6 +137,9 @@ type Limits struct {
 	// LateWindowSeconds: an outbox sale older than this is refused
 	// (late_sale_too_old), so the counter may drop it.
 	LateWindowSeconds int `json:"late_window_seconds"`
+	// The largest delivery and stock count the ledger takes.
+	MaxDelivery int `json:"max_delivery"`
+	MaxCount    int `json:"max_count"`
 }
 
 // DeliveryRequest is one line of a distributor's delivery list.

@@ -278,6 +278,11 @@ func TestOutletViewServesLimits(t *testing.T) {
 	if v.Limits.MaxQuantityPerPerson != publicmask.MaxQuantityPerPerson || v.Limits.LateWindowSeconds != 86400 || !v.IDCheck.VerifyCheckDigit || len(v.IDCheck.Weights) != 12 {
 		t.Fatalf("limits %+v id check %+v", v.Limits, v.IDCheck)
 	}
+	// The served delivery and count bounds are the ones the ledger enforces.
+	if ledger.CheckDelivery(v.Limits.MaxDelivery) != nil || ledger.CheckDelivery(v.Limits.MaxDelivery+1) == nil ||
+		ledger.CheckCount(v.Limits.MaxCount) != nil || ledger.CheckCount(v.Limits.MaxCount+1) == nil {
+		t.Fatalf("served bounds %+v differ from the ledger's", v.Limits)
+	}
 	var names []string
 	for _, c := range v.ProxyCategories {
 		names = append(names, c.Name)

@@ -168,7 +168,7 @@ func (l *Ledger) Outlet(ctx context.Context, code string) (*OutletView, error) {
 		Code: o.Code, Name: o.Name, Addr: o.Addr, Type: o.Type, Lat: o.Lat, Lng: o.Lng,
 		Stock: o.Stock, Suspended: o.Suspended, SoldToday: sold,
 		Limits: Limits{MaxQuantityPerPerson: publicmask.MaxQuantityPerPerson, MaxProxies: publicmask.MaxProxiesPerSale,
-			LateWindowSeconds: int(pol.Late() / time.Second)},
+			LateWindowSeconds: int(pol.Late() / time.Second), MaxDelivery: maxDelivery, MaxCount: maxCount},
 		ProxyCategories: pol.ProxyCategoriesOn(now),
 		IDCheck:         rrn.CheckRules(pol.VerifyCheckDigit(now)),
 	}

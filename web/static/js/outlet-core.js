@@ -63,7 +63,7 @@ export function uuid() {
 // ---------- served configuration ----------
 
 // config reads what the server serves with the outlet (GET /api/v2/outlet):
-// the seal key, the quantity and proxy limits, the proxy categories the
+// the seal key, the quantity, proxy, delivery and count limits, the proxy categories the
 // rules allow today, the ID rule and the late window. None is written here
 // again: the server's constants are the only ones.
 export function config(v) {
@@ -74,7 +74,9 @@ export function config(v) {
     maxProxies: lim.max_proxies,
     categories: (v.proxy_categories || []).map((c) => (typeof c === 'string' ? c : c.name)).filter(Boolean),
     idRule: v.id_check || null,
-    lateMs: lim.late_window_seconds * 1000
+    lateMs: lim.late_window_seconds * 1000,
+    deliveryMax: lim.max_delivery,
+    countMax: lim.max_count
   };
 }
 

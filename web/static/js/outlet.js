@@ -208,7 +208,11 @@ function statusWord(s) { return T('stat.' + (s || 'unknown')); }
 export function renderOutlet() {
   var o = state.outlet;
   if (!o) return;
-  if (state.cfg) $('qty').max = String(state.cfg.qtyMax); // the server's limit, not a copy
+  if (state.cfg) { // the server's limits, not copies
+    $('qty').max = String(state.cfg.qtyMax);
+    $('delivery-qty').max = String(state.cfg.deliveryMax);
+    $('count-qty').max = String(state.cfg.countMax);
+  }
   $('outlet-name').textContent = o.name + ' (' + o.code + ')';
   $('stock').textContent = T('n.masks', { n: o.stock });
   var k = o.suspended ? 'break' : PM.statKey(o.remain_stat);

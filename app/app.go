@@ -24,6 +24,7 @@ import (
 	"github.com/publicmask/publicmask"
 	"github.com/publicmask/publicmask/clock"
 	"github.com/publicmask/publicmask/httpapi"
+	"github.com/publicmask/publicmask/internal/metric"
 	"github.com/publicmask/publicmask/ledger"
 	"github.com/publicmask/publicmask/policy"
 	"github.com/publicmask/publicmask/postgres"
@@ -203,10 +204,8 @@ func (n *Node) open(ctx, bg context.Context) error {
 func (n *Node) registerProcessMetrics() {
 	n.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if f := n.cfg.LogDropped; f != nil {
-		n.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "publicmask_log_lines_dropped_total",
-			Help: "Log lines dropped because the log output did not keep up.",
-		}, func() float64 { return float64(f()) }))
+		n.Registry.MustRegister(metric.CounterFunc("publicmask_log_lines_dropped_total",
+			"Log lines dropped because the log output did not keep up.", func() float64 { return float64(f()) }))
 	}
 }
 

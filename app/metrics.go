@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/internal/metric"
 )
 
 // registerStoreMetrics exports the store's connection pool: a pool that is
@@ -14,10 +15,10 @@ func registerStoreMetrics(reg prometheus.Registerer, st publicmask.Store) {
 		return
 	}
 	gauge := func(name, help string, f func(publicmask.PoolStats) float64) prometheus.Collector {
-		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(ps.PoolStats()) })
+		return metric.GaugeFunc(name, help, func() float64 { return f(ps.PoolStats()) })
 	}
 	counter := func(name, help string, f func(publicmask.PoolStats) float64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return f(ps.PoolStats()) })
+		return metric.CounterFunc(name, help, func() float64 { return f(ps.PoolStats()) })
 	}
 	reg.MustRegister(
 		gauge("publicmask_store_connections_open", "Open store connections.", func(s publicmask.PoolStats) float64 { return float64(s.Open) }),

@@ -5,8 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
+	"github.com/publicmask/publicmask/internal/metric"
 	"github.com/publicmask/publicmask/ops"
 )
 
@@ -49,26 +48,20 @@ func (n *Node) registerOpsMetrics(ctx context.Context) {
 		}
 	}
 	n.Registry.MustRegister(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "publicmask_ready",
-			Help: "1 if the node is ready (as /readyz answers), else 0; probed every 2 s.",
-		}, gauge(&ready)),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "publicmask_store_up",
-			Help: "1 if the store answered a ping, else 0 (a public node keeps serving its last snapshot meanwhile); probed every 2 s.",
-		}, gauge(&storeUp)),
+		metric.GaugeFunc("publicmask_ready",
+			"1 if the node is ready (as /readyz answers), else 0; probed every 2 s.", gauge(&ready)),
+		metric.GaugeFunc("publicmask_store_up",
+			"1 if the store answered a ping, else 0 (a public node keeps serving its last snapshot meanwhile); probed every 2 s.", gauge(&storeUp)),
 	)
 	if n.Refresher != nil {
-		n.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "publicmask_stale_outlets",
-			// The status page's rule (ops.StaleCount).
-			Help: "Outlets with stock whose state has not changed for 3 hours (in 2020: pharmacies that had stopped recording sales).",
-		}, func() float64 {
-			snap := n.Refresher.Current()
-			if snap == nil {
-				return 0
-			}
-			return float64(ops.StaleCount(n.Clock.Now(), snap))
-		}))
+		// The status page's rule (ops.StaleCount).
+		n.Registry.MustRegister(metric.GaugeFunc("publicmask_stale_outlets",
+			"Outlets with stock whose state has not changed for 3 hours (in 2020: pharmacies that had stopped recording sales).", func() float64 {
+				snap := n.Refresher.Current()
+				if snap == nil {
+					return 0
+				}
+				return float64(ops.StaleCount(n.Clock.Now(), snap))
+			}))
 	}
 }

@@ -14,6 +14,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/internal/metric"
 	"github.com/publicmask/publicmask/sqlite"
 )
 
@@ -60,27 +61,20 @@ type watchedStore struct {
 func watchStore(bg context.Context, st publicmask.Store, reg prometheus.Registerer, log *slog.Logger) *watchedStore {
 	w := &watchedStore{
 		Store: st, bg: bg, log: log, every: probeEvery,
-		errs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "publicmask_store_write_errors_total",
-			Help: "Durable writes that failed, by cause (disk_full, flush_failed, io_error, store_unavailable); probe writes included.",
-		}, []string{"cause"}),
-		probes: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "publicmask_store_write_probes_total",
-			Help: "Probe writes made while durable writes were failing.",
-		}),
+		errs: metric.CounterVec("publicmask_store_write_errors_total",
+			"Durable writes that failed, by cause (disk_full, flush_failed, io_error, store_unavailable); probe writes included.", "cause"),
+		probes: metric.Counter("publicmask_store_write_probes_total", "Probe writes made while durable writes were failing."),
 	}
 	for _, c := range []string{causeDiskFull, causeFlushFailed, causeIO, causeUnreachable} {
 		w.errs.WithLabelValues(c) // export zeros: an alert can compare against them
 	}
-	reg.MustRegister(w.errs, w.probes, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "publicmask_store_writable",
-		Help: "1 while the store takes durable writes, 0 after a failed one until a write succeeds again.",
-	}, func() float64 {
-		if c, _, _ := w.failure(); c != "" {
-			return 0
-		}
-		return 1
-	}))
+	reg.MustRegister(w.errs, w.probes, metric.GaugeFunc("publicmask_store_writable",
+		"1 while the store takes durable writes, 0 after a failed one until a write succeeds again.", func() float64 {
+			if c, _, _ := w.failure(); c != "" {
+				return 0
+			}
+			return 1
+		}))
 	return w
 }
 

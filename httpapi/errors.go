@@ -47,3 +47,13 @@ func writeBody(w http.ResponseWriter, r *http.Request, b errorBody) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) { httpx.WriteJSON(w, status, v) }
+
+// reply answers a handler's last call: its error if it failed, else v
+// with status.
+func (s *Server) reply(w http.ResponseWriter, r *http.Request, status int, v any, err error) {
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, status, v)
+}

@@ -98,13 +98,7 @@ func (f *fakeLedger) Cancel(ctx context.Context, outlet, saleID string) (*ledger
 }
 
 func (f *fakeLedger) Deliver(ctx context.Context, outlet, txnID string, qty int) (*ledger.StockReceipt, bool, error) {
-	if err := f.call("Deliver", outlet); err != nil {
-		return nil, false, err
-	}
-	if err := cmp.Or(ledger.CheckTxnID("txn_id", txnID), ledger.CheckDelivery(qty)); err != nil {
-		return nil, false, err
-	}
-	return &ledger.StockReceipt{Outlet: outlet, Stock: qty}, false, nil
+	return f.stockWrite("Deliver", outlet, txnID, qty, ledger.CheckDelivery, false)
 }
 
 func (f *fakeLedger) DeliverMany(ctx context.Context, lines []ledger.DeliveryRequest) ([]ledger.DeliveryResult, error) {
@@ -127,13 +121,19 @@ func (f *fakeLedger) DeliverMany(ctx context.Context, lines []ledger.DeliveryReq
 }
 
 func (f *fakeLedger) CorrectStock(ctx context.Context, outlet, txnID string, count int) (*ledger.StockReceipt, bool, error) {
-	if err := f.call("CorrectStock", outlet); err != nil {
+	return f.stockWrite("CorrectStock", outlet, txnID, count, ledger.CheckCount, true)
+}
+
+// stockWrite answers a delivery or a stock correction: the outlet's stock
+// becomes n, once the ledger's own checks pass.
+func (f *fakeLedger) stockWrite(method, outlet, txnID string, n int, check func(int) error, replayed bool) (*ledger.StockReceipt, bool, error) {
+	if err := f.call(method, outlet); err != nil {
 		return nil, false, err
 	}
-	if err := cmp.Or(ledger.CheckTxnID("txn_id", txnID), ledger.CheckCount(count)); err != nil {
+	if err := cmp.Or(ledger.CheckTxnID("txn_id", txnID), check(n)); err != nil {
 		return nil, false, err
 	}
-	return &ledger.StockReceipt{Outlet: outlet, Stock: count}, true, nil
+	return &ledger.StockReceipt{Outlet: outlet, Stock: n}, replayed, nil
 }
 
 func (f *fakeLedger) SetSuspended(ctx context.Context, outlet string, on bool) (*ledger.OutletView, error) {

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/internal/metric"
 	"github.com/publicmask/publicmask/rrn"
 )
 
@@ -154,32 +155,18 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "publicmask_http_requests_total",
-			Help: "HTTP requests by route pattern, class and status code.",
-		}, []string{"route", "class", "code"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "publicmask_http_request_duration_seconds",
-			Help: "HTTP request latency by route pattern and class.",
+		requests: metric.CounterVec("publicmask_http_requests_total",
+			"HTTP requests by route pattern, class and status code.", "route", "class", "code"),
+		duration: metric.HistogramVec("publicmask_http_request_duration_seconds",
+			"HTTP request latency by route pattern and class.",
 			// Fine at the bottom: public reads target p99 ≤ 10 ms, sales ≤ 50 ms.
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		}, []string{"route", "class"}),
-		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "publicmask_http_in_flight",
-			Help: "Requests being served, by class.",
-		}, []string{"class"}),
-		queued: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "publicmask_http_queued",
-			Help: "Requests waiting for admission, by class.",
-		}, []string{"class"}),
-		shed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "publicmask_http_shed_total",
-			Help: "Requests refused with 503 overloaded by admission control, by class.",
-		}, []string{"class"}),
-		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "publicmask_http_rate_limited_total",
-			Help: "Requests refused with 429 rate_limited (per-client rate, stream cap, failed authentications), by class.",
-		}, []string{"class"}),
+			[]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}, "route", "class"),
+		inFlight: metric.GaugeVec("publicmask_http_in_flight", "Requests being served, by class.", "class"),
+		queued:   metric.GaugeVec("publicmask_http_queued", "Requests waiting for admission, by class.", "class"),
+		shed: metric.CounterVec("publicmask_http_shed_total",
+			"Requests refused with 503 overloaded by admission control, by class.", "class"),
+		limited: metric.CounterVec("publicmask_http_rate_limited_total",
+			"Requests refused with 429 rate_limited (per-client rate, stream cap, failed authentications), by class.", "class"),
 	}
 	m.requests = register(reg, m.requests)
 	m.limited = register(reg, m.limited)

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -69,37 +70,17 @@ func (s *Server) getOutlet(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) check(w http.ResponseWriter, r *http.Request) {
-	var in saleIn
-	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &in); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	req, err := s.saleRequest(tokenOf(r).Outlet, &in, true)
-	if err != nil {
-		s.writeError(w, r, err)
+	req, ok := s.saleBody(w, r, true)
+	if !ok {
 		return
 	}
 	res, err := s.led.Check(r.Context(), req)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, res)
+	s.reply(w, r, http.StatusOK, res, err)
 }
 
 func (s *Server) sell(w http.ResponseWriter, r *http.Request) {
-	var in saleIn
-	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &in); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := s.unseal(tokenOf(r).Outlet, &in); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	req, err := s.saleRequest(tokenOf(r).Outlet, &in, false)
-	if err != nil {
-		s.writeError(w, r, err)
+	req, ok := s.saleBody(w, r, false)
+	if !ok {
 		return
 	}
 	rec, replayed, err := s.led.Sell(r.Context(), req)
@@ -114,6 +95,27 @@ func (s *Server) sell(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, createdOr(replayed), rec)
+}
+
+// saleBody reads the body of a check or a sale (which may come sealed,
+// DESIGN.md §6.2) into a ledger request; on an error it answers it and
+// reports false.
+func (s *Server) saleBody(w http.ResponseWriter, r *http.Request, check bool) (ledger.SaleRequest, bool) {
+	var in saleIn
+	outlet := tokenOf(r).Outlet
+	err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &in)
+	if err == nil && !check {
+		err = s.unseal(outlet, &in)
+	}
+	var req ledger.SaleRequest
+	if err == nil {
+		req, err = s.saleRequest(outlet, &in, check)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return req, false
+	}
+	return req, true
 }
 
 // saleRequest turns a sale or check body into a ledger request. Only the
@@ -158,57 +160,50 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec, err := s.led.Cancel(r.Context(), tokenOf(r).Outlet, id)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, rec)
+	s.reply(w, r, http.StatusOK, rec, err)
 }
 
+// deliveryIn and stockIn are the bodies of the two stock writes: a txn_id
+// and one required count, a pointer so that a missing count is refused
+// rather than read as zero.
 type deliveryIn struct {
 	TxnID    string `json:"txn_id"`
 	Quantity *int   `json:"quantity"`
 }
 
-func (s *Server) deliver(w http.ResponseWriter, r *http.Request) {
-	var in deliveryIn
-	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &in); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if in.Quantity == nil {
-		s.writeError(w, r, fieldErr("quantity", "required"))
-		return
-	}
-	rec, replayed, err := s.led.Deliver(r.Context(), tokenOf(r).Outlet, in.TxnID, *in.Quantity)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, createdOr(replayed), rec)
-}
-
 type stockIn struct {
 	TxnID string `json:"txn_id"`
-	Count *int   `json:"count"` // a pointer: a missing count must not zero the stock
+	Count *int   `json:"count"`
+}
+
+type stockWriteIn interface {
+	fields() (txnID string, n *int, name string)
+}
+
+func (in *deliveryIn) fields() (string, *int, string) { return in.TxnID, in.Quantity, "quantity" }
+func (in *stockIn) fields() (string, *int, string)    { return in.TxnID, in.Count, "count" }
+
+func (s *Server) deliver(w http.ResponseWriter, r *http.Request) {
+	s.stockWrite(w, r, &deliveryIn{}, s.led.Deliver)
 }
 
 func (s *Server) correctStock(w http.ResponseWriter, r *http.Request) {
-	var in stockIn
-	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &in); err != nil {
+	s.stockWrite(w, r, &stockIn{}, s.led.CorrectStock)
+}
+
+func (s *Server) stockWrite(w http.ResponseWriter, r *http.Request, in stockWriteIn,
+	write func(ctx context.Context, outlet, txnID string, n int) (*ledger.StockReceipt, bool, error)) {
+	if err := decodeJSON(w, r, s.cfg.MaxBodyBytes, in); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if in.Count == nil {
-		s.writeError(w, r, fieldErr("count", "required"))
+	txnID, n, name := in.fields()
+	if n == nil {
+		s.writeError(w, r, fieldErr(name, "required"))
 		return
 	}
-	rec, replayed, err := s.led.CorrectStock(r.Context(), tokenOf(r).Outlet, in.TxnID, *in.Count)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, createdOr(replayed), rec)
+	rec, replayed, err := write(r.Context(), tokenOf(r).Outlet, txnID, *n)
+	s.reply(w, r, createdOr(replayed), rec, err)
 }
 
 func (s *Server) suspend(w http.ResponseWriter, r *http.Request) { s.setSuspended(w, r, true) }
@@ -217,11 +212,7 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request)  { s.setSuspende
 // setSuspended ignores any body: the route says everything.
 func (s *Server) setSuspended(w http.ResponseWriter, r *http.Request, on bool) {
 	v, err := s.led.SetSuspended(r.Context(), tokenOf(r).Outlet, on)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, v)
+	s.reply(w, r, http.StatusOK, v, err)
 }
 
 // saleOut is what the counter page sees of a sale: no person keys, no

@@ -267,46 +267,16 @@ func (e *engine) run(ctx context.Context) {
 	var workers sync.WaitGroup
 	saleQ := make(chan *saleJob, e.cfg.SalesWorkers)
 	readQ := make(chan *readJob, e.cfg.ReadWorkers)
-	for range e.cfg.SalesWorkers {
-		workers.Go(func() {
-			for j := range saleQ {
-				if time.Since(j.due) > time.Second {
-					// Sending it now would misreport the server: the
-					// generator fell behind, not the counter.
-					e.salesDrop.Add(1)
-					e.sec(j.due).salesDropped.Add(1)
-					continue
-				}
-				e.sell(j)
-			}
-		})
-	}
-	for range e.cfg.ReadWorkers {
-		workers.Go(func() {
-			for j := range readQ {
-				if time.Since(j.due) > time.Second {
-					e.readsDrop.Add(1)
-					e.sec(j.due).readsDropped.Add(1)
-					continue
-				}
-				e.read(j)
-			}
-		})
-	}
+	work(&workers, e.cfg.SalesWorkers, saleQ, e.dropSale, e.sell)
+	work(&workers, e.cfg.ReadWorkers, readQ, e.dropRead, e.read)
 	var sched sync.WaitGroup
 	sg := newSaleGen(e, rand.New(rand.NewPCG(uint64(e.cfg.Seed), 11)))
 	rg := newReadGen(e, rand.New(rand.NewPCG(uint64(e.cfg.Seed), 13)))
 	sched.Go(func() {
-		schedule(runCtx, e, e.cfg.SalesRate, saleQ, sg.next, func(t time.Time) {
-			e.salesDrop.Add(1)
-			e.sec(t).salesDropped.Add(1)
-		})
+		schedule(runCtx, e, e.cfg.SalesRate, saleQ, sg.next, e.dropSale)
 	})
 	sched.Go(func() {
-		schedule(runCtx, e, e.cfg.ReadRate, readQ, rg.next, func(t time.Time) {
-			e.readsDrop.Add(1)
-			e.sec(t).readsDropped.Add(1)
-		})
+		schedule(runCtx, e, e.cfg.ReadRate, readQ, rg.next, e.dropRead)
 	})
 	sched.Wait()
 	close(saleQ)
@@ -322,6 +292,38 @@ func (e *engine) run(ctx context.Context) {
 // without waiting. When the pool's queue is full the arrival is counted as
 // dropped rather than queued, so the generator's backlog stays bounded and
 // a slow server shows as dropped load, not as a silently lower rate.
+// dropSale and dropRead count a request the generator could not send in
+// time, in the second it was due.
+func (e *engine) dropSale(due time.Time) {
+	e.salesDrop.Add(1)
+	e.sec(due).salesDropped.Add(1)
+}
+
+func (e *engine) dropRead(due time.Time) {
+	e.readsDrop.Add(1)
+	e.sec(due).readsDropped.Add(1)
+}
+
+func (j *saleJob) dueAt() time.Time { return j.due }
+func (j *readJob) dueAt() time.Time { return j.due }
+
+// work starts n workers doing the jobs of q. A job more than a second
+// late is dropped: sending it now would misreport the server, since the
+// generator fell behind, not the server.
+func work[J interface{ dueAt() time.Time }](wg *sync.WaitGroup, n int, q <-chan J, drop func(time.Time), do func(J)) {
+	for range n {
+		wg.Go(func() {
+			for j := range q {
+				if time.Since(j.dueAt()) > time.Second {
+					drop(j.dueAt())
+					continue
+				}
+				do(j)
+			}
+		})
+	}
+}
+
 func schedule[J any](ctx context.Context, e *engine, rate float64, q chan<- J, gen func(time.Time) J, dropped func(time.Time)) {
 	if rate <= 0 {
 		return

@@ -9,41 +9,22 @@
 #   scripts/bench-nginx.sh     # about a minute; needs nginx and PostgreSQL
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DIR=${BENCH_DIR:-/tmp/publicmask-bench-nginx}
-SECS=${BENCH_SECONDS:-20}
-P1=${BENCH_PORT:-18280}
+. scripts/lib.sh
+bench_env /tmp/publicmask-bench-nginx 18280 20
+P1=$PORT
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-rm -rf "$DIR"; mkdir -p "$DIR"; chmod 755 "$DIR"
-say() { printf '%s\n' "$*" >&2; }
-jget() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
-for k in sys.argv[2].split("."): d=d[k]
-print(d)' "$1" "$2"; }
+chmod 755 "$DIR" # nginx workers read it
 
-go build -o "$DIR/publicmask" ./cmd/publicmask
-PM="$DIR/publicmask"
-DSN=$(scripts/pg.sh | tail -n 1)
-SCHEMA="bench_ng_$(date +%s)"
-BINDIR=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
-"$BINDIR/psql" "$DSN" -qc "CREATE SCHEMA $SCHEMA"
-NODE_DSN="$DSN&search_path=$SCHEMA"
-head -c 32 /dev/urandom >"$DIR/secret"; chmod 600 "$DIR/secret"
-TOKEN="bench-ng-$(date +%s)-$$"
+build_pm "$DIR"
+pg_schema bench_ng
+trap stop_all EXIT
+new_secret "$DIR/secret"
 COMMON=(--db "$NODE_DSN" --seed none --clock 2020-03-11T08:00:00+09:00 --log-level warn --trust-proxy 127.0.0.1)
-
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	"$BINDIR/psql" "$DSN" -qc "DROP SCHEMA $SCHEMA CASCADE" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
 "$PM" serve --addr "127.0.0.1:$P1" --role ledger --secret-file "$DIR/secret" --admin-token "$TOKEN" "${COMMON[@]}" 2>"$DIR/ledger.err" >/dev/null & PIDS+=($!)
-for _ in $(seq 1 300); do curl -fsS "http://127.0.0.1:$P1/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+wait_ready "http://127.0.0.1:$P1" "$DIR/ledger.err"
 "$PM" serve --addr "127.0.0.1:$((P1 + 1))" --role public "${COMMON[@]}" 2>"$DIR/public1.err" >/dev/null & PIDS+=($!)
 "$PM" serve --addr "127.0.0.1:$((P1 + 2))" --role public "${COMMON[@]}" 2>"$DIR/public2.err" >/dev/null & PIDS+=($!)
-for port in $((P1 + 1)) $((P1 + 2)); do
-	for _ in $(seq 1 300); do curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
-done
+for port in $((P1 + 1)) $((P1 + 2)); do wait_ready "http://127.0.0.1:$port" "$DIR"/public*.err; done
 
 NG=$((P1 + 3))
 python3 - "$DIR" "$P1" "$NG" <<'PY'

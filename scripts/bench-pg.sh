@@ -11,45 +11,23 @@
 #   scripts/bench-pg.sh        # about two minutes; needs PostgreSQL installed
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DIR=${BENCH_DIR:-/tmp/publicmask-bench-pg}
-SECS=${BENCH_SECONDS:-20}
-P1=${BENCH_PORT:-18180}
-rm -rf "$DIR"; mkdir -p "$DIR"
-say() { printf '%s\n' "$*" >&2; }
-jget() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
-for k in sys.argv[2].split("."): d=d[k]
-print(d)' "$1" "$2"; }
+. scripts/lib.sh
+bench_env /tmp/publicmask-bench-pg 18180 20
+P1=$PORT
 
-go build -o "$DIR/publicmask" ./cmd/publicmask
-PM="$DIR/publicmask"
-DSN=$(scripts/pg.sh | tail -n 1)
+build_pm "$DIR"
+pg_schema bench
+trap stop_all EXIT
 say "== in-process ceiling: go test -bench LedgerSales ./postgres (4 writers)"
 CEIL=$(PUBLICMASK_TEST_POSTGRES="$DSN" go test -run '^$' -bench 'LedgerSales/writers=4' -benchtime 20000x ./postgres | tee "$DIR/ledger-bench.txt" |
 	awk '/sales\/s/ { for (i = 1; i < NF; i++) if ($(i+1) == "sales/s") v = $i } END { print v + 0 }')
-# cpu PID: user+system seconds of a process (/proc/PID/stat fields 14, 15).
-cpu() { awk '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / 100 }' "/proc/$1/stat"; }
-SCHEMA="bench_$(date +%s)"
-BINDIR=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
-"$BINDIR/psql" "$DSN" -qc "CREATE SCHEMA $SCHEMA"
-NODE_DSN="$DSN&search_path=$SCHEMA"
-head -c 32 /dev/urandom >"$DIR/secret"; chmod 600 "$DIR/secret"
-TOKEN="bench-pg-$(date +%s)-$$"
+new_secret "$DIR/secret"
 COMMON=(--db "$NODE_DSN" --secret-file "$DIR/secret" --admin-token "$TOKEN" --seed none --clock 2020-03-11T08:00:00+09:00 --log-level warn)
-
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	"$BINDIR/psql" "$DSN" -qc "DROP SCHEMA $SCHEMA CASCADE" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
 "$PM" serve --addr "127.0.0.1:$P1" --role ledger "${COMMON[@]}" 2>"$DIR/ledger1.err" >/dev/null & PIDS+=($!)
 sleep 2 # the first node applies the migrations
 "$PM" serve --addr "127.0.0.1:$((P1 + 1))" --role ledger "${COMMON[@]}" 2>"$DIR/ledger2.err" >/dev/null & PIDS+=($!)
 "$PM" serve --addr "127.0.0.1:$((P1 + 2))" --role public "${COMMON[@]}" 2>"$DIR/public.err" >/dev/null & PIDS+=($!)
-for port in $P1 $((P1 + 1)) $((P1 + 2)); do
-	for _ in $(seq 1 300); do curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
-done
+for port in $P1 $((P1 + 1)) $((P1 + 2)); do wait_ready "http://127.0.0.1:$port" "$DIR"/*.err; done
 L="http://127.0.0.1:$P1,http://127.0.0.1:$((P1 + 1))"
 P="http://127.0.0.1:$((P1 + 2))"
 

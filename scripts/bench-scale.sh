@@ -21,19 +21,12 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-DIR=${BENCH_DIR:-/tmp/publicmask-scale}
-PORT=${BENCH_PORT:-18090}
-SECS=${BENCH_SECONDS:-15}
+. scripts/lib.sh
+bench_env /tmp/publicmask-scale 18090 15
 COUNTS=${BENCH_COUNTS:-"26263 ${BENCH_SCALE:-540000}"}
-BASE="http://127.0.0.1:$PORT"
-TOKEN="scale-$(date +%s)-$$"
-rm -rf "$DIR"
-mkdir -p "$DIR"
-say() { printf '%s\n' "$*" >&2; }
 
 say "== building"
-go build -o "$DIR/publicmask" ./cmd/publicmask
-PM="$DIR/publicmask"
+build_pm "$DIR"
 SERVER=""
 trap '[ -n "$SERVER" ] && kill $SERVER 2>/dev/null; wait 2>/dev/null || true' EXIT
 
@@ -49,8 +42,7 @@ for N in $COUNTS; do
 		--clock 2020-03-11T08:00:00+09:00 --admin-token "$TOKEN" --log-level warn \
 		>"$D/serve.out" 2>"$D/serve.err" &
 	SERVER=$!
-	for _ in $(seq 1 300); do curl -fsS "$BASE/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
-	curl -fsS "$BASE/readyz" >/dev/null || { say "server did not become ready"; cat "$D/serve.err" >&2; exit 1; }
+	wait_ready "$BASE" "$D/serve.err"
 	python3 - "$BASE" "$TOKEN" "$D" <<'PY'
 import json, sys, time, urllib.request
 base, token, d = sys.argv[1:4]
@@ -79,27 +71,20 @@ json.dump({"import_s": imp, "upserted": up, "visible_after_import": total, "deli
           open(f"{d}/load.json", "w"))
 PY
 	sleep 2
-	RSS=$(awk '/VmRSS/ { print int($2 / 1024) }' "/proc/$SERVER/status")
+	RSS=$(rss_mb "$SERVER")
 	apply_hist >"$D/apply-before.txt"
 	"$PM" rush --target "$BASE" --admin-token "$TOKEN" --duration "${SECS}s" --sales-rate 500 --read-rate 200 \
 		--outlets 2000 --streams 2 --scrapers 0 --report "$D/rush" --quiet --seed 1 || say "   (rush reported violations: see $D/rush)"
 	apply_hist >"$D/apply-after.txt"
-	RSS_AFTER=$(awk '/VmRSS/ { print int($2 / 1024) }' "/proc/$SERVER/status")
+	RSS_AFTER=$(rss_mb "$SERVER")
 	# The radius at which a Seoul answer holds as many outlets as m=1000 does
 	# with the national 26,263 (the density grows with N).
 	M=$(python3 -c "import math; print(max(50, int(1000 * math.sqrt(26263 / $N))))")
-	cat >"$D/geo.lua" <<LUA
-math.randomseed(2020)
-request = function()
-  local lat = 37.50 + math.random() * 0.10
-  local lng = 126.92 + math.random() * 0.14
-  return wrk.format("GET", string.format("/corona19-masks/v1/storesByGeo/json?lat=%.5f&lng=%.5f&m=$M", lat, lng))
-end
-LUA
+	geo_lua "$D/geo.lua" "$M"
 	GEO_N="n/a"
 	if command -v wrk >/dev/null 2>&1; then
 		wrk -t2 -c16 -d8s --latency -s "$D/geo.lua" "$BASE" >"$D/wrk-geo.txt"
-		GEO_N=$(awk '/Requests\/sec/ { print $2 }' "$D/wrk-geo.txt")
+		GEO_N=$(wrk_rate "$D/wrk-geo.txt")
 	fi
 	GEO_COUNT=$(curl -fsS "$BASE/corona19-masks/v1/storesByGeo/json?lat=37.5665&lng=126.978&m=$M" | python3 -c 'import json,sys; print(json.load(sys.stdin)["count"])')
 	python3 - "$D" "$RSS" "$RSS_AFTER" "$M" "$GEO_N" "$GEO_COUNT" <<'PY'

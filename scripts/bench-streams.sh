@@ -21,16 +21,11 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-DIR=${BENCH_DIR:-/tmp/publicmask-bench-streams}
-PORT=${BENCH_PORT:-18090}
-SECS=${BENCH_SECONDS:-15}
+. scripts/lib.sh
+bench_env /tmp/publicmask-bench-streams 18090 15
 STREAMS=${BENCH_STREAMS:-10000}
-BASE="http://127.0.0.1:$PORT"
-TOKEN="bench-$(date +%s)-$$"
-rm -rf "$DIR"
-mkdir -p "$DIR"
 
-go build -o "$DIR/publicmask" ./cmd/publicmask
+build_pm "$DIR"
 go build -o "$DIR/streamhold" ./scripts/streamhold
 MEM=()
 [ -n "${BENCH_MEMORY_LIMIT:-}" ] && MEM=(--memory-limit "$BENCH_MEMORY_LIMIT")
@@ -39,12 +34,9 @@ MEM=()
 SERVER=$!
 HOLD=
 trap 'kill $SERVER $HOLD 2>/dev/null; wait 2>/dev/null || true' EXIT
-for _ in $(seq 1 600); do
-	curl -sf "$BASE/readyz" >/dev/null && break
-	sleep 0.1
-done
+wait_ready "$BASE" "$DIR/server.log"
 
-rss() { awk '/VmRSS/ { printf "%d", $2 / 1024 }' "/proc/$SERVER/status"; }
+rss() { rss_mb "$SERVER"; }
 run() { # name
 	"$DIR/publicmask" rush --target "$BASE" --admin-token "$TOKEN" --duration "${SECS}s" \
 		--sales-rate 1000 --read-rate 1000 --streams 0 --report "$DIR/$1" >"$DIR/$1.log" 2>&1 || true

@@ -37,25 +37,13 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-DIR=${BENCH_DIR:-/tmp/publicmask-bench}
-PORT=${BENCH_PORT:-18080}
-SECS=${BENCH_SECONDS:-20}
+. scripts/lib.sh
+bench_env /tmp/publicmask-bench 18080 20
 WRK_SECS=${WRK_SECONDS:-10}
 WRK_CONN=${WRK_CONN:-64}
-BASE="http://127.0.0.1:$PORT"
-TOKEN="bench-$(date +%s)-$$"
-rm -rf "$DIR"
-mkdir -p "$DIR"
-
-say() { printf '%s\n' "$*" >&2; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
-jget() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); 
-for k in sys.argv[2].split("."): d=d[k]
-print(d)' "$1" "$2"; }
 
 say "== building"
-go build -o "$DIR/publicmask" ./cmd/publicmask
-PM="$DIR/publicmask"
+build_pm "$DIR"
 RUSH=("$PM" rush)
 
 say "== 1. ledger ceiling: go test -bench BenchmarkSell ./ledger"
@@ -69,34 +57,20 @@ say "== 2. server with the national demo seed"
 	--debug-addr "127.0.0.1:$((PORT + 1))" >"$DIR/serve.out" 2>"$DIR/serve.err" &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true' EXIT
-for _ in $(seq 1 600); do
-	curl -fsS "$BASE/readyz" >/dev/null 2>&1 && break
-	sleep 0.2
-done
-curl -fsS "$BASE/readyz" >/dev/null || { say "server did not become ready"; cat "$DIR/serve.err" >&2; exit 1; }
+wait_ready "$BASE" "$DIR/serve.err"
 OUTLETS=$(curl -fsS "$BASE/api/v2/summary" | python3 -c 'import json,sys; print(json.load(sys.stdin)["national"]["total"])')
-RSS0=$(awk '/VmRSS/ { print int($2 / 1024) }' "/proc/$SERVER/status")
+RSS0=$(rss_mb "$SERVER")
 say "   $OUTLETS outlets, RSS $RSS0 MB"
 
 say "== 3. storesByGeo vs fixed body (wrk -t2 -c$WRK_CONN -d${WRK_SECS}s)"
-cat >"$DIR/geo.lua" <<'EOF'
--- Random points in central Seoul, so that answers are not all one cache entry.
-math.randomseed(2020)
-request = function()
-  local lat = 37.50 + math.random() * 0.10
-  local lng = 126.92 + math.random() * 0.14
-  return wrk.format("GET", string.format("/corona19-masks/v1/storesByGeo/json?lat=%.5f&lng=%.5f&m=1000", lat, lng))
-end
-EOF
-wrk_rate() { awk '/Requests\/sec/ { print $2 }' "$1"; }
-wrk_p99() { awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms/, "", v) } else if (v ~ /s$/) { sub(/s/, "", v); v *= 1000 } print v }' "$1"; }
+geo_lua "$DIR/geo.lua" 1000
 GEO_BYTES=$(curl -fsS "$BASE/corona19-masks/v1/storesByGeo/json?lat=37.5665&lng=126.978&m=1000" | wc -c)
 # The ceiling: the same process serving a pre-encoded body of the same size
 # (on its --debug-addr listener, so without the API middleware).
 wrk -t2 -c"$WRK_CONN" -d"${WRK_SECS}s" --latency "http://127.0.0.1:$((PORT + 1))/debug/fixed?bytes=$GEO_BYTES" >"$DIR/wrk-fixed.txt"
 wrk -t2 -c"$WRK_CONN" -d"${WRK_SECS}s" --latency -s "$DIR/geo.lua" "$BASE" >"$DIR/wrk-geo.txt"
 # The same at m=5000 (the radius 2020 clients asked for, clamped): bodies of ~150 KB.
-sed 's/m=1000/m=5000/' "$DIR/geo.lua" >"$DIR/geo5000.lua"
+geo_lua "$DIR/geo5000.lua" 5000
 GEO5_BYTES=$(curl -fsS "$BASE/corona19-masks/v1/storesByGeo/json?lat=37.5665&lng=126.978&m=5000" | wc -c)
 wrk -t2 -c"$WRK_CONN" -d"${WRK_SECS}s" --latency "http://127.0.0.1:$((PORT + 1))/debug/fixed?bytes=$GEO5_BYTES" >"$DIR/wrk-fixed5000.txt"
 wrk -t2 -c"$WRK_CONN" -d"${WRK_SECS}s" --latency -s "$DIR/geo5000.lua" "$BASE" >"$DIR/wrk-geo5000.txt"
@@ -201,7 +175,7 @@ FRESH_N=$(jget "$DIR/rush-mixed/report.json" freshness.samples)
 GHOST=$(jget "$DIR/rush-mixed/report.json" ghost.share)
 M_VIOL=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["violations"]))' "$DIR/rush-mixed/report.json")
 
-RSS1=$(awk '/VmRSS/ { print int($2 / 1024) }' "/proc/$SERVER/status")
+RSS1=$(rss_mb "$SERVER")
 HWM=$(awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$SERVER/status")
 PW=$(curl -fsS -H "Authorization: Bearer $TOKEN" "$BASE/api/v2/admin/verify" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["checked"]["person_weeks"], "ok" if d["ok"] else "NOT OK")')
 
@@ -236,10 +210,10 @@ if command -v sqlite3 >/dev/null 2>&1; then
 	"$PM" serve --addr "127.0.0.1:$PORT" --db "$DIR/bench.db" --seed demo \
 		--clock 2020-03-11T08:00:00+09:00 --admin-token "$TOKEN" --log-level warn >>"$DIR/serve.out" 2>>"$DIR/serve.err" &
 	SERVER=$!
-	for _ in $(seq 1 600); do curl -fsS "$BASE/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
-	RSS2R=$(awk '/VmRSS/ { print int($2 / 1024) }' "/proc/$SERVER/status")
+	wait_ready "$BASE" "$DIR/serve.err"
+	RSS2R=$(rss_mb "$SERVER")
 	"${RUSH[@]}" --target "$BASE" --admin-token "$TOKEN" --duration 10s --report "$DIR/rush-1m" --quiet --seed 5 || say "   (rush reported violations: see $DIR/rush-1m)"
-	RSS2=$(awk '/VmRSS/ { print int($2 / 1024) }' "/proc/$SERVER/status")
+	RSS2=$(rss_mb "$SERVER")
 fi
 
 echo

@@ -41,6 +41,23 @@ func testBasemap(t *testing.T) []byte {
 
 const firstItem = `document.querySelector('#list li')`
 
+// textCheck is what the text of the element js finds must be: want, or
+// (contains) a text holding want.
+type textCheck struct {
+	what, js, want string
+	contains       bool
+}
+
+func checkTexts(t *testing.T, p *browsertest.Page, checks []textCheck) {
+	t.Helper()
+	for _, c := range checks {
+		got := p.Text(c.js)
+		if got != c.want && !(c.contains && strings.Contains(got, c.want)) {
+			t.Errorf("%s: %q, want %q (contains: %v)", c.what, got, c.want, c.contains)
+		}
+	}
+}
+
 func TestBrowserMap(t *testing.T) {
 	ts, f := newSite(t, Options{Tiles: "none", Basemap: testBasemap(t)})
 	p := browsertest.NewPage(t, 1280, 860)
@@ -51,9 +68,13 @@ func TestBrowserMap(t *testing.T) {
 	if name := p.Text(firstItem + `.querySelector('.o-name')`); name != "승약국" {
 		t.Fatalf("first outlet %q, want 승약국", name)
 	}
-	if st := p.Text(firstItem + `.querySelector('.badge')`); st != "충분 (100개 이상)" {
-		t.Errorf("status %q, want 충분 (100개 이상)", st)
-	}
+	checkTexts(t, p, []textCheck{
+		{"status", firstItem + `.querySelector('.badge')`, "충분 (100개 이상)", false},
+		{"meta line, arrival", firstItem + `.querySelector('.o-meta')`, "입고", true},
+		{"meta line, age", firstItem + `.querySelector('.o-meta')`, "초 전 갱신", true},
+		{"distance", firstItem + `.querySelector('.o-dist')`, "0m", false},
+		{"summary", `document.getElementById('summary')`, "판매처", true},
+	})
 	var words []string
 	p.Eval(`Array.from(document.querySelectorAll('#list .badge')).map(function(b){return b.textContent})`, &words)
 	joined := strings.Join(words, "|")
@@ -61,15 +82,6 @@ func TestBrowserMap(t *testing.T) {
 		if !strings.Contains(joined, w) {
 			t.Errorf("list lacks status %q: %s", w, joined)
 		}
-	}
-	if meta := p.Text(firstItem + `.querySelector('.o-meta')`); !strings.Contains(meta, "입고") || !strings.Contains(meta, "초 전 갱신") {
-		t.Errorf("meta line %q lacks arrival time / age", meta)
-	}
-	if d := p.Text(firstItem + `.querySelector('.o-dist')`); d != "0m" {
-		t.Errorf("distance %q", d)
-	}
-	if s := p.Text(`document.getElementById('summary')`); !strings.Contains(s, "판매처") {
-		t.Errorf("summary %q", s)
 	}
 	// Markers: one pin per outlet within the view, with status in its title.
 	var pins int
@@ -218,25 +230,34 @@ func TestBrowserStatus(t *testing.T) {
 	p.Wait(val+` && `+val+`.textContent !== '—'`, 5*time.Second)
 	first := p.Text(val)
 	p.Wait(val+`.textContent !== '`+first+`'`, 5*time.Second) // live: polled again
-	if s := p.Text(`document.querySelector('[data-metric=latency_admin] .m-value')`); s != "—" {
-		t.Errorf("missing admin latency shown as %q", s)
-	}
-	if s := p.Text(`document.querySelector('[data-metric=freshness] .m-value')`); s != "18ms / 61ms" {
-		t.Errorf("freshness %q", s)
-	}
-	if s := p.Text(`document.querySelector('[data-metric=store] .m-value')`); s != "✔ 정상" {
-		t.Errorf("store %q", s)
-	}
-	if s := p.Text(`document.getElementById('stale')`); !strings.Contains(s, "솔샘약국") {
-		t.Errorf("stale outlets %q", s)
-	}
-	if s := p.Text(`document.getElementById('other')`); !strings.Contains(s, "role") {
-		t.Errorf("unknown fields not listed: %q", s)
-	}
+	checkTexts(t, p, []textCheck{
+		{"missing admin latency", `document.querySelector('[data-metric=latency_admin] .m-value')`, "—", false},
+		{"freshness", `document.querySelector('[data-metric=freshness] .m-value')`, "18ms / 61ms", false},
+		{"store", `document.querySelector('[data-metric=store] .m-value')`, "✔ 정상", false},
+		{"stale outlets", `document.getElementById('stale')`, "솔샘약국", true},
+		{"unknown fields", `document.getElementById('other')`, "role", true},
+	})
 	var charts int
 	p.Eval(`document.querySelectorAll('svg.spark path.spark-line').length`, &charts)
 	if charts < 5 {
 		t.Errorf("%d charts", charts)
 	}
 	copyFile(t, p.Screenshot("status.png"), "/tmp/publicmask-status.png")
+}
+
+// A language chosen with ?lang= is remembered for the server too (the
+// script writes the cookie): the next page comes in that language from its
+// first byte, whatever the browser's Accept-Language (Korean here).
+func TestBrowserLanguageRemembered(t *testing.T) {
+	ts, _ := newSite(t, Options{Tiles: "none"})
+	p := browsertest.NewPage(t, 1024, 768)
+	for _, lang := range []string{"en", "ko", "en"} {
+		p.Run(chromedp.Navigate(ts.URL + "/status?lang=" + lang))
+		p.Wait(`document.documentElement.lang === '`+lang+`'`, 5*time.Second)
+		var served string
+		p.Eval(`fetch('/overview').then(function (r) { return r.text(); })`, &served)
+		if !strings.Contains(served, `<html lang="`+lang+`">`) {
+			t.Errorf("after ?lang=%s, /overview served as %.80q", lang, served)
+		}
+	}
 }

@@ -2,8 +2,6 @@ package web
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -27,40 +25,10 @@ var counterAssets = []string{
 	"js/outlet.js", "js/outlet-core.js", "js/outlet-sync.js", "js/outlet-manage.js", "js/outbox.js",
 }
 
-// Languages of the counter's message catalogues (i18n/outlet.<lang>.json);
-// the first is the default.
-var counterLangs = []string{"ko", "en"}
-
-// buildCounter makes the message catalogue script from i18n/ and the
-// service worker, which names this version's assets (so a deploy installs a
-// new worker and the old cache is dropped).
+// buildCounter makes the service worker, which names this version's assets
+// (so a deploy installs a new worker and the old cache is dropped); the
+// page's catalogue, msg/outlet.js, is built with the others.
 func (s *site) buildCounter() {
-	var b bytes.Buffer
-	b.WriteString("// Generated from web/i18n/outlet.*.json: the counter page's message catalogues.\n'use strict';\nwindow.PM_MSG = {")
-	for i, lang := range counterLangs {
-		raw, err := files.ReadFile("i18n/outlet." + lang + ".json")
-		if err != nil {
-			panic(err)
-		}
-		var m map[string]string
-		if err := json.Unmarshal(raw, &m); err != nil {
-			panic("web: i18n/outlet." + lang + ".json: " + err.Error())
-		}
-		enc, _ := json.Marshal(m) // sorted keys: stable bytes, stable version
-		if i > 0 {
-			b.WriteString(",")
-		}
-		b.WriteString("\n" + `"` + lang + `": `)
-		b.Write(enc)
-	}
-	b.WriteString("\n};\n")
-	a := newAsset(b.Bytes(), contentType("x.js"))
-	s.assets["msg/outlet.js"] = a
-	h := sha256.New()
-	h.Write([]byte(s.version))
-	h.Write([]byte(a.etag))
-	s.version = hex.EncodeToString(h.Sum(nil))[:12]
-
 	src, err := files.ReadFile("counter/sw.js")
 	if err != nil {
 		panic(err)

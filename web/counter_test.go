@@ -31,17 +31,17 @@ func catalogue(t *testing.T, lang string) map[string]string {
 // catalogue has every key.
 func TestCounterCatalogues(t *testing.T) {
 	cats := map[string]map[string]string{}
-	for _, l := range counterLangs {
+	for _, l := range pageLangs {
 		cats[l] = catalogue(t, l)
 	}
 	for k := range cats["ko"] {
-		for _, l := range counterLangs {
+		for _, l := range pageLangs {
 			if _, ok := cats[l][k]; !ok {
 				t.Errorf("%s: key %q missing", l, k)
 			}
 		}
 	}
-	for _, l := range counterLangs {
+	for _, l := range pageLangs {
 		if len(cats[l]) != len(cats["ko"]) {
 			t.Errorf("%s has %d keys, ko %d", l, len(cats[l]), len(cats["ko"]))
 		}

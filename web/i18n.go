@@ -6,31 +6,43 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"maps"
+	"net/http"
+	"strconv"
+	"strings"
 )
 
 //go:generate go run ./internal/gensido -in ../../shared/data/geo/provinces_2018.geojson -out static/geo/sido.json
 
-// Message catalogues of the public pages, one JSON file per page and
-// language under i18n/ (the counter's design: i18n/<page>.<lang>.json,
-// served as a script that sets window.PM_MSG). The public pages share
+// Message catalogues of the pages, one JSON file per page and language
+// under i18n/ (i18n/<page>.<lang>.json). The public pages share
 // i18n/common.<lang>.json (status words, outlet types, ages), merged into
-// each page's catalogue; js/i18n.js picks the language.
+// each page's catalogue. The server renders each page in the language
+// chooseLang picks; the same catalogues, served as msg/<page>.js (a script
+// that sets window.PM_MSG), let js/i18n.js switch without a reload.
 var (
 	publicPages = []string{"map", "status", "overview"}
-	pageLangs   = []string{"ko", "en"}
+	allPages    = append([]string{"outlet"}, publicPages...)
+	pageLangs   = []string{"ko", "en"} // the first is the default
 )
 
-// buildCatalogues adds msg/<page>.js for every public page and folds them
-// into the asset version. A missing key in one language is a start-up
-// failure (a test also checks it), so that no page shows a raw key.
+// langCookie holds the reader's choice for the server; js/i18n.js writes
+// it beside its localStorage key, whenever the choice is made or read.
+const langCookie = "publicmask_lang"
+
+// buildCatalogues loads every page's catalogues into s.msgs and adds
+// msg/<page>.js for each, folded into the asset version. A key missing in
+// one language is a start-up failure (a test also checks it), so that no
+// page shows a raw key.
 func (s *site) buildCatalogues() {
 	h := sha256.New()
 	h.Write([]byte(s.version))
-	for _, page := range publicPages {
+	for _, page := range allPages {
 		cats := map[string]map[string]string{}
 		for _, lang := range pageLangs {
 			m := map[string]string{}
-			maps.Copy(m, readCatalogue("common", lang))
+			if page != "outlet" { // the counter is outlet traffic, with its own catalogue
+				maps.Copy(m, readCatalogue("common", lang))
+			}
 			maps.Copy(m, readCatalogue(page, lang))
 			cats[lang] = m
 		}
@@ -41,8 +53,9 @@ func (s *site) buildCatalogues() {
 				}
 			}
 		}
+		s.msgs[page] = cats
 		var b bytes.Buffer
-		b.WriteString("// Generated from web/i18n/{common," + page + "}.*.json: the message catalogues of this page.\n'use strict';\nwindow.PM_MSG = {")
+		b.WriteString("// Generated from web/i18n/*.json: the message catalogues of this page.\n'use strict';\nwindow.PM_MSG = {")
 		for i, lang := range pageLangs {
 			enc, _ := json.Marshal(cats[lang]) // sorted keys: stable bytes
 			if i > 0 {
@@ -69,4 +82,52 @@ func readCatalogue(name, lang string) map[string]string {
 		panic("web: i18n/" + name + "." + lang + ".json: " + err.Error())
 	}
 	return m
+}
+
+func isLang(s string) bool {
+	for _, l := range pageLangs {
+		if s == l {
+			return true
+		}
+	}
+	return false
+}
+
+// chooseLang picks a page's language as js/i18n.js does (DESIGN.md §4.5):
+// ?lang=, else the remembered choice (the cookie), else Accept-Language,
+// else Korean. headers reports whether the choice read the request's
+// headers, so that the answer must Vary on them.
+func chooseLang(r *http.Request) (lang string, headers bool) {
+	if q := r.URL.Query().Get("lang"); isLang(q) {
+		return q, false
+	}
+	if c, err := r.Cookie(langCookie); err == nil && isLang(c.Value) {
+		return c.Value, true
+	}
+	return acceptLanguage(r.Header.Get("Accept-Language")), true
+}
+
+// acceptLanguage returns the page language the header prefers most (by q,
+// then by order), matching on the primary subtag: "en-US" is English.
+func acceptLanguage(header string) string {
+	best, bestQ := pageLangs[0], 0.0
+	for _, part := range strings.Split(header, ",") {
+		tag, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		primary, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(tag)), "-")
+		if !isLang(primary) {
+			continue
+		}
+		q := 1.0
+		if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				continue
+			}
+			q = f
+		}
+		if q > bestQ {
+			best, bestQ = primary, q
+		}
+	}
+	return best
 }

@@ -3,8 +3,9 @@
 // their assets embedded so that `go build` alone yields a working site and
 // nothing is fetched from a CDN at run time (DESIGN.md §1.5).
 //
-// The pages are static HTML; all behaviour lives in /static/js files so that
-// a strict Content-Security-Policy (no inline script or style) holds.
+// The pages are HTML rendered at start, once per language (i18n.go); all
+// behaviour lives in /static/js files so that a strict
+// Content-Security-Policy (no inline script or style) holds.
 package web
 
 import (
@@ -14,6 +15,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -56,10 +58,11 @@ type asset struct {
 
 type site struct {
 	opts    Options
-	sw      *asset            // the counter's service worker, naming this version's assets
-	assets  map[string]*asset // by path below static/
-	version string            // hash over every asset: the URL prefix
-	pages   map[string][]byte // rendered HTML by route
+	sw      *asset                                  // the counter's service worker, naming this version's assets
+	assets  map[string]*asset                       // by path below static/
+	version string                                  // hash over every asset: the URL prefix
+	msgs    map[string]map[string]map[string]string // catalogue by page and language
+	pages   map[string][]byte                       // rendered HTML by page+"."+lang
 	etags   map[string]string
 	csp     string
 	basemap *asset
@@ -72,7 +75,7 @@ func Handler(opts Options) http.Handler {
 	if opts.Tiles == "" {
 		opts.Tiles = DefaultTiles
 	}
-	s := &site{opts: opts, assets: map[string]*asset{}, pages: map[string][]byte{}, etags: map[string]string{}}
+	s := &site{opts: opts, assets: map[string]*asset{}, msgs: map[string]map[string]map[string]string{}, pages: map[string][]byte{}, etags: map[string]string{}}
 	s.loadAssets()
 	s.buildCatalogues()
 	s.buildCounter()
@@ -216,24 +219,41 @@ type pageData struct {
 	Tiles       string
 	Attribution string
 	Basemap     bool
+	Lang        string // the language the page is rendered in
+	Other       string // the language its switch link offers
+	msg         map[string]string
+}
+
+// T is a message of the page's catalogue; a key it lacks fails the
+// rendering, hence the start.
+func (d pageData) T(key string) (string, error) {
+	m, ok := d.msg[key]
+	if !ok {
+		return "", fmt.Errorf("no message %q in %s", key, d.Lang)
+	}
+	return m, nil
 }
 
 func (s *site) renderPages() {
-	t := template.Must(template.New("").Funcs(template.FuncMap{"asset": s.assetURL, "oasset": s.outletURL}).
+	t := template.Must(template.New("").Funcs(template.FuncMap{"asset": s.assetURL, "oasset": s.outletURL,
+		"list": func(s ...string) []string { return s }}).
 		ParseFS(files, "pages/*.html"))
 	d := pageData{Tiles: s.opts.Tiles, Basemap: len(s.opts.Basemap) > 0}
 	if strings.Contains(s.opts.Tiles, "openstreetmap.org") {
 		// OSM's tile usage policy requires visible attribution.
 		d.Attribution = "© OpenStreetMap 기여자"
 	}
-	for _, p := range []string{"map", "outlet", "status", "overview"} {
-		var b bytes.Buffer
-		if err := t.ExecuteTemplate(&b, p+".html", d); err != nil {
-			panic(err)
+	for _, p := range allPages {
+		for i, lang := range pageLangs {
+			d.Lang, d.Other, d.msg = lang, pageLangs[(i+1)%len(pageLangs)], s.msgs[p][lang]
+			var b bytes.Buffer
+			if err := t.ExecuteTemplate(&b, p+".html", d); err != nil {
+				panic(err)
+			}
+			s.pages[p+"."+lang] = b.Bytes()
+			sum := sha256.Sum256(b.Bytes())
+			s.etags[p+"."+lang] = `"` + hex.EncodeToString(sum[:8]) + `"`
 		}
-		s.pages[p] = b.Bytes()
-		sum := sha256.Sum256(b.Bytes())
-		s.etags[p] = `"` + hex.EncodeToString(sum[:8]) + `"`
 	}
 }
 
@@ -248,19 +268,26 @@ func (s *site) securityHeaders(h http.Header) {
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 }
 
+// page serves a page in the reader's language from the first byte (screen
+// readers and axe read <html lang> before any script runs).
 func (s *site) page(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		lang, headers := chooseLang(r)
+		key := name + "." + lang
 		h := w.Header()
 		s.securityHeaders(h)
 		h.Set("Content-Type", "text/html; charset=utf-8")
 		// Pages are tiny and name the current asset version: always revalidate.
 		h.Set("Cache-Control", "no-cache")
-		h.Set("ETag", s.etags[name])
-		if httpx.NotModified(r, s.etags[name]) {
+		if headers {
+			h.Set("Vary", "Accept-Language, Cookie")
+		}
+		h.Set("ETag", s.etags[key])
+		if httpx.NotModified(r, s.etags[key]) {
 			w.WriteHeader(http.StatusNotModified)
 			return
 		}
-		w.Write(s.pages[name])
+		w.Write(s.pages[key])
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"html/template"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -296,5 +297,80 @@ func TestPublicCatalogues(t *testing.T) {
 	h.ServeHTTP(w, httptest.NewRequest("GET", "/overview", nil))
 	if w.Code != 200 || !strings.Contains(w.Body.String(), "msg/overview.js") {
 		t.Fatalf("/overview: %d", w.Code)
+	}
+}
+
+// Every page is served in the chosen language from the first byte: its
+// <html lang>, its title and its texts from that language's catalogue.
+func TestPageLanguage(t *testing.T) {
+	h := Handler(Options{Tiles: "none"})
+	paths := map[string]string{"map": "/", "outlet": "/outlet", "status": "/status", "overview": "/overview"}
+	for _, page := range allPages {
+		for _, lang := range pageLangs {
+			t.Run(page+"."+lang, func(t *testing.T) {
+				cat := readCatalogue(page, lang)
+				r := get(t, h, paths[page]+"?lang="+lang, "Accept-Language", "xx")
+				html := body(t, r)
+				if !strings.Contains(html, `<html lang="`+lang+`">`) {
+					t.Errorf(`no <html lang=%q>`, lang)
+				}
+				title := template.HTMLEscapeString(cat["title"])
+				if !strings.Contains(html, "<title>"+title+"</title>") {
+					t.Errorf("no <title>%s</title>", title)
+				}
+				if want := `data-msg="heading">` + template.HTMLEscapeString(cat["heading"]) + "<"; !strings.Contains(html, want) {
+					t.Errorf("heading not rendered: no %s", want)
+				}
+				if v := r.Header.Get("Vary"); v != "" {
+					t.Errorf("?lang= answered with Vary %q", v)
+				}
+			})
+		}
+	}
+}
+
+// Without ?lang=, the cookie the scripts write wins over Accept-Language,
+// which is read by q-value; the answer then varies on both, and each
+// language has its own ETag.
+func TestChooseLanguage(t *testing.T) {
+	h := Handler(Options{Tiles: "none"})
+	for _, c := range []struct {
+		name, cookie, accept, want string
+	}{
+		{"nothing", "", "", "ko"},
+		{"english browser", "", "en-US,en;q=0.9", "en"},
+		{"korean first", "", "ko-KR,ko;q=0.9,en;q=0.8", "ko"},
+		{"english preferred by q", "", "ko;q=0.5, EN-gb;q=0.8", "en"},
+		{"refused english", "", "en;q=0, fr", "ko"},
+		{"other languages only", "", "fr-FR,de;q=0.9", "ko"},
+		{"cookie over header", "en", "ko-KR", "en"},
+		{"cookie korean", "ko", "en-US", "ko"},
+		{"bad cookie", "fr", "en-US", "en"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			req := httptest.NewRequest("GET", "/status", nil)
+			if c.accept != "" {
+				req.Header.Set("Accept-Language", c.accept)
+			}
+			if c.cookie != "" {
+				req.AddCookie(&http.Cookie{Name: langCookie, Value: c.cookie})
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if !strings.Contains(rec.Body.String(), `<html lang="`+c.want+`">`) {
+				t.Errorf("not served in %s", c.want)
+			}
+			if v := rec.Header().Get("Vary"); v != "Accept-Language, Cookie" {
+				t.Errorf("Vary %q", v)
+			}
+		})
+	}
+	ko := get(t, h, "/status?lang=ko").Header.Get("ETag")
+	en := get(t, h, "/status?lang=en").Header.Get("ETag")
+	if ko == "" || ko == en {
+		t.Errorf("ETags ko %s, en %s: want two", ko, en)
+	}
+	if r := get(t, h, "/status?lang=en", "If-None-Match", ko); r.StatusCode != http.StatusOK {
+		t.Errorf("English answered %d to the Korean ETag", r.StatusCode)
 	}
 }

@@ -92,44 +92,32 @@ func (n *node) created(dir, name string) {
 	n.fs.ns = append(n.fs.ns, nsOp{kind: nsCreate, dirs: []uint64{ino(dir)}, path: p, ino: ino(p)})
 }
 
-func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+// create runs a loopback call that makes the entry name in this directory
+// and records the creation, under the lock that orders it with the others.
+func (n *node) create(name string, op func() (*gofs.Inode, syscall.Errno)) (*gofs.Inode, syscall.Errno) {
 	n.fs.mu.Lock()
 	defer n.fs.mu.Unlock()
-	ch, errno := n.LoopbackNode.Mkdir(ctx, name, mode, out)
+	ch, errno := op()
 	if errno == 0 {
 		n.created(n.path(), name)
 	}
 	return ch, errno
+}
+
+func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	return n.create(name, func() (*gofs.Inode, syscall.Errno) { return n.LoopbackNode.Mkdir(ctx, name, mode, out) })
 }
 
 func (n *node) Mknod(ctx context.Context, name string, mode, rdev uint32, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	n.fs.mu.Lock()
-	defer n.fs.mu.Unlock()
-	ch, errno := n.LoopbackNode.Mknod(ctx, name, mode, rdev, out)
-	if errno == 0 {
-		n.created(n.path(), name)
-	}
-	return ch, errno
+	return n.create(name, func() (*gofs.Inode, syscall.Errno) { return n.LoopbackNode.Mknod(ctx, name, mode, rdev, out) })
 }
 
 func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	n.fs.mu.Lock()
-	defer n.fs.mu.Unlock()
-	ch, errno := n.LoopbackNode.Symlink(ctx, target, name, out)
-	if errno == 0 {
-		n.created(n.path(), name)
-	}
-	return ch, errno
+	return n.create(name, func() (*gofs.Inode, syscall.Errno) { return n.LoopbackNode.Symlink(ctx, target, name, out) })
 }
 
 func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	n.fs.mu.Lock()
-	defer n.fs.mu.Unlock()
-	ch, errno := n.LoopbackNode.Link(ctx, target, name, out)
-	if errno == 0 {
-		n.created(n.path(), name)
-	}
-	return ch, errno
+	return n.create(name, func() (*gofs.Inode, syscall.Errno) { return n.LoopbackNode.Link(ctx, target, name, out) })
 }
 
 // Unlink moves the entry to the stash instead of removing it, so that a cut

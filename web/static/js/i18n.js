@@ -1,24 +1,38 @@
 // Language and messages of every page (/, /outlet, /status, /overview): the
 // page's catalogue (msg/<page>.js, generated from web/i18n/*.json) sets
 // window.PM_MSG = {ko: {...}, en: {...}}. The language is ?lang=ko|en (then
-// remembered), else the remembered choice, else the browser's languages
-// (its Accept-Language), else Korean. The storage key is the counter
-// page's, so that one choice holds on every page.
+// remembered), else the remembered choice, else the one the server rendered
+// the page in (<html lang>, from the same rules and the browser's
+// Accept-Language), else the browser's languages, else Korean. The choice
+// is kept in localStorage (the counter page's key, so that one choice holds
+// on every page) and in a cookie, which lets the server render the next
+// page in it from the first byte.
 
-var KEY = 'publicmask.lang';
+var KEY = 'publicmask.lang', COOKIE = 'publicmask_lang';
 const MSG = window.PM_MSG || {};
+
+function known(l) { return l === 'ko' || l === 'en'; }
+
+function remember(l) {
+  try { localStorage.setItem(KEY, l); } catch (e) { /* private mode: the cookie still holds */ }
+  if (document.cookie.split('; ').indexOf(COOKIE + '=' + l) < 0) {
+    document.cookie = COOKIE + '=' + l + '; Path=/; Max-Age=31536000; SameSite=Lax' +
+      (location.protocol === 'https:' ? '; Secure' : '');
+  }
+}
 
 export const lang = (function () {
   var q = new URLSearchParams(location.search).get('lang');
-  try {
-    if (q === 'ko' || q === 'en') { localStorage.setItem(KEY, q); return q; }
-    var s = localStorage.getItem(KEY);
-    if (s === 'ko' || s === 'en') return s;
-  } catch (e) { if (q === 'ko' || q === 'en') return q; }
+  if (known(q)) { remember(q); return q; }
+  var s = null;
+  try { s = localStorage.getItem(KEY); } catch (e) { /* storage refused */ }
+  if (known(s)) { remember(s); return s; }
+  var served = document.documentElement.lang;
+  if (known(served)) return served;
   var langs = navigator.languages || [navigator.language || 'ko'];
   for (var i = 0; i < langs.length; i++) {
     var l = String(langs[i]).slice(0, 2).toLowerCase();
-    if (l === 'ko' || l === 'en') return l;
+    if (known(l)) return l;
   }
   return 'ko';
 })();

@@ -1,0 +1,90 @@
+# lib.sh — what the bench-*.sh scripts share; sourced, never run:
+#   . scripts/lib.sh
+# Call it from the repository root (the scripts cd there first).
+
+say() { printf '%s\n' "$*" >&2; }
+
+# ratio A B: A/B with two decimals, n/a when B is 0.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+# jget FILE a.b.c: one field of a JSON file (a rush's report.json).
+jget() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
+for k in sys.argv[2].split("."): d=d[k]
+print(d)' "$1" "$2"; }
+
+# cpu PID: user+system seconds of a process (/proc/PID/stat fields 14, 15).
+cpu() { awk '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / 100 }' "/proc/$1/stat"; }
+
+# rss_mb PID: resident memory of a process in MB.
+rss_mb() { awk '/VmRSS/ { print int($2 / 1024) }' "/proc/$1/status"; }
+
+# build_pm DIR: builds the publicmask binary into DIR and sets PM to it.
+build_pm() { go build -o "$1/publicmask" ./cmd/publicmask; PM="$1/publicmask"; }
+
+# wait_ready BASE [LOG...]: waits up to two minutes for BASE/readyz; if it
+# never answers, prints the LOG files and fails.
+wait_ready() {
+	local base=$1
+	shift
+	for _ in $(seq 1 600); do
+		curl -fsS "$base/readyz" >/dev/null 2>&1 && return 0
+		sleep 0.2
+	done
+	say "$base did not become ready"
+	cat "$@" >&2
+	return 1
+}
+
+# pg_schema PREFIX: a fresh schema on scripts/pg.sh's cluster. Sets DSN,
+# BINDIR (PostgreSQL's binaries), SCHEMA and NODE_DSN (the DSN into the
+# schema); drop_schema removes it (call it from the script's cleanup).
+pg_schema() {
+	DSN=$(scripts/pg.sh | tail -n 1)
+	BINDIR=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
+	SCHEMA="$1_$(date +%s)"
+	"$BINDIR/psql" "$DSN" -qc "CREATE SCHEMA $SCHEMA"
+	NODE_DSN="$DSN&search_path=$SCHEMA"
+}
+drop_schema() { "$BINDIR/psql" "$DSN" -qc "DROP SCHEMA $SCHEMA CASCADE" >/dev/null 2>&1 || true; }
+
+# new_secret FILE: a node's HMAC secret, 32 random bytes for the owner only.
+new_secret() { head -c 32 /dev/urandom >"$1"; chmod 600 "$1"; }
+
+# PIDS holds the background processes a script starts (PIDS+=($!));
+# stop_all, trapped on EXIT, stops them and drops pg_schema's schema.
+PIDS=()
+stop_all() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	if [ -n "${SCHEMA:-}" ]; then drop_schema; fi
+}
+
+# bench_env DIR PORT SECONDS: BENCH_DIR, BENCH_PORT and BENCH_SECONDS with
+# these defaults. Sets DIR (emptied), PORT, SECS, BASE (the server at PORT)
+# and TOKEN (a fresh admin token).
+bench_env() {
+	DIR=${BENCH_DIR:-$1}
+	PORT=${BENCH_PORT:-$2}
+	SECS=${BENCH_SECONDS:-$3}
+	BASE="http://127.0.0.1:$PORT"
+	TOKEN="bench-$(date +%s)-$$"
+	rm -rf "$DIR"
+	mkdir -p "$DIR"
+}
+
+# geo_lua FILE M: a wrk script asking storesByGeo at radius M around random
+# points in central Seoul, so that answers are not all one cache entry.
+geo_lua() {
+	cat >"$1" <<LUA
+math.randomseed(2020)
+request = function()
+  local lat = 37.50 + math.random() * 0.10
+  local lng = 126.92 + math.random() * 0.14
+  return wrk.format("GET", string.format("/corona19-masks/v1/storesByGeo/json?lat=%.5f&lng=%.5f&m=$2", lat, lng))
+end
+LUA
+}
+
+# wrk_rate and wrk_p99 FILE: requests/s and p99 (ms) of a wrk --latency report.
+wrk_rate() { awk '/Requests\/sec/ { print $2 }' "$1"; }
+wrk_p99() { awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms/, "", v) } else if (v ~ /s$/) { sub(/s/, "", v); v *= 1000 } print v }' "$1"; }

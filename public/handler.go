@@ -222,9 +222,7 @@ func (h *handler) respondTagged(w http.ResponseWriter, req *http.Request, s *sna
 	hd["Cache-Control"] = h.cc
 	hd["Vary"] = varyAE
 	hd["Etag"] = []string{tag}
-	sh := h.snapHeaders(s)
-	hd["X-Data-Version"] = sh.version
-	hd["X-Data-As-Of"] = sh.asOf
+	hd["X-Data-Version"], hd["X-Data-As-Of"] = h.snapHeaders(s)
 	if httpx.NotModified(req, tag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
@@ -260,20 +258,25 @@ type bodyWriter interface {
 }
 
 // snapHeader holds the header values of one snapshot, made once per
-// version rather than per request.
+// version rather than per request. It keeps the snapshot's version and
+// as_of, not the snapshot: a handler that has seen no request since must
+// not hold every entry of an old version alive (a bulk delivery replaces
+// them all).
 type snapHeader struct {
-	s       *snapshot.Snapshot
-	version []string
-	asOf    []string
+	version int64
+	asOf    int64 // unix ns
+	vs      []string
+	as      []string
 }
 
-func (h *handler) snapHeaders(s *snapshot.Snapshot) *snapHeader {
-	if sh := h.hdr.Load(); sh != nil && sh.s == s {
-		return sh
+func (h *handler) snapHeaders(s *snapshot.Snapshot) (version, asOf []string) {
+	v, at := s.Version(), s.AsOf().UnixNano()
+	if sh := h.hdr.Load(); sh != nil && sh.version == v && sh.asOf == at {
+		return sh.vs, sh.as
 	}
-	sh := &snapHeader{s, []string{s.VersionString()}, []string{s.AsOfString()}}
+	sh := &snapHeader{v, at, []string{s.VersionString()}, []string{s.AsOfString()}}
 	h.hdr.Store(sh)
-	return sh
+	return sh.vs, sh.as
 }
 
 // Pools: per-request JSON is appended into a pooled buffer and, when the
@@ -357,9 +360,7 @@ func (h *handler) openAPI(w http.ResponseWriter, req *http.Request) {
 	// Every public response carries the data headers (§4.1); the document is
 	// served even before the first snapshot, then without them.
 	if s := h.r.Current(); s != nil {
-		sh := h.snapHeaders(s)
-		hd["X-Data-Version"] = sh.version
-		hd["X-Data-As-Of"] = sh.asOf
+		hd["X-Data-Version"], hd["X-Data-As-Of"] = h.snapHeaders(s)
 	}
 	if httpx.NotModified(req, tag) {
 		w.WriteHeader(http.StatusNotModified)

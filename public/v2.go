@@ -3,6 +3,7 @@ package public
 import (
 	"compress/gzip"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -22,18 +23,17 @@ func appendEnvelope(b []byte, s *snapshot.Snapshot) []byte {
 	return b
 }
 
+// v2RecordSize is about the size of a v2 outlet object with its forecast
+// and distance (see v1RecordSize).
+const v2RecordSize = 400
+
 func (h *handler) near(w http.ResponseWriter, req *http.Request) {
 	q, s, ok := parseRequest(h, w, req, (*params).nearQuery)
 	if !ok {
 		return
 	}
 	var key [96]byte
-	k := append(key[:0], "near|"...)
-	k = strconv.AppendFloat(k, q.lat, 'g', -1, 64)
-	k = append(k, '|')
-	k = strconv.AppendFloat(k, q.lng, 'g', -1, 64)
-	k = append(k, '|')
-	k = strconv.AppendFloat(k, q.m, 'g', -1, 64)
+	k := circleKey(key[:0], "near|", q.lat, q.lng, q.m)
 	k = append(k, '|')
 	k = strconv.AppendInt(k, int64(q.limit), 10)
 	k = append(k, '|')
@@ -53,6 +53,7 @@ func (h *handler) near(w http.ResponseWriter, req *http.Request) {
 			}
 		}
 		hits = hits[:n]
+		b = slices.Grow(b, n*v2RecordSize)
 		b = appendEnvelope(b, s)
 		b = append(b, `,"count":`...)
 		b = strconv.AppendInt(b, int64(n), 10)

@@ -74,22 +74,27 @@ func AppendV1Time(b []byte, t time.Time) []byte {
 	if t.IsZero() {
 		return append(b, "null"...)
 	}
-	t = t.In(publicmask.Seoul)
+	b = append(b, '"')
+	b = appendClock(b, t.In(publicmask.Seoul), '/', ' ')
+	return append(b, '"')
+}
+
+// appendClock appends t's date and time to the second: year, month and day
+// separated by dateSep, then sep, then hh:mm:ss.
+func appendClock(b []byte, t time.Time, dateSep, sep byte) []byte {
 	y, mo, d := t.Date()
 	h, mi, s := t.Clock()
-	b = append(b, '"')
 	b = strconv.AppendInt(b, int64(y), 10)
-	b = append(b, '/')
+	b = append(b, dateSep)
 	b = append2(b, int(mo))
-	b = append(b, '/')
+	b = append(b, dateSep)
 	b = append2(b, d)
-	b = append(b, ' ')
+	b = append(b, sep)
 	b = append2(b, h)
 	b = append(b, ':')
 	b = append2(b, mi)
 	b = append(b, ':')
-	b = append2(b, s)
-	return append(b, '"')
+	return append2(b, s)
 }
 
 // AppendRFC3339 appends t in RFC 3339 (Korea time, whole seconds unless it
@@ -106,26 +111,14 @@ func AppendRFC3339(b []byte, t time.Time) []byte {
 	}
 	// Whole seconds (every time the ledger records) by hand: answers
 	// encode these per outlet, and AppendFormat costs several times more.
-	y, mo, d := t.Date()
-	h, mi, s := t.Clock()
 	// +09:00 by hand holds since 1988 (Korea's last daylight saving time).
-	if _, off := t.Zone(); y < 1000 || y > 9999 || off != 9*60*60 {
+	if _, off := t.Zone(); t.Year() < 1000 || t.Year() > 9999 || off != 9*60*60 {
 		b = append(b, '"')
 		b = t.AppendFormat(b, time.RFC3339Nano)
 		return append(b, '"')
 	}
 	b = append(b, '"')
-	b = strconv.AppendInt(b, int64(y), 10)
-	b = append(b, '-')
-	b = append2(b, int(mo))
-	b = append(b, '-')
-	b = append2(b, d)
-	b = append(b, 'T')
-	b = append2(b, h)
-	b = append(b, ':')
-	b = append2(b, mi)
-	b = append(b, ':')
-	b = append2(b, s)
+	b = appendClock(b, t, '-', 'T')
 	return append(b, `+09:00"`...)
 }
 
@@ -151,21 +144,22 @@ func (e *Entry) appendV1Stock(b []byte) []byte {
 }
 
 // appendRegistry opens an outlet object with the six registry fields that
-// the 2020 stores, v1 nine-field and v2 records all begin with.
-func (e *Entry) appendRegistry(b []byte) []byte {
-	b = append(b, `{"code":`...)
-	b = AppendString(b, e.Code)
-	b = append(b, `,"name":`...)
-	b = AppendString(b, e.Name)
-	b = append(b, `,"addr":`...)
-	b = AppendString(b, e.Addr)
-	b = append(b, `,"type":`...)
-	b = AppendString(b, e.Type)
+// the 2020 stores, v1 nine-field and v2 records all begin with. at holds
+// where code, name, addr and type start inside b when b holds them
+// verbatim (no escapes), else 0.
+func (e *Entry) appendRegistry(b []byte) (_ []byte, at [4]int) {
+	for k, f := range [...]struct{ key, val string }{{`{"code":`, e.Code}, {`,"name":`, e.Name}, {`,"addr":`, e.Addr}, {`,"type":`, e.Type}} {
+		b = append(b, f.key...)
+		start := len(b)
+		b = AppendString(b, f.val)
+		if len(b)-start == len(f.val)+2 {
+			at[k] = start + 1
+		}
+	}
 	b = append(b, `,"lat":`...)
 	b = AppendFloat(b, e.Lat)
 	b = append(b, `,"lng":`...)
-	b = AppendFloat(b, e.Lng)
-	return b
+	return AppendFloat(b, e.Lng), at
 }
 
 // createdAt is the v1 created_at: the outlet's last change, null (as in 2020)
@@ -177,16 +171,28 @@ func (e *Entry) createdAt() time.Time {
 	return e.UpdatedAt
 }
 
+// registryJSON is the encoded registry fields: the record without its
+// closing brace.
+func (e *Entry) registryJSON() string { return e.reg }
+
+// appendTail appends the v1 record's stock fields, as encoded at the change.
+func (e *Entry) appendTail(b []byte) []byte {
+	if e.tailLen == 0 {
+		return e.appendV1Stock(b)
+	}
+	return append(b, e.tail[:e.tailLen]...)
+}
+
 // AppendV1 appends the nine-field v1 record of storesByGeo/storesByAddr.
 func (e *Entry) AppendV1(b []byte) []byte {
 	b = append(b, e.reg...)
-	return e.appendV1Stock(b)
+	return e.appendTail(b)
 }
 
 // AppendV2 appends the v2 outlet object; withDist adds distance_m (whole
 // metres).
 func (e *Entry) AppendV2(b []byte, dist float64, withDist bool) []byte {
-	b = append(b, e.reg...)
+	b = append(b, e.registryJSON()...)
 	b = append(b, `,"remain_stat":`...)
 	b = appendStat(b, e.Stat)
 	b = append(b, `,"stock_at":`...)
@@ -203,13 +209,14 @@ func (e *Entry) AppendV2(b []byte, dist float64, withDist bool) []byte {
 
 // AppendStoreInfo appends the six-field record of /stores/json.
 func (e *Entry) AppendStoreInfo(b []byte) []byte {
-	b = append(b, e.reg...)
+	b = append(b, e.registryJSON()...)
 	return append(b, '}')
 }
 
-// AppendSale appends the four-field record of /sales/json.
+// AppendSale appends the four-field record of /sales/json: the code and
+// the v1 record's stock fields.
 func (e *Entry) AppendSale(b []byte) []byte {
 	b = append(b, `{"code":`...)
 	b = AppendString(b, e.Code)
-	return e.appendV1Stock(b)
+	return e.appendTail(b)
 }

@@ -269,31 +269,53 @@ func (r rate) idle(at int64) bool { return at-r.last > int64(IdleAfter) }
 
 // Expire returns the snapshot with the forecasts of outlets that have sold
 // nothing for IdleAfter as of now brought up to now (their sellout_at turns
-// null), and the entries it changed; s itself when there are none. Same
-// version: only the derived forecast changes, as the as_of of a confirmed
-// snapshot does.
+// null), and the entries it changed; s itself when there are none (or, when
+// only the marks of chunks without a sell-out time change, a copy with no
+// entry changed). Same version: only the derived forecast changes, as the
+// as_of of a confirmed snapshot does. It reads only the chunks marked as
+// selling: its cost follows the outlets that sell, not the registry.
 func (s *Snapshot) Expire(now time.Time) (*Snapshot, []*Entry) {
 	tn := now.UnixNano()
 	var changed []*Entry
 	var ns *Snapshot
-	for i := 0; i < s.n; i++ {
-		e := s.At(i)
-		if e.rate.at == 0 || !e.rate.idle(tn) || e.Forecast().SelloutAt.IsZero() {
+	clone := func() {
+		if ns == nil {
+			ns = &Snapshot{version: s.version, asOf: s.asOf, n: s.n, chunks: slices.Clone(s.chunks), selling: slices.Clone(s.selling),
+				reg: s.reg, summary: s.summary, sgg: s.sgg, sales: s.sales}
+		}
+	}
+	for c, marked := range s.selling {
+		if !marked {
 			continue
 		}
-		if ns == nil {
-			ns = &Snapshot{version: s.version, asOf: s.asOf, n: s.n, chunks: slices.Clone(s.chunks), reg: s.reg, summary: s.summary, sgg: s.sgg, sales: s.sales}
+		left := false // an entry of the chunk keeps a sell-out time
+		for k, e := range s.chunks[c] {
+			if !e.hasSellout() {
+				continue
+			}
+			if e.rate.at == 0 || !e.rate.idle(tn) {
+				left = true
+				continue
+			}
+			clone()
+			ne := nextEntry(e.Outlet, e.Place, e, e.rate.next(now, 0, time.Time{}))
+			if &ns.chunks[c][0] == &s.chunks[c][0] {
+				ns.chunks[c] = slices.Clone(s.chunks[c])
+			}
+			ns.chunks[c][k] = ne
+			changed = append(changed, ne)
+			left = left || ne.hasSellout()
 		}
-		ne := nextEntry(e.Outlet, e.Place, e, e.rate.next(now, 0, time.Time{}))
-		c := i >> chunkBits
-		if &ns.chunks[c][0] == &s.chunks[c][0] {
-			ns.chunks[c] = slices.Clone(s.chunks[c])
+		if !left {
+			clone()
+			ns.selling[c] = false
 		}
-		ns.chunks[c][i&(chunkSize-1)] = ne
-		changed = append(changed, ne)
 	}
 	if ns == nil {
 		return s, nil
 	}
 	return ns.finish(), changed
 }
+
+// hasSellout reports whether the entry's forecast has a sell-out time.
+func (e *Entry) hasSellout() bool { return !e.Forecast().SelloutAt.IsZero() }

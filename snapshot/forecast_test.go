@@ -196,6 +196,11 @@ func TestForecastExpiresWhenIdle(t *testing.T) {
 	if e, _ := ns.Lookup(o.Code); e.Forecast().SelloutAt.IsZero() {
 		t.Fatalf("selling again: %+v", e.Forecast())
 	}
+	// The expiry read only the chunks marked as selling: the first one
+	// cleared the mark, the sale set it again, and it expires again.
+	if _, ch := ns.Expire(o.UpdatedAt.Add(IdleAfter + time.Minute)); len(ch) != 1 || ch[0].Code != o.Code {
+		t.Fatalf("second idle spell: Expire changed %d entries, want the outlet", len(ch))
+	}
 }
 
 // The refresher sweeps idle forecasts when it confirms its snapshot, and

@@ -94,3 +94,63 @@ func BenchmarkApplyImportChunk(b *testing.B) {
 		s.apply(extra, t0)
 	}
 }
+
+// BenchmarkHeapPerOutlet reports the live heap a stocked snapshot holds per
+// outlet (entries, their encodings and every index) and the heap objects
+// per outlet, at the national size and at 540,000, with the time one
+// collection takes over it (what every answer and commit pays for in a
+// collector cycle; noisy on a shared machine).
+//
+//	go test ./snapshot -run '^$' -bench 'HeapPerOutlet' -benchtime 1x
+func BenchmarkHeapPerOutlet(b *testing.B) {
+	for _, n := range []int{26_263, 540_000} {
+		b.Run(fmt.Sprintf("outlets=%d", n), func(b *testing.B) {
+			seed.Outlets(seed.Options{Seed: 2020, Count: 1}) // the generator's own tables
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			// As read from a store: the outlets' strings are the snapshot's
+			// to keep or drop.
+			outlets := seed.Outlets(seed.Options{Seed: 2020, Count: n})
+			for i := range outlets {
+				outlets[i].Stock, outlets[i].StockAt, outlets[i].UpdatedAt = 500, t0, t0
+				outlets[i].Version = int64(i + 1)
+			}
+			var s *Snapshot
+			for range b.N {
+				s = build(outlets, int64(n), t0)
+			}
+			outlets = nil
+			runtime.GC()
+			start := time.Now()
+			runtime.GC()
+			gc := time.Since(start)
+			runtime.ReadMemStats(&after)
+			b.ReportMetric((float64(after.HeapAlloc)-float64(before.HeapAlloc))/float64(n), "heapB/outlet")
+			// Objects are what the collector visits: fewer is less marking.
+			b.ReportMetric((float64(after.HeapObjects)-float64(before.HeapObjects))/float64(n), "objects/outlet")
+			b.ReportMetric(float64(gc.Microseconds())/1000, "gc-ms")
+			runtime.KeepAlive(s)
+		})
+	}
+}
+
+// BenchmarkExpire measures the once-a-second forecast expiry (on the apply
+// goroutine, so it delays commits) on a stocked snapshot where no outlet
+// is selling: its cost must follow the selling outlets, not the registry.
+//
+//	go test ./snapshot -run '^$' -bench 'Expire$' -benchtime 20x
+func BenchmarkExpire(b *testing.B) {
+	for _, n := range []int{26_263, 540_000} {
+		b.Run(fmt.Sprintf("outlets=%d", n), func(b *testing.B) {
+			_, s := stocked(n)
+			s, _ = s.Expire(t0.Add(time.Hour)) // settle the marks, as the refresher's first confirm does
+			b.ResetTimer()
+			for range b.N {
+				if ns, ch := s.Expire(t0.Add(time.Hour)); ns != s || ch != nil {
+					b.Fatal("nothing to expire, yet a new snapshot")
+				}
+			}
+		})
+	}
+}

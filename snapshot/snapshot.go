@@ -22,37 +22,71 @@ type Entry struct {
 	// Place is the parsed administrative address (시도 inferred from the
 	// 시군구 when the address lacks it).
 	Place Address
-	sido  int // index into sidoNames, or len(sidoNames) if unknown
 	// reg is the JSON of the six registry fields that every record begins
 	// with, shared by the versions of an outlet whose registry fields are
-	// unchanged: a sale allocates no new copy. The few stock fields after
-	// it are encoded per answer (cheaper than keeping them for every outlet
-	// of a large country, see BENCHMARKS.md "Scale").
-	reg  []byte
-	rate rate
+	// unchanged. Code, Name, Addr and Type (and Place, through Addr) point
+	// into it wherever the JSON holds them verbatim, so that an outlet's
+	// registry text is one allocation.
+	reg string
+	// tail is the rest of the nine-field v1 record (storesByGeo,
+	// storesByAddr): its three stock fields, encoded once per change inside
+	// the entry (no allocation or pointer of its own; tailLen 0: too long,
+	// encoded per answer). The v2 stock fields, forecast and distance are
+	// encoded per answer (see BENCHMARKS.md "Scale").
+	tail    [v1TailMax]byte
+	tailLen uint8
+	sido    int8 // index into sidoNames, or len(sidoNames) if unknown
+	rate    rate
 }
+
+// v1TailMax holds the longest v1 stock fields of years up to 999999 (92 bytes
+// for four-digit years).
+const v1TailMax = 96
 
 func newEntry(o publicmask.Outlet, place Address) *Entry { return nextEntry(o, place, nil, rate{}) }
 
-// nextEntry makes the entry of o, sharing prev's encoded registry fields
-// when they are unchanged (prev may be nil), with the selling rate r.
+// nextEntry makes the entry of o, reusing prev's encoding where its fields
+// are unchanged (prev may be nil), with the selling rate r.
 func nextEntry(o publicmask.Outlet, place Address, prev *Entry, r rate) *Entry {
 	e := &Entry{Outlet: o, Stat: o.RemainStat(), Place: place, rate: r}
-	e.sido = sidoIndex(place.Sido)
+	e.sido = int8(sidoIndex(place.Sido))
 	if e.sido < 0 {
-		e.sido = len(sidoNames)
+		e.sido = int8(len(sidoNames))
 	}
-	if prev != nil && prev.Code == o.Code && prev.Name == o.Name && prev.Addr == o.Addr && prev.Type == o.Type &&
-		prev.Lat == o.Lat && prev.Lng == o.Lng {
-		e.reg = prev.reg
-		// The change was read back from the store with strings of its
-		// own; keep the previous ones (which Place points into), so an
-		// outlet's registry text is held once, not once per read.
-		e.Code, e.Name, e.Addr, e.Type = prev.Code, prev.Name, prev.Addr, prev.Type
+	if prev == nil || prev.Code != o.Code || prev.Name != o.Name || prev.Addr != o.Addr || prev.Type != o.Type ||
+		prev.Lat != o.Lat || prev.Lng != o.Lng {
+		e.setRegistry(prev)
 	} else {
-		e.reg = e.appendRegistry(make([]byte, 0, 96+len(o.Name)+len(o.Addr)))
+		// The change was read back from the store with strings of its
+		// own; keep the previous ones (which Place points into).
+		e.Code, e.Name, e.Addr, e.Type, e.reg = prev.Code, prev.Name, prev.Addr, prev.Type, prev.reg
+	}
+	var scratch [128]byte
+	if t := e.appendV1Stock(scratch[:0]); len(t) <= v1TailMax {
+		e.tailLen = uint8(copy(e.tail[:], t))
 	}
 	return e
+}
+
+// setRegistry encodes the registry fields and points the outlet's strings
+// (and the parts of Place that are parts of Addr, or of prev's Addr) into
+// the encoding.
+func (e *Entry) setRegistry(prev *Entry) {
+	var scratch [512]byte
+	b, at := e.appendRegistry(scratch[:0])
+	e.reg = string(b)
+	addr := e.Addr
+	for k, f := range []*string{&e.Code, &e.Name, &e.Addr, &e.Type} {
+		if at[k] > 0 {
+			*f = e.reg[at[k] : at[k]+len(*f)]
+		}
+	}
+	for _, f := range []*string{&e.Place.Sido, &e.Place.Sigungu, &e.Place.Dong, &e.Place.Ri, &e.Place.Road, &e.Place.Bldg} {
+		*f = rebase(*f, addr, e.Addr)
+		if prev != nil && prev.Addr == e.Addr {
+			*f = rebase(*f, prev.Addr, e.Addr)
+		}
+	}
 }
 
 // chunkSize is the unit of copy-on-write of the code-ordered list: a change
@@ -68,6 +102,10 @@ type Snapshot struct {
 	asOf    time.Time
 	n       int
 	chunks  [][]*Entry // code order
+	// selling marks the chunks that may hold an entry with a sell-out time
+	// (the ones Expire must look at): set when such an entry comes in,
+	// cleared by Expire. Copied on write, like summary.
+	selling []bool
 	reg     *registry
 	summary *summary
 	sgg     [][nStats]int32 // per 시군구 of reg.sgg; copied on write, like summary
@@ -87,7 +125,7 @@ func (s *Snapshot) finish() *Snapshot {
 // new as_of. The caches of the version are not carried over (v2 bodies
 // embed as_of); the registry's are.
 func (s *Snapshot) confirmed(asOf time.Time) *Snapshot {
-	ns := &Snapshot{version: s.version, asOf: asOf, n: s.n, chunks: s.chunks, reg: s.reg, summary: s.summary, sgg: s.sgg, sales: s.sales}
+	ns := &Snapshot{version: s.version, asOf: asOf, n: s.n, chunks: s.chunks, selling: s.selling, reg: s.reg, summary: s.summary, sgg: s.sgg, sales: s.sales}
 	return ns.finish()
 }
 
@@ -101,7 +139,7 @@ func (s *Snapshot) AsOfString() string { return s.asOfStr }
 // (code, name, addr, type, lat, lng). Stock changes share it between
 // snapshots, so a sale rebuilds no index and keeps the stores pages cached.
 type registry struct {
-	byCode map[string]int32
+	codes  codeIndex
 	geo    *grid
 	places *placeIndex
 	memo   memo // caches valid while the registry is unchanged (stores pages)
@@ -149,7 +187,7 @@ func (s *Snapshot) At(i int) *Entry { return s.chunks[i>>chunkBits][i&(chunkSize
 
 // Lookup finds an outlet by code.
 func (s *Snapshot) Lookup(code string) (*Entry, bool) {
-	i, ok := s.reg.byCode[code]
+	i, ok := s.reg.codes.find(code, s.At)
 	if !ok {
 		return nil, false
 	}
@@ -302,16 +340,19 @@ func fromEntries(entries []*Entry, version int64, asOf time.Time) *Snapshot {
 	for i := 0; i < len(entries); i += chunkSize {
 		s.chunks = append(s.chunks, slices.Clone(entries[i:min(i+chunkSize, len(entries))]))
 	}
+	s.selling = make([]bool, len(s.chunks))
+	for i, e := range entries {
+		if e.hasSellout() {
+			s.selling[i>>chunkBits] = true
+		}
+	}
 	for _, e := range entries {
 		s.summary[e.sido][statIndex(e.Stat)]++
 		if e.Version > s.version {
 			s.version = e.Version
 		}
 	}
-	s.reg = &registry{byCode: make(map[string]int32, len(entries))}
-	for i, e := range entries {
-		s.reg.byCode[e.Code] = int32(i)
-	}
+	s.reg = &registry{codes: newCodeIndex(s.At, s.n)}
 	s.reg.sgg, s.reg.sggOf = buildSigungu(s.At, s.n)
 	s.sgg = make([][nStats]int32, len(s.reg.sgg))
 	for i, k := range s.reg.sggOf {
@@ -329,23 +370,37 @@ func fromEntries(entries []*Entry, version int64, asOf time.Time) *Snapshot {
 // are ignored, so notifications and polling may overlap freely. It returns s
 // itself if nothing changed.
 func (s *Snapshot) apply(changes []publicmask.Outlet, asOf time.Time) (*Snapshot, []*Entry) {
-	var (
-		applied   []*Entry
-		pos       []int32
-		newCodes  bool
-		reindex   bool // addr or coordinates changed
-		regChange bool // name or type changed
-		version   = s.version
-		sales     = s.sales
-	)
-	changes = dedupe(changes)
+	c := s.collect(dedupe(changes))
+	if len(c.applied) == 0 {
+		return s, nil
+	}
+	if c.newCodes || c.reindex {
+		return s.rebuild(c, asOf)
+	}
+	return s.patch(c, asOf), c.applied
+}
+
+// changeSet is a batch of changes read against a snapshot: the new entries,
+// the position each replaces (-1: a new outlet), and what they touch.
+type changeSet struct {
+	applied   []*Entry
+	pos       []int32
+	newCodes  bool
+	reindex   bool // addr or coordinates changed
+	regChange bool // name or type changed
+	version   int64
+	sales     *salesDay
+}
+
+func (s *Snapshot) collect(changes []publicmask.Outlet) *changeSet {
+	c := &changeSet{version: s.version, sales: s.sales}
 	for _, o := range changes {
-		i, ok := s.reg.byCode[o.Code]
+		i, ok := s.reg.codes.find(o.Code, s.At)
 		if !ok {
-			newCodes = true
-			applied = append(applied, newEntry(o, ParseAddress(o.Addr)))
-			pos = append(pos, -1)
-			version = max(version, o.Version)
+			c.newCodes = true
+			c.applied = append(c.applied, newEntry(o, ParseAddress(o.Addr)))
+			c.pos = append(c.pos, -1)
+			c.version = max(c.version, o.Version)
 			continue
 		}
 		old := s.At(int(i))
@@ -355,90 +410,102 @@ func (s *Snapshot) apply(changes []publicmask.Outlet, asOf time.Time) (*Snapshot
 		place := old.Place
 		if o.Addr != old.Addr {
 			place = ParseAddress(o.Addr)
-			reindex = true
+			c.reindex = true
 		}
 		if o.Lat != old.Lat || o.Lng != old.Lng {
-			reindex = true
+			c.reindex = true
 		}
 		if o.Name != old.Name || o.Type != old.Type {
-			regChange = true
+			c.regChange = true
 		}
 		delta := o.Sold - old.Sold
 		if delta > 0 {
-			if sales == s.sales {
-				sales = s.sales.clone()
+			if c.sales == s.sales {
+				c.sales = s.sales.clone()
 			}
-			sales.add(o.UpdatedAt, delta)
+			c.sales.add(o.UpdatedAt, delta)
 		}
-		applied = append(applied, nextEntry(o, place, old, old.rate.next(o.UpdatedAt, delta, old.UpdatedAt)))
-		pos = append(pos, i)
-		version = max(version, o.Version)
+		c.applied = append(c.applied, nextEntry(o, place, old, old.rate.next(o.UpdatedAt, delta, old.UpdatedAt)))
+		c.pos = append(c.pos, i)
+		c.version = max(c.version, o.Version)
 	}
-	if len(applied) == 0 {
-		return s, nil
+	return c
+}
+
+// rebuild is apply for a batch with new or moved outlets (rare: a registry
+// import): all indexes are built again. The entries stay in code order: the
+// new ones are sorted apart and merged in.
+func (s *Snapshot) rebuild(c *changeSet, asOf time.Time) (*Snapshot, []*Entry) {
+	cur := make([]*Entry, 0, s.n)
+	for i := 0; i < s.n; i++ {
+		cur = append(cur, s.At(i))
 	}
-	if newCodes || reindex {
-		// Rare (registry import): rebuild the indexes. The entries stay in
-		// code order: the new ones are sorted apart and merged in.
-		cur := make([]*Entry, 0, s.n)
-		for i := 0; i < s.n; i++ {
-			cur = append(cur, s.At(i))
+	var added []*Entry
+	for j, e := range c.applied {
+		if c.pos[j] >= 0 {
+			cur[c.pos[j]] = e
+		} else {
+			added = append(added, e)
 		}
-		var added []*Entry
-		for j, e := range applied {
-			if pos[j] >= 0 {
-				cur[pos[j]] = e
-			} else {
-				added = append(added, e)
-			}
-		}
-		slices.SortFunc(added, func(a, b *Entry) int { return strings.Compare(a.Code, b.Code) })
-		all := make([]*Entry, 0, len(cur)+len(added))
-		for len(cur) > 0 && len(added) > 0 {
-			if cur[0].Code < added[0].Code {
-				all, cur = append(all, cur[0]), cur[1:]
-			} else {
-				all, added = append(all, added[0]), added[1:]
-			}
-		}
-		all = append(append(all, cur...), added...)
-		ns := fromEntries(all, version, asOf)
-		ns.sales = sales
-		// fromEntries may have replaced entries (inferred 시도): report the
-		// ones the snapshot holds.
-		for j, e := range applied {
-			if ne, ok := ns.Lookup(e.Code); ok {
-				applied[j] = ne
-			}
-		}
-		return ns, applied
 	}
-	ns := &Snapshot{version: version, asOf: asOf, n: s.n, reg: s.reg, sales: sales}
+	slices.SortFunc(added, func(a, b *Entry) int { return strings.Compare(a.Code, b.Code) })
+	all := make([]*Entry, 0, len(cur)+len(added))
+	for len(cur) > 0 && len(added) > 0 {
+		if cur[0].Code < added[0].Code {
+			all, cur = append(all, cur[0]), cur[1:]
+		} else {
+			all, added = append(all, added[0]), added[1:]
+		}
+	}
+	all = append(append(all, cur...), added...)
+	ns := fromEntries(all, c.version, asOf)
+	ns.sales = c.sales
+	// fromEntries may have replaced entries (inferred 시도): report the
+	// ones the snapshot holds.
+	for j, e := range c.applied {
+		if ne, ok := ns.Lookup(e.Code); ok {
+			c.applied[j] = ne
+		}
+	}
+	return ns, c.applied
+}
+
+// patch is apply for stock and name changes: it copies the chunks the
+// changes fall in, the chunk table and the counts, and shares the rest.
+func (s *Snapshot) patch(c *changeSet, asOf time.Time) *Snapshot {
+	ns := &Snapshot{version: c.version, asOf: asOf, n: s.n, reg: s.reg, sales: c.sales}
 	ns.chunks = slices.Clone(s.chunks)
 	sum := *s.summary
 	ns.summary = &sum
 	ns.sgg = slices.Clone(s.sgg)
+	ns.selling = s.selling
 	copied := make(map[int]bool, 4)
-	for j, e := range applied {
-		i := int(pos[j])
-		c := i >> chunkBits
-		if !copied[c] {
-			ns.chunks[c] = slices.Clone(s.chunks[c])
-			copied[c] = true
+	for j, e := range c.applied {
+		i := int(c.pos[j])
+		ch := i >> chunkBits
+		if !copied[ch] {
+			ns.chunks[ch] = slices.Clone(s.chunks[ch])
+			copied[ch] = true
 		}
-		old := ns.chunks[c][i&(chunkSize-1)]
+		old := ns.chunks[ch][i&(chunkSize-1)]
 		ns.summary[old.sido][statIndex(old.Stat)]--
 		ns.summary[e.sido][statIndex(e.Stat)]++
 		if k := s.reg.sggOf[i]; k >= 0 {
 			ns.sgg[k][statIndex(old.Stat)]--
 			ns.sgg[k][statIndex(e.Stat)]++
 		}
-		ns.chunks[c][i&(chunkSize-1)] = e
+		ns.chunks[ch][i&(chunkSize-1)] = e
+		if !ns.selling[ch] && e.hasSellout() {
+			if &ns.selling[0] == &s.selling[0] {
+				ns.selling = slices.Clone(s.selling)
+			}
+			ns.selling[ch] = true
+		}
 	}
-	if regChange {
-		ns.reg = &registry{byCode: s.reg.byCode, geo: s.reg.geo, places: s.reg.places, sgg: s.reg.sgg, sggOf: s.reg.sggOf}
+	if c.regChange {
+		ns.reg = &registry{codes: s.reg.codes, geo: s.reg.geo, places: s.reg.places, sgg: s.reg.sgg, sggOf: s.reg.sggOf}
 	}
-	return ns.finish(), applied
+	return ns.finish()
 }
 
 // dedupe keeps the newest change per code, in the original order.

@@ -1,0 +1,317 @@
+package snapshot
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+
+	publicmask "github.com/publicmask/publicmask"
+)
+
+// ---- Resolve: storesByAddr ----
+
+// AmbiguousError is the answer to an address that names several places:
+// Candidates are full addresses, one per place, that each name one of them.
+type AmbiguousError struct {
+	Query      string
+	Candidates []string
+}
+
+func (e *AmbiguousError) Error() string {
+	return publicmask.EAmbiguousAddress + ": " + e.Message()
+}
+
+// Message is the user-facing message, candidates included.
+func (e *AmbiguousError) Message() string {
+	return "\"" + e.Query + "\" names several places: " + strings.Join(e.Candidates, ", ")
+}
+
+// maxCandidates bounds the list of an ambiguous answer (a bare "중앙동"
+// names dozens).
+const maxCandidates = 50
+
+// query is a typed address, split the way Resolve reads it.
+type query struct {
+	sido        string
+	sidoTok     string // as typed, for the 광주시 case
+	si, gu      string // "수원시" "장안구"; "강남구" ""
+	stem        bool   // si was typed without 시/군/구: "수원 장안구", "고성 거진읍"
+	dong, ri    string
+	road, bldg  string
+	parenthesis bool // the 동 came from a parenthesis (a pasted road-name address)
+}
+
+func parseQuery(s string) query {
+	var q query
+	head := s
+	if open := strings.IndexByte(s, '('); open >= 0 {
+		head = s[:open]
+		if d := parenDong(s); d != "" {
+			q.dong, q.parenthesis = d, true
+		}
+	}
+	toks := strings.Fields(head)
+	i := 0
+	if len(toks) > 0 {
+		if n := sidoAlias[toks[0]]; n != "" {
+			q.sido, q.sidoTok = n, toks[0]
+			i = 1
+		} else if sd, rest := splitGluedSido(toks[0]); sd != "" {
+			q.sido = sd
+			toks[0] = rest
+		}
+	}
+	if i < len(toks) && (isSigunguToken(toks[i]) || isStem(toks[i])) {
+		q.si, q.stem = toks[i], !isSigunguToken(toks[i])
+		i++
+		if (q.stem || strings.HasSuffix(q.si, "시")) && i < len(toks) && isGuToken(toks[i]) {
+			q.gu = toks[i]
+			i++
+		}
+	}
+	if q.parenthesis {
+		return q
+	}
+	if i < len(toks) && (isDongToken(toks[i]) || hangjeongStem(toks[i]) != "") {
+		q.dong = toks[i]
+		i++
+		if i < len(toks) && isRiToken(toks[i]) {
+			q.ri = toks[i]
+		}
+		return q
+	}
+	if i < len(toks) && isRiToken(toks[i]) {
+		q.ri = toks[i]
+		return q
+	}
+	if i < len(toks) {
+		q.road, q.bldg, _ = roadAt(toks, i)
+	}
+	return q
+}
+
+// Resolve returns the outlets (code order) of the place an address names.
+// An address that names several places is an *AmbiguousError; one that
+// names no place at all (a 시도 alone, or nothing recognisable) a
+// bad_request error. A known area without the named 동 or road has no
+// outlets (an empty answer, as in 2020).
+func (ix *placeIndex) resolve(s string, at func(int) *Entry) ([]int32, error) {
+	q := parseQuery(s)
+	pos, err := ix.resolveQuery(q, s, at)
+	if (err != nil || len(pos) == 0) && q.sidoTok != "" && q.si == "" && isSigunguToken(q.sidoTok) {
+		// "광주시 오포읍": 광주시 is also the 경기도 시 of that name.
+		alt := q
+		alt.sido, alt.si, alt.sidoTok = "", q.sidoTok, ""
+		if p2, err2 := ix.resolveQuery(alt, s, at); err2 == nil && len(p2) > 0 {
+			return p2, nil
+		}
+	}
+	return pos, err
+}
+
+// isStem reports whether t may be a 시군구 typed without its 시/군/구
+// ("수원", "강남"): a word that is nothing else.
+func isStem(t string) bool {
+	return hangulWord(t) && !isDongToken(t) && !isRiToken(t) && !isRoad(t) && sidoAlias[t] == ""
+}
+
+// sigungus returns the 시군구 places the query names.
+func (ix *placeIndex) sigungus(q query) []int32 {
+	if !q.stem {
+		name := q.si
+		if q.gu != "" {
+			name += " " + q.gu
+		}
+		return ix.named(name, KindSigungu)
+	}
+	if q.gu != "" {
+		return ix.named(q.si+"시 "+q.gu, KindSigungu)
+	}
+	var out []int32
+	for _, suf := range []string{"시", "군", "구"} {
+		out = append(out, ix.named(q.si+suf, KindSigungu)...)
+	}
+	return out
+}
+
+func (ix *placeIndex) resolveQuery(q query, s string, at func(int) *Entry) ([]int32, error) {
+	if q.stem && len(ix.sigungus(q)) == 0 {
+		// Not a 시군구 after all: read the address without that word.
+		q.si, q.gu, q.stem = "", "", false
+	}
+	finer := q.dong != "" || q.ri != "" || q.road != ""
+	if q.si == "" && !finer {
+		if q.sido != "" {
+			return nil, publicmask.Errorf(publicmask.EBadRequest,
+				"address must name a 시군구 or a 읍/면/동 as well as the 시도, e.g. 서울특별시 강남구 논현동")
+		}
+		return nil, publicmask.Errorf(publicmask.EBadRequest,
+			"address must name a 시군구, 읍/면/동 or road, e.g. 서울특별시 강남구 논현동, 강남구 논현동, 솔매로")
+	}
+	areas, err := ix.queryAreas(q)
+	if err != nil || (q.si != "" && areas == nil) {
+		return nil, err
+	}
+	var groups map[int32][]int32 // area → matched places
+	var suffix string            // what candidates add to their area's label
+	if finer {
+		matches, sfx := ix.finerMatches(q)
+		suffix = sfx
+		groups = map[int32][]int32{}
+		for _, m := range matches {
+			if a := ix.within(q, areas, m); a >= 0 && !slices.Contains(groups[a], m) {
+				groups[a] = append(groups[a], m)
+			}
+		}
+		if len(groups) == 0 {
+			switch {
+			case len(areas) == 1 || (areas == nil && q.sido != ""):
+				return nil, nil // no such 동 or road there
+			case len(areas) > 1:
+				return nil, ix.ambiguous(s, areas, "")
+			}
+			return nil, publicmask.Errorf(publicmask.EBadRequest, "no place named %q", suffix)
+		}
+	} else {
+		groups = make(map[int32][]int32, len(areas))
+		for _, a := range areas {
+			groups[a] = []int32{a}
+		}
+	}
+	bldg := func(i int32) bool { return at(int(i)).Place.Bldg == q.bldg }
+	byBldg := false
+	if q.bldg != "" {
+		if narrowed := ix.withBuilding(groups, bldg); len(narrowed) > 0 {
+			groups, byBldg = narrowed, true
+			suffix += " " + q.bldg
+		}
+	}
+	if len(groups) > 1 {
+		ids := make([]int32, 0, len(groups))
+		for a := range groups {
+			ids = append(ids, a)
+		}
+		return nil, ix.ambiguous(s, ids, suffix)
+	}
+	var out []int32
+	for _, ms := range groups {
+		for _, m := range ms {
+			for _, i := range ix.places[m].pos {
+				if !byBldg || bldg(i) {
+					out = append(out, i)
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// queryAreas returns the 시군구 places the query names (nil: the whole
+// country or 시도; also nil, without an error, for a 시도 that has no such
+// 시군구: nothing there).
+func (ix *placeIndex) queryAreas(q query) ([]int32, error) {
+	if q.si == "" {
+		return nil, nil
+	}
+	var areas []int32
+	for _, id := range ix.sigungus(q) {
+		if q.sido == "" || sidoNames[ix.places[id].sido] == q.sido {
+			areas = append(areas, id)
+		}
+	}
+	if len(areas) == 0 && q.sido == "" {
+		name := q.si
+		if q.gu != "" {
+			name += " " + q.gu
+		}
+		return nil, publicmask.Errorf(publicmask.EBadRequest, "no place named %q", name)
+	}
+	return areas, nil
+}
+
+// within reports the area (of areas; with none, the 시군구 in the query's
+// 시도) that holds the place id, or -1.
+func (ix *placeIndex) within(q query, areas []int32, id int32) int32 {
+	if areas == nil {
+		if q.sido != "" && sidoNames[ix.places[id].sido] != q.sido {
+			return -1
+		}
+		// Group by the 시군구 the place is in.
+		for p := ix.places[id].parent; p >= 0; p = ix.places[p].parent {
+			if ix.places[p].kind == KindSigungu {
+				return p
+			}
+		}
+		return -1
+	}
+	for p := ix.places[id].parent; p >= 0; p = ix.places[p].parent {
+		if slices.Contains(areas, p) {
+			return p
+		}
+	}
+	return -1
+}
+
+// finerMatches returns the places the query's 읍/면/동, 리 or road names,
+// anywhere, and the text that names them.
+func (ix *placeIndex) finerMatches(q query) (matches []int32, suffix string) {
+	switch {
+	case q.dong != "":
+		suffix = q.dong
+		ds := ix.named(q.dong, KindDong)
+		if st := hangjeongStem(q.dong); st != "" {
+			ds = append(slices.Clip(ds), ix.named(st, KindDong)...)
+		}
+		if q.ri == "" {
+			return ds, suffix
+		}
+		ris := ix.named(q.ri, kindRi)
+		for _, d := range ds {
+			for _, r := range ris {
+				if ix.places[r].parent == d {
+					matches = append(matches, r)
+				}
+			}
+		}
+		return matches, suffix + " " + q.ri
+	case q.ri != "":
+		return ix.named(q.ri, kindRi), q.ri
+	case q.road != "":
+		return ix.named(q.road, KindRoad), q.road
+	}
+	return nil, ""
+}
+
+// withBuilding narrows the groups to the areas with an outlet at the
+// query's building number (§6.10); where none has it, the road as a whole
+// answers (an empty result).
+func (ix *placeIndex) withBuilding(groups map[int32][]int32, bldg func(int32) bool) map[int32][]int32 {
+	narrowed := map[int32][]int32{}
+	for a, ms := range groups {
+		for _, m := range ms {
+			if slices.ContainsFunc(ix.places[m].pos, bldg) {
+				narrowed[a] = ms
+			}
+		}
+	}
+	return narrowed
+}
+
+// ambiguous builds the error listing the areas (with the query's finer part
+// appended), largest first.
+func (ix *placeIndex) ambiguous(s string, areas []int32, suffix string) error {
+	slices.SortFunc(areas, func(a, b int32) int {
+		pa, pb := &ix.places[a], &ix.places[b]
+		return cmp.Or(cmp.Compare(pb.count, pa.count), strings.Compare(pa.label, pb.label))
+	})
+	e := &AmbiguousError{Query: strings.Join(strings.Fields(s), " ")}
+	for _, a := range areas[:min(len(areas), maxCandidates)] {
+		c := ix.places[a].label
+		if suffix != "" {
+			c += " " + suffix
+		}
+		e.Candidates = append(e.Candidates, c)
+	}
+	return e
+}

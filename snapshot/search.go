@@ -1,0 +1,95 @@
+package snapshot
+
+import (
+	"slices"
+	"strings"
+)
+
+// ---- Search: /api/v2/places ----
+
+// Place is one suggestion of /api/v2/places.
+type Place struct {
+	Label   string
+	Kind    PlaceKind
+	Lat     float64 // NaN when none of its outlets has coordinates
+	Lng     float64
+	Outlets int
+}
+
+// search returns up to limit places whose label, or a word-suffix of it,
+// starts with q: exact matches first, then matches of the place's own name,
+// then matches that include its parents' names; by outlet count within each.
+func (ix *placeIndex) search(q string, limit int, out []Place) []Place {
+	toks := strings.Fields(q)
+	if len(toks) == 0 || limit <= 0 {
+		return out
+	}
+	if len(toks) > 1 {
+		if n := sidoAlias[toks[0]]; n != "" {
+			toks[0] = n // "서울 강남" → "서울특별시 강남"
+		}
+	}
+	q = strings.Join(toks, " ")
+	type hit struct {
+		place   int32
+		quality int8
+		count   int32
+	}
+	better := func(a, b hit) bool {
+		if a.quality != b.quality {
+			return a.quality < b.quality
+		}
+		if a.count != b.count {
+			return a.count > b.count
+		}
+		return ix.places[a.place].label < ix.places[b.place].label
+	}
+	top := make([]hit, 0, limit+1)
+	consider := func(k searchKey, key string) {
+		h := hit{place: k.place, quality: 1, count: ix.places[k.place].count}
+		if key == q {
+			h.quality = 0
+		} else if k.context {
+			h.quality = 2
+		}
+		if len(top) == limit && !better(h, top[len(top)-1]) {
+			return
+		}
+		if j := slices.IndexFunc(top, func(x hit) bool { return x.place == h.place }); j >= 0 {
+			if !better(h, top[j]) {
+				return
+			}
+			top = slices.Delete(top, j, j+1)
+		}
+		j, _ := slices.BinarySearchFunc(top, h, func(x, h hit) int {
+			if better(x, h) {
+				return -1
+			}
+			return 1
+		})
+		top = slices.Insert(top, j, h)
+		if len(top) > limit {
+			top = top[:limit]
+		}
+	}
+	lo, _ := slices.BinarySearchFunc(ix.keys, q, func(k searchKey, q string) int { return strings.Compare(ix.key(k), q) })
+	for _, k := range ix.keys[lo:] {
+		key := ix.key(k)
+		if !strings.HasPrefix(key, q) {
+			break
+		}
+		consider(k, key)
+	}
+	if len(toks) == 1 {
+		for _, k := range ix.alias {
+			if key := sidoAliasKeys[k.off]; strings.HasPrefix(key, q) {
+				consider(k, key)
+			}
+		}
+	}
+	for _, h := range top {
+		p := &ix.places[h.place]
+		out = append(out, Place{Label: p.label, Kind: p.kind, Lat: float64(p.lat), Lng: float64(p.lng), Outlets: int(p.count)})
+	}
+	return out
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/internal/httpx"
 	"github.com/publicmask/publicmask/ledger"
 )
 
@@ -82,10 +83,18 @@ func (s *Server) sell(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	// A replay answers the stored first receipt byte for byte (its
-	// MarshalJSON returns it as stored).
 	rec, replayed, err := s.led.Sell(r.Context(), req)
-	s.reply(w, r, createdOr(replayed), rec, err)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	// A replay answers the stored first receipt byte for byte, and a first
+	// answer is the JSON just recorded: written as it is, not re-encoded.
+	if b := rec.JSON(); b != nil {
+		httpx.WriteJSONBytes(w, createdOr(replayed), b)
+		return
+	}
+	writeJSON(w, createdOr(replayed), rec)
 }
 
 // saleBody reads the body of a check or a sale (which may come sealed,

@@ -51,6 +51,10 @@ type Receipt struct {
 	raw []byte // the stored first answer, byte for byte
 }
 
+// JSON returns the receipt's JSON as recorded (what MarshalJSON returns),
+// or nil for a receipt that was not recorded.
+func (r *Receipt) JSON() []byte { return r.raw }
+
 // MarshalJSON returns the receipt exactly as first stored (DESIGN.md §6.6).
 func (r *Receipt) MarshalJSON() ([]byte, error) {
 	if r.raw != nil {

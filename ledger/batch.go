@@ -199,6 +199,7 @@ func (l *Ledger) commitOnce(ops []*op) ([]error, []publicmask.Outlet, error) {
 	}
 	// Versions are read after Write returns: a store may stamp them at
 	// commit time (PostgreSQL does, so that they commit in order).
+	changed = make([]publicmask.Outlet, 0, len(b.changed))
 	for _, code := range b.changed {
 		changed = append(changed, *b.outlets[code])
 	}

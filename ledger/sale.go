@@ -99,7 +99,7 @@ func (p *prepared) recordSale(tx publicmask.Tx, b *batch, req SaleRequest, hash 
 		return nil, nil, reject(v.refusal)
 	}
 	s := p.sale(req.TxnID, o, v, usage, b.now)
-	body, err := json.Marshal(s.receipt)
+	body, err := s.receipt.encode()
 	if err != nil {
 		return nil, nil, err
 	}

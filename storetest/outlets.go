@@ -71,6 +71,26 @@ func testOutletsAndVersions(t *testing.T, s publicmask.Store) {
 		}
 		return nil
 	})
+	// A registry change of a held outlet is saved whole, beside its stock
+	// (a store may write a stock-only change of a held outlet more cheaply).
+	write(t, s, func(tx publicmask.Tx) error {
+		o, err := tx.LockOutlet("00000002")
+		if err != nil {
+			return err
+		}
+		o.Name, o.Addr, o.Lat, o.Stock = "새 이름 약국", "새 주소", 37.5, 249
+		return tx.SaveOutlet(&o)
+	})
+	// Outlets reads the rows (Outlet may answer from a store's own copy).
+	all, _, err := s.Outlets(ctx)
+	if err != nil || len(all) != 2 {
+		t.Fatalf("Outlets: %d, %v", len(all), err)
+	}
+	for _, got := range []publicmask.Outlet{all[1], mustOutlet(t, s, "00000002")} {
+		if got.Name != "새 이름 약국" || got.Addr != "새 주소" || got.Lat != 37.5 || got.Stock != 249 || got.Sold != 1234 {
+			t.Fatalf("registry change of a held outlet: %+v", got)
+		}
+	}
 }
 
 // testVersionsPerWrite: a Write that saves several outlets, one of them
@@ -255,4 +275,13 @@ func testOutletActive(t *testing.T, s publicmask.Store) {
 			}
 		}
 	}
+}
+
+func mustOutlet(t *testing.T, s publicmask.Store, code string) publicmask.Outlet {
+	t.Helper()
+	o, err := s.Outlet(context.Background(), code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
 }

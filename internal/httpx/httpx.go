@@ -136,17 +136,25 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 		status = http.StatusInternalServerError
 		b = []byte(`{"error":{"code":"internal","message":"internal error"}}`)
 	}
-	b = append(b, '\n')
+	WriteJSONBytes(w, status, b)
+}
+
+// WriteJSONBytes writes b, compact JSON as json.Marshal makes it, as
+// WriteJSON writes a value (one newline after it; b is not modified).
+func WriteJSONBytes(w http.ResponseWriter, status int, b []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
 	if h.Get("Cache-Control") == "" {
 		h.Set("Cache-Control", "no-store")
 	}
-	h.Set("Content-Length", strconv.Itoa(len(b)))
+	h.Set("Content-Length", strconv.Itoa(len(b)+1))
 	w.WriteHeader(status)
 	w.Write(b)
+	w.Write(newline)
 }
+
+var newline = []byte{'\n'}
 
 // AcceptsGzip reports whether the request's Accept-Encoding allows gzip
 // (RFC 9110 §12.5.3): "gzip" or "x-gzip" with a non-zero weight, else "*"

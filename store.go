@@ -294,3 +294,23 @@ func PurgeInChunks(steps, chunk int, run func(step int) (int64, error)) (int, er
 	}
 	return int(n), nil
 }
+
+// IdemKey names an idempotency record.
+type IdemKey struct{ Outlet, TxnID string }
+
+// BulkTx is implemented by a Tx that reads and writes a chunk of rows in a
+// few multi-row (or pipelined) statements: the ledger uses it for imports
+// and delivery lists, where per-row statements dominate the load time. Each
+// method has the same effect as its per-row counterpart called for every
+// element in order.
+type BulkTx interface {
+	// LockOutlets is LockOutlet for each code; unknown codes are absent.
+	LockOutlets(codes []string) (map[string]Outlet, error)
+	// Idempotencies is Idempotency for each key; keys without a record are
+	// absent.
+	Idempotencies(keys []IdemKey) (map[IdemKey]IdemRecord, error)
+	// SaveOutlets is SaveOutlet for each outlet, in order.
+	SaveOutlets(os []*Outlet) error
+	InsertDeliveries(ds []*Delivery) error
+	PutIdempotencies(rs []IdemRecord) error
+}

@@ -139,6 +139,16 @@ func (l *Ledger) DeliverMany(ctx context.Context, lines []DeliveryRequest) ([]De
 		firsts := make([][]byte, len(part))
 		errs := make([]error, len(part))
 		err := l.submit(ctx, &op{kind: "deliveries", outlet: lines[part[0].i].Outlet, run: func(tx publicmask.Tx, b *batch) error {
+			if bt, ok := tx.(publicmask.BulkTx); ok {
+				ls, hs := make([]DeliveryRequest, len(part)), make([]string, len(part))
+				for j, v := range part {
+					ls[j], hs[j] = lines[v.i], v.hash
+				}
+				clear(rs)
+				clear(firsts)
+				clear(errs)
+				return deliverBulk(bt, b, ls, hs, rs, firsts, errs)
+			}
 			for j, v := range part {
 				d := lines[v.i]
 				r, first, err := runStockOp(tx, b, d.Outlet, d.TxnID, v.hash, deliver(d.Quantity, d.TxnID))
@@ -233,6 +243,11 @@ func (l *Ledger) ImportOutlets(ctx context.Context, outlets []publicmask.Outlet)
 		changed := 0
 		err := l.submit(ctx, &op{kind: "import", outlet: part[0].Code, run: func(tx publicmask.Tx, b *batch) error {
 			changed = 0
+			if bt, ok := tx.(publicmask.BulkTx); ok {
+				var err error
+				changed, err = importBulk(bt, b, part)
+				return err
+			}
 			for _, in := range part {
 				o, err := b.outlet(tx, in.Code)
 				switch {

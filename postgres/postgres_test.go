@@ -73,6 +73,11 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) publicmask.Store { return openTest(t, Options{}) })
 }
 
+func TestBulkConformance(t *testing.T) {
+	testDSN(t)
+	storetest.RunBulk(t, func(t *testing.T) publicmask.Store { return openTest(t, Options{}) })
+}
+
 func testOutlet(code string) publicmask.Outlet {
 	return publicmask.Outlet{Code: code, Name: "약국 " + code, Addr: "서울특별시 강북구 솔매로 38 (미아동)", Type: publicmask.TypePharmacy, Lat: 37.6, Lng: 127.0, UpdatedAt: time.Now()}
 }

@@ -19,3 +19,13 @@ func TestConformance(t *testing.T) {
 		return s
 	})
 }
+
+func TestBulkConformance(t *testing.T) {
+	storetest.RunBulk(t, func(t *testing.T) publicmask.Store {
+		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "pm.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}

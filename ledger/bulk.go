@@ -1,0 +1,135 @@
+package ledger
+
+import (
+	"encoding/json"
+
+	"github.com/publicmask/publicmask"
+)
+
+// saveMany is save for several outlets through one bulk write.
+func (b *batch) saveMany(bt publicmask.BulkTx, os []*publicmask.Outlet) error {
+	for _, o := range os {
+		o.UpdatedAt = b.now
+	}
+	if err := bt.SaveOutlets(os); err != nil {
+		return err
+	}
+	for _, o := range os {
+		if !b.seen[o.Code] {
+			b.seen[o.Code] = true
+			b.changed = append(b.changed, o.Code)
+		}
+		b.outlets[o.Code] = o
+	}
+	return nil
+}
+
+// lockMany loads into the batch the outlets it has not seen yet.
+func (b *batch) lockMany(bt publicmask.BulkTx, codes []string) error {
+	var need []string
+	for _, c := range codes {
+		if _, ok := b.outlets[c]; !ok {
+			need = append(need, c)
+		}
+	}
+	if len(need) == 0 {
+		return nil
+	}
+	got, err := bt.LockOutlets(need)
+	if err != nil {
+		return err
+	}
+	for c, o := range got {
+		b.outlets[c] = &o
+	}
+	return nil
+}
+
+// deliverBulk is runStockOp(deliver) for each line of a chunk, with the
+// reads and writes of the chunk in a few bulk statements. Lines of one
+// outlet apply in order, each receipt showing the stock after its line, as
+// the per-line path does; a txn_id repeated within the chunk is judged
+// against the chunk's own first answer.
+func deliverBulk(bt publicmask.BulkTx, b *batch, lines []DeliveryRequest, hashes []string, rs []*StockReceipt, firsts [][]byte, errs []error) error {
+	keys := make([]publicmask.IdemKey, len(lines))
+	codes := make([]string, len(lines))
+	for j, d := range lines {
+		keys[j] = publicmask.IdemKey{Outlet: d.Outlet, TxnID: d.TxnID}
+		codes[j] = d.Outlet
+	}
+	seen, err := bt.Idempotencies(keys)
+	if err != nil {
+		return err
+	}
+	if err := b.lockMany(bt, codes); err != nil {
+		return err
+	}
+	var (
+		ds      []*publicmask.Delivery
+		recs    []publicmask.IdemRecord
+		touched []*publicmask.Outlet
+		inList  = make(map[string]bool)
+	)
+	for j, d := range lines {
+		if rec, ok := seen[keys[j]]; ok {
+			firsts[j], errs[j] = replay(rec, hashes[j])
+			if errs[j] != nil {
+				errs[j] = refused(errs[j])
+			}
+			continue
+		}
+		o, ok := b.outlets[d.Outlet]
+		if !ok {
+			errs[j] = publicmask.Errorf(publicmask.ENotFound, "outlet %q not found", d.Outlet)
+			continue
+		}
+		del := &publicmask.Delivery{ID: "d" + timeOrderedID(), Outlet: o.Code, TxnID: d.TxnID, Quantity: d.Quantity, At: b.now}
+		o.Stock += d.Quantity
+		o.StockAt = b.now
+		r := &StockReceipt{ID: del.ID, Outlet: o.Code, At: b.now.In(publicmask.Seoul), Stock: o.Stock, Status: o.RemainStat(), StockAt: o.StockAt.In(publicmask.Seoul)}
+		body, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		rec := publicmask.IdemRecord{Outlet: d.Outlet, TxnID: d.TxnID, BodyHash: hashes[j], Response: body, CreatedAt: b.now}
+		seen[keys[j]] = rec
+		ds, recs, rs[j] = append(ds, del), append(recs, rec), r
+		if !inList[o.Code] {
+			inList[o.Code] = true
+			touched = append(touched, o)
+		}
+	}
+	if err := bt.InsertDeliveries(ds); err != nil {
+		return err
+	}
+	if err := b.saveMany(bt, touched); err != nil {
+		return err
+	}
+	return bt.PutIdempotencies(recs)
+}
+
+// importBulk is ImportOutlets' per-row loop for one chunk, in bulk
+// statements; it returns how many outlets were new or changed.
+func importBulk(bt publicmask.BulkTx, b *batch, part []publicmask.Outlet) (int, error) {
+	codes := make([]string, len(part))
+	for i, in := range part {
+		codes[i] = in.Code
+	}
+	if err := b.lockMany(bt, codes); err != nil {
+		return 0, err
+	}
+	var save []*publicmask.Outlet
+	for _, in := range part {
+		o, ok := b.outlets[in.Code]
+		switch {
+		case !ok:
+			o = &publicmask.Outlet{Code: in.Code}
+			b.outlets[in.Code] = o
+		case o.Name == in.Name && o.Addr == in.Addr && o.Type == in.Type && o.Lat == in.Lat && o.Lng == in.Lng:
+			continue
+		}
+		o.Name, o.Addr, o.Type, o.Lat, o.Lng = in.Name, in.Addr, in.Type, in.Lat, in.Lng
+		save = append(save, o)
+	}
+	return len(save), b.saveMany(bt, save)
+}

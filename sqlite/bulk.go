@@ -1,0 +1,178 @@
+package sqlite
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/publicmask/publicmask"
+)
+
+// bulkRows is how many rows one multi-row statement carries: 12 columns ×
+// 400 rows stays well under SQLite's 32,766 bound variables.
+const bulkRows = 400
+
+var _ publicmask.BulkTx = (*tx)(nil)
+
+// values is "(?, …), (?, …)…": rows groups of cols placeholders.
+func values(rows, cols int) string {
+	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
+	return strings.TrimSuffix(strings.Repeat(one+", ", rows), ", ")
+}
+
+// inGroups calls fn for consecutive groups of at most bulkRows of n items.
+func inGroups(n int, fn func(lo, hi int) error) error {
+	for lo := 0; lo < n; lo += bulkRows {
+		if err := fn(lo, min(lo+bulkRows, n)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LockOutlets implements publicmask.BulkTx: rows the writer holds come from
+// its copy, the others from one query per group, and join the copy as
+// loadOutlet's do.
+func (t *tx) LockOutlets(codes []string) (map[string]publicmask.Outlet, error) {
+	out := make(map[string]publicmask.Outlet, len(codes))
+	var missing []string
+	for _, c := range codes {
+		if _, ok := out[c]; ok {
+			continue
+		}
+		if o, ok := t.held(c); ok {
+			out[c] = o
+			continue
+		}
+		missing = append(missing, c)
+	}
+	err := inGroups(len(missing), func(lo, hi int) error {
+		args := make([]any, hi-lo)
+		for i, c := range missing[lo:hi] {
+			args[i] = c
+		}
+		q := `SELECT ` + outletCols + ` FROM outlets WHERE code IN (` + strings.TrimSuffix(strings.Repeat("?, ", hi-lo), ", ") + `)`
+		rows, err := t.tx.QueryContext(t.ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("sqlite: outlets: %w", err)
+		}
+		defer rows.Close()
+		var loaded []publicmask.Outlet
+		for rows.Next() {
+			o, err := scanOutlet(rows)
+			if err != nil {
+				return fmt.Errorf("sqlite: outlets: %w", err)
+			}
+			loaded = append(loaded, o)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("sqlite: outlets: %w", err)
+		}
+		t.s.hot.mu.Lock()
+		for _, o := range loaded {
+			out[o.Code] = o
+			t.s.hot.outlets[o.Code] = o
+		}
+		t.s.hot.mu.Unlock()
+		return nil
+	})
+	return out, err
+}
+
+// Idempotencies implements publicmask.BulkTx.
+func (t *tx) Idempotencies(keys []publicmask.IdemKey) (map[publicmask.IdemKey]publicmask.IdemRecord, error) {
+	out := make(map[publicmask.IdemKey]publicmask.IdemRecord)
+	err := inGroups(len(keys), func(lo, hi int) error {
+		args := make([]any, 0, 2*(hi-lo))
+		for _, k := range keys[lo:hi] {
+			args = append(args, k.Outlet, k.TxnID)
+		}
+		// The keys drive the join, so that each is one look-up in the
+		// primary key.
+		q := `WITH k(outlet, txn_id) AS (VALUES ` + values(hi-lo, 2) + `) SELECT i.outlet, i.txn_id, i.body_hash, i.response, i.created_at FROM k CROSS JOIN idempotency i ON i.outlet = k.outlet AND i.txn_id = k.txn_id`
+		rows, err := t.tx.QueryContext(t.ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("sqlite: idempotency: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var r publicmask.IdemRecord
+			var created int64
+			if err := rows.Scan(&r.Outlet, &r.TxnID, &r.BodyHash, &r.Response, &created); err != nil {
+				return fmt.Errorf("sqlite: idempotency: %w", err)
+			}
+			r.CreatedAt = fromMicro(created)
+			out[publicmask.IdemKey{Outlet: r.Outlet, TxnID: r.TxnID}] = r
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+const sqlOutletUpsertHead = `INSERT INTO outlets (code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, version, sold) VALUES `
+const sqlOutletUpsertTail = ` ON CONFLICT (code) DO UPDATE SET name = excluded.name, addr = excluded.addr, type = excluded.type, lat = excluded.lat, lng = excluded.lng, stock = excluded.stock, suspended = excluded.suspended, stock_at = excluded.stock_at, updated_at = excluded.updated_at, version = excluded.version, sold = excluded.sold`
+
+// SaveOutlets implements publicmask.BulkTx: versions as SaveOutlet stamps
+// them, one upsert per group, and the rows staged for the writer's copy
+// as SaveOutlet stages them (applied only once the commit succeeded).
+func (t *tx) SaveOutlets(os []*publicmask.Outlet) error {
+	// An outlet twice in os is written with its last state: a multi-row
+	// upsert may not touch one row twice.
+	last := make(map[string]int, len(os))
+	for i, o := range os {
+		t.s.version++
+		o.Version = t.s.version
+		last[o.Code] = i
+	}
+	rows := make([]*publicmask.Outlet, 0, len(last))
+	for i, o := range os {
+		if last[o.Code] == i {
+			rows = append(rows, o)
+		}
+	}
+	err := inGroups(len(rows), func(lo, hi int) error {
+		args := make([]any, 0, 12*(hi-lo))
+		for _, o := range rows[lo:hi] {
+			args = append(args, o.Code, o.Name, o.Addr, o.Type, o.Lat, o.Lng, o.Stock, o.Suspended,
+				nullMicro(o.StockAt), nullMicro(o.UpdatedAt), o.Version, o.Sold)
+		}
+		if _, err := t.tx.ExecContext(t.ctx, sqlOutletUpsertHead+values(hi-lo, 12)+sqlOutletUpsertTail, args...); err != nil {
+			return fmt.Errorf("sqlite: save outlets: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, o := range rows {
+		t.st.outlets[o.Code] = stored(*o)
+	}
+	return nil
+}
+
+// InsertDeliveries implements publicmask.BulkTx.
+func (t *tx) InsertDeliveries(ds []*publicmask.Delivery) error {
+	return inGroups(len(ds), func(lo, hi int) error {
+		args := make([]any, 0, 5*(hi-lo))
+		for _, d := range ds[lo:hi] {
+			args = append(args, d.ID, d.Outlet, d.TxnID, d.Quantity, micro(d.At))
+		}
+		if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO deliveries (id, outlet, txn_id, quantity, at) VALUES `+values(hi-lo, 5), args...); err != nil {
+			return fmt.Errorf("sqlite: deliveries: %w", err)
+		}
+		return nil
+	})
+}
+
+// PutIdempotencies implements publicmask.BulkTx.
+func (t *tx) PutIdempotencies(rs []publicmask.IdemRecord) error {
+	return inGroups(len(rs), func(lo, hi int) error {
+		args := make([]any, 0, 5*(hi-lo))
+		for _, r := range rs[lo:hi] {
+			args = append(args, r.Outlet, r.TxnID, r.BodyHash, r.Response, micro(r.CreatedAt))
+		}
+		if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO idempotency (outlet, txn_id, body_hash, response, created_at) VALUES `+values(hi-lo, 5), args...); err != nil {
+			return fmt.Errorf("sqlite: idempotency: %w", err)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# bench-load.sh — steps 1–3 of bench-scale.sh alone (import in bodies of
+# 100,000 rows, then opening deliveries in bodies of 50,000, into a fresh
+# SQLite server), for several binaries in one run, alternating, so that a
+# change of the loading path is compared on one machine at one load.
+#   BENCH_BINS="before=/tmp/pm-main after=/tmp/pm-new" BENCH_COUNTS=540000 \
+#     BENCH_ROUNDS=2 scripts/bench-load.sh
+# Without BENCH_BINS it builds the working tree as "this". Prints one line
+# per run and the median import and delivery seconds of each binary.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+bench_env /tmp/publicmask-load 18095 0
+COUNTS=${BENCH_COUNTS:-"26263 540000"}
+ROUNDS=${BENCH_ROUNDS:-1}
+if [ -z "${BENCH_BINS:-}" ]; then
+	build_pm "$DIR"
+	BENCH_BINS="this=$PM"
+fi
+SERVER=""
+trap '[ -n "$SERVER" ] && kill $SERVER 2>/dev/null; wait 2>/dev/null || true' EXIT
+
+for N in $COUNTS; do
+	first=${BENCH_BINS%% *}
+	"${first#*=}" gen outlets --count "$N" --format csv >"$DIR/outlets-$N.csv"
+	for round in $(seq 1 "$ROUNDS"); do
+		for pair in $BENCH_BINS; do
+			name=${pair%%=*}
+			PM=${pair#*=}
+			D="$DIR/$N-$name-$round"
+			mkdir -p "$D"
+			"$PM" serve --addr "127.0.0.1:$PORT" --db "$D/bench.db" --seed none \
+				--clock 2020-03-11T08:00:00+09:00 --admin-token "$TOKEN" --log-level warn \
+				>"$D/serve.out" 2>"$D/serve.err" &
+			SERVER=$!
+			wait_ready "$BASE" "$D/serve.err"
+			python3 - "$BASE" "$TOKEN" "$DIR/outlets-$N.csv" "$D" <<'PY'
+import json, sys, time, urllib.request
+base, token, csv, d = sys.argv[1:5]
+rows = open(csv, encoding="utf-8").read().splitlines()
+head, rows = rows[0], rows[1:]
+def call(method, path, body, ctype):
+    req = urllib.request.Request(base + path, data=body, method=method,
+        headers={"Authorization": "Bearer " + token, "Content-Type": ctype})
+    with urllib.request.urlopen(req, timeout=600) as r:
+        return json.load(r)
+bodies = [("\n".join([head] + rows[i:i + 100_000]) + "\n").encode() for i in range(0, len(rows), 100_000)]
+t0 = time.monotonic()
+up = sum(call("PUT", "/api/v2/admin/outlets", b, "text/csv")["upserted"] for b in bodies)
+imp = time.monotonic() - t0
+total = json.load(urllib.request.urlopen(base + "/api/v2/summary"))["national"]["total"]
+codes = [r.split(",", 1)[0] for r in rows]
+bodies = [json.dumps([{"outlet": c, "quantity": 500, "txn_id": "open-" + c} for c in codes[i:i + 50_000]]).encode()
+          for i in range(0, len(codes), 50_000)]
+t0 = time.monotonic()
+ok = 0
+for b in bodies:
+    ok += sum(1 for r in call("POST", "/api/v2/admin/deliveries", b, "application/json")["results"] if r["ok"])
+dlv = time.monotonic() - t0
+json.dump({"import_s": imp, "upserted": up, "visible_after_import": total, "deliver_s": dlv, "delivered": ok},
+          open(f"{d}/load.json", "w"))
+PY
+			kill $SERVER; wait $SERVER 2>/dev/null || true; SERVER=""
+			say "$N $name round $round: $(tr -d '\n ' <"$D/load.json")"
+		done
+	done
+done
+
+python3 - "$DIR" "$ROUNDS" "$BENCH_BINS" $COUNTS <<'PY'
+import json, statistics, sys
+d, rounds, bins, counts = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(), sys.argv[4:]
+names = [b.split("=", 1)[0] for b in bins]
+print(f"{'outlets':>8} {'binary':>10} {'import s':>9} {'deliver s':>10} {'together':>9}  (medians of {rounds})")
+for n in counts:
+    for name in names:
+        f = [json.load(open(f"{d}/{n}-{name}-{r}/load.json")) for r in range(1, rounds + 1)]
+        for x in f:
+            assert x["visible_after_import"] == int(n) and x["delivered"] == int(n), x
+        i = statistics.median(x["import_s"] for x in f)
+        v = statistics.median(x["deliver_s"] for x in f)
+        print(f"{n:>8} {name:>10} {i:9.1f} {v:10.1f} {i + v:9.1f}")
+PY

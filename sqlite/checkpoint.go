@@ -20,13 +20,16 @@ import (
 
 const (
 	// checkpointEvery is how often the WAL is copied while commits arrive.
-	// Each pass copies a page changed by many batches once.
-	checkpointEvery = time.Second
-	// restartFrames is the WAL length (pages) after which the last pass
-	// runs under the writer lock, so that the next commit starts the WAL
-	// over instead of growing it.
-	restartFrames = 8192
+	// Each pass copies a page changed by many batches once; a pass every
+	// second measured no better sale p99 than one every 4 s.
+	checkpointEvery = 4 * time.Second
 )
+
+// restartFrames is the WAL length (pages, 128 MiB as the automatic
+// checkpoint had) after which the last pass runs under the writer lock, so
+// that the next commit starts the WAL over instead of growing it. A
+// variable for tests.
+var restartFrames = 32768
 
 type checkpointer struct {
 	db     *sql.DB

@@ -10,6 +10,8 @@ import (
 // once the WAL is long the next commit starts it over: the WAL file stops
 // growing although writes go on.
 func TestBackgroundCheckpointRestartsTheWAL(t *testing.T) {
+	defer func(n int) { restartFrames = n }(restartFrames)
+	restartFrames = 2048
 	s := openTest(t)
 	ctx := context.Background()
 	pass := func() (int, int) {

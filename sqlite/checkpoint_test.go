@@ -37,7 +37,7 @@ func TestBackgroundCheckpointRestartsTheWAL(t *testing.T) {
 			t.Fatal(err)
 		}
 		if i%200 == 0 {
-			if fi, err := os.Stat(s.path + "-wal"); err == nil && fi.Size() > (restartFrames+256)*(4096+24) {
+			if fi, err := os.Stat(s.path + "-wal"); err == nil && fi.Size() > int64(restartFrames+256)*(4096+24) {
 				break
 			}
 		}

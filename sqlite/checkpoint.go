@@ -1,0 +1,88 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"time"
+)
+
+// Checkpoints run in the background. With SQLite's automatic checkpoint the
+// commit that crosses the threshold copies the whole WAL into the database
+// file and flushes it while it holds the writer: measured at 0.25 to 0.86 s
+// every few seconds of a rush, a stall that every sale queued behind it
+// waited out. Here a goroutine copies the WAL on its own connection
+// (PASSIVE: it never blocks the writer) and takes the writer only for a
+// last short pass over what was committed meanwhile, once the WAL is long
+// enough to be worth restarting. SQLite orders the copy and its flushes
+// itself (WAL flushed before the database is written, the database flushed
+// before the WAL is reused), exactly as in the automatic checkpoint, so what
+// a flush of the WAL made durable stays durable.
+
+const (
+	// checkpointEvery is how often the WAL is copied while commits arrive.
+	// Each pass copies a page changed by many batches once; a pass every
+	// second measured no better sale p99 than one every 4 s.
+	checkpointEvery = 4 * time.Second
+)
+
+// restartFrames is the WAL length (pages, 128 MiB as the automatic
+// checkpoint had) after which the last pass runs under the writer lock, so
+// that the next commit starts the WAL over instead of growing it. A
+// variable for tests.
+var restartFrames = 32768
+
+type checkpointer struct {
+	db     *sql.DB
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (s *Store) startCheckpointer(db *sql.DB) {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &checkpointer{db: db, cancel: cancel, done: make(chan struct{})}
+	s.ckpt = c
+	go func() {
+		defer close(c.done)
+		t := time.NewTicker(checkpointEvery)
+		defer t.Stop()
+		last := s.dur.committed.Load()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			n := s.dur.committed.Load()
+			if n == last {
+				continue // nothing new to copy
+			}
+			last = n
+			s.checkpointOnce(ctx)
+		}
+	}()
+}
+
+// checkpointOnce copies the WAL into the database file; if the WAL is long,
+// it finishes under the writer lock so that the WAL restarts. A failed pass
+// costs only WAL length: the next one retries.
+func (s *Store) checkpointOnce(ctx context.Context) (frames, copied int, err error) {
+	frames, copied, err = s.ckpt.passive(ctx)
+	if err != nil || frames < restartFrames || copied >= frames {
+		return frames, copied, err
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	return s.ckpt.passive(ctx)
+}
+
+func (c *checkpointer) passive(ctx context.Context) (frames, copied int, err error) {
+	var busy int
+	err = c.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied)
+	return frames, copied, err
+}
+
+func (c *checkpointer) close() error {
+	c.cancel()
+	<-c.done
+	return c.db.Close()
+}

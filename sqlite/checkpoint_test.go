@@ -1,0 +1,64 @@
+package sqlite
+
+import (
+	"context"
+	"os"
+	"testing"
+)
+
+// The background checkpoint copies the whole WAL while no commit runs, and
+// once the WAL is long the next commit starts it over: the WAL file stops
+// growing although writes go on.
+func TestBackgroundCheckpointRestartsTheWAL(t *testing.T) {
+	defer func(n int) { restartFrames = n }(restartFrames)
+	restartFrames = 2048
+	s := openTest(t)
+	ctx := context.Background()
+	pass := func() (int, int) {
+		t.Helper()
+		frames, copied, err := s.checkpointOnce(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return frames, copied
+	}
+	for i := range 50 {
+		if err := putMeta(s, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if frames, copied := pass(); frames == 0 || copied != frames {
+		t.Fatalf("quiet checkpoint copied %d of %d frames", copied, frames)
+	}
+	// Grow the WAL past restartFrames, checkpoint, and check that later
+	// commits reuse the file instead of growing it.
+	for i := 0; ; i++ {
+		if err := putMeta(s, i); err != nil {
+			t.Fatal(err)
+		}
+		if i%200 == 0 {
+			if fi, err := os.Stat(s.path + "-wal"); err == nil && fi.Size() > int64(restartFrames+256)*(4096+24) {
+				break
+			}
+		}
+	}
+	if frames, copied := pass(); frames < restartFrames || copied != frames {
+		t.Fatalf("long WAL: checkpoint copied %d of %d frames", copied, frames)
+	}
+	fi, err := os.Stat(s.path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		if err := putMeta(s, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	frames, _ := pass()
+	if frames >= restartFrames {
+		t.Fatalf("after a full checkpoint the WAL did not restart: %d frames", frames)
+	}
+	if fi2, err := os.Stat(s.path + "-wal"); err != nil || fi2.Size() != fi.Size() {
+		t.Fatalf("WAL file grew from %d bytes after the restart (%v, %v)", fi.Size(), fi2, err)
+	}
+}

@@ -105,6 +105,15 @@ func runLoad(t *testing.T, s publicmask.Store) []string {
 	clk.Advance(1e9)
 	observe("replay") // every line again: the first answers, the same refusals
 
+	return append(obs, audit(t, s, l, n)...)
+}
+
+// audit is what an auditor of a store after runLoad observes: every outlet,
+// the change feed (each outlet once, in version order) and verify.
+func audit(t *testing.T, s publicmask.Store, l *ledger.Ledger, n int) []string {
+	t.Helper()
+	ctx := context.Background()
+	var obs []string
 	all, _, err := s.Outlets(ctx)
 	if err != nil {
 		t.Fatal(err)

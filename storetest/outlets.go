@@ -71,8 +71,13 @@ func testOutletsAndVersions(t *testing.T, s publicmask.Store) {
 		}
 		return nil
 	})
-	// A registry change of a held outlet is saved whole, beside its stock
-	// (a store may write a stock-only change of a held outlet more cheaply).
+	testRegistryChangeOfAHeldOutlet(t, s)
+}
+
+// A registry change of a held outlet is saved whole, beside its stock (a
+// store may write a stock-only change of a held outlet more cheaply).
+func testRegistryChangeOfAHeldOutlet(t *testing.T, s publicmask.Store) {
+	ctx := context.Background()
 	write(t, s, func(tx publicmask.Tx) error {
 		o, err := tx.LockOutlet("00000002")
 		if err != nil {

@@ -43,33 +43,7 @@ for N in $COUNTS; do
 		>"$D/serve.out" 2>"$D/serve.err" &
 	SERVER=$!
 	wait_ready "$BASE" "$D/serve.err"
-	python3 - "$BASE" "$TOKEN" "$D" <<'PY'
-import json, sys, time, urllib.request
-base, token, d = sys.argv[1:4]
-rows = open(f"{d}/outlets.csv", encoding="utf-8").read().splitlines()
-head, rows = rows[0], rows[1:]
-def call(method, path, body, ctype):
-    req = urllib.request.Request(base + path, data=body, method=method,
-        headers={"Authorization": "Bearer " + token, "Content-Type": ctype})
-    with urllib.request.urlopen(req, timeout=600) as r:
-        return json.load(r)
-# Bodies are prepared before the clock starts: the server's time is measured.
-bodies = [("\n".join([head] + rows[i:i + 100_000]) + "\n").encode() for i in range(0, len(rows), 100_000)]
-t0 = time.monotonic()
-up = sum(call("PUT", "/api/v2/admin/outlets", b, "text/csv")["upserted"] for b in bodies)
-imp = time.monotonic() - t0
-total = json.load(urllib.request.urlopen(base + "/api/v2/summary"))["national"]["total"]
-codes = [r.split(",", 1)[0] for r in rows]
-bodies = [json.dumps([{"outlet": c, "quantity": 500, "txn_id": "open-" + c} for c in codes[i:i + 50_000]]).encode()
-          for i in range(0, len(codes), 50_000)]
-t0 = time.monotonic()
-ok = 0
-for b in bodies:
-    ok += sum(1 for r in call("POST", "/api/v2/admin/deliveries", b, "application/json")["results"] if r["ok"])
-dlv = time.monotonic() - t0
-json.dump({"import_s": imp, "upserted": up, "visible_after_import": total, "deliver_s": dlv, "delivered": ok},
-          open(f"{d}/load.json", "w"))
-PY
+	python3 scripts/load.py "$BASE" "$TOKEN" "$D/outlets.csv" "$D"
 	sleep 2
 	RSS=$(rss_mb "$SERVER")
 	apply_hist >"$D/apply-before.txt"

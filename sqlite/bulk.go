@@ -191,27 +191,28 @@ func (t *tx) SaveOutlets(os []*publicmask.Outlet) error {
 
 // InsertDeliveries implements publicmask.BulkTx.
 func (t *tx) InsertDeliveries(ds []*publicmask.Delivery) error {
-	return inGroups(len(ds), func(lo, hi int) error {
-		args := make([]any, 0, 5*(hi-lo))
-		for _, d := range ds[lo:hi] {
-			args = append(args, d.ID, d.Outlet, d.TxnID, d.Quantity, micro(d.At))
-		}
-		if err := t.bulkExec(`INSERT INTO deliveries (id, outlet, txn_id, quantity, at) VALUES `+values(hi-lo, 5), hi-lo, args); err != nil {
-			return fmt.Errorf("sqlite: deliveries: %w", err)
-		}
-		return nil
+	return insertRows(t, "deliveries (id, outlet, txn_id, quantity, at)", 5, ds, func(d *publicmask.Delivery) []any {
+		return []any{d.ID, d.Outlet, d.TxnID, d.Quantity, micro(d.At)}
 	})
 }
 
 // PutIdempotencies implements publicmask.BulkTx.
 func (t *tx) PutIdempotencies(rs []publicmask.IdemRecord) error {
-	return inGroups(len(rs), func(lo, hi int) error {
-		args := make([]any, 0, 5*(hi-lo))
-		for _, r := range rs[lo:hi] {
-			args = append(args, r.Outlet, r.TxnID, r.BodyHash, r.Response, micro(r.CreatedAt))
+	return insertRows(t, "idempotency (outlet, txn_id, body_hash, response, created_at)", 5, rs, func(r publicmask.IdemRecord) []any {
+		return []any{r.Outlet, r.TxnID, r.BodyHash, r.Response, micro(r.CreatedAt)}
+	})
+}
+
+// insertRows inserts items into table (its name and column list) with one
+// multi-row INSERT per group; row gives an item's cols values in order.
+func insertRows[T any](t *tx, table string, cols int, items []T, row func(T) []any) error {
+	return inGroups(len(items), func(lo, hi int) error {
+		args := make([]any, 0, cols*(hi-lo))
+		for _, it := range items[lo:hi] {
+			args = append(args, row(it)...)
 		}
-		if err := t.bulkExec(`INSERT INTO idempotency (outlet, txn_id, body_hash, response, created_at) VALUES `+values(hi-lo, 5), hi-lo, args); err != nil {
-			return fmt.Errorf("sqlite: idempotency: %w", err)
+		if err := t.bulkExec(`INSERT INTO `+table+` VALUES `+values(hi-lo, cols), hi-lo, args); err != nil {
+			return fmt.Errorf("sqlite: %s: %w", table[:strings.IndexByte(table, ' ')], err)
 		}
 		return nil
 	})

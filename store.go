@@ -241,7 +241,9 @@ type Tx interface {
 // IdemClaimer is implemented by a Tx whose failed insert costs less than a
 // read (SQLite): the ledger then records a sale's idempotency record first
 // and reads it only when the insert finds one, instead of reading before
-// every sale.
+// every sale. Such a Tx is its store's only writer; if it also implements
+// BulkTx, the ledger reads the records of a whole batch's sales at once
+// before the batch runs, and records new ones with PutIdempotency.
 type IdemClaimer interface {
 	// ClaimIdempotency inserts r and reports true, or, if (outlet, txn_id)
 	// already has a record, writes nothing and returns that record and

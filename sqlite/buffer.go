@@ -23,13 +23,14 @@ import (
 
 // pending are a transaction's rows not yet written.
 type pending struct {
-	idem    []publicmask.IdemRecord
-	pwAt    map[pwKey]int // index in pws: a row is written once, with its last value
-	pws     []publicmask.PersonWeek
-	sales   []pendingSale
-	items   int
-	outAt   map[string]int // index in outlets
-	outlets []publicmask.Outlet
+	idem      []publicmask.IdemRecord
+	unchecked int           // records of idem whose txn_id this transaction did not look up
+	pwAt      map[pwKey]int // index in pws: a row is written once, with its last value
+	pws       []publicmask.PersonWeek
+	sales     []pendingSale
+	items     int
+	outAt     map[string]int // index in outlets
+	outlets   []publicmask.Outlet
 }
 
 func (p *pending) empty() bool {
@@ -38,7 +39,7 @@ func (p *pending) empty() bool {
 
 func (p *pending) reset() {
 	p.idem, p.pws, p.sales, p.outlets = p.idem[:0], p.pws[:0], p.sales[:0], p.outlets[:0]
-	p.items = 0
+	p.items, p.unchecked = 0, 0
 	clear(p.pwAt)
 	clear(p.outAt)
 }
@@ -246,17 +247,27 @@ func (t *tx) flush() error {
 
 // checkNewRecords fails if a txn_id recorded by this transaction already
 // has a record in either place: the idempotency table's key alone does not
-// see the records kept in sales rows. (The ledger looks every txn_id up
-// before recording it; this is the store's own guarantee.)
+// see the records kept in sales rows. A txn_id this transaction looked up
+// and found without a record is not looked up again (it is the only
+// writer); the ledger looks every txn_id up before recording it, so this
+// usually reads nothing, but it is the store's own guarantee.
 func (t *tx) checkNewRecords() error {
 	p := &t.pend
-	keys := make([]publicmask.IdemKey, 0, len(p.idem)+len(p.sales))
+	if p.unchecked == 0 {
+		return nil
+	}
+	keys := make([]publicmask.IdemKey, 0, p.unchecked)
+	add := func(k publicmask.IdemKey) {
+		if !t.absent[k] {
+			keys = append(keys, k)
+		}
+	}
 	for _, r := range p.idem {
-		keys = append(keys, publicmask.IdemKey{Outlet: r.Outlet, TxnID: r.TxnID})
+		add(publicmask.IdemKey{Outlet: r.Outlet, TxnID: r.TxnID})
 	}
 	for _, s := range p.sales {
 		if s.response != nil {
-			keys = append(keys, publicmask.IdemKey{Outlet: s.Outlet, TxnID: s.TxnID})
+			add(publicmask.IdemKey{Outlet: s.Outlet, TxnID: s.TxnID})
 		}
 	}
 	found := 0

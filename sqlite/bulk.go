@@ -146,6 +146,11 @@ func (t *tx) Idempotencies(keys []publicmask.IdemKey) (map[publicmask.IdemKey]pu
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: idempotency: %w", err)
 	}
+	for _, k := range keys {
+		if _, ok := out[k]; !ok {
+			t.knownAbsent(k)
+		}
+	}
 	return out, nil
 }
 
@@ -197,11 +202,15 @@ func (t *tx) InsertDeliveries(ds []*publicmask.Delivery) error {
 	})
 }
 
-// PutIdempotencies implements publicmask.BulkTx.
+// PutIdempotencies implements publicmask.BulkTx: the records are held and
+// written as PutIdempotency's are (buffer.go), with the same checks.
 func (t *tx) PutIdempotencies(rs []publicmask.IdemRecord) error {
-	return insertRows(t, "idempotency (outlet, txn_id, body_hash, response, created_at)", 5, rs, func(r publicmask.IdemRecord) []any {
-		return []any{r.Outlet, r.TxnID, r.BodyHash, r.Response, micro(r.CreatedAt)}
-	})
+	for _, r := range rs {
+		if err := t.PutIdempotency(r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // insertRows inserts items into table (its name and column list) with one

@@ -248,9 +248,20 @@ type tx struct {
 	st    staged  // this transaction's writes to hot rows
 	pend  pending // rows not yet written (buffer.go)
 	args  []any   // reused by the multi-row statements
-	// idem are the txn_ids this transaction recorded: a second record of
-	// one fails the transaction, as the idempotency table's key would.
-	idem map[publicmask.IdemKey]bool
+	// recorded are the txn_ids this transaction recorded: a second record
+	// of one fails the transaction, as the idempotency table's key would.
+	// absent are those it looked up and found without a record: being the
+	// only writer, it need not look again before recording one
+	// (checkNewRecords).
+	recorded, absent map[publicmask.IdemKey]bool
+}
+
+// knownAbsent notes that k had no record when this transaction looked.
+func (t *tx) knownAbsent(k publicmask.IdemKey) {
+	if t.absent == nil {
+		t.absent = make(map[publicmask.IdemKey]bool)
+	}
+	t.absent[k] = true
 }
 
 // stmt is the prepared statement of q bound to this transaction.
@@ -299,6 +310,7 @@ func (t *tx) Idempotency(outlet, txnID string) (publicmask.IdemRecord, bool, err
 		r.CreatedAt = fromMicro(created)
 		return r, true, nil
 	}
+	t.knownAbsent(publicmask.IdemKey{Outlet: outlet, TxnID: txnID})
 	return r, false, nil
 }
 
@@ -307,14 +319,17 @@ func (t *tx) Idempotency(outlet, txnID string) (publicmask.IdemRecord, bool, err
 // (InsertSale).
 func (t *tx) PutIdempotency(r publicmask.IdemRecord) error {
 	k := publicmask.IdemKey{Outlet: r.Outlet, TxnID: r.TxnID}
-	if t.idem[k] {
+	if t.recorded[k] {
 		return fmt.Errorf("sqlite: idempotency record %s/%s written twice in one transaction", r.Outlet, r.TxnID)
 	}
-	if t.idem == nil {
-		t.idem = make(map[publicmask.IdemKey]bool)
+	if t.recorded == nil {
+		t.recorded = make(map[publicmask.IdemKey]bool)
 	}
-	t.idem[k] = true
+	t.recorded[k] = true
 	t.pend.idem = append(t.pend.idem, r)
+	if !t.absent[k] {
+		t.pend.unchecked++
+	}
 	return nil
 }
 

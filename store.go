@@ -241,9 +241,7 @@ type Tx interface {
 // IdemClaimer is implemented by a Tx whose failed insert costs less than a
 // read (SQLite): the ledger then records a sale's idempotency record first
 // and reads it only when the insert finds one, instead of reading before
-// every sale. Such a Tx is its store's only writer; if it also implements
-// BulkTx, the ledger reads the records of a whole batch's sales at once
-// before the batch runs, and records new ones with PutIdempotency.
+// every sale.
 type IdemClaimer interface {
 	// ClaimIdempotency inserts r and reports true, or, if (outlet, txn_id)
 	// already has a record, writes nothing and returns that record and
@@ -315,4 +313,25 @@ type BulkTx interface {
 	SaveOutlets(os []*Outlet) error
 	InsertDeliveries(ds []*Delivery) error
 	PutIdempotencies(rs []IdemRecord) error
+}
+
+// BatchReads names the rows a group commit's requests are about to read:
+// the outlets they lock, the idempotency records they look up and, per
+// week, the persons whose weeks they read.
+type BatchReads struct {
+	Outlets     []string
+	Idem        []IdemKey
+	PersonWeeks map[string][]string // week → persons
+}
+
+// Prefetcher is implemented by a Tx whose every read costs a round trip
+// while the batch holds its locks (PostgreSQL): the ledger calls Prefetch
+// once, before running a group commit's requests, and the Tx reads (and
+// locks, as LockOutlet and PersonWeeks do) all those rows in one round
+// trip — outlets first, then person-weeks, each in key order. LockOutlet,
+// Idempotency and PersonWeeks then answer the rows it read from memory,
+// kept current by the Tx's own writes; anything else still goes to the
+// store.
+type Prefetcher interface {
+	Prefetch(r BatchReads) error
 }

@@ -26,9 +26,10 @@ type op struct {
 	// ledger nodes) take outlet row locks in one order and cannot deadlock
 	// on them.
 	outlet string
-	// txnID is a sale's txn_id at outlet (see batch.prefetchIdem).
-	txnID string
-	run   func(tx publicmask.Tx, b *batch) error
+	run    func(tx publicmask.Tx, b *batch) error
+	// reads, if set, adds the rows run will read to a batch's prefetch
+	// (see publicmask.Prefetcher); op.outlet is always added.
+	reads func(r *publicmask.BatchReads)
 	done  chan error
 }
 
@@ -56,9 +57,6 @@ type batch struct {
 	outlets map[string]*publicmask.Outlet // read or written in this batch
 	changed []string                      // codes, in first-change order
 	seen    map[string]bool               // the codes in changed
-	// idem, when not nil, holds every idempotency record of the batch's
-	// sales: those read before the batch ran and those it recorded.
-	idem map[publicmask.IdemKey]publicmask.IdemRecord
 }
 
 func newBatch(now time.Time) *batch {
@@ -76,37 +74,6 @@ func (b *batch) outlet(tx publicmask.Tx, code string) (*publicmask.Outlet, error
 	}
 	b.outlets[code] = &o
 	return &o, nil
-}
-
-// prefetchIdem reads the idempotency records of the batch's sales in one
-// statement, when the store claims txn_ids (one writer: no record can
-// appear beside the batch's own) and reads in bulk. A sale then knows
-// whether its txn_id was seen without a statement of its own, and records
-// a new one with PutIdempotency, which such a store writes with the
-// batch's other rows.
-func (b *batch) prefetchIdem(tx publicmask.Tx, ops []*op) error {
-	bt, bulk := tx.(publicmask.BulkTx)
-	if _, claims := tx.(publicmask.IdemClaimer); !bulk || !claims {
-		return nil
-	}
-	keys := make([]publicmask.IdemKey, 0, len(ops))
-	for _, o := range ops {
-		if o.txnID != "" {
-			keys = append(keys, publicmask.IdemKey{Outlet: o.outlet, TxnID: o.txnID})
-		}
-	}
-	if len(keys) == 0 {
-		return nil
-	}
-	m, err := bt.Idempotencies(keys)
-	if err != nil {
-		return err
-	}
-	if m == nil {
-		m = make(map[publicmask.IdemKey]publicmask.IdemRecord)
-	}
-	b.idem = m
-	return nil
 }
 
 // save writes an outlet and remembers it for the commit notification.
@@ -212,8 +179,10 @@ func (l *Ledger) commitOnce(ops []*op) ([]error, []publicmask.Outlet, error) {
 		// The stores keep microseconds: a batch's time is what they will
 		// give back, so a first answer and its replay read the same.
 		b = newBatch(l.Now().Truncate(time.Microsecond))
-		if err := b.prefetchIdem(tx, ops); err != nil {
-			return err
+		if pf, ok := tx.(publicmask.Prefetcher); ok {
+			if err := pf.Prefetch(batchReads(ops, order)); err != nil {
+				return err
+			}
 		}
 		for _, i := range order {
 			o := ops[i]
@@ -244,4 +213,22 @@ func (l *Ledger) commitOnce(ops []*op) ([]error, []publicmask.Outlet, error) {
 	}
 	slices.SortFunc(changed, func(x, y publicmask.Outlet) int { return cmp.Compare(x.Version, y.Version) })
 	return results, changed, nil
+}
+
+// batchReads collects what the ops still waited for will read.
+func batchReads(ops []*op, order []int) publicmask.BatchReads {
+	r := publicmask.BatchReads{Outlets: make([]string, 0, len(ops)), Idem: make([]publicmask.IdemKey, 0, len(ops))}
+	for _, i := range order {
+		o := ops[i]
+		if o.ctx.Err() != nil {
+			continue
+		}
+		if o.outlet != "" {
+			r.Outlets = append(r.Outlets, o.outlet)
+		}
+		if o.reads != nil {
+			o.reads(&r)
+		}
+	}
+	return r
 }

@@ -41,9 +41,17 @@ func (l *Ledger) sell(ctx context.Context, req SaleRequest) (*Receipt, bool, err
 		r     *Receipt
 		first []byte // the stored first answer, when txn_id was seen
 	)
-	err = l.submit(ctx, &op{kind: "sale", outlet: req.Outlet, txnID: req.TxnID, run: func(tx publicmask.Tx, b *batch) (err error) {
+	err = l.submit(ctx, &op{kind: "sale", outlet: req.Outlet, run: func(tx publicmask.Tx, b *batch) (err error) {
 		r, first, err = p.recordSale(tx, b, req, hash)
 		return err
+	}, reads: func(r *publicmask.BatchReads) {
+		r.Idem = append(r.Idem, publicmask.IdemKey{Outlet: req.Outlet, TxnID: req.TxnID})
+		if r.PersonWeeks == nil {
+			r.PersonWeeks = make(map[string][]string)
+		}
+		for _, x := range p.ps {
+			r.PersonWeeks[p.week] = append(r.PersonWeeks[p.week], x.key)
+		}
 	}})
 	if err != nil {
 		return nil, false, err
@@ -68,17 +76,9 @@ func (p *prepared) recordSale(tx publicmask.Tx, b *batch, req SaleRequest, hash 
 	// (SQLite) is asked only then, or when the sale is refused (a retry of
 	// an acknowledged sale may be refused now that its own purchase
 	// counts); the others are asked first (PostgreSQL locks the outlet in
-	// the same round trip). A batch that read its sales' records before it
-	// ran (prefetchIdem) asks neither.
-	key := publicmask.IdemKey{Outlet: req.Outlet, TxnID: req.TxnID}
+	// the same round trip).
 	claimer, claimFirst := tx.(publicmask.IdemClaimer)
-	if b.idem != nil {
-		claimFirst = false
-		if rec, ok := b.idem[key]; ok {
-			first, err := replay(rec, hash)
-			return nil, first, err
-		}
-	} else if !claimFirst {
+	if !claimFirst {
 		if first, ok, err := firstAnswer(tx, req.Outlet, req.TxnID, hash); err != nil || ok {
 			return nil, first, err
 		}
@@ -123,8 +123,6 @@ func (p *prepared) recordSale(tx publicmask.Tx, b *batch, req SaleRequest, hash 
 		}
 	} else if err := tx.PutIdempotency(idem); err != nil {
 		return nil, nil, err
-	} else if b.idem != nil {
-		b.idem[key] = idem
 	}
 	if err := s.write(tx, b, o); err != nil {
 		return nil, nil, err

@@ -248,12 +248,13 @@ type tx struct {
 	st    staged  // this transaction's writes to hot rows
 	pend  pending // rows not yet written (buffer.go)
 	args  []any   // reused by the multi-row statements
-	// recorded are the txn_ids this transaction recorded: a second record
-	// of one fails the transaction, as the idempotency table's key would.
-	// absent are those it looked up and found without a record: being the
-	// only writer, it need not look again before recording one
-	// (checkNewRecords).
-	recorded, absent map[publicmask.IdemKey]bool
+	// known are the idempotency records this transaction read or wrote: a
+	// second record of one fails the transaction, as the idempotency
+	// table's key would. absent are the txn_ids it looked up and found
+	// without a record: being the only writer, it need not look again
+	// (Idempotency, checkNewRecords).
+	known  map[publicmask.IdemKey]publicmask.IdemRecord
+	absent map[publicmask.IdemKey]bool
 }
 
 // knownAbsent notes that k had no record when this transaction looked.
@@ -294,6 +295,13 @@ func (t *tx) execNow(q string, args ...any) (sql.Result, error) {
 // sale, in the sale's row (migration 00006).
 func (t *tx) Idempotency(outlet, txnID string) (publicmask.IdemRecord, bool, error) {
 	r := publicmask.IdemRecord{Outlet: outlet, TxnID: txnID}
+	k := publicmask.IdemKey{Outlet: outlet, TxnID: txnID}
+	if rec, ok := t.known[k]; ok {
+		return rec, true, nil
+	}
+	if t.absent[k] {
+		return r, false, nil
+	}
 	for _, q := range []string{sqlIdemGet, sqlSaleIdemGet} {
 		var created int64
 		row, err := t.queryRow(q, outlet, txnID)
@@ -308,9 +316,10 @@ func (t *tx) Idempotency(outlet, txnID string) (publicmask.IdemRecord, bool, err
 			return r, false, fmt.Errorf("sqlite: idempotency: %w", err)
 		}
 		r.CreatedAt = fromMicro(created)
+		t.know(k, r)
 		return r, true, nil
 	}
-	t.knownAbsent(publicmask.IdemKey{Outlet: outlet, TxnID: txnID})
+	t.knownAbsent(k)
 	return r, false, nil
 }
 
@@ -319,13 +328,10 @@ func (t *tx) Idempotency(outlet, txnID string) (publicmask.IdemRecord, bool, err
 // (InsertSale).
 func (t *tx) PutIdempotency(r publicmask.IdemRecord) error {
 	k := publicmask.IdemKey{Outlet: r.Outlet, TxnID: r.TxnID}
-	if t.recorded[k] {
-		return fmt.Errorf("sqlite: idempotency record %s/%s written twice in one transaction", r.Outlet, r.TxnID)
+	if _, ok := t.known[k]; ok {
+		return fmt.Errorf("sqlite: txn_id %s/%s already has an idempotency record", r.Outlet, r.TxnID)
 	}
-	if t.recorded == nil {
-		t.recorded = make(map[publicmask.IdemKey]bool)
-	}
-	t.recorded[k] = true
+	t.know(k, r)
 	t.pend.idem = append(t.pend.idem, r)
 	if !t.absent[k] {
 		t.pend.unchecked++

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"database/sql"
 	"fmt"
+	"math/bits"
 
 	"github.com/publicmask/publicmask"
 )
@@ -37,7 +38,13 @@ func (p *pending) empty() bool {
 	return len(p.idem) == 0 && len(p.pws) == 0 && len(p.sales) == 0 && len(p.outlets) == 0
 }
 
+// reset empties p, keeping its space for the next rows but no reference
+// to the rows it held.
 func (p *pending) reset() {
+	clear(p.idem)
+	clear(p.pws)
+	clear(p.sales)
+	clear(p.outlets)
 	p.idem, p.pws, p.sales, p.outlets = p.idem[:0], p.pws[:0], p.sales[:0], p.outlets[:0]
 	p.items, p.unchecked = 0, 0
 	clear(p.pwAt)
@@ -104,10 +111,10 @@ func (p *pending) putOutlet(o publicmask.Outlet) {
 // rows, and a table's rows are written in groups of those sizes (100 rows:
 // 64 + 32 + 4), so that no batch parses SQL.
 type multiSQL struct {
-	head       string
-	cols       int
-	tail       string
-	valuesHead string // for UPDATE … FROM (VALUES …): what follows the values
+	head string
+	cols int
+	tail string
+	qs   [8]string // the statements by log2 of their rows (init)
 }
 
 const maxMultiRows = 128
@@ -128,10 +135,25 @@ var (
 	multiIdemGet = multiSQL{head: `WITH k(outlet, txn_id) AS (VALUES `, cols: 2,
 		tail: `) SELECT i.outlet, i.txn_id, i.body_hash, i.response, i.created_at FROM k CROSS JOIN idempotency i ON i.outlet = k.outlet AND i.txn_id = k.txn_id
 			UNION ALL SELECT s.outlet, s.txn_id, s.body_hash, s.response, s.recorded_at FROM k CROSS JOIN sales s ON s.outlet = k.outlet AND s.txn_id = k.txn_id WHERE s.response IS NOT NULL`}
-	multiTables = []multiSQL{multiIdem, multiPW, multiSale, multiItem, multiOutlet, multiIdemGet}
+	multiTables = []*multiSQL{&multiIdem, &multiPW, &multiSale, &multiItem, &multiOutlet, &multiIdemGet}
 )
 
-func (m multiSQL) query(rows int) string { return m.head + values(rows, m.cols) + m.tail }
+// query is m's statement for rows rows, a power of two up to maxMultiRows.
+func (m *multiSQL) query(rows int) string {
+	i := bits.TrailingZeros(uint(rows))
+	if q := m.qs[i]; q != "" {
+		return q
+	}
+	return m.head + values(rows, m.cols) + m.tail
+}
+
+func init() {
+	for _, m := range multiTables {
+		for i, n := 0, 1; n <= maxMultiRows; i, n = i+1, n*2 {
+			m.qs[i] = m.head + values(n, m.cols) + m.tail
+		}
+	}
+}
 
 // multiSQLs are the statements to prepare for the multi-row writes.
 func multiSQLs() []string {
@@ -146,7 +168,7 @@ func multiSQLs() []string {
 
 // writeMulti writes n rows of m, appending row i's values with row; it
 // returns the rows the statements reported as changed.
-func (t *tx) writeMulti(m multiSQL, n int, row func(args []any, i int) []any) (int64, error) {
+func (t *tx) writeMulti(m *multiSQL, n int, row func(args []any, i int) []any) (int64, error) {
 	var changed int64
 	for lo := 0; lo < n; {
 		size := maxMultiRows
@@ -175,7 +197,7 @@ func (t *tx) writeMulti(m multiSQL, n int, row func(args []any, i int) []any) (i
 
 // queryMulti reads with m for n keys, appending key i's values with key,
 // and calls scan for each row.
-func (t *tx) queryMulti(m multiSQL, n int, key func(args []any, i int) []any, scan func(*sql.Rows) error) error {
+func (t *tx) queryMulti(m *multiSQL, n int, key func(args []any, i int) []any, scan func(*sql.Rows) error) error {
 	for lo := 0; lo < n; {
 		size := maxMultiRows
 		for size > n-lo {
@@ -221,19 +243,19 @@ func (t *tx) flush() error {
 	if err := t.checkNewRecords(); err != nil {
 		return err
 	}
-	if _, err := t.writeMulti(multiIdem, len(p.idem), func(a []any, i int) []any {
+	if _, err := t.writeMulti(&multiIdem, len(p.idem), func(a []any, i int) []any {
 		r := &p.idem[i]
 		return append(a, r.Outlet, r.TxnID, r.BodyHash, r.Response, micro(r.CreatedAt))
 	}); err != nil {
 		return err
 	}
-	if _, err := t.writeMulti(multiPW, len(p.pws), func(a []any, i int) []any {
+	if _, err := t.writeMulti(&multiPW, len(p.pws), func(a []any, i int) []any {
 		pw := &p.pws[i]
 		return append(a, pw.Person, pw.Week, pw.Quantity, pw.Purchases, pw.WeekdayPurchases, pw.WeekendPurchases)
 	}); err != nil {
 		return err
 	}
-	if _, err := t.writeMulti(multiSale, len(p.sales), func(a []any, i int) []any {
+	if _, err := t.writeMulti(&multiSale, len(p.sales), func(a []any, i int) []any {
 		s := &p.sales[i]
 		return append(a, s.ID, s.Outlet, s.TxnID, micro(s.SoldAt), micro(s.RecordedAt), s.Week, s.Weekend, s.Quantity, s.Conflict, s.Late, s.Shortfall, s.hash, s.response)
 	}); err != nil {
@@ -272,7 +294,7 @@ func (t *tx) checkNewRecords() error {
 	}
 	found := 0
 	var dup publicmask.IdemKey
-	err := t.queryMulti(multiIdemGet, len(keys), func(a []any, i int) []any {
+	err := t.queryMulti(&multiIdemGet, len(keys), func(a []any, i int) []any {
 		return append(a, keys[i].Outlet, keys[i].TxnID)
 	}, func(rows *sql.Rows) error {
 		found++
@@ -296,7 +318,7 @@ func (t *tx) flushItems() error {
 			refs = append(refs, ref{si, ii})
 		}
 	}
-	_, err := t.writeMulti(multiItem, len(refs), func(a []any, i int) []any {
+	_, err := t.writeMulti(&multiItem, len(refs), func(a []any, i int) []any {
 		s := &p.sales[refs[i].sale]
 		it := &s.Items[refs[i].item]
 		return append(a, s.ID, refs[i].item, it.Role, it.Person, it.Category, it.BirthYear, it.Quantity)
@@ -310,7 +332,7 @@ func (t *tx) flushItems() error {
 // what SaveOutlet would have done.
 func (t *tx) flushOutlets() error {
 	p := &t.pend
-	n, err := t.writeMulti(multiOutlet, len(p.outlets), func(a []any, i int) []any {
+	n, err := t.writeMulti(&multiOutlet, len(p.outlets), func(a []any, i int) []any {
 		o := &p.outlets[i]
 		return append(a, o.Code, o.Stock, o.Suspended, nullMicro(o.StockAt), nullMicro(o.UpdatedAt), o.Version, o.Sold)
 	})

@@ -131,7 +131,7 @@ func (t *tx) Idempotencies(keys []publicmask.IdemKey) (map[publicmask.IdemKey]pu
 	if err := t.flush(); err != nil {
 		return nil, err
 	}
-	err := t.queryMulti(multiIdemGet, len(keys), func(a []any, i int) []any {
+	err := t.queryMulti(&multiIdemGet, len(keys), func(a []any, i int) []any {
 		return append(a, keys[i].Outlet, keys[i].TxnID)
 	}, func(rows *sql.Rows) error {
 		var r publicmask.IdemRecord

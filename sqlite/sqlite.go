@@ -35,7 +35,8 @@ type Store struct {
 	version int64 // last assigned change version; guarded by writeMu
 	dur     *durability
 	stmts   map[string]*sql.Stmt
-	hot     *hot // the writer's copy of outlets and person-weeks (hot.go)
+	hot     *hot    // the writer's copy of outlets and person-weeks (hot.go)
+	spare   pending // a finished transaction's pending rows, emptied (buffer.go)
 	ckpt    *checkpointer
 	// failCommit, when set (tests), fails a commit after the transaction's
 	// statements ran.
@@ -204,7 +205,8 @@ func (s *Store) write(ctx context.Context, fn func(publicmask.Tx) error) (uint64
 	// thousands of times a second. The transaction as a whole still ends
 	// with ctx (BeginTx above), and busy_timeout bounds lock waits.
 	tx := &tx{s: s, tx: sqlTx, ctx: context.WithoutCancel(ctx), stmts: make(map[string]*sql.Stmt, 12),
-		st: staged{outlets: make(map[string]publicmask.Outlet)}}
+		st: staged{outlets: make(map[string]publicmask.Outlet)}, pend: s.spare}
+	defer func() { tx.pend.reset(); s.spare = tx.pend }() // its space serves the next transaction
 	err = fn(tx)
 	if err == nil {
 		err = tx.flush()

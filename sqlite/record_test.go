@@ -186,3 +186,40 @@ func TestRecordsMigrateForward(t *testing.T) {
 		t.Fatalf("sold since after the migration: %d %v", n, err)
 	}
 }
+
+// TestHeldStockChangeOfAMissingRow: a stock-only change of an outlet the
+// writer holds is written by one UPDATE for the batch; should the row be
+// missing (the update changes fewer rows than it holds), the outlets are
+// upserted whole, as a registry change would be.
+func TestHeldStockChangeOfAMissingRow(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	code := "10000001"
+	err := s.Write(ctx, func(tx publicmask.Tx) error {
+		o := &publicmask.Outlet{Code: code, Name: "약국", Addr: "서울특별시 중구", Type: publicmask.TypePharmacy, Lat: 37.5, Lng: 127, Stock: 10}
+		return tx.SaveOutlet(o)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(ctx, func(tx publicmask.Tx) error { _, err := tx.LockOutlet(code); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.writer.Exec(`DELETE FROM outlets WHERE code = ?`, code); err != nil {
+		t.Fatal(err)
+	}
+	err = s.Write(ctx, func(tx publicmask.Tx) error {
+		o, err := tx.LockOutlet(code) // from the copy
+		if err != nil {
+			return err
+		}
+		o.Stock = 7
+		return tx.SaveOutlet(&o)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := dbOutlet(t, s, code); o.Stock != 7 || o.Name != "약국" {
+		t.Fatalf("row after the stock change: %+v", o)
+	}
+}

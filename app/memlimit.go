@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math"
 	"runtime/debug"
+	"runtime/metrics"
 	"sync"
 	"time"
 )
@@ -73,3 +74,59 @@ func releaseAfterBulk(bulk func() func(context.Context) error, release func()) f
 // bulkQuiet is how long no bulk write must have run before its memory is
 // released (a load of several bodies releases once, after the last).
 const bulkQuiet = 500 * time.Millisecond
+
+// After a burst of requests the collector's goal stays where the burst put
+// it, and the runtime keeps the heap's free pages for minutes: RSS after a
+// rush stayed 50–60 MB above what the live heap needs (BENCHMARKS.md
+// "HTTP path, generator, RSS"). releaseWhenQuiet gives them back once the
+// process has gone quiet after allocating a lot: a sampled check every
+// tick, one forced collection per burst.
+const (
+	quietTick   = time.Second
+	quietAllocs = 1 << 20  // bytes allocated in one tick below which the process is quiet
+	burstAllocs = 64 << 20 // bytes allocated since the last release that make a burst
+)
+
+func heapAllocs() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// quietWatch decides, tick by tick, when to release: at a tick with fewer
+// than quietAllocs bytes allocated that follows at least burstAllocs since
+// the last release.
+type quietWatch struct{ since, last uint64 }
+
+func newQuietWatch(allocs uint64) *quietWatch { return &quietWatch{since: allocs, last: allocs} }
+
+// tick takes the bytes allocated so far and reports whether to release now.
+func (q *quietWatch) tick(allocs uint64) bool {
+	quiet := allocs-q.last < quietAllocs
+	q.last = allocs
+	return quiet && allocs-q.since >= burstAllocs
+}
+
+// released restarts the count after a release.
+func (q *quietWatch) released(allocs uint64) { q.since, q.last = allocs, allocs }
+
+// startReleaseWhenQuiet returns free heap pages to the operating system
+// after each burst, until ctx ends.
+func startReleaseWhenQuiet(ctx context.Context) {
+	q := newQuietWatch(heapAllocs())
+	t := time.NewTicker(quietTick)
+	go func() {
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if q.tick(heapAllocs()) {
+				debug.FreeOSMemory()
+				q.released(heapAllocs())
+			}
+		}
+	}()
+}

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -58,5 +59,39 @@ func TestReleaseAfterBulk(t *testing.T) {
 	time.Sleep(2 * bulkQuiet)
 	if n := released.Load(); n != 1 {
 		t.Fatalf("released %d times, want once", n)
+	}
+}
+
+// The memory of a burst is released once, at the first quiet tick after
+// it; a steady trickle never counts as quiet, and a quiet process with
+// little allocated is left alone.
+func TestReleaseWhenQuiet(t *testing.T) {
+	const mb = 1 << 20
+	for _, c := range []struct {
+		name  string
+		steps []uint64 // bytes allocated during each tick
+		want  []int    // ticks (1-based) after which release ran
+	}{
+		{"burst then quiet", []uint64{40 * mb, 40 * mb, 0, 0, 0}, []int{3}},
+		{"busy throughout", []uint64{40 * mb, 40 * mb, 2 * mb, 2 * mb}, nil},
+		{"small burst", []uint64{30 * mb, 0, 0}, nil},
+		{"two bursts", []uint64{70 * mb, 0, 10, 70 * mb, 100, 0}, []int{2, 5}},
+		{"trickle just above quiet", []uint64{70 * mb, quietAllocs, quietAllocs, quietAllocs - 1}, []int{4}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var total uint64
+			var got []int
+			q := newQuietWatch(total)
+			for i, n := range c.steps {
+				total += n
+				if q.tick(total) {
+					got = append(got, i+1)
+					q.released(total)
+				}
+			}
+			if !slices.Equal(got, c.want) {
+				t.Fatalf("released after ticks %v, want %v", got, c.want)
+			}
+		})
 	}
 }

@@ -371,7 +371,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) b
 		writeErrorCode(w, r, publicmask.EBadRequest, "could not read the request body")
 		return false
 	}
-	r.Body = io.NopCloser(bytes.NewReader(b))
+	r.Body = heldBody{Reader: bytes.NewReader(b), b: b}
 	return true
 }
 

@@ -387,6 +387,9 @@ func IsAdmin(ctx context.Context) bool {
 }
 
 func tokenOf(r *http.Request) publicmask.Token {
+	if ri := infoOf(r); ri != nil && ri.hasTok {
+		return ri.tok
+	}
 	t, _ := r.Context().Value(tokenKey{}).(publicmask.Token)
 	return t
 }

@@ -3,7 +3,6 @@ package rush
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,16 +14,18 @@ import (
 )
 
 type receipt struct {
-	SaleID string    `json:"sale_id"`
-	SoldAt time.Time `json:"sold_at"`
-	Items  []struct {
-		Role     string `json:"role"`
-		Quantity int    `json:"quantity"`
-	} `json:"items"`
+	SaleID string        `json:"sale_id"`
+	SoldAt time.Time     `json:"sold_at"`
+	Items  []receiptItem `json:"items"`
 	Outlet struct {
 		Stock      int    `json:"stock"`
 		RemainStat string `json:"remain_stat"`
 	} `json:"outlet"`
+}
+
+type receiptItem struct {
+	Role     string `json:"role"`
+	Quantity int    `json:"quantity"`
 }
 
 // rejectCodes are the intended answers to the buyers the rush sends.
@@ -118,7 +119,7 @@ func (e *engine) sell(j *saleJob) {
 	switch {
 	case err == nil && (status == http.StatusCreated || status == http.StatusOK):
 		var r receipt
-		if jerr := json.Unmarshal(b, &r); jerr != nil || r.SaleID == "" {
+		if jerr := parseReceipt(b, &r); jerr != nil || r.SaleID == "" {
 			e.salesErr.Add(1)
 			sec.salesErr.Add(1)
 			e.countError("bad_receipt")

@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -83,8 +84,9 @@ const bulkQuiet = 500 * time.Millisecond
 // tick, one forced collection per burst.
 const (
 	quietTick   = time.Second
-	quietAllocs = 1 << 20  // bytes allocated in one tick below which the process is quiet
-	burstAllocs = 64 << 20 // bytes allocated since the last release that make a burst
+	quietAllocs = 1 << 20               // bytes allocated in one tick below which the process is quiet
+	quietCPU    = 50 * time.Millisecond // and CPU used in one tick
+	burstAllocs = 64 << 20              // bytes allocated since the last release that make a burst
 )
 
 func heapAllocs() uint64 {
@@ -93,17 +95,36 @@ func heapAllocs() uint64 {
 	return s[0].Value.Uint64()
 }
 
+// processCPU is the CPU time the process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // quietWatch decides, tick by tick, when to release: at a tick with fewer
-// than quietAllocs bytes allocated that follows at least burstAllocs since
-// the last release.
-type quietWatch struct{ since, last uint64 }
+// than quietAllocs bytes allocated and less than quietCPU used that
+// follows at least burstAllocs since the last release. The CPU test keeps
+// the forced collection away from work that allocates little but runs
+// long, such as a writer scanning a million person-weeks: with it, a
+// collection may have to wait for that work to reach a point where it can
+// be stopped (measured: sales stalled for seconds).
+type quietWatch struct {
+	since, last uint64
+	cpu         time.Duration
+}
 
-func newQuietWatch(allocs uint64) *quietWatch { return &quietWatch{since: allocs, last: allocs} }
+func newQuietWatch(allocs uint64, cpu time.Duration) *quietWatch {
+	return &quietWatch{since: allocs, last: allocs, cpu: cpu}
+}
 
-// tick takes the bytes allocated so far and reports whether to release now.
-func (q *quietWatch) tick(allocs uint64) bool {
-	quiet := allocs-q.last < quietAllocs
-	q.last = allocs
+// tick takes the bytes allocated and the CPU used so far and reports
+// whether to release now.
+func (q *quietWatch) tick(allocs uint64, cpu time.Duration) bool {
+	quiet := allocs-q.last < quietAllocs && cpu-q.cpu < quietCPU
+	q.last, q.cpu = allocs, cpu
 	return quiet && allocs-q.since >= burstAllocs
 }
 
@@ -113,7 +134,7 @@ func (q *quietWatch) released(allocs uint64) { q.since, q.last = allocs, allocs 
 // startReleaseWhenQuiet returns free heap pages to the operating system
 // after each burst, until ctx ends.
 func startReleaseWhenQuiet(ctx context.Context) {
-	q := newQuietWatch(heapAllocs())
+	q := newQuietWatch(heapAllocs(), processCPU())
 	t := time.NewTicker(quietTick)
 	go func() {
 		defer t.Stop()
@@ -123,7 +144,7 @@ func startReleaseWhenQuiet(ctx context.Context) {
 				return
 			case <-t.C:
 			}
-			if q.tick(heapAllocs()) {
+			if q.tick(heapAllocs(), processCPU()) {
 				debug.FreeOSMemory()
 				q.released(heapAllocs())
 			}

@@ -70,21 +70,28 @@ func TestReleaseWhenQuiet(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		steps []uint64 // bytes allocated during each tick
+		busy  []int    // ticks (1-based) with CPU use above quietCPU
 		want  []int    // ticks (1-based) after which release ran
 	}{
-		{"burst then quiet", []uint64{40 * mb, 40 * mb, 0, 0, 0}, []int{3}},
-		{"busy throughout", []uint64{40 * mb, 40 * mb, 2 * mb, 2 * mb}, nil},
-		{"small burst", []uint64{30 * mb, 0, 0}, nil},
-		{"two bursts", []uint64{70 * mb, 0, 10, 70 * mb, 100, 0}, []int{2, 5}},
-		{"trickle just above quiet", []uint64{70 * mb, quietAllocs, quietAllocs, quietAllocs - 1}, []int{4}},
+		{"burst then quiet", []uint64{40 * mb, 40 * mb, 0, 0, 0}, nil, []int{3}},
+		{"busy throughout", []uint64{40 * mb, 40 * mb, 2 * mb, 2 * mb}, nil, nil},
+		{"small burst", []uint64{30 * mb, 0, 0}, nil, nil},
+		{"two bursts", []uint64{70 * mb, 0, 10, 70 * mb, 100, 0}, nil, []int{2, 5}},
+		{"trickle just above quiet", []uint64{70 * mb, quietAllocs, quietAllocs, quietAllocs - 1}, nil, []int{4}},
+		{"long work allocating little", []uint64{70 * mb, 0, 0, 0}, []int{2, 3}, []int{4}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var total uint64
+			var cpu time.Duration
 			var got []int
-			q := newQuietWatch(total)
+			q := newQuietWatch(total, cpu)
 			for i, n := range c.steps {
 				total += n
-				if q.tick(total) {
+				cpu += time.Millisecond
+				if slices.Contains(c.busy, i+1) {
+					cpu += quietCPU
+				}
+				if q.tick(total, cpu) {
 					got = append(got, i+1)
 					q.released(total)
 				}

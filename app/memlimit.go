@@ -87,6 +87,7 @@ const (
 	quietAllocs = 1 << 20               // bytes allocated in one tick below which the process is quiet
 	quietCPU    = 50 * time.Millisecond // and CPU used in one tick
 	burstAllocs = 64 << 20              // bytes allocated since the last release that make a burst
+	quietTicks  = 3                     // quiet ticks in a row before a release
 )
 
 func heapAllocs() uint64 {
@@ -104,9 +105,10 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// quietWatch decides, tick by tick, when to release: at a tick with fewer
-// than quietAllocs bytes allocated and less than quietCPU used that
-// follows at least burstAllocs since the last release. The CPU test keeps
+// quietWatch decides, tick by tick, when to release: after quietTicks
+// ticks in a row with fewer than quietAllocs bytes allocated and less than
+// quietCPU used each, following at least burstAllocs since the last
+// release. A pause between a load's setup and its load is not rest. The CPU test keeps
 // the forced collection away from work that allocates little but runs
 // long, such as a writer scanning a million person-weeks: with it, a
 // collection may have to wait for that work to reach a point where it can
@@ -114,6 +116,7 @@ func processCPU() time.Duration {
 type quietWatch struct {
 	since, last uint64
 	cpu         time.Duration
+	quiet       int // quiet ticks in a row
 }
 
 func newQuietWatch(allocs uint64, cpu time.Duration) *quietWatch {
@@ -123,13 +126,17 @@ func newQuietWatch(allocs uint64, cpu time.Duration) *quietWatch {
 // tick takes the bytes allocated and the CPU used so far and reports
 // whether to release now.
 func (q *quietWatch) tick(allocs uint64, cpu time.Duration) bool {
-	quiet := allocs-q.last < quietAllocs && cpu-q.cpu < quietCPU
+	if allocs-q.last < quietAllocs && cpu-q.cpu < quietCPU {
+		q.quiet++
+	} else {
+		q.quiet = 0
+	}
 	q.last, q.cpu = allocs, cpu
-	return quiet && allocs-q.since >= burstAllocs
+	return q.quiet >= quietTicks && allocs-q.since >= burstAllocs
 }
 
 // released restarts the count after a release.
-func (q *quietWatch) released(allocs uint64) { q.since, q.last = allocs, allocs }
+func (q *quietWatch) released(allocs uint64) { q.since, q.last, q.quiet = allocs, allocs, 0 }
 
 // startReleaseWhenQuiet returns free heap pages to the operating system
 // after each burst, until ctx ends.

@@ -73,12 +73,13 @@ func TestReleaseWhenQuiet(t *testing.T) {
 		busy  []int    // ticks (1-based) with CPU use above quietCPU
 		want  []int    // ticks (1-based) after which release ran
 	}{
-		{"burst then quiet", []uint64{40 * mb, 40 * mb, 0, 0, 0}, nil, []int{3}},
-		{"busy throughout", []uint64{40 * mb, 40 * mb, 2 * mb, 2 * mb}, nil, nil},
-		{"small burst", []uint64{30 * mb, 0, 0}, nil, nil},
-		{"two bursts", []uint64{70 * mb, 0, 10, 70 * mb, 100, 0}, nil, []int{2, 5}},
-		{"trickle just above quiet", []uint64{70 * mb, quietAllocs, quietAllocs, quietAllocs - 1}, nil, []int{4}},
-		{"long work allocating little", []uint64{70 * mb, 0, 0, 0}, []int{2, 3}, []int{4}},
+		{"burst then quiet", []uint64{40 * mb, 40 * mb, 0, 0, 0, 0}, nil, []int{5}},
+		{"pause shorter than rest", []uint64{70 * mb, 0, 0, 5 * mb, 0, 0}, nil, nil},
+		{"busy throughout", []uint64{40 * mb, 40 * mb, 2 * mb, 2 * mb, 2 * mb}, nil, nil},
+		{"small burst", []uint64{30 * mb, 0, 0, 0, 0}, nil, nil},
+		{"two bursts", []uint64{70 * mb, 0, 10, 0, 70 * mb, 100, 0, 0}, nil, []int{4, 8}},
+		{"trickle just above quiet", []uint64{70 * mb, quietAllocs, quietAllocs, quietAllocs - 1, 0, 0}, nil, []int{6}},
+		{"long work allocating little", []uint64{70 * mb, 0, 0, 0, 0, 0}, []int{2, 3}, []int{6}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var total uint64

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"io/fs"
+	"strings"
 	"time"
 
 	"github.com/publicmask/publicmask"
@@ -354,7 +355,15 @@ func (s *Store) Purge(ctx context.Context, week string) (int, error) {
 			 WHERE s.week < ? AND i.person <> '' LIMIT ?)`, week},
 		{"idempotency", `DELETE FROM idempotency WHERE (outlet, txn_id) IN
 			(SELECT outlet, txn_id FROM idempotency WHERE created_at < ? LIMIT ?)`, micro(cutoff)},
+		// A sale's own record (migration 00006) goes by the same rule as
+		// the table's: recorded before the cutoff. Sales have no index on
+		// recorded_at (one would cost every sale a write); the chunks walk
+		// the table once, in rowid order, from where the last one ended.
+		{"sale records", `UPDATE sales SET body_hash = '', response = NULL WHERE rowid IN
+			(SELECT rowid FROM sales WHERE rowid > ?3 AND recorded_at < ?1 AND response IS NOT NULL ORDER BY rowid LIMIT ?2)
+			RETURNING rowid`, micro(cutoff)},
 	}
+	var after int64 // the last sale row cleared
 	return publicmask.PurgeInChunks(len(steps), purgeChunk, func(i int) (got int64, err error) {
 		st := steps[i]
 		err = s.exclusive(func() error {
@@ -363,11 +372,9 @@ func (s *Store) Purge(ctx context.Context, week string) (int, error) {
 				return unavailable("purge", err)
 			}
 			defer tx.Rollback()
-			res, err := tx.ExecContext(ctx, st.query, st.arg, purgeChunk)
-			if err != nil {
+			if got, err = purgeStep(ctx, tx, st.query, st.arg, &after); err != nil {
 				return fmt.Errorf("sqlite: purge %s: %w", st.what, err)
 			}
-			got, _ = res.RowsAffected()
 			if err := tx.Commit(); err != nil {
 				s.hot.drop()
 				return unavailable("purge commit", err)
@@ -379,6 +386,33 @@ func (s *Store) Purge(ctx context.Context, week string) (int, error) {
 		})
 		return got, err
 	})
+}
+
+// purgeStep runs one chunk of a purge step and counts its rows; a step
+// that returns rowids moves *after to the last.
+func purgeStep(ctx context.Context, tx *sql.Tx, query string, arg any, after *int64) (int64, error) {
+	if !strings.Contains(query, "RETURNING rowid") {
+		res, err := tx.ExecContext(ctx, query, arg, purgeChunk)
+		if err != nil {
+			return 0, err
+		}
+		return res.RowsAffected()
+	}
+	rows, err := tx.QueryContext(ctx, query, arg, purgeChunk, *after)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	var n int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return 0, err
+		}
+		*after = max(*after, id)
+		n++
+	}
+	return n, rows.Err()
 }
 
 // exclusive runs f under the writer lock and returns once what it

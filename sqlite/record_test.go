@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"io/fs"
 	"path/filepath"
 	"strings"
@@ -221,5 +222,49 @@ func TestHeldStockChangeOfAMissingRow(t *testing.T) {
 	}
 	if o := dbOutlet(t, s, code); o.Stock != 7 || o.Name != "약국" {
 		t.Fatalf("row after the stock change: %+v", o)
+	}
+}
+
+// TestPurgeClearsSaleRecordsInChunks: sales recorded before the purged week
+// lose their record in chunks smaller than their number, interleaved with
+// later sales that keep theirs.
+func TestPurgeClearsSaleRecordsInChunks(t *testing.T) {
+	defer func(old int) { purgeChunk = old }(purgeChunk)
+	purgeChunk = 3
+	s := openTest(t)
+	ctx := context.Background()
+	const n = 20
+	err := s.Write(ctx, func(tx publicmask.Tx) error {
+		o := &publicmask.Outlet{Code: "10000001", Name: "약국", Addr: "서울특별시 중구", Type: publicmask.TypePharmacy, Lat: 37.5, Lng: 127, Stock: 100}
+		if err := tx.SaveOutlet(o); err != nil {
+			return err
+		}
+		for i := range n {
+			sl, rec := recordedSale(fmt.Sprint("s", i), "10000001", 1, hexKey(i))
+			if i%4 == 3 { // a later sale
+				sl.RecordedAt, sl.SoldAt, sl.Week = tRec.AddDate(0, 0, 14), tRec.AddDate(0, 0, 14), "2020-03-23"
+				rec.CreatedAt = sl.RecordedAt
+			}
+			if err := tx.PutIdempotency(rec); err != nil {
+				return err
+			}
+			if err := tx.InsertSale(sl); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Purge(ctx, "2020-03-16"); err != nil {
+		t.Fatal(err)
+	}
+	var kept, cleared int
+	if err := s.reader.QueryRow(`SELECT count(*) FILTER (WHERE response IS NOT NULL AND week = '2020-03-23'), count(*) FILTER (WHERE response IS NULL AND body_hash = '' AND week = '2020-03-09') FROM sales`).Scan(&kept, &cleared); err != nil {
+		t.Fatal(err)
+	}
+	if kept != n/4 || cleared != n-n/4 {
+		t.Fatalf("after the purge: %d later records kept (want %d), %d old ones cleared (want %d)", kept, n/4, cleared, n-n/4)
 	}
 }

@@ -332,3 +332,45 @@ func testPurgeMany(t *testing.T, s publicmask.Store) {
 		t.Fatalf("%d person-weeks left, want only the current one", left)
 	}
 }
+
+// testPurgeSaleRecords: the purge forgets the idempotency records of the
+// sales recorded before the purged week, wherever a store keeps them (the
+// sale's own row included), and keeps the current ones: an old txn_id is no
+// longer answered from its first response.
+func testPurgeSaleRecords(t *testing.T, s publicmask.Store) {
+	ctx := context.Background()
+	saveOutlets(t, s, "00000001")
+	old := sale("old", "00000001", t0, 2, "aaaa")
+	cur := sale("cur", "00000001", t0.AddDate(0, 0, 21), 2, "bbbb")
+	cur.Week = "2020-03-30"
+	for _, sl := range []*publicmask.Sale{old, cur} {
+		write(t, s, func(tx publicmask.Tx) error {
+			if err := tx.PutIdempotency(publicmask.IdemRecord{Outlet: sl.Outlet, TxnID: sl.TxnID, BodyHash: "h-" + sl.ID, Response: []byte(`{"sale_id":"` + sl.ID + `"}`), CreatedAt: sl.RecordedAt}); err != nil {
+				return err
+			}
+			return tx.InsertSale(sl)
+		})
+	}
+	if _, err := s.Purge(ctx, "2020-03-16"); err != nil {
+		t.Fatal(err)
+	}
+	write(t, s, func(tx publicmask.Tx) error {
+		if r, ok, err := tx.Idempotency("00000001", old.TxnID); err != nil || ok {
+			return fmt.Errorf("old sale's record after the purge: %+v %v %v", r, ok, err)
+		}
+		if r, ok, err := tx.Idempotency("00000001", cur.TxnID); err != nil || !ok || string(r.Response) != `{"sale_id":"cur"}` {
+			return fmt.Errorf("current sale's record after the purge: %+v %v %v", r, ok, err)
+		}
+		if bt, ok := tx.(publicmask.BulkTx); ok {
+			got, err := bt.Idempotencies([]publicmask.IdemKey{{Outlet: "00000001", TxnID: old.TxnID}, {Outlet: "00000001", TxnID: cur.TxnID}})
+			if err != nil || len(got) != 1 {
+				return fmt.Errorf("bulk records after the purge: %+v %v", got, err)
+			}
+		}
+		return nil
+	})
+	got, err := s.RecentSales(ctx, "00000001", 10)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("sales after the purge: %d %v; the sales themselves stay", len(got), err)
+	}
+}

@@ -28,6 +28,7 @@ func Run(t *testing.T, open func(t *testing.T) publicmask.Store) {
 		{"Tokens", testTokens},
 		{"Purge", testPurge},
 		{"PurgeInChunks", testPurgeMany},
+		{"PurgeSaleRecords", testPurgeSaleRecords},
 		{"StockBeyond32Bits", testLargeStock},
 		{"Meta", testMeta},
 		{"ConcurrentWriters", testConcurrentWriters},

@@ -23,22 +23,33 @@ import (
 // loaded again.
 //
 // Person-weeks: for each week being sold in, a Bloom filter of the persons
-// that have a row, built from the whole week on first use (a week more
-// than a week before one held, touched only by cancels of old sales, is
-// read directly). Most sales are a person's first purchase of the week:
-// the filter says so without a read. A person it may know is read from the
-// database in the transaction, the source of truth. A key is added when a
-// transaction writes it, before the commit: a filter can only err towards
-// "maybe" (an extra read), never miss a row, so rolled-back writes and
-// purged rows cost nothing but a read. A week of a million person-weeks
-// takes a 4 MB filter, where a copy of the rows would take about 40 MB,
-// which §5's memory target cannot afford.
+// that have a row (a week more than a week before one held, touched only
+// by cancels of old sales, is read directly). Most sales are a person's
+// first purchase of the week: the filter says so without a read. A person
+// it may know is read from the database in the transaction, the source of
+// truth. A key is added when a transaction writes it, before the commit: a
+// filter can only err towards "maybe" (an extra read), never miss a row,
+// so rolled-back writes and purged rows cost nothing but a read. A week of
+// a million person-weeks takes a 4 MB filter, where a copy of the rows
+// would take about 40 MB, which §5's memory target cannot afford.
 //
-// Loads read on the writer's own connection, inside its transaction.
+// A filter is built from the whole week in the background, on a reader
+// connection (build), never by the writer: a million rows take seconds,
+// and every sale would wait for them. Until it is ready every person of
+// the week is a "maybe" (read), and the keys that transactions write
+// meanwhile are kept beside it and added to it when the scan ends: the
+// build is registered before its snapshot starts, so a row is either in
+// the snapshot or written after the registration. A filter over capacity
+// goes on answering (it only says "maybe" more often) while its
+// replacement is built the same way. Open starts the latest week's build.
+//
+// Outlets are loaded on the writer's own connection, inside its transaction.
 type hot struct {
 	mu      sync.RWMutex // the writer also holds Store.writeMu; readers (checks) take RLock
 	outlets map[string]publicmask.Outlet
 	weeks   map[string]*weekFilter
+	// start runs a build in the background (Store.startBuild).
+	start func(week string, f *weekFilter)
 }
 
 // maxHotWeeks bounds the weeks held in memory: the current week, the one
@@ -52,10 +63,13 @@ func newHot() *hot {
 
 // weekFilter is a Bloom filter of the persons with a row in one week.
 type weekFilter struct {
-	bits  []uint64
-	mask  uint64 // len(bits)*64 − 1
-	n     int    // keys added
-	stale bool   // over capacity: rebuild, larger, at the next use
+	bits  []uint64 // nil until the first build is done: every person is a "maybe"
+	mask  uint64   // len(bits)*64 − 1
+	n     int      // keys added
+	stale bool     // over capacity: rebuild, larger, at the next use
+	// building holds, while a build of this week runs, the keys written
+	// since it was registered (hash pairs), for the filter it will make.
+	building *[][2]uint64
 }
 
 const (
@@ -90,6 +104,12 @@ func filterHash[T string | []byte](k T) (uint64, uint64) {
 }
 
 func (f *weekFilter) addHash(h1, h2 uint64) {
+	if f.building != nil {
+		*f.building = append(*f.building, [2]uint64{h1, h2})
+	}
+	if f.bits == nil {
+		return
+	}
 	for i := range uint64(filterHashes) {
 		b := (h1 + i*h2) & f.mask
 		f.bits[b/64] |= 1 << (b % 64)
@@ -104,6 +124,9 @@ func (f *weekFilter) add(person string) { f.addHash(filterHash(person)) }
 
 // mayHave is false only if person has no row in the week.
 func (f *weekFilter) mayHave(person string) bool {
+	if f.bits == nil {
+		return true
+	}
 	h1, h2 := filterHash(person)
 	for i := range uint64(filterHashes) {
 		b := (h1 + i*h2) & f.mask
@@ -186,18 +209,88 @@ func (t *tx) loadOutlet(code string) (publicmask.Outlet, error) {
 	return o, nil
 }
 
-// loadWeek builds the filter of a week from its rows, read through the
-// writer's transaction (its own uncommitted keys included: a "maybe" for
-// them is harmless if it rolls back), plus the keys it wrote, which must
-// be in the filter whatever the read saw.
-func (t *tx) loadWeek(week string, written []pwKey) (*weekFilter, error) {
-	s := t.s
-	var n int
-	if err := t.tx.QueryRowContext(t.ctx, `SELECT count(*) FROM person_weeks WHERE week = ?`, week).Scan(&n); err != nil {
+// registerWeek holds a filter for a week not held, or to replace a full
+// one, and starts its build. The writer calls it holding writeMu, so no
+// other transaction is running: a key committed before this point is in
+// the build's snapshot (which starts later), a key written after is added
+// to the filter and so kept for the build; written are the keys the
+// calling transaction wrote already.
+func (h *hot) registerWeek(week string, written []pwKey) *weekFilter {
+	h.mu.Lock()
+	f := h.weeks[week]
+	if f == nil {
+		if len(h.weeks) >= maxHotWeeks {
+			oldest := ""
+			for k := range h.weeks {
+				if oldest == "" || k < oldest {
+					oldest = k
+				}
+			}
+			delete(h.weeks, oldest)
+		}
+		f = &weekFilter{}
+		h.weeks[week] = f
+	}
+	pending := make([][2]uint64, 0, len(written))
+	for _, k := range written {
+		if k.week == week {
+			h1, h2 := filterHash(k.person)
+			pending = append(pending, [2]uint64{h1, h2})
+		}
+	}
+	f.building = &pending
+	h.mu.Unlock()
+	if h.start != nil {
+		h.start(week, f)
+	}
+	return f
+}
+
+// buildHook, when set (tests), runs in a build after its snapshot started
+// and before its scan.
+var buildHook func(week string)
+
+// startBuild scans a week on a reader connection, in the background, and
+// installs the filter it makes in place of f, with the keys written
+// meanwhile, unless f was dropped or replaced since (a failed commit, a
+// purge, an eviction). A failed build drops f: the next use starts again.
+func (s *Store) startBuild(week string, f *weekFilter) {
+	s.builds.Add(1)
+	go func() {
+		defer s.builds.Done()
+		nf, err := s.scanWeek(week)
+		s.hot.mu.Lock()
+		defer s.hot.mu.Unlock()
+		if s.hot.weeks[week] != f || f.building == nil {
+			return
+		}
+		if err != nil {
+			delete(s.hot.weeks, week)
+			return
+		}
+		for _, h := range *f.building {
+			nf.addHash(h[0], h[1])
+		}
+		s.hot.weeks[week] = nf
+	}()
+}
+
+// scanWeek makes the filter of a week's rows in one read transaction.
+func (s *Store) scanWeek(week string) (*weekFilter, error) {
+	tx, err := s.reader.BeginTx(s.buildCtx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
 		return nil, fmt.Errorf("sqlite: person weeks: %w", err)
 	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(s.buildCtx, `SELECT count(*) FROM person_weeks WHERE week = ?`, week).Scan(&n); err != nil {
+		return nil, fmt.Errorf("sqlite: person weeks: %w", err)
+	}
+	if buildHook != nil {
+		buildHook(week)
+	}
 	f := newWeekFilter(n)
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT person FROM person_weeks WHERE week = ?`, week)
+	rows, err := tx.QueryContext(s.buildCtx, `SELECT person FROM person_weeks WHERE week = ?`, week)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: person weeks: %w", err)
 	}
@@ -212,24 +305,7 @@ func (t *tx) loadWeek(week string, written []pwKey) (*weekFilter, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: person weeks: %w", err)
 	}
-	for _, k := range written {
-		if k.week == week {
-			f.add(k.person)
-		}
-	}
 	f.stale = false
-	s.hot.mu.Lock()
-	if _, ok := s.hot.weeks[week]; !ok && len(s.hot.weeks) >= maxHotWeeks {
-		oldest := ""
-		for k := range s.hot.weeks {
-			if oldest == "" || k < oldest {
-				oldest = k
-			}
-		}
-		delete(s.hot.weeks, oldest)
-	}
-	s.hot.weeks[week] = f
-	s.hot.mu.Unlock()
 	return f, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -326,4 +327,147 @@ func TestPastWeekReadDirectly(t *testing.T) {
 	if got, err := s.PersonWeeks(ctx, "2020-03-02", []string{p}); err != nil || got[p].Quantity != 2 {
 		t.Fatalf("check on a past week: %+v %v", got, err)
 	}
+}
+
+// TestSalesWhileAWeekIsBuilt: on a store reopened mid-week, the week's
+// filter is built in the background from a snapshot; a sale is answered
+// while the build waits (every person is then read), and the rows written
+// during the build — after its snapshot — are in the filter it installs.
+func TestSalesWhileAWeekIsBuilt(t *testing.T) {
+	ctx := context.Background()
+	const week = "2020-03-09"
+	path := filepath.Join(t.TempDir(), "pm.db")
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const before = 200
+	err = s.Write(ctx, func(tx publicmask.Tx) error {
+		for i := range before {
+			if err := tx.PutPersonWeek(publicmask.PersonWeek{Person: hexKey(i), Week: week, Usage: publicmask.Usage{Quantity: 2, Purchases: 1, WeekdayPurchases: 1}}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	inScan, release := make(chan struct{}), make(chan struct{})
+	buildHook = func(string) { close(inScan); <-release }
+	defer func() { buildHook = nil }()
+	s, err = Open(ctx, path) // starts the week's build, which waits after its snapshot
+	if err != nil {
+		t.Fatal(err)
+	}
+	released := false
+	defer func() {
+		if !released {
+			close(release)
+		}
+		s.Close()
+	}()
+	<-inScan
+
+	// Sales during the build: a person with a row and one without are
+	// told apart (read), and new rows are written after the snapshot.
+	var during []string
+	for i := range 50 {
+		p, known := hexKey(before+i), hexKey(i)
+		during = append(during, p)
+		err := s.Write(ctx, func(tx publicmask.Tx) error {
+			got, err := tx.PersonWeeks(week, []string{known, p})
+			if err != nil {
+				return err
+			}
+			if got[known].Quantity != 2 || len(got) != 1 {
+				return fmt.Errorf("during the build: %+v", got)
+			}
+			return tx.PutPersonWeek(publicmask.PersonWeek{Person: p, Week: week, Usage: publicmask.Usage{Quantity: 1, Purchases: 1, WeekdayPurchases: 1}})
+		})
+		if err != nil {
+			t.Fatalf("sale %d while the week's filter is built: %v", i, err)
+		}
+	}
+	if f := s.hot.week(week); f == nil || f.bits != nil {
+		t.Fatal("the build finished before it was released")
+	}
+	if got, err := s.PersonWeeks(ctx, week, during[:1]); err != nil || got[during[0]].Quantity != 1 {
+		t.Fatalf("check during the build: %+v %v", got, err)
+	}
+
+	close(release)
+	released = true
+	deadline := time.Now().Add(10 * time.Second)
+	var f *weekFilter
+	for {
+		if f = s.hot.week(week); f != nil && f.bits != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the week's filter was not installed")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	s.hot.mu.RLock()
+	for i := range before + len(during) {
+		if !f.mayHave(hexKey(i)) {
+			t.Errorf("person %d has a row but the built filter misses it (written during the build: %v)", i, i >= before)
+		}
+	}
+	s.hot.mu.RUnlock()
+	var persons []string
+	for i := range before + len(during) + 20 {
+		persons = append(persons, hexKey(i))
+	}
+	sameAsDB(t, s, nil, []string{week}, persons)
+}
+
+// TestBuildDroppedWithTheCopy: a build that ends after a failed commit
+// dropped the copy installs nothing; the next sale starts another.
+func TestBuildDroppedWithTheCopy(t *testing.T) {
+	ctx := context.Background()
+	const week = "2020-03-09"
+	s := openTest(t)
+	inScan, release := make(chan struct{}), make(chan struct{})
+	buildHook = func(string) { close(inScan); <-release }
+	defer func() { buildHook = nil }()
+	p := hexKey(1)
+	sell := func() error {
+		return s.Write(ctx, func(tx publicmask.Tx) error {
+			if _, err := tx.PersonWeeks(week, []string{p}); err != nil {
+				return err
+			}
+			return tx.PutPersonWeek(publicmask.PersonWeek{Person: p, Week: week, Usage: publicmask.Usage{Quantity: 1, Purchases: 1, WeekdayPurchases: 1}})
+		})
+	}
+	s.failCommit = func() error { return errInjected }
+	if err := sell(); err == nil {
+		t.Fatal("commit did not fail")
+	}
+	s.failCommit = nil
+	<-inScan
+	buildHook = nil
+	close(release)
+	if err := sell(); err != nil { // registers a new build
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if f := s.hot.week(week); f != nil && f.bits != nil {
+			if !f.mayHave(p) {
+				t.Fatal("the filter misses a committed row")
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no filter installed")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	sameAsDB(t, s, nil, []string{week}, []string{p, hexKey(2)})
 }

@@ -38,6 +38,11 @@ type Store struct {
 	hot     *hot    // the writer's copy of outlets and person-weeks (hot.go)
 	spare   pending // a finished transaction's pending rows, emptied (buffer.go)
 	ckpt    *checkpointer
+	// builds are the person-week filters being built (hot.go); buildCtx
+	// ends with Close.
+	builds      sync.WaitGroup
+	buildCtx    context.Context
+	cancelBuild context.CancelFunc
 	// failCommit, when set (tests), fails a commit after the transaction's
 	// statements ran.
 	failCommit func() error
@@ -101,6 +106,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	ckdb.SetMaxIdleConns(1)
 	ckdb.SetConnMaxLifetime(0)
 	s := &Store{path: path, writer: writer, reader: reader, dur: newDurability(path), hot: newHot()}
+	s.buildCtx, s.cancelBuild = context.WithCancel(context.Background())
+	s.hot.start = s.startBuild
 	s.startCheckpointer(ckdb)
 	if err := writer.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM outlets`).Scan(&s.version); err != nil {
 		s.Close()
@@ -109,6 +116,16 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err := s.prepare(ctx); err != nil {
 		s.Close()
 		return nil, err
+	}
+	// The latest week is the one being sold in after a restart: its filter
+	// is built before the first sale asks for it.
+	var latest sql.NullString
+	if err := writer.QueryRowContext(ctx, `SELECT MAX(week) FROM person_weeks`).Scan(&latest); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: latest week: %w", err)
+	}
+	if latest.Valid {
+		s.hot.registerWeek(latest.String, nil)
 	}
 	return s, nil
 }
@@ -125,6 +142,8 @@ func (s *Store) Path() string { return s.path }
 
 // Close closes both pools.
 func (s *Store) Close() error {
+	s.cancelBuild()
+	s.builds.Wait()
 	for _, st := range s.stmts {
 		st.Close()
 	}
@@ -409,18 +428,15 @@ func (t *tx) PersonWeeks(week string, persons []string) (map[string]publicmask.P
 		return out, nil
 	}
 	f := t.s.hot.week(week)
-	if (f == nil && t.s.hot.current(week)) || (f != nil && f.stale) {
-		var err error
-		if f, err = t.loadWeek(week, t.st.written); err != nil {
-			return nil, err
-		}
+	if (f == nil && t.s.hot.current(week)) || (f != nil && f.stale && f.building == nil) {
+		f = t.s.hot.registerWeek(week, t.st.written)
 	}
 	for _, p := range persons {
 		if pw, ok := t.pend.personWeek(p, week); ok {
 			out[p] = pw
 			continue
 		}
-		if f != nil && !f.mayHave(p) { // only the writer adds to f: no lock needed here
+		if f != nil && !f.mayHave(p) { // only the writer changes f (a build replaces it): no lock needed here
 			continue
 		}
 		pw := publicmask.PersonWeek{Person: p, Week: week}
@@ -440,11 +456,13 @@ func (t *tx) PutPersonWeek(pw publicmask.PersonWeek) error {
 	t.pend.putPersonWeek(pw)
 	// Into the filter now, before the commit: a later sale of this batch
 	// must find the row, and a "maybe" that outlives a rollback is harmless.
-	if f := t.s.hot.week(pw.Week); f != nil {
-		t.s.hot.mu.Lock()
+	// Looked up under the same lock as the add: a build may install its
+	// filter in place of the one held, and the key must reach the one held.
+	t.s.hot.mu.Lock()
+	if f := t.s.hot.weeks[pw.Week]; f != nil {
 		f.add(pw.Person)
-		t.s.hot.mu.Unlock()
 	}
+	t.s.hot.mu.Unlock()
 	t.st.written = append(t.st.written, pwKey{pw.Person, pw.Week})
 	return nil
 }

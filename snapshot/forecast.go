@@ -223,10 +223,10 @@ func buildSigungu(at func(int) *Entry, n int) ([]sggPlace, []int32) {
 	m := map[Address]*acc{}
 	for i := 0; i < n; i++ {
 		e := at(i)
-		if e.sido >= nSido || e.Place.Sigungu == "" {
+		if e.sido >= nSido || e.Place().Sigungu == "" {
 			continue
 		}
-		k := Address{Sido: e.Place.Sido, Sigungu: e.Place.Sigungu}
+		k := Address{Sido: e.Place().Sido, Sigungu: e.Place().Sigungu}
 		a := m[k]
 		if a == nil {
 			a = &acc{}
@@ -258,8 +258,8 @@ func buildSigungu(at func(int) *Entry, n int) ([]sggPlace, []int32) {
 	for i := 0; i < n; i++ {
 		e := at(i)
 		of[i] = -1
-		if e.sido < nSido && e.Place.Sigungu != "" {
-			of[i] = id[Address{Sido: e.Place.Sido, Sigungu: e.Place.Sigungu}]
+		if e.sido < nSido && e.Place().Sigungu != "" {
+			of[i] = id[Address{Sido: e.Place().Sido, Sigungu: e.Place().Sigungu}]
 		}
 	}
 	return list, of
@@ -298,7 +298,7 @@ func (s *Snapshot) Expire(now time.Time) (*Snapshot, []*Entry) {
 				continue
 			}
 			clone()
-			ne := nextEntry(e.Outlet, e.Place, e, e.rate.next(now, 0, time.Time{}))
+			ne := nextEntry(e.Outlet, e.Place(), e, e.rate.next(now, 0, time.Time{}))
 			if &ns.chunks[c][0] == &s.chunks[c][0] {
 				ns.chunks[c] = slices.Clone(s.chunks[c])
 			}

@@ -15,76 +15,88 @@ import (
 
 // Entry is an outlet as the public sees it, with its registry fields
 // encoded once. Entries are immutable; a change creates a new Entry.
+//
+// An entry is kept small and nearly pointer-free (the snapshot holds one per
+// outlet, and the collector scans every pointer of every entry in each
+// cycle): its strings point into its one registry encoding, its times are
+// in UTC (no location pointer), its band is a byte and its Place is spans
+// of its address.
 type Entry struct {
 	publicmask.Outlet
-	// Stat is the remain_stat band; "" if never stocked.
-	Stat string
-	// Place is the parsed administrative address (시도 inferred from the
-	// 시군구 when the address lacks it).
-	Place Address
 	// reg is the JSON of the six registry fields that every record begins
 	// with, shared by the versions of an outlet whose registry fields are
 	// unchanged. Code, Name, Addr and Type (and Place, through Addr) point
 	// into it wherever the JSON holds them verbatim, so that an outlet's
 	// registry text is one allocation.
-	reg string
-	// tail is the rest of the nine-field v1 record (storesByGeo,
-	// storesByAddr): its three stock fields, encoded once per change inside
-	// the entry (no allocation or pointer of its own; tailLen 0: too long,
-	// encoded per answer). The v2 stock fields, forecast and distance are
-	// encoded per answer (see BENCHMARKS.md "Scale").
-	tail    [v1TailMax]byte
-	tailLen uint8
-	sido    int8 // index into sidoNames, or len(sidoNames) if unknown
-	rate    rate
+	reg   string
+	place placeRef
+	// v1 holds the two times of the nine-field v1 record (storesByGeo,
+	// storesByAddr, sales) as "YYYY/MM/DD HH:mm:ss", encoded once per change
+	// inside the entry (no allocation or pointer of its own); v1Set says
+	// which are not null, or (v1Slow) that the record is encoded per answer
+	// (a year of other than four digits). The v2 stock fields, forecast and
+	// distance are encoded per answer (see BENCHMARKS.md "Scale").
+	v1    [2][v1TimeLen]byte
+	v1Set uint8
+	sido  int8  // index into sidoNames, or len(sidoNames) if unknown
+	stat  uint8 // index into statOrder
+	rate  rate
 }
 
-// v1TailMax holds the longest v1 stock fields of years up to 999999 (92 bytes
-// for four-digit years).
-const v1TailMax = 96
+// Stat is the remain_stat band; "" if never stocked.
+func (e *Entry) Stat() string { return statOrder[e.stat] }
+
+// Place is the parsed administrative address (시도 inferred from the
+// 시군구 when the address lacks it).
+func (e *Entry) Place() Address { return e.place.address(e.Addr, int(e.sido)) }
 
 func newEntry(o publicmask.Outlet, place Address) *Entry { return nextEntry(o, place, nil, rate{}) }
 
 // nextEntry makes the entry of o, reusing prev's encoding where its fields
 // are unchanged (prev may be nil), with the selling rate r.
 func nextEntry(o publicmask.Outlet, place Address, prev *Entry, r rate) *Entry {
-	e := &Entry{Outlet: o, Stat: o.RemainStat(), Place: place, rate: r}
+	// UTC: a time in another location holds a pointer to it; every
+	// encoding converts to Korea time anyway.
+	o.StockAt, o.UpdatedAt = utc(o.StockAt), utc(o.UpdatedAt)
+	e := &Entry{Outlet: o, rate: r}
+	e.stat = uint8(statIndex(o.RemainStat()))
 	e.sido = int8(sidoIndex(place.Sido))
 	if e.sido < 0 {
 		e.sido = int8(len(sidoNames))
 	}
 	if prev == nil || prev.Code != o.Code || prev.Name != o.Name || prev.Addr != o.Addr || prev.Type != o.Type ||
 		prev.Lat != o.Lat || prev.Lng != o.Lng {
-		e.setRegistry(prev)
+		e.setRegistry()
 	} else {
 		// The change was read back from the store with strings of its
-		// own; keep the previous ones (which Place points into).
+		// own; keep the previous ones.
 		e.Code, e.Name, e.Addr, e.Type, e.reg = prev.Code, prev.Name, prev.Addr, prev.Type, prev.reg
 	}
-	var scratch [128]byte
-	if t := e.appendV1Stock(scratch[:0]); len(t) <= v1TailMax {
-		e.tailLen = uint8(copy(e.tail[:], t))
+	if prev != nil && prev.Addr == e.Addr && prev.sido == e.sido && prev.Place() == place {
+		e.place = prev.place
+	} else {
+		e.place = newPlaceRef(place, e.Addr)
 	}
+	e.setV1Times()
 	return e
 }
 
+func utc(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
 // setRegistry encodes the registry fields and points the outlet's strings
-// (and the parts of Place that are parts of Addr, or of prev's Addr) into
-// the encoding.
-func (e *Entry) setRegistry(prev *Entry) {
+// into the encoding.
+func (e *Entry) setRegistry() {
 	var scratch [512]byte
 	b, at := e.appendRegistry(scratch[:0])
 	e.reg = string(b)
-	addr := e.Addr
 	for k, f := range []*string{&e.Code, &e.Name, &e.Addr, &e.Type} {
 		if at[k] > 0 {
 			*f = e.reg[at[k] : at[k]+len(*f)]
-		}
-	}
-	for _, f := range []*string{&e.Place.Sido, &e.Place.Sigungu, &e.Place.Dong, &e.Place.Ri, &e.Place.Road, &e.Place.Bldg} {
-		*f = rebase(*f, addr, e.Addr)
-		if prev != nil && prev.Addr == e.Addr {
-			*f = rebase(*f, prev.Addr, e.Addr)
 		}
 	}
 }
@@ -347,7 +359,7 @@ func fromEntries(entries []*Entry, version int64, asOf time.Time) *Snapshot {
 		}
 	}
 	for _, e := range entries {
-		s.summary[e.sido][statIndex(e.Stat)]++
+		s.summary[e.sido][e.stat]++
 		if e.Version > s.version {
 			s.version = e.Version
 		}
@@ -357,7 +369,7 @@ func fromEntries(entries []*Entry, version int64, asOf time.Time) *Snapshot {
 	s.sgg = make([][nStats]int32, len(s.reg.sgg))
 	for i, k := range s.reg.sggOf {
 		if k >= 0 {
-			s.sgg[k][statIndex(s.At(i).Stat)]++
+			s.sgg[k][s.At(i).stat]++
 		}
 	}
 	s.reg.geo = buildGrid(s.At, s.n)
@@ -407,7 +419,7 @@ func (s *Snapshot) collect(changes []publicmask.Outlet) *changeSet {
 		if o.Version <= old.Version {
 			continue
 		}
-		place := old.Place
+		place := old.Place()
 		if o.Addr != old.Addr {
 			place = ParseAddress(o.Addr)
 			c.reindex = true
@@ -488,11 +500,11 @@ func (s *Snapshot) patch(c *changeSet, asOf time.Time) *Snapshot {
 			copied[ch] = true
 		}
 		old := ns.chunks[ch][i&(chunkSize-1)]
-		ns.summary[old.sido][statIndex(old.Stat)]--
-		ns.summary[e.sido][statIndex(e.Stat)]++
+		ns.summary[old.sido][old.stat]--
+		ns.summary[e.sido][e.stat]++
 		if k := s.reg.sggOf[i]; k >= 0 {
-			ns.sgg[k][statIndex(old.Stat)]--
-			ns.sgg[k][statIndex(e.Stat)]++
+			ns.sgg[k][old.stat]--
+			ns.sgg[k][e.stat]++
 		}
 		ns.chunks[ch][i&(chunkSize-1)] = e
 		if !ns.selling[ch] && e.hasSellout() {

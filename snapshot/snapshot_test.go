@@ -179,7 +179,7 @@ func TestApplyCopyOnWrite(t *testing.T) {
 	if ns == s || len(applied) != 1 {
 		t.Fatalf("change not applied")
 	}
-	if e, _ := ns.Lookup(o.Code); e.Stat != publicmask.StatFew || e.Stock != 5 {
+	if e, _ := ns.Lookup(o.Code); e.Stat() != publicmask.StatFew || e.Stock != 5 {
 		t.Fatalf("new snapshot has %+v", e)
 	}
 	if e, _ := s.Lookup(o.Code); e.Stock == 5 && all[1000].Stock != 5 {
@@ -237,7 +237,7 @@ func TestApplyCopyOnWrite(t *testing.T) {
 func countStat(s *Snapshot, stat string) int {
 	n := 0
 	for i := 0; i < s.Len(); i++ {
-		if s.At(i).Stat == stat {
+		if s.At(i).Stat() == stat {
 			n++
 		}
 	}
@@ -299,7 +299,7 @@ func TestRefresherNotifyPollSubscribe(t *testing.T) {
 	r.Notify([]publicmask.Outlet{target})
 	select {
 	case batch := <-sub.C:
-		if len(batch) != 1 || batch[0].Code != target.Code || batch[0].Stat != publicmask.StatFew {
+		if len(batch) != 1 || batch[0].Code != target.Code || batch[0].Stat() != publicmask.StatFew {
 			t.Fatalf("batch %+v", batch)
 		}
 	case <-time.After(5 * time.Second):
@@ -326,7 +326,7 @@ func TestRefresherNotifyPollSubscribe(t *testing.T) {
 	if err := r.Poll(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { e, _ := r.Current().Lookup(o.Code); return e.Stat == publicmask.StatBreak })
+	waitFor(t, func() bool { e, _ := r.Current().Lookup(o.Code); return e.Stat() == publicmask.StatBreak })
 	waitFor(t, func() bool { return r.Current().Version() == o.Version })
 	mfs, err := reg.Gather()
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	publicmask "github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/seed"
 )
 
 // within reports whether sub lies in s's memory.
@@ -112,5 +113,36 @@ func TestPlaceRef(t *testing.T) {
 		if got := nextEntry(o, e.Place(), e, e.rate).Place(); got != want {
 			t.Errorf("%q after a sale: %+v, want %+v", c.addr, got, want)
 		}
+	}
+}
+
+// TestRehome checks that a snapshot's registry text lies in shared blocks
+// filled in geo order, that the strings still point into their entry's
+// text, and that every record encodes as a lone entry's does.
+func TestRehome(t *testing.T) {
+	outlets := seed.Outlets(seed.Options{Seed: 7, Count: 3000})
+	outlets = append(outlets, publicmask.Outlet{Code: "99999999", Name: `"따옴표" 약국`, Addr: "서울특별시 중구 명동 1", Type: "01"})
+	s := build(outlets, 1, t0)
+	for i := range s.Len() {
+		e := s.At(i)
+		lone := newEntry(e.Outlet, e.Place())
+		if got, want := e.AppendV1(nil), lone.AppendV1(nil); !bytes.Equal(got, want) {
+			t.Fatalf("%s: %s, want %s", e.Code, got, want)
+		}
+		if !within(e.Code, e.reg) || !within(e.Addr, e.reg) || within(e.Name, e.reg) != (e.Code != "99999999") {
+			t.Fatalf("%s: strings do not point into the entry's text", e.Code)
+		}
+	}
+	// In the grid's order, an entry's text begins where the previous one's
+	// ends (except between blocks).
+	g, next := s.reg.geo, 0
+	for j := 1; j < len(g.idx); j++ {
+		a, b := s.At(int(g.idx[j-1])).reg, s.At(int(g.idx[j])).reg
+		if uintptr(unsafe.Pointer(unsafe.StringData(a)))+uintptr(len(a)) == uintptr(unsafe.Pointer(unsafe.StringData(b))) {
+			next++
+		}
+	}
+	if want := len(g.idx) - len(g.idx)/chunkSize - 2; next < want {
+		t.Errorf("%d of %d neighbours in the grid have adjacent text, want ≥ %d", next, len(g.idx)-1, want)
 	}
 }

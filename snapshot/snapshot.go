@@ -22,14 +22,16 @@ import (
 // in UTC (no location pointer), its band is a byte and its Place is spans
 // of its address.
 type Entry struct {
-	publicmask.Outlet
+	// The fields a v1 record reads come first: the entry's first cache
+	// line is all an answer touches besides the registry text (at 540,000
+	// outlets nearly every entry an answer reads is a cache miss).
+
 	// reg is the JSON of the six registry fields that every record begins
 	// with, shared by the versions of an outlet whose registry fields are
 	// unchanged. Code, Name, Addr and Type (and Place, through Addr) point
 	// into it wherever the JSON holds them verbatim, so that an outlet's
-	// registry text is one allocation.
-	reg   string
-	place placeRef
+	// registry text is one piece of memory.
+	reg string
 	// v1 holds the two times of the nine-field v1 record (storesByGeo,
 	// storesByAddr, sales) as "YYYY/MM/DD HH:mm:ss", encoded once per change
 	// inside the entry (no allocation or pointer of its own); v1Set says
@@ -38,9 +40,11 @@ type Entry struct {
 	// distance are encoded per answer (see BENCHMARKS.md "Scale").
 	v1    [2][v1TimeLen]byte
 	v1Set uint8
-	sido  int8  // index into sidoNames, or len(sidoNames) if unknown
 	stat  uint8 // index into statOrder
-	rate  rate
+	sido  int8  // index into sidoNames, or len(sidoNames) if unknown
+	place placeRef
+	publicmask.Outlet
+	rate rate
 }
 
 // Stat is the remain_stat band; "" if never stocked.
@@ -338,6 +342,8 @@ func build(outlets []publicmask.Outlet, version int64, asOf time.Time) *Snapshot
 		seen[o.Code] = len(entries)
 		entries = append(entries, newEntry(o, ParseAddress(o.Addr)))
 	}
+	slices.SortFunc(entries, func(a, b *Entry) int { return strings.Compare(a.Code, b.Code) })
+	rehome(entries) // in code order within a cell, as the grid holds them
 	return fromEntries(entries, version, asOf)
 }
 
@@ -461,6 +467,7 @@ func (s *Snapshot) rebuild(c *changeSet, asOf time.Time) (*Snapshot, []*Entry) {
 		}
 	}
 	slices.SortFunc(added, func(a, b *Entry) int { return strings.Compare(a.Code, b.Code) })
+	rehome(added)
 	all := make([]*Entry, 0, len(cur)+len(added))
 	for len(cur) > 0 && len(added) > 0 {
 		if cur[0].Code < added[0].Code {

@@ -252,11 +252,12 @@ func BenchmarkStoresByGeoScale(b *testing.B) {
 			b.ResetTimer()
 			cpu0 := cpuTime()
 			i := 0
+			w := &discardWriter{h: http.Header{}}
 			for b.Loop() {
-				w := httptest.NewRecorder()
+				clear(w.h)
 				env.h.ServeHTTP(w, reqs[i%len(reqs)])
-				if w.Code != 200 {
-					b.Fatal(w.Code)
+				if w.code != 200 {
+					b.Fatal(w.code)
 				}
 				i++
 			}
@@ -276,3 +277,15 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// discardWriter is a ResponseWriter that keeps no body: what the handler
+// itself allocates per request (not a recorder's copy of the body) is what
+// the collector sees.
+type discardWriter struct {
+	h    http.Header
+	code int
+}
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) WriteHeader(code int)        { w.code = code }
+func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }

@@ -6,22 +6,23 @@ import (
 	"unsafe"
 )
 
-// rehome moves the registry text of new entries, not yet in any snapshot,
-// into shared blocks of chunkSize entries each, filled in the order of the
-// geo grid. An answer reads the entries of one neighbourhood: their text
-// then lies together in memory (at 540,000 outlets an entry's text read in
-// code order is a cache miss), and the registry text of 540,000 outlets is
-// a few thousand heap objects instead of 540,000. Sales keep the registry
-// text, so a block stays in use; an outlet's registry change gives it text
-// of its own.
+// rehome replaces new entries, not yet in any snapshot, by copies made in
+// the order of the geo grid, with their registry text moved into shared
+// blocks of chunkSize entries each, filled in that order. An answer reads
+// the entries of one neighbourhood: they and their text then lie together
+// in memory (at 540,000 outlets an entry read in code order is a cache
+// miss), and the registry text of 540,000 outlets is a few thousand heap
+// objects instead of 540,000. Sales keep the registry text, so a block
+// stays in use; an outlet's registry change gives it text of its own.
 func rehome(fresh []*Entry) {
 	type item struct {
 		key uint32
+		at  int32 // in fresh
 		e   *Entry
 	}
 	order := make([]item, len(fresh))
 	for i, e := range fresh {
-		order[i] = item{^uint32(0), e} // without a cell: last
+		order[i] = item{^uint32(0), int32(i), e} // without a cell: last
 		if r, c, ok := cellOf(e.Lat, e.Lng); ok {
 			order[i].key = uint32(r*gridCols + c)
 		}
@@ -41,7 +42,9 @@ func rehome(fresh []*Entry) {
 		text := unsafe.String(unsafe.SliceData(buf), len(buf))
 		off := 0
 		for _, it := range part {
-			e, old := it.e, it.e.reg
+			e, old := new(Entry), it.e.reg
+			*e = *it.e
+			fresh[it.at] = e
 			e.reg = text[off : off+len(old)]
 			off += len(old)
 			for _, f := range []*string{&e.Code, &e.Name, &e.Addr, &e.Type} {

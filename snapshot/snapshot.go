@@ -105,11 +105,22 @@ func (e *Entry) setRegistry() {
 	}
 }
 
-// chunkSize is the unit of copy-on-write of the code-ordered list: a change
-// to one outlet copies one chunk of pointers and the chunk table (~100
-// pointers for 26,000 outlets), not the whole list.
-const chunkBits = 8
-const chunkSize = 1 << chunkBits
+// The code-ordered list is a two-level tree: a directory of groups of
+// chunks of entries. A chunk (chunkSize entries) is the unit of
+// copy-on-write: a change copies its chunk, its group and the directory
+// (at 540,000 outlets ~130 pointers), never the whole list; and a commit of
+// 64 changes copies a few thousand pointers, not the ~18,000 of a flat
+// table of 256-entry chunks (each one a write barrier while the collector
+// runs).
+const (
+	chunkBits = 6
+	chunkSize = 1 << chunkBits
+	groupBits = 6
+	groupSize = 1 << groupBits
+)
+
+type chunk [chunkSize]*Entry
+type group [groupSize]*chunk
 
 // Snapshot is one immutable version of the public data. All methods are
 // safe for concurrent use.
@@ -117,7 +128,7 @@ type Snapshot struct {
 	version int64
 	asOf    time.Time
 	n       int
-	chunks  [][]*Entry // code order
+	dir     []*group // code order: entry i is dir[i>>12][i>>6&63][i&63]
 	// selling marks the chunks that may hold an entry with a sell-out time
 	// (the ones Expire must look at): set when such an entry comes in,
 	// cleared by Expire. Copied on write, like summary.
@@ -141,7 +152,7 @@ func (s *Snapshot) finish() *Snapshot {
 // new as_of. The caches of the version are not carried over (v2 bodies
 // embed as_of); the registry's are.
 func (s *Snapshot) confirmed(asOf time.Time) *Snapshot {
-	ns := &Snapshot{version: s.version, asOf: asOf, n: s.n, chunks: s.chunks, selling: s.selling, reg: s.reg, summary: s.summary, sgg: s.sgg, sales: s.sales}
+	ns := &Snapshot{version: s.version, asOf: asOf, n: s.n, dir: s.dir, selling: s.selling, reg: s.reg, summary: s.summary, sgg: s.sgg, sales: s.sales}
 	return ns.finish()
 }
 
@@ -199,7 +210,32 @@ func (s *Snapshot) AsOf() time.Time { return s.asOf }
 func (s *Snapshot) Len() int { return s.n }
 
 // At returns the i-th outlet in code order.
-func (s *Snapshot) At(i int) *Entry { return s.chunks[i>>chunkBits][i&(chunkSize-1)] }
+func (s *Snapshot) At(i int) *Entry { return s.chunk(i >> chunkBits)[i&(chunkSize-1)] }
+
+// chunk is the c-th chunk.
+func (s *Snapshot) chunk(c int) *chunk { return s.dir[c>>groupBits][c&(groupSize-1)] }
+
+// nChunks is the number of chunks.
+func (s *Snapshot) nChunks() int { return (s.n + chunkSize - 1) >> chunkBits }
+
+// set puts e at position i of s, a copy of old being changed: the first
+// change to a chunk copies it, its group and the directory from old.
+func (s *Snapshot) set(old *Snapshot, i int, e *Entry) {
+	if len(s.dir) > 0 && &s.dir[0] == &old.dir[0] {
+		s.dir = slices.Clone(old.dir)
+	}
+	c := i >> chunkBits
+	g, k := c>>groupBits, c&(groupSize-1)
+	if s.dir[g] == old.dir[g] {
+		cp := *old.dir[g]
+		s.dir[g] = &cp
+	}
+	if s.dir[g][k] == old.dir[g][k] {
+		cp := *old.dir[g][k]
+		s.dir[g][k] = &cp
+	}
+	s.dir[g][k][i&(chunkSize-1)] = e
+}
 
 // Lookup finds an outlet by code.
 func (s *Snapshot) Lookup(code string) (*Entry, bool) {
@@ -356,9 +392,15 @@ func fromEntries(entries []*Entry, version int64, asOf time.Time) *Snapshot {
 	inferPlaces(entries)
 	s := &Snapshot{version: version, asOf: asOf, n: len(entries), summary: new(summary), sales: &salesDay{since: asOf}}
 	for i := 0; i < len(entries); i += chunkSize {
-		s.chunks = append(s.chunks, slices.Clone(entries[i:min(i+chunkSize, len(entries))]))
+		c := i >> chunkBits
+		if c&(groupSize-1) == 0 {
+			s.dir = append(s.dir, new(group))
+		}
+		ch := new(chunk)
+		copy(ch[:], entries[i:])
+		s.dir[c>>groupBits][c&(groupSize-1)] = ch
 	}
-	s.selling = make([]bool, len(s.chunks))
+	s.selling = make([]bool, s.nChunks())
 	for i, e := range entries {
 		if e.hasSellout() {
 			s.selling[i>>chunkBits] = true
@@ -490,30 +532,25 @@ func (s *Snapshot) rebuild(c *changeSet, asOf time.Time) (*Snapshot, []*Entry) {
 }
 
 // patch is apply for stock and name changes: it copies the chunks the
-// changes fall in, the chunk table and the counts, and shares the rest.
+// changes fall in, their groups, the directory and the counts, and shares
+// the rest.
 func (s *Snapshot) patch(c *changeSet, asOf time.Time) *Snapshot {
-	ns := &Snapshot{version: c.version, asOf: asOf, n: s.n, reg: s.reg, sales: c.sales}
-	ns.chunks = slices.Clone(s.chunks)
+	ns := &Snapshot{version: c.version, asOf: asOf, n: s.n, dir: s.dir, reg: s.reg, sales: c.sales}
 	sum := *s.summary
 	ns.summary = &sum
 	ns.sgg = slices.Clone(s.sgg)
 	ns.selling = s.selling
-	copied := make(map[int]bool, 4)
 	for j, e := range c.applied {
 		i := int(c.pos[j])
 		ch := i >> chunkBits
-		if !copied[ch] {
-			ns.chunks[ch] = slices.Clone(s.chunks[ch])
-			copied[ch] = true
-		}
-		old := ns.chunks[ch][i&(chunkSize-1)]
+		old := s.At(i)
 		ns.summary[old.sido][old.stat]--
 		ns.summary[e.sido][e.stat]++
 		if k := s.reg.sggOf[i]; k >= 0 {
 			ns.sgg[k][old.stat]--
 			ns.sgg[k][e.stat]++
 		}
-		ns.chunks[ch][i&(chunkSize-1)] = e
+		ns.set(s, i, e)
 		if !ns.selling[ch] && e.hasSellout() {
 			if &ns.selling[0] == &s.selling[0] {
 				ns.selling = slices.Clone(s.selling)

@@ -190,13 +190,13 @@ func TestApplyCopyOnWrite(t *testing.T) {
 	}
 	// Unchanged chunks and indexes are shared, the changed chunk is not.
 	shared := 0
-	for c := range s.chunks {
-		if &s.chunks[c][0] == &ns.chunks[c][0] {
+	for c := range s.nChunks() {
+		if s.chunk(c) == ns.chunk(c) {
 			shared++
 		}
 	}
-	if shared != len(s.chunks)-1 {
-		t.Fatalf("%d of %d chunks shared, want all but one", shared, len(s.chunks))
+	if shared != s.nChunks()-1 {
+		t.Fatalf("%d of %d chunks shared, want all but one", shared, s.nChunks())
 	}
 	if ns.reg != s.reg {
 		t.Fatalf("a stock change rebuilt the registry")

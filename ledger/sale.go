@@ -44,6 +44,14 @@ func (l *Ledger) sell(ctx context.Context, req SaleRequest) (*Receipt, bool, err
 	err = l.submit(ctx, &op{kind: "sale", outlet: req.Outlet, run: func(tx publicmask.Tx, b *batch) (err error) {
 		r, first, err = p.recordSale(tx, b, req, hash)
 		return err
+	}, reads: func(r *publicmask.BatchReads) {
+		r.Idem = append(r.Idem, publicmask.IdemKey{Outlet: req.Outlet, TxnID: req.TxnID})
+		if r.PersonWeeks == nil {
+			r.PersonWeeks = make(map[string][]string)
+		}
+		for _, x := range p.ps {
+			r.PersonWeeks[p.week] = append(r.PersonWeeks[p.week], x.key)
+		}
 	}})
 	if err != nil {
 		return nil, false, err

@@ -7,7 +7,8 @@ import (
 )
 
 // rehome replaces new entries, not yet in any snapshot, by copies made in
-// the order of the geo grid, with their registry text moved into shared
+// the order of the national-size geo grid's cells (a larger registry's
+// finer cells lie within them), with their registry text moved into shared
 // blocks of chunkSize entries each, filled in that order. An answer reads
 // the entries of one neighbourhood: they and their text then lie together
 // in memory (at 540,000 outlets an entry read in code order is a cache

@@ -124,28 +124,41 @@ func bruteNear(s *Snapshot, lat, lng, m float64) []string {
 	return codes
 }
 
+// TestNearMatchesBruteForce checks radius queries against a brute-force
+// scan, with the grid's cells subdivided as for every registry size: the
+// answer (and its order) must not depend on the cell size.
 func TestNearMatchesBruteForce(t *testing.T) {
 	s := build(synthetic(3000, 1), 0, t0)
-	rng := rand.New(rand.NewPCG(2, 2))
-	for k := 0; k < 200; k++ {
-		lat, lng := 37.4+rng.Float64()*0.3, 126.8+rng.Float64()*0.4
-		m := []float64{1, 300, 1000, 2500, 5000}[k%5]
-		hits := s.Near(lat, lng, m, nil)
-		got := map[string]bool{}
-		for j, h := range hits {
-			got[s.At(int(h.Pos)).Code] = true
-			if j > 0 && hits[j-1].Dist() > h.Dist() {
-				t.Fatalf("not nearest first at %d: %v > %v", j, hits[j-1].Dist(), h.Dist())
+	coarse := s.reg.geo
+	for _, div := range []int{1, 2, 4} {
+		g := newGrid(s.At, s.n, div)
+		rng := rand.New(rand.NewPCG(2, 2))
+		for k := 0; k < 200; k++ {
+			lat, lng := 37.4+rng.Float64()*0.3, 126.8+rng.Float64()*0.4
+			m := []float64{1, 300, 1000, 2500, 5000}[k%5]
+			hits := g.near(lat, lng, m, nil)
+			if want := coarse.near(lat, lng, m, nil); !slices.Equal(hits, want) {
+				t.Fatalf("div %d, query (%v,%v,%v): %d hits, the national grid %d (or another order)", div, lat, lng, m, len(hits), len(want))
 			}
-			if d := Haversine(lat, lng, s.At(int(h.Pos)).Lat, s.At(int(h.Pos)).Lng); h.Dist() > m+1e-6 || math.Abs(d-h.Dist()) > 1e-6 {
-				t.Fatalf("hit at %v m (Haversine %v) beyond radius %v", h.Dist(), d, m)
+			got := map[string]bool{}
+			for j, h := range hits {
+				got[s.At(int(h.Pos)).Code] = true
+				if j > 0 && hits[j-1].Dist() > h.Dist() {
+					t.Fatalf("not nearest first at %d: %v > %v", j, hits[j-1].Dist(), h.Dist())
+				}
+				if d := Haversine(lat, lng, s.At(int(h.Pos)).Lat, s.At(int(h.Pos)).Lng); h.Dist() > m+1e-6 || math.Abs(d-h.Dist()) > 1e-6 {
+					t.Fatalf("hit at %v m (Haversine %v) beyond radius %v", h.Dist(), d, m)
+				}
+			}
+			for _, c := range bruteNear(s, lat, lng, m) {
+				if !got[c] {
+					t.Fatalf("div %d, query (%v,%v,%v): brute force finds %s, index does not", div, lat, lng, m, c)
+				}
 			}
 		}
-		for _, c := range bruteNear(s, lat, lng, m) {
-			if !got[c] {
-				t.Fatalf("query (%v,%v,%v): brute force finds %s, index does not", lat, lng, m, c)
-			}
-		}
+	}
+	if gridDiv(540_000) != 4 || gridDiv(26_263) != 1 || s.reg.geo.div != 1 {
+		t.Fatal("cells not subdivided by the registry's size")
 	}
 }
 

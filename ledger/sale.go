@@ -46,12 +46,7 @@ func (l *Ledger) sell(ctx context.Context, req SaleRequest) (*Receipt, bool, err
 		return err
 	}, reads: func(r *publicmask.BatchReads) {
 		r.Idem = append(r.Idem, publicmask.IdemKey{Outlet: req.Outlet, TxnID: req.TxnID})
-		if r.PersonWeeks == nil {
-			r.PersonWeeks = make(map[string][]string)
-		}
-		for _, x := range p.ps {
-			r.PersonWeeks[p.week] = append(r.PersonWeeks[p.week], x.key)
-		}
+		p.weekReads(r)
 	}})
 	if err != nil {
 		return nil, false, err
@@ -129,6 +124,17 @@ func (p *prepared) recordSale(tx publicmask.Tx, b *batch, req SaleRequest, hash 
 	}
 	s.receipt.raw = body
 	return s.receipt, nil, nil
+}
+
+// weekReads adds the persons' weeks the sale or check reads to a batch's
+// prefetch.
+func (p *prepared) weekReads(r *publicmask.BatchReads) {
+	if r.PersonWeeks == nil {
+		r.PersonWeeks = make(map[string][]string)
+	}
+	for _, x := range p.ps {
+		r.PersonWeeks[p.week] = append(r.PersonWeeks[p.week], x.key)
+	}
 }
 
 // newSale is what an accepted sale writes, and its receipt.

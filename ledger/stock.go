@@ -158,6 +158,14 @@ func (l *Ledger) DeliverMany(ctx context.Context, lines []DeliveryRequest) ([]De
 				rs[j], firsts[j] = r, first
 			}
 			return nil
+		}, reads: func(r *publicmask.BatchReads) {
+			// Every outlet of the chunk is locked with the batch's, in the
+			// batch's order, not after its person-weeks.
+			for _, v := range part {
+				d := lines[v.i]
+				r.Outlets = append(r.Outlets, d.Outlet)
+				r.Idem = append(r.Idem, publicmask.IdemKey{Outlet: d.Outlet, TxnID: d.TxnID})
+			}
 		}})
 		if err != nil {
 			return nil, err
@@ -265,6 +273,10 @@ func (l *Ledger) ImportOutlets(ctx context.Context, outlets []publicmask.Outlet)
 				changed++
 			}
 			return nil
+		}, reads: func(r *publicmask.BatchReads) {
+			for _, in := range part {
+				r.Outlets = append(r.Outlets, in.Code) // see DeliverMany
+			}
 		}})
 		if err != nil {
 			return n, err

@@ -49,6 +49,9 @@ func (t *tx) bulkStmt(q string, rows int) (*sql.Stmt, error) {
 }
 
 func (t *tx) bulkExec(q string, rows int, args []any) error {
+	if err := t.flush(); err != nil {
+		return err
+	}
 	st, err := t.bulkStmt(q, rows)
 	if err == nil && st != nil {
 		_, err = st.ExecContext(t.ctx, args...)
@@ -59,6 +62,9 @@ func (t *tx) bulkExec(q string, rows int, args []any) error {
 }
 
 func (t *tx) bulkQuery(q string, rows int, args []any) (*sql.Rows, error) {
+	if err := t.flush(); err != nil {
+		return nil, err
+	}
 	st, err := t.bulkStmt(q, rows)
 	if err != nil {
 		return nil, err
@@ -118,34 +124,34 @@ func (t *tx) LockOutlets(codes []string) (map[string]publicmask.Outlet, error) {
 	return out, err
 }
 
-// Idempotencies implements publicmask.BulkTx.
+// Idempotencies implements publicmask.BulkTx, with statements prepared
+// once (buffer.go): the ledger also reads each batch's sales this way.
 func (t *tx) Idempotencies(keys []publicmask.IdemKey) (map[publicmask.IdemKey]publicmask.IdemRecord, error) {
 	out := make(map[publicmask.IdemKey]publicmask.IdemRecord)
-	err := inGroups(len(keys), func(lo, hi int) error {
-		args := make([]any, 0, 2*(hi-lo))
-		for _, k := range keys[lo:hi] {
-			args = append(args, k.Outlet, k.TxnID)
+	if err := t.flush(); err != nil {
+		return nil, err
+	}
+	err := t.queryMulti(&multiIdemGet, len(keys), func(a []any, i int) []any {
+		return append(a, keys[i].Outlet, keys[i].TxnID)
+	}, func(rows *sql.Rows) error {
+		var r publicmask.IdemRecord
+		var created int64
+		if err := rows.Scan(&r.Outlet, &r.TxnID, &r.BodyHash, &r.Response, &created); err != nil {
+			return err
 		}
-		// The keys drive the join, so that each is one look-up in the
-		// primary key.
-		q := `WITH k(outlet, txn_id) AS (VALUES ` + values(hi-lo, 2) + `) SELECT i.outlet, i.txn_id, i.body_hash, i.response, i.created_at FROM k CROSS JOIN idempotency i ON i.outlet = k.outlet AND i.txn_id = k.txn_id`
-		rows, err := t.bulkQuery(q, hi-lo, args)
-		if err != nil {
-			return fmt.Errorf("sqlite: idempotency: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var r publicmask.IdemRecord
-			var created int64
-			if err := rows.Scan(&r.Outlet, &r.TxnID, &r.BodyHash, &r.Response, &created); err != nil {
-				return fmt.Errorf("sqlite: idempotency: %w", err)
-			}
-			r.CreatedAt = fromMicro(created)
-			out[publicmask.IdemKey{Outlet: r.Outlet, TxnID: r.TxnID}] = r
-		}
-		return rows.Err()
+		r.CreatedAt = fromMicro(created)
+		out[publicmask.IdemKey{Outlet: r.Outlet, TxnID: r.TxnID}] = r
+		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: idempotency: %w", err)
+	}
+	for _, k := range keys {
+		if _, ok := out[k]; !ok {
+			t.knownAbsent(k)
+		}
+	}
+	return out, nil
 }
 
 const sqlOutletUpsertHead = `INSERT INTO outlets (code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, version, sold) VALUES `
@@ -196,11 +202,15 @@ func (t *tx) InsertDeliveries(ds []*publicmask.Delivery) error {
 	})
 }
 
-// PutIdempotencies implements publicmask.BulkTx.
+// PutIdempotencies implements publicmask.BulkTx: the records are held and
+// written as PutIdempotency's are (buffer.go), with the same checks.
 func (t *tx) PutIdempotencies(rs []publicmask.IdemRecord) error {
-	return insertRows(t, "idempotency (outlet, txn_id, body_hash, response, created_at)", 5, rs, func(r publicmask.IdemRecord) []any {
-		return []any{r.Outlet, r.TxnID, r.BodyHash, r.Response, micro(r.CreatedAt)}
-	})
+	for _, r := range rs {
+		if err := t.PutIdempotency(r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // insertRows inserts items into table (its name and column list) with one

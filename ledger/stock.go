@@ -162,9 +162,7 @@ func (l *Ledger) DeliverMany(ctx context.Context, lines []DeliveryRequest) ([]De
 			// Every outlet of the chunk is locked with the batch's, in the
 			// batch's order, not after its person-weeks.
 			for _, v := range part {
-				d := lines[v.i]
-				r.Outlets = append(r.Outlets, d.Outlet)
-				r.Idem = append(r.Idem, publicmask.IdemKey{Outlet: d.Outlet, TxnID: d.TxnID})
+				r.Outlets = append(r.Outlets, lines[v.i].Outlet)
 			}
 		}})
 		if err != nil {

@@ -336,10 +336,12 @@ type BatchReads struct {
 // read from memory, kept current by the Tx's own writes; anything else
 // still goes to the store. Batches whose requests lock only what they
 // named take their locks in that one order on every node and cannot
-// deadlock with each other; a request that locks a row it did not name
-// (a sale inserted earlier in the same batch and cancelled, a person-week
-// row another node inserts meanwhile) takes it later, out of that order,
-// and may deadlock: the store then retries the whole batch.
+// deadlock with each other on them. What lies outside that order can
+// still deadlock, rarely, and the store then retries the whole batch: a
+// new person-week row cannot be locked before it is inserted (two batches
+// inserting it meet at the insert; a batch writing new rows at two points
+// of its run can wait there for one while holding another), nor do the
+// retention purge's deletes follow the order.
 type Prefetcher interface {
 	Prefetch(r BatchReads) error
 }

@@ -153,6 +153,71 @@ func TestBulkIdempotenciesUpdateTheCache(t *testing.T) {
 		if !ok {
 			t.Errorf("Idempotency(A, t1) after PutIdempotencies in the same transaction: absent (stale Prefetch cache)")
 		}
+		// The bulk look-up sees it too, and what it reads is remembered.
+		m, err := tx.(publicmask.BulkTx).Idempotencies([]publicmask.IdemKey{k, {Outlet: "A", TxnID: "t2"}})
+		if err != nil {
+			return err
+		}
+		if m[k].BodyHash != "delivery" || len(m) != 1 {
+			t.Errorf("Idempotencies(t1, t2) = %+v", m)
+		}
+		if err := tx.PutIdempotency(publicmask.IdemRecord{Outlet: "A", TxnID: "t2", BodyHash: "sale", Response: []byte(`{}`), CreatedAt: at}); err != nil {
+			return err
+		}
+		if r, ok, err := tx.Idempotency("A", "t2"); err != nil || !ok || r.BodyHash != "sale" {
+			t.Errorf("Idempotency(A, t2) after PutIdempotency = %+v, %v, %v", r, ok, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPrefetchedSaleFollowsOwnWrites: a sale Prefetch locked is answered
+// from memory as this transaction left it (a second cancellation in the
+// same batch sees the first), a named sale not yet stored (inserted later
+// in the batch) is read from the store, and the weeks of the sale's
+// persons are known without another read.
+func TestPrefetchedSaleFollowsOwnWrites(t *testing.T) {
+	s := openTest(t, Options{})
+	seedOutlets(t, s, "A")
+	seedPersonWeeks(t, s, "p1")
+	ctx := context.Background()
+	at := time.Date(2020, 3, 11, 1, 0, 0, 0, time.UTC)
+	sale := func(id, person string) *publicmask.Sale {
+		return &publicmask.Sale{ID: id, Outlet: "A", TxnID: "t" + id, SoldAt: at, RecordedAt: at, Week: lockWeek, Quantity: 1,
+			Items: []publicmask.SaleItem{{Role: "buyer", Person: person, Category: "adult", BirthYear: 1983, Quantity: 1}}}
+	}
+	if err := s.Write(ctx, func(tx publicmask.Tx) error { return tx.InsertSale(sale("s1", "p1")) }); err != nil {
+		t.Fatal(err)
+	}
+	cancelled := at.Add(time.Hour)
+	err := s.Write(ctx, func(x publicmask.Tx) error {
+		if err := x.(publicmask.Prefetcher).Prefetch(publicmask.BatchReads{Outlets: []string{"A"}, Sales: []string{"s2", "s1"}}); err != nil {
+			return err
+		}
+		ptx := x.(*tx)
+		if exists, known := ptx.pw[pwKey{"p1", lockWeek}]; !known || !exists {
+			t.Errorf("the week of s1's person is not known after Prefetch (known %v, exists %v)", known, exists)
+		}
+		if err := x.InsertSale(sale("s2", "p2")); err != nil {
+			return err
+		}
+		for i, id := range []string{"s1", "s1", "s2"} {
+			got, err := x.Sale(id)
+			if err != nil {
+				return err
+			}
+			if want := i == 1; got.CancelledAt.IsZero() == want || len(got.Items) != 1 {
+				t.Errorf("read %d of %s: %+v", i, id, got)
+			}
+			if i == 0 {
+				if err := x.MarkSaleCancelled(id, cancelled); err != nil {
+					return err
+				}
+			}
+		}
 		return nil
 	})
 	if err != nil {

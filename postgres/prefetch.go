@@ -17,11 +17,13 @@ var _ publicmask.Prefetcher = (*tx)(nil)
 // sales in ID order (with their items) and then locks its person-week rows
 // — those named and those of the sales' items — in (week, person) order.
 // Every batch, on every node, takes these locks in that one order, so two
-// batches whose requests lock only what they named cannot deadlock. A row
-// locked later, out of that order (a sale this batch inserted and then
-// cancels, or a person-week row another transaction inserted after this one
-// read it as absent), can still deadlock or conflict: Write then retries
-// the batch (see retryable). The idempotency reads come after the outlet
+// batches whose requests lock only what they named (the ledger's ops name
+// all they lock) cannot deadlock on them. What lies outside the order can,
+// rarely, and Write then retries the batch (see retryable): new
+// person-week rows are locked only by their INSERT (written in key order
+// too, see rowBuffer.flush, but a batch that writes new rows at two points
+// of its run may wait for one while holding another), and Purge deletes
+// rows in no particular order. The idempotency reads come after the outlet
 // locks in the same pipeline: a request racing another with the same txn_id
 // on another node waits for that outlet and then sees the first answer (see
 // Idempotency). Rows this transaction already knows are not read again.

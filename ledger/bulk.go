@@ -1,10 +1,84 @@
 package ledger
 
 import (
+	"cmp"
+	"context"
 	"encoding/json"
 
 	"github.com/publicmask/publicmask"
 )
+
+// bulkChunk is about how many lines (or outlets) one transaction of a
+// delivery list (or an import) carries: one transaction of 100,000 lines
+// holds up sales and can outlast the commit's deadline.
+const bulkChunk = 2000
+
+// chunksInFlight is how many chunks of one bulk write are queued at once:
+// the writer runs the next chunk while the last one is flushed to disk and
+// handed to the snapshot.
+const chunksInFlight = 2
+
+// chunkEnds splits n items, sorted by outlet, into chunks of about
+// bulkChunk, never between item i-1 and item i when same(i) (two lines or
+// rows of one outlet), so that chunks touch disjoint outlets and the
+// outcome does not depend on the order in which they commit.
+func chunkEnds(n int, same func(i int) bool) []int {
+	var ends []int
+	for lo := 0; lo < n; {
+		hi := min(lo+bulkChunk, n)
+		for hi < n && same(hi) {
+			hi++
+		}
+		ends = append(ends, hi)
+		lo = hi
+	}
+	return ends
+}
+
+// submitChunks queues the op that mk makes for each chunk, in order, with
+// up to chunksInFlight queued at once, and calls each chunk's done after
+// its op succeeded. After a failure it queues no more chunks, waits for
+// those in flight (they may commit: every bulk line is idempotent, and the
+// caller retries the whole write) and returns the first error.
+func (l *Ledger) submitChunks(ctx context.Context, ends []int, mk func(lo, hi int) (*op, func())) error {
+	type queued struct {
+		o    *op
+		done func()
+	}
+	var (
+		q     []queued
+		first error
+	)
+	settle := func() {
+		c := q[0]
+		q = q[1:]
+		if err := <-c.o.done; err != nil {
+			first = cmp.Or(first, err)
+		} else if first == nil {
+			c.done()
+		}
+	}
+	lo := 0
+	for _, hi := range ends {
+		if first != nil {
+			break
+		}
+		o, done := mk(lo, hi)
+		lo = hi
+		if err := l.enqueue(ctx, o); err != nil {
+			first = err
+			break
+		}
+		q = append(q, queued{o, done})
+		if len(q) == chunksInFlight {
+			settle()
+		}
+	}
+	for len(q) > 0 {
+		settle()
+	}
+	return first
+}
 
 // saveMany is save for several outlets through one bulk write.
 func (b *batch) saveMany(bt publicmask.BulkTx, os []*publicmask.Outlet) error {

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"strings"
@@ -30,32 +31,55 @@ func inGroups(n int, fn func(lo, hi int) error) error {
 	return nil
 }
 
-// bulkStmt is q prepared for this transaction when it carries a full
-// group (a chunk has several, and parsing a 400-row statement is a tenth
-// of a bulk write's CPU), or nil for a smaller group, run unprepared.
+// bulkSQL are the statements of full groups, prepared once on the writer
+// connection when the store opens (prepareBulk): parsing a 400-row
+// statement per transaction was a tenth of a bulk write's CPU.
+var bulkSQL = []string{
+	sqlLockOutlets(bulkRows), sqlIdemRead(bulkRows), sqlOutletUpsert(bulkRows), sqlStockUpdate(bulkRows),
+	sqlInsert(tableDeliveries, 5, bulkRows), sqlInsert(tableIdempotency, 5, bulkRows),
+}
+
+func (s *Store) prepareBulk(ctx context.Context) error {
+	for _, q := range bulkSQL {
+		st, err := s.writer.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("sqlite: prepare %.40s: %w", q, err)
+		}
+		s.stmts[q] = st
+	}
+	return nil
+}
+
+// bulkStmt is q bound to this transaction when it carries a full group,
+// or nil for a smaller group, run unprepared.
 func (t *tx) bulkStmt(q string, rows int) (*sql.Stmt, error) {
 	if rows < bulkRows {
 		return nil, nil
 	}
-	if st, ok := t.stmts[q]; ok {
-		return st, nil
-	}
-	st, err := t.tx.PrepareContext(t.ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	t.stmts[q] = st
-	return st, nil
+	return t.stmt(q), nil
 }
 
 func (t *tx) bulkExec(q string, rows int, args []any) error {
-	st, err := t.bulkStmt(q, rows)
-	if err == nil && st != nil {
-		_, err = st.ExecContext(t.ctx, args...)
-	} else if err == nil {
-		_, err = t.tx.ExecContext(t.ctx, q, args...)
-	}
+	_, err := t.bulkExecN(q, rows, args)
 	return err
+}
+
+// bulkExecN is bulkExec returning how many rows the statement changed.
+func (t *tx) bulkExecN(q string, rows int, args []any) (int64, error) {
+	st, err := t.bulkStmt(q, rows)
+	if err != nil {
+		return 0, err
+	}
+	var res sql.Result
+	if st != nil {
+		res, err = st.ExecContext(t.ctx, args...)
+	} else {
+		res, err = t.tx.ExecContext(t.ctx, q, args...)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 func (t *tx) bulkQuery(q string, rows int, args []any) (*sql.Rows, error) {
@@ -90,8 +114,7 @@ func (t *tx) LockOutlets(codes []string) (map[string]publicmask.Outlet, error) {
 		for i, c := range missing[lo:hi] {
 			args[i] = c
 		}
-		q := `SELECT ` + outletCols + ` FROM outlets WHERE code IN (` + strings.TrimSuffix(strings.Repeat("?, ", hi-lo), ", ") + `)`
-		rows, err := t.bulkQuery(q, hi-lo, args)
+		rows, err := t.bulkQuery(sqlLockOutlets(hi-lo), hi-lo, args)
 		if err != nil {
 			return fmt.Errorf("sqlite: outlets: %w", err)
 		}
@@ -126,10 +149,7 @@ func (t *tx) Idempotencies(keys []publicmask.IdemKey) (map[publicmask.IdemKey]pu
 		for _, k := range keys[lo:hi] {
 			args = append(args, k.Outlet, k.TxnID)
 		}
-		// The keys drive the join, so that each is one look-up in the
-		// primary key.
-		q := `WITH k(outlet, txn_id) AS (VALUES ` + values(hi-lo, 2) + `) SELECT i.outlet, i.txn_id, i.body_hash, i.response, i.created_at FROM k CROSS JOIN idempotency i ON i.outlet = k.outlet AND i.txn_id = k.txn_id`
-		rows, err := t.bulkQuery(q, hi-lo, args)
+		rows, err := t.bulkQuery(sqlIdemRead(hi-lo), hi-lo, args)
 		if err != nil {
 			return fmt.Errorf("sqlite: idempotency: %w", err)
 		}
@@ -148,34 +168,73 @@ func (t *tx) Idempotencies(keys []publicmask.IdemKey) (map[publicmask.IdemKey]pu
 	return out, err
 }
 
-const sqlOutletUpsertHead = `INSERT INTO outlets (code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, version, sold) VALUES `
-const sqlOutletUpsertTail = ` ON CONFLICT (code) DO UPDATE SET name = excluded.name, addr = excluded.addr, type = excluded.type, lat = excluded.lat, lng = excluded.lng, stock = excluded.stock, suspended = excluded.suspended, stock_at = excluded.stock_at, updated_at = excluded.updated_at, version = excluded.version, sold = excluded.sold`
+func sqlLockOutlets(n int) string {
+	return `SELECT ` + outletCols + ` FROM outlets WHERE code IN (` + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + `)`
+}
+
+// sqlIdemRead: the keys drive the join, so that each is one look-up in the
+// primary key.
+func sqlIdemRead(n int) string {
+	return `WITH k(outlet, txn_id) AS (VALUES ` + values(n, 2) + `) SELECT i.outlet, i.txn_id, i.body_hash, i.response, i.created_at FROM k CROSS JOIN idempotency i ON i.outlet = k.outlet AND i.txn_id = k.txn_id`
+}
+
+func sqlOutletUpsert(n int) string {
+	return `INSERT INTO outlets (code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, version, sold) VALUES ` + values(n, 12) +
+		` ON CONFLICT (code) DO UPDATE SET name = excluded.name, addr = excluded.addr, type = excluded.type, lat = excluded.lat, lng = excluded.lng, stock = excluded.stock, suspended = excluded.suspended, stock_at = excluded.stock_at, updated_at = excluded.updated_at, version = excluded.version, sold = excluded.sold`
+}
+
+// sqlStockUpdate writes the stock columns of n rows that exist, as
+// sqlOutletStock does for one: no text but the key to bind.
+func sqlStockUpdate(n int) string {
+	return `UPDATE outlets SET stock = v.column2, suspended = v.column3, stock_at = v.column4, updated_at = v.column5, version = v.column6, sold = v.column7 FROM (VALUES ` +
+		values(n, 7) + `) AS v WHERE outlets.code = v.column1`
+}
+
+const (
+	tableDeliveries  = "deliveries (id, outlet, txn_id, quantity, at)"
+	tableIdempotency = "idempotency (outlet, txn_id, body_hash, response, created_at)"
+)
+
+func sqlInsert(table string, cols, n int) string {
+	return `INSERT INTO ` + table + ` VALUES ` + values(n, cols)
+}
 
 // SaveOutlets implements publicmask.BulkTx: versions as SaveOutlet stamps
-// them, one upsert per group, and the rows staged for the writer's copy
-// as SaveOutlet stages them (applied only once the commit succeeded).
+// them, and the rows staged for the writer's copy as SaveOutlet stages
+// them (applied only once the commit succeeded). Rows whose registry
+// fields the copy already holds unchanged (a delivery's) get their stock
+// columns updated; the others are upserted whole.
 func (t *tx) SaveOutlets(os []*publicmask.Outlet) error {
 	// An outlet twice in os is written with its last state: a multi-row
-	// upsert may not touch one row twice.
+	// statement may not touch one row twice.
 	last := make(map[string]int, len(os))
 	for i, o := range os {
 		t.s.version++
 		o.Version = t.s.version
 		last[o.Code] = i
 	}
-	rows := make([]*publicmask.Outlet, 0, len(last))
+	var stock, whole []*publicmask.Outlet
 	for i, o := range os {
-		if last[o.Code] == i {
-			rows = append(rows, o)
+		if last[o.Code] != i {
+			continue
+		}
+		if prev, ok := t.held(o.Code); ok && sameRegistry(&prev, o) {
+			stock = append(stock, o)
+		} else {
+			whole = append(whole, o)
 		}
 	}
-	err := inGroups(len(rows), func(lo, hi int) error {
-		args := make([]any, 0, 12*(hi-lo))
-		for _, o := range rows[lo:hi] {
-			args = append(args, o.Code, o.Name, o.Addr, o.Type, o.Lat, o.Lng, o.Stock, o.Suspended,
-				nullMicro(o.StockAt), nullMicro(o.UpdatedAt), o.Version, o.Sold)
+	err := inGroups(len(stock), func(lo, hi int) error {
+		args := make([]any, 0, 7*(hi-lo))
+		for _, o := range stock[lo:hi] {
+			args = append(args, o.Code, o.Stock, o.Suspended, nullMicro(o.StockAt), nullMicro(o.UpdatedAt), o.Version, o.Sold)
 		}
-		if err := t.bulkExec(sqlOutletUpsertHead+values(hi-lo, 12)+sqlOutletUpsertTail, hi-lo, args); err != nil {
+		n, err := t.bulkExecN(sqlStockUpdate(hi-lo), hi-lo, args)
+		if err == nil && n != int64(hi-lo) {
+			// A row the copy holds is not in the table: upsert them whole.
+			whole = append(whole, stock[lo:hi]...)
+		}
+		if err != nil {
 			return fmt.Errorf("sqlite: save outlets: %w", err)
 		}
 		return nil
@@ -183,22 +242,43 @@ func (t *tx) SaveOutlets(os []*publicmask.Outlet) error {
 	if err != nil {
 		return err
 	}
-	for _, o := range rows {
+	err = inGroups(len(whole), func(lo, hi int) error {
+		args := make([]any, 0, 12*(hi-lo))
+		for _, o := range whole[lo:hi] {
+			args = append(args, o.Code, o.Name, o.Addr, o.Type, o.Lat, o.Lng, o.Stock, o.Suspended,
+				nullMicro(o.StockAt), nullMicro(o.UpdatedAt), o.Version, o.Sold)
+		}
+		if err := t.bulkExec(sqlOutletUpsert(hi-lo), hi-lo, args); err != nil {
+			return fmt.Errorf("sqlite: save outlets: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, o := range stock {
 		t.st.outlets[o.Code] = stored(*o)
 	}
+	for _, o := range whole {
+		t.st.outlets[o.Code] = stored(*o)
+	}
+	// An imported outlet joins the copy at the commit: the opening
+	// deliveries that follow an import would otherwise read every row
+	// back (and add it to the copy then).
+	t.st.join = true
 	return nil
 }
 
 // InsertDeliveries implements publicmask.BulkTx.
 func (t *tx) InsertDeliveries(ds []*publicmask.Delivery) error {
-	return insertRows(t, "deliveries (id, outlet, txn_id, quantity, at)", 5, ds, func(d *publicmask.Delivery) []any {
+	return insertRows(t, tableDeliveries, 5, ds, func(d *publicmask.Delivery) []any {
 		return []any{d.ID, d.Outlet, d.TxnID, d.Quantity, micro(d.At)}
 	})
 }
 
 // PutIdempotencies implements publicmask.BulkTx.
 func (t *tx) PutIdempotencies(rs []publicmask.IdemRecord) error {
-	return insertRows(t, "idempotency (outlet, txn_id, body_hash, response, created_at)", 5, rs, func(r publicmask.IdemRecord) []any {
+	return insertRows(t, tableIdempotency, 5, rs, func(r publicmask.IdemRecord) []any {
 		return []any{r.Outlet, r.TxnID, r.BodyHash, r.Response, micro(r.CreatedAt)}
 	})
 }
@@ -211,7 +291,7 @@ func insertRows[T any](t *tx, table string, cols int, items []T, row func(T) []a
 		for _, it := range items[lo:hi] {
 			args = append(args, row(it)...)
 		}
-		if err := t.bulkExec(`INSERT INTO `+table+` VALUES `+values(hi-lo, cols), hi-lo, args); err != nil {
+		if err := t.bulkExec(sqlInsert(table, cols, hi-lo), hi-lo, args); err != nil {
 			return fmt.Errorf("sqlite: %s: %w", table[:strings.IndexByte(table, ' ')], err)
 		}
 		return nil

@@ -2,8 +2,11 @@ package ledger
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 )
@@ -44,6 +47,24 @@ func TestStockReceiptJSONMatchesReflection(t *testing.T) {
 		gotPtr, _ := json.Marshal(&r)
 		if !bytes.Equal(gotPtr, want) {
 			t.Fatalf("through a pointer: %s", gotPtr)
+		}
+	}
+}
+
+// opHash is written without fmt; the stored hashes of earlier answers must
+// not change (a replay compares them).
+func TestOpHashUnchanged(t *testing.T) {
+	for _, c := range []struct {
+		kind, outlet, txn string
+		n                 int
+		want              string
+	}{
+		{"delivery", "10000001", "open-10000001", 500, fmt.Sprintf("%x", sha256.Sum256([]byte("delivery\x0010000001\x00open-10000001\x00500")))},
+		{"correction", "약국", "", -3, fmt.Sprintf("%x", sha256.Sum256([]byte("correction\x00약국\x00\x00-3")))},
+		{"delivery", strings.Repeat("x", 200), "t", 0, fmt.Sprintf("%x", sha256.Sum256([]byte("delivery\x00"+strings.Repeat("x", 200)+"\x00t\x000")))},
+	} {
+		if got := opHash(c.kind, c.outlet, c.txn, c.n); got != c.want {
+			t.Errorf("opHash(%q, %q, %q, %d) = %s, want %s", c.kind, c.outlet, c.txn, c.n, got, c.want)
 		}
 	}
 }

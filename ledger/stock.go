@@ -8,13 +8,22 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/publicmask/publicmask"
 )
 
+// opHash is the hash of "kind\x00outlet\x00txnID\x00n", hex-encoded.
 func opHash(kind, outlet, txnID string, n int) string {
-	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%s\x00%d", kind, outlet, txnID, n))
-	return hex.EncodeToString(sum[:])
+	var buf [128]byte
+	b := append(buf[:0], kind...)
+	b = append(append(b, 0), outlet...)
+	b = append(append(b, 0), txnID...)
+	b = strconv.AppendInt(append(b, 0), int64(n), 10)
+	sum := sha256.Sum256(b)
+	var out [2 * sha256.Size]byte
+	hex.Encode(out[:], sum[:])
+	return string(out[:])
 }
 
 // stockOp runs an idempotent stock change (delivery or correction).

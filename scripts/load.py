@@ -2,9 +2,13 @@
 """load.py BASE TOKEN CSV OUTDIR: import an outlet CSV through PUT /api/v2/admin/outlets
 (bodies of 100,000 rows), then open every outlet with a delivery list (bodies of 50,000
 lines); writes OUTDIR/load.json with the server's import and delivery times. Used by
-bench-scale.sh and bench-load.sh."""
-import json, sys, time, urllib.request
+bench-scale.sh and bench-load.sh. BENCH_LOAD_PARALLEL (default 2) bodies are in flight at
+once, so that the server decodes one body while it writes another (1: one after another)."""
+import json, os, sys, time, urllib.request
+from concurrent.futures import ThreadPoolExecutor
 base, token, csv, d = sys.argv[1:5]
+parallel = int(os.environ.get("BENCH_LOAD_PARALLEL", "2"))
+pool = ThreadPoolExecutor(max_workers=parallel)
 rows = open(csv, encoding="utf-8").read().splitlines()
 head, rows = rows[0], rows[1:]
 def call(method, path, body, ctype):
@@ -15,16 +19,15 @@ def call(method, path, body, ctype):
 # Bodies are prepared before the clock starts: the server's time is measured.
 bodies = [("\n".join([head] + rows[i:i + 100_000]) + "\n").encode() for i in range(0, len(rows), 100_000)]
 t0 = time.monotonic()
-up = sum(call("PUT", "/api/v2/admin/outlets", b, "text/csv")["upserted"] for b in bodies)
+up = sum(r["upserted"] for r in pool.map(lambda b: call("PUT", "/api/v2/admin/outlets", b, "text/csv"), bodies))
 imp = time.monotonic() - t0
 total = json.load(urllib.request.urlopen(base + "/api/v2/summary"))["national"]["total"]
 codes = [r.split(",", 1)[0] for r in rows]
 bodies = [json.dumps([{"outlet": c, "quantity": 500, "txn_id": "open-" + c} for c in codes[i:i + 50_000]]).encode()
           for i in range(0, len(codes), 50_000)]
 t0 = time.monotonic()
-ok = 0
-for b in bodies:
-    ok += sum(1 for r in call("POST", "/api/v2/admin/deliveries", b, "application/json")["results"] if r["ok"])
+ok = sum(sum(1 for r in res["results"] if r["ok"])
+         for res in pool.map(lambda b: call("POST", "/api/v2/admin/deliveries", b, "application/json"), bodies))
 dlv = time.monotonic() - t0
-json.dump({"import_s": imp, "upserted": up, "visible_after_import": total, "deliver_s": dlv, "delivered": ok},
+json.dump({"parallel": parallel, "import_s": imp, "upserted": up, "visible_after_import": total, "deliver_s": dlv, "delivered": ok},
           open(f"{d}/load.json", "w"))

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/publicmask/publicmask"
 )
@@ -224,10 +225,11 @@ func (t *tx) SaveOutlets(os []*publicmask.Outlet) error {
 			whole = append(whole, o)
 		}
 	}
+	var stockAt, updatedAt boxed
 	err := inGroups(len(stock), func(lo, hi int) error {
 		args := make([]any, 0, 7*(hi-lo))
 		for _, o := range stock[lo:hi] {
-			args = append(args, o.Code, o.Stock, o.Suspended, nullMicro(o.StockAt), nullMicro(o.UpdatedAt), o.Version, o.Sold)
+			args = append(args, o.Code, o.Stock, o.Suspended, stockAt.nullMicro(o.StockAt), updatedAt.nullMicro(o.UpdatedAt), o.Version, o.Sold)
 		}
 		n, err := t.bulkExecN(sqlStockUpdate(hi-lo), hi-lo, args)
 		if err == nil && n != int64(hi-lo) {
@@ -246,7 +248,7 @@ func (t *tx) SaveOutlets(os []*publicmask.Outlet) error {
 		args := make([]any, 0, 12*(hi-lo))
 		for _, o := range whole[lo:hi] {
 			args = append(args, o.Code, o.Name, o.Addr, o.Type, o.Lat, o.Lng, o.Stock, o.Suspended,
-				nullMicro(o.StockAt), nullMicro(o.UpdatedAt), o.Version, o.Sold)
+				stockAt.nullMicro(o.StockAt), updatedAt.nullMicro(o.UpdatedAt), o.Version, o.Sold)
 		}
 		if err := t.bulkExec(sqlOutletUpsert(hi-lo), hi-lo, args); err != nil {
 			return fmt.Errorf("sqlite: save outlets: %w", err)
@@ -271,16 +273,40 @@ func (t *tx) SaveOutlets(os []*publicmask.Outlet) error {
 
 // InsertDeliveries implements publicmask.BulkTx.
 func (t *tx) InsertDeliveries(ds []*publicmask.Delivery) error {
+	var at boxed
 	return insertRows(t, tableDeliveries, 5, ds, func(d *publicmask.Delivery) []any {
-		return []any{d.ID, d.Outlet, d.TxnID, d.Quantity, micro(d.At)}
+		return []any{d.ID, d.Outlet, d.TxnID, d.Quantity, at.micro(d.At)}
 	})
 }
 
 // PutIdempotencies implements publicmask.BulkTx.
 func (t *tx) PutIdempotencies(rs []publicmask.IdemRecord) error {
+	var at boxed
 	return insertRows(t, tableIdempotency, 5, rs, func(r publicmask.IdemRecord) []any {
-		return []any{r.Outlet, r.TxnID, r.BodyHash, r.Response, micro(r.CreatedAt)}
+		return []any{r.Outlet, r.TxnID, r.BodyHash, r.Response, at.micro(r.CreatedAt)}
 	})
+}
+
+// boxed keeps the last time put into an argument, boxed: the rows of a
+// bulk write share one time, and boxing an int64 allocates.
+type boxed struct {
+	v   int64
+	box any
+}
+
+func (b *boxed) micro(t time.Time) any {
+	if v := t.UnixMicro(); b.box == nil || v != b.v {
+		b.v, b.box = v, v
+	}
+	return b.box
+}
+
+// nullMicro is the package's nullMicro through b.
+func (b *boxed) nullMicro(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return b.micro(t)
 }
 
 // insertRows inserts items into table (its name and column list) with one

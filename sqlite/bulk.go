@@ -36,7 +36,7 @@ func inGroups(n int, fn func(lo, hi int) error) error {
 // connection when the store opens (prepareBulk): parsing a 400-row
 // statement per transaction was a tenth of a bulk write's CPU.
 var bulkSQL = []string{
-	sqlLockOutlets(bulkRows), sqlIdemRead(bulkRows), sqlOutletUpsert(bulkRows), sqlStockUpdate(bulkRows),
+	sqlLockOutlets(bulkRows), sqlIdemRead(bulkRows), sqlOutletUpsert(bulkRows),
 	sqlInsert(tableDeliveries, 5, bulkRows), sqlInsert(tableIdempotency, 5, bulkRows),
 }
 
@@ -61,26 +61,13 @@ func (t *tx) bulkStmt(q string, rows int) (*sql.Stmt, error) {
 }
 
 func (t *tx) bulkExec(q string, rows int, args []any) error {
-	_, err := t.bulkExecN(q, rows, args)
-	return err
-}
-
-// bulkExecN is bulkExec returning how many rows the statement changed.
-func (t *tx) bulkExecN(q string, rows int, args []any) (int64, error) {
 	st, err := t.bulkStmt(q, rows)
-	if err != nil {
-		return 0, err
+	if err == nil && st != nil {
+		_, err = st.ExecContext(t.ctx, args...)
+	} else if err == nil {
+		_, err = t.tx.ExecContext(t.ctx, q, args...)
 	}
-	var res sql.Result
-	if st != nil {
-		res, err = st.ExecContext(t.ctx, args...)
-	} else {
-		res, err = t.tx.ExecContext(t.ctx, q, args...)
-	}
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
+	return err
 }
 
 func (t *tx) bulkQuery(q string, rows int, args []any) (*sql.Rows, error) {
@@ -184,13 +171,6 @@ func sqlOutletUpsert(n int) string {
 		` ON CONFLICT (code) DO UPDATE SET name = excluded.name, addr = excluded.addr, type = excluded.type, lat = excluded.lat, lng = excluded.lng, stock = excluded.stock, suspended = excluded.suspended, stock_at = excluded.stock_at, updated_at = excluded.updated_at, version = excluded.version, sold = excluded.sold`
 }
 
-// sqlStockUpdate writes the stock columns of n rows that exist, as
-// sqlOutletStock does for one: no text but the key to bind.
-func sqlStockUpdate(n int) string {
-	return `UPDATE outlets SET stock = v.column2, suspended = v.column3, stock_at = v.column4, updated_at = v.column5, version = v.column6, sold = v.column7 FROM (VALUES ` +
-		values(n, 7) + `) AS v WHERE outlets.code = v.column1`
-}
-
 const (
 	tableDeliveries  = "deliveries (id, outlet, txn_id, quantity, at)"
 	tableIdempotency = "idempotency (outlet, txn_id, body_hash, response, created_at)"
@@ -201,52 +181,29 @@ func sqlInsert(table string, cols, n int) string {
 }
 
 // SaveOutlets implements publicmask.BulkTx: versions as SaveOutlet stamps
-// them, and the rows staged for the writer's copy as SaveOutlet stages
-// them (applied only once the commit succeeded). Rows whose registry
-// fields the copy already holds unchanged (a delivery's) get their stock
-// columns updated; the others are upserted whole.
+// them, one upsert per group, and the rows staged for the writer's copy
+// as SaveOutlet stages them (applied only once the commit succeeded).
+// (An UPDATE … FROM (VALUES …) of the stock columns alone, for deliveries,
+// measured no faster than the upsert.)
 func (t *tx) SaveOutlets(os []*publicmask.Outlet) error {
 	// An outlet twice in os is written with its last state: a multi-row
-	// statement may not touch one row twice.
+	// upsert may not touch one row twice.
 	last := make(map[string]int, len(os))
 	for i, o := range os {
 		t.s.version++
 		o.Version = t.s.version
 		last[o.Code] = i
 	}
-	var stock, whole []*publicmask.Outlet
+	rows := make([]*publicmask.Outlet, 0, len(last))
 	for i, o := range os {
-		if last[o.Code] != i {
-			continue
-		}
-		if prev, ok := t.held(o.Code); ok && sameRegistry(&prev, o) {
-			stock = append(stock, o)
-		} else {
-			whole = append(whole, o)
+		if last[o.Code] == i {
+			rows = append(rows, o)
 		}
 	}
 	var stockAt, updatedAt boxed
-	err := inGroups(len(stock), func(lo, hi int) error {
-		args := make([]any, 0, 7*(hi-lo))
-		for _, o := range stock[lo:hi] {
-			args = append(args, o.Code, o.Stock, o.Suspended, stockAt.nullMicro(o.StockAt), updatedAt.nullMicro(o.UpdatedAt), o.Version, o.Sold)
-		}
-		n, err := t.bulkExecN(sqlStockUpdate(hi-lo), hi-lo, args)
-		if err == nil && n != int64(hi-lo) {
-			// A row the copy holds is not in the table: upsert them whole.
-			whole = append(whole, stock[lo:hi]...)
-		}
-		if err != nil {
-			return fmt.Errorf("sqlite: save outlets: %w", err)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	err = inGroups(len(whole), func(lo, hi int) error {
+	err := inGroups(len(rows), func(lo, hi int) error {
 		args := make([]any, 0, 12*(hi-lo))
-		for _, o := range whole[lo:hi] {
+		for _, o := range rows[lo:hi] {
 			args = append(args, o.Code, o.Name, o.Addr, o.Type, o.Lat, o.Lng, o.Stock, o.Suspended,
 				stockAt.nullMicro(o.StockAt), updatedAt.nullMicro(o.UpdatedAt), o.Version, o.Sold)
 		}
@@ -258,10 +215,7 @@ func (t *tx) SaveOutlets(os []*publicmask.Outlet) error {
 	if err != nil {
 		return err
 	}
-	for _, o := range stock {
-		t.st.outlets[o.Code] = stored(*o)
-	}
-	for _, o := range whole {
+	for _, o := range rows {
 		t.st.outlets[o.Code] = stored(*o)
 	}
 	// An imported outlet joins the copy at the commit: the opening

@@ -3,7 +3,6 @@ package ledger
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 
 	"github.com/publicmask/publicmask"
 )
@@ -161,7 +160,7 @@ func deliverBulk(bt publicmask.BulkTx, b *batch, lines []DeliveryRequest, hashes
 		o.Stock += d.Quantity
 		o.StockAt = b.now
 		r := &StockReceipt{ID: del.ID, Outlet: o.Code, At: b.now.In(publicmask.Seoul), Stock: o.Stock, Status: o.RemainStat(), StockAt: o.StockAt.In(publicmask.Seoul)}
-		body, err := json.Marshal(r)
+		body, err := r.MarshalJSON() // what json.Marshal(r) gives, without its copy
 		if err != nil {
 			return err
 		}

@@ -16,7 +16,7 @@ func (r StockReceipt) MarshalJSON() ([]byte, error) {
 		type reflective StockReceipt
 		return json.Marshal(reflective(r))
 	}
-	b := make([]byte, 0, 160)
+	b := make([]byte, 0, 256)
 	b = append(b, `{"id":"`...)
 	b = append(b, r.ID...)
 	b = append(b, `","outlet":"`...)

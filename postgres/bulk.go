@@ -58,7 +58,7 @@ func (t *tx) Idempotencies(keys []publicmask.IdemKey) (map[publicmask.IdemKey]pu
 	if err := t.queueLocks(codes); err != nil {
 		return nil, err
 	}
-	out := make(map[publicmask.IdemKey]publicmask.IdemRecord)
+	out := make(map[publicmask.IdemKey]publicmask.IdemRecord, len(keys)) // the ledger adds the list's new records
 	for _, k := range keys {
 		t.b.Queue(sqlIdemGet, k.Outlet, k.TxnID).QueryRow(func(row pgx.Row) error {
 			r := publicmask.IdemRecord{Outlet: k.Outlet, TxnID: k.TxnID}

@@ -131,7 +131,7 @@ func (t *tx) LockOutlets(codes []string) (map[string]publicmask.Outlet, error) {
 
 // Idempotencies implements publicmask.BulkTx.
 func (t *tx) Idempotencies(keys []publicmask.IdemKey) (map[publicmask.IdemKey]publicmask.IdemRecord, error) {
-	out := make(map[publicmask.IdemKey]publicmask.IdemRecord)
+	out := make(map[publicmask.IdemKey]publicmask.IdemRecord, len(keys)) // the ledger adds the list's new records
 	err := inGroups(len(keys), func(lo, hi int) error {
 		args := make([]any, 0, 2*(hi-lo))
 		for _, k := range keys[lo:hi] {

@@ -70,7 +70,7 @@ type Refresher struct {
 	// import of many commits rebuilds them once, not once per commit.
 	holds    int
 	deferred map[string]publicmask.Outlet
-	release  bool // pending holds what a bulk write's end released: apply it all
+	release  bool          // pending holds what a bulk write's end released: apply it all
 	seq      int64         // Notify calls so far
 	applied  int64         // the seq that the current snapshot covers
 	settled  chan struct{} // closed (and replaced) whenever applied moves

@@ -218,10 +218,6 @@ func (t *tx) SaveOutlets(os []*publicmask.Outlet) error {
 	for _, o := range rows {
 		t.st.outlets[o.Code] = stored(*o)
 	}
-	// An imported outlet joins the copy at the commit: the opening
-	// deliveries that follow an import would otherwise read every row
-	// back (and add it to the copy then).
-	t.st.join = true
 	return nil
 }
 

@@ -238,19 +238,18 @@ func (t *tx) loadWeek(week string, written []pwKey) (*weekFilter, error) {
 type staged struct {
 	outlets map[string]publicmask.Outlet
 	written []pwKey
-	join    bool // a bulk write: its outlets join the copy (SaveOutlets)
 }
 
 type pwKey struct{ person, week string }
 
 // apply puts a committed transaction's outlets into the copy: those held
-// already, and after a bulk write all of them (an import is followed by the
-// opening deliveries of its outlets, which would load each row again).
+// already (a bulk import of the registry does not fill the copy with
+// outlets that may never sell; they are loaded on first use).
 func (h *hot) apply(st *staged) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for code, o := range st.outlets {
-		if _, ok := h.outlets[code]; ok || st.join {
+		if _, ok := h.outlets[code]; ok {
 			h.outlets[code] = o
 		}
 	}

@@ -137,11 +137,14 @@ func deliverBulk(bt publicmask.BulkTx, b *batch, lines []DeliveryRequest, hashes
 	if err := b.lockMany(bt, codes); err != nil {
 		return err
 	}
+	// Sized for the chunk: growing them was a tenth of the bytes a
+	// delivery list allocates, and at 540,000 outlets every byte brings the
+	// next collection of a heap held at the soft memory limit closer.
 	var (
-		ds      []*publicmask.Delivery
-		recs    []publicmask.IdemRecord
-		touched []*publicmask.Outlet
-		inList  = make(map[string]bool)
+		ds      = make([]*publicmask.Delivery, 0, len(lines))
+		recs    = make([]publicmask.IdemRecord, 0, len(lines))
+		touched = make([]*publicmask.Outlet, 0, len(lines))
+		inList  = make(map[string]bool, len(lines))
 	)
 	for j, d := range lines {
 		if rec, ok := seen[keys[j]]; ok {

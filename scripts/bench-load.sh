@@ -63,7 +63,9 @@ for n in counts:
     for name in names:
         f = [json.load(open(f"{d}/{n}-{name}-{r}/load.json")) for r in range(1, rounds + 1)]
         for x in f:
-            assert x["visible_after_import"] == int(n) and x["delivered"] == int(n), x
+            assert x["delivered"] == int(n), x
+            if x["visible_after_import"] != int(n):
+                print(f"   {name}: only {x['visible_after_import']:,} of {n} outlets visible when the import returned")
         i = statistics.median(x["import_s"] for x in f)
         v = statistics.median(x["deliver_s"] for x in f)
         c = statistics.median(x["import_cpu_s"] + x["deliver_cpu_s"] for x in f)

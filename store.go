@@ -314,3 +314,24 @@ type BulkTx interface {
 	InsertDeliveries(ds []*Delivery) error
 	PutIdempotencies(rs []IdemRecord) error
 }
+
+// BatchReads names the rows a group commit's requests are about to read:
+// the outlets they lock, the idempotency records they look up and, per
+// week, the persons whose weeks they read.
+type BatchReads struct {
+	Outlets     []string
+	Idem        []IdemKey
+	PersonWeeks map[string][]string // week → persons
+}
+
+// Prefetcher is implemented by a Tx whose every read costs a round trip
+// while the batch holds its locks (PostgreSQL): the ledger calls Prefetch
+// once, before running a group commit's requests, and the Tx reads (and
+// locks, as LockOutlet and PersonWeeks do) all those rows in one round
+// trip — outlets first, then person-weeks, each in key order. LockOutlet,
+// Idempotency and PersonWeeks then answer the rows it read from memory,
+// kept current by the Tx's own writes; anything else still goes to the
+// store.
+type Prefetcher interface {
+	Prefetch(r BatchReads) error
+}

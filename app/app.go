@@ -197,6 +197,7 @@ func (n *Node) open(ctx, bg context.Context) error {
 		return err
 	}
 	n.registerOpsMetrics(bg)
+	startReleaseWhenQuiet(bg)
 	n.startStatus(bg)
 	return nil
 }

@@ -5,7 +5,9 @@ import (
 	"log/slog"
 	"math"
 	"runtime/debug"
+	"runtime/metrics"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -73,3 +75,86 @@ func releaseAfterBulk(bulk func() func(context.Context) error, release func()) f
 // bulkQuiet is how long no bulk write must have run before its memory is
 // released (a load of several bodies releases once, after the last).
 const bulkQuiet = 500 * time.Millisecond
+
+// After a burst of requests the collector's goal stays where the burst put
+// it, and the runtime keeps the heap's free pages for minutes: RSS after a
+// rush stayed 50–60 MB above what the live heap needs (BENCHMARKS.md
+// "HTTP path, generator, RSS"). releaseWhenQuiet gives them back once the
+// process has gone quiet after allocating a lot: a sampled check every
+// tick, one forced collection per burst.
+const (
+	quietTick   = time.Second
+	quietAllocs = 1 << 20               // bytes allocated in one tick below which the process is quiet
+	quietCPU    = 50 * time.Millisecond // and CPU used in one tick
+	burstAllocs = 64 << 20              // bytes allocated since the last release that make a burst
+	quietTicks  = 3                     // quiet ticks in a row before a release
+)
+
+func heapAllocs() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// processCPU is the CPU time the process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// quietWatch decides, tick by tick, when to release: after quietTicks
+// ticks in a row with fewer than quietAllocs bytes allocated and less than
+// quietCPU used each, following at least burstAllocs since the last
+// release. A pause between a load's setup and its load is not rest. The CPU test keeps
+// the forced collection away from work that allocates little but runs
+// long, such as a writer scanning a million person-weeks: with it, a
+// collection may have to wait for that work to reach a point where it can
+// be stopped (measured: sales stalled for seconds).
+type quietWatch struct {
+	since, last uint64
+	cpu         time.Duration
+	quiet       int // quiet ticks in a row
+}
+
+func newQuietWatch(allocs uint64, cpu time.Duration) *quietWatch {
+	return &quietWatch{since: allocs, last: allocs, cpu: cpu}
+}
+
+// tick takes the bytes allocated and the CPU used so far and reports
+// whether to release now.
+func (q *quietWatch) tick(allocs uint64, cpu time.Duration) bool {
+	if allocs-q.last < quietAllocs && cpu-q.cpu < quietCPU {
+		q.quiet++
+	} else {
+		q.quiet = 0
+	}
+	q.last, q.cpu = allocs, cpu
+	return q.quiet >= quietTicks && allocs-q.since >= burstAllocs
+}
+
+// released restarts the count after a release.
+func (q *quietWatch) released(allocs uint64) { q.since, q.last, q.quiet = allocs, allocs, 0 }
+
+// startReleaseWhenQuiet returns free heap pages to the operating system
+// after each burst, until ctx ends.
+func startReleaseWhenQuiet(ctx context.Context) {
+	q := newQuietWatch(heapAllocs(), processCPU())
+	t := time.NewTicker(quietTick)
+	go func() {
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if q.tick(heapAllocs(), processCPU()) {
+				debug.FreeOSMemory()
+				q.released(heapAllocs())
+			}
+		}
+	}()
+}

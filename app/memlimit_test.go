@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -58,5 +59,47 @@ func TestReleaseAfterBulk(t *testing.T) {
 	time.Sleep(2 * bulkQuiet)
 	if n := released.Load(); n != 1 {
 		t.Fatalf("released %d times, want once", n)
+	}
+}
+
+// The memory of a burst is released once, at the first quiet tick after
+// it; a steady trickle never counts as quiet, and a quiet process with
+// little allocated is left alone.
+func TestReleaseWhenQuiet(t *testing.T) {
+	const mb = 1 << 20
+	for _, c := range []struct {
+		name  string
+		steps []uint64 // bytes allocated during each tick
+		busy  []int    // ticks (1-based) with CPU use above quietCPU
+		want  []int    // ticks (1-based) after which release ran
+	}{
+		{"burst then quiet", []uint64{40 * mb, 40 * mb, 0, 0, 0, 0}, nil, []int{5}},
+		{"pause shorter than rest", []uint64{70 * mb, 0, 0, 5 * mb, 0, 0}, nil, nil},
+		{"busy throughout", []uint64{40 * mb, 40 * mb, 2 * mb, 2 * mb, 2 * mb}, nil, nil},
+		{"small burst", []uint64{30 * mb, 0, 0, 0, 0}, nil, nil},
+		{"two bursts", []uint64{70 * mb, 0, 10, 0, 70 * mb, 100, 0, 0}, nil, []int{4, 8}},
+		{"trickle just above quiet", []uint64{70 * mb, quietAllocs, quietAllocs, quietAllocs - 1, 0, 0}, nil, []int{6}},
+		{"long work allocating little", []uint64{70 * mb, 0, 0, 0, 0, 0}, []int{2, 3}, []int{6}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var total uint64
+			var cpu time.Duration
+			var got []int
+			q := newQuietWatch(total, cpu)
+			for i, n := range c.steps {
+				total += n
+				cpu += time.Millisecond
+				if slices.Contains(c.busy, i+1) {
+					cpu += quietCPU
+				}
+				if q.tick(total, cpu) {
+					got = append(got, i+1)
+					q.released(total)
+				}
+			}
+			if !slices.Equal(got, c.want) {
+				t.Fatalf("released after ticks %v, want %v", got, c.want)
+			}
+		})
 	}
 }

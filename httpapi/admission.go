@@ -32,7 +32,13 @@ func (s *Server) admission(class string) Middleware {
 					return
 				}
 			}
-			hw := &heldWriter{w: w}
+			var hw *heldWriter
+			if ri := infoOf(r); ri != nil {
+				ri.held = heldWriter{w: w}
+				hw = &ri.held
+			} else {
+				hw = &heldWriter{w: w}
+			}
 			if !s.run(g, hw, r, next.ServeHTTP) {
 				return
 			}

@@ -38,8 +38,9 @@ func requestID(next http.Handler) http.Handler {
 		if !validToken(id) {
 			id = newRequestID()
 		}
-		w.Header().Set("X-Request-ID", id)
 		ri := &reqInfo{id: id, route: "unmatched", class: ClassPublic}
+		ri.idv[0] = id
+		w.Header()["X-Request-Id"] = ri.idv[:]
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri)))
 	})
 }
@@ -49,12 +50,13 @@ func requestID(next http.Handler) http.Handler {
 func (s *Server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rw := &recorder{ResponseWriter: w}
-		next.ServeHTTP(rw, r)
 		ri := infoOf(r)
 		if ri == nil {
 			ri = &reqInfo{route: "unmatched", class: ClassPublic}
 		}
+		ri.rec = recorder{ResponseWriter: w}
+		rw := &ri.rec
+		next.ServeHTTP(rw, r)
 		s.observe(r, ri, rw, time.Since(start))
 	})
 }
@@ -160,14 +162,15 @@ func (s *Server) authenticated(need auth, class string) Middleware {
 			if !ok {
 				return
 			}
-			if ri := infoOf(r); ri != nil {
-				ri.outlet = tok.Outlet
-			}
 			if tok.Role == publicmask.RoleOutlet {
 				// Evidence that the outlet is online now (late_while_online).
 				s.led.NoteActivity(tok.Outlet)
 			}
-			r = r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok))
+			if ri := infoOf(r); ri != nil {
+				ri.outlet, ri.tok, ri.hasTok = tok.Outlet, tok, true
+			} else {
+				r = r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok))
+			}
 			if r.Body != nil && r.Body != http.NoBody && !s.readBody(w, r, bodyLimit) {
 				return
 			}

@@ -41,6 +41,15 @@ type reqInfo struct {
 	outlet  string // the authenticated outlet, for the log
 	errCode string
 	log     *slog.Logger
+	// Allocated with the reqInfo, once per request: the authenticated
+	// token (instead of a second request copy carrying it in its context),
+	// the recorder of the access log, the held answer (admission) and the
+	// X-Request-ID header's value.
+	tok    publicmask.Token
+	hasTok bool
+	rec    recorder
+	held   heldWriter
+	idv    [1]string
 }
 
 type ctxKey struct{}

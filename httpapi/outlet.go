@@ -103,7 +103,7 @@ func (s *Server) sell(w http.ResponseWriter, r *http.Request) {
 func (s *Server) saleBody(w http.ResponseWriter, r *http.Request, check bool) (ledger.SaleRequest, bool) {
 	var in saleIn
 	outlet := tokenOf(r).Outlet
-	err := decodeJSON(w, r, s.cfg.MaxBodyBytes, &in)
+	err := decodeSale(w, r, s.cfg.MaxBodyBytes, &in)
 	if err == nil && !check {
 		err = s.unseal(outlet, &in)
 	}

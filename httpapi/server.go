@@ -371,7 +371,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) b
 		writeErrorCode(w, r, publicmask.EBadRequest, "could not read the request body")
 		return false
 	}
-	r.Body = io.NopCloser(bytes.NewReader(b))
+	r.Body = heldBody{Reader: bytes.NewReader(b), b: b}
 	return true
 }
 
@@ -387,6 +387,9 @@ func IsAdmin(ctx context.Context) bool {
 }
 
 func tokenOf(r *http.Request) publicmask.Token {
+	if ri := infoOf(r); ri != nil && ri.hasTok {
+		return ri.tok
+	}
 	t, _ := r.Context().Value(tokenKey{}).(publicmask.Token)
 	return t
 }

@@ -27,7 +27,10 @@ type op struct {
 	// on them.
 	outlet string
 	run    func(tx publicmask.Tx, b *batch) error
-	done   chan error
+	// reads, if set, adds the rows run will read to a batch's prefetch
+	// (see publicmask.Prefetcher); op.outlet is always added.
+	reads func(r *publicmask.BatchReads)
+	done  chan error
 }
 
 // refusal marks a business refusal of one op (see op.run).
@@ -184,6 +187,11 @@ func (l *Ledger) commitOnce(ops []*op) ([]error, []publicmask.Outlet, error) {
 		// The stores keep microseconds: a batch's time is what they will
 		// give back, so a first answer and its replay read the same.
 		b = newBatch(l.Now().Truncate(time.Microsecond))
+		if pf, ok := tx.(publicmask.Prefetcher); ok {
+			if err := pf.Prefetch(batchReads(ops, order)); err != nil {
+				return err
+			}
+		}
 		for _, i := range order {
 			o := ops[i]
 			if err := o.ctx.Err(); err != nil {
@@ -213,4 +221,22 @@ func (l *Ledger) commitOnce(ops []*op) ([]error, []publicmask.Outlet, error) {
 	}
 	slices.SortFunc(changed, func(x, y publicmask.Outlet) int { return cmp.Compare(x.Version, y.Version) })
 	return results, changed, nil
+}
+
+// batchReads collects what the ops still waited for will read.
+func batchReads(ops []*op, order []int) publicmask.BatchReads {
+	r := publicmask.BatchReads{Outlets: make([]string, 0, len(ops)), Idem: make([]publicmask.IdemKey, 0, len(ops))}
+	for _, i := range order {
+		o := ops[i]
+		if o.ctx.Err() != nil {
+			continue
+		}
+		if o.outlet != "" {
+			r.Outlets = append(r.Outlets, o.outlet)
+		}
+		if o.reads != nil {
+			o.reads(&r)
+		}
+	}
+	return r
 }

@@ -35,7 +35,7 @@ func (l *Ledger) Check(ctx context.Context, req SaleRequest) (*CheckResult, erro
 			}
 			v = p.judge(o, suspended, usage)
 			return nil
-		}})
+		}, reads: p.weekReads})
 		if err != nil {
 			return nil, err
 		}

@@ -44,6 +44,9 @@ func (l *Ledger) sell(ctx context.Context, req SaleRequest) (*Receipt, bool, err
 	err = l.submit(ctx, &op{kind: "sale", outlet: req.Outlet, run: func(tx publicmask.Tx, b *batch) (err error) {
 		r, first, err = p.recordSale(tx, b, req, hash)
 		return err
+	}, reads: func(r *publicmask.BatchReads) {
+		r.Idem = append(r.Idem, publicmask.IdemKey{Outlet: req.Outlet, TxnID: req.TxnID})
+		p.weekReads(r)
 	}})
 	if err != nil {
 		return nil, false, err
@@ -121,6 +124,17 @@ func (p *prepared) recordSale(tx publicmask.Tx, b *batch, req SaleRequest, hash 
 	}
 	s.receipt.raw = body
 	return s.receipt, nil, nil
+}
+
+// weekReads adds the persons' weeks the sale or check reads to a batch's
+// prefetch.
+func (p *prepared) weekReads(r *publicmask.BatchReads) {
+	if r.PersonWeeks == nil {
+		r.PersonWeeks = make(map[string][]string)
+	}
+	for _, x := range p.ps {
+		r.PersonWeeks[p.week] = append(r.PersonWeeks[p.week], x.key)
+	}
 }
 
 // newSale is what an accepted sale writes, and its receipt.

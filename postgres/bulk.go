@@ -60,7 +60,7 @@ func (t *tx) Idempotencies(keys []publicmask.IdemKey) (map[publicmask.IdemKey]pu
 	}
 	out := make(map[publicmask.IdemKey]publicmask.IdemRecord, len(keys)) // the ledger adds the list's new records
 	for _, k := range keys {
-		t.b.Queue(sqlIdemGet, k.Outlet, k.TxnID).QueryRow(func(row pgx.Row) error {
+		t.queue(sqlIdemGet, k.Outlet, k.TxnID).QueryRow(func(row pgx.Row) error {
 			r := publicmask.IdemRecord{Outlet: k.Outlet, TxnID: k.TxnID}
 			var created pgtype.Timestamptz
 			err := row.Scan(&r.BodyHash, &r.Response, &created)

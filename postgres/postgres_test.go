@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -196,61 +197,150 @@ func TestRetryDeadlock(t *testing.T) {
 // person's week as absent and both insert it. The second insert waits for
 // the first commit, fails with a unique violation, and its transaction runs
 // again, now seeing the first purchase: nobody exceeds the quota by racing.
+// The same holds when the rows are read by a batch's Prefetch and written
+// by the multi-row insert at commit.
 func TestRetryPersonWeekRace(t *testing.T) {
-	s1 := openTest(t, Options{})
-	s2 := openSame(t, s1)
+	const week = "2020-03-09"
+	reads := map[string]func(tx publicmask.Tx) (map[string]publicmask.PersonWeek, error){
+		"PersonWeeks": func(tx publicmask.Tx) (map[string]publicmask.PersonWeek, error) {
+			return tx.PersonWeeks(week, []string{"p"})
+		},
+		"Prefetch": func(tx publicmask.Tx) (map[string]publicmask.PersonWeek, error) {
+			if err := tx.(publicmask.Prefetcher).Prefetch(publicmask.BatchReads{PersonWeeks: map[string][]string{week: {"p"}}}); err != nil {
+				return nil, err
+			}
+			return tx.PersonWeeks(week, []string{"p"})
+		},
+	}
+	for name, read := range reads {
+		t.Run(name, func(t *testing.T) {
+			s1 := openTest(t, Options{})
+			s2 := openSame(t, s1)
+			ctx := context.Background()
+			var ready sync.WaitGroup
+			ready.Add(2)
+			sawExisting := make(chan int, 2)
+			buy := func(s *Store) error {
+				attempt := 0
+				return s.Write(ctx, func(tx publicmask.Tx) error {
+					attempt++
+					m, err := read(tx)
+					if err != nil {
+						return err
+					}
+					if attempt == 1 {
+						ready.Done()
+						ready.Wait()
+					}
+					pw, ok := m["p"]
+					if ok {
+						sawExisting <- pw.Quantity
+					}
+					pw.Person, pw.Week = "p", week
+					pw.Quantity += 2
+					pw.Purchases++
+					return tx.PutPersonWeek(pw)
+				})
+			}
+			errs := make(chan error, 2)
+			go func() { errs <- buy(s1) }()
+			go func() { errs <- buy(s2) }()
+			for range 2 {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+			m, err := s1.PersonWeeks(ctx, week, []string{"p"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := m["p"]; got.Quantity != 4 || got.Purchases != 2 {
+				t.Fatalf("person week = %+v, want both purchases counted", got)
+			}
+			if s1.Retries()+s2.Retries() < 1 {
+				t.Fatal("no retry recorded")
+			}
+			select {
+			case q := <-sawExisting:
+				if q != 2 {
+					t.Fatalf("retried transaction saw quantity %d, want 2", q)
+				}
+			default:
+				t.Fatal("the retried transaction never saw the first purchase")
+			}
+		})
+	}
+}
+
+// TestPrefetchFollowsOwnWrites: after Prefetch, reads are answered from
+// memory and see the transaction's own buffered writes (a second sale of
+// the same person in one batch must count the first); what commits is the
+// last state, written once per row.
+func TestPrefetchFollowsOwnWrites(t *testing.T) {
+	s := openTest(t, Options{})
+	seedOutlets(t, s, "A", "B")
 	ctx := context.Background()
 	const week = "2020-03-09"
-	var ready sync.WaitGroup
-	ready.Add(2)
-	sawExisting := make(chan int, 2)
-	buy := func(s *Store) error {
-		attempt := 0
-		return s.Write(ctx, func(tx publicmask.Tx) error {
-			attempt++
-			m, err := tx.PersonWeeks(week, []string{"p"})
+	at := time.Date(2020, 3, 11, 1, 0, 0, 0, time.UTC)
+	err := s.Write(ctx, func(tx publicmask.Tx) error {
+		pf := tx.(publicmask.Prefetcher)
+		keys := []publicmask.IdemKey{{Outlet: "B", TxnID: "t1"}, {Outlet: "A", TxnID: "t1"}}
+		if err := pf.Prefetch(publicmask.BatchReads{Outlets: []string{"B", "A"}, Idem: keys, PersonWeeks: map[string][]string{week: {"q", "p"}}}); err != nil {
+			return err
+		}
+		for i, who := range []string{"p", "p", "q"} {
+			m, err := tx.PersonWeeks(week, []string{who})
 			if err != nil {
 				return err
 			}
-			if attempt == 1 {
-				ready.Done()
-				ready.Wait()
+			pw := m[who]
+			if want := map[int]int{0: 0, 1: 2, 2: 0}[i]; pw.Quantity != want {
+				return fmt.Errorf("read %d of %s: quantity %d, want %d", i, who, pw.Quantity, want)
 			}
-			pw, ok := m["p"]
-			if ok {
-				sawExisting <- pw.Quantity
+			pw.Person, pw.Week = who, week
+			pw.Add(2, false)
+			if err := tx.PutPersonWeek(pw); err != nil {
+				return err
 			}
-			pw.Person, pw.Week = "p", week
-			pw.Quantity += 2
-			pw.Purchases++
-			return tx.PutPersonWeek(pw)
-		})
-	}
-	errs := make(chan error, 2)
-	go func() { errs <- buy(s1) }()
-	go func() { errs <- buy(s2) }()
-	for range 2 {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
+			sale := &publicmask.Sale{ID: fmt.Sprintf("s%d", i), Outlet: "A", TxnID: fmt.Sprintf("t%d", i+1), SoldAt: at, RecordedAt: at, Week: week, Quantity: 2,
+				Items: []publicmask.SaleItem{{Role: "buyer", Person: who, Category: "adult", BirthYear: 1983, Quantity: 2}}}
+			if err := tx.InsertSale(sale); err != nil {
+				return err
+			}
 		}
-	}
-	m, err := s1.PersonWeeks(ctx, week, []string{"p"})
+		if _, ok, err := tx.Idempotency("A", "t1"); err != nil || ok {
+			return fmt.Errorf("idempotency before put: %v, %v", ok, err)
+		}
+		if err := tx.PutIdempotency(publicmask.IdemRecord{Outlet: "A", TxnID: "t1", BodyHash: "h", Response: []byte(`{}`), CreatedAt: at}); err != nil {
+			return err
+		}
+		if r, ok, err := tx.Idempotency("A", "t1"); err != nil || !ok || r.BodyHash != "h" {
+			return fmt.Errorf("idempotency after put: %+v, %v, %v", r, ok, err)
+		}
+		o, err := tx.LockOutlet("B")
+		if err != nil {
+			return err
+		}
+		o.Stock--
+		return tx.SaveOutlet(&o)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := m["p"]; got.Quantity != 4 || got.Purchases != 2 {
-		t.Fatalf("person week = %+v, want both purchases counted", got)
+	m, err := s.PersonWeeks(ctx, week, []string{"p", "q"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if s1.Retries()+s2.Retries() < 1 {
-		t.Fatal("no retry recorded")
+	if m["p"].Quantity != 4 || m["p"].Purchases != 2 || m["q"].Quantity != 2 {
+		t.Fatalf("person weeks %+v", m)
 	}
-	select {
-	case q := <-sawExisting:
-		if q != 2 {
-			t.Fatalf("retried transaction saw quantity %d, want 2", q)
-		}
-	default:
-		t.Fatal("the retried transaction never saw the first purchase")
+	var sales, items, idem int
+	if err := s.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM sales), (SELECT count(*) FROM sale_items),
+		(SELECT count(*) FROM idempotency WHERE outlet = 'A' AND txn_id = 't1')`).Scan(&sales, &items, &idem); err != nil {
+		t.Fatal(err)
+	}
+	if sales != 3 || items != 3 || idem != 1 {
+		t.Fatalf("%d sales, %d items, %d idempotency records; want 3, 3, 1", sales, items, idem)
 	}
 }
 

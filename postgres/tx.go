@@ -115,10 +115,18 @@ type tx struct {
 	dirty   []string                        // changed outlet codes, in first-change order
 	stamp   map[string][]*publicmask.Outlet // pointers whose Version is set after commit
 	pw      map[pwKey]bool                  // person-week rows known to exist (true) or to be absent (false)
+
+	// Rows this transaction has read (or written) and may answer from
+	// memory: it holds their locks (see Prefetch).
+	pwRows map[pwKey]publicmask.PersonWeek               // existing rows among pw, as they stand now
+	idem   map[publicmask.IdemKey]*publicmask.IdemRecord // looked up; nil when absent
+
+	rows rowBuffer // writes waiting to go out as multi-row statements
 }
 
 func newTx(s *Store, ctx context.Context, conn *pgx.Conn) *tx {
-	t := &tx{s: s, ctx: ctx, conn: conn, outlets: make(map[string]*outletState), stamp: make(map[string][]*publicmask.Outlet), pw: make(map[pwKey]bool)}
+	t := &tx{s: s, ctx: ctx, conn: conn, outlets: make(map[string]*outletState), stamp: make(map[string][]*publicmask.Outlet), pw: make(map[pwKey]bool),
+		pwRows: make(map[pwKey]publicmask.PersonWeek), idem: make(map[publicmask.IdemKey]*publicmask.IdemRecord)}
 	t.b = &pgx.Batch{}
 	t.b.Queue(sqlBegin) // goes out with the first read: no round trip of its own
 	return t
@@ -149,8 +157,14 @@ func (t *tx) exec(sql string, args ...any) error {
 	if t.err != nil {
 		return t.err
 	}
-	t.b.Queue(sql, args...)
+	t.queue(sql, args...)
 	return nil
+}
+
+// queue queues a statement after the buffered rows, which it may depend on.
+func (t *tx) queue(sql string, args ...any) *pgx.QueuedQuery {
+	t.rows.flush(t.b)
+	return t.b.Queue(sql, args...)
 }
 
 func (t *tx) rollback() {
@@ -170,7 +184,7 @@ func (t *tx) commit() error {
 	if t.err != nil {
 		return t.err
 	}
-	if !t.sent && t.b.Len() == 1 && len(t.dirty) == 0 {
+	if !t.sent && t.b.Len() == 1 && len(t.dirty) == 0 && t.rows.empty() {
 		return nil // fn did nothing: no need to talk to the server
 	}
 	versions := make(map[string]int64, len(t.dirty))
@@ -185,7 +199,7 @@ func (t *tx) commit() error {
 			lats[i], lngs[i], stocks[i], susp[i] = o.Lat, o.Lng, int64(o.Stock), o.Suspended
 			stockAt[i], updAt[i], solds[i] = tstz(o.StockAt), tstz(o.UpdatedAt), int64(o.Sold)
 		}
-		t.b.Queue(sqlStamp, int64(n), codes, names, addrs, types, lats, lngs, stocks, susp, stockAt, updAt, solds).Query(func(rows pgx.Rows) error {
+		t.queue(sqlStamp, int64(n), codes, names, addrs, types, lats, lngs, stocks, susp, stockAt, updAt, solds).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				var code string
 				var v int64
@@ -204,7 +218,7 @@ func (t *tx) commit() error {
 		}
 		t.s.afterStamp()
 	}
-	t.b.Queue(sqlCommit).Exec(func(ct pgconn.CommandTag) error {
+	t.queue(sqlCommit).Exec(func(ct pgconn.CommandTag) error {
 		if ct.String() != "COMMIT" { // a failed transaction "commits" as ROLLBACK
 			return fmt.Errorf("postgres: commit answered %q", ct.String())
 		}
@@ -241,7 +255,7 @@ func fromTstz(t pgtype.Timestamptz) time.Time {
 
 // queueLockOutlet queues the locking read of an outlet and caches the row.
 func (t *tx) queueLockOutlet(code string) {
-	t.b.Queue(sqlLockOutlet, code).QueryRow(func(row pgx.Row) error {
+	t.queue(sqlLockOutlet, code).QueryRow(func(row pgx.Row) error {
 		o, err := scanOutlet(row)
 		if errors.Is(err, pgx.ErrNoRows) {
 			t.outlets[code] = &outletState{o: publicmask.Outlet{Code: code}}
@@ -265,11 +279,18 @@ func (t *tx) Idempotency(outlet, txnID string) (publicmask.IdemRecord, bool, err
 	if t.err != nil {
 		return r, false, t.err
 	}
-	if _, ok := t.outlets[outlet]; !ok {
+	_, locked := t.outlets[outlet]
+	if rec, ok := t.idem[publicmask.IdemKey{Outlet: outlet, TxnID: txnID}]; ok && locked {
+		if rec == nil {
+			return r, false, nil
+		}
+		return *rec, true, nil
+	}
+	if !locked {
 		t.queueLockOutlet(outlet)
 	}
 	found := false
-	t.b.Queue(sqlIdemGet, outlet, txnID).QueryRow(func(row pgx.Row) error {
+	t.queue(sqlIdemGet, outlet, txnID).QueryRow(func(row pgx.Row) error {
 		var created pgtype.Timestamptz
 		err := row.Scan(&r.BodyHash, &r.Response, &created)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -288,7 +309,12 @@ func (t *tx) Idempotency(outlet, txnID string) (publicmask.IdemRecord, bool, err
 }
 
 func (t *tx) PutIdempotency(r publicmask.IdemRecord) error {
-	return t.exec(sqlIdemPut, r.Outlet, r.TxnID, r.BodyHash, r.Response, r.CreatedAt)
+	if t.err != nil {
+		return t.err
+	}
+	t.idem[publicmask.IdemKey{Outlet: r.Outlet, TxnID: r.TxnID}] = &r
+	t.rows.idem = append(t.rows.idem, r)
+	return nil
 }
 
 func (t *tx) LockOutlet(code string) (publicmask.Outlet, error) {
@@ -342,33 +368,67 @@ func (t *tx) PersonWeeks(week string, persons []string) (map[string]publicmask.P
 	if len(persons) == 0 {
 		return out, nil
 	}
+	if t.knownWeeks(week, persons, out) {
+		return out, nil
+	}
+	clear(out)
 	// Rows are locked in key order, one statement after the other in one
 	// round trip, so two transactions locking overlapping sets of persons
 	// cannot deadlock on them.
 	sorted := slices.Clone(persons)
 	slices.Sort(sorted)
 	for _, p := range slices.Compact(sorted) {
-		t.b.Queue(sqlPWLock, week, p).QueryRow(func(row pgx.Row) error {
-			pw := publicmask.PersonWeek{Week: week}
-			err := row.Scan(&pw.Person, &pw.Quantity, &pw.Purchases, &pw.WeekdayPurchases, &pw.WeekendPurchases)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			out[pw.Person] = pw
-			return nil
-		})
+		t.queuePWLock(week, p, out)
 	}
 	if err := t.send(); err != nil {
 		return nil, err
 	}
 	for _, p := range persons {
-		_, ok := out[p]
-		t.pw[pwKey{p, week}] = ok
+		t.notePW(week, p, out)
 	}
 	return out, nil
+}
+
+// queuePWLock queues the locking read of one person-week row into out.
+func (t *tx) queuePWLock(week, person string, out map[string]publicmask.PersonWeek) {
+	t.queue(sqlPWLock, week, person).QueryRow(func(row pgx.Row) error {
+		pw := publicmask.PersonWeek{Week: week}
+		err := row.Scan(&pw.Person, &pw.Quantity, &pw.Purchases, &pw.WeekdayPurchases, &pw.WeekendPurchases)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		out[pw.Person] = pw
+		return nil
+	})
+}
+
+// notePW records what a locking read found for one person-week.
+func (t *tx) notePW(week, person string, out map[string]publicmask.PersonWeek) {
+	k := pwKey{person, week}
+	pw, ok := out[person]
+	t.pw[k] = ok
+	if ok {
+		t.pwRows[k] = pw
+	}
+}
+
+// knownWeeks answers PersonWeeks from rows this transaction has read or
+// written, if it knows them all.
+func (t *tx) knownWeeks(week string, persons []string, out map[string]publicmask.PersonWeek) bool {
+	for _, p := range persons {
+		k := pwKey{p, week}
+		exists, known := t.pw[k]
+		if !known {
+			return false
+		}
+		if exists {
+			out[p] = t.pwRows[k]
+		}
+	}
+	return true
 }
 
 // PutPersonWeek updates a row this transaction holds locked, or inserts one
@@ -379,29 +439,25 @@ func (t *tx) PersonWeeks(week string, persons []string) (map[string]publicmask.P
 // which aborts the transaction on the server (nothing after it, COMMIT
 // included, runs) and makes Write run fn again, now seeing and locking the row.
 func (t *tx) PutPersonWeek(pw publicmask.PersonWeek) error {
+	if t.err != nil {
+		return t.err
+	}
 	k := pwKey{pw.Person, pw.Week}
-	args := []any{pw.Person, pw.Week, pw.Quantity, pw.Purchases, pw.WeekdayPurchases, pw.WeekendPurchases}
 	exists, known := t.pw[k]
 	t.pw[k] = true
-	switch {
-	case !known: // written without reading it first: a plain upsert
-		return t.exec(sqlPWUpsert, args...)
-	case exists: // locked FOR UPDATE by this transaction: it cannot vanish
-		return t.exec(sqlPWUpdate, args...)
-	default:
-		return t.exec(sqlPWInsert, args...)
-	}
+	t.pwRows[k] = pw
+	// A row read as absent is inserted (so that a concurrent insert of the
+	// same row fails, see above); a row locked by this transaction, or one
+	// written without reading it first, is upserted.
+	t.rows.putPW(pw, known && !exists)
+	return nil
 }
 
 func (t *tx) InsertSale(s *publicmask.Sale) error {
-	if err := t.exec(sqlSalePut, s.ID, s.Outlet, s.TxnID, s.SoldAt, s.RecordedAt, s.Week, s.Weekend, s.Quantity, s.Conflict, s.Late, s.Shortfall); err != nil {
-		return err
+	if t.err != nil {
+		return t.err
 	}
-	for i, it := range s.Items {
-		if err := t.exec(sqlItemPut, s.ID, i, it.Role, it.Person, it.Category, it.BirthYear, it.Quantity); err != nil {
-			return err
-		}
-	}
+	t.rows.addSale(s)
 	return nil
 }
 
@@ -413,7 +469,7 @@ func (t *tx) Sale(id string) (publicmask.Sale, error) {
 		return s, t.err
 	}
 	found := false
-	t.b.Queue(sqlSaleLock, id).QueryRow(func(row pgx.Row) error {
+	t.queue(sqlSaleLock, id).QueryRow(func(row pgx.Row) error {
 		var err error
 		s, err = scanSale(row)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -422,7 +478,7 @@ func (t *tx) Sale(id string) (publicmask.Sale, error) {
 		found = err == nil
 		return err
 	})
-	t.b.Queue(sqlItemsGet, id).Query(func(rows pgx.Rows) error {
+	t.queue(sqlItemsGet, id).Query(func(rows pgx.Rows) error {
 		var err error
 		s.Items, err = scanItems(rows)
 		return err
@@ -467,7 +523,7 @@ func (t *tx) SuspendedAt(outlet string, at time.Time) (bool, error) {
 		return false, t.err
 	}
 	var b bool
-	t.b.Queue(sqlSuspAt, outlet, at).QueryRow(func(row pgx.Row) error { return row.Scan(&b) })
+	t.queue(sqlSuspAt, outlet, at).QueryRow(func(row pgx.Row) error { return row.Scan(&b) })
 	if err := t.send(); err != nil {
 		return false, err
 	}

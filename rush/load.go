@@ -156,6 +156,7 @@ type engine struct {
 	end       time.Time
 
 	salesC, readsC, probeC, streamC *http.Client
+	rawSales, rawReads              *rawClient // sales and reads on plain http
 
 	outlets []*outletState
 	byCode  map[string]*outletState
@@ -206,6 +207,8 @@ func newEngine(cfg *Config, base string, rules *dayRules, runID string) *engine 
 		cfg: cfg, base: base, readBase: base, rules: rules, runID: runID,
 		salesC:   newClient(cfg.SalesWorkers+8, 0),
 		readsC:   newClient(cfg.ReadWorkers+cfg.Scrapers+8, 30*time.Second),
+		rawSales: newRawClient(cfg.Timeout, cfg.SalesWorkers+8),
+		rawReads: newRawClient(30*time.Second, cfg.ReadWorkers+8),
 		probeC:   newClient(72, 5*time.Second),
 		streamC:  newClient(cfg.Streams+2, 0),
 		byCode:   map[string]*outletState{},

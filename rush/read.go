@@ -13,9 +13,41 @@ import (
 
 func (e *engine) read(j *readJob) {
 	t0 := time.Now()
+	var (
+		b      []byte
+		status int
+		err    error
+	)
+	if t := e.rawReads.target(e.readBase); t != nil && !e.cfg.Gzip {
+		var a rawAnswer
+		a, err = e.rawReads.do(t, http.MethodGet, j.path, nil, nil, func(status int) bool { return keepRead(j, status) })
+		status, b = a.status, a.body
+	} else {
+		var ok bool
+		if status, b, err, ok = e.readNetHTTP(j); !ok {
+			return
+		}
+	}
+	e.tallyRead(j.kind, t0, status, err)
+	if err == nil && status == http.StatusOK && b != nil {
+		e.checkGhosts(b, t0)
+	} else if err == nil && status != http.StatusOK && status != http.StatusServiceUnavailable {
+		e.readErrorSample(j.path, status, b)
+	}
+}
+
+// keepRead says which answers' bodies are read: a 200 checked for ghosts,
+// and error answers kept as samples.
+func keepRead(j *readJob, status int) bool {
+	return j.ghost && status == http.StatusOK || status != http.StatusOK && status != http.StatusServiceUnavailable
+}
+
+// readNetHTTP is read through net/http (https targets, --gzip); false
+// when the request could not be made.
+func (e *engine) readNetHTTP(j *readJob) (int, []byte, error, bool) {
 	req, err := http.NewRequest(http.MethodGet, e.readBase+j.path, nil)
 	if err != nil {
-		return
+		return 0, nil, nil, false
 	}
 	if e.cfg.Gzip {
 		req.Header.Set("Accept-Encoding", "gzip")
@@ -25,19 +57,14 @@ func (e *engine) read(j *readJob) {
 	status := 0
 	if err == nil {
 		status = resp.StatusCode
-		if j.ghost && status == http.StatusOK && !e.cfg.Gzip || status != http.StatusOK && status != http.StatusServiceUnavailable {
+		if !e.cfg.Gzip && keepRead(j, status) || status != http.StatusOK && status != http.StatusServiceUnavailable {
 			b, err = io.ReadAll(resp.Body)
 		} else {
 			_, err = io.Copy(io.Discard, resp.Body)
 		}
 		resp.Body.Close()
 	}
-	e.tallyRead(j.kind, t0, status, err)
-	if err == nil && status == http.StatusOK && b != nil {
-		e.checkGhosts(b, t0)
-	} else if err == nil && status != http.StatusOK && status != http.StatusServiceUnavailable {
-		e.readErrorSample(j.path, status, b)
-	}
+	return status, b, err, true
 }
 
 // readErrorSample keeps a few failing public requests verbatim: an error

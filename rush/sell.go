@@ -3,7 +3,6 @@ package rush
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,16 +14,18 @@ import (
 )
 
 type receipt struct {
-	SaleID string    `json:"sale_id"`
-	SoldAt time.Time `json:"sold_at"`
-	Items  []struct {
-		Role     string `json:"role"`
-		Quantity int    `json:"quantity"`
-	} `json:"items"`
+	SaleID string        `json:"sale_id"`
+	SoldAt time.Time     `json:"sold_at"`
+	Items  []receiptItem `json:"items"`
 	Outlet struct {
 		Stock      int    `json:"stock"`
 		RemainStat string `json:"remain_stat"`
 	} `json:"outlet"`
+}
+
+type receiptItem struct {
+	Role     string `json:"role"`
+	Quantity int    `json:"quantity"`
 }
 
 // rejectCodes are the intended answers to the buyers the rush sends.
@@ -33,23 +34,30 @@ var rejectCodes = map[string]bool{
 	"sales_suspended": true, "invalid_id": true,
 }
 
-// post sends one sale attempt.
-func (e *engine) post(token string, body []byte) (int, []byte, http.Header, error) {
+// post sends one sale attempt; it answers the status, the body and the
+// Retry-After header.
+func (e *engine) post(token string, body []byte) (int, []byte, string, error) {
+	base := e.sellBase()
+	if t := e.rawSales.target(base); t != nil {
+		a, err := e.rawSales.do(t, http.MethodPost, "/api/v2/outlet/sales",
+			[]string{"Authorization", "Bearer " + token, "Content-Type", "application/json"}, body, nil)
+		return a.status, a.body, a.retryAfter, err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.sellBase()+"/api/v2/outlet/sales", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v2/outlet/sales", bytes.NewReader(body))
 	if err != nil {
-		return 0, nil, nil, err
+		return 0, nil, "", err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := e.salesC.Do(req)
 	if err != nil {
-		return 0, nil, nil, err
+		return 0, nil, "", err
 	}
 	b, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	return resp.StatusCode, b, resp.Header, err
+	return resp.StatusCode, b, resp.Header.Get("Retry-After"), err
 }
 
 func saleBody(txn, buyer string, qty int) []byte {
@@ -73,13 +81,13 @@ func (e *engine) sell(j *saleJob) {
 		status int
 		b      []byte
 		err    error
-		hdr    http.Header
+		after  string
 	)
 	const attempts = 4
 	retried := false
 	for a := 1; a <= attempts; a++ {
 		e.salesAttempt.Add(1)
-		status, b, hdr, err = e.post(j.outlet.token, body)
+		status, b, after, err = e.post(j.outlet.token, body)
 		retry := err != nil || status == http.StatusServiceUnavailable
 		if !retry || a == attempts {
 			break
@@ -87,7 +95,7 @@ func (e *engine) sell(j *saleJob) {
 		e.salesRetries.Add(1)
 		retried = true
 		wait := time.Duration(a) * 50 * time.Millisecond
-		if s, perr := strconv.Atoi(hdr.Get("Retry-After")); perr == nil && err == nil {
+		if s, perr := strconv.Atoi(after); perr == nil && err == nil {
 			wait = min(time.Duration(s)*time.Second, 500*time.Millisecond)
 		}
 		time.Sleep(wait)
@@ -111,7 +119,7 @@ func (e *engine) sell(j *saleJob) {
 	switch {
 	case err == nil && (status == http.StatusCreated || status == http.StatusOK):
 		var r receipt
-		if jerr := json.Unmarshal(b, &r); jerr != nil || r.SaleID == "" {
+		if jerr := parseReceipt(b, &r); jerr != nil || r.SaleID == "" {
 			e.salesErr.Add(1)
 			sec.salesErr.Add(1)
 			e.countError("bad_receipt")

@@ -55,6 +55,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// cache_size(16 MiB): a batch's dirty pages must fit, or SQLite spills
 	// them into the WAL mid-transaction (measured: a third of the commit
 	// cost with the 2 MiB default); more would only cost memory.
+	// Readers (verify, history, token look-ups) and the checkpointer keep
+	// small caches, 512 and 256 KiB instead of 2 MiB each: theirs are
+	// scans or single rows, and the 2 MiB defaults stayed resident after a
+	// rush.
 	// wal_autocheckpoint(0): checkpoints run in the background, on their
 	// own connection (checkpoint.go), not inside a commit.
 	// synchronous(NORMAL) plus our own flush of the WAL before Write
@@ -79,14 +83,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		writer.Close()
 		return nil, err
 	}
-	reader, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=query_only(1)&"+common)
+	reader, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=query_only(1)&_pragma=cache_size(-512)&"+common)
 	if err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("sqlite: open reader: %w", err)
 	}
 	reader.SetMaxOpenConns(4)
 	reader.SetMaxIdleConns(4)
-	ckdb, err := sql.Open("sqlite", "file:"+path+"?_pragma=synchronous(NORMAL)&"+common)
+	ckdb, err := sql.Open("sqlite", "file:"+path+"?_pragma=synchronous(NORMAL)&_pragma=cache_size(-256)&"+common)
 	if err != nil {
 		writer.Close()
 		reader.Close()

@@ -143,10 +143,10 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 // WriteJSON writes a value (one newline after it; b is not modified).
 func WriteJSONBytes(w http.ResponseWriter, status int, b []byte) {
 	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
+	h["Content-Type"] = jsonType
+	h["X-Content-Type-Options"] = noSniff
 	if h.Get("Cache-Control") == "" {
-		h.Set("Cache-Control", "no-store")
+		h["Cache-Control"] = noStore
 	}
 	h.Set("Content-Length", strconv.Itoa(len(b)+1))
 	w.WriteHeader(status)
@@ -155,6 +155,15 @@ func WriteJSONBytes(w http.ResponseWriter, status int, b []byte) {
 }
 
 var newline = []byte{'\n'}
+
+// Header values every JSON answer sets, shared rather than allocated per
+// answer (keys in canonical form; a full slice, so that an Add elsewhere
+// copies it instead of writing into it).
+var (
+	jsonType = []string{"application/json; charset=utf-8"}[:1:1]
+	noSniff  = []string{"nosniff"}[:1:1]
+	noStore  = []string{"no-store"}[:1:1]
+)
 
 // AcceptsGzip reports whether the request's Accept-Encoding allows gzip
 // (RFC 9110 §12.5.3): "gzip" or "x-gzip" with a non-zero weight, else "*"

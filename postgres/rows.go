@@ -1,0 +1,147 @@
+package postgres
+
+import (
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/publicmask/publicmask"
+)
+
+// Multi-row writes. A group commit's sales, sale items, idempotency records
+// and person-weeks are buffered and go out as one statement per table over
+// arrays, queued before the next statement that might depend on them (tx.queue)
+// or before the stamping statement at commit. A statement's fixed cost on
+// the server (bind, executor start, WAL record of the command) is then paid
+// once per batch instead of once per row. Rows keep their order: sales.seq
+// follows the order of InsertSale calls.
+const (
+	sqlSalesPut = `INSERT INTO sales (id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict, late, shortfall)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[],
+			$7::bool[], $8::int4[], $9::text[], $10::bool[], $11::int4[])`
+	sqlItemsPut = `INSERT INTO sale_items (sale_id, idx, role, person, category, birth_year, quantity)
+		SELECT * FROM unnest($1::text[], $2::int4[], $3::text[], $4::text[], $5::text[], $6::int4[], $7::int4[])`
+	sqlIdemsPut = `INSERT INTO idempotency (outlet, txn_id, body_hash, response, created_at)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::timestamptz[])`
+	sqlPWsInsert = `INSERT INTO person_weeks (person, week, quantity, purchases, weekday_purchases, weekend_purchases)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::int4[], $4::int4[], $5::int4[], $6::int4[])`
+	sqlPWsUpsert = sqlPWsInsert + ` ON CONFLICT (week, person) DO UPDATE SET quantity = excluded.quantity,
+		purchases = excluded.purchases, weekday_purchases = excluded.weekday_purchases, weekend_purchases = excluded.weekend_purchases`
+)
+
+// rowBuffer holds the writes not yet queued.
+type rowBuffer struct {
+	sales []*publicmask.Sale
+	idem  []publicmask.IdemRecord
+	// Person-weeks by kind, one entry per row: a row written twice keeps
+	// its first kind and its last values (one statement cannot write a row
+	// twice).
+	pwInsert, pwUpsert []publicmask.PersonWeek
+	pwAt               map[pwKey]pwSlot
+}
+
+type pwSlot struct {
+	insert bool
+	i      int
+}
+
+func (r *rowBuffer) empty() bool {
+	return len(r.sales) == 0 && len(r.idem) == 0 && len(r.pwInsert) == 0 && len(r.pwUpsert) == 0
+}
+
+func (r *rowBuffer) addSale(s *publicmask.Sale) { r.sales = append(r.sales, s) }
+
+// putPW buffers a person-week's new values; insert: the row was read as
+// absent, so it must be a plain INSERT.
+func (r *rowBuffer) putPW(pw publicmask.PersonWeek, insert bool) {
+	k := pwKey{pw.Person, pw.Week}
+	if r.pwAt == nil {
+		r.pwAt = make(map[pwKey]pwSlot)
+	}
+	if at, ok := r.pwAt[k]; ok {
+		if at.insert {
+			r.pwInsert[at.i] = pw
+		} else {
+			r.pwUpsert[at.i] = pw
+		}
+		return
+	}
+	if insert {
+		r.pwAt[k] = pwSlot{insert: true, i: len(r.pwInsert)}
+		r.pwInsert = append(r.pwInsert, pw)
+	} else {
+		r.pwAt[k] = pwSlot{i: len(r.pwUpsert)}
+		r.pwUpsert = append(r.pwUpsert, pw)
+	}
+}
+
+// flush queues the buffered rows into b and empties the buffer. Sales go
+// before their items (sale_items references sales).
+func (r *rowBuffer) flush(b *pgx.Batch) {
+	if r.empty() {
+		return
+	}
+	if len(r.sales) > 0 {
+		queueSales(b, r.sales)
+	}
+	if len(r.idem) > 0 {
+		queueIdems(b, r.idem)
+	}
+	if len(r.pwInsert) > 0 {
+		queuePWs(b, sqlPWsInsert, r.pwInsert)
+	}
+	if len(r.pwUpsert) > 0 {
+		queuePWs(b, sqlPWsUpsert, r.pwUpsert)
+	}
+	// The queued arguments keep the slices: start new ones.
+	*r = rowBuffer{}
+}
+
+func queueSales(b *pgx.Batch, sales []*publicmask.Sale) {
+	n := len(sales)
+	ids, outlets, txns, weeks, conflicts := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	sold, recorded := make([]time.Time, n), make([]time.Time, n)
+	weekend, late := make([]bool, n), make([]bool, n)
+	qty, short := make([]int32, n), make([]int32, n)
+	items := 0
+	for i, s := range sales {
+		ids[i], outlets[i], txns[i], weeks[i], conflicts[i] = s.ID, s.Outlet, s.TxnID, s.Week, s.Conflict
+		sold[i], recorded[i], weekend[i], late[i] = s.SoldAt, s.RecordedAt, s.Weekend, s.Late
+		qty[i], short[i] = int32(s.Quantity), int32(s.Shortfall)
+		items += len(s.Items)
+	}
+	b.Queue(sqlSalesPut, ids, outlets, txns, sold, recorded, weeks, weekend, qty, conflicts, late, short)
+	if items == 0 {
+		return
+	}
+	saleIDs, roles, persons, cats := make([]string, 0, items), make([]string, 0, items), make([]string, 0, items), make([]string, 0, items)
+	idx, births, iqty := make([]int32, 0, items), make([]int32, 0, items), make([]int32, 0, items)
+	for _, s := range sales {
+		for i, it := range s.Items {
+			saleIDs, idx, roles, persons = append(saleIDs, s.ID), append(idx, int32(i)), append(roles, it.Role), append(persons, it.Person)
+			cats, births, iqty = append(cats, it.Category), append(births, int32(it.BirthYear)), append(iqty, int32(it.Quantity))
+		}
+	}
+	b.Queue(sqlItemsPut, saleIDs, idx, roles, persons, cats, births, iqty)
+}
+
+func queueIdems(b *pgx.Batch, rs []publicmask.IdemRecord) {
+	n := len(rs)
+	outlets, txns, hashes := make([]string, n), make([]string, n), make([]string, n)
+	resp, at := make([][]byte, n), make([]time.Time, n)
+	for i, r := range rs {
+		outlets[i], txns[i], hashes[i], resp[i], at[i] = r.Outlet, r.TxnID, r.BodyHash, r.Response, r.CreatedAt
+	}
+	b.Queue(sqlIdemsPut, outlets, txns, hashes, resp, at)
+}
+
+func queuePWs(b *pgx.Batch, sql string, pws []publicmask.PersonWeek) {
+	n := len(pws)
+	persons, weeks := make([]string, n), make([]string, n)
+	qty, purchases, weekday, weekend := make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n)
+	for i, pw := range pws {
+		persons[i], weeks[i] = pw.Person, pw.Week
+		qty[i], purchases[i], weekday[i], weekend[i] = int32(pw.Quantity), int32(pw.Purchases), int32(pw.WeekdayPurchases), int32(pw.WeekendPurchases)
+	}
+	b.Queue(sql, persons, weeks, qty, purchases, weekday, weekend)
+}

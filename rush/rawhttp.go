@@ -1,0 +1,193 @@
+package rush
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// rawClient is the load's own HTTP/1.1 client for its two hot request
+// kinds, sales and public reads, on plain http:// targets: the worker that
+// makes a request writes it and reads the answer on a keep-alive
+// connection itself. net/http's Transport hands each request to a writer
+// and a reader goroutine of the connection and back (goroutine switches,
+// channel operations, a context per request): about a third of the
+// generator's CPU, on the two cores it shares with the server it measures.
+// Anything else (https, gzip, streams, setup) still goes through net/http.
+type rawClient struct {
+	timeout time.Duration // whole exchange, dial included; 0 = none
+	max     int           // idle connections kept per host
+
+	mu      sync.Mutex
+	targets map[string]*rawTarget // by base URL; nil entry: not servable
+	idle    map[*rawTarget][]*rawConn
+}
+
+// rawTarget is a base URL the raw client serves.
+type rawTarget struct {
+	addr   string // host:port to dial
+	host   string // Host header
+	prefix string // path prefix of the base, without the trailing slash
+}
+
+type rawConn struct {
+	c  net.Conn
+	br *bufio.Reader
+	wb []byte
+}
+
+func newRawClient(timeout time.Duration, maxIdle int) *rawClient {
+	return &rawClient{timeout: timeout, max: maxIdle, targets: map[string]*rawTarget{}, idle: map[*rawTarget][]*rawConn{}}
+}
+
+// target returns how to reach base, or nil when only net/http can (https,
+// user info, a query).
+func (rc *rawClient) target(base string) *rawTarget {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	t, ok := rc.targets[base]
+	if ok {
+		return t
+	}
+	u, err := url.Parse(base)
+	if err == nil && u.Scheme == "http" && u.User == nil && u.RawQuery == "" && u.Fragment == "" && u.Host != "" {
+		addr := u.Host
+		if u.Port() == "" {
+			addr = net.JoinHostPort(u.Hostname(), "80")
+		}
+		t = &rawTarget{addr: addr, host: u.Host, prefix: strings.TrimSuffix(u.EscapedPath(), "/")}
+	}
+	rc.targets[base] = t
+	return t
+}
+
+func (rc *rawClient) get(t *rawTarget, deadline time.Time) (*rawConn, error) {
+	rc.mu.Lock()
+	if l := rc.idle[t]; len(l) > 0 {
+		c := l[len(l)-1]
+		rc.idle[t] = l[:len(l)-1]
+		rc.mu.Unlock()
+		return c, nil
+	}
+	rc.mu.Unlock()
+	d := net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second, Deadline: deadline}
+	c, err := d.Dial("tcp", t.addr)
+	if err != nil {
+		return nil, err
+	}
+	return &rawConn{c: c, br: bufio.NewReaderSize(c, 32<<10), wb: make([]byte, 0, 512)}, nil
+}
+
+func (rc *rawClient) put(t *rawTarget, c *rawConn) {
+	rc.mu.Lock()
+	if l := rc.idle[t]; len(l) < rc.max {
+		rc.idle[t] = append(l, c)
+		rc.mu.Unlock()
+		return
+	}
+	rc.mu.Unlock()
+	c.c.Close()
+}
+
+// closeIdle closes the idle connections.
+func (rc *rawClient) closeIdle() {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for t, l := range rc.idle {
+		for _, c := range l {
+			c.c.Close()
+		}
+		delete(rc.idle, t)
+	}
+}
+
+// rawAnswer is what the load reads of an answer.
+type rawAnswer struct {
+	status     int
+	retryAfter string
+	body       []byte // nil unless asked for
+}
+
+// do sends one request (hdr: header names and values in pairs) and reads
+// its answer, keeping the body when keep(status) says so (nil: always)
+// and discarding it otherwise. A timed-out exchange is an error wrapping
+// context.DeadlineExceeded, as net/http's client with a context reports
+// it.
+func (rc *rawClient) do(t *rawTarget, method, path string, hdr []string, body []byte, keep func(status int) bool) (rawAnswer, error) {
+	var deadline time.Time
+	if rc.timeout > 0 {
+		deadline = time.Now().Add(rc.timeout)
+	}
+	c, err := rc.get(t, deadline)
+	if err != nil {
+		return rawAnswer{}, rawErr(err)
+	}
+	c.c.SetDeadline(deadline)
+	w := append(c.wb[:0], method...)
+	w = append(w, ' ')
+	w = append(w, t.prefix...)
+	w = append(w, path...)
+	w = append(w, " HTTP/1.1\r\nHost: "...)
+	w = append(w, t.host...)
+	w = append(w, "\r\nUser-Agent: publicmask-rush\r\n"...)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		w = append(w, hdr[i]...)
+		w = append(w, ": "...)
+		w = append(w, hdr[i+1]...)
+		w = append(w, "\r\n"...)
+	}
+	if body != nil {
+		w = append(w, "Content-Length: "...)
+		w = strconv.AppendInt(w, int64(len(body)), 10)
+		w = append(w, "\r\n"...)
+	}
+	w = append(w, "\r\n"...)
+	w = append(w, body...)
+	c.wb = w
+	if _, err := c.c.Write(w); err != nil {
+		c.c.Close()
+		return rawAnswer{}, rawErr(err)
+	}
+	resp, err := http.ReadResponse(c.br, nil)
+	if err != nil {
+		c.c.Close()
+		return rawAnswer{}, rawErr(err)
+	}
+	a := rawAnswer{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After")}
+	keepIt := keep == nil || keep(resp.StatusCode)
+	switch {
+	case keepIt && resp.ContentLength >= 0 && resp.ContentLength <= 1<<20:
+		a.body = make([]byte, resp.ContentLength)
+		_, err = io.ReadFull(resp.Body, a.body)
+	case keepIt:
+		a.body, err = io.ReadAll(resp.Body)
+	default:
+		_, err = io.Copy(io.Discard, resp.Body)
+	}
+	resp.Body.Close()
+	if err != nil || resp.Close {
+		c.c.Close()
+	} else {
+		rc.put(t, c)
+	}
+	if err != nil {
+		return rawAnswer{}, rawErr(err)
+	}
+	return a, nil
+}
+
+// rawErr makes a timeout recognisable as context.DeadlineExceeded.
+func rawErr(err error) error {
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		return fmt.Errorf("%w (%v)", context.DeadlineExceeded, err)
+	}
+	return err
+}

@@ -2,7 +2,7 @@
 """load.py BASE TOKEN CSV OUTDIR [PID]: import an outlet CSV through PUT /api/v2/admin/outlets
 (bodies of 100,000 rows), then open every outlet with a delivery list (bodies of 50,000
 lines); writes OUTDIR/load.json with the server's import and delivery times. Used by
-bench-scale.sh and bench-load.sh. BENCH_LOAD_PARALLEL (default 2) bodies are in flight at
+bench-scale.sh and bench-load.sh. BENCH_LOAD_PARALLEL (default 1) bodies are in flight at
 once, so that the server decodes one body while it writes another (1: one after another).
 With the server's PID it also records the CPU seconds the server used in each phase."""
 import json, os, sys, time, urllib.request
@@ -14,7 +14,7 @@ def cpu():
         return 0.0
     f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
-parallel = int(os.environ.get("BENCH_LOAD_PARALLEL", "2"))
+parallel = int(os.environ.get("BENCH_LOAD_PARALLEL", "1"))
 pool = ThreadPoolExecutor(max_workers=parallel)
 rows = open(csv, encoding="utf-8").read().splitlines()
 head, rows = rows[0], rows[1:]

@@ -36,8 +36,7 @@ func inGroups(n int, fn func(lo, hi int) error) error {
 // connection when the store opens (prepareBulk): parsing a 400-row
 // statement per transaction was a tenth of a bulk write's CPU.
 var bulkSQL = []string{
-	sqlLockOutlets(bulkRows), sqlIdemRead(bulkRows), sqlOutletUpsert(bulkRows),
-	sqlInsert(tableDeliveries, 5, bulkRows), sqlInsert(tableIdempotency, 5, bulkRows),
+	sqlLockOutlets(bulkRows), sqlOutletUpsert(bulkRows), sqlInsert(tableDeliveries, 5, bulkRows),
 }
 
 func (s *Store) prepareBulk(ctx context.Context) error {
@@ -61,6 +60,9 @@ func (t *tx) bulkStmt(q string, rows int) (*sql.Stmt, error) {
 }
 
 func (t *tx) bulkExec(q string, rows int, args []any) error {
+	if err := t.flush(); err != nil {
+		return err
+	}
 	st, err := t.bulkStmt(q, rows)
 	if err == nil && st != nil {
 		_, err = st.ExecContext(t.ctx, args...)
@@ -71,6 +73,9 @@ func (t *tx) bulkExec(q string, rows int, args []any) error {
 }
 
 func (t *tx) bulkQuery(q string, rows int, args []any) (*sql.Rows, error) {
+	if err := t.flush(); err != nil {
+		return nil, err
+	}
 	st, err := t.bulkStmt(q, rows)
 	if err != nil {
 		return nil, err
@@ -129,41 +134,38 @@ func (t *tx) LockOutlets(codes []string) (map[string]publicmask.Outlet, error) {
 	return out, err
 }
 
-// Idempotencies implements publicmask.BulkTx.
+// Idempotencies implements publicmask.BulkTx, with statements prepared
+// once (buffer.go): the ledger also reads each batch's sales this way.
 func (t *tx) Idempotencies(keys []publicmask.IdemKey) (map[publicmask.IdemKey]publicmask.IdemRecord, error) {
 	out := make(map[publicmask.IdemKey]publicmask.IdemRecord, len(keys)) // the ledger adds the list's new records
-	err := inGroups(len(keys), func(lo, hi int) error {
-		args := make([]any, 0, 2*(hi-lo))
-		for _, k := range keys[lo:hi] {
-			args = append(args, k.Outlet, k.TxnID)
+	if err := t.flush(); err != nil {
+		return nil, err
+	}
+	err := t.queryMulti(&multiIdemGet, len(keys), func(a []any, i int) []any {
+		return append(a, keys[i].Outlet, keys[i].TxnID)
+	}, func(rows *sql.Rows) error {
+		var r publicmask.IdemRecord
+		var created int64
+		if err := rows.Scan(&r.Outlet, &r.TxnID, &r.BodyHash, &r.Response, &created); err != nil {
+			return err
 		}
-		rows, err := t.bulkQuery(sqlIdemRead(hi-lo), hi-lo, args)
-		if err != nil {
-			return fmt.Errorf("sqlite: idempotency: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var r publicmask.IdemRecord
-			var created int64
-			if err := rows.Scan(&r.Outlet, &r.TxnID, &r.BodyHash, &r.Response, &created); err != nil {
-				return fmt.Errorf("sqlite: idempotency: %w", err)
-			}
-			r.CreatedAt = fromMicro(created)
-			out[publicmask.IdemKey{Outlet: r.Outlet, TxnID: r.TxnID}] = r
-		}
-		return rows.Err()
+		r.CreatedAt = fromMicro(created)
+		out[publicmask.IdemKey{Outlet: r.Outlet, TxnID: r.TxnID}] = r
+		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: idempotency: %w", err)
+	}
+	for _, k := range keys {
+		if _, ok := out[k]; !ok {
+			t.knownAbsent(k)
+		}
+	}
+	return out, nil
 }
 
 func sqlLockOutlets(n int) string {
 	return `SELECT ` + outletCols + ` FROM outlets WHERE code IN (` + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + `)`
-}
-
-// sqlIdemRead: the keys drive the join, so that each is one look-up in the
-// primary key.
-func sqlIdemRead(n int) string {
-	return `WITH k(outlet, txn_id) AS (VALUES ` + values(n, 2) + `) SELECT i.outlet, i.txn_id, i.body_hash, i.response, i.created_at FROM k CROSS JOIN idempotency i ON i.outlet = k.outlet AND i.txn_id = k.txn_id`
 }
 
 func sqlOutletUpsert(n int) string {
@@ -171,10 +173,7 @@ func sqlOutletUpsert(n int) string {
 		` ON CONFLICT (code) DO UPDATE SET name = excluded.name, addr = excluded.addr, type = excluded.type, lat = excluded.lat, lng = excluded.lng, stock = excluded.stock, suspended = excluded.suspended, stock_at = excluded.stock_at, updated_at = excluded.updated_at, version = excluded.version, sold = excluded.sold`
 }
 
-const (
-	tableDeliveries  = "deliveries (id, outlet, txn_id, quantity, at)"
-	tableIdempotency = "idempotency (outlet, txn_id, body_hash, response, created_at)"
-)
+const tableDeliveries = "deliveries (id, outlet, txn_id, quantity, at)"
 
 func sqlInsert(table string, cols, n int) string {
 	return `INSERT INTO ` + table + ` VALUES ` + values(n, cols)
@@ -229,12 +228,15 @@ func (t *tx) InsertDeliveries(ds []*publicmask.Delivery) error {
 	})
 }
 
-// PutIdempotencies implements publicmask.BulkTx.
+// PutIdempotencies implements publicmask.BulkTx: the records are held and
+// written as PutIdempotency's are (buffer.go), with the same checks.
 func (t *tx) PutIdempotencies(rs []publicmask.IdemRecord) error {
-	var at boxed
-	return insertRows(t, tableIdempotency, 5, rs, func(r publicmask.IdemRecord) []any {
-		return []any{r.Outlet, r.TxnID, r.BodyHash, r.Response, at.micro(r.CreatedAt)}
-	})
+	for _, r := range rs {
+		if err := t.PutIdempotency(r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // boxed keeps the last time put into an argument, boxed: the rows of a

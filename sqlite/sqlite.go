@@ -35,7 +35,8 @@ type Store struct {
 	version int64 // last assigned change version; guarded by writeMu
 	dur     *durability
 	stmts   map[string]*sql.Stmt
-	hot     *hot // the writer's copy of outlets and person-weeks (hot.go)
+	hot     *hot    // the writer's copy of outlets and person-weeks (hot.go)
+	spare   pending // a finished transaction's pending rows, emptied (buffer.go)
 	ckpt    *checkpointer
 	// failCommit, when set (tests), fails a commit after the transaction's
 	// statements ran.
@@ -67,7 +68,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// survive both. FULL would flush inside COMMIT, with the writer lock
 	// held; flushing after it lets the next batch run meanwhile.
 	common := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(on)&_time_format=sqlite"
-	wdsn := "file:" + path + "?_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-16384)&_pragma=wal_autocheckpoint(0)&" + common
+	wdsn := "file:" + path + "?_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-16384)&_pragma=wal_autocheckpoint(0)&_pragma=temp_store(MEMORY)&" + common
 	writer, err := sql.Open("sqlite", wdsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -150,14 +151,9 @@ func (s *Store) Ping(ctx context.Context) error {
 // its text.
 const (
 	sqlIdemGet      = `SELECT body_hash, response, created_at FROM idempotency WHERE outlet = ? AND txn_id = ?`
-	sqlIdemPut      = `INSERT INTO idempotency (outlet, txn_id, body_hash, response, created_at) VALUES (?, ?, ?, ?, ?)`
-	sqlIdemClaim    = `INSERT INTO idempotency (outlet, txn_id, body_hash, response, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (outlet, txn_id) DO NOTHING`
+	sqlSaleIdemGet  = `SELECT body_hash, response, recorded_at FROM sales WHERE outlet = ? AND txn_id = ? AND response IS NOT NULL LIMIT 1`
 	sqlLockOutlet   = `SELECT ` + outletCols + ` FROM outlets WHERE code = ?`
 	sqlOutletInsert = `INSERT INTO outlets (code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, version, sold) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (code) DO UPDATE SET name = excluded.name, addr = excluded.addr, type = excluded.type, lat = excluded.lat, lng = excluded.lng, stock = excluded.stock, suspended = excluded.suspended, stock_at = excluded.stock_at, updated_at = excluded.updated_at, version = excluded.version, sold = excluded.sold`
-	sqlOutletStock  = `UPDATE outlets SET stock = ?, suspended = ?, stock_at = ?, updated_at = ?, version = ?, sold = ? WHERE code = ?`
-	sqlPWUpsert     = `INSERT INTO person_weeks (person, week, quantity, purchases, weekday_purchases, weekend_purchases) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (week, person) DO UPDATE SET quantity = excluded.quantity, purchases = excluded.purchases, weekday_purchases = excluded.weekday_purchases, weekend_purchases = excluded.weekend_purchases`
-	sqlSalePut      = `INSERT INTO sales (id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict, late, shortfall) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	sqlItemPut      = `INSERT INTO sale_items (sale_id, idx, role, person, category, birth_year, quantity) VALUES (?, ?, ?, ?, ?, ?, ?)`
 	sqlSaleLock     = `SELECT ` + saleCols + ` FROM sales WHERE id = ?`
 	sqlItemsGet     = `SELECT role, person, category, birth_year, quantity FROM sale_items WHERE sale_id = ? ORDER BY idx`
 	sqlPWLock       = `SELECT quantity, purchases, weekday_purchases, weekend_purchases FROM person_weeks WHERE person = ? AND week = ?`
@@ -171,11 +167,12 @@ const (
 	sqlTokenRevoke  = `UPDATE tokens SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL`
 )
 
-var writeSQL = []string{sqlIdemGet, sqlIdemPut, sqlIdemClaim, sqlLockOutlet, sqlOutletInsert, sqlOutletStock, sqlPWUpsert, sqlSalePut, sqlItemPut, sqlSaleLock, sqlItemsGet, sqlPWLock, sqlSaleCancel, sqlDeliveryPut, sqlCorrectPut, sqlSuspStart, sqlSuspEnd, sqlSuspAt, sqlTokenPut, sqlTokenRevoke}
+var writeSQL = []string{sqlIdemGet, sqlSaleIdemGet, sqlLockOutlet, sqlOutletInsert, sqlSaleLock, sqlItemsGet, sqlPWLock, sqlSaleCancel, sqlDeliveryPut, sqlCorrectPut, sqlSuspStart, sqlSuspEnd, sqlSuspAt, sqlTokenPut, sqlTokenRevoke}
 
 func (s *Store) prepare(ctx context.Context) error {
-	s.stmts = make(map[string]*sql.Stmt, len(writeSQL))
-	for _, q := range writeSQL {
+	qs := append(writeSQL[:len(writeSQL):len(writeSQL)], multiSQLs()...)
+	s.stmts = make(map[string]*sql.Stmt, len(qs))
+	for _, q := range qs {
 		st, err := s.writer.PrepareContext(ctx, q)
 		if err != nil {
 			return fmt.Errorf("sqlite: prepare %.40s: %w", q, err)
@@ -212,8 +209,13 @@ func (s *Store) write(ctx context.Context, fn func(publicmask.Tx) error) (uint64
 	// thousands of times a second. The transaction as a whole still ends
 	// with ctx (BeginTx above), and busy_timeout bounds lock waits.
 	tx := &tx{s: s, tx: sqlTx, ctx: context.WithoutCancel(ctx), stmts: make(map[string]*sql.Stmt, 12),
-		st: staged{outlets: make(map[string]publicmask.Outlet)}}
-	if err := fn(tx); err != nil {
+		st: staged{outlets: make(map[string]publicmask.Outlet)}, pend: s.spare}
+	defer func() { tx.pend.reset(); s.spare = tx.pend }() // its space serves the next transaction
+	err = fn(tx)
+	if err == nil {
+		err = tx.flush()
+	}
+	if err != nil {
 		if rerr := sqlTx.Rollback(); rerr != nil {
 			s.hot.drop() // the database's state is in doubt: load it again
 		}
@@ -249,7 +251,24 @@ type tx struct {
 	tx    *sql.Tx
 	ctx   context.Context
 	stmts map[string]*sql.Stmt
-	st    staged // this transaction's writes to hot rows
+	st    staged  // this transaction's writes to hot rows
+	pend  pending // rows not yet written (buffer.go)
+	args  []any   // reused by the multi-row statements
+	// known are the idempotency records this transaction read or wrote: a
+	// second record of one fails the transaction, as the idempotency
+	// table's key would. absent are the txn_ids it looked up and found
+	// without a record: being the only writer, it need not look again
+	// (Idempotency, checkNewRecords).
+	known  map[publicmask.IdemKey]publicmask.IdemRecord
+	absent map[publicmask.IdemKey]bool
+}
+
+// knownAbsent notes that k had no record when this transaction looked.
+func (t *tx) knownAbsent(k publicmask.IdemKey) {
+	if t.absent == nil {
+		t.absent = make(map[publicmask.IdemKey]bool)
+	}
+	t.absent[k] = true
 }
 
 // stmt is the prepared statement of q bound to this transaction.
@@ -262,7 +281,15 @@ func (t *tx) stmt(q string) *sql.Stmt {
 	return st
 }
 
+// exec runs a statement after writing the pending rows.
 func (t *tx) exec(q string, args ...any) (sql.Result, error) {
+	if err := t.flush(); err != nil {
+		return nil, err
+	}
+	return t.execNow(q, args...)
+}
+
+func (t *tx) execNow(q string, args ...any) (sql.Result, error) {
 	r, err := t.stmt(q).ExecContext(t.ctx, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %.40s: %w", q, err)
@@ -270,41 +297,63 @@ func (t *tx) exec(q string, args ...any) (sql.Result, error) {
 	return r, nil
 }
 
+// Idempotency finds a txn_id's record in the idempotency table or, for a
+// sale, in the sale's row (migration 00006).
 func (t *tx) Idempotency(outlet, txnID string) (publicmask.IdemRecord, bool, error) {
 	r := publicmask.IdemRecord{Outlet: outlet, TxnID: txnID}
-	var created int64
-	err := t.stmt(sqlIdemGet).QueryRowContext(t.ctx, outlet, txnID).Scan(&r.BodyHash, &r.Response, &created)
-	if errors.Is(err, sql.ErrNoRows) {
+	k := publicmask.IdemKey{Outlet: outlet, TxnID: txnID}
+	if rec, ok := t.known[k]; ok {
+		return rec, true, nil
+	}
+	if t.absent[k] {
 		return r, false, nil
 	}
-	if err != nil {
-		return r, false, fmt.Errorf("sqlite: idempotency: %w", err)
-	}
-	r.CreatedAt = fromMicro(created)
-	return r, true, nil
-}
-
-func (t *tx) PutIdempotency(r publicmask.IdemRecord) error {
-	_, err := t.exec(sqlIdemPut, r.Outlet, r.TxnID, r.BodyHash, r.Response, micro(r.CreatedAt))
-	return err
-}
-
-// ClaimIdempotency implements publicmask.IdemClaimer.
-func (t *tx) ClaimIdempotency(r publicmask.IdemRecord) (publicmask.IdemRecord, bool, error) {
-	res, err := t.exec(sqlIdemClaim, r.Outlet, r.TxnID, r.BodyHash, r.Response, micro(r.CreatedAt))
-	if err != nil {
-		return r, false, err
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return r, false, fmt.Errorf("sqlite: idempotency claim: %w", err)
-	} else if n == 1 {
+	for _, q := range []string{sqlIdemGet, sqlSaleIdemGet} {
+		var created int64
+		row, err := t.queryRow(q, outlet, txnID)
+		if err != nil {
+			return r, false, err
+		}
+		err = row.Scan(&r.BodyHash, &r.Response, &created)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return r, false, fmt.Errorf("sqlite: idempotency: %w", err)
+		}
+		r.CreatedAt = fromMicro(created)
+		t.know(k, r)
 		return r, true, nil
 	}
-	rec, ok, err := t.Idempotency(r.Outlet, r.TxnID)
-	if err == nil && !ok {
-		err = fmt.Errorf("sqlite: idempotency claim: no record for %s/%s and none inserted", r.Outlet, r.TxnID)
+	t.knownAbsent(k)
+	return r, false, nil
+}
+
+// PutIdempotency records r with the transaction's other rows; a sale
+// inserted next with the same outlet and txn_id takes it into its row
+// (InsertSale).
+func (t *tx) PutIdempotency(r publicmask.IdemRecord) error {
+	k := publicmask.IdemKey{Outlet: r.Outlet, TxnID: r.TxnID}
+	if _, ok := t.known[k]; ok {
+		return fmt.Errorf("sqlite: txn_id %s/%s already has an idempotency record", r.Outlet, r.TxnID)
 	}
-	return rec, false, err
+	t.know(k, r)
+	t.pend.idem = append(t.pend.idem, r)
+	if !t.absent[k] {
+		t.pend.unchecked++
+	}
+	return nil
+}
+
+// ClaimIdempotency implements publicmask.IdemClaimer: this transaction is
+// the only writer, so a record that neither table holds cannot appear
+// before it commits.
+func (t *tx) ClaimIdempotency(r publicmask.IdemRecord) (publicmask.IdemRecord, bool, error) {
+	rec, ok, err := t.Idempotency(r.Outlet, r.TxnID)
+	if err != nil || ok {
+		return rec, false, err
+	}
+	return r, true, t.PutIdempotency(r)
 }
 
 // LockOutlet reads from the writer's copy (hot.go): this transaction's own
@@ -323,21 +372,11 @@ func (t *tx) SaveOutlet(o *publicmask.Outlet) error {
 	t.s.version++
 	o.Version = t.s.version
 	// A sale or a delivery changes only the stock columns of a row the
-	// writer holds: update those alone (a third of the arguments, no text
-	// but the key); anything else, or a row that is not there, is upserted.
-	done := false
+	// writer holds: those alone are written, with the transaction's other
+	// stock changes (flushOutlets); anything else is upserted now.
 	if prev, ok := t.held(o.Code); ok && sameRegistry(&prev, o) {
-		res, err := t.exec(sqlOutletStock, o.Stock, o.Suspended, nullMicro(o.StockAt), nullMicro(o.UpdatedAt), o.Version, o.Sold, o.Code)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return fmt.Errorf("sqlite: save outlet: %w", err)
-		}
-		done = n == 1
-	}
-	if !done {
+		t.pend.putOutlet(*o)
+	} else {
 		_, err := t.exec(sqlOutletInsert, o.Code, o.Name, o.Addr, o.Type, o.Lat, o.Lng, o.Stock, o.Suspended,
 			nullMicro(o.StockAt), nullMicro(o.UpdatedAt), o.Version, o.Sold)
 		if err != nil {
@@ -377,6 +416,10 @@ func (t *tx) PersonWeeks(week string, persons []string) (map[string]publicmask.P
 		}
 	}
 	for _, p := range persons {
+		if pw, ok := t.pend.personWeek(p, week); ok {
+			out[p] = pw
+			continue
+		}
 		if f != nil && !f.mayHave(p) { // only the writer adds to f: no lock needed here
 			continue
 		}
@@ -394,9 +437,7 @@ func (t *tx) PersonWeeks(week string, persons []string) (map[string]publicmask.P
 }
 
 func (t *tx) PutPersonWeek(pw publicmask.PersonWeek) error {
-	if _, err := t.exec(sqlPWUpsert, pw.Person, pw.Week, pw.Quantity, pw.Purchases, pw.WeekdayPurchases, pw.WeekendPurchases); err != nil {
-		return err
-	}
+	t.pend.putPersonWeek(pw)
 	// Into the filter now, before the commit: a later sale of this batch
 	// must find the row, and a "maybe" that outlives a rollback is harmless.
 	if f := t.s.hot.week(pw.Week); f != nil {
@@ -409,19 +450,16 @@ func (t *tx) PutPersonWeek(pw publicmask.PersonWeek) error {
 }
 
 func (t *tx) InsertSale(s *publicmask.Sale) error {
-	if _, err := t.exec(sqlSalePut, s.ID, s.Outlet, s.TxnID, micro(s.SoldAt), micro(s.RecordedAt), s.Week, s.Weekend, s.Quantity, s.Conflict, s.Late, s.Shortfall); err != nil {
-		return err
-	}
-	for i, it := range s.Items {
-		if _, err := t.exec(sqlItemPut, s.ID, i, it.Role, it.Person, it.Category, it.BirthYear, it.Quantity); err != nil {
-			return err
-		}
-	}
+	t.pend.addSale(s)
 	return nil
 }
 
 func (t *tx) Sale(id string) (publicmask.Sale, error) {
-	s, err := scanSale(t.stmt(sqlSaleLock).QueryRowContext(t.ctx, id))
+	row, err := t.queryRow(sqlSaleLock, id)
+	if err != nil {
+		return publicmask.Sale{}, err
+	}
+	s, err := scanSale(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return s, publicmask.Errorf(publicmask.ENotFound, "sale %q not found", id)
 	}

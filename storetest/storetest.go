@@ -20,6 +20,7 @@ func Run(t *testing.T, open func(t *testing.T) publicmask.Store) {
 		{"OutletsAndVersions", testOutletsAndVersions},
 		{"RollbackLeavesNothing", testRollback},
 		{"Idempotency", testIdempotency},
+		{"SaleRecord", testSaleRecord},
 		{"PersonWeeks", testPersonWeeks},
 		{"SalesAndItems", testSales},
 		{"SalesSinceInInsertionOrder", testSalesSinceOrder},

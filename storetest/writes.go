@@ -261,3 +261,71 @@ func readYourSales(tx publicmask.Tx, code string) error {
 	}
 	return nil
 }
+
+// testSaleRecord: a sale's idempotency record, written with the sale in
+// one transaction (as the ledger does), reads back exactly, alone and in
+// bulk; no second record of its txn_id is accepted, whichever kind wrote
+// the first (a store may keep a sale's record in the sale's row).
+func testSaleRecord(t *testing.T, s publicmask.Store) {
+	ctx := context.Background()
+	saveOutlets(t, s, "00000001")
+	body := []byte(`{"sale_id":"s1","items":[]}`)
+	sl := sale("s1", "00000001", t0, 2, "p1")
+	rec := publicmask.IdemRecord{Outlet: "00000001", TxnID: sl.TxnID, BodyHash: "hs", Response: body, CreatedAt: t0}
+	delivery := publicmask.IdemRecord{Outlet: "00000001", TxnID: "txn-d1", BodyHash: "hd", Response: []byte(`{"d":1}`), CreatedAt: t0}
+	write(t, s, func(tx publicmask.Tx) error {
+		if err := tx.PutIdempotency(delivery); err != nil {
+			return err
+		}
+		if err := tx.PutIdempotency(rec); err != nil {
+			return err
+		}
+		return tx.InsertSale(sl)
+	})
+	write(t, s, func(tx publicmask.Tx) error {
+		for _, want := range []publicmask.IdemRecord{rec, delivery} {
+			got, ok, err := tx.Idempotency(want.Outlet, want.TxnID)
+			if err != nil || !ok || got.BodyHash != want.BodyHash || string(got.Response) != string(want.Response) || !got.CreatedAt.Equal(t0) {
+				return fmt.Errorf("record of %s: %+v %v %v", want.TxnID, got, ok, err)
+			}
+		}
+		bt, ok := tx.(publicmask.BulkTx)
+		if !ok {
+			return nil
+		}
+		got, err := bt.Idempotencies([]publicmask.IdemKey{{Outlet: "00000001", TxnID: rec.TxnID}, {Outlet: "00000001", TxnID: "txn-d1"}, {Outlet: "00000001", TxnID: "none"}})
+		if err != nil || len(got) != 2 || string(got[publicmask.IdemKey{Outlet: "00000001", TxnID: rec.TxnID}].Response) != string(body) {
+			return fmt.Errorf("bulk records: %+v %v", got, err)
+		}
+		return nil
+	})
+	again := func(id string, r publicmask.IdemRecord, withSale bool) error {
+		return s.Write(ctx, func(tx publicmask.Tx) error {
+			if err := tx.PutIdempotency(r); err != nil {
+				return err
+			}
+			if !withSale {
+				return nil
+			}
+			sl2 := sale(id, "00000001", t0, 1, "p2")
+			sl2.TxnID = r.TxnID
+			return tx.InsertSale(sl2)
+		})
+	}
+	for i, c := range []struct {
+		name     string
+		r        publicmask.IdemRecord
+		withSale bool
+	}{
+		{"a record over a sale's", rec, false},
+		{"a sale's record over a sale's", rec, true},
+		{"a sale's record over a delivery's", delivery, true},
+	} {
+		if err := again(fmt.Sprintf("s%d", i+2), c.r, c.withSale); err == nil {
+			t.Errorf("%s accepted", c.name)
+		}
+	}
+	if got, err := s.RecentSales(ctx, "00000001", 10); err != nil || len(got) != 1 {
+		t.Fatalf("sales after the refused records: %d %v", len(got), err)
+	}
+}

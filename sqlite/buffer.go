@@ -1,0 +1,358 @@
+package sqlite
+
+import (
+	"database/sql"
+	"fmt"
+	"math/bits"
+
+	"github.com/publicmask/publicmask"
+)
+
+// A sale's rows (its idempotency record, persons' weeks, sale and items,
+// and the outlet's new stock) are not written statement by statement: the
+// transaction holds them and writes each table's rows with a few
+// multi-row statements when it ends, or as soon as any other statement is
+// about to run, so that every statement sees the rows before it exactly as
+// if they had been written one by one. Held, a sale's idempotency record
+// can go into the sale's own row (addSale), appended with it, instead of a
+// large row of its own at a random place in the idempotency table: that
+// record was about a sixth of the server's CPU per sale (measured by
+// leaving it out). The multi-row statements themselves cost about what
+// the single-row ones did: the B-tree work per row dominates, not the
+// statement. The reads a sale makes of rows still held here (its persons'
+// weeks, its outlet) are answered from them.
+
+// pending are a transaction's rows not yet written.
+type pending struct {
+	idem      []publicmask.IdemRecord
+	unchecked int           // records of idem whose txn_id this transaction did not look up
+	pwAt      map[pwKey]int // index in pws: a row is written once, with its last value
+	pws       []publicmask.PersonWeek
+	sales     []pendingSale
+	items     int
+	outAt     map[string]int // index in outlets
+	outlets   []publicmask.Outlet
+}
+
+func (p *pending) empty() bool {
+	return len(p.idem) == 0 && len(p.pws) == 0 && len(p.sales) == 0 && len(p.outlets) == 0
+}
+
+// reset empties p, keeping its space for the next rows but no reference
+// to the rows it held.
+func (p *pending) reset() {
+	clear(p.idem)
+	clear(p.pws)
+	clear(p.sales)
+	clear(p.outlets)
+	p.idem, p.pws, p.sales, p.outlets = p.idem[:0], p.pws[:0], p.sales[:0], p.outlets[:0]
+	p.items, p.unchecked = 0, 0
+	clear(p.pwAt)
+	clear(p.outAt)
+}
+
+// addSale holds a sale; the idempotency record of its txn_id, when it was
+// the last one recorded, goes into its row instead of its own table.
+func (p *pending) addSale(s *publicmask.Sale) {
+	ps := pendingSale{Sale: *s}
+	if n := len(p.idem); n > 0 && p.idem[n-1].Outlet == s.Outlet && p.idem[n-1].TxnID == s.TxnID && s.TxnID != "" {
+		ps.hash, ps.response = p.idem[n-1].BodyHash, p.idem[n-1].Response
+		if ps.response == nil {
+			ps.response = []byte{} // NULL marks a sale without its record
+		}
+		p.idem = p.idem[:n-1]
+	}
+	p.sales = append(p.sales, ps)
+	p.items += len(s.Items)
+}
+
+// pendingSale is a sale and, when it carries it, its idempotency record.
+type pendingSale struct {
+	publicmask.Sale
+	hash     string
+	response []byte // nil: the record is elsewhere
+}
+
+func (p *pending) putPersonWeek(pw publicmask.PersonWeek) {
+	if p.pwAt == nil {
+		p.pwAt = make(map[pwKey]int)
+	}
+	k := pwKey{pw.Person, pw.Week}
+	if i, ok := p.pwAt[k]; ok {
+		p.pws[i] = pw
+		return
+	}
+	p.pwAt[k] = len(p.pws)
+	p.pws = append(p.pws, pw)
+}
+
+func (p *pending) personWeek(person, week string) (publicmask.PersonWeek, bool) {
+	i, ok := p.pwAt[pwKey{person, week}]
+	if !ok {
+		return publicmask.PersonWeek{}, false
+	}
+	return p.pws[i], true
+}
+
+func (p *pending) putOutlet(o publicmask.Outlet) {
+	if p.outAt == nil {
+		p.outAt = make(map[string]int)
+	}
+	if i, ok := p.outAt[o.Code]; ok {
+		p.outlets[i] = o
+		return
+	}
+	p.outAt[o.Code] = len(p.outlets)
+	p.outlets = append(p.outlets, o)
+}
+
+// The multi-row statements, by table: head + values(n, cols) + tail. Each
+// is prepared once per store for every power of two up to maxMultiRows
+// rows, and a table's rows are written in groups of those sizes (100 rows:
+// 64 + 32 + 4), so that no batch parses SQL.
+type multiSQL struct {
+	head string
+	cols int
+	tail string
+	qs   [8]string // the statements by log2 of their rows (init)
+}
+
+const maxMultiRows = 128
+
+var (
+	multiIdem = multiSQL{head: `INSERT OR ROLLBACK INTO idempotency (outlet, txn_id, body_hash, response, created_at) VALUES `, cols: 5}
+	multiPW   = multiSQL{head: `INSERT OR ROLLBACK INTO person_weeks (person, week, quantity, purchases, weekday_purchases, weekend_purchases) VALUES `, cols: 6,
+		tail: ` ON CONFLICT (week, person) DO UPDATE SET quantity = excluded.quantity, purchases = excluded.purchases, weekday_purchases = excluded.weekday_purchases, weekend_purchases = excluded.weekend_purchases`}
+	multiSale = multiSQL{head: `INSERT INTO sales (id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict, late, shortfall, body_hash, response) VALUES `, cols: 13}
+	multiItem = multiSQL{head: `INSERT INTO sale_items (sale_id, idx, role, person, category, birth_year, quantity) VALUES `, cols: 7}
+	// The outlets' stock columns: one look-up of the primary key per row
+	// of the VALUES list (a stock-only change of a held outlet, see
+	// SaveOutlet).
+	multiOutlet = multiSQL{head: `UPDATE OR ROLLBACK outlets SET stock = v.column2, suspended = v.column3, stock_at = v.column4, updated_at = v.column5, version = v.column6, sold = v.column7 FROM (VALUES `, cols: 7,
+		tail: `) AS v WHERE outlets.code = v.column1`}
+	// The records of a list of keys: the keys drive the join, so that each
+	// is one look-up in the primary key.
+	multiIdemGet = multiSQL{head: `WITH k(outlet, txn_id) AS (VALUES `, cols: 2,
+		tail: `) SELECT i.outlet, i.txn_id, i.body_hash, i.response, i.created_at FROM k CROSS JOIN idempotency i ON i.outlet = k.outlet AND i.txn_id = k.txn_id
+			UNION ALL SELECT s.outlet, s.txn_id, s.body_hash, s.response, s.recorded_at FROM k CROSS JOIN sales s ON s.outlet = k.outlet AND s.txn_id = k.txn_id WHERE s.response IS NOT NULL`}
+	multiTables = []*multiSQL{&multiIdem, &multiPW, &multiSale, &multiItem, &multiOutlet, &multiIdemGet}
+)
+
+// query is m's statement for rows rows, a power of two up to maxMultiRows.
+func (m *multiSQL) query(rows int) string {
+	i := bits.TrailingZeros(uint(rows))
+	if q := m.qs[i]; q != "" {
+		return q
+	}
+	return m.head + values(rows, m.cols) + m.tail
+}
+
+func init() {
+	for _, m := range multiTables {
+		for i, n := 0, 1; n <= maxMultiRows; i, n = i+1, n*2 {
+			m.qs[i] = m.head + values(n, m.cols) + m.tail
+		}
+	}
+}
+
+// multiSQLs are the statements to prepare for the multi-row writes.
+func multiSQLs() []string {
+	var qs []string
+	for _, m := range multiTables {
+		for n := 1; n <= maxMultiRows; n *= 2 {
+			qs = append(qs, m.query(n))
+		}
+	}
+	return qs
+}
+
+// writeMulti writes n rows of m, appending row i's values with row; it
+// returns the rows the statements reported as changed.
+func (t *tx) writeMulti(m *multiSQL, n int, row func(args []any, i int) []any) (int64, error) {
+	var changed int64
+	for lo := 0; lo < n; {
+		size := maxMultiRows
+		for size > n-lo {
+			size /= 2
+		}
+		args := t.args[:0]
+		for i := lo; i < lo+size; i++ {
+			args = row(args, i)
+		}
+		res, err := t.stmt(m.query(size)).ExecContext(t.ctx, args...)
+		clear(args)
+		t.args = args[:0]
+		if err != nil {
+			return changed, fmt.Errorf("sqlite: %.30s (%d rows): %w", m.head, size, err)
+		}
+		k, err := res.RowsAffected()
+		if err != nil {
+			return changed, err
+		}
+		changed += k
+		lo += size
+	}
+	return changed, nil
+}
+
+// queryMulti reads with m for n keys, appending key i's values with key,
+// and calls scan for each row.
+func (t *tx) queryMulti(m *multiSQL, n int, key func(args []any, i int) []any, scan func(*sql.Rows) error) error {
+	for lo := 0; lo < n; {
+		size := maxMultiRows
+		for size > n-lo {
+			size /= 2
+		}
+		args := t.args[:0]
+		for i := lo; i < lo+size; i++ {
+			args = key(args, i)
+		}
+		err := t.queryRows(m.query(size), args, scan)
+		clear(args)
+		t.args = args[:0]
+		if err != nil {
+			return err
+		}
+		lo += size
+	}
+	return nil
+}
+
+func (t *tx) queryRows(q string, args []any, scan func(*sql.Rows) error) error {
+	rows, err := t.stmt(q).QueryContext(t.ctx, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// flush writes the pending rows, in an order that the foreign keys accept
+// (a sale before its items).
+func (t *tx) flush() error {
+	p := &t.pend
+	if p.empty() {
+		return nil
+	}
+	defer p.reset()
+	if err := t.checkNewRecords(); err != nil {
+		return err
+	}
+	if _, err := t.writeMulti(&multiIdem, len(p.idem), func(a []any, i int) []any {
+		r := &p.idem[i]
+		return append(a, r.Outlet, r.TxnID, r.BodyHash, r.Response, micro(r.CreatedAt))
+	}); err != nil {
+		return err
+	}
+	if _, err := t.writeMulti(&multiPW, len(p.pws), func(a []any, i int) []any {
+		pw := &p.pws[i]
+		return append(a, pw.Person, pw.Week, pw.Quantity, pw.Purchases, pw.WeekdayPurchases, pw.WeekendPurchases)
+	}); err != nil {
+		return err
+	}
+	if _, err := t.writeMulti(&multiSale, len(p.sales), func(a []any, i int) []any {
+		s := &p.sales[i]
+		return append(a, s.ID, s.Outlet, s.TxnID, micro(s.SoldAt), micro(s.RecordedAt), s.Week, s.Weekend, s.Quantity, s.Conflict, s.Late, s.Shortfall, s.hash, s.response)
+	}); err != nil {
+		return err
+	}
+	if err := t.flushItems(); err != nil {
+		return err
+	}
+	return t.flushOutlets()
+}
+
+// checkNewRecords fails if a txn_id recorded by this transaction already
+// has a record in either place: the idempotency table's key alone does not
+// see the records kept in sales rows. A txn_id this transaction looked up
+// and found without a record is not looked up again (it is the only
+// writer); the ledger looks every txn_id up before recording it, so this
+// usually reads nothing, but it is the store's own guarantee.
+func (t *tx) checkNewRecords() error {
+	p := &t.pend
+	if p.unchecked == 0 {
+		return nil
+	}
+	keys := make([]publicmask.IdemKey, 0, p.unchecked)
+	add := func(k publicmask.IdemKey) {
+		if !t.absent[k] {
+			keys = append(keys, k)
+		}
+	}
+	for _, r := range p.idem {
+		add(publicmask.IdemKey{Outlet: r.Outlet, TxnID: r.TxnID})
+	}
+	for _, s := range p.sales {
+		if s.response != nil {
+			add(publicmask.IdemKey{Outlet: s.Outlet, TxnID: s.TxnID})
+		}
+	}
+	found := 0
+	var dup publicmask.IdemKey
+	err := t.queryMulti(&multiIdemGet, len(keys), func(a []any, i int) []any {
+		return append(a, keys[i].Outlet, keys[i].TxnID)
+	}, func(rows *sql.Rows) error {
+		found++
+		return rows.Scan(&dup.Outlet, &dup.TxnID, new(string), new([]byte), new(int64))
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: idempotency: %w", err)
+	}
+	if found > 0 {
+		return fmt.Errorf("sqlite: txn_id %s/%s already has an idempotency record", dup.Outlet, dup.TxnID)
+	}
+	return nil
+}
+
+func (t *tx) flushItems() error {
+	p := &t.pend
+	type ref struct{ sale, item int }
+	refs := make([]ref, 0, p.items)
+	for si := range p.sales {
+		for ii := range p.sales[si].Items {
+			refs = append(refs, ref{si, ii})
+		}
+	}
+	_, err := t.writeMulti(&multiItem, len(refs), func(a []any, i int) []any {
+		s := &p.sales[refs[i].sale]
+		it := &s.Items[refs[i].item]
+		return append(a, s.ID, refs[i].item, it.Role, it.Person, it.Category, it.BirthYear, it.Quantity)
+	})
+	return err
+}
+
+// flushOutlets updates the stock columns of the pending outlets. They are
+// rows the writer holds, so each exists; should one not (the update
+// changed fewer rows), every pending outlet is upserted whole, which is
+// what SaveOutlet would have done.
+func (t *tx) flushOutlets() error {
+	p := &t.pend
+	n, err := t.writeMulti(&multiOutlet, len(p.outlets), func(a []any, i int) []any {
+		o := &p.outlets[i]
+		return append(a, o.Code, o.Stock, o.Suspended, nullMicro(o.StockAt), nullMicro(o.UpdatedAt), o.Version, o.Sold)
+	})
+	if err != nil || n == int64(len(p.outlets)) {
+		return err
+	}
+	for i := range p.outlets {
+		o := &p.outlets[i]
+		if _, err := t.execNow(sqlOutletInsert, o.Code, o.Name, o.Addr, o.Type, o.Lat, o.Lng, o.Stock, o.Suspended,
+			nullMicro(o.StockAt), nullMicro(o.UpdatedAt), o.Version, o.Sold); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// queryRow runs a one-row read after writing the pending rows.
+func (t *tx) queryRow(q string, args ...any) (*sql.Row, error) {
+	if err := t.flush(); err != nil {
+		return nil, err
+	}
+	return t.stmt(q).QueryRowContext(t.ctx, args...), nil
+}

@@ -82,7 +82,7 @@ func (t *tx) Idempotencies(keys []publicmask.IdemKey) (map[publicmask.IdemKey]pu
 			return nil, err
 		}
 	}
-	out := make(map[publicmask.IdemKey]publicmask.IdemRecord)
+	out := make(map[publicmask.IdemKey]publicmask.IdemRecord, len(keys)) // the ledger adds the list's new records
 	for _, k := range keys {
 		if r := t.idem[k]; r != nil {
 			out[k] = *r

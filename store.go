@@ -316,22 +316,32 @@ type BulkTx interface {
 }
 
 // BatchReads names the rows a group commit's requests are about to read:
-// the outlets they lock, the idempotency records they look up and, per
-// week, the persons whose weeks they read.
+// the outlets they lock, the idempotency records they look up, per week the
+// persons whose weeks they read, and the sales they lock (a cancellation
+// then reads the weeks of the sale's persons).
 type BatchReads struct {
 	Outlets     []string
 	Idem        []IdemKey
 	PersonWeeks map[string][]string // week → persons
+	Sales       []string            // sale IDs
 }
 
 // Prefetcher is implemented by a Tx whose every read costs a round trip
 // while the batch holds its locks (PostgreSQL): the ledger calls Prefetch
 // once, before running a group commit's requests, and the Tx reads (and
-// locks, as LockOutlet and PersonWeeks do) all those rows in one round
-// trip — outlets first, then person-weeks, each in key order. LockOutlet,
-// Idempotency and PersonWeeks then answer the rows it read from memory,
-// kept current by the Tx's own writes; anything else still goes to the
-// store.
+// locks, as LockOutlet, Sale and PersonWeeks do) all those rows in one
+// round trip — outlets first, then sales, then person-weeks (those named
+// and those of the sales' items), each in key order (bytewise). LockOutlet,
+// LockOutlets, Idempotency, Sale and PersonWeeks then answer the rows it
+// read from memory, kept current by the Tx's own writes; anything else
+// still goes to the store. Batches whose requests lock only what they
+// named take their locks in that one order on every node and cannot
+// deadlock with each other on them. What lies outside that order can
+// still deadlock, rarely, and the store then retries the whole batch: a
+// new person-week row cannot be locked before it is inserted (two batches
+// inserting it meet at the insert; a batch writing new rows at two points
+// of its run can wait there for one while holding another), nor do the
+// retention purge's deletes follow the order.
 type Prefetcher interface {
 	Prefetch(r BatchReads) error
 }

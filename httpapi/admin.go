@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/internal/httpx"
 	"github.com/publicmask/publicmask/ledger"
 	"github.com/publicmask/publicmask/outletio"
 	"github.com/publicmask/publicmask/policy"
@@ -273,7 +274,12 @@ func (s *Server) adminDeliveries(w http.ResponseWriter, r *http.Request) {
 			out[i].OK, out[i].Receipt = true, dr.Receipt
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"results": out})
+	b, err := deliveryResults(out)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	httpx.WriteJSONBytes(w, http.StatusOK, b)
 }
 
 func (s *Server) verify(w http.ResponseWriter, r *http.Request) {

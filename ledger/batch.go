@@ -92,6 +92,16 @@ func (b *batch) save(tx publicmask.Tx, o *publicmask.Outlet) error {
 
 // submit queues an op and waits for its commit.
 func (l *Ledger) submit(ctx context.Context, o *op) error {
+	if err := l.enqueue(ctx, o); err != nil {
+		return err
+	}
+	// Once queued, the op is committed or refused whatever the caller does:
+	// wait for the outcome so that an acknowledged answer is never dropped.
+	return <-o.done
+}
+
+// enqueue queues an op; its outcome comes on o.done.
+func (l *Ledger) enqueue(ctx context.Context, o *op) error {
 	o.ctx = ctx
 	o.done = make(chan error, 1)
 	l.mu.RLock()
@@ -106,9 +116,7 @@ func (l *Ledger) submit(ctx context.Context, o *op) error {
 		l.mu.RUnlock()
 		return ctx.Err()
 	}
-	// Once queued, the op is committed or refused whatever the caller does:
-	// wait for the outcome so that an acknowledged answer is never dropped.
-	return <-o.done
+	return nil
 }
 
 func (l *Ledger) writeLoop() {

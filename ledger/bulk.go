@@ -1,10 +1,83 @@
 package ledger
 
 import (
-	"encoding/json"
+	"cmp"
+	"context"
 
 	"github.com/publicmask/publicmask"
 )
+
+// bulkChunk is about how many lines (or outlets) one transaction of a
+// delivery list (or an import) carries: one transaction of 100,000 lines
+// holds up sales and can outlast the commit's deadline.
+const bulkChunk = 2000
+
+// chunksInFlight is how many chunks of one bulk write are queued at once:
+// the writer runs the next chunk while the last one is flushed to disk and
+// handed to the snapshot.
+const chunksInFlight = 2
+
+// chunkEnds splits n items, sorted by outlet, into chunks of about
+// bulkChunk, never between item i-1 and item i when same(i) (two lines or
+// rows of one outlet), so that chunks touch disjoint outlets and the
+// outcome does not depend on the order in which they commit.
+func chunkEnds(n int, same func(i int) bool) []int {
+	var ends []int
+	for lo := 0; lo < n; {
+		hi := min(lo+bulkChunk, n)
+		for hi < n && same(hi) {
+			hi++
+		}
+		ends = append(ends, hi)
+		lo = hi
+	}
+	return ends
+}
+
+// submitChunks queues the op that mk makes for each chunk, in order, with
+// up to chunksInFlight queued at once, and calls each chunk's done after
+// its op succeeded. After a failure it queues no more chunks, waits for
+// those in flight (they may commit: every bulk line is idempotent, and the
+// caller retries the whole write) and returns the first error.
+func (l *Ledger) submitChunks(ctx context.Context, ends []int, mk func(lo, hi int) (*op, func())) error {
+	type queued struct {
+		o    *op
+		done func()
+	}
+	var (
+		q     []queued
+		first error
+	)
+	settle := func() {
+		c := q[0]
+		q = q[1:]
+		if err := <-c.o.done; err != nil {
+			first = cmp.Or(first, err)
+		} else if first == nil {
+			c.done()
+		}
+	}
+	lo := 0
+	for _, hi := range ends {
+		if first != nil {
+			break
+		}
+		o, done := mk(lo, hi)
+		lo = hi
+		if err := l.enqueue(ctx, o); err != nil {
+			first = err
+			break
+		}
+		q = append(q, queued{o, done})
+		if len(q) == chunksInFlight {
+			settle()
+		}
+	}
+	for len(q) > 0 {
+		settle()
+	}
+	return first
+}
 
 // saveMany is save for several outlets through one bulk write.
 func (b *batch) saveMany(bt publicmask.BulkTx, os []*publicmask.Outlet) error {
@@ -64,11 +137,14 @@ func deliverBulk(bt publicmask.BulkTx, b *batch, lines []DeliveryRequest, hashes
 	if err := b.lockMany(bt, codes); err != nil {
 		return err
 	}
+	// Sized for the chunk: growing them was a tenth of the bytes a
+	// delivery list allocates, and at 540,000 outlets every byte brings the
+	// next collection of a heap held at the soft memory limit closer.
 	var (
-		ds      []*publicmask.Delivery
-		recs    []publicmask.IdemRecord
-		touched []*publicmask.Outlet
-		inList  = make(map[string]bool)
+		ds      = make([]*publicmask.Delivery, 0, len(lines))
+		recs    = make([]publicmask.IdemRecord, 0, len(lines))
+		touched = make([]*publicmask.Outlet, 0, len(lines))
+		inList  = make(map[string]bool, len(lines))
 	)
 	for j, d := range lines {
 		if rec, ok := seen[keys[j]]; ok {
@@ -87,7 +163,7 @@ func deliverBulk(bt publicmask.BulkTx, b *batch, lines []DeliveryRequest, hashes
 		o.Stock += d.Quantity
 		o.StockAt = b.now
 		r := &StockReceipt{ID: del.ID, Outlet: o.Code, At: b.now.In(publicmask.Seoul), Stock: o.Stock, Status: o.RemainStat(), StockAt: o.StockAt.In(publicmask.Seoul)}
-		body, err := json.Marshal(r)
+		body, err := r.MarshalJSON() // what json.Marshal(r) gives, without its copy
 		if err != nil {
 			return err
 		}

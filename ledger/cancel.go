@@ -13,6 +13,10 @@ func (l *Ledger) Cancel(ctx context.Context, outlet, saleID string) (*CancelRece
 	err := l.submit(ctx, &op{kind: "cancel", outlet: outlet, run: func(tx publicmask.Tx, b *batch) (err error) {
 		r, err = cancelSale(tx, b, outlet, saleID)
 		return err
+	}, reads: func(r *publicmask.BatchReads) {
+		// The sale's row and its persons' weeks are locked with the
+		// batch's, in the batch's order (see publicmask.Prefetcher).
+		r.Sales = append(r.Sales, saleID)
 	}})
 	if err != nil {
 		return nil, err

@@ -8,13 +8,22 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/publicmask/publicmask"
 )
 
+// opHash is the hash of "kind\x00outlet\x00txnID\x00n", hex-encoded.
 func opHash(kind, outlet, txnID string, n int) string {
-	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%s\x00%d", kind, outlet, txnID, n))
-	return hex.EncodeToString(sum[:])
+	var buf [128]byte
+	b := append(buf[:0], kind...)
+	b = append(append(b, 0), outlet...)
+	b = append(append(b, 0), txnID...)
+	b = strconv.AppendInt(append(b, 0), int64(n), 10)
+	sum := sha256.Sum256(b)
+	var out [2 * sha256.Size]byte
+	hex.Encode(out[:], sum[:])
+	return string(out[:])
 }
 
 // stockOp runs an idempotent stock change (delivery or correction).
@@ -132,13 +141,13 @@ func (l *Ledger) DeliverMany(ctx context.Context, lines []DeliveryRequest) ([]De
 	slices.SortStableFunc(valid, func(a, b line) int { return cmp.Compare(lines[a.i].Outlet, lines[b.i].Outlet) })
 	// Large lists go in chunks, as imports do: one transaction of 100,000
 	// lines holds up sales and can outlast the commit's deadline.
-	const chunk = 2000
-	for start := 0; start < len(valid); start += chunk {
-		part := valid[start:min(start+chunk, len(valid))]
+	ends := chunkEnds(len(valid), func(i int) bool { return lines[valid[i-1].i].Outlet == lines[valid[i].i].Outlet })
+	err := l.submitChunks(ctx, ends, func(lo, hi int) (*op, func()) {
+		part := valid[lo:hi]
 		rs := make([]*StockReceipt, len(part))
 		firsts := make([][]byte, len(part))
 		errs := make([]error, len(part))
-		err := l.submit(ctx, &op{kind: "deliveries", outlet: lines[part[0].i].Outlet, run: func(tx publicmask.Tx, b *batch) error {
+		o := &op{kind: "deliveries", outlet: lines[part[0].i].Outlet, run: func(tx publicmask.Tx, b *batch) error {
 			if bt, ok := tx.(publicmask.BulkTx); ok {
 				ls, hs := make([]DeliveryRequest, len(part)), make([]string, len(part))
 				for j, v := range part {
@@ -158,17 +167,25 @@ func (l *Ledger) DeliverMany(ctx context.Context, lines []DeliveryRequest) ([]De
 				rs[j], firsts[j] = r, first
 			}
 			return nil
-		}})
-		if err != nil {
-			return nil, err
-		}
-		for j, v := range part {
-			if errs[j] != nil {
-				out[v.i].Error = errs[j]
-				continue
+		}, reads: func(r *publicmask.BatchReads) {
+			// Every outlet of the chunk is locked with the batch's, in the
+			// batch's order, not after its person-weeks.
+			for _, v := range part {
+				r.Outlets = append(r.Outlets, lines[v.i].Outlet)
 			}
-			out[v.i].Receipt, out[v.i].Replayed, out[v.i].Error = stockResult(rs[j], firsts[j])
+		}}
+		return o, func() {
+			for j, v := range part {
+				if errs[j] != nil {
+					out[v.i].Error = errs[j]
+					continue
+				}
+				out[v.i].Receipt, out[v.i].Replayed, out[v.i].Error = stockResult(rs[j], firsts[j])
+			}
 		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -230,18 +247,29 @@ func (l *Ledger) ImportOutlets(ctx context.Context, outlets []publicmask.Outlet)
 			return 0, publicmask.Errorf(publicmask.EBadRequest, "outlet %q: code, name and a valid type are required", o.Code)
 		}
 	}
-	n := 0
 	// In code order, so that outlet rows are locked in the order every
-	// batch uses (see op.outlet).
-	outlets = slices.Clone(outlets)
-	slices.SortStableFunc(outlets, func(a, b publicmask.Outlet) int { return cmp.Compare(a.Code, b.Code) })
+	// batch uses (see op.outlet). Sorting positions, not the outlets
+	// themselves: an Outlet is a large value to move around.
+	order := make([]int32, len(outlets))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int {
+		return cmp.Or(cmp.Compare(outlets[a].Code, outlets[b].Code), cmp.Compare(a, b))
+	})
+	sorted := make([]publicmask.Outlet, len(outlets))
+	for i, j := range order {
+		sorted[i] = outlets[j]
+	}
+	outlets = sorted
 	// Large imports go in chunks so that sales are not held up behind one
 	// huge transaction.
-	const chunk = 2000
-	for start := 0; start < len(outlets); start += chunk {
-		part := outlets[start:min(start+chunk, len(outlets))]
+	ends := chunkEnds(len(outlets), func(i int) bool { return outlets[i-1].Code == outlets[i].Code })
+	var n int64
+	err := l.submitChunks(ctx, ends, func(lo, hi int) (*op, func()) {
+		part := outlets[lo:hi]
 		changed := 0
-		err := l.submit(ctx, &op{kind: "import", outlet: part[0].Code, run: func(tx publicmask.Tx, b *batch) error {
+		o := &op{kind: "import", outlet: part[0].Code, run: func(tx publicmask.Tx, b *batch) error {
 			changed = 0
 			if bt, ok := tx.(publicmask.BulkTx); ok {
 				var err error
@@ -265,11 +293,12 @@ func (l *Ledger) ImportOutlets(ctx context.Context, outlets []publicmask.Outlet)
 				changed++
 			}
 			return nil
-		}})
-		if err != nil {
-			return n, err
-		}
-		n += changed
-	}
-	return n, nil
+		}, reads: func(r *publicmask.BatchReads) {
+			for _, in := range part {
+				r.Outlets = append(r.Outlets, in.Code) // see DeliverMany
+			}
+		}}
+		return o, func() { n += int64(changed) }
+	})
+	return int(n), err
 }

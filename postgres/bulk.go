@@ -1,25 +1,26 @@
 package postgres
 
 import (
-	"errors"
 	"slices"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/publicmask/publicmask"
 )
 
 var _ publicmask.BulkTx = (*tx)(nil)
 
-// LockOutlets implements publicmask.BulkTx: the locking reads of the
-// outlets not seen yet go out in code order (the order every batch locks
-// in), in one round trip.
+// LockOutlets implements publicmask.BulkTx: the outlets not seen yet are
+// locked by one statement, in code order (the order every batch locks
+// in). A batch's chunk names all its outlets to Prefetch, which has then
+// locked them with the batch's other outlets: nothing goes out here.
 func (t *tx) LockOutlets(codes []string) (map[string]publicmask.Outlet, error) {
 	if t.err != nil {
 		return nil, t.err
 	}
-	if err := t.queueLocks(codes); err != nil {
-		return nil, err
+	if t.queueLocks(codes) {
+		if err := t.send(); err != nil {
+			return nil, err
+		}
 	}
 	out := make(map[string]publicmask.Outlet, len(codes))
 	for _, c := range codes {
@@ -30,53 +31,62 @@ func (t *tx) LockOutlets(codes []string) (map[string]publicmask.Outlet, error) {
 	return out, nil
 }
 
-// queueLocks locks the outlets not seen yet and sends the queue.
-func (t *tx) queueLocks(codes []string) error {
+// queueLocks queues the locking read of the outlets not seen yet; it
+// reports whether there were any.
+func (t *tx) queueLocks(codes []string) bool {
 	var unseen []string
 	for _, c := range codes {
 		if _, ok := t.outlets[c]; !ok {
 			unseen = append(unseen, c)
 		}
 	}
-	slices.Sort(unseen)
-	for _, c := range slices.Compact(unseen) {
-		t.queueLockOutlet(c)
+	if len(unseen) == 0 {
+		return false
 	}
-	return t.send()
+	slices.Sort(unseen)
+	t.queueLockOutlets(slices.Compact(unseen))
+	return true
 }
 
 // Idempotencies implements publicmask.BulkTx: like Idempotency, each key's
-// outlet is locked first, and all the reads share one round trip.
+// outlet is locked first and a record known to this transaction (read
+// under that lock, by Prefetch for instance, or written by it) is answered
+// from memory; the other records are read by one statement, in the same
+// round trip as the locks, and remembered.
 func (t *tx) Idempotencies(keys []publicmask.IdemKey) (map[publicmask.IdemKey]publicmask.IdemRecord, error) {
 	if t.err != nil {
 		return nil, t.err
 	}
-	codes := make([]string, len(keys))
-	for i, k := range keys {
-		codes[i] = k.Outlet
-	}
-	if err := t.queueLocks(codes); err != nil {
-		return nil, err
-	}
-	out := make(map[publicmask.IdemKey]publicmask.IdemRecord)
+	var ask []publicmask.IdemKey
+	asked := make(map[publicmask.IdemKey]bool)
 	for _, k := range keys {
-		t.queue(sqlIdemGet, k.Outlet, k.TxnID).QueryRow(func(row pgx.Row) error {
-			r := publicmask.IdemRecord{Outlet: k.Outlet, TxnID: k.TxnID}
-			var created pgtype.Timestamptz
-			err := row.Scan(&r.BodyHash, &r.Response, &created)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return nil
+		if _, locked := t.outlets[k.Outlet]; locked {
+			if _, known := t.idem[k]; known {
+				continue
 			}
-			if err != nil {
-				return err
-			}
-			r.CreatedAt = fromTstz(created)
-			out[k] = r
-			return nil
-		})
+		}
+		if !asked[k] {
+			asked[k] = true
+			ask = append(ask, k)
+		}
 	}
-	if err := t.send(); err != nil {
-		return nil, err
+	if len(ask) > 0 {
+		codes := make([]string, len(ask))
+		for i, k := range ask {
+			codes[i] = k.Outlet
+			t.idem[k] = nil // found records replace it
+		}
+		t.queueLocks(codes)
+		t.queueIdemGets(ask)
+		if err := t.send(); err != nil {
+			return nil, err
+		}
+	}
+	out := make(map[publicmask.IdemKey]publicmask.IdemRecord, len(keys)) // the ledger adds the list's new records
+	for _, k := range keys {
+		if r := t.idem[k]; r != nil {
+			out[k] = *r
+		}
 	}
 	return out, nil
 }
@@ -106,15 +116,14 @@ func (t *tx) InsertDeliveries(ds []*publicmask.Delivery) error {
 	return t.exec(`INSERT INTO deliveries (id, outlet, txn_id, quantity, at) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::timestamptz[])`, ids, outlets, txns, qty, at)
 }
 
-// PutIdempotencies implements publicmask.BulkTx: one statement over arrays.
+// PutIdempotencies implements publicmask.BulkTx: the records join the
+// buffered ones (one statement over arrays) and this transaction's own
+// look-ups see them, as after PutIdempotency.
 func (t *tx) PutIdempotencies(rs []publicmask.IdemRecord) error {
-	if len(rs) == 0 {
-		return t.err
+	for _, r := range rs {
+		if err := t.PutIdempotency(r); err != nil {
+			return err
+		}
 	}
-	outlets, txns, hashes := make([]string, len(rs)), make([]string, len(rs)), make([]string, len(rs))
-	resp, at := make([][]byte, len(rs)), make([]pgtype.Timestamptz, len(rs))
-	for i, r := range rs {
-		outlets[i], txns[i], hashes[i], resp[i], at[i] = r.Outlet, r.TxnID, r.BodyHash, r.Response, tstz(r.CreatedAt)
-	}
-	return t.exec(`INSERT INTO idempotency (outlet, txn_id, body_hash, response, created_at) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::timestamptz[])`, outlets, txns, hashes, resp, at)
+	return t.err
 }

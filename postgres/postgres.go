@@ -130,6 +130,15 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if opts.Schema != "" {
 		rp["search_path"] = quoteIdent(opts.Schema)
 	}
+	// Plans are made for each execution, with the tables as they are now.
+	// A morning starts on tables that grow from empty: a generic plan
+	// cached while person_weeks was empty (a sequential scan joined to the
+	// batch's keys) stayed with the session and scanned the whole grown
+	// table for every batch (scripts/bench-pg.sh: the mixed step's sale
+	// p99 went from 37 to about 300 ms after a capacity rush).
+	if _, set := rp["plan_cache_mode"]; !set {
+		rp["plan_cache_mode"] = "force_custom_plan"
+	}
 	// Every session commits durably whatever the server's, database's or
 	// role's default (a startup parameter overrides them): an acknowledged
 	// sale must survive a crash of the database server too. A DSN may ask

@@ -13,13 +13,20 @@ import (
 var _ publicmask.Prefetcher = (*tx)(nil)
 
 // Prefetch implements publicmask.Prefetcher: one round trip locks the
-// batch's outlets in code order, then reads its idempotency records, then
-// locks its person-week rows in (week, person) order. Every batch, on every
-// node, takes its locks in that one order, so batches cannot deadlock on
-// them. The idempotency reads come after the outlet locks in the same
-// pipeline: a request racing another with the same txn_id on another node
-// waits for that outlet and then sees the first answer (see Idempotency).
-// Rows this transaction already knows are not read again.
+// batch's outlets in code order, reads its idempotency records, locks its
+// sales in ID order (with their items) and then locks its person-week rows
+// — those named and those of the sales' items — in (week, person) order.
+// Every batch, on every node, takes these locks in that one order, so two
+// batches whose requests lock only what they named (the ledger's ops name
+// all they lock) cannot deadlock on them. What lies outside the order can,
+// rarely, and Write then retries the batch (see retryable): new
+// person-week rows are locked only by their INSERT (written in key order
+// too, see rowBuffer.flush, but a batch that writes new rows at two points
+// of its run may wait for one while holding another), and Purge deletes
+// rows in no particular order. The idempotency reads come after the outlet
+// locks in the same pipeline: a request racing another with the same txn_id
+// on another node waits for that outlet and then sees the first answer (see
+// Idempotency). Rows this transaction already knows are not read again.
 func (t *tx) Prefetch(r publicmask.BatchReads) error {
 	if t.err != nil {
 		return t.err
@@ -44,6 +51,14 @@ func (t *tx) Prefetch(r publicmask.BatchReads) error {
 			keys = append(keys, k)
 		}
 	}
+	var sales []string
+	for _, id := range r.Sales {
+		if _, ok := t.sales[id]; !ok {
+			sales = append(sales, id)
+		}
+	}
+	slices.Sort(sales)
+	sales = slices.Compact(sales)
 	var pws []pwKey
 	for week, persons := range r.PersonWeeks {
 		for _, p := range persons {
@@ -54,7 +69,7 @@ func (t *tx) Prefetch(r publicmask.BatchReads) error {
 	}
 	slices.SortFunc(pws, func(a, b pwKey) int { return cmp.Or(cmp.Compare(a.week, b.week), cmp.Compare(a.person, b.person)) })
 	pws = slices.Compact(pws)
-	if len(codes)+len(keys)+len(pws) == 0 {
+	if len(codes)+len(keys)+len(sales)+len(pws) == 0 {
 		return nil
 	}
 	if len(codes) > 0 {
@@ -63,12 +78,28 @@ func (t *tx) Prefetch(r publicmask.BatchReads) error {
 	if len(keys) > 0 {
 		t.queueIdemGets(keys)
 	}
+	got := make(map[string]*publicmask.Sale, len(sales))
+	if len(sales) > 0 {
+		t.queueSaleLocks(sales, got)
+	}
 	found := make(map[pwKey]publicmask.PersonWeek, len(pws))
-	if len(pws) > 0 {
-		t.queuePWLocks(pws, found)
+	if len(pws)+len(sales) > 0 {
+		t.queuePWLocks(pws, sales, found)
 	}
 	if err := t.send(); err != nil {
 		return err
+	}
+	// The weeks of the sales' items, as the statement above chose them
+	// (giveBack reads exactly these).
+	for _, s := range got {
+		t.sales[s.ID] = s
+		for _, it := range s.Items {
+			if k := (pwKey{it.Person, s.Week}); it.Person != "" && it.Quantity > 0 {
+				if _, known := t.pw[k]; !known {
+					pws = append(pws, k)
+				}
+			}
+		}
 	}
 	for _, k := range pws {
 		pw, ok := found[k]
@@ -93,6 +124,24 @@ const (
 	sqlPWLocks = `SELECT p.week, p.person, p.quantity, p.purchases, p.weekday_purchases, p.weekend_purchases
 		FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(week, person, n)
 		JOIN person_weeks p ON p.week = k.week AND p.person = k.person ORDER BY k.n FOR UPDATE OF p`
+	// sqlSaleLocks locks sales (IDs sorted) and sqlSaleItems reads their
+	// items, in the order Sale reads them.
+	sqlSaleLocks = `SELECT ` + saleColsS + ` FROM unnest($1::text[]) WITH ORDINALITY AS k(id, n)
+		JOIN sales s ON s.id = k.id ORDER BY k.n FOR UPDATE OF s`
+	sqlSaleItems = `SELECT i.sale_id, i.role, i.person, i.category, i.birth_year, i.quantity
+		FROM unnest($1::text[]) AS k(id) JOIN sale_items i ON i.sale_id = k.id ORDER BY i.sale_id, i.idx`
+	// sqlPWLocksSales is sqlPWLocks plus the weeks of the persons of the
+	// sales in $3 (the rows a cancellation gives quota back to), all
+	// sorted by the server: COLLATE "C" is the byte order Go sorts by, the
+	// order of every other person-week lock.
+	sqlPWLocksSales = `SELECT p.week, p.person, p.quantity, p.purchases, p.weekday_purchases, p.weekend_purchases
+		FROM (SELECT week, person FROM unnest($1::text[], $2::text[]) AS u(week, person)
+			UNION SELECT s.week, i.person FROM unnest($3::text[]) AS x(id)
+				JOIN sales s ON s.id = x.id JOIN sale_items i ON i.sale_id = s.id
+				WHERE i.person <> '' AND i.quantity > 0) AS k
+		JOIN person_weeks p ON p.week = k.week AND p.person = k.person
+		ORDER BY k.week COLLATE "C", k.person COLLATE "C" FOR UPDATE OF p`
+	saleColsS   = `s.id, s.outlet, s.txn_id, s.sold_at, s.recorded_at, s.week, s.weekend, s.quantity, s.conflict, s.late, s.shortfall, s.cancelled_at`
 	outletColsO = `o.code, o.name, o.addr, o.type, o.lat, o.lng, o.stock, o.suspended, o.stock_at, o.updated_at, o.version, o.sold`
 )
 
@@ -141,13 +190,20 @@ func (t *tx) queueIdemGets(keys []publicmask.IdemKey) {
 	})
 }
 
-// queuePWLocks locks the person-week rows of keys (sorted) into found.
-func (t *tx) queuePWLocks(keys []pwKey, found map[pwKey]publicmask.PersonWeek) {
+// queuePWLocks locks the person-week rows of keys (sorted) and those of the
+// items of sales into found.
+func (t *tx) queuePWLocks(keys []pwKey, sales []string, found map[pwKey]publicmask.PersonWeek) {
 	weeks, persons := make([]string, len(keys)), make([]string, len(keys))
 	for i, k := range keys {
 		weeks[i], persons[i] = k.week, k.person
 	}
-	t.queue(sqlPWLocks, weeks, persons).Query(func(rows pgx.Rows) error {
+	var q *pgx.QueuedQuery
+	if len(sales) > 0 {
+		q = t.queue(sqlPWLocksSales, weeks, persons, sales)
+	} else {
+		q = t.queue(sqlPWLocks, weeks, persons)
+	}
+	q.Query(func(rows pgx.Rows) error {
 		defer rows.Close()
 		for rows.Next() {
 			var pw publicmask.PersonWeek
@@ -155,6 +211,38 @@ func (t *tx) queuePWLocks(keys []pwKey, found map[pwKey]publicmask.PersonWeek) {
 				return err
 			}
 			found[pwKey{pw.Person, pw.Week}] = pw
+		}
+		return rows.Err()
+	})
+}
+
+// queueSaleLocks locks the sales of ids (sorted) and reads them, items
+// included, into got; IDs without a row are left out.
+func (t *tx) queueSaleLocks(ids []string, got map[string]*publicmask.Sale) {
+	t.queue(sqlSaleLocks, ids).Query(func(rows pgx.Rows) error {
+		defer rows.Close()
+		for rows.Next() {
+			s, err := scanSale(rows)
+			if err != nil {
+				return err
+			}
+			got[s.ID] = &s
+		}
+		return rows.Err()
+	})
+	t.queue(sqlSaleItems, ids).Query(func(rows pgx.Rows) error {
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			var it publicmask.SaleItem
+			var by, q int32
+			if err := rows.Scan(&id, &it.Role, &it.Person, &it.Category, &by, &q); err != nil {
+				return err
+			}
+			it.BirthYear, it.Quantity = int(by), int(q)
+			if s := got[id]; s != nil {
+				s.Items = append(s.Items, it)
+			}
 		}
 		return rows.Err()
 	})

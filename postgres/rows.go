@@ -1,6 +1,8 @@
 package postgres
 
 import (
+	"cmp"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,12 +15,18 @@ import (
 // arrays, queued before the next statement that might depend on them (tx.queue)
 // or before the stamping statement at commit. A statement's fixed cost on
 // the server (bind, executor start, WAL record of the command) is then paid
-// once per batch instead of once per row. Rows keep their order: sales.seq
+// once per batch instead of once per row. Sales keep their order: sales.seq
 // follows the order of InsertSale calls.
 const (
+	// sales.seq is an identity column: the rows are taken in array order
+	// (ORDER BY the ordinality) so that seq follows the order of InsertSale
+	// calls, which verify relies on for one person's sales in one batch.
 	sqlSalesPut = `INSERT INTO sales (id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict, late, shortfall)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[],
-			$7::bool[], $8::int4[], $9::text[], $10::bool[], $11::int4[])`
+		SELECT id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict, late, shortfall
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[],
+			$7::bool[], $8::int4[], $9::text[], $10::bool[], $11::int4[])
+			WITH ORDINALITY AS u(id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict, late, shortfall, n)
+		ORDER BY u.n`
 	sqlItemsPut = `INSERT INTO sale_items (sale_id, idx, role, person, category, birth_year, quantity)
 		SELECT * FROM unnest($1::text[], $2::int4[], $3::text[], $4::text[], $5::text[], $6::int4[], $7::int4[])`
 	sqlIdemsPut = `INSERT INTO idempotency (outlet, txn_id, body_hash, response, created_at)
@@ -87,14 +95,25 @@ func (r *rowBuffer) flush(b *pgx.Batch) {
 	if len(r.idem) > 0 {
 		queueIdems(b, r.idem)
 	}
+	// New person-week rows go in (week, person) order, the order rows are
+	// locked in: two transactions inserting some of the same new rows meet
+	// on the first one they share, and the loser fails at once on the
+	// primary key (and is retried) instead of holding one row while
+	// waiting for another.
 	if len(r.pwInsert) > 0 {
+		slices.SortFunc(r.pwInsert, comparePW)
 		queuePWs(b, sqlPWsInsert, r.pwInsert)
 	}
 	if len(r.pwUpsert) > 0 {
+		slices.SortFunc(r.pwUpsert, comparePW)
 		queuePWs(b, sqlPWsUpsert, r.pwUpsert)
 	}
 	// The queued arguments keep the slices: start new ones.
 	*r = rowBuffer{}
+}
+
+func comparePW(a, b publicmask.PersonWeek) int {
+	return cmp.Or(cmp.Compare(a.Week, b.Week), cmp.Compare(a.Person, b.Person))
 }
 
 func queueSales(b *pgx.Batch, sales []*publicmask.Sale) {

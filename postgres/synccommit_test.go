@@ -103,3 +103,19 @@ func TestSessionsCommitSynchronouslyWhateverTheDefault(t *testing.T) {
 		st.Close()
 	}
 }
+
+// TestSessionsPlanEachExecution: a store session plans each statement for
+// the tables as they are, so a plan cached while person_weeks was empty
+// (the first minutes of a first morning) cannot stay with the session and
+// scan the whole grown table for every batch.
+func TestSessionsPlanEachExecution(t *testing.T) {
+	st := openTest(t, Options{MaxConns: 2})
+	ctx := context.Background()
+	var got string
+	if err := st.Pool().QueryRow(ctx, `SHOW plan_cache_mode`).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != "force_custom_plan" {
+		t.Errorf("a store session runs with plan_cache_mode %q, want force_custom_plan", got)
+	}
+}

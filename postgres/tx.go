@@ -120,13 +120,15 @@ type tx struct {
 	// memory: it holds their locks (see Prefetch).
 	pwRows map[pwKey]publicmask.PersonWeek               // existing rows among pw, as they stand now
 	idem   map[publicmask.IdemKey]*publicmask.IdemRecord // looked up; nil when absent
+	sales  map[string]*publicmask.Sale                   // locked by Prefetch, as they stand now
 
 	rows rowBuffer // writes waiting to go out as multi-row statements
 }
 
 func newTx(s *Store, ctx context.Context, conn *pgx.Conn) *tx {
 	t := &tx{s: s, ctx: ctx, conn: conn, outlets: make(map[string]*outletState), stamp: make(map[string][]*publicmask.Outlet), pw: make(map[pwKey]bool),
-		pwRows: make(map[pwKey]publicmask.PersonWeek), idem: make(map[publicmask.IdemKey]*publicmask.IdemRecord)}
+		pwRows: make(map[pwKey]publicmask.PersonWeek), idem: make(map[publicmask.IdemKey]*publicmask.IdemRecord),
+		sales: make(map[string]*publicmask.Sale)}
 	t.b = &pgx.Batch{}
 	t.b.Queue(sqlBegin) // goes out with the first read: no round trip of its own
 	return t
@@ -462,11 +464,17 @@ func (t *tx) InsertSale(s *publicmask.Sale) error {
 }
 
 // Sale reads a sale and locks it, so that two nodes cancelling the same
-// sale at once give the quota and stock back only once.
+// sale at once give the quota and stock back only once. A sale Prefetch
+// locked is answered from memory.
 func (t *tx) Sale(id string) (publicmask.Sale, error) {
 	var s publicmask.Sale
 	if t.err != nil {
 		return s, t.err
+	}
+	if c, ok := t.sales[id]; ok {
+		s = *c
+		s.Items = slices.Clone(c.Items)
+		return s, nil
 	}
 	found := false
 	t.queue(sqlSaleLock, id).QueryRow(func(row pgx.Row) error {
@@ -493,6 +501,9 @@ func (t *tx) Sale(id string) (publicmask.Sale, error) {
 }
 
 func (t *tx) MarkSaleCancelled(id string, at time.Time) error {
+	if s, ok := t.sales[id]; ok && s.CancelledAt.IsZero() {
+		s.CancelledAt = at.UTC()
+	}
 	return t.exec(sqlSaleCancel, at, id)
 }
 

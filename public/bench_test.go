@@ -3,17 +3,22 @@ package public
 import (
 	"bytes"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"slices"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
 	publicmask "github.com/publicmask/publicmask"
 
 	"github.com/publicmask/publicmask/internal/testdata"
+	"github.com/publicmask/publicmask/seed"
 )
 
 // nationalEnv serves the April 2020 national list (26,289 outlets) with
@@ -211,3 +216,76 @@ func BenchmarkFixedBodyAddr(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkStoresByGeoScale is bench-scale.sh's storesByGeo step in
+// process: storesByGeo at random points of central Seoul over generated
+// registries of the national size and of 540,000 outlets, at the radius
+// whose answers hold as many outlets as m=1000 does at the national size
+// (the density grows with the count). Its per-request time should not grow
+// with the registry.
+//
+//	go test ./public -run '^$' -bench 'StoresByGeoScale' -benchtime 20000x
+func BenchmarkStoresByGeoScale(b *testing.B) {
+	for _, n := range []int{26_263, 540_000} {
+		b.Run(fmt.Sprintf("outlets=%d", n), func(b *testing.B) {
+			outlets := seed.Outlets(seed.Options{Seed: 2020, Count: n})
+			at := time.Date(2020, 3, 11, 8, 0, 0, 0, time.UTC)
+			for i := range outlets {
+				outlets[i].Stock, outlets[i].StockAt, outlets[i].UpdatedAt = (i*37)%250, at, at
+			}
+			env := newEnv(b, outlets, Options{})
+			m := max(50, int(1000*math.Sqrt(26_263/float64(n))))
+			rng := rand.New(rand.NewPCG(2020, 1))
+			reqs := make([]*http.Request, 512)
+			for i := range reqs {
+				reqs[i] = httptest.NewRequest("GET", fmt.Sprintf("/corona19-masks/v1/storesByGeo/json?lat=%.5f&lng=%.5f&m=%d",
+					37.50+rng.Float64()*0.10, 126.92+rng.Float64()*0.14, m), nil)
+			}
+			stores := 0
+			for _, req := range reqs {
+				var body struct{ Count int }
+				(response{body: env.get(b, req.URL.String()).body}).json(b, &body)
+				stores += body.Count
+			}
+			runtime.GC()
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			i := 0
+			w := &discardWriter{h: http.Header{}}
+			for b.Loop() {
+				clear(w.h)
+				env.h.ServeHTTP(w, reqs[i%len(reqs)])
+				if w.code != 200 {
+					b.Fatal(w.code)
+				}
+				i++
+			}
+			// CPU time (this process, the collector included) is less
+			// sensitive than wall time to a shared machine's load.
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(stores)/float64(len(reqs)), "stores")
+		})
+	}
+}
+
+// cpuTime is the user and system CPU time of this process.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// discardWriter is a ResponseWriter that keeps no body: what the handler
+// itself allocates per request (not a recorder's copy of the body) is what
+// the collector sees.
+type discardWriter struct {
+	h    http.Header
+	code int
+}
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) WriteHeader(code int)        { w.code = code }
+func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }

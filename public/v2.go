@@ -47,7 +47,7 @@ func (h *handler) near(w http.ResponseWriter, req *http.Request) {
 			if n == q.limit {
 				break
 			}
-			if q.accepts(s.At(int(ht.Pos)).Stat) {
+			if q.accepts(s.At(int(ht.Pos)).Stat()) {
 				hits[n] = ht
 				n++
 			}

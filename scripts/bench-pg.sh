@@ -70,7 +70,7 @@ capacity() {
 	c0=$(awk -v a="$(cpu "${NODES[0]}")" -v b="$(cpu "${NODES[1]}")" 'BEGIN { print a + b }')
 	g0=$(pg_cpu)
 	"$1" rush --target "$L" --read-target "$P" --admin-token "$TOKEN" --duration "${SECS}s" --outlets 5000 \
-		--sales-rate 4000 --read-rate 200 --sales-workers 512 --streams 2 --scrapers 0 --quiet --seed 11 --report "$2" >/dev/null ||
+		--sales-rate "${BENCH_PG_OFFER:-8000}" --read-rate 200 --sales-workers 512 --streams 2 --scrapers 0 --quiet --seed 11 --report "$2" >/dev/null ||
 		say "   (rush reported violations: see $2)"
 	c1=$(awk -v a="$(cpu "${NODES[0]}")" -v b="$(cpu "${NODES[1]}")" 'BEGIN { print a + b }')
 	g1=$(pg_cpu)
@@ -109,12 +109,14 @@ say "== in-process ceiling: go test -bench LedgerSales ./postgres (4 writers)"
 CEIL=$(PUBLICMASK_TEST_POSTGRES="$DSN" go test -run '^$' -bench 'LedgerSales/writers=4' -benchtime 20000x ./postgres | tee "$DIR/ledger-bench.txt" |
 	awk '/sales\/s/ { for (i = 1; i < NF; i++) if ($(i+1) == "sales/s") v = $i } END { print v + 0 }')
 start_nodes "$PM"
-say "== sales capacity through two ledger nodes (4,000/s offered, few reads)"
+say "== sales capacity through two ledger nodes (${BENCH_PG_OFFER:-8000}/s offered, few reads: more than both nodes can take, about a quarter of it refused by the rules)"
 capacity "$PM" "$DIR/rush-sales"
 say "== mixed: 1,500 sales/s (half the target), 2,000 reads/s on the public node"
 "$PM" rush --target "$L" --read-target "$P" --admin-token "$TOKEN" --duration "${SECS}s" --outlets 5000 \
 	--sales-rate 1500 --read-rate 2000 --quiet --seed 12 --report "$DIR/rush-mixed" ||
 	say "   (rush reported violations: see $DIR/rush-mixed)"
+# The first ledger node's group commits (batch sizes, commit times) over both rushes.
+curl -s "${L%%,*}/metrics" | grep -E '^publicmask_ledger_(batch_size|commit_seconds)' >"$DIR/ledger1-commits.txt" || true
 
 echo
 echo "publicmask PostgreSQL scale-out — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, 2 ledger + 1 public node + PostgreSQL on this machine"

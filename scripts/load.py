@@ -1,10 +1,21 @@
 #!/usr/bin/env python3
-"""load.py BASE TOKEN CSV OUTDIR: import an outlet CSV through PUT /api/v2/admin/outlets
+"""load.py BASE TOKEN CSV OUTDIR [PID]: import an outlet CSV through PUT /api/v2/admin/outlets
 (bodies of 100,000 rows), then open every outlet with a delivery list (bodies of 50,000
 lines); writes OUTDIR/load.json with the server's import and delivery times. Used by
-bench-scale.sh and bench-load.sh."""
-import json, sys, time, urllib.request
+bench-scale.sh and bench-load.sh. BENCH_LOAD_PARALLEL (default 1) bodies are in flight at
+once, so that the server decodes one body while it writes another (1: one after another).
+With the server's PID it also records the CPU seconds the server used in each phase."""
+import json, os, sys, time, urllib.request
+from concurrent.futures import ThreadPoolExecutor
 base, token, csv, d = sys.argv[1:5]
+pid = sys.argv[5] if len(sys.argv) > 5 else None
+def cpu():
+    if pid is None:
+        return 0.0
+    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+parallel = int(os.environ.get("BENCH_LOAD_PARALLEL", "1"))
+pool = ThreadPoolExecutor(max_workers=parallel)
 rows = open(csv, encoding="utf-8").read().splitlines()
 head, rows = rows[0], rows[1:]
 def call(method, path, body, ctype):
@@ -14,17 +25,17 @@ def call(method, path, body, ctype):
         return json.load(r)
 # Bodies are prepared before the clock starts: the server's time is measured.
 bodies = [("\n".join([head] + rows[i:i + 100_000]) + "\n").encode() for i in range(0, len(rows), 100_000)]
-t0 = time.monotonic()
-up = sum(call("PUT", "/api/v2/admin/outlets", b, "text/csv")["upserted"] for b in bodies)
-imp = time.monotonic() - t0
+t0, c0 = time.monotonic(), cpu()
+up = sum(r["upserted"] for r in pool.map(lambda b: call("PUT", "/api/v2/admin/outlets", b, "text/csv"), bodies))
+imp, imp_cpu = time.monotonic() - t0, cpu() - c0
 total = json.load(urllib.request.urlopen(base + "/api/v2/summary"))["national"]["total"]
 codes = [r.split(",", 1)[0] for r in rows]
 bodies = [json.dumps([{"outlet": c, "quantity": 500, "txn_id": "open-" + c} for c in codes[i:i + 50_000]]).encode()
           for i in range(0, len(codes), 50_000)]
-t0 = time.monotonic()
-ok = 0
-for b in bodies:
-    ok += sum(1 for r in call("POST", "/api/v2/admin/deliveries", b, "application/json")["results"] if r["ok"])
-dlv = time.monotonic() - t0
-json.dump({"import_s": imp, "upserted": up, "visible_after_import": total, "deliver_s": dlv, "delivered": ok},
+t0, c0 = time.monotonic(), cpu()
+ok = sum(sum(1 for r in res["results"] if r["ok"])
+         for res in pool.map(lambda b: call("POST", "/api/v2/admin/deliveries", b, "application/json"), bodies))
+dlv, dlv_cpu = time.monotonic() - t0, cpu() - c0
+json.dump({"parallel": parallel, "import_s": imp, "upserted": up, "visible_after_import": total, "deliver_s": dlv, "delivered": ok,
+           "import_cpu_s": imp_cpu, "deliver_cpu_s": dlv_cpu},
           open(f"{d}/load.json", "w"))

@@ -63,3 +63,42 @@ func TestBulkHoldsRebuildsAndSettles(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Two bulk writes overlap (two import bodies sent at once): the first to
+// end returns only once its new outlet is visible, although the second
+// still holds rebuilds back; the second's later outlet waits for its end.
+func TestOverlappingBulkWritesEachSettle(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	src := newFakeSource(synthetic(200, 1))
+	r := NewRefresher(src, Options{Clock: func() time.Time { return t0 }})
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a := r.Current().At(0).Outlet
+	first, second := r.Bulk(), r.Bulk()
+	one := src.put(publicmask.Outlet{Code: "99999991", Name: "첫약국", Addr: a.Addr, Type: "01", Lat: a.Lat, Lng: a.Lng})
+	r.Notify([]publicmask.Outlet{one})
+	sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
+	defer scancel()
+	if err := first(sctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r.Current().Lookup(one.Code); !ok {
+		t.Fatal("the first bulk write returned before its outlet was visible")
+	}
+	two := src.put(publicmask.Outlet{Code: "99999992", Name: "둘약국", Addr: a.Addr, Type: "01", Lat: a.Lat, Lng: a.Lng})
+	r.Notify([]publicmask.Outlet{two})
+	if err := r.Sync(sctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r.Current().Lookup(two.Code); ok {
+		t.Fatal("a new outlet was applied while a bulk write still ran")
+	}
+	if err := second(sctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := r.Current(); s.Len() != 202 {
+		t.Fatalf("after both: %d outlets", s.Len())
+	}
+}

@@ -137,7 +137,7 @@ func (e *Entry) appendV1Stock(b []byte) []byte {
 	b = append(b, `,"stock_at":`...)
 	b = AppendV1Time(b, e.StockAt)
 	b = append(b, `,"remain_stat":`...)
-	b = appendStat(b, e.Stat)
+	b = appendStat(b, e.Stat())
 	b = append(b, `,"created_at":`...)
 	b = AppendV1Time(b, e.createdAt())
 	return append(b, '}')
@@ -175,12 +175,52 @@ func (e *Entry) createdAt() time.Time {
 // closing brace.
 func (e *Entry) registryJSON() string { return e.reg }
 
+const (
+	v1TimeLen = len("2020/03/11 08:00:00")
+	v1StockAt = 1 << 0 // v1[0] holds stock_at (else null)
+	v1Created = 1 << 1 // v1[1] holds created_at (else null)
+	v1Slow    = 1 << 2 // a time does not fit v1TimeLen: encode per answer
+)
+
+// setV1Times encodes the v1 record's two times into the entry.
+func (e *Entry) setV1Times() {
+	for k, t := range [2]time.Time{e.StockAt, e.createdAt()} {
+		if t.IsZero() {
+			continue
+		}
+		if b := appendClock(e.v1[k][:0], t.In(publicmask.Seoul), '/', ' '); len(b) != v1TimeLen {
+			e.v1Set = v1Slow
+			return
+		}
+		e.v1Set |= 1 << k
+	}
+}
+
+// v1Mid is what lies between the v1 record's two times when both are set:
+// the end of stock_at, remain_stat (by statOrder) and the start of
+// created_at.
+var v1Mid = func() (m [nStats]string) {
+	for i, st := range statOrder {
+		m[i] = string(appendStat([]byte(`","remain_stat":`), st)) + `,"created_at":"`
+	}
+	return m
+}()
+
 // appendTail appends the v1 record's stock fields, as encoded at the change.
 func (e *Entry) appendTail(b []byte) []byte {
-	if e.tailLen == 0 {
-		return e.appendV1Stock(b)
+	switch e.v1Set {
+	case v1StockAt | v1Created: // every stocked outlet
+		b = append(b, `,"stock_at":"`...)
+		b = append(b, e.v1[0][:]...)
+		b = append(b, v1Mid[e.stat]...)
+		b = append(b, e.v1[1][:]...)
+		return append(b, `"}`...)
+	case 0: // never stocked
+		b = append(b, `,"stock_at":null,"remain_stat":`...)
+		b = appendStat(b, e.Stat())
+		return append(b, `,"created_at":null}`...)
 	}
-	return append(b, e.tail[:e.tailLen]...)
+	return e.appendV1Stock(b)
 }
 
 // AppendV1 appends the nine-field v1 record of storesByGeo/storesByAddr.
@@ -194,7 +234,7 @@ func (e *Entry) AppendV1(b []byte) []byte {
 func (e *Entry) AppendV2(b []byte, dist float64, withDist bool) []byte {
 	b = append(b, e.registryJSON()...)
 	b = append(b, `,"remain_stat":`...)
-	b = appendStat(b, e.Stat)
+	b = appendStat(b, e.Stat())
 	b = append(b, `,"stock_at":`...)
 	b = AppendRFC3339(b, e.StockAt)
 	b = append(b, `,"updated_at":`...)

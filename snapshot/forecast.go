@@ -223,10 +223,10 @@ func buildSigungu(at func(int) *Entry, n int) ([]sggPlace, []int32) {
 	m := map[Address]*acc{}
 	for i := 0; i < n; i++ {
 		e := at(i)
-		if e.sido >= nSido || e.Place.Sigungu == "" {
+		if e.sido >= nSido || e.Place().Sigungu == "" {
 			continue
 		}
-		k := Address{Sido: e.Place.Sido, Sigungu: e.Place.Sigungu}
+		k := Address{Sido: e.Place().Sido, Sigungu: e.Place().Sigungu}
 		a := m[k]
 		if a == nil {
 			a = &acc{}
@@ -258,8 +258,8 @@ func buildSigungu(at func(int) *Entry, n int) ([]sggPlace, []int32) {
 	for i := 0; i < n; i++ {
 		e := at(i)
 		of[i] = -1
-		if e.sido < nSido && e.Place.Sigungu != "" {
-			of[i] = id[Address{Sido: e.Place.Sido, Sigungu: e.Place.Sigungu}]
+		if e.sido < nSido && e.Place().Sigungu != "" {
+			of[i] = id[Address{Sido: e.Place().Sido, Sigungu: e.Place().Sigungu}]
 		}
 	}
 	return list, of
@@ -280,7 +280,7 @@ func (s *Snapshot) Expire(now time.Time) (*Snapshot, []*Entry) {
 	var ns *Snapshot
 	clone := func() {
 		if ns == nil {
-			ns = &Snapshot{version: s.version, asOf: s.asOf, n: s.n, chunks: slices.Clone(s.chunks), selling: slices.Clone(s.selling),
+			ns = &Snapshot{version: s.version, asOf: s.asOf, n: s.n, dir: s.dir, selling: slices.Clone(s.selling),
 				reg: s.reg, summary: s.summary, sgg: s.sgg, sales: s.sales}
 		}
 	}
@@ -289,8 +289,8 @@ func (s *Snapshot) Expire(now time.Time) (*Snapshot, []*Entry) {
 			continue
 		}
 		left := false // an entry of the chunk keeps a sell-out time
-		for k, e := range s.chunks[c] {
-			if !e.hasSellout() {
+		for k, e := range s.chunk(c) {
+			if e == nil || !e.hasSellout() {
 				continue
 			}
 			if e.rate.at == 0 || !e.rate.idle(tn) {
@@ -298,11 +298,8 @@ func (s *Snapshot) Expire(now time.Time) (*Snapshot, []*Entry) {
 				continue
 			}
 			clone()
-			ne := nextEntry(e.Outlet, e.Place, e, e.rate.next(now, 0, time.Time{}))
-			if &ns.chunks[c][0] == &s.chunks[c][0] {
-				ns.chunks[c] = slices.Clone(s.chunks[c])
-			}
-			ns.chunks[c][k] = ne
+			ne := nextEntry(e.Outlet, e.Place(), e, e.rate.next(now, 0, time.Time{}))
+			ns.set(s, c<<chunkBits+k, ne)
 			changed = append(changed, ne)
 			left = left || ne.hasSellout()
 		}

@@ -107,8 +107,8 @@ func TestForecastSurvivesRebuildAndCancel(t *testing.T) {
 	// must survive it (and the 시도 inferred for the address without one).
 	s, _ = s.apply([]publicmask.Outlet{{Code: "00000003", Name: "새약국", Addr: "서울특별시 강북구 도봉로 2", Type: "01", Lat: 37.62, Lng: 127, Version: 500}}, at)
 	e, _ := s.Lookup("00000002")
-	if got := e.Forecast(); got != before || e.Place.Sido != "서울특별시" {
-		t.Fatalf("after rebuild %+v (%q), before %+v", got, e.Place.Sido, before)
+	if got := e.Forecast(); got != before || e.Place().Sido != "서울특별시" {
+		t.Fatalf("after rebuild %+v (%q), before %+v", got, e.Place().Sido, before)
 	}
 	// Cancelling every sale takes the rate down, never below zero.
 	o.Stock, o.Sold, o.UpdatedAt, o.Version = o.Stock+o.Sold, 0, at.Add(time.Second), 600

@@ -32,11 +32,19 @@ const (
 )
 
 type grid struct {
-	keys []uint32  // cell key per point, ascending
-	lat  []float64 // point coordinates, same order
-	lng  []float64
-	cos  []float64 // cos(lat), precomputed: half the trigonometry of a query
-	idx  []int32   // position of the point in the snapshot's code order
+	// The cells are gridCell/div wide: div grows with the registry (1 for
+	// the national 26,000, 4 for 540,000), so that a cell holds about as
+	// many outlets whatever the count and a radius answering a few dozen
+	// scans about as many candidates.
+	div        int
+	cell       float64
+	cols, nrow int
+	rows       []int32   // where each row of cells starts in keys (nrow+1)
+	keys       []uint32  // cell key per point, ascending
+	lat        []float64 // point coordinates, same order
+	lng        []float64
+	cos        []float64 // cos(lat), precomputed: half the trigonometry of a query
+	idx        []int32   // position of the point in the snapshot's code order
 }
 
 func cellOf(lat, lng float64) (row, col int, ok bool) {
@@ -46,7 +54,29 @@ func cellOf(lat, lng float64) (row, col int, ok bool) {
 	return int((lat - gridLat0) / gridCell), int((lng - gridLng0) / gridCell), true
 }
 
-func buildGrid(entries func(i int) *Entry, n int) *grid {
+// gridDiv is the subdivision of gridCell for n outlets: 1 up to about
+// twice the national count, then 2, then 4 (about sixteen times).
+func gridDiv(n int) int {
+	switch {
+	case n > 8*26_263:
+		return 4
+	case n > 2*26_263:
+		return 2
+	}
+	return 1
+}
+
+func (g *grid) cellOf(lat, lng float64) (row, col int, ok bool) {
+	if !(lat >= gridLat0 && lat <= gridLat1 && lng >= gridLng0 && lng <= gridLng1) {
+		return 0, 0, false // also rejects NaN and outlets without coordinates
+	}
+	return int((lat - gridLat0) / g.cell), int((lng - gridLng0) / g.cell), true
+}
+
+func buildGrid(entries func(i int) *Entry, n int) *grid { return newGrid(entries, n, gridDiv(n)) }
+
+func newGrid(entries func(i int) *Entry, n, div int) *grid {
+	g := &grid{div: div, cell: gridCell / float64(div), cols: gridCols * div, nrow: gridRows * div}
 	type pt struct {
 		key      uint32
 		lat, lng float64
@@ -55,11 +85,11 @@ func buildGrid(entries func(i int) *Entry, n int) *grid {
 	pts := make([]pt, 0, n)
 	for i := 0; i < n; i++ {
 		e := entries(i)
-		r, c, ok := cellOf(e.Lat, e.Lng)
+		r, c, ok := g.cellOf(e.Lat, e.Lng)
 		if !ok {
 			continue
 		}
-		pts = append(pts, pt{uint32(r*gridCols + c), e.Lat, e.Lng, int32(i)})
+		pts = append(pts, pt{uint32(r*g.cols + c), e.Lat, e.Lng, int32(i)})
 	}
 	slices.SortFunc(pts, func(a, b pt) int {
 		if a.key != b.key {
@@ -67,16 +97,24 @@ func buildGrid(entries func(i int) *Entry, n int) *grid {
 		}
 		return int(a.i - b.i)
 	})
-	g := &grid{
-		keys: make([]uint32, len(pts)),
-		lat:  make([]float64, len(pts)),
-		lng:  make([]float64, len(pts)),
-		cos:  make([]float64, len(pts)),
-		idx:  make([]int32, len(pts)),
-	}
+	g.keys = make([]uint32, len(pts))
+	g.lat = make([]float64, len(pts))
+	g.lng = make([]float64, len(pts))
+	g.cos = make([]float64, len(pts))
+	g.idx = make([]int32, len(pts))
 	for j, p := range pts {
 		g.keys[j], g.lat[j], g.lng[j], g.idx[j] = p.key, p.lat, p.lng, p.i
 		g.cos[j] = math.Cos(p.lat * math.Pi / 180)
+	}
+	// A query searches only its rows' parts of keys: at 540,000 outlets a
+	// search over all of it is a dozen cache misses per row.
+	g.rows = make([]int32, g.nrow+1)
+	j := 0
+	for r := range g.nrow + 1 {
+		for j < len(g.keys) && int(g.keys[j]) < r*g.cols {
+			j++
+		}
+		g.rows[r] = int32(j)
 	}
 	return g
 }
@@ -114,10 +152,10 @@ func (g *grid) near(lat, lng, m float64, buf []Hit) []Hit {
 	dLat := m/mPerDegLat*1.001 + 1e-9
 	maxAbsLat := min(math.Abs(lat)+dLat, 89)
 	dLng := m/(mPerDegLat*math.Cos(maxAbsLat*math.Pi/180))*1.001 + 1e-9
-	r0, c0 := int((lat-dLat-gridLat0)/gridCell), int((lng-dLng-gridLng0)/gridCell)
-	r1, c1 := int((lat+dLat-gridLat0)/gridCell), int((lng+dLng-gridLng0)/gridCell)
+	r0, c0 := int((lat-dLat-gridLat0)/g.cell), int((lng-dLng-gridLng0)/g.cell)
+	r1, c1 := int((lat+dLat-gridLat0)/g.cell), int((lng+dLng-gridLng0)/g.cell)
 	r0, c0 = max(r0, 0), max(c0, 0)
-	r1, c1 = min(r1, gridRows-1), min(c1, gridCols-1)
+	r1, c1 = min(r1, g.nrow-1), min(c1, g.cols-1)
 	if lat+dLat < gridLat0 || lng+dLng < gridLng0 {
 		return buf
 	}
@@ -130,9 +168,11 @@ func (g *grid) near(lat, lng, m float64, buf []Hit) []Hit {
 	sm := math.Sin(min(m/(2*earthR), math.Pi/2))
 	hMax := sm * sm
 	for r := r0; r <= r1; r++ {
-		lo := uint32(r*gridCols + c0)
-		hi := uint32(r*gridCols + c1)
-		j, _ := slices.BinarySearch(g.keys, lo)
+		lo := uint32(r*g.cols + c0)
+		hi := uint32(r*g.cols + c1)
+		row := g.keys[g.rows[r]:g.rows[r+1]]
+		j, _ := slices.BinarySearch(row, lo)
+		j += int(g.rows[r])
 		for ; j < len(g.keys) && g.keys[j] <= hi; j++ {
 			plat, plng := g.lat[j], g.lng[j]
 			if plat < minLat || plat > maxLat || plng < minLng || plng > maxLng {

@@ -18,7 +18,7 @@ func inferPlaces(entries []*Entry) {
 		return
 	}
 	for i, e := range entries {
-		p := e.Place
+		p := e.Place()
 		if in.complete(p) {
 			continue
 		}
@@ -50,12 +50,12 @@ type inferrer struct {
 func newInferrer(entries []*Entry) *inferrer {
 	in := &inferrer{hasGu: map[area]bool{}}
 	for _, e := range entries {
-		if si, _, ok := strings.Cut(e.Place.Sigungu, " "); ok && e.Place.Sido != "" {
-			in.hasGu[area{e.Place.Sido, si}] = true
+		if si, _, ok := strings.Cut(e.Place().Sigungu, " "); ok && e.Place().Sido != "" {
+			in.hasGu[area{e.Place().Sido, si}] = true
 		}
 	}
 	for _, e := range entries {
-		if p := e.Place; !in.complete(p) && (p.Sigungu != "" || p.Dong != "" || p.Road != "") {
+		if p := e.Place(); !in.complete(p) && (p.Sigungu != "" || p.Dong != "" || p.Road != "") {
 			in.todo = true
 			break
 		}
@@ -68,7 +68,7 @@ func newInferrer(entries []*Entry) *inferrer {
 	in.areas, in.byName = map[area][]int{}, map[string]map[area]bool{}
 	in.byDong, in.byRoad = map[string]map[area]bool{}, map[string]map[area]bool{}
 	for i, e := range entries {
-		p := e.Place
+		p := e.Place()
 		if !in.complete(p) {
 			continue
 		}

@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	publicmask "github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/seed"
 )
 
 // within reports whether sub lies in s's memory.
@@ -29,6 +30,9 @@ func TestEntryTextIsOneAllocation(t *testing.T) {
 		{"plain", publicmask.Outlet{Code: "11817488", Name: "온누리약국", Addr: "서울특별시 강남구 논현동 1-2", Type: "01", Lat: 37.5, Lng: 127}, []bool{true, true, true, true}},
 		{"escaped name", publicmask.Outlet{Code: "1", Name: `"큰" <약국>`, Addr: "서울특별시 강남구 논현동 3", Type: "01"}, []bool{true, false, true, true}},
 		{"stocked", publicmask.Outlet{Code: "2", Name: "약국", Addr: "경기도 수원시 장안구 정자동 4", Type: "01", Stock: 120, StockAt: at, UpdatedAt: at}, []bool{true, true, true, true}},
+		{"few", publicmask.Outlet{Code: "4", Name: "약국", Addr: "부산광역시 중구 광복로 1", Type: "01", Stock: 20, StockAt: at, UpdatedAt: at.Add(time.Hour)}, []bool{true, true, true, true}},
+		{"break", publicmask.Outlet{Code: "5", Name: "약국", Addr: "부산광역시 중구 광복로 2", Type: "01", Stock: 20, Suspended: true, StockAt: at, UpdatedAt: at}, []bool{true, true, true, true}},
+		{"empty", publicmask.Outlet{Code: "6", Name: "약국", Addr: "부산광역시 중구 광복로 3", Type: "01", StockAt: at, UpdatedAt: at}, []bool{true, true, true, true}},
 		// A year past 9999 makes the stock fields longer than the entry
 		// keeps: they are encoded per answer.
 		{"far future", publicmask.Outlet{Code: "3", Name: "약국", Addr: "세종특별자치시 조치원읍 5", Type: "01", Stock: 1, StockAt: at.AddDate(10_000_000, 0, 0), UpdatedAt: at.AddDate(10_000_000, 0, 0)}, []bool{true, true, true, true}},
@@ -43,8 +47,8 @@ func TestEntryTextIsOneAllocation(t *testing.T) {
 					t.Errorf("field %d %q inside the encoding: %v, want %v", k, s, !c.verbatim[k], c.verbatim[k])
 				}
 			}
-			if e.Place.Dong != "" && !within(e.Place.Dong, e.reg) {
-				t.Errorf("Place.Dong %q does not point into the encoding", e.Place.Dong)
+			if pl := e.Place(); e.place.other != nil || pl.Dong != "" && !within(pl.Dong, e.reg) {
+				t.Errorf("Place %+v is not spans of the encoding", pl)
 			}
 			want := append([]byte(e.reg), e.appendV1Stock(nil)...)
 			if got := e.AppendV1(nil); !bytes.Equal(got, want) {
@@ -57,16 +61,88 @@ func TestEntryTextIsOneAllocation(t *testing.T) {
 			if rec["name"] != c.o.Name || rec["addr"] != c.o.Addr || rec["code"] != c.o.Code {
 				t.Errorf("record %v does not hold the outlet %+v", rec, c.o)
 			}
-			if far := c.name == "far future"; far != (e.tailLen == 0) {
-				t.Errorf("tailLen = %d (far future: %v)", e.tailLen, far)
+			if far := c.name == "far future"; far != (e.v1Set == v1Slow) {
+				t.Errorf("v1Set = %b (far future: %v)", e.v1Set, far)
 			}
 			// A sale keeps the registry encoding and the strings in it.
 			o2 := e.Outlet
 			o2.Stock, o2.Version = o2.Stock+1, o2.Version+1
-			e2 := nextEntry(o2, e.Place, e, e.rate)
+			e2 := nextEntry(o2, e.Place(), e, e.rate)
 			if unsafe.StringData(e2.reg) != unsafe.StringData(e.reg) || e2.Addr != e.Addr || !within(e2.Addr, e.reg) == c.verbatim[2] {
 				t.Errorf("a sale re-encoded the registry fields or left its strings")
 			}
 		})
+	}
+}
+
+// TestPlaceRef checks that an entry's Place reads back as parsed (or as
+// inferred) whether its parts are spans of the address or not.
+func TestPlaceRef(t *testing.T) {
+	cases := []struct {
+		addr  string
+		place Address // zero: ParseAddress(addr)
+		spans bool
+	}{
+		{addr: "서울특별시 강남구 논현동 1-2", spans: true},
+		{addr: "경기도 수원시 장안구 정자동 4", spans: true},
+		{addr: "서울특별시 성북구 솔매로 38 (미아동, 삼양아케이트)", spans: true},
+		{addr: "경남거창군 거창읍 중앙로 1", spans: true},
+		{addr: "경기도 수원시  장안구 정자동 4"},        // 시군구 joined with one space
+		{addr: "경기도 용인시 처인구 처인성로 185번길 23"}, // road joined to its branch
+		{addr: "세종특별자치시 조치원읍 5", spans: true},
+		{addr: "", spans: true},
+		// Inferred: the 시도 and 시군구 are not in the text.
+		{addr: "내면 창촌로 45-5", place: Address{Sido: "강원도", Sigungu: "홍천군", Dong: "내면", Road: "창촌로", Bldg: "45-5"}},
+		{addr: "강릉시 경강로 1", place: Address{Sido: "강원도", Sigungu: "강릉시", Road: "경강로", Bldg: "1"}, spans: true},
+	}
+	for _, c := range cases {
+		want := c.place
+		if want == (Address{}) {
+			want = ParseAddress(c.addr)
+		}
+		e := newEntry(publicmask.Outlet{Code: "1", Name: "약국", Addr: c.addr, Type: "01"}, want)
+		if got := e.Place(); got != want {
+			t.Errorf("%q: Place() = %+v, want %+v", c.addr, got, want)
+		}
+		if spans := e.place.other == nil; spans != c.spans {
+			t.Errorf("%q: held as spans: %v, want %v", c.addr, spans, c.spans)
+		}
+		// A sale keeps the place as it was.
+		o := e.Outlet
+		o.Stock, o.Version = 3, 2
+		if got := nextEntry(o, e.Place(), e, e.rate).Place(); got != want {
+			t.Errorf("%q after a sale: %+v, want %+v", c.addr, got, want)
+		}
+	}
+}
+
+// TestRehome checks that a snapshot's registry text lies in shared blocks
+// filled in geo order, that the strings still point into their entry's
+// text, and that every record encodes as a lone entry's does.
+func TestRehome(t *testing.T) {
+	outlets := seed.Outlets(seed.Options{Seed: 7, Count: 3000})
+	outlets = append(outlets, publicmask.Outlet{Code: "99999999", Name: `"따옴표" 약국`, Addr: "서울특별시 중구 명동 1", Type: "01"})
+	s := build(outlets, 1, t0)
+	for i := range s.Len() {
+		e := s.At(i)
+		lone := newEntry(e.Outlet, e.Place())
+		if got, want := e.AppendV1(nil), lone.AppendV1(nil); !bytes.Equal(got, want) {
+			t.Fatalf("%s: %s, want %s", e.Code, got, want)
+		}
+		if !within(e.Code, e.reg) || !within(e.Addr, e.reg) || within(e.Name, e.reg) != (e.Code != "99999999") {
+			t.Fatalf("%s: strings do not point into the entry's text", e.Code)
+		}
+	}
+	// In the grid's order, an entry's text begins where the previous one's
+	// ends (except between blocks).
+	g, next := s.reg.geo, 0
+	for j := 1; j < len(g.idx); j++ {
+		a, b := s.At(int(g.idx[j-1])).reg, s.At(int(g.idx[j])).reg
+		if uintptr(unsafe.Pointer(unsafe.StringData(a)))+uintptr(len(a)) == uintptr(unsafe.Pointer(unsafe.StringData(b))) {
+			next++
+		}
+	}
+	if want := len(g.idx) - len(g.idx)/chunkSize - 2; next < want {
+		t.Errorf("%d of %d neighbours in the grid have adjacent text, want ≥ %d", next, len(g.idx)-1, want)
 	}
 }

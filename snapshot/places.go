@@ -87,7 +87,7 @@ func buildPlaces(at func(int) *Entry, n int) *placeIndex {
 	var sum []coordSum
 	for i := 0; i < n; i++ {
 		o := at(i)
-		leaves := pb.leaves(o.Place)
+		leaves := pb.leaves(o.Place())
 		if leaves == nil {
 			continue // not placed (DESIGN.md §6.10 found no owner)
 		}

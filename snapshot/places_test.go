@@ -57,11 +57,11 @@ func TestPlacesNational(t *testing.T) {
 	unplaced := 0
 	for i := 0; i < s.Len(); i++ {
 		e := s.At(i)
-		p := e.Place
+		p := e.Place()
 		si, _, _ := strings.Cut(p.Sigungu, " ")
 		if p.Sido == "" || !(isSigunguToken(si) || (p.Sido == "세종특별자치시" && p.Sigungu == "")) {
 			unplaced++
-			t.Logf("not placed: %s %+v", e.Addr, e.Place)
+			t.Logf("not placed: %s %+v", e.Addr, e.Place())
 		}
 	}
 	if unplaced > 2 {
@@ -75,8 +75,8 @@ func TestPlacesNational(t *testing.T) {
 		"6098304276": {Sido: "경상남도", Sigungu: "창원시 의창구", Dong: "대산면", Road: "주남로", Bldg: "574-4"},
 	} {
 		e, ok := s.Lookup(code)
-		if !ok || e.Place != want {
-			t.Errorf("%s: %+v, want %+v", code, e.Place, want)
+		if !ok || e.Place() != want {
+			t.Errorf("%s: %+v, want %+v", code, e.Place(), want)
 		}
 	}
 	nat, bySido := s.Summary()

@@ -110,7 +110,7 @@ func sameSnapshot(t *testing.T, got, want *Snapshot, rng *rand.Rand) {
 	}
 	for i := range want.Len() {
 		g, w := got.At(i), want.At(i)
-		if g.Outlet != w.Outlet || g.Stat != w.Stat || g.Place != w.Place || g.sido != w.sido {
+		if g.Outlet != w.Outlet || g.Stat() != w.Stat() || g.Place() != w.Place() || g.sido != w.sido {
 			t.Fatalf("entry %d: %+v\nwant %+v", i, g, w)
 		}
 		// The selling rate comes from the changes seen, which a snapshot
@@ -139,14 +139,14 @@ func sameSnapshot(t *testing.T, got, want *Snapshot, rng *rand.Rand) {
 		if g, x := codesOf(got.Near(w.Lat, w.Lng, m, nil)), codesOf(want.Near(w.Lat, w.Lng, m, nil)); !slices.Equal(g, x) {
 			t.Fatalf("Near(%v,%v,%v) = %v, want %v", w.Lat, w.Lng, m, g, x)
 		}
-		for _, q := range []string{w.Place.Sido + " " + w.Place.Sigungu + " " + w.Place.Dong, w.Place.Sigungu + " " + w.Place.Road} {
+		for _, q := range []string{w.Place().Sido + " " + w.Place().Sigungu + " " + w.Place().Dong, w.Place().Sigungu + " " + w.Place().Road} {
 			ge, gerr := got.ByAddress(q)
 			we, werr := want.ByAddress(q)
 			if fmt.Sprint(gerr) != fmt.Sprint(werr) || !slices.Equal(entryCodes(ge), entryCodes(we)) {
 				t.Fatalf("ByAddress(%q) = %v %v, want %v %v", q, entryCodes(ge), gerr, entryCodes(we), werr)
 			}
 		}
-		q := []rune(w.Place.Dong + w.Place.Sigungu)
+		q := []rune(w.Place().Dong + w.Place().Sigungu)
 		if len(q) > 0 {
 			p := string(q[:1+rng.IntN(len(q))])
 			if g, x := got.Places(p, 10, nil), want.Places(p, 10, nil); fmt.Sprint(g) != fmt.Sprint(x) {

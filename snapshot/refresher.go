@@ -70,6 +70,7 @@ type Refresher struct {
 	// import of many commits rebuilds them once, not once per commit.
 	holds    int
 	deferred map[string]publicmask.Outlet
+	release  bool          // pending holds what a bulk write's end released: apply it all
 	seq      int64         // Notify calls so far
 	applied  int64         // the seq that the current snapshot covers
 	settled  chan struct{} // closed (and replaced) whenever applied moves
@@ -231,7 +232,9 @@ func mergeNewest(m map[string]publicmask.Outlet, changed []publicmask.Outlet) {
 // list): until done is called, changes that would rebuild the indexes wait,
 // while stock changes keep flowing. done ends the bulk write and returns
 // once the current snapshot holds everything notified before it, so that
-// what the bulk write committed is visible when its request returns.
+// what the bulk write committed is visible when its request returns. That
+// holds when bulk writes overlap too: the end of one releases everything
+// held back so far (its own changes cannot be told from the others').
 func (r *Refresher) Bulk() (done func(ctx context.Context) error) {
 	r.mu.Lock()
 	r.holds++
@@ -241,11 +244,12 @@ func (r *Refresher) Bulk() (done func(ctx context.Context) error) {
 		once.Do(func() {
 			r.mu.Lock()
 			r.holds--
-			if r.holds == 0 && len(r.deferred) > 0 {
+			if len(r.deferred) > 0 || (r.holds > 0 && len(r.pending) > 0) {
 				for _, o := range r.deferred {
 					mergeNewest(r.pending, []publicmask.Outlet{o})
 				}
 				clear(r.deferred)
+				r.release = true
 				r.seq++
 			}
 			r.mu.Unlock()
@@ -337,7 +341,10 @@ func (r *Refresher) applyLoop(ctx context.Context) {
 			batch = append(batch, o)
 		}
 		clear(r.pending)
-		batch = r.holdBack(r.cur.Load(), batch)
+		if !r.release {
+			batch = r.holdBack(r.cur.Load(), batch)
+		}
+		r.release = false
 		r.mu.Unlock()
 		// In version order, so that subscribers (the SSE stream's event
 		// ids) see versions arrive in order.

@@ -178,7 +178,7 @@ func (ix *placeIndex) resolveQuery(q query, s string, at func(int) *Entry) ([]in
 			groups[a] = []int32{a}
 		}
 	}
-	bldg := func(i int32) bool { return at(int(i)).Place.Bldg == q.bldg }
+	bldg := func(i int32) bool { return at(int(i)).Place().Bldg == q.bldg }
 	byBldg := false
 	if q.bldg != "" {
 		if narrowed := ix.withBuilding(groups, bldg); len(narrowed) > 0 {

@@ -15,85 +15,112 @@ import (
 
 // Entry is an outlet as the public sees it, with its registry fields
 // encoded once. Entries are immutable; a change creates a new Entry.
+//
+// An entry is kept small and nearly pointer-free (the snapshot holds one per
+// outlet, and the collector scans every pointer of every entry in each
+// cycle): its strings point into its one registry encoding, its times are
+// in UTC (no location pointer), its band is a byte and its Place is spans
+// of its address.
 type Entry struct {
-	publicmask.Outlet
-	// Stat is the remain_stat band; "" if never stocked.
-	Stat string
-	// Place is the parsed administrative address (시도 inferred from the
-	// 시군구 when the address lacks it).
-	Place Address
+	// The fields a v1 record reads come first: the entry's first cache
+	// line is all an answer touches besides the registry text (at 540,000
+	// outlets nearly every entry an answer reads is a cache miss).
+
 	// reg is the JSON of the six registry fields that every record begins
 	// with, shared by the versions of an outlet whose registry fields are
 	// unchanged. Code, Name, Addr and Type (and Place, through Addr) point
 	// into it wherever the JSON holds them verbatim, so that an outlet's
-	// registry text is one allocation.
+	// registry text is one piece of memory.
 	reg string
-	// tail is the rest of the nine-field v1 record (storesByGeo,
-	// storesByAddr): its three stock fields, encoded once per change inside
-	// the entry (no allocation or pointer of its own; tailLen 0: too long,
-	// encoded per answer). The v2 stock fields, forecast and distance are
-	// encoded per answer (see BENCHMARKS.md "Scale").
-	tail    [v1TailMax]byte
-	tailLen uint8
-	sido    int8 // index into sidoNames, or len(sidoNames) if unknown
-	rate    rate
+	// v1 holds the two times of the nine-field v1 record (storesByGeo,
+	// storesByAddr, sales) as "YYYY/MM/DD HH:mm:ss", encoded once per change
+	// inside the entry (no allocation or pointer of its own); v1Set says
+	// which are not null, or (v1Slow) that the record is encoded per answer
+	// (a year of other than four digits). The v2 stock fields, forecast and
+	// distance are encoded per answer (see BENCHMARKS.md "Scale").
+	v1    [2][v1TimeLen]byte
+	v1Set uint8
+	stat  uint8 // index into statOrder
+	sido  int8  // index into sidoNames, or len(sidoNames) if unknown
+	place placeRef
+	publicmask.Outlet
+	rate rate
 }
 
-// v1TailMax holds the longest v1 stock fields of years up to 999999 (92 bytes
-// for four-digit years).
-const v1TailMax = 96
+// Stat is the remain_stat band; "" if never stocked.
+func (e *Entry) Stat() string { return statOrder[e.stat] }
+
+// Place is the parsed administrative address (시도 inferred from the
+// 시군구 when the address lacks it).
+func (e *Entry) Place() Address { return e.place.address(e.Addr, int(e.sido)) }
 
 func newEntry(o publicmask.Outlet, place Address) *Entry { return nextEntry(o, place, nil, rate{}) }
 
 // nextEntry makes the entry of o, reusing prev's encoding where its fields
 // are unchanged (prev may be nil), with the selling rate r.
 func nextEntry(o publicmask.Outlet, place Address, prev *Entry, r rate) *Entry {
-	e := &Entry{Outlet: o, Stat: o.RemainStat(), Place: place, rate: r}
+	// UTC: a time in another location holds a pointer to it; every
+	// encoding converts to Korea time anyway.
+	o.StockAt, o.UpdatedAt = utc(o.StockAt), utc(o.UpdatedAt)
+	e := &Entry{Outlet: o, rate: r}
+	e.stat = uint8(statIndex(o.RemainStat()))
 	e.sido = int8(sidoIndex(place.Sido))
 	if e.sido < 0 {
 		e.sido = int8(len(sidoNames))
 	}
 	if prev == nil || prev.Code != o.Code || prev.Name != o.Name || prev.Addr != o.Addr || prev.Type != o.Type ||
 		prev.Lat != o.Lat || prev.Lng != o.Lng {
-		e.setRegistry(prev)
+		e.setRegistry()
 	} else {
 		// The change was read back from the store with strings of its
-		// own; keep the previous ones (which Place points into).
+		// own; keep the previous ones.
 		e.Code, e.Name, e.Addr, e.Type, e.reg = prev.Code, prev.Name, prev.Addr, prev.Type, prev.reg
 	}
-	var scratch [128]byte
-	if t := e.appendV1Stock(scratch[:0]); len(t) <= v1TailMax {
-		e.tailLen = uint8(copy(e.tail[:], t))
+	if prev != nil && prev.Addr == e.Addr && prev.sido == e.sido && prev.Place() == place {
+		e.place = prev.place
+	} else {
+		e.place = newPlaceRef(place, e.Addr)
 	}
+	e.setV1Times()
 	return e
 }
 
+func utc(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
 // setRegistry encodes the registry fields and points the outlet's strings
-// (and the parts of Place that are parts of Addr, or of prev's Addr) into
-// the encoding.
-func (e *Entry) setRegistry(prev *Entry) {
+// into the encoding.
+func (e *Entry) setRegistry() {
 	var scratch [512]byte
 	b, at := e.appendRegistry(scratch[:0])
 	e.reg = string(b)
-	addr := e.Addr
 	for k, f := range []*string{&e.Code, &e.Name, &e.Addr, &e.Type} {
 		if at[k] > 0 {
 			*f = e.reg[at[k] : at[k]+len(*f)]
 		}
 	}
-	for _, f := range []*string{&e.Place.Sido, &e.Place.Sigungu, &e.Place.Dong, &e.Place.Ri, &e.Place.Road, &e.Place.Bldg} {
-		*f = rebase(*f, addr, e.Addr)
-		if prev != nil && prev.Addr == e.Addr {
-			*f = rebase(*f, prev.Addr, e.Addr)
-		}
-	}
 }
 
-// chunkSize is the unit of copy-on-write of the code-ordered list: a change
-// to one outlet copies one chunk of pointers and the chunk table (~100
-// pointers for 26,000 outlets), not the whole list.
-const chunkBits = 8
-const chunkSize = 1 << chunkBits
+// The code-ordered list is a two-level tree: a directory of groups of
+// chunks of entries. A chunk (chunkSize entries) is the unit of
+// copy-on-write: a change copies its chunk, its group and the directory
+// (at 540,000 outlets ~130 pointers), never the whole list; and a commit of
+// 64 changes copies a few thousand pointers, not the ~18,000 of a flat
+// table of 256-entry chunks (each one a write barrier while the collector
+// runs).
+const (
+	chunkBits = 6
+	chunkSize = 1 << chunkBits
+	groupBits = 6
+	groupSize = 1 << groupBits
+)
+
+type chunk [chunkSize]*Entry
+type group [groupSize]*chunk
 
 // Snapshot is one immutable version of the public data. All methods are
 // safe for concurrent use.
@@ -101,7 +128,7 @@ type Snapshot struct {
 	version int64
 	asOf    time.Time
 	n       int
-	chunks  [][]*Entry // code order
+	dir     []*group // code order: entry i is dir[i>>12][i>>6&63][i&63]
 	// selling marks the chunks that may hold an entry with a sell-out time
 	// (the ones Expire must look at): set when such an entry comes in,
 	// cleared by Expire. Copied on write, like summary.
@@ -125,7 +152,7 @@ func (s *Snapshot) finish() *Snapshot {
 // new as_of. The caches of the version are not carried over (v2 bodies
 // embed as_of); the registry's are.
 func (s *Snapshot) confirmed(asOf time.Time) *Snapshot {
-	ns := &Snapshot{version: s.version, asOf: asOf, n: s.n, chunks: s.chunks, selling: s.selling, reg: s.reg, summary: s.summary, sgg: s.sgg, sales: s.sales}
+	ns := &Snapshot{version: s.version, asOf: asOf, n: s.n, dir: s.dir, selling: s.selling, reg: s.reg, summary: s.summary, sgg: s.sgg, sales: s.sales}
 	return ns.finish()
 }
 
@@ -183,7 +210,32 @@ func (s *Snapshot) AsOf() time.Time { return s.asOf }
 func (s *Snapshot) Len() int { return s.n }
 
 // At returns the i-th outlet in code order.
-func (s *Snapshot) At(i int) *Entry { return s.chunks[i>>chunkBits][i&(chunkSize-1)] }
+func (s *Snapshot) At(i int) *Entry { return s.chunk(i >> chunkBits)[i&(chunkSize-1)] }
+
+// chunk is the c-th chunk.
+func (s *Snapshot) chunk(c int) *chunk { return s.dir[c>>groupBits][c&(groupSize-1)] }
+
+// nChunks is the number of chunks.
+func (s *Snapshot) nChunks() int { return (s.n + chunkSize - 1) >> chunkBits }
+
+// set puts e at position i of s, a copy of old being changed: the first
+// change to a chunk copies it, its group and the directory from old.
+func (s *Snapshot) set(old *Snapshot, i int, e *Entry) {
+	if len(s.dir) > 0 && &s.dir[0] == &old.dir[0] {
+		s.dir = slices.Clone(old.dir)
+	}
+	c := i >> chunkBits
+	g, k := c>>groupBits, c&(groupSize-1)
+	if s.dir[g] == old.dir[g] {
+		cp := *old.dir[g]
+		s.dir[g] = &cp
+	}
+	if s.dir[g][k] == old.dir[g][k] {
+		cp := *old.dir[g][k]
+		s.dir[g][k] = &cp
+	}
+	s.dir[g][k][i&(chunkSize-1)] = e
+}
 
 // Lookup finds an outlet by code.
 func (s *Snapshot) Lookup(code string) (*Entry, bool) {
@@ -326,6 +378,8 @@ func build(outlets []publicmask.Outlet, version int64, asOf time.Time) *Snapshot
 		seen[o.Code] = len(entries)
 		entries = append(entries, newEntry(o, ParseAddress(o.Addr)))
 	}
+	slices.SortFunc(entries, func(a, b *Entry) int { return strings.Compare(a.Code, b.Code) })
+	rehome(entries) // in code order within a cell, as the grid holds them
 	return fromEntries(entries, version, asOf)
 }
 
@@ -338,16 +392,22 @@ func fromEntries(entries []*Entry, version int64, asOf time.Time) *Snapshot {
 	inferPlaces(entries)
 	s := &Snapshot{version: version, asOf: asOf, n: len(entries), summary: new(summary), sales: &salesDay{since: asOf}}
 	for i := 0; i < len(entries); i += chunkSize {
-		s.chunks = append(s.chunks, slices.Clone(entries[i:min(i+chunkSize, len(entries))]))
+		c := i >> chunkBits
+		if c&(groupSize-1) == 0 {
+			s.dir = append(s.dir, new(group))
+		}
+		ch := new(chunk)
+		copy(ch[:], entries[i:])
+		s.dir[c>>groupBits][c&(groupSize-1)] = ch
 	}
-	s.selling = make([]bool, len(s.chunks))
+	s.selling = make([]bool, s.nChunks())
 	for i, e := range entries {
 		if e.hasSellout() {
 			s.selling[i>>chunkBits] = true
 		}
 	}
 	for _, e := range entries {
-		s.summary[e.sido][statIndex(e.Stat)]++
+		s.summary[e.sido][e.stat]++
 		if e.Version > s.version {
 			s.version = e.Version
 		}
@@ -357,7 +417,7 @@ func fromEntries(entries []*Entry, version int64, asOf time.Time) *Snapshot {
 	s.sgg = make([][nStats]int32, len(s.reg.sgg))
 	for i, k := range s.reg.sggOf {
 		if k >= 0 {
-			s.sgg[k][statIndex(s.At(i).Stat)]++
+			s.sgg[k][s.At(i).stat]++
 		}
 	}
 	s.reg.geo = buildGrid(s.At, s.n)
@@ -407,7 +467,7 @@ func (s *Snapshot) collect(changes []publicmask.Outlet) *changeSet {
 		if o.Version <= old.Version {
 			continue
 		}
-		place := old.Place
+		place := old.Place()
 		if o.Addr != old.Addr {
 			place = ParseAddress(o.Addr)
 			c.reindex = true
@@ -449,6 +509,7 @@ func (s *Snapshot) rebuild(c *changeSet, asOf time.Time) (*Snapshot, []*Entry) {
 		}
 	}
 	slices.SortFunc(added, func(a, b *Entry) int { return strings.Compare(a.Code, b.Code) })
+	rehome(added)
 	all := make([]*Entry, 0, len(cur)+len(added))
 	for len(cur) > 0 && len(added) > 0 {
 		if cur[0].Code < added[0].Code {
@@ -471,30 +532,25 @@ func (s *Snapshot) rebuild(c *changeSet, asOf time.Time) (*Snapshot, []*Entry) {
 }
 
 // patch is apply for stock and name changes: it copies the chunks the
-// changes fall in, the chunk table and the counts, and shares the rest.
+// changes fall in, their groups, the directory and the counts, and shares
+// the rest.
 func (s *Snapshot) patch(c *changeSet, asOf time.Time) *Snapshot {
-	ns := &Snapshot{version: c.version, asOf: asOf, n: s.n, reg: s.reg, sales: c.sales}
-	ns.chunks = slices.Clone(s.chunks)
+	ns := &Snapshot{version: c.version, asOf: asOf, n: s.n, dir: s.dir, reg: s.reg, sales: c.sales}
 	sum := *s.summary
 	ns.summary = &sum
 	ns.sgg = slices.Clone(s.sgg)
 	ns.selling = s.selling
-	copied := make(map[int]bool, 4)
 	for j, e := range c.applied {
 		i := int(c.pos[j])
 		ch := i >> chunkBits
-		if !copied[ch] {
-			ns.chunks[ch] = slices.Clone(s.chunks[ch])
-			copied[ch] = true
-		}
-		old := ns.chunks[ch][i&(chunkSize-1)]
-		ns.summary[old.sido][statIndex(old.Stat)]--
-		ns.summary[e.sido][statIndex(e.Stat)]++
+		old := s.At(i)
+		ns.summary[old.sido][old.stat]--
+		ns.summary[e.sido][e.stat]++
 		if k := s.reg.sggOf[i]; k >= 0 {
-			ns.sgg[k][statIndex(old.Stat)]--
-			ns.sgg[k][statIndex(e.Stat)]++
+			ns.sgg[k][old.stat]--
+			ns.sgg[k][e.stat]++
 		}
-		ns.chunks[ch][i&(chunkSize-1)] = e
+		ns.set(s, i, e)
 		if !ns.selling[ch] && e.hasSellout() {
 			if &ns.selling[0] == &s.selling[0] {
 				ns.selling = slices.Clone(s.selling)

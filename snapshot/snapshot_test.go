@@ -124,28 +124,41 @@ func bruteNear(s *Snapshot, lat, lng, m float64) []string {
 	return codes
 }
 
+// TestNearMatchesBruteForce checks radius queries against a brute-force
+// scan, with the grid's cells subdivided as for every registry size: the
+// answer (and its order) must not depend on the cell size.
 func TestNearMatchesBruteForce(t *testing.T) {
 	s := build(synthetic(3000, 1), 0, t0)
-	rng := rand.New(rand.NewPCG(2, 2))
-	for k := 0; k < 200; k++ {
-		lat, lng := 37.4+rng.Float64()*0.3, 126.8+rng.Float64()*0.4
-		m := []float64{1, 300, 1000, 2500, 5000}[k%5]
-		hits := s.Near(lat, lng, m, nil)
-		got := map[string]bool{}
-		for j, h := range hits {
-			got[s.At(int(h.Pos)).Code] = true
-			if j > 0 && hits[j-1].Dist() > h.Dist() {
-				t.Fatalf("not nearest first at %d: %v > %v", j, hits[j-1].Dist(), h.Dist())
+	coarse := s.reg.geo
+	for _, div := range []int{1, 2, 4} {
+		g := newGrid(s.At, s.n, div)
+		rng := rand.New(rand.NewPCG(2, 2))
+		for k := 0; k < 200; k++ {
+			lat, lng := 37.4+rng.Float64()*0.3, 126.8+rng.Float64()*0.4
+			m := []float64{1, 300, 1000, 2500, 5000}[k%5]
+			hits := g.near(lat, lng, m, nil)
+			if want := coarse.near(lat, lng, m, nil); !slices.Equal(hits, want) {
+				t.Fatalf("div %d, query (%v,%v,%v): %d hits, the national grid %d (or another order)", div, lat, lng, m, len(hits), len(want))
 			}
-			if d := Haversine(lat, lng, s.At(int(h.Pos)).Lat, s.At(int(h.Pos)).Lng); h.Dist() > m+1e-6 || math.Abs(d-h.Dist()) > 1e-6 {
-				t.Fatalf("hit at %v m (Haversine %v) beyond radius %v", h.Dist(), d, m)
+			got := map[string]bool{}
+			for j, h := range hits {
+				got[s.At(int(h.Pos)).Code] = true
+				if j > 0 && hits[j-1].Dist() > h.Dist() {
+					t.Fatalf("not nearest first at %d: %v > %v", j, hits[j-1].Dist(), h.Dist())
+				}
+				if d := Haversine(lat, lng, s.At(int(h.Pos)).Lat, s.At(int(h.Pos)).Lng); h.Dist() > m+1e-6 || math.Abs(d-h.Dist()) > 1e-6 {
+					t.Fatalf("hit at %v m (Haversine %v) beyond radius %v", h.Dist(), d, m)
+				}
+			}
+			for _, c := range bruteNear(s, lat, lng, m) {
+				if !got[c] {
+					t.Fatalf("div %d, query (%v,%v,%v): brute force finds %s, index does not", div, lat, lng, m, c)
+				}
 			}
 		}
-		for _, c := range bruteNear(s, lat, lng, m) {
-			if !got[c] {
-				t.Fatalf("query (%v,%v,%v): brute force finds %s, index does not", lat, lng, m, c)
-			}
-		}
+	}
+	if gridDiv(540_000) != 4 || gridDiv(26_263) != 1 || s.reg.geo.div != 1 {
+		t.Fatal("cells not subdivided by the registry's size")
 	}
 }
 
@@ -179,7 +192,7 @@ func TestApplyCopyOnWrite(t *testing.T) {
 	if ns == s || len(applied) != 1 {
 		t.Fatalf("change not applied")
 	}
-	if e, _ := ns.Lookup(o.Code); e.Stat != publicmask.StatFew || e.Stock != 5 {
+	if e, _ := ns.Lookup(o.Code); e.Stat() != publicmask.StatFew || e.Stock != 5 {
 		t.Fatalf("new snapshot has %+v", e)
 	}
 	if e, _ := s.Lookup(o.Code); e.Stock == 5 && all[1000].Stock != 5 {
@@ -190,13 +203,13 @@ func TestApplyCopyOnWrite(t *testing.T) {
 	}
 	// Unchanged chunks and indexes are shared, the changed chunk is not.
 	shared := 0
-	for c := range s.chunks {
-		if &s.chunks[c][0] == &ns.chunks[c][0] {
+	for c := range s.nChunks() {
+		if s.chunk(c) == ns.chunk(c) {
 			shared++
 		}
 	}
-	if shared != len(s.chunks)-1 {
-		t.Fatalf("%d of %d chunks shared, want all but one", shared, len(s.chunks))
+	if shared != s.nChunks()-1 {
+		t.Fatalf("%d of %d chunks shared, want all but one", shared, s.nChunks())
 	}
 	if ns.reg != s.reg {
 		t.Fatalf("a stock change rebuilt the registry")
@@ -237,7 +250,7 @@ func TestApplyCopyOnWrite(t *testing.T) {
 func countStat(s *Snapshot, stat string) int {
 	n := 0
 	for i := 0; i < s.Len(); i++ {
-		if s.At(i).Stat == stat {
+		if s.At(i).Stat() == stat {
 			n++
 		}
 	}
@@ -299,7 +312,7 @@ func TestRefresherNotifyPollSubscribe(t *testing.T) {
 	r.Notify([]publicmask.Outlet{target})
 	select {
 	case batch := <-sub.C:
-		if len(batch) != 1 || batch[0].Code != target.Code || batch[0].Stat != publicmask.StatFew {
+		if len(batch) != 1 || batch[0].Code != target.Code || batch[0].Stat() != publicmask.StatFew {
 			t.Fatalf("batch %+v", batch)
 		}
 	case <-time.After(5 * time.Second):
@@ -326,7 +339,7 @@ func TestRefresherNotifyPollSubscribe(t *testing.T) {
 	if err := r.Poll(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { e, _ := r.Current().Lookup(o.Code); return e.Stat == publicmask.StatBreak })
+	waitFor(t, func() bool { e, _ := r.Current().Lookup(o.Code); return e.Stat() == publicmask.StatBreak })
 	waitFor(t, func() bool { return r.Current().Version() == o.Version })
 	mfs, err := reg.Gather()
 	if err != nil {

@@ -198,7 +198,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		}
 		s.stmts[q] = st
 	}
-	return nil
+	return s.prepareBulk(ctx)
 }
 
 // Write runs fn in one IMMEDIATE transaction on the single writer

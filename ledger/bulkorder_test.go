@@ -1,0 +1,66 @@
+package ledger_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/internal/testenv"
+	"github.com/publicmask/publicmask/ledger"
+)
+
+// One outlet's lines straddle the cut between two chunks of a delivery
+// list, and chunks are queued two at a time on a ledger with two writers:
+// its receipts still count up in the list's order, a txn_id repeated after
+// the cut is a replay of its first answer, and verify passes.
+func TestDeliverManyKeepsAnOutletsLinesTogether(t *testing.T) {
+	e := testenv.New(t)
+	ctx := context.Background()
+	const n = 4100
+	var outlets []publicmask.Outlet
+	for i := range n {
+		outlets = append(outlets, publicmask.Outlet{Code: fmt.Sprintf("3%07d", i), Name: "약국", Type: publicmask.TypePharmacy, Lat: 37.5, Lng: 127})
+	}
+	if _, err := e.Ledger.ImportOutlets(ctx, outlets); err != nil {
+		t.Fatal(err)
+	}
+	busy := outlets[1995].Code // its lines start just before the first cut
+	var lines []ledger.DeliveryRequest
+	for i, o := range outlets {
+		lines = append(lines, ledger.DeliveryRequest{Outlet: o.Code, Quantity: 1, TxnID: fmt.Sprintf("open-%d", i)})
+		if o.Code == busy {
+			for k := range 20 {
+				lines = append(lines, ledger.DeliveryRequest{Outlet: busy, Quantity: 1, TxnID: fmt.Sprintf("more-%d", k)})
+			}
+			lines = append(lines, ledger.DeliveryRequest{Outlet: busy, Quantity: 1, TxnID: "more-3"}) // again: a replay
+		}
+	}
+	res, err := e.Ledger.DeliverMany(ctx, lines)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 0
+	for i, r := range res {
+		if r.Error != nil {
+			t.Fatalf("line %d: %v", i, r.Error)
+		}
+		if r.Outlet != busy {
+			continue
+		}
+		if r.TxnID == "more-3" && r.Replayed {
+			if r.Receipt.Stock != 5 {
+				t.Fatalf("the replay answers stock %d, want the first answer's 5", r.Receipt.Stock)
+			}
+			continue
+		}
+		want++
+		if r.Receipt.Stock != want || r.Replayed {
+			t.Fatalf("line %d (%s): stock %d replayed %v, want %d", i, r.TxnID, r.Receipt.Stock, r.Replayed, want)
+		}
+	}
+	if want != 21 {
+		t.Fatalf("%d lines of the busy outlet recorded", want)
+	}
+	mustVerify(t, e)
+}

@@ -1,0 +1,72 @@
+package snapshot
+
+import (
+	"cmp"
+	"slices"
+	"unsafe"
+)
+
+// rehome replaces new entries, not yet in any snapshot, by copies made in
+// the order of the national-size geo grid's cells (a larger registry's
+// finer cells lie within them), with their registry text moved into shared
+// blocks of chunkSize entries each, filled in that order. An answer reads
+// the entries of one neighbourhood: they and their text then lie together
+// in memory (at 540,000 outlets an entry read in code order is a cache
+// miss), and the registry text of 540,000 outlets is a few thousand heap
+// objects instead of 540,000. Sales keep the registry text, so a block
+// stays in use; an outlet's registry change gives it text of its own.
+func rehome(fresh []*Entry) {
+	type item struct {
+		key uint32
+		at  int32 // in fresh
+		e   *Entry
+	}
+	order := make([]item, len(fresh))
+	for i, e := range fresh {
+		order[i] = item{^uint32(0), int32(i), e} // without a cell: last
+		if r, c, ok := cellOf(e.Lat, e.Lng); ok {
+			order[i].key = uint32(r*gridCols + c)
+		}
+	}
+	slices.SortStableFunc(order, func(a, b item) int { return cmp.Compare(a.key, b.key) })
+	for start := 0; start < len(order); start += chunkSize {
+		part := order[start:min(start+chunkSize, len(order))]
+		size := 0
+		for _, it := range part {
+			size += len(it.e.reg)
+		}
+		buf := make([]byte, 0, size)
+		for _, it := range part {
+			buf = append(buf, it.e.reg...)
+		}
+		// buf is never written again: the string may share it.
+		text := unsafe.String(unsafe.SliceData(buf), len(buf))
+		off := 0
+		for _, it := range part {
+			e, old := new(Entry), it.e.reg
+			*e = *it.e
+			fresh[it.at] = e
+			e.reg = text[off : off+len(old)]
+			off += len(old)
+			for _, f := range []*string{&e.Code, &e.Name, &e.Addr, &e.Type} {
+				*f = rebase(*f, old, e.reg)
+			}
+		}
+	}
+}
+
+// rebase returns the part of to at the offset where sub lies in from, if
+// sub is a substring (by memory, not by value) of from and to is from's
+// copy; otherwise sub itself.
+func rebase(sub, from, to string) string {
+	if sub == "" || len(from) != len(to) || from == "" {
+		return sub
+	}
+	p := uintptr(unsafe.Pointer(unsafe.StringData(sub)))
+	base := uintptr(unsafe.Pointer(unsafe.StringData(from)))
+	if p < base || p+uintptr(len(sub)) > base+uintptr(len(from)) {
+		return sub
+	}
+	off := int(p - base)
+	return to[off : off+len(sub)]
+}

@@ -1,0 +1,63 @@
+package sqlite_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/clock"
+	"github.com/publicmask/publicmask/ledger"
+	"github.com/publicmask/publicmask/policy"
+	"github.com/publicmask/publicmask/rrn/rrntest"
+	"github.com/publicmask/publicmask/sqlite"
+)
+
+// BenchmarkBulkLoad is the ledger's share of loading a registry, without
+// HTTP or the snapshot: an import of 20,000 outlets in one call, then their
+// opening deliveries in one list, into a fresh SQLite store. Per outlet:
+// ns (import and deliveries together) and allocations, the load-insensitive
+// figure: `go test ./sqlite -run '^$' -bench BulkLoad -benchmem`.
+func BenchmarkBulkLoad(b *testing.B) {
+	const n = 20_000
+	ctx := context.Background()
+	outlets := make([]publicmask.Outlet, n)
+	lines := make([]ledger.DeliveryRequest, n)
+	for i := range outlets {
+		code := fmt.Sprintf("%08d", (i*7919+13)%100_000_000)
+		outlets[i] = publicmask.Outlet{Code: code, Name: "사랑약국", Addr: fmt.Sprintf("서울특별시 종로구 한빛로 %d (청운동)", i), Type: publicmask.TypePharmacy, Lat: 37.5 + float64(i)/1e6, Lng: 127}
+		lines[i] = ledger.DeliveryRequest{Outlet: code, Quantity: 500, TxnID: "open-" + code}
+	}
+	keyer, _ := rrntest.Keyer(b)
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "pm.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		l, err := ledger.New(ledger.Config{Store: s, Policy: policy.NewHolder(policy.Standard()), Keyer: keyer,
+			Clock: clock.NewManual(time.Date(2020, 3, 11, 8, 0, 0, 0, publicmask.Seoul)), Writers: 2,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if got, err := l.ImportOutlets(ctx, outlets); err != nil || got != n {
+			b.Fatalf("import: %d, %v", got, err)
+		}
+		res, err := l.DeliverMany(ctx, lines)
+		if err != nil || res[n-1].Receipt == nil {
+			b.Fatalf("deliveries: %v", err)
+		}
+		b.StopTimer()
+		l.Close(ctx)
+		s.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/outlet")
+}

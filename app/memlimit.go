@@ -12,12 +12,14 @@ import (
 )
 
 // The soft memory limit (--memory-limit, or GOMEMLIMIT) is sized for the
-// national registry. With 540,000 outlets the live heap is about 850 bytes
-// per outlet (the snapshot's entries, their registry text and indexes;
-// BENCHMARKS.md "Scale"), so a larger registry raises the limit by 1 KiB per
-// outlet beyond the national count: otherwise half a million outlets alone
-// would exceed the limit, and the collector would run back to back (every
-// commit, delivery and answer paying for it).
+// national registry. With 540,000 outlets the live heap is about 800 bytes
+// per outlet: about 600 for the snapshot (its entries, their registry text
+// and indexes; snapshot.BenchmarkHeapPerOutlet, BENCHMARKS.md "Scale") and
+// about 200 for the SQLite writer's copy of the outlets. So a larger
+// registry raises the limit by 1 KiB per outlet beyond the national count
+// (the rest is headroom for a commit's garbage): otherwise half a million
+// outlets alone would exceed the limit, and the collector would run back to
+// back (every commit, delivery and answer paying for it).
 const (
 	nationalOutlets    = 26_263
 	perOutletAllowance = 1024

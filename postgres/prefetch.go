@@ -31,44 +31,7 @@ func (t *tx) Prefetch(r publicmask.BatchReads) error {
 	if t.err != nil {
 		return t.err
 	}
-	var codes []string
-	for _, c := range r.Outlets {
-		if _, ok := t.outlets[c]; !ok {
-			codes = append(codes, c)
-		}
-	}
-	for _, k := range r.Idem {
-		if _, ok := t.outlets[k.Outlet]; !ok {
-			codes = append(codes, k.Outlet)
-		}
-	}
-	slices.Sort(codes)
-	codes = slices.Compact(codes)
-	var keys []publicmask.IdemKey
-	for _, k := range r.Idem {
-		if _, ok := t.idem[k]; !ok {
-			t.idem[k] = nil
-			keys = append(keys, k)
-		}
-	}
-	var sales []string
-	for _, id := range r.Sales {
-		if _, ok := t.sales[id]; !ok {
-			sales = append(sales, id)
-		}
-	}
-	slices.Sort(sales)
-	sales = slices.Compact(sales)
-	var pws []pwKey
-	for week, persons := range r.PersonWeeks {
-		for _, p := range persons {
-			if _, known := t.pw[pwKey{p, week}]; !known {
-				pws = append(pws, pwKey{p, week})
-			}
-		}
-	}
-	slices.SortFunc(pws, func(a, b pwKey) int { return cmp.Or(cmp.Compare(a.week, b.week), cmp.Compare(a.person, b.person)) })
-	pws = slices.Compact(pws)
+	codes, keys, sales, pws := t.unknown(r)
 	if len(codes)+len(keys)+len(sales)+len(pws) == 0 {
 		return nil
 	}
@@ -109,6 +72,48 @@ func (t *tx) Prefetch(r publicmask.BatchReads) error {
 		}
 	}
 	return nil
+}
+
+// unknown is what r names that this transaction does not know yet, each
+// kind sorted in its lock order: outlet codes (the idempotency records'
+// outlets included), idempotency keys (marked as being read), sale ids and
+// person-weeks.
+func (t *tx) unknown(r publicmask.BatchReads) (codes []string, keys []publicmask.IdemKey, sales []string, pws []pwKey) {
+	for _, c := range r.Outlets {
+		if _, ok := t.outlets[c]; !ok {
+			codes = append(codes, c)
+		}
+	}
+	for _, k := range r.Idem {
+		if _, ok := t.outlets[k.Outlet]; !ok {
+			codes = append(codes, k.Outlet)
+		}
+	}
+	slices.Sort(codes)
+	codes = slices.Compact(codes)
+	for _, k := range r.Idem {
+		if _, ok := t.idem[k]; !ok {
+			t.idem[k] = nil
+			keys = append(keys, k)
+		}
+	}
+	for _, id := range r.Sales {
+		if _, ok := t.sales[id]; !ok {
+			sales = append(sales, id)
+		}
+	}
+	slices.Sort(sales)
+	sales = slices.Compact(sales)
+	for week, persons := range r.PersonWeeks {
+		for _, p := range persons {
+			if _, known := t.pw[pwKey{p, week}]; !known {
+				pws = append(pws, pwKey{p, week})
+			}
+		}
+	}
+	slices.SortFunc(pws, func(a, b pwKey) int { return cmp.Or(cmp.Compare(a.week, b.week), cmp.Compare(a.person, b.person)) })
+	pws = slices.Compact(pws)
+	return codes, keys, sales, pws
 }
 
 // Each statement below reads many keys given as arrays, joined to the

@@ -1,0 +1,366 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/publicmask/publicmask"
+)
+
+// The write transaction: what a group commit reads and writes through the
+// single writer, with the writer's in-memory copy (hot.go) and the rows it
+// holds until the end (buffer.go).
+type tx struct {
+	s     *Store
+	tx    *sql.Tx
+	ctx   context.Context
+	stmts map[string]*sql.Stmt
+	st    staged  // this transaction's writes to hot rows
+	pend  pending // rows not yet written (buffer.go)
+	args  []any   // reused by the multi-row statements
+	// known are the idempotency records this transaction read or wrote: a
+	// second record of one fails the transaction, as the idempotency
+	// table's key would. absent are the txn_ids it looked up and found
+	// without a record: being the only writer, it need not look again
+	// (Idempotency, checkNewRecords).
+	known  map[publicmask.IdemKey]publicmask.IdemRecord
+	absent map[publicmask.IdemKey]bool
+}
+
+// knownAbsent notes that k had no record when this transaction looked.
+func (t *tx) knownAbsent(k publicmask.IdemKey) {
+	if t.absent == nil {
+		t.absent = make(map[publicmask.IdemKey]bool)
+	}
+	t.absent[k] = true
+}
+
+// stmt is the prepared statement of q bound to this transaction.
+func (t *tx) stmt(q string) *sql.Stmt {
+	if st, ok := t.stmts[q]; ok {
+		return st
+	}
+	st := t.tx.StmtContext(t.ctx, t.s.stmts[q])
+	t.stmts[q] = st
+	return st
+}
+
+// exec runs a statement after writing the pending rows.
+func (t *tx) exec(q string, args ...any) (sql.Result, error) {
+	if err := t.flush(); err != nil {
+		return nil, err
+	}
+	return t.execNow(q, args...)
+}
+
+func (t *tx) execNow(q string, args ...any) (sql.Result, error) {
+	r, err := t.stmt(q).ExecContext(t.ctx, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %.40s: %w", q, err)
+	}
+	return r, nil
+}
+
+// Idempotency finds a txn_id's record in the idempotency table or, for a
+// sale, in the sale's row (migration 00006).
+func (t *tx) Idempotency(outlet, txnID string) (publicmask.IdemRecord, bool, error) {
+	r := publicmask.IdemRecord{Outlet: outlet, TxnID: txnID}
+	k := publicmask.IdemKey{Outlet: outlet, TxnID: txnID}
+	if rec, ok := t.known[k]; ok {
+		return rec, true, nil
+	}
+	if t.absent[k] {
+		return r, false, nil
+	}
+	for _, q := range []string{sqlIdemGet, sqlSaleIdemGet} {
+		var created int64
+		row, err := t.queryRow(q, outlet, txnID)
+		if err != nil {
+			return r, false, err
+		}
+		err = row.Scan(&r.BodyHash, &r.Response, &created)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return r, false, fmt.Errorf("sqlite: idempotency: %w", err)
+		}
+		r.CreatedAt = fromMicro(created)
+		t.know(k, r)
+		return r, true, nil
+	}
+	t.knownAbsent(k)
+	return r, false, nil
+}
+
+// PutIdempotency records r with the transaction's other rows; a sale
+// inserted next with the same outlet and txn_id takes it into its row
+// (InsertSale).
+func (t *tx) PutIdempotency(r publicmask.IdemRecord) error {
+	k := publicmask.IdemKey{Outlet: r.Outlet, TxnID: r.TxnID}
+	if _, ok := t.known[k]; ok {
+		return fmt.Errorf("sqlite: txn_id %s/%s already has an idempotency record", r.Outlet, r.TxnID)
+	}
+	t.know(k, r)
+	t.pend.idem = append(t.pend.idem, r)
+	if !t.absent[k] {
+		t.pend.unchecked++
+	}
+	return nil
+}
+
+// ClaimIdempotency implements publicmask.IdemClaimer: this transaction is
+// the only writer, so a record that neither table holds cannot appear
+// before it commits.
+func (t *tx) ClaimIdempotency(r publicmask.IdemRecord) (publicmask.IdemRecord, bool, error) {
+	rec, ok, err := t.Idempotency(r.Outlet, r.TxnID)
+	if err != nil || ok {
+		return rec, false, err
+	}
+	return r, true, t.PutIdempotency(r)
+}
+
+// LockOutlet reads from the writer's copy (hot.go): this transaction's own
+// writes first, then the committed row.
+func (t *tx) LockOutlet(code string) (publicmask.Outlet, error) {
+	if o, ok := t.st.outlets[code]; ok {
+		return o, nil
+	}
+	if o, ok := t.s.hot.outlet(code); ok {
+		return o, nil
+	}
+	return t.loadOutlet(code)
+}
+
+func (t *tx) SaveOutlet(o *publicmask.Outlet) error {
+	t.s.version++
+	o.Version = t.s.version
+	// A sale or a delivery changes only the stock columns of a row the
+	// writer holds: those alone are written, with the transaction's other
+	// stock changes (flushOutlets); anything else is upserted now.
+	if prev, ok := t.held(o.Code); ok && sameRegistry(&prev, o) {
+		t.pend.putOutlet(*o)
+	} else {
+		_, err := t.exec(sqlOutletInsert, o.Code, o.Name, o.Addr, o.Type, o.Lat, o.Lng, o.Stock, o.Suspended,
+			nullMicro(o.StockAt), nullMicro(o.UpdatedAt), o.Version, o.Sold)
+		if err != nil {
+			return err
+		}
+	}
+	t.st.outlets[o.Code] = stored(*o)
+	return nil
+}
+
+// held is the outlet as this transaction or the writer's copy last saw it.
+func (t *tx) held(code string) (publicmask.Outlet, bool) {
+	if o, ok := t.st.outlets[code]; ok {
+		return o, true
+	}
+	return t.s.hot.outlet(code)
+}
+
+// sameRegistry reports whether two versions of an outlet differ at most in
+// their stock columns.
+func sameRegistry(a, b *publicmask.Outlet) bool {
+	return a.Code == b.Code && a.Name == b.Name && a.Addr == b.Addr && a.Type == b.Type && a.Lat == b.Lat && a.Lng == b.Lng
+}
+
+// PersonWeeks reads only the persons that the week's filter (hot.go) may
+// know: a person it does not know has no row.
+func (t *tx) PersonWeeks(week string, persons []string) (map[string]publicmask.PersonWeek, error) {
+	out := make(map[string]publicmask.PersonWeek, len(persons))
+	if len(persons) == 0 {
+		return out, nil
+	}
+	f := t.s.hot.week(week)
+	if (f == nil && t.s.hot.current(week)) || (f != nil && f.stale && f.building == nil) {
+		f = t.s.hot.registerWeek(week, t.st.written)
+	}
+	for _, p := range persons {
+		if pw, ok := t.pend.personWeek(p, week); ok {
+			out[p] = pw
+			continue
+		}
+		if f != nil && !f.mayHave(p) { // only the writer changes f (a build replaces it): no lock needed here
+			continue
+		}
+		pw := publicmask.PersonWeek{Person: p, Week: week}
+		err := t.stmt(sqlPWLock).QueryRowContext(t.ctx, p, week).Scan(&pw.Quantity, &pw.Purchases, &pw.WeekdayPurchases, &pw.WeekendPurchases)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: person week: %w", err)
+		}
+		out[p] = pw
+	}
+	return out, nil
+}
+
+func (t *tx) PutPersonWeek(pw publicmask.PersonWeek) error {
+	t.pend.putPersonWeek(pw)
+	// Into the filter now, before the commit: a later sale of this batch
+	// must find the row, and a "maybe" that outlives a rollback is harmless.
+	// Looked up under the same lock as the add: a build may install its
+	// filter in place of the one held, and the key must reach the one held.
+	t.s.hot.mu.Lock()
+	if f := t.s.hot.weeks[pw.Week]; f != nil {
+		f.add(pw.Person)
+	}
+	t.s.hot.mu.Unlock()
+	t.st.written = append(t.st.written, pwKey{pw.Person, pw.Week})
+	return nil
+}
+
+func (t *tx) InsertSale(s *publicmask.Sale) error {
+	t.pend.addSale(s)
+	return nil
+}
+
+func (t *tx) Sale(id string) (publicmask.Sale, error) {
+	row, err := t.queryRow(sqlSaleLock, id)
+	if err != nil {
+		return publicmask.Sale{}, err
+	}
+	s, err := scanSale(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return s, publicmask.Errorf(publicmask.ENotFound, "sale %q not found", id)
+	}
+	if err != nil {
+		return s, err
+	}
+	rows, err := t.stmt(sqlItemsGet).QueryContext(t.ctx, id)
+	if err != nil {
+		return s, fmt.Errorf("sqlite: sale items: %w", err)
+	}
+	s.Items, err = scanItems(rows)
+	return s, err
+}
+
+func (t *tx) MarkSaleCancelled(id string, at time.Time) error {
+	_, err := t.exec(sqlSaleCancel, micro(at), id)
+	return err
+}
+
+func (t *tx) InsertDelivery(d *publicmask.Delivery) error {
+	_, err := t.exec(sqlDeliveryPut, d.ID, d.Outlet, d.TxnID, d.Quantity, micro(d.At))
+	return err
+}
+
+func (t *tx) InsertCorrection(c *publicmask.Correction) error {
+	_, err := t.exec(sqlCorrectPut, c.ID, c.Outlet, c.TxnID, correctionKind(c.Kind), c.SaleID, c.Count, c.Delta, micro(c.At))
+	return err
+}
+
+func correctionKind(k string) string {
+	if k == "" {
+		return publicmask.CorrectionCount
+	}
+	return k
+}
+
+func (t *tx) StartSuspension(outlet string, at time.Time) error {
+	_, err := t.exec(sqlSuspStart, outlet, micro(at))
+	return err
+}
+
+func (t *tx) EndSuspension(outlet string, at time.Time) error {
+	_, err := t.exec(sqlSuspEnd, micro(at), outlet)
+	return err
+}
+
+func (t *tx) SuspendedAt(outlet string, at time.Time) (bool, error) {
+	var b bool
+	if err := t.stmt(sqlSuspAt).QueryRowContext(t.ctx, outlet, micro(at), micro(at)).Scan(&b); err != nil {
+		return false, fmt.Errorf("sqlite: suspended at: %w", err)
+	}
+	return b, nil
+}
+
+func (t *tx) PutToken(tk publicmask.Token) error {
+	_, err := t.exec(sqlTokenPut, tk.Hash, tk.Role, tk.Outlet, micro(tk.CreatedAt))
+	return err
+}
+
+func (t *tx) RevokeToken(hash string, at time.Time) error {
+	_, err := t.exec(sqlTokenRevoke, micro(at), hash)
+	return err
+}
+
+const outletCols = `code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, version, sold`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanOutlet(r scanner) (publicmask.Outlet, error) {
+	var o publicmask.Outlet
+	var stockAt, updatedAt sql.NullInt64
+	err := r.Scan(&o.Code, &o.Name, &o.Addr, &o.Type, &o.Lat, &o.Lng, &o.Stock, &o.Suspended, &stockAt, &updatedAt, &o.Version, &o.Sold)
+	if err != nil {
+		return o, err
+	}
+	o.StockAt = fromNullMicro(stockAt)
+	o.UpdatedAt = fromNullMicro(updatedAt)
+	return o, nil
+}
+
+const saleCols = `id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict, late, shortfall, cancelled_at`
+
+func scanSale(r scanner) (publicmask.Sale, error) {
+	var s publicmask.Sale
+	var soldAt, recordedAt int64
+	var cancelled sql.NullInt64
+	err := r.Scan(&s.ID, &s.Outlet, &s.TxnID, &soldAt, &recordedAt, &s.Week, &s.Weekend, &s.Quantity, &s.Conflict, &s.Late, &s.Shortfall, &cancelled)
+	s.SoldAt, s.RecordedAt, s.CancelledAt = fromMicro(soldAt), fromMicro(recordedAt), fromNullMicro(cancelled)
+	return s, err
+}
+
+func scanItems(rows *sql.Rows) ([]publicmask.SaleItem, error) {
+	defer rows.Close()
+	var items []publicmask.SaleItem
+	for rows.Next() {
+		var it publicmask.SaleItem
+		if err := rows.Scan(&it.Role, &it.Person, &it.Category, &it.BirthYear, &it.Quantity); err != nil {
+			return nil, fmt.Errorf("sqlite: scan item: %w", err)
+		}
+		items = append(items, it)
+	}
+	return items, rows.Err()
+}
+
+func micro(t time.Time) int64 { return t.UnixMicro() }
+
+// stored is o as reading its row back gives it (times in UTC, to the
+// microsecond), so that the writer's copy answers like the database.
+func stored(o publicmask.Outlet) publicmask.Outlet {
+	o.StockAt = fromNullMicro(toNull(o.StockAt))
+	o.UpdatedAt = fromNullMicro(toNull(o.UpdatedAt))
+	return o
+}
+
+func toNull(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
+}
+
+func nullMicro(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+func fromMicro(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+func fromNullMicro(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return fromMicro(v.Int64)
+}
+
+func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

@@ -166,10 +166,10 @@ func multiSQLs() []string {
 	return qs
 }
 
-// writeMulti writes n rows of m, appending row i's values with row; it
-// returns the rows the statements reported as changed.
-func (t *tx) writeMulti(m *multiSQL, n int, row func(args []any, i int) []any) (int64, error) {
-	var changed int64
+// inGroups runs m for n rows (or keys) in groups of a prepared size, the
+// largest power of two that fits, appending row i's values with add; do
+// gets each group's statement, its size and its arguments.
+func (t *tx) inGroups(m *multiSQL, n int, add func(args []any, i int) []any, do func(q string, size int, args []any) error) error {
 	for lo := 0; lo < n; {
 		size := maxMultiRows
 		for size > n-lo {
@@ -177,37 +177,9 @@ func (t *tx) writeMulti(m *multiSQL, n int, row func(args []any, i int) []any) (
 		}
 		args := t.args[:0]
 		for i := lo; i < lo+size; i++ {
-			args = row(args, i)
+			args = add(args, i)
 		}
-		res, err := t.stmt(m.query(size)).ExecContext(t.ctx, args...)
-		clear(args)
-		t.args = args[:0]
-		if err != nil {
-			return changed, fmt.Errorf("sqlite: %.30s (%d rows): %w", m.head, size, err)
-		}
-		k, err := res.RowsAffected()
-		if err != nil {
-			return changed, err
-		}
-		changed += k
-		lo += size
-	}
-	return changed, nil
-}
-
-// queryMulti reads with m for n keys, appending key i's values with key,
-// and calls scan for each row.
-func (t *tx) queryMulti(m *multiSQL, n int, key func(args []any, i int) []any, scan func(*sql.Rows) error) error {
-	for lo := 0; lo < n; {
-		size := maxMultiRows
-		for size > n-lo {
-			size /= 2
-		}
-		args := t.args[:0]
-		for i := lo; i < lo+size; i++ {
-			args = key(args, i)
-		}
-		err := t.queryRows(m.query(size), args, scan)
+		err := do(m.query(size), size, args)
 		clear(args)
 		t.args = args[:0]
 		if err != nil {
@@ -216,6 +188,33 @@ func (t *tx) queryMulti(m *multiSQL, n int, key func(args []any, i int) []any, s
 		lo += size
 	}
 	return nil
+}
+
+// writeMulti writes n rows of m, appending row i's values with row; it
+// returns the rows the statements reported as changed.
+func (t *tx) writeMulti(m *multiSQL, n int, row func(args []any, i int) []any) (int64, error) {
+	var changed int64
+	err := t.inGroups(m, n, row, func(q string, size int, args []any) error {
+		res, err := t.stmt(q).ExecContext(t.ctx, args...)
+		if err != nil {
+			return fmt.Errorf("sqlite: %.30s (%d rows): %w", m.head, size, err)
+		}
+		k, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		changed += k
+		return nil
+	})
+	return changed, err
+}
+
+// queryMulti reads with m for n keys, appending key i's values with key,
+// and calls scan for each row.
+func (t *tx) queryMulti(m *multiSQL, n int, key func(args []any, i int) []any, scan func(*sql.Rows) error) error {
+	return t.inGroups(m, n, key, func(q string, _ int, args []any) error {
+		return t.queryRows(q, args, scan)
+	})
 }
 
 func (t *tx) queryRows(q string, args []any, scan func(*sql.Rows) error) error {

@@ -126,7 +126,7 @@ func (t *tx) LockOutlets(codes []string) (map[string]publicmask.Outlet, error) {
 		t.s.hot.mu.Lock()
 		for _, o := range loaded {
 			out[o.Code] = o
-			t.s.hot.outlets[o.Code] = o
+			t.s.hot.hold(&o)
 		}
 		t.s.hot.mu.Unlock()
 		return nil

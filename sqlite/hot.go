@@ -46,7 +46,7 @@ import (
 // Outlets are loaded on the writer's own connection, inside its transaction.
 type hot struct {
 	mu      sync.RWMutex // the writer also holds Store.writeMu; readers (checks) take RLock
-	outlets map[string]publicmask.Outlet
+	outlets *hotOutlets  // hotoutlet.go
 	weeks   map[string]*weekFilter
 	// start runs a build in the background (Store.startBuild).
 	start func(week string, f *weekFilter)
@@ -58,7 +58,7 @@ type hot struct {
 const maxHotWeeks = 3
 
 func newHot() *hot {
-	return &hot{outlets: make(map[string]publicmask.Outlet), weeks: make(map[string]*weekFilter)}
+	return &hot{outlets: newHotOutlets(), weeks: make(map[string]*weekFilter)}
 }
 
 // weekFilter is a Bloom filter of the persons with a row in one week.
@@ -140,7 +140,7 @@ func (f *weekFilter) mayHave(person string) bool {
 // drop forgets everything; the next use loads from the database again.
 func (h *hot) drop() {
 	h.mu.Lock()
-	h.outlets = make(map[string]publicmask.Outlet)
+	h.outlets = newHotOutlets()
 	h.weeks = make(map[string]*weekFilter)
 	h.mu.Unlock()
 }
@@ -159,9 +159,11 @@ func (h *hot) dropWeeksBefore(week string) {
 // outlet returns the held copy of an outlet.
 func (h *hot) outlet(code string) (publicmask.Outlet, bool) {
 	h.mu.RLock()
-	o, ok := h.outlets[code]
-	h.mu.RUnlock()
-	return o, ok
+	defer h.mu.RUnlock()
+	if p, ok := h.outlets.get(code); ok {
+		return p.outlet(), true
+	}
+	return publicmask.Outlet{}, false
 }
 
 // current reports whether week is worth a filter: no held week is more
@@ -204,7 +206,7 @@ func (t *tx) loadOutlet(code string) (publicmask.Outlet, error) {
 		return o, fmt.Errorf("sqlite: outlet: %w", err)
 	}
 	s.hot.mu.Lock()
-	s.hot.outlets[code] = o
+	s.hot.hold(&o)
 	s.hot.mu.Unlock()
 	return o, nil
 }
@@ -325,8 +327,8 @@ func (h *hot) apply(st *staged) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for code, o := range st.outlets {
-		if _, ok := h.outlets[code]; ok {
-			h.outlets[code] = o
+		if _, ok := h.outlets.get(code); ok {
+			h.hold(&o)
 		}
 	}
 }

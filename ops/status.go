@@ -105,11 +105,11 @@ func staleOutlets(now time.Time, snap *snapshot.Snapshot, exact bool) ([]staleOu
 	count := 0
 	for i := range snap.Len() {
 		e := snap.At(i)
-		if e.Stock <= 0 || e.Suspended || e.UpdatedAt.IsZero() || e.UpdatedAt.After(cutoff) {
+		if e.Stock <= 0 || e.Suspended || e.UpdatedAt().IsZero() || e.UpdatedAt().After(cutoff) {
 			continue
 		}
 		count++
-		so := staleOutlet{Code: e.Code, Name: e.Name, UpdatedAt: e.UpdatedAt}
+		so := staleOutlet{Code: e.Code(), Name: e.Name(), UpdatedAt: e.UpdatedAt()}
 		if exact {
 			so.Stock = &e.Stock
 		}

@@ -172,7 +172,7 @@ func FuzzResolve(f *testing.F) {
 		var amb *AmbiguousError
 		switch {
 		case err == nil:
-			if !slices.IsSortedFunc(es, func(a, b *Entry) int { return strings.Compare(a.Code, b.Code) }) {
+			if !slices.IsSortedFunc(es, func(a, b *Entry) int { return strings.Compare(a.Code(), b.Code()) }) {
 				t.Fatalf("%q: not in code order", q)
 			}
 		case errors.As(err, &amb):

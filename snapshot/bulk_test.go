@@ -20,7 +20,7 @@ func TestBulkHoldsRebuildsAndSettles(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := r.Current()
-	a, b := base.At(0).Outlet, base.At(1).Outlet
+	a, b := base.At(0).Outlet(), base.At(1).Outlet()
 
 	done := r.Bulk()
 	newcomer := src.put(publicmask.Outlet{Code: "99999999", Name: "새약국", Addr: a.Addr, Type: "01", Lat: a.Lat, Lng: a.Lng})
@@ -56,7 +56,7 @@ func TestBulkHoldsRebuildsAndSettles(t *testing.T) {
 	if e, _ := s.Lookup(b.Code); e.Version != moved.Version || e.Lat != b.Lat {
 		t.Fatal("the moved outlet is not applied after done")
 	}
-	if hits := s.Near(b.Lat, b.Lng, 1, nil); len(hits) != 1 || s.At(int(hits[0].Pos)).Code != b.Code {
+	if hits := s.Near(b.Lat, b.Lng, 1, nil); len(hits) != 1 || s.At(int(hits[0].Pos)).Code() != b.Code {
 		t.Fatalf("the moved outlet is not at its new place: %v", hits)
 	}
 	if err := done(sctx); err != nil { // a second call is harmless
@@ -75,7 +75,7 @@ func TestOverlappingBulkWritesEachSettle(t *testing.T) {
 	if err := r.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	a := r.Current().At(0).Outlet
+	a := r.Current().At(0).Outlet()
 	first, second := r.Bulk(), r.Bulk()
 	one := src.put(publicmask.Outlet{Code: "99999991", Name: "첫약국", Addr: a.Addr, Type: "01", Lat: a.Lat, Lng: a.Lng})
 	r.Notify([]publicmask.Outlet{one})

@@ -30,7 +30,7 @@ func newCodeIndex(at func(int) *Entry, n int) codeIndex {
 	}
 	all := make([]hp, n)
 	for i := range n {
-		all[i] = hp{codeHash(at(i).Code), int32(i)}
+		all[i] = hp{codeHash(at(i).Code()), int32(i)}
 	}
 	slices.SortFunc(all, func(a, b hp) int { return cmp.Or(cmp.Compare(a.h, b.h), cmp.Compare(a.p, b.p)) })
 	bits := uint(1)
@@ -59,7 +59,7 @@ func (c codeIndex) find(code string, at func(int) *Entry) (int32, bool) {
 	h := codeHash(code)
 	run := h >> c.shift
 	for i := c.start[run]; i < c.start[run+1]; i++ {
-		if c.hash[i] == h && at(int(c.pos[i])).Code == code {
+		if c.hash[i] == h && at(int(c.pos[i])).Code() == code {
 			return c.pos[i], true
 		}
 	}

@@ -18,8 +18,8 @@ func TestCodeIndex(t *testing.T) {
 		at := func(i int) *Entry { return entries[i] }
 		c := newCodeIndex(at, n)
 		for i, e := range entries {
-			if p, ok := c.find(e.Code, at); !ok || int(p) != i {
-				t.Fatalf("n=%d: find(%s) = %d, %v; want %d", n, e.Code, p, ok, i)
+			if p, ok := c.find(e.Code(), at); !ok || int(p) != i {
+				t.Fatalf("n=%d: find(%s) = %d, %v; want %d", n, e.Code(), p, ok, i)
 			}
 		}
 		for _, code := range []string{"", "00000001", "x", fmt.Sprintf("%08d", n*3)} {

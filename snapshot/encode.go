@@ -135,7 +135,7 @@ func appendStat(b []byte, stat string) []byte {
 // the nine-field stores and the sales records share.
 func (e *Entry) appendV1Stock(b []byte) []byte {
 	b = append(b, `,"stock_at":`...)
-	b = AppendV1Time(b, e.StockAt)
+	b = AppendV1Time(b, e.StockAt())
 	b = append(b, `,"remain_stat":`...)
 	b = appendStat(b, e.Stat())
 	b = append(b, `,"created_at":`...)
@@ -144,22 +144,20 @@ func (e *Entry) appendV1Stock(b []byte) []byte {
 }
 
 // appendRegistry opens an outlet object with the six registry fields that
-// the 2020 stores, v1 nine-field and v2 records all begin with. at holds
-// where code, name, addr and type start inside b when b holds them
-// verbatim (no escapes), else 0.
-func (e *Entry) appendRegistry(b []byte) (_ []byte, at [4]int) {
-	for k, f := range [...]struct{ key, val string }{{`{"code":`, e.Code}, {`,"name":`, e.Name}, {`,"addr":`, e.Addr}, {`,"type":`, e.Type}} {
+// the 2020 stores, v1 nine-field and v2 records all begin with. enc holds
+// the encoded lengths of code, name, addr and type between their quotes
+// (a string's own length when b holds it verbatim).
+func appendRegistry(b []byte, o *publicmask.Outlet) (_ []byte, enc [4]int) {
+	for k, f := range [...]struct{ key, val string }{{`{"code":`, o.Code}, {`,"name":`, o.Name}, {`,"addr":`, o.Addr}, {`,"type":`, o.Type}} {
 		b = append(b, f.key...)
 		start := len(b)
 		b = AppendString(b, f.val)
-		if len(b)-start == len(f.val)+2 {
-			at[k] = start + 1
-		}
+		enc[k] = len(b) - start - 2
 	}
 	b = append(b, `,"lat":`...)
-	b = AppendFloat(b, e.Lat)
+	b = AppendFloat(b, o.Lat)
 	b = append(b, `,"lng":`...)
-	return AppendFloat(b, e.Lng), at
+	return AppendFloat(b, o.Lng), enc
 }
 
 // createdAt is the v1 created_at: the outlet's last change, null (as in 2020)
@@ -168,7 +166,7 @@ func (e *Entry) createdAt() time.Time {
 	if !e.Stocked() {
 		return time.Time{}
 	}
-	return e.UpdatedAt
+	return e.UpdatedAt()
 }
 
 // registryJSON is the encoded registry fields: the record without its
@@ -184,7 +182,7 @@ const (
 
 // setV1Times encodes the v1 record's two times into the entry.
 func (e *Entry) setV1Times() {
-	for k, t := range [2]time.Time{e.StockAt, e.createdAt()} {
+	for k, t := range [2]time.Time{e.StockAt(), e.createdAt()} {
 		if t.IsZero() {
 			continue
 		}
@@ -236,9 +234,9 @@ func (e *Entry) AppendV2(b []byte, dist float64, withDist bool) []byte {
 	b = append(b, `,"remain_stat":`...)
 	b = appendStat(b, e.Stat())
 	b = append(b, `,"stock_at":`...)
-	b = AppendRFC3339(b, e.StockAt)
+	b = AppendRFC3339(b, e.StockAt())
 	b = append(b, `,"updated_at":`...)
-	b = AppendRFC3339(b, e.UpdatedAt)
+	b = AppendRFC3339(b, e.UpdatedAt())
 	b = e.appendForecast(b)
 	if withDist {
 		b = append(b, `,"distance_m":`...)
@@ -257,6 +255,6 @@ func (e *Entry) AppendStoreInfo(b []byte) []byte {
 // the v1 record's stock fields.
 func (e *Entry) AppendSale(b []byte) []byte {
 	b = append(b, `{"code":`...)
-	b = AppendString(b, e.Code)
+	b = AppendString(b, e.Code())
 	return e.appendTail(b)
 }

@@ -78,7 +78,7 @@ func fanOutLoad(b *testing.B, outlets []publicmask.Outlet, subs int, indexed boo
 			for batch := range sub.C {
 				now := time.Now()
 				for _, e := range batch {
-					lat[i] = append(lat[i], now.Sub(e.UpdatedAt))
+					lat[i] = append(lat[i], now.Sub(e.UpdatedAt()))
 				}
 			}
 		}()

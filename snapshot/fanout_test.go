@@ -61,7 +61,7 @@ func TestFanOutIndexedByCell(t *testing.T) {
 	r.Notify([]publicmask.Outlet{src.put(target)})
 	select {
 	case b := <-near.C:
-		if len(b) != 1 || b[0].Code != target.Code {
+		if len(b) != 1 || b[0].Code() != target.Code {
 			t.Fatalf("batch %+v", b)
 		}
 	case <-time.After(5 * time.Second):

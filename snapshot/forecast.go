@@ -298,7 +298,7 @@ func (s *Snapshot) Expire(now time.Time) (*Snapshot, []*Entry) {
 				continue
 			}
 			clone()
-			ne := nextEntry(e.Outlet, e.Place(), e, e.rate.next(now, 0, time.Time{}))
+			ne := nextEntry(e.Outlet(), e.Place(), e, e.rate.next(now, 0, time.Time{}))
 			ns.set(s, c<<chunkBits+k, ne)
 			changed = append(changed, ne)
 			left = left || ne.hasSellout()

@@ -166,7 +166,7 @@ func TestForecastExpiresWhenIdle(t *testing.T) {
 		t.Fatalf("expired %d entries before IdleAfter", len(ch))
 	}
 	ns, ch := s.Expire(at.Add(IdleAfter + time.Minute))
-	if len(ch) != 1 || ch[0].Code != o.Code || ns.Version() != s.Version() {
+	if len(ch) != 1 || ch[0].Code() != o.Code || ns.Version() != s.Version() {
 		t.Fatalf("Expire changed %d entries, version %d → %d", len(ch), s.Version(), ns.Version())
 	}
 	e, _ := ns.Lookup(o.Code)
@@ -187,7 +187,7 @@ func TestForecastExpiresWhenIdle(t *testing.T) {
 	}
 	// The expiry read only the chunks marked as selling: the first one
 	// cleared the mark, the sale set it again, and it expires again.
-	if _, ch := ns.Expire(o.UpdatedAt.Add(IdleAfter + time.Minute)); len(ch) != 1 || ch[0].Code != o.Code {
+	if _, ch := ns.Expire(o.UpdatedAt.Add(IdleAfter + time.Minute)); len(ch) != 1 || ch[0].Code() != o.Code {
 		t.Fatalf("second idle spell: Expire changed %d entries, want the outlet", len(ch))
 	}
 }
@@ -224,7 +224,7 @@ func TestRefresherExpiresIdleForecasts(t *testing.T) {
 		select {
 		case batch := <-sub.C:
 			for _, e := range batch {
-				if e.Code == o.Code && e.Forecast().SelloutAt.IsZero() {
+				if e.Code() == o.Code && e.Forecast().SelloutAt.IsZero() {
 					if cur, _ := r.Current().Lookup(o.Code); !cur.Forecast().SelloutAt.IsZero() {
 						t.Fatal("published but not in the current snapshot")
 					}

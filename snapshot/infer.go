@@ -30,7 +30,7 @@ func inferPlaces(entries []*Entry) {
 			continue
 		}
 		p.Sido, p.Sigungu = cands[0].sido, cands[0].sigungu
-		entries[i] = nextEntry(e.Outlet, p, e, e.rate)
+		entries[i] = nextEntry(e.Outlet(), p, e, e.rate)
 	}
 }
 

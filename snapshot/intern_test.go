@@ -3,6 +3,7 @@ package snapshot
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -42,7 +43,7 @@ func TestEntryTextIsOneAllocation(t *testing.T) {
 			o := c.o
 			o.Addr = string([]byte(o.Addr)) // a string of its own, as read from a store
 			e := newEntry(o, ParseAddress(o.Addr))
-			for k, s := range []string{e.Code, e.Name, e.Addr, e.Type} {
+			for k, s := range []string{e.Code(), e.Name(), e.Addr(), e.Type()} {
 				if within(s, e.reg) != c.verbatim[k] {
 					t.Errorf("field %d %q inside the encoding: %v, want %v", k, s, !c.verbatim[k], c.verbatim[k])
 				}
@@ -65,10 +66,10 @@ func TestEntryTextIsOneAllocation(t *testing.T) {
 				t.Errorf("v1Set = %b (far future: %v)", e.v1Set, far)
 			}
 			// A sale keeps the registry encoding and the strings in it.
-			o2 := e.Outlet
+			o2 := e.Outlet()
 			o2.Stock, o2.Version = o2.Stock+1, o2.Version+1
 			e2 := nextEntry(o2, e.Place(), e, e.rate)
-			if unsafe.StringData(e2.reg) != unsafe.StringData(e.reg) || e2.Addr != e.Addr || !within(e2.Addr, e.reg) == c.verbatim[2] {
+			if unsafe.StringData(e2.reg) != unsafe.StringData(e.reg) || e2.Addr() != e.Addr() || !within(e2.Addr(), e.reg) == c.verbatim[2] {
 				t.Errorf("a sale re-encoded the registry fields or left its strings")
 			}
 		})
@@ -108,7 +109,7 @@ func TestPlaceRef(t *testing.T) {
 			t.Errorf("%q: held as spans: %v, want %v", c.addr, spans, c.spans)
 		}
 		// A sale keeps the place as it was.
-		o := e.Outlet
+		o := e.Outlet()
 		o.Stock, o.Version = 3, 2
 		if got := nextEntry(o, e.Place(), e, e.rate).Place(); got != want {
 			t.Errorf("%q after a sale: %+v, want %+v", c.addr, got, want)
@@ -125,12 +126,12 @@ func TestRehome(t *testing.T) {
 	s := build(outlets, 1, t0)
 	for i := range s.Len() {
 		e := s.At(i)
-		lone := newEntry(e.Outlet, e.Place())
+		lone := newEntry(e.Outlet(), e.Place())
 		if got, want := e.AppendV1(nil), lone.AppendV1(nil); !bytes.Equal(got, want) {
-			t.Fatalf("%s: %s, want %s", e.Code, got, want)
+			t.Fatalf("%s: %s, want %s", e.Code(), got, want)
 		}
-		if !within(e.Code, e.reg) || !within(e.Addr, e.reg) || within(e.Name, e.reg) != (e.Code != "99999999") {
-			t.Fatalf("%s: strings do not point into the entry's text", e.Code)
+		if !within(e.Code(), e.reg) || !within(e.Addr(), e.reg) || within(e.Name(), e.reg) != (e.Code() != "99999999") {
+			t.Fatalf("%s: strings do not point into the entry's text", e.Code())
 		}
 	}
 	// In the grid's order, an entry's text begins where the previous one's
@@ -144,5 +145,33 @@ func TestRehome(t *testing.T) {
 	}
 	if want := len(g.idx) - len(g.idx)/chunkSize - 2; next < want {
 		t.Errorf("%d of %d neighbours in the grid have adjacent text, want ≥ %d", next, len(g.idx)-1, want)
+	}
+}
+
+// TestEntryOutlet checks that an entry gives back the outlet it was made
+// from (times in UTC), whether its strings are read from its JSON, held
+// aside (escaped) or too long for the JSON's offsets.
+func TestEntryOutlet(t *testing.T) {
+	at := time.Date(2020, 3, 11, 8, 0, 0, 123456789, publicmask.Seoul)
+	long := strings.Repeat("가", 0x10000/3+1)
+	for _, o := range []publicmask.Outlet{
+		{Code: "11817488", Name: "온누리약국", Addr: "서울특별시 강남구 논현동 1-2", Type: "01", Lat: 37.5, Lng: 127},
+		{Code: "2", Name: `"큰" <약국>`, Addr: "서울\t중구", Type: "0\"1", Stock: 120, Sold: 7, Suspended: true, StockAt: at, UpdatedAt: at.Add(time.Hour), Version: 9},
+		{Code: "3", Name: long, Addr: "부산광역시 중구 광복로 1", Type: "01", StockAt: time.Unix(0, 0), UpdatedAt: at},
+		{Code: "4", Name: "약국", Addr: long + "\"", Type: "03", Stock: -1},
+	} {
+		e := newEntry(o, ParseAddress(o.Addr))
+		want := o
+		want.StockAt, want.UpdatedAt = utc(o.StockAt), utc(o.UpdatedAt)
+		if got := e.Outlet(); got != want {
+			t.Errorf("Outlet() = %+v,\n want %+v", got, want)
+		}
+		if e.Stocked() != o.Stocked() || e.RemainStat() != o.RemainStat() {
+			t.Errorf("%s: stocked %v, band %q; want %v, %q", o.Code, e.Stocked(), e.RemainStat(), o.Stocked(), o.RemainStat())
+		}
+		var rec map[string]any
+		if err := json.Unmarshal(e.AppendV1(nil), &rec); err != nil || rec["name"] != o.Name || rec["addr"] != o.Addr || rec["type"] != o.Type {
+			t.Errorf("%s: record %v (%v)", o.Code, rec, err)
+		}
 	}
 }

@@ -61,7 +61,7 @@ func TestPlacesNational(t *testing.T) {
 		si, _, _ := strings.Cut(p.Sigungu, " ")
 		if p.Sido == "" || !(isSigunguToken(si) || (p.Sido == "세종특별자치시" && p.Sigungu == "")) {
 			unplaced++
-			t.Logf("not placed: %s %+v", e.Addr, e.Place())
+			t.Logf("not placed: %s %+v", e.Addr(), e.Place())
 		}
 	}
 	if unplaced > 2 {
@@ -130,13 +130,13 @@ func TestPlacesFollowRegistry(t *testing.T) {
 	if len(ps) != 1 || ps[0].Label != "서울특별시 강북구 새로운길" || ps[0].Kind != KindRoad || ps[0].Outlets != 1 {
 		t.Fatalf("after import: %+v", ps)
 	}
-	if es, err := s2.ByAddress("강북구 번동"); err != nil || len(es) != 1 || es[0].Code != "3" {
+	if es, err := s2.ByAddress("강북구 번동"); err != nil || len(es) != 1 || es[0].Code() != "3" {
 		t.Fatalf("강북구 번동: %v %v", es, err)
 	}
 	moved := outs[1]
 	moved.Addr, moved.Version = "서울특별시 강북구 한천로 2 (번동)", 4
 	s3, _ := s2.apply([]publicmask.Outlet{moved}, t0)
-	if es, _ := s3.ByAddress("강북구 미아동"); len(es) != 1 || es[0].Code != "1" {
+	if es, _ := s3.ByAddress("강북구 미아동"); len(es) != 1 || es[0].Code() != "1" {
 		t.Fatalf("미아동 after the move: %v", es)
 	}
 	if es, _ := s3.ByAddress("번동"); len(es) != 2 {

@@ -110,7 +110,7 @@ func sameSnapshot(t *testing.T, got, want *Snapshot, rng *rand.Rand) {
 	}
 	for i := range want.Len() {
 		g, w := got.At(i), want.At(i)
-		if g.Outlet != w.Outlet || g.Stat() != w.Stat() || g.Place() != w.Place() || g.sido != w.sido {
+		if g.Outlet() != w.Outlet() || g.Stat() != w.Stat() || g.Place() != w.Place() || g.sido != w.sido {
 			t.Fatalf("entry %d: %+v\nwant %+v", i, g, w)
 		}
 		// The selling rate comes from the changes seen, which a snapshot
@@ -119,10 +119,10 @@ func sameSnapshot(t *testing.T, got, want *Snapshot, rng *rand.Rand) {
 		wr.rate = g.rate
 		if !bytes.Equal(g.AppendV1(nil), w.AppendV1(nil)) || !bytes.Equal(g.AppendV2(nil, 0, false), wr.AppendV2(nil, 0, false)) ||
 			!bytes.Equal(g.AppendSale(nil), w.AppendSale(nil)) || !bytes.Equal(g.AppendStoreInfo(nil), w.AppendStoreInfo(nil)) {
-			t.Fatalf("entry %d (%s): encodings differ", i, w.Code)
+			t.Fatalf("entry %d (%s): encodings differ", i, w.Code())
 		}
-		if e, ok := got.Lookup(w.Code); !ok || e != g {
-			t.Fatalf("Lookup(%s) is not At(%d)", w.Code, i)
+		if e, ok := got.Lookup(w.Code()); !ok || e != g {
+			t.Fatalf("Lookup(%s) is not At(%d)", w.Code(), i)
 		}
 	}
 	gn, gs := got.Summary()
@@ -167,7 +167,7 @@ func codesOf(hits []Hit) []string {
 func entryCodes(es []*Entry) []string {
 	out := make([]string, len(es))
 	for i, e := range es {
-		out[i] = e.Code
+		out[i] = e.Code()
 	}
 	return out
 }

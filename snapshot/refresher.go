@@ -313,7 +313,7 @@ func (r *Refresher) holdBack(s *Snapshot, batch []publicmask.Outlet) []publicmas
 	}
 	keep := batch[:0]
 	for _, o := range batch {
-		if e, ok := s.Lookup(o.Code); ok && e.Addr == o.Addr && e.Lat == o.Lat && e.Lng == o.Lng {
+		if e, ok := s.Lookup(o.Code); ok && e.Addr() == o.Addr && e.Lat == o.Lat && e.Lng == o.Lng {
 			keep = append(keep, o)
 			continue
 		}
@@ -415,8 +415,8 @@ func (r *Refresher) applyBatch(batch []publicmask.Outlet) {
 	}
 	r.version.Set(float64(ns.version))
 	for _, e := range applied {
-		if !e.UpdatedAt.IsZero() {
-			r.freshness.Observe(max(now.Sub(e.UpdatedAt).Seconds(), 0))
+		if !e.UpdatedAt().IsZero() {
+			r.freshness.Observe(max(now.Sub(e.UpdatedAt()).Seconds(), 0))
 		}
 	}
 	r.publish(applied)

@@ -28,9 +28,11 @@ type Entry struct {
 
 	// reg is the JSON of the six registry fields that every record begins
 	// with, shared by the versions of an outlet whose registry fields are
-	// unchanged. Code, Name, Addr and Type (and Place, through Addr) point
-	// into it wherever the JSON holds them verbatim, so that an outlet's
-	// registry text is one piece of memory.
+	// unchanged. Code, Name, Addr and Type (and Place, through Addr) are
+	// read from it: lens holds their lengths in the JSON (without quotes),
+	// and the ones it does not hold verbatim (a name with a quote; esc)
+	// are in strs, so that an outlet's registry text is one piece of
+	// memory.
 	reg string
 	// v1 holds the two times of the nine-field v1 record (storesByGeo,
 	// storesByAddr, sales) as "YYYY/MM/DD HH:mm:ss", encoded once per change
@@ -38,13 +40,83 @@ type Entry struct {
 	// which are not null, or (v1Slow) that the record is encoded per answer
 	// (a year of other than four digits). The v2 stock fields, forecast and
 	// distance are encoded per answer (see BENCHMARKS.md "Scale").
-	v1    [2][v1TimeLen]byte
-	v1Set uint8
-	stat  uint8 // index into statOrder
-	sido  int8  // index into sidoNames, or len(sidoNames) if unknown
-	place placeRef
-	publicmask.Outlet
-	rate rate
+	v1        [2][v1TimeLen]byte
+	v1Set     uint8
+	stat      uint8 // index into statOrder
+	sido      int8  // index into sidoNames, or len(sidoNames) if unknown
+	Suspended bool
+	lens      [4]uint16
+	esc       uint8 // bit k: registry string k is in strs
+	place     placeRef
+
+	// The outlet's other fields (an Entry holds no publicmask.Outlet: its
+	// four strings and two time.Time took 112 bytes of the entry's 320;
+	// Outlet() puts one together).
+	Lat, Lng float64
+	Stock    int
+	Sold     int
+	Version  int64
+	at       [2]int64  // StockAt, UpdatedAt: Unix seconds (UTC; the zero time is its own)
+	nsec     [2]uint32 // and their nanoseconds
+	strs     *registryStrings
+	rate     rate
+}
+
+// registryStrings holds those of an entry's registry strings that its JSON
+// does not hold verbatim.
+type registryStrings struct{ code, name, addr, typ string }
+
+// Offsets of the registry strings in an entry's reg (appendRegistry):
+// `{"code":"` before the code, `","name":"` and the like between them.
+const (
+	regCodeAt = len(`{"code":"`)
+	regSep    = len(`","name":"`)
+)
+
+// regField is the k-th registry string (code, name, addr, type).
+func (e *Entry) regField(k int) string {
+	if e.esc&(1<<k) != 0 {
+		return [4]string{e.strs.code, e.strs.name, e.strs.addr, e.strs.typ}[k]
+	}
+	at := regCodeAt
+	for j := range k {
+		at += int(e.lens[j]) + regSep
+	}
+	return e.reg[at : at+int(e.lens[k])]
+}
+
+// Code is the outlet's code.
+func (e *Entry) Code() string { return e.regField(0) }
+
+// Name is the outlet's name.
+func (e *Entry) Name() string { return e.regField(1) }
+
+// Addr is the outlet's address.
+func (e *Entry) Addr() string { return e.regField(2) }
+
+// Type is the outlet's type (publicmask.TypePharmacy…).
+func (e *Entry) Type() string { return e.regField(3) }
+
+// StockAt is the time of the outlet's last delivery (UTC); zero if never
+// stocked.
+func (e *Entry) StockAt() time.Time { return time.Unix(e.at[0], int64(e.nsec[0])).UTC() }
+
+// UpdatedAt is the time of the outlet's last change (UTC).
+func (e *Entry) UpdatedAt() time.Time { return time.Unix(e.at[1], int64(e.nsec[1])).UTC() }
+
+// zeroUnix is the zero time in Unix seconds.
+var zeroUnix = time.Time{}.Unix()
+
+// Stocked reports whether the outlet has ever received stock.
+func (e *Entry) Stocked() bool { return e.at[0] != zeroUnix || e.nsec[0] != 0 }
+
+// RemainStat is the outlet's public band.
+func (e *Entry) RemainStat() string { return publicmask.RemainStat(e.Stock, e.Suspended, e.Stocked()) }
+
+// Outlet is the outlet the entry was made from (times in UTC).
+func (e *Entry) Outlet() publicmask.Outlet {
+	return publicmask.Outlet{Code: e.Code(), Name: e.Name(), Addr: e.Addr(), Type: e.Type(), Lat: e.Lat, Lng: e.Lng,
+		Stock: e.Stock, Suspended: e.Suspended, Sold: e.Sold, StockAt: e.StockAt(), UpdatedAt: e.UpdatedAt(), Version: e.Version}
 }
 
 // Stat is the remain_stat band; "" if never stocked.
@@ -52,34 +124,36 @@ func (e *Entry) Stat() string { return statOrder[e.stat] }
 
 // Place is the parsed administrative address (시도 inferred from the
 // 시군구 when the address lacks it).
-func (e *Entry) Place() Address { return e.place.address(e.Addr, int(e.sido)) }
+func (e *Entry) Place() Address { return e.place.address(e.Addr(), int(e.sido)) }
 
 func newEntry(o publicmask.Outlet, place Address) *Entry { return nextEntry(o, place, nil, rate{}) }
 
 // nextEntry makes the entry of o, reusing prev's encoding where its fields
 // are unchanged (prev may be nil), with the selling rate r.
 func nextEntry(o publicmask.Outlet, place Address, prev *Entry, r rate) *Entry {
-	// UTC: a time in another location holds a pointer to it; every
-	// encoding converts to Korea time anyway.
+	// UTC: every encoding converts to Korea time anyway.
 	o.StockAt, o.UpdatedAt = utc(o.StockAt), utc(o.UpdatedAt)
-	e := &Entry{Outlet: o, rate: r}
+	e := &Entry{Lat: o.Lat, Lng: o.Lng, Stock: o.Stock, Suspended: o.Suspended, Sold: o.Sold, Version: o.Version, rate: r}
+	for k, t := range [2]time.Time{o.StockAt, o.UpdatedAt} {
+		e.at[k], e.nsec[k] = t.Unix(), uint32(t.Nanosecond())
+	}
 	e.stat = uint8(statIndex(o.RemainStat()))
 	e.sido = int8(sidoIndex(place.Sido))
 	if e.sido < 0 {
 		e.sido = int8(len(sidoNames))
 	}
-	if prev == nil || prev.Code != o.Code || prev.Name != o.Name || prev.Addr != o.Addr || prev.Type != o.Type ||
+	if prev == nil || prev.Code() != o.Code || prev.Name() != o.Name || prev.Addr() != o.Addr || prev.Type() != o.Type ||
 		prev.Lat != o.Lat || prev.Lng != o.Lng {
-		e.setRegistry()
+		e.setRegistry(&o)
 	} else {
 		// The change was read back from the store with strings of its
 		// own; keep the previous ones.
-		e.Code, e.Name, e.Addr, e.Type, e.reg = prev.Code, prev.Name, prev.Addr, prev.Type, prev.reg
+		e.reg, e.lens, e.esc, e.strs = prev.reg, prev.lens, prev.esc, prev.strs
 	}
-	if prev != nil && prev.Addr == e.Addr && prev.sido == e.sido && prev.Place() == place {
+	if prev != nil && prev.Addr() == o.Addr && prev.sido == e.sido && prev.Place() == place {
 		e.place = prev.place
 	} else {
-		e.place = newPlaceRef(place, e.Addr)
+		e.place = newPlaceRef(place, e.Addr())
 	}
 	e.setV1Times()
 	return e
@@ -92,16 +166,25 @@ func utc(t time.Time) time.Time {
 	return t.UTC()
 }
 
-// setRegistry encodes the registry fields and points the outlet's strings
-// into the encoding.
-func (e *Entry) setRegistry() {
+// setRegistry encodes o's registry fields and notes where the strings lie
+// in the encoding.
+func (e *Entry) setRegistry(o *publicmask.Outlet) {
 	var scratch [512]byte
-	b, at := e.appendRegistry(scratch[:0])
+	b, enc := appendRegistry(scratch[:0], o)
 	e.reg = string(b)
-	for k, f := range []*string{&e.Code, &e.Name, &e.Addr, &e.Type} {
-		if at[k] > 0 {
-			*f = e.reg[at[k] : at[k]+len(*f)]
+	fields := [4]string{o.Code, o.Name, o.Addr, o.Type}
+	for k, f := range fields {
+		if enc[k] > 0xffff { // offsets past 64 KiB: all four aside
+			e.lens, e.esc = [4]uint16{}, 0xf
+			break
 		}
+		e.lens[k] = uint16(enc[k])
+		if enc[k] != len(f) {
+			e.esc |= 1 << k
+		}
+	}
+	if e.esc != 0 {
+		e.strs = &registryStrings{o.Code, o.Name, o.Addr, o.Type}
 	}
 }
 
@@ -378,14 +461,14 @@ func build(outlets []publicmask.Outlet, version int64, asOf time.Time) *Snapshot
 		seen[o.Code] = len(entries)
 		entries = append(entries, newEntry(o, ParseAddress(o.Addr)))
 	}
-	slices.SortFunc(entries, func(a, b *Entry) int { return strings.Compare(a.Code, b.Code) })
+	slices.SortFunc(entries, func(a, b *Entry) int { return strings.Compare(a.Code(), b.Code()) })
 	rehome(entries) // in code order within a cell, as the grid holds them
 	return fromEntries(entries, version, asOf)
 }
 
 // fromEntries builds all indexes over entries (in any order).
 func fromEntries(entries []*Entry, version int64, asOf time.Time) *Snapshot {
-	byCode := func(a, b *Entry) int { return strings.Compare(a.Code, b.Code) }
+	byCode := func(a, b *Entry) int { return strings.Compare(a.Code(), b.Code()) }
 	if !slices.IsSortedFunc(entries, byCode) {
 		slices.SortFunc(entries, byCode)
 	}
@@ -468,14 +551,14 @@ func (s *Snapshot) collect(changes []publicmask.Outlet) *changeSet {
 			continue
 		}
 		place := old.Place()
-		if o.Addr != old.Addr {
+		if o.Addr != old.Addr() {
 			place = ParseAddress(o.Addr)
 			c.reindex = true
 		}
 		if o.Lat != old.Lat || o.Lng != old.Lng {
 			c.reindex = true
 		}
-		if o.Name != old.Name || o.Type != old.Type {
+		if o.Name != old.Name() || o.Type != old.Type() {
 			c.regChange = true
 		}
 		delta := o.Sold - old.Sold
@@ -485,7 +568,7 @@ func (s *Snapshot) collect(changes []publicmask.Outlet) *changeSet {
 			}
 			c.sales.add(o.UpdatedAt, delta)
 		}
-		c.applied = append(c.applied, nextEntry(o, place, old, old.rate.next(o.UpdatedAt, delta, old.UpdatedAt)))
+		c.applied = append(c.applied, nextEntry(o, place, old, old.rate.next(o.UpdatedAt, delta, old.UpdatedAt())))
 		c.pos = append(c.pos, i)
 		c.version = max(c.version, o.Version)
 	}
@@ -508,11 +591,11 @@ func (s *Snapshot) rebuild(c *changeSet, asOf time.Time) (*Snapshot, []*Entry) {
 			added = append(added, e)
 		}
 	}
-	slices.SortFunc(added, func(a, b *Entry) int { return strings.Compare(a.Code, b.Code) })
+	slices.SortFunc(added, func(a, b *Entry) int { return strings.Compare(a.Code(), b.Code()) })
 	rehome(added)
 	all := make([]*Entry, 0, len(cur)+len(added))
 	for len(cur) > 0 && len(added) > 0 {
-		if cur[0].Code < added[0].Code {
+		if cur[0].Code() < added[0].Code() {
 			all, cur = append(all, cur[0]), cur[1:]
 		} else {
 			all, added = append(all, added[0]), added[1:]
@@ -524,7 +607,7 @@ func (s *Snapshot) rebuild(c *changeSet, asOf time.Time) (*Snapshot, []*Entry) {
 	// fromEntries may have replaced entries (inferred 시도): report the
 	// ones the snapshot holds.
 	for j, e := range c.applied {
-		if ne, ok := ns.Lookup(e.Code); ok {
+		if ne, ok := ns.Lookup(e.Code()); ok {
 			c.applied[j] = ne
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 	publicmask "github.com/publicmask/publicmask"
@@ -118,7 +119,7 @@ func bruteNear(s *Snapshot, lat, lng, m float64) []string {
 		c := math.Sin(lat*rad)*math.Sin(e.Lat*rad) + math.Cos(lat*rad)*math.Cos(e.Lat*rad)*math.Cos((e.Lng-lng)*rad)
 		d := earthR * math.Acos(min(c, 1))
 		if d <= m-0.01 { // stay clear of the rounding at the boundary
-			codes = append(codes, e.Code)
+			codes = append(codes, e.Code())
 		}
 	}
 	return codes
@@ -142,7 +143,7 @@ func TestNearMatchesBruteForce(t *testing.T) {
 			}
 			got := map[string]bool{}
 			for j, h := range hits {
-				got[s.At(int(h.Pos)).Code] = true
+				got[s.At(int(h.Pos)).Code()] = true
 				if j > 0 && hits[j-1].Dist() > h.Dist() {
 					t.Fatalf("not nearest first at %d: %v > %v", j, hits[j-1].Dist(), h.Dist())
 				}
@@ -229,19 +230,19 @@ func TestApplyCopyOnWrite(t *testing.T) {
 	if ns3.Len() != 2001 {
 		t.Fatalf("len %d", ns3.Len())
 	}
-	if e, ok := ns3.Lookup("99999999"); !ok || e.Name != "새약국" {
+	if e, ok := ns3.Lookup("99999999"); !ok || e.Name() != "새약국" {
 		t.Fatalf("new outlet missing")
 	}
 	es, _ := ns3.ByAddress("서울특별시 강북구 미아동")
-	if !slices.ContainsFunc(es, func(e *Entry) bool { return e.Code == "99999999" }) {
+	if !slices.ContainsFunc(es, func(e *Entry) bool { return e.Code() == "99999999" }) {
 		t.Fatalf("new outlet not in address index")
 	}
 	hits := ns3.Near(37.62, 127.01, 10, nil)
-	if len(hits) == 0 || ns3.At(int(hits[0].Pos)).Code != "99999999" {
+	if len(hits) == 0 || ns3.At(int(hits[0].Pos)).Code() != "99999999" {
 		t.Fatalf("new outlet not in geo index")
 	}
 	for i := 1; i < ns3.Len(); i++ {
-		if ns3.At(i-1).Code >= ns3.At(i).Code {
+		if ns3.At(i-1).Code() >= ns3.At(i).Code() {
 			t.Fatalf("not in code order at %d", i)
 		}
 	}
@@ -303,7 +304,7 @@ func TestRefresherNotifyPollSubscribe(t *testing.T) {
 	}
 	all, _, _ := src.Outlets(ctx)
 	target := all[7]
-	sub := r.Subscribe(8, func(e *Entry) bool { return e.Code == target.Code })
+	sub := r.Subscribe(8, func(e *Entry) bool { return e.Code() == target.Code })
 	defer sub.Close()
 	slow := r.Subscribe(1, nil) // never read: must be dropped, never block
 
@@ -312,14 +313,14 @@ func TestRefresherNotifyPollSubscribe(t *testing.T) {
 	r.Notify([]publicmask.Outlet{target})
 	select {
 	case batch := <-sub.C:
-		if len(batch) != 1 || batch[0].Code != target.Code || batch[0].Stat() != publicmask.StatFew {
+		if len(batch) != 1 || batch[0].Code() != target.Code || batch[0].Stat() != publicmask.StatFew {
 			t.Fatalf("batch %+v", batch)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no change delivered")
 	}
 	if e, _ := r.Current().Lookup(target.Code); e.Stock != 3 {
-		t.Fatalf("not visible: %+v", e.Outlet)
+		t.Fatalf("not visible: %+v", e.Outlet())
 	}
 	// Many more changes: Notify must keep returning although slow never reads.
 	for i := 0; i < 200; i++ {
@@ -457,7 +458,7 @@ func BenchmarkApplyChange(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		o := s.At(i % s.Len()).Outlet
+		o := s.At(i % s.Len()).Outlet()
 		v++
 		o.Version, o.Stock = v, i%200
 		s, _ = s.apply([]publicmask.Outlet{o}, t0)
@@ -474,7 +475,7 @@ func BenchmarkApplyBatch64(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		for j := range batch {
-			o := s.At((i*64 + j*397) % s.Len()).Outlet
+			o := s.At((i*64 + j*397) % s.Len()).Outlet()
 			v++
 			o.Version, o.Stock = v, (i+j)%200
 			batch[j] = o
@@ -488,5 +489,13 @@ func BenchmarkBuild(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		build(all, 1, t0)
+	}
+}
+
+// The snapshot holds an entry per outlet: 224 bytes is its size class (it
+// was 320 with a publicmask.Outlet inside).
+func TestEntrySize(t *testing.T) {
+	if n := unsafe.Sizeof(Entry{}); n > 224 {
+		t.Errorf("an Entry takes %d bytes, over its 224-byte size class", n)
 	}
 }

@@ -12,14 +12,17 @@ import (
 )
 
 // The soft memory limit (--memory-limit, or GOMEMLIMIT) is sized for the
-// national registry. With 540,000 outlets the live heap is about 800 bytes
-// per outlet: about 600 for the snapshot (its entries, their registry text
-// and indexes; snapshot.BenchmarkHeapPerOutlet, BENCHMARKS.md "Scale") and
-// about 200 for the SQLite writer's copy of the outlets. So a larger
-// registry raises the limit by 1 KiB per outlet beyond the national count
-// (the rest is headroom for a commit's garbage): otherwise half a million
-// outlets alone would exceed the limit, and the collector would run back to
-// back (every commit, delivery and answer paying for it).
+// national registry. With 540,000 outlets the live heap is about 690 bytes
+// per outlet beyond the national count: about 500 for the snapshot (its
+// entries, their registry text and indexes; snapshot.BenchmarkHeapPerOutlet,
+// BENCHMARKS.md "Scale") and about 160 for the SQLite writer's copy of the
+// outlets. So a larger registry raises the limit by 1 KiB per outlet beyond
+// the national count (the rest is headroom for the garbage of commits and
+// loads): otherwise half a million outlets alone would exceed the limit,
+// and the collector would run back to back (every commit, delivery and
+// answer paying for it). 768 bytes measured 100 MB less RSS after a rush
+// at 540,000 but 6–15% more CPU to import and deliver (BENCHMARKS.md
+// "Scale (5th pass)").
 const (
 	nationalOutlets    = 26_263
 	perOutletAllowance = 1024

@@ -18,13 +18,13 @@ import (
 //
 // An entry is kept small and nearly pointer-free (the snapshot holds one per
 // outlet, and the collector scans every pointer of every entry in each
-// cycle): its strings point into its one registry encoding, its times are
-// in UTC (no location pointer), its band is a byte and its Place is spans
-// of its address.
+// cycle): its strings are spans of its one registry encoding, its times
+// are Unix seconds, its band is a byte and its Place is spans of its
+// address. 224 bytes, three pointers (TestEntrySize).
 type Entry struct {
-	// The fields a v1 record reads come first: the entry's first cache
-	// line is all an answer touches besides the registry text (at 540,000
-	// outlets nearly every entry an answer reads is a cache miss).
+	// The fields a v1 record reads come first (reg, v1, v1Set, stat: 56
+	// bytes): besides the registry text, that is all an answer touches (at
+	// 540,000 outlets nearly every entry an answer reads is a cache miss).
 
 	// reg is the JSON of the six registry fields that every record begins
 	// with, shared by the versions of an outlet whose registry fields are

@@ -99,6 +99,9 @@ const v1RecordSize = 256
 // hitPool holds the result slices of radius queries.
 var hitPool = sync.Pool{New: func() any { h := make([]snapshot.Hit, 0, 256); return &h }}
 
+// entryPool holds the entries of radius answers (Snapshot.Gather).
+var entryPool = sync.Pool{New: func() any { e := make([]*snapshot.Entry, 0, 256); return &e }}
+
 // parseRequest parses the query string into the route's typed query
 // (parse is one of the params methods) and takes the current snapshot;
 // when ok is false it has already answered with the error.
@@ -128,18 +131,23 @@ func (h *handler) storesByGeo(w http.ResponseWriter, req *http.Request) {
 	h.respond(w, req, s, k, dynamic(func(b []byte) []byte {
 		hp := hitPool.Get().(*[]snapshot.Hit)
 		hits := s.Near(q.lat, q.lng, q.m, (*hp)[:0])
-		b = slices.Grow(b, len(hits)*v1RecordSize)
+		ep := entryPool.Get().(*[]*snapshot.Entry)
+		es, size := s.Gather(hits, (*ep)[:0])
+		*hp = hits[:0]
+		hitPool.Put(hp)
+		b = slices.Grow(b, size+32)
 		b = append(b, `{"count":`...)
-		b = strconv.AppendInt(b, int64(len(hits)), 10)
+		b = strconv.AppendInt(b, int64(len(es)), 10)
 		b = append(b, `,"stores":[`...)
-		for i, ht := range hits {
+		for i, e := range es {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = s.At(int(ht.Pos)).AppendV1(b)
+			b = e.AppendV1(b)
 		}
-		*hp = hits[:0]
-		hitPool.Put(hp)
+		clear(es)
+		*ep = es[:0]
+		entryPool.Put(ep)
 		return append(b, "]}\n"...)
 	}))
 }

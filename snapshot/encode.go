@@ -178,6 +178,10 @@ const (
 	v1StockAt = 1 << 0 // v1[0] holds stock_at (else null)
 	v1Created = 1 << 1 // v1[1] holds created_at (else null)
 	v1Slow    = 1 << 2 // a time does not fit v1TimeLen: encode per answer
+	// v1TailMax bounds the stock fields of a v1 record and the comma before
+	// it, as encoded by appendTail (the slow path may exceed it; the
+	// buffer then grows).
+	v1TailMax = len(`,"stock_at":"","remain_stat":"plenty","created_at":""}`) + 2*v1TimeLen + 1
 )
 
 // setV1Times encodes the v1 record's two times into the entry.

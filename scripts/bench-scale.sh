@@ -5,9 +5,8 @@
 #
 #   1. a fresh server (SQLite, --seed none, clock at Wednesday 2020-03-11
 #      08:00) and `publicmask gen outlets --count N` as CSV;
-#   2. import: PUT /api/v2/admin/outlets in bodies of 200,000 rows (the
-#      body limit; BENCH_IMPORT_ROWS) → seconds, and the snapshot holds
-#      every outlet when the last PUT returns;
+#   2. import: PUT /api/v2/admin/outlets in bodies of 100,000 rows → seconds,
+#      and the snapshot holds every outlet when the last PUT returns;
 #   3. opening deliveries: POST /api/v2/admin/deliveries in bodies of 50,000
 #      → seconds; RSS (VmRSS) once stocked;
 #   4. a 500 sales/s rush (200 reads/s, ${BENCH_SECONDS:-15}s) at 2,000 of

@@ -1,9 +1,8 @@
 #!/usr/bin/env python3
 """load.py BASE TOKEN CSV OUTDIR [PID]: import an outlet CSV through PUT /api/v2/admin/outlets
-(bodies of BENCH_IMPORT_ROWS rows, default 200,000: the body limit), then open every
-outlet with a delivery list (bodies of 50,000
-lines); writes OUTDIR/load.json with the server's import and delivery times. Used by
-bench-scale.sh and bench-load.sh. BENCH_LOAD_PARALLEL (default 1) bodies are in flight at
+(bodies of BENCH_IMPORT_ROWS rows, default 100,000), then open every outlet with a delivery
+list (bodies of 50,000 lines); writes OUTDIR/load.json with the server's import and delivery
+times. Used by bench-scale.sh and bench-load.sh. BENCH_LOAD_PARALLEL (default 1) bodies are in flight at
 once, so that the server decodes one body while it writes another (1: one after another).
 With the server's PID it also records the CPU seconds the server used in each phase."""
 import json, os, sys, time, urllib.request
@@ -25,7 +24,7 @@ def call(method, path, body, ctype):
     with urllib.request.urlopen(req, timeout=600) as r:
         return json.load(r)
 # Bodies are prepared before the clock starts: the server's time is measured.
-per = int(os.environ.get("BENCH_IMPORT_ROWS", "200000"))
+per = int(os.environ.get("BENCH_IMPORT_ROWS", "100000"))
 bodies = [("\n".join([head] + rows[i:i + per]) + "\n").encode() for i in range(0, len(rows), per)]
 t0, c0 = time.monotonic(), cpu()
 up = sum(r["upserted"] for r in pool.map(lambda b: call("PUT", "/api/v2/admin/outlets", b, "text/csv"), bodies))

@@ -17,6 +17,9 @@ func TestBulkHoldsRebuildsAndSettles(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	src := newFakeSource(synthetic(200, 1))
+	step := resizeStep
+	resizeStep = 1
+	t.Cleanup(func() { resizeStep = step })
 	var (
 		sizesMu sync.Mutex
 		sizes   []int // what OnResize was told, in order

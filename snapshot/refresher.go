@@ -360,7 +360,7 @@ func (r *Refresher) applyLoop(ctx context.Context) {
 		}
 		r.release = false
 		r.mu.Unlock()
-		if expect > 0 {
+		if expect > 0 && expect >= r.resized+resizeStep {
 			r.resize(expect)
 		}
 		// In version order, so that subscribers (the SSE stream's event
@@ -373,6 +373,11 @@ func (r *Refresher) applyLoop(ctx context.Context) {
 		}
 	}
 }
+
+// resizeStep is how many held-back outlets move the budget during a bulk
+// write: not every commit of a load (each moves the memory limit and logs).
+// A variable for tests.
+var resizeStep = 10_000
 
 // resize calls OnResize with n outlets if it was last called with another
 // number (only the apply goroutine calls it, and Start before that).

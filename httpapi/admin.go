@@ -232,8 +232,8 @@ func (s *Server) adminDeliveries(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := make([]deliveryLineOut, len(in))
-	var valid []ledger.DeliveryRequest
-	var at []int // index in `in` of each valid line
+	valid := make([]ledger.DeliveryRequest, 0, len(in))
+	at := make([]int, 0, len(in)) // index in `in` of each valid line
 	for i, d := range in {
 		out[i] = deliveryLineOut{Outlet: d.Outlet, TxnID: d.TxnID}
 		var err error

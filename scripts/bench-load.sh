@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench-load.sh — steps 1–3 of bench-scale.sh alone (import in bodies of
-# 100,000 rows, then opening deliveries in bodies of 50,000, into a fresh
-# SQLite server), for several binaries in one run, alternating, so that a
+# 100,000 rows, BENCH_IMPORT_ROWS, then opening deliveries in bodies of
+# 50,000, into a fresh SQLite server), for several binaries in one run, alternating, so that a
 # change of the loading path is compared on one machine at one load.
 #   BENCH_BINS="before=/tmp/pm-main after=/tmp/pm-new" BENCH_COUNTS=540000 \
 #     BENCH_ROUNDS=2 scripts/bench-load.sh

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """load.py BASE TOKEN CSV OUTDIR [PID]: import an outlet CSV through PUT /api/v2/admin/outlets
-(bodies of 100,000 rows), then open every outlet with a delivery list (bodies of 50,000
-lines); writes OUTDIR/load.json with the server's import and delivery times. Used by
-bench-scale.sh and bench-load.sh. BENCH_LOAD_PARALLEL (default 1) bodies are in flight at
+(bodies of BENCH_IMPORT_ROWS rows, default 100,000), then open every outlet with a delivery
+list (bodies of 50,000 lines); writes OUTDIR/load.json with the server's import and delivery
+times. Used by bench-scale.sh and bench-load.sh. BENCH_LOAD_PARALLEL (default 1) bodies are in flight at
 once, so that the server decodes one body while it writes another (1: one after another).
 With the server's PID it also records the CPU seconds the server used in each phase."""
 import json, os, sys, time, urllib.request
@@ -24,7 +24,8 @@ def call(method, path, body, ctype):
     with urllib.request.urlopen(req, timeout=600) as r:
         return json.load(r)
 # Bodies are prepared before the clock starts: the server's time is measured.
-bodies = [("\n".join([head] + rows[i:i + 100_000]) + "\n").encode() for i in range(0, len(rows), 100_000)]
+per = int(os.environ.get("BENCH_IMPORT_ROWS", "100000"))
+bodies = [("\n".join([head] + rows[i:i + per]) + "\n").encode() for i in range(0, len(rows), per)]
 t0, c0 = time.monotonic(), cpu()
 up = sum(r["upserted"] for r in pool.map(lambda b: call("PUT", "/api/v2/admin/outlets", b, "text/csv"), bodies))
 imp, imp_cpu = time.monotonic() - t0, cpu() - c0
@@ -36,6 +37,6 @@ t0, c0 = time.monotonic(), cpu()
 ok = sum(sum(1 for r in res["results"] if r["ok"])
          for res in pool.map(lambda b: call("POST", "/api/v2/admin/deliveries", b, "application/json"), bodies))
 dlv, dlv_cpu = time.monotonic() - t0, cpu() - c0
-json.dump({"parallel": parallel, "import_s": imp, "upserted": up, "visible_after_import": total, "deliver_s": dlv, "delivered": ok,
+json.dump({"parallel": parallel, "import_rows": per, "import_s": imp, "upserted": up, "visible_after_import": total, "deliver_s": dlv, "delivered": ok,
            "import_cpu_s": imp_cpu, "deliver_cpu_s": dlv_cpu},
           open(f"{d}/load.json", "w"))

@@ -2,6 +2,8 @@ package snapshot
 
 import (
 	"context"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,7 +17,23 @@ func TestBulkHoldsRebuildsAndSettles(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	src := newFakeSource(synthetic(200, 1))
-	r := NewRefresher(src, Options{Clock: func() time.Time { return t0 }})
+	step := resizeStep
+	resizeStep = 1
+	t.Cleanup(func() { resizeStep = step })
+	var (
+		sizesMu sync.Mutex
+		sizes   []int // what OnResize was told, in order
+	)
+	told := func() []int {
+		sizesMu.Lock()
+		defer sizesMu.Unlock()
+		return slices.Clone(sizes)
+	}
+	r := NewRefresher(src, Options{Clock: func() time.Time { return t0 }, OnResize: func(n int) {
+		sizesMu.Lock()
+		sizes = append(sizes, n)
+		sizesMu.Unlock()
+	}})
 	if err := r.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -43,6 +61,11 @@ func TestBulkHoldsRebuildsAndSettles(t *testing.T) {
 	if e, _ := s.Lookup(b.Code); e.Version == moved.Version {
 		t.Fatal("a moved outlet was applied during the bulk write")
 	}
+	// The memory budget counts the held-back newcomer (not the moved
+	// outlet) before it is visible.
+	if got := told(); !slices.Equal(got, []int{200, 201}) {
+		t.Fatalf("OnResize during the bulk write: %v, want [200 201]", got)
+	}
 
 	sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
 	defer scancel()
@@ -58,6 +81,9 @@ func TestBulkHoldsRebuildsAndSettles(t *testing.T) {
 	}
 	if hits := s.Near(b.Lat, b.Lng, 1, nil); len(hits) != 1 || s.At(int(hits[0].Pos)).Code() != b.Code {
 		t.Fatalf("the moved outlet is not at its new place: %v", hits)
+	}
+	if got := told(); !slices.Equal(got, []int{200, 201}) {
+		t.Fatalf("OnResize after the bulk write: %v, want [200 201] (never back down while rebuilding)", got)
 	}
 	if err := done(sctx); err != nil { // a second call is harmless
 		t.Fatal(err)

@@ -48,8 +48,12 @@ type Options struct {
 	ConfirmEvery time.Duration
 	// OnResize, if set, is called with the number of outlets whenever a
 	// snapshot with a different number is swapped in (and after the first
-	// build), on the apply goroutine: the process sizes its memory budget
-	// by it.
+	// build), and when a bulk write holds back new outlets (with the number
+	// there will be once they are in), on the apply goroutine: the process
+	// sizes its memory budget by it. A registry load's outlets are in
+	// memory (parsed, held back, in the writer's copy) before they are in
+	// a snapshot: a budget one import body behind left the collector
+	// running back to back.
 	OnResize func(outlets int)
 }
 
@@ -70,6 +74,8 @@ type Refresher struct {
 	// import of many commits rebuilds them once, not once per commit.
 	holds    int
 	deferred map[string]publicmask.Outlet
+	heldNew  int           // outlets of deferred that the snapshot does not hold
+	resized  int           // the last number given to OnResize
 	release  bool          // pending holds what a bulk write's end released: apply it all
 	seq      int64         // Notify calls so far
 	applied  int64         // the seq that the current snapshot covers
@@ -122,6 +128,7 @@ func NewRefresher(src Source, opts Options) *Refresher {
 	}
 	r := &Refresher{
 		src: src, opts: opts, log: opts.Logger, now: opts.Clock,
+		resized:  -1,
 		pending:  make(map[string]publicmask.Outlet),
 		deferred: make(map[string]publicmask.Outlet),
 		settled:  make(chan struct{}),
@@ -192,9 +199,7 @@ func (r *Refresher) Start(ctx context.Context) error {
 	r.marks = []mark{{time.Now(), s.version}}
 	r.pollMu.Unlock()
 	r.log.Info("snapshot: built", "outlets", s.n, "version", s.version)
-	if r.opts.OnResize != nil {
-		r.opts.OnResize(s.n)
-	}
+	r.resize(s.n)
 	go r.applyLoop(ctx)
 	go r.publishLoop(ctx)
 	if r.opts.PollInterval > 0 {
@@ -260,6 +265,7 @@ func (r *Refresher) Bulk() (done func(ctx context.Context) error) {
 					mergeNewest(r.pending, []publicmask.Outlet{o})
 				}
 				r.deferred = emptied(r.deferred)
+				r.heldNew = 0
 				r.release = true
 				r.seq++
 			}
@@ -313,9 +319,13 @@ func (r *Refresher) holdBack(s *Snapshot, batch []publicmask.Outlet) []publicmas
 	}
 	keep := batch[:0]
 	for _, o := range batch {
-		if e, ok := s.Lookup(o.Code); ok && e.Addr() == o.Addr && e.Lat == o.Lat && e.Lng == o.Lng {
+		e, ok := s.Lookup(o.Code)
+		if ok && e.Addr() == o.Addr && e.Lat == o.Lat && e.Lng == o.Lng {
 			keep = append(keep, o)
 			continue
+		}
+		if _, held := r.deferred[o.Code]; !held && !ok {
+			r.heldNew++
 		}
 		mergeNewest(r.deferred, []publicmask.Outlet{o})
 	}
@@ -352,11 +362,18 @@ func (r *Refresher) applyLoop(ctx context.Context) {
 			batch = append(batch, o)
 		}
 		r.pending = emptied(r.pending)
+		expect := 0 // outlets once those held back are in; 0: none held back
 		if !r.release {
 			batch = r.holdBack(r.cur.Load(), batch)
+			if r.heldNew > 0 {
+				expect = r.cur.Load().n + r.heldNew
+			}
 		}
 		r.release = false
 		r.mu.Unlock()
+		if expect > 0 && expect >= r.resized+resizeStep {
+			r.resize(expect)
+		}
 		// In version order, so that subscribers (the SSE stream's event
 		// ids) see versions arrive in order.
 		slices.SortFunc(batch, func(a, b publicmask.Outlet) int { return cmp.Compare(a.Version, b.Version) })
@@ -366,6 +383,21 @@ func (r *Refresher) applyLoop(ctx context.Context) {
 			r.confirmCurrent()
 		}
 	}
+}
+
+// resizeStep is how many held-back outlets move the budget during a bulk
+// write: not every commit of a load (each moves the memory limit and logs).
+// A variable for tests.
+var resizeStep = 10_000
+
+// resize calls OnResize with n outlets if it was last called with another
+// number (only the apply goroutine calls it, and Start before that).
+func (r *Refresher) resize(n int) {
+	if r.opts.OnResize == nil || n == r.resized {
+		return
+	}
+	r.resized = n
+	r.opts.OnResize(n)
 }
 
 // confirmCurrent moves the current snapshot's as_of to now, at most once per
@@ -410,8 +442,8 @@ func (r *Refresher) applyBatch(batch []publicmask.Outlet) {
 	}
 	r.cur.Store(ns)
 	r.applySec.Observe(time.Since(t0).Seconds())
-	if ns.n != old.n && r.opts.OnResize != nil {
-		r.opts.OnResize(ns.n)
+	if ns.n != old.n {
+		r.resize(ns.n)
 	}
 	r.version.Set(float64(ns.version))
 	for _, e := range applied {

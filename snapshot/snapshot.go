@@ -495,6 +495,11 @@ func fromEntries(entries []*Entry, version int64, asOf time.Time) *Snapshot {
 			s.version = e.Version
 		}
 	}
+	// The place index, about half of a rebuild, is built beside the
+	// others: a registry import rebuilds them all after each body, and the
+	// request waits for it (Refresher.Bulk).
+	places := make(chan *placeIndex, 1)
+	go func() { places <- buildPlaces(s.At, s.n) }()
 	s.reg = &registry{codes: newCodeIndex(s.At, s.n)}
 	s.reg.sgg, s.reg.sggOf = buildSigungu(s.At, s.n)
 	s.sgg = make([][nStats]int32, len(s.reg.sgg))
@@ -504,7 +509,7 @@ func fromEntries(entries []*Entry, version int64, asOf time.Time) *Snapshot {
 		}
 	}
 	s.reg.geo = buildGrid(s.At, s.n)
-	s.reg.places = buildPlaces(s.At, s.n)
+	s.reg.places = <-places
 	return s.finish()
 }
 

@@ -102,17 +102,22 @@ func (t *tx) LockOutlets(codes []string) (map[string]publicmask.Outlet, error) {
 		}
 		missing = append(missing, c)
 	}
+	// One argument list and one list of rows serve every group: at
+	// 540,000 outlets the heap sits at the soft memory limit during a load,
+	// and each byte allocated brings the next collection closer.
+	args := make([]any, 0, min(len(missing), bulkRows))
+	loaded := make([]publicmask.Outlet, 0, min(len(missing), bulkRows))
 	err := inGroups(len(missing), func(lo, hi int) error {
-		args := make([]any, hi-lo)
-		for i, c := range missing[lo:hi] {
-			args[i] = c
+		args = args[:0]
+		for _, c := range missing[lo:hi] {
+			args = append(args, c)
 		}
 		rows, err := t.bulkQuery(sqlLockOutlets(hi-lo), hi-lo, args)
 		if err != nil {
 			return fmt.Errorf("sqlite: outlets: %w", err)
 		}
 		defer rows.Close()
-		var loaded []publicmask.Outlet
+		loaded = loaded[:0]
 		for rows.Next() {
 			o, err := scanOutlet(rows)
 			if err != nil {
@@ -138,6 +143,15 @@ func (t *tx) LockOutlets(codes []string) (map[string]publicmask.Outlet, error) {
 // once (buffer.go): the ledger also reads each batch's sales this way.
 func (t *tx) Idempotencies(keys []publicmask.IdemKey) (map[publicmask.IdemKey]publicmask.IdemRecord, error) {
 	out := make(map[publicmask.IdemKey]publicmask.IdemRecord, len(keys)) // the ledger adds the list's new records
+	// Sized for the list: the absent keys are noted here, and the records
+	// of the new lines are kept (PutIdempotencies) in a map grown from
+	// empty otherwise.
+	if t.absent == nil {
+		t.absent = make(map[publicmask.IdemKey]bool, len(keys))
+	}
+	if t.known == nil {
+		t.known = make(map[publicmask.IdemKey]publicmask.IdemRecord, len(keys))
+	}
 	if err := t.flush(); err != nil {
 		return nil, err
 	}
@@ -200,8 +214,9 @@ func (t *tx) SaveOutlets(os []*publicmask.Outlet) error {
 		}
 	}
 	var stockAt, updatedAt boxed
+	args := make([]any, 0, 12*min(len(rows), bulkRows)) // for every group: the statement copies them
 	err := inGroups(len(rows), func(lo, hi int) error {
-		args := make([]any, 0, 12*(hi-lo))
+		args = args[:0]
 		for _, o := range rows[lo:hi] {
 			args = append(args, o.Code, o.Name, o.Addr, o.Type, o.Lat, o.Lng, o.Stock, o.Suspended,
 				stockAt.nullMicro(o.StockAt), updatedAt.nullMicro(o.UpdatedAt), o.Version, o.Sold)
@@ -223,8 +238,8 @@ func (t *tx) SaveOutlets(os []*publicmask.Outlet) error {
 // InsertDeliveries implements publicmask.BulkTx.
 func (t *tx) InsertDeliveries(ds []*publicmask.Delivery) error {
 	var at boxed
-	return insertRows(t, tableDeliveries, 5, ds, func(d *publicmask.Delivery) []any {
-		return []any{d.ID, d.Outlet, d.TxnID, d.Quantity, at.micro(d.At)}
+	return insertRows(t, tableDeliveries, 5, ds, func(args []any, d *publicmask.Delivery) []any {
+		return append(args, d.ID, d.Outlet, d.TxnID, d.Quantity, at.micro(d.At))
 	})
 }
 
@@ -262,12 +277,13 @@ func (b *boxed) nullMicro(t time.Time) any {
 }
 
 // insertRows inserts items into table (its name and column list) with one
-// multi-row INSERT per group; row gives an item's cols values in order.
-func insertRows[T any](t *tx, table string, cols int, items []T, row func(T) []any) error {
+// multi-row INSERT per group; row appends an item's cols values in order.
+func insertRows[T any](t *tx, table string, cols int, items []T, row func([]any, T) []any) error {
+	args := make([]any, 0, cols*min(len(items), bulkRows))
 	return inGroups(len(items), func(lo, hi int) error {
-		args := make([]any, 0, cols*(hi-lo))
+		args = args[:0]
 		for _, it := range items[lo:hi] {
-			args = append(args, row(it)...)
+			args = row(args, it)
 		}
 		if err := t.bulkExec(sqlInsert(table, cols, hi-lo), hi-lo, args); err != nil {
 			return fmt.Errorf("sqlite: %s: %w", table[:strings.IndexByte(table, ' ')], err)

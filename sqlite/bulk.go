@@ -138,11 +138,15 @@ func (t *tx) LockOutlets(codes []string) (map[string]publicmask.Outlet, error) {
 // once (buffer.go): the ledger also reads each batch's sales this way.
 func (t *tx) Idempotencies(keys []publicmask.IdemKey) (map[publicmask.IdemKey]publicmask.IdemRecord, error) {
 	out := make(map[publicmask.IdemKey]publicmask.IdemRecord, len(keys)) // the ledger adds the list's new records
+	ask := t.mayHaveRecords(keys)
+	if len(ask) == 0 {
+		return out, nil
+	}
 	if err := t.flush(); err != nil {
 		return nil, err
 	}
-	err := t.queryMulti(&multiIdemGet, len(keys), func(a []any, i int) []any {
-		return append(a, keys[i].Outlet, keys[i].TxnID)
+	err := t.queryMulti(&multiIdemGet, len(ask), func(a []any, i int) []any {
+		return append(a, ask[i].Outlet, ask[i].TxnID)
 	}, func(rows *sql.Rows) error {
 		var r publicmask.IdemRecord
 		var created int64
@@ -156,7 +160,7 @@ func (t *tx) Idempotencies(keys []publicmask.IdemKey) (map[publicmask.IdemKey]pu
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: idempotency: %w", err)
 	}
-	for _, k := range keys {
+	for _, k := range ask {
 		if _, ok := out[k]; !ok {
 			t.knownAbsent(k)
 		}

@@ -82,17 +82,17 @@ func (t *tx) noteRecord(k publicmask.IdemKey) {
 	t.st.records = append(t.st.records, k)
 }
 
-// registerIdem holds a new filter and starts its build; written are the
-// records the calling transaction wrote already (see registerWeek). The
-// writer calls it holding writeMu.
+// registerIdem starts a build of the filter: of a new one, or of a larger
+// one in place of a full one, which goes on answering meanwhile; written
+// are the records the calling transaction wrote already (see
+// registerWeek). The writer calls it holding writeMu.
 func (h *hot) registerIdem(written []publicmask.IdemKey) *weekFilter {
 	h.mu.Lock()
-	hint := 0
-	if h.idem != nil {
-		hint = h.idem.n
+	f := h.idem
+	if f == nil {
+		f = &weekFilter{}
+		h.idem = f
 	}
-	f := &weekFilter{n: hint}
-	h.idem = f
 	pending := make([][2]uint64, 0, len(written))
 	for _, k := range written {
 		h1, h2 := idemHash(k.Outlet, k.TxnID)
@@ -106,9 +106,10 @@ func (h *hot) registerIdem(written []publicmask.IdemKey) *weekFilter {
 	return f
 }
 
-// startIdemBuild builds the records' filter in the background (runBuild).
+// startIdemBuild builds the records' filter in the background (runBuild),
+// sized for at least as many keys as f holds.
 func (s *Store) startIdemBuild(f *weekFilter) {
-	hint := f.n
+	hint := f.n // the writer's goroutine: the only one that changes f
 	s.runBuild(f, func() (*weekFilter, error) { return s.scanIdem(hint) },
 		func() *weekFilter { return s.hot.idem },
 		func(nf *weekFilter) { s.hot.idem = nf })

@@ -156,3 +156,38 @@ func TestIdemFilterNeverHidesARecord(t *testing.T) {
 		t.Error("a second record of a txn_id was accepted")
 	}
 }
+
+// TestIdemFilterRebuiltWhenFull: a filter over its capacity goes on
+// answering while a larger one is built, and no record is missed across
+// the rebuilds.
+func TestIdemFilterRebuiltWhenFull(t *testing.T) {
+	defer func(old uint64) { filterMinBits = old }(filterMinBits)
+	filterMinBits = 64 // full after 8 keys
+	s := openTest(t)
+	var all []string
+	for round := range 6 {
+		keys := make([]string, 10)
+		for i := range keys {
+			keys[i] = fmt.Sprintf("r%d-%d", round, i)
+		}
+		if err := putRecords(s, keys...); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, keys...)
+		got := lookUp(t, s, append(all, "none")...)
+		for _, k := range all {
+			if !got[k] {
+				t.Fatalf("round %d: the record of %s was not found", round, k)
+			}
+		}
+		if got["none"] {
+			t.Fatalf("round %d: a txn_id without a record was found", round)
+		}
+	}
+	f := waitIdemFilter(t, s)
+	for _, k := range all {
+		if !f.mayHaveHash(idemHash("00000001", k)) {
+			t.Errorf("the rebuilt filter misses %s", k)
+		}
+	}
+}

@@ -152,11 +152,15 @@ func (t *tx) Idempotencies(keys []publicmask.IdemKey) (map[publicmask.IdemKey]pu
 	if t.known == nil {
 		t.known = make(map[publicmask.IdemKey]publicmask.IdemRecord, len(keys))
 	}
+	ask := t.mayHaveRecords(keys)
+	if len(ask) == 0 {
+		return out, nil
+	}
 	if err := t.flush(); err != nil {
 		return nil, err
 	}
-	err := t.queryMulti(&multiIdemGet, len(keys), func(a []any, i int) []any {
-		return append(a, keys[i].Outlet, keys[i].TxnID)
+	err := t.queryMulti(&multiIdemGet, len(ask), func(a []any, i int) []any {
+		return append(a, ask[i].Outlet, ask[i].TxnID)
 	}, func(rows *sql.Rows) error {
 		var r publicmask.IdemRecord
 		var created int64
@@ -170,7 +174,7 @@ func (t *tx) Idempotencies(keys []publicmask.IdemKey) (map[publicmask.IdemKey]pu
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: idempotency: %w", err)
 	}
-	for _, k := range keys {
+	for _, k := range ask {
 		if _, ok := out[k]; !ok {
 			t.knownAbsent(k)
 		}

@@ -48,8 +48,13 @@ type hot struct {
 	mu      sync.RWMutex // the writer also holds Store.writeMu; readers (checks) take RLock
 	outlets *hotOutlets  // hotoutlet.go
 	weeks   map[string]*weekFilter
-	// start runs a build in the background (Store.startBuild).
-	start func(week string, f *weekFilter)
+	// idem is the filter of the txn_ids with a record (idemfilter.go);
+	// nil until the first look-up.
+	idem *weekFilter
+	// start and startIdem run a build in the background (Store.startBuild,
+	// Store.startIdemBuild).
+	start     func(week string, f *weekFilter)
+	startIdem func(f *weekFilter)
 }
 
 // maxHotWeeks bounds the weeks held in memory: the current week, the one
@@ -127,7 +132,14 @@ func (f *weekFilter) mayHave(person string) bool {
 	if f.bits == nil {
 		return true
 	}
-	h1, h2 := filterHash(person)
+	return f.mayHaveHash(filterHash(person))
+}
+
+// mayHaveHash is mayHave for a key's hashes.
+func (f *weekFilter) mayHaveHash(h1, h2 uint64) bool {
+	if f.bits == nil {
+		return true
+	}
 	for i := range uint64(filterHashes) {
 		b := (h1 + i*h2) & f.mask
 		if f.bits[b/64]&(1<<(b%64)) == 0 {
@@ -142,6 +154,7 @@ func (h *hot) drop() {
 	h.mu.Lock()
 	h.outlets = newHotOutlets()
 	h.weeks = make(map[string]*weekFilter)
+	h.idem = nil
 	h.mu.Unlock()
 }
 
@@ -257,23 +270,38 @@ var buildHook func(week string)
 // meanwhile, unless f was dropped or replaced since (a failed commit, a
 // purge, an eviction). A failed build drops f: the next use starts again.
 func (s *Store) startBuild(week string, f *weekFilter) {
+	s.runBuild(f, func() (*weekFilter, error) { return s.scanWeek(week) },
+		func() *weekFilter { return s.hot.weeks[week] },
+		func(nf *weekFilter) {
+			if nf == nil {
+				delete(s.hot.weeks, week)
+			} else {
+				s.hot.weeks[week] = nf
+			}
+		})
+}
+
+// runBuild runs scan in the background and, under hot.mu, installs what it
+// made (set) with the keys written meanwhile, if the filter held (held) is
+// still f; set(nil) if the scan failed.
+func (s *Store) runBuild(f *weekFilter, scan func() (*weekFilter, error), held func() *weekFilter, set func(*weekFilter)) {
 	s.builds.Add(1)
 	go func() {
 		defer s.builds.Done()
-		nf, err := s.scanWeek(week)
+		nf, err := scan()
 		s.hot.mu.Lock()
 		defer s.hot.mu.Unlock()
-		if s.hot.weeks[week] != f || f.building == nil {
+		if held() != f || f.building == nil {
 			return
 		}
 		if err != nil {
-			delete(s.hot.weeks, week)
+			set(nil)
 			return
 		}
 		for _, h := range *f.building {
 			nf.addHash(h[0], h[1])
 		}
-		s.hot.weeks[week] = nf
+		set(nf)
 	}()
 }
 
@@ -316,6 +344,7 @@ func (s *Store) scanWeek(week string) (*weekFilter, error) {
 type staged struct {
 	outlets map[string]publicmask.Outlet
 	written []pwKey
+	records []publicmask.IdemKey // the txn_ids it recorded
 }
 
 type pwKey struct{ person, week string }

@@ -107,6 +107,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	s := &Store{path: path, writer: writer, reader: reader, dur: newDurability(path), hot: newHot()}
 	s.buildCtx, s.cancelBuild = context.WithCancel(context.Background())
 	s.hot.start = s.startBuild
+	s.hot.startIdem = s.startIdemBuild
 	s.startCheckpointer(ckdb)
 	if err := writer.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM outlets`).Scan(&s.version); err != nil {
 		s.Close()
@@ -126,6 +127,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if latest.Valid {
 		s.hot.registerWeek(latest.String, nil)
 	}
+	s.hot.registerIdem(nil)
 	return s, nil
 }
 

@@ -72,7 +72,7 @@ func (t *tx) Idempotency(outlet, txnID string) (publicmask.IdemRecord, bool, err
 	if rec, ok := t.known[k]; ok {
 		return rec, true, nil
 	}
-	if t.absent[k] {
+	if t.absent[k] || !t.idemMayHave(k) {
 		return r, false, nil
 	}
 	for _, q := range []string{sqlIdemGet, sqlSaleIdemGet} {
@@ -105,6 +105,7 @@ func (t *tx) PutIdempotency(r publicmask.IdemRecord) error {
 		return fmt.Errorf("sqlite: txn_id %s/%s already has an idempotency record", r.Outlet, r.TxnID)
 	}
 	t.know(k, r)
+	t.noteRecord(k)
 	t.pend.idem = append(t.pend.idem, r)
 	if !t.absent[k] {
 		t.pend.unchecked++

@@ -203,7 +203,11 @@ func (n *Node) open(ctx, bg context.Context) error {
 }
 
 func (n *Node) registerProcessMetrics() {
-	n.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// The scheduler's latencies (go_sched_latencies_seconds: how long a
+	// runnable goroutine waited for a core) and the collector's pauses and
+	// cycles: where a sale's tail goes when the cores are busy.
+	n.Registry.MustRegister(collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+		collectors.MetricsScheduler, collectors.MetricsGC)), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if f := n.cfg.LogDropped; f != nil {
 		n.Registry.MustRegister(metric.CounterFunc("publicmask_log_lines_dropped_total",
 			"Log lines dropped because the log output did not keep up.", func() float64 { return float64(f()) }))

@@ -145,21 +145,26 @@ func (q *quietWatch) released(allocs uint64) { q.since, q.last, q.quiet = allocs
 // after each burst, until ctx ends.
 func startReleaseWhenQuiet(ctx context.Context) {
 	q := newQuietWatch(heapAllocs(), processCPU())
-	t := time.NewTicker(quietTick)
-	go func() {
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			if q.tick(heapAllocs(), processCPU()) {
-				debug.FreeOSMemory()
-				q.released(heapAllocs())
-			}
+	go everyTick(ctx, quietTick, func() {
+		if q.tick(heapAllocs(), processCPU()) {
+			debug.FreeOSMemory()
+			q.released(heapAllocs())
 		}
-	}()
+	})
+}
+
+// everyTick calls f every d until ctx ends.
+func everyTick(ctx context.Context, d time.Duration, f func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			f()
+		}
+	}
 }
 
 // The collector's goal is by default twice the live heap (GOGC=100). With
@@ -209,16 +214,5 @@ func startHeapPacing(ctx context.Context) {
 		return last
 	}
 	last := pace(-1)
-	t := time.NewTicker(paceEvery)
-	go func() {
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				last = pace(last)
-			}
-		}
-	}()
+	go everyTick(ctx, paceEvery, func() { last = pace(last) })
 }

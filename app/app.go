@@ -14,6 +14,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -198,12 +199,21 @@ func (n *Node) open(ctx, bg context.Context) error {
 	}
 	n.registerOpsMetrics(bg)
 	startReleaseWhenQuiet(bg)
+	startHeapPacing(bg)
 	n.startStatus(bg)
 	return nil
 }
 
 func (n *Node) registerProcessMetrics() {
-	n.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// The scheduler's latencies (go_sched_latencies_seconds: how long a
+	// runnable goroutine waited for a core), the collector's pauses and
+	// cycles, and its CPU (go_cpu_classes_gc_total_cpu_seconds_total): where
+	// a sale's tail goes when the cores are busy, and what the heap's pacing
+	// costs (startHeapPacing).
+	n.Registry.MustRegister(collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+		collectors.MetricsScheduler, collectors.MetricsGC,
+		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/cpu/classes/(gc/total|total|user):`)})),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if f := n.cfg.LogDropped; f != nil {
 		n.Registry.MustRegister(metric.CounterFunc("publicmask_log_lines_dropped_total",
 			"Log lines dropped because the log output did not keep up.", func() float64 { return float64(f()) }))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"math"
+	"os"
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
@@ -147,19 +148,74 @@ func (q *quietWatch) released(allocs uint64) { q.since, q.last, q.quiet = allocs
 // after each burst, until ctx ends.
 func startReleaseWhenQuiet(ctx context.Context) {
 	q := newQuietWatch(heapAllocs(), processCPU())
-	t := time.NewTicker(quietTick)
-	go func() {
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			if q.tick(heapAllocs(), processCPU()) {
-				debug.FreeOSMemory()
-				q.released(heapAllocs())
-			}
+	go everyTick(ctx, quietTick, func() {
+		if q.tick(heapAllocs(), processCPU()) {
+			debug.FreeOSMemory()
+			q.released(heapAllocs())
 		}
-	}()
+	})
+}
+
+// everyTick calls f every d until ctx ends.
+func everyTick(ctx context.Context, d time.Duration, f func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			f()
+		}
+	}
+}
+
+// The collector's goal is by default twice the live heap (GOGC=100). With
+// the national registry and a million person-weeks the live heap is about
+// 64 MB under a rush, so the heap grew to 128 MB between collections and
+// the runtime kept about 155 MB of it resident: 210–220 MB RSS after a rush
+// (BENCHMARKS.md "Mixed rush: where a sale waits; RSS after a rush").
+// startHeapPacing gives the heap a goal of
+// its live size plus a headroom of max(48 MiB, half the live heap) instead:
+// the same 64 MB then grows to 112 MB (191 MB RSS; 32 MiB gave 171–176 MB
+// but twice the collections in a capacity rush, +7% CPU), a small heap (at
+// start, a small registry) is collected less often than with GOGC=100, and a
+// large one (540,000 outlets) keeps GOGC≥50 so that the collector's work per
+// allocated byte stays bounded. A fixed lower memory limit would reach the
+// same figure only at today's heap: one that outgrows it (more person-weeks,
+// more outlets) makes the collector run back to back.
+const (
+	minHeadroom  = 48 << 20
+	maxGCPercent = 400
+	paceEvery    = time.Second
+)
+
+// gcPercentFor is the GOGC that gives a live heap of live bytes its goal,
+// in steps of 5 so that small changes of the live heap leave it alone.
+func gcPercentFor(live uint64) int {
+	if live == 0 {
+		return 100
+	}
+	head := max(minHeadroom, live/2)
+	pct := min(maxGCPercent, 100*head/live)
+	return int(pct / 5 * 5)
+}
+
+// startHeapPacing keeps GOGC at gcPercentFor(the live heap), checked every
+// second, until ctx ends. A GOGC set in the environment is left alone.
+func startHeapPacing(ctx context.Context) {
+	if os.Getenv("GOGC") != "" {
+		return
+	}
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	pace := func(last int) int {
+		metrics.Read(s)
+		if pct := gcPercentFor(s[0].Value.Uint64()); pct != last {
+			debug.SetGCPercent(pct)
+			return pct
+		}
+		return last
+	}
+	last := pace(-1)
+	go everyTick(ctx, paceEvery, func() { last = pace(last) })
 }

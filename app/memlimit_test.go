@@ -103,3 +103,27 @@ func TestReleaseWhenQuiet(t *testing.T) {
 		})
 	}
 }
+
+// The heap's goal is its live size plus max(32 MiB, half of it): more often
+// than GOGC=100 above 32 MiB (up to twice as often at 64 MiB), less often below, never below
+// GOGC=50 for a large heap, and never above maxGCPercent for a tiny one.
+func TestGCPercentFor(t *testing.T) {
+	const mib = 1 << 20
+	for _, c := range []struct {
+		live uint64
+		want int
+	}{
+		{0, 100},
+		{1 * mib, maxGCPercent},
+		{16 * mib, 300},
+		{48 * mib, 100},
+		{64 * mib, 75},
+		{72 * mib, 65}, // 66.7 in steps of 5
+		{96 * mib, 50},
+		{400 * mib, 50},
+	} {
+		if got := gcPercentFor(c.live); got != c.want {
+			t.Errorf("live %d MiB: GOGC %d, want %d", c.live/mib, got, c.want)
+		}
+	}
+}

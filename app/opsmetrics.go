@@ -27,18 +27,7 @@ func (n *Node) registerOpsMetrics(ctx context.Context) {
 		ready.Store(n.ready(pctx) == nil)
 	}
 	probe()
-	go func() {
-		t := time.NewTicker(opsProbeEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				probe()
-			}
-		}
-	}()
+	go everyTick(ctx, opsProbeEvery, probe)
 	gauge := func(b *atomic.Bool) func() float64 {
 		return func() float64 {
 			if b.Load() {

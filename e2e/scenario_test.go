@@ -115,6 +115,8 @@ func TestNewUserScenario(t *testing.T) {
 			"publicmask_sales_total{outcome=\"quota_exceeded\"}", "publicmask_ledger_batch_size_bucket{",
 			"publicmask_ledger_commit_seconds_bucket{", "publicmask_snapshot_freshness_seconds_bucket{",
 			"publicmask_snapshot_version ", "publicmask_store_connections_open ", "publicmask_http_shed_total{",
+			"publicmask_ledger_wait_seconds_bucket{hop=\"queue\"", "publicmask_ledger_wait_seconds_bucket{hop=\"commit\"",
+			"publicmask_ledger_wait_seconds_bucket{hop=\"wake\"", "go_sched_latencies_seconds_bucket{", "go_gc_pauses_seconds_bucket{",
 		} {
 			if !strings.Contains(metrics, name) {
 				t.Errorf("/metrics lacks %s", name)

@@ -31,6 +31,9 @@ type op struct {
 	// (see publicmask.Prefetcher); op.outlet is always added.
 	reads func(r *publicmask.BatchReads)
 	done  chan error
+	// queued, taken and decided time the op's hops for the wait metric:
+	// submitted, its batch taken by a writer, its outcome sent.
+	queued, taken, decided time.Time
 }
 
 // refusal marks a business refusal of one op (see op.run).
@@ -97,13 +100,20 @@ func (l *Ledger) submit(ctx context.Context, o *op) error {
 	}
 	// Once queued, the op is committed or refused whatever the caller does:
 	// wait for the outcome so that an acknowledged answer is never dropped.
-	return <-o.done
+	err := <-o.done
+	if !o.decided.IsZero() {
+		l.m.queueWait.Observe(o.taken.Sub(o.queued).Seconds())
+		l.m.commitWait.Observe(o.decided.Sub(o.taken).Seconds())
+		l.m.wakeWait.Observe(time.Since(o.decided).Seconds())
+	}
+	return err
 }
 
 // enqueue queues an op; its outcome comes on o.done.
 func (l *Ledger) enqueue(ctx context.Context, o *op) error {
 	o.ctx = ctx
 	o.done = make(chan error, 1)
+	o.queued = time.Now()
 	l.mu.RLock()
 	if l.closed {
 		l.mu.RUnlock()
@@ -136,6 +146,10 @@ func (l *Ledger) writeLoop() {
 				break fill
 			}
 		}
+		taken := time.Now()
+		for _, o := range ops {
+			o.taken = taken
+		}
 		l.commit(ops)
 	}
 }
@@ -157,16 +171,21 @@ func (l *Ledger) commit(ops []*op) {
 		if publicmask.ErrorCode(err) == publicmask.EInternal {
 			err = publicmask.Errorf(publicmask.EStoreUnavailable, "the sale could not be recorded; retry with the same txn_id")
 		}
-		for _, o := range ops {
-			o.done <- err
-		}
+		decide(ops, func(int) error { return err })
 		return
 	}
 	if len(changed) > 0 && l.cfg.OnCommit != nil {
 		l.cfg.OnCommit(changed)
 	}
+	decide(ops, func(i int) error { return results[i] })
+}
+
+// decide sends each op its outcome, stamped with the time it was decided.
+func decide(ops []*op, outcome func(i int) error) {
+	now := time.Now()
 	for i, o := range ops {
-		o.done <- results[i]
+		o.decided = now
+		o.done <- outcome(i)
 	}
 }
 

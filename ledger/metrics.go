@@ -9,8 +9,11 @@ import (
 type metrics struct {
 	batchSize     prometheus.Histogram
 	commitSeconds prometheus.Histogram
-	sales         *prometheus.CounterVec
-	masks         prometheus.Counter
+	// wait is where a request's time in the ledger went, hop by hop (see
+	// op.queued): a sale's tail under load is read here, not guessed.
+	queueWait, commitWait, wakeWait prometheus.Observer
+	sales                           *prometheus.CounterVec
+	masks                           prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -24,8 +27,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		masks: metric.Counter("publicmask_masks_sold_total",
 			"Masks handed over in recorded sales (cancellations not subtracted)."),
 	}
+	wait := metric.HistogramVec("publicmask_ledger_wait_seconds",
+		"A request's time in the ledger by hop: queue (submitted until a writer took its batch), "+
+			"commit (its batch run and made durable), wake (the outcome sent until the request's goroutine ran again).",
+		prometheus.ExponentialBuckets(0.0000625, 2, 16), "hop")
+	m.queueWait, m.commitWait, m.wakeWait = wait.WithLabelValues("queue"), wait.WithLabelValues("commit"), wait.WithLabelValues("wake")
 	if reg != nil {
-		reg.MustRegister(m.batchSize, m.commitSeconds, m.sales, m.masks)
+		reg.MustRegister(m.batchSize, m.commitSeconds, m.sales, m.masks, wait)
 	}
 	return m
 }

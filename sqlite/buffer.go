@@ -195,13 +195,9 @@ func (t *tx) inGroups(m *multiSQL, n int, add func(args []any, i int) []any, do 
 func (t *tx) writeMulti(m *multiSQL, n int, row func(args []any, i int) []any) (int64, error) {
 	var changed int64
 	err := t.inGroups(m, n, row, func(q string, size int, args []any) error {
-		res, err := t.stmt(q).ExecContext(t.ctx, args...)
+		k, err := t.execRaw(q, args)
 		if err != nil {
 			return fmt.Errorf("sqlite: %.30s (%d rows): %w", m.head, size, err)
-		}
-		k, err := res.RowsAffected()
-		if err != nil {
-			return err
 		}
 		changed += k
 		return nil

@@ -6,6 +6,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -34,8 +35,10 @@ type Store struct {
 	version int64 // last assigned change version; guarded by writeMu
 	dur     *durability
 	stmts   map[string]*sql.Stmt
-	hot     *hot    // the writer's copy of outlets and person-weeks (hot.go)
-	spare   pending // a finished transaction's pending rows, emptied (buffer.go)
+	raw     rawStmts            // the multi-row statements on the driver connection (rawexec.go); guarded by writeMu
+	hot     *hot                // the writer's copy of outlets and person-weeks (hot.go)
+	spareNV []driver.NamedValue // the same for the direct statements' arguments
+	spare   pending             // a finished transaction's pending rows, emptied (buffer.go)
 	ckpt    *checkpointer
 	// builds are the person-week filters being built (hot.go); buildCtx
 	// ends with Close.
@@ -145,13 +148,20 @@ func (s *Store) Path() string { return s.path }
 func (s *Store) Close() error {
 	s.cancelBuild()
 	s.builds.Wait()
+	var errRaw error
+	s.writeMu.Lock() // before the connection, as write takes them
+	if conn, err := s.writer.Conn(context.Background()); err == nil {
+		errRaw = s.raw.close(conn)
+		conn.Close()
+	}
+	s.writeMu.Unlock()
 	for _, st := range s.stmts {
 		st.Close()
 	}
 	err0 := s.ckpt.close()
 	err1 := s.reader.Close()
 	err2 := s.writer.Close()
-	return errors.Join(err0, err1, err2)
+	return errors.Join(errRaw, err0, err1, err2)
 }
 
 // Ping checks that the database answers and can still promise durability.
@@ -219,18 +229,28 @@ func (s *Store) write(ctx context.Context, fn func(publicmask.Tx) error) (uint64
 	if err := s.dur.err(); err != nil {
 		return 0, err
 	}
-	sqlTx, err := s.writer.BeginTx(ctx, nil)
+	// The connection itself, so that the multi-row statements can run on
+	// it directly (rawexec.go); it goes back to the pool when done.
+	conn, err := s.writer.Conn(ctx)
 	if err != nil {
 		return 0, unavailable("begin", err)
 	}
+	defer conn.Close()
+	sqlTx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, unavailable("begin", err)
+	}
+	// Ended before the connection is closed, whatever happens below
+	// (after a commit or a rollback, a no-op): conn.Close waits for it.
+	defer sqlTx.Rollback()
 	startVersion := s.version
 	// Statements run under a context without a Done channel: the driver
 	// would otherwise start a watcher goroutine per statement, a cost paid
 	// thousands of times a second. The transaction as a whole still ends
 	// with ctx (BeginTx above), and busy_timeout bounds lock waits.
-	tx := &tx{s: s, tx: sqlTx, ctx: context.WithoutCancel(ctx), stmts: make(map[string]*sql.Stmt, 12),
+	tx := &tx{s: s, conn: conn, tx: sqlTx, nv: s.spareNV, ctx: context.WithoutCancel(ctx), stmts: make(map[string]*sql.Stmt, 12),
 		st: staged{outlets: make(map[string]publicmask.Outlet)}, pend: s.spare}
-	defer func() { tx.pend.reset(); s.spare = tx.pend }() // its space serves the next transaction
+	defer func() { tx.pend.reset(); s.spare, s.spareNV = tx.pend, tx.nv }() // its space serves the next transaction
 	err = fn(tx)
 	if err == nil {
 		err = tx.flush()

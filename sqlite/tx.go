@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"time"
@@ -15,7 +16,9 @@ import (
 // holds until the end (buffer.go).
 type tx struct {
 	s     *Store
+	conn  *sql.Conn // the writer connection tx runs on (rawexec.go)
 	tx    *sql.Tx
+	nv    []driver.NamedValue // reused by execRaw
 	ctx   context.Context
 	stmts map[string]*sql.Stmt
 	st    staged  // this transaction's writes to hot rows

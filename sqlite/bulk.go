@@ -36,7 +36,7 @@ func inGroups(n int, fn func(lo, hi int) error) error {
 // connection when the store opens (prepareBulk): parsing a 400-row
 // statement per transaction was a tenth of a bulk write's CPU.
 var bulkSQL = []string{
-	sqlLockOutlets(bulkRows), sqlOutletUpsert(bulkRows), sqlInsert(tableDeliveries, 5, bulkRows),
+	sqlLockOutlets(bulkRows), sqlOutletUpsert(bulkRows), sqlInsert(tableDeliveries, 5, bulkRows), sqlAddStockFull,
 }
 
 func (s *Store) prepareBulk(ctx context.Context) error {

@@ -155,10 +155,13 @@ func deliverBulk(bt publicmask.BulkTx, b *batch, lines []DeliveryRequest, hashes
 		ds      = make([]*publicmask.Delivery, 0, len(lines))
 		recs    = make([]publicmask.IdemRecord, 0, len(lines))
 		touched = make([]*publicmask.Outlet, 0, len(lines))
-		inList  = make(map[string]bool, len(lines))
 	)
 	for j, d := range lines {
-		if rec, ok := seen[keys[j]]; ok {
+		rec, ok := seen[keys[j]]
+		if !ok {
+			rec, ok = sameKey(recs, keys[j])
+		}
+		if ok {
 			firsts[j], errs[j] = replay(rec, hashes[j])
 			if errs[j] != nil {
 				errs[j] = refused(errs[j])
@@ -178,11 +181,9 @@ func deliverBulk(bt publicmask.BulkTx, b *batch, lines []DeliveryRequest, hashes
 		if err != nil {
 			return err
 		}
-		rec := publicmask.IdemRecord{Outlet: d.Outlet, TxnID: d.TxnID, BodyHash: hashes[j], Response: body, CreatedAt: b.now}
-		seen[keys[j]] = rec
+		rec = publicmask.IdemRecord{Outlet: d.Outlet, TxnID: d.TxnID, BodyHash: hashes[j], Response: body, CreatedAt: b.now}
 		ds, recs, rs[j] = append(ds, del), append(recs, rec), r
-		if !inList[o.Code] {
-			inList[o.Code] = true
+		if n := len(touched); n == 0 || touched[n-1] != o { // lines sorted by outlet
 			touched = append(touched, o)
 		}
 	}
@@ -202,6 +203,19 @@ func deliverBulk(bt publicmask.BulkTx, b *batch, lines []DeliveryRequest, hashes
 		return err
 	}
 	return bt.PutIdempotencies(recs)
+}
+
+// sameKey finds the record of k among recs, the records of a chunk's lines
+// so far: a txn_id repeated within the chunk is judged against its first
+// line's answer. Lines are sorted by outlet, so the records of k's outlet
+// are the last ones.
+func sameKey(recs []publicmask.IdemRecord, k publicmask.IdemKey) (publicmask.IdemRecord, bool) {
+	for i := len(recs) - 1; i >= 0 && recs[i].Outlet == k.Outlet; i-- {
+		if recs[i].TxnID == k.TxnID {
+			return recs[i], true
+		}
+	}
+	return publicmask.IdemRecord{}, false
 }
 
 // addStock writes, through a StockAdder, the stock of the lines that will

@@ -315,6 +315,24 @@ type BulkTx interface {
 	PutIdempotencies(rs []IdemRecord) error
 }
 
+// StockAdder is implemented by a BulkTx that adds deliveries to outlets'
+// stock in place: a delivery list then neither reads each outlet before
+// writing it nor rewrites its every column (SQLite: one UPDATE … RETURNING
+// per group in place of a read and an upsert).
+type StockAdder interface {
+	// AddStock adds each Quantity to its outlet's stock, sets stock_at and
+	// updated_at to at, and stamps versions as SaveOutlets does, in the
+	// order of adds (codes distinct). It returns the changed outlets as stored, in no
+	// particular order; unknown codes are absent and change nothing.
+	AddStock(adds []StockAdd, at time.Time) ([]Outlet, error)
+}
+
+// StockAdd is one outlet's part of AddStock.
+type StockAdd struct {
+	Outlet   string
+	Quantity int
+}
+
 // BatchReads names the rows a group commit's requests are about to read:
 // the outlets they lock, the idempotency records they look up, per week the
 // persons whose weeks they read, and the sales they lock (a cancellation

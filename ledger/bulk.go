@@ -3,6 +3,8 @@ package ledger
 import (
 	"cmp"
 	"context"
+	"slices"
+	"strings"
 
 	"github.com/publicmask/publicmask"
 )
@@ -88,13 +90,18 @@ func (b *batch) saveMany(bt publicmask.BulkTx, os []*publicmask.Outlet) error {
 		return err
 	}
 	for _, o := range os {
-		if !b.seen[o.Code] {
-			b.seen[o.Code] = true
-			b.changed = append(b.changed, o.Code)
-		}
-		b.outlets[o.Code] = o
+		b.note(o)
 	}
 	return nil
+}
+
+// note remembers a written outlet for the commit notification.
+func (b *batch) note(o *publicmask.Outlet) {
+	if !b.seen[o.Code] {
+		b.seen[o.Code] = true
+		b.changed = append(b.changed, o.Code)
+	}
+	b.outlets[o.Code] = o
 }
 
 // lockMany loads into the batch the outlets it has not seen yet.
@@ -134,6 +141,10 @@ func deliverBulk(bt publicmask.BulkTx, b *batch, lines []DeliveryRequest, hashes
 	if err != nil {
 		return err
 	}
+	added, err := addStock(bt, b, lines, keys, seen)
+	if err != nil {
+		return err
+	}
 	if err := b.lockMany(bt, codes); err != nil {
 		return err
 	}
@@ -144,10 +155,13 @@ func deliverBulk(bt publicmask.BulkTx, b *batch, lines []DeliveryRequest, hashes
 		ds      = make([]*publicmask.Delivery, 0, len(lines))
 		recs    = make([]publicmask.IdemRecord, 0, len(lines))
 		touched = make([]*publicmask.Outlet, 0, len(lines))
-		inList  = make(map[string]bool, len(lines))
 	)
 	for j, d := range lines {
-		if rec, ok := seen[keys[j]]; ok {
+		rec, ok := seen[keys[j]]
+		if !ok {
+			rec, ok = sameKey(recs, keys[j])
+		}
+		if ok {
 			firsts[j], errs[j] = replay(rec, hashes[j])
 			if errs[j] != nil {
 				errs[j] = refused(errs[j])
@@ -167,21 +181,98 @@ func deliverBulk(bt publicmask.BulkTx, b *batch, lines []DeliveryRequest, hashes
 		if err != nil {
 			return err
 		}
-		rec := publicmask.IdemRecord{Outlet: d.Outlet, TxnID: d.TxnID, BodyHash: hashes[j], Response: body, CreatedAt: b.now}
-		seen[keys[j]] = rec
+		rec = publicmask.IdemRecord{Outlet: d.Outlet, TxnID: d.TxnID, BodyHash: hashes[j], Response: body, CreatedAt: b.now}
 		ds, recs, rs[j] = append(ds, del), append(recs, rec), r
-		if !inList[o.Code] {
-			inList[o.Code] = true
+		if n := len(touched); n == 0 || touched[n-1] != o { // lines sorted by outlet
 			touched = append(touched, o)
 		}
 	}
 	if err := bt.InsertDeliveries(ds); err != nil {
 		return err
 	}
-	if err := b.saveMany(bt, touched); err != nil {
+	save := touched[:0]
+	for _, o := range touched {
+		if _, ok := added.find(o.Code); ok {
+			o.UpdatedAt = b.now // as AddStock wrote it
+			b.note(o)
+		} else {
+			save = append(save, o)
+		}
+	}
+	if err := b.saveMany(bt, save); err != nil {
 		return err
 	}
 	return bt.PutIdempotencies(recs)
+}
+
+// sameKey finds the record of k among recs, the records of a chunk's lines
+// so far: a txn_id repeated within the chunk is judged against its first
+// line's answer. Lines are sorted by outlet, so the records of k's outlet
+// are the last ones.
+func sameKey(recs []publicmask.IdemRecord, k publicmask.IdemKey) (publicmask.IdemRecord, bool) {
+	for i := len(recs) - 1; i >= 0 && recs[i].Outlet == k.Outlet; i-- {
+		if recs[i].TxnID == k.TxnID {
+			return recs[i], true
+		}
+	}
+	return publicmask.IdemRecord{}, false
+}
+
+// addStock writes, through a StockAdder, the stock of the lines that will
+// apply (not replayed, first of their key in the chunk) at outlets the batch
+// has not seen, and puts those outlets into the batch with their stock from
+// before the chunk, so that deliverBulk's loop gives each line its receipt
+// as for an outlet it read. It returns what it asked for, by code: an
+// outlet found there was written. The batch's own outlets (and every
+// outlet where the Tx is no StockAdder) take the read and the upsert.
+func addStock(bt publicmask.BulkTx, b *batch, lines []DeliveryRequest, keys []publicmask.IdemKey, seen map[publicmask.IdemKey]publicmask.IdemRecord) (stockAdds, error) {
+	sa, ok := bt.(publicmask.StockAdder)
+	if !ok {
+		return nil, nil
+	}
+	adds := make(stockAdds, 0, len(lines))
+	run := 0 // the first line of the current outlet's run
+	for j, d := range lines {
+		if j == 0 || d.Outlet != lines[j-1].Outlet {
+			run = j
+		}
+		if _, ok := seen[keys[j]]; ok || slices.Contains(keys[run:j], keys[j]) {
+			continue // replayed, or again within the chunk (lines sorted by outlet)
+		}
+		if _, ok := b.outlets[d.Outlet]; ok {
+			continue
+		}
+		if n := len(adds); n > 0 && adds[n-1].Outlet == d.Outlet {
+			adds[n-1].Quantity += d.Quantity
+		} else {
+			adds = append(adds, publicmask.StockAdd{Outlet: d.Outlet, Quantity: d.Quantity})
+		}
+	}
+	if len(adds) == 0 {
+		return nil, nil
+	}
+	got, err := sa.AddStock(adds, b.now)
+	if err != nil {
+		return nil, err
+	}
+	for i := range got {
+		o := &got[i]
+		a, _ := adds.find(o.Code)
+		o.Stock -= a.Quantity // the loop adds each line again
+		b.outlets[o.Code] = o
+	}
+	return adds, nil
+}
+
+// stockAdds are AddStock's adds, in code order.
+type stockAdds []publicmask.StockAdd
+
+func (s stockAdds) find(code string) (publicmask.StockAdd, bool) {
+	i, ok := slices.BinarySearchFunc(s, code, func(a publicmask.StockAdd, c string) int { return strings.Compare(a.Outlet, c) })
+	if !ok {
+		return publicmask.StockAdd{}, false
+	}
+	return s[i], true
 }
 
 // importBulk is ImportOutlets' per-row loop for one chunk, in bulk

@@ -36,7 +36,7 @@ func inGroups(n int, fn func(lo, hi int) error) error {
 // connection when the store opens (prepareBulk): parsing a 400-row
 // statement per transaction was a tenth of a bulk write's CPU.
 var bulkSQL = []string{
-	sqlLockOutlets(bulkRows), sqlOutletUpsert(bulkRows), sqlInsert(tableDeliveries, 5, bulkRows),
+	sqlLockOutlets(bulkRows), sqlOutletUpsert(bulkRows), sqlInsert(tableDeliveries, 5, bulkRows), sqlAddStockFull,
 }
 
 func (s *Store) prepareBulk(ctx context.Context) error {
@@ -142,7 +142,6 @@ func (t *tx) LockOutlets(codes []string) (map[string]publicmask.Outlet, error) {
 // Idempotencies implements publicmask.BulkTx, with statements prepared
 // once (buffer.go): the ledger also reads each batch's sales this way.
 func (t *tx) Idempotencies(keys []publicmask.IdemKey) (map[publicmask.IdemKey]publicmask.IdemRecord, error) {
-	out := make(map[publicmask.IdemKey]publicmask.IdemRecord, len(keys)) // the ledger adds the list's new records
 	// Sized for the list: the absent keys are noted here, and the records
 	// of the new lines are kept (PutIdempotencies) in a map grown from
 	// empty otherwise.
@@ -153,6 +152,7 @@ func (t *tx) Idempotencies(keys []publicmask.IdemKey) (map[publicmask.IdemKey]pu
 		t.known = make(map[publicmask.IdemKey]publicmask.IdemRecord, len(keys))
 	}
 	ask := t.mayHaveRecords(keys)
+	out := make(map[publicmask.IdemKey]publicmask.IdemRecord, len(ask)) // a list's new keys have none
 	if len(ask) == 0 {
 		return out, nil
 	}

@@ -345,18 +345,28 @@ type staged struct {
 	outlets map[string]publicmask.Outlet
 	written []pwKey
 	records []publicmask.IdemKey // the txn_ids it recorded
+	// load are outlets staged as read from the store (AddStock's rows):
+	// they join the copy even if it did not hold them.
+	load []string
 }
 
 type pwKey struct{ person, week string }
 
 // apply puts a committed transaction's outlets into the copy: those held
 // already (a bulk import of the registry does not fill the copy with
-// outlets that may never sell; they are loaded on first use).
+// outlets that may never sell; they are loaded on first use), and those
+// the transaction read from the store as it wrote them (staged.load).
 func (h *hot) apply(st *staged) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for code, o := range st.outlets {
 		if _, ok := h.outlets.get(code); ok {
+			h.hold(&o)
+		}
+	}
+	for _, code := range st.load {
+		if _, ok := h.outlets.get(code); !ok {
+			o := st.outlets[code]
 			h.hold(&o)
 		}
 	}

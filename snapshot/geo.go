@@ -106,8 +106,14 @@ func newGrid(entries func(i int) *Entry, n, div int) *grid {
 		g.keys[j], g.lat[j], g.lng[j], g.idx[j] = p.key, p.lat, p.lng, p.i
 		g.cos[j] = math.Cos(p.lat * math.Pi / 180)
 	}
-	// A query searches only its rows' parts of keys: at 540,000 outlets a
-	// search over all of it is a dozen cache misses per row.
+	g.setRows()
+	return g
+}
+
+// setRows sets where each row of cells starts in keys. A query searches
+// only its rows' parts of keys: at 540,000 outlets a search over all of it
+// is a dozen cache misses per row.
+func (g *grid) setRows() {
 	g.rows = make([]int32, g.nrow+1)
 	j := 0
 	for r := range g.nrow + 1 {
@@ -116,7 +122,6 @@ func newGrid(entries func(i int) *Entry, n, div int) *grid {
 		}
 		g.rows[r] = int32(j)
 	}
-	return g
 }
 
 // Haversine returns the great-circle distance in metres.

@@ -12,10 +12,14 @@ import (
 // if several remain, the one with the outlet nearest to this one (within
 // 20 km). "고성군 거진읍 …" is in 강원도 (only its 고성군 has a 거진읍); "내면
 // 창촌로 45-5" is in 강원도 홍천군.
-func inferPlaces(entries []*Entry) {
+//
+// It returns the 시 that have 구 and how many addresses it left incomplete
+// that name something to go by: a merge (merge.go) needs both to tell
+// whether a rebuild would infer anything.
+func inferPlaces(entries []*Entry) (hasGu map[area]bool, unplaced int) {
 	in := newInferrer(entries)
 	if !in.todo {
-		return
+		return in.hasGu, 0
 	}
 	for i, e := range entries {
 		p := e.Place()
@@ -27,11 +31,21 @@ func inferPlaces(entries []*Entry) {
 			cands = in.nearest(entries, e, cands)
 		}
 		if len(cands) != 1 {
+			if in.namesSomething(p) {
+				unplaced++
+			}
 			continue
 		}
 		p.Sido, p.Sigungu = cands[0].sido, cands[0].sigungu
 		entries[i] = nextEntry(e.Outlet(), p, e, e.rate)
 	}
+	return in.hasGu, unplaced
+}
+
+// namesSomething reports whether an incomplete address gives anything to
+// infer its area from.
+func (in *inferrer) namesSomething(p Address) bool {
+	return p.Sigungu != "" || p.Dong != "" || p.Road != ""
 }
 
 type area struct{ sido, sigungu string }
@@ -55,7 +69,7 @@ func newInferrer(entries []*Entry) *inferrer {
 		}
 	}
 	for _, e := range entries {
-		if p := e.Place(); !in.complete(p) && (p.Sigungu != "" || p.Dong != "" || p.Road != "") {
+		if p := e.Place(); !in.complete(p) && in.namesSomething(p) {
 			in.todo = true
 			break
 		}

@@ -58,13 +58,17 @@ func cellOf(lat, lng float64) (row, col int, ok bool) {
 // twice the national count, then 2, then 4 (about sixteen times).
 func gridDiv(n int) int {
 	switch {
-	case n > 8*26_263:
+	case n > 8*gridUnit:
 		return 4
-	case n > 2*26_263:
+	case n > 2*gridUnit:
 		return 2
 	}
 	return 1
 }
+
+// gridUnit is the national outlet count; a variable so that tests can
+// cross the subdivisions with fewer outlets.
+var gridUnit = 26_263
 
 func (g *grid) cellOf(lat, lng float64) (row, col int, ok bool) {
 	if !(lat >= gridLat0 && lat <= gridLat1 && lng >= gridLng0 && lng <= gridLng1) {

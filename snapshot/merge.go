@@ -18,8 +18,8 @@ var merges atomic.Int64
 // arrays copied once), instead of every index being built again from all
 // the outlets (hashing and sorting them all, after every import body).
 // The result is what rebuild would make (TestMergeEqualsRebuild). It
-// returns nil where a rebuild could differ: the grid's cells change size,
-// or an area would have to be inferred (infer.go looks at all outlets).
+// returns nil where a rebuild could differ: an area would have to be
+// inferred (infer.go looks at all outlets).
 func (s *Snapshot) merge(c *changeSet, asOf time.Time) *Snapshot {
 	var added []*Entry
 	var from []int // added[k] is c.applied[from[k]]
@@ -30,9 +30,6 @@ func (s *Snapshot) merge(c *changeSet, asOf time.Time) *Snapshot {
 	}
 	n := s.n + len(added)
 	reg := s.reg
-	if gridDiv(n) != reg.geo.div || reg.unplaced > 0 {
-		return nil
-	}
 	hasGu, ok := reg.mergeHasGu(added)
 	if !ok {
 		return nil
@@ -73,11 +70,35 @@ func (s *Snapshot) merge(c *changeSet, asOf time.Time) *Snapshot {
 	}
 	ns := &Snapshot{version: c.version, asOf: asOf, n: n, sales: c.sales}
 	ns.layout(all)
+	// The chunks with an entry that has a sell-out time, as a rebuild marks
+	// them: an old entry can have one only if its chunk was marked (during
+	// an import, hardly any is), the batch's entries are looked at.
+	ns.selling = make([]bool, ns.nChunks())
+	for i := range s.n {
+		if s.selling[i>>chunkBits] && cur[i].hasSellout() {
+			ns.selling[remap[i]>>chunkBits] = true
+		}
+	}
+	for j, e := range c.applied {
+		if c.pos[j] >= 0 && e.hasSellout() {
+			ns.selling[remap[c.pos[j]]>>chunkBits] = true
+		}
+	}
+	for k, e := range added {
+		if e.hasSellout() {
+			ns.selling[at[k]>>chunkBits] = true
+		}
+	}
 	sum := *s.summary
 	ns.summary = &sum
 	places := make(chan *placeIndex, 1)
 	go func() { places <- reg.places.merge(ns.At, remap, at) }()
-	nr := &registry{codes: reg.codes.merge(ns.At, remap, at), geo: reg.geo.merge(ns.At, remap, at), hasGu: hasGu}
+	nr := &registry{codes: reg.codes.merge(ns.At, remap, at), hasGu: hasGu, unplaced: reg.unplaced}
+	if div := gridDiv(n); div == reg.geo.div {
+		nr.geo = reg.geo.merge(ns.At, remap, at)
+	} else { // finer cells (twice in a load of 540,000): that index alone is built again
+		nr.geo = newGrid(ns.At, n, div)
+	}
 	ns.sgg = nr.mergeSigungu(reg, s, ns, c, remap, at)
 	nr.places = <-places
 	ns.reg = nr
@@ -87,8 +108,9 @@ func (s *Snapshot) merge(c *changeSet, asOf time.Time) *Snapshot {
 
 // mergeHasGu returns the 시 that have 구 once added are in, and false if a
 // rebuild would infer an area: a new outlet's address is incomplete (and
-// names something), or a 시 gains its first 구 while an old outlet's address
-// names that 시 without one.
+// names something) or may be the missing clue to an old incomplete one,
+// or a 시 gains its first 구 while an old outlet's address names that 시
+// without one.
 func (reg *registry) mergeHasGu(added []*Entry) (map[area]bool, bool) {
 	hasGu := reg.hasGu
 	for _, e := range added {
@@ -115,7 +137,12 @@ func (reg *registry) mergeHasGu(added []*Entry) (map[area]bool, bool) {
 	}
 	in := &inferrer{hasGu: hasGu}
 	for _, e := range added {
-		if p := e.Place(); !in.complete(p) && in.namesSomething(p) {
+		p := e.Place()
+		if !in.complete(p) && in.namesSomething(p) {
+			return nil, false
+		}
+		if in.complete(p) && reg.unplaced.affects(p) {
+			// It may be what an address left incomplete was waiting for.
 			return nil, false
 		}
 	}
@@ -262,38 +289,6 @@ func (r *registry) mergeSigungu(old *registry, s, ns *Snapshot, c *changeSet, re
 	return counts
 }
 
-// paths is the area path of each place (placeBuilder's map), made again
-// from the places: their kinds, names and parents say it.
-func (ix *placeIndex) paths() map[addrPath]int32 {
-	ids := make(map[addrPath]int32, len(ix.places))
-	path := make([]addrPath, len(ix.places))
-	for id := range ix.places {
-		p := &ix.places[id]
-		var a addrPath
-		if p.parent >= 0 {
-			a = path[p.parent] // parents come first
-		}
-		switch p.kind {
-		case KindSido:
-			a = addrPath{sido: p.name()}
-		case KindSigungu:
-			a = addrPath{sido: a.sido, sigungu: p.name()}
-			if a.sigungu == "" {
-				a.sigungu = unnamed
-			}
-		case KindDong: // in its area, or in the 동 it extends (명동1가)
-			a = addrPath{sido: a.sido, sigungu: a.sigungu, dong: p.name()}
-		case kindRi:
-			a = addrPath{sido: a.sido, sigungu: a.sigungu, dong: a.dong, ri: p.name()}
-		case KindRoad:
-			a = addrPath{sido: a.sido, sigungu: a.sigungu, road: p.name()}
-		}
-		path[id] = a
-		ids[a] = int32(id)
-	}
-	return ids
-}
-
 // merge is the place index with the outlets at positions at (ascending)
 // added, the old positions moved by remap: what buildPlaces makes of the
 // merged entries, but for the numbering of the places (new places come
@@ -304,7 +299,11 @@ func (ix *placeIndex) merge(get func(int) *Entry, remap, at []int32) *placeIndex
 	for id := range nx.places {
 		nx.places[id].pos = nil // from here on, the new outlets' positions only
 	}
-	pb := &placeBuilder{ix: nx, ids: ix.paths()}
+	pb := &placeBuilder{ix: nx, byLabel: make(map[placeKey]int32, len(ix.places))}
+	for id := range ix.places {
+		p := &ix.places[id]
+		pb.byLabel[placeKey{p.label, p.kind}] = int32(id)
+	}
 	sum := slices.Clone(ix.sums)
 	for _, p := range at {
 		e := get(int(p))
@@ -350,15 +349,16 @@ func (ix *placeIndex) merge(get func(int) *Entry, remap, at []int32) *placeIndex
 	nx.sums = sum
 	added := nx.newKeys(old)
 	slices.SortFunc(added, nx.byKey)
+	// Each new key goes where a binary search puts it; the old keys
+	// between are copied as they are.
 	nx.keys = make([]searchKey, 0, len(ix.keys)+len(added))
-	i, k := 0, 0
-	for i < len(ix.keys) || k < len(added) {
-		if k < len(added) && (i == len(ix.keys) || nx.byKey(added[k], ix.keys[i]) < 0) {
-			nx.keys, k = append(nx.keys, added[k]), k+1
-		} else {
-			nx.keys, i = append(nx.keys, ix.keys[i]), i+1
-		}
+	rest := ix.keys
+	for _, k := range added {
+		j, _ := slices.BinarySearchFunc(rest, k, nx.byKey)
+		nx.keys = append(append(nx.keys, rest[:j]...), k)
+		rest = rest[j:]
 	}
+	nx.keys = append(nx.keys, rest...)
 	nx.setAlias()
 	return nx
 }

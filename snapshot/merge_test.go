@@ -22,8 +22,12 @@ import (
 // built from all its entries at the end. Among the new outlets are
 // addresses that make a rebuild infer areas (a 시 gaining its first 구, an
 // address without its 시도), which the merge must leave to the rebuild.
+//
+// The grid's cells are subdivided from 1,000 and 4,000 outlets on here (not
+// 52,526 and 210,104), so that merges cross the subdivisions too.
 func TestMergeEqualsRebuild(t *testing.T) {
-	defer func() { mergeImports = true }()
+	defer func(u int) { mergeImports, gridUnit = true, u }(gridUnit)
+	gridUnit = 500
 	for _, c := range []struct {
 		seed           uint64
 		start, batches int
@@ -34,11 +38,12 @@ func TestMergeEqualsRebuild(t *testing.T) {
 		}
 		t.Run(fmt.Sprintf("seed=%d/start=%d/body=%d", c.seed, c.start, c.body), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(c.seed, 19))
-			// The first odd outlet among the first ones (the old outlet
-			// whose 시 gains a 구), the others somewhere among the new.
+			// The first two odd outlets among the first ones (the old
+			// outlet whose 시 gains a 구, the one left incomplete), the
+			// others somewhere among the new.
 			odd := oddOutlets()
-			pool := append(odd[:1], seed.Outlets(seed.Options{Seed: int64(c.seed), Count: c.start + c.batches*c.body})...)
-			pool = append(pool, odd[1:]...)
+			pool := append(odd[:2:2], seed.Outlets(seed.Options{Seed: int64(c.seed), Count: c.start + c.batches*c.body})...)
+			pool = append(pool, odd[2:]...)
 			rng.Shuffle(len(pool)-c.start, func(i, j int) { pool[c.start+i], pool[c.start+j] = pool[c.start+j], pool[c.start+i] })
 			var version int64
 			cur := map[string]publicmask.Outlet{}
@@ -126,14 +131,17 @@ func at0(v int64) time.Time { return t0.Add(time.Duration(v) * time.Second) }
 
 // oddOutlets are addresses that make a rebuild infer an area: a 시 without
 // its 구 and, later in the pool, the same 시 with a 구; an address without
-// its 시도; one without its 시군구.
+// its 시도 that names an area no outlet is in yet, and later one in that
+// area; more without their 시도 or 시군구.
 func oddOutlets() []publicmask.Outlet {
 	mk := func(code, addr string, lat, lng float64) publicmask.Outlet {
 		return publicmask.Outlet{Code: code, Name: "가상약국", Addr: addr, Type: publicmask.TypePharmacy, Lat: lat, Lng: lng}
 	}
 	return []publicmask.Outlet{
 		mk("90000001", "충청남도 가상시 중앙로 1", 36.8, 127.1),
+		mk("90000007", "나무시 동구 숲길 5", 36.5, 127.9),
 		mk("90000002", "충청남도 가상시 동구 중앙로 2", 36.8, 127.11),
+		mk("90000008", "충청북도 나무시 동구 숲길 8", 36.51, 127.9),
 		mk("90000003", "가상시 서구 한길로 5", 36.81, 127.12),
 		mk("90000004", "충청남도 가상시 동구 한길로 7 (가상동)", 36.82, 127.1),
 		mk("90000005", "가상동 한길로 9", 36.83, 127.1),
@@ -197,9 +205,6 @@ func canonicalPlaces(ix *placeIndex) []string {
 		out = append(out, fmt.Sprintf("%s own=%d parent=%s count=%d pos=%v lat=%x lng=%x sido=%d sum=%v",
 			name(int32(id)), p.own, name(p.parent), p.count, p.pos, math.Float32bits(p.lat), math.Float32bits(p.lng), p.sido, ix.sums[id]))
 	}
-	for path, id := range ix.paths() {
-		out = append(out, fmt.Sprintf("path %+v → %s", path, name(id)))
-	}
 	slices.Sort(out)
 	for _, k := range ix.keys {
 		out = append(out, fmt.Sprintf("key %s@%d %v", name(k.place), k.off, k.context))
@@ -208,17 +213,4 @@ func canonicalPlaces(ix *placeIndex) []string {
 		out = append(out, fmt.Sprintf("alias %s@%d", name(k.place), k.off))
 	}
 	return out
-}
-
-// TestPlacePaths checks that paths() makes again the builder's map.
-func TestPlacePaths(t *testing.T) {
-	outlets := append(seed.Outlets(seed.Options{Seed: 5, Count: 3000}), oddOutlets()...)
-	s := build(outlets, 1, t0)
-	pb := &placeBuilder{ix: &placeIndex{}, ids: map[addrPath]int32{}}
-	for i := range s.n {
-		pb.leaves(s.At(i).Place())
-	}
-	if got := pb.ix.paths(); !reflect.DeepEqual(got, pb.ids) {
-		t.Fatalf("paths() has %d paths, the builder %d", len(got), len(pb.ids))
-	}
 }

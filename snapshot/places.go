@@ -112,6 +112,16 @@ func buildPlaces(at func(int) *Entry, n int) *placeIndex {
 type placeBuilder struct {
 	ix  *placeIndex
 	ids map[addrPath]int32
+	// byLabel, if set, finds the places instead of ids (a merge: see
+	// placeIndex.merge).
+	byLabel map[placeKey]int32
+	buf     []byte
+}
+
+// placeKey tells any two places apart (as byKey relies on).
+type placeKey struct {
+	label string
+	kind  PlaceKind
 }
 
 // coordSum is a sum of coordinates in units of 1e-7 degree (exact: the
@@ -151,7 +161,11 @@ func (pb *placeBuilder) add(p addrPath, kind PlaceKind, name, label string, pare
 	ix := pb.ix
 	id := int32(len(ix.places))
 	ix.places = append(ix.places, place{kind: kind, label: label, own: uint16(len(label) - len(name)), parent: parent, sido: uint8(sidoIndex(p.sido))})
-	pb.ids[p] = id
+	if pb.byLabel != nil {
+		pb.byLabel[placeKey{label, kind}] = id
+	} else {
+		pb.ids[p] = id
+	}
 	return id
 }
 
@@ -164,7 +178,11 @@ func (pb *placeBuilder) join(parent int32, name string) string {
 
 // node returns the place of p, adding it and its parents if new.
 func (pb *placeBuilder) node(p addrPath) int32 {
-	if id, ok := pb.ids[p]; ok {
+	if pb.byLabel != nil {
+		if id, ok := pb.find(p); ok {
+			return id
+		}
+	} else if id, ok := pb.ids[p]; ok {
 		return id
 	}
 	switch {
@@ -202,6 +220,31 @@ func (pb *placeBuilder) node(p addrPath) int32 {
 		return pb.add(p, KindSido, p.sido, p.sido, -1)
 	}
 	return -1
+}
+
+// find looks the place of p up by its label and kind, as node would label
+// it: "시도 시군구" (the 시도 alone for an unnamed 시군구), then the 동 and
+// its 리, or the road.
+func (pb *placeBuilder) find(p addrPath) (int32, bool) {
+	b := append(pb.buf[:0], p.sido...)
+	kind := KindSido
+	if p.sigungu != "" {
+		kind = KindSigungu
+		if p.sigungu != unnamed {
+			b = append(append(b, ' '), p.sigungu...)
+		}
+	}
+	switch {
+	case p.ri != "":
+		b, kind = append(append(append(append(b, ' '), p.dong...), ' '), p.ri...), kindRi
+	case p.dong != "":
+		b, kind = append(append(b, ' '), p.dong...), KindDong
+	case p.road != "":
+		b, kind = append(append(b, ' '), p.road...), KindRoad
+	}
+	pb.buf = b
+	id, ok := pb.byLabel[placeKey{string(b), kind}] // no copy of b
+	return id, ok
 }
 
 // leaves returns the places an address is in, below its 시도 (their

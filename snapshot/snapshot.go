@@ -259,11 +259,11 @@ type registry struct {
 	sgg    []sggPlace
 	sggSum []coordSum // the sums of sgg's positions
 	sggOf  []int32
-	// What inferring areas (infer.go) found: the 시 that have 구, and how
-	// many addresses are left incomplete though they name something. A
-	// merge of new outlets (merge.go) keeps them.
+	// What inferring areas (infer.go) found: the 시 that have 구, and what
+	// the addresses left incomplete (though they name something) went by.
+	// A merge of new outlets (merge.go) keeps them.
 	hasGu    map[area]bool
-	unplaced int
+	unplaced *unplaced
 }
 
 // withoutMemo is a copy of r with empty caches (a name changed: the
@@ -488,6 +488,12 @@ func fromEntries(entries []*Entry, version int64, asOf time.Time) *Snapshot {
 	hasGu, unplaced := inferPlaces(entries)
 	s := &Snapshot{version: version, asOf: asOf, n: len(entries), summary: new(summary), sales: &salesDay{since: asOf}}
 	s.layout(entries)
+	s.selling = make([]bool, s.nChunks())
+	for i, e := range entries {
+		if e.hasSellout() {
+			s.selling[i>>chunkBits] = true
+		}
+	}
 	for _, e := range entries {
 		s.summary[e.sido][e.stat]++
 		if e.Version > s.version {
@@ -512,8 +518,7 @@ func fromEntries(entries []*Entry, version int64, asOf time.Time) *Snapshot {
 	return s.finish()
 }
 
-// layout puts entries (in code order) into s's chunks and marks the
-// chunks that hold an entry with a sell-out time.
+// layout puts entries (in code order) into s's chunks.
 func (s *Snapshot) layout(entries []*Entry) {
 	s.dir = nil
 	for i := 0; i < len(entries); i += chunkSize {
@@ -524,12 +529,6 @@ func (s *Snapshot) layout(entries []*Entry) {
 		ch := new(chunk)
 		copy(ch[:], entries[i:])
 		s.dir[c>>groupBits][c&(groupSize-1)] = ch
-	}
-	s.selling = make([]bool, s.nChunks())
-	for i, e := range entries {
-		if e.hasSellout() {
-			s.selling[i>>chunkBits] = true
-		}
 	}
 }
 

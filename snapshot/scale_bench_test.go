@@ -83,7 +83,11 @@ var (
 // import chunk of the ledger) to a snapshot of 540,000.
 //
 //	go test ./snapshot -run '^$' -bench 'ApplyImport' -benchtime 3x
-func BenchmarkApplyImportChunk(b *testing.B) { benchApplyImport(b, 540_000, 2_000, true) }
+func BenchmarkApplyImportChunk(b *testing.B) {
+	for _, merge := range []bool{true, false} {
+		b.Run(fmt.Sprintf("merge=%v", merge), func(b *testing.B) { benchApplyImport(b, 540_000, 2_000, merge) })
+	}
+}
 
 // BenchmarkApplyImportBody measures the last import body of a 540,000
 // outlet load (100,000 new outlets into 440,000), merged and rebuilt.

@@ -17,9 +17,9 @@ var merges atomic.Int64
 // proportional to the merge (the old positions are shifted, the old index
 // arrays copied once), instead of every index being built again from all
 // the outlets (hashing and sorting them all, after every import body).
-// The result is what rebuild would make (TestMergeEqualsRebuild). It
-// returns nil where a rebuild could differ: an area would have to be
-// inferred (infer.go looks at all outlets).
+// The result is what rebuild would make (TestMergeEqualsRebuild). Where
+// areas may have to be inferred it infers them over all outlets, as a
+// rebuild does, and returns nil (rebuild) if that changes an old outlet's.
 func (s *Snapshot) merge(c *changeSet, asOf time.Time) *Snapshot {
 	var added []*Entry
 	var from []int // added[k] is c.applied[from[k]]
@@ -30,10 +30,7 @@ func (s *Snapshot) merge(c *changeSet, asOf time.Time) *Snapshot {
 	}
 	n := s.n + len(added)
 	reg := s.reg
-	hasGu, ok := reg.mergeHasGu(added)
-	if !ok {
-		return nil
-	}
+	hasGu, quick := reg.mergeHasGu(added)
 
 	// The entries in code order, and where each old position goes.
 	slices.SortFunc(from, func(a, b int) int { return strings.Compare(c.applied[a].Code(), c.applied[b].Code()) })
@@ -68,6 +65,23 @@ func (s *Snapshot) merge(c *changeSet, asOf time.Time) *Snapshot {
 			k++
 		}
 	}
+	left := reg.unplaced
+	if !quick {
+		// Areas may have to be inferred: as a rebuild does, over all the
+		// outlets. If that changes an old outlet's area, its places in the
+		// indexes change too: rebuild. New outlets take what it inferred.
+		hasGu, left = inferPlaces(all)
+		for i, e := range cur {
+			if all[remap[i]] != e {
+				return nil
+			}
+		}
+		for k, j := range from {
+			added[k] = all[at[k]]
+			c.applied[j] = added[k]
+		}
+	}
+
 	ns := &Snapshot{version: c.version, asOf: asOf, n: n, sales: c.sales}
 	ns.layout(all)
 	// The chunks with an entry that has a sell-out time, as a rebuild marks
@@ -93,7 +107,7 @@ func (s *Snapshot) merge(c *changeSet, asOf time.Time) *Snapshot {
 	ns.summary = &sum
 	places := make(chan *placeIndex, 1)
 	go func() { places <- reg.places.merge(ns.At, remap, at) }()
-	nr := &registry{codes: reg.codes.merge(ns.At, remap, at), hasGu: hasGu, unplaced: reg.unplaced}
+	nr := &registry{codes: reg.codes.merge(ns.At, remap, at), hasGu: hasGu, unplaced: left}
 	if div := gridDiv(n); div == reg.geo.div {
 		nr.geo = reg.geo.merge(ns.At, remap, at)
 	} else { // finer cells (twice in a load of 540,000): that index alone is built again
@@ -107,7 +121,7 @@ func (s *Snapshot) merge(c *changeSet, asOf time.Time) *Snapshot {
 }
 
 // mergeHasGu returns the 시 that have 구 once added are in, and false if a
-// rebuild would infer an area: a new outlet's address is incomplete (and
+// rebuild may infer an area: a new outlet's address is incomplete (and
 // names something) or may be the missing clue to an old incomplete one,
 // or a 시 gains its first 구 while an old outlet's address names that 시
 // without one.

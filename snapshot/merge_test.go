@@ -38,12 +38,13 @@ func TestMergeEqualsRebuild(t *testing.T) {
 		}
 		t.Run(fmt.Sprintf("seed=%d/start=%d/body=%d", c.seed, c.start, c.body), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(c.seed, 19))
-			// The first two odd outlets among the first ones (the old
-			// outlet whose 시 gains a 구, the one left incomplete), the
+			// The first three odd outlets among the first ones (the old
+			// outlet whose 시 gains a 구, the one left incomplete, a
+			// complete one that a new incomplete one is inferred from), the
 			// others somewhere among the new.
 			odd := oddOutlets()
-			pool := append(odd[:2:2], seed.Outlets(seed.Options{Seed: int64(c.seed), Count: c.start + c.batches*c.body})...)
-			pool = append(pool, odd[2:]...)
+			pool := append(odd[:3:3], seed.Outlets(seed.Options{Seed: int64(c.seed), Count: c.start + c.batches*c.body})...)
+			pool = append(pool, odd[3:]...)
 			rng.Shuffle(len(pool)-c.start, func(i, j int) { pool[c.start+i], pool[c.start+j] = pool[c.start+j], pool[c.start+i] })
 			var version int64
 			cur := map[string]publicmask.Outlet{}
@@ -132,7 +133,8 @@ func at0(v int64) time.Time { return t0.Add(time.Duration(v) * time.Second) }
 // oddOutlets are addresses that make a rebuild infer an area: a 시 without
 // its 구 and, later in the pool, the same 시 with a 구; an address without
 // its 시도 that names an area no outlet is in yet, and later one in that
-// area; more without their 시도 or 시군구.
+// area; one without its 시도 in an area that is there; more without their
+// 시도 or 시군구.
 func oddOutlets() []publicmask.Outlet {
 	mk := func(code, addr string, lat, lng float64) publicmask.Outlet {
 		return publicmask.Outlet{Code: code, Name: "가상약국", Addr: addr, Type: publicmask.TypePharmacy, Lat: lat, Lng: lng}
@@ -140,6 +142,8 @@ func oddOutlets() []publicmask.Outlet {
 	return []publicmask.Outlet{
 		mk("90000001", "충청남도 가상시 중앙로 1", 36.8, 127.1),
 		mk("90000007", "나무시 동구 숲길 5", 36.5, 127.9),
+		mk("90000009", "충청북도 숲시 별로 3", 36.6, 127.5),
+		mk("90000010", "숲시 별로 9", 36.61, 127.5),
 		mk("90000002", "충청남도 가상시 동구 중앙로 2", 36.8, 127.11),
 		mk("90000008", "충청북도 나무시 동구 숲길 8", 36.51, 127.9),
 		mk("90000003", "가상시 서구 한길로 5", 36.81, 127.12),

@@ -21,7 +21,7 @@ import (
 // to the numbering of its places — and answers alike; and so does one
 // built from all its entries at the end. Among the new outlets are
 // addresses that make a rebuild infer areas (a 시 gaining its first 구, an
-// address without its 시도), which the merge must leave to the rebuild.
+// address without its 시도), which the merge must infer as a rebuild does.
 //
 // The grid's cells are subdivided from 1,000 and 4,000 outlets on here (not
 // 52,526 and 210,104), so that merges cross the subdivisions too.

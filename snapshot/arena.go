@@ -28,7 +28,8 @@ func rehome(fresh []*Entry) {
 			order[i].key = uint32(r*gridCols + c)
 		}
 	}
-	slices.SortStableFunc(order, func(a, b item) int { return cmp.Compare(a.key, b.key) })
+	// By cell, then as given (a stable sort by cell, but pdqsort: faster).
+	slices.SortFunc(order, func(a, b item) int { return cmp.Or(cmp.Compare(a.key, b.key), cmp.Compare(a.at, b.at)) })
 	for start := 0; start < len(order); start += chunkSize {
 		part := order[start:min(start+chunkSize, len(order))]
 		size := 0

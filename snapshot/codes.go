@@ -33,14 +33,22 @@ func newCodeIndex(at func(int) *Entry, n int) codeIndex {
 		all[i] = hp{codeHash(at(i).Code()), int32(i)}
 	}
 	slices.SortFunc(all, func(a, b hp) int { return cmp.Or(cmp.Compare(a.h, b.h), cmp.Compare(a.p, b.p)) })
+	c := codeIndex{hash: make([]uint64, n), pos: make([]int32, n)}
+	for i, x := range all {
+		c.hash[i], c.pos[i] = x.h, x.p
+	}
+	c.runs()
+	return c
+}
+
+// runs sets where each run of hashes starts, for len(c.hash) codes.
+func (c *codeIndex) runs() {
+	n := len(c.hash)
 	bits := uint(1)
 	for 1<<(bits+2) < n {
 		bits++
 	}
-	c := codeIndex{hash: make([]uint64, n), pos: make([]int32, n), start: make([]int32, 1<<bits+1), shift: 64 - bits}
-	for i, x := range all {
-		c.hash[i], c.pos[i] = x.h, x.p
-	}
+	c.start, c.shift = make([]int32, 1<<bits+1), 64-bits
 	run := 0
 	for i, h := range c.hash {
 		for ; run <= int(h>>c.shift); run++ {
@@ -50,7 +58,6 @@ func newCodeIndex(at func(int) *Entry, n int) codeIndex {
 	for ; run < len(c.start); run++ {
 		c.start[run] = int32(n)
 	}
-	return c
 }
 
 // find returns the position of code, checking the code itself (hashes

@@ -213,68 +213,83 @@ func (s *Snapshot) BySigungu() []SigunguCounts {
 }
 
 // buildSigungu lists the 시군구 of the outlets (known 시도 and 시군구) in
-// summary order, with the mean position of their outlets, and the index of
-// each outlet's 시군구 in that list (-1 for none).
-func buildSigungu(at func(int) *Entry, n int) ([]sggPlace, []int32) {
-	type acc struct {
-		area
-		lat, lng float64
-		n        int
-	}
+// summary order, with the mean position of their outlets (and the sums it
+// is made of), and the index of each outlet's 시군구 in that list (-1 for
+// none).
+func buildSigungu(at func(int) *Entry, n int) ([]sggPlace, []coordSum, []int32) {
 	// One parse of each outlet's address (Place), keyed by its two names
 	// alone, and of holds the order of first sight until the list is
-	// sorted: at 540,000 outlets this walk runs after every import body.
+	// sorted: at 540,000 outlets this walk runs after every import body
+	// that cannot be merged (merge.go).
 	of := make([]int32, n)
-	var accs []acc
+	var areas []area
+	var sums []coordSum
 	seen := map[area]int32{}
 	for i := 0; i < n; i++ {
 		e := at(i)
 		of[i] = -1
-		if e.sido >= nSido {
+		k, ok := sggArea(e)
+		if !ok {
 			continue
 		}
-		p := e.Place()
-		if p.Sigungu == "" {
-			continue
-		}
-		k := area{p.Sido, p.Sigungu}
 		j, ok := seen[k]
 		if !ok {
-			j = int32(len(accs))
+			j = int32(len(areas))
 			seen[k] = j
-			accs = append(accs, acc{area: k})
+			areas = append(areas, k)
+			sums = append(sums, coordSum{})
 		}
-		a := &accs[j]
-		a.lat += e.Lat
-		a.lng += e.Lng
-		a.n++
+		sums[j].add(e.Lat, e.Lng)
 		of[i] = j
 	}
-	order := make([]int32, len(accs))
-	for j := range order {
-		order[j] = int32(j)
-	}
-	slices.SortFunc(order, func(x, y int32) int {
-		a, b := &accs[x], &accs[y]
-		if c := cmp.Compare(sidoIndex(a.sido), sidoIndex(b.sido)); c != 0 {
-			return c
-		}
-		return strings.Compare(a.sigungu, b.sigungu)
-	})
-	list := make([]sggPlace, len(accs))
-	id := make([]int32, len(accs)) // order of first sight → place in list
-	for j, x := range order {
-		a := &accs[x]
-		list[j] = sggPlace{sido: a.sido, sigungu: a.sigungu,
-			lat: math.Round(a.lat/float64(a.n)*1e5) / 1e5, lng: math.Round(a.lng/float64(a.n)*1e5) / 1e5}
-		id[x] = int32(j)
-	}
+	list, sorted, id := sortSigungu(areas, sums)
 	for i, x := range of {
 		if x >= 0 {
 			of[i] = id[x]
 		}
 	}
-	return list, of
+	return list, sorted, of
+}
+
+// sggArea is the 시군구 an entry counts in, if its 시도 and 시군구 are known.
+func sggArea(e *Entry) (area, bool) {
+	if e.sido >= nSido {
+		return area{}, false
+	}
+	p := e.Place()
+	if p.Sigungu == "" {
+		return area{}, false
+	}
+	return area{p.Sido, p.Sigungu}, true
+}
+
+// sortSigungu puts areas (with their sums) in summary order: the list, its
+// sums, and for each area its place in the list.
+func sortSigungu(areas []area, sums []coordSum) ([]sggPlace, []coordSum, []int32) {
+	order := make([]int32, len(areas))
+	for j := range order {
+		order[j] = int32(j)
+	}
+	slices.SortFunc(order, func(x, y int32) int {
+		a, b := &areas[x], &areas[y]
+		if c := cmp.Compare(sidoIndex(a.sido), sidoIndex(b.sido)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.sigungu, b.sigungu)
+	})
+	list := make([]sggPlace, len(areas))
+	sorted := make([]coordSum, len(areas))
+	id := make([]int32, len(areas)) // order of first sight → place in list
+	for j, x := range order {
+		a, c := &areas[x], sums[x]
+		// The mean of every outlet's coordinates, as summed before the sums
+		// were exact (outlets without coordinates count as 0, 0).
+		lat, lng := float64(c.lat)/coordScale/float64(c.n), float64(c.lng)/coordScale/float64(c.n)
+		list[j] = sggPlace{sido: a.sido, sigungu: a.sigungu, lat: math.Round(lat*1e5) / 1e5, lng: math.Round(lng*1e5) / 1e5}
+		sorted[j] = c
+		id[x] = int32(j)
+	}
+	return list, sorted, id
 }
 
 func (r rate) idle(at int64) bool { return at-r.last > int64(IdleAfter) }

@@ -58,13 +58,17 @@ func cellOf(lat, lng float64) (row, col int, ok bool) {
 // twice the national count, then 2, then 4 (about sixteen times).
 func gridDiv(n int) int {
 	switch {
-	case n > 8*26_263:
+	case n > 8*gridUnit:
 		return 4
-	case n > 2*26_263:
+	case n > 2*gridUnit:
 		return 2
 	}
 	return 1
 }
+
+// gridUnit is the national outlet count; a variable so that tests can
+// cross the subdivisions with fewer outlets.
+var gridUnit = 26_263
 
 func (g *grid) cellOf(lat, lng float64) (row, col int, ok bool) {
 	if !(lat >= gridLat0 && lat <= gridLat1 && lng >= gridLng0 && lng <= gridLng1) {
@@ -106,8 +110,14 @@ func newGrid(entries func(i int) *Entry, n, div int) *grid {
 		g.keys[j], g.lat[j], g.lng[j], g.idx[j] = p.key, p.lat, p.lng, p.i
 		g.cos[j] = math.Cos(p.lat * math.Pi / 180)
 	}
-	// A query searches only its rows' parts of keys: at 540,000 outlets a
-	// search over all of it is a dozen cache misses per row.
+	g.setRows()
+	return g
+}
+
+// setRows sets where each row of cells starts in keys. A query searches
+// only its rows' parts of keys: at 540,000 outlets a search over all of it
+// is a dozen cache misses per row.
+func (g *grid) setRows() {
 	g.rows = make([]int32, g.nrow+1)
 	j := 0
 	for r := range g.nrow + 1 {
@@ -116,7 +126,6 @@ func newGrid(entries func(i int) *Entry, n, div int) *grid {
 		}
 		g.rows[r] = int32(j)
 	}
-	return g
 }
 
 // Haversine returns the great-circle distance in metres.

@@ -12,10 +12,14 @@ import (
 // if several remain, the one with the outlet nearest to this one (within
 // 20 km). "고성군 거진읍 …" is in 강원도 (only its 고성군 has a 거진읍); "내면
 // 창촌로 45-5" is in 강원도 홍천군.
-func inferPlaces(entries []*Entry) {
+//
+// It returns the 시 that have 구 and what the addresses it left incomplete
+// (though they name something) went by: a merge (merge.go) needs both to
+// tell whether a rebuild would infer anything.
+func inferPlaces(entries []*Entry) (hasGu map[area]bool, left *unplaced) {
 	in := newInferrer(entries)
 	if !in.todo {
-		return
+		return in.hasGu, nil
 	}
 	for i, e := range entries {
 		p := e.Place()
@@ -27,11 +31,60 @@ func inferPlaces(entries []*Entry) {
 			cands = in.nearest(entries, e, cands)
 		}
 		if len(cands) != 1 {
+			if in.namesSomething(p) {
+				if left == nil {
+					left = &unplaced{names: map[string]bool{}, areas: map[area]bool{}}
+				}
+				left.add(p, cands)
+			}
 			continue
 		}
 		p.Sido, p.Sigungu = cands[0].sido, cands[0].sigungu
 		entries[i] = nextEntry(e.Outlet(), p, e, e.rate)
 	}
+	return in.hasGu, left
+}
+
+// unplaced is what the addresses left incomplete went by: the names an
+// outlet's 시군구, 읍/면/동 or road would have to have to become one of
+// their candidates or narrow them (candidates), and the candidate areas
+// (an outlet there may be the nearest one). An outlet that has neither
+// cannot change what inferring them finds.
+type unplaced struct {
+	n     int
+	names map[string]bool
+	areas map[area]bool
+}
+
+func (u *unplaced) add(p Address, cands []area) {
+	u.n++
+	for _, k := range []string{p.Sigungu, p.Dong, p.Road} {
+		if k != "" {
+			u.names[k] = true
+		}
+	}
+	if p.Sigungu != "" {
+		u.names[p.Sigungu+"시"], u.names[p.Sigungu+"군"] = true, true
+	}
+	for _, a := range cands {
+		u.areas[a] = true
+	}
+}
+
+// affects reports whether an outlet with the complete address p could
+// change what inferring finds for the addresses of u.
+func (u *unplaced) affects(p Address) bool {
+	if u == nil {
+		return false
+	}
+	si, _, _ := strings.Cut(p.Sigungu, " ")
+	return u.names[p.Sigungu] || u.names[si] || u.names[p.Dong] || u.names[p.Road] || u.areas[area{p.Sido, p.Sigungu}]
+}
+
+// namesSomething reports whether an incomplete address gives anything to
+// infer its area from.
+func (in *inferrer) namesSomething(p Address) bool {
+	return p.Sigungu != "" || p.Dong != "" || p.Road != ""
 }
 
 type area struct{ sido, sigungu string }
@@ -55,7 +108,7 @@ func newInferrer(entries []*Entry) *inferrer {
 		}
 	}
 	for _, e := range entries {
-		if p := e.Place(); !in.complete(p) && (p.Sigungu != "" || p.Dong != "" || p.Road != "") {
+		if p := e.Place(); !in.complete(p) && in.namesSomething(p) {
 			in.todo = true
 			break
 		}

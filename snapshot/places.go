@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"strings"
@@ -46,8 +47,12 @@ func (p *place) name() string { return p.label[p.own:] }
 
 type placeIndex struct {
 	places []place
-	keys   []searchKey // sorted by key
+	keys   []searchKey // sorted by key (then label and kind: byKey)
 	alias  []searchKey // 시도 aliases ("충북"), searched apart
+	// sums are the places' coordinate sums, in fixed point so that adding
+	// an import's outlets to them (merge.go) gives exactly what a rebuild
+	// summing all outlets gives.
+	sums []coordSum
 }
 
 // searchKey is a word-suffix of a place's label ("서울특별시 강남구 논현동",
@@ -97,7 +102,9 @@ func buildPlaces(at func(int) *Entry, n int) *placeIndex {
 		pb.count(int32(i), o, leaves, sum)
 	}
 	pb.ix.flatten(sum)
-	pb.ix.buildKeys()
+	pb.ix.keys = pb.ix.newKeys(0)
+	slices.SortFunc(pb.ix.keys, pb.ix.byKey)
+	pb.ix.setAlias()
 	return pb.ix
 }
 
@@ -105,18 +112,60 @@ func buildPlaces(at func(int) *Entry, n int) *placeIndex {
 type placeBuilder struct {
 	ix  *placeIndex
 	ids map[addrPath]int32
+	// byLabel, if set, finds the places instead of ids (a merge: see
+	// placeIndex.merge).
+	byLabel map[placeKey]int32
+	buf     []byte
 }
 
+// placeKey tells any two places apart (as byKey relies on).
+type placeKey struct {
+	label string
+	kind  PlaceKind
+}
+
+// coordSum is a sum of coordinates in units of 1e-7 degree (exact: the
+// sums of 540,000 outlets stay far below 2^53), so that the order in which
+// outlets are added does not change the mean.
 type coordSum struct {
-	lat, lng float64
+	lat, lng int64
 	n        int32
+}
+
+const coordScale = 1e7
+
+func (c *coordSum) add(lat, lng float64) {
+	c.lat += fixedCoord(lat)
+	c.lng += fixedCoord(lng)
+	c.n++
+}
+
+// fixedCoord is x in units of 1e-7 degree; 0 for what is no coordinate
+// (NaN, ±Inf, out of any range).
+func fixedCoord(x float64) int64 {
+	if !(x > -1000 && x < 1000) {
+		return 0
+	}
+	return int64(math.Round(x * coordScale))
+}
+
+// mean is the mean position (NaN without coordinates).
+func (c coordSum) mean() (lat, lng float64) {
+	if c.n == 0 {
+		return math.NaN(), math.NaN()
+	}
+	return float64(c.lat) / coordScale / float64(c.n), float64(c.lng) / coordScale / float64(c.n)
 }
 
 func (pb *placeBuilder) add(p addrPath, kind PlaceKind, name, label string, parent int32) int32 {
 	ix := pb.ix
 	id := int32(len(ix.places))
 	ix.places = append(ix.places, place{kind: kind, label: label, own: uint16(len(label) - len(name)), parent: parent, sido: uint8(sidoIndex(p.sido))})
-	pb.ids[p] = id
+	if pb.byLabel != nil {
+		pb.byLabel[placeKey{label, kind}] = id
+	} else {
+		pb.ids[p] = id
+	}
 	return id
 }
 
@@ -129,7 +178,11 @@ func (pb *placeBuilder) join(parent int32, name string) string {
 
 // node returns the place of p, adding it and its parents if new.
 func (pb *placeBuilder) node(p addrPath) int32 {
-	if id, ok := pb.ids[p]; ok {
+	if pb.byLabel != nil {
+		if id, ok := pb.find(p); ok {
+			return id
+		}
+	} else if id, ok := pb.ids[p]; ok {
 		return id
 	}
 	switch {
@@ -167,6 +220,31 @@ func (pb *placeBuilder) node(p addrPath) int32 {
 		return pb.add(p, KindSido, p.sido, p.sido, -1)
 	}
 	return -1
+}
+
+// find looks the place of p up by its label and kind, as node would label
+// it: "시도 시군구" (the 시도 alone for an unnamed 시군구), then the 동 and
+// its 리, or the road.
+func (pb *placeBuilder) find(p addrPath) (int32, bool) {
+	b := append(pb.buf[:0], p.sido...)
+	kind := KindSido
+	if p.sigungu != "" {
+		kind = KindSigungu
+		if p.sigungu != unnamed {
+			b = append(append(b, ' '), p.sigungu...)
+		}
+	}
+	switch {
+	case p.ri != "":
+		b, kind = append(append(append(append(b, ' '), p.dong...), ' '), p.ri...), kindRi
+	case p.dong != "":
+		b, kind = append(append(b, ' '), p.dong...), KindDong
+	case p.road != "":
+		b, kind = append(append(b, ' '), p.road...), KindRoad
+	}
+	pb.buf = b
+	id, ok := pb.byLabel[placeKey{string(b), kind}] // no copy of b
+	return id, ok
 }
 
 // leaves returns the places an address is in, below its 시도 (their
@@ -218,9 +296,7 @@ func (pb *placeBuilder) count(i int32, o *Entry, leaves []int32, sum []coordSum)
 				p.pos = append(p.pos, i)
 			}
 			if validCoord(o.Lat, o.Lng) {
-				sum[id].lat += o.Lat
-				sum[id].lng += o.Lng
-				sum[id].n++
+				sum[id].add(o.Lat, o.Lng)
 			}
 		}
 	}
@@ -244,19 +320,18 @@ func (ix *placeIndex) flatten(sum []coordSum) {
 		off := len(flat)
 		flat = append(flat, p.pos...)
 		p.pos = flat[off:len(flat):len(flat)]
-		if c.n == 0 {
-			p.lat, p.lng = float32(math.NaN()), float32(math.NaN())
-		} else {
-			p.lat, p.lng = float32(c.lat/float64(c.n)), float32(c.lng/float64(c.n))
-		}
+		lat, lng := c.mean()
+		p.lat, p.lng = float32(lat), float32(lng)
 	}
+	ix.sums = sum[:min(len(sum), len(ix.places))]
 }
 
 func validCoord(lat, lng float64) bool { return lat >= 33 && lat <= 43 && lng >= 124 && lng <= 132 }
 
-func (ix *placeIndex) buildKeys() {
-	ks := make([]searchKey, 0, len(ix.places)*3)
-	for id := range ix.places {
+// newKeys returns the search keys of the places from id from on, unsorted.
+func (ix *placeIndex) newKeys(from int) []searchKey {
+	ks := make([]searchKey, 0, (len(ix.places)-from)*3)
+	for id := from; id < len(ix.places); id++ {
 		p := &ix.places[id]
 		if p.name() == "" {
 			continue
@@ -271,15 +346,37 @@ func (ix *placeIndex) buildKeys() {
 			off += sp + 1
 		}
 	}
-	slices.SortFunc(ks, func(a, b searchKey) int { return strings.Compare(ix.key(a), ix.key(b)) })
-	ix.keys = ks
+	return ks
+}
+
+// byKey orders search keys by their text, then (the same text for places
+// of different areas: "중앙동") by label and kind, which tell any two places
+// apart, so that the order does not depend on the places' numbering (a
+// merge numbers new places after the old ones, a rebuild in code order).
+func (ix *placeIndex) byKey(a, b searchKey) int {
+	if c := strings.Compare(ix.key(a), ix.key(b)); c != 0 {
+		return c
+	}
+	pa, pb := &ix.places[a.place], &ix.places[b.place]
+	if c := strings.Compare(pa.label, pb.label); c != 0 {
+		return c
+	}
+	return cmp.Or(cmp.Compare(pa.kind, pb.kind), cmp.Compare(a.off, b.off), cmp.Compare(a.place, b.place))
+}
+
+// setAlias lists the 시도 aliases of the places, in the order of
+// sidoAliasKeys.
+func (ix *placeIndex) setAlias() {
+	ix.alias = nil
+	sido := map[string]int32{}
 	for id := range ix.places {
 		if p := &ix.places[id]; p.kind == KindSido {
-			for j, alias := range sidoAliasKeys {
-				if sidoAlias[alias] == p.name() {
-					ix.alias = append(ix.alias, searchKey{place: int32(id), off: uint16(j)})
-				}
-			}
+			sido[p.name()] = int32(id)
+		}
+	}
+	for j, alias := range sidoAliasKeys {
+		if id, ok := sido[sidoAlias[alias]]; ok {
+			ix.alias = append(ix.alias, searchKey{place: id, off: uint16(j)})
 		}
 	}
 }

@@ -81,17 +81,37 @@ var (
 
 // BenchmarkApplyImportChunk measures applying a commit of 2,000 new outlets (one
 // import chunk of the ledger) to a snapshot of 540,000.
+//
+//	go test ./snapshot -run '^$' -bench 'ApplyImport' -benchtime 3x
 func BenchmarkApplyImportChunk(b *testing.B) {
-	outlets := seed.Outlets(seed.Options{Seed: 2020, Count: 542_000})
+	for _, merge := range []bool{true, false} {
+		b.Run(fmt.Sprintf("merge=%v", merge), func(b *testing.B) { benchApplyImport(b, 540_000, 2_000, merge) })
+	}
+}
+
+// BenchmarkApplyImportBody measures the last import body of a 540,000
+// outlet load (100,000 new outlets into 440,000), merged and rebuilt.
+func BenchmarkApplyImportBody(b *testing.B) {
+	for _, merge := range []bool{true, false} {
+		b.Run(fmt.Sprintf("merge=%v", merge), func(b *testing.B) { benchApplyImport(b, 440_000, 100_000, merge) })
+	}
+}
+
+func benchApplyImport(b *testing.B, have, add int, merge bool) {
+	defer func() { mergeImports = true }()
+	outlets := seed.Outlets(seed.Options{Seed: 2020, Count: have + add})
 	for i := range outlets {
 		outlets[i].Version = int64(i + 1)
 	}
-	base, extra := outlets[:540_000], outlets[540_000:]
-	s := build(base, 540_000, t0)
+	base, extra := outlets[:have], outlets[have:]
+	s := build(base, int64(have), t0)
+	mergeImports = merge
 	runtime.GC()
 	b.ResetTimer()
 	for range b.N {
-		s.apply(extra, t0)
+		if ns, _ := s.apply(extra, t0); ns.n != have+add {
+			b.Fatal("not applied")
+		}
 	}
 }
 

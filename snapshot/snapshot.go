@@ -256,8 +256,21 @@ type registry struct {
 	// The 시군구 of the registry in summary order, and the one of each
 	// outlet (by position; -1: unknown), so that per-시군구 counts follow
 	// the changes instead of a walk over every outlet.
-	sgg   []sggPlace
-	sggOf []int32
+	sgg    []sggPlace
+	sggSum []coordSum // the sums of sgg's positions
+	sggOf  []int32
+	// What inferring areas (infer.go) found: the 시 that have 구, and what
+	// the addresses left incomplete (though they name something) went by.
+	// A merge of new outlets (merge.go) keeps them.
+	hasGu    map[area]bool
+	unplaced *unplaced
+}
+
+// withoutMemo is a copy of r with empty caches (a name changed: the
+// indexes hold, the stores pages do not).
+func (r *registry) withoutMemo() *registry {
+	return &registry{codes: r.codes, geo: r.geo, places: r.places, sgg: r.sgg, sggSum: r.sggSum, sggOf: r.sggOf,
+		hasGu: r.hasGu, unplaced: r.unplaced}
 }
 
 type sggPlace struct {
@@ -472,17 +485,9 @@ func fromEntries(entries []*Entry, version int64, asOf time.Time) *Snapshot {
 	if !slices.IsSortedFunc(entries, byCode) {
 		slices.SortFunc(entries, byCode)
 	}
-	inferPlaces(entries)
+	hasGu, unplaced := inferPlaces(entries)
 	s := &Snapshot{version: version, asOf: asOf, n: len(entries), summary: new(summary), sales: &salesDay{since: asOf}}
-	for i := 0; i < len(entries); i += chunkSize {
-		c := i >> chunkBits
-		if c&(groupSize-1) == 0 {
-			s.dir = append(s.dir, new(group))
-		}
-		ch := new(chunk)
-		copy(ch[:], entries[i:])
-		s.dir[c>>groupBits][c&(groupSize-1)] = ch
-	}
+	s.layout(entries)
 	s.selling = make([]bool, s.nChunks())
 	for i, e := range entries {
 		if e.hasSellout() {
@@ -496,12 +501,12 @@ func fromEntries(entries []*Entry, version int64, asOf time.Time) *Snapshot {
 		}
 	}
 	// The place index, about half of a rebuild, is built beside the
-	// others: a registry import rebuilds them all after each body, and the
-	// request waits for it (Refresher.Bulk).
+	// others: a registry import that cannot be merged rebuilds them all
+	// after each body, and the request waits for it (Refresher.Bulk).
 	places := make(chan *placeIndex, 1)
 	go func() { places <- buildPlaces(s.At, s.n) }()
-	s.reg = &registry{codes: newCodeIndex(s.At, s.n)}
-	s.reg.sgg, s.reg.sggOf = buildSigungu(s.At, s.n)
+	s.reg = &registry{codes: newCodeIndex(s.At, s.n), hasGu: hasGu, unplaced: unplaced}
+	s.reg.sgg, s.reg.sggSum, s.reg.sggOf = buildSigungu(s.At, s.n)
 	s.sgg = make([][nStats]int32, len(s.reg.sgg))
 	for i, k := range s.reg.sggOf {
 		if k >= 0 {
@@ -513,6 +518,20 @@ func fromEntries(entries []*Entry, version int64, asOf time.Time) *Snapshot {
 	return s.finish()
 }
 
+// layout puts entries (in code order) into s's chunks.
+func (s *Snapshot) layout(entries []*Entry) {
+	s.dir = nil
+	for i := 0; i < len(entries); i += chunkSize {
+		c := i >> chunkBits
+		if c&(groupSize-1) == 0 {
+			s.dir = append(s.dir, new(group))
+		}
+		ch := new(chunk)
+		copy(ch[:], entries[i:])
+		s.dir[c>>groupBits][c&(groupSize-1)] = ch
+	}
+}
+
 // apply returns a new snapshot with the changes applied (copy-on-write), and
 // the entries that changed. Changes not newer than what the snapshot holds
 // are ignored, so notifications and polling may overlap freely. It returns s
@@ -522,11 +541,20 @@ func (s *Snapshot) apply(changes []publicmask.Outlet, asOf time.Time) (*Snapshot
 	if len(c.applied) == 0 {
 		return s, nil
 	}
+	if c.newCodes && !c.reindex && mergeImports {
+		if ns := s.merge(c, asOf); ns != nil {
+			return ns, c.applied
+		}
+	}
 	if c.newCodes || c.reindex {
 		return s.rebuild(c, asOf)
 	}
 	return s.patch(c, asOf), c.applied
 }
+
+// mergeImports makes apply merge new outlets into the indexes where it can
+// (merge.go); tests turn it off to compare with a rebuild.
+var mergeImports = true
 
 // changeSet is a batch of changes read against a snapshot: the new entries,
 // the position each replaces (-1: a new outlet), and what they touch.
@@ -647,7 +675,7 @@ func (s *Snapshot) patch(c *changeSet, asOf time.Time) *Snapshot {
 		}
 	}
 	if c.regChange {
-		ns.reg = &registry{codes: s.reg.codes, geo: s.reg.geo, places: s.reg.places, sgg: s.reg.sgg, sggOf: s.reg.sggOf}
+		ns.reg = s.reg.withoutMemo()
 	}
 	return ns.finish()
 }

@@ -24,7 +24,7 @@ func Date(t time.Time) string {
 // of the last one, so the last day is kept.
 type day struct {
 	date       string
-	start, end int64 // [start, end) in Unix nanoseconds
+	start, end int64 // [start, end) in Unix seconds: nanoseconds wrap past 2262, and a far date (a rules query) must not make today's look cached
 	weekday    time.Weekday
 	week       string // its Monday
 }
@@ -32,7 +32,7 @@ type day struct {
 var lastDay atomic.Pointer[day]
 
 func (d *day) holds(t time.Time) bool {
-	n := t.UnixNano()
+	n := t.Unix() // floored: a Seoul midnight is a whole second
 	return n >= d.start && n < d.end
 }
 
@@ -42,8 +42,8 @@ func dayOf(t time.Time) *day {
 	s := t.In(publicmask.Seoul)
 	y, m, dd := s.Date()
 	start := time.Date(y, m, dd, 0, 0, 0, 0, publicmask.Seoul)
-	d := &day{date: start.Format(dateLayout), start: start.UnixNano(),
-		end: time.Date(y, m, dd+1, 0, 0, 0, 0, publicmask.Seoul).UnixNano(), weekday: start.Weekday(),
+	d := &day{date: start.Format(dateLayout), start: start.Unix(),
+		end: time.Date(y, m, dd+1, 0, 0, 0, 0, publicmask.Seoul).Unix(), weekday: start.Weekday(),
 		week: WeekStart(start).Format(dateLayout)}
 	lastDay.Store(d)
 	return d

@@ -40,3 +40,29 @@ func TestDayCacheAgrees(t *testing.T) {
 		}
 	}
 }
+
+// A rules query may name any date (GET /api/v2/rules?date=…) in the process
+// that judges sales. A day about 2^64 ns (584.5 years) away once wrapped
+// around the cache's bounds and made it claim today, so every sale was
+// judged on the far date's rules.
+func TestDayCacheFarDatesDoNotPoisonToday(t *testing.T) {
+	now := time.Date(2026, 12, 1, 14, 0, 0, 0, publicmask.Seoul)
+	want := "2026-12-01"
+	wrap := now.Add(1 << 62).Add(1 << 62).Add(1 << 62).Add(1 << 62) // 2^64 ns later
+	for _, far := range []time.Time{
+		wrap,
+		now.AddDate(-400, 0, 0),
+		time.Date(9999, 12, 31, 12, 0, 0, 0, publicmask.Seoul),
+		time.Date(1, 1, 1, 12, 0, 0, 0, publicmask.Seoul),
+	} {
+		Date(now)
+		Date(now.AddDate(0, 0, 1)) // the cache no longer holds today
+		farDate := Date(far)
+		if got, exp := farDate, far.In(publicmask.Seoul).Format(dateLayout); got != exp {
+			t.Errorf("Date(%v) = %s, want %s", far, got, exp)
+		}
+		if got := Date(now); got != want {
+			t.Errorf("after a query for %s, Date(now) = %s, want %s", farDate, got, want)
+		}
+	}
+}

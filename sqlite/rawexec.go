@@ -75,6 +75,15 @@ func (r *rawStmts) close(conn *sql.Conn) error {
 func (t *tx) execRaw(q string, args []any) (int64, error) {
 	var changed int64
 	err := t.conn.Raw(func(dc any) error {
+		// The transaction ends with the write's context: database/sql then
+		// rolls it back from its own goroutine and keeps the connection, so
+		// a statement run here afterwards would commit on its own. Raw holds
+		// the connection's lock, which that rollback needs, so checking here
+		// is enough: a rollback either happened (the context has ended) or
+		// waits until this statement is done and undoes it too.
+		if err := t.txCtx.Err(); err != nil {
+			return err
+		}
 		st, err := t.s.raw.stmt(t.ctx, dc, q)
 		if err != nil {
 			return err

@@ -248,7 +248,7 @@ func (s *Store) write(ctx context.Context, fn func(publicmask.Tx) error) (uint64
 	// would otherwise start a watcher goroutine per statement, a cost paid
 	// thousands of times a second. The transaction as a whole still ends
 	// with ctx (BeginTx above), and busy_timeout bounds lock waits.
-	tx := &tx{s: s, conn: conn, tx: sqlTx, nv: s.spareNV, ctx: context.WithoutCancel(ctx), stmts: make(map[string]*sql.Stmt, 12),
+	tx := &tx{s: s, conn: conn, tx: sqlTx, nv: s.spareNV, ctx: context.WithoutCancel(ctx), txCtx: ctx, stmts: make(map[string]*sql.Stmt, 12),
 		st: staged{outlets: make(map[string]publicmask.Outlet)}, pend: s.spare}
 	defer func() { tx.pend.reset(); s.spare, s.spareNV = tx.pend, tx.nv }() // its space serves the next transaction
 	err = fn(tx)

@@ -19,7 +19,8 @@ type tx struct {
 	conn  *sql.Conn // the writer connection tx runs on (rawexec.go)
 	tx    *sql.Tx
 	nv    []driver.NamedValue // reused by execRaw
-	ctx   context.Context
+	ctx   context.Context     // without cancellation (see Store.write)
+	txCtx context.Context     // the write's own: the transaction ends with it
 	stmts map[string]*sql.Stmt
 	st    staged  // this transaction's writes to hot rows
 	pend  pending // rows not yet written (buffer.go)

@@ -155,50 +155,50 @@ func madeUpTokens(t *testing.T, s *server, token string) {
 		return s.call("POST", "/api/v2/outlet/sales", token,
 			map[string]any{"txn_id": fmt.Sprintf("tok-%d", serial), "buyer": born83(50_000 + serial), "quantity": 1}, nil)
 	}
-	unloaded := latencies(t, 200, 201, sell)
-
-	var wg sync.WaitGroup
-	var counts sync.Map
-	jobs := make(chan int)
-	for range 32 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				code, err := s.call("GET", "/api/v2/outlet", fmt.Sprintf("pm_o_madeup%06d", i), nil, nil)
-				if err != nil {
-					code = -1
+	// flood sends 5,000 made-up tokens from 32 connections; it returns
+	// how long they took and the count of each status (-1: no answer).
+	flood := func() (time.Duration, func(int) int64) {
+		var wg sync.WaitGroup
+		var counts sync.Map
+		jobs := make(chan int)
+		for range 32 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range jobs {
+					code, err := s.call("GET", "/api/v2/outlet", fmt.Sprintf("pm_o_madeup%06d", i), nil, nil)
+					if err != nil {
+						code = -1
+					}
+					n, _ := counts.LoadOrStore(code, new(atomic.Int64))
+					n.(*atomic.Int64).Add(1)
 				}
-				n, _ := counts.LoadOrStore(code, new(atomic.Int64))
-				n.(*atomic.Int64).Add(1)
+			}()
+		}
+		t0 := time.Now()
+		for i := range 5000 {
+			jobs <- i
+		}
+		close(jobs)
+		wg.Wait()
+		return time.Since(t0), func(code int) int64 {
+			if n, ok := counts.Load(code); ok {
+				return n.(*atomic.Int64).Load()
 			}
-		}()
+			return 0
+		}
 	}
-	t0 := time.Now()
-	for i := range 5000 {
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
-	flood := time.Since(t0)
+	unloaded := latencies(t, 200, 201, sell)
+	took, count := flood()
 	after := latencies(t, 200, 201, sell)
 
-	count := func(code int) int64 {
-		if n, ok := counts.Load(code); ok {
-			return n.(*atomic.Int64).Load()
-		}
-		return 0
-	}
 	t.Logf("5,000 made-up tokens in %v: %d × 401, %d × 429; valid sale unloaded median %v p99 %v, after the flood median %v p99 %v",
-		flood, count(401), count(429), median(unloaded), p99(unloaded), median(after), p99(after))
+		took, count(401), count(429), median(unloaded), p99(unloaded), median(after), p99(after))
 	if count(401)+count(429) != 5000 {
 		t.Errorf("made-up tokens answered other than 401/429: 401=%d 429=%d", count(401), count(429))
 	}
 	if count(401) > 200 {
 		t.Errorf("%d made-up tokens were looked up in the store; the per-client limit should refuse most", count(401))
-	}
-	if lim := max(2*p99(unloaded), 50*time.Millisecond); p99(after) > lim {
-		t.Errorf("sale p99 after the flood %v, want ≤ %v", p99(after), lim)
 	}
 	// The flood is in the metrics, and the log has a few sampled lines, not thousands.
 	if n := s.metric(t, `publicmask_http_rate_limited_total{class="outlet"}`); n < float64(count(429)) {
@@ -210,8 +210,31 @@ func madeUpTokens(t *testing.T, s *server, token string) {
 	if n := strings.Count(s.Logs(), `"status":401`) + strings.Count(s.Logs(), `"status":429`); n > 0 {
 		t.Errorf("%d refusals logged one by one", n)
 	}
-	if n := strings.Count(s.Logs(), `"refusal":"rate_limited"`); n < 1 || float64(n) > flood.Seconds()+2 {
-		t.Errorf("%d sampled rate_limited lines over %v", n, flood)
+	if n := strings.Count(s.Logs(), `"refusal":"rate_limited"`); n < 1 || float64(n) > took.Seconds()+2 {
+		t.Errorf("%d sampled rate_limited lines over %v", n, took)
+	}
+
+	// A valid token's sales right after the flood have the tail they had
+	// before it. The p99 of 200 sales is the second slowest, and on a busy
+	// machine (the suite beside other processes) one preemption moves it;
+	// a flood that slowed valid sales (a limit that punished the client's
+	// valid token, a backlog left behind) would do so each time. So a
+	// round that misses is measured again from the start, baseline, flood
+	// and the sales after it, and the test fails only if three rounds in a
+	// row miss.
+	for round := 1; ; round++ {
+		lim := max(2*p99(unloaded), 50*time.Millisecond)
+		if p99(after) <= lim {
+			break
+		}
+		if round == 3 {
+			t.Errorf("sale p99 after the flood %v, want ≤ %v (in each of %d rounds)", p99(after), lim, round)
+			break
+		}
+		t.Logf("round %d: sale p99 after the flood %v > %v (unloaded %v); measuring again", round, p99(after), lim, p99(unloaded))
+		unloaded = latencies(t, 200, 201, sell)
+		flood()
+		after = latencies(t, 200, 201, sell)
 	}
 }
 

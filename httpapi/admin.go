@@ -288,6 +288,9 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Minute)
 	defer cancel()
 	rep, err := s.led.Verify(ctx)
+	if s.cfg.AfterScan != nil {
+		s.cfg.AfterScan()
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return

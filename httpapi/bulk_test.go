@@ -57,3 +57,22 @@ func TestBulkWriteBracketsImportsAndDeliveries(t *testing.T) {
 		t.Fatalf("the store at each end: %v, want the import (2 outlets) then the delivery (40 masks)", storedAtEnd)
 	}
 }
+
+// A verify calls AfterScan once, before its answer is written.
+func TestVerifyCallsAfterScan(t *testing.T) {
+	env := testenv.New(t)
+	var mu sync.Mutex
+	scans := 0
+	srv := New(Config{Ledger: env.Ledger, AfterScan: func() { mu.Lock(); scans++; mu.Unlock() }})
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	e := &liveAPI{t: t, env: env, url: ts.URL, logs: &syncBuffer{}, admin: env.AdminToken}
+	if r := e.call("GET", "/api/v2/admin/verify", e.admin, "", ""); r.status != 200 {
+		t.Fatalf("verify: %d %s", r.status, r.body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if scans != 1 {
+		t.Fatalf("AfterScan called %d times, want 1", scans)
+	}
+}

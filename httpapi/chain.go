@@ -34,7 +34,7 @@ func (s *Server) outer(next http.Handler) http.Handler {
 // makes one, echoes it, and starts the request's reqInfo.
 func requestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-ID")
+		id := r.Header.Get("X-Request-Id") // canonical: Get copies a key that is not
 		if !validToken(id) {
 			id = newRequestID()
 		}

@@ -90,7 +90,11 @@ func newIDPrefix() string {
 }
 
 func newRequestID() string {
-	return idPrefix + "-" + strconv.FormatUint(idCounter.Add(1), 36)
+	// One allocation, the string (the concatenation made two), once per
+	// request without an ID of its own.
+	var b [64]byte
+	out := append(append(b[:0], idPrefix...), '-')
+	return string(strconv.AppendUint(out, idCounter.Add(1), 36))
 }
 
 // validToken reports whether s is 1–64 chars of [A-Za-z0-9._:-] holding no
@@ -212,7 +216,7 @@ func (s *Server) observe(r *http.Request, ri *reqInfo, rw *recorder, d time.Dura
 	if status == 0 {
 		status = http.StatusOK // the handler wrote nothing
 	}
-	s.metrics.requests.WithLabelValues(ri.route, ri.class, strconv.Itoa(status)).Inc()
+	s.metrics.requests.WithLabelValues(ri.route, ri.class, statusText(status)).Inc()
 	s.metrics.duration.WithLabelValues(ri.route, ri.class).Observe(d.Seconds())
 	if kind := refusalKind(status, ri.errCode); kind != "" {
 		s.sampler.note(r.Context(), ri.class, kind, time.Now())
@@ -322,4 +326,20 @@ func refusalKind(status int, code string) string {
 		return "auth_failed"
 	}
 	return ""
+}
+
+// statusTexts are the status codes as label values, made once: Itoa
+// allocates for every code above 99, once per request.
+var statusTexts = func() (t [600]string) {
+	for i := range t {
+		t[i] = strconv.Itoa(i)
+	}
+	return t
+}()
+
+func statusText(code int) string {
+	if code >= 0 && code < len(statusTexts) {
+		return statusTexts[code]
+	}
+	return strconv.Itoa(code)
 }

@@ -60,6 +60,12 @@ type Config struct {
 	// model rebuilds its indexes once per import, not once per commit).
 	BulkWrite func() (done func(ctx context.Context) error)
 
+	// AfterScan, if set, is called when a verify has read the whole store,
+	// before its answer is written: the scan's garbage and its table of the
+	// window's person-weeks took tens of megabytes the process no longer
+	// needs (app: debug.FreeOSMemory).
+	AfterScan func()
+
 	MaxBodyBytes   int64 // JSON bodies; default 1 MiB
 	ImportMaxBytes int64 // outlet import and delivery lists; default 32 MiB
 

@@ -44,15 +44,6 @@ func (r report) add(v Violation) {
 	}
 }
 
-// pwKey names a person-week.
-type pwKey struct{ person, week string }
-
-// tally is a person-week as the sales add it up.
-type tally struct {
-	publicmask.Usage
-	recorded bool // a person-week row exists for it
-}
-
 func (l *Ledger) verify(ctx context.Context, store publicmask.AuditReader) (*VerifyReport, error) {
 	rep := report{&VerifyReport{Violations: []Violation{}}}
 	if err := rep.checkTotals(ctx, store); err != nil {
@@ -66,12 +57,10 @@ func (l *Ledger) verify(ctx context.Context, store publicmask.AuditReader) (*Ver
 	if err := rep.checkPersonWeeks(ctx, store, since, usage); err != nil {
 		return nil, err
 	}
-	for k, acc := range usage {
-		if !acc.recorded && acc.Quantity > 0 {
-			rep.add(Violation{Kind: "sale_without_quota_record", Person: short(k.person), Week: k.week,
-				Message: fmt.Sprintf("%d masks sold without a person-week record", acc.Quantity)})
-		}
-	}
+	usage.unrecorded(func(person, week string, u publicmask.Usage) {
+		rep.add(Violation{Kind: "sale_without_quota_record", Person: person, Week: week,
+			Message: fmt.Sprintf("%d masks sold without a person-week record", u.Quantity)})
+	})
 	rep.OK = len(rep.Violations) == 0
 	return rep.VerifyReport, nil
 }
@@ -105,7 +94,7 @@ func (rep report) checkTotals(ctx context.Context, store publicmask.AuditReader)
 // it returns that usage. Memory is proportional to the sales in the window,
 // not to the person-week rows (a million of them stream past without being
 // kept).
-func (l *Ledger) replaySales(ctx context.Context, store publicmask.AuditReader, since time.Time, rep report) (map[pwKey]*tally, error) {
+func (l *Ledger) replaySales(ctx context.Context, store publicmask.AuditReader, since time.Time, rep report) (*usageTable, error) {
 	outlets, _, err := store.Outlets(ctx)
 	if err != nil {
 		return nil, err
@@ -115,23 +104,19 @@ func (l *Ledger) replaySales(ctx context.Context, store publicmask.AuditReader, 
 		types[o.Code] = o.Type
 	}
 	pol := l.cfg.Policy.Load()
-	usage := make(map[pwKey]*tally)
+	usage := newUsageTable()
 	err = store.SalesSince(ctx, since, func(s publicmask.Sale) error {
 		if !s.CancelledAt.IsZero() {
 			return nil
 		}
 		rep.Checked.Sales++
 		ps := make([]policy.Person, len(s.Items))
-		tallies := make([]*tally, len(s.Items))
+		// Every person is judged on the usage before this sale, all read
+		// before any of its items is added.
 		for i, it := range s.Items {
-			k := pwKey{it.Person, s.Week}
-			if usage[k] == nil {
-				usage[k] = &tally{}
-			}
-			tallies[i] = usage[k]
 			ps[i] = policy.Person{
 				Role: it.Role, BirthDate: time.Date(it.BirthYear, 1, 1, 0, 0, 0, 0, time.UTC),
-				Category: it.Category, Quantity: it.Quantity, Week: tallies[i].Usage,
+				Category: it.Category, Quantity: it.Quantity, Week: usage.get(it.Person, s.Week),
 			}
 		}
 		if s.Conflict != "" {
@@ -141,9 +126,9 @@ func (l *Ledger) replaySales(ctx context.Context, store publicmask.AuditReader, 
 			rep.add(Violation{Kind: "rule", Outlet: s.Outlet, Sale: s.ID, Week: s.Week,
 				Message: fmt.Sprintf("sale breaks the rules in force at %s: %s", s.SoldAt.In(publicmask.Seoul).Format(time.RFC3339), dec.Reason)})
 		}
-		for i, it := range s.Items {
+		for _, it := range s.Items {
 			if it.Quantity > 0 && it.Person != "" {
-				tallies[i].Add(it.Quantity, s.Weekend)
+				usage.add(it.Person, s.Week, it.Quantity, s.Weekend)
 			}
 		}
 		return nil
@@ -152,16 +137,11 @@ func (l *Ledger) replaySales(ctx context.Context, store publicmask.AuditReader, 
 }
 
 // checkPersonWeeks: every person-week row equals the sales it sums.
-func (rep report) checkPersonWeeks(ctx context.Context, store publicmask.AuditReader, since time.Time, usage map[pwKey]*tally) error {
+func (rep report) checkPersonWeeks(ctx context.Context, store publicmask.AuditReader, since time.Time, usage *usageTable) error {
 	return store.PersonWeeksSince(ctx, since.Format(weekKeyLayout), func(pw publicmask.PersonWeek) error {
 		rep.Checked.PersonWeeks++
-		want := usage[pwKey{pw.Person, pw.Week}]
-		if want == nil {
-			want = &tally{}
-		} else {
-			want.recorded = true
-		}
-		if pw.Usage != want.Usage {
+		want := usage.record(pw.Person, pw.Week)
+		if pw.Usage != want {
 			rep.add(Violation{Kind: "quota_record_mismatch", Person: short(pw.Person), Week: pw.Week,
 				Message: fmt.Sprintf("person-week record says %d masks in %d purchases, sales say %d in %d", pw.Quantity, pw.Purchases, want.Quantity, want.Purchases)})
 		}

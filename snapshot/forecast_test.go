@@ -213,8 +213,21 @@ func TestRefresherExpiresIdleForecasts(t *testing.T) {
 		o = src.put(o)
 		r.Notify([]publicmask.Outlet{o})
 	}
-	waitFor(t, func() bool { e, _ := r.Current().Lookup(o.Code); return !e.Forecast().SelloutAt.IsZero() })
-	sub := r.Subscribe(8, nil)
+	// Every sale applied before the clock moves: a batch applied after it
+	// makes the snapshot as of the new now, and the confirmation that
+	// expires idle forecasts waits for the clock to pass that by
+	// ConfirmEvery, which the frozen clock never does (the test then waited
+	// out its deadline: 3 runs in 1,000 with -cpu 1,2; none in 2,000 now).
+	waitFor(t, func() bool {
+		e, _ := r.Current().Lookup(o.Code)
+		return e.Outlet().Version == o.Version && !e.Forecast().SelloutAt.IsZero()
+	})
+	// The batches of the ten sales may still be on their way to
+	// subscribers (the publisher runs after the apply that waitFor saw):
+	// a buffer of 8 could overflow on a busy machine, and the dropped
+	// subscription's closed channel would read as no expiry until the
+	// deadline. The buffer takes them all and the expiry.
+	sub := r.Subscribe(64, nil)
 	defer sub.Close()
 	mu.Lock()
 	now = o.UpdatedAt.Add(IdleAfter + time.Minute)
@@ -222,7 +235,10 @@ func TestRefresherExpiresIdleForecasts(t *testing.T) {
 	deadline := time.After(5 * time.Second)
 	for {
 		select {
-		case batch := <-sub.C:
+		case batch, ok := <-sub.C:
+			if !ok {
+				t.Fatalf("subscription ended (dropped: %v) before the idle forecast was published", sub.Dropped())
+			}
 			for _, e := range batch {
 				if e.Code() == o.Code && e.Forecast().SelloutAt.IsZero() {
 					if cur, _ := r.Current().Lookup(o.Code); !cur.Forecast().SelloutAt.IsZero() {

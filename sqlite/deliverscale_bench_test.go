@@ -4,22 +4,11 @@ package sqlite_test
 
 import (
 	"context"
-	"fmt"
-	"io"
-	"log/slog"
 	"os"
-	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/publicmask/publicmask"
-	"github.com/publicmask/publicmask/clock"
-	"github.com/publicmask/publicmask/ledger"
-	"github.com/publicmask/publicmask/policy"
-	"github.com/publicmask/publicmask/rrn/rrntest"
-	"github.com/publicmask/publicmask/sqlite"
 )
 
 // BenchmarkDeliverScale is the opening deliveries alone, the ledger's and
@@ -34,28 +23,12 @@ func BenchmarkDeliverScale(b *testing.B) {
 		n = v
 	}
 	ctx := context.Background()
-	outlets := make([]publicmask.Outlet, n)
-	lines := make([]ledger.DeliveryRequest, n)
-	for i := range outlets {
-		code := fmt.Sprintf("%08d", (i*7919+13)%100_000_000)
-		outlets[i] = publicmask.Outlet{Code: code, Name: "사랑약국", Addr: fmt.Sprintf("서울특별시 종로구 한빛로 %d (청운동)", i), Type: publicmask.TypePharmacy, Lat: 37.5 + float64(i)/1e6, Lng: 127}
-		lines[i] = ledger.DeliveryRequest{Outlet: code, Quantity: 500, TxnID: "open-" + code}
-	}
-	keyer, _ := rrntest.Keyer(b)
+	outlets, lines := bulkRegistry(n)
 	var cpu time.Duration
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
-		s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "pm.db"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		l, err := ledger.New(ledger.Config{Store: s, Policy: policy.NewHolder(policy.Standard()), Keyer: keyer,
-			Clock: clock.NewManual(time.Date(2020, 3, 11, 8, 0, 0, 0, publicmask.Seoul)), Writers: 2,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		if err != nil {
-			b.Fatal(err)
-		}
+		s, l := bulkLedger(b)
 		for lo := 0; lo < n; lo += 100_000 {
 			if _, err := l.ImportOutlets(ctx, outlets[lo:min(lo+100_000, n)]); err != nil {
 				b.Fatal(err)

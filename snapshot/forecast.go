@@ -222,33 +222,42 @@ func buildSigungu(at func(int) *Entry, n int) ([]sggPlace, []coordSum, []int32) 
 	// sorted: at 540,000 outlets this walk runs after every import body
 	// that cannot be merged (merge.go).
 	of := make([]int32, n)
-	var areas []area
-	var sums []coordSum
-	seen := map[area]int32{}
+	t := sggTally{seen: map[area]int32{}}
 	for i := 0; i < n; i++ {
-		e := at(i)
-		of[i] = -1
-		k, ok := sggArea(e)
-		if !ok {
-			continue
-		}
-		j, ok := seen[k]
-		if !ok {
-			j = int32(len(areas))
-			seen[k] = j
-			areas = append(areas, k)
-			sums = append(sums, coordSum{})
-		}
-		sums[j].add(e.Lat, e.Lng)
-		of[i] = j
+		of[i] = t.add(at(i))
 	}
-	list, sorted, id := sortSigungu(areas, sums)
+	list, sorted, id := sortSigungu(t.areas, t.sums)
 	for i, x := range of {
 		if x >= 0 {
 			of[i] = id[x]
 		}
 	}
 	return list, sorted, of
+}
+
+// sggTally numbers 시군구 in the order of first sight, with the sums of
+// their outlets' positions (a rebuild's and a merge's walk alike).
+type sggTally struct {
+	areas []area
+	sums  []coordSum
+	seen  map[area]int32
+}
+
+// add counts e in its 시군구 and returns the area's number, -1 without one.
+func (t *sggTally) add(e *Entry) int32 {
+	k, ok := sggArea(e)
+	if !ok {
+		return -1
+	}
+	j, ok := t.seen[k]
+	if !ok {
+		j = int32(len(t.areas))
+		t.seen[k] = j
+		t.areas = append(t.areas, k)
+		t.sums = append(t.sums, coordSum{})
+	}
+	t.sums[j].add(e.Lat, e.Lng)
+	return j
 }
 
 // sggArea is the 시군구 an entry counts in, if its 시도 and 시군구 are known.

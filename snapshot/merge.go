@@ -232,34 +232,20 @@ func (g *grid) merge(get func(int) *Entry, remap, at []int32) *grid {
 // (s with the outlets at positions at added; the changes of the batch
 // applied), and returns ns's counts per 시군구.
 func (r *registry) mergeSigungu(old *registry, s, ns *Snapshot, c *changeSet, remap, at []int32) [][nStats]int32 {
-	areas := make([]area, len(old.sgg), len(old.sgg)+8)
-	sums := slices.Clone(old.sggSum)
-	seen := make(map[area]int32, len(old.sgg))
+	t := sggTally{areas: make([]area, len(old.sgg), len(old.sgg)+8), sums: slices.Clone(old.sggSum),
+		seen: make(map[area]int32, len(old.sgg))}
 	for j, p := range old.sgg {
-		areas[j] = area{p.sido, p.sigungu}
-		seen[areas[j]] = int32(j)
+		t.areas[j] = area{p.sido, p.sigungu}
+		t.seen[t.areas[j]] = int32(j)
 	}
 	addOf := make([]int32, len(at)) // the new outlets' areas (-1: none)
 	for j, p := range at {
-		e := ns.At(int(p))
-		addOf[j] = -1
-		a, ok := sggArea(e)
-		if !ok {
-			continue
-		}
-		x, ok := seen[a]
-		if !ok {
-			x = int32(len(areas))
-			seen[a] = x
-			areas, sums = append(areas, a), append(sums, coordSum{})
-		}
-		sums[x].add(e.Lat, e.Lng)
-		addOf[j] = x
+		addOf[j] = t.add(ns.At(int(p)))
 	}
 	// The means of the areas that gained outlets change, and new areas
 	// take their places in the list (a few hundred areas: sorted again).
 	var id []int32 // area → its place in the sorted list
-	r.sgg, r.sggSum, id = sortSigungu(areas, sums)
+	r.sgg, r.sggSum, id = sortSigungu(t.areas, t.sums)
 	of := make([]int32, ns.n)
 	next := func(x int32) int32 {
 		if x < 0 {

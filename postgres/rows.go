@@ -83,11 +83,34 @@ func (r *rowBuffer) putPW(pw publicmask.PersonWeek, insert bool) {
 	}
 }
 
+// Sessions plan each execution (plan_cache_mode force_custom_plan, see
+// Open), and that includes the foreign-key checks PostgreSQL runs for every
+// row inserted into sales (its outlet) and sale_items (its sale): planned
+// anew per row, they took about a tenth of PostgreSQL's CPU per sale, and
+// planning the multi-row INSERTs a little more (perf and
+// pg_stat_statements.track_planning on scripts/bench-pg.sh's capacity rush).
+// Neither has a plan to choose: an INSERT from unnest has one shape, a key
+// check one lookup. So the buffered rows go out between sqlPlanOnce and
+// sqlPlanEach: in between, the transaction reuses one generic plan per
+// statement and per check, and with sequential scans disabled that plan is
+// the primary key's index lookup whatever the table's size or statistics
+// were when it was made (a generic plan made on a vacuumed empty sales table
+// would otherwise scan it, for every check, until the next ANALYZE). Both
+// settings are LOCAL: the transaction's other statements (the prefetch, the
+// stamp) and the session's next transaction plan as before.
+var (
+	sqlPlanOnce = []string{`SET LOCAL plan_cache_mode = force_generic_plan`, `SET LOCAL enable_seqscan = off`}
+	sqlPlanEach = []string{`SET LOCAL plan_cache_mode TO DEFAULT`, `SET LOCAL enable_seqscan TO DEFAULT`}
+)
+
 // flush queues the buffered rows into b and empties the buffer. Sales go
 // before their items (sale_items references sales).
 func (r *rowBuffer) flush(b *pgx.Batch) {
 	if r.empty() {
 		return
+	}
+	for _, q := range sqlPlanOnce {
+		b.Queue(q)
 	}
 	if len(r.sales) > 0 {
 		queueSales(b, r.sales)
@@ -107,6 +130,9 @@ func (r *rowBuffer) flush(b *pgx.Batch) {
 	if len(r.pwUpsert) > 0 {
 		slices.SortFunc(r.pwUpsert, comparePW)
 		queuePWs(b, sqlPWsUpsert, r.pwUpsert)
+	}
+	for _, q := range sqlPlanEach { // TO DEFAULT: the session's value (Open)
+		b.Queue(q)
 	}
 	// The queued arguments keep the slices: start new ones.
 	*r = rowBuffer{}

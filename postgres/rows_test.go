@@ -87,3 +87,94 @@ func TestSalesSeqFollowsInsertOrder(t *testing.T) {
 		t.Fatalf("sales in seq order %v\nwant the insertion order %v", got, ids)
 	}
 }
+
+// TestBufferedRowsPlannedOnce: a batch's multi-row INSERTs, and the key
+// checks PostgreSQL runs for each of their rows, use one generic plan per
+// session instead of one plan per execution (and per row), and that plan
+// looks keys up in the index even when it was made on a vacuumed, empty
+// sales table, where a plan chosen by cost scans the table for every
+// checked sale item. The session's own setting is unchanged afterwards.
+func TestBufferedRowsPlannedOnce(t *testing.T) {
+	s := openTest(t, Options{MaxConns: 1}) // one session: its prepared statements are the store's
+	seedOutlets(t, s, "A")
+	ctx := context.Background()
+	if _, err := s.Pool().Exec(ctx, `VACUUM ANALYZE sales, sale_items`); err != nil {
+		t.Fatal(err)
+	}
+	// The migrations scanned sales (index builds): count from here, once the
+	// migrating session's statistics have arrived.
+	seqScansOf := func(st *Store) (n int64) {
+		if err := st.Pool().QueryRow(ctx, `SELECT seq_scan FROM pg_stat_user_tables WHERE relid = 'sales'::regclass`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := seqScansOf(s)
+	for range 50 {
+		time.Sleep(100 * time.Millisecond)
+		n := seqScansOf(s)
+		if n == before && n > 0 {
+			break
+		}
+		before = n
+	}
+	at := time.Date(2020, 3, 11, 1, 0, 0, 0, time.UTC)
+	const batches, perBatch = 8, 5
+	for b := range batches {
+		err := s.Write(ctx, func(tx publicmask.Tx) error {
+			for i := range perBatch {
+				id := fmt.Sprintf("s%d-%d", b, i)
+				if err := tx.InsertSale(&publicmask.Sale{ID: id, Outlet: "A", TxnID: id, SoldAt: at, RecordedAt: at, Week: "2020-03-09", Quantity: 1,
+					Items: []publicmask.SaleItem{{Role: "buyer", Person: id, Category: "adult", BirthYear: 1983, Quantity: 1}}}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn, err := s.Pool().Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sql := range []string{sqlSalesPut, sqlItemsPut} {
+		var generic, custom int64
+		if err := conn.QueryRow(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1`, sql).Scan(&generic, &custom); err != nil {
+			t.Fatalf("%.30s…: %v", sql, err)
+		}
+		if generic != batches || custom != 0 {
+			t.Errorf("%.30s…: %d generic and %d custom plans over %d batches, want only generic ones", sql, generic, custom, batches)
+		}
+	}
+	for name, want := range map[string]string{"plan_cache_mode": "force_custom_plan", "enable_seqscan": "on"} {
+		var got string
+		if err := conn.QueryRow(ctx, `SELECT current_setting($1)`, name).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("after the writes the session has %s = %q, want %q", name, got, want)
+		}
+	}
+	conn.Release()
+	s.Close() // the session ends and reports its table statistics
+	other := openSame(t, s)
+	var seqScans, inserted int64
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if err := other.Pool().QueryRow(ctx, `SELECT seq_scan, (SELECT n_tup_ins FROM pg_stat_user_tables WHERE relid = 'sale_items'::regclass)
+			FROM pg_stat_user_tables WHERE relid = 'sales'::regclass`).Scan(&seqScans, &inserted); err != nil {
+			t.Fatal(err)
+		}
+		if inserted >= batches*perBatch || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if inserted < batches*perBatch {
+		t.Fatalf("statistics show %d sale items inserted, want %d", inserted, batches*perBatch)
+	}
+	if seqScans != before {
+		t.Errorf("sales was scanned sequentially %d times while %d sale items were checked against it", seqScans-before, inserted)
+	}
+}

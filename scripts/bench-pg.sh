@@ -125,6 +125,12 @@ printf '%-52s %s\n' "  in-process ceiling (BenchmarkLedgerSales, 4 writers)" "$C
 printf '%-52s %s\n' "  ledger nodes' CPU per acknowledged sale (µs)" "$CPU_SALE (both nodes, whole capacity rush incl. setup)"
 printf '%-52s %s\n' "  PostgreSQL's CPU per acknowledged sale (µs)" "$PG_SALE (whole cluster, same interval)"
 printf '%-52s %s\n' "  at 1,500/s offered: sales/s, p99" "$(jget "$DIR/rush-mixed/report.json" sales.per_sec), $(jget "$DIR/rush-mixed/report.json" sales.p99_ms) ms"
+# 1,500/s is the peak of the rush's morning surge (25% at the start, the
+# peak from a fifth of the run to 70%, then down to 70%), and the sale mix
+# has wrong weekdays, mistyped IDs and second purchases the rules refuse:
+# acknowledged sales/s are well below 1,500 by design, not for want of
+# capacity (dropped counts the sales the generator could not send).
+printf '%-52s %s\n' "    sales offered on average (ok, refused, errors, dropped)" "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); s=d["sales"]; n=s["ok"]+s["rejected"]+s["errors"]+s["dropped"]; print("%.0f/s (%d, %d, %d, %d)" % (n / d["duration_s"], s["ok"], s["rejected"], s["errors"], s["dropped"]))' "$DIR/rush-mixed/report.json")"
 printf '%-52s %s\n' "freshness ledger ack → public node v2 answer, p50/p99" "$(jget "$DIR/rush-mixed/report.json" freshness.p50_ms) / $(jget "$DIR/rush-mixed/report.json" freshness.p99_ms) ms (n=$(jget "$DIR/rush-mixed/report.json" freshness.samples); target ≤ 1 s)"
 printf '%-52s %s\n' "public node reads/s, p99" "$(jget "$DIR/rush-mixed/report.json" reads.per_sec), $(jget "$DIR/rush-mixed/report.json" reads.p99_ms) ms"
 printf '%-52s %s\n' "violations (both runs)" "$(python3 -c 'import json,sys; print(sum(len(json.load(open(f))["violations"]) for f in sys.argv[1:]))' "$DIR"/rush-*/report.json)"

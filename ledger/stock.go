@@ -153,7 +153,7 @@ func (l *Ledger) DeliverMany(ctx context.Context, lines []DeliveryRequest) ([]De
 		firsts := make([][]byte, len(part))
 		bodies := make([][]byte, len(part))
 		errs := make([]error, len(part))
-		o := &op{kind: "deliveries", outlet: lines[part[0].i].Outlet, run: func(tx publicmask.Tx, b *batch) error {
+		o := &op{kind: "deliveries", outlet: lines[part[0].i].Outlet, outlets: len(part), run: func(tx publicmask.Tx, b *batch) error {
 			if bt, ok := tx.(publicmask.BulkTx); ok {
 				ls, hs := make([]DeliveryRequest, len(part)), make([]string, len(part))
 				for j, v := range part {
@@ -282,7 +282,7 @@ func (l *Ledger) ImportOutlets(ctx context.Context, outlets []publicmask.Outlet)
 	err := l.submitChunks(ctx, ends, func(lo, hi int) (*op, func()) {
 		part := outlets[lo:hi]
 		changed := 0
-		o := &op{kind: "import", outlet: part[0].Code, run: func(tx publicmask.Tx, b *batch) error {
+		o := &op{kind: "import", outlet: part[0].Code, outlets: len(part), run: func(tx publicmask.Tx, b *batch) error {
 			changed = 0
 			if bt, ok := tx.(publicmask.BulkTx); ok {
 				var err error

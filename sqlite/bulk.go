@@ -214,6 +214,9 @@ func (t *tx) SaveOutlets(os []*publicmask.Outlet) error {
 	if err != nil {
 		return err
 	}
+	if len(t.st.outlets) == 0 {
+		t.st.outlets = make(map[string]publicmask.Outlet, len(rows)) // not grown row by row
+	}
 	for _, o := range rows {
 		t.st.outlets[o.Code] = stored(*o)
 	}

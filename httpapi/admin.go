@@ -217,6 +217,9 @@ type deliveryLineOut struct {
 	OK      bool                 `json:"ok"`
 	Receipt *ledger.StockReceipt `json:"receipt,omitempty"`
 	Error   *errorDetail         `json:"error,omitempty"`
+	// receiptJSON is Receipt as recorded, when the ledger gave it
+	// (ledger.DeliveryResult.JSON): deliveryResults embeds it.
+	receiptJSON []byte
 }
 
 // adminDeliveries: POST /api/v2/admin/deliveries, admin or distributor.
@@ -271,7 +274,7 @@ func (s *Server) adminDeliveries(w http.ResponseWriter, r *http.Request) {
 				out[i].Error = &errorDetail{Code: code, Message: msg}
 				continue
 			}
-			out[i].OK, out[i].Receipt = true, dr.Receipt
+			out[i].OK, out[i].Receipt, out[i].receiptJSON = true, dr.Receipt, dr.JSON
 		}
 	}
 	b, err := deliveryResults(out)

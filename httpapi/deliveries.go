@@ -18,10 +18,14 @@ func deliveryResults(out []deliveryLineOut) ([]byte, error) {
 		l := &out[i]
 		if l.Error == nil && l.Receipt != nil && plainText(l.Outlet) && plainText(l.TxnID) {
 			// The receipt's own MarshalJSON writes it as encoding/json
-			// would embed it: compact, nothing left to escape.
-			r, err := l.Receipt.MarshalJSON()
-			if err != nil {
-				return nil, err
+			// would embed it: compact, nothing left to escape. The
+			// ledger's recorded answer is those bytes already.
+			r := l.receiptJSON
+			if r == nil {
+				var err error
+				if r, err = l.Receipt.MarshalJSON(); err != nil {
+					return nil, err
+				}
 			}
 			b = append(b, `{"outlet":"`...)
 			b = append(b, l.Outlet...)

@@ -30,7 +30,11 @@ type op struct {
 	// reads, if set, adds the rows run will read to a batch's prefetch
 	// (see publicmask.Prefetcher); op.outlet is always added.
 	reads func(r *publicmask.BatchReads)
-	done  chan error
+	// outlets is how many outlets the op touches when that is more than
+	// one (a bulk write's chunk): its batch's maps are sized for them
+	// rather than grown from empty.
+	outlets int
+	done    chan error
 	// queued, taken and decided time the op's hops for the wait metric:
 	// submitted, its batch taken by a writer, its outcome sent.
 	queued, taken, decided time.Time
@@ -62,8 +66,13 @@ type batch struct {
 	seen    map[string]bool               // the codes in changed
 }
 
-func newBatch(now time.Time) *batch {
-	return &batch{now: now, outlets: make(map[string]*publicmask.Outlet), seen: make(map[string]bool)}
+// newBatch is a batch for ops that touch about n outlets (0: unknown).
+func newBatch(now time.Time, n int) *batch {
+	b := &batch{now: now, outlets: make(map[string]*publicmask.Outlet, n), seen: make(map[string]bool, n)}
+	if n > 0 {
+		b.changed = make([]string, 0, n)
+	}
+	return b
 }
 
 // outlet returns the outlet as this batch sees it (its own writes included).
@@ -202,10 +211,14 @@ func (l *Ledger) commitOnce(ops []*op) ([]error, []publicmask.Outlet, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var b *batch
+	touches := 0 // of the bulk chunks: sales' batches are left as they were
+	for _, o := range ops {
+		touches += o.outlets
+	}
 	err := l.store.Write(ctx, func(tx publicmask.Tx) error {
 		// The stores keep microseconds: a batch's time is what they will
 		// give back, so a first answer and its replay read the same.
-		b = newBatch(l.Now().Truncate(time.Microsecond))
+		b = newBatch(l.Now().Truncate(time.Microsecond), touches)
 		if pf, ok := tx.(publicmask.Prefetcher); ok {
 			if err := pf.Prefetch(batchReads(ops, order)); err != nil {
 				return err

@@ -130,7 +130,7 @@ func (b *batch) lockMany(bt publicmask.BulkTx, codes []string) error {
 // outlet apply in order, each receipt showing the stock after its line, as
 // the per-line path does; a txn_id repeated within the chunk is judged
 // against the chunk's own first answer.
-func deliverBulk(bt publicmask.BulkTx, b *batch, lines []DeliveryRequest, hashes []string, rs []*StockReceipt, firsts [][]byte, errs []error) error {
+func deliverBulk(bt publicmask.BulkTx, b *batch, lines []DeliveryRequest, hashes []string, rs []*StockReceipt, firsts, bodies [][]byte, errs []error) error {
 	keys := make([]publicmask.IdemKey, len(lines))
 	codes := make([]string, len(lines))
 	for j, d := range lines {
@@ -182,7 +182,7 @@ func deliverBulk(bt publicmask.BulkTx, b *batch, lines []DeliveryRequest, hashes
 			return err
 		}
 		rec = publicmask.IdemRecord{Outlet: d.Outlet, TxnID: d.TxnID, BodyHash: hashes[j], Response: body, CreatedAt: b.now}
-		ds, recs, rs[j] = append(ds, del), append(recs, rec), r
+		ds, recs, rs[j], bodies[j] = append(ds, del), append(recs, rec), r, body
 		if n := len(touched); n == 0 || touched[n-1] != o { // lines sorted by outlet
 			touched = append(touched, o)
 		}

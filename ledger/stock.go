@@ -117,6 +117,11 @@ type DeliveryResult struct {
 	Receipt  *StockReceipt `json:"receipt,omitempty"`
 	Replayed bool          `json:"replayed,omitempty"`
 	Error    error         `json:"-"`
+	// JSON is the receipt as recorded (the idempotency record's answer,
+	// what Receipt.MarshalJSON gives), when the list went through the bulk
+	// path: the HTTP answer embeds it instead of encoding each receipt
+	// again. Nil otherwise.
+	JSON []byte `json:"-"`
 }
 
 // DeliverMany records a distributor's delivery list in one transaction; each
@@ -146,8 +151,9 @@ func (l *Ledger) DeliverMany(ctx context.Context, lines []DeliveryRequest) ([]De
 		part := valid[lo:hi]
 		rs := make([]*StockReceipt, len(part))
 		firsts := make([][]byte, len(part))
+		bodies := make([][]byte, len(part))
 		errs := make([]error, len(part))
-		o := &op{kind: "deliveries", outlet: lines[part[0].i].Outlet, run: func(tx publicmask.Tx, b *batch) error {
+		o := &op{kind: "deliveries", outlet: lines[part[0].i].Outlet, outlets: len(part), run: func(tx publicmask.Tx, b *batch) error {
 			if bt, ok := tx.(publicmask.BulkTx); ok {
 				ls, hs := make([]DeliveryRequest, len(part)), make([]string, len(part))
 				for j, v := range part {
@@ -156,7 +162,8 @@ func (l *Ledger) DeliverMany(ctx context.Context, lines []DeliveryRequest) ([]De
 				clear(rs)
 				clear(firsts)
 				clear(errs)
-				return deliverBulk(bt, b, ls, hs, rs, firsts, errs)
+				clear(bodies)
+				return deliverBulk(bt, b, ls, hs, rs, firsts, bodies, errs)
 			}
 			for j, v := range part {
 				d := lines[v.i]
@@ -181,6 +188,12 @@ func (l *Ledger) DeliverMany(ctx context.Context, lines []DeliveryRequest) ([]De
 					continue
 				}
 				out[v.i].Receipt, out[v.i].Replayed, out[v.i].Error = stockResult(rs[j], firsts[j])
+				if out[v.i].Error == nil {
+					out[v.i].JSON = bodies[j]
+					if firsts[j] != nil {
+						out[v.i].JSON = firsts[j]
+					}
+				}
 			}
 		}
 	})
@@ -269,7 +282,7 @@ func (l *Ledger) ImportOutlets(ctx context.Context, outlets []publicmask.Outlet)
 	err := l.submitChunks(ctx, ends, func(lo, hi int) (*op, func()) {
 		part := outlets[lo:hi]
 		changed := 0
-		o := &op{kind: "import", outlet: part[0].Code, run: func(tx publicmask.Tx, b *batch) error {
+		o := &op{kind: "import", outlet: part[0].Code, outlets: len(part), run: func(tx publicmask.Tx, b *batch) error {
 			changed = 0
 			if bt, ok := tx.(publicmask.BulkTx); ok {
 				var err error

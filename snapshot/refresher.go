@@ -261,6 +261,12 @@ func (r *Refresher) Bulk() (done func(ctx context.Context) error) {
 			r.mu.Lock()
 			r.holds--
 			if len(r.deferred) > 0 || (r.holds > 0 && len(r.pending) > 0) {
+				// The newest version wins either way round: the smaller
+				// set goes into the larger (an import body's 100,000 held
+				// outlets were copied one by one into a new map).
+				if len(r.deferred) > len(r.pending) {
+					r.pending, r.deferred = r.deferred, r.pending
+				}
 				for _, o := range r.deferred {
 					mergeNewest(r.pending, []publicmask.Outlet{o})
 				}

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"database/sql/driver"
 	"fmt"
 	"slices"
 	"time"
@@ -41,19 +42,11 @@ func (t *tx) AddStock(adds []publicmask.StockAdd, at time.Time) ([]publicmask.Ou
 		if hi-lo < bulkRows {
 			q = sqlAddStock(hi - lo)
 		}
-		rows, err := t.bulkQuery(q, hi-lo, args)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			o, err := scanOutlet(rows)
-			if err != nil {
-				return err
-			}
+		return t.bulkQuery(q, hi-lo, args, func(v []driver.Value) error {
+			o, err := rawOutlet(v)
 			out = append(out, o)
-		}
-		return rows.Err()
+			return err
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: add stock: %w", err)

@@ -1,8 +1,8 @@
 package sqlite
 
 import (
-	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"strings"
 	"time"
@@ -32,58 +32,32 @@ func inGroups(n int, fn func(lo, hi int) error) error {
 	return nil
 }
 
-// bulkSQL are the statements of full groups, prepared once on the writer
-// connection when the store opens (prepareBulk): parsing a 400-row
-// statement per transaction was a tenth of a bulk write's CPU.
-var bulkSQL = []string{
-	sqlLockOutlets(bulkRows), sqlOutletUpsert(bulkRows), sqlInsert(tableDeliveries, 5, bulkRows), sqlAddStockFull,
-}
+// The bulk statements run on the driver connection (rawexec.go): those of
+// full groups prepared once per connection and kept (parsing a 400-row
+// statement per transaction was a tenth of a bulk write's CPU), a smaller
+// group's for its one use. Through database/sql each statement copied its
+// up to 4,800 arguments into a fresh []driver.NamedValue, and each row read
+// went through Scan's conversions: together about a tenth of the bytes a
+// delivery line allocated at 540,000 outlets, where the heap sits at the
+// soft memory limit and each byte brings the next collection closer.
 
-func (s *Store) prepareBulk(ctx context.Context) error {
-	for _, q := range bulkSQL {
-		st, err := s.writer.PrepareContext(ctx, q)
-		if err != nil {
-			return fmt.Errorf("sqlite: prepare %.40s: %w", q, err)
-		}
-		s.stmts[q] = st
-	}
-	return nil
-}
-
-// bulkStmt is q bound to this transaction when it carries a full group,
-// or nil for a smaller group, run unprepared.
-func (t *tx) bulkStmt(q string, rows int) (*sql.Stmt, error) {
-	if rows < bulkRows {
-		return nil, nil
-	}
-	return t.stmt(q), nil
-}
-
+// bulkExec runs q, a statement of rows rows, after writing the pending
+// rows.
 func (t *tx) bulkExec(q string, rows int, args []any) error {
 	if err := t.flush(); err != nil {
 		return err
 	}
-	st, err := t.bulkStmt(q, rows)
-	if err == nil && st != nil {
-		_, err = st.ExecContext(t.ctx, args...)
-	} else if err == nil {
-		_, err = t.tx.ExecContext(t.ctx, q, args...)
-	}
+	_, err := t.execRawOnce(q, rows == bulkRows, args)
 	return err
 }
 
-func (t *tx) bulkQuery(q string, rows int, args []any) (*sql.Rows, error) {
+// bulkQuery runs q, a statement of rows rows, after writing the pending
+// rows, and calls row with each row's values (see queryRaw).
+func (t *tx) bulkQuery(q string, rows int, args []any, row func([]driver.Value) error) error {
 	if err := t.flush(); err != nil {
-		return nil, err
+		return err
 	}
-	st, err := t.bulkStmt(q, rows)
-	if err != nil {
-		return nil, err
-	}
-	if st != nil {
-		return st.QueryContext(t.ctx, args...)
-	}
-	return t.tx.QueryContext(t.ctx, q, args...)
+	return t.queryRaw(q, rows == bulkRows, args, row)
 }
 
 // LockOutlets implements publicmask.BulkTx: rows the writer holds come from
@@ -112,20 +86,17 @@ func (t *tx) LockOutlets(codes []string) (map[string]publicmask.Outlet, error) {
 		for _, c := range missing[lo:hi] {
 			args = append(args, c)
 		}
-		rows, err := t.bulkQuery(sqlLockOutlets(hi-lo), hi-lo, args)
-		if err != nil {
-			return fmt.Errorf("sqlite: outlets: %w", err)
+		q := sqlLockOutletsFull
+		if hi-lo < bulkRows {
+			q = sqlLockOutlets(hi - lo)
 		}
-		defer rows.Close()
 		loaded = loaded[:0]
-		for rows.Next() {
-			o, err := scanOutlet(rows)
-			if err != nil {
-				return fmt.Errorf("sqlite: outlets: %w", err)
-			}
+		err := t.bulkQuery(q, hi-lo, args, func(v []driver.Value) error {
+			o, err := rawOutlet(v)
 			loaded = append(loaded, o)
-		}
-		if err := rows.Err(); err != nil {
+			return err
+		})
+		if err != nil {
 			return fmt.Errorf("sqlite: outlets: %w", err)
 		}
 		t.s.hot.mu.Lock()
@@ -186,6 +157,12 @@ func sqlLockOutlets(n int) string {
 	return `SELECT ` + outletCols + ` FROM outlets WHERE code IN (` + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + `)`
 }
 
+var (
+	sqlLockOutletsFull  = sqlLockOutlets(bulkRows)
+	sqlOutletUpsertFull = sqlOutletUpsert(bulkRows)
+	sqlDeliveriesFull   = sqlInsert(tableDeliveries, 5, bulkRows)
+)
+
 func sqlOutletUpsert(n int) string {
 	return `INSERT INTO outlets (code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, version, sold) VALUES ` + values(n, 12) +
 		` ON CONFLICT (code) DO UPDATE SET name = excluded.name, addr = excluded.addr, type = excluded.type, lat = excluded.lat, lng = excluded.lng, stock = excluded.stock, suspended = excluded.suspended, stock_at = excluded.stock_at, updated_at = excluded.updated_at, version = excluded.version, sold = excluded.sold`
@@ -225,13 +202,20 @@ func (t *tx) SaveOutlets(os []*publicmask.Outlet) error {
 			args = append(args, o.Code, o.Name, o.Addr, o.Type, o.Lat, o.Lng, o.Stock, o.Suspended,
 				stockAt.nullMicro(o.StockAt), updatedAt.nullMicro(o.UpdatedAt), o.Version, o.Sold)
 		}
-		if err := t.bulkExec(sqlOutletUpsert(hi-lo), hi-lo, args); err != nil {
+		q := sqlOutletUpsertFull
+		if hi-lo < bulkRows {
+			q = sqlOutletUpsert(hi - lo)
+		}
+		if err := t.bulkExec(q, hi-lo, args); err != nil {
 			return fmt.Errorf("sqlite: save outlets: %w", err)
 		}
 		return nil
 	})
 	if err != nil {
 		return err
+	}
+	if len(t.st.outlets) == 0 {
+		t.st.outlets = make(map[string]publicmask.Outlet, len(rows)) // not grown row by row
 	}
 	for _, o := range rows {
 		t.st.outlets[o.Code] = stored(*o)
@@ -242,7 +226,7 @@ func (t *tx) SaveOutlets(os []*publicmask.Outlet) error {
 // InsertDeliveries implements publicmask.BulkTx.
 func (t *tx) InsertDeliveries(ds []*publicmask.Delivery) error {
 	var at boxed
-	return insertRows(t, tableDeliveries, 5, ds, func(args []any, d *publicmask.Delivery) []any {
+	return insertRows(t, tableDeliveries, 5, sqlDeliveriesFull, ds, func(args []any, d *publicmask.Delivery) []any {
 		return append(args, d.ID, d.Outlet, d.TxnID, d.Quantity, at.micro(d.At))
 	})
 }
@@ -281,15 +265,20 @@ func (b *boxed) nullMicro(t time.Time) any {
 }
 
 // insertRows inserts items into table (its name and column list) with one
-// multi-row INSERT per group; row appends an item's cols values in order.
-func insertRows[T any](t *tx, table string, cols int, items []T, row func([]any, T) []any) error {
+// multi-row INSERT per group (full: the statement of a full group); row
+// appends an item's cols values in order.
+func insertRows[T any](t *tx, table string, cols int, full string, items []T, row func([]any, T) []any) error {
 	args := make([]any, 0, cols*min(len(items), bulkRows))
 	return inGroups(len(items), func(lo, hi int) error {
 		args = args[:0]
 		for _, it := range items[lo:hi] {
 			args = row(args, it)
 		}
-		if err := t.bulkExec(sqlInsert(table, cols, hi-lo), hi-lo, args); err != nil {
+		q := full
+		if hi-lo < bulkRows {
+			q = sqlInsert(table, cols, hi-lo)
+		}
+		if err := t.bulkExec(q, hi-lo, args); err != nil {
 			return fmt.Errorf("sqlite: %s: %w", table[:strings.IndexByte(table, ' ')], err)
 		}
 		return nil

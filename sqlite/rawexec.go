@@ -5,7 +5,11 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"fmt"
+	"io"
 	"time"
+
+	"github.com/publicmask/publicmask"
 )
 
 // The multi-row statements of a batch (buffer.go) run on the driver's
@@ -30,27 +34,28 @@ var errRawUnsupported = errors.New("sqlite: driver without context-aware prepare
 // stmt is q prepared on dc, preparing it on first use. A connection other
 // than the one the cache was made on (the pool replaced it) starts a new
 // cache: the old statements went with their connection.
-func (r *rawStmts) stmt(ctx context.Context, dc any, q string) (driver.StmtExecContext, error) {
+func (r *rawStmts) stmt(ctx context.Context, dc any, q string) (driver.Stmt, error) {
 	if r.conn != dc {
 		r.conn, r.stmts = dc, make(map[string]driver.Stmt)
 	}
-	st, ok := r.stmts[q]
-	if !ok {
-		pc, ok := dc.(driver.ConnPrepareContext)
-		if !ok {
-			return nil, errRawUnsupported
-		}
-		var err error
-		if st, err = pc.PrepareContext(ctx, q); err != nil {
-			return nil, err
-		}
-		r.stmts[q] = st
+	if st, ok := r.stmts[q]; ok {
+		return st, nil
 	}
-	ex, ok := st.(driver.StmtExecContext)
+	st, err := prepareRaw(ctx, dc, q)
+	if err != nil {
+		return nil, err
+	}
+	r.stmts[q] = st
+	return st, nil
+}
+
+// prepareRaw prepares q on the driver connection dc.
+func prepareRaw(ctx context.Context, dc any, q string) (driver.Stmt, error) {
+	pc, ok := dc.(driver.ConnPrepareContext)
 	if !ok {
 		return nil, errRawUnsupported
 	}
-	return ex, nil
+	return pc.PrepareContext(ctx, q)
 }
 
 // close closes the statements (the Store's, before the writer closes).
@@ -73,8 +78,71 @@ func (r *rawStmts) close(conn *sql.Conn) error {
 // execRaw runs q with args on the transaction's driver connection and
 // returns the rows it changed.
 func (t *tx) execRaw(q string, args []any) (int64, error) {
+	return t.execRawOnce(q, true, args)
+}
+
+// execRawOnce is execRaw with q kept prepared for the next time (keep) or
+// prepared for this call alone: the statements of a bulk write's last,
+// smaller group come in any size up to bulkRows.
+func (t *tx) execRawOnce(q string, keep bool, args []any) (int64, error) {
 	var changed int64
-	err := t.conn.Raw(func(dc any) error {
+	err := t.onRaw(q, keep, args, func(st driver.Stmt, nv []driver.NamedValue) error {
+		ex, ok := st.(driver.StmtExecContext)
+		if !ok {
+			return errRawUnsupported
+		}
+		res, err := ex.ExecContext(t.ctx, nv)
+		if err != nil {
+			return err
+		}
+		changed, err = res.RowsAffected()
+		return err
+	})
+	return changed, err
+}
+
+// queryRaw runs the query q with args on the transaction's driver
+// connection (prepared to be kept, or for this call alone: see
+// execRawOnce) and calls row with each row's values as the driver gives
+// them, in a slice reused for the next row. Through database/sql each
+// statement copied its arguments into a fresh []driver.NamedValue and each
+// value of each row went through Scan's conversions; row must not run
+// statements of its own.
+func (t *tx) queryRaw(q string, keep bool, args []any, row func([]driver.Value) error) error {
+	return t.onRaw(q, keep, args, func(st driver.Stmt, nv []driver.NamedValue) error {
+		qc, ok := st.(driver.StmtQueryContext)
+		if !ok {
+			return errRawUnsupported
+		}
+		rows, err := qc.QueryContext(t.ctx, nv)
+		if err != nil {
+			return err
+		}
+		n := len(rows.Columns())
+		if cap(t.dest) < n {
+			t.dest = make([]driver.Value, n)
+		}
+		dest := t.dest[:n]
+		for {
+			if err = rows.Next(dest); err != nil {
+				break
+			}
+			if err = row(dest); err != nil {
+				break
+			}
+		}
+		clear(dest)
+		if errors.Is(err, io.EOF) {
+			err = nil
+		}
+		return errors.Join(err, rows.Close())
+	})
+}
+
+// onRaw runs do with q prepared on the transaction's driver connection and
+// args as the driver takes them (in a list reused by the next statement).
+func (t *tx) onRaw(q string, keep bool, args []any, do func(driver.Stmt, []driver.NamedValue) error) error {
+	return t.conn.Raw(func(dc any) error {
 		// The transaction ends with the write's context: database/sql then
 		// rolls it back from its own goroutine and keeps the connection, so
 		// a statement run here afterwards would commit on its own. Raw holds
@@ -84,7 +152,15 @@ func (t *tx) execRaw(q string, args []any) (int64, error) {
 		if err := t.txCtx.Err(); err != nil {
 			return err
 		}
-		st, err := t.s.raw.stmt(t.ctx, dc, q)
+		var (
+			st  driver.Stmt
+			err error
+		)
+		if keep {
+			st, err = t.s.raw.stmt(t.ctx, dc, q)
+		} else {
+			st, err = prepareRaw(t.ctx, dc, q)
+		}
 		if err != nil {
 			return err
 		}
@@ -92,20 +168,21 @@ func (t *tx) execRaw(q string, args []any) (int64, error) {
 		for i, a := range args {
 			v, err := driverValue(a)
 			if err != nil {
+				if !keep {
+					st.Close()
+				}
 				return err
 			}
 			nv = append(nv, driver.NamedValue{Ordinal: i + 1, Value: v})
 		}
-		res, err := st.ExecContext(t.ctx, nv)
+		err = do(st, nv)
 		clear(nv)
 		t.nv = nv[:0]
-		if err != nil {
-			return err
+		if !keep {
+			err = errors.Join(err, st.Close())
 		}
-		changed, err = res.RowsAffected()
 		return err
 	})
-	return changed, err
 }
 
 // driverValue is what database/sql's default conversion makes of a value
@@ -118,4 +195,77 @@ func driverValue(a any) (driver.Value, error) {
 		return int64(v), nil
 	}
 	return driver.DefaultParameterConverter.ConvertValue(a)
+}
+
+// rawOutlet is scanOutlet for the values of a row of outletCols as the
+// driver gives them (queryRaw): what Scan would store, without its
+// conversions through reflection.
+func rawOutlet(v []driver.Value) (publicmask.Outlet, error) {
+	var r valueReader
+	o := publicmask.Outlet{
+		Code: r.text(v[0]), Name: r.text(v[1]), Addr: r.text(v[2]), Type: r.text(v[3]),
+		Lat: r.real(v[4]), Lng: r.real(v[5]), Stock: int(r.integer(v[6])), Suspended: r.boolean(v[7]),
+		StockAt: r.nullTime(v[8]), UpdatedAt: r.nullTime(v[9]), Version: r.integer(v[10]), Sold: int(r.integer(v[11])),
+	}
+	return o, r.err
+}
+
+// valueReader converts driver values as Scan would into the field's type,
+// keeping the first value it could not convert.
+type valueReader struct{ err error }
+
+func (r *valueReader) fail(v driver.Value, into string) {
+	if r.err == nil {
+		r.err = fmt.Errorf("sqlite: cannot read %T as %s", v, into)
+	}
+}
+
+func (r *valueReader) text(v driver.Value) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case []byte:
+		return string(x)
+	}
+	r.fail(v, "text")
+	return ""
+}
+
+func (r *valueReader) integer(v driver.Value) int64 {
+	if x, ok := v.(int64); ok {
+		return x
+	}
+	r.fail(v, "integer")
+	return 0
+}
+
+func (r *valueReader) real(v driver.Value) float64 {
+	switch x := v.(type) {
+	case float64:
+		return x
+	case int64:
+		return float64(x)
+	}
+	r.fail(v, "real")
+	return 0
+}
+
+// boolean is driver.Bool's conversion of a stored integer: 1 or 0.
+func (r *valueReader) boolean(v driver.Value) bool {
+	switch v {
+	case int64(1):
+		return true
+	case int64(0):
+		return false
+	}
+	r.fail(v, "boolean")
+	return false
+}
+
+// nullTime is fromNullMicro of a nullable integer column.
+func (r *valueReader) nullTime(v driver.Value) time.Time {
+	if v == nil {
+		return time.Time{}
+	}
+	return fromMicro(r.integer(v))
 }

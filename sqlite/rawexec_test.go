@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql/driver"
 	"testing"
 	"time"
 
@@ -61,5 +62,52 @@ func TestRawStatementsEndWithTheWritesContext(t *testing.T) {
 	}
 	if b.Version == a.Version {
 		t.Errorf("A and B share version %d in the change feed", b.Version)
+	}
+}
+
+// The bulk reads decode rows from the driver's values (rawOutlet) instead
+// of through Scan: each column must come out as scanOutlet gives it —
+// suspended, NULL and non-NULL times, whole-degree coordinates (stored as
+// REAL) — and a value of another type is an error, not a zero.
+func TestRawOutletReadsAsScan(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	at := time.Date(2020, 3, 11, 8, 0, 0, 123456000, time.UTC)
+	in := []*publicmask.Outlet{
+		{Code: "A", Name: "약국 가", Addr: "서울특별시 중구", Type: "01", Lat: 37, Lng: 127, Stock: 5, Suspended: true, Sold: 3, StockAt: at, UpdatedAt: at.Add(time.Second)},
+		{Code: "B", Name: "b", Addr: "", Type: "02", Lat: 37.5665, Lng: 126.978},
+	}
+	var got map[string]publicmask.Outlet
+	if err := s.Write(ctx, func(ptx publicmask.Tx) error {
+		return ptx.(*tx).SaveOutlets(in)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(ctx, func(ptx publicmask.Tx) error {
+		var err error
+		got, err = ptx.(*tx).LockOutlets([]string{"A", "B", "C"}) // not held: read from the store
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("LockOutlets found %d outlets, want A and B", len(got))
+	}
+	for _, code := range []string{"A", "B"} {
+		want, err := scanOutlet(s.reader.QueryRowContext(ctx, `SELECT `+outletCols+` FROM outlets WHERE code = ?`, code))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[code] != want {
+			t.Errorf("%s read raw %+v, want as Scan gives it %+v", code, got[code], want)
+		}
+	}
+	row := []driver.Value{"A", "a", "", "01", 37.0, 127.0, int64(1), int64(2), nil, nil, int64(1), int64(0)}
+	if _, err := rawOutlet(row); err == nil {
+		t.Error("suspended 2 read without an error")
+	}
+	row[7], row[6] = int64(0), "1"
+	if _, err := rawOutlet(row); err == nil {
+		t.Error("a text stock read without an error")
 	}
 }

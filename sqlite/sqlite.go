@@ -209,7 +209,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		}
 		s.stmts[q] = st
 	}
-	return s.prepareBulk(ctx)
+	return nil
 }
 
 // Write runs fn in one IMMEDIATE transaction on the single writer

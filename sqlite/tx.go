@@ -18,7 +18,8 @@ type tx struct {
 	s     *Store
 	conn  *sql.Conn // the writer connection tx runs on (rawexec.go)
 	tx    *sql.Tx
-	nv    []driver.NamedValue // reused by execRaw
+	nv    []driver.NamedValue // reused by the statements on the driver connection (rawexec.go)
+	dest  []driver.Value      // reused by queryRaw
 	ctx   context.Context     // without cancellation (see Store.write)
 	txCtx context.Context     // the write's own: the transaction ends with it
 	stmts map[string]*sql.Stmt

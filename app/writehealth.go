@@ -15,6 +15,7 @@ import (
 
 	"github.com/publicmask/publicmask"
 	"github.com/publicmask/publicmask/internal/metric"
+	"github.com/publicmask/publicmask/snapshot"
 	"github.com/publicmask/publicmask/sqlite"
 )
 
@@ -76,6 +77,14 @@ func watchStore(bg context.Context, st publicmask.Store, reg prometheus.Register
 			return 1
 		}))
 	return w
+}
+
+// OrderedChanges passes on the wrapped store's promise that its change feed
+// is ordered (snapshot.OrderedSource); embedding the interface alone would
+// hide it, and the refresher would re-read its late-commit window.
+func (w *watchedStore) OrderedChanges() bool {
+	o, ok := w.Store.(snapshot.OrderedSource)
+	return ok && o.OrderedChanges()
 }
 
 // writeFailureCause classifies a failed write; "" for errors that say

@@ -14,6 +14,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/snapshot"
 	"github.com/publicmask/publicmask/sqlite"
 )
 
@@ -117,5 +118,26 @@ func BenchmarkWatchedWrite(b *testing.B) {
 				st.Write(b.Context(), nil)
 			}
 		})
+	}
+}
+
+// orderedStore is a store whose change feed is ordered (as PostgreSQL's).
+type orderedStore struct{ fakeStore }
+
+func (*orderedStore) OrderedChanges() bool { return true }
+
+// The wrapper passes on the store's ordered feed, so that a public node on
+// PostgreSQL polls without re-reading the late-commit window.
+func TestWatchedStoreOrderedChanges(t *testing.T) {
+	for _, c := range []struct {
+		st   publicmask.Store
+		want bool
+	}{{&fakeStore{}, false}, {&orderedStore{}, true}} {
+		w := watchStore(context.Background(), c.st, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+		var src snapshot.Source = w
+		o, ok := src.(snapshot.OrderedSource)
+		if got := ok && o.OrderedChanges(); got != c.want {
+			t.Errorf("%T: ordered %v, want %v", c.st, got, c.want)
+		}
 	}
 }

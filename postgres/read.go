@@ -59,6 +59,12 @@ func (s *Store) OutletChanges(ctx context.Context, after int64, limit int) ([]pu
 	return collect(rows, "changes", scanOutlet)
 }
 
+// OrderedChanges reports that the change feed is ordered (see tx.go: versions
+// are stamped at commit under the outlet_version row lock, so they become
+// visible in version order): a follower need not re-read below its
+// watermark (snapshot.OrderedSource).
+func (s *Store) OrderedChanges() bool { return true }
+
 // SoldSince sums the non-cancelled sales of an outlet since an instant.
 func (s *Store) SoldSince(ctx context.Context, outlet string, since time.Time) (int, error) {
 	var n int64

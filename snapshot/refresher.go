@@ -21,6 +21,15 @@ type Source interface {
 	OutletChanges(ctx context.Context, after int64, limit int) ([]publicmask.Outlet, error)
 }
 
+// OrderedSource is implemented by a Source whose change feed is ordered:
+// once OutletChanges has returned version v, no version below v can become
+// visible later (PostgreSQL stamps versions at commit under a lock, see
+// postgres/tx.go). The refresher then polls from its watermark only,
+// without re-reading LateCommitWindow.
+type OrderedSource interface {
+	OrderedChanges() bool
+}
+
 // Options configure a Refresher. The zero value works.
 type Options struct {
 	// Clock is the service clock (default time.Now); freshness compares it
@@ -37,7 +46,8 @@ type Options struct {
 	// LateCommitWindow is how far back (in wall time) each poll re-reads:
 	// with PostgreSQL a lower version can commit after a higher one, so the
 	// poll starts from the watermark as it was this long ago instead of the
-	// latest (default 2s). Re-read outlets are ignored by version.
+	// latest (default 2s). Re-read outlets are ignored by version. Not used
+	// for a Source whose OrderedChanges reports true.
 	LateCommitWindow time.Duration
 	// ConfirmEvery is how often a quiet snapshot's as_of moves forward
 	// (default 1s): after a poll that found nothing new or, without
@@ -94,6 +104,7 @@ type Refresher struct {
 	pollMu    sync.Mutex
 	watermark int64
 	marks     []mark // watermark history for LateCommitWindow
+	ordered   bool   // the source's feed is ordered: no window to re-read
 
 	freshness prometheus.Histogram
 	applySec  prometheus.Histogram
@@ -126,8 +137,10 @@ func NewRefresher(src Source, opts Options) *Refresher {
 	if opts.ConfirmEvery <= 0 {
 		opts.ConfirmEvery = time.Second
 	}
+	os, ok := src.(OrderedSource)
 	r := &Refresher{
 		src: src, opts: opts, log: opts.Logger, now: opts.Clock,
+		ordered:  ok && os.OrderedChanges(),
 		resized:  -1,
 		pending:  make(map[string]publicmask.Outlet),
 		deferred: make(map[string]publicmask.Outlet),
@@ -469,8 +482,9 @@ func (r *Refresher) Poll(ctx context.Context) error {
 	after := r.watermark
 	// Re-read from the watermark of about LateCommitWindow ago (marks[0] is
 	// the newest mark older than the window), so that a version that
-	// committed after a higher one is not skipped.
-	if len(r.marks) > 0 {
+	// committed after a higher one is not skipped. An ordered feed has no
+	// such version: read only what is above the watermark.
+	if len(r.marks) > 0 && !r.ordered {
 		after = min(after, r.marks[0].v)
 	}
 	high := r.watermark
@@ -495,6 +509,9 @@ func (r *Refresher) Poll(ctx context.Context) error {
 		r.signal()
 	}
 	r.watermark = high
+	if r.ordered {
+		return nil
+	}
 	// Keep marks within the window (plus the newest one older than it).
 	cut := 0
 	for cut < len(r.marks)-1 && now.Sub(r.marks[cut+1].at) > r.opts.LateCommitWindow {

@@ -187,6 +187,11 @@ func deliverBulk(bt publicmask.BulkTx, b *batch, lines []DeliveryRequest, hashes
 			touched = append(touched, o)
 		}
 	}
+	// The records before the deliveries: a store may then keep each line's
+	// record in its delivery's row (SQLite, migration 00007).
+	if err := bt.PutIdempotencies(recs); err != nil {
+		return err
+	}
 	if err := bt.InsertDeliveries(ds); err != nil {
 		return err
 	}
@@ -199,10 +204,7 @@ func deliverBulk(bt publicmask.BulkTx, b *batch, lines []DeliveryRequest, hashes
 			save = append(save, o)
 		}
 	}
-	if err := b.saveMany(bt, save); err != nil {
-		return err
-	}
-	return bt.PutIdempotencies(recs)
+	return b.saveMany(bt, save)
 }
 
 // sameKey finds the record of k among recs, the records of a chunk's lines

@@ -134,7 +134,8 @@ var (
 	// is one look-up in the primary key.
 	multiIdemGet = multiSQL{head: `WITH k(outlet, txn_id) AS (VALUES `, cols: 2,
 		tail: `) SELECT i.outlet, i.txn_id, i.body_hash, i.response, i.created_at FROM k CROSS JOIN idempotency i ON i.outlet = k.outlet AND i.txn_id = k.txn_id
-			UNION ALL SELECT s.outlet, s.txn_id, s.body_hash, s.response, s.recorded_at FROM k CROSS JOIN sales s ON s.outlet = k.outlet AND s.txn_id = k.txn_id WHERE s.response IS NOT NULL`}
+			UNION ALL SELECT s.outlet, s.txn_id, s.body_hash, s.response, s.recorded_at FROM k CROSS JOIN sales s ON s.outlet = k.outlet AND s.txn_id = k.txn_id WHERE s.response IS NOT NULL
+			UNION ALL SELECT d.outlet, d.txn_id, d.body_hash, d.response, d.at FROM k CROSS JOIN deliveries d ON d.outlet = k.outlet AND d.txn_id = k.txn_id WHERE d.response IS NOT NULL`}
 	multiTables = []*multiSQL{&multiIdem, &multiPW, &multiSale, &multiItem, &multiOutlet, &multiIdemGet}
 )
 
@@ -286,6 +287,14 @@ func (t *tx) checkNewRecords() error {
 		if s.response != nil {
 			add(publicmask.IdemKey{Outlet: s.Outlet, TxnID: s.TxnID})
 		}
+	}
+	return t.checkNoRecords(keys)
+}
+
+// checkNoRecords fails if any of keys has a record in the database.
+func (t *tx) checkNoRecords(keys []publicmask.IdemKey) error {
+	if len(keys) == 0 {
+		return nil
 	}
 	found := 0
 	var dup publicmask.IdemKey

@@ -160,7 +160,7 @@ func sqlLockOutlets(n int) string {
 var (
 	sqlLockOutletsFull  = sqlLockOutlets(bulkRows)
 	sqlOutletUpsertFull = sqlOutletUpsert(bulkRows)
-	sqlDeliveriesFull   = sqlInsert(tableDeliveries, 5, bulkRows)
+	sqlDeliveriesFull   = sqlInsert(tableDeliveries, 7, bulkRows)
 )
 
 func sqlOutletUpsert(n int) string {
@@ -168,7 +168,7 @@ func sqlOutletUpsert(n int) string {
 		` ON CONFLICT (code) DO UPDATE SET name = excluded.name, addr = excluded.addr, type = excluded.type, lat = excluded.lat, lng = excluded.lng, stock = excluded.stock, suspended = excluded.suspended, stock_at = excluded.stock_at, updated_at = excluded.updated_at, version = excluded.version, sold = excluded.sold`
 }
 
-const tableDeliveries = "deliveries (id, outlet, txn_id, quantity, at)"
+const tableDeliveries = "deliveries (id, outlet, txn_id, quantity, at, body_hash, response)"
 
 func sqlInsert(table string, cols, n int) string {
 	return `INSERT INTO ` + table + ` VALUES ` + values(n, cols)
@@ -223,12 +223,65 @@ func (t *tx) SaveOutlets(os []*publicmask.Outlet) error {
 	return nil
 }
 
-// InsertDeliveries implements publicmask.BulkTx.
+// InsertDeliveries implements publicmask.BulkTx. When the records held
+// last are those of ds, one for one (the ledger puts a delivery list's
+// records just before its deliveries), each goes into its delivery's row
+// (migration 00007) instead of a row of its own in the idempotency table:
+// that row and its two index entries were the largest write of a line.
 func (t *tx) InsertDeliveries(ds []*publicmask.Delivery) error {
+	recs := t.takeRecords(ds)
+	defer clear(recs) // the held list's space, past its end now
+	var unchecked []publicmask.IdemKey
+	for _, r := range recs {
+		if k := (publicmask.IdemKey{Outlet: r.Outlet, TxnID: r.TxnID}); !t.absent[k] {
+			unchecked = append(unchecked, k)
+		}
+	}
+	t.pend.unchecked = max(0, t.pend.unchecked-len(unchecked))
+	if len(unchecked) > 0 {
+		if err := t.flush(); err != nil {
+			return err
+		}
+		if err := t.checkNoRecords(unchecked); err != nil {
+			return err
+		}
+	}
 	var at boxed
-	return insertRows(t, tableDeliveries, 5, sqlDeliveriesFull, ds, func(args []any, d *publicmask.Delivery) []any {
-		return append(args, d.ID, d.Outlet, d.TxnID, d.Quantity, at.micro(d.At))
+	i := 0
+	return insertRows(t, tableDeliveries, 7, sqlDeliveriesFull, ds, func(args []any, d *publicmask.Delivery) []any {
+		var hash, resp any = "", nil // NULL: the record, if any, is elsewhere
+		if recs != nil {
+			r := &recs[i]
+			hash, resp = r.BodyHash, r.Response
+			if r.Response == nil {
+				resp = []byte{}
+			}
+		}
+		i++
+		return append(args, d.ID, d.Outlet, d.TxnID, d.Quantity, at.micro(d.At), hash, resp)
 	})
+}
+
+// takeRecords removes from the held records the last len(ds), and returns
+// them, if they are the records of ds in order (same outlet, txn_id and
+// time); otherwise it leaves them and returns nil. The returned slice
+// shares the held list's space: it stays valid until the next record is
+// held.
+func (t *tx) takeRecords(ds []*publicmask.Delivery) []publicmask.IdemRecord {
+	p := &t.pend
+	lo := len(p.idem) - len(ds)
+	if len(ds) == 0 || lo < 0 {
+		return nil
+	}
+	tail := p.idem[lo:]
+	for i, d := range ds {
+		r := &tail[i]
+		if d.TxnID == "" || r.Outlet != d.Outlet || r.TxnID != d.TxnID || !r.CreatedAt.Equal(d.At) {
+			return nil
+		}
+	}
+	p.idem = p.idem[:lo]
+	return tail
 }
 
 // PutIdempotencies implements publicmask.BulkTx: the records are held and

@@ -9,7 +9,7 @@ import (
 )
 
 // The txn_ids with an idempotency record (in the idempotency table or in a
-// sale's row) are kept, like a week's persons (hot.go), in a Bloom filter
+// sale's or a delivery's row) are kept, like a week's persons (hot.go), in a Bloom filter
 // of the writer: a new txn_id — nearly every sale — is then known to have
 // no record without a look-up. Looking every key of a batch up in both
 // places was 5% of the server's CPU per sale. The filter is built in the
@@ -129,7 +129,8 @@ func (s *Store) scanIdem(hint int) (*weekFilter, error) {
 	}
 	defer tx.Rollback()
 	rows, err := tx.QueryContext(s.buildCtx, `SELECT outlet, txn_id FROM idempotency
-		UNION ALL SELECT outlet, txn_id FROM sales WHERE response IS NOT NULL`)
+		UNION ALL SELECT outlet, txn_id FROM sales WHERE response IS NOT NULL
+		UNION ALL SELECT outlet, txn_id FROM deliveries WHERE response IS NOT NULL`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: idempotency keys: %w", err)
 	}

@@ -362,8 +362,12 @@ func (s *Store) Purge(ctx context.Context, week string) (int, error) {
 		{"sale records", `UPDATE sales SET body_hash = '', response = NULL WHERE rowid IN
 			(SELECT rowid FROM sales WHERE rowid > ?3 AND recorded_at < ?1 AND response IS NOT NULL ORDER BY rowid LIMIT ?2)
 			RETURNING rowid`, micro(cutoff)},
+		// A delivery's own record (migration 00007): likewise, by at.
+		{"delivery records", `UPDATE deliveries SET body_hash = '', response = NULL WHERE rowid IN
+			(SELECT rowid FROM deliveries WHERE rowid > ?3 AND at < ?1 AND response IS NOT NULL ORDER BY rowid LIMIT ?2)
+			RETURNING rowid`, micro(cutoff)},
 	}
-	var after int64 // the last sale row cleared
+	after := make([]int64, len(steps)) // per step, the last row cleared
 	return publicmask.PurgeInChunks(len(steps), purgeChunk, func(i int) (got int64, err error) {
 		st := steps[i]
 		err = s.exclusive(func() error {
@@ -372,7 +376,7 @@ func (s *Store) Purge(ctx context.Context, week string) (int, error) {
 				return unavailable("purge", err)
 			}
 			defer tx.Rollback()
-			if got, err = purgeStep(ctx, tx, st.query, st.arg, &after); err != nil {
+			if got, err = purgeStep(ctx, tx, st.query, st.arg, &after[i]); err != nil {
 				return fmt.Errorf("sqlite: purge %s: %w", st.what, err)
 			}
 			if err := tx.Commit(); err != nil {

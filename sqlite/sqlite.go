@@ -182,6 +182,7 @@ func (s *Store) Ping(ctx context.Context) error {
 const (
 	sqlIdemGet      = `SELECT body_hash, response, created_at FROM idempotency WHERE outlet = ? AND txn_id = ?`
 	sqlSaleIdemGet  = `SELECT body_hash, response, recorded_at FROM sales WHERE outlet = ? AND txn_id = ? AND response IS NOT NULL LIMIT 1`
+	sqlDelivIdemGet = `SELECT body_hash, response, at FROM deliveries WHERE outlet = ? AND txn_id = ? AND response IS NOT NULL LIMIT 1`
 	sqlLockOutlet   = `SELECT ` + outletCols + ` FROM outlets WHERE code = ?`
 	sqlOutletInsert = `INSERT INTO outlets (code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, version, sold) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (code) DO UPDATE SET name = excluded.name, addr = excluded.addr, type = excluded.type, lat = excluded.lat, lng = excluded.lng, stock = excluded.stock, suspended = excluded.suspended, stock_at = excluded.stock_at, updated_at = excluded.updated_at, version = excluded.version, sold = excluded.sold`
 	sqlSaleLock     = `SELECT ` + saleCols + ` FROM sales WHERE id = ?`
@@ -197,7 +198,7 @@ const (
 	sqlTokenRevoke  = `UPDATE tokens SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL`
 )
 
-var writeSQL = []string{sqlIdemGet, sqlSaleIdemGet, sqlLockOutlet, sqlOutletInsert, sqlSaleLock, sqlItemsGet, sqlPWLock, sqlSaleCancel, sqlDeliveryPut, sqlCorrectPut, sqlSuspStart, sqlSuspEnd, sqlSuspAt, sqlTokenPut, sqlTokenRevoke}
+var writeSQL = []string{sqlIdemGet, sqlSaleIdemGet, sqlDelivIdemGet, sqlLockOutlet, sqlOutletInsert, sqlSaleLock, sqlItemsGet, sqlPWLock, sqlSaleCancel, sqlDeliveryPut, sqlCorrectPut, sqlSuspStart, sqlSuspEnd, sqlSuspAt, sqlTokenPut, sqlTokenRevoke}
 
 func (s *Store) prepare(ctx context.Context) error {
 	qs := append(writeSQL[:len(writeSQL):len(writeSQL)], multiSQLs()...)

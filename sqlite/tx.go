@@ -69,8 +69,8 @@ func (t *tx) execNow(q string, args ...any) (sql.Result, error) {
 	return r, nil
 }
 
-// Idempotency finds a txn_id's record in the idempotency table or, for a
-// sale, in the sale's row (migration 00006).
+// Idempotency finds a txn_id's record in the idempotency table or in the
+// row of its sale (migration 00006) or delivery (00007).
 func (t *tx) Idempotency(outlet, txnID string) (publicmask.IdemRecord, bool, error) {
 	r := publicmask.IdemRecord{Outlet: outlet, TxnID: txnID}
 	k := publicmask.IdemKey{Outlet: outlet, TxnID: txnID}
@@ -80,7 +80,7 @@ func (t *tx) Idempotency(outlet, txnID string) (publicmask.IdemRecord, bool, err
 	if t.absent[k] || !t.idemMayHave(k) {
 		return r, false, nil
 	}
-	for _, q := range []string{sqlIdemGet, sqlSaleIdemGet} {
+	for _, q := range []string{sqlIdemGet, sqlSaleIdemGet, sqlDelivIdemGet} {
 		var created int64
 		row, err := t.queryRow(q, outlet, txnID)
 		if err != nil {

@@ -88,6 +88,15 @@ func TestDeliveryCarriesItsRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	// The background filter of txn_ids with a record, built from the
+	// store, holds the deliveries' records too: otherwise a replayed
+	// line would be taken for a new one without a look-up.
+	f := waitIdemFilter(t, s)
+	for _, k := range []string{"t1", "t2"} {
+		if !f.mayHaveHash(idemHash(code, k)) {
+			t.Errorf("the rebuilt records' filter misses the delivery record of %s", k)
+		}
+	}
 	check(s)
 	if _, err := s.Purge(ctx, "2020-03-16"); err != nil {
 		t.Fatal(err)

@@ -62,3 +62,137 @@ func TestBackgroundCheckpointRestartsTheWAL(t *testing.T) {
 		t.Fatalf("WAL file grew from %d bytes after the restart (%v, %v)", fi.Size(), fi2, err)
 	}
 }
+
+// Commits that arrive while the passive pass copies (as under a rush, when
+// the writer never pauses) leave the WAL past what that pass copied; the
+// pass under the writer lock must still run, or no commit ever begins on a
+// fully copied WAL and the WAL grows without end.
+func TestBackgroundCheckpointRestartsTheWALUnderCommits(t *testing.T) {
+	defer func(n int) { restartFrames = n }(restartFrames)
+	defer func() { afterFirstPass = nil }()
+	restartFrames = 2048
+	s := openTest(t)
+	ctx := context.Background()
+	for i := 0; ; i++ {
+		if err := putMeta(s, i); err != nil {
+			t.Fatal(err)
+		}
+		if i%200 == 0 {
+			if fi, err := os.Stat(s.path + "-wal"); err == nil && fi.Size() > int64(restartFrames+256)*(4096+24) {
+				break
+			}
+		}
+	}
+	// A commit that began before the pass and ends after it, then more:
+	// they append to the WAL that the pass copied only in part.
+	wtx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wtx.ExecContext(ctx, `INSERT OR REPLACE INTO meta (key, value) VALUES ('h12-test', 'x')`); err != nil {
+		t.Fatal(err)
+	}
+	ran := false
+	afterFirstPass = func() {
+		ran = true
+		if err := wtx.Commit(); err != nil {
+			t.Error(err)
+		}
+		for i := range 20 {
+			if err := putMeta(s, i); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	frames, copied, err := s.checkpointOnce(ctx)
+	after := afterFirstPass
+	afterFirstPass = nil
+	if !ran {
+		after() // the commits come anyway; only the lock pass is missing
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if frames < restartFrames || copied != frames {
+		t.Fatalf("long WAL: checkpoint copied %d of %d frames", copied, frames)
+	}
+	fi, err := os.Stat(s.path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		if err := putMeta(s, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	frames, _, err = s.checkpointOnce(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if frames >= restartFrames {
+		t.Fatalf("commits during the first pass: the WAL did not restart (%d frames)", frames)
+	}
+	if fi2, err := os.Stat(s.path + "-wal"); err != nil || fi2.Size() != fi.Size() {
+		t.Fatalf("WAL file grew from %d bytes after the restart (%v, %v)", fi.Size(), fi2, err)
+	}
+}
+
+// What was committed during the first pass is copied before the writer
+// lock is taken, so the pass under the lock (every sale waits for it) has
+// only what arrived during the last pass without it.
+func TestBackgroundCheckpointCatchesUpBeforeTheLock(t *testing.T) {
+	defer func(n int) { restartFrames = n }(restartFrames)
+	defer func() { afterFirstPass, lockPassCopied = nil, nil }()
+	restartFrames = 2048
+	s := openTest(t)
+	ctx := context.Background()
+	for i := 0; ; i++ {
+		if err := putMeta(s, i); err != nil {
+			t.Fatal(err)
+		}
+		if i%200 == 0 {
+			if fi, err := os.Stat(s.path + "-wal"); err == nil && fi.Size() > int64(restartFrames+256)*(4096+24) {
+				break
+			}
+		}
+	}
+	// As under load: a commit that began before the first pass ends after
+	// it, and more follow, appended to the WAL that pass copied.
+	wtx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wtx.ExecContext(ctx, `INSERT OR REPLACE INTO meta (key, value) VALUES ('h12-test', 'x')`); err != nil {
+		t.Fatal(err)
+	}
+	ran := false
+	afterFirstPass = func() {
+		ran = true
+		if err := wtx.Commit(); err != nil {
+			t.Error(err)
+		}
+		for i := range 300 {
+			if err := putMeta(s, i); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	locked := -1
+	lockPassCopied = func(n int) { locked = n }
+	frames, copied, err := s.checkpointOnce(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ran {
+		wtx.Rollback()
+	}
+	if !ran || locked < 0 {
+		t.Fatalf("the checkpoint did not take its passes (hook ran %v, lock pass copied %d)", ran, locked)
+	}
+	if copied != frames {
+		t.Fatalf("checkpoint copied %d of %d frames", copied, frames)
+	}
+	if locked >= catchUpFrames {
+		t.Fatalf("the pass under the writer lock copied %d frames (the commits of the first pass)", locked)
+	}
+}

@@ -12,6 +12,8 @@
 #   scripts/bench-pg.sh        # about two minutes; needs PostgreSQL installed
 #   BENCH_AB="/tmp/old/publicmask /tmp/new/publicmask" scripts/bench-pg.sh
 #                              # only the capacity step, binaries alternating
+#   BENCH_PG_OUTLETS=26000 …   # outlets the rushes create (default 5000;
+#                              # the real data has about 26,000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -69,7 +71,7 @@ capacity() {
 	local c0 c1 g0 g1 ok
 	c0=$(awk -v a="$(cpu "${NODES[0]}")" -v b="$(cpu "${NODES[1]}")" 'BEGIN { print a + b }')
 	g0=$(pg_cpu)
-	"$1" rush --target "$L" --read-target "$P" --admin-token "$TOKEN" --duration "${SECS}s" --outlets 5000 \
+	"$1" rush --target "$L" --read-target "$P" --admin-token "$TOKEN" --duration "${SECS}s" --outlets "${BENCH_PG_OUTLETS:-5000}" \
 		--sales-rate "${BENCH_PG_OFFER:-8000}" --read-rate 200 --sales-workers 512 --streams 2 --scrapers 0 --quiet --seed 11 --report "$2" >/dev/null ||
 		say "   (rush reported violations: see $2)"
 	c1=$(awk -v a="$(cpu "${NODES[0]}")" -v b="$(cpu "${NODES[1]}")" 'BEGIN { print a + b }')
@@ -112,7 +114,7 @@ start_nodes "$PM"
 say "== sales capacity through two ledger nodes (${BENCH_PG_OFFER:-8000}/s offered, few reads: more than both nodes can take, about a quarter of it refused by the rules)"
 capacity "$PM" "$DIR/rush-sales"
 say "== mixed: 1,500 sales/s (half the target), 2,000 reads/s on the public node"
-"$PM" rush --target "$L" --read-target "$P" --admin-token "$TOKEN" --duration "${SECS}s" --outlets 5000 \
+"$PM" rush --target "$L" --read-target "$P" --admin-token "$TOKEN" --duration "${SECS}s" --outlets "${BENCH_PG_OUTLETS:-5000}" \
 	--sales-rate 1500 --read-rate 2000 --quiet --seed 12 --report "$DIR/rush-mixed" ||
 	say "   (rush reported violations: see $DIR/rush-mixed)"
 # The first ledger node's group commits (batch sizes, commit times) over both rushes.

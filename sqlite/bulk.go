@@ -76,6 +76,8 @@ func (t *tx) LockOutlets(codes []string) (map[string]publicmask.Outlet, error) {
 		}
 		missing = append(missing, c)
 	}
+	missing = t.s.hot.mayHaveCodes(missing)
+	t.s.outletReads += len(missing)
 	// One argument list and one list of rows serve every group: at
 	// 540,000 outlets the heap sits at the soft memory limit during a load,
 	// and each byte allocated brings the next collection closer.
@@ -194,6 +196,7 @@ func (t *tx) SaveOutlets(os []*publicmask.Outlet) error {
 			rows = append(rows, o)
 		}
 	}
+	t.s.hot.noteCodes(rows)
 	var stockAt, updatedAt boxed
 	args := make([]any, 0, 12*min(len(rows), bulkRows)) // for every group: the statement copies them
 	err := inGroups(len(rows), func(lo, hi int) error {

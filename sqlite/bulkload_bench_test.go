@@ -75,3 +75,26 @@ func bulkLedger(b *testing.B) (*sqlite.Store, *ledger.Ledger) {
 	}
 	return s, l
 }
+
+// BenchmarkBulkImport is the ledger's share of one import body
+// (scripts/load.py's 100,000 rows) into a fresh SQLite store, without HTTP
+// or the snapshot: `go test ./sqlite -run '^$' -bench BulkImport -benchmem`.
+func BenchmarkBulkImport(b *testing.B) {
+	const n = 100_000
+	ctx := context.Background()
+	outlets, _ := bulkRegistry(n)
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		s, l := bulkLedger(b)
+		b.StartTimer()
+		if got, err := l.ImportOutlets(ctx, outlets); err != nil || got != n {
+			b.Fatalf("import: %d, %v", got, err)
+		}
+		b.StopTimer()
+		l.Close(ctx)
+		s.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/outlet")
+}

@@ -51,6 +51,9 @@ type hot struct {
 	// idem is the filter of the txn_ids with a record (idemfilter.go);
 	// nil until the first look-up.
 	idem *weekFilter
+	// codes is the filter of the outlet codes that may have a row
+	// (outletcodes.go); nil: every code may, and is read.
+	codes *weekFilter
 	// start and startIdem run a build in the background (Store.startBuild,
 	// Store.startIdemBuild).
 	start     func(week string, f *weekFilter)
@@ -155,6 +158,7 @@ func (h *hot) drop() {
 	h.outlets = newHotOutlets()
 	h.weeks = make(map[string]*weekFilter)
 	h.idem = nil
+	h.codes = nil
 	h.mu.Unlock()
 }
 
@@ -211,6 +215,10 @@ func (h *hot) week(week string) *weekFilter {
 // connection, not the reader pool, the writer never waits for a reader.
 func (t *tx) loadOutlet(code string) (publicmask.Outlet, error) {
 	s := t.s
+	if !s.hot.mayHaveCode(code) {
+		return publicmask.Outlet{}, publicmask.Errorf(publicmask.ENotFound, "outlet %q not found", code)
+	}
+	s.outletReads++
 	o, err := scanOutlet(t.stmt(sqlLockOutlet).QueryRowContext(t.ctx, code))
 	if isNoRows(err) {
 		return o, publicmask.Errorf(publicmask.ENotFound, "outlet %q not found", code)

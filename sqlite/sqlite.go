@@ -40,6 +40,9 @@ type Store struct {
 	spareNV []driver.NamedValue // the same for the direct statements' arguments
 	spare   pending             // a finished transaction's pending rows, emptied (buffer.go)
 	ckpt    *checkpointer
+	// outletReads counts the outlets the writer looked up in the database
+	// (tests); guarded by writeMu.
+	outletReads int
 	// builds are the person-week filters being built (hot.go); buildCtx
 	// ends with Close.
 	builds      sync.WaitGroup
@@ -115,6 +118,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err := writer.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM outlets`).Scan(&s.version); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: read version: %w", err)
+	}
+	var empty bool
+	if err := writer.QueryRowContext(ctx, `SELECT NOT EXISTS (SELECT 1 FROM outlets)`).Scan(&empty); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: outlets: %w", err)
+	}
+	if empty {
+		s.hot.codes = newWeekFilter(0) // outletcodes.go
 	}
 	if err := s.prepare(ctx); err != nil {
 		s.Close()

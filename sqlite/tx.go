@@ -150,6 +150,7 @@ func (t *tx) SaveOutlet(o *publicmask.Outlet) error {
 	if prev, ok := t.held(o.Code); ok && sameRegistry(&prev, o) {
 		t.pend.putOutlet(*o)
 	} else {
+		t.s.hot.noteCodes([]*publicmask.Outlet{o})
 		_, err := t.exec(sqlOutletInsert, o.Code, o.Name, o.Addr, o.Type, o.Lat, o.Lng, o.Stock, o.Suspended,
 			nullMicro(o.StockAt), nullMicro(o.UpdatedAt), o.Version, o.Sold)
 		if err != nil {

@@ -345,6 +345,7 @@ func (t *tx) flushOutlets() error {
 	}
 	for i := range p.outlets {
 		o := &p.outlets[i]
+		t.s.hot.noteCodes([]*publicmask.Outlet{o}) // a row it writes (outletcodes.go)
 		if _, err := t.execNow(sqlOutletInsert, o.Code, o.Name, o.Addr, o.Type, o.Lat, o.Lng, o.Stock, o.Suspended,
 			nullMicro(o.StockAt), nullMicro(o.UpdatedAt), o.Version, o.Sold); err != nil {
 			return err

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"testing"
 )
@@ -32,16 +33,7 @@ func TestBackgroundCheckpointRestartsTheWAL(t *testing.T) {
 	}
 	// Grow the WAL past restartFrames, checkpoint, and check that later
 	// commits reuse the file instead of growing it.
-	for i := 0; ; i++ {
-		if err := putMeta(s, i); err != nil {
-			t.Fatal(err)
-		}
-		if i%200 == 0 {
-			if fi, err := os.Stat(s.path + "-wal"); err == nil && fi.Size() > int64(restartFrames+256)*(4096+24) {
-				break
-			}
-		}
-	}
+	fillWALPastRestart(t, s)
 	if frames, copied := pass(); frames < restartFrames || copied != frames {
 		t.Fatalf("long WAL: checkpoint copied %d of %d frames", copied, frames)
 	}
@@ -63,6 +55,37 @@ func TestBackgroundCheckpointRestartsTheWAL(t *testing.T) {
 	}
 }
 
+// fillWALPastRestart commits until the WAL is longer than restartFrames:
+// the next checkpoint is one that must end under the writer lock.
+func fillWALPastRestart(t *testing.T, s *Store) {
+	t.Helper()
+	for i := 0; ; i++ {
+		if err := putMeta(s, i); err != nil {
+			t.Fatal(err)
+		}
+		if i%200 == 0 {
+			if fi, err := os.Stat(s.path + "-wal"); err == nil && fi.Size() > int64(restartFrames+256)*(4096+24) {
+				return
+			}
+		}
+	}
+}
+
+// openWrite begins a write on the writer connection and leaves it open: a
+// commit that began before a checkpoint pass and ends after it.
+func openWrite(t *testing.T, s *Store) *sql.Tx {
+	t.Helper()
+	ctx := context.Background()
+	wtx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wtx.ExecContext(ctx, `INSERT OR REPLACE INTO meta (key, value) VALUES ('h12-test', 'x')`); err != nil {
+		t.Fatal(err)
+	}
+	return wtx
+}
+
 // Commits that arrive while the passive pass copies (as under a rush, when
 // the writer never pauses) leave the WAL past what that pass copied; the
 // pass under the writer lock must still run, or no commit ever begins on a
@@ -73,25 +96,10 @@ func TestBackgroundCheckpointRestartsTheWALUnderCommits(t *testing.T) {
 	restartFrames = 2048
 	s := openTest(t)
 	ctx := context.Background()
-	for i := 0; ; i++ {
-		if err := putMeta(s, i); err != nil {
-			t.Fatal(err)
-		}
-		if i%200 == 0 {
-			if fi, err := os.Stat(s.path + "-wal"); err == nil && fi.Size() > int64(restartFrames+256)*(4096+24) {
-				break
-			}
-		}
-	}
+	fillWALPastRestart(t, s)
 	// A commit that began before the pass and ends after it, then more:
 	// they append to the WAL that the pass copied only in part.
-	wtx, err := s.writer.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := wtx.ExecContext(ctx, `INSERT OR REPLACE INTO meta (key, value) VALUES ('h12-test', 'x')`); err != nil {
-		t.Fatal(err)
-	}
+	wtx := openWrite(t, s)
 	ran := false
 	afterFirstPass = func() {
 		ran = true
@@ -146,25 +154,10 @@ func TestBackgroundCheckpointCatchesUpBeforeTheLock(t *testing.T) {
 	restartFrames = 2048
 	s := openTest(t)
 	ctx := context.Background()
-	for i := 0; ; i++ {
-		if err := putMeta(s, i); err != nil {
-			t.Fatal(err)
-		}
-		if i%200 == 0 {
-			if fi, err := os.Stat(s.path + "-wal"); err == nil && fi.Size() > int64(restartFrames+256)*(4096+24) {
-				break
-			}
-		}
-	}
+	fillWALPastRestart(t, s)
 	// As under load: a commit that began before the first pass ends after
 	// it, and more follow, appended to the WAL that pass copied.
-	wtx, err := s.writer.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := wtx.ExecContext(ctx, `INSERT OR REPLACE INTO meta (key, value) VALUES ('h12-test', 'x')`); err != nil {
-		t.Fatal(err)
-	}
+	wtx := openWrite(t, s)
 	ran := false
 	afterFirstPass = func() {
 		ran = true

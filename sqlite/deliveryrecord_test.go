@@ -2,15 +2,11 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
-	"io/fs"
 	"path/filepath"
 	"strings"
 	"testing"
-	"testing/fstest"
 
 	"github.com/publicmask/publicmask"
-	"github.com/publicmask/publicmask/internal/migration"
 )
 
 // deliverWithRecords writes deliveries of code as the ledger's delivery
@@ -112,27 +108,7 @@ func TestDeliveryCarriesItsRecord(t *testing.T) {
 func TestDeliveryRecordsMigrateForward(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "pm.db")
-	old := fstest.MapFS{}
-	entries, err := fs.ReadDir(migrations, "migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if e.Name() < "00007" {
-			b, err := fs.ReadFile(migrations, "migrations/"+e.Name())
-			if err != nil {
-				t.Fatal(err)
-			}
-			old[e.Name()] = &fstest.MapFile{Data: b}
-		}
-	}
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := migration.Up(ctx, db, old, migration.SQLite); err != nil {
-		t.Fatal(err)
-	}
+	db := migratedBefore(t, path, "00007")
 	for _, q := range []string{
 		`INSERT INTO outlets (code, name, addr, type, lat, lng, stock, version) VALUES ('10000001', '약국', '서울', '01', 37.5, 127, 8, 1)`,
 		`INSERT INTO deliveries (id, outlet, txn_id, quantity, at) VALUES ('d1', '10000001', 'txn-d1', 8, 1)`,

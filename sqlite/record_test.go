@@ -127,19 +127,18 @@ func TestRefusedRecordLeavesTheCopyAsTheStore(t *testing.T) {
 	}
 }
 
-// TestRecordsMigrateForward: a database whose sales' records are in the
-// idempotency table (before migration 00006) still replays them after the
-// migration, and its sales are still read by outlet.
-func TestRecordsMigrateForward(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "pm.db")
+// migratedBefore is a store at path migrated up to, not including, the
+// migration named from version on: a database as an older release left it.
+// The caller closes it.
+func migratedBefore(t *testing.T, path, version string) *sql.DB {
+	t.Helper()
 	old := fstest.MapFS{}
 	entries, err := fs.ReadDir(migrations, "migrations")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
-		if e.Name() < "00006" {
+		if e.Name() < version {
 			b, err := fs.ReadFile(migrations, "migrations/"+e.Name())
 			if err != nil {
 				t.Fatal(err)
@@ -151,9 +150,19 @@ func TestRecordsMigrateForward(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := migration.Up(ctx, db, old, migration.SQLite); err != nil {
+	if _, err := migration.Up(context.Background(), db, old, migration.SQLite); err != nil {
 		t.Fatal(err)
 	}
+	return db
+}
+
+// TestRecordsMigrateForward: a database whose sales' records are in the
+// idempotency table (before migration 00006) still replays them after the
+// migration, and its sales are still read by outlet.
+func TestRecordsMigrateForward(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "pm.db")
+	db := migratedBefore(t, path, "00006")
 	for _, q := range []string{
 		`INSERT INTO outlets (code, name, addr, type, lat, lng, stock, version) VALUES ('10000001', '약국', '서울', '01', 37.5, 127, 8, 1)`,
 		`INSERT INTO sales (id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity) VALUES ('s1', '10000001', 'txn-s1', 1, 1, '2020-03-09', 0, 2)`,

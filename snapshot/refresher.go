@@ -137,10 +137,10 @@ func NewRefresher(src Source, opts Options) *Refresher {
 	if opts.ConfirmEvery <= 0 {
 		opts.ConfirmEvery = time.Second
 	}
-	os, ok := src.(OrderedSource)
+	srcOrder, ok := src.(OrderedSource)
 	r := &Refresher{
 		src: src, opts: opts, log: opts.Logger, now: opts.Clock,
-		ordered:  ok && os.OrderedChanges(),
+		ordered:  ok && srcOrder.OrderedChanges(),
 		resized:  -1,
 		pending:  make(map[string]publicmask.Outlet),
 		deferred: make(map[string]publicmask.Outlet),

@@ -21,7 +21,7 @@ func sqlAddStock(n int) string {
 		values(n, 3) + `) AS v WHERE outlets.code = v.column1 RETURNING ` + outletCols
 }
 
-var sqlAddStockFull = sqlAddStock(bulkRows)
+var sqlAddStockGroup = newGroupSQL(sqlAddStock)
 
 // AddStock implements publicmask.StockAdder. Versions follow SaveOutlets':
 // one per changed outlet, in the order of adds, no gaps. The rows are
@@ -38,11 +38,7 @@ func (t *tx) AddStock(adds []publicmask.StockAdd, at time.Time) ([]publicmask.Ou
 		for i, a := range adds[lo:hi] {
 			args = append(args, a.Outlet, a.Quantity, base+int64(lo+i)+1)
 		}
-		q := sqlAddStockFull
-		if hi-lo < bulkRows {
-			q = sqlAddStock(hi - lo)
-		}
-		return t.bulkQuery(q, hi-lo, args, func(v []driver.Value) error {
+		return t.bulkQuery(sqlAddStockGroup, hi-lo, args, func(v []driver.Value) error {
 			o, err := rawOutlet(v)
 			out = append(out, o)
 			return err

@@ -41,23 +41,41 @@ func inGroups(n int, fn func(lo, hi int) error) error {
 // delivery line allocated at 540,000 outlets, where the heap sits at the
 // soft memory limit and each byte brings the next collection closer.
 
-// bulkExec runs q, a statement of rows rows, after writing the pending
-// rows.
-func (t *tx) bulkExec(q string, rows int, args []any) error {
+// groupSQL is a bulk statement's text for a group of n rows: that of a
+// full group built once and kept prepared, a smaller one's built for its
+// one use.
+type groupSQL struct {
+	full  string
+	build func(n int) string
+}
+
+func newGroupSQL(build func(n int) string) groupSQL { return groupSQL{build(bulkRows), build} }
+
+func (g groupSQL) text(n int) (q string, full bool) {
+	if n == bulkRows {
+		return g.full, true
+	}
+	return g.build(n), false
+}
+
+// bulkExec runs g for rows rows, after writing the pending rows.
+func (t *tx) bulkExec(g groupSQL, rows int, args []any) error {
 	if err := t.flush(); err != nil {
 		return err
 	}
-	_, err := t.execRawOnce(q, rows == bulkRows, args)
+	q, keep := g.text(rows)
+	_, err := t.execRawOnce(q, keep, args)
 	return err
 }
 
-// bulkQuery runs q, a statement of rows rows, after writing the pending
-// rows, and calls row with each row's values (see queryRaw).
-func (t *tx) bulkQuery(q string, rows int, args []any, row func([]driver.Value) error) error {
+// bulkQuery runs g for rows rows, after writing the pending rows, and calls
+// row with each row's values (see queryRaw).
+func (t *tx) bulkQuery(g groupSQL, rows int, args []any, row func([]driver.Value) error) error {
 	if err := t.flush(); err != nil {
 		return err
 	}
-	return t.queryRaw(q, rows == bulkRows, args, row)
+	q, keep := g.text(rows)
+	return t.queryRaw(q, keep, args, row)
 }
 
 // LockOutlets implements publicmask.BulkTx: rows the writer holds come from
@@ -88,12 +106,8 @@ func (t *tx) LockOutlets(codes []string) (map[string]publicmask.Outlet, error) {
 		for _, c := range missing[lo:hi] {
 			args = append(args, c)
 		}
-		q := sqlLockOutletsFull
-		if hi-lo < bulkRows {
-			q = sqlLockOutlets(hi - lo)
-		}
 		loaded = loaded[:0]
-		err := t.bulkQuery(q, hi-lo, args, func(v []driver.Value) error {
+		err := t.bulkQuery(sqlLockOutletsGroup, hi-lo, args, func(v []driver.Value) error {
 			o, err := rawOutlet(v)
 			loaded = append(loaded, o)
 			return err
@@ -160,9 +174,9 @@ func sqlLockOutlets(n int) string {
 }
 
 var (
-	sqlLockOutletsFull  = sqlLockOutlets(bulkRows)
-	sqlOutletUpsertFull = sqlOutletUpsert(bulkRows)
-	sqlDeliveriesFull   = sqlInsert(tableDeliveries, 7, bulkRows)
+	sqlLockOutletsGroup  = newGroupSQL(sqlLockOutlets)
+	sqlOutletUpsertGroup = newGroupSQL(sqlOutletUpsert)
+	sqlDeliveriesGroup   = newGroupSQL(func(n int) string { return sqlInsert(tableDeliveries, 7, n) })
 )
 
 func sqlOutletUpsert(n int) string {
@@ -205,11 +219,7 @@ func (t *tx) SaveOutlets(os []*publicmask.Outlet) error {
 			args = append(args, o.Code, o.Name, o.Addr, o.Type, o.Lat, o.Lng, o.Stock, o.Suspended,
 				stockAt.nullMicro(o.StockAt), updatedAt.nullMicro(o.UpdatedAt), o.Version, o.Sold)
 		}
-		q := sqlOutletUpsertFull
-		if hi-lo < bulkRows {
-			q = sqlOutletUpsert(hi - lo)
-		}
-		if err := t.bulkExec(q, hi-lo, args); err != nil {
+		if err := t.bulkExec(sqlOutletUpsertGroup, hi-lo, args); err != nil {
 			return fmt.Errorf("sqlite: save outlets: %w", err)
 		}
 		return nil
@@ -251,7 +261,7 @@ func (t *tx) InsertDeliveries(ds []*publicmask.Delivery) error {
 	}
 	var at boxed
 	i := 0
-	return insertRows(t, tableDeliveries, 7, sqlDeliveriesFull, ds, func(args []any, d *publicmask.Delivery) []any {
+	return insertRows(t, tableDeliveries, 7, sqlDeliveriesGroup, ds, func(args []any, d *publicmask.Delivery) []any {
 		var hash, resp any = "", nil // NULL: the record, if any, is elsewhere
 		if recs != nil {
 			r := &recs[i]
@@ -321,20 +331,16 @@ func (b *boxed) nullMicro(t time.Time) any {
 }
 
 // insertRows inserts items into table (its name and column list) with one
-// multi-row INSERT per group (full: the statement of a full group); row
-// appends an item's cols values in order.
-func insertRows[T any](t *tx, table string, cols int, full string, items []T, row func([]any, T) []any) error {
+// multi-row INSERT per group (g, that INSERT); row appends an item's cols
+// values in order.
+func insertRows[T any](t *tx, table string, cols int, g groupSQL, items []T, row func([]any, T) []any) error {
 	args := make([]any, 0, cols*min(len(items), bulkRows))
 	return inGroups(len(items), func(lo, hi int) error {
 		args = args[:0]
 		for _, it := range items[lo:hi] {
 			args = row(args, it)
 		}
-		q := full
-		if hi-lo < bulkRows {
-			q = sqlInsert(table, cols, hi-lo)
-		}
-		if err := t.bulkExec(q, hi-lo, args); err != nil {
+		if err := t.bulkExec(g, hi-lo, args); err != nil {
 			return fmt.Errorf("sqlite: %s: %w", table[:strings.IndexByte(table, ' ')], err)
 		}
 		return nil

@@ -192,11 +192,22 @@ PW=$(curl -fsS -H "Authorization: Bearer $TOKEN" "$BASE/api/v2/admin/verify" | p
 say "== 6. isolation: outlet sales (300/s) alone, then under a storesByGeo flood (wrk -c256)"
 "${RUSH[@]}" --target "$BASE" --admin-token "$TOKEN" --duration 10s --sales-rate 300 --read-rate 0 --streams 0 --scrapers 0 \
 	--report "$DIR/rush-alone" --quiet --seed 3 || say "   (rush reported violations: see $DIR/rush-alone)"
-wrk -t2 -c256 -d12s --latency -s "$DIR/geo.lua" "$BASE" >"$DIR/wrk-flood.txt" &
-WRK=$!
-sleep 1
+# The flood starts when the rush's sales do: the rush's set-up (outlet list,
+# tokens, opening deliveries) takes 10–20 s under a flood, so a flood
+# started with the rush was over before its first sale (runs before
+# 2026-12-01 13:30Z measured sales after the flood). The rush prints its
+# "… outlets stocked" line when the set-up is done.
 "${RUSH[@]}" --target "$BASE" --admin-token "$TOKEN" --duration 10s --sales-rate 300 --read-rate 0 --streams 0 --scrapers 0 \
-	--report "$DIR/rush-flood" --quiet --seed 4 || say "   (rush reported violations: see $DIR/rush-flood)"
+	--report "$DIR/rush-flood" --seed 4 >"$DIR/rush-flood.log" 2>&1 &
+RUSHPID=$!
+for _ in $(seq 1 1200); do
+	grep -q 'outlets stocked' "$DIR/rush-flood.log" 2>/dev/null && break
+	kill -0 $RUSHPID 2>/dev/null || break
+	sleep 0.05
+done
+wrk -t2 -c256 -d11s --latency -s "$DIR/geo.lua" "$BASE" >"$DIR/wrk-flood.txt" &
+WRK=$!
+wait $RUSHPID || say "   (rush reported violations: see $DIR/rush-flood)"
 wait $WRK
 ALONE_P99=$(jget "$DIR/rush-alone/report.json" sales.p99_ms)
 FLOOD_P99=$(jget "$DIR/rush-flood/report.json" sales.p99_ms)

@@ -37,7 +37,7 @@ const sqlPrune = `DELETE FROM outlet_changes WHERE version > ? AND version <= ?
 
 // pruneEvery and pruneMax pace the pruning (variables for tests).
 var (
-	pruneEvery int64 = 2048
+	pruneEvery int64 = 512
 	pruneMax   int64 = 8192
 )
 

@@ -62,6 +62,12 @@ func (t *tx) AddStock(adds []publicmask.StockAdd, at time.Time) ([]publicmask.Ou
 			}
 			out[i].Version = v
 		}
+		// The log of changes (migration 00008) holds the first numbers
+		// too, stale now: those beyond the last version would collide
+		// with the next ones.
+		if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM outlet_changes WHERE version > ?`, base+int64(len(out))); err != nil {
+			return nil, fmt.Errorf("sqlite: add stock: %w", err)
+		}
 	}
 	t.s.version = base + int64(len(out))
 	if len(t.st.outlets) == 0 {

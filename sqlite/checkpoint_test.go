@@ -14,6 +14,7 @@ func TestBackgroundCheckpointRestartsTheWAL(t *testing.T) {
 	defer func(n int) { restartFrames = n }(restartFrames)
 	restartFrames = 2048
 	s := openTest(t)
+	stopBackgroundCheckpoints(s)
 	ctx := context.Background()
 	pass := func() (int, int) {
 		t.Helper()
@@ -71,6 +72,16 @@ func fillWALPastRestart(t *testing.T, s *Store) {
 	}
 }
 
+// stopBackgroundCheckpoints stops s's ticker, so that only the test runs
+// passes: on a loaded machine filling the WAL takes longer than a tick, and
+// a background pass then copied the WAL (or ran the test's hooks) before
+// the test's own pass (seen at load 15: "long WAL: checkpoint copied 91 of
+// 91 frames", a hook's commit run twice).
+func stopBackgroundCheckpoints(s *Store) {
+	s.ckpt.cancel()
+	<-s.ckpt.done
+}
+
 // openWrite begins a write on the writer connection and leaves it open: a
 // commit that began before a checkpoint pass and ends after it.
 func openWrite(t *testing.T, s *Store) *sql.Tx {
@@ -95,6 +106,7 @@ func TestBackgroundCheckpointRestartsTheWALUnderCommits(t *testing.T) {
 	defer func() { afterFirstPass = nil }()
 	restartFrames = 2048
 	s := openTest(t)
+	stopBackgroundCheckpoints(s)
 	ctx := context.Background()
 	fillWALPastRestart(t, s)
 	// A commit that began before the pass and ends after it, then more:
@@ -153,6 +165,7 @@ func TestBackgroundCheckpointCatchesUpBeforeTheLock(t *testing.T) {
 	defer func() { afterFirstPass, lockPassCopied = nil, nil }()
 	restartFrames = 2048
 	s := openTest(t)
+	stopBackgroundCheckpoints(s)
 	ctx := context.Background()
 	fillWALPastRestart(t, s)
 	// As under load: a commit that began before the first pass ends after

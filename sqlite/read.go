@@ -63,11 +63,12 @@ func (v view) Outlets(ctx context.Context) ([]publicmask.Outlet, int64, error) {
 	return out, version, rows.Err()
 }
 
-// OutletChanges reads outlets changed after a version, in version order.
-// SQLite has one writer and assigns versions inside it, so versions commit
-// in order and a watermark never skips one.
+// OutletChanges reads outlets changed after a version, in version order,
+// through the log of changes (changes.go). SQLite has one writer and
+// assigns versions inside it, so versions commit in order and a watermark
+// never skips one.
 func (s *Store) OutletChanges(ctx context.Context, after int64, limit int) ([]publicmask.Outlet, error) {
-	rows, err := s.reader.QueryContext(ctx, `SELECT `+outletCols+` FROM outlets WHERE version > ? ORDER BY version LIMIT ?`, after, limit)
+	rows, err := s.reader.QueryContext(ctx, sqlChanges, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: changes: %w", err)
 	}

@@ -33,13 +33,17 @@ type Store struct {
 
 	writeMu sync.Mutex
 	version int64 // last assigned change version; guarded by writeMu
-	dur     *durability
-	stmts   map[string]*sql.Stmt
-	raw     rawStmts            // the multi-row statements on the driver connection (rawexec.go); guarded by writeMu
-	hot     *hot                // the writer's copy of outlets and person-weeks (hot.go)
-	spareNV []driver.NamedValue // the same for the direct statements' arguments
-	spare   pending             // a finished transaction's pending rows, emptied (buffer.go)
-	ckpt    *checkpointer
+	// prunedAt is the version at the last step of the change log's
+	// pruning, pruneCursor the version it reached (changes.go); guarded
+	// by writeMu.
+	prunedAt, pruneCursor int64
+	dur                   *durability
+	stmts                 map[string]*sql.Stmt
+	raw                   rawStmts            // the multi-row statements on the driver connection (rawexec.go); guarded by writeMu
+	hot                   *hot                // the writer's copy of outlets and person-weeks (hot.go)
+	spareNV               []driver.NamedValue // the same for the direct statements' arguments
+	spare                 pending             // a finished transaction's pending rows, emptied (buffer.go)
+	ckpt                  *checkpointer
 	// outletReads counts the outlets the writer looked up in the database
 	// (tests); guarded by writeMu.
 	outletReads int
@@ -115,10 +119,12 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	s.hot.start = s.startBuild
 	s.hot.startIdem = s.startIdemBuild
 	s.startCheckpointer(ckdb)
-	if err := writer.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM outlets`).Scan(&s.version); err != nil {
+	// The log's last entry is the latest version (changes.go).
+	if err := writer.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM outlet_changes`).Scan(&s.version); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: read version: %w", err)
 	}
+	s.prunedAt = s.version // the log's pruning starts with the next writes
 	var empty bool
 	if err := writer.QueryRowContext(ctx, `SELECT NOT EXISTS (SELECT 1 FROM outlets)`).Scan(&empty); err != nil {
 		s.Close()
@@ -209,7 +215,7 @@ const (
 	sqlTokenRevoke  = `UPDATE tokens SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL`
 )
 
-var writeSQL = []string{sqlIdemGet, sqlSaleIdemGet, sqlDelivIdemGet, sqlLockOutlet, sqlOutletInsert, sqlSaleLock, sqlItemsGet, sqlPWLock, sqlSaleCancel, sqlDeliveryPut, sqlCorrectPut, sqlSuspStart, sqlSuspEnd, sqlSuspAt, sqlTokenPut, sqlTokenRevoke}
+var writeSQL = []string{sqlPruneEnd, sqlPrune, sqlIdemGet, sqlSaleIdemGet, sqlDelivIdemGet, sqlLockOutlet, sqlOutletInsert, sqlSaleLock, sqlItemsGet, sqlPWLock, sqlSaleCancel, sqlDeliveryPut, sqlCorrectPut, sqlSuspStart, sqlSuspEnd, sqlSuspAt, sqlTokenPut, sqlTokenRevoke}
 
 func (s *Store) prepare(ctx context.Context) error {
 	qs := append(writeSQL[:len(writeSQL):len(writeSQL)], multiSQLs()...)
@@ -267,6 +273,9 @@ func (s *Store) write(ctx context.Context, fn func(publicmask.Tx) error) (uint64
 	if err == nil {
 		err = tx.flush()
 	}
+	if err == nil {
+		err = tx.pruneChanges()
+	}
 	if err != nil {
 		if rerr := sqlTx.Rollback(); rerr != nil {
 			s.hot.drop() // the database's state is in doubt: load it again
@@ -288,6 +297,9 @@ func (s *Store) write(ctx context.Context, fn func(publicmask.Tx) error) (uint64
 		return 0, unavailable("commit", err)
 	}
 	s.hot.apply(&tx.st)
+	if tx.pruned {
+		s.prunedAt, s.pruneCursor = s.version, tx.cursor
+	}
 	return s.dur.committedOne(), nil
 }
 

@@ -33,6 +33,10 @@ type tx struct {
 	// (Idempotency, checkNewRecords).
 	known  map[publicmask.IdemKey]publicmask.IdemRecord
 	absent map[publicmask.IdemKey]bool
+	// pruned: a step of the change log's pruning ran, up to cursor
+	// (changes.go).
+	pruned bool
+	cursor int64
 }
 
 // knownAbsent notes that k had no record when this transaction looked.

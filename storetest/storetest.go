@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) publicmask.Store) {
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"ReadYourWritesInTx", testReadYourWrites},
 		{"VersionsStampedOncePerWrite", testVersionsPerWrite},
+		{"FeedFollowsEveryWrite", testFeedFollowsEveryWrite},
 		{"LateSalesAndShortfalls", testLateSales},
 		{"SuspensionHistory", testSuspensions},
 		{"OutletActive", testOutletActive},

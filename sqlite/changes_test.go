@@ -1,0 +1,200 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/storetest"
+)
+
+// checkChangeLog checks the log of changes (changes.go) in the database at
+// path: each outlet's current version is there, under its code, and
+// nothing beyond the last version. It returns the log's length.
+func checkChangeLog(t *testing.T, q interface {
+	QueryRow(string, ...any) *sql.Row
+}) int {
+	t.Helper()
+	var missing, beyond, n int
+	if err := q.QueryRow(`SELECT COUNT(*) FROM outlets o WHERE NOT EXISTS (SELECT 1 FROM outlet_changes c WHERE c.version = o.version AND c.code = o.code)`).Scan(&missing); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.QueryRow(`SELECT COUNT(*) FROM outlet_changes WHERE version > (SELECT COALESCE(MAX(version), 0) FROM outlets)`).Scan(&beyond); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.QueryRow(`SELECT COUNT(*) FROM outlet_changes`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if missing != 0 || beyond != 0 {
+		t.Errorf("change log: %d outlets without their version's entry, %d entries beyond the last version", missing, beyond)
+	}
+	return n
+}
+
+// TestConformanceWithEagerPruning runs the conformance suite with a step
+// of the change log's pruning in every write, and checks the log after
+// each test: pruning may only ever delete what the feed no longer reads.
+func TestConformanceWithEagerPruning(t *testing.T) {
+	defer func(e int64) { pruneEvery = e }(pruneEvery)
+	pruneEvery = 1
+	storetest.Run(t, func(t *testing.T) publicmask.Store {
+		path := filepath.Join(t.TempDir(), "pm.db")
+		s, err := Open(context.Background(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Registered before Run's Close: runs after it, on the file.
+		t.Cleanup(func() {
+			db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			checkChangeLog(t, db)
+		})
+		return s
+	})
+}
+
+// TestChangeLogStaysShort: stock changes of a few outlets, batch after
+// batch, leave a log about as long as the outlets plus a pass's worth of
+// entries, not one entry per change; the feed and the version read at
+// open still agree with the outlets.
+func TestChangeLogStaysShort(t *testing.T) {
+	defer func(e, m int64) { pruneEvery, pruneMax = e, m }(pruneEvery, pruneMax)
+	pruneEvery, pruneMax = 64, 128
+	path := filepath.Join(t.TempDir(), "pm.db")
+	s, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	const outlets = 50
+	err = s.Write(ctx, func(tx publicmask.Tx) error {
+		for i := range outlets {
+			o := &publicmask.Outlet{Code: fmt.Sprintf("1%07d", i), Name: "약국", Addr: "서울특별시 중구", Type: publicmask.TypePharmacy, Lat: 37.5, Lng: 127}
+			if err := tx.SaveOutlet(o); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	longest := 0
+	for b := range 400 {
+		err := s.Write(ctx, func(tx publicmask.Tx) error {
+			for i := range 7 {
+				o, err := tx.LockOutlet(fmt.Sprintf("1%07d", (b*7+i*3)%outlets))
+				if err != nil {
+					return err
+				}
+				o.Stock++
+				if err := tx.SaveOutlet(&o); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		longest = max(longest, checkChangeLog(t, s.reader))
+	}
+	// 2,850 changes; each pass reads the live entries (50) and those
+	// appended since the pass before.
+	if limit := outlets + 4*int(pruneEvery); longest > limit {
+		t.Fatalf("the change log grew to %d entries (limit %d)", longest, limit)
+	}
+	all, version, err := s.Outlets(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed, err := s.OutletChanges(ctx, 0, 1000)
+	if err != nil || len(feed) != len(all) {
+		t.Fatalf("feed from 0: %d outlets (%v), want %d", len(feed), err, len(all))
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.version != version {
+		t.Fatalf("version at open %d, want %d", s.version, version)
+	}
+}
+
+// TestMigrationToChangeLog: a store of the release before the log, with
+// outlets whose versions are out of code order, migrates; the feed returns
+// them in version order, the next write continues their versions and
+// reaches the feed, and Open reads the last version from the log.
+func TestMigrationToChangeLog(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "pm.db")
+	old := migratedBefore(t, path, "00008")
+	for i, v := range []int64{7, 3, 12, 5} {
+		_, err := old.Exec(`INSERT INTO outlets (code, name, addr, type, lat, lng, stock, version) VALUES (?, '약국', '서울특별시 중구', '01', 37.5, 127, 10, ?)`, fmt.Sprintf("1%07d", i), v)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.version != 12 {
+		t.Fatalf("version at open %d, want 12", s.version)
+	}
+	feed, err := s.OutletChanges(ctx, 4, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := codesAt(feed); got != "10000003@5 10000000@7 10000002@12" {
+		t.Fatalf("feed after 4: %s", got)
+	}
+	err = s.Write(ctx, func(tx publicmask.Tx) error {
+		o, err := tx.LockOutlet("10000001")
+		if err != nil {
+			return err
+		}
+		o.Stock--
+		return tx.SaveOutlet(&o)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed, err = s.OutletChanges(ctx, 7, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := codesAt(feed); got != "10000002@12 10000001@13" {
+		t.Fatalf("feed after 7: %s", got)
+	}
+	checkChangeLog(t, s.reader)
+	var indexes int
+	if err := s.reader.QueryRow(`SELECT COUNT(*) FROM sqlite_schema WHERE name = 'outlets_version'`).Scan(&indexes); err != nil || indexes != 0 {
+		t.Fatalf("outlets_version still there (%d, %v)", indexes, err)
+	}
+}
+
+func codesAt(os []publicmask.Outlet) string {
+	s := ""
+	for i, o := range os {
+		if i > 0 {
+			s += " "
+		}
+		s += fmt.Sprintf("%s@%d", o.Code, o.Version)
+	}
+	return s
+}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/publicmask/publicmask"
-	"github.com/publicmask/publicmask/internal/httpx"
 	"github.com/publicmask/publicmask/ledger"
 	"github.com/publicmask/publicmask/outletio"
 	"github.com/publicmask/publicmask/policy"
@@ -282,7 +281,7 @@ func (s *Server) adminDeliveries(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	httpx.WriteJSONBytes(w, http.StatusOK, b)
+	writeJSONOwned(w, http.StatusOK, b)
 }
 
 func (s *Server) verify(w http.ResponseWriter, r *http.Request) {

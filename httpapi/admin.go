@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -226,6 +227,12 @@ type deliveryLineOut struct {
 // others are recorded.
 func (s *Server) adminDeliveries(w http.ResponseWriter, r *http.Request) {
 	var in []ledger.DeliveryRequest
+	if hb, ok := r.Body.(heldBody); ok {
+		// Sized for the body's objects (at most one a '{'): decoding appends
+		// to it, where a nil slice grew by doubling (~5% of the bytes a list of
+		// 50,000 lines allocates).
+		in = make([]ledger.DeliveryRequest, 0, min(bytes.Count(hb.b, []byte{'{'}), maxDeliveryLines+1))
+	}
 	if !s.decodeBody(w, r, s.cfg.ImportMaxBytes, &in) {
 		return
 	}

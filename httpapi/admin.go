@@ -233,7 +233,8 @@ func (s *Server) adminDeliveries(w http.ResponseWriter, r *http.Request) {
 		// 50,000 lines allocates).
 		in = make([]ledger.DeliveryRequest, 0, min(bytes.Count(hb.b, []byte{'{'}), maxDeliveryLines+1))
 	}
-	if !s.decodeBody(w, r, s.cfg.ImportMaxBytes, &in) {
+	if err := decodeDeliveries(w, r, s.cfg.ImportMaxBytes, &in); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	if len(in) == 0 || len(in) > maxDeliveryLines {

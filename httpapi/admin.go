@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -11,7 +12,6 @@ import (
 	"time"
 
 	"github.com/publicmask/publicmask"
-	"github.com/publicmask/publicmask/internal/httpx"
 	"github.com/publicmask/publicmask/ledger"
 	"github.com/publicmask/publicmask/outletio"
 	"github.com/publicmask/publicmask/policy"
@@ -227,7 +227,14 @@ type deliveryLineOut struct {
 // others are recorded.
 func (s *Server) adminDeliveries(w http.ResponseWriter, r *http.Request) {
 	var in []ledger.DeliveryRequest
-	if !s.decodeBody(w, r, s.cfg.ImportMaxBytes, &in) {
+	if hb, ok := r.Body.(heldBody); ok {
+		// Sized for the body's objects (at most one a '{'): decoding appends
+		// to it, where a nil slice grew by doubling (~5% of the bytes a list of
+		// 50,000 lines allocates).
+		in = make([]ledger.DeliveryRequest, 0, min(bytes.Count(hb.b, []byte{'{'}), maxDeliveryLines+1))
+	}
+	if err := decodeDeliveries(w, r, s.cfg.ImportMaxBytes, &in); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	if len(in) == 0 || len(in) > maxDeliveryLines {
@@ -282,7 +289,7 @@ func (s *Server) adminDeliveries(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	httpx.WriteJSONBytes(w, http.StatusOK, b)
+	writeJSONOwned(w, http.StatusOK, b)
 }
 
 func (s *Server) verify(w http.ResponseWriter, r *http.Request) {

@@ -539,3 +539,29 @@ func TestCounterPageOnlyOnLedgerRoles(t *testing.T) {
 		}
 	}
 }
+
+// A delivery list's slice is sized from the body before decoding: bodies
+// that are not a list of lines still answer as before.
+func TestDeliveryListShapes(t *testing.T) {
+	h := newHarness(t, Config{})
+	for _, c := range []struct{ body, want string }{
+		{`[]`, "body must be an array of 1–100000 delivery lines"},
+		{`null`, "body must be an array of 1–100000 delivery lines"},
+		{`{}`, "body must be a JSON array, not object"},
+		{`[{"outlet":"A0000001","quantity":1,"txn_id":"d1"}] {}`, "body must contain a single JSON value"},
+		{`[{"outlet":"A0000001","quantity":"1","txn_id":"d1"}]`, "quantity: wrong type (got string, want integer)"},
+	} {
+		rec := h.do("POST", "/api/v2/admin/deliveries", "admin", c.body)
+		var e struct {
+			Error struct{ Code, Message string }
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || rec.Code != 400 || e.Error.Message != c.want {
+			t.Errorf("%s: %d %s, want 400 %q", c.body, rec.Code, rec.Body, c.want)
+		}
+	}
+	rec := h.do("POST", "/api/v2/admin/deliveries", "admin", `[{"outlet":"A0000001","quantity":1,"txn_id":"d1"},{"outlet":"A0000001","quantity":2,"txn_id":"d2"}]`)
+	var dres struct{ Results []deliveryLineOut }
+	if err := json.Unmarshal(rec.Body.Bytes(), &dres); err != nil || rec.Code != 200 || len(dres.Results) != 2 || !dres.Results[0].OK || !dres.Results[1].OK || dres.Results[1].TxnID != "d2" {
+		t.Errorf("list: %d %s", rec.Code, rec.Body)
+	}
+}

@@ -249,6 +249,16 @@ func (p *saleParser) intField(dst **int) bool {
 		*dst = nil
 		return true
 	}
+	n, ok := p.integer()
+	if ok {
+		*dst = &n
+	}
+	return ok
+}
+
+// integer reads a plain integer of at most 18 digits (no fraction, no
+// exponent, no leading zero).
+func (p *saleParser) integer() (int, bool) {
 	p.ws()
 	neg := p.i < len(p.b) && p.b[p.i] == '-'
 	if neg {
@@ -262,14 +272,13 @@ func (p *saleParser) intField(dst **int) bool {
 	}
 	digits := p.i - start
 	if digits == 0 || digits > 18 || (digits > 1 && p.b[start] == '0') {
-		return false
+		return 0, false
 	}
 	if p.i < len(p.b) && (p.b[p.i] == '.' || p.b[p.i] == 'e' || p.b[p.i] == 'E') {
-		return false
+		return 0, false
 	}
 	if neg {
 		n = -n
 	}
-	*dst = &n
-	return true
+	return n, true
 }

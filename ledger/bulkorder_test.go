@@ -64,3 +64,39 @@ func TestDeliverManyKeepsAnOutletsLinesTogether(t *testing.T) {
 	}
 	mustVerify(t, e)
 }
+
+// An outlet's lines scattered through a list in no code order: sorting
+// the list by outlet keeps them in the list's order (the receipts count up
+// by txn_id's number), as a stable sort would.
+func TestDeliverManyKeepsAnOutletsLinesInListOrder(t *testing.T) {
+	e := testenv.New(t)
+	ctx := context.Background()
+	const n = 300
+	var outlets []publicmask.Outlet
+	for i := range n {
+		outlets = append(outlets, publicmask.Outlet{Code: fmt.Sprintf("4%07d", i), Name: "약국", Type: publicmask.TypePharmacy, Lat: 37.5, Lng: 127})
+	}
+	if _, err := e.Ledger.ImportOutlets(ctx, outlets); err != nil {
+		t.Fatal(err)
+	}
+	var lines []ledger.DeliveryRequest
+	next := make([]int, n)
+	for k := range 3000 {
+		i := (k * 7919) % n // every outlet many times, the outlets out of order
+		next[i]++
+		lines = append(lines, ledger.DeliveryRequest{Outlet: outlets[i].Code, Quantity: 1, TxnID: fmt.Sprintf("t-%d", next[i])})
+	}
+	res, err := e.Ledger.DeliverMany(ctx, lines)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if r.Error != nil {
+			t.Fatalf("line %d: %v", i, r.Error)
+		}
+		if want := fmt.Sprintf("t-%d", r.Receipt.Stock); r.TxnID != want {
+			t.Fatalf("line %d (%s of %s): stock %d, want the line's place among its outlet's", i, r.TxnID, r.Outlet, r.Receipt.Stock)
+		}
+	}
+	mustVerify(t, e)
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/publicmask/publicmask"
 )
@@ -132,7 +133,7 @@ func (l *Ledger) DeliverMany(ctx context.Context, lines []DeliveryRequest) ([]De
 		i    int
 		hash string
 	}
-	var valid []line
+	valid := make([]line, 0, len(lines))
 	for i, d := range lines {
 		out[i] = DeliveryResult{Outlet: d.Outlet, TxnID: d.TxnID}
 		if out[i].Error = cmp.Or(CheckTxnID("txn_id", d.TxnID), CheckDelivery(d.Quantity)); out[i].Error == nil {
@@ -142,8 +143,13 @@ func (l *Ledger) DeliverMany(ctx context.Context, lines []DeliveryRequest) ([]De
 	if len(valid) == 0 {
 		return out, nil
 	}
-	// Lock outlets in code order, as every batch does (see op.outlet).
-	slices.SortStableFunc(valid, func(a, b line) int { return cmp.Compare(lines[a.i].Outlet, lines[b.i].Outlet) })
+	// Lock outlets in code order, as every batch does (see op.outlet); an
+	// outlet's lines keep the list's order (by index: the order a stable
+	// sort gives, without its O(n log² n) merging, which was ~3% of the
+	// opening deliveries' CPU and runs before the first chunk is written).
+	slices.SortFunc(valid, func(a, b line) int {
+		return cmp.Or(strings.Compare(lines[a.i].Outlet, lines[b.i].Outlet), cmp.Compare(a.i, b.i))
+	})
 	// Large lists go in chunks, as imports do: one transaction of 100,000
 	// lines holds up sales and can outlast the commit's deadline.
 	ends := chunkEnds(len(valid), func(i int) bool { return lines[valid[i-1].i].Outlet == lines[valid[i].i].Outlet })

@@ -39,6 +39,27 @@ type tx struct {
 	cursor int64
 }
 
+// idemMaps are a transaction's known and absent maps, kept for the next.
+type idemMaps struct {
+	known  map[publicmask.IdemKey]publicmask.IdemRecord
+	absent map[publicmask.IdemKey]bool
+}
+
+// keepIdem is the number of entries up to which a finished transaction's
+// known or absent map is kept (emptied) for the next one: a delivery
+// list's chunk holds 2,000; a larger one is left to the collector rather
+// than kept for the life of the store.
+const keepIdem = 4096
+
+// emptiedIdem returns m emptied, or nil if it is too large to keep.
+func emptiedIdem[V any](m map[publicmask.IdemKey]V) map[publicmask.IdemKey]V {
+	if len(m) > keepIdem {
+		return nil
+	}
+	clear(m)
+	return m
+}
+
 // knownAbsent notes that k had no record when this transaction looked.
 func (t *tx) knownAbsent(k publicmask.IdemKey) {
 	if t.absent == nil {

@@ -142,16 +142,22 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 // WriteJSONBytes writes b, compact JSON as json.Marshal makes it, as
 // WriteJSON writes a value (one newline after it; b is not modified).
 func WriteJSONBytes(w http.ResponseWriter, status int, b []byte) {
-	h := w.Header()
+	SetJSONHeaders(w.Header(), len(b)+1)
+	w.WriteHeader(status)
+	w.Write(b)
+	w.Write(newline)
+}
+
+// SetJSONHeaders sets the headers WriteJSONBytes sends with a body of n
+// bytes (its newline included), for a handler that hands the body over
+// another way.
+func SetJSONHeaders(h http.Header, n int) {
 	h["Content-Type"] = jsonType
 	h["X-Content-Type-Options"] = noSniff
 	if h.Get("Cache-Control") == "" {
 		h["Cache-Control"] = noStore
 	}
-	h.Set("Content-Length", strconv.Itoa(len(b)+1))
-	w.WriteHeader(status)
-	w.Write(b)
-	w.Write(newline)
+	h.Set("Content-Length", strconv.Itoa(n))
 }
 
 var newline = []byte{'\n'}

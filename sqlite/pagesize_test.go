@@ -119,13 +119,13 @@ func writerCachePages(t *testing.T, s *Store) int {
 	return n
 }
 
-// A new store has 1 KiB pages, and its writer's cache holds 4,096 of them
-// (4 MiB): the pages a batch dirties, as 16 MiB of 4 KiB pages did, not
-// four times as many (measured: BENCHMARKS.md, branch wal12).
+// A new store has 2 KiB pages, and its writer's cache holds 4,096 of them
+// (8 MiB): the pages a batch dirties, as 16 MiB of 4 KiB pages did, not
+// twice as many (measured: BENCHMARKS.md, branch wal12).
 func TestDefaultPageSize(t *testing.T) {
 	s := openTest(t)
-	if got := pageSizeOf(t, s); got != 1024 {
-		t.Errorf("a new store's page_size %d, want 1024", got)
+	if got := pageSizeOf(t, s); got != 2048 {
+		t.Errorf("a new store's page_size %d, want 2048", got)
 	}
 	if got := writerCachePages(t, s); got != 4096 {
 		t.Errorf("the writer's cache_size %d, want 4096 pages", got)

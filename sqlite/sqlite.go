@@ -69,11 +69,12 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// cache_size(4096 pages, 16 MiB of 4 KiB pages): a batch's dirty pages
 	// must fit, or SQLite spills them into the WAL mid-transaction
 	// (measured: a third of the commit cost with the 2 MiB default); more
-	// would only cost memory. A count of pages, not of KiB: a store with
-	// 1 KiB pages (newPageSize) dirties about as many pages per batch, and
-	// with 16 MiB of them, each commit's pass over the page cache's hash
-	// table (pcache1Truncate) cost 5–21% of the server's CPU in capacity
-	// rushes instead of 1–2% (BENCHMARKS.md, branch wal12).
+	// would only cost memory. A count of pages, not of KiB (16 MiB of 4 KiB
+	// pages as before, 8 MiB of a new store's 2 KiB pages): a store with
+	// smaller pages dirties about as many pages per batch, and with 16 MiB
+	// of them each commit's pass over the page cache's hash table
+	// (pcache1Truncate) cost 6–22% of the server's CPU in capacity rushes
+	// instead of 2–5% with 8 MiB (BENCHMARKS.md, branch wal12).
 	// Readers (verify, history, token look-ups) and the checkpointer keep
 	// small caches, 512 and 256 KiB instead of 2 MiB each: theirs are
 	// scans or single rows, and the 2 MiB defaults stayed resident after a
@@ -153,16 +154,18 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	return s, nil
 }
 
-// chosenPageSize is the page size of a store Open creates: 1 KiB, not
+// chosenPageSize is the page size of a store Open creates: 2 KiB, not
 // SQLite's default 4 KiB. Each WAL frame is one page, and a sale dirties a
 // few randomly placed pages (its outlet's row and outlets_version entry,
 // its person-week, its sales_outlet_txn entry) plus shared interior pages:
-// half the WAL bytes per sale (11 against 22 KB in capacity rushes,
-// 4.2/6.4 against 8.5/17 KB in BenchmarkSaleBatch), with the same server
-// CPU per sale (BENCHMARKS.md, branch wal12). A store keeps the page size
-// it was created with: SQLite fixes it with the first page written, only
-// a VACUUM outside WAL mode could change it, and Open never runs one.
-const chosenPageSize = 1024
+// 0.7× the bytes written per sale (15 against 22 KB in capacity rushes;
+// 6.0/10.2 against 8.5/17.0 KB of WAL in BenchmarkSaleBatch), with the
+// same server CPU per sale. 1 KiB pages halve the bytes but cost 1.3× the
+// CPU per line of opening deliveries (BenchmarkDeliverScale; 2 KiB: 1.06×)
+// (BENCHMARKS.md, branch wal12). A store keeps the page size it was
+// created with: SQLite fixes it with the first page written, only a
+// VACUUM outside WAL mode could change it, and Open never runs one.
+const chosenPageSize = 2048
 
 // newPageSize is chosenPageSize; a variable for tests.
 var newPageSize = chosenPageSize

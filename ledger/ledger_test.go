@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -358,6 +359,7 @@ func BenchmarkSell(b *testing.B) {
 	var n atomic.Int64
 	b.SetParallelism(parallelism) // many concurrent clients, as over HTTP
 	b.ResetTimer()
+	cpu0 := processCPU()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			i := n.Add(1)
@@ -369,6 +371,15 @@ func BenchmarkSell(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "sales/s")
+	// The process's CPU (clients, ledger and store) per sale: less
+	// sensitive than sales/s to what else the machine runs.
+	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/sale")
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // TestCancelRestoresSplitCounts: under the May 2020 rules (one weekday and

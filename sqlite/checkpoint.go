@@ -25,8 +25,8 @@ const (
 	checkpointEvery = 4 * time.Second
 )
 
-// restartFrames is the WAL length (pages, 128 MiB as the automatic
-// checkpoint had) after which the last pass runs under the writer lock, so
+// restartFrames is the WAL length (pages: 128 MiB of 4 KiB pages as the
+// automatic checkpoint had, 64 MiB of a new store's 2 KiB pages) after which the last pass runs under the writer lock, so
 // that the next commit starts the WAL over instead of growing it. A
 // variable for tests.
 var restartFrames = 32768

@@ -56,30 +56,37 @@ func TestBackgroundCheckpointRestartsTheWAL(t *testing.T) {
 	}
 }
 
+// stopBackgroundCheckpoints ends the store's checkpoint goroutine (its
+// connection stays open for checkpointOnce): these tests take the passes
+// themselves, and a background pass on the 4 s tick of a slow run would
+// call their hooks first (seen on a loaded machine: the open write
+// committed twice, or the test's WAL already restarted).
+func stopBackgroundCheckpoints(s *Store) {
+	s.ckpt.cancel()
+	<-s.ckpt.done
+}
+
 // fillWALPastRestart commits until the WAL is longer than restartFrames:
 // the next checkpoint is one that must end under the writer lock.
 func fillWALPastRestart(t *testing.T, s *Store) {
 	t.Helper()
+	// A frame is a page and its 24-byte header. (With 4 KiB assumed, a
+	// store of smaller pages was filled for so long that the background
+	// checkpoint ran meanwhile and took the tests' hooks.)
+	var page int64
+	if err := s.writer.QueryRow(`PRAGMA page_size`).Scan(&page); err != nil {
+		t.Fatal(err)
+	}
 	for i := 0; ; i++ {
 		if err := putMeta(s, i); err != nil {
 			t.Fatal(err)
 		}
 		if i%200 == 0 {
-			if fi, err := os.Stat(s.path + "-wal"); err == nil && fi.Size() > int64(restartFrames+256)*(4096+24) {
+			if fi, err := os.Stat(s.path + "-wal"); err == nil && fi.Size() > int64(restartFrames+256)*(page+24) {
 				return
 			}
 		}
 	}
-}
-
-// stopBackgroundCheckpoints stops s's ticker, so that only the test runs
-// passes: on a loaded machine filling the WAL takes longer than a tick, and
-// a background pass then copied the WAL (or ran the test's hooks) before
-// the test's own pass (seen at load 15: "long WAL: checkpoint copied 91 of
-// 91 frames", a hook's commit run twice).
-func stopBackgroundCheckpoints(s *Store) {
-	s.ckpt.cancel()
-	<-s.ckpt.done
 }
 
 // openWrite begins a write on the writer connection and leaves it open: a

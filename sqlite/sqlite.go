@@ -72,9 +72,18 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err := createPrivate(path); err != nil {
 		return nil, fmt.Errorf("sqlite: create %s: %w", path, err)
 	}
-	// cache_size(16 MiB): a batch's dirty pages must fit, or SQLite spills
-	// them into the WAL mid-transaction (measured: a third of the commit
-	// cost with the 2 MiB default); more would only cost memory.
+	if err := setNewPageSize(ctx, path, newPageSize); err != nil {
+		return nil, fmt.Errorf("sqlite: page size of %s: %w", path, err)
+	}
+	// cache_size(4096 pages, 16 MiB of 4 KiB pages): a batch's dirty pages
+	// must fit, or SQLite spills them into the WAL mid-transaction
+	// (measured: a third of the commit cost with the 2 MiB default); more
+	// would only cost memory. A count of pages, not of KiB (16 MiB of 4 KiB
+	// pages as before, 8 MiB of a new store's 2 KiB pages): a store with
+	// smaller pages dirties about as many pages per batch, and with 16 MiB
+	// of them each commit's pass over the page cache's hash table
+	// (pcache1Truncate) cost 6–22% of the server's CPU in capacity rushes
+	// instead of 2–5% with 8 MiB (BENCHMARKS.md, branch wal12).
 	// Readers (verify, history, token look-ups) and the checkpointer keep
 	// small caches, 512 and 256 KiB instead of 2 MiB each: theirs are
 	// scans or single rows, and the 2 MiB defaults stayed resident after a
@@ -87,7 +96,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// survive both. FULL would flush inside COMMIT, with the writer lock
 	// held; flushing after it lets the next batch run meanwhile.
 	common := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(on)&_time_format=sqlite"
-	wdsn := "file:" + path + "?_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-16384)&_pragma=wal_autocheckpoint(0)&_pragma=temp_store(MEMORY)&" + common
+	wdsn := "file:" + path + "?_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=cache_size(4096)&_pragma=wal_autocheckpoint(0)&_pragma=temp_store(MEMORY)&" + common
 	writer, err := sql.Open("sqlite", wdsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -154,6 +163,66 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	s.hot.registerIdem(nil)
 	return s, nil
+}
+
+// chosenPageSize is the page size of a store Open creates: 2 KiB, not
+// SQLite's default 4 KiB. Each WAL frame is one page, and a sale dirties a
+// few randomly placed pages (its outlet's row, its person-week, its
+// sales_outlet_txn entry; before migration 00008 also an outlets_version
+// entry) plus shared interior pages:
+// 0.7× the bytes written per sale (15 against 22 KB in capacity rushes;
+// 6.0/10.2 against 8.5/17.0 KB of WAL in BenchmarkSaleBatch), with the
+// same server CPU per sale. 1 KiB pages halve the bytes but cost 1.3× the
+// CPU per line of opening deliveries (BenchmarkDeliverScale; 2 KiB: 1.06×)
+// (BENCHMARKS.md, branch wal12). A store keeps the page size it was
+// created with: SQLite fixes it with the first page written, only a
+// VACUUM outside WAL mode could change it, and Open never runs one.
+const chosenPageSize = 2048
+
+// newPageSize is chosenPageSize; a variable for tests.
+var newPageSize = chosenPageSize
+
+// setNewPageSize gives a new database file (empty: no page written yet)
+// the page size size, and puts it in WAL mode, which writes page 1 and so
+// fixes the size before the writer's own pragmas or the first migration
+// run. The writer's journal_mode(WAL) pragma could not be preceded by a
+// page_size one in its DSN: the driver runs DSN pragmas in alphabetical
+// order. A file that already holds pages is left alone.
+func setNewPageSize(ctx context.Context, path string, size int) error {
+	if path == "" || strings.HasPrefix(path, ":") || strings.HasPrefix(path, "file:") {
+		return nil
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if st.Size() != 0 {
+		return nil
+	}
+	if wal, err := os.Stat(path + "-wal"); err == nil && wal.Size() != 0 {
+		return nil // not new: whatever wrote that WAL chose the size
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA page_size = %d", size)); err != nil {
+		return err
+	}
+	var mode string
+	if err := conn.QueryRowContext(ctx, `PRAGMA journal_mode = WAL`).Scan(&mode); err != nil {
+		return err
+	}
+	if mode != "wal" {
+		return fmt.Errorf("journal mode %q, want wal", mode)
+	}
+	return nil
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

@@ -95,6 +95,7 @@ func TestBackgroundCheckpointRestartsTheWALUnderCommits(t *testing.T) {
 	defer func() { afterFirstPass = nil }()
 	restartFrames = 2048
 	s := openTest(t)
+	stopBackground(s) // its passes would run the hook too
 	ctx := context.Background()
 	fillWALPastRestart(t, s)
 	// A commit that began before the pass and ends after it, then more:
@@ -153,6 +154,7 @@ func TestBackgroundCheckpointCatchesUpBeforeTheLock(t *testing.T) {
 	defer func() { afterFirstPass, lockPassCopied = nil, nil }()
 	restartFrames = 2048
 	s := openTest(t)
+	stopBackground(s) // its passes would run the hook too
 	ctx := context.Background()
 	fillWALPastRestart(t, s)
 	// As under load: a commit that began before the first pass ends after

@@ -9,6 +9,10 @@
 #      and the snapshot holds every outlet when the last PUT returns;
 #   3. opening deliveries: POST /api/v2/admin/deliveries in bodies of 50,000
 #      → seconds; RSS (VmRSS) once stocked;
+#   3b. settle: wait until the server has written nothing for 5 s, then
+#      sync its files (lib.sh), so that the rush does not measure the disk
+#      catching up with the load → seconds to the server's last write, MB
+#      written meanwhile, sync seconds (BENCH_SETTLE=0: a 2 s pause instead);
 #   4. a 500 sales/s rush (200 reads/s, ${BENCH_SECONDS:-15}s) at 2,000 of
 #      the outlets → sale p99, freshness p99; snapshot apply p99 and mean
 #      from publicmask_snapshot_apply_seconds over the rush;
@@ -53,7 +57,11 @@ for N in $COUNTS; do
 	SERVER=$!
 	wait_ready "$BASE" "$D/serve.err"
 	python3 scripts/load.py "$BASE" "$TOKEN" "$D/outlets.csv" "$D"
-	sleep 2
+	# The rush measures its own writes, not the disk catching up with the
+	# load's (settle, lib.sh; BENCH_SETTLE=0: two seconds, as before).
+	read -r SETTLE_S SETTLE_MB SYNC_S < <(settle "$SERVER" "$D"/bench.db* "$D/outlets.csv")
+	say "   settle: the server's last write ${SETTLE_S} s after the load's answer, $SETTLE_MB MB meanwhile; sync $SYNC_S s"
+	if [ "${BENCH_SETTLE:-1}" = 0 ]; then sleep 2; fi
 	RSS=$(rss_mb "$SERVER")
 	apply_hist >"$D/apply-before.txt"
 	"$PM" rush --target "$BASE" --admin-token "$TOKEN" --duration "${SECS}s" --sales-rate 500 --read-rate 200 \
@@ -74,9 +82,10 @@ for N in $COUNTS; do
 		GEO_N=$(wrk_rate "$D/wrk-geo.txt")
 		GEO_P99=$(wrk_p99 "$D/wrk-geo.txt")
 	fi
-	python3 - "$D" "$RSS" "$RSS_AFTER" "$M" "$GEO_N" "$GEO_COUNT" "$GEO_MEAN" "$GEO_P99" <<'PY'
+	python3 - "$D" "$RSS" "$RSS_AFTER" "$M" "$GEO_N" "$GEO_COUNT" "$GEO_MEAN" "$GEO_P99" "$SETTLE_S" "$SETTLE_MB" "$SYNC_S" <<'PY'
 import json, sys
-d, rss, rss_after, m, geo, geo_count, geo_mean, geo_p99 = sys.argv[1:9]
+d, rss, rss_after, m, geo, geo_count, geo_mean, geo_p99, settle_s, settle_mb, sync_s = sys.argv[1:12]
+num = lambda v: None if v == "n/a" else float(v)
 def hist(path):
     b, s, c = [], 0.0, 0
     for line in open(path):
@@ -110,7 +119,8 @@ load.update({"rss_mb": int(rss), "rss_after_rush_mb": int(rss_after), "applies":
              "fresh_p99_ms": r["freshness"]["p99_ms"], "fresh_n": r["freshness"]["samples"],
              "violations": len(r["violations"]), "geo_m": int(m), "geo_count": int(geo_count),
              "geo_mean": float(geo_mean), "geo_rps": float(geo) if geo != "n/a" else None,
-             "geo_p99_ms": float(geo_p99) if geo_p99 != "n/a" else None})
+             "geo_p99_ms": float(geo_p99) if geo_p99 != "n/a" else None,
+             "settle_s": num(settle_s), "settle_mb": num(settle_mb), "sync_s": num(sync_s)})
 json.dump(load, open(f"{d}/figures.json", "w"), indent=1)
 PY
 	kill $SERVER; wait $SERVER 2>/dev/null || true; SERVER=""
@@ -125,7 +135,10 @@ rows = [("import (s)", "import_s", "≤ 15 s with deliveries"), ("opening delive
         ("visible right after the import", "visible_after_import", "= outlets"),
         ("RSS stocked (MB)", "rss_mb", "≤ 512 MB at 540k, ≤ 100 MB at 26k"), ("RSS after the rush (MB)", "rss_after_rush_mb", ""),
         ("snapshot apply p99 (ms)", "apply_p99_ms", "within 2×"), ("snapshot apply mean (ms)", "apply_mean_ms", ""),
-        ("applies in the rush", "applies", ""), ("sale p99 at 500/s (ms)", "sale_p99_ms", "≤ 50 ms"),
+        ("applies in the rush", "applies", ""),
+        ("settle: last server write after load (s)", "settle_s", "(BENCH_SETTLE=0: n/a)"),
+        ("settle: MB written meanwhile", "settle_mb", ""), ("settle: sync of the files (s)", "sync_s", ""),
+        ("sale p99 at 500/s (ms)", "sale_p99_ms", "≤ 50 ms"),
         ("sales/s", "sales_per_sec", ""), ("freshness p99 (ms)", "fresh_p99_ms", "≤ 100 ms"),
         ("freshness samples", "fresh_n", ""), ("violations", "violations", "0"),
         ("storesByGeo radius (m) / outlets at City Hall", None, ""),

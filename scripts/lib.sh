@@ -117,3 +117,50 @@ else:
     print("n/a")
 PY
 }
+
+# settle PID FILE...: before a latency step, lets the write-back of the step
+# before it (a load of hundreds of MB, a capacity rush) finish, so that the
+# step measures its own writes and not the disk catching up: waits until
+# neither FILE... (the store's files: size, mtime) nor the server PID's
+# /proc/PID/io write_bytes has changed for BENCH_SETTLE_QUIET seconds
+# (default 5, more than the background checkpoint's 4 s; at most 60 s),
+# then flushes FILE... (sync FILE) and prints three figures: seconds from
+# the call to the last change seen, MB the server wrote meanwhile (what
+# write_bytes saw), seconds the flush took. BENCH_SETTLE=0 skips it and
+# prints "n/a n/a n/a".
+settle() {
+	local pid=$1
+	shift
+	if [ "${BENCH_SETTLE:-1}" = 0 ]; then
+		echo "n/a n/a n/a"
+		return
+	fi
+	python3 - "$pid" "${BENCH_SETTLE_QUIET:-5}" "$@" <<'PY'
+import os, subprocess, sys, time
+pid, quiet, files = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
+def written():
+    for line in open(f"/proc/{pid}/io"):
+        if line.startswith("write_bytes:"):
+            return int(line.split()[1])
+def state():
+    st = []
+    for f in files:
+        try:
+            s = os.stat(f)
+            st.append((s.st_size, s.st_mtime_ns))
+        except FileNotFoundError:
+            st.append(None)
+    return written(), st
+t0 = time.monotonic()
+w0 = written()
+last, last_t = state(), t0
+while time.monotonic() - last_t < quiet and time.monotonic() - t0 < 60:
+    time.sleep(0.1)
+    now = state()
+    if now != last:
+        last, last_t = now, time.monotonic()
+t1 = time.monotonic()
+subprocess.run(["sync", *files], check=True)
+print(f"{last_t - t0:.1f} {(last[0] - w0) / 1e6:.0f} {time.monotonic() - t1:.2f}")
+PY
+}

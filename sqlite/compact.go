@@ -26,9 +26,12 @@ import (
 // durable stays durable.
 
 const (
-	// quietPoll is how often the checkpointer looks for a quiet writer: no
-	// commit between two polls.
-	quietPoll = 250 * time.Millisecond
+	// quietPoll is how often the checkpointer looks for a quiet writer;
+	// quietPolls is how many polls in a row (a second) must see no commit
+	// and no write: fewer would compact between the bodies of a load too
+	// (each compaction truncates a WAL the next body grows again).
+	quietPoll  = 250 * time.Millisecond
+	quietPolls = 4
 	// compactWait bounds the TRUNCATE pass's wait for readers still on the
 	// WAL (it holds the writer lock meanwhile); if one is, the next quiet
 	// poll tries again.
@@ -46,30 +49,31 @@ var compactBytes int64 = 16 << 20
 
 // quiet is the checkpointer's view of the writer between polls.
 type quiet struct {
-	seen      uint64 // commits counted at the last poll
-	compacted uint64 // commits counted when the last compaction ended
+	seen  uint64 // commits counted at the last poll
+	still int    // polls in a row that saw no commit and no write
+	tried uint64 // commits counted when a compaction was last tried
 }
 
-// compactIfQuiet compacts when nothing was committed since the last poll,
-// something was since the last compaction, and the WAL is long; it reports
-// whether it truncated the WAL.
+// compactIfQuiet compacts when nothing was committed and no write ran for
+// quietPolls polls, something was committed since the last try, and the
+// WAL is long; it reports whether it truncated the WAL. It tries once per
+// quiet spell: if a reader kept the WAL, the next try waits for new
+// commits (the 4 s passes go on copying meanwhile).
 func (s *Store) compactIfQuiet(ctx context.Context, q *quiet) bool {
 	n := s.dur.committed.Load()
 	if n != q.seen || s.writing.Load() != 0 {
-		q.seen = n // commits arrived, or a write runs (perhaps stalled on the disk): not quiet
+		q.seen, q.still = n, 0 // commits arrived, or a write runs (perhaps stalled on the disk): not quiet
 		return false
 	}
-	if n == q.compacted {
+	if q.still++; q.still < quietPolls || n == q.tried {
 		return false
 	}
 	fi, err := os.Stat(s.dur.wal)
 	if err != nil || fi.Size() < compactBytes {
 		return false
 	}
-	ok, _, err := s.compact(ctx)
-	if err == nil && ok {
-		q.compacted = n
-	}
+	q.tried = n
+	ok, _, _ := s.compact(ctx)
 	return ok
 }
 

@@ -51,8 +51,10 @@ func TestQuietWriterGetsACompaction(t *testing.T) {
 	ctx := context.Background()
 	fillWAL(t, s, compactBytes)
 	var q quiet
-	if s.compactIfQuiet(ctx, &q) || walSize(t, s) < compactBytes {
-		t.Fatalf("compacted although commits came since the last poll (WAL %d bytes)", walSize(t, s))
+	for i := range quietPolls {
+		if s.compactIfQuiet(ctx, &q) || walSize(t, s) < compactBytes {
+			t.Fatalf("poll %d: compacted before the writer was quiet for %d polls (WAL %d bytes)", i, quietPolls, walSize(t, s))
+		}
 	}
 	if !s.compactIfQuiet(ctx, &q) {
 		t.Fatal("a quiet writer with a long WAL got no compaction")
@@ -68,9 +70,10 @@ func TestQuietWriterGetsACompaction(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s.compactIfQuiet(ctx, &q) // sees the commits
-	if s.compactIfQuiet(ctx, &q) {
-		t.Fatalf("compacted a WAL of %d bytes (< %d)", walSize(t, s), compactBytes)
+	for range quietPolls + 1 { // the first sees the commits
+		if s.compactIfQuiet(ctx, &q) {
+			t.Fatalf("compacted a WAL of %d bytes (< %d)", walSize(t, s), compactBytes)
+		}
 	}
 	// The store goes on: what was written before and after is there.
 	var n int
@@ -146,5 +149,60 @@ func TestCompactionLeavesNothingToAPowerCut(t *testing.T) {
 		if n := fsys.PendingIn(f); n != 0 {
 			t.Errorf("%s: a power cut after the compaction would undo %d writes", filepath.Base(f), n)
 		}
+	}
+}
+
+// A compaction that a reader defers is tried once per quiet spell, not at
+// every poll: each try takes the writer lock.
+func TestCompactionTriesOncePerQuietSpell(t *testing.T) {
+	defer func(n int64) { compactBytes = n }(compactBytes)
+	compactBytes = 1 << 20
+	s := openTest(t)
+	stopBackground(s)
+	ctx := context.Background()
+	fillWAL(t, s, compactBytes)
+	rtx, err := s.reader.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rtx.Rollback()
+	var n int
+	if err := rtx.QueryRowContext(ctx, `SELECT count(*) FROM person_weeks`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	putMeta(s, 0) // the reader's snapshot is no longer the latest
+	var q quiet
+	for range quietPolls + 1 {
+		if s.compactIfQuiet(ctx, &q) {
+			t.Fatal("truncated the WAL under an open reader")
+		}
+	}
+	if q.tried != s.dur.committed.Load() {
+		t.Fatal("no compaction was tried in the quiet spell")
+	}
+	// More polls of the same spell must not take the writer lock again.
+	s.writeMu.Lock()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 3 * quietPolls {
+			s.compactIfQuiet(ctx, &q)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		s.writeMu.Unlock()
+		<-done
+		t.Fatal("a second try in the same quiet spell waited for the writer lock")
+	}
+	s.writeMu.Unlock()
+	rtx.Rollback()
+	putMeta(s, 1) // a new spell
+	for range quietPolls + 1 {
+		s.compactIfQuiet(ctx, &q)
+	}
+	if n := walSize(t, s); n != 0 {
+		t.Fatalf("after new commits and a quiet spell the WAL holds %d bytes", n)
 	}
 }

@@ -240,26 +240,6 @@ func (f *FS) Pending() (writes, names int) {
 	return writes, len(f.ns)
 }
 
-// PendingIn reports how many unsynced data changes a cut would undo in one
-// file, named by its path under the mount point (0 for none, or no such
-// file).
-func (f *FS) PendingIn(path string) int {
-	rel, err := filepath.Rel(f.mountpoint, path)
-	if err != nil {
-		return 0
-	}
-	var st syscall.Stat_t
-	if syscall.Stat(filepath.Join(f.backing, rel), &st) != nil {
-		return 0
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if l := f.data[st.Ino]; l != nil {
-		return len(l.recs)
-	}
-	return 0
-}
-
 // CutOptions choose what a power cut keeps of the unsynced writes. The zero
 // value drops all of them.
 type CutOptions struct {

@@ -53,11 +53,17 @@ func (s *Store) startCheckpointer(db *sql.DB) {
 		defer close(c.done)
 		t := time.NewTicker(checkpointEvery)
 		defer t.Stop()
+		qt := time.NewTicker(quietPoll) // compact.go
+		defer qt.Stop()
+		var q quiet
 		last := s.dur.committed.Load()
 		for {
 			select {
 			case <-ctx.Done():
 				return
+			case <-qt.C:
+				s.compactIfQuiet(ctx, &q)
+				continue
 			case <-t.C:
 			}
 			n := s.dur.committed.Load()

@@ -423,6 +423,8 @@ func purgeStep(ctx context.Context, tx *sql.Tx, query string, arg any, after *in
 // exclusive runs f under the writer lock and returns once what it
 // committed is on disk.
 func (s *Store) exclusive(f func() error) error {
+	s.writing.Add(1)
+	defer s.writing.Add(-1)
 	s.writeMu.Lock()
 	err := f()
 	var seq uint64

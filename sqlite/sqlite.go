@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	_ "modernc.org/sqlite" // pure-Go driver: `go build` needs no C toolchain
 
@@ -32,7 +33,8 @@ type Store struct {
 	reader *sql.DB // WAL lets readers run beside the writer
 
 	writeMu sync.Mutex
-	version int64 // last assigned change version; guarded by writeMu
+	writing atomic.Int32 // writes begun and not ended, waiting for writeMu included (compact.go)
+	version int64        // last assigned change version; guarded by writeMu
 	// prunedAt is the version at the last step of the change log's
 	// pruning, pruneCursor the version it reached (changes.go); guarded
 	// by writeMu.
@@ -316,6 +318,8 @@ func (s *Store) Write(ctx context.Context, fn func(publicmask.Tx) error) error {
 }
 
 func (s *Store) write(ctx context.Context, fn func(publicmask.Tx) error) (uint64, error) {
+	s.writing.Add(1)
+	defer s.writing.Add(-1)
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	if err := s.dur.err(); err != nil {

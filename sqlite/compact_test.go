@@ -84,15 +84,7 @@ func TestCompactionDoesNotWaitOutAReader(t *testing.T) {
 	stopBackgroundCheckpoints(s)
 	ctx := context.Background()
 	fillWAL(t, s, compactBytes)
-	rtx, err := s.reader.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int
-	if err := rtx.QueryRowContext(ctx, `SELECT count(*) FROM person_weeks`).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	putMeta(s, 0) // the reader's snapshot is no longer the latest
+	rtx := holdReader(t, s)
 	t0 := time.Now()
 	ok, held, err := s.compact(ctx)
 	if err != nil {
@@ -167,16 +159,8 @@ func TestCompactionTriesOncePerQuietSpell(t *testing.T) {
 	stopBackgroundCheckpoints(s)
 	ctx := context.Background()
 	fillWAL(t, s, compactBytes)
-	rtx, err := s.reader.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rtx := holdReader(t, s)
 	defer rtx.Rollback()
-	var n int
-	if err := rtx.QueryRowContext(ctx, `SELECT count(*) FROM person_weeks`).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	putMeta(s, 0) // the reader's snapshot is no longer the latest
 	var q quiet
 	for range quietPolls + 1 {
 		if s.compactIfQuiet(ctx, &q) {
@@ -211,4 +195,23 @@ func TestCompactionTriesOncePerQuietSpell(t *testing.T) {
 	if n := storeWALSize(t, s); n != 0 {
 		t.Fatalf("after new commits and a quiet spell the WAL holds %d bytes", n)
 	}
+}
+
+// holdReader begins a read that keeps its snapshot of the WAL, then commits
+// once more, so that the reader's snapshot is no longer the latest and a
+// checkpoint cannot copy past it until the read ends.
+func holdReader(t *testing.T, s *Store) *sql.Tx {
+	t.Helper()
+	rtx, err := s.reader.BeginTx(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := rtx.QueryRow(`SELECT count(*) FROM person_weeks`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if err := putMeta(s, 0); err != nil {
+		t.Fatal(err)
+	}
+	return rtx
 }

@@ -107,16 +107,8 @@ func (s *Store) checkpointOnce(ctx context.Context) (frames, copied int, err err
 	// while the previous one ran, so the pass under the lock (which stalls
 	// every sale) is left only a few milliseconds' worth of frames. With the
 	// lock taken straight after a 4 s pass it held the writer 21–45 ms.
-	for range catchUpPasses {
-		f, c, err := s.ckpt.passive(ctx)
-		if err != nil {
-			return f, c, err
-		}
-		fresh := f - frames
-		frames, copied = f, c
-		if fresh < catchUpFrames {
-			break
-		}
+	if frames, copied, err = s.ckpt.catchUp(ctx, frames, copied); err != nil {
+		return frames, copied, err
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
@@ -125,6 +117,24 @@ func (s *Store) checkpointOnce(ctx context.Context) (frames, copied int, err err
 		lockPassCopied(c - copied)
 	}
 	return f, c, err
+}
+
+// catchUp runs up to catchUpPasses more passive passes after one that saw
+// frames, until a pass finds fewer than catchUpFrames new ones; it returns
+// the last pass's counts (frames, copied as given if no pass ran).
+func (c *checkpointer) catchUp(ctx context.Context, frames, copied int) (int, int, error) {
+	for range catchUpPasses {
+		f, cp, err := c.passive(ctx)
+		if err != nil {
+			return f, cp, err
+		}
+		fresh := f - frames
+		frames, copied = f, cp
+		if fresh < catchUpFrames {
+			break
+		}
+	}
+	return frames, copied, nil
 }
 
 func (c *checkpointer) passive(ctx context.Context) (frames, copied int, err error) {

@@ -85,16 +85,8 @@ func (s *Store) compact(ctx context.Context) (truncated bool, held time.Duration
 	if err != nil {
 		return false, 0, err
 	}
-	for range catchUpPasses {
-		f, c, err := s.ckpt.passive(ctx)
-		if err != nil {
-			return false, 0, err
-		}
-		fresh := f - frames
-		frames, copied = f, c
-		if fresh < catchUpFrames {
-			break
-		}
+	if frames, copied, err = s.ckpt.catchUp(ctx, frames, copied); err != nil {
+		return false, 0, err
 	}
 	if frames-copied >= catchUpFrames {
 		// A reader holds part of the WAL: the pass under the lock would

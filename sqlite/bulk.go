@@ -176,6 +176,7 @@ func sqlLockOutlets(n int) string {
 var (
 	sqlLockOutletsGroup  = newGroupSQL(sqlLockOutlets)
 	sqlOutletUpsertGroup = newGroupSQL(sqlOutletUpsert)
+	sqlChangesGroup      = newGroupSQL(sqlChangesInsert)
 	sqlDeliveriesGroup   = newGroupSQL(func(n int) string { return sqlInsert(tableDeliveries, 7, n) })
 )
 
@@ -210,9 +211,21 @@ func (t *tx) SaveOutlets(os []*publicmask.Outlet) error {
 			rows = append(rows, o)
 		}
 	}
+	// The rows neither this transaction nor the writer's copy holds are
+	// new (the ledger reads an outlet before it writes it, and a row read
+	// is held): their first versions are appended to the change log after
+	// each group's upsert, the update trigger appending those of the
+	// others (migration 00010). A row not held that does exist (written by
+	// another process) is appended twice, the same entry: harmless.
+	isNew := make([]bool, len(rows))
+	for i, o := range rows {
+		_, held := t.held(o.Code)
+		isNew[i] = !held
+	}
 	t.s.hot.noteCodes(rows)
 	var stockAt, updatedAt boxed
 	args := make([]any, 0, 12*min(len(rows), bulkRows)) // for every group: the statement copies them
+	var logArgs []any
 	err := inGroups(len(rows), func(lo, hi int) error {
 		args = args[:0]
 		for _, o := range rows[lo:hi] {
@@ -222,7 +235,13 @@ func (t *tx) SaveOutlets(os []*publicmask.Outlet) error {
 		if err := t.bulkExec(sqlOutletUpsertGroup, hi-lo, args); err != nil {
 			return fmt.Errorf("sqlite: save outlets: %w", err)
 		}
-		return nil
+		logArgs = logArgs[:0]
+		for i := range hi - lo {
+			if isNew[lo+i] {
+				logArgs = append(logArgs, args[12*i+10], args[12*i]) // version, code: boxed once
+			}
+		}
+		return t.logNew(logArgs)
 	})
 	if err != nil {
 		return err

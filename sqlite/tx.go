@@ -37,6 +37,9 @@ type tx struct {
 	// (changes.go).
 	pruned bool
 	cursor int64
+	// fresh counts the new outlets whose first versions this transaction
+	// appended to the change log (logNew).
+	fresh int64
 }
 
 // idemMaps are a transaction's known and absent maps, kept for the next.
@@ -178,6 +181,12 @@ func (t *tx) SaveOutlet(o *publicmask.Outlet) error {
 		t.s.hot.noteCodes([]*publicmask.Outlet{o})
 		_, err := t.exec(sqlOutletInsert, o.Code, o.Name, o.Addr, o.Type, o.Lat, o.Lng, o.Stock, o.Suspended,
 			nullMicro(o.StockAt), nullMicro(o.UpdatedAt), o.Version, o.Sold)
+		if err == nil && !ok {
+			// A new outlet (see SaveOutlets): its first version goes
+			// into the change log here (migration 00010).
+			_, err = t.execNow(sqlChangeInsert, o.Version, o.Code)
+			t.fresh++
+		}
 		if err != nil {
 			return err
 		}

@@ -57,11 +57,11 @@ func (s *Server) importOutlets(w http.ResponseWriter, r *http.Request) {
 	prefix, _ := body.Peek(512)
 	switch {
 	case strings.Contains(ct, "csv"):
-		outlets, rejected, err = outletio.ParseCSV(body)
+		outlets, rejected, err = outletio.ParseCSVSized(body, r.ContentLength)
 	case strings.Contains(ct, "json"), outletio.IsJSON(prefix):
 		outlets, rejected, err = outletio.ParseJSON(body)
 	default:
-		outlets, rejected, err = outletio.ParseCSV(body)
+		outlets, rejected, err = outletio.ParseCSVSized(body, r.ContentLength)
 	}
 	if err != nil {
 		s.writeError(w, r, err)

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -290,5 +292,44 @@ func TestNIAResponses(t *testing.T) {
 				t.Errorf("first = %+v, want %+v", outs[0], env.Stores[0])
 			}
 		})
+	}
+}
+
+// TestParseCSVSized: with the body's size, the outlets' list is made once
+// for the rows such a body holds (size/64) instead of grown from empty, and
+// what is read is ParseCSV's whatever the size said: exact, unknown, far
+// too small (the list grows as before), or the mixed header of TestCSV
+// (columns found by name) with an addr column left out.
+func TestParseCSVSized(t *testing.T) {
+	var buf bytes.Buffer
+	rows := make([]publicmask.Outlet, 1000)
+	for i := range rows {
+		rows[i] = publicmask.Outlet{Code: "1" + strconv.Itoa(1e7 + i)[1:], Name: "약국", Addr: "서울특별시 중구 세종대로 " + strconv.Itoa(i), Type: "01", Lat: 37.5, Lng: 127}
+	}
+	if err := WriteCSV(&buf, rows); err != nil {
+		t.Fatal(err)
+	}
+	bodies := []string{buf.String(),
+		"lng,lat,type,name,code\r\n127.0,37.5,01,가약국,11111111\r\n127.0,37.5,04,bad type,33333333\r\n127.0,37.5,02,나우체국,2222222222\r\n"}
+	for _, body := range bodies {
+		want, wantRej, err := ParseCSV(strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, size := range []int64{int64(len(body)), -1, 0, 64, int64(len(body)) * 3} {
+			got, rej, err := ParseCSVSized(strings.NewReader(body), size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, want) || !slices.Equal(rej, wantRej) {
+				t.Fatalf("size %d: %d outlets, %v rejected; ParseCSV: %d, %v", size, len(got), rej, len(want), wantRej)
+			}
+			if size == int64(len(body)) && len(want) > 64 && cap(got) != int(size/64) {
+				t.Fatalf("size %d: the list holds %d of %d (want %d: made once, not grown)", size, len(got), cap(got), size/64)
+			}
+		}
+	}
+	if n := rowsFor(1 << 40); n != MaxRows {
+		t.Fatalf("rowsFor of a huge body: %d, want at most %d", n, MaxRows)
 	}
 }

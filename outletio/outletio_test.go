@@ -295,12 +295,12 @@ func TestNIAResponses(t *testing.T) {
 	}
 }
 
-// TestParseCSVSized: with the body's size, the outlets' list is made once
-// for the rows such a body holds (size/64) instead of grown from empty, and
-// what is read is ParseCSV's whatever the size said: exact, unknown, far
-// too small (the list grows as before), or the mixed header of TestCSV
-// (columns found by name) with an addr column left out.
-func TestParseCSVSized(t *testing.T) {
+// TestParseCSVRows: with the body's lines counted, the outlets' list is
+// made once for them instead of grown from empty, and what is read is
+// ParseCSV's whatever the count said: exact, unknown, far too small (the
+// list grows as before), too large (at most MaxRows), or the mixed header of
+// TestCSV (columns found by name) with an addr column left out.
+func TestParseCSVRows(t *testing.T) {
 	var buf bytes.Buffer
 	rows := make([]publicmask.Outlet, 1000)
 	for i := range rows {
@@ -316,20 +316,21 @@ func TestParseCSVSized(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, size := range []int64{int64(len(body)), -1, 0, 64, int64(len(body)) * 3} {
-			got, rej, err := ParseCSVSized(strings.NewReader(body), size)
+		lines := strings.Count(body, "\n") + 1
+		for _, n := range []int{lines, -1, 0, 3, 1 << 30} {
+			got, rej, err := ParseCSVRows(strings.NewReader(body), n)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if !slices.Equal(got, want) || !slices.Equal(rej, wantRej) {
-				t.Fatalf("size %d: %d outlets, %v rejected; ParseCSV: %d, %v", size, len(got), rej, len(want), wantRej)
+				t.Fatalf("rows %d: %d outlets, %v rejected; ParseCSV: %d, %v", n, len(got), rej, len(want), wantRej)
 			}
-			if size == int64(len(body)) && len(want) > 64 && cap(got) != int(size/64) {
-				t.Fatalf("size %d: the list holds %d of %d (want %d: made once, not grown)", size, len(got), cap(got), size/64)
+			if n == lines && cap(got) != lines {
+				t.Fatalf("rows %d: the list holds %d of %d (want %d: made once, not grown)", n, len(got), cap(got), lines)
+			}
+			if n > MaxRows && cap(got) > MaxRows {
+				t.Fatalf("rows %d: made for %d", n, cap(got))
 			}
 		}
-	}
-	if n := rowsFor(1 << 40); n != MaxRows {
-		t.Fatalf("rowsFor of a huge body: %d, want at most %d", n, MaxRows)
 	}
 }

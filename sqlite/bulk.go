@@ -211,21 +211,24 @@ func (t *tx) SaveOutlets(os []*publicmask.Outlet) error {
 			rows = append(rows, o)
 		}
 	}
-	// The rows neither this transaction nor the writer's copy holds are
-	// new (the ledger reads an outlet before it writes it, and a row read
-	// is held): their first versions are appended to the change log after
-	// each group's upsert, the update trigger appending those of the
-	// others (migration 00010). A row not held that does exist (written by
-	// another process) is appended twice, the same entry: harmless.
-	isNew := make([]bool, len(rows))
-	for i, o := range rows {
-		_, held := t.held(o.Code)
-		isNew[i] = !held
+	// Each row's version is appended to the change log after its group's
+	// upsert (migration 00010: no trigger on insert). For a row that was
+	// there the update trigger appended the same entry already: the append
+	// replaces it with itself (a re-import of known outlets pays twice; an
+	// import of new ones, the loading path, once). The rows neither this
+	// transaction nor the writer's copy holds are new (the ledger reads an
+	// outlet before it writes it, and a row read is held): their versions
+	// make no entry stale (fresh).
+	fresh := 0
+	for _, o := range rows {
+		if _, held := t.held(o.Code); !held {
+			fresh++
+		}
 	}
 	t.s.hot.noteCodes(rows)
 	var stockAt, updatedAt boxed
 	args := make([]any, 0, 12*min(len(rows), bulkRows)) // for every group: the statement copies them
-	var logArgs []any
+	logArgs := make([]any, 0, 2*min(len(rows), bulkRows))
 	err := inGroups(len(rows), func(lo, hi int) error {
 		args = args[:0]
 		for _, o := range rows[lo:hi] {
@@ -237,15 +240,14 @@ func (t *tx) SaveOutlets(os []*publicmask.Outlet) error {
 		}
 		logArgs = logArgs[:0]
 		for i := range hi - lo {
-			if isNew[lo+i] {
-				logArgs = append(logArgs, args[12*i+10], args[12*i]) // version, code: boxed once
-			}
+			logArgs = append(logArgs, args[12*i+10], args[12*i]) // version, code: boxed once
 		}
-		return t.logNew(logArgs)
+		return t.logChanges(logArgs)
 	})
 	if err != nil {
 		return err
 	}
+	t.fresh += int64(fresh)
 	if len(t.st.outlets) == 0 {
 		t.st.outlets = make(map[string]publicmask.Outlet, len(rows)) // not grown row by row
 	}

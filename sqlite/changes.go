@@ -86,12 +86,10 @@ func sqlChangesInsert(n int) string {
 // sqlChangeInsert is sqlChangesInsert of one entry.
 var sqlChangeInsert = sqlChangesInsert(1)
 
-// logNew appends the first versions of new outlets to the change log
-// (migration 00010: no trigger on insert) in one statement: args are
-// their (version, code) pairs, at most bulkRows of them. Their versions
-// make no entry stale, so they do not count towards the pruning's pace
-// (fresh).
-func (t *tx) logNew(args []any) error {
+// logChanges appends entries to the change log in one statement: args
+// are their (version, code) pairs, at most bulkRows of them (SaveOutlets;
+// migration 00010).
+func (t *tx) logChanges(args []any) error {
 	n := len(args) / 2
 	if n == 0 {
 		return nil
@@ -99,6 +97,5 @@ func (t *tx) logNew(args []any) error {
 	if err := t.bulkExec(sqlChangesGroup, n, args); err != nil {
 		return fmt.Errorf("sqlite: outlet changes: %w", err)
 	}
-	t.fresh += int64(n)
 	return nil
 }

@@ -266,3 +266,50 @@ func TestNewOutletsLoggedWithoutTrigger(t *testing.T) {
 		}
 	}
 }
+
+// TestUpsertOfAMissingHeldRowIsLogged: an outlet the writer holds whose row
+// went missing behind it (as in TestHeldStockChangeOfAMissingRow) is
+// inserted again by a registry change, one by one or in bulk; with no
+// trigger on insert (migration 00010) its version still reaches the log.
+func TestUpsertOfAMissingHeldRowIsLogged(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	codes := []string{"10000001", "10000002"}
+	err := s.Write(ctx, func(tx publicmask.Tx) error {
+		for _, c := range codes {
+			if err := tx.SaveOutlet(&publicmask.Outlet{Code: c, Name: "약국", Addr: "서울특별시 중구", Type: publicmask.TypePharmacy, Lat: 37.5, Lng: 127}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range codes {
+		if err := s.Write(ctx, func(tx publicmask.Tx) error { _, err := tx.LockOutlet(c); return err }); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.writer.Exec(`DELETE FROM outlets WHERE code = ?`, c); err != nil {
+			t.Fatal(err)
+		}
+		err := s.Write(ctx, func(tx publicmask.Tx) error {
+			o, err := tx.LockOutlet(c) // from the copy
+			if err != nil {
+				return err
+			}
+			o.Name = "새약국"
+			if i == 0 {
+				return tx.SaveOutlet(&o)
+			}
+			return tx.(publicmask.BulkTx).SaveOutlets([]*publicmask.Outlet{&o})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o := dbOutlet(t, s, c); o.Name != "새약국" {
+			t.Fatalf("row after the registry change: %+v", o)
+		}
+		checkChangeLog(t, s.reader)
+	}
+}

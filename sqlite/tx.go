@@ -38,7 +38,8 @@ type tx struct {
 	pruned bool
 	cursor int64
 	// fresh counts the new outlets whose first versions this transaction
-	// appended to the change log (logNew).
+	// appended to the change log (SaveOutlet, SaveOutlets): they make no
+	// entry stale, so they do not hasten the pruning (pruneChanges).
 	fresh int64
 }
 
@@ -181,10 +182,12 @@ func (t *tx) SaveOutlet(o *publicmask.Outlet) error {
 		t.s.hot.noteCodes([]*publicmask.Outlet{o})
 		_, err := t.exec(sqlOutletInsert, o.Code, o.Name, o.Addr, o.Type, o.Lat, o.Lng, o.Stock, o.Suspended,
 			nullMicro(o.StockAt), nullMicro(o.UpdatedAt), o.Version, o.Sold)
-		if err == nil && !ok {
-			// A new outlet (see SaveOutlets): its first version goes
-			// into the change log here (migration 00010).
+		if err == nil {
+			// Into the change log (migration 00010; see SaveOutlets):
+			// a new outlet's version only so, a known one's again.
 			_, err = t.execNow(sqlChangeInsert, o.Version, o.Code)
+		}
+		if !ok {
 			t.fresh++
 		}
 		if err != nil {

@@ -1,11 +1,11 @@
 -- +goose Up
--- A new outlet's first version is appended to outlet_changes by the
--- statement that inserts it (SaveOutlet, SaveOutlets: one multi-row
--- append per group of the bulk upsert) instead of by a trigger fired per
--- row: the trigger's program was about a third of the store's CPU in an
--- import of new outlets (BENCHMARKS.md, branch imp19). Changes of existing
--- outlets (sales, deliveries, corrections, upserts of known rows) are still
--- appended by outlet_changes_update.
+-- An outlet's version written by an upsert (SaveOutlet, SaveOutlets: one
+-- multi-row append per group of the bulk upsert) is appended to
+-- outlet_changes by the store's own statement instead of by a trigger
+-- fired per inserted row: the trigger's program was about a third of the
+-- store's CPU in an import of new outlets (BENCHMARKS.md, branch imp19).
+-- Changes of existing rows by other statements (sales, deliveries,
+-- corrections, suspensions) are still appended by outlet_changes_update.
 DROP TRIGGER outlet_changes_insert;
 
 -- +goose Down

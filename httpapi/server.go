@@ -371,7 +371,7 @@ func preflight(w http.ResponseWriter, r *http.Request) {
 // readBody reads the request body (up to limit+1 bytes, so that the
 // handler's own limit still answers 413) into memory.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) bool {
-	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	b, err := readAllSized(io.LimitReader(r.Body, limit+1), min(r.ContentLength, limit+1))
 	r.Body.Close()
 	if err != nil {
 		writeErrorCode(w, r, publicmask.EBadRequest, "could not read the request body")
@@ -379,6 +379,30 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) b
 	}
 	r.Body = heldBody{Reader: bytes.NewReader(b), b: b}
 	return true
+}
+
+// readAllSized is io.ReadAll into a buffer made for size bytes (a
+// request's Content-Length; ≤ 0 if unknown) and one more, so that the end
+// is seen without growing it: io.ReadAll grew a 10 MB import body from 512
+// bytes by doubling, 21 MB allocated for each.
+func readAllSized(r io.Reader, size int64) ([]byte, error) {
+	if size <= 0 {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, 0, size+1)
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) { // longer than it said: grow as io.ReadAll does
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }
 
 type tokenKey struct{}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -290,5 +292,45 @@ func TestNIAResponses(t *testing.T) {
 				t.Errorf("first = %+v, want %+v", outs[0], env.Stores[0])
 			}
 		})
+	}
+}
+
+// TestParseCSVRows: with the body's lines counted, the outlets' list is
+// made once for them instead of grown from empty, and what is read is
+// ParseCSV's whatever the count said: exact, unknown, far too small (the
+// list grows as before), too large (at most MaxRows), or the mixed header of
+// TestCSV (columns found by name) with an addr column left out.
+func TestParseCSVRows(t *testing.T) {
+	var buf bytes.Buffer
+	rows := make([]publicmask.Outlet, 1000)
+	for i := range rows {
+		rows[i] = publicmask.Outlet{Code: "1" + strconv.Itoa(1e7 + i)[1:], Name: "약국", Addr: "서울특별시 중구 세종대로 " + strconv.Itoa(i), Type: "01", Lat: 37.5, Lng: 127}
+	}
+	if err := WriteCSV(&buf, rows); err != nil {
+		t.Fatal(err)
+	}
+	bodies := []string{buf.String(),
+		"lng,lat,type,name,code\r\n127.0,37.5,01,가약국,11111111\r\n127.0,37.5,04,bad type,33333333\r\n127.0,37.5,02,나우체국,2222222222\r\n"}
+	for _, body := range bodies {
+		want, wantRej, err := ParseCSV(strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Count(body, "\n") + 1
+		for _, n := range []int{lines, -1, 0, 3, 1 << 30} {
+			got, rej, err := ParseCSVRows(strings.NewReader(body), n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, want) || !slices.Equal(rej, wantRej) {
+				t.Fatalf("rows %d: %d outlets, %v rejected; ParseCSV: %d, %v", n, len(got), rej, len(want), wantRej)
+			}
+			if n == lines && cap(got) != lines {
+				t.Fatalf("rows %d: the list holds %d of %d (want %d: made once, not grown)", n, len(got), cap(got), lines)
+			}
+			if n > MaxRows && cap(got) > MaxRows {
+				t.Fatalf("rows %d: made for %d", n, cap(got))
+			}
+		}
 	}
 }

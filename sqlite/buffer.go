@@ -350,6 +350,11 @@ func (t *tx) flushOutlets() error {
 			nullMicro(o.StockAt), nullMicro(o.UpdatedAt), o.Version, o.Sold); err != nil {
 			return err
 		}
+		// An inserted row is in the change log only by this (migration
+		// 00010); for a row that was there, the same entry again.
+		if _, err := t.execNow(sqlChangeInsert, o.Version, o.Code); err != nil {
+			return err
+		}
 	}
 	return nil
 }

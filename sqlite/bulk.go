@@ -176,6 +176,7 @@ func sqlLockOutlets(n int) string {
 var (
 	sqlLockOutletsGroup  = newGroupSQL(sqlLockOutlets)
 	sqlOutletUpsertGroup = newGroupSQL(sqlOutletUpsert)
+	sqlChangesGroup      = newGroupSQL(sqlChangesInsert)
 	sqlDeliveriesGroup   = newGroupSQL(func(n int) string { return sqlInsert(tableDeliveries, 7, n) })
 )
 
@@ -210,9 +211,24 @@ func (t *tx) SaveOutlets(os []*publicmask.Outlet) error {
 			rows = append(rows, o)
 		}
 	}
+	// Each row's version is appended to the change log after its group's
+	// upsert (migration 00010: no trigger on insert). For a row that was
+	// there the update trigger appended the same entry already: the append
+	// replaces it with itself (a re-import of known outlets pays twice; an
+	// import of new ones, the loading path, once). The rows neither this
+	// transaction nor the writer's copy holds are new (the ledger reads an
+	// outlet before it writes it, and a row read is held): their versions
+	// make no entry stale (fresh).
+	fresh := 0
+	for _, o := range rows {
+		if _, held := t.held(o.Code); !held {
+			fresh++
+		}
+	}
 	t.s.hot.noteCodes(rows)
 	var stockAt, updatedAt boxed
 	args := make([]any, 0, 12*min(len(rows), bulkRows)) // for every group: the statement copies them
+	logArgs := make([]any, 0, 2*min(len(rows), bulkRows))
 	err := inGroups(len(rows), func(lo, hi int) error {
 		args = args[:0]
 		for _, o := range rows[lo:hi] {
@@ -222,11 +238,16 @@ func (t *tx) SaveOutlets(os []*publicmask.Outlet) error {
 		if err := t.bulkExec(sqlOutletUpsertGroup, hi-lo, args); err != nil {
 			return fmt.Errorf("sqlite: save outlets: %w", err)
 		}
-		return nil
+		logArgs = logArgs[:0]
+		for i := range hi - lo {
+			logArgs = append(logArgs, args[12*i+10], args[12*i]) // version, code: boxed once
+		}
+		return t.logChanges(logArgs)
 	})
 	if err != nil {
 		return err
 	}
+	t.fresh += int64(fresh)
 	if len(t.st.outlets) == 0 {
 		t.st.outlets = make(map[string]publicmask.Outlet, len(rows)) // not grown row by row
 	}

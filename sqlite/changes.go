@@ -46,10 +46,15 @@ var (
 // outlets' versions as the transaction leaves them).
 func (t *tx) pruneChanges() error {
 	s := t.s
-	if s.version-s.prunedAt < pruneEvery {
+	// The first versions of new outlets make no entry stale: the pace
+	// follows the versions that supersede others (an import of new outlets
+	// started a step every 512 of them, reading 8,192 live entries for
+	// nothing).
+	due := s.version - s.prunedAt - s.fresh - t.fresh
+	if due < pruneEvery {
 		return nil
 	}
-	step := min((3*(s.version-s.prunedAt)+1)/2, pruneMax)
+	step := min((3*due+1)/2, pruneMax)
 	var end int64
 	err := t.stmt(sqlPruneEnd).QueryRowContext(t.ctx, s.pruneCursor, step-1).Scan(&end)
 	wrap := errors.Is(err, sql.ErrNoRows)
@@ -66,6 +71,31 @@ func (t *tx) pruneChanges() error {
 	t.pruned, t.cursor = true, end
 	if wrap {
 		t.cursor = 0
+	}
+	return nil
+}
+
+// sqlChangesInsert appends n entries (version, code) to the log. OR
+// REPLACE, as the triggers: an entry that a later version of the same
+// transaction made stale may hold the version (AddStock's renumbering),
+// and a row appended by the update trigger may be appended again.
+func sqlChangesInsert(n int) string {
+	return `INSERT OR REPLACE INTO outlet_changes (version, code) VALUES ` + values(n, 2)
+}
+
+// sqlChangeInsert is sqlChangesInsert of one entry.
+var sqlChangeInsert = sqlChangesInsert(1)
+
+// logChanges appends entries to the change log in one statement: args
+// are their (version, code) pairs, at most bulkRows of them (SaveOutlets;
+// migration 00010).
+func (t *tx) logChanges(args []any) error {
+	n := len(args) / 2
+	if n == 0 {
+		return nil
+	}
+	if err := t.bulkExec(sqlChangesGroup, n, args); err != nil {
+		return fmt.Errorf("sqlite: outlet changes: %w", err)
 	}
 	return nil
 }

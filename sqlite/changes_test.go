@@ -198,3 +198,118 @@ func codesAt(os []publicmask.Outlet) string {
 	}
 	return s
 }
+
+// TestNewOutletsLoggedWithoutTrigger (migration 00010): the log of a new
+// outlet's first version is written by the statements that insert it, not
+// by a trigger per row; a store of the release before migrates (its
+// outlets keep their entries), and outlets added afterwards one by one, in
+// bulk (whole groups and a remainder, new and known outlets mixed) and
+// again reach the feed. An import of new outlets runs no pruning step: their
+// versions make no entry stale.
+func TestNewOutletsLoggedWithoutTrigger(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "pm.db")
+	old := migratedBefore(t, path, "00010")
+	if _, err := old.Exec(`INSERT INTO outlets (code, name, addr, type, lat, lng, stock, version) VALUES ('10000000', '약국', '서울특별시 중구', '01', 37.5, 127, 10, 1)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var triggers int
+	if err := s.reader.QueryRow(`SELECT COUNT(*) FROM sqlite_schema WHERE type = 'trigger' AND name = 'outlet_changes_insert'`).Scan(&triggers); err != nil || triggers != 0 {
+		t.Fatalf("outlet_changes_insert still there (%d, %v)", triggers, err)
+	}
+	mk := func(i int) *publicmask.Outlet {
+		return &publicmask.Outlet{Code: fmt.Sprintf("1%07d", i), Name: "약국", Addr: "서울특별시 중구", Type: publicmask.TypePharmacy, Lat: 37.5, Lng: 127}
+	}
+	err = s.Write(ctx, func(tx publicmask.Tx) error { return tx.SaveOutlet(mk(1)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A bulk write of known outlets (read first, as the ledger does) and
+	// new ones: 2 × bulkRows + 7 rows.
+	const n = 2*bulkRows + 7
+	prunedAt := s.prunedAt
+	err = s.Write(ctx, func(tx publicmask.Tx) error {
+		bt := tx.(publicmask.BulkTx)
+		if _, err := bt.LockOutlets([]string{mk(0).Code, mk(1).Code}); err != nil {
+			return err
+		}
+		os := make([]*publicmask.Outlet, n)
+		for i := range os {
+			os[i] = mk(i)
+		}
+		return bt.SaveOutlets(os)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.prunedAt != prunedAt {
+		t.Fatalf("a pruning step ran at version %d after %d new outlets", s.prunedAt, n)
+	}
+	if got := checkChangeLog(t, s.reader); got < n {
+		t.Fatalf("the log holds %d entries for %d outlets", got, n)
+	}
+	feed, err := s.OutletChanges(ctx, 0, 10*n)
+	if err != nil || len(feed) != n {
+		t.Fatalf("feed from 0: %d outlets (%v), want %d", len(feed), err, n)
+	}
+	for i, o := range feed {
+		if i > 0 && o.Version <= feed[i-1].Version {
+			t.Fatalf("feed out of version order at %d: %s", i, codesAt(feed[i-1:i+1]))
+		}
+	}
+}
+
+// TestUpsertOfAMissingHeldRowIsLogged: an outlet the writer holds whose row
+// went missing behind it (as in TestHeldStockChangeOfAMissingRow) is
+// inserted again by a registry change, one by one or in bulk; with no
+// trigger on insert (migration 00010) its version still reaches the log.
+func TestUpsertOfAMissingHeldRowIsLogged(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	codes := []string{"10000001", "10000002"}
+	err := s.Write(ctx, func(tx publicmask.Tx) error {
+		for _, c := range codes {
+			if err := tx.SaveOutlet(&publicmask.Outlet{Code: c, Name: "약국", Addr: "서울특별시 중구", Type: publicmask.TypePharmacy, Lat: 37.5, Lng: 127}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range codes {
+		if err := s.Write(ctx, func(tx publicmask.Tx) error { _, err := tx.LockOutlet(c); return err }); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.writer.Exec(`DELETE FROM outlets WHERE code = ?`, c); err != nil {
+			t.Fatal(err)
+		}
+		err := s.Write(ctx, func(tx publicmask.Tx) error {
+			o, err := tx.LockOutlet(c) // from the copy
+			if err != nil {
+				return err
+			}
+			o.Name = "새약국"
+			if i == 0 {
+				return tx.SaveOutlet(&o)
+			}
+			return tx.(publicmask.BulkTx).SaveOutlets([]*publicmask.Outlet{&o})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o := dbOutlet(t, s, c); o.Name != "새약국" {
+			t.Fatalf("row after the registry change: %+v", o)
+		}
+		checkChangeLog(t, s.reader)
+	}
+}

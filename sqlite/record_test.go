@@ -232,6 +232,7 @@ func TestHeldStockChangeOfAMissingRow(t *testing.T) {
 	if o := dbOutlet(t, s, code); o.Stock != 7 || o.Name != "약국" {
 		t.Fatalf("row after the stock change: %+v", o)
 	}
+	checkChangeLog(t, s.reader) // the row inserted again is in the log (migration 00010)
 }
 
 // TestPurgeClearsSaleRecordsInChunks: sales recorded before the purged week

@@ -39,12 +39,15 @@ type Store struct {
 	// pruning, pruneCursor the version it reached (changes.go); guarded
 	// by writeMu.
 	prunedAt, pruneCursor int64
-	dur                   *durability
-	stmts                 map[string]*sql.Stmt
-	raw                   rawStmts            // the multi-row statements on the driver connection (rawexec.go); guarded by writeMu
-	hot                   *hot                // the writer's copy of outlets and person-weeks (hot.go)
-	spareNV               []driver.NamedValue // the same for the direct statements' arguments
-	spare                 pending             // a finished transaction's pending rows, emptied (buffer.go)
+	// fresh counts the versions since prunedAt that new outlets took
+	// (tx.fresh): they do not hasten the pruning.
+	fresh   int64
+	dur     *durability
+	stmts   map[string]*sql.Stmt
+	raw     rawStmts            // the multi-row statements on the driver connection (rawexec.go); guarded by writeMu
+	hot     *hot                // the writer's copy of outlets and person-weeks (hot.go)
+	spareNV []driver.NamedValue // the same for the direct statements' arguments
+	spare   pending             // a finished transaction's pending rows, emptied (buffer.go)
 	// spareIdem is a finished transaction's known and absent maps, emptied
 	// (tx.go): a delivery list's chunk sized them for its 2,000 lines,
 	// ~400 KB made anew for each chunk, ~8% of the bytes the opening
@@ -291,7 +294,7 @@ const (
 	sqlTokenRevoke  = `UPDATE tokens SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL`
 )
 
-var writeSQL = []string{sqlPruneEnd, sqlPrune, sqlIdemGet, sqlSaleIdemGet, sqlDelivIdemGet, sqlLockOutlet, sqlOutletInsert, sqlSaleLock, sqlItemsGet, sqlPWLock, sqlSaleCancel, sqlDeliveryPut, sqlCorrectPut, sqlSuspStart, sqlSuspEnd, sqlSuspAt, sqlTokenPut, sqlTokenRevoke}
+var writeSQL = []string{sqlPruneEnd, sqlPrune, sqlIdemGet, sqlSaleIdemGet, sqlDelivIdemGet, sqlLockOutlet, sqlOutletInsert, sqlChangeInsert, sqlSaleLock, sqlItemsGet, sqlPWLock, sqlSaleCancel, sqlDeliveryPut, sqlCorrectPut, sqlSuspStart, sqlSuspEnd, sqlSuspAt, sqlTokenPut, sqlTokenRevoke}
 
 func (s *Store) prepare(ctx context.Context) error {
 	qs := append(writeSQL[:len(writeSQL):len(writeSQL)], multiSQLs()...)
@@ -381,7 +384,9 @@ func (s *Store) write(ctx context.Context, fn func(publicmask.Tx) error) (uint64
 	}
 	s.hot.apply(&tx.st)
 	if tx.pruned {
-		s.prunedAt, s.pruneCursor = s.version, tx.cursor
+		s.prunedAt, s.pruneCursor, s.fresh = s.version, tx.cursor, 0
+	} else {
+		s.fresh += tx.fresh
 	}
 	return s.dur.committedOne(), nil
 }

@@ -37,6 +37,10 @@ type tx struct {
 	// (changes.go).
 	pruned bool
 	cursor int64
+	// fresh counts the new outlets whose first versions this transaction
+	// appended to the change log (SaveOutlet, SaveOutlets): they make no
+	// entry stale, so they do not hasten the pruning (pruneChanges).
+	fresh int64
 }
 
 // idemMaps are a transaction's known and absent maps, kept for the next.
@@ -178,6 +182,14 @@ func (t *tx) SaveOutlet(o *publicmask.Outlet) error {
 		t.s.hot.noteCodes([]*publicmask.Outlet{o})
 		_, err := t.exec(sqlOutletInsert, o.Code, o.Name, o.Addr, o.Type, o.Lat, o.Lng, o.Stock, o.Suspended,
 			nullMicro(o.StockAt), nullMicro(o.UpdatedAt), o.Version, o.Sold)
+		if err == nil {
+			// Into the change log (migration 00010; see SaveOutlets):
+			// a new outlet's version only so, a known one's again.
+			_, err = t.execNow(sqlChangeInsert, o.Version, o.Code)
+		}
+		if !ok {
+			t.fresh++
+		}
 		if err != nil {
 			return err
 		}

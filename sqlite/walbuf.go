@@ -153,8 +153,15 @@ func (b *walBuf) flush(tls *libc.TLS, pFile uintptr) int32 {
 		walBufWrites.Add(1)
 	}
 	b.buf = b.buf[:0]
+	if cap(b.buf) > walBufKeep {
+		b.buf = nil // a bulk load's buffer is not kept for the sales after it
+	}
 	return rc
 }
+
+// walBufKeep is the most a buffer keeps between transactions: a batch of
+// 256 sales is ~1.7 MB of 2 KiB frames.
+const walBufKeep = 2 << 20
 
 // walBufChunk is the most the unix VFS writes in one call: it masks a
 // write's length with 0x1ffff (SQLite's own writes are at most a 64 KiB

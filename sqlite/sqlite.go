@@ -100,10 +100,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	common := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(on)&_time_format=sqlite"
 	// vfs: the writer's WAL frames are written once per commit, not twice
 	// per frame (walbuf.go).
-	if err := registerWALBufVFS(); err != nil {
-		return nil, err
+	vfs := ""
+	if walBuffered {
+		if err := registerWALBufVFS(); err != nil {
+			return nil, err
+		}
+		vfs = "&vfs=" + walBufVFSName
 	}
-	wdsn := "file:" + path + "?_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=cache_size(4096)&_pragma=wal_autocheckpoint(0)&_pragma=temp_store(MEMORY)&vfs=" + walBufVFSName + "&" + common
+	wdsn := "file:" + path + "?_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=cache_size(4096)&_pragma=wal_autocheckpoint(0)&_pragma=temp_store(MEMORY)" + vfs + "&" + common
 	writer, err := sql.Open("sqlite", wdsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)

@@ -35,6 +35,10 @@ import (
 
 const walBufVFSName = "publicmask-walbuf"
 
+// walBuffered: the writer opens its database through walBufVFS; a
+// variable for the benchmark that compares.
+var walBuffered = true
+
 // walBufMax bounds a buffer: beyond it the held frames are written out
 // (a batch of ~100 sales is ~300 frames, ~600 KB of 2 KiB pages).
 const walBufMax = 4 << 20

@@ -62,6 +62,9 @@ var (
 // walBuf is one open WAL file's held writes. A file belongs to one
 // connection, which SQLite serialises: no lock is needed.
 type walBuf struct {
+	// buf is kept from one transaction to the next (its length never
+	// passes walBufMax plus a write, so neither does its capacity much):
+	// regrown for each commit, it was ~50 MB/s of garbage at capacity.
 	buf    []byte
 	off    int64 // file offset of buf[0]
 	commit bool  // the last write was a commit frame's header
@@ -157,15 +160,8 @@ func (b *walBuf) flush(tls *libc.TLS, pFile uintptr) int32 {
 		walBufWrites.Add(1)
 	}
 	b.buf = b.buf[:0]
-	if cap(b.buf) > walBufKeep {
-		b.buf = nil // a bulk load's buffer is not kept for the sales after it
-	}
 	return rc
 }
-
-// walBufKeep is the most a buffer keeps between transactions: a batch of
-// 256 sales is ~1.7 MB of 2 KiB frames.
-const walBufKeep = 2 << 20
 
 // walBufChunk is the most the unix VFS writes in one call: it masks a
 // write's length with 0x1ffff (SQLite's own writes are at most a 64 KiB

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -28,6 +30,23 @@ func BenchmarkSaleBatch(b *testing.B) {
 				benchSaleBatch(b, size, batch)
 			})
 		}
+	}
+}
+
+// BenchmarkSaleBatchWALWrites compares the writer's WAL written through
+// walBufVFS (one write per commit) with SQLite's own two writes per frame:
+// CPU and write syscalls (/proc/self/io syscw) per sale. The two run one
+// after the other per -count round, so that a loaded machine weighs on
+// both alike:
+//
+//	go test ./sqlite -run '^$' -bench SaleBatchWALWrites -benchtime 6000x -count 5
+func BenchmarkSaleBatchWALWrites(b *testing.B) {
+	for _, buffered := range []bool{false, true} {
+		b.Run(fmt.Sprintf("buffered=%v", buffered), func(b *testing.B) {
+			defer func(v bool) { walBuffered = v }(walBuffered)
+			walBuffered = buffered
+			benchSaleBatch(b, chosenPageSize, 64)
+		})
 	}
 }
 
@@ -103,6 +122,7 @@ func benchSaleBatch(b *testing.B, size, batch int) {
 	}
 	wal0 := walSize(b, path)
 	b.ResetTimer()
+	w0 := selfSyscw(b)
 	cpu0 := selfCPU()
 	for done := 0; done < b.N; {
 		k := min(batch, b.N-done)
@@ -120,8 +140,10 @@ func benchSaleBatch(b *testing.B, size, batch int) {
 		done += k
 	}
 	cpu := selfCPU() - cpu0
+	w := selfSyscw(b) - w0
 	b.StopTimer()
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/sale")
+	b.ReportMetric(float64(w)/float64(b.N), "syscw/sale")
 	if !ckpt {
 		b.ReportMetric(float64(walSize(b, path)-wal0)/float64(b.N), "wal-B/sale")
 	}
@@ -139,4 +161,23 @@ func selfCPU() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// selfSyscw is the write syscalls this process made (/proc/self/io), 0
+// where there is no such file.
+func selfSyscw(b *testing.B) int64 {
+	raw, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "syscw: "); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return n
+		}
+	}
+	return 0
 }

@@ -101,7 +101,16 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// survive both. FULL would flush inside COMMIT, with the writer lock
 	// held; flushing after it lets the next batch run meanwhile.
 	common := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(on)&_time_format=sqlite"
-	wdsn := "file:" + path + "?_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=cache_size(4096)&_pragma=wal_autocheckpoint(0)&_pragma=temp_store(MEMORY)&" + common
+	// vfs: the writer's WAL frames are written once per commit, not twice
+	// per frame (walbuf.go).
+	vfs := ""
+	if walBuffered {
+		if err := registerWALBufVFS(); err != nil {
+			return nil, err
+		}
+		vfs = "&vfs=" + walBufVFSName
+	}
+	wdsn := "file:" + path + "?_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=cache_size(4096)&_pragma=wal_autocheckpoint(0)&_pragma=temp_store(MEMORY)" + vfs + "&" + common
 	writer, err := sql.Open("sqlite", wdsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)

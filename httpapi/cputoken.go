@@ -158,6 +158,17 @@ func (c *tokenConn) Close() error {
 	return c.Conn.Close()
 }
 
+// CloseWrite lets net/http half-close the connection before it closes it
+// (closeWriteAndWait: the client reads a last answer, such as a 413, before
+// a reset), as it does on a bare *net.TCPConn.
+func (c *tokenConn) CloseWrite() error {
+	c.release()
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 func (c *tokenConn) release() {
 	if c.held.Load() && c.held.CompareAndSwap(true, false) {
 		c.t.release()

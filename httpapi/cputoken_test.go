@@ -311,3 +311,35 @@ func TestCPUTokenYields(t *testing.T) {
 		t.Errorf("a request handed a token let a goroutine already waiting for the core run first %d times in 10", handedOver)
 	}
 }
+
+// A token connection over TCP still half-closes as net/http expects of a
+// *net.TCPConn (closeWriteAndWait).
+func TestTokenConnCloseWrite(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	tl := tokenListener{Listener: ln, t: newCPUTokens(prometheus.NewRegistry(), 1, time.Second)}
+	cli, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	srv, err := tl.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	cw, ok := srv.(interface{ CloseWrite() error })
+	if !ok {
+		t.Fatal("a token connection has no CloseWrite")
+	}
+	if err := cw.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	cli.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := cli.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("after CloseWrite the client read %d, %v; want EOF", n, err)
+	}
+}

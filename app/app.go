@@ -118,8 +118,6 @@ type Node struct {
 	Refresher *snapshot.Refresher
 	Policy    *policy.Holder
 	Handler   http.Handler
-	// listener wraps the plain-TCP listener of Serve (httpapi's CPU tokens).
-	listener  func(net.Listener) net.Listener
 	Registry  *prometheus.Registry
 	Clock     clock.Clock
 	admin     string
@@ -369,7 +367,6 @@ func (n *Node) buildHandler() error {
 	}
 	srv := httpapi.New(hc)
 	n.Handler = srv.Handler()
-	n.listener = srv.Listener
 	return nil
 }
 
@@ -439,9 +436,6 @@ func (n *Node) Serve(ctx context.Context) error {
 		ErrorLog:       slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	scheme := "http"
-	if cfg.TLSCert == "" && cfg.TLSKey == "" && n.listener != nil {
-		ln = n.listener(ln)
-	}
 	if cfg.TLSCert != "" || cfg.TLSKey != "" {
 		if cfg.TLSCert == "" || cfg.TLSKey == "" {
 			ln.Close()

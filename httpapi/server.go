@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"runtime"
 	"strings"
@@ -87,12 +86,6 @@ type Config struct {
 	PublicQueue    int           // default 64 × GOMAXPROCS
 	PublicWait     time.Duration // default 20 ms
 	StreamInFlight int           // concurrent SSE streams; default 10000
-	// CPUTokens bounds the public requests parsed or computed at once on
-	// the connections of Listener (cputoken.go); default GOMAXPROCS, < 0:
-	// no tokens. A request waits at most CPUTokenWait (default 200 ms) for
-	// one, then is served without.
-	CPUTokens    int
-	CPUTokenWait time.Duration
 	// StreamsPerClient caps the live SSE streams of one client address (an
 	// IPv6 /64); beyond it 429 rate_limited. Default 64: enough for a
 	// carrier NAT or an office behind one address.
@@ -136,7 +129,6 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	gates   map[string]*gate
-	tokens  *cpuTokens // nil: none
 	mux     *http.ServeMux
 	handler http.Handler
 	limiter *limiter
@@ -202,12 +194,6 @@ func (c *Config) setDefaults() {
 		c.PublicWait = 20 * time.Millisecond
 	}
 	def(&c.StreamInFlight, 10000)
-	if c.CPUTokens == 0 {
-		c.CPUTokens = runtime.GOMAXPROCS(0)
-	}
-	if c.CPUTokenWait <= 0 {
-		c.CPUTokenWait = 200 * time.Millisecond
-	}
 	def(&c.StreamsPerClient, 64)
 	if c.MaxHeldBytes <= 0 {
 		c.MaxHeldBytes = defaultHeldMB << 20
@@ -267,9 +253,6 @@ func newServer(cfg Config, led ledgerAPI) *Server {
 		ClassPublic: newGate(s.metrics, ClassPublic, cfg.PublicInFlight, cfg.PublicQueue, cfg.PublicWait),
 		ClassStream: newGate(s.metrics, ClassStream, cfg.StreamInFlight, 0, 0),
 	}
-	if cfg.CPUTokens > 0 && cfg.Role != RoleLedger {
-		s.tokens = newCPUTokens(cfg.Registerer, cfg.CPUTokens, cfg.CPUTokenWait)
-	}
 	ck, err := newClientKeyer(cfg.TrustProxy)
 	if err != nil {
 		panic(fmt.Sprintf("httpapi: TrustProxy: %v", err))
@@ -285,16 +268,6 @@ func newServer(cfg Config, led ledgerAPI) *Server {
 	s.routes()
 	s.handler = s.outer(s.mux)
 	return s
-}
-
-// Listener wraps a plain-TCP listener of the node's HTTP server so that its
-// connections' public requests take CPU tokens (cputoken.go). A ledger node
-// (no public routes) or CPUTokens < 0 gets ln back.
-func (s *Server) Listener(ln net.Listener) net.Listener {
-	if s.tokens == nil {
-		return ln
-	}
-	return tokenListener{Listener: ln, t: s.tokens}
 }
 
 // Handler returns the root handler of the node.

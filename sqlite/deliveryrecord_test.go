@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -142,4 +143,73 @@ func TestDeliveryRecordsMigrateForward(t *testing.T) {
 	if err := s.reader.QueryRow(`SELECT COALESCE(SUM(quantity), 0) FROM deliveries WHERE outlet = '10000001'`).Scan(&sum); err != nil || sum != 8 {
 		t.Fatalf("delivered: %d %v", sum, err)
 	}
+}
+
+// TestDeliveriesMigrateWithoutForeignKey: migration 00009 takes the foreign
+// key to outlets out of deliveries' schema (every connection reads it so,
+// the writer's own and the readers', after a reopen too), without touching
+// the rows: their rowids, records and sums stay, the database passes
+// integrity_check, and a delivery list written after it replays and counts
+// as before.
+func TestDeliveriesMigrateWithoutForeignKey(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "pm.db")
+	db := migratedBefore(t, path, "00009")
+	for _, q := range []string{
+		`INSERT INTO outlets (code, name, addr, type, lat, lng, stock, version) VALUES ('10000001', '약국', '서울', '01', 37.5, 127, 15, 1)`,
+		`INSERT INTO deliveries (rowid, id, outlet, txn_id, quantity, at, body_hash, response) VALUES (7, 'd1', '10000001', 'txn-d1', 8, 1, 'h1', '{"id":"d1"}')`,
+		`INSERT INTO deliveries (rowid, id, outlet, txn_id, quantity, at) VALUES (9, 'd2', '10000001', 'txn-d2', 7, 2)`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	check := func(s *Store, want int) {
+		t.Helper()
+		for name, q := range map[string]interface {
+			QueryRow(string, ...any) *sql.Row
+		}{"writer": s.writer, "reader": s.reader} {
+			var fks int
+			if err := q.QueryRow(`SELECT count(*) FROM pragma_foreign_key_list('deliveries')`).Scan(&fks); err != nil || fks != 0 {
+				t.Fatalf("deliveries' foreign keys seen by the %s after 00009: %d %v", name, fks, err)
+			}
+		}
+		var ok, rows string
+		if err := s.reader.QueryRow(`PRAGMA integrity_check`).Scan(&ok); err != nil || ok != "ok" {
+			t.Fatalf("integrity_check after 00009: %q %v", ok, err)
+		}
+		if err := s.reader.QueryRow(`SELECT group_concat(rowid || ':' || id, ',') FROM (SELECT rowid, id FROM deliveries ORDER BY rowid)`).Scan(&rows); err != nil || !strings.HasPrefix(rows, "7:d1,9:d2") {
+			t.Fatalf("rows after 00009: %q %v", rows, err)
+		}
+		err := s.Write(ctx, func(tx publicmask.Tx) error {
+			got, ok, err := tx.Idempotency("10000001", "txn-d1")
+			if err != nil || !ok || string(got.Response) != `{"id":"d1"}` {
+				t.Errorf("record after 00009: %+v %v %v", got, ok, err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		totals, err := s.OutletTotals(ctx)
+		if err != nil || len(totals) != 1 || totals[0].Delivered != want {
+			t.Fatalf("delivered after 00009: %+v %v", totals, err)
+		}
+	}
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(s, 15)
+	if err := deliverWithRecords(s, "10000001", "t3"); err != nil {
+		t.Fatal(err)
+	}
+	check(s, 20)
+	s.Close()
+	if s, err = Open(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	check(s, 20)
 }

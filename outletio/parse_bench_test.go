@@ -2,44 +2,42 @@ package outletio
 
 import (
 	"bytes"
+	"io"
 	"testing"
 
+	"github.com/publicmask/publicmask"
 	"github.com/publicmask/publicmask/seed"
 )
 
 // BenchmarkParseCSV is the head of an import body as scripts/load.py sends
 // it: 100,000 generated rows of CSV, parsed and validated (per body: ns,
-// bytes and allocations): `go test ./outletio -run '^$' -bench ParseCSV -benchmem`.
+// bytes and allocations), by ParseCSV and by ParseCSVRows with the body's
+// lines counted, as the import handler calls it:
+// `go test ./outletio -run '^$' -bench ParseCSV -benchmem`.
 func BenchmarkParseCSV(b *testing.B) {
 	var buf bytes.Buffer
 	if err := WriteCSV(&buf, seed.Outlets(seed.Options{Count: 100_000, Seed: 2020})); err != nil {
 		b.Fatal(err)
 	}
 	body := buf.Bytes()
-	b.SetBytes(int64(len(body)))
-	b.ResetTimer()
-	for range b.N {
-		os, rej, err := ParseCSV(bytes.NewReader(body))
-		if err != nil || len(os) != 100_000 || len(rej) != 0 {
-			b.Fatalf("%d outlets, %d rejected, %v", len(os), len(rej), err)
-		}
+	parsers := []struct {
+		name  string
+		parse func(r io.Reader) ([]publicmask.Outlet, []Rejected, error)
+	}{
+		{"ParseCSV", ParseCSV},
+		{"ParseCSVRows", func(r io.Reader) ([]publicmask.Outlet, []Rejected, error) {
+			return ParseCSVRows(r, bytes.Count(body, []byte{'\n'})+1)
+		}},
 	}
-}
-
-// BenchmarkParseCSVRows is BenchmarkParseCSV with the body's lines
-// counted, as the import handler calls it.
-func BenchmarkParseCSVRows(b *testing.B) {
-	var buf bytes.Buffer
-	if err := WriteCSV(&buf, seed.Outlets(seed.Options{Count: 100_000, Seed: 2020})); err != nil {
-		b.Fatal(err)
-	}
-	body := buf.Bytes()
-	b.SetBytes(int64(len(body)))
-	b.ResetTimer()
-	for range b.N {
-		os, rej, err := ParseCSVRows(bytes.NewReader(body), bytes.Count(body, []byte{'\n'})+1)
-		if err != nil || len(os) != 100_000 || len(rej) != 0 {
-			b.Fatalf("%d outlets, %d rejected, %v", len(os), len(rej), err)
-		}
+	for _, p := range parsers {
+		b.Run(p.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for range b.N {
+				os, rej, err := p.parse(bytes.NewReader(body))
+				if err != nil || len(os) != 100_000 || len(rej) != 0 {
+					b.Fatalf("%d outlets, %d rejected, %v", len(os), len(rej), err)
+				}
+			}
+		})
 	}
 }

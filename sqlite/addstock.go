@@ -68,12 +68,18 @@ func (t *tx) AddStock(adds []publicmask.StockAdd, at time.Time) ([]publicmask.Ou
 			}
 			out[i].Version = v
 		}
-		// The log of changes (migration 00008) holds the first numbers
-		// too, stale now: those beyond the last version would collide
-		// with the next ones.
-		if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM outlet_changes WHERE version > ?`, base+int64(len(out))); err != nil {
-			return nil, fmt.Errorf("sqlite: add stock: %w", err)
+	}
+	// The change log's entries, with the final numbers (migration 00011:
+	// no trigger appends them row by row).
+	err = inGroups(len(out), func(lo, hi int) error {
+		args = args[:0]
+		for _, o := range out[lo:hi] {
+			args = append(args, o.Version, o.Code)
 		}
+		return t.logChanges(args)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: add stock: %w", err)
 	}
 	t.s.version = base + int64(len(out))
 	if len(t.st.outlets) == 0 {

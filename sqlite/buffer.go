@@ -136,7 +136,10 @@ var (
 		tail: `) SELECT i.outlet, i.txn_id, i.body_hash, i.response, i.created_at FROM k CROSS JOIN idempotency i ON i.outlet = k.outlet AND i.txn_id = k.txn_id
 			UNION ALL SELECT s.outlet, s.txn_id, s.body_hash, s.response, s.recorded_at FROM k CROSS JOIN sales s ON s.outlet = k.outlet AND s.txn_id = k.txn_id WHERE s.response IS NOT NULL
 			UNION ALL SELECT d.outlet, d.txn_id, d.body_hash, d.response, d.at FROM k CROSS JOIN deliveries d ON d.outlet = k.outlet AND d.txn_id = k.txn_id WHERE d.response IS NOT NULL`}
-	multiTables = []*multiSQL{&multiIdem, &multiPW, &multiSale, &multiItem, &multiOutlet, &multiIdemGet}
+	// The change log's entries of the outlets multiOutlet changed (migration
+	// 00011: no trigger appends them).
+	multiChange = multiSQL{head: `INSERT OR REPLACE INTO outlet_changes (version, code) VALUES `, cols: 2}
+	multiTables = []*multiSQL{&multiIdem, &multiPW, &multiSale, &multiItem, &multiOutlet, &multiChange, &multiIdemGet}
 )
 
 // query is m's statement for rows rows, a power of two up to maxMultiRows.
@@ -340,7 +343,14 @@ func (t *tx) flushOutlets() error {
 		o := &p.outlets[i]
 		return append(a, o.Code, o.Stock, o.Suspended, nullMicro(o.StockAt), nullMicro(o.UpdatedAt), o.Version, o.Sold)
 	})
-	if err != nil || n == int64(len(p.outlets)) {
+	if err != nil {
+		return err
+	}
+	if n == int64(len(p.outlets)) {
+		_, err := t.writeMulti(&multiChange, len(p.outlets), func(a []any, i int) []any {
+			o := &p.outlets[i]
+			return append(a, o.Version, o.Code)
+		})
 		return err
 	}
 	for i := range p.outlets {

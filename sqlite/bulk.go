@@ -212,10 +212,7 @@ func (t *tx) SaveOutlets(os []*publicmask.Outlet) error {
 		}
 	}
 	// Each row's version is appended to the change log after its group's
-	// upsert (migration 00010: no trigger on insert). For a row that was
-	// there the update trigger appended the same entry already: the append
-	// replaces it with itself (a re-import of known outlets pays twice; an
-	// import of new ones, the loading path, once). The rows neither this
+	// upsert (migrations 00010 and 00011: no trigger appends it). The rows neither this
 	// transaction nor the writer's copy holds are new (the ledger reads an
 	// outlet before it writes it, and a row read is held): their versions
 	// make no entry stale (fresh).

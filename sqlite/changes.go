@@ -7,7 +7,8 @@ import (
 )
 
 // The change feed (migration 00008): every new version of an outlet is
-// appended to outlet_changes by a trigger, at the end of its B-tree, where
+// appended to outlet_changes (by the statements that write it since
+// migrations 00010 and 00011; by triggers before), at the end of its B-tree, where
 // an index on outlets (version) paid each change with a delete at the old
 // version's random place. The feed joins each entry to its outlet's
 // current row and keeps it only while the outlet still has that version,
@@ -76,9 +77,8 @@ func (t *tx) pruneChanges() error {
 }
 
 // sqlChangesInsert appends n entries (version, code) to the log. OR
-// REPLACE, as the triggers: an entry that a later version of the same
-// transaction made stale may hold the version (AddStock's renumbering),
-// and a row appended by the update trigger may be appended again.
+// REPLACE, as the triggers did: an entry may be appended again (an
+// upsert's fallback after a stock update that found no row).
 func sqlChangesInsert(n int) string {
 	return `INSERT OR REPLACE INTO outlet_changes (version, code) VALUES ` + values(n, 2)
 }

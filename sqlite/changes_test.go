@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/publicmask/publicmask"
 	"github.com/publicmask/publicmask/storetest"
@@ -312,4 +314,78 @@ func TestUpsertOfAMissingHeldRowIsLogged(t *testing.T) {
 		}
 		checkChangeLog(t, s.reader)
 	}
+}
+
+// TestChangedOutletsLoggedWithoutTrigger (migration 00011): outlets has no
+// trigger left, and the versions that a batch's stock updates and AddStock
+// (with an unknown code among the adds, which renumbers the rest) give
+// known outlets still reach the log and the feed, in order, with nothing
+// beyond the last version.
+func TestChangedOutletsLoggedWithoutTrigger(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	var triggers int
+	if err := s.reader.QueryRow(`SELECT COUNT(*) FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'outlets'`).Scan(&triggers); err != nil || triggers != 0 {
+		t.Fatalf("%d triggers on outlets (%v)", triggers, err)
+	}
+	codes := []string{"10000001", "10000002", "10000003"}
+	err := s.Write(ctx, func(tx publicmask.Tx) error {
+		for _, c := range codes {
+			if err := tx.SaveOutlet(&publicmask.Outlet{Code: c, Name: "약국", Addr: "서울특별시 중구", Type: publicmask.TypePharmacy, Lat: 37.5, Lng: 127}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	feedIs := func(step string, want map[string]int64) {
+		t.Helper()
+		checkChangeLog(t, s.reader)
+		feed, err := s.OutletChanges(ctx, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int64{}
+		for i, o := range feed {
+			if i > 0 && o.Version <= feed[i-1].Version {
+				t.Fatalf("%s: feed out of version order: %s", step, codesAt(feed))
+			}
+			got[o.Code] = o.Version
+		}
+		if !maps.Equal(got, want) {
+			t.Fatalf("%s: feed %v, want %v", step, got, want)
+		}
+	}
+	feedIs("saved", map[string]int64{codes[0]: 1, codes[1]: 2, codes[2]: 3})
+	// A stock-only change of held outlets: the batch's multi-row update.
+	err = s.Write(ctx, func(tx publicmask.Tx) error {
+		for _, c := range codes[:2] {
+			o, err := tx.LockOutlet(c)
+			if err != nil {
+				return err
+			}
+			o.Stock += 5
+			if err := tx.SaveOutlet(&o); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	feedIs("stock changed", map[string]int64{codes[0]: 4, codes[1]: 5, codes[2]: 3})
+	// AddStock with an unknown code first: the others are numbered again.
+	err = s.Write(ctx, func(tx publicmask.Tx) error {
+		_, err := tx.(publicmask.StockAdder).AddStock([]publicmask.StockAdd{
+			{Outlet: "19999999", Quantity: 1}, {Outlet: codes[2], Quantity: 7}, {Outlet: codes[0], Quantity: 3},
+		}, time.Unix(1584000000, 0))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	feedIs("stock added", map[string]int64{codes[0]: 7, codes[1]: 5, codes[2]: 6})
 }

@@ -133,15 +133,14 @@ func TestChangeLogStaysShort(t *testing.T) {
 	}
 }
 
-// TestMigrationToChangeLog: a store of the release before the log, with
-// outlets whose versions are out of code order, migrates; the feed returns
-// them in version order, the next write continues their versions and
-// reaches the feed, and Open reads the last version from the log.
-func TestMigrationToChangeLog(t *testing.T) {
-	ctx := context.Background()
+// openWithOutletsBefore makes a store migrated up to (not including)
+// version before, with one outlet per given version (codes 10000000, …),
+// and opens it as the current release does, migrating the rest.
+func openWithOutletsBefore(t *testing.T, before string, versions ...int64) *Store {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "pm.db")
-	old := migratedBefore(t, path, "00008")
-	for i, v := range []int64{7, 3, 12, 5} {
+	old := migratedBefore(t, path, before)
+	for i, v := range versions {
 		_, err := old.Exec(`INSERT INTO outlets (code, name, addr, type, lat, lng, stock, version) VALUES (?, '약국', '서울특별시 중구', '01', 37.5, 127, 10, ?)`, fmt.Sprintf("1%07d", i), v)
 		if err != nil {
 			t.Fatal(err)
@@ -150,11 +149,21 @@ func TestMigrationToChangeLog(t *testing.T) {
 	if err := old.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(ctx, path)
+	s, err := Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestMigrationToChangeLog: a store of the release before the log, with
+// outlets whose versions are out of code order, migrates; the feed returns
+// them in version order, the next write continues their versions and
+// reaches the feed, and Open reads the last version from the log.
+func TestMigrationToChangeLog(t *testing.T) {
+	ctx := context.Background()
+	s := openWithOutletsBefore(t, "00008", 7, 3, 12, 5)
 	if s.version != 12 {
 		t.Fatalf("version at open %d, want 12", s.version)
 	}
@@ -210,19 +219,7 @@ func codesAt(os []publicmask.Outlet) string {
 // versions make no entry stale.
 func TestNewOutletsLoggedWithoutTrigger(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "pm.db")
-	old := migratedBefore(t, path, "00010")
-	if _, err := old.Exec(`INSERT INTO outlets (code, name, addr, type, lat, lng, stock, version) VALUES ('10000000', '약국', '서울특별시 중구', '01', 37.5, 127, 10, 1)`); err != nil {
-		t.Fatal(err)
-	}
-	if err := old.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openWithOutletsBefore(t, "00010", 1)
 	var triggers int
 	if err := s.reader.QueryRow(`SELECT COUNT(*) FROM sqlite_schema WHERE type = 'trigger' AND name = 'outlet_changes_insert'`).Scan(&triggers); err != nil || triggers != 0 {
 		t.Fatalf("outlet_changes_insert still there (%d, %v)", triggers, err)
@@ -230,7 +227,7 @@ func TestNewOutletsLoggedWithoutTrigger(t *testing.T) {
 	mk := func(i int) *publicmask.Outlet {
 		return &publicmask.Outlet{Code: fmt.Sprintf("1%07d", i), Name: "약국", Addr: "서울특별시 중구", Type: publicmask.TypePharmacy, Lat: 37.5, Lng: 127}
 	}
-	err = s.Write(ctx, func(tx publicmask.Tx) error { return tx.SaveOutlet(mk(1)) })
+	err := s.Write(ctx, func(tx publicmask.Tx) error { return tx.SaveOutlet(mk(1)) })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,17 +31,26 @@ func fillWAL(t *testing.T, s *Store, n int64) {
 	}
 }
 
+// openFilledWAL opens a store with its background checkpoints stopped and
+// a WAL of compactBytes, lowered to 1 MiB for the test.
+func openFilledWAL(t *testing.T) *Store {
+	t.Helper()
+	old := compactBytes
+	t.Cleanup(func() { compactBytes = old })
+	compactBytes = 1 << 20
+	s := openTest(t)
+	stopBackgroundCheckpoints(s)
+	fillWAL(t, s, compactBytes)
+	return s
+}
+
 // After a bulk write, once no commit has come for a poll, the WAL is
 // copied into the database file and truncated: nothing of the load is
 // left for the next writes to wait behind. Not while commits arrive, not
 // twice for the same commits, not for a short WAL.
 func TestQuietWriterGetsACompaction(t *testing.T) {
-	defer func(n int64) { compactBytes = n }(compactBytes)
-	compactBytes = 1 << 20
-	s := openTest(t)
-	stopBackgroundCheckpoints(s)
+	s := openFilledWAL(t)
 	ctx := context.Background()
-	fillWAL(t, s, compactBytes)
 	var q quiet
 	for i := range quietPolls {
 		if s.compactIfQuiet(ctx, &q) || storeWALSize(t, s) < compactBytes {
@@ -78,12 +87,8 @@ func TestQuietWriterGetsACompaction(t *testing.T) {
 // compactWait, not the connections' 10 s busy timeout: the writer (every
 // sale) would wait as long. Once the reader is gone, it truncates.
 func TestCompactionDoesNotWaitOutAReader(t *testing.T) {
-	defer func(n int64) { compactBytes = n }(compactBytes)
-	compactBytes = 1 << 20
-	s := openTest(t)
-	stopBackgroundCheckpoints(s)
+	s := openFilledWAL(t)
 	ctx := context.Background()
-	fillWAL(t, s, compactBytes)
 	rtx := holdReader(t, s)
 	t0 := time.Now()
 	ok, held, err := s.compact(ctx)
@@ -113,12 +118,8 @@ func TestCompactionDoesNotWaitOutAReader(t *testing.T) {
 // there page-faults into the FUSE server of the same process, and a GC
 // stop-the-world waiting for the faulting thread deadlocked the test.)
 func TestCompactionLeavesTheDatabaseFileWhole(t *testing.T) {
-	defer func(n int64) { compactBytes = n }(compactBytes)
-	compactBytes = 1 << 20
-	s := openTest(t)
-	stopBackgroundCheckpoints(s)
+	s := openFilledWAL(t)
 	ctx := context.Background()
-	fillWAL(t, s, compactBytes)
 	var want int
 	if err := s.reader.QueryRowContext(ctx, `SELECT count(*) FROM person_weeks`).Scan(&want); err != nil || want == 0 {
 		t.Fatalf("person_weeks: %d, %v", want, err)
@@ -153,12 +154,8 @@ func TestCompactionLeavesTheDatabaseFileWhole(t *testing.T) {
 // A compaction that a reader defers is tried once per quiet spell, not at
 // every poll: each try takes the writer lock.
 func TestCompactionTriesOncePerQuietSpell(t *testing.T) {
-	defer func(n int64) { compactBytes = n }(compactBytes)
-	compactBytes = 1 << 20
-	s := openTest(t)
-	stopBackgroundCheckpoints(s)
+	s := openFilledWAL(t)
 	ctx := context.Background()
-	fillWAL(t, s, compactBytes)
 	rtx := holdReader(t, s)
 	defer rtx.Rollback()
 	var q quiet

@@ -2,11 +2,14 @@ package rush
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"net/url"
 	"strconv"
 	"strings"
@@ -156,24 +159,8 @@ func (rc *rawClient) do(t *rawTarget, method, path string, hdr []string, body []
 		c.c.Close()
 		return rawAnswer{}, rawErr(err)
 	}
-	resp, err := http.ReadResponse(c.br, nil)
-	if err != nil {
-		c.c.Close()
-		return rawAnswer{}, rawErr(err)
-	}
-	a := rawAnswer{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After")}
-	keepIt := keep == nil || keep(resp.StatusCode)
-	switch {
-	case keepIt && resp.ContentLength >= 0 && resp.ContentLength <= 1<<20:
-		a.body = make([]byte, resp.ContentLength)
-		_, err = io.ReadFull(resp.Body, a.body)
-	case keepIt:
-		a.body, err = io.ReadAll(resp.Body)
-	default:
-		_, err = io.Copy(io.Discard, resp.Body)
-	}
-	resp.Body.Close()
-	if err != nil || resp.Close {
+	a, mustClose, err := readAnswer(c.br, keep)
+	if err != nil || mustClose {
 		c.c.Close()
 	} else {
 		rc.put(t, c)
@@ -182,6 +169,138 @@ func (rc *rawClient) do(t *rawTarget, method, path string, hdr []string, body []
 		return rawAnswer{}, rawErr(err)
 	}
 	return a, nil
+}
+
+// readAnswer reads an HTTP/1.x answer to a GET or POST from br: the status,
+// the Retry-After header and the body (kept when keep(status) says so, nil
+// keep: always), framed as net/http's ReadResponse frames it (chunked,
+// Content-Length, or until the connection closes; none for 1xx, 204 and
+// 304). mustClose: the connection cannot carry another request. The other
+// headers are skipped unparsed: ReadResponse's header map, canonical keys
+// and per-answer objects were about a tenth of the generator's CPU.
+func readAnswer(br *bufio.Reader, keep func(status int) bool) (a rawAnswer, mustClose bool, err error) {
+	line, err := answerLine(br)
+	if err != nil {
+		return a, true, err
+	}
+	if len(line) < 12 || string(line[:7]) != "HTTP/1." || line[8] != ' ' || (len(line) > 12 && line[12] != ' ') {
+		return a, true, fmt.Errorf("malformed HTTP status line %q", line)
+	}
+	for _, d := range line[9:12] {
+		if d < '0' || d > '9' {
+			return a, true, fmt.Errorf("malformed HTTP status code %q", line[9:12])
+		}
+		a.status = a.status*10 + int(d-'0')
+	}
+	http10 := line[7] == '0'
+	mustClose = http10
+	length, chunked := int64(-1), false
+	for {
+		if line, err = answerLine(br); err != nil {
+			return a, true, err
+		}
+		if len(line) == 0 {
+			break
+		}
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			if line[0] == ' ' || line[0] == '\t' {
+				continue // an obsolete folded line
+			}
+			return a, true, fmt.Errorf("malformed HTTP header line %q", line)
+		}
+		value = bytes.TrimSpace(value)
+		switch {
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			n, perr := strconv.ParseInt(string(value), 10, 64)
+			if perr != nil || n < 0 || (length >= 0 && n != length) {
+				return a, true, fmt.Errorf("bad Content-Length %q", value)
+			}
+			length = n
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			switch {
+			case bytes.EqualFold(value, []byte("chunked")):
+				chunked = true
+			case !bytes.EqualFold(value, []byte("identity")):
+				return a, true, fmt.Errorf("unsupported transfer encoding %q", value)
+			}
+		case bytes.EqualFold(name, []byte("Connection")):
+			for _, tok := range bytes.Split(value, []byte(",")) {
+				tok = bytes.TrimSpace(tok)
+				if bytes.EqualFold(tok, []byte("close")) {
+					mustClose = true
+				} else if http10 && bytes.EqualFold(tok, []byte("keep-alive")) {
+					mustClose = false
+				}
+			}
+		case bytes.EqualFold(name, []byte("Retry-After")):
+			if a.retryAfter == "" {
+				a.retryAfter = string(value)
+			}
+		}
+	}
+	keepIt := keep == nil || keep(a.status)
+	switch {
+	case a.status/100 == 1 || a.status == http.StatusNoContent || a.status == http.StatusNotModified:
+		if keepIt {
+			a.body = []byte{}
+		}
+	case chunked:
+		body := httputil.NewChunkedReader(br)
+		if keepIt {
+			a.body, err = io.ReadAll(body)
+		} else {
+			_, err = io.Copy(io.Discard, body)
+		}
+		for err == nil { // the trailer, up to its empty line
+			if line, err = answerLine(br); err == nil && len(line) == 0 {
+				break
+			}
+		}
+	case length >= 0 && keepIt && length <= 1<<20:
+		a.body = make([]byte, length)
+		_, err = io.ReadFull(br, a.body)
+	case length >= 0 && keepIt:
+		var b bytes.Buffer
+		_, err = io.CopyN(&b, br, length)
+		a.body = b.Bytes()
+	case length >= 0:
+		_, err = io.CopyN(io.Discard, br, length)
+	default: // the body ends with the connection
+		mustClose = true
+		if keepIt {
+			a.body, err = io.ReadAll(br)
+		} else {
+			_, err = io.Copy(io.Discard, br)
+		}
+	}
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		return rawAnswer{}, true, err
+	}
+	return a, mustClose, nil
+}
+
+// answerLine reads a line of an answer's head, without its CRLF (or LF);
+// valid until the next read of br.
+func answerLine(br *bufio.Reader) ([]byte, error) {
+	line, err := br.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		return nil, errors.New("HTTP answer header line too long")
+	}
+	if err != nil {
+		if err == io.EOF && len(line) > 0 {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	line = line[:len(line)-1]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line, nil
 }
 
 // rawErr makes a timeout recognisable as context.DeadlineExceeded.

@@ -1,12 +1,15 @@
 package rush
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -66,4 +69,111 @@ func TestRawClient(t *testing.T) {
 	if err != nil || string(a.body) != "GET /pre/after  " {
 		t.Fatalf("after a timeout: %q %v", a.body, err)
 	}
+}
+
+// readAnswer reads what net/http's ReadResponse reads of the same bytes:
+// status, Retry-After, body (kept or skipped), whether the connection
+// must close, and leaves the reader at the next answer, for every framing
+// a server may choose.
+func TestReadAnswerAsReadResponse(t *testing.T) {
+	next := "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nnext"
+	cases := map[string]string{
+		"length":         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"a\":\"bcd\"}",
+		"lower case":     "HTTP/1.1 201 Created\r\ncontent-length: 2\r\nretry-after:  7 \r\n\r\nok",
+		"retry-after":    "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 3\r\nContent-Length: 5\r\n\r\nbusy!",
+		"chunked":        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n7;x=y\r\n, world\r\n0\r\n\r\n",
+		"chunked+trail":  "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n\r\n3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n",
+		"not modified":   "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\nContent-Length: 120\r\n\r\n",
+		"no content":     "HTTP/1.1 204 No Content\r\n\r\n",
+		"close":          "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 3\r\n\r\nbye",
+		"1.0":            "HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nold",
+		"1.0 keep-alive": "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 3\r\n\r\nold",
+		"until close":    "HTTP/1.1 200 OK\r\n\r\nall the rest",
+		"empty reason":   "HTTP/1.1 404\r\nContent-Length: 0\r\n\r\n",
+		"LF only":        "HTTP/1.1 200 OK\nContent-Length: 2\n\nok",
+	}
+	for name, raw := range cases {
+		for _, keep := range []func(int) bool{nil, func(int) bool { return false }} {
+			in := raw + next
+			want, err := http.ReadResponse(bufio.NewReader(strings.NewReader(in)), nil)
+			if err != nil {
+				t.Fatalf("%s: ReadResponse: %v", name, err)
+			}
+			wantBody, err := io.ReadAll(want.Body)
+			if err != nil {
+				t.Fatalf("%s: ReadResponse's body: %v", name, err)
+			}
+			br := bufio.NewReader(strings.NewReader(in))
+			a, mustClose, err := readAnswer(br, keep)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if keep == nil && string(a.body) != string(wantBody) || keep != nil && a.body != nil {
+				t.Errorf("%s (keep %v): body %q, want %q", name, keep == nil, a.body, wantBody)
+			}
+			if a.status != want.StatusCode || a.retryAfter != want.Header.Get("Retry-After") || mustClose != want.Close && name != "until close" {
+				t.Errorf("%s: %d %q close %v, want %d %q %v", name, a.status, a.retryAfter, mustClose, want.StatusCode, want.Header.Get("Retry-After"), want.Close)
+			}
+			if name == "until close" {
+				if !mustClose {
+					t.Errorf("%s: connection kept", name)
+				}
+				continue
+			}
+			if a, _, err := readAnswer(br, nil); err != nil || a.status != 200 || string(a.body) != "next" {
+				t.Errorf("%s: the next answer: %d %q %v", name, a.status, a.body, err)
+			}
+		}
+	}
+	for name, raw := range map[string]string{
+		"short body":    "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
+		"short chunk":   "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+		"no blank line": "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n",
+		"bad status":    "HTTP/1.1 2x0 OK\r\n\r\n",
+		"bad length":    "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+		"not http":      "SSH-2.0-OpenSSH\r\n\r\n",
+	} {
+		if a, _, err := readAnswer(bufio.NewReader(strings.NewReader(raw)), nil); err == nil {
+			t.Errorf("%s: read %+v without an error", name, a)
+		}
+	}
+	if _, _, err := readAnswer(bufio.NewReader(strings.NewReader("")), nil); err != io.EOF {
+		t.Errorf("a closed idle connection: %v, want io.EOF", err)
+	}
+}
+
+// BenchmarkReadAnswer: a sale's answer as the server sends it, read by
+// readAnswer and by net/http's ReadResponse (what the raw client used).
+func BenchmarkReadAnswer(b *testing.B) {
+	body := `{"sale_id":"01JF3Q8ZK4M2N7P5R9T1V3X5Z7","outlet":{"code":"11817488","stock":188,"remain_stat":"plenty"},"quantity":2,"week":"2020-03-09","sold_at":"2020-03-11T10:00:00+09:00","items":[{"role":"buyer","birth_year":1983,"quantity":2,"remaining_this_week":0}]}`
+	answer := "HTTP/1.1 200 OK\r\nCache-Control: no-store\r\nContent-Type: application/json\r\nX-Request-Id: 5f2b9c1e8a7d4f3b\r\nDate: Wed, 11 Mar 2020 01:00:00 GMT\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
+	r := strings.NewReader("")
+	br := bufio.NewReaderSize(r, 32<<10)
+	b.Run("readAnswer", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			r.Reset(answer)
+			br.Reset(r)
+			if a, _, err := readAnswer(br, nil); err != nil || len(a.body) != len(body) {
+				b.Fatal(a, err)
+			}
+		}
+	})
+	b.Run("ReadResponse", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			r.Reset(answer)
+			br.Reset(r)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_ = resp.Header.Get("Retry-After")
+			a := make([]byte, resp.ContentLength)
+			if _, err := io.ReadFull(resp.Body, a); err != nil {
+				b.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+	})
 }

@@ -39,7 +39,7 @@ type Population struct {
 	ok     *picker // years whose last digit may buy today
 	wrong  *picker // years that may not (nil when everyone may)
 	years  []int
-	issued map[string]struct{}
+	issued map[uint64]struct{} // the IDs' digits as a number: no string to hash
 }
 
 // NewPopulation returns a population for a day on which birth years ending
@@ -63,7 +63,7 @@ func NewPopulation(seed uint64, digits []int) *Population {
 	p := &Population{
 		rng:    rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		years:  years,
-		issued: map[string]struct{}{},
+		issued: map[uint64]struct{}{},
 	}
 	p.ok = newPicker(okW)
 	if len(allowed) > 0 {
@@ -92,11 +92,21 @@ func (p *Population) fresh(pk *picker) (string, int) {
 	for {
 		y := p.years[pk.pick(p.rng)]
 		id := RandomID(p.rng, y)
-		if _, dup := p.issued[id]; !dup {
-			p.issued[id] = struct{}{}
+		k := idKey(id)
+		if _, dup := p.issued[k]; !dup {
+			p.issued[k] = struct{}{}
 			return id, y
 		}
 	}
+}
+
+// idKey is an ID of 13 digits as the number they write (one ID, one key).
+func idKey(id string) uint64 {
+	var k uint64
+	for i := 0; i < len(id); i++ {
+		k = k*10 + uint64(id[i]-'0')
+	}
+	return k
 }
 
 // Mistype returns id with one of its first 12 digits changed or two

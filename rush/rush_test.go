@@ -2,6 +2,7 @@ package rush
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -460,5 +461,22 @@ func TestForecastReport(t *testing.T) {
 	}
 	if (&outletState{opening: 20}).forecastMark(5, t0) {
 		t.Fatal("an outlet opened with 20 masks was measured")
+	}
+}
+
+// TestScheduleDrawsOnlyWhatItSends: an arrival that finds the queue full
+// is counted dropped without being drawn; every arrival is either queued
+// or dropped.
+func TestScheduleDrawsOnlyWhatItSends(t *testing.T) {
+	now := time.Now()
+	e := &engine{start: now, end: now.Add(200 * time.Millisecond)}
+	q := make(chan int, 3) // nobody takes from it
+	drawn, dropped := 0, 0
+	schedule(context.Background(), e, 20000, q, func(time.Time) int { drawn++; return drawn }, func(time.Time) { dropped++ })
+	if drawn != cap(q) || len(q) != cap(q) {
+		t.Fatalf("drew %d arrivals for a queue of %d (%d queued)", drawn, cap(q), len(q))
+	}
+	if dropped < 100 {
+		t.Fatalf("%d arrivals dropped in 200 ms at 20,000/s", dropped)
 	}
 }

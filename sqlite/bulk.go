@@ -220,6 +220,10 @@ func (t *tx) SaveOutlets(os []*publicmask.Outlet) error {
 	for _, o := range rows {
 		if _, held := t.held(o.Code); !held {
 			fresh++
+			// A new row joins the writer's copy once committed (staged.load),
+			// so that the opening delivery of an imported outlet (AddStock)
+			// writes its stock without reading the row back.
+			t.st.load = append(t.st.load, o.Code)
 		}
 	}
 	t.s.hot.noteCodes(rows)

@@ -376,9 +376,9 @@ func (h *hot) apply(st *staged) {
 		}
 	}
 	for _, code := range st.load {
-		if _, ok := h.outlets.get(code); !ok {
+		if p := h.outlets.find(code); p == nil || p.flags&hotAbsent != 0 {
 			o := st.outlets[code]
-			h.hold(&o)
+			h.holdAt(p, &o) // one look-up: an import's 540,000 new rows
 		}
 	}
 }

@@ -371,8 +371,8 @@ func (h *hot) apply(st *staged) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for code, o := range st.outlets {
-		if _, ok := h.outlets.get(code); ok {
-			h.hold(&o)
+		if p, ok := h.outlets.get(code); ok {
+			h.holdAt(p, &o)
 		}
 	}
 	for _, code := range st.load {

@@ -14,7 +14,8 @@ import (
 // decides on. SQLite has one writer and this process owns the file, so
 // what the writer holds can be the source of decisions.
 //
-// Outlets: a copy of each outlet's row, loaded on first use. A
+// Outlets: a copy of each outlet's row, loaded on first use or held
+// from its insert on (an import's new outlets: see apply). A
 // transaction's writes go to the database and to a staging area of the
 // transaction; they reach the copy only after the commit succeeded. A
 // transaction that fails leaves the copy as it was (the rollback restores

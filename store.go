@@ -317,8 +317,9 @@ type BulkTx interface {
 
 // StockAdder is implemented by a BulkTx that adds deliveries to outlets'
 // stock in place: a delivery list then neither reads each outlet before
-// writing it nor rewrites its every column (SQLite: one UPDATE … RETURNING
-// per group in place of a read and an upsert).
+// writing it nor rewrites its every column (SQLite: a one-row UPDATE of
+// each outlet its writer holds, one UPDATE … RETURNING per group of the
+// others, in place of a read and an upsert).
 type StockAdder interface {
 	// AddStock adds each Quantity to its outlet's stock, sets stock_at and
 	// updated_at to at, and stamps versions as SaveOutlets does, in the

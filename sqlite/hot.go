@@ -14,7 +14,8 @@ import (
 // decides on. SQLite has one writer and this process owns the file, so
 // what the writer holds can be the source of decisions.
 //
-// Outlets: a copy of each outlet's row, loaded on first use. A
+// Outlets: a copy of each outlet's row, loaded on first use or held
+// from its insert on (an import's new outlets: see apply). A
 // transaction's writes go to the database and to a staging area of the
 // transaction; they reach the copy only after the commit succeeded. A
 // transaction that fails leaves the copy as it was (the rollback restores
@@ -353,29 +354,32 @@ type staged struct {
 	outlets map[string]publicmask.Outlet
 	written []pwKey
 	records []publicmask.IdemKey // the txn_ids it recorded
-	// load are outlets staged as read from the store (AddStock's rows):
-	// they join the copy even if it did not hold them.
+	// load are outlets staged as read from the store (AddStock's rows) or
+	// inserted (SaveOutlets' new rows): they join the copy even if it did
+	// not hold them.
 	load []string
 }
 
 type pwKey struct{ person, week string }
 
 // apply puts a committed transaction's outlets into the copy: those held
-// already (a bulk import of the registry does not fill the copy with
-// outlets that may never sell; they are loaded on first use), and those
-// the transaction read from the store as it wrote them (staged.load).
+// already, and those the transaction read from the store as it wrote them
+// or inserted (staged.load). An import's new outlets join it: their
+// opening deliveries then write the stock without reading each row back
+// (AddStock), and after those deliveries the copy holds every outlet
+// anyway (BENCHMARKS.md "Scale (5th pass)": ~160 bytes an outlet).
 func (h *hot) apply(st *staged) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for code, o := range st.outlets {
-		if _, ok := h.outlets.get(code); ok {
-			h.hold(&o)
+		if p, ok := h.outlets.get(code); ok {
+			h.holdAt(p, &o)
 		}
 	}
 	for _, code := range st.load {
-		if _, ok := h.outlets.get(code); !ok {
+		if p := h.outlets.find(code); p == nil || p.flags&hotAbsent != 0 {
 			o := st.outlets[code]
-			h.hold(&o)
+			h.holdAt(p, &o) // one look-up: an import's 540,000 new rows
 		}
 	}
 }

@@ -157,8 +157,11 @@ func (t *hotOutlets) place(i uint32) {
 
 // hold puts o (stored form) into the copy, or marks what the copy held of
 // it absent if o cannot be packed. h.mu is held.
-func (h *hot) hold(o *publicmask.Outlet) {
-	prev := h.outlets.find(o.Code)
+func (h *hot) hold(o *publicmask.Outlet) { h.holdAt(h.outlets.find(o.Code), o) }
+
+// holdAt is hold with prev, the copy's row of o.Code (held or absent) or
+// nil, found already.
+func (h *hot) holdAt(prev *hotOutlet, o *publicmask.Outlet) {
 	reuse := prev
 	if prev != nil && prev.flags&hotAbsent != 0 {
 		reuse = nil

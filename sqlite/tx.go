@@ -199,6 +199,17 @@ func (t *tx) SaveOutlet(o *publicmask.Outlet) error {
 }
 
 // held is the outlet as this transaction or the writer's copy last saw it.
+// isHeld reports whether held would find code, without unpacking it.
+func (t *tx) isHeld(code string) bool {
+	if _, ok := t.st.outlets[code]; ok {
+		return true
+	}
+	t.s.hot.mu.RLock()
+	_, ok := t.s.hot.outlets.get(code)
+	t.s.hot.mu.RUnlock()
+	return ok
+}
+
 func (t *tx) held(code string) (publicmask.Outlet, bool) {
 	if o, ok := t.st.outlets[code]; ok {
 		return o, true

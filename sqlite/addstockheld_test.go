@@ -1,0 +1,142 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/publicmask/publicmask"
+)
+
+// seedOutlets writes n new outlets in one SaveOutlets (as an import does)
+// and returns their codes.
+func seedOutlets(t *testing.T, s *Store, n int) []string {
+	t.Helper()
+	var codes []string
+	var seed []*publicmask.Outlet
+	for i := range n {
+		c := fmt.Sprintf("4%07d", i)
+		codes = append(codes, c)
+		seed = append(seed, &publicmask.Outlet{Code: c, Name: "약국 " + c, Addr: "서울특별시 중구", Type: publicmask.TypePharmacy, Lat: 37.5, Lng: 127})
+	}
+	if err := s.Write(context.Background(), func(tx publicmask.Tx) error { return tx.(publicmask.BulkTx).SaveOutlets(seed) }); err != nil {
+		t.Fatal(err)
+	}
+	return codes
+}
+
+// TestImportedOutletsAreHeld: the new outlets of a bulk write join the
+// writer's copy once committed, as the database has them, so that their
+// opening deliveries (AddStock) need not read them back; a failed commit
+// leaves none held.
+func TestImportedOutletsAreHeld(t *testing.T) {
+	s := openTest(t)
+	codes := seedOutlets(t, s, 900) // more than one multi-row group
+	for _, c := range codes {
+		if _, ok := s.hot.outlet(c); !ok {
+			t.Fatalf("%s not held after its import", c)
+		}
+	}
+	sameAsDB(t, s, codes, nil, nil)
+
+	s.failCommit = func() error { return errInjected }
+	err := s.Write(context.Background(), func(tx publicmask.Tx) error {
+		return tx.(publicmask.BulkTx).SaveOutlets([]*publicmask.Outlet{{Code: "49999999", Name: "약국", Addr: "서울특별시 중구", Type: publicmask.TypePharmacy, Lat: 37.5, Lng: 127}})
+	})
+	s.failCommit = nil
+	if err == nil {
+		t.Fatal("the injected commit failure did not fail the write")
+	}
+	if _, ok := s.hot.outlet("49999999"); ok {
+		t.Fatal("an outlet of a failed commit is held")
+	}
+}
+
+// TestAddStockRetiresTheChangesOfHeldOutlets: AddStock of outlets the
+// writer holds deletes each one's log entry of its version before, so no
+// stale entry is left for the pruning (here: never due), and the feed
+// gives each outlet once at its new version.
+func TestAddStockRetiresTheChangesOfHeldOutlets(t *testing.T) {
+	defer func(e int64) { pruneEvery = e }(pruneEvery)
+	pruneEvery = 1 << 40
+	s := openTest(t)
+	ctx := context.Background()
+	codes := seedOutlets(t, s, 900)
+	at := time.Date(2020, 3, 11, 8, 0, 0, 0, time.UTC)
+	for round := range 2 {
+		var adds []publicmask.StockAdd
+		for _, c := range codes[round*100:] {
+			adds = append(adds, publicmask.StockAdd{Outlet: c, Quantity: 500})
+		}
+		if err := s.Write(ctx, func(tx publicmask.Tx) error {
+			_, err := tx.(publicmask.StockAdder).AddStock(adds, at)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if n := checkChangeLog(t, s.reader); n != len(codes) {
+			t.Fatalf("round %d: %d log entries for %d outlets: stale entries left", round, n, len(codes))
+		}
+	}
+	got, err := s.OutletChanges(ctx, 0, 10_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(codes) {
+		t.Fatalf("feed: %d outlets, want %d", len(got), len(codes))
+	}
+	for i, o := range got {
+		want := 500
+		if o.Code >= codes[100] {
+			want = 1000
+		}
+		if o.Stock != want || (i > 0 && o.Version <= got[i-1].Version) {
+			t.Fatalf("feed[%d]: %s stock %d v%d, want stock %d in version order", i, o.Code, o.Stock, o.Version, want)
+		}
+	}
+	sameAsDB(t, s, codes, nil, nil)
+}
+
+// TestAddStockOfAHeldRowGoneFromTheTable: an outlet the copy holds but
+// the table no longer has (deleted in the same transaction, here) is not
+// written, not returned and takes no version: the other outlets' versions
+// follow the adds' order with no gap, as for an unknown code.
+func TestAddStockOfAHeldRowGoneFromTheTable(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	codes := seedOutlets(t, s, 10)
+	gone := codes[4]
+	before := s.version
+	var got []publicmask.Outlet
+	err := s.Write(ctx, func(ptx publicmask.Tx) error {
+		x := ptx.(*tx)
+		if _, err := x.tx.ExecContext(x.ctx, `DELETE FROM outlets WHERE code = ?`, gone); err != nil {
+			return err
+		}
+		var adds []publicmask.StockAdd
+		for _, c := range codes {
+			adds = append(adds, publicmask.StockAdd{Outlet: c, Quantity: 7})
+		}
+		var err error
+		got, err = x.AddStock(adds, time.Date(2020, 3, 11, 8, 0, 0, 0, time.UTC))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(codes)-1 {
+		t.Fatalf("AddStock returned %d rows, want %d", len(got), len(codes)-1)
+	}
+	for i, o := range got {
+		if o.Code == gone {
+			t.Fatalf("the deleted outlet %s was returned", gone)
+		}
+		if o.Version != before+int64(i)+1 || o.Stock != 7 {
+			t.Fatalf("got[%d] = %s v%d stock %d, want v%d stock 7", i, o.Code, o.Version, o.Stock, before+int64(i)+1)
+		}
+	}
+	if s.version != before+int64(len(codes)-1) {
+		t.Fatalf("store version %d, want %d", s.version, before+int64(len(codes)-1))
+	}
+}

@@ -128,6 +128,16 @@ func staleOutlets(now time.Time, snap *snapshot.Snapshot, exact bool) ([]staleOu
 // StaleCount is the number of stale outlets (publicmask_stale_outlets): the
 // status page's rule.
 func StaleCount(now time.Time, snap *snapshot.Snapshot) int {
-	_, n := staleOutlets(now, snap, false)
+	cutoff := now.Add(-staleAfter)
+	n := 0
+	for i := range snap.Len() {
+		e := snap.At(i)
+		if e.Stock <= 0 || e.Suspended {
+			continue
+		}
+		if at := e.UpdatedAt(); !at.IsZero() && !at.After(cutoff) {
+			n++
+		}
+	}
 	return n
 }

@@ -30,6 +30,7 @@ func rehome(fresh []*Entry) {
 	}
 	// By cell, then as given (a stable sort by cell, but pdqsort: faster).
 	slices.SortFunc(order, func(a, b item) int { return cmp.Or(cmp.Compare(a.key, b.key), cmp.Compare(a.at, b.at)) })
+	var slab []Entry
 	for start := 0; start < len(order); start += chunkSize {
 		part := order[start:min(start+chunkSize, len(order))]
 		size := 0
@@ -42,9 +43,19 @@ func rehome(fresh []*Entry) {
 		}
 		// buf is never written again: the string may share it.
 		text := unsafe.String(unsafe.SliceData(buf), len(buf))
+		// The entries too lie in a few large objects (slab): the
+		// collector marks and scans one object instead of 256 small ones,
+		// a forced collection over 540,000 outlets ~4× cheaper. Like the
+		// text, a slab stays in use while one of its entries is current
+		// (a change copies only that entry): at most twice the entries'
+		// memory, once every outlet has changed.
+		if len(slab) == 0 {
+			slab = make([]Entry, min(slabEntries, len(order)-start))
+		}
 		off := 0
 		for _, it := range part {
-			e, old := new(Entry), it.e.reg
+			e, old := &slab[0], it.e.reg
+			slab = slab[1:]
 			*e = *it.e
 			fresh[it.at] = e
 			e.reg = text[off : off+len(old)]
@@ -52,3 +63,9 @@ func rehome(fresh []*Entry) {
 		}
 	}
 }
+
+// slabEntries is the number of entries rehome allocates together: 256
+// entries of 224 bytes are 7 pages, a large object without waste (a 64-entry
+// block, 14,336 bytes and the 8-byte header of a small object with
+// pointers, took the 16 KiB size class: +32 bytes an outlet).
+const slabEntries = 4 * chunkSize

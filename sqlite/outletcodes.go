@@ -22,23 +22,6 @@ func (h *hot) mayHaveCode(code string) bool {
 	return f == nil || f.mayHave(code) // only the writer changes f
 }
 
-// mayHaveCodes returns the codes that may have a row, in codes' space.
-func (h *hot) mayHaveCodes(codes []string) []string {
-	h.mu.RLock()
-	f := h.codes
-	h.mu.RUnlock()
-	if f == nil {
-		return codes
-	}
-	out := codes[:0]
-	for _, c := range codes {
-		if f.mayHave(c) {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
 // noteCodes puts the codes of outlets a transaction writes into the
 // filter, before the write.
 func (h *hot) noteCodes(os []*publicmask.Outlet) {

@@ -198,7 +198,6 @@ func (t *tx) SaveOutlet(o *publicmask.Outlet) error {
 	return nil
 }
 
-// held is the outlet as this transaction or the writer's copy last saw it.
 // isHeld reports whether held would find code, without unpacking it.
 func (t *tx) isHeld(code string) bool {
 	if _, ok := t.st.outlets[code]; ok {
@@ -210,6 +209,7 @@ func (t *tx) isHeld(code string) bool {
 	return ok
 }
 
+// held is the outlet as this transaction or the writer's copy last saw it.
 func (t *tx) held(code string) (publicmask.Outlet, bool) {
 	if o, ok := t.st.outlets[code]; ok {
 		return o, true

@@ -105,7 +105,7 @@ func staleOutlets(now time.Time, snap *snapshot.Snapshot, exact bool) ([]staleOu
 	count := 0
 	for i := range snap.Len() {
 		e := snap.At(i)
-		if e.Stock <= 0 || e.Suspended || e.UpdatedAt().IsZero() || e.UpdatedAt().After(cutoff) {
+		if !isStale(e, cutoff) {
 			continue
 		}
 		count++
@@ -131,13 +131,18 @@ func StaleCount(now time.Time, snap *snapshot.Snapshot) int {
 	cutoff := now.Add(-staleAfter)
 	n := 0
 	for i := range snap.Len() {
-		e := snap.At(i)
-		if e.Stock <= 0 || e.Suspended {
-			continue
-		}
-		if at := e.UpdatedAt(); !at.IsZero() && !at.After(cutoff) {
+		if isStale(snap.At(i), cutoff) {
 			n++
 		}
 	}
 	return n
+}
+
+// isStale is the rule: stock on sale, and no change since cutoff.
+func isStale(e *snapshot.Entry, cutoff time.Time) bool {
+	if e.Stock <= 0 || e.Suspended {
+		return false
+	}
+	at := e.UpdatedAt()
+	return !at.IsZero() && !at.After(cutoff)
 }

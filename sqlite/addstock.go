@@ -162,11 +162,7 @@ func (t *tx) setStock(rows []publicmask.Outlet, prev []int64) (found []bool, n i
 	found = make([]bool, len(rows))
 	var stockAt boxed
 	retired := 0
-	err = t.conn.Raw(func(dc any) error {
-		// As onRaw: the write's context has not ended (rawexec.go).
-		if err := t.txCtx.Err(); err != nil {
-			return err
-		}
+	err = t.rawConn(func(dc any) error {
 		st, err := t.s.raw.stmt(t.ctx, dc, sqlSetStock)
 		if err != nil {
 			return err
@@ -188,7 +184,7 @@ func (t *tx) setStock(rows []publicmask.Outlet, prev []int64) (found []bool, n i
 				driver.NamedValue{Ordinal: 2, Value: stockAt.nullMicro(o.StockAt)},
 				driver.NamedValue{Ordinal: 3, Value: o.Version},
 				driver.NamedValue{Ordinal: 4, Value: o.Code})
-			c, err := execCount(t, ex, nv)
+			c, err := t.execCount(ex, nv)
 			if err != nil {
 				return err
 			}
@@ -200,7 +196,7 @@ func (t *tx) setStock(rows []publicmask.Outlet, prev []int64) (found []bool, n i
 			nv = append(nv[:0],
 				driver.NamedValue{Ordinal: 1, Value: prev[i]},
 				driver.NamedValue{Ordinal: 2, Value: o.Code})
-			if c, err = execCount(t, rx, nv); err != nil {
+			if c, err = t.execCount(rx, nv); err != nil {
 				return err
 			}
 			retired += int(c)
@@ -211,12 +207,4 @@ func (t *tx) setStock(rows []publicmask.Outlet, prev []int64) (found []bool, n i
 	})
 	t.fresh += int64(retired)
 	return found, n, err
-}
-
-func execCount(t *tx, ex driver.StmtExecContext, nv []driver.NamedValue) (int64, error) {
-	res, err := ex.ExecContext(t.ctx, nv)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
 }

@@ -91,11 +91,8 @@ func (t *tx) execRawOnce(q string, keep bool, args []any) (int64, error) {
 		if !ok {
 			return errRawUnsupported
 		}
-		res, err := ex.ExecContext(t.ctx, nv)
-		if err != nil {
-			return err
-		}
-		changed, err = res.RowsAffected()
+		var err error
+		changed, err = t.execCount(ex, nv)
 		return err
 	})
 	return changed, err
@@ -142,16 +139,7 @@ func (t *tx) queryRaw(q string, keep bool, args []any, row func([]driver.Value) 
 // onRaw runs do with q prepared on the transaction's driver connection and
 // args as the driver takes them (in a list reused by the next statement).
 func (t *tx) onRaw(q string, keep bool, args []any, do func(driver.Stmt, []driver.NamedValue) error) error {
-	return t.conn.Raw(func(dc any) error {
-		// The transaction ends with the write's context: database/sql then
-		// rolls it back from its own goroutine and keeps the connection, so
-		// a statement run here afterwards would commit on its own. Raw holds
-		// the connection's lock, which that rollback needs, so checking here
-		// is enough: a rollback either happened (the context has ended) or
-		// waits until this statement is done and undoes it too.
-		if err := t.txCtx.Err(); err != nil {
-			return err
-		}
+	return t.rawConn(func(dc any) error {
 		var (
 			st  driver.Stmt
 			err error
@@ -183,6 +171,31 @@ func (t *tx) onRaw(q string, keep bool, args []any, do func(driver.Stmt, []drive
 		}
 		return err
 	})
+}
+
+// rawConn runs do on the transaction's driver connection while the
+// transaction is still open. It ends with the write's context:
+// database/sql then rolls it back from its own goroutine and keeps the
+// connection, so a statement run afterwards would commit on its own. Raw
+// holds the connection's lock, which that rollback needs, so checking
+// here is enough: a rollback either happened (the context has ended) or
+// waits until do is done and undoes its statements too.
+func (t *tx) rawConn(do func(dc any) error) error {
+	return t.conn.Raw(func(dc any) error {
+		if err := t.txCtx.Err(); err != nil {
+			return err
+		}
+		return do(dc)
+	})
+}
+
+// execCount runs a prepared statement and returns the rows it changed.
+func (t *tx) execCount(ex driver.StmtExecContext, nv []driver.NamedValue) (int64, error) {
+	res, err := ex.ExecContext(t.ctx, nv)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 // driverValue is what database/sql's default conversion makes of a value

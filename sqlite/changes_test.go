@@ -266,15 +266,11 @@ func TestNewOutletsLoggedWithoutTrigger(t *testing.T) {
 	}
 }
 
-// TestUpsertOfAMissingHeldRowIsLogged: an outlet the writer holds whose row
-// went missing behind it (as in TestHeldStockChangeOfAMissingRow) is
-// inserted again by a registry change, one by one or in bulk; with no
-// trigger on insert (migration 00010) its version still reaches the log.
-func TestUpsertOfAMissingHeldRowIsLogged(t *testing.T) {
-	s := openTest(t)
-	ctx := context.Background()
-	codes := []string{"10000001", "10000002"}
-	err := s.Write(ctx, func(tx publicmask.Tx) error {
+// saveEach writes new outlets with these codes in one transaction, one
+// SaveOutlet each (not held by the writer's copy afterwards).
+func saveEach(t *testing.T, s *Store, codes []string) {
+	t.Helper()
+	err := s.Write(context.Background(), func(tx publicmask.Tx) error {
 		for _, c := range codes {
 			if err := tx.SaveOutlet(&publicmask.Outlet{Code: c, Name: "약국", Addr: "서울특별시 중구", Type: publicmask.TypePharmacy, Lat: 37.5, Lng: 127}); err != nil {
 				return err
@@ -285,6 +281,17 @@ func TestUpsertOfAMissingHeldRowIsLogged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestUpsertOfAMissingHeldRowIsLogged: an outlet the writer holds whose row
+// went missing behind it (as in TestHeldStockChangeOfAMissingRow) is
+// inserted again by a registry change, one by one or in bulk; with no
+// trigger on insert (migration 00010) its version still reaches the log.
+func TestUpsertOfAMissingHeldRowIsLogged(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	codes := []string{"10000001", "10000002"}
+	saveEach(t, s, codes)
 	for i, c := range codes {
 		if err := s.Write(ctx, func(tx publicmask.Tx) error { _, err := tx.LockOutlet(c); return err }); err != nil {
 			t.Fatal(err)
@@ -326,17 +333,7 @@ func TestChangedOutletsLoggedWithoutTrigger(t *testing.T) {
 		t.Fatalf("%d triggers on outlets (%v)", triggers, err)
 	}
 	codes := []string{"10000001", "10000002", "10000003"}
-	err := s.Write(ctx, func(tx publicmask.Tx) error {
-		for _, c := range codes {
-			if err := tx.SaveOutlet(&publicmask.Outlet{Code: c, Name: "약국", Addr: "서울특별시 중구", Type: publicmask.TypePharmacy, Lat: 37.5, Lng: 127}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	saveEach(t, s, codes)
 	feedIs := func(step string, want map[string]int64) {
 		t.Helper()
 		checkChangeLog(t, s.reader)
@@ -357,7 +354,7 @@ func TestChangedOutletsLoggedWithoutTrigger(t *testing.T) {
 	}
 	feedIs("saved", map[string]int64{codes[0]: 1, codes[1]: 2, codes[2]: 3})
 	// A stock-only change of held outlets: the batch's multi-row update.
-	err = s.Write(ctx, func(tx publicmask.Tx) error {
+	err := s.Write(ctx, func(tx publicmask.Tx) error {
 		for _, c := range codes[:2] {
 			o, err := tx.LockOutlet(c)
 			if err != nil {

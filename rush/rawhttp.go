@@ -246,12 +246,7 @@ func readAnswer(br *bufio.Reader, keep func(status int) bool) (a rawAnswer, must
 			a.body = []byte{}
 		}
 	case chunked:
-		body := httputil.NewChunkedReader(br)
-		if keepIt {
-			a.body, err = io.ReadAll(body)
-		} else {
-			_, err = io.Copy(io.Discard, body)
-		}
+		a.body, err = readOrDiscard(httputil.NewChunkedReader(br), keepIt)
 		for err == nil { // the trailer, up to its empty line
 			if line, err = answerLine(br); err == nil && len(line) == 0 {
 				break
@@ -268,11 +263,7 @@ func readAnswer(br *bufio.Reader, keep func(status int) bool) (a rawAnswer, must
 		_, err = io.CopyN(io.Discard, br, length)
 	default: // the body ends with the connection
 		mustClose = true
-		if keepIt {
-			a.body, err = io.ReadAll(br)
-		} else {
-			_, err = io.Copy(io.Discard, br)
-		}
+		a.body, err = readOrDiscard(br, keepIt)
 	}
 	if err == io.EOF {
 		err = io.ErrUnexpectedEOF
@@ -281,6 +272,15 @@ func readAnswer(br *bufio.Reader, keep func(status int) bool) (a rawAnswer, must
 		return rawAnswer{}, true, err
 	}
 	return a, mustClose, nil
+}
+
+// readOrDiscard reads r to its end, keeping what it read or not.
+func readOrDiscard(r io.Reader, keep bool) ([]byte, error) {
+	if keep {
+		return io.ReadAll(r)
+	}
+	_, err := io.Copy(io.Discard, r)
+	return nil, err
 }
 
 // answerLine reads a line of an answer's head, without its CRLF (or LF);

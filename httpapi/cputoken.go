@@ -161,8 +161,8 @@ func (t *cpuTokens) sale() {
 // public reports whether a public request, whose first bytes were just
 // read, takes a token.
 func (t *cpuTokens) public() bool {
-	if !t.always {
-		t.maybeSample(clock())
+	if !t.always && (t.lastSale.Load() != 0 || t.engaged.Load()) {
+		t.maybeSample(clock()) // a node that never sold skips the clock
 	}
 	return t.engaged.Load()
 }

@@ -545,3 +545,56 @@ func TestCPUTokensOnlyWithSales(t *testing.T) {
 		t.Error("an unknown mode passed")
 	}
 }
+
+// fakeConn answers every Read with one request line and takes every Write.
+type fakeConn struct{ net.Conn }
+
+func (fakeConn) Read(p []byte) (int, error)  { return copy(p, geoLine), nil }
+func (fakeConn) Write(p []byte) (int, error) { return len(p), nil }
+
+// What a public request's Read and Write cost on a token connection: plain
+// (no wrapper), disengaged without sales (storesByGeo on bench.sh step 3),
+// disengaged with sales but an idle runtime (the sample, at most once a
+// millisecond, reads the real run queues), and engaged (a free token taken,
+// the yield, the release).
+func BenchmarkTokenConnRequest(b *testing.B) {
+	buf := make([]byte, 4096)
+	answer := []byte("HTTP/1.1 200 OK\r\n\r\n")
+	b.Run("plain", func(b *testing.B) {
+		var c net.Conn = fakeConn{}
+		for b.Loop() {
+			c.Read(buf)
+			c.Write(answer)
+		}
+	})
+	run := func(b *testing.B, tk *cpuTokens) {
+		c := &tokenConn{Conn: fakeConn{}, t: tk}
+		c.armed.Store(true)
+		for b.Loop() {
+			c.Read(buf)
+			c.Write(answer)
+		}
+	}
+	b.Run("disengaged-no-sales", func(b *testing.B) {
+		run(b, newCPUTokens(prometheus.NewRegistry(), 2, time.Second, TokensAuto))
+	})
+	b.Run("disengaged-sales-idle", func(b *testing.B) {
+		tk := newCPUTokens(prometheus.NewRegistry(), 2, time.Second, TokensAuto)
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() { // a sale every 100 ms
+			for {
+				tk.sale()
+				select {
+				case <-stop:
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+		}()
+		run(b, tk)
+	})
+	b.Run("engaged", func(b *testing.B) {
+		run(b, engagedTokens(2, time.Second))
+	})
+}

@@ -61,13 +61,16 @@ type Config struct {
 	StreamsPerClient int
 	// LogDropped, if set, reports log lines dropped by an asynchronous
 	// log writer (exported as publicmask_log_lines_dropped_total).
-	LogDropped  func() int64
-	SecretFile  string
-	Tiles       string
-	Basemap     string
-	TLSCert     string
-	TLSKey      string
-	DebugAddr   string
+	LogDropped func() int64
+	SecretFile string
+	Tiles      string
+	Basemap    string
+	TLSCert    string
+	TLSKey     string
+	DebugAddr  string
+	// CPUTokens: auto (default), always or off — public requests' CPU
+	// tokens (httpapi/cputoken.go).
+	CPUTokens   string
 	PublicRate  float64 // per-client public requests/s; 0 = off
 	TrustProxy  []string
 	PollEvery   time.Duration // public role: how often to follow the store
@@ -118,6 +121,8 @@ type Node struct {
 	Refresher *snapshot.Refresher
 	Policy    *policy.Holder
 	Handler   http.Handler
+	// listener wraps the plain-TCP listener of Serve (httpapi's CPU tokens).
+	listener  func(net.Listener) net.Listener
 	Registry  *prometheus.Registry
 	Clock     clock.Clock
 	admin     string
@@ -349,10 +354,14 @@ func (n *Node) buildHandler() error {
 	if err := httpapi.CheckTrustProxy(cfg.TrustProxy); err != nil {
 		return fmt.Errorf("--trust-proxy: %w", err)
 	}
+	if err := httpapi.CheckCPUTokenMode(cfg.CPUTokens); err != nil {
+		return fmt.Errorf("--cpu-tokens: %w", err)
+	}
 	hc := httpapi.Config{
 		Ledger: n.Ledger, Public: pub, Pages: pages, Role: cfg.Role,
 		Ready: n.ready, Logger: cfg.Logger, Registerer: n.Registry, Gatherer: n.Registry,
 		PublicRate: cfg.PublicRate, TrustProxy: cfg.TrustProxy, StreamsPerClient: cfg.StreamsPerClient, Seal: n.seal,
+		CPUTokenMode: cfg.CPUTokens,
 	}
 	if n.Ledger != nil {
 		hc.SetPolicy = n.Ledger.SetPolicy
@@ -367,6 +376,7 @@ func (n *Node) buildHandler() error {
 	}
 	srv := httpapi.New(hc)
 	n.Handler = srv.Handler()
+	n.listener = srv.Listener
 	return nil
 }
 
@@ -436,6 +446,9 @@ func (n *Node) Serve(ctx context.Context) error {
 		ErrorLog:       slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	scheme := "http"
+	if cfg.TLSCert == "" && cfg.TLSKey == "" && n.listener != nil {
+		ln = n.listener(ln)
+	}
 	if cfg.TLSCert != "" || cfg.TLSKey != "" {
 		if cfg.TLSCert == "" || cfg.TLSKey == "" {
 			ln.Close()

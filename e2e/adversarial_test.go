@@ -34,6 +34,7 @@ func TestAdversarial(t *testing.T) {
 
 	t.Run("SlowReaders", func(t *testing.T) { slowReaders(t, s) })
 	t.Run("MadeUpTokens", func(t *testing.T) { madeUpTokens(t, s, tokens[codes[0]]) })
+	t.Run("ReadFlood", func(t *testing.T) { readFlood(t, s, tokens[codes[0]]) })
 	t.Run("StreamsFromOneAddress", func(t *testing.T) { streamsFromOneAddress(t, s, tokens[codes[1]]) })
 	t.Run("ForwardedForWithPort", func(t *testing.T) { forwardedFor(t, s) })
 	t.Run("NoTokenInCmdlineOrStatus", func(t *testing.T) { noTokenShown(t, s, dbg) })
@@ -429,6 +430,77 @@ func TestAdminTokenFile(t *testing.T) {
 	out, err := exec.Command(binary(t), "serve", "--addr", freeAddr(t), "--db", filepath.Join(dir, "pm2.db"), "--seed", "none", "--admin-token-file", file).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "readable by others") {
 		t.Fatalf("a world-readable token file: %v\n%s", err, out)
+	}
+}
+
+// readFlood: 128 keep-alive connections read storesByGeo as fast as they
+// can, first with no sale for over a second (the CPU tokens of
+// httpapi/cputoken.go stay disengaged: no read waits for one), then while
+// one counter sells (the flood's requests wait for tokens instead of all
+// competing with the sales for the cores); every read is answered (200, or
+// a fast 503 if the public gate sheds it) and every sale is acknowledged.
+func readFlood(t *testing.T, s *server, token string) {
+	before := s.metric(t, "publicmask_http_cpu_token_waits_total")
+	timeoutsBefore := s.metric(t, "publicmask_http_cpu_token_timeouts_total")
+	serial := 0
+	sell := func() (int, error) {
+		serial++
+		return s.call("POST", "/api/v2/outlet/sales", token,
+			map[string]any{"txn_id": fmt.Sprintf("flood-%d", serial), "buyer": born83(70_000 + serial), "quantity": 1}, nil)
+	}
+	unloaded := latencies(t, 100, 201, sell)
+	time.Sleep(1200 * time.Millisecond) // no sale served for over a second
+	idleBefore := s.metric(t, "publicmask_http_cpu_token_waits_total")
+
+	const conns = 128
+	flooder := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: conns}}
+	defer flooder.CloseIdleConnections()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var ok, shed, other atomic.Int64
+	for i := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; ctx.Err() == nil; j++ {
+				url := fmt.Sprintf("%s/corona19-masks/v1/storesByGeo/json?lat=%.4f&lng=%.4f&m=1000", s.base, 37.50+float64((i*31+j)%100)*0.001, 126.92+float64((i*17+j)%140)*0.001)
+				resp, err := flooder.Get(url)
+				if err != nil {
+					if ctx.Err() == nil {
+						other.Add(1)
+					}
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				switch resp.StatusCode {
+				case 200:
+					ok.Add(1)
+				case 503: // shed by the public gate: allowed (§2), counted
+					shed.Add(1)
+				default:
+					other.Add(1)
+				}
+			}
+		}()
+	}
+	waitUntil(t, 10*time.Second, "the flood to run", func() bool { return ok.Load() >= 4*conns })
+	if w := s.metric(t, "publicmask_http_cpu_token_waits_total") - idleBefore; w != 0 {
+		t.Errorf("%v public requests waited for a CPU token with no sale served", w)
+	}
+	flooded := latencies(t, 200, 201, sell)
+	cancel()
+	wg.Wait()
+
+	waits := s.metric(t, "publicmask_http_cpu_token_waits_total") - before
+	timeouts := s.metric(t, "publicmask_http_cpu_token_timeouts_total") - timeoutsBefore
+	t.Logf("flood of %d connections: %d × 200, %d × 503, %d other; %v token waits, %v timeouts; sale median/p99 unloaded %v/%v, under the flood %v/%v",
+		conns, ok.Load(), shed.Load(), other.Load(), waits, timeouts, median(unloaded), p99(unloaded), median(flooded), p99(flooded))
+	if other.Load() != 0 {
+		t.Errorf("%d flood requests failed or got an answer other than 200 or 503", other.Load())
+	}
+	if waits == 0 {
+		t.Error("no public request waited for a CPU token under a flood of 128 connections")
 	}
 }
 

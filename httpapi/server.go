@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime"
 	"strings"
@@ -86,6 +87,16 @@ type Config struct {
 	PublicQueue    int           // default 64 × GOMAXPROCS
 	PublicWait     time.Duration // default 20 ms
 	StreamInFlight int           // concurrent SSE streams; default 10000
+	// CPUTokens bounds the public requests parsed or computed at once on
+	// the connections of Listener (cputoken.go) while the tokens are
+	// engaged; default GOMAXPROCS, < 0: no tokens. A request waits at most
+	// CPUTokenWait (default 200 ms) for one, then is served without.
+	// CPUTokenMode: TokensAuto (default: engaged only while the cores are
+	// contended and sales are being served), TokensAlways or TokensOff.
+	// Only a node of role "all" (sales and reads in one process) has them.
+	CPUTokens    int
+	CPUTokenWait time.Duration
+	CPUTokenMode string
 	// StreamsPerClient caps the live SSE streams of one client address (an
 	// IPv6 /64); beyond it 429 rate_limited. Default 64: enough for a
 	// carrier NAT or an office behind one address.
@@ -129,6 +140,7 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	gates   map[string]*gate
+	tokens  *cpuTokens // nil: none
 	mux     *http.ServeMux
 	handler http.Handler
 	limiter *limiter
@@ -194,6 +206,15 @@ func (c *Config) setDefaults() {
 		c.PublicWait = 20 * time.Millisecond
 	}
 	def(&c.StreamInFlight, 10000)
+	if c.CPUTokens == 0 {
+		c.CPUTokens = runtime.GOMAXPROCS(0)
+	}
+	if c.CPUTokenWait <= 0 {
+		c.CPUTokenWait = 200 * time.Millisecond
+	}
+	if c.CPUTokenMode == "" {
+		c.CPUTokenMode = TokensAuto
+	}
 	def(&c.StreamsPerClient, 64)
 	if c.MaxHeldBytes <= 0 {
 		c.MaxHeldBytes = defaultHeldMB << 20
@@ -244,6 +265,9 @@ func newServer(cfg Config, led ledgerAPI) *Server {
 	default:
 		panic(fmt.Sprintf("httpapi: unknown role %q", cfg.Role))
 	}
+	if err := CheckCPUTokenMode(cfg.CPUTokenMode); err != nil {
+		panic("httpapi: " + err.Error())
+	}
 	cfg.setDefaults()
 	s := &Server{cfg: cfg, led: led, log: cfg.Logger, mux: http.NewServeMux()}
 	s.metrics = newMetrics(cfg.Registerer)
@@ -252,6 +276,9 @@ func newServer(cfg Config, led ledgerAPI) *Server {
 		ClassAdmin:  newGate(s.metrics, ClassAdmin, cfg.AdminInFlight, cfg.AdminQueue, cfg.QueueTimeout),
 		ClassPublic: newGate(s.metrics, ClassPublic, cfg.PublicInFlight, cfg.PublicQueue, cfg.PublicWait),
 		ClassStream: newGate(s.metrics, ClassStream, cfg.StreamInFlight, 0, 0),
+	}
+	if cfg.CPUTokens > 0 && cfg.Role == RoleAll && cfg.CPUTokenMode != TokensOff {
+		s.tokens = newCPUTokens(cfg.Registerer, cfg.CPUTokens, cfg.CPUTokenWait, cfg.CPUTokenMode)
 	}
 	ck, err := newClientKeyer(cfg.TrustProxy)
 	if err != nil {
@@ -268,6 +295,17 @@ func newServer(cfg Config, led ledgerAPI) *Server {
 	s.routes()
 	s.handler = s.outer(s.mux)
 	return s
+}
+
+// Listener wraps a plain-TCP listener of the node's HTTP server so that its
+// connections' public requests take CPU tokens (cputoken.go). A node of
+// role ledger or public (no sales to put ahead of reads), or without
+// tokens, gets ln back.
+func (s *Server) Listener(ln net.Listener) net.Listener {
+	if s.tokens == nil {
+		return ln
+	}
+	return tokenListener{Listener: ln, t: s.tokens}
 }
 
 // Handler returns the root handler of the node.

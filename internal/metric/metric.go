@@ -29,6 +29,11 @@ func CounterVec(name, help string, labels ...string) *prometheus.CounterVec {
 	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: checked(name), Help: help}, labels)
 }
 
+// Gauge is a gauge without labels.
+func Gauge(name, help string) prometheus.Gauge {
+	return prometheus.NewGauge(prometheus.GaugeOpts{Name: checked(name), Help: help})
+}
+
 // GaugeVec is a gauge by labels.
 func GaugeVec(name, help string, labels ...string) *prometheus.GaugeVec {
 	return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: checked(name), Help: help}, labels)

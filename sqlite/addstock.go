@@ -48,6 +48,7 @@ const sqlSetStock = `UPDATE OR FAIL outlets SET stock = ?1, stock_at = ?2, updat
 // delivery line's statement. Only the others, and a held row the update
 // did not find, go through sqlAddStock.
 func (t *tx) AddStock(adds []publicmask.StockAdd, at time.Time) ([]publicmask.Outlet, error) {
+	adds = distinctAdds(adds)
 	base := t.s.version
 	out := make([]publicmask.Outlet, 0, len(adds))
 	// Pending stock updates first: they hold older versions of rows that
@@ -207,4 +208,34 @@ func (t *tx) setStock(rows []publicmask.Outlet, prev []int64) (found []bool, n i
 	})
 	t.fresh += int64(retired)
 	return found, n, err
+}
+
+// distinctAdds is adds with each outlet once, its quantities summed, at
+// its first add's place: two adds of one outlet would otherwise both start
+// from its row before the call (the held path computes each row from the
+// copy) and the later one would overwrite the earlier. The ledger passes
+// distinct codes in code order: that is checked in one pass, and adds is
+// then returned as it is.
+func distinctAdds(adds []publicmask.StockAdd) []publicmask.StockAdd {
+	sorted := true
+	for i := 1; i < len(adds) && sorted; i++ {
+		sorted = adds[i-1].Outlet < adds[i].Outlet
+	}
+	if sorted {
+		return adds
+	}
+	at := make(map[string]int, len(adds))
+	out := make([]publicmask.StockAdd, 0, len(adds))
+	for _, a := range adds {
+		if j, ok := at[a.Outlet]; ok {
+			out[j].Quantity += a.Quantity
+			continue
+		}
+		at[a.Outlet] = len(out)
+		out = append(out, a)
+	}
+	if len(out) == len(adds) {
+		return adds
+	}
+	return out
 }

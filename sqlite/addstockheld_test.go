@@ -201,3 +201,39 @@ func TestAddStockOfARepeatedOutlet(t *testing.T) {
 		}
 	}
 }
+
+// TestAddStockRetiresOnlyItsOutletsEntries: the retirement of the held
+// outlets' versions before (setStock, by groups) deletes an entry only if
+// it is one of those outlets': an entry of another outlet at such a
+// version (put there by hand: versions are not reused) stays.
+func TestAddStockRetiresOnlyItsOutletsEntries(t *testing.T) {
+	defer func(e int64) { pruneEvery = e }(pruneEvery)
+	pruneEvery = 1 << 40
+	s := openTest(t)
+	ctx := context.Background()
+	codes := seedOutlets(t, s, 450) // more than one group
+	a, other := dbOutlet(t, s, codes[420]), codes[3]
+	if _, err := s.writer.ExecContext(ctx, `UPDATE outlet_changes SET code = ? WHERE version = ?`, other, a.Version); err != nil {
+		t.Fatal(err)
+	}
+	var adds []publicmask.StockAdd
+	for _, c := range codes[4:] {
+		adds = append(adds, publicmask.StockAdd{Outlet: c, Quantity: 3})
+	}
+	if err := s.Write(ctx, func(tx publicmask.Tx) error {
+		_, err := tx.(publicmask.StockAdder).AddStock(adds, time.Date(2020, 3, 11, 8, 0, 0, 0, time.UTC))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var n, kept int
+	if err := s.reader.QueryRow(`SELECT COUNT(*), COUNT(*) FILTER (WHERE version = ? AND code = ?) FROM outlet_changes`, a.Version, other).Scan(&n, &kept); err != nil {
+		t.Fatal(err)
+	}
+	if kept != 1 {
+		t.Fatalf("the entry of %s at %s's version before was deleted", other, a.Code)
+	}
+	if n != len(codes)+1 { // every outlet's entry, and that one
+		t.Fatalf("%d log entries, want %d", n, len(codes)+1)
+	}
+}

@@ -323,8 +323,10 @@ type BulkTx interface {
 type StockAdder interface {
 	// AddStock adds each Quantity to its outlet's stock, sets stock_at and
 	// updated_at to at, and stamps versions as SaveOutlets does, in the
-	// order of adds (codes distinct). It returns the changed outlets as stored, in no
-	// particular order; unknown codes are absent and change nothing.
+	// order of adds (an outlet named twice gets both quantities and one
+	// version, at its first add). It returns the changed outlets as stored,
+	// once each, in no particular order; unknown codes are absent and
+	// change nothing.
 	AddStock(adds []StockAdd, at time.Time) ([]Outlet, error)
 }
 

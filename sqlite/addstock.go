@@ -4,6 +4,7 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/publicmask/publicmask"
@@ -48,6 +49,7 @@ const sqlSetStock = `UPDATE OR FAIL outlets SET stock = ?1, stock_at = ?2, updat
 // delivery line's statement. Only the others, and a held row the update
 // did not find, go through sqlAddStock.
 func (t *tx) AddStock(adds []publicmask.StockAdd, at time.Time) ([]publicmask.Outlet, error) {
+	adds = distinctAdds(adds)
 	base := t.s.version
 	out := make([]publicmask.Outlet, 0, len(adds))
 	// Pending stock updates first: they hold older versions of rows that
@@ -146,34 +148,39 @@ func (t *tx) AddStock(adds []publicmask.StockAdd, at time.Time) ([]publicmask.Ou
 	return out, nil
 }
 
-// sqlRetireChange deletes an outlet's change-log entry of the version it
-// had (setStock).
-const sqlRetireChange = `DELETE FROM outlet_changes WHERE version = ?1 AND code = ?2`
+// sqlRetireChanges deletes the change-log entries of n held outlets'
+// versions before (setStock): ?1…?n the versions, ?n+1…?2n the outlets'
+// codes. Each version is the entry's primary key (a search of the log's
+// B-tree, as for one entry); the codes keep the guard the one-row delete
+// had (an entry is deleted only if it is one of these outlets'), and any
+// entry both lists match is stale, since every one of these outlets has a
+// newer version in this transaction.
+func sqlRetireChanges(n int) string {
+	ps := strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+	return `DELETE FROM outlet_changes WHERE version IN (` + ps + `) AND code IN (` + ps + `)`
+}
+
+var sqlRetireGroup = newGroupSQL(sqlRetireChanges)
 
 // setStock writes rows' stock columns (sqlSetStock, kept prepared), one
 // statement per row on the transaction's driver connection, and reports
 // which rows it found, and how many. prev are the rows' versions before:
 // the change log's entry of each found row's previous version is stale
-// from here on and is deleted at once (sqlRetireChange: by its primary
-// key, where the pruning's steps — pruneChanges — walk the log and look
-// up each entry's outlet), and those versions then do not pace the
-// pruning (t.fresh).
+// from here on and is deleted at once, in groups (sqlRetireChanges: by
+// primary key, where the pruning's steps — pruneChanges — walk the log and
+// look up each entry's outlet; one statement per group of rows, where a
+// one-row delete per outlet doubled setStock's statements), and those
+// versions then do not pace the pruning (t.fresh).
 func (t *tx) setStock(rows []publicmask.Outlet, prev []int64) (found []bool, n int, err error) {
 	found = make([]bool, len(rows))
 	var stockAt boxed
-	retired := 0
 	err = t.rawConn(func(dc any) error {
 		st, err := t.s.raw.stmt(t.ctx, dc, sqlSetStock)
 		if err != nil {
 			return err
 		}
-		retire, err := t.s.raw.stmt(t.ctx, dc, sqlRetireChange)
-		if err != nil {
-			return err
-		}
 		ex, ok := st.(driver.StmtExecContext)
-		rx, ok2 := retire.(driver.StmtExecContext)
-		if !ok || !ok2 {
+		if !ok {
 			return errRawUnsupported
 		}
 		nv := t.nv[:0]
@@ -188,23 +195,69 @@ func (t *tx) setStock(rows []publicmask.Outlet, prev []int64) (found []bool, n i
 			if err != nil {
 				return err
 			}
-			if c != 1 {
-				continue
+			if c == 1 {
+				found[i] = true
+				n++
 			}
-			found[i] = true
-			n++
-			nv = append(nv[:0],
-				driver.NamedValue{Ordinal: 1, Value: prev[i]},
-				driver.NamedValue{Ordinal: 2, Value: o.Code})
-			if c, err = t.execCount(rx, nv); err != nil {
-				return err
-			}
-			retired += int(c)
 		}
 		clear(nv)
 		t.nv = nv[:0]
 		return nil
 	})
+	if err != nil {
+		return found, n, err
+	}
+	kept := make([]int, 0, n) // the found rows
+	for i, f := range found {
+		if f {
+			kept = append(kept, i)
+		}
+	}
+	retired := 0
+	args := make([]any, 0, 2*min(n, bulkRows))
+	err = inGroups(n, func(lo, hi int) error {
+		args = args[:0]
+		for _, i := range kept[lo:hi] {
+			args = append(args, prev[i])
+		}
+		for _, i := range kept[lo:hi] {
+			args = append(args, rows[i].Code)
+		}
+		q, keep := sqlRetireGroup.text(hi - lo)
+		c, err := t.execRawOnce(q, keep, args)
+		retired += int(c)
+		return err
+	})
 	t.fresh += int64(retired)
 	return found, n, err
+}
+
+// distinctAdds is adds with each outlet once, its quantities summed, at
+// its first add's place: two adds of one outlet would otherwise both start
+// from its row before the call (the held path computes each row from the
+// copy) and the later one would overwrite the earlier. The ledger passes
+// distinct codes in code order: that is checked in one pass, and adds is
+// then returned as it is.
+func distinctAdds(adds []publicmask.StockAdd) []publicmask.StockAdd {
+	sorted := true
+	for i := 1; i < len(adds) && sorted; i++ {
+		sorted = adds[i-1].Outlet < adds[i].Outlet
+	}
+	if sorted {
+		return adds
+	}
+	at := make(map[string]int, len(adds))
+	out := make([]publicmask.StockAdd, 0, len(adds))
+	for _, a := range adds {
+		if j, ok := at[a.Outlet]; ok {
+			out[j].Quantity += a.Quantity
+			continue
+		}
+		at[a.Outlet] = len(out)
+		out = append(out, a)
+	}
+	if len(out) == len(adds) {
+		return adds
+	}
+	return out
 }

@@ -165,6 +165,11 @@ func (s *Server) authenticated(need auth, class string) Middleware {
 			if tok.Role == publicmask.RoleOutlet {
 				// Evidence that the outlet is online now (late_while_online).
 				s.led.NoteActivity(tok.Outlet)
+				if s.tokens != nil {
+					// A sale to put first: the CPU tokens may engage
+					// (cputoken.go). Only an authenticated outlet counts.
+					s.tokens.sale()
+				}
 			}
 			if ri := infoOf(r); ri != nil {
 				ri.outlet, ri.tok, ri.hasTok = tok.Outlet, tok, true

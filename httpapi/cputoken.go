@@ -47,8 +47,8 @@ import (
 // and storesByGeo paid 6–57% more CPU a request (BENCHMARKS.md, branch
 // gate12). So a public request takes a token only while the tokens are
 // engaged, which a sample taken at most once a millisecond (by the requests
-// themselves, no ticker) decides: engaged while an outlet request was read
-// in the last second (there is a sale to put first) and the process's
+// themselves, no ticker) decides: engaged while an outlet request was
+// authenticated in the last second (there is a sale to put first) and the process's
 // demand for cores — goroutines runnable (runtime/metrics
 // /sched/goroutines/runnable, a look at each P's run queue) plus those
 // waiting for a token — is at least 4 × GOMAXPROCS; once engaged, until it
@@ -97,7 +97,7 @@ type cpuTokens struct {
 
 	engaged  atomic.Bool
 	nwaiting atomic.Int64
-	lastSale atomic.Int64 // clock() of the last outlet request read; 0: none
+	lastSale atomic.Int64 // clock() of the last authenticated outlet request; 0: none
 	next     atomic.Int64 // clock() at which the next sample is due
 	mu       sync.Mutex   // one sampler at a time
 	prev     int64        // clock() of the previous sample (under mu)
@@ -130,7 +130,7 @@ func newCPUTokens(reg prometheus.Registerer, n int, wait time.Duration, mode str
 		engagedG: register(reg, metric.Gauge("publicmask_http_cpu_token_engaged",
 			"1 while public requests take CPU tokens (cores contended while sales are served), else 0.")),
 		engagedS: register(reg, metric.Counter("publicmask_http_cpu_token_engaged_seconds_total",
-			"Time the CPU tokens were engaged.")),
+			"Time the CPU tokens were engaged in mode auto (in mode always they always are).")),
 		demandG: register(reg, metric.Gauge("publicmask_http_cpu_token_demand",
 			"Goroutines runnable plus public requests waiting for a CPU token, at the last sample.")),
 		rt: []rtmetrics.Sample{{Name: "/sched/goroutines/runnable:goroutines"}},
@@ -151,7 +151,8 @@ func (t *cpuTokens) readRunnable() int {
 	return int(t.rt[0].Value.Uint64())
 }
 
-// sale notes an outlet request: the tokens may engage for a second.
+// sale notes an authenticated outlet request: the tokens may engage for a
+// second.
 func (t *cpuTokens) sale() {
 	now := clock()
 	t.lastSale.Store(now)
@@ -286,17 +287,26 @@ func (c *tokenConn) Read(p []byte) (int, error) {
 	}
 	c.release() // never held while waiting on the client's network
 	n, err := c.Conn.Read(p)
-	if n > 0 && c.armed.CompareAndSwap(true, false) {
-		switch requestKind(p[:n]) {
-		case reqPublic:
-			if c.t.public() && c.t.acquire() {
-				c.held.Store(true)
-			}
-		case reqOutlet:
-			c.t.sale()
-		}
+	// Only a request whose whole head came in this read takes a token:
+	// net/http then reads no more of it before it answers (a public
+	// request has no body worth the name), so the next one-byte read is
+	// its background read. A head still incomplete would make net/http
+	// read on, maybe one byte into a full buffer, and that read would wait
+	// on the client while the token is held (§2). Outlet requests are noted
+	// as sales only once authenticated (Server.authenticated), so that
+	// unauthenticated ones cannot keep the tokens engaged.
+	if n > 0 && c.armed.CompareAndSwap(true, false) &&
+		requestKind(p[:n]) == reqPublic && headComplete(p[:n]) &&
+		c.t.public() && c.t.acquire() {
+		c.held.Store(true)
 	}
 	return n, err
+}
+
+// headComplete reports whether b holds a request's whole head (the blank
+// line that ends it; net/http accepts bare LFs too).
+func headComplete(b []byte) bool {
+	return bytes.Contains(b, []byte("\r\n\r\n")) || bytes.Contains(b, []byte("\n\n"))
 }
 
 func (c *tokenConn) Write(p []byte) (int, error) {
@@ -355,8 +365,9 @@ func requestKind(b []byte) int {
 		return reqNone // the target is not all here: serve as before
 	}
 	target := rest[:end]
-	if i := bytes.Index(target, []byte("://")); i >= 0 {
-		// absolute form: its path
+	if i := bytes.Index(target, []byte("://")); i >= 0 && target[0] != '/' {
+		// absolute form: its path (a "://" in an origin-form target's
+		// query is not one: it must not change the class)
 		j := bytes.IndexByte(target[i+3:], '/')
 		if j < 0 {
 			return reqPublic

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -50,6 +51,10 @@ func TestRequestKind(t *testing.T) {
 		{"GET /readyz HTTP/1.1\r\n", no},
 		{"GET /healthz HTTP/1.1\r\n", no},
 		{"GET http://example.org/api/v2/outlet/sales HTTP/1.1\r\n", sale},
+		// A "://" in an origin-form target's query is not an absolute form:
+		// it cannot dodge the token or pass for a sale.
+		{"GET /corona19-masks/v1/storesByGeo/json?u=x://y/metrics HTTP/1.1\r\n", yes},
+		{"GET /corona19-masks/v1/storesByGeo/json?u=x://y/api/v2/outlet HTTP/1.1\r\n", yes},
 		// Not the start of a request, or its target not all there.
 		{`{"txn_id": "t-1", "rrn": "x"}`, none},
 		{"GET /corona19-masks/v1/stor", none},
@@ -164,20 +169,42 @@ func TestTokenConnWaitsAndReleasesBeforeTheWrite(t *testing.T) {
 	}
 }
 
-// A request whose bytes are not all there gives its token back before it
-// waits for more of them: a client that sends half a request holds no token.
+// A request gives its token back before it waits for more bytes (a body
+// never sent), and a request whose head is not all there takes none: a
+// client that sends half a request, or a request line that fills net/http's
+// buffer all but one byte (whose next read is one byte long, like the
+// background read's), holds no token.
 func TestTokenConnReleasesBeforeReadingMore(t *testing.T) {
 	tk := engagedTokens(1, 10*time.Second)
 	a, ac := tokenPipe(t, tk)
-	go ac.Write([]byte("GET /corona19-masks/v1/stores/json HTTP/1.1\r\n"))
+	go ac.Write([]byte("GET /corona19-masks/v1/stores/json HTTP/1.1\r\nContent-Length: 10\r\n\r\n"))
 	<-readAsync(a, 4096)
 	if !a.held.Load() {
 		t.Fatal("no token")
 	}
-	more := readAsync(a, 4096) // the rest of the headers, never sent
+	more := readAsync(a, 4096) // the body, never sent
 	waitFor(t, "the token back", func() bool { return len(tk.slots) == 0 })
 	ac.Close()
 	<-more
+
+	for _, half := range []string{
+		"GET /corona19-masks/v1/stores/json HTTP/1.1\r\n",
+		"GET /corona19-masks/v1/stores/json?pad=" + strings.Repeat("x", 4095-len("GET /corona19-masks/v1/stores/json?pad=")-len(" HTTP/1.1")) + " HTTP/1.1",
+	} {
+		h, hc := tokenPipe(t, tk)
+		go hc.Write([]byte(half))
+		<-readAsync(h, len(half))
+		if h.held.Load() || len(tk.slots) != 0 {
+			t.Fatalf("a request whose head is incomplete took a token (%d bytes)", len(half))
+		}
+		one := readAsync(h, 1) // net/http's read into the buffer's last byte
+		time.Sleep(10 * time.Millisecond)
+		if len(tk.slots) != 0 {
+			t.Fatal("a token held while waiting on the client")
+		}
+		hc.Close()
+		<-one
+	}
 	// The next bytes read are not a new request (no Write came between).
 	b, bc := tokenPipe(t, tk)
 	b.armed.Store(false)
@@ -353,8 +380,15 @@ func TestTokenConnCloseWrite(t *testing.T) {
 	if !ok {
 		t.Fatal("a token connection has no CloseWrite")
 	}
+	// It gives a held token back.
+	tc := srv.(*tokenConn)
+	tc.t.slots <- struct{}{}
+	tc.held.Store(true)
 	if err := cw.CloseWrite(); err != nil {
 		t.Fatal(err)
+	}
+	if len(tc.t.slots) != 0 || tc.held.Load() {
+		t.Error("CloseWrite kept the token")
 	}
 	cli.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if n, err := cli.Read(make([]byte, 1)); n != 0 || err != io.EOF {
@@ -434,12 +468,15 @@ func TestTokenConnAutoMode(t *testing.T) {
 		t.Fatal("a public request took a token with no sale served")
 	}
 
+	// An outlet request's bytes are not a sale: only its authentication
+	// notes one (TestCPUTokensNoteAuthenticatedSales).
 	o, oc := tokenPipe(t, tk)
 	go oc.Write([]byte("POST /api/v2/outlet/sales HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}"))
 	<-readAsync(o, 4096)
-	if tk.lastSale.Load() == 0 {
-		t.Fatal("the outlet request was not noted")
+	if tk.lastSale.Load() != 0 || o.held.Load() {
+		t.Fatal("an outlet request's bytes were noted as a sale, or took a token")
 	}
+	tk.sale()
 
 	tk.next.Store(0)
 	b, bc := tokenPipe(t, tk)
@@ -597,4 +634,28 @@ func BenchmarkTokenConnRequest(b *testing.B) {
 	b.Run("engaged", func(b *testing.B) {
 		run(b, engagedTokens(2, time.Second))
 	})
+}
+
+// Only an authenticated outlet request notes a sale (which may engage the
+// tokens): a request with a forged token, or none, does not.
+func TestCPUTokensNoteAuthenticatedSales(t *testing.T) {
+	h := newHarness(t, Config{CPUTokens: 1, CPUTokenMode: TokensAuto})
+	if h.srv.tokens == nil {
+		t.Fatal("no tokens")
+	}
+	for _, c := range []struct {
+		token string
+		noted bool
+	}{{"", false}, {"forged", false}, {"tokA", true}} {
+		h.srv.tokens.lastSale.Store(0)
+		r := httptest.NewRequest("GET", "/api/v2/outlet", nil)
+		if c.token != "" {
+			r.Header.Set("Authorization", "Bearer "+c.token)
+		}
+		w := httptest.NewRecorder()
+		h.h.ServeHTTP(w, r)
+		if got := h.srv.tokens.lastSale.Load() != 0; got != c.noted {
+			t.Errorf("token %q (status %d): noted %v, want %v", c.token, w.Code, got, c.noted)
+		}
+	}
 }

@@ -30,30 +30,32 @@ func (s *Snapshot) merge(c *changeSet, asOf time.Time) *Snapshot {
 	}
 	n := s.n + len(fresh)
 	reg := s.reg
+	// The new outlets' places need only their addresses: found (or added)
+	// beside the checks, sorting and placing below, the longest part of
+	// the place index's merge is off the merge's path (and not used if
+	// areas have to be inferred: rare).
+	began := make(chan *placeMerge, 1)
+	go func() { began <- reg.places.begin(fresh) }()
 	hasGu, quick := reg.mergeHasGu(fresh)
-	var began chan *placeMerge
-	if quick {
-		// The new outlets' places need only their addresses: found (or
-		// added) beside the sorting and placing below, the longest part
-		// of the place index's merge is off the merge's path.
-		began = make(chan *placeMerge, 1)
-		go func() { began <- reg.places.begin(fresh) }()
-	}
 
-	// The entries in code order, and where each old position goes.
+	// The entries in code order, and where each old position goes. An
+	// import's body comes in a few runs in code order already (its chunks
+	// in about the order they committed): the codes are sorted as strings,
+	// not looked up in the entries at each comparison.
+	type byCode struct {
+		code string
+		q    int
+	}
+	order := make([]byCode, len(fresh))
+	for q, e := range fresh {
+		order[q] = byCode{e.Code(), q}
+	}
+	slices.SortFunc(order, func(a, b byCode) int { return strings.Compare(a.code, b.code) })
 	perm := make([]int, len(fresh)) // added[k] is fresh[perm[k]]
-	for q := range perm {
-		perm[q] = q
-	}
-	// An import's bodies come in code order (the ledger writes each in
-	// code order, the batch is in version order): sorted already.
-	if !slices.IsSortedFunc(fresh, func(a, b *Entry) int { return strings.Compare(a.Code(), b.Code()) }) {
-		slices.SortFunc(perm, func(a, b int) int { return strings.Compare(fresh[a].Code(), fresh[b].Code()) })
-	}
 	added := make([]*Entry, len(fresh))
 	from := make([]int, len(fresh)) // added[k] is c.applied[from[k]]
-	for k, q := range perm {
-		added[k], from[k] = fresh[q], in[q]
+	for k, o := range order {
+		perm[k], added[k], from[k] = o.q, fresh[o.q], in[o.q]
 	}
 	rehome(added)
 	for k, j := range from { // the entries ns holds (rehome copies them)
@@ -88,6 +90,7 @@ func (s *Snapshot) merge(c *changeSet, asOf time.Time) *Snapshot {
 		// Areas may have to be inferred: as a rebuild does, over all the
 		// outlets. If that changes an old outlet's area, its places in the
 		// indexes change too: rebuild. New outlets take what it inferred.
+		<-began // begun with the areas before: not used
 		hasGu, left = inferPlaces(all)
 		for i, e := range cur {
 			if all[remap[i]] != e {

@@ -84,18 +84,12 @@ type Refresher struct {
 	// import of many commits rebuilds them once, not once per commit.
 	holds    int
 	deferred map[string]publicmask.Outlet
-	// made are the entries of the new outlets held back in deferred, made
-	// on the apply goroutine (which alone uses it) while the bulk write
-	// goes on rather than after its end, when its request waits for them:
-	// parsing the addresses of an import body of 100,000 outlets took
-	// ~0.2 s of its merge. Dropped with each batch that releases them.
-	made    madeEntries
-	heldNew int           // outlets of deferred that the snapshot does not hold
-	resized int           // the last number given to OnResize
-	release bool          // pending holds what a bulk write's end released: apply it all
-	seq     int64         // Notify calls so far
-	applied int64         // the seq that the current snapshot covers
-	settled chan struct{} // closed (and replaced) whenever applied moves
+	heldNew  int           // outlets of deferred that the snapshot does not hold
+	resized  int           // the last number given to OnResize
+	release  bool          // pending holds what a bulk write's end released: apply it all
+	seq      int64         // Notify calls so far
+	applied  int64         // the seq that the current snapshot covers
+	settled  chan struct{} // closed (and replaced) whenever applied moves
 
 	subMu sync.Mutex
 	subs  []*Subscription             // without a place: see every change
@@ -343,13 +337,12 @@ func (r *Refresher) settle(seq int64) {
 
 // holdBack moves to r.deferred the changes of batch that would rebuild the
 // indexes of s (new outlets, changed addresses or coordinates) while a bulk
-// write is in progress, and returns the rest, and the new outlets among
-// those held back (for make). r.mu is held.
-func (r *Refresher) holdBack(s *Snapshot, batch []publicmask.Outlet) (keep, fresh []publicmask.Outlet) {
+// write is in progress, and returns the rest. r.mu is held.
+func (r *Refresher) holdBack(s *Snapshot, batch []publicmask.Outlet) []publicmask.Outlet {
 	if r.holds == 0 {
-		return batch, nil
+		return batch
 	}
-	keep = batch[:0:len(batch)]
+	keep := batch[:0]
 	for _, o := range batch {
 		e, ok := s.Lookup(o.Code)
 		if ok && e.Addr() == o.Addr && e.Lat == o.Lat && e.Lng == o.Lng {
@@ -359,33 +352,9 @@ func (r *Refresher) holdBack(s *Snapshot, batch []publicmask.Outlet) (keep, fres
 		if _, held := r.deferred[o.Code]; !held && !ok {
 			r.heldNew++
 		}
-		if !ok {
-			fresh = append(fresh, o)
-		}
 		mergeNewest(r.deferred, []publicmask.Outlet{o})
 	}
-	return keep, fresh
-}
-
-// make makes the entries of new outlets just held back, outside r.mu (the
-// writer's commits notify under it). An outlet held back again at a newer
-// version replaces its entry; the merge takes an entry only if it was made
-// from the version it applies (Snapshot.applyMade).
-// s is the snapshot holdBack found them missing from.
-func (r *Refresher) make(s *Snapshot, fresh []publicmask.Outlet) {
-	if len(fresh) == 0 {
-		return
-	}
-	if r.made.m == nil {
-		r.made = madeEntries{m: make(map[string]*Entry, len(fresh)), n: s.n}
-	} else if r.made.n != s.n {
-		r.made.n = -1 // found missing from snapshots of other outlets
-	}
-	for _, o := range fresh {
-		if e := r.made.m[o.Code]; e == nil || e.Version < o.Version {
-			r.made.m[o.Code] = newEntry(o, ParseAddress(o.Addr))
-		}
-	}
+	return keep
 }
 
 func (r *Refresher) signal() {
@@ -419,11 +388,8 @@ func (r *Refresher) applyLoop(ctx context.Context) {
 		}
 		r.pending = emptied(r.pending)
 		expect := 0 // outlets once those held back are in; 0: none held back
-		var fresh []publicmask.Outlet
-		released := r.release
-		cur := r.cur.Load()
-		if !released {
-			batch, fresh = r.holdBack(cur, batch)
+		if !r.release {
+			batch = r.holdBack(r.cur.Load(), batch)
 			if r.heldNew > 0 {
 				expect = r.cur.Load().n + r.heldNew
 			}
@@ -433,13 +399,9 @@ func (r *Refresher) applyLoop(ctx context.Context) {
 		if expect > 0 && expect >= r.resized+resizeStep {
 			r.resize(expect)
 		}
-		r.make(cur, fresh)
 		// In version order, so that subscribers (the SSE stream's event
 		// ids) see versions arrive in order.
 		r.applyBatch(byVersion(batch))
-		if released {
-			r.made = madeEntries{} // everything held back so far was in this batch
-		}
 		r.settle(seq)
 		if r.confirm.Swap(false) {
 			r.confirmCurrent()
@@ -523,7 +485,7 @@ func (r *Refresher) applyBatch(batch []publicmask.Outlet) {
 	old := r.cur.Load()
 	now := r.now()
 	// One change per code: batch comes from a map keyed by code.
-	ns, applied := old.applyMade(batch, now, r.made)
+	ns, applied := old.applyUnique(batch, now)
 	if ns == old {
 		return
 	}

@@ -537,15 +537,14 @@ func (s *Snapshot) layout(entries []*Entry) {
 // are ignored, so notifications and polling may overlap freely. It returns s
 // itself if nothing changed.
 func (s *Snapshot) apply(changes []publicmask.Outlet, asOf time.Time) (*Snapshot, []*Entry) {
-	return s.applyMade(dedupe(changes), asOf, madeEntries{})
+	return s.applyUnique(dedupe(changes), asOf)
 }
 
-// applyMade is apply for changes with one change per code, where made
-// holds entries already made for some of them (new outlets a bulk write
-// held back, made while it went on: see Refresher.make): an entry there is
-// used for a new outlet if it was made from the same version.
-func (s *Snapshot) applyMade(changes []publicmask.Outlet, asOf time.Time, made madeEntries) (*Snapshot, []*Entry) {
-	c := s.collect(changes, made)
+// applyUnique is apply for changes with one change per code (a
+// refresher's batch, taken from a map by code: an import body's 100,000
+// outlets were put in a map again to find none twice).
+func (s *Snapshot) applyUnique(changes []publicmask.Outlet, asOf time.Time) (*Snapshot, []*Entry) {
+	c := s.collect(changes)
 	if len(c.applied) == 0 {
 		return s, nil
 	}
@@ -558,17 +557,6 @@ func (s *Snapshot) applyMade(changes []publicmask.Outlet, asOf time.Time, made m
 		return s.rebuild(c, asOf)
 	}
 	return s.patch(c, asOf), c.applied
-}
-
-// madeEntries are entries made for new outlets before their batch is
-// applied (Refresher.make), by code; n is the number of outlets of the
-// snapshot each was found missing from, -1 if they were not all found
-// missing from snapshots of one size. Outlets are never removed, so a
-// snapshot of the same size holds the same codes: an entry's outlet is
-// still new to it, without a look-up.
-type madeEntries struct {
-	m map[string]*Entry
-	n int
 }
 
 // mergeImports makes apply merge new outlets into the indexes where it can
@@ -587,24 +575,13 @@ type changeSet struct {
 	sales     *salesDay
 }
 
-func (s *Snapshot) collect(changes []publicmask.Outlet, made madeEntries) *changeSet {
+func (s *Snapshot) collect(changes []publicmask.Outlet) *changeSet {
 	c := &changeSet{version: s.version, sales: s.sales}
 	for _, o := range changes {
-		e := made.m[o.Code]
-		if e != nil && e.Version != o.Version {
-			e = nil
-		}
-		var i int32
-		ok := false
-		if e == nil || made.n != s.n {
-			i, ok = s.reg.codes.find(o.Code, s.At)
-		}
+		i, ok := s.reg.codes.find(o.Code, s.At)
 		if !ok {
 			c.newCodes = true
-			if e == nil {
-				e = newEntry(o, ParseAddress(o.Addr))
-			}
-			c.applied = append(c.applied, e)
+			c.applied = append(c.applied, newEntry(o, ParseAddress(o.Addr)))
 			c.pos = append(c.pos, -1)
 			c.version = max(c.version, o.Version)
 			continue

@@ -128,3 +128,40 @@ func TestOverlappingBulkWritesEachSettle(t *testing.T) {
 		t.Fatalf("after both: %d outlets", s.Len())
 	}
 }
+
+// A new outlet held back by a bulk write that changes again before the end
+// (a second import of it in an overlapping write, moved): the end applies
+// its last version, at its last place.
+func TestHeldBackOutletAppliesItsLastVersion(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	src := newFakeSource(synthetic(200, 1))
+	r := NewRefresher(src, Options{Clock: func() time.Time { return t0 }})
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a, b := r.Current().At(0).Outlet(), r.Current().At(1).Outlet()
+	sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
+	defer scancel()
+	done := r.Bulk()
+	v1 := src.put(publicmask.Outlet{Code: "99999991", Name: "첫이름", Addr: a.Addr, Type: "01", Lat: a.Lat, Lng: a.Lng})
+	r.Notify([]publicmask.Outlet{v1})
+	if err := r.Sync(sctx); err != nil { // held back
+		t.Fatal(err)
+	}
+	v2 := v1
+	v2.Name, v2.Addr, v2.Lat, v2.Lng = "둘째이름", b.Addr, b.Lat, b.Lng
+	v2 = src.put(v2)
+	r.Notify([]publicmask.Outlet{v2})
+	if err := done(sctx); err != nil {
+		t.Fatal(err)
+	}
+	s := r.Current()
+	e, ok := s.Lookup(v1.Code)
+	if !ok || e.Version != v2.Version || e.Name() != v2.Name || e.Addr() != v2.Addr || e.Place() != ParseAddress(v2.Addr) {
+		t.Fatalf("after the bulk write: %v %+v, want version %d named %q at %q", ok, e, v2.Version, v2.Name, v2.Addr)
+	}
+	if hits := s.Near(b.Lat, b.Lng, 1, nil); len(hits) != 2 {
+		t.Fatalf("%d outlets at the second place, want 2", len(hits))
+	}
+}

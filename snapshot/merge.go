@@ -21,21 +21,41 @@ var merges atomic.Int64
 // areas may have to be inferred it infers them over all outlets, as a
 // rebuild does, and returns nil (rebuild) if that changes an old outlet's.
 func (s *Snapshot) merge(c *changeSet, asOf time.Time) *Snapshot {
-	var added []*Entry
-	var from []int // added[k] is c.applied[from[k]]
+	var fresh []*Entry // the new entries, in the batch's order
+	var in []int       // fresh[q] is c.applied[in[q]]
 	for j, e := range c.applied {
 		if c.pos[j] < 0 {
-			added, from = append(added, e), append(from, j)
+			fresh, in = append(fresh, e), append(in, j)
 		}
 	}
-	n := s.n + len(added)
+	n := s.n + len(fresh)
 	reg := s.reg
-	hasGu, quick := reg.mergeHasGu(added)
+	// The new outlets' places need only their addresses: found (or added)
+	// beside the checks, sorting and placing below, the longest part of
+	// the place index's merge is off the merge's path (and not used if
+	// areas have to be inferred: rare).
+	began := make(chan *placeMerge, 1)
+	go func() { began <- reg.places.begin(fresh) }()
+	hasGu, quick := reg.mergeHasGu(fresh)
 
-	// The entries in code order, and where each old position goes.
-	slices.SortFunc(from, func(a, b int) int { return strings.Compare(c.applied[a].Code(), c.applied[b].Code()) })
-	for k, j := range from {
-		added[k] = c.applied[j]
+	// The entries in code order, and where each old position goes. An
+	// import's body comes in a few runs in code order already (its chunks
+	// in about the order they committed): the codes are sorted as strings,
+	// not looked up in the entries at each comparison.
+	type byCode struct {
+		code string
+		q    int
+	}
+	order := make([]byCode, len(fresh))
+	for q, e := range fresh {
+		order[q] = byCode{e.Code(), q}
+	}
+	slices.SortFunc(order, func(a, b byCode) int { return strings.Compare(a.code, b.code) })
+	perm := make([]int, len(fresh)) // added[k] is fresh[perm[k]]
+	added := make([]*Entry, len(fresh))
+	from := make([]int, len(fresh)) // added[k] is c.applied[from[k]]
+	for k, o := range order {
+		perm[k], added[k], from[k] = o.q, fresh[o.q], in[o.q]
 	}
 	rehome(added)
 	for k, j := range from { // the entries ns holds (rehome copies them)
@@ -70,6 +90,7 @@ func (s *Snapshot) merge(c *changeSet, asOf time.Time) *Snapshot {
 		// Areas may have to be inferred: as a rebuild does, over all the
 		// outlets. If that changes an old outlet's area, its places in the
 		// indexes change too: rebuild. New outlets take what it inferred.
+		<-began // begun with the areas before: not used
 		hasGu, left = inferPlaces(all)
 		for i, e := range cur {
 			if all[remap[i]] != e {
@@ -106,7 +127,13 @@ func (s *Snapshot) merge(c *changeSet, asOf time.Time) *Snapshot {
 	sum := *s.summary
 	ns.summary = &sum
 	places := make(chan *placeIndex, 1)
-	go func() { places <- reg.places.merge(ns.At, remap, at) }()
+	go func() {
+		if quick {
+			places <- (<-began).finish(ns.At, remap, at, perm)
+		} else { // the places of what was inferred
+			places <- reg.places.begin(added).finish(ns.At, remap, at, nil)
+		}
+	}()
 	nr := &registry{codes: reg.codes.merge(ns.At, remap, at), hasGu: hasGu, unplaced: left}
 	if div := gridDiv(n); div == reg.geo.div {
 		nr.geo = reg.geo.merge(ns.At, remap, at)
@@ -289,12 +316,19 @@ func (r *registry) mergeSigungu(old *registry, s, ns *Snapshot, c *changeSet, re
 	return counts
 }
 
-// merge is the place index with the outlets at positions at (ascending)
-// added, the old positions moved by remap: what buildPlaces makes of the
-// merged entries, but for the numbering of the places (new places come
-// after the old ones; nothing reads the numbers but the index itself).
-func (ix *placeIndex) merge(get func(int) *Entry, remap, at []int32) *placeIndex {
-	old := len(ix.places)
+// placeMerge is a merge of new outlets into a place index (ix), in two
+// steps: begin finds or adds the places of the new outlets, which needs
+// their addresses only, finish counts them at their positions.
+type placeMerge struct {
+	ix, nx *placeIndex
+	pb     *placeBuilder
+	leaves [][]int32 // of the outlets given to begin, in that order
+}
+
+// begin starts the merge of the outlets added: it finds or adds their
+// places (new places come after the old ones, numbered in the order of
+// added; nothing reads the numbers but the index itself).
+func (ix *placeIndex) begin(added []*Entry) *placeMerge {
 	nx := &placeIndex{places: slices.Clone(ix.places)}
 	for id := range nx.places {
 		nx.places[id].pos = nil // from here on, the new outlets' positions only
@@ -304,17 +338,33 @@ func (ix *placeIndex) merge(get func(int) *Entry, remap, at []int32) *placeIndex
 		p := &ix.places[id]
 		pb.byLabel[placeKey{p.label, p.kind}] = int32(id)
 	}
+	pm := &placeMerge{ix: ix, nx: nx, pb: pb, leaves: make([][]int32, len(added))}
+	for k, e := range added {
+		pm.leaves[k] = pb.leaves(e.Place())
+	}
+	return pm
+}
+
+// finish is the place index with the outlets given to begin added at
+// positions at (ascending; at[k] is the outlet begin had at which[k], or
+// at k if which is nil), the old positions moved by remap: what
+// buildPlaces makes of the merged entries, but for the numbering of the
+// places.
+func (pm *placeMerge) finish(get func(int) *Entry, remap, at []int32, which []int) *placeIndex {
+	ix, nx, pb := pm.ix, pm.nx, pm.pb
+	old := len(ix.places)
 	sum := slices.Clone(ix.sums)
-	for _, p := range at {
-		e := get(int(p))
-		leaves := pb.leaves(e.Place())
-		if leaves == nil {
-			continue
+	if len(sum) < len(nx.places) {
+		sum = append(sum, make([]coordSum, len(nx.places)-len(sum))...)
+	}
+	for k, p := range at {
+		q := k
+		if which != nil {
+			q = which[k]
 		}
-		if len(sum) < len(nx.places) {
-			sum = append(sum, make([]coordSum, len(nx.places)-len(sum))...)
+		if leaves := pm.leaves[q]; leaves != nil {
+			pb.count(p, get(int(p)), leaves, sum)
 		}
-		pb.count(p, e, leaves, sum)
 	}
 	if len(sum) < len(nx.places) {
 		sum = append(sum, make([]coordSum, len(nx.places)-len(sum))...)
@@ -349,12 +399,20 @@ func (ix *placeIndex) merge(get func(int) *Entry, remap, at []int32) *placeIndex
 	nx.sums = sum
 	added := nx.newKeys(old)
 	slices.SortFunc(added, nx.byKey)
-	// Each new key goes where a binary search puts it; the old keys
+	// Each new key goes where a search from the last one puts it (the
+	// keys are sorted: a galloping search compares a few keys a new one,
+	// where a binary search over the rest compared ~20); the old keys
 	// between are copied as they are.
 	nx.keys = make([]searchKey, 0, len(ix.keys)+len(added))
 	rest := ix.keys
 	for _, k := range added {
-		j, _ := slices.BinarySearchFunc(rest, k, nx.byKey)
+		b := 1
+		for b < len(rest) && nx.byKey(rest[b], k) < 0 {
+			b *= 2
+		}
+		lo := b / 2 // rest[lo] < k if b > 1
+		j, _ := slices.BinarySearchFunc(rest[lo:min(b+1, len(rest))], k, nx.byKey)
+		j += lo
 		nx.keys = append(append(nx.keys, rest[:j]...), k)
 		rest = rest[j:]
 	}

@@ -401,13 +401,36 @@ func (r *Refresher) applyLoop(ctx context.Context) {
 		}
 		// In version order, so that subscribers (the SSE stream's event
 		// ids) see versions arrive in order.
-		slices.SortFunc(batch, func(a, b publicmask.Outlet) int { return cmp.Compare(a.Version, b.Version) })
-		r.applyBatch(batch)
+		r.applyBatch(byVersion(batch))
 		r.settle(seq)
 		if r.confirm.Swap(false) {
 			r.confirmCurrent()
 		}
 	}
+}
+
+// byVersion returns batch in version order. A large batch (an import
+// body's 100,000 outlets) is sorted by its versions and copied in their
+// order, not sorted as 160-byte Outlets.
+func byVersion(batch []publicmask.Outlet) []publicmask.Outlet {
+	if len(batch) < 1024 {
+		slices.SortFunc(batch, func(a, b publicmask.Outlet) int { return cmp.Compare(a.Version, b.Version) })
+		return batch
+	}
+	type key struct {
+		v int64
+		i int
+	}
+	keys := make([]key, len(batch))
+	for i := range batch {
+		keys[i] = key{batch[i].Version, i}
+	}
+	slices.SortFunc(keys, func(a, b key) int { return cmp.Compare(a.v, b.v) })
+	out := make([]publicmask.Outlet, len(batch))
+	for j, k := range keys {
+		out[j] = batch[k.i]
+	}
+	return out
 }
 
 // resizeStep is how many held-back outlets move the budget during a bulk
@@ -461,7 +484,8 @@ func (r *Refresher) applyBatch(batch []publicmask.Outlet) {
 	t0 := time.Now()
 	old := r.cur.Load()
 	now := r.now()
-	ns, applied := old.apply(batch, now)
+	// One change per code: batch comes from a map keyed by code.
+	ns, applied := old.applyUnique(batch, now)
 	if ns == old {
 		return
 	}

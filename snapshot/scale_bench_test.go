@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
@@ -187,4 +188,56 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkImportBodyTail is the refresher through one import body of a
+// 540,000-outlet load (100,000 new outlets into 440,000), as the server
+// runs it: a bulk write whose commits of 2,000 outlets (in code order) are
+// notified ~20 ms apart, as the writer makes them, then its end. tail-ms is
+// how long the end waited for the snapshot (what the import request waits
+// for after its last commit), tail-cpu-ms the process's CPU meanwhile (the
+// work on that path, both cores); cpu-ms is the process's CPU over the body.
+//
+//	go test ./snapshot -run '^$' -bench ImportBodyTail -benchtime 3x
+func BenchmarkImportBodyTail(b *testing.B) {
+	const have, add, chunk = 440_000, 100_000, 2000
+	outlets := seed.Outlets(seed.Options{Seed: 2020, Count: have + add})
+	extra := outlets[have:]
+	slices.SortFunc(extra, func(a, b publicmask.Outlet) int { return cmpStr(a.Code, b.Code) })
+	for i := range extra {
+		extra[i].Version = int64(have + i + 1)
+	}
+	var tail, tailCPU, cpu time.Duration
+	for range b.N {
+		b.StopTimer()
+		ctx, cancel := context.WithCancel(context.Background())
+		r := NewRefresher(newFakeSource(outlets[:have]), Options{Clock: func() time.Time { return t0 }})
+		if err := r.Start(ctx); err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		b.StartTimer()
+		c0 := cpuTime()
+		done := r.Bulk()
+		for lo := 0; lo < add; lo += chunk {
+			r.Notify(extra[lo:min(lo+chunk, add)])
+			time.Sleep(20 * time.Millisecond)
+		}
+		t, tc := time.Now(), cpuTime()
+		if err := done(ctx); err != nil {
+			b.Fatal(err)
+		}
+		tail += time.Since(t)
+		tailCPU += cpuTime() - tc
+		cpu += cpuTime() - c0
+		if n := r.Current().Len(); n != have+add {
+			b.Fatalf("%d outlets in the snapshot, want %d", n, have+add)
+		}
+		b.StopTimer()
+		cancel()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(tail.Milliseconds())/float64(b.N), "tail-ms")
+	b.ReportMetric(float64(tailCPU.Milliseconds())/float64(b.N), "tail-cpu-ms")
+	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms")
 }

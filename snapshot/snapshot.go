@@ -537,7 +537,14 @@ func (s *Snapshot) layout(entries []*Entry) {
 // are ignored, so notifications and polling may overlap freely. It returns s
 // itself if nothing changed.
 func (s *Snapshot) apply(changes []publicmask.Outlet, asOf time.Time) (*Snapshot, []*Entry) {
-	c := s.collect(dedupe(changes))
+	return s.applyUnique(dedupe(changes), asOf)
+}
+
+// applyUnique is apply for changes with one change per code (a
+// refresher's batch, taken from a map by code: an import body's 100,000
+// outlets were put in a map again to find none twice).
+func (s *Snapshot) applyUnique(changes []publicmask.Outlet, asOf time.Time) (*Snapshot, []*Entry) {
+	c := s.collect(changes)
 	if len(c.applied) == 0 {
 		return s, nil
 	}

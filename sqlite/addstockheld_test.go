@@ -23,7 +23,94 @@ func seedOutlets(t *testing.T, s *Store, n int) []string {
 	if err := s.Write(context.Background(), func(tx publicmask.Tx) error { return tx.(publicmask.BulkTx).SaveOutlets(seed) }); err != nil {
 		t.Fatal(err)
 	}
+	s.hot.settle() // they join the copy in the background (an import's request returns later)
 	return codes
+}
+
+// TestLateFillNeverOverwritesANewerRow: the new rows of an import join the
+// writer's copy in the background. Held back here until later writes have
+// changed some of them (AddStock of rows not held yet, an upsert that read
+// them, a sale batch's stock update), and others were written by a commit
+// that failed (the copy dropped), the fill must leave what the copy holds
+// as the database has it: it adds a row only where the copy has none, and
+// nothing after a drop.
+func TestLateFillNeverOverwritesANewerRow(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	gate := make(chan struct{})
+	s.hot.fillGate = func() { <-gate }
+	var codes []string
+	var rows []*publicmask.Outlet
+	for i := range 900 {
+		c := fmt.Sprintf("4%07d", i)
+		codes = append(codes, c)
+		rows = append(rows, &publicmask.Outlet{Code: c, Name: "약국 " + c, Addr: "서울특별시 중구", Type: publicmask.TypePharmacy, Lat: 37.5, Lng: 127})
+	}
+	if err := s.Write(ctx, func(tx publicmask.Tx) error { return tx.(publicmask.BulkTx).SaveOutlets(rows[:600]) }); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2020, 3, 11, 8, 0, 0, 0, time.UTC)
+	var adds []publicmask.StockAdd
+	for _, c := range codes[:200] {
+		adds = append(adds, publicmask.StockAdd{Outlet: c, Quantity: 500})
+	}
+	if err := s.Write(ctx, func(tx publicmask.Tx) error {
+		_, err := tx.(publicmask.StockAdder).AddStock(adds, at)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(ctx, func(tx publicmask.Tx) error {
+		bt := tx.(publicmask.BulkTx)
+		got, err := bt.LockOutlets(codes[200:400])
+		if err != nil {
+			return err
+		}
+		var save []*publicmask.Outlet
+		for _, c := range codes[200:400] {
+			o := got[c]
+			o.Name += " 새이름"
+			save = append(save, &o)
+		}
+		return bt.SaveOutlets(save)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	same := func(dropped bool, codes []string) {
+		t.Helper()
+		close(gate)
+		s.hot.settle()
+		if _, ok := s.hot.outlet("40000800"); dropped && ok {
+			t.Fatal("a row of an import before a drop was held by a late fill")
+		}
+		for _, c := range codes {
+			if o, ok := s.hot.outlet(c); ok && o != dbOutlet(t, s, c) {
+				t.Fatalf("outlet %s held as %+v, database %+v", c, o, dbOutlet(t, s, c))
+			}
+		}
+		sameAsDB(t, s, codes, nil, nil)
+	}
+	same(false, codes[:600])
+	// A second import, then a commit that fails: the copy is dropped, and
+	// the import's rows must not come back from a late fill.
+	gate = make(chan struct{})
+	if err := s.Write(ctx, func(tx publicmask.Tx) error { return tx.(publicmask.BulkTx).SaveOutlets(rows[600:]) }); err != nil {
+		t.Fatal(err)
+	}
+	s.failCommit = func() error { return errInjected }
+	err := s.Write(ctx, func(tx publicmask.Tx) error {
+		o, err := tx.LockOutlet(codes[700])
+		if err != nil {
+			return err
+		}
+		o.Stock = 7
+		return tx.SaveOutlet(&o)
+	})
+	s.failCommit = nil
+	if err == nil {
+		t.Fatal("the injected commit failure did not fail the write")
+	}
+	same(true, codes)
 }
 
 // TestImportedOutletsAreHeld: the new outlets of a bulk write join the

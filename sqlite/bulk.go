@@ -227,10 +227,11 @@ func (t *tx) SaveOutlets(os []*publicmask.Outlet) error {
 		// first: a look-up of the copy that misses is the slower answer).
 		if !t.s.hot.mayHaveCode(o.Code) || !t.isHeld(o.Code) {
 			fresh++
-			// A new row joins the writer's copy once committed (staged.load),
-			// so that the opening delivery of an imported outlet (AddStock)
-			// writes its stock without reading the row back.
-			t.st.load = append(t.st.load, o.Code)
+			// A new row joins the writer's copy once committed
+			// (staged.inserted), so that the opening delivery of an
+			// imported outlet (AddStock) writes its stock without reading
+			// the row back.
+			t.st.inserted = append(t.st.inserted, o.Code)
 		}
 	}
 	t.s.hot.noteCodes(rows)

@@ -59,6 +59,12 @@ type hot struct {
 	// Store.startIdemBuild).
 	start     func(week string, f *weekFilter)
 	startIdem func(f *weekFilter)
+	// gen counts drops: a fill (see apply) made before one is not done.
+	gen uint64
+	// fills are the fills of inserted rows still running (settle).
+	fills sync.WaitGroup
+	// fillGate, if set (tests), is called before a fill starts.
+	fillGate func()
 }
 
 // maxHotWeeks bounds the weeks held in memory: the current week, the one
@@ -156,6 +162,7 @@ func (f *weekFilter) mayHaveHash(h1, h2 uint64) bool {
 // drop forgets everything; the next use loads from the database again.
 func (h *hot) drop() {
 	h.mu.Lock()
+	h.gen++
 	h.outlets = newHotOutlets()
 	h.weeks = make(map[string]*weekFilter)
 	h.idem = nil
@@ -354,10 +361,12 @@ type staged struct {
 	outlets map[string]publicmask.Outlet
 	written []pwKey
 	records []publicmask.IdemKey // the txn_ids it recorded
-	// load are outlets staged as read from the store (AddStock's rows) or
-	// inserted (SaveOutlets' new rows): they join the copy even if it did
-	// not hold them.
+	// load are outlets staged as read from the store (AddStock's rows):
+	// they join the copy even if it did not hold them.
 	load []string
+	// inserted are the rows SaveOutlets inserted: they join the copy in
+	// the background (apply).
+	inserted []string
 }
 
 type pwKey struct{ person, week string }
@@ -368,6 +377,16 @@ type pwKey struct{ person, week string }
 // opening deliveries then write the stock without reading each row back
 // (AddStock), and after those deliveries the copy holds every outlet
 // anyway (BENCHMARKS.md "Scale (5th pass)": ~160 bytes an outlet).
+//
+// The inserted rows join it in the background, off the writer's path
+// (~1 µs a row: 0.1 s an import body of 100,000): each is added only if the
+// copy still has no row of its code, and not at all after a drop. Until
+// then the writer finds the code missing from the copy and reads the row
+// from the database, the source of truth, which holds it (loadOutlet,
+// LockOutlets), as it does any row not held: a later transaction writes an
+// outlet only after reading it, and its commit updates what is held then.
+// So a row held late can only be the row as inserted while nothing else
+// has written it, never over a newer one.
 func (h *hot) apply(st *staged) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -379,7 +398,39 @@ func (h *hot) apply(st *staged) {
 	for _, code := range st.load {
 		if p := h.outlets.find(code); p == nil || p.flags&hotAbsent != 0 {
 			o := st.outlets[code]
-			h.holdAt(p, &o) // one look-up: an import's 540,000 new rows
+			h.holdAt(p, &o)
 		}
 	}
+	if len(st.inserted) > 0 {
+		h.fills.Add(1)
+		go h.fill(h.gen, st.inserted, st.outlets, h.fillGate)
+	}
 }
+
+// fill adds the rows inserted (their state as committed in outlets) that
+// the copy does not hold, unless it was dropped since generation gen; a
+// few hundred at a time under h.mu, so that the writer waits little for it.
+func (h *hot) fill(gen uint64, inserted []string, outlets map[string]publicmask.Outlet, gate func()) {
+	defer h.fills.Done()
+	if gate != nil {
+		gate()
+	}
+	const step = 256
+	for lo := 0; lo < len(inserted); lo += step {
+		h.mu.Lock()
+		if h.gen != gen {
+			h.mu.Unlock()
+			return
+		}
+		for _, code := range inserted[lo:min(lo+step, len(inserted))] {
+			if p := h.outlets.find(code); p == nil {
+				o := outlets[code]
+				h.holdAt(nil, &o)
+			}
+		}
+		h.mu.Unlock()
+	}
+}
+
+// settle waits for the fills running.
+func (h *hot) settle() { h.fills.Wait() }

@@ -253,6 +253,7 @@ func (s *Store) Path() string { return s.path }
 func (s *Store) Close() error {
 	s.cancelBuild()
 	s.builds.Wait()
+	s.hot.settle()
 	var errRaw error
 	s.writeMu.Lock() // before the connection, as write takes them
 	if conn, err := s.writer.Conn(context.Background()); err == nil {

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -323,4 +324,75 @@ func TestAddStockRetiresOnlyItsOutletsEntries(t *testing.T) {
 	if n != len(codes)+1 { // every outlet's entry, and that one
 		t.Fatalf("%d log entries, want %d", n, len(codes)+1)
 	}
+}
+
+// TestLateFillsHoldNoStaleRow: rows written without being read first while
+// their import's fill is held back — an outlet saved alone, and a second
+// import of the same codes, whose own fill runs after the first one's — are
+// held, once both fills have run, as the database has them (hot.filling):
+// a fill that finds no row must still not hold a version older than the
+// database's.
+func TestLateFillsHoldNoStaleRow(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	gates := []chan struct{}{make(chan struct{}), make(chan struct{})}
+	var started atomic.Int32
+	s.hot.fillGate = func() { <-gates[started.Add(1)-1] }
+	var rows []*publicmask.Outlet
+	for i := range 600 {
+		c := fmt.Sprintf("5%07d", i)
+		rows = append(rows, &publicmask.Outlet{Code: c, Name: "약국 " + c, Addr: "서울특별시 중구", Type: publicmask.TypePharmacy, Lat: 37.5, Lng: 127})
+	}
+	if err := s.Write(ctx, func(tx publicmask.Tx) error { return tx.(publicmask.BulkTx).SaveOutlets(rows) }); err != nil {
+		t.Fatal(err)
+	}
+	for started.Load() < 1 { // the first fill waits at its gate
+		time.Sleep(time.Millisecond)
+	}
+	renamed := func(o *publicmask.Outlet) *publicmask.Outlet {
+		n := *o
+		n.Name += " 새이름"
+		return &n
+	}
+	// One outlet saved alone, without a read (the upsert path).
+	if err := s.Write(ctx, func(tx publicmask.Tx) error { return tx.SaveOutlet(renamed(rows[0])) }); err != nil {
+		t.Fatal(err)
+	}
+	// A second import of 300 of the codes: new rows to it too (none held).
+	var again []*publicmask.Outlet
+	for _, o := range rows[1:301] {
+		again = append(again, renamed(o))
+	}
+	if err := s.Write(ctx, func(tx publicmask.Tx) error { return tx.(publicmask.BulkTx).SaveOutlets(again) }); err != nil {
+		t.Fatal(err)
+	}
+	// The first import's fill runs to its end, then the second's.
+	close(gates[0])
+	last := rows[len(rows)-1].Code
+	for {
+		s.hot.mu.RLock()
+		_, ok := s.hot.outlets.get(last)
+		s.hot.mu.RUnlock()
+		if ok {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(gates[1])
+	s.hot.settle()
+	var codes []string
+	held := 0
+	for _, o := range rows {
+		codes = append(codes, o.Code)
+		if h, ok := s.hot.outlet(o.Code); ok {
+			held++
+			if db := dbOutlet(t, s, o.Code); h != db {
+				t.Fatalf("outlet %s held as %q v%d, database %q v%d", o.Code, h.Name, h.Version, db.Name, db.Version)
+			}
+		}
+	}
+	if held < 599 { // all but the one saved alone (read back on its next use)
+		t.Errorf("%d of %d rows held after the fills", held, len(rows))
+	}
+	sameAsDB(t, s, codes, nil, nil)
 }

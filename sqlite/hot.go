@@ -63,6 +63,11 @@ type hot struct {
 	gen uint64
 	// fills are the fills of inserted rows still running (settle).
 	fills sync.WaitGroup
+	// filling maps each row a fill has yet to hold to the version it
+	// would hold: a commit that writes a row not held removes its entry,
+	// so that no fill, whatever the order the fills run in, holds a
+	// version older than the database's (apply, fill). nil when empty.
+	filling map[string]int64
 	// fillGate, if set (tests), is called before a fill starts.
 	fillGate func()
 }
@@ -163,6 +168,7 @@ func (f *weekFilter) mayHaveHash(h1, h2 uint64) bool {
 func (h *hot) drop() {
 	h.mu.Lock()
 	h.gen++
+	h.filling = nil
 	h.outlets = newHotOutlets()
 	h.weeks = make(map[string]*weekFilter)
 	h.idem = nil
@@ -383,16 +389,20 @@ type pwKey struct{ person, week string }
 // copy still has no row of its code, and not at all after a drop. Until
 // then the writer finds the code missing from the copy and reads the row
 // from the database, the source of truth, which holds it (loadOutlet,
-// LockOutlets), as it does any row not held: a later transaction writes an
-// outlet only after reading it, and its commit updates what is held then.
-// So a row held late can only be the row as inserted while nothing else
-// has written it, never over a newer one.
+// LockOutlets), as it does any row not held. A fill holds a row only while
+// h.filling still names the version it has: any commit that writes a row
+// not held takes its entry out (or, inserting it again, names its own
+// version), so a row held late is never older than the database's, even
+// if a transaction writes a row without reading it first, or two fills of
+// one code run out of order.
 func (h *hot) apply(st *staged) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for code, o := range st.outlets {
 		if p, ok := h.outlets.get(code); ok {
 			h.holdAt(p, &o)
+		} else if h.filling != nil {
+			delete(h.filling, code) // a fill pending holds an older version
 		}
 	}
 	for _, code := range st.load {
@@ -402,6 +412,12 @@ func (h *hot) apply(st *staged) {
 		}
 	}
 	if len(st.inserted) > 0 {
+		if h.filling == nil {
+			h.filling = make(map[string]int64, len(st.inserted))
+		}
+		for _, code := range st.inserted {
+			h.filling[code] = st.outlets[code].Version
+		}
 		h.fills.Add(1)
 		go h.fill(h.gen, st.inserted, st.outlets, h.fillGate)
 	}
@@ -423,10 +439,17 @@ func (h *hot) fill(gen uint64, inserted []string, outlets map[string]publicmask.
 			return
 		}
 		for _, code := range inserted[lo:min(lo+step, len(inserted))] {
-			if p := h.outlets.find(code); p == nil {
-				o := outlets[code]
-				h.holdAt(nil, &o)
+			o := outlets[code]
+			if v, ok := h.filling[code]; !ok || v != o.Version {
+				continue // written since: the database holds a newer version
 			}
+			delete(h.filling, code)
+			if p := h.outlets.find(code); p == nil || p.flags&hotAbsent != 0 {
+				h.holdAt(p, &o)
+			}
+		}
+		if len(h.filling) == 0 {
+			h.filling = nil
 		}
 		h.mu.Unlock()
 	}

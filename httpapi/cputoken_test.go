@@ -510,30 +510,26 @@ func TestTokenConnAutoMode(t *testing.T) {
 func TestTokensReadRunnable(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	tk := newCPUTokens(prometheus.NewRegistry(), 1, time.Second, TokensAuto)
-	var stop atomic.Bool
 	const spinners = 32
-	var started atomic.Int32
-	for range spinners {
-		go func() {
-			started.Add(1)
-			for !stop.Load() {
-				runtime.Gosched()
-			}
-		}()
-	}
-	for started.Load() < spinners {
-		runtime.Gosched()
-	}
-	n := tk.readRunnable()
-	stop.Store(true)
+	var n int
+	whileSpinning(spinners, func() { n = tk.readRunnable() })
 	if n < spinners/2 {
 		t.Errorf("%d goroutines runnable read as %d", spinners, n)
 	}
 	tk.lastSale.Store(clock())
 	tk.next.Store(0)
-	stop.Store(false)
-	started.Store(0)
-	for range spinners {
+	var engaged bool
+	whileSpinning(spinners, func() { engaged = tk.public() })
+	if !engaged {
+		t.Error("not engaged with 32 goroutines runnable on one core and a sale")
+	}
+}
+
+// whileSpinning runs f while n goroutines, all started, yield in a loop.
+func whileSpinning(n int, f func()) {
+	var stop atomic.Bool
+	var started atomic.Int32
+	for range n {
 		go func() {
 			started.Add(1)
 			for !stop.Load() {
@@ -541,14 +537,11 @@ func TestTokensReadRunnable(t *testing.T) {
 			}
 		}()
 	}
-	for started.Load() < spinners {
+	for started.Load() < int32(n) {
 		runtime.Gosched()
 	}
-	engaged := tk.public()
+	f()
 	stop.Store(true)
-	if !engaged {
-		t.Error("not engaged with 32 goroutines runnable on one core and a sale")
-	}
 }
 
 // Only a node that serves sales and reads in one process has tokens, and

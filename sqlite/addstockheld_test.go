@@ -28,6 +28,22 @@ func seedOutlets(t *testing.T, s *Store, n int) []string {
 	return codes
 }
 
+// addEach adds quantity to each outlet's stock in one AddStock.
+func addEach(t *testing.T, s *Store, codes []string, quantity int) {
+	t.Helper()
+	var adds []publicmask.StockAdd
+	for _, c := range codes {
+		adds = append(adds, publicmask.StockAdd{Outlet: c, Quantity: quantity})
+	}
+	at := time.Date(2020, 3, 11, 8, 0, 0, 0, time.UTC)
+	if err := s.Write(context.Background(), func(tx publicmask.Tx) error {
+		_, err := tx.(publicmask.StockAdder).AddStock(adds, at)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestLateFillNeverOverwritesANewerRow: the new rows of an import join the
 // writer's copy in the background. Held back here until later writes have
 // changed some of them (AddStock of rows not held yet, an upsert that read
@@ -50,17 +66,7 @@ func TestLateFillNeverOverwritesANewerRow(t *testing.T) {
 	if err := s.Write(ctx, func(tx publicmask.Tx) error { return tx.(publicmask.BulkTx).SaveOutlets(rows[:600]) }); err != nil {
 		t.Fatal(err)
 	}
-	at := time.Date(2020, 3, 11, 8, 0, 0, 0, time.UTC)
-	var adds []publicmask.StockAdd
-	for _, c := range codes[:200] {
-		adds = append(adds, publicmask.StockAdd{Outlet: c, Quantity: 500})
-	}
-	if err := s.Write(ctx, func(tx publicmask.Tx) error {
-		_, err := tx.(publicmask.StockAdder).AddStock(adds, at)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	addEach(t, s, codes[:200], 500)
 	if err := s.Write(ctx, func(tx publicmask.Tx) error {
 		bt := tx.(publicmask.BulkTx)
 		got, err := bt.LockOutlets(codes[200:400])
@@ -151,18 +157,8 @@ func TestAddStockRetiresTheChangesOfHeldOutlets(t *testing.T) {
 	s := openTest(t)
 	ctx := context.Background()
 	codes := seedOutlets(t, s, 900)
-	at := time.Date(2020, 3, 11, 8, 0, 0, 0, time.UTC)
 	for round := range 2 {
-		var adds []publicmask.StockAdd
-		for _, c := range codes[round*100:] {
-			adds = append(adds, publicmask.StockAdd{Outlet: c, Quantity: 500})
-		}
-		if err := s.Write(ctx, func(tx publicmask.Tx) error {
-			_, err := tx.(publicmask.StockAdder).AddStock(adds, at)
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
+		addEach(t, s, codes[round*100:], 500)
 		if n := checkChangeLog(t, s.reader); n != len(codes) {
 			t.Fatalf("round %d: %d log entries for %d outlets: stale entries left", round, n, len(codes))
 		}

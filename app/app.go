@@ -446,10 +446,11 @@ func (n *Node) Serve(ctx context.Context) error {
 		ErrorLog:       slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	scheme := "http"
-	if cfg.TLSCert == "" && cfg.TLSKey == "" && n.listener != nil {
-		ln = n.listener(ln)
-	}
-	if cfg.TLSCert != "" || cfg.TLSKey != "" {
+	if cfg.TLSCert == "" && cfg.TLSKey == "" {
+		if n.listener != nil {
+			ln = n.listener(ln) // plain HTTP only: the tokens read request lines
+		}
+	} else {
 		if cfg.TLSCert == "" || cfg.TLSKey == "" {
 			ln.Close()
 			return errors.New("--tls-cert and --tls-key go together")

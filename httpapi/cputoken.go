@@ -341,14 +341,13 @@ func (c *tokenConn) release() {
 const (
 	reqNone   = iota // not the start of a request, or its target not all read
 	reqPublic        // takes a CPU token while they are engaged
-	reqOutlet        // the outlet API: a sale to put first
-	reqOther         // never takes a token: the outlet page, admin, streams, operations
+	reqOther         // never takes a token: outlet traffic, admin, streams, operations
 )
 
 // requestKind reads b, the first bytes read of a request, for its request line:
-// whether the request takes a CPU token (reqPublic), is outlet API traffic
-// (reqOutlet) or neither. A target not complete in b is reqNone: the request
-// is served as before.
+// whether the request takes a CPU token (reqPublic) or never does
+// (reqOther). A target not complete in b is reqNone: the request is served
+// as before.
 func requestKind(b []byte) int {
 	sp := bytes.IndexByte(b, ' ')
 	if sp <= 0 || sp > 16 {
@@ -381,7 +380,7 @@ func requestKind(b []byte) int {
 		if bytes.HasPrefix(target, p.prefix) {
 			rest := target[len(p.prefix):]
 			if !p.exact || len(rest) == 0 || rest[0] == '/' || rest[0] == '?' {
-				return p.kind
+				return reqOther
 			}
 		}
 	}
@@ -395,13 +394,12 @@ func requestKind(b []byte) int {
 var untokened = []struct {
 	prefix []byte
 	exact  bool
-	kind   int
 }{
-	{[]byte("/api/v2/outlet"), true, reqOutlet},
-	{[]byte("/api/v2/admin/"), false, reqOther},
-	{[]byte("/api/v2/stream"), true, reqOther},
-	{[]byte("/outlet"), true, reqOther},
-	{[]byte("/healthz"), true, reqOther},
-	{[]byte("/readyz"), true, reqOther},
-	{[]byte("/metrics"), true, reqOther},
+	{[]byte("/api/v2/outlet"), true},
+	{[]byte("/api/v2/admin/"), false},
+	{[]byte("/api/v2/stream"), true},
+	{[]byte("/outlet"), true},
+	{[]byte("/healthz"), true},
+	{[]byte("/readyz"), true},
+	{[]byte("/metrics"), true},
 }

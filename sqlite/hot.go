@@ -59,8 +59,6 @@ type hot struct {
 	// Store.startIdemBuild).
 	start     func(week string, f *weekFilter)
 	startIdem func(f *weekFilter)
-	// gen counts drops: a fill (see apply) made before one is not done.
-	gen uint64
 	// fills are the fills of inserted rows still running (settle).
 	fills sync.WaitGroup
 	// filling maps each row a fill has yet to hold to the version it
@@ -167,8 +165,7 @@ func (f *weekFilter) mayHaveHash(h1, h2 uint64) bool {
 // drop forgets everything; the next use loads from the database again.
 func (h *hot) drop() {
 	h.mu.Lock()
-	h.gen++
-	h.filling = nil
+	h.filling = nil // no fill made before the drop holds anything
 	h.outlets = newHotOutlets()
 	h.weeks = make(map[string]*weekFilter)
 	h.idem = nil
@@ -378,15 +375,15 @@ type staged struct {
 type pwKey struct{ person, week string }
 
 // apply puts a committed transaction's outlets into the copy: those held
-// already, and those the transaction read from the store as it wrote them
-// or inserted (staged.load). An import's new outlets join it: their
+// already, those the transaction read from the store as it wrote them
+// (staged.load), and those it inserted (staged.inserted, below). An import's new outlets join it: their
 // opening deliveries then write the stock without reading each row back
 // (AddStock), and after those deliveries the copy holds every outlet
 // anyway (BENCHMARKS.md "Scale (5th pass)": ~160 bytes an outlet).
 //
 // The inserted rows join it in the background, off the writer's path
-// (~1 µs a row: 0.1 s an import body of 100,000): each is added only if the
-// copy still has no row of its code, and not at all after a drop. Until
+// (~1 µs a row: 0.1 s an import body of 100,000), and not at all after a
+// drop (which empties h.filling). Until
 // then the writer finds the code missing from the copy and reads the row
 // from the database, the source of truth, which holds it (loadOutlet,
 // LockOutlets), as it does any row not held. A fill holds a row only while
@@ -419,14 +416,14 @@ func (h *hot) apply(st *staged) {
 			h.filling[code] = st.outlets[code].Version
 		}
 		h.fills.Add(1)
-		go h.fill(h.gen, st.inserted, st.outlets, h.fillGate)
+		go h.fill(st.inserted, st.outlets, h.fillGate)
 	}
 }
 
 // fill adds the rows inserted (their state as committed in outlets) that
-// the copy does not hold, unless it was dropped since generation gen; a
-// few hundred at a time under h.mu, so that the writer waits little for it.
-func (h *hot) fill(gen uint64, inserted []string, outlets map[string]publicmask.Outlet, gate func()) {
+// h.filling still names at that version; a few hundred at a time under
+// h.mu, so that the writer waits little for it.
+func (h *hot) fill(inserted []string, outlets map[string]publicmask.Outlet, gate func()) {
 	defer h.fills.Done()
 	if gate != nil {
 		gate()
@@ -434,14 +431,14 @@ func (h *hot) fill(gen uint64, inserted []string, outlets map[string]publicmask.
 	const step = 256
 	for lo := 0; lo < len(inserted); lo += step {
 		h.mu.Lock()
-		if h.gen != gen {
+		if h.filling == nil { // all held, or the copy was dropped
 			h.mu.Unlock()
 			return
 		}
 		for _, code := range inserted[lo:min(lo+step, len(inserted))] {
 			o := outlets[code]
 			if v, ok := h.filling[code]; !ok || v != o.Version {
-				continue // written since: the database holds a newer version
+				continue // written since (the database holds a newer version), or dropped
 			}
 			delete(h.filling, code)
 			if p := h.outlets.find(code); p == nil || p.flags&hotAbsent != 0 {

@@ -366,9 +366,6 @@ func (pm *placeMerge) finish(get func(int) *Entry, remap, at []int32, which []in
 			pb.count(p, get(int(p)), leaves, sum)
 		}
 	}
-	if len(sum) < len(nx.places) {
-		sum = append(sum, make([]coordSum, len(nx.places)-len(sum))...)
-	}
 	total := 0
 	for id := range nx.places {
 		total += len(nx.places[id].pos)

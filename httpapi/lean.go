@@ -66,6 +66,9 @@ const (
 
 var leanLine = []byte("POST /api/v2/outlet/sales HTTP/1.1\r\n")
 
+// leanBufs are the connections' read buffers.
+var leanBufs = sync.Pool{New: func() any { b := make([]byte, leanBufSize); return &b }}
+
 // LeanListener serves the lean path on the connections of a plain-TCP
 // listener and yields to net/http (Accept) the connections it hands over.
 // Serve it with the http.Server whose timeouts it was given; after that
@@ -245,11 +248,14 @@ func (lc *leanConn) serve() {
 		if lc.cancel != nil {
 			lc.cancel()
 		}
+		buf := lc.buf
+		lc.buf = nil
+		leanBufs.Put(&buf)
 		lc.l.mu.Lock()
 		delete(lc.l.conns, lc)
 		lc.l.mu.Unlock()
 	}()
-	lc.buf = make([]byte, leanBufSize)
+	lc.buf = *leanBufs.Get().(*[]byte)
 	wait := lc.l.headTimeout
 	for {
 		if lc.r == lc.n {
@@ -269,12 +275,12 @@ func (lc *leanConn) serve() {
 			lc.n = n
 			wait = lc.l.idleTimeout
 		}
-		used, cl, ok := lc.parse(lc.buf[lc.r:lc.n])
+		used, _, ok := lc.parse(lc.buf[lc.r:lc.n])
 		if !ok {
 			handed = lc.handOver()
 			return
 		}
-		if !lc.handle(lc.buf[lc.r+used-cl:lc.r+used], cl) {
+		if !lc.handle() {
 			return
 		}
 		lc.r += used
@@ -285,7 +291,7 @@ func (lc *leanConn) serve() {
 func (lc *leanConn) handOver() bool {
 	var pre []byte
 	if lc.r < lc.n {
-		pre = lc.buf[lc.r:lc.n]
+		pre = bytes.Clone(lc.buf[lc.r:lc.n]) // the buffer goes back to the pool
 	}
 	pc := &prefixConn{Conn: lc.c, pre: pre}
 	select {
@@ -468,9 +474,10 @@ func (lc *leanConn) setRequest(host string, cl int, body []byte) {
 
 // handle runs the chain on lc.req and writes its answer; false: close the
 // connection.
-func (lc *leanConn) handle(body []byte, cl int) (keep bool) {
+func (lc *leanConn) handle() (keep bool) {
 	w := &lc.w
 	w.reset()
+	start := time.Now() // net/http's write timeout counts from the request's read
 	done := false
 	func() {
 		defer func() {
@@ -491,12 +498,11 @@ func (lc *leanConn) handle(body []byte, cl int) (keep bool) {
 	closing := lc.l.closing.Load()
 	var closeAfter bool
 	lc.out, closeAfter = w.finish(lc.out[:0], closing)
-	now := time.Now()
 	wd := w.wdl
 	if !w.setWDL && lc.l.writeTO > 0 {
-		wd = now.Add(lc.l.writeTO)
+		wd = start.Add(lc.l.writeTO)
 	}
-	lc.writeDeadline(now, wd)
+	lc.writeDeadline(time.Now(), wd)
 	if _, err := lc.c.Write(lc.out); err != nil {
 		return false
 	}

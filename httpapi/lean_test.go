@@ -388,3 +388,40 @@ func FuzzLeanParse(f *testing.F) {
 		}
 	})
 }
+
+// TestLeanSlowReader: a client that does not read its answer is cut at the
+// handler's write deadline (http.ResponseController, as send sets it) or,
+// without one, at the server's WriteTimeout; it gets only part of the
+// answer.
+func TestLeanSlowReader(t *testing.T) {
+	big := bytes.Repeat([]byte("x"), 32<<20)
+	for _, own := range []bool{true, false} {
+		p := newLeanPair(t, func(s *http.Server) { s.WriteTimeout = 300 * time.Millisecond })
+		p.ll.s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if own {
+				http.NewResponseController(w).SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+			}
+			w.Header().Set("Content-Length", strconv.Itoa(len(big)))
+			w.Write(big)
+		})
+		c, err := net.Dial("tcp", p.lean)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, "POST /api/v2/outlet/sales HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+		time.Sleep(1500 * time.Millisecond) // the write deadline passes meanwhile
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := io.Copy(io.Discard, c)
+		c.Close()
+		if n >= int64(len(big)) {
+			t.Errorf("own deadline %v: read the whole answer (%d bytes, %v): not cut", own, n, err)
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Errorf("own deadline %v: connection still open after %d bytes", own, n)
+		}
+		if l, _ := p.ll.Counts(); l != 1 {
+			t.Errorf("own deadline %v: %d requests on the lean path, want 1", own, l)
+		}
+	}
+}

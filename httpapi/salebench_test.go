@@ -266,3 +266,58 @@ type benchWriter struct {
 func (w *benchWriter) Header() http.Header         { return w.h }
 func (w *benchWriter) WriteHeader(code int)        { w.code = code }
 func (w *benchWriter) Write(b []byte) (int, error) { w.n += len(b); return len(b), nil }
+
+// BenchmarkConnPerRequest is a new connection per request (GET /healthz,
+// Connection: close) through net/http alone (lean=false) or through the
+// lean listener, which reads the request's first bytes and hands the
+// connection to net/http: what the hand-over costs a connection.
+func BenchmarkConnPerRequest(b *testing.B) {
+	for _, lean := range []bool{false, true} {
+		b.Run("lean="+strconv.FormatBool(lean), func(b *testing.B) {
+			led, _ := saleEnv(b)
+			srv := newServer(Config{Logger: benchLogger()}, led)
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+				WriteTimeout: 2 * time.Minute, IdleTimeout: 90 * time.Second, MaxHeaderBytes: 64 << 10}
+			addr := ln.Addr().String()
+			if lean {
+				ln = srv.LeanListener(ln, hs)
+			}
+			go hs.Serve(ln)
+			b.Cleanup(func() { hs.Close() })
+			req := []byte("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+			buf := make([]byte, 4096)
+			one := func() {
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					b.Fatal(err)
+				}
+				c.Write(req)
+				n := 0
+				for {
+					m, err := c.Read(buf[n:])
+					n += m
+					if err != nil {
+						break
+					}
+				}
+				c.Close()
+				if !bytes.HasPrefix(buf[:n], []byte("HTTP/1.1 200")) {
+					b.Fatalf("%q", buf[:n])
+				}
+			}
+			for range 50 {
+				one()
+			}
+			b.ReportAllocs()
+			cpu0 := processCPU()
+			for b.Loop() {
+				one()
+			}
+			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}

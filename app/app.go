@@ -70,7 +70,10 @@ type Config struct {
 	DebugAddr  string
 	// CPUTokens: auto (default), always or off — public requests' CPU
 	// tokens (httpapi/cputoken.go).
-	CPUTokens   string
+	CPUTokens string
+	// LeanSales serves POST /api/v2/outlet/sales on plain-HTTP keep-alive
+	// connections by httpapi's lean path (lean.go) instead of net/http.
+	LeanSales   bool
 	PublicRate  float64 // per-client public requests/s; 0 = off
 	TrustProxy  []string
 	PollEvery   time.Duration // public role: how often to follow the store
@@ -122,7 +125,9 @@ type Node struct {
 	Policy    *policy.Holder
 	Handler   http.Handler
 	// listener wraps the plain-TCP listener of Serve (httpapi's CPU tokens).
-	listener  func(net.Listener) net.Listener
+	listener func(net.Listener) net.Listener
+	// lean wraps it for the lean sale path (serve --lean-sales).
+	lean      func(net.Listener, *http.Server) *httpapi.LeanListener
 	Registry  *prometheus.Registry
 	Clock     clock.Clock
 	admin     string
@@ -377,6 +382,9 @@ func (n *Node) buildHandler() error {
 	srv := httpapi.New(hc)
 	n.Handler = srv.Handler()
 	n.listener = srv.Listener
+	if cfg.Role != httpapi.RolePublic {
+		n.lean = srv.LeanListener
+	}
 	return nil
 }
 
@@ -446,9 +454,14 @@ func (n *Node) Serve(ctx context.Context) error {
 		ErrorLog:       slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	scheme := "http"
+	var lean *httpapi.LeanListener
 	if cfg.TLSCert == "" && cfg.TLSKey == "" {
 		if n.listener != nil {
 			ln = n.listener(ln) // plain HTTP only: the tokens read request lines
+		}
+		if cfg.LeanSales && n.lean != nil {
+			lean = n.lean(ln, hs) // plain HTTP only
+			ln = lean
 		}
 	} else {
 		if cfg.TLSCert == "" || cfg.TLSKey == "" {
@@ -483,6 +496,10 @@ func (n *Node) Serve(ctx context.Context) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	err = hs.Shutdown(shutCtx)
+	if lean != nil {
+		// The lean path's requests in flight finish before the ledger closes.
+		err = errors.Join(err, lean.Drain(shutCtx))
+	}
 	if cerr := n.Close(shutCtx); cerr != nil {
 		err = errors.Join(err, cerr)
 	}

@@ -1,0 +1,971 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// The lean path (serve --lean-sales): a connection-level HTTP/1.1 server for
+// the one request a counter sends most, POST /api/v2/outlet/sales, which
+// hands every connection over to net/http at the first request it does not
+// fully handle.
+//
+// net/http's per-request machinery was ~40% of the server's CPU in a
+// capacity rush (BENCHMARKS.md, cpu12b and http12): a context with its
+// cancel function, readMIMEHeader's maps and strings, url.Parse, the header
+// clone at WriteHeader, a background-read goroutine per request (a
+// deadline, a goroutine, an extra read that parks, then a deadline in the
+// past and a condition variable to stop it) and four read and write
+// deadlines. The lean path runs the same handler chain (s.handler: request
+// ID, access log, recovery, the mux, authentication, admission, the sale
+// handler) on a request it parsed itself, and writes the answer net/http
+// would write, byte for byte but the Date and the request ID.
+//
+// It handles a request only when all of it is already in its buffer after
+// the read that began it: the exact request line "POST
+// /api/v2/outlet/sales HTTP/1.1", plain header lines (token names, no
+// folding, CRLF line ends), one Host, one Content-Length whose body came in
+// the same buffer, and none of Transfer-Encoding, Expect, Connection,
+// Upgrade or Pragma. Anything else — another route or method, a query, an
+// escape, HTTP/1.0, a chunked or large body, a head or body still coming
+// (a slow client), a malformed line — goes to net/http with the bytes read
+// so far, and the connection stays with net/http from then on. So the lean
+// path never waits on a client for a request's bytes: the read-header and
+// read timeouts are net/http's, applied from the hand-over. It waits only
+// for the next request (the first one of a connection within the
+// read-header timeout, later ones within the idle timeout) and on writing
+// the answer (the write timeout, or the handler's own write deadline), and
+// sets those deadlines only when they move by more than a small slack
+// (at most a second), not once per request.
+//
+// Differences from net/http that no answer shows: the request's context
+// is the connection's (cancelled when the connection ends, not when the
+// client goes away mid-request: no background read watches for it), and a
+// handler's 1xx answers are not sent (the sale route writes none).
+
+const (
+	leanBufSize  = 4 << 10 // the largest head+body the lean path takes
+	leanChunking = 2048    // net/http's bufferBeforeChunkingSize
+	leanMaxSlack = time.Second
+	// net/http's maxPostHandlerReadBytes does not apply: a lean request's
+	// body is in the buffer before the handler runs.
+)
+
+var leanLine = []byte("POST /api/v2/outlet/sales HTTP/1.1\r\n")
+
+// leanBufs are the connections' read buffers.
+var leanBufs = sync.Pool{New: func() any { b := make([]byte, leanBufSize); return &b }}
+
+// LeanListener serves the lean path on the connections of a plain-TCP
+// listener and yields to net/http (Accept) the connections it hands over.
+// Serve it with the http.Server whose timeouts it was given; after that
+// server's Shutdown, Drain waits for the lean path's requests in flight.
+type LeanListener struct {
+	net.Listener
+	s           *Server
+	headTimeout time.Duration // the first request of a connection (ReadHeaderTimeout)
+	idleTimeout time.Duration
+	writeTO     time.Duration
+
+	handed chan net.Conn
+	errc   chan error
+	once   sync.Once
+	done   chan struct{}
+
+	closing atomic.Bool
+	mu      sync.Mutex
+	conns   map[*leanConn]struct{}
+
+	lean    atomic.Int64 // requests answered by the lean path
+	handovs atomic.Int64 // connections handed to net/http
+}
+
+// LeanListener wraps ln (the node's plain-TCP listener, after Listener) so
+// that POST /api/v2/outlet/sales requests take the lean path; hs supplies the
+// timeouts (ReadHeaderTimeout, falling back to ReadTimeout, IdleTimeout,
+// falling back to ReadTimeout, WriteTimeout), as net/http reads them.
+func (s *Server) LeanListener(ln net.Listener, hs *http.Server) *LeanListener {
+	l := &LeanListener{
+		Listener: ln, s: s,
+		headTimeout: hs.ReadHeaderTimeout, idleTimeout: hs.IdleTimeout, writeTO: hs.WriteTimeout,
+		handed: make(chan net.Conn), errc: make(chan error), done: make(chan struct{}),
+		conns: make(map[*leanConn]struct{}),
+	}
+	if l.headTimeout <= 0 {
+		l.headTimeout = hs.ReadTimeout
+	}
+	register(s.cfg.Registerer, prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "publicmask_http_lean_requests_total",
+		Help: "Requests answered by the lean sale path (serve --lean-sales) instead of net/http.",
+	}, func() float64 { return float64(l.lean.Load()) }))
+	register(s.cfg.Registerer, prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "publicmask_http_lean_handovers_total",
+		Help: "Connections the lean sale path handed to net/http at a request it does not take.",
+	}, func() float64 { return float64(l.handovs.Load()) }))
+	if l.idleTimeout <= 0 {
+		l.idleTimeout = hs.ReadTimeout
+	}
+	return l
+}
+
+// Accept yields the connections handed over to net/http.
+func (l *LeanListener) Accept() (net.Conn, error) {
+	l.once.Do(func() { go l.acceptLoop() })
+	select {
+	case c := <-l.handed:
+		return c, nil
+	case err := <-l.errc:
+		return nil, err
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *LeanListener) acceptLoop() {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			select {
+			case l.errc <- err:
+			case <-l.done:
+				return
+			}
+			if ne, ok := err.(interface{ Temporary() bool }); ok && ne.Temporary() {
+				continue
+			}
+			return
+		}
+		lc := &leanConn{l: l, c: c}
+		l.mu.Lock()
+		if l.closing.Load() {
+			l.mu.Unlock()
+			c.Close()
+			continue
+		}
+		l.conns[lc] = struct{}{}
+		l.mu.Unlock()
+		go lc.serve()
+	}
+}
+
+// Close closes the listener and the lean path's idle connections; those
+// serving a request answer it with Connection: close, as net/http does
+// in a shutdown.
+func (l *LeanListener) Close() error {
+	l.mu.Lock()
+	if !l.closing.Load() {
+		l.closing.Store(true)
+		close(l.done)
+		for lc := range l.conns {
+			if lc.idle.Load() {
+				lc.c.Close()
+			}
+		}
+	}
+	l.mu.Unlock()
+	return l.Listener.Close()
+}
+
+// Drain waits until the lean path's connections are gone (after Close),
+// or closes them all when ctx ends.
+func (l *LeanListener) Drain(ctx context.Context) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		l.mu.Lock()
+		n := len(l.conns)
+		if n > 0 && l.closing.Load() {
+			for lc := range l.conns {
+				if lc.idle.Load() {
+					lc.c.Close()
+				}
+			}
+		}
+		l.mu.Unlock()
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			l.mu.Lock()
+			for lc := range l.conns {
+				lc.c.Close()
+			}
+			l.mu.Unlock()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Counts returns the requests the lean path answered and the connections it
+// handed to net/http.
+func (l *LeanListener) Counts() (lean, handedOver int64) {
+	return l.lean.Load(), l.handovs.Load()
+}
+
+// leanConn is one connection on the lean path.
+type leanConn struct {
+	l      *LeanListener
+	c      net.Conn
+	idle   atomic.Bool
+	buf    []byte
+	r, n   int // unread bytes: buf[r:n]
+	remote string
+	ctx    context.Context
+	cancel context.CancelFunc
+	rdl    time.Time // the read deadline set on c
+	wdl    time.Time // the write deadline set on c
+
+	req   *http.Request
+	url   url.URL
+	hdr   http.Header
+	body  leanBody
+	w     leanWriter
+	out   []byte
+	cache [len(leanKeys)]string // the last value of each common header, reused when it repeats
+}
+
+func (lc *leanConn) serve() {
+	handed := false
+	defer func() {
+		if !handed {
+			lc.c.Close()
+		}
+		if lc.cancel != nil {
+			lc.cancel()
+		}
+		buf := lc.buf
+		lc.buf = nil
+		leanBufs.Put(&buf)
+		lc.l.mu.Lock()
+		delete(lc.l.conns, lc)
+		lc.l.mu.Unlock()
+	}()
+	lc.buf = *leanBufs.Get().(*[]byte)
+	wait := lc.l.headTimeout
+	for {
+		if lc.r == lc.n {
+			lc.r, lc.n = 0, 0
+			lc.idle.Store(true)
+			if lc.l.closing.Load() {
+				return
+			}
+			if wait > 0 {
+				lc.readDeadline(time.Now(), wait)
+			}
+			n, _ := lc.c.Read(lc.buf)
+			lc.idle.Store(false)
+			if n <= 0 {
+				return // closed, reset, or the idle timeout: as net/http, say nothing
+			}
+			lc.n = n
+			wait = lc.l.idleTimeout
+		}
+		used, _, ok := lc.parse(lc.buf[lc.r:lc.n])
+		if !ok {
+			handed = lc.handOver()
+			return
+		}
+		if !lc.handle() {
+			return
+		}
+		lc.r += used
+	}
+}
+
+// handOver gives the connection, with its unread bytes, to net/http.
+func (lc *leanConn) handOver() bool {
+	var pre []byte
+	if lc.r < lc.n {
+		pre = bytes.Clone(lc.buf[lc.r:lc.n]) // the buffer goes back to the pool
+	}
+	pc := &prefixConn{Conn: lc.c, pre: pre}
+	select {
+	case lc.l.handed <- pc:
+		lc.l.handovs.Add(1)
+		return true
+	case <-lc.l.done:
+		return false
+	}
+}
+
+// readDeadline makes the read deadline now+d, give or take a slack of
+// at most a second (later, never earlier).
+func (lc *leanConn) readDeadline(now time.Time, d time.Duration) {
+	want := now.Add(d)
+	slack := min(leanMaxSlack, d/16)
+	if lc.rdl.Before(want) || lc.rdl.After(want.Add(slack)) {
+		lc.rdl = want.Add(slack)
+		lc.c.SetReadDeadline(lc.rdl)
+	}
+}
+
+// writeDeadline makes the write deadline t, give or take a slack of at
+// most a second or a sixteenth of the time left.
+func (lc *leanConn) writeDeadline(now, t time.Time) {
+	if t.IsZero() {
+		if !lc.wdl.IsZero() {
+			lc.wdl = t
+			lc.c.SetWriteDeadline(t)
+		}
+		return
+	}
+	slack := min(leanMaxSlack, t.Sub(now)/16)
+	if slack < 0 {
+		slack = 0
+	}
+	if lc.wdl.IsZero() || lc.wdl.Before(t) || lc.wdl.After(t.Add(slack)) {
+		lc.wdl = t.Add(slack)
+		lc.c.SetWriteDeadline(lc.wdl)
+	}
+}
+
+// Common request header names, canonical, and whether a request with
+// one of them is handed over (net/http gives it a meaning the lean path
+// does not implement).
+var leanKeys = [...]struct {
+	name    string
+	handOff bool
+}{
+	{"Host", false}, {"Content-Length", false}, {"Authorization", false}, {"Content-Type", false},
+	{"User-Agent", false}, {"X-Request-Id", false}, {"Accept", false}, {"Accept-Encoding", false},
+	{"Accept-Language", false}, {"Origin", false}, {"Referer", false},
+	{"Transfer-Encoding", true}, {"Expect", true}, {"Connection", true}, {"Upgrade", true},
+	{"Pragma", true}, {"Te", true}, {"Trailer", true}, {"Http2-Settings", true},
+}
+
+const (
+	keyHost = iota
+	keyContentLength
+)
+
+// parse reads the request at the start of b. ok: a request of the lean
+// path, complete in b, of used bytes whose last cl are its body; lc.req
+// is then set up for it.
+func (lc *leanConn) parse(b []byte) (used, cl int, ok bool) {
+	if !bytes.HasPrefix(b, leanLine) {
+		return 0, 0, false
+	}
+	if lc.hdr == nil {
+		lc.hdr = make(http.Header, 8)
+	} else {
+		clear(lc.hdr)
+	}
+	host, hosts, cls := "", 0, 0
+	cl = -1
+	i := len(leanLine)
+	for {
+		e := bytes.IndexByte(b[i:], '\n')
+		if e < 0 {
+			return 0, 0, false // the head is not all here
+		}
+		line := b[i : i+e]
+		i += e + 1
+		if len(line) == 0 || line[len(line)-1] != '\r' {
+			return 0, 0, false // bare LF
+		}
+		line = line[:len(line)-1]
+		if len(line) == 0 {
+			break // end of the head
+		}
+		c := bytes.IndexByte(line, ':')
+		if c <= 0 {
+			return 0, 0, false
+		}
+		name, val := line[:c], trimOWS(line[c+1:])
+		for _, ch := range name {
+			if !isTokenByte(ch) {
+				return 0, 0, false
+			}
+		}
+		for _, ch := range val {
+			if ch < ' ' && ch != '\t' || ch == 0x7f {
+				return 0, 0, false
+			}
+		}
+		k := -1
+		for j := range leanKeys {
+			if asciiEqualFold(name, leanKeys[j].name) {
+				k = j
+				break
+			}
+		}
+		var key, v string
+		if k >= 0 {
+			if leanKeys[k].handOff {
+				return 0, 0, false
+			}
+			key = leanKeys[k].name
+			if s := lc.cache[k]; s == string(val) {
+				v = s
+			} else {
+				v = string(val)
+				lc.cache[k] = v
+			}
+		} else {
+			key, v = canonicalKey(name), string(val)
+		}
+		switch k {
+		case keyHost:
+			hosts++
+			if !validLeanHost(val) {
+				return 0, 0, false
+			}
+			host = v
+			continue // net/http moves it to Request.Host
+		case keyContentLength:
+			cls++
+			if len(val) == 0 || len(val) > 5 {
+				return 0, 0, false
+			}
+			n := 0
+			for _, ch := range val {
+				if ch < '0' || ch > '9' {
+					return 0, 0, false
+				}
+				n = n*10 + int(ch-'0')
+			}
+			cl = n
+		}
+		lc.hdr[key] = append(lc.hdr[key], v)
+	}
+	if hosts != 1 || cls != 1 || cl < 0 || len(b)-i < cl {
+		return 0, 0, false
+	}
+	lc.setRequest(host, cl, b[i:i+cl])
+	return i + cl, cl, true
+}
+
+func (lc *leanConn) setRequest(host string, cl int, body []byte) {
+	if lc.req == nil {
+		lc.ctx, lc.cancel = context.WithCancel(context.Background())
+		lc.req = (&http.Request{}).WithContext(lc.ctx)
+		lc.remote = lc.c.RemoteAddr().String()
+	}
+	r := lc.req
+	lc.url = url.URL{Path: "/api/v2/outlet/sales"}
+	r.Method, r.URL, r.RequestURI = http.MethodPost, &lc.url, "/api/v2/outlet/sales"
+	r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/1.1", 1, 1
+	r.Header, r.Host, r.RemoteAddr = lc.hdr, host, lc.remote
+	r.ContentLength = int64(cl)
+	lc.body = leanBody{b: body}
+	if cl == 0 {
+		r.Body = http.NoBody
+	} else {
+		r.Body = &lc.body
+	}
+	r.GetBody, r.TransferEncoding, r.Close, r.Form, r.PostForm, r.MultipartForm = nil, nil, false, nil, nil, nil
+	r.Trailer, r.TLS, r.Cancel, r.Response, r.Pattern = nil, nil, nil, nil, ""
+}
+
+// handle runs the chain on lc.req and writes its answer; false: close the
+// connection.
+func (lc *leanConn) handle() (keep bool) {
+	w := &lc.w
+	w.reset()
+	start := time.Now() // net/http's write timeout counts from the request's read
+	done := false
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				if p != http.ErrAbortHandler {
+					lc.l.s.log.Error("http: panic serving "+lc.remote, "panic", fmt.Sprint(p))
+				}
+				return
+			}
+			done = true
+		}()
+		lc.l.s.handler.ServeHTTP(w, lc.req)
+	}()
+	if !done {
+		return false // as net/http: nothing of a panicked answer is sent
+	}
+	lc.l.lean.Add(1)
+	closing := lc.l.closing.Load()
+	var closeAfter bool
+	lc.out, closeAfter = w.finish(lc.out[:0], closing)
+	wd := w.wdl
+	if !w.setWDL && lc.l.writeTO > 0 {
+		wd = start.Add(lc.l.writeTO)
+	}
+	lc.writeDeadline(time.Now(), wd)
+	if _, err := lc.c.Write(lc.out); err != nil {
+		return false
+	}
+	if cap(lc.out) > 64<<10 {
+		lc.out = nil
+	}
+	return !closeAfter
+}
+
+// leanBody is a request body already read.
+type leanBody struct {
+	b      []byte
+	closed bool
+}
+
+func (b *leanBody) Read(p []byte) (int, error) {
+	if b.closed {
+		return 0, http.ErrBodyReadAfterClose
+	}
+	if len(b.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, b.b)
+	b.b = b.b[n:]
+	if len(b.b) == 0 {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func (b *leanBody) Close() error { b.closed = true; return nil }
+
+// prefixConn is a connection handed over to net/http with the bytes the
+// lean path had read of it.
+type prefixConn struct {
+	net.Conn
+	pre []byte
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) {
+	if len(c.pre) > 0 {
+		n := copy(p, c.pre)
+		c.pre = c.pre[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// CloseWrite lets net/http half-close the connection (closeWriteAndWait).
+func (c *prefixConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// leanWriter is the lean path's http.ResponseWriter: it keeps the answer
+// and, at the end, writes what net/http's response and chunkWriter would
+// (server.go: WriteHeader, Write, chunkWriter.writeHeader).
+type leanWriter struct {
+	h       http.Header
+	status  int
+	wrote   bool
+	head    []byte    // the handler's header lines at WriteHeader, sorted
+	spans   [4][2]int // in head: Content-Type, Content-Length, Transfer-Encoding, Connection
+	hasType bool
+	hasCE   bool
+	hasDate bool
+	clHdr   bool   // a Content-Length header, valid or not
+	cl      int64  // its value, -1: none or invalid
+	te      string // Transfer-Encoding
+	conn    string // Connection's first value
+	connAll []string
+	body    []byte
+	written int64
+	wdl     time.Time
+	setWDL  bool
+	keys    []string
+}
+
+const (
+	spanType = iota
+	spanLength
+	spanTE
+	spanConn
+)
+
+func (w *leanWriter) reset() {
+	if w.h == nil {
+		w.h = make(http.Header, 8)
+	} else {
+		clear(w.h)
+	}
+	w.status, w.wrote, w.head = 0, false, w.head[:0]
+	w.spans = [4][2]int{}
+	w.hasType, w.hasCE, w.hasDate, w.clHdr, w.cl, w.te, w.conn, w.connAll = false, false, false, false, -1, "", "", nil
+	w.body, w.written, w.wdl, w.setWDL = w.body[:0], 0, time.Time{}, false
+	if cap(w.body) > 64<<10 {
+		w.body = nil
+	}
+}
+
+func (w *leanWriter) Header() http.Header { return w.h }
+
+// SetWriteDeadline is what http.ResponseController reaches.
+func (w *leanWriter) SetWriteDeadline(t time.Time) error {
+	w.wdl, w.setWDL = t, true
+	return nil
+}
+
+func (w *leanWriter) WriteHeader(code int) {
+	if w.wrote {
+		return
+	}
+	if code < 100 || code > 999 {
+		panic(fmt.Sprintf("invalid WriteHeader code %v", code))
+	}
+	if code <= 199 && code != http.StatusSwitchingProtocols {
+		return // 1xx: not sent on the lean path (the sale route writes none)
+	}
+	w.wrote, w.status = true, code
+	// The snapshot net/http takes (Header.Clone), as the lines it writes.
+	w.keys = w.keys[:0]
+	for k := range w.h {
+		w.keys = append(w.keys, k)
+	}
+	slices.Sort(w.keys)
+	for _, k := range w.keys {
+		vs := w.h[k]
+		start := len(w.head)
+		if validFieldName(k) {
+			for _, v := range vs {
+				w.head = append(w.head, k...)
+				w.head = append(w.head, ": "...)
+				w.head = appendFieldValue(w.head, v)
+				w.head = append(w.head, "\r\n"...)
+			}
+		}
+		sp := -1
+		switch k {
+		case "Content-Type":
+			sp, w.hasType = spanType, true
+		case "Content-Length":
+			sp, w.clHdr = spanLength, true
+		case "Transfer-Encoding":
+			sp = spanTE
+			if len(vs) > 0 {
+				w.te = vs[0]
+			}
+		case "Connection":
+			sp, w.connAll = spanConn, vs
+			if len(vs) > 0 {
+				w.conn = vs[0]
+			}
+		case "Content-Encoding":
+			w.hasCE = len(vs) > 0 && vs[0] != ""
+		case "Date":
+			w.hasDate = true
+		}
+		if sp >= 0 {
+			w.spans[sp] = [2]int{start, len(w.head)}
+		}
+	}
+	if vs := w.h["Content-Length"]; len(vs) > 0 && vs[0] != "" {
+		if v, err := strconv.ParseInt(vs[0], 10, 64); err == nil && v >= 0 {
+			w.cl = v
+		}
+	}
+}
+
+func (w *leanWriter) Write(p []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if !bodyAllowed(w.status) {
+		return 0, http.ErrBodyNotAllowed
+	}
+	w.written += int64(len(p))
+	if w.cl != -1 && w.written > w.cl {
+		return 0, http.ErrContentLength
+	}
+	w.body = append(w.body, p...)
+	return len(p), nil
+}
+
+func bodyAllowed(code int) bool {
+	return !(code >= 100 && code <= 199 || code == 204 || code == 304)
+}
+
+// finish appends the answer to out and reports whether the connection
+// closes after it (closing: keep-alives are off, the server shuts down).
+func (w *leanWriter) finish(out []byte, closing bool) ([]byte, bool) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	code, bodyOK := w.status, bodyAllowed(w.status)
+	var excl [4]bool
+	var extraCL []byte
+	var extraCT, extraConn, extraTE string
+	hasTE := w.te != ""
+	contentLength := w.cl
+	body := w.body
+	// The handler is done: a body that fit net/http's buffer gets a length.
+	if !hasTE && bodyOK && !w.clHdr && len(body) <= leanChunking {
+		contentLength = int64(len(body))
+		extraCL = strconv.AppendInt(nil, contentLength, 10)
+	}
+	closeAfter := w.conn == "close" || closing
+	if bodyOK {
+		if !w.hasCE && !w.hasType && !hasTE && len(body) > 0 {
+			extraCT = http.DetectContentType(body[:min(len(body), 512)])
+		}
+	} else {
+		excl[spanLength], excl[spanTE] = true, true
+		if code == http.StatusNotModified {
+			excl[spanType] = true
+		}
+	}
+	if contentLength != -1 && hasTE && w.te != "identity" {
+		excl[spanLength], contentLength = true, -1
+	}
+	chunking := false
+	switch {
+	case !bodyOK || code == http.StatusNoContent:
+		excl[spanTE] = true
+	case contentLength != -1:
+		excl[spanTE] = true
+	case hasTE && w.te == "identity":
+		closeAfter, excl[spanTE] = true, true
+	default:
+		chunking, extraTE = true, "chunked"
+		if hasTE && w.te == "chunked" {
+			excl[spanTE] = true
+		}
+	}
+	if chunking {
+		excl[spanLength] = true
+	}
+	if closeAfter && (closing || !hasToken(w.conn, "close")) && code != http.StatusSwitchingProtocols {
+		excl[spanConn], extraConn = true, "close"
+	}
+	// Did not write what it announced: net/http closes after the answer.
+	if contentLength != -1 && bodyOK && contentLength != w.written {
+		closeAfter = true
+	}
+
+	out = appendStatusLine(out, code)
+	pos := 0
+	for _, sp := range sortedSpans(w.spans, excl) {
+		out = append(out, w.head[pos:sp[0]]...)
+		pos = sp[1]
+	}
+	out = append(out, w.head[pos:]...)
+	if !w.hasDate {
+		out = append(out, "Date: "...)
+		out = appendDate(out)
+		out = append(out, "\r\n"...)
+	}
+	if extraCL != nil {
+		out = append(out, "Content-Length: "...)
+		out = append(out, extraCL...)
+		out = append(out, "\r\n"...)
+	}
+	for _, kv := range [3][2]string{{"Content-Type", extraCT}, {"Connection", extraConn}, {"Transfer-Encoding", extraTE}} {
+		if kv[1] != "" {
+			out = append(out, kv[0]...)
+			out = append(out, ": "...)
+			out = append(out, kv[1]...)
+			out = append(out, "\r\n"...)
+		}
+	}
+	out = append(out, "\r\n"...)
+	if bodyOK {
+		if chunking {
+			if len(body) > 0 {
+				out = strconv.AppendInt(out, int64(len(body)), 16)
+				out = append(out, "\r\n"...)
+				out = append(out, body...)
+				out = append(out, "\r\n"...)
+			}
+			out = append(out, "0\r\n\r\n"...)
+		} else {
+			out = append(out, body...)
+		}
+	}
+	return out, closeAfter
+}
+
+// sortedSpans returns the excluded spans in the order they appear.
+func sortedSpans(spans [4][2]int, excl [4]bool) [][2]int {
+	var s [4][2]int
+	n := 0
+	for i, sp := range spans {
+		if excl[i] && sp[1] > sp[0] {
+			s[n] = sp
+			n++
+		}
+	}
+	out := s[:n]
+	slices.SortFunc(out, func(a, b [2]int) int { return a[0] - b[0] })
+	return out
+}
+
+func appendStatusLine(out []byte, code int) []byte {
+	out = append(out, "HTTP/1.1 "...)
+	if text := http.StatusText(code); text != "" {
+		out = strconv.AppendInt(out, int64(code), 10)
+		out = append(out, ' ')
+		out = append(out, text...)
+		return append(out, "\r\n"...)
+	}
+	return fmt.Appendf(out, "%03d status code %d\r\n", code, code)
+}
+
+// The Date header's value, formatted once a second.
+type leanDate struct {
+	sec int64
+	b   []byte
+}
+
+var leanDateNow atomic.Pointer[leanDate]
+
+func appendDate(out []byte) []byte {
+	now := time.Now()
+	if d := leanDateNow.Load(); d != nil && d.sec == now.Unix() {
+		return append(out, d.b...)
+	}
+	d := &leanDate{sec: now.Unix(), b: now.UTC().AppendFormat(nil, http.TimeFormat)}
+	leanDateNow.Store(d)
+	return append(out, d.b...)
+}
+
+// appendFieldValue is a header value as net/http writes it: CR and LF as
+// spaces, then trimmed of ASCII white space (textproto.TrimString).
+func appendFieldValue(out []byte, v string) []byte {
+	plain := true
+	for i := 0; i < len(v); i++ {
+		if v[i] == '\r' || v[i] == '\n' {
+			plain = false
+			break
+		}
+	}
+	if plain && (len(v) == 0 || !isASCIISpace(v[0]) && !isASCIISpace(v[len(v)-1])) {
+		return append(out, v...)
+	}
+	b := []byte(v)
+	for i, ch := range b {
+		if ch == '\r' || ch == '\n' {
+			b[i] = ' '
+		}
+	}
+	for len(b) > 0 && isASCIISpace(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && isASCIISpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return append(out, b...)
+}
+
+func isASCIISpace(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' }
+
+func trimOWS(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// hasToken reports whether v, a comma-separated list, holds token (ASCII
+// case-insensitive), as net/http's hasToken.
+func hasToken(v, token string) bool {
+	for len(v) > 0 {
+		var el string
+		el, v, _ = cutByte(v, ',')
+		if asciiEqualFold([]byte(trimOWSString(el)), token) {
+			return true
+		}
+	}
+	return false
+}
+
+func cutByte(s string, c byte) (before, after string, found bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == c {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}
+
+func trimOWSString(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+func asciiEqualFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range b {
+		x, y := b[i], s[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// isTokenByte: the bytes of a header name (RFC 9110 token).
+func isTokenByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	switch c {
+	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
+		return true
+	}
+	return false
+}
+
+func validFieldName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if !isTokenByte(k[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// canonicalKey is textproto.CanonicalMIMEHeaderKey of a token.
+func canonicalKey(name []byte) string { return textproto.CanonicalMIMEHeaderKey(string(name)) }
+
+// validLeanHost accepts the Host values the lean path keeps: letters,
+// digits, '.', '-', ':', '[', ']' (net/http accepts more; the rest is
+// handed over).
+func validLeanHost(v []byte) bool {
+	for _, c := range v {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '.' || c == '-' || c == ':' || c == '[' || c == ']') {
+			return false
+		}
+	}
+	return true
+}

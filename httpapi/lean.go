@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"sync"
@@ -38,8 +39,9 @@ import (
 // the read that began it: the exact request line "POST
 // /api/v2/outlet/sales HTTP/1.1", plain header lines (token names, no
 // folding, CRLF line ends), one Host, one Content-Length whose body came in
-// the same buffer, and none of Transfer-Encoding, Expect, Connection,
-// Upgrade or Pragma. Anything else — another route or method, a query, an
+// the same buffer, a Connection header only of keep-alive tokens (which
+// browsers send and net/http ignores on HTTP/1.1), and none of
+// Transfer-Encoding, Expect, Upgrade or Pragma. Anything else — another route or method, a query, an
 // escape, HTTP/1.0, a chunked or large body, a head or body still coming
 // (a slow client), a malformed line — goes to net/http with the bytes read
 // so far, and the connection stays with net/http from then on. So the lean
@@ -51,15 +53,26 @@ import (
 // sets those deadlines only when they move by more than a small slack
 // (at most a second), not once per request.
 //
-// Differences from net/http that no answer shows: the request's context
-// is the connection's (cancelled when the connection ends, not when the
-// client goes away mid-request: no background read watches for it), and a
-// handler's 1xx answers are not sent (the sale route writes none).
+// The request's context is the connection's, cancelled when the client
+// goes away: as net/http's background read, a watch reads the connection
+// while a handler runs, but only once the handler has run leanWatchAfter
+// (a sale queued at admission or in the ledger), not for every request.
+// So a sale whose counter hung up while it waited is withdrawn (admission
+// and the ledger skip a request whose context has ended), as with
+// net/http. A byte the watch reads (a pipelining client's next request)
+// is kept, and the rest of that request goes to net/http.
+//
+// A difference from net/http that no answer shows: a handler's 1xx
+// answers are not sent (the sale route writes none).
 
 const (
 	leanBufSize  = 4 << 10 // the largest head+body the lean path takes
 	leanChunking = 2048    // net/http's bufferBeforeChunkingSize
 	leanMaxSlack = time.Second
+	// leanWatchAfter: how long a handler runs before a watch for the client
+	// going away starts (an extra goroutine and read, as net/http's
+	// background read for every request).
+	leanWatchAfter = 100 * time.Millisecond
 	// net/http's maxPostHandlerReadBytes does not apply: a lean request's
 	// body is in the buffer before the handler runs.
 )
@@ -76,6 +89,7 @@ var leanBufs = sync.Pool{New: func() any { b := make([]byte, leanBufSize); retur
 type LeanListener struct {
 	net.Listener
 	s           *Server
+	h           http.Handler  // hs.Handler: what net/http would run
 	headTimeout time.Duration // the first request of a connection (ReadHeaderTimeout)
 	idleTimeout time.Duration
 	writeTO     time.Duration
@@ -99,10 +113,13 @@ type LeanListener struct {
 // falling back to ReadTimeout, WriteTimeout), as net/http reads them.
 func (s *Server) LeanListener(ln net.Listener, hs *http.Server) *LeanListener {
 	l := &LeanListener{
-		Listener: ln, s: s,
+		Listener: ln, s: s, h: hs.Handler,
 		headTimeout: hs.ReadHeaderTimeout, idleTimeout: hs.IdleTimeout, writeTO: hs.WriteTimeout,
 		handed: make(chan net.Conn), errc: make(chan error), done: make(chan struct{}),
 		conns: make(map[*leanConn]struct{}),
+	}
+	if l.h == nil {
+		l.h = s.handler
 	}
 	if l.headTimeout <= 0 {
 		l.headTimeout = hs.ReadTimeout
@@ -148,7 +165,7 @@ func (l *LeanListener) acceptLoop() {
 			}
 			return
 		}
-		lc := &leanConn{l: l, c: c}
+		lc := &leanConn{l: l, c: c, accepted: time.Now()}
 		l.mu.Lock()
 		if l.closing.Load() {
 			l.mu.Unlock()
@@ -230,6 +247,19 @@ type leanConn struct {
 	rdl    time.Time // the read deadline set on c
 	wdl    time.Time // the write deadline set on c
 
+	accepted time.Time
+	served   bool // a request was answered on the lean path
+
+	// The watch for the client going away (watch, stopWatch).
+	watchT    *time.Timer
+	watchMu   sync.Mutex
+	watchSt   int // watchOff, watchArmed or watchReading, under watchMu
+	watchDone chan struct{}
+	stopping  atomic.Bool // stopWatch interrupts the watch's read
+	gone      bool        // the watch's read failed: the client went away
+	peek      [1]byte
+	peeked    bool // the watch read peek[0]
+
 	req   *http.Request
 	url   url.URL
 	hdr   http.Header
@@ -242,6 +272,11 @@ type leanConn struct {
 func (lc *leanConn) serve() {
 	handed := false
 	defer func() {
+		// As net/http's conn.serve: a panic outside a handler ends the
+		// connection, not the node.
+		if p := recover(); p != nil {
+			lc.l.s.log.Error("http: panic on a lean connection "+lc.remote, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		}
 		if !handed {
 			lc.c.Close()
 		}
@@ -283,8 +318,90 @@ func (lc *leanConn) serve() {
 		if !lc.handle() {
 			return
 		}
+		lc.served = true
 		lc.r += used
+		if lc.peeked {
+			lc.unpeek()
+		}
 	}
+}
+
+// unpeek puts the byte the watch read after the unread bytes.
+func (lc *leanConn) unpeek() {
+	lc.peeked = false
+	if lc.r == lc.n {
+		lc.r, lc.n = 0, 0
+	} else if lc.n == len(lc.buf) {
+		lc.n = copy(lc.buf, lc.buf[lc.r:lc.n]) // room: the request just answered used some
+		lc.r = 0
+	}
+	lc.buf[lc.n] = lc.peek[0]
+	lc.n++
+}
+
+const (
+	watchOff = iota
+	watchArmed
+	watchReading
+)
+
+// armWatch starts the timer of the watch for the client going away.
+func (lc *leanConn) armWatch() {
+	lc.watchMu.Lock()
+	lc.watchSt = watchArmed
+	lc.watchMu.Unlock()
+	if lc.watchT == nil {
+		lc.watchDone = make(chan struct{}, 1)
+		lc.watchT = time.AfterFunc(leanWatchAfter, lc.watch)
+	} else {
+		lc.watchT.Reset(leanWatchAfter)
+	}
+}
+
+// watch (the timer's goroutine, a handler still running) reads the
+// connection until the client sends a byte, goes away, or stopWatch
+// interrupts it; a client gone cancels the request's context.
+func (lc *leanConn) watch() {
+	lc.watchMu.Lock()
+	if lc.watchSt != watchArmed {
+		lc.watchMu.Unlock()
+		return // the handler has returned (a late timer)
+	}
+	lc.watchSt = watchReading
+	// Under the lock, so that stopWatch's deadline in the past comes after.
+	lc.c.SetReadDeadline(time.Time{})
+	lc.watchMu.Unlock()
+	n, err := lc.c.Read(lc.peek[:])
+	if n == 1 {
+		lc.peeked = true
+	} else if err != nil && !lc.stopping.Load() {
+		lc.gone = true
+		lc.cancel()
+	}
+	lc.watchDone <- struct{}{}
+}
+
+// stopWatch ends the watch once the handler has returned; true: the
+// client went away.
+func (lc *leanConn) stopWatch() (gone bool) {
+	lc.watchMu.Lock()
+	if lc.watchSt == watchArmed {
+		lc.watchSt = watchOff
+		lc.watchMu.Unlock()
+		lc.watchT.Stop()
+		return false
+	}
+	lc.stopping.Store(true)
+	lc.c.SetReadDeadline(time.Unix(1, 0)) // interrupt the watch's read
+	lc.watchMu.Unlock()
+	<-lc.watchDone
+	lc.watchMu.Lock()
+	lc.watchSt = watchOff
+	lc.watchMu.Unlock()
+	lc.stopping.Store(false)
+	lc.c.SetReadDeadline(time.Time{})
+	lc.rdl = time.Time{}
+	return lc.gone
 }
 
 // handOver gives the connection, with its unread bytes, to net/http.
@@ -294,6 +411,11 @@ func (lc *leanConn) handOver() bool {
 		pre = bytes.Clone(lc.buf[lc.r:lc.n]) // the buffer goes back to the pool
 	}
 	pc := &prefixConn{Conn: lc.c, pre: pre}
+	if !lc.served && lc.l.headTimeout > 0 {
+		// net/http gives a connection's first head ReadHeaderTimeout from
+		// the accept; from the hand-over it would start again.
+		pc.headBy = lc.accepted.Add(lc.l.headTimeout)
+	}
 	select {
 	case lc.l.handed <- pc:
 		lc.l.handovs.Add(1)
@@ -341,16 +463,17 @@ var leanKeys = [...]struct {
 	name    string
 	handOff bool
 }{
-	{"Host", false}, {"Content-Length", false}, {"Authorization", false}, {"Content-Type", false},
+	{"Host", false}, {"Content-Length", false}, {"Connection", false}, {"Authorization", false}, {"Content-Type", false},
 	{"User-Agent", false}, {"X-Request-Id", false}, {"Accept", false}, {"Accept-Encoding", false},
 	{"Accept-Language", false}, {"Origin", false}, {"Referer", false},
-	{"Transfer-Encoding", true}, {"Expect", true}, {"Connection", true}, {"Upgrade", true},
+	{"Transfer-Encoding", true}, {"Expect", true}, {"Upgrade", true},
 	{"Pragma", true}, {"Te", true}, {"Trailer", true}, {"Http2-Settings", true},
 }
 
 const (
 	keyHost = iota
 	keyContentLength
+	keyConnection
 )
 
 // parse reads the request at the start of b. ok: a request of the lean
@@ -440,6 +563,10 @@ func (lc *leanConn) parse(b []byte) (used, cl int, ok bool) {
 				n = n*10 + int(ch-'0')
 			}
 			cl = n
+		case keyConnection:
+			if !onlyKeepAlive(val) {
+				return 0, 0, false // close, upgrade, or a hop-by-hop header to drop
+			}
 		}
 		lc.hdr[key] = append(lc.hdr[key], v)
 	}
@@ -479,18 +606,20 @@ func (lc *leanConn) handle() (keep bool) {
 	w.reset()
 	start := time.Now() // net/http's write timeout counts from the request's read
 	done := false
+	lc.armWatch()
 	func() {
 		defer func() {
 			if p := recover(); p != nil {
 				if p != http.ErrAbortHandler {
-					lc.l.s.log.Error("http: panic serving "+lc.remote, "panic", fmt.Sprint(p))
+					lc.l.s.log.Error("http: panic serving "+lc.remote, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 				}
 				return
 			}
 			done = true
 		}()
-		lc.l.s.handler.ServeHTTP(w, lc.req)
+		lc.l.h.ServeHTTP(w, lc.req)
 	}()
+	gone := lc.stopWatch()
 	if !done {
 		return false // as net/http: nothing of a panicked answer is sent
 	}
@@ -509,7 +638,7 @@ func (lc *leanConn) handle() (keep bool) {
 	if cap(lc.out) > 64<<10 {
 		lc.out = nil
 	}
-	return !closeAfter
+	return !closeAfter && !gone
 }
 
 // leanBody is a request body already read.
@@ -539,7 +668,20 @@ func (b *leanBody) Close() error { b.closed = true; return nil }
 // lean path had read of it.
 type prefixConn struct {
 	net.Conn
-	pre []byte
+	pre    []byte
+	headBy time.Time // if set, the latest first read deadline net/http may set
+}
+
+// SetReadDeadline keeps net/http's first deadline (its read-header
+// timeout, counted from the hand-over) within headBy.
+func (c *prefixConn) SetReadDeadline(t time.Time) error {
+	if !c.headBy.IsZero() {
+		if t.IsZero() || t.After(c.headBy) {
+			t = c.headBy
+		}
+		c.headBy = time.Time{}
+	}
+	return c.Conn.SetReadDeadline(t)
 }
 
 func (c *prefixConn) Read(p []byte) (int, error) {
@@ -864,6 +1006,29 @@ func appendFieldValue(out []byte, v string) []byte {
 		b = b[:len(b)-1]
 	}
 	return append(out, b...)
+}
+
+// onlyKeepAlive: v is a list of keep-alive tokens, which net/http gives no
+// meaning on HTTP/1.1.
+func onlyKeepAlive(v []byte) bool {
+	seen := false
+	for len(v) > 0 {
+		i := bytes.IndexByte(v, ',')
+		var tok []byte
+		if i < 0 {
+			tok, v = trimOWS(v), nil
+		} else {
+			tok, v = trimOWS(v[:i]), v[i+1:]
+		}
+		if len(tok) == 0 {
+			continue
+		}
+		if !asciiEqualFold(tok, "keep-alive") {
+			return false
+		}
+		seen = true
+	}
+	return seen
 }
 
 func isASCIISpace(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' }

@@ -13,11 +13,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/publicmask/publicmask"
 	"github.com/publicmask/publicmask/internal/testenv"
+	"github.com/publicmask/publicmask/ledger"
 )
 
 // leanPair is one server twice: net/http alone (plain) and the lean path
@@ -108,63 +110,68 @@ func leanCases(p *leanPair) map[string]string {
 	sale := func(head string) string { return "POST /api/v2/outlet/sales HTTP/1.1\r\n" + head + "\r\n" + b }
 	std := "Host: x\r\nAuthorization: Bearer " + p.tok + "\r\nContent-Type: application/json\r\nContent-Length: " + cl + "\r\n"
 	return map[string]string{
-		"valid":              sale(std),
-		"valid with id":      sale(std + "X-Request-Id: abc-1\r\n"),
-		"invalid id":         sale(std + "X-Request-Id: a b\r\n"),
-		"rush's request":     sale("Host: 127.0.0.1:1\r\nUser-Agent: publicmask-rush\r\nAuthorization: Bearer " + p.tok + "\r\nContent-Type: application/json\r\nContent-Length: " + cl + "\r\n"),
-		"lower-case names":   sale("host: x\r\nauthorization: Bearer " + p.tok + "\r\ncontent-type: application/json\r\ncontent-length: " + cl + "\r\n"),
-		"upper-case names":   sale("HOST: x\r\nAUTHORIZATION: Bearer " + p.tok + "\r\nCONTENT-LENGTH: " + cl + "\r\n"),
-		"odd names":          sale(std + "x-weird_name: 1\r\nX-A.B: 2\r\n"),
-		"no space":           sale("Host:x\r\nAuthorization:Bearer " + p.tok + "\r\nContent-Length:" + cl + "\r\n"),
-		"extra space":        sale("Host:   x  \r\nAuthorization: \t Bearer " + p.tok + " \t\r\nContent-Length:  " + cl + "  \r\n"),
-		"scheme case":        sale("Host: x\r\nAuthorization: bearer " + p.tok + "\r\nContent-Length: " + cl + "\r\n"),
-		"two spaces token":   sale("Host: x\r\nAuthorization: Bearer  " + p.tok + "\r\nContent-Length: " + cl + "\r\n"),
-		"repeated header":    sale(std + "Accept: a\r\nAccept: b\r\n"),
-		"empty value":        sale(std + "X-Empty:\r\n"),
-		"obs-text value":     sale(std + "X-Text: caf\xc3\xa9\r\n"),
-		"ctl in value":       sale(std + "X-Text: a\x01b\r\n"),
-		"del in value":       sale(std + "X-Text: a\x7fb\r\n"),
-		"no token":           sale("Host: x\r\nContent-Length: " + cl + "\r\n"),
-		"unknown token":      sale("Host: x\r\nAuthorization: Bearer nope-0123456789abcdef\r\nContent-Length: " + cl + "\r\n"),
-		"admin token":        sale("Host: x\r\nAuthorization: Bearer " + p.admin + "\r\nContent-Length: " + cl + "\r\n"),
-		"bad json":           "POST /api/v2/outlet/sales HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + p.tok + "\r\nContent-Length: 5\r\n\r\n{\"a\":",
-		"empty body":         "POST /api/v2/outlet/sales HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + p.tok + "\r\nContent-Length: 0\r\n\r\n",
-		"no length":          "POST /api/v2/outlet/sales HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + p.tok + "\r\n\r\n",
-		"duplicate length":   sale(std + "Content-Length: " + cl + "\r\n"),
-		"two lengths":        sale(std + "Content-Length: 1" + cl + "\r\n"),
-		"length list":        sale("Host: x\r\nAuthorization: Bearer " + p.tok + "\r\nContent-Length: " + cl + ", " + cl + "\r\n"),
-		"length letters":     sale("Host: x\r\nAuthorization: Bearer " + p.tok + "\r\nContent-Length: 9a\r\n"),
-		"length sign":        sale("Host: x\r\nAuthorization: Bearer " + p.tok + "\r\nContent-Length: +" + cl + "\r\n"),
-		"length negative":    sale("Host: x\r\nAuthorization: Bearer " + p.tok + "\r\nContent-Length: -1\r\n"),
-		"length zeros":       sale("Host: x\r\nAuthorization: Bearer " + p.tok + "\r\nContent-Length: 000" + cl + "\r\n"),
-		"length empty":       sale("Host: x\r\nAuthorization: Bearer " + p.tok + "\r\nContent-Length:\r\n"),
-		"length short":       sale("Host: x\r\nAuthorization: Bearer " + p.tok + "\r\nContent-Length: 10\r\n"),
-		"length huge":        sale("Host: x\r\nAuthorization: Bearer " + p.tok + "\r\nContent-Length: 99999999999999999999\r\n"),
-		"length over limit":  sale("Host: x\r\nAuthorization: Bearer " + p.tok + "\r\nContent-Length: 2000000\r\n"),
-		"no host":            sale("Authorization: Bearer " + p.tok + "\r\nContent-Length: " + cl + "\r\n"),
-		"two hosts":          sale("Host: x\r\nHost: y\r\nAuthorization: Bearer " + p.tok + "\r\nContent-Length: " + cl + "\r\n"),
-		"empty host":         sale("Host:\r\nAuthorization: Bearer " + p.tok + "\r\nContent-Length: " + cl + "\r\n"),
-		"bad host":           sale("Host: a b\r\nAuthorization: Bearer " + p.tok + "\r\nContent-Length: " + cl + "\r\n"),
-		"host with port":     sale("Host: [::1]:8080\r\nAuthorization: Bearer " + p.tok + "\r\nContent-Length: " + cl + "\r\n"),
-		"query":              strings.Replace(sale(std), "sales HTTP", "sales?x=1 HTTP", 1),
-		"escape":             strings.Replace(sale(std), "/sales HTTP", "/%73ales HTTP", 1),
-		"trailing slash":     strings.Replace(sale(std), "sales HTTP", "sales/ HTTP", 1),
-		"double slash":       strings.Replace(sale(std), "/api/v2", "//api/v2", 1),
-		"dot segment":        strings.Replace(sale(std), "/api/v2", "/api/./v2", 1),
-		"absolute form":      strings.Replace(sale(std), "/api/v2", "http://x/api/v2", 1),
-		"method case":        strings.Replace(sale(std), "POST", "post", 1),
-		"GET":                "GET /api/v2/outlet/sales HTTP/1.1\r\n" + std + "\r\n",
-		"PUT":                strings.Replace(sale(std), "POST", "PUT", 1),
-		"HTTP/1.0":           strings.Replace(sale(std), "HTTP/1.1", "HTTP/1.0", 1),
-		"HTTP/1.0 keepalive": strings.Replace(sale(std+"Connection: keep-alive\r\n"), "HTTP/1.1", "HTTP/1.0", 1),
-		"HTTP/2.0":           strings.Replace(sale(std), "HTTP/1.1", "HTTP/2.0", 1),
-		"two spaces":         strings.Replace(sale(std), "POST ", "POST  ", 1),
-		"connection close":   sale(std + "Connection: close\r\n"),
-		"connection keep":    sale(std + "Connection: keep-alive\r\n"),
-		"upgrade":            sale(std + "Connection: Upgrade\r\nUpgrade: websocket\r\n"),
-		"expect":             sale(std + "Expect: 100-continue\r\n"),
-		"expect other":       sale(std + "Expect: something\r\n"),
-		"pragma":             sale(std + "Pragma: no-cache\r\n"),
+		"valid":                 sale(std),
+		"valid with id":         sale(std + "X-Request-Id: abc-1\r\n"),
+		"invalid id":            sale(std + "X-Request-Id: a b\r\n"),
+		"rush's request":        sale("Host: 127.0.0.1:1\r\nUser-Agent: publicmask-rush\r\nAuthorization: Bearer " + p.tok + "\r\nContent-Type: application/json\r\nContent-Length: " + cl + "\r\n"),
+		"lower-case names":      sale("host: x\r\nauthorization: Bearer " + p.tok + "\r\ncontent-type: application/json\r\ncontent-length: " + cl + "\r\n"),
+		"upper-case names":      sale("HOST: x\r\nAUTHORIZATION: Bearer " + p.tok + "\r\nCONTENT-LENGTH: " + cl + "\r\n"),
+		"odd names":             sale(std + "x-weird_name: 1\r\nX-A.B: 2\r\n"),
+		"no space":              sale("Host:x\r\nAuthorization:Bearer " + p.tok + "\r\nContent-Length:" + cl + "\r\n"),
+		"extra space":           sale("Host:   x  \r\nAuthorization: \t Bearer " + p.tok + " \t\r\nContent-Length:  " + cl + "  \r\n"),
+		"scheme case":           sale("Host: x\r\nAuthorization: bearer " + p.tok + "\r\nContent-Length: " + cl + "\r\n"),
+		"two spaces token":      sale("Host: x\r\nAuthorization: Bearer  " + p.tok + "\r\nContent-Length: " + cl + "\r\n"),
+		"repeated header":       sale(std + "Accept: a\r\nAccept: b\r\n"),
+		"empty value":           sale(std + "X-Empty:\r\n"),
+		"obs-text value":        sale(std + "X-Text: caf\xc3\xa9\r\n"),
+		"ctl in value":          sale(std + "X-Text: a\x01b\r\n"),
+		"del in value":          sale(std + "X-Text: a\x7fb\r\n"),
+		"no token":              sale("Host: x\r\nContent-Length: " + cl + "\r\n"),
+		"unknown token":         sale("Host: x\r\nAuthorization: Bearer nope-0123456789abcdef\r\nContent-Length: " + cl + "\r\n"),
+		"admin token":           sale("Host: x\r\nAuthorization: Bearer " + p.admin + "\r\nContent-Length: " + cl + "\r\n"),
+		"bad json":              "POST /api/v2/outlet/sales HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + p.tok + "\r\nContent-Length: 5\r\n\r\n{\"a\":",
+		"empty body":            "POST /api/v2/outlet/sales HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + p.tok + "\r\nContent-Length: 0\r\n\r\n",
+		"no length":             "POST /api/v2/outlet/sales HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + p.tok + "\r\n\r\n",
+		"duplicate length":      sale(std + "Content-Length: " + cl + "\r\n"),
+		"two lengths":           sale(std + "Content-Length: 1" + cl + "\r\n"),
+		"length list":           sale("Host: x\r\nAuthorization: Bearer " + p.tok + "\r\nContent-Length: " + cl + ", " + cl + "\r\n"),
+		"length letters":        sale("Host: x\r\nAuthorization: Bearer " + p.tok + "\r\nContent-Length: 9a\r\n"),
+		"length sign":           sale("Host: x\r\nAuthorization: Bearer " + p.tok + "\r\nContent-Length: +" + cl + "\r\n"),
+		"length negative":       sale("Host: x\r\nAuthorization: Bearer " + p.tok + "\r\nContent-Length: -1\r\n"),
+		"length zeros":          sale("Host: x\r\nAuthorization: Bearer " + p.tok + "\r\nContent-Length: 000" + cl + "\r\n"),
+		"length empty":          sale("Host: x\r\nAuthorization: Bearer " + p.tok + "\r\nContent-Length:\r\n"),
+		"length short":          sale("Host: x\r\nAuthorization: Bearer " + p.tok + "\r\nContent-Length: 10\r\n"),
+		"length huge":           sale("Host: x\r\nAuthorization: Bearer " + p.tok + "\r\nContent-Length: 99999999999999999999\r\n"),
+		"length over limit":     sale("Host: x\r\nAuthorization: Bearer " + p.tok + "\r\nContent-Length: 2000000\r\n"),
+		"no host":               sale("Authorization: Bearer " + p.tok + "\r\nContent-Length: " + cl + "\r\n"),
+		"two hosts":             sale("Host: x\r\nHost: y\r\nAuthorization: Bearer " + p.tok + "\r\nContent-Length: " + cl + "\r\n"),
+		"empty host":            sale("Host:\r\nAuthorization: Bearer " + p.tok + "\r\nContent-Length: " + cl + "\r\n"),
+		"bad host":              sale("Host: a b\r\nAuthorization: Bearer " + p.tok + "\r\nContent-Length: " + cl + "\r\n"),
+		"host with port":        sale("Host: [::1]:8080\r\nAuthorization: Bearer " + p.tok + "\r\nContent-Length: " + cl + "\r\n"),
+		"query":                 strings.Replace(sale(std), "sales HTTP", "sales?x=1 HTTP", 1),
+		"escape":                strings.Replace(sale(std), "/sales HTTP", "/%73ales HTTP", 1),
+		"trailing slash":        strings.Replace(sale(std), "sales HTTP", "sales/ HTTP", 1),
+		"double slash":          strings.Replace(sale(std), "/api/v2", "//api/v2", 1),
+		"dot segment":           strings.Replace(sale(std), "/api/v2", "/api/./v2", 1),
+		"absolute form":         strings.Replace(sale(std), "/api/v2", "http://x/api/v2", 1),
+		"method case":           strings.Replace(sale(std), "POST", "post", 1),
+		"GET":                   "GET /api/v2/outlet/sales HTTP/1.1\r\n" + std + "\r\n",
+		"PUT":                   strings.Replace(sale(std), "POST", "PUT", 1),
+		"HTTP/1.0":              strings.Replace(sale(std), "HTTP/1.1", "HTTP/1.0", 1),
+		"HTTP/1.0 keepalive":    strings.Replace(sale(std+"Connection: keep-alive\r\n"), "HTTP/1.1", "HTTP/1.0", 1),
+		"HTTP/2.0":              strings.Replace(sale(std), "HTTP/1.1", "HTTP/2.0", 1),
+		"two spaces":            strings.Replace(sale(std), "POST ", "POST  ", 1),
+		"connection close":      sale(std + "Connection: close\r\n"),
+		"connection keep":       sale(std + "Connection: keep-alive\r\n"),
+		"connection Keep":       sale(std + "connection: Keep-Alive\r\n"),
+		"connection keeps":      sale(std + "Connection: keep-alive, , keep-alive\r\n"),
+		"connection empty":      sale(std + "Connection:\r\n"),
+		"connection keep+close": sale(std + "Connection: keep-alive, close\r\n"),
+		"connection two":        sale(std + "Connection: keep-alive\r\nConnection: close\r\n"),
+		"upgrade":               sale(std + "Connection: Upgrade\r\nUpgrade: websocket\r\n"),
+		"expect":                sale(std + "Expect: 100-continue\r\n"),
+		"expect other":          sale(std + "Expect: something\r\n"),
+		"pragma":                sale(std + "Pragma: no-cache\r\n"),
 		"chunked": "POST /api/v2/outlet/sales HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + p.tok +
 			"\r\nTransfer-Encoding: chunked\r\n\r\n" + strconv.FormatInt(int64(len(b)), 16) + "\r\n" + b + "\r\n0\r\n\r\n",
 		"chunked and length": "POST /api/v2/outlet/sales HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + p.tok +
@@ -258,9 +265,11 @@ func TestLeanKeepAlive(t *testing.T) {
 			t.Fatalf("status %d, want %d", resp.StatusCode, want)
 		}
 	}
-	for range 5 {
+	for range 4 {
 		do(sale, http.StatusCreated)
 	}
+	// As a browser sends it (the counter page): Connection: keep-alive.
+	do(strings.Replace(sale, "Host: x\r\n", "Host: x\r\nConnection: keep-alive\r\n", 1), http.StatusCreated)
 	if n, h := p.ll.Counts(); n != 5 || h != 0 {
 		t.Fatalf("lean %d, handed over %d; want 5, 0", n, h)
 	}
@@ -397,7 +406,7 @@ func TestLeanSlowReader(t *testing.T) {
 	big := bytes.Repeat([]byte("x"), 32<<20)
 	for _, own := range []bool{true, false} {
 		p := newLeanPair(t, func(s *http.Server) { s.WriteTimeout = 300 * time.Millisecond })
-		p.ll.s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.ll.h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if own {
 				http.NewResponseController(w).SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
 			}
@@ -422,6 +431,161 @@ func TestLeanSlowReader(t *testing.T) {
 		}
 		if l, _ := p.ll.Counts(); l != 1 {
 			t.Errorf("own deadline %v: %d requests on the lean path, want 1", own, l)
+		}
+	}
+}
+
+// heldSales holds the sale "t-block" until release and notes which sales
+// reached the ledger.
+type heldSales struct {
+	instantSales
+	release chan struct{}
+	mu      sync.Mutex
+	reached map[string]bool
+}
+
+func (l *heldSales) Sell(ctx context.Context, req ledger.SaleRequest) (*ledger.Receipt, bool, error) {
+	if req.TxnID == "t-block" {
+		<-l.release
+	}
+	l.mu.Lock()
+	l.reached[req.TxnID] = true
+	l.mu.Unlock()
+	return l.instantSales.Sell(ctx, req)
+}
+
+// TestLeanClientGoneWithdrawsSale: a sale queued at admission whose client
+// hangs up is withdrawn, never sold — on the lean path as with net/http
+// (whose background read cancels the request's context).
+func TestLeanClientGoneWithdrawsSale(t *testing.T) {
+	for _, lean := range []bool{false, true} {
+		led0, tok := saleEnv(t)
+		led := &heldSales{instantSales: led0, release: make(chan struct{}), reached: map[string]bool{}}
+		srv := newServer(Config{Logger: benchLogger(), OutletInFlight: 1, OutletQueue: 8}, led)
+		hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 90 * time.Second, WriteTimeout: time.Minute}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var l net.Listener = ln
+		var ll *LeanListener
+		if lean {
+			ll = srv.LeanListener(srv.Listener(ln), hs)
+			l = ll
+		}
+		go hs.Serve(l)
+		sale := func(txn string) string {
+			b := `{"txn_id":"` + txn + `","buyer":"` + testenv.ID("830101", '1', 1) + `","quantity":2}`
+			return "POST /api/v2/outlet/sales HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + tok +
+				"\r\nContent-Length: " + strconv.Itoa(len(b)) + "\r\n\r\n" + b
+		}
+		a, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(a, sale("t-block")) // holds the outlet's only slot
+		time.Sleep(100 * time.Millisecond)
+		b, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(b, sale("t-gone")) // queued behind it
+		time.Sleep(150 * time.Millisecond)
+		b.Close() // the counter gives up
+		time.Sleep(time.Second)
+		close(led.release)
+		resp, err := http.ReadResponse(bufio.NewReader(a), nil)
+		if err != nil {
+			t.Fatalf("lean=%v: the held sale: %v", lean, err)
+		}
+		resp.Body.Close()
+		time.Sleep(200 * time.Millisecond)
+		led.mu.Lock()
+		gone, held := led.reached["t-gone"], led.reached["t-block"]
+		led.mu.Unlock()
+		if !held || gone {
+			t.Errorf("lean=%v: held sale reached the ledger %v (want true), abandoned sale %v (want false)", lean, held, gone)
+		}
+		if lean {
+			if n, _ := ll.Counts(); n < 1 {
+				t.Errorf("the lean path answered %d requests", n)
+			}
+		}
+		a.Close()
+		hs.Close()
+		if ll != nil {
+			ll.Close()
+		}
+	}
+}
+
+// TestLeanPipelinedDuringWatch: a client that sends its next request while
+// a slow sale is served (the watch for the client going away reads its
+// first byte) gets both answers, in order; the second from net/http.
+func TestLeanPipelinedDuringWatch(t *testing.T) {
+	p := newLeanPair(t, nil)
+	orig := p.ll.h
+	var calls atomic.Int32
+	p.ll.h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			time.Sleep(3 * leanWatchAfter)
+		}
+		orig.ServeHTTP(w, r)
+	})
+	c, err := net.Dial("tcp", p.lean)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sale := func(id string) string {
+		return "POST /api/v2/outlet/sales HTTP/1.1\r\nHost: x\r\nX-Request-Id: " + id + "\r\nAuthorization: Bearer " + p.tok +
+			"\r\nContent-Length: " + strconv.Itoa(len(p.body)) + "\r\n\r\n" + p.body
+	}
+	io.WriteString(c, sale("first-req"))
+	time.Sleep(2 * leanWatchAfter) // the watch is reading
+	io.WriteString(c, sale("second-req"))
+	br := bufio.NewReader(c)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for _, id := range []string{"first-req", "second-req"} {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("answer to %s: %v", id, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 || resp.Header.Get("X-Request-Id") != id {
+			t.Fatalf("answer %d with request ID %q, want 2xx for %s", resp.StatusCode, resp.Header.Get("X-Request-Id"), id)
+		}
+	}
+	if n, h := p.ll.Counts(); n != 1 || h != 1 {
+		t.Fatalf("lean %d, handed over %d; want 1, 1", n, h)
+	}
+}
+
+// TestLeanFirstHeadTimeout: a connection's first head, begun on the lean
+// path and handed over incomplete, is cut at ReadHeaderTimeout from the
+// accept, as net/http alone cuts it — not a second timeout from the
+// hand-over.
+func TestLeanFirstHeadTimeout(t *testing.T) {
+	const rht = 600 * time.Millisecond
+	p := newLeanPair(t, func(s *http.Server) {
+		s.ReadHeaderTimeout, s.ReadTimeout, s.IdleTimeout = rht, 5*time.Second, 5*time.Second
+	})
+	for _, addr := range []string{p.plain, p.lean} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		time.Sleep(rht * 2 / 3)
+		io.WriteString(c, "P") // one byte of a head, then nothing
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		io.ReadAll(c)
+		took := time.Since(start)
+		c.Close()
+		// A second timeout from the hand-over would end it at 5/3 of rht.
+		if took > rht*3/2 {
+			t.Errorf("%s: an incomplete first head lived %v; want about %v", addr, took, rht)
 		}
 	}
 }

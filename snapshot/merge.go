@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -57,10 +58,10 @@ func (s *Snapshot) merge(c *changeSet, asOf time.Time) *Snapshot {
 	for k, o := range order {
 		perm[k], added[k], from[k] = o.q, fresh[o.q], in[o.q]
 	}
-	rehome(added)
-	for k, j := range from { // the entries ns holds (rehome copies them)
-		c.applied[j] = added[k]
-	}
+	// rehome copies the new entries (same codes) beside the merge of the
+	// positions below, which needs only their codes.
+	var homed sync.WaitGroup
+	homed.Go(func() { rehome(added) })
 	cur := make([]*Entry, s.n)
 	for i := range s.n {
 		cur[i] = s.At(i)
@@ -75,15 +76,20 @@ func (s *Snapshot) merge(c *changeSet, asOf time.Time) *Snapshot {
 	at := make([]int32, len(added))
 	i, k := 0, 0
 	for i < len(cur) || k < len(added) {
-		if k == len(added) || (i < len(cur) && cur[i].Code() < added[k].Code()) {
+		if k == len(added) || (i < len(cur) && cur[i].Code() < order[k].code) {
 			remap[i] = int32(len(all))
 			all = append(all, cur[i])
 			i++
-		} else {
+		} else { // added[k] once rehome has made it (the code is the same)
 			at[k] = int32(len(all))
-			all = append(all, added[k])
+			all = append(all, fresh[perm[k]])
 			k++
 		}
+	}
+	homed.Wait()
+	for k, j := range from { // the entries ns holds (rehome copies them)
+		c.applied[j] = added[k]
+		all[at[k]] = added[k]
 	}
 	left := reg.unplaced
 	if !quick {
@@ -134,13 +140,23 @@ func (s *Snapshot) merge(c *changeSet, asOf time.Time) *Snapshot {
 			places <- reg.places.begin(added).finish(ns.At, remap, at, nil)
 		}
 	}()
-	nr := &registry{codes: reg.codes.merge(ns.At, remap, at), hasGu: hasGu, unplaced: left}
-	if div := gridDiv(n); div == reg.geo.div {
-		nr.geo = reg.geo.merge(ns.At, remap, at)
-	} else { // finer cells (twice in a load of 540,000): that index alone is built again
-		nr.geo = newGrid(ns.At, n, div)
-	}
+	// The code index, the grid and the 시군구 are merged side by side
+	// (each reads ns's entries and writes only its own part).
+	nr := &registry{hasGu: hasGu, unplaced: left}
+	var codes codeIndex
+	var geo *grid
+	var wg sync.WaitGroup
+	wg.Go(func() { codes = reg.codes.merge(ns.At, remap, at) })
+	wg.Go(func() {
+		if div := gridDiv(n); div == reg.geo.div {
+			geo = reg.geo.merge(ns.At, remap, at)
+		} else { // finer cells (twice in a load of 540,000): that index alone is built again
+			geo = newGrid(ns.At, n, div)
+		}
+	})
 	ns.sgg = nr.mergeSigungu(reg, s, ns, c, remap, at)
+	wg.Wait()
+	nr.codes, nr.geo = codes, geo
 	nr.places = <-places
 	ns.reg = nr
 	merges.Add(1)

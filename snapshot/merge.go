@@ -338,7 +338,10 @@ func (r *registry) mergeSigungu(old *registry, s, ns *Snapshot, c *changeSet, re
 type placeMerge struct {
 	ix, nx *placeIndex
 	pb     *placeBuilder
-	leaves [][]int32 // of the outlets given to begin, in that order
+	// The leaves of the outlets given to begin, in that order: the k-th
+	// outlet's are leaves[off[k]:off[k+1]] (none: not placed).
+	leaves []int32
+	off    []int32
 }
 
 // begin starts the merge of the outlets added: it finds or adds their
@@ -354,9 +357,10 @@ func (ix *placeIndex) begin(added []*Entry) *placeMerge {
 		p := &ix.places[id]
 		pb.byLabel[placeKey{p.label, p.kind}] = int32(id)
 	}
-	pm := &placeMerge{ix: ix, nx: nx, pb: pb, leaves: make([][]int32, len(added))}
+	pm := &placeMerge{ix: ix, nx: nx, pb: pb, leaves: make([]int32, 0, 3*len(added)), off: make([]int32, len(added)+1)}
 	for k, e := range added {
-		pm.leaves[k] = pb.leaves(e.Place())
+		pm.leaves = pb.leaves(pm.leaves, e.Place())
+		pm.off[k+1] = int32(len(pm.leaves))
 	}
 	return pm
 }
@@ -378,7 +382,7 @@ func (pm *placeMerge) finish(get func(int) *Entry, remap, at []int32, which []in
 		if which != nil {
 			q = which[k]
 		}
-		if leaves := pm.leaves[q]; leaves != nil {
+		if leaves := pm.leaves[pm.off[q]:pm.off[q+1]]; len(leaves) > 0 {
 			pb.count(p, get(int(p)), leaves, sum)
 		}
 	}
@@ -411,7 +415,7 @@ func (pm *placeMerge) finish(get func(int) *Entry, remap, at []int32, which []in
 	}
 	nx.sums = sum
 	added := nx.newKeys(old)
-	slices.SortFunc(added, nx.byKey)
+	nx.sortKeys(added)
 	// Each new key goes where a search from the last one puts it (the
 	// keys are sorted: a galloping search compares a few keys a new one,
 	// where a binary search over the rest compared ~20); the old keys

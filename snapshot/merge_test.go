@@ -28,10 +28,13 @@ import (
 //
 // Batches of 64 changes or more are collected on two goroutines
 // (parallelCollect lowered from 4,096): bodies of 200, 300 and 1,000 take
-// that path, bodies of 3 and 40 the serial one.
+// that path, bodies of 3 and 40 the serial one; and so are the new search
+// keys of 64 or more (parallelSort).
 func TestMergeEqualsRebuild(t *testing.T) {
-	defer func(u, pc int) { mergeImports, gridUnit, parallelCollect = true, u, pc }(gridUnit, parallelCollect)
-	gridUnit, parallelCollect = 500, 64
+	defer func(u, pc, ps int) {
+		mergeImports, gridUnit, parallelCollect, parallelSort = true, u, pc, ps
+	}(gridUnit, parallelCollect, parallelSort)
+	gridUnit, parallelCollect, parallelSort = 500, 64, 64
 	for _, c := range []struct {
 		seed           uint64
 		start, batches int

@@ -59,20 +59,49 @@ func memoryLimitFor(base int64, outlets int) int64 {
 // lines and transactions took is returned to the operating system. The
 // runtime would otherwise keep that high-water mark for minutes, and a
 // registry load would show as hundreds of megabytes that nothing uses.
+//
+// The quiet moment counts from the end of the last bulk write while none
+// runs: a bulk write that starts stops the clock. (It used to be armed at
+// each end only: a load's next body, sent as soon as the previous one
+// returned, ran longer than bulkQuiet, so the release fired in the middle
+// of nearly every body of a 540,000-outlet import — a forced collection
+// marking the whole heap, and the free pages handed back only to be
+// faulted in again by the same body.)
 func releaseAfterBulk(bulk func() func(context.Context) error, release func()) func() func(context.Context) error {
 	var mu sync.Mutex
 	var timer *time.Timer
+	active := 0 // bulk writes begun and not ended
+	fire := func() {
+		mu.Lock()
+		quiet := active == 0
+		mu.Unlock()
+		if quiet {
+			release()
+		}
+	}
 	return func() func(context.Context) error {
+		mu.Lock()
+		active++
+		if timer != nil {
+			timer.Stop()
+		}
+		mu.Unlock()
 		done := bulk()
+		var ended sync.Once
 		return func(ctx context.Context) error {
 			err := done(ctx)
-			mu.Lock()
-			if timer == nil {
-				timer = time.AfterFunc(bulkQuiet, release)
-			} else {
-				timer.Reset(bulkQuiet)
-			}
-			mu.Unlock()
+			ended.Do(func() {
+				mu.Lock()
+				defer mu.Unlock()
+				if active--; active > 0 {
+					return
+				}
+				if timer == nil {
+					timer = time.AfterFunc(bulkQuiet, fire)
+				} else {
+					timer.Reset(bulkQuiet)
+				}
+			})
 			return err
 		}
 	}

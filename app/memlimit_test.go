@@ -62,6 +62,43 @@ func TestReleaseAfterBulk(t *testing.T) {
 	}
 }
 
+// No release falls inside a bulk write: a body that runs longer than
+// bulkQuiet after the previous one ended (a load's next body, sent as soon
+// as the previous returned) is not interrupted, nor are overlapping bulk
+// writes while one still runs; the release comes once the last has ended.
+func TestNoReleaseDuringABulkWrite(t *testing.T) {
+	ctx := context.Background()
+	var released atomic.Int32
+	bulk := func() func(context.Context) error { return func(context.Context) error { return nil } }
+	wrapped := releaseAfterBulk(bulk, func() { released.Add(1) })
+	if err := wrapped()(ctx); err != nil {
+		t.Fatal(err)
+	}
+	second := wrapped() // begins right after the first ended, runs long
+	time.Sleep(2 * bulkQuiet)
+	if n := released.Load(); n != 0 {
+		t.Fatalf("released %d times during a bulk write", n)
+	}
+	third := wrapped()
+	_ = second(ctx)
+	_ = second(ctx) // a second call ends nothing more
+	time.Sleep(2 * bulkQuiet)
+	if n := released.Load(); n != 0 {
+		t.Fatalf("released %d times while an overlapping bulk write ran", n)
+	}
+	end := time.Now()
+	_ = third(ctx)
+	for released.Load() == 0 {
+		if time.Since(end) > 10*time.Second {
+			t.Fatal("memory never released after the bulk writes")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if time.Since(end) < bulkQuiet {
+		t.Fatal("released before the bulk writes were quiet")
+	}
+}
+
 // The memory of a burst is released once, at the first quiet tick after
 // it; a steady trickle never counts as quiet, and a quiet process with
 // little allocated is left alone.

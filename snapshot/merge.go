@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -57,10 +58,10 @@ func (s *Snapshot) merge(c *changeSet, asOf time.Time) *Snapshot {
 	for k, o := range order {
 		perm[k], added[k], from[k] = o.q, fresh[o.q], in[o.q]
 	}
-	rehome(added)
-	for k, j := range from { // the entries ns holds (rehome copies them)
-		c.applied[j] = added[k]
-	}
+	// rehome copies the new entries (same codes) beside the merge of the
+	// positions below, which needs only their codes.
+	var homed sync.WaitGroup
+	homed.Go(func() { rehome(added) })
 	cur := make([]*Entry, s.n)
 	for i := range s.n {
 		cur[i] = s.At(i)
@@ -75,15 +76,20 @@ func (s *Snapshot) merge(c *changeSet, asOf time.Time) *Snapshot {
 	at := make([]int32, len(added))
 	i, k := 0, 0
 	for i < len(cur) || k < len(added) {
-		if k == len(added) || (i < len(cur) && cur[i].Code() < added[k].Code()) {
+		if k == len(added) || (i < len(cur) && cur[i].Code() < order[k].code) {
 			remap[i] = int32(len(all))
 			all = append(all, cur[i])
 			i++
-		} else {
+		} else { // added[k] once rehome has made it (the code is the same)
 			at[k] = int32(len(all))
-			all = append(all, added[k])
+			all = append(all, fresh[perm[k]])
 			k++
 		}
+	}
+	homed.Wait()
+	for k, j := range from { // the entries ns holds (rehome copies them)
+		c.applied[j] = added[k]
+		all[at[k]] = added[k]
 	}
 	left := reg.unplaced
 	if !quick {
@@ -134,13 +140,23 @@ func (s *Snapshot) merge(c *changeSet, asOf time.Time) *Snapshot {
 			places <- reg.places.begin(added).finish(ns.At, remap, at, nil)
 		}
 	}()
-	nr := &registry{codes: reg.codes.merge(ns.At, remap, at), hasGu: hasGu, unplaced: left}
-	if div := gridDiv(n); div == reg.geo.div {
-		nr.geo = reg.geo.merge(ns.At, remap, at)
-	} else { // finer cells (twice in a load of 540,000): that index alone is built again
-		nr.geo = newGrid(ns.At, n, div)
-	}
+	// The code index, the grid and the 시군구 are merged side by side
+	// (each reads ns's entries and writes only its own part).
+	nr := &registry{hasGu: hasGu, unplaced: left}
+	var codes codeIndex
+	var geo *grid
+	var wg sync.WaitGroup
+	wg.Go(func() { codes = reg.codes.merge(ns.At, remap, at) })
+	wg.Go(func() {
+		if div := gridDiv(n); div == reg.geo.div {
+			geo = reg.geo.merge(ns.At, remap, at)
+		} else { // finer cells (twice in a load of 540,000): that index alone is built again
+			geo = newGrid(ns.At, n, div)
+		}
+	})
 	ns.sgg = nr.mergeSigungu(reg, s, ns, c, remap, at)
+	wg.Wait()
+	nr.codes, nr.geo = codes, geo
 	nr.places = <-places
 	ns.reg = nr
 	merges.Add(1)
@@ -322,7 +338,10 @@ func (r *registry) mergeSigungu(old *registry, s, ns *Snapshot, c *changeSet, re
 type placeMerge struct {
 	ix, nx *placeIndex
 	pb     *placeBuilder
-	leaves [][]int32 // of the outlets given to begin, in that order
+	// The leaves of the outlets given to begin, in that order: the k-th
+	// outlet's are leaves[off[k]:off[k+1]] (none: not placed).
+	leaves []int32
+	off    []int32
 }
 
 // begin starts the merge of the outlets added: it finds or adds their
@@ -338,9 +357,10 @@ func (ix *placeIndex) begin(added []*Entry) *placeMerge {
 		p := &ix.places[id]
 		pb.byLabel[placeKey{p.label, p.kind}] = int32(id)
 	}
-	pm := &placeMerge{ix: ix, nx: nx, pb: pb, leaves: make([][]int32, len(added))}
+	pm := &placeMerge{ix: ix, nx: nx, pb: pb, leaves: make([]int32, 0, 3*len(added)), off: make([]int32, len(added)+1)}
 	for k, e := range added {
-		pm.leaves[k] = pb.leaves(e.Place())
+		pm.leaves = pb.leaves(pm.leaves, e.Place())
+		pm.off[k+1] = int32(len(pm.leaves))
 	}
 	return pm
 }
@@ -362,7 +382,7 @@ func (pm *placeMerge) finish(get func(int) *Entry, remap, at []int32, which []in
 		if which != nil {
 			q = which[k]
 		}
-		if leaves := pm.leaves[q]; leaves != nil {
+		if leaves := pm.leaves[pm.off[q]:pm.off[q+1]]; len(leaves) > 0 {
 			pb.count(p, get(int(p)), leaves, sum)
 		}
 	}
@@ -395,7 +415,7 @@ func (pm *placeMerge) finish(get func(int) *Entry, remap, at []int32, which []in
 	}
 	nx.sums = sum
 	added := nx.newKeys(old)
-	slices.SortFunc(added, nx.byKey)
+	nx.sortKeys(added)
 	// Each new key goes where a search from the last one puts it (the
 	// keys are sorted: a galloping search compares a few keys a new one,
 	// where a binary search over the rest compared ~20); the old keys

@@ -25,9 +25,16 @@ import (
 //
 // The grid's cells are subdivided from 1,000 and 4,000 outlets on here (not
 // 52,526 and 210,104), so that merges cross the subdivisions too.
+//
+// Batches of 64 changes or more are collected on two goroutines
+// (parallelCollect lowered from 4,096): bodies of 200, 300 and 1,000 take
+// that path, bodies of 3 and 40 the serial one; and so are the new search
+// keys of 64 or more (parallelSort).
 func TestMergeEqualsRebuild(t *testing.T) {
-	defer func(u int) { mergeImports, gridUnit = true, u }(gridUnit)
-	gridUnit = 500
+	defer func(u, pc, ps int) {
+		mergeImports, gridUnit, parallelCollect, parallelSort = true, u, pc, ps
+	}(gridUnit, parallelCollect, parallelSort)
+	gridUnit, parallelCollect, parallelSort = 500, 64, 64
 	for _, c := range []struct {
 		seed           uint64
 		start, batches int

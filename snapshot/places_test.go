@@ -2,13 +2,16 @@ package snapshot
 
 import (
 	"encoding/csv"
+	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	publicmask "github.com/publicmask/publicmask"
 	"github.com/publicmask/publicmask/internal/testdata"
+	"github.com/publicmask/publicmask/seed"
 )
 
 func nationalList(tb testing.TB) []publicmask.Outlet {
@@ -150,5 +153,31 @@ func TestPlacesFollowRegistry(t *testing.T) {
 	sold.Stock, sold.Version = 10, 5
 	if s4, _ := s3.apply([]publicmask.Outlet{sold}, t0); s4.reg.places != s3.reg.places {
 		t.Fatal("a stock change rebuilt the place index")
+	}
+}
+
+// TestSortKeysInHalves: sortKeys of a long list (two halves sorted on two
+// goroutines and merged) puts the search keys in the order byKey gives,
+// key for key, with places whose keys share their text ("중앙동" of many
+// areas) and the keys of every kind; so does a short list.
+func TestSortKeysInHalves(t *testing.T) {
+	outlets := seed.Outlets(seed.Options{Seed: 19, Count: 5000})
+	s := build(outlets, 1, t0)
+	ix := s.reg.places
+	for _, n := range []int{len(ix.keys), 4097, 101, 2} {
+		keys := ix.newKeys(0)
+		rand.New(rand.NewPCG(uint64(n), 2)).Shuffle(len(keys), func(i, j int) { keys[i], keys[j] = keys[j], keys[i] })
+		keys = keys[:min(n, len(keys))]
+		want := slices.Clone(keys)
+		slices.SortFunc(want, ix.byKey)
+		defer func(p int) { parallelSort = p }(parallelSort)
+		parallelSort = 16
+		ix.sortKeys(keys)
+		if !slices.Equal(keys, want) {
+			t.Fatalf("%d keys: sortKeys's order differs from byKey's", len(keys))
+		}
+	}
+	if len(ix.keys) < 4096 {
+		t.Fatalf("only %d keys: the test wants a long list", len(ix.keys))
 	}
 }

@@ -318,8 +318,8 @@ type BulkTx interface {
 // StockAdder is implemented by a BulkTx that adds deliveries to outlets'
 // stock in place: a delivery list then neither reads each outlet before
 // writing it nor rewrites its every column (SQLite: a one-row UPDATE of
-// each outlet its writer holds, one UPDATE … RETURNING per group of the
-// others, in place of a read and an upsert).
+// each outlet's state, computed from the row its writer holds, the others
+// read a group at a time first, in place of a read and an upsert).
 type StockAdder interface {
 	// AddStock adds each Quantity to its outlet's stock, sets stock_at and
 	// updated_at to at, and stamps versions as SaveOutlets does, in the

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"database/sql/driver"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -12,42 +11,32 @@ import (
 
 var _ publicmask.StockAdder = (*tx)(nil)
 
-// sqlAddStock adds a group's quantities in one statement: in place of a
-// read of each outlet (LockOutlets) and an upsert of its twelve columns
-// (SaveOutlets), which were a quarter of the opening deliveries' CPU at
-// 540,000 outlets (BENCHMARKS.md "Bulk loading, 3rd pass"). ?1 is the
-// time; each row of v is (code, quantity, version).
+// sqlSetStock writes an outlet's new stock columns (AddStock): one
+// look-up of the primary key. The row is computed in Go from the writer's
+// copy (or read into it first), where an UPDATE … FROM (VALUES …)
+// RETURNING of a group (before migration 00013) sought each row twice and
+// sorted the changed rows through an ephemeral index before reading them
+// back (BENCHMARKS.md, branch ld19).
 //
 // OR FAIL: a failing row ends the statement without undoing its earlier
 // rows, so SQLite keeps no statement journal for it (a copy of every page
 // the statement changes, ~6% of the update's CPU). Nothing here can fail
 // a constraint, and any error fails the whole transaction, which is
 // rolled back (Store.write), so the rows before it do not outlive it.
-func sqlAddStock(n int) string {
-	return `UPDATE OR FAIL outlets SET stock = stock + v.column2, stock_at = ?1, updated_at = ?1, version = v.column3 FROM (VALUES ` +
-		values(n, 3) + `) AS v WHERE outlets.code = v.column1 RETURNING ` + outletCols
-}
-
-var sqlAddStockGroup = newGroupSQL(sqlAddStock)
-
-// sqlSetStock writes a held outlet's new stock columns (AddStock): one
-// look-up of the primary key, where sqlAddStock's join seeks each row
-// twice and sorts the changed rows through an ephemeral index before
-// RETURNING reads them back.
 const sqlSetStock = `UPDATE OR FAIL outlets SET stock = ?1, stock_at = ?2, updated_at = ?2, version = ?3 WHERE code = ?4`
 
 // AddStock implements publicmask.StockAdder. Versions follow SaveOutlets':
 // one per changed outlet, in the order of adds, no gaps. The rows are
-// staged as SaveOutlets stages them and, being read from the store, join
-// the writer's copy once the commit succeeded (staged.load), as
-// LockOutlets' rows do.
+// staged as SaveOutlets stages them and join the writer's copy once the
+// commit succeeded (staged.load).
 //
-// An outlet the writer holds (its copy, or this transaction's own write:
-// the copy answers like the database) has its new row computed here and
-// written by sqlSetStock, without reading it back: at 540,000 outlets the
-// read-back (RETURNING, then the row into Go) was about a quarter of a
-// delivery line's statement. Only the others, and a held row the update
-// did not find, go through sqlAddStock.
+// Each outlet's new row is computed from the row the writer holds (its
+// copy, or this transaction's own write: the copy answers like the
+// database) and written by sqlSetStock, without reading it back: at
+// 540,000 outlets the read-back was about a quarter of a delivery line's
+// statement. Outlets the writer does not hold are read into its copy
+// first (LockOutlets, a statement per group); a code with no row takes no
+// version.
 func (t *tx) AddStock(adds []publicmask.StockAdd, at time.Time) ([]publicmask.Outlet, error) {
 	adds = distinctAdds(adds)
 	base := t.s.version
@@ -57,77 +46,60 @@ func (t *tx) AddStock(adds []publicmask.StockAdd, at time.Time) ([]publicmask.Ou
 	if err := t.flush(); err != nil {
 		return nil, fmt.Errorf("sqlite: add stock: %w", err)
 	}
+	var missing []string
+	for _, a := range adds {
+		if !t.isHeld(a.Outlet) {
+			missing = append(missing, a.Outlet)
+		}
+	}
+	if len(missing) > 0 {
+		if _, err := t.LockOutlets(missing); err != nil {
+			return nil, fmt.Errorf("sqlite: add stock: %w", err)
+		}
+	}
 	atStored := fromMicro(micro(at))
-	ask := make([]int, 0, len(adds)) // the adds to read back
-	var prev []int64                 // the held rows' versions before
-	for i, a := range adds {
+	prev := make([]int64, 0, len(adds)) // the rows' versions before
+	for _, a := range adds {
 		o, ok := t.held(a.Outlet)
 		if !ok {
-			ask = append(ask, i)
-			continue
-		}
-		if prev == nil {
-			prev = make([]int64, 0, len(adds))
+			continue // no such outlet
 		}
 		prev = append(prev, o.Version)
 		o.Stock += a.Quantity
 		o.StockAt, o.UpdatedAt = atStored, atStored
-		o.Version = base + int64(i) + 1
+		o.Version = base + int64(len(out)) + 1
 		out = append(out, o)
 	}
+	found, n := []bool(nil), 0
 	if len(out) > 0 {
-		found, n, err := t.setStock(out, prev)
-		if err != nil {
+		var err error
+		if found, n, err = t.setStock(out, prev); err != nil {
 			return nil, fmt.Errorf("sqlite: add stock: %w", err)
 		}
-		if n < len(out) { // rare: a held row gone from the table
-			kept := out[:0]
-			for i, o := range out {
-				if found[i] {
-					kept = append(kept, o)
-				} else {
-					ask = append(ask, int(o.Version-base-1))
-				}
-			}
-			out = kept
-			slices.Sort(ask)
-		}
 	}
-	args := make([]any, 0, 1+3*min(len(ask), bulkRows))
-	atArg := micro(at)
-	err := inGroups(len(ask), func(lo, hi int) error {
-		args = append(args[:0], atArg)
-		for _, i := range ask[lo:hi] {
-			args = append(args, adds[i].Outlet, adds[i].Quantity, base+int64(i)+1)
-		}
-		return t.bulkQuery(sqlAddStockGroup, hi-lo, args, func(v []driver.Value) error {
-			o, err := rawOutlet(v)
-			out = append(out, o)
-			return err
-		})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: add stock: %w", err)
-	}
-	if len(out) < len(adds) {
-		// Unknown codes took no version: number the rows again, in the
-		// order of adds, so that the change feed has no gap (rare: a list
-		// naming an outlet that does not exist).
-		slices.SortFunc(out, func(a, b publicmask.Outlet) int { return int(a.Version - b.Version) })
-		for i := range out {
-			v := base + int64(i) + 1
-			if out[i].Version == v {
+	if n < len(out) {
+		// Rare: a held row gone from the table took no version. Number
+		// the others again, in the order of adds, so that the change feed
+		// has no gap.
+		kept := out[:0]
+		for i, o := range out {
+			if !found[i] {
 				continue
 			}
-			if _, err := t.tx.ExecContext(t.ctx, `UPDATE outlets SET version = ? WHERE code = ?`, v, out[i].Code); err != nil {
-				return nil, fmt.Errorf("sqlite: add stock: %w", err)
+			if v := base + int64(len(kept)) + 1; o.Version != v {
+				if _, err := t.tx.ExecContext(t.ctx, `UPDATE outlets SET version = ? WHERE code = ?`, v, o.Code); err != nil {
+					return nil, fmt.Errorf("sqlite: add stock: %w", err)
+				}
+				o.Version = v
 			}
-			out[i].Version = v
+			kept = append(kept, o)
 		}
+		out = kept
 	}
 	// The change log's entries, with the final numbers (migration 00011:
 	// no trigger appends them row by row).
-	err = inGroups(len(out), func(lo, hi int) error {
+	args := make([]any, 0, 2*min(len(out), bulkRows))
+	err := inGroups(len(out), func(lo, hi int) error {
 		args = args[:0]
 		for _, o := range out[lo:hi] {
 			args = append(args, o.Version, o.Code)

@@ -356,13 +356,7 @@ func (t *tx) flushOutlets() error {
 	for i := range p.outlets {
 		o := &p.outlets[i]
 		t.s.hot.noteCodes([]*publicmask.Outlet{o}) // a row it writes (outletcodes.go)
-		if _, err := t.execNow(sqlOutletInsert, o.Code, o.Name, o.Addr, o.Type, o.Lat, o.Lng, o.Stock, o.Suspended,
-			nullMicro(o.StockAt), nullMicro(o.UpdatedAt), o.Version, o.Sold); err != nil {
-			return err
-		}
-		// An inserted row is in the change log only by this (migration
-		// 00010); for a row that was there, the same entry again.
-		if _, err := t.execNow(sqlChangeInsert, o.Version, o.Code); err != nil {
+		if err := t.upsertOutlet(o); err != nil {
 			return err
 		}
 	}

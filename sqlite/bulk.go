@@ -10,7 +10,7 @@ import (
 	"github.com/publicmask/publicmask"
 )
 
-// bulkRows is how many rows one multi-row statement carries: 12 columns ×
+// bulkRows is how many rows one multi-row statement carries: 7 columns ×
 // 400 rows stays well under SQLite's 32,766 bound variables.
 const bulkRows = 400
 
@@ -175,19 +175,32 @@ func (t *tx) Idempotencies(keys []publicmask.IdemKey) (map[publicmask.IdemKey]pu
 }
 
 func sqlLockOutlets(n int) string {
-	return `SELECT ` + outletCols + ` FROM outlets WHERE code IN (` + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + `)`
+	return `SELECT ` + outletCols + ` FROM ` + outletFrom + ` WHERE o.code IN (` + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + `)`
 }
 
 var (
-	sqlLockOutletsGroup  = newGroupSQL(sqlLockOutlets)
-	sqlOutletUpsertGroup = newGroupSQL(sqlOutletUpsert)
-	sqlChangesGroup      = newGroupSQL(sqlChangesInsert)
-	sqlDeliveriesGroup   = newGroupSQL(func(n int) string { return sqlInsert(tableDeliveries, 7, n) })
+	sqlLockOutletsGroup    = newGroupSQL(sqlLockOutlets)
+	sqlOutletRegsGroup     = newGroupSQL(sqlOutletRegs)
+	sqlRegistryAppendGroup = newGroupSQL(sqlRegistryAppend)
+	sqlOutletUpsertGroup   = newGroupSQL(sqlOutletUpsert)
+	sqlChangesGroup        = newGroupSQL(sqlChangesInsert)
+	sqlDeliveriesGroup     = newGroupSQL(func(n int) string { return sqlInsert(tableDeliveries, 7, n) })
 )
 
+// The statements of SaveOutlets (migration 00013): the registry ids of n
+// outlets that may have a row; n new outlets' registry rows, appended
+// with their ids; n outlets' state, with their registry ids.
+func sqlOutletRegs(n int) string {
+	return `SELECT code, reg FROM outlets WHERE code IN (` + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + `)`
+}
+
+func sqlRegistryAppend(n int) string {
+	return `INSERT INTO outlet_registry (id, code, name, addr, type, lat, lng) VALUES ` + values(n, 7)
+}
+
 func sqlOutletUpsert(n int) string {
-	return `INSERT INTO outlets (code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, version, sold) VALUES ` + values(n, 12) +
-		` ON CONFLICT (code) DO UPDATE SET name = excluded.name, addr = excluded.addr, type = excluded.type, lat = excluded.lat, lng = excluded.lng, stock = excluded.stock, suspended = excluded.suspended, stock_at = excluded.stock_at, updated_at = excluded.updated_at, version = excluded.version, sold = excluded.sold`
+	return `INSERT INTO outlets (code, reg, stock, suspended, stock_at, updated_at, version, sold) VALUES ` + values(n, 8) +
+		` ON CONFLICT (code) DO UPDATE SET reg = excluded.reg, stock = excluded.stock, suspended = excluded.suspended, stock_at = excluded.stock_at, updated_at = excluded.updated_at, version = excluded.version, sold = excluded.sold`
 }
 
 const tableDeliveries = "deliveries (id, outlet, txn_id, quantity, at, body_hash, response)"
@@ -222,10 +235,14 @@ func (t *tx) SaveOutlets(os []*publicmask.Outlet) error {
 	// outlet before it writes it, and a row read is held): their versions
 	// make no entry stale (fresh).
 	fresh := 0
-	for _, o := range rows {
+	// mayHave: the rows whose codes the filter may know, asked before
+	// noteCodes adds them all; only these can have a registry row.
+	mayHave := make([]bool, len(rows))
+	for i, o := range rows {
+		mayHave[i] = t.s.hot.mayHaveCode(o.Code)
 		// A code the filter knows to have no row is not held (checked
 		// first: a look-up of the copy that misses is the slower answer).
-		if !t.s.hot.mayHaveCode(o.Code) || !t.isHeld(o.Code) {
+		if !mayHave[i] || !t.isHeld(o.Code) {
 			fresh++
 			// A new row joins the writer's copy once committed
 			// (staged.inserted), so that the opening delivery of an
@@ -236,20 +253,67 @@ func (t *tx) SaveOutlets(os []*publicmask.Outlet) error {
 	}
 	t.s.hot.noteCodes(rows)
 	var stockAt, updatedAt boxed
-	args := make([]any, 0, 12*min(len(rows), bulkRows)) // for every group: the statement copies them
+	// For every group: the statements copy them. Each code is boxed once,
+	// for every statement.
+	args := make([]any, 0, 8*min(len(rows), bulkRows))
+	regArgs := make([]any, 0, 7*min(len(rows), bulkRows))
 	logArgs := make([]any, 0, 2*min(len(rows), bulkRows))
+	regs := make(map[string]int64)
 	err := inGroups(len(rows), func(lo, hi int) error {
+		group := rows[lo:hi]
 		args = args[:0]
-		for _, o := range rows[lo:hi] {
-			args = append(args, o.Code, o.Name, o.Addr, o.Type, o.Lat, o.Lng, o.Stock, o.Suspended,
+		for _, o := range group {
+			args = append(args, o.Code, nil, o.Stock, o.Suspended,
 				stockAt.nullMicro(o.StockAt), updatedAt.nullMicro(o.UpdatedAt), o.Version, o.Sold)
+		}
+		// The registry ids of the rows there are: only codes the filter
+		// may know are asked (an import of new outlets asks none).
+		clear(regs)
+		regArgs = regArgs[:0]
+		for i := range group {
+			if mayHave[lo+i] {
+				regArgs = append(regArgs, args[8*i])
+			}
+		}
+		if len(regArgs) > 0 {
+			err := t.bulkQuery(sqlOutletRegsGroup, len(regArgs), regArgs, func(v []driver.Value) error {
+				var r valueReader
+				regs[r.text(v[0])] = r.integer(v[1])
+				return r.err
+			})
+			if err != nil {
+				return fmt.Errorf("sqlite: save outlets: %w", err)
+			}
+		}
+		// A known outlet's registry row is rewritten in place if it
+		// changed; a new one's appended with the next id.
+		regArgs = regArgs[:0]
+		for i, o := range group {
+			reg, ok := regs[o.Code]
+			if !ok {
+				reg = t.s.newReg()
+			}
+			var id any = reg // boxed once
+			args[8*i+1] = id
+			if !ok {
+				regArgs = append(regArgs, id, args[8*i], o.Name, o.Addr, o.Type, o.Lat, o.Lng)
+			} else if prev, held := t.held(o.Code); !held || !sameRegistry(&prev, o) {
+				if _, err := t.execNow(sqlRegistrySet, id, o.Code, o.Name, o.Addr, o.Type, o.Lat, o.Lng); err != nil {
+					return fmt.Errorf("sqlite: save outlets: %w", err)
+				}
+			}
+		}
+		if n := len(regArgs) / 7; n > 0 {
+			if err := t.bulkExec(sqlRegistryAppendGroup, n, regArgs); err != nil {
+				return fmt.Errorf("sqlite: save outlets: %w", err)
+			}
 		}
 		if err := t.bulkExec(sqlOutletUpsertGroup, hi-lo, args); err != nil {
 			return fmt.Errorf("sqlite: save outlets: %w", err)
 		}
 		logArgs = logArgs[:0]
 		for i := range hi - lo {
-			logArgs = append(logArgs, args[12*i+10], args[12*i]) // version, code: boxed once
+			logArgs = append(logArgs, args[8*i+6], args[8*i]) // version, code: boxed once
 		}
 		return t.logChanges(logArgs)
 	})

@@ -24,8 +24,8 @@ import (
 
 // sqlChanges reads the feed: the log drives the join (its primary key gives
 // the order), each entry one look-up of its outlet's primary key.
-const sqlChanges = `SELECT o.code, o.name, o.addr, o.type, o.lat, o.lng, o.stock, o.suspended, o.stock_at, o.updated_at, o.version, o.sold
-	FROM outlet_changes c CROSS JOIN outlets o ON o.code = c.code AND o.version = c.version
+const sqlChanges = `SELECT ` + outletCols + `
+	FROM outlet_changes c CROSS JOIN outlets o ON o.code = c.code AND o.version = c.version CROSS JOIN outlet_registry r ON r.code = o.code
 	WHERE c.version > ? ORDER BY c.version LIMIT ?`
 
 // sqlPruneEnd is the last version of a step: the pruneStep-th entry after

@@ -25,7 +25,7 @@ func hexKey(i int) string {
 // dbOutlet and dbWeek read the database itself, bypassing the copy.
 func dbOutlet(t *testing.T, s *Store, code string) publicmask.Outlet {
 	t.Helper()
-	o, err := scanOutlet(s.reader.QueryRow(`SELECT `+outletCols+` FROM outlets WHERE code = ?`, code))
+	o, err := scanOutlet(s.reader.QueryRow(`SELECT `+outletCols+` FROM `+outletFrom+` WHERE o.code = ?`, code))
 	if err != nil {
 		t.Fatal(err)
 	}

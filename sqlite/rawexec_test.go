@@ -94,7 +94,7 @@ func TestRawOutletReadsAsScan(t *testing.T) {
 		t.Fatalf("LockOutlets found %d outlets, want A and B", len(got))
 	}
 	for _, code := range []string{"A", "B"} {
-		want, err := scanOutlet(s.reader.QueryRowContext(ctx, `SELECT `+outletCols+` FROM outlets WHERE code = ?`, code))
+		want, err := scanOutlet(s.reader.QueryRowContext(ctx, `SELECT `+outletCols+` FROM `+outletFrom+` WHERE o.code = ?`, code))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -24,7 +24,7 @@ func (s *Store) Outlet(ctx context.Context, code string) (publicmask.Outlet, err
 	if o, ok := s.hot.outlet(code); ok {
 		return o, nil // the writer's copy: what a sale would read (hot.go)
 	}
-	o, err := scanOutlet(s.reader.QueryRowContext(ctx, `SELECT `+outletCols+` FROM outlets WHERE code = ?`, code))
+	o, err := scanOutlet(s.reader.QueryRowContext(ctx, `SELECT `+outletCols+` FROM `+outletFrom+` WHERE o.code = ?`, code))
 	if isNoRows(err) {
 		return o, publicmask.Errorf(publicmask.ENotFound, "outlet %q not found", code)
 	}
@@ -45,7 +45,7 @@ func (s *Store) Outlets(ctx context.Context) (out []publicmask.Outlet, version i
 }
 
 func (v view) Outlets(ctx context.Context) ([]publicmask.Outlet, int64, error) {
-	rows, err := v.q.QueryContext(ctx, `SELECT `+outletCols+` FROM outlets ORDER BY code`)
+	rows, err := v.q.QueryContext(ctx, `SELECT `+outletCols+` FROM `+outletFrom+` ORDER BY o.code`)
 	if err != nil {
 		return nil, 0, fmt.Errorf("sqlite: outlets: %w", err)
 	}

@@ -35,6 +35,7 @@ type Store struct {
 	writeMu sync.Mutex
 	writing atomic.Int32 // writes begun and not ended, waiting for writeMu included (compact.go)
 	version int64        // last assigned change version; guarded by writeMu
+	lastReg int64        // last assigned outlet_registry id (newReg); guarded by writeMu
 	// prunedAt is the version at the last step of the change log's
 	// pruning, pruneCursor the version it reached (changes.go); guarded
 	// by writeMu.
@@ -153,6 +154,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: read version: %w", err)
 	}
 	s.prunedAt = s.version // the log's pruning starts with the next writes
+	if err := writer.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM outlet_registry`).Scan(&s.lastReg); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: read registry id: %w", err)
+	}
 	var empty bool
 	if err := writer.QueryRowContext(ctx, `SELECT NOT EXISTS (SELECT 1 FROM outlets)`).Scan(&empty); err != nil {
 		s.Close()
@@ -246,6 +251,14 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
+// newReg hands out the next outlet_registry id: in order, so that new
+// outlets' registry rows are appended at the table's end (migration
+// 00013). Ids of a transaction that failed are handed out again.
+func (s *Store) newReg() int64 {
+	s.lastReg++
+	return s.lastReg
+}
+
 // Path is the database file.
 func (s *Store) Path() string { return s.path }
 
@@ -289,22 +302,28 @@ const (
 	sqlIdemGet      = `SELECT body_hash, response, created_at FROM idempotency WHERE outlet = ? AND txn_id = ?`
 	sqlSaleIdemGet  = `SELECT body_hash, response, recorded_at FROM sales WHERE outlet = ? AND txn_id = ? AND response IS NOT NULL LIMIT 1`
 	sqlDelivIdemGet = `SELECT body_hash, response, at FROM deliveries WHERE outlet = ? AND txn_id = ? AND response IS NOT NULL LIMIT 1`
-	sqlLockOutlet   = `SELECT ` + outletCols + ` FROM outlets WHERE code = ?`
-	sqlOutletInsert = `INSERT INTO outlets (code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, version, sold) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (code) DO UPDATE SET name = excluded.name, addr = excluded.addr, type = excluded.type, lat = excluded.lat, lng = excluded.lng, stock = excluded.stock, suspended = excluded.suspended, stock_at = excluded.stock_at, updated_at = excluded.updated_at, version = excluded.version, sold = excluded.sold`
-	sqlSaleLock     = `SELECT ` + saleCols + ` FROM sales WHERE id = ?`
-	sqlItemsGet     = `SELECT role, person, category, birth_year, quantity FROM sale_items WHERE sale_id = ? ORDER BY idx`
-	sqlPWLock       = `SELECT quantity, purchases, weekday_purchases, weekend_purchases FROM person_weeks WHERE person = ? AND week = ?`
-	sqlSaleCancel   = `UPDATE sales SET cancelled_at = ? WHERE id = ? AND cancelled_at IS NULL`
-	sqlDeliveryPut  = `INSERT INTO deliveries (id, outlet, txn_id, quantity, at) VALUES (?, ?, ?, ?, ?)`
-	sqlCorrectPut   = `INSERT INTO corrections (id, outlet, txn_id, kind, sale_id, count, delta, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
-	sqlSuspStart    = `INSERT INTO suspensions (outlet, since) VALUES (?, ?) ON CONFLICT (outlet, since) DO UPDATE SET until = NULL`
-	sqlSuspEnd      = `UPDATE suspensions SET until = ? WHERE outlet = ? AND until IS NULL`
-	sqlSuspAt       = `SELECT EXISTS (SELECT 1 FROM suspensions WHERE outlet = ? AND since <= ? AND (until IS NULL OR until > ?))`
-	sqlTokenPut     = `INSERT INTO tokens (hash, role, outlet, created_at) VALUES (?, ?, ?, ?)`
-	sqlTokenRevoke  = `UPDATE tokens SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL`
+	sqlLockOutlet   = `SELECT ` + outletCols + ` FROM ` + outletFrom + ` WHERE o.code = ?`
+	// An outlet written whole (upsertOutlet, migration 00013): its
+	// registry row found through its state's reg, rewritten or appended,
+	// then its state.
+	sqlOutletReg   = `SELECT reg FROM outlets WHERE code = ?`
+	sqlRegistrySet = `UPDATE outlet_registry SET code = ?2, name = ?3, addr = ?4, type = ?5, lat = ?6, lng = ?7 WHERE id = ?1`
+	sqlRegistryAdd = `INSERT INTO outlet_registry (id, code, name, addr, type, lat, lng) VALUES (?, ?, ?, ?, ?, ?, ?)`
+	sqlOutletPut   = `INSERT INTO outlets (code, reg, stock, suspended, stock_at, updated_at, version, sold) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (code) DO UPDATE SET reg = excluded.reg, stock = excluded.stock, suspended = excluded.suspended, stock_at = excluded.stock_at, updated_at = excluded.updated_at, version = excluded.version, sold = excluded.sold`
+	sqlSaleLock    = `SELECT ` + saleCols + ` FROM sales WHERE id = ?`
+	sqlItemsGet    = `SELECT role, person, category, birth_year, quantity FROM sale_items WHERE sale_id = ? ORDER BY idx`
+	sqlPWLock      = `SELECT quantity, purchases, weekday_purchases, weekend_purchases FROM person_weeks WHERE person = ? AND week = ?`
+	sqlSaleCancel  = `UPDATE sales SET cancelled_at = ? WHERE id = ? AND cancelled_at IS NULL`
+	sqlDeliveryPut = `INSERT INTO deliveries (id, outlet, txn_id, quantity, at) VALUES (?, ?, ?, ?, ?)`
+	sqlCorrectPut  = `INSERT INTO corrections (id, outlet, txn_id, kind, sale_id, count, delta, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlSuspStart   = `INSERT INTO suspensions (outlet, since) VALUES (?, ?) ON CONFLICT (outlet, since) DO UPDATE SET until = NULL`
+	sqlSuspEnd     = `UPDATE suspensions SET until = ? WHERE outlet = ? AND until IS NULL`
+	sqlSuspAt      = `SELECT EXISTS (SELECT 1 FROM suspensions WHERE outlet = ? AND since <= ? AND (until IS NULL OR until > ?))`
+	sqlTokenPut    = `INSERT INTO tokens (hash, role, outlet, created_at) VALUES (?, ?, ?, ?)`
+	sqlTokenRevoke = `UPDATE tokens SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL`
 )
 
-var writeSQL = []string{sqlPruneEnd, sqlPrune, sqlIdemGet, sqlSaleIdemGet, sqlDelivIdemGet, sqlLockOutlet, sqlOutletInsert, sqlChangeInsert, sqlSaleLock, sqlItemsGet, sqlPWLock, sqlSaleCancel, sqlDeliveryPut, sqlCorrectPut, sqlSuspStart, sqlSuspEnd, sqlSuspAt, sqlTokenPut, sqlTokenRevoke}
+var writeSQL = []string{sqlPruneEnd, sqlPrune, sqlIdemGet, sqlSaleIdemGet, sqlDelivIdemGet, sqlLockOutlet, sqlOutletReg, sqlRegistrySet, sqlRegistryAdd, sqlOutletPut, sqlChangeInsert, sqlSaleLock, sqlItemsGet, sqlPWLock, sqlSaleCancel, sqlDeliveryPut, sqlCorrectPut, sqlSuspStart, sqlSuspEnd, sqlSuspAt, sqlTokenPut, sqlTokenRevoke}
 
 func (s *Store) prepare(ctx context.Context) error {
 	qs := append(writeSQL[:len(writeSQL):len(writeSQL)], multiSQLs()...)
@@ -352,7 +371,7 @@ func (s *Store) write(ctx context.Context, fn func(publicmask.Tx) error) (uint64
 	// Ended before the connection is closed, whatever happens below
 	// (after a commit or a rollback, a no-op): conn.Close waits for it.
 	defer sqlTx.Rollback()
-	startVersion := s.version
+	startVersion, startReg := s.version, s.lastReg
 	// Statements run under a context without a Done channel: the driver
 	// would otherwise start a watcher goroutine per statement, a cost paid
 	// thousands of times a second. The transaction as a whole still ends
@@ -376,20 +395,20 @@ func (s *Store) write(ctx context.Context, fn func(publicmask.Tx) error) (uint64
 		if rerr := sqlTx.Rollback(); rerr != nil {
 			s.hot.drop() // the database's state is in doubt: load it again
 		}
-		s.version = startVersion
+		s.version, s.lastReg = startVersion, startReg
 		return 0, err
 	}
 	if s.failCommit != nil {
 		if err := s.failCommit(); err != nil {
 			sqlTx.Rollback()
 			s.hot.drop()
-			s.version = startVersion
+			s.version, s.lastReg = startVersion, startReg
 			return 0, unavailable("commit", err)
 		}
 	}
 	if err := sqlTx.Commit(); err != nil {
 		s.hot.drop()
-		s.version = startVersion
+		s.version, s.lastReg = startVersion, startReg
 		return 0, unavailable("commit", err)
 	}
 	s.hot.apply(&tx.st)

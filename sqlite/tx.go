@@ -180,12 +180,9 @@ func (t *tx) SaveOutlet(o *publicmask.Outlet) error {
 		t.pend.putOutlet(*o)
 	} else {
 		t.s.hot.noteCodes([]*publicmask.Outlet{o})
-		_, err := t.exec(sqlOutletInsert, o.Code, o.Name, o.Addr, o.Type, o.Lat, o.Lng, o.Stock, o.Suspended,
-			nullMicro(o.StockAt), nullMicro(o.UpdatedAt), o.Version, o.Sold)
+		err := t.flush()
 		if err == nil {
-			// Into the change log (migration 00010; see SaveOutlets):
-			// a new outlet's version only so, a known one's again.
-			_, err = t.execNow(sqlChangeInsert, o.Version, o.Code)
+			err = t.upsertOutlet(o)
 		}
 		if !ok {
 			t.fresh++
@@ -196,6 +193,48 @@ func (t *tx) SaveOutlet(o *publicmask.Outlet) error {
 	}
 	t.st.outlets[o.Code] = stored(*o)
 	return nil
+}
+
+// upsertOutlet writes o whole, its registry fields and its state, and
+// appends its version to the change log (migration 00010; see
+// SaveOutlets): a new outlet's version only so, a known one's again. A
+// known outlet's registry row is rewritten in place, a new one's appended
+// with the next id (migration 00013).
+func (t *tx) upsertOutlet(o *publicmask.Outlet) error {
+	reg, err := t.outletReg(o.Code)
+	if err != nil {
+		return err
+	}
+	if reg != 0 {
+		_, err = t.execNow(sqlRegistrySet, reg, o.Code, o.Name, o.Addr, o.Type, o.Lat, o.Lng)
+	} else {
+		reg = t.s.newReg()
+		_, err = t.execNow(sqlRegistryAdd, reg, o.Code, o.Name, o.Addr, o.Type, o.Lat, o.Lng)
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := t.execNow(sqlOutletPut, o.Code, reg, o.Stock, o.Suspended, nullMicro(o.StockAt), nullMicro(o.UpdatedAt), o.Version, o.Sold); err != nil {
+		return err
+	}
+	_, err = t.execNow(sqlChangeInsert, o.Version, o.Code)
+	return err
+}
+
+// outletReg is the id of an outlet's registry row, 0 if it has no row.
+func (t *tx) outletReg(code string) (int64, error) {
+	if !t.s.hot.mayHaveCode(code) {
+		return 0, nil
+	}
+	var reg int64
+	err := t.stmt(sqlOutletReg).QueryRowContext(t.ctx, code).Scan(&reg)
+	if isNoRows(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: outlet: %w", err)
+	}
+	return reg, nil
 }
 
 // isHeld reports whether held would find code, without unpacking it.
@@ -345,7 +384,15 @@ func (t *tx) RevokeToken(hash string, at time.Time) error {
 	return err
 }
 
-const outletCols = `code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, version, sold`
+// An outlet's row is two (migration 00013): its state in outlets (o),
+// what sales and deliveries change, and its registry fields in
+// outlet_registry (r), found by the id outlets holds (reg). outletCols,
+// read FROM outletFrom, are its columns in the order scanOutlet and
+// rawOutlet read them; outlets drives the join.
+const (
+	outletCols = `o.code, r.name, r.addr, r.type, r.lat, r.lng, o.stock, o.suspended, o.stock_at, o.updated_at, o.version, o.sold`
+	outletFrom = `outlets o CROSS JOIN outlet_registry r ON r.id = o.reg`
+)
 
 type scanner interface{ Scan(dest ...any) error }
 

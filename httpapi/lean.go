@@ -596,7 +596,7 @@ func (lc *leanConn) setRequest(host string, cl int, body []byte) {
 		r.Body = &lc.body
 	}
 	r.GetBody, r.TransferEncoding, r.Close, r.Form, r.PostForm, r.MultipartForm = nil, nil, false, nil, nil, nil
-	r.Trailer, r.TLS, r.Cancel, r.Response, r.Pattern = nil, nil, nil, nil, ""
+	r.Trailer, r.TLS, r.Response, r.Pattern = nil, nil, nil, ""
 }
 
 // handle runs the chain on lc.req and writes its answer; false: close the

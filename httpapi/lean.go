@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"iter"
 	"net"
 	"net/http"
 	"net/textproto"
@@ -12,6 +13,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -570,7 +572,7 @@ func (lc *leanConn) parse(b []byte) (used, cl int, ok bool) {
 			}
 			cl = n
 		case keyConnection:
-			if !onlyKeepAlive(val) {
+			if !onlyKeepAlive(v) {
 				return 0, 0, false // close, upgrade, or a hop-by-hop header to drop
 			}
 		}
@@ -1016,20 +1018,10 @@ func appendFieldValue(out []byte, v string) []byte {
 
 // onlyKeepAlive: v is a list of keep-alive tokens, which net/http gives no
 // meaning on HTTP/1.1.
-func onlyKeepAlive(v []byte) bool {
+func onlyKeepAlive(v string) bool {
 	seen := false
-	for len(v) > 0 {
-		i := bytes.IndexByte(v, ',')
-		var tok []byte
-		if i < 0 {
-			tok, v = trimOWS(v), nil
-		} else {
-			tok, v = trimOWS(v[:i]), v[i+1:]
-		}
-		if len(tok) == 0 {
-			continue
-		}
-		if !asciiEqualFold(tok, "keep-alive") {
+	for el := range listElements(v) {
+		if !asciiEqualFold([]byte(el), "keep-alive") {
 			return false
 		}
 		seen = true
@@ -1052,33 +1044,26 @@ func trimOWS(b []byte) []byte {
 // hasToken reports whether v, a comma-separated list, holds token (ASCII
 // case-insensitive), as net/http's hasToken.
 func hasToken(v, token string) bool {
-	for len(v) > 0 {
-		var el string
-		el, v, _ = cutByte(v, ',')
-		if asciiEqualFold([]byte(trimOWSString(el)), token) {
+	for el := range listElements(v) {
+		if asciiEqualFold([]byte(el), token) {
 			return true
 		}
 	}
 	return false
 }
 
-func cutByte(s string, c byte) (before, after string, found bool) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == c {
-			return s[:i], s[i+1:], true
+// listElements yields the non-empty elements of a comma-separated header
+// list, without their optional whitespace.
+func listElements(v string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for v != "" {
+			var el string
+			el, v, _ = strings.Cut(v, ",")
+			if el = strings.Trim(el, " \t"); el != "" && !yield(el) {
+				return
+			}
 		}
 	}
-	return s, "", false
-}
-
-func trimOWSString(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
 }
 
 func asciiEqualFold(b []byte, s string) bool {

@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"errors"
+	"math"
+	"runtime/debug"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -162,5 +164,27 @@ func TestGCPercentFor(t *testing.T) {
 		if got := gcPercentFor(c.live); got != c.want {
 			t.Errorf("live %d MiB: GOGC %d, want %d", c.live/mib, got, c.want)
 		}
+	}
+}
+
+// The limit is lifted while a node loads and comes back as it was, unless
+// the snapshot sized it for the registry meanwhile.
+func TestLiftMemoryLimit(t *testing.T) {
+	found := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(found)
+	debug.SetMemoryLimit(192 << 20)
+	restore := liftMemoryLimit()
+	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
+		t.Fatalf("limit while loading = %d, want none", got)
+	}
+	restore()
+	if got := debug.SetMemoryLimit(-1); got != 192<<20 {
+		t.Fatalf("limit after loading = %d, want the one found (192 MiB)", got)
+	}
+	restore = liftMemoryLimit()
+	debug.SetMemoryLimit(693 << 20) // OnResize, for 540,000 outlets
+	restore()
+	if got := debug.SetMemoryLimit(-1); got != 693<<20 {
+		t.Fatalf("limit after loading = %d, want the registry's (693 MiB)", got)
 	}
 }

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	msqlite "modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/publicmask/publicmask"
 	"github.com/publicmask/publicmask/internal/metric"
@@ -90,7 +88,6 @@ func (w *watchedStore) OrderedChanges() bool {
 // writeFailureCause classifies a failed write; "" for errors that say
 // nothing about the store (a business rule, a client that left).
 func writeFailureCause(err error) string {
-	var se *msqlite.Error
 	switch {
 	case err == nil, errors.Is(err, context.Canceled):
 		return ""
@@ -98,12 +95,9 @@ func writeFailureCause(err error) string {
 		return causeFlushFailed
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
 		return causeDiskFull
-	case errors.As(err, &se):
-		switch se.Code() & 0xff {
-		case sqlite3.SQLITE_FULL:
-			return causeDiskFull
-		case sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
-			return causeIO
+	case isSQLiteError(err):
+		if c := sqliteCause(err); c != "" {
+			return c
 		}
 	case strings.Contains(err.Error(), "could not extend file"), strings.Contains(err.Error(), "No space left on device"):
 		return causeDiskFull // PostgreSQL's words for a full disk

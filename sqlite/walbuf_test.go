@@ -1,3 +1,5 @@
+//go:build !sqlite_cgo
+
 package sqlite
 
 import (

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	msqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/publicmask/publicmask"
 	"github.com/publicmask/publicmask/internal/metric"
@@ -88,6 +90,7 @@ func (w *watchedStore) OrderedChanges() bool {
 // writeFailureCause classifies a failed write; "" for errors that say
 // nothing about the store (a business rule, a client that left).
 func writeFailureCause(err error) string {
+	var se *msqlite.Error
 	switch {
 	case err == nil, errors.Is(err, context.Canceled):
 		return ""
@@ -95,9 +98,12 @@ func writeFailureCause(err error) string {
 		return causeFlushFailed
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
 		return causeDiskFull
-	case isSQLiteError(err):
-		if c := sqliteCause(err); c != "" {
-			return c
+	case errors.As(err, &se):
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_FULL:
+			return causeDiskFull
+		case sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
+			return causeIO
 		}
 	case strings.Contains(err.Error(), "could not extend file"), strings.Contains(err.Error(), "No space left on device"):
 		return causeDiskFull // PostgreSQL's words for a full disk

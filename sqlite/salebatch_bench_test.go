@@ -43,9 +43,6 @@ func BenchmarkSaleBatch(b *testing.B) {
 func BenchmarkSaleBatchWALWrites(b *testing.B) {
 	for _, buffered := range []bool{false, true} {
 		b.Run(fmt.Sprintf("buffered=%v", buffered), func(b *testing.B) {
-			if buffered && !walBufAvailable {
-				b.Skip("the WAL buffer needs the pure-Go build")
-			}
 			defer func(v bool) { walBuffered = v }(walBuffered)
 			walBuffered = buffered
 			benchSaleBatch(b, chosenPageSize, 64)

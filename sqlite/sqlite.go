@@ -17,6 +17,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	_ "modernc.org/sqlite" // pure-Go driver: `go build` needs no C toolchain
+
 	"github.com/publicmask/publicmask"
 	"github.com/publicmask/publicmask/internal/migration"
 )

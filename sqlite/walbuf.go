@@ -1,5 +1,3 @@
-//go:build !sqlite_cgo
-
 package sqlite
 
 import (

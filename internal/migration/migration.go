@@ -34,10 +34,23 @@ type Dialect struct {
 	// Before runs under the lock before anything else (e.g. CREATE SCHEMA,
 	// which races between concurrent runners otherwise).
 	Before []string
+	// refuseNewer: a database with versions applied that this binary does
+	// not know was written by a newer binary; Up refuses it (ErrNewer).
+	refuseNewer bool
 }
 
+// ErrNewer: the database's schema is newer than the migrations this binary
+// carries.
+var ErrNewer = errors.New("migrate: the database was migrated by a newer publicmask")
+
 // SQLite is the dialect of the embedded store: one writer, no lock needed.
+// It refuses a newer schema: the embedded store's migrations reshape tables
+// and move what records mean (00013, a narrow outlets table), so an older
+// binary could misread a newer store instead of failing. (PostgreSQL
+// accepts one: its migrations only add, and ledger nodes are upgraded
+// first, so nodes not yet upgraded keep running.)
 var SQLite = Dialect{
+	refuseNewer: true,
 	// goose v3's table, verbatim.
 	createTable: `CREATE TABLE ` + table + ` (
 		id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -102,6 +115,11 @@ func Up(ctx context.Context, db *sql.DB, fsys fs.FS, d Dialect) ([]int64, error)
 	if err != nil {
 		return nil, err
 	}
+	if d.refuseNewer {
+		if v, known := newest(have), newestOf(ms); v > known {
+			return nil, fmt.Errorf("%w: its schema is at version %d, this binary knows up to %d; use that newer binary (or restore a backup taken before it ran)", ErrNewer, v, known)
+		}
+	}
 	var done []int64
 	for _, m := range ms {
 		if have[m.Version] {
@@ -113,6 +131,24 @@ func Up(ctx context.Context, db *sql.DB, fsys fs.FS, d Dialect) ([]int64, error)
 		done = append(done, m.Version)
 	}
 	return done, nil
+}
+
+func newest(have map[int64]bool) int64 {
+	var v int64
+	for k, ok := range have {
+		if ok {
+			v = max(v, k)
+		}
+	}
+	return v
+}
+
+func newestOf(ms []Migration) int64 {
+	var v int64
+	for _, m := range ms {
+		v = max(v, m.Version)
+	}
+	return v
 }
 
 // applied reads the versions in force, creating goose's table (with its

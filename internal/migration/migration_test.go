@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -195,6 +196,41 @@ func TestSQLite(t *testing.T) {
 			t.Fatalf("version table %v, want %v", got, wantRows(1))
 		}
 	})
+}
+
+// A store migrated by a newer binary (a version this one does not carry) is
+// refused on SQLite before anything runs; a version rolled back by goose's
+// down (is_applied false) does not count.
+func TestSQLiteRefusesNewerSchema(t *testing.T) {
+	ctx := context.Background()
+	newer := fstest.MapFS{
+		"00001_a.sql": {Data: []byte("-- +goose Up\nCREATE TABLE a (x INTEGER);\n")},
+		"00002_b.sql": {Data: []byte("-- +goose Up\nCREATE TABLE b (x INTEGER);\n")},
+	}
+	older := fstest.MapFS{
+		"00001_a.sql": newer["00001_a.sql"],
+		"00003_c.sql": {Data: []byte("-- +goose Up\nCREATE TABLE c (x INTEGER);\n")},
+	}
+	db := openSQLite(t)
+	if _, err := migration.Up(ctx, db, newer, migration.SQLite); err != nil {
+		t.Fatal(err)
+	}
+	older3 := fstest.MapFS{"00001_a.sql": newer["00001_a.sql"]}
+	done, err := migration.Up(ctx, db, older3, migration.SQLite)
+	if !errors.Is(err, migration.ErrNewer) || !strings.Contains(err.Error(), "version 2") || len(done) != 0 {
+		t.Fatalf("older binary: applied %v, err %v; want ErrNewer naming version 2", done, err)
+	}
+	// Version 3 is newer than the database's 2: this binary is not older.
+	if done, err := migration.Up(ctx, db, older, migration.SQLite); err != nil || !reflect.DeepEqual(done, []int64{3}) {
+		t.Fatalf("binary with a newer migration: applied %v, err %v; want [3]", done, err)
+	}
+	// goose's down of 2 and 3 leaves rows with is_applied false: not newer.
+	if _, err := db.Exec(`INSERT INTO goose_db_version (version_id, is_applied) VALUES (3, 0), (2, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := migration.Up(ctx, db, older3, migration.SQLite); err != nil {
+		t.Fatalf("after goose's down to 1: %v", err)
+	}
 }
 
 func TestLoad(t *testing.T) {

@@ -151,10 +151,15 @@ func deliverBulk(bt publicmask.BulkTx, b *batch, lines []DeliveryRequest, hashes
 	// Sized for the chunk: growing them was a tenth of the bytes a
 	// delivery list allocates, and at 540,000 outlets every byte brings the
 	// next collection of a heap held at the soft memory limit closer.
+	// The chunk's deliveries, receipts and receipts' bytes are made in
+	// one block each, not one object a line.
 	var (
 		ds      = make([]*publicmask.Delivery, 0, len(lines))
 		recs    = make([]publicmask.IdemRecord, 0, len(lines))
 		touched = make([]*publicmask.Outlet, 0, len(lines))
+		dslab   = make([]publicmask.Delivery, 0, len(lines))
+		rslab   = make([]StockReceipt, 0, len(lines))
+		jslab   = make([]byte, 0, receiptJSONSize*len(lines))
 	)
 	for j, d := range lines {
 		rec, ok := seen[keys[j]]
@@ -173,14 +178,21 @@ func deliverBulk(bt publicmask.BulkTx, b *batch, lines []DeliveryRequest, hashes
 			errs[j] = publicmask.Errorf(publicmask.ENotFound, "outlet %q not found", d.Outlet)
 			continue
 		}
-		del := &publicmask.Delivery{ID: "d" + timeOrderedID(), Outlet: o.Code, TxnID: d.TxnID, Quantity: d.Quantity, At: b.now}
+		dslab = append(dslab, publicmask.Delivery{ID: "d" + timeOrderedID(), Outlet: o.Code, TxnID: d.TxnID, Quantity: d.Quantity, At: b.now})
+		del := &dslab[len(dslab)-1]
 		o.Stock += d.Quantity
 		o.StockAt = b.now
-		r := &StockReceipt{ID: del.ID, Outlet: o.Code, At: b.now.In(publicmask.Seoul), Stock: o.Stock, Status: o.RemainStat(), StockAt: o.StockAt.In(publicmask.Seoul)}
-		body, err := r.MarshalJSON() // what json.Marshal(r) gives, without its copy
+		rslab = append(rslab, StockReceipt{ID: del.ID, Outlet: o.Code, At: b.now.In(publicmask.Seoul), Stock: o.Stock, Status: o.RemainStat(), StockAt: o.StockAt.In(publicmask.Seoul)})
+		r := &rslab[len(rslab)-1]
+		// What json.Marshal(r) gives, without its copy, into the chunk's
+		// block: each body is capped at its end, so that nothing appended
+		// to one runs into the next.
+		start := len(jslab)
+		jslab, err = r.appendJSON(jslab)
 		if err != nil {
 			return err
 		}
+		body := jslab[start:len(jslab):len(jslab)]
 		rec = publicmask.IdemRecord{Outlet: d.Outlet, TxnID: d.TxnID, BodyHash: hashes[j], Response: body, CreatedAt: b.now}
 		ds, recs, rs[j], bodies[j] = append(ds, del), append(recs, rec), r, body
 		if n := len(touched); n == 0 || touched[n-1] != o { // lines sorted by outlet
@@ -196,8 +208,12 @@ func deliverBulk(bt publicmask.BulkTx, b *batch, lines []DeliveryRequest, hashes
 		return err
 	}
 	save := touched[:0]
+	k := 0 // touched and added are both in code order
 	for _, o := range touched {
-		if _, ok := added.find(o.Code); ok {
+		for k < len(added) && added[k].Outlet < o.Code {
+			k++
+		}
+		if k < len(added) && added[k].Outlet == o.Code {
 			o.UpdatedAt = b.now // as AddStock wrote it
 			b.note(o)
 		} else {
@@ -257,10 +273,18 @@ func addStock(bt publicmask.BulkTx, b *batch, lines []DeliveryRequest, keys []pu
 	if err != nil {
 		return nil, err
 	}
+	k := 0 // got is in the order of adds, some perhaps missing
 	for i := range got {
 		o := &got[i]
-		a, _ := adds.find(o.Code)
-		o.Stock -= a.Quantity // the loop adds each line again
+		for k < len(adds) && adds[k].Outlet != o.Code {
+			k++
+		}
+		if k == len(adds) {
+			a, _ := adds.find(o.Code) // not in adds' order after all
+			o.Stock -= a.Quantity
+		} else {
+			o.Stock -= adds[k].Quantity // the loop adds each line again
+		}
 		b.outlets[o.Code] = o
 	}
 	return adds, nil

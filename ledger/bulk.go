@@ -5,6 +5,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/publicmask/publicmask"
 )
@@ -160,6 +161,8 @@ func deliverBulk(bt publicmask.BulkTx, b *batch, lines []DeliveryRequest, hashes
 		dslab   = make([]publicmask.Delivery, 0, len(lines))
 		rslab   = make([]StockReceipt, 0, len(lines))
 		jslab   = make([]byte, 0, receiptJSONSize*len(lines))
+		drecs   = make([]publicmask.DeliveryRecord, 0, len(lines))
+		scratch []byte
 	)
 	for j, d := range lines {
 		rec, ok := seen[keys[j]]
@@ -194,6 +197,10 @@ func deliverBulk(bt publicmask.BulkTx, b *batch, lines []DeliveryRequest, hashes
 		}
 		body := jslab[start:len(jslab):len(jslab)]
 		rec = publicmask.IdemRecord{Outlet: d.Outlet, TxnID: d.TxnID, BodyHash: hashes[j], Response: body, CreatedAt: b.now}
+		if scratch, ok = compactable(&rec, del, o.Stock, scratch); ok {
+			drecs = append(drecs, publicmask.DeliveryRecord{ID: del.ID, Quantity: del.Quantity, Stock: o.Stock})
+			rec.Delivery = &drecs[len(drecs)-1]
+		}
 		ds, recs, rs[j], bodies[j] = append(ds, del), append(recs, rec), r, body
 		if n := len(touched); n == 0 || touched[n-1] != o { // lines sorted by outlet
 			touched = append(touched, o)
@@ -221,6 +228,42 @@ func deliverBulk(bt publicmask.BulkTx, b *batch, lines []DeliveryRequest, hashes
 		}
 	}
 	return b.saveMany(bt, save)
+}
+
+// compactable reports whether rec, the record of the delivery d that left
+// its outlet at stock, is made again byte for byte by fullRecord from d's
+// row (outlet, id, time), its hash and the stock: then a store may keep
+// the stock in d's row instead of the response (IdemRecord.Delivery;
+// in SQLite the response was a third of the bytes a line wrote). It is
+// checked by making the record again (scratch is reused for that), so
+// that a receipt of another shape — a suspended outlet's, a time with
+// nanoseconds, text that encoding/json escapes — keeps its response.
+func compactable(rec *publicmask.IdemRecord, d *publicmask.Delivery, stock int, scratch []byte) ([]byte, bool) {
+	if d.At.Nanosecond()%1000 != 0 || d.Outlet != rec.Outlet || d.TxnID != rec.TxnID || !d.At.Equal(rec.CreatedAt) {
+		return scratch, false
+	}
+	r := deliveryReceipt(d.ID, rec.Outlet, rec.CreatedAt, stock)
+	scratch, err := r.appendJSON(scratch[:0])
+	return scratch, err == nil && string(scratch) == string(rec.Response)
+}
+
+// deliveryReceipt is the receipt of the delivery id that left outlet at
+// stock: the delivery's time is its at and its stock_at (deliverBulk).
+func deliveryReceipt(id, outlet string, at time.Time, stock int) StockReceipt {
+	at = at.In(publicmask.Seoul)
+	return StockReceipt{ID: id, Outlet: outlet, At: at, Stock: stock, Status: publicmask.RemainStat(stock, false, true), StockAt: at}
+}
+
+// fullRecord is rec with its Response made again, if the store kept it as
+// its Delivery (IdemRecord.Delivery), or rec.
+func fullRecord(rec publicmask.IdemRecord) publicmask.IdemRecord {
+	d := rec.Delivery
+	if d == nil || rec.Response != nil {
+		return rec
+	}
+	r := deliveryReceipt(d.ID, rec.Outlet, rec.CreatedAt, d.Stock)
+	rec.Response, _ = r.appendJSON(make([]byte, 0, receiptJSONSize))
+	return rec
 }
 
 // sameKey finds the record of k among recs, the records of a chunk's lines

@@ -3,6 +3,7 @@ package ledger
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -238,8 +239,15 @@ func deliverBulk(bt publicmask.BulkTx, b *batch, lines []DeliveryRequest, hashes
 // checked by making the record again (scratch is reused for that), so
 // that a receipt of another shape — a suspended outlet's, a time with
 // nanoseconds, text that encoding/json escapes — keeps its response.
+//
+// Only receipts of the plain shape are kept compact: codes and ids that
+// JSON writes as they are, a time at Seoul's +09:00 (not its summer time of
+// 1987–88). Migration 00014's Down makes the receipts again in SQL, which
+// knows no other shape; a receipt encoding/json writes otherwise would
+// match here but not there.
 func compactable(rec *publicmask.IdemRecord, d *publicmask.Delivery, stock int, scratch []byte) ([]byte, bool) {
-	if d.At.Nanosecond()%1000 != 0 || d.Outlet != rec.Outlet || d.TxnID != rec.TxnID || !d.At.Equal(rec.CreatedAt) {
+	if d.At.Nanosecond()%1000 != 0 || d.Outlet != rec.Outlet || d.TxnID != rec.TxnID || !d.At.Equal(rec.CreatedAt) ||
+		!plainJSON(d.ID) || !plainJSON(rec.Outlet) || !atSeoulStandard(d.At) {
 		return scratch, false
 	}
 	r := deliveryReceipt(d.ID, rec.Outlet, rec.CreatedAt, stock)
@@ -254,16 +262,30 @@ func deliveryReceipt(id, outlet string, at time.Time, stock int) StockReceipt {
 	return StockReceipt{ID: id, Outlet: outlet, At: at, Stock: stock, Status: publicmask.RemainStat(stock, false, true), StockAt: at}
 }
 
+// atSeoulStandard: t in Seoul is at +09:00 and within the years RFC 3339
+// writes.
+func atSeoulStandard(t time.Time) bool {
+	t = t.In(publicmask.Seoul)
+	_, off := t.Zone()
+	return off == 9*3600 && plainTime(t)
+}
+
 // fullRecord is rec with its Response made again, if the store kept it as
-// its Delivery (IdemRecord.Delivery), or rec.
-func fullRecord(rec publicmask.IdemRecord) publicmask.IdemRecord {
+// its Delivery (IdemRecord.Delivery), or rec. The receipt's shape
+// (StockReceipt's JSON, RemainStat's bands) is thereby part of what
+// compact records mean: TestCompactReceiptGolden pins it.
+func fullRecord(rec publicmask.IdemRecord) (publicmask.IdemRecord, error) {
 	d := rec.Delivery
 	if d == nil || rec.Response != nil {
-		return rec
+		return rec, nil
 	}
 	r := deliveryReceipt(d.ID, rec.Outlet, rec.CreatedAt, d.Stock)
-	rec.Response, _ = r.appendJSON(make([]byte, 0, receiptJSONSize))
-	return rec
+	body, err := r.appendJSON(make([]byte, 0, receiptJSONSize))
+	if err != nil {
+		return rec, fmt.Errorf("ledger: the receipt of delivery %s made again: %w", d.ID, err)
+	}
+	rec.Response = body
+	return rec, nil
 }
 
 // sameKey finds the record of k among recs, the records of a chunk's lines

@@ -238,9 +238,9 @@ func firstAnswer(tx publicmask.Tx, outlet, txnID, hash string) (first []byte, ok
 // replay answers a txn_id seen before: the first answer if the body is the
 // same, a txn_conflict refusal otherwise.
 func replay(rec publicmask.IdemRecord, hash string) ([]byte, error) {
-	rec = fullRecord(rec)
 	if rec.BodyHash != hash {
 		return nil, reject(publicmask.Errorf(publicmask.ETxnConflict, "txn_id %q was already used with a different request", rec.TxnID))
 	}
-	return rec.Response, nil
+	rec, err := fullRecord(rec)
+	return rec.Response, err
 }

@@ -163,7 +163,9 @@ func (t *tx) Idempotencies(keys []publicmask.IdemKey) (map[publicmask.IdemKey]pu
 			return err
 		}
 		r.CreatedAt = fromMicro(created)
-		d.into(&r)
+		if err := d.into(&r); err != nil {
+			return err
+		}
 		out[publicmask.IdemKey{Outlet: r.Outlet, TxnID: r.TxnID}] = r
 		return nil
 	})
@@ -221,16 +223,20 @@ type compactRecord struct {
 	stock    sql.NullInt64
 }
 
-func (d *compactRecord) into(r *publicmask.IdemRecord) {
+func (d *compactRecord) into(r *publicmask.IdemRecord) error {
 	switch h := d.hash.(type) {
 	case string:
 		r.BodyHash = h
 	case []byte:
 		r.BodyHash = hex.EncodeToString(h)
+	default:
+		return fmt.Errorf("sqlite: the record of %s/%s has a body hash of type %T", r.Outlet, r.TxnID, h)
 	}
-	if r.Response == nil && d.stock.Valid {
+	if len(r.Response) == 0 && d.stock.Valid {
+		r.Response = nil
 		r.Delivery = &publicmask.DeliveryRecord{ID: d.id.String, Quantity: int(d.quantity.Int64), Stock: int(d.stock.Int64)}
 	}
+	return nil
 }
 
 // compactHash is a body hash as a compact record keeps it: the bytes of
@@ -424,7 +430,11 @@ func (t *tx) InsertDeliveries(ds []*publicmask.Delivery) error {
 			case c != nil && c.ID == d.ID && c.Quantity == d.Quantity && r.Response != nil:
 				// The ledger makes the receipt again from the row and the
 				// stock (migration 00014).
-				hash, stock = compactHash(r.BodyHash, &hashes), c.Stock
+				// Its response is an empty blob, not NULL: a binary from
+				// before 00014 looks records up by response IS NOT NULL, and
+				// so finds this one and answers a replay txn_conflict (the
+				// blob hash is not its text) instead of delivering again.
+				hash, resp, stock = compactHash(r.BodyHash, &hashes), []byte{}, c.Stock
 			case r.Response == nil:
 				hash, resp = r.BodyHash, []byte{}
 			default:

@@ -54,6 +54,11 @@ func TestDeliveryRecordsCompact(t *testing.T) {
 	for i := range 40 {
 		outlets = append(outlets, publicmask.Outlet{Code: fmt.Sprintf("%08d", 31000000+i), Name: "약국", Addr: "서울", Type: publicmask.TypePharmacy, Lat: 37.5, Lng: 127})
 	}
+	// A code JSON escapes (the ledger takes it; HTTP's validation would
+	// not): its receipt is encoding/json's, which 00014's Down could not
+	// make again, so it keeps its response.
+	escaped := publicmask.Outlet{Code: "A&B<1", Name: "약국", Addr: "서울", Type: publicmask.TypePharmacy, Lat: 37.5, Lng: 127}
+	outlets = append(outlets, escaped)
 	if _, err := l.ImportOutlets(ctx, outlets); err != nil {
 		t.Fatal(err)
 	}
@@ -62,9 +67,9 @@ func TestDeliveryRecordsCompact(t *testing.T) {
 	}
 	var lines []ledger.DeliveryRequest
 	for i, o := range outlets {
-		lines = append(lines, ledger.DeliveryRequest{Outlet: o.Code, Quantity: []int{1, 5, 40, 150}[i%4], TxnID: "open-" + o.Code})
+		lines = append(lines, ledger.DeliveryRequest{Outlet: o.Code, Quantity: []int{1, 5, 40, 150}[i%4], TxnID: fmt.Sprintf("open-%d", i)})
 		if i%5 == 0 { // an outlet twice: the second line's receipt shows both
-			lines = append(lines, ledger.DeliveryRequest{Outlet: o.Code, Quantity: 60, TxnID: "more-" + o.Code})
+			lines = append(lines, ledger.DeliveryRequest{Outlet: o.Code, Quantity: 60, TxnID: fmt.Sprintf("more-%d", i)})
 		}
 	}
 	first, err := l.DeliverMany(ctx, lines)
@@ -83,7 +88,7 @@ func TestDeliveryRecordsCompact(t *testing.T) {
 	}
 	defer db.Close()
 	var compact, full int
-	rows, err := db.QueryContext(ctx, `SELECT outlet, response IS NULL AND stock IS NOT NULL, typeof(body_hash) = 'blob' FROM deliveries`)
+	rows, err := db.QueryContext(ctx, `SELECT outlet, length(response) = 0 AND stock IS NOT NULL, typeof(body_hash) = 'blob' FROM deliveries`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,15 +101,35 @@ func TestDeliveryRecordsCompact(t *testing.T) {
 		switch {
 		case c && b:
 			compact++
-		case code == outlets[3].Code && !c:
+		case (code == outlets[3].Code || code == escaped.Code) && !c:
 			full++
 		default:
 			t.Errorf("outlet %s: compact %v, hash a blob %v", code, c, b)
 		}
 	}
 	rows.Close()
-	if compact != len(lines)-1 || full != 1 {
-		t.Fatalf("%d compact records, %d full; want %d and 1", compact, full, len(lines)-1)
+	wantFull := 0
+	for _, d := range lines {
+		if d.Outlet == outlets[3].Code || d.Outlet == escaped.Code {
+			wantFull++
+		}
+	}
+	if compact != len(lines)-wantFull || full != wantFull {
+		t.Fatalf("%d compact records, %d full; want %d and %d", compact, full, len(lines)-wantFull, wantFull)
+	}
+	// A binary from before 00014 looks a delivery's record up by response
+	// IS NOT NULL: it must find a compact row, and with a hash that is not
+	// the text it compares (so it answers txn_conflict, not a second
+	// delivery of the line).
+	var oldHash string
+	var oldResp []byte
+	err = db.QueryRowContext(ctx, `SELECT body_hash, response FROM deliveries WHERE outlet = ? AND txn_id = ? AND response IS NOT NULL LIMIT 1`,
+		lines[0].Outlet, lines[0].TxnID).Scan(&oldHash, &oldResp)
+	if err != nil {
+		t.Fatalf("the pre-00014 look-up does not find a compact record: %v", err)
+	}
+	if len(oldHash) == 64 || len(oldResp) != 0 {
+		t.Fatalf("the pre-00014 look-up reads hash %q, response %q: it would replay, not refuse", oldHash, oldResp)
 	}
 	replayed := func(l *ledger.Ledger, when string) {
 		t.Helper()

@@ -117,8 +117,9 @@ func (t *tx) Idempotency(outlet, txnID string) (publicmask.IdemRecord, bool, err
 			return r, false, err
 		}
 		if q == sqlDelivIdemGet {
-			err = row.Scan(&d.hash, &r.Response, &created, &d.id, &d.quantity, &d.stock)
-			d.into(&r)
+			if err = row.Scan(&d.hash, &r.Response, &created, &d.id, &d.quantity, &d.stock); err == nil {
+				err = d.into(&r)
+			}
 		} else {
 			err = row.Scan(&r.BodyHash, &r.Response, &created)
 		}

@@ -110,6 +110,22 @@ type IdemRecord struct {
 	BodyHash  string
 	Response  []byte
 	CreatedAt time.Time
+	// Delivery, set by the ledger on the record of a delivery line whose
+	// Response it can make again from the delivery's own row and Delivery
+	// (its receipt shows the stock after the line and the delivery's time
+	// as both at and stock_at): a store may then keep Delivery.Stock in
+	// the delivery's row instead of Response, and give the record back
+	// with its BodyHash, Delivery set and Response nil, for the ledger to
+	// make again (ledger.fullRecord). Stores that keep Response ignore it.
+	Delivery *DeliveryRecord
+}
+
+// DeliveryRecord is what a delivery line's record is made again from,
+// beside its outlet, txn_id and time (IdemRecord.Delivery).
+type DeliveryRecord struct {
+	ID       string // the delivery's
+	Quantity int
+	Stock    int // the outlet's stock after the line, as its receipt showed
 }
 
 // Token roles.

@@ -3,8 +3,10 @@ package ledger
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/publicmask/publicmask"
 )
@@ -151,10 +153,17 @@ func deliverBulk(bt publicmask.BulkTx, b *batch, lines []DeliveryRequest, hashes
 	// Sized for the chunk: growing them was a tenth of the bytes a
 	// delivery list allocates, and at 540,000 outlets every byte brings the
 	// next collection of a heap held at the soft memory limit closer.
+	// The chunk's deliveries, receipts and receipts' bytes are made in
+	// one block each, not one object a line.
 	var (
 		ds      = make([]*publicmask.Delivery, 0, len(lines))
 		recs    = make([]publicmask.IdemRecord, 0, len(lines))
 		touched = make([]*publicmask.Outlet, 0, len(lines))
+		dslab   = make([]publicmask.Delivery, 0, len(lines))
+		rslab   = make([]StockReceipt, 0, len(lines))
+		jslab   = make([]byte, 0, receiptJSONSize*len(lines))
+		drecs   = make([]publicmask.DeliveryRecord, 0, len(lines))
+		scratch []byte
 	)
 	for j, d := range lines {
 		rec, ok := seen[keys[j]]
@@ -173,15 +182,26 @@ func deliverBulk(bt publicmask.BulkTx, b *batch, lines []DeliveryRequest, hashes
 			errs[j] = publicmask.Errorf(publicmask.ENotFound, "outlet %q not found", d.Outlet)
 			continue
 		}
-		del := &publicmask.Delivery{ID: "d" + timeOrderedID(), Outlet: o.Code, TxnID: d.TxnID, Quantity: d.Quantity, At: b.now}
+		dslab = append(dslab, publicmask.Delivery{ID: "d" + timeOrderedID(), Outlet: o.Code, TxnID: d.TxnID, Quantity: d.Quantity, At: b.now})
+		del := &dslab[len(dslab)-1]
 		o.Stock += d.Quantity
 		o.StockAt = b.now
-		r := &StockReceipt{ID: del.ID, Outlet: o.Code, At: b.now.In(publicmask.Seoul), Stock: o.Stock, Status: o.RemainStat(), StockAt: o.StockAt.In(publicmask.Seoul)}
-		body, err := r.MarshalJSON() // what json.Marshal(r) gives, without its copy
+		rslab = append(rslab, StockReceipt{ID: del.ID, Outlet: o.Code, At: b.now.In(publicmask.Seoul), Stock: o.Stock, Status: o.RemainStat(), StockAt: o.StockAt.In(publicmask.Seoul)})
+		r := &rslab[len(rslab)-1]
+		// What json.Marshal(r) gives, without its copy, into the chunk's
+		// block: each body is capped at its end, so that nothing appended
+		// to one runs into the next.
+		start := len(jslab)
+		jslab, err = r.appendJSON(jslab)
 		if err != nil {
 			return err
 		}
+		body := jslab[start:len(jslab):len(jslab)]
 		rec = publicmask.IdemRecord{Outlet: d.Outlet, TxnID: d.TxnID, BodyHash: hashes[j], Response: body, CreatedAt: b.now}
+		if scratch, ok = compactable(&rec, del, o.Stock, scratch); ok {
+			drecs = append(drecs, publicmask.DeliveryRecord{ID: del.ID, Quantity: del.Quantity, Stock: o.Stock})
+			rec.Delivery = &drecs[len(drecs)-1]
+		}
 		ds, recs, rs[j], bodies[j] = append(ds, del), append(recs, rec), r, body
 		if n := len(touched); n == 0 || touched[n-1] != o { // lines sorted by outlet
 			touched = append(touched, o)
@@ -196,8 +216,12 @@ func deliverBulk(bt publicmask.BulkTx, b *batch, lines []DeliveryRequest, hashes
 		return err
 	}
 	save := touched[:0]
+	k := 0 // touched and added are both in code order
 	for _, o := range touched {
-		if _, ok := added.find(o.Code); ok {
+		for k < len(added) && added[k].Outlet < o.Code {
+			k++
+		}
+		if k < len(added) && added[k].Outlet == o.Code {
 			o.UpdatedAt = b.now // as AddStock wrote it
 			b.note(o)
 		} else {
@@ -205,6 +229,63 @@ func deliverBulk(bt publicmask.BulkTx, b *batch, lines []DeliveryRequest, hashes
 		}
 	}
 	return b.saveMany(bt, save)
+}
+
+// compactable reports whether rec, the record of the delivery d that left
+// its outlet at stock, is made again byte for byte by fullRecord from d's
+// row (outlet, id, time), its hash and the stock: then a store may keep
+// the stock in d's row instead of the response (IdemRecord.Delivery;
+// in SQLite the response was a third of the bytes a line wrote). It is
+// checked by making the record again (scratch is reused for that), so
+// that a receipt of another shape — a suspended outlet's, a time with
+// nanoseconds, text that encoding/json escapes — keeps its response.
+//
+// Only receipts of the plain shape are kept compact: codes and ids that
+// JSON writes as they are, a time at Seoul's +09:00 (not its summer time of
+// 1987–88). Migration 00014's Down makes the receipts again in SQL, which
+// knows no other shape; a receipt encoding/json writes otherwise would
+// match here but not there.
+func compactable(rec *publicmask.IdemRecord, d *publicmask.Delivery, stock int, scratch []byte) ([]byte, bool) {
+	if d.At.Nanosecond()%1000 != 0 || d.Outlet != rec.Outlet || d.TxnID != rec.TxnID || !d.At.Equal(rec.CreatedAt) ||
+		!plainJSON(d.ID) || !plainJSON(rec.Outlet) || !atSeoulStandard(d.At) {
+		return scratch, false
+	}
+	r := deliveryReceipt(d.ID, rec.Outlet, rec.CreatedAt, stock)
+	scratch, err := r.appendJSON(scratch[:0])
+	return scratch, err == nil && string(scratch) == string(rec.Response)
+}
+
+// deliveryReceipt is the receipt of the delivery id that left outlet at
+// stock: the delivery's time is its at and its stock_at (deliverBulk).
+func deliveryReceipt(id, outlet string, at time.Time, stock int) StockReceipt {
+	at = at.In(publicmask.Seoul)
+	return StockReceipt{ID: id, Outlet: outlet, At: at, Stock: stock, Status: publicmask.RemainStat(stock, false, true), StockAt: at}
+}
+
+// atSeoulStandard: t in Seoul is at +09:00 and within the years RFC 3339
+// writes.
+func atSeoulStandard(t time.Time) bool {
+	t = t.In(publicmask.Seoul)
+	_, off := t.Zone()
+	return off == 9*3600 && plainTime(t)
+}
+
+// fullRecord is rec with its Response made again, if the store kept it as
+// its Delivery (IdemRecord.Delivery), or rec. The receipt's shape
+// (StockReceipt's JSON, RemainStat's bands) is thereby part of what
+// compact records mean: TestCompactReceiptGolden pins it.
+func fullRecord(rec publicmask.IdemRecord) (publicmask.IdemRecord, error) {
+	d := rec.Delivery
+	if d == nil || rec.Response != nil {
+		return rec, nil
+	}
+	r := deliveryReceipt(d.ID, rec.Outlet, rec.CreatedAt, d.Stock)
+	body, err := r.appendJSON(make([]byte, 0, receiptJSONSize))
+	if err != nil {
+		return rec, fmt.Errorf("ledger: the receipt of delivery %s made again: %w", d.ID, err)
+	}
+	rec.Response = body
+	return rec, nil
 }
 
 // sameKey finds the record of k among recs, the records of a chunk's lines
@@ -257,10 +338,18 @@ func addStock(bt publicmask.BulkTx, b *batch, lines []DeliveryRequest, keys []pu
 	if err != nil {
 		return nil, err
 	}
+	k := 0 // got is in the order of adds, some perhaps missing
 	for i := range got {
 		o := &got[i]
-		a, _ := adds.find(o.Code)
-		o.Stock -= a.Quantity // the loop adds each line again
+		for k < len(adds) && adds[k].Outlet != o.Code {
+			k++
+		}
+		if k == len(adds) {
+			a, _ := adds.find(o.Code) // not in adds' order after all
+			o.Stock -= a.Quantity
+		} else {
+			o.Stock -= adds[k].Quantity // the loop adds each line again
+		}
 		b.outlets[o.Code] = o
 	}
 	return adds, nil

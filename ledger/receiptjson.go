@@ -12,11 +12,21 @@ import (
 // Values it cannot write byte for byte as encoding/json would (text to
 // escape, odd times) take the reflective path.
 func (r StockReceipt) MarshalJSON() ([]byte, error) {
+	return r.appendJSON(make([]byte, 0, 256))
+}
+
+// receiptJSONSize is about the length of a delivery's receipt in JSON
+// (~190 bytes): a delivery list's receipts are appended to one block of
+// this much a line (deliverBulk).
+const receiptJSONSize = 200
+
+// appendJSON appends to b what MarshalJSON gives.
+func (r *StockReceipt) appendJSON(b []byte) ([]byte, error) {
 	if !plainJSON(r.ID) || !plainJSON(r.Outlet) || !plainJSON(r.Status) || !plainTime(r.At) || !plainTime(r.StockAt) {
 		type reflective StockReceipt
-		return json.Marshal(reflective(r))
+		j, err := json.Marshal(reflective(*r))
+		return append(b, j...), err
 	}
-	b := make([]byte, 0, 256)
 	b = append(b, `{"id":"`...)
 	b = append(b, r.ID...)
 	b = append(b, `","outlet":"`...)

@@ -241,5 +241,6 @@ func replay(rec publicmask.IdemRecord, hash string) ([]byte, error) {
 	if rec.BodyHash != hash {
 		return nil, reject(publicmask.Errorf(publicmask.ETxnConflict, "txn_id %q was already used with a different request", rec.TxnID))
 	}
-	return rec.Response, nil
+	rec, err := fullRecord(rec)
+	return rec.Response, err
 }

@@ -133,9 +133,9 @@ var (
 	// The records of a list of keys: the keys drive the join, so that each
 	// is one look-up in the primary key.
 	multiIdemGet = multiSQL{head: `WITH k(outlet, txn_id) AS (VALUES `, cols: 2,
-		tail: `) SELECT i.outlet, i.txn_id, i.body_hash, i.response, i.created_at FROM k CROSS JOIN idempotency i ON i.outlet = k.outlet AND i.txn_id = k.txn_id
-			UNION ALL SELECT s.outlet, s.txn_id, s.body_hash, s.response, s.recorded_at FROM k CROSS JOIN sales s ON s.outlet = k.outlet AND s.txn_id = k.txn_id WHERE s.response IS NOT NULL
-			UNION ALL SELECT d.outlet, d.txn_id, d.body_hash, d.response, d.at FROM k CROSS JOIN deliveries d ON d.outlet = k.outlet AND d.txn_id = k.txn_id WHERE d.response IS NOT NULL`}
+		tail: `) SELECT i.outlet, i.txn_id, i.body_hash, i.response, i.created_at, NULL, NULL, NULL FROM k CROSS JOIN idempotency i ON i.outlet = k.outlet AND i.txn_id = k.txn_id
+			UNION ALL SELECT s.outlet, s.txn_id, s.body_hash, s.response, s.recorded_at, NULL, NULL, NULL FROM k CROSS JOIN sales s ON s.outlet = k.outlet AND s.txn_id = k.txn_id WHERE s.response IS NOT NULL
+			UNION ALL SELECT d.outlet, d.txn_id, d.body_hash, d.response, d.at, d.id, d.quantity, d.stock FROM k CROSS JOIN deliveries d ON d.outlet = k.outlet AND d.txn_id = k.txn_id WHERE d.response IS NOT NULL OR d.stock IS NOT NULL`}
 	// The change log's entries of the outlets multiOutlet changed (migration
 	// 00011: no trigger appends them).
 	multiChange = multiSQL{head: `INSERT OR REPLACE INTO outlet_changes (version, code) VALUES `, cols: 2}
@@ -305,7 +305,7 @@ func (t *tx) checkNoRecords(keys []publicmask.IdemKey) error {
 		return append(a, keys[i].Outlet, keys[i].TxnID)
 	}, func(rows *sql.Rows) error {
 		found++
-		return rows.Scan(&dup.Outlet, &dup.TxnID, new(string), new([]byte), new(int64))
+		return rows.Scan(&dup.Outlet, &dup.TxnID, new(string), new([]byte), new(int64), new(any), new(any), new(any))
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: idempotency: %w", err)

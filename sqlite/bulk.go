@@ -1,8 +1,10 @@
 package sqlite
 
 import (
+	"crypto/sha256"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"time"
@@ -156,10 +158,14 @@ func (t *tx) Idempotencies(keys []publicmask.IdemKey) (map[publicmask.IdemKey]pu
 	}, func(rows *sql.Rows) error {
 		var r publicmask.IdemRecord
 		var created int64
-		if err := rows.Scan(&r.Outlet, &r.TxnID, &r.BodyHash, &r.Response, &created); err != nil {
+		var d compactRecord
+		if err := rows.Scan(&r.Outlet, &r.TxnID, &d.hash, &r.Response, &created, &d.id, &d.quantity, &d.stock); err != nil {
 			return err
 		}
 		r.CreatedAt = fromMicro(created)
+		if err := d.into(&r); err != nil {
+			return err
+		}
 		out[publicmask.IdemKey{Outlet: r.Outlet, TxnID: r.TxnID}] = r
 		return nil
 	})
@@ -184,7 +190,7 @@ var (
 	sqlRegistryAppendGroup = newGroupSQL(sqlRegistryAppend)
 	sqlOutletUpsertGroup   = newGroupSQL(sqlOutletUpsert)
 	sqlChangesGroup        = newGroupSQL(sqlChangesInsert)
-	sqlDeliveriesGroup     = newGroupSQL(func(n int) string { return sqlInsert(tableDeliveries, 7, n) })
+	sqlDeliveriesGroup     = newGroupSQL(func(n int) string { return sqlInsert(tableDeliveries, 8, n) })
 )
 
 // The statements of SaveOutlets (migration 00013): the registry ids of n
@@ -203,7 +209,67 @@ func sqlOutletUpsert(n int) string {
 		` ON CONFLICT (code) DO UPDATE SET reg = excluded.reg, stock = excluded.stock, suspended = excluded.suspended, stock_at = excluded.stock_at, updated_at = excluded.updated_at, version = excluded.version, sold = excluded.sold`
 }
 
-const tableDeliveries = "deliveries (id, outlet, txn_id, quantity, at, body_hash, response)"
+const tableDeliveries = "deliveries (id, outlet, txn_id, quantity, at, body_hash, response, stock)"
+
+// compactRecord is a record's body_hash as read, and what a delivery's
+// row gives of its record besides (migration 00014): a record kept as its
+// stock (response NULL, stock not) goes back to the ledger as its
+// Delivery, and its hash, kept as the 32 bytes its hexadecimal text
+// stands for, as that text.
+type compactRecord struct {
+	hash     any
+	id       sql.NullString
+	quantity sql.NullInt64
+	stock    sql.NullInt64
+}
+
+func (d *compactRecord) into(r *publicmask.IdemRecord) error {
+	switch h := d.hash.(type) {
+	case string:
+		r.BodyHash = h
+	case []byte:
+		r.BodyHash = hex.EncodeToString(h)
+	default:
+		return fmt.Errorf("sqlite: the record of %s/%s has a body hash of type %T", r.Outlet, r.TxnID, h)
+	}
+	if len(r.Response) == 0 && d.stock.Valid {
+		r.Response = nil
+		r.Delivery = &publicmask.DeliveryRecord{ID: d.id.String, Quantity: int(d.quantity.Int64), Stock: int(d.stock.Int64)}
+	}
+	return nil
+}
+
+// compactHash is a body hash as a compact record keeps it: the bytes of
+// a hash in lower-case hexadecimal (the ledger's), appended to slab, any
+// other text as it is.
+func compactHash(h string, slab *[]byte) any {
+	if len(h) != 2*sha256.Size {
+		return h
+	}
+	s := *slab
+	n := len(s)
+	for i := 0; i < len(h); i += 2 {
+		hi, ok1 := lowerHex(h[i])
+		lo, ok2 := lowerHex(h[i+1])
+		if !ok1 || !ok2 {
+			*slab = s[:n]
+			return h
+		}
+		s = append(s, hi<<4|lo)
+	}
+	*slab = s
+	return s[n:len(s):len(s)]
+}
+
+func lowerHex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
+}
 
 func sqlInsert(table string, cols, n int) string {
 	return `INSERT INTO ` + table + ` VALUES ` + values(n, cols)
@@ -355,17 +421,28 @@ func (t *tx) InsertDeliveries(ds []*publicmask.Delivery) error {
 	}
 	var at boxed
 	i := 0
-	return insertRows(t, tableDeliveries, 7, sqlDeliveriesGroup, ds, func(args []any, d *publicmask.Delivery) []any {
-		var hash, resp any = "", nil // NULL: the record, if any, is elsewhere
+	hashes := make([]byte, 0, sha256.Size*len(recs)) // the compact records' hashes
+	return insertRows(t, tableDeliveries, 8, sqlDeliveriesGroup, ds, func(args []any, d *publicmask.Delivery) []any {
+		var hash, resp, stock any = "", nil, nil // NULL, NULL: the record, if any, is elsewhere
 		if recs != nil {
 			r := &recs[i]
-			hash, resp = r.BodyHash, r.Response
-			if r.Response == nil {
-				resp = []byte{}
+			switch c := r.Delivery; {
+			case c != nil && c.ID == d.ID && c.Quantity == d.Quantity && r.Response != nil:
+				// The ledger makes the receipt again from the row and the
+				// stock (migration 00014).
+				// Its response is an empty blob, not NULL: a binary from
+				// before 00014 looks records up by response IS NOT NULL, and
+				// so finds this one and answers a replay txn_conflict (the
+				// blob hash is not its text) instead of delivering again.
+				hash, resp, stock = compactHash(r.BodyHash, &hashes), []byte{}, c.Stock
+			case r.Response == nil:
+				hash, resp = r.BodyHash, []byte{}
+			default:
+				hash, resp = r.BodyHash, r.Response
 			}
 		}
 		i++
-		return append(args, d.ID, d.Outlet, d.TxnID, d.Quantity, at.micro(d.At), hash, resp)
+		return append(args, d.ID, d.Outlet, d.TxnID, d.Quantity, at.micro(d.At), hash, resp, stock)
 	})
 }
 

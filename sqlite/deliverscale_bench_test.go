@@ -5,7 +5,9 @@ package sqlite_test
 import (
 	"context"
 	"os"
+	"runtime/pprof"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -16,7 +18,9 @@ import (
 // (default 100,000) imported untimed, then delivered in lists of 50,000 as
 // scripts/load.py sends them. Per line: CPU of the process (steadier than
 // wall time on a shared machine), ns and allocations:
-// `BENCH_DELIVER_OUTLETS=540000 go test ./sqlite -run '^$' -bench DeliverScale -benchtime 1x -benchmem`.
+// `BENCH_DELIVER_OUTLETS=540000 go test ./sqlite -run '^$' -bench DeliverScale -benchtime 1x -benchmem`;
+// BENCH_DELIVER_CPUPROFILE=FILE writes a CPU profile of the deliveries alone;
+// written-B/line is what the process wrote to storage during them.
 func BenchmarkDeliverScale(b *testing.B) {
 	n := 100_000
 	if v, err := strconv.Atoi(os.Getenv("BENCH_DELIVER_OUTLETS")); err == nil {
@@ -25,6 +29,7 @@ func BenchmarkDeliverScale(b *testing.B) {
 	ctx := context.Background()
 	outlets, lines := bulkRegistry(n)
 	var cpu time.Duration
+	var written int64
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
@@ -34,7 +39,17 @@ func BenchmarkDeliverScale(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		c0 := processCPU()
+		c0, w0 := processCPU(), writtenBytes()
+		if f := os.Getenv("BENCH_DELIVER_CPUPROFILE"); f != "" {
+			out, err := os.Create(f)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := pprof.StartCPUProfile(out); err != nil {
+				b.Fatal(err)
+			}
+			defer out.Close()
+		}
 		b.StartTimer()
 		for lo := 0; lo < n; lo += 50_000 {
 			part := lines[lo:min(lo+50_000, n)]
@@ -45,12 +60,37 @@ func BenchmarkDeliverScale(b *testing.B) {
 		}
 		b.StopTimer()
 		cpu += processCPU() - c0
+		written += writtenBytes() - w0
+		pprof.StopCPUProfile()
 		l.Close(ctx)
 		s.Close()
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*n), "cpu-ns/line")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/line")
+	if written >= 0 {
+		b.ReportMetric(float64(written)/float64(b.N*n), "written-B/line")
+	}
+}
+
+// writtenBytes is what the process has caused to be written to storage
+// (write_bytes of /proc/self/io: the WAL, the checkpoints), -1 where it
+// cannot be read.
+func writtenBytes() int64 {
+	data, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return -1
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, "write_bytes: "); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return -1
+			}
+			return n
+		}
+	}
+	return -1
 }
 
 func processCPU() time.Duration {

@@ -111,11 +111,18 @@ func (t *tx) Idempotency(outlet, txnID string) (publicmask.IdemRecord, bool, err
 	}
 	for _, q := range []string{sqlIdemGet, sqlSaleIdemGet, sqlDelivIdemGet} {
 		var created int64
+		var d compactRecord
 		row, err := t.queryRow(q, outlet, txnID)
 		if err != nil {
 			return r, false, err
 		}
-		err = row.Scan(&r.BodyHash, &r.Response, &created)
+		if q == sqlDelivIdemGet {
+			if err = row.Scan(&d.hash, &r.Response, &created, &d.id, &d.quantity, &d.stock); err == nil {
+				err = d.into(&r)
+			}
+		} else {
+			err = row.Scan(&r.BodyHash, &r.Response, &created)
+		}
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		}

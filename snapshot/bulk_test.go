@@ -165,3 +165,78 @@ func TestHeldBackOutletAppliesItsLastVersion(t *testing.T) {
 		t.Fatalf("%d outlets at the second place, want 2", len(hits))
 	}
 }
+
+// TestBulkReleasesHalfway: a bulk write that holds back midRelease changes
+// has them merged while it goes on (the first half of an import body, while
+// the writer writes the second); the newest version of each outlet wins,
+// also where a held-back move was undone by a later change that holdBack
+// let through (both in the batch that releases them).
+func TestBulkReleasesHalfway(t *testing.T) {
+	defer func(n int) { midRelease = n }(midRelease)
+	midRelease = 100
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	src := newFakeSource(synthetic(200, 1))
+	r := NewRefresher(src, Options{Clock: func() time.Time { return t0 }})
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
+	defer scancel()
+	a, b := r.Current().At(0).Outlet(), r.Current().At(1).Outlet()
+	news := synthetic(500, 2)
+	for i := range news {
+		news[i].Code = "9" + news[i].Code[1:]
+	}
+	done := r.Bulk()
+	// a moves to b's place: held back.
+	moved := a
+	moved.Addr, moved.Lat, moved.Lng = b.Addr, b.Lat, b.Lng
+	moved = src.put(moved)
+	r.Notify([]publicmask.Outlet{moved})
+	var sent []publicmask.Outlet
+	for i := range 60 {
+		sent = append(sent, src.put(news[i]))
+	}
+	r.Notify(sent)
+	if err := r.Sync(sctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.Current().Len(); n != 200 {
+		t.Fatalf("%d outlets with 61 changes held back, want 200", n)
+	}
+	// a back where it was, with stock: let through by holdBack, in the
+	// batch that reaches midRelease.
+	back := a
+	back.Stock, back.StockAt = 300, t0
+	back = src.put(back)
+	sent = []publicmask.Outlet{back}
+	for i := 60; i < 120; i++ {
+		sent = append(sent, src.put(news[i]))
+	}
+	r.Notify(sent)
+	if err := r.Sync(sctx); err != nil {
+		t.Fatal(err)
+	}
+	s := r.Current()
+	if n := s.Len(); n != 320 {
+		t.Fatalf("%d outlets with 121 changes released, want 320", n)
+	}
+	if e, ok := s.Lookup(a.Code); !ok || e.Version != back.Version || e.Addr() != a.Addr || e.Stock != 300 {
+		t.Fatalf("outlet %s: %+v, want version %d at %q with 300", a.Code, e, back.Version, a.Addr)
+	}
+	sent = sent[:0]
+	for i := 120; i < 150; i++ {
+		sent = append(sent, src.put(news[i]))
+	}
+	r.Notify(sent)
+	if err := done(sctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.Current().Len(); n != 350 {
+		t.Fatalf("%d outlets after the bulk write, want 350", n)
+	}
+	if hits := r.Current().Near(a.Lat, a.Lng, 1, nil); !slices.ContainsFunc(hits, func(h Hit) bool { return r.Current().At(int(h.Pos)).Code() == a.Code }) {
+		t.Fatalf("outlet %s is not at its place", a.Code)
+	}
+}

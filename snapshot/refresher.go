@@ -367,39 +367,6 @@ func (r *Refresher) holdBack(s *Snapshot, batch []publicmask.Outlet) []publicmas
 	return keep
 }
 
-// midRelease is how many changes a bulk write holds back at most: then
-// they are merged while it goes on. An import body of 100,000 new outlets
-// is merged in two halves, the first while the writer writes the second
-// (on a core that is otherwise mostly idle then), so that the merge the
-// request waits for after its last commit is of half the body: most of a
-// merge's work (the new outlets' entries and places, sorting them) grows
-// with the outlets merged, not with the snapshot.
-var midRelease = 50_000
-
-// releaseDeferred returns keep (what holdBack left of a batch) with every
-// held-back change added, the newest version of each code once. r.mu is
-// held.
-func (r *Refresher) releaseDeferred(keep []publicmask.Outlet) []publicmask.Outlet {
-	for i := 0; i < len(keep); {
-		o := keep[i]
-		if d, ok := r.deferred[o.Code]; ok {
-			if o.Version > d.Version {
-				r.deferred[o.Code] = o
-			}
-			keep[i] = keep[len(keep)-1]
-			keep = keep[:len(keep)-1]
-			continue
-		}
-		i++
-	}
-	for _, o := range r.deferred {
-		keep = append(keep, o)
-	}
-	r.deferred = emptied(r.deferred)
-	r.heldNew = 0
-	return keep
-}
-
 func (r *Refresher) signal() {
 	select {
 	case r.wake <- struct{}{}:
@@ -433,9 +400,7 @@ func (r *Refresher) applyLoop(ctx context.Context) {
 		expect := 0 // outlets once those held back are in; 0: none held back
 		if !r.release {
 			batch = r.holdBack(r.cur.Load(), batch)
-			if len(r.deferred) >= midRelease {
-				batch = r.releaseDeferred(batch)
-			} else if r.heldNew > 0 {
+			if r.heldNew > 0 {
 				expect = r.cur.Load().n + r.heldNew
 			}
 		}

@@ -269,13 +269,7 @@ func (l *Ledger) ImportOutlets(ctx context.Context, outlets []publicmask.Outlet)
 	// In code order, so that outlet rows are locked in the order every
 	// batch uses (see op.outlet). Sorting positions, not the outlets
 	// themselves: an Outlet is a large value to move around.
-	order := make([]int32, len(outlets))
-	for i := range order {
-		order[i] = int32(i)
-	}
-	slices.SortFunc(order, func(a, b int32) int {
-		return cmp.Or(cmp.Compare(outlets[a].Code, outlets[b].Code), cmp.Compare(a, b))
-	})
+	order := codeOrder(outlets)
 	sorted := make([]publicmask.Outlet, len(outlets))
 	for i, j := range order {
 		sorted[i] = outlets[j]
@@ -320,4 +314,93 @@ func (l *Ledger) ImportOutlets(ctx context.Context, outlets []publicmask.Outlet)
 		return o, func() { n += int64(changed) }
 	})
 	return int(n), err
+}
+
+// codeOrder returns the positions of outlets in code order (equal codes in
+// their order in outlets). Codes of at most 16 bytes without a zero byte
+// (the registry's have 8 or 10 digits) are packed into pairs of numbers
+// that compare as the codes do and sorted by a stable radix sort:
+// comparing the codes through the 160-byte Outlets was ~60–120 ms of a
+// 100,000-row import body's serial path, most of it cache misses.
+func codeOrder(outlets []publicmask.Outlet) []int32 {
+	order := make([]int32, len(outlets))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	keys := make([]packedCode, len(outlets))
+	for i := range outlets {
+		k, ok := packCode(outlets[i].Code)
+		if !ok {
+			slices.SortFunc(order, func(a, b int32) int {
+				return cmp.Or(cmp.Compare(outlets[a].Code, outlets[b].Code), cmp.Compare(a, b))
+			})
+			return order
+		}
+		keys[i] = k
+	}
+	radixSort(keys, order)
+	return order
+}
+
+// packedCode is a code's bytes as a big-endian 128-bit number (hi, lo),
+// padded with zero bytes: two codes of at most 16 bytes and no zero byte
+// compare as their numbers do (a shorter code that is a prefix of a longer
+// one has zeros where the longer one has its remaining bytes).
+type packedCode struct{ hi, lo uint64 }
+
+func packCode(code string) (packedCode, bool) {
+	if len(code) > 16 {
+		return packedCode{}, false
+	}
+	var k [2]uint64
+	for i := range 16 {
+		k[i/8] <<= 8
+		if i < len(code) {
+			if code[i] == 0 {
+				return packedCode{}, false
+			}
+			k[i/8] |= uint64(code[i])
+		}
+	}
+	return packedCode{hi: k[0], lo: k[1]}, true
+}
+
+// radixSort sorts keys and, alongside, vals by the keys, stably (least
+// significant byte first); a byte all keys share takes no pass.
+func radixSort(keys []packedCode, vals []int32) {
+	n := len(keys)
+	if n < 2 {
+		return
+	}
+	src, dst := keys, make([]packedCode, n)
+	sv, dv := vals, make([]int32, n)
+	for pass := range 16 {
+		digit := func(k packedCode) uint64 {
+			if pass < 8 {
+				return (k.lo >> (8 * pass)) & 0xff
+			}
+			return (k.hi >> (8 * (pass - 8))) & 0xff
+		}
+		var count [257]int
+		for _, k := range src {
+			count[digit(k)+1]++
+		}
+		if count[digit(src[0])+1] == n {
+			continue
+		}
+		for b := 1; b < 257; b++ {
+			count[b] += count[b-1]
+		}
+		for i, k := range src {
+			b := digit(k)
+			dst[count[b]], dv[count[b]] = k, sv[i]
+			count[b]++
+		}
+		src, dst = dst, src
+		sv, dv = dv, sv
+	}
+	if &sv[0] != &vals[0] { // an odd number of passes: the result is in the scratch lists
+		copy(keys, src)
+		copy(vals, sv)
+	}
 }

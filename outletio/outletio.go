@@ -33,6 +33,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -165,58 +166,64 @@ func (b *builder) row() error {
 // add validates one row given as text fields. latRaw/lngRaw are "" when
 // absent or null.
 func (b *builder) add(line int, code, name, addr, typ, latRaw, lngRaw string) {
-	code = strings.TrimSpace(code)
-	if code == "" {
-		b.reject(line, "", "missing code")
+	o, code, reason := check(code, name, addr, typ, latRaw, lngRaw)
+	if reason != "" {
+		b.reject(line, code, reason)
 		return
 	}
+	b.put(line, o)
+}
+
+// check validates one row given as text fields: the outlet, or the code to
+// report (if any) and why the row is rejected. It reads nothing but its
+// arguments: rows may be checked on several goroutines.
+func check(code, name, addr, typ, latRaw, lngRaw string) (o publicmask.Outlet, _, reason string) {
+	code = strings.TrimSpace(code)
+	if code == "" {
+		return o, "", "missing code"
+	}
 	if !validCode(code) {
-		b.reject(line, "", "invalid code (want 1–20 letters or digits)")
-		return
+		return o, "", "invalid code (want 1–20 letters or digits)"
 	}
 	for _, s := range []string{name, addr, typ, latRaw, lngRaw} {
 		if !utf8.ValidString(s) {
-			b.reject(line, code, "not valid UTF-8")
-			return
+			return o, code, "not valid UTF-8"
 		}
 	}
 	name, addr, typ = strings.TrimSpace(name), strings.TrimSpace(addr), strings.TrimSpace(typ)
 	for _, f := range []struct{ field, text string }{{"name", name}, {"addr", addr}} {
 		if reason := unsafeText(f.text); reason != "" {
-			b.reject(line, code, f.field+": "+reason)
-			return
+			return o, code, f.field + ": " + reason
 		}
 	}
 	switch {
 	case name == "":
-		b.reject(line, code, "missing name")
-		return
+		return o, code, "missing name"
 	case utf8.RuneCountInString(name) > MaxNameLen:
-		b.reject(line, code, fmt.Sprintf("name longer than %d characters", MaxNameLen))
-		return
+		return o, code, fmt.Sprintf("name longer than %d characters", MaxNameLen)
 	case utf8.RuneCountInString(addr) > MaxAddrLen:
-		b.reject(line, code, fmt.Sprintf("addr longer than %d characters", MaxAddrLen))
-		return
+		return o, code, fmt.Sprintf("addr longer than %d characters", MaxAddrLen)
 	case !publicmask.ValidOutletType(typ):
-		b.reject(line, code, "invalid type (want 01, 02 or 03)")
-		return
+		return o, code, "invalid type (want 01, 02 or 03)"
 	}
 	latRaw, lngRaw = strings.TrimSpace(latRaw), strings.TrimSpace(lngRaw)
 	if latRaw == "" || lngRaw == "" {
-		b.reject(line, code, "missing coordinates")
-		return
+		return o, code, "missing coordinates"
 	}
 	lat, err1 := strconv.ParseFloat(latRaw, 64)
 	lng, err2 := strconv.ParseFloat(lngRaw, 64)
 	if err1 != nil || err2 != nil || math.IsNaN(lat) || math.IsNaN(lng) {
-		b.reject(line, code, "invalid coordinates")
-		return
+		return o, code, "invalid coordinates"
 	}
 	if !(lat >= MinLat && lat <= MaxLat && lng >= MinLng && lng <= MaxLng) {
-		b.reject(line, code, "coordinates outside Korea")
-		return
+		return o, code, "coordinates outside Korea"
 	}
-	o := publicmask.Outlet{Code: code, Name: name, Addr: addr, Type: typ, Lat: lat, Lng: lng}
+	return publicmask.Outlet{Code: code, Name: name, Addr: addr, Type: typ, Lat: lat, Lng: lng}, code, ""
+}
+
+// put adds a valid outlet; a code seen before is superseded.
+func (b *builder) put(line int, o publicmask.Outlet) {
+	code := o.Code
 	if i, dup := b.index[code]; dup {
 		b.reject(b.lines[i], code, fmt.Sprintf("duplicate code, superseded by line %d", line))
 		b.outlets[i] = o
@@ -322,6 +329,11 @@ func parseCSV(br *bufio.Reader, rows int) ([]publicmask.Outlet, []Rejected, erro
 		return ""
 	}
 	b := newBuilder(rows)
+	// The records are read first, then checked (on two goroutines for a
+	// large body: the checks were ~70% of a 100,000-row body's parse, on
+	// the import's serial path), then added in their order, so that the
+	// outlets, the rejections and their order are those of one pass.
+	recs := make([]csvRow, 0, rows)
 	for {
 		rec, err := cr.Read()
 		if err == io.EOF {
@@ -336,7 +348,7 @@ func parseCSV(br *bufio.Reader, rows int) ([]publicmask.Outlet, []Rejected, erro
 				return nil, nil, csvFatal(err)
 			}
 			// The reader has moved past the bad record; report and go on.
-			b.reject(pe.StartLine, "", "malformed CSV: "+pe.Err.Error())
+			recs = append(recs, csvRow{line: pe.StartLine, reason: "malformed CSV: " + pe.Err.Error()})
 			continue
 		}
 		line, _ := cr.FieldPos(0)
@@ -345,12 +357,64 @@ func parseCSV(br *bufio.Reader, rows int) ([]publicmask.Outlet, []Rejected, erro
 			if !validCode(code) {
 				code = ""
 			}
-			b.reject(line, code, fmt.Sprintf("row has %d fields, header has %d", len(rec), width))
+			recs = append(recs, csvRow{line: line, f: [len(columns)]string{code}, reason: fmt.Sprintf("row has %d fields, header has %d", len(rec), width)})
 			continue
 		}
-		b.add(line, field(rec, 0), field(rec, 1), field(rec, 2), field(rec, 3), field(rec, 4), field(rec, 5)) // columns' order
+		// The fields are slices of the record's own string (encoding/csv
+		// makes one a record): they stay valid past the next Read.
+		recs = append(recs, csvRow{line: line, f: [len(columns)]string{field(rec, 0), field(rec, 1), field(rec, 2), field(rec, 3), field(rec, 4), field(rec, 5)}, fields: true}) // columns' order
+	}
+	checkRows(recs)
+	for i := range recs {
+		r := &recs[i]
+		if r.reason != "" {
+			b.reject(r.line, r.f[0], r.reason)
+		} else {
+			b.put(r.line, publicmask.Outlet{Code: r.f[0], Name: r.f[1], Addr: r.f[2], Type: r.f[3], Lat: r.lat, Lng: r.lng})
+		}
 	}
 	return b.result()
+}
+
+// csvRow is a CSV record read: its fields (if fields), then, once
+// checked, its outlet's (code, name, addr and type in f, lat and lng) or
+// the code (f[0]) and reason of its rejection.
+type csvRow struct {
+	line     int
+	f        [len(columns)]string
+	lat, lng float64
+	reason   string
+	fields   bool
+}
+
+// parallelCheck is the number of rows from which checkRows halves the work.
+var parallelCheck = 4096
+
+// checkRows checks the rows that have fields: in two halves on two
+// goroutines when there are many.
+func checkRows(rows []csvRow) {
+	run := func(rows []csvRow) {
+		for i := range rows {
+			r := &rows[i]
+			if r.fields {
+				o, code, reason := check(r.f[0], r.f[1], r.f[2], r.f[3], r.f[4], r.f[5])
+				r.f = [len(columns)]string{o.Code, o.Name, o.Addr, o.Type}
+				r.lat, r.lng, r.reason = o.Lat, o.Lng, reason
+				if reason != "" {
+					r.f[0] = code
+				}
+			}
+		}
+	}
+	if len(rows) < parallelCheck {
+		run(rows)
+		return
+	}
+	half := len(rows) / 2
+	var wg sync.WaitGroup
+	wg.Go(func() { run(rows[:half]) })
+	run(rows[half:])
+	wg.Wait()
 }
 
 func field2(rec []string, i int) string {

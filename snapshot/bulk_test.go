@@ -165,3 +165,49 @@ func TestHeldBackOutletAppliesItsLastVersion(t *testing.T) {
 		t.Fatalf("%d outlets at the second place, want 2", len(hits))
 	}
 }
+
+// TestDropMergeState: an import body's merge leaves the place index its
+// map by label; DropMergeState drops it (once a load is over), and the
+// next merge makes one again.
+func TestDropMergeState(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	src := newFakeSource(synthetic(200, 1))
+	r := NewRefresher(src, Options{Clock: func() time.Time { return t0 }})
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
+	defer scancel()
+	news := synthetic(100, 2)
+	for i := range news {
+		news[i].Code = "9" + news[i].Code[1:]
+	}
+	body := func(from, to int) {
+		t.Helper()
+		done := r.Bulk()
+		var sent []publicmask.Outlet
+		for i := from; i < to; i++ {
+			sent = append(sent, src.put(news[i]))
+		}
+		r.Notify(sent)
+		if err := done(sctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	body(0, 50)
+	if r.Current().reg.places.labels.Load() == nil {
+		t.Fatal("a merged body left no map of places by label")
+	}
+	r.DropMergeState()
+	if r.Current().reg.places.labels.Load() != nil {
+		t.Fatal("DropMergeState kept the map")
+	}
+	body(50, 100)
+	if n := r.Current().Len(); n != 300 {
+		t.Fatalf("%d outlets, want 300", n)
+	}
+	if r.Current().reg.places.labels.Load() == nil {
+		t.Fatal("the next merge made no map")
+	}
+}

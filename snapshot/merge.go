@@ -36,7 +36,8 @@ func (s *Snapshot) merge(c *changeSet, asOf time.Time) *Snapshot {
 	// the place index's merge is off the merge's path (and not used if
 	// areas have to be inferred: rare).
 	began := make(chan *placeMerge, 1)
-	go func() { began <- reg.places.begin(fresh) }()
+	labels := reg.places.takeLabels()
+	go func() { began <- reg.places.begin(fresh, labels) }()
 	hasGu, quick := reg.mergeHasGu(fresh)
 
 	// The entries in code order, and where each old position goes. An
@@ -137,7 +138,7 @@ func (s *Snapshot) merge(c *changeSet, asOf time.Time) *Snapshot {
 		if quick {
 			places <- (<-began).finish(ns.At, remap, at, perm)
 		} else { // the places of what was inferred
-			places <- reg.places.begin(added).finish(ns.At, remap, at, nil)
+			places <- reg.places.begin(added, nil).finish(ns.At, remap, at, nil)
 		}
 	}()
 	// The code index, the grid and the 시군구 are merged side by side
@@ -344,24 +345,40 @@ type placeMerge struct {
 	off    []int32
 }
 
+// takeLabels takes ix's map of places by label (see placeIndex.labels), or
+// returns nil: a merge takes it before it begins, and only one does.
+func (ix *placeIndex) takeLabels() map[placeKey]int32 {
+	m := ix.labels.Swap(nil)
+	if m == nil || len(*m) != len(ix.places) {
+		return nil
+	}
+	return *m
+}
+
 // begin starts the merge of the outlets added: it finds or adds their
 // places (new places come after the old ones, numbered in the order of
-// added; nothing reads the numbers but the index itself).
-func (ix *placeIndex) begin(added []*Entry) *placeMerge {
+// added; nothing reads the numbers but the index itself). labels is ix's
+// map of places by label, taken from it (takeLabels), or nil to make one;
+// begin adds the new places to it and leaves it to the new index.
+func (ix *placeIndex) begin(added []*Entry, labels map[placeKey]int32) *placeMerge {
 	nx := &placeIndex{places: slices.Clone(ix.places)}
 	for id := range nx.places {
 		nx.places[id].pos = nil // from here on, the new outlets' positions only
 	}
-	pb := &placeBuilder{ix: nx, byLabel: make(map[placeKey]int32, len(ix.places))}
-	for id := range ix.places {
-		p := &ix.places[id]
-		pb.byLabel[placeKey{p.label, p.kind}] = int32(id)
+	if labels == nil {
+		labels = make(map[placeKey]int32, len(ix.places))
+		for id := range ix.places {
+			p := &ix.places[id]
+			labels[placeKey{p.label, p.kind}] = int32(id)
+		}
 	}
+	pb := &placeBuilder{ix: nx, byLabel: labels}
 	pm := &placeMerge{ix: ix, nx: nx, pb: pb, leaves: make([]int32, 0, 3*len(added)), off: make([]int32, len(added)+1)}
 	for k, e := range added {
 		pm.leaves = pb.leaves(pm.leaves, e.Place())
 		pm.off[k+1] = int32(len(pm.leaves))
 	}
+	nx.labels.Store(&pb.byLabel) // every place of nx: finish adds none
 	return pm
 }
 

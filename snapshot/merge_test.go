@@ -225,3 +225,64 @@ func canonicalPlaces(ix *placeIndex) []string {
 	}
 	return out
 }
+
+// A merge leaves the new place index its map of places by label, and the
+// next merge takes it instead of making it again; a merge from an index
+// whose map was taken (a second merge from the same snapshot) makes its
+// own. Every map holds each place of its index under its label and kind,
+// and the merged indexes equal the rebuilt ones.
+func TestMergeCarriesPlaceLabels(t *testing.T) {
+	pool := seed.Outlets(seed.Options{Seed: 7, Count: 3000})
+	for i := range pool {
+		pool[i].Version = int64(i + 1)
+	}
+	s := build(pool[:1000], 1000, t0)
+	if s.reg.places.labels.Load() != nil {
+		t.Fatal("a built index holds a map of labels")
+	}
+	checkLabels := func(name string, ix *placeIndex) {
+		t.Helper()
+		m := ix.labels.Load()
+		if m == nil {
+			t.Fatalf("%s: the merged index holds no map of labels", name)
+		}
+		if len(*m) != len(ix.places) {
+			t.Fatalf("%s: the map holds %d places, the index %d", name, len(*m), len(ix.places))
+		}
+		for id := range ix.places {
+			p := &ix.places[id]
+			if got, ok := (*m)[placeKey{p.label, p.kind}]; !ok || got != int32(id) {
+				t.Fatalf("%s: place %d (%q) maps to %d, %v", name, id, p.label, got, ok)
+			}
+		}
+	}
+	apply := func(name string, s *Snapshot, batch []publicmask.Outlet) *Snapshot {
+		t.Helper()
+		defer func() { mergeImports = true }()
+		mergeImports = false
+		want, _ := s.apply(slices.Clone(batch), t0)
+		mergeImports = true
+		m0 := merges.Load()
+		got, _ := s.apply(slices.Clone(batch), t0)
+		if merges.Load() == m0 {
+			t.Fatalf("%s: not merged", name)
+		}
+		sameIndexes(t, got, want)
+		checkLabels(name, got.reg.places)
+		return got
+	}
+	a := apply("first", s, pool[1000:1500])
+	if s.reg.places.labels.Load() != nil {
+		t.Fatal("the merged-from index kept its map")
+	}
+	m := a.reg.places.labels.Load()
+	b := apply("next", a, pool[1500:2000])
+	if a.reg.places.labels.Load() != nil {
+		t.Fatal("the next merge did not take the map")
+	}
+	if reflect.ValueOf(*b.reg.places.labels.Load()).Pointer() != reflect.ValueOf(*m).Pointer() {
+		t.Fatal("the next merge made a map instead of taking the one there was")
+	}
+	// From a again: its map is gone, this merge makes one.
+	apply("again", a, pool[2000:3000])
+}

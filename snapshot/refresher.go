@@ -301,6 +301,16 @@ func (r *Refresher) Bulk() (done func(ctx context.Context) error) {
 	}
 }
 
+// DropMergeState drops what the current snapshot keeps only for the next
+// merge of new outlets (the place index's map of places by label): called
+// once a load is over, it gives back its memory; a later merge makes it
+// again.
+func (r *Refresher) DropMergeState() {
+	if s := r.cur.Load(); s != nil && s.reg != nil && s.reg.places != nil {
+		s.reg.places.labels.Store(nil)
+	}
+}
+
 // Sync returns once the current snapshot holds every change notified
 // before the call (except those a bulk write still holds back), or when ctx
 // ends or the refresher has not started.

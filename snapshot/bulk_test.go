@@ -211,3 +211,78 @@ func TestDropMergeState(t *testing.T) {
 		t.Fatal("the next merge made no map")
 	}
 }
+
+// The map by label outlives its merge by mergeStateTTL only while no bulk
+// write runs: a merge outside a load (here a plain Notify of new outlets,
+// as a seed or a polling public node makes) does not keep ~10 MB for good.
+func TestIdleMergeStateDropped(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	src := newFakeSource(synthetic(200, 1))
+	r := NewRefresher(src, Options{Clock: func() time.Time { return t0 }})
+	var mu sync.Mutex
+	mono := time.Unix(0, 0)
+	r.monoNow = func() time.Time { mu.Lock(); defer mu.Unlock(); return mono }
+	advance := func(d time.Duration) { mu.Lock(); mono = mono.Add(d); mu.Unlock() }
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	news := synthetic(20, 2)
+	for i := range news {
+		news[i].Code = "9" + news[i].Code[1:]
+	}
+	sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
+	defer scancel()
+	r.Notify([]publicmask.Outlet{src.put(news[0])})
+	if err := r.Sync(sctx); err != nil {
+		t.Fatal(err)
+	}
+	labels := func() bool { return r.Current().reg.places.labels.Load() != nil }
+	if !labels() {
+		t.Fatal("a merge of a new outlet left no map by label")
+	}
+	waitFor := func(want bool, what string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for labels() != want {
+			if time.Now().After(deadline) {
+				t.Fatal(what)
+			}
+			r.signal()
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	// Seen, then younger than the TTL: kept.
+	r.signal()
+	advance(mergeStateTTL / 2)
+	for range 5 {
+		r.signal()
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !labels() {
+		t.Fatal("the map was dropped before mergeStateTTL")
+	}
+	// A bulk write running: kept past the TTL.
+	done := r.Bulk()
+	advance(2 * mergeStateTTL)
+	for range 5 {
+		r.signal()
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !labels() {
+		t.Fatal("the map was dropped while a bulk write ran")
+	}
+	if err := done(sctx); err != nil {
+		t.Fatal(err)
+	}
+	// No bulk write, older than the TTL: dropped at the next wake.
+	waitFor(false, "the map outlived mergeStateTTL with no bulk write")
+	// A later merge makes it again, and the outlets are all there.
+	r.Notify([]publicmask.Outlet{src.put(news[1])})
+	if err := r.Sync(sctx); err != nil {
+		t.Fatal(err)
+	}
+	if !labels() || r.Current().Len() != 202 {
+		t.Fatalf("after the next merge: map %v, %d outlets; want a map and 202", labels(), r.Current().Len())
+	}
+}

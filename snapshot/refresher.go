@@ -91,6 +91,14 @@ type Refresher struct {
 	applied  int64         // the seq that the current snapshot covers
 	settled  chan struct{} // closed (and replaced) whenever applied moves
 
+	// The place index's map by label, kept by a merge for the next one
+	// (placeIndex.labels), is dropped once it has gone unused for
+	// mergeStateTTL (dropIdleMergeState): the apply goroutine's own
+	// record of which map it saw and since when (monotonic clock).
+	labelsSeen  *map[placeKey]int32
+	labelsSince time.Time
+	monoNow     func() time.Time
+
 	subMu sync.Mutex
 	subs  []*Subscription             // without a place: see every change
 	cells map[cellKey][]*Subscription // with one: indexed by geo cell
@@ -139,7 +147,7 @@ func NewRefresher(src Source, opts Options) *Refresher {
 	}
 	srcOrder, ok := src.(OrderedSource)
 	r := &Refresher{
-		src: src, opts: opts, log: opts.Logger, now: opts.Clock,
+		src: src, opts: opts, log: opts.Logger, now: opts.Clock, monoNow: time.Now,
 		ordered:  ok && srcOrder.OrderedChanges(),
 		resized:  -1,
 		pending:  make(map[string]publicmask.Outlet),
@@ -301,6 +309,40 @@ func (r *Refresher) Bulk() (done func(ctx context.Context) error) {
 	}
 }
 
+// mergeStateTTL is how long the place index's map by label (~10 MB at
+// 540,000 outlets) outlives the merge that made it when no bulk write holds
+// changes back: long enough to carry it from one import body to the next,
+// short enough that merges outside a load (a public node following an
+// import, a seed, a bulk write whose end timed out) do not keep it for good.
+const mergeStateTTL = 10 * time.Second
+
+// dropIdleMergeState drops the current snapshot's map by label once the
+// same map has been seen for mergeStateTTL with no bulk write running. It
+// runs on the apply goroutine, at each wake.
+func (r *Refresher) dropIdleMergeState() {
+	s := r.cur.Load()
+	if s == nil {
+		return
+	}
+	m := s.reg.places.labels.Load()
+	if m == nil {
+		r.labelsSeen = nil
+		return
+	}
+	now := r.monoNow()
+	if m != r.labelsSeen {
+		r.labelsSeen, r.labelsSince = m, now
+		return
+	}
+	r.mu.Lock()
+	bulk := r.holds > 0
+	r.mu.Unlock()
+	if !bulk && now.Sub(r.labelsSince) >= mergeStateTTL {
+		s.reg.places.labels.CompareAndSwap(m, nil)
+		r.labelsSeen = nil
+	}
+}
+
 // DropMergeState drops what the current snapshot keeps only for the next
 // merge of new outlets (the place index's map of places by label): called
 // once a load is over, it gives back its memory; a later merge makes it
@@ -382,6 +424,7 @@ func (r *Refresher) applyLoop(ctx context.Context) {
 			return
 		case <-r.wake:
 		}
+		r.dropIdleMergeState()
 		r.mu.Lock()
 		seq := r.seq
 		if len(r.pending) == 0 {

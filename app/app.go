@@ -194,20 +194,11 @@ func (n *Node) open(ctx, bg context.Context) error {
 	if cfg.Role != httpapi.RoleLedger {
 		n.newRefresher()
 	}
-	restoreLimit := liftMemoryLimit()
-	if cfg.Role != httpapi.RolePublic {
-		if err := n.startLedger(ctx, bg, keyer); err != nil {
-			restoreLimit()
-			return err
-		}
+	// After newRefresher: its OnResize hook has read the configured limit
+	// (memoryForOutlets) before it is lifted here.
+	if err := n.loadUnlimited(ctx, bg, keyer); err != nil {
+		return err
 	}
-	if n.Refresher != nil {
-		if err := n.Refresher.Start(bg); err != nil {
-			restoreLimit()
-			return fmt.Errorf("build public snapshot: %w", err)
-		}
-	}
-	restoreLimit()
 	if err := n.buildHandler(); err != nil {
 		return err
 	}
@@ -215,6 +206,24 @@ func (n *Node) open(ctx, bg context.Context) error {
 	startReleaseWhenQuiet(bg)
 	startHeapPacing(bg)
 	n.startStatus(bg)
+	return nil
+}
+
+// loadUnlimited starts the ledger's writer and builds the first snapshot
+// with the soft memory limit lifted (liftMemoryLimit), restored on every
+// way out.
+func (n *Node) loadUnlimited(ctx, bg context.Context, keyer *rrn.Keyer) error {
+	defer liftMemoryLimit()()
+	if n.cfg.Role != httpapi.RolePublic {
+		if err := n.startLedger(ctx, bg, keyer); err != nil {
+			return err
+		}
+	}
+	if n.Refresher != nil {
+		if err := n.Refresher.Start(bg); err != nil {
+			return fmt.Errorf("build public snapshot: %w", err)
+		}
+	}
 	return nil
 }
 

@@ -196,20 +196,15 @@ func migrate(ctx context.Context, cc *pgx.ConnConfig, schema string) error {
 // SchemaVersion is the newest embedded migration: the schema this binary
 // needs.
 func SchemaVersion() (int64, error) {
-	entries, err := fs.ReadDir(migrations, "migrations")
+	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("postgres: migrations: %w", err)
 	}
-	var v int64
-	for _, e := range entries {
-		digits, _, _ := strings.Cut(e.Name(), "_")
-		n, err := strconv.ParseInt(digits, 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("postgres: migration %s has no version prefix", e.Name())
-		}
-		v = max(v, n)
+	ms, err := migration.Load(sub)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: %w", err)
 	}
-	return v, nil
+	return migration.Latest(ms), nil
 }
 
 // checkSchema refuses a database whose schema is older than this binary's

@@ -116,7 +116,7 @@ func Up(ctx context.Context, db *sql.DB, fsys fs.FS, d Dialect) ([]int64, error)
 		return nil, err
 	}
 	if d.refuseNewer {
-		if v, known := newest(have), newestOf(ms); v > known {
+		if v, known := newest(have), Latest(ms); v > known {
 			return nil, fmt.Errorf("%w: its schema is at version %d, this binary knows up to %d; use that newer binary (or restore a backup taken before it ran)", ErrNewer, v, known)
 		}
 	}
@@ -143,12 +143,13 @@ func newest(have map[int64]bool) int64 {
 	return v
 }
 
-func newestOf(ms []Migration) int64 {
-	var v int64
-	for _, m := range ms {
-		v = max(v, m.Version)
+// Latest is the newest version of ms, migrations in version order (Load):
+// the schema a binary carrying them needs; 0 if there are none.
+func Latest(ms []Migration) int64 {
+	if len(ms) == 0 {
+		return 0
 	}
-	return v
+	return ms[len(ms)-1].Version
 }
 
 // applied reads the versions in force, creating goose's table (with its

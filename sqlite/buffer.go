@@ -135,7 +135,7 @@ var (
 	multiIdemGet = multiSQL{head: `WITH k(outlet, txn_id) AS (VALUES `, cols: 2,
 		tail: `) SELECT i.outlet, i.txn_id, i.body_hash, i.response, i.created_at, NULL, NULL, NULL FROM k CROSS JOIN idempotency i ON i.outlet = k.outlet AND i.txn_id = k.txn_id
 			UNION ALL SELECT s.outlet, s.txn_id, s.body_hash, s.response, s.recorded_at, NULL, NULL, NULL FROM k CROSS JOIN sales s ON s.outlet = k.outlet AND s.txn_id = k.txn_id WHERE s.response IS NOT NULL
-			UNION ALL SELECT d.outlet, d.txn_id, d.body_hash, d.response, d.at, d.id, d.quantity, d.stock FROM k CROSS JOIN deliveries d ON d.outlet = k.outlet AND d.txn_id = k.txn_id WHERE d.response IS NOT NULL OR d.stock IS NOT NULL`}
+			UNION ALL SELECT d.outlet, d.txn_id, d.body_hash, d.response, d.at, d.id, d.quantity, d.stock FROM k CROSS JOIN deliveries d ON d.outlet = k.outlet AND d.txn_id = k.txn_id WHERE d.response IS NOT NULL`}
 	// The change log's entries of the outlets multiOutlet changed (migration
 	// 00011: no trigger appends them).
 	multiChange = multiSQL{head: `INSERT OR REPLACE INTO outlet_changes (version, code) VALUES `, cols: 2}

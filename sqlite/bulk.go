@@ -213,7 +213,7 @@ const tableDeliveries = "deliveries (id, outlet, txn_id, quantity, at, body_hash
 
 // compactRecord is a record's body_hash as read, and what a delivery's
 // row gives of its record besides (migration 00014): a record kept as its
-// stock (response NULL, stock not) goes back to the ledger as its
+// stock (response an empty blob, stock not NULL) goes back to the ledger as its
 // Delivery, and its hash, kept as the 32 bytes its hexadecimal text
 // stands for, as that text.
 type compactRecord struct {
@@ -240,35 +240,21 @@ func (d *compactRecord) into(r *publicmask.IdemRecord) error {
 }
 
 // compactHash is a body hash as a compact record keeps it: the bytes of
-// a hash in lower-case hexadecimal (the ledger's), appended to slab, any
-// other text as it is.
+// a hash in lower-case hexadecimal (the ledger's; what into gives back
+// with hex.EncodeToString), appended to slab, any other text as it is.
 func compactHash(h string, slab *[]byte) any {
-	if len(h) != 2*sha256.Size {
+	if len(h) != 2*sha256.Size || strings.ContainsAny(h, "ABCDEF") {
 		return h
 	}
-	s := *slab
-	n := len(s)
-	for i := 0; i < len(h); i += 2 {
-		hi, ok1 := lowerHex(h[i])
-		lo, ok2 := lowerHex(h[i+1])
-		if !ok1 || !ok2 {
-			*slab = s[:n]
-			return h
-		}
-		s = append(s, hi<<4|lo)
+	var text [2 * sha256.Size]byte // on the stack: []byte(h) would allocate a line
+	copy(text[:], h)
+	n := len(*slab)
+	s, err := hex.AppendDecode(*slab, text[:])
+	if err != nil {
+		return h
 	}
 	*slab = s
 	return s[n:len(s):len(s)]
-}
-
-func lowerHex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	}
-	return 0, false
 }
 
 func sqlInsert(table string, cols, n int) string {

@@ -130,7 +130,7 @@ func (s *Store) scanIdem(hint int) (*weekFilter, error) {
 	defer tx.Rollback()
 	rows, err := tx.QueryContext(s.buildCtx, `SELECT outlet, txn_id FROM idempotency
 		UNION ALL SELECT outlet, txn_id FROM sales WHERE response IS NOT NULL
-		UNION ALL SELECT outlet, txn_id FROM deliveries WHERE response IS NOT NULL OR stock IS NOT NULL`)
+		UNION ALL SELECT outlet, txn_id FROM deliveries WHERE response IS NOT NULL`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: idempotency keys: %w", err)
 	}

@@ -365,7 +365,7 @@ func (s *Store) Purge(ctx context.Context, week string) (int, error) {
 			RETURNING rowid`, micro(cutoff)},
 		// A delivery's own record (migration 00007): likewise, by at.
 		{"delivery records", `UPDATE deliveries SET body_hash = '', response = NULL, stock = NULL WHERE rowid IN
-			(SELECT rowid FROM deliveries WHERE rowid > ?3 AND at < ?1 AND (response IS NOT NULL OR stock IS NOT NULL) ORDER BY rowid LIMIT ?2)
+			(SELECT rowid FROM deliveries WHERE rowid > ?3 AND at < ?1 AND response IS NOT NULL ORDER BY rowid LIMIT ?2)
 			RETURNING rowid`, micro(cutoff)},
 	}
 	after := make([]int64, len(steps)) // per step, the last row cleared

@@ -301,7 +301,7 @@ func (s *Store) Ping(ctx context.Context) error {
 const (
 	sqlIdemGet      = `SELECT body_hash, response, created_at FROM idempotency WHERE outlet = ? AND txn_id = ?`
 	sqlSaleIdemGet  = `SELECT body_hash, response, recorded_at FROM sales WHERE outlet = ? AND txn_id = ? AND response IS NOT NULL LIMIT 1`
-	sqlDelivIdemGet = `SELECT body_hash, response, at, id, quantity, stock FROM deliveries WHERE outlet = ? AND txn_id = ? AND (response IS NOT NULL OR stock IS NOT NULL) LIMIT 1`
+	sqlDelivIdemGet = `SELECT body_hash, response, at, id, quantity, stock FROM deliveries WHERE outlet = ? AND txn_id = ? AND response IS NOT NULL LIMIT 1`
 	sqlLockOutlet   = `SELECT ` + outletCols + ` FROM ` + outletFrom + ` WHERE o.code = ?`
 	// An outlet written whole (upsertOutlet, migration 00013): its
 	// registry row found through its state's reg, rewritten or appended,

@@ -10,8 +10,8 @@
 -- A compact row's response is an empty blob (not NULL), so that a binary
 -- from before 00014, which finds records by response IS NOT NULL, finds it
 -- and refuses a replay as txn_conflict (the hash is a blob, not its text)
--- rather than delivering the line again. A row holds a record when
--- response or stock is not NULL.
+-- rather than delivering the line again. A row holds a record when its
+-- response is not NULL, as before.
 ALTER TABLE deliveries ADD COLUMN stock INTEGER;
 -- +goose Down
 -- The receipts made again as the ledger makes them (ledger.StockReceipt's
@@ -26,6 +26,6 @@ UPDATE deliveries SET response = CAST('{"id":"' || id || '","outlet":"' || outle
         strftime('%Y-%m-%dT%H:%M:%S', at / 1000000, 'unixepoch', '+9 hours') ||
         CASE WHEN at % 1000000 = 0 THEN '' ELSE '.' || rtrim(printf('%06d', at % 1000000), '0') END || '+09:00' ||
         '"}' AS BLOB)
-    WHERE stock IS NOT NULL AND (response IS NULL OR length(response) = 0);
+    WHERE stock IS NOT NULL AND length(response) = 0;
 UPDATE deliveries SET body_hash = lower(hex(body_hash)) WHERE typeof(body_hash) = 'blob';
 ALTER TABLE deliveries DROP COLUMN stock;

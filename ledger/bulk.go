@@ -163,7 +163,6 @@ func deliverBulk(bt publicmask.BulkTx, b *batch, lines []DeliveryRequest, hashes
 		rslab   = make([]StockReceipt, 0, len(lines))
 		jslab   = make([]byte, 0, receiptJSONSize*len(lines))
 		drecs   = make([]publicmask.DeliveryRecord, 0, len(lines))
-		scratch []byte
 	)
 	for j, d := range lines {
 		rec, ok := seen[keys[j]]
@@ -198,7 +197,7 @@ func deliverBulk(bt publicmask.BulkTx, b *batch, lines []DeliveryRequest, hashes
 		}
 		body := jslab[start:len(jslab):len(jslab)]
 		rec = publicmask.IdemRecord{Outlet: d.Outlet, TxnID: d.TxnID, BodyHash: hashes[j], Response: body, CreatedAt: b.now}
-		if scratch, ok = compactable(&rec, del, o.Stock, scratch); ok {
+		if compactable(r, &rec, del, o.Stock) {
 			drecs = append(drecs, publicmask.DeliveryRecord{ID: del.ID, Quantity: del.Quantity, Stock: o.Stock})
 			rec.Delivery = &drecs[len(drecs)-1]
 		}
@@ -231,28 +230,23 @@ func deliverBulk(bt publicmask.BulkTx, b *batch, lines []DeliveryRequest, hashes
 	return b.saveMany(bt, save)
 }
 
-// compactable reports whether rec, the record of the delivery d that left
-// its outlet at stock, is made again byte for byte by fullRecord from d's
-// row (outlet, id, time), its hash and the stock: then a store may keep
-// the stock in d's row instead of the response (IdemRecord.Delivery;
-// in SQLite the response was a third of the bytes a line wrote). It is
-// checked by making the record again (scratch is reused for that), so
-// that a receipt of another shape — a suspended outlet's, a time with
-// nanoseconds, text that encoding/json escapes — keeps its response.
+// compactable reports whether r, the receipt answered for the delivery d
+// (rec its record) that left its outlet at stock, is the one fullRecord
+// makes again from d's row (outlet, id, time) and the stock: then a store
+// may keep the stock in d's row instead of the response
+// (IdemRecord.Delivery; in SQLite the response was a third of the bytes a
+// line wrote). Equal receipts write equal bytes, so comparing them is
+// comparing the responses without writing one twice; a receipt of another
+// shape (a suspended outlet's band) keeps its response.
 //
 // Only receipts of the plain shape are kept compact: codes and ids that
-// JSON writes as they are, a time at Seoul's +09:00 (not its summer time of
-// 1987–88). Migration 00014's Down makes the receipts again in SQL, which
-// knows no other shape; a receipt encoding/json writes otherwise would
-// match here but not there.
-func compactable(rec *publicmask.IdemRecord, d *publicmask.Delivery, stock int, scratch []byte) ([]byte, bool) {
-	if d.At.Nanosecond()%1000 != 0 || d.Outlet != rec.Outlet || d.TxnID != rec.TxnID || !d.At.Equal(rec.CreatedAt) ||
-		!plainJSON(d.ID) || !plainJSON(rec.Outlet) || !atSeoulStandard(d.At) {
-		return scratch, false
-	}
-	r := deliveryReceipt(d.ID, rec.Outlet, rec.CreatedAt, stock)
-	scratch, err := r.appendJSON(scratch[:0])
-	return scratch, err == nil && string(scratch) == string(rec.Response)
+// JSON writes as they are, a time in microseconds at Seoul's +09:00 (not
+// its summer time of 1987–88). Migration 00014's Down makes the receipts
+// again in SQL, which knows no other shape.
+func compactable(r *StockReceipt, rec *publicmask.IdemRecord, d *publicmask.Delivery, stock int) bool {
+	return d.At.Nanosecond()%1000 == 0 && d.Outlet == rec.Outlet && d.TxnID == rec.TxnID && d.At.Equal(rec.CreatedAt) &&
+		plainJSON(d.ID) && plainJSON(rec.Outlet) && atSeoulStandard(d.At) &&
+		*r == deliveryReceipt(d.ID, rec.Outlet, rec.CreatedAt, stock)
 }
 
 // deliveryReceipt is the receipt of the delivery id that left outlet at

@@ -68,7 +68,7 @@ func TestCompactableOnlyPlainReceipts(t *testing.T) {
 			t.Fatal(err)
 		}
 		rec := publicmask.IdemRecord{Outlet: c.outlet, TxnID: "t", Response: body, CreatedAt: c.at}
-		if _, got := compactable(&rec, d, 5, nil); got != c.want {
+		if got := compactable(&r, &rec, d, 5); got != c.want {
 			t.Errorf("%s: compactable = %v, want %v", c.name, got, c.want)
 		}
 	}

@@ -348,7 +348,7 @@ func (r *Refresher) dropIdleMergeState() {
 // once a load is over, it gives back its memory; a later merge makes it
 // again.
 func (r *Refresher) DropMergeState() {
-	if s := r.cur.Load(); s != nil && s.reg != nil && s.reg.places != nil {
+	if s := r.cur.Load(); s != nil {
 		s.reg.places.labels.Store(nil)
 	}
 }

@@ -192,10 +192,17 @@ func (q *quietWatch) tick(allocs uint64, cpu time.Duration) bool {
 // released restarts the count after a release.
 func (q *quietWatch) released(allocs uint64) { q.since, q.last, q.quiet = allocs, allocs, 0 }
 
+// watchFromStart counts the bytes allocated since the process started, not
+// since the watch did: a node's load (the store's outlets, the writer's
+// copy, the first snapshot) is its first burst. Counted from the watch, a
+// restarted 540,000-outlet node never released it and stayed at 585–664 MB
+// of RSS at rest, against 438 MB after the same load in one process.
+func watchFromStart() *quietWatch { return newQuietWatch(0, processCPU()) }
+
 // startReleaseWhenQuiet returns free heap pages to the operating system
 // after each burst, until ctx ends.
 func startReleaseWhenQuiet(ctx context.Context) {
-	q := newQuietWatch(heapAllocs(), processCPU())
+	q := watchFromStart()
 	go everyTick(ctx, quietTick, func() {
 		if q.tick(heapAllocs(), processCPU()) {
 			debug.FreeOSMemory()

@@ -143,6 +143,25 @@ func TestReleaseWhenQuiet(t *testing.T) {
 	}
 }
 
+// A node's load happens before the watch starts, and is its first burst.
+func TestReleaseAfterTheLoad(t *testing.T) {
+	var load [][]byte
+	for range 80 {
+		load = append(load, make([]byte, 1<<20))
+	}
+	load = nil
+	q := watchFromStart()
+	allocs, cpu := heapAllocs(), processCPU()
+	released := false
+	for range quietTicks + 1 { // the first tick sees the load
+		released = q.tick(allocs, cpu)
+	}
+	if !released {
+		t.Fatal("the load before the watch started was never released")
+	}
+	_ = load
+}
+
 // The heap's goal is its live size plus max(32 MiB, half of it): more often
 // than GOGC=100 above 32 MiB (up to twice as often at 64 MiB), less often below, never below
 // GOGC=50 for a large heap, and never above maxGCPercent for a tiny one.

@@ -331,6 +331,17 @@ type BulkTx interface {
 	PutIdempotencies(rs []IdemRecord) error
 }
 
+// DeliveryRecorder is implemented by a BulkTx that keeps a delivery line's
+// record as its Delivery (IdemRecord.Delivery) in the delivery's row when
+// the ledger sets it: the ledger then gives such a record without its
+// Response (nil), and makes the receipt's bytes for the caller after the
+// commit, off the writer (SQLite since migration 00014; PostgreSQL keeps
+// every Response).
+type DeliveryRecorder interface {
+	// KeepsDeliveryRecords marks the implementation; it does nothing.
+	KeepsDeliveryRecords()
+}
+
 // StockAdder is implemented by a BulkTx that adds deliveries to outlets'
 // stock in place: a delivery list then neither reads each outlet before
 // writing it nor rewrites its every column (SQLite: a one-row UPDATE of

@@ -161,9 +161,16 @@ func deliverBulk(bt publicmask.BulkTx, b *batch, lines []DeliveryRequest, hashes
 		touched = make([]*publicmask.Outlet, 0, len(lines))
 		dslab   = make([]publicmask.Delivery, 0, len(lines))
 		rslab   = make([]StockReceipt, 0, len(lines))
-		jslab   = make([]byte, 0, receiptJSONSize*len(lines))
+		jslab   []byte
 		drecs   = make([]publicmask.DeliveryRecord, 0, len(lines))
 	)
+	// A store that keeps a line's record as its Delivery is given no
+	// receipt bytes for such a line: DeliverMany makes them after the
+	// commit, on its own goroutine, while the writer runs the next chunk.
+	_, lean := bt.(publicmask.DeliveryRecorder)
+	if !lean {
+		jslab = make([]byte, 0, receiptJSONSize*len(lines))
+	}
 	for j, d := range lines {
 		rec, ok := seen[keys[j]]
 		if !ok {
@@ -187,19 +194,23 @@ func deliverBulk(bt publicmask.BulkTx, b *batch, lines []DeliveryRequest, hashes
 		o.StockAt = b.now
 		rslab = append(rslab, StockReceipt{ID: del.ID, Outlet: o.Code, At: b.now.In(publicmask.Seoul), Stock: o.Stock, Status: o.RemainStat(), StockAt: o.StockAt.In(publicmask.Seoul)})
 		r := &rslab[len(rslab)-1]
-		// What json.Marshal(r) gives, without its copy, into the chunk's
-		// block: each body is capped at its end, so that nothing appended
-		// to one runs into the next.
-		start := len(jslab)
-		jslab, err = r.appendJSON(jslab)
-		if err != nil {
-			return err
-		}
-		body := jslab[start:len(jslab):len(jslab)]
-		rec = publicmask.IdemRecord{Outlet: d.Outlet, TxnID: d.TxnID, BodyHash: hashes[j], Response: body, CreatedAt: b.now}
+		rec = publicmask.IdemRecord{Outlet: d.Outlet, TxnID: d.TxnID, BodyHash: hashes[j], CreatedAt: b.now}
 		if compactable(r, &rec, del, o.Stock) {
 			drecs = append(drecs, publicmask.DeliveryRecord{ID: del.ID, Quantity: del.Quantity, Stock: o.Stock})
 			rec.Delivery = &drecs[len(drecs)-1]
+		}
+		var body []byte // nil: made by DeliverMany from r
+		if rec.Delivery == nil || !lean {
+			// What json.Marshal(r) gives, without its copy, into the
+			// chunk's block: each body is capped at its end, so that
+			// nothing appended to one runs into the next.
+			start := len(jslab)
+			jslab, err = r.appendJSON(jslab)
+			if err != nil {
+				return err
+			}
+			body = jslab[start:len(jslab):len(jslab)]
+			rec.Response = body
 		}
 		ds, recs, rs[j], bodies[j] = append(ds, del), append(recs, rec), r, body
 		if n := len(touched); n == 0 || touched[n-1] != o { // lines sorted by outlet

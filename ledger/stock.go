@@ -188,17 +188,36 @@ func (l *Ledger) DeliverMany(ctx context.Context, lines []DeliveryRequest) ([]De
 			}
 		}}
 		return o, func() {
+			var block []byte // the receipts' bytes deliverBulk left to make here
 			for j, v := range part {
 				if errs[j] != nil {
 					out[v.i].Error = errs[j]
 					continue
 				}
 				out[v.i].Receipt, out[v.i].Replayed, out[v.i].Error = stockResult(rs[j], firsts[j])
-				if out[v.i].Error == nil {
+				if out[v.i].Error != nil {
+					continue
+				}
+				switch {
+				case firsts[j] != nil:
+					out[v.i].JSON = firsts[j]
+				case bodies[j] != nil:
 					out[v.i].JSON = bodies[j]
-					if firsts[j] != nil {
-						out[v.i].JSON = firsts[j]
+				case rs[j] != nil:
+					// A line whose record the store keeps as its
+					// Delivery: its receipt's bytes, as deliverBulk
+					// would have made them, in one block for the chunk.
+					if block == nil {
+						block = make([]byte, 0, receiptJSONSize*(len(part)-j))
 					}
+					start := len(block)
+					b, err := rs[j].appendJSON(block)
+					if err != nil {
+						// Left to the caller's own encoding (nil JSON).
+						continue
+					}
+					block = b
+					out[v.i].JSON = block[start:len(block):len(block)]
 				}
 			}
 		}

@@ -242,6 +242,13 @@ func (t *tx) flush() error {
 	if err := t.checkNewRecords(); err != nil {
 		return err
 	}
+	for i := range p.idem {
+		// A record given without its receipt is kept only in its
+		// delivery's row (InsertDeliveries): here it would have none.
+		if r := &p.idem[i]; r.Response == nil && r.Delivery != nil {
+			return fmt.Errorf("sqlite: the record of %s/%s has no receipt and no delivery of its own", r.Outlet, r.TxnID)
+		}
+	}
 	if _, err := t.writeMulti(&multiIdem, len(p.idem), func(a []any, i int) []any {
 		r := &p.idem[i]
 		return append(a, r.Outlet, r.TxnID, r.BodyHash, r.Response, micro(r.CreatedAt))

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"database/sql"
 	"database/sql/driver"
@@ -408,12 +409,13 @@ func (t *tx) InsertDeliveries(ds []*publicmask.Delivery) error {
 	var at boxed
 	i := 0
 	hashes := make([]byte, 0, sha256.Size*len(recs)) // the compact records' hashes
-	return insertRows(t, tableDeliveries, 8, sqlDeliveriesGroup, ds, func(args []any, d *publicmask.Delivery) []any {
+	var bad error
+	err := insertRows(t, tableDeliveries, 8, sqlDeliveriesGroup, ds, func(args []any, d *publicmask.Delivery) []any {
 		var hash, resp, stock any = "", nil, nil // NULL, NULL: the record, if any, is elsewhere
 		if recs != nil {
 			r := &recs[i]
 			switch c := r.Delivery; {
-			case c != nil && c.ID == d.ID && c.Quantity == d.Quantity && r.Response != nil:
+			case c != nil && c.ID == d.ID && c.Quantity == d.Quantity:
 				// The ledger makes the receipt again from the row and the
 				// stock (migration 00014).
 				// Its response is an empty blob, not NULL: a binary from
@@ -421,6 +423,10 @@ func (t *tx) InsertDeliveries(ds []*publicmask.Delivery) error {
 				// so finds this one and answers a replay txn_conflict (the
 				// blob hash is not its text) instead of delivering again.
 				hash, resp, stock = compactHash(r.BodyHash, &hashes), []byte{}, c.Stock
+			case c != nil && r.Response == nil:
+				// Given without its receipt (KeepsDeliveryRecords), and
+				// not this delivery's: it cannot be kept.
+				bad = fmt.Errorf("sqlite: the record of %s/%s is not its delivery's (%s)", r.Outlet, r.TxnID, d.ID)
 			case r.Response == nil:
 				hash, resp = r.BodyHash, []byte{}
 			default:
@@ -430,7 +436,13 @@ func (t *tx) InsertDeliveries(ds []*publicmask.Delivery) error {
 		i++
 		return append(args, d.ID, d.Outlet, d.TxnID, d.Quantity, at.micro(d.At), hash, resp, stock)
 	})
+	return cmp.Or(bad, err)
 }
+
+// KeepsDeliveryRecords implements publicmask.DeliveryRecorder: a record
+// given with its Delivery and no Response is kept compact (migration
+// 00014), by InsertDeliveries, in its delivery's row.
+func (t *tx) KeepsDeliveryRecords() {}
 
 // takeRecords removes from the held records the last len(ds), and returns
 // them, if they are the records of ds in order (same outlet, txn_id and

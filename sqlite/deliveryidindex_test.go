@@ -228,3 +228,48 @@ func TestDeliveriesWithoutIDIndex(t *testing.T) {
 	defer s.Close()
 	check(s, "after Down and Up again")
 }
+
+// TestDeliveriesIDIndexGuard: if the deliveries table's text in the schema
+// is not the one 00015 edits (a store this project did not make), the
+// migration fails and leaves the store as it was (version 14, the key and
+// its index, integrity ok), instead of dropping the index of a key the
+// table still declares — a malformed store. Fails if 00015 renames the
+// index whatever its replace() did.
+func TestDeliveriesIDIndexGuard(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pm.db")
+	db := migratedBefore(t, path, "00015")
+	for _, q := range []string{
+		`INSERT INTO deliveries (id, outlet, txn_id, quantity, at) VALUES ('d1', 'o', 't1', 1, 1), ('d2', 'o', 't2', 1, 1)`,
+		`PRAGMA writable_schema = ON`,
+		`UPDATE sqlite_schema SET sql = replace(sql, 'id       TEXT PRIMARY KEY,', 'id TEXT PRIMARY KEY,') WHERE type = 'table' AND name = 'deliveries'`,
+		`PRAGMA writable_schema = RESET`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	if s, err := Open(context.Background(), path); err == nil {
+		s.Close()
+		t.Fatal("00015 applied to a deliveries table whose text it does not know")
+	}
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var check string
+	if err := db.QueryRow(`PRAGMA integrity_check`).Scan(&check); err != nil || check != "ok" {
+		t.Fatalf("integrity_check after the refused migration: %q %v", check, err)
+	}
+	var version int
+	if err := db.QueryRow(`SELECT max(version_id) FROM goose_db_version WHERE is_applied`).Scan(&version); err != nil || version != 14 {
+		t.Fatalf("version %d (%v), want 14", version, err)
+	}
+	if got := deliveriesSchema(t, db); !slices.ContainsFunc(got, func(s string) bool { return strings.Contains(s, "sqlite_autoindex_deliveries_1") }) {
+		t.Fatalf("the key's index is gone: %q", got)
+	}
+	if _, err := db.Exec(`INSERT INTO deliveries (id, outlet, txn_id, quantity, at) VALUES ('d3', 'o', 't3', 1, 1)`); err != nil {
+		t.Fatalf("insert after the refused migration: %v", err)
+	}
+}

@@ -17,15 +17,21 @@
 -- then frees. All of it runs in the migration's transaction; RESET
 -- reloads this connection's schema, and the DROP INDEX changes the schema
 -- version, so that every other connection reloads it too.
+-- The index is renamed only if the table's text lost its PRIMARY KEY: a
+-- text that did not match would otherwise keep the key while its index
+-- was dropped (a malformed store); here DROP INDEX then finds no index,
+-- and the migration fails and rolls back (review of 00015).
 PRAGMA writable_schema = ON;
-UPDATE sqlite_schema SET name = 'deliveries_id', sql = 'CREATE UNIQUE INDEX deliveries_id ON deliveries (id)'
-    WHERE type = 'index' AND name = 'sqlite_autoindex_deliveries_1' AND tbl_name = 'deliveries';
 UPDATE sqlite_schema SET sql = replace(sql, 'id       TEXT PRIMARY KEY,', 'id       TEXT NOT NULL,')
     WHERE type = 'table' AND name = 'deliveries';
+UPDATE sqlite_schema SET name = 'deliveries_id', sql = 'CREATE UNIQUE INDEX deliveries_id ON deliveries (id)'
+    WHERE type = 'index' AND name = 'sqlite_autoindex_deliveries_1' AND tbl_name = 'deliveries'
+      AND (SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'deliveries') NOT LIKE '%PRIMARY KEY%';
 PRAGMA writable_schema = RESET;
 DROP INDEX deliveries_id;
 
 -- +goose Down
+-- (Run by hand, in one transaction, and delete version 15's row.)
 -- The index made again (a failure here means two deliveries share an id),
 -- then given back to the table as its PRIMARY KEY's automatic index.
 CREATE UNIQUE INDEX deliveries_id ON deliveries (id);

@@ -78,12 +78,7 @@ type Refresher struct {
 
 	mu      sync.Mutex
 	pending map[string]publicmask.Outlet
-	// notified are the lists Notify was given, not yet merged into
-	// pending (foldNotified): Notify runs on the ledger's writer, and the
-	// merge (a map look-up and store per outlet, ~0.3 ms a 2,000-outlet
-	// import chunk) runs on the apply goroutine.
-	notified [][]publicmask.Outlet
-	wake     chan struct{}
+	wake    chan struct{}
 	// Bulk writes (imports) hold back the changes that would rebuild the
 	// indexes (new outlets, moved ones) until they end, so that a bulk
 	// import of many commits rebuilds them once, not once per commit.
@@ -240,27 +235,15 @@ func (r *Refresher) Start(ctx context.Context) error {
 // Notify hands the refresher the new state of outlets just committed. It
 // never blocks on the refresher: changes are merged into a pending set (the
 // newest version per outlet wins) that one goroutine applies in batches.
-// The refresher keeps changed: the caller must not change it afterwards
-// (the ledger makes a list for each commit, the poller for each read).
 func (r *Refresher) Notify(changed []publicmask.Outlet) {
 	if len(changed) == 0 {
 		return
 	}
 	r.mu.Lock()
-	r.notified = append(r.notified, changed)
+	mergeNewest(r.pending, changed)
 	r.seq++
 	r.mu.Unlock()
 	r.signal()
-}
-
-// foldNotified merges the lists notified so far into pending, in the order
-// they came (the newest version per outlet wins either way). r.mu is held.
-func (r *Refresher) foldNotified() {
-	for i, changed := range r.notified {
-		mergeNewest(r.pending, changed)
-		r.notified[i] = nil
-	}
-	r.notified = r.notified[:0]
 }
 
 // emptied returns m empty. clear keeps a map's memory: once an import body
@@ -303,7 +286,6 @@ func (r *Refresher) Bulk() (done func(ctx context.Context) error) {
 	return func(ctx context.Context) error {
 		once.Do(func() {
 			r.mu.Lock()
-			r.foldNotified()
 			r.holds--
 			if len(r.deferred) > 0 || (r.holds > 0 && len(r.pending) > 0) {
 				// The newest version wins either way round: the smaller
@@ -444,7 +426,6 @@ func (r *Refresher) applyLoop(ctx context.Context) {
 		}
 		r.dropIdleMergeState()
 		r.mu.Lock()
-		r.foldNotified()
 		seq := r.seq
 		if len(r.pending) == 0 {
 			r.mu.Unlock()

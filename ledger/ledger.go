@@ -70,6 +70,11 @@ type Ledger struct {
 	tokens tokenCache
 
 	activity activity // outlets' request times seen by this node
+
+	// importTurn is held by the import whose chunks are being written
+	// (ImportOutlets): import bodies that run at once are written one
+	// after another, each whole.
+	importTurn chan struct{}
 }
 
 // New starts a ledger with its writer goroutines.
@@ -96,11 +101,12 @@ func New(cfg Config) (*Ledger, error) {
 		cfg.Logger = slog.Default()
 	}
 	l := &Ledger{
-		cfg:   cfg,
-		store: cfg.Store,
-		log:   cfg.Logger,
-		queue: make(chan *op, cfg.MaxBatch*4),
-		m:     newMetrics(cfg.Registerer),
+		cfg:        cfg,
+		store:      cfg.Store,
+		log:        cfg.Logger,
+		queue:      make(chan *op, cfg.MaxBatch*4),
+		m:          newMetrics(cfg.Registerer),
+		importTurn: make(chan struct{}, 1),
 	}
 	if cfg.AdminToken != "" {
 		l.adminHash = sha256.Sum256([]byte(cfg.AdminToken))

@@ -297,6 +297,20 @@ func (l *Ledger) ImportOutlets(ctx context.Context, outlets []publicmask.Outlet)
 	// Large imports go in chunks so that sales are not held up behind one
 	// huge transaction.
 	ends := chunkEnds(len(outlets), func(i int) bool { return outlets[i-1].Code == outlets[i].Code })
+	// Imports that run at once (a client sending two bodies in flight, so
+	// that one body is read and checked, or merged into the snapshot, while
+	// the other is written) write their chunks one import after another,
+	// never interleaved: an outlet in two of them ends with the fields of
+	// the one written last, which is the one that returns last, and no
+	// outlet holds one body's fields while its neighbour holds the other's.
+	// The turn is taken after the body is checked and sorted and given up
+	// once its chunks are written, before the caller waits for the snapshot.
+	select {
+	case l.importTurn <- struct{}{}:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	defer func() { <-l.importTurn }()
 	var n int64
 	err := l.submitChunks(ctx, ends, func(lo, hi int) (*op, func()) {
 		part := outlets[lo:hi]

@@ -4,6 +4,10 @@
 list (bodies of 50,000 lines); writes OUTDIR/load.json with the server's import and delivery
 times. Used by bench-scale.sh and bench-load.sh. BENCH_LOAD_PARALLEL (default 1) bodies are in flight at
 once, so that the server decodes one body while it writes another (1: one after another).
+The import keeps BENCH_IMPORT_PARALLEL bodies in flight (default: BENCH_LOAD_PARALLEL if set, else 2), as
+an operator's client would: the server writes import bodies one after another, each whole (the one
+that returns last wins for a code in both), and reads and checks the next body, or merges the last
+one into the snapshot, while it writes one.
 With the server's PID it also records the CPU seconds the server used in each phase.
 A delivery list's answer (~12 MB for 50,000 lines) is decoded in a child process while the next
 list is sent: decoded before sending the next (json.loads, ~0.12-0.2 s a list, holds the
@@ -22,6 +26,7 @@ def cpu():
     f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 parallel = int(os.environ.get("BENCH_LOAD_PARALLEL", "1"))
+import_parallel = int(os.environ.get("BENCH_IMPORT_PARALLEL", os.environ.get("BENCH_LOAD_PARALLEL", "2")))
 pool = ThreadPoolExecutor(max_workers=parallel)
 rows = open(csv, encoding="utf-8").read().splitlines()
 head, rows = rows[0], rows[1:]
@@ -36,7 +41,8 @@ def call(method, path, body, ctype):
 per = int(os.environ.get("BENCH_IMPORT_ROWS", "100000"))
 bodies = [("\n".join([head] + rows[i:i + per]) + "\n").encode() for i in range(0, len(rows), per)]
 t0, c0 = time.monotonic(), cpu()
-up = sum(r["upserted"] for r in pool.map(lambda b: call("PUT", "/api/v2/admin/outlets", b, "text/csv"), bodies))
+with ThreadPoolExecutor(max_workers=import_parallel) as ipool:
+    up = sum(r["upserted"] for r in ipool.map(lambda b: call("PUT", "/api/v2/admin/outlets", b, "text/csv"), bodies))
 imp, imp_cpu = time.monotonic() - t0, cpu() - c0
 total = json.load(urllib.request.urlopen(base + "/api/v2/summary"))["national"]["total"]
 codes = [r.split(",", 1)[0] for r in rows]
@@ -46,7 +52,7 @@ t0, c0 = time.monotonic(), cpu()
 counts = list(pool.map(lambda b: decoder.apply_async(count_ok, (send("POST", "/api/v2/admin/deliveries", b, "application/json"),)), bodies))
 ok = sum(c.get() for c in counts)
 dlv, dlv_cpu = time.monotonic() - t0, cpu() - c0
-json.dump({"parallel": parallel, "import_rows": per, "import_s": imp, "upserted": up, "visible_after_import": total, "deliver_s": dlv, "delivered": ok,
+json.dump({"parallel": parallel, "import_parallel": import_parallel, "import_rows": per, "import_s": imp, "upserted": up, "visible_after_import": total, "deliver_s": dlv, "delivered": ok,
            "import_cpu_s": imp_cpu, "deliver_cpu_s": dlv_cpu},
           open(f"{d}/load.json", "w"))
 decoder.close()

@@ -302,6 +302,9 @@ func (t *tx) SaveOutlets(os []*publicmask.Outlet) error {
 			// imported outlet (AddStock) writes its stock without reading
 			// the row back.
 			t.st.inserted = append(t.st.inserted, o.Code)
+			if !mayHave[i] {
+				t.st.unknown++
+			}
 		}
 	}
 	t.s.hot.noteCodes(rows)

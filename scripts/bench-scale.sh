@@ -58,7 +58,7 @@ for N in $COUNTS; do
 		>"$D/serve.out" 2>"$D/serve.err" &
 	SERVER=$!
 	wait_ready "$BASE" "$D/serve.err"
-	python3 scripts/load.py "$BASE" "$TOKEN" "$D/outlets.csv" "$D"
+	python3 scripts/load.py "$BASE" "$TOKEN" "$D/outlets.csv" "$D" "$SERVER"
 	# The rush measures its own writes, not the disk catching up with the
 	# load's (settle, lib.sh; BENCH_SETTLE=0: two seconds, as before).
 	read -r SETTLE_S SETTLE_MB SYNC_S < <(settle "$SERVER" "$D"/bench.db* "$D/outlets.csv")
@@ -154,6 +154,8 @@ import json, sys
 d, counts = sys.argv[1], sys.argv[2:]
 f = [json.load(open(f"{d}/{n}/figures.json")) for n in counts]
 rows = [("import (s)", "import_s", "≤ 15 s with deliveries"), ("opening deliveries (s)", "deliver_s", ""),
+        ("import: server CPU (s)", "import_cpu_s", ""), ("opening deliveries: server CPU (s)", "deliver_cpu_s", ""),
+        ("import bodies in flight", "import_parallel", ""),
         ("visible right after the import", "visible_after_import", "= outlets"),
         ("RSS stocked (MB)", "rss_mb", "≤ 512 MB at 540k, ≤ 100 MB at 26k"), ("RSS after the rush (MB)", "rss_after_rush_mb", ""),
         ("restart: seconds to ready", "restart_ready_s", ""), ("RSS at rest after a restart (MB)", "rss_restart_mb", "≤ 512 MB at 540k, ≤ 100 MB at 26k"),

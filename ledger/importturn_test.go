@@ -12,8 +12,10 @@ import (
 
 // Import bodies sent at once with the same codes (a client with several
 // bodies in flight) are written one after another, each whole: every
-// outlet ends with the fields of the import that returned last, never a
-// mix of the bodies' (their chunks were queued side by side before).
+// outlet ends with the fields of one import, the one written last, never a
+// mix of the bodies' (their chunks were queued side by side before). The
+// import written last normally returns last, but its answer also waits for
+// the snapshot, so the test does not pin which import it is.
 func TestConcurrentImportsWriteWholeBodiesInOrder(t *testing.T) {
 	e := testenv.New(t)
 	ctx := context.Background()
@@ -48,8 +50,8 @@ func TestConcurrentImportsWriteWholeBodiesInOrder(t *testing.T) {
 		for _, o := range all {
 			names[o.Name]++
 		}
-		if len(all) != n || names[last] != n {
-			t.Fatalf("round %d: %d outlets, names %v; want all %d named %q (the import that returned last)", round, len(all), names, n, last)
+		if len(all) != n || len(names) != 1 {
+			t.Fatalf("round %d: %d outlets, names %v; want all %d with one import's name (the last returned: %q)", round, len(all), names, n, last)
 		}
 	}
 	mustVerify(t, e)

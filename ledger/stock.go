@@ -301,8 +301,10 @@ func (l *Ledger) ImportOutlets(ctx context.Context, outlets []publicmask.Outlet)
 	// that one body is read and checked, or merged into the snapshot, while
 	// the other is written) write their chunks one import after another,
 	// never interleaved: an outlet in two of them ends with the fields of
-	// the one written last, which is the one that returns last, and no
-	// outlet holds one body's fields while its neighbour holds the other's.
+	// the one written last (which normally returns last), and no outlet
+	// holds one body's fields while its neighbour holds the other's. This
+	// holds on one node: bodies sent to two ledger nodes (PostgreSQL) still
+	// interleave.
 	// The turn is taken after the body is checked and sorted and given up
 	// once its chunks are written, before the caller waits for the snapshot.
 	select {

@@ -2,8 +2,8 @@
 """load.py BASE TOKEN CSV OUTDIR [PID]: import an outlet CSV through PUT /api/v2/admin/outlets
 (bodies of BENCH_IMPORT_ROWS rows, default 100,000), then open every outlet with a delivery
 list (bodies of 50,000 lines); writes OUTDIR/load.json with the server's import and delivery
-times. Used by bench-scale.sh and bench-load.sh. BENCH_LOAD_PARALLEL (default 1) bodies are in flight at
-once, so that the server decodes one body while it writes another (1: one after another).
+times. Used by bench-scale.sh and bench-load.sh. BENCH_LOAD_PARALLEL (default 1) delivery lists are in
+flight at once, so that the server decodes one list while it writes another (1: one after another).
 The import keeps BENCH_IMPORT_PARALLEL bodies in flight (default: BENCH_LOAD_PARALLEL if set, else 2), as
 an operator's client would: the server writes import bodies one after another, each whole (the one
 that returns last wins for a code in both), and reads and checks the next body, or merges the last

@@ -285,31 +285,6 @@ func (n *Node) newRefresher() {
 	})
 }
 
-// ledgerShape is how many ledger writers a node runs and how many requests
-// one batch may hold (0: the ledger's default), by store.
-//
-// PostgreSQL: one writer per node. Every batch that changes outlets ends by
-// stamping versions under the single outlet_version row lock, held until its
-// COMMIT is durable (postgres/tx.go), so the commits of all the batches of
-// all ledger nodes run one after the other, a WAL flush each, and
-// PostgreSQL's own group commit never gets two of them into one flush. With
-// four writers per node, up to eight small batches queued on that lock: at
-// 1,500 sales/s offered to two nodes the chain was busy all the time (6,807
-// stamps in 20 s, 10.5 ms each mostly waiting for the lock) and a sale
-// waited for up to seven other commits. One writer per node takes
-// everything that arrived while its last batch committed: fewer, larger
-// batches, at most one other node's commit ahead of it (BENCHMARKS.md,
-// branch pg12d).
-//
-// SQLite has one writer, but a batch waiting for its flush to disk need not
-// hold it: a second writer runs the next batch.
-func ledgerShape(db string) (writers, maxBatch int) {
-	if isPostgres(db) {
-		return 1, 256
-	}
-	return 2, 0
-}
-
 // startLedger starts the ledger (and its purge), seeding the demo first.
 func (n *Node) startLedger(ctx, bg context.Context, keyer *rrn.Keyer) error {
 	cfg := n.cfg
@@ -317,8 +292,14 @@ func (n *Node) startLedger(ctx, bg context.Context, keyer *rrn.Keyer) error {
 		Store: n.Store, Policy: n.Policy, Keyer: keyer, Clock: n.Clock, AdminToken: n.admin,
 		Registerer: n.Registry, Logger: cfg.Logger,
 	}
-	lc.Writers, lc.MaxBatch = ledgerShape(cfg.DB)
-	if !isPostgres(cfg.DB) {
+	if isPostgres(cfg.DB) {
+		// Several writers overlap their round trips to the database;
+		// smaller batches keep a sale's wait for its batch short.
+		lc.Writers, lc.MaxBatch = 4, 64
+	} else {
+		// SQLite has one writer, but a batch waiting for its flush to
+		// disk need not hold it: a second writer runs the next batch.
+		lc.Writers = 2
 		// Only this process writes the file, and it forgets a token it
 		// revokes at once: the cache's expiry, which bounds how late
 		// another node's revocation is seen, would only cost a store

@@ -202,14 +202,10 @@ func deliverBulk(bt publicmask.BulkTx, b *batch, lines []DeliveryRequest, hashes
 		var body []byte // nil: made by DeliverMany from r
 		if rec.Delivery == nil || !lean {
 			// What json.Marshal(r) gives, without its copy, into the
-			// chunk's block: each body is capped at its end, so that
-			// nothing appended to one runs into the next.
-			start := len(jslab)
-			jslab, err = r.appendJSON(jslab)
-			if err != nil {
+			// chunk's block.
+			if jslab, body, err = r.appendBody(jslab); err != nil {
 				return err
 			}
-			body = jslab[start:len(jslab):len(jslab)]
 			rec.Response = body
 		}
 		ds, recs, rs[j], bodies[j] = append(ds, del), append(recs, rec), r, body

@@ -20,6 +20,18 @@ func (r StockReceipt) MarshalJSON() ([]byte, error) {
 // this much a line (deliverBulk).
 const receiptJSONSize = 200
 
+// appendBody appends r's JSON to block and returns the block grown and
+// the body within it, capped at its end, so that nothing appended to the
+// block later runs into the body (a chunk's receipts share one block).
+func (r *StockReceipt) appendBody(block []byte) (grown, body []byte, err error) {
+	start := len(block)
+	grown, err = r.appendJSON(block)
+	if err != nil {
+		return block, nil, err
+	}
+	return grown, grown[start:len(grown):len(grown)], nil
+}
+
 // appendJSON appends to b what MarshalJSON gives.
 func (r *StockReceipt) appendJSON(b []byte) ([]byte, error) {
 	if !plainJSON(r.ID) || !plainJSON(r.Outlet) || !plainJSON(r.Status) || !plainTime(r.At) || !plainTime(r.StockAt) {

@@ -210,14 +210,12 @@ func (l *Ledger) DeliverMany(ctx context.Context, lines []DeliveryRequest) ([]De
 					if block == nil {
 						block = make([]byte, 0, receiptJSONSize*(len(part)-j))
 					}
-					start := len(block)
-					b, err := rs[j].appendJSON(block)
+					grown, body, err := rs[j].appendBody(block)
 					if err != nil {
 						// Left to the caller's own encoding (nil JSON).
 						continue
 					}
-					block = b
-					out[v.i].JSON = block[start:len(block):len(block)]
+					block, out[v.i].JSON = grown, body
 				}
 			}
 		}

@@ -6,7 +6,7 @@ times. Used by bench-scale.sh and bench-load.sh. BENCH_LOAD_PARALLEL (default 1)
 flight at once, so that the server decodes one list while it writes another (1: one after another).
 The import keeps BENCH_IMPORT_PARALLEL bodies in flight (default: BENCH_LOAD_PARALLEL if set, else 2), as
 an operator's client would: the server writes import bodies one after another, each whole (the one
-that returns last wins for a code in both), and reads and checks the next body, or merges the last
+written last wins for a code in both), and reads and checks the next body, or merges the last
 one into the snapshot, while it writes one.
 With the server's PID it also records the CPU seconds the server used in each phase.
 A delivery list's answer (~12 MB for 50,000 lines) is decoded in a child process while the next

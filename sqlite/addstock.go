@@ -23,7 +23,11 @@ var _ publicmask.StockAdder = (*tx)(nil)
 // the statement changes, ~6% of the update's CPU). Nothing here can fail
 // a constraint, and any error fails the whole transaction, which is
 // rolled back (Store.write), so the rows before it do not outlive it.
-const sqlSetStock = `UPDATE OR FAIL outlets SET stock = ?1, stock_at = ?2, updated_at = ?2, version = ?3 WHERE code = ?4`
+//
+// Anonymous parameters (the time given twice): the driver asks SQLite for
+// each parameter's name at every execution, and a numbered one (?1) comes
+// back as a new Go string that it then parses.
+const sqlSetStock = `UPDATE OR FAIL outlets SET stock = ?, stock_at = ?, updated_at = ?, version = ? WHERE code = ?`
 
 // AddStock implements publicmask.StockAdder. Versions follow SaveOutlets':
 // one per changed outlet, in the order of adds, no gaps. The rows are
@@ -158,11 +162,13 @@ func (t *tx) setStock(rows []publicmask.Outlet, prev []int64) (found []bool, n i
 		nv := t.nv[:0]
 		for i := range rows {
 			o := &rows[i]
+			at := stockAt.nullMicro(o.StockAt)
 			nv = append(nv[:0],
 				driver.NamedValue{Ordinal: 1, Value: int64(o.Stock)},
-				driver.NamedValue{Ordinal: 2, Value: stockAt.nullMicro(o.StockAt)},
-				driver.NamedValue{Ordinal: 3, Value: o.Version},
-				driver.NamedValue{Ordinal: 4, Value: o.Code})
+				driver.NamedValue{Ordinal: 2, Value: at},
+				driver.NamedValue{Ordinal: 3, Value: at},
+				driver.NamedValue{Ordinal: 4, Value: o.Version},
+				driver.NamedValue{Ordinal: 5, Value: o.Code})
 			c, err := t.execCount(ex, nv)
 			if err != nil {
 				return err

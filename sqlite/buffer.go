@@ -28,6 +28,8 @@ type pending struct {
 	unchecked int           // records of idem whose txn_id this transaction did not look up
 	pwAt      map[pwKey]int // index in pws: a row is written once, with its last value
 	pws       []publicmask.PersonWeek
+	pwNew     []bool // by index in pws: the database has no row of it (tx.pwAbsent)
+	newPWs    int    // how many of pwNew are true
 	sales     []pendingSale
 	items     int
 	outAt     map[string]int // index in outlets
@@ -45,8 +47,8 @@ func (p *pending) reset() {
 	clear(p.pws)
 	clear(p.sales)
 	clear(p.outlets)
-	p.idem, p.pws, p.sales, p.outlets = p.idem[:0], p.pws[:0], p.sales[:0], p.outlets[:0]
-	p.items, p.unchecked = 0, 0
+	p.idem, p.pws, p.pwNew, p.sales, p.outlets = p.idem[:0], p.pws[:0], p.pwNew[:0], p.sales[:0], p.outlets[:0]
+	p.items, p.unchecked, p.newPWs = 0, 0, 0
 	clear(p.pwAt)
 	clear(p.outAt)
 }
@@ -73,7 +75,9 @@ type pendingSale struct {
 	response []byte // nil: the record is elsewhere
 }
 
-func (p *pending) putPersonWeek(pw publicmask.PersonWeek) {
+// putPersonWeek holds pw's row; isNew says the database has none (a row
+// held already keeps what its first put said: nothing was written since).
+func (p *pending) putPersonWeek(pw publicmask.PersonWeek, isNew bool) {
 	if p.pwAt == nil {
 		p.pwAt = make(map[pwKey]int)
 	}
@@ -84,6 +88,10 @@ func (p *pending) putPersonWeek(pw publicmask.PersonWeek) {
 	}
 	p.pwAt[k] = len(p.pws)
 	p.pws = append(p.pws, pw)
+	p.pwNew = append(p.pwNew, isNew)
+	if isNew {
+		p.newPWs++
+	}
 }
 
 func (p *pending) personWeek(person, week string) (publicmask.PersonWeek, bool) {
@@ -123,8 +131,16 @@ var (
 	multiIdem = multiSQL{head: `INSERT OR ROLLBACK INTO idempotency (outlet, txn_id, body_hash, response, created_at) VALUES `, cols: 5}
 	multiPW   = multiSQL{head: `INSERT OR ROLLBACK INTO person_weeks (person, week, quantity, purchases, weekday_purchases, weekend_purchases) VALUES `, cols: 6,
 		tail: ` ON CONFLICT (week, person) DO UPDATE SET quantity = excluded.quantity, purchases = excluded.purchases, weekday_purchases = excluded.weekday_purchases, weekend_purchases = excluded.weekend_purchases`}
-	multiSale = multiSQL{head: `INSERT INTO sales (id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict, late, shortfall, body_hash, response) VALUES `, cols: 13}
-	multiItem = multiSQL{head: `INSERT INTO sale_items (sale_id, idx, role, person, category, birth_year, quantity) VALUES `, cols: 7}
+	// The person-weeks the transaction knows the database has no row of
+	// (most of a rush's: a person's first purchase of the week). The
+	// upsert above makes SQLite keep a statement journal (its DO UPDATE
+	// checks NOT NULL by aborting the statement alone, whatever the insert
+	// says), a copy of every randomly placed leaf it changes; this plain
+	// insert does not. Should a row exist after all, the insert fails and
+	// rolls the transaction back rather than overwrite it.
+	multiPWNew = multiSQL{head: `INSERT OR ROLLBACK INTO person_weeks (person, week, quantity, purchases, weekday_purchases, weekend_purchases) VALUES `, cols: 6}
+	multiSale  = multiSQL{head: `INSERT OR ROLLBACK INTO sales (id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict, late, shortfall, body_hash, response) VALUES `, cols: 13}
+	multiItem  = multiSQL{head: `INSERT OR ROLLBACK INTO sale_items (sale_id, idx, role, person, category, birth_year, quantity) VALUES `, cols: 7}
 	// The outlets' stock columns: one look-up of the primary key per row
 	// of the VALUES list (a stock-only change of a held outlet, see
 	// SaveOutlet).
@@ -139,7 +155,7 @@ var (
 	// The change log's entries of the outlets multiOutlet changed (migration
 	// 00011: no trigger appends them).
 	multiChange = multiSQL{head: `INSERT OR REPLACE INTO outlet_changes (version, code) VALUES `, cols: 2}
-	multiTables = []*multiSQL{&multiIdem, &multiPW, &multiSale, &multiItem, &multiOutlet, &multiChange, &multiIdemGet}
+	multiTables = []*multiSQL{&multiIdem, &multiPW, &multiPWNew, &multiSale, &multiItem, &multiOutlet, &multiChange, &multiIdemGet}
 )
 
 // query is m's statement for rows rows, a power of two up to maxMultiRows.
@@ -255,10 +271,7 @@ func (t *tx) flush() error {
 	}); err != nil {
 		return err
 	}
-	if _, err := t.writeMulti(&multiPW, len(p.pws), func(a []any, i int) []any {
-		pw := &p.pws[i]
-		return append(a, pw.Person, pw.Week, pw.Quantity, pw.Purchases, pw.WeekdayPurchases, pw.WeekendPurchases)
-	}); err != nil {
+	if err := t.flushPersonWeeks(); err != nil {
 		return err
 	}
 	if _, err := t.writeMulti(&multiSale, len(p.sales), func(a []any, i int) []any {
@@ -321,6 +334,41 @@ func (t *tx) checkNoRecords(keys []publicmask.IdemKey) error {
 		return fmt.Errorf("sqlite: txn_id %s/%s already has an idempotency record", dup.Outlet, dup.TxnID)
 	}
 	return nil
+}
+
+// flushPersonWeeks writes the held person-weeks: those the database has
+// no row of with a plain insert, the others with the upsert.
+func (t *tx) flushPersonWeeks() error {
+	p := &t.pend
+	if p.newPWs == 0 {
+		return t.writePWs(&multiPW, len(p.pws), func(i int) int { return i })
+	}
+	idx := make([]int, 0, len(p.pws))
+	for i, isNew := range p.pwNew {
+		if isNew {
+			idx = append(idx, i)
+		}
+	}
+	for i, isNew := range p.pwNew {
+		if !isNew {
+			idx = append(idx, i)
+		}
+	}
+	if err := t.writePWs(&multiPWNew, p.newPWs, func(i int) int { return idx[i] }); err != nil {
+		return err
+	}
+	rest := idx[p.newPWs:]
+	return t.writePWs(&multiPW, len(rest), func(i int) int { return rest[i] })
+}
+
+// writePWs writes n held person-weeks with m, the i-th being p.pws[at(i)].
+func (t *tx) writePWs(m *multiSQL, n int, at func(i int) int) error {
+	p := &t.pend
+	_, err := t.writeMulti(m, n, func(a []any, i int) []any {
+		pw := &p.pws[at(i)]
+		return append(a, pw.Person, pw.Week, pw.Quantity, pw.Purchases, pw.WeekdayPurchases, pw.WeekendPurchases)
+	})
+	return err
 }
 
 func (t *tx) flushItems() error {

@@ -33,6 +33,9 @@ type tx struct {
 	// (Idempotency, checkNewRecords).
 	known  map[publicmask.IdemKey]publicmask.IdemRecord
 	absent map[publicmask.IdemKey]bool
+	// pwAbsent are the person-weeks PersonWeeks found without a row and
+	// not written since: their rows are new (flushPersonWeeks).
+	pwAbsent map[pwKey]bool
 	// pruned: a step of the change log's pruning ran, up to cursor
 	// (changes.go).
 	pruned bool
@@ -286,11 +289,13 @@ func (t *tx) PersonWeeks(week string, persons []string) (map[string]publicmask.P
 			continue
 		}
 		if f != nil && !f.mayHave(p) { // only the writer changes f (a build replaces it): no lock needed here
+			t.notePWAbsent(p, week)
 			continue
 		}
 		pw := publicmask.PersonWeek{Person: p, Week: week}
 		err := t.stmt(sqlPWLock).QueryRowContext(t.ctx, p, week).Scan(&pw.Quantity, &pw.Purchases, &pw.WeekdayPurchases, &pw.WeekendPurchases)
 		if errors.Is(err, sql.ErrNoRows) {
+			t.notePWAbsent(p, week)
 			continue
 		}
 		if err != nil {
@@ -301,8 +306,21 @@ func (t *tx) PersonWeeks(week string, persons []string) (map[string]publicmask.P
 	return out, nil
 }
 
+// notePWAbsent notes that the database has no row of the person's week.
+func (t *tx) notePWAbsent(person, week string) {
+	if t.pwAbsent == nil {
+		t.pwAbsent = make(map[pwKey]bool)
+	}
+	t.pwAbsent[pwKey{person, week}] = true
+}
+
 func (t *tx) PutPersonWeek(pw publicmask.PersonWeek) error {
-	t.pend.putPersonWeek(pw)
+	k := pwKey{pw.Person, pw.Week}
+	isNew := t.pwAbsent[k]
+	if isNew {
+		delete(t.pwAbsent, k) // held now, and once flushed the database has it
+	}
+	t.pend.putPersonWeek(pw, isNew)
 	// Into the filter now, before the commit: a later sale of this batch
 	// must find the row, and a "maybe" that outlives a rollback is harmless.
 	// Looked up under the same lock as the add: a build may install its

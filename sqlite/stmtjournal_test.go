@@ -1,0 +1,142 @@
+package sqlite
+
+import (
+	"context"
+	"time"
+
+	"github.com/publicmask/publicmask"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// abortHalts lists the constraint halts of q's program that abort only the
+// statement (OE_Abort): each makes SQLite open a statement journal for a
+// multi-row write and copy every page the statement changes into it.
+func abortHalts(t *testing.T, s *Store, q string, args int) []string {
+	t.Helper()
+	rows, err := s.writer.Query(`EXPLAIN `+q, make([]any, args)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var halts []string
+	for rows.Next() {
+		var addr, p1, p2, p3 int64
+		var op string
+		var p4, p5, comment any
+		if err := rows.Scan(&addr, &op, &p1, &p2, &p3, &p4, &p5, &comment); err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(op, "Halt") && p1 != 0 && p2 == 2 { // OE_Abort
+			halts = append(halts, op)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return halts
+}
+
+// TestSaleWritesWithoutStatementJournal: the multi-row writes of a batch's
+// sales and items, its new persons' weeks, its records and its outlets'
+// stock may not abort only themselves. The batch fails as a whole on any error (and is then retried
+// one sale at a time), so a statement-level rollback buys nothing, yet it
+// costs a copy of every page the statement changes into the statement
+// journal. Two statements keep theirs: the person-weeks' upsert (its DO
+// UPDATE checks NOT NULL with ABORT whatever the insert says), used only
+// for rows the database may hold, and the change log's INSERT OR REPLACE
+// (REPLACE aborts on a NULL code), which writes appended pages.
+func TestSaleWritesWithoutStatementJournal(t *testing.T) {
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "pm.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, m := range []*multiSQL{&multiIdem, &multiPWNew, &multiSale, &multiItem, &multiOutlet} {
+		for _, n := range []int{1, 2, maxMultiRows} {
+			if h := abortHalts(t, s, m.query(n), n*m.cols); len(h) > 0 {
+				t.Errorf("%.40s… of %d rows aborts the statement alone: %v", m.head, n, h)
+			}
+		}
+	}
+}
+
+// TestNewPersonWeeksInsertedPlainly: a person-week that PersonWeeks found
+// without a row is written by the plain insert, any other by the upsert,
+// and both read back as written: across a flush in the middle of a
+// transaction, a second purchase in the same batch and the next batch.
+func TestNewPersonWeeksInsertedPlainly(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "pm.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const week = "2020-03-09"
+	buy := func(w publicmask.Tx, person string, q int) publicmask.PersonWeek {
+		t.Helper()
+		usage, err := w.PersonWeeks(week, []string{person})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pw := usage[person]
+		pw.Person, pw.Week = person, week
+		pw.Add(q, false)
+		if err := w.PutPersonWeek(pw); err != nil {
+			t.Fatal(err)
+		}
+		return pw
+	}
+	held := func(w publicmask.Tx) (all, fresh int) {
+		p := &w.(*tx).pend
+		return len(p.pws), p.newPWs
+	}
+	if err := s.Write(ctx, func(tx publicmask.Tx) error {
+		buy(tx, "a", 2)
+		buy(tx, "b", 1)
+		buy(tx, "a", 1) // the same batch again: still the one new row
+		if all, fresh := held(tx); all != 2 || fresh != 2 {
+			t.Fatalf("held %d person-weeks, %d new; want 2, 2", all, fresh)
+		}
+		// A new outlet is upserted at once, after the held rows; a's row
+		// is then the database's, and its next value an update.
+		if err := tx.SaveOutlet(&publicmask.Outlet{Code: "10000001", Name: "약국", Addr: "서울", Type: publicmask.TypePharmacy, Lat: 37.5, Lng: 127, UpdatedAt: time.Unix(1583884800, 0)}); err != nil {
+			return err
+		}
+		buy(tx, "a", 1)
+		buy(tx, "c", 2)
+		if all, fresh := held(tx); all != 2 || fresh != 1 {
+			t.Fatalf("after the flush: held %d person-weeks, %d new; want 2, 1", all, fresh)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(ctx, func(tx publicmask.Tx) error {
+		buy(tx, "b", 1)
+		buy(tx, "d", 2)
+		if all, fresh := held(tx); all != 2 || fresh != 1 {
+			t.Fatalf("next batch: held %d person-weeks, %d new; want 2, 1", all, fresh)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]publicmask.Usage{"a": {Quantity: 4, Purchases: 3, WeekdayPurchases: 3}, "b": {Quantity: 2, Purchases: 2, WeekdayPurchases: 2},
+		"c": {Quantity: 2, Purchases: 1, WeekdayPurchases: 1}, "d": {Quantity: 2, Purchases: 1, WeekdayPurchases: 1}}
+	if err := s.Write(ctx, func(tx publicmask.Tx) error {
+		got, err := tx.PersonWeeks(week, []string{"a", "b", "c", "d"})
+		if err != nil {
+			return err
+		}
+		for p, u := range want {
+			if got[p].Usage != u {
+				t.Errorf("%s: %+v, want %+v", p, got[p].Usage, u)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}

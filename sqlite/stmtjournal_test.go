@@ -2,12 +2,12 @@ package sqlite
 
 import (
 	"context"
-	"time"
-
-	"github.com/publicmask/publicmask"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/publicmask/publicmask"
 )
 
 // abortHalts lists the constraint halts of q's program that abort only the
@@ -113,6 +113,7 @@ func TestNewPersonWeeksInsertedPlainly(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	s.builds.Wait() // the week's filter answers the next batch's reads
 	if err := s.Write(ctx, func(tx publicmask.Tx) error {
 		buy(tx, "b", 1)
 		buy(tx, "d", 2)
@@ -138,5 +139,96 @@ func TestNewPersonWeeksInsertedPlainly(t *testing.T) {
 		return nil
 	}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A person-week held as new whose row exists after all (here a row
+// written behind the filter's back): the plain insert fails, SQLite rolls
+// the whole transaction back — a sale flushed earlier in it included —, the
+// store drops its hot state, and the next attempt reads the row and
+// updates it: the usage it held is kept, never overwritten.
+func TestNewPersonWeekThatExistsFailsTheBatchWhole(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "pm.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const week = "2020-03-09"
+	at := time.Unix(1583884800, 0)
+	outlet := &publicmask.Outlet{Code: "10000001", Name: "약국", Addr: "서울", Type: publicmask.TypePharmacy, Lat: 37.5, Lng: 127, Stock: 100, UpdatedAt: at}
+	if err := s.Write(ctx, func(tx publicmask.Tx) error {
+		if _, err := tx.PersonWeeks(week, []string{"a"}); err != nil { // the week's filter is built
+			return err
+		}
+		return tx.SaveOutlet(outlet)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.builds.Wait()
+	if _, err := s.writer.ExecContext(ctx, `INSERT INTO person_weeks VALUES ('z', ?, 2, 1, 1, 0)`, week); err != nil {
+		t.Fatal(err)
+	}
+	buy := func(tx publicmask.Tx, p string) error {
+		u, err := tx.PersonWeeks(week, []string{p})
+		if err != nil {
+			return err
+		}
+		pw := u[p]
+		pw.Person, pw.Week = p, week
+		pw.Add(1, false)
+		return tx.PutPersonWeek(pw)
+	}
+	err = s.Write(ctx, func(w publicmask.Tx) error {
+		if err := buy(w, "b"); err != nil {
+			return err
+		}
+		if err := w.InsertSale(&publicmask.Sale{ID: "s1", Outlet: outlet.Code, TxnID: "t-s1", SoldAt: at, RecordedAt: at, Week: week, Quantity: 1,
+			Items: []publicmask.SaleItem{{Role: "buyer", Person: "b", Quantity: 1}}}); err != nil {
+			return err
+		}
+		if _, err := w.Sale("none"); publicmask.ErrorCode(err) != publicmask.ENotFound { // flushes b and s1
+			return err
+		}
+		if err := buy(w, "z"); err != nil {
+			return err
+		}
+		if p := &w.(*tx).pend; p.newPWs != 1 {
+			t.Fatalf("z held with %d new person-weeks, want 1: the filter knew its row", p.newPWs)
+		}
+		return nil
+	})
+	if err == nil {
+		t.Fatal("a batch whose new person-week had a row committed")
+	}
+	if len(s.hot.weeks) != 0 {
+		t.Errorf("hot state kept after SQLite's own rollback: %d weeks", len(s.hot.weeks))
+	}
+	count := func(q string, args ...any) int {
+		var n int
+		if err := s.writer.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := count(`SELECT count(*) FROM sales`); n != 0 {
+		t.Errorf("%d sales of the failed batch committed", n)
+	}
+	if n := count(`SELECT count(*) FROM person_weeks WHERE person = 'b'`); n != 0 {
+		t.Errorf("b's week of the failed batch committed")
+	}
+	if err := s.Write(ctx, func(w publicmask.Tx) error {
+		if err := buy(w, "z"); err != nil {
+			return err
+		}
+		if n := w.(*tx).pend.newPWs; n != 0 {
+			t.Errorf("z held as new again on the retry")
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("the retry: %v", err)
+	}
+	if q := count(`SELECT quantity FROM person_weeks WHERE person = 'z' AND week = ?`, week); q != 3 {
+		t.Errorf("z's quantity %d, want 3 (2 before and 1)", q)
 	}
 }

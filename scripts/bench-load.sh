@@ -7,7 +7,7 @@
 #     BENCH_ROUNDS=2 scripts/bench-load.sh
 # Without BENCH_BINS it builds the working tree as "this". Prints one line
 # per run and the median import and delivery seconds of each binary.
-# BENCH_LOAD_PARALLEL (default 1) is how many bodies load.py keeps in flight
+# BENCH_LOAD_PARALLEL (default 2) is how many bodies load.py keeps in flight
 # at once; BENCH_PARALLELS="1 2" runs every binary at each of them.
 set -euo pipefail
 
@@ -23,7 +23,7 @@ fi
 SERVER=""
 trap '[ -n "$SERVER" ] && kill $SERVER 2>/dev/null; wait 2>/dev/null || true' EXIT
 
-PARALLELS=${BENCH_PARALLELS:-${BENCH_LOAD_PARALLEL:-1}}
+PARALLELS=${BENCH_PARALLELS:-${BENCH_LOAD_PARALLEL:-2}}
 RUNS=""
 for pair in $BENCH_BINS; do
 	for p in $PARALLELS; do

@@ -156,6 +156,7 @@ f = [json.load(open(f"{d}/{n}/figures.json")) for n in counts]
 rows = [("import (s)", "import_s", "≤ 15 s with deliveries"), ("opening deliveries (s)", "deliver_s", ""),
         ("import: server CPU (s)", "import_cpu_s", ""), ("opening deliveries: server CPU (s)", "deliver_cpu_s", ""),
         ("import bodies in flight", "import_parallel", ""),
+        ("delivery lists in flight", "parallel", ""),
         ("visible right after the import", "visible_after_import", "= outlets"),
         ("RSS stocked (MB)", "rss_mb", "≤ 512 MB at 540k, ≤ 100 MB at 26k"), ("RSS after the rush (MB)", "rss_after_rush_mb", ""),
         ("restart: seconds to ready", "restart_ready_s", ""), ("RSS at rest after a restart (MB)", "rss_restart_mb", "≤ 512 MB at 540k, ≤ 100 MB at 26k"),

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -48,11 +47,7 @@ func abortHalts(t *testing.T, s *Store, q string, args int) []string {
 // for rows the database may hold, and the change log's INSERT OR REPLACE
 // (REPLACE aborts on a NULL code), which writes appended pages.
 func TestSaleWritesWithoutStatementJournal(t *testing.T) {
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "pm.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTest(t)
 	for _, m := range []*multiSQL{&multiIdem, &multiPWNew, &multiSale, &multiItem, &multiOutlet} {
 		for _, n := range []int{1, 2, maxMultiRows} {
 			if h := abortHalts(t, s, m.query(n), n*m.cols); len(h) > 0 {
@@ -68,11 +63,7 @@ func TestSaleWritesWithoutStatementJournal(t *testing.T) {
 // transaction, a second purchase in the same batch and the next batch.
 func TestNewPersonWeeksInsertedPlainly(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "pm.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTest(t)
 	const week = "2020-03-09"
 	buy := func(w publicmask.Tx, person string, q int) publicmask.PersonWeek {
 		t.Helper()
@@ -149,11 +140,7 @@ func TestNewPersonWeeksInsertedPlainly(t *testing.T) {
 // updates it: the usage it held is kept, never overwritten.
 func TestNewPersonWeekThatExistsFailsTheBatchWhole(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "pm.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openTest(t)
 	const week = "2020-03-09"
 	at := time.Unix(1583884800, 0)
 	outlet := &publicmask.Outlet{Code: "10000001", Name: "약국", Addr: "서울", Type: publicmask.TypePharmacy, Lat: 37.5, Lng: 127, Stock: 100, UpdatedAt: at}
@@ -179,7 +166,7 @@ func TestNewPersonWeekThatExistsFailsTheBatchWhole(t *testing.T) {
 		pw.Add(1, false)
 		return tx.PutPersonWeek(pw)
 	}
-	err = s.Write(ctx, func(w publicmask.Tx) error {
+	err := s.Write(ctx, func(w publicmask.Tx) error {
 		if err := buy(w, "b"); err != nil {
 			return err
 		}

@@ -424,11 +424,17 @@ func (lc *leanConn) handOver() bool {
 		// the accept; from the hand-over it would start again.
 		pc.headBy = lc.accepted.Add(lc.l.headTimeout)
 	}
+	// Counted before the send: once net/http has the connection, it may
+	// answer the next request before this goroutine runs again, and a
+	// client that reads the count after that answer must see it
+	// (TestLeanPipelinedDuringWatch and TestLeanKeepAlive failed now and
+	// then on a busy machine with the count after the send).
+	lc.l.handovs.Add(1)
 	select {
 	case lc.l.handed <- pc:
-		lc.l.handovs.Add(1)
 		return true
 	case <-lc.l.done:
+		lc.l.handovs.Add(-1)
 		return false
 	}
 }

@@ -43,27 +43,7 @@ func deliveriesSchema(t *testing.T, db interface {
 func deliveryInsertWrites(t *testing.T, s *Store, n int) int {
 	t.Helper()
 	q, _ := sqlDeliveriesGroup.text(n)
-	rows, err := s.writer.Query(`EXPLAIN `+q, make([]any, 8*n)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	writes := 0
-	for rows.Next() {
-		var addr, p1, p2, p3 int64
-		var op string
-		var p4, p5, comment any
-		if err := rows.Scan(&addr, &op, &p1, &p2, &p3, &p4, &p5, &comment); err != nil {
-			t.Fatal(err)
-		}
-		if op == "OpenWrite" {
-			writes++
-		}
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return writes
+	return len(explainOps(t, s, q, 8*n, func(op string, _, _ int64) bool { return op == "OpenWrite" }))
 }
 
 // TestDeliveriesWithoutIDIndex: migration 00015 takes the index of the

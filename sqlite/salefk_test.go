@@ -50,25 +50,7 @@ func TestSalesMigrateWithoutForeignKeys(t *testing.T) {
 		}
 		for _, m := range []*multiSQL{&multiSale, &multiItem} {
 			for _, n := range []int{1, 2, maxMultiRows} {
-				var ops []string
-				rows, err := s.writer.Query(`EXPLAIN `+m.query(n), make([]any, n*m.cols)...)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for rows.Next() {
-					var addr, p1, p2, p3 int64
-					var op string
-					var p4, p5, comment any
-					if err := rows.Scan(&addr, &op, &p1, &p2, &p3, &p4, &p5, &comment); err != nil {
-						t.Fatal(err)
-					}
-					if strings.HasPrefix(op, "Fk") {
-						ops = append(ops, op)
-					}
-				}
-				if err := rows.Close(); err != nil {
-					t.Fatal(err)
-				}
+				ops := explainOps(t, s, m.query(n), n*m.cols, func(op string, _, _ int64) bool { return strings.HasPrefix(op, "Fk") })
 				if len(ops) > 0 {
 					t.Fatalf("the writer's %.20s… of %d rows checks foreign keys: %v", m.head, n, ops)
 				}

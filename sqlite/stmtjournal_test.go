@@ -9,17 +9,16 @@ import (
 	"github.com/publicmask/publicmask"
 )
 
-// abortHalts lists the constraint halts of q's program that abort only the
-// statement (OE_Abort): each makes SQLite open a statement journal for a
-// multi-row write and copy every page the statement changes into it.
-func abortHalts(t *testing.T, s *Store, q string, args int) []string {
+// explainOps lists the opcodes of q's program (EXPLAIN, args parameters
+// bound to NULL) that keep says to keep.
+func explainOps(t *testing.T, s *Store, q string, args int, keep func(op string, p1, p2 int64) bool) []string {
 	t.Helper()
 	rows, err := s.writer.Query(`EXPLAIN `+q, make([]any, args)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	var halts []string
+	var ops []string
 	for rows.Next() {
 		var addr, p1, p2, p3 int64
 		var op string
@@ -27,14 +26,24 @@ func abortHalts(t *testing.T, s *Store, q string, args int) []string {
 		if err := rows.Scan(&addr, &op, &p1, &p2, &p3, &p4, &p5, &comment); err != nil {
 			t.Fatal(err)
 		}
-		if strings.HasPrefix(op, "Halt") && p1 != 0 && p2 == 2 { // OE_Abort
-			halts = append(halts, op)
+		if keep(op, p1, p2) {
+			ops = append(ops, op)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	return halts
+	return ops
+}
+
+// abortHalts lists the constraint halts of q's program that abort only the
+// statement (OE_Abort): each makes SQLite open a statement journal for a
+// multi-row write and copy every page the statement changes into it.
+func abortHalts(t *testing.T, s *Store, q string, args int) []string {
+	t.Helper()
+	return explainOps(t, s, q, args, func(op string, p1, p2 int64) bool {
+		return strings.HasPrefix(op, "Halt") && p1 != 0 && p2 == 2 // OE_Abort
+	})
 }
 
 // TestSaleWritesWithoutStatementJournal: the multi-row writes of a batch's

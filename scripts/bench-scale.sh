@@ -48,16 +48,24 @@ trap '[ -n "$SERVER" ] && kill $SERVER 2>/dev/null; wait 2>/dev/null || true' EX
 # apply_hist prints "count sum" and the cumulative buckets of the apply histogram.
 apply_hist() { curl -fsS "$BASE/metrics" | awk '/^publicmask_snapshot_apply_seconds_(bucket|sum|count)/'; }
 
+# serve_store NAME [FLAG…]: serve $D/bench.db on $PORT, logging to
+# $D/NAME.out and NAME.err; sets SERVER once the node is ready.
+serve_store() {
+	local name=$1
+	shift
+	"$PM" serve --addr "127.0.0.1:$PORT" --db "$D/bench.db" --seed none "$@" \
+		--clock 2020-03-11T08:00:00+09:00 --admin-token "$TOKEN" --log-level warn \
+		>"$D/$name.out" 2>"$D/$name.err" &
+	SERVER=$!
+	wait_ready "$BASE" "$D/$name.err"
+}
+
 for N in $COUNTS; do
 	D="$DIR/$N"
 	mkdir -p "$D"
 	say "== $N outlets"
 	"$PM" gen outlets --count "$N" --format csv >"$D/outlets.csv"
-	"$PM" serve --addr "127.0.0.1:$PORT" --db "$D/bench.db" --seed none --debug-addr "127.0.0.1:$((PORT + 1))" \
-		--clock 2020-03-11T08:00:00+09:00 --admin-token "$TOKEN" --log-level warn \
-		>"$D/serve.out" 2>"$D/serve.err" &
-	SERVER=$!
-	wait_ready "$BASE" "$D/serve.err"
+	serve_store serve --debug-addr "127.0.0.1:$((PORT + 1))"
 	python3 scripts/load.py "$BASE" "$TOKEN" "$D/outlets.csv" "$D" "$SERVER"
 	# The rush measures its own writes, not the disk catching up with the
 	# load's (settle, lib.sh; BENCH_SETTLE=0: two seconds, as before).
@@ -130,11 +138,7 @@ PY
 	# once the start's garbage is released (a few quiet seconds, app's
 	# quiet watch) — a node restarted the next morning holds what it holds.
 	T0=$(date +%s.%N)
-	"$PM" serve --addr "127.0.0.1:$PORT" --db "$D/bench.db" --seed none \
-		--clock 2020-03-11T08:00:00+09:00 --admin-token "$TOKEN" --log-level warn \
-		>"$D/restart.out" 2>"$D/restart.err" &
-	SERVER=$!
-	wait_ready "$BASE" "$D/restart.err"
+	serve_store restart
 	READY_S=$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 	sleep 8
 	RSS_RESTART=$(rss_mb "$SERVER")

@@ -87,13 +87,6 @@ func (w *watchedStore) OrderedChanges() bool {
 	return ok && o.OrderedChanges()
 }
 
-// HeldBack passes on the wrapped store's report that its feed held changes
-// back (snapshot.HeldBackSource), for the same reason.
-func (w *watchedStore) HeldBack() bool {
-	h, ok := w.Store.(snapshot.HeldBackSource)
-	return ok && h.HeldBack()
-}
-
 // writeFailureCause classifies a failed write; "" for errors that say
 // nothing about the store (a business rule, a client that left).
 func writeFailureCause(err error) string {

@@ -100,8 +100,6 @@ type Store struct {
 
 	retries atomic.Int64 // Write attempts repeated after 40001/40P01 or a lost insert race
 
-	feed feedState // OutletChanges' follower state (read.go)
-
 	afterStamp func() // tests: called between stamping versions and COMMIT
 }
 

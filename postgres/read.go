@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,21 +24,13 @@ func (s *Store) Outlet(ctx context.Context, code string) (publicmask.Outlet, err
 	return o, nil
 }
 
-// Outlets reads every outlet ordered by code, with a watermark the list is
-// consistent with: every change at or below it is in the list (the list
-// may hold later ones too; a follower re-reads them from the watermark and
-// ignores them by version). See "The change feed" below.
+// Outlets reads every outlet ordered by code. One statement is one
+// snapshot, and versions commit in order (tx.go), so the highest version in
+// the list is a watermark that the list is consistent with.
 func (s *Store) Outlets(ctx context.Context) ([]publicmask.Outlet, int64, error) {
-	w, err := s.feed.settle(ctx, s.pool, feedSettle)
-	if err != nil {
-		return nil, 0, err
-	}
-	out, _, err := view{s.pool}.Outlets(ctx)
-	return out, w, err
+	return view{s.pool}.Outlets(ctx)
 }
 
-// Outlets in a view (an audit's single snapshot) reports the highest
-// version in the list.
 func (v view) Outlets(ctx context.Context) ([]publicmask.Outlet, int64, error) {
 	rows, err := v.q.Query(ctx, `SELECT `+outletCols+` FROM outlets ORDER BY code`)
 	if err != nil {
@@ -56,184 +47,23 @@ func (v view) Outlets(ctx context.Context) ([]publicmask.Outlet, int64, error) {
 	return out, version, nil
 }
 
-// The change feed.
-//
-// Versions are sequence values taken just before COMMIT (tx.go), so they
-// commit out of order: while T1 (version 41) is still committing, T2's 42
-// can be visible. OutletChanges therefore returns changes only up to a safe
-// watermark W: every version ≤ W belongs to a transaction that has ended
-// (it is visible, or it rolled back and left a gap). A follower that moves
-// its watermark to the highest version it read never skips a late commit,
-// and sees versions in increasing order, as with the old commit chain.
-//
-// How W is known. Each poll's statement reads, in its one snapshot S:
-//   - high: the highest version visible in S;
-//   - next: the next transaction id not yet assigned, read after S was
-//     taken (age() of a transaction id counts from it without assigning
-//     one, on a primary and on a hot standby alike);
-//   - xmin: S's xmin, below which every transaction id has ended.
-//
-// Any version v ≤ high was taken (nextval) before high was, by a
-// transaction that had its id before it took v: the rows it stamps were
-// locked or inserted by an earlier statement of the same transaction. So
-// its id is below next. Once a later snapshot has xmin ≥ next, all those
-// transactions have ended, and high is safe. The pair (next, high) is kept
-// as a mark until a poll's xmin passes it; a mark whose transactions had
-// all ended when it was read (xmin ≥ next in its own snapshot: nothing was
-// running) is safe at once.
-//
-// On a hot standby the same holds in WAL order: the transaction that took
-// v wrote a record with its id (the row lock or the insert) before it took
-// v, so before high's commit record, and the standby's next transaction id
-// has passed it once high is visible there.
-//
-// The price: W waits for the oldest transaction that held an id when a
-// change was polled, in the whole cluster (transaction ids are per
-// cluster). Ledger transactions last milliseconds; a long write
-// transaction anywhere in the cluster (a bulk load's chunk, an idle
-// session inside a transaction) holds the public nodes' freshness back
-// for its length. HeldBack reports it, and the refresher then neither
-// confirms its snapshot current nor waits a whole poll interval.
-
-// feedSettle bounds how long Outlets waits for the changes it sees to be
-// safe before it falls back to the last safe watermark (an older one only
-// means the first polls re-read more).
-const feedSettle = 5 * time.Second
-
-// feedState is a store's follower state: its marks and its safe watermark.
-type feedState struct {
-	mu    sync.Mutex
-	marks []feedMark // not yet safe, oldest first, high increasing
-	safe  int64      // every version ≤ safe has committed or rolled back
-	held  bool       // the last poll saw versions above safe
-}
-
-type feedMark struct{ next, high int64 }
-
-// maxFeedMarks bounds the marks kept while a long transaction holds xmin
-// back; dropping one only delays the watermark, never breaks it.
-const maxFeedMarks = 256
-
-// sqlFeed reads the feed's state in one snapshot and the changes in
-// ($1, safe]: $2 the safe watermark so far, $3/$4 the marks (next, high),
-// $5 the page size. One row at least: with no change, the outlet columns
-// are NULL.
-const sqlFeed = `WITH m AS MATERIALIZED (
-		SELECT x.xmin, x.xmax + age((x.xmax % 4294967296)::text::xid) AS nxt,
-			(SELECT COALESCE(max(version), 0) FROM outlets) AS high
-		FROM (SELECT pg_snapshot_xmin(s)::text::bigint AS xmin, pg_snapshot_xmax(s)::text::bigint AS xmax
-			FROM pg_current_snapshot() AS s) AS x
-	), w AS MATERIALIZED (
-		SELECT m.xmin, m.nxt, m.high, GREATEST($2::bigint,
-			(SELECT max(t.h) FROM unnest($3::int8[], $4::int8[]) AS t(n, h) WHERE t.n <= m.xmin),
-			CASE WHEN m.nxt <= m.xmin THEN m.high END) AS safe
-		FROM m
-	)
-	SELECT w.xmin, w.nxt, w.high, w.safe, o.code, COALESCE(o.name, ''), COALESCE(o.addr, ''), COALESCE(o.type, ''),
-		COALESCE(o.lat, 0), COALESCE(o.lng, 0), COALESCE(o.stock, 0), COALESCE(o.suspended, false), o.stock_at, o.updated_at,
-		COALESCE(o.version, 0), COALESCE(o.sold, 0)
-	FROM w LEFT JOIN LATERAL (
-		SELECT ` + outletCols + ` FROM outlets WHERE version > $1 AND version <= w.safe ORDER BY version LIMIT $5
-	) AS o ON true`
-
-// poll runs sqlFeed once and moves the state on.
-func (f *feedState) poll(ctx context.Context, q querier, after int64, limit int) ([]publicmask.Outlet, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	ns, hs := make([]int64, len(f.marks)), make([]int64, len(f.marks))
-	for i, m := range f.marks {
-		ns[i], hs[i] = m.next, m.high
-	}
-	rows, err := q.Query(ctx, sqlFeed, after, f.safe, ns, hs, limit)
+// OutletChanges reads outlets changed after a version, in version order.
+// Versions become visible in order (see tx.go), so a caller that moves its
+// watermark to the last version returned never skips a later commit of a
+// lower version: there is none.
+func (s *Store) OutletChanges(ctx context.Context, after int64, limit int) ([]publicmask.Outlet, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+outletCols+` FROM outlets WHERE version > $1 ORDER BY version LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, unavailable("changes", err)
 	}
-	defer rows.Close()
-	var out []publicmask.Outlet
-	var xmin, next, high, safe int64
-	for rows.Next() {
-		var o publicmask.Outlet
-		var code pgtype.Text
-		var stock, sold int64
-		var stockAt, updatedAt pgtype.Timestamptz
-		if err := rows.Scan(&xmin, &next, &high, &safe, &code, &o.Name, &o.Addr, &o.Type, &o.Lat, &o.Lng, &stock, &o.Suspended,
-			&stockAt, &updatedAt, &o.Version, &sold); err != nil {
-			return nil, unavailable("changes", err)
-		}
-		if !code.Valid {
-			continue
-		}
-		o.Code, o.Stock, o.Sold = code.String, int(stock), int(sold)
-		o.StockAt, o.UpdatedAt = fromTstz(stockAt), fromTstz(updatedAt)
-		out = append(out, o)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, unavailable("changes", err)
-	}
-	f.safe = max(f.safe, safe)
-	keep := f.marks[:0]
-	for _, m := range f.marks {
-		if m.next > xmin && m.high > f.safe {
-			keep = append(keep, m)
-		}
-	}
-	f.marks = keep
-	if high > f.safe && (len(f.marks) == 0 || high > f.marks[len(f.marks)-1].high) {
-		if len(f.marks) >= maxFeedMarks {
-			// Keep the oldest (the next to come due) and every other one.
-			half := f.marks[:1]
-			for i := 2; i < len(f.marks); i += 2 {
-				half = append(half, f.marks[i])
-			}
-			f.marks = half
-		}
-		f.marks = append(f.marks, feedMark{next, high})
-	}
-	f.held = high > f.safe
-	return out, nil
+	return collect(rows, "changes", scanOutlet)
 }
 
-// settle polls the feed's state (no changes) until nothing visible is
-// above the safe watermark or d has passed, and returns the watermark.
-func (f *feedState) settle(ctx context.Context, q querier, d time.Duration) (int64, error) {
-	deadline := time.Now().Add(d)
-	for {
-		if _, err := f.poll(ctx, q, 0, 0); err != nil {
-			return 0, err
-		}
-		f.mu.Lock()
-		safe, held := f.safe, f.held
-		f.mu.Unlock()
-		if !held || time.Now().After(deadline) {
-			return safe, nil
-		}
-		if err := sleep(ctx, 2*time.Millisecond); err != nil {
-			return 0, err
-		}
-	}
-}
-
-// OutletChanges reads outlets changed after a version, in version order, up
-// to the safe watermark (see "The change feed"): a caller that moves its
-// watermark to the last version returned never skips a later commit of a
-// lower version.
-func (s *Store) OutletChanges(ctx context.Context, after int64, limit int) ([]publicmask.Outlet, error) {
-	return s.feed.poll(ctx, s.pool, after, limit)
-}
-
-// OrderedChanges reports that the change feed is ordered: OutletChanges
-// never returns a version below which another can still become visible
-// (snapshot.OrderedSource).
+// OrderedChanges reports that the change feed is ordered (see tx.go: versions
+// are stamped at commit under the outlet_version row lock, so they become
+// visible in version order): a follower need not re-read below its
+// watermark (snapshot.OrderedSource).
 func (s *Store) OrderedChanges() bool { return true }
-
-// HeldBack reports whether the last OutletChanges saw committed changes
-// above its safe watermark, waiting for older transactions to end
-// (snapshot.HeldBackSource).
-func (s *Store) HeldBack() bool {
-	s.feed.mu.Lock()
-	defer s.feed.mu.Unlock()
-	return s.feed.held
-}
 
 // SoldSince sums the non-cancelled sales of an outlet since an instant.
 func (s *Store) SoldSince(ctx context.Context, outlet string, since time.Time) (int, error) {

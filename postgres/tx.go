@@ -17,26 +17,30 @@ import (
 // Versions and the change feed.
 //
 // A public node follows OutletChanges(after) with a watermark: the highest
-// version it has applied. Versions come from a sequence (outlet_version_seq),
-// one nextval per outlet in the stamping statement, the last statement
-// before COMMIT. The outlet rows are locked by then (FOR UPDATE or their
-// INSERT, earlier in the transaction), so an outlet's versions grow in the
-// order its changes commit: the next writer of the outlet waits for this
-// commit before it can take its own value.
+// version it has seen. That is only safe if, once a version v is visible,
+// every version below v is visible too. A sequence does not give that:
+// nextval is not transactional, so a transaction can take 41, another 42 and
+// commit first, and a follower reading 42 moves its watermark past 41 for
+// good.
 //
-// Across outlets, sequence values commit out of order: T1 takes 41, T2
-// takes 42 and commits first. No lock is held across the COMMIT for the
-// feed's sake, so PostgreSQL's group commit can flush the commits of many
-// transactions (both ledger nodes' batches) at once. The feed is kept exact
-// on the reading side instead: OutletChanges returns versions only up to a
-// watermark below which no running transaction can still commit (read.go,
-// "The change feed"), so a follower that moves its watermark to the highest
-// version it read never skips a late commit of a lower one.
+// So versions are not taken during the transaction but at its very end: the
+// last statement before COMMIT increments the single row of outlet_version
+// and stamps the transaction's outlets with the new values. The row lock on
+// outlet_version is held until the transaction ends, and PostgreSQL releases
+// locks only after the commit is durable and visible. Hence if T1 stamps
+// before T2, T2's UPDATE waited for T1's commit to become visible and read
+// T1's value (READ COMMITTED re-reads the latest row version after the
+// wait): versions are handed out in commit order, with no gaps (a rollback
+// rolls the counter back too). Any snapshot that sees version v therefore
+// sees every committed version below it, and a follower that moves its
+// watermark to the highest version it read can never skip a late commit.
+// The same holds on a streaming replica, which replays commits in WAL order.
 //
-// Until pgfeed12 (migration 00006) versions were stamped under the single
-// outlet_version row lock, held until the COMMIT was durable: versions in
-// commit order, but the commits of all writers one chain, one WAL flush
-// each (BENCHMARKS.md, pg12d and pgfeed12).
+// The cost is that commits of transactions that change outlets are
+// serialised: the lock is held from the stamping statement to the end of the
+// COMMIT (one fsync). The ledger's group commit makes that one short critical
+// section per batch of up to 256 requests. The stamping statement is the
+// last lock any transaction takes, so it cannot be part of a deadlock.
 
 const (
 	outletCols = `code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, version, sold`
@@ -53,13 +57,14 @@ const (
 		lat = excluded.lat, lng = excluded.lng, stock = excluded.stock, suspended = excluded.suspended,
 		stock_at = excluded.stock_at, updated_at = excluded.updated_at, sold = excluded.sold`
 	// sqlStamp writes the final state of every outlet the transaction
-	// changed and stamps each with a new version (see above).
-	sqlStamp = `UPDATE outlets AS o SET name = d.name, addr = d.addr, type = d.type, lat = d.lat, lng = d.lng,
+	// changed and stamps each with the next version (see above).
+	sqlStamp = `WITH c AS (UPDATE outlet_version SET v = v + $1::bigint WHERE id = 1 RETURNING v)
+		UPDATE outlets AS o SET name = d.name, addr = d.addr, type = d.type, lat = d.lat, lng = d.lng,
 			stock = d.stock, suspended = d.suspended, stock_at = d.stock_at, updated_at = d.updated_at,
-			sold = d.sold, version = nextval('outlet_version_seq')
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[],
-			$7::int8[], $8::bool[], $9::timestamptz[], $10::timestamptz[], $11::int8[])
-			AS d(code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, sold)
+			sold = d.sold, version = c.v - $1::bigint + d.ord
+		FROM c, unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::float8[],
+			$8::int8[], $9::bool[], $10::timestamptz[], $11::timestamptz[], $12::int8[])
+			WITH ORDINALITY AS d(code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, sold, ord)
 		WHERE o.code = d.code
 		RETURNING o.code, o.version`
 	// One exact key per statement: "person = ANY($2) ORDER BY person" let
@@ -196,7 +201,7 @@ func (t *tx) commit() error {
 			lats[i], lngs[i], stocks[i], susp[i] = o.Lat, o.Lng, int64(o.Stock), o.Suspended
 			stockAt[i], updAt[i], solds[i] = tstz(o.StockAt), tstz(o.UpdatedAt), int64(o.Sold)
 		}
-		t.queue(sqlStamp, codes, names, addrs, types, lats, lngs, stocks, susp, stockAt, updAt, solds).Query(func(rows pgx.Rows) error {
+		t.queue(sqlStamp, int64(n), codes, names, addrs, types, lats, lngs, stocks, susp, stockAt, updAt, solds).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				var code string
 				var v int64

@@ -30,20 +30,6 @@ type OrderedSource interface {
 	OrderedChanges() bool
 }
 
-// HeldBackSource is implemented by an ordered Source whose feed can hold
-// committed changes back until older transactions end (PostgreSQL: versions
-// commit out of order, the feed returns them only up to a safe watermark,
-// see postgres/read.go). HeldBack reports whether the last OutletChanges
-// did: the refresher then does not confirm its snapshot current, and polls
-// again after heldRepoll instead of a whole PollInterval.
-type HeldBackSource interface {
-	HeldBack() bool
-}
-
-// heldRepoll is how soon a poll follows one whose source held changes back:
-// about the time a ledger transaction takes to end.
-const heldRepoll = 5 * time.Millisecond
-
 // Options configure a Refresher. The zero value works.
 type Options struct {
 	// Clock is the service clock (default time.Now); freshness compares it
@@ -599,7 +585,7 @@ func (r *Refresher) Poll(ctx context.Context) error {
 			break
 		}
 	}
-	if high == r.watermark && !r.heldBack() {
+	if high == r.watermark {
 		// Nothing new: the snapshot is as current as the store was when
 		// this poll read it (re-read changes are ignored by version).
 		r.confirm.Store(true)
@@ -618,15 +604,8 @@ func (r *Refresher) Poll(ctx context.Context) error {
 	return nil
 }
 
-// heldBack reports whether the source held committed changes back in the
-// last poll (HeldBackSource).
-func (r *Refresher) heldBack() bool {
-	h, ok := r.src.(HeldBackSource)
-	return ok && h.HeldBack()
-}
-
 func (r *Refresher) pollLoop(ctx context.Context) {
-	t := time.NewTimer(r.opts.PollInterval)
+	t := time.NewTicker(r.opts.PollInterval)
 	defer t.Stop()
 	for {
 		select {
@@ -636,11 +615,6 @@ func (r *Refresher) pollLoop(ctx context.Context) {
 			if err := r.Poll(ctx); err != nil && ctx.Err() == nil {
 				r.log.Warn("snapshot: poll failed", "err", err)
 			}
-			next := r.opts.PollInterval
-			if r.heldBack() {
-				next = min(next, heldRepoll)
-			}
-			t.Reset(next)
 		}
 	}
 }

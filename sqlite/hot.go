@@ -230,7 +230,7 @@ func (t *tx) loadOutlet(code string) (publicmask.Outlet, error) {
 		return publicmask.Outlet{}, publicmask.Errorf(publicmask.ENotFound, "outlet %q not found", code)
 	}
 	s.outletReads++
-	o, err := scanOutlet(t.stmt(sqlLockOutlet).QueryRowContext(t.ctx, code))
+	o, err := scanOutlet(t.rowStmt(sqlLockOutlet, code))
 	if isNoRows(err) {
 		return o, publicmask.Errorf(publicmask.ENotFound, "outlet %q not found", code)
 	}

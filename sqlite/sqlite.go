@@ -391,6 +391,10 @@ func (s *Store) write(ctx context.Context, fn func(publicmask.Tx) error) (uint64
 	if err == nil {
 		err = tx.pruneChanges()
 	}
+	if err == nil {
+		// fn went on after a failed statement: the transaction may be gone.
+		err = tx.err
+	}
 	if err != nil {
 		if rerr := sqlTx.Rollback(); rerr != nil {
 			s.hot.drop() // the database's state is in doubt: load it again

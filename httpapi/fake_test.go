@@ -186,6 +186,11 @@ func (f *fakeLedger) IssueToken(ctx context.Context, role, outlet string) (strin
 	return "tok-" + role + "-" + outlet, nil
 }
 
+// CachedToken: the fake has no cache; Authenticate answers every token.
+func (f *fakeLedger) CachedToken(string) (publicmask.Token, bool, error) {
+	return publicmask.Token{}, false, nil
+}
+
 func (f *fakeLedger) Authenticate(ctx context.Context, token string) (publicmask.Token, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

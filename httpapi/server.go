@@ -171,6 +171,7 @@ type ledgerAPI interface {
 	ImportOutlets(ctx context.Context, outlets []publicmask.Outlet) (int, error)
 	IssueToken(ctx context.Context, role, outlet string) (string, error)
 	Authenticate(ctx context.Context, token string) (publicmask.Token, error)
+	CachedToken(token string) (publicmask.Token, bool, error)
 	RevokeToken(ctx context.Context, token string) error
 	Verify(ctx context.Context) (*ledger.VerifyReport, error)
 	Conflicts(ctx context.Context, limit int) ([]publicmask.Sale, error)
@@ -470,23 +471,12 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, need auth)
 		writeErrorCode(w, r, publicmask.EUnauthorized, "a bearer token is required")
 		return publicmask.Token{}, false
 	}
-	ctx := ledger.WithAuthGuard(r.Context(), func() (func(bool), error) {
-		key, now := s.clients.key(r), time.Now()
-		if !s.authFails.peek(key, now) {
-			class := ClassOutlet
-			if ri := infoOf(r); ri != nil {
-				class = ri.class
-			}
-			s.metrics.limited.WithLabelValues(class).Inc()
-			return nil, errAuthLimited
-		}
-		return func(found bool) {
-			if !found {
-				s.authFails.allow(key, time.Now())
-			}
-		}, nil
-	})
-	t, err := s.led.Authenticate(ctx, tok)
+	// The cache answers nearly every request: the guard, a context and a
+	// closure, is made only for a token it does not know.
+	t, cached, err := s.led.CachedToken(tok)
+	if !cached {
+		t, err = s.led.Authenticate(s.authGuard(r), tok)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return publicmask.Token{}, false
@@ -505,6 +495,27 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, need auth)
 		return publicmask.Token{}, false
 	}
 	return t, true
+}
+
+// authGuard is r's context with the per-client limit of failed token
+// look-ups (ledger.WithAuthGuard).
+func (s *Server) authGuard(r *http.Request) context.Context {
+	return ledger.WithAuthGuard(r.Context(), func() (func(bool), error) {
+		key, now := s.clients.key(r), time.Now()
+		if !s.authFails.peek(key, now) {
+			class := ClassOutlet
+			if ri := infoOf(r); ri != nil {
+				class = ri.class
+			}
+			s.metrics.limited.WithLabelValues(class).Inc()
+			return nil, errAuthLimited
+		}
+		return func(found bool) {
+			if !found {
+				s.authFails.allow(key, time.Now())
+			}
+		}, nil
+	})
 }
 
 var errAuthLimited = publicmask.Errorf(publicmask.ERateLimited, "too many unknown tokens from this client; retry shortly")

@@ -143,22 +143,43 @@ type newSale struct {
 	weeks   []publicmask.PersonWeek // the persons' weeks after it
 	short   int
 	receipt *Receipt
+	one     oneBuyer
+}
+
+// oneBuyer holds a sale's records, and those of its one person (nearly
+// every sale), in the newSale's own allocation: they were six.
+type oneBuyer struct {
+	sale      publicmask.Sale
+	receipt   Receipt
+	item      [1]publicmask.SaleItem
+	ritem     [1]ReceiptItem
+	week      [1]publicmask.PersonWeek
+	remaining [1]int
 }
 
 // sale builds the records of an accepted sale from the outlet and usage
 // the verdict was given on.
 func (p *prepared) sale(txnID string, o *publicmask.Outlet, v verdict, usage map[string]publicmask.PersonWeek, now time.Time) *newSale {
 	weekend := p.pol.IsWeekend(p.at)
-	sale := &publicmask.Sale{
+	s := &newSale{short: v.short}
+	sale, r := &s.one.sale, &s.one.receipt
+	*sale = publicmask.Sale{
 		ID: newSaleID(), Outlet: o.Code, TxnID: txnID, SoldAt: p.at, RecordedAt: now,
 		Week: p.week, Weekend: weekend, Quantity: p.total, Late: p.late,
 		Conflict: strings.Join(v.reasons, ","), Shortfall: v.short,
 	}
-	r := &Receipt{SaleID: sale.ID, SoldAt: p.at.In(publicmask.Seoul), Late: p.late}
+	*r = Receipt{SaleID: sale.ID, SoldAt: p.at.In(publicmask.Seoul), Late: p.late}
 	if len(v.reasons) > 0 {
 		r.Conflict, r.ConflictReasons = v.reasons[0], v.reasons
 	}
-	s := &newSale{sale: sale, short: v.short, receipt: r, weeks: make([]publicmask.PersonWeek, 0, len(p.ps))}
+	s.sale, s.receipt = sale, r
+	rems := s.one.remaining[:]
+	if len(p.ps) == 1 {
+		sale.Items, r.Items, s.weeks = s.one.item[:0], s.one.ritem[:0], s.one.week[:0]
+	} else {
+		s.weeks = make([]publicmask.PersonWeek, 0, len(p.ps))
+		rems = make([]int, len(p.ps))
+	}
 	for i, x := range p.ps {
 		sale.Items = append(sale.Items, publicmask.SaleItem{Role: x.role, Person: x.key, Category: x.category, BirthYear: x.birth.Year(), Quantity: x.quantity})
 		pw := usage[x.key]
@@ -173,7 +194,8 @@ func (p *prepared) sale(txnID string, o *publicmask.Outlet, v verdict, usage map
 		after.Week = pw.Usage
 		var remaining *int
 		if rem := p.pol.Remaining(p.at, after); rem >= 0 {
-			remaining = &rem
+			rems[i] = rem
+			remaining = &rems[i]
 		}
 		r.Items = append(r.Items, ReceiptItem{Role: x.role, Quantity: x.quantity, RemainingThisWeek: remaining})
 	}

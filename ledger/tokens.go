@@ -2,6 +2,8 @@ package ledger
 
 import (
 	"context"
+	"encoding/hex"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,10 +40,13 @@ type cachedToken struct {
 	expires time.Time
 }
 
+// The caches are keyed by the token's SHA-256 sum itself, not by its hex
+// form (Token.Hash, the store's key): a request's look-up then makes no
+// string (tokenSum).
 type tokenCache struct {
-	known        sync.Map // hash → cachedToken (kept after expiry: "seen valid")
+	known        sync.Map // [32]byte sum → cachedToken (kept after expiry: "seen valid")
 	knownCount   atomic.Int64
-	unknown      sync.Map // hash → time.Time (expiry)
+	unknown      sync.Map // [32]byte sum → time.Time (expiry)
 	unknownCount atomic.Int64
 	gate         chan struct{}
 	gateOnce     sync.Once
@@ -50,7 +55,13 @@ type tokenCache struct {
 
 // remember caches a valid token until expires.
 func (c *tokenCache) remember(t publicmask.Token, expires time.Time) {
-	if _, loaded := c.known.Swap(t.Hash, cachedToken{tok: t, expires: expires}); !loaded {
+	if sum, ok := tokenSum(t.Hash); ok { // else not a hash this node makes: never looked up by one
+		c.put(sum, t, expires)
+	}
+}
+
+func (c *tokenCache) put(sum [32]byte, t publicmask.Token, expires time.Time) {
+	if _, loaded := c.known.Swap(sum, cachedToken{tok: t, expires: expires}); !loaded {
 		if c.knownCount.Add(1) > maxKnownTokens {
 			c.known.Clear()
 			c.knownCount.Store(0)
@@ -60,7 +71,11 @@ func (c *tokenCache) remember(t publicmask.Token, expires time.Time) {
 
 // Delete forgets a token (revoked here).
 func (c *tokenCache) Delete(h string) {
-	if _, ok := c.known.LoadAndDelete(h); ok {
+	sum, ok := tokenSum(h)
+	if !ok {
+		return
+	}
+	if _, ok := c.known.LoadAndDelete(sum); ok {
 		c.knownCount.Add(-1)
 	}
 }
@@ -77,17 +92,47 @@ func WithAuthGuard(ctx context.Context, g AuthGuard) context.Context {
 	return context.WithValue(ctx, authGuardKey{}, g)
 }
 
-func (l *Ledger) tokenByHash(ctx context.Context, h string) (publicmask.Token, error) {
+// tokenSum is the sum whose hex form is h (lower case, as hashToken
+// writes it).
+func tokenSum(h string) (sum [32]byte, ok bool) {
+	if len(h) != 2*len(sum) || strings.ToLower(h) != h {
+		return sum, false
+	}
+	_, err := hex.Decode(sum[:], []byte(h))
+	return sum, err == nil
+}
+
+// cached answers from the caches alone: a known token not expired, or an
+// unknown one still remembered; ok is false otherwise.
+func (c *tokenCache) cached(sum [32]byte, now time.Time) (publicmask.Token, bool, error) {
+	if v, ok := c.known.Load(sum); ok {
+		ct := v.(cachedToken)
+		if !now.Before(ct.expires) {
+			return publicmask.Token{}, false, nil
+		}
+		t, err := checkToken(ct.tok)
+		return t, true, err
+	}
+	if v, ok := c.unknown.Load(sum); ok && now.Before(v.(time.Time)) {
+		return publicmask.Token{}, true, publicmask.Errorf(publicmask.EUnauthorized, "unknown token")
+	}
+	return publicmask.Token{}, false, nil
+}
+
+// tokenBySum resolves a token the caches could not answer (cached): it
+// looks again (another request may have read it since), then reads the
+// store.
+func (l *Ledger) tokenBySum(ctx context.Context, sum [32]byte) (publicmask.Token, error) {
 	c := &l.tokens
 	now := time.Now()
 	seenValid := false
-	if v, ok := c.known.Load(h); ok {
+	if v, ok := c.known.Load(sum); ok {
 		ct := v.(cachedToken)
 		if now.Before(ct.expires) {
 			return checkToken(ct.tok)
 		}
 		seenValid = true // expired: read again, but it is no stranger
-	} else if v, ok := c.unknown.Load(h); ok && now.Before(v.(time.Time)) {
+	} else if v, ok := c.unknown.Load(sum); ok && now.Before(v.(time.Time)) {
 		return publicmask.Token{}, publicmask.Errorf(publicmask.EUnauthorized, "unknown token")
 	}
 	var done func(bool)
@@ -97,14 +142,14 @@ func (l *Ledger) tokenByHash(ctx context.Context, h string) (publicmask.Token, e
 			return publicmask.Token{}, err
 		}
 	}
-	t, err := l.readToken(ctx, h)
+	t, err := l.readToken(ctx, hex.EncodeToString(sum[:]))
 	found := err == nil
 	if publicmask.ErrorCode(err) == publicmask.ENotFound {
 		if c.unknownCount.Add(1) > maxUnknownTokens {
 			c.unknown.Clear()
 			c.unknownCount.Store(1)
 		}
-		c.unknown.Store(h, now.Add(l.cfg.TokenCacheTTL))
+		c.unknown.Store(sum, now.Add(l.cfg.TokenCacheTTL))
 		err = publicmask.Errorf(publicmask.EUnauthorized, "unknown token")
 	}
 	if done != nil && (found || publicmask.ErrorCode(err) == publicmask.EUnauthorized) {
@@ -113,9 +158,9 @@ func (l *Ledger) tokenByHash(ctx context.Context, h string) (publicmask.Token, e
 	if err != nil {
 		return publicmask.Token{}, err
 	}
-	c.remember(t, now.Add(l.cfg.TokenCacheTTL))
+	c.put(sum, t, now.Add(l.cfg.TokenCacheTTL))
 	if c.unknownCount.Load() > 0 {
-		if _, ok := c.unknown.LoadAndDelete(h); ok { // issued since it was looked up
+		if _, ok := c.unknown.LoadAndDelete(sum); ok { // issued since it was looked up
 			c.unknownCount.Add(-1)
 		}
 	}

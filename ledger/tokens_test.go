@@ -80,3 +80,47 @@ func TestMadeUpTokens(t *testing.T) {
 		t.Fatalf("a valid token refused by the guard: %v", err)
 	}
 }
+
+// CachedToken answers what the caches hold, without a store read, and
+// leaves the rest to Authenticate: a token issued or read here, a made-up
+// one already refused, not a revoked one nor one never seen.
+func TestCachedToken(t *testing.T) {
+	e := testenv.New(t)
+	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 10)
+	valid, err := e.Ledger.IssueToken(ctx, publicmask.RoleOutlet, "10000001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok, ok, err := e.Ledger.CachedToken(valid); !ok || err != nil || tok.Outlet != "10000001" || tok.Role != publicmask.RoleOutlet {
+		t.Fatalf("issued token: %+v %v %v", tok, ok, err)
+	}
+	if _, ok, err := e.Ledger.CachedToken(""); !ok || publicmask.ErrorCode(err) != publicmask.EUnauthorized {
+		t.Fatalf("no token: %v %v", ok, err)
+	}
+	const madeUp = "made-up-token"
+	if _, ok, err := e.Ledger.CachedToken(madeUp); ok || err != nil {
+		t.Fatalf("a token never seen: %v %v, want it left to Authenticate", ok, err)
+	}
+	if _, err := e.Ledger.Authenticate(ctx, madeUp); publicmask.ErrorCode(err) != publicmask.EUnauthorized {
+		t.Fatalf("made-up token: %v", err)
+	}
+	if _, ok, err := e.Ledger.CachedToken(madeUp); !ok || publicmask.ErrorCode(err) != publicmask.EUnauthorized {
+		t.Fatalf("a made-up token refused before: %v %v", ok, err)
+	}
+	reads := e.Ledger.TokenStoreReads()
+	if err := e.Ledger.RevokeToken(ctx, valid); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := e.Ledger.CachedToken(valid); ok {
+		t.Fatalf("a revoked token answered from the cache: %v", err)
+	}
+	if _, err := e.Ledger.Authenticate(ctx, valid); publicmask.ErrorCode(err) != publicmask.EUnauthorized {
+		t.Fatalf("revoked token: %v", err)
+	}
+	if _, ok, err := e.Ledger.CachedToken(valid); !ok || publicmask.ErrorCode(err) != publicmask.EUnauthorized {
+		t.Fatalf("a revoked token read back: %v %v", ok, err)
+	}
+	if n := e.Ledger.TokenStoreReads() - reads; n != 1 {
+		t.Errorf("%d store reads for the revoked token, want 1", n)
+	}
+}

@@ -91,7 +91,7 @@ func (t *tx) AddStock(adds []publicmask.StockAdd, at time.Time) ([]publicmask.Ou
 				continue
 			}
 			if v := base + int64(len(kept)) + 1; o.Version != v {
-				if _, err := t.tx.ExecContext(t.ctx, `UPDATE outlets SET version = ? WHERE code = ?`, v, o.Code); err != nil {
+				if _, err := t.execText(`UPDATE outlets SET version = ? WHERE code = ?`, v, o.Code); err != nil {
 					return nil, fmt.Errorf("sqlite: add stock: %w", err)
 				}
 				o.Version = v

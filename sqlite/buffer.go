@@ -234,17 +234,17 @@ func (t *tx) queryMulti(m *multiSQL, n int, key func(args []any, i int) []any, s
 }
 
 func (t *tx) queryRows(q string, args []any, scan func(*sql.Rows) error) error {
-	rows, err := t.stmt(q).QueryContext(t.ctx, args...)
+	rows, err := t.queryStmt(q, args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		if err := scan(rows); err != nil {
-			return err
+			return t.failed(err)
 		}
 	}
-	return rows.Err()
+	return t.failed(rows.Err())
 }
 
 // flush writes the pending rows, in an order that the foreign keys accept
@@ -419,9 +419,9 @@ func (t *tx) flushOutlets() error {
 }
 
 // queryRow runs a one-row read after writing the pending rows.
-func (t *tx) queryRow(q string, args ...any) (*sql.Row, error) {
+func (t *tx) queryRow(q string, args ...any) (scanner, error) {
 	if err := t.flush(); err != nil {
 		return nil, err
 	}
-	return t.stmt(q).QueryRowContext(t.ctx, args...), nil
+	return t.rowStmt(q, args...), nil
 }

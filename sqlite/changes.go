@@ -57,7 +57,7 @@ func (t *tx) pruneChanges() error {
 	}
 	step := min((3*due+1)/2, pruneMax)
 	var end int64
-	err := t.stmt(sqlPruneEnd).QueryRowContext(t.ctx, s.pruneCursor, step-1).Scan(&end)
+	err := t.rowStmt(sqlPruneEnd, s.pruneCursor, step-1).Scan(&end)
 	wrap := errors.Is(err, sql.ErrNoRows)
 	if wrap {
 		end, err = s.version, nil
@@ -65,7 +65,7 @@ func (t *tx) pruneChanges() error {
 	if err != nil {
 		return fmt.Errorf("sqlite: prune changes: %w", err)
 	}
-	if _, err := t.stmt(sqlPrune).ExecContext(t.ctx, s.pruneCursor, end); err != nil {
+	if _, err := t.execStmt(sqlPrune, s.pruneCursor, end); err != nil {
 		return fmt.Errorf("sqlite: prune changes: %w", err)
 	}
 	// Kept in the Store only once the transaction commits (Store.write).

@@ -230,7 +230,7 @@ func (t *tx) loadOutlet(code string) (publicmask.Outlet, error) {
 		return publicmask.Outlet{}, publicmask.Errorf(publicmask.ENotFound, "outlet %q not found", code)
 	}
 	s.outletReads++
-	o, err := scanOutlet(t.stmt(sqlLockOutlet).QueryRowContext(t.ctx, code))
+	o, err := scanOutlet(t.rowStmt(sqlLockOutlet, code))
 	if isNoRows(err) {
 		return o, publicmask.Errorf(publicmask.ENotFound, "outlet %q not found", code)
 	}
@@ -377,6 +377,21 @@ type staged struct {
 }
 
 type pwKey struct{ person, week string }
+
+// emptiedStaged returns st emptied for the next transaction, or nothing
+// to keep: not when a fill still reads its outlets (apply), nor a large
+// one (as emptiedIdem). None of its slices outlives the transaction
+// (registerWeek and registerIdem copy what they need).
+func emptiedStaged(st staged) staged {
+	if len(st.inserted) > 0 || max(len(st.outlets), len(st.written), len(st.records), len(st.load)) > keepIdem {
+		return staged{}
+	}
+	clear(st.outlets)
+	clear(st.written) // no strings kept alive past their transaction
+	clear(st.records)
+	clear(st.load)
+	return staged{outlets: st.outlets, written: st.written[:0], records: st.records[:0], load: st.load[:0]}
+}
 
 // apply puts a committed transaction's outlets into the copy: those held
 // already, those the transaction read from the store as it wrote them

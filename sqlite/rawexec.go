@@ -180,13 +180,18 @@ func (t *tx) onRaw(q string, keep bool, args []any, do func(driver.Stmt, []drive
 // holds the connection's lock, which that rollback needs, so checking
 // here is enough: a rollback either happened (the context has ended) or
 // waits until do is done and undoes its statements too.
+// After a failed statement it runs nothing and returns that failure (see
+// tx.err); do's own failure becomes the transaction's.
 func (t *tx) rawConn(do func(dc any) error) error {
-	return t.conn.Raw(func(dc any) error {
+	if t.err != nil {
+		return t.err
+	}
+	return t.failed(t.conn.Raw(func(dc any) error {
 		if err := t.txCtx.Err(); err != nil {
 			return err
 		}
 		return do(dc)
-	})
+	}))
 }
 
 // execCount runs a prepared statement and returns the rows it changed.

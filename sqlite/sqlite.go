@@ -54,7 +54,10 @@ type Store struct {
 	// ~400 KB made anew for each chunk, ~8% of the bytes the opening
 	// deliveries allocate.
 	spareIdem idemMaps
-	ckpt      *checkpointer
+	// spareSt is a finished transaction's staged writes, emptied
+	// (emptiedStaged): a batch's map of outlets grew from empty each time.
+	spareSt staged
+	ckpt    *checkpointer
 	// outletReads counts the outlets the writer looked up in the database
 	// (tests); guarded by writeMu.
 	outletReads int
@@ -377,12 +380,16 @@ func (s *Store) write(ctx context.Context, fn func(publicmask.Tx) error) (uint64
 	// thousands of times a second. The transaction as a whole still ends
 	// with ctx (BeginTx above), and busy_timeout bounds lock waits.
 	tx := &tx{s: s, conn: conn, tx: sqlTx, nv: s.spareNV, ctx: context.WithoutCancel(ctx), txCtx: ctx, stmts: make(map[string]*sql.Stmt, 12),
-		st: staged{outlets: make(map[string]publicmask.Outlet)}, pend: s.spare, known: s.spareIdem.known, absent: s.spareIdem.absent}
-	s.spareIdem = idemMaps{}
+		st: s.spareSt, pend: s.spare, known: s.spareIdem.known, absent: s.spareIdem.absent}
+	if tx.st.outlets == nil {
+		tx.st.outlets = make(map[string]publicmask.Outlet)
+	}
+	s.spareIdem, s.spareSt = idemMaps{}, staged{}
 	defer func() { // its space serves the next transaction
 		tx.pend.reset()
 		s.spare, s.spareNV = tx.pend, tx.nv
 		s.spareIdem = idemMaps{known: emptiedIdem(tx.known), absent: emptiedIdem(tx.absent)}
+		s.spareSt = emptiedStaged(tx.st)
 	}()
 	err = fn(tx)
 	if err == nil {
@@ -390,6 +397,10 @@ func (s *Store) write(ctx context.Context, fn func(publicmask.Tx) error) (uint64
 	}
 	if err == nil {
 		err = tx.pruneChanges()
+	}
+	if err == nil {
+		// fn went on after a failed statement: the transaction may be gone.
+		err = tx.err
 	}
 	if err != nil {
 		if rerr := sqlTx.Rollback(); rerr != nil {

@@ -44,7 +44,87 @@ type tx struct {
 	// appended to the change log (SaveOutlet, SaveOutlets): they make no
 	// entry stale, so they do not hasten the pruning (pruneChanges).
 	fresh int64
+	// err is the first statement's failure (failed). SQLite may have
+	// rolled the transaction back by itself (INSERT OR ROLLBACK, a full
+	// disk, …); a later statement would then run and commit on its own.
+	// So every later statement, and the commit, returns err without
+	// touching the database.
+	err error
 }
+
+// failed keeps err as the transaction's failure unless it is only "no
+// rows" (a read that found nothing), and returns it.
+func (t *tx) failed(err error) error {
+	if err != nil && t.err == nil && !isNoRows(err) {
+		t.err = err
+	}
+	return err
+}
+
+// prepared is q's prepared statement bound to this transaction, or the
+// transaction's failure. Only the statement helpers below use it.
+func (t *tx) prepared(q string) (*sql.Stmt, error) {
+	if t.err != nil {
+		return nil, t.err
+	}
+	if st, ok := t.stmts[q]; ok {
+		return st, nil
+	}
+	st := t.tx.StmtContext(t.ctx, t.s.stmts[q])
+	t.stmts[q] = st
+	return st, nil
+}
+
+// execStmt runs the prepared statement q (see failed).
+func (t *tx) execStmt(q string, args ...any) (sql.Result, error) {
+	st, err := t.prepared(q)
+	if err != nil {
+		return nil, err
+	}
+	r, err := st.ExecContext(t.ctx, args...)
+	return r, t.failed(err)
+}
+
+// execText runs a statement that is not prepared ahead (see failed).
+func (t *tx) execText(q string, args ...any) (sql.Result, error) {
+	if t.err != nil {
+		return nil, t.err
+	}
+	r, err := t.tx.ExecContext(t.ctx, q, args...)
+	return r, t.failed(err)
+}
+
+// queryStmt runs the prepared query q; the caller reports the rows' own
+// error through failed.
+func (t *tx) queryStmt(q string, args ...any) (*sql.Rows, error) {
+	st, err := t.prepared(q)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(t.ctx, args...)
+	return rows, t.failed(err)
+}
+
+// rowStmt runs the prepared one-row query q; its Scan's error is the
+// transaction's failure unless it is sql.ErrNoRows.
+func (t *tx) rowStmt(q string, args ...any) scanner {
+	st, err := t.prepared(q)
+	if err != nil {
+		return failedRow{err}
+	}
+	return txRow{t, st.QueryRowContext(t.ctx, args...)}
+}
+
+type txRow struct {
+	t   *tx
+	row *sql.Row
+}
+
+func (r txRow) Scan(dest ...any) error { return r.t.failed(r.row.Scan(dest...)) }
+
+type failedRow struct{ err error }
+
+func (r failedRow) Scan(...any) error { return r.err }
 
 // idemMaps are a transaction's known and absent maps, kept for the next.
 type idemMaps struct {
@@ -75,16 +155,6 @@ func (t *tx) knownAbsent(k publicmask.IdemKey) {
 	t.absent[k] = true
 }
 
-// stmt is the prepared statement of q bound to this transaction.
-func (t *tx) stmt(q string) *sql.Stmt {
-	if st, ok := t.stmts[q]; ok {
-		return st
-	}
-	st := t.tx.StmtContext(t.ctx, t.s.stmts[q])
-	t.stmts[q] = st
-	return st
-}
-
 // exec runs a statement after writing the pending rows.
 func (t *tx) exec(q string, args ...any) (sql.Result, error) {
 	if err := t.flush(); err != nil {
@@ -94,7 +164,7 @@ func (t *tx) exec(q string, args ...any) (sql.Result, error) {
 }
 
 func (t *tx) execNow(q string, args ...any) (sql.Result, error) {
-	r, err := t.stmt(q).ExecContext(t.ctx, args...)
+	r, err := t.execStmt(q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %.40s: %w", q, err)
 	}
@@ -237,7 +307,7 @@ func (t *tx) outletReg(code string) (int64, error) {
 		return 0, nil
 	}
 	var reg int64
-	err := t.stmt(sqlOutletReg).QueryRowContext(t.ctx, code).Scan(&reg)
+	err := t.rowStmt(sqlOutletReg, code).Scan(&reg)
 	if isNoRows(err) {
 		return 0, nil
 	}
@@ -293,7 +363,7 @@ func (t *tx) PersonWeeks(week string, persons []string) (map[string]publicmask.P
 			continue
 		}
 		pw := publicmask.PersonWeek{Person: p, Week: week}
-		err := t.stmt(sqlPWLock).QueryRowContext(t.ctx, p, week).Scan(&pw.Quantity, &pw.Purchases, &pw.WeekdayPurchases, &pw.WeekendPurchases)
+		err := t.rowStmt(sqlPWLock, p, week).Scan(&pw.Quantity, &pw.Purchases, &pw.WeekdayPurchases, &pw.WeekendPurchases)
 		if errors.Is(err, sql.ErrNoRows) {
 			t.notePWAbsent(p, week)
 			continue
@@ -351,12 +421,12 @@ func (t *tx) Sale(id string) (publicmask.Sale, error) {
 	if err != nil {
 		return s, err
 	}
-	rows, err := t.stmt(sqlItemsGet).QueryContext(t.ctx, id)
+	rows, err := t.queryStmt(sqlItemsGet, id)
 	if err != nil {
 		return s, fmt.Errorf("sqlite: sale items: %w", err)
 	}
 	s.Items, err = scanItems(rows)
-	return s, err
+	return s, t.failed(err)
 }
 
 func (t *tx) MarkSaleCancelled(id string, at time.Time) error {
@@ -393,7 +463,7 @@ func (t *tx) EndSuspension(outlet string, at time.Time) error {
 
 func (t *tx) SuspendedAt(outlet string, at time.Time) (bool, error) {
 	var b bool
-	if err := t.stmt(sqlSuspAt).QueryRowContext(t.ctx, outlet, micro(at), micro(at)).Scan(&b); err != nil {
+	if err := t.rowStmt(sqlSuspAt, outlet, micro(at), micro(at)).Scan(&b); err != nil {
 		return false, fmt.Errorf("sqlite: suspended at: %w", err)
 	}
 	return b, nil

@@ -5,8 +5,9 @@
 #
 #   1. a fresh server (SQLite, --seed none, clock at Wednesday 2020-03-11
 #      08:00) and `publicmask gen outlets --count N` as CSV;
-#   2. import: PUT /api/v2/admin/outlets in bodies of 100,000 rows, two in
-#      flight (BENCH_IMPORT_PARALLEL, load.py) → seconds, and the snapshot
+#   2. import: PUT /api/v2/admin/outlets in bodies of 100,000 rows cut in
+#      code order (BENCH_IMPORT_ORDER), two in flight
+#      (BENCH_IMPORT_PARALLEL, load.py) → seconds, and the snapshot
 #      holds every outlet when the last PUT returns;
 #   3. opening deliveries: POST /api/v2/admin/deliveries in bodies of 50,000
 #      cut from the outlets in code order (BENCH_DELIVER_ORDER, load.py)

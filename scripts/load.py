@@ -12,13 +12,13 @@ written last wins for a code in both), and reads and checks the next body, or me
 one into the snapshot, while it writes one.
 With the server's PID it also records the CPU seconds the server used in each phase, and the bytes it
 caused to be written (write_bytes of /proc/PID/io: the WAL and the checkpoints).
-The delivery lists are cut from the outlets in code order (BENCH_DELIVER_ORDER=code, the default; =file
-keeps the CSV's order), as a client that sorts its input by outlet before cutting it would send them.
-The server sorts each list by code, but cannot order one list against the next: 50,000 codes spread over
-the whole registry touch ~70% of the outlets' pages in every list, where a list of consecutive codes
-rewrites one eleventh of them (measured at 540,000: the server wrote ~0.3× the bytes in the deliveries;
-BENCHMARKS.md, branch load19h). BENCH_IMPORT_ORDER=code does the same for the import's bodies (default
-file).
+The import's bodies and the delivery lists are cut from the outlets in code order (BENCH_IMPORT_ORDER and
+BENCH_DELIVER_ORDER, default code; =file keeps the CSV's order), as a client that sorts its input by
+outlet before cutting it would send them. The server sorts each body and list by code, but cannot order
+one against the next: 50,000 codes spread over the whole registry touch ~70% of the outlets' pages in
+every delivery list, where a list of consecutive codes rewrites one eleventh of them, and an import
+body of consecutive codes appends its rows (measured at 540,000 in process, BENCHMARKS.md, branch
+load19h: the deliveries ~0.78× the CPU a line and ~0.35× the bytes, the import ~0.85× and ~0.77×).
 A delivery list's answer (~12 MB for 50,000 lines) is not decoded: the lines that were delivered
 are counted in its bytes (the server writes compact JSON, one "ok" a line, and the count of both
 answers must be the list's length). json.loads of every answer took ~1.8 s of the client's CPU,
@@ -54,7 +54,7 @@ def call(method, path, body, ctype):
     return json.loads(send(method, path, body, ctype))
 # Bodies are prepared before the clock starts: the server's time is measured.
 per = int(os.environ.get("BENCH_IMPORT_ROWS", "100000"))
-import_order = os.environ.get("BENCH_IMPORT_ORDER", "file")
+import_order = os.environ.get("BENCH_IMPORT_ORDER", "code")
 deliver_order = os.environ.get("BENCH_DELIVER_ORDER", "code")
 if import_order == "code":
     rows.sort(key=lambda r: r.split(",", 1)[0])

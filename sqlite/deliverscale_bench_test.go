@@ -28,8 +28,8 @@ import (
 // BENCH_DELIVER_ORDER=code sorts the lines by outlet code before they are
 // cut into lists, as scripts/load.py does by default (otherwise they come in
 // the registry's order, which is not the codes'); BENCH_IMPORT_ORDER=code
-// does the same for the import's bodies. import-cpu-ns/outlet and
-// import-written-B/outlet are the untimed import's.
+// does the same for the import's bodies (load.py's default too).
+// import-cpu-ns/outlet and import-written-B/outlet are the untimed import's.
 func BenchmarkDeliverScale(b *testing.B) {
 	n := 100_000
 	if v, err := strconv.Atoi(os.Getenv("BENCH_DELIVER_OUTLETS")); err == nil {

@@ -187,7 +187,7 @@ for label, k, target in rows:
         print(f"{label:44}" + "".join(f"{v:>18}" for v in vals) + f"{'':>9}   {target}")
         continue
     vals = [x.get(k) for x in f]
-    fmt = lambda v: "n/a" if v is None else (f"{v:,.1f}" if isinstance(v, float) else f"{v:,}")
+    fmt = lambda v: "n/a" if v is None else (f"{v:,.1f}" if isinstance(v, float) else v if isinstance(v, str) else f"{v:,}")
     ratio = "n/a" if None in vals or not vals[0] or isinstance(vals[0], str) else f"{vals[-1] / vals[0]:.2f}"
     print(f"{label:44}" + "".join(f"{fmt(v):>18}" for v in vals) + f"{ratio:>9}   {target}")
 PY

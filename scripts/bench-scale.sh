@@ -5,10 +5,12 @@
 #
 #   1. a fresh server (SQLite, --seed none, clock at Wednesday 2020-03-11
 #      08:00) and `publicmask gen outlets --count N` as CSV;
-#   2. import: PUT /api/v2/admin/outlets in bodies of 100,000 rows, two in
-#      flight (BENCH_IMPORT_PARALLEL, load.py) → seconds, and the snapshot
+#   2. import: PUT /api/v2/admin/outlets in bodies of 100,000 rows cut in
+#      code order (BENCH_IMPORT_ORDER), two in flight
+#      (BENCH_IMPORT_PARALLEL, load.py) → seconds, and the snapshot
 #      holds every outlet when the last PUT returns;
 #   3. opening deliveries: POST /api/v2/admin/deliveries in bodies of 50,000
+#      cut from the outlets in code order (BENCH_DELIVER_ORDER, load.py)
 #      → seconds; RSS (VmRSS) once stocked;
 #   3b. settle: wait until the server has written nothing for 5 s, then
 #      sync its files (lib.sh), so that the rush does not measure the disk
@@ -159,8 +161,11 @@ d, counts = sys.argv[1], sys.argv[2:]
 f = [json.load(open(f"{d}/{n}/figures.json")) for n in counts]
 rows = [("import (s)", "import_s", "≤ 15 s with deliveries"), ("opening deliveries (s)", "deliver_s", ""),
         ("import: server CPU (s)", "import_cpu_s", ""), ("opening deliveries: server CPU (s)", "deliver_cpu_s", ""),
+        ("import: MB written by the server", "import_mb", ""), ("opening deliveries: MB written", "deliver_mb", ""),
         ("import bodies in flight", "import_parallel", ""),
         ("delivery lists in flight", "parallel", ""),
+        ("order of the import's rows", "import_order", "(load.py: BENCH_IMPORT_ORDER)"),
+        ("order of the delivery lines", "deliver_order", "(load.py: BENCH_DELIVER_ORDER)"),
         ("visible right after the import", "visible_after_import", "= outlets"),
         ("RSS stocked (MB)", "rss_mb", "≤ 512 MB at 540k, ≤ 100 MB at 26k"), ("RSS after the rush (MB)", "rss_after_rush_mb", ""),
         ("restart: seconds to ready", "restart_ready_s", ""), ("RSS at rest after a restart (MB)", "rss_restart_mb", "≤ 512 MB at 540k, ≤ 100 MB at 26k"),
@@ -182,7 +187,7 @@ for label, k, target in rows:
         print(f"{label:44}" + "".join(f"{v:>18}" for v in vals) + f"{'':>9}   {target}")
         continue
     vals = [x.get(k) for x in f]
-    fmt = lambda v: "n/a" if v is None else (f"{v:,.1f}" if isinstance(v, float) else f"{v:,}")
-    ratio = "n/a" if None in vals or not vals[0] else f"{vals[-1] / vals[0]:.2f}"
+    fmt = lambda v: "n/a" if v is None else (f"{v:,.1f}" if isinstance(v, float) else v if isinstance(v, str) else f"{v:,}")
+    ratio = "n/a" if None in vals or not vals[0] or isinstance(vals[0], str) else f"{vals[-1] / vals[0]:.2f}"
     print(f"{label:44}" + "".join(f"{fmt(v):>18}" for v in vals) + f"{ratio:>9}   {target}")
 PY

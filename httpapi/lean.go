@@ -738,7 +738,8 @@ func (lc *leanConn) handle() (keep bool) {
 	closing := lc.l.closing.Load()
 	var closeAfter bool
 	var tail []byte
-	lc.out, tail, closeAfter = w.finish(lc.out[:0], closing)
+	outp := leanBufsOut.Get().(*[]byte)
+	lc.out, tail, closeAfter = w.finish((*outp)[:0], closing)
 	wd := w.wdl
 	if !w.setWDL && lc.l.writeTO > 0 {
 		wd = start.Add(lc.l.writeTO)
@@ -756,11 +757,13 @@ func (lc *leanConn) handle() (keep bool) {
 		lc.bufs = lc.bufs[:0]
 	}
 	w.release()
+	if cap(lc.out) <= 64<<10 {
+		*outp = lc.out[:0]
+		leanBufsOut.Put(outp)
+	}
+	lc.out = nil
 	if err != nil {
 		return false
-	}
-	if cap(lc.out) > 64<<10 {
-		lc.out = nil
 	}
 	return !closeAfter && !gone
 }
@@ -865,8 +868,7 @@ type leanWriter struct {
 	conn    string // Connection's first value
 	connAll []string
 	body    []byte
-	big     *[]byte // body's buffer from leanBodies when it outgrew leanBodyKeep
-	small   []byte  // the connection's own body buffer meanwhile
+	bodyp   *[]byte // body's buffer, from leanBodies
 	written int64
 	wdl     time.Time
 	setWDL  bool
@@ -890,31 +892,34 @@ func (w *leanWriter) reset() {
 	w.spans = [4][2]int{}
 	w.hasType, w.hasCE, w.hasDate, w.clHdr, w.cl, w.te, w.conn, w.connAll = false, false, false, false, -1, "", "", nil
 	w.release()
-	w.body, w.written, w.wdl, w.setWDL = w.body[:0], 0, time.Time{}, false
+	w.written, w.wdl, w.setWDL = 0, time.Time{}, false
 }
 
-// Answer bodies: a connection keeps a buffer of up to leanBodyKeep bytes;
-// a larger answer (storesByGeo at m=5000: ~150 KB) is collected in a
-// buffer of leanBodies, back in the pool once written, so that large
-// answers make no garbage (net/http writes them without a copy).
+// An answer's buffers (its body, and the head with a small body behind
+// it) come from pools and go back once it is written: an idle keep-alive
+// connection holds none (the rush keeps hundreds of read connections,
+// ~30 KB each when they were the connection's), and a large answer
+// (storesByGeo at m=5000: ~150 KB) makes no garbage.
 const (
-	leanBodyKeep = 16 << 10
-	leanBodyMax  = 1 << 20      // larger buffers are left to the collector
-	leanInline   = leanBodyKeep // a body up to this is copied behind the head
+	leanBodyMax = 1 << 20  // larger buffers are left to the collector
+	leanInline  = 16 << 10 // a body up to this is copied behind the head
 )
 
-var leanBodies = sync.Pool{New: func() any { return new([]byte) }}
+var (
+	leanBodies  = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+	leanBufsOut = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+)
 
-// release gives a pooled body buffer back once its answer is written.
+// release gives the body's buffer back once its answer is written.
 func (w *leanWriter) release() {
-	if w.big == nil {
+	if w.bodyp == nil {
 		return
 	}
 	if cap(w.body) <= leanBodyMax {
-		*w.big = w.body[:0]
-		leanBodies.Put(w.big)
+		*w.bodyp = w.body[:0]
+		leanBodies.Put(w.bodyp)
 	}
-	w.big, w.body, w.small = nil, w.small, nil
+	w.bodyp, w.body = nil, nil
 }
 
 func (w *leanWriter) Header() http.Header { return w.h }
@@ -999,9 +1004,9 @@ func (w *leanWriter) Write(p []byte) (int, error) {
 	if w.cl != -1 && w.written > w.cl {
 		return 0, http.ErrContentLength
 	}
-	if need := len(w.body) + len(p); need > cap(w.body) && need > leanBodyKeep && w.big == nil {
-		w.big, w.small = leanBodies.Get().(*[]byte), w.body[:0]
-		w.body = append(slices.Grow((*w.big)[:0], need), w.body...)
+	if w.bodyp == nil {
+		w.bodyp = leanBodies.Get().(*[]byte)
+		w.body = (*w.bodyp)[:0]
 	}
 	w.body = append(w.body, p...)
 	return len(p), nil

@@ -71,8 +71,9 @@ type Config struct {
 	// CPUTokens: auto (default), always or off — public requests' CPU
 	// tokens (httpapi/cputoken.go).
 	CPUTokens string
-	// LeanSales serves POST /api/v2/outlet/sales on plain-HTTP keep-alive
-	// connections by httpapi's lean path (lean.go) instead of net/http.
+	// LeanSales serves POST /api/v2/outlet/sales and the hot public GETs on
+	// plain-HTTP keep-alive connections by httpapi's lean path (lean.go)
+	// instead of net/http.
 	LeanSales   bool
 	PublicRate  float64 // per-client public requests/s; 0 = off
 	TrustProxy  []string
@@ -126,7 +127,7 @@ type Node struct {
 	Handler   http.Handler
 	// listener wraps the plain-TCP listener of Serve (httpapi's CPU tokens).
 	listener func(net.Listener) net.Listener
-	// lean wraps it for the lean sale path (serve --lean-sales).
+	// lean wraps it for the lean path (serve --lean-sales).
 	lean      func(net.Listener, *http.Server) *httpapi.LeanListener
 	Registry  *prometheus.Registry
 	Clock     clock.Clock

@@ -41,6 +41,11 @@ func requestID(next http.Handler) http.Handler {
 		ri := &reqInfo{id: id, route: "unmatched", class: ClassPublic}
 		ri.idv[0] = id
 		w.Header()["X-Request-Id"] = ri.idv[:]
+		if lc, ok := r.Context().(*leanCtx); ok && lc.ri == nil {
+			lc.ri = ri // the lean path's request carries it (lean.go)
+			next.ServeHTTP(w, r)
+			return
+		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri)))
 	})
 }

@@ -230,13 +230,23 @@ func (t *cpuTokens) acquire() bool {
 	return ok
 }
 
+// tokenTimers are await's timers, reused: engaged, the tokens made one a
+// waiting request (4% of the bytes allocated in a mixed rush, lean12r).
+// Since Go 1.23 a stopped timer's channel holds no stale tick.
+var tokenTimers = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
+
 // await waits for a token for at most t.wait.
 func (t *cpuTokens) await() bool {
 	t.waited.Inc()
 	t.waiting.Inc()
 	t.nwaiting.Add(1)
 	start := time.Now()
-	timer := time.NewTimer(t.wait)
+	timer := tokenTimers.Get().(*time.Timer)
+	timer.Reset(t.wait)
 	ok := false
 	select {
 	case t.slots <- struct{}{}:
@@ -245,6 +255,7 @@ func (t *cpuTokens) await() bool {
 		t.timeout.Inc()
 	}
 	timer.Stop()
+	tokenTimers.Put(timer)
 	t.nwaiting.Add(-1)
 	t.waiting.Dec()
 	t.seconds.Add(time.Since(start).Seconds())

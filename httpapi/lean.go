@@ -22,9 +22,19 @@ import (
 )
 
 // The lean path (serve --lean-sales): a connection-level HTTP/1.1 server for
-// the one request a counter sends most, POST /api/v2/outlet/sales, which
-// hands every connection over to net/http at the first request it does not
-// fully handle.
+// the one request a counter sends most, POST /api/v2/outlet/sales, and the
+// public reads a citizen's app sends most (GET of the v1 routes,
+// /api/v2/outlets/near and /api/v2/outlets/{code}), which hands every
+// connection over to net/http at the first request it does not fully
+// handle.
+//
+// The reads came later (BENCHMARKS.md, lean12r): in the mixed rush a
+// public read through net/http allocated ~4.6 KB (its request, the answer's
+// header map grown past 8 keys and cloned at WriteHeader, the request's
+// context), and 5,000 reads/s paced the collector at about a cycle a
+// second, whose mark phase took a core from the sales. On the lean path a
+// read allocates ~1.2 KB: the header maps and buffers are the
+// connection's, reused.
 //
 // net/http's per-request machinery was ~40% of the server's CPU in a
 // capacity rush (BENCHMARKS.md, cpu12b and http12): a context with its
@@ -39,12 +49,16 @@ import (
 //
 // It handles a request only when all of it is already in its buffer after
 // the read that began it: the exact request line "POST
-// /api/v2/outlet/sales HTTP/1.1", plain header lines (token names, no
-// folding, CRLF line ends), one Host, one Content-Length whose body came in
-// the same buffer, a Connection header only of keep-alive tokens (which
-// browsers send and net/http ignores on HTTP/1.1), and none of
-// Transfer-Encoding, Expect, Upgrade or Pragma. Anything else — another route or method, a query, an
-// escape, HTTP/1.0, a chunked or large body, a head or body still coming
+// /api/v2/outlet/sales HTTP/1.1", or "GET <target> HTTP/1.1" with a target
+// of the routes above taken as it is (no escape in the path, a query of
+// visible ASCII without '#': leanGetTarget) and no Content-Length; plain
+// header lines (token names, no folding, CRLF line ends), one Host, for a
+// sale one Content-Length whose body came in the same buffer, a Connection
+// header only of keep-alive tokens (which browsers send and net/http
+// ignores on HTTP/1.1), and none of Transfer-Encoding, Expect, Upgrade or
+// Pragma. Anything else — another route or method (the stream's GET above
+// all), a sale's query, an escape in a path, HTTP/1.0, a chunked or large
+// body, a head or body still coming
 // (a slow client), a malformed line — goes to net/http with the bytes read
 // so far, and the connection stays with net/http from then on. So the lean
 // path never waits on a client for a request's bytes: the read-header and
@@ -68,8 +82,8 @@ import (
 // answers are not sent (the sale route writes none).
 //
 // Since a connection stays with net/http once handed over, the lean path
-// serves connections that carry only sales: point-of-sale clients and the
-// rush. A browser's counter page reuses connections that loaded the page
+// serves connections that carry only sales, or only those reads:
+// point-of-sale clients, apps and the rush. A browser's counter page reuses connections that loaded the page
 // and its reads, so its sales go through net/http (e2e's counter tests:
 // 0 lean requests, 8 hand-overs).
 
@@ -134,11 +148,11 @@ func (s *Server) LeanListener(ln net.Listener, hs *http.Server) *LeanListener {
 	}
 	register(s.cfg.Registerer, prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "publicmask_http_lean_requests_total",
-		Help: "Requests answered by the lean sale path (serve --lean-sales) instead of net/http.",
+		Help: "Requests answered by the lean path (serve --lean-sales: sales and the hot public reads) instead of net/http.",
 	}, func() float64 { return float64(l.lean.Load()) }))
 	register(s.cfg.Registerer, prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "publicmask_http_lean_handovers_total",
-		Help: "Connections the lean sale path handed to net/http at a request it does not take.",
+		Help: "Connections the lean path handed to net/http at a request it does not take.",
 	}, func() float64 { return float64(l.handovs.Load()) }))
 	if l.idleTimeout <= 0 {
 		l.idleTimeout = hs.ReadTimeout
@@ -250,7 +264,7 @@ type leanConn struct {
 	buf    []byte
 	r, n   int // unread bytes: buf[r:n]
 	remote string
-	ctx    context.Context
+	ctx    *leanCtx
 	cancel context.CancelFunc
 	rdl    time.Time // the read deadline set on c
 	wdl    time.Time // the write deadline set on c
@@ -274,6 +288,7 @@ type leanConn struct {
 	body  leanBody
 	w     leanWriter
 	out   []byte
+	bufs  net.Buffers           // the head and a large body, written without a copy
 	cache [len(leanKeys)]string // the last value of each common header, reused when it repeats
 }
 
@@ -494,7 +509,26 @@ const (
 // path, complete in b, of used bytes whose last cl are its body; lc.req
 // is then set up for it.
 func (lc *leanConn) parse(b []byte) (used, cl int, ok bool) {
-	if !bytes.HasPrefix(b, leanLine) {
+	var (
+		i      int
+		get    bool
+		target []byte // a GET's request target
+		path   string // its path, when a constant
+	)
+	switch {
+	case bytes.HasPrefix(b, leanLine):
+		i = len(leanLine)
+	case bytes.HasPrefix(b, leanGET):
+		e := bytes.IndexByte(b, '\n')
+		if e < 0 || !bytes.HasSuffix(b[:e+1], leanProto) {
+			return 0, 0, false
+		}
+		target = b[len(leanGET)-1 : e+1-len(leanProto)]
+		if path, ok = leanGetTarget(target); !ok {
+			return 0, 0, false
+		}
+		i, get = e+1, true
+	default:
 		return 0, 0, false
 	}
 	if lc.hdr == nil {
@@ -504,7 +538,6 @@ func (lc *leanConn) parse(b []byte) (used, cl int, ok bool) {
 	}
 	host, hosts, cls := "", 0, 0
 	cl = -1
-	i := len(leanLine)
 	for {
 		e := bytes.IndexByte(b[i:], '\n')
 		if e < 0 {
@@ -584,22 +617,85 @@ func (lc *leanConn) parse(b []byte) (used, cl int, ok bool) {
 		}
 		lc.hdr[key] = append(lc.hdr[key], v)
 	}
+	if get {
+		// A GET without a body: no Content-Length (net/http reads a GET's
+		// Content-Length: 0 alike, but nothing sends it).
+		if hosts != 1 || cls != 0 {
+			return 0, 0, false
+		}
+		uri := string(target)
+		lc.url = url.URL{Path: path}
+		p, q, hasQ := strings.Cut(uri, "?")
+		if path == "" {
+			lc.url.Path = p
+		}
+		lc.url.RawQuery, lc.url.ForceQuery = q, hasQ && q == ""
+		lc.setRequest(http.MethodGet, uri, host, 0, nil)
+		return i, 0, true
+	}
 	if hosts != 1 || cls != 1 || cl < 0 || len(b)-i < cl {
 		return 0, 0, false
 	}
-	lc.setRequest(host, cl, b[i:i+cl])
+	lc.url = url.URL{Path: "/api/v2/outlet/sales"}
+	lc.setRequest(http.MethodPost, "/api/v2/outlet/sales", host, cl, b[i:i+cl])
 	return i + cl, cl, true
 }
 
-func (lc *leanConn) setRequest(host string, cl int, body []byte) {
+var (
+	leanGET   = []byte("GET /")
+	leanProto = []byte(" HTTP/1.1\r\n")
+	// The public reads a citizen's app sends (v1 and v2, DESIGN.md §4.1):
+	// paths taken as they are, without escapes.
+	leanGetPaths = func() []string {
+		var ps []string
+		for _, r := range []string{"storesByGeo", "storesByAddr", "stores", "sales"} {
+			ps = append(ps, "/corona19-masks/v1/"+r+"/json", "/corona19-masks/v1/"+r+"/json/")
+		}
+		return append(ps, "/api/v2/outlets/near")
+	}()
+)
+
+const leanOutletPrefix = "/api/v2/outlets/"
+
+// leanGetTarget: a GET's request target the lean path takes: one of
+// leanGetPaths or /api/v2/outlets/{code} (a code of letters and digits),
+// then an optional query of visible ASCII but '#'. path is the target's
+// path when it is one of leanGetPaths ("" for an outlet's code). Escapes
+// in the path, a fragment, spaces, control or non-ASCII bytes, and any
+// other route (the stream above all) go to net/http.
+func leanGetTarget(t []byte) (path string, ok bool) {
+	p, q, _ := bytes.Cut(t, []byte{'?'})
+	for _, c := range q {
+		if c <= ' ' || c >= 0x7f || c == '#' {
+			return "", false
+		}
+	}
+	for _, lp := range leanGetPaths {
+		if string(p) == lp {
+			return lp, true
+		}
+	}
+	code, found := bytes.CutPrefix(p, []byte(leanOutletPrefix))
+	if !found || len(code) == 0 || len(code) > 32 {
+		return "", false
+	}
+	for _, c := range code {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			return "", false
+		}
+	}
+	return "", true
+}
+
+func (lc *leanConn) setRequest(method, uri, host string, cl int, body []byte) {
 	if lc.req == nil {
-		lc.ctx, lc.cancel = context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(context.Background())
+		lc.ctx, lc.cancel = &leanCtx{Context: ctx}, cancel
 		lc.req = (&http.Request{}).WithContext(lc.ctx)
 		lc.remote = lc.c.RemoteAddr().String()
 	}
 	r := lc.req
-	lc.url = url.URL{Path: "/api/v2/outlet/sales"}
-	r.Method, r.URL, r.RequestURI = http.MethodPost, &lc.url, "/api/v2/outlet/sales"
+	r.Method, r.URL, r.RequestURI = method, &lc.url, uri
 	r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/1.1", 1, 1
 	r.Header, r.Host, r.RemoteAddr = lc.hdr, host, lc.remote
 	r.ContentLength = int64(cl)
@@ -618,6 +714,7 @@ func (lc *leanConn) setRequest(host string, cl int, body []byte) {
 func (lc *leanConn) handle() (keep bool) {
 	w := &lc.w
 	w.reset()
+	lc.ctx.ri = nil     // requestID sets this request's
 	start := time.Now() // net/http's write timeout counts from the request's read
 	done := false
 	lc.armWatch()
@@ -640,19 +737,57 @@ func (lc *leanConn) handle() (keep bool) {
 	lc.l.lean.Add(1)
 	closing := lc.l.closing.Load()
 	var closeAfter bool
-	lc.out, closeAfter = w.finish(lc.out[:0], closing)
+	var tail []byte
+	outp := leanBufsOut.Get().(*[]byte)
+	lc.out, tail, closeAfter = w.finish((*outp)[:0], closing)
 	wd := w.wdl
 	if !w.setWDL && lc.l.writeTO > 0 {
 		wd = start.Add(lc.l.writeTO)
 	}
 	lc.writeDeadline(time.Now(), wd)
-	if _, err := lc.c.Write(lc.out); err != nil {
+	var err error
+	if tail == nil {
+		_, err = lc.c.Write(lc.out)
+	} else {
+		// A large body is written after its head without a copy (one
+		// writev on a bare TCP connection, two writes through the CPU
+		// tokens' connection, as net/http's buffered writer does).
+		lc.bufs = append(lc.bufs[:0], lc.out, tail)
+		_, err = lc.bufs.WriteTo(lc.c)
+		lc.bufs = lc.bufs[:0]
+	}
+	w.release()
+	if cap(lc.out) <= 64<<10 {
+		*outp = lc.out[:0]
+		leanBufsOut.Put(outp)
+	}
+	lc.out = nil
+	if err != nil {
 		return false
 	}
-	if cap(lc.out) > 64<<10 {
-		lc.out = nil
-	}
 	return !closeAfter && !gone
+}
+
+// leanCtx is the context of a lean connection's requests: the
+// connection's (cancelled when the client goes away), which carries the
+// request's reqInfo itself. requestID sets ri instead of deriving a
+// context and a copy of the request for it (r.WithContext: ~350 bytes a
+// request, a quarter of a lean read's). ri changes only between requests,
+// on the connection's goroutine; what reads it (infoOf, RequestID) runs
+// inside the handler.
+type leanCtx struct {
+	context.Context
+	ri *reqInfo
+}
+
+func (c *leanCtx) Value(key any) any {
+	if _, ok := key.(ctxKey); ok {
+		if c.ri == nil {
+			return nil
+		}
+		return c.ri
+	}
+	return c.Context.Value(key)
 }
 
 // leanBody is a request body already read.
@@ -733,6 +868,7 @@ type leanWriter struct {
 	conn    string // Connection's first value
 	connAll []string
 	body    []byte
+	bodyp   *[]byte // body's buffer, from leanBodies
 	written int64
 	wdl     time.Time
 	setWDL  bool
@@ -755,10 +891,35 @@ func (w *leanWriter) reset() {
 	w.status, w.wrote, w.head = 0, false, w.head[:0]
 	w.spans = [4][2]int{}
 	w.hasType, w.hasCE, w.hasDate, w.clHdr, w.cl, w.te, w.conn, w.connAll = false, false, false, false, -1, "", "", nil
-	w.body, w.written, w.wdl, w.setWDL = w.body[:0], 0, time.Time{}, false
-	if cap(w.body) > 64<<10 {
-		w.body = nil
+	w.release()
+	w.written, w.wdl, w.setWDL = 0, time.Time{}, false
+}
+
+// An answer's buffers (its body, and the head with a small body behind
+// it) come from pools and go back once it is written: an idle keep-alive
+// connection holds none (the rush keeps hundreds of read connections,
+// ~30 KB each when they were the connection's), and a large answer
+// (storesByGeo at m=5000: ~150 KB) makes no garbage.
+const (
+	leanBodyMax = 1 << 20  // larger buffers are left to the collector
+	leanInline  = 16 << 10 // a body up to this is copied behind the head
+)
+
+var (
+	leanBodies  = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+	leanBufsOut = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+)
+
+// release gives the body's buffer back once its answer is written.
+func (w *leanWriter) release() {
+	if w.bodyp == nil {
+		return
 	}
+	if cap(w.body) <= leanBodyMax {
+		*w.bodyp = w.body[:0]
+		leanBodies.Put(w.bodyp)
+	}
+	w.bodyp, w.body = nil, nil
 }
 
 func (w *leanWriter) Header() http.Header { return w.h }
@@ -843,6 +1004,10 @@ func (w *leanWriter) Write(p []byte) (int, error) {
 	if w.cl != -1 && w.written > w.cl {
 		return 0, http.ErrContentLength
 	}
+	if w.bodyp == nil {
+		w.bodyp = leanBodies.Get().(*[]byte)
+		w.body = (*w.bodyp)[:0]
+	}
 	w.body = append(w.body, p...)
 	return len(p), nil
 }
@@ -851,9 +1016,11 @@ func bodyAllowed(code int) bool {
 	return !(code >= 100 && code <= 199 || code == 204 || code == 304)
 }
 
-// finish appends the answer to out and reports whether the connection
-// closes after it (closing: keep-alives are off, the server shuts down).
-func (w *leanWriter) finish(out []byte, closing bool) ([]byte, bool) {
+// finish appends the answer to out, but for a body longer than leanInline
+// sent as it is (tail, to write after out), and reports whether the
+// connection closes after it (closing: keep-alives are off, the server
+// shuts down).
+func (w *leanWriter) finish(out []byte, closing bool) (_, tail []byte, _ bool) {
 	if !w.wrote {
 		w.WriteHeader(http.StatusOK)
 	}
@@ -910,7 +1077,8 @@ func (w *leanWriter) finish(out []byte, closing bool) ([]byte, bool) {
 
 	out = appendStatusLine(out, code)
 	pos := 0
-	for _, sp := range sortedSpans(w.spans, excl) {
+	spans, n := sortedSpans(w.spans, excl)
+	for _, sp := range spans[:n] {
 		out = append(out, w.head[pos:sp[0]]...)
 		pos = sp[1]
 	}
@@ -943,26 +1111,29 @@ func (w *leanWriter) finish(out []byte, closing bool) ([]byte, bool) {
 				out = append(out, "\r\n"...)
 			}
 			out = append(out, "0\r\n\r\n"...)
+		} else if len(body) > leanInline {
+			tail = body
 		} else {
 			out = append(out, body...)
 		}
 	}
-	return out, closeAfter
+	return out, tail, closeAfter
 }
 
-// sortedSpans returns the excluded spans in the order they appear.
-func sortedSpans(spans [4][2]int, excl [4]bool) [][2]int {
-	var s [4][2]int
-	n := 0
+// sortedSpans returns the excluded spans in the order they appear (in
+// an array: a sorted slice of them escaped, 64 bytes an answer).
+func sortedSpans(spans [4][2]int, excl [4]bool) (s [4][2]int, n int) {
 	for i, sp := range spans {
 		if excl[i] && sp[1] > sp[0] {
-			s[n] = sp
+			j := n
+			for ; j > 0 && s[j-1][0] > sp[0]; j-- {
+				s[j] = s[j-1]
+			}
+			s[j] = sp
 			n++
 		}
 	}
-	out := s[:n]
-	slices.SortFunc(out, func(a, b [2]int) int { return a[0] - b[0] })
-	return out
+	return s, n
 }
 
 func appendStatusLine(out []byte, code int) []byte {

@@ -32,13 +32,23 @@ type leanPair struct {
 }
 
 func newLeanPair(t *testing.T, hs func(*http.Server)) *leanPair {
+	return newLeanPairCfg(t, nil, hs)
+}
+
+// newLeanPairCfg is newLeanPair with cfg's changes to the server's Config
+// (e.g. a public handler).
+func newLeanPairCfg(t *testing.T, cfgf func(*Config), hs func(*http.Server)) *leanPair {
 	t.Helper()
 	led, tok := saleEnv(t)
 	admin, err := led.IssueToken(context.Background(), publicmask.RoleAdmin, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := newServer(Config{Logger: benchLogger()}, led)
+	cfg := Config{Logger: benchLogger()}
+	if cfgf != nil {
+		cfgf(&cfg)
+	}
+	srv := newServer(cfg, led)
 	p := &leanPair{tok: tok, admin: admin,
 		body: `{"txn_id":"t-0000000001","buyer":"` + testenv.ID("830101", '1', 1) + `","quantity":2}`}
 	for i, addr := range []*string{&p.plain, &p.lean} {
@@ -349,7 +359,8 @@ func TestLeanShutdown(t *testing.T) {
 }
 
 // FuzzLeanParse: whatever the lean parser accepts, net/http reads as the
-// same request (method, target, host, headers, length, body, bytes used).
+// same request (method, target and its URL's every field, host, headers,
+// length, body, bytes used): sales and the public GETs.
 //
 //	go test ./httpapi -run '^$' -fuzz FuzzLeanParse -fuzztime 60s
 func FuzzLeanParse(f *testing.F) {
@@ -362,6 +373,18 @@ func FuzzLeanParse(f *testing.F) {
 	f.Add([]byte("POST /api/v2/outlet/sales HTTP/1.1\r\nhost: a:1\r\ncontent-length: 0\r\nX-A: \t b \r\n\r\n"))
 	f.Add([]byte("POST /api/v2/outlet/sales HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc"))
 	f.Add([]byte("POST /api/v2/outlet/sales HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\nContent-Length: 0\r\n\r\n"))
+	// The public reads the lean path takes (GET, no body).
+	for _, target := range []string{
+		"/corona19-masks/v1/storesByGeo/json?lat=37.5665&lng=126.978&m=1000",
+		"/corona19-masks/v1/storesByGeo/json/?lat=37%2E5&m=",
+		"/corona19-masks/v1/storesByAddr/json?address=%EC%84%9C%EC%9A%B8+%EC%A4%91%EA%B5%AC",
+		"/corona19-masks/v1/stores/json?", "/corona19-masks/v1/sales/json",
+		"/api/v2/outlets/near?lat=1&lng=2&m=1000&limit=50&status=plenty,some",
+		"/api/v2/outlets/11000017", "/api/v2/outlets/A1?x=%zz;y", "/api/v2/outlets/1%31",
+	} {
+		f.Add([]byte("GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1:1\r\nUser-Agent: publicmask-rush\r\n\r\n"))
+	}
+	f.Add([]byte("GET /api/v2/outlets/near?lat=1 HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nIf-None-Match: \"1-a\"\r\n\r\nGET /api/v2/outlets/a HTTP/1.1\r\nHost: x\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		a, _ := net.Pipe()
 		defer a.Close()
@@ -383,7 +406,7 @@ func FuzzLeanParse(f *testing.F) {
 		lr := lc.req
 		lb, _ := io.ReadAll(lr.Body)
 		switch {
-		case req.Method != lr.Method, req.URL.String() != lr.URL.String(), req.RequestURI != lr.RequestURI,
+		case req.Method != lr.Method, *req.URL != *lr.URL, req.RequestURI != lr.RequestURI,
 			req.Host != lr.Host, req.ContentLength != lr.ContentLength, req.Proto != lr.Proto, req.Close:
 			t.Fatalf("%q: net/http %s %s %s %q %d close=%v; lean %s %s %s %q %d", b,
 				req.Method, req.URL, req.Proto, req.Host, req.ContentLength, req.Close,

@@ -248,13 +248,16 @@ func (t *tx) queryRows(q string, args []any, scan func(*sql.Rows) error) error {
 }
 
 // flush writes the pending rows, in an order that the foreign keys accept
-// (a sale before its items).
-func (t *tx) flush() error {
+// (a sale before its items). Any failure, its own checks' included, is the
+// transaction's (failed): the pending rows are dropped with it, so nothing
+// after it may commit.
+func (t *tx) flush() (err error) {
 	p := &t.pend
 	if p.empty() {
 		return nil
 	}
 	defer p.reset()
+	defer func() { t.failed(err) }()
 	if err := t.checkNewRecords(); err != nil {
 		return err
 	}

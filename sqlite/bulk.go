@@ -406,7 +406,7 @@ func (t *tx) InsertDeliveries(ds []*publicmask.Delivery) error {
 			return err
 		}
 		if err := t.checkNoRecords(unchecked); err != nil {
-			return err
+			return t.failed(err) // the records taken are dropped: nothing after may commit
 		}
 	}
 	var at boxed

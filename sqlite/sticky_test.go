@@ -87,3 +87,40 @@ func TestStatementsAfterAFailedOneDoNotRun(t *testing.T) {
 		t.Fatalf("the next write: %v", err)
 	}
 }
+
+// A flush that fails its own check (a second record for a txn_id), not a
+// statement, drops its pending rows: it is the transaction's failure too,
+// so a Write whose fn goes on commits nothing (the review of 73f9eb7).
+func TestAFailedFlushCheckIsStickyToo(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	at := time.Unix(1583884800, 0)
+	outlet := &publicmask.Outlet{Code: "10000001", Name: "약국", Addr: "서울", Type: publicmask.TypePharmacy, Lat: 37.5, Lng: 127, Stock: 100, UpdatedAt: at}
+	rec := publicmask.IdemRecord{Outlet: outlet.Code, TxnID: "t1", BodyHash: "h", Response: []byte(`{}`), CreatedAt: at}
+	if err := s.Write(ctx, func(w publicmask.Tx) error {
+		if err := w.SaveOutlet(outlet); err != nil {
+			return err
+		}
+		return w.PutIdempotency(rec)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	token := func(h string) publicmask.Token { return publicmask.Token{Hash: h, Role: publicmask.RoleAdmin, CreatedAt: at} }
+	err := s.Write(ctx, func(w publicmask.Tx) error {
+		if err := w.PutIdempotency(rec); err != nil { // held: checked at the flush
+			return err
+		}
+		if err := w.PutToken(token("t1")); err == nil { // flushes: the check fails
+			t.Fatal("the second record for t1 was not refused")
+		}
+		w.PutToken(token("t2")) // fn goes on, and returns nil
+		return nil
+	})
+	var n int
+	if qerr := s.writer.QueryRowContext(ctx, `SELECT count(*) FROM tokens`).Scan(&n); qerr != nil {
+		t.Fatal(qerr)
+	}
+	if err == nil || n != 0 {
+		t.Errorf("Write after a failed flush check: err=%v, %d token(s) committed (want an error and none)", err, n)
+	}
+}

@@ -150,18 +150,51 @@ func (h *heldWriter) free() {
 	}
 }
 
+// lateSender is a ResponseWriter that puts its answer on the network only
+// after the handler has returned (the lean path, lean.go). send gives it
+// the body it is about to write, which it then keeps by reference instead
+// of copying, and done, which it calls once the answer is written or
+// dropped: the held bytes count (MaxHeldBytes, MaxHeldPerClient), and the
+// buffer stays the body's, until the client has taken them.
+type lateSender interface {
+	sendLate(body []byte, done func())
+}
+
+// lateSenderOf finds a lateSender under w's wrappers (the access log's
+// recorder), or nil.
+func lateSenderOf(w http.ResponseWriter) lateSender {
+	for {
+		if ls, ok := w.(lateSender); ok {
+			return ls
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return nil
+		}
+		w = u.Unwrap()
+	}
+}
+
 // send writes a held response to the client, after the slot is released.
 func (s *Server) send(w http.ResponseWriter, r *http.Request, h *heldWriter) {
-	defer h.free()
 	b, counted := h.payload()
+	var k netip.Addr
 	if counted > 0 {
-		k := s.clients.key(r)
+		k = s.clients.key(r)
 		s.held.Add(counted)
 		s.heldBy.add(k, counted)
-		defer func() {
+	}
+	done := func() {
+		if counted > 0 {
 			s.held.Add(-counted)
 			s.heldBy.add(k, -counted)
-		}()
+		}
+		h.free()
+	}
+	if ls := lateSenderOf(w); ls != nil {
+		ls.sendLate(b, done)
+	} else {
+		defer done()
 	}
 	status := h.status
 	if status == 0 {

@@ -105,7 +105,9 @@ func TestAFailedFlushCheckIsStickyToo(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	token := func(h string) publicmask.Token { return publicmask.Token{Hash: h, Role: publicmask.RoleAdmin, CreatedAt: at} }
+	token := func(h string) publicmask.Token {
+		return publicmask.Token{Hash: h, Role: publicmask.RoleAdmin, CreatedAt: at}
+	}
 	err := s.Write(ctx, func(w publicmask.Tx) error {
 		if err := w.PutIdempotency(rec); err != nil { // held: checked at the flush
 			return err

@@ -125,16 +125,10 @@ func (c *tokenCache) cached(sum [32]byte, now time.Time) (publicmask.Token, bool
 func (l *Ledger) tokenBySum(ctx context.Context, sum [32]byte) (publicmask.Token, error) {
 	c := &l.tokens
 	now := time.Now()
-	seenValid := false
-	if v, ok := c.known.Load(sum); ok {
-		ct := v.(cachedToken)
-		if now.Before(ct.expires) {
-			return checkToken(ct.tok)
-		}
-		seenValid = true // expired: read again, but it is no stranger
-	} else if v, ok := c.unknown.Load(sum); ok && now.Before(v.(time.Time)) {
-		return publicmask.Token{}, publicmask.Errorf(publicmask.EUnauthorized, "unknown token")
+	if t, ok, err := c.cached(sum, now); ok {
+		return t, err
 	}
+	_, seenValid := c.known.Load(sum) // expired: read again, but it is no stranger
 	var done func(bool)
 	if g, _ := ctx.Value(authGuardKey{}).(AuthGuard); g != nil && !seenValid {
 		var err error

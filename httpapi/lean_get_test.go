@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -107,27 +106,7 @@ func normalizeRead(s string) string {
 // path as from net/http alone (but the Date and generated request IDs),
 // and both leave the connection open or close it alike.
 func TestLeanGetAsNetHTTP(t *testing.T) {
-	p := newPublicPair(t)
-	for name, req := range leanGetCases() {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			var got [2]string
-			var closed [2]bool
-			var wg sync.WaitGroup
-			for i, addr := range []string{p.plain, p.lean} {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					got[i], closed[i] = exchange(t, addr, req, 600*time.Millisecond)
-				}()
-			}
-			wg.Wait()
-			a, b := normalizeRead(got[0]), normalizeRead(got[1])
-			if a != b || closed[0] != closed[1] {
-				t.Errorf("net/http (closed %v):\n%.3000q\nlean (closed %v):\n%.3000q", closed[0], a, closed[1], b)
-			}
-		})
-	}
+	compareAsNetHTTP(t, newPublicPair(t), leanGetCases(), 600*time.Millisecond, normalizeRead)
 }
 
 // TestLeanGetKeepAlive: the rush's four kinds of read stay on the lean

@@ -264,6 +264,7 @@ type leanConn struct {
 	idle   atomic.Bool
 	buf    []byte
 	r, n   int // unread bytes: buf[r:n]
+	skip   int // after a POST: how many CR or LF bytes may still be dropped before the next request
 	remote string
 	ctx    *leanCtx
 	cancel context.CancelFunc
@@ -334,16 +335,34 @@ func (lc *leanConn) serve() {
 			lc.n = n
 			wait = lc.l.idleTimeout
 		}
+		if lc.skip > 0 {
+			// As net/http after a POST: up to 4 CR or LF bytes before the
+			// next request line are dropped (its Peek(4), then
+			// numLeadingCRorLF), the first 4 bytes of what follows even
+			// if they come in more than one read.
+			for lc.skip > 0 && lc.r < lc.n && (lc.buf[lc.r] == '\r' || lc.buf[lc.r] == '\n') {
+				lc.r++
+				lc.skip--
+			}
+			if lc.r == lc.n && lc.skip > 0 {
+				continue // all CR or LF so far: what follows counts too
+			}
+			lc.skip = 0
+		}
 		used, _, ok := lc.parse(lc.buf[lc.r:lc.n])
 		if !ok {
 			handed = lc.handOver()
 			return
 		}
+		post := lc.req.Method == http.MethodPost
 		if !lc.handle() {
 			return
 		}
 		lc.served = true
 		lc.r += used
+		if post {
+			lc.skip = 4
+		}
 		if lc.peeked {
 			lc.unpeek()
 		}

@@ -205,6 +205,14 @@ func leanCases(p *leanPair) map[string]string {
 		"healthz":            "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
 		"garbage":            "garbage\r\n\r\n",
 		"empty line first":   "\r\n" + sale(std),
+		// net/http skips up to 4 CR or LF bytes before the request after a POST.
+		"sale CRLF sale":           sale(std) + "\r\n" + sale(std),
+		"sale LF sale":             sale(std) + "\n" + sale(std),
+		"sale CRLFCRLF healthz":    sale(std) + "\r\n\r\n" + "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+		"sale CRLF read":           sale(std) + "\r\n" + "GET /api/v2/outlets/11000017 HTTP/1.1\r\nHost: x\r\n\r\n",
+		"sale 3 CRLF sale":         sale(std) + "\r\n\r\n\r\n" + sale(std),
+		"sale CR CR CR LF LF sale": sale(std) + "\r\r\r\n\n" + sale(std),
+		"sale CRLF":                sale(std) + "\r\n",
 	}
 }
 
@@ -613,6 +621,52 @@ func TestLeanFirstHeadTimeout(t *testing.T) {
 		// A second timeout from the hand-over would end it at 5/3 of rht.
 		if took > rht*3/2 {
 			t.Errorf("%s: an incomplete first head lived %v; want about %v", addr, took, rht)
+		}
+	}
+}
+
+// TestLeanBlankLinesAfterPostInPieces: the CR and LF bytes net/http drops
+// after a POST count over reads (the first 4 bytes of what follows the
+// POST), on the lean path as on net/http alone.
+func TestLeanBlankLinesAfterPostInPieces(t *testing.T) {
+	p := newLeanPair(t, nil)
+	sale := "POST /api/v2/outlet/sales HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + p.tok +
+		"\r\nContent-Length: " + strconv.Itoa(len(p.body)) + "\r\n\r\n" + p.body
+	for _, tc := range []struct {
+		pieces []string
+		want   []int
+	}{
+		{[]string{sale + "\r\n", "\r\n" + sale}, []int{201, 201}},
+		{[]string{sale + "\r", "\n", "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"}, []int{201, 200}},
+		{[]string{sale + "\r\n", "\r\n\r\n" + sale}, []int{201, 400}},
+	} {
+		for _, addr := range []string{p.plain, p.lean} {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			br := bufio.NewReader(c)
+			var got []int
+			for i, piece := range tc.pieces {
+				io.WriteString(c, piece)
+				if i < len(tc.pieces)-1 {
+					time.Sleep(30 * time.Millisecond)
+				}
+			}
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			for range tc.want {
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					break
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				got = append(got, resp.StatusCode)
+			}
+			c.Close()
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("%s, %q: answers %v, want %v", addr, tc.pieces[1:], got, tc.want)
+			}
 		}
 	}
 }

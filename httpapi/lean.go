@@ -326,6 +326,11 @@ func (lc *leanConn) serve() {
 			}
 			if wait > 0 {
 				lc.readDeadline(time.Now(), wait)
+			} else if !lc.rdl.IsZero() {
+				// No idle timeout (IdleTimeout and ReadTimeout 0): as
+				// net/http, none — not the first head's deadline left set.
+				lc.rdl = time.Time{}
+				lc.c.SetReadDeadline(lc.rdl)
 			}
 			n, _ := lc.c.Read(lc.buf)
 			lc.idle.Store(false)

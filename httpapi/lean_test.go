@@ -670,3 +670,39 @@ func TestLeanBlankLinesAfterPostInPieces(t *testing.T) {
 		}
 	}
 }
+
+// TestLeanNoIdleTimeout: with IdleTimeout and ReadTimeout 0 a connection
+// may idle longer than ReadHeaderTimeout between requests, on the lean
+// path as on net/http alone (the first head's deadline does not stay).
+func TestLeanNoIdleTimeout(t *testing.T) {
+	const rht = 200 * time.Millisecond
+	p := newLeanPair(t, func(s *http.Server) {
+		s.ReadHeaderTimeout, s.ReadTimeout, s.IdleTimeout = rht, 0, 0
+	})
+	sale := "POST /api/v2/outlet/sales HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + p.tok +
+		"\r\nContent-Length: " + strconv.Itoa(len(p.body)) + "\r\n\r\n" + p.body
+	for _, addr := range []string{p.plain, p.lean} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(c)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for i := range 2 {
+			if i == 1 {
+				time.Sleep(rht * 2)
+			}
+			io.WriteString(c, sale)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("%s: sale %d: %v", addr, i, err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusCreated {
+				t.Fatalf("%s: sale %d: status %d", addr, i, resp.StatusCode)
+			}
+		}
+		c.Close()
+	}
+}

@@ -284,14 +284,15 @@ type leanConn struct {
 	peek      [1]byte
 	peeked    bool // the watch read peek[0]
 
-	req   *http.Request
-	url   url.URL
-	hdr   http.Header
-	body  leanBody
-	w     leanWriter
-	out   []byte
-	bufs  net.Buffers           // the head and a large body, written without a copy
-	cache [len(leanKeys)]string // the last value of each common header, reused when it repeats
+	req     *http.Request
+	url     url.URL
+	hdr     http.Header
+	body    leanBody
+	w       leanWriter
+	out     []byte
+	bufs    net.Buffers           // the head and a large body, written without a copy
+	bufsArr [2][]byte             // bufs' array
+	cache   [len(leanKeys)]string // the last value of each common header, reused when it repeats
 }
 
 func (lc *leanConn) serve() {
@@ -771,17 +772,7 @@ func (lc *leanConn) handle() (keep bool) {
 		wd = start.Add(lc.l.writeTO)
 	}
 	lc.writeDeadline(time.Now(), wd)
-	var err error
-	if tail == nil {
-		_, err = lc.c.Write(lc.out)
-	} else {
-		// A large body is written after its head without a copy (one
-		// writev on a bare TCP connection, two writes through the CPU
-		// tokens' connection, as net/http's buffered writer does).
-		lc.bufs = append(lc.bufs[:0], lc.out, tail)
-		_, err = lc.bufs.WriteTo(lc.c)
-		lc.bufs = lc.bufs[:0]
-	}
+	err := lc.writeAnswer(lc.out, tail)
 	w.release()
 	if cap(lc.out) <= 64<<10 {
 		*outp = lc.out[:0]
@@ -792,6 +783,24 @@ func (lc *leanConn) handle() (keep bool) {
 		return false
 	}
 	return !closeAfter && !gone
+}
+
+// writeAnswer writes an answer's head (with a small body) and a large
+// body after it without a copy (one writev on a bare TCP connection, two
+// writes through the CPU tokens' connection, as net/http's buffered
+// writer does).
+func (lc *leanConn) writeAnswer(head, tail []byte) error {
+	if tail == nil {
+		_, err := lc.c.Write(head)
+		return err
+	}
+	// WriteTo consumes lc.bufs (its slice, not the array behind it): it is
+	// made again over bufsArr each time, without an allocation.
+	lc.bufsArr = [2][]byte{head, tail}
+	lc.bufs = lc.bufsArr[:]
+	_, err := lc.bufs.WriteTo(lc.c)
+	lc.bufsArr, lc.bufs = [2][]byte{}, nil
+	return err
 }
 
 // leanCtx is the context of a lean connection's requests: the

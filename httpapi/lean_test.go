@@ -706,3 +706,38 @@ func TestLeanNoIdleTimeout(t *testing.T) {
 		c.Close()
 	}
 }
+
+// TestLeanWriteAnswerAllocs: an answer with a large body behind its head
+// is written without an allocation (net.Buffers.WriteTo consumes its
+// slice: reusing the slice allocated anyway).
+func TestLeanWriteAnswerAllocs(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			io.Copy(io.Discard, c)
+			c.Close()
+		}
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	lc := &leanConn{c: c}
+	head, tail := make([]byte, 200), make([]byte, 20<<10)
+	if err := lc.writeAnswer(head, tail); err != nil { // warm: the iovecs
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		if err := lc.writeAnswer(head, tail); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("%v allocations an answer, want 0", n)
+	}
+}

@@ -540,6 +540,7 @@ func (lc *leanConn) parse(b []byte) (used, cl int, ok bool) {
 		get    bool
 		target []byte // a GET's request target
 		path   string // its path, when a constant
+		qmark  int    // the index of its '?', -1: none
 	)
 	switch {
 	case bytes.HasPrefix(b, leanLine):
@@ -550,7 +551,7 @@ func (lc *leanConn) parse(b []byte) (used, cl int, ok bool) {
 			return 0, 0, false
 		}
 		target = b[len(leanGET)-1 : e+1-len(leanProto)]
-		if path, ok = leanGetTarget(target); !ok {
+		if path, qmark, ok = leanGetTarget(target); !ok {
 			return 0, 0, false
 		}
 		i, get = e+1, true
@@ -651,11 +652,14 @@ func (lc *leanConn) parse(b []byte) (used, cl int, ok bool) {
 		}
 		uri := string(target)
 		lc.url = url.URL{Path: path}
-		p, q, hasQ := strings.Cut(uri, "?")
-		if path == "" {
-			lc.url.Path = p
+		if qmark >= 0 {
+			lc.url.RawQuery, lc.url.ForceQuery = uri[qmark+1:], qmark == len(uri)-1
+		} else {
+			qmark = len(uri)
 		}
-		lc.url.RawQuery, lc.url.ForceQuery = q, hasQ && q == ""
+		if path == "" {
+			lc.url.Path = uri[:qmark]
+		}
 		lc.setRequest(http.MethodGet, uri, host, 0, nil)
 		return i, 0, true
 	}
@@ -686,31 +690,36 @@ const leanOutletPrefix = "/api/v2/outlets/"
 // leanGetTarget: a GET's request target the lean path takes: one of
 // leanGetPaths or /api/v2/outlets/{code} (a code of letters and digits),
 // then an optional query of visible ASCII but '#'. path is the target's
-// path when it is one of leanGetPaths ("" for an outlet's code). Escapes
+// path when it is one of leanGetPaths ("" for an outlet's code), qmark the
+// index of the query's '?' (-1: none). Escapes
 // in the path, a fragment, spaces, control or non-ASCII bytes, and any
 // other route (the stream above all) go to net/http.
-func leanGetTarget(t []byte) (path string, ok bool) {
-	p, q, _ := bytes.Cut(t, []byte{'?'})
-	for _, c := range q {
-		if c <= ' ' || c >= 0x7f || c == '#' {
-			return "", false
+func leanGetTarget(t []byte) (path string, qmark int, ok bool) {
+	p := t
+	qmark = bytes.IndexByte(t, '?')
+	if qmark >= 0 {
+		p = t[:qmark]
+		for _, c := range t[qmark+1:] {
+			if c <= ' ' || c >= 0x7f || c == '#' {
+				return "", 0, false
+			}
 		}
 	}
 	for _, lp := range leanGetPaths {
 		if string(p) == lp {
-			return lp, true
+			return lp, qmark, true
 		}
 	}
 	code, found := bytes.CutPrefix(p, []byte(leanOutletPrefix))
 	if !found || len(code) == 0 || len(code) > 32 {
-		return "", false
+		return "", 0, false
 	}
 	for _, c := range code {
 		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
-			return "", false
+			return "", 0, false
 		}
 	}
-	return "", true
+	return "", qmark, true
 }
 
 func (lc *leanConn) setRequest(method, uri, host string, cl int, body []byte) {

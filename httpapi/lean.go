@@ -287,6 +287,7 @@ type leanConn struct {
 	req     *http.Request
 	url     url.URL
 	hdr     http.Header
+	hvals   []string // hdr's values: each name's first one, reused as hdr is
 	body    leanBody
 	w       leanWriter
 	out     []byte
@@ -560,8 +561,11 @@ func (lc *leanConn) parse(b []byte) (used, cl int, ok bool) {
 	}
 	if lc.hdr == nil {
 		lc.hdr = make(http.Header, 8)
+		lc.hvals = make([]string, 0, 16)
 	} else {
 		clear(lc.hdr)
+		clear(lc.hvals)
+		lc.hvals = lc.hvals[:0]
 	}
 	host, hosts, cls := "", 0, 0
 	cl = -1
@@ -642,7 +646,15 @@ func (lc *leanConn) parse(b []byte) (used, cl int, ok bool) {
 				return 0, 0, false // close, upgrade, or a hop-by-hop header to drop
 			}
 		}
-		lc.hdr[key] = append(lc.hdr[key], v)
+		if vs, ok := lc.hdr[key]; ok {
+			lc.hdr[key] = append(vs, v) // a second line of the name: rare
+		} else {
+			// A name's first value in the connection's array (capped at
+			// one, so that an append elsewhere copies it out).
+			lc.hvals = append(lc.hvals, v)
+			n := len(lc.hvals)
+			lc.hdr[key] = lc.hvals[n-1 : n : n]
+		}
 	}
 	if get {
 		// A GET without a body: no Content-Length (net/http reads a GET's

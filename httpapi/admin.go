@@ -48,7 +48,7 @@ const bulkSettleTimeout = 30 * time.Second
 // so or the body does not start like JSON; JSON otherwise.
 func (s *Server) importOutlets(w http.ResponseWriter, r *http.Request) {
 	rows := 0 // at most one a line: the CSV parser makes its lists for them
-	if hb, ok := r.Body.(heldBody); ok {
+	if hb, ok := r.Body.(*heldBody); ok {
 		rows = bytes.Count(hb.b, []byte{'\n'}) + 1
 	}
 	body := bufio.NewReader(http.MaxBytesReader(w, r.Body, s.cfg.ImportMaxBytes))
@@ -231,7 +231,7 @@ type deliveryLineOut struct {
 // others are recorded.
 func (s *Server) adminDeliveries(w http.ResponseWriter, r *http.Request) {
 	var in []ledger.DeliveryRequest
-	if hb, ok := r.Body.(heldBody); ok {
+	if hb, ok := r.Body.(*heldBody); ok {
 		// Sized for the body's objects (at most one a '{'): decoding appends
 		// to it, where a nil slice grew by doubling (~5% of the bytes a list of
 		// 50,000 lines allocates).

@@ -21,7 +21,7 @@ import (
 // decodeDeliveries decodes a delivery list into in (empty, possibly with
 // capacity), through parseDeliveries when it can.
 func decodeDeliveries(w http.ResponseWriter, r *http.Request, limit int64, in *[]ledger.DeliveryRequest) error {
-	if hb, ok := r.Body.(heldBody); ok && int64(len(hb.b)) < limit && hb.Len() == len(hb.b) {
+	if hb, ok := r.Body.(*heldBody); ok && int64(len(hb.b)) < limit && hb.Len() == len(hb.b) {
 		if parseDeliveries(hb.b, in) {
 			return nil
 		}

@@ -850,6 +850,9 @@ func (c *leanCtx) Value(key any) any {
 type leanBody struct {
 	b      []byte
 	closed bool
+	// readBody's heldBody of b, without allocations.
+	rd   bytes.Reader
+	held heldBody
 }
 
 func (b *leanBody) Read(p []byte) (int, error) {

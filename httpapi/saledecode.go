@@ -28,7 +28,7 @@ func (heldBody) Close() error { return nil }
 // decodeSale decodes a sale or check body into in, through parseSale when
 // it can.
 func decodeSale(w http.ResponseWriter, r *http.Request, limit int64, in *saleIn) error {
-	if hb, ok := r.Body.(heldBody); ok && int64(len(hb.b)) < limit && hb.Len() == len(hb.b) {
+	if hb, ok := r.Body.(*heldBody); ok && int64(len(hb.b)) < limit && hb.Len() == len(hb.b) {
 		if parseSale(hb.b, in) {
 			return nil
 		}

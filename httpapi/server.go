@@ -410,13 +410,26 @@ func preflight(w http.ResponseWriter, r *http.Request) {
 // readBody reads the request body (up to limit+1 bytes, so that the
 // handler's own limit still answers 413) into memory.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) bool {
+	if lb, ok := r.Body.(*leanBody); ok && !lb.closed {
+		// The lean path read it already: its bytes, without a copy. They
+		// are the connection's buffer's, valid while the handler runs —
+		// what parses them (parseSale, encoding/json) copies what it keeps.
+		b := lb.b
+		if lim := limit + 1; lim < int64(len(b)) {
+			b = b[:max(lim, 0)]
+		}
+		lb.rd.Reset(b)
+		lb.held = heldBody{Reader: &lb.rd, b: b}
+		r.Body = &lb.held
+		return true
+	}
 	b, err := readAllSized(io.LimitReader(r.Body, limit+1), min(r.ContentLength, limit+1))
 	r.Body.Close()
 	if err != nil {
 		writeErrorCode(w, r, publicmask.EBadRequest, "could not read the request body")
 		return false
 	}
-	r.Body = heldBody{Reader: bytes.NewReader(b), b: b}
+	r.Body = &heldBody{Reader: bytes.NewReader(b), b: b}
 	return true
 }
 

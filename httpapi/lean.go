@@ -927,9 +927,9 @@ type leanWriter struct {
 	conn    string // Connection's first value
 	connAll []string
 	body    []byte
-	bodyp   *[]byte // body's buffer, from leanBodies; nil: none, or body is ref
-	ref     []byte  // the body send will write, kept by reference (sendLate)
-	done    func()  // send's: called once the answer is written or dropped
+	bodyp   *[]byte     // body's buffer, from leanBodies; nil: none, or body is ref
+	ref     []byte      // the body send will write, kept by reference (sendLate)
+	held    *heldWriter // send's: its sent is called once the answer is written or dropped
 	written int64
 	wdl     time.Time
 	setWDL  bool
@@ -978,16 +978,16 @@ func (w *leanWriter) release() {
 		leanBodies.Put(w.bodyp)
 	}
 	w.bodyp, w.body, w.ref = nil, nil, nil
-	if done := w.done; done != nil {
-		w.done = nil
-		done()
+	if h := w.held; h != nil {
+		w.held = nil
+		h.sent()
 	}
 }
 
-// sendLate (lateSender): send's body is written by reference, and done is
+// sendLate (lateSender): send's body is written by reference, and held.sent is
 // called by release, once the answer is on the network or dropped.
-func (w *leanWriter) sendLate(body []byte, done func()) {
-	w.ref, w.done = body, done
+func (w *leanWriter) sendLate(body []byte, h *heldWriter) {
+	w.ref, w.held = body, h
 }
 
 func (w *leanWriter) Header() http.Header { return w.h }

@@ -75,6 +75,21 @@ type heldWriter struct {
 	body   []byte  // handed over by WriteBody
 	owned  bool
 	done   func()
+	// What send counted as held, undone by sent.
+	srv     *Server
+	counted int64
+	key     netip.Addr
+}
+
+// sent: the answer send gave is on the network or dropped. Its bytes are
+// no longer held, and its buffer is freed.
+func (h *heldWriter) sent() {
+	if h.counted > 0 {
+		h.srv.held.Add(-h.counted)
+		h.srv.heldBy.add(h.key, -h.counted)
+		h.counted = 0
+	}
+	h.free()
 }
 
 func (h *heldWriter) Header() http.Header { return h.w.Header() }
@@ -153,11 +168,11 @@ func (h *heldWriter) free() {
 // lateSender is a ResponseWriter that puts its answer on the network only
 // after the handler has returned (the lean path, lean.go). send gives it
 // the body it is about to write, which it then keeps by reference instead
-// of copying, and done, which it calls once the answer is written or
-// dropped: the held bytes count (MaxHeldBytes, MaxHeldPerClient), and the
+// of copying, and the heldWriter, whose sent it calls once the answer is
+// written or dropped: the held bytes count (MaxHeldBytes, MaxHeldPerClient), and the
 // buffer stays the body's, until the client has taken them.
 type lateSender interface {
-	sendLate(body []byte, done func())
+	sendLate(body []byte, h *heldWriter)
 }
 
 // lateSenderOf finds a lateSender under w's wrappers (the access log's
@@ -178,23 +193,18 @@ func lateSenderOf(w http.ResponseWriter) lateSender {
 // send writes a held response to the client, after the slot is released.
 func (s *Server) send(w http.ResponseWriter, r *http.Request, h *heldWriter) {
 	b, counted := h.payload()
-	var k netip.Addr
 	if counted > 0 {
-		k = s.clients.key(r)
+		k := s.clients.key(r)
 		s.held.Add(counted)
 		s.heldBy.add(k, counted)
+		h.srv, h.counted, h.key = s, counted, k
 	}
-	done := func() {
-		if counted > 0 {
-			s.held.Add(-counted)
-			s.heldBy.add(k, -counted)
-		}
-		h.free()
-	}
+	// h.sent, once the answer is written or dropped (no closure: one
+	// allocation a request fewer).
 	if ls := lateSenderOf(w); ls != nil {
-		ls.sendLate(b, done)
+		ls.sendLate(b, h)
 	} else {
-		defer done()
+		defer h.sent()
 	}
 	status := h.status
 	if status == 0 {

@@ -30,6 +30,10 @@ type op struct {
 	// reads, if set, adds the rows run will read to a batch's prefetch
 	// (see publicmask.Prefetcher); op.outlet is always added.
 	reads func(r *publicmask.BatchReads)
+	// job, if set, is run and reads as the methods of a value that holds
+	// the op itself and its results (a sale's, saleOp): one allocation
+	// where the two closures and the variables they capture were four.
+	job opJob
 	// outlets is how many outlets the op touches when that is more than
 	// one (a bulk write's chunk): its batch's maps are sized for them
 	// rather than grown from empty.
@@ -38,6 +42,20 @@ type op struct {
 	// queued, taken and decided time the op's hops for the wait metric:
 	// submitted, its batch taken by a writer, its outcome sent.
 	queued, taken, decided time.Time
+}
+
+// opJob is what an op runs (op.run) and reads (op.reads), as methods.
+type opJob interface {
+	record(tx publicmask.Tx, b *batch) error
+	addReads(r *publicmask.BatchReads)
+}
+
+// do runs the op in tx (op.run).
+func (o *op) do(tx publicmask.Tx, b *batch) error {
+	if o.job != nil {
+		return o.job.record(tx, b)
+	}
+	return o.run(tx, b)
 }
 
 // refusal marks a business refusal of one op (see op.run).
@@ -230,7 +248,7 @@ func (l *Ledger) commitOnce(ops []*op) ([]error, []publicmask.Outlet, error) {
 				results[i] = err // the client left before we started: record nothing
 				continue
 			}
-			err := o.run(tx, b)
+			err := o.do(tx, b)
 			if results[i] = refused(err); err != nil && results[i] == nil {
 				return err
 			}
@@ -266,7 +284,9 @@ func batchReads(ops []*op, order []int) publicmask.BatchReads {
 		if o.outlet != "" {
 			r.Outlets = append(r.Outlets, o.outlet)
 		}
-		if o.reads != nil {
+		if o.job != nil {
+			o.job.addReads(&r)
+		} else if o.reads != nil {
 			o.reads(&r)
 		}
 	}

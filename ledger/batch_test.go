@@ -1,6 +1,7 @@
 package ledger_test
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 
@@ -62,4 +63,34 @@ func TestGroupCommitOutcomes(t *testing.T) {
 			t.Fatalf("after the retry: d stored %v (want false), e stored %v (want true)", stored("d"), stored("e"))
 		}
 	})
+}
+
+// TestSaleRetriedAloneAnswersWhatCommitted: a sale whose batch failed
+// because of another request is recorded again alone; its answer is the
+// receipt of that second record (a new sale id), the one the store keeps,
+// not the first run's, which was rolled back.
+func TestSaleRetriedAloneAnswersWhatCommitted(t *testing.T) {
+	e := testenv.New(t)
+	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 100)
+	req := ledger.SaleRequest{Outlet: "10000001", TxnID: "t1", Buyer: testenv.Born(1983, 1), Quantity: 2}
+	r, saleErr, otherErr := e.Ledger.SellBeside(ctx, req, func(publicmask.Tx) error { return errors.New("disk on fire") })
+	if saleErr != nil || code(otherErr) != publicmask.EStoreUnavailable {
+		t.Fatalf("outcomes %v, %v; want nil and store_unavailable", saleErr, otherErr)
+	}
+	if r == nil {
+		t.Fatal("no receipt for the committed sale")
+	}
+	recent, err := e.Store.RecentSales(ctx, "10000001", 10)
+	if err != nil || len(recent) != 1 {
+		t.Fatalf("sales stored: %+v %v", recent, err)
+	}
+	if r.SaleID != recent[0].ID || r.Outlet.Stock != 98 {
+		t.Fatalf("the receipt says sale %s, stock %d; the store keeps %s", r.SaleID, r.Outlet.Stock, recent[0].ID)
+	}
+	// A retry of the txn_id replays that receipt byte for byte.
+	again, replayed, err := e.Ledger.Sell(ctx, req)
+	if err != nil || !replayed || !bytes.Equal(again.JSON(), r.JSON()) {
+		t.Fatalf("retry: %+v %v %v", again, replayed, err)
+	}
+	mustVerify(t, e)
 }

@@ -34,3 +34,20 @@ func (l *Ledger) CommitOps(runs ...func(tx publicmask.Tx) error) []error {
 	}
 	return out
 }
+
+// SellBeside commits req as a sale's op (saleOp) in one group commit with
+// other after it, and returns the sale's receipt and outcome as sell would
+// see them, and other's outcome.
+func (l *Ledger) SellBeside(ctx context.Context, req SaleRequest, other func(tx publicmask.Tx) error) (*Receipt, error, error) {
+	p, err := l.prepare(ctx, req)
+	if err != nil {
+		return nil, err, nil
+	}
+	so := &saleOp{op: op{ctx: ctx, kind: "sale", outlet: req.Outlet, done: make(chan error, 1)}, p: p, req: req, hash: saleHash(req, p.ps)}
+	so.job = so
+	o := &op{ctx: ctx, kind: "test", outlet: req.Outlet, done: make(chan error, 1),
+		run: func(tx publicmask.Tx, _ *batch) error { return other(tx) }}
+	l.commit([]*op{&so.op, o})
+	saleErr, otherErr := <-so.done, <-o.done
+	return so.r, saleErr, otherErr
+}

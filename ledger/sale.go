@@ -36,21 +36,12 @@ func (l *Ledger) sell(ctx context.Context, req SaleRequest) (*Receipt, bool, err
 	if err != nil {
 		return nil, false, err
 	}
-	hash := saleHash(req, p.ps)
-	var (
-		r     *Receipt
-		first []byte // the stored first answer, when txn_id was seen
-	)
-	err = l.submit(ctx, &op{kind: "sale", outlet: req.Outlet, run: func(tx publicmask.Tx, b *batch) (err error) {
-		r, first, err = p.recordSale(tx, b, req, hash)
-		return err
-	}, reads: func(r *publicmask.BatchReads) {
-		r.Idem = append(r.Idem, publicmask.IdemKey{Outlet: req.Outlet, TxnID: req.TxnID})
-		p.weekReads(r)
-	}})
-	if err != nil {
+	so := &saleOp{op: op{kind: "sale", outlet: req.Outlet}, p: p, req: req, hash: saleHash(req, p.ps)}
+	so.job = so
+	if err := l.submit(ctx, &so.op); err != nil {
 		return nil, false, err
 	}
+	r, first := so.r, so.first // first: the stored first answer, when txn_id was seen
 	if first != nil {
 		var stored Receipt
 		if err := json.Unmarshal(first, &stored); err != nil {
@@ -60,6 +51,27 @@ func (l *Ledger) sell(ctx context.Context, req SaleRequest) (*Receipt, bool, err
 		return &stored, true, nil
 	}
 	return r, false, nil
+}
+
+// saleOp is a sale's op, what it records and its results: the last
+// record's, which is the one that committed (see op.run).
+type saleOp struct {
+	op
+	p     *prepared
+	req   SaleRequest
+	hash  string
+	r     *Receipt
+	first []byte
+}
+
+func (s *saleOp) record(tx publicmask.Tx, b *batch) (err error) {
+	s.r, s.first, err = s.p.recordSale(tx, b, s.req, s.hash)
+	return err
+}
+
+func (s *saleOp) addReads(r *publicmask.BatchReads) {
+	r.Idem = append(r.Idem, publicmask.IdemKey{Outlet: s.req.Outlet, TxnID: s.req.TxnID})
+	s.p.weekReads(r)
 }
 
 // recordSale judges the sale against the outlet and the persons' weeks as

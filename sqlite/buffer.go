@@ -4,6 +4,8 @@ import (
 	"database/sql"
 	"fmt"
 	"math/bits"
+	"slices"
+	"time"
 
 	"github.com/publicmask/publicmask"
 )
@@ -34,6 +36,61 @@ type pending struct {
 	items     int
 	outAt     map[string]int // index in outlets
 	outlets   []publicmask.Outlet
+	box       boxes // the flush's arguments boxed once (see boxes)
+}
+
+// boxes hands out the flush's arguments as interface values (what the
+// driver takes), boxing a value again only when it differs from the last
+// one of its column: a batch's rows share their week, their recording
+// time, the few roles and categories of their items, and a row's sale id
+// or outlet code is bound in two statements. Each boxing of a string or an
+// int64 above 255 was an allocation: 18 of a sale's 60 (BenchmarkSell).
+type boxes struct {
+	week, role, category lastString
+	at, soldAt, year     lastInt
+	saleIDs              []any // by index in pending.sales, set by the sales' statement
+	codes, versions      []any // by index in pending.outlets, set by the outlets' statement
+}
+
+// lastString is a column's last boxed string.
+type lastString struct {
+	s string
+	v any
+}
+
+func (c *lastString) box(s string) any {
+	if c.v == nil || c.s != s {
+		c.s, c.v = s, s
+	}
+	return c.v
+}
+
+// lastInt is a column's last boxed integer.
+type lastInt struct {
+	i int64
+	v any
+}
+
+func (c *lastInt) box(i int64) any {
+	if c.v == nil || c.i != i {
+		c.i, c.v = i, i
+	}
+	return c.v
+}
+
+// nullBox is nullMicro(t), boxed as box does.
+func (c *lastInt) nullBox(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return c.box(t.UnixMicro())
+}
+
+func (b *boxes) reset() {
+	clear(b.saleIDs)
+	clear(b.codes)
+	clear(b.versions)
+	*b = boxes{saleIDs: b.saleIDs[:0], codes: b.codes[:0], versions: b.versions[:0]}
 }
 
 func (p *pending) empty() bool {
@@ -51,6 +108,7 @@ func (p *pending) reset() {
 	p.items, p.unchecked, p.newPWs = 0, 0, 0
 	clear(p.pwAt)
 	clear(p.outAt)
+	p.box.reset()
 }
 
 // addSale holds a sale; the idempotency record of its txn_id, when it was
@@ -277,9 +335,14 @@ func (t *tx) flush() (err error) {
 	if err := t.flushPersonWeeks(); err != nil {
 		return err
 	}
+	bx := &p.box
+	bx.saleIDs = slices.Grow(bx.saleIDs[:0], len(p.sales))[:len(p.sales)]
 	if _, err := t.writeMulti(&multiSale, len(p.sales), func(a []any, i int) []any {
 		s := &p.sales[i]
-		return append(a, s.ID, s.Outlet, s.TxnID, micro(s.SoldAt), micro(s.RecordedAt), s.Week, s.Weekend, s.Quantity, s.Conflict, s.Late, s.Shortfall, s.hash, s.response)
+		id := any(s.ID)
+		bx.saleIDs[i] = id
+		return append(a, id, s.Outlet, s.TxnID, bx.soldAt.box(micro(s.SoldAt)), bx.at.box(micro(s.RecordedAt)), bx.week.box(s.Week),
+			s.Weekend, int64(s.Quantity), s.Conflict, s.Late, int64(s.Shortfall), s.hash, s.response)
 	}); err != nil {
 		return err
 	}
@@ -369,7 +432,7 @@ func (t *tx) writePWs(m *multiSQL, n int, at func(i int) int) error {
 	p := &t.pend
 	_, err := t.writeMulti(m, n, func(a []any, i int) []any {
 		pw := &p.pws[at(i)]
-		return append(a, pw.Person, pw.Week, pw.Quantity, pw.Purchases, pw.WeekdayPurchases, pw.WeekendPurchases)
+		return append(a, pw.Person, p.box.week.box(pw.Week), int64(pw.Quantity), int64(pw.Purchases), int64(pw.WeekdayPurchases), int64(pw.WeekendPurchases))
 	})
 	return err
 }
@@ -384,9 +447,10 @@ func (t *tx) flushItems() error {
 		}
 	}
 	_, err := t.writeMulti(&multiItem, len(refs), func(a []any, i int) []any {
-		s := &p.sales[refs[i].sale]
+		s, bx := &p.sales[refs[i].sale], &p.box
 		it := &s.Items[refs[i].item]
-		return append(a, s.ID, refs[i].item, it.Role, it.Person, it.Category, it.BirthYear, it.Quantity)
+		return append(a, bx.saleIDs[refs[i].sale], int64(refs[i].item), bx.role.box(it.Role), it.Person, bx.category.box(it.Category),
+			bx.year.box(int64(it.BirthYear)), int64(it.Quantity))
 	})
 	return err
 }
@@ -396,18 +460,21 @@ func (t *tx) flushItems() error {
 // changed fewer rows), every pending outlet is upserted whole, which is
 // what SaveOutlet would have done.
 func (t *tx) flushOutlets() error {
-	p := &t.pend
+	p, bx := &t.pend, &t.pend.box
+	bx.codes = slices.Grow(bx.codes[:0], len(p.outlets))[:len(p.outlets)]
+	bx.versions = slices.Grow(bx.versions[:0], len(p.outlets))[:len(p.outlets)]
 	n, err := t.writeMulti(&multiOutlet, len(p.outlets), func(a []any, i int) []any {
 		o := &p.outlets[i]
-		return append(a, o.Code, o.Stock, o.Suspended, nullMicro(o.StockAt), nullMicro(o.UpdatedAt), o.Version, o.Sold)
+		code, version := any(o.Code), any(o.Version)
+		bx.codes[i], bx.versions[i] = code, version
+		return append(a, code, int64(o.Stock), o.Suspended, bx.soldAt.nullBox(o.StockAt), bx.at.nullBox(o.UpdatedAt), version, int64(o.Sold))
 	})
 	if err != nil {
 		return err
 	}
 	if n == int64(len(p.outlets)) {
 		_, err := t.writeMulti(&multiChange, len(p.outlets), func(a []any, i int) []any {
-			o := &p.outlets[i]
-			return append(a, o.Version, o.Code)
+			return append(a, bx.versions[i], bx.codes[i])
 		})
 		return err
 	}

@@ -286,3 +286,58 @@ func TestIdleMergeStateDropped(t *testing.T) {
 		t.Fatalf("after the next merge: map %v, %d outlets; want a map and 202", labels(), r.Current().Len())
 	}
 }
+
+// byVersion carries the positions holdBack found along with the batch:
+// each change keeps its own outlet's position, small batch or large.
+func TestByVersionKeepsPositions(t *testing.T) {
+	for _, n := range []int{5, 3000} {
+		batch := make([]publicmask.Outlet, n)
+		pos := make([]int32, n)
+		for i := range batch {
+			v := int64((i*7919)%n + 1) // a permutation of 1…n
+			batch[i] = publicmask.Outlet{Code: string(rune('A' + i%26)), Version: v}
+			pos[i] = int32(v * 10)
+		}
+		out, at := byVersion(batch, pos)
+		if len(out) != n || len(at) != n {
+			t.Fatalf("n=%d: %d changes, %d positions", n, len(out), len(at))
+		}
+		for j := range out {
+			if out[j].Version != int64(j+1) || at[j] != int32(out[j].Version*10) {
+				t.Fatalf("n=%d: change %d has version %d at position %d", n, j, out[j].Version, at[j])
+			}
+		}
+		if _, at := byVersion(batch[:3], nil); at != nil {
+			t.Fatal("positions made up for a batch without them")
+		}
+	}
+}
+
+// collectAt with the positions of the changes' outlets gives what collect
+// gives; a position that holds another outlet is looked up again, so a
+// change never lands on the wrong outlet.
+func TestCollectAtPositions(t *testing.T) {
+	s := build(synthetic(300, 1), 1, t0)
+	var changes []publicmask.Outlet
+	var pos []int32
+	for i := 0; i < s.Len(); i += 3 {
+		o := s.At(i).Outlet()
+		o.Stock, o.StockAt, o.Version = 100+i, t0, s.Version()+int64(len(changes))+1
+		changes = append(changes, o)
+		pos = append(pos, int32(i))
+	}
+	want, _ := s.applyUnique(slices.Clone(changes), t0)
+	got, _ := s.applyAt(slices.Clone(changes), slices.Clone(pos), t0)
+	wrong := slices.Clone(pos)
+	slices.Reverse(wrong)
+	wrong[0] = -1
+	fixed, _ := s.applyAt(slices.Clone(changes), wrong, t0)
+	for _, ns := range []*Snapshot{got, fixed} {
+		for i := 0; i < s.Len(); i++ {
+			a, b := want.At(i), ns.At(i)
+			if a.Code() != b.Code() || a.Stock != b.Stock || a.Version != b.Version {
+				t.Fatalf("outlet %d: %s stock %d v%d, want %s stock %d v%d", i, b.Code(), b.Stock, b.Version, a.Code(), a.Stock, a.Version)
+			}
+		}
+	}
+}

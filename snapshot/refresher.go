@@ -389,33 +389,24 @@ func (r *Refresher) settle(seq int64) {
 
 // holdBack moves to r.deferred the changes of batch that would rebuild the
 // indexes of s (new outlets, changed addresses or coordinates) while a bulk
-// write is in progress, and returns the rest, with the position in s of
-// each (all are s's outlets; nil when nothing was looked up). The apply
-// goroutine, the only one that swaps snapshots, applies them to s, and so
-// does not look each code up again (collectAt): at 540,000 outlets the
-// look-up is a few cache misses, and in the opening deliveries the two
-// look-ups of each line were ~9% of the server's CPU. r.mu is held.
-func (r *Refresher) holdBack(s *Snapshot, batch []publicmask.Outlet) ([]publicmask.Outlet, []int32) {
+// write is in progress, and returns the rest. r.mu is held.
+func (r *Refresher) holdBack(s *Snapshot, batch []publicmask.Outlet) []publicmask.Outlet {
 	if r.holds == 0 {
-		return batch, nil
+		return batch
 	}
 	keep := batch[:0]
-	pos := make([]int32, 0, len(batch))
 	for _, o := range batch {
-		i, ok := s.reg.codes.find(o.Code, s.At)
-		if ok {
-			if e := s.At(int(i)); e.Addr() == o.Addr && e.Lat == o.Lat && e.Lng == o.Lng {
-				keep = append(keep, o)
-				pos = append(pos, i)
-				continue
-			}
+		e, ok := s.Lookup(o.Code)
+		if ok && e.Addr() == o.Addr && e.Lat == o.Lat && e.Lng == o.Lng {
+			keep = append(keep, o)
+			continue
 		}
 		if _, held := r.deferred[o.Code]; !held && !ok {
 			r.heldNew++
 		}
 		mergeNewest(r.deferred, []publicmask.Outlet{o})
 	}
-	return keep, pos
+	return keep
 }
 
 func (r *Refresher) signal() {
@@ -449,10 +440,9 @@ func (r *Refresher) applyLoop(ctx context.Context) {
 			batch = append(batch, o)
 		}
 		r.pending = emptied(r.pending)
-		expect := 0     // outlets once those held back are in; 0: none held back
-		var pos []int32 // where batch's outlets are in the current snapshot (nil: not looked up)
+		expect := 0 // outlets once those held back are in; 0: none held back
 		if !r.release {
-			batch, pos = r.holdBack(r.cur.Load(), batch)
+			batch = r.holdBack(r.cur.Load(), batch)
 			if r.heldNew > 0 {
 				expect = r.cur.Load().n + r.heldNew
 			}
@@ -464,8 +454,7 @@ func (r *Refresher) applyLoop(ctx context.Context) {
 		}
 		// In version order, so that subscribers (the SSE stream's event
 		// ids) see versions arrive in order.
-		batch, pos = byVersion(batch, pos)
-		r.applyBatch(batch, pos)
+		r.applyBatch(byVersion(batch))
 		r.settle(seq)
 		if r.confirm.Swap(false) {
 			r.confirmCurrent()
@@ -473,13 +462,13 @@ func (r *Refresher) applyLoop(ctx context.Context) {
 	}
 }
 
-// byVersion returns batch in version order, and pos (if not nil) in the
-// same order. A large batch (an import body's 100,000 outlets) is sorted by
-// its versions and copied in their order, not sorted as 160-byte Outlets.
-func byVersion(batch []publicmask.Outlet, pos []int32) ([]publicmask.Outlet, []int32) {
-	if len(batch) < 1024 && pos == nil {
+// byVersion returns batch in version order. A large batch (an import
+// body's 100,000 outlets) is sorted by its versions and copied in their
+// order, not sorted as 160-byte Outlets.
+func byVersion(batch []publicmask.Outlet) []publicmask.Outlet {
+	if len(batch) < 1024 {
 		slices.SortFunc(batch, func(a, b publicmask.Outlet) int { return cmp.Compare(a.Version, b.Version) })
-		return batch, nil
+		return batch
 	}
 	type key struct {
 		v int64
@@ -494,14 +483,7 @@ func byVersion(batch []publicmask.Outlet, pos []int32) ([]publicmask.Outlet, []i
 	for j, k := range keys {
 		out[j] = batch[k.i]
 	}
-	if pos == nil {
-		return out, nil
-	}
-	at := make([]int32, len(pos))
-	for j, k := range keys {
-		at[j] = pos[k.i]
-	}
-	return out, at
+	return out
 }
 
 // resizeStep is how many held-back outlets move the budget during a bulk
@@ -551,12 +533,12 @@ func (r *Refresher) confirmLoop(ctx context.Context) {
 	}
 }
 
-func (r *Refresher) applyBatch(batch []publicmask.Outlet, pos []int32) {
+func (r *Refresher) applyBatch(batch []publicmask.Outlet) {
 	t0 := time.Now()
 	old := r.cur.Load()
 	now := r.now()
 	// One change per code: batch comes from a map keyed by code.
-	ns, applied := old.applyAt(batch, pos, now)
+	ns, applied := old.applyUnique(batch, now)
 	if ns == old {
 		return
 	}

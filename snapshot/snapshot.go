@@ -544,13 +544,7 @@ func (s *Snapshot) apply(changes []publicmask.Outlet, asOf time.Time) (*Snapshot
 // refresher's batch, taken from a map by code: an import body's 100,000
 // outlets were put in a map again to find none twice).
 func (s *Snapshot) applyUnique(changes []publicmask.Outlet, asOf time.Time) (*Snapshot, []*Entry) {
-	return s.applyAt(changes, nil, asOf)
-}
-
-// applyAt is applyUnique for changes whose positions in s were looked up
-// already (pos, as collectAt takes them; nil: not looked up).
-func (s *Snapshot) applyAt(changes []publicmask.Outlet, pos []int32, asOf time.Time) (*Snapshot, []*Entry) {
-	c := s.collectAt(changes, pos)
+	c := s.collect(changes)
 	if len(c.applied) == 0 {
 		return s, nil
 	}
@@ -582,18 +576,10 @@ type changeSet struct {
 }
 
 func (s *Snapshot) collect(changes []publicmask.Outlet) *changeSet {
-	return s.collectAt(changes, nil)
-}
-
-// collectAt is collect for changes whose positions in s are known (pos,
-// parallel to changes: the refresher's holdBack looked them up; nil: look
-// them up here). A position that does not hold its change's code is looked
-// up again: a wrong position cannot put a change on another outlet.
-func (s *Snapshot) collectAt(changes []publicmask.Outlet, pos []int32) *changeSet {
 	c := &changeSet{version: s.version, sales: s.sales}
 	var made []*Entry // a large batch's new entries, made beforehand (nil: a known code)
-	found := pos      // and where the others are (-1: new)
-	if found == nil && len(changes) >= parallelCollect {
+	var found []int32 // and where the others are (-1: new)
+	if len(changes) >= parallelCollect {
 		found, made = s.makeNew(changes)
 	}
 	for j, o := range changes {
@@ -601,9 +587,6 @@ func (s *Snapshot) collectAt(changes []publicmask.Outlet, pos []int32) *changeSe
 		var ok bool
 		if found != nil {
 			i, ok = found[j], found[j] >= 0
-			if pos != nil && (!ok || int(i) >= s.n || s.At(int(i)).Code() != o.Code) {
-				i, ok = s.reg.codes.find(o.Code, s.At)
-			}
 		} else {
 			i, ok = s.reg.codes.find(o.Code, s.At)
 		}

@@ -40,6 +40,9 @@ def cpu():
         return 0.0
     f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+def own():
+    t = os.times()
+    return t.user + t.system
 parallel = int(os.environ.get("BENCH_LOAD_PARALLEL", "2"))
 import_parallel = int(os.environ.get("BENCH_IMPORT_PARALLEL", os.environ.get("BENCH_LOAD_PARALLEL", "2")))
 pool = ThreadPoolExecutor(max_workers=parallel)
@@ -59,17 +62,17 @@ deliver_order = os.environ.get("BENCH_DELIVER_ORDER", "code")
 if import_order == "code":
     rows.sort(key=lambda r: r.split(",", 1)[0])
 bodies = [("\n".join([head] + rows[i:i + per]) + "\n").encode() for i in range(0, len(rows), per)]
-t0, c0, w0 = time.monotonic(), cpu(), written()
+t0, c0, w0, o0 = time.monotonic(), cpu(), written(), own()
 with ThreadPoolExecutor(max_workers=import_parallel) as ipool:
     up = sum(r["upserted"] for r in ipool.map(lambda b: call("PUT", "/api/v2/admin/outlets", b, "text/csv"), bodies))
-imp, imp_cpu, imp_mb = time.monotonic() - t0, cpu() - c0, written() - w0
+imp, imp_cpu, imp_mb, imp_own = time.monotonic() - t0, cpu() - c0, written() - w0, own() - o0
 total = json.load(urllib.request.urlopen(base + "/api/v2/summary"))["national"]["total"]
 codes = [r.split(",", 1)[0] for r in rows]
 if deliver_order == "code":
     codes.sort()
 bodies = [json.dumps([{"outlet": c, "quantity": 500, "txn_id": "open-" + c} for c in codes[i:i + 50_000]]).encode()
           for i in range(0, len(codes), 50_000)]
-t0, c0, w0 = time.monotonic(), cpu(), written()
+t0, c0, w0, o0 = time.monotonic(), cpu(), written(), own()
 def delivered(body, lines):
     raw = send("POST", "/api/v2/admin/deliveries", body, "application/json")
     ok, failed = raw.count(b'"ok":true'), raw.count(b'"ok":false')
@@ -77,8 +80,9 @@ def delivered(body, lines):
         sys.exit(f"load.py: a delivery list of {lines} lines was answered with {ok + failed} results")
     return ok
 ok = sum(pool.map(delivered, bodies, [len(codes[i:i + 50_000]) for i in range(0, len(codes), 50_000)]))
-dlv, dlv_cpu, dlv_mb = time.monotonic() - t0, cpu() - c0, written() - w0
+dlv, dlv_cpu, dlv_mb, dlv_own = time.monotonic() - t0, cpu() - c0, written() - w0, own() - o0
 json.dump({"parallel": parallel, "import_parallel": import_parallel, "import_rows": per, "import_s": imp, "upserted": up, "visible_after_import": total, "deliver_s": dlv, "delivered": ok,
            "import_cpu_s": imp_cpu, "deliver_cpu_s": dlv_cpu, "import_mb": imp_mb, "deliver_mb": dlv_mb,
+           "client_import_cpu_s": imp_own, "client_deliver_cpu_s": dlv_own,
            "import_order": import_order, "deliver_order": deliver_order},
           open(f"{d}/load.json", "w"))

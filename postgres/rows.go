@@ -96,11 +96,22 @@ func (r *rowBuffer) putPW(pw publicmask.PersonWeek, insert bool) {
 // the primary key's index lookup whatever the table's size or statistics
 // were when it was made (a generic plan made on a vacuumed empty sales table
 // would otherwise scan it, for every check, until the next ANALYZE). Both
-// settings are LOCAL: the transaction's other statements (the prefetch, the
-// stamp) and the session's next transaction plan as before.
+// settings are LOCAL: the session's next transaction plans as before.
+//
+// The batch's locking reads (Prefetch) run between them too: planning them
+// for every batch cost PostgreSQL about as much as the reads
+// (pg_stat_statements' plan time). They are
+// written so that their one plan is a nested loop from the arrays into the
+// primary key (a LATERAL subquery that cannot be flattened, OFFSET 0), and
+// hash and merge joins are off: the join form "unnest(…) JOIN outlets"
+// planned generically on an empty table reads the whole primary key into a
+// Materialize node, which is the whole table once it has grown
+// (TestGenericPlansStayKeyed).
 var (
-	sqlPlanOnce = []string{`SET LOCAL plan_cache_mode = force_generic_plan`, `SET LOCAL enable_seqscan = off`}
-	sqlPlanEach = []string{`SET LOCAL plan_cache_mode TO DEFAULT`, `SET LOCAL enable_seqscan TO DEFAULT`}
+	sqlPlanOnce = []string{`SET LOCAL plan_cache_mode = force_generic_plan`, `SET LOCAL enable_seqscan = off`,
+		`SET LOCAL enable_hashjoin = off`, `SET LOCAL enable_mergejoin = off`}
+	sqlPlanEach = []string{`SET LOCAL plan_cache_mode TO DEFAULT`, `SET LOCAL enable_seqscan TO DEFAULT`,
+		`SET LOCAL enable_hashjoin TO DEFAULT`, `SET LOCAL enable_mergejoin TO DEFAULT`}
 )
 
 // flush queues the buffered rows into b and empties the buffer. Sales go
@@ -109,9 +120,7 @@ func (r *rowBuffer) flush(b *pgx.Batch) {
 	if r.empty() {
 		return
 	}
-	for _, q := range sqlPlanOnce {
-		b.Queue(q)
-	}
+	queueAll(b, sqlPlanOnce)
 	if len(r.sales) > 0 {
 		queueSales(b, r.sales)
 	}
@@ -131,11 +140,15 @@ func (r *rowBuffer) flush(b *pgx.Batch) {
 		slices.SortFunc(r.pwUpsert, comparePW)
 		queuePWs(b, sqlPWsUpsert, r.pwUpsert)
 	}
-	for _, q := range sqlPlanEach { // TO DEFAULT: the session's value (Open)
-		b.Queue(q)
-	}
+	queueAll(b, sqlPlanEach) // TO DEFAULT: the session's value (Open)
 	// The queued arguments keep the slices: start new ones.
 	*r = rowBuffer{}
+}
+
+func queueAll(b *pgx.Batch, sqls []string) {
+	for _, q := range sqls {
+		b.Queue(q)
+	}
 }
 
 func comparePW(a, b publicmask.PersonWeek) int {

@@ -57,7 +57,10 @@ const (
 		lat = excluded.lat, lng = excluded.lng, stock = excluded.stock, suspended = excluded.suspended,
 		stock_at = excluded.stock_at, updated_at = excluded.updated_at, sold = excluded.sold`
 	// sqlStamp writes the final state of every outlet the transaction
-	// changed and stamps each with the next version (see above).
+	// changed and stamps each with the next version (see above). It is
+	// planned for each execution: an UPDATE's target can be the outer side
+	// of the join, and a generic plan made on an empty table chose a scan
+	// of the whole primary key there (sqlPlanOnce).
 	sqlStamp = `WITH c AS (UPDATE outlet_version SET v = v + $1::bigint WHERE id = 1 RETURNING v)
 		UPDATE outlets AS o SET name = d.name, addr = d.addr, type = d.type, lat = d.lat, lng = d.lng,
 			stock = d.stock, suspended = d.suspended, stock_at = d.stock_at, updated_at = d.updated_at,

@@ -10,8 +10,8 @@ import (
 	"github.com/publicmask/publicmask"
 )
 
-// Multi-row writes. A group commit's sales, sale items, idempotency records
-// and person-weeks are buffered and go out as one statement per table over
+// Multi-row writes. A group commit's sales, sale items, idempotency records,
+// person-weeks and tokens are buffered and go out as one statement per table over
 // arrays, queued before the next statement that might depend on them (tx.queue)
 // or before the stamping statement at commit. A statement's fixed cost on
 // the server (bind, executor start, WAL record of the command) is then paid
@@ -33,14 +33,17 @@ const (
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::timestamptz[])`
 	sqlPWsInsert = `INSERT INTO person_weeks (person, week, quantity, purchases, weekday_purchases, weekend_purchases)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::int4[], $4::int4[], $5::int4[], $6::int4[])`
+	sqlTokensPut = `INSERT INTO tokens (hash, role, outlet, created_at)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])`
 	sqlPWsUpsert = sqlPWsInsert + ` ON CONFLICT (week, person) DO UPDATE SET quantity = excluded.quantity,
 		purchases = excluded.purchases, weekday_purchases = excluded.weekday_purchases, weekend_purchases = excluded.weekend_purchases`
 )
 
 // rowBuffer holds the writes not yet queued.
 type rowBuffer struct {
-	sales []*publicmask.Sale
-	idem  []publicmask.IdemRecord
+	sales  []*publicmask.Sale
+	idem   []publicmask.IdemRecord
+	tokens []publicmask.Token
 	// Person-weeks by kind, one entry per row: a row written twice keeps
 	// its first kind and its last values (one statement cannot write a row
 	// twice).
@@ -54,7 +57,7 @@ type pwSlot struct {
 }
 
 func (r *rowBuffer) empty() bool {
-	return len(r.sales) == 0 && len(r.idem) == 0 && len(r.pwInsert) == 0 && len(r.pwUpsert) == 0
+	return len(r.sales) == 0 && len(r.idem) == 0 && len(r.pwInsert) == 0 && len(r.pwUpsert) == 0 && len(r.tokens) == 0
 }
 
 func (r *rowBuffer) addSale(s *publicmask.Sale) { r.sales = append(r.sales, s) }
@@ -127,6 +130,9 @@ func (r *rowBuffer) flush(b *pgx.Batch) {
 	if len(r.idem) > 0 {
 		queueIdems(b, r.idem)
 	}
+	if len(r.tokens) > 0 {
+		queueTokens(b, r.tokens)
+	}
 	// New person-week rows go in (week, person) order, the order rows are
 	// locked in: two transactions inserting some of the same new rows meet
 	// on the first one they share, and the loser fails at once on the
@@ -191,6 +197,15 @@ func queueIdems(b *pgx.Batch, rs []publicmask.IdemRecord) {
 		outlets[i], txns[i], hashes[i], resp[i], at[i] = r.Outlet, r.TxnID, r.BodyHash, r.Response, r.CreatedAt
 	}
 	b.Queue(sqlIdemsPut, outlets, txns, hashes, resp, at)
+}
+
+func queueTokens(b *pgx.Batch, ts []publicmask.Token) {
+	n := len(ts)
+	hashes, roles, outlets, at := make([]string, n), make([]string, n), make([]string, n), make([]time.Time, n)
+	for i, tk := range ts {
+		hashes[i], roles[i], outlets[i], at[i] = tk.Hash, tk.Role, tk.Outlet, tk.CreatedAt
+	}
+	b.Queue(sqlTokensPut, hashes, roles, outlets, at)
 }
 
 func queuePWs(b *pgx.Batch, sql string, pws []publicmask.PersonWeek) {

@@ -91,7 +91,6 @@ const (
 	sqlSuspStart   = `INSERT INTO suspensions (outlet, since) VALUES ($1, $2) ON CONFLICT (outlet, since) DO UPDATE SET until = NULL`
 	sqlSuspEnd     = `UPDATE suspensions SET until = $1 WHERE outlet = $2 AND until IS NULL`
 	sqlSuspAt      = `SELECT EXISTS (SELECT 1 FROM suspensions WHERE outlet = $1 AND since <= $2 AND (until IS NULL OR until > $2))`
-	sqlTokenPut    = `INSERT INTO tokens (hash, role, outlet, created_at) VALUES ($1, $2, $3, $4)`
 	sqlTokenRevoke = `UPDATE tokens SET revoked_at = $1 WHERE hash = $2 AND revoked_at IS NULL`
 )
 
@@ -544,8 +543,14 @@ func (t *tx) SuspendedAt(outlet string, at time.Time) (bool, error) {
 	return b, nil
 }
 
+// PutToken buffers the token: the day's tokens for every outlet go out as
+// one multi-row INSERT (see rowBuffer), not one statement each.
 func (t *tx) PutToken(tk publicmask.Token) error {
-	return t.exec(sqlTokenPut, tk.Hash, tk.Role, tk.Outlet, tk.CreatedAt)
+	if t.err != nil {
+		return t.err
+	}
+	t.rows.tokens = append(t.rows.tokens, tk)
+	return nil
 }
 
 func (t *tx) RevokeToken(hash string, at time.Time) error {

@@ -35,18 +35,24 @@ func (t *tx) Prefetch(r publicmask.BatchReads) error {
 	if len(codes)+len(keys)+len(sales)+len(pws) == 0 {
 		return nil
 	}
+	// Generic plans for the reads without cancellations (sqlPlanOnce): the
+	// buffered rows, if any, go out first with their own settings.
+	t.rows.flush(t.b)
+	queueAll(t.b, sqlPlanOnce)
 	if len(codes) > 0 {
 		t.queueLockOutlets(codes)
 	}
 	if len(keys) > 0 {
 		t.queueIdemGets(keys)
 	}
+	found := make(map[pwKey]publicmask.PersonWeek, len(pws))
+	if len(pws) > 0 && len(sales) == 0 {
+		t.queuePWLocks(pws, nil, found)
+	}
+	queueAll(t.b, sqlPlanEach)
 	got := make(map[string]*publicmask.Sale, len(sales))
 	if len(sales) > 0 {
 		t.queueSaleLocks(sales, got)
-	}
-	found := make(map[pwKey]publicmask.PersonWeek, len(pws))
-	if len(pws)+len(sales) > 0 {
 		t.queuePWLocks(pws, sales, found)
 	}
 	if err := t.send(); err != nil {
@@ -118,17 +124,23 @@ func (t *tx) unknown(r publicmask.BatchReads) (codes []string, keys []publicmask
 
 // Each statement below reads many keys given as arrays, joined to the
 // table's primary key (a nested loop over index look-ups); locking reads
-// return, and so lock, their rows in the order of the arrays (ORDER BY the
-// ordinality; the locks are taken above the sort).
+// return, and so lock, their rows in the order of the arrays. The first
+// three run with generic plans (see sqlPlanOnce): each key is looked up by
+// a LATERAL subquery that OFFSET 0 keeps from being flattened into a join,
+// so that their one plan is the nested loop from the array into the primary
+// key whatever the table held when it was made; its locks are taken in the
+// array's order, one row after the other.
 const (
 	sqlLockOutlets = `SELECT ` + outletColsO + ` FROM unnest($1::text[]) WITH ORDINALITY AS k(code, n)
-		JOIN outlets o ON o.code = k.code ORDER BY k.n FOR UPDATE OF o`
+		CROSS JOIN LATERAL (SELECT * FROM outlets WHERE code = k.code OFFSET 0 FOR UPDATE) AS o ORDER BY k.n`
 	sqlIdemGets = `SELECT i.outlet, i.txn_id, i.body_hash, i.response, i.created_at
 		FROM unnest($1::text[], $2::text[]) AS k(outlet, txn_id)
-		JOIN idempotency i ON i.outlet = k.outlet AND i.txn_id = k.txn_id`
+		CROSS JOIN LATERAL (SELECT * FROM idempotency WHERE outlet = k.outlet AND txn_id = k.txn_id OFFSET 0) AS i`
 	sqlPWLocks = `SELECT p.week, p.person, p.quantity, p.purchases, p.weekday_purchases, p.weekend_purchases
 		FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(week, person, n)
-		JOIN person_weeks p ON p.week = k.week AND p.person = k.person ORDER BY k.n FOR UPDATE OF p`
+		CROSS JOIN LATERAL (SELECT * FROM person_weeks WHERE week = k.week AND person = k.person OFFSET 0 FOR UPDATE) AS p
+		ORDER BY k.n`
+	// The cancellations' reads below are planned for each execution (joins).
 	// sqlSaleLocks locks sales (IDs sorted) and sqlSaleItems reads their
 	// items, in the order Sale reads them.
 	sqlSaleLocks = `SELECT ` + saleColsS + ` FROM unnest($1::text[]) WITH ORDINALITY AS k(id, n)

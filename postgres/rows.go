@@ -10,8 +10,8 @@ import (
 	"github.com/publicmask/publicmask"
 )
 
-// Multi-row writes. A group commit's sales, sale items, idempotency records
-// and person-weeks are buffered and go out as one statement per table over
+// Multi-row writes. A group commit's sales, sale items, idempotency records,
+// person-weeks and tokens are buffered and go out as one statement per table over
 // arrays, queued before the next statement that might depend on them (tx.queue)
 // or before the stamping statement at commit. A statement's fixed cost on
 // the server (bind, executor start, WAL record of the command) is then paid
@@ -33,14 +33,17 @@ const (
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::timestamptz[])`
 	sqlPWsInsert = `INSERT INTO person_weeks (person, week, quantity, purchases, weekday_purchases, weekend_purchases)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::int4[], $4::int4[], $5::int4[], $6::int4[])`
+	sqlTokensPut = `INSERT INTO tokens (hash, role, outlet, created_at)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])`
 	sqlPWsUpsert = sqlPWsInsert + ` ON CONFLICT (week, person) DO UPDATE SET quantity = excluded.quantity,
 		purchases = excluded.purchases, weekday_purchases = excluded.weekday_purchases, weekend_purchases = excluded.weekend_purchases`
 )
 
 // rowBuffer holds the writes not yet queued.
 type rowBuffer struct {
-	sales []*publicmask.Sale
-	idem  []publicmask.IdemRecord
+	sales  []*publicmask.Sale
+	idem   []publicmask.IdemRecord
+	tokens []publicmask.Token
 	// Person-weeks by kind, one entry per row: a row written twice keeps
 	// its first kind and its last values (one statement cannot write a row
 	// twice).
@@ -54,7 +57,7 @@ type pwSlot struct {
 }
 
 func (r *rowBuffer) empty() bool {
-	return len(r.sales) == 0 && len(r.idem) == 0 && len(r.pwInsert) == 0 && len(r.pwUpsert) == 0
+	return len(r.sales) == 0 && len(r.idem) == 0 && len(r.pwInsert) == 0 && len(r.pwUpsert) == 0 && len(r.tokens) == 0
 }
 
 func (r *rowBuffer) addSale(s *publicmask.Sale) { r.sales = append(r.sales, s) }
@@ -96,11 +99,22 @@ func (r *rowBuffer) putPW(pw publicmask.PersonWeek, insert bool) {
 // the primary key's index lookup whatever the table's size or statistics
 // were when it was made (a generic plan made on a vacuumed empty sales table
 // would otherwise scan it, for every check, until the next ANALYZE). Both
-// settings are LOCAL: the transaction's other statements (the prefetch, the
-// stamp) and the session's next transaction plan as before.
+// settings are LOCAL: the session's next transaction plans as before.
+//
+// The batch's locking reads (Prefetch) run between them too: planning them
+// for every batch cost PostgreSQL about as much as the reads
+// (pg_stat_statements' plan time). They are
+// written so that their one plan is a nested loop from the arrays into the
+// primary key (a LATERAL subquery that cannot be flattened, OFFSET 0), and
+// hash and merge joins are off: the join form "unnest(…) JOIN outlets"
+// planned generically on an empty table reads the whole primary key into a
+// Materialize node, which is the whole table once it has grown
+// (TestGenericPlansStayKeyed).
 var (
-	sqlPlanOnce = []string{`SET LOCAL plan_cache_mode = force_generic_plan`, `SET LOCAL enable_seqscan = off`}
-	sqlPlanEach = []string{`SET LOCAL plan_cache_mode TO DEFAULT`, `SET LOCAL enable_seqscan TO DEFAULT`}
+	sqlPlanOnce = []string{`SET LOCAL plan_cache_mode = force_generic_plan`, `SET LOCAL enable_seqscan = off`,
+		`SET LOCAL enable_hashjoin = off`, `SET LOCAL enable_mergejoin = off`}
+	sqlPlanEach = []string{`SET LOCAL plan_cache_mode TO DEFAULT`, `SET LOCAL enable_seqscan TO DEFAULT`,
+		`SET LOCAL enable_hashjoin TO DEFAULT`, `SET LOCAL enable_mergejoin TO DEFAULT`}
 )
 
 // flush queues the buffered rows into b and empties the buffer. Sales go
@@ -109,14 +123,15 @@ func (r *rowBuffer) flush(b *pgx.Batch) {
 	if r.empty() {
 		return
 	}
-	for _, q := range sqlPlanOnce {
-		b.Queue(q)
-	}
+	queueAll(b, sqlPlanOnce)
 	if len(r.sales) > 0 {
 		queueSales(b, r.sales)
 	}
 	if len(r.idem) > 0 {
 		queueIdems(b, r.idem)
+	}
+	if len(r.tokens) > 0 {
+		queueTokens(b, r.tokens)
 	}
 	// New person-week rows go in (week, person) order, the order rows are
 	// locked in: two transactions inserting some of the same new rows meet
@@ -131,11 +146,15 @@ func (r *rowBuffer) flush(b *pgx.Batch) {
 		slices.SortFunc(r.pwUpsert, comparePW)
 		queuePWs(b, sqlPWsUpsert, r.pwUpsert)
 	}
-	for _, q := range sqlPlanEach { // TO DEFAULT: the session's value (Open)
-		b.Queue(q)
-	}
+	queueAll(b, sqlPlanEach) // TO DEFAULT: the session's value (Open)
 	// The queued arguments keep the slices: start new ones.
 	*r = rowBuffer{}
+}
+
+func queueAll(b *pgx.Batch, sqls []string) {
+	for _, q := range sqls {
+		b.Queue(q)
+	}
 }
 
 func comparePW(a, b publicmask.PersonWeek) int {
@@ -178,6 +197,15 @@ func queueIdems(b *pgx.Batch, rs []publicmask.IdemRecord) {
 		outlets[i], txns[i], hashes[i], resp[i], at[i] = r.Outlet, r.TxnID, r.BodyHash, r.Response, r.CreatedAt
 	}
 	b.Queue(sqlIdemsPut, outlets, txns, hashes, resp, at)
+}
+
+func queueTokens(b *pgx.Batch, ts []publicmask.Token) {
+	n := len(ts)
+	hashes, roles, outlets, at := make([]string, n), make([]string, n), make([]string, n), make([]time.Time, n)
+	for i, tk := range ts {
+		hashes[i], roles[i], outlets[i], at[i] = tk.Hash, tk.Role, tk.Outlet, tk.CreatedAt
+	}
+	b.Queue(sqlTokensPut, hashes, roles, outlets, at)
 }
 
 func queuePWs(b *pgx.Batch, sql string, pws []publicmask.PersonWeek) {

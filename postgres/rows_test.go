@@ -178,3 +178,97 @@ func TestBufferedRowsPlannedOnce(t *testing.T) {
 		t.Errorf("sales was scanned sequentially %d times while %d sale items were checked against it", seqScans-before, inserted)
 	}
 }
+
+// TestGenericPlansStayKeyed: the batch's locking reads run
+// with generic plans (see sqlPlanOnce), made here while the tables are
+// empty and vacuumed, and still look each key up in its primary key once
+// the tables have grown: a batch of three keys reads a handful of index
+// entries, not the thousands of rows the tables now hold. (The join form
+// "unnest(…) JOIN outlets", planned generically on the empty table, read
+// the whole primary key into a Materialize node for every batch.)
+func TestGenericPlansStayKeyed(t *testing.T) {
+	s := openTest(t, Options{MaxConns: 1}) // one session: its prepared statements are the store's
+	ctx := context.Background()
+	seedOutlets(t, s, "A")
+	const week = "2020-03-09"
+	for _, q := range []string{
+		// No ANALYZE of the grown tables below: it would replace the plans.
+		`ALTER TABLE outlets SET (autovacuum_enabled = false)`, `ALTER TABLE idempotency SET (autovacuum_enabled = false)`,
+		`ALTER TABLE person_weeks SET (autovacuum_enabled = false)`,
+		`VACUUM ANALYZE outlets, idempotency, person_weeks`,
+	} {
+		if _, err := s.Pool().Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	batch := func(codes []string, persons []string, txn string) {
+		t.Helper()
+		err := s.Write(ctx, func(tx publicmask.Tx) error {
+			r := publicmask.BatchReads{Outlets: codes, PersonWeeks: map[string][]string{week: persons}}
+			for _, c := range codes {
+				r.Idem = append(r.Idem, publicmask.IdemKey{Outlet: c, TxnID: txn})
+			}
+			if err := tx.(publicmask.Prefetcher).Prefetch(r); err != nil {
+				return err
+			}
+			for _, c := range codes {
+				o, err := tx.LockOutlet(c)
+				if err != nil {
+					return err
+				}
+				o.Stock++
+				if err := tx.SaveOutlet(&o); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	batch([]string{"A"}, []string{"p"}, "t0") // the plans are made here
+	conn, err := s.Pool().Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sql := range []string{sqlLockOutlets, sqlIdemGets, sqlPWLocks} {
+		var generic, custom int64
+		if err := conn.QueryRow(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1`, sql).Scan(&generic, &custom); err != nil {
+			t.Fatalf("%.30s…: %v", sql, err)
+		}
+		if generic == 0 || custom != 0 {
+			t.Errorf("%.30s…: %d generic and %d custom plans, want only generic ones", sql, generic, custom)
+		}
+	}
+	conn.Release()
+	// Grow the tables from another session, without statistics.
+	other := openSame(t, s)
+	const rows = 20000
+	for _, q := range []string{
+		`INSERT INTO outlets (code, name, addr, type, lat, lng, version) SELECT 'g' || i, 'n', 'a', '01', 37, 127, 0 FROM generate_series(1, $1) i`,
+		`INSERT INTO idempotency (outlet, txn_id, body_hash, response, created_at) SELECT 'g' || i, 't', 'h', '\x00', now() FROM generate_series(1, $1) i`,
+		`INSERT INTO person_weeks (person, week, quantity, purchases, weekday_purchases, weekend_purchases) SELECT 'g' || i, '` + week + `', 1, 1, 1, 0 FROM generate_series(1, $1) i`,
+	} {
+		if _, err := other.Pool().Exec(ctx, q, rows); err != nil {
+			t.Fatal(err)
+		}
+	}
+	batch([]string{"A", "g1", "g2"}, []string{"g1", "g2", "p"}, "t1")
+	batch([]string{"A", "g3", "g4"}, []string{"g3", "g4", "p"}, "t2")
+	s.Close() // the session ends and reports its statistics
+	var read int64
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if err := other.Pool().QueryRow(ctx, `SELECT COALESCE(SUM(idx_tup_read), 0)  FROM pg_stat_user_indexes
+			WHERE schemaname = current_schema() AND indexrelname IN ('outlets_pkey', 'idempotency_pkey', 'person_weeks_pkey')`).Scan(&read); err != nil {
+			t.Fatal(err)
+		}
+		if read > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if read == 0 || read > 200 {
+		t.Errorf("three batches read %d primary-key entries of outlets, idempotency and person_weeks (%d rows each), want a few dozen", read, rows)
+	}
+}

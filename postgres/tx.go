@@ -57,7 +57,10 @@ const (
 		lat = excluded.lat, lng = excluded.lng, stock = excluded.stock, suspended = excluded.suspended,
 		stock_at = excluded.stock_at, updated_at = excluded.updated_at, sold = excluded.sold`
 	// sqlStamp writes the final state of every outlet the transaction
-	// changed and stamps each with the next version (see above).
+	// changed and stamps each with the next version (see above). It is
+	// planned for each execution: an UPDATE's target can be the outer side
+	// of the join, and a generic plan made on an empty table chose a scan
+	// of the whole primary key there (sqlPlanOnce).
 	sqlStamp = `WITH c AS (UPDATE outlet_version SET v = v + $1::bigint WHERE id = 1 RETURNING v)
 		UPDATE outlets AS o SET name = d.name, addr = d.addr, type = d.type, lat = d.lat, lng = d.lng,
 			stock = d.stock, suspended = d.suspended, stock_at = d.stock_at, updated_at = d.updated_at,
@@ -88,7 +91,6 @@ const (
 	sqlSuspStart   = `INSERT INTO suspensions (outlet, since) VALUES ($1, $2) ON CONFLICT (outlet, since) DO UPDATE SET until = NULL`
 	sqlSuspEnd     = `UPDATE suspensions SET until = $1 WHERE outlet = $2 AND until IS NULL`
 	sqlSuspAt      = `SELECT EXISTS (SELECT 1 FROM suspensions WHERE outlet = $1 AND since <= $2 AND (until IS NULL OR until > $2))`
-	sqlTokenPut    = `INSERT INTO tokens (hash, role, outlet, created_at) VALUES ($1, $2, $3, $4)`
 	sqlTokenRevoke = `UPDATE tokens SET revoked_at = $1 WHERE hash = $2 AND revoked_at IS NULL`
 )
 
@@ -541,8 +543,14 @@ func (t *tx) SuspendedAt(outlet string, at time.Time) (bool, error) {
 	return b, nil
 }
 
+// PutToken buffers the token: the day's tokens for every outlet go out as
+// one multi-row INSERT (see rowBuffer), not one statement each.
 func (t *tx) PutToken(tk publicmask.Token) error {
-	return t.exec(sqlTokenPut, tk.Hash, tk.Role, tk.Outlet, tk.CreatedAt)
+	if t.err != nil {
+		return t.err
+	}
+	t.rows.tokens = append(t.rows.tokens, tk)
+	return nil
 }
 
 func (t *tx) RevokeToken(hash string, at time.Time) error {

@@ -50,11 +50,14 @@ start_nodes() {
 	local common=(--db "$NODE_DSN" --secret-file "$DIR/secret" --admin-token "$TOKEN" --seed none --clock 2020-03-11T08:00:00+09:00 --log-level warn)
 	NODES=()
 	"$1" serve --addr "127.0.0.1:$P1" --role ledger "${common[@]}" 2>"$DIR/ledger1.err" >/dev/null & NODES+=($!)
-	sleep 2 # the first node applies the migrations
+	# The first node applies the migrations; the others start once it is
+	# ready (a fixed wait was too short on a loaded machine: a public node
+	# found no schema and exited).
+	wait_ready "http://127.0.0.1:$P1" "$DIR/ledger1.err"
 	"$1" serve --addr "127.0.0.1:$((P1 + 1))" --role ledger "${common[@]}" 2>"$DIR/ledger2.err" >/dev/null & NODES+=($!)
 	"$1" serve --addr "127.0.0.1:$((P1 + 2))" --role public "${common[@]}" 2>"$DIR/public.err" >/dev/null & NODES+=($!)
 	PIDS+=("${NODES[@]}")
-	for port in $P1 $((P1 + 1)) $((P1 + 2)); do wait_ready "http://127.0.0.1:$port" "$DIR"/*.err; done
+	for port in $((P1 + 1)) $((P1 + 2)); do wait_ready "http://127.0.0.1:$port" "$DIR"/*.err; done
 	L="http://127.0.0.1:$P1,http://127.0.0.1:$((P1 + 1))"
 	P="http://127.0.0.1:$((P1 + 2))"
 }

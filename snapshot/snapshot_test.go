@@ -546,3 +546,73 @@ func TestRehomeAllocatesBlocks(t *testing.T) {
 		t.Fatalf("%d places' labels span %d bytes for %d bytes of labels", len(ix.places), hi-lo, size)
 	}
 }
+
+// TestLargeBatchAllocatesSlabs: a batch that changes many outlets (the
+// morning's deliveries) makes their new entries in slabs in the order of the
+// grid's cells, as rehome does at the import; entries next to each other in
+// that order are next to each other in memory. A small batch (sales) leaves
+// its entries where the allocator puts them. The snapshot answers the same
+// either way.
+func TestLargeBatchAllocatesSlabs(t *testing.T) {
+	outlets := seed.Outlets(seed.Options{Seed: 2020, Count: 3000})
+	s := build(outlets, 1, t0)
+	deliver := func(s *Snapshot, codes []publicmask.Outlet, v int64) *Snapshot {
+		changes := slices.Clone(codes)
+		for i := range changes {
+			o := &changes[i]
+			o.Stock, o.Version, o.StockAt, o.UpdatedAt = 100+i%50, v+int64(i), t0.Add(time.Hour), t0.Add(time.Hour)
+		}
+		ns, applied := s.apply(changes, t0.Add(time.Hour))
+		if len(applied) != len(changes) {
+			t.Fatalf("%d of %d changes applied", len(applied), len(changes))
+		}
+		for _, e := range applied { // the applied entries are the snapshot's
+			if got, _ := ns.Lookup(e.Code()); got != e {
+				t.Fatalf("%s: applied entry is not the snapshot's", e.Code())
+			}
+		}
+		return ns
+	}
+	// together counts the changed entries lying right after the previous
+	// one in cell order, then the batch's order (slabChanged's order).
+	together := func(s *Snapshot) (int, int) {
+		var es []*Entry
+		for _, o := range outlets {
+			if e, _ := s.Lookup(o.Code); e.Stock >= 100 {
+				es = append(es, e)
+			}
+		}
+		n := 0
+		order := byCell(es)
+		for k := 1; k < len(order); k++ {
+			if uintptr(unsafe.Pointer(order[k].e)) == uintptr(unsafe.Pointer(order[k-1].e))+unsafe.Sizeof(Entry{}) {
+				n++
+			}
+		}
+		return n, len(es)
+	}
+	big := deliver(s, outlets, 10)
+	if n, all := together(big); n < all-all/slabEntries-2 {
+		t.Fatalf("large batch: %d of %d entries next to the previous one in cell order", n, all)
+	}
+	small := s
+	for start := 0; start < 600; start += 100 {
+		small = deliver(small, outlets[start:start+100], 10)
+	}
+	if n, all := together(small); n > all/4 {
+		t.Fatalf("small batches: %d of %d entries next to the previous one in cell order (slabs?)", n, all)
+	}
+	// The same answers as without slabs.
+	defer func(v int) { slabBatch = v }(slabBatch)
+	slabBatch = 1 << 30
+	plain := deliver(s, outlets, 10)
+	for i := range big.Len() {
+		a, b := big.At(i), plain.At(i)
+		if a.AppendV1(nil) == nil || string(a.AppendV1(nil)) != string(b.AppendV1(nil)) || a.Outlet() != b.Outlet() {
+			t.Fatalf("%d: %s != %s", i, a.AppendV1(nil), b.AppendV1(nil))
+		}
+	}
+	if n, all := together(plain); n > all/4 {
+		t.Fatalf("without slabs: %d of %d together (the test cannot fail)", n, all)
+	}
+}

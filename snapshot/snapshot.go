@@ -548,7 +548,6 @@ func (s *Snapshot) applyUnique(changes []publicmask.Outlet, asOf time.Time) (*Sn
 	if len(c.applied) == 0 {
 		return s, nil
 	}
-	c.slabChanged()
 	if c.newCodes && !c.reindex && mergeImports {
 		if ns := s.merge(c, asOf); ns != nil {
 			return ns, c.applied

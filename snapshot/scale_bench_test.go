@@ -3,9 +3,11 @@ package snapshot
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -240,4 +242,74 @@ func BenchmarkImportBodyTail(b *testing.B) {
 	b.ReportMetric(float64(tail.Milliseconds())/float64(b.N), "tail-ms")
 	b.ReportMetric(float64(tailCPU.Milliseconds())/float64(b.N), "tail-cpu-ms")
 	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms")
+}
+
+// BenchmarkDelivered is the snapshot after the opening deliveries: built
+// unstocked, then every outlet stocked by changes in batches of 2,000 in code
+// order (the ledger's bulk chunk): every entry made by a change, as in a
+// live server after a load (a restarted one builds its snapshot, entries in
+// rehome's slabs). It reports the heap objects an outlet, the CPU of a
+// forced collection and the CPU of a storesByGeo answer's core (Near,
+// Gather, AppendV1) at random points of central Seoul at the radius of
+// bench-scale.sh.
+//
+//	go test ./snapshot -run '^$' -bench 'Delivered' -benchtime 100000x -count 2
+func BenchmarkDelivered(b *testing.B) {
+	for _, n := range []int{26_263, 540_000} {
+		b.Run(fmt.Sprintf("outlets=%d", n), func(b *testing.B) {
+			outlets := seed.Outlets(seed.Options{Seed: 2020, Count: n})
+			for i := range outlets {
+				outlets[i].Version = int64(i + 1)
+			}
+			s := build(outlets, int64(n), t0)
+			slices.SortFunc(outlets, func(a, b publicmask.Outlet) int { return strings.Compare(a.Code, b.Code) })
+			v := int64(n)
+			for start := 0; start < n; start += 2000 {
+				list := slices.Clone(outlets[start:min(start+2000, n)])
+				for i := range list {
+					v++
+					list[i].Stock, list[i].StockAt, list[i].UpdatedAt, list[i].Version = 100+i%150, t0, t0, v
+				}
+				s, _ = s.apply(list, t0)
+			}
+			outlets = nil
+			var ms runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&ms)
+			best := time.Duration(1 << 62)
+			for range 3 {
+				cpu0 := cpuTime()
+				runtime.GC()
+				best = min(best, cpuTime()-cpu0)
+			}
+			m := max(50, 1000*math.Sqrt(26_263/float64(n)))
+			rng := rand.New(rand.NewPCG(2020, 1))
+			type pt struct{ lat, lng float64 }
+			pts := make([]pt, 512)
+			for i := range pts {
+				pts[i] = pt{37.50 + rng.Float64()*0.10, 126.92 + rng.Float64()*0.14}
+			}
+			var hits []Hit
+			var es []*Entry
+			var buf []byte
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			i := 0
+			for b.Loop() {
+				p := pts[i%len(pts)]
+				hits = s.Near(p.lat, p.lng, m, hits[:0])
+				var size int
+				es, size = s.Gather(hits, es[:0])
+				buf = slices.Grow(buf[:0], size)
+				for _, e := range es {
+					buf = e.AppendV1(buf)
+				}
+				i++
+			}
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(ms.HeapObjects)/float64(n), "objects/outlet")
+			b.ReportMetric(float64(best.Microseconds())/1000, "gc-cpu-ms")
+			runtime.KeepAlive(s)
+		})
+	}
 }

@@ -257,13 +257,23 @@ func TestGenericPlansStayKeyed(t *testing.T) {
 	batch([]string{"A", "g1", "g2"}, []string{"g1", "g2", "p"}, "t1")
 	batch([]string{"A", "g3", "g4"}, []string{"g3", "g4", "p"}, "t2")
 	s.Close() // the session ends and reports its statistics
-	var read int64
+	// The ended session's statistics arrive once; wait for a count that
+	// holds still for half a second, so that a count read while only some
+	// of them had arrived cannot pass for a small one.
+	var read, last int64
+	stable := 0
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		if err := other.Pool().QueryRow(ctx, `SELECT COALESCE(SUM(idx_tup_read), 0)  FROM pg_stat_user_indexes
 			WHERE schemaname = current_schema() AND indexrelname IN ('outlets_pkey', 'idempotency_pkey', 'person_weeks_pkey')`).Scan(&read); err != nil {
 			t.Fatal(err)
 		}
-		if read > 0 || time.Now().After(deadline) {
+		if read > 0 && read == last {
+			stable++
+		} else {
+			stable = 0
+		}
+		last = read
+		if stable >= 5 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)

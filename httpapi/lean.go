@@ -355,6 +355,14 @@ func (lc *leanConn) serve() {
 				continue // all CR or LF so far: what follows counts too
 			}
 			lc.skip = 0
+			if lc.r == lc.n {
+				// The read ended with the last CR or LF: the request comes
+				// in the next read (parsing nothing would hand the
+				// connection over for good), within the head's timeout as
+				// net/http, whose Peek(4) those bytes satisfied.
+				wait = lc.l.headTimeout
+				continue
+			}
 		}
 		used, _, ok := lc.parse(lc.buf[lc.r:lc.n])
 		if !ok {
@@ -679,7 +687,9 @@ func (lc *leanConn) parse(b []byte) (used, cl int, ok bool) {
 		return 0, 0, false
 	}
 	lc.url = url.URL{Path: "/api/v2/outlet/sales"}
-	lc.setRequest(http.MethodPost, "/api/v2/outlet/sales", host, cl, b[i:i+cl])
+	// Capped: the bytes after the body are the next pipelined request, and
+	// an append to the body must not write over them.
+	lc.setRequest(http.MethodPost, "/api/v2/outlet/sales", host, cl, b[i:i+cl:i+cl])
 	return i + cl, cl, true
 }
 

@@ -741,3 +741,64 @@ func TestLeanWriteAnswerAllocs(t *testing.T) {
 		t.Errorf("%v allocations an answer, want 0", n)
 	}
 }
+
+// A POST whose trailing CR/LF bytes end exactly at the end of a read: the
+// next request comes in the next read and is still served lean (parsing the
+// empty rest handed the connection to net/http for good).
+func TestLeanBlankLinesEndingARead(t *testing.T) {
+	p := newLeanPair(t, nil)
+	sale := "POST /api/v2/outlet/sales HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + p.tok +
+		"\r\nContent-Length: " + strconv.Itoa(len(p.body)) + "\r\n\r\n" + p.body
+	c, err := net.Dial("tcp", p.lean)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for _, piece := range []string{sale + "\r\n\r\n", sale + "\r\n", sale} {
+		if _, err := io.WriteString(c, piece); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode >= 400 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	if lean, hand := p.ll.Counts(); lean != 3 || hand != 0 {
+		t.Errorf("lean %d, handed over %d; want 3, 0", lean, hand)
+	}
+}
+
+// The body handed over in place ends where it ends: an append to it must
+// not write over the next pipelined request in the connection's buffer.
+func TestLeanBodyCannotReachTheNextRequest(t *testing.T) {
+	led, _ := saleEnv(t)
+	srv := newServer(Config{Logger: benchLogger()}, led)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && srv.readBody(w, r, 1<<20) {
+			hb := r.Body.(*heldBody)
+			_ = append(hb.b, "XXXX"...) // a careless parser
+		}
+		w.Header().Set("X-Method", r.Method)
+		w.WriteHeader(http.StatusCreated)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: h}
+	ll := srv.LeanListener(ln, hs)
+	go hs.Serve(ll)
+	defer hs.Close()
+	sale := "POST /api/v2/outlet/sales HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+	got, _ := exchange(t, ln.Addr().String(), sale+sale, 300*time.Millisecond)
+	if n := strings.Count(got, "X-Method: POST"); n != 2 {
+		t.Errorf("want two answers to POSTs, got:\n%s", got)
+	}
+}

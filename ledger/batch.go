@@ -178,6 +178,11 @@ func (l *Ledger) writeLoop() {
 			o.taken = taken
 		}
 		l.commit(ops)
+		// The slice is reused: an op left in it would keep its closure —
+		// a delivery list or an import body, whole — reachable until a
+		// later batch of as many ops overwrote it (~16 MB after the
+		// opening deliveries at 540,000; BENCHMARKS.md, branch heap20).
+		clear(ops)
 	}
 }
 

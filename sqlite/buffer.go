@@ -46,40 +46,27 @@ type pending struct {
 // or outlet code is bound in two statements. Each boxing of a string or an
 // int64 above 255 was an allocation: 18 of a sale's 60 (BenchmarkSell).
 type boxes struct {
-	week, role, category lastString
-	at, soldAt, year     lastInt
+	week, role, category lastBoxed[string]
+	at, soldAt, year     lastBoxed[int64]
 	saleIDs              []any // by index in pending.sales, set by the sales' statement
 	codes, versions      []any // by index in pending.outlets, set by the outlets' statement
 }
 
-// lastString is a column's last boxed string.
-type lastString struct {
-	s string
+// lastBoxed is a column's last value and its box.
+type lastBoxed[T comparable] struct {
+	x T
 	v any
 }
 
-func (c *lastString) box(s string) any {
-	if c.v == nil || c.s != s {
-		c.s, c.v = s, s
+func (c *lastBoxed[T]) box(x T) any {
+	if c.v == nil || c.x != x {
+		c.x, c.v = x, x
 	}
 	return c.v
 }
 
-// lastInt is a column's last boxed integer.
-type lastInt struct {
-	i int64
-	v any
-}
-
-func (c *lastInt) box(i int64) any {
-	if c.v == nil || c.i != i {
-		c.i, c.v = i, i
-	}
-	return c.v
-}
-
-// nullBox is nullMicro(t), boxed as box does.
-func (c *lastInt) nullBox(t time.Time) any {
+// nullMicroBox is nullMicro(t), boxed as box does.
+func nullMicroBox(c *lastBoxed[int64], t time.Time) any {
 	if t.IsZero() {
 		return nil
 	}
@@ -467,7 +454,7 @@ func (t *tx) flushOutlets() error {
 		o := &p.outlets[i]
 		code, version := any(o.Code), any(o.Version)
 		bx.codes[i], bx.versions[i] = code, version
-		return append(a, code, int64(o.Stock), o.Suspended, bx.soldAt.nullBox(o.StockAt), bx.at.nullBox(o.UpdatedAt), version, int64(o.Sold))
+		return append(a, code, int64(o.Stock), o.Suspended, nullMicroBox(&bx.soldAt, o.StockAt), nullMicroBox(&bx.at, o.UpdatedAt), version, int64(o.Sold))
 	})
 	if err != nil {
 		return err

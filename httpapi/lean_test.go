@@ -35,6 +35,30 @@ func newLeanPair(t *testing.T, hs func(*http.Server)) *leanPair {
 	return newLeanPairCfg(t, nil, hs)
 }
 
+// saleRequest is p's sale as a client sends it.
+func (p *leanPair) saleRequest() string {
+	return "POST /api/v2/outlet/sales HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + p.tok +
+		"\r\nContent-Length: " + strconv.Itoa(len(p.body)) + "\r\n\r\n" + p.body
+}
+
+// exchangeOne sends req on c and reads its answer from br, which must have
+// the status want.
+func exchangeOne(t *testing.T, c net.Conn, br *bufio.Reader, req string, want int) {
+	t.Helper()
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != want {
+		t.Fatalf("status %d, want %d", resp.StatusCode, want)
+	}
+}
+
 // newLeanPairCfg is newLeanPair with cfg's changes to the server's Config
 // (e.g. a public handler).
 func newLeanPairCfg(t *testing.T, cfgf func(*Config), hs func(*http.Server)) *leanPair {
@@ -270,23 +294,8 @@ func TestLeanKeepAlive(t *testing.T) {
 	}
 	defer c.Close()
 	br := bufio.NewReader(c)
-	sale := "POST /api/v2/outlet/sales HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + p.tok +
-		"\r\nContent-Length: " + strconv.Itoa(len(p.body)) + "\r\n\r\n" + p.body
-	do := func(req string, want int) {
-		t.Helper()
-		if _, err := io.WriteString(c, req); err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != want {
-			t.Fatalf("status %d, want %d", resp.StatusCode, want)
-		}
-	}
+	sale := p.saleRequest()
+	do := func(req string, want int) { t.Helper(); exchangeOne(t, c, br, req, want) }
 	for range 4 {
 		do(sale, http.StatusCreated)
 	}
@@ -311,8 +320,7 @@ func TestLeanTimeouts(t *testing.T) {
 	p := newLeanPair(t, func(s *http.Server) {
 		s.ReadHeaderTimeout, s.ReadTimeout, s.IdleTimeout = 300*time.Millisecond, 600*time.Millisecond, 400*time.Millisecond
 	})
-	sale := "POST /api/v2/outlet/sales HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + p.tok +
-		"\r\nContent-Length: " + strconv.Itoa(len(p.body)) + "\r\n\r\n" + p.body
+	sale := p.saleRequest()
 	cut := func(name string, first string, lo, hi time.Duration) {
 		t.Helper()
 		c, err := net.Dial("tcp", p.lean)
@@ -349,8 +357,7 @@ func TestLeanShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	sale := "POST /api/v2/outlet/sales HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + p.tok +
-		"\r\nContent-Length: " + strconv.Itoa(len(p.body)) + "\r\n\r\n" + p.body
+	sale := p.saleRequest()
 	io.WriteString(c, sale)
 	br := bufio.NewReader(c)
 	resp, err := http.ReadResponse(br, nil)
@@ -630,8 +637,7 @@ func TestLeanFirstHeadTimeout(t *testing.T) {
 // POST), on the lean path as on net/http alone.
 func TestLeanBlankLinesAfterPostInPieces(t *testing.T) {
 	p := newLeanPair(t, nil)
-	sale := "POST /api/v2/outlet/sales HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + p.tok +
-		"\r\nContent-Length: " + strconv.Itoa(len(p.body)) + "\r\n\r\n" + p.body
+	sale := p.saleRequest()
 	for _, tc := range []struct {
 		pieces []string
 		want   []int
@@ -679,8 +685,7 @@ func TestLeanNoIdleTimeout(t *testing.T) {
 	p := newLeanPair(t, func(s *http.Server) {
 		s.ReadHeaderTimeout, s.ReadTimeout, s.IdleTimeout = rht, 0, 0
 	})
-	sale := "POST /api/v2/outlet/sales HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + p.tok +
-		"\r\nContent-Length: " + strconv.Itoa(len(p.body)) + "\r\n\r\n" + p.body
+	sale := p.saleRequest()
 	for _, addr := range []string{p.plain, p.lean} {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
@@ -747,8 +752,7 @@ func TestLeanWriteAnswerAllocs(t *testing.T) {
 // empty rest handed the connection to net/http for good).
 func TestLeanBlankLinesEndingARead(t *testing.T) {
 	p := newLeanPair(t, nil)
-	sale := "POST /api/v2/outlet/sales HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + p.tok +
-		"\r\nContent-Length: " + strconv.Itoa(len(p.body)) + "\r\n\r\n" + p.body
+	sale := p.saleRequest()
 	c, err := net.Dial("tcp", p.lean)
 	if err != nil {
 		t.Fatal(err)
@@ -757,18 +761,7 @@ func TestLeanBlankLinesEndingARead(t *testing.T) {
 	br := bufio.NewReader(c)
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	for _, piece := range []string{sale + "\r\n\r\n", sale + "\r\n", sale} {
-		if _, err := io.WriteString(c, piece); err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode >= 400 {
-			t.Fatalf("status %d", resp.StatusCode)
-		}
+		exchangeOne(t, c, br, piece, http.StatusCreated)
 	}
 	if lean, hand := p.ll.Counts(); lean != 3 || hand != 0 {
 		t.Errorf("lean %d, handed over %d; want 3, 0", lean, hand)

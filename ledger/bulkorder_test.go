@@ -18,13 +18,7 @@ func TestDeliverManyKeepsAnOutletsLinesTogether(t *testing.T) {
 	e := testenv.New(t)
 	ctx := context.Background()
 	const n = 4100
-	var outlets []publicmask.Outlet
-	for i := range n {
-		outlets = append(outlets, publicmask.Outlet{Code: fmt.Sprintf("3%07d", i), Name: "약국", Type: publicmask.TypePharmacy, Lat: 37.5, Lng: 127})
-	}
-	if _, err := e.Ledger.ImportOutlets(ctx, outlets); err != nil {
-		t.Fatal(err)
-	}
+	outlets := importPharmacies(t, e, "3", n)
 	busy := outlets[1995].Code // its lines start just before the first cut
 	var lines []ledger.DeliveryRequest
 	for i, o := range outlets {
@@ -72,13 +66,7 @@ func TestDeliverManyKeepsAnOutletsLinesInListOrder(t *testing.T) {
 	e := testenv.New(t)
 	ctx := context.Background()
 	const n = 300
-	var outlets []publicmask.Outlet
-	for i := range n {
-		outlets = append(outlets, publicmask.Outlet{Code: fmt.Sprintf("4%07d", i), Name: "약국", Type: publicmask.TypePharmacy, Lat: 37.5, Lng: 127})
-	}
-	if _, err := e.Ledger.ImportOutlets(ctx, outlets); err != nil {
-		t.Fatal(err)
-	}
+	outlets := importPharmacies(t, e, "4", n)
 	var lines []ledger.DeliveryRequest
 	next := make([]int, n)
 	for k := range 3000 {
@@ -99,4 +87,17 @@ func TestDeliverManyKeepsAnOutletsLinesInListOrder(t *testing.T) {
 		}
 	}
 	mustVerify(t, e)
+}
+
+// importPharmacies imports n pharmacies coded prefix + seven digits.
+func importPharmacies(t *testing.T, e *testenv.Env, prefix string, n int) []publicmask.Outlet {
+	t.Helper()
+	outlets := make([]publicmask.Outlet, n)
+	for i := range outlets {
+		outlets[i] = publicmask.Outlet{Code: fmt.Sprintf("%s%07d", prefix, i), Name: "약국", Type: publicmask.TypePharmacy, Lat: 37.5, Lng: 127}
+	}
+	if _, err := e.Ledger.ImportOutlets(context.Background(), outlets); err != nil {
+		t.Fatal(err)
+	}
+	return outlets
 }

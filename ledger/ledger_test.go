@@ -479,13 +479,7 @@ func TestDeliverManyInChunks(t *testing.T) {
 	e := testenv.New(t)
 	ctx := context.Background()
 	const n = 4500
-	var outlets []publicmask.Outlet
-	for i := range n {
-		outlets = append(outlets, publicmask.Outlet{Code: fmt.Sprintf("2%07d", i), Name: "약국", Type: publicmask.TypePharmacy, Lat: 37.5, Lng: 127})
-	}
-	if _, err := e.Ledger.ImportOutlets(ctx, outlets); err != nil {
-		t.Fatal(err)
-	}
+	outlets := importPharmacies(t, e, "2", n)
 	var lines []ledger.DeliveryRequest
 	for i := n - 1; i >= 0; i-- { // reverse code order: results must follow the caller's
 		lines = append(lines, ledger.DeliveryRequest{Outlet: outlets[i].Code, Quantity: 1 + i%7, TxnID: "open"})

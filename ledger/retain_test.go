@@ -7,7 +7,6 @@ import (
 	"testing"
 	"weak"
 
-	"github.com/publicmask/publicmask"
 	"github.com/publicmask/publicmask/internal/testenv"
 	"github.com/publicmask/publicmask/ledger"
 )
@@ -21,13 +20,7 @@ func TestDeliverManyReleasesTheList(t *testing.T) {
 	e := testenv.New(t)
 	ctx := context.Background()
 	const n = 3000
-	var outlets []publicmask.Outlet
-	for i := range n {
-		outlets = append(outlets, publicmask.Outlet{Code: fmt.Sprintf("5%07d", i), Name: "약국", Type: publicmask.TypePharmacy, Lat: 37.5, Lng: 127})
-	}
-	if _, err := e.Ledger.ImportOutlets(ctx, outlets); err != nil {
-		t.Fatal(err)
-	}
+	outlets := importPharmacies(t, e, "5", n)
 	deliver := func() weak.Pointer[ledger.DeliveryRequest] {
 		lines := make([]ledger.DeliveryRequest, n)
 		for i, o := range outlets {

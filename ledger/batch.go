@@ -10,8 +10,10 @@ import (
 	"github.com/publicmask/publicmask"
 )
 
-// op is one request waiting for a group commit. run records it in tx and
-// keeps its own result in the variables its closure captures. A business
+// op is one request waiting for a group commit. run (or job's run) records
+// it in tx and keeps its own result, in the variables run's closure
+// captures or in the value that holds job; call do and batchReads, never
+// run and reads directly (with job set they are nil and ignored). A business
 // refusal is returned wrapped by reject: run must have written nothing
 // then, so that a refusal never needs a rollback and never aborts the other
 // requests of its batch; any other error aborts the whole batch (which is

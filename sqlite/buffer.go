@@ -47,9 +47,12 @@ type pending struct {
 // int64 above 255 was an allocation: 18 of a sale's 60 (BenchmarkSell).
 type boxes struct {
 	week, role, category lastBoxed[string]
-	at, soldAt, year     lastBoxed[int64]
-	saleIDs              []any // by index in pending.sales, set by the sales' statement
-	codes, versions      []any // by index in pending.outlets, set by the outlets' statement
+	// Two time columns each statement fills: a sale's sold_at and
+	// recorded_at, an outlet's stock_at and updated_at.
+	soldAt, at      lastBoxed[int64]
+	year            lastBoxed[int64]
+	saleIDs         []any // by index in pending.sales, set by the sales' statement
+	codes, versions []any // by index in pending.outlets, set by the outlets' statement
 }
 
 // lastBoxed is a column's last value and its box.
@@ -424,6 +427,8 @@ func (t *tx) writePWs(m *multiSQL, n int, at func(i int) int) error {
 	return err
 }
 
+// flushItems runs after the same flush's sales statement, which sets the
+// sale ids (bx.saleIDs) its rows bind.
 func (t *tx) flushItems() error {
 	p := &t.pend
 	type ref struct{ sale, item int }

@@ -10,6 +10,10 @@ import (
 // registerStoreMetrics exports the store's connection pool: a pool that is
 // always exhausted is the first sign of a database that cannot keep up.
 func registerStoreMetrics(reg prometheus.Registerer, st publicmask.Store) {
+	// The store's own (SQLite: its WAL flushes and checkpoint passes).
+	if c, ok := st.(interface{ Collectors() []prometheus.Collector }); ok {
+		reg.MustRegister(c.Collectors()...)
+	}
 	ps, ok := st.(publicmask.PoolStatser)
 	if !ok {
 		return

@@ -96,8 +96,10 @@ var lockPassCopied func(n int)
 // 1.1 GB after a 12 s capacity rush, every frame written at the end of an
 // ever longer file).
 func (s *Store) checkpointOnce(ctx context.Context) (frames, copied int, err error) {
+	t0 := time.Now()
 	frames, copied, err = s.ckpt.passive(ctx)
 	if err != nil || frames < restartFrames {
+		since(s.m.passive, t0)
 		return frames, copied, err
 	}
 	if afterFirstPass != nil {
@@ -107,11 +109,14 @@ func (s *Store) checkpointOnce(ctx context.Context) (frames, copied int, err err
 	// while the previous one ran, so the pass under the lock (which stalls
 	// every sale) is left only a few milliseconds' worth of frames. With the
 	// lock taken straight after a 4 s pass it held the writer 21–45 ms.
-	if frames, copied, err = s.ckpt.catchUp(ctx, frames, copied); err != nil {
+	frames, copied, err = s.ckpt.catchUp(ctx, frames, copied)
+	since(s.m.passive, t0)
+	if err != nil {
 		return frames, copied, err
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	defer since(s.m.locked, time.Now())
 	f, c, err := s.ckpt.passive(ctx)
 	if lockPassCopied != nil && err == nil {
 		lockPassCopied(c - copied)

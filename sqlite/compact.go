@@ -73,6 +73,7 @@ func (s *Store) compactIfQuiet(ctx context.Context, q *quiet) bool {
 		return false
 	}
 	q.tried = n
+	defer since(s.m.compact, time.Now())
 	ok, _, _ := s.compact(ctx)
 	return ok
 }

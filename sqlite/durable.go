@@ -8,6 +8,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/publicmask/publicmask"
 
@@ -34,6 +37,7 @@ type durability struct {
 	walIno  uint64
 	flushFn func() error // d.flush; replaced in tests
 	flushes atomic.Int64
+	seconds prometheus.Observer // each flush's time (metrics.go); nil in tests
 }
 
 func newDurability(path string) *durability {
@@ -62,7 +66,11 @@ func (d *durability) wait(seq uint64) error {
 		d.syncing = true
 		target := d.committed.Load() // every commit counted here has written its frames
 		d.mu.Unlock()
+		t0 := time.Now()
 		err := d.flushFn()
+		if d.seconds != nil {
+			since(d.seconds, t0)
+		}
 		d.flushes.Add(1)
 		d.mu.Lock()
 		d.syncing = false

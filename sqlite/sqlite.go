@@ -58,6 +58,7 @@ type Store struct {
 	// (emptiedStaged): a batch's map of outlets grew from empty each time.
 	spareSt staged
 	ckpt    *checkpointer
+	m       *storeMetrics
 	// outletReads counts the outlets the writer looked up in the database
 	// (tests); guarded by writeMu.
 	outletReads int
@@ -146,7 +147,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	ckdb.SetMaxOpenConns(1)
 	ckdb.SetMaxIdleConns(1)
 	ckdb.SetConnMaxLifetime(0)
-	s := &Store{path: path, writer: writer, reader: reader, dur: newDurability(path), hot: newHot()}
+	s := &Store{path: path, writer: writer, reader: reader, dur: newDurability(path), hot: newHot(), m: newStoreMetrics()}
+	s.dur.seconds = s.m.flush
 	s.buildCtx, s.cancelBuild = context.WithCancel(context.Background())
 	s.hot.start = s.startBuild
 	s.hot.startIdem = s.startIdemBuild

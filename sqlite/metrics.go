@@ -1,0 +1,46 @@
+package sqlite
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/publicmask/publicmask/internal/metric"
+)
+
+// storeMetrics time the two disk operations a sale's tail is made of beside
+// the CPU: the flush of the WAL that every acknowledgement waits for
+// (durable.go) and the checkpoint passes that copy the WAL into the
+// database file in the background (checkpoint.go, compact.go). With them a
+// slow sale's commit hop (publicmask_ledger_wait_seconds) can be set
+// against the disk in the same run, from /metrics.
+type storeMetrics struct {
+	flush      prometheus.Histogram
+	checkpoint *prometheus.HistogramVec
+	passive    prometheus.Observer // the passes without the writer lock, together
+	locked     prometheus.Observer // the pass under the writer lock
+	compact    prometheus.Observer // a quiet writer's compaction
+}
+
+func newStoreMetrics() *storeMetrics {
+	m := &storeMetrics{
+		flush: metric.Histogram("publicmask_sqlite_wal_flush_seconds",
+			"Flushes of the SQLite WAL to disk, each covering the commits finished before it began; every acknowledged write waits for one.",
+			prometheus.ExponentialBuckets(0.000125, 2, 14)),
+		checkpoint: metric.HistogramVec("publicmask_sqlite_checkpoint_seconds",
+			"Background checkpoint passes (copy of the WAL into the database file and its flush), by kind: "+
+				"passive (the passes without the writer lock, together), locked (under the writer lock, so that the WAL restarts), compact (a quiet writer's truncation).",
+			prometheus.ExponentialBuckets(0.001, 2, 14), "pass"),
+	}
+	m.passive = m.checkpoint.WithLabelValues("passive")
+	m.locked = m.checkpoint.WithLabelValues("locked")
+	m.compact = m.checkpoint.WithLabelValues("compact")
+	return m
+}
+
+// Collectors are the store's own metrics, for the node's registry.
+func (s *Store) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{s.m.flush, s.m.checkpoint}
+}
+
+func since(o prometheus.Observer, t time.Time) { o.Observe(time.Since(t).Seconds()) }

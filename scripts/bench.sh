@@ -175,13 +175,17 @@ HALF=$(awk -v s="$SALES" 'BEGIN { printf "%d", s / 2 }')
 read -r SETTLE_S SETTLE_MB SYNC_S < <(settle "$SERVER" "$DIR"/bench.db*)
 say "   settle: the server's last write ${SETTLE_S} s after the rush, $SETTLE_MB MB meanwhile; sync $SYNC_S s"
 say "== 4b. sales at half capacity: rush at $HALF sales/s offered, 200 reads/s, ${SECS}s"
+curl -fsS "$BASE/metrics" >"$DIR/metrics-half0.txt"
 "${RUSH[@]}" --target "$BASE" --admin-token "$TOKEN" --duration "${SECS}s" --sales-rate "$HALF" --read-rate 200 \
 	--sales-workers 512 --streams 2 --scrapers 0 --report "$DIR/rush-half" --quiet --seed 7 || say "   (rush reported violations: see $DIR/rush-half)"
+curl -fsS "$BASE/metrics" >"$DIR/metrics-half1.txt"
 HALF_P99=$(jget "$DIR/rush-half/report.json" sales.p99_ms)
 HALF_OK=$(jget "$DIR/rush-half/report.json" sales.per_sec)
 
 say "== 5. mixed rush: defaults (2,000 sales/s, 5,000 reads/s), ${SECS}s"
+curl -fsS "$BASE/metrics" >"$DIR/metrics-mixed0.txt"
 "${RUSH[@]}" --target "$BASE" --admin-token "$TOKEN" --duration "${SECS}s" --report "$DIR/rush-mixed" --quiet --seed 2 || say "   (rush reported violations: see $DIR/rush-mixed)"
+curl -fsS "$BASE/metrics" >"$DIR/metrics-mixed1.txt"
 M_SALES=$(jget "$DIR/rush-mixed/report.json" sales.per_sec)
 M_SP99=$(jget "$DIR/rush-mixed/report.json" sales.p99_ms)
 M_READS=$(jget "$DIR/rush-mixed/report.json" reads.per_sec)
@@ -192,6 +196,16 @@ FRESH_N=$(jget "$DIR/rush-mixed/report.json" freshness.samples)
 GHOST=$(jget "$DIR/rush-mixed/report.json" ghost.share)
 M_VIOL=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["violations"]))' "$DIR/rush-mixed/report.json")
 
+# Where a sale's tail went, from the server's own histograms over each
+# step (tails): the sale as the server timed it, its commit hop in the
+# ledger (batch run and flush wait), the WAL flushes of that step.
+tails() {
+	printf '%s / %s / %s' "$(server_p99 "$1" "$2" "POST /api/v2/outlet/sales")" \
+		"$(hist_p99 "$1" "$2" publicmask_ledger_wait_seconds 'hop="commit"')" \
+		"$(hist_p99 "$1" "$2" publicmask_sqlite_wal_flush_seconds)"
+}
+HALF_TAILS=$(tails "$DIR/metrics-half0.txt" "$DIR/metrics-half1.txt")
+M_TAILS=$(tails "$DIR/metrics-mixed0.txt" "$DIR/metrics-mixed1.txt")
 RSS1=$(rss_mb "$SERVER")
 HWM=$(awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$SERVER/status")
 PW=$(curl -fsS -H "Authorization: Bearer $TOKEN" "$BASE/api/v2/admin/verify" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["checked"]["person_weeks"], "ok" if d["ok"] else "NOT OK")')
@@ -253,6 +267,7 @@ printf '%-44s %12s   %-36s %8s   %s\n' "figure" "measured" "ceiling (same run)" 
 printf '%-44s %12s   %-36s %8s   %s\n' "sales/s over HTTP (rush, SQLite)" "$SALES" "ledger BenchmarkSell $LEDGER/s" "$(ratio "$SALES" "$LEDGER")" "≥ 10,000/s (at least 6,000)"
 printf '%-44s %12s   %-36s %8s   %s\n' "  sale p99 at that load (ms)" "$SALES_P99" "dropped by generator: $SALES_DROP" "" "(at capacity: no target)"
 printf '%-44s %12s   %-36s %8s   %s\n' "  sale p99 at half capacity (ms)" "$HALF_P99" "$HALF offered, $HALF_OK/s acknowledged" "$(ratio "$HALF_P99" 50)" "≤ 50 ms (ratio = /target)"
+printf '%-44s %12s   %-36s %8s   %s\n' "  p99 server / commit hop / WAL flush (ms)" "$HALF_TAILS" "the server's own histograms" "" ""
 printf '%-44s %12s   %-36s %8s   %s\n' "  settled before it: last write (s), MB" "$SETTLE_S, $SETTLE_MB" "sync of the store's files $SYNC_S s" "" "(BENCH_SETTLE=0: n/a)"
 printf '%-44s %12s   %-36s %8s   %s\n' "  server CPU per acknowledged sale (µs)" "$CPU_SALE" "generator: $CPU_GEN µs per request" "$(ratio "$CPU_SALE" 100)" "≤ 100 µs (at most 150; ratio = /target)"
 printf '%-44s %12s   %-36s %8s   %s\n' "storesByGeo req/s (wrk, Seoul m=1000)" "$GEO" "fixed $GEO_BYTES-byte body $FIXED/s" "$(ratio "$GEO" "$FIXED")" "≥ 20,000/s, ratio ≥ 0.60"
@@ -265,6 +280,7 @@ printf '%-44s %12s   %-36s %8s   %s\n' "places p99 (ms, wrk -c4; -c$WRK_CONN: $P
 printf '%-44s %12s   %-36s %8s   %s\n' "  places req/s (wrk -c$WRK_CONN)" "$PLACES" "fixed $ADDR_BYTES-byte body $FIXED_ADDR/s" "" ""
 printf '%-44s %12s   %-36s %8s   %s\n' "freshness p99, ack → public (ms, n=$FRESH_N)" "$FRESH" "read p50 (probe floor) $M_RP50 ms" "$(ratio "$FRESH" 100)" "≤ 100 ms (ratio = /target)"
 printf '%-44s %12s   %-36s %8s   %s\n' "mixed rush: sales/s, p99 ms" "$M_SALES, $M_SP99" "" "" ""
+printf '%-44s %12s   %-36s %8s   %s\n' "  sale p99 server / commit hop / WAL flush" "$M_TAILS" "the server's own histograms (ms)" "" ""
 printf '%-44s %12s   %-36s %8s   %s\n' "mixed rush: reads/s, p99 ms" "$M_READS, $M_RP99" "" "" ""
 printf '%-44s %12s   %-36s %8s   %s\n' "mixed rush: ghost share, violations" "$GHOST, $M_VIOL" "" "" "0 violations"
 printf '%-44s %12s   %-36s %8s   %s\n' "RSS, $OUTLETS outlets, fresh (MB)" "$RSS0" "" "$(ratio "$RSS0" 150)" "≤ 150 MB (ratio = /target)"

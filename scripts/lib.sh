@@ -89,6 +89,35 @@ LUA
 wrk_rate() { awk '/Requests\/sec/ { print $2 }' "$1"; }
 wrk_p99() { awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms/, "", v) } else if (v ~ /s$/) { sub(/s/, "", v); v *= 1000 } print v }' "$1"; }
 
+# hist_p99 BEFORE AFTER METRIC [FILTER]: the p99 (ms) of a histogram METRIC
+# (seconds) between two /metrics scrapes, over its series whose labels
+# contain FILTER (e.g. 'hop="commit"'); as server_p99.
+hist_p99() {
+	python3 - "$@" <<'PY'
+import sys
+def buckets(path, name, flt):
+    b = {}
+    for line in open(path):
+        if line.startswith(name + "_bucket{") and flt in line:
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            b[float(le)] = b.get(float(le), 0) + float(line.rsplit(" ", 1)[1])
+    return b
+flt = sys.argv[4] if len(sys.argv) > 4 else ""
+b0, b1 = buckets(sys.argv[1], sys.argv[3], flt), buckets(sys.argv[2], sys.argv[3], flt)
+n = b1.get(float("inf"), 0) - b0.get(float("inf"), 0)
+prev_le, prev = 0.0, 0.0
+for le in sorted(b1):
+    c = b1[le] - b0.get(le, 0)
+    if n > 0 and c >= 0.99 * n:
+        top = le if le != float("inf") else prev_le
+        print(f"{(prev_le + (top - prev_le) * (0.99 * n - prev) / max(c - prev, 1e-9)) * 1000:.2f}")
+        break
+    prev_le, prev = le, c
+else:
+    print("n/a")
+PY
+}
+
 # server_p99 BEFORE AFTER ROUTE: the p99 (ms) that the server itself measured
 # (publicmask_http_request_duration_seconds, from the request read to the
 # answer written) for ROUTE between two /metrics scrapes; linear within the

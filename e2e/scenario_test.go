@@ -117,6 +117,7 @@ func TestNewUserScenario(t *testing.T) {
 			"publicmask_snapshot_version ", "publicmask_store_connections_open ", "publicmask_http_shed_total{",
 			"publicmask_ledger_wait_seconds_bucket{hop=\"queue\"", "publicmask_ledger_wait_seconds_bucket{hop=\"commit\"",
 			"publicmask_ledger_wait_seconds_bucket{hop=\"wake\"", "go_sched_latencies_seconds_bucket{", "go_gc_pauses_seconds_bucket{",
+			"publicmask_sqlite_wal_flush_seconds_bucket{", "publicmask_sqlite_checkpoint_seconds_bucket{pass=\"passive\"",
 		} {
 			if !strings.Contains(metrics, name) {
 				t.Errorf("/metrics lacks %s", name)

@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -144,5 +146,39 @@ func TestSaleRowsPlainAndNot(t *testing.T) {
 		return nil
 	}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// compactHash keeps a hash as bytes exactly when its text is 64 lower-case
+// hexadecimal digits, so that hex.EncodeToString gives the text back.
+func TestCompactHash(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	const digits = "0123456789abcdefABCDEFg/:`G@"
+	cases := []string{"", "h1", strings.Repeat("0", 64), strings.Repeat("f", 64), strings.Repeat("a", 63), strings.Repeat("a", 65), strings.Repeat("F", 64)}
+	for range 5000 {
+		b := make([]byte, 64)
+		for i := range b {
+			b[i] = digits[rng.IntN(16)]
+			if rng.IntN(200) == 0 {
+				b[i] = digits[rng.IntN(len(digits))]
+			}
+		}
+		cases = append(cases, string(b))
+	}
+	var slab []byte
+	for _, h := range cases {
+		want := len(h) == 64 && strings.Trim(h, "0123456789abcdef") == ""
+		switch got := compactHash(h, &slab).(type) {
+		case []byte:
+			if !want || hex.EncodeToString(got) != h {
+				t.Fatalf("compactHash(%q) = %x", h, got)
+			}
+		case string:
+			if want || got != h {
+				t.Fatalf("compactHash(%q) = %q", h, got)
+			}
+		default:
+			t.Fatalf("compactHash(%q): %T", h, got)
+		}
 	}
 }

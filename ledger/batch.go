@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/publicmask/publicmask"
@@ -124,12 +125,19 @@ func (b *batch) save(tx publicmask.Tx, o *publicmask.Outlet) error {
 
 // submit queues an op and waits for its commit.
 func (l *Ledger) submit(ctx context.Context, o *op) error {
+	done := donePool.Get().(chan error)
+	o.done = done
 	if err := l.enqueue(ctx, o); err != nil {
+		donePool.Put(done) // never queued: nothing will send on it
 		return err
 	}
 	// Once queued, the op is committed or refused whatever the caller does:
 	// wait for the outcome so that an acknowledged answer is never dropped.
-	err := <-o.done
+	err := <-done
+	// The op was decided once (decide) and its outcome taken: the channel
+	// is empty and nothing else sends on it.
+	o.done = nil
+	donePool.Put(done)
 	if !o.decided.IsZero() {
 		l.m.queueWait.Observe(o.taken.Sub(o.queued).Seconds())
 		l.m.commitWait.Observe(o.decided.Sub(o.taken).Seconds())
@@ -138,10 +146,17 @@ func (l *Ledger) submit(ctx context.Context, o *op) error {
 	return err
 }
 
-// enqueue queues an op; its outcome comes on o.done.
+// donePool keeps the outcome channels of submitted ops (op.done): two
+// allocations a sale otherwise.
+var donePool = sync.Pool{New: func() any { return make(chan error, 1) }}
+
+// enqueue queues an op; its outcome comes on o.done (made here unless the
+// caller gave one, buffered for one outcome).
 func (l *Ledger) enqueue(ctx context.Context, o *op) error {
 	o.ctx = ctx
-	o.done = make(chan error, 1)
+	if o.done == nil {
+		o.done = make(chan error, 1)
+	}
 	o.queued = time.Now()
 	l.mu.RLock()
 	if l.closed {

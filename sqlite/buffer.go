@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"crypto/sha256"
 	"database/sql"
 	"fmt"
 	"math/bits"
@@ -51,8 +52,9 @@ type boxes struct {
 	// recorded_at, an outlet's stock_at and updated_at.
 	soldAt, at      lastBoxed[int64]
 	year            lastBoxed[int64]
-	saleIDs         []any // by index in pending.sales, set by the sales' statement
-	codes, versions []any // by index in pending.outlets, set by the outlets' statement
+	saleIDs         []any  // by index in pending.sales, set by the sales' statement
+	codes, versions []any  // by index in pending.outlets, set by the outlets' statement
+	hashes          []byte // the sales' body hashes as compactHash keeps them
 }
 
 // lastBoxed is a column's last value and its box.
@@ -80,7 +82,7 @@ func (b *boxes) reset() {
 	clear(b.saleIDs)
 	clear(b.codes)
 	clear(b.versions)
-	*b = boxes{saleIDs: b.saleIDs[:0], codes: b.codes[:0], versions: b.versions[:0]}
+	*b = boxes{saleIDs: b.saleIDs[:0], codes: b.codes[:0], versions: b.versions[:0], hashes: b.hashes[:0]}
 }
 
 func (p *pending) empty() bool {
@@ -121,6 +123,13 @@ type pendingSale struct {
 	publicmask.Sale
 	hash     string
 	response []byte // nil: the record is elsewhere
+}
+
+// plain says the sale's conflict, late and shortfall columns take the
+// schema's defaults (empty, 0, 0): a batch of such sales is written without
+// binding them (multiSalePlain).
+func (s *pendingSale) plain() bool {
+	return s.Conflict == "" && !s.Late && s.Shortfall == 0
 }
 
 // putPersonWeek holds pw's row; isNew says the database has none (a row
@@ -188,7 +197,11 @@ var (
 	// rolls the transaction back rather than overwrite it.
 	multiPWNew = multiSQL{head: `INSERT OR ROLLBACK INTO person_weeks (person, week, quantity, purchases, weekday_purchases, weekend_purchases) VALUES `, cols: 6}
 	multiSale  = multiSQL{head: `INSERT OR ROLLBACK INTO sales (id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict, late, shortfall, body_hash, response) VALUES `, cols: 13}
-	multiItem  = multiSQL{head: `INSERT OR ROLLBACK INTO sale_items (sale_id, idx, role, person, category, birth_year, quantity) VALUES `, cols: 7}
+	// The same for a batch whose sales are all plain (pendingSale.plain):
+	// three arguments a sale fewer to bind. A batch is not split by kind:
+	// its sales' rowids keep their order (SalesSince reads by rowid).
+	multiSalePlain = multiSQL{head: `INSERT OR ROLLBACK INTO sales (id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, body_hash, response) VALUES `, cols: 10}
+	multiItem      = multiSQL{head: `INSERT OR ROLLBACK INTO sale_items (sale_id, idx, role, person, category, birth_year, quantity) VALUES `, cols: 7}
 	// The outlets' stock columns: one look-up of the primary key per row
 	// of the VALUES list (a stock-only change of a held outlet, see
 	// SaveOutlet).
@@ -203,7 +216,7 @@ var (
 	// The change log's entries of the outlets multiOutlet changed (migration
 	// 00011: no trigger appends them).
 	multiChange = multiSQL{head: `INSERT OR REPLACE INTO outlet_changes (version, code) VALUES `, cols: 2}
-	multiTables = []*multiSQL{&multiIdem, &multiPW, &multiPWNew, &multiSale, &multiItem, &multiOutlet, &multiChange, &multiIdemGet}
+	multiTables = []*multiSQL{&multiIdem, &multiPW, &multiPWNew, &multiSale, &multiSalePlain, &multiItem, &multiOutlet, &multiChange, &multiIdemGet}
 )
 
 // query is m's statement for rows rows, a power of two up to maxMultiRows.
@@ -327,12 +340,30 @@ func (t *tx) flush() (err error) {
 	}
 	bx := &p.box
 	bx.saleIDs = slices.Grow(bx.saleIDs[:0], len(p.sales))[:len(p.sales)]
-	if _, err := t.writeMulti(&multiSale, len(p.sales), func(a []any, i int) []any {
+	// The hashes' bytes, all in one slab grown once: each row binds a
+	// piece of it.
+	bx.hashes = slices.Grow(bx.hashes[:0], sha256.Size*len(p.sales))
+	plain := true
+	for i := range p.sales {
+		if s := &p.sales[i]; !s.plain() {
+			plain = false
+			break
+		}
+	}
+	m := &multiSale
+	if plain {
+		m = &multiSalePlain
+	}
+	if _, err := t.writeMulti(m, len(p.sales), func(a []any, i int) []any {
 		s := &p.sales[i]
 		id := any(s.ID)
 		bx.saleIDs[i] = id
-		return append(a, id, s.Outlet, s.TxnID, bx.soldAt.box(micro(s.SoldAt)), bx.at.box(micro(s.RecordedAt)), bx.week.box(s.Week),
-			s.Weekend, int64(s.Quantity), s.Conflict, s.Late, int64(s.Shortfall), s.hash, s.response)
+		a = append(a, id, s.Outlet, s.TxnID, bx.soldAt.box(micro(s.SoldAt)), bx.at.box(micro(s.RecordedAt)), bx.week.box(s.Week),
+			s.Weekend, int64(s.Quantity))
+		if !plain {
+			a = append(a, s.Conflict, s.Late, int64(s.Shortfall))
+		}
+		return append(a, compactHash(s.hash, &bx.hashes), s.response)
 	}); err != nil {
 		return err
 	}

@@ -244,19 +244,37 @@ func (d *compactRecord) into(r *publicmask.IdemRecord) error {
 // a hash in lower-case hexadecimal (the ledger's; what into gives back
 // with hex.EncodeToString), appended to slab, any other text as it is.
 func compactHash(h string, slab *[]byte) any {
-	if len(h) != 2*sha256.Size || strings.ContainsAny(h, "ABCDEF") {
+	if len(h) != 2*sha256.Size {
 		return h
 	}
-	var text [2 * sha256.Size]byte // on the stack: []byte(h) would allocate a line
-	copy(text[:], h)
+	var b [sha256.Size]byte
+	for i := range b {
+		hi, lo := lowerHex[h[2*i]], lowerHex[h[2*i+1]]
+		if hi|lo > 0xf {
+			return h
+		}
+		b[i] = hi<<4 | lo
+	}
 	n := len(*slab)
-	s, err := hex.AppendDecode(*slab, text[:])
-	if err != nil {
-		return h
-	}
-	*slab = s
-	return s[n:len(s):len(s)]
+	*slab = append(*slab, b[:]...)
+	return (*slab)[n:len(*slab):len(*slab)]
 }
+
+// lowerHex is each byte's value as a lower-case hexadecimal digit, 0xff
+// for any other byte (upper-case digits included: compactHash keeps a
+// hash whose text would not come back as it was).
+var lowerHex = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = byte(c-'a') + 10
+	}
+	return t
+}()
 
 func sqlInsert(table string, cols, n int) string {
 	return `INSERT INTO ` + table + ` VALUES ` + values(n, cols)

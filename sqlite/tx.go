@@ -189,12 +189,15 @@ func (t *tx) Idempotency(outlet, txnID string) (publicmask.IdemRecord, bool, err
 		if err != nil {
 			return r, false, err
 		}
+		// A hash may be kept as its 32 bytes (compactHash): a delivery's
+		// (00014) and a sale's written since the sales' rows took it so.
 		if q == sqlDelivIdemGet {
-			if err = row.Scan(&d.hash, &r.Response, &created, &d.id, &d.quantity, &d.stock); err == nil {
-				err = d.into(&r)
-			}
+			err = row.Scan(&d.hash, &r.Response, &created, &d.id, &d.quantity, &d.stock)
 		} else {
-			err = row.Scan(&r.BodyHash, &r.Response, &created)
+			err = row.Scan(&d.hash, &r.Response, &created)
+		}
+		if err == nil {
+			err = d.into(&r)
 		}
 		if errors.Is(err, sql.ErrNoRows) {
 			continue

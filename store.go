@@ -393,3 +393,12 @@ type BatchReads struct {
 type Prefetcher interface {
 	Prefetch(r BatchReads) error
 }
+
+// OutletFinder is implemented by stores that tell which of many outlet
+// codes have a row in one read (PostgreSQL), where Outlet would cost a
+// round trip each: issuing the tokens of thousands of outlets checks them
+// with it.
+type OutletFinder interface {
+	// MissingOutlets returns the codes that name no outlet, in their order.
+	MissingOutlets(ctx context.Context, codes []string) ([]string, error)
+}

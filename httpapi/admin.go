@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/publicmask/publicmask"
@@ -21,7 +20,6 @@ const (
 	maxBulkTokens    = 50_000 // every outlet of the country fits in one call
 	maxDeliveryLines = 100_000
 	defaultConflicts = 1000
-	bulkWorkers      = 32 // parallel issues share the ledger's group commits
 )
 
 // bulkWrite brackets a bulk write (see Config.BulkWrite). Its end waits a
@@ -153,42 +151,16 @@ func (s *Server) issueTokens(w http.ResponseWriter, r *http.Request) {
 			codes = append(codes, c)
 		}
 	}
-	type result struct {
-		code, token string
-		err         error
+	// One check of all the codes and one transaction for all the tokens.
+	// Store trouble fails the call: no token was issued.
+	tokens, missing, err := s.led.IssueOutletTokens(r.Context(), codes)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
-	results := make([]result, len(codes))
-	ctx := r.Context()
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range min(bulkWorkers, len(codes)) {
-		wg.Go(func() {
-			for i := range next {
-				tok, err := s.led.IssueToken(ctx, publicmask.RoleOutlet, codes[i])
-				results[i] = result{codes[i], tok, err}
-			}
-		})
-	}
-	for i := range codes {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-
-	tokens := make(map[string]string, len(codes))
-	rejected := []outletio.Rejected{}
-	for _, res := range results {
-		switch code := publicmask.ErrorCode(res.err); {
-		case res.err == nil:
-			tokens[res.code] = res.token
-		case code == publicmask.ENotFound || code == publicmask.EBadRequest:
-			rejected = append(rejected, outletio.Rejected{Code: res.code, Reason: publicmask.ErrorMessage(res.err)})
-		default:
-			// Store trouble: tokens already issued are valid but the caller
-			// cannot know them, so fail loudly rather than half-answer.
-			s.writeError(w, r, res.err)
-			return
-		}
+	rejected := make([]outletio.Rejected, 0, len(missing))
+	for _, c := range missing {
+		rejected = append(rejected, outletio.Rejected{Code: c, Reason: publicmask.ErrorMessage(publicmask.Errorf(publicmask.ENotFound, "outlet %q not found", c))})
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"tokens": tokens, "rejected": rejected})
 }

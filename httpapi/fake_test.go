@@ -3,6 +3,7 @@ package httpapi
 import (
 	"cmp"
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -184,6 +185,22 @@ func (f *fakeLedger) IssueToken(ctx context.Context, role, outlet string) (strin
 		return "", publicmask.Errorf(publicmask.ENotFound, "no such outlet")
 	}
 	return "tok-" + role + "-" + outlet, nil
+}
+
+func (f *fakeLedger) IssueOutletTokens(ctx context.Context, codes []string) (map[string]string, []string, error) {
+	if err := f.call("IssueOutletTokens", strings.Join(codes, ",")); err != nil {
+		return nil, nil, err
+	}
+	tokens := map[string]string{}
+	var missing []string
+	for _, c := range codes {
+		if f.outlets[c] {
+			tokens[c] = "tok-" + publicmask.RoleOutlet + "-" + c
+		} else {
+			missing = append(missing, c)
+		}
+	}
+	return tokens, missing, nil
 }
 
 // CachedToken: the fake has no cache; Authenticate answers every token.

@@ -170,6 +170,7 @@ type ledgerAPI interface {
 	RecentSales(ctx context.Context, outlet string, limit int) ([]publicmask.Sale, error)
 	ImportOutlets(ctx context.Context, outlets []publicmask.Outlet) (int, error)
 	IssueToken(ctx context.Context, role, outlet string) (string, error)
+	IssueOutletTokens(ctx context.Context, codes []string) (map[string]string, []string, error)
 	Authenticate(ctx context.Context, token string) (publicmask.Token, error)
 	CachedToken(token string) (publicmask.Token, bool, error)
 	RevokeToken(ctx context.Context, token string) error

@@ -229,15 +229,68 @@ func (l *Ledger) IssueToken(ctx context.Context, role, outlet string) (string, e
 	return toks[0], nil
 }
 
+// IssueOutletTokens issues a token for each of codes that names an outlet,
+// all in one transaction, and lists the codes that name none (in their
+// order). The outlets are checked in one store read where the store can
+// (publicmask.OutletFinder): issuing the tokens of 5,000 outlets one
+// IssueToken at a time cost 5,000 reads and 5,000 commits.
+func (l *Ledger) IssueOutletTokens(ctx context.Context, codes []string) (map[string]string, []string, error) {
+	missing, err := l.missingOutlets(ctx, codes)
+	if err != nil {
+		return nil, nil, err
+	}
+	absent := make(map[string]bool, len(missing))
+	for _, c := range missing {
+		absent[c] = true
+	}
+	known := make([]string, 0, len(codes)-len(missing))
+	for _, c := range codes {
+		if !absent[c] {
+			known = append(known, c)
+		}
+	}
+	tokens := make(map[string]string, len(known))
+	if len(known) == 0 {
+		return tokens, missing, nil
+	}
+	toks, err := l.issue(ctx, publicmask.RoleOutlet, known)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i, c := range known {
+		tokens[c] = toks[i]
+	}
+	return tokens, missing, nil
+}
+
+// missingOutlets returns the codes that name no outlet, in their order.
+func (l *Ledger) missingOutlets(ctx context.Context, codes []string) ([]string, error) {
+	if f, ok := l.store.(publicmask.OutletFinder); ok && len(codes) > 1 {
+		return f.MissingOutlets(ctx, codes)
+	}
+	var missing []string
+	for _, code := range codes {
+		_, err := l.store.Outlet(ctx, code)
+		if publicmask.ErrorCode(err) == publicmask.ENotFound {
+			missing = append(missing, code)
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	return missing, nil
+}
+
 // IssueTokens issues one token per outlet in one transaction (role outlet),
 // or len(outlets) tokens of another role.
 func (l *Ledger) IssueTokens(ctx context.Context, role string, outlets []string) ([]string, error) {
 	switch role {
 	case publicmask.RoleOutlet:
-		for _, code := range outlets {
-			if _, err := l.store.Outlet(ctx, code); err != nil {
-				return nil, err
-			}
+		missing, err := l.missingOutlets(ctx, outlets)
+		if err != nil {
+			return nil, err
+		}
+		if len(missing) > 0 {
+			return nil, publicmask.Errorf(publicmask.ENotFound, "outlet %q not found", missing[0])
 		}
 	case publicmask.RoleDistributor, publicmask.RoleAdmin:
 		for i := range outlets {
@@ -246,6 +299,12 @@ func (l *Ledger) IssueTokens(ctx context.Context, role string, outlets []string)
 	default:
 		return nil, publicmask.Errorf(publicmask.EBadRequest, "role must be outlet or distributor")
 	}
+	return l.issue(ctx, role, outlets)
+}
+
+// issue writes one token of role per entry of outlets (checked by the
+// caller) in one transaction and returns them.
+func (l *Ledger) issue(ctx context.Context, role string, outlets []string) ([]string, error) {
 	now := l.Now()
 	toks := make([]string, len(outlets))
 	recs := make([]publicmask.Token, len(outlets))

@@ -124,3 +124,24 @@ func TestCachedToken(t *testing.T) {
 		t.Errorf("%d store reads for the revoked token, want 1", n)
 	}
 }
+
+// IssueOutletTokens on a store without one read for many codes (SQLite):
+// each code checked, the unknown ones listed in their order, one token for
+// each known outlet.
+func TestIssueOutletTokens(t *testing.T) {
+	e := testenv.New(t)
+	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 10)
+	e.AddOutlet(t, "10000002", publicmask.TypePharmacy, 10)
+	tokens, missing, err := e.Ledger.IssueOutletTokens(ctx, []string{"99999999", "10000002", "88888888", "10000001"})
+	if err != nil || len(tokens) != 2 || fmt.Sprint(missing) != "[99999999 88888888]" {
+		t.Fatalf("IssueOutletTokens: %v %v %v", tokens, missing, err)
+	}
+	for _, c := range []string{"10000001", "10000002"} {
+		if tok, err := e.Ledger.Authenticate(ctx, tokens[c]); err != nil || tok.Outlet != c {
+			t.Errorf("%s: %+v %v", c, tok, err)
+		}
+	}
+	if tokens, missing, err := e.Ledger.IssueOutletTokens(ctx, []string{"77777777"}); err != nil || len(tokens) != 0 || len(missing) != 1 {
+		t.Errorf("only unknown outlets: %v %v %v", tokens, missing, err)
+	}
+}

@@ -307,3 +307,33 @@ func TestTwoLedgersLateSalesBeyondStock(t *testing.T) {
 		t.Fatalf("verify after cancels: %+v %v", rep, err)
 	}
 }
+
+// TestIssueOutletTokensOneRead: tokens for many outlets on PostgreSQL check
+// the codes with one MissingOutlets statement, not one outlet read each;
+// the codes naming no outlet are listed in their order and get no token,
+// the others' tokens authenticate on another node.
+func TestIssueOutletTokensOneRead(t *testing.T) {
+	s := openTest(t, Options{})
+	keyer, _ := rrntest.Keyer(t)
+	clk := clock.NewManual(testenv.Start)
+	l := newLedger(t, s, keyer, clk, 1)
+	codes := setupOutlets(t, l, 3, 10)
+	ctx := context.Background()
+	if got, err := s.MissingOutlets(ctx, []string{"99999999", codes[1], "88888888", codes[0]}); err != nil || fmt.Sprint(got) != "[99999999 88888888]" {
+		t.Fatalf("MissingOutlets: %v %v", got, err)
+	}
+	ask := []string{codes[2], "99999999", codes[0], "88888888", codes[1]}
+	tokens, missing, err := l.IssueOutletTokens(ctx, ask)
+	if err != nil || len(tokens) != 3 || fmt.Sprint(missing) != "[99999999 88888888]" {
+		t.Fatalf("IssueOutletTokens: %v %v %v", tokens, missing, err)
+	}
+	other := newLedger(t, openSame(t, s), keyer, clk, 1)
+	for _, c := range codes {
+		if tok, err := other.Authenticate(ctx, tokens[c]); err != nil || tok.Outlet != c || tok.Role != publicmask.RoleOutlet {
+			t.Errorf("%s: %+v %v", c, tok, err)
+		}
+	}
+	if _, err := l.IssueTokens(ctx, publicmask.RoleOutlet, []string{codes[0], "77777777"}); publicmask.ErrorCode(err) != publicmask.ENotFound {
+		t.Errorf("IssueTokens with an unknown outlet: %v", err)
+	}
+}

@@ -21,7 +21,7 @@ var _ publicmask.Prefetcher = (*tx)(nil)
 // all they lock) cannot deadlock on them. What lies outside the order can,
 // rarely, and Write then retries the batch (see retryable): new
 // person-week rows are locked only by their INSERT (written in key order
-// too, see rowBuffer.flush, but a batch that writes new rows at two points
+// too, see rowBuffer.queue, but a batch that writes new rows at two points
 // of its run may wait for one while holding another), and Purge deletes
 // rows in no particular order. The idempotency reads come after the outlet
 // locks in the same pipeline: a request racing another with the same txn_id
@@ -35,10 +35,7 @@ func (t *tx) Prefetch(r publicmask.BatchReads) error {
 	if len(codes)+len(keys)+len(sales)+len(pws) == 0 {
 		return nil
 	}
-	// Generic plans for the reads without cancellations (sqlPlanOnce): the
-	// buffered rows, if any, go out first with their own settings.
-	t.rows.flush(t.b)
-	queueAll(t.b, sqlPlanOnce)
+	// Generic plans for the reads without cancellations (sqlPlanOnce).
 	if len(codes) > 0 {
 		t.queueLockOutlets(codes)
 	}
@@ -49,7 +46,6 @@ func (t *tx) Prefetch(r publicmask.BatchReads) error {
 	if len(pws) > 0 && len(sales) == 0 {
 		t.queuePWLocks(pws, nil, found)
 	}
-	queueAll(t.b, sqlPlanEach)
 	got := make(map[string]*publicmask.Sale, len(sales))
 	if len(sales) > 0 {
 		t.queueSaleLocks(sales, got)
@@ -166,7 +162,7 @@ const (
 // queueLockOutlets locks codes (sorted) and caches the rows; codes without
 // a row are cached as absent.
 func (t *tx) queueLockOutlets(codes []string) {
-	t.queue(sqlLockOutlets, codes).Query(func(rows pgx.Rows) error {
+	t.queueOnce(sqlLockOutlets, codes).Query(func(rows pgx.Rows) error {
 		defer rows.Close()
 		for rows.Next() {
 			o, err := scanOutlet(rows)
@@ -193,7 +189,7 @@ func (t *tx) queueIdemGets(keys []publicmask.IdemKey) {
 	for i, k := range keys {
 		outlets[i], txns[i] = k.Outlet, k.TxnID
 	}
-	t.queue(sqlIdemGets, outlets, txns).Query(func(rows pgx.Rows) error {
+	t.queueOnce(sqlIdemGets, outlets, txns).Query(func(rows pgx.Rows) error {
 		defer rows.Close()
 		for rows.Next() {
 			var r publicmask.IdemRecord
@@ -219,7 +215,7 @@ func (t *tx) queuePWLocks(keys []pwKey, sales []string, found map[pwKey]publicma
 	if len(sales) > 0 {
 		q = t.queue(sqlPWLocksSales, weeks, persons, sales)
 	} else {
-		q = t.queue(sqlPWLocks, weeks, persons)
+		q = t.queueOnce(sqlPWLocks, weeks, persons)
 	}
 	q.Query(func(rows pgx.Rows) error {
 		defer rows.Close()

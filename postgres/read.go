@@ -24,6 +24,23 @@ func (s *Store) Outlet(ctx context.Context, code string) (publicmask.Outlet, err
 	return o, nil
 }
 
+var _ publicmask.OutletFinder = (*Store)(nil)
+
+// MissingOutlets implements publicmask.OutletFinder: one statement for all
+// the codes.
+func (s *Store) MissingOutlets(ctx context.Context, codes []string) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT k.code FROM unnest($1::text[]) WITH ORDINALITY AS k(code, n)
+		WHERE NOT EXISTS (SELECT 1 FROM outlets o WHERE o.code = k.code) ORDER BY k.n`, codes)
+	if err != nil {
+		return nil, unavailable("missing outlets", err)
+	}
+	missing, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, unavailable("missing outlets", err)
+	}
+	return missing, nil
+}
+
 // Outlets reads every outlet ordered by code. One statement is one
 // snapshot, and versions commit in order (tx.go), so the highest version in
 // the list is a watermark that the list is consistent with.

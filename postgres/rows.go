@@ -101,9 +101,13 @@ func (r *rowBuffer) putPW(pw publicmask.PersonWeek, insert bool) {
 // would otherwise scan it, for every check, until the next ANALYZE). Both
 // settings are LOCAL: the session's next transaction plans as before.
 //
-// The batch's locking reads (Prefetch) run between them too: planning them
-// for every batch cost PostgreSQL about as much as the reads
-// (pg_stat_statements' plan time). They are
+// The batch's locking reads (Prefetch) and the stamp of its outlets
+// (sqlStampKeyed) run between them too: planning them for every batch cost
+// PostgreSQL about as much as the reads (pg_stat_statements' plan time). A
+// transaction queues the settings only where the planning changes
+// (tx.planOnce, tx.planEach): a batch of sales sends its reads, its rows
+// and its stamp after one sqlPlanOnce, and its COMMIT ends them. The reads
+// are
 // written so that their one plan is a nested loop from the arrays into the
 // primary key (a LATERAL subquery that cannot be flattened, OFFSET 0), and
 // hash and merge joins are off: the join form "unnest(…) JOIN outlets"
@@ -117,13 +121,10 @@ var (
 		`SET LOCAL enable_hashjoin TO DEFAULT`, `SET LOCAL enable_mergejoin TO DEFAULT`}
 )
 
-// flush queues the buffered rows into b and empties the buffer. Sales go
-// before their items (sale_items references sales).
-func (r *rowBuffer) flush(b *pgx.Batch) {
-	if r.empty() {
-		return
-	}
-	queueAll(b, sqlPlanOnce)
+// queue queues the buffered rows into b and empties the buffer; the caller
+// has queued sqlPlanOnce before them (tx.flushRows). Sales go before their
+// items (sale_items references sales).
+func (r *rowBuffer) queue(b *pgx.Batch) {
 	if len(r.sales) > 0 {
 		queueSales(b, r.sales)
 	}
@@ -146,7 +147,6 @@ func (r *rowBuffer) flush(b *pgx.Batch) {
 		slices.SortFunc(r.pwUpsert, comparePW)
 		queuePWs(b, sqlPWsUpsert, r.pwUpsert)
 	}
-	queueAll(b, sqlPlanEach) // TO DEFAULT: the session's value (Open)
 	// The queued arguments keep the slices: start new ones.
 	*r = rowBuffer{}
 }

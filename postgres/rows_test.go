@@ -29,7 +29,7 @@ func TestPersonWeekRowsWrittenInLockOrder(t *testing.T) {
 		r.putPW(publicmask.PersonWeek{Person: k.person, Week: k.week}, k.insert)
 	}
 	var b pgx.Batch
-	r.flush(&b)
+	r.queue(&b)
 	want := map[string][]string{
 		sqlPWsInsert: {"2020-03-09/a", "2020-03-09/c", "2020-03-16/b"},
 		sqlPWsUpsert: {"2020-03-02/y", "2020-03-09/z"},
@@ -179,8 +179,9 @@ func TestBufferedRowsPlannedOnce(t *testing.T) {
 	}
 }
 
-// TestGenericPlansStayKeyed: the batch's locking reads run
-// with generic plans (see sqlPlanOnce), made here while the tables are
+// TestGenericPlansStayKeyed: the batch's locking reads and the stamp of its
+// outlets (sqlStampKeyed) run with generic plans (see sqlPlanOnce), made
+// here while the tables are
 // empty and vacuumed, and still look each key up in its primary key once
 // the tables have grown: a batch of three keys reads a handful of index
 // entries, not the thousands of rows the tables now hold. (The join form
@@ -232,7 +233,7 @@ func TestGenericPlansStayKeyed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, sql := range []string{sqlLockOutlets, sqlIdemGets, sqlPWLocks} {
+	for _, sql := range []string{sqlLockOutlets, sqlIdemGets, sqlPWLocks, sqlStampKeyed} {
 		var generic, custom int64
 		if err := conn.QueryRow(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1`, sql).Scan(&generic, &custom); err != nil {
 			t.Fatalf("%.30s…: %v", sql, err)

@@ -57,19 +57,32 @@ const (
 		lat = excluded.lat, lng = excluded.lng, stock = excluded.stock, suspended = excluded.suspended,
 		stock_at = excluded.stock_at, updated_at = excluded.updated_at, sold = excluded.sold`
 	// sqlStamp writes the final state of every outlet the transaction
-	// changed and stamps each with the next version (see above). It is
-	// planned for each execution: an UPDATE's target can be the outer side
-	// of the join, and a generic plan made on an empty table chose a scan
-	// of the whole primary key there (sqlPlanOnce).
-	sqlStamp = `WITH c AS (UPDATE outlet_version SET v = v + $1::bigint WHERE id = 1 RETURNING v)
+	// changed and stamps each with the next version (see above). For more
+	// than stampKeyedMax outlets (a bulk write's chunk) it is planned for
+	// each execution: an UPDATE's target can be the outer side of the join,
+	// and a generic plan made on an empty table chose a scan of the whole
+	// primary key there (sqlPlanOnce).
+	sqlStampJoin = `WITH c AS (UPDATE outlet_version SET v = v + $1::bigint WHERE id = 1 RETURNING v)
 		UPDATE outlets AS o SET name = d.name, addr = d.addr, type = d.type, lat = d.lat, lng = d.lng,
 			stock = d.stock, suspended = d.suspended, stock_at = d.stock_at, updated_at = d.updated_at,
 			sold = d.sold, version = c.v - $1::bigint + d.ord
 		FROM c, unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::float8[],
 			$8::int8[], $9::bool[], $10::timestamptz[], $11::timestamptz[], $12::int8[])
 			WITH ORDINALITY AS d(code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, sold, ord)
-		WHERE o.code = d.code
-		RETURNING o.code, o.version`
+		WHERE o.code = d.code`
+	sqlStamp = sqlStampJoin + ` RETURNING o.code, o.version`
+	// sqlStampKeyed is sqlStamp for a batch's few outlets (at most
+	// stampKeyedMax), planned once per session like the buffered rows
+	// (sqlPlanOnce): "o.code = ANY($2)" gives every plan of the target an
+	// index condition on the batch's own codes, so no plan — whatever the
+	// table held when it was made — reads more of outlets than those rows;
+	// the worst join between them and the arrays compares each code with
+	// each (TestGenericPlansStayKeyed). Planned for every batch, sqlStamp
+	// was the largest planning cost left (about 0.8 ms a batch under load),
+	// and on a few thousand outlets its custom plan for a batch of 64 was
+	// a sequential scan of outlets hashed against the arrays, run after
+	// the outlet_version lock was taken: inside the commit chain.
+	sqlStampKeyed = sqlStampJoin + ` AND o.code = ANY($2::text[]) RETURNING o.code, o.version`
 	// One exact key per statement: "person = ANY($2) ORDER BY person" let
 	// PostgreSQL 15's generic plan scan the whole week in index order.
 	sqlPWLock = `SELECT person, quantity, purchases, weekday_purchases, weekend_purchases FROM person_weeks
@@ -93,6 +106,11 @@ const (
 	sqlSuspAt      = `SELECT EXISTS (SELECT 1 FROM suspensions WHERE outlet = $1 AND since <= $2 AND (until IS NULL OR until > $2))`
 	sqlTokenRevoke = `UPDATE tokens SET revoked_at = $1 WHERE hash = $2 AND revoked_at IS NULL`
 )
+
+// stampKeyedMax is the most outlets a transaction stamps with sqlStampKeyed
+// (a batch of sales, at most 64 on PostgreSQL, touches as many); a bulk
+// write's chunk has sqlStamp planned for it.
+const stampKeyedMax = 64
 
 type pwKey struct{ person, week string }
 
@@ -125,6 +143,9 @@ type tx struct {
 	sales  map[string]*publicmask.Sale                   // locked by Prefetch, as they stand now
 
 	rows rowBuffer // writes waiting to go out as multi-row statements
+	// generic: sqlPlanOnce's LOCAL settings are queued and in force for
+	// the statements queued after them, until sqlPlanEach (see planOnce).
+	generic bool
 }
 
 func newTx(s *Store, ctx context.Context, conn *pgx.Conn) *tx {
@@ -165,10 +186,47 @@ func (t *tx) exec(sql string, args ...any) error {
 	return nil
 }
 
-// queue queues a statement after the buffered rows, which it may depend on.
+// queue queues a statement planned for each execution (the session's
+// plan_cache_mode, see Open) after the buffered rows, which it may depend
+// on.
 func (t *tx) queue(sql string, args ...any) *pgx.QueuedQuery {
-	t.rows.flush(t.b)
+	t.flushRows()
+	t.planEach()
 	return t.b.Queue(sql, args...)
+}
+
+// queueOnce queues a statement planned once per session (see sqlPlanOnce)
+// after the buffered rows.
+func (t *tx) queueOnce(sql string, args ...any) *pgx.QueuedQuery {
+	t.flushRows()
+	t.planOnce()
+	return t.b.Queue(sql, args...)
+}
+
+// flushRows queues the buffered rows, planned once per session.
+func (t *tx) flushRows() {
+	if !t.rows.empty() {
+		t.planOnce()
+		t.rows.queue(t.b)
+	}
+}
+
+// planOnce and planEach switch the planning of the statements queued next
+// between sqlPlanOnce and the session's, only when it changes: a batch of
+// sales runs its locking reads, its rows and its stamp under one
+// sqlPlanOnce, and its COMMIT ends the LOCAL settings.
+func (t *tx) planOnce() {
+	if !t.generic {
+		queueAll(t.b, sqlPlanOnce)
+		t.generic = true
+	}
+}
+
+func (t *tx) planEach() {
+	if t.generic {
+		queueAll(t.b, sqlPlanEach)
+		t.generic = false
+	}
 }
 
 func (t *tx) rollback() {
@@ -203,7 +261,14 @@ func (t *tx) commit() error {
 			lats[i], lngs[i], stocks[i], susp[i] = o.Lat, o.Lng, int64(o.Stock), o.Suspended
 			stockAt[i], updAt[i], solds[i] = tstz(o.StockAt), tstz(o.UpdatedAt), int64(o.Sold)
 		}
-		t.queue(sqlStamp, int64(n), codes, names, addrs, types, lats, lngs, stocks, susp, stockAt, updAt, solds).Query(func(rows pgx.Rows) error {
+		args := []any{int64(n), codes, names, addrs, types, lats, lngs, stocks, susp, stockAt, updAt, solds}
+		var q *pgx.QueuedQuery
+		if n <= stampKeyedMax {
+			q = t.queueOnce(sqlStampKeyed, args...)
+		} else {
+			q = t.queue(sqlStamp, args...)
+		}
+		q.Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				var code string
 				var v int64
@@ -222,7 +287,8 @@ func (t *tx) commit() error {
 		}
 		t.s.afterStamp()
 	}
-	t.queue(sqlCommit).Exec(func(ct pgconn.CommandTag) error {
+	t.flushRows() // the COMMIT needs no planning and ends the LOCAL settings
+	t.b.Queue(sqlCommit).Exec(func(ct pgconn.CommandTag) error {
 		if ct.String() != "COMMIT" { // a failed transaction "commits" as ROLLBACK
 			return fmt.Errorf("postgres: commit answered %q", ct.String())
 		}

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	publicmask "github.com/publicmask/publicmask"
 	"github.com/publicmask/publicmask/seed"
@@ -312,4 +313,152 @@ func BenchmarkDelivered(b *testing.B) {
 			runtime.KeepAlive(s)
 		})
 	}
+}
+
+// delivered returns the snapshot of n outlets stocked by batches of 2,000
+// changes in code order after the build (BenchmarkDelivered's), made once
+// per process.
+func delivered(n int) *Snapshot {
+	deliveredMu.Lock()
+	defer deliveredMu.Unlock()
+	if s, ok := deliveredCache[n]; ok {
+		return s
+	}
+	outlets := seed.Outlets(seed.Options{Seed: 2020, Count: n})
+	for i := range outlets {
+		outlets[i].Version = int64(i + 1)
+	}
+	s := build(outlets, int64(n), t0)
+	slices.SortFunc(outlets, func(a, b publicmask.Outlet) int { return strings.Compare(a.Code, b.Code) })
+	v := int64(n)
+	for start := 0; start < n; start += 2000 {
+		list := slices.Clone(outlets[start:min(start+2000, n)])
+		for i := range list {
+			v++
+			list[i].Stock, list[i].StockAt, list[i].UpdatedAt, list[i].Version = 100+i%150, t0, t0, v
+		}
+		s, _ = s.apply(list, t0)
+	}
+	deliveredCache[n] = s
+	return s
+}
+
+var (
+	deliveredMu    sync.Mutex
+	deliveredCache = map[int]*Snapshot{}
+)
+
+// BenchmarkDeliveredAB is BenchmarkDelivered's answer core in pairs: the
+// same delivered snapshots (both sizes), each variant of a switch measured
+// in turn, round after round, so that the machine's load falls on both
+// alike. Compare the medians per variant of the 540,000/26,263 ratios.
+//
+//	go test ./snapshot -run '^$' -bench 'DeliveredAB' -benchtime 50000x
+func BenchmarkDeliveredAB(b *testing.B) {
+	for round := range abRounds {
+		for _, v := range abVariants {
+			for _, n := range []int{26_263, 540_000} {
+				b.Run(fmt.Sprintf("round=%d/v=%s/outlets=%d", round, v.name, n), func(b *testing.B) {
+					defer func() { gatherTouch = true }()
+					gatherTouch = v.touch
+					s := delivered(n)
+					if v.compact > 0 {
+						s = compacted(n, v.compact == 2)
+					}
+					answerCore(b, s, n)
+				})
+			}
+		}
+	}
+}
+
+var abVariants = []struct {
+	name    string
+	touch   bool
+	compact int // 1: entries in grid order, 2: and their text
+}{{"main", false, 0}, {"touch", true, 0}, {"compact", false, 1}, {"compact+text", false, 2}, {"compact+text+touch", true, 2}}
+
+// compacted is compactedCopy of delivered(n), made once per process.
+func compacted(n int, text bool) *Snapshot {
+	deliveredMu.Lock()
+	s, ok := compactedCache[compactKey{n, text}]
+	deliveredMu.Unlock()
+	if ok {
+		return s
+	}
+	s = compactedCopy(delivered(n), text)
+	deliveredMu.Lock()
+	compactedCache[compactKey{n, text}] = s
+	deliveredMu.Unlock()
+	return s
+}
+
+type compactKey struct {
+	n    int
+	text bool
+}
+
+var compactedCache = map[compactKey]*Snapshot{}
+
+// abRounds is the number of rounds of BenchmarkDeliveredAB.
+var abRounds = 30
+
+// answerCore measures Near, Gather and AppendV1 at 512 random points of
+// central Seoul at the radius of bench-scale.sh for n outlets.
+func answerCore(b *testing.B, s *Snapshot, n int) {
+	m := max(50, 1000*math.Sqrt(26_263/float64(n)))
+	rng := rand.New(rand.NewPCG(2020, 1))
+	type pt struct{ lat, lng float64 }
+	pts := make([]pt, 512)
+	for i := range pts {
+		pts[i] = pt{37.50 + rng.Float64()*0.10, 126.92 + rng.Float64()*0.14}
+	}
+	var hits []Hit
+	var es []*Entry
+	var buf []byte
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	i := 0
+	for b.Loop() {
+		p := pts[i%len(pts)]
+		hits = s.Near(p.lat, p.lng, m, hits[:0])
+		var size int
+		es, size = s.Gather(hits, es[:0])
+		buf = slices.Grow(buf[:0], size)
+		for _, e := range es {
+			buf = e.AppendV1(buf)
+		}
+		i++
+	}
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+}
+
+// compactedCopy is s with its entries copied in the order of its geo
+// grid into slabs of slabEntries (and, with text, their registry text into
+// blocks in the same order): what a compaction of the whole read model
+// would lay out (BenchmarkDeliveredAB's upper bound for one; not the
+// server's code).
+func compactedCopy(s *Snapshot, text bool) *Snapshot {
+	ns := s.confirmed(s.asOf)
+	g := s.reg.geo
+	var slab []Entry
+	var block []byte
+	for _, p := range g.idx {
+		if len(slab) == 0 {
+			slab = make([]Entry, slabEntries)
+		}
+		e := &slab[0]
+		slab = slab[1:]
+		*e = *s.At(int(p))
+		if text {
+			if cap(block)-len(block) < len(e.reg) {
+				block = make([]byte, 0, 64<<10)
+			}
+			at := len(block)
+			block = append(block, e.reg...)
+			e.reg = unsafe.String(&block[at], len(e.reg))
+		}
+		ns.set(s, int(p), e)
+	}
+	return ns
 }

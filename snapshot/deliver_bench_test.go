@@ -12,7 +12,7 @@ import (
 )
 
 // BenchmarkBulkStockChunks runs the refresher's side of the opening
-// deliveries at 540,000 outlets: a bulk write is in progress (holdBackPending looks
+// deliveries at 540,000 outlets: a bulk write is in progress (holdBack looks
 // every change up) and the writer notifies commits of 2,000 stock changes,
 // outlets in code order; each is applied before the next is notified.
 // cpu-ns/change is the process's CPU per change (both cores).

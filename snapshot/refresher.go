@@ -387,49 +387,24 @@ func (r *Refresher) settle(seq int64) {
 	r.mu.Unlock()
 }
 
-// holdBackPending takes the changes of r.pending while a bulk write is in
-// progress: it returns those that do not rebuild the indexes of s (new
-// outlets, changed addresses or coordinates) and leaves r.pending empty,
-// the others moved to r.deferred. An import's commit holds back all its
-// outlets (new ones): then none is copied out of the map and back into
-// r.deferred one by one, as when a batch copied out of r.pending was
-// sorted into both (two copies of each outlet and a map insert); the map
-// itself becomes r.deferred, or the smaller of the two is merged into the
-// larger, as a bulk write's end merges them. r.mu is held.
-func (r *Refresher) holdBackPending(s *Snapshot) []publicmask.Outlet {
-	var keep []publicmask.Outlet
-	var held []string // the codes held back, while some are kept
-	for code, o := range r.pending {
-		e, ok := s.Lookup(code)
+// holdBack moves to r.deferred the changes of batch that would rebuild the
+// indexes of s (new outlets, changed addresses or coordinates) while a bulk
+// write is in progress, and returns the rest. r.mu is held.
+func (r *Refresher) holdBack(s *Snapshot, batch []publicmask.Outlet) []publicmask.Outlet {
+	if r.holds == 0 {
+		return batch
+	}
+	keep := batch[:0]
+	for _, o := range batch {
+		e, ok := s.Lookup(o.Code)
 		if ok && e.Addr() == o.Addr && e.Lat == o.Lat && e.Lng == o.Lng {
-			if keep == nil {
-				keep = make([]publicmask.Outlet, 0, len(r.pending))
-			}
 			keep = append(keep, o)
 			continue
 		}
-		if _, was := r.deferred[code]; !was && !ok {
+		if _, held := r.deferred[o.Code]; !held && !ok {
 			r.heldNew++
 		}
-		held = append(held, code)
-	}
-	switch {
-	case len(held) == 0:
-		r.pending = emptied(r.pending)
-	case len(keep) == 0: // all held back: the map moves as it is
-		a, b := r.pending, r.deferred
-		if len(b) > len(a) {
-			a, b = b, a
-		}
-		for _, o := range b {
-			mergeNewest(a, []publicmask.Outlet{o})
-		}
-		r.deferred, r.pending = a, emptied(b)
-	default:
-		for _, code := range held {
-			mergeNewest(r.deferred, []publicmask.Outlet{r.pending[code]})
-		}
-		r.pending = emptied(r.pending)
+		mergeNewest(r.deferred, []publicmask.Outlet{o})
 	}
 	return keep
 }
@@ -460,19 +435,17 @@ func (r *Refresher) applyLoop(ctx context.Context) {
 			}
 			continue
 		}
-		var batch []publicmask.Outlet
+		batch := make([]publicmask.Outlet, 0, len(r.pending))
+		for _, o := range r.pending {
+			batch = append(batch, o)
+		}
+		r.pending = emptied(r.pending)
 		expect := 0 // outlets once those held back are in; 0: none held back
-		if !r.release && r.holds > 0 {
-			batch = r.holdBackPending(r.cur.Load())
+		if !r.release {
+			batch = r.holdBack(r.cur.Load(), batch)
 			if r.heldNew > 0 {
 				expect = r.cur.Load().n + r.heldNew
 			}
-		} else {
-			batch = make([]publicmask.Outlet, 0, len(r.pending))
-			for _, o := range r.pending {
-				batch = append(batch, o)
-			}
-			r.pending = emptied(r.pending)
 		}
 		r.release = false
 		r.mu.Unlock()

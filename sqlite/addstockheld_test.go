@@ -287,19 +287,19 @@ func TestAddStockOfARepeatedOutlet(t *testing.T) {
 }
 
 // TestAddStockRetiresOnlyItsOutletsEntries: the retirement of the held
-// outlets' versions before (setStock, by groups) deletes an entry only if
-// it is one of those outlets': an entry of another outlet at such a
-// version (put there by hand: versions are not reused) stays.
+// outlets' versions before (setStock, by groups, by version alone) deletes
+// those outlets' entries and no other: the outlets not stocked keep theirs,
+// and the log holds one entry per outlet, at its current version. (An
+// entry of another outlet put by hand at such a version is not protected
+// since branch load21: the store takes each version once, for one
+// outlet's row, and AddStock trusts its copy's version as it trusts its
+// stock.)
 func TestAddStockRetiresOnlyItsOutletsEntries(t *testing.T) {
 	defer func(e int64) { pruneEvery = e }(pruneEvery)
 	pruneEvery = 1 << 40
 	s := openTest(t)
 	ctx := context.Background()
 	codes := seedOutlets(t, s, 450) // more than one group
-	a, other := dbOutlet(t, s, codes[420]), codes[3]
-	if _, err := s.writer.ExecContext(ctx, `UPDATE outlet_changes SET code = ? WHERE version = ?`, other, a.Version); err != nil {
-		t.Fatal(err)
-	}
 	var adds []publicmask.StockAdd
 	for _, c := range codes[4:] {
 		adds = append(adds, publicmask.StockAdd{Outlet: c, Quantity: 3})
@@ -310,15 +310,13 @@ func TestAddStockRetiresOnlyItsOutletsEntries(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	var n, kept int
-	if err := s.reader.QueryRow(`SELECT COUNT(*), COUNT(*) FILTER (WHERE version = ? AND code = ?) FROM outlet_changes`, a.Version, other).Scan(&n, &kept); err != nil {
+	var n, current int
+	if err := s.reader.QueryRow(`SELECT COUNT(*), COUNT(*) FILTER (WHERE EXISTS (SELECT 1 FROM outlets o WHERE o.code = c.code AND o.version = c.version))
+		FROM outlet_changes c`).Scan(&n, &current); err != nil {
 		t.Fatal(err)
 	}
-	if kept != 1 {
-		t.Fatalf("the entry of %s at %s's version before was deleted", other, a.Code)
-	}
-	if n != len(codes)+1 { // every outlet's entry, and that one
-		t.Fatalf("%d log entries, want %d", n, len(codes)+1)
+	if n != len(codes) || current != len(codes) {
+		t.Fatalf("%d log entries, %d of them current, want %d and %d", n, current, len(codes), len(codes))
 	}
 }
 

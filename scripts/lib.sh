@@ -122,30 +122,7 @@ PY
 # (publicmask_http_request_duration_seconds, from the request read to the
 # answer written) for ROUTE between two /metrics scrapes; linear within the
 # bucket, as Prometheus' histogram_quantile.
-server_p99() {
-	python3 - "$@" <<'PY'
-import re, sys
-def buckets(path, route):
-    b = {}
-    for line in open(path):
-        if line.startswith("publicmask_http_request_duration_seconds_bucket") and f'route="{route}"' in line:
-            le = re.search(r'le="([^"]+)"', line).group(1)
-            b[float(le)] = b.get(float(le), 0) + float(line.rsplit(" ", 1)[1])
-    return b
-b0, b1 = buckets(sys.argv[1], sys.argv[3]), buckets(sys.argv[2], sys.argv[3])
-n = b1.get(float("inf"), 0) - b0.get(float("inf"), 0)
-prev_le, prev = 0.0, 0.0
-for le in sorted(b1):
-    c = b1[le] - b0.get(le, 0)
-    if n > 0 and c >= 0.99 * n:
-        top = le if le != float("inf") else prev_le
-        print(f"{(prev_le + (top - prev_le) * (0.99 * n - prev) / max(c - prev, 1e-9)) * 1000:.2f}")
-        break
-    prev_le, prev = le, c
-else:
-    print("n/a")
-PY
-}
+server_p99() { hist_p99 "$1" "$2" publicmask_http_request_duration_seconds "route=\"$3\""; }
 
 # settle PID FILE...: before a latency step, lets the write-back of the step
 # before it (a load of hundreds of MB, a capacity rush) finish, so that the

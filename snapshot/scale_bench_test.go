@@ -283,31 +283,7 @@ func BenchmarkDelivered(b *testing.B) {
 				runtime.GC()
 				best = min(best, cpuTime()-cpu0)
 			}
-			m := max(50, 1000*math.Sqrt(26_263/float64(n)))
-			rng := rand.New(rand.NewPCG(2020, 1))
-			type pt struct{ lat, lng float64 }
-			pts := make([]pt, 512)
-			for i := range pts {
-				pts[i] = pt{37.50 + rng.Float64()*0.10, 126.92 + rng.Float64()*0.14}
-			}
-			var hits []Hit
-			var es []*Entry
-			var buf []byte
-			b.ResetTimer()
-			cpu0 := cpuTime()
-			i := 0
-			for b.Loop() {
-				p := pts[i%len(pts)]
-				hits = s.Near(p.lat, p.lng, m, hits[:0])
-				var size int
-				es, size = s.Gather(hits, es[:0])
-				buf = slices.Grow(buf[:0], size)
-				for _, e := range es {
-					buf = e.AppendV1(buf)
-				}
-				i++
-			}
-			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+			answerCore(b, s, n)
 			b.ReportMetric(float64(ms.HeapObjects)/float64(n), "objects/outlet")
 			b.ReportMetric(float64(best.Microseconds())/1000, "gc-cpu-ms")
 			runtime.KeepAlive(s)

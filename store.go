@@ -402,3 +402,23 @@ type OutletFinder interface {
 	// MissingOutlets returns the codes that name no outlet, in their order.
 	MissingOutlets(ctx context.Context, codes []string) ([]string, error)
 }
+
+// MissingOutlets returns the codes of codes that name no outlet of st, in
+// their order: in one read where st is an OutletFinder, else one Outlet read
+// a code. Wrappers of a Store call it to pass the finder on, since
+// embedding the Store interface alone would hide it.
+func MissingOutlets(ctx context.Context, st Store, codes []string) ([]string, error) {
+	if f, ok := st.(OutletFinder); ok && len(codes) > 1 {
+		return f.MissingOutlets(ctx, codes)
+	}
+	var missing []string
+	for _, code := range codes {
+		_, err := st.Outlet(ctx, code)
+		if ErrorCode(err) == ENotFound {
+			missing = append(missing, code)
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	return missing, nil
+}

@@ -87,6 +87,14 @@ func (w *watchedStore) OrderedChanges() bool {
 	return ok && o.OrderedChanges()
 }
 
+// MissingOutlets passes on the wrapped store's one-read check of many
+// outlet codes (publicmask.OutletFinder), which embedding the interface
+// alone would hide: the bulk token endpoint would read 5,000 outlets one by
+// one.
+func (w *watchedStore) MissingOutlets(ctx context.Context, codes []string) ([]string, error) {
+	return publicmask.MissingOutlets(ctx, w.Store, codes)
+}
+
 // writeFailureCause classifies a failed write; "" for errors that say
 // nothing about the store (a business rule, a client that left).
 func writeFailureCause(err error) string {

@@ -235,7 +235,7 @@ func (l *Ledger) IssueToken(ctx context.Context, role, outlet string) (string, e
 // (publicmask.OutletFinder): issuing the tokens of 5,000 outlets one
 // IssueToken at a time cost 5,000 reads and 5,000 commits.
 func (l *Ledger) IssueOutletTokens(ctx context.Context, codes []string) (map[string]string, []string, error) {
-	missing, err := l.missingOutlets(ctx, codes)
+	missing, err := publicmask.MissingOutlets(ctx, l.store, codes)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -243,9 +243,12 @@ func (l *Ledger) IssueOutletTokens(ctx context.Context, codes []string) (map[str
 	for _, c := range missing {
 		absent[c] = true
 	}
+	// A code listed twice gets one token (the answer is a map by code).
 	known := make([]string, 0, len(codes)-len(missing))
+	seen := make(map[string]bool, len(codes))
 	for _, c := range codes {
-		if !absent[c] {
+		if !absent[c] && !seen[c] {
+			seen[c] = true
 			known = append(known, c)
 		}
 	}
@@ -263,29 +266,12 @@ func (l *Ledger) IssueOutletTokens(ctx context.Context, codes []string) (map[str
 	return tokens, missing, nil
 }
 
-// missingOutlets returns the codes that name no outlet, in their order.
-func (l *Ledger) missingOutlets(ctx context.Context, codes []string) ([]string, error) {
-	if f, ok := l.store.(publicmask.OutletFinder); ok && len(codes) > 1 {
-		return f.MissingOutlets(ctx, codes)
-	}
-	var missing []string
-	for _, code := range codes {
-		_, err := l.store.Outlet(ctx, code)
-		if publicmask.ErrorCode(err) == publicmask.ENotFound {
-			missing = append(missing, code)
-		} else if err != nil {
-			return nil, err
-		}
-	}
-	return missing, nil
-}
-
 // IssueTokens issues one token per outlet in one transaction (role outlet),
 // or len(outlets) tokens of another role.
 func (l *Ledger) IssueTokens(ctx context.Context, role string, outlets []string) ([]string, error) {
 	switch role {
 	case publicmask.RoleOutlet:
-		missing, err := l.missingOutlets(ctx, outlets)
+		missing, err := publicmask.MissingOutlets(ctx, l.store, outlets)
 		if err != nil {
 			return nil, err
 		}

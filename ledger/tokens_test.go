@@ -1,12 +1,16 @@
 package ledger_test
 
 import (
+	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 
 	"github.com/publicmask/publicmask"
 	"github.com/publicmask/publicmask/internal/testenv"
 	"github.com/publicmask/publicmask/ledger"
+	"github.com/publicmask/publicmask/policy"
+	"github.com/publicmask/publicmask/rrn/rrntest"
 )
 
 // Made-up tokens cost little: repeated ones are answered from the negative
@@ -143,5 +147,46 @@ func TestIssueOutletTokens(t *testing.T) {
 	}
 	if tokens, missing, err := e.Ledger.IssueOutletTokens(ctx, []string{"77777777"}); err != nil || len(tokens) != 0 || len(missing) != 1 {
 		t.Errorf("only unknown outlets: %v %v %v", tokens, missing, err)
+	}
+}
+
+// tokenPuts counts the tokens a store is given.
+type tokenPuts struct {
+	publicmask.Store
+	puts atomic.Int64
+}
+
+func (s *tokenPuts) Write(ctx context.Context, fn func(publicmask.Tx) error) error {
+	return s.Store.Write(ctx, func(tx publicmask.Tx) error { return fn(countedTx{tx, &s.puts}) })
+}
+
+type countedTx struct {
+	publicmask.Tx
+	puts *atomic.Int64
+}
+
+func (t countedTx) PutToken(tok publicmask.Token) error {
+	t.puts.Add(1)
+	return t.Tx.PutToken(tok)
+}
+
+// An outlet listed twice gets one token: a second one would be valid, stored
+// and never handed to anyone (the answer is a map by code).
+func TestIssueOutletTokensRepeatedCode(t *testing.T) {
+	e := testenv.New(t)
+	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 10)
+	st := &tokenPuts{Store: e.Store}
+	keyer, _ := rrntest.Keyer(t)
+	l, err := ledger.New(ledger.Config{Store: st, Policy: policy.NewHolder(policy.Standard()), Keyer: keyer, Clock: e.Clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close(ctx)
+	tokens, missing, err := l.IssueOutletTokens(ctx, []string{"10000001", "99999999", "10000001"})
+	if err != nil || len(tokens) != 1 || fmt.Sprint(missing) != "[99999999]" {
+		t.Fatalf("IssueOutletTokens: %v %v %v", tokens, missing, err)
+	}
+	if n := st.puts.Load(); n != 1 {
+		t.Errorf("%d tokens stored for one outlet listed twice, want 1", n)
 	}
 }

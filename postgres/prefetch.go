@@ -121,8 +121,8 @@ func (t *tx) unknown(r publicmask.BatchReads) (codes []string, keys []publicmask
 // Each statement below reads many keys given as arrays, joined to the
 // table's primary key (a nested loop over index look-ups); locking reads
 // return, and so lock, their rows in the order of the arrays. The first
-// three run with generic plans inside Prefetch (see sqlPlanOnce; the bulk
-// paths still plan them per run): each key is looked up by
+// three run with generic plans (see sqlPlanOnce), inside Prefetch and on
+// the bulk paths alike: each key is looked up by
 // a LATERAL subquery that OFFSET 0 keeps from being flattened into a join,
 // so that their one plan is the nested loop from the array into the primary
 // key whatever the table held when it was made; its locks are taken in the

@@ -28,4 +28,7 @@ UPDATE deliveries SET response = CAST('{"id":"' || id || '","outlet":"' || outle
         '"}' AS BLOB)
     WHERE stock IS NOT NULL AND length(response) = 0;
 UPDATE deliveries SET body_hash = lower(hex(body_hash)) WHERE typeof(body_hash) = 'blob';
+-- Sales' hashes are kept as their 32 bytes too since schema 15's binaries
+-- (sqlite compactHash, no migration of its own): back to text as well.
+UPDATE sales SET body_hash = lower(hex(body_hash)) WHERE typeof(body_hash) = 'blob';
 ALTER TABLE deliveries DROP COLUMN stock;

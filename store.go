@@ -402,3 +402,13 @@ type OutletFinder interface {
 	// MissingOutlets returns the codes that name no outlet, in their order.
 	MissingOutlets(ctx context.Context, codes []string) ([]string, error)
 }
+
+// TokenReader is implemented by stores that read many tokens in one
+// statement (PostgreSQL). A ledger node re-reads the tokens in use before
+// its cache lets them expire (ledger/tokens.go) with it, in bulk, instead
+// of one read per token and request that finds its token expired.
+type TokenReader interface {
+	// Tokens reads the tokens of hashes; hashes without a token are
+	// absent from the map.
+	Tokens(ctx context.Context, hashes []string) (map[string]Token, error)
+}

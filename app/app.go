@@ -181,7 +181,7 @@ func (n *Node) open(ctx, bg context.Context) error {
 	}
 	registerStoreMetrics(n.Registry, n.Store)
 	n.writes = watchStore(bg, n.Store, n.Registry, cfg.Logger)
-	n.Store = n.writes
+	n.Store = n.writes.store()
 	var keyer *rrn.Keyer
 	if cfg.Role == httpapi.RolePublic {
 		// The most exposed machines hold no secret, so they cannot

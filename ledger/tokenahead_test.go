@@ -2,6 +2,7 @@ package ledger_test
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,10 +18,14 @@ import (
 type bulkTokens struct {
 	publicmask.Store
 	calls atomic.Int64
+	hold  chan struct{} // if set, reads wait for it to close
 }
 
 func (b *bulkTokens) Tokens(ctx context.Context, hashes []string) (map[string]publicmask.Token, error) {
 	b.calls.Add(1)
+	if b.hold != nil {
+		<-b.hold
+	}
 	out := make(map[string]publicmask.Token)
 	for _, h := range hashes {
 		t, err := b.Token(ctx, h)
@@ -79,7 +84,7 @@ func TestTokensReadAhead(t *testing.T) {
 		t.Fatal("an idle token still cached after the TTL")
 	}
 	if n := l.TokenStoreReads(); n != 0 {
-		t.Fatalf("%d single token reads, want none", n)
+		t.Fatalf("%d first-sight token reads, want none", n)
 	}
 	if n := st.calls.Load(); n != 1 {
 		t.Fatalf("%d bulk reads, want 1", n)
@@ -108,3 +113,62 @@ func TestTokensReadAhead(t *testing.T) {
 }
 
 var _ publicmask.TokenReader = (*bulkTokens)(nil)
+
+// Tokens a node sees first (issued by another node) are read in rounds of
+// one statement each: while the first rounds are on their way, the other
+// requests' tokens gather into one more.
+func TestTokensFirstSightGathered(t *testing.T) {
+	e := testenv.New(t)
+	const n = 50
+	codes := make([]string, n)
+	for i := range codes {
+		codes[i] = fmt.Sprintf("%08d", 10000001+i)
+		e.AddOutlet(t, codes[i], publicmask.TypePharmacy, 10)
+	}
+	toks, _, err := e.Ledger.IssueOutletTokens(ctx, codes) // the other node issues them
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &bulkTokens{Store: e.Store, hold: make(chan struct{})}
+	keyer, _ := rrntest.Keyer(t)
+	l, err := ledger.New(ledger.Config{Store: st, Policy: policy.NewHolder(policy.Standard()), Keyer: keyer, Clock: e.Clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close(ctx)
+	errs := make(chan error, n+1)
+	for _, c := range codes {
+		go func() {
+			tok, err := l.Authenticate(ctx, toks[c])
+			if err == nil && tok.Outlet != c {
+				err = fmt.Errorf("token of %s read as %s's", c, tok.Outlet)
+			}
+			errs <- err
+		}()
+	}
+	go func() {
+		if _, err := l.Authenticate(ctx, "pm_o_madeup"); publicmask.ErrorCode(err) != publicmask.EUnauthorized {
+			errs <- fmt.Errorf("made-up token: %v", err)
+			return
+		}
+		errs <- nil
+	}()
+	for deadline := time.Now().Add(5 * time.Second); st.calls.Load() < 2; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d rounds on their way, want 2", st.calls.Load())
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // the others gather
+	close(st.hold)
+	for range n + 1 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := st.calls.Load(); got > 4 {
+		t.Fatalf("%d statements for %d first sights, want them gathered (at most 4)", got, n+1)
+	}
+	if _, ok, err := l.CachedToken(toks[codes[0]]); !ok || err != nil {
+		t.Fatalf("a token read in a round is not cached: %v %v", ok, err)
+	}
+}

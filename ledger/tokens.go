@@ -57,6 +57,8 @@ type tokenCache struct {
 	soon       sync.Map
 	refreshing atomic.Bool  // a refreshAhead round is on its way
 	bulkReads  atomic.Int64 // bulk store reads, for tests
+
+	rounds tokenRounds // first sight in bulk (readTokenGathered)
 }
 
 // remember caches a valid token until expires.
@@ -234,6 +236,9 @@ func (l *Ledger) tokenBySum(ctx context.Context, sum [32]byte) (publicmask.Token
 
 // readToken reads a token from the store through the look-up gate.
 func (l *Ledger) readToken(ctx context.Context, h string) (publicmask.Token, error) {
+	if r, ok := l.store.(publicmask.TokenReader); ok {
+		return l.readTokenGathered(ctx, r, h)
+	}
 	c := &l.tokens
 	c.gateOnce.Do(func() { c.gate = make(chan struct{}, tokenLookups) })
 	select {
@@ -252,4 +257,93 @@ func (l *Ledger) readToken(ctx context.Context, h string) (publicmask.Token, err
 	defer func() { <-c.gate }()
 	c.reads.Add(1)
 	return l.store.Token(ctx, h)
+}
+
+// First sight of tokens in bulk. A node that did not issue a token reads
+// it at its first request, and after a restart every outlet's first
+// request finds its token uncached: thousands of single reads at once,
+// each a statement. Where the store reads many in one
+// (publicmask.TokenReader), the reads that wait for a round trip are
+// gathered instead: at most tokenRoundsInFlight rounds are on their way, each
+// reading all the tokens asked for while the others were, in one
+// statement.
+
+// tokenRoundsInFlight bounds the rounds on their way: with more, fewer
+// reads gather (scripts/bench-pg.sh's capacity rush with 8, the gate's
+// bound: 1.8 tokens a statement).
+const tokenRoundsInFlight = 2
+
+// tokenRound is one statement's worth of token reads.
+type tokenRound struct {
+	hashes []string
+	done   chan struct{} // closed when got and err are set
+	got    map[string]publicmask.Token
+	err    error
+}
+
+// tokenRounds gathers the reads.
+type tokenRounds struct {
+	mu       sync.Mutex
+	next     *tokenRound // gathering: read by the next round to start
+	inFlight int
+}
+
+// readTokenGathered is readToken for a store with bulk reads.
+func (l *Ledger) readTokenGathered(ctx context.Context, r publicmask.TokenReader, h string) (publicmask.Token, error) {
+	g := &l.tokens.rounds
+	g.mu.Lock()
+	if g.next == nil {
+		g.next = &tokenRound{done: make(chan struct{})}
+	}
+	rd := g.next
+	if len(rd.hashes) >= refreshChunk {
+		g.mu.Unlock()
+		return publicmask.Token{}, publicmask.Errorf(publicmask.EOverloaded, "too many token look-ups; retry shortly")
+	}
+	rd.hashes = append(rd.hashes, h)
+	lead := g.inFlight < tokenRoundsInFlight
+	if lead {
+		g.inFlight++
+		g.next = nil
+	}
+	g.mu.Unlock()
+	if lead {
+		go l.runTokenRounds(r, rd)
+	}
+	t := time.NewTimer(tokenLookupWait)
+	defer t.Stop()
+	select {
+	case <-rd.done:
+	case <-t.C:
+		return publicmask.Token{}, publicmask.Errorf(publicmask.EOverloaded, "too many token look-ups; retry shortly")
+	case <-ctx.Done():
+		return publicmask.Token{}, ctx.Err()
+	}
+	if rd.err != nil {
+		return publicmask.Token{}, rd.err
+	}
+	tok, ok := rd.got[h]
+	if !ok {
+		return publicmask.Token{Hash: h}, publicmask.Errorf(publicmask.ENotFound, "token not found")
+	}
+	return tok, nil
+}
+
+// runTokenRounds reads rd, then the round gathered meanwhile, if any, and
+// so on; the reads are not tied to one request's context.
+func (l *Ledger) runTokenRounds(r publicmask.TokenReader, rd *tokenRound) {
+	g := &l.tokens.rounds
+	for rd != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*tokenLookupWait)
+		rd.got, rd.err = r.Tokens(ctx, rd.hashes)
+		cancel()
+		l.tokens.reads.Add(1)
+		close(rd.done)
+		g.mu.Lock()
+		rd, g.next = g.next, nil
+		if rd == nil {
+			g.inFlight--
+		}
+		g.mu.Unlock()
+	}
 }

@@ -394,6 +394,16 @@ type Prefetcher interface {
 	Prefetch(r BatchReads) error
 }
 
+// TokenReader is implemented by stores that read many tokens in one
+// statement (PostgreSQL). A ledger node re-reads the tokens in use before
+// its cache lets them expire (ledger/tokens.go) with it, in bulk, instead
+// of one read per token and request that finds its token expired.
+type TokenReader interface {
+	// Tokens reads the tokens of hashes; hashes without a token are
+	// absent from the map.
+	Tokens(ctx context.Context, hashes []string) (map[string]Token, error)
+}
+
 // OutletFinder is implemented by stores that tell which of many outlet
 // codes have a row in one read (PostgreSQL), where Outlet would cost a
 // round trip each: issuing the tokens of thousands of outlets checks them

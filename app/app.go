@@ -181,7 +181,7 @@ func (n *Node) open(ctx, bg context.Context) error {
 	}
 	registerStoreMetrics(n.Registry, n.Store)
 	n.writes = watchStore(bg, n.Store, n.Registry, cfg.Logger)
-	n.Store = n.writes
+	n.Store = n.writes.store()
 	var keyer *rrn.Keyer
 	if cfg.Role == httpapi.RolePublic {
 		// The most exposed machines hold no secret, so they cannot
@@ -295,8 +295,14 @@ func (n *Node) startLedger(ctx, bg context.Context, keyer *rrn.Keyer) error {
 	}
 	if isPostgres(cfg.DB) {
 		// Several writers overlap their round trips to the database;
-		// smaller batches keep a sale's wait for its batch short.
-		lc.Writers, lc.MaxBatch = 4, 64
+		// smaller batches keep a sale's wait for its batch short. Two,
+		// not four: every node's batches that change outlets commit one
+		// after another (the version counter, postgres/tx.go), so more
+		// writers only make more, smaller batches queue for that one
+		// commit chain, each holding its outlets' locks meanwhile, and
+		// cost PostgreSQL more CPU per sale (scripts/bench-pg.sh's rushes
+		// through two nodes, BENCHMARKS.md, 2026-12-03).
+		lc.Writers, lc.MaxBatch = 2, 64
 	} else {
 		// SQLite has one writer, but a batch waiting for its flush to
 		// disk need not hold it: a second writer runs the next batch.

@@ -51,3 +51,6 @@ func (l *Ledger) SellBeside(ctx context.Context, req SaleRequest, other func(tx 
 	saleErr, otherErr := <-so.done, <-o.done
 	return so.r, saleErr, otherErr
 }
+
+// TokenBulkReads is how many bulk token reads the re-reading ahead made.
+func (l *Ledger) TokenBulkReads() int64 { return l.tokens.bulkReads.Load() }

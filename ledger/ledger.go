@@ -68,6 +68,9 @@ type Ledger struct {
 	writers sync.WaitGroup
 
 	tokens tokenCache
+	// refreshAheadOf: a known token used within this of its entry's expiry
+	// is re-read in bulk (refreshAhead); 0 when the store cannot.
+	refreshAheadOf time.Duration
 
 	activity activity // outlets' request times seen by this node
 
@@ -107,6 +110,9 @@ func New(cfg Config) (*Ledger, error) {
 		queue:      make(chan *op, cfg.MaxBatch*4),
 		m:          newMetrics(cfg.Registerer),
 		importTurn: make(chan struct{}, 1),
+	}
+	if _, ok := cfg.Store.(publicmask.TokenReader); ok {
+		l.refreshAheadOf = cfg.TokenCacheTTL / 4
 	}
 	if cfg.AdminToken != "" {
 		l.adminHash = sha256.Sum256([]byte(cfg.AdminToken))
@@ -346,7 +352,11 @@ func (l *Ledger) cachedToken(sum [32]byte) (publicmask.Token, bool, error) {
 	if l.hasAdmin && subtle.ConstantTimeCompare(sum[:], l.adminHash[:]) == 1 {
 		return publicmask.Token{Role: publicmask.RoleAdmin}, true, nil
 	}
-	return l.tokens.cached(sum, time.Now())
+	t, ok, soon, err := l.tokens.cached(sum, time.Now(), l.refreshAheadOf)
+	if soon && l.tokens.refreshing.CompareAndSwap(false, true) {
+		go l.refreshAhead(l.store.(publicmask.TokenReader))
+	}
+	return t, ok, err
 }
 
 func checkToken(t publicmask.Token) (publicmask.Token, error) {

@@ -51,6 +51,14 @@ type tokenCache struct {
 	gate         chan struct{}
 	gateOnce     sync.Once
 	reads        atomic.Int64 // store reads, for tests
+
+	// Known tokens in use whose entry expires soon, to be re-read in bulk
+	// (refreshAhead): sum → the cachedToken seen.
+	soon       sync.Map
+	refreshing atomic.Bool  // a refreshAhead round is on its way
+	bulkReads  atomic.Int64 // bulk store reads, for tests
+
+	rounds tokenRounds // first sight in bulk (readTokenGathered)
 }
 
 // remember caches a valid token until expires.
@@ -103,20 +111,85 @@ func tokenSum(h string) (sum [32]byte, ok bool) {
 }
 
 // cached answers from the caches alone: a known token not expired, or an
-// unknown one still remembered; ok is false otherwise.
-func (c *tokenCache) cached(sum [32]byte, now time.Time) (publicmask.Token, bool, error) {
+// unknown one still remembered; ok is false otherwise. A known token that
+// expires within ahead is noted for re-reading (soon reports whether it
+// was noted now).
+func (c *tokenCache) cached(sum [32]byte, now time.Time, ahead time.Duration) (_ publicmask.Token, ok, soon bool, _ error) {
 	if v, ok := c.known.Load(sum); ok {
 		ct := v.(cachedToken)
 		if !now.Before(ct.expires) {
-			return publicmask.Token{}, false, nil
+			return publicmask.Token{}, false, false, nil
+		}
+		if ahead > 0 && ct.expires.Sub(now) < ahead {
+			_, loaded := c.soon.LoadOrStore(sum, ct)
+			soon = !loaded
 		}
 		t, err := checkToken(ct.tok)
-		return t, true, err
+		return t, true, soon, err
 	}
 	if v, ok := c.unknown.Load(sum); ok && now.Before(v.(time.Time)) {
-		return publicmask.Token{}, true, publicmask.Errorf(publicmask.EUnauthorized, "unknown token")
+		return publicmask.Token{}, true, false, publicmask.Errorf(publicmask.EUnauthorized, "unknown token")
 	}
-	return publicmask.Token{}, false, nil
+	return publicmask.Token{}, false, false, nil
+}
+
+// Re-reading ahead. On PostgreSQL (several nodes) a known token's entry
+// expires TokenCacheTTL after it was read, so that a revocation on
+// another node is seen within that time, and the first request after the
+// expiry waited for a read of its own: with thousands of outlets, one
+// statement per outlet and expiry, each node, all the time (about 6,500
+// in a 15 s rush of 1,500 sales/s). Instead, a token used in the last
+// quarter of its entry's life is noted, and one round re-reads the noted
+// tokens with one statement (publicmask.TokenReader) a moment later; its
+// entries then expire TokenCacheTTL after that read began. An entry is
+// only replaced if it has not changed meanwhile: a token this node
+// revoked (Delete) is not brought back by a read that began before the
+// revocation. Tokens not used lately are not re-read: they expire, and
+// their next request reads them as before.
+
+// refreshDelay is how long a round waits for more tokens to note before
+// it reads; refreshChunk bounds the hashes of one statement.
+const (
+	refreshDelay = 200 * time.Millisecond
+	refreshChunk = 5000
+)
+
+// refreshAhead runs rounds until no token is noted; at most one runs.
+func (l *Ledger) refreshAhead(r publicmask.TokenReader) {
+	c := &l.tokens
+	defer c.refreshing.Store(false)
+	for {
+		time.Sleep(refreshDelay)
+		sums := make([][32]byte, 0, 64)
+		seen := make([]cachedToken, 0, 64)
+		c.soon.Range(func(k, v any) bool {
+			c.soon.Delete(k)
+			sums, seen = append(sums, k.([32]byte)), append(seen, v.(cachedToken))
+			return len(sums) < refreshChunk
+		})
+		if len(sums) == 0 {
+			return
+		}
+		hashes := make([]string, len(sums))
+		for i, sum := range sums {
+			hashes[i] = hex.EncodeToString(sum[:])
+		}
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), tokenLookupWait)
+		got, err := r.Tokens(ctx, hashes)
+		cancel()
+		c.bulkReads.Add(1)
+		if err != nil {
+			// The entries expire and their next requests read them.
+			l.log.Debug("re-reading tokens", "tokens", len(hashes), "err", err)
+			continue
+		}
+		for i, sum := range sums {
+			if t, ok := got[hashes[i]]; ok {
+				c.known.CompareAndSwap(sum, seen[i], cachedToken{tok: t, expires: start.Add(l.cfg.TokenCacheTTL)})
+			}
+		}
+	}
 }
 
 // tokenBySum resolves a token the caches could not answer (cached): it
@@ -125,7 +198,7 @@ func (c *tokenCache) cached(sum [32]byte, now time.Time) (publicmask.Token, bool
 func (l *Ledger) tokenBySum(ctx context.Context, sum [32]byte) (publicmask.Token, error) {
 	c := &l.tokens
 	now := time.Now()
-	if t, ok, err := c.cached(sum, now); ok {
+	if t, ok, _, err := c.cached(sum, now, 0); ok {
 		return t, err
 	}
 	_, seenValid := c.known.Load(sum) // expired: read again, but it is no stranger
@@ -163,6 +236,9 @@ func (l *Ledger) tokenBySum(ctx context.Context, sum [32]byte) (publicmask.Token
 
 // readToken reads a token from the store through the look-up gate.
 func (l *Ledger) readToken(ctx context.Context, h string) (publicmask.Token, error) {
+	if r, ok := l.store.(publicmask.TokenReader); ok {
+		return l.readTokenGathered(ctx, r, h)
+	}
 	c := &l.tokens
 	c.gateOnce.Do(func() { c.gate = make(chan struct{}, tokenLookups) })
 	select {
@@ -181,4 +257,93 @@ func (l *Ledger) readToken(ctx context.Context, h string) (publicmask.Token, err
 	defer func() { <-c.gate }()
 	c.reads.Add(1)
 	return l.store.Token(ctx, h)
+}
+
+// First sight of tokens in bulk. A node that did not issue a token reads
+// it at its first request, and after a restart every outlet's first
+// request finds its token uncached: thousands of single reads at once,
+// each a statement. Where the store reads many in one
+// (publicmask.TokenReader), the reads that wait for a round trip are
+// gathered instead: at most tokenRoundsInFlight rounds are on their way, each
+// reading all the tokens asked for while the others were, in one
+// statement.
+
+// tokenRoundsInFlight bounds the rounds on their way: with more, fewer
+// reads gather (scripts/bench-pg.sh's capacity rush with 8, the gate's
+// bound: 1.8 tokens a statement).
+const tokenRoundsInFlight = 2
+
+// tokenRound is one statement's worth of token reads.
+type tokenRound struct {
+	hashes []string
+	done   chan struct{} // closed when got and err are set
+	got    map[string]publicmask.Token
+	err    error
+}
+
+// tokenRounds gathers the reads.
+type tokenRounds struct {
+	mu       sync.Mutex
+	next     *tokenRound // gathering: read by the next round to start
+	inFlight int
+}
+
+// readTokenGathered is readToken for a store with bulk reads.
+func (l *Ledger) readTokenGathered(ctx context.Context, r publicmask.TokenReader, h string) (publicmask.Token, error) {
+	g := &l.tokens.rounds
+	g.mu.Lock()
+	if g.next == nil {
+		g.next = &tokenRound{done: make(chan struct{})}
+	}
+	rd := g.next
+	if len(rd.hashes) >= refreshChunk {
+		g.mu.Unlock()
+		return publicmask.Token{}, publicmask.Errorf(publicmask.EOverloaded, "too many token look-ups; retry shortly")
+	}
+	rd.hashes = append(rd.hashes, h)
+	lead := g.inFlight < tokenRoundsInFlight
+	if lead {
+		g.inFlight++
+		g.next = nil
+	}
+	g.mu.Unlock()
+	if lead {
+		go l.runTokenRounds(r, rd)
+	}
+	t := time.NewTimer(tokenLookupWait)
+	defer t.Stop()
+	select {
+	case <-rd.done:
+	case <-t.C:
+		return publicmask.Token{}, publicmask.Errorf(publicmask.EOverloaded, "too many token look-ups; retry shortly")
+	case <-ctx.Done():
+		return publicmask.Token{}, ctx.Err()
+	}
+	if rd.err != nil {
+		return publicmask.Token{}, rd.err
+	}
+	tok, ok := rd.got[h]
+	if !ok {
+		return publicmask.Token{Hash: h}, publicmask.Errorf(publicmask.ENotFound, "token not found")
+	}
+	return tok, nil
+}
+
+// runTokenRounds reads rd, then the round gathered meanwhile, if any, and
+// so on; the reads are not tied to one request's context.
+func (l *Ledger) runTokenRounds(r publicmask.TokenReader, rd *tokenRound) {
+	g := &l.tokens.rounds
+	for rd != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*tokenLookupWait)
+		rd.got, rd.err = r.Tokens(ctx, rd.hashes)
+		cancel()
+		l.tokens.reads.Add(1)
+		close(rd.done)
+		g.mu.Lock()
+		rd, g.next = g.next, nil
+		if rd == nil {
+			g.inFlight--
+		}
+		g.mu.Unlock()
+	}
 }

@@ -374,3 +374,33 @@ func TestWriteErrorNoRetry(t *testing.T) {
 		}
 	}
 }
+
+// Tokens reads many tokens in one statement: those that exist, revoked
+// ones with their revocation, none for unknown hashes.
+func TestTokens(t *testing.T) {
+	s := openTest(t, Options{})
+	ctx := context.Background()
+	at := time.Date(2020, 3, 11, 0, 0, 0, 0, time.UTC)
+	err := s.Write(ctx, func(tx publicmask.Tx) error {
+		for _, h := range []string{"aa", "bb", "cc"} {
+			if err := tx.PutToken(publicmask.Token{Hash: h, Role: publicmask.RoleOutlet, Outlet: "1000000" + h[:1], CreatedAt: at}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(ctx, func(tx publicmask.Tx) error { return tx.RevokeToken("bb", at.Add(time.Hour)) }); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Tokens(ctx, []string{"aa", "bb", "zz"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got["aa"].Outlet != "1000000a" || !got["aa"].RevokedAt.IsZero() || !got["aa"].CreatedAt.Equal(at) ||
+		!got["bb"].RevokedAt.Equal(at.Add(time.Hour)) {
+		t.Fatalf("Tokens: %+v", got)
+	}
+}

@@ -134,6 +134,32 @@ func (s *Store) Token(ctx context.Context, hash string) (publicmask.Token, error
 	return t, nil
 }
 
+var _ publicmask.TokenReader = (*Store)(nil)
+
+// Tokens implements publicmask.TokenReader: one statement for all the
+// hashes.
+func (s *Store) Tokens(ctx context.Context, hashes []string) (map[string]publicmask.Token, error) {
+	rows, err := s.pool.Query(ctx, `SELECT hash, role, outlet, created_at, revoked_at FROM tokens WHERE hash = ANY($1::text[])`, hashes)
+	if err != nil {
+		return nil, unavailable("tokens", err)
+	}
+	defer rows.Close()
+	out := make(map[string]publicmask.Token, len(hashes))
+	for rows.Next() {
+		var t publicmask.Token
+		var created, revoked pgtype.Timestamptz
+		if err := rows.Scan(&t.Hash, &t.Role, &t.Outlet, &created, &revoked); err != nil {
+			return nil, unavailable("tokens", err)
+		}
+		t.CreatedAt, t.RevokedAt = fromTstz(created), fromTstz(revoked)
+		out[t.Hash] = t
+	}
+	if err := rows.Err(); err != nil {
+		return nil, unavailable("tokens", err)
+	}
+	return out, nil
+}
+
 // PersonWeeks reads persons' usage in a week, without locking.
 func (s *Store) PersonWeeks(ctx context.Context, week string, persons []string) (map[string]publicmask.PersonWeek, error) {
 	out := make(map[string]publicmask.PersonWeek, len(persons))

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/publicmask/publicmask"
 )
@@ -35,15 +36,24 @@ const (
 		SELECT * FROM unnest($1::text[], $2::text[], $3::int4[], $4::int4[], $5::int4[], $6::int4[])`
 	sqlTokensPut = `INSERT INTO tokens (hash, role, outlet, created_at)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])`
+	// New outlets (an import's), in code order: one statement for all.
+	sqlOutletsPut = `INSERT INTO outlets (code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, version, sold)
+		SELECT code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, 0, sold
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[], $7::int8[], $8::bool[],
+			$9::timestamptz[], $10::timestamptz[], $11::int8[]) AS u(code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, sold)
+		ON CONFLICT (code) DO UPDATE SET name = excluded.name, addr = excluded.addr, type = excluded.type,
+		lat = excluded.lat, lng = excluded.lng, stock = excluded.stock, suspended = excluded.suspended,
+		stock_at = excluded.stock_at, updated_at = excluded.updated_at, sold = excluded.sold`
 	sqlPWsUpsert = sqlPWsInsert + ` ON CONFLICT (week, person) DO UPDATE SET quantity = excluded.quantity,
 		purchases = excluded.purchases, weekday_purchases = excluded.weekday_purchases, weekend_purchases = excluded.weekend_purchases`
 )
 
 // rowBuffer holds the writes not yet queued.
 type rowBuffer struct {
-	sales  []*publicmask.Sale
-	idem   []publicmask.IdemRecord
-	tokens []publicmask.Token
+	outlets []publicmask.Outlet // new ones, each code once (SaveOutlet)
+	sales   []*publicmask.Sale
+	idem    []publicmask.IdemRecord
+	tokens  []publicmask.Token
 	// Person-weeks by kind, one entry per row: a row written twice keeps
 	// its first kind and its last values (one statement cannot write a row
 	// twice).
@@ -57,7 +67,7 @@ type pwSlot struct {
 }
 
 func (r *rowBuffer) empty() bool {
-	return len(r.sales) == 0 && len(r.idem) == 0 && len(r.pwInsert) == 0 && len(r.pwUpsert) == 0 && len(r.tokens) == 0
+	return len(r.outlets) == 0 && len(r.sales) == 0 && len(r.idem) == 0 && len(r.pwInsert) == 0 && len(r.pwUpsert) == 0 && len(r.tokens) == 0
 }
 
 func (r *rowBuffer) addSale(s *publicmask.Sale) { r.sales = append(r.sales, s) }
@@ -123,8 +133,11 @@ var (
 
 // queue queues the buffered rows into b and empties the buffer; the caller
 // has queued sqlPlanOnce before them (tx.flushRows). Sales go before their
-// items (sale_items references sales).
+// items (sale_items references sales), and new outlets before all.
 func (r *rowBuffer) queue(b *pgx.Batch) {
+	if len(r.outlets) > 0 {
+		queueOutlets(b, r.outlets)
+	}
 	if len(r.sales) > 0 {
 		queueSales(b, r.sales)
 	}
@@ -187,6 +200,23 @@ func queueSales(b *pgx.Batch, sales []*publicmask.Sale) {
 		}
 	}
 	b.Queue(sqlItemsPut, saleIDs, idx, roles, persons, cats, births, iqty)
+}
+
+// queueOutlets inserts new outlets in code order, the order outlets are
+// locked in.
+func queueOutlets(b *pgx.Batch, os []publicmask.Outlet) {
+	slices.SortFunc(os, func(a, b publicmask.Outlet) int { return cmp.Compare(a.Code, b.Code) })
+	n := len(os)
+	codes, names, addrs, types := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	lats, lngs := make([]float64, n), make([]float64, n)
+	stocks, solds, susp := make([]int64, n), make([]int64, n), make([]bool, n)
+	stockAt, updAt := make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n)
+	for i, o := range os {
+		codes[i], names[i], addrs[i], types[i] = o.Code, o.Name, o.Addr, o.Type
+		lats[i], lngs[i], stocks[i], susp[i] = o.Lat, o.Lng, int64(o.Stock), o.Suspended
+		stockAt[i], updAt[i], solds[i] = tstz(o.StockAt), tstz(o.UpdatedAt), int64(o.Sold)
+	}
+	b.Queue(sqlOutletsPut, codes, names, addrs, types, lats, lngs, stocks, susp, stockAt, updAt, solds)
 }
 
 func queueIdems(b *pgx.Batch, rs []publicmask.IdemRecord) {

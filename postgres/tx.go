@@ -46,16 +46,11 @@ const (
 	outletCols = `code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, version, sold`
 	saleCols   = `id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict, late, shortfall, cancelled_at`
 
-	sqlBegin        = `BEGIN ISOLATION LEVEL READ COMMITTED`
-	sqlCommit       = `COMMIT`
-	sqlLockOutlet   = `SELECT ` + outletCols + ` FROM outlets WHERE code = $1 FOR UPDATE`
-	sqlIdemGet      = `SELECT body_hash, response, created_at FROM idempotency WHERE outlet = $1 AND txn_id = $2`
-	sqlIdemPut      = `INSERT INTO idempotency (outlet, txn_id, body_hash, response, created_at) VALUES ($1, $2, $3, $4, $5)`
-	sqlOutletInsert = `INSERT INTO outlets (code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, version, sold)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11)
-		ON CONFLICT (code) DO UPDATE SET name = excluded.name, addr = excluded.addr, type = excluded.type,
-		lat = excluded.lat, lng = excluded.lng, stock = excluded.stock, suspended = excluded.suspended,
-		stock_at = excluded.stock_at, updated_at = excluded.updated_at, sold = excluded.sold`
+	sqlBegin      = `BEGIN ISOLATION LEVEL READ COMMITTED`
+	sqlCommit     = `COMMIT`
+	sqlLockOutlet = `SELECT ` + outletCols + ` FROM outlets WHERE code = $1 FOR UPDATE`
+	sqlIdemGet    = `SELECT body_hash, response, created_at FROM idempotency WHERE outlet = $1 AND txn_id = $2`
+	sqlIdemPut    = `INSERT INTO idempotency (outlet, txn_id, body_hash, response, created_at) VALUES ($1, $2, $3, $4, $5)`
 	// sqlStamp writes the final state of every outlet the transaction
 	// changed and stamps each with the next version (see above). For more
 	// than stampKeyedMax outlets (a bulk write's chunk) it is planned for
@@ -406,18 +401,18 @@ func (t *tx) LockOutlet(code string) (publicmask.Outlet, error) {
 }
 
 // SaveOutlet records the outlet's new state. An outlet this transaction has
-// not seen in the database is inserted at once (later statements may refer
-// to it); every changed outlet is written, once, by the stamping statement
-// at commit, when o.Version is set.
+// not seen in the database is inserted before any later statement (which
+// may refer to it): the buffered rows go out first, and an import's new
+// outlets as one statement (rowBuffer), not one each; every changed outlet
+// is written, once, by the stamping statement at commit, when o.Version is
+// set.
 func (t *tx) SaveOutlet(o *publicmask.Outlet) error {
 	if t.err != nil {
 		return t.err
 	}
 	st, ok := t.outlets[o.Code]
 	if !ok || !st.found {
-		if err := t.exec(sqlOutletInsert, o.Code, o.Name, o.Addr, o.Type, o.Lat, o.Lng, o.Stock, o.Suspended, tstz(o.StockAt), tstz(o.UpdatedAt), o.Sold); err != nil {
-			return err
-		}
+		t.rows.outlets = append(t.rows.outlets, *o)
 	}
 	t.outlets[o.Code] = &outletState{o: *o, found: true}
 	ptrs, seen := t.stamp[o.Code]

@@ -32,7 +32,7 @@ func TestWatchedStoreBulkReads(t *testing.T) {
 	if !ok || !ok2 {
 		t.Fatalf("bulk reads hidden by the wrapper: OutletFinder %v, TokenReader %v", ok, ok2)
 	}
-	if m, _ := f.MissingOutlets(context.Background(), nil); len(m) != 1 {
+	if m, _ := f.MissingOutlets(context.Background(), []string{"a", "b"}); len(m) != 1 {
 		t.Fatal("MissingOutlets not passed on")
 	}
 	if m, _ := tr.Tokens(context.Background(), nil); len(m) != 1 {

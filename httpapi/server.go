@@ -142,6 +142,7 @@ type Server struct {
 	gates   map[string]*gate
 	tokens  *cpuTokens // nil: none
 	mux     *http.ServeMux
+	exact   exactRoutes // the mux's routes of one method and a literal path
 	handler http.Handler
 	limiter *limiter
 	// authFails limits, per client, store look-ups of tokens that turned
@@ -295,7 +296,7 @@ func newServer(cfg Config, led ledgerAPI) *Server {
 	s.authFails = newLimiter(cfg.AuthFailRate, ck)
 	s.authFails.burst = float64(cfg.AuthFailBurst)
 	s.routes()
-	s.handler = s.outer(s.mux)
+	s.handler = s.outer(s.exact.with(s.mux))
 	return s
 }
 

@@ -25,6 +25,15 @@ func Chain(ms ...Middleware) Middleware {
 	}
 }
 
+// headerValue is h.Get(key) of a canonical key, without Get's check of
+// the key's form.
+func headerValue(h http.Header, key string) string {
+	if vs := h[key]; len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
+}
+
 // outer is the chain every request passes, outermost first: request ID,
 // access log and metrics, panic recovery. Routing, authentication and
 // admission happen inside the mux (route), which fills in reqInfo.
@@ -36,7 +45,7 @@ func (s *Server) outer(next http.Handler) http.Handler {
 // makes one, echoes it, and starts the request's reqInfo.
 func requestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-Id") // canonical: Get copies a key that is not
+		id := headerValue(r.Header, "X-Request-Id")
 		if !validToken(id) {
 			id = newRequestID()
 		}
@@ -211,7 +220,7 @@ func (s *Server) authenticated(need auth, class string) Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if need == authOptional {
-				if r.Header.Get("Authorization") != "" && s.led != nil {
+				if headerValue(r.Header, "Authorization") != "" && s.led != nil {
 					if _, ok := s.authenticate(w, r, authAdmin); !ok {
 						return
 					}

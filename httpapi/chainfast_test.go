@@ -3,8 +3,10 @@ package httpapi
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -17,7 +19,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/publicmask/publicmask"
 	"github.com/publicmask/publicmask/internal/httpx"
+	"github.com/publicmask/publicmask/internal/testenv"
 )
 
 // The exact routes answer every request as the mux alone would: the same
@@ -223,4 +227,56 @@ func collectCount(c prometheus.Collector) int {
 		n++
 	}
 	return n
+}
+
+// A lean connection keeps its last token's hash, never its answer: a token
+// revoked between two sales of one connection is refused at the next one,
+// and tokens that change on a connection are each judged as themselves.
+func TestLeanTokenRevokedOnTheConnection(t *testing.T) {
+	led, tok := saleEnv(t)
+	ctx := context.Background()
+	tok2, err := led.IssueToken(ctx, publicmask.RoleOutlet, "A0000001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := led.IssueToken(ctx, publicmask.RoleAdmin, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newServer(Config{Logger: benchLogger()}, led)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 90 * time.Second}
+	ll := srv.LeanListener(ln, hs)
+	go hs.Serve(ll)
+	t.Cleanup(func() { hs.Close() })
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	body := `{"txn_id":"t-0000000001","buyer":"` + testenv.ID("830101", '1', 1) + `","quantity":2}`
+	sale := func(tok string) string {
+		return "POST /api/v2/outlet/sales HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + tok +
+			"\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
+	}
+	do := func(tok string, want int) { t.Helper(); exchangeOne(t, c, br, sale(tok), want) }
+	do(tok, http.StatusCreated)
+	do(tok, http.StatusCreated)
+	do(tok2, http.StatusCreated)
+	do("pm_o_unknown", http.StatusUnauthorized)
+	do(admin, http.StatusForbidden) // an admin token may not sell
+	do(tok, http.StatusCreated)
+	if err := led.RevokeToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	do(tok, http.StatusUnauthorized)
+	do(tok2, http.StatusCreated)
+	do(tok, http.StatusUnauthorized)
+	if n, h := ll.Counts(); n != 9 || h != 0 {
+		t.Fatalf("lean %d, handed over %d; want 9, 0", n, h)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"iter"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/textproto"
 	"net/url"
 	"runtime/debug"
@@ -844,6 +845,13 @@ func (lc *leanConn) writeAnswer(head, tail []byte) error {
 type leanCtx struct {
 	context.Context
 	ri *reqInfo
+	// The connection's last bearer token and its SHA-256 (authenticate),
+	// and its peer's address (clientKeyer.clientAddr): the connection's
+	// goroutine alone reads and sets them, in the handler.
+	tok    string
+	tokSum [32]byte
+	peer   netip.Addr
+	peerOK bool
 }
 
 func (c *leanCtx) Value(key any) any {

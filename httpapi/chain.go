@@ -49,14 +49,23 @@ func requestID(next http.Handler) http.Handler {
 		if !validToken(id) {
 			id = newRequestID()
 		}
-		ri := &reqInfo{id: id, route: "unmatched", class: ClassPublic}
-		ri.idv[0] = id
-		w.Header()["X-Request-Id"] = ri.idv[:]
 		if lc, ok := r.Context().(*leanCtx); ok && lc.ri == nil {
-			lc.ri = ri // the lean path's request carries it (lean.go)
+			// The lean path's request carries it (lean.go), in the
+			// connection's storage: what refers to it (the request, its
+			// context, the writers) is the connection's too and lives
+			// no longer than the request (its held answer is written
+			// before the next request is read).
+			ri := &lc.riBuf
+			*ri = reqInfo{id: id, route: "unmatched", class: ClassPublic}
+			ri.idv[0] = id
+			w.Header()["X-Request-Id"] = ri.idv[:]
+			lc.ri = ri
 			next.ServeHTTP(w, r)
 			return
 		}
+		ri := &reqInfo{id: id, route: "unmatched", class: ClassPublic}
+		ri.idv[0] = id
+		w.Header()["X-Request-Id"] = ri.idv[:]
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri)))
 	})
 }

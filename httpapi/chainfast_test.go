@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -278,5 +280,80 @@ func TestLeanTokenRevokedOnTheConnection(t *testing.T) {
 	do(tok, http.StatusUnauthorized)
 	if n, h := ll.Counts(); n != 9 || h != 0 {
 		t.Fatalf("lean %d, handed over %d; want 9, 0", n, h)
+	}
+}
+
+// A lean connection's requests share the storage of their reqInfo: nothing
+// of one request's (its ID, route, error, outlet) reaches the next one's
+// access log or answer.
+func TestLeanRequestInfoNotCarriedOver(t *testing.T) {
+	logs := &syncBuffer{}
+	led, tok := saleEnv(t)
+	srv := newServer(Config{Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))}, led)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 90 * time.Second}
+	ll := srv.LeanListener(ln, hs)
+	go hs.Serve(ll)
+	t.Cleanup(func() { hs.Close() })
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	good := `{"txn_id":"t-0000000001","buyer":"` + testenv.ID("830101", '1', 1) + `","quantity":2}`
+	sale := func(head, body string) string {
+		return "POST /api/v2/outlet/sales HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + tok + "\r\n" + head +
+			"Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
+	}
+	ids := []string{}
+	do := func(req string, want int) {
+		t.Helper()
+		if _, err := c.Write([]byte(req)); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("status %d, want %d", resp.StatusCode, want)
+		}
+		ids = append(ids, resp.Header.Get("X-Request-Id"))
+	}
+	do(sale("X-Request-Id: first-1\r\n", `{"txn_id":`), http.StatusBadRequest)
+	do(sale("", good), http.StatusCreated)
+	do(sale("X-Request-Id: third-3\r\n", good), http.StatusCreated)
+	do(sale("", good), http.StatusCreated)
+	if n, _ := ll.Counts(); n != 4 {
+		t.Fatalf("%d lean requests", n)
+	}
+	if ids[0] != "first-1" || ids[2] != "third-3" || ids[1] == ids[0] || ids[3] == ids[2] || ids[1] == ids[3] || ids[1] == "" {
+		t.Fatalf("request IDs %q", ids)
+	}
+	var lines []map[string]any
+	for l := range strings.SplitSeq(strings.TrimSpace(logs.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatal(err)
+		}
+		if m["msg"] == "http" {
+			lines = append(lines, m)
+		}
+	}
+	if len(lines) != 4 {
+		t.Fatalf("%d access log lines: %s", len(lines), logs)
+	}
+	for i, m := range lines {
+		if m["request_id"] != ids[i] || m["route"] != "POST /api/v2/outlet/sales" || m["outlet"] != "A0000001" {
+			t.Errorf("line %d: %v (id %s)", i, m, ids[i])
+		}
+		if _, has := m["error"]; has != (i == 0) {
+			t.Errorf("line %d: error %v", i, m["error"])
+		}
 	}
 }

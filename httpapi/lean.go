@@ -844,7 +844,8 @@ func (lc *leanConn) writeAnswer(head, tail []byte) error {
 // inside the handler.
 type leanCtx struct {
 	context.Context
-	ri *reqInfo
+	ri    *reqInfo
+	riBuf reqInfo // ri's storage, reused request after request
 	// The connection's last bearer token and its SHA-256 (authenticate),
 	// and its peer's address (clientKeyer.clientAddr): the connection's
 	// goroutine alone reads and sets them, in the handler.

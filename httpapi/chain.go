@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"path"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/publicmask/publicmask"
@@ -23,6 +25,15 @@ func Chain(ms ...Middleware) Middleware {
 	}
 }
 
+// headerValue is h.Get(key) of a canonical key, without Get's check of
+// the key's form.
+func headerValue(h http.Header, key string) string {
+	if vs := h[key]; len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
+}
+
 // outer is the chain every request passes, outermost first: request ID,
 // access log and metrics, panic recovery. Routing, authentication and
 // admission happen inside the mux (route), which fills in reqInfo.
@@ -34,18 +45,27 @@ func (s *Server) outer(next http.Handler) http.Handler {
 // makes one, echoes it, and starts the request's reqInfo.
 func requestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-Id") // canonical: Get copies a key that is not
+		id := headerValue(r.Header, "X-Request-Id")
 		if !validToken(id) {
 			id = newRequestID()
+		}
+		if lc, ok := r.Context().(*leanCtx); ok && lc.ri == nil {
+			// The lean path's request carries it (lean.go), in the
+			// connection's storage: what refers to it (the request, its
+			// context, the writers) is the connection's too and lives
+			// no longer than the request (its held answer is written
+			// before the next request is read).
+			ri := &lc.riBuf
+			*ri = reqInfo{id: id, route: "unmatched", class: ClassPublic}
+			ri.idv[0] = id
+			w.Header()["X-Request-Id"] = ri.idv[:]
+			lc.ri = ri
+			next.ServeHTTP(w, r)
+			return
 		}
 		ri := &reqInfo{id: id, route: "unmatched", class: ClassPublic}
 		ri.idv[0] = id
 		w.Header()["X-Request-Id"] = ri.idv[:]
-		if lc, ok := r.Context().(*leanCtx); ok && lc.ri == nil {
-			lc.ri = ri // the lean path's request carries it (lean.go)
-			next.ServeHTTP(w, r)
-			return
-		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri)))
 	})
 }
@@ -95,7 +115,7 @@ func (s *Server) recoverPanic(next http.Handler) http.Handler {
 // admission, so that requests without a valid token never take an outlet
 // or admin slot), the per-client rate of public reads, then admission.
 func (s *Server) route(pattern, class string, need auth, withCORS bool) Middleware {
-	ms := []Middleware{tagRoute(pattern, class)}
+	ms := []Middleware{tagRoute(pattern, class, &routeMetrics{m: s.metrics, route: pattern, class: class})}
 	if withCORS {
 		ms = append(ms, cors)
 	}
@@ -116,16 +136,71 @@ func (s *Server) handle(pattern string, class string, need auth, h http.HandlerF
 // handleRoute is handle; withCORS makes every answer of the route, errors,
 // sheds and rate limits included, readable by pages of any origin.
 func (s *Server) handleRoute(pattern string, class string, need auth, withCORS bool, h http.HandlerFunc) {
-	s.mux.Handle(pattern, s.route(pattern, class, need, withCORS)(h))
+	rh := s.route(pattern, class, need, withCORS)(h)
+	s.mux.Handle(pattern, rh)
+	s.exact.add(pattern, rh)
+}
+
+// exactRoutes are the routes whose pattern is a method and a literal path
+// ("POST /api/v2/outlet/sales": no host, no wildcard, no trailing slash),
+// by path. A request of that method whose URL path is that path, as it
+// came (no escapes: RawPath empty) and therefore clean, goes to the
+// route's handler without the mux's search (~2,600 instructions a sale):
+// no other pattern can be more specific for it, and the mux would find
+// that route (r.Pattern is set as the mux sets it; the route has no path
+// values). Everything else — other methods (HEAD for a GET route
+// included), escaped or unclean paths, "*" — goes to the mux.
+type exactRoutes map[string][]exactRoute
+
+type exactRoute struct {
+	method, pattern string
+	h               http.Handler
+}
+
+func (e *exactRoutes) add(pattern string, h http.Handler) {
+	method, path, ok := strings.Cut(pattern, " ")
+	if !ok || method == "" || !strings.HasPrefix(path, "/") || strings.HasSuffix(path, "/") ||
+		strings.ContainsAny(path, "{}%") || cleanPath(path) != path {
+		return
+	}
+	if *e == nil {
+		*e = make(exactRoutes)
+	}
+	(*e)[path] = append((*e)[path], exactRoute{method: method, pattern: pattern, h: h})
+}
+
+// cleanPath is net/http's: path.Clean, a trailing slash kept.
+func cleanPath(p string) string {
+	np := path.Clean(p)
+	if strings.HasSuffix(p, "/") && np != "/" {
+		np += "/"
+	}
+	return np
+}
+
+// with is mux behind the exact routes.
+func (e exactRoutes) with(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL != nil && r.URL.RawPath == "" && r.RequestURI != "*" {
+			for _, rt := range e[r.URL.Path] {
+				if rt.method == r.Method {
+					r.Pattern = rt.pattern
+					rt.h.ServeHTTP(w, r)
+					return
+				}
+			}
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // tagRoute names the route and class of the request for the metrics and
-// the log.
-func tagRoute(pattern, class string) Middleware {
+// the log; rm holds the route's series.
+func tagRoute(pattern, class string, rm *routeMetrics) Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if ri := infoOf(r); ri != nil {
-				ri.route, ri.class = pattern, class
+				ri.route, ri.class, ri.rm = pattern, class, rm
 			}
 			next.ServeHTTP(w, r)
 		})
@@ -154,7 +229,7 @@ func (s *Server) authenticated(need auth, class string) Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if need == authOptional {
-				if r.Header.Get("Authorization") != "" && s.led != nil {
+				if headerValue(r.Header, "Authorization") != "" && s.led != nil {
 					if _, ok := s.authenticate(w, r, authAdmin); !ok {
 						return
 					}
@@ -177,7 +252,7 @@ func (s *Server) authenticated(need auth, class string) Middleware {
 				}
 			}
 			if ri := infoOf(r); ri != nil {
-				ri.outlet, ri.tok, ri.hasTok = tok.Outlet, tok, true
+				ri.tok, ri.hasTok = tok, true
 			} else {
 				r = r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok))
 			}

@@ -208,6 +208,10 @@ func (f *fakeLedger) CachedToken(string) (publicmask.Token, bool, error) {
 	return publicmask.Token{}, false, nil
 }
 
+func (f *fakeLedger) CachedTokenSum([32]byte) (publicmask.Token, bool, error) {
+	return publicmask.Token{}, false, nil
+}
+
 func (f *fakeLedger) Authenticate(ctx context.Context, token string) (publicmask.Token, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"iter"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/textproto"
 	"net/url"
 	"runtime/debug"
@@ -843,7 +844,15 @@ func (lc *leanConn) writeAnswer(head, tail []byte) error {
 // inside the handler.
 type leanCtx struct {
 	context.Context
-	ri *reqInfo
+	ri    *reqInfo
+	riBuf reqInfo // ri's storage, reused request after request
+	// The connection's last bearer token and its SHA-256 (authenticate),
+	// and its peer's address (clientKeyer.clientAddr): the connection's
+	// goroutine alone reads and sets them, in the handler.
+	tok    string
+	tokSum [32]byte
+	peer   netip.Addr
+	peerOK bool
 }
 
 func (c *leanCtx) Value(key any) any {
@@ -943,7 +952,13 @@ type leanWriter struct {
 	written int64
 	wdl     time.Time
 	setWDL  bool
-	keys    []string
+	keys    []headerKV
+}
+
+// headerKV is a header name and its values.
+type headerKV struct {
+	k  string
+	vs []string
 }
 
 const (
@@ -1019,14 +1034,26 @@ func (w *leanWriter) WriteHeader(code int) {
 		return // 1xx: not sent on the lean path (the sale route writes none)
 	}
 	w.wrote, w.status = true, code
-	// The snapshot net/http takes (Header.Clone), as the lines it writes.
+	// The snapshot net/http takes (Header.Clone), as the lines it writes:
+	// the names sorted with their values (an answer has a handful: an
+	// insertion sort, and no second look-up of each name).
 	w.keys = w.keys[:0]
-	for k := range w.h {
-		w.keys = append(w.keys, k)
+	for k, vs := range w.h {
+		w.keys = append(w.keys, headerKV{k, vs})
 	}
-	slices.Sort(w.keys)
-	for _, k := range w.keys {
-		vs := w.h[k]
+	if len(w.keys) > 12 {
+		slices.SortFunc(w.keys, func(a, b headerKV) int { return strings.Compare(a.k, b.k) })
+	} else {
+		for i := 1; i < len(w.keys); i++ {
+			for j := i; j > 0 && w.keys[j].k < w.keys[j-1].k; j-- {
+				w.keys[j], w.keys[j-1] = w.keys[j-1], w.keys[j]
+			}
+		}
+	}
+	var clv []string
+	for i := range w.keys {
+		k, vs := w.keys[i].k, w.keys[i].vs
+		w.keys[i] = headerKV{} // kept by nobody past this answer
 		start := len(w.head)
 		if validFieldName(k) {
 			for _, v := range vs {
@@ -1041,7 +1068,7 @@ func (w *leanWriter) WriteHeader(code int) {
 		case "Content-Type":
 			sp, w.hasType = spanType, true
 		case "Content-Length":
-			sp, w.clHdr = spanLength, true
+			sp, w.clHdr, clv = spanLength, true, vs
 		case "Transfer-Encoding":
 			sp = spanTE
 			if len(vs) > 0 {
@@ -1061,8 +1088,8 @@ func (w *leanWriter) WriteHeader(code int) {
 			w.spans[sp] = [2]int{start, len(w.head)}
 		}
 	}
-	if vs := w.h["Content-Length"]; len(vs) > 0 && vs[0] != "" {
-		if v, err := strconv.ParseInt(vs[0], 10, 64); err == nil && v >= 0 {
+	if len(clv) > 0 && clv[0] != "" {
+		if v, err := strconv.ParseInt(clv[0], 10, 64); err == nil && v >= 0 {
 			w.cl = v
 		}
 	}

@@ -38,15 +38,15 @@ type reqInfo struct {
 	id      string
 	route   string
 	class   string
-	outlet  string // the authenticated outlet, for the log
 	errCode string
 	log     *slog.Logger
 	// Allocated with the reqInfo, once per request: the authenticated
 	// token (instead of a second request copy carrying it in its context),
 	// the recorder of the access log, the held answer (admission) and the
 	// X-Request-ID header's value.
-	tok    publicmask.Token
+	tok    publicmask.Token // tok.Outlet: the authenticated outlet, for the log
 	hasTok bool
+	rm     *routeMetrics // the matched route's series (tagRoute)
 	rec    recorder
 	held   heldWriter
 	idv    [1]string
@@ -216,8 +216,12 @@ func (s *Server) observe(r *http.Request, ri *reqInfo, rw *recorder, d time.Dura
 	if status == 0 {
 		status = http.StatusOK // the handler wrote nothing
 	}
-	s.metrics.requests.WithLabelValues(ri.route, ri.class, statusText(status)).Inc()
-	s.metrics.duration.WithLabelValues(ri.route, ri.class).Observe(d.Seconds())
+	if rm := ri.rm; rm != nil && rm.route == ri.route && rm.class == ri.class {
+		rm.observe(status, d)
+	} else { // unmatched, or renamed by SetRoute
+		s.metrics.requests.WithLabelValues(ri.route, ri.class, statusText(status)).Inc()
+		s.metrics.duration.WithLabelValues(ri.route, ri.class).Observe(d.Seconds())
+	}
 	if kind := refusalKind(status, ri.errCode); kind != "" {
 		s.sampler.note(r.Context(), ri.class, kind, time.Now())
 		return
@@ -250,13 +254,64 @@ func (s *Server) observe(r *http.Request, ri *reqInfo, rw *recorder, d time.Dura
 		slog.Float64("dur_ms", float64(d.Microseconds())/1000),
 		slog.String("remote", r.RemoteAddr),
 	}
-	if ri.outlet != "" {
-		attrs = append(attrs, slog.String("outlet", ri.outlet))
+	if ri.hasTok && ri.tok.Outlet != "" {
+		attrs = append(attrs, slog.String("outlet", ri.tok.Outlet))
 	}
 	if ri.errCode != "" {
 		attrs = append(attrs, slog.String("error", ri.errCode))
 	}
 	s.log.LogAttrs(ctx, lvl, "http", attrs...)
+}
+
+// routeMetrics are a route's series of the request metrics, looked up in
+// their vectors once (WithLabelValues checks, hashes and looks up its
+// labels under a lock: ~2,500 instructions a request for the two) and
+// kept; as with WithLabelValues, a series exists from its first request.
+type routeMetrics struct {
+	m            *metrics
+	route, class string
+	dur          atomic.Pointer[prometheus.Observer]
+	// The requests counter by status: codes[:n] and ctrs[:n] are set
+	// before n is raised (under mu), and never changed after.
+	mu    sync.Mutex
+	n     atomic.Int32
+	codes [16]int
+	ctrs  [16]prometheus.Counter
+}
+
+func (rm *routeMetrics) observe(status int, d time.Duration) {
+	rm.counter(status).Inc()
+	o := rm.dur.Load()
+	if o == nil {
+		v := rm.m.duration.WithLabelValues(rm.route, rm.class)
+		o = &v
+		rm.dur.Store(o)
+	}
+	(*o).Observe(d.Seconds())
+}
+
+// counter is the requests counter of the route and status.
+func (rm *routeMetrics) counter(status int) prometheus.Counter {
+	n := int(rm.n.Load())
+	for i := range n {
+		if rm.codes[i] == status {
+			return rm.ctrs[i]
+		}
+	}
+	c := rm.m.requests.WithLabelValues(rm.route, rm.class, statusText(status))
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	n = int(rm.n.Load())
+	for i := range n {
+		if rm.codes[i] == status {
+			return rm.ctrs[i]
+		}
+	}
+	if n < len(rm.codes) {
+		rm.codes[n], rm.ctrs[n] = status, c
+		rm.n.Store(int32(n + 1))
+	}
+	return c
 }
 
 // logger returns the server logger tagged with the request ID.

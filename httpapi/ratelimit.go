@@ -77,15 +77,20 @@ func parseHop(h string) (netip.Addr, bool) {
 // clientAddr is the peer address, or — when the peer is a trusted proxy —
 // the right-most address in X-Forwarded-For that is not itself trusted.
 func (k *clientKeyer) clientAddr(r *http.Request) netip.Addr {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
+	var addr netip.Addr
+	if lc, ok := r.Context().(*leanCtx); ok {
+		// A lean connection's peer, parsed once (its RemoteAddr is the
+		// connection's).
+		if !lc.peerOK {
+			lc.peer, lc.peerOK = peerAddr(r.RemoteAddr), true
+		}
+		addr = lc.peer
+	} else {
+		addr = peerAddr(r.RemoteAddr)
 	}
-	addr, err := netip.ParseAddr(host)
-	if err != nil {
+	if !addr.IsValid() {
 		return netip.Addr{}
 	}
-	addr = addr.Unmap()
 	if !k.isTrusted(addr) {
 		return addr
 	}
@@ -100,6 +105,20 @@ func (k *clientKeyer) clientAddr(r *http.Request) netip.Addr {
 		}
 	}
 	return addr
+}
+
+// peerAddr is the address of a RemoteAddr (host:port, or a bare host),
+// unmapped; the zero Addr if it is none.
+func peerAddr(remote string) netip.Addr {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return addr.Unmap()
 }
 
 // key is the client's limit key: its address, an IPv6 one cut to its /64.

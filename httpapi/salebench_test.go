@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/publicmask/publicmask"
 	"github.com/publicmask/publicmask/internal/testenv"
 	"github.com/publicmask/publicmask/ledger"
 )
@@ -320,4 +321,23 @@ func BenchmarkConnPerRequest(b *testing.B) {
 			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 	}
+}
+
+// refusingSales refuses every sale as the ledger refuses a buyer over the
+// week's quota: the error path of a sale (the rush's "again" buyers, ~6%
+// of its sales).
+type refusingSales struct{ instantSales }
+
+func (l refusingSales) Sell(ctx context.Context, req ledger.SaleRequest) (*ledger.Receipt, bool, error) {
+	reason, left, next := publicmask.EQuotaExceeded, 0, "2020-03-16"
+	return nil, false, &publicmask.Error{Code: publicmask.EQuotaExceeded, Message: "buyer: the week's quota is used up",
+		Persons: []publicmask.PersonVerdict{{Role: "buyer", Reason: &reason, RemainingThisWeek: &left, NextDate: &next}}}
+}
+
+// BenchmarkSaleLeanRefused is BenchmarkSaleLean with every sale refused
+// (422 quota_exceeded with the buyer's verdict).
+func BenchmarkSaleLeanRefused(b *testing.B) {
+	led, tok := saleEnv(b)
+	srv := newServer(Config{Logger: benchLogger()}, refusingSales{led})
+	runSaleBench(b, srv.Handler(), tok, http.StatusUnprocessableEntity, srv)
 }

@@ -188,20 +188,25 @@ func (p *saleParser) str() ([]byte, bool) {
 		return nil, false
 	}
 	start := p.i
-	for p.i < len(p.b) {
-		c := p.b[p.i]
-		switch {
-		case c == '"':
-			s := p.b[start:p.i]
-			p.i++
-			return s, true
-		case c < 0x20 || c > 0x7f || c == '\\':
-			return nil, false
-		}
+	for p.i < len(p.b) && strPlain[p.b[p.i]] {
 		p.i++
 	}
-	return nil, false
+	if p.i < len(p.b) && p.b[p.i] == '"' {
+		s := p.b[start:p.i]
+		p.i++
+		return s, true
+	}
+	return nil, false // a control byte, non-ASCII, an escape, or the end
 }
+
+// strPlain: the bytes str takes inside a string (0x20–0x7f but '"' and
+// '\\'), one table look-up a byte.
+var strPlain = func() (t [256]bool) {
+	for c := 0x20; c <= 0x7f; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // strField reads a string, or null (which leaves a string as it is, as
 // encoding/json does).

@@ -8,6 +8,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"log/slog"
@@ -142,6 +143,7 @@ type Server struct {
 	gates   map[string]*gate
 	tokens  *cpuTokens // nil: none
 	mux     *http.ServeMux
+	exact   exactRoutes // the mux's routes of one method and a literal path
 	handler http.Handler
 	limiter *limiter
 	// authFails limits, per client, store look-ups of tokens that turned
@@ -173,6 +175,7 @@ type ledgerAPI interface {
 	IssueOutletTokens(ctx context.Context, codes []string) (map[string]string, []string, error)
 	Authenticate(ctx context.Context, token string) (publicmask.Token, error)
 	CachedToken(token string) (publicmask.Token, bool, error)
+	CachedTokenSum(sum [32]byte) (publicmask.Token, bool, error)
 	RevokeToken(ctx context.Context, token string) error
 	Verify(ctx context.Context) (*ledger.VerifyReport, error)
 	Conflicts(ctx context.Context, limit int) ([]publicmask.Sale, error)
@@ -295,7 +298,7 @@ func newServer(cfg Config, led ledgerAPI) *Server {
 	s.authFails = newLimiter(cfg.AuthFailRate, ck)
 	s.authFails.burst = float64(cfg.AuthFailBurst)
 	s.routes()
-	s.handler = s.outer(s.mux)
+	s.handler = s.outer(s.exact.with(s.mux))
 	return s
 }
 
@@ -478,7 +481,7 @@ func tokenOf(r *http.Request) publicmask.Token {
 }
 
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, need auth) (publicmask.Token, bool) {
-	h := r.Header.Get("Authorization")
+	h := headerValue(r.Header, "Authorization")
 	scheme, tok, _ := strings.Cut(h, " ")
 	tok = strings.TrimSpace(tok)
 	if !strings.EqualFold(scheme, "Bearer") || tok == "" || len(tok) > 256 {
@@ -487,7 +490,21 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, need auth)
 	}
 	// The cache answers nearly every request: the guard, a context and a
 	// closure, is made only for a token it does not know.
-	t, cached, err := s.led.CachedToken(tok)
+	var t publicmask.Token
+	var cached bool
+	var err error
+	if lc, ok := r.Context().(*leanCtx); ok {
+		// A lean connection keeps its last token's SHA-256 (the token
+		// caches' key): its next requests, which nearly always send the
+		// same token, are not hashed again. The caches still answer each
+		// request (expiry, revocation).
+		if lc.tok != tok {
+			lc.tok, lc.tokSum = tok, sha256.Sum256([]byte(tok))
+		}
+		t, cached, err = s.led.CachedTokenSum(lc.tokSum)
+	} else {
+		t, cached, err = s.led.CachedToken(tok)
+	}
 	if !cached {
 		t, err = s.led.Authenticate(s.authGuard(r), tok)
 	}

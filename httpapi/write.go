@@ -3,7 +3,6 @@ package httpapi
 import (
 	"net/http"
 	"net/netip"
-	"strconv"
 	"sync"
 	"time"
 
@@ -211,10 +210,11 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, h *heldWriter) {
 		status = http.StatusOK
 	}
 	hd := w.Header()
-	if status != http.StatusNoContent && status != http.StatusNotModified && r.Method != http.MethodHead &&
-		hd.Get("Content-Length") == "" {
-		// A length rather than chunks: the connection can be reused.
-		hd.Set("Content-Length", strconv.Itoa(len(b)))
+	if status != http.StatusNoContent && status != http.StatusNotModified && r.Method != http.MethodHead {
+		if vs := hd["Content-Length"]; len(vs) == 0 || vs[0] == "" {
+			// A length rather than chunks: the connection can be reused.
+			hd["Content-Length"] = httpx.LengthValue(len(b))
+		}
 	}
 	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(writeTimeout(len(b))))
 	w.WriteHeader(status)

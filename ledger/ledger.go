@@ -348,6 +348,14 @@ func (l *Ledger) CachedToken(token string) (t publicmask.Token, ok bool, err err
 	return l.cachedToken(sha256.Sum256([]byte(token)))
 }
 
+// CachedTokenSum is CachedToken of the (non-empty) token whose SHA-256 is
+// sum: a caller that keeps the sum of a connection's token need not hash
+// it again for each request. The caches answer as for CachedToken
+// (expiry, revocation).
+func (l *Ledger) CachedTokenSum(sum [32]byte) (publicmask.Token, bool, error) {
+	return l.cachedToken(sum)
+}
+
 func (l *Ledger) cachedToken(sum [32]byte) (publicmask.Token, bool, error) {
 	if l.hasAdmin && subtle.ConstantTimeCompare(sum[:], l.adminHash[:]) == 1 {
 		return publicmask.Token{Role: publicmask.RoleAdmin}, true, nil

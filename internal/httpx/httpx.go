@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/publicmask/publicmask"
 )
@@ -152,13 +153,33 @@ func WriteJSONBytes(w http.ResponseWriter, status int, b []byte) {
 // bytes (its newline included), for a handler that hands the body over
 // another way.
 func SetJSONHeaders(h http.Header, n int) {
+	// The keys are canonical: the map is used directly (Get and Set
+	// canonicalise theirs first).
 	h["Content-Type"] = jsonType
 	h["X-Content-Type-Options"] = noSniff
-	if h.Get("Cache-Control") == "" {
+	if vs := h["Cache-Control"]; len(vs) == 0 || vs[0] == "" {
 		h["Cache-Control"] = noStore
 	}
-	h.Set("Content-Length", strconv.Itoa(n))
+	h["Content-Length"] = LengthValue(n)
 }
+
+// LengthValue is a Content-Length header's value for n bytes,
+// []string{strconv.Itoa(n)}; for the lengths of most answers it is made
+// once and shared (a full slice: an Add elsewhere copies it).
+func LengthValue(n int) []string {
+	if n < 0 || n >= len(lengthValues) {
+		return []string{strconv.Itoa(n)}
+	}
+	if p := lengthValues[n].Load(); p != nil {
+		return *p
+	}
+	v := []string{strconv.Itoa(n)}[:1:1]
+	lengthValues[n].Store(&v)
+	return v
+}
+
+// lengthValues are LengthValue's shared values, made at first use.
+var lengthValues [4096]atomic.Pointer[[]string]
 
 var newline = []byte{'\n'}
 

@@ -54,3 +54,11 @@ func (l *Ledger) SellBeside(ctx context.Context, req SaleRequest, other func(tx 
 
 // TokenBulkReads is how many bulk token reads the re-reading ahead made.
 func (l *Ledger) TokenBulkReads() int64 { return l.tokens.bulkReads.Load() }
+
+// SetRefreshEmptyHook runs f when a re-reading round finds no token noted,
+// before it ends.
+func SetRefreshEmptyHook(f func()) (restore func()) {
+	old := refreshEmptyHook
+	refreshEmptyHook = f
+	return func() { refreshEmptyHook = old }
+}

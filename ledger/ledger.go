@@ -377,13 +377,19 @@ func checkToken(t publicmask.Token) (publicmask.Token, error) {
 // RevokeToken revokes an issued token.
 func (l *Ledger) RevokeToken(ctx context.Context, token string) error {
 	h := hashToken(token)
-	if _, err := l.store.Token(ctx, h); err != nil {
+	t, err := l.store.Token(ctx, h)
+	if err != nil {
 		return err
 	}
 	now := l.Now()
-	err := l.store.Write(ctx, func(tx publicmask.Tx) error { return tx.RevokeToken(h, now) })
-	l.tokens.Delete(h)
-	return err
+	err = l.store.Write(ctx, func(tx publicmask.Tx) error { return tx.RevokeToken(h, now) })
+	if err != nil {
+		l.tokens.Delete(h)
+		return err
+	}
+	t.RevokedAt = now
+	l.tokens.revoked(h, t, time.Now().Add(l.cfg.TokenCacheTTL))
+	return nil
 }
 
 func hashToken(tok string) string {

@@ -77,7 +77,7 @@ func (c *tokenCache) put(sum [32]byte, t publicmask.Token, expires time.Time) {
 	}
 }
 
-// Delete forgets a token (revoked here).
+// Delete forgets a token (its revocation here failed: read it again).
 func (c *tokenCache) Delete(h string) {
 	sum, ok := tokenSum(h)
 	if !ok {
@@ -86,6 +86,40 @@ func (c *tokenCache) Delete(h string) {
 	if _, ok := c.known.LoadAndDelete(sum); ok {
 		c.knownCount.Add(-1)
 	}
+}
+
+// revoked caches t (hash h), revoked here, as revoked until expires: a read of the
+// token that began before the revocation and ends after it finds this
+// entry changed and does not cache its answer (tokenBySum, refreshAhead),
+// where forgetting the token would have let it cache the token as valid
+// for a whole TTL.
+func (c *tokenCache) revoked(h string, t publicmask.Token, expires time.Time) {
+	if sum, ok := tokenSum(h); ok {
+		c.put(sum, t, expires)
+	}
+}
+
+// putIfUnchanged caches t read from the store unless the entry changed
+// since prev was loaded before the read (had: whether there was one):
+// another request's newer read, or this node's revocation, stands. It
+// returns the token the entry holds afterwards.
+func (c *tokenCache) putIfUnchanged(sum [32]byte, prev cachedToken, had bool, t publicmask.Token, expires time.Time) publicmask.Token {
+	fresh := cachedToken{tok: t, expires: expires}
+	if had {
+		if c.known.CompareAndSwap(sum, prev, fresh) {
+			return t
+		}
+	} else if _, loaded := c.known.LoadOrStore(sum, fresh); !loaded {
+		if c.knownCount.Add(1) > maxKnownTokens {
+			c.known.Clear()
+			c.knownCount.Store(0)
+		}
+		return t
+	}
+	if v, ok := c.known.Load(sum); ok {
+		return v.(cachedToken).tok
+	}
+	return t
 }
 
 // AuthGuard is consulted before the store is read for a token that this
@@ -143,7 +177,7 @@ func (c *tokenCache) cached(sum [32]byte, now time.Time, ahead time.Duration) (_
 // tokens with one statement (publicmask.TokenReader) a moment later; its
 // entries then expire TokenCacheTTL after that read began. An entry is
 // only replaced if it has not changed meanwhile: a token this node
-// revoked (Delete) is not brought back by a read that began before the
+// revoked (cached revoked) is not brought back by a read that began before the
 // revocation. Tokens not used lately are not re-read: they expire, and
 // their next request reads them as before.
 
@@ -154,10 +188,13 @@ const (
 	refreshChunk = 5000
 )
 
+// refreshEmptyHook, if set (tests), runs when a round found no token noted,
+// before it ends.
+var refreshEmptyHook func()
+
 // refreshAhead runs rounds until no token is noted; at most one runs.
 func (l *Ledger) refreshAhead(r publicmask.TokenReader) {
 	c := &l.tokens
-	defer c.refreshing.Store(false)
 	for {
 		time.Sleep(refreshDelay)
 		sums := make([][32]byte, 0, 64)
@@ -168,7 +205,17 @@ func (l *Ledger) refreshAhead(r publicmask.TokenReader) {
 			return len(sums) < refreshChunk
 		})
 		if len(sums) == 0 {
-			return
+			if refreshEmptyHook != nil {
+				refreshEmptyHook()
+			}
+			c.refreshing.Store(false)
+			// A token noted after the Range found none saw a round on
+			// its way and started none: take it up, or it would wait
+			// for another token's round (a lost wake-up).
+			if !c.anySoon() || !c.refreshing.CompareAndSwap(false, true) {
+				return
+			}
+			continue
 		}
 		hashes := make([]string, len(sums))
 		for i, sum := range sums {
@@ -192,6 +239,12 @@ func (l *Ledger) refreshAhead(r publicmask.TokenReader) {
 	}
 }
 
+// anySoon reports whether a token is noted for re-reading.
+func (c *tokenCache) anySoon() (found bool) {
+	c.soon.Range(func(_, _ any) bool { found = true; return false })
+	return found
+}
+
 // tokenBySum resolves a token the caches could not answer (cached): it
 // looks again (another request may have read it since), then reads the
 // store.
@@ -201,7 +254,7 @@ func (l *Ledger) tokenBySum(ctx context.Context, sum [32]byte) (publicmask.Token
 	if t, ok, _, err := c.cached(sum, now, 0); ok {
 		return t, err
 	}
-	_, seenValid := c.known.Load(sum) // expired: read again, but it is no stranger
+	prev, seenValid := c.known.Load(sum) // expired: read again, but it is no stranger
 	var done func(bool)
 	if g, _ := ctx.Value(authGuardKey{}).(AuthGuard); g != nil && !seenValid {
 		var err error
@@ -225,7 +278,11 @@ func (l *Ledger) tokenBySum(ctx context.Context, sum [32]byte) (publicmask.Token
 	if err != nil {
 		return publicmask.Token{}, err
 	}
-	c.put(sum, t, now.Add(l.cfg.TokenCacheTTL))
+	var was cachedToken
+	if seenValid {
+		was = prev.(cachedToken)
+	}
+	t = c.putIfUnchanged(sum, was, seenValid, t, now.Add(l.cfg.TokenCacheTTL))
 	if c.unknownCount.Load() > 0 {
 		if _, ok := c.unknown.LoadAndDelete(sum); ok { // issued since it was looked up
 			c.unknownCount.Add(-1)

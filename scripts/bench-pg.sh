@@ -4,7 +4,8 @@
 # BENCH_PG_PORT, default 55481, in BENCH_DIR/pg, stopped at the end), driven by
 # `publicmask rush --target L1,L2 --read-target P`. Prints durable sales/s
 # over HTTP through both ledger nodes with their p99 beside the in-process
-# ceiling of the same run (go test -bench LedgerSales ./postgres, 4 writers,
+# ceiling of the same run (go test -bench LedgerSales ./postgres, 4 writers:
+# one ledger with as many writers as the two nodes' 2 each together,
 # no HTTP), the ledger nodes' and PostgreSQL's CPU per acknowledged sale
 # (from /proc, over the whole capacity rush including its setup), and the
 # freshness from a ledger node's acknowledgement to the public node's answer.

@@ -47,7 +47,7 @@ func (h *handler) near(w http.ResponseWriter, req *http.Request) {
 			if n == q.limit {
 				break
 			}
-			if q.accepts(s.Entry(ht).Stat()) {
+			if q.accepts(s.At(int(ht.Pos)).Stat()) {
 				hits[n] = ht
 				n++
 			}
@@ -62,7 +62,7 @@ func (h *handler) near(w http.ResponseWriter, req *http.Request) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = s.Entry(ht).AppendV2(b, ht.Dist(), true)
+			b = s.At(int(ht.Pos)).AppendV2(b, ht.Dist(), true)
 		}
 		*hp = hits[:0]
 		hitPool.Put(hp)

@@ -252,11 +252,6 @@ func (s *Snapshot) Gather(hits []Hit, out []*Entry) ([]*Entry, int) {
 	return out, size
 }
 
-// Entry is the entry of h, a hit of s's Near: what At(h.Pos) returns,
-// read from the grid-ordered tree (the hits of one answer lie in a few of
-// its chunks).
-func (s *Snapshot) Entry(h Hit) *Entry { return s.geoAt(int(h.g)) }
-
 // gatherTouch switches touchRecords on (a variable for the benchmarks'
 // pairs).
 var gatherTouch = true

@@ -140,13 +140,6 @@ func sameSnapshot(t *testing.T, got, want *Snapshot, rng *rand.Rand) {
 		if g, x := codesOf(got.Near(w.Lat, w.Lng, m, nil)), codesOf(want.Near(w.Lat, w.Lng, m, nil)); !slices.Equal(g, x) {
 			t.Fatalf("Near(%v,%v,%v) = %v, want %v", w.Lat, w.Lng, m, g, x)
 		}
-		hits := got.Near(w.Lat, w.Lng, m, nil)
-		es, _ := got.Gather(hits, nil)
-		for k, h := range hits {
-			if e := got.At(int(h.Pos)); got.Entry(h) != e || es[k] != e {
-				t.Fatalf("Near(%v,%v,%v): hit %d's entry is not At(%d)", w.Lat, w.Lng, m, k, h.Pos)
-			}
-		}
 		for _, q := range []string{w.Place().Sido + " " + w.Place().Sigungu + " " + w.Place().Dong, w.Place().Sigungu + " " + w.Place().Road} {
 			ge, gerr := got.ByAddress(q)
 			we, werr := want.ByAddress(q)

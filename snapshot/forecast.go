@@ -316,7 +316,7 @@ func (s *Snapshot) Expire(now time.Time) (*Snapshot, []*Entry) {
 	var ns *Snapshot
 	clone := func() {
 		if ns == nil {
-			ns = &Snapshot{version: s.version, asOf: s.asOf, n: s.n, dir: s.dir, gdir: s.gdir, selling: slices.Clone(s.selling),
+			ns = &Snapshot{version: s.version, asOf: s.asOf, n: s.n, dir: s.dir, selling: slices.Clone(s.selling),
 				reg: s.reg, summary: s.summary, sgg: s.sgg, sales: s.sales}
 		}
 	}

@@ -46,7 +46,6 @@ type grid struct {
 	lng        []float64
 	cos        []float64 // cos(lat), precomputed: half the trigonometry of a query
 	idx        []int32   // position of the point in the snapshot's code order
-	pos        []int32   // the inverse: grid position of each code position (-1: none)
 }
 
 func cellOf(lat, lng float64) (row, col int, ok bool) {
@@ -113,19 +112,7 @@ func newGrid(entries func(i int) *Entry, n, div int) *grid {
 		g.cos[j] = math.Cos(p.lat * math.Pi / 180)
 	}
 	g.setRows()
-	g.setPos(n)
 	return g
-}
-
-// setPos sets pos for a snapshot of n outlets.
-func (g *grid) setPos(n int) {
-	g.pos = make([]int32, n)
-	for i := range g.pos {
-		g.pos[i] = -1
-	}
-	for j, i := range g.idx {
-		g.pos[i] = int32(j)
-	}
 }
 
 // setRows sets where each row of cells starts in keys. A query searches
@@ -156,7 +143,6 @@ func Haversine(lat1, lng1, lat2, lng2 float64) float64 {
 // Hit is one result of a radius query.
 type Hit struct {
 	Pos int32   // position in code order
-	g   int32   // position in grid order (Snapshot.gdir)
 	h   float64 // haversine of the central angle: orders like the distance
 }
 
@@ -205,7 +191,7 @@ func (g *grid) near(lat, lng, m float64, buf []Hit) []Hit {
 			s1 := math.Sin((plat - lat) * rad / 2)
 			s2 := math.Sin((plng - lng) * rad / 2)
 			if h := s1*s1 + cq*g.cos[j]*s2*s2; h <= hMax {
-				buf = append(buf, Hit{Pos: g.idx[j], g: int32(j), h: h})
+				buf = append(buf, Hit{Pos: g.idx[j], h: h})
 			}
 		}
 	}
@@ -225,22 +211,12 @@ func (g *grid) near(lat, lng, m float64, buf []Hit) []Hit {
 // Gather appends the entries of hits to out and returns them with the
 // size of their v1 records. It is a separate pass so that the look-ups of
 // all hits overlap (memory-level parallelism): at 540,000 outlets nearly
-// every entry a hit reads is a cache miss, and an encoding loop that
-// follows each look-up by a record's copy waits for them one by one. For
-// the same reason it reads the records' text ahead (touchRecords). The
-// entries come from the grid-ordered tree: the hits of a row of cells are
-// neighbours there, so an answer reads a few of its chunks, where the
-// code-ordered tree cost a chunk (a cache miss, which the entry's own miss
-// waited for) a hit.
+// every chunk and entry a hit reads is a cache miss, and an encoding loop
+// that follows each look-up by a record's copy waits for them one by one.
+// For the same reason it reads the records' text ahead (touchRecords).
 func (s *Snapshot) Gather(hits []Hit, out []*Entry) ([]*Entry, int) {
-	if gatherGeo {
-		for _, h := range hits {
-			out = append(out, s.geoAt(int(h.g)))
-		}
-	} else {
-		for _, h := range hits {
-			out = append(out, s.At(int(h.Pos)))
-		}
+	for _, h := range hits {
+		out = append(out, s.At(int(h.Pos)))
 	}
 	size := 0
 	for _, e := range out {
@@ -255,10 +231,6 @@ func (s *Snapshot) Gather(hits []Hit, out []*Entry) ([]*Entry, int) {
 // gatherTouch switches touchRecords on (a variable for the benchmarks'
 // pairs).
 var gatherTouch = true
-
-// gatherGeo makes Gather read the entries from the grid-ordered tree
-// (else from the code-ordered one; a variable for the benchmarks' pairs).
-var gatherGeo = true
 
 // touchAhead bounds the records touchRecords reads ahead: 64 records' ~250
 // lines stay in the first-level cache (48 KiB here) until they are copied,

@@ -146,7 +146,6 @@ func (s *Snapshot) merge(c *changeSet, asOf time.Time) *Snapshot {
 	nr := &registry{hasGu: hasGu, unplaced: left}
 	var codes codeIndex
 	var geo *grid
-	var gdir []*group
 	var wg sync.WaitGroup
 	wg.Go(func() { codes = reg.codes.merge(ns.At, remap, at) })
 	wg.Go(func() {
@@ -155,11 +154,10 @@ func (s *Snapshot) merge(c *changeSet, asOf time.Time) *Snapshot {
 		} else { // finer cells (twice in a load of 540,000): that index alone is built again
 			geo = newGrid(ns.At, n, div)
 		}
-		gdir = layoutTree(geo.idx, func(i int) *Entry { return all[i] })
 	})
 	ns.sgg = nr.mergeSigungu(reg, s, ns, c, remap, at)
 	wg.Wait()
-	nr.codes, nr.geo, ns.gdir = codes, geo, gdir
+	nr.codes, nr.geo = codes, geo
 	nr.places = <-places
 	ns.reg = nr
 	merges.Add(1)
@@ -271,7 +269,6 @@ func (g *grid) merge(get func(int) *Entry, remap, at []int32) *grid {
 		}
 	}
 	m.setRows()
-	m.setPos(len(remap) + len(at))
 	return m
 }
 

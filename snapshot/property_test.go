@@ -125,7 +125,6 @@ func sameSnapshot(t *testing.T, got, want *Snapshot, rng *rand.Rand) {
 			t.Fatalf("Lookup(%s) is not At(%d)", w.Code(), i)
 		}
 	}
-	checkGeoTree(t, got)
 	gn, gs := got.Summary()
 	wn, ws := want.Summary()
 	if gn != wn || fmt.Sprint(gs) != fmt.Sprint(ws) {
@@ -154,37 +153,6 @@ func sameSnapshot(t *testing.T, got, want *Snapshot, rng *rand.Rand) {
 				t.Fatalf("Places(%q) = %v, want %v", p, g, x)
 			}
 		}
-	}
-}
-
-// checkGeoTree fails unless s's grid-ordered tree holds, at each grid
-// position, the entry its code position holds, and pos inverts idx.
-func checkGeoTree(t *testing.T, s *Snapshot) {
-	t.Helper()
-	g := s.reg.geo
-	if len(g.pos) != s.Len() {
-		t.Fatalf("grid pos has %d positions, want %d", len(g.pos), s.Len())
-	}
-	in := 0
-	for i, j := range g.pos {
-		if j < 0 {
-			continue
-		}
-		in++
-		if int(g.idx[j]) != i {
-			t.Fatalf("grid pos[%d] = %d, idx there %d", i, j, g.idx[j])
-		}
-	}
-	if in != len(g.idx) {
-		t.Fatalf("grid pos names %d points, idx %d", in, len(g.idx))
-	}
-	for j, i := range g.idx {
-		if s.geoAt(j) != s.At(int(i)) {
-			t.Fatalf("grid-ordered entry %d is not At(%d)", j, i)
-		}
-	}
-	if n := (len(g.idx) + chunkSize - 1) >> chunkBits; n > 0 && len(s.gdir) != (n+groupSize-1)>>groupBits {
-		t.Fatalf("%d groups in the grid-ordered tree for %d points", len(s.gdir), len(g.idx))
 	}
 }
 

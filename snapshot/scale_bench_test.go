@@ -359,8 +359,8 @@ func BenchmarkDeliveredAB(b *testing.B) {
 		for _, v := range abVariants {
 			for _, n := range []int{26_263, 540_000} {
 				b.Run(fmt.Sprintf("round=%d/v=%s/outlets=%d", round, v.name, n), func(b *testing.B) {
-					defer func() { gatherTouch, gatherGeo = true, true }()
-					gatherTouch, gatherGeo = v.touch, v.geo
+					defer func() { gatherTouch = true }()
+					gatherTouch = v.touch
 					s := delivered(n)
 					if v.compact > 0 {
 						s = compacted(n, v.compact == 2)
@@ -375,9 +375,8 @@ func BenchmarkDeliveredAB(b *testing.B) {
 var abVariants = []struct {
 	name    string
 	touch   bool
-	geo     bool // Gather reads the grid-ordered tree
-	compact int  // 1: entries in grid order, 2: and their text
-}{{"touch", true, false, 0}, {"geo+touch", true, true, 0}, {"geo+touch+compact", true, true, 2}}
+	compact int // 1: entries in grid order, 2: and their text
+}{{"main", false, 0}, {"touch", true, 0}, {"compact", false, 1}, {"compact+text", false, 2}, {"compact+text+touch", true, 2}}
 
 // compacted is compactedCopy of delivered(n), made once per process.
 func compacted(n int, text bool) *Snapshot {
@@ -419,11 +418,10 @@ func answerCore(b *testing.B, s *Snapshot, n int) {
 	var buf []byte
 	b.ResetTimer()
 	cpu0 := cpuTime()
-	i, hitsN := 0, 0
+	i := 0
 	for b.Loop() {
 		p := pts[i%len(pts)]
 		hits = s.Near(p.lat, p.lng, m, hits[:0])
-		hitsN += len(hits)
 		var size int
 		es, size = s.Gather(hits, es[:0])
 		buf = slices.Grow(buf[:0], size)
@@ -433,7 +431,6 @@ func answerCore(b *testing.B, s *Snapshot, n int) {
 		i++
 	}
 	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
-	b.ReportMetric(float64(hitsN)/float64(b.N), "hits/op")
 }
 
 // compactedCopy is s with its entries copied in the order of its geo

@@ -212,13 +212,6 @@ type Snapshot struct {
 	asOf    time.Time
 	n       int
 	dir     []*group // code order: entry i is dir[i>>12][i>>6&63][i&63]
-	// gdir holds the same entries in the order of the geo grid (entry j
-	// is the one at reg.geo.idx[j]), copied on write alongside dir: a
-	// radius answer's entries then come from a few chunks (the hits of a
-	// row of cells are neighbours in it) instead of one chunk each (at
-	// 540,000 outlets a chunk read in code order is a cache miss, and the
-	// entry's own miss waited for it).
-	gdir []*group
 	// selling marks the chunks that may hold an entry with a sell-out time
 	// (the ones Expire must look at): set when such an entry comes in,
 	// cleared by Expire. Copied on write, like summary.
@@ -242,7 +235,7 @@ func (s *Snapshot) finish() *Snapshot {
 // new as_of. The caches of the version are not carried over (v2 bodies
 // embed as_of); the registry's are.
 func (s *Snapshot) confirmed(asOf time.Time) *Snapshot {
-	ns := &Snapshot{version: s.version, asOf: asOf, n: s.n, dir: s.dir, gdir: s.gdir, selling: s.selling, reg: s.reg, summary: s.summary, sgg: s.sgg, sales: s.sales}
+	ns := &Snapshot{version: s.version, asOf: asOf, n: s.n, dir: s.dir, selling: s.selling, reg: s.reg, summary: s.summary, sgg: s.sgg, sales: s.sales}
 	return ns.finish()
 }
 
@@ -321,41 +314,23 @@ func (s *Snapshot) chunk(c int) *chunk { return s.dir[c>>groupBits][c&(groupSize
 // nChunks is the number of chunks.
 func (s *Snapshot) nChunks() int { return (s.n + chunkSize - 1) >> chunkBits }
 
-// geoAt returns the j-th outlet in grid order (the grid's idx[j]).
-func (s *Snapshot) geoAt(j int) *Entry {
-	return s.gdir[j>>(chunkBits+groupBits)][j>>chunkBits&(groupSize-1)][j&(chunkSize-1)]
-}
-
 // set puts e at position i of s, a copy of old being changed: the first
-// change to a chunk copies it, its group and the directory from old; the
-// same in the grid-ordered tree.
+// change to a chunk copies it, its group and the directory from old.
 func (s *Snapshot) set(old *Snapshot, i int, e *Entry) {
-	setIn(&s.dir, old.dir, i, e)
-	if j := old.reg.geo.pos[i]; j >= 0 {
-		setIn(&s.gdir, old.gdir, int(j), e)
-	}
-}
-
-// setIn puts e at position i of the tree dir, a copy of old being
-// changed (copying the chunk, its group and the directory at the first
-// change to them).
-func setIn(dir *[]*group, old []*group, i int, e *Entry) {
-	d := *dir
-	if &d[0] == &old[0] {
-		d = slices.Clone(old)
-		*dir = d
+	if len(s.dir) > 0 && &s.dir[0] == &old.dir[0] {
+		s.dir = slices.Clone(old.dir)
 	}
 	c := i >> chunkBits
 	g, k := c>>groupBits, c&(groupSize-1)
-	if d[g] == old[g] {
-		cp := *old[g]
-		d[g] = &cp
+	if s.dir[g] == old.dir[g] {
+		cp := *old.dir[g]
+		s.dir[g] = &cp
 	}
-	if d[g][k] == old[g][k] {
-		cp := *old[g][k]
-		d[g][k] = &cp
+	if s.dir[g][k] == old.dir[g][k] {
+		cp := *old.dir[g][k]
+		s.dir[g][k] = &cp
 	}
-	d[g][k][i&(chunkSize-1)] = e
+	s.dir[g][k][i&(chunkSize-1)] = e
 }
 
 // Lookup finds an outlet by code.
@@ -539,7 +514,6 @@ func fromEntries(entries []*Entry, version int64, asOf time.Time) *Snapshot {
 		}
 	}
 	s.reg.geo = buildGrid(s.At, s.n)
-	s.gdir = layoutTree(s.reg.geo.idx, s.At)
 	s.reg.places = <-places
 	return s.finish()
 }
@@ -556,24 +530,6 @@ func (s *Snapshot) layout(entries []*Entry) {
 		copy(ch[:], entries[i:])
 		s.dir[c>>groupBits][c&(groupSize-1)] = ch
 	}
-}
-
-// layoutTree is the tree of the entries at the code positions idx, in
-// that order (the grid-ordered tree, gdir).
-func layoutTree(idx []int32, at func(int) *Entry) []*group {
-	var dir []*group
-	for j := 0; j < len(idx); j += chunkSize {
-		c := j >> chunkBits
-		if c&(groupSize-1) == 0 {
-			dir = append(dir, new(group))
-		}
-		ch := new(chunk)
-		for k, i := range idx[j:min(j+chunkSize, len(idx))] {
-			ch[k] = at(int(i))
-		}
-		dir[c>>groupBits][c&(groupSize-1)] = ch
-	}
-	return dir
 }
 
 // apply returns a new snapshot with the changes applied (copy-on-write), and
@@ -751,7 +707,7 @@ func (s *Snapshot) rebuild(c *changeSet, asOf time.Time) (*Snapshot, []*Entry) {
 // changes fall in, their groups, the directory and the counts, and shares
 // the rest.
 func (s *Snapshot) patch(c *changeSet, asOf time.Time) *Snapshot {
-	ns := &Snapshot{version: c.version, asOf: asOf, n: s.n, dir: s.dir, gdir: s.gdir, reg: s.reg, sales: c.sales}
+	ns := &Snapshot{version: c.version, asOf: asOf, n: s.n, dir: s.dir, reg: s.reg, sales: c.sales}
 	sum := *s.summary
 	ns.summary = &sum
 	ns.sgg = slices.Clone(s.sgg)

@@ -238,6 +238,12 @@ func (n *Node) registerProcessMetrics() {
 		collectors.MetricsScheduler, collectors.MetricsGC,
 		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/cpu/classes/(gc/total|total|user):`)})),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if runQueueAvailable() {
+		rq := newRunQueueWait("/proc/self/task")
+		n.Registry.MustRegister(metric.CounterFunc("publicmask_process_run_queue_wait_seconds_total",
+			"Time the process's threads were runnable but waiting for a core of the operating system (the kernel's schedstat, summed over threads): beside process_cpu_seconds_total, whether a tail was this process's work or a machine busy with other work.",
+			func() float64 { s, _ := rq.seconds(); return s }))
+	}
 	if f := n.cfg.LogDropped; f != nil {
 		n.Registry.MustRegister(metric.CounterFunc("publicmask_log_lines_dropped_total",
 			"Log lines dropped because the log output did not keep up.", func() float64 { return float64(f()) }))

@@ -307,6 +307,9 @@ func (n *Node) startLedger(ctx, bg context.Context, keyer *rrn.Keyer) error {
 		// SQLite has one writer, but a batch waiting for its flush to
 		// disk need not hold it: a second writer runs the next batch.
 		lc.Writers = 2
+		// Below capacity a batch waits a moment for company rather than
+		// commit a few sales alone (ledger.gather).
+		lc.GatherWait, lc.GatherBelow = 3*time.Millisecond, 32
 		// Only this process writes the file, and it forgets a token it
 		// revokes at once: the cache's expiry, which bounds how late
 		// another node's revocation is seen, would only cost a store

@@ -238,6 +238,12 @@ func (n *Node) registerProcessMetrics() {
 		collectors.MetricsScheduler, collectors.MetricsGC,
 		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/cpu/classes/(gc/total|total|user):`)})),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if runQueueAvailable() {
+		rq := newRunQueueWait("/proc/self/task")
+		n.Registry.MustRegister(metric.CounterFunc("publicmask_process_run_queue_wait_seconds_total",
+			"Time the process's threads were runnable but waiting for a core of the operating system (the kernel's schedstat, summed over threads): beside process_cpu_seconds_total, whether a tail was this process's work or a machine busy with other work.",
+			func() float64 { s, _ := rq.seconds(); return s }))
+	}
 	if f := n.cfg.LogDropped; f != nil {
 		n.Registry.MustRegister(metric.CounterFunc("publicmask_log_lines_dropped_total",
 			"Log lines dropped because the log output did not keep up.", func() float64 { return float64(f()) }))
@@ -307,6 +313,9 @@ func (n *Node) startLedger(ctx, bg context.Context, keyer *rrn.Keyer) error {
 		// SQLite has one writer, but a batch waiting for its flush to
 		// disk need not hold it: a second writer runs the next batch.
 		lc.Writers = 2
+		// Below capacity a batch waits a moment for company rather than
+		// commit a few sales alone (ledger.gather).
+		lc.GatherWait, lc.GatherBelow = 3*time.Millisecond, 32
 		// Only this process writes the file, and it forgets a token it
 		// revokes at once: the cache's expiry, which bounds how late
 		// another node's revocation is seen, would only cost a store

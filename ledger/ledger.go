@@ -43,6 +43,12 @@ type Config struct {
 	// Writers is how many batches may commit at once (default 1: SQLite has
 	// one writer; PostgreSQL gains from a few).
 	Writers int
+	// GatherWait, if > 0, holds a batch of fewer than GatherBelow
+	// requests until GatherWait after its first request was queued, so
+	// that below capacity a commit carries more than a few sales (gather
+	// in batch.go). 0: a writer starts at once with what is queued.
+	GatherWait  time.Duration
+	GatherBelow int
 	// RetentionWeeks is how many past weeks of person-week rows are kept
 	// besides the current week (default 2).
 	RetentionWeeks int
@@ -63,6 +69,7 @@ type Ledger struct {
 	m         *metrics
 
 	queue   chan *op
+	gap     arrivalGap   // between requests, for gather (Config.GatherWait)
 	mu      sync.RWMutex // guards closed against sends racing Close
 	closed  bool
 	writers sync.WaitGroup

@@ -170,3 +170,10 @@ subprocess.run(["sync", *files], check=True)
 print(f"{last_t - t0:.1f} {(last[0] - w0) / 1e6:.0f} {time.monotonic() - t1:.2f}")
 PY
 }
+
+# counter_delta BEFORE AFTER METRIC: how much a counter (summed over its
+# series) grew between two /metrics scrapes; n/a when it is in neither.
+counter_delta() {
+	awk -v m="$3" 'FNR == 1 { f++ } ($1 == m || index($1, m "{") == 1) { v[f] += $NF; seen = 1 }
+		END { if (seen) printf "%.1f", v[2] - v[1]; else print "n/a" }' "$1" "$2"
+}

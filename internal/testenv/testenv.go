@@ -58,6 +58,8 @@ func NewWith(t testing.TB, opt Options) *Env {
 	l, err := ledger.New(ledger.Config{
 		Store: st, Policy: policy.NewHolder(pol), Keyer: keyer, Clock: e.Clock, AdminToken: e.AdminToken,
 		Writers: 2, // as serve runs SQLite: the next batch runs while one is flushed
+		// and as serve, a small batch waits a moment for company (ledger.gather)
+		GatherWait: 3 * time.Millisecond, GatherBelow: 32,
 		OnCommit: func(ch []publicmask.Outlet) {
 			if opt.OnCommit != nil {
 				opt.OnCommit(ch)

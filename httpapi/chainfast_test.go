@@ -246,20 +246,7 @@ func TestLeanTokenRevokedOnTheConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := newServer(Config{Logger: benchLogger()}, led)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 90 * time.Second}
-	ll := srv.LeanListener(ln, hs)
-	go hs.Serve(ll)
-	t.Cleanup(func() { hs.Close() })
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	br := bufio.NewReader(c)
+	ll, c, br := dialLean(t, srv)
 	body := `{"txn_id":"t-0000000001","buyer":"` + testenv.ID("830101", '1', 1) + `","quantity":2}`
 	sale := func(tok string) string {
 		return "POST /api/v2/outlet/sales HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + tok +
@@ -290,20 +277,7 @@ func TestLeanRequestInfoNotCarriedOver(t *testing.T) {
 	logs := &syncBuffer{}
 	led, tok := saleEnv(t)
 	srv := newServer(Config{Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))}, led)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 90 * time.Second}
-	ll := srv.LeanListener(ln, hs)
-	go hs.Serve(ll)
-	t.Cleanup(func() { hs.Close() })
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	br := bufio.NewReader(c)
+	ll, c, br := dialLean(t, srv)
 	good := `{"txn_id":"t-0000000001","buyer":"` + testenv.ID("830101", '1', 1) + `","quantity":2}`
 	sale := func(head, body string) string {
 		return "POST /api/v2/outlet/sales HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + tok + "\r\n" + head +
@@ -356,4 +330,24 @@ func TestLeanRequestInfoNotCarriedOver(t *testing.T) {
 			t.Errorf("line %d: error %v", i, m["error"])
 		}
 	}
+}
+
+// dialLean serves srv's handler through its lean listener on a port of
+// its own and dials one connection to it, closed when the test ends.
+func dialLean(t *testing.T, srv *Server) (*LeanListener, net.Conn, *bufio.Reader) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 90 * time.Second}
+	ll := srv.LeanListener(ln, hs)
+	go hs.Serve(ll)
+	t.Cleanup(func() { hs.Close() })
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return ll, c, bufio.NewReader(c)
 }

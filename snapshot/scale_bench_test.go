@@ -258,22 +258,7 @@ func BenchmarkImportBodyTail(b *testing.B) {
 func BenchmarkDelivered(b *testing.B) {
 	for _, n := range []int{26_263, 540_000} {
 		b.Run(fmt.Sprintf("outlets=%d", n), func(b *testing.B) {
-			outlets := seed.Outlets(seed.Options{Seed: 2020, Count: n})
-			for i := range outlets {
-				outlets[i].Version = int64(i + 1)
-			}
-			s := build(outlets, int64(n), t0)
-			slices.SortFunc(outlets, func(a, b publicmask.Outlet) int { return strings.Compare(a.Code, b.Code) })
-			v := int64(n)
-			for start := 0; start < n; start += 2000 {
-				list := slices.Clone(outlets[start:min(start+2000, n)])
-				for i := range list {
-					v++
-					list[i].Stock, list[i].StockAt, list[i].UpdatedAt, list[i].Version = 100+i%150, t0, t0, v
-				}
-				s, _ = s.apply(list, t0)
-			}
-			outlets = nil
+			s := deliver(n)
 			var ms runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&ms)
@@ -300,6 +285,14 @@ func delivered(n int) *Snapshot {
 	if s, ok := deliveredCache[n]; ok {
 		return s
 	}
+	s := deliver(n)
+	deliveredCache[n] = s
+	return s
+}
+
+// deliver builds the snapshot of n generated outlets and stocks them by
+// batches of 2,000 changes in code order, as the opening deliveries do.
+func deliver(n int) *Snapshot {
 	outlets := seed.Outlets(seed.Options{Seed: 2020, Count: n})
 	for i := range outlets {
 		outlets[i].Version = int64(i + 1)
@@ -315,7 +308,6 @@ func delivered(n int) *Snapshot {
 		}
 		s, _ = s.apply(list, t0)
 	}
-	deliveredCache[n] = s
 	return s
 }
 

@@ -212,15 +212,17 @@ func remaining(per *Period, date string, ps Person) int {
 // nextDate is the first date after date on which person i could buy one
 // mask: this week's usage counts until the week ends, then a fresh week.
 func (p *Policy) nextDate(date string, persons []Person, i int) string {
-	week := weekOf(date)
+	a := aheadOf(date)
+	week := a.days[0].week
 	for k := 1; k <= nextDateHorizon; k++ {
-		d := addDays(date, k)
+		dk := a.days[k]
+		d := dk.date
 		per := p.periodOn(d)
 		if !per.open() {
 			continue
 		}
 		u := persons[i].Week
-		if weekOf(d) != week {
+		if dk.week != week {
 			u = Usage{}
 		}
 		if judge(per, d, persons, i, u, 1) == "" {

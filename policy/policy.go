@@ -276,7 +276,13 @@ func (per *Period) ownDay(date string, year int) bool {
 	if len(per.Rotation) == 0 || per.isWeekend(date) {
 		return true
 	}
-	return slices.Contains(per.digitsOn(weekdayOf(date)), lastDigit(year))
+	wd, digit := dayNames[weekdayOf(date)], lastDigit(year)
+	for _, r := range per.Rotation {
+		if r.Day == wd && slices.Contains(r.Digits, digit) {
+			return true
+		}
+	}
+	return false
 }
 
 func lastDigit(year int) int { return ((year % 10) + 10) % 10 }

@@ -66,3 +66,45 @@ func TestDayCacheFarDatesDoNotPoisonToday(t *testing.T) {
 		}
 	}
 }
+
+// TestAheadAgrees: a date's horizon (aheadOf, what a refusal's NextDate
+// looks at) holds the days addDays and WeekStart give, whatever the date
+// (month and year ends, a leap day, Seoul's daylight saving of 1987–88),
+// and dayOfDate answers its days from it as the formulas do.
+func TestAheadAgrees(t *testing.T) {
+	for _, date := range []string{"2020-03-11", "2020-02-20", "2020-12-25", "2019-12-31", "1987-05-01", "1988-10-01", "2026-12-03", "2100-02-20"} {
+		a := aheadOf(date)
+		if a.date != date || lastAhead.Load() != a {
+			t.Fatalf("aheadOf(%s) = %s, not kept", date, a.date)
+		}
+		for k, d := range a.days {
+			want := addDays(date, k)
+			p, _ := parseDate(want)
+			if d.date != want || d.weekday != p.Weekday() || d.week != WeekStart(p).Format(dateLayout) ||
+				d.start != p.Unix() || d.end != p.AddDate(0, 0, 1).Unix() {
+				t.Fatalf("aheadOf(%s).days[%d] = %+v, want %s (%v, week of %s)", date, k, *d, want, p.Weekday(), WeekStart(p).Format(dateLayout))
+			}
+			if got := dayOfDate(want); got.date != want || got.week != d.week || got.weekday != d.weekday {
+				t.Fatalf("dayOfDate(%s) = %+v", want, *got)
+			}
+		}
+	}
+}
+
+// TestRefusalKeepsToday: judging a refused purchase looks two weeks ahead
+// for its NextDate; the sale's own day stays the cached one, so that the
+// next sale's Date does not parse and format it again.
+func TestRefusalKeepsToday(t *testing.T) {
+	p := Standard()
+	at := kst(t, "2020-03-11 09:00:00") // a Wednesday: birth years ending 3 or 8
+	d := p.Check(at, pharmacy, []Person{buyer(1981, 2)})
+	if d.OK || d.Reason != ReasonNotEligibleToday || d.Persons[0].NextDate == "" {
+		t.Fatalf("Check = %+v, want refused with a next date", d)
+	}
+	if got := lastDay.Load(); got == nil || got.date != "2020-03-11" {
+		t.Fatalf("the last day after a refusal is %v, want 2020-03-11", got)
+	}
+	if got := Date(at); got != "2020-03-11" {
+		t.Fatalf("Date = %s", got)
+	}
+}

@@ -2,7 +2,6 @@ package rush
 
 import (
 	"encoding/json"
-	"io"
 	"math"
 	"net/http"
 	"net/url"
@@ -45,19 +44,17 @@ func (e *engine) forecastProbe(o *outletState, soldAt time.Time) {
 	defer e.probeWG.Done()
 	want := soldAt.Truncate(time.Microsecond)
 	deadline := time.Now().Add(10 * time.Second)
-	path := e.readBase + "/api/v2/outlets/" + url.PathEscape(o.code)
+	path := "/api/v2/outlets/" + url.PathEscape(o.code)
 	for time.Now().Before(deadline) {
-		resp, err := e.probeC.Get(path)
+		status, b, err := e.probeGet(path)
 		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
 			var rec struct {
 				UpdatedAt time.Time `json:"updated_at"`
 				Forecast  *struct {
 					SelloutAt *time.Time `json:"sellout_at"`
 				} `json:"forecast"`
 			}
-			if resp.StatusCode == http.StatusOK && json.Unmarshal(b, &rec) == nil && !rec.UpdatedAt.Before(want) {
+			if status == http.StatusOK && json.Unmarshal(b, &rec) == nil && !rec.UpdatedAt.Before(want) {
 				o.mu.Lock()
 				o.halfRead = true
 				if rec.Forecast != nil && rec.Forecast.SelloutAt != nil {

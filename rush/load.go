@@ -156,7 +156,7 @@ type engine struct {
 	end       time.Time
 
 	salesC, readsC, probeC, streamC *http.Client
-	rawSales, rawReads              *rawClient // sales and reads on plain http
+	rawSales, rawReads, rawProbes   *rawClient // sales, reads and freshness probes on plain http
 
 	outlets []*outletState
 	byCode  map[string]*outletState
@@ -210,13 +210,15 @@ func newEngine(cfg *Config, base string, rules *dayRules, runID string) *engine 
 		rawSales: newRawClient(cfg.Timeout, cfg.SalesWorkers+8),
 		rawReads: newRawClient(30*time.Second, cfg.ReadWorkers+8),
 		probeC:   newClient(72, 5*time.Second),
-		streamC:  newClient(cfg.Streams+2, 0),
-		byCode:   map[string]*outletState{},
-		kinds:    map[string]*readKind{},
-		outcomes: map[string]map[string]int64{},
-		errorsBy: map[string]int64{},
-		probeSem: make(chan struct{}, 64),
-		buyers:   map[string][]ackRec{},
+		// As probeC: 64 probes in flight and the forecast's, 5 s each.
+		rawProbes: newRawClient(5*time.Second, 72),
+		streamC:   newClient(cfg.Streams+2, 0),
+		byCode:    map[string]*outletState{},
+		kinds:     map[string]*readKind{},
+		outcomes:  map[string]map[string]int64{},
+		errorsBy:  map[string]int64{},
+		probeSem:  make(chan struct{}, 64),
+		buyers:    map[string][]ackRec{},
 	}
 	for _, k := range readKinds {
 		e.kinds[k] = &readKind{}

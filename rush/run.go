@@ -126,6 +126,7 @@ func prepare(ctx context.Context, cfg *Config, tg *target, rules *dayRules) (*en
 	e := newEngine(cfg, tg.base, rules, runID)
 	defer e.rawSales.closeIdle()
 	defer e.rawReads.closeIdle()
+	defer e.rawProbes.closeIdle()
 	e.readBase, e.sellBases = tg.readBase, tg.targets
 	var weights []float64
 	var stocked []string

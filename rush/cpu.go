@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 )
@@ -19,6 +20,7 @@ type CPUReport struct {
 	ServerUsPerSale    float64 `json:"server_us_per_sale,omitempty"` // per acknowledged sale
 	GeneratorSeconds   float64 `json:"generator_s"`
 	GeneratorUsPerReq  float64 `json:"generator_us_per_request"` // per request sent (sales and reads)
+	GeneratorProcs     int     `json:"generator_procs"`          // GOMAXPROCS of the generator
 	IncludesServer     bool    `json:"generator_includes_server,omitempty"`
 	ServerReadError    string  `json:"server_read_error,omitempty"`
 	GeneratorReadError string  `json:"generator_read_error,omitempty"`
@@ -73,7 +75,7 @@ func startCPU(pid int) *cpuMeter {
 
 // stop fills the report from what was used since start.
 func (m *cpuMeter) stop(sales, requests int64, own bool) CPUReport {
-	r := CPUReport{ServerPID: m.pid, IncludesServer: own}
+	r := CPUReport{ServerPID: m.pid, IncludesServer: own, GeneratorProcs: runtime.GOMAXPROCS(0)}
 	round := func(v float64) float64 { return math.Round(v*10) / 10 }
 	if self1, err := procCPU("self"); err == nil && m.selfErr == nil {
 		r.GeneratorSeconds = math.Round((self1-m.self0)*100) / 100

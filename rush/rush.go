@@ -18,6 +18,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -48,6 +49,7 @@ type Config struct {
 	Gzip         bool          // ask for gzip on public reads
 	DebugAddr    string        // own server: pprof listener
 	ServerPID    int           // with Target: the server's process on this machine, for its CPU per sale
+	Procs        int           // CPUs the generator runs on (GOMAXPROCS), set by Main; 0 = its default (procs)
 	Quiet        bool          // no progress line
 	Progress     io.Writer     // progress line and summary; default os.Stderr
 }
@@ -101,11 +103,15 @@ func Main(args []string) error {
 	fs.StringVar(&c.DebugAddr, "debug-addr", "", "without --target: pprof listener of the server, e.g. 127.0.0.1:6060")
 	fs.BoolVar(&c.Quiet, "quiet", false, "no progress line")
 	fs.IntVar(&c.ServerPID, "server-pid", 0, "with --target: the server's process id on this machine; the report gives its CPU per acknowledged sale over the load phase")
+	fs.IntVar(&c.Procs, "procs", 0, "CPUs the generator's Go runtime uses (GOMAXPROCS); default with --target 1 (unless GOMAXPROCS is set), else all")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("rush: unexpected argument %q", fs.Arg(0))
+	}
+	if n := c.procs(os.Getenv("GOMAXPROCS")); n > 0 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(n))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -124,6 +130,24 @@ func Main(args []string) error {
 		return fmt.Errorf("rush: %d invariant violation(s), first: %s", n, rep.Violations[0])
 	}
 	return nil
+}
+
+// procs is the GOMAXPROCS Main runs the rush with, 0 = as the runtime
+// chose: --procs when given; else 1 against a --target, unless the
+// environment's GOMAXPROCS says otherwise. The generator shares the
+// machine with the server it measures: at the rates of DESIGN.md §5 its
+// load fits in one core (~40 µs a request), and a second P only adds
+// spinning threads and their wake-ups — the generator's CPU a request in
+// a capacity rush was ~18% lower on one P (BENCHMARKS.md, cpu16). An
+// in-process server (no --target) keeps every CPU.
+func (c *Config) procs(env string) int {
+	switch {
+	case c.Procs > 0:
+		return c.Procs
+	case c.Target != "" && env == "":
+		return 1
+	}
+	return 0
 }
 
 func (c *Config) progress() io.Writer {

@@ -125,7 +125,81 @@ func Write(w http.ResponseWriter, b Body) {
 		h.Set("WWW-Authenticate", `Bearer realm="publicmask"`)
 	}
 	h.Set("Cache-Control", "no-store")
+	if out, ok := appendBody(make([]byte, 0, 256), b); ok {
+		WriteJSONBytes(w, status, out)
+		return
+	}
 	WriteJSON(w, status, b)
+}
+
+// appendBody appends b as json.Marshal encodes it, when every string in it
+// is plain (plainString) and it names no candidates; false otherwise, and
+// the caller marshals. A refused sale's body (about one sale in six in a
+// capacity rush) went through encoding/json's reflection.
+func appendBody(dst []byte, b Body) ([]byte, bool) {
+	if len(b.Candidates) > 0 {
+		return dst, false
+	}
+	d := &b.Error
+	if !plainString(d.Code) || !plainString(d.Message) {
+		return dst, false
+	}
+	dst = append(dst, `{"error":{"code":"`...)
+	dst = append(dst, d.Code...)
+	dst = append(dst, `","message":"`...)
+	dst = append(dst, d.Message...)
+	dst = append(dst, '"')
+	if len(d.Persons) > 0 {
+		dst = append(dst, `,"persons":[`...)
+		for i := range d.Persons {
+			p := &d.Persons[i]
+			if !plainString(p.Role) || p.Reason != nil && !plainString(*p.Reason) || p.NextDate != nil && !plainString(*p.NextDate) {
+				return dst, false
+			}
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `{"role":"`...)
+			dst = append(dst, p.Role...)
+			dst = append(dst, `","eligible":`...)
+			dst = strconv.AppendBool(dst, p.Eligible)
+			dst = append(dst, `,"reason":`...)
+			dst = appendNullString(dst, p.Reason)
+			dst = append(dst, `,"remaining_this_week":`...)
+			if p.RemainingThisWeek == nil {
+				dst = append(dst, "null"...)
+			} else {
+				dst = strconv.AppendInt(dst, int64(*p.RemainingThisWeek), 10)
+			}
+			dst = append(dst, `,"next_date":`...)
+			dst = appendNullString(dst, p.NextDate)
+			dst = append(dst, '}')
+		}
+		dst = append(dst, ']')
+	}
+	return append(dst, "}}"...), true
+}
+
+func appendNullString(dst []byte, s *string) []byte {
+	if s == nil {
+		return append(dst, "null"...)
+	}
+	dst = append(dst, '"')
+	dst = append(dst, *s...)
+	return append(dst, '"')
+}
+
+// plainString: s is printable ASCII without '"', '\\' and the characters
+// json.Marshal escapes for HTML ('<', '>', '&'), so that it is encoded as
+// itself between quotes.
+func plainString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
 }
 
 // WriteJSON encodes v before writing the header, so that an encoding error

@@ -138,8 +138,8 @@ func Main(args []string) error {
 // machine with the server it measures: at the rates of DESIGN.md §5 its
 // load fits in one core (~40 µs a request), and a second P only adds
 // spinning threads and their wake-ups — the generator's CPU a request in
-// a capacity rush was ~18% lower on one P (BENCHMARKS.md, cpu16). An
-// in-process server (no --target) keeps every CPU.
+// a capacity rush was 0.84× on one P (median of nine pairs, BENCHMARKS.md,
+// cpu16). An in-process server (no --target) keeps every CPU.
 func (c *Config) procs(env string) int {
 	switch {
 	case c.Procs > 0:

@@ -196,11 +196,11 @@ func (e *engine) acked(j *saleJob, r *receipt, body []byte, at time.Time) {
 	}
 	// Reservoir sample of the acknowledged sales to replay at the end.
 	e.acks++
-	rec := replayRec{token: j.outlet.token, txn: j.txn, body: string(body), saleID: r.SaleID}
+	// The record (a copy of the body) only for the sales the sample keeps.
 	if len(e.replays) < e.cfg.Replay {
-		e.replays = append(e.replays, rec)
+		e.replays = append(e.replays, replayRec{token: j.outlet.token, txn: j.txn, body: string(body), saleID: r.SaleID})
 	} else if k := rand.Int64N(e.acks); k < int64(len(e.replays)) {
-		e.replays[k] = rec
+		e.replays[k] = replayRec{token: j.outlet.token, txn: j.txn, body: string(body), saleID: r.SaleID}
 	}
 	seq := e.acks
 	e.mu.Unlock()

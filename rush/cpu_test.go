@@ -43,9 +43,8 @@ func TestProcCPU(t *testing.T) {
 	}
 }
 
-// TestProcs: against a --target the generator runs on one P unless told
-// otherwise (--procs, or GOMAXPROCS in the environment); with its own
-// server in process it keeps the runtime's choice.
+// TestProcs: the generator keeps the runtime's choice (all CPUs, or
+// GOMAXPROCS) unless --procs says otherwise, with or without a --target.
 func TestProcs(t *testing.T) {
 	for _, tc := range []struct {
 		target string
@@ -53,7 +52,7 @@ func TestProcs(t *testing.T) {
 		env    string
 		want   int
 	}{
-		{"http://127.0.0.1:8080", 0, "", 1},
+		{"http://127.0.0.1:8080", 0, "", 0},
 		{"http://127.0.0.1:8080", 0, "2", 0},
 		{"http://127.0.0.1:8080", 2, "", 2},
 		{"http://127.0.0.1:8080", 3, "1", 3},

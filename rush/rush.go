@@ -103,7 +103,7 @@ func Main(args []string) error {
 	fs.StringVar(&c.DebugAddr, "debug-addr", "", "without --target: pprof listener of the server, e.g. 127.0.0.1:6060")
 	fs.BoolVar(&c.Quiet, "quiet", false, "no progress line")
 	fs.IntVar(&c.ServerPID, "server-pid", 0, "with --target: the server's process id on this machine; the report gives its CPU per acknowledged sale over the load phase")
-	fs.IntVar(&c.Procs, "procs", 0, "CPUs the generator's Go runtime uses (GOMAXPROCS); default with --target 1 (unless GOMAXPROCS is set), else all")
+	fs.IntVar(&c.Procs, "procs", 0, "CPUs the generator's Go runtime uses (GOMAXPROCS; 0 = the runtime's choice)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -133,20 +133,17 @@ func Main(args []string) error {
 }
 
 // procs is the GOMAXPROCS Main runs the rush with, 0 = as the runtime
-// chose: --procs when given; else 1 against a --target, unless the
-// environment's GOMAXPROCS says otherwise. The generator shares the
-// machine with the server it measures: at the rates of DESIGN.md §5 its
-// load fits in one core (~40 µs a request), and a second P only adds
-// spinning threads and their wake-ups — the generator's CPU a request in
-// a capacity rush was 0.84× on one P (median of nine pairs, BENCHMARKS.md,
-// cpu16). An in-process server (no --target) keeps every CPU.
+// chose (all CPUs, or the environment's GOMAXPROCS). One P cost the
+// generator 0.84× the CPU a request in a capacity rush (BENCHMARKS.md,
+// cpu16), and scripts/bench.sh asks for it there; it is not the default
+// because on one P an answer waits for the generator's only P before its
+// latency is taken, and the latency figures would carry the generator's
+// own queue.
 func (c *Config) procs(env string) int {
-	switch {
-	case c.Procs > 0:
+	if c.Procs > 0 {
 		return c.Procs
-	case c.Target != "" && env == "":
-		return 1
 	}
+	_ = env // the runtime reads GOMAXPROCS itself
 	return 0
 }
 

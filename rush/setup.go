@@ -196,7 +196,7 @@ func errorCode(b []byte) string {
 			n++
 		}
 		if n > 0 && n < len(rest) && rest[n] == '"' && n+1 < len(rest) && (rest[n+1] == ',' || rest[n+1] == '}') &&
-			bytes.Count(b, []byte(`"code"`)) == 1 && json.Valid(b) {
+			plainKeys(b) && json.Valid(b) {
 			return string(rest[:n])
 		}
 	}
@@ -209,6 +209,18 @@ func errorCode(b []byte) string {
 		return e.Error.Code
 	}
 	return ""
+}
+
+// plainKeys reports that b has no escapes and names "error" and "code" once
+// each, ignoring case: encoding/json matches keys case-insensitively and
+// after unescaping, so a body like {"error":{"code":"a","CODE":"b"}} would
+// decode to a code the scan did not take.
+func plainKeys(b []byte) bool {
+	if bytes.IndexByte(b, '\\') >= 0 {
+		return false
+	}
+	lower := bytes.ToLower(b)
+	return bytes.Count(lower, []byte(`"code"`)) == 1 && bytes.Count(lower, []byte(`"error"`)) == 1
 }
 
 // waitReady polls /readyz: a node answers it once its snapshot is built.

@@ -37,7 +37,8 @@
 # Everything (load generators included) runs on this machine, as §5 says.
 # Environment: BENCH_DIR (default /tmp/publicmask-bench), BENCH_PORT (18080),
 # BENCH_SECONDS (rush length, default 20), WRK_SECONDS (default 10),
-# WRK_CONN (default 64). Reports land in $BENCH_DIR/rush-*.
+# WRK_CONN (default 64), BENCH_GEN_PROCS (the capacity step generator's
+# GOMAXPROCS, default 1). Reports land in $BENCH_DIR/rush-*.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -158,7 +159,12 @@ say "   places p99 $PLACES_P99_C4 ms (c4), $PLACES_P99 ms (c$WRK_CONN), in memor
 # the rules, so an offer the node keeps up with measures the offer, not the node.
 OFFER=${BENCH_OFFER:-16000}
 say "== 4. sales capacity: rush at ${OFFER} sales/s offered, 200 reads/s, ${SECS}s"
+# The capacity step's generator runs on one P (BENCH_GEN_PROCS): 0.84× its
+# CPU a request on two (BENCHMARKS.md, cpu16), more of the machine for the
+# server. The latency steps keep the runtime's choice: on one P an answer
+# would wait for the generator's only P before its latency is taken.
 "${RUSH[@]}" --target "$BASE" --admin-token "$TOKEN" --duration "${SECS}s" --sales-rate "$OFFER" --read-rate 200 \
+	--procs "${BENCH_GEN_PROCS:-1}" \
 	--sales-workers 512 --streams 2 --scrapers 0 --report "$DIR/rush-sales" --quiet --seed 1 --server-pid "$SERVER" || say "   (rush reported violations: see $DIR/rush-sales)"
 SALES=$(jget "$DIR/rush-sales/report.json" sales.per_sec)
 # CPU over the load phase, from /proc (rush --server-pid): the figure that

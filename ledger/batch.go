@@ -257,7 +257,7 @@ func (l *Ledger) gather(ops []*op, t *time.Timer) []*op {
 	if len(ops) >= l.cfg.GatherBelow || gap <= 0 || gap*gatherCompany > l.cfg.GatherWait {
 		return ops
 	}
-	start := time.Now()
+	start, n0 := time.Now(), len(ops)
 	wait := l.cfg.GatherWait - start.Sub(ops[0].queued)
 	if wait <= 0 {
 		return ops
@@ -268,6 +268,7 @@ func (l *Ledger) gather(ops []*op, t *time.Timer) []*op {
 		if l.m != nil {
 			l.m.gathered.Inc()
 			l.m.gatherSeconds.Add(time.Since(start).Seconds())
+			l.m.gatherJoined.Add(float64(len(ops) - n0))
 		}
 	}()
 	for len(ops) < l.cfg.GatherBelow {

@@ -42,8 +42,15 @@ batch() {
 		'BEGIN { if (b > 0) printf "%.1f", a / b; else print "n/a" }'
 }
 
+# held BEFORE AFTER: batches gather held / requests that joined them (n/a:
+# a binary without the metrics).
+held() {
+	printf '%s/%s' "$(counter_delta "$1" "$2" publicmask_ledger_gathered_batches_total)" \
+		"$(counter_delta "$1" "$2" publicmask_ledger_gather_joined_total)"
+}
+
 printf '%-6s %-14s %-16s %9s %9s %9s %9s %8s %8s %6s %6s  %s\n' round binary load \
-	mixed_p99 fresh_p99 alone_p99 flood_p99 target ok/s geo/s 503s "flood: server/queue/commit/wake p99, batch, cpu/rqwait s"
+	mixed_p99 fresh_p99 alone_p99 flood_p99 target ok/s geo/s 503s "flood: server/queue/commit/wake p99, batch, cpu/rqwait s, held/joined; mixed held/joined"
 for r in $(seq 1 "$ROUNDS"); do
 	for bin in $BENCH_AB; do
 		name=$(basename "$bin")
@@ -84,14 +91,16 @@ for r in $(seq 1 "$ROUNDS"); do
 		ALONE=$(jget "$D/rush-alone/report.json" sales.p99_ms)
 		FLOOD=$(jget "$D/rush-flood/report.json" sales.p99_ms)
 		TARGET=$(awk -v a="$ALONE" 'BEGIN { t = 2 * a; if (t < 50) t = 50; printf "%.1f", t }')
-		printf '%-6s %-14s %-16s %9s %9s %9s %9s %8s %8s %6s %6s  %s, %s, %s/%s\n' "$r" "$name" "$LOAD0-$LOAD1" \
+		printf '%-6s %-14s %-16s %9s %9s %9s %9s %8s %8s %6s %6s  %s, %s, %s/%s, %s; %s\n' "$r" "$name" "$LOAD0-$LOAD1" \
 			"$M_P99" "$FRESH" "$ALONE" "$FLOOD" "$TARGET" \
 			"$(jget "$D/rush-flood/report.json" sales.per_sec)" "$(wrk_rate "$D/wrk-flood.txt" | cut -d. -f1)" \
 			"$(awk '/Non-2xx/ { print $NF }' "$D/wrk-flood.txt")" \
 			"$(hops "$D/metrics-flood0.txt" "$D/metrics-flood1.txt")" \
 			"$(batch "$D/metrics-flood0.txt" "$D/metrics-flood1.txt")" \
 			"$(counter_delta "$D/metrics-flood0.txt" "$D/metrics-flood1.txt" process_cpu_seconds_total)" \
-			"$(counter_delta "$D/metrics-flood0.txt" "$D/metrics-flood1.txt" publicmask_process_run_queue_wait_seconds_total)"
+			"$(counter_delta "$D/metrics-flood0.txt" "$D/metrics-flood1.txt" publicmask_process_run_queue_wait_seconds_total)" \
+			"$(held "$D/metrics-flood0.txt" "$D/metrics-flood1.txt")" \
+			"$( [ -f "$D/metrics-mixed1.txt" ] && held "$D/metrics-mixed0.txt" "$D/metrics-mixed1.txt" || echo n/a)"
 		kill $SERVER
 		wait $SERVER 2>/dev/null || true
 		SERVER=

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/publicmask/publicmask"
@@ -199,12 +200,15 @@ func (l *Ledger) writeLoop() {
 
 // form appends the next batch to ops: the first request queued, what else
 // is queued already (up to MaxBatch), and, with GatherWait, what gather
-// waits for; false once the queue is closed and empty. With GatherWait
-// one batch is formed at a time (l.forming): a batch held for company
-// would otherwise see the next request taken by the other writer, idle on
-// the queue, which would then hold it too — two batches of one, each held.
+// waits for; false once the queue is closed and empty. While batches may
+// be held (a busy node, gather), one batch is formed at a time
+// (l.forming): a batch held for company would otherwise see the next
+// request taken by the other writer, idle on the queue, which would then
+// hold it too — two batches of one, each held. Otherwise the writers wait
+// on the queue together, so that a request finds one of them ready
+// whatever the other is doing (no hand-over of the turn between them).
 func (l *Ledger) form(ops []*op, t *time.Timer) ([]*op, bool) {
-	if l.cfg.GatherWait > 0 {
+	if l.mayHold() {
 		l.forming.Lock()
 		defer l.forming.Unlock()
 	}
@@ -253,8 +257,8 @@ func (l *Ledger) gather(ops []*op, t *time.Timer) []*op {
 	if l.cfg.GatherWait <= 0 {
 		return ops
 	}
-	gap := l.gap.observe(time.Now(), l.arrived.Load())
-	if len(ops) >= l.cfg.GatherBelow || gap <= 0 || gap*gatherCompany > l.cfg.GatherWait {
+	l.gap.observe(time.Now(), l.arrived.Load())
+	if len(ops) >= l.cfg.GatherBelow || !l.mayHold() {
 		return ops
 	}
 	start, n0 := time.Now(), len(ops)
@@ -285,6 +289,17 @@ func (l *Ledger) gather(ops []*op, t *time.Timer) []*op {
 	return ops
 }
 
+// mayHold reports whether gather may hold a batch: GatherWait is set and
+// requests arrive at least gatherCompany per GatherWait (the last gap
+// measured).
+func (l *Ledger) mayHold() bool {
+	if l.cfg.GatherWait <= 0 {
+		return false
+	}
+	gap := time.Duration(l.gap.last.Load())
+	return gap > 0 && gap*gatherCompany <= l.cfg.GatherWait
+}
+
 const (
 	// gatherCompany: a batch is held only while GatherWait sees at least
 	// this many arrivals (gather).
@@ -304,6 +319,7 @@ type arrivalGap struct {
 	start time.Time // of the open window
 	n     int64     // arrivals counted at start
 	mean  time.Duration
+	last  atomic.Int64 // mean, read without mu (Ledger.mayHold)
 }
 
 // observe notes that arrived requests had been queued by now and returns
@@ -322,6 +338,7 @@ func (a *arrivalGap) observe(now time.Time, arrived int64) time.Duration {
 			a.mean = el
 		}
 		a.start, a.n = now, arrived
+		a.last.Store(int64(a.mean))
 	}
 	return a.mean
 }

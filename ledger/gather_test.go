@@ -14,12 +14,11 @@ import (
 // requests come less often than gatherCompany per GatherWait, or a ledger
 // without GatherWait starts at once.
 func TestGatherHoldsSmallBatches(t *testing.T) {
-	// A busy node: requests a millisecond apart, the gap's window just
-	// opened.
+	// A busy node: requests a millisecond apart.
 	newL := func(wait time.Duration) *Ledger {
 		l := &Ledger{cfg: Config{GatherWait: wait, GatherBelow: 4, MaxBatch: 256}, queue: make(chan *op, 16), m: newMetrics(nil)}
-		l.gap.mean = time.Millisecond
-		l.gap.start = time.Now()
+		l.gap.set(time.Millisecond)
+		l.gap.start = time.Now().Add(time.Hour) // the window stays open: the gap stays set
 		return l
 	}
 	timer := time.NewTimer(time.Hour)
@@ -66,7 +65,7 @@ func TestGatherHoldsSmallBatches(t *testing.T) {
 	})
 	t.Run("a quiet node does not wait", func(t *testing.T) {
 		l := newL(40 * time.Millisecond)
-		l.gap.mean = time.Second // a request a second
+		l.gap.set(time.Second) // a request a second
 		start := time.Now()
 		if ops := l.gather([]*op{queued(time.Now())}, timer); len(ops) != 1 || time.Since(start) > 10*time.Millisecond {
 			t.Fatalf("gathered %d after %v, want 1 at once", len(ops), time.Since(start))
@@ -76,12 +75,12 @@ func TestGatherHoldsSmallBatches(t *testing.T) {
 		// 300 sales/s against a 3 ms wait (the read flood of bench.sh
 		// step 6): a request every 3.3 ms.
 		l := newL(3 * time.Millisecond)
-		l.gap.mean = 3333 * time.Microsecond
+		l.gap.set(3333 * time.Microsecond)
 		start := time.Now()
 		if ops := l.gather([]*op{queued(time.Now())}, timer); len(ops) != 1 || time.Since(start) > time.Millisecond {
 			t.Fatalf("gathered %d after %v, want 1 at once", len(ops), time.Since(start))
 		}
-		l.gap.mean = l.cfg.GatherWait / gatherCompany // just enough company
+		l.gap.set(l.cfg.GatherWait / gatherCompany) // just enough company
 		if l.gather([]*op{queued(time.Now())}, timer); counted(t, l) != 1 {
 			t.Fatalf("a request every GatherWait/gatherCompany: not held")
 		}
@@ -126,8 +125,8 @@ func TestArrivalGap(t *testing.T) {
 // own: the requests that arrive join the batch being held.
 func TestOneBatchFormsAtATime(t *testing.T) {
 	l := &Ledger{cfg: Config{GatherWait: 200 * time.Millisecond, GatherBelow: 3, MaxBatch: 256}, queue: make(chan *op, 16), m: newMetrics(nil)}
-	l.gap.mean = time.Millisecond
-	l.gap.start = time.Now()
+	l.gap.set(time.Millisecond)
+	l.gap.start = time.Now().Add(time.Hour) // the window stays open: the gap stays set
 	batches := make(chan int, 4)
 	for range 2 { // two writers
 		go func() {
@@ -169,4 +168,10 @@ func counted(t *testing.T, l *Ledger) float64 {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// set makes d the gap measured last.
+func (a *arrivalGap) set(d time.Duration) {
+	a.mean = d
+	a.last.Store(int64(d))
 }

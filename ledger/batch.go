@@ -200,18 +200,8 @@ func (l *Ledger) writeLoop() {
 
 // form appends the next batch to ops: the first request queued, what else
 // is queued already (up to MaxBatch), and, with GatherWait, what gather
-// waits for; false once the queue is closed and empty. While batches may
-// be held (a busy node, gather), one batch is formed at a time
-// (l.forming): a batch held for company would otherwise see the next
-// request taken by the other writer, idle on the queue, which would then
-// hold it too — two batches of one, each held. Otherwise the writers wait
-// on the queue together, so that a request finds one of them ready
-// whatever the other is doing (no hand-over of the turn between them).
+// waits for; false once the queue is closed and empty.
 func (l *Ledger) form(ops []*op, t *time.Timer) ([]*op, bool) {
-	if l.mayHold() {
-		l.forming.Lock()
-		defer l.forming.Unlock()
-	}
 	first, ok := <-l.queue
 	if !ok {
 		return ops, false
@@ -248,11 +238,13 @@ func (l *Ledger) form(ops []*op, t *time.Timer) ([]*op, bool) {
 // least gatherCompany times per GatherWait (gap, measured over the
 // arrivals of the last gapWindow), so that a batch held is expected to
 // start with several more. A slower node gains too little from a wait to
-// pay for it: at 300 sales/s (a request every 3.3 ms) a 3 ms wait found on
-// average one more request, or none (the other writer, idle, took it and
-// held it in turn), and under a read flood each wait ended on a timer on
-// cores busy with reads (BENCHMARKS.md, branch flood16). A lone request
-// on a quiet node is never held for company that will not come.
+// pay for it: at 300 sales/s (a request every 3.3 ms; bench.sh step 6) a
+// held batch found 0.2–0.5 more requests (BenchmarkPacedSales: the other
+// writer, idle on the queue, takes the next request and may hold it in
+// turn), while the wait ended on a timer, a wake-up the node's threads
+// must be scheduled for, on cores busy with a read flood (BENCHMARKS.md,
+// branch flood16). A lone request on a quiet node is never held for
+// company that will not come.
 func (l *Ledger) gather(ops []*op, t *time.Timer) []*op {
 	if l.cfg.GatherWait <= 0 {
 		return ops

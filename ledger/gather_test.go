@@ -120,47 +120,6 @@ func TestArrivalGap(t *testing.T) {
 	}
 }
 
-// TestOneBatchFormsAtATime: with gathering, while one writer holds a batch
-// for company the other does not take the next request into a batch of its
-// own: the requests that arrive join the batch being held.
-func TestOneBatchFormsAtATime(t *testing.T) {
-	l := &Ledger{cfg: Config{GatherWait: 200 * time.Millisecond, GatherBelow: 3, MaxBatch: 256}, queue: make(chan *op, 16), m: newMetrics(nil)}
-	l.gap.set(time.Millisecond)
-	l.gap.start = time.Now().Add(time.Hour) // the window stays open: the gap stays set
-	batches := make(chan int, 4)
-	for range 2 { // two writers
-		go func() {
-			timer := time.NewTimer(time.Hour)
-			timer.Stop()
-			for {
-				ops, ok := l.form(nil, timer)
-				if !ok {
-					return
-				}
-				batches <- len(ops)
-			}
-		}()
-	}
-	for range 3 {
-		l.queue <- &op{queued: time.Now()}
-		time.Sleep(5 * time.Millisecond)
-	}
-	select {
-	case n := <-batches:
-		if n != 3 {
-			t.Fatalf("first batch of %d requests, want all 3 (GatherBelow)", n)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no batch formed")
-	}
-	close(l.queue)
-	select {
-	case n := <-batches:
-		t.Fatalf("a second batch of %d requests", n)
-	case <-time.After(20 * time.Millisecond):
-	}
-}
-
 // counted is how many batches gather held.
 func counted(t *testing.T, l *Ledger) float64 {
 	var m dto.Metric

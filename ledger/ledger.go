@@ -72,7 +72,6 @@ type Ledger struct {
 	queue   chan *op
 	gap     arrivalGap   // between requests, for gather (Config.GatherWait)
 	arrived atomic.Int64 // requests queued (enqueue), for gap
-	forming sync.Mutex   // held by the writer forming a batch, with GatherWait
 	mu      sync.RWMutex // guards closed against sends racing Close
 	closed  bool
 	writers sync.WaitGroup

@@ -72,13 +72,16 @@ func TestGatherHoldsSmallBatches(t *testing.T) {
 		}
 	})
 	t.Run("fewer than gatherCompany requests a GatherWait: no wait", func(t *testing.T) {
-		// 300 sales/s against a 3 ms wait (the read flood of bench.sh
-		// step 6): a request every 3.3 ms.
+		// A 3 ms wait with a request every 2 ms: 500/s, or bench.sh step
+		// 6's 300/s as a burst made it look (the old rule held a batch
+		// whenever the gap was under GatherWait).
 		l := newL(3 * time.Millisecond)
-		l.gap.set(3333 * time.Microsecond)
-		start := time.Now()
-		if ops := l.gather([]*op{queued(time.Now())}, timer); len(ops) != 1 || time.Since(start) > time.Millisecond {
-			t.Fatalf("gathered %d after %v, want 1 at once", len(ops), time.Since(start))
+		for _, gap := range []time.Duration{3333 * time.Microsecond, 2 * time.Millisecond, l.cfg.GatherWait/gatherCompany + 1} {
+			l.gap.set(gap)
+			start := time.Now()
+			if ops := l.gather([]*op{queued(time.Now())}, timer); len(ops) != 1 || time.Since(start) > time.Millisecond || counted(t, l) != 0 {
+				t.Fatalf("a request every %v: gathered %d after %v, held %v, want 1 at once", gap, len(ops), time.Since(start), counted(t, l))
+			}
 		}
 		l.gap.set(l.cfg.GatherWait / gatherCompany) // just enough company
 		if l.gather([]*op{queued(time.Now())}, timer); counted(t, l) != 1 {

@@ -159,6 +159,7 @@ func (l *Ledger) enqueue(ctx context.Context, o *op) error {
 		o.done = make(chan error, 1)
 	}
 	o.queued = time.Now()
+	l.arrived.Add(1)
 	l.mu.RLock()
 	if l.closed {
 		l.mu.RUnlock()
@@ -179,21 +180,11 @@ func (l *Ledger) writeLoop() {
 	ops := make([]*op, 0, l.cfg.MaxBatch)
 	timer := time.NewTimer(time.Hour) // gather's, stopped until then
 	timer.Stop()
-	for first := range l.queue {
-		ops = append(ops[:0], first)
-	fill:
-		for len(ops) < l.cfg.MaxBatch {
-			select {
-			case o, ok := <-l.queue:
-				if !ok {
-					break fill
-				}
-				ops = append(ops, o)
-			default:
-				break fill
-			}
+	for {
+		var ok bool
+		if ops, ok = l.form(ops[:0], timer); !ok {
+			return
 		}
-		ops = l.gather(ops, timer)
 		taken := time.Now()
 		for _, o := range ops {
 			o.taken = taken
@@ -207,6 +198,29 @@ func (l *Ledger) writeLoop() {
 	}
 }
 
+// form appends the next batch to ops: the first request queued, what else
+// is queued already (up to MaxBatch), and, with GatherWait, what gather
+// waits for; false once the queue is closed and empty.
+func (l *Ledger) form(ops []*op, t *time.Timer) ([]*op, bool) {
+	first, ok := <-l.queue
+	if !ok {
+		return ops, false
+	}
+	ops = append(ops, first)
+	for len(ops) < l.cfg.MaxBatch {
+		select {
+		case o, ok := <-l.queue:
+			if !ok {
+				return l.gather(ops, t), true
+			}
+			ops = append(ops, o)
+		default:
+			return l.gather(ops, t), true
+		}
+	}
+	return l.gather(ops, t), true
+}
+
 // gather, with Config.GatherWait set, holds a batch of fewer than
 // GatherBelow requests back until GatherWait after its first request was
 // queued, taking what arrives meanwhile (PostgreSQL's commit_delay, by
@@ -218,24 +232,41 @@ func (l *Ledger) writeLoop() {
 // ~1 ms of CPU a batch, 330–400 µs a sale against ~150 at capacity, on two
 // cores the HTTP handlers and the load generator share (issue 12: a sale's
 // tail there is its wait for a core). A batch that has gathered
-// GatherBelow starts at once, so that near capacity nothing waits; and a
-// batch waits only while requests come in faster than one per GatherWait
-// (gap, the mean time between them), so that a lone request on a quiet
-// node is not held for company that will not come.
+// GatherBelow starts at once, so that near capacity nothing waits.
+//
+// A batch waits only when the wait will pay: while requests arrive at
+// least gatherCompany times per GatherWait (gap, measured over the
+// arrivals of the last gapWindow), so that a batch held is expected to
+// start with several more. A slower node gains too little from a wait to
+// pay for it: at 300 sales/s (a request every 3.3 ms; bench.sh step 6) a
+// held batch found 0.2–0.5 more requests (BenchmarkPacedSales: the other
+// writer, idle on the queue, takes the next request and may hold it in
+// turn), while the wait ended on a timer, a wake-up the node's threads
+// must be scheduled for, on cores busy with a read flood (BENCHMARKS.md,
+// branch flood16). A lone request on a quiet node is never held for
+// company that will not come.
 func (l *Ledger) gather(ops []*op, t *time.Timer) []*op {
 	if l.cfg.GatherWait <= 0 {
 		return ops
 	}
-	gap := l.gap.observe(time.Now(), len(ops))
-	if len(ops) >= l.cfg.GatherBelow || gap <= 0 || gap >= l.cfg.GatherWait {
+	l.gap.observe(time.Now(), l.arrived.Load())
+	if len(ops) >= l.cfg.GatherBelow || !l.mayHold() {
 		return ops
 	}
-	wait := l.cfg.GatherWait - time.Since(ops[0].queued)
+	start, n0 := time.Now(), len(ops)
+	wait := l.cfg.GatherWait - start.Sub(ops[0].queued)
 	if wait <= 0 {
 		return ops
 	}
 	t.Reset(wait)
-	defer t.Stop()
+	defer func() {
+		t.Stop()
+		if l.m != nil {
+			l.m.gathered.Inc()
+			l.m.gatherSeconds.Add(time.Since(start).Seconds())
+			l.m.gatherJoined.Add(float64(len(ops) - n0))
+		}
+	}()
 	for len(ops) < l.cfg.GatherBelow {
 		select {
 		case o, ok := <-l.queue:
@@ -250,30 +281,58 @@ func (l *Ledger) gather(ops []*op, t *time.Timer) []*op {
 	return ops
 }
 
-// arrivalGap estimates the mean time between requests from the batches
-// the writers take: the time since the last batch was taken over the
-// requests in this one, averaged over about eight batches. Two writers may
-// race on it; a lost update only ages the average a little.
-type arrivalGap struct {
-	last atomic.Int64 // unix ns of the last batch taken
-	mean atomic.Int64 // ns between requests
+// mayHold reports whether gather may hold a batch: GatherWait is set and
+// requests arrive at least gatherCompany per GatherWait (the last gap
+// measured).
+func (l *Ledger) mayHold() bool {
+	if l.cfg.GatherWait <= 0 {
+		return false
+	}
+	gap := time.Duration(l.gap.last.Load())
+	return gap > 0 && gap*gatherCompany <= l.cfg.GatherWait
 }
 
-func (a *arrivalGap) observe(now time.Time, n int) time.Duration {
-	t := now.UnixNano()
-	prev := a.last.Swap(t)
-	if prev == 0 || n <= 0 || t <= prev {
-		return time.Duration(a.mean.Load())
+const (
+	// gatherCompany: a batch is held only while GatherWait sees at least
+	// this many arrivals (gather).
+	gatherCompany = 3
+	// gapWindow: the arrival gap is the mean over a window at least this
+	// long (arrivalGap), so that a burst (a load generator descheduled,
+	// then catching up) does not pass for a fast stream.
+	gapWindow = 25 * time.Millisecond
+)
+
+// arrivalGap estimates the mean time between requests from the count of
+// requests queued (Ledger.arrived): over the last window of at least
+// gapWindow, closed by the first batch taken after it. A node gone quiet
+// shows its silence at its next batch (the window then spans it).
+type arrivalGap struct {
+	mu    sync.Mutex
+	start time.Time // of the open window
+	n     int64     // arrivals counted at start
+	mean  time.Duration
+	last  atomic.Int64 // mean, read without mu (Ledger.mayHold)
+}
+
+// observe notes that arrived requests had been queued by now and returns
+// the mean gap between them over the last closed window (0: unknown).
+func (a *arrivalGap) observe(now time.Time, arrived int64) time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.start.IsZero() {
+		a.start, a.n = now, arrived
+		return 0
 	}
-	sample := (t - prev) / int64(n)
-	m := a.mean.Load()
-	if m == 0 {
-		m = sample
-	} else {
-		m += (sample - m) / 8
+	if el := now.Sub(a.start); el >= gapWindow {
+		if d := arrived - a.n; d > 0 {
+			a.mean = el / time.Duration(d)
+		} else {
+			a.mean = el
+		}
+		a.start, a.n = now, arrived
+		a.last.Store(int64(a.mean))
 	}
-	a.mean.Store(m)
-	return time.Duration(m)
+	return a.mean
 }
 
 // commit runs ops in one transaction; if the transaction fails for a reason

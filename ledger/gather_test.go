@@ -3,20 +3,22 @@ package ledger
 import (
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
 )
 
 // TestGatherHoldsSmallBatches: with GatherWait set, a batch of fewer than
 // GatherBelow requests takes what is queued until GatherWait after its
 // first request was queued, and starts as soon as it has GatherBelow; a
 // batch whose first request has already waited that long, a node whose
-// requests come less often than one per GatherWait, or a ledger without
-// GatherWait starts at once.
+// requests come less often than gatherCompany per GatherWait, or a ledger
+// without GatherWait starts at once.
 func TestGatherHoldsSmallBatches(t *testing.T) {
-	// A busy node: requests a millisecond apart, the last batch just taken.
+	// A busy node: requests a millisecond apart.
 	newL := func(wait time.Duration) *Ledger {
-		l := &Ledger{cfg: Config{GatherWait: wait, GatherBelow: 4, MaxBatch: 256}, queue: make(chan *op, 16)}
-		l.gap.mean.Store(int64(time.Millisecond))
-		l.gap.last.Store(time.Now().UnixNano())
+		l := &Ledger{cfg: Config{GatherWait: wait, GatherBelow: 4, MaxBatch: 256}, queue: make(chan *op, 16), m: newMetrics(nil)}
+		l.gap.set(time.Millisecond)
+		l.gap.start = time.Now().Add(time.Hour) // the window stays open: the gap stays set
 		return l
 	}
 	timer := time.NewTimer(time.Hour)
@@ -63,11 +65,27 @@ func TestGatherHoldsSmallBatches(t *testing.T) {
 	})
 	t.Run("a quiet node does not wait", func(t *testing.T) {
 		l := newL(40 * time.Millisecond)
-		l.gap.mean.Store(int64(time.Second)) // a request a second
-		l.gap.last.Store(time.Now().Add(-time.Second).UnixNano())
+		l.gap.set(time.Second) // a request a second
 		start := time.Now()
 		if ops := l.gather([]*op{queued(time.Now())}, timer); len(ops) != 1 || time.Since(start) > 10*time.Millisecond {
 			t.Fatalf("gathered %d after %v, want 1 at once", len(ops), time.Since(start))
+		}
+	})
+	t.Run("fewer than gatherCompany requests a GatherWait: no wait", func(t *testing.T) {
+		// A 3 ms wait with a request every 2 ms: 500/s, or bench.sh step
+		// 6's 300/s as a burst made it look (the old rule held a batch
+		// whenever the gap was under GatherWait).
+		l := newL(3 * time.Millisecond)
+		for _, gap := range []time.Duration{3333 * time.Microsecond, 2 * time.Millisecond, l.cfg.GatherWait/gatherCompany + 1} {
+			l.gap.set(gap)
+			start := time.Now()
+			if ops := l.gather([]*op{queued(time.Now())}, timer); len(ops) != 1 || time.Since(start) > time.Millisecond || counted(t, l) != 0 {
+				t.Fatalf("a request every %v: gathered %d after %v, held %v, want 1 at once", gap, len(ops), time.Since(start), counted(t, l))
+			}
+		}
+		l.gap.set(l.cfg.GatherWait / gatherCompany) // just enough company
+		if l.gather([]*op{queued(time.Now())}, timer); counted(t, l) != 1 {
+			t.Fatalf("a request every GatherWait/gatherCompany: not held")
 		}
 	})
 	t.Run("a closed queue ends it", func(t *testing.T) {
@@ -79,17 +97,43 @@ func TestGatherHoldsSmallBatches(t *testing.T) {
 	})
 }
 
+// TestArrivalGap: the gap is the mean over the last window of at least
+// gapWindow, from the count of arrivals; a burst inside a window does not
+// move it, a quiet spell shows at the next batch.
 func TestArrivalGap(t *testing.T) {
 	var a arrivalGap
 	t0 := time.Unix(1000, 0)
-	if g := a.observe(t0, 1); g != 0 {
+	if g := a.observe(t0, 7); g != 0 {
 		t.Fatalf("first batch: gap %v, want 0 (unknown)", g)
 	}
-	if g := a.observe(t0.Add(10*time.Millisecond), 5); g != 2*time.Millisecond {
-		t.Fatalf("5 requests in 10 ms: gap %v, want 2ms", g)
+	if g := a.observe(t0.Add(gapWindow/2), 7+20); g != 0 {
+		t.Fatalf("a burst inside the first window: gap %v, want 0 (still unknown)", g)
 	}
-	// A quiet second moves the average an eighth of the way.
-	if g := a.observe(t0.Add(1010*time.Millisecond), 1); g != 2*time.Millisecond+(time.Second-2*time.Millisecond)/8 {
-		t.Fatalf("after a quiet second: gap %v", g)
+	if g := a.observe(t0.Add(30*time.Millisecond), 7+15); g != 2*time.Millisecond {
+		t.Fatalf("15 requests in 30 ms: gap %v, want 2ms", g)
 	}
+	if g := a.observe(t0.Add(40*time.Millisecond), 7+15+10); g != 2*time.Millisecond {
+		t.Fatalf("a burst inside the next window: gap %v, want 2ms still", g)
+	}
+	if g := a.observe(t0.Add(1030*time.Millisecond), 7+15+10+1); g != 1000*time.Millisecond/11 {
+		t.Fatalf("11 requests in the quiet second after: gap %v, want %v", g, 1000*time.Millisecond/11)
+	}
+	if g := a.observe(t0.Add(3030*time.Millisecond), 7+15+10+1); g != 2*time.Second {
+		t.Fatalf("nothing in 2 s: gap %v, want 2s", g)
+	}
+}
+
+// counted is how many batches gather held.
+func counted(t *testing.T, l *Ledger) float64 {
+	var m dto.Metric
+	if err := l.m.gathered.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
+}
+
+// set makes d the gap measured last.
+func (a *arrivalGap) set(d time.Duration) {
+	a.mean = d
+	a.last.Store(int64(d))
 }

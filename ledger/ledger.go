@@ -14,6 +14,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -70,6 +71,7 @@ type Ledger struct {
 
 	queue   chan *op
 	gap     arrivalGap   // between requests, for gather (Config.GatherWait)
+	arrived atomic.Int64 // requests queued (enqueue), for gap
 	mu      sync.RWMutex // guards closed against sends racing Close
 	closed  bool
 	writers sync.WaitGroup

@@ -12,8 +12,11 @@ type metrics struct {
 	// wait is where a request's time in the ledger went, hop by hop (see
 	// op.queued): a sale's tail under load is read here, not guessed.
 	queueWait, commitWait, wakeWait prometheus.Observer
-	sales                           *prometheus.CounterVec
-	masks                           prometheus.Counter
+	// gathered counts the batches gather held for company, gatherSeconds
+	// the time it held them, gatherJoined the requests that joined them.
+	gathered, gatherSeconds, gatherJoined prometheus.Counter
+	sales                                 *prometheus.CounterVec
+	masks                                 prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -22,6 +25,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			"Requests committed together in one group commit.", []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512}),
 		commitSeconds: metric.Histogram("publicmask_ledger_commit_seconds",
 			"Time to run and durably commit one batch.", prometheus.ExponentialBuckets(0.0005, 2, 14)),
+		gathered: metric.Counter("publicmask_ledger_gathered_batches_total",
+			"Batches held back below capacity so that more requests could join them (GatherWait)."),
+		gatherSeconds: metric.Counter("publicmask_ledger_gather_seconds_total",
+			"Time batches were held back for more requests (GatherWait)."),
+		gatherJoined: metric.Counter("publicmask_ledger_gather_joined_total",
+			"Requests that joined a batch while it was held back (GatherWait)."),
 		sales: metric.CounterVec("publicmask_sales_total",
 			"Sale requests by outcome: ok, replayed, conflict (late sale that broke a rule), or the refusal code.", "outcome"),
 		masks: metric.Counter("publicmask_masks_sold_total",
@@ -33,7 +42,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		prometheus.ExponentialBuckets(0.0000625, 2, 16), "hop")
 	m.queueWait, m.commitWait, m.wakeWait = wait.WithLabelValues("queue"), wait.WithLabelValues("commit"), wait.WithLabelValues("wake")
 	if reg != nil {
-		reg.MustRegister(m.batchSize, m.commitSeconds, m.sales, m.masks, wait)
+		reg.MustRegister(m.batchSize, m.commitSeconds, m.gathered, m.gatherSeconds, m.gatherJoined, m.sales, m.masks, wait)
 	}
 	return m
 }

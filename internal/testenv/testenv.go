@@ -3,6 +3,8 @@
 package testenv
 
 import (
+	"github.com/prometheus/client_golang/prometheus"
+
 	"context"
 	"fmt"
 	"os"
@@ -36,6 +38,8 @@ type Env struct {
 type Options struct {
 	Policy   *policy.Policy
 	OnCommit func([]publicmask.Outlet)
+	// Registerer, if set, takes the ledger's metrics.
+	Registerer prometheus.Registerer
 }
 
 // New returns an Env on a fresh store, closed when the test ends.
@@ -57,7 +61,8 @@ func NewWith(t testing.TB, opt Options) *Env {
 	e := &Env{Store: st, Clock: clock.NewManual(Start), AdminToken: "admin-test-token", Secret: secret, Changed: make(chan []publicmask.Outlet, 1024)}
 	l, err := ledger.New(ledger.Config{
 		Store: st, Policy: policy.NewHolder(pol), Keyer: keyer, Clock: e.Clock, AdminToken: e.AdminToken,
-		Writers: 2, // as serve runs SQLite: the next batch runs while one is flushed
+		Registerer: opt.Registerer,
+		Writers:    2, // as serve runs SQLite: the next batch runs while one is flushed
 		// and as serve, a small batch waits a moment for company (ledger.gather)
 		GatherWait: 3 * time.Millisecond, GatherBelow: 32,
 		OnCommit: func(ch []publicmask.Outlet) {

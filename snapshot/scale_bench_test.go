@@ -411,7 +411,8 @@ func compactedCopy(s *Snapshot, text bool) *Snapshot {
 	g := s.reg.geo
 	var slab []Entry
 	var block []byte
-	for _, p := range g.idx {
+	for _, gp := range g.pts {
+		p := gp.idx
 		if len(slab) == 0 {
 			slab = make([]Entry, slabEntries)
 		}

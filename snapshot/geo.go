@@ -53,6 +53,9 @@ type grid struct {
 
 const sampleEvery = 16
 
+// gridSampled switches the sampled search on (for the benchmarks' pairs).
+var gridSampled = true
+
 // gpt is a point of the grid: what a query reads of a candidate, in one
 // piece (32 bytes, two a cache line). Separate arrays of coordinates,
 // cosines and positions cost a cache miss each per candidate run at
@@ -216,7 +219,13 @@ func (g *grid) near(lat, lng, m float64, buf []Hit) []Hit {
 	for r := r0; r <= r1; r++ {
 		lo := uint32(r*g.cols + c0)
 		hi := uint32(r*g.cols + c1)
-		j := g.lowerBound(int(g.rows[r]), int(g.rows[r+1]), lo)
+		var j int
+		if gridSampled {
+			j = g.lowerBound(int(g.rows[r]), int(g.rows[r+1]), lo)
+		} else {
+			j, _ = slices.BinarySearch(g.keys[g.rows[r]:g.rows[r+1]], lo)
+			j += int(g.rows[r])
+		}
 		for ; j < len(g.keys) && g.keys[j] <= hi; j++ {
 			p := &g.pts[j]
 			if p.lat < minLat || p.lat > maxLat || p.lng < minLng || p.lng > maxLng {

@@ -409,7 +409,7 @@ func (n *Node) buildHandler() error {
 		// Once a load is over, the snapshot's merge state (the place
 		// index's map by label, kept from one import body's merge to the
 		// next) goes too: it is ~10 MB at 540,000 outlets.
-		hc.BulkWrite = releaseAfterBulk(n.Refresher.Bulk, func() {
+		hc.BulkWrite = releaseAfterBulk(gcRoomDuringBulk(n.Refresher.Bulk), func() {
 			n.Refresher.DropMergeState()
 			debug.FreeOSMemory()
 		})

@@ -182,8 +182,11 @@ func TestGCPercentFor(t *testing.T) {
 		{96 * mib, 50},
 		{400 * mib, 50},
 	} {
-		if got := gcPercentFor(c.live); got != c.want {
+		if got := gcPercentFor(c.live, false); got != c.want {
 			t.Errorf("live %d MiB: GOGC %d, want %d", c.live/mib, got, c.want)
+		}
+		if got, want := gcPercentFor(c.live, true), max(c.want, bulkGCPercent); got != want {
+			t.Errorf("live %d MiB, bulk write: GOGC %d, want %d", c.live/mib, got, want)
 		}
 	}
 }
@@ -208,4 +211,40 @@ func TestLiftMemoryLimit(t *testing.T) {
 	if got := debug.SetMemoryLimit(-1); got != 693<<20 {
 		t.Fatalf("limit after loading = %d, want the registry's (693 MiB)", got)
 	}
+}
+
+// A bulk write gives the heap room at once (GOGC ≥ bulkGCPercent while it
+// runs, when the pacing runs), and the pacing's count of bulk writes
+// falls back when the last one ends, however often its end is called.
+func TestGCRoomDuringBulk(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(50))
+	defer paced.Store(paced.Load())
+	paced.Store(true)
+	bulk := func() func(context.Context) error { return func(context.Context) error { return nil } }
+	wrapped := gcRoomDuringBulk(bulk)
+	end1 := wrapped()
+	if got := debug.SetGCPercent(-1); got != bulkGCPercent {
+		t.Fatalf("GOGC during a bulk write = %d, want %d", got, bulkGCPercent)
+	}
+	debug.SetGCPercent(bulkGCPercent)
+	end2 := wrapped()
+	if n := bulkWrites.Load(); n != 2 {
+		t.Fatalf("%d bulk writes counted, want 2", n)
+	}
+	end1(context.Background())
+	end1(context.Background())
+	if n := bulkWrites.Load(); n != 1 {
+		t.Fatalf("%d bulk writes counted after one ended (twice), want 1", n)
+	}
+	end2(context.Background())
+	if n := bulkWrites.Load(); n != 0 {
+		t.Fatalf("%d bulk writes counted after both ended, want 0", n)
+	}
+	// A larger GOGC (a small heap) is kept.
+	debug.SetGCPercent(300)
+	end := wrapped()
+	if got := debug.SetGCPercent(-1); got != 300 {
+		t.Errorf("GOGC 300 during a bulk write became %d", got)
+	}
+	end(context.Background())
 }

@@ -92,7 +92,7 @@ func unescape(s string) (string, error) {
 // pageQuery is the paging of /stores/json and /sales/json.
 type pageQuery struct{ page, perPage int }
 
-func (p *params) pageQuery() (pageQuery, error) {
+func (p params) pageQuery() (pageQuery, error) {
 	q := pageQuery{page: 1, perPage: 500}
 	n, ok, err := p.intParam(pPage)
 	if err != nil {
@@ -113,7 +113,7 @@ func (p *params) pageQuery() (pageQuery, error) {
 // geoQuery is a circle: lat/lng required and range-checked, m clamped.
 type geoQuery struct{ lat, lng, m float64 }
 
-func (p *params) geoQuery() (geoQuery, error) {
+func (p params) geoQuery() (geoQuery, error) {
 	var q geoQuery
 	if p.v[pLat] == "" || p.v[pLng] == "" {
 		return q, badRequest("lat and lng are required")
@@ -150,7 +150,7 @@ var statBits = map[string]uint8{
 	publicmask.StatEmpty: 8, publicmask.StatBreak: 16,
 }
 
-func (p *params) nearQuery() (nearQuery, error) {
+func (p params) nearQuery() (nearQuery, error) {
 	g, err := p.geoQuery()
 	q := nearQuery{geoQuery: g, limit: 50}
 	if err != nil {
@@ -185,7 +185,7 @@ type rulesQuery struct {
 	birthYear int // 0 = not asked
 }
 
-func (p *params) rulesQuery() (rulesQuery, error) {
+func (p params) rulesQuery() (rulesQuery, error) {
 	var q rulesQuery
 	if p.v[pDate] == "" {
 		return q, badRequest("date is required (YYYY-MM-DD)")

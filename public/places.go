@@ -39,7 +39,7 @@ type placesQuery struct {
 
 const maxPlaces = 50
 
-func (p *params) placesQuery() (placesQuery, error) {
+func (p params) placesQuery() (placesQuery, error) {
 	q := placesQuery{q: p.v[pQ], limit: 10}
 	if q.q == "" {
 		return q, badRequest("q is required")
@@ -60,7 +60,7 @@ func (p *params) placesQuery() (placesQuery, error) {
 var placePool = sync.Pool{New: func() any { p := make([]snapshot.Place, 0, maxPlaces); return &p }}
 
 func (h *handler) places(w http.ResponseWriter, req *http.Request) {
-	q, s, ok := parseRequest(h, w, req, (*params).placesQuery)
+	q, s, ok := parseRequest(h, w, req, params.placesQuery)
 	if !ok {
 		return
 	}

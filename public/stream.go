@@ -14,7 +14,7 @@ import (
 // StreamBuffer batches, or whose socket stays blocked for
 // StreamWriteTimeout, is dropped (EventSource reconnects by itself).
 func (h *handler) stream(w http.ResponseWriter, req *http.Request) {
-	q, s, ok := parseRequest(h, w, req, (*params).geoQuery)
+	q, s, ok := parseRequest(h, w, req, params.geoQuery)
 	if !ok {
 		return
 	}

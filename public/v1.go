@@ -27,7 +27,7 @@ func (h *handler) sales(w http.ResponseWriter, req *http.Request) {
 // not change them) and served from the cache, with a gzip variant.
 func (h *handler) page(w http.ResponseWriter, req *http.Request, field string,
 	rec func(*snapshot.Entry, []byte) []byte, registryScoped bool) {
-	q, s, ok := parseRequest(h, w, req, (*params).pageQuery)
+	q, s, ok := parseRequest(h, w, req, params.pageQuery)
 	if !ok {
 		return
 	}
@@ -105,12 +105,12 @@ var entryPool = sync.Pool{New: func() any { e := make([]*snapshot.Entry, 0, 256)
 // parseRequest parses the query string into the route's typed query
 // (parse is one of the params methods) and takes the current snapshot;
 // when ok is false it has already answered with the error.
-func parseRequest[Q any](h *handler, w http.ResponseWriter, req *http.Request, parse func(*params) (Q, error)) (q Q, s *snapshot.Snapshot, ok bool) {
+func parseRequest[Q any](h *handler, w http.ResponseWriter, req *http.Request, parse func(params) (Q, error)) (q Q, s *snapshot.Snapshot, ok bool) {
 	p, ok := query(w, req)
 	if !ok {
 		return q, nil, false
 	}
-	q, err := parse(&p)
+	q, err := parse(p)
 	if err != nil {
 		httpx.WriteError(w, err)
 		return q, nil, false
@@ -122,7 +122,7 @@ func parseRequest[Q any](h *handler, w http.ResponseWriter, req *http.Request, p
 }
 
 func (h *handler) storesByGeo(w http.ResponseWriter, req *http.Request) {
-	q, s, ok := parseRequest(h, w, req, (*params).geoQuery)
+	q, s, ok := parseRequest(h, w, req, params.geoQuery)
 	if !ok {
 		return
 	}

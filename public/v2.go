@@ -28,7 +28,7 @@ func appendEnvelope(b []byte, s *snapshot.Snapshot) []byte {
 const v2RecordSize = 400
 
 func (h *handler) near(w http.ResponseWriter, req *http.Request) {
-	q, s, ok := parseRequest(h, w, req, (*params).nearQuery)
+	q, s, ok := parseRequest(h, w, req, params.nearQuery)
 	if !ok {
 		return
 	}
@@ -125,7 +125,7 @@ func (h *handler) rules(w http.ResponseWriter, req *http.Request) {
 		httpx.WriteCode(w, publicmask.ENotFound, "rules are not served by this node")
 		return
 	}
-	q, s, ok := parseRequest(h, w, req, (*params).rulesQuery)
+	q, s, ok := parseRequest(h, w, req, params.rulesQuery)
 	if !ok {
 		return
 	}

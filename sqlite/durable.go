@@ -33,9 +33,13 @@ type durability struct {
 	cond    *sync.Cond
 	durable uint64 // commits known to be on disk
 	syncing bool
-	broken  error // a failed flush: nothing more can be promised
-	walIno  uint64
+	broken  error        // a failed flush: nothing more can be promised
+	walIno  uint64       // the inode whose directory entry was flushed
 	flushFn func() error // d.flush; replaced in tests
+	// f is the WAL file flush keeps open, fileIno its inode; only the
+	// flush in progress (syncing) touches them.
+	f       *os.File
+	fileIno uint64
 	flushes atomic.Int64
 	seconds prometheus.Observer // each flush's time (metrics.go); nil in tests
 }
@@ -104,28 +108,70 @@ func (d *durability) err() error {
 	return nil
 }
 
-// flush fsyncs the WAL file. It is opened afresh each time, so that a WAL
-// file that SQLite recreated is the one flushed; a new one also has its
-// directory entry flushed.
+// flush makes the WAL file's data durable. The file stays open from one
+// flush to the next: opening it by name each time was a quarter of the
+// flush's CPU (os.Open: 0.24 of 0.97 s in a mixed rush of 6,184 flushes).
+// A stat of the name still vouches that the file held is the WAL SQLite
+// writes: should SQLite have recreated it (a new inode), or removed it,
+// the one held is closed and the name opened again, and a new file also
+// has its directory entry flushed.
+//
+// fdatasync, not fsync (where there is one, datasync): it flushes the data
+// and what reading it back needs (the file's size), not the modification
+// time, which SQLite never reads; fsync made every flush commit the file
+// system's journal for that time alone, since a restarted WAL is written
+// over its old length (SQLite's own syncs are fdatasync too).
 func (d *durability) flush() error {
-	f, err := os.Open(d.wal)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil // nothing written yet (or checkpointed away and removed)
-	}
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if info, err := f.Stat(); err == nil {
-		if st, ok := info.Sys().(*syscall.Stat_t); ok && st.Ino != d.walIno {
-			if err := fsx.SyncDir(filepath.Dir(d.wal)); err != nil {
-				return err
-			}
-			d.walIno = st.Ino
+	var st syscall.Stat_t
+	if err := syscall.Stat(d.wal, &st); err != nil {
+		d.closeFile()
+		if errors.Is(err, syscall.ENOENT) {
+			return nil // nothing written yet (or checkpointed away and removed)
 		}
+		return &os.PathError{Op: "stat", Path: d.wal, Err: err}
+	}
+	if d.f == nil || st.Ino != d.fileIno {
+		d.closeFile()
+		f, err := os.Open(d.wal)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil // removed since the stat
+		}
+		if err != nil {
+			return err
+		}
+		var fst syscall.Stat_t
+		if err := syscall.Fstat(int(f.Fd()), &fst); err != nil {
+			f.Close()
+			return &os.PathError{Op: "fstat", Path: d.wal, Err: err}
+		}
+		d.f, d.fileIno = f, fst.Ino
+	}
+	if err := datasync(d.f); err != nil {
+		return err
+	}
+	if d.fileIno != d.walIno {
+		if err := fsx.SyncDir(filepath.Dir(d.wal)); err != nil {
+			return err
+		}
+		d.walIno = d.fileIno
 	}
 	return nil
+}
+
+// closeFile closes the WAL file flush holds, if any.
+func (d *durability) closeFile() {
+	if d.f != nil {
+		d.f.Close()
+		d.f, d.fileIno = nil, 0
+	}
+}
+
+// close releases what flush holds (Store.Close).
+func (d *durability) close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for d.syncing {
+		d.cond.Wait()
+	}
+	d.closeFile()
 }

@@ -3,8 +3,10 @@ package sqlite
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -98,5 +100,64 @@ func TestRealFlush(t *testing.T) {
 	}
 	if s.dur.flushes.Load() == 0 || s.dur.walIno == 0 {
 		t.Fatalf("no flush of the WAL file (flushes %d, inode %d)", s.dur.flushes.Load(), s.dur.walIno)
+	}
+}
+
+// The flush keeps the WAL file open between flushes, but follows the name:
+// a WAL that SQLite removed and created again is the one flushed next
+// (and its directory entry with it), and a removed one is let go.
+func TestFlushFollowsARecreatedWAL(t *testing.T) {
+	d := newDurability(filepath.Join(t.TempDir(), "pm.db"))
+	t.Cleanup(d.close)
+	ino := func() uint64 {
+		t.Helper()
+		var st syscall.Stat_t
+		if err := syscall.Stat(d.wal, &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Ino
+	}
+	if err := d.flush(); err != nil || d.f != nil {
+		t.Fatalf("flush without a WAL: %v, file held %v", err, d.f != nil)
+	}
+	if err := os.WriteFile(d.wal, []byte("first"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	first := ino()
+	for range 2 {
+		if err := d.flush(); err != nil {
+			t.Fatal(err)
+		}
+		if d.f == nil || d.fileIno != first || d.walIno != first {
+			t.Fatalf("flushed inode %d (directory entry of %d), want %d", d.fileIno, d.walIno, first)
+		}
+	}
+	held := d.f
+	// Another file first takes the old inode's place in the directory
+	// listing, so that the new WAL cannot get the old inode back.
+	if err := os.WriteFile(d.wal+"-other", nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(d.wal); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(d.wal, []byte("second"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	second := ino()
+	if second == first {
+		t.Skip("the file system gave the new WAL the old inode")
+	}
+	if err := d.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if d.f == held || d.fileIno != second || d.walIno != second {
+		t.Fatalf("after the WAL was recreated: flushed inode %d (directory entry of %d), want %d", d.fileIno, d.walIno, second)
+	}
+	if err := os.Remove(d.wal); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.flush(); err != nil || d.f != nil {
+		t.Fatalf("flush of a removed WAL: %v, file held %v", err, d.f != nil)
 	}
 }

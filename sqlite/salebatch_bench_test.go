@@ -190,3 +190,12 @@ func selfSyscw(b *testing.B) int64 {
 	}
 	return 0
 }
+
+// BenchmarkSaleBatchSmall is BenchmarkSaleBatch at the batch size of a
+// rush below capacity (5–6 sales a commit): the fixed cost of a
+// transaction, its commit and its flush, per sale.
+//
+//	go test ./sqlite -run '^$' -bench SaleBatchSmall -benchtime 6000x -count 5
+func BenchmarkSaleBatchSmall(b *testing.B) {
+	benchSaleBatch(b, chosenPageSize, 6)
+}

@@ -285,6 +285,7 @@ func (s *Store) Close() error {
 	err0 := s.ckpt.close()
 	err1 := s.reader.Close()
 	err2 := s.writer.Close()
+	s.dur.close()
 	return errors.Join(errRaw, err0, err1, err2)
 }
 

@@ -281,7 +281,8 @@ var (
 
 // gcRoomDuringBulk wraps the refresher's Bulk: while one runs, the heap
 // pacing uses bulkGCPercent (set at once, not at the next tick); after the
-// last ends, the next tick paces the heap as before.
+// last ends, the next tick paces the heap as before (newPacer compares
+// with the GOGC in force).
 func gcRoomDuringBulk(bulk func() func(context.Context) error) func() func(context.Context) error {
 	return func() func(context.Context) error {
 		if bulkWrites.Add(1) == 1 && paced.Load() {
@@ -306,15 +307,22 @@ func startHeapPacing(ctx context.Context) {
 		return
 	}
 	paced.Store(true)
-	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-	pace := func(last int) int {
+	pace := newPacer()
+	pace()
+	go everyTick(ctx, paceEvery, pace)
+}
+
+// newPacer returns one step of the heap pacing: GOGC set to
+// gcPercentFor(the live heap) unless already in force. It compares with
+// the GOGC in force (/gc/gogc:percent), not with the last one it set: a
+// bulk write that began and ended between two steps set its own
+// (gcRoomDuringBulk), and the pacing must put its value back.
+func newPacer() func() {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/gogc:percent"}}
+	return func() {
 		metrics.Read(s)
-		if pct := gcPercentFor(s[0].Value.Uint64(), bulkWrites.Load() > 0); pct != last {
+		if pct := gcPercentFor(s[0].Value.Uint64(), bulkWrites.Load() > 0); uint64(pct) != s[1].Value.Uint64() {
 			debug.SetGCPercent(pct)
-			return pct
 		}
-		return last
 	}
-	last := pace(-1)
-	go everyTick(ctx, paceEvery, func() { last = pace(last) })
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"math"
+	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -247,4 +249,34 @@ func TestGCRoomDuringBulk(t *testing.T) {
 		t.Errorf("GOGC 300 during a bulk write became %d", got)
 	}
 	end(context.Background())
+}
+
+// TestPacingUndoesAShortBulkWrite: a bulk write that begins and ends between
+// two steps of the heap pacing leaves its GOGC behind; the next step puts
+// the paced value back (it compares with the GOGC in force, not with the
+// last value it set itself).
+func TestPacingUndoesAShortBulkWrite(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	defer paced.Store(paced.Load())
+	paced.Store(true)
+	live := make([]byte, 400<<20) // a live heap the pacing gives less than 100
+	runtime.GC()
+	gogc := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	read := func() uint64 { metrics.Read(gogc); return gogc[0].Value.Uint64() }
+	pace := newPacer()
+	pace()
+	want := read()
+	if want >= bulkGCPercent {
+		t.Fatalf("paced GOGC %d with a 400 MiB heap, want < %d", want, bulkGCPercent)
+	}
+	end := gcRoomDuringBulk(func() func(context.Context) error { return func(context.Context) error { return nil } })()
+	end(context.Background())
+	if got := read(); got != bulkGCPercent {
+		t.Fatalf("GOGC right after a short bulk write = %d, want %d (what the write set)", got, bulkGCPercent)
+	}
+	pace()
+	if got := read(); got != want {
+		t.Errorf("GOGC a step after a short bulk write = %d, want the paced %d", got, want)
+	}
+	runtime.KeepAlive(live)
 }

@@ -71,9 +71,13 @@ func (s *Server) importOutlets(w http.ResponseWriter, r *http.Request) {
 	}
 	n := 0
 	if len(outlets) > 0 {
-		done := s.bulkWrite(r)
-		n, err = s.led.ImportOutlets(r.Context(), outlets)
-		done()
+		// done in a defer: a panic (recovered per request) must not leave
+		// the bulk write counted for the life of the node.
+		n, err = func() (int, error) {
+			done := s.bulkWrite(r)
+			defer done()
+			return s.led.ImportOutlets(r.Context(), outlets)
+		}()
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -240,9 +244,11 @@ func (s *Server) adminDeliveries(w http.ResponseWriter, r *http.Request) {
 		at = append(at, i)
 	}
 	if len(valid) > 0 {
-		done := s.bulkWrite(r)
-		res, err := s.led.DeliverMany(r.Context(), valid)
-		done()
+		res, err := func() ([]ledger.DeliveryResult, error) {
+			done := s.bulkWrite(r)
+			defer done()
+			return s.led.DeliverMany(r.Context(), valid)
+		}()
 		if err != nil {
 			s.writeError(w, r, err)
 			return

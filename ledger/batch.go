@@ -243,8 +243,9 @@ func (l *Ledger) form(ops []*op, t *time.Timer) ([]*op, bool) {
 // writer, idle on the queue, takes the next request and may hold it in
 // turn), while the wait ended on a timer, a wake-up the node's threads
 // must be scheduled for, on cores busy with a read flood (BENCHMARKS.md,
-// branch flood16). A lone request on a quiet node is never held for
-// company that will not come.
+// branch flood16). A node quiet for a whole window holds nothing; a burst
+// followed by silence is averaged over its window, and can still make the
+// next window's small batches wait, each at most GatherWait.
 func (l *Ledger) gather(ops []*op, t *time.Timer) []*op {
 	if l.cfg.GatherWait <= 0 {
 		return ops
@@ -297,8 +298,10 @@ const (
 	// this many arrivals (gather).
 	gatherCompany = 3
 	// gapWindow: the arrival gap is the mean over a window at least this
-	// long (arrivalGap), so that a burst (a load generator descheduled,
-	// then catching up) does not pass for a fast stream.
+	// long (arrivalGap), so that a burst shorter than it (a load generator
+	// descheduled, then catching up) is averaged with the quiet around it;
+	// a longer silence before it still counts (the burst's window opens
+	// at the first batch taken after the silence's).
 	gapWindow = 25 * time.Millisecond
 )
 

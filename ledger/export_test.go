@@ -58,7 +58,6 @@ func (l *Ledger) TokenBulkReads() int64 { return l.tokens.bulkReads.Load() }
 // SetRefreshEmptyHook runs f when a re-reading round finds no token noted,
 // before it ends.
 func SetRefreshEmptyHook(f func()) (restore func()) {
-	old := refreshEmptyHook
-	refreshEmptyHook = f
-	return func() { refreshEmptyHook = old }
+	old := refreshEmptyHook.Swap(&f)
+	return func() { refreshEmptyHook.Store(old) }
 }

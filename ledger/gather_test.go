@@ -137,3 +137,29 @@ func (a *arrivalGap) set(d time.Duration) {
 	a.mean = d
 	a.last.Store(int64(d))
 }
+
+// TestArrivalsCountedAtEnqueue: the arrival rate that decides whether a
+// batch may be held counts the requests enqueue takes (Ledger.arrived), so
+// that a stream of requests turns holding on and a quiet node keeps it off.
+func TestArrivalsCountedAtEnqueue(t *testing.T) {
+	l := &Ledger{cfg: Config{GatherWait: 3 * time.Millisecond, GatherBelow: 32, MaxBatch: 256}, queue: make(chan *op, 512), m: newMetrics(nil)}
+	l.gap.observe(time.Now(), l.arrived.Load()) // opens the window, as the first batch taken does
+	if l.mayHold() {
+		t.Fatal("a node that has seen no window may hold a batch")
+	}
+	for range 400 {
+		if err := l.enqueue(t.Context(), &op{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(gapWindow)
+	l.gap.observe(time.Now(), l.arrived.Load())
+	if !l.mayHold() {
+		t.Fatalf("400 requests in a window of ~%v: gap %v, holding not turned on", gapWindow, time.Duration(l.gap.last.Load()))
+	}
+	time.Sleep(2 * gapWindow)
+	l.gap.observe(time.Now(), l.arrived.Load())
+	if l.mayHold() {
+		t.Fatalf("a window with no request: gap %v, holding still on", time.Duration(l.gap.last.Load()))
+	}
+}

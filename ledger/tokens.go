@@ -189,8 +189,9 @@ const (
 )
 
 // refreshEmptyHook, if set (tests), runs when a round found no token noted,
-// before it ends.
-var refreshEmptyHook func()
+// before it ends. Atomic: a round of an earlier test may still run while a
+// later one sets it.
+var refreshEmptyHook atomic.Pointer[func()]
 
 // refreshAhead runs rounds until no token is noted; at most one runs.
 func (l *Ledger) refreshAhead(r publicmask.TokenReader) {
@@ -205,8 +206,8 @@ func (l *Ledger) refreshAhead(r publicmask.TokenReader) {
 			return len(sums) < refreshChunk
 		})
 		if len(sums) == 0 {
-			if refreshEmptyHook != nil {
-				refreshEmptyHook()
+			if hook := refreshEmptyHook.Load(); hook != nil {
+				(*hook)()
 			}
 			c.refreshing.Store(false)
 			// A token noted after the Range found none saw a round on

@@ -25,7 +25,8 @@ if [ -z "${BENCH_AB:-}" ]; then
 fi
 
 SERVER=
-trap 'if [ -n "$SERVER" ]; then kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; fi' EXIT
+# On any exit (set -e included) the flood's rush and wrk go with the server.
+trap 'for p in ${RUSHPID:-} ${WRK:-} ${SERVER:-}; do kill $p 2>/dev/null || true; wait $p 2>/dev/null || true; done' EXIT
 geo_lua "$DIR/geo.lua" 1000
 
 # hops BEFORE AFTER: p99 of the sale route and of the ledger's hops (ms).

@@ -33,6 +33,7 @@ type durability struct {
 	cond    *sync.Cond
 	durable uint64 // commits known to be on disk
 	syncing bool
+	closed  bool         // close ran: a later flush lets go of the file it opens
 	broken  error        // a failed flush: nothing more can be promised
 	walIno  uint64       // the inode whose directory entry was flushed
 	flushFn func() error // d.flush; replaced in tests
@@ -78,6 +79,9 @@ func (d *durability) wait(seq uint64) error {
 		d.flushes.Add(1)
 		d.mu.Lock()
 		d.syncing = false
+		if d.closed {
+			d.closeFile() // a write that committed before Store.Close waited after it
+		}
 		if err != nil {
 			// The kernel may have dropped the dirty pages: no later flush
 			// can vouch for them. Refuse to acknowledge anything more.
@@ -126,7 +130,11 @@ func (d *durability) flush() error {
 	if err := syscall.Stat(d.wal, &st); err != nil {
 		d.closeFile()
 		if errors.Is(err, syscall.ENOENT) {
-			return nil // nothing written yet (or checkpointed away and removed)
+			// Nothing written yet (or checkpointed away and removed). A
+			// WAL created again may get the same inode number: its
+			// directory entry must be flushed all the same.
+			d.walIno = 0
+			return nil
 		}
 		return &os.PathError{Op: "stat", Path: d.wal, Err: err}
 	}
@@ -134,6 +142,7 @@ func (d *durability) flush() error {
 		d.closeFile()
 		f, err := os.Open(d.wal)
 		if errors.Is(err, os.ErrNotExist) {
+			d.walIno = 0
 			return nil // removed since the stat
 		}
 		if err != nil {
@@ -173,5 +182,6 @@ func (d *durability) close() {
 	for d.syncing {
 		d.cond.Wait()
 	}
+	d.closed = true
 	d.closeFile()
 }

@@ -157,7 +157,28 @@ func TestFlushFollowsARecreatedWAL(t *testing.T) {
 	if err := os.Remove(d.wal); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.flush(); err != nil || d.f != nil {
-		t.Fatalf("flush of a removed WAL: %v, file held %v", err, d.f != nil)
+	if err := d.flush(); err != nil || d.f != nil || d.walIno != 0 {
+		t.Fatalf("flush of a removed WAL: %v, file held %v, directory entry of %d noted", err, d.f != nil, d.walIno)
+	}
+}
+
+// TestFlushAfterCloseLetsGo: a write that committed before Store.Close but
+// waits for its flush after it still gets its flush, and the file that
+// flush opens is not left open.
+func TestFlushAfterCloseLetsGo(t *testing.T) {
+	d := newDurability(filepath.Join(t.TempDir(), "pm.db"))
+	if err := os.WriteFile(d.wal, []byte("frames"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	seq := d.committedOne()
+	d.close()
+	if err := d.wait(seq); err != nil {
+		t.Fatal(err)
+	}
+	if d.flushes.Load() != 1 {
+		t.Fatalf("%d flushes, want 1", d.flushes.Load())
+	}
+	if d.f != nil {
+		t.Fatal("the WAL file opened by a flush after close is still held")
 	}
 }

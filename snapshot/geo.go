@@ -40,35 +40,12 @@ type grid struct {
 	div        int
 	cell       float64
 	cols, nrow int
-	rows       []int32  // where each row of cells starts in keys (nrow+1)
-	keys       []uint32 // cell key per point, ascending
-	pts        []gpt    // the points, same order
-	// samp is every sampleEvery-th key (keys[k*sampleEvery]): a row's
-	// search runs over it (~135 KB at 540,000 outlets, which stays in the
-	// cache between answers) and ends in one or two lines of keys, instead
-	// of a binary search over keys (2 MB) whose last steps are each a
-	// cache miss.
-	samp []uint32
-}
-
-const sampleEvery = 16
-
-// gridSampled switches the sampled search on (for the benchmarks' pairs).
-var gridSampled = true
-
-// gpt is a point of the grid: what a query reads of a candidate, in one
-// piece (32 bytes, two a cache line). Separate arrays of coordinates,
-// cosines and positions cost a cache miss each per candidate run at
-// 540,000 outlets, where the grid (17 MB) is far larger than the cache.
-type gpt struct {
-	lat, lng float64 // coordinates
-	cos      float64 // cos(lat), precomputed: half the trigonometry of a query
-	idx      int32   // position of the point in the snapshot's code order
-	_        int32
-}
-
-func newGpt(lat, lng float64, i int32) gpt {
-	return gpt{lat: lat, lng: lng, cos: math.Cos(lat * math.Pi / 180), idx: i}
+	rows       []int32   // where each row of cells starts in keys (nrow+1)
+	keys       []uint32  // cell key per point, ascending
+	lat        []float64 // point coordinates, same order
+	lng        []float64
+	cos        []float64 // cos(lat), precomputed: half the trigonometry of a query
+	idx        []int32   // position of the point in the snapshot's code order
 }
 
 func cellOf(lat, lng float64) (row, col int, ok bool) {
@@ -126,9 +103,13 @@ func newGrid(entries func(i int) *Entry, n, div int) *grid {
 		return int(a.i - b.i)
 	})
 	g.keys = make([]uint32, len(pts))
-	g.pts = make([]gpt, len(pts))
+	g.lat = make([]float64, len(pts))
+	g.lng = make([]float64, len(pts))
+	g.cos = make([]float64, len(pts))
+	g.idx = make([]int32, len(pts))
 	for j, p := range pts {
-		g.keys[j], g.pts[j] = p.key, newGpt(p.lat, p.lng, p.i)
+		g.keys[j], g.lat[j], g.lng[j], g.idx[j] = p.key, p.lat, p.lng, p.i
+		g.cos[j] = math.Cos(p.lat * math.Pi / 180)
 	}
 	g.setRows()
 	return g
@@ -146,26 +127,6 @@ func (g *grid) setRows() {
 		}
 		g.rows[r] = int32(j)
 	}
-	g.samp = make([]uint32, (len(g.keys)+sampleEvery-1)/sampleEvery)
-	for k := range g.samp {
-		g.samp[k] = g.keys[k*sampleEvery]
-	}
-}
-
-// lowerBound is the first j in [lo, hi) with keys[j] ≥ x, or hi: the
-// search over the samples of [lo, hi), then a scan of at most
-// sampleEvery keys.
-func (g *grid) lowerBound(lo, hi int, x uint32) int {
-	ka, kb := (lo+sampleEvery-1)/sampleEvery, (hi+sampleEvery-1)/sampleEvery
-	k, _ := slices.BinarySearch(g.samp[ka:kb], x) // the first sample ≥ x
-	j := lo
-	if k > 0 {
-		j = (ka + k - 1) * sampleEvery // a key < x at or after lo
-	}
-	for j < hi && g.keys[j] < x {
-		j++
-	}
-	return j
 }
 
 // Haversine returns the great-circle distance in metres.
@@ -219,22 +180,18 @@ func (g *grid) near(lat, lng, m float64, buf []Hit) []Hit {
 	for r := r0; r <= r1; r++ {
 		lo := uint32(r*g.cols + c0)
 		hi := uint32(r*g.cols + c1)
-		var j int
-		if gridSampled {
-			j = g.lowerBound(int(g.rows[r]), int(g.rows[r+1]), lo)
-		} else {
-			j, _ = slices.BinarySearch(g.keys[g.rows[r]:g.rows[r+1]], lo)
-			j += int(g.rows[r])
-		}
+		row := g.keys[g.rows[r]:g.rows[r+1]]
+		j, _ := slices.BinarySearch(row, lo)
+		j += int(g.rows[r])
 		for ; j < len(g.keys) && g.keys[j] <= hi; j++ {
-			p := &g.pts[j]
-			if p.lat < minLat || p.lat > maxLat || p.lng < minLng || p.lng > maxLng {
+			plat, plng := g.lat[j], g.lng[j]
+			if plat < minLat || plat > maxLat || plng < minLng || plng > maxLng {
 				continue
 			}
-			s1 := math.Sin((p.lat - lat) * rad / 2)
-			s2 := math.Sin((p.lng - lng) * rad / 2)
-			if h := s1*s1 + cq*p.cos*s2*s2; h <= hMax {
-				buf = append(buf, Hit{Pos: p.idx, h: h})
+			s1 := math.Sin((plat - lat) * rad / 2)
+			s2 := math.Sin((plng - lng) * rad / 2)
+			if h := s1*s1 + cq*g.cos[j]*s2*s2; h <= hMax {
+				buf = append(buf, Hit{Pos: g.idx[j], h: h})
 			}
 		}
 	}

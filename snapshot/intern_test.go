@@ -137,14 +137,14 @@ func TestRehome(t *testing.T) {
 	// In the grid's order, an entry's text begins where the previous one's
 	// ends (except between blocks).
 	g, next := s.reg.geo, 0
-	for j := 1; j < len(g.pts); j++ {
-		a, b := s.At(int(g.pts[j-1].idx)).reg, s.At(int(g.pts[j].idx)).reg
+	for j := 1; j < len(g.idx); j++ {
+		a, b := s.At(int(g.idx[j-1])).reg, s.At(int(g.idx[j])).reg
 		if uintptr(unsafe.Pointer(unsafe.StringData(a)))+uintptr(len(a)) == uintptr(unsafe.Pointer(unsafe.StringData(b))) {
 			next++
 		}
 	}
-	if want := len(g.pts) - len(g.pts)/chunkSize - 2; next < want {
-		t.Errorf("%d of %d neighbours in the grid have adjacent text, want ≥ %d", next, len(g.pts)-1, want)
+	if want := len(g.idx) - len(g.idx)/chunkSize - 2; next < want {
+		t.Errorf("%d of %d neighbours in the grid have adjacent text, want ≥ %d", next, len(g.idx)-1, want)
 	}
 }
 

@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"cmp"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -252,17 +253,18 @@ func (g *grid) merge(get func(int) *Entry, remap, at []int32) *grid {
 	slices.SortFunc(add, func(a, b pt) int { return cmp.Or(cmp.Compare(a.key, b.key), cmp.Compare(a.i, b.i)) })
 	n := len(g.keys) + len(add)
 	m := &grid{div: g.div, cell: g.cell, cols: g.cols, nrow: g.nrow,
-		keys: make([]uint32, 0, n), pts: make([]gpt, 0, n)}
+		keys: make([]uint32, 0, n), lat: make([]float64, 0, n), lng: make([]float64, 0, n),
+		cos: make([]float64, 0, n), idx: make([]int32, 0, n)}
 	j, k := 0, 0
 	for j < len(g.keys) || k < len(add) {
-		if k < len(add) && (j == len(g.keys) || add[k].key < g.keys[j] || (add[k].key == g.keys[j] && add[k].i < remap[g.pts[j].idx])) {
+		if k < len(add) && (j == len(g.keys) || add[k].key < g.keys[j] || (add[k].key == g.keys[j] && add[k].i < remap[g.idx[j]])) {
 			e := get(int(add[k].i))
-			m.keys, m.pts = append(m.keys, add[k].key), append(m.pts, newGpt(e.Lat, e.Lng, add[k].i))
+			m.keys, m.lat, m.lng, m.idx = append(m.keys, add[k].key), append(m.lat, e.Lat), append(m.lng, e.Lng), append(m.idx, add[k].i)
+			m.cos = append(m.cos, math.Cos(e.Lat*math.Pi/180))
 			k++
 		} else {
-			p := g.pts[j]
-			p.idx = remap[p.idx]
-			m.keys, m.pts = append(m.keys, g.keys[j]), append(m.pts, p)
+			m.keys, m.lat, m.lng, m.idx = append(m.keys, g.keys[j]), append(m.lat, g.lat[j]), append(m.lng, g.lng[j]), append(m.idx, remap[g.idx[j]])
+			m.cos = append(m.cos, g.cos[j])
 			j++
 		}
 	}

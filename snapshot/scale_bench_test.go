@@ -327,8 +327,8 @@ func BenchmarkDeliveredAB(b *testing.B) {
 		for _, v := range abVariants {
 			for _, n := range []int{26_263, 540_000} {
 				b.Run(fmt.Sprintf("round=%d/v=%s/outlets=%d", round, v.name, n), func(b *testing.B) {
-					defer func() { gatherTouch, gridSampled = true, true }()
-					gatherTouch, gridSampled = v.touch, !v.binary
+					defer func() { gatherTouch = true }()
+					gatherTouch = v.touch
 					s := delivered(n)
 					if v.compact > 0 {
 						s = compacted(n, v.compact == 2)
@@ -343,9 +343,8 @@ func BenchmarkDeliveredAB(b *testing.B) {
 var abVariants = []struct {
 	name    string
 	touch   bool
-	compact int  // 1: entries in grid order, 2: and their text
-	binary  bool // rows searched by a binary search over keys, not the samples
-}{{"binary", true, 0, true}, {"main", false, 0, false}, {"touch", true, 0, false}, {"compact", false, 1, false}, {"compact+text", false, 2, false}, {"compact+text+touch", true, 2, false}}
+	compact int // 1: entries in grid order, 2: and their text
+}{{"main", false, 0}, {"touch", true, 0}, {"compact", false, 1}, {"compact+text", false, 2}, {"compact+text+touch", true, 2}}
 
 // compacted is compactedCopy of delivered(n), made once per process.
 func compacted(n int, text bool) *Snapshot {
@@ -412,8 +411,7 @@ func compactedCopy(s *Snapshot, text bool) *Snapshot {
 	g := s.reg.geo
 	var slab []Entry
 	var block []byte
-	for _, gp := range g.pts {
-		p := gp.idx
+	for _, p := range g.idx {
 		if len(slab) == 0 {
 			slab = make([]Entry, slabEntries)
 		}

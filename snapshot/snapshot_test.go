@@ -546,27 +546,3 @@ func TestRehomeAllocatesBlocks(t *testing.T) {
 		t.Fatalf("%d places' labels span %d bytes for %d bytes of labels", len(ix.places), hi-lo, size)
 	}
 }
-
-// TestGridLowerBound checks the sampled row search against a binary search
-// over the whole range, for every row range and key boundary of grids of
-// several sizes (duplicates included).
-func TestGridLowerBound(t *testing.T) {
-	rng := rand.New(rand.NewPCG(7, 9))
-	for _, n := range []int{0, 1, 15, 16, 17, 100, 1000} {
-		g := &grid{keys: make([]uint32, n), nrow: 8, cols: 50}
-		for j := range g.keys {
-			g.keys[j] = uint32(rng.IntN(g.nrow * g.cols))
-		}
-		slices.Sort(g.keys)
-		g.setRows()
-		for range 2000 {
-			lo := rng.IntN(n + 1)
-			hi := lo + rng.IntN(n-lo+1)
-			x := uint32(rng.IntN(g.nrow*g.cols + 2))
-			want, _ := slices.BinarySearch(g.keys[lo:hi], x)
-			if got := g.lowerBound(lo, hi, x); got != lo+want {
-				t.Fatalf("n=%d [%d,%d) x=%d: lowerBound %d, want %d", n, lo, hi, x, got, lo+want)
-			}
-		}
-	}
-}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"time"
+
+	"github.com/publicmask/publicmask"
 )
 
 // encode returns the receipt's JSON exactly as json.Marshal writes it, the
@@ -81,24 +83,12 @@ func (r *Receipt) plainText() bool {
 	if _, off := r.SoldAt.Zone(); off%60 != 0 || off <= -24*3600 || off >= 24*3600 {
 		return false
 	}
-	ok := plainString(r.SaleID) && plainString(r.Outlet.RemainStat) && plainString(r.Conflict)
+	ok := publicmask.JSONPlain(r.SaleID) && publicmask.JSONPlain(r.Outlet.RemainStat) && publicmask.JSONPlain(r.Conflict)
 	for _, it := range r.Items {
-		ok = ok && plainString(it.Role)
+		ok = ok && publicmask.JSONPlain(it.Role)
 	}
 	for _, c := range r.ConflictReasons {
-		ok = ok && plainString(c)
+		ok = ok && publicmask.JSONPlain(c)
 	}
 	return ok
-}
-
-// plainString: printable ASCII that encoding/json copies as it is (it
-// escapes <, > and & for HTML).
-func plainString(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			return false
-		}
-	}
-	return true
 }

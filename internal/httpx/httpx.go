@@ -133,7 +133,7 @@ func Write(w http.ResponseWriter, b Body) {
 }
 
 // appendBody appends b as json.Marshal encodes it, when every string in it
-// is plain (plainString) and it names no candidates; false otherwise, and
+// is plain (publicmask.JSONPlain) and it names no candidates; false otherwise, and
 // the caller marshals. A refused sale's body (about one sale in six in a
 // capacity rush) went through encoding/json's reflection.
 func appendBody(dst []byte, b Body) ([]byte, bool) {
@@ -141,7 +141,7 @@ func appendBody(dst []byte, b Body) ([]byte, bool) {
 		return dst, false
 	}
 	d := &b.Error
-	if !plainString(d.Code) || !plainString(d.Message) {
+	if !publicmask.JSONPlain(d.Code) || !publicmask.JSONPlain(d.Message) {
 		return dst, false
 	}
 	dst = append(dst, `{"error":{"code":"`...)
@@ -153,7 +153,7 @@ func appendBody(dst []byte, b Body) ([]byte, bool) {
 		dst = append(dst, `,"persons":[`...)
 		for i := range d.Persons {
 			p := &d.Persons[i]
-			if !plainString(p.Role) || p.Reason != nil && !plainString(*p.Reason) || p.NextDate != nil && !plainString(*p.NextDate) {
+			if !publicmask.JSONPlain(p.Role) || p.Reason != nil && !publicmask.JSONPlain(*p.Reason) || p.NextDate != nil && !publicmask.JSONPlain(*p.NextDate) {
 				return dst, false
 			}
 			if i > 0 {
@@ -187,19 +187,6 @@ func appendNullString(dst []byte, s *string) []byte {
 	dst = append(dst, '"')
 	dst = append(dst, *s...)
 	return append(dst, '"')
-}
-
-// plainString: s is printable ASCII without '"', '\\' and the characters
-// json.Marshal escapes for HTML ('<', '>', '&'), so that it is encoded as
-// itself between quotes.
-func plainString(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			return false
-		}
-	}
-	return true
 }
 
 // WriteJSON encodes v before writing the header, so that an encoding error

@@ -49,19 +49,17 @@ func TestProcs(t *testing.T) {
 	for _, tc := range []struct {
 		target string
 		procs  int
-		env    string
 		want   int
 	}{
-		{"http://127.0.0.1:8080", 0, "", 0},
-		{"http://127.0.0.1:8080", 0, "2", 0},
-		{"http://127.0.0.1:8080", 2, "", 2},
-		{"http://127.0.0.1:8080", 3, "1", 3},
-		{"", 0, "", 0},
-		{"", 1, "", 1},
+		{"http://127.0.0.1:8080", 0, 0},
+		{"http://127.0.0.1:8080", 2, 2},
+		{"http://127.0.0.1:8080", -1, 0},
+		{"", 0, 0},
+		{"", 1, 1},
 	} {
 		c := Config{Target: tc.target, Procs: tc.procs}
-		if got := c.procs(tc.env); got != tc.want {
-			t.Errorf("procs(target %q, --procs %d, GOMAXPROCS %q) = %d, want %d", tc.target, tc.procs, tc.env, got, tc.want)
+		if got := c.procs(); got != tc.want {
+			t.Errorf("procs(target %q, --procs %d) = %d, want %d", tc.target, tc.procs, got, tc.want)
 		}
 	}
 }

@@ -110,7 +110,7 @@ func Main(args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("rush: unexpected argument %q", fs.Arg(0))
 	}
-	if n := c.procs(os.Getenv("GOMAXPROCS")); n > 0 {
+	if n := c.procs(); n > 0 {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(n))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -133,19 +133,13 @@ func Main(args []string) error {
 }
 
 // procs is the GOMAXPROCS Main runs the rush with, 0 = as the runtime
-// chose (all CPUs, or the environment's GOMAXPROCS). One P cost the
+// chose (all CPUs, or the environment's GOMAXPROCS, which it reads itself). One P cost the
 // generator 0.84× the CPU a request in a capacity rush (BENCHMARKS.md,
 // cpu16), and scripts/bench.sh asks for it there; it is not the default
 // because on one P an answer waits for the generator's only P before its
 // latency is taken, and the latency figures would carry the generator's
 // own queue.
-func (c *Config) procs(env string) int {
-	if c.Procs > 0 {
-		return c.Procs
-	}
-	_ = env // the runtime reads GOMAXPROCS itself
-	return 0
-}
+func (c *Config) procs() int { return max(c.Procs, 0) }
 
 func (c *Config) progress() io.Writer {
 	if c.Progress == nil {

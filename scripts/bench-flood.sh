@@ -72,28 +72,10 @@ for r in $(seq 1 "$ROUNDS"); do
 			M_P99=$(jget "$D/rush-mixed/report.json" sales.p99_ms)
 			FRESH=$(jget "$D/rush-mixed/report.json" freshness.p99_ms)
 		fi
-		"$bin" rush --target "$BASE" --admin-token "$TOKEN" --duration 10s --sales-rate 300 --read-rate 0 --streams 0 --scrapers 0 \
-			--report "$D/rush-alone" --quiet --seed 3 || say "   (rush reported violations: see $D/rush-alone)"
-		"$bin" rush --target "$BASE" --admin-token "$TOKEN" --duration 10s --sales-rate 300 --read-rate 0 --streams 0 --scrapers 0 \
-			--report "$D/rush-flood" --seed 4 >"$D/rush-flood.log" 2>&1 &
-		RUSHPID=$!
-		for _ in $(seq 1 1200); do
-			grep -q 'outlets stocked' "$D/rush-flood.log" 2>/dev/null && break
-			kill -0 $RUSHPID 2>/dev/null || break
-			sleep 0.05
-		done
-		curl -fsS "$BASE/metrics" >"$D/metrics-flood0.txt"
-		wrk -t2 -c256 -d11s --latency -s "$DIR/geo.lua" "$BASE" >"$D/wrk-flood.txt" &
-		WRK=$!
-		wait $RUSHPID || say "   (rush reported violations: see $D/rush-flood)"
-		curl -fsS "$BASE/metrics" >"$D/metrics-flood1.txt"
-		wait $WRK
+		flood_step "$bin" "$BASE" "$D" "$DIR/geo.lua"
 		LOAD1=$(cut -d' ' -f1 /proc/loadavg)
-		ALONE=$(jget "$D/rush-alone/report.json" sales.p99_ms)
-		FLOOD=$(jget "$D/rush-flood/report.json" sales.p99_ms)
-		TARGET=$(awk -v a="$ALONE" 'BEGIN { t = 2 * a; if (t < 50) t = 50; printf "%.1f", t }')
 		printf '%-6s %-14s %-16s %9s %9s %9s %9s %8s %8s %6s %6s  %s, %s, %s/%s, %s; %s\n' "$r" "$name" "$LOAD0-$LOAD1" \
-			"$M_P99" "$FRESH" "$ALONE" "$FLOOD" "$TARGET" \
+			"$M_P99" "$FRESH" "$ALONE_P99" "$FLOOD_P99" "$FLOOD_TARGET" \
 			"$(jget "$D/rush-flood/report.json" sales.per_sec)" "$(wrk_rate "$D/wrk-flood.txt" | cut -d. -f1)" \
 			"$(awk '/Non-2xx/ { print $NF }' "$D/wrk-flood.txt")" \
 			"$(hops "$D/metrics-flood0.txt" "$D/metrics-flood1.txt")" \

@@ -177,3 +177,37 @@ counter_delta() {
 	awk -v m="$3" 'FNR == 1 { f++ } ($1 == m || index($1, m "{") == 1) { v[f] += $NF; seen = 1 }
 		END { if (seen) printf "%.1f", v[2] - v[1]; else print "n/a" }' "$1" "$2"
 }
+
+# flood_step BIN BASE DIR GEO_LUA: §5's isolation step — outlet sales at
+# 300/s alone (DIR/rush-alone), then under a storesByGeo flood of wrk -c256
+# (DIR/rush-flood, DIR/wrk-flood.txt), with the server's metrics before the
+# flood and after its rush (DIR/metrics-flood0.txt, -flood1.txt). The flood
+# starts when the rush's sales do: its set-up (outlet list, tokens, opening
+# deliveries) takes 10–20 s under a flood, so a flood started with the rush
+# was over before its first sale (runs before 2026-12-01 13:30Z measured
+# sales after the flood); the rush prints "… outlets stocked" when ready.
+# Sets ALONE_P99, FLOOD_P99 and FLOOD_TARGET (§5: "within 2x its unloaded
+# value or 50 ms, whichever is larger"); RUSHPID and WRK while they run.
+flood_step() {
+	local bin=$1 base=$2 d=$3 lua=$4
+	"$bin" rush --target "$base" --admin-token "$TOKEN" --duration 10s --sales-rate 300 --read-rate 0 --streams 0 --scrapers 0 \
+		--report "$d/rush-alone" --quiet --seed 3 || say "   (rush reported violations: see $d/rush-alone)"
+	"$bin" rush --target "$base" --admin-token "$TOKEN" --duration 10s --sales-rate 300 --read-rate 0 --streams 0 --scrapers 0 \
+		--report "$d/rush-flood" --seed 4 >"$d/rush-flood.log" 2>&1 &
+	RUSHPID=$!
+	for _ in $(seq 1 1200); do
+		grep -q 'outlets stocked' "$d/rush-flood.log" 2>/dev/null && break
+		kill -0 $RUSHPID 2>/dev/null || break
+		sleep 0.05
+	done
+	curl -fsS "$base/metrics" >"$d/metrics-flood0.txt"
+	wrk -t2 -c256 -d11s --latency -s "$lua" "$base" >"$d/wrk-flood.txt" &
+	WRK=$!
+	wait $RUSHPID || say "   (rush reported violations: see $d/rush-flood)"
+	curl -fsS "$base/metrics" >"$d/metrics-flood1.txt"
+	wait $WRK
+	RUSHPID= WRK=
+	ALONE_P99=$(jget "$d/rush-alone/report.json" sales.p99_ms)
+	FLOOD_P99=$(jget "$d/rush-flood/report.json" sales.p99_ms)
+	FLOOD_TARGET=$(awk -v a="$ALONE_P99" 'BEGIN { t = 2 * a; if (t < 50) t = 50; printf "%.1f", t }')
+}

@@ -17,6 +17,7 @@ import (
 type gridRuns struct {
 	runs []byte
 	off  []uint32
+	ents []*Entry // the entry each run was encoded from (runs+at)
 }
 
 var runsMu sync.Mutex
@@ -29,9 +30,10 @@ func runsOf(s *Snapshot, n int) *gridRuns {
 		return r
 	}
 	g := s.reg.geo
-	r := &gridRuns{off: make([]uint32, len(g.idx)+1)}
+	r := &gridRuns{off: make([]uint32, len(g.idx)+1), ents: make([]*Entry, len(g.idx))}
 	for j, i := range g.idx {
-		r.runs = s.At(int(i)).AppendV1(r.runs)
+		r.ents[j] = s.At(int(i))
+		r.runs = r.ents[j].AppendV1(r.runs)
 		r.off[j+1] = uint32(len(r.runs))
 	}
 	runsCache[n] = r
@@ -85,7 +87,9 @@ func nearGrid(g *grid, lat, lng, m float64, buf []Hit) []Hit {
 }
 
 // BenchmarkRunsAB: main's answer core (Near, Gather with touch, AppendV1)
-// against copying pre-encoded runs (runs) and against Near alone (near),
+// against copying pre-encoded runs (runs; runs+at checks each run against
+// the entry the code-ordered tree holds, as a cache validated by the
+// entry's pointer would) and against Near alone (near),
 // both sizes, rounds alternated as in BenchmarkDeliveredAB, with a system
 // call between answers in every variant.
 //
@@ -94,7 +98,7 @@ func BenchmarkRunsAB(b *testing.B) {
 	abSysCall = true
 	defer func() { abSysCall = false }()
 	for round := range abRounds {
-		for _, v := range []string{"main", "runs", "near"} {
+		for _, v := range []string{"main", "runs", "runs+at", "near"} {
 			for _, n := range []int{26_263, 540_000} {
 				b.Run(fmt.Sprintf("round=%d/v=%s/outlets=%d", round, v, n), func(b *testing.B) {
 					s := delivered(n)
@@ -102,9 +106,11 @@ func BenchmarkRunsAB(b *testing.B) {
 					case "main":
 						answerCore(b, s, n)
 					case "runs":
-						answerRuns(b, s, runsOf(s, n), n, true)
+						answerRuns(b, s, runsOf(s, n), n, true, false)
+					case "runs+at":
+						answerRuns(b, s, runsOf(s, n), n, true, true)
 					case "near":
-						answerRuns(b, s, nil, n, false)
+						answerRuns(b, s, nil, n, false, false)
 					}
 				})
 			}
@@ -114,7 +120,7 @@ func BenchmarkRunsAB(b *testing.B) {
 
 // answerRuns is answerCore over pre-encoded runs (copy false: Near alone,
 // with code positions).
-func answerRuns(b *testing.B, s *Snapshot, r *gridRuns, n int, copy bool) {
+func answerRuns(b *testing.B, s *Snapshot, r *gridRuns, n int, copy, at bool) {
 	m := max(50, 1000*math.Sqrt(26_263/float64(n)))
 	rng := rand.New(rand.NewPCG(2020, 1))
 	type pt struct{ lat, lng float64 }
@@ -140,6 +146,10 @@ func answerRuns(b *testing.B, s *Snapshot, r *gridRuns, n int, copy bool) {
 			}
 			buf = slices.Grow(buf[:0], size)
 			for _, h := range hits {
+				if at && s.At(int(g.idx[h.Pos])) != r.ents[h.Pos] {
+					buf = r.ents[h.Pos].AppendV1(buf) // never: the runs are current
+					continue
+				}
 				buf = append(buf, r.runs[r.off[h.Pos]:r.off[h.Pos+1]]...)
 			}
 		}

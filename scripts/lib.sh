@@ -15,6 +15,9 @@ print(d)' "$1" "$2"; }
 # cpu PID: user+system seconds of a process (/proc/PID/stat fields 14, 15).
 cpu() { awk '{ sub(/.*\) /, ""); printf "%.2f", ($12 + $13) / 100 }' "/proc/$1/stat"; }
 
+# cpu_flt PID: cpu's seconds and the process's minor page faults (field 10).
+cpu_flt() { awk '{ sub(/.*\) /, ""); printf "%.2f %d\n", ($12 + $13) / 100, $8 }' "/proc/$1/stat"; }
+
 # rss_mb PID: resident memory of a process in MB.
 rss_mb() { awk '/VmRSS/ { print int($2 / 1024) }' "/proc/$1/status"; }
 

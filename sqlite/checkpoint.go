@@ -21,13 +21,8 @@ import (
 const (
 	// checkpointEvery is how often the WAL is copied while commits arrive.
 	// Each pass copies a page changed by many batches once; a pass every
-	// second measured no better sale p99 than one every 4 s. The pages a
-	// rush changes are mostly changed again and again (outlets' leaves,
-	// the sales' outlet index, person-weeks): a pass every 8 s instead of
-	// 4 s copied each about half as often, the checkpointer's CPU a sale
-	// in a 60 s capacity rush 8.4 → 4.7 µs (BENCHMARKS.md, branch cpu17),
-	// at the price of a WAL up to twice as long between restarts.
-	checkpointEvery = 8 * time.Second
+	// second measured no better sale p99 than one every 4 s.
+	checkpointEvery = 4 * time.Second
 )
 
 // restartFrames is the WAL length (pages: 128 MiB of 4 KiB pages as the

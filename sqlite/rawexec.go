@@ -116,6 +116,12 @@ func (t *tx) queryRaw(q string, keep bool, args []any, row func([]driver.Value) 
 		if err != nil {
 			return err
 		}
+		closed := false
+		defer func() {
+			if !closed {
+				rows.Close()
+			}
+		}()
 		n := len(rows.Columns())
 		if cap(t.dest) < n {
 			t.dest = make([]driver.Value, n)
@@ -133,6 +139,7 @@ func (t *tx) queryRaw(q string, keep bool, args []any, row func([]driver.Value) 
 		if errors.Is(err, io.EOF) || errors.Is(err, errStopRows) {
 			err = nil
 		}
+		closed = true
 		return errors.Join(err, rows.Close())
 	})
 }
@@ -183,13 +190,26 @@ func (t *tx) rawConn(do func(dc any) error) error {
 	if t.err != nil {
 		return t.err
 	}
-	return t.failed(t.conn.Raw(func(dc any) error {
+	var p any
+	err := t.conn.Raw(func(dc any) (err error) {
+		defer func() {
+			if p = recover(); p != nil {
+				err = errRawPanic // not driver.ErrBadConn: the pool keeps the connection
+			}
+		}()
 		if err := t.txCtx.Err(); err != nil {
 			return err
 		}
 		return do(dc)
-	}))
+	})
+	if p != nil {
+		t.failed(errRawPanic)
+		panic(p) // Store.write's deferred rollback runs on a usable connection
+	}
+	return t.failed(err)
 }
+
+var errRawPanic = errors.New("sqlite: panic on the driver connection")
 
 // execCount runs a prepared statement and returns the rows it changed.
 func (t *tx) execCount(ex driver.StmtExecContext, nv []driver.NamedValue) (int64, error) {

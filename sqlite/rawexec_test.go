@@ -174,3 +174,33 @@ func TestPanicRollsBack(t *testing.T) {
 		t.Errorf("the next write's token: %v", err)
 	}
 }
+
+// A panic inside sql.Conn.Raw (a row's callback) must not cost the store its
+// writer: were Raw to hand the pool driver.ErrBadConn, the pool would drop the
+// connection with its open transaction (kept alive by the cached statements,
+// holding the WAL's write lock), and every later write would fail with
+// SQLITE_BUSY after the busy timeout.
+func TestPanicInsideRawRollsBack(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	func() {
+		defer func() { _ = recover() }()
+		_ = s.Write(ctx, func(ptx publicmask.Tx) error {
+			x := ptx.(*tx)
+			if err := x.PutToken(publicmask.Token{Hash: "h1", Role: publicmask.RoleAdmin, CreatedAt: time.Now()}); err != nil {
+				return err
+			}
+			return x.queryRows(`SELECT 1`, nil, func(scanner) error { panic("in a row") })
+		})
+	}()
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := s.Write(wctx, func(tx publicmask.Tx) error {
+		return tx.PutToken(publicmask.Token{Hash: "h2", Role: publicmask.RoleAdmin, CreatedAt: time.Now()})
+	}); err != nil {
+		t.Fatalf("the write after a panic inside Raw: %v", err)
+	}
+	if _, err := s.Token(ctx, "h1"); err == nil {
+		t.Error("the panicked write's token was committed")
+	}
+}

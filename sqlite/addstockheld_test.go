@@ -195,7 +195,7 @@ func TestAddStockOfAHeldRowGoneFromTheTable(t *testing.T) {
 	var got []publicmask.Outlet
 	err := s.Write(ctx, func(ptx publicmask.Tx) error {
 		x := ptx.(*tx)
-		if _, err := x.tx.ExecContext(x.ctx, `DELETE FROM outlets WHERE code = ?`, gone); err != nil {
+		if _, err := x.execText(`DELETE FROM outlets WHERE code = ?`, gone); err != nil {
 			return err
 		}
 		var adds []publicmask.StockAdd

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"crypto/sha256"
-	"database/sql"
 	"fmt"
 	"math/bits"
 	"slices"
@@ -288,24 +287,10 @@ func (t *tx) writeMulti(m *multiSQL, n int, row func(args []any, i int) []any) (
 
 // queryMulti reads with m for n keys, appending key i's values with key,
 // and calls scan for each row.
-func (t *tx) queryMulti(m *multiSQL, n int, key func(args []any, i int) []any, scan func(*sql.Rows) error) error {
+func (t *tx) queryMulti(m *multiSQL, n int, key func(args []any, i int) []any, scan func(scanner) error) error {
 	return t.inGroups(m, n, key, func(q string, _ int, args []any) error {
 		return t.queryRows(q, args, scan)
 	})
-}
-
-func (t *tx) queryRows(q string, args []any, scan func(*sql.Rows) error) error {
-	rows, err := t.queryStmt(q, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := scan(rows); err != nil {
-			return t.failed(err)
-		}
-	}
-	return t.failed(rows.Err())
 }
 
 // flush writes the pending rows, in an order that the foreign keys accept
@@ -410,7 +395,7 @@ func (t *tx) checkNoRecords(keys []publicmask.IdemKey) error {
 	var dup publicmask.IdemKey
 	err := t.queryMulti(&multiIdemGet, len(keys), func(a []any, i int) []any {
 		return append(a, keys[i].Outlet, keys[i].TxnID)
-	}, func(rows *sql.Rows) error {
+	}, func(rows scanner) error {
 		found++
 		return rows.Scan(&dup.Outlet, &dup.TxnID, new(string), new([]byte), new(int64), new(any), new(any), new(any))
 	})

@@ -156,7 +156,7 @@ func (t *tx) Idempotencies(keys []publicmask.IdemKey) (map[publicmask.IdemKey]pu
 	}
 	err := t.queryMulti(&multiIdemGet, len(ask), func(a []any, i int) []any {
 		return append(a, ask[i].Outlet, ask[i].TxnID)
-	}, func(rows *sql.Rows) error {
+	}, func(rows scanner) error {
 		var r publicmask.IdemRecord
 		var created int64
 		var d compactRecord

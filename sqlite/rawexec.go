@@ -18,9 +18,9 @@ import (
 // Through database/sql, each of them built a fresh []driver.NamedValue of
 // all its arguments (up to 128 rows × 13 columns, 66 KB), about a tenth of
 // the bytes the server allocated per sale in a capacity rush, and went
-// through its per-statement locking and conversion. The statements still
-// run inside the transaction begun on the same connection (SQLite's
-// transaction is the connection's), so nothing of their meaning changes.
+// through its per-statement locking and conversion. Since then the
+// transaction's other statements, its BEGIN, COMMIT and ROLLBACK too
+// (SQLite's transaction is the connection's).
 
 // rawStmts are the driver statements prepared on one driver connection.
 type rawStmts struct {
@@ -104,7 +104,8 @@ func (t *tx) execRawOnce(q string, keep bool, args []any) (int64, error) {
 // them, in a slice reused for the next row. Through database/sql each
 // statement copied its arguments into a fresh []driver.NamedValue and each
 // value of each row went through Scan's conversions; row must not run
-// statements of its own.
+// statements of its own. A row that returns errStopRows ends the query
+// there, without a failure.
 func (t *tx) queryRaw(q string, keep bool, args []any, row func([]driver.Value) error) error {
 	return t.onRaw(q, keep, args, func(st driver.Stmt, nv []driver.NamedValue) error {
 		qc, ok := st.(driver.StmtQueryContext)
@@ -115,6 +116,12 @@ func (t *tx) queryRaw(q string, keep bool, args []any, row func([]driver.Value) 
 		if err != nil {
 			return err
 		}
+		closed := false
+		defer func() {
+			if !closed {
+				rows.Close()
+			}
+		}()
 		n := len(rows.Columns())
 		if cap(t.dest) < n {
 			t.dest = make([]driver.Value, n)
@@ -129,9 +136,10 @@ func (t *tx) queryRaw(q string, keep bool, args []any, row func([]driver.Value) 
 			}
 		}
 		clear(dest)
-		if errors.Is(err, io.EOF) {
+		if errors.Is(err, io.EOF) || errors.Is(err, errStopRows) {
 			err = nil
 		}
+		closed = true
 		return errors.Join(err, rows.Close())
 	})
 }
@@ -174,25 +182,34 @@ func (t *tx) onRaw(q string, keep bool, args []any, do func(driver.Stmt, []drive
 }
 
 // rawConn runs do on the transaction's driver connection while the
-// transaction is still open. It ends with the write's context:
-// database/sql then rolls it back from its own goroutine and keeps the
-// connection, so a statement run afterwards would commit on its own. Raw
-// holds the connection's lock, which that rollback needs, so checking
-// here is enough: a rollback either happened (the context has ended) or
-// waits until do is done and undoes its statements too.
-// After a failed statement it runs nothing and returns that failure (see
-// tx.err); do's own failure becomes the transaction's.
+// transaction may still go on: not once the write's context has ended
+// (the write then rolls back: Store.write), nor after a failed statement
+// (it runs nothing and returns that failure: see tx.err); do's own
+// failure becomes the transaction's.
 func (t *tx) rawConn(do func(dc any) error) error {
 	if t.err != nil {
 		return t.err
 	}
-	return t.failed(t.conn.Raw(func(dc any) error {
+	var p any
+	err := t.conn.Raw(func(dc any) (err error) {
+		defer func() {
+			if p = recover(); p != nil {
+				err = errRawPanic // not driver.ErrBadConn: the pool keeps the connection
+			}
+		}()
 		if err := t.txCtx.Err(); err != nil {
 			return err
 		}
 		return do(dc)
-	}))
+	})
+	if p != nil {
+		t.failed(errRawPanic)
+		panic(p) // Store.write's deferred rollback runs on a usable connection
+	}
+	return t.failed(err)
 }
+
+var errRawPanic = errors.New("sqlite: panic on the driver connection")
 
 // execCount runs a prepared statement and returns the rows it changed.
 func (t *tx) execCount(ex driver.StmtExecContext, nv []driver.NamedValue) (int64, error) {
@@ -286,4 +303,52 @@ func (r *valueReader) nullTime(v driver.Value) time.Time {
 		return time.Time{}
 	}
 	return fromMicro(r.integer(v))
+}
+
+// A write transaction's control statements, run on the writer's driver
+// connection as its other statements are, prepared once (Store.prepare).
+// IMMEDIATE as the writer's DSN (_txlock) asked database/sql to begin:
+// the write lock at once, not at the first write.
+const (
+	sqlBegin    = `BEGIN IMMEDIATE`
+	sqlCommit   = `COMMIT`
+	sqlRollback = `ROLLBACK`
+)
+
+// begin opens the transaction.
+func (t *tx) begin() error {
+	_, err := t.execRaw(sqlBegin, nil)
+	return err
+}
+
+// commit commits the transaction, unless its context has ended (then it
+// fails with the context's error, as database/sql's Commit did, and the
+// caller rolls back). A COMMIT that fails may leave the transaction open
+// (SQLITE_BUSY): it is rolled back, as the driver's own Commit does, so
+// that the connection goes back without one.
+func (t *tx) commit() error {
+	_, err := t.execRaw(sqlCommit, nil)
+	if err != nil {
+		t.rollback()
+	}
+	return err
+}
+
+// rollback rolls the transaction back, whatever failed before and whether
+// or not its context has ended; an error means that there was no
+// transaction to roll back (SQLite rolled it back itself: INSERT OR
+// ROLLBACK, a full disk) or that the connection failed.
+func (t *tx) rollback() error {
+	return t.conn.Raw(func(dc any) error {
+		st, err := t.s.raw.stmt(t.ctx, dc, sqlRollback)
+		if err != nil {
+			return err
+		}
+		ex, ok := st.(driver.StmtExecContext)
+		if !ok {
+			return errRawUnsupported
+		}
+		_, err = ex.ExecContext(t.ctx, nil)
+		return err
+	})
 }

@@ -10,10 +10,11 @@ import (
 )
 
 // When a write's context ends mid-transaction (the ledger gives each group
-// commit a deadline), database/sql rolls the transaction back from its own
-// goroutine and keeps the connection. The held rows are written afterwards,
-// on the driver connection directly (rawexec.go): they must fail, not run
-// outside any transaction and stay in the store.
+// commit a deadline), the held rows written afterwards, on the driver
+// connection directly (rawexec.go), must fail, and the transaction be
+// rolled back, not committed with them. (Before the transaction itself ran
+// on the driver connection, database/sql rolled it back from its own
+// goroutine, and a statement run afterwards would have committed alone.)
 func TestRawStatementsEndWithTheWritesContext(t *testing.T) {
 	s := openTest(t)
 	ctx := context.Background()
@@ -109,5 +110,97 @@ func TestRawOutletReadsAsScan(t *testing.T) {
 	row[7], row[6] = int64(0), "1"
 	if _, err := rawOutlet(row); err == nil {
 		t.Error("a text stock read without an error")
+	}
+}
+
+// A write whose context ends after its last statement, with nothing held,
+// is not committed: the commit checks the context (database/sql's Commit
+// did), the transaction is rolled back on the writer's connection, and the
+// next write begins one of its own.
+func TestCommitEndsWithTheWritesContext(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	err := s.Write(wctx, func(tx publicmask.Tx) error {
+		if err := tx.PutToken(publicmask.Token{Hash: "h1", Role: publicmask.RoleAdmin, CreatedAt: time.Now()}); err != nil {
+			return err
+		}
+		cancel()
+		return nil
+	})
+	if err == nil {
+		t.Fatal("a write whose context ended before its commit succeeded")
+	}
+	if _, err := s.Token(ctx, "h1"); err == nil {
+		t.Error("the token of the write not committed was kept")
+	}
+	if err := s.Write(ctx, func(tx publicmask.Tx) error {
+		return tx.PutToken(publicmask.Token{Hash: "h2", Role: publicmask.RoleAdmin, CreatedAt: time.Now()})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Token(ctx, "h2"); err != nil {
+		t.Errorf("the next write's token: %v", err)
+	}
+	if _, err := s.Token(ctx, "h1"); err == nil {
+		t.Error("the token of the write not committed was committed with the next")
+	}
+}
+
+// A write that panics leaves no transaction open on the writer's
+// connection: the next write begins and commits its own.
+func TestPanicRollsBack(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	func() {
+		defer func() { _ = recover() }()
+		_ = s.Write(ctx, func(tx publicmask.Tx) error {
+			if err := tx.PutToken(publicmask.Token{Hash: "h1", Role: publicmask.RoleAdmin, CreatedAt: time.Now()}); err != nil {
+				return err
+			}
+			panic("in the write")
+		})
+	}()
+	if err := s.Write(ctx, func(tx publicmask.Tx) error {
+		return tx.PutToken(publicmask.Token{Hash: "h2", Role: publicmask.RoleAdmin, CreatedAt: time.Now()})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Token(ctx, "h1"); err == nil {
+		t.Error("the panicked write's token was committed")
+	}
+	if _, err := s.Token(ctx, "h2"); err != nil {
+		t.Errorf("the next write's token: %v", err)
+	}
+}
+
+// A panic inside sql.Conn.Raw (a row's callback) must not cost the store its
+// writer: were Raw to hand the pool driver.ErrBadConn, the pool would drop the
+// connection with its open transaction (kept alive by the cached statements,
+// holding the WAL's write lock), and every later write would fail with
+// SQLITE_BUSY after the busy timeout.
+func TestPanicInsideRawRollsBack(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	func() {
+		defer func() { _ = recover() }()
+		_ = s.Write(ctx, func(ptx publicmask.Tx) error {
+			x := ptx.(*tx)
+			if err := x.PutToken(publicmask.Token{Hash: "h1", Role: publicmask.RoleAdmin, CreatedAt: time.Now()}); err != nil {
+				return err
+			}
+			return x.queryRows(`SELECT 1`, nil, func(scanner) error { panic("in a row") })
+		})
+	}()
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := s.Write(wctx, func(tx publicmask.Tx) error {
+		return tx.PutToken(publicmask.Token{Hash: "h2", Role: publicmask.RoleAdmin, CreatedAt: time.Now()})
+	}); err != nil {
+		t.Fatalf("the write after a panic inside Raw: %v", err)
+	}
+	if _, err := s.Token(ctx, "h1"); err == nil {
+		t.Error("the panicked write's token was committed")
 	}
 }

@@ -44,8 +44,7 @@ type Store struct {
 	// (tx.fresh): they do not hasten the pruning.
 	fresh   int64
 	dur     *durability
-	stmts   map[string]*sql.Stmt
-	raw     rawStmts            // the multi-row statements on the driver connection (rawexec.go); guarded by writeMu
+	raw     rawStmts            // the write transactions' statements on the driver connection (rawexec.go); guarded by writeMu
 	hot     *hot                // the writer's copy of outlets and person-weeks (hot.go)
 	spareNV []driver.NamedValue // the same for the direct statements' arguments
 	spare   pending             // a finished transaction's pending rows, emptied (buffer.go)
@@ -279,9 +278,6 @@ func (s *Store) Close() error {
 		conn.Close()
 	}
 	s.writeMu.Unlock()
-	for _, st := range s.stmts {
-		st.Close()
-	}
 	err0 := s.ckpt.close()
 	err1 := s.reader.Close()
 	err2 := s.writer.Close()
@@ -329,19 +325,23 @@ const (
 	sqlTokenRevoke = `UPDATE tokens SET revoked_at = ? WHERE hash = ? AND revoked_at IS NULL`
 )
 
-var writeSQL = []string{sqlPruneEnd, sqlPrune, sqlIdemGet, sqlSaleIdemGet, sqlDelivIdemGet, sqlLockOutlet, sqlOutletReg, sqlRegistrySet, sqlRegistryAdd, sqlOutletPut, sqlChangeInsert, sqlSaleLock, sqlItemsGet, sqlPWLock, sqlSaleCancel, sqlDeliveryPut, sqlCorrectPut, sqlSuspStart, sqlSuspEnd, sqlSuspAt, sqlTokenPut, sqlTokenRevoke}
+var writeSQL = []string{sqlBegin, sqlCommit, sqlRollback, sqlPruneEnd, sqlPrune, sqlIdemGet, sqlSaleIdemGet, sqlDelivIdemGet, sqlLockOutlet, sqlOutletReg, sqlRegistrySet, sqlRegistryAdd, sqlOutletPut, sqlChangeInsert, sqlSaleLock, sqlItemsGet, sqlPWLock, sqlSaleCancel, sqlDeliveryPut, sqlCorrectPut, sqlSuspStart, sqlSuspEnd, sqlSuspAt, sqlTokenPut, sqlTokenRevoke}
 
 func (s *Store) prepare(ctx context.Context) error {
 	qs := append(writeSQL[:len(writeSQL):len(writeSQL)], multiSQLs()...)
-	s.stmts = make(map[string]*sql.Stmt, len(qs))
-	for _, q := range qs {
-		st, err := s.writer.PrepareContext(ctx, q)
-		if err != nil {
-			return fmt.Errorf("sqlite: prepare %.40s: %w", q, err)
-		}
-		s.stmts[q] = st
+	conn, err := s.writer.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("sqlite: prepare: %w", err)
 	}
-	return nil
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		for _, q := range qs {
+			if _, err := s.raw.stmt(ctx, dc, q); err != nil {
+				return fmt.Errorf("sqlite: prepare %.40s: %w", q, err)
+			}
+		}
+		return nil
+	})
 }
 
 // Write runs fn in one IMMEDIATE transaction on the single writer
@@ -370,19 +370,13 @@ func (s *Store) write(ctx context.Context, fn func(publicmask.Tx) error) (uint64
 		return 0, unavailable("begin", err)
 	}
 	defer conn.Close()
-	sqlTx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, unavailable("begin", err)
-	}
-	// Ended before the connection is closed, whatever happens below
-	// (after a commit or a rollback, a no-op): conn.Close waits for it.
-	defer sqlTx.Rollback()
 	startVersion, startReg := s.version, s.lastReg
 	// Statements run under a context without a Done channel: the driver
 	// would otherwise start a watcher goroutine per statement, a cost paid
 	// thousands of times a second. The transaction as a whole still ends
-	// with ctx (BeginTx above), and busy_timeout bounds lock waits.
-	tx := &tx{s: s, conn: conn, tx: sqlTx, nv: s.spareNV, ctx: context.WithoutCancel(ctx), txCtx: ctx, stmts: make(map[string]*sql.Stmt, 12),
+	// with ctx: every statement checks it first (rawConn), and so does the
+	// commit; busy_timeout bounds lock waits.
+	tx := &tx{s: s, conn: conn, nv: s.spareNV, ctx: context.WithoutCancel(ctx), txCtx: ctx,
 		st: s.spareSt, pend: s.spare, known: s.spareIdem.known, absent: s.spareIdem.absent}
 	if tx.st.outlets == nil {
 		tx.st.outlets = make(map[string]publicmask.Outlet)
@@ -393,6 +387,19 @@ func (s *Store) write(ctx context.Context, fn func(publicmask.Tx) error) (uint64
 		s.spare, s.spareNV = tx.pend, tx.nv
 		s.spareIdem = idemMaps{known: emptiedIdem(tx.known), absent: emptiedIdem(tx.absent)}
 		s.spareSt = emptiedStaged(tx.st)
+	}()
+	if err := tx.begin(); err != nil {
+		return 0, unavailable("begin", err)
+	}
+	// Ended before the connection goes back, whatever happens below (a
+	// panic included): conn.Close runs after this.
+	open := true
+	defer func() {
+		if open {
+			if tx.rollback() != nil {
+				s.hot.drop()
+			}
+		}
 	}()
 	err = fn(tx)
 	if err == nil {
@@ -406,7 +413,8 @@ func (s *Store) write(ctx context.Context, fn func(publicmask.Tx) error) (uint64
 		err = tx.err
 	}
 	if err != nil {
-		if rerr := sqlTx.Rollback(); rerr != nil {
+		open = false
+		if rerr := tx.rollback(); rerr != nil {
 			s.hot.drop() // the database's state is in doubt: load it again
 		}
 		s.version, s.lastReg = startVersion, startReg
@@ -414,13 +422,15 @@ func (s *Store) write(ctx context.Context, fn func(publicmask.Tx) error) (uint64
 	}
 	if s.failCommit != nil {
 		if err := s.failCommit(); err != nil {
-			sqlTx.Rollback()
+			open = false
+			tx.rollback()
 			s.hot.drop()
 			s.version, s.lastReg = startVersion, startReg
 			return 0, unavailable("commit", err)
 		}
 	}
-	if err := sqlTx.Commit(); err != nil {
+	open = false
+	if err := tx.commit(); err != nil {
 		s.hot.drop()
 		s.version, s.lastReg = startVersion, startReg
 		return 0, unavailable("commit", err)

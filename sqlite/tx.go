@@ -1,11 +1,13 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/publicmask/publicmask"
@@ -16,16 +18,14 @@ import (
 // holds until the end (buffer.go).
 type tx struct {
 	s     *Store
-	conn  *sql.Conn // the writer connection tx runs on (rawexec.go)
-	tx    *sql.Tx
+	conn  *sql.Conn           // the writer connection tx runs on (rawexec.go)
 	nv    []driver.NamedValue // reused by the statements on the driver connection (rawexec.go)
 	dest  []driver.Value      // reused by queryRaw
 	ctx   context.Context     // without cancellation (see Store.write)
 	txCtx context.Context     // the write's own: the transaction ends with it
-	stmts map[string]*sql.Stmt
-	st    staged  // this transaction's writes to hot rows
-	pend  pending // rows not yet written (buffer.go)
-	args  []any   // reused by the multi-row statements
+	st    staged              // this transaction's writes to hot rows
+	pend  pending             // rows not yet written (buffer.go)
+	args  []any               // reused by the multi-row statements
 	// known are the idempotency records this transaction read or wrote: a
 	// second record of one fails the transaction, as the idempotency
 	// table's key would. absent are the txn_ids it looked up and found
@@ -61,70 +61,210 @@ func (t *tx) failed(err error) error {
 	return err
 }
 
-// prepared is q's prepared statement bound to this transaction, or the
-// transaction's failure. Only the statement helpers below use it.
-func (t *tx) prepared(q string) (*sql.Stmt, error) {
-	if t.err != nil {
-		return nil, t.err
-	}
-	if st, ok := t.stmts[q]; ok {
-		return st, nil
-	}
-	st := t.tx.StmtContext(t.ctx, t.s.stmts[q])
-	t.stmts[q] = st
-	return st, nil
-}
+// The transaction's own statements run on the driver connection too
+// (rawexec.go), prepared once per connection: through database/sql each
+// one-row read under the transaction's context started a goroutine to
+// close its rows should that context end, and the transaction itself
+// another (BeginTx), besides their conversions.
 
-// execStmt runs the prepared statement q (see failed).
+// execStmt runs the statement q, kept prepared (see failed).
 func (t *tx) execStmt(q string, args ...any) (sql.Result, error) {
-	st, err := t.prepared(q)
-	if err != nil {
-		return nil, err
-	}
-	r, err := st.ExecContext(t.ctx, args...)
-	return r, t.failed(err)
+	return t.execResult(q, true, args)
 }
 
-// execText runs a statement that is not prepared ahead (see failed).
+// execText runs a statement that is not kept prepared (see failed).
 func (t *tx) execText(q string, args ...any) (sql.Result, error) {
-	if t.err != nil {
-		return nil, t.err
-	}
-	r, err := t.tx.ExecContext(t.ctx, q, args...)
-	return r, t.failed(err)
+	return t.execResult(q, false, args)
 }
 
-// queryStmt runs the prepared query q; the caller reports the rows' own
-// error through failed.
-func (t *tx) queryStmt(q string, args ...any) (*sql.Rows, error) {
-	st, err := t.prepared(q)
+func (t *tx) execResult(q string, keep bool, args []any) (sql.Result, error) {
+	var res driver.Result
+	err := t.onRaw(q, keep, args, func(st driver.Stmt, nv []driver.NamedValue) error {
+		ex, ok := st.(driver.StmtExecContext)
+		if !ok {
+			return errRawUnsupported
+		}
+		var err error
+		res, err = ex.ExecContext(t.ctx, nv)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	rows, err := st.QueryContext(t.ctx, args...)
-	return rows, t.failed(err)
+	return res, nil
 }
 
-// rowStmt runs the prepared one-row query q; its Scan's error is the
-// transaction's failure unless it is sql.ErrNoRows.
+// rowStmt runs the one-row query q when its Scan is called; that error is
+// the transaction's failure unless it is sql.ErrNoRows.
 func (t *tx) rowStmt(q string, args ...any) scanner {
-	st, err := t.prepared(q)
-	if err != nil {
-		return failedRow{err}
+	return rawRow{t, q, args}
+}
+
+// rawRow is the first row of a query (rowStmt), read by Scan.
+type rawRow struct {
+	t    *tx
+	q    string
+	args []any
+}
+
+func (r rawRow) Scan(dest ...any) error {
+	found := false
+	err := r.t.queryRaw(r.q, true, r.args, func(v []driver.Value) error {
+		found = true
+		if err := scanValues(v, dest); err != nil {
+			return err
+		}
+		return errStopRows
+	})
+	if err == nil && !found {
+		err = sql.ErrNoRows
 	}
-	return txRow{t, st.QueryRowContext(t.ctx, args...)}
+	return r.t.failed(err)
 }
 
-type txRow struct {
-	t   *tx
-	row *sql.Row
+// errStopRows from a row of queryRaw ends the query without a failure.
+var errStopRows = errors.New("sqlite: no more rows wanted")
+
+// queryRows runs the query q, kept prepared, and calls scan with each row;
+// a failure is the transaction's.
+func (t *tx) queryRows(q string, args []any, scan func(scanner) error) error {
+	var row valuesRow
+	return t.failed(t.queryRaw(q, true, args, func(v []driver.Value) error {
+		row.v = v
+		return scan(row)
+	}))
 }
 
-func (r txRow) Scan(dest ...any) error { return r.t.failed(r.row.Scan(dest...)) }
+// valuesRow scans a row's values as the driver gives them.
+type valuesRow struct{ v []driver.Value }
 
-type failedRow struct{ err error }
+func (r valuesRow) Scan(dest ...any) error { return scanValues(r.v, dest) }
 
-func (r failedRow) Scan(...any) error { return r.err }
+// scanValues stores a row's values into dest as database/sql's Scan does
+// for the types the transaction reads into: the values' bytes copied (the
+// driver may reuse them), NULL only into a nullable destination.
+func scanValues(v []driver.Value, dest []any) error {
+	if len(v) != len(dest) {
+		return fmt.Errorf("sqlite: %d values into %d destinations", len(v), len(dest))
+	}
+	for i, d := range dest {
+		if err := scanValue(v[i], d); err != nil {
+			return fmt.Errorf("sqlite: column %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func scanValue(v driver.Value, dest any) error {
+	switch d := dest.(type) {
+	case *any:
+		if b, ok := v.([]byte); ok {
+			v = bytes.Clone(b)
+		}
+		*d = v
+		return nil
+	case *[]byte:
+		switch x := v.(type) {
+		case nil:
+			*d = nil
+			return nil
+		case []byte:
+			*d = bytes.Clone(x)
+			return nil
+		case string:
+			*d = []byte(x)
+			return nil
+		case int64:
+			*d = strconv.AppendInt(nil, x, 10)
+			return nil
+		case float64:
+			*d = strconv.AppendFloat(nil, x, 'g', -1, 64)
+			return nil
+		}
+	case *string:
+		switch x := v.(type) {
+		case string:
+			*d = x
+			return nil
+		case []byte:
+			*d = string(x)
+			return nil
+		case int64:
+			*d = strconv.FormatInt(x, 10)
+			return nil
+		case float64:
+			*d = strconv.FormatFloat(x, 'g', -1, 64)
+			return nil
+		}
+	case *int64:
+		switch x := v.(type) {
+		case int64:
+			*d = x
+			return nil
+		case string, []byte:
+			n, err := strconv.ParseInt(asText(x), 10, 64)
+			if err == nil {
+				*d = n
+			}
+			return err
+		}
+	case *int:
+		switch x := v.(type) {
+		case int64:
+			*d = int(x)
+			return nil
+		case string, []byte:
+			n, err := strconv.ParseInt(asText(x), 10, strconv.IntSize)
+			if err == nil {
+				*d = int(n)
+			}
+			return err
+		}
+	case *float64:
+		switch x := v.(type) {
+		case float64:
+			*d = x
+			return nil
+		case int64:
+			*d = float64(x)
+			return nil
+		case string, []byte:
+			f, err := strconv.ParseFloat(asText(x), 64)
+			if err == nil {
+				*d = f
+			}
+			return err
+		}
+	case *bool:
+		switch x := v.(type) {
+		case bool:
+			*d = x
+			return nil
+		case int64:
+			if x == 0 || x == 1 {
+				*d = x == 1
+				return nil
+			}
+		case string, []byte:
+			b, err := strconv.ParseBool(asText(x))
+			if err == nil {
+				*d = b
+			}
+			return err
+		}
+	case sql.Scanner:
+		return d.Scan(v)
+	}
+	return fmt.Errorf("cannot store %T into %T", v, dest)
+}
+
+// asText is a string or []byte value as a string.
+func asText(v any) string {
+	if b, ok := v.([]byte); ok {
+		return string(b)
+	}
+	return v.(string)
+}
 
 // idemMaps are a transaction's known and absent maps, kept for the next.
 type idemMaps struct {
@@ -424,12 +564,15 @@ func (t *tx) Sale(id string) (publicmask.Sale, error) {
 	if err != nil {
 		return s, err
 	}
-	rows, err := t.queryStmt(sqlItemsGet, id)
+	err = t.queryRows(sqlItemsGet, []any{id}, func(row scanner) error {
+		it, err := scanItem(row)
+		s.Items = append(s.Items, it)
+		return err
+	})
 	if err != nil {
 		return s, fmt.Errorf("sqlite: sale items: %w", err)
 	}
-	s.Items, err = scanItems(rows)
-	return s, t.failed(err)
+	return s, nil
 }
 
 func (t *tx) MarkSaleCancelled(id string, at time.Time) error {
@@ -521,13 +664,21 @@ func scanItems(rows *sql.Rows) ([]publicmask.SaleItem, error) {
 	defer rows.Close()
 	var items []publicmask.SaleItem
 	for rows.Next() {
-		var it publicmask.SaleItem
-		if err := rows.Scan(&it.Role, &it.Person, &it.Category, &it.BirthYear, &it.Quantity); err != nil {
-			return nil, fmt.Errorf("sqlite: scan item: %w", err)
+		it, err := scanItem(rows)
+		if err != nil {
+			return nil, err
 		}
 		items = append(items, it)
 	}
 	return items, rows.Err()
+}
+
+func scanItem(r scanner) (publicmask.SaleItem, error) {
+	var it publicmask.SaleItem
+	if err := r.Scan(&it.Role, &it.Person, &it.Category, &it.BirthYear, &it.Quantity); err != nil {
+		return it, fmt.Errorf("sqlite: scan item: %w", err)
+	}
+	return it, nil
 }
 
 func micro(t time.Time) int64 { return t.UnixMicro() }

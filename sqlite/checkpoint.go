@@ -3,7 +3,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -143,6 +145,8 @@ func (s *Store) checkpointOnce(ctx context.Context) (frames, copied int, err err
 	frames, copied, err = s.flushCopied(ctx, frames, copied)
 	since(s.m.passive, t0)
 	if err != nil {
+		// A failed flush left the store broken (syncDB): the WAL, perhaps
+		// the only copy of what the flush lost, is not restarted.
 		return frames, copied, err
 	}
 	unsynced := copied - s.ckpt.synced
@@ -171,7 +175,7 @@ func (s *Store) flushCopied(ctx context.Context, frames, copied int) (int, int, 
 		if copied-s.ckpt.synced < catchUpFrames {
 			break
 		}
-		if err := syncData(s.path); err != nil {
+		if err := s.syncDB(false); err != nil {
 			return frames, copied, err
 		}
 		s.ckpt.synced = copied
@@ -217,14 +221,38 @@ func (c *checkpointer) passive(ctx context.Context) (frames, copied int, err err
 	return frames, copied, err
 }
 
-// syncData flushes a file's data (fdatasync where there is one).
-func syncData(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
+// openDBFile opens the database file at path for syncDB; nil for an
+// in-memory store.
+func openDBFile(path string) (*os.File, error) {
+	if path == "" || strings.HasPrefix(path, ":") || strings.HasPrefix(path, "file:") {
+		return nil, nil
 	}
-	defer f.Close()
-	return datasync(f)
+	return os.Open(path)
+}
+
+// syncDB flushes the database file through the descriptor the store holds
+// (see Store.dbFile): its data only (fdatasync where there is one) or, with
+// full, its metadata too. A failure is an I/O error on the file (the
+// descriptor cannot go stale): the pages the checkpoint copied may be lost
+// while the WAL that holds them could be restarted, so, as for a failed
+// flush of the WAL, the store promises nothing more (Ping fails, writes
+// refuse) until a restart lets SQLite recover from the WAL.
+func (s *Store) syncDB(full bool) error {
+	if s.dbFile == nil {
+		return nil
+	}
+	s.dbSyncs.Add(1)
+	var err error
+	if full {
+		err = s.dbFile.Sync()
+	} else {
+		err = datasync(s.dbFile)
+	}
+	if err != nil {
+		err = fmt.Errorf("sqlite: flush %s: %w", s.path, err)
+		s.dur.fail(err)
+	}
+	return err
 }
 
 func (c *checkpointer) close() error {

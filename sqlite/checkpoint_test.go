@@ -3,7 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"os"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -207,5 +211,143 @@ func TestBackgroundCheckpointCatchesUpBeforeTheLock(t *testing.T) {
 	}
 	if locked >= catchUpFrames {
 		t.Fatalf("the pass under the writer lock copied %d frames (the commits of the first pass)", locked)
+	}
+}
+
+// The pass under the writer lock copies the WAL's last frames and, having
+// copied them all, flushes the database file: every page copied since the
+// file was last flushed. Under a rush no pass without the lock ever copies
+// the last frame (commits go on during each), so that flush carried all
+// the passes' pages (tens of MB; 50–200 ms with the writer held). The
+// passes' pages are flushed before the lock is taken: the pass under it
+// is left fewer than catchUpFrames of them, however long the WAL.
+func TestBackgroundCheckpointFlushesBeforeTheLock(t *testing.T) {
+	defer func(n int) { restartFrames = n }(restartFrames)
+	defer func() { afterFirstPass, afterPass, lockPassBegins = nil, nil, nil }()
+	restartFrames = 2048
+	s := openTest(t)
+	stopBackgroundCheckpoints(s)
+	ctx := context.Background()
+	fillWALPastRestart(t, s)
+	// As under a rush: commits after every pass without the lock. (In a
+	// rush they land during each pass, so that none copies the WAL's last
+	// frame, the pass SQLite flushes the file after; here a pass may copy
+	// all there is and SQLite flush it, which the counts below cannot
+	// tell: they check the bookkeeping, and that the store's flush ran.)
+	commits := func(n int) {
+		for i := range n {
+			if err := putMeta(s, i); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	// A transaction begun before each pass and committed after it stands
+	// for the commits that land while a pass copies: the WAL then ends
+	// past what the pass copied, and it does not restart.
+	wtx := openWrite(t, s)
+	ran := false
+	next := func(n int) {
+		if err := wtx.Commit(); err != nil {
+			t.Error(err)
+		}
+		commits(n)
+		wtx = openWrite(t, s)
+	}
+	afterFirstPass = func() { ran = true; next(300) }
+	passes := 0
+	afterPass = func() { passes++; next(20) }
+	unsynced := -1
+	syncsBeforeLock := int64(-1)
+	lockPassBegins = func(n int) { unsynced, syncsBeforeLock = n, s.dbSyncs.Load() }
+	frames, copied, err := s.checkpointOnce(ctx)
+	wtx.Rollback()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ran || unsynced < 0 || copied != frames || frames < restartFrames || passes == 0 {
+		t.Fatalf("no pass under the lock after a long WAL (copied %d of %d frames, %d passes)", copied, frames, passes)
+	}
+	if unsynced >= catchUpFrames {
+		t.Fatalf("the pass under the writer lock had to flush the pages of %d frames copied before it (of %d)", unsynced, frames)
+	}
+	if syncsBeforeLock < 1 {
+		t.Fatalf("the database file was not flushed before the lock was taken (%d flushes)", syncsBeforeLock)
+	}
+}
+
+// posixLocks counts the POSIX locks this process holds on the file at path
+// (/proc/locks).
+func posixLocks(t *testing.T, path string) int {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("/proc/locks")
+	if err != nil {
+		t.Skipf("no /proc/locks: %v", err)
+	}
+	n, pid, ino := 0, strconv.Itoa(os.Getpid()), ":"+strconv.FormatUint(st.Ino, 10)
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 6 && f[1] == "POSIX" && f[4] == pid && strings.HasSuffix(f[5], ino) {
+			n++
+		}
+	}
+	return n
+}
+
+// The checkpoint's and the compaction's flushes of the database file keep
+// SQLite's lock on it. Closing any descriptor of a file drops all of the
+// process's POSIX locks on it: a flush through a descriptor opened and
+// closed for it left the server's connections unlocked, and a sqlite3
+// shell backing the file up then saw itself its last user and deleted the
+// WAL under the running server (acknowledged sales lost at the next crash).
+func TestFlushKeepsTheLocks(t *testing.T) {
+	s := openTest(t)
+	stopBackgroundCheckpoints(s)
+	for i := range 20 {
+		if err := putMeta(s, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := posixLocks(t, s.path)
+	if before == 0 {
+		t.Fatal("no POSIX lock on the database file to begin with: the test sees nothing")
+	}
+	if err := s.syncDB(false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.syncDB(true); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.compact(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if after := posixLocks(t, s.path); after != before {
+		t.Fatalf("POSIX locks on the database file: %d before the flushes, %d after", before, after)
+	}
+}
+
+// A failed flush of the database file (an I/O error: the descriptor held
+// cannot go stale) may have lost pages the checkpoint copied, which the WAL
+// still holds: the store then refuses, as after a failed flush of the WAL,
+// and the checkpoint does not go on to restart the WAL.
+func TestFailedDatabaseFlushBreaksTheStore(t *testing.T) {
+	s := openTest(t)
+	stopBackgroundCheckpoints(s)
+	if err := putMeta(s, 1); err != nil {
+		t.Fatal(err)
+	}
+	s.dbFile.Close() // the flush now fails (EBADF) as an I/O error would
+	if err := s.syncDB(false); err == nil {
+		t.Fatal("the flush of a closed descriptor succeeded")
+	}
+	s.dbFile = nil // Close must not close it twice
+	if err := s.Ping(context.Background()); !errors.Is(err, ErrFlushFailed) {
+		t.Fatalf("Ping after a failed flush of the database file: %v", err)
+	}
+	if err := putMeta(s, 2); !errors.Is(err, ErrFlushFailed) {
+		t.Fatalf("a write after a failed flush of the database file: %v", err)
 	}
 }

@@ -97,7 +97,7 @@ func (s *Store) compact(ctx context.Context) (truncated bool, held time.Duration
 	// The pages copied so far go to disk now, without the writer lock:
 	// SQLite flushes the database file only at the end of a pass that
 	// copied all of the WAL, which here is the one under the lock.
-	if err := syncFile(s.path); err != nil {
+	if err := s.syncDB(true); err != nil {
 		return false, 0, err
 	}
 	s.writeMu.Lock()
@@ -109,15 +109,6 @@ func (s *Store) compact(ctx context.Context) (truncated bool, held time.Duration
 		return false, held, err
 	}
 	return true, held, syncFile(s.dur.wal)
-}
-
-func syncFile(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
 }
 
 // truncate runs a TRUNCATE checkpoint that waits at most compactWait for
@@ -138,4 +129,16 @@ func (c *checkpointer) truncate(ctx context.Context) (busy bool, err error) {
 		return false, err
 	}
 	return b != 0, nil
+}
+
+// syncFile flushes the file at path by a descriptor of its own: only for
+// the WAL, on which SQLite takes no POSIX lock that closing the descriptor
+// could drop (the database file has Store.syncDB).
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
 }

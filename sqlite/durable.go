@@ -94,6 +94,17 @@ func (d *durability) wait(seq uint64) error {
 	return nil
 }
 
+// fail marks the store broken (as a failed flush does) with err, unless
+// it already is.
+func (d *durability) fail(err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.broken == nil {
+		d.broken = err
+	}
+	d.cond.Broadcast()
+}
+
 // ErrFlushFailed is in the error of every write after a failed flush.
 var ErrFlushFailed = errors.New("sqlite: a flush of the WAL to disk failed")
 

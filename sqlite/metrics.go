@@ -29,7 +29,7 @@ func newStoreMetrics() *storeMetrics {
 			prometheus.ExponentialBuckets(0.000125, 2, 14)),
 		checkpoint: metric.HistogramVec("publicmask_sqlite_checkpoint_seconds",
 			"Background checkpoint passes (copy of the WAL into the database file and its flush), by kind: "+
-				"passive (the passes without the writer lock, together), locked (under the writer lock, so that the WAL restarts), compact (a quiet writer's truncation).",
+				"passive (the passes without the writer lock and the flushes of the database file between them, together), locked (under the writer lock, so that the WAL restarts), compact (a quiet writer's truncation).",
 			prometheus.ExponentialBuckets(0.001, 2, 14), "pass"),
 	}
 	m.passive = m.checkpoint.WithLabelValues("passive")

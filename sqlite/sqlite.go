@@ -28,9 +28,17 @@ var migrations embed.FS
 
 // Store is the SQLite implementation of publicmask.Store.
 type Store struct {
-	path   string
-	writer *sql.DB // exactly one connection: SQLite has one writer anyway
-	reader *sql.DB // WAL lets readers run beside the writer
+	path string
+	// dbFile is the database file, held open from Open to Close for the
+	// checkpoint's own flushes (syncDB). Not opened and closed per flush:
+	// closing any descriptor of a file drops all of the process's POSIX
+	// locks on it, SQLite's shared lock included, and a sqlite3 shell then
+	// taking the file (a backup) would see itself the last connection and
+	// delete the WAL under the running server (TestFlushKeepsTheLocks).
+	dbFile  *os.File
+	dbSyncs atomic.Int64 // flushes of dbFile (syncDB)
+	writer  *sql.DB      // exactly one connection: SQLite has one writer anyway
+	reader  *sql.DB      // WAL lets readers run beside the writer
 
 	writeMu sync.Mutex
 	writing atomic.Int32 // writes begun and not ended, waiting for writeMu included (compact.go)
@@ -146,7 +154,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	ckdb.SetMaxOpenConns(1)
 	ckdb.SetMaxIdleConns(1)
 	ckdb.SetConnMaxLifetime(0)
-	s := &Store{path: path, writer: writer, reader: reader, dur: newDurability(path), hot: newHot(), m: newStoreMetrics()}
+	dbFile, err := openDBFile(path)
+	if err != nil {
+		writer.Close()
+		reader.Close()
+		ckdb.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	s := &Store{path: path, dbFile: dbFile, writer: writer, reader: reader, dur: newDurability(path), hot: newHot(), m: newStoreMetrics()}
 	s.dur.seconds = s.m.flush
 	s.buildCtx, s.cancelBuild = context.WithCancel(context.Background())
 	s.hot.start = s.startBuild
@@ -282,6 +297,9 @@ func (s *Store) Close() error {
 	err1 := s.reader.Close()
 	err2 := s.writer.Close()
 	s.dur.close()
+	if s.dbFile != nil {
+		s.dbFile.Close() // last: SQLite's connections, and their locks, are gone
+	}
 	return errors.Join(errRaw, err0, err1, err2)
 }
 

@@ -100,7 +100,8 @@ type Store struct {
 
 	retries atomic.Int64 // Write attempts repeated after 40001/40P01 or a lost insert race
 
-	afterStamp func() // tests: called between stamping versions and COMMIT
+	afterStamp  func() // tests: called between stamping versions and COMMIT
+	afterCommit func() // tests: called between a write's COMMIT and its WAL flush
 }
 
 // Open connects to the database at dsn, applies the embedded migrations

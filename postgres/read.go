@@ -45,7 +45,14 @@ func (s *Store) MissingOutlets(ctx context.Context, codes []string) ([]string, e
 // snapshot, and versions commit in order (tx.go), so the highest version in
 // the list is a watermark that the list is consistent with.
 func (s *Store) Outlets(ctx context.Context) ([]publicmask.Outlet, int64, error) {
-	return view{s.pool}.Outlets(ctx)
+	out, version, err := view{s.pool}.Outlets(ctx)
+	if err == nil && len(out) > 0 {
+		err = s.durable(ctx)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	return out, version, nil
 }
 
 func (v view) Outlets(ctx context.Context) ([]publicmask.Outlet, int64, error) {
@@ -67,13 +74,47 @@ func (v view) Outlets(ctx context.Context) ([]publicmask.Outlet, int64, error) {
 // OutletChanges reads outlets changed after a version, in version order.
 // Versions become visible in order (see tx.go), so a caller that moves its
 // watermark to the last version returned never skips a later commit of a
-// lower version: there is none.
+// lower version: there is none. What it returns is durable (see durable).
 func (s *Store) OutletChanges(ctx context.Context, after int64, limit int) ([]publicmask.Outlet, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+outletCols+` FROM outlets WHERE version > $1 ORDER BY version LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, unavailable("changes", err)
 	}
-	return collect(rows, "changes", scanOutlet)
+	out, err := collect(rows, "changes", scanOutlet)
+	if err == nil && len(out) > 0 {
+		err = s.durable(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// sqlFlushed is true when the WAL is flushed as far as it is written now,
+// so past the commit of everything a read that ended before it saw; on a
+// hot standby always (it replays only what the primary has flushed).
+const sqlFlushed = `SELECT CASE WHEN pg_is_in_recovery() THEN true
+	ELSE pg_current_wal_flush_lsn() >= pg_current_wal_insert_lsn() END`
+
+// durable returns once every transaction a read that has just ended saw is
+// durable. Writes commit without waiting for the WAL flush and wait for it
+// afterwards (tx.go), so for a moment a change can be visible that a crash
+// of the server would lose; the change feed must not hand it to a follower,
+// which would move its watermark past versions that are then given out
+// again. Mostly the flush has already happened (the writer's own follows at
+// once); otherwise a flush of its own (sqlFlushWAL) covers it.
+func (s *Store) durable(ctx context.Context) error {
+	var flushed bool
+	if err := s.pool.QueryRow(ctx, sqlFlushed).Scan(&flushed); err != nil {
+		return unavailable("flush", err)
+	}
+	if flushed {
+		return nil
+	}
+	if _, err := s.pool.Exec(ctx, sqlFlushWAL); err != nil {
+		return unavailable("flush", err)
+	}
+	return nil
 }
 
 // OrderedChanges reports that the change feed is ordered (see tx.go: versions

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,5 +113,52 @@ func TestChangesReturnDurable(t *testing.T) {
 				t.Fatalf("%s %d: returned a change the WAL had not flushed (%s)", name, i, lsn)
 			}
 		}
+	}
+}
+
+// With synchronous standbys a commit must stay invisible, its locks held,
+// until a standby has it: a change visible on the primary before that could
+// reach a follower and then be lost in a failover. A DSN asking for
+// remote_apply (here without standbys, where it waits for the local flush)
+// keeps the flush inside the COMMIT; the default keeps it apart.
+func TestSynchronousStandbysKeepTheFlushInTheCommit(t *testing.T) {
+	if s := openTest(t, Options{}); !s.flushApart {
+		t.Fatal("without synchronous standbys the flush is not kept apart from the commit")
+	}
+	dsn := testDSN(t)
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	dsn += sep + "synchronous_commit=remote_apply"
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s, err := Open(ctx, dsn, Options{Schema: newSchema(t, dsn)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.flushApart {
+		t.Fatal("with remote_apply the flush is kept apart from the commit")
+	}
+	apart := false
+	s.afterCommit = func() { apart = true }
+	seedOutlets(t, s, "S1")
+	if err := s.Write(ctx, func(tx publicmask.Tx) error {
+		o, err := tx.LockOutlet("S1")
+		if err != nil {
+			return err
+		}
+		o.Stock = 7
+		return tx.SaveOutlet(&o)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if apart {
+		t.Fatal("a write committed without waiting for the flush")
+	}
+	out, err := s.OutletChanges(ctx, 0, 10)
+	if err != nil || len(out) == 0 || out[len(out)-1].Stock != 7 {
+		t.Fatalf("the change feed after the write: %v, %v", out, err)
 	}
 }

@@ -63,7 +63,16 @@ import (
 // they saw (durable). A crash of the server before the flush loses the
 // transaction and everything committed after it that read it (the WAL is a
 // sequence), none of it acknowledged, and the versions it loses are above
-// anything a follower has seen, so they can be handed out again.
+// anything a follower has seen, so they can be handed out again. Reads
+// outside a write (a person's check, a counter's stock and recent sales)
+// may show such a change for those milliseconds: a crash of the server then
+// takes back something shown but never acknowledged (the sale's own request
+// gets an error and is retried by its txn_id).
+//
+// With synchronous standbys none of this applies (Store.flushApart,
+// chooseCommit): there a commit stays invisible, its locks held, until a
+// standby has it, and a change visible on the primary before that could
+// be handed to a follower and lost in a failover.
 
 const (
 	outletCols = `code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, version, sold`
@@ -314,22 +323,30 @@ func (t *tx) commit() error {
 		t.s.afterStamp()
 	}
 	t.flushRows() // the COMMIT needs no planning and ends the LOCAL settings
-	t.b.Queue(sqlCommitLater)
-	queueCommit(t.b)
-	t.sentCommit = true
-	if t.s.afterCommit != nil {
-		// Tests only: look at the WAL between the COMMIT and the flush.
+	if !t.s.flushApart {
+		queueCommit(t.b) // with synchronous standbys: the commit waits for them, locks held
+		t.sentCommit = true
 		if err := t.send(); err != nil {
 			return err
 		}
-		t.s.afterCommit()
-	}
-	// In the same round trip: the flush that makes the commit durable.
-	t.b.Queue(sqlBegin)
-	t.b.Queue(sqlFlushWAL)
-	queueCommit(t.b)
-	if err := t.send(); err != nil {
-		return err
+	} else {
+		t.b.Queue(sqlCommitLater)
+		queueCommit(t.b)
+		t.sentCommit = true
+		if t.s.afterCommit != nil {
+			// Tests only: look at the WAL between the COMMIT and the flush.
+			if err := t.send(); err != nil {
+				return err
+			}
+			t.s.afterCommit()
+		}
+		// In the same round trip: the flush that makes the commit durable.
+		t.b.Queue(sqlBegin)
+		t.b.Queue(sqlFlushWAL)
+		queueCommit(t.b)
+		if err := t.send(); err != nil {
+			return err
+		}
 	}
 	if len(versions) != len(t.dirty) {
 		return fmt.Errorf("postgres: stamped %d of %d outlets", len(versions), len(t.dirty))

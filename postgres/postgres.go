@@ -9,8 +9,10 @@
 // once per transaction at commit (see tx.commit for why versions then commit
 // in order).
 //
-// The SQL stays within what CockroachDB and YugabyteDB accept, except for
-// the session advisory lock that serialises migrations (pg_advisory_lock).
+// The SQL is PostgreSQL's: the session advisory lock that serialises
+// migrations (pg_advisory_lock) and the WAL functions that keep the flush
+// out of the commit chain (tx.go: pg_logical_emit_message,
+// pg_current_wal_*_lsn) are not in CockroachDB or YugabyteDB.
 package postgres
 
 import (
@@ -100,7 +102,12 @@ type Store struct {
 
 	retries atomic.Int64 // Write attempts repeated after 40001/40P01 or a lost insert race
 
-	afterStamp func() // tests: called between stamping versions and COMMIT
+	afterStamp  func() // tests: called between stamping versions and COMMIT
+	afterCommit func() // tests: called between a write's COMMIT and its WAL flush
+	// flushApart: a write commits without waiting for the WAL flush and a
+	// flush transaction follows (tx.go); false with synchronous standbys
+	// (chooseCommit).
+	flushApart bool
 }
 
 // Open connects to the database at dsn, applies the embedded migrations
@@ -164,7 +171,36 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
+	if err := s.chooseCommit(ctx, rp["synchronous_commit"]); err != nil {
+		pool.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// chooseCommit decides whether writes keep the WAL flush out of the commit
+// chain (tx.go: flushApart) and checks that they can. Not with synchronous
+// standbys (synchronous_standby_names set, or the DSN asking for
+// remote_write or remote_apply): a synchronous commit stays invisible, its
+// locks held, until the standby has it, while one without waiting would
+// let the change feed hand out versions the standby may not have, given out
+// again after a failover. The flush transaction needs EXECUTE on
+// pg_logical_emit_message (PUBLIC has it unless revoked): better refused
+// here than every sale committed and then answered store_unavailable.
+func (s *Store) chooseCommit(ctx context.Context, syncCommit string) error {
+	var standbys string
+	var inRecovery bool
+	if err := s.pool.QueryRow(ctx, `SELECT current_setting('synchronous_standby_names'), pg_is_in_recovery()`).Scan(&standbys, &inRecovery); err != nil {
+		return unavailable("settings", err)
+	}
+	s.flushApart = syncCommit == "on" && strings.TrimSpace(standbys) == ""
+	if !s.flushApart || inRecovery {
+		return nil // a standby (public nodes) never writes
+	}
+	if _, err := s.pool.Exec(ctx, sqlFlushWAL); err != nil {
+		return fmt.Errorf("postgres: the ledger's WAL flush (%s) failed; grant EXECUTE on pg_logical_emit_message to this role: %w", sqlFlushWAL, err)
+	}
+	return nil
 }
 
 // migrate applies the embedded migrations under the session advisory lock

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/publicmask/publicmask"
 )
@@ -43,9 +44,19 @@ func (s *Store) MissingOutlets(ctx context.Context, codes []string) ([]string, e
 
 // Outlets reads every outlet ordered by code. One statement is one
 // snapshot, and versions commit in order (tx.go), so the highest version in
-// the list is a watermark that the list is consistent with.
+// the list is a watermark that the list is consistent with. What it returns
+// is durable (see durable).
 func (s *Store) Outlets(ctx context.Context) ([]publicmask.Outlet, int64, error) {
-	return view{s.pool}.Outlets(ctx)
+	var out []publicmask.Outlet
+	var version int64
+	err := s.readDurable(ctx, "outlets", func(c *pgxpool.Conn) (n int, err error) {
+		out, version, err = view{c}.Outlets(ctx)
+		return len(out), err
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return out, version, nil
 }
 
 func (v view) Outlets(ctx context.Context) ([]publicmask.Outlet, int64, error) {
@@ -67,13 +78,93 @@ func (v view) Outlets(ctx context.Context) ([]publicmask.Outlet, int64, error) {
 // OutletChanges reads outlets changed after a version, in version order.
 // Versions become visible in order (see tx.go), so a caller that moves its
 // watermark to the last version returned never skips a later commit of a
-// lower version: there is none.
+// lower version: there is none. What it returns is durable (see durable).
 func (s *Store) OutletChanges(ctx context.Context, after int64, limit int) ([]publicmask.Outlet, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+outletCols+` FROM outlets WHERE version > $1 ORDER BY version LIMIT $2`, after, limit)
+	var out []publicmask.Outlet
+	err := s.readDurable(ctx, "changes", func(c *pgxpool.Conn) (int, error) {
+		rows, err := c.Query(ctx, `SELECT `+outletCols+` FROM outlets WHERE version > $1 ORDER BY version LIMIT $2`, after, limit)
+		if err != nil {
+			return 0, unavailable("changes", err)
+		}
+		out, err = collect(rows, "changes", scanOutlet)
+		return len(out), err
+	})
 	if err != nil {
-		return nil, unavailable("changes", err)
+		return nil, err
 	}
-	return collect(rows, "changes", scanOutlet)
+	return out, nil
+}
+
+// readDurable runs read on one connection and, if it returned anything,
+// returns once what it saw is durable (durable), asked on the same
+// connection: with a DSN of several hosts the pool's connections may reach
+// different servers, and a standby's answer would vouch for nothing read on
+// the primary.
+func (s *Store) readDurable(ctx context.Context, what string, read func(*pgxpool.Conn) (int, error)) error {
+	c, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return unavailable(what, err)
+	}
+	defer c.Release()
+	n, err := read(c)
+	if err != nil || n == 0 || !s.flushApart {
+		return err
+	}
+	return durable(ctx, c)
+}
+
+// sqlWritten is the WAL's insert position now (NULL on a hot standby, which
+// replays only what its primary has flushed) and whether the flush has
+// reached it: if so, it is past the commit of everything a read that ended
+// before it saw. CASE, not OR: on a standby the WAL functions fail.
+const sqlWritten = `SELECT l::text, CASE WHEN l IS NULL THEN true ELSE pg_current_wal_flush_lsn() >= l END
+	FROM (SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_insert_lsn() END AS l) w`
+
+// durableWaits are the pauses durable waits for the flush to pass a
+// position before it runs a flush of its own.
+var durableWaits = []time.Duration{500 * time.Microsecond, time.Millisecond, 2 * time.Millisecond, 4 * time.Millisecond, 8 * time.Millisecond}
+
+// durable returns once every transaction a read that has just ended on c
+// saw is durable. Writes commit without waiting for the WAL flush and wait
+// for it afterwards (tx.go), so for a moment a change can be visible that a
+// crash of the server would lose; the change feed must not hand it to a
+// follower, which would move its watermark past versions that are then
+// given out again. Mostly the flush has already happened, or is a few
+// milliseconds away (the writer's own follows its commit at once): durable
+// waits for it with cheap reads of the flush position, and only if it
+// still has not come (the writer's connection lost between its commit and
+// its flush: the WAL writer's next round, up to wal_writer_delay) runs a
+// flush of its own (sqlFlushWAL), which writes and flushes the WAL. A read
+// of the feed thus costs no WAL write of its own, however often it runs
+// (the public /api/v2/status reads the feed).
+func durable(ctx context.Context, c *pgxpool.Conn) error {
+	var lsn *string
+	var flushed bool
+	if err := c.QueryRow(ctx, sqlWritten).Scan(&lsn, &flushed); err != nil {
+		return unavailable("flush", err)
+	}
+	for _, d := range durableWaits {
+		if flushed {
+			return nil
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return unavailable("flush", ctx.Err())
+		case <-t.C:
+		}
+		if err := c.QueryRow(ctx, `SELECT pg_current_wal_flush_lsn() >= $1::pg_lsn`, *lsn).Scan(&flushed); err != nil {
+			return unavailable("flush", err)
+		}
+	}
+	if flushed {
+		return nil
+	}
+	if _, err := c.Exec(ctx, sqlFlushWAL); err != nil {
+		return unavailable("flush", err)
+	}
+	return nil
 }
 
 // OrderedChanges reports that the change feed is ordered (see tx.go: versions

@@ -38,19 +38,59 @@ import (
 //
 // The cost is that commits of transactions that change outlets are
 // serialised: the lock is held from the stamping statement to the end of the
-// COMMIT (one fsync). The ledger's group commit makes that one short critical
-// section per batch of up to 256 requests. The stamping statement is the
-// last lock any transaction takes, so it cannot be part of a deadlock.
+// COMMIT. The ledger's group commit makes that one short critical section
+// per batch. The stamping statement is the last lock any transaction takes,
+// so it cannot be part of a deadlock.
+//
+// The flush to disk is kept out of that section. A transaction commits with
+// synchronous_commit off: its commit record is written, its changes become
+// visible and its locks are released at once, without waiting for the WAL
+// flush. In the same pipeline a second, tiny transaction follows
+// (sqlFlushWAL: a WAL record and a synchronous commit), which returns only
+// once the WAL is flushed past its own commit record, and so past the first
+// transaction's. Nobody is answered before that: Write returns only then.
+// Commits of the two nodes' writers thus follow one another at the pace of
+// their statements, while their flushes overlap and PostgreSQL's group
+// commit joins them (one flush a commit before, about 0.3 now:
+// BenchmarkOutletCommits, BENCHMARKS.md). Before, every link of the chain
+// waited for its own flush, and with it every batch waiting for the version
+// lock or for the outlets the one ahead held (issue 12's sale tail).
+//
+// What a committed but not yet flushed transaction makes visible is never
+// given out as settled: another batch that read it commits after it (its
+// own flush covers it) before answering anyone, and the change feed reads
+// (Outlets, OutletChanges) return only once the WAL is flushed past what
+// they saw (durable). A crash of the server before the flush loses the
+// transaction and everything committed after it that read it (the WAL is a
+// sequence), none of it acknowledged, and the versions it loses are above
+// anything a follower has seen, so they can be handed out again. Reads
+// outside a write (a person's check, a counter's stock and recent sales)
+// may show such a change for those milliseconds: a crash of the server then
+// takes back something shown but never acknowledged (the sale's own request
+// gets an error and is retried by its txn_id).
+//
+// With synchronous standbys none of this applies (Store.flushApart,
+// chooseCommit): there a commit stays invisible, its locks held, until a
+// standby has it, and a change visible on the primary before that could
+// be handed to a follower and lost in a failover.
 
 const (
 	outletCols = `code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, version, sold`
 	saleCols   = `id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict, late, shortfall, cancelled_at`
 
-	sqlBegin      = `BEGIN ISOLATION LEVEL READ COMMITTED`
-	sqlCommit     = `COMMIT`
-	sqlLockOutlet = `SELECT ` + outletCols + ` FROM outlets WHERE code = $1 FOR UPDATE`
-	sqlIdemGet    = `SELECT body_hash, response, created_at FROM idempotency WHERE outlet = $1 AND txn_id = $2`
-	sqlIdemPut    = `INSERT INTO idempotency (outlet, txn_id, body_hash, response, created_at) VALUES ($1, $2, $3, $4, $5)`
+	sqlBegin  = `BEGIN ISOLATION LEVEL READ COMMITTED`
+	sqlCommit = `COMMIT`
+	// sqlCommitLater makes the transaction's COMMIT release its locks
+	// without waiting for the WAL flush; sqlFlushWAL, a transaction of its
+	// own with the session's synchronous commit, then waits for the flush
+	// (see above). The message is a WAL record that gives the transaction
+	// something to commit durably: an id and a record (a transaction that
+	// wrote no WAL would commit without a flush); no one reads it.
+	sqlCommitLater = `SET LOCAL synchronous_commit = off`
+	sqlFlushWAL    = `SELECT pg_logical_emit_message(true, 'publicmask', '')`
+	sqlLockOutlet  = `SELECT ` + outletCols + ` FROM outlets WHERE code = $1 FOR UPDATE`
+	sqlIdemGet     = `SELECT body_hash, response, created_at FROM idempotency WHERE outlet = $1 AND txn_id = $2`
+	sqlIdemPut     = `INSERT INTO idempotency (outlet, txn_id, body_hash, response, created_at) VALUES ($1, $2, $3, $4, $5)`
 	// sqlStamp writes the final state of every outlet the transaction
 	// changed and stamps each with the next version (see above). For more
 	// than stampKeyedMax outlets (a bulk write's chunk) it is planned for
@@ -283,15 +323,30 @@ func (t *tx) commit() error {
 		t.s.afterStamp()
 	}
 	t.flushRows() // the COMMIT needs no planning and ends the LOCAL settings
-	t.b.Queue(sqlCommit).Exec(func(ct pgconn.CommandTag) error {
-		if ct.String() != "COMMIT" { // a failed transaction "commits" as ROLLBACK
-			return fmt.Errorf("postgres: commit answered %q", ct.String())
+	if !t.s.flushApart {
+		queueCommit(t.b) // with synchronous standbys: the commit waits for them, locks held
+		t.sentCommit = true
+		if err := t.send(); err != nil {
+			return err
 		}
-		return nil
-	})
-	t.sentCommit = true
-	if err := t.send(); err != nil {
-		return err
+	} else {
+		t.b.Queue(sqlCommitLater)
+		queueCommit(t.b)
+		t.sentCommit = true
+		if t.s.afterCommit != nil {
+			// Tests only: look at the WAL between the COMMIT and the flush.
+			if err := t.send(); err != nil {
+				return err
+			}
+			t.s.afterCommit()
+		}
+		// In the same round trip: the flush that makes the commit durable.
+		t.b.Queue(sqlBegin)
+		t.b.Queue(sqlFlushWAL)
+		queueCommit(t.b)
+		if err := t.send(); err != nil {
+			return err
+		}
 	}
 	if len(versions) != len(t.dirty) {
 		return fmt.Errorf("postgres: stamped %d of %d outlets", len(versions), len(t.dirty))
@@ -302,6 +357,16 @@ func (t *tx) commit() error {
 		}
 	}
 	return nil
+}
+
+// queueCommit queues a COMMIT that fails unless it committed.
+func queueCommit(b *pgx.Batch) {
+	b.Queue(sqlCommit).Exec(func(ct pgconn.CommandTag) error {
+		if ct.String() != "COMMIT" { // a failed transaction "commits" as ROLLBACK
+			return fmt.Errorf("postgres: commit answered %q", ct.String())
+		}
+		return nil
+	})
 }
 
 func tstz(t time.Time) pgtype.Timestamptz {

@@ -15,13 +15,20 @@
 #                              # only the capacity step, binaries alternating
 #   BENCH_PG_OUTLETS=26000 …   # outlets the rushes create (default 5000;
 #                              # the real data has about 26,000)
+#   BENCH_PM=/tmp/x/publicmask … # that binary instead of one built here
+# Ports: BENCH_PORT (default 18180; the nodes take it and the next two) and
+# BENCH_PG_PORT (the cluster, default 55481); BENCH_DIR for the files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 bench_env /tmp/publicmask-bench-pg 18180 20
 P1=$PORT
 
-build_pm "$DIR"
+if [ -n "${BENCH_PM:-}" ]; then # a binary built elsewhere (another commit)
+	PM=$BENCH_PM
+else
+	build_pm "$DIR"
+fi
 # A cluster of its own: nothing else's queries in its CPU figure. Durable as
 # scripts/pg.sh makes it (fsync and synchronous_commit on).
 PGP=${BENCH_PG_PORT:-55481}

@@ -116,6 +116,9 @@ var lockPassBegins func(unsynced int)
 // 1.1 GB after a 12 s capacity rush, every frame written at the end of an
 // ever longer file).
 func (s *Store) checkpointOnce(ctx context.Context) (frames, copied int, err error) {
+	if err := s.dur.err(); err != nil {
+		return 0, 0, err // broken: the WAL may hold the only copy (stopCheckpoints)
+	}
 	t0 := time.Now()
 	s.ckpt.synced = 0
 	frames, copied, err = s.ckpt.passive(ctx)
@@ -256,7 +259,12 @@ func (s *Store) syncDB(full bool) error {
 }
 
 func (c *checkpointer) close() error {
+	c.stop()
+	return c.db.Close()
+}
+
+// stop ends the checkpoint goroutine, leaving its connection open.
+func (c *checkpointer) stop() {
 	c.cancel()
 	<-c.done
-	return c.db.Close()
 }

@@ -332,22 +332,63 @@ func TestFlushKeepsTheLocks(t *testing.T) {
 // A failed flush of the database file (an I/O error: the descriptor held
 // cannot go stale) may have lost pages the checkpoint copied, which the WAL
 // still holds: the store then refuses, as after a failed flush of the WAL,
-// and the checkpoint does not go on to restart the WAL.
+// and nothing may empty the WAL any more: not the checkpoint, not a quiet
+// spell's compaction (refused writes look quiet; and Linux reports a
+// writeback error once per descriptor, so the next flush succeeds), not
+// SQLite's checkpoint when Close closes its last connection.
 func TestFailedDatabaseFlushBreaksTheStore(t *testing.T) {
+	defer func(n int, b int64) { restartFrames, compactBytes = n, b }(restartFrames, compactBytes)
+	restartFrames, compactBytes = 1, 1
 	s := openTest(t)
 	stopBackgroundCheckpoints(s)
-	if err := putMeta(s, 1); err != nil {
-		t.Fatal(err)
+	for i := range 50 {
+		if err := putMeta(s, i); err != nil {
+			t.Fatal(err)
+		}
 	}
 	s.dbFile.Close() // the flush now fails (EBADF) as an I/O error would
 	if err := s.syncDB(false); err == nil {
 		t.Fatal("the flush of a closed descriptor succeeded")
 	}
-	s.dbFile = nil // Close must not close it twice
 	if err := s.Ping(context.Background()); !errors.Is(err, ErrFlushFailed) {
 		t.Fatalf("Ping after a failed flush of the database file: %v", err)
 	}
-	if err := putMeta(s, 2); !errors.Is(err, ErrFlushFailed) {
+	if err := putMeta(s, 51); !errors.Is(err, ErrFlushFailed) {
 		t.Fatalf("a write after a failed flush of the database file: %v", err)
+	}
+	// The next flush would succeed (a fresh descriptor stands for that).
+	f, err := os.Open(s.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.dbFile = f
+	walSize := func() int64 {
+		fi, err := os.Stat(s.path + "-wal")
+		if err != nil {
+			return -1
+		}
+		return fi.Size()
+	}
+	before := walSize()
+	if before <= 0 {
+		t.Fatalf("no WAL to keep (%d bytes)", before)
+	}
+	if _, _, err := s.checkpointOnce(context.Background()); err == nil {
+		t.Error("a broken store's checkpoint ran")
+	}
+	var q quiet
+	for range quietPolls + 2 {
+		if s.compactIfQuiet(context.Background(), &q) {
+			t.Error("a broken store compacted its WAL")
+		}
+	}
+	if n := walSize(); n != before {
+		t.Fatalf("a broken store's WAL went from %d to %d bytes", before, n)
+	}
+	if err := s.Close(); !errors.Is(err, ErrFlushFailed) {
+		t.Errorf("Close of a broken store: %v", err)
+	}
+	if n := walSize(); n != before {
+		t.Fatalf("Close of a broken store let SQLite checkpoint its WAL (%d bytes, then %d)", before, n)
 	}
 }

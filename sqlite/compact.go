@@ -60,6 +60,9 @@ type quiet struct {
 // quiet spell: if a reader kept the WAL, the next try waits for new
 // commits (the 4 s passes go on copying meanwhile).
 func (s *Store) compactIfQuiet(ctx context.Context, q *quiet) bool {
+	if s.dur.err() != nil {
+		return false // broken: refused writes look quiet, but the WAL must stay (checkpointOnce)
+	}
 	n := s.dur.committed.Load()
 	if n != q.seen || s.writing.Load() != 0 {
 		q.seen, q.still = n, 0 // commits arrived, or a write runs (perhaps stalled on the disk): not quiet

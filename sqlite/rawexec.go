@@ -147,11 +147,8 @@ func (t *tx) queryRaw(q string, keep bool, args []any, row func([]driver.Value) 
 // onRaw runs do with q prepared on the transaction's driver connection and
 // args as the driver takes them (in a list reused by the next statement).
 func (t *tx) onRaw(q string, keep bool, args []any, do func(driver.Stmt, []driver.NamedValue) error) error {
-	return t.rawConn(func(dc any) error {
-		var (
-			st  driver.Stmt
-			err error
-		)
+	return t.rawConn(func(dc any) (err error) {
+		var st driver.Stmt
 		if keep {
 			st, err = t.s.raw.stmt(t.ctx, dc, q)
 		} else {
@@ -160,13 +157,15 @@ func (t *tx) onRaw(q string, keep bool, args []any, do func(driver.Stmt, []drive
 		if err != nil {
 			return err
 		}
+		if !keep {
+			// Deferred: a panic in do must not leave it unfinalized (a
+			// statement left open keeps the connection from closing).
+			defer func() { err = errors.Join(err, st.Close()) }()
+		}
 		nv := t.nv[:0]
 		for i, a := range args {
 			v, err := driverValue(a)
 			if err != nil {
-				if !keep {
-					st.Close()
-				}
 				return err
 			}
 			nv = append(nv, driver.NamedValue{Ordinal: i + 1, Value: v})
@@ -174,9 +173,6 @@ func (t *tx) onRaw(q string, keep bool, args []any, do func(driver.Stmt, []drive
 		err = do(st, nv)
 		clear(nv)
 		t.nv = nv[:0]
-		if !keep {
-			err = errors.Join(err, st.Close())
-		}
 		return err
 	})
 }

@@ -204,3 +204,42 @@ func TestPanicInsideRawRollsBack(t *testing.T) {
 		t.Error("the panicked write's token was committed")
 	}
 }
+
+// A write that panics after stamping an outlet leaves no gap in the
+// versions: the next write's change takes the version the panicked one
+// would have had (followers read the feed by watermark; the log promises
+// consecutive versions).
+func TestPanicLeavesNoVersionGap(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	codes := seedOutlets(t, s, 1)
+	before := s.version
+	save := func(stock int, then func()) (int64, error) {
+		var v int64
+		err := s.Write(ctx, func(tx publicmask.Tx) error {
+			o, err := tx.LockOutlet(codes[0])
+			if err != nil {
+				return err
+			}
+			o.Stock = stock
+			if err := tx.SaveOutlet(&o); err != nil {
+				return err
+			}
+			v = o.Version
+			then()
+			return nil
+		})
+		return v, err
+	}
+	func() {
+		defer func() { _ = recover() }()
+		save(5, func() { panic("after SaveOutlet") })
+	}()
+	v, err := save(6, func() {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v != before+1 {
+		t.Errorf("the version after a panicked write: %d, want %d", v, before+1)
+	}
+}

@@ -293,6 +293,17 @@ func (s *Store) Close() error {
 		conn.Close()
 	}
 	s.writeMu.Unlock()
+	if broken := s.dur.err(); broken != nil {
+		// A failed flush may have lost pages that the WAL still holds
+		// (the database file's, checkpoint.go: syncDB) or that a flush
+		// could no longer vouch for. Closing SQLite's last connection
+		// would checkpoint what was not yet copied and delete the WAL, so
+		// the handles stay open until the process ends and the next
+		// start recovers from the whole WAL.
+		s.ckpt.stop()
+		s.dur.close()
+		return errors.Join(errRaw, broken)
+	}
 	err0 := s.ckpt.close()
 	err1 := s.reader.Close()
 	err2 := s.writer.Close()
@@ -417,6 +428,7 @@ func (s *Store) write(ctx context.Context, fn func(publicmask.Tx) error) (uint64
 			if tx.rollback() != nil {
 				s.hot.drop()
 			}
+			s.version, s.lastReg = startVersion, startReg // no gap in the versions
 		}
 	}()
 	err = fn(tx)

@@ -104,10 +104,6 @@ type Store struct {
 
 	afterStamp  func() // tests: called between stamping versions and COMMIT
 	afterCommit func() // tests: called between a write's COMMIT and its WAL flush
-	// flushApart: a write commits without waiting for the WAL flush and a
-	// flush transaction follows (tx.go); false with synchronous standbys
-	// (chooseCommit).
-	flushApart bool
 }
 
 // Open connects to the database at dsn, applies the embedded migrations
@@ -171,34 +167,28 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	if err := s.chooseCommit(ctx, rp["synchronous_commit"]); err != nil {
+	if err := s.checkFlush(ctx); err != nil {
 		pool.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
-// chooseCommit decides whether writes keep the WAL flush out of the commit
-// chain (tx.go: flushApart) and checks that they can. Not with synchronous
-// standbys (synchronous_standby_names set, or the DSN asking for
-// remote_write or remote_apply): a synchronous commit stays invisible, its
-// locks held, until the standby has it, while one without waiting would
-// let the change feed hand out versions the standby may not have, given out
-// again after a failover. The flush transaction needs EXECUTE on
-// pg_logical_emit_message (PUBLIC has it unless revoked): better refused
-// here than every sale committed and then answered store_unavailable.
-func (s *Store) chooseCommit(ctx context.Context, syncCommit string) error {
-	var standbys string
+// checkFlush checks that this role can run the flush transaction that
+// follows every write and that the change feed may run (tx.go:
+// sqlFlushWAL): it needs EXECUTE on pg_logical_emit_message (PUBLIC has it
+// unless revoked), and it is better refused here than every sale committed
+// and then answered store_unavailable. A standby (public nodes) runs none.
+func (s *Store) checkFlush(ctx context.Context) error {
 	var inRecovery bool
-	if err := s.pool.QueryRow(ctx, `SELECT current_setting('synchronous_standby_names'), pg_is_in_recovery()`).Scan(&standbys, &inRecovery); err != nil {
-		return unavailable("settings", err)
+	if err := s.pool.QueryRow(ctx, `SELECT pg_is_in_recovery()`).Scan(&inRecovery); err != nil {
+		return unavailable("recovery", err)
 	}
-	s.flushApart = syncCommit == "on" && strings.TrimSpace(standbys) == ""
-	if !s.flushApart || inRecovery {
-		return nil // a standby (public nodes) never writes
+	if inRecovery {
+		return nil
 	}
 	if _, err := s.pool.Exec(ctx, sqlFlushWAL); err != nil {
-		return fmt.Errorf("postgres: the ledger's WAL flush (%s) failed; grant EXECUTE on pg_logical_emit_message to this role: %w", sqlFlushWAL, err)
+		return fmt.Errorf("postgres: the WAL flush (%s) failed; grant EXECUTE on pg_logical_emit_message to this role: %w", sqlFlushWAL, err)
 	}
 	return nil
 }

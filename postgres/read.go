@@ -107,7 +107,7 @@ func (s *Store) readDurable(ctx context.Context, what string, read func(*pgxpool
 	}
 	defer c.Release()
 	n, err := read(c)
-	if err != nil || n == 0 || !s.flushApart {
+	if err != nil || n == 0 {
 		return err
 	}
 	return durable(ctx, c)

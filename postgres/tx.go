@@ -69,10 +69,14 @@ import (
 // takes back something shown but never acknowledged (the sale's own request
 // gets an error and is retried by its txn_id).
 //
-// With synchronous standbys none of this applies (Store.flushApart,
-// chooseCommit): there a commit stays invisible, its locks held, until a
-// standby has it, and a change visible on the primary before that could
-// be handed to a follower and lost in a failover.
+// With synchronous standbys none of this applies: there a commit stays
+// invisible, its locks held, until a standby has it, and a change visible
+// on the primary before that could be handed to a follower and lost in a
+// failover. So the commit goes without waiting only while the server names
+// no synchronous standby, decided by each transaction on the server
+// (sqlCommitLater): a standby named later (a reload, or a manager such as
+// Patroni filling synchronous_standby_names as standbys come) counts from
+// the next transaction on.
 
 const (
 	outletCols = `code, name, addr, type, lat, lng, stock, suspended, stock_at, updated_at, version, sold`
@@ -81,16 +85,19 @@ const (
 	sqlBegin  = `BEGIN ISOLATION LEVEL READ COMMITTED`
 	sqlCommit = `COMMIT`
 	// sqlCommitLater makes the transaction's COMMIT release its locks
-	// without waiting for the WAL flush; sqlFlushWAL, a transaction of its
+	// without waiting for the WAL flush, unless the server names
+	// synchronous standbys (then the session's own setting stays, and the
+	// COMMIT waits for them, locks held); sqlFlushWAL, a transaction of its
 	// own with the session's synchronous commit, then waits for the flush
 	// (see above). The message is a WAL record that gives the transaction
 	// something to commit durably: an id and a record (a transaction that
 	// wrote no WAL would commit without a flush); no one reads it.
-	sqlCommitLater = `SET LOCAL synchronous_commit = off`
-	sqlFlushWAL    = `SELECT pg_logical_emit_message(true, 'publicmask', '')`
-	sqlLockOutlet  = `SELECT ` + outletCols + ` FROM outlets WHERE code = $1 FOR UPDATE`
-	sqlIdemGet     = `SELECT body_hash, response, created_at FROM idempotency WHERE outlet = $1 AND txn_id = $2`
-	sqlIdemPut     = `INSERT INTO idempotency (outlet, txn_id, body_hash, response, created_at) VALUES ($1, $2, $3, $4, $5)`
+	sqlCommitLater = `SELECT set_config('synchronous_commit', CASE WHEN btrim(current_setting('synchronous_standby_names')) = ''
+		THEN 'off' ELSE current_setting('synchronous_commit') END, true)`
+	sqlFlushWAL   = `SELECT pg_logical_emit_message(true, 'publicmask', '')`
+	sqlLockOutlet = `SELECT ` + outletCols + ` FROM outlets WHERE code = $1 FOR UPDATE`
+	sqlIdemGet    = `SELECT body_hash, response, created_at FROM idempotency WHERE outlet = $1 AND txn_id = $2`
+	sqlIdemPut    = `INSERT INTO idempotency (outlet, txn_id, body_hash, response, created_at) VALUES ($1, $2, $3, $4, $5)`
 	// sqlStamp writes the final state of every outlet the transaction
 	// changed and stamps each with the next version (see above). For more
 	// than stampKeyedMax outlets (a bulk write's chunk) it is planned for
@@ -323,30 +330,22 @@ func (t *tx) commit() error {
 		t.s.afterStamp()
 	}
 	t.flushRows() // the COMMIT needs no planning and ends the LOCAL settings
-	if !t.s.flushApart {
-		queueCommit(t.b) // with synchronous standbys: the commit waits for them, locks held
-		t.sentCommit = true
+	t.b.Queue(sqlCommitLater)
+	queueCommit(t.b)
+	t.sentCommit = true
+	if t.s.afterCommit != nil {
+		// Tests only: look at the WAL between the COMMIT and the flush.
 		if err := t.send(); err != nil {
 			return err
 		}
-	} else {
-		t.b.Queue(sqlCommitLater)
-		queueCommit(t.b)
-		t.sentCommit = true
-		if t.s.afterCommit != nil {
-			// Tests only: look at the WAL between the COMMIT and the flush.
-			if err := t.send(); err != nil {
-				return err
-			}
-			t.s.afterCommit()
-		}
-		// In the same round trip: the flush that makes the commit durable.
-		t.b.Queue(sqlBegin)
-		t.b.Queue(sqlFlushWAL)
-		queueCommit(t.b)
-		if err := t.send(); err != nil {
-			return err
-		}
+		t.s.afterCommit()
+	}
+	// In the same round trip: the flush that makes the commit durable.
+	t.b.Queue(sqlBegin)
+	t.b.Queue(sqlFlushWAL)
+	queueCommit(t.b)
+	if err := t.send(); err != nil {
+		return err
 	}
 	if len(versions) != len(t.dirty) {
 		return fmt.Errorf("postgres: stamped %d of %d outlets", len(versions), len(t.dirty))

@@ -117,8 +117,31 @@ var lockPassBegins func(unsynced int)
 // ever longer file).
 func (s *Store) checkpointOnce(ctx context.Context) (frames, copied int, err error) {
 	if err := s.dur.err(); err != nil {
-		return 0, 0, err // broken: the WAL may hold the only copy (stopCheckpoints)
+		return 0, 0, err // broken: the WAL may hold the only copy
 	}
+	frames, copied, err = s.checkpointPasses(ctx)
+	if err != nil {
+		s.passFailed(ctx)
+	}
+	return frames, copied, err
+}
+
+// passFailed follows a failed checkpoint pass. It may have been SQLite's
+// flush of the database file reporting an I/O error, and Linux reports a
+// writeback error once per open file: retried on the same connection, the
+// next pass would succeed, mark the WAL copied and let it restart over
+// pages that never reached the disk. The store's own descriptor has not
+// reported it yet: a flush through it tells, and breaks the store
+// (syncDB). A pass that failed for another reason (busy, a cancelled
+// context) costs one flush.
+func (s *Store) passFailed(ctx context.Context) {
+	if ctx.Err() == nil && s.dur.err() == nil {
+		s.syncDB(false)
+	}
+}
+
+// checkpointPasses is checkpointOnce's passes.
+func (s *Store) checkpointPasses(ctx context.Context) (frames, copied int, err error) {
 	t0 := time.Now()
 	s.ckpt.synced = 0
 	frames, copied, err = s.ckpt.passive(ctx)
@@ -155,6 +178,9 @@ func (s *Store) checkpointOnce(ctx context.Context) (frames, copied int, err err
 	unsynced := copied - s.ckpt.synced
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	if err := s.dur.err(); err != nil {
+		return frames, copied, err // broken meanwhile (a write's flush failed)
+	}
 	defer since(s.m.locked, time.Now())
 	if lockPassBegins != nil {
 		lockPassBegins(unsynced)
@@ -256,11 +282,6 @@ func (s *Store) syncDB(full bool) error {
 		s.dur.fail(err)
 	}
 	return err
-}
-
-func (c *checkpointer) close() error {
-	c.stop()
-	return c.db.Close()
 }
 
 // stop ends the checkpoint goroutine, leaving its connection open.

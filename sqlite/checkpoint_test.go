@@ -7,8 +7,10 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // The background checkpoint copies the whole WAL while no commit runs, and
@@ -393,6 +395,42 @@ func TestFailedDatabaseFlushBreaksTheStore(t *testing.T) {
 	}
 	// What Close left open goes now: its WAL buffer is in walBufs, which
 	// the package's other tests look through.
+	s.ckpt.db.Close()
+	s.reader.Close()
+	s.writer.Close()
+	s.dbFile.Close()
+}
+
+// A flush that fails while Close runs (a write's, here; the checkpoint's
+// likewise) breaks the store before Close decides what to close: Close
+// waits for the flush and the checkpoint first, then keeps the WAL.
+func TestBrokenDuringCloseKeepsTheWAL(t *testing.T) {
+	s := openTest(t)
+	if err := putMeta(s, 0); err != nil {
+		t.Fatal(err)
+	}
+	gate, entered := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	s.dur.flushFn = func() error {
+		once.Do(func() { close(entered) })
+		<-gate
+		return errors.New("input/output error")
+	}
+	werr := make(chan error, 1)
+	go func() { werr <- putMeta(s, 1) }()
+	<-entered
+	cerr := make(chan error, 1)
+	go func() { cerr <- s.Close() }()
+	time.Sleep(300 * time.Millisecond) // Close is waiting for the flush by now
+	close(gate)
+	if err := <-werr; err == nil {
+		t.Fatal("a write whose flush failed was acknowledged")
+	}
+	err := <-cerr
+	if _, serr := os.Stat(s.path + "-wal"); os.IsNotExist(serr) || !errors.Is(err, ErrFlushFailed) {
+		t.Fatalf("a store broken during Close: Close returned %v, WAL deleted: %v", err, os.IsNotExist(serr))
+	}
+	// Release what Close left open (walBufs is looked through by other tests).
 	s.ckpt.db.Close()
 	s.reader.Close()
 	s.writer.Close()

@@ -104,10 +104,17 @@ func (s *Store) compact(ctx context.Context) (truncated bool, held time.Duration
 		return false, 0, err
 	}
 	s.writeMu.Lock()
+	if err := s.dur.err(); err != nil {
+		s.writeMu.Unlock()
+		return false, 0, err // broken meanwhile: the WAL stays
+	}
 	t0 := time.Now()
 	busy, err := s.ckpt.truncate(ctx)
 	held = time.Since(t0)
 	s.writeMu.Unlock()
+	if err != nil {
+		s.passFailed(ctx)
+	}
 	if err != nil || busy {
 		return false, held, err
 	}

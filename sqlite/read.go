@@ -426,6 +426,10 @@ func (s *Store) exclusive(f func() error) error {
 	s.writing.Add(1)
 	defer s.writing.Add(-1)
 	s.writeMu.Lock()
+	if err := s.dur.err(); err != nil {
+		s.writeMu.Unlock()
+		return err // as write: a broken store commits nothing more
+	}
 	err := f()
 	var seq uint64
 	if err == nil {

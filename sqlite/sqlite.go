@@ -293,6 +293,10 @@ func (s *Store) Close() error {
 		conn.Close()
 	}
 	s.writeMu.Unlock()
+	// The checkpoint and any flush in progress end first: either may yet
+	// break the store, and what to close depends on it.
+	s.ckpt.stop()
+	s.dur.close()
 	if broken := s.dur.err(); broken != nil {
 		// A failed flush may have lost pages that the WAL still holds
 		// (the database file's, checkpoint.go: syncDB) or that a flush
@@ -300,14 +304,11 @@ func (s *Store) Close() error {
 		// would checkpoint what was not yet copied and delete the WAL, so
 		// the handles stay open until the process ends and the next
 		// start recovers from the whole WAL.
-		s.ckpt.stop()
-		s.dur.close()
 		return errors.Join(errRaw, broken)
 	}
-	err0 := s.ckpt.close()
+	err0 := s.ckpt.db.Close()
 	err1 := s.reader.Close()
 	err2 := s.writer.Close()
-	s.dur.close()
 	if s.dbFile != nil {
 		s.dbFile.Close() // last: SQLite's connections, and their locks, are gone
 	}

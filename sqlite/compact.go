@@ -5,6 +5,8 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/publicmask/publicmask/internal/fsx"
 )
 
 // Compaction once the writer goes quiet. A bulk load (an import of 540,000
@@ -118,7 +120,9 @@ func (s *Store) compact(ctx context.Context) (truncated bool, held time.Duration
 	if err != nil || busy {
 		return false, held, err
 	}
-	return true, held, syncFile(s.dur.wal)
+	// The WAL by a descriptor of its own: SQLite takes no POSIX lock on it
+	// that closing the descriptor could drop (the database file has syncDB).
+	return true, held, fsx.SyncFile(s.dur.wal)
 }
 
 // truncate runs a TRUNCATE checkpoint that waits at most compactWait for
@@ -139,16 +143,4 @@ func (c *checkpointer) truncate(ctx context.Context) (busy bool, err error) {
 		return false, err
 	}
 	return b != 0, nil
-}
-
-// syncFile flushes the file at path by a descriptor of its own: only for
-// the WAL, on which SQLite takes no POSIX lock that closing the descriptor
-// could drop (the database file has Store.syncDB).
-func syncFile(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
 }

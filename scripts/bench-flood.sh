@@ -17,6 +17,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
+need_tools wrk curl python3
 bench_env /tmp/publicmask-flood 18280 20
 ROUNDS=${BENCH_ROUNDS:-1}
 if [ -z "${BENCH_AB:-}" ]; then

@@ -34,6 +34,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
+need_tools wrk curl python3
 bench_env /tmp/publicmask-scale 18090 15
 COUNTS=${BENCH_COUNTS:-"26263 ${BENCH_SCALE:-540000}"}
 

@@ -43,6 +43,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
+need_tools wrk curl python3
 bench_env /tmp/publicmask-bench 18080 20
 WRK_SECS=${WRK_SECONDS:-10}
 WRK_CONN=${WRK_CONN:-64}

@@ -75,6 +75,17 @@ bench_env() {
 	mkdir -p "$DIR"
 }
 
+# need_tools TOOL...: fails at once, saying what to install, unless every
+# TOOL is on PATH (rather than minutes into a run at the step that needs it).
+need_tools() {
+	local missing=()
+	for t in "$@"; do command -v "$t" >/dev/null 2>&1 || missing+=("$t"); done
+	if [ ${#missing[@]} -gt 0 ]; then
+		echo "$(basename "$0"): needs ${missing[*]} on PATH (Debian: apt-get install ${missing[*]})" >&2
+		exit 1
+	fi
+}
+
 # geo_lua FILE M: a wrk script asking storesByGeo at radius M around random
 # points in central Seoul, so that answers are not all one cache entry.
 geo_lua() {

@@ -153,13 +153,9 @@ func (t *tx) setStock(rows []publicmask.Outlet, prev []int64) (found []bool, n i
 	found = make([]bool, len(rows))
 	var stockAt boxed
 	err = t.rawConn(func(dc any) error {
-		st, err := t.s.raw.stmt(t.ctx, dc, sqlSetStock)
+		ex, err := t.s.raw.execer(t.ctx, dc, sqlSetStock)
 		if err != nil {
 			return err
-		}
-		ex, ok := st.(driver.StmtExecContext)
-		if !ok {
-			return errRawUnsupported
 		}
 		nv := t.nv[:0]
 		for i := range rows {

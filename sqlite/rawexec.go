@@ -49,6 +49,19 @@ func (r *rawStmts) stmt(ctx context.Context, dc any, q string) (driver.Stmt, err
 	return st, nil
 }
 
+// execer is stmt for a statement that is executed, not queried.
+func (r *rawStmts) execer(ctx context.Context, dc any, q string) (driver.StmtExecContext, error) {
+	st, err := r.stmt(ctx, dc, q)
+	if err != nil {
+		return nil, err
+	}
+	ex, ok := st.(driver.StmtExecContext)
+	if !ok {
+		return nil, errRawUnsupported
+	}
+	return ex, nil
+}
+
 // prepareRaw prepares q on the driver connection dc.
 func prepareRaw(ctx context.Context, dc any, q string) (driver.Stmt, error) {
 	pc, ok := dc.(driver.ConnPrepareContext)
@@ -86,16 +99,23 @@ func (t *tx) execRaw(q string, args []any) (int64, error) {
 // smaller group come in any size up to bulkRows.
 func (t *tx) execRawOnce(q string, keep bool, args []any) (int64, error) {
 	var changed int64
-	err := t.onRaw(q, keep, args, func(st driver.Stmt, nv []driver.NamedValue) error {
-		ex, ok := st.(driver.StmtExecContext)
-		if !ok {
-			return errRawUnsupported
-		}
+	err := t.onRawExec(q, keep, args, func(ex driver.StmtExecContext, nv []driver.NamedValue) error {
 		var err error
 		changed, err = t.execCount(ex, nv)
 		return err
 	})
 	return changed, err
+}
+
+// onRawExec is onRaw for a statement that is executed, not queried.
+func (t *tx) onRawExec(q string, keep bool, args []any, do func(driver.StmtExecContext, []driver.NamedValue) error) error {
+	return t.onRaw(q, keep, args, func(st driver.Stmt, nv []driver.NamedValue) error {
+		ex, ok := st.(driver.StmtExecContext)
+		if !ok {
+			return errRawUnsupported
+		}
+		return do(ex, nv)
+	})
 }
 
 // queryRaw runs the query q with args on the transaction's driver
@@ -336,13 +356,9 @@ func (t *tx) commit() error {
 // ROLLBACK, a full disk) or that the connection failed.
 func (t *tx) rollback() error {
 	return t.conn.Raw(func(dc any) error {
-		st, err := t.s.raw.stmt(t.ctx, dc, sqlRollback)
+		ex, err := t.s.raw.execer(t.ctx, dc, sqlRollback)
 		if err != nil {
 			return err
-		}
-		ex, ok := st.(driver.StmtExecContext)
-		if !ok {
-			return errRawUnsupported
 		}
 		_, err = ex.ExecContext(t.ctx, nil)
 		return err

@@ -421,15 +421,16 @@ func (s *Store) write(ctx context.Context, fn func(publicmask.Tx) error) (uint64
 	if err := tx.begin(); err != nil {
 		return 0, unavailable("begin", err)
 	}
-	// Ended before the connection goes back, whatever happens below (a
-	// panic included): conn.Close runs after this.
+	// Unless committed, rolled back before the connection goes back,
+	// whatever happens below (a failure, a panic): conn.Close runs after
+	// this. The versions and registry ids it took are given back (no gap).
 	open := true
 	defer func() {
 		if open {
 			if tx.rollback() != nil {
-				s.hot.drop()
+				s.hot.drop() // the database's state is in doubt: load it again
 			}
-			s.version, s.lastReg = startVersion, startReg // no gap in the versions
+			s.version, s.lastReg = startVersion, startReg
 		}
 	}()
 	err = fn(tx)
@@ -444,20 +445,12 @@ func (s *Store) write(ctx context.Context, fn func(publicmask.Tx) error) (uint64
 		err = tx.err
 	}
 	if err != nil {
-		open = false
-		if rerr := tx.rollback(); rerr != nil {
-			s.hot.drop() // the database's state is in doubt: load it again
-		}
-		s.version, s.lastReg = startVersion, startReg
-		return 0, err
+		return 0, err // rolled back as it returns
 	}
 	if s.failCommit != nil {
 		if err := s.failCommit(); err != nil {
-			open = false
-			tx.rollback()
 			s.hot.drop()
-			s.version, s.lastReg = startVersion, startReg
-			return 0, unavailable("commit", err)
+			return 0, unavailable("commit", err) // rolled back as it returns
 		}
 	}
 	open = false

@@ -79,11 +79,7 @@ func (t *tx) execText(q string, args ...any) (sql.Result, error) {
 
 func (t *tx) execResult(q string, keep bool, args []any) (sql.Result, error) {
 	var res driver.Result
-	err := t.onRaw(q, keep, args, func(st driver.Stmt, nv []driver.NamedValue) error {
-		ex, ok := st.(driver.StmtExecContext)
-		if !ok {
-			return errRawUnsupported
-		}
+	err := t.onRawExec(q, keep, args, func(ex driver.StmtExecContext, nv []driver.NamedValue) error {
 		var err error
 		res, err = ex.ExecContext(t.ctx, nv)
 		return err

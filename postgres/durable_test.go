@@ -11,6 +11,18 @@ import (
 	"github.com/publicmask/publicmask"
 )
 
+// connectTest is a connection of its own to the test database, closed when
+// the test ends.
+func connectTest(ctx context.Context, t *testing.T) *pgx.Conn {
+	t.Helper()
+	c, err := pgx.Connect(ctx, testDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c
+}
+
 // A write commits without waiting for the WAL flush, so that the version
 // lock is not held across it (tx.go): Write must still return only once the
 // WAL is flushed past its COMMIT. The insert position read between the
@@ -21,11 +33,7 @@ func TestWriteDurableWhenItReturns(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	seedOutlets(t, s, "D1")
-	c, err := pgx.Connect(ctx, testDSN(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(context.Background())
+	c := connectTest(ctx, t)
 	var lsn string
 	var hookErr error
 	s.afterCommit = func() {
@@ -69,11 +77,7 @@ func TestChangesReturnDurable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	seedOutlets(t, s, "E1")
-	c, err := pgx.Connect(ctx, testDSN(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(context.Background())
+	c := connectTest(ctx, t)
 	if _, err := c.Exec(ctx, `SET synchronous_commit = off`); err != nil {
 		t.Fatal(err)
 	}
@@ -126,11 +130,7 @@ func TestChangesReturnDurable(t *testing.T) {
 func TestSynchronousStandbysKeepTheFlushInTheCommit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	c, err := pgx.Connect(ctx, testDSN(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(context.Background())
+	c := connectTest(ctx, t)
 	names := "current_setting('synchronous_standby_names')"
 	if !strings.Contains(sqlCommitLater, names) {
 		t.Fatalf("sqlCommitLater does not read the server's standby names: %s", sqlCommitLater)

@@ -3,7 +3,6 @@ package snapshot
 import (
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"syscall"
@@ -121,13 +120,7 @@ func BenchmarkRunsAB(b *testing.B) {
 // answerRuns is answerCore over pre-encoded runs (copy false: Near alone,
 // with code positions).
 func answerRuns(b *testing.B, s *Snapshot, r *gridRuns, n int, copy, at bool) {
-	m := max(50, 1000*math.Sqrt(26_263/float64(n)))
-	rng := rand.New(rand.NewPCG(2020, 1))
-	type pt struct{ lat, lng float64 }
-	pts := make([]pt, 512)
-	for i := range pts {
-		pts[i] = pt{37.50 + rng.Float64()*0.10, 126.92 + rng.Float64()*0.14}
-	}
+	m, pts := answerPoints(n)
 	g := s.reg.geo
 	var hits []Hit
 	var buf []byte

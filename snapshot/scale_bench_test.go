@@ -371,16 +371,25 @@ var compactedCache = map[compactKey]*Snapshot{}
 // abRounds is the number of rounds of BenchmarkDeliveredAB.
 var abRounds = 30
 
+// benchPoint is a point of central Seoul.
+type benchPoint struct{ lat, lng float64 }
+
+// answerPoints are the radius of bench-scale.sh for n outlets (an answer
+// of as many outlets as m=1000 gives for 26,263) and 512 random points of
+// central Seoul, the same for every run.
+func answerPoints(n int) (float64, []benchPoint) {
+	rng := rand.New(rand.NewPCG(2020, 1))
+	pts := make([]benchPoint, 512)
+	for i := range pts {
+		pts[i] = benchPoint{37.50 + rng.Float64()*0.10, 126.92 + rng.Float64()*0.14}
+	}
+	return max(50, 1000*math.Sqrt(26_263/float64(n))), pts
+}
+
 // answerCore measures Near, Gather and AppendV1 at 512 random points of
 // central Seoul at the radius of bench-scale.sh for n outlets.
 func answerCore(b *testing.B, s *Snapshot, n int) {
-	m := max(50, 1000*math.Sqrt(26_263/float64(n)))
-	rng := rand.New(rand.NewPCG(2020, 1))
-	type pt struct{ lat, lng float64 }
-	pts := make([]pt, 512)
-	for i := range pts {
-		pts[i] = pt{37.50 + rng.Float64()*0.10, 126.92 + rng.Float64()*0.14}
-	}
+	m, pts := answerPoints(n)
 	var hits []Hit
 	var es []*Entry
 	var buf []byte

@@ -149,59 +149,48 @@ func TestCommitEndsWithTheWritesContext(t *testing.T) {
 }
 
 // A write that panics leaves no transaction open on the writer's
-// connection: the next write begins and commits its own.
+// connection: the next write begins and commits its own. Inside
+// sql.Conn.Raw too (a row's callback): were Raw to hand the pool
+// driver.ErrBadConn, the pool would drop the connection with its open
+// transaction (kept alive by the cached statements, holding the WAL's
+// write lock), and every later write would fail with SQLITE_BUSY after the
+// busy timeout.
 func TestPanicRollsBack(t *testing.T) {
-	s := openTest(t)
-	ctx := context.Background()
-	func() {
-		defer func() { _ = recover() }()
-		_ = s.Write(ctx, func(tx publicmask.Tx) error {
-			if err := tx.PutToken(publicmask.Token{Hash: "h1", Role: publicmask.RoleAdmin, CreatedAt: time.Now()}); err != nil {
-				return err
-			}
-			panic("in the write")
-		})
-	}()
-	if err := s.Write(ctx, func(tx publicmask.Tx) error {
-		return tx.PutToken(publicmask.Token{Hash: "h2", Role: publicmask.RoleAdmin, CreatedAt: time.Now()})
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Token(ctx, "h1"); err == nil {
-		t.Error("the panicked write's token was committed")
-	}
-	if _, err := s.Token(ctx, "h2"); err != nil {
-		t.Errorf("the next write's token: %v", err)
-	}
-}
-
-// A panic inside sql.Conn.Raw (a row's callback) must not cost the store its
-// writer: were Raw to hand the pool driver.ErrBadConn, the pool would drop the
-// connection with its open transaction (kept alive by the cached statements,
-// holding the WAL's write lock), and every later write would fail with
-// SQLITE_BUSY after the busy timeout.
-func TestPanicInsideRawRollsBack(t *testing.T) {
-	s := openTest(t)
-	ctx := context.Background()
-	func() {
-		defer func() { _ = recover() }()
-		_ = s.Write(ctx, func(ptx publicmask.Tx) error {
-			x := ptx.(*tx)
-			if err := x.PutToken(publicmask.Token{Hash: "h1", Role: publicmask.RoleAdmin, CreatedAt: time.Now()}); err != nil {
-				return err
-			}
+	for _, tc := range []struct {
+		name  string
+		panic func(*tx) error
+	}{
+		{"in the write", func(*tx) error { panic("in the write") }},
+		{"inside Raw", func(x *tx) error {
 			return x.queryRows(`SELECT 1`, nil, func(scanner) error { panic("in a row") })
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openTest(t)
+			ctx := context.Background()
+			func() {
+				defer func() { _ = recover() }()
+				_ = s.Write(ctx, func(ptx publicmask.Tx) error {
+					if err := ptx.PutToken(publicmask.Token{Hash: "h1", Role: publicmask.RoleAdmin, CreatedAt: time.Now()}); err != nil {
+						return err
+					}
+					return tc.panic(ptx.(*tx))
+				})
+			}()
+			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			if err := s.Write(wctx, func(tx publicmask.Tx) error {
+				return tx.PutToken(publicmask.Token{Hash: "h2", Role: publicmask.RoleAdmin, CreatedAt: time.Now()})
+			}); err != nil {
+				t.Fatalf("the write after a panic: %v", err)
+			}
+			if _, err := s.Token(ctx, "h1"); err == nil {
+				t.Error("the panicked write's token was committed")
+			}
+			if _, err := s.Token(ctx, "h2"); err != nil {
+				t.Errorf("the next write's token: %v", err)
+			}
 		})
-	}()
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := s.Write(wctx, func(tx publicmask.Tx) error {
-		return tx.PutToken(publicmask.Token{Hash: "h2", Role: publicmask.RoleAdmin, CreatedAt: time.Now()})
-	}); err != nil {
-		t.Fatalf("the write after a panic inside Raw: %v", err)
-	}
-	if _, err := s.Token(ctx, "h1"); err == nil {
-		t.Error("the panicked write's token was committed")
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"database/sql/driver"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -190,8 +191,18 @@ var (
 	sqlOutletRegsGroup     = newGroupSQL(sqlOutletRegs)
 	sqlRegistryAppendGroup = newGroupSQL(sqlRegistryAppend)
 	sqlOutletUpsertGroup   = newGroupSQL(sqlOutletUpsert)
+	sqlOutletBlankGroup    = newGroupSQL(sqlOutletUpsertBlank)
 	sqlChangesGroup        = newGroupSQL(sqlChangesInsert)
 	sqlDeliveriesGroup     = newGroupSQL(func(n int) string { return sqlInsert(tableDeliveries, 8, n) })
+	// sqlDeliveriesCompactGroup is sqlDeliveriesGroup for rows whose
+	// response is the empty blob (a record kept as its stock, or none):
+	// the blob is written by the statement, not bound for each row — a
+	// blob parameter is a C allocation, a copy, its binding and its
+	// release per row (the driver's), one of a line's 16 parameters.
+	sqlDeliveriesCompactGroup = newGroupSQL(func(n int) string {
+		return `INSERT INTO ` + tableDeliveries + ` VALUES ` +
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, X'', ?), ", n), ", ")
+	})
 )
 
 // The statements of SaveOutlets (migration 00013): the registry ids of n
@@ -206,9 +217,25 @@ func sqlRegistryAppend(n int) string {
 }
 
 func sqlOutletUpsert(n int) string {
-	return `INSERT INTO outlets (code, reg, stock, suspended, stock_at, updated_at, version, sold) VALUES ` + values(n, 8) +
-		` ON CONFLICT (code) DO UPDATE SET reg = excluded.reg, stock = excluded.stock, suspended = excluded.suspended, stock_at = excluded.stock_at, updated_at = excluded.updated_at, version = excluded.version, sold = excluded.sold`
+	return `INSERT INTO outlets (code, reg, stock, suspended, stock_at, updated_at, version, sold) VALUES ` + values(n, 8) + sqlOutletUpsertSet
 }
+
+// sqlOutletUpsertBlank is sqlOutletUpsert for rows in an outlet's first
+// state (stock 0, not suspended, never stocked, nothing sold: an import's
+// new outlets): those values are written by the statement, not bound for
+// each row — 4 of a new outlet's 17 parameters, each a call into the
+// driver and SQLite (a mutex, the old value released) per row.
+func sqlOutletUpsertBlank(n int) string {
+	return `INSERT INTO outlets (code, reg, stock, suspended, stock_at, updated_at, version, sold) VALUES ` +
+		strings.TrimSuffix(strings.Repeat("(?, ?, 0, 0, NULL, ?, ?, 0), ", n), ", ") + sqlOutletUpsertSet
+}
+
+// blankState reports whether o is in the state sqlOutletUpsertBlank writes.
+func blankState(o *publicmask.Outlet) bool {
+	return o.Stock == 0 && !o.Suspended && o.StockAt.IsZero() && o.Sold == 0
+}
+
+const sqlOutletUpsertSet = ` ON CONFLICT (code) DO UPDATE SET reg = excluded.reg, stock = excluded.stock, suspended = excluded.suspended, stock_at = excluded.stock_at, updated_at = excluded.updated_at, version = excluded.version, sold = excluded.sold`
 
 const tableDeliveries = "deliveries (id, outlet, txn_id, quantity, at, body_hash, response, stock)"
 
@@ -382,12 +409,21 @@ func (t *tx) SaveOutlets(os []*publicmask.Outlet) error {
 				return fmt.Errorf("sqlite: save outlets: %w", err)
 			}
 		}
-		if err := t.bulkExec(sqlOutletUpsertGroup, hi-lo, args); err != nil {
-			return fmt.Errorf("sqlite: save outlets: %w", err)
-		}
 		logArgs = logArgs[:0]
 		for i := range hi - lo {
 			logArgs = append(logArgs, args[8*i+6], args[8*i]) // version, code: boxed once
+		}
+		g := sqlOutletUpsertGroup
+		if !slices.ContainsFunc(group, func(o *publicmask.Outlet) bool { return !blankState(o) }) {
+			// code, reg, updated_at, version of each row
+			for i := range hi - lo {
+				args[4*i], args[4*i+1], args[4*i+2], args[4*i+3] = args[8*i], args[8*i+1], args[8*i+5], args[8*i+6]
+			}
+			clear(args[4*(hi-lo):])
+			args, g = args[:4*(hi-lo)], sqlOutletBlankGroup
+		}
+		if err := t.bulkExec(g, hi-lo, args); err != nil {
+			return fmt.Errorf("sqlite: save outlets: %w", err)
 		}
 		return t.logChanges(logArgs)
 	})
@@ -431,7 +467,7 @@ func (t *tx) InsertDeliveries(ds []*publicmask.Delivery) error {
 	i := 0
 	hashes := make([]byte, 0, sha256.Size*len(recs)) // the compact records' hashes
 	var bad error
-	err := insertRows(t, tableDeliveries, 8, sqlDeliveriesGroup, ds, func(args []any, d *publicmask.Delivery) []any {
+	err := insertDeliveryRows(t, ds, func(args []any, d *publicmask.Delivery) []any {
 		var hash, resp, stock any = "", nil, nil // NULL, NULL: the record, if any, is elsewhere
 		if recs != nil {
 			r := &recs[i]
@@ -458,6 +494,40 @@ func (t *tx) InsertDeliveries(ds []*publicmask.Delivery) error {
 		return append(args, d.ID, d.Outlet, d.TxnID, d.Quantity, at.micro(d.At), hash, resp, stock)
 	})
 	return cmp.Or(bad, err)
+}
+
+// insertDeliveryRows is insertRows for deliveries: a group whose rows'
+// responses are all the empty blob (column 7; opening deliveries' are)
+// runs sqlDeliveriesCompactGroup without that column's arguments.
+func insertDeliveryRows(t *tx, ds []*publicmask.Delivery, row func([]any, *publicmask.Delivery) []any) error {
+	const cols = 8
+	args := make([]any, 0, cols*min(len(ds), bulkRows))
+	return inGroups(len(ds), func(lo, hi int) error {
+		args = args[:0]
+		for _, d := range ds[lo:hi] {
+			args = row(args, d)
+		}
+		g, compact := sqlDeliveriesGroup, true
+		for i := 6; i < len(args) && compact; i += cols {
+			b, ok := args[i].([]byte)
+			compact = ok && b != nil && len(b) == 0
+		}
+		if compact {
+			k := 0
+			for i, a := range args {
+				if i%cols != 6 {
+					args[k] = a
+					k++
+				}
+			}
+			clear(args[k:])
+			args, g = args[:k], sqlDeliveriesCompactGroup
+		}
+		if err := t.bulkExec(g, hi-lo, args); err != nil {
+			return fmt.Errorf("sqlite: deliveries: %w", err)
+		}
+		return nil
+	})
 }
 
 // KeepsDeliveryRecords implements publicmask.DeliveryRecorder: a record
@@ -518,21 +588,4 @@ func (b *boxed) nullMicro(t time.Time) any {
 		return nil
 	}
 	return b.micro(t)
-}
-
-// insertRows inserts items into table (its name and column list) with one
-// multi-row INSERT per group (g, that INSERT); row appends an item's cols
-// values in order.
-func insertRows[T any](t *tx, table string, cols int, g groupSQL, items []T, row func([]any, T) []any) error {
-	args := make([]any, 0, cols*min(len(items), bulkRows))
-	return inGroups(len(items), func(lo, hi int) error {
-		args = args[:0]
-		for _, it := range items[lo:hi] {
-			args = row(args, it)
-		}
-		if err := t.bulkExec(g, hi-lo, args); err != nil {
-			return fmt.Errorf("sqlite: %s: %w", table[:strings.IndexByte(table, ' ')], err)
-		}
-		return nil
-	})
 }

@@ -107,6 +107,16 @@ func freePort(t *testing.T) int {
 // newPrimary initialises and starts a cluster in dir.
 func newPrimary(t *testing.T, dir string) *pgNode {
 	t.Helper()
+	c := initCluster(t, dir, "fsync = off\nmax_connections = 200\nwal_level = replica\nmax_wal_senders = 4\nhot_standby = on\n")
+	c.start()
+	return c
+}
+
+// initCluster initialises a cluster in dir/primary (dir must be one that
+// the postgres user may enter: sharedTempDir), listening on a free port of
+// 127.0.0.1 and with conf added to its postgresql.conf; it does not start it.
+func initCluster(t *testing.T, dir, conf string) *pgNode {
+	t.Helper()
 	c := &pgNode{t: t, bin: pgBinDir(t), data: filepath.Join(dir, "primary"), port: freePort(t)}
 	if os.Geteuid() == 0 {
 		if _, err := user.Lookup("postgres"); err != nil {
@@ -115,8 +125,7 @@ func newPrimary(t *testing.T, dir string) *pgNode {
 		exec.Command("chown", "postgres:", dir).Run()
 	}
 	c.run("initdb", "-D", c.data, "-U", "postgres", "--auth-local=trust", "--auth-host=trust", "-E", "UTF8", "--locale=C")
-	c.configure(fmt.Sprintf("listen_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\nfsync = off\nmax_connections = 200\nwal_level = replica\nmax_wal_senders = 4\nhot_standby = on\nlog_min_messages = warning\n", c.port, dir))
-	c.start()
+	c.configure(fmt.Sprintf("listen_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\nlog_min_messages = warning\n%s", c.port, dir, conf))
 	return c
 }
 

@@ -63,6 +63,8 @@ type FS struct {
 	stashN  int
 	refused int // writes refused for the quota
 	hook    func(path string, off int64, n int)
+
+	allowOther bool // FUSE's allow_other (MountShared)
 }
 
 // undo restores a file region: write old at off, then truncate to size.
@@ -98,13 +100,23 @@ type nsOp struct {
 
 // Mount mounts a power-loss file system at mountpoint, over backing (both
 // directories must exist and be on the same file system as their parent,
-// which also holds the stash of unlinked files).
+// which also holds the stash of unlinked files). Only the mounting user
+// may use it.
 func Mount(backing, mountpoint string) (*FS, error) {
+	return MountShared(backing, mountpoint, false)
+}
+
+// MountShared is Mount that, with allowOther, lets every user use the file
+// system (FUSE's allow_other; the mounting user must be root, or
+// /etc/fuse.conf must have user_allow_other): a test whose server runs as
+// another user (PostgreSQL's postgres) keeps its files there. Files keep
+// their creators as owners when the mounting user is root.
+func MountShared(backing, mountpoint string, allowOther bool) (*FS, error) {
 	backing, err := filepath.Abs(backing)
 	if err != nil {
 		return nil, err
 	}
-	f := &FS{backing: backing, mountpoint: mountpoint, stash: backing + ".powerloss-stash", data: map[uint64]*fileLog{}}
+	f := &FS{backing: backing, mountpoint: mountpoint, stash: backing + ".powerloss-stash", data: map[uint64]*fileLog{}, allowOther: allowOther}
 	if err := os.MkdirAll(f.stash, 0o700); err != nil {
 		return nil, err
 	}
@@ -147,7 +159,7 @@ func (f *FS) mount() error {
 	root := &node{LoopbackNode: &gofs.LoopbackNode{RootData: lr}, fs: f}
 	lr.RootNode = root
 	server, err := gofs.Mount(f.mountpoint, root, &gofs.Options{
-		MountOptions: fuse.MountOptions{FsName: "powerloss", Name: "powerloss", DisableXAttrs: true},
+		MountOptions: fuse.MountOptions{FsName: "powerloss", Name: "powerloss", DisableXAttrs: true, AllowOther: f.allowOther},
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,368 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/publicmask/publicmask/internal/powerloss"
+)
+
+// TestPostgresImmediateStopKeepsAcknowledgedSales kills PostgreSQL itself
+// under load: a private cluster (fsync on), two ledger nodes selling
+// through both; `pg_ctl stop -m immediate` (no checkpoint, no WAL write of
+// what is still in PostgreSQL's buffers; crash recovery at the next start)
+// while sales are in flight; PostgreSQL starts again and the nodes, which
+// keep running, recover by themselves (DESIGN §4.5: /readyz is 503 while
+// the store does not take durable writes). Then every acknowledged sale
+// replays to its first receipt on either node, every sale that got an
+// error gives one answer on both nodes when retried with its txn_id, no
+// buyer has more than the week's quota, each outlet's stock is exactly its
+// delivery less every sale that exists, and verify is ok.
+//
+// An immediate stop kills the server's processes: WAL that PostgreSQL has
+// handed to the kernel survives (the page cache outlives them), WAL still
+// in its own buffers does not. A commit that is acknowledged before its
+// WAL is flushed is lost if its record was still in those buffers.
+// The ledger commits with synchronous_commit off and acknowledges only
+// after a synchronous flush transaction (postgres/tx.go); the variants:
+//
+//   - default: the server's defaults (synchronous_commit on).
+//   - synchronous_commit_off: off for the whole cluster, which the store's
+//     sessions must override for their flush, and a WAL writer that waits
+//     10 s between rounds, so that nothing but the store's own flush writes
+//     the last commits' WAL before the stop.
+//   - power_cut: the server's defaults, its data directory on a powerloss
+//     file system cut right after the immediate stop: WAL written but not
+//     fsynced is lost too, as in a power cut of the machine.
+//
+// With the flush transaction removed from the commit (a scratch edit,
+// 2026-12-03) every variant failed in 5 runs of 5, losing 1–6 acknowledged
+// sales (18 with the power cut); without the sessions' override of the
+// cluster's synchronous_commit, synchronous_commit_off failed in 3 of 4.
+func TestPostgresImmediateStopKeepsAcknowledgedSales(t *testing.T) {
+	skipShort(t, "kills a PostgreSQL cluster under load")
+	for _, v := range []struct {
+		name, conf string
+		powerCut   bool
+	}{
+		{"default", "", false},
+		{"synchronous_commit_off", "synchronous_commit = off\nwal_writer_delay = 10s\n", false},
+		{"power_cut", "", true},
+	} {
+		t.Run(v.name, func(t *testing.T) {
+			if v.powerCut {
+				powerloss.Require(t)
+			}
+			dir := sharedTempDir(t, "pm-pgkill")
+			pg := initCluster(t, dir, "fsync = on\nmax_connections = 200\n"+v.conf)
+			crash := func() {
+				pg.run("pg_ctl", "-D", pg.data, "-m", "immediate", "-w", "stop")
+			}
+			if v.powerCut {
+				fsys := pgOnPowerloss(t, dir, pg)
+				crash = func() {
+					pg.run("pg_ctl", "-D", pg.data, "-m", "immediate", "-w", "stop")
+					rep, err := fsys.Cut(powerloss.CutOptions{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Logf("power cut: %v", rep)
+				}
+			}
+			pg.start()
+			pg.psql("postgres", "-c", "CREATE ROLE publicmask LOGIN")
+			pg.psql("postgres", "-c", "CREATE DATABASE publicmask OWNER publicmask")
+			if v.conf != "" {
+				if got := strings.TrimSpace(pg.psql("publicmask", "-c", "SHOW synchronous_commit")); got != "off" {
+					t.Fatalf("the cluster's synchronous_commit is %q: the variant tests nothing", got)
+				}
+			}
+			crashUnderLoad(t, pg, pg.dsn("publicmask", "publicmask"), crash)
+		})
+	}
+}
+
+// pgOnPowerloss moves pg's data directory (initialised, not started) onto
+// a powerloss file system, which forgets on Cut every write that no fsync
+// covered: a power cut of the machine, not only of PostgreSQL. What initdb
+// wrote counts as durable (it is in the backing directory before the
+// mount).
+func pgOnPowerloss(t *testing.T, dir string, pg *pgNode) *powerloss.FS {
+	t.Helper()
+	powerloss.Require(t)
+	backing, mnt := filepath.Join(dir, "disk"), filepath.Join(dir, "mnt")
+	for _, d := range []string{backing, mnt} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Rename(pg.data, filepath.Join(backing, "primary")); err != nil {
+		t.Fatal(err)
+	}
+	fsys, err := powerloss.MountShared(backing, mnt, true)
+	if err != nil {
+		t.Fatalf("powerloss: mount: %v", err)
+	}
+	// Registered before the cluster starts: runs after it is stopped.
+	t.Cleanup(func() {
+		if err := fsys.Unmount(); err != nil {
+			t.Errorf("powerloss: unmount: %v", err)
+		}
+	})
+	pg.data = filepath.Join(mnt, "primary")
+	return fsys
+}
+
+// pgKillWorkers is the number of clients per ledger node.
+const pgKillWorkers = 6
+
+// pgKillOutcome is what a client learnt of one sale.
+type pgKillOutcome struct {
+	a       acked
+	node    int       // the ledger node it was sent to
+	sent    time.Time // when the request went out
+	took    time.Duration
+	code    int    // 0: no answer
+	errCode string // the error body's code
+}
+
+// crashUnderLoad runs the load on two ledger nodes of dsn, crashes pg with
+// crash (which leaves it stopped), starts it again and checks everything.
+func crashUnderLoad(t *testing.T, pg *pgNode, dsn string, crash func()) {
+	common := []string{"--db", dsn, "--secret-file", secretFile(t, t.TempDir()), "--seed", "none", "--clock", "2020-03-11T10:00:00+09:00"}
+	nodes := []*server{
+		start(t, append([]string{"--role", "ledger"}, common...)...),
+		start(t, append([]string{"--role", "ledger"}, common...)...),
+	}
+	const stock = 100000
+	codes, tokens := setupOutlets(t, nodes[0], 4, stock)
+
+	// Client w of node 0 and client w of node 1 sell to the same buyers in
+	// the same order (born 1983: two masks a week, one purchase), so most
+	// buyers are tried twice at once through the two nodes and one try is
+	// refused: the quota is decided across nodes and across the crash.
+	var mu sync.Mutex
+	var outcomes []pgKillOutcome
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for n, s := range nodes {
+		for w := range pgKillWorkers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					c := codes[(w+i)%len(codes)]
+					a := acked{outlet: c, token: tokens[c], txn: fmt.Sprintf("k%d-%d-%d", n, w, i), buyer: born83(w*100000 + i), qty: 1 + i%2}
+					o := pgKillOutcome{a: a, node: n, sent: time.Now()}
+					o.code, o.a.saleID, o.errCode = saleAnswer(s, a)
+					o.took = time.Since(o.sent)
+					mu.Lock()
+					outcomes = append(outcomes, o)
+					mu.Unlock()
+					if o.code != 201 && o.code != 422 {
+						time.Sleep(100 * time.Millisecond) // the store is away: do not spin
+					}
+				}
+			}()
+		}
+	}
+	snapshot := func() []pgKillOutcome {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(outcomes)
+	}
+	countAcks := func(all []pgKillOutcome) (n int) {
+		for _, o := range all {
+			if o.code == 201 {
+				n++
+			}
+		}
+		return n
+	}
+
+	time.Sleep(2 * time.Second)
+	before := countAcks(snapshot())
+	stopping := time.Now()
+	crash()
+	// The moment the server died lies between stopping and stopped (pg_ctl
+	// returns once the postmaster is gone): a request sent before stopped
+	// and answered with an error was in flight when it died, or reached
+	// the node while it was dying.
+	stopped := time.Now()
+	time.Sleep(500 * time.Millisecond)
+	// Both nodes answer, and say that they cannot take durable writes.
+	for i, s := range nodes {
+		if code, err := s.get("/readyz"); err != nil || code != 503 {
+			t.Errorf("node %d /readyz with PostgreSQL down: %d %v, want 503", i, code, err)
+		}
+	}
+	pg.start()
+	up := time.Now()
+	for i, s := range nodes {
+		waitUntil(t, 30*time.Second, fmt.Sprintf("node %d ready again", i), func() bool {
+			code, err := s.get("/readyz")
+			return err == nil && code == 200
+		})
+	}
+	ready := time.Since(up)
+	// Sales succeed again through both nodes before the clients stop.
+	waitUntil(t, 30*time.Second, "sales after the restart on both nodes", func() bool {
+		var ok [2]bool
+		for _, o := range snapshot() {
+			if o.code == 201 && o.sent.After(up) {
+				ok[o.node] = true
+			}
+		}
+		return ok[0] && ok[1]
+	})
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	all := snapshot()
+
+	// Classify: acknowledged, refused (nothing recorded), or unknown (no
+	// answer, or the store's error: the sale may or may not exist).
+	var acks, unknown []pgKillOutcome
+	inflight := 0
+	for _, o := range all {
+		switch {
+		case o.code == 201:
+			acks = append(acks, o)
+		case o.code == 422 && o.errCode == "quota_exceeded":
+		case o.code == 0 || o.code == 503 || o.code == 500 || o.code == 504:
+			unknown = append(unknown, o)
+			if o.sent.Before(stopped) {
+				inflight++
+			}
+		default:
+			t.Errorf("txn %s on node %d: unexpected answer %d %s", o.a.txn, o.node, o.code, o.errCode)
+		}
+	}
+	atStop := map[string]int{}
+	for _, o := range all {
+		if o.sent.Before(stopping) && o.sent.Add(o.took).After(stopping) {
+			atStop[strings.TrimSpace(fmt.Sprintf("%d %s", o.code, o.errCode))]++
+		}
+	}
+	t.Logf("answers to the requests in flight when the stop began: %v", atStop)
+	t.Logf("%d sales acknowledged before the immediate stop, %d in all; %d answered with an error (%d of them sent before the stop); stop took %v, nodes ready %v after the restart",
+		before, len(acks), len(unknown), inflight, stopped.Sub(stopping).Round(time.Millisecond), ready.Round(time.Millisecond))
+	if before < 50 {
+		t.Fatalf("only %d sales acknowledged before the stop; the test proves little", before)
+	}
+	if inflight == 0 {
+		t.Fatal("no sale sent before the stop got an error: nothing was in flight when PostgreSQL died")
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	// Every acknowledged sale is there, on either node.
+	var halves [2][]acked
+	for i, o := range acks {
+		halves[i%2] = append(halves[i%2], o.a)
+	}
+	replayAll(t, nodes[0], halves[0])
+	replayAll(t, nodes[1], halves[1])
+
+	// A sale that got an error is retried with its txn_id, on the other
+	// node and then on its own: one answer (a sale, both times the same, or
+	// the same refusal).
+	sales := []acked{}
+	for _, o := range acks {
+		sales = append(sales, o.a)
+	}
+	// Eight at a time: the two tries of a buyer may race, as they did.
+	existed, recorded := 0, 0
+	jobs := make(chan pgKillOutcome)
+	var rg sync.WaitGroup
+	for range 8 {
+		rg.Add(1)
+		go func() {
+			defer rg.Done()
+			for o := range jobs {
+				c1, id1, e1 := saleAnswer(nodes[1-o.node], o.a)
+				c2, id2, e2 := saleAnswer(nodes[o.node], o.a)
+				mu.Lock()
+				switch {
+				case (c1 == 200 || c1 == 201) && c2 == 200 && id2 == id1:
+					if c1 == 200 {
+						existed++
+					} else {
+						recorded++
+					}
+					a := o.a
+					a.saleID = id1
+					sales = append(sales, a)
+				case c1 == 422 && e1 == "quota_exceeded" && c2 == 422 && e2 == "quota_exceeded":
+				default:
+					t.Errorf("txn %s (an error at first) retried: %d %s %s, then %d %s %s", o.a.txn, c1, id1, e1, c2, id2, e2)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, o := range unknown {
+		jobs <- o
+	}
+	close(jobs)
+	rg.Wait()
+	t.Logf("of the %d sales answered with an error, %d existed after the crash, %d were made by the retry", len(unknown), existed, recorded)
+
+	// Quota: no buyer has more than two masks, whatever the nodes and the
+	// crash did.
+	bought := map[string]int{}
+	sold := map[string]int{}
+	for _, a := range sales {
+		bought[a.buyer] += a.qty
+		sold[a.outlet] += a.qty
+		if bought[a.buyer] > 2 {
+			t.Errorf("buyer of txn %s has %d masks this week", a.txn, bought[a.buyer])
+		}
+	}
+	// Stock: every sale that exists is now known (acknowledged, or found
+	// by its retry), and nothing else was subtracted.
+	for _, s := range nodes {
+		for _, c := range codes {
+			var o struct {
+				Stock int `json:"stock"`
+			}
+			s.mustCall("GET", "/api/v2/outlet", tokens[c], nil, &o, 200)
+			if o.Stock != stock-sold[c] {
+				t.Errorf("outlet %s stock %d, want %d (delivery less the %d masks of its known sales)", c, o.Stock, stock-sold[c], sold[c])
+			}
+		}
+	}
+	for i, s := range nodes {
+		s.mustVerify(t, fmt.Sprintf("on node %d after PostgreSQL's crash", i))
+	}
+}
+
+// saleAnswer sends a's sale through s and returns the status (0 without an
+// answer), the sale ID (201, 200) and the error code.
+func saleAnswer(s *server, a acked) (code int, saleID, errCode string) {
+	code, _, data, err := s.send("POST", "/api/v2/outlet/sales", a.token, a.body())
+	if err != nil {
+		return 0, "", ""
+	}
+	var r struct {
+		saleReceipt
+		errBody
+	}
+	if json.Unmarshal(data, &r) == nil {
+		saleID, errCode = r.SaleID, r.Error.Code
+	}
+	return code, saleID, errCode
+}

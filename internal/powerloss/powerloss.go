@@ -177,19 +177,26 @@ func (f *FS) Dir() string { return f.mountpoint }
 func (f *FS) Backing() string { return f.backing }
 
 // Unmount unmounts (every file must be closed). Unsynced changes stay in
-// the backing directory: Unmount is a clean shutdown, not a power cut.
+// the backing directory: Unmount is a clean shutdown, not a power cut. If
+// it fails (the mount is busy), the file system stays mounted and Unmount
+// may be called again.
 func (f *FS) Unmount() error {
 	f.mu.Lock()
 	s := f.server
-	f.server = nil
 	f.mu.Unlock()
 	if s == nil {
 		return nil
 	}
+	// Not under mu: the kernel may still send requests that take it.
 	if err := s.Unmount(); err != nil {
 		return err
 	}
 	s.Wait()
+	f.mu.Lock()
+	if f.server == s {
+		f.server = nil
+	}
+	f.mu.Unlock()
 	return nil
 }
 

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -270,4 +272,42 @@ func TestQuota(t *testing.T) {
 	}
 	f.SetQuota(0)
 	write(t, p, 3000, make([]byte, 8192), true)
+}
+
+// An Unmount that fails (a file is open) leaves the file system mounted,
+// and a later Unmount, once the file is closed, unmounts it.
+func TestUnmountAgainAfterBusy(t *testing.T) {
+	f := MountTest(t)
+	p := filepath.Join(f.Dir(), "open")
+	fh, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Unmount(); err == nil {
+		fh.Close()
+		t.Fatal("unmount with a file open succeeded: the test cannot tell a retry")
+	}
+	fh.Close()
+	if err := f.Unmount(); err != nil {
+		t.Fatalf("unmount once the file is closed: %v", err)
+	}
+	if mounted(t, f.Dir()) {
+		exec.Command("fusermount3", "-uz", f.Dir()).Run() // do not leave it behind
+		t.Fatal("still mounted after the second Unmount returned nil")
+	}
+}
+
+// mounted reports whether dir is a mount point (in /proc/self/mounts).
+func mounted(t *testing.T, dir string) bool {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(l); len(f) > 1 && f[1] == dir {
+			return true
+		}
+	}
+	return false
 }

@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -273,13 +274,28 @@ type CutOptions struct {
 	Tear bool
 }
 
-// CutReport says what a cut dropped.
+// CutReport says what a cut dropped. Dropped+Kept+Torn is the number of
+// unsynced writes (truncations included) there were at the cut.
 type CutReport struct {
 	Dropped, Kept, Torn, NamesUndone int
+	// DroppedBytes is the new data lost: the dropped writes' lengths and
+	// the part of the torn write after its tear.
+	DroppedBytes int64
+	// Files is the same for each file that had unsynced writes.
+	Files []FileCut
+}
+
+// FileCut is what a cut did to one file's unsynced writes.
+type FileCut struct {
+	// Path is the file's path relative to the mount at the cut (before
+	// namespace changes were undone); "" if it had been unlinked.
+	Path                string
+	Dropped, Kept, Torn int
+	DroppedBytes        int64
 }
 
 func (r CutReport) String() string {
-	return fmt.Sprintf("dropped %d writes, kept %d, tore %d, undid %d namespace changes", r.Dropped, r.Kept, r.Torn, r.NamesUndone)
+	return fmt.Sprintf("dropped %d writes (%d bytes), kept %d, tore %d, undid %d namespace changes", r.Dropped, r.DroppedBytes, r.Kept, r.Torn, r.NamesUndone)
 }
 
 // Cut simulates a power cut and the reboot after it: it unmounts (every
@@ -311,6 +327,7 @@ func (f *FS) revert(o CutOptions) CutReport {
 	}
 	for _, ino := range inos {
 		l := f.data[ino]
+		fc := FileCut{Path: f.relPath(l.fd)}
 		keep := 0
 		if o.KeepPrefix || ino == tearIno {
 			keep = o.Rand.IntN(len(l.recs) + 1)
@@ -327,7 +344,8 @@ func (f *FS) revert(o CutOptions) CutReport {
 						syscall.Pwrite(l.fd, r.old[b-r.off:], b)
 					}
 					syscall.Ftruncate(l.fd, max(r.size, b))
-					rep.Torn++
+					fc.Torn++
+					fc.DroppedBytes += r.off + r.n - b
 					continue
 				}
 			}
@@ -335,9 +353,15 @@ func (f *FS) revert(o CutOptions) CutReport {
 				syscall.Pwrite(l.fd, r.old, r.off)
 			}
 			syscall.Ftruncate(l.fd, r.size)
-			rep.Dropped++
+			fc.Dropped++
+			fc.DroppedBytes += r.n
 		}
-		rep.Kept += keep
+		fc.Kept = keep
+		rep.Dropped += fc.Dropped
+		rep.Kept += fc.Kept
+		rep.Torn += fc.Torn
+		rep.DroppedBytes += fc.DroppedBytes
+		rep.Files = append(rep.Files, fc)
 		syscall.Close(l.fd)
 	}
 	clear(f.data)
@@ -363,6 +387,21 @@ func (f *FS) revert(o CutOptions) CutReport {
 	}
 	f.ns = nil
 	return rep
+}
+
+// relPath is the path under the mount of the backing file open as fd, ""
+// if it is no longer under the backing directory (unlinked: stashed or
+// gone).
+func (f *FS) relPath(fd int) string {
+	p, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
+	if err != nil {
+		return ""
+	}
+	rel, err := filepath.Rel(f.backing, p)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") || strings.HasSuffix(p, " (deleted)") {
+		return ""
+	}
+	return rel
 }
 
 // tearPoint picks a 512-byte boundary (of the file) strictly inside the

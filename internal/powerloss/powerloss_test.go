@@ -194,9 +194,12 @@ func TestCutKeepsARandomPrefix(t *testing.T) {
 		for i := range n {
 			write(t, p, int64(i*100), bytes.Repeat([]byte{byte('a' + i)}, 100), false)
 		}
-		cut(t, f, CutOptions{Rand: rng, KeepPrefix: true})
+		rep := cut(t, f, CutOptions{Rand: rng, KeepPrefix: true})
 		got, _ := read(t, p)
 		k := len(got) / 100
+		if want := (FileCut{Path: "log", Kept: k, Dropped: n - k, DroppedBytes: int64(n-k) * 100}); len(rep.Files) != 1 || rep.Files[0] != want {
+			t.Fatalf("report's files %+v, want [%+v]", rep.Files, want)
+		}
 		var want []byte
 		for i := range k {
 			want = append(want, bytes.Repeat([]byte{byte('a' + i)}, 100)...)
@@ -235,6 +238,11 @@ func TestCutTearsAWriteAtASectorBoundary(t *testing.T) {
 		if len(got) != 4096 || b%512 != 0 || b <= 1000 || b > 3100 ||
 			got != string(bytes.Repeat([]byte{'o'}, 1000))+string(bytes.Repeat([]byte{'n'}, b-1000))+string(bytes.Repeat([]byte{'o'}, 4096-b)) {
 			t.Fatalf("torn write: new bytes end at %d, file %d bytes", b, len(got))
+		}
+		// The bytes after the tear (an earlier tear may have kept more of
+		// the same data: the file does not tell where this one was).
+		if d := rep.DroppedBytes; d <= 0 || d >= 2100 || (3100-d)%512 != 0 || len(rep.Files) != 1 || rep.Files[0].Path != "db" {
+			t.Fatalf("report %v %+v: want the bytes of db after a sector boundary lost", rep, rep.Files)
 		}
 		bounds[b] = true
 	}

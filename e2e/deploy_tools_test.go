@@ -56,6 +56,7 @@ type pgNode struct {
 	t    *testing.T
 	bin  string
 	data string
+	log  string // the server's log, outside data (which may be cut)
 	port int
 }
 
@@ -117,7 +118,7 @@ func newPrimary(t *testing.T, dir string) *pgNode {
 // 127.0.0.1 and with conf added to its postgresql.conf; it does not start it.
 func initCluster(t *testing.T, dir, conf string) *pgNode {
 	t.Helper()
-	c := &pgNode{t: t, bin: pgBinDir(t), data: filepath.Join(dir, "primary"), port: freePort(t)}
+	c := &pgNode{t: t, bin: pgBinDir(t), data: filepath.Join(dir, "primary"), log: filepath.Join(dir, "primary.log"), port: freePort(t)}
 	if os.Geteuid() == 0 {
 		if _, err := user.Lookup("postgres"); err != nil {
 			t.Skip("running as root without a postgres user")
@@ -140,7 +141,7 @@ func (c *pgNode) configure(conf string) {
 
 func (c *pgNode) start() {
 	c.t.Helper()
-	c.run("pg_ctl", "-D", c.data, "-l", c.data+".log", "-w", "-t", "60", "start")
+	c.run("pg_ctl", "-D", c.data, "-l", c.log, "-w", "-t", "60", "start")
 	c.t.Cleanup(func() { c.stopQuiet() })
 }
 
@@ -158,7 +159,7 @@ func (c *pgNode) stopQuiet() {
 // standby makes a streaming standby of c with pg_basebackup -R and starts it.
 func (c *pgNode) standby(dir string) *pgNode {
 	c.t.Helper()
-	s := &pgNode{t: c.t, bin: c.bin, data: filepath.Join(dir, "standby"), port: freePort(c.t)}
+	s := &pgNode{t: c.t, bin: c.bin, data: filepath.Join(dir, "standby"), log: filepath.Join(dir, "standby.log"), port: freePort(c.t)}
 	c.run("pg_basebackup", "-h", "127.0.0.1", "-p", strconv.Itoa(c.port), "-U", "postgres", "-D", s.data, "-R", "-X", "stream", "-c", "fast")
 	s.configure(fmt.Sprintf("port = %d\n", s.port))
 	s.start()

@@ -109,10 +109,10 @@ func TestPostgresImmediateStopKeepsAcknowledgedSales(t *testing.T) {
 // a powerloss file system, which forgets on Cut every write that no fsync
 // covered: a power cut of the machine, not only of PostgreSQL. What initdb
 // wrote counts as durable (it is in the backing directory before the
-// mount).
+// mount). The caller has checked powerloss.Require. The server's log
+// stays outside: a cut would take back its last lines.
 func pgOnPowerloss(t *testing.T, dir string, pg *pgNode) *powerloss.FS {
 	t.Helper()
-	powerloss.Require(t)
 	backing, mnt := filepath.Join(dir, "disk"), filepath.Join(dir, "mnt")
 	for _, d := range []string{backing, mnt} {
 		if err := os.Mkdir(d, 0o755); err != nil {
@@ -122,7 +122,9 @@ func pgOnPowerloss(t *testing.T, dir string, pg *pgNode) *powerloss.FS {
 	if err := os.Rename(pg.data, filepath.Join(backing, "primary")); err != nil {
 		t.Fatal(err)
 	}
-	fsys, err := powerloss.MountShared(backing, mnt, true)
+	// PostgreSQL runs as postgres when the test is root (asPostgres), and
+	// as the test's own user otherwise: only root needs allow_other.
+	fsys, err := powerloss.MountShared(backing, mnt, os.Geteuid() == 0)
 	if err != nil {
 		t.Fatalf("powerloss: mount: %v", err)
 	}
@@ -160,6 +162,21 @@ func crashUnderLoad(t *testing.T, pg *pgNode, dsn string, crash func()) {
 	const stock = 100000
 	codes, tokens := setupOutlets(t, nodes[0], 4, stock)
 	pub := start(t, append([]string{"--role", "public"}, common...)...)
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for i, s := range nodes {
+			t.Logf("ledger node %d's log (end):\n%s", i, lastLines(s.Logs(), 40))
+		}
+		t.Logf("public node's log (end):\n%s", lastLines(pub.Logs(), 20))
+		data, err := os.ReadFile(pg.log)
+		if err != nil {
+			t.Logf("PostgreSQL's log: %v", err)
+			return
+		}
+		t.Logf("PostgreSQL's log (end):\n%s", lastLines(string(data), 60))
+	})
 
 	// Client w of node 0 and client w of node 1 sell to the same buyers in
 	// the same order (born 1983: two masks a week, one purchase), so most
@@ -167,6 +184,8 @@ func crashUnderLoad(t *testing.T, pg *pgNode, dsn string, crash func()) {
 	// refused: the quota is decided across nodes and across the crash.
 	var mu sync.Mutex
 	var outcomes []pgKillOutcome
+	// The returned stop may be called again; a test that ends early (a
+	// failure while the load runs) stops it in its clean-up.
 	load := func(phase int) (stop func()) {
 		done := make(chan struct{})
 		var wg sync.WaitGroup
@@ -197,7 +216,10 @@ func crashUnderLoad(t *testing.T, pg *pgNode, dsn string, crash func()) {
 				}()
 			}
 		}
-		return func() { close(done); wg.Wait() }
+		var once sync.Once
+		stop = func() { once.Do(func() { close(done); wg.Wait() }) }
+		t.Cleanup(stop)
+		return stop
 	}
 	snapshot := func() []pgKillOutcome {
 		mu.Lock()
@@ -455,4 +477,10 @@ func saleAnswer(s *server, a acked) (code int, saleID, errCode string) {
 		saleID, errCode = r.SaleID, r.Error.Code
 	}
 	return code, saleID, errCode
+}
+
+// lastLines is the last n lines of s.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }

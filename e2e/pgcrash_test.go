@@ -58,7 +58,7 @@ import (
 //     random prefix of each file's (which may be all of the WAL's); half
 //     tear one write at a 512-byte boundary. The seed is logged, and how
 //     much of the WAL the cut dropped: with the flush after every batch
-//     the WAL seldom has an unsynced write at the stop (none in two runs
+//     the WAL seldom has an unsynced write at the stop (none in 3 runs
 //     of 2026-12-03; the cuts took back data-file writes, which recovery
 //     redoes from the WAL); without it, it had 7–12.
 //

@@ -56,6 +56,7 @@ type pgNode struct {
 	t    *testing.T
 	bin  string
 	data string
+	log  string // the server's log, outside data (which may be cut)
 	port int
 }
 
@@ -107,7 +108,17 @@ func freePort(t *testing.T) int {
 // newPrimary initialises and starts a cluster in dir.
 func newPrimary(t *testing.T, dir string) *pgNode {
 	t.Helper()
-	c := &pgNode{t: t, bin: pgBinDir(t), data: filepath.Join(dir, "primary"), port: freePort(t)}
+	c := initCluster(t, dir, "fsync = off\nmax_connections = 200\nwal_level = replica\nmax_wal_senders = 4\nhot_standby = on\n")
+	c.start()
+	return c
+}
+
+// initCluster initialises a cluster in dir/primary (dir must be one that
+// the postgres user may enter: sharedTempDir), listening on a free port of
+// 127.0.0.1 and with conf added to its postgresql.conf; it does not start it.
+func initCluster(t *testing.T, dir, conf string) *pgNode {
+	t.Helper()
+	c := &pgNode{t: t, bin: pgBinDir(t), data: filepath.Join(dir, "primary"), log: filepath.Join(dir, "primary.log"), port: freePort(t)}
 	if os.Geteuid() == 0 {
 		if _, err := user.Lookup("postgres"); err != nil {
 			t.Skip("running as root without a postgres user")
@@ -115,8 +126,7 @@ func newPrimary(t *testing.T, dir string) *pgNode {
 		exec.Command("chown", "postgres:", dir).Run()
 	}
 	c.run("initdb", "-D", c.data, "-U", "postgres", "--auth-local=trust", "--auth-host=trust", "-E", "UTF8", "--locale=C")
-	c.configure(fmt.Sprintf("listen_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\nfsync = off\nmax_connections = 200\nwal_level = replica\nmax_wal_senders = 4\nhot_standby = on\nlog_min_messages = warning\n", c.port, dir))
-	c.start()
+	c.configure(fmt.Sprintf("listen_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\nlog_min_messages = warning\n%s", c.port, dir, conf))
 	return c
 }
 
@@ -131,7 +141,7 @@ func (c *pgNode) configure(conf string) {
 
 func (c *pgNode) start() {
 	c.t.Helper()
-	c.run("pg_ctl", "-D", c.data, "-l", c.data+".log", "-w", "-t", "60", "start")
+	c.run("pg_ctl", "-D", c.data, "-l", c.log, "-w", "-t", "60", "start")
 	c.t.Cleanup(func() { c.stopQuiet() })
 }
 
@@ -149,7 +159,7 @@ func (c *pgNode) stopQuiet() {
 // standby makes a streaming standby of c with pg_basebackup -R and starts it.
 func (c *pgNode) standby(dir string) *pgNode {
 	c.t.Helper()
-	s := &pgNode{t: c.t, bin: c.bin, data: filepath.Join(dir, "standby"), port: freePort(c.t)}
+	s := &pgNode{t: c.t, bin: c.bin, data: filepath.Join(dir, "standby"), log: filepath.Join(dir, "standby.log"), port: freePort(c.t)}
 	c.run("pg_basebackup", "-h", "127.0.0.1", "-p", strconv.Itoa(c.port), "-U", "postgres", "-D", s.data, "-R", "-X", "stream", "-c", "fast")
 	s.configure(fmt.Sprintf("port = %d\n", s.port))
 	s.start()

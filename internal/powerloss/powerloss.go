@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -63,6 +64,8 @@ type FS struct {
 	stashN  int
 	refused int // writes refused for the quota
 	hook    func(path string, off int64, n int)
+
+	allowOther bool // FUSE's allow_other (MountShared)
 }
 
 // undo restores a file region: write old at off, then truncate to size.
@@ -98,13 +101,23 @@ type nsOp struct {
 
 // Mount mounts a power-loss file system at mountpoint, over backing (both
 // directories must exist and be on the same file system as their parent,
-// which also holds the stash of unlinked files).
+// which also holds the stash of unlinked files). Only the mounting user
+// may use it.
 func Mount(backing, mountpoint string) (*FS, error) {
+	return MountShared(backing, mountpoint, false)
+}
+
+// MountShared is Mount that, with allowOther, lets every user use the file
+// system (FUSE's allow_other; the mounting user must be root, or
+// /etc/fuse.conf must have user_allow_other): a test whose server runs as
+// another user (PostgreSQL's postgres) keeps its files there. Files keep
+// their creators as owners when the mounting user is root.
+func MountShared(backing, mountpoint string, allowOther bool) (*FS, error) {
 	backing, err := filepath.Abs(backing)
 	if err != nil {
 		return nil, err
 	}
-	f := &FS{backing: backing, mountpoint: mountpoint, stash: backing + ".powerloss-stash", data: map[uint64]*fileLog{}}
+	f := &FS{backing: backing, mountpoint: mountpoint, stash: backing + ".powerloss-stash", data: map[uint64]*fileLog{}, allowOther: allowOther}
 	if err := os.MkdirAll(f.stash, 0o700); err != nil {
 		return nil, err
 	}
@@ -147,7 +160,7 @@ func (f *FS) mount() error {
 	root := &node{LoopbackNode: &gofs.LoopbackNode{RootData: lr}, fs: f}
 	lr.RootNode = root
 	server, err := gofs.Mount(f.mountpoint, root, &gofs.Options{
-		MountOptions: fuse.MountOptions{FsName: "powerloss", Name: "powerloss", DisableXAttrs: true},
+		MountOptions: fuse.MountOptions{FsName: "powerloss", Name: "powerloss", DisableXAttrs: true, AllowOther: f.allowOther},
 	})
 	if err != nil {
 		return err
@@ -165,19 +178,26 @@ func (f *FS) Dir() string { return f.mountpoint }
 func (f *FS) Backing() string { return f.backing }
 
 // Unmount unmounts (every file must be closed). Unsynced changes stay in
-// the backing directory: Unmount is a clean shutdown, not a power cut.
+// the backing directory: Unmount is a clean shutdown, not a power cut. If
+// it fails (the mount is busy), the file system stays mounted and Unmount
+// may be called again.
 func (f *FS) Unmount() error {
 	f.mu.Lock()
 	s := f.server
-	f.server = nil
 	f.mu.Unlock()
 	if s == nil {
 		return nil
 	}
+	// Not under mu: the kernel may still send requests that take it.
 	if err := s.Unmount(); err != nil {
 		return err
 	}
 	s.Wait()
+	f.mu.Lock()
+	if f.server == s {
+		f.server = nil
+	}
+	f.mu.Unlock()
 	return nil
 }
 
@@ -254,13 +274,28 @@ type CutOptions struct {
 	Tear bool
 }
 
-// CutReport says what a cut dropped.
+// CutReport says what a cut dropped. Dropped+Kept+Torn is the number of
+// unsynced writes (truncations included) there were at the cut.
 type CutReport struct {
 	Dropped, Kept, Torn, NamesUndone int
+	// DroppedBytes is the new data lost: the dropped writes' lengths and
+	// the part of the torn write after its tear.
+	DroppedBytes int64
+	// Files is the same for each file that had unsynced writes.
+	Files []FileCut
+}
+
+// FileCut is what a cut did to one file's unsynced writes.
+type FileCut struct {
+	// Path is the file's path relative to the mount at the cut (before
+	// namespace changes were undone); "" if it had been unlinked.
+	Path                string
+	Dropped, Kept, Torn int
+	DroppedBytes        int64
 }
 
 func (r CutReport) String() string {
-	return fmt.Sprintf("dropped %d writes, kept %d, tore %d, undid %d namespace changes", r.Dropped, r.Kept, r.Torn, r.NamesUndone)
+	return fmt.Sprintf("dropped %d writes (%d bytes), kept %d, tore %d, undid %d namespace changes", r.Dropped, r.DroppedBytes, r.Kept, r.Torn, r.NamesUndone)
 }
 
 // Cut simulates a power cut and the reboot after it: it unmounts (every
@@ -292,6 +327,7 @@ func (f *FS) revert(o CutOptions) CutReport {
 	}
 	for _, ino := range inos {
 		l := f.data[ino]
+		fc := FileCut{Path: f.relPath(l.fd)}
 		keep := 0
 		if o.KeepPrefix || ino == tearIno {
 			keep = o.Rand.IntN(len(l.recs) + 1)
@@ -308,7 +344,8 @@ func (f *FS) revert(o CutOptions) CutReport {
 						syscall.Pwrite(l.fd, r.old[b-r.off:], b)
 					}
 					syscall.Ftruncate(l.fd, max(r.size, b))
-					rep.Torn++
+					fc.Torn++
+					fc.DroppedBytes += r.off + r.n - b
 					continue
 				}
 			}
@@ -316,9 +353,15 @@ func (f *FS) revert(o CutOptions) CutReport {
 				syscall.Pwrite(l.fd, r.old, r.off)
 			}
 			syscall.Ftruncate(l.fd, r.size)
-			rep.Dropped++
+			fc.Dropped++
+			fc.DroppedBytes += r.n
 		}
-		rep.Kept += keep
+		fc.Kept = keep
+		rep.Dropped += fc.Dropped
+		rep.Kept += fc.Kept
+		rep.Torn += fc.Torn
+		rep.DroppedBytes += fc.DroppedBytes
+		rep.Files = append(rep.Files, fc)
 		syscall.Close(l.fd)
 	}
 	clear(f.data)
@@ -344,6 +387,21 @@ func (f *FS) revert(o CutOptions) CutReport {
 	}
 	f.ns = nil
 	return rep
+}
+
+// relPath is the path under the mount of the backing file open as fd, ""
+// if it is no longer under the backing directory (unlinked: stashed or
+// gone).
+func (f *FS) relPath(fd int) string {
+	p, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
+	if err != nil {
+		return ""
+	}
+	rel, err := filepath.Rel(f.backing, p)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") || strings.HasSuffix(p, " (deleted)") {
+		return ""
+	}
+	return rel
 }
 
 // tearPoint picks a 512-byte boundary (of the file) strictly inside the

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -192,9 +194,12 @@ func TestCutKeepsARandomPrefix(t *testing.T) {
 		for i := range n {
 			write(t, p, int64(i*100), bytes.Repeat([]byte{byte('a' + i)}, 100), false)
 		}
-		cut(t, f, CutOptions{Rand: rng, KeepPrefix: true})
+		rep := cut(t, f, CutOptions{Rand: rng, KeepPrefix: true})
 		got, _ := read(t, p)
 		k := len(got) / 100
+		if want := (FileCut{Path: "log", Kept: k, Dropped: n - k, DroppedBytes: int64(n-k) * 100}); len(rep.Files) != 1 || rep.Files[0] != want {
+			t.Fatalf("report's files %+v, want [%+v]", rep.Files, want)
+		}
 		var want []byte
 		for i := range k {
 			want = append(want, bytes.Repeat([]byte{byte('a' + i)}, 100)...)
@@ -234,6 +239,11 @@ func TestCutTearsAWriteAtASectorBoundary(t *testing.T) {
 			got != string(bytes.Repeat([]byte{'o'}, 1000))+string(bytes.Repeat([]byte{'n'}, b-1000))+string(bytes.Repeat([]byte{'o'}, 4096-b)) {
 			t.Fatalf("torn write: new bytes end at %d, file %d bytes", b, len(got))
 		}
+		// The bytes after the tear (an earlier tear may have kept more of
+		// the same data: the file does not tell where this one was).
+		if d := rep.DroppedBytes; d <= 0 || d >= 2100 || (3100-d)%512 != 0 || len(rep.Files) != 1 || rep.Files[0].Path != "db" {
+			t.Fatalf("report %v %+v: want the bytes of db after a sector boundary lost", rep, rep.Files)
+		}
 		bounds[b] = true
 	}
 	if len(bounds) < 2 {
@@ -270,4 +280,42 @@ func TestQuota(t *testing.T) {
 	}
 	f.SetQuota(0)
 	write(t, p, 3000, make([]byte, 8192), true)
+}
+
+// An Unmount that fails (a file is open) leaves the file system mounted,
+// and a later Unmount, once the file is closed, unmounts it.
+func TestUnmountAgainAfterBusy(t *testing.T) {
+	f := MountTest(t)
+	p := filepath.Join(f.Dir(), "open")
+	fh, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Unmount(); err == nil {
+		fh.Close()
+		t.Fatal("unmount with a file open succeeded: the test cannot tell a retry")
+	}
+	fh.Close()
+	if err := f.Unmount(); err != nil {
+		t.Fatalf("unmount once the file is closed: %v", err)
+	}
+	if mounted(t, f.Dir()) {
+		exec.Command("fusermount3", "-uz", f.Dir()).Run() // do not leave it behind
+		t.Fatal("still mounted after the second Unmount returned nil")
+	}
+}
+
+// mounted reports whether dir is a mount point (in /proc/self/mounts).
+func mounted(t *testing.T, dir string) bool {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(l); len(f) > 1 && f[1] == dir {
+			return true
+		}
+	}
+	return false
 }

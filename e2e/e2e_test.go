@@ -140,6 +140,13 @@ func (s *server) stop() {
 
 var client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 
+// auditTimeout bounds an audit (verify) request: it reads the whole ledger,
+// so it grows with the store — on the power-cut tests' FUSE file system,
+// from a cold cache after each restart and with CI's other packages
+// beside, 34,000 operations' verify outgrew the 10 s of other requests.
+// The server's own write timeout is 2 minutes.
+const auditTimeout = 90 * time.Second
+
 // call sends a request and decodes the JSON answer into out (if non-nil).
 func (s *server) call(method, path, token string, body any, out any) (int, error) {
 	code, _, err := s.callHeader(method, path, token, body, out)
@@ -163,6 +170,11 @@ func (s *server) callHeader(method, path, token string, body any, out any) (int,
 // send sends a request (a string body as it is, CSV when it starts with
 // "code,"; anything else as JSON) and returns the raw answer.
 func (s *server) send(method, path, token string, body any) (int, http.Header, []byte, error) {
+	return s.sendWithin(10*time.Second, method, path, token, body)
+}
+
+// sendWithin is send with its own deadline.
+func (s *server) sendWithin(timeout time.Duration, method, path, token string, body any) (int, http.Header, []byte, error) {
 	var r io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -172,7 +184,7 @@ func (s *server) send(method, path, token string, body any) (int, http.Header, [
 		data, _ := json.Marshal(b)
 		r = bytes.NewReader(data)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, method, s.base+path, r)
 	if token != "" {
@@ -181,7 +193,11 @@ func (s *server) send(method, path, token string, body any) (int, http.Header, [
 	if s, ok := body.(string); ok && strings.HasPrefix(s, "code,") {
 		req.Header.Set("Content-Type", "text/csv")
 	}
-	resp, err := client.Do(req)
+	c := client
+	if timeout > client.Timeout {
+		c = &http.Client{Transport: client.Transport} // the context bounds it
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		return 0, nil, nil, err
 	}

@@ -65,7 +65,13 @@ func (s *server) mustVerifyAs(t *testing.T, admin, when string) {
 		OK         bool  `json:"ok"`
 		Violations []any `json:"violations"`
 	}
-	s.mustCall("GET", "/api/v2/admin/verify", admin, nil, &rep, 200)
+	code, _, data, err := s.sendWithin(auditTimeout, "GET", "/api/v2/admin/verify", admin, nil)
+	if err != nil || code != 200 {
+		t.Fatalf("verify %s: GET /api/v2/admin/verify = %d, %v: %s", when, code, err, data)
+	}
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatalf("verify %s: %v: %s", when, err, data)
+	}
 	if !rep.OK {
 		t.Fatalf("verify %s: %+v", when, rep.Violations)
 	}

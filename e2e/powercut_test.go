@@ -214,8 +214,9 @@ func TestPowerCut(t *testing.T) {
 			logs := s.Logs()
 			t.Fatalf("after cut %d (%s); the server's last output:\n%s", it, mode, logs[max(0, len(logs)-3000):])
 		}
+		began := time.Now()
 		s.mustVerifyAs(t, admin, fmt.Sprintf("after cut %d", it))
-		t.Logf("cut %d (%s): %d operations acknowledged so far, all there", it, mode, acked)
+		t.Logf("cut %d (%s): %d operations acknowledged so far, all there (verify %v)", it, mode, acked, time.Since(began).Round(time.Millisecond))
 	}
 	s.stop()
 }

@@ -416,11 +416,7 @@ func (t *tx) SaveOutlets(os []*publicmask.Outlet) error {
 		g := sqlOutletUpsertGroup
 		if !slices.ContainsFunc(group, func(o *publicmask.Outlet) bool { return !blankState(o) }) {
 			// code, reg, updated_at, version of each row
-			for i := range hi - lo {
-				args[4*i], args[4*i+1], args[4*i+2], args[4*i+3] = args[8*i], args[8*i+1], args[8*i+5], args[8*i+6]
-			}
-			clear(args[4*(hi-lo):])
-			args, g = args[:4*(hi-lo)], sqlOutletBlankGroup
+			args, g = keepColumns(args, 8, 0, 1, 5, 6), sqlOutletBlankGroup
 		}
 		if err := t.bulkExec(g, hi-lo, args); err != nil {
 			return fmt.Errorf("sqlite: save outlets: %w", err)
@@ -496,7 +492,8 @@ func (t *tx) InsertDeliveries(ds []*publicmask.Delivery) error {
 	return cmp.Or(bad, err)
 }
 
-// insertDeliveryRows is insertRows for deliveries: a group whose rows'
+// insertDeliveryRows inserts deliveries with one multi-row INSERT per
+// group; row appends a delivery's 8 values in order. A group whose rows'
 // responses are all the empty blob (column 7; opening deliveries' are)
 // runs sqlDeliveriesCompactGroup without that column's arguments.
 func insertDeliveryRows(t *tx, ds []*publicmask.Delivery, row func([]any, *publicmask.Delivery) []any) error {
@@ -513,15 +510,7 @@ func insertDeliveryRows(t *tx, ds []*publicmask.Delivery, row func([]any, *publi
 			compact = ok && b != nil && len(b) == 0
 		}
 		if compact {
-			k := 0
-			for i, a := range args {
-				if i%cols != 6 {
-					args[k] = a
-					k++
-				}
-			}
-			clear(args[k:])
-			args, g = args[:k], sqlDeliveriesCompactGroup
+			args, g = keepColumns(args, cols, 0, 1, 2, 3, 4, 5, 7), sqlDeliveriesCompactGroup
 		}
 		if err := t.bulkExec(g, hi-lo, args); err != nil {
 			return fmt.Errorf("sqlite: deliveries: %w", err)
@@ -588,4 +577,19 @@ func (b *boxed) nullMicro(t time.Time) any {
 		return nil
 	}
 	return b.micro(t)
+}
+
+// keepColumns compacts args, rows of cols values, in place to the columns
+// keep (ascending) of each row, for a statement that writes the others as
+// constants; the slots freed are cleared so that they hold no values.
+func keepColumns(args []any, cols int, keep ...int) []any {
+	k := 0
+	for r := 0; r+cols <= len(args); r += cols {
+		for _, c := range keep {
+			args[k] = args[r+c] // k <= r+c: a slot already read, or this one
+			k++
+		}
+	}
+	clear(args[k:])
+	return args[:k]
 }

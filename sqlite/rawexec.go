@@ -55,6 +55,11 @@ func (r *rawStmts) execer(ctx context.Context, dc any, q string) (driver.StmtExe
 	if err != nil {
 		return nil, err
 	}
+	return asExecer(st)
+}
+
+// asExecer is st as a statement that can be executed by the driver.
+func asExecer(st driver.Stmt) (driver.StmtExecContext, error) {
 	ex, ok := st.(driver.StmtExecContext)
 	if !ok {
 		return nil, errRawUnsupported
@@ -110,9 +115,9 @@ func (t *tx) execRawOnce(q string, keep bool, args []any) (int64, error) {
 // onRawExec is onRaw for a statement that is executed, not queried.
 func (t *tx) onRawExec(q string, keep bool, args []any, do func(driver.StmtExecContext, []driver.NamedValue) error) error {
 	return t.onRaw(q, keep, args, func(st driver.Stmt, nv []driver.NamedValue) error {
-		ex, ok := st.(driver.StmtExecContext)
-		if !ok {
-			return errRawUnsupported
+		ex, err := asExecer(st)
+		if err != nil {
+			return err
 		}
 		return do(ex, nv)
 	})

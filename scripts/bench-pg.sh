@@ -16,6 +16,8 @@
 #   BENCH_PG_OUTLETS=26000 …   # outlets the rushes create (default 5000;
 #                              # the real data has about 26,000)
 #   BENCH_PM=/tmp/x/publicmask … # that binary instead of one built here
+#   BENCH_PG_WAITS=1 …          # also what PostgreSQL's backends wait for
+#                              # in the 1,500/s step (pg_stat_activity)
 # Ports: BENCH_PORT (default 18180; the nodes take it and the next two) and
 # BENCH_PG_PORT (the cluster, default 55481); BENCH_DIR for the files.
 set -euo pipefail
@@ -47,6 +49,20 @@ pg_cpu() {
 		for c in $(pgrep -P "$pm"); do awk '{ sub(/.*\) /, ""); print ($12 + $13) / 100 }' "/proc/$c/stat" 2>/dev/null || true; done
 	} | awk '{ s += $1 } END { printf "%.2f", s }'
 }
+# sched PID...: seconds the processes' threads ran and waited for a CPU
+# (/proc/PID/task/*/schedstat: run ns, run-queue wait ns), summed.
+sched() {
+	local p
+	for p in "$@"; do cat /proc/"$p"/task/*/schedstat 2>/dev/null || true; done | awk '{ r += $1; w += $2 } END { printf "%.3f %.3f", r / 1e9, w / 1e9 }'
+}
+# pg_pids: the postmaster and its live children.
+pg_pids() {
+	local pm
+	pm=$(head -n 1 "$PGDIR/data/postmaster.pid")
+	echo "$pm" $(pgrep -P "$pm")
+}
+# waitratio "R0 W0" "R1 W1": run-queue wait per second run between two sched readings.
+waitratio() { awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); r = y[1] - x[1]; if (r > 0) printf "%.1f", (y[2] - x[2]) / r; else print "n/a" }'; }
 new_secret "$DIR/secret"
 
 # start_nodes BIN: two ledger nodes and a public node of BIN on a fresh
@@ -125,9 +141,28 @@ start_nodes "$PM"
 say "== sales capacity through two ledger nodes (${BENCH_PG_OFFER:-8000}/s offered, few reads: more than both nodes can take, about a quarter of it refused by the rules)"
 capacity "$PM" "$DIR/rush-sales"
 say "== mixed: 1,500 sales/s (half the target), 2,000 reads/s on the public node"
+# Where a slow sale's time goes is mostly a wait for a CPU on this machine
+# (BENCHMARKS.md, PostgreSQL write path, 6th pass): the step's run-queue
+# wait per second of CPU of the ledger nodes and of PostgreSQL says how
+# much. BENCH_PG_WAITS=1 also samples what PostgreSQL's backends wait for
+# (pg_stat_activity every 50 ms for 15 s of the step).
+LS0=$(sched "${NODES[0]}" "${NODES[1]}")
+PS0=$(sched $(pg_pids))
+SAMPLER=
+if [ -n "${BENCH_PG_WAITS:-}" ]; then
+	(sleep 3; "$BINDIR/psql" "$DSN" -qAt -F $'\t' -c "CREATE TEMP TABLE w (st text, q text)" \
+		-c "DO \$\$ BEGIN FOR i IN 1..300 LOOP INSERT INTO w SELECT CASE WHEN state LIKE 'idle in%' THEN 'idle in transaction' ELSE coalesce(wait_event_type || ':' || wait_event, 'CPU') END, left(regexp_replace(query, '\s+', ' ', 'g'), 40) FROM pg_stat_activity WHERE backend_type = 'client backend' AND state <> 'idle' AND pid <> pg_backend_pid(); PERFORM pg_stat_clear_snapshot(); COMMIT; PERFORM pg_sleep(0.05); END LOOP; END \$\$" \
+		-c "SELECT st, round(100.0 * count(*) / sum(count(*)) OVER (), 1) FROM w GROUP BY st ORDER BY 2 DESC LIMIT 8" \
+		-c "SELECT st, q, round(100.0 * count(*) / sum(count(*)) OVER (), 1) FROM w GROUP BY st, q ORDER BY 3 DESC LIMIT 12" >"$DIR/pg-waits.txt" 2>&1) &
+	SAMPLER=$!
+fi
 "$PM" rush --target "$L" --read-target "$P" --admin-token "$TOKEN" --duration "${SECS}s" --outlets "${BENCH_PG_OUTLETS:-5000}" \
 	--sales-rate 1500 --read-rate 2000 --quiet --seed 12 --report "$DIR/rush-mixed" ||
 	say "   (rush reported violations: see $DIR/rush-mixed)"
+LS1=$(sched "${NODES[0]}" "${NODES[1]}")
+PS1=$(sched $(pg_pids))
+LOAD1=$(cut -d' ' -f1 /proc/loadavg)
+if [ -n "$SAMPLER" ]; then wait "$SAMPLER" || true; fi
 # The first ledger node's group commits (batch sizes, commit times) over both rushes.
 curl -s "${L%%,*}/metrics" | grep -E '^publicmask_ledger_(batch_size|commit_seconds)' >"$DIR/ledger1-commits.txt" || true
 
@@ -144,7 +179,12 @@ printf '%-52s %s\n' "  at 1,500/s offered: sales/s, p99" "$(jget "$DIR/rush-mixe
 # acknowledged sales/s are well below 1,500 by design, not for want of
 # capacity (dropped counts the sales the generator could not send).
 printf '%-52s %s\n' "    sales offered on average (ok, refused, errors, dropped)" "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); s=d["sales"]; n=s["ok"]+s["rejected"]+s["errors"]+s["dropped"]; print("%.0f/s (%d, %d, %d, %d)" % (n / d["duration_s"], s["ok"], s["rejected"], s["errors"], s["dropped"]))' "$DIR/rush-mixed/report.json")"
+printf '%-52s %s\n' "    CPU wait per CPU second, ledger nodes / PostgreSQL" "$(waitratio "$LS0" "$LS1") / $(waitratio "$PS0" "$PS1") (schedstat over the step; its tail follows this; load $LOAD1 at its end)"
 printf '%-52s %s\n' "freshness ledger ack → public node v2 answer, p50/p99" "$(jget "$DIR/rush-mixed/report.json" freshness.p50_ms) / $(jget "$DIR/rush-mixed/report.json" freshness.p99_ms) ms (n=$(jget "$DIR/rush-mixed/report.json" freshness.samples); target ≤ 1 s)"
 printf '%-52s %s\n' "public node reads/s, p99" "$(jget "$DIR/rush-mixed/report.json" reads.per_sec), $(jget "$DIR/rush-mixed/report.json" reads.p99_ms) ms"
 printf '%-52s %s\n' "violations (both runs)" "$(python3 -c 'import json,sys; print(sum(len(json.load(open(f))["violations"]) for f in sys.argv[1:]))' "$DIR"/rush-*/report.json)"
+if [ -s "$DIR/pg-waits.txt" ]; then
+	echo "PostgreSQL's backends at 1,500/s (share of samples in a transaction: CPU = running or runnable):"
+	sed 's/^/  /' "$DIR/pg-waits.txt"
+fi
 echo "details: $DIR"

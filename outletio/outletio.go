@@ -258,19 +258,14 @@ func (b *builder) put(line int, o publicmask.Outlet) {
 	b.lines = append(b.lines, line)
 }
 
-// unsafeText says why a text field cannot be stored and served as it is, or
-// "". Names and addresses end up in pages, CSV exports that operators open
-// in spreadsheets, and logs: control characters could forge log lines or
-// break layouts, bidirectional overrides make text read differently from
-// what it is, a leading = + - @ makes a spreadsheet run a formula, and a
-// registration number must never be stored.
-func unsafeText(s string) string {
-	_, _, bad := scanText(s)
-	return unsafeReason(s, bad)
-}
-
-// unsafeReason is unsafeText's answer for s, given the first unsafe
-// character scanText found in it (-1: none).
+// unsafeReason says why a text field cannot be stored and served as it
+// is, or "", given the first control or bidirectional control character
+// scanText found in it (-1: none). Names and addresses end up in pages,
+// CSV exports that operators open in spreadsheets, and logs: control
+// characters could forge log lines or break layouts, bidirectional
+// overrides make text read differently from what it is, a leading = + - @
+// makes a spreadsheet run a formula, and a registration number must never
+// be stored.
 func unsafeReason(s string, bad rune) string {
 	if s != "" && strings.ContainsRune("=+-@", rune(s[0])) {
 		return "starts with " + s[:1] + " (a spreadsheet formula prefix)"
@@ -292,7 +287,7 @@ func unsafeReason(s string, bad rune) string {
 // counts as one, as utf8.RuneCountInString counts it), whether it is
 // valid UTF-8, and the first control or bidirectional control character
 // in it (-1: none). One pass instead of three (utf8.ValidString,
-// utf8.RuneCountInString and unsafeText's own): ~2,000 instructions a
+// utf8.RuneCountInString and a range over the runes): ~2,000 instructions a
 // row of a registry import.
 func scanText(s string) (runes int, valid bool, bad rune) {
 	valid, bad = true, -1

@@ -293,9 +293,13 @@ func (r *Refresher) Bulk() (done func(ctx context.Context) error) {
 		once.Do(func() {
 			r.mu.Lock()
 			r.holds--
-			if len(r.deferred) > 0 || (r.holds > 0 && len(r.pending) > 0) {
+			if len(r.deferred) > 0 || len(r.pending) > 0 {
 				// The apply loop takes deferred and pending together
-				// (released); nothing is held back until it has.
+				// (released); nothing is held back until it has. Pending
+				// changes are released even when no other bulk write
+				// holds: one could begin before the apply loop takes
+				// them, and would hold this write's new outlets back
+				// past its return.
 				r.heldNew = 0
 				r.release = true
 				r.seq++
@@ -600,7 +604,8 @@ func (r *Refresher) applyBatch(batch []publicmask.Outlet) {
 	t0 := time.Now()
 	old := r.cur.Load()
 	now := r.now()
-	// One change per code: batch comes from a map keyed by code.
+	// One change per code: batch is the pending map's changes, or the
+	// held slice's with the pending ones merged in by code (released).
 	ns, applied := old.applyUnique(batch, now)
 	if ns == old {
 		return

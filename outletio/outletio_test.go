@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"strconv"
@@ -331,6 +332,51 @@ func TestParseCSVRows(t *testing.T) {
 			if n > MaxRows && cap(got) > MaxRows {
 				t.Fatalf("rows %d: made for %d", n, cap(got))
 			}
+		}
+	}
+}
+
+// TestCSVDuplicatesInAnyOrder: bodies in code order (no map of codes
+// until a code does not sort after the one before), with duplicates next
+// to each other, after the order breaks and across the break: each code
+// keeps its first place and its last row, and each row superseded is
+// reported at its line, as one pass with a map of every code reports it.
+func TestCSVDuplicatesInAnyOrder(t *testing.T) {
+	for _, codes := range [][]string{
+		{"1", "2", "3", "4"},
+		{"1", "2", "2", "3"},
+		{"1", "2", "3", "1"},
+		{"1", "3", "2", "3", "1", "4", "2"},
+		{"5", "4", "3", "3", "5"},
+	} {
+		var body strings.Builder
+		body.WriteString("code,name,addr,type,lat,lng\n")
+		for i, c := range codes {
+			fmt.Fprintf(&body, "%s,N%d,a,01,37,127\n", c, i)
+		}
+		outs, rej, err := ParseCSV(strings.NewReader(body.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wantOuts []string // code:name
+		wantRej := []Rejected{}
+		at, line := map[string]int{}, map[string]int{}
+		for i, c := range codes {
+			if k, ok := at[c]; ok {
+				wantRej = append(wantRej, Rejected{line[c], c, fmt.Sprintf("duplicate code, superseded by line %d", i+2)})
+				wantOuts[k] = fmt.Sprintf("%s:N%d", c, i)
+			} else {
+				at[c] = len(wantOuts)
+				wantOuts = append(wantOuts, fmt.Sprintf("%s:N%d", c, i))
+			}
+			line[c] = i + 2
+		}
+		var gotOuts []string
+		for _, o := range outs {
+			gotOuts = append(gotOuts, o.Code+":"+o.Name)
+		}
+		if !slices.Equal(gotOuts, wantOuts) || !slices.Equal(rej, wantRej) {
+			t.Errorf("%v: outlets %v, rejected %+v; want %v, %+v", codes, gotOuts, rej, wantOuts, wantRej)
 		}
 	}
 }

@@ -2,7 +2,9 @@ package snapshot
 
 import (
 	"context"
+	"math/rand/v2"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -284,5 +286,97 @@ func TestIdleMergeStateDropped(t *testing.T) {
 	}
 	if !labels() || r.Current().Len() != 202 {
 		t.Fatalf("after the next merge: map %v, %d outlets; want a map and 202", labels(), r.Current().Len())
+	}
+}
+
+// TestReleasedInVersionOrderNewestWins: what a bulk write held back is
+// applied at its end as one batch, one change per code, the newest of
+// each (a code held again replaces its held change in place; an older
+// change notified late is ignored; a change still pending at the end wins
+// over the held one), in version order for subscribers.
+func TestReleasedInVersionOrderNewestWins(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	src := newFakeSource(synthetic(200, 1))
+	r := NewRefresher(src, Options{Clock: func() time.Time { return t0 }})
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a, b := r.Current().At(0).Outlet(), r.Current().At(1).Outlet()
+	sub := r.Subscribe(1024, nil)
+	defer sub.Close()
+	sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
+	defer scancel()
+	put := func(code, name string, at publicmask.Outlet) publicmask.Outlet {
+		return src.put(publicmask.Outlet{Code: code, Name: name, Addr: at.Addr, Type: "01", Lat: at.Lat, Lng: at.Lng})
+	}
+	notify := func(os ...publicmask.Outlet) {
+		t.Helper()
+		r.Notify(os)
+		if err := r.Sync(sctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := r.Bulk()
+	x1, y1 := put("99999991", "x1", a), put("99999992", "y1", a)
+	notify(y1, x1) // held back in version order, whatever the order given
+	x2 := put("99999991", "x2", b)
+	z1 := put("99999993", "z1", a)
+	notify(z1, x2) // x held again: its place in the held set, its newest change
+	notify(x1)     // an older change, late: ignored
+	y2 := put("99999992", "y2", b)
+	r.Notify([]publicmask.Outlet{y2}) // pending at the end
+	if err := done(sctx); err != nil {
+		t.Fatal(err)
+	}
+	s := r.Current()
+	for _, want := range []publicmask.Outlet{x2, y2, z1} {
+		e, ok := s.Lookup(want.Code)
+		if !ok || e.Version != want.Version || e.Name() != want.Name || e.Lat != want.Lat {
+			t.Fatalf("%s after the bulk write: %v %+v, want version %d named %q", want.Code, ok, e, want.Version, want.Name)
+		}
+	}
+	if s.Len() != 203 {
+		t.Fatalf("%d outlets, want 203", s.Len())
+	}
+	var last int64
+	var got []string
+	for len(got) < 3 {
+		select {
+		case batch := <-sub.C:
+			for _, e := range batch {
+				if e.Version <= last {
+					t.Fatalf("version %d after %d", e.Version, last)
+				}
+				last = e.Version
+				got = append(got, e.Name())
+			}
+		case <-sctx.Done():
+			t.Fatalf("published %v only", got)
+		}
+	}
+	if !slices.Equal(got, []string{"x2", "z1", "y2"}) {
+		t.Fatalf("published %v, want [x2 z1 y2]", got)
+	}
+}
+
+// TestByVersionInPlace: a batch large enough to be sorted by its keys and
+// permuted comes back in version order, every outlet once, in its own
+// memory; so does a small one.
+func TestByVersionInPlace(t *testing.T) {
+	for _, n := range []int{0, 1, 7, 1023, 1024, 5000} {
+		batch := make([]publicmask.Outlet, n)
+		for i, v := range rand.New(rand.NewPCG(uint64(n), 1)).Perm(n) {
+			batch[i] = publicmask.Outlet{Code: strconv.Itoa(v), Version: int64(v + 1)}
+		}
+		got := byVersion(batch)
+		if n > 0 && &got[0] != &batch[0] {
+			t.Fatalf("%d: sorted into other memory", n)
+		}
+		for i, o := range got {
+			if o.Version != int64(i+1) || o.Code != strconv.Itoa(i) {
+				t.Fatalf("%d: [%d] = %s v%d", n, i, o.Code, o.Version)
+			}
+		}
 	}
 }

@@ -82,14 +82,20 @@ type Refresher struct {
 	// Bulk writes (imports) hold back the changes that would rebuild the
 	// indexes (new outlets, moved ones) until they end, so that a bulk
 	// import of many commits rebuilds them once, not once per commit.
-	holds    int
-	deferred map[string]publicmask.Outlet
-	heldNew  int           // outlets of deferred that the snapshot does not hold
-	resized  int           // the last number given to OnResize
-	release  bool          // pending holds what a bulk write's end released: apply it all
-	seq      int64         // Notify calls so far
-	applied  int64         // the seq that the current snapshot covers
-	settled  chan struct{} // closed (and replaced) whenever applied moves
+	// The changes held back are kept in the order held (the version
+	// order: holdBack reads its batch in that order), one per code, with
+	// each code's place: an import body's 100,000 new outlets go from
+	// here into the batch that applies them as they are, not through a
+	// map of outlets and a sort.
+	holds      int
+	deferred   []publicmask.Outlet
+	deferredAt map[string]int32
+	heldNew    int           // outlets of deferred that the snapshot does not hold
+	resized    int           // the last number given to OnResize
+	release    bool          // a bulk write's end released deferred: apply it and pending, all of it
+	seq        int64         // Notify calls so far
+	applied    int64         // the seq that the current snapshot covers
+	settled    chan struct{} // closed (and replaced) whenever applied moves
 
 	// The place index's map by label, kept by a merge for the next one
 	// (placeIndex.labels), is dropped once it has gone unused for
@@ -148,14 +154,14 @@ func NewRefresher(src Source, opts Options) *Refresher {
 	srcOrder, ok := src.(OrderedSource)
 	r := &Refresher{
 		src: src, opts: opts, log: opts.Logger, now: opts.Clock, monoNow: time.Now,
-		ordered:  ok && srcOrder.OrderedChanges(),
-		resized:  -1,
-		pending:  make(map[string]publicmask.Outlet),
-		deferred: make(map[string]publicmask.Outlet),
-		settled:  make(chan struct{}),
-		wake:     make(chan struct{}, 1),
-		pubWake:  make(chan struct{}, 1),
-		cells:    make(map[cellKey][]*Subscription),
+		ordered:    ok && srcOrder.OrderedChanges(),
+		resized:    -1,
+		pending:    make(map[string]publicmask.Outlet),
+		deferredAt: make(map[string]int32),
+		settled:    make(chan struct{}),
+		wake:       make(chan struct{}, 1),
+		pubWake:    make(chan struct{}, 1),
+		cells:      make(map[cellKey][]*Subscription),
 		freshness: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "publicmask_snapshot_freshness_seconds",
 			Help:    "Time from an outlet change's commit (its UpdatedAt) to its visibility in the public snapshot.",
@@ -287,17 +293,13 @@ func (r *Refresher) Bulk() (done func(ctx context.Context) error) {
 		once.Do(func() {
 			r.mu.Lock()
 			r.holds--
-			if len(r.deferred) > 0 || (r.holds > 0 && len(r.pending) > 0) {
-				// The newest version wins either way round: the smaller
-				// set goes into the larger (an import body's 100,000 held
-				// outlets were copied one by one into a new map).
-				if len(r.deferred) > len(r.pending) {
-					r.pending, r.deferred = r.deferred, r.pending
-				}
-				for _, o := range r.deferred {
-					mergeNewest(r.pending, []publicmask.Outlet{o})
-				}
-				r.deferred = emptied(r.deferred)
+			if len(r.deferred) > 0 || len(r.pending) > 0 {
+				// The apply loop takes deferred and pending together
+				// (released); nothing is held back until it has. Pending
+				// changes are released even when no other bulk write
+				// holds: one could begin before the apply loop takes
+				// them, and would hold this write's new outlets back
+				// past its return.
 				r.heldNew = 0
 				r.release = true
 				r.seq++
@@ -387,9 +389,10 @@ func (r *Refresher) settle(seq int64) {
 	r.mu.Unlock()
 }
 
-// holdBack moves to r.deferred the changes of batch that would rebuild the
-// indexes of s (new outlets, changed addresses or coordinates) while a bulk
-// write is in progress, and returns the rest. r.mu is held.
+// holdBack moves to r.deferred the changes of batch (in version order)
+// that would rebuild the indexes of s (new outlets, changed addresses or
+// coordinates) while a bulk write is in progress, and returns the rest.
+// r.mu is held.
 func (r *Refresher) holdBack(s *Snapshot, batch []publicmask.Outlet) []publicmask.Outlet {
 	if r.holds == 0 {
 		return batch
@@ -401,12 +404,52 @@ func (r *Refresher) holdBack(s *Snapshot, batch []publicmask.Outlet) []publicmas
 			keep = append(keep, o)
 			continue
 		}
-		if _, held := r.deferred[o.Code]; !held && !ok {
+		if j, held := r.deferredAt[o.Code]; held {
+			if o.Version > r.deferred[j].Version {
+				r.deferred[j] = o
+			}
+			continue
+		}
+		if !ok {
 			r.heldNew++
 		}
-		mergeNewest(r.deferred, []publicmask.Outlet{o})
+		if len(r.deferred) == cap(r.deferred) {
+			// Doubling, room for the batch at least: append grows a
+			// large slice by a quarter, which copied an import body's
+			// held outlets ~5 times over as it grew.
+			r.deferred = slices.Grow(r.deferred, max(len(batch), len(r.deferred)))
+		}
+		r.deferredAt[o.Code] = int32(len(r.deferred))
+		r.deferred = append(r.deferred, o)
 	}
 	return keep
+}
+
+// released returns what a bulk write's end released: the changes held
+// back, in the order held, with pending's merged in (the newest version
+// per code; the others after them in version order: a body's last
+// commits), and empties both. r.mu is held.
+func (r *Refresher) released() []publicmask.Outlet {
+	batch, at := r.deferred, r.deferredAt
+	held := len(batch)
+	for _, o := range r.pending {
+		if j, ok := at[o.Code]; ok {
+			if o.Version > batch[j].Version {
+				batch[j] = o
+			}
+			continue
+		}
+		batch = append(batch, o)
+	}
+	byVersion(batch[held:])
+	r.pending = emptied(r.pending)
+	r.deferred = nil
+	if len(at) > keepPending {
+		r.deferredAt = make(map[string]int32)
+	} else {
+		clear(at)
+	}
+	return batch
 }
 
 func (r *Refresher) signal() {
@@ -427,7 +470,8 @@ func (r *Refresher) applyLoop(ctx context.Context) {
 		r.dropIdleMergeState()
 		r.mu.Lock()
 		seq := r.seq
-		if len(r.pending) == 0 {
+		if len(r.pending) == 0 && (!r.release || len(r.deferred) == 0) {
+			r.release = false
 			r.mu.Unlock()
 			r.settle(seq)
 			if r.confirm.Swap(false) {
@@ -435,14 +479,19 @@ func (r *Refresher) applyLoop(ctx context.Context) {
 			}
 			continue
 		}
-		batch := make([]publicmask.Outlet, 0, len(r.pending))
-		for _, o := range r.pending {
-			batch = append(batch, o)
-		}
-		r.pending = emptied(r.pending)
+		var batch []publicmask.Outlet
 		expect := 0 // outlets once those held back are in; 0: none held back
-		if !r.release {
-			batch = r.holdBack(r.cur.Load(), batch)
+		if r.release {
+			batch = r.released()
+		} else {
+			batch = make([]publicmask.Outlet, 0, len(r.pending))
+			for _, o := range r.pending {
+				batch = append(batch, o)
+			}
+			r.pending = emptied(r.pending)
+			// In version order before it is held back, so that
+			// deferred stays in that order.
+			batch = r.holdBack(r.cur.Load(), byVersion(batch))
 			if r.heldNew > 0 {
 				expect = r.cur.Load().n + r.heldNew
 			}
@@ -462,10 +511,13 @@ func (r *Refresher) applyLoop(ctx context.Context) {
 	}
 }
 
-// byVersion returns batch in version order. A large batch (an import
-// body's 100,000 outlets) is sorted by its versions and copied in their
-// order, not sorted as 160-byte Outlets.
+// byVersion returns batch sorted in version order, in place. A large
+// batch (an import body's 100,000 outlets) is sorted by its versions and
+// then permuted, not sorted as 160-byte Outlets.
 func byVersion(batch []publicmask.Outlet) []publicmask.Outlet {
+	if slices.IsSortedFunc(batch, func(a, b publicmask.Outlet) int { return cmp.Compare(a.Version, b.Version) }) {
+		return batch // a batch held back in that order (released), or sorted already
+	}
 	if len(batch) < 1024 {
 		slices.SortFunc(batch, func(a, b publicmask.Outlet) int { return cmp.Compare(a.Version, b.Version) })
 		return batch
@@ -479,11 +531,26 @@ func byVersion(batch []publicmask.Outlet) []publicmask.Outlet {
 		keys[i] = key{batch[i].Version, i}
 	}
 	slices.SortFunc(keys, func(a, b key) int { return cmp.Compare(a.v, b.v) })
-	out := make([]publicmask.Outlet, len(batch))
-	for j, k := range keys {
-		out[j] = batch[k.i]
+	// Each Outlet moved once, in place, cycle by cycle (position j takes
+	// the one at keys[j].i): no second batch allocated.
+	for start := range keys {
+		if keys[start].i < 0 {
+			continue
+		}
+		tmp := batch[start]
+		j := start
+		for {
+			from := keys[j].i
+			keys[j].i = -1
+			if from == start {
+				batch[j] = tmp
+				break
+			}
+			batch[j] = batch[from]
+			j = from
+		}
 	}
-	return out
+	return batch
 }
 
 // resizeStep is how many held-back outlets move the budget during a bulk
@@ -537,7 +604,8 @@ func (r *Refresher) applyBatch(batch []publicmask.Outlet) {
 	t0 := time.Now()
 	old := r.cur.Load()
 	now := r.now()
-	// One change per code: batch comes from a map keyed by code.
+	// One change per code: batch is the pending map's changes, or the
+	// held slice's with the pending ones merged in by code (released).
 	ns, applied := old.applyUnique(batch, now)
 	if ns == old {
 		return

@@ -82,6 +82,31 @@ func (t *tx) noteRecord(k publicmask.IdemKey) {
 	t.st.records = append(t.st.records, k)
 }
 
+// noteRecords puts keys, recorded by this transaction and already in
+// t.st.records, into the filter before the commit, as noteRecord does: the
+// hashes made outside the lock, then added up to noteStep at a time under
+// it (the lock's cache line is shared with the fills and the readers).
+func (t *tx) noteRecords(keys []publicmask.IdemKey) {
+	h := t.s.hot
+	var hs [noteStep][2]uint64
+	for lo := 0; lo < len(keys); lo += noteStep {
+		part := keys[lo:min(lo+noteStep, len(keys))]
+		for i, k := range part {
+			hs[i][0], hs[i][1] = idemHash(k.Outlet, k.TxnID)
+		}
+		h.mu.Lock()
+		if h.idem != nil {
+			for _, x := range hs[:len(part)] {
+				h.idem.addHash(x[0], x[1])
+			}
+		}
+		h.mu.Unlock()
+	}
+}
+
+// noteStep is how many keys noteRecords adds under one lock.
+const noteStep = 256
+
 // registerIdem starts a build of the filter: of a new one, or of a larger
 // one in place of a full one, which goes on answering meanwhile; written
 // are the records the calling transaction wrote already (see

@@ -114,7 +114,9 @@ func (p *pending) addSale(s *publicmask.Sale) {
 		p.idem = p.idem[:n-1]
 	}
 	p.sales = append(p.sales, ps)
-	p.items += len(s.Items)
+	if len(s.Items) > 1 {
+		p.items += len(s.Items) - 1 // the first goes into the sale's row
+	}
 }
 
 // pendingSale is a sale and, when it carries it, its idempotency record.
@@ -195,11 +197,13 @@ var (
 	// insert does not. Should a row exist after all, the insert fails and
 	// rolls the transaction back rather than overwrite it.
 	multiPWNew = multiSQL{head: `INSERT OR ROLLBACK INTO person_weeks (person, week, quantity, purchases, weekday_purchases, weekend_purchases) VALUES `, cols: 6}
-	multiSale  = multiSQL{head: `INSERT OR ROLLBACK INTO sales (id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict, late, shortfall, body_hash, response) VALUES `, cols: 13}
+	// A sale's first item goes into its row (migration 00016), the others
+	// into sale_items (multiItem).
+	multiSale = multiSQL{head: `INSERT OR ROLLBACK INTO sales (id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict, late, shortfall, body_hash, response, ` + saleItemCols + `) VALUES `, cols: 18}
 	// The same for a batch whose sales are all plain (pendingSale.plain):
 	// three arguments a sale fewer to bind. A batch is not split by kind:
 	// its sales' rowids keep their order (SalesSince reads by rowid).
-	multiSalePlain = multiSQL{head: `INSERT OR ROLLBACK INTO sales (id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, body_hash, response) VALUES `, cols: 10}
+	multiSalePlain = multiSQL{head: `INSERT OR ROLLBACK INTO sales (id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, body_hash, response, ` + saleItemCols + `) VALUES `, cols: 15}
 	multiItem      = multiSQL{head: `INSERT OR ROLLBACK INTO sale_items (sale_id, idx, role, person, category, birth_year, quantity) VALUES `, cols: 7}
 	// The outlets' stock columns: one look-up of the primary key per row
 	// of the VALUES list (a stock-only change of a held outlet, see
@@ -348,7 +352,12 @@ func (t *tx) flush() (err error) {
 		if !plain {
 			a = append(a, s.Conflict, s.Late, int64(s.Shortfall))
 		}
-		return append(a, compactHash(s.hash, &bx.hashes), s.response)
+		a = append(a, compactHash(s.hash, &bx.hashes), s.response)
+		if len(s.Items) == 0 {
+			return append(a, nil, nil, nil, nil, nil)
+		}
+		it := &s.Items[0]
+		return append(a, bx.role.box(it.Role), it.Person, bx.category.box(it.Category), bx.year.box(int64(it.BirthYear)), int64(it.Quantity))
 	}); err != nil {
 		return err
 	}
@@ -443,14 +452,18 @@ func (t *tx) writePWs(m *multiSQL, n int, at func(i int) int) error {
 	return err
 }
 
-// flushItems runs after the same flush's sales statement, which sets the
-// sale ids (bx.saleIDs) its rows bind.
+// flushItems writes the items after each sale's first (which its row
+// holds), keeping their index. It runs after the same flush's sales
+// statement, which sets the sale ids (bx.saleIDs) its rows bind.
 func (t *tx) flushItems() error {
 	p := &t.pend
+	if p.items == 0 {
+		return nil
+	}
 	type ref struct{ sale, item int }
 	refs := make([]ref, 0, p.items)
 	for si := range p.sales {
-		for ii := range p.sales[si].Items {
+		for ii := 1; ii < len(p.sales[si].Items); ii++ {
 			refs = append(refs, ref{si, ii})
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -148,13 +149,23 @@ func TestSaleFirstItemMigrates(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	// A batch of plain one-buyer sales (multiSaleBuyer: the role and the
-	// empty category are constants), and one whose one item is not a
-	// buyer's.
+	// A batch of plain sales each with one buyer item and no category goes
+	// through multiSaleBuyer (its role and empty category are the
+	// statement's constants); any other plain batch through multiSalePlain,
+	// which binds them: one whose one item is a proxy's, and three whose
+	// first sale has a buyer item and whose second a buyer item with a
+	// category, a proxy item without one, or two items. Fails if the
+	// writer picks multiSaleBuyer for a batch that is not all buyers
+	// (their roles or categories would be read back as the constants).
 	buyers := []publicmask.Sale{mk("s11", 11, "", "po"), mk("s12", 12, "", "pp")}
 	proxy := mk("s13", 13, "", "pq")
 	proxy.Items[0].Role, proxy.Items[0].Category = "proxy", "senior"
-	for _, batch := range [][]publicmask.Sale{buyers, {proxy}} {
+	mixedCat := []publicmask.Sale{mk("s14", 14, "", "pr"), mk("s15", 15, "", "ps")}
+	mixedCat[1].Items[0].Category = "senior"
+	mixedRole := []publicmask.Sale{mk("s16", 16, "", "pt"), mk("s17", 17, "", "pu")}
+	mixedRole[1].Items[0].Role = "proxy"
+	mixedTwo := []publicmask.Sale{mk("s18", 18, "", "pv"), mk("s19", 19, "", "pw", "px")}
+	for _, batch := range [][]publicmask.Sale{buyers, {proxy}, mixedCat, mixedRole, mixedTwo} {
 		if err := s.Write(ctx, func(tx publicmask.Tx) error {
 			for i := range batch {
 				if err := tx.InsertSale(&batch[i]); err != nil {
@@ -166,9 +177,11 @@ func TestSaleFirstItemMigrates(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	recent = append(append(recent, buyers...), proxy)
-	if n := count(`SELECT count(*) FROM sale_items`); n != 7+1+2 {
-		t.Fatalf("sale_items after the new sales: %d rows, want 10 (a new sale's items after its first)", n)
+	for _, b := range [][]publicmask.Sale{buyers, {proxy}, mixedCat, mixedRole, mixedTwo} {
+		recent = append(recent, b...)
+	}
+	if n := count(`SELECT count(*) FROM sale_items`); n != 7+1+2+1 {
+		t.Fatalf("sale_items after the new sales: %d rows, want 11 (a new sale's items after its first)", n)
 	}
 	if n := count(`SELECT count(*) FROM sale_items WHERE sale_id >= 's06' AND idx = 0`); n != 0 {
 		t.Fatalf("%d new sales keep their first item in sale_items", n)
@@ -180,6 +193,19 @@ func TestSaleFirstItemMigrates(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("both forms, reopened", all)
+	s.Close()
+	// A copy of the store before the purge, for 00016's Down below: it
+	// must keep every person key.
+	unpurged := filepath.Join(t.TempDir(), "unpurged.db")
+	copyFile(t, path, unpurged)
+	if s, err = Open(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	before := make([]publicmask.Sale, len(all))
+	for i := range all {
+		before[i] = all[i]
+		before[i].Items = append([]publicmask.SaleItem(nil), all[i].Items...)
+	}
 
 	// The purge clears every person key, in either place, in chunks.
 	defer func(n int) { purgeChunk = n }(purgeChunk)
@@ -196,7 +222,17 @@ func TestSaleFirstItemMigrates(t *testing.T) {
 	check("after the purge", all)
 	s.Close()
 
-	// Down: every item in sale_items again, at its index.
+	// Down: every item in sale_items again, at its index, with its person
+	// key (none after the purge). Fails if Down loses a row's item or any
+	// of its values.
+	downItems(t, unpurged, before)
+	downItems(t, path, all)
+}
+
+// downItems runs 00016's Down on the store at path and checks that
+// sale_items holds want's items, every one at its index.
+func downItems(t *testing.T, path string, want []publicmask.Sale) {
+	t.Helper()
 	src, err := fs.ReadFile(migrations, "migrations/00016_sale_first_item.sql")
 	if err != nil {
 		t.Fatal(err)
@@ -205,7 +241,7 @@ func TestSaleFirstItemMigrates(t *testing.T) {
 	if !ok {
 		t.Fatal("00016 has no Down section")
 	}
-	db, err = sql.Open("sqlite", "file:"+path)
+	db, err := sql.Open("sqlite", "file:"+path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,26 +250,47 @@ func TestSaleFirstItemMigrates(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
-	rows, err := db.Query(`SELECT sale_id, idx, role, category, birth_year, quantity FROM sale_items ORDER BY sale_id, idx`)
+	rows, err := db.Query(`SELECT sale_id, idx, role, person, category, birth_year, quantity FROM sale_items ORDER BY sale_id, idx`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for rows.Next() {
-		var id, role, category string
+		var id, role, person, category string
 		var idx, year, qty int
-		if err := rows.Scan(&id, &idx, &role, &category, &year, &qty); err != nil {
+		if err := rows.Scan(&id, &idx, &role, &person, &category, &year, &qty); err != nil {
 			t.Fatal(err)
 		}
-		got = append(got, fmt.Sprint(id, idx, role, category, year, qty))
+		got = append(got, fmt.Sprint(id, " ", idx, " ", role, " ", person, " ", category, " ", year, " ", qty))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
 	rows.Close()
-	var want []string
-	for _, sl := range all {
+	var exp []string
+	for _, sl := range want {
 		for i, it := range sl.Items {
-			want = append(want, fmt.Sprint(sl.ID, i, it.Role, it.Category, it.BirthYear, it.Quantity))
+			exp = append(exp, fmt.Sprint(sl.ID, " ", i, " ", it.Role, " ", it.Person, " ", it.Category, " ", it.BirthYear, " ", it.Quantity))
 		}
 	}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("sale_items after 00016's Down:\n%q\nwant\n%q", got, want)
+	if !reflect.DeepEqual(got, exp) {
+		t.Fatalf("%s: sale_items after 00016's Down:\n%q\nwant\n%q", filepath.Base(path), got, exp)
+	}
+}
+
+// copyFile copies the closed store at from (a closed store's WAL is
+// checkpointed into its file) to to.
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if _, err := os.Stat(from + suffix); err == nil {
+			t.Fatalf("%s%s exists after Close: the copy would miss its pages", from, suffix)
+		}
+	}
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,9 +1,12 @@
 -- +goose Up
 -- A sale's first item lives in the sale's own row (item_*), and only the
 -- items after it in sale_items (idx 1, 2, …): nearly every sale has one
--- item, its buyer, whose separate row was seven more bound values and one
--- more B-tree insert a sale, ~4% of the writer's instructions (BENCHMARKS.md,
--- branches cpu18 and items23). item_role is NULL for a sale with no item in
+-- item, its buyer, whose separate row was a second statement, seven more
+-- bound values and one more B-tree insert a sale: 4.4% of
+-- BenchmarkSaleBatch's instructions a sale (callgrind, whole process) when
+-- the rows were left out (BENCHMARKS.md, "Server CPU per sale (13th
+-- pass)"); this layout saved 3.0% of them outside the Go runtime ("Server
+-- CPU per sale (14th pass)"). item_role is NULL for a sale with no item in
 -- its row: those recorded before this migration, whose items are all in
 -- sale_items from idx 0, and sales without items. A sale's items are read
 -- as its row's item, if any, then its sale_items rows by idx, which reads

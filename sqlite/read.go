@@ -362,19 +362,21 @@ func (s *Store) Purge(ctx context.Context, week string) (int, error) {
 		{"sale items", `UPDATE sale_items SET person = '' WHERE (sale_id, idx) IN
 			(SELECT i.sale_id, i.idx FROM sales s JOIN sale_items i ON i.sale_id = s.id
 			 WHERE s.week < ? AND i.person <> '' LIMIT ?)`, week},
-		// A sale's first item, in its row since 00016: the chunks walk
-		// sales once, in rowid order, as the records' step below does.
-		{"sale row items", `UPDATE sales SET item_person = '' WHERE rowid IN
-			(SELECT rowid FROM sales WHERE rowid > ?3 AND week < ?1 AND item_person <> '' ORDER BY rowid LIMIT ?2)
-			RETURNING rowid`, week},
 		{"idempotency", `DELETE FROM idempotency WHERE (outlet, txn_id) IN
 			(SELECT outlet, txn_id FROM idempotency WHERE created_at < ? LIMIT ?)`, micro(cutoff)},
 		// A sale's own record (migration 00006) goes by the same rule as
-		// the table's: recorded before the cutoff. Sales have no index on
-		// recorded_at (one would cost every sale a write); the chunks walk
-		// the table once, in rowid order, from where the last one ended.
-		{"sale records", `UPDATE sales SET body_hash = '', response = NULL WHERE rowid IN
-			(SELECT rowid FROM sales WHERE rowid > ?3 AND recorded_at < ?1 AND response IS NOT NULL ORDER BY rowid LIMIT ?2)
+		// the table's: recorded before the cutoff; and a sale's first item,
+		// in its row since 00016, loses its person key if its week is
+		// purged. Sales have no index on recorded_at (one would cost every
+		// sale a write): one step clears both, so that the chunks walk the
+		// table once, in rowid order, from where the last one ended.
+		{"sale records and row items", `UPDATE sales SET
+			item_person = iif(week < ?4, '', item_person),
+			body_hash = iif(recorded_at < ?1 AND response IS NOT NULL, '', body_hash),
+			response = iif(recorded_at < ?1, NULL, response) WHERE rowid IN
+			(SELECT rowid FROM sales WHERE rowid > ?3 AND
+			 ((recorded_at < ?1 AND response IS NOT NULL) OR (week < ?4 AND item_person <> ''))
+			 ORDER BY rowid LIMIT ?2)
 			RETURNING rowid`, micro(cutoff)},
 		// A delivery's own record (migration 00007): likewise, by at.
 		{"delivery records", `UPDATE deliveries SET body_hash = '', response = NULL, stock = NULL WHERE rowid IN
@@ -390,7 +392,7 @@ func (s *Store) Purge(ctx context.Context, week string) (int, error) {
 				return unavailable("purge", err)
 			}
 			defer tx.Rollback()
-			if got, err = purgeStep(ctx, tx, st.query, st.arg, &after[i]); err != nil {
+			if got, err = purgeStep(ctx, tx, st.query, st.arg, week, &after[i]); err != nil {
 				return fmt.Errorf("sqlite: purge %s: %w", st.what, err)
 			}
 			if err := tx.Commit(); err != nil {
@@ -407,8 +409,8 @@ func (s *Store) Purge(ctx context.Context, week string) (int, error) {
 }
 
 // purgeStep runs one chunk of a purge step and counts its rows; a step
-// that returns rowids moves *after to the last.
-func purgeStep(ctx context.Context, tx *sql.Tx, query string, arg any, after *int64) (int64, error) {
+// that returns rowids moves *after to the last, and may use week as ?4.
+func purgeStep(ctx context.Context, tx *sql.Tx, query string, arg any, week string, after *int64) (int64, error) {
 	if !strings.Contains(query, "RETURNING rowid") {
 		res, err := tx.ExecContext(ctx, query, arg, purgeChunk)
 		if err != nil {
@@ -416,7 +418,11 @@ func purgeStep(ctx context.Context, tx *sql.Tx, query string, arg any, after *in
 		}
 		return res.RowsAffected()
 	}
-	rows, err := tx.QueryContext(ctx, query, arg, purgeChunk, *after)
+	args := []any{arg, purgeChunk, *after}
+	if strings.Contains(query, "?4") {
+		args = append(args, week)
+	}
+	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return 0, err
 	}

@@ -294,3 +294,60 @@ func copyFile(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// TestPurgeLateSale: the purge's one walk of sales clears a row's item
+// person by the sale's week and its record by when it was recorded. A late
+// sale of a purged week recorded after the cutoff loses its person key and
+// keeps its record; one recorded before loses both. Fails if the walk
+// clears either by the other's rule.
+func TestPurgeLateSale(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	code := seedOutlets(t, s, 1)[0]
+	mk := func(id string, sold, recorded time.Time) (publicmask.Sale, publicmask.IdemRecord) {
+		sl := publicmask.Sale{ID: id, Outlet: code, TxnID: "txn-" + id, SoldAt: sold, RecordedAt: recorded, Week: "2020-03-09", Quantity: 2,
+			Items: []publicmask.SaleItem{{Role: "buyer", Person: "p-" + id, BirthYear: 1980, Quantity: 2}}, Late: recorded.Sub(sold) > time.Hour}
+		return sl, publicmask.IdemRecord{Outlet: code, TxnID: sl.TxnID, BodyHash: "h-" + id, Response: []byte(`{"sale_id":"` + id + `"}`), CreatedAt: recorded}
+	}
+	kst := time.FixedZone("KST", 9*3600)
+	early, earlyRec := mk("early", time.Date(2020, 3, 12, 10, 0, 0, 0, kst), time.Date(2020, 3, 12, 10, 0, 1, 0, kst))
+	late, lateRec := mk("late", time.Date(2020, 3, 13, 10, 0, 0, 0, kst), time.Date(2020, 3, 16, 9, 0, 0, 0, kst))
+	for _, p := range []struct {
+		sl  publicmask.Sale
+		rec publicmask.IdemRecord
+	}{{early, earlyRec}, {late, lateRec}} {
+		if err := s.Write(ctx, func(tx publicmask.Tx) error {
+			if err := tx.PutIdempotency(p.rec); err != nil {
+				return err
+			}
+			return tx.InsertSale(&p.sl)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer func(n int) { purgeChunk = n }(purgeChunk)
+	purgeChunk = 1
+	if _, err := s.Purge(ctx, "2020-03-16"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(ctx, func(tx publicmask.Tx) error {
+		for _, id := range []string{"early", "late"} {
+			got, err := tx.Sale(id)
+			if err != nil {
+				return err
+			}
+			if len(got.Items) != 1 || got.Items[0].Person != "" {
+				t.Errorf("%s's items after the purge: %+v, want its person key cleared", id, got.Items)
+			}
+		}
+		if r, ok, err := tx.Idempotency(code, early.TxnID); err != nil || ok {
+			t.Errorf("early sale's record after the purge: %+v %v %v, want none", r, ok, err)
+		}
+		if r, ok, err := tx.Idempotency(code, late.TxnID); err != nil || !ok || string(r.Response) != string(lateRec.Response) || r.BodyHash != lateRec.BodyHash {
+			t.Errorf("late sale's record (recorded after the cutoff) after the purge: %+v %v %v, want it kept", r, ok, err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}

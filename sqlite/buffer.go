@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"math/bits"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/policy"
 )
 
 // A sale's rows (its idempotency record, persons' weeks, sale and items,
@@ -114,7 +116,9 @@ func (p *pending) addSale(s *publicmask.Sale) {
 		p.idem = p.idem[:n-1]
 	}
 	p.sales = append(p.sales, ps)
-	p.items += len(s.Items)
+	if len(s.Items) > 1 {
+		p.items += len(s.Items) - 1 // the first goes into the sale's row
+	}
 }
 
 // pendingSale is a sale and, when it carries it, its idempotency record.
@@ -177,6 +181,7 @@ func (p *pending) putOutlet(o publicmask.Outlet) {
 type multiSQL struct {
 	head string
 	cols int
+	row  string // one row of the VALUES list, when not cols placeholders
 	tail string
 	qs   [8]string // the statements by log2 of their rows (init)
 }
@@ -195,11 +200,17 @@ var (
 	// insert does not. Should a row exist after all, the insert fails and
 	// rolls the transaction back rather than overwrite it.
 	multiPWNew = multiSQL{head: `INSERT OR ROLLBACK INTO person_weeks (person, week, quantity, purchases, weekday_purchases, weekend_purchases) VALUES `, cols: 6}
-	multiSale  = multiSQL{head: `INSERT OR ROLLBACK INTO sales (id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict, late, shortfall, body_hash, response) VALUES `, cols: 13}
+	// A sale's first item goes into its row (migration 00016), the others
+	// into sale_items (multiItem).
+	multiSale = multiSQL{head: `INSERT OR ROLLBACK INTO sales (id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict, late, shortfall, body_hash, response, ` + saleItemCols + `) VALUES `, cols: 18}
 	// The same for a batch whose sales are all plain (pendingSale.plain):
 	// three arguments a sale fewer to bind. A batch is not split by kind:
 	// its sales' rowids keep their order (SalesSince reads by rowid).
-	multiSalePlain = multiSQL{head: `INSERT OR ROLLBACK INTO sales (id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, body_hash, response) VALUES `, cols: 10}
+	multiSalePlain = multiSQL{head: `INSERT OR ROLLBACK INTO sales (id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, body_hash, response, ` + saleItemCols + `) VALUES `, cols: 15}
+	// The same for a batch of plain sales whose one item each is a buyer
+	// (nearly every batch): the item's role and empty category are the
+	// statement's constants, two text arguments a sale fewer to bind.
+	multiSaleBuyer = multiSQL{head: multiSalePlain.head, cols: 13, row: `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '` + policy.RoleBuyer + `', ?, '', ?, ?)`}
 	multiItem      = multiSQL{head: `INSERT OR ROLLBACK INTO sale_items (sale_id, idx, role, person, category, birth_year, quantity) VALUES `, cols: 7}
 	// The outlets' stock columns: one look-up of the primary key per row
 	// of the VALUES list (a stock-only change of a held outlet, see
@@ -215,7 +226,7 @@ var (
 	// The change log's entries of the outlets multiOutlet changed (migration
 	// 00011: no trigger appends them).
 	multiChange = multiSQL{head: `INSERT OR REPLACE INTO outlet_changes (version, code) VALUES `, cols: 2}
-	multiTables = []*multiSQL{&multiIdem, &multiPW, &multiPWNew, &multiSale, &multiSalePlain, &multiItem, &multiOutlet, &multiChange, &multiIdemGet}
+	multiTables = []*multiSQL{&multiIdem, &multiPW, &multiPWNew, &multiSale, &multiSalePlain, &multiSaleBuyer, &multiItem, &multiOutlet, &multiChange, &multiIdemGet}
 )
 
 // query is m's statement for rows rows, a power of two up to maxMultiRows.
@@ -224,13 +235,21 @@ func (m *multiSQL) query(rows int) string {
 	if q := m.qs[i]; q != "" {
 		return q
 	}
-	return m.head + values(rows, m.cols) + m.tail
+	return m.head + m.values(rows) + m.tail
+}
+
+// values is the VALUES list of rows rows.
+func (m *multiSQL) values(rows int) string {
+	if m.row == "" {
+		return values(rows, m.cols)
+	}
+	return strings.TrimSuffix(strings.Repeat(m.row+", ", rows), ", ")
 }
 
 func init() {
 	for _, m := range multiTables {
 		for i, n := 0, 1; n <= maxMultiRows; i, n = i+1, n*2 {
-			m.qs[i] = m.head + values(n, m.cols) + m.tail
+			m.qs[i] = m.head + m.values(n) + m.tail
 		}
 	}
 }
@@ -328,15 +347,19 @@ func (t *tx) flush() (err error) {
 	// The hashes' bytes, all in one slab grown once: each row binds a
 	// piece of it.
 	bx.hashes = slices.Grow(bx.hashes[:0], sha256.Size*len(p.sales))
-	plain := true
+	plain, buyers := true, true
 	for i := range p.sales {
-		if s := &p.sales[i]; !s.plain() {
+		s := &p.sales[i]
+		if !s.plain() {
 			plain = false
 			break
 		}
+		buyers = buyers && len(s.Items) == 1 && s.Items[0].Role == policy.RoleBuyer && s.Items[0].Category == ""
 	}
 	m := &multiSale
-	if plain {
+	if plain && buyers {
+		m = &multiSaleBuyer
+	} else if plain {
 		m = &multiSalePlain
 	}
 	if _, err := t.writeMulti(m, len(p.sales), func(a []any, i int) []any {
@@ -348,7 +371,15 @@ func (t *tx) flush() (err error) {
 		if !plain {
 			a = append(a, s.Conflict, s.Late, int64(s.Shortfall))
 		}
-		return append(a, compactHash(s.hash, &bx.hashes), s.response)
+		a = append(a, compactHash(s.hash, &bx.hashes), s.response)
+		if len(s.Items) == 0 {
+			return append(a, nil, nil, nil, nil, nil)
+		}
+		it := &s.Items[0]
+		if m == &multiSaleBuyer {
+			return append(a, it.Person, bx.year.box(int64(it.BirthYear)), int64(it.Quantity))
+		}
+		return append(a, bx.role.box(it.Role), it.Person, bx.category.box(it.Category), bx.year.box(int64(it.BirthYear)), int64(it.Quantity))
 	}); err != nil {
 		return err
 	}
@@ -443,14 +474,18 @@ func (t *tx) writePWs(m *multiSQL, n int, at func(i int) int) error {
 	return err
 }
 
-// flushItems runs after the same flush's sales statement, which sets the
-// sale ids (bx.saleIDs) its rows bind.
+// flushItems writes the items after each sale's first (which its row
+// holds), keeping their index. It runs after the same flush's sales
+// statement, which sets the sale ids (bx.saleIDs) its rows bind.
 func (t *tx) flushItems() error {
 	p := &t.pend
+	if p.items == 0 {
+		return nil
+	}
 	type ref struct{ sale, item int }
 	refs := make([]ref, 0, p.items)
 	for si := range p.sales {
-		for ii := range p.sales[si].Items {
+		for ii := 1; ii < len(p.sales[si].Items); ii++ {
 			refs = append(refs, ref{si, ii})
 		}
 	}

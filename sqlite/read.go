@@ -167,8 +167,10 @@ func (s *Store) SalesSince(ctx context.Context, since time.Time, fn func(publicm
 
 func (v view) SalesSince(ctx context.Context, since time.Time, fn func(publicmask.Sale) error) error {
 	// One statement, sales joined to their items, as in package postgres:
-	// one pass, in insertion order (rowid), items in their order.
+	// one pass, in insertion order (rowid), items in their order: the
+	// row's own (migration 00016), then those of sale_items.
 	rows, err := v.q.QueryContext(ctx, `SELECT s.id, s.outlet, s.txn_id, s.sold_at, s.recorded_at, s.week, s.weekend, s.quantity, s.conflict, s.late, s.shortfall, s.cancelled_at,
+			s.item_role, s.item_person, s.item_category, s.item_birth_year, s.item_quantity,
 			i.role, i.person, i.category, i.birth_year, i.quantity
 		FROM sales s LEFT JOIN sale_items i ON i.sale_id = s.id
 		WHERE s.sold_at >= ? ORDER BY s.rowid, i.idx`, micro(since))
@@ -182,7 +184,9 @@ func (v view) SalesSince(ctx context.Context, since time.Time, fn func(publicmas
 		var soldAt, recordedAt int64
 		var cancelled, birthYear, itemQty sql.NullInt64
 		var role, person, category sql.NullString
+		var first rowItem
 		if err := rows.Scan(&sale.ID, &sale.Outlet, &sale.TxnID, &soldAt, &recordedAt, &sale.Week, &sale.Weekend, &sale.Quantity, &sale.Conflict, &sale.Late, &sale.Shortfall, &cancelled,
+			&first.role, &first.person, &first.category, &first.year, &first.qty,
 			&role, &person, &category, &birthYear, &itemQty); err != nil {
 			return fmt.Errorf("sqlite: sales: %w", err)
 		}
@@ -193,6 +197,7 @@ func (v view) SalesSince(ctx context.Context, since time.Time, fn func(publicmas
 				}
 			}
 			sale.SoldAt, sale.RecordedAt, sale.CancelledAt = fromMicro(soldAt), fromMicro(recordedAt), fromNullMicro(cancelled)
+			sale.Items = first.appendTo(nil)
 			cur = &sale
 		}
 		if role.Valid {
@@ -261,14 +266,14 @@ func (v view) OutletTotals(ctx context.Context) ([]publicmask.OutletTotals, erro
 
 // Conflicts lists late sales that broke a rule, newest first.
 func (s *Store) Conflicts(ctx context.Context, limit int) ([]publicmask.Sale, error) {
-	rows, err := s.reader.QueryContext(ctx, `SELECT `+saleCols+` FROM sales WHERE conflict <> '' ORDER BY sold_at DESC LIMIT ?`, limit)
+	rows, err := s.reader.QueryContext(ctx, `SELECT `+saleCols+`, `+saleItemCols+` FROM sales WHERE conflict <> '' ORDER BY sold_at DESC LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: conflicts: %w", err)
 	}
 	defer rows.Close()
 	var out []publicmask.Sale
 	for rows.Next() {
-		sale, err := scanSale(rows)
+		sale, err := scanSaleRow(rows)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: conflicts: %w", err)
 		}
@@ -283,9 +288,11 @@ func (s *Store) Conflicts(ctx context.Context, limit int) ([]publicmask.Sale, er
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: conflict items: %w", err)
 		}
-		if out[i].Items, err = scanItems(items); err != nil {
+		rest, err := scanItems(items) // after the row's item
+		if err != nil {
 			return nil, err
 		}
+		out[i].Items = append(out[i].Items, rest...)
 	}
 	return out, nil
 }
@@ -336,7 +343,8 @@ const micro7d = int64(publicmask.MaxLateWindow / time.Microsecond)
 var purgeChunk = 5000
 
 // Purge forgets who bought before week: person-week rows are deleted and
-// sale items lose their person key. Sales, quantities and birth years stay
+// sale items lose their person key, in sale_items and in the sales' rows
+// (migration 00016). Sales, quantities and birth years stay
 // for the aggregates. It works in chunks of purgeChunk rows, each its own
 // transaction; an interrupted purge is finished by the next one.
 func (s *Store) Purge(ctx context.Context, week string) (int, error) {
@@ -357,11 +365,18 @@ func (s *Store) Purge(ctx context.Context, week string) (int, error) {
 		{"idempotency", `DELETE FROM idempotency WHERE (outlet, txn_id) IN
 			(SELECT outlet, txn_id FROM idempotency WHERE created_at < ? LIMIT ?)`, micro(cutoff)},
 		// A sale's own record (migration 00006) goes by the same rule as
-		// the table's: recorded before the cutoff. Sales have no index on
-		// recorded_at (one would cost every sale a write); the chunks walk
-		// the table once, in rowid order, from where the last one ended.
-		{"sale records", `UPDATE sales SET body_hash = '', response = NULL WHERE rowid IN
-			(SELECT rowid FROM sales WHERE rowid > ?3 AND recorded_at < ?1 AND response IS NOT NULL ORDER BY rowid LIMIT ?2)
+		// the table's: recorded before the cutoff; and a sale's first item,
+		// in its row since 00016, loses its person key if its week is
+		// purged. Sales have no index on recorded_at (one would cost every
+		// sale a write): one step clears both, so that the chunks walk the
+		// table once, in rowid order, from where the last one ended.
+		{"sale records and row items", `UPDATE sales SET
+			item_person = iif(week < ?4, '', item_person),
+			body_hash = iif(recorded_at < ?1 AND response IS NOT NULL, '', body_hash),
+			response = iif(recorded_at < ?1, NULL, response) WHERE rowid IN
+			(SELECT rowid FROM sales WHERE rowid > ?3 AND
+			 ((recorded_at < ?1 AND response IS NOT NULL) OR (week < ?4 AND item_person <> ''))
+			 ORDER BY rowid LIMIT ?2)
 			RETURNING rowid`, micro(cutoff)},
 		// A delivery's own record (migration 00007): likewise, by at.
 		{"delivery records", `UPDATE deliveries SET body_hash = '', response = NULL, stock = NULL WHERE rowid IN
@@ -377,7 +392,7 @@ func (s *Store) Purge(ctx context.Context, week string) (int, error) {
 				return unavailable("purge", err)
 			}
 			defer tx.Rollback()
-			if got, err = purgeStep(ctx, tx, st.query, st.arg, &after[i]); err != nil {
+			if got, err = purgeStep(ctx, tx, st.query, st.arg, week, &after[i]); err != nil {
 				return fmt.Errorf("sqlite: purge %s: %w", st.what, err)
 			}
 			if err := tx.Commit(); err != nil {
@@ -394,8 +409,8 @@ func (s *Store) Purge(ctx context.Context, week string) (int, error) {
 }
 
 // purgeStep runs one chunk of a purge step and counts its rows; a step
-// that returns rowids moves *after to the last.
-func purgeStep(ctx context.Context, tx *sql.Tx, query string, arg any, after *int64) (int64, error) {
+// that returns rowids moves *after to the last, and may use week as ?4.
+func purgeStep(ctx context.Context, tx *sql.Tx, query string, arg any, week string, after *int64) (int64, error) {
 	if !strings.Contains(query, "RETURNING rowid") {
 		res, err := tx.ExecContext(ctx, query, arg, purgeChunk)
 		if err != nil {
@@ -403,7 +418,11 @@ func purgeStep(ctx context.Context, tx *sql.Tx, query string, arg any, after *in
 		}
 		return res.RowsAffected()
 	}
-	rows, err := tx.QueryContext(ctx, query, arg, purgeChunk, *after)
+	args := []any{arg, purgeChunk, *after}
+	if strings.Contains(query, "?4") {
+		args = append(args, week)
+	}
+	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return 0, err
 	}

@@ -48,7 +48,7 @@ func TestSalesMigrateWithoutForeignKeys(t *testing.T) {
 				}
 			}
 		}
-		for _, m := range []*multiSQL{&multiSale, &multiItem} {
+		for _, m := range []*multiSQL{&multiSale, &multiSalePlain, &multiSaleBuyer, &multiItem} {
 			for _, n := range []int{1, 2, maxMultiRows} {
 				ops := explainOps(t, s, m.query(n), n*m.cols, func(op string, _, _ int64) bool { return strings.HasPrefix(op, "Fk") })
 				if len(ops) > 0 {

@@ -342,8 +342,8 @@ const (
 	sqlRegistrySet = `UPDATE outlet_registry SET code = ?2, name = ?3, addr = ?4, type = ?5, lat = ?6, lng = ?7 WHERE id = ?1`
 	sqlRegistryAdd = `INSERT INTO outlet_registry (id, code, name, addr, type, lat, lng) VALUES (?, ?, ?, ?, ?, ?, ?)`
 	sqlOutletPut   = `INSERT INTO outlets (code, reg, stock, suspended, stock_at, updated_at, version, sold) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (code) DO UPDATE SET reg = excluded.reg, stock = excluded.stock, suspended = excluded.suspended, stock_at = excluded.stock_at, updated_at = excluded.updated_at, version = excluded.version, sold = excluded.sold`
-	sqlSaleLock    = `SELECT ` + saleCols + ` FROM sales WHERE id = ?`
-	sqlItemsGet    = `SELECT role, person, category, birth_year, quantity FROM sale_items WHERE sale_id = ? ORDER BY idx`
+	sqlSaleLock    = `SELECT ` + saleCols + `, ` + saleItemCols + ` FROM sales WHERE id = ?`
+	sqlItemsGet    = `SELECT role, person, category, birth_year, quantity FROM sale_items WHERE sale_id = ? ORDER BY idx` // after the row's item
 	sqlPWLock      = `SELECT quantity, purchases, weekday_purchases, weekend_purchases FROM person_weeks WHERE person = ? AND week = ?`
 	sqlSaleCancel  = `UPDATE sales SET cancelled_at = ? WHERE id = ? AND cancelled_at IS NULL`
 	sqlDeliveryPut = `INSERT INTO deliveries (id, outlet, txn_id, quantity, at) VALUES (?, ?, ?, ?, ?)`

@@ -57,7 +57,7 @@ func abortHalts(t *testing.T, s *Store, q string, args int) []string {
 // (REPLACE aborts on a NULL code), which writes appended pages.
 func TestSaleWritesWithoutStatementJournal(t *testing.T) {
 	s := openTest(t)
-	for _, m := range []*multiSQL{&multiIdem, &multiPWNew, &multiSale, &multiItem, &multiOutlet} {
+	for _, m := range []*multiSQL{&multiIdem, &multiPWNew, &multiSale, &multiSalePlain, &multiSaleBuyer, &multiItem, &multiOutlet} {
 		for _, n := range []int{1, 2, maxMultiRows} {
 			if h := abortHalts(t, s, m.query(n), n*m.cols); len(h) > 0 {
 				t.Errorf("%.40s… of %d rows aborts the statement alone: %v", m.head, n, h)

@@ -553,7 +553,7 @@ func (t *tx) Sale(id string) (publicmask.Sale, error) {
 	if err != nil {
 		return publicmask.Sale{}, err
 	}
-	s, err := scanSale(row)
+	s, err := scanSaleRow(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return s, publicmask.Errorf(publicmask.ENotFound, "sale %q not found", id)
 	}
@@ -654,6 +654,46 @@ func scanSale(r scanner) (publicmask.Sale, error) {
 	err := r.Scan(&s.ID, &s.Outlet, &s.TxnID, &soldAt, &recordedAt, &s.Week, &s.Weekend, &s.Quantity, &s.Conflict, &s.Late, &s.Shortfall, &cancelled)
 	s.SoldAt, s.RecordedAt, s.CancelledAt = fromMicro(soldAt), fromMicro(recordedAt), fromNullMicro(cancelled)
 	return s, err
+}
+
+// saleItemCols are a sale row's first item (migration 00016); item_role is
+// NULL when the row holds none (a sale recorded before 00016, whose items
+// are all in sale_items, or one without items). A sale's items are its
+// row's, then its sale_items rows by idx: the same list in either form.
+const saleItemCols = `item_role, item_person, item_category, item_birth_year, item_quantity`
+
+// rowItem is a sale row's item columns as scanned.
+type rowItem struct {
+	role, person, category sql.NullString
+	year, qty              sql.NullInt64
+}
+
+func (r *rowItem) dest() []any {
+	return []any{&r.role, &r.person, &r.category, &r.year, &r.qty}
+}
+
+// appendTo appends the row's item, if it holds one, to items.
+func (r *rowItem) appendTo(items []publicmask.SaleItem) []publicmask.SaleItem {
+	if !r.role.Valid {
+		return items
+	}
+	return append(items, publicmask.SaleItem{Role: r.role.String, Person: r.person.String, Category: r.category.String, BirthYear: int(r.year.Int64), Quantity: int(r.qty.Int64)})
+}
+
+// scanSaleRow scans saleCols and then saleItemCols: the sale with its
+// row's item, not yet those of sale_items.
+func scanSaleRow(r scanner) (publicmask.Sale, error) {
+	var s publicmask.Sale
+	var soldAt, recordedAt int64
+	var cancelled sql.NullInt64
+	var it rowItem
+	dest := append([]any{&s.ID, &s.Outlet, &s.TxnID, &soldAt, &recordedAt, &s.Week, &s.Weekend, &s.Quantity, &s.Conflict, &s.Late, &s.Shortfall, &cancelled}, it.dest()...)
+	if err := r.Scan(dest...); err != nil {
+		return s, err
+	}
+	s.SoldAt, s.RecordedAt, s.CancelledAt = fromMicro(soldAt), fromMicro(recordedAt), fromNullMicro(cancelled)
+	s.Items = it.appendTo(nil)
+	return s, nil
 }
 
 func scanItems(rows *sql.Rows) ([]publicmask.SaleItem, error) {

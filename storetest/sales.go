@@ -270,6 +270,9 @@ func testPurge(t *testing.T, s publicmask.Store) {
 	ctx := context.Background()
 	saveOutlets(t, s, "00000001")
 	old := sale("old", "00000001", t0, 2, "aaaa")
+	// A sale of several items: each item's person key goes, wherever a
+	// store keeps the first and the others.
+	multi := sale("multi", "00000001", t0.Add(time.Minute), 6, "bbbb", "cccc", "dddd")
 	cur := sale("cur", "00000001", t0.AddDate(0, 0, 21), 2, "aaaa")
 	cur.Week = "2020-03-30"
 	write(t, s, func(tx publicmask.Tx) error {
@@ -279,6 +282,9 @@ func testPurge(t *testing.T, s publicmask.Store) {
 			}
 		}
 		if err := tx.InsertSale(old); err != nil {
+			return err
+		}
+		if err := tx.InsertSale(multi); err != nil {
 			return err
 		}
 		return tx.InsertSale(cur)
@@ -295,15 +301,23 @@ func testPurge(t *testing.T, s publicmask.Store) {
 	if len(m) != 1 {
 		t.Fatal("current person week purged")
 	}
-	var persons []string
+	var persons, roles []string
 	var qty int
-	s.SalesSince(ctx, time.Time{}, func(x publicmask.Sale) error {
-		persons = append(persons, x.Items[0].Person)
+	if err := s.SalesSince(ctx, time.Time{}, func(x publicmask.Sale) error {
+		for _, it := range x.Items {
+			persons = append(persons, it.Person)
+			roles = append(roles, it.Role+"/"+it.Category)
+		}
 		qty += x.Quantity
 		return nil
-	})
-	if !slices.Equal(persons, []string{"", "aaaa"}) || qty != 4 {
-		t.Fatalf("after purge persons=%q qty=%d; want the old sale anonymised, quantities kept", persons, qty)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(persons, []string{"", "", "", "", "aaaa"}) || qty != 10 {
+		t.Fatalf("after purge persons=%q qty=%d; want the old sales' items anonymised, quantities kept", persons, qty)
+	}
+	if want := []string{"buyer/", "buyer/", "proxy/child", "proxy/child", "buyer/"}; !slices.Equal(roles, want) {
+		t.Fatalf("after purge items' roles/categories %q, want %q kept", roles, want)
 	}
 }
 

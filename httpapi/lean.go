@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"container/heap"
 	"context"
 	"fmt"
 	"io"
@@ -75,6 +76,11 @@ import (
 // goes away: as net/http's background read, a watch reads the connection
 // while a handler runs, but only once the handler has run leanWatchAfter
 // (a sale queued at admission or in the ledger), not for every request.
+// A request only stamps its start (one atomic store) and clears it; the
+// listener's sweep, every leanWatchEvery while it has connections, starts
+// the watch of each handler that has run leanWatchAfter-leanWatchEvery, so
+// by leanWatchAfter (as a timer per request did, without its Reset and
+// Stop a request).
 // So a sale whose counter hung up while it waited is withdrawn (admission
 // and the ledger skip a request whose context has ended), as with
 // net/http. A byte the watch reads (a pipelining client's next request)
@@ -97,6 +103,8 @@ const (
 	// going away starts (an extra goroutine and read, as net/http's
 	// background read for every request).
 	leanWatchAfter = 100 * time.Millisecond
+	// leanWatchEvery: the period of the sweep that starts the watches.
+	leanWatchEvery = 10 * time.Millisecond
 	// net/http's maxPostHandlerReadBytes does not apply: a lean request's
 	// body is in the buffer before the handler runs.
 )
@@ -123,9 +131,16 @@ type LeanListener struct {
 	once   sync.Once
 	done   chan struct{}
 
-	closing atomic.Bool
-	mu      sync.Mutex
-	conns   map[*leanConn]struct{}
+	closing  atomic.Bool
+	mu       sync.Mutex
+	conns    map[*leanConn]struct{}
+	sweeping bool // under mu: sweep runs (while conns is not empty)
+	// The connections' watch stamps, side by side so that a sweep reads
+	// a few cache lines, not one per connection (under mu but the stamps;
+	// chunks do not move, so a connection keeps a pointer to its stamp).
+	slots     []*[watchChunk]watchSlot
+	nslots    int      // the sweep's slots: the last in use and all before it
+	freeSlots slotHeap // free slots, the lowest taken first (some may be ≥ nslots: stale)
 
 	lean    atomic.Int64 // requests answered by the lean path
 	handovs atomic.Int64 // connections handed to net/http
@@ -196,7 +211,11 @@ func (l *LeanListener) acceptLoop() {
 			c.Close()
 			continue
 		}
-		l.conns[lc] = struct{}{}
+		l.addConn(lc)
+		if !l.sweeping {
+			l.sweeping = true
+			go l.sweep()
+		}
 		l.mu.Unlock()
 		go lc.serve()
 	}
@@ -275,10 +294,13 @@ type leanConn struct {
 	accepted time.Time
 	served   bool // a request was answered on the lean path
 
-	// The watch for the client going away (watch, stopWatch).
-	watchT    *time.Timer
-	watchMu   sync.Mutex
-	watchSt   int // watchOff, watchArmed or watchReading, under watchMu
+	// The watch for the client going away (armWatch, startWatch, watch,
+	// stopWatch). watchAt, the connection's stamp in l.slots: the running
+	// handler's start (leanStamp) while the watch is armed, 0 when off,
+	// watchTaken once the sweep started it.
+	watchAt   *atomic.Int64
+	slot      int        // watchAt's index in l.slots
+	watchMu   sync.Mutex // held by startWatch from its claim until the read deadline is cleared
 	watchDone chan struct{}
 	stopping  atomic.Bool // stopWatch interrupts the watch's read
 	gone      bool        // the watch's read failed: the client went away
@@ -315,7 +337,7 @@ func (lc *leanConn) serve() {
 		lc.buf = nil
 		leanBufs.Put(&buf)
 		lc.l.mu.Lock()
-		delete(lc.l.conns, lc)
+		lc.l.removeConn(lc)
 		lc.l.mu.Unlock()
 	}()
 	lc.buf = *leanBufs.Get().(*[]byte)
@@ -398,38 +420,141 @@ func (lc *leanConn) unpeek() {
 	lc.n++
 }
 
-const (
-	watchOff = iota
-	watchArmed
-	watchReading
-)
+// watchTaken in watchAt: the sweep has claimed the watch (startWatch).
+const watchTaken = -1
 
-// armWatch starts the timer of the watch for the client going away.
-func (lc *leanConn) armWatch() {
-	lc.watchMu.Lock()
-	lc.watchSt = watchArmed
-	lc.watchMu.Unlock()
-	if lc.watchT == nil {
-		lc.watchDone = make(chan struct{}, 1)
-		lc.watchT = time.AfterFunc(leanWatchAfter, lc.watch)
-	} else {
-		lc.watchT.Reset(leanWatchAfter)
+// leanEpoch is the origin of leanStamp.
+var leanEpoch = time.Now()
+
+// leanStamp is t as a positive count of nanoseconds (monotonic).
+func leanStamp(t time.Time) int64 { return int64(t.Sub(leanEpoch)) + 1 }
+
+// armWatch arms the watch for the client going away for a handler that
+// starts at start; the stamp it returns is stopWatch's.
+func (lc *leanConn) armWatch(start time.Time) int64 {
+	at := leanStamp(start)
+	lc.watchAt.Store(at)
+	return at
+}
+
+const watchChunk = 64
+
+// watchSlot is a connection's watch stamp and the connection (under
+// LeanListener.mu).
+type watchSlot struct {
+	at atomic.Int64
+	lc *leanConn
+}
+
+// addConn registers lc and gives it a watch stamp; under l.mu.
+func (l *LeanListener) addConn(lc *leanConn) {
+	l.conns[lc] = struct{}{}
+	i := l.nslots
+	if len(l.freeSlots) > 0 {
+		if m := heap.Pop(&l.freeSlots).(int); m < l.nslots {
+			i = m
+		} else {
+			l.freeSlots = l.freeSlots[:0] // all ≥ nslots: freed before a trim
+		}
+	}
+	if i == l.nslots {
+		if i == len(l.slots)*watchChunk {
+			l.slots = append(l.slots, new([watchChunk]watchSlot))
+		}
+		l.nslots++
+	}
+	ws := l.slotAt(i)
+	ws.lc = lc
+	lc.watchAt, lc.slot = &ws.at, i
+}
+
+// removeConn undoes addConn; under l.mu. The sweep's slots end at the last
+// one in use, so that a past peak of connections does not slow it.
+func (l *LeanListener) removeConn(lc *leanConn) {
+	delete(l.conns, lc)
+	ws := l.slotAt(lc.slot)
+	ws.at.Store(0) // a handler that never returned (runtime.Goexit) stays armed
+	ws.lc = nil
+	if lc.slot < l.nslots-1 {
+		heap.Push(&l.freeSlots, lc.slot)
+		return
+	}
+	for l.nslots > 0 && l.slotAt(l.nslots-1).lc == nil {
+		l.nslots--
 	}
 }
 
-// watch (the timer's goroutine, a handler still running) reads the
-// connection until the client sends a byte, goes away, or stopWatch
-// interrupts it; a client gone cancels the request's context.
-func (lc *leanConn) watch() {
-	lc.watchMu.Lock()
-	if lc.watchSt != watchArmed {
-		lc.watchMu.Unlock()
-		return // the handler has returned (a late timer)
+func (l *LeanListener) slotAt(i int) *watchSlot { return &l.slots[i/watchChunk][i%watchChunk] }
+
+// slotHeap is a min-heap of slot indexes (container/heap).
+type slotHeap []int
+
+func (h slotHeap) Len() int           { return len(h) }
+func (h slotHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h slotHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *slotHeap) Push(x any)        { *h = append(*h, x.(int)) }
+func (h *slotHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// sweep starts the watch of every handler that has run long enough, every
+// leanWatchEvery, while the listener has connections.
+func (l *LeanListener) sweep() {
+	t := time.NewTicker(leanWatchEvery)
+	defer t.Stop()
+	for range t.C {
+		if !l.sweepOnce(leanStamp(time.Now())) {
+			return
+		}
 	}
-	lc.watchSt = watchReading
-	// Under the lock, so that stopWatch's deadline in the past comes after.
+}
+
+// sweepOnce starts the watches due at now (a leanStamp); more: false when
+// the listener has no connection left, and the sweep ends (the next
+// connection starts another).
+func (l *LeanListener) sweepOnce(now int64) (more bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.conns) == 0 {
+		l.sweeping = false
+		return false
+	}
+	// Under l.mu: a slot's connection stays its own while its watch starts.
+	for c, chunk := range l.slots {
+		for i := range min(watchChunk, l.nslots-c*watchChunk) {
+			ws := &chunk[i]
+			if at := ws.at.Load(); at > 0 && now-at >= int64(leanWatchAfter-leanWatchEvery) {
+				ws.lc.startWatch(at)
+			}
+		}
+	}
+	return true
+}
+
+// startWatch starts the watch of the handler armed at at, unless it has
+// returned (stopWatch cleared at) or another has started since.
+func (lc *leanConn) startWatch(at int64) {
+	lc.watchMu.Lock()
+	if !lc.watchAt.CompareAndSwap(at, watchTaken) {
+		lc.watchMu.Unlock()
+		return
+	}
+	if lc.watchDone == nil {
+		lc.watchDone = make(chan struct{}, 1)
+	}
+	// Under watchMu, so that stopWatch's deadline in the past comes after.
 	lc.c.SetReadDeadline(time.Time{})
 	lc.watchMu.Unlock()
+	go lc.watch()
+}
+
+// watch (a handler still running) reads the connection until the client
+// sends a byte, goes away, or stopWatch interrupts it; a client gone
+// cancels the request's context.
+func (lc *leanConn) watch() {
 	n, err := lc.c.Read(lc.peek[:])
 	if n == 1 {
 		lc.peeked = true
@@ -440,23 +565,20 @@ func (lc *leanConn) watch() {
 	lc.watchDone <- struct{}{}
 }
 
-// stopWatch ends the watch once the handler has returned; true: the
-// client went away.
-func (lc *leanConn) stopWatch() (gone bool) {
-	lc.watchMu.Lock()
-	if lc.watchSt == watchArmed {
-		lc.watchSt = watchOff
-		lc.watchMu.Unlock()
-		lc.watchT.Stop()
-		return false
+// stopWatch ends the watch armed at at once the handler has returned;
+// true: the client went away.
+func (lc *leanConn) stopWatch(at int64) (gone bool) {
+	if lc.watchAt.CompareAndSwap(at, 0) {
+		return false // not started: the sweep will not start it now
 	}
+	// The sweep claimed it: once startWatch lets go of watchMu, the read
+	// deadline is cleared and the watch's read begins or has begun.
+	lc.watchMu.Lock()
 	lc.stopping.Store(true)
 	lc.c.SetReadDeadline(time.Unix(1, 0)) // interrupt the watch's read
 	lc.watchMu.Unlock()
 	<-lc.watchDone
-	lc.watchMu.Lock()
-	lc.watchSt = watchOff
-	lc.watchMu.Unlock()
+	lc.watchAt.Store(0)
 	lc.stopping.Store(false)
 	lc.c.SetReadDeadline(time.Time{})
 	lc.rdl = time.Time{}
@@ -775,7 +897,7 @@ func (lc *leanConn) handle() (keep bool) {
 	lc.ctx.ri = nil     // requestID sets this request's
 	start := time.Now() // net/http's write timeout counts from the request's read
 	done := false
-	lc.armWatch()
+	at := lc.armWatch(start)
 	func() {
 		defer func() {
 			if p := recover(); p != nil {
@@ -788,7 +910,7 @@ func (lc *leanConn) handle() (keep bool) {
 		}()
 		lc.l.h.ServeHTTP(w, lc.req)
 	}()
-	gone := lc.stopWatch()
+	gone := lc.stopWatch(at)
 	if !done {
 		w.release()  // send's done, if it ran: the held bytes are no longer held
 		return false // as net/http: nothing of a panicked answer is sent

@@ -7,9 +7,13 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/publicmask/publicmask/internal/testenv"
 )
 
 // TestLeanWatchNoticesClientGone: a client that hangs up while its sale
@@ -282,4 +286,52 @@ func TestLeanWatchSlots(t *testing.T) {
 	if lc.stopWatch(at) {
 		t.Fatal("stopWatch: client gone")
 	}
+}
+
+// BenchmarkSaleLeanConns is BenchmarkSaleLean with 64 connections, each a
+// client's goroutine's: the watch's per-request cost when many handlers run
+// (a timer per connection in the Ps' heaps, or the sweep's stamps).
+func BenchmarkSaleLeanConns(b *testing.B) {
+	led, tok := saleEnv(b)
+	srv := newServer(Config{Logger: benchLogger()}, led)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 2 * time.Minute, IdleTimeout: 90 * time.Second, MaxHeaderBytes: 64 << 10}
+	go hs.Serve(srv.LeanListener(ln, hs))
+	b.Cleanup(func() { hs.Close() })
+	body := `{"txn_id":"t-0000000001","buyer":"` + testenv.ID("830101", '1', 1) + `","quantity":2}`
+	req := "POST /api/v2/outlet/sales HTTP/1.1\r\nHost: " + ln.Addr().String() +
+		"\r\nUser-Agent: publicmask-rush\r\nAuthorization: Bearer " + tok +
+		"\r\nContent-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
+	const conns = 64
+	clients := make([]*saleBench, conns)
+	for i := range clients {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { c.Close() })
+		clients[i] = &saleBench{conn: c, br: bufio.NewReaderSize(c, 8<<10), req: []byte(req)}
+		for range 10 {
+			if st, err := clients[i].do(); err != nil || st != http.StatusCreated {
+				b.Fatalf("status %d, %v", st, err)
+			}
+		}
+	}
+	var next atomic.Int64
+	b.SetParallelism(conns / runtime.GOMAXPROCS(0))
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		sb := clients[int(next.Add(1)-1)%conns]
+		for pb.Next() {
+			if st, err := sb.do(); err != nil || st != http.StatusCreated {
+				b.Errorf("status %d, %v", st, err)
+				return
+			}
+		}
+	})
 }

@@ -191,7 +191,7 @@ func TestLeanWatchStopRace(t *testing.T) {
 		if lc.peeked {
 			t.Fatalf("iteration %d: the watch read a byte no one sent", i)
 		}
-		if lc.watchDone != nil && len(lc.watchDone) != 0 {
+		if len(lc.watchDone) != 0 {
 			t.Fatalf("iteration %d: a watch's end not taken", i)
 		}
 		// No watch left reading: a byte the client sends now is this

@@ -76,11 +76,13 @@ import (
 // goes away: as net/http's background read, a watch reads the connection
 // while a handler runs, but only once the handler has run leanWatchAfter
 // (a sale queued at admission or in the ledger), not for every request.
-// A request only stamps its start (one atomic store) and clears it; the
-// listener's sweep, every leanWatchEvery while it has connections, starts
-// the watch of each handler that has run leanWatchAfter-leanWatchEvery, so
-// by leanWatchAfter (as a timer per request did, without its Reset and
-// Stop a request).
+// A request only stamps its start (one atomic store) and clears it, and
+// reads a flag that the listener's sweep runs; the sweep, every
+// leanWatchEvery while handlers run (it ends after leanSweepIdle ticks
+// with none, and the next request starts it again), starts the watch of
+// each handler that has run leanWatchAfter-leanWatchEvery, so by
+// leanWatchAfter (as a timer per request did, without its Reset and Stop
+// a request).
 // So a sale whose counter hung up while it waited is withdrawn (admission
 // and the ledger skip a request whose context has ended), as with
 // net/http. A byte the watch reads (a pipelining client's next request)
@@ -134,13 +136,27 @@ type LeanListener struct {
 	closing  atomic.Bool
 	mu       sync.Mutex
 	conns    map[*leanConn]struct{}
-	sweeping bool // under mu: sweep runs (while conns is not empty)
+	sweeping bool // under mu: sweep runs (while a handler has run lately)
+	idle     int  // under mu: the sweep's ticks in a row with no handler armed
+	due      []*leanConn
+	dueAt    []int64
 	// The connections' watch stamps, side by side so that a sweep reads
 	// a few cache lines, not one per connection (under mu but the stamps;
 	// chunks do not move, so a connection keeps a pointer to its stamp).
 	slots     []*[watchChunk]watchSlot
 	nslots    int      // the sweep's slots: the last in use and all before it
 	freeSlots slotHeap // free slots, the lowest taken first (some may be ≥ nslots: stale)
+
+	// Read by every request, written seldom: a cache line of their own,
+	// not the counters' below, which every request writes.
+	_ [64]byte
+	// sweepOn: sweeping, for the request path to read without mu (it
+	// takes mu only to start the sweep again); stored under mu.
+	sweepOn atomic.Bool
+	// moveAbove: a connection in this slot or above moves to a lower free
+	// one at its next request (relocate); stored under mu.
+	moveAbove atomic.Int64
+	_         [64]byte
 
 	lean    atomic.Int64 // requests answered by the lean path
 	handovs atomic.Int64 // connections handed to net/http
@@ -212,10 +228,6 @@ func (l *LeanListener) acceptLoop() {
 			continue
 		}
 		l.addConn(lc)
-		if !l.sweeping {
-			l.sweeping = true
-			go l.sweep()
-		}
 		l.mu.Unlock()
 		go lc.serve()
 	}
@@ -440,22 +452,41 @@ func (lc *leanConn) armWatch(start time.Time) int64 {
 const watchChunk = 64
 
 // watchSlot is a connection's watch stamp and the connection (under
-// LeanListener.mu).
+// LeanListener.mu), a cache line each: a request writes its stamp twice,
+// and a line shared with other connections' stamps would bounce between
+// their handlers' cores.
 type watchSlot struct {
 	at atomic.Int64
 	lc *leanConn
+	_  [64 - 16]byte
 }
+
+// leanSweepIdle: the sweep ends after this many ticks in a row with no
+// handler armed (an idle keep-alive connection does not keep it ticking);
+// the next request starts it again (wakeSweep).
+const leanSweepIdle = 5
 
 // addConn registers lc and gives it a watch stamp; under l.mu.
 func (l *LeanListener) addConn(lc *leanConn) {
 	l.conns[lc] = struct{}{}
+	l.takeSlot(lc, l.nslots)
+	l.setMoveAbove()
+}
+
+// takeSlot gives lc the lowest free slot below limit, or a new one at the
+// end when limit is nslots and none is free; false: none below limit
+// (lc keeps its slot). Under l.mu.
+func (l *LeanListener) takeSlot(lc *leanConn, limit int) bool {
 	i := l.nslots
 	if len(l.freeSlots) > 0 {
-		if m := heap.Pop(&l.freeSlots).(int); m < l.nslots {
-			i = m
-		} else {
+		if m := l.freeSlots[0]; m >= l.nslots {
 			l.freeSlots = l.freeSlots[:0] // all ≥ nslots: freed before a trim
+		} else if m < limit {
+			i = heap.Pop(&l.freeSlots).(int)
 		}
+	}
+	if i >= limit && limit < l.nslots {
+		return false
 	}
 	if i == l.nslots {
 		if i == len(l.slots)*watchChunk {
@@ -465,23 +496,81 @@ func (l *LeanListener) addConn(lc *leanConn) {
 	}
 	ws := l.slotAt(i)
 	ws.lc = lc
+	lc.watchMu.Lock() // startWatch reads watchAt under watchMu
 	lc.watchAt, lc.slot = &ws.at, i
+	lc.watchMu.Unlock()
+	return true
 }
 
-// removeConn undoes addConn; under l.mu. The sweep's slots end at the last
-// one in use, so that a past peak of connections does not slow it.
-func (l *LeanListener) removeConn(lc *leanConn) {
-	delete(l.conns, lc)
-	ws := l.slotAt(lc.slot)
+// freeSlot frees slot i; under l.mu. The sweep's slots end at the last one
+// in use.
+func (l *LeanListener) freeSlot(i int) {
+	ws := l.slotAt(i)
 	ws.at.Store(0) // a handler that never returned (runtime.Goexit) stays armed
 	ws.lc = nil
-	if lc.slot < l.nslots-1 {
-		heap.Push(&l.freeSlots, lc.slot)
+	if i < l.nslots-1 {
+		heap.Push(&l.freeSlots, i)
 		return
 	}
 	for l.nslots > 0 && l.slotAt(l.nslots-1).lc == nil {
 		l.nslots--
 	}
+}
+
+// setMoveAbove sets the slot from which a connection moves down; under
+// l.mu. Twice the live connections (and a chunk): a sweep scans at most
+// that many slots but for connections that have not sent a request since
+// (idle ones, until they do or close).
+func (l *LeanListener) setMoveAbove() {
+	l.moveAbove.Store(int64(max(watchChunk, 2*len(l.conns))))
+}
+
+// removeConn undoes addConn; under l.mu.
+func (l *LeanListener) removeConn(lc *leanConn) {
+	delete(l.conns, lc)
+	l.freeSlot(lc.slot)
+	lc.watchMu.Lock() // a due watch collected by a sweep starts nothing now
+	lc.watchAt = nil
+	lc.watchMu.Unlock()
+	l.setMoveAbove()
+}
+
+// relocate moves lc (no handler armed) to the lowest free slot if that is
+// below its own, so that a past peak of connections does not stay in
+// every sweep; the request path calls it only when lc.slot ≥ moveAbove.
+func (l *LeanListener) relocate(lc *leanConn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	old := lc.slot
+	if l.takeSlot(lc, old) {
+		l.freeSlot(old)
+	}
+}
+
+// keepSlotLow moves lc's watch stamp down (relocate) if its slot is far
+// above the live connections; one atomic load a request otherwise.
+func (lc *leanConn) keepSlotLow() {
+	if int64(lc.slot) >= lc.l.moveAbove.Load() {
+		lc.l.relocate(lc)
+	}
+}
+
+// wakeSweep starts the sweep if it has ended; the request path calls it
+// after arming its watch. sweepOn is read without l.mu: the sweep stores
+// false, then looks at the stamps again (sweepOnce), while a request
+// stores its stamp, then loads sweepOn, so one of the two sees the other.
+func (l *LeanListener) wakeSweep() {
+	if l.sweepOn.Load() {
+		return
+	}
+	l.mu.Lock()
+	if !l.sweeping {
+		l.sweeping = true
+		l.idle = 0
+		l.sweepOn.Store(true)
+		go l.sweep()
+	}
+	l.mu.Unlock()
 }
 
 func (l *LeanListener) slotAt(i int) *watchSlot { return &l.slots[i/watchChunk][i%watchChunk] }
@@ -501,7 +590,7 @@ func (h *slotHeap) Pop() any {
 }
 
 // sweep starts the watch of every handler that has run long enough, every
-// leanWatchEvery, while the listener has connections.
+// leanWatchEvery, while handlers run.
 func (l *LeanListener) sweep() {
 	t := time.NewTicker(leanWatchEvery)
 	defer t.Stop()
@@ -513,32 +602,70 @@ func (l *LeanListener) sweep() {
 }
 
 // sweepOnce starts the watches due at now (a leanStamp); more: false when
-// the listener has no connection left, and the sweep ends (the next
-// connection starts another).
+// the sweep ends — the listener has no connection left, or no handler has
+// been armed for leanSweepIdle sweeps (the next request starts another).
 func (l *LeanListener) sweepOnce(now int64) (more bool) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if len(l.conns) == 0 {
 		l.sweeping = false
+		l.sweepOn.Store(false)
+		l.mu.Unlock()
 		return false
 	}
-	// Under l.mu: a slot's connection stays its own while its watch starts.
+	due, dueAt := l.due[:0], l.dueAt[:0]
+	armed := false
 	for c, chunk := range l.slots {
 		for i := range min(watchChunk, l.nslots-c*watchChunk) {
 			ws := &chunk[i]
-			if at := ws.at.Load(); at > 0 && now-at >= int64(leanWatchAfter-leanWatchEvery) {
-				ws.lc.startWatch(at)
+			if at := ws.at.Load(); at > 0 {
+				armed = true
+				if now-at >= int64(leanWatchAfter-leanWatchEvery) {
+					due, dueAt = append(due, ws.lc), append(dueAt, at)
+				}
 			}
 		}
 	}
-	return true
+	l.idle++
+	if armed {
+		l.idle = 0
+	} else if l.idle >= leanSweepIdle {
+		l.sweepOn.Store(false)
+		// A request that armed after the scan and saw sweepOn still true
+		// did not start a sweep: look again, after the store.
+		for i := range l.nslots {
+			if l.slotAt(i).at.Load() > 0 {
+				armed = true
+				break
+			}
+		}
+		if armed {
+			l.idle = 0
+			l.sweepOn.Store(true)
+		} else {
+			l.sweeping = false
+		}
+	}
+	more = l.sweeping
+	l.due, l.dueAt = due, dueAt
+	l.mu.Unlock()
+	// Outside l.mu: accepts, closes and other connections' relocations do
+	// not wait for the watches' starts. startWatch's claim (the CAS on the
+	// exact stamp, under the connection's watchMu) starts nothing for a
+	// handler that has returned, a connection closed or moved meanwhile
+	// (removeConn clears watchAt; a moved one's stamp is its own).
+	for i, lc := range due {
+		lc.startWatch(dueAt[i])
+		due[i] = nil
+	}
+	return more
 }
 
 // startWatch starts the watch of the handler armed at at, unless it has
-// returned (stopWatch cleared at) or another has started since.
+// returned (stopWatch cleared at), another has started since, or the
+// connection is closed.
 func (lc *leanConn) startWatch(at int64) {
 	lc.watchMu.Lock()
-	if !lc.watchAt.CompareAndSwap(at, watchTaken) {
+	if lc.watchAt == nil || !lc.watchAt.CompareAndSwap(at, watchTaken) {
 		lc.watchMu.Unlock()
 		return
 	}
@@ -897,7 +1024,9 @@ func (lc *leanConn) handle() (keep bool) {
 	lc.ctx.ri = nil     // requestID sets this request's
 	start := time.Now() // net/http's write timeout counts from the request's read
 	done := false
+	lc.keepSlotLow()
 	at := lc.armWatch(start)
+	lc.l.wakeSweep()
 	func() {
 		defer func() {
 			if p := recover(); p != nil {

@@ -9,9 +9,11 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/publicmask/publicmask/internal/testenv"
 )
@@ -101,6 +103,8 @@ func TestLeanWatchSweepThreshold(t *testing.T) {
 	lc := &leanConn{l: l, c: a}
 	_, lc.cancel = context.WithCancel(context.Background())
 	l.addConn(lc)
+	l.sweeping = true // as wakeSweep leaves it for the sweep's goroutine
+	l.sweepOn.Store(true)
 	at := lc.armWatch(time.Now())
 	threshold := int64(leanWatchAfter - leanWatchEvery)
 	if more := l.sweepOnce(at + threshold - 1); !more || lc.watchAt.Load() != at {
@@ -120,9 +124,182 @@ func TestLeanWatchSweepThreshold(t *testing.T) {
 	if st := lc.watchAt.Load(); st != 0 {
 		t.Fatalf("watch state %d after a sweep with nothing armed", st)
 	}
+	// While handlers are armed the sweep goes on; with none armed it ends
+	// at its leanSweepIdle-th sweep.
+	l.idle = 0
+	at = lc.armWatch(time.Now())
+	for i := range 3 * leanSweepIdle {
+		if more := l.sweepOnce(at); !more || !l.sweeping || !l.sweepOn.Load() {
+			t.Fatalf("sweep %d: the sweep ends (more %v, sweeping %v, flag %v) with a handler armed", i, more, l.sweeping, l.sweepOn.Load())
+		}
+	}
+	lc.stopWatch(at)
+	for i := 1; i <= leanSweepIdle; i++ {
+		more := l.sweepOnce(at)
+		if last := i == leanSweepIdle; more == last || l.sweeping == last || l.sweepOn.Load() == last {
+			t.Fatalf("idle sweep %d of %d: more %v, sweeping %v, flag %v", i, leanSweepIdle, more, l.sweeping, l.sweepOn.Load())
+		}
+	}
+	// With no connection left it ends at once.
+	l.sweeping = true
+	l.sweepOn.Store(true)
 	l.removeConn(lc)
-	if more := l.sweepOnce(at); more || l.sweeping {
-		t.Fatal("the sweep goes on without connections")
+	if more := l.sweepOnce(at); more || l.sweeping || l.sweepOn.Load() {
+		t.Fatalf("the sweep goes on without connections: more %v, sweeping %v, flag %v", more, l.sweeping, l.sweepOn.Load())
+	}
+}
+
+// TestLeanWatchSweepEndsWhenIdle: a keep-alive connection with no handler
+// running does not keep the sweep ticking; the next request starts it
+// again, and its client's hang-up is noticed.
+func TestLeanWatchSweepEndsWhenIdle(t *testing.T) {
+	p := newLeanPair(t, nil)
+	orig := p.ll.h
+	cancelled := make(chan bool, 1)
+	p.ll.h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Slow") != "" {
+			select {
+			case <-r.Context().Done():
+				cancelled <- true
+			case <-time.After(5 * time.Second):
+				cancelled <- false
+			}
+		}
+		orig.ServeHTTP(w, r)
+	})
+	c, err := net.Dial("tcp", p.lean)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	exchangeOne(t, c, br, p.saleRequest(), http.StatusCreated)
+	waitSweep := func(want bool) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			p.ll.mu.Lock()
+			sweeping, n := p.ll.sweeping, len(p.ll.conns)
+			p.ll.mu.Unlock()
+			if sweeping == want && n == 1 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("connections %d (want 1), sweep running %v (want %v)", n, sweeping, want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitSweep(false) // the connection open and idle
+	slow := "POST /api/v2/outlet/sales HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\nAuthorization: Bearer " + p.tok +
+		"\r\nContent-Length: " + strconv.Itoa(len(p.body)) + "\r\n\r\n" + p.body
+	io.WriteString(c, slow)
+	waitSweep(true)
+	c.Close()
+	if !<-cancelled {
+		t.Fatal("after the sweep ended on an idle connection, a client gone was not noticed")
+	}
+}
+
+// TestLeanWatchSlotsFollowLiveConns: after a peak of connections, the one
+// left in the last slot moves down at its next request, so the sweep scans
+// a few slots, not the peak's; its watch is still started.
+func TestLeanWatchSlotsFollowLiveConns(t *testing.T) {
+	l := &LeanListener{conns: map[*leanConn]struct{}{}}
+	const peak = 10_000
+	var lcs []*leanConn
+	for range peak {
+		lc := &leanConn{l: l}
+		l.addConn(lc)
+		lcs = append(lcs, lc)
+	}
+	for _, lc := range lcs[:peak-1] {
+		l.removeConn(lc)
+	}
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	lc := lcs[peak-1]
+	lc.c = a
+	_, lc.cancel = context.WithCancel(context.Background())
+	lc.keepSlotLow() // the request path's, before arming
+	if l.nslots > watchChunk || lc.slot != 0 {
+		t.Fatalf("1 live connection in slot %d, but the sweep scans %d slots", lc.slot, l.nslots)
+	}
+	at := lc.armWatch(time.Now())
+	l.sweepOnce(at + int64(leanWatchAfter))
+	if lc.watchAt.Load() != watchTaken {
+		t.Fatal("the watch of a moved connection was not started")
+	}
+	if lc.stopWatch(at) {
+		t.Fatal("stopWatch: client gone")
+	}
+	// A connection in a low slot stays (no lock taken).
+	lc2 := &leanConn{l: l}
+	l.addConn(lc2)
+	lc2.keepSlotLow()
+	if lc2.slot != 1 || l.nslots != 2 {
+		t.Fatalf("second connection in slot %d, %d slots", lc2.slot, l.nslots)
+	}
+}
+
+// TestLeanWatchStartsOutsideListenerLock: a watch whose start is slow (its
+// connection's SetReadDeadline) does not hold the listener's lock, which
+// accepts and closes take.
+func TestLeanWatchStartsOutsideListenerLock(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	sc := &slowDeadlineConn{Conn: a, entered: make(chan struct{}), release: make(chan struct{})}
+	l := &LeanListener{conns: map[*leanConn]struct{}{}}
+	lc := &leanConn{l: l, c: sc}
+	ctx, cancel := context.WithCancel(context.Background())
+	lc.cancel = cancel
+	l.addConn(lc)
+	at := lc.armWatch(time.Now())
+	swept := make(chan struct{})
+	go func() {
+		l.sweepOnce(at + int64(leanWatchAfter))
+		close(swept)
+	}()
+	<-sc.entered
+	free := l.mu.TryLock()
+	if free {
+		l.mu.Unlock()
+	}
+	close(sc.release)
+	<-swept
+	if !free {
+		t.Fatal("the listener's lock held while a watch starts")
+	}
+	if lc.watchAt.Load() != watchTaken {
+		t.Fatal("the watch was not started")
+	}
+	if lc.stopWatch(at) || ctx.Err() != nil {
+		t.Fatal("the client taken for gone")
+	}
+}
+
+// slowDeadlineConn's first SetReadDeadline waits for release.
+type slowDeadlineConn struct {
+	net.Conn
+	once             sync.Once
+	entered, release chan struct{}
+}
+
+func (c *slowDeadlineConn) SetReadDeadline(t time.Time) error {
+	c.once.Do(func() {
+		close(c.entered)
+		<-c.release
+	})
+	return c.Conn.SetReadDeadline(t)
+}
+
+// TestLeanWatchSlotIsACacheLine: a connection's stamp, written twice a
+// request, shares its cache line with no other connection's.
+func TestLeanWatchSlotIsACacheLine(t *testing.T) {
+	if s := unsafe.Sizeof(watchSlot{}); s != 64 {
+		t.Fatalf("a watch slot is %d bytes, want 64", s)
 	}
 }
 
@@ -231,9 +408,9 @@ func BenchmarkLeanSweep(b *testing.B) {
 	}
 }
 
-// TestLeanWatchSlots: connections come and go in random order; each has a
-// stamp of its own, the sweep's slots end at the last one in use (a past
-// peak does not stay in every sweep), and a slot used again is swept.
+// TestLeanWatchSlots: connections come, go and send requests (keepSlotLow)
+// in random order; each has a stamp of its own, the sweep's slots end at
+// the last one in use, and a slot used again is swept.
 func TestLeanWatchSlots(t *testing.T) {
 	l := &LeanListener{conns: map[*leanConn]struct{}{}}
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -254,7 +431,14 @@ func TestLeanWatchSlots(t *testing.T) {
 		}
 	}
 	for step := range 5000 {
-		if len(live) > 0 && (rng.IntN(2) == 0 || len(live) > 300) {
+		if len(live) > 0 && rng.IntN(4) == 0 {
+			// A request: a connection far above the live ones moves down.
+			lc := live[rng.IntN(len(live))]
+			lc.keepSlotLow()
+			if int64(lc.slot) >= l.moveAbove.Load() && len(l.freeSlots) > 0 && l.freeSlots[0] < lc.slot {
+				t.Fatalf("step %d: slot %d, a lower one free (%d), above %d", step, lc.slot, l.freeSlots[0], l.moveAbove.Load())
+			}
+		} else if len(live) > 0 && (rng.IntN(2) == 0 || len(live) > 300) {
 			j := rng.IntN(len(live))
 			l.removeConn(live[j])
 			live[j] = live[len(live)-1]
@@ -288,9 +472,10 @@ func TestLeanWatchSlots(t *testing.T) {
 	}
 }
 
-// BenchmarkSaleLeanConns is BenchmarkSaleLean with 64 connections, each a
-// client's goroutine's: the watch's per-request cost when many handlers run
-// (a timer per connection in the Ps' heaps, or the sweep's stamps).
+// BenchmarkSaleLeanConns is BenchmarkSaleLean with 64 connections (or the
+// next multiple of GOMAXPROCS), each a client's goroutine's: the watch's
+// per-request cost when many handlers run (a timer per connection in the
+// Ps' heaps, or the sweep's stamps).
 func BenchmarkSaleLeanConns(b *testing.B) {
 	led, tok := saleEnv(b)
 	srv := newServer(Config{Logger: benchLogger()}, led)
@@ -306,7 +491,11 @@ func BenchmarkSaleLeanConns(b *testing.B) {
 	req := "POST /api/v2/outlet/sales HTTP/1.1\r\nHost: " + ln.Addr().String() +
 		"\r\nUser-Agent: publicmask-rush\r\nAuthorization: Bearer " + tok +
 		"\r\nContent-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
-	const conns = 64
+	// At least 64 connections, one a client goroutine: RunParallel runs
+	// parallelism × GOMAXPROCS goroutines.
+	procs := runtime.GOMAXPROCS(0)
+	par := max(1, (64+procs-1)/procs)
+	conns := par * procs
 	clients := make([]*saleBench, conns)
 	for i := range clients {
 		c, err := net.Dial("tcp", ln.Addr().String())
@@ -322,11 +511,11 @@ func BenchmarkSaleLeanConns(b *testing.B) {
 		}
 	}
 	var next atomic.Int64
-	b.SetParallelism(conns / runtime.GOMAXPROCS(0))
+	b.SetParallelism(par)
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
-		sb := clients[int(next.Add(1)-1)%conns]
+		sb := clients[next.Add(1)-1] // its own: RunParallel starts conns goroutines
 		for pb.Next() {
 			if st, err := sb.do(); err != nil || st != http.StatusCreated {
 				b.Errorf("status %d, %v", st, err)
@@ -334,4 +523,64 @@ func BenchmarkSaleLeanConns(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestLeanWatchNoStolenBytes: handlers that return around the sweep's
+// threshold on many connections, each client sending its next request the
+// moment it has the answer: a watch left reading after its handler
+// returned would take the next request's first byte (a hand-over to
+// net/http) or lose it (a bad request). (The review's test.)
+func TestLeanWatchNoStolenBytes(t *testing.T) {
+	p := newLeanPair(t, nil)
+	orig := p.ll.h
+	p.ll.h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d := r.Header.Get("X-Sleep"); d != "" {
+			n, _ := strconv.Atoi(d)
+			time.Sleep(time.Duration(n) * time.Microsecond)
+		}
+		orig.ServeHTTP(w, r)
+	})
+	conns, per := 24, 40
+	if testing.Short() {
+		per = 10
+	}
+	var wg sync.WaitGroup
+	for i := range conns {
+		wg.Go(func() {
+			c, err := net.Dial("tcp", p.lean)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			br := bufio.NewReader(c)
+			rng := rand.New(rand.NewPCG(uint64(i), 9))
+			for range per {
+				us := int(leanWatchAfter-leanWatchEvery-5*time.Millisecond)/1000 + rng.IntN(20000) // 85–105 ms
+				req := "POST /api/v2/outlet/sales HTTP/1.1\r\nHost: x\r\nX-Sleep: " + strconv.Itoa(us) +
+					"\r\nAuthorization: Bearer " + p.tok + "\r\nContent-Length: " + strconv.Itoa(len(p.body)) + "\r\n\r\n" + p.body
+				if _, err := io.WriteString(c, req); err != nil {
+					t.Error(err)
+					return
+				}
+				c.SetReadDeadline(time.Now().Add(10 * time.Second))
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode/100 != 2 {
+					t.Errorf("status %d", resp.StatusCode)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	lean, h := p.ll.Counts()
+	if h != 0 || lean != int64(conns*per) {
+		t.Errorf("lean %d (want %d), handed over %d (want 0): a watch read the next request", lean, conns*per, h)
+	}
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"container/heap"
 	"context"
 	"fmt"
 	"io"
@@ -75,6 +76,13 @@ import (
 // goes away: as net/http's background read, a watch reads the connection
 // while a handler runs, but only once the handler has run leanWatchAfter
 // (a sale queued at admission or in the ledger), not for every request.
+// A request only stamps its start (one atomic store) and clears it, and
+// reads a flag that the listener's sweep runs; the sweep, every
+// leanWatchEvery while handlers run (it ends after leanSweepIdle ticks
+// with none, and the next request starts it again), starts the watch of
+// each handler that has run leanWatchAfter-leanWatchEvery, so by
+// leanWatchAfter (as a timer per request did, without its Reset and Stop
+// a request).
 // So a sale whose counter hung up while it waited is withdrawn (admission
 // and the ledger skip a request whose context has ended), as with
 // net/http. A byte the watch reads (a pipelining client's next request)
@@ -97,6 +105,8 @@ const (
 	// going away starts (an extra goroutine and read, as net/http's
 	// background read for every request).
 	leanWatchAfter = 100 * time.Millisecond
+	// leanWatchEvery: the period of the sweep that starts the watches.
+	leanWatchEvery = 10 * time.Millisecond
 	// net/http's maxPostHandlerReadBytes does not apply: a lean request's
 	// body is in the buffer before the handler runs.
 )
@@ -123,9 +133,30 @@ type LeanListener struct {
 	once   sync.Once
 	done   chan struct{}
 
-	closing atomic.Bool
-	mu      sync.Mutex
-	conns   map[*leanConn]struct{}
+	closing  atomic.Bool
+	mu       sync.Mutex
+	conns    map[*leanConn]struct{}
+	sweeping bool // under mu: sweep runs (while a handler has run lately)
+	idle     int  // under mu: the sweep's ticks in a row with no handler armed
+	due      []*leanConn
+	dueAt    []int64
+	// The connections' watch stamps, side by side so that a sweep reads
+	// a few cache lines, not one per connection (under mu but the stamps;
+	// chunks do not move, so a connection keeps a pointer to its stamp).
+	slots     []*[watchChunk]watchSlot
+	nslots    int      // the sweep's slots: the last in use and all before it
+	freeSlots slotHeap // free slots, the lowest taken first (some may be ≥ nslots: stale)
+
+	// Read by every request, written seldom: a cache line of their own,
+	// not the counters' below, which every request writes.
+	_ [64]byte
+	// sweepOn: sweeping, for the request path to read without mu (it
+	// takes mu only to start the sweep again); stored under mu.
+	sweepOn atomic.Bool
+	// moveAbove: a connection in this slot or above moves to a lower free
+	// one at its next request (relocate); stored under mu.
+	moveAbove atomic.Int64
+	_         [64]byte
 
 	lean    atomic.Int64 // requests answered by the lean path
 	handovs atomic.Int64 // connections handed to net/http
@@ -196,7 +227,7 @@ func (l *LeanListener) acceptLoop() {
 			c.Close()
 			continue
 		}
-		l.conns[lc] = struct{}{}
+		l.addConn(lc)
 		l.mu.Unlock()
 		go lc.serve()
 	}
@@ -275,10 +306,13 @@ type leanConn struct {
 	accepted time.Time
 	served   bool // a request was answered on the lean path
 
-	// The watch for the client going away (watch, stopWatch).
-	watchT    *time.Timer
-	watchMu   sync.Mutex
-	watchSt   int // watchOff, watchArmed or watchReading, under watchMu
+	// The watch for the client going away (armWatch, startWatch, watch,
+	// stopWatch). watchAt, the connection's stamp in l.slots: the running
+	// handler's start (leanStamp) while the watch is armed, 0 when off,
+	// watchTaken once the sweep started it.
+	watchAt   *atomic.Int64
+	slot      int        // watchAt's index in l.slots
+	watchMu   sync.Mutex // held by startWatch from its claim until the read deadline is cleared
 	watchDone chan struct{}
 	stopping  atomic.Bool // stopWatch interrupts the watch's read
 	gone      bool        // the watch's read failed: the client went away
@@ -315,7 +349,7 @@ func (lc *leanConn) serve() {
 		lc.buf = nil
 		leanBufs.Put(&buf)
 		lc.l.mu.Lock()
-		delete(lc.l.conns, lc)
+		lc.l.removeConn(lc)
 		lc.l.mu.Unlock()
 	}()
 	lc.buf = *leanBufs.Get().(*[]byte)
@@ -398,38 +432,256 @@ func (lc *leanConn) unpeek() {
 	lc.n++
 }
 
-const (
-	watchOff = iota
-	watchArmed
-	watchReading
-)
+// watchTaken in watchAt: the sweep has claimed the watch (startWatch).
+const watchTaken = -1
 
-// armWatch starts the timer of the watch for the client going away.
-func (lc *leanConn) armWatch() {
-	lc.watchMu.Lock()
-	lc.watchSt = watchArmed
+// leanEpoch is the origin of leanStamp.
+var leanEpoch = time.Now()
+
+// leanStamp is t as a positive count of nanoseconds (monotonic).
+func leanStamp(t time.Time) int64 { return int64(t.Sub(leanEpoch)) + 1 }
+
+// armWatch arms the watch for the client going away for a handler that
+// starts at start; the stamp it returns is stopWatch's.
+func (lc *leanConn) armWatch(start time.Time) int64 {
+	at := leanStamp(start)
+	lc.watchAt.Store(at)
+	return at
+}
+
+const watchChunk = 64
+
+// watchSlot is a connection's watch stamp and the connection (under
+// LeanListener.mu), a cache line each: a request writes its stamp twice,
+// and a line shared with other connections' stamps would bounce between
+// their handlers' cores.
+type watchSlot struct {
+	at atomic.Int64
+	lc *leanConn
+	_  [64 - 16]byte
+}
+
+// leanSweepIdle: the sweep ends after this many ticks in a row with no
+// handler armed (an idle keep-alive connection does not keep it ticking);
+// the next request starts it again (wakeSweep).
+const leanSweepIdle = 5
+
+// addConn registers lc and gives it a watch stamp; under l.mu.
+func (l *LeanListener) addConn(lc *leanConn) {
+	l.conns[lc] = struct{}{}
+	l.takeSlot(lc, l.nslots)
+	l.setMoveAbove()
+}
+
+// takeSlot gives lc the lowest free slot below limit, or a new one at the
+// end when limit is nslots and none is free; false: none below limit
+// (lc keeps its slot). Under l.mu.
+func (l *LeanListener) takeSlot(lc *leanConn, limit int) bool {
+	i := l.nslots
+	if len(l.freeSlots) > 0 {
+		if m := l.freeSlots[0]; m >= l.nslots {
+			l.freeSlots = l.freeSlots[:0] // all ≥ nslots: freed before a trim
+		} else if m < limit {
+			i = heap.Pop(&l.freeSlots).(int)
+		}
+	}
+	if i >= limit && limit < l.nslots {
+		return false
+	}
+	if i == l.nslots {
+		if i == len(l.slots)*watchChunk {
+			l.slots = append(l.slots, new([watchChunk]watchSlot))
+		}
+		l.nslots++
+	}
+	ws := l.slotAt(i)
+	ws.lc = lc
+	lc.watchMu.Lock() // startWatch reads watchAt under watchMu
+	lc.watchAt, lc.slot = &ws.at, i
 	lc.watchMu.Unlock()
-	if lc.watchT == nil {
-		lc.watchDone = make(chan struct{}, 1)
-		lc.watchT = time.AfterFunc(leanWatchAfter, lc.watch)
-	} else {
-		lc.watchT.Reset(leanWatchAfter)
+	return true
+}
+
+// freeSlot frees slot i; under l.mu. The sweep's slots end at the last one
+// in use.
+func (l *LeanListener) freeSlot(i int) {
+	ws := l.slotAt(i)
+	ws.at.Store(0) // a handler that never returned (runtime.Goexit) stays armed
+	ws.lc = nil
+	if i < l.nslots-1 {
+		heap.Push(&l.freeSlots, i)
+		return
+	}
+	for l.nslots > 0 && l.slotAt(l.nslots-1).lc == nil {
+		l.nslots--
 	}
 }
 
-// watch (the timer's goroutine, a handler still running) reads the
-// connection until the client sends a byte, goes away, or stopWatch
-// interrupts it; a client gone cancels the request's context.
-func (lc *leanConn) watch() {
-	lc.watchMu.Lock()
-	if lc.watchSt != watchArmed {
-		lc.watchMu.Unlock()
-		return // the handler has returned (a late timer)
+// setMoveAbove sets the slot from which a connection moves down; under
+// l.mu. Twice the live connections (and a chunk): a sweep scans at most
+// that many slots but for connections that have not sent a request since
+// (idle ones, until they do or close).
+func (l *LeanListener) setMoveAbove() {
+	l.moveAbove.Store(int64(max(watchChunk, 2*len(l.conns))))
+}
+
+// removeConn undoes addConn; under l.mu.
+func (l *LeanListener) removeConn(lc *leanConn) {
+	delete(l.conns, lc)
+	l.freeSlot(lc.slot)
+	lc.watchMu.Lock() // a due watch collected by a sweep starts nothing now
+	lc.watchAt = nil
+	lc.watchMu.Unlock()
+	l.setMoveAbove()
+}
+
+// relocate moves lc (no handler armed) to the lowest free slot if that is
+// below its own, so that a past peak of connections does not stay in
+// every sweep; the request path calls it only when lc.slot ≥ moveAbove.
+func (l *LeanListener) relocate(lc *leanConn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	old := lc.slot
+	if l.takeSlot(lc, old) {
+		l.freeSlot(old)
 	}
-	lc.watchSt = watchReading
-	// Under the lock, so that stopWatch's deadline in the past comes after.
+}
+
+// keepSlotLow moves lc's watch stamp down (relocate) if its slot is far
+// above the live connections; one atomic load a request otherwise.
+func (lc *leanConn) keepSlotLow() {
+	if int64(lc.slot) >= lc.l.moveAbove.Load() {
+		lc.l.relocate(lc)
+	}
+}
+
+// wakeSweep starts the sweep if it has ended; the request path calls it
+// after arming its watch. sweepOn is read without l.mu: the sweep stores
+// false, then looks at the stamps again (sweepOnce), while a request
+// stores its stamp, then loads sweepOn, so one of the two sees the other.
+func (l *LeanListener) wakeSweep() {
+	if l.sweepOn.Load() {
+		return
+	}
+	l.mu.Lock()
+	if !l.sweeping {
+		l.sweeping = true
+		l.idle = 0
+		l.sweepOn.Store(true)
+		go l.sweep()
+	}
+	l.mu.Unlock()
+}
+
+func (l *LeanListener) slotAt(i int) *watchSlot { return &l.slots[i/watchChunk][i%watchChunk] }
+
+// slotHeap is a min-heap of slot indexes (container/heap).
+type slotHeap []int
+
+func (h slotHeap) Len() int           { return len(h) }
+func (h slotHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h slotHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *slotHeap) Push(x any)        { *h = append(*h, x.(int)) }
+func (h *slotHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// sweep starts the watch of every handler that has run long enough, every
+// leanWatchEvery, while handlers run.
+func (l *LeanListener) sweep() {
+	t := time.NewTicker(leanWatchEvery)
+	defer t.Stop()
+	for range t.C {
+		if !l.sweepOnce(leanStamp(time.Now())) {
+			return
+		}
+	}
+}
+
+// sweepOnce starts the watches due at now (a leanStamp); more: false when
+// the sweep ends — the listener has no connection left, or no handler has
+// been armed for leanSweepIdle sweeps (the next request starts another).
+func (l *LeanListener) sweepOnce(now int64) (more bool) {
+	l.mu.Lock()
+	if len(l.conns) == 0 {
+		l.sweeping = false
+		l.sweepOn.Store(false)
+		l.mu.Unlock()
+		return false
+	}
+	due, dueAt := l.due[:0], l.dueAt[:0]
+	armed := false
+	for c, chunk := range l.slots {
+		for i := range min(watchChunk, l.nslots-c*watchChunk) {
+			ws := &chunk[i]
+			if at := ws.at.Load(); at > 0 {
+				armed = true
+				if now-at >= int64(leanWatchAfter-leanWatchEvery) {
+					due, dueAt = append(due, ws.lc), append(dueAt, at)
+				}
+			}
+		}
+	}
+	l.idle++
+	if armed {
+		l.idle = 0
+	} else if l.idle >= leanSweepIdle {
+		l.sweepOn.Store(false)
+		// A request that armed after the scan and saw sweepOn still true
+		// did not start a sweep: look again, after the store.
+		for i := range l.nslots {
+			if l.slotAt(i).at.Load() > 0 {
+				armed = true
+				break
+			}
+		}
+		if armed {
+			l.idle = 0
+			l.sweepOn.Store(true)
+		} else {
+			l.sweeping = false
+		}
+	}
+	more = l.sweeping
+	l.due, l.dueAt = due, dueAt
+	l.mu.Unlock()
+	// Outside l.mu: accepts, closes and other connections' relocations do
+	// not wait for the watches' starts. startWatch's claim (the CAS on the
+	// exact stamp, under the connection's watchMu) starts nothing for a
+	// handler that has returned, a connection closed or moved meanwhile
+	// (removeConn clears watchAt; a moved one's stamp is its own).
+	for i, lc := range due {
+		lc.startWatch(dueAt[i])
+		due[i] = nil
+	}
+	return more
+}
+
+// startWatch starts the watch of the handler armed at at, unless it has
+// returned (stopWatch cleared at), another has started since, or the
+// connection is closed.
+func (lc *leanConn) startWatch(at int64) {
+	lc.watchMu.Lock()
+	if lc.watchAt == nil || !lc.watchAt.CompareAndSwap(at, watchTaken) {
+		lc.watchMu.Unlock()
+		return
+	}
+	if lc.watchDone == nil {
+		lc.watchDone = make(chan struct{}, 1)
+	}
+	// Under watchMu, so that stopWatch's deadline in the past comes after.
 	lc.c.SetReadDeadline(time.Time{})
 	lc.watchMu.Unlock()
+	go lc.watch()
+}
+
+// watch (a handler still running) reads the connection until the client
+// sends a byte, goes away, or stopWatch interrupts it; a client gone
+// cancels the request's context.
+func (lc *leanConn) watch() {
 	n, err := lc.c.Read(lc.peek[:])
 	if n == 1 {
 		lc.peeked = true
@@ -440,23 +692,20 @@ func (lc *leanConn) watch() {
 	lc.watchDone <- struct{}{}
 }
 
-// stopWatch ends the watch once the handler has returned; true: the
-// client went away.
-func (lc *leanConn) stopWatch() (gone bool) {
-	lc.watchMu.Lock()
-	if lc.watchSt == watchArmed {
-		lc.watchSt = watchOff
-		lc.watchMu.Unlock()
-		lc.watchT.Stop()
-		return false
+// stopWatch ends the watch armed at at once the handler has returned;
+// true: the client went away.
+func (lc *leanConn) stopWatch(at int64) (gone bool) {
+	if lc.watchAt.CompareAndSwap(at, 0) {
+		return false // not started: the sweep will not start it now
 	}
+	// The sweep claimed it: once startWatch lets go of watchMu, the read
+	// deadline is cleared and the watch's read begins or has begun.
+	lc.watchMu.Lock()
 	lc.stopping.Store(true)
 	lc.c.SetReadDeadline(time.Unix(1, 0)) // interrupt the watch's read
 	lc.watchMu.Unlock()
 	<-lc.watchDone
-	lc.watchMu.Lock()
-	lc.watchSt = watchOff
-	lc.watchMu.Unlock()
+	lc.watchAt.Store(0)
 	lc.stopping.Store(false)
 	lc.c.SetReadDeadline(time.Time{})
 	lc.rdl = time.Time{}
@@ -775,7 +1024,9 @@ func (lc *leanConn) handle() (keep bool) {
 	lc.ctx.ri = nil     // requestID sets this request's
 	start := time.Now() // net/http's write timeout counts from the request's read
 	done := false
-	lc.armWatch()
+	lc.keepSlotLow()
+	at := lc.armWatch(start)
+	lc.l.wakeSweep()
 	func() {
 		defer func() {
 			if p := recover(); p != nil {
@@ -788,7 +1039,7 @@ func (lc *leanConn) handle() (keep bool) {
 		}()
 		lc.l.h.ServeHTTP(w, lc.req)
 	}()
-	gone := lc.stopWatch()
+	gone := lc.stopWatch(at)
 	if !done {
 		w.release()  // send's done, if it ran: the held bytes are no longer held
 		return false // as net/http: nothing of a panicked answer is sent

@@ -554,17 +554,11 @@ func (t *tx) PutIdempotencies(rs []publicmask.IdemRecord) error {
 	from := len(t.st.records)
 	var err error
 	for _, r := range rs {
-		k := publicmask.IdemKey{Outlet: r.Outlet, TxnID: r.TxnID}
-		if _, ok := t.known[k]; ok {
-			err = fmt.Errorf("sqlite: txn_id %s/%s already has an idempotency record", r.Outlet, r.TxnID)
+		var k publicmask.IdemKey
+		if k, err = t.holdRecord(r); err != nil {
 			break
 		}
-		t.know(k, r)
 		t.st.records = append(t.st.records, k)
-		t.pend.idem = append(t.pend.idem, r)
-		if !t.absent[k] {
-			t.pend.unchecked++
-		}
 	}
 	// The records held before a duplicate too: the filter may only err
 	// towards "maybe".

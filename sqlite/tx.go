@@ -353,17 +353,28 @@ func (t *tx) Idempotency(outlet, txnID string) (publicmask.IdemRecord, bool, err
 // inserted next with the same outlet and txn_id takes it into its row
 // (InsertSale).
 func (t *tx) PutIdempotency(r publicmask.IdemRecord) error {
+	k, err := t.holdRecord(r)
+	if err != nil {
+		return err
+	}
+	t.noteRecord(k)
+	return nil
+}
+
+// holdRecord holds r to be written with the transaction's other rows,
+// unless the transaction knows a record for its key already; the caller
+// puts the key into the idempotency filter (noteRecord, noteRecords).
+func (t *tx) holdRecord(r publicmask.IdemRecord) (publicmask.IdemKey, error) {
 	k := publicmask.IdemKey{Outlet: r.Outlet, TxnID: r.TxnID}
 	if _, ok := t.known[k]; ok {
-		return fmt.Errorf("sqlite: txn_id %s/%s already has an idempotency record", r.Outlet, r.TxnID)
+		return k, fmt.Errorf("sqlite: txn_id %s/%s already has an idempotency record", r.Outlet, r.TxnID)
 	}
 	t.know(k, r)
-	t.noteRecord(k)
 	t.pend.idem = append(t.pend.idem, r)
 	if !t.absent[k] {
 		t.pend.unchecked++
 	}
-	return nil
+	return k, nil
 }
 
 // ClaimIdempotency implements publicmask.IdemClaimer: this transaction is
@@ -647,11 +658,12 @@ func scanOutlet(r scanner) (publicmask.Outlet, error) {
 
 const saleCols = `id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict, late, shortfall, cancelled_at`
 
-func scanSale(r scanner) (publicmask.Sale, error) {
+// scanSale scans saleCols, then into more the columns selected after them.
+func scanSale(r scanner, more ...any) (publicmask.Sale, error) {
 	var s publicmask.Sale
 	var soldAt, recordedAt int64
 	var cancelled sql.NullInt64
-	err := r.Scan(&s.ID, &s.Outlet, &s.TxnID, &soldAt, &recordedAt, &s.Week, &s.Weekend, &s.Quantity, &s.Conflict, &s.Late, &s.Shortfall, &cancelled)
+	err := r.Scan(append([]any{&s.ID, &s.Outlet, &s.TxnID, &soldAt, &recordedAt, &s.Week, &s.Weekend, &s.Quantity, &s.Conflict, &s.Late, &s.Shortfall, &cancelled}, more...)...)
 	s.SoldAt, s.RecordedAt, s.CancelledAt = fromMicro(soldAt), fromMicro(recordedAt), fromNullMicro(cancelled)
 	return s, err
 }
@@ -683,15 +695,11 @@ func (r *rowItem) appendTo(items []publicmask.SaleItem) []publicmask.SaleItem {
 // scanSaleRow scans saleCols and then saleItemCols: the sale with its
 // row's item, not yet those of sale_items.
 func scanSaleRow(r scanner) (publicmask.Sale, error) {
-	var s publicmask.Sale
-	var soldAt, recordedAt int64
-	var cancelled sql.NullInt64
 	var it rowItem
-	dest := append([]any{&s.ID, &s.Outlet, &s.TxnID, &soldAt, &recordedAt, &s.Week, &s.Weekend, &s.Quantity, &s.Conflict, &s.Late, &s.Shortfall, &cancelled}, it.dest()...)
-	if err := r.Scan(dest...); err != nil {
-		return s, err
+	s, err := scanSale(r, it.dest()...)
+	if err != nil {
+		return publicmask.Sale{}, err
 	}
-	s.SoldAt, s.RecordedAt, s.CancelledAt = fromMicro(soldAt), fromMicro(recordedAt), fromNullMicro(cancelled)
 	s.Items = it.appendTo(nil)
 	return s, nil
 }

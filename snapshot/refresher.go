@@ -404,10 +404,7 @@ func (r *Refresher) holdBack(s *Snapshot, batch []publicmask.Outlet) []publicmas
 			keep = append(keep, o)
 			continue
 		}
-		if j, held := r.deferredAt[o.Code]; held {
-			if o.Version > r.deferred[j].Version {
-				r.deferred[j] = o
-			}
+		if keptNewest(r.deferred, r.deferredAt, o) {
 			continue
 		}
 		if !ok {
@@ -433,13 +430,9 @@ func (r *Refresher) released() []publicmask.Outlet {
 	batch, at := r.deferred, r.deferredAt
 	held := len(batch)
 	for _, o := range r.pending {
-		if j, ok := at[o.Code]; ok {
-			if o.Version > batch[j].Version {
-				batch[j] = o
-			}
-			continue
+		if !keptNewest(batch, at, o) {
+			batch = append(batch, o)
 		}
-		batch = append(batch, o)
 	}
 	byVersion(batch[held:])
 	r.pending = emptied(r.pending)
@@ -450,6 +443,16 @@ func (r *Refresher) released() []publicmask.Outlet {
 		clear(at)
 	}
 	return batch
+}
+
+// keptNewest: held, with each code's place in at, has o's code, and now
+// holds the newer of the two (mergeNewest for the held slice).
+func keptNewest(held []publicmask.Outlet, at map[string]int32, o publicmask.Outlet) bool {
+	j, ok := at[o.Code]
+	if ok && o.Version > held[j].Version {
+		held[j] = o
+	}
+	return ok
 }
 
 func (r *Refresher) signal() {

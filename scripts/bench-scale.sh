@@ -24,10 +24,12 @@
 #      many outlets on average over the same points (scripts/georadius.py
 #      searches it, on each size's server after its rush). Every size's
 #      server stays up until all are stocked; then wrk alternates between
-#      them, BENCH_GEO_ROUNDS rounds (default 4) of BENCH_GEO_SECONDS
-#      (default 4) a server, the sizes' order reversed every other round,
+#      them, BENCH_GEO_ROUNDS rounds (default 8) of BENCH_GEO_SECONDS
+#      (default 2) a server, the sizes' order reversed every other round,
 #      so that a change of the machine's load between two runs no longer
-#      decides the ratio → per round req/s, p99, the
+#      decides the ratio (short runs: a server waiting its turn must not
+#      go quiet for 3 s, or app's quiet watch forces a collection and
+#      returns its free pages, which its next run faults in again) → per round req/s, p99, the
 #      server's CPU µs and minor faults a request, and the ratios to the
 #      first size; the medians over the rounds are the figures (the ratio:
 #      the median of the rounds' ratios); the radius, the mean answer and the
@@ -69,8 +71,8 @@ stop_live() {
 	wait 2>/dev/null || true
 }
 trap stop_live EXIT
-GEO_ROUNDS=${BENCH_GEO_ROUNDS:-4}
-GEO_SECS=${BENCH_GEO_SECONDS:-4}
+GEO_ROUNDS=${BENCH_GEO_ROUNDS:-8}
+GEO_SECS=${BENCH_GEO_SECONDS:-2}
 
 # apply_hist prints "count sum" and the cumulative buckets of the apply histogram.
 apply_hist() { curl -fsS "$BASE/metrics" | awk '/^publicmask_snapshot_apply_seconds_(bucket|sum|count)/'; }

@@ -28,8 +28,8 @@
 #      (default 2) a server, the sizes' order reversed every other round,
 #      so that a change of the machine's load between two runs no longer
 #      decides the ratio (short runs: a server waiting its turn must not
-#      go quiet for 3 s, or app's quiet watch forces a collection and
-#      returns its free pages, which its next run faults in again) → per round req/s, p99, the
+#      be quiet for 3 s, after which app's quiet watch may force a
+#      collection and return its free pages — a cost no serving node pays) → per round req/s, p99, the
 #      server's CPU µs and minor faults a request, and the ratios to the
 #      first size; the medians over the rounds are the figures (the ratio:
 #      the median of the rounds' ratios); the radius, the mean answer and the

@@ -6,7 +6,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -37,8 +36,11 @@ type Store struct {
 	// delete the WAL under the running server (TestFlushKeepsTheLocks).
 	dbFile  *os.File
 	dbSyncs atomic.Int64 // flushes of dbFile (syncDB)
-	writer  *sql.DB      // exactly one connection: SQLite has one writer anyway
-	reader  *sql.DB      // WAL lets readers run beside the writer
+	writer  *sql.DB      // exactly one connection: migrations, the purge, the meta table
+	// wc is the write transactions' connection (wconn.go); guarded by
+	// writeMu.
+	wc     *wconn
+	reader *sql.DB // WAL lets readers run beside the writer
 
 	writeMu sync.Mutex
 	writing atomic.Int32 // writes begun and not ended, waiting for writeMu included (compact.go)
@@ -50,12 +52,10 @@ type Store struct {
 	prunedAt, pruneCursor int64
 	// fresh counts the versions since prunedAt that new outlets took
 	// (tx.fresh): they do not hasten the pruning.
-	fresh   int64
-	dur     *durability
-	raw     rawStmts            // the write transactions' statements on the driver connection (rawexec.go); guarded by writeMu
-	hot     *hot                // the writer's copy of outlets and person-weeks (hot.go)
-	spareNV []driver.NamedValue // the same for the direct statements' arguments
-	spare   pending             // a finished transaction's pending rows, emptied (buffer.go)
+	fresh int64
+	dur   *durability
+	hot   *hot    // the writer's copy of outlets and person-weeks (hot.go)
+	spare pending // a finished transaction's pending rows, emptied (buffer.go)
 	// spareIdem is a finished transaction's known and absent maps, emptied
 	// (tx.go): a delivery list's chunk sized them for its 2,000 lines,
 	// ~400 KB made anew for each chunk, ~8% of the bytes the opening
@@ -78,6 +78,11 @@ type Store struct {
 	// statements ran.
 	failCommit func() error
 }
+
+// writerPragmas are the settings of the writer's connections (see Open),
+// as the driver's DSN gives them ("_pragma=…") and as wconn runs them.
+var writerPragmas = []string{"journal_mode(WAL)", "synchronous(NORMAL)", "cache_size(4096)", "wal_autocheckpoint(0)",
+	"temp_store(MEMORY)", "busy_timeout(10000)", "foreign_keys(on)"}
 
 // Open opens (creating if needed) the database at path and migrates it.
 func Open(ctx context.Context, path string) (*Store, error) {
@@ -113,16 +118,22 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// survive both. FULL would flush inside COMMIT, with the writer lock
 	// held; flushing after it lets the next batch run meanwhile.
 	common := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(on)&_time_format=sqlite"
-	// vfs: the writer's WAL frames are written once per commit, not twice
-	// per frame (walbuf.go).
+	// vfs: the write transactions' WAL frames are written once per commit,
+	// not twice per frame (walbuf.go). Their connection (wc) alone uses it:
+	// frames another connection held back after a rollback could later
+	// overwrite frames committed since.
 	vfs := ""
 	if walBuffered {
 		if err := registerWALBufVFS(); err != nil {
 			return nil, err
 		}
-		vfs = "&vfs=" + walBufVFSName
+		vfs = walBufVFSName
 	}
-	wdsn := "file:" + path + "?_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=cache_size(4096)&_pragma=wal_autocheckpoint(0)&_pragma=temp_store(MEMORY)" + vfs + "&" + common
+	wdsn := "file:" + path + "?_txlock=immediate"
+	for _, p := range writerPragmas {
+		wdsn += "&_pragma=" + p
+	}
+	wdsn += "&_time_format=sqlite"
 	writer, err := sql.Open("sqlite", wdsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -161,7 +172,17 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		ckdb.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	s := &Store{path: path, dbFile: dbFile, writer: writer, reader: reader, dur: newDurability(path), hot: newHot(), m: newStoreMetrics()}
+	// The write transactions' connection, with the pragmas of writer's
+	// (TestWriterConnectionsAgree).
+	wc, err := openWConn(path, vfs, writerPragmas)
+	if err != nil {
+		writer.Close()
+		reader.Close()
+		ckdb.Close()
+		dbFile.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	s := &Store{path: path, dbFile: dbFile, writer: writer, wc: wc, reader: reader, dur: newDurability(path), hot: newHot(), m: newStoreMetrics()}
 	s.dur.seconds = s.m.flush
 	s.buildCtx, s.cancelBuild = context.WithCancel(context.Background())
 	s.hot.start = s.startBuild
@@ -287,12 +308,6 @@ func (s *Store) Close() error {
 	s.builds.Wait()
 	s.hot.settle()
 	var errRaw error
-	s.writeMu.Lock() // before the connection, as write takes them
-	if conn, err := s.writer.Conn(context.Background()); err == nil {
-		errRaw = s.raw.close(conn)
-		conn.Close()
-	}
-	s.writeMu.Unlock()
 	// The checkpoint and any flush in progress end first: either may yet
 	// break the store, and what to close depends on it.
 	s.ckpt.stop()
@@ -306,6 +321,9 @@ func (s *Store) Close() error {
 		// start recovers from the whole WAL.
 		return errors.Join(errRaw, broken)
 	}
+	s.writeMu.Lock() // no write runs on it meanwhile
+	errRaw = s.wc.close()
+	s.writeMu.Unlock()
 	err0 := s.ckpt.db.Close()
 	err1 := s.reader.Close()
 	err2 := s.writer.Close()
@@ -359,19 +377,12 @@ var writeSQL = []string{sqlBegin, sqlCommit, sqlRollback, sqlPruneEnd, sqlPrune,
 
 func (s *Store) prepare(ctx context.Context) error {
 	qs := append(writeSQL[:len(writeSQL):len(writeSQL)], multiSQLs()...)
-	conn, err := s.writer.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("sqlite: prepare: %w", err)
-	}
-	defer conn.Close()
-	return conn.Raw(func(dc any) error {
-		for _, q := range qs {
-			if _, err := s.raw.stmt(ctx, dc, q); err != nil {
-				return fmt.Errorf("sqlite: prepare %.40s: %w", q, err)
-			}
+	for _, q := range qs {
+		if _, err := s.wc.stmt(q); err != nil {
+			return fmt.Errorf("sqlite: prepare %.40s: %w", q, err)
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // Write runs fn in one IMMEDIATE transaction on the single writer
@@ -393,20 +404,11 @@ func (s *Store) write(ctx context.Context, fn func(publicmask.Tx) error) (uint64
 	if err := s.dur.err(); err != nil {
 		return 0, err
 	}
-	// The connection itself, so that the multi-row statements can run on
-	// it directly (rawexec.go); it goes back to the pool when done.
-	conn, err := s.writer.Conn(ctx)
-	if err != nil {
-		return 0, unavailable("begin", err)
-	}
-	defer conn.Close()
 	startVersion, startReg := s.version, s.lastReg
-	// Statements run under a context without a Done channel: the driver
-	// would otherwise start a watcher goroutine per statement, a cost paid
-	// thousands of times a second. The transaction as a whole still ends
-	// with ctx: every statement checks it first (rawConn), and so does the
-	// commit; busy_timeout bounds lock waits.
-	tx := &tx{s: s, conn: conn, nv: s.spareNV, ctx: context.WithoutCancel(ctx), txCtx: ctx,
+	// A statement is not interrupted when ctx ends; the transaction as a
+	// whole still ends with it: every statement checks it first (rawConn),
+	// and so does the commit; busy_timeout bounds lock waits.
+	tx := &tx{s: s, txCtx: ctx,
 		st: s.spareSt, pend: s.spare, known: s.spareIdem.known, absent: s.spareIdem.absent}
 	if tx.st.outlets == nil {
 		tx.st.outlets = make(map[string]publicmask.Outlet)
@@ -414,16 +416,15 @@ func (s *Store) write(ctx context.Context, fn func(publicmask.Tx) error) (uint64
 	s.spareIdem, s.spareSt = idemMaps{}, staged{}
 	defer func() { // its space serves the next transaction
 		tx.pend.reset()
-		s.spare, s.spareNV = tx.pend, tx.nv
+		s.spare = tx.pend
 		s.spareIdem = idemMaps{known: emptiedIdem(tx.known), absent: emptiedIdem(tx.absent)}
 		s.spareSt = emptiedStaged(tx.st)
 	}()
 	if err := tx.begin(); err != nil {
 		return 0, unavailable("begin", err)
 	}
-	// Unless committed, rolled back before the connection goes back,
-	// whatever happens below (a failure, a panic): conn.Close runs after
-	// this. The versions and registry ids it took are given back (no gap).
+	// Unless committed, rolled back whatever happens below (a failure, a
+	// panic). The versions and registry ids it took are given back (no gap).
 	open := true
 	defer func() {
 		if open {
@@ -433,7 +434,7 @@ func (s *Store) write(ctx context.Context, fn func(publicmask.Tx) error) (uint64
 			s.version, s.lastReg = startVersion, startReg
 		}
 	}()
-	err = fn(tx)
+	err := fn(tx)
 	if err == nil {
 		err = tx.flush()
 	}

@@ -140,7 +140,7 @@ func sqlRetireChanges(n int) string {
 var sqlRetireGroup = newGroupSQL(sqlRetireChanges)
 
 // setStock writes rows' stock columns (sqlSetStock, kept prepared), one
-// statement per row on the transaction's driver connection, and reports
+// statement per row on the writer's connection (wconn.go), and reports
 // which rows it found, and how many. prev are the rows' versions before:
 // the change log's entry of each found row's previous version is stale
 // from here on and is deleted at once, in groups (sqlRetireChanges: by

@@ -10,12 +10,11 @@ import (
 )
 
 // The write transaction's statements, BEGIN, COMMIT and ROLLBACK included,
-// run on the writer's own connection (wconn.go), driven over modernc's
-// translated SQLite directly: through database/sql each built a fresh
-// []driver.NamedValue of its arguments and went through its locking and
-// conversions (the batch's multi-row statements since the 1st write path
-// pass, the rest since the 12th), and through the driver each text was
-// copied into a C string of its own.
+// run on the writer's own connection (wconn.go), over modernc's translated
+// SQLite directly. Earlier passes took them off database/sql (a fresh
+// []driver.NamedValue per statement, its locking and conversions) onto the
+// driver's connection; off the driver too, a text is no longer copied into
+// a C string of its own, nor is every call behind a connection mutex.
 
 // execRaw runs q with args on the writer's connection and returns the
 // rows it changed.

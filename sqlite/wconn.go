@@ -59,7 +59,9 @@ type wstmt struct {
 const wconnBuf = 64 << 10
 
 // openWConn opens path through vfs ("" for SQLite's default) and runs
-// pragmas ("name(value)", as the writer's DSN gives them) in order.
+// pragmas ("name(value)", as the writer's DSN gives them) in order. The
+// name is the URI the other connections open ("file:" + path): a path
+// with '%', '?' or '#' must name the same file for all of them.
 func openWConn(path, vfs string, pragmas []string) (c *wconn, err error) {
 	c = &wconn{tls: libc.NewTLS(), stmts: make(map[string]*wstmt)}
 	defer func() {
@@ -74,7 +76,7 @@ func openWConn(path, vfs string, pragmas []string) (c *wconn, err error) {
 		return c, err
 	}
 	c.bufN = wconnBuf
-	zName, err := libc.CString(path)
+	zName, err := libc.CString("file:" + path)
 	if err != nil {
 		return c, err
 	}
@@ -87,7 +89,7 @@ func openWConn(path, vfs string, pragmas []string) (c *wconn, err error) {
 		defer libc.Xfree(c.tls, zVfs)
 	}
 	rc := sqlite3.Xsqlite3_open_v2(c.tls, zName, c.cell,
-		sqlite3.SQLITE_OPEN_READWRITE|sqlite3.SQLITE_OPEN_CREATE|sqlite3.SQLITE_OPEN_NOMUTEX, zVfs)
+		sqlite3.SQLITE_OPEN_READWRITE|sqlite3.SQLITE_OPEN_CREATE|sqlite3.SQLITE_OPEN_NOMUTEX|sqlite3.SQLITE_OPEN_URI, zVfs)
 	c.db = *(*uintptr)(cptr(c.cell))
 	if rc != sqlite3.SQLITE_OK {
 		return c, c.errorOf(rc)

@@ -330,6 +330,14 @@ func TestWriterConnectionsAgree(t *testing.T) {
 			t.Errorf("PRAGMA %s: database/sql's writer %#v, wconn %#v (%v)", p, want, got, err)
 		}
 	}
+	var seq int
+	var name, file string
+	if err := s.writer.QueryRow(`PRAGMA database_list`).Scan(&seq, &name, &file); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := wconnRow(s.wc, `PRAGMA database_list`); err != nil || got[2] != file {
+		t.Errorf("database/sql's writer opened %q, wconn %v (%v)", file, got, err)
+	}
 	if m := sqlite3.Xsqlite3_db_mutex(s.wc.tls, s.wc.db); m != 0 {
 		t.Error("the writer's connection has a connection mutex")
 	}

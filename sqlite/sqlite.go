@@ -81,8 +81,11 @@ type Store struct {
 
 // writerPragmas are the settings of the writer's connections (see Open),
 // as the driver's DSN gives them ("_pragma=…") and as wconn runs them.
-var writerPragmas = []string{"journal_mode(WAL)", "synchronous(NORMAL)", "cache_size(4096)", "wal_autocheckpoint(0)",
+var writerPragmas = []string{"journal_mode(WAL)", "synchronous(NORMAL)", "wal_autocheckpoint(0)",
 	"temp_store(MEMORY)", "busy_timeout(10000)", "foreign_keys(on)"}
+
+// wcCacheSize is the write transactions' page cache (wc), in pages.
+const wcCacheSize = "cache_size(4096)"
 
 // Open opens (creating if needed) the database at path and migrates it.
 func Open(ctx context.Context, path string) (*Store, error) {
@@ -129,7 +132,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		}
 		vfs = walBufVFSName
 	}
-	wdsn := "file:" + path + "?_txlock=immediate"
+	// This connection runs migrations, the purge and the meta table, not
+	// the write transactions (wc): a page cache of its own the size of
+	// wc's would hold what a purge walked, megabytes for nothing.
+	wdsn := fileURI(path) + "?_txlock=immediate&_pragma=cache_size(-512)"
 	for _, p := range writerPragmas {
 		wdsn += "&_pragma=" + p
 	}
@@ -149,14 +155,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		writer.Close()
 		return nil, err
 	}
-	reader, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=query_only(1)&_pragma=cache_size(-512)&"+common)
+	reader, err := sql.Open("sqlite", fileURI(path)+"?mode=ro&_pragma=query_only(1)&_pragma=cache_size(-512)&"+common)
 	if err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("sqlite: open reader: %w", err)
 	}
 	reader.SetMaxOpenConns(4)
 	reader.SetMaxIdleConns(4)
-	ckdb, err := sql.Open("sqlite", "file:"+path+"?_pragma=synchronous(NORMAL)&_pragma=cache_size(-256)&"+common)
+	ckdb, err := sql.Open("sqlite", fileURI(path)+"?_pragma=synchronous(NORMAL)&_pragma=cache_size(-256)&"+common)
 	if err != nil {
 		writer.Close()
 		reader.Close()
@@ -174,7 +180,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	// The write transactions' connection, with the pragmas of writer's
 	// (TestWriterConnectionsAgree).
-	wc, err := openWConn(path, vfs, writerPragmas)
+	wc, err := openWConn(path, vfs, append(writerPragmas[:len(writerPragmas):len(writerPragmas)], wcCacheSize))
 	if err != nil {
 		writer.Close()
 		reader.Close()
@@ -261,7 +267,7 @@ func setNewPageSize(ctx context.Context, path string, size int) error {
 	if wal, err := os.Stat(path + "-wal"); err == nil && wal.Size() != 0 {
 		return nil // not new: whatever wrote that WAL chose the size
 	}
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	db, err := sql.Open("sqlite", fileURI(path)+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		return err
 	}
@@ -476,15 +482,33 @@ func unavailable(op string, err error) error {
 	return fmt.Errorf("sqlite: %s: %w", op, errors.Join(publicmask.Errorf(publicmask.EStoreUnavailable, "store unavailable"), err))
 }
 
-// PoolStats reports both pools (the writer has one connection).
+// PoolStats reports both pools and the write transactions' connection
+// (wc, outside them): in use while a write is begun, including one
+// waiting for writeMu — writes queue on the lock, not on a pool.
 func (s *Store) PoolStats() publicmask.PoolStats {
 	w, r := s.writer.Stats(), s.reader.Stats()
-	return publicmask.PoolStats{
-		Open: w.OpenConnections + r.OpenConnections, InUse: w.InUse + r.InUse, Idle: w.Idle + r.Idle,
-		Max: w.MaxOpenConnections + r.MaxOpenConnections, WaitCount: w.WaitCount + r.WaitCount,
+	st := publicmask.PoolStats{
+		Open: w.OpenConnections + r.OpenConnections + 1, InUse: w.InUse + r.InUse, Idle: w.Idle + r.Idle,
+		Max: w.MaxOpenConnections + r.MaxOpenConnections + 1, WaitCount: w.WaitCount + r.WaitCount,
 		WaitDuration: w.WaitDuration + r.WaitDuration,
 	}
+	if s.writing.Load() > 0 {
+		st.InUse++
+	} else {
+		st.Idle++
+	}
+	return st
 }
+
+// fileURI is the name every connection opens path by. The driver and
+// SQLite read a "file:" name as a URI, in which '?' and '#' end the path
+// and "%HH" is decoded: unescaped, a store at "/data/x#1/db" would be
+// written at "/data/x" while durable.go syncs "/data/x#1/db-wal".
+func fileURI(path string) string {
+	return "file:" + uriEscaper.Replace(path)
+}
+
+var uriEscaper = strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23")
 
 // createPrivate creates the database file 0600 when it does not exist, so
 // that SQLite (which gives its WAL and shared-memory files the database

@@ -4,6 +4,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -45,6 +46,10 @@ type wconn struct {
 	buf   uintptr // the bound texts and blobs of the statement running
 	bufN  int     // its size
 	cell  uintptr // two pointers: prepare's out-parameters, file control's
+	// stepping: a query's rows are being read. Its texts are bound
+	// SQLITE_STATIC from buf and read again at every step, so no statement
+	// may bind (and overwrite or free them) until it ends: bind refuses.
+	stepping bool
 }
 
 // wstmt is a prepared statement and its parameter and column counts.
@@ -60,8 +65,7 @@ const wconnBuf = 64 << 10
 
 // openWConn opens path through vfs ("" for SQLite's default) and runs
 // pragmas ("name(value)", as the writer's DSN gives them) in order. The
-// name is the URI the other connections open ("file:" + path): a path
-// with '%', '?' or '#' must name the same file for all of them.
+// name is the URI the other connections open (fileURI).
 func openWConn(path, vfs string, pragmas []string) (c *wconn, err error) {
 	c = &wconn{tls: libc.NewTLS(), stmts: make(map[string]*wstmt)}
 	defer func() {
@@ -76,7 +80,7 @@ func openWConn(path, vfs string, pragmas []string) (c *wconn, err error) {
 		return c, err
 	}
 	c.bufN = wconnBuf
-	zName, err := libc.CString("file:" + path)
+	zName, err := libc.CString(fileURI(path))
 	if err != nil {
 		return c, err
 	}
@@ -182,7 +186,9 @@ func (c *wconn) prepare(q string, persistent bool) (*wstmt, error) {
 	if p == 0 {
 		return nil, fmt.Errorf("sqlite: empty statement %.40q", q)
 	}
-	if tail := *(*uintptr)(cptr(ptail)); *(*byte)(cptr(tail)) != 0 {
+	// What follows the statement may be blanks and semicolons, as the
+	// driver allows (not comments: no statement here has them).
+	if tail := *(*uintptr)(cptr(ptail)); strings.Trim(q[int(tail-z):], " \t\r\n;") != "" {
 		sqlite3.Xsqlite3_finalize(c.tls, p)
 		return nil, fmt.Errorf("sqlite: more than one statement in %.40q", q)
 	}
@@ -206,6 +212,9 @@ const sqliteTimeFormat = "2006-01-02 15:04:05.999999999-07:00"
 // what they need and the binding starts again (what was bound points into
 // the old one).
 func (c *wconn) bind(st *wstmt, args []any) error {
+	if c.stepping {
+		return errBindWhileStepping
+	}
 	if len(args) != st.params {
 		return fmt.Errorf("sqlite: %d arguments for %d parameters", len(args), st.params)
 	}
@@ -225,6 +234,9 @@ func (c *wconn) bind(st *wstmt, args []any) error {
 		}
 	}
 }
+
+// errBindWhileStepping: a statement was run from a query's row callback.
+var errBindWhileStepping = errors.New("sqlite: a statement run while a query's rows are read (its bound texts share the buffer)")
 
 // errBufFull: the texts do not fit the buffer (bind grows it).
 var errBufFull = errors.New("sqlite: bind buffer full")
@@ -369,6 +381,8 @@ func (c *wconn) query(st *wstmt, args []any, dest []driver.Value, row func([]dri
 	if len(dest) != st.cols {
 		return fmt.Errorf("sqlite: %d destinations for %d columns", len(dest), st.cols)
 	}
+	c.stepping = true
+	defer func() { c.stepping = false }()
 	for {
 		switch rc := sqlite3.Xsqlite3_step(c.tls, st.p); rc {
 		case sqlite3.SQLITE_ROW:

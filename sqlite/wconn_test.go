@@ -319,7 +319,7 @@ func TestWConnErrorsAsDriver(t *testing.T) {
 // (SQLITE_OPEN_NOMUTEX), and its WAL goes through walBufVFS.
 func TestWriterConnectionsAgree(t *testing.T) {
 	s := openTest(t)
-	for _, p := range []string{"journal_mode", "synchronous", "cache_size", "wal_autocheckpoint", "temp_store",
+	for _, p := range []string{"journal_mode", "synchronous", "wal_autocheckpoint", "temp_store",
 		"busy_timeout", "foreign_keys", "page_size", "locking_mode", "recursive_triggers", "cell_size_check"} {
 		var want any
 		if err := s.writer.QueryRow(`PRAGMA ` + p).Scan(&want); err != nil {
@@ -329,6 +329,15 @@ func TestWriterConnectionsAgree(t *testing.T) {
 		if err != nil || len(got) != 1 || !reflect.DeepEqual(got[0], want) {
 			t.Errorf("PRAGMA %s: database/sql's writer %#v, wconn %#v (%v)", p, want, got, err)
 		}
+	}
+	// The page caches differ on purpose: database/sql's writer only runs
+	// migrations, the purge and the meta table.
+	var small int64
+	if err := s.writer.QueryRow(`PRAGMA cache_size`).Scan(&small); err != nil || small != -512 {
+		t.Errorf("database/sql's writer's cache_size %d (%v), want -512", small, err)
+	}
+	if got, err := wconnRow(s.wc, `PRAGMA cache_size`); err != nil || got[0] != int64(4096) {
+		t.Errorf("wconn's cache_size %v (%v), want 4096", got, err)
 	}
 	var seq int
 	var name, file string
@@ -482,4 +491,122 @@ func writerWALBuf(t *testing.T, c *wconn) *walBuf {
 		t.Fatal("no WAL buffer")
 	}
 	return b.(*walBuf)
+}
+
+// TestWConnRefusesBindWhileStepping: a statement run from a query's row
+// callback would bind its texts over the query's, which SQLite reads again
+// at every step; it is refused, and the query's rows are what they were.
+func TestWConnRefusesBindWhileStepping(t *testing.T) {
+	s := openTest(t)
+	c := s.wc
+	if err := c.execOnce(`CREATE TABLE t (k TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	ins, err := c.prepare(`INSERT INTO t VALUES (?)`, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.finalize(ins)
+	for _, k := range []string{"aa", "ab", "b"} {
+		if _, err := c.exec(ins, []any{k}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sel, err := c.prepare(`SELECT k FROM t WHERE k >= ? ORDER BY k`, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.finalize(sel)
+	var got []string
+	var inner error
+	err = c.query(sel, []any{"ab"}, make([]driver.Value, 1), func(v []driver.Value) error {
+		got = append(got, v[0].(string))
+		if inner == nil {
+			_, inner = c.exec(ins, []any{"zz"}) // would overwrite "ab" in the buffer
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(inner, errBindWhileStepping) {
+		t.Errorf("a statement inside a row: %v, want errBindWhileStepping", inner)
+	}
+	if want := []string{"ab", "b"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("rows %q, want %q", got, want)
+	}
+	if _, err := c.exec(ins, []any{"c"}); err != nil {
+		t.Errorf("after the query: %v", err)
+	}
+}
+
+// TestWConnStatementTail: blanks and semicolons may follow a statement,
+// as the driver allows; a second statement may not.
+func TestWConnStatementTail(t *testing.T) {
+	s := openTest(t)
+	for q, ok := range map[string]bool{"SELECT 1": true, "SELECT 1;": true, "SELECT 1;\n\t ; ": true, "SELECT 1; SELECT 2": false} {
+		st, err := s.wc.prepare(q, false)
+		if (err == nil) != ok {
+			t.Errorf("prepare(%q): %v, want ok %v", q, err, ok)
+		}
+		if err == nil {
+			s.wc.finalize(st)
+		}
+	}
+}
+
+// TestStoreAtURIPath: every connection names a path with '#', '?' and '%'
+// as the file it is, so the WAL durable.go syncs is the one written.
+func TestStoreAtURIPath(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a#1?b%41")
+	path := filepath.Join(dir, "pm.db")
+	s, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := putMeta(s, 1); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path + "-wal"); err != nil || fi.Size() == 0 {
+		t.Fatalf("the store's WAL at %s: %v", path+"-wal", err)
+	}
+	for _, c := range []struct {
+		name string
+		db   *sql.DB
+	}{{"writer", s.writer}, {"reader", s.reader}, {"checkpointer", s.ckpt.db}} {
+		var seq int
+		var name, file string
+		if err := c.db.QueryRow(`PRAGMA database_list`).Scan(&seq, &name, &file); err != nil || file != path {
+			t.Errorf("%s opened %q (%v), want %q", c.name, file, err, path)
+		}
+	}
+	if got, err := wconnRow(s.wc, `PRAGMA database_list`); err != nil || got[2] != path {
+		t.Errorf("wconn opened %v (%v), want %q", got, err, path)
+	}
+	ents, err := os.ReadDir(filepath.Dir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 1 {
+		t.Errorf("files beside the store's directory: %v", ents)
+	}
+}
+
+// TestPoolStatsCountsTheWriteConnection: wc is a connection of the store's,
+// in use while a write runs.
+func TestPoolStatsCountsTheWriteConnection(t *testing.T) {
+	s := openTest(t)
+	idle := s.PoolStats()
+	var during publicmask.PoolStats
+	if err := s.Write(context.Background(), func(tx publicmask.Tx) error {
+		during = s.PoolStats()
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	w, r := s.writer.Stats(), s.reader.Stats()
+	if idle.Max != w.MaxOpenConnections+r.MaxOpenConnections+1 || during.InUse != idle.InUse+1 || during.Idle != idle.Idle-1 {
+		t.Errorf("at rest %+v, during a write %+v", idle, during)
+	}
 }

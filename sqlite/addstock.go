@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"database/sql/driver"
 	"fmt"
 	"strings"
 	"time"
@@ -141,7 +140,7 @@ func sqlRetireChanges(n int) string {
 var sqlRetireGroup = newGroupSQL(sqlRetireChanges)
 
 // setStock writes rows' stock columns (sqlSetStock, kept prepared), one
-// statement per row on the transaction's driver connection, and reports
+// statement per row on the writer's connection (wconn.go), and reports
 // which rows it found, and how many. prev are the rows' versions before:
 // the change log's entry of each found row's previous version is stale
 // from here on and is deleted at once, in groups (sqlRetireChanges: by
@@ -152,32 +151,21 @@ var sqlRetireGroup = newGroupSQL(sqlRetireChanges)
 func (t *tx) setStock(rows []publicmask.Outlet, prev []int64) (found []bool, n int, err error) {
 	found = make([]bool, len(rows))
 	var stockAt boxed
-	err = t.rawConn(func(dc any) error {
-		ex, err := t.s.raw.execer(t.ctx, dc, sqlSetStock)
-		if err != nil {
-			return err
-		}
-		nv := t.nv[:0]
+	err = t.onStmt(sqlSetStock, true, func(c *wconn, st *wstmt) error {
+		args := make([]any, 0, 5)
 		for i := range rows {
 			o := &rows[i]
 			at := stockAt.nullMicro(o.StockAt)
-			nv = append(nv[:0],
-				driver.NamedValue{Ordinal: 1, Value: int64(o.Stock)},
-				driver.NamedValue{Ordinal: 2, Value: at},
-				driver.NamedValue{Ordinal: 3, Value: at},
-				driver.NamedValue{Ordinal: 4, Value: o.Version},
-				driver.NamedValue{Ordinal: 5, Value: o.Code})
-			c, err := t.execCount(ex, nv)
+			args = append(args[:0], int64(o.Stock), at, at, o.Version, o.Code)
+			k, err := c.exec(st, args)
 			if err != nil {
 				return err
 			}
-			if c == 1 {
+			if k == 1 {
 				found[i] = true
 				n++
 			}
 		}
-		clear(nv)
-		t.nv = nv[:0]
 		return nil
 	})
 	if err != nil {

@@ -36,14 +36,15 @@ func inGroups(n int, fn func(lo, hi int) error) error {
 	return nil
 }
 
-// The bulk statements run on the driver connection (rawexec.go): those of
-// full groups prepared once per connection and kept (parsing a 400-row
-// statement per transaction was a tenth of a bulk write's CPU), a smaller
-// group's for its one use. Through database/sql each statement copied its
-// up to 4,800 arguments into a fresh []driver.NamedValue, and each row read
-// went through Scan's conversions: together about a tenth of the bytes a
-// delivery line allocated at 540,000 outlets, where the heap sits at the
-// soft memory limit and each byte brings the next collection closer.
+// The bulk statements run on the writer's connection (rawexec.go,
+// wconn.go): those of full groups prepared once per connection and kept
+// (parsing a 400-row statement per transaction was a tenth of a bulk
+// write's CPU), a smaller group's for its one use. Through database/sql
+// each statement copied its up to 4,800 arguments into a fresh
+// []driver.NamedValue, and each row read went through Scan's conversions:
+// together about a tenth of the bytes a delivery line allocated at 540,000
+// outlets, where the heap sits at the soft memory limit and each byte
+// brings the next collection closer.
 
 // groupSQL is a bulk statement's text for a group of n rows: that of a
 // full group built once and kept prepared, a smaller one's built for its

@@ -110,13 +110,14 @@ func TestNewStorePageSize(t *testing.T) {
 	}
 }
 
+// writerCachePages is the write transactions' page cache (wc), in pages.
 func writerCachePages(t *testing.T, s *Store) int {
 	t.Helper()
-	var n int
-	if err := s.writer.QueryRow(`PRAGMA cache_size`).Scan(&n); err != nil {
+	got, err := wconnRow(s.wc, `PRAGMA cache_size`)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return n
+	return int(got[0].(int64))
 }
 
 // A new store has 2 KiB pages, and its writer's cache holds 4,096 of them

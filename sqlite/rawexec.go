@@ -1,100 +1,23 @@
 package sqlite
 
 import (
-	"context"
-	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/publicmask/publicmask"
 )
 
-// The multi-row statements of a batch (buffer.go) run on the driver's
-// connection directly, through sql.Conn.Raw, with driver statements
-// prepared once per connection and an argument list kept across batches.
-// Through database/sql, each of them built a fresh []driver.NamedValue of
-// all its arguments (up to 128 rows × 13 columns, 66 KB), about a tenth of
-// the bytes the server allocated per sale in a capacity rush, and went
-// through its per-statement locking and conversion. Since then the
-// transaction's other statements, its BEGIN, COMMIT and ROLLBACK too
-// (SQLite's transaction is the connection's).
+// The write transaction's statements, BEGIN, COMMIT and ROLLBACK included,
+// run on the writer's own connection (wconn.go), over modernc's translated
+// SQLite directly. Earlier passes took them off database/sql (a fresh
+// []driver.NamedValue per statement, its locking and conversions) onto the
+// driver's connection; off the driver too, a text is no longer copied into
+// a C string of its own, nor is every call behind a connection mutex.
 
-// rawStmts are the driver statements prepared on one driver connection.
-type rawStmts struct {
-	conn  any // the driver connection they belong to
-	stmts map[string]driver.Stmt
-}
-
-// errRawUnsupported: the driver does not offer what the direct path needs.
-var errRawUnsupported = errors.New("sqlite: driver without context-aware prepare and exec")
-
-// stmt is q prepared on dc, preparing it on first use. A connection other
-// than the one the cache was made on (the pool replaced it) starts a new
-// cache: the old statements went with their connection.
-func (r *rawStmts) stmt(ctx context.Context, dc any, q string) (driver.Stmt, error) {
-	if r.conn != dc {
-		r.conn, r.stmts = dc, make(map[string]driver.Stmt)
-	}
-	if st, ok := r.stmts[q]; ok {
-		return st, nil
-	}
-	st, err := prepareRaw(ctx, dc, q)
-	if err != nil {
-		return nil, err
-	}
-	r.stmts[q] = st
-	return st, nil
-}
-
-// execer is stmt for a statement that is executed, not queried.
-func (r *rawStmts) execer(ctx context.Context, dc any, q string) (driver.StmtExecContext, error) {
-	st, err := r.stmt(ctx, dc, q)
-	if err != nil {
-		return nil, err
-	}
-	return asExecer(st)
-}
-
-// asExecer is st as a statement that can be executed by the driver.
-func asExecer(st driver.Stmt) (driver.StmtExecContext, error) {
-	ex, ok := st.(driver.StmtExecContext)
-	if !ok {
-		return nil, errRawUnsupported
-	}
-	return ex, nil
-}
-
-// prepareRaw prepares q on the driver connection dc.
-func prepareRaw(ctx context.Context, dc any, q string) (driver.Stmt, error) {
-	pc, ok := dc.(driver.ConnPrepareContext)
-	if !ok {
-		return nil, errRawUnsupported
-	}
-	return pc.PrepareContext(ctx, q)
-}
-
-// close closes the statements (the Store's, before the writer closes).
-func (r *rawStmts) close(conn *sql.Conn) error {
-	if len(r.stmts) == 0 {
-		return nil
-	}
-	return conn.Raw(func(dc any) error {
-		var errs []error
-		if dc == r.conn {
-			for _, st := range r.stmts {
-				errs = append(errs, st.Close())
-			}
-		}
-		r.conn, r.stmts = nil, nil
-		return errors.Join(errs...)
-	})
-}
-
-// execRaw runs q with args on the transaction's driver connection and
-// returns the rows it changed.
+// execRaw runs q with args on the writer's connection and returns the
+// rows it changed.
 func (t *tx) execRaw(q string, args []any) (int64, error) {
 	return t.execRawOnce(q, true, args)
 }
@@ -104,142 +27,75 @@ func (t *tx) execRaw(q string, args []any) (int64, error) {
 // smaller group come in any size up to bulkRows.
 func (t *tx) execRawOnce(q string, keep bool, args []any) (int64, error) {
 	var changed int64
-	err := t.onRawExec(q, keep, args, func(ex driver.StmtExecContext, nv []driver.NamedValue) error {
-		var err error
-		changed, err = t.execCount(ex, nv)
+	err := t.onStmt(q, keep, func(c *wconn, st *wstmt) (err error) {
+		changed, err = c.exec(st, args)
 		return err
 	})
 	return changed, err
 }
 
-// onRawExec is onRaw for a statement that is executed, not queried.
-func (t *tx) onRawExec(q string, keep bool, args []any, do func(driver.StmtExecContext, []driver.NamedValue) error) error {
-	return t.onRaw(q, keep, args, func(st driver.Stmt, nv []driver.NamedValue) error {
-		ex, err := asExecer(st)
-		if err != nil {
-			return err
-		}
-		return do(ex, nv)
-	})
-}
-
-// queryRaw runs the query q with args on the transaction's driver
-// connection (prepared to be kept, or for this call alone: see
-// execRawOnce) and calls row with each row's values as the driver gives
-// them, in a slice reused for the next row. Through database/sql each
-// statement copied its arguments into a fresh []driver.NamedValue and each
-// value of each row went through Scan's conversions; row must not run
-// statements of its own. A row that returns errStopRows ends the query
-// there, without a failure.
+// queryRaw runs the query q with args on the writer's connection (prepared
+// to be kept, or for this call alone: see execRawOnce) and calls row with
+// each row's values as the driver would give them, in a slice reused for
+// the next row; row must not run statements of its own. A row that
+// returns errStopRows ends the query there, without a failure.
 func (t *tx) queryRaw(q string, keep bool, args []any, row func([]driver.Value) error) error {
-	return t.onRaw(q, keep, args, func(st driver.Stmt, nv []driver.NamedValue) error {
-		qc, ok := st.(driver.StmtQueryContext)
-		if !ok {
-			return errRawUnsupported
+	return t.onStmt(q, keep, func(c *wconn, st *wstmt) error {
+		if cap(t.dest) < st.cols {
+			t.dest = make([]driver.Value, st.cols)
 		}
-		rows, err := qc.QueryContext(t.ctx, nv)
-		if err != nil {
-			return err
-		}
-		closed := false
-		defer func() {
-			if !closed {
-				rows.Close()
-			}
-		}()
-		n := len(rows.Columns())
-		if cap(t.dest) < n {
-			t.dest = make([]driver.Value, n)
-		}
-		dest := t.dest[:n]
-		for {
-			if err = rows.Next(dest); err != nil {
-				break
-			}
-			if err = row(dest); err != nil {
-				break
-			}
-		}
+		dest := t.dest[:st.cols]
+		err := c.query(st, args, dest, row)
 		clear(dest)
-		if errors.Is(err, io.EOF) || errors.Is(err, errStopRows) {
+		if errors.Is(err, errStopRows) {
 			err = nil
 		}
-		closed = true
-		return errors.Join(err, rows.Close())
+		return err
 	})
 }
 
-// onRaw runs do with q prepared on the transaction's driver connection and
-// args as the driver takes them (in a list reused by the next statement).
-func (t *tx) onRaw(q string, keep bool, args []any, do func(driver.Stmt, []driver.NamedValue) error) error {
-	return t.rawConn(func(dc any) (err error) {
-		var st driver.Stmt
+// onStmt runs do with q prepared on the writer's connection: kept in its
+// cache, or finalized after do (also should do panic).
+func (t *tx) onStmt(q string, keep bool, do func(*wconn, *wstmt) error) error {
+	return t.rawConn(func(c *wconn) (err error) {
+		var st *wstmt
 		if keep {
-			st, err = t.s.raw.stmt(t.ctx, dc, q)
+			st, err = c.stmt(q)
 		} else {
-			st, err = prepareRaw(t.ctx, dc, q)
+			st, err = c.prepare(q, false)
 		}
 		if err != nil {
 			return err
 		}
 		if !keep {
-			// Deferred: a panic in do must not leave it unfinalized (a
-			// statement left open keeps the connection from closing).
-			defer func() { err = errors.Join(err, st.Close()) }()
+			defer c.finalize(st)
 		}
-		nv := t.nv[:0]
-		for i, a := range args {
-			v, err := driverValue(a)
-			if err != nil {
-				return err
-			}
-			nv = append(nv, driver.NamedValue{Ordinal: i + 1, Value: v})
-		}
-		err = do(st, nv)
-		clear(nv)
-		t.nv = nv[:0]
-		return err
+		return do(c, st)
 	})
 }
 
-// rawConn runs do on the transaction's driver connection while the
-// transaction may still go on: not once the write's context has ended
-// (the write then rolls back: Store.write), nor after a failed statement
-// (it runs nothing and returns that failure: see tx.err); do's own
-// failure becomes the transaction's.
-func (t *tx) rawConn(do func(dc any) error) error {
+// rawConn runs do on the writer's connection while the transaction may
+// still go on: not once the write's context has ended (the write then
+// rolls back: Store.write), nor after a failed statement (it runs nothing
+// and returns that failure: see tx.err); do's own failure becomes the
+// transaction's, and so does a panic (re-raised: Store.write rolls back).
+func (t *tx) rawConn(do func(*wconn) error) error {
 	if t.err != nil {
 		return t.err
 	}
-	var p any
-	err := t.conn.Raw(func(dc any) (err error) {
-		defer func() {
-			if p = recover(); p != nil {
-				err = errRawPanic // not driver.ErrBadConn: the pool keeps the connection
-			}
-		}()
-		if err := t.txCtx.Err(); err != nil {
-			return err
+	if err := t.txCtx.Err(); err != nil {
+		return t.failed(err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			t.failed(errRawPanic)
+			panic(p)
 		}
-		return do(dc)
-	})
-	if p != nil {
-		t.failed(errRawPanic)
-		panic(p) // Store.write's deferred rollback runs on a usable connection
-	}
-	return t.failed(err)
+	}()
+	return t.failed(do(t.s.wc))
 }
 
-var errRawPanic = errors.New("sqlite: panic on the driver connection")
-
-// execCount runs a prepared statement and returns the rows it changed.
-func (t *tx) execCount(ex driver.StmtExecContext, nv []driver.NamedValue) (int64, error) {
-	res, err := ex.ExecContext(t.ctx, nv)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
-}
+var errRawPanic = errors.New("sqlite: panic on the writer's connection")
 
 // driverValue is what database/sql's default conversion makes of a value
 // (the common types first, without reflection).
@@ -356,16 +212,15 @@ func (t *tx) commit() error {
 }
 
 // rollback rolls the transaction back, whatever failed before and whether
-// or not its context has ended; an error means that there was no
+// or not its context has ended, and writes out the WAL frames it may have
+// left buffered (wconn.flushWAL); an error means that there was no
 // transaction to roll back (SQLite rolled it back itself: INSERT OR
 // ROLLBACK, a full disk) or that the connection failed.
 func (t *tx) rollback() error {
-	return t.conn.Raw(func(dc any) error {
-		ex, err := t.s.raw.execer(t.ctx, dc, sqlRollback)
-		if err != nil {
-			return err
-		}
-		_, err = ex.ExecContext(t.ctx, nil)
-		return err
-	})
+	c := t.s.wc
+	st, err := c.stmt(sqlRollback)
+	if err == nil {
+		_, err = c.exec(st, nil)
+	}
+	return errors.Join(err, c.flushWAL())
 }

@@ -38,7 +38,7 @@ func TestScanValuesAsScan(t *testing.T) {
 		q := `SELECT ` + e
 		var raw driver.Value
 		err := conn.Raw(func(dc any) error {
-			st, err := prepareRaw(ctx, dc, q)
+			st, err := dc.(driver.ConnPrepareContext).PrepareContext(ctx, q)
 			if err != nil {
 				return err
 			}

@@ -6,7 +6,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -37,8 +36,11 @@ type Store struct {
 	// delete the WAL under the running server (TestFlushKeepsTheLocks).
 	dbFile  *os.File
 	dbSyncs atomic.Int64 // flushes of dbFile (syncDB)
-	writer  *sql.DB      // exactly one connection: SQLite has one writer anyway
-	reader  *sql.DB      // WAL lets readers run beside the writer
+	writer  *sql.DB      // exactly one connection: migrations, the purge, the meta table
+	// wc is the write transactions' connection (wconn.go); guarded by
+	// writeMu.
+	wc     *wconn
+	reader *sql.DB // WAL lets readers run beside the writer
 
 	writeMu sync.Mutex
 	writing atomic.Int32 // writes begun and not ended, waiting for writeMu included (compact.go)
@@ -50,12 +52,10 @@ type Store struct {
 	prunedAt, pruneCursor int64
 	// fresh counts the versions since prunedAt that new outlets took
 	// (tx.fresh): they do not hasten the pruning.
-	fresh   int64
-	dur     *durability
-	raw     rawStmts            // the write transactions' statements on the driver connection (rawexec.go); guarded by writeMu
-	hot     *hot                // the writer's copy of outlets and person-weeks (hot.go)
-	spareNV []driver.NamedValue // the same for the direct statements' arguments
-	spare   pending             // a finished transaction's pending rows, emptied (buffer.go)
+	fresh int64
+	dur   *durability
+	hot   *hot    // the writer's copy of outlets and person-weeks (hot.go)
+	spare pending // a finished transaction's pending rows, emptied (buffer.go)
 	// spareIdem is a finished transaction's known and absent maps, emptied
 	// (tx.go): a delivery list's chunk sized them for its 2,000 lines,
 	// ~400 KB made anew for each chunk, ~8% of the bytes the opening
@@ -78,6 +78,14 @@ type Store struct {
 	// statements ran.
 	failCommit func() error
 }
+
+// writerPragmas are the settings of the writer's connections (see Open),
+// as the driver's DSN gives them ("_pragma=…") and as wconn runs them.
+var writerPragmas = []string{"journal_mode(WAL)", "synchronous(NORMAL)", "wal_autocheckpoint(0)",
+	"temp_store(MEMORY)", "busy_timeout(10000)", "foreign_keys(on)"}
+
+// wcCacheSize is the write transactions' page cache (wc), in pages.
+const wcCacheSize = "cache_size(4096)"
 
 // Open opens (creating if needed) the database at path and migrates it.
 func Open(ctx context.Context, path string) (*Store, error) {
@@ -113,16 +121,25 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// survive both. FULL would flush inside COMMIT, with the writer lock
 	// held; flushing after it lets the next batch run meanwhile.
 	common := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(on)&_time_format=sqlite"
-	// vfs: the writer's WAL frames are written once per commit, not twice
-	// per frame (walbuf.go).
+	// vfs: the write transactions' WAL frames are written once per commit,
+	// not twice per frame (walbuf.go). Their connection (wc) alone uses it:
+	// frames another connection held back after a rollback could later
+	// overwrite frames committed since.
 	vfs := ""
 	if walBuffered {
 		if err := registerWALBufVFS(); err != nil {
 			return nil, err
 		}
-		vfs = "&vfs=" + walBufVFSName
+		vfs = walBufVFSName
 	}
-	wdsn := "file:" + path + "?_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=cache_size(4096)&_pragma=wal_autocheckpoint(0)&_pragma=temp_store(MEMORY)" + vfs + "&" + common
+	// This connection runs migrations, the purge and the meta table, not
+	// the write transactions (wc): a page cache of its own the size of
+	// wc's would hold what a purge walked, megabytes for nothing.
+	wdsn := fileURI(path) + "?_txlock=immediate&_pragma=cache_size(-512)"
+	for _, p := range writerPragmas {
+		wdsn += "&_pragma=" + p
+	}
+	wdsn += "&_time_format=sqlite"
 	writer, err := sql.Open("sqlite", wdsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -138,14 +155,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		writer.Close()
 		return nil, err
 	}
-	reader, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=query_only(1)&_pragma=cache_size(-512)&"+common)
+	reader, err := sql.Open("sqlite", fileURI(path)+"?mode=ro&_pragma=query_only(1)&_pragma=cache_size(-512)&"+common)
 	if err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("sqlite: open reader: %w", err)
 	}
 	reader.SetMaxOpenConns(4)
 	reader.SetMaxIdleConns(4)
-	ckdb, err := sql.Open("sqlite", "file:"+path+"?_pragma=synchronous(NORMAL)&_pragma=cache_size(-256)&"+common)
+	ckdb, err := sql.Open("sqlite", fileURI(path)+"?_pragma=synchronous(NORMAL)&_pragma=cache_size(-256)&"+common)
 	if err != nil {
 		writer.Close()
 		reader.Close()
@@ -161,7 +178,17 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		ckdb.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	s := &Store{path: path, dbFile: dbFile, writer: writer, reader: reader, dur: newDurability(path), hot: newHot(), m: newStoreMetrics()}
+	// The write transactions' connection, with the pragmas of writer's
+	// (TestWriterConnectionsAgree).
+	wc, err := openWConn(path, vfs, append(writerPragmas[:len(writerPragmas):len(writerPragmas)], wcCacheSize))
+	if err != nil {
+		writer.Close()
+		reader.Close()
+		ckdb.Close()
+		dbFile.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	s := &Store{path: path, dbFile: dbFile, writer: writer, wc: wc, reader: reader, dur: newDurability(path), hot: newHot(), m: newStoreMetrics()}
 	s.dur.seconds = s.m.flush
 	s.buildCtx, s.cancelBuild = context.WithCancel(context.Background())
 	s.hot.start = s.startBuild
@@ -240,7 +267,7 @@ func setNewPageSize(ctx context.Context, path string, size int) error {
 	if wal, err := os.Stat(path + "-wal"); err == nil && wal.Size() != 0 {
 		return nil // not new: whatever wrote that WAL chose the size
 	}
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	db, err := sql.Open("sqlite", fileURI(path)+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		return err
 	}
@@ -287,12 +314,6 @@ func (s *Store) Close() error {
 	s.builds.Wait()
 	s.hot.settle()
 	var errRaw error
-	s.writeMu.Lock() // before the connection, as write takes them
-	if conn, err := s.writer.Conn(context.Background()); err == nil {
-		errRaw = s.raw.close(conn)
-		conn.Close()
-	}
-	s.writeMu.Unlock()
 	// The checkpoint and any flush in progress end first: either may yet
 	// break the store, and what to close depends on it.
 	s.ckpt.stop()
@@ -306,6 +327,9 @@ func (s *Store) Close() error {
 		// start recovers from the whole WAL.
 		return errors.Join(errRaw, broken)
 	}
+	s.writeMu.Lock() // no write runs on it meanwhile
+	errRaw = s.wc.close()
+	s.writeMu.Unlock()
 	err0 := s.ckpt.db.Close()
 	err1 := s.reader.Close()
 	err2 := s.writer.Close()
@@ -359,19 +383,12 @@ var writeSQL = []string{sqlBegin, sqlCommit, sqlRollback, sqlPruneEnd, sqlPrune,
 
 func (s *Store) prepare(ctx context.Context) error {
 	qs := append(writeSQL[:len(writeSQL):len(writeSQL)], multiSQLs()...)
-	conn, err := s.writer.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("sqlite: prepare: %w", err)
-	}
-	defer conn.Close()
-	return conn.Raw(func(dc any) error {
-		for _, q := range qs {
-			if _, err := s.raw.stmt(ctx, dc, q); err != nil {
-				return fmt.Errorf("sqlite: prepare %.40s: %w", q, err)
-			}
+	for _, q := range qs {
+		if _, err := s.wc.stmt(q); err != nil {
+			return fmt.Errorf("sqlite: prepare %.40s: %w", q, err)
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // Write runs fn in one IMMEDIATE transaction on the single writer
@@ -393,20 +410,11 @@ func (s *Store) write(ctx context.Context, fn func(publicmask.Tx) error) (uint64
 	if err := s.dur.err(); err != nil {
 		return 0, err
 	}
-	// The connection itself, so that the multi-row statements can run on
-	// it directly (rawexec.go); it goes back to the pool when done.
-	conn, err := s.writer.Conn(ctx)
-	if err != nil {
-		return 0, unavailable("begin", err)
-	}
-	defer conn.Close()
 	startVersion, startReg := s.version, s.lastReg
-	// Statements run under a context without a Done channel: the driver
-	// would otherwise start a watcher goroutine per statement, a cost paid
-	// thousands of times a second. The transaction as a whole still ends
-	// with ctx: every statement checks it first (rawConn), and so does the
-	// commit; busy_timeout bounds lock waits.
-	tx := &tx{s: s, conn: conn, nv: s.spareNV, ctx: context.WithoutCancel(ctx), txCtx: ctx,
+	// A statement is not interrupted when ctx ends; the transaction as a
+	// whole still ends with it: every statement checks it first (rawConn),
+	// and so does the commit; busy_timeout bounds lock waits.
+	tx := &tx{s: s, txCtx: ctx,
 		st: s.spareSt, pend: s.spare, known: s.spareIdem.known, absent: s.spareIdem.absent}
 	if tx.st.outlets == nil {
 		tx.st.outlets = make(map[string]publicmask.Outlet)
@@ -414,16 +422,15 @@ func (s *Store) write(ctx context.Context, fn func(publicmask.Tx) error) (uint64
 	s.spareIdem, s.spareSt = idemMaps{}, staged{}
 	defer func() { // its space serves the next transaction
 		tx.pend.reset()
-		s.spare, s.spareNV = tx.pend, tx.nv
+		s.spare = tx.pend
 		s.spareIdem = idemMaps{known: emptiedIdem(tx.known), absent: emptiedIdem(tx.absent)}
 		s.spareSt = emptiedStaged(tx.st)
 	}()
 	if err := tx.begin(); err != nil {
 		return 0, unavailable("begin", err)
 	}
-	// Unless committed, rolled back before the connection goes back,
-	// whatever happens below (a failure, a panic): conn.Close runs after
-	// this. The versions and registry ids it took are given back (no gap).
+	// Unless committed, rolled back whatever happens below (a failure, a
+	// panic). The versions and registry ids it took are given back (no gap).
 	open := true
 	defer func() {
 		if open {
@@ -433,7 +440,7 @@ func (s *Store) write(ctx context.Context, fn func(publicmask.Tx) error) (uint64
 			s.version, s.lastReg = startVersion, startReg
 		}
 	}()
-	err = fn(tx)
+	err := fn(tx)
 	if err == nil {
 		err = tx.flush()
 	}
@@ -475,15 +482,33 @@ func unavailable(op string, err error) error {
 	return fmt.Errorf("sqlite: %s: %w", op, errors.Join(publicmask.Errorf(publicmask.EStoreUnavailable, "store unavailable"), err))
 }
 
-// PoolStats reports both pools (the writer has one connection).
+// PoolStats reports both pools and the write transactions' connection
+// (wc, outside them): in use while a write is begun, including one
+// waiting for writeMu — writes queue on the lock, not on a pool.
 func (s *Store) PoolStats() publicmask.PoolStats {
 	w, r := s.writer.Stats(), s.reader.Stats()
-	return publicmask.PoolStats{
-		Open: w.OpenConnections + r.OpenConnections, InUse: w.InUse + r.InUse, Idle: w.Idle + r.Idle,
-		Max: w.MaxOpenConnections + r.MaxOpenConnections, WaitCount: w.WaitCount + r.WaitCount,
+	st := publicmask.PoolStats{
+		Open: w.OpenConnections + r.OpenConnections + 1, InUse: w.InUse + r.InUse, Idle: w.Idle + r.Idle,
+		Max: w.MaxOpenConnections + r.MaxOpenConnections + 1, WaitCount: w.WaitCount + r.WaitCount,
 		WaitDuration: w.WaitDuration + r.WaitDuration,
 	}
+	if s.writing.Load() > 0 {
+		st.InUse++
+	} else {
+		st.Idle++
+	}
+	return st
 }
+
+// fileURI is the name every connection opens path by. The driver and
+// SQLite read a "file:" name as a URI, in which '?' and '#' end the path
+// and "%HH" is decoded: unescaped, a store at "/data/x#1/db" would be
+// written at "/data/x" while durable.go syncs "/data/x#1/db-wal".
+func fileURI(path string) string {
+	return "file:" + uriEscaper.Replace(path)
+}
+
+var uriEscaper = strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23")
 
 // createPrivate creates the database file 0600 when it does not exist, so
 // that SQLite (which gives its WAL and shared-memory files the database

@@ -18,14 +18,11 @@ import (
 // holds until the end (buffer.go).
 type tx struct {
 	s     *Store
-	conn  *sql.Conn           // the writer connection tx runs on (rawexec.go)
-	nv    []driver.NamedValue // reused by the statements on the driver connection (rawexec.go)
-	dest  []driver.Value      // reused by queryRaw
-	ctx   context.Context     // without cancellation (see Store.write)
-	txCtx context.Context     // the write's own: the transaction ends with it
-	st    staged              // this transaction's writes to hot rows
-	pend  pending             // rows not yet written (buffer.go)
-	args  []any               // reused by the multi-row statements
+	dest  []driver.Value  // reused by queryRaw
+	txCtx context.Context // the write's own: the transaction ends with it
+	st    staged          // this transaction's writes to hot rows
+	pend  pending         // rows not yet written (buffer.go)
+	args  []any           // reused by the multi-row statements
 	// known are the idempotency records this transaction read or wrote: a
 	// second record of one fails the transaction, as the idempotency
 	// table's key would. absent are the txn_ids it looked up and found
@@ -61,8 +58,8 @@ func (t *tx) failed(err error) error {
 	return err
 }
 
-// The transaction's own statements run on the driver connection too
-// (rawexec.go), prepared once per connection: through database/sql each
+// The transaction's own statements run on the writer's connection too
+// (rawexec.go), prepared once: through database/sql each
 // one-row read under the transaction's context started a goroutine to
 // close its rows should that context end, and the transaction itself
 // another (BeginTx), besides their conversions.
@@ -78,10 +75,10 @@ func (t *tx) execText(q string, args ...any) (sql.Result, error) {
 }
 
 func (t *tx) execResult(q string, keep bool, args []any) (sql.Result, error) {
-	var res driver.Result
-	err := t.onRawExec(q, keep, args, func(ex driver.StmtExecContext, nv []driver.NamedValue) error {
-		var err error
-		res, err = ex.ExecContext(t.ctx, nv)
+	var res wresult
+	err := t.onStmt(q, keep, func(c *wconn, st *wstmt) (err error) {
+		res.changed, err = c.exec(st, args)
+		res.lastID = c.lastInsertID()
 		return err
 	})
 	if err != nil {

@@ -42,6 +42,13 @@ func AppendString(b []byte, s string) []byte {
 			start = i
 			continue
 		}
+		if c >= 0xe1 && c <= 0xed && c != 0xe2 && i+2 < len(s) && s[i+1]&0xc0 == 0x80 && s[i+2]&0xc0 == 0x80 &&
+			(c != 0xed || s[i+1] < 0xa0) {
+			// A valid three-byte rune other than U+2028/2029 (whose first
+			// byte is 0xe2): Hangul, without the decoder's call.
+			i += 3
+			continue
+		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && size == 1 {
 			b = append(b, s[start:i]...)

@@ -265,6 +265,7 @@ func parenDong(s string) string {
 // hangulWord reports whether t is at least two runes, starts with a Hangul
 // syllable and contains no spaces or punctuation (digits allowed: 종로5가).
 // One pass: the 가–힣 block and ASCII digits without the Unicode tables
+// or the decoder's call
 // (every address token is tested, most of them several times, for each
 // outlet an import brings: the tables' searches were half of ParseAddress).
 func hangulWord(t string) bool {
@@ -276,6 +277,15 @@ func hangulWord(t string) bool {
 			}
 			i++
 			continue
+		}
+		if c := t[i]; c >= 0xea && c <= 0xed && i+2 < len(t) && t[i+1]&0xc0 == 0x80 && t[i+2]&0xc0 == 0x80 {
+			// Three bytes that may be a syllable, decoded in place (the
+			// surrogates' encodings, 0xed 0xa0–0xbf, fall past 힣 to the
+			// decoder, which rejects them).
+			if r := rune(c&0x0f)<<12 | rune(t[i+1]&0x3f)<<6 | rune(t[i+2]&0x3f); r >= 0xAC00 && r <= 0xD7A3 {
+				i += 3
+				continue
+			}
 		}
 		r, size := utf8.DecodeRuneInString(t[i:])
 		i += size

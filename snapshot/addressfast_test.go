@@ -39,7 +39,7 @@ var addressPieces = []string{
 	"\u1100", "\u3131", "\uffa0", "\ud7a4", "\uabff", "\ud7b0",
 	"0", "5", "9", "٣", "５", "a", "Z", "-", "(", ")", ",", ".",
 	" ", "\t", "\n", "\v", "\f", "\r", "\u0085", "\u00a0", "\u3000", "\u2028",
-	"\xff", "\xed", "\xea\xb0", "\x80", "\ufffd",
+	"\xff", "\xed", "\xea\xb0", "\x80", "\ufffd", "\xed\xa0\x80", "\xed\xbf\xbf", "\xed\x9f\xbf", "\xec\xbf",
 }
 
 func randomAddressText(rng *rand.Rand) string {

@@ -13,7 +13,9 @@ import (
 // which is what keeps storesByGeo close to the cost of a fixed body.
 
 // AppendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD and
-// U+2028/2029 are escaped, as encoding/json does.
+// U+2028/2029 are escaped, as encoding/json does; so are < > & and the
+// controls, as \u00XX save \n, \r and \t (encoding/json writes \b and \f
+// short: both are the same JSON).
 func AppendString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')

@@ -465,9 +465,15 @@ func (r *Refresher) keepSpare(batch []publicmask.Outlet) {
 	if cap(batch) <= keepPending {
 		return
 	}
-	clear(batch)
 	r.mu.Lock()
-	if r.holds > 0 && cap(batch) > cap(r.spare) {
+	keep := r.holds > 0 && cap(batch) > cap(r.spare)
+	r.mu.Unlock()
+	if !keep { // the last body's batch: not cleared only to be dropped
+		return
+	}
+	clear(batch) // outside the lock: ~20 MB for an import body
+	r.mu.Lock()
+	if r.holds > 0 && cap(batch) > cap(r.spare) { // a done may have come since
 		r.spare = batch[:0]
 	}
 	r.mu.Unlock()
@@ -536,10 +542,10 @@ func (r *Refresher) applyLoop(ctx context.Context) {
 		// In version order, so that subscribers (the SSE stream's event
 		// ids) see versions arrive in order.
 		r.applyBatch(byVersion(batch))
-		if released {
+		r.settle(seq)
+		if released { // after settle: the bulk write's done waits for nothing of it
 			r.keepSpare(batch)
 		}
-		r.settle(seq)
 		if r.confirm.Swap(false) {
 			r.confirmCurrent()
 		}

@@ -15,7 +15,8 @@ import (
 // bytes.
 func TestScanTextAsThreePasses(t *testing.T) {
 	parts := []string{"a", " ", "=", "약국", "서울특별시", "\t", "\x00", "\x7f", "\u0085", "\u200e", "\u202b", "\u2067", "\u061c",
-		"\uFFFD", "\xff", "\xe5\xb0", "\xc0\xaf", "9", "é", "\U0001F600", "\xed\xa0\x80"}
+		"\uFFFD", "\xff", "\xe5\xb0", "\xc0\xaf", "9", "é", "\U0001F600", "\xed\xa0\x80", "\xed\x9f\xbf", "\xed\xbf\xbf",
+		"\xe1\x80\x80", "\xe0\xa0\x80", "\xe0\x80\x80", "\xe2\x80\xae", "\xea\xb0", "\u1fff", "\uffff", "\u3000"}
 	rng := rand.New(rand.NewPCG(19, 23))
 	for range 20000 {
 		var b strings.Builder

@@ -90,7 +90,8 @@ func NormalizeSido(s string) string { return sidoAlias[s] }
 // outlets (DESIGN.md §6.10).
 func ParseAddress(s string) Address {
 	var a Address
-	toks := strings.Fields(s)
+	var buf [16]string // an address's tokens, on the stack (strings.Fields allocated them)
+	toks := appendFields(buf[:0], s)
 	if len(toks) == 0 {
 		return a
 	}
@@ -133,6 +134,46 @@ func ParseAddress(s string) Address {
 		a.Dong = parenDong(s)
 	}
 	return a
+}
+
+// appendFields appends the fields of s to dst as strings.Fields splits them
+// (around runs of unicode.IsSpace; an invalid byte is not a space).
+func appendFields(dst []string, s string) []string {
+	start := -1 // of the field being read
+	for i := 0; i < len(s); {
+		space, size := false, 1
+		switch c := s[i]; {
+		case c < utf8.RuneSelf:
+			space = c == ' ' || c-'\t' <= '\r'-'\t'
+		case c == 0xc2 || c >= 0xe1 && c <= 0xe3:
+			// Every space outside ASCII (U+0085, U+00A0, U+1680,
+			// U+2000–U+205F, U+3000) starts with one of these bytes.
+			var r rune
+			r, size = utf8.DecodeRuneInString(s[i:])
+			space = unicode.IsSpace(r)
+		default:
+			// Any other byte starts no space, nor do the continuation
+			// bytes after it (a Hangul syllable's two): skipped together,
+			// without decoding; the next byte is one a decoder would
+			// stop at.
+			for i+size < len(s) && s[i+size]&0xc0 == 0x80 {
+				size++
+			}
+		}
+		if space {
+			if start >= 0 {
+				dst = append(dst, s[start:i])
+				start = -1
+			}
+		} else if start < 0 {
+			start = i
+		}
+		i += size
+	}
+	if start >= 0 {
+		dst = append(dst, s[start:])
+	}
+	return dst
 }
 
 // roadAt reads a road name at toks[i]: the road, a "N번길"/"N길" branch
@@ -189,7 +230,7 @@ func isBldgNum(t string) bool {
 
 func isEupMyeon(t string) bool { return strings.HasSuffix(t, "읍") || strings.HasSuffix(t, "면") }
 
-func isRiToken(t string) bool { return hangulWord(t) && strings.HasSuffix(t, "리") }
+func isRiToken(t string) bool { return strings.HasSuffix(t, "리") && hangulWord(t) }
 
 // splitGluedSido splits "경남거창군" into ("경상남도", "거창군").
 func splitGluedSido(t string) (string, string) {
@@ -223,35 +264,53 @@ func parenDong(s string) string {
 
 // hangulWord reports whether t is at least two runes, starts with a Hangul
 // syllable and contains no spaces or punctuation (digits allowed: 종로5가).
+// One pass: the 가–힣 block and ASCII digits without the Unicode tables
+// or the decoder's call
+// (every address token is tested, most of them several times, for each
+// outlet an import brings: the tables' searches were half of ParseAddress).
 func hangulWord(t string) bool {
-	if utf8.RuneCountInString(t) < 2 {
-		return false
-	}
-	first, _ := utf8.DecodeRuneInString(t)
-	if !unicode.Is(unicode.Hangul, first) {
-		return false
-	}
-	for _, r := range t {
-		if !unicode.Is(unicode.Hangul, r) && !unicode.IsDigit(r) {
+	n := 0
+	for i := 0; i < len(t); n++ {
+		if c := t[i]; c < utf8.RuneSelf {
+			if n == 0 || c < '0' || c > '9' {
+				return false
+			}
+			i++
+			continue
+		}
+		if c := t[i]; c >= 0xea && c <= 0xed && i+2 < len(t) && t[i+1]&0xc0 == 0x80 && t[i+2]&0xc0 == 0x80 {
+			// Three bytes that may be a syllable, decoded in place (the
+			// surrogates' encodings, 0xed 0xa0–0xbf, fall past 힣 to the
+			// decoder, which rejects them).
+			if r := rune(c&0x0f)<<12 | rune(t[i+1]&0x3f)<<6 | rune(t[i+2]&0x3f); r >= 0xAC00 && r <= 0xD7A3 {
+				i += 3
+				continue
+			}
+		}
+		r, size := utf8.DecodeRuneInString(t[i:])
+		i += size
+		if r >= 0xAC00 && r <= 0xD7A3 || unicode.Is(unicode.Hangul, r) {
+			continue
+		}
+		if n == 0 || !unicode.IsDigit(r) {
 			return false
 		}
 	}
-	return true
+	return n >= 2
 }
+
+// The token tests check the suffix (a compare) before hangulWord (a scan).
 
 func isSigunguToken(t string) bool {
-	return hangulWord(t) && (strings.HasSuffix(t, "시") || strings.HasSuffix(t, "군") || strings.HasSuffix(t, "구"))
+	return (strings.HasSuffix(t, "시") || strings.HasSuffix(t, "군") || strings.HasSuffix(t, "구")) && hangulWord(t)
 }
 
-func isGuToken(t string) bool { return hangulWord(t) && strings.HasSuffix(t, "구") }
+func isGuToken(t string) bool { return strings.HasSuffix(t, "구") && hangulWord(t) }
 
 func isDongToken(t string) bool {
-	if !hangulWord(t) {
-		return false
-	}
 	for _, suf := range []string{"동", "읍", "면", "가"} {
 		if strings.HasSuffix(t, suf) {
-			return true
+			return hangulWord(t)
 		}
 	}
 	return false

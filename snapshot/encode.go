@@ -13,7 +13,9 @@ import (
 // which is what keeps storesByGeo close to the cost of a fixed body.
 
 // AppendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD and
-// U+2028/2029 are escaped, as encoding/json does.
+// U+2028/2029 are escaped, as encoding/json does; so are < > & and the
+// controls, as \u00XX save \n, \r and \t (encoding/json writes \b and \f
+// short: both are the same JSON).
 func AppendString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
@@ -40,6 +42,13 @@ func AppendString(b []byte, s string) []byte {
 			}
 			i++
 			start = i
+			continue
+		}
+		if c >= 0xe1 && c <= 0xed && c != 0xe2 && i+2 < len(s) && s[i+1]&0xc0 == 0x80 && s[i+2]&0xc0 == 0x80 &&
+			(c != 0xed || s[i+1] < 0xa0) {
+			// A valid three-byte rune other than U+2028/2029 (whose first
+			// byte is 0xe2): Hangul, without the decoder's call.
+			i += 3
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])

@@ -23,7 +23,14 @@ import (
 // release and the merge are all counted; the outlets are made untimed.
 //
 //	GOGC=off go test ./snapshot -run '^$' -bench RefresherImport -benchtime 1x -benchmem
-func BenchmarkRefresherImport(b *testing.B) {
+func BenchmarkRefresherImport(b *testing.B) { benchRefresherImport(b, false) }
+
+// BenchmarkRefresherImportOverlapped is BenchmarkRefresherImport with each
+// body's bulk write begun before the one before it ends, as the import
+// handler's are with two bodies in flight (scripts/load.py).
+func BenchmarkRefresherImportOverlapped(b *testing.B) { benchRefresherImport(b, true) }
+
+func benchRefresherImport(b *testing.B, overlap bool) {
 	n := 200_000
 	if v, err := strconv.Atoi(os.Getenv("BENCH_REFRESH_OUTLETS")); err == nil {
 		n = v
@@ -45,17 +52,25 @@ func BenchmarkRefresherImport(b *testing.B) {
 		}
 		runtime.GC()
 		b.StartTimer()
+		var done func(context.Context) error
 		for lo := 0; lo < n; lo += body {
-			done := r.Bulk()
+			if done == nil {
+				done = r.Bulk()
+			}
 			for c := lo; c < min(lo+body, n); c += chunk {
 				r.Notify(outlets[c:min(c+chunk, lo+body, n)])
 				if err := r.Sync(ctx); err != nil {
 					b.Fatal(err)
 				}
 			}
+			var next func(context.Context) error
+			if overlap && lo+body < n {
+				next = r.Bulk()
+			}
 			if err := done(ctx); err != nil {
 				b.Fatal(err)
 			}
+			done = next
 		}
 		b.StopTimer()
 		if got := r.Current().Len(); got != n {

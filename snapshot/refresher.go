@@ -87,8 +87,13 @@ type Refresher struct {
 	// each code's place: an import body's 100,000 new outlets go from
 	// here into the batch that applies them as they are, not through a
 	// map of outlets and a sort.
-	holds      int
-	deferred   []publicmask.Outlet
+	holds    int
+	deferred []publicmask.Outlet
+	// spare is the last released batch's memory, emptied, kept while a
+	// bulk write holds for the next one's held changes to grow into: an
+	// import body's held slice (16 MB for 100,000 outlets) grown anew by
+	// doubling allocated ~40 MB a body, and touched fresh pages.
+	spare      []publicmask.Outlet
 	deferredAt map[string]int32
 	heldNew    int           // outlets of deferred that the snapshot does not hold
 	resized    int           // the last number given to OnResize
@@ -293,6 +298,9 @@ func (r *Refresher) Bulk() (done func(ctx context.Context) error) {
 		once.Do(func() {
 			r.mu.Lock()
 			r.holds--
+			if r.holds == 0 {
+				r.spare = nil // no bulk write left to use it
+			}
 			if len(r.deferred) > 0 || len(r.pending) > 0 {
 				// The apply loop takes deferred and pending together
 				// (released); nothing is held back until it has. Pending
@@ -411,10 +419,14 @@ func (r *Refresher) holdBack(s *Snapshot, batch []publicmask.Outlet) []publicmas
 			r.heldNew++
 		}
 		if len(r.deferred) == cap(r.deferred) {
-			// Doubling, room for the batch at least: append grows a
-			// large slice by a quarter, which copied an import body's
-			// held outlets ~5 times over as it grew.
-			r.deferred = slices.Grow(r.deferred, max(len(batch), len(r.deferred)))
+			if cap(r.spare) > len(r.deferred) {
+				r.deferred, r.spare = append(r.spare, r.deferred...), nil
+			} else {
+				// Doubling, room for the batch at least: append grows a
+				// large slice by a quarter, which copied an import
+				// body's held outlets ~5 times over as it grew.
+				r.deferred = slices.Grow(r.deferred, max(len(batch), len(r.deferred)))
+			}
 		}
 		r.deferredAt[o.Code] = int32(len(r.deferred))
 		r.deferred = append(r.deferred, o)
@@ -443,6 +455,28 @@ func (r *Refresher) released() []publicmask.Outlet {
 		clear(at)
 	}
 	return batch
+}
+
+// keepSpare keeps an applied released batch's memory as r.spare, emptied
+// (its outlets' strings not kept alive), if a bulk write still holds and
+// it is larger than the spare there is; the snapshot keeps nothing of a
+// batch (the entries copy what they need).
+func (r *Refresher) keepSpare(batch []publicmask.Outlet) {
+	if cap(batch) <= keepPending {
+		return
+	}
+	r.mu.Lock()
+	keep := r.holds > 0 && cap(batch) > cap(r.spare)
+	r.mu.Unlock()
+	if !keep { // the last body's batch: not cleared only to be dropped
+		return
+	}
+	clear(batch) // outside the lock: ~20 MB for an import body
+	r.mu.Lock()
+	if r.holds > 0 && cap(batch) > cap(r.spare) { // a done may have come since
+		r.spare = batch[:0]
+	}
+	r.mu.Unlock()
 }
 
 // keptNewest: held, with each code's place in at, has o's code, and now
@@ -484,7 +518,8 @@ func (r *Refresher) applyLoop(ctx context.Context) {
 		}
 		var batch []publicmask.Outlet
 		expect := 0 // outlets once those held back are in; 0: none held back
-		if r.release {
+		released := r.release
+		if released {
 			batch = r.released()
 		} else {
 			batch = make([]publicmask.Outlet, 0, len(r.pending))
@@ -508,6 +543,9 @@ func (r *Refresher) applyLoop(ctx context.Context) {
 		// ids) see versions arrive in order.
 		r.applyBatch(byVersion(batch))
 		r.settle(seq)
+		if released { // after settle: the bulk write's done waits for nothing of it
+			r.keepSpare(batch)
+		}
 		if r.confirm.Swap(false) {
 			r.confirmCurrent()
 		}

@@ -38,6 +38,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/internal/utf8x"
 	"github.com/publicmask/publicmask/rrn"
 )
 
@@ -295,11 +296,10 @@ func scanText(s string) (runes int, valid bool, bad rune) {
 		r := rune(s[i])
 		if r < utf8.RuneSelf {
 			i++
-		} else if c := s[i]; c >= 0xe1 && c <= 0xed && c != 0xe2 && i+2 < len(s) && s[i+1]&0xc0 == 0x80 && s[i+2]&0xc0 == 0x80 &&
-			(c != 0xed || s[i+1] < 0xa0) {
-			// A valid three-byte rune (Hangul) that is neither a control
-			// nor a bidirectional mark (those outside ASCII and Latin-1
-			// start with 0xe2 or 0xd8): counted without the decoder's call.
+		} else if utf8x.PlainThreeByte(s, i) {
+			// Hangul, neither a control nor a bidirectional mark (those
+			// outside ASCII and Latin-1 start with 0xe2 or 0xd8): counted
+			// without the decoder's call.
 			i += 3
 			continue
 		} else {

@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/internal/utf8x"
 )
 
 // The JSON of the public API is appended by hand: an outlet's fragments are
@@ -44,10 +45,9 @@ func AppendString(b []byte, s string) []byte {
 			start = i
 			continue
 		}
-		if c >= 0xe1 && c <= 0xed && c != 0xe2 && i+2 < len(s) && s[i+1]&0xc0 == 0x80 && s[i+2]&0xc0 == 0x80 &&
-			(c != 0xed || s[i+1] < 0xa0) {
-			// A valid three-byte rune other than U+2028/2029 (whose first
-			// byte is 0xe2): Hangul, without the decoder's call.
+		if utf8x.PlainThreeByte(s, i) {
+			// Hangul (not U+2028/2029, which need escaping), without the
+			// decoder's call.
 			i += 3
 			continue
 		}

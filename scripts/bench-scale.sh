@@ -234,7 +234,7 @@ PY
 done
 
 python3 - "$DIR" $COUNTS <<'PY'
-import json, sys
+import json, statistics, sys
 d, counts = sys.argv[1], sys.argv[2:]
 f = [json.load(open(f"{d}/{n}/figures.json")) for n in counts]
 rows = [("import (s)", "import_s", "≤ 15 s with deliveries"), ("opening deliveries (s)", "deliver_s", ""),
@@ -265,9 +265,7 @@ rows = [("import (s)", "import_s", "≤ 15 s with deliveries"), ("opening delive
 def round_ratios(k):
     first, last = f[0].get("geo_rounds") or [], f[-1].get("geo_rounds") or []
     return [b[k] / a[k] for a, b in zip(first, last) if a[k]]
-def median(v):
-    v = sorted(v)
-    return None if not v else (v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2)
+median = lambda v: statistics.median(v) if v else None
 judged = {"geo_rps": median(round_ratios("rps")), "geo_cpu_us": median(round_ratios("cpu_us"))}
 print(f"publicmask scale — {len(counts)} sizes in one run")
 print(f"{'figure':44}" + "".join(f"{n + ' outlets':>18}" for n in counts) + f"{'ratio':>9}   target")

@@ -173,9 +173,12 @@ func NewRefresher(src Source, opts Options) *Refresher {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}),
 		applySec: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "publicmask_snapshot_apply_seconds",
-			Help:    "Time to build and swap one snapshot from a batch of changes.",
-			Buckets: prometheus.ExponentialBuckets(.00005, 4, 8),
+			Name: "publicmask_snapshot_apply_seconds",
+			Help: "Time to build and swap one snapshot from a batch of changes.",
+			// Doubling from 25 µs to 0.8 s: applies are sub-millisecond at
+			// any registry size, and with ×4 buckets an interpolated p99 moved
+			// between 0.2 and 0.8 ms by where it fell in one bucket.
+			Buckets: prometheus.ExponentialBuckets(.000025, 2, 16),
 		}),
 		version: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "publicmask_snapshot_version",

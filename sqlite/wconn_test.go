@@ -597,6 +597,10 @@ func TestStoreAtURIPath(t *testing.T) {
 // in use while a write runs.
 func TestPoolStatsCountsTheWriteConnection(t *testing.T) {
 	s := openTest(t)
+	// Open starts the filters' builds on reader connections: a build that
+	// returned its connection between the two reads below moved Open and
+	// Idle under the test (3 runs in 20 failed so).
+	s.builds.Wait()
 	idle := s.PoolStats()
 	var during publicmask.PoolStats
 	if err := s.Write(context.Background(), func(tx publicmask.Tx) error {

@@ -44,39 +44,6 @@ func chunkEnds(n int, same func(i int) bool) []int {
 // those in flight (they may commit: every bulk line is idempotent, and the
 // caller retries the whole write) and returns the first error.
 func (l *Ledger) submitChunks(ctx context.Context, ends []int, mk func(lo, hi int) (*op, func())) error {
-	return l.submitChunksTurn(ctx, nil, ends, mk)
-}
-
-// submitChunksTurn is submitChunks holding turn (if not nil) from before
-// its first chunk is queued until its last one is: bulk writes that share
-// a turn are queued one after another, so that the first to take it is
-// written first and returns while the next one is written (see
-// DeliverMany). The turn is given up before the last chunks are waited
-// for: the next write's chunks queue behind them and the writer never
-// waits for a commit's flush at the boundary.
-func (l *Ledger) submitChunksTurn(ctx context.Context, turn chan struct{}, ends []int, mk func(lo, hi int) (*op, func())) error {
-	if turn != nil {
-		select {
-		case turn <- struct{}{}:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		held := true
-		release := func() {
-			if held {
-				held = false
-				<-turn
-			}
-		}
-		defer release()
-		return l.queueChunks(ctx, ends, mk, release)
-	}
-	return l.queueChunks(ctx, ends, mk, func() {})
-}
-
-// queueChunks is submitChunks' body; allQueued is called once every chunk
-// that will be is queued (or none will be).
-func (l *Ledger) queueChunks(ctx context.Context, ends []int, mk func(lo, hi int) (*op, func()), allQueued func()) error {
 	type queued struct {
 		o    *op
 		done func()
@@ -110,7 +77,6 @@ func (l *Ledger) queueChunks(ctx context.Context, ends []int, mk func(lo, hi int
 			settle()
 		}
 	}
-	allQueued()
 	for len(q) > 0 {
 		settle()
 	}

@@ -87,10 +87,6 @@ type Ledger struct {
 	// (ImportOutlets): import bodies that run at once are written one
 	// after another, each whole.
 	importTurn chan struct{}
-	// deliveryTurn is held by the delivery list whose chunks are being
-	// queued (DeliverMany, lists of more than one chunk): lists that run at
-	// once are written one after another, not chunk by chunk in turns.
-	deliveryTurn chan struct{}
 }
 
 // New starts a ledger with its writer goroutines.
@@ -117,13 +113,12 @@ func New(cfg Config) (*Ledger, error) {
 		cfg.Logger = slog.Default()
 	}
 	l := &Ledger{
-		cfg:          cfg,
-		store:        cfg.Store,
-		log:          cfg.Logger,
-		queue:        make(chan *op, cfg.MaxBatch*4),
-		m:            newMetrics(cfg.Registerer),
-		importTurn:   make(chan struct{}, 1),
-		deliveryTurn: make(chan struct{}, 1),
+		cfg:        cfg,
+		store:      cfg.Store,
+		log:        cfg.Logger,
+		queue:      make(chan *op, cfg.MaxBatch*4),
+		m:          newMetrics(cfg.Registerer),
+		importTurn: make(chan struct{}, 1),
 	}
 	if _, ok := cfg.Store.(publicmask.TokenReader); ok {
 		l.refreshAheadOf = cfg.TokenCacheTTL / 4

@@ -153,19 +153,7 @@ func (l *Ledger) DeliverMany(ctx context.Context, lines []DeliveryRequest) ([]De
 	// Large lists go in chunks, as imports do: one transaction of 100,000
 	// lines holds up sales and can outlast the commit's deadline.
 	ends := chunkEnds(len(valid), func(i int) bool { return lines[valid[i-1].i].Outlet == lines[valid[i].i].Outlet })
-	// Lists of several chunks that run at once (a client with two lists in
-	// flight) are queued one after another, not chunk by chunk in turns:
-	// in turns, both lists were written at half speed and returned
-	// together, and the writer waited while both answers were made and the
-	// next two lists were sent and read. One after another, the first
-	// returns, and the client's next list is read, while the second is
-	// written. A list of one chunk takes no turn: it is not held up behind
-	// a large one.
-	var turn chan struct{}
-	if len(ends) > 1 {
-		turn = l.deliveryTurn
-	}
-	err := l.submitChunksTurn(ctx, turn, ends, func(lo, hi int) (*op, func()) {
+	err := l.submitChunks(ctx, ends, func(lo, hi int) (*op, func()) {
 		part := valid[lo:hi]
 		rs := make([]*StockReceipt, len(part))
 		firsts := make([][]byte, len(part))

@@ -318,7 +318,6 @@ type leanConn struct {
 	pipelined bool            // the client has sent a request before an answer
 	watched   bool            // the client-gone watch ran for this request
 	readAhead int             // answerAndRead read this many bytes into buf: the next request's
-	fr        fastRead
 
 	// The watch for the client going away (armWatch, startWatch, watch,
 	// stopWatch). watchAt, the connection's stamp in l.slots: the running
@@ -1108,8 +1107,6 @@ func (lc *leanConn) setRaw() {
 	}
 	if tcp, ok := c.(*net.TCPConn); ok {
 		lc.raw, _ = tcp.SyscallConn()
-		lc.fr.lc = lc
-		lc.fr.answerThenRead, lc.fr.read = lc.fr.answerThen, lc.fr.readFD
 	}
 }
 
@@ -1162,14 +1159,29 @@ func (lc *leanConn) answerAndRead(out []byte) (more bool, err error) {
 		lc.rdl = now.Add(leanFastMax)
 		lc.c.SetReadDeadline(lc.rdl)
 	}
-	f := &lc.fr
-	f.out, f.wrote, f.closing, f.n, f.werr, f.rerr = out, false, false, 0, nil, nil
-	err = lc.raw.Read(lc.fr.answerThenRead)
-	f.out = nil
+	wrote, closing := false, false
+	var n int
+	var werr, rerr error
+	err = lc.raw.Read(func(fd uintptr) bool {
+		if !wrote {
+			wrote = true
+			// Through lc.c: a token connection gives its token back (and
+			// arms for the next request's) at a write.
+			if _, werr = lc.c.Write(out); werr != nil {
+				return true
+			}
+			// As serve before its read: idle, so that Close closes it.
+			lc.idle.Store(true)
+			closing = lc.l.closing.Load()
+			return closing
+		}
+		n, rerr = readFD(fd, lc.buf)
+		return rerr != syscall.EAGAIN
+	})
 	switch {
-	case f.werr != nil:
-		return false, f.werr
-	case f.closing:
+	case werr != nil:
+		return false, werr
+	case closing:
 		return false, nil
 	case err != nil && errors.Is(err, os.ErrDeadlineExceeded):
 		// Nothing within the bound: the usual wait, with the idle
@@ -1180,60 +1192,28 @@ func (lc *leanConn) answerAndRead(out []byte) (more bool, err error) {
 		} else {
 			lc.c.SetReadDeadline(lc.rdl)
 		}
-		f.calls, f.n, f.rerr = 0, 0, nil
-		err = lc.raw.Read(lc.fr.read)
-		if err == nil && f.rerr == nil && f.n > 0 && f.calls == 1 {
+		first, waited := true, false
+		err = lc.raw.Read(func(fd uintptr) bool {
+			if !first {
+				waited = true
+			}
+			first = false
+			n, rerr = readFD(fd, lc.buf)
+			return rerr != syscall.EAGAIN
+		})
+		if err == nil && rerr == nil && n > 0 && !waited {
 			lc.pipelined = true
 		}
 	}
-	if err != nil || f.rerr != nil || f.n <= 0 {
+	if err != nil || rerr != nil || n <= 0 {
 		return false, nil // closed, reset, or the idle timeout: as serve, say nothing
 	}
 	lc.idle.Store(false)
 	if lc.tok != nil {
-		lc.tok.afterRead(lc.buf[:f.n])
+		lc.tok.afterRead(lc.buf[:n])
 	}
-	lc.readAhead = f.n
+	lc.readAhead = n
 	return true, nil
-}
-
-// fastRead is answerAndRead's state for the functions RawConn.Read calls,
-// kept in the connection (and the functions made once, in setRaw): a
-// closure over locals would move each to the heap, six allocations a
-// request.
-type fastRead struct {
-	lc                   *leanConn
-	out                  []byte
-	wrote                bool
-	closing              bool
-	calls, n             int
-	werr, rerr           error
-	answerThenRead, read func(fd uintptr) bool
-}
-
-// answerThen writes the answer at its first call (false: then wait for
-// readiness), reads at the next.
-func (f *fastRead) answerThen(fd uintptr) bool {
-	if !f.wrote {
-		f.wrote = true
-		// Through lc.c: a token connection gives its token back (and
-		// arms for the next request's) at a write.
-		if _, f.werr = f.lc.c.Write(f.out); f.werr != nil {
-			return true
-		}
-		// As serve before its read: idle, so that Close closes it.
-		f.lc.idle.Store(true)
-		f.closing = f.lc.l.closing.Load()
-		return f.closing
-	}
-	return f.readFD(fd)
-}
-
-// readFD reads into the connection's buffer; false: nothing there yet.
-func (f *fastRead) readFD(fd uintptr) bool {
-	f.calls++
-	f.n, f.rerr = readFD(fd, f.lc.buf)
-	return f.rerr != syscall.EAGAIN
 }
 
 // readFD reads the socket fd into p, as a connection's Read does.

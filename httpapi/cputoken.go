@@ -298,14 +298,6 @@ func (c *tokenConn) Read(p []byte) (int, error) {
 	}
 	c.release() // never held while waiting on the client's network
 	n, err := c.Conn.Read(p)
-	c.afterRead(p[:n])
-	return n, err
-}
-
-// afterRead takes a token for the request whose first bytes are p, if it
-// needs one (Read).
-func (c *tokenConn) afterRead(p []byte) {
-	n := len(p)
 	// Only a request whose whole head came in this read takes a token:
 	// net/http then reads no more of it before it answers (a public
 	// request has no body worth the name), so the next one-byte read is
@@ -319,6 +311,7 @@ func (c *tokenConn) afterRead(p []byte) {
 		c.t.public() && c.t.acquire() {
 		c.held.Store(true)
 	}
+	return n, err
 }
 
 // headComplete reports whether b holds a request's whole head (the blank

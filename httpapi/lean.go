@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"container/heap"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -13,14 +12,12 @@ import (
 	"net/netip"
 	"net/textproto"
 	"net/url"
-	"os"
 	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 	"unsafe"
 
@@ -224,7 +221,6 @@ func (l *LeanListener) acceptLoop() {
 			return
 		}
 		lc := &leanConn{l: l, c: c, accepted: time.Now()}
-		lc.setRaw()
 		l.mu.Lock()
 		if l.closing.Load() {
 			l.mu.Unlock()
@@ -309,15 +305,6 @@ type leanConn struct {
 
 	accepted time.Time
 	served   bool // a request was answered on the lean path
-
-	// The answer written, then the next request waited for without a read
-	// that finds nothing (answerAndRead).
-	raw       syscall.RawConn // the TCP connection's, nil: not available
-	tok       *tokenConn      // lc.c as a token connection, or nil
-	lastInBuf bool            // the request being handled ends the bytes read
-	pipelined bool            // the client has sent a request before an answer
-	watched   bool            // the client-gone watch ran for this request
-	readAhead int             // answerAndRead read this many bytes into buf: the next request's
 
 	// The watch for the client going away (armWatch, startWatch, watch,
 	// stopWatch). watchAt, the connection's stamp in l.slots: the running
@@ -418,19 +405,11 @@ func (lc *leanConn) serve() {
 			return
 		}
 		post := lc.req.Method == http.MethodPost
-		lc.lastInBuf = lc.r+used == lc.n
-		if !lc.lastInBuf {
-			lc.pipelined = true
-		}
 		if !lc.handle() {
 			return
 		}
 		lc.served = true
 		lc.r += used
-		if lc.readAhead > 0 {
-			lc.r, lc.n, lc.readAhead = 0, lc.readAhead, 0
-			wait = lc.l.idleTimeout
-		}
 		if post {
 			lc.skip = 4
 		}
@@ -726,7 +705,6 @@ func (lc *leanConn) stopWatch(at int64) (gone bool) {
 	lc.c.SetReadDeadline(time.Unix(1, 0)) // interrupt the watch's read
 	lc.watchMu.Unlock()
 	<-lc.watchDone
-	lc.watched = true
 	lc.watchAt.Store(0)
 	lc.stopping.Store(false)
 	lc.c.SetReadDeadline(time.Time{})
@@ -1043,8 +1021,7 @@ func (lc *leanConn) setRequest(method, uri, host string, cl int, body []byte) {
 func (lc *leanConn) handle() (keep bool) {
 	w := &lc.w
 	w.reset()
-	lc.ctx.ri = nil // requestID sets this request's
-	lc.watched = false
+	lc.ctx.ri = nil     // requestID sets this request's
 	start := time.Now() // net/http's write timeout counts from the request's read
 	done := false
 	lc.keepSlotLow()
@@ -1078,15 +1055,7 @@ func (lc *leanConn) handle() (keep bool) {
 		wd = start.Add(lc.l.writeTO)
 	}
 	lc.writeDeadline(time.Now(), wd)
-	var err error
-	if tail == nil && !closeAfter && !gone && lc.fast() {
-		var more bool
-		if more, err = lc.answerAndRead(lc.out); !more {
-			closeAfter = true
-		}
-	} else {
-		err = lc.writeAnswer(lc.out, tail)
-	}
+	err := lc.writeAnswer(lc.out, tail)
 	w.release()
 	if cap(lc.out) <= 64<<10 {
 		*outp = lc.out[:0]
@@ -1097,130 +1066,6 @@ func (lc *leanConn) handle() (keep bool) {
 		return false
 	}
 	return !closeAfter && !gone
-}
-
-// setRaw finds the connection's TCP socket for answerAndRead.
-func (lc *leanConn) setRaw() {
-	c := lc.c
-	if tc, ok := c.(*tokenConn); ok {
-		lc.tok, c = tc, tc.Conn
-	}
-	if tcp, ok := c.(*net.TCPConn); ok {
-		lc.raw, _ = tcp.SyscallConn()
-	}
-}
-
-// fast reports whether answerAndRead may write this answer: the request
-// ended the bytes read, the client has not been seen to pipeline, and the
-// client-gone watch did not read the connection.
-func (lc *leanConn) fast() bool {
-	return lc.raw != nil && lc.lastInBuf && !lc.pipelined && !lc.watched && !lc.peeked
-}
-
-// The wait answerAndRead makes for the next request's readiness is bounded
-// by a read deadline between leanFastMin and leanFastMax from its start
-// (moved only when out of that range: about every second request at
-// capacity, not each one).
-const (
-	leanFastMin = 25 * time.Millisecond
-	leanFastMax = 100 * time.Millisecond
-)
-
-// leanFastHook, if set (tests), is called at each answer answerAndRead writes.
-var leanFastHook func()
-
-// answerAndRead writes an answer, then waits for the next request's bytes
-// as the network poller reports them and reads them into buf
-// (lc.readAhead) — without the read a connection's Read makes first, which
-// right after an answer nearly always finds nothing (EAGAIN): a system
-// call a request, ~2–3 µs in this machine's VM (BENCHMARKS.md, branch
-// cpu27). more: false when the connection is to close (the client closed
-// it, or the listener is closing).
-//
-// RawConn.Read forgets a readiness reported before it starts. The
-// readiness of bytes sent after the answer is seen, since the wait starts
-// before the write; only bytes sent before the answer — a request the
-// client pipelined after the one being answered was read — can go unseen.
-// For them the wait is bounded (leanFastMax): then the usual read finds
-// them at once, and the connection is marked pipelining (lc.pipelined) and
-// answered the usual way from then on.
-func (lc *leanConn) answerAndRead(out []byte) (more bool, err error) {
-	if leanFastHook != nil {
-		leanFastHook()
-	}
-	now := time.Now()
-	if lc.rdl.Before(now.Add(leanFastMin)) || lc.rdl.After(now.Add(leanFastMax)) {
-		lc.rdl = now.Add(leanFastMax)
-		lc.c.SetReadDeadline(lc.rdl)
-	}
-	wrote, closing := false, false
-	var n int
-	var werr, rerr error
-	err = lc.raw.Read(func(fd uintptr) bool {
-		if !wrote {
-			wrote = true
-			// Through lc.c: a token connection gives its token back (and
-			// arms for the next request's) at a write.
-			if _, werr = lc.c.Write(out); werr != nil {
-				return true
-			}
-			// As serve before its read: idle, so that Close closes it.
-			lc.idle.Store(true)
-			closing = lc.l.closing.Load()
-			return closing
-		}
-		n, rerr = readFD(fd, lc.buf)
-		return rerr != syscall.EAGAIN
-	})
-	switch {
-	case werr != nil:
-		return false, werr
-	case closing:
-		return false, nil
-	case err != nil && errors.Is(err, os.ErrDeadlineExceeded):
-		// Nothing within the bound: the usual wait, with the idle
-		// deadline. Bytes there at once were sent before the answer.
-		lc.rdl = time.Time{}
-		if lc.l.idleTimeout > 0 {
-			lc.readDeadline(time.Now(), lc.l.idleTimeout)
-		} else {
-			lc.c.SetReadDeadline(lc.rdl)
-		}
-		first, waited := true, false
-		err = lc.raw.Read(func(fd uintptr) bool {
-			if !first {
-				waited = true
-			}
-			first = false
-			n, rerr = readFD(fd, lc.buf)
-			return rerr != syscall.EAGAIN
-		})
-		if err == nil && rerr == nil && n > 0 && !waited {
-			lc.pipelined = true
-		}
-	}
-	if err != nil || rerr != nil || n <= 0 {
-		return false, nil // closed, reset, or the idle timeout: as serve, say nothing
-	}
-	lc.idle.Store(false)
-	if lc.tok != nil {
-		lc.tok.afterRead(lc.buf[:n])
-	}
-	lc.readAhead = n
-	return true, nil
-}
-
-// readFD reads the socket fd into p, as a connection's Read does.
-func readFD(fd uintptr, p []byte) (int, error) {
-	for {
-		n, err := syscall.Read(int(fd), p)
-		if err != syscall.EINTR {
-			if err != nil {
-				n = 0
-			}
-			return n, err
-		}
-	}
 }
 
 // writeAnswer writes an answer's head (with a small body) and a large

@@ -160,6 +160,10 @@ type engine struct {
 
 	outlets []*outletState
 	byCode  map[string]*outletState
+	// byCode8 holds the outlets of byCode whose code is 8 bytes long (the
+	// 2020 codes), keyed by those bytes: the ghost scan's look-up without
+	// hashing and comparing a string (outletFor).
+	byCode8 map[uint64]*outletState
 	pop     *picker // outlet popularity for sales
 	addrs   []string
 	secs    []*second
@@ -214,6 +218,7 @@ func newEngine(cfg *Config, base string, rules *dayRules, runID string) *engine 
 		rawProbes: newRawClient(5*time.Second, 72),
 		streamC:   newClient(cfg.Streams+2, 0),
 		byCode:    map[string]*outletState{},
+		byCode8:   map[uint64]*outletState{},
 		kinds:     map[string]*readKind{},
 		outcomes:  map[string]map[string]int64{},
 		errorsBy:  map[string]int64{},

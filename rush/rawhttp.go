@@ -260,7 +260,9 @@ func readAnswer(br *bufio.Reader, keep func(status int) bool) (a rawAnswer, must
 		_, err = io.CopyN(&b, br, length)
 		a.body = b.Bytes()
 	case length >= 0:
-		_, err = io.CopyN(io.Discard, br, length)
+		// Skipped in br's own buffer: io.CopyN to io.Discard copied every
+		// byte once more (storesByGeo answers of up to ~145 KB).
+		_, err = br.Discard(int(length))
 	default: // the body ends with the connection
 		mustClose = true
 		a.body, err = readOrDiscard(br, keepIt)

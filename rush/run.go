@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -161,7 +162,29 @@ func (e *engine) addOutlet(st *outletState) {
 		st.reachedAt[k] = st.reachedAt[bandOfStock(s)]
 	}
 	e.outlets = append(e.outlets, st)
+	e.addCode(st)
+}
+
+// addCode indexes an outlet by its code (byCode, byCode8).
+func (e *engine) addCode(st *outletState) {
 	e.byCode[st.code] = st
+	if len(st.code) == 8 {
+		if e.byCode8 == nil {
+			e.byCode8 = map[uint64]*outletState{}
+		}
+		e.byCode8[binary.LittleEndian.Uint64([]byte(st.code))] = st
+	}
+}
+
+// outletFor is byCode[string(code)]: through byCode8 for an 8-byte code
+// (a map of 26,263 strings was two thirds of the ghost scan's CPU, which
+// was an eighth of the generator's in the mixed rush; BENCHMARKS.md,
+// branch mix28).
+func (e *engine) outletFor(code []byte) *outletState {
+	if len(code) == 8 && e.byCode8 != nil {
+		return e.byCode8[binary.LittleEndian.Uint64(code)]
+	}
+	return e.byCode[string(code)]
 }
 
 // finish runs the checks and builds the report. They run even after an

@@ -221,7 +221,7 @@ func TestCheckGhostsScan(t *testing.T) {
 	for _, c := range []string{"11111111", "22222222"} {
 		o := &outletState{code: c, minStock: 200}
 		o.reachedAt[bandPlenty] = t0
-		e.byCode[c] = o
+		e.addCode(o)
 	}
 	e.byCode["11111111"].ack(20, 180, t0) // now few
 	body := `{"count":3,"stores":[{"code":"11111111","name":"a \"code\":\"x","addr":"b","type":"01","lat":37.5,"lng":127,"stock_at":"2020/03/11 08:00:00","remain_stat":"plenty","created_at":null},` +

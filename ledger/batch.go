@@ -43,12 +43,6 @@ type op struct {
 	// rather than grown from empty.
 	outlets int
 	done    chan error
-	// relay: the op's waiter is submit, which hands the next relay op of
-	// the batch its outcome (next, result) as soon as it has its own
-	// (decide, await).
-	relay  bool
-	next   *op
-	result error
 	// queued, taken and decided time the op's hops for the wait metric:
 	// submitted, its batch taken by a writer, its outcome sent.
 	queued, taken, decided time.Time
@@ -133,14 +127,14 @@ func (b *batch) save(tx publicmask.Tx, o *publicmask.Outlet) error {
 // submit queues an op and waits for its commit.
 func (l *Ledger) submit(ctx context.Context, o *op) error {
 	done := donePool.Get().(chan error)
-	o.done, o.relay = done, true
+	o.done = done
 	if err := l.enqueue(ctx, o); err != nil {
 		donePool.Put(done) // never queued: nothing will send on it
 		return err
 	}
 	// Once queued, the op is committed or refused whatever the caller does:
 	// wait for the outcome so that an acknowledged answer is never dropped.
-	err := o.await()
+	err := <-done
 	// The op was decided once (decide) and its outcome taken: the channel
 	// is empty and nothing else sends on it.
 	o.done = nil
@@ -371,49 +365,12 @@ func (l *Ledger) commit(ops []*op) {
 }
 
 // decide sends each op its outcome, stamped with the time it was decided.
-// The relay ops (submit's) are woken one after another instead of all at
-// once: decide sends to the first, and each, once it runs, wakes the next
-// (await). A goroutine readied by a channel send goes to the sender's
-// runnext, ahead of the processor's run queue, but there is one such slot:
-// readying a batch's k waiters at once left k-1 of them at the back of the
-// run queue, behind every public connection woken meanwhile (in a mixed
-// rush's trace, a sale's wait for a core after its outcome was sent: p50
-// 0.87 ms, p99 18 ms; BENCHMARKS.md, branch mix28). Handed on, each
-// takes the slot in turn and the batch's answers go out back to back.
-// Other ops (bulk chunks, one goroutine waiting for several in its own
-// order) are sent their outcomes directly.
 func decide(ops []*op, outcome func(i int) error) {
 	now := time.Now()
-	var head, tail *op
 	for i, o := range ops {
 		o.decided = now
-		err := outcome(i)
-		if !o.relay {
-			o.done <- err
-			continue
-		}
-		o.result, o.next = err, nil
-		if tail == nil {
-			head = o
-		} else {
-			tail.next = o
-		}
-		tail = o
+		o.done <- outcome(i)
 	}
-	if head != nil {
-		head.done <- head.result
-	}
-}
-
-// await waits for a relay op's outcome and hands the next relay op of its
-// batch its own before anything else (decide).
-func (o *op) await() error {
-	err := <-o.done
-	if n := o.next; n != nil {
-		o.next = nil
-		n.done <- n.result
-	}
-	return err
 }
 
 func (l *Ledger) commitOnce(ops []*op) ([]error, []publicmask.Outlet, error) {

@@ -60,7 +60,8 @@ func countCopy(t *testing.T, path string) int {
 }
 
 // A checkpoint writes the database file in runs of adjacent pages, fewer
-// writes than pages, and the file it leaves holds every commit without the
+// writes than pages, reads the WAL in fewer reads than frames (read
+// ahead), and the file it leaves holds every commit without the
 // WAL. Killed at any gathered run before it is written, or at the one
 // CKPT_DONE writes, the files left (the WAL still whole) open with every
 // commit.
@@ -97,6 +98,7 @@ func TestCheckpointWritesRunsAndSurvivesAKill(t *testing.T) {
 	}
 	defer func() { ckptRunHook = nil }()
 	pages0, runs0 := ckptPageWrites.Load(), ckptRunWrites.Load()
+	reads0, fileReads0 := ckptWALReads.Load(), ckptWALFileReads.Load()
 	frames, copied, err := s.checkpointOnce(ctx)
 	ckptRunHook = nil
 	if err != nil || copied != frames || frames == 0 {
@@ -106,6 +108,11 @@ func TestCheckpointWritesRunsAndSurvivesAKill(t *testing.T) {
 	t.Logf("%d frames: %d page writes gathered into %d writes (%d mid-loop, %d at CKPT_DONE)", frames, pages, runs, midLoop, atDone)
 	if pages == 0 || runs >= pages || runs != int64(midLoop+atDone) || atDone != 1 {
 		t.Fatalf("%d page writes reached the file in %d writes (%d mid-loop, %d at CKPT_DONE): not gathered", pages, runs, midLoop, atDone)
+	}
+	reads, fileReads := ckptWALReads.Load()-reads0, ckptWALFileReads.Load()-fileReads0
+	t.Logf("%d frame reads of the WAL, %d reached the file", reads, fileReads)
+	if reads != pages || fileReads >= reads {
+		t.Fatalf("%d frame reads of the WAL for %d pages, %d reached the file: not read ahead", reads, pages, fileReads)
 	}
 	if len(kills) != 2 {
 		t.Fatalf("%d copies taken, want 2 (the checkpoint wrote %d runs)", len(kills), runs)
@@ -245,4 +252,80 @@ func TestReadSeesGatheredPage(t *testing.T) {
 	if now[off] != 1 || now[off+2*page-1] != 2 {
 		t.Fatal("the pages are not in the file after CKPT_DONE")
 	}
+}
+
+// The checkpoint's WAL read-ahead serves only reads of the checkpoint that
+// filled it: after CKPT_DONE (a read of the connection's own) and in the
+// next checkpoint (the WAL may have restarted meanwhile, new frames at the
+// same offsets) the file is read again.
+func TestWALReadAheadDroppedBetweenCheckpoints(t *testing.T) {
+	if err := registerCkptVFS(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "r.db")
+	c, err := openWConn(path, ckptVFSName, []string{"page_size(2048)", "journal_mode(WAL)", "wal_autocheckpoint(0)"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	for _, q := range []string{`CREATE TABLE t(x)`, `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 40) INSERT INTO t SELECT randomblob(500) FROM n`} {
+		if err := c.execOnce(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	pointer := func(op int32) uintptr {
+		*(*uintptr)(cptr(c.cell)) = 0
+		if rc := sqlite3.Xsqlite3_file_control(c.tls, c.db, 0, op, c.cell); rc != sqlite3.SQLITE_OK {
+			t.Fatal(c.errorOf(rc))
+		}
+		return *(*uintptr)(cptr(c.cell))
+	}
+	dbFile, walFile := pointer(sqlite3.SQLITE_FCNTL_FILE_POINTER), pointer(sqlite3.SQLITE_FCNTL_JOURNAL_POINTER)
+	if _, ok := ckptWALs.Load(walFile); !ok {
+		t.Fatal("the WAL is not opened through ckptVFS")
+	}
+	const page = 2048
+	frame0, frame1 := int64(32+24), int64(32+24+page+24) // the first two frames' pages
+	cbuf := libc.Xmalloc(c.tls, page)
+	defer libc.Xfree(c.tls, cbuf)
+	mem := unsafe.Slice((*byte)(cptr(cbuf)), page)
+	wal, err := os.OpenFile(path+"-wal", os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wal.Close()
+	read := func(off int64) byte {
+		t.Helper()
+		if rc := ckptWALRead(c.tls, walFile, cbuf, page, off); rc != sqlite3.SQLITE_OK {
+			t.Fatalf("read: %d", rc)
+		}
+		return mem[0]
+	}
+	overwrite := func(off int64, b byte) {
+		t.Helper()
+		if _, err := wal.WriteAt(bytes.Repeat([]byte{b}, page), off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reads0 := ckptWALFileReads.Load()
+	ckptFileControl(c.tls, dbFile, sqlite3.SQLITE_FCNTL_CKPT_START, 0)
+	read(frame0) // fills the window with the next frames too
+	overwrite(frame1, 0xa1)
+	read(frame1)
+	if n := ckptWALFileReads.Load() - reads0; n != 1 {
+		t.Fatalf("two frames read in a checkpoint with %d reads of the file: not read ahead", n)
+	}
+	ckptFileControl(c.tls, dbFile, sqlite3.SQLITE_FCNTL_CKPT_DONE, 0)
+	if b := read(frame1); b != 0xa1 {
+		t.Fatalf("a read after CKPT_DONE saw %#x, not the file's 0xa1", b)
+	}
+	ckptFileControl(c.tls, dbFile, sqlite3.SQLITE_FCNTL_CKPT_START, 0)
+	read(frame0)
+	overwrite(frame1, 0xb2)
+	ckptFileControl(c.tls, dbFile, sqlite3.SQLITE_FCNTL_CKPT_DONE, 0)
+	ckptFileControl(c.tls, dbFile, sqlite3.SQLITE_FCNTL_CKPT_START, 0)
+	if b := read(frame1); b != 0xb2 {
+		t.Fatalf("the next checkpoint read %#x from an earlier one's window, not the file's 0xb2", b)
+	}
+	ckptFileControl(c.tls, dbFile, sqlite3.SQLITE_FCNTL_CKPT_DONE, 0)
 }

@@ -327,8 +327,13 @@ var (
 type ckptWAL struct {
 	db    *ckptFile // the database file of the same connection
 	ckpts uint64    // db.ckpts when buf was read
-	buf   []byte    // file bytes from off
-	off   int64
+	// buf is the window, ckptReadAhead bytes of SQLite's heap (the unix
+	// VFS zeroes what a short read did not fill with C pointer arithmetic,
+	// which Go's checkptr refuses over the Go heap); n of them are the
+	// file's bytes from off.
+	buf uintptr
+	n   int
+	off int64
 }
 
 func ckptOpenWAL(tls *libc.TLS, zName, pFile uintptr, rc int32) int32 {
@@ -348,7 +353,11 @@ func ckptOpenWAL(tls *libc.TLS, zName, pFile uintptr, rc int32) int32 {
 	if !same || !found || libc.GoString(zName) != db.(*ckptFile).name+"-wal" {
 		return rc // left as it is
 	}
-	ckptWALs.Store(pFile, &ckptWAL{db: db.(*ckptFile), buf: make([]byte, 0, ckptReadAhead)})
+	buf := libc.Xmalloc(tls, ckptReadAhead)
+	if buf == 0 {
+		return rc // no window: left as it is
+	}
+	ckptWALs.Store(pFile, &ckptWAL{db: db.(*ckptFile), buf: buf})
 	f.FpMethods = uintptr(unsafe.Pointer(&ckptWALMethods))
 	return rc
 }
@@ -363,26 +372,28 @@ func ckptWALRead(tls *libc.TLS, pFile, zBuf uintptr, iAmt int32, iOfst int64) in
 	}
 	ckptWALReads.Add(1)
 	dst := unsafe.Slice((*byte)(cptr(zBuf)), iAmt)
-	if w.ckpts == w.db.ckpts && iOfst >= w.off && iOfst+int64(iAmt) <= w.off+int64(len(w.buf)) {
-		copy(dst, w.buf[iOfst-w.off:])
+	win := unsafe.Slice((*byte)(cptr(w.buf)), ckptReadAhead)
+	if w.ckpts == w.db.ckpts && iOfst >= w.off && iOfst+int64(iAmt) <= w.off+int64(w.n) {
+		copy(dst, win[iOfst-w.off:])
 		return sqlite3.SQLITE_OK
 	}
 	ckptWALFileReads.Add(1)
-	w.buf = w.buf[:ckptReadAhead]
-	rc := read(tls, pFile, uintptr(unsafe.Pointer(&w.buf[0])), ckptReadAhead, iOfst)
+	rc := read(tls, pFile, w.buf, ckptReadAhead, iOfst)
 	if rc != sqlite3.SQLITE_OK {
 		// Past the file's end (a short read) or failed: the frame alone,
 		// as SQLite asked.
-		w.buf = w.buf[:0]
+		w.n = 0
 		return read(tls, pFile, zBuf, iAmt, iOfst)
 	}
-	w.off, w.ckpts = iOfst, w.db.ckpts
-	copy(dst, w.buf)
+	w.off, w.n, w.ckpts = iOfst, ckptReadAhead, w.db.ckpts
+	copy(dst, win)
 	return sqlite3.SQLITE_OK
 }
 
 func ckptWALClose(tls *libc.TLS, pFile uintptr) int32 {
-	ckptWALs.Delete(pFile)
+	if v, ok := ckptWALs.LoadAndDelete(pFile); ok {
+		libc.Xfree(tls, v.(*ckptWAL).buf)
+	}
 	orig := (*sqlite3.Tsqlite3_io_methods)(cptr(origCkptWALMethods))
 	return (*(*func(*libc.TLS, uintptr) int32)(unsafe.Pointer(&struct{ uintptr }{orig.FxClose})))(tls, pFile)
 }

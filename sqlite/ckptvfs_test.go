@@ -327,5 +327,16 @@ func TestWALReadAheadDroppedBetweenCheckpoints(t *testing.T) {
 	if b := read(frame1); b != 0xb2 {
 		t.Fatalf("the next checkpoint read %#x from an earlier one's window, not the file's 0xb2", b)
 	}
+	// The last frame: its window reaches past the file's end (a short
+	// read), so the frame is read alone.
+	fi, err := wal.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := fi.Size() - page
+	overwrite(last, 0xc3)
+	if b := read(last); b != 0xc3 || mem[page-1] != 0xc3 {
+		t.Fatalf("the WAL's last frame read as %#x…%#x, not the file's 0xc3", b, mem[page-1])
+	}
 	ckptFileControl(c.tls, dbFile, sqlite3.SQLITE_FCNTL_CKPT_DONE, 0)
 }

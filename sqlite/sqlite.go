@@ -36,10 +36,7 @@ type Store struct {
 	// delete the WAL under the running server (TestFlushKeepsTheLocks).
 	dbFile  *os.File
 	dbSyncs atomic.Int64 // flushes of dbFile (syncDB)
-	// ckptName is the database file's name as the checkpointer's
-	// connection opened it (watchCheckpointWrites); "" if not watched.
-	ckptName string
-	writer   *sql.DB // exactly one connection: migrations, the purge, the meta table
+	writer  *sql.DB      // exactly one connection: migrations, the purge, the meta table
 	// wc is the write transactions' connection (wconn.go); guarded by
 	// writeMu.
 	wc     *wconn
@@ -165,18 +162,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	reader.SetMaxOpenConns(4)
 	reader.SetMaxIdleConns(4)
-	// vfs: the checkpoint's page writes are joined where they continue one
-	// another (ckptvfs.go).
-	ckdsn := fileURI(path) + "?_pragma=synchronous(NORMAL)&_pragma=cache_size(-256)&" + common
-	if ckptGathered {
-		if err := registerCkptVFS(); err != nil {
-			writer.Close()
-			reader.Close()
-			return nil, err
-		}
-		ckdsn += "&vfs=" + ckptVFSName
-	}
-	ckdb, err := sql.Open("sqlite", ckdsn)
+	ckdb, err := sql.Open("sqlite", fileURI(path)+"?_pragma=synchronous(NORMAL)&_pragma=cache_size(-256)&"+common)
 	if err != nil {
 		writer.Close()
 		reader.Close()
@@ -207,14 +193,6 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	s.buildCtx, s.cancelBuild = context.WithCancel(context.Background())
 	s.hot.start = s.startBuild
 	s.hot.startIdem = s.startIdemBuild
-	if err := s.watchCheckpointWrites(ctx, ckdb); err != nil {
-		wc.close()
-		writer.Close()
-		reader.Close()
-		ckdb.Close()
-		dbFile.Close()
-		return nil, err
-	}
 	s.startCheckpointer(ckdb)
 	// The log's last entry is the latest version (changes.go).
 	if err := writer.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM outlet_changes`).Scan(&s.version); err != nil {
@@ -353,9 +331,6 @@ func (s *Store) Close() error {
 	errRaw = s.wc.close()
 	s.writeMu.Unlock()
 	err0 := s.ckpt.db.Close()
-	if s.ckptName != "" {
-		ckptSinks.Delete(s.ckptName)
-	}
 	err1 := s.reader.Close()
 	err2 := s.writer.Close()
 	if s.dbFile != nil {

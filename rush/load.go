@@ -218,7 +218,6 @@ func newEngine(cfg *Config, base string, rules *dayRules, runID string) *engine 
 		rawProbes: newRawClient(5*time.Second, 72),
 		streamC:   newClient(cfg.Streams+2, 0),
 		byCode:    map[string]*outletState{},
-		byCode8:   map[uint64]*outletState{},
 		kinds:     map[string]*readKind{},
 		outcomes:  map[string]map[string]int64{},
 		errorsBy:  map[string]int64{},

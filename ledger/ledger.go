@@ -369,7 +369,7 @@ func (l *Ledger) cachedToken(sum [32]byte) (publicmask.Token, bool, error) {
 	if l.hasAdmin && subtle.ConstantTimeCompare(sum[:], l.adminHash[:]) == 1 {
 		return publicmask.Token{Role: publicmask.RoleAdmin}, true, nil
 	}
-	t, ok, soon, err := l.tokens.cached(sum, time.Now(), l.refreshAheadOf)
+	t, ok, soon, err := l.tokens.cached(sum, monoNow(), l.refreshAheadOf)
 	if soon && l.tokens.refreshing.CompareAndSwap(false, true) {
 		go l.refreshAhead(l.store.(publicmask.TokenReader))
 	}

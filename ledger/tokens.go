@@ -3,10 +3,12 @@ package ledger
 import (
 	"context"
 	"encoding/hex"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/publicmask/publicmask"
 )
@@ -35,30 +37,162 @@ const (
 // maxUnknownTokens bounds the negative cache (a variable for tests).
 var maxUnknownTokens int64 = 100_000
 
-type cachedToken struct {
-	tok     publicmask.Token
-	expires time.Time
+// The known tokens are kept without pointers: a map whose key and value
+// hold none is not scanned by the collector, where a sync.Map of boxed
+// Tokens (three strings, two times each) made ~560 B of pointer-rich heap
+// a token — bench.sh's rushes leave ~79,000 cached, half the live heap that
+// every mark walked (twenty-eighth session). Reads take a shard's read lock
+// (the shards spread the lock's cache line), writes — issue, revocation, a
+// store read, a round of reading ahead — its write lock.
+//
+// A cached token keeps Role, Outlet, CreatedAt and RevokedAt; not Hash
+// (no caller needs it per request; the admin token's answer never had
+// one), and the strings come from an interned table (internTable), so a
+// look-up allocates nothing.
+
+// knownShards spreads the known tokens (a power of two: a sum's first byte
+// picks one).
+const knownShards = 64
+
+// knownEntry is a known token as cached.
+type knownEntry struct {
+	ver        uint64 // its shard's count of writes when written (never 0): compared by putIfUnchanged and refreshAhead
+	expires    int64  // monotonic nanoseconds (monoNow)
+	createdSec int64  // CreatedAt, Unix (noTime: zero)
+	createdNs  int32
+	revoked    bool   // RevokedAt is set (a revoked token answers no request: its time is not needed)
+	role       uint32 // in tokenCache.strs
+	outlet     uint32
+}
+
+const noTime = math.MinInt64
+
+// monoBase is the origin of monoNow.
+var monoBase = time.Now()
+
+// monoNow is now in the monotonic nanoseconds the caches expire by: a
+// wall-clock step does not expire or revive entries, and it reads the
+// clock once (time.Now reads two).
+func monoNow() int64 { return int64(time.Since(monoBase)) }
+
+// monoOf is t (read with time.Now) in monoNow's nanoseconds.
+func monoOf(t time.Time) int64 { return int64(t.Sub(monoBase)) }
+
+type knownShard struct {
+	mu  sync.RWMutex
+	m   map[[32]byte]knownEntry // kept after expiry: "seen valid"
+	ver uint64
+	_   [128 - unsafe.Sizeof(sync.RWMutex{}) - 16]byte // a shard a pair of cache lines: readers of two shards share none
+}
+
+// maxShardTokens bounds a shard: maxKnownTokens over all of them.
+const maxShardTokens = maxKnownTokens / knownShards
+
+// internTable holds the strings the entries name by index (roles, outlet
+// codes; 0 is ""). It only grows: the outlet codes a token names exist
+// (IssueTokens checks them), so it is bounded by the outlets, and an index
+// read from an entry stays valid without a lock.
+type internTable struct {
+	mu    sync.Mutex
+	index map[string]uint32
+	strs  atomic.Pointer[[]string] // readers see a prefix; appends beyond it
+}
+
+func (t *internTable) id(s string) uint32 {
+	if s == "" {
+		return 0
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if i, ok := t.index[s]; ok {
+		return i
+	}
+	var strs []string
+	if p := t.strs.Load(); p != nil {
+		strs = *p
+	} else {
+		strs = []string{""}
+		t.index = make(map[string]uint32)
+	}
+	s = strings.Clone(s) // not the request body it came in
+	i := uint32(len(strs))
+	strs = append(strs, s) // past every reader's length, or a new array
+	t.index[s] = i
+	t.strs.Store(&strs)
+	return i
+}
+
+func (t *internTable) str(i uint32) string {
+	if i == 0 {
+		return ""
+	}
+	return (*t.strs.Load())[i]
 }
 
 // The caches are keyed by the token's SHA-256 sum itself, not by its hex
 // form (Token.Hash, the store's key): a request's look-up then makes no
 // string (tokenSum).
 type tokenCache struct {
-	known        sync.Map // [32]byte sum → cachedToken (kept after expiry: "seen valid")
-	knownCount   atomic.Int64
-	unknown      sync.Map // [32]byte sum → time.Time (expiry)
+	shards       [knownShards]knownShard
+	strs         internTable
+	unknown      sync.Map // [32]byte sum → int64 expiry (monoNow)
 	unknownCount atomic.Int64
 	gate         chan struct{}
 	gateOnce     sync.Once
 	reads        atomic.Int64 // store reads, for tests
 
 	// Known tokens in use whose entry expires soon, to be re-read in bulk
-	// (refreshAhead): sum → the cachedToken seen.
+	// (refreshAhead): sum → the knownEntry seen.
 	soon       sync.Map
 	refreshing atomic.Bool  // a refreshAhead round is on its way
 	bulkReads  atomic.Int64 // bulk store reads, for tests
 
 	rounds tokenRounds // first sight in bulk (readTokenGathered)
+}
+
+func (c *tokenCache) shard(sum *[32]byte) *knownShard {
+	return &c.shards[sum[0]%knownShards]
+}
+
+// load is the entry of sum, if any.
+func (c *tokenCache) load(sum [32]byte) (knownEntry, bool) {
+	s := c.shard(&sum)
+	s.mu.RLock()
+	e, ok := s.m[sum]
+	s.mu.RUnlock()
+	return e, ok
+}
+
+// entry makes the entry of t (its ver set when stored).
+func (c *tokenCache) entry(t publicmask.Token, expires time.Time) knownEntry {
+	e := knownEntry{expires: monoOf(expires), createdSec: noTime, revoked: !t.RevokedAt.IsZero(),
+		role: c.strs.id(t.Role), outlet: c.strs.id(t.Outlet)}
+	if !t.CreatedAt.IsZero() {
+		e.createdSec, e.createdNs = t.CreatedAt.Unix(), int32(t.CreatedAt.Nanosecond())
+	}
+	return e
+}
+
+// token is the Token of e (not revoked), without Hash.
+func (c *tokenCache) token(e knownEntry) publicmask.Token {
+	t := publicmask.Token{Role: c.strs.str(e.role), Outlet: c.strs.str(e.outlet)}
+	if e.createdSec != noTime {
+		t.CreatedAt = time.Unix(e.createdSec, int64(e.createdNs)).UTC()
+	}
+	return t
+}
+
+// storeLocked writes e for sum (s locked): a new token in a full shard
+// starts the shard over.
+func (s *knownShard) storeLocked(sum [32]byte, e knownEntry) {
+	if s.m == nil {
+		s.m = make(map[[32]byte]knownEntry)
+	} else if _, ok := s.m[sum]; !ok && len(s.m) >= maxShardTokens {
+		s.m = make(map[[32]byte]knownEntry)
+	}
+	s.ver++
+	e.ver = s.ver
+	s.m[sum] = e
 }
 
 // remember caches a valid token until expires.
@@ -69,12 +203,11 @@ func (c *tokenCache) remember(t publicmask.Token, expires time.Time) {
 }
 
 func (c *tokenCache) put(sum [32]byte, t publicmask.Token, expires time.Time) {
-	if _, loaded := c.known.Swap(sum, cachedToken{tok: t, expires: expires}); !loaded {
-		if c.knownCount.Add(1) > maxKnownTokens {
-			c.known.Clear()
-			c.knownCount.Store(0)
-		}
-	}
+	e := c.entry(t, expires)
+	s := c.shard(&sum)
+	s.mu.Lock()
+	s.storeLocked(sum, e)
+	s.mu.Unlock()
 }
 
 // Delete forgets a token (its revocation here failed: read it again).
@@ -83,9 +216,10 @@ func (c *tokenCache) Delete(h string) {
 	if !ok {
 		return
 	}
-	if _, ok := c.known.LoadAndDelete(sum); ok {
-		c.knownCount.Add(-1)
-	}
+	s := c.shard(&sum)
+	s.mu.Lock()
+	delete(s.m, sum)
+	s.mu.Unlock()
 }
 
 // revoked caches t (hash h), revoked here, as revoked until expires: a read of the
@@ -100,26 +234,24 @@ func (c *tokenCache) revoked(h string, t publicmask.Token, expires time.Time) {
 }
 
 // putIfUnchanged caches t read from the store unless the entry changed
-// since prev was loaded before the read (had: whether there was one):
+// since the one of version prev (0: none) was loaded before the read:
 // another request's newer read, or this node's revocation, stands. It
 // returns the token the entry holds afterwards.
-func (c *tokenCache) putIfUnchanged(sum [32]byte, prev cachedToken, had bool, t publicmask.Token, expires time.Time) publicmask.Token {
-	fresh := cachedToken{tok: t, expires: expires}
-	if had {
-		if c.known.CompareAndSwap(sum, prev, fresh) {
-			return t
-		}
-	} else if _, loaded := c.known.LoadOrStore(sum, fresh); !loaded {
-		if c.knownCount.Add(1) > maxKnownTokens {
-			c.known.Clear()
-			c.knownCount.Store(0)
-		}
+func (c *tokenCache) putIfUnchanged(sum [32]byte, prev uint64, t publicmask.Token, expires time.Time) publicmask.Token {
+	e := c.entry(t, expires)
+	s := c.shard(&sum)
+	s.mu.Lock()
+	cur, ok := s.m[sum]
+	if cur.ver == prev { // ver is 0 if absent
+		s.storeLocked(sum, e)
+		s.mu.Unlock()
 		return t
 	}
-	if v, ok := c.known.Load(sum); ok {
-		return v.(cachedToken).tok
+	s.mu.Unlock()
+	if !ok { // deleted since (a failed revocation): the read stands for this request
+		return t
 	}
-	return t
+	return c.token(cur)
 }
 
 // AuthGuard is consulted before the store is read for a token that this
@@ -148,20 +280,22 @@ func tokenSum(h string) (sum [32]byte, ok bool) {
 // unknown one still remembered; ok is false otherwise. A known token that
 // expires within ahead is noted for re-reading (soon reports whether it
 // was noted now).
-func (c *tokenCache) cached(sum [32]byte, now time.Time, ahead time.Duration) (_ publicmask.Token, ok, soon bool, _ error) {
-	if v, ok := c.known.Load(sum); ok {
-		ct := v.(cachedToken)
-		if !now.Before(ct.expires) {
+func (c *tokenCache) cached(sum [32]byte, now int64, ahead time.Duration) (_ publicmask.Token, ok, soon bool, _ error) {
+	if e, ok := c.load(sum); ok {
+		left := time.Duration(e.expires - now)
+		if left <= 0 {
 			return publicmask.Token{}, false, false, nil
 		}
-		if ahead > 0 && ct.expires.Sub(now) < ahead {
-			_, loaded := c.soon.LoadOrStore(sum, ct)
+		if ahead > 0 && left < ahead {
+			_, loaded := c.soon.LoadOrStore(sum, e)
 			soon = !loaded
 		}
-		t, err := checkToken(ct.tok)
-		return t, true, soon, err
+		if e.revoked {
+			return publicmask.Token{}, true, soon, publicmask.Errorf(publicmask.EUnauthorized, "token revoked")
+		}
+		return c.token(e), true, soon, nil
 	}
-	if v, ok := c.unknown.Load(sum); ok && now.Before(v.(time.Time)) {
+	if v, ok := c.unknown.Load(sum); ok && now < v.(int64) {
 		return publicmask.Token{}, true, false, publicmask.Errorf(publicmask.EUnauthorized, "unknown token")
 	}
 	return publicmask.Token{}, false, false, nil
@@ -199,10 +333,10 @@ func (l *Ledger) refreshAhead(r publicmask.TokenReader) {
 	for {
 		time.Sleep(refreshDelay)
 		sums := make([][32]byte, 0, 64)
-		seen := make([]cachedToken, 0, 64)
+		seen := make([]uint64, 0, 64) // the entries' versions when noted
 		c.soon.Range(func(k, v any) bool {
 			c.soon.Delete(k)
-			sums, seen = append(sums, k.([32]byte)), append(seen, v.(cachedToken))
+			sums, seen = append(sums, k.([32]byte)), append(seen, v.(knownEntry).ver)
 			return len(sums) < refreshChunk
 		})
 		if len(sums) == 0 {
@@ -234,7 +368,7 @@ func (l *Ledger) refreshAhead(r publicmask.TokenReader) {
 		}
 		for i, sum := range sums {
 			if t, ok := got[hashes[i]]; ok {
-				c.known.CompareAndSwap(sum, seen[i], cachedToken{tok: t, expires: start.Add(l.cfg.TokenCacheTTL)})
+				c.putIfUnchanged(sum, seen[i], t, start.Add(l.cfg.TokenCacheTTL))
 			}
 		}
 	}
@@ -251,11 +385,12 @@ func (c *tokenCache) anySoon() (found bool) {
 // store.
 func (l *Ledger) tokenBySum(ctx context.Context, sum [32]byte) (publicmask.Token, error) {
 	c := &l.tokens
-	now := time.Now()
+	at := time.Now()
+	now := monoOf(at)
 	if t, ok, _, err := c.cached(sum, now, 0); ok {
 		return t, err
 	}
-	prev, seenValid := c.known.Load(sum) // expired: read again, but it is no stranger
+	prev, seenValid := c.load(sum) // expired: read again, but it is no stranger
 	var done func(bool)
 	if g, _ := ctx.Value(authGuardKey{}).(AuthGuard); g != nil && !seenValid {
 		var err error
@@ -270,7 +405,7 @@ func (l *Ledger) tokenBySum(ctx context.Context, sum [32]byte) (publicmask.Token
 			c.unknown.Clear()
 			c.unknownCount.Store(1)
 		}
-		c.unknown.Store(sum, now.Add(l.cfg.TokenCacheTTL))
+		c.unknown.Store(sum, now+int64(l.cfg.TokenCacheTTL))
 		err = publicmask.Errorf(publicmask.EUnauthorized, "unknown token")
 	}
 	if done != nil && (found || publicmask.ErrorCode(err) == publicmask.EUnauthorized) {
@@ -279,11 +414,7 @@ func (l *Ledger) tokenBySum(ctx context.Context, sum [32]byte) (publicmask.Token
 	if err != nil {
 		return publicmask.Token{}, err
 	}
-	var was cachedToken
-	if seenValid {
-		was = prev.(cachedToken)
-	}
-	t = c.putIfUnchanged(sum, was, seenValid, t, now.Add(l.cfg.TokenCacheTTL))
+	t = c.putIfUnchanged(sum, prev.ver, t, at.Add(l.cfg.TokenCacheTTL))
 	if c.unknownCount.Load() > 0 {
 		if _, ok := c.unknown.LoadAndDelete(sum); ok { // issued since it was looked up
 			c.unknownCount.Add(-1)

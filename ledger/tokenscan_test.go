@@ -1,0 +1,135 @@
+package ledger
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"runtime"
+	rtmetrics "runtime/metrics"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/publicmask/publicmask"
+)
+
+// scannableHeap is the heap the collector marks through (objects holding
+// pointers) as of the last collection.
+func scannableHeap() uint64 {
+	runtime.GC()
+	s := []rtmetrics.Sample{{Name: "/gc/scan/heap:bytes"}}
+	rtmetrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// The known-token cache is not the collector's work: bench.sh's rushes leave
+// ~79,000 tokens cached, and each token kept as pointers (a boxed Token with
+// its strings, in a sync.Map) made about half of the live heap that every
+// mark walked (twenty-eighth session). 100,000 cached tokens must add little
+// scannable heap.
+func TestKnownTokensNotScanned(t *testing.T) {
+	const n, outlets = 100_000, 26_000
+	codes := make([]string, outlets) // the outlets exist before their tokens
+	for i := range codes {
+		codes[i] = fmt.Sprintf("%08d", 10000000+i)
+	}
+	before := scannableHeap()
+	c := new(tokenCache)
+	expires := time.Now().Add(time.Hour)
+	for i := range n {
+		sum := sha256.Sum256(fmt.Appendf(nil, "pm_o_%d", i))
+		c.remember(publicmask.Token{Hash: hex.EncodeToString(sum[:]), Role: publicmask.RoleOutlet,
+			Outlet: codes[i%outlets], CreatedAt: time.Now()}, expires)
+	}
+	after := scannableHeap()
+	runtime.KeepAlive(c)
+	runtime.KeepAlive(codes)
+	grew := int64(after) - int64(before)
+	t.Logf("%d tokens: scannable heap %d → %d bytes (%+d, %.1f B a token)", n, before, after, grew, float64(grew)/n)
+	if grew > 2<<20 {
+		t.Fatalf("%d cached tokens added %d bytes of scannable heap, want at most 2 MiB", n, grew)
+	}
+}
+
+// A look-up of a cached token allocates nothing: its strings come from the
+// interned table.
+func TestCachedTokenAllocates(t *testing.T) {
+	l := &Ledger{}
+	sum := cachedTokens(&l.tokens, 1)[0]
+	if n := testing.AllocsPerRun(100, func() {
+		if tok, ok, err := l.CachedTokenSum(sum); !ok || err != nil || tok.Outlet != "10000000" || tok.Role != publicmask.RoleOutlet {
+			t.Fatal(tok, ok, err)
+		}
+	}); n != 0 {
+		t.Fatalf("a cached look-up made %v allocations", n)
+	}
+}
+
+// Reads racing a revocation here (the entry's compare and swap): a read
+// that loaded the entry before the revocation never replaces it, so once
+// the revocation is made every look-up answers revoked; a read that began
+// after it (and found it revoked, as the store then says) stands.
+func TestTokenReadsRaceRevocation(t *testing.T) {
+	c := new(tokenCache)
+	for round := range 200 {
+		sum := sha256.Sum256(fmt.Appendf(nil, "pm_o_race%d", round))
+		h := hex.EncodeToString(sum[:])
+		created := time.Now()
+		valid := publicmask.Token{Hash: h, Role: publicmask.RoleOutlet, Outlet: "10000001", CreatedAt: created}
+		revokedTok := valid
+		revokedTok.RevokedAt = created.Add(time.Second)
+		if round%2 == 0 {
+			c.remember(valid, time.Now().Add(time.Hour)) // else first sight: no entry
+		}
+		var wg sync.WaitGroup
+		var done atomic.Bool
+		for range 4 {
+			wg.Go(func() {
+				for !done.Load() {
+					prev, _ := c.load(sum) // before the "store read"
+					read := valid
+					if prev.revoked { // began after the revocation: the store says revoked
+						read = revokedTok
+					}
+					runtime.Gosched()
+					c.putIfUnchanged(sum, prev.ver, read, time.Now().Add(time.Hour))
+				}
+			})
+		}
+		runtime.Gosched()
+		c.revoked(h, revokedTok, time.Now().Add(time.Hour))
+		for range 100 {
+			if _, ok, _, err := c.cached(sum, monoNow(), 0); !ok || publicmask.ErrorCode(err) != publicmask.EUnauthorized {
+				done.Store(true)
+				wg.Wait()
+				t.Fatalf("round %d: after the revocation a look-up answered %v %v, want revoked", round, ok, err)
+			}
+			runtime.Gosched()
+		}
+		done.Store(true)
+		wg.Wait()
+	}
+}
+
+// A full shard starts over rather than grow past its share of
+// maxKnownTokens; the token just cached stays.
+func TestKnownShardBound(t *testing.T) {
+	c := new(tokenCache)
+	tok := publicmask.Token{Role: publicmask.RoleOutlet, Outlet: "10000001"}
+	var sum [32]byte // first byte 0: all in one shard
+	for i := range maxShardTokens + 10 {
+		binary.BigEndian.PutUint32(sum[1:], uint32(i))
+		c.put(sum, tok, time.Now().Add(time.Hour))
+		if n := len(c.shards[0].m); n > maxShardTokens {
+			t.Fatalf("%d tokens in a shard, bound %d", n, maxShardTokens)
+		}
+	}
+	if n := len(c.shards[0].m); n != 10 {
+		t.Fatalf("%d tokens after the shard started over, want 10", n)
+	}
+	if _, ok, _, err := c.cached(sum, monoNow(), 0); !ok || err != nil {
+		t.Fatalf("the last token cached: %v %v", ok, err)
+	}
+}

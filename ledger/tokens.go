@@ -45,10 +45,10 @@ var maxUnknownTokens int64 = 100_000
 // (the shards spread the lock's cache line), writes — issue, revocation, a
 // store read, a round of reading ahead — its write lock.
 //
-// A cached token keeps Role, Outlet, CreatedAt and RevokedAt; not Hash
-// (no caller needs it per request; the admin token's answer never had
-// one), and the strings come from an interned table (internTable), so a
-// look-up allocates nothing.
+// A cached token keeps Role, Outlet and RevokedAt; not Hash or CreatedAt
+// (no caller reads them from Authenticate's answer; the admin token's
+// answer never had them), and the strings come from an interned table
+// (internTable), so a look-up allocates nothing.
 
 // knownShards spreads the known tokens (a power of two: a sum's first byte
 // picks one).
@@ -56,16 +56,14 @@ const knownShards = 64
 
 // knownEntry is a known token as cached.
 type knownEntry struct {
-	ver        uint64 // its shard's count of writes when written (never 0): compared by putIfUnchanged and refreshAhead
-	expires    int64  // monotonic nanoseconds (monoNow)
-	createdSec int64  // CreatedAt, Unix (noTime: zero)
-	createdNs  int32
-	revoked    bool   // RevokedAt is set (a revoked token answers no request: its time is not needed)
-	role       uint32 // in tokenCache.strs
-	outlet     uint32
+	ver     uint64 // its shard's count of writes when written (never 0): compared by putIfUnchanged and refreshAhead
+	expires int64  // monotonic nanoseconds (monoNow)
+	revoked int64  // RevokedAt, Unix nanoseconds; notRevoked if zero
+	role    uint32 // in tokenCache.strs
+	outlet  uint32
 }
 
-const noTime = math.MinInt64
+const notRevoked = math.MinInt64
 
 // monoBase is the origin of monoNow.
 var monoBase = time.Now()
@@ -165,19 +163,18 @@ func (c *tokenCache) load(sum [32]byte) (knownEntry, bool) {
 
 // entry makes the entry of t (its ver set when stored).
 func (c *tokenCache) entry(t publicmask.Token, expires time.Time) knownEntry {
-	e := knownEntry{expires: monoOf(expires), createdSec: noTime, revoked: !t.RevokedAt.IsZero(),
-		role: c.strs.id(t.Role), outlet: c.strs.id(t.Outlet)}
-	if !t.CreatedAt.IsZero() {
-		e.createdSec, e.createdNs = t.CreatedAt.Unix(), int32(t.CreatedAt.Nanosecond())
+	e := knownEntry{expires: monoOf(expires), revoked: notRevoked, role: c.strs.id(t.Role), outlet: c.strs.id(t.Outlet)}
+	if !t.RevokedAt.IsZero() {
+		e.revoked = t.RevokedAt.UnixNano()
 	}
 	return e
 }
 
-// token is the Token of e (not revoked), without Hash.
+// token is the Token of e, without Hash or CreatedAt.
 func (c *tokenCache) token(e knownEntry) publicmask.Token {
 	t := publicmask.Token{Role: c.strs.str(e.role), Outlet: c.strs.str(e.outlet)}
-	if e.createdSec != noTime {
-		t.CreatedAt = time.Unix(e.createdSec, int64(e.createdNs)).UTC()
+	if e.revoked != notRevoked {
+		t.RevokedAt = time.Unix(0, e.revoked).UTC()
 	}
 	return t
 }
@@ -290,7 +287,7 @@ func (c *tokenCache) cached(sum [32]byte, now int64, ahead time.Duration) (_ pub
 			_, loaded := c.soon.LoadOrStore(sum, e)
 			soon = !loaded
 		}
-		if e.revoked {
+		if e.revoked != notRevoked {
 			return publicmask.Token{}, true, soon, publicmask.Errorf(publicmask.EUnauthorized, "token revoked")
 		}
 		return c.token(e), true, soon, nil

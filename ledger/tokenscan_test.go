@@ -90,7 +90,7 @@ func TestTokenReadsRaceRevocation(t *testing.T) {
 				for !done.Load() {
 					prev, _ := c.load(sum) // before the "store read"
 					read := valid
-					if prev.revoked { // began after the revocation: the store says revoked
+					if prev.revoked != notRevoked { // began after the revocation: the store says revoked
 						read = revokedTok
 					}
 					runtime.Gosched()
@@ -131,5 +131,29 @@ func TestKnownShardBound(t *testing.T) {
 	}
 	if _, ok, _, err := c.cached(sum, monoNow(), 0); !ok || err != nil {
 		t.Fatalf("the last token cached: %v %v", ok, err)
+	}
+}
+
+// A read that loses its compare and swap to this node's revocation answers
+// with the entry it lost to: its request is refused, as the cache's next
+// answer is.
+func TestTokenReadLosesToRevocation(t *testing.T) {
+	c := new(tokenCache)
+	sum := sha256.Sum256([]byte("pm_o_lost"))
+	h := hex.EncodeToString(sum[:])
+	valid := publicmask.Token{Hash: h, Role: publicmask.RoleOutlet, Outlet: "10000001", CreatedAt: time.Now()}
+	for _, had := range []bool{false, true} {
+		c.Delete(h)
+		if had {
+			c.remember(valid, time.Now()) // expired: read again
+		}
+		prev, _ := c.load(sum) // the read begins
+		revokedTok := valid
+		revokedTok.RevokedAt = time.Now()
+		c.revoked(h, revokedTok, time.Now().Add(time.Hour))
+		got := c.putIfUnchanged(sum, prev.ver, valid, time.Now().Add(time.Hour)) // and ends
+		if _, err := checkToken(got); publicmask.ErrorCode(err) != publicmask.EUnauthorized {
+			t.Fatalf("seen valid before: %v; the read that lost to the revocation answered %+v, %v; want revoked", had, got, err)
+		}
 	}
 }

@@ -334,6 +334,8 @@ func (l *Ledger) issue(ctx context.Context, role string, outlets []string) ([]st
 }
 
 // Authenticate resolves a bearer token; EUnauthorized if unknown or revoked.
+// The answer carries Role and Outlet only (not Hash or CreatedAt: the
+// token cache keeps what requests need, without pointers — tokens.go).
 func (l *Ledger) Authenticate(ctx context.Context, token string) (publicmask.Token, error) {
 	if token == "" {
 		return publicmask.Token{}, publicmask.Errorf(publicmask.EUnauthorized, "a bearer token is required")

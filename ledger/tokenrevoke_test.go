@@ -137,3 +137,46 @@ func TestTokenNotedAsTheRoundEnds(t *testing.T) {
 		t.Fatal("the hook never ran: the test did not reach the interleaving")
 	}
 }
+
+// A re-reading round (refreshAhead) whose bulk read began before this
+// node's revocation and ends after it must not bring the token back as
+// valid (its compare and swap must lose to the revocation).
+func TestRefreshRoundLosesToRevocation(t *testing.T) {
+	e := testenv.New(t)
+	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 10)
+	rh := &readThenHold{Store: e.Store, bulk: true, read: make(chan struct{}), hold: make(chan struct{})}
+	keyer, _ := rrntest.Keyer(t)
+	const ttl = 2 * time.Second
+	l, err := ledger.New(ledger.Config{Store: bulkReadThenHold{rh}, Policy: policy.NewHolder(policy.Standard()), Keyer: keyer, Clock: e.Clock, TokenCacheTTL: ttl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close(ctx)
+	issued := time.Now()
+	tok, err := l.IssueToken(ctx, publicmask.RoleOutlet, "10000001") // cached valid, no read
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(issued.Add(ttl * 8 / 10)))
+	if _, ok, err := l.CachedToken(tok); !ok || err != nil { // noted: a round starts
+		t.Fatal(ok, err)
+	}
+	select {
+	case <-rh.read: // the round's bulk read found it valid and waits
+	case <-time.After(3 * time.Second):
+		t.Fatal("no re-reading round")
+	}
+	if err := l.RevokeToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	close(rh.hold)
+	for deadline := time.Now().Add(2 * time.Second); l.TokenBulkReads() < 1; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the round never ended")
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // the round's compare and swap
+	if _, ok, err := l.CachedToken(tok); !ok || publicmask.ErrorCode(err) != publicmask.EUnauthorized {
+		t.Fatalf("revoked here during a re-reading round: cached %v %v, want revoked", ok, err)
+	}
+}

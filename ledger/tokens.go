@@ -39,7 +39,7 @@ var maxUnknownTokens int64 = 100_000
 
 // The known tokens are kept without pointers: a map whose key and value
 // hold none is not scanned by the collector, where a sync.Map of boxed
-// Tokens (three strings, two times each) made ~560 B of pointer-rich heap
+// Tokens (three strings, two times each) made ~230 B of scannable heap
 // a token — bench.sh's rushes leave ~79,000 cached, half the live heap that
 // every mark walked (twenty-eighth session). Reads take a shard's read lock
 // (the shards spread the lock's cache line), writes — issue, revocation, a
@@ -180,12 +180,22 @@ func (c *tokenCache) token(e knownEntry) publicmask.Token {
 }
 
 // storeLocked writes e for sum (s locked): a new token in a full shard
-// starts the shard over.
+// starts the shard over. The revocations made here that have not expired
+// are carried over: a store read that began before one and ends after the
+// shard started over would otherwise find no entry and cache the token
+// valid for a whole TTL.
 func (s *knownShard) storeLocked(sum [32]byte, e knownEntry) {
 	if s.m == nil {
 		s.m = make(map[[32]byte]knownEntry)
 	} else if _, ok := s.m[sum]; !ok && len(s.m) >= maxShardTokens {
-		s.m = make(map[[32]byte]knownEntry)
+		fresh := make(map[[32]byte]knownEntry)
+		now := monoNow()
+		for k, v := range s.m {
+			if v.revoked != notRevoked && v.expires > now && len(fresh) < maxShardTokens/2 {
+				fresh[k] = v
+			}
+		}
+		s.m = fresh
 	}
 	s.ver++
 	e.ver = s.ver
@@ -233,7 +243,8 @@ func (c *tokenCache) revoked(h string, t publicmask.Token, expires time.Time) {
 // putIfUnchanged caches t read from the store unless the entry changed
 // since the one of version prev (0: none) was loaded before the read:
 // another request's newer read, or this node's revocation, stands. It
-// returns the token the entry holds afterwards.
+// returns the token the entry holds afterwards, as a cached answer is
+// (Role, Outlet, RevokedAt: every answer alike, whichever path gave it).
 func (c *tokenCache) putIfUnchanged(sum [32]byte, prev uint64, t publicmask.Token, expires time.Time) publicmask.Token {
 	e := c.entry(t, expires)
 	s := c.shard(&sum)
@@ -242,11 +253,11 @@ func (c *tokenCache) putIfUnchanged(sum [32]byte, prev uint64, t publicmask.Toke
 	if cur.ver == prev { // ver is 0 if absent
 		s.storeLocked(sum, e)
 		s.mu.Unlock()
-		return t
+		return c.token(e)
 	}
 	s.mu.Unlock()
 	if !ok { // deleted since (a failed revocation): the read stands for this request
-		return t
+		return c.token(e)
 	}
 	return c.token(cur)
 }

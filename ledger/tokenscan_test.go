@@ -157,3 +157,29 @@ func TestTokenReadLosesToRevocation(t *testing.T) {
 		}
 	}
 }
+
+// A first-sight read (no entry: prev version 0) that began before this
+// node's revocation must not cache the token valid when the shard started
+// over meanwhile: storeLocked carries unexpired revocations over (the
+// sync.Map's global Clear at maxKnownTokens dropped them, and the read's
+// LoadOrStore then cached the token valid for a TTL).
+func TestRevocationSurvivesShardRestart(t *testing.T) {
+	c := new(tokenCache)
+	var sum [32]byte // first byte 0: shard 0
+	sum[31] = 0xee
+	h := hex.EncodeToString(sum[:])
+	valid := publicmask.Token{Hash: h, Role: publicmask.RoleOutlet, Outlet: "10000001"}
+	prev, _ := c.load(sum) // the read begins: no entry
+	rev := valid
+	rev.RevokedAt = time.Now()
+	c.revoked(h, rev, time.Now().Add(time.Hour)) // revoked here meanwhile
+	for i := range maxShardTokens {              // the shard fills and starts over
+		var o [32]byte
+		binary.BigEndian.PutUint32(o[1:], uint32(i))
+		c.put(o, valid, time.Now().Add(time.Hour))
+	}
+	c.putIfUnchanged(sum, prev.ver, valid, time.Now().Add(time.Hour)) // the read ends
+	if _, ok, _, err := c.cached(sum, monoNow(), 0); !ok || publicmask.ErrorCode(err) != publicmask.EUnauthorized {
+		t.Fatalf("revoked here, then its shard started over during a read begun before: cached %v %v, want revoked", ok, err)
+	}
+}

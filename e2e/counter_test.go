@@ -310,6 +310,10 @@ func TestCounterFailFast(t *testing.T) {
 	over := born83(21)
 	c.s.mustCall("POST", "/api/v2/outlet/sales", c.other, map[string]any{"txn_id": "elsewhere", "buyer": over, "quantity": 2}, nil, 201)
 	c.signIn()
+	// The rules are fetched after sign-in; the offline weekday check below
+	// needs them in hand before the server hangs (a loaded machine was
+	// slower than SIGSTOP, and the page sold offline without them).
+	c.Wait(`(JSON.parse(sessionStorage.getItem('publicmask.outlet.view') || '{}').rules || null) !== null`, 10*time.Second)
 
 	c.s.cmd.Process.Signal(syscall.SIGSTOP)
 	stopped := true

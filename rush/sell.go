@@ -110,8 +110,10 @@ func (e *engine) sell(j *saleJob) {
 		if errors.Is(err, context.DeadlineExceeded) {
 			code = "timeout"
 		}
-	case status == http.StatusCreated || status == http.StatusOK:
-		code = strconv.Itoa(status)
+	case status == http.StatusCreated:
+		code = "201" // strconv.Itoa's, without its allocation
+	case status == http.StatusOK:
+		code = "200"
 	default:
 		code = errorCode(b)
 	}

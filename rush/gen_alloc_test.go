@@ -46,7 +46,7 @@ func TestRandomIDAsConcat(t *testing.T) {
 // The read paths are the strings the concatenations made.
 func TestReadPathsAsConcat(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	coords := []float64{0, -0.0, 37.5665, 126.978, -33.8688, 1e-7, -1e-7, 0.0000005, 0.0000015, 89.9999995, -179.9999996, 123456.789, 1e12, math.Inf(1), math.NaN()}
+	coords := []float64{0, math.Copysign(0, -1), 37.5665, 126.978, -33.8688, 1e-7, -1e-7, 0.0000005, 0.0000015, 89.9999995, -179.9999996, 123456.789, 1e12, math.Inf(1), math.NaN()}
 	for range 2000 {
 		coords = append(coords, 33+rng.Float64()*6, 124+rng.Float64()*8, (rng.Float64()-0.5)*400)
 	}

@@ -71,6 +71,31 @@ func (g *saleGen) next(now time.Time) *saleJob {
 	return j
 }
 
+// geoPath is a storesByGeo query, made in one allocation (the
+// concatenation of fmtCoord's and strconv.Itoa's strings took four; nearPath's
+// three): the draws run for every read, on the cores the generator shares
+// with the server (BENCHMARKS.md, branch gen29). Coordinates as fmtCoord
+// writes them.
+func geoPath(lat, lng float64, m int) string {
+	var a [96]byte
+	b := append(a[:0], "/corona19-masks/v1/storesByGeo/json?lat="...)
+	b = strconv.AppendFloat(b, lat, 'f', 6, 64)
+	b = append(b, "&lng="...)
+	b = strconv.AppendFloat(b, lng, 'f', 6, 64)
+	b = append(b, "&m="...)
+	return string(strconv.AppendInt(b, int64(m), 10))
+}
+
+// nearPath is a v2 near query; coordinates as fmtCoord writes them.
+func nearPath(lat, lng float64) string {
+	var a [96]byte
+	b := append(a[:0], "/api/v2/outlets/near?lat="...)
+	b = strconv.AppendFloat(b, lat, 'f', 6, 64)
+	b = append(b, "&lng="...)
+	b = strconv.AppendFloat(b, lng, 'f', 6, 64)
+	return string(append(b, "&m=1000&limit=50"...))
+}
+
 // readGen draws what the citizens' apps ask: 50% storesByGeo, 30% v2 near,
 // 12% storesByAddr, 8% one outlet's page, each around a random outlet
 // (outlets are placed in proportion to population, so they stand in for
@@ -107,10 +132,10 @@ func (g *readGen) next(now time.Time) *readJob {
 			y -= r.pct
 		}
 		j.kind = "geo"
-		j.path = "/corona19-masks/v1/storesByGeo/json?lat=" + fmtCoord(lat) + "&lng=" + fmtCoord(lng) + "&m=" + strconv.Itoa(m)
+		j.path = geoPath(lat, lng, m)
 	case x < 80:
 		j.kind = "near"
-		j.path = "/api/v2/outlets/near?lat=" + fmtCoord(lat) + "&lng=" + fmtCoord(lng) + "&m=1000&limit=50"
+		j.path = nearPath(lat, lng)
 	case x < 92 && len(g.e.addrs) > 0:
 		j.kind = "addr"
 		j.path = "/corona19-masks/v1/storesByAddr/json?address=" + url.QueryEscape(g.e.addrs[g.rng.IntN(len(g.e.addrs))])

@@ -121,10 +121,12 @@ type rawAnswer struct {
 
 // do sends one request (hdr: header names and values in pairs) and reads
 // its answer, keeping the body when keep(status) says so (nil: always)
-// and discarding it otherwise. A timed-out exchange is an error wrapping
-// context.DeadlineExceeded, as net/http's client with a context reports
-// it.
-func (rc *rawClient) do(t *rawTarget, method, path string, hdr []string, body []byte, keep func(status int) bool) (rawAnswer, error) {
+// and discarding it otherwise. A kept body is read into dst's memory when
+// it fits, else into new memory (with room to spare unless dst is nil);
+// the caller owns it either way. A
+// timed-out exchange is an error wrapping context.DeadlineExceeded, as
+// net/http's client with a context reports it.
+func (rc *rawClient) do(t *rawTarget, method, path string, hdr []string, body []byte, keep func(status int) bool, dst []byte) (rawAnswer, error) {
 	var deadline time.Time
 	if rc.timeout > 0 {
 		deadline = time.Now().Add(rc.timeout)
@@ -159,7 +161,7 @@ func (rc *rawClient) do(t *rawTarget, method, path string, hdr []string, body []
 		c.c.Close()
 		return rawAnswer{}, rawErr(err)
 	}
-	a, mustClose, err := readAnswer(c.br, keep)
+	a, mustClose, err := readAnswer(c.br, keep, dst)
 	if err != nil || mustClose {
 		c.c.Close()
 	} else {
@@ -177,8 +179,14 @@ func (rc *rawClient) do(t *rawTarget, method, path string, hdr []string, body []
 // Content-Length, or until the connection closes; none for 1xx, 204 and
 // 304). mustClose: the connection cannot carry another request. The other
 // headers are skipped unparsed: ReadResponse's header map, canonical keys
-// and per-answer objects were about a tenth of the generator's CPU.
-func readAnswer(br *bufio.Reader, keep func(status int) bool) (a rawAnswer, mustClose bool, err error) {
+// and per-answer objects were about a tenth of the generator's CPU. A kept
+// body is read into dst's memory when it fits, else into new memory, with
+// room to spare unless dst is nil (dst's contents are overwritten; the
+// body never shares br's buffer):
+// new memory for every storesByGeo body scanned for ghosts (~145 KB) was
+// three fifths of the bytes the generator allocated in the mixed rush, and
+// so of its collections (BENCHMARKS.md, branch gen29).
+func readAnswer(br *bufio.Reader, keep func(status int) bool, dst []byte) (a rawAnswer, mustClose bool, err error) {
 	line, err := answerLine(br)
 	if err != nil {
 		return a, true, err
@@ -246,14 +254,24 @@ func readAnswer(br *bufio.Reader, keep func(status int) bool) (a rawAnswer, must
 			a.body = []byte{}
 		}
 	case chunked:
-		a.body, err = readOrDiscard(httputil.NewChunkedReader(br), keepIt)
+		a.body, err = readOrDiscard(httputil.NewChunkedReader(br), keepIt, dst)
 		for err == nil { // the trailer, up to its empty line
 			if line, err = answerLine(br); err == nil && len(line) == 0 {
 				break
 			}
 		}
 	case length >= 0 && keepIt && length <= 1<<20:
-		a.body = make([]byte, length)
+		switch {
+		case dst == nil:
+			a.body = make([]byte, length)
+		case int64(cap(dst)) >= length:
+			a.body = dst[:length]
+		default:
+			// Memory offered but too small: new memory with room to
+			// spare, so that the caller who keeps it for the next body
+			// does not grow it for each slightly larger one.
+			a.body = make([]byte, length, grownCap(cap(dst), int(length)))
+		}
 		_, err = io.ReadFull(br, a.body)
 	case length >= 0 && keepIt:
 		var b bytes.Buffer
@@ -265,7 +283,7 @@ func readAnswer(br *bufio.Reader, keep func(status int) bool) (a rawAnswer, must
 		_, err = br.Discard(int(length))
 	default: // the body ends with the connection
 		mustClose = true
-		a.body, err = readOrDiscard(br, keepIt)
+		a.body, err = readOrDiscard(br, keepIt, dst)
 	}
 	if err == io.EOF {
 		err = io.ErrUnexpectedEOF
@@ -276,13 +294,44 @@ func readAnswer(br *bufio.Reader, keep func(status int) bool) (a rawAnswer, must
 	return a, mustClose, nil
 }
 
-// readOrDiscard reads r to its end, keeping what it read or not.
-func readOrDiscard(r io.Reader, keep bool) ([]byte, error) {
+// readOrDiscard reads r to its end, keeping what it read (in dst's
+// memory while it fits) or not.
+func readOrDiscard(r io.Reader, keep bool, dst []byte) ([]byte, error) {
 	if keep {
-		return io.ReadAll(r)
+		return readAllInto(dst, r)
 	}
 	_, err := io.Copy(io.Discard, r)
 	return nil, err
+}
+
+// grownCap is the capacity memory of capacity c is grown to for n bytes:
+// doubled (from at least 4 KiB) until n fits.
+func grownCap(c, n int) int {
+	c = max(c, 4<<10)
+	for c < n {
+		c *= 2
+	}
+	return c
+}
+
+// readAllInto is io.ReadAll reading into dst's memory (from its start,
+// growing it as append does when r has more): the same bytes and error,
+// and never a nil slice, as io.ReadAll.
+func readAllInto(dst []byte, r io.Reader) ([]byte, error) {
+	b := dst[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // room for the next read
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+	}
 }
 
 // answerLine reads a line of an answer's head, without its CRLF (or LF);

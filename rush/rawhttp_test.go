@@ -2,6 +2,7 @@ package rush
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 )
 
@@ -50,7 +52,7 @@ func TestRawClient(t *testing.T) {
 		t.Fatal("https served by the raw client")
 	}
 	for range 3 {
-		a, err := rc.do(tg, http.MethodPost, "/echo", []string{"Authorization", "Bearer x"}, []byte(`{"a":1}`), nil)
+		a, err := rc.do(tg, http.MethodPost, "/echo", []string{"Authorization", "Bearer x"}, []byte(`{"a":1}`), nil, nil)
 		if err != nil || a.status != 200 || string(a.body) != `POST /pre/echo Bearer x {"a":1}` {
 			t.Fatalf("post: %d %q %v", a.status, a.body, err)
 		}
@@ -58,14 +60,14 @@ func TestRawClient(t *testing.T) {
 	if n := conns.Load(); n != 1 {
 		t.Fatalf("%d connections for three sequential requests, want 1", n)
 	}
-	a, err := rc.do(tg, http.MethodGet, "/busy", nil, nil, func(status int) bool { return status == 200 })
+	a, err := rc.do(tg, http.MethodGet, "/busy", nil, nil, func(status int) bool { return status == 200 }, nil)
 	if err != nil || a.status != 503 || a.retryAfter != "3" || a.body != nil {
 		t.Fatalf("busy: %d %q %q %v", a.status, a.retryAfter, a.body, err)
 	}
-	if _, err := rc.do(tg, http.MethodGet, "/slow", nil, nil, nil); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := rc.do(tg, http.MethodGet, "/slow", nil, nil, nil, nil); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("slow: %v, want a deadline error", err)
 	}
-	a, err = rc.do(tg, http.MethodGet, "/after", nil, nil, nil)
+	a, err = rc.do(tg, http.MethodGet, "/after", nil, nil, nil, nil)
 	if err != nil || string(a.body) != "GET /pre/after  " {
 		t.Fatalf("after a timeout: %q %v", a.body, err)
 	}
@@ -94,7 +96,36 @@ func TestReadAnswerAsReadResponse(t *testing.T) {
 		// Longer than the reader's buffer: skipped in several fills.
 		"large": "HTTP/1.1 200 OK\r\nContent-Length: 100003\r\n\r\n" + strings.Repeat("x", 100000) + "end",
 	}
+	// Memory to read a kept body into: none, too small, large enough and
+	// holding other bytes; the body read must not depend on it.
+	dsts := map[string]func() []byte{
+		"nil":   func() []byte { return nil },
+		"empty": func() []byte { return []byte{} },
+		"small": func() []byte { return []byte("0123456") },
+		"large": func() []byte { return bytes.Repeat([]byte{'#'}, 200_000) },
+	}
 	for name, raw := range cases {
+		for dname, dst := range dsts {
+			in := raw + next
+			old, _, err := readAnswer(bufio.NewReader(strings.NewReader(in)), nil, nil)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			d := dst()
+			br := bufio.NewReader(strings.NewReader(in))
+			a, _, err := readAnswer(br, nil, d)
+			if err != nil || a.status != old.status || a.retryAfter != old.retryAfter || !bytes.Equal(a.body, old.body) || (a.body == nil) != (old.body == nil) {
+				t.Errorf("%s into %s: %d %q %q %v, want as into new memory: %d %q %q", name, dname, a.status, a.retryAfter, a.body, err, old.status, old.retryAfter, old.body)
+			}
+			if dname == "large" && len(a.body) > 0 && &a.body[0] != &d[0] {
+				t.Errorf("%s: a body that fits was not read into the memory given", name)
+			}
+			if name != "until close" {
+				if a, _, err := readAnswer(br, nil, d); err != nil || a.status != 200 || string(a.body) != "next" {
+					t.Errorf("%s into %s: the next answer: %d %q %v", name, dname, a.status, a.body, err)
+				}
+			}
+		}
 		for _, keep := range []func(int) bool{nil, func(int) bool { return false }} {
 			in := raw + next
 			want, err := http.ReadResponse(bufio.NewReader(strings.NewReader(in)), nil)
@@ -106,7 +137,7 @@ func TestReadAnswerAsReadResponse(t *testing.T) {
 				t.Fatalf("%s: ReadResponse's body: %v", name, err)
 			}
 			br := bufio.NewReader(strings.NewReader(in))
-			a, mustClose, err := readAnswer(br, keep)
+			a, mustClose, err := readAnswer(br, keep, nil)
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
@@ -122,7 +153,7 @@ func TestReadAnswerAsReadResponse(t *testing.T) {
 				}
 				continue
 			}
-			if a, _, err := readAnswer(br, nil); err != nil || a.status != 200 || string(a.body) != "next" {
+			if a, _, err := readAnswer(br, nil, nil); err != nil || a.status != 200 || string(a.body) != "next" {
 				t.Errorf("%s: the next answer: %d %q %v", name, a.status, a.body, err)
 			}
 		}
@@ -135,12 +166,87 @@ func TestReadAnswerAsReadResponse(t *testing.T) {
 		"bad length":    "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
 		"not http":      "SSH-2.0-OpenSSH\r\n\r\n",
 	} {
-		if a, _, err := readAnswer(bufio.NewReader(strings.NewReader(raw)), nil); err == nil {
+		if a, _, err := readAnswer(bufio.NewReader(strings.NewReader(raw)), nil, nil); err == nil {
 			t.Errorf("%s: read %+v without an error", name, a)
 		}
 	}
-	if _, _, err := readAnswer(bufio.NewReader(strings.NewReader("")), nil); err != io.EOF {
+	if _, _, err := readAnswer(bufio.NewReader(strings.NewReader("")), nil, nil); err != io.EOF {
 		t.Errorf("a closed idle connection: %v, want io.EOF", err)
+	}
+}
+
+// readAllInto reads what io.ReadAll reads, with the same error, however
+// the reader hands its bytes over and whatever memory it is given.
+func TestReadAllIntoAsReadAll(t *testing.T) {
+	boom := errors.New("boom")
+	for _, n := range []int{0, 1, 7, 511, 512, 513, 4096, 100_003} {
+		data := make([]byte, n)
+		for i := range data {
+			data[i] = byte('a' + i%26)
+		}
+		readers := map[string]func() io.Reader{
+			"plain":    func() io.Reader { return bytes.NewReader(data) },
+			"one byte": func() io.Reader { return iotest.OneByteReader(bytes.NewReader(data)) },
+			"half":     func() io.Reader { return iotest.HalfReader(bytes.NewReader(data)) },
+			"data+EOF": func() io.Reader { return iotest.DataErrReader(bytes.NewReader(data)) },
+			"error":    func() io.Reader { return io.MultiReader(bytes.NewReader(data), iotest.ErrReader(boom)) },
+		}
+		for rname, r := range readers {
+			want, wantErr := io.ReadAll(r())
+			for _, dst := range [][]byte{nil, {}, make([]byte, 3, 5), bytes.Repeat([]byte{'#'}, 200_000)} {
+				got, err := readAllInto(dst, r())
+				if !bytes.Equal(got, want) || got == nil || err != wantErr {
+					t.Errorf("%d bytes, %s, into cap %d: %d bytes (nil %v) %v, want %d %v", n, rname, cap(dst), len(got), got == nil, err, len(want), wantErr)
+				}
+			}
+		}
+	}
+}
+
+// A ghost-checked body read into memory large enough allocates nothing:
+// the 145 KB answers the generator reads a thousand times a second.
+func TestReadAnswerIntoAllocs(t *testing.T) {
+	body := strings.Repeat(`{"code":"11817488","remain_stat":"plenty"},`, 3400)
+	answer := "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
+	r := strings.NewReader("")
+	br := bufio.NewReaderSize(r, 32<<10)
+	dst := make([]byte, 0, 150_000)
+	keep := func(int) bool { return true }
+	allocs := testing.AllocsPerRun(50, func() {
+		r.Reset(answer)
+		br.Reset(r)
+		if a, _, err := readAnswer(br, keep, dst); err != nil || len(a.body) != len(body) {
+			t.Fatal(a.status, err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%.1f allocations an answer read into memory given, want 0", allocs)
+	}
+	allocs = testing.AllocsPerRun(50, func() {
+		b, err := readAllInto(dst, strings.NewReader(body))
+		if err != nil || len(b) != len(body) {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 1 { // the strings.Reader
+		t.Errorf("%.1f allocations a page read into memory given, want ≤ 1", allocs)
+	}
+}
+
+// Memory offered for a body that does not fit is replaced by memory with
+// room to spare (a kept buffer is not grown for every larger body); none
+// offered, the body's memory is its size, as before.
+func TestReadAnswerGrowsOfferedMemory(t *testing.T) {
+	body := strings.Repeat("x", 5000)
+	answer := "HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n" + body
+	for _, c := range []struct {
+		dst     []byte
+		wantCap int
+	}{{nil, 5000}, {[]byte{}, 8192}, {make([]byte, 0, 3000), 8192}, {make([]byte, 0, 4097), 8194}, {make([]byte, 0, 6000), 6000}} {
+		a, _, err := readAnswer(bufio.NewReader(strings.NewReader(answer)), nil, c.dst)
+		if err != nil || string(a.body) != body || cap(a.body) != c.wantCap {
+			t.Errorf("into cap %d (nil %v): %d bytes, cap %d, %v; want cap %d", cap(c.dst), c.dst == nil, len(a.body), cap(a.body), err, c.wantCap)
+		}
 	}
 }
 
@@ -156,7 +262,7 @@ func BenchmarkReadAnswer(b *testing.B) {
 		for b.Loop() {
 			r.Reset(answer)
 			br.Reset(r)
-			if a, _, err := readAnswer(br, nil); err != nil || len(a.body) != len(body) {
+			if a, _, err := readAnswer(br, nil, nil); err != nil || len(a.body) != len(body) {
 				b.Fatal(a, err)
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -19,8 +20,23 @@ func (e *engine) read(j *readJob) {
 		err    error
 	)
 	if t := e.rawReads.target(e.readBase); t != nil && !e.cfg.Gzip {
-		var a rawAnswer
-		a, err = e.rawReads.do(t, http.MethodGet, j.path, nil, nil, func(status int) bool { return keepRead(j, status) })
+		var (
+			a   rawAnswer
+			buf *[]byte
+			dst []byte
+		)
+		if j.ghost {
+			buf = ghostBufs.Get().(*[]byte)
+			dst = *buf
+			defer func() {
+				// The body's memory back to the pool, grown if it was.
+				if cap(b) > cap(*buf) && cap(b) <= maxGhostBuf {
+					*buf = b[:0]
+				}
+				ghostBufs.Put(buf)
+			}()
+		}
+		a, err = e.rawReads.do(t, http.MethodGet, j.path, nil, nil, func(status int) bool { return keepRead(j, status) }, dst)
 		status, b = a.status, a.body
 	} else {
 		var ok bool
@@ -35,6 +51,16 @@ func (e *engine) read(j *readJob) {
 		e.readErrorSample(j.path, status, b)
 	}
 }
+
+// ghostBufs holds the memory the bodies scanned for ghosts are read into,
+// each used by one read at a time (read puts it back once the scan and the
+// error sample are done with the body; neither keeps it): these ~145 KB
+// bodies in new memory each were three fifths of the bytes the generator
+// allocated in the mixed rush, and so of its collections (BENCHMARKS.md,
+// branch gen29). maxGhostBuf bounds what a buffer may grow to and stay.
+var ghostBufs = sync.Pool{New: func() any { return &[]byte{} }} // not nil: grown with room to spare
+
+const maxGhostBuf = 1 << 20
 
 // keepRead says which answers' bodies are read: a 200 checked for ghosts,
 // and error answers kept as samples.
@@ -193,6 +219,11 @@ func (e *engine) stream(ctx context.Context, lat, lng float64) {
 // scrape is a 2020-style full-list scraper: every page of /stores/json or
 // /sales/json, then a pause, over and over.
 func (e *engine) scrape(ctx context.Context, kind string) {
+	// The pages are read into the scraper's own memory, page after page:
+	// io.ReadAll's new memory for each (~130 KB, grown in steps) was a
+	// fifth of the bytes the generator allocated in the mixed rush
+	// (BENCHMARKS.md, branch gen29).
+	var buf []byte
 	for ctx.Err() == nil {
 		for page := 1; ctx.Err() == nil; page++ {
 			t0 := time.Now()
@@ -202,7 +233,8 @@ func (e *engine) scrape(ctx context.Context, kind string) {
 			status := 0
 			if err == nil {
 				status = resp.StatusCode
-				b, err = io.ReadAll(resp.Body)
+				b, err = readAllInto(buf, resp.Body)
+				buf = b
 				resp.Body.Close()
 			}
 			if ctx.Err() != nil {

@@ -18,8 +18,24 @@ func parseReceipt(b []byte, r *receipt) error {
 	if parseReceiptFast(b, r) {
 		return nil
 	}
-	*r = receipt{}
-	return json.Unmarshal(b, r)
+	// Decoded into its own value: r handed to json.Unmarshal made every
+	// sale's receipt a heap allocation, for this rare path.
+	var d receipt
+	err := json.Unmarshal(b, &d)
+	*r = d
+	return err
+}
+
+// roleString is a receipt item's role as a string, the policy's two without an
+// allocation.
+func roleString(b []byte) string {
+	switch string(b) {
+	case "buyer":
+		return "buyer"
+	case "proxy":
+		return "proxy"
+	}
+	return string(b)
 }
 
 type receiptParser struct {
@@ -112,7 +128,7 @@ func parseReceiptFast(b []byte, r *receipt) bool {
 		if !p.lit("}") {
 			return false
 		}
-		r.Items = append(r.Items, receiptItem{Role: string(role), Quantity: q})
+		r.Items = append(r.Items, receiptItem{Role: roleString(role), Quantity: q})
 	}
 	if !p.lit(`,"outlet":{"stock":`) {
 		return false

@@ -40,7 +40,7 @@ func (e *engine) post(token string, body []byte) (int, []byte, string, error) {
 	base := e.sellBase()
 	if t := e.rawSales.target(base); t != nil {
 		a, err := e.rawSales.do(t, http.MethodPost, "/api/v2/outlet/sales",
-			[]string{"Authorization", "Bearer " + token, "Content-Type", "application/json"}, body, nil)
+			[]string{"Authorization", "Bearer " + token, "Content-Type", "application/json"}, body, nil, nil)
 		return a.status, a.body, a.retryAfter, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.Timeout)
@@ -110,8 +110,10 @@ func (e *engine) sell(j *saleJob) {
 		if errors.Is(err, context.DeadlineExceeded) {
 			code = "timeout"
 		}
-	case status == http.StatusCreated || status == http.StatusOK:
-		code = strconv.Itoa(status)
+	case status == http.StatusCreated:
+		code = "201" // strconv.Itoa's, without its allocation
+	case status == http.StatusOK:
+		code = "200"
 	default:
 		code = errorCode(b)
 	}
@@ -266,7 +268,7 @@ func (e *engine) probe(o *outletState, soldAt, ackAt time.Time) {
 // The body is kept only for a 200.
 func (e *engine) probeGet(path string) (int, []byte, error) {
 	if t := e.rawProbes.target(e.readBase); t != nil {
-		a, err := e.rawProbes.do(t, http.MethodGet, path, nil, nil, func(status int) bool { return status == http.StatusOK })
+		a, err := e.rawProbes.do(t, http.MethodGet, path, nil, nil, func(status int) bool { return status == http.StatusOK }, nil)
 		return a.status, a.body, err
 	}
 	resp, err := e.probeC.Get(e.readBase + path)

@@ -63,8 +63,10 @@ func TestReadPathsAsConcat(t *testing.T) {
 }
 
 // Each draw makes its string in one allocation, and a receipt as the
-// server writes it is read with two (the sale ID and the items): the
-// generator makes these for every request on the server's cores.
+// server writes it is read with three (the sale ID, the items, and the
+// fixed zone time.Parse makes for sold_at's +09:00): the generator makes
+// these for every request on the server's cores. At most: a later
+// compiler that needs fewer is no failure.
 func TestDrawAllocs(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	b := []byte(receipts[0])
@@ -82,7 +84,7 @@ func TestDrawAllocs(t *testing.T) {
 			}
 		}, 3},
 	} {
-		if got := testing.AllocsPerRun(200, c.f); got != c.want {
+		if got := testing.AllocsPerRun(200, c.f); got > c.want {
 			t.Errorf("%s: %.1f allocations, want %.0f", name, got, c.want)
 		}
 	}

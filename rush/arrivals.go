@@ -74,26 +74,28 @@ func (g *saleGen) next(now time.Time) *saleJob {
 // geoPath is a storesByGeo query, made in one allocation (the
 // concatenation of fmtCoord's and strconv.Itoa's strings took four; nearPath's
 // three): the draws run for every read, on the cores the generator shares
-// with the server (BENCHMARKS.md, branch gen29). Coordinates as fmtCoord
-// writes them.
+// with the server (BENCHMARKS.md, branch gen29).
 func geoPath(lat, lng float64, m int) string {
 	var a [96]byte
-	b := append(a[:0], "/corona19-masks/v1/storesByGeo/json?lat="...)
-	b = strconv.AppendFloat(b, lat, 'f', 6, 64)
-	b = append(b, "&lng="...)
-	b = strconv.AppendFloat(b, lng, 'f', 6, 64)
+	b := appendLatLng(append(a[:0], "/corona19-masks/v1/storesByGeo/json?"...), lat, lng)
 	b = append(b, "&m="...)
 	return string(strconv.AppendInt(b, int64(m), 10))
 }
 
-// nearPath is a v2 near query; coordinates as fmtCoord writes them.
+// nearPath is a v2 near query, made in one allocation as geoPath is.
 func nearPath(lat, lng float64) string {
 	var a [96]byte
-	b := append(a[:0], "/api/v2/outlets/near?lat="...)
+	b := appendLatLng(append(a[:0], "/api/v2/outlets/near?"...), lat, lng)
+	return string(append(b, "&m=1000&limit=50"...))
+}
+
+// appendLatLng appends "lat=…&lng=…", the coordinates as fmtCoord writes
+// them.
+func appendLatLng(b []byte, lat, lng float64) []byte {
+	b = append(b, "lat="...)
 	b = strconv.AppendFloat(b, lat, 'f', 6, 64)
 	b = append(b, "&lng="...)
-	b = strconv.AppendFloat(b, lng, 'f', 6, 64)
-	return string(append(b, "&m=1000&limit=50"...))
+	return strconv.AppendFloat(b, lng, 'f', 6, 64)
 }
 
 // readGen draws what the citizens' apps ask: 50% storesByGeo, 30% v2 near,

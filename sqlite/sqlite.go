@@ -84,8 +84,10 @@ type Store struct {
 var writerPragmas = []string{"journal_mode(WAL)", "synchronous(NORMAL)", "wal_autocheckpoint(0)",
 	"temp_store(MEMORY)", "busy_timeout(10000)", "foreign_keys(on)"}
 
-// wcCacheSize is the write transactions' page cache (wc), in pages.
-const wcCacheSize = "cache_size(4096)"
+// wcCacheSize is the write transactions' page cache (wc): 16 MiB, in KiB
+// (negative), so 8,192 of a new store's 2 KiB pages and 4,096 of an older
+// store's 4 KiB ones (see Open).
+const wcCacheSize = "cache_size(-16384)"
 
 // Open opens (creating if needed) the database at path and migrates it.
 func Open(ctx context.Context, path string) (*Store, error) {
@@ -100,15 +102,17 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err := setNewPageSize(ctx, path, newPageSize); err != nil {
 		return nil, fmt.Errorf("sqlite: page size of %s: %w", path, err)
 	}
-	// cache_size(4096 pages, 16 MiB of 4 KiB pages): a batch's dirty pages
-	// must fit, or SQLite spills them into the WAL mid-transaction
-	// (measured: a third of the commit cost with the 2 MiB default); more
-	// would only cost memory. A count of pages, not of KiB (16 MiB of 4 KiB
-	// pages as before, 8 MiB of a new store's 2 KiB pages): a store with
-	// smaller pages dirties about as many pages per batch, and with 16 MiB
-	// of them each commit's pass over the page cache's hash table
-	// (pcache1Truncate) cost 6–22% of the server's CPU in capacity rushes
-	// instead of 2–5% with 8 MiB (BENCHMARKS.md, branch wal12).
+	// The writer's cache_size, 16 MiB: a batch's dirty pages must fit, or
+	// SQLite spills them into the WAL mid-transaction (measured: a third of
+	// the commit cost with the 2 MiB default). It was 4,096 pages (8 MiB of
+	// 2 KiB pages) while each commit's pass over the page cache's hash
+	// table (pcache1Truncate) grew with it (6–22% of the server's CPU with
+	// 16 MiB of 2 KiB pages; BENCHMARKS.md, branch wal12); pcache.go removed
+	// that pass. With 8 MiB the writer read back pages it had evicted, the
+	// random leaves of person_weeks and the sales' outlet index, from the
+	// WAL: ~0.35 reads a lean request by the middle of a capacity rush, and
+	// rising; 16 MiB takes them to ~0.01 there, for ~12 MB more RSS after a
+	// rush (BENCHMARKS.md, 17th pass on server CPU per sale).
 	// Readers (verify, history, token look-ups) and the checkpointer keep
 	// small caches, 512 and 256 KiB instead of 2 MiB each: theirs are
 	// scans or single rows, and the 2 MiB defaults stayed resident after a

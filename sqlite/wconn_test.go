@@ -336,8 +336,8 @@ func TestWriterConnectionsAgree(t *testing.T) {
 	if err := s.writer.QueryRow(`PRAGMA cache_size`).Scan(&small); err != nil || small != -512 {
 		t.Errorf("database/sql's writer's cache_size %d (%v), want -512", small, err)
 	}
-	if got, err := wconnRow(s.wc, `PRAGMA cache_size`); err != nil || got[0] != int64(4096) {
-		t.Errorf("wconn's cache_size %v (%v), want 4096", got, err)
+	if got, err := wconnRow(s.wc, `PRAGMA cache_size`); err != nil || got[0] != int64(-16384) {
+		t.Errorf("wconn's cache_size %v (%v), want -16384 (16 MiB)", got, err)
 	}
 	var seq int
 	var name, file string

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/publicmask/publicmask/clock"
+	"github.com/publicmask/publicmask/internal/procstat"
 	"github.com/publicmask/publicmask/internal/testenv"
 	"github.com/publicmask/publicmask/ledger"
 	"github.com/publicmask/publicmask/rrn/rrntest"
@@ -51,23 +51,11 @@ func childrenCPU(b *testing.B, pm string) float64 {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var ticks int64
+	var cpu float64
 	for _, d := range dirs {
-		raw, err := os.ReadFile("/proc/" + d.Name() + "/stat")
-		if err != nil {
-			continue
+		if st, err := procstat.Read(d.Name()); err == nil && strconv.Itoa(st.PPID) == pm {
+			cpu += st.CPU
 		}
-		i := strings.LastIndexByte(string(raw), ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(raw[i+1:]))
-		if len(f) < 13 || f[1] != pm {
-			continue
-		}
-		u, _ := strconv.ParseInt(f[11], 10, 64)
-		st, _ := strconv.ParseInt(f[12], 10, 64)
-		ticks += u + st
 	}
-	return float64(ticks) / 100 // USER_HZ
+	return cpu
 }

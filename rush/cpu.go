@@ -3,10 +3,10 @@ package rush
 import (
 	"fmt"
 	"math"
-	"os"
 	"runtime"
 	"strconv"
-	"strings"
+
+	"github.com/publicmask/publicmask/internal/procstat"
 )
 
 // CPUReport is the CPU time spent during the load phase (setup and checks
@@ -26,35 +26,11 @@ type CPUReport struct {
 	GeneratorReadError string  `json:"generator_read_error,omitempty"`
 }
 
-// clkTck is USER_HZ, which Linux fixes at 100 for /proc/<pid>/stat on
-// every architecture Go supports.
-const clkTck = 100
-
 // procCPU returns the user+system CPU seconds of a process ("self" or a
 // pid) from /proc/<pid>/stat.
 func procCPU(pid string) (float64, error) {
-	b, err := os.ReadFile("/proc/" + pid + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	// The command name (field 2) may hold spaces: fields are counted after
-	// its closing parenthesis.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("unexpected /proc/%s/stat", pid)
-	}
-	f := strings.Fields(s[i+1:])
-	// After the name: state is field 3, utime 14, stime 15.
-	if len(f) < 13 {
-		return 0, fmt.Errorf("unexpected /proc/%s/stat", pid)
-	}
-	ut, err1 := strconv.ParseFloat(f[11], 64)
-	st, err2 := strconv.ParseFloat(f[12], 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("unexpected /proc/%s/stat", pid)
-	}
-	return (ut + st) / clkTck, nil
+	st, err := procstat.Read(pid)
+	return st.CPU, err
 }
 
 // cpuMeter reads both processes at the start and the end of the load phase.

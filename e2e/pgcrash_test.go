@@ -9,10 +9,12 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -211,6 +213,11 @@ func crashUnderLoad(t *testing.T, pg *pgNode, dsn string, cut func()) {
 	// refused: the quota is decided across nodes and across the crash.
 	var mu sync.Mutex
 	var outcomes []pgKillOutcome
+	// The clients' requests sent and not yet answered: the stop waits for
+	// some, so that it lands while sales are in flight even when the
+	// machine has stalled the clients (CI, 2026-12-05: all twelve sat
+	// between requests when the stop began).
+	var inFlight atomic.Int32
 	// The returned stop may be called again; a test that ends early (a
 	// failure while the load runs) stops it in its clean-up.
 	load := func(phase int) (stop func()) {
@@ -230,9 +237,11 @@ func crashUnderLoad(t *testing.T, pg *pgNode, dsn string, cut func()) {
 						c := codes[(w+i)%len(codes)]
 						// Serials are five digits: 10,000 per client, half per phase.
 						a := acked{outlet: c, token: tokens[c], txn: fmt.Sprintf("k%d-%d-%d-%d", phase, n, w, i), buyer: born83(w*10000 + phase*5000 + i%5000), qty: 1 + i%2}
+						inFlight.Add(1)
 						o := pgKillOutcome{a: a, node: n, sent: time.Now()}
 						o.code, o.a.saleID, o.errCode = saleAnswer(s, a)
 						o.took = time.Since(o.sent)
+						inFlight.Add(-1)
 						mu.Lock()
 						outcomes = append(outcomes, o)
 						mu.Unlock()
@@ -283,6 +292,13 @@ func crashUnderLoad(t *testing.T, pg *pgNode, dsn string, cut func()) {
 	// takes to start: SIGQUIT to the postmaster, then wait until it is
 	// gone. The moment the server died lies between stopping and stopped.
 	pid := pgPostmasterPID(t, pg)
+	// Half the clients mid-request; polled without sleeping so that the
+	// stop follows at once (a sale takes milliseconds).
+	for deadline := time.Now().Add(10 * time.Second); inFlight.Load() < pgKillWorkers; runtime.Gosched() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the clients never had %d sales in flight at once", pgKillWorkers)
+		}
+	}
 	stopping := time.Now()
 	if err := syscall.Kill(pid, syscall.SIGQUIT); err != nil {
 		t.Fatalf("SIGQUIT to the postmaster %d: %v", pid, err)

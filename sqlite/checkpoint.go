@@ -275,7 +275,7 @@ func (s *Store) syncDB(full bool) error {
 	if full {
 		err = s.dbFile.Sync()
 	} else {
-		err = s.dbRing.datasync(s.dbFile)
+		err = datasync(s.dbFile)
 	}
 	if err != nil {
 		err = fmt.Errorf("sqlite: flush %s: %w", s.path, err)

@@ -42,7 +42,6 @@ type durability struct {
 	f       *os.File
 	fileIno uint64
 	flushes atomic.Int64
-	ring    ringSync            // flushes f
 	seconds prometheus.Observer // each flush's time (metrics.go); nil in tests
 }
 
@@ -167,7 +166,7 @@ func (d *durability) flush() error {
 		}
 		d.f, d.fileIno = f, fst.Ino
 	}
-	if err := d.ring.datasync(d.f); err != nil {
+	if err := datasync(d.f); err != nil {
 		return err
 	}
 	if d.fileIno != d.walIno {
@@ -177,60 +176,6 @@ func (d *durability) flush() error {
 		d.walIno = d.fileIno
 	}
 	return nil
-}
-
-// errRingGone: the ring did not take the flush (nothing was submitted);
-// the caller calls fdatasync itself.
-var errRingGone = errors.New("sqlite: io_uring unavailable")
-
-// ringSync flushes files through an io_uring (uring_linux.go) where there
-// is one, set up at its first flush, and with fdatasync where there is none
-// or after the ring failed. One flush at a time goes through it: the WAL's
-// flush and the checkpointer's each have their own, so that neither waits
-// behind the other's.
-type ringSync struct {
-	mu    sync.Mutex
-	ring  *uring
-	tried bool
-	used  atomic.Int64 // flushes the ring made (tests)
-}
-
-// datasync flushes f's data as fdatasync(2) does.
-func (rs *ringSync) datasync(f *os.File) error {
-	rs.mu.Lock()
-	if !rs.tried {
-		rs.tried = true
-		rs.ring = newURing()
-	}
-	r := rs.ring
-	rs.mu.Unlock()
-	if r != nil {
-		err := r.datasync(int(f.Fd()))
-		if err != errRingGone {
-			if err != nil {
-				return &os.PathError{Op: "fdatasync", Path: f.Name(), Err: err}
-			}
-			rs.used.Add(1)
-			return nil
-		}
-		rs.mu.Lock()
-		if rs.ring == r {
-			rs.ring = nil // gone for good; it closed itself
-		}
-		rs.mu.Unlock()
-	}
-	return datasync(f)
-}
-
-// close releases the ring; a later flush calls fdatasync.
-func (rs *ringSync) close() {
-	rs.mu.Lock()
-	r := rs.ring
-	rs.ring, rs.tried = nil, true
-	rs.mu.Unlock()
-	if r != nil {
-		r.close()
-	}
 }
 
 // closeFile closes the WAL file flush holds, if any.
@@ -250,5 +195,4 @@ func (d *durability) close() {
 	}
 	d.closed = true
 	d.closeFile()
-	d.ring.close()
 }

@@ -36,7 +36,6 @@ type Store struct {
 	// delete the WAL under the running server (TestFlushKeepsTheLocks).
 	dbFile  *os.File
 	dbSyncs atomic.Int64 // flushes of dbFile (syncDB)
-	dbRing  ringSync     // syncDB's fdatasync
 	writer  *sql.DB      // exactly one connection: migrations, the purge, the meta table
 	// wc is the write transactions' connection (wconn.go); guarded by
 	// writeMu.
@@ -339,7 +338,6 @@ func (s *Store) Close() error {
 	err1 := s.reader.Close()
 	err2 := s.writer.Close()
 	if s.dbFile != nil {
-		s.dbRing.close()
 		s.dbFile.Close() // last: SQLite's connections, and their locks, are gone
 	}
 	return errors.Join(errRaw, err0, err1, err2)

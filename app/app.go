@@ -647,13 +647,16 @@ func tuneWriters(lc *ledger.Config, postgres bool) {
 		// commit one after another (the version counter, postgres/tx.go),
 		// and PostgreSQL's CPU a sale falls steeply with the sales a
 		// batch: ~650 µs at 1.1 sales a batch, ~180 at 8–11
-		// (BenchmarkSaleBatches/paced). With two writers a node the
-		// 1,500/s step of scripts/bench-pg.sh ran 1.4–2.1 requests a
+		// (BenchmarkSaleBatches/paced). In the 1,500/s step of
+		// scripts/bench-pg.sh two writers a node ran 1.4–2.1 requests a
 		// batch and PostgreSQL's ledger backends took 11.6–14.8 s of CPU;
-		// with one writer and the gather 3.0–3.3 a batch, 9.4–9.9 s, and
-		// the sale p99 fell from 27.9–68.6 to 21.8–25.3 ms (BENCHMARKS.md,
-		// 2026-12-05). From GatherBelow requests a batch starts at once,
-		// so near capacity nothing waits (capacity 3,521–4,590 sales/s).
+		// one writer with the gather 3.0–3.9 a batch and 8.9–10.3 s, and
+		// the sale p99 was lower in 4 of 5 alternating pairs (medians 25.3
+		// against 30.0 ms; BENCHMARKS.md, 2026-12-05). From GatherBelow
+		// requests a batch starts at once, so near capacity nothing waits
+		// (capacity 3,521–4,631 sales/s). One writer also means a batch
+		// waiting on another node's outlet lock holds up the node's queue;
+		// at the load measured (4–7 on two cores) the larger batches pay.
 		lc.Writers, lc.MaxBatch = 1, 64
 		lc.GatherWait, lc.GatherBelow = 5*time.Millisecond, 32
 		return

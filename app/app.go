@@ -299,29 +299,7 @@ func (n *Node) startLedger(ctx, bg context.Context, keyer *rrn.Keyer) error {
 		Store: n.Store, Policy: n.Policy, Keyer: keyer, Clock: n.Clock, AdminToken: n.admin,
 		Registerer: n.Registry, Logger: cfg.Logger,
 	}
-	if isPostgres(cfg.DB) {
-		// Several writers overlap their round trips to the database;
-		// smaller batches keep a sale's wait for its batch short. Two,
-		// not four: every node's batches that change outlets commit one
-		// after another (the version counter, postgres/tx.go), so more
-		// writers only make more, smaller batches queue for that one
-		// commit chain, each holding its outlets' locks meanwhile, and
-		// cost PostgreSQL more CPU per sale (scripts/bench-pg.sh's rushes
-		// through two nodes, BENCHMARKS.md, 2026-12-03).
-		lc.Writers, lc.MaxBatch = 2, 64
-	} else {
-		// SQLite has one writer, but a batch waiting for its flush to
-		// disk need not hold it: a second writer runs the next batch.
-		lc.Writers = 2
-		// Below capacity a batch waits a moment for company rather than
-		// commit a few sales alone (ledger.gather).
-		lc.GatherWait, lc.GatherBelow = 3*time.Millisecond, 32
-		// Only this process writes the file, and it forgets a token it
-		// revokes at once: the cache's expiry, which bounds how late
-		// another node's revocation is seen, would only cost a store
-		// read per outlet every few seconds.
-		lc.TokenCacheTTL = 15 * time.Minute
-	}
+	tuneWriters(&lc, isPostgres(cfg.DB))
 	if n.Refresher != nil {
 		lc.OnCommit = n.Refresher.Notify
 	}
@@ -658,4 +636,40 @@ func Migrate(ctx context.Context, db string) error {
 		return err
 	}
 	return st.Close()
+}
+
+// tuneWriters sets how a node's ledger batches its writes for its store.
+func tuneWriters(lc *ledger.Config, postgres bool) {
+	if postgres {
+		// One writer a node, and below capacity a batch waits up to 5 ms
+		// for company (ledger.gather; 5 ms so that ~750 requests/s a node
+		// pass gatherCompany). Every node's batches that change outlets
+		// commit one after another (the version counter, postgres/tx.go),
+		// and PostgreSQL's CPU a sale falls steeply with the sales a
+		// batch: ~650 µs at 1.1 sales a batch, ~180 at 8–11
+		// (BenchmarkSaleBatches/paced). In the 1,500/s step of
+		// scripts/bench-pg.sh two writers a node ran 1.4–2.1 requests a
+		// batch and PostgreSQL's ledger backends took 11.6–14.8 s of CPU;
+		// one writer with the gather 3.0–3.9 a batch and 8.9–10.3 s, and
+		// the sale p99 was lower in 4 of 5 alternating pairs (medians 25.3
+		// against 30.0 ms; BENCHMARKS.md, 2026-12-05). From GatherBelow
+		// requests a batch starts at once, so near capacity nothing waits
+		// (capacity 3,521–4,631 sales/s). One writer also means a batch
+		// waiting on another node's outlet lock holds up the node's queue;
+		// at the load measured (4–7 on two cores) the larger batches pay.
+		lc.Writers, lc.MaxBatch = 1, 64
+		lc.GatherWait, lc.GatherBelow = 5*time.Millisecond, 32
+		return
+	}
+	// SQLite has one writer, but a batch waiting for its flush to
+	// disk need not hold it: a second writer runs the next batch.
+	lc.Writers = 2
+	// Below capacity a batch waits a moment for company rather than
+	// commit a few sales alone (ledger.gather).
+	lc.GatherWait, lc.GatherBelow = 3*time.Millisecond, 32
+	// Only this process writes the file, and it forgets a token it
+	// revokes at once: the cache's expiry, which bounds how late
+	// another node's revocation is seen, would only cost a store
+	// read per outlet every few seconds.
+	lc.TokenCacheTTL = 15 * time.Minute
 }

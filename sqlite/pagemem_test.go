@@ -9,6 +9,7 @@ import (
 	"testing"
 	"unsafe"
 
+	dto "github.com/prometheus/client_model/go"
 	"modernc.org/libc"
 
 	"github.com/publicmask/publicmask"
@@ -50,6 +51,14 @@ func TestPageBlocksInSlabs(t *testing.T) {
 	t.Logf("%d page blocks of %d bytes in the slab after 5,000 person-weeks", n, s2.size)
 	if n < 100 {
 		t.Fatalf("%d page blocks in the slab: the page cache does not allocate from it", n)
+	}
+	// The metric shows it.
+	var m dto.Metric
+	if err := s.m.pageMem.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.GetGauge().GetValue(); got < float64(n)*float64(s2.size) {
+		t.Fatalf("publicmask_sqlite_page_cache_bytes %.0f, below the %d blocks in use", got, n)
 	}
 	// And the store reads back what it wrote through those pages.
 	var rows int

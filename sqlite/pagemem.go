@@ -24,15 +24,23 @@ import (
 // process's first connection, as pcache.go's methods): a request of
 // exactly a page block's size, for pages of 512 B to 64 KiB, gets a slot
 // of that size in a slab of its own; every other request, and a page
-// block when its slab is full, goes to the allocator SQLite had. A free
-// finds its slab by address. Slabs are address space reserved once
-// without access (pageSlabReserve each, nothing committed), made
-// read-write a chunk at a time as slots are first used, so memory is
-// taken as the caches grow, never for a page size no store uses. Freed
-// slots are kept for the next page, not returned to the system: the
-// caches are bounded by their cache_size (the slabs' high-water mark is
-// about the sum over the connections: ~9,000 pages, 21 MB here), and a
-// working writer keeps its cache full anyway.
+// block when its slab is full, goes to libc's malloc as SQLite's own
+// methods send it. A free finds its slab by address. Slabs are address
+// space reserved once without access (pageSlabReserve each, nothing
+// committed), made read-write a chunk at a time as slots are first used,
+// so memory is taken as the caches grow, never for a page size no store
+// uses. Freed slots are kept for the next page, not returned to the
+// system: the caches are bounded by their cache_size (the slabs'
+// high-water mark is about the sum over the connections: ~9,000 pages,
+// 21 MB here), and a working writer keeps its cache full anyway.
+//
+// Every block, a slab's or libc's, carries its size in the 8 bytes before
+// it, as SQLite's own methods (sqlite3MemMalloc) lay blocks out: so
+// SQLite's xSize and xRoundup stay its own, and the wrapped malloc and
+// free do what SQLite's do, on the spot, for any other size (a call
+// through SQLite's methods from ours cost ~26 instructions a malloc, at
+// ~300 mallocs a sale; TestPageMemLayoutIsSQLites holds the two layouts
+// together).
 
 const (
 	pageSlabMinLog = 9  // 512-byte pages
@@ -53,7 +61,8 @@ func round8(n uintptr) uintptr { return (n + 7) &^ 7 }
 
 type pageSlab struct {
 	mu          sync.Mutex
-	size        uintptr // a slot: the page block's size
+	size        uintptr // the page block's size
+	stride      uintptr // a slot: the block and its size before it
 	lo          uintptr // the slab's reserved range [lo, lo+pageSlabReserve)
 	brk         uintptr // next slot never used
 	ready       uintptr // end of the read-write part
@@ -88,17 +97,17 @@ func wrapPageMem() error {
 	if rc := sqlite3.Xsqlite3_config(tls, sqlite3.SQLITE_CONFIG_GETMALLOC, libc.VaList(va+8, uintptr(unsafe.Pointer(m)))); rc != sqlite3.SQLITE_OK {
 		return fmt.Errorf("sqlite: get the allocator's methods: code %d", rc)
 	}
-	if m.FxMalloc == 0 || m.FxFree == 0 || m.FxRealloc == 0 || m.FxSize == 0 {
+	if m.FxMalloc == 0 || m.FxFree == 0 || m.FxRealloc == 0 || m.FxSize == 0 || m.FxRoundup == 0 {
 		return errors.New("sqlite: the allocator lacks methods")
 	}
 	sqliteMem = *m
 	for i := range slabs {
 		slabs[i].size = 1<<(i+pageSlabMinLog) + pageBlockExtra
+		slabs[i].stride = 8 + slabs[i].size
 	}
 	*(*func(*libc.TLS, int32) uintptr)(unsafe.Pointer(&m.FxMalloc)) = sqliteMalloc
 	*(*func(*libc.TLS, uintptr))(unsafe.Pointer(&m.FxFree)) = sqliteFree
 	*(*func(*libc.TLS, uintptr, int32) uintptr)(unsafe.Pointer(&m.FxRealloc)) = sqliteRealloc
-	*(*func(*libc.TLS, uintptr) int32)(unsafe.Pointer(&m.FxSize)) = sqliteSize
 	if rc := sqlite3.Xsqlite3_config(tls, sqlite3.SQLITE_CONFIG_MALLOC, libc.VaList(va+8, uintptr(unsafe.Pointer(m)))); rc != sqlite3.SQLITE_OK {
 		return fmt.Errorf("sqlite: install the allocator's methods: code %d", rc)
 	}
@@ -128,13 +137,22 @@ func slabOf(p uintptr) *pageSlab {
 	return &slabs[(p-base)/pageSlabReserve]
 }
 
+// blockSize is the size SQLite's blocks carry before them.
+func blockSize(p uintptr) *int64 { return (*int64)(cptr(p - 8)) }
+
 func sqliteMalloc(tls *libc.TLS, n int32) uintptr {
 	if s := slabForSize(n); s != nil {
 		if p := s.alloc(); p != 0 {
 			return p
 		}
 	}
-	return (*(*func(*libc.TLS, int32) uintptr)(unsafe.Pointer(&struct{ uintptr }{sqliteMem.FxMalloc})))(tls, n)
+	// sqlite3MemMalloc.
+	p := libc.Xmalloc(tls, uint64(n)+8)
+	if p == 0 {
+		return 0
+	}
+	*(*int64)(cptr(p)) = int64(n)
+	return p + 8
 }
 
 func sqliteFree(tls *libc.TLS, p uintptr) {
@@ -142,14 +160,7 @@ func sqliteFree(tls *libc.TLS, p uintptr) {
 		s.put(p)
 		return
 	}
-	(*(*func(*libc.TLS, uintptr))(unsafe.Pointer(&struct{ uintptr }{sqliteMem.FxFree})))(tls, p)
-}
-
-func sqliteSize(tls *libc.TLS, p uintptr) int32 {
-	if s := slabOf(p); s != nil {
-		return int32(s.size)
-	}
-	return (*(*func(*libc.TLS, uintptr) int32)(unsafe.Pointer(&struct{ uintptr }{sqliteMem.FxSize})))(tls, p)
+	libc.Xfree(tls, p-8) // sqlite3MemFree
 }
 
 // sqliteRealloc: SQLite does not resize page blocks; should it, the
@@ -205,11 +216,12 @@ func (s *pageSlab) alloc() uintptr {
 	if p != 0 {
 		s.free = *(*uintptr)(cptr(p))
 	} else {
-		if s.brk+s.size > s.ready && !s.grow() {
+		if s.brk+s.stride > s.ready && !s.grow() {
 			return 0
 		}
-		p = s.brk
-		s.brk += s.size
+		p = s.brk + 8
+		*blockSize(p) = int64(s.size) // stays: a free slot links through its block
+		s.brk += s.stride
 		s.slots++
 	}
 	s.used++
@@ -228,7 +240,7 @@ func (s *pageSlab) grow() bool {
 		return false
 	}
 	s.ready += n
-	return s.brk+s.size <= s.ready || s.grow()
+	return s.brk+s.stride <= s.ready || s.grow()
 }
 
 func (s *pageSlab) put(p uintptr) {
@@ -245,8 +257,8 @@ func pageMemStats() (used, held int64) {
 	for i := range slabs {
 		s := &slabs[i]
 		s.mu.Lock()
-		used += s.used * int64(s.size)
-		held += s.slots * int64(s.size)
+		used += s.used * int64(s.stride)
+		held += s.slots * int64(s.stride)
 		s.mu.Unlock()
 	}
 	return used, held

@@ -101,7 +101,7 @@ func TestPageSlabAllocator(t *testing.T) {
 		if p%8 != 0 {
 			t.Fatalf("block at %#x not 8-byte aligned", p)
 		}
-		if got := sqliteSize(tls, p); got != n {
+		if got := origSize(tls, p); got != n {
 			t.Fatalf("size %d, want %d", got, n)
 		}
 		b := bytesOf(p, s.size)
@@ -147,7 +147,7 @@ func TestPageSlabAllocator(t *testing.T) {
 	if q == 0 || slabOf(q) != nil || string(bytesOf(q, 4)) != "page" {
 		t.Fatalf("a larger realloc: %#x, %q", q, bytesOf(q, 4))
 	}
-	if got := sqliteSize(tls, q); got < n+100 {
+	if got := origSize(tls, q); got < n+100 {
 		t.Fatalf("size after realloc %d", got)
 	}
 	sqliteFree(tls, q)
@@ -158,7 +158,7 @@ func TestPageSlabAllocator(t *testing.T) {
 		if p == 0 || slabOf(p) != nil {
 			t.Fatalf("a %d-byte block at %#x went to a slab", m, p)
 		}
-		if got := sqliteSize(tls, p); got < m {
+		if got := origSize(tls, p); got < m {
 			t.Fatalf("size of a %d-byte block: %d", m, got)
 		}
 		sqliteFree(tls, p)
@@ -213,4 +213,52 @@ func TestPageSlabConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// origSize is SQLite's own xSize, which stays installed.
+func origSize(tls *libc.TLS, p uintptr) int32 {
+	return (*(*func(*libc.TLS, uintptr) int32)(unsafe.Pointer(&struct{ uintptr }{sqliteMem.FxSize})))(tls, p)
+}
+
+func origMalloc(tls *libc.TLS, n int32) uintptr {
+	return (*(*func(*libc.TLS, int32) uintptr)(unsafe.Pointer(&struct{ uintptr }{sqliteMem.FxMalloc})))(tls, n)
+}
+
+func origFree(tls *libc.TLS, p uintptr) {
+	(*(*func(*libc.TLS, uintptr))(unsafe.Pointer(&struct{ uintptr }{sqliteMem.FxFree})))(tls, p)
+}
+
+// The wrapped malloc and free lay blocks out as SQLite's own methods do
+// (the size in the 8 bytes before a block), which SQLite's xSize, still
+// installed, relies on: a block of either is sized, resized and freed by
+// the other.
+func TestPageMemLayoutIsSQLites(t *testing.T) {
+	tls := libc.NewTLS()
+	defer tls.Close()
+	for _, n := range []int32{1, 8, 100, 2048, 4096, 70000} {
+		p := sqliteMalloc(tls, n)
+		if p == 0 || slabOf(p) != nil {
+			t.Fatalf("%d bytes: %#x", n, p)
+		}
+		if got := origSize(tls, p); got != n {
+			t.Fatalf("SQLite's xSize of our %d-byte block: %d", n, got)
+		}
+		copy(unsafe.Slice((*byte)(cptr(p)), n), "kept")
+		q := sqliteRealloc(tls, p, n+5000)
+		if q == 0 || origSize(tls, q) != n+5000 || string(unsafe.Slice((*byte)(cptr(q)), min(4, n))) != "kept"[:min(4, n)] {
+			t.Fatalf("realloc of a %d-byte block: %#x", n, q)
+		}
+		origFree(tls, q)
+		r := origMalloc(tls, n)
+		if got := origSize(tls, r); got != n {
+			t.Fatalf("SQLite's %d-byte block: size %d", n, got)
+		}
+		sqliteFree(tls, r) // a crash or a corrupted heap if the layouts differ
+	}
+	// A slab's block too.
+	p := sqliteMalloc(tls, int32(slabs[11-pageSlabMinLog].size))
+	if slabOf(p) == nil || origSize(tls, p) != int32(slabs[11-pageSlabMinLog].size) {
+		t.Fatalf("SQLite's xSize of a slab block: %d", origSize(tls, p))
+	}
+	sqliteFree(tls, p)
 }

@@ -18,7 +18,7 @@ import (
 // libc allocator) rounds every block up to a power of two, 4,096 bytes, so
 // 43% of every cached page was padding: with the national outlets and
 // 1 M person-weeks the caches held 8,761 pages after a rush, 36 MB of
-// slots for 20 MB of pages (BENCHMARKS.md, "RSS (3rd pass)").
+// slots for 20 MB of pages (BENCHMARKS.md, "RSS after a rush (3rd pass)").
 //
 // So SQLite's allocator is wrapped (SQLITE_CONFIG_MALLOC, before the
 // process's first connection, as pcache.go's methods): a request of
@@ -37,7 +37,8 @@ import (
 // Every block, a slab's or libc's, carries its size in the 8 bytes before
 // it, as SQLite's own methods (sqlite3MemMalloc) lay blocks out: so
 // SQLite's xSize and xRoundup stay its own, and the wrapped malloc and
-// free do what SQLite's do, on the spot, for any other size (a call
+// free do what SQLite's do (less the log line of a failed malloc), on
+// the spot, for any other size (a call
 // through SQLite's methods from ours cost ~26 instructions a malloc, at
 // ~300 mallocs a sale; TestPageMemLayoutIsSQLites holds the two layouts
 // together).

@@ -20,6 +20,9 @@ type storeMetrics struct {
 	passive    prometheus.Observer // the passes without the writer lock, together
 	locked     prometheus.Observer // the pass under the writer lock
 	compact    prometheus.Observer // a quiet writer's compaction
+	// pageMem is the memory the page caches' slabs hold (pagemem.go): a
+	// part of RSS outside the Go heap, read beside it.
+	pageMem prometheus.GaugeFunc
 }
 
 func newStoreMetrics() *storeMetrics {
@@ -32,6 +35,9 @@ func newStoreMetrics() *storeMetrics {
 				"passive (the passes without the writer lock and the flushes of the database file between them, together), locked (under the writer lock, so that the WAL restarts), compact (a quiet writer's truncation).",
 			prometheus.ExponentialBuckets(0.001, 2, 14), "pass"),
 	}
+	m.pageMem = metric.GaugeFunc("publicmask_sqlite_page_cache_bytes",
+		"Memory held by SQLite's page caches in this process (their slabs: every page slot ever used, in use or kept for the next page); outside the Go heap.",
+		func() float64 { _, held := pageMemStats(); return float64(held) })
 	m.passive = m.checkpoint.WithLabelValues("passive")
 	m.locked = m.checkpoint.WithLabelValues("locked")
 	m.compact = m.checkpoint.WithLabelValues("compact")
@@ -40,7 +46,7 @@ func newStoreMetrics() *storeMetrics {
 
 // Collectors are the store's own metrics, for the node's registry.
 func (s *Store) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{s.m.flush, s.m.checkpoint}
+	return []prometheus.Collector{s.m.flush, s.m.checkpoint, s.m.pageMem}
 }
 
 func since(o prometheus.Observer, t time.Time) { o.Observe(time.Since(t).Seconds()) }

@@ -112,7 +112,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// random leaves of person_weeks and the sales' outlet index, from the
 	// WAL: ~0.35 reads a lean request by the middle of a capacity rush, and
 	// rising; 16 MiB takes them to ~0.01 there, for ~12 MB more RSS after a
-	// rush (BENCHMARKS.md, 17th pass on server CPU per sale).
+	// rush (BENCHMARKS.md, 17th pass on server CPU per sale). Full, its
+	// 7,681 pages take ~18 MB in the page slabs (pagemem.go); ~32 MB in
+	// the power-of-two slots of SQLite's allocator before them.
 	// Readers (verify, history, token look-ups) and the checkpointer keep
 	// small caches, 512 and 256 KiB instead of 2 MiB each: theirs are
 	// scans or single rows, and the 2 MiB defaults stayed resident after a

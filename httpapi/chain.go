@@ -230,7 +230,7 @@ func (s *Server) authenticated(need auth, class string) Middleware {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if need == authOptional {
 				if headerValue(r.Header, "Authorization") != "" && s.led != nil {
-					if _, ok := s.authenticate(w, r, authAdmin); !ok {
+					if _, _, ok := s.authenticate(w, r, authAdmin); !ok {
 						return
 					}
 					r = r.WithContext(context.WithValue(r.Context(), adminKey{}, true))
@@ -238,13 +238,19 @@ func (s *Server) authenticated(need auth, class string) Middleware {
 				next.ServeHTTP(w, r)
 				return
 			}
-			tok, ok := s.authenticate(w, r, need)
+			tok, ref, ok := s.authenticate(w, r, need)
 			if !ok {
 				return
 			}
 			if tok.Role == publicmask.RoleOutlet {
-				// Evidence that the outlet is online now (late_while_online).
-				s.led.NoteActivity(tok.Outlet)
+				// Evidence that the outlet is online now (late_while_online):
+				// by the cache's reference to the outlet when the token came
+				// from the cache (no look-up by code), else by code.
+				if ref != 0 {
+					s.led.NoteActivityRef(ref)
+				} else {
+					s.led.NoteActivity(tok.Outlet)
+				}
 				if s.tokens != nil {
 					// A sale to put first: the CPU tokens may engage
 					// (cputoken.go). Only an authenticated outlet counts.

@@ -204,12 +204,12 @@ func (f *fakeLedger) IssueOutletTokens(ctx context.Context, codes []string) (map
 }
 
 // CachedToken: the fake has no cache; Authenticate answers every token.
-func (f *fakeLedger) CachedToken(string) (publicmask.Token, bool, error) {
-	return publicmask.Token{}, false, nil
+func (f *fakeLedger) CachedToken(string) (publicmask.Token, ledger.OutletRef, bool, error) {
+	return publicmask.Token{}, 0, false, nil
 }
 
-func (f *fakeLedger) CachedTokenSum([32]byte) (publicmask.Token, bool, error) {
-	return publicmask.Token{}, false, nil
+func (f *fakeLedger) CachedTokenSum([32]byte) (publicmask.Token, ledger.OutletRef, bool, error) {
+	return publicmask.Token{}, 0, false, nil
 }
 
 func (f *fakeLedger) Authenticate(ctx context.Context, token string) (publicmask.Token, error) {
@@ -234,6 +234,8 @@ func (f *fakeLedger) Verify(ctx context.Context) (*ledger.VerifyReport, error) {
 }
 
 func (f *fakeLedger) NoteActivity(outlet string) {}
+
+func (f *fakeLedger) NoteActivityRef(ledger.OutletRef) {}
 
 func (f *fakeLedger) LateSaleCounts(ctx context.Context) ([]publicmask.LateSaleCount, error) {
 	return nil, f.call("LateSaleCounts", "")

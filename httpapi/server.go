@@ -163,6 +163,7 @@ type ledgerAPI interface {
 	Sell(ctx context.Context, req ledger.SaleRequest) (*ledger.Receipt, bool, error)
 	Check(ctx context.Context, req ledger.SaleRequest) (*ledger.CheckResult, error)
 	NoteActivity(outlet string)
+	NoteActivityRef(o ledger.OutletRef)
 	Cancel(ctx context.Context, outlet, saleID string) (*ledger.CancelReceipt, error)
 	Deliver(ctx context.Context, outlet, txnID string, qty int) (*ledger.StockReceipt, bool, error)
 	DeliverMany(ctx context.Context, lines []ledger.DeliveryRequest) ([]ledger.DeliveryResult, error)
@@ -174,8 +175,8 @@ type ledgerAPI interface {
 	IssueToken(ctx context.Context, role, outlet string) (string, error)
 	IssueOutletTokens(ctx context.Context, codes []string) (map[string]string, []string, error)
 	Authenticate(ctx context.Context, token string) (publicmask.Token, error)
-	CachedToken(token string) (publicmask.Token, bool, error)
-	CachedTokenSum(sum [32]byte) (publicmask.Token, bool, error)
+	CachedToken(token string) (publicmask.Token, ledger.OutletRef, bool, error)
+	CachedTokenSum(sum [32]byte) (publicmask.Token, ledger.OutletRef, bool, error)
 	RevokeToken(ctx context.Context, token string) error
 	Verify(ctx context.Context) (*ledger.VerifyReport, error)
 	Conflicts(ctx context.Context, limit int) ([]publicmask.Sale, error)
@@ -480,17 +481,18 @@ func tokenOf(r *http.Request) publicmask.Token {
 	return t
 }
 
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, need auth) (publicmask.Token, bool) {
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, need auth) (publicmask.Token, ledger.OutletRef, bool) {
 	h := headerValue(r.Header, "Authorization")
 	scheme, tok, _ := strings.Cut(h, " ")
 	tok = strings.TrimSpace(tok)
 	if !strings.EqualFold(scheme, "Bearer") || tok == "" || len(tok) > 256 {
 		writeErrorCode(w, r, publicmask.EUnauthorized, "a bearer token is required")
-		return publicmask.Token{}, false
+		return publicmask.Token{}, 0, false
 	}
 	// The cache answers nearly every request: the guard, a context and a
 	// closure, is made only for a token it does not know.
 	var t publicmask.Token
+	var ref ledger.OutletRef // the token's outlet, from the cache
 	var cached bool
 	var err error
 	if lc, ok := r.Context().(*leanCtx); ok {
@@ -501,16 +503,16 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, need auth)
 		if lc.tok != tok {
 			lc.tok, lc.tokSum = tok, sha256.Sum256([]byte(tok))
 		}
-		t, cached, err = s.led.CachedTokenSum(lc.tokSum)
+		t, ref, cached, err = s.led.CachedTokenSum(lc.tokSum)
 	} else {
-		t, cached, err = s.led.CachedToken(tok)
+		t, ref, cached, err = s.led.CachedToken(tok)
 	}
 	if !cached {
 		t, err = s.led.Authenticate(s.authGuard(r), tok)
 	}
 	if err != nil {
 		s.writeError(w, r, err)
-		return publicmask.Token{}, false
+		return publicmask.Token{}, 0, false
 	}
 	ok := false
 	switch need {
@@ -523,9 +525,9 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, need auth)
 	}
 	if !ok {
 		writeErrorCode(w, r, publicmask.EForbidden, "this token may not use this route")
-		return publicmask.Token{}, false
+		return publicmask.Token{}, 0, false
 	}
-	return t, true
+	return t, ref, true
 }
 
 // authGuard is r's context with the per-client limit of failed token

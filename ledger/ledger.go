@@ -157,7 +157,20 @@ func (l *Ledger) Close(ctx context.Context) error {
 // evidence, for late_while_online, that it was online (DESIGN.md §6.1).
 func (l *Ledger) NoteActivity(outlet string) {
 	if outlet != "" {
-		l.activity.note(outlet, l.Now(), publicmask.MaxLateWindow)
+		l.activity.note(OutletRef(l.tokens.strs.id(outlet)), l.Now(), publicmask.MaxLateWindow)
+	}
+}
+
+// OutletRef names an outlet as this ledger's token cache does (the index
+// of its interned code; 0: none), so that NoteActivityRef looks nothing up
+// by code. CachedTokenSum gives it with an outlet's token.
+type OutletRef uint32
+
+// NoteActivityRef is NoteActivity of the outlet o (from CachedTokenSum);
+// o 0 notes nothing.
+func (l *Ledger) NoteActivityRef(o OutletRef) {
+	if o != 0 {
+		l.activity.note(o, l.Now(), publicmask.MaxLateWindow)
 	}
 }
 
@@ -341,7 +354,7 @@ func (l *Ledger) Authenticate(ctx context.Context, token string) (publicmask.Tok
 		return publicmask.Token{}, publicmask.Errorf(publicmask.EUnauthorized, "a bearer token is required")
 	}
 	sum := sha256.Sum256([]byte(token))
-	if t, ok, err := l.cachedToken(sum); ok {
+	if t, _, ok, err := l.cachedToken(sum); ok {
 		return t, err
 	}
 	return l.tokenBySum(ctx, sum)
@@ -351,10 +364,11 @@ func (l *Ledger) Authenticate(ctx context.Context, token string) (publicmask.Tok
 // admin token, the token caches), without a store read: ok is false when
 // only Authenticate can answer. A caller that would give Authenticate a
 // guard (WithAuthGuard) need not make one for the tokens it sees on every
-// request.
-func (l *Ledger) CachedToken(token string) (t publicmask.Token, ok bool, err error) {
+// request. With a valid token that names an outlet it gives the outlet's
+// OutletRef (for NoteActivityRef), else 0.
+func (l *Ledger) CachedToken(token string) (publicmask.Token, OutletRef, bool, error) {
 	if token == "" {
-		return publicmask.Token{}, true, publicmask.Errorf(publicmask.EUnauthorized, "a bearer token is required")
+		return publicmask.Token{}, 0, true, publicmask.Errorf(publicmask.EUnauthorized, "a bearer token is required")
 	}
 	return l.cachedToken(sha256.Sum256([]byte(token)))
 }
@@ -362,20 +376,20 @@ func (l *Ledger) CachedToken(token string) (t publicmask.Token, ok bool, err err
 // CachedTokenSum is CachedToken of the (non-empty) token whose SHA-256 is
 // sum: a caller that keeps the sum of a connection's token need not hash
 // it again for each request. The caches answer as for CachedToken
-// (expiry, revocation).
-func (l *Ledger) CachedTokenSum(sum [32]byte) (publicmask.Token, bool, error) {
+// (expiry, revocation), and give the OutletRef alike.
+func (l *Ledger) CachedTokenSum(sum [32]byte) (publicmask.Token, OutletRef, bool, error) {
 	return l.cachedToken(sum)
 }
 
-func (l *Ledger) cachedToken(sum [32]byte) (publicmask.Token, bool, error) {
+func (l *Ledger) cachedToken(sum [32]byte) (publicmask.Token, OutletRef, bool, error) {
 	if l.hasAdmin && subtle.ConstantTimeCompare(sum[:], l.adminHash[:]) == 1 {
-		return publicmask.Token{Role: publicmask.RoleAdmin}, true, nil
+		return publicmask.Token{Role: publicmask.RoleAdmin}, 0, true, nil
 	}
-	t, ok, soon, err := l.tokens.cached(sum, monoNow(), l.refreshAheadOf)
+	t, ref, ok, soon, err := l.tokens.cachedRef(sum, monoNow(), l.refreshAheadOf)
 	if soon && l.tokens.refreshing.CompareAndSwap(false, true) {
 		go l.refreshAhead(l.store.(publicmask.TokenReader))
 	}
-	return t, ok, err
+	return t, OutletRef(ref), ok, err
 }
 
 func checkToken(t publicmask.Token) (publicmask.Token, error) {

@@ -151,7 +151,9 @@ func (l *Ledger) prepare(ctx context.Context, req SaleRequest) (*prepared, error
 		// read outside the sale's transaction misses none of them.
 		until := now.Add(-onlineMargin)
 		if until.After(at) {
-			p.online = l.activity.seen(req.Outlet, at, until)
+			if o, ok := l.tokens.strs.lookup(req.Outlet); ok { // else never noted
+				p.online = l.activity.seen(OutletRef(o), at, until)
+			}
 			if !p.online {
 				if p.online, err = l.store.OutletActive(ctx, req.Outlet, at, until); err != nil {
 					return nil, err

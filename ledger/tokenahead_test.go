@@ -64,7 +64,7 @@ func TestTokensReadAhead(t *testing.T) {
 	}
 	used, idle := toks["10000001"], toks["10000002"]
 	time.Sleep(time.Until(issued.Add(ttl * 8 / 10)))
-	if _, ok, err := l.CachedToken(used); !ok || err != nil {
+	if _, _, ok, err := l.CachedToken(used); !ok || err != nil {
 		t.Fatalf("token in its last quarter: %v %v", ok, err)
 	}
 	waitBulk := func(n int64) {
@@ -77,10 +77,10 @@ func TestTokensReadAhead(t *testing.T) {
 	}
 	waitBulk(1)
 	time.Sleep(time.Until(issued.Add(ttl * 11 / 10)))
-	if _, ok, err := l.CachedToken(used); !ok || err != nil {
+	if _, _, ok, err := l.CachedToken(used); !ok || err != nil {
 		t.Fatalf("a token in use, after its first entry's expiry: %v %v; want it re-read ahead", ok, err)
 	}
-	if _, ok, _ := l.CachedToken(idle); ok {
+	if _, _, ok, _ := l.CachedToken(idle); ok {
 		t.Fatal("an idle token still cached after the TTL")
 	}
 	if n := l.TokenStoreReads(); n != 0 {
@@ -96,7 +96,7 @@ func TestTokensReadAhead(t *testing.T) {
 	}
 	revoked := time.Now()
 	for time.Since(revoked) < 3*ttl {
-		if _, ok, err := l.CachedToken(used); ok && publicmask.ErrorCode(err) == publicmask.EUnauthorized {
+		if _, _, ok, err := l.CachedToken(used); ok && publicmask.ErrorCode(err) == publicmask.EUnauthorized {
 			if time.Since(revoked) > ttl+500*time.Millisecond {
 				t.Fatalf("revocation seen after %v, TTL %v", time.Since(revoked), ttl)
 			}
@@ -168,7 +168,7 @@ func TestTokensFirstSightGathered(t *testing.T) {
 	if got := st.calls.Load(); got > 4 {
 		t.Fatalf("%d statements for %d first sights, want them gathered (at most 4)", got, n+1)
 	}
-	if _, ok, err := l.CachedToken(toks[codes[0]]); !ok || err != nil {
+	if _, _, ok, err := l.CachedToken(toks[codes[0]]); !ok || err != nil {
 		t.Fatalf("a token read in a round is not cached: %v %v", ok, err)
 	}
 }

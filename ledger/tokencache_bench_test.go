@@ -31,7 +31,7 @@ func BenchmarkCachedToken(b *testing.B) {
 		sum := cachedTokens(&l.tokens, 1)[0]
 		b.ReportAllocs()
 		for b.Loop() {
-			if t, ok, err := l.CachedTokenSum(sum); !ok || err != nil || t.Outlet == "" {
+			if t, _, ok, err := l.CachedTokenSum(sum); !ok || err != nil || t.Outlet == "" {
 				b.Fatal(t, ok, err)
 			}
 		}
@@ -43,7 +43,7 @@ func BenchmarkCachedToken(b *testing.B) {
 		i := 0
 		for b.Loop() {
 			i = (i + 7919) % len(sums)
-			if t, ok, err := l.CachedTokenSum(sums[i]); !ok || err != nil || t.Outlet == "" {
+			if t, _, ok, err := l.CachedTokenSum(sums[i]); !ok || err != nil || t.Outlet == "" {
 				b.Fatal(t, ok, err)
 			}
 		}
@@ -57,7 +57,7 @@ func BenchmarkCachedToken(b *testing.B) {
 			i := 0
 			for pb.Next() {
 				i = (i + 7919) % len(sums)
-				if t, ok, err := l.CachedTokenSum(sums[i]); !ok || err != nil || t.Outlet == "" {
+				if t, _, ok, err := l.CachedTokenSum(sums[i]); !ok || err != nil || t.Outlet == "" {
 					b.Fatal(t, ok, err)
 				}
 			}

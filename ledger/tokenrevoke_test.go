@@ -158,7 +158,7 @@ func TestRefreshRoundLosesToRevocation(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Until(issued.Add(ttl * 8 / 10)))
-	if _, ok, err := l.CachedToken(tok); !ok || err != nil { // noted: a round starts
+	if _, _, ok, err := l.CachedToken(tok); !ok || err != nil { // noted: a round starts
 		t.Fatal(ok, err)
 	}
 	select {
@@ -176,7 +176,7 @@ func TestRefreshRoundLosesToRevocation(t *testing.T) {
 		}
 	}
 	time.Sleep(50 * time.Millisecond) // the round's compare and swap
-	if _, ok, err := l.CachedToken(tok); !ok || publicmask.ErrorCode(err) != publicmask.EUnauthorized {
+	if _, _, ok, err := l.CachedToken(tok); !ok || publicmask.ErrorCode(err) != publicmask.EUnauthorized {
 		t.Fatalf("revoked here during a re-reading round: cached %v %v, want revoked", ok, err)
 	}
 }

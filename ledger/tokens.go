@@ -120,6 +120,14 @@ func (t *internTable) id(s string) uint32 {
 	return i
 }
 
+// lookup is s's index, if s was interned (0, false if not).
+func (t *internTable) lookup(s string) (uint32, bool) {
+	t.mu.Lock()
+	i, ok := t.index[s]
+	t.mu.Unlock()
+	return i, ok
+}
+
 func (t *internTable) str(i uint32) string {
 	if i == 0 {
 		return ""
@@ -289,24 +297,31 @@ func tokenSum(h string) (sum [32]byte, ok bool) {
 // expires within ahead is noted for re-reading (soon reports whether it
 // was noted now).
 func (c *tokenCache) cached(sum [32]byte, now int64, ahead time.Duration) (_ publicmask.Token, ok, soon bool, _ error) {
+	t, _, ok, soon, err := c.cachedRef(sum, now, ahead)
+	return t, ok, soon, err
+}
+
+// cachedRef is cached, with the interned index of a valid token's outlet
+// (0 for none).
+func (c *tokenCache) cachedRef(sum [32]byte, now int64, ahead time.Duration) (_ publicmask.Token, outlet uint32, ok, soon bool, _ error) {
 	if e, ok := c.load(sum); ok {
 		left := time.Duration(e.expires - now)
 		if left <= 0 {
-			return publicmask.Token{}, false, false, nil
+			return publicmask.Token{}, 0, false, false, nil
 		}
 		if ahead > 0 && left < ahead {
 			_, loaded := c.soon.LoadOrStore(sum, e)
 			soon = !loaded
 		}
 		if e.revoked != notRevoked {
-			return publicmask.Token{}, true, soon, publicmask.Errorf(publicmask.EUnauthorized, "token revoked")
+			return publicmask.Token{}, 0, true, soon, publicmask.Errorf(publicmask.EUnauthorized, "token revoked")
 		}
-		return c.token(e), true, soon, nil
+		return c.token(e), e.outlet, true, soon, nil
 	}
 	if v, ok := c.unknown.Load(sum); ok && now < v.(int64) {
-		return publicmask.Token{}, true, false, publicmask.Errorf(publicmask.EUnauthorized, "unknown token")
+		return publicmask.Token{}, 0, true, false, publicmask.Errorf(publicmask.EUnauthorized, "unknown token")
 	}
-	return publicmask.Token{}, false, false, nil
+	return publicmask.Token{}, 0, false, false, nil
 }
 
 // Re-reading ahead. On PostgreSQL (several nodes) a known token's entry

@@ -95,20 +95,20 @@ func TestCachedToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tok, ok, err := e.Ledger.CachedToken(valid); !ok || err != nil || tok.Outlet != "10000001" || tok.Role != publicmask.RoleOutlet {
+	if tok, _, ok, err := e.Ledger.CachedToken(valid); !ok || err != nil || tok.Outlet != "10000001" || tok.Role != publicmask.RoleOutlet {
 		t.Fatalf("issued token: %+v %v %v", tok, ok, err)
 	}
-	if _, ok, err := e.Ledger.CachedToken(""); !ok || publicmask.ErrorCode(err) != publicmask.EUnauthorized {
+	if _, _, ok, err := e.Ledger.CachedToken(""); !ok || publicmask.ErrorCode(err) != publicmask.EUnauthorized {
 		t.Fatalf("no token: %v %v", ok, err)
 	}
 	const madeUp = "made-up-token"
-	if _, ok, err := e.Ledger.CachedToken(madeUp); ok || err != nil {
+	if _, _, ok, err := e.Ledger.CachedToken(madeUp); ok || err != nil {
 		t.Fatalf("a token never seen: %v %v, want it left to Authenticate", ok, err)
 	}
 	if _, err := e.Ledger.Authenticate(ctx, madeUp); publicmask.ErrorCode(err) != publicmask.EUnauthorized {
 		t.Fatalf("made-up token: %v", err)
 	}
-	if _, ok, err := e.Ledger.CachedToken(madeUp); !ok || publicmask.ErrorCode(err) != publicmask.EUnauthorized {
+	if _, _, ok, err := e.Ledger.CachedToken(madeUp); !ok || publicmask.ErrorCode(err) != publicmask.EUnauthorized {
 		t.Fatalf("a made-up token refused before: %v %v", ok, err)
 	}
 	reads := e.Ledger.TokenStoreReads()
@@ -117,7 +117,7 @@ func TestCachedToken(t *testing.T) {
 	}
 	// Revoked here, it is cached as revoked (not forgotten, which would
 	// let a read begun before the revocation cache it valid again).
-	if _, ok, err := e.Ledger.CachedToken(valid); !ok || publicmask.ErrorCode(err) != publicmask.EUnauthorized {
+	if _, _, ok, err := e.Ledger.CachedToken(valid); !ok || publicmask.ErrorCode(err) != publicmask.EUnauthorized {
 		t.Fatalf("a token revoked here, from the cache: %v %v", ok, err)
 	}
 	if _, err := e.Ledger.Authenticate(ctx, valid); publicmask.ErrorCode(err) != publicmask.EUnauthorized {

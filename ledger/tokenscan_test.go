@@ -50,7 +50,7 @@ func TestCachedTokenAllocates(t *testing.T) {
 	l := &Ledger{}
 	sum := cachedTokens(&l.tokens, 1)[0]
 	if n := testing.AllocsPerRun(100, func() {
-		if tok, ok, err := l.CachedTokenSum(sum); !ok || err != nil || tok.Outlet != "10000000" || tok.Role != publicmask.RoleOutlet {
+		if tok, _, ok, err := l.CachedTokenSum(sum); !ok || err != nil || tok.Outlet != "10000000" || tok.Role != publicmask.RoleOutlet {
 			t.Fatal(tok, ok, err)
 		}
 	}); n != 0 {

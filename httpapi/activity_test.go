@@ -4,10 +4,12 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/publicmask/publicmask"
 	"github.com/publicmask/publicmask/internal/testenv"
@@ -102,5 +104,68 @@ func TestOutletRequestsNoteTheirOwnOutlet(t *testing.T) {
 	post(tokA)
 	if got, want := strings.Join(nl.take(), " "), refB+" "+refA; got != want {
 		t.Fatalf("net/http notes %q, want %q", got, want)
+	}
+}
+
+// uncachedLedger is noteLog whose token cache answers nothing: every
+// request authenticates by a store read (a token issued on another node,
+// the first request after a restart), so authenticate has no OutletRef.
+type uncachedLedger struct{ *noteLog }
+
+func (uncachedLedger) CachedToken(string) (publicmask.Token, ledger.OutletRef, bool, error) {
+	return publicmask.Token{}, 0, false, nil
+}
+
+func (uncachedLedger) CachedTokenSum([32]byte) (publicmask.Token, ledger.OutletRef, bool, error) {
+	return publicmask.Token{}, 0, false, nil
+}
+
+// A request the cache could not answer notes its outlet by code, and a
+// note by code and one by the cache's ref both reach the late-sale
+// judgement of that outlet (late_while_online), and no other outlet's.
+func TestOutletNotesByRefAndByCodeReachTheLateSale(t *testing.T) {
+	env := testenv.New(t)
+	ctx := context.Background()
+	for _, code := range []string{"A0000001", "A0000002", "A0000003"} {
+		env.AddOutlet(t, code, publicmask.TypePharmacy, 100)
+	}
+	tokA, tokB := env.OutletToken(t, "A0000001"), env.OutletToken(t, "A0000002")
+	t0 := env.Clock.Now()
+	nl := &noteLog{instantSales: instantSales{Ledger: env.Ledger}}
+	get := func(srv *Server, tok string) {
+		hs := httptest.NewServer(srv.Handler())
+		defer hs.Close()
+		req, _ := http.NewRequest(http.MethodGet, hs.URL+"/api/v2/outlet", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := hs.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /api/v2/outlet: %d", resp.StatusCode)
+		}
+	}
+	get(newServer(Config{Logger: benchLogger()}, uncachedLedger{nl}), tokA)
+	get(newServer(Config{Logger: benchLogger()}, nl), tokB)
+	notes := nl.take()
+	if len(notes) != 2 || notes[0] != "code:A0000001" || !strings.HasPrefix(notes[1], "ref:") {
+		t.Fatalf("notes %q, want code:A0000001 then ref:<n>", notes)
+	}
+	// Half an hour later, sales the counters held offline from five
+	// minutes before those requests: A and B were online since, C was not.
+	env.Clock.Set(t0.Add(30 * time.Minute))
+	for i, c := range []struct {
+		outlet string
+		want   bool
+	}{{"A0000001", true}, {"A0000002", true}, {"A0000003", false}} {
+		r, _, err := env.Ledger.Sell(ctx, ledger.SaleRequest{Outlet: c.outlet, TxnID: "late-" + c.outlet,
+			Buyer: testenv.Born(1988, 40+i), Quantity: 1, SoldAt: t0.Add(-5 * time.Minute), Offline: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := slices.Contains(r.ConflictReasons, publicmask.ConflictLateWhileOnline); !r.Late || got != c.want {
+			t.Errorf("%s: late %v, reasons %v; want late_while_online %v", c.outlet, r.Late, r.ConflictReasons, c.want)
+		}
 	}
 }

@@ -397,3 +397,17 @@ func TestNoteActivityRefIsTheOutletsOwn(t *testing.T) {
 		t.Fatal("an outlet never noted was seen")
 	}
 }
+
+// TestNoteActivityRefIgnoresUnknownRefs: a ref the intern table never gave
+// notes nothing and grows no table (a bogus ref of ~4e9 would otherwise
+// make a 4 M-entry chunk table).
+func TestNoteActivityRefIgnoresUnknownRefs(t *testing.T) {
+	var l Ledger // no clock: a ref that got past the check would panic in Now
+	l.tokens.strs.id("10000001")
+	for _, o := range []OutletRef{2, 1 << 20, 1<<32 - 1} {
+		l.NoteActivityRef(o)
+	}
+	if p := l.activity.chunks.Load(); p != nil && len(*p) != 0 {
+		t.Fatalf("unknown refs made %d activity chunks", len(*p))
+	}
+}

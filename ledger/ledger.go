@@ -167,11 +167,16 @@ func (l *Ledger) NoteActivity(outlet string) {
 type OutletRef uint32
 
 // NoteActivityRef is NoteActivity of the outlet o (from CachedTokenSum);
-// o 0 notes nothing.
+// o 0, or a ref the intern table never gave, notes nothing: a bogus ref
+// would otherwise size the activity table by its value.
 func (l *Ledger) NoteActivityRef(o OutletRef) {
-	if o != 0 {
-		l.activity.note(o, l.Now(), publicmask.MaxLateWindow)
+	if o == 0 {
+		return
 	}
+	if p := l.tokens.strs.strs.Load(); p == nil || int(o) >= len(*p) {
+		return
+	}
+	l.activity.note(o, l.Now(), publicmask.MaxLateWindow)
 }
 
 // Now is the service clock.

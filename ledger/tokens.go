@@ -89,7 +89,10 @@ const maxShardTokens = maxKnownTokens / knownShards
 // internTable holds the strings the entries name by index (roles, outlet
 // codes; 0 is ""). It only grows: the outlet codes a token names exist
 // (IssueTokens checks them), so it is bounded by the outlets, and an index
-// read from an entry stays valid without a lock.
+// read from an entry stays valid without a lock. NoteActivity interns too,
+// and the activity table is indexed by these indices (OutletRef): nothing
+// may ever reset this table or reuse an index, or a ref would name another
+// outlet's record; only the codes of authenticated tokens may be interned.
 type internTable struct {
 	mu    sync.Mutex
 	index map[string]uint32

@@ -30,9 +30,10 @@ import (
 // committed), made read-write a chunk at a time as slots are first used,
 // so memory is taken as the caches grow, never for a page size no store
 // uses. Freed slots are kept for the next page, not returned to the
-// system: the caches are bounded by their cache_size (the slabs'
-// high-water mark is about the sum over the connections: ~9,000 pages,
-// 21 MB here), and a working writer keeps its cache full anyway.
+// system: the stores' caches are bounded by their cache_size (the
+// slabs' high-water mark is about the sum over the connections: ~9,000
+// pages, 21 MB here), and a working writer keeps its cache full anyway;
+// what is not (temporary b-trees) meets pageSlabCommitMax.
 //
 // Every block, a slab's or libc's, carries its size in the 8 bytes before
 // it, as SQLite's own methods (sqlite3MemMalloc) lay blocks out: so
@@ -102,6 +103,9 @@ func wrapPageMem() error {
 		return errors.New("sqlite: the allocator lacks methods")
 	}
 	sqliteMem = *m
+	if err := probeSQLiteMem(tls); err != nil {
+		return err
+	}
 	for i := range slabs {
 		slabs[i].size = 1<<(i+pageSlabMinLog) + pageBlockExtra
 		slabs[i].stride = 8 + slabs[i].size
@@ -111,6 +115,26 @@ func wrapPageMem() error {
 	*(*func(*libc.TLS, uintptr, int32) uintptr)(unsafe.Pointer(&m.FxRealloc)) = sqliteRealloc
 	if rc := sqlite3.Xsqlite3_config(tls, sqlite3.SQLITE_CONFIG_MALLOC, libc.VaList(va+8, uintptr(unsafe.Pointer(m)))); rc != sqlite3.SQLITE_OK {
 		return fmt.Errorf("sqlite: install the allocator's methods: code %d", rc)
+	}
+	return nil
+}
+
+// probeSQLiteMem checks that the methods being replaced are SQLite's
+// default ones over libc's malloc (mem1.c: the block's size in the eight
+// bytes before it), which sqliteMalloc and sqliteFree now do themselves
+// and which the original xSize and xRealloc read on slab blocks. Any
+// other allocator (another SQLITE_CONFIG_MALLOC, a build with a
+// different layout) is left alone rather than corrupted.
+func probeSQLiteMem(tls *libc.TLS) error {
+	const n = 24
+	p := (*(*func(*libc.TLS, int32) uintptr)(unsafe.Pointer(&struct{ uintptr }{sqliteMem.FxMalloc})))(tls, n)
+	if p == 0 {
+		return errors.New("sqlite: the allocator's probe got no memory")
+	}
+	defer (*(*func(*libc.TLS, uintptr))(unsafe.Pointer(&struct{ uintptr }{sqliteMem.FxFree})))(tls, p)
+	size := (*(*func(*libc.TLS, uintptr) int32)(unsafe.Pointer(&struct{ uintptr }{sqliteMem.FxSize})))(tls, p)
+	if *blockSize(p) != n || size != n {
+		return fmt.Errorf("sqlite: the allocator is not SQLite's default (a %d-byte block carries %d, its size says %d): page slabs not installed", n, *blockSize(p), size)
 	}
 	return nil
 }
@@ -148,7 +172,7 @@ func sqliteMalloc(tls *libc.TLS, n int32) uintptr {
 		}
 	}
 	// sqlite3MemMalloc.
-	p := libc.Xmalloc(tls, uint64(n)+8)
+	p := libc.Xmalloc(tls, libc.Tsize_t(n)+8)
 	if p == 0 {
 		return 0
 	}
@@ -229,15 +253,33 @@ func (s *pageSlab) alloc() uintptr {
 	return p
 }
 
+// pageSlabCommitMax bounds what all slabs together make read-write.
+// Slab memory is never given back, and not every cache is bounded by a
+// cache_size: the temporary b-trees of sorts, DISTINCT and IN lists
+// (temp_store MEMORY) are not purgeable. Past the bound page blocks go to
+// SQLite's allocator, which returns memory as before.
+const pageSlabCommitMax = 64 << 20
+
+var (
+	pageSlabCommitted  atomic.Int64
+	pageSlabCommitFail atomic.Bool // once mprotect failed: no more tries
+)
+
 // grow makes the next chunk of the slab read-write.
 func (s *pageSlab) grow() bool {
 	end := s.lo + pageSlabReserve
-	if s.ready >= end {
+	if s.ready >= end || pageSlabCommitFail.Load() {
 		return false
 	}
 	n := min(uintptr(pageSlabChunk), end-s.ready)
+	if pageSlabCommitted.Add(int64(n)) > pageSlabCommitMax {
+		pageSlabCommitted.Add(-int64(n))
+		return false
+	}
 	off := s.ready - pageArenaBase.Load()
 	if commit(pageArena[off:off+n]) != nil {
+		pageSlabCommitted.Add(-int64(n))
+		pageSlabCommitFail.Store(true)
 		return false
 	}
 	s.ready += n

@@ -60,15 +60,7 @@ func TestPageSlabFullFallsBack(t *testing.T) {
 	} else {
 		sqliteFree(tls, p)
 	}
-	s.mu.Lock()
-	free, brk, ready, used, slots := s.free, s.brk, s.ready, s.used, s.slots
-	s.free, s.brk, s.ready = 0, s.lo+pageSlabReserve, s.lo+pageSlabReserve
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.free, s.brk, s.ready, s.used, s.slots = free, brk, ready, used, slots
-		s.mu.Unlock()
-	}()
+	exhaustSlab(t, s, s.lo+pageSlabReserve) // no address space left
 	p := sqliteMalloc(tls, int32(s.size))
 	if p == 0 || slabOf(p) != nil {
 		t.Fatalf("a block of a full slab at %#x", p)
@@ -98,16 +90,7 @@ func TestPageSlabCommitBound(t *testing.T) {
 	tls := libc.NewTLS()
 	defer tls.Close()
 	s := &slabs[14-pageSlabMinLog] // 16 KiB pages: no store here uses them
-	// As if every committed slot were taken: the next block needs a chunk.
-	s.mu.Lock()
-	free, brk, used, slots := s.free, s.brk, s.used, s.slots
-	s.free, s.brk = 0, s.ready
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.free, s.brk, s.used, s.slots = free, brk, used, slots
-		s.mu.Unlock()
-	}()
+	exhaustSlab(t, s, s.ready)     // the next block needs a new chunk
 	saved := pageSlabCommitted.Load()
 	pageSlabCommitted.Store(pageSlabCommitMax - pageSlabChunk/2)
 	defer pageSlabCommitted.Store(saved)
@@ -142,4 +125,18 @@ func TestPageMemProbeRefusesOtherAllocators(t *testing.T) {
 	if err := probeSQLiteMem(tls); err == nil {
 		t.Fatal("the probe accepted an xSize that does not read the header")
 	}
+}
+
+// exhaustSlab makes s look as if every slot up to ready were taken and
+// none freed, until the test ends.
+func exhaustSlab(t *testing.T, s *pageSlab, ready uintptr) {
+	s.mu.Lock()
+	free, brk, was, used, slots := s.free, s.brk, s.ready, s.used, s.slots
+	s.free, s.brk, s.ready = 0, ready, ready
+	s.mu.Unlock()
+	t.Cleanup(func() {
+		s.mu.Lock()
+		s.free, s.brk, s.ready, s.used, s.slots = free, brk, was, used, slots
+		s.mu.Unlock()
+	})
 }

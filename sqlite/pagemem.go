@@ -93,10 +93,8 @@ func init() { pageMemWrapped = wrapPageMem() == nil }
 func wrapPageMem() error {
 	tls := libc.NewTLS()
 	defer tls.Close()
-	va := tls.Alloc(16)
-	defer tls.Free(16)
 	m := &pageMemMethods
-	if rc := sqlite3.Xsqlite3_config(tls, sqlite3.SQLITE_CONFIG_GETMALLOC, libc.VaList(va+8, uintptr(unsafe.Pointer(m)))); rc != sqlite3.SQLITE_OK {
+	if rc := configPointer(tls, sqlite3.SQLITE_CONFIG_GETMALLOC, unsafe.Pointer(m)); rc != sqlite3.SQLITE_OK {
 		return fmt.Errorf("sqlite: get the allocator's methods: code %d", rc)
 	}
 	if m.FxMalloc == 0 || m.FxFree == 0 || m.FxRealloc == 0 || m.FxSize == 0 || m.FxRoundup == 0 {
@@ -113,7 +111,7 @@ func wrapPageMem() error {
 	*(*func(*libc.TLS, int32) uintptr)(unsafe.Pointer(&m.FxMalloc)) = sqliteMalloc
 	*(*func(*libc.TLS, uintptr))(unsafe.Pointer(&m.FxFree)) = sqliteFree
 	*(*func(*libc.TLS, uintptr, int32) uintptr)(unsafe.Pointer(&m.FxRealloc)) = sqliteRealloc
-	if rc := sqlite3.Xsqlite3_config(tls, sqlite3.SQLITE_CONFIG_MALLOC, libc.VaList(va+8, uintptr(unsafe.Pointer(m)))); rc != sqlite3.SQLITE_OK {
+	if rc := configPointer(tls, sqlite3.SQLITE_CONFIG_MALLOC, unsafe.Pointer(m)); rc != sqlite3.SQLITE_OK {
 		return fmt.Errorf("sqlite: install the allocator's methods: code %d", rc)
 	}
 	return nil

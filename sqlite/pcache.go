@@ -76,11 +76,9 @@ func init() { pcacheWrapped = wrapPcache() == nil }
 func wrapPcache() error {
 	tls := libc.NewTLS()
 	defer tls.Close()
-	va := tls.Alloc(16)
-	defer tls.Free(16)
 	m := &pcacheMethods // a global: SQLite reads it through its address
 	// GETPCACHE2 installs pcache1's methods if none are, and copies them.
-	if rc := sqlite3.Xsqlite3_config(tls, sqlite3.SQLITE_CONFIG_GETPCACHE2, libc.VaList(va+8, uintptr(unsafe.Pointer(m)))); rc != sqlite3.SQLITE_OK {
+	if rc := configPointer(tls, sqlite3.SQLITE_CONFIG_GETPCACHE2, unsafe.Pointer(m)); rc != sqlite3.SQLITE_OK {
 		return fmt.Errorf("sqlite: get the page cache's methods: code %d", rc)
 	}
 	if m.FxRekey == 0 || m.FxFetch == 0 || m.FxTruncate == 0 || m.FxDestroy == 0 {
@@ -92,10 +90,19 @@ func wrapPcache() error {
 	*(*func(*libc.TLS, uintptr, uint32))(unsafe.Pointer(&m.FxTruncate)) = pcacheTruncate
 	*(*func(*libc.TLS, uintptr))(unsafe.Pointer(&m.FxDestroy)) = pcacheDestroy
 	// SQLite copies the struct: m need not outlive the call.
-	if rc := sqlite3.Xsqlite3_config(tls, sqlite3.SQLITE_CONFIG_PCACHE2, libc.VaList(va+8, uintptr(unsafe.Pointer(m)))); rc != sqlite3.SQLITE_OK {
+	if rc := configPointer(tls, sqlite3.SQLITE_CONFIG_PCACHE2, unsafe.Pointer(m)); rc != sqlite3.SQLITE_OK {
 		return fmt.Errorf("sqlite: install the page cache's methods: code %d", rc)
 	}
 	return nil
+}
+
+// configPointer is sqlite3_config(op, p) for an option whose one argument
+// is a pointer (the methods' structs of pcache.go and pagemem.go), passed
+// as C varargs are in modernc's build.
+func configPointer(tls *libc.TLS, op int32, p unsafe.Pointer) int32 {
+	va := tls.Alloc(16)
+	defer tls.Free(16)
+	return sqlite3.Xsqlite3_config(tls, op, libc.VaList(va+8, uintptr(p)))
 }
 
 // lockPage is the temporary number balance_nonroot swaps pages through:

@@ -88,6 +88,7 @@ func (a *activity) note(ref OutletRef, at time.Time, keep time.Duration) {
 
 func (r *outletActivity) note(at, keep int64) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.live {
 		last := &r.cur
 		switch {
@@ -100,20 +101,16 @@ func (r *outletActivity) note(at, keep int64) {
 		case at < last.from:
 			// Concurrent requests may be noted out of order.
 			last.from = at
-			r.mu.Unlock()
 			return
 		case at <= last.to:
-			r.mu.Unlock()
 			return
 		case at-last.to < int64(activityGap):
 			// The common case: a request within the current stretch.
 			last.to = at
-			r.mu.Unlock()
 			return
 		}
 	}
 	r.push(at, keep)
-	r.mu.Unlock()
 }
 
 // push starts a stretch at at (r.mu held), dropping the earlier ones that

@@ -170,13 +170,9 @@ type OutletRef uint32
 // o 0, or a ref the intern table never gave, notes nothing: a bogus ref
 // would otherwise size the activity table by its value.
 func (l *Ledger) NoteActivityRef(o OutletRef) {
-	if o == 0 {
-		return
+	if o != 0 && l.tokens.strs.has(uint32(o)) {
+		l.activity.note(o, l.Now(), publicmask.MaxLateWindow)
 	}
-	if p := l.tokens.strs.strs.Load(); p == nil || int(o) >= len(*p) {
-		return
-	}
-	l.activity.note(o, l.Now(), publicmask.MaxLateWindow)
 }
 
 // Now is the service clock.

@@ -131,6 +131,12 @@ func (t *internTable) lookup(s string) (uint32, bool) {
 	return i, ok
 }
 
+// has reports whether i is an index the table gave.
+func (t *internTable) has(i uint32) bool {
+	p := t.strs.Load()
+	return p != nil && int(i) < len(*p)
+}
+
 func (t *internTable) str(i uint32) string {
 	if i == 0 {
 		return ""

@@ -15,15 +15,23 @@ import (
 // server on this machine); the generator's is this process's own (with an
 // in-process server, both together).
 type CPUReport struct {
-	ServerPID          int     `json:"server_pid,omitempty"`
-	ServerSeconds      float64 `json:"server_s,omitempty"`
-	ServerUsPerSale    float64 `json:"server_us_per_sale,omitempty"` // per acknowledged sale
-	GeneratorSeconds   float64 `json:"generator_s"`
-	GeneratorUsPerReq  float64 `json:"generator_us_per_request"` // per request sent (sales and reads)
-	GeneratorProcs     int     `json:"generator_procs"`          // GOMAXPROCS of the generator
-	IncludesServer     bool    `json:"generator_includes_server,omitempty"`
-	ServerReadError    string  `json:"server_read_error,omitempty"`
-	GeneratorReadError string  `json:"generator_read_error,omitempty"`
+	ServerPID       int     `json:"server_pid,omitempty"`
+	ServerSeconds   float64 `json:"server_s,omitempty"`
+	ServerUsPerSale float64 `json:"server_us_per_sale,omitempty"` // per acknowledged sale
+	// ServerRunQueueSeconds is the time the server's threads were runnable
+	// but waiting for a core over the same load phase (the kernel's
+	// schedstat): beside ServerSeconds, whether a latency tail was the
+	// server's work or a machine short of cores. The server's own counter
+	// (publicmask_process_run_queue_wait_seconds_total) scraped around a
+	// rush also takes in its setup and its final verify, seconds of one busy
+	// thread with no wait, and so understated the wait during the sales.
+	ServerRunQueueSeconds float64 `json:"server_run_queue_s,omitempty"`
+	GeneratorSeconds      float64 `json:"generator_s"`
+	GeneratorUsPerReq     float64 `json:"generator_us_per_request"` // per request sent (sales and reads)
+	GeneratorProcs        int     `json:"generator_procs"`          // GOMAXPROCS of the generator
+	IncludesServer        bool    `json:"generator_includes_server,omitempty"`
+	ServerReadError       string  `json:"server_read_error,omitempty"`
+	GeneratorReadError    string  `json:"generator_read_error,omitempty"`
 }
 
 // procCPU returns the user+system CPU seconds of a process ("self" or a
@@ -38,6 +46,8 @@ type cpuMeter struct {
 	pid             int
 	self0, srv0     float64
 	selfErr, srvErr error
+	rq0             map[string]uint64 // the server's threads' run-queue wait (ns) at the start
+	rqErr           error
 }
 
 func startCPU(pid int) *cpuMeter {
@@ -45,6 +55,7 @@ func startCPU(pid int) *cpuMeter {
 	m.self0, m.selfErr = procCPU("self")
 	if pid > 0 {
 		m.srv0, m.srvErr = procCPU(strconv.Itoa(pid))
+		m.rq0, m.rqErr = procstat.RunQueue(strconv.Itoa(pid))
 	}
 	return m
 }
@@ -70,6 +81,10 @@ func (m *cpuMeter) stop(sales, requests int64, own bool) CPUReport {
 			}
 		} else {
 			r.ServerReadError = fmt.Sprint(err, m.srvErr)
+		}
+		// No schedstat (not Linux, a kernel without it): the figure is left out.
+		if rq1, err := procstat.RunQueue(strconv.Itoa(m.pid)); err == nil && m.rqErr == nil {
+			r.ServerRunQueueSeconds = math.Round(procstat.Waited(m.rq0, rq1)*100) / 100
 		}
 	}
 	return r

@@ -2,7 +2,10 @@ package rush
 
 import (
 	"os"
+	"runtime"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -40,6 +43,43 @@ func TestProcCPU(t *testing.T) {
 	}
 	if _, err := procCPU(strconv.Itoa(1 << 30)); err == nil {
 		t.Fatal("a process that does not exist has a CPU time")
+	}
+}
+
+// The server's run-queue wait over the load phase: a process kept off the
+// cores (more busy goroutines than cores, each on its own thread) shows a
+// wait; the meter counts only what happened after it started.
+func TestServerRunQueueWait(t *testing.T) {
+	if _, err := os.Stat("/proc/self/task/" + strconv.Itoa(os.Getpid()) + "/schedstat"); err != nil {
+		t.Skip("no schedstat on this system")
+	}
+	// Busy threads beyond the cores, so that they queue for them (with
+	// GOMAXPROCS above the cores: otherwise the extra goroutines would wait
+	// for a P, which the kernel does not see).
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(runtime.NumCPU() + 2))
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for range runtime.NumCPU() + 2 {
+		wg.Go(func() {
+			runtime.LockOSThread()
+			for x := 0; !stop.Load(); x++ {
+			}
+		})
+	}
+	time.Sleep(300 * time.Millisecond) // the wait before the meter starts is not counted
+	m := startCPU(os.Getpid())
+	time.Sleep(300 * time.Millisecond)
+	stop.Store(true)
+	wg.Wait()
+	r := m.stop(1, 1, false)
+	if r.ServerRunQueueSeconds <= 0 {
+		t.Fatalf("no run-queue wait with %d busy threads on %d CPUs: %+v", runtime.NumCPU()+2, runtime.NumCPU(), r)
+	}
+	// Four busy threads for 0.3 s beyond the cores wait at most
+	// (threads) × 0.3 s in all; the 0.3 s before the meter started must
+	// not be in it.
+	if max := float64(runtime.NumCPU()+2) * 0.3 * 1.5; r.ServerRunQueueSeconds > max {
+		t.Fatalf("run-queue wait %.2f s over a 0.3 s phase, more than %.2f s", r.ServerRunQueueSeconds, max)
 	}
 }
 

@@ -451,8 +451,8 @@ func (e *engine) summary(r *Report) {
 		r.Freshness.Samples, r.Freshness.P50, r.Freshness.P99, r.Freshness.Max, 100*r.Ghost.Share, r.Ghost.Reads, r.Ghost.MaxAgeMs,
 		r.Sales.Dropped, r.Reads.Dropped, r.Replay.OK, r.Replay.Sampled, r.Verify.OK, len(r.Violations))
 	if r.CPU.ServerPID > 0 {
-		fmt.Fprintf(w, "rush: CPU over the load phase: server %.2fs (%.1f µs per acknowledged sale) | generator %.2fs (%.1f µs per request, %d procs)\n",
-			r.CPU.ServerSeconds, r.CPU.ServerUsPerSale, r.CPU.GeneratorSeconds, r.CPU.GeneratorUsPerReq, r.CPU.GeneratorProcs)
+		fmt.Fprintf(w, "rush: CPU over the load phase: server %.2fs (%.1f µs per acknowledged sale; %.2fs waiting for a core) | generator %.2fs (%.1f µs per request, %d procs)\n",
+			r.CPU.ServerSeconds, r.CPU.ServerUsPerSale, r.CPU.ServerRunQueueSeconds, r.CPU.GeneratorSeconds, r.CPU.GeneratorUsPerReq, r.CPU.GeneratorProcs)
 	}
 	for i, v := range r.Violations {
 		if i == 10 {

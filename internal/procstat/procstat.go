@@ -46,3 +46,47 @@ func Read(pid string) (Stat, error) {
 	}
 	return Stat{PPID: ppid, CPU: (ut + st) / clkTck}, nil
 }
+
+// RunQueue reads, for each thread of a process ("self" or a pid), the time
+// it has spent runnable but waiting for a core (/proc/<pid>/task/*/schedstat,
+// second field, in ns), keyed by thread id. An error means the process or
+// its schedstat cannot be read (not Linux, or a kernel without schedstats).
+func RunQueue(pid string) (map[string]uint64, error) {
+	dir := "/proc/" + pid + "/task"
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]uint64, len(ents))
+	for _, e := range ents {
+		b, err := os.ReadFile(dir + "/" + e.Name() + "/schedstat")
+		if err != nil {
+			continue // the thread exited meanwhile
+		}
+		f := strings.Fields(string(b))
+		if len(f) < 2 {
+			continue
+		}
+		if ns, err := strconv.ParseUint(f[1], 10, 64); err == nil {
+			m[e.Name()] = ns
+		}
+	}
+	if len(m) == 0 {
+		return nil, fmt.Errorf("no schedstat under %s", dir)
+	}
+	return m, nil
+}
+
+// Waited is the run-queue wait (seconds) between two RunQueue reads of one
+// process: a thread seen only in after was created between them and counts
+// whole; a thread that exited between them is missing from after and its
+// wait since before is lost (the figure is then low, never high).
+func Waited(before, after map[string]uint64) float64 {
+	var ns uint64
+	for tid, a := range after {
+		if b := before[tid]; a >= b {
+			ns += a - b
+		}
+	}
+	return float64(ns) / 1e9
+}

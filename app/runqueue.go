@@ -1,10 +1,11 @@
 package app
 
 import (
-	"bytes"
 	"os"
 	"strconv"
 	"sync"
+
+	"github.com/publicmask/publicmask/internal/procstat"
 )
 
 // The sale and freshness tails of issue 12 were measured on a machine whose
@@ -36,32 +37,16 @@ func newRunQueueWait(dir string) *runQueueWait {
 // seconds reads every thread's wait and returns the total. ok is false
 // where there is no schedstat (not Linux, or a kernel without schedstats).
 func (r *runQueueWait) seconds() (s float64, ok bool) {
-	ents, err := os.ReadDir(r.dir)
-	if err != nil {
-		return 0, false
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, e := range ents {
-		b, err := os.ReadFile(r.dir + "/" + e.Name() + "/schedstat")
-		if err != nil {
-			continue // the thread has exited meanwhile
-		}
-		f := bytes.Fields(b)
-		if len(f) < 2 {
-			continue
-		}
-		ns, err := strconv.ParseUint(string(f[1]), 10, 64)
-		if err != nil {
-			continue
-		}
-		ok = true
-		if prev := r.last[e.Name()]; ns >= prev {
+	waits, err := procstat.ThreadWaits(r.dir)
+	for tid, ns := range waits {
+		if prev := r.last[tid]; ns >= prev {
 			r.total += ns - prev
 		}
-		r.last[e.Name()] = ns
+		r.last[tid] = ns
 	}
-	return float64(r.total) / 1e9, ok
+	return float64(r.total) / 1e9, err == nil
 }
 
 // runQueueAvailable reports whether the process can read its threads' schedstat.

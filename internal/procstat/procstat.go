@@ -52,7 +52,12 @@ func Read(pid string) (Stat, error) {
 // second field, in ns), keyed by thread id. An error means the process or
 // its schedstat cannot be read (not Linux, or a kernel without schedstats).
 func RunQueue(pid string) (map[string]uint64, error) {
-	dir := "/proc/" + pid + "/task"
+	return ThreadWaits("/proc/" + pid + "/task")
+}
+
+// ThreadWaits is RunQueue over a task directory (/proc/<pid>/task, or a
+// test's copy of its layout): each thread's schedstat, second field.
+func ThreadWaits(dir string) (map[string]uint64, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/chromedp"
-
 	"github.com/publicmask/publicmask/internal/browsertest"
 )
 
@@ -140,7 +138,7 @@ func TestCitizensMapAndOverview(t *testing.T) {
 	p.Wait(btn, 5*time.Second)
 	// By keyboard: focus the button and press Enter.
 	p.Eval(btn+`.focus()`, nil)
-	p.Run(chromedp.KeyEvent("\r"))
+	p.Run(browsertest.Enter())
 	p.Wait(item(watched)+`.querySelector('button.notify[aria-pressed="true"]')`, 5*time.Second)
 	s.mustCall("POST", "/api/v2/admin/deliveries", adminToken, []map[string]any{{"outlet": watched, "quantity": 100, "txn_id": "restock-1"}}, nil, 200)
 	p.Wait(`window.__notes.length === 1 && document.querySelector('#alerts .alert[data-code="`+watched+`"][data-notified="system"]')`, 10*time.Second)

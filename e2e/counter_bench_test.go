@@ -9,6 +9,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+
+	"github.com/publicmask/publicmask/internal/browsertest"
 )
 
 // TestCounterKeysPerSale measures the keys and seconds a sale takes at the
@@ -47,7 +49,7 @@ func TestCounterKeysPerSale(t *testing.T) {
 			if k.k == kb.Enter {
 				enter = time.Now()
 			}
-			c.Run(chromedp.KeyEvent(k.k, chromedp.KeyModifiers(k.mods...)))
+			c.Run(browsertest.Keys(k.k, k.mods...))
 		}
 		c.waitResult(cls, text, 10*time.Second)
 		return len(keys), time.Since(start), time.Since(enter)

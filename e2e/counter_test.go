@@ -38,7 +38,7 @@ func (c *counterPage) signIn() {
 	c.t.Helper()
 	c.Run(chromedp.Navigate(c.s.base + "/outlet"))
 	c.Wait(`!document.getElementById('signin').hidden`, 10*time.Second)
-	c.Run(chromedp.SendKeys(chromedp.CSS(`#token`), c.tok), chromedp.KeyEvent(kb.Enter))
+	c.Run(chromedp.SendKeys(chromedp.CSS(`#token`), c.tok), browsertest.Enter())
 	c.Wait(`!document.getElementById('app').hidden && /\d/.test(document.getElementById('stock').textContent)`, 10*time.Second)
 	c.focused()
 }
@@ -47,12 +47,12 @@ func (c *counterPage) signIn() {
 func (c *counterPage) typeID(id string) {
 	c.t.Helper()
 	c.Clear("buyer")
-	c.Run(chromedp.KeyEvent(id), chromedp.KeyEvent(kb.Enter))
+	c.Run(browsertest.Keys(id), browsertest.Enter())
 }
 
 func (c *counterPage) key(k string, mods ...chromedp.Modifier) {
 	c.t.Helper()
-	c.Run(chromedp.KeyEvent(k, chromedp.KeyModifiers(mods...)))
+	c.Run(browsertest.Keys(k, mods...))
 }
 
 // focused fails unless the ID field has the focus (the next digits typed
@@ -188,7 +188,7 @@ func TestCounterKeyboard(t *testing.T) {
 	}
 	// The parsed summary for a good ID, and the show-digits toggle.
 	c.Clear("buyer")
-	c.Run(chromedp.KeyEvent(good))
+	c.Run(browsertest.Keys(good))
 	c.Wait(`document.getElementById('buyer-summary').textContent === '1983년생 · 수요일'`, 3*time.Second)
 	c.key("v", chromedp.ModifierAlt)
 	c.Wait(`document.getElementById('buyer').type === 'text'`, 2*time.Second)
@@ -203,12 +203,12 @@ func TestCounterKeyboard(t *testing.T) {
 	// Check = sale on a proxy-only purchase: a parent on the wrong day buys
 	// only for a child (born 2013, Wednesday).
 	c.Clear("buyer")
-	c.Run(chromedp.KeyEvent(id("840315", '1', 8)))
+	c.Run(browsertest.Keys(id("840315", '1', 8)))
 	c.Clear("qty")
 	c.Run(chromedp.SendKeys(chromedp.CSS(`#qty`), "0"))
 	c.Run(chromedp.Click(chromedp.CSS(`#add-proxy`)))
 	c.Wait(`document.activeElement && document.activeElement.classList.contains('p-id')`, 2*time.Second)
-	c.Run(chromedp.KeyEvent(id("130301", '3', 9)))
+	c.Run(browsertest.Keys(id("130301", '3', 9)))
 	// Only the categories the rules in force allow, as the server serves them.
 	var served struct {
 		Cats []struct {
@@ -228,7 +228,7 @@ func TestCounterKeyboard(t *testing.T) {
 	c.key("k", chromedp.ModifierAlt)
 	c.Wait(`/판매 가능|판매 불가/.test(document.getElementById('result').textContent)`, 5*time.Second)
 	checkOK := strings.Contains(c.result(), "판매 가능")
-	c.Run(chromedp.Focus(chromedp.CSS(`#buyer`)), chromedp.KeyEvent(kb.Enter))
+	c.Run(chromedp.Focus(chromedp.CSS(`#buyer`)), browsertest.Enter())
 	c.Wait(`/판매 완료|판매 불가/.test(document.getElementById('result').textContent)`, 5*time.Second)
 	saleOK := strings.Contains(c.result(), "판매 완료")
 	if checkOK != saleOK || !saleOK {
@@ -240,23 +240,23 @@ func TestCounterKeyboard(t *testing.T) {
 	// resume, focus back on the ID field after each.
 	c.key("i", chromedp.ModifierAlt)
 	c.Wait(`document.activeElement.id === 'delivery-qty'`, 2*time.Second)
-	c.Run(chromedp.KeyEvent("50"), chromedp.KeyEvent(kb.Enter))
+	c.Run(browsertest.Keys("50"), browsertest.Enter())
 	c.Wait(`document.getElementById('manage-msg').textContent.indexOf('입고 50개') >= 0`, 5*time.Second)
 	c.focused()
 	c.key("c", chromedp.ModifierAlt)
 	c.Wait(`document.activeElement.id === 'count-qty'`, 2*time.Second)
-	c.Run(chromedp.KeyEvent("190"), chromedp.KeyEvent(kb.Enter))
+	c.Run(browsertest.Keys("190"), browsertest.Enter())
 	c.Wait(`document.getElementById('confirm').open`, 2*time.Second)
-	c.Run(chromedp.KeyEvent(kb.Enter))
+	c.Run(browsertest.Enter())
 	c.Wait(`document.getElementById('manage-msg').textContent.indexOf('190개로 정정') >= 0`, 5*time.Second)
 	c.focused()
 	c.key("s", chromedp.ModifierAlt)
 	c.Wait(`document.getElementById('confirm').open`, 2*time.Second)
-	c.Run(chromedp.KeyEvent(kb.Escape)) // "no": nothing happens
+	c.Run(browsertest.Keys(kb.Escape)) // "no": nothing happens
 	c.focused()
 	c.key("s", chromedp.ModifierAlt)
 	c.Wait(`document.getElementById('confirm').open`, 2*time.Second)
-	c.Run(chromedp.KeyEvent(kb.Enter))
+	c.Run(browsertest.Enter())
 	c.Wait(`!document.getElementById('suspended-note').hidden`, 5*time.Second)
 	c.focused()
 	c.typeID(born83(13))
@@ -286,9 +286,9 @@ func TestCounterKeyboard(t *testing.T) {
 	_, before := c.view()
 	c.latency(400)
 	c.Clear("buyer")
-	c.Run(chromedp.KeyEvent(born83(14)))
+	c.Run(browsertest.Keys(born83(14)))
 	enter := time.Now()
-	c.Run(chromedp.KeyEvent(kb.Enter), chromedp.KeyEvent(kb.Enter))
+	c.Run(browsertest.Enter(), browsertest.Enter())
 	c.waitResult("ok", "판매 완료 2개", 5*time.Second)
 	t.Logf("400 ms latency: sale shown %v after the first Enter", time.Since(enter).Round(10*time.Millisecond))
 	c.latency(0)

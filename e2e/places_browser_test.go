@@ -90,7 +90,7 @@ func TestBrowserPlaceSearch(t *testing.T) {
 	}
 	// Keyboard: down to it (aria-activedescendant follows), then Enter.
 	for i := 0; i <= target; i++ {
-		p.Run(chromedp.KeyEvent(kb.ArrowDown))
+		p.Run(browsertest.Keys(kb.ArrowDown))
 	}
 	var active string
 	p.Eval(`(function () { var id = document.getElementById('addr').getAttribute('aria-activedescendant');
@@ -99,7 +99,7 @@ func TestBrowserPlaceSearch(t *testing.T) {
 		t.Fatalf("active option %q after %d × ArrowDown", active, target+1)
 	}
 	copyTo(t, p.Screenshot("map-suggest.png"), filepath.Join(os.TempDir(), "publicmask-e2e-suggest.png"))
-	p.Run(chromedp.KeyEvent(kb.Enter))
+	p.Run(browsertest.Enter())
 	p.Wait(`document.getElementById('summary').textContent.indexOf('서울특별시 강남구 논현동 판매처') === 0`, 10*time.Second)
 	if s := p.Text(`document.getElementById('summary')`); !strings.Contains(s, fmt.Sprintf("판매처 %d곳", want)) {
 		t.Errorf("summary %q, want %d outlets", s, want)

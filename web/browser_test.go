@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/chromedp/chromedp/kb"
 
 	"github.com/publicmask/publicmask/internal/browsertest"
 	"github.com/publicmask/publicmask/internal/testdata"
@@ -125,7 +124,7 @@ func TestBrowserMap(t *testing.T) {
 
 	// Address search (시군구/동) moves the map there.
 	before := nearCount(f)
-	p.Run(chromedp.SendKeys(chromedp.CSS(`#addr`), "서울특별시 강북구 미아동"), chromedp.KeyEvent(kb.Enter))
+	p.Run(chromedp.SendKeys(chromedp.CSS(`#addr`), "서울특별시 강북구 미아동"), browsertest.Enter())
 	p.Wait(`document.activeElement && document.activeElement.id === 'list-heading'`, 5*time.Second)
 	deadline := time.Now().Add(5 * time.Second)
 	for nearCount(f) == before && time.Now().Before(deadline) {
@@ -140,7 +139,7 @@ func TestBrowserMap(t *testing.T) {
 
 	// An ambiguous name: the candidates, as buttons; choosing one searches it.
 	p.Clear("addr")
-	p.Run(chromedp.SendKeys(chromedp.CSS(`#addr`), "중구"), chromedp.KeyEvent(kb.Enter))
+	p.Run(chromedp.SendKeys(chromedp.CSS(`#addr`), "중구"), browsertest.Enter())
 	p.Wait(`document.querySelectorAll('#summary .choices button').length === 2`, 5*time.Second)
 	if s := p.Text(`document.querySelector('#summary .choices button')`); s != "서울특별시 중구" {
 		t.Errorf("first candidate %q", s)

@@ -152,6 +152,13 @@ func TestCounterKeyboard(t *testing.T) {
 	c.typeID(born83(11))
 	c.waitResult("ok", "판매 완료 2개 · 1983년생", 5*time.Second)
 	c.focused()
+	// A second Enter on the emptied field (a double press) keeps the ✔ on
+	// screen and sells nothing.
+	c.Run(browsertest.Enter())
+	time.Sleep(300 * time.Millisecond)
+	if r := c.result(); !strings.Contains(r, "판매 완료 2개") {
+		t.Fatalf("a second Enter after the sale replaced its result with %q", r)
+	}
 	if stock, sold := c.view(); stock != 148 || sold != 2 {
 		t.Fatalf("after the sale the server has stock %d, sold %d", stock, sold)
 	}
@@ -338,6 +345,12 @@ func TestCounterFailFast(t *testing.T) {
 	c.Wait(`document.querySelectorAll('#outbox li.pending').length === 2`, 2*time.Second)
 	c.waitResult("queued", "이 기기에 저장함", time.Second)
 	t.Logf("breaker open: next sale queued %v after Enter", time.Since(start).Round(10*time.Millisecond))
+	// So does a queued sale's "saved on this device".
+	c.Run(browsertest.Enter())
+	time.Sleep(300 * time.Millisecond)
+	if r := c.result(); !strings.Contains(r, "이 기기에 저장함") {
+		t.Fatalf("a second Enter after the queued sale replaced its result with %q", r)
+	}
 	// The same buyer again is caught before handover.
 	c.typeID(over)
 	c.waitResult("bad", "이 기기에서 오늘 이미 판매했습니다", 2*time.Second)

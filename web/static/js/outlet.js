@@ -443,8 +443,19 @@ function collect() {
   return { v: v, body: body, persons: persons, total: total, cats: ps.map(function (p) { return p.category; }) };
 }
 
+// repeatEnter: an Enter on the emptied field while the last sale's result
+// is on screen and can still be undone (a double press, a bouncing key).
+// It leaves that result there: "enter the buyer's number" would hide the
+// confirmation the masks are handed over on.
+function repeatEnter() {
+  var r = $('result').classList;
+  return !$('buyer').value && !$('proxy-rows').children.length && state.last !== null &&
+    (r.contains('ok') || r.contains('queued'));
+}
+
 async function sell() {
   if (state.busy || !state.outlet) return;
+  if (repeatEnter()) { focusId(); return; }
   const sale = collect();
   if (!sale) return;
   sale.soldAt = new Date(serverNow()).toISOString(); // when the masks change hands

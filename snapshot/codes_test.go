@@ -29,25 +29,3 @@ func TestCodeIndex(t *testing.T) {
 		}
 	}
 }
-
-// TestCodeIndexTagCollision: a key whose 32 bits of hash match the code's
-// but whose position holds another code is passed over (a key keeps only
-// the hash's top half, so such keys occur among many outlets).
-func TestCodeIndexTagCollision(t *testing.T) {
-	entries := []*Entry{
-		newEntry(publicmask.Outlet{Code: "10000001", Name: "약국", Type: "01"}, Address{}),
-		newEntry(publicmask.Outlet{Code: "10000002", Name: "약국", Type: "01"}, Address{}),
-	}
-	at := func(i int) *Entry { return entries[i] }
-	h := codeHash("10000002")
-	c := codeIndex{key: []uint64{codeKey(h, 0), codeKey(h, 1)}} // position 0: the other code
-	c.runs()
-	if p, ok := c.find("10000002", at); !ok || p != 1 {
-		t.Fatalf("find = %d, %v; want 1, true", p, ok)
-	}
-	c = codeIndex{key: []uint64{codeKey(h, 0)}}
-	c.runs()
-	if p, ok := c.find("10000002", at); ok {
-		t.Fatalf("find = %d, want none (the only key with the tag is another code's)", p)
-	}
-}

@@ -211,24 +211,24 @@ func (reg *registry) mergeHasGu(added []*Entry) (map[area]bool, bool) {
 // added, the old positions moved by remap: newCodeIndex of the merged
 // entries, without hashing or sorting the old ones again.
 func (c codeIndex) merge(get func(int) *Entry, remap, at []int32) codeIndex {
-	add := make([]uint64, len(at))
-	for j, p := range at {
-		add[j] = codeKey(codeHash(get(int(p)).Code()), p)
+	type hp struct {
+		h uint64
+		p int32
 	}
-	slices.Sort(add)
-	n := len(c.key) + len(add)
-	m := codeIndex{key: make([]uint64, 0, n)}
+	add := make([]hp, len(at))
+	for j, p := range at {
+		add[j] = hp{codeHash(get(int(p)).Code()), p}
+	}
+	slices.SortFunc(add, func(a, b hp) int { return cmp.Or(cmp.Compare(a.h, b.h), cmp.Compare(a.p, b.p)) })
+	n := len(c.hash) + len(add)
+	m := codeIndex{hash: make([]uint64, 0, n), pos: make([]int32, 0, n)}
 	i, k := 0, 0
-	for i < len(c.key) || k < len(add) {
-		var old uint64
-		if i < len(c.key) {
-			old = codeKey(c.key[i], remap[uint32(c.key[i])])
-		}
-		if k < len(add) && (i == len(c.key) || add[k] < old) {
-			m.key = append(m.key, add[k])
+	for i < len(c.hash) || k < len(add) {
+		if k < len(add) && (i == len(c.hash) || add[k].h < c.hash[i] || (add[k].h == c.hash[i] && add[k].p < remap[c.pos[i]])) {
+			m.hash, m.pos = append(m.hash, add[k].h), append(m.pos, add[k].p)
 			k++
 		} else {
-			m.key = append(m.key, old)
+			m.hash, m.pos = append(m.hash, c.hash[i]), append(m.pos, remap[c.pos[i]])
 			i++
 		}
 	}

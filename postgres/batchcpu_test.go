@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/publicmask/publicmask"
 	"github.com/publicmask/publicmask/clock"
 	"github.com/publicmask/publicmask/internal/procstat"
 	"github.com/publicmask/publicmask/internal/testenv"
@@ -191,5 +192,42 @@ func saleBatches(b *testing.B, k, writers, outlets, preload int) {
 	b.StopTimer()
 	if pm != "" {
 		b.ReportMetric((cpu1-cpu0)*1e6/float64(b.N), "pg-µs/sale")
+	}
+}
+
+// BenchmarkTokenLookups reads two tokens a call among 5,000, as a ledger node
+// does for the tokens it has not seen yet (bench-pg.sh's 1,500/s step: ~6,700
+// look-ups of 1.5 hashes). With PUBLICMASK_BENCH_PG_PID set it reports
+// PostgreSQL's CPU a look-up.
+func BenchmarkTokenLookups(b *testing.B) {
+	s := openTest(b, Options{MaxConns: 2})
+	ctx := context.Background()
+	at := time.Date(2020, 3, 11, 0, 0, 0, 0, time.UTC)
+	const n = 5000
+	hashes := make([]string, n)
+	if err := s.Write(ctx, func(tx publicmask.Tx) error {
+		for i := range hashes {
+			hashes[i] = fmt.Sprintf("%064x", i)
+			if err := tx.PutToken(publicmask.Token{Hash: hashes[i], Role: publicmask.RoleOutlet, Outlet: fmt.Sprintf("%08d", i), CreatedAt: at}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	pm := os.Getenv("PUBLICMASK_BENCH_PG_PID")
+	b.ResetTimer()
+	cpu0 := childrenCPU(b, pm)
+	for i := range b.N {
+		got, err := s.Tokens(ctx, []string{hashes[(2*i)%n], hashes[(2*i+1)%n]})
+		if err != nil || len(got) != 2 {
+			b.Fatal(len(got), err)
+		}
+	}
+	cpu1 := childrenCPU(b, pm)
+	b.StopTimer()
+	if pm != "" {
+		b.ReportMetric((cpu1-cpu0)*1e6/float64(b.N), "pg-µs/lookup")
 	}
 }

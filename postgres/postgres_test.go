@@ -404,3 +404,53 @@ func TestTokens(t *testing.T) {
 		t.Fatalf("Tokens: %+v", got)
 	}
 }
+
+// The token look-up runs one generic plan per session, not a plan per call,
+// and leaves the session's own planning settings as they were.
+func TestTokensPlannedOnce(t *testing.T) {
+	s := openTest(t, Options{MaxConns: 1}) // one session: its prepared statements are the store's
+	ctx := context.Background()
+	at := time.Date(2020, 3, 11, 0, 0, 0, 0, time.UTC)
+	err := s.Write(ctx, func(tx publicmask.Tx) error {
+		for _, h := range []string{"aa", "bb", "cc"} {
+			if err := tx.PutToken(publicmask.Token{Hash: h, Role: publicmask.RoleOutlet, Outlet: "1000000" + h[:1], CreatedAt: at}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const calls = 8
+	for i := range calls {
+		got, err := s.Tokens(ctx, []string{"aa", "cc", fmt.Sprintf("z%d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || got["cc"].Outlet != "1000000c" {
+			t.Fatalf("Tokens: %+v", got)
+		}
+	}
+	conn, err := s.Pool().Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	var generic, custom int64
+	if err := conn.QueryRow(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1`, sqlTokens).Scan(&generic, &custom); err != nil {
+		t.Fatal(err)
+	}
+	if generic != calls || custom != 0 {
+		t.Errorf("%d generic and %d custom plans over %d look-ups, want only generic ones", generic, custom, calls)
+	}
+	for name, want := range map[string]string{"plan_cache_mode": "force_custom_plan", "enable_seqscan": "on"} {
+		var got string
+		if err := conn.QueryRow(ctx, `SELECT current_setting($1)`, name).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("after the look-ups the session has %s = %q, want %q", name, got, want)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/publicmask/publicmask"
 	"github.com/publicmask/publicmask/storetest"
@@ -381,17 +382,7 @@ func TestTokens(t *testing.T) {
 	s := openTest(t, Options{})
 	ctx := context.Background()
 	at := time.Date(2020, 3, 11, 0, 0, 0, 0, time.UTC)
-	err := s.Write(ctx, func(tx publicmask.Tx) error {
-		for _, h := range []string{"aa", "bb", "cc"} {
-			if err := tx.PutToken(publicmask.Token{Hash: h, Role: publicmask.RoleOutlet, Outlet: "1000000" + h[:1], CreatedAt: at}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	putTokens(t, s, at, "aa", "bb", "cc")
 	if err := s.Write(ctx, func(tx publicmask.Tx) error { return tx.RevokeToken("bb", at.Add(time.Hour)) }); err != nil {
 		t.Fatal(err)
 	}
@@ -411,17 +402,7 @@ func TestTokensPlannedOnce(t *testing.T) {
 	s := openTest(t, Options{MaxConns: 1}) // one session: its prepared statements are the store's
 	ctx := context.Background()
 	at := time.Date(2020, 3, 11, 0, 0, 0, 0, time.UTC)
-	err := s.Write(ctx, func(tx publicmask.Tx) error {
-		for _, h := range []string{"aa", "bb", "cc"} {
-			if err := tx.PutToken(publicmask.Token{Hash: h, Role: publicmask.RoleOutlet, Outlet: "1000000" + h[:1], CreatedAt: at}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	putTokens(t, s, at, "aa", "bb", "cc")
 	const calls = 8
 	for i := range calls {
 		got, err := s.Tokens(ctx, []string{"aa", "cc", fmt.Sprintf("z%d", i)})
@@ -437,20 +418,51 @@ func TestTokensPlannedOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Release()
-	var generic, custom int64
-	if err := conn.QueryRow(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1`, sqlTokens).Scan(&generic, &custom); err != nil {
+	genericPlansOnly(t, conn, sqlTokens, calls)
+	storePlanning(t, conn, "the look-ups")
+}
+
+// putTokens stores outlet tokens with the given hashes, each for outlet
+// "1000000" + its first letter.
+func putTokens(t *testing.T, s *Store, at time.Time, hashes ...string) {
+	t.Helper()
+	err := s.Write(context.Background(), func(tx publicmask.Tx) error {
+		for _, h := range hashes {
+			if err := tx.PutToken(publicmask.Token{Hash: h, Role: publicmask.RoleOutlet, Outlet: "1000000" + h[:1], CreatedAt: at}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if generic != calls || custom != 0 {
-		t.Errorf("%d generic and %d custom plans over %d look-ups, want only generic ones", generic, custom, calls)
+}
+
+// genericPlansOnly fails unless the session ran the prepared statement sql
+// n times, each on its generic plan.
+func genericPlansOnly(t *testing.T, conn *pgxpool.Conn, sql string, n int64) {
+	t.Helper()
+	var generic, custom int64
+	if err := conn.QueryRow(context.Background(), `SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1`, sql).Scan(&generic, &custom); err != nil {
+		t.Fatalf("%.30s…: %v", sql, err)
 	}
+	if generic != n || custom != 0 {
+		t.Errorf("%.30s…: %d generic and %d custom plans over %d runs, want only generic ones", sql, generic, custom, n)
+	}
+}
+
+// storePlanning fails unless the session's planner settings are still the
+// store's own (Open) after what ran on it.
+func storePlanning(t *testing.T, conn *pgxpool.Conn, after string) {
+	t.Helper()
 	for name, want := range map[string]string{"plan_cache_mode": "force_custom_plan", "enable_seqscan": "on"} {
 		var got string
-		if err := conn.QueryRow(ctx, `SELECT current_setting($1)`, name).Scan(&got); err != nil {
+		if err := conn.QueryRow(context.Background(), `SELECT current_setting($1)`, name).Scan(&got); err != nil {
 			t.Fatal(err)
 		}
 		if got != want {
-			t.Errorf("after the look-ups the session has %s = %q, want %q", name, got, want)
+			t.Errorf("after %s the session has %s = %q, want %q", after, name, got, want)
 		}
 	}
 }

@@ -140,23 +140,9 @@ func TestBufferedRowsPlannedOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, sql := range []string{sqlSalesPut, sqlItemsPut} {
-		var generic, custom int64
-		if err := conn.QueryRow(ctx, `SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1`, sql).Scan(&generic, &custom); err != nil {
-			t.Fatalf("%.30s…: %v", sql, err)
-		}
-		if generic != batches || custom != 0 {
-			t.Errorf("%.30s…: %d generic and %d custom plans over %d batches, want only generic ones", sql, generic, custom, batches)
-		}
+		genericPlansOnly(t, conn, sql, batches)
 	}
-	for name, want := range map[string]string{"plan_cache_mode": "force_custom_plan", "enable_seqscan": "on"} {
-		var got string
-		if err := conn.QueryRow(ctx, `SELECT current_setting($1)`, name).Scan(&got); err != nil {
-			t.Fatal(err)
-		}
-		if got != want {
-			t.Errorf("after the writes the session has %s = %q, want %q", name, got, want)
-		}
-	}
+	storePlanning(t, conn, "the writes")
 	conn.Release()
 	s.Close() // the session ends and reports its table statistics
 	other := openSame(t, s)

@@ -20,13 +20,13 @@ import (
 // spent on a run queue, in ns) summed over the process's threads, so that a
 // run says by itself whether its tail was the process or the machine.
 
-// runQueueWait sums the run-queue wait of the process's threads. A
-// thread's count is kept once it has been seen: a thread that exits takes
-// its schedstat with it, and the sum must not go down.
+// runQueueWait sums the run-queue wait of the process's threads. What a
+// thread waited is added to the total as it grows, read by read: a thread
+// that exits takes its schedstat with it, and the sum must not go down.
 type runQueueWait struct {
 	mu    sync.Mutex
 	dir   string            // /proc/self/task
-	last  map[string]uint64 // per thread id: its wait at the last read (ns)
+	last  map[string]uint64 // per live thread id: its wait at the last read (ns)
 	total uint64            // ns, over every thread seen
 }
 
@@ -40,13 +40,12 @@ func (r *runQueueWait) seconds() (s float64, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	waits, err := procstat.ThreadWaits(r.dir)
-	for tid, ns := range waits {
-		if prev := r.last[tid]; ns >= prev {
-			r.total += ns - prev
-		}
-		r.last[tid] = ns
+	if err != nil {
+		return float64(r.total) / 1e9, false
 	}
-	return float64(r.total) / 1e9, err == nil
+	r.total += procstat.WaitedNS(r.last, waits)
+	r.last = waits
+	return float64(r.total) / 1e9, true
 }
 
 // runQueueAvailable reports whether the process can read its threads' schedstat.

@@ -87,11 +87,16 @@ func ThreadWaits(dir string) (map[string]uint64, error) {
 // whole; a thread that exited between them is missing from after and its
 // wait since before is lost (the figure is then low, never high).
 func Waited(before, after map[string]uint64) float64 {
+	return float64(WaitedNS(before, after)) / 1e9
+}
+
+// WaitedNS is Waited in nanoseconds, for a running total kept in them.
+func WaitedNS(before, after map[string]uint64) uint64 {
 	var ns uint64
 	for tid, a := range after {
 		if b := before[tid]; a >= b {
 			ns += a - b
 		}
 	}
-	return float64(ns) / 1e9
+	return ns
 }

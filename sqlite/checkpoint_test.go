@@ -436,3 +436,91 @@ func TestBrokenDuringCloseKeepsTheWAL(t *testing.T) {
 	s.writer.Close()
 	s.dbFile.Close()
 }
+
+// While the passes without the lock copy a long WAL, the database file's
+// writeback is started every writebackEvery (so that the first flush of the
+// file, syncDB, is left less to write), before that flush and never after
+// the checkpoint returns. The afterFirstPass pause stands for a long copy.
+func TestCheckpointWritesBackWhileItCopies(t *testing.T) {
+	defer func(n int, e time.Duration) { restartFrames, writebackEvery = n, e }(restartFrames, writebackEvery)
+	defer func() { afterFirstPass, wroteBack = nil, nil }()
+	restartFrames, writebackEvery = 2048, time.Millisecond
+	s := openTest(t)
+	stopBackgroundCheckpoints(s)
+	fillWALPastRestart(t, s)
+	var mu sync.Mutex
+	var calls, afterFlush int
+	var errs []error
+	syncs := s.dbSyncs.Load()
+	wroteBack = func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if s.dbSyncs.Load() != syncs {
+			afterFlush++
+		}
+	}
+	afterFirstPass = func() { time.Sleep(30 * time.Millisecond) }
+	frames, copied, err := s.checkpointOnce(context.Background())
+	if err != nil || frames < restartFrames || copied != frames {
+		t.Fatalf("checkpoint: %v (copied %d of %d frames)", err, copied, frames)
+	}
+	mu.Lock()
+	n := calls
+	mu.Unlock()
+	if n == 0 || len(errs) > 0 || afterFlush > 0 {
+		t.Fatalf("writeback during a 30 ms copy: %d requests, errors %v, %d after the flush began", n, errs, afterFlush)
+	}
+	time.Sleep(20 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if calls != n {
+		t.Fatalf("writeback went on after the checkpoint returned: %d requests, then %d", n, calls)
+	}
+}
+
+// A failed writeback request is only a hint lost: it ends the requests for
+// the pass, the store stays whole, the database file is still flushed
+// before the lock is taken, and the WAL restarts as usual.
+func TestFailedWritebackStillFlushes(t *testing.T) {
+	defer func(n int, e time.Duration) { restartFrames, writebackEvery = n, e }(restartFrames, writebackEvery)
+	defer func() { afterFirstPass, wroteBack, lockPassBegins, writeback = nil, nil, nil, startWriteback }()
+	restartFrames, writebackEvery = 2048, time.Millisecond
+	s := openTest(t)
+	stopBackgroundCheckpoints(s)
+	fillWALPastRestart(t, s)
+	writeback = func(*os.File) error { return errors.New("input/output error") }
+	var mu sync.Mutex
+	calls := 0
+	wroteBack = func(error) { mu.Lock(); calls++; mu.Unlock() }
+	afterFirstPass = func() { time.Sleep(30 * time.Millisecond) }
+	syncs, syncsBeforeLock := s.dbSyncs.Load(), int64(-1)
+	lockPassBegins = func(int) { syncsBeforeLock = s.dbSyncs.Load() }
+	ctx := context.Background()
+	frames, copied, err := s.checkpointOnce(ctx)
+	if err != nil || frames < restartFrames || copied != frames {
+		t.Fatalf("checkpoint after a failed writeback: %v (copied %d of %d frames)", err, copied, frames)
+	}
+	mu.Lock()
+	if calls != 1 {
+		t.Errorf("writeback requests after one failed: %d in all, want 1", calls)
+	}
+	mu.Unlock()
+	if syncsBeforeLock <= syncs {
+		t.Fatalf("the database file was not flushed before the lock (%d flushes, %d before)", syncsBeforeLock, syncs)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping after a failed writeback: %v", err)
+	}
+	for i := range 50 {
+		if err := putMeta(s, i); err != nil {
+			t.Fatalf("a write after a failed writeback: %v", err)
+		}
+	}
+	if frames, _, err := s.checkpointOnce(ctx); err != nil || frames >= restartFrames {
+		t.Fatalf("the WAL did not restart after a failed writeback: %v, %d frames", err, frames)
+	}
+}

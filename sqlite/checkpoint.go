@@ -42,22 +42,6 @@ const (
 	catchUpFrames = 256
 )
 
-// writebackEvery is how often, while the passes without the lock copy, the
-// database file's dirty pages are handed to the disk (startWriteback).
-// After a capacity rush a 4 s pass copies ~60 MB into the page cache and the
-// first flush of the file (syncDB) then wrote them all at once, ~116 ms in
-// which every commit's flush of the WAL queued behind them (p50 ×7–12).
-// Started while the copy runs, the writeback leaves syncDB less to wait for
-// and meets the WAL's flushes a few MB at a time. A variable for tests.
-var writebackEvery = 20 * time.Millisecond
-
-// writeback is startWriteback, replaced in tests.
-var writeback = startWriteback
-
-// wroteBack, when set (tests only), is told of each writeback request and
-// of its result.
-var wroteBack func(err error)
-
 type checkpointer struct {
 	db     *sql.DB
 	cancel context.CancelFunc
@@ -160,10 +144,8 @@ func (s *Store) passFailed(ctx context.Context) {
 func (s *Store) checkpointPasses(ctx context.Context) (frames, copied int, err error) {
 	t0 := time.Now()
 	s.ckpt.synced = 0
-	stopWriteback := s.writebackDuring()
 	frames, copied, err = s.ckpt.passive(ctx)
 	if err != nil || frames < restartFrames {
-		stopWriteback()
 		since(s.m.passive, t0)
 		return frames, copied, err
 	}
@@ -175,7 +157,6 @@ func (s *Store) checkpointPasses(ctx context.Context) (frames, copied int, err e
 	// every sale) is left only a few milliseconds' worth of frames. With the
 	// lock taken straight after a 4 s pass it held the writer 21–45 ms.
 	frames, copied, err = s.ckpt.catchUp(ctx, frames, copied)
-	stopWriteback() // the flush below writes what is left
 	if err != nil {
 		since(s.m.passive, t0)
 		return frames, copied, err
@@ -209,39 +190,6 @@ func (s *Store) checkpointPasses(ctx context.Context) (frames, copied int, err e
 		lockPassCopied(c - copied)
 	}
 	return f, c, err
-}
-
-// writebackDuring starts the database file's writeback every
-// writebackEvery until the function it returns is called (which waits for
-// it). A request that fails ends them for this pass and nothing else: the
-// flushes that follow (syncDB, SQLite's) write and check everything, and a
-// request without a WAIT flag leaves any writeback error for them to report.
-func (s *Store) writebackDuring() (stop func()) {
-	f := s.dbFile
-	if f == nil {
-		return func() {}
-	}
-	quit, done := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(writebackEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-quit:
-				return
-			case <-t.C:
-			}
-			err := writeback(f)
-			if wroteBack != nil {
-				wroteBack(err)
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	return func() { close(quit); <-done }
 }
 
 // flushRounds bounds flushCopied's rounds of (flush, catch-up pass).

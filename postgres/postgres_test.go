@@ -424,7 +424,7 @@ func TestTokensPlannedOnce(t *testing.T) {
 
 // putTokens stores outlet tokens with the given hashes, each for outlet
 // "1000000" + its first letter.
-func putTokens(t *testing.T, s *Store, at time.Time, hashes ...string) {
+func putTokens(t testing.TB, s *Store, at time.Time, hashes ...string) {
 	t.Helper()
 	err := s.Write(context.Background(), func(tx publicmask.Tx) error {
 		for _, h := range hashes {

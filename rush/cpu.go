@@ -24,7 +24,9 @@ type CPUReport struct {
 	// server's work or a machine short of cores. The server's own counter
 	// (publicmask_process_run_queue_wait_seconds_total) scraped around a
 	// rush also takes in its setup and its final verify, seconds of one busy
-	// thread with no wait, and so understated the wait during the sales.
+	// thread with no wait, and so understated the wait during the sales. A
+	// thread that exits during the phase takes its wait along (the kernel
+	// keeps no total for the process); a Go server keeps its threads.
 	ServerRunQueueSeconds float64 `json:"server_run_queue_s,omitempty"`
 	GeneratorSeconds      float64 `json:"generator_s"`
 	GeneratorUsPerReq     float64 `json:"generator_us_per_request"` // per request sent (sales and reads)

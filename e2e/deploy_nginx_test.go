@@ -193,7 +193,9 @@ func TestNginxInFront(t *testing.T) {
 	before := routeCount(t, pubs[0], "GET /corona19-masks/") + routeCount(t, pubs[1], "GET /corona19-masks/")
 	hits, total := 0, 0
 	t0 := time.Now()
-	for time.Since(t0) < 1500*time.Millisecond {
+	// At least 1.5 s and at least 100 requests: a loaded machine slows
+	// the requests, and the bound below is by the time really taken.
+	for time.Since(t0) < 1500*time.Millisecond || total < 100 {
 		total++
 		code, h, err := front.callHeader("GET", geo, "", nil, nil)
 		if err != nil || code != 200 {
@@ -208,7 +210,7 @@ func TestNginxInFront(t *testing.T) {
 	after := routeCount(t, pubs[0], "GET /corona19-masks/") + routeCount(t, pubs[1], "GET /corona19-masks/")
 	upstream := after - before
 	t.Logf("micro-cache: %d identical requests in %v, %d hits (%.1f%%), %.0f reached a public node", total, elapsed.Round(time.Millisecond), hits, 100*float64(hits)/float64(total), upstream)
-	if limit := elapsed.Seconds() + 3; upstream > limit || total < 100 {
+	if limit := elapsed.Seconds() + 3; upstream > limit {
 		t.Errorf("%.0f of %d identical requests reached the public nodes in %v (micro-cache of 1 s: at most %.0f)", upstream, total, elapsed, limit)
 	}
 	// Both public nodes serve (distinct URLs are not cached together).

@@ -152,11 +152,11 @@ func TestRefreshRoundLosesToRevocation(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close(ctx)
-	issued := time.Now()
 	tok, err := l.IssueToken(ctx, publicmask.RoleOutlet, "10000001") // cached valid, no read
 	if err != nil {
 		t.Fatal(err)
 	}
+	issued := time.Now() // after the issue's store write, which caches the token once done
 	time.Sleep(time.Until(issued.Add(ttl * 8 / 10)))
 	if _, _, ok, err := l.CachedToken(tok); !ok || err != nil { // noted: a round starts
 		t.Fatal(ok, err)

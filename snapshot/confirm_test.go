@@ -15,11 +15,13 @@ import (
 // that cannot be reached).
 type failingSource struct {
 	*fakeSource
-	down atomic.Bool
+	down   atomic.Bool
+	failed atomic.Int64 // calls refused while down
 }
 
 func (f *failingSource) OutletChanges(ctx context.Context, after int64, limit int) ([]publicmask.Outlet, error) {
 	if f.down.Load() {
+		f.failed.Add(1)
 		return nil, errors.New("store unreachable")
 	}
 	return f.fakeSource.OutletChanges(ctx, after, limit)
@@ -74,7 +76,27 @@ func TestPollConfirmsQuietSnapshot(t *testing.T) {
 
 	// Store down: the snapshot keeps being served with its old as_of.
 	src.down.Store(true)
-	time.Sleep(20 * time.Millisecond) // let a poll in flight finish
+	// A poll that read the store before it went down confirms the snapshot
+	// on the apply goroutine, with the clock as it reads it then: that must
+	// be done before the clock moves. (A 20 ms sleep did not always cover
+	// it on a loaded machine, and the late confirmation took the moved
+	// clock.) Polls run one at a time, so once one has failed no earlier
+	// one is in flight; the apply goroutine runs its iterations one at a
+	// time, so the second of two synced notifications (same version: no
+	// change) begins only after the iteration that took the last
+	// confirmation has finished.
+	for deadline := time.Now().Add(5 * time.Second); src.failed.Load() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no poll failed with the store down")
+		}
+	}
+	same := first.At(0).Outlet() // its version: already applied, changes nothing
+	for range 2 {
+		r.Notify([]publicmask.Outlet{same})
+		if err := r.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
 	held := r.Current().AsOf()
 	clk.add(10 * time.Second)
 	for range 20 { // several poll intervals: none may confirm

@@ -9,8 +9,10 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -132,6 +134,7 @@ func TestHotStandby(t *testing.T) {
 		wg.Wait()
 		return acks
 	}
+	stall0, began := cpuStall(), time.Now()
 	acks := sell("a", 6*time.Second, 0)
 	if t.Failed() || len(acks) < 50 {
 		t.Fatalf("%d sales acknowledged", len(acks))
@@ -153,7 +156,11 @@ func TestHotStandby(t *testing.T) {
 	p50, p99 := lat[len(lat)/2], lat[int(math.Ceil(0.99*float64(len(lat))))-1]
 	t.Logf("freshness through the standby (sale acknowledged → event on a public node's stream): %d sales, %d observations, p50 %.0f ms, p99 %.0f ms, max %.0f ms",
 		len(acks), len(lat), p50, p99, lat[len(lat)-1])
-	if bound, why := freshnessBound(); p99 > bound {
+	stalled := -1.0 // unknown without /proc/pressure/cpu
+	if s0, s1 := stall0, cpuStall(); s0 >= 0 && s1 >= s0 {
+		stalled = (s1 - s0) / time.Since(began).Seconds()
+	}
+	if bound, why := freshnessBound(stalled); p99 > bound {
 		t.Errorf("freshness p99 %.0f ms through the standby, want ≤ %.0f ms%s", p99, bound, why)
 	} else if why != "" {
 		t.Logf("freshness bound %.0f ms%s", bound, why)
@@ -271,10 +278,17 @@ func waitStatusAge(t *testing.T, s *server, ok func(ms float64) bool, within tim
 
 // freshnessBound is the freshness p99 the standby test asserts: 250 ms, as
 // measured on a machine that is not oversubscribed (110–150 ms). On one
-// whose run queue is over twice its CPUs (parallel test packages, other
-// builds) every process waits its turn several times per hop, and the test
-// asserts DESIGN.md §5's cross-process bound of 1 s instead, saying so.
-func freshnessBound() (float64, string) {
+// whose processes wait for a core for much of the measurement (parallel test
+// packages, other builds) every process waits its turn several times per
+// hop, and the test asserts DESIGN.md §5's cross-process bound of 1 s
+// instead, saying so. stalled is the share of the measurement during which
+// some task waited for a core (the kernel's CPU pressure, negative when
+// unknown); the load average, which lags a minute behind, is the fallback
+// and a second witness.
+func freshnessBound(stalled float64) (float64, string) {
+	if stalled >= 0.5 {
+		return 1000, fmt.Sprintf(" (some task waited for a core %.0f%% of the measurement: §5's cross-process bound instead of 250 ms)", stalled*100)
+	}
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
 		return 250, ""
@@ -285,4 +299,55 @@ func freshnessBound() (float64, string) {
 		return 1000, fmt.Sprintf(" (load average %.1f on %d CPUs: §5's cross-process bound instead of 250 ms)", load, runtime.NumCPU())
 	}
 	return 250, ""
+}
+
+// cpuStall is the seconds during which some task on this machine waited
+// for a core since boot (/proc/pressure/cpu's "some" total), or -1 where
+// the kernel does not report pressure.
+func cpuStall() float64 {
+	b, err := os.ReadFile("/proc/pressure/cpu")
+	if err != nil {
+		return -1
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	_, total, ok := strings.Cut(line, "total=")
+	if !strings.HasPrefix(line, "some ") || !ok {
+		return -1
+	}
+	us, err := strconv.ParseUint(strings.TrimSpace(total), 10, 64)
+	if err != nil {
+		return -1
+	}
+	return float64(us) / 1e6
+}
+
+// The standby test's bound: 250 ms unless the machine was short of cores
+// during the measurement; the pressure reading grows where the kernel has it.
+func TestFreshnessBoundByCPUPressure(t *testing.T) {
+	if b, why := freshnessBound(0.6); b != 1000 || why == "" {
+		t.Errorf("stalled 60%% of the time: bound %v %q, want 1000 ms and a reason", b, why)
+	}
+	a := cpuStall()
+	if a < 0 {
+		if _, err := os.Stat("/proc/pressure/cpu"); err == nil {
+			t.Fatal("/proc/pressure/cpu exists but was not read")
+		}
+		t.Skip("no CPU pressure on this kernel")
+	}
+	// Two busy threads more than the cores make some task wait.
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(runtime.NumCPU() + 2))
+	for range runtime.NumCPU() + 2 {
+		wg.Go(func() {
+			for x := 0; !stop.Load(); x++ {
+			}
+		})
+	}
+	time.Sleep(200 * time.Millisecond)
+	stop.Store(true)
+	wg.Wait()
+	if b := cpuStall(); b <= a {
+		t.Errorf("CPU pressure %v s then %v s across 0.2 s of more busy threads than cores", a, b)
+	}
 }

@@ -142,12 +142,37 @@ func (s *Store) passFailed(ctx context.Context) {
 
 // checkpointPasses is checkpointOnce's passes.
 func (s *Store) checkpointPasses(ctx context.Context) (frames, copied int, err error) {
-	// The passes without the lock run at a lower CPU priority (lowprio_*.go):
-	// they hold nothing a sale waits for. The pass under the lock does, and
-	// runs at the normal priority.
-	var lock bool
-	atLowPriority(func() { frames, copied, lock, err = s.passesWithoutLock(ctx) })
-	if err != nil || !lock {
+	t0 := time.Now()
+	s.ckpt.synced = 0
+	frames, copied, err = s.ckpt.passive(ctx)
+	if err != nil || frames < restartFrames {
+		since(s.m.passive, t0)
+		return frames, copied, err
+	}
+	if afterFirstPass != nil {
+		afterFirstPass()
+	}
+	// Catch up without the lock first: each pass copies what was committed
+	// while the previous one ran, so the pass under the lock (which stalls
+	// every sale) is left only a few milliseconds' worth of frames. With the
+	// lock taken straight after a 4 s pass it held the writer 21–45 ms.
+	frames, copied, err = s.ckpt.catchUp(ctx, frames, copied)
+	if err != nil {
+		since(s.m.passive, t0)
+		return frames, copied, err
+	}
+	// And flush the database file without the lock. A pass that copies the
+	// WAL's last frame flushes the database file (SQLite does, before the
+	// WAL may be reused), and under a rush only the pass under the lock
+	// does: its flush then carried every page the passes before it had
+	// copied, tens of MB, and held the writer 50–200 ms (every sale queued
+	// behind it). Flushed here, the pass under the lock flushes only what
+	// it copies itself and the catch-up after the flush.
+	frames, copied, err = s.flushCopied(ctx, frames, copied)
+	since(s.m.passive, t0)
+	if err != nil {
+		// A failed flush left the store broken (syncDB): the WAL, perhaps
+		// the only copy of what the flush lost, is not restarted.
 		return frames, copied, err
 	}
 	unsynced := copied - s.ckpt.synced
@@ -165,42 +190,6 @@ func (s *Store) checkpointPasses(ctx context.Context) (frames, copied int, err e
 		lockPassCopied(c - copied)
 	}
 	return f, c, err
-}
-
-// passesWithoutLock is checkpointPasses' passes before the writer lock;
-// lock tells whether the pass under it is to follow.
-func (s *Store) passesWithoutLock(ctx context.Context) (frames, copied int, lock bool, err error) {
-	t0 := time.Now()
-	s.ckpt.synced = 0
-	frames, copied, err = s.ckpt.passive(ctx)
-	if err != nil || frames < restartFrames {
-		since(s.m.passive, t0)
-		return frames, copied, false, err
-	}
-	if afterFirstPass != nil {
-		afterFirstPass()
-	}
-	// Catch up without the lock first: each pass copies what was committed
-	// while the previous one ran, so the pass under the lock (which stalls
-	// every sale) is left only a few milliseconds' worth of frames. With the
-	// lock taken straight after a 4 s pass it held the writer 21–45 ms.
-	frames, copied, err = s.ckpt.catchUp(ctx, frames, copied)
-	if err != nil {
-		since(s.m.passive, t0)
-		return frames, copied, false, err
-	}
-	// And flush the database file without the lock. A pass that copies the
-	// WAL's last frame flushes the database file (SQLite does, before the
-	// WAL may be reused), and under a rush only the pass under the lock
-	// does: its flush then carried every page the passes before it had
-	// copied, tens of MB, and held the writer 50–200 ms (every sale queued
-	// behind it). Flushed here, the pass under the lock flushes only what
-	// it copies itself and the catch-up after the flush.
-	frames, copied, err = s.flushCopied(ctx, frames, copied)
-	since(s.m.passive, t0)
-	// A failed flush left the store broken (syncDB): the WAL, perhaps the
-	// only copy of what the flush lost, is not restarted.
-	return frames, copied, err == nil, err
 }
 
 // flushRounds bounds flushCopied's rounds of (flush, catch-up pass).

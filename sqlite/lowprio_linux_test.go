@@ -2,30 +2,29 @@ package sqlite
 
 import (
 	"context"
-	"os"
+	"errors"
+	"io/fs"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/publicmask/publicmask/internal/procstat"
 )
 
-// threadNice is the nice value of this process's thread tid
-// (/proc/self/task/<tid>/stat, field 19); ok is false once it has ended.
+// threadNice is the nice value of this process's thread tid; ok is false
+// once it has ended.
 func threadNice(t *testing.T, tid int) (nice int, ok bool) {
 	t.Helper()
-	b, err := os.ReadFile("/proc/self/task/" + strconv.Itoa(tid) + "/stat")
-	if err != nil {
-		return 0, false
+	st, err := procstat.Read("self/task/" + strconv.Itoa(tid))
+	if pe := new(fs.PathError); errors.As(err, &pe) {
+		return 0, false // its /proc entry is gone (or going)
 	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]) // field 3 on
-	n, err := strconv.Atoi(f[19-3])
 	if err != nil {
-		t.Fatalf("stat of thread %d: %q: %v", tid, s, err)
+		t.Fatalf("stat of thread %d: %v", tid, err)
 	}
-	return n, true
+	return st.Nice, true
 }
 
 // The passes without the writer lock (the copy that competes with the

@@ -1,5 +1,5 @@
 // Package procstat reads what the benchmarks need of a process's
-// /proc/<pid>/stat: its CPU time and its parent.
+// /proc/<pid>/stat: its CPU time, its parent and its nice value.
 package procstat
 
 import (
@@ -13,13 +13,16 @@ import (
 // every architecture Go supports.
 const clkTck = 100
 
-// Stat is a process's parent and the user+system CPU seconds it has used.
+// Stat is a process's parent, the user+system CPU seconds it has used and
+// its nice value.
 type Stat struct {
 	PPID int
 	CPU  float64
+	Nice int
 }
 
-// Read reads /proc/<pid>/stat of a process ("self" or a pid).
+// Read reads /proc/<pid>/stat of a process ("self" or a pid; a thread is
+// "self/task/<tid>").
 func Read(pid string) (Stat, error) {
 	b, err := os.ReadFile("/proc/" + pid + "/stat")
 	if err != nil {
@@ -34,17 +37,18 @@ func Read(pid string) (Stat, error) {
 		return Stat{}, bad
 	}
 	f := strings.Fields(s[i+1:])
-	// After the name: state is field 3, ppid 4, utime 14, stime 15.
-	if len(f) < 13 {
+	// After the name: state is field 3, ppid 4, utime 14, stime 15, nice 19.
+	if len(f) < 17 {
 		return Stat{}, bad
 	}
 	ppid, err0 := strconv.Atoi(f[1])
 	ut, err1 := strconv.ParseFloat(f[11], 64)
 	st, err2 := strconv.ParseFloat(f[12], 64)
-	if err0 != nil || err1 != nil || err2 != nil {
+	nice, err3 := strconv.Atoi(f[16])
+	if err0 != nil || err1 != nil || err2 != nil || err3 != nil {
 		return Stat{}, bad
 	}
-	return Stat{PPID: ppid, CPU: (ut + st) / clkTck}, nil
+	return Stat{PPID: ppid, CPU: (ut + st) / clkTck, Nice: nice}, nil
 }
 
 // RunQueue reads, for each thread of a process ("self" or a pid), the time

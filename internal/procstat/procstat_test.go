@@ -19,6 +19,9 @@ func TestRead(t *testing.T) {
 	if s.CPU < 0 {
 		t.Errorf("cpu %v", s.CPU)
 	}
+	if s.Nice < -20 || s.Nice > 19 {
+		t.Errorf("nice %d, outside -20..19", s.Nice)
+	}
 	if _, err := Read(strconv.Itoa(1 << 30)); err == nil {
 		t.Error("a process that does not exist was read")
 	}

@@ -18,8 +18,9 @@ const copyNice = 10
 // copyNice (or at the thread's nice value if that is already lower
 // priority), for the store's lifetime. Its goroutine stays locked to the
 // thread, so no other goroutine ever runs at the lowered priority, and
-// exits locked, so the runtime then ends the thread: raising the priority
-// back may need CAP_SYS_NICE. One thread for the store's life rather than
+// exits locked, so the runtime then ends the thread (the main thread it
+// parks for good instead): raising the priority back may need
+// CAP_SYS_NICE. One thread for the store's life rather than
 // one a checkpoint: the kernel's count of its wait for a core (schedstat,
 // the run-queue metric) goes when a thread ends. A failed setpriority
 // leaves the copy at the normal priority: only slower sales, nothing wrong.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -103,8 +104,27 @@ func TestCheckpointCopiesAtLowPriority(t *testing.T) {
 		t.Errorf("between checkpoints the copy's thread is alive %v at nice %d, want alive at %d", alive, n, copyNice)
 	}
 	// Close stops the checkpointer; the runtime ends a locked thread soon
-	// after its goroutine exits.
+	// after its goroutine exits. The main thread it never ends: it parks it
+	// for good (runtime.mexit), and no goroutine runs on it again.
 	s.ckpt.stop()
+	if firstTid == os.Getpid() {
+		t.Logf("the copy ran on the main thread %d: parked, not ended", firstTid)
+		before, err := procstat.Read("self/task/" + strconv.Itoa(firstTid))
+		for i := range 30 { // work that any running thread would share
+			if err == nil {
+				err = putMeta(s, i)
+			}
+		}
+		time.Sleep(300 * time.Millisecond)
+		after, err2 := procstat.Read("self/task/" + strconv.Itoa(firstTid))
+		if err := errors.Join(err, err2); err != nil {
+			t.Fatal(err)
+		}
+		if after.CPU != before.CPU {
+			t.Errorf("the main thread copied at nice %d and ran on after the store stopped: CPU %v s then %v s", copyNice, before.CPU, after.CPU)
+		}
+		return
+	}
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		if _, alive := threadNice(t, firstTid); !alive {
 			break

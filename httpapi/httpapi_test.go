@@ -297,6 +297,9 @@ func TestBadBodies(t *testing.T) {
 		code, mention    string
 	}{
 		{"2 MB body", "/api/v2/outlet/sales", big, 413, "body_too_large", ""},
+		// Too large whatever it holds: the size is judged before the syntax.
+		{"2 MB not JSON", "/api/v2/outlet/sales", strings.Repeat("a", 2<<20), 413, "body_too_large", ""},
+		{"2 MB check not JSON", "/api/v2/outlet/check", strings.Repeat("a", 2<<20), 413, "body_too_large", ""},
 		{"empty body", "/api/v2/outlet/sales", "", 400, "bad_request", "empty"},
 		{"malformed", "/api/v2/outlet/sales", `{"txn_id":"t",`, 400, "bad_request", "malformed"},
 		{"not JSON", "/api/v2/outlet/sales", `txn_id=t`, 400, "bad_request", "malformed"},

@@ -310,7 +310,7 @@ func TestBadBodies(t *testing.T) {
 		{"quantity float", "/api/v2/outlet/sales", `{"txn_id":"t","buyer":"8303151992777","quantity":1.5}`, 400, "bad_request", "quantity: wrong type"},
 		{"quantity huge", "/api/v2/outlet/sales", `{"txn_id":"t","buyer":"8303151992777","quantity":1e30}`, 400, "bad_request", "quantity: wrong type"},
 		{"buyer number", "/api/v2/outlet/sales", `{"txn_id":"t","buyer":8303151992777,"quantity":1}`, 400, "bad_request", "buyer: wrong type (got number"},
-		{"buyer missing", "/api/v2/outlet/sales", `{"txn_id":"t","quantity":1}`, 400, "bad_request", "buyer"},
+		{"buyer missing", "/api/v2/outlet/sales", `{"txn_id":"t","quantity":1}`, 400, "invalid_id", "buyer"},
 		{"buyer absurd", "/api/v2/outlet/sales", `{"txn_id":"t","buyer":"` + strings.Repeat("9", 40) + `","quantity":1}`, 400, "invalid_id", ""},
 		{"txn missing", "/api/v2/outlet/sales", `{"buyer":"8303151992777","quantity":1}`, 400, "bad_request", "txn_id"},
 		{"txn bad chars", "/api/v2/outlet/sales", `{"txn_id":"a b/c","buyer":"8303151992777","quantity":1}`, 400, "bad_request", "txn_id"},
@@ -321,7 +321,7 @@ func TestBadBodies(t *testing.T) {
 		{"delivery no txn", "/api/v2/outlet/deliveries", `{"quantity":5}`, 400, "bad_request", "txn_id"},
 		{"count missing", "/api/v2/outlet/stock", `{"txn_id":"c"}`, 400, "bad_request", "count"},
 		{"count negative", "/api/v2/outlet/stock", `{"txn_id":"c","count":-3}`, 400, "bad_request", "count"},
-		{"check no buyer", "/api/v2/outlet/check", `{}`, 400, "bad_request", "buyer"},
+		{"check no buyer", "/api/v2/outlet/check", `{}`, 400, "invalid_id", "buyer"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := len(h.fake.calls)

@@ -439,6 +439,37 @@ func TestDomainValidatesSaleAndCheck(t *testing.T) {
 	}
 }
 
+// TestBuyerIDVectorsOverHTTP: every vector of the shared buyer-ID file
+// (copied to rrn/testdata) through the check, as an outside checker sends
+// it: a valid ID is judged, anything else is 400 invalid_id (DESIGN.md
+// §4.3) — the empty ID too, which the HTTP layer once called a missing
+// field (bad_request).
+func TestBuyerIDVectorsOverHTTP(t *testing.T) {
+	e := newAPI(t)
+	tok := e.setup()["10000001"]
+	rows := testdata.CSV(t, "../rrn/testdata/rrn-vectors.csv")
+	col := map[string]int{}
+	for i, h := range rows[0] {
+		col[h] = i
+	}
+	for _, row := range rows[1:] {
+		id, valid := row[col["id"]], row[col["valid"]] == "true"
+		body, _ := json.Marshal(map[string]string{"buyer": id})
+		r := e.post("/api/v2/outlet/check", tok, string(body))
+		switch {
+		case valid && r.status != 200:
+			t.Errorf("%q (%s): %d %s, want 200", id, row[col["reason"]], r.status, r.body)
+		case !valid && (r.status != 400 || r.code() != "invalid_id"):
+			t.Errorf("%q (%s): %d %s, want 400 invalid_id", id, row[col["reason"]], r.status, r.body)
+		}
+	}
+	// A proxy's ID is a buyer ID: empty is invalid_id as well.
+	r := e.post("/api/v2/outlet/sales", tok, `{"txn_id":"p","buyer":"`+testenv.Born(1983, 1)+`","quantity":0,"on_behalf_of":[{"id":"","category":"child","quantity":1}]}`)
+	if r.status != 400 || r.code() != "invalid_id" || !strings.Contains(string(r.body), "on_behalf_of[0].id") {
+		t.Errorf("empty proxy ID: %d %s, want 400 invalid_id naming on_behalf_of[0].id", r.status, r.body)
+	}
+}
+
 // The check takes the sale's exact body and agrees with the sale: a parent
 // (not on their day) buying only for a child (on the child's day).
 func TestCheckTakesTheSaleBody(t *testing.T) {

@@ -37,9 +37,13 @@ type saleIn struct {
 	Sealed     string     `json:"sealed"` // sealed buyer and on_behalf_of (DESIGN.md §6.2)
 }
 
+// validBuyer refuses what cannot be a buyer ID before the domain parses it.
+// An empty or missing ID is an ID that is not 13 digits: 400 invalid_id
+// like any other (DESIGN.md §4.3; the shared vectors' "empty" row), not a
+// malformed request.
 func validBuyer(field, id string) error {
 	if id == "" {
-		return fieldErr(field, "required")
+		return publicmask.Errorf(publicmask.EInvalidID, "%s: buyer ID is missing", field)
 	}
 	if len(id) > maxBuyerLen {
 		return publicmask.Errorf(publicmask.EInvalidID, "%s: not a registration number", field)

@@ -413,9 +413,15 @@ func preflight(w http.ResponseWriter, r *http.Request) {
 }
 
 // readBody reads the request body (up to limit+1 bytes, so that the
-// handler's own limit still answers 413) into memory.
+// handler's own limit still answers 413) into memory. A body over limit is
+// answered 413 here: the handler's parser would otherwise call 2 MB of
+// garbage malformed (400) before it reached the limit.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) bool {
 	if lb, ok := r.Body.(*leanBody); ok && !lb.closed {
+		if int64(len(lb.b)) > limit {
+			tooLarge(w, r, limit)
+			return false
+		}
 		// The lean path read it already: its bytes, without a copy. They
 		// are the connection's buffer's, valid while the handler runs —
 		// what parses them (parseSale, encoding/json) copies what it keeps.
@@ -434,8 +440,16 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) b
 		writeErrorCode(w, r, publicmask.EBadRequest, "could not read the request body")
 		return false
 	}
+	if int64(len(b)) > limit {
+		tooLarge(w, r, limit)
+		return false
+	}
 	r.Body = &heldBody{Reader: bytes.NewReader(b), b: b}
 	return true
+}
+
+func tooLarge(w http.ResponseWriter, r *http.Request, limit int64) {
+	writeErrorCode(w, r, publicmask.EBodyTooLarge, fmt.Sprintf("request body larger than %d bytes", limit))
 }
 
 // readAllSized is io.ReadAll into a buffer made for size bytes (a

@@ -117,7 +117,9 @@ func NewHandler(r *snapshot.Refresher, opts Options) http.Handler {
 	m := h.mux
 	// Each v1 route also answers with a trailing slash: a widely copied
 	// 2020 Android course wrote it that way, and its apps crash on a 404.
-	for _, sfx := range []string{"", "/"} {
+	// "/{$}" is the slash alone: a pattern ending in "/" would be the whole
+	// subtree in ServeMux (…/stores/json/anything answered 200).
+	for _, sfx := range []string{"", "/{$}"} {
 		m.HandleFunc("GET /corona19-masks/v1/stores/json"+sfx, h.stores)
 		m.HandleFunc("GET /corona19-masks/v1/sales/json"+sfx, h.sales)
 		m.HandleFunc("GET /corona19-masks/v1/storesByGeo/json"+sfx, h.storesByGeo)

@@ -33,6 +33,17 @@ func TestV1TrailingSlash(t *testing.T) {
 	if res := env.get(t, "/corona19-masks/v1/storesByGeo/jsonx/"); res.code != 404 {
 		t.Errorf("unknown route with a slash: %d, want 404", res.code)
 	}
+	// Only the slash: a path below a v1 route is no route (404 not_found).
+	for _, path := range []string{
+		"/corona19-masks/v1/stores/json/extra",
+		"/corona19-masks/v1/sales/json/x/y",
+		"/corona19-masks/v1/storesByGeo/json/zz?lat=37.626&lng=127.026",
+		"/corona19-masks/v1/storesByAddr/json/1",
+	} {
+		if res := env.get(t, path); res.code != 404 || !bytes.Contains(res.body, []byte(`"not_found"`)) {
+			t.Errorf("%s: %d %s, want 404 not_found", path, res.code, res.body)
+		}
+	}
 }
 
 func addSlash(path string) string {

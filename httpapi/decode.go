@@ -48,6 +48,12 @@ func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, limit int64,
 	return true
 }
 
+// errBodyTooLarge is the 413 of a body over limit, whether readBody saw it
+// or a handler's own reader did.
+func errBodyTooLarge(limit int64) error {
+	return publicmask.Errorf(publicmask.EBodyTooLarge, "request body larger than %d bytes", limit)
+}
+
 func isSyntax(err error) bool {
 	var se *json.SyntaxError
 	return errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF)
@@ -61,7 +67,7 @@ func jsonError(err error) error {
 	)
 	switch {
 	case errors.As(err, &mbe):
-		return publicmask.Errorf(publicmask.EBodyTooLarge, "request body larger than %d bytes", mbe.Limit)
+		return errBodyTooLarge(mbe.Limit)
 	case err == io.EOF:
 		return badRequest("request body is empty; a JSON object is required")
 	case errors.Is(err, io.ErrUnexpectedEOF):

@@ -412,23 +412,20 @@ func preflight(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// readBody reads the request body (up to limit+1 bytes, so that the
-// handler's own limit still answers 413) into memory. A body over limit is
-// answered 413 here: the handler's parser would otherwise call 2 MB of
-// garbage malformed (400) before it reached the limit.
+// readBody reads the request body into memory (up to limit+1 bytes, to see
+// that it is over). A body over limit is answered 413 here, whatever it
+// holds: the handler's parser would otherwise call 2 MB of garbage
+// malformed (400) before it reached the limit.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) bool {
 	if lb, ok := r.Body.(*leanBody); ok && !lb.closed {
 		if int64(len(lb.b)) > limit {
-			tooLarge(w, r, limit)
+			s.writeError(w, r, errBodyTooLarge(limit))
 			return false
 		}
 		// The lean path read it already: its bytes, without a copy. They
 		// are the connection's buffer's, valid while the handler runs —
 		// what parses them (parseSale, encoding/json) copies what it keeps.
 		b := lb.b
-		if lim := limit + 1; lim < int64(len(b)) {
-			b = b[:max(lim, 0)]
-		}
 		lb.rd.Reset(b)
 		lb.held = heldBody{Reader: &lb.rd, b: b}
 		r.Body = &lb.held
@@ -441,15 +438,11 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) b
 		return false
 	}
 	if int64(len(b)) > limit {
-		tooLarge(w, r, limit)
+		s.writeError(w, r, errBodyTooLarge(limit))
 		return false
 	}
 	r.Body = &heldBody{Reader: bytes.NewReader(b), b: b}
 	return true
-}
-
-func tooLarge(w http.ResponseWriter, r *http.Request, limit int64) {
-	writeErrorCode(w, r, publicmask.EBodyTooLarge, fmt.Sprintf("request body larger than %d bytes", limit))
 }
 
 // readAllSized is io.ReadAll into a buffer made for size bytes (a

@@ -11,8 +11,7 @@ import (
 	"github.com/publicmask/publicmask/policy"
 )
 
-// TestQuotaAcrossAMidBatchFlush: on SQLite, a buyer's first mask of the
-// week is sold (its person-week held by the write-behind, sqlite/pwheld.go);
+// TestQuotaAcrossAMidBatchFlush: a buyer's first masks of the week are sold;
 // then one group commit runs, in outlet order, a sale of one more mask to
 // the buyer at outlet A, a request at B that reads a sale (a cancellation's
 // first step: the transaction writes its pending rows there), and a sale of

@@ -49,8 +49,33 @@ func binary(t *testing.T) string {
 	return binPath
 }
 
+var (
+	portMu   sync.Mutex
+	portNext int
+)
+
 func freeAddr(t *testing.T) string {
 	t.Helper()
+	// PUBLICMASK_E2E_PORTS=lo-hi: the ports a helper session was given
+	// (a shared machine); each call takes the next free one of the range.
+	if r := os.Getenv("PUBLICMASK_E2E_PORTS"); r != "" {
+		var lo, hi int
+		if _, err := fmt.Sscanf(r, "%d-%d", &lo, &hi); err != nil || lo <= 0 || hi < lo {
+			t.Fatalf("PUBLICMASK_E2E_PORTS=%q: want lo-hi", r)
+		}
+		portMu.Lock()
+		defer portMu.Unlock()
+		for range hi - lo + 1 {
+			p := lo + portNext%(hi-lo+1)
+			portNext++
+			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+			if err == nil {
+				ln.Close()
+				return ln.Addr().String()
+			}
+		}
+		t.Fatalf("no free port in %s", r)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -61,3 +61,29 @@ func SetRefreshEmptyHook(f func()) (restore func()) {
 	old := refreshEmptyHook.Swap(&f)
 	return func() { refreshEmptyHook.Store(old) }
 }
+
+// SellAround commits reqs as sales' ops and other as an op of outlet
+// otherOutlet, all in one group commit (which runs them in outlet order),
+// and returns each sale's outcome and other's.
+func (l *Ledger) SellAround(ctx context.Context, reqs []SaleRequest, otherOutlet string, other func(tx publicmask.Tx) error) ([]error, error) {
+	var ops []*op
+	var sos []*saleOp
+	for _, req := range reqs {
+		p, err := l.prepare(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		so := &saleOp{op: op{ctx: ctx, kind: "sale", outlet: req.Outlet, done: make(chan error, 1)}, p: p, req: req, hash: saleHash(req, p.ps)}
+		so.job = so
+		sos = append(sos, so)
+		ops = append(ops, &so.op)
+	}
+	o := &op{ctx: ctx, kind: "test", outlet: otherOutlet, done: make(chan error, 1),
+		run: func(tx publicmask.Tx, _ *batch) error { return other(tx) }}
+	l.commit(append(ops, o))
+	errs := make([]error, len(sos))
+	for i, so := range sos {
+		errs[i] = <-so.done
+	}
+	return errs, <-o.done
+}

@@ -22,6 +22,7 @@ func Run(t *testing.T, open func(t *testing.T) publicmask.Store) {
 		{"Idempotency", testIdempotency},
 		{"SaleRecord", testSaleRecord},
 		{"PersonWeeks", testPersonWeeks},
+		{"PersonWeeksOfSales", testPersonWeeksOfSales},
 		{"SalesAndItems", testSales},
 		{"SalesSinceInInsertionOrder", testSalesSinceOrder},
 		{"TotalsAndConflicts", testTotals},

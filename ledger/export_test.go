@@ -24,8 +24,7 @@ var Reject = reject
 func (l *Ledger) CommitOps(runs ...func(tx publicmask.Tx) error) []error {
 	ops := make([]*op, len(runs))
 	for i, run := range runs {
-		ops[i] = &op{ctx: context.Background(), kind: "test", done: make(chan error, 1),
-			run: func(tx publicmask.Tx, _ *batch) error { return run(tx) }}
+		ops[i] = testOp(context.Background(), "", run)
 	}
 	l.commit(ops)
 	out := make([]error, len(ops))
@@ -43,10 +42,8 @@ func (l *Ledger) SellBeside(ctx context.Context, req SaleRequest, other func(tx 
 	if err != nil {
 		return nil, err, nil
 	}
-	so := &saleOp{op: op{ctx: ctx, kind: "sale", outlet: req.Outlet, done: make(chan error, 1)}, p: p, req: req, hash: saleHash(req, p.ps)}
-	so.job = so
-	o := &op{ctx: ctx, kind: "test", outlet: req.Outlet, done: make(chan error, 1),
-		run: func(tx publicmask.Tx, _ *batch) error { return other(tx) }}
+	so := testSaleOp(ctx, req, p)
+	o := testOp(ctx, req.Outlet, other)
 	l.commit([]*op{&so.op, o})
 	saleErr, otherErr := <-so.done, <-o.done
 	return so.r, saleErr, otherErr
@@ -73,17 +70,29 @@ func (l *Ledger) SellAround(ctx context.Context, reqs []SaleRequest, otherOutlet
 		if err != nil {
 			return nil, err
 		}
-		so := &saleOp{op: op{ctx: ctx, kind: "sale", outlet: req.Outlet, done: make(chan error, 1)}, p: p, req: req, hash: saleHash(req, p.ps)}
-		so.job = so
+		so := testSaleOp(ctx, req, p)
 		sos = append(sos, so)
 		ops = append(ops, &so.op)
 	}
-	o := &op{ctx: ctx, kind: "test", outlet: otherOutlet, done: make(chan error, 1),
-		run: func(tx publicmask.Tx, _ *batch) error { return other(tx) }}
+	o := testOp(ctx, otherOutlet, other)
 	l.commit(append(ops, o))
 	errs := make([]error, len(sos))
 	for i, so := range sos {
 		errs[i] = <-so.done
 	}
 	return errs, <-o.done
+}
+
+// testSaleOp is a sale's op as sell makes it, with its own done channel
+// for a test that commits it directly.
+func testSaleOp(ctx context.Context, req SaleRequest, p *prepared) *saleOp {
+	so := &saleOp{op: op{ctx: ctx, kind: "sale", outlet: req.Outlet, done: make(chan error, 1)}, p: p, req: req, hash: saleHash(req, p.ps)}
+	so.job = so
+	return so
+}
+
+// testOp is an op of outlet that runs run in the group commit's transaction.
+func testOp(ctx context.Context, outlet string, run func(tx publicmask.Tx) error) *op {
+	return &op{ctx: ctx, kind: "test", outlet: outlet, done: make(chan error, 1),
+		run: func(tx publicmask.Tx, _ *batch) error { return run(tx) }}
 }

@@ -14,8 +14,8 @@ import (
 // week read, added to and put, then the sale), one batch at a time, and
 // checks that every read of person-weeks agrees with the sales after each:
 // the lean read, PersonWeeksSince, the audit's, and the next batch's own.
-// A store may keep the rows of such batches anywhere (SQLite holds them in
-// memory, sqlite/pwheld.go); what any reader sees must not differ. Then a
+// A store may keep the rows of such batches anywhere (in memory, written
+// later); what any reader sees must not differ. Then a
 // cancellation, and a purge of the first week while the second's batches
 // are recent.
 func testPersonWeeksOfSales(t *testing.T, s publicmask.Store) {

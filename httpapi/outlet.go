@@ -108,7 +108,9 @@ func (s *Server) saleBody(w http.ResponseWriter, r *http.Request, check bool) (l
 	var in saleIn
 	outlet := tokenOf(r).Outlet
 	err := decodeSale(w, r, s.cfg.MaxBodyBytes, &in)
-	if err == nil && !check {
+	if err == nil {
+		// The check takes the whole sale body, sealed too, and gives the
+		// sale's verdict (DESIGN.md §4.3, §6.2).
 		err = s.unseal(outlet, &in)
 	}
 	var req ledger.SaleRequest

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/publicmask/publicmask/internal/testenv"
@@ -95,5 +96,71 @@ func TestSealedSaleIsThePlainSale(t *testing.T) {
 	// Another outlet's token cannot open this outlet's sealed body.
 	if r := e.post("/api/v2/outlet/sales", tok["10000002"], body); r.status != 400 {
 		t.Errorf("sealed body under another outlet's token: %d %s", r.status, r.body)
+	}
+}
+
+// The check takes the sale's whole body and gives exactly the verdict the
+// sale would get (DESIGN.md §4.3), and a whole sale body may come sealed
+// (§6.2) or carry a txn_id the sale refuses. The check used to ignore both:
+// a sealed body was judged as one without a buyer (400 invalid_id where the
+// sale answers 201), and a malformed txn_id was judged eligible (200 where
+// the sale answers 400 bad_request).
+func TestCheckGivesTheSaleVerdictForItsWholeBody(t *testing.T) {
+	e, k := newSealAPI(t)
+	tok := e.setup()
+	a := tok["10000001"]
+	buyer := "8303151234561" // born 1983: may buy on Wednesday, the test clock's day
+
+	sealed := sealIDs(t, k.PublicKey(), "10000001", "c-1", buyer, nil)
+	body := fmt.Sprintf(`{"txn_id":"c-1","quantity":1,"sealed":%q}`, sealed)
+	var chk struct {
+		Eligible bool `json:"eligible"`
+		Persons  []struct {
+			Role              string `json:"role"`
+			RemainingThisWeek int    `json:"remaining_this_week"`
+		} `json:"persons"`
+	}
+	r := e.post("/api/v2/outlet/check", a, body)
+	r.decode(t, &chk)
+	if r.status != 200 || !chk.Eligible || len(chk.Persons) != 1 || chk.Persons[0].Role != "buyer" || chk.Persons[0].RemainingThisWeek != 2 {
+		t.Fatalf("check of a sealed sale body: %d %s, want 200 eligible with the buyer", r.status, r.body)
+	}
+	// A sealed body the sale cannot open, the check cannot either: another
+	// outlet's token, or another txn_id.
+	for name, c := range map[string]struct{ token, body string }{
+		"another outlet": {tok["10000002"], body},
+		"another txn_id": {a, fmt.Sprintf(`{"txn_id":"c-2","quantity":1,"sealed":%q}`, sealed)},
+	} {
+		for _, path := range []string{"/api/v2/outlet/check", "/api/v2/outlet/sales"} {
+			if r := e.post(path, c.token, c.body); r.status != 400 || r.code() != "bad_request" {
+				t.Errorf("%s, %s: %d %s, want 400 bad_request", name, path, r.status, r.body)
+			}
+		}
+	}
+	// A txn_id the sale refuses: the check refuses it too. Left out, as the
+	// counter page sends its checks, it is not asked for.
+	for _, txn := range []string{"has space", strings.Repeat("x", 65), "t-" + buyer} {
+		b := fmt.Sprintf(`{"txn_id":%q,"buyer":%q,"quantity":1}`, txn, buyer)
+		for _, path := range []string{"/api/v2/outlet/check", "/api/v2/outlet/sales"} {
+			if r := e.post(path, a, b); r.status != 400 || r.code() != "bad_request" || !strings.Contains(string(r.body), "txn_id") {
+				t.Errorf("txn_id %q, %s: %d %s, want 400 bad_request about txn_id", txn, path, r.status, r.body)
+			}
+		}
+	}
+	if r := e.post("/api/v2/outlet/check", a, fmt.Sprintf(`{"buyer":%q,"quantity":1}`, buyer)); r.status != 200 {
+		t.Errorf("check without txn_id: %d %s", r.status, r.body)
+	}
+	// The sealed sale itself, then the check agrees with what it recorded.
+	if r := e.post("/api/v2/outlet/sales", a, body); r.status != 201 {
+		t.Fatalf("sealed sale: %d %s", r.status, r.body)
+	}
+	r = e.post("/api/v2/outlet/check", a, fmt.Sprintf(`{"txn_id":"c-3","quantity":1,"sealed":%q}`, sealIDs(t, k.PublicKey(), "10000001", "c-3", buyer, nil)))
+	var after struct {
+		Eligible bool    `json:"eligible"`
+		Reason   *string `json:"reason"`
+	}
+	r.decode(t, &after)
+	if r.status != 200 || after.Eligible || after.Reason == nil || *after.Reason != "quota_exceeded" {
+		t.Errorf("sealed check after the sale: %d %s, want 200 quota_exceeded", r.status, r.body)
 	}
 }

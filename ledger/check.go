@@ -8,10 +8,17 @@ import (
 
 // Check tells, recording nothing, what the sale in req would get: the same
 // parsing, the same time rules and the same judgement as Sell, from the
-// committed state (a sale racing it may still change the answer). TxnID is
-// ignored. For a late sale, Eligible false with a Reason means it would be
-// recorded but flagged with that reason.
+// committed state (a sale racing it may still change the answer). TxnID may
+// be left out; one that is given is refused as the sale would refuse it,
+// but it is not looked up (a replay is not told apart). For a late sale,
+// Eligible false with a Reason means it would be recorded but flagged with
+// that reason.
 func (l *Ledger) Check(ctx context.Context, req SaleRequest) (*CheckResult, error) {
+	if req.TxnID != "" {
+		if err := CheckTxnID("txn_id", req.TxnID); err != nil {
+			return nil, err
+		}
+	}
 	p, err := l.prepare(ctx, req)
 	if err != nil {
 		return nil, err

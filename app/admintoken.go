@@ -26,9 +26,11 @@ func (n *Node) loadAdmin(ctx context.Context) error {
 	switch {
 	case cfg.AdminTokenFile != "": // wins over --admin-token
 		n.admin, err = readAdminTokenFile(cfg.AdminTokenFile)
+		n.warnShortAdminToken()
 		return err
 	case cfg.AdminToken != "":
 		n.admin, _, err = loadAdminToken(cfg.AdminToken, "")
+		n.warnShortAdminToken()
 		return err
 	case !isPostgres(cfg.DB):
 		n.admin, n.generated, err = loadAdminToken("", cfg.DB+".admin-token")
@@ -60,4 +62,16 @@ func (n *Node) loadAdmin(ctx context.Context) error {
 	}
 	n.admin, n.generated = tok, true
 	return nil
+}
+
+// minAdminToken is the length below which a chosen admin token is easy to
+// guess. Such a token is accepted (the operator chose it, and failed
+// bearer tokens are rate-limited per address), but said so at start.
+const minAdminToken = 16
+
+func (n *Node) warnShortAdminToken() {
+	if l := len(n.admin); l > 0 && l < minAdminToken {
+		n.cfg.Logger.Warn("the admin token is short and easy to guess: prefer 16 or more random characters, or no token to have one generated",
+			"length", l, "min", minAdminToken)
+	}
 }

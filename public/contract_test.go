@@ -270,8 +270,18 @@ func TestStoresByGeoMatchesSampleShapeAndBruteForce(t *testing.T) {
 		t.Fatalf("default m: %d, m=1000: %d", cd.Count, c1.Count)
 	}
 	for _, q := range []string{"lat=50&lng=127", "lat=37.6&lng=140", "lng=127", "lat=37.6", "lat=abc&lng=127", "lat=NaN&lng=127",
-		"lat=37.6&lng=127&m=x", "lat=%zz&lng=127"} {
+		"lat=37.6&lng=127&m=x", "lat=%zz&lng=127",
+		// Go's number syntax is not a query's: hex, digit separators and
+		// infinities are malformed parameters (§4.1), not numbers to clamp.
+		"lat=0x1.2Cp5&lng=127", "lat=3_7.6&lng=127", "lat=37.6&lng=1_27", "lat=37.6&lng=127&m=Inf",
+		"lat=37.6&lng=127&m=%2Binfinity", "lat=37.6&lng=127&m=-inf", "lat=37.6&lng=127&m=1_000", "lat=37.6&lng=127&m=0x1p10"} {
 		env.get(t, "/corona19-masks/v1/storesByGeo/json?"+q).wantError(t, 400, publicmask.EBadRequest)
+	}
+	// What 2020 clients sent stays a number: a sign, an exponent, a bare point.
+	for _, q := range []string{"lat=%2B37.6&lng=127.&m=1e3", "lat=37.6e0&lng=127&m=.5e4", "lat=37.6&lng=127&m=-5"} {
+		if r := env.get(t, "/corona19-masks/v1/storesByGeo/json?"+q); r.code != 200 {
+			t.Fatalf("%s: %d %s", q, r.code, r.body)
+		}
 	}
 }
 

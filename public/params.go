@@ -1,7 +1,6 @@
 package public
 
 import (
-	"math"
 	"net/url"
 	"slices"
 	"strconv"
@@ -110,6 +109,19 @@ func (p params) pageQuery() (pageQuery, error) {
 	return q, nil
 }
 
+// parseDecimal parses a decimal number (sign, digits, point, exponent).
+// strconv.ParseFloat alone takes Go's syntax too: hex floats, digit
+// separators, Inf and NaN, which are malformed in a query (DESIGN.md
+// §4.1) and, for m, would be clamped into a valid radius.
+func parseDecimal(s string) (float64, error) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || c == '.' || c == '-' || c == '+' || c == 'e' || c == 'E') {
+			return 0, strconv.ErrSyntax
+		}
+	}
+	return strconv.ParseFloat(s, 64)
+}
+
 // geoQuery is a circle: lat/lng required and range-checked, m clamped.
 type geoQuery struct{ lat, lng, m float64 }
 
@@ -119,16 +131,16 @@ func (p params) geoQuery() (geoQuery, error) {
 		return q, badRequest("lat and lng are required")
 	}
 	var err error
-	if q.lat, err = strconv.ParseFloat(p.v[pLat], 64); err != nil || !(q.lat >= 33 && q.lat <= 43) {
+	if q.lat, err = parseDecimal(p.v[pLat]); err != nil || !(q.lat >= 33 && q.lat <= 43) {
 		return q, badRequest("lat must be a number from 33 to 43")
 	}
-	if q.lng, err = strconv.ParseFloat(p.v[pLng], 64); err != nil || !(q.lng >= 124 && q.lng <= 132) {
+	if q.lng, err = parseDecimal(p.v[pLng]); err != nil || !(q.lng >= 124 && q.lng <= 132) {
 		return q, badRequest("lng must be a number from 124 to 132")
 	}
 	q.m = 1000
 	if p.v[pM] != "" {
-		m, err := strconv.ParseFloat(p.v[pM], 64)
-		if err != nil || math.IsNaN(m) {
+		m, err := parseDecimal(p.v[pM])
+		if err != nil {
 			return q, badRequest("m must be a number")
 		}
 		q.m = min(max(m, 1), snapshot.MaxRadius) // 2020 clients sent m=10000

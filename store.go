@@ -47,6 +47,13 @@ type Sale struct {
 	// stock stays ≥ 0 (and a cancel takes them away again).
 	Shortfall   int
 	CancelledAt time.Time
+	// OutletType is the outlet's type the ledger judged the sale with,
+	// the type in force at the sale: verify judges it again with this one,
+	// not the outlet's type now (an outlet re-imported with another type
+	// keeps its sales' verdicts). "" for a sale recorded before stores
+	// kept it (then the current type stands in). Written by InsertSale,
+	// read back by SalesSince.
+	OutletType string
 }
 
 // Conflict reasons besides the rule codes (DESIGN.md §4.3).

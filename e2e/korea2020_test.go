@@ -127,6 +127,11 @@ func TestKorea2020Timeline(t *testing.T) {
 	s = at("2020-05-23") // Saturday
 	expect(s, tok, sale("may-3", parent, 1), 201, "")
 	expect(s, tok, sale("may-4", parent, 1), 422, "quota_exceeded")
+	// The pharmacy re-registered as a post office, closed at weekends: its
+	// Saturday sale stands, judged by the type in force at it (DESIGN.md
+	// §4.4), not outlet_closed by the type it has now.
+	s.mustCall("PUT", "/api/v2/admin/outlets", adminToken, "code,name,addr,type,lat,lng\n"+pharmacy+",시험우체국,서울특별시 강북구 솔매로 10 (미아동),02,37.62,127.0164\n", nil, 200)
+	expect(s, tok, sale("may-5", born83(7), 1), 422, "outlet_closed")
 	s.mustVerify(t, "in May")
 	s.stop()
 

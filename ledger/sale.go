@@ -179,6 +179,7 @@ func (p *prepared) sale(txnID string, o *publicmask.Outlet, v verdict, usage map
 		ID: newSaleID(), Outlet: o.Code, TxnID: txnID, SoldAt: p.at, RecordedAt: now,
 		Week: p.week, Weekend: weekend, Quantity: p.total, Late: p.late,
 		Conflict: strings.Join(v.reasons, ","), Shortfall: v.short,
+		OutletType: o.Type, // what judge gave the verdict with
 	}
 	*r = Receipt{SaleID: sale.ID, SoldAt: p.at.In(publicmask.Seoul), Late: p.late}
 	if len(v.reasons) > 0 {

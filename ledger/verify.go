@@ -99,6 +99,8 @@ func (l *Ledger) replaySales(ctx context.Context, store publicmask.AuditReader, 
 	if err != nil {
 		return nil, err
 	}
+	// The outlets' current types, for the sales recorded without the one
+	// they were judged with (saleType).
 	types := make(map[string]string, len(outlets))
 	for _, o := range outlets {
 		types[o.Code] = o.Type
@@ -122,7 +124,7 @@ func (l *Ledger) replaySales(ctx context.Context, store publicmask.AuditReader, 
 		if s.Conflict != "" {
 			rep.Checked.Conflicts++
 			rep.Conflicts++
-		} else if dec := pol.Check(s.SoldAt, types[s.Outlet], ps); !dec.OK {
+		} else if dec := pol.Check(s.SoldAt, saleType(s, types), ps); !dec.OK {
 			rep.add(Violation{Kind: "rule", Outlet: s.Outlet, Sale: s.ID, Week: s.Week,
 				Message: fmt.Sprintf("sale breaks the rules in force at %s: %s", s.SoldAt.In(publicmask.Seoul).Format(time.RFC3339), dec.Reason)})
 		}
@@ -134,6 +136,17 @@ func (l *Ledger) replaySales(ctx context.Context, store publicmask.AuditReader, 
 		return nil
 	})
 	return usage, err
+}
+
+// saleType is the outlet type a sale is judged with again: the one the
+// ledger judged it with, recorded with the sale, since the outlet's type
+// may have changed after it (a re-import); the outlet's current type only
+// for a sale recorded before sales kept theirs.
+func saleType(s publicmask.Sale, current map[string]string) string {
+	if s.OutletType != "" {
+		return s.OutletType
+	}
+	return current[s.Outlet]
 }
 
 // checkPersonWeeks: every person-week row equals the sales it sums.

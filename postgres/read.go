@@ -298,7 +298,7 @@ func (s *Store) SalesSince(ctx context.Context, since time.Time, fn func(publicm
 }
 
 func (v view) SalesSince(ctx context.Context, since time.Time, fn func(publicmask.Sale) error) error {
-	rows, err := v.q.Query(ctx, `SELECT s.id, s.outlet, s.txn_id, s.sold_at, s.recorded_at, s.week, s.weekend, s.quantity, s.conflict, s.late, s.shortfall, s.cancelled_at,
+	rows, err := v.q.Query(ctx, `SELECT s.id, s.outlet, s.txn_id, s.sold_at, s.recorded_at, s.week, s.weekend, s.quantity, s.conflict, s.late, s.shortfall, s.cancelled_at, s.outlet_type,
 			i.role, i.person, i.category, i.birth_year, i.quantity
 		FROM sales s LEFT JOIN sale_items i ON i.sale_id = s.id
 		WHERE s.sold_at >= $1 ORDER BY s.seq, i.idx`, since)
@@ -313,7 +313,7 @@ func (v view) SalesSince(ctx context.Context, since time.Time, fn func(publicmas
 		var role, person, category pgtype.Text
 		var birthYear, itemQty pgtype.Int4
 		var qty, short int32
-		if err := rows.Scan(&sale.ID, &sale.Outlet, &sale.TxnID, &soldAt, &recordedAt, &sale.Week, &sale.Weekend, &qty, &sale.Conflict, &sale.Late, &short, &cancelled,
+		if err := rows.Scan(&sale.ID, &sale.Outlet, &sale.TxnID, &soldAt, &recordedAt, &sale.Week, &sale.Weekend, &qty, &sale.Conflict, &sale.Late, &short, &cancelled, &sale.OutletType,
 			&role, &person, &category, &birthYear, &itemQty); err != nil {
 			return unavailable("sales", err)
 		}

@@ -22,11 +22,11 @@ const (
 	// sales.seq is an identity column: the rows are taken in array order
 	// (ORDER BY the ordinality) so that seq follows the order of InsertSale
 	// calls, which verify relies on for one person's sales in one batch.
-	sqlSalesPut = `INSERT INTO sales (id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict, late, shortfall)
-		SELECT id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict, late, shortfall
+	sqlSalesPut = `INSERT INTO sales (id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict, late, shortfall, outlet_type)
+		SELECT id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict, late, shortfall, outlet_type
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[],
-			$7::bool[], $8::int4[], $9::text[], $10::bool[], $11::int4[])
-			WITH ORDINALITY AS u(id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict, late, shortfall, n)
+			$7::bool[], $8::int4[], $9::text[], $10::bool[], $11::int4[], $12::text[])
+			WITH ORDINALITY AS u(id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict, late, shortfall, outlet_type, n)
 		ORDER BY u.n`
 	sqlItemsPut = `INSERT INTO sale_items (sale_id, idx, role, person, category, birth_year, quantity)
 		SELECT * FROM unnest($1::text[], $2::int4[], $3::text[], $4::text[], $5::text[], $6::int4[], $7::int4[])`
@@ -177,17 +177,18 @@ func comparePW(a, b publicmask.PersonWeek) int {
 func queueSales(b *pgx.Batch, sales []*publicmask.Sale) {
 	n := len(sales)
 	ids, outlets, txns, weeks, conflicts := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	types := make([]string, n)
 	sold, recorded := make([]time.Time, n), make([]time.Time, n)
 	weekend, late := make([]bool, n), make([]bool, n)
 	qty, short := make([]int32, n), make([]int32, n)
 	items := 0
 	for i, s := range sales {
-		ids[i], outlets[i], txns[i], weeks[i], conflicts[i] = s.ID, s.Outlet, s.TxnID, s.Week, s.Conflict
+		ids[i], outlets[i], txns[i], weeks[i], conflicts[i], types[i] = s.ID, s.Outlet, s.TxnID, s.Week, s.Conflict, s.OutletType
 		sold[i], recorded[i], weekend[i], late[i] = s.SoldAt, s.RecordedAt, s.Weekend, s.Late
 		qty[i], short[i] = int32(s.Quantity), int32(s.Shortfall)
 		items += len(s.Items)
 	}
-	b.Queue(sqlSalesPut, ids, outlets, txns, sold, recorded, weeks, weekend, qty, conflicts, late, short)
+	b.Queue(sqlSalesPut, ids, outlets, txns, sold, recorded, weeks, weekend, qty, conflicts, late, short, types)
 	if items == 0 {
 		return
 	}

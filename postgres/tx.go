@@ -136,7 +136,6 @@ const (
 	sqlPWUpsert = `INSERT INTO person_weeks (person, week, quantity, purchases, weekday_purchases, weekend_purchases)
 		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (week, person) DO UPDATE SET quantity = excluded.quantity,
 		purchases = excluded.purchases, weekday_purchases = excluded.weekday_purchases, weekend_purchases = excluded.weekend_purchases`
-	sqlSalePut     = `INSERT INTO sales (id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict, late, shortfall) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
 	sqlItemPut     = `INSERT INTO sale_items (sale_id, idx, role, person, category, birth_year, quantity) VALUES ($1, $2, $3, $4, $5, $6, $7)`
 	sqlSaleLock    = `SELECT ` + saleCols + ` FROM sales WHERE id = $1 FOR UPDATE`
 	sqlItemsGet    = `SELECT role, person, category, birth_year, quantity FROM sale_items WHERE sale_id = $1 ORDER BY idx`

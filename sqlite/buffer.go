@@ -71,6 +71,21 @@ func (c *lastBoxed[T]) box(x T) any {
 	return c.v
 }
 
+// boxedTypes are the outlet types, boxed once: a batch mixes its outlets'
+// types, so boxing the last one again when it differs (lastBoxed) would
+// allocate for most sales.
+var boxedTypes = [...]any{publicmask.TypePharmacy, publicmask.TypePost, publicmask.TypeNonghyup}
+
+// boxOutletType is a sale's outlet type (Sale.OutletType) as bound.
+func boxOutletType(t string) any {
+	for _, b := range boxedTypes {
+		if b.(string) == t {
+			return b
+		}
+	}
+	return t
+}
+
 // nullMicroBox is nullMicro(t), boxed as box does.
 func nullMicroBox(c *lastBoxed[int64], t time.Time) any {
 	if t.IsZero() {
@@ -202,15 +217,15 @@ var (
 	multiPWNew = multiSQL{head: `INSERT OR ROLLBACK INTO person_weeks (person, week, quantity, purchases, weekday_purchases, weekend_purchases) VALUES `, cols: 6}
 	// A sale's first item goes into its row (migration 00016), the others
 	// into sale_items (multiItem).
-	multiSale = multiSQL{head: `INSERT OR ROLLBACK INTO sales (id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, conflict, late, shortfall, body_hash, response, ` + saleItemCols + `) VALUES `, cols: 18}
+	multiSale = multiSQL{head: `INSERT OR ROLLBACK INTO sales (id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, outlet_type, conflict, late, shortfall, body_hash, response, ` + saleItemCols + `) VALUES `, cols: 19}
 	// The same for a batch whose sales are all plain (pendingSale.plain):
 	// three arguments a sale fewer to bind. A batch is not split by kind:
 	// its sales' rowids keep their order (SalesSince reads by rowid).
-	multiSalePlain = multiSQL{head: `INSERT OR ROLLBACK INTO sales (id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, body_hash, response, ` + saleItemCols + `) VALUES `, cols: 15}
+	multiSalePlain = multiSQL{head: `INSERT OR ROLLBACK INTO sales (id, outlet, txn_id, sold_at, recorded_at, week, weekend, quantity, outlet_type, body_hash, response, ` + saleItemCols + `) VALUES `, cols: 16}
 	// The same for a batch of plain sales whose one item each is a buyer
 	// (nearly every batch): the item's role and empty category are the
 	// statement's constants, two text arguments a sale fewer to bind.
-	multiSaleBuyer = multiSQL{head: multiSalePlain.head, cols: 13, row: `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '` + policy.RoleBuyer + `', ?, '', ?, ?)`}
+	multiSaleBuyer = multiSQL{head: multiSalePlain.head, cols: 14, row: `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '` + policy.RoleBuyer + `', ?, '', ?, ?)`}
 	multiItem      = multiSQL{head: `INSERT OR ROLLBACK INTO sale_items (sale_id, idx, role, person, category, birth_year, quantity) VALUES `, cols: 7}
 	// The outlets' stock columns: one look-up of the primary key per row
 	// of the VALUES list (a stock-only change of a held outlet, see
@@ -367,7 +382,7 @@ func (t *tx) flush() (err error) {
 		id := any(s.ID)
 		bx.saleIDs[i] = id
 		a = append(a, id, s.Outlet, s.TxnID, bx.soldAt.box(micro(s.SoldAt)), bx.at.box(micro(s.RecordedAt)), bx.week.box(s.Week),
-			s.Weekend, int64(s.Quantity))
+			s.Weekend, int64(s.Quantity), boxOutletType(s.OutletType))
 		if !plain {
 			a = append(a, s.Conflict, s.Late, int64(s.Shortfall))
 		}

@@ -169,7 +169,7 @@ func (v view) SalesSince(ctx context.Context, since time.Time, fn func(publicmas
 	// One statement, sales joined to their items, as in package postgres:
 	// one pass, in insertion order (rowid), items in their order: the
 	// row's own (migration 00016), then those of sale_items.
-	rows, err := v.q.QueryContext(ctx, `SELECT s.id, s.outlet, s.txn_id, s.sold_at, s.recorded_at, s.week, s.weekend, s.quantity, s.conflict, s.late, s.shortfall, s.cancelled_at,
+	rows, err := v.q.QueryContext(ctx, `SELECT s.id, s.outlet, s.txn_id, s.sold_at, s.recorded_at, s.week, s.weekend, s.quantity, s.conflict, s.late, s.shortfall, s.cancelled_at, s.outlet_type,
 			s.item_role, s.item_person, s.item_category, s.item_birth_year, s.item_quantity,
 			i.role, i.person, i.category, i.birth_year, i.quantity
 		FROM sales s LEFT JOIN sale_items i ON i.sale_id = s.id
@@ -185,7 +185,7 @@ func (v view) SalesSince(ctx context.Context, since time.Time, fn func(publicmas
 		var cancelled, birthYear, itemQty sql.NullInt64
 		var role, person, category sql.NullString
 		var first rowItem
-		if err := rows.Scan(&sale.ID, &sale.Outlet, &sale.TxnID, &soldAt, &recordedAt, &sale.Week, &sale.Weekend, &sale.Quantity, &sale.Conflict, &sale.Late, &sale.Shortfall, &cancelled,
+		if err := rows.Scan(&sale.ID, &sale.Outlet, &sale.TxnID, &soldAt, &recordedAt, &sale.Week, &sale.Weekend, &sale.Quantity, &sale.Conflict, &sale.Late, &sale.Shortfall, &cancelled, &sale.OutletType,
 			&first.role, &first.person, &first.category, &first.year, &first.qty,
 			&role, &person, &category, &birthYear, &itemQty); err != nil {
 			return fmt.Errorf("sqlite: sales: %w", err)

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -386,5 +387,51 @@ func testPurgeSaleRecords(t *testing.T, s publicmask.Store) {
 	got, err := s.RecentSales(ctx, "00000001", 10)
 	if err != nil || len(got) != 2 {
 		t.Fatalf("sales after the purge: %d %v; the sales themselves stay", len(got), err)
+	}
+}
+
+// testSaleOutletType: a sale's outlet type (the one the ledger judged it
+// with, which verify judges it with again) round trips, whatever the form
+// of the batch that wrote it — one buyer each, several items, a late sale
+// with conflicts — and whichever types a batch mixes; a sale written
+// without one reads back without one.
+func testSaleOutletType(t *testing.T, s publicmask.Store) {
+	ctx := context.Background()
+	saveOutlets(t, s, "00000001", "00000002", "00000003")
+	typed := func(x *publicmask.Sale, typ string) *publicmask.Sale { x.OutletType = typ; return x }
+	late := typed(sale("late", "00000003", t0.Add(-time.Hour), 2, "ffff"), publicmask.TypeNonghyup)
+	late.RecordedAt, late.Late, late.Conflict, late.Shortfall = t0, true, "outlet_closed", 1
+	batches := [][]*publicmask.Sale{
+		{
+			typed(sale("b1", "00000001", t0, 1, "aaaa"), publicmask.TypePharmacy),
+			typed(sale("b2", "00000002", t0, 1, "bbbb"), publicmask.TypePost),
+			typed(sale("b3", "00000001", t0, 1, "cccc"), publicmask.TypePharmacy),
+			typed(sale("b4", "00000003", t0, 1, "dddd"), publicmask.TypeNonghyup),
+		},
+		{typed(sale("multi", "00000002", t0, 2, "eeee", "eeef"), publicmask.TypePost)},
+		{late},
+		{sale("untyped", "00000001", t0, 1, "gggg")},
+	}
+	want := map[string]string{}
+	for _, b := range batches {
+		write(t, s, func(tx publicmask.Tx) error {
+			for _, x := range b {
+				want[x.ID] = x.OutletType
+				if err := tx.InsertSale(x); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	got := map[string]string{}
+	if err := s.SalesSince(ctx, time.Time{}, func(x publicmask.Sale) error {
+		got[x.ID] = x.OutletType
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("sales' outlet types read back %v, want %v", got, want)
 	}
 }

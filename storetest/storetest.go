@@ -25,6 +25,7 @@ func Run(t *testing.T, open func(t *testing.T) publicmask.Store) {
 		{"PersonWeeksOfSales", testPersonWeeksOfSales},
 		{"SalesAndItems", testSales},
 		{"SalesSinceInInsertionOrder", testSalesSinceOrder},
+		{"SaleOutletType", testSaleOutletType},
 		{"TotalsAndConflicts", testTotals},
 		{"Tokens", testTokens},
 		{"Purge", testPurge},

@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/outletio"
 	"github.com/publicmask/publicmask/rrn"
+	"github.com/publicmask/publicmask/seed"
 )
 
 func TestCheckDigitKnown(t *testing.T) {
@@ -422,6 +424,47 @@ func TestRushInProcess(t *testing.T) {
 	}
 	if html, _ := os.ReadFile(filepath.Join(dir, "report.html")); !strings.Contains(string(html), "Sell-out forecast") {
 		t.Errorf("report.html has no forecast line")
+	}
+}
+
+// TestRushOnAWeekend: on a Saturday post offices do not sell (the standard
+// rules close them at weekends), so their refusals are the rules' answer,
+// counted as rejected, not as errors: a rush against a server whose date is
+// a weekend must not report a failure the server did not make.
+func TestRushOnAWeekend(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: starts a server and drives it for seconds")
+	}
+	t.Setenv("PUBLICMASK_ADMIN_TOKEN", "")
+	dir := t.TempDir()
+	// 250 pharmacies and 50 post offices of the national demo.
+	var some []publicmask.Outlet
+	kinds := map[string]int{"01": 250, "02": 50}
+	for _, o := range seed.Outlets(seed.Options{Seed: 2020}) {
+		if kinds[o.Type] > 0 {
+			kinds[o.Type]--
+			some = append(some, o)
+		}
+	}
+	var csv bytes.Buffer
+	if err := outletio.WriteCSV(&csv, some); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "outlets.csv")
+	if err := os.WriteFile(file, csv.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Main([]string{"--clock", "2020-03-14T08:00:00+09:00", "--duration", "2s", "--sales-rate", "300", "--read-rate", "100",
+		"--outlets-file", file, "--report", dir, "--quiet"}); err != nil {
+		t.Fatalf("Main: %v", err)
+	}
+	var r Report
+	b, _ := os.ReadFile(filepath.Join(dir, "report.json"))
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Sales.Errors != 0 || r.Sales.RejectedBy["outlet_closed"] == 0 {
+		t.Errorf("errors %d %v, rejected %v: want the closed post offices' answers among the rejected", r.Sales.Errors, r.Sales.ErrorsBy, r.Sales.RejectedBy)
 	}
 }
 

@@ -325,6 +325,23 @@ func TestReportShape(t *testing.T) {
 	checkReportDir(t, dir)
 }
 
+// A run in which no outlet sold out measured no forecast error: the page
+// says so rather than showing an error of 0%.
+func TestReportForecastUnmeasured(t *testing.T) {
+	for _, c := range []struct {
+		f    ForecastReport
+		want string
+	}{
+		{ForecastReport{Aim: 0.25}, "not measured"},
+		{ForecastReport{Outlets: 12, MedianAbsError: 0.1, P90AbsError: 0.3, Aim: 0.25, MedianRemainingS: 40}, "the median absolute error was 10.0%"},
+	} {
+		html := string((&Report{Forecast: c.f}).HTML(nil))
+		if !strings.Contains(html, "Sell-out forecast") || !strings.Contains(html, c.want) {
+			t.Errorf("forecast %+v: the page does not say %q", c.f, c.want)
+		}
+	}
+}
+
 func checkReportDir(t *testing.T, dir string) {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, "report.json"))

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -482,6 +483,27 @@ func TestRushOnAWeekend(t *testing.T) {
 	}
 	if r.Sales.Errors != 0 || r.Sales.RejectedBy["outlet_closed"] == 0 {
 		t.Errorf("errors %d %v, rejected %v: want the closed post offices' answers among the rejected", r.Sales.Errors, r.Sales.ErrorsBy, r.Sales.RejectedBy)
+	}
+}
+
+// The progress has a line for every second of the run, the last one too,
+// even when the run's requests are all answered before its tick.
+func TestProgressLinesEverySecond(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the run is over before the loop's first tick
+	for _, c := range []struct {
+		elapsed time.Duration
+		lines   int
+	}{{3100 * time.Millisecond, 3}, {1500 * time.Millisecond, 1}} { // ended; interrupted
+		var out bytes.Buffer
+		e := &engine{cfg: &Config{Duration: 3 * time.Second, Progress: &out}, start: time.Now().Add(-c.elapsed)}
+		e.secs = []*second{{}, {}, {}, {}, {}}
+		e.secs[c.lines-1].salesOK.Add(7)
+		e.progressLoop(ctx)
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		if len(lines) != c.lines || !strings.HasPrefix(lines[c.lines-1], fmt.Sprintf("[%3ds] sales     7/s", c.lines)) {
+			t.Errorf("progress %v into a 3 s run:\n%s", c.elapsed, out.String())
+		}
 	}
 }
 

@@ -314,6 +314,39 @@ func TestCounterKeyboard(t *testing.T) {
 	c.focused()
 }
 
+// TestCounterIdle: a counter page left open asks the server at its own
+// pace (the 10 s poll), not in a loop, and the recent list's two-step
+// cancel works at a person's speed (the table is not redrawn under the
+// pharmacist's second click).
+func TestCounterIdle(t *testing.T) {
+	skipShort(t, "runs a real server and Chromium")
+	c, _ := newCounter(t, 1280, 900)
+	c.signIn()
+	c.typeID(born83(51))
+	c.waitResult("ok", "판매 완료 2개", 5*time.Second)
+	reads := func() float64 {
+		return routeCount(t, c.s, "GET /api/v2/outlet") + routeCount(t, c.s, "GET /api/v2/outlet/sales")
+	}
+	time.Sleep(time.Second) // the refresh after the sale
+	before := reads()
+	time.Sleep(5 * time.Second)
+	// One poll (the outlet, its recent sales) at most, plus slack for a
+	// slow machine's timing.
+	n := reads() - before
+	if n > 6 {
+		t.Fatalf("an idle counter page made %.0f outlet reads in 5 s; it polls every 10 s", n)
+	}
+	t.Logf("idle counter page: %.0f outlet reads in 5 s", n)
+
+	c.Run(chromedp.Click(chromedp.CSS(`#recent button`)))
+	time.Sleep(700 * time.Millisecond) // reading "정말 취소?"
+	c.Run(chromedp.Click(chromedp.CSS(`#recent button`)))
+	c.waitResult("info", "판매를 취소했습니다", 5*time.Second)
+	if rows := c.sales(); len(rows) != 1 || !rows[0].Cancelled {
+		t.Fatalf("after Cancel and its confirmation the server has %+v", rows)
+	}
+}
+
 // TestCounterFailFast: a hung server (SIGSTOP) puts the sale in the outbox
 // within 3 s; an over-quota buyer sold offline is recorded and flagged when
 // it syncs within a minute; after SIGCONT each sale is recorded exactly once

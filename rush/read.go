@@ -260,26 +260,34 @@ func (e *engine) progressLoop(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	w := e.cfg.progress()
-	for i := 0; ; i++ {
+	for i := 0; i < len(e.secs); i++ {
 		select {
 		case <-ctx.Done():
+			// The run ended between ticks (its last requests answered
+			// before the tick): the seconds it completed still get
+			// their lines, the last one too.
+			for ended := int(time.Since(e.start) / time.Second); i < min(ended, len(e.secs)); i++ {
+				e.progressLine(w, i)
+			}
 			return
 		case <-t.C:
 		}
-		if i >= len(e.secs) {
-			return
-		}
-		s := e.secs[i]
-		ghost := 0.0
-		if c := e.ghostChecked.Load(); c > 0 {
-			ghost = 100 * float64(e.ghosts.Load()) / float64(c)
-		}
-		fmt.Fprintf(w, "[%3ds] sales %5d/s ok %4d rej %d err p99 %6.1fms | reads %6d/s %d shed %d err p99 %5.1fms | fresh p99 %5.1fms (n=%d) | ghost %.2f%% | dropped %d/%d\n",
-			i+1, s.salesOK.Load(), s.salesRej.Load(), s.salesErr.Load(), ms(s.sales.Quantile(0.99)),
-			s.readsOK.Load(), s.readsShed.Load(), s.readsErr.Load(), ms(s.reads.Quantile(0.99)),
-			ms(e.freshLat.Quantile(0.99)), e.freshLat.Count(), ghost,
-			s.salesDropped.Load(), s.readsDropped.Load())
+		e.progressLine(w, i)
 	}
+}
+
+// progressLine prints the line of second i.
+func (e *engine) progressLine(w io.Writer, i int) {
+	s := e.secs[i]
+	ghost := 0.0
+	if c := e.ghostChecked.Load(); c > 0 {
+		ghost = 100 * float64(e.ghosts.Load()) / float64(c)
+	}
+	fmt.Fprintf(w, "[%3ds] sales %5d/s ok %4d rej %d err p99 %6.1fms | reads %6d/s %d shed %d err p99 %5.1fms | fresh p99 %5.1fms (n=%d) | ghost %.2f%% | dropped %d/%d\n",
+		i+1, s.salesOK.Load(), s.salesRej.Load(), s.salesErr.Load(), ms(s.sales.Quantile(0.99)),
+		s.readsOK.Load(), s.readsShed.Load(), s.readsErr.Load(), ms(s.reads.Quantile(0.99)),
+		ms(e.freshLat.Quantile(0.99)), e.freshLat.Count(), ghost,
+		s.salesDropped.Load(), s.readsDropped.Load())
 }
 
 // pageCount is a v1 list page's "count": read from the page's start when

@@ -376,8 +376,12 @@ figure{margin:0 0 16px}code{background:#f3f3f3;padding:1px 4px}</style></head><b
 	b.WriteString("</table>\n")
 	fmt.Fprintf(&b, "<p>Ghost stock: %d of %d outlet records read (%.3f%%) showed a band above the acknowledged sales; the oldest contradiction was %.1f ms old.</p>\n",
 		r.Ghost.Ghosts, r.Ghost.Reads, 100*r.Ghost.Share, r.Ghost.MaxAgeMs)
-	fmt.Fprintf(&b, "<p>Sell-out forecast: %d outlets sold out during the run; for the forecast read when half their stock was left, the median absolute error was %.1f%% of the time that remained (p90 %.1f%%, aim ≤ %.0f%%; median time remaining %.1f s; %d without a forecast, counted as 100%%).</p>\n",
-		r.Forecast.Outlets, 100*r.Forecast.MedianAbsError, 100*r.Forecast.P90AbsError, 100*r.Forecast.Aim, r.Forecast.MedianRemainingS, r.Forecast.NoForecast)
+	if r.Forecast.Outlets == 0 { // zeros, not a perfect forecast
+		b.WriteString("<p>Sell-out forecast: no outlet sold out during the run after its forecast was read at half stock, so the forecast's error was not measured (a longer run sells outlets out).</p>\n")
+	} else {
+		fmt.Fprintf(&b, "<p>Sell-out forecast: %d outlets sold out during the run; for the forecast read when half their stock was left, the median absolute error was %.1f%% of the time that remained (p90 %.1f%%, aim ≤ %.0f%%; median time remaining %.1f s; %d without a forecast, counted as 100%%).</p>\n",
+			r.Forecast.Outlets, 100*r.Forecast.MedianAbsError, 100*r.Forecast.P90AbsError, 100*r.Forecast.Aim, r.Forecast.MedianRemainingS, r.Forecast.NoForecast)
+	}
 	fmt.Fprintf(&b, "<p>Live stream: %d subscribers, %d events, %d errors. Replay: %d of %d acknowledged sales answered again with their first receipt. Server verify: ok=%v.</p>\n",
 		r.Streams.Subscribers, r.Streams.Events, r.Streams.Errors, r.Replay.OK, r.Replay.Sampled, r.Verify.OK)
 

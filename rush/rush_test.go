@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -16,7 +17,9 @@ import (
 	"time"
 
 	"github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/outletio"
 	"github.com/publicmask/publicmask/rrn"
+	"github.com/publicmask/publicmask/seed"
 )
 
 func TestCheckDigitKnown(t *testing.T) {
@@ -323,6 +326,23 @@ func TestReportShape(t *testing.T) {
 	checkReportDir(t, dir)
 }
 
+// A run in which no outlet sold out measured no forecast error: the page
+// says so rather than showing an error of 0%.
+func TestReportForecastUnmeasured(t *testing.T) {
+	for _, c := range []struct {
+		f    ForecastReport
+		want string
+	}{
+		{ForecastReport{Aim: 0.25}, "not measured"},
+		{ForecastReport{Outlets: 12, MedianAbsError: 0.1, P90AbsError: 0.3, Aim: 0.25, MedianRemainingS: 40}, "the median absolute error was 10.0%"},
+	} {
+		html := string((&Report{Forecast: c.f}).HTML(nil))
+		if !strings.Contains(html, "Sell-out forecast") || !strings.Contains(html, c.want) {
+			t.Errorf("forecast %+v: the page does not say %q", c.f, c.want)
+		}
+	}
+}
+
 func checkReportDir(t *testing.T, dir string) {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, "report.json"))
@@ -422,6 +442,68 @@ func TestRushInProcess(t *testing.T) {
 	}
 	if html, _ := os.ReadFile(filepath.Join(dir, "report.html")); !strings.Contains(string(html), "Sell-out forecast") {
 		t.Errorf("report.html has no forecast line")
+	}
+}
+
+// TestRushOnAWeekend: on a Saturday post offices do not sell (the standard
+// rules close them at weekends), so their refusals are the rules' answer,
+// counted as rejected, not as errors: a rush against a server whose date is
+// a weekend must not report a failure the server did not make.
+func TestRushOnAWeekend(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: starts a server and drives it for seconds")
+	}
+	t.Setenv("PUBLICMASK_ADMIN_TOKEN", "")
+	dir := t.TempDir()
+	// 250 pharmacies and 50 post offices of the national demo.
+	var some []publicmask.Outlet
+	kinds := map[string]int{"01": 250, "02": 50}
+	for _, o := range seed.Outlets(seed.Options{Seed: 2020}) {
+		if kinds[o.Type] > 0 {
+			kinds[o.Type]--
+			some = append(some, o)
+		}
+	}
+	var csv bytes.Buffer
+	if err := outletio.WriteCSV(&csv, some); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "outlets.csv")
+	if err := os.WriteFile(file, csv.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Main([]string{"--clock", "2020-03-14T08:00:00+09:00", "--duration", "2s", "--sales-rate", "300", "--read-rate", "100",
+		"--outlets-file", file, "--report", dir, "--quiet"}); err != nil {
+		t.Fatalf("Main: %v", err)
+	}
+	var r Report
+	b, _ := os.ReadFile(filepath.Join(dir, "report.json"))
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Sales.Errors != 0 || r.Sales.RejectedBy["outlet_closed"] == 0 {
+		t.Errorf("errors %d %v, rejected %v: want the closed post offices' answers among the rejected", r.Sales.Errors, r.Sales.ErrorsBy, r.Sales.RejectedBy)
+	}
+}
+
+// The progress has a line for every second of the run, the last one too,
+// even when the run's requests are all answered before its tick.
+func TestProgressLinesEverySecond(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the run is over before the loop's first tick
+	for _, c := range []struct {
+		elapsed time.Duration
+		lines   int
+	}{{3100 * time.Millisecond, 3}, {1500 * time.Millisecond, 1}} { // ended; interrupted
+		var out bytes.Buffer
+		e := &engine{cfg: &Config{Duration: 3 * time.Second, Progress: &out}, start: time.Now().Add(-c.elapsed)}
+		e.secs = []*second{{}, {}, {}, {}, {}}
+		e.secs[c.lines-1].salesOK.Add(7)
+		e.progressLoop(ctx)
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		if len(lines) != c.lines || !strings.HasPrefix(lines[c.lines-1], fmt.Sprintf("[%3ds] sales     7/s", c.lines)) {
+			t.Errorf("progress %v into a 3 s run:\n%s", c.elapsed, out.String())
+		}
 	}
 }
 

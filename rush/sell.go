@@ -28,10 +28,13 @@ type receiptItem struct {
 	Quantity int    `json:"quantity"`
 }
 
-// rejectCodes are the intended answers to the buyers the rush sends.
+// rejectCodes are the intended answers to the buyers the rush sends. The
+// rules' refusals count, outlet_closed included: the rush sells at every
+// outlet, and on a server whose date is a weekend the post offices are
+// closed (standard policy), which is the rules' answer, not a failure.
 var rejectCodes = map[string]bool{
 	"not_eligible_today": true, "quota_exceeded": true, "out_of_stock": true,
-	"sales_suspended": true, "invalid_id": true,
+	"sales_suspended": true, "invalid_id": true, "outlet_closed": true,
 }
 
 // post sends one sale attempt; it answers the status, the body and the

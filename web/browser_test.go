@@ -148,6 +148,31 @@ func TestBrowserMap(t *testing.T) {
 	p.Wait(`document.getElementById('addr').value === '서울특별시 중구'`, 5*time.Second)
 }
 
+// The map's own controls (zoom buttons, a popup's close button) speak the
+// page's language, from the catalogue, not Leaflet's built-in English.
+func TestBrowserMapControlsInLanguage(t *testing.T) {
+	ts, _ := newSite(t, Options{Tiles: "none"})
+	p := browsertest.NewPage(t, 1280, 860)
+	for _, c := range []struct{ lang, in, out, close string }{
+		{"ko", "확대", "축소", "닫기"},
+		{"en", "Zoom in", "Zoom out", "Close"},
+	} {
+		p.Run(chromedp.Navigate(ts.URL + "/?lang=" + c.lang + "&lat=37.6254369&lng=127.0164096"))
+		p.Wait(`document.querySelectorAll('.leaflet-marker-icon.pin').length > 0`, 10*time.Second)
+		var got []string
+		p.Eval(`['.leaflet-control-zoom-in', '.leaflet-control-zoom-out'].flatMap(function (s) {
+			var b = document.querySelector(s); return [b.title, b.getAttribute('aria-label')]; })`, &got)
+		if want := []string{c.in, c.in, c.out, c.out}; strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("%s: zoom buttons say %q, want %q", c.lang, got, want)
+		}
+		p.Run(chromedp.Click(chromedp.CSS(`.leaflet-marker-icon.pin`)))
+		p.Wait(`document.querySelector('.leaflet-popup-close-button')`, 5*time.Second)
+		if got := p.Text(`{ textContent: document.querySelector('.leaflet-popup-close-button').getAttribute('aria-label') }`); got != c.close {
+			t.Errorf("%s: a popup's close button says %q, want %q", c.lang, got, c.close)
+		}
+	}
+}
+
 func nearCount(f *fakeAPI) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()

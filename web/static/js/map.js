@@ -38,8 +38,15 @@ document.querySelectorAll('#legend [data-stat]').forEach(function (e) {
 });
 
 // maxZoom on the map itself: without tiles (offline) nothing else sets it, and clustering needs it.
-var map = L.map('map', { zoomControl: true, attributionControl: true, maxZoom: 19, minZoom: 6 }).setView(start, 16);
+var map = L.map('map', { zoomControl: false, attributionControl: true, maxZoom: 19, minZoom: 6 }).setView(start, 16);
 map.attributionControl.setPrefix(false); // keep the credit line short on phones
+// Leaflet's controls say "Zoom in" and "Close popup" in English: in the
+// page's language instead (their title and aria-label).
+L.control.zoom({ zoomInTitle: I.T('map.zoomin'), zoomOutTitle: I.T('map.zoomout') }).addTo(map);
+map.on('popupopen', function (e) {
+  var b = e.popup.getElement() && e.popup.getElement().querySelector('.leaflet-popup-close-button');
+  if (b) b.setAttribute('aria-label', I.T('map.popup.close'));
+});
 if (cfg.tiles && cfg.tiles !== 'none') {
   L.tileLayer(cfg.tiles, { maxZoom: 19, subdomains: 'abc', attribution: cfg.attribution || '' }).addTo(map);
 } else {

@@ -7,7 +7,7 @@ import {
   $, el, PM, T, state, show, reasonText, personName, weekdayName, clock, ymdOf, serverNow,
   setBusy, focusId, selectId
 } from './outlet-core.js';
-import { api, setOffline, poll, renderOutlet, clearForm, armUndo } from './outlet.js';
+import { api, setOffline, refresh, renderOutlet, clearForm, armUndo } from './outlet.js';
 
 // ---------- today's buyers (memory, and encrypted for a reload) ----------
 
@@ -168,11 +168,10 @@ async function drain() {
 
 async function drainOnce() {
   const pending = (await outbox.records(state.outlet.code)).filter((r) => r.state === 'pending');
-  if (pending.length) {
-    const sum = state.sync = state.sync || { sent: 0, flagged: 0, refused: [] };
-    if (await sendAll(pending, sum)) summarize();
-  }
-  poll();
+  if (!pending.length) return;
+  const sum = state.sync = state.sync || { sent: 0, flagged: 0, refused: [] };
+  if (await sendAll(pending, sum)) summarize();
+  refresh(); // the stock and the recent sales, as sent
 }
 
 // sendAll sends the records in turn; false when it stopped before the end.

@@ -54,7 +54,7 @@ export function setOffline() {
   if (!state.probeTimer) state.probeTimer = setTimeout(probe, PROBE_EVERY);
 }
 function setOnline() {
-  if (state.offline) { state.offline = false; renderConn(); scheduleDrain(0); }
+  if (state.offline) { state.offline = false; renderConn(); poll(); } // the view as it is now, and the outbox sent
   if (state.orphans.length && !state.reconciling) setTimeout(reconcile, 0);
 }
 
@@ -230,10 +230,19 @@ export function renderOutlet() {
 
 export function poll() {
   if (!state.token || state.offline) return;
+  refresh();
+  scheduleDrain(0);
+}
+
+// refresh reads the outlet, the day's rules when the day changed, and the
+// recent sales. Sending the outbox ends with it, not with poll: poll's
+// drain would come straight back, a loop of reads that redrew the recent
+// sales under the pharmacist's cursor and overrode the drain's back-off.
+export function refresh() {
+  if (!state.token || state.offline) return;
   api('GET', '/api/v2/outlet').then((r) => { if (r.ok && r.body) setView(r.body); }, () => {});
   if (!state.rules || state.rules.today !== ymdOf(serverNow())) loadRules();
   refreshRecent();
-  scheduleDrain(0);
 }
 
 

@@ -64,14 +64,9 @@ func loadSecret(ctx context.Context, st publicmask.Store, path string, mayCreate
 	return secret, nil
 }
 
-// loadAdminToken returns the configured token, or the one kept in path,
-// generating it on first start. generated is true when it was just made.
-func loadAdminToken(flagValue, path string) (token string, generated bool, err error) {
-	if flagValue != "" {
-		// A short token is the operator's choice (DESIGN.md §3 sets no
-		// minimum); loadAdmin warns about it.
-		return flagValue, false, nil
-	}
+// loadAdminToken returns the token kept in path, generating it on first
+// start. generated is true when it was just made.
+func loadAdminToken(path string) (token string, generated bool, err error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
 		tok := strings.TrimSpace(string(b))

@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/publicmask/publicmask/rrn/rrntest"
@@ -55,6 +58,80 @@ func TestNoRawIDAfterARush(t *testing.T) {
 			t.Fatal(err)
 		}
 		check(filepath.Base(f), data)
+	}
+}
+
+// TestNoRawIDAsOutletCode: an outlet code is a client-supplied string that
+// the store keeps, the open data API serves and the access log names
+// (DESIGN.md §2: the raw number never reaches the store or a log; §6.4:
+// refuse runs that parse as a registration number). An import row whose
+// code is a registration number is rejected without echoing it, as a name
+// or an address holding one is, and no token or delivery can name it.
+func TestNoRawIDAsOutletCode(t *testing.T) {
+	dir := realRunDir(t, "runs a real server")
+	s := start(t, "--db", filepath.Join(dir, "pm.db"), "--seed", "none", "--log-level", "debug", "--clock", "2020-03-11T08:00:00+09:00")
+	raw := id("830315", '1', 61)
+	csv := "code,name,addr,type,lat,lng\n" +
+		raw + ",가약국,서울특별시 강북구 솔매로 38 (미아동),01,37.62,127.0164\n" +
+		"99000001,나약국,서울특별시 강북구 솔매로 40 (미아동),01,37.621,127.0164\n"
+	var imp struct {
+		Upserted int `json:"upserted"`
+		Rejected []struct {
+			Line   int    `json:"line"`
+			Code   string `json:"code"`
+			Reason string `json:"reason"`
+		} `json:"rejected"`
+	}
+	code, _, body, err := s.send("PUT", "/api/v2/admin/outlets", adminToken, csv)
+	if err != nil || code != 200 {
+		t.Fatalf("import = %d, %v: %s", code, err, body)
+	}
+	if err := json.Unmarshal(body, &imp); err != nil {
+		t.Fatal(err)
+	}
+	if imp.Upserted != 1 || len(imp.Rejected) != 1 || imp.Rejected[0].Line != 2 || imp.Rejected[0].Reason == "" {
+		t.Fatalf("import with a registration number as a code: %s; want that row rejected, the other upserted", body)
+	}
+	// JSON (the 2020 storeInfos shape) too.
+	code, _, body, err = s.send("PUT", "/api/v2/admin/outlets", adminToken, map[string]any{"storeInfos": []map[string]any{
+		{"code": raw, "name": "다약국", "addr": "서울특별시 강북구 솔매로 42 (미아동)", "type": "01", "lat": 37.622, "lng": 127.0164}}})
+	if err != nil || code != 200 || !strings.Contains(string(body), `"upserted":0`) {
+		t.Fatalf("JSON import with a registration number as a code = %d, %v: %s", code, err, body)
+	}
+	// Nothing may name it.
+	for _, c := range []struct {
+		path string
+		body any
+	}{
+		{"/api/v2/admin/tokens", map[string]string{"role": "outlet", "outlet": raw}},
+		{"/api/v2/admin/tokens/bulk", map[string]any{"outlets": []string{raw}}},
+		{"/api/v2/admin/deliveries", []map[string]any{{"outlet": raw, "quantity": 5, "txn_id": "d1"}}},
+	} {
+		code, _, body, err := s.send("POST", c.path, adminToken, c.body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code < 400 && !strings.Contains(string(body), `"ok":false`) || strings.Contains(string(body), raw) {
+			t.Errorf("POST %s naming a registration number as an outlet = %d: %s", c.path, code, body)
+		}
+	}
+	code, _, body, _ = s.send("GET", "/corona19-masks/v1/stores/json", "", nil)
+	if code != 200 || strings.Contains(string(body), raw) {
+		t.Fatalf("stores/json = %d: %s", code, body)
+	}
+	s.stop()
+	if strings.Contains(s.Logs(), raw) {
+		t.Error("the server's log holds the registration number")
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(data, []byte(raw)) {
+			t.Errorf("%s holds the registration number", filepath.Base(f))
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -120,4 +121,69 @@ func TestBrowserPlaceSearch(t *testing.T) {
 		t.Errorf("suggestions still open after choosing")
 	}
 	copyTo(t, p.Screenshot("map-place.png"), filepath.Join(os.TempDir(), "publicmask-e2e-place.png"))
+}
+
+// TestBrowserPlaceSearchSido: a 시도 suggested by the search box can be
+// chosen. storesByAddr refuses a 시도 alone (DESIGN.md §4.1), so the map
+// moves to the 시도's outlets and lists them as for any view, rather than
+// answering its own suggestion with "not found" — in Korean and English.
+func TestBrowserPlaceSearchSido(t *testing.T) {
+	skipShort(t, "runs a real server and Chromium")
+	f, err := os.Open(testdata.Path(t, "outlets-2020/stores-2020-04.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(f).ReadAll()
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var infos []map[string]any
+	for _, r := range rows[1:] {
+		if !strings.HasPrefix(r[2], "서울특별시 강남구 ") {
+			continue
+		}
+		lat, _ := strconv.ParseFloat(r[4], 64)
+		lng, _ := strconv.ParseFloat(r[5], 64)
+		infos = append(infos, map[string]any{"code": r[0], "name": r[1], "addr": r[2], "type": r[3], "lat": lat, "lng": lng})
+	}
+	p := browsertest.NewPage(t, 1280, 860)
+	s := start(t, "--db", filepath.Join(t.TempDir(), "pm.db"), "--seed", "none", "--tiles", "none")
+	s.importInfos(t, infos)
+	var lines []map[string]any
+	for i, in := range infos {
+		lines = append(lines, map[string]any{"outlet": in["code"], "quantity": 150, "txn_id": fmt.Sprintf("open-%d", i)})
+	}
+	s.mustCall("POST", "/api/v2/admin/deliveries", adminToken, lines, nil, 200)
+
+	for _, c := range []struct{ lang, listed, notFound string }{
+		{"ko", "안 판매처", "찾지 못했습니다"},
+		{"en", "outlets within", "was not found"},
+	} {
+		// Start in Busan, where no outlet is: what the list shows comes
+		// from the choice.
+		p.Run(browsertest.Navigate(s.base + "/?lat=35.1796&lng=129.0756&lang=" + c.lang))
+		p.Wait(`document.documentElement.lang === '`+c.lang+`' && document.getElementById('summary').textContent.length > 0`, 15*time.Second)
+		p.Run(chromedp.Click(chromedp.CSS(`#addr`)), chromedp.SendKeys(chromedp.CSS(`#addr`), "서울"))
+		p.Wait(`!document.getElementById('addr-list').hidden && Array.from(document.querySelectorAll('#addr-list [role=option] .s-label')).some(function (o) { return o.textContent === '서울특별시' })`, 10*time.Second)
+		var options []string
+		p.Eval(`Array.from(document.querySelectorAll('#addr-list [role=option] .s-label')).map(function (o) { return o.textContent })`, &options)
+		target := slices.Index(options, "서울특별시")
+		for range target + 1 {
+			p.Run(browsertest.Keys(kb.ArrowDown))
+		}
+		p.Run(browsertest.Enter())
+		p.Wait(`document.querySelectorAll('#list li').length > 0 || document.getElementById('summary').textContent.indexOf('`+c.notFound+`') >= 0`, 10*time.Second)
+		summary := p.Text(`document.getElementById('summary')`)
+		var addrs []string
+		p.Eval(`Array.from(document.querySelectorAll('#list li .o-addr')).map(function (a) { return a.textContent })`, &addrs)
+		if strings.Contains(summary, c.notFound) || !strings.Contains(summary, c.listed) || len(addrs) == 0 {
+			t.Fatalf("%s: after choosing the suggestion 서울특별시 the summary says %q and %d outlets are listed", c.lang, summary, len(addrs))
+		}
+		for _, a := range addrs {
+			if !strings.HasPrefix(a, "서울특별시 ") {
+				t.Errorf("%s: listed outlet not in 서울특별시: %s", c.lang, a)
+			}
+		}
+	}
 }

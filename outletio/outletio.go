@@ -190,6 +190,11 @@ func check(code, name, addr, typ, latRaw, lngRaw string) (o publicmask.Outlet, _
 	if !validCode(code) {
 		return o, "", "invalid code (want 1–20 letters or digits)"
 	}
+	if rrn.Contains(code) {
+		// The store keeps a code, the open data serves it and the log
+		// names it: never a registration number (DESIGN.md §2, §6.4).
+		return o, "", "code: holds a registration number"
+	}
 	// The name and the address are read once each (scanText: valid
 	// UTF-8, length, the first unsafe character), trimmed first: trimming
 	// removes only whole space characters, never an invalid byte, so
@@ -331,8 +336,8 @@ func validCode(s string) bool {
 }
 
 // ValidCode reports whether s is an acceptable outlet code (1–20 ASCII
-// letters or digits).
-func ValidCode(s string) bool { return validCode(s) }
+// letters or digits, not a registration number).
+func ValidCode(s string) bool { return validCode(s) && !rrn.Contains(s) }
 
 func (b *builder) result() ([]publicmask.Outlet, []Rejected, error) {
 	if b.rejected == nil {
@@ -412,7 +417,7 @@ func parseCSV(br *bufio.Reader, rows int) ([]publicmask.Outlet, []Rejected, erro
 		line, _ := cr.FieldPos(0)
 		if len(rec) != width {
 			code := strings.TrimSpace(field2(rec, col["code"]))
-			if !validCode(code) {
+			if !ValidCode(code) { // never echo a registration number
 				code = ""
 			}
 			recs = append(recs, csvRow{line: line, f: [len(columns)]string{code}, reason: fmt.Sprintf("row has %d fields, header has %d", len(rec), width)})
@@ -592,7 +597,7 @@ func (b *builder) jsonArray(dec *json.Decoder) error {
 		}
 		if bad != "" {
 			code, _ := scalar(item["code"])
-			if !validCode(code) {
+			if !ValidCode(code) { // never echo a registration number
 				code = ""
 			}
 			b.reject(pos, code, bad+" must be a string or a number")

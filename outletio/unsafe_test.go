@@ -53,3 +53,38 @@ func TestUnsafeTextRejected(t *testing.T) {
 		t.Fatalf("JSON: %+v %v", rej, err)
 	}
 }
+
+// A code is kept by the store, served and logged like the name: a code that
+// is a registration number is refused, and never echoed back in a rejected
+// row, whichever way the row fails (CSV, a short CSV row, JSON, a JSON item
+// with a bad field). Other long numbers stay valid codes.
+func TestCodeHoldingARegistrationNumberRejected(t *testing.T) {
+	const raw = "8303151234561"
+	if ValidCode(raw) || !ValidCode("8303151234567") || !ValidCode("1583911200000") {
+		t.Fatalf("ValidCode: %v for a registration number, %v for a bad check digit, %v for a timestamp",
+			ValidCode(raw), ValidCode("8303151234567"), ValidCode("1583911200000"))
+	}
+	csv := "code,name,addr,type,lat,lng\n" +
+		raw + ",약국,서울특별시 강북구 솔매로 38 (미아동),01,37.6,127.0\n" +
+		raw + ",약국,서울\n" + // a short row
+		"8303151234567,약국,서울특별시 강북구 솔매로 38 (미아동),01,37.6,127.0\n"
+	outs, rej, err := ParseCSV(strings.NewReader(csv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(outs) != 1 || outs[0].Code != "8303151234567" || len(rej) != 2 ||
+		rej[0].Reason != "code: holds a registration number" || rej[0].Code != "" || rej[1].Code != "" {
+		t.Fatalf("imported %+v, rejected %+v", outs, rej)
+	}
+	outs, rej, err = ParseJSON(strings.NewReader(`{"storeInfos":[{"code":"` + raw + `","name":"약국","addr":"서울","type":"01","lat":37,"lng":127},` +
+		`{"code":` + raw + `,"name":"약국","addr":"서울","type":"01","lat":37,"lng":127},` +
+		`{"code":"` + raw + `","name":["x"],"addr":"서울","type":"01","lat":37,"lng":127}]}`))
+	if err != nil || len(outs) != 0 || len(rej) != 3 {
+		t.Fatalf("JSON: imported %+v, rejected %+v, %v", outs, rej, err)
+	}
+	for _, r := range rej {
+		if r.Code != "" {
+			t.Errorf("JSON row %d echoes its code: %+v", r.Line, r)
+		}
+	}
+}

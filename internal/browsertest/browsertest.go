@@ -46,8 +46,10 @@ func ChromePath(t *testing.T) string {
 // Page is one browser tab plus what it reported: uncaught exceptions and
 // CSP violations fail the test.
 type Page struct {
-	t    *testing.T
-	Ctx  context.Context
+	t   *testing.T
+	Ctx context.Context
+	// Dir is the browser's profile directory (its storage on disk).
+	Dir  string
 	mu   sync.Mutex
 	errs []string
 }
@@ -72,7 +74,7 @@ func NewPage(t *testing.T, w, h int) *Page {
 	ctx, cancel := chromedp.NewContext(actx)
 	ctx, tcancel := context.WithTimeout(ctx, 120*time.Second)
 	t.Cleanup(func() { tcancel(); cancel(); acancel() })
-	p := &Page{t: t, Ctx: ctx}
+	p := &Page{t: t, Ctx: ctx, Dir: dir}
 	exceptions := chromedp.Events(ctx, runtime.ExceptionThrown)
 	logs := chromedp.Events(ctx, cdplog.EntryAdded)
 	go func() {
@@ -115,6 +117,15 @@ func NewPage(t *testing.T, w, h int) *Page {
 		}
 	})
 	return p
+}
+
+// Close shuts the browser down as a user would, so that it writes what it
+// keeps to its profile (Dir); the page cannot be used after.
+func (p *Page) Close() {
+	p.t.Helper()
+	if err := chromedp.Cancel(p.Ctx); err != nil {
+		p.t.Fatal(err)
+	}
 }
 
 func (p *Page) Fail(s string) {

@@ -454,6 +454,16 @@ function choose(p) {
   clearTimeout(sug.timer);
   addr.value = p.label;
   closeSuggest();
+  if (p.kind === 'sido') {
+    // storesByAddr refuses a 시도 alone (DESIGN.md §4.1: 400): a chosen
+    // 시도 moves the map to its outlets' mean position, whose outlets the
+    // list then shows as for any view.
+    if (p.lat !== null && isFinite(p.lat)) {
+      state.place = null;
+      map.setView([p.lat, p.lng], 12);
+    }
+    return;
+  }
   searchAddress(p.label, p);
 }
 

@@ -30,7 +30,7 @@ func TestAdversarial(t *testing.T) {
 	dbg := freeAddr(t)
 	s := start(t, "--db", filepath.Join(dir, "pm.db"), "--clock", "2020-03-11T09:00:00+09:00",
 		"--debug-addr", dbg, "--trust-proxy", "127.0.0.1")
-	codes, tokens := setupOutlets(t, s, 2, 100_000)
+	codes, tokens := setupOutlets(t, s, 4, 100_000)
 
 	t.Run("SlowReaders", func(t *testing.T) { slowReaders(t, s) })
 	t.Run("MadeUpTokens", func(t *testing.T) { madeUpTokens(t, s, tokens[codes[0]]) })
@@ -38,6 +38,100 @@ func TestAdversarial(t *testing.T) {
 	t.Run("StreamsFromOneAddress", func(t *testing.T) { streamsFromOneAddress(t, s, tokens[codes[1]]) })
 	t.Run("ForwardedForWithPort", func(t *testing.T) { forwardedFor(t, s) })
 	t.Run("NoTokenInCmdlineOrStatus", func(t *testing.T) { noTokenShown(t, s, dbg) })
+	t.Run("InsiderFlood", func(t *testing.T) { insiderFlood(t, s, tokens[codes[2]], tokens[codes[3]]) })
+}
+
+// insiderFlood: a dishonest pharmacist with a valid token opens 300
+// connections and posts sales as fast as they are answered. Its requests
+// wait in its own line: never more than the outlet share (32, the
+// default) of them are admitted to the outlet gate, whose FIFO queue
+// every other counter waits in, and another outlet's sales all succeed.
+// Without the share the flood held ~300 of the gate's places and another
+// counter's sale waited behind all of them (p99 ~10× under 1,000
+// connections, BENCHMARKS.md, audit39c).
+func insiderFlood(t *testing.T, s *server, floodToken, probeToken string) {
+	const conns, share = 300, 32
+	flooder := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}}
+	defer flooder.CloseIdleConnections()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var answered, other atomic.Int64
+	var serial atomic.Int64
+	for range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				n := serial.Add(1)
+				body := fmt.Sprintf(`{"txn_id":"insider-%d","buyer":"%s","quantity":1}`, n, born83(300_000+int(n)))
+				req, _ := http.NewRequest("POST", s.base+"/api/v2/outlet/sales", strings.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+floodToken)
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := flooder.Do(req)
+				if err != nil {
+					if ctx.Err() == nil {
+						other.Add(1)
+					}
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				switch resp.StatusCode {
+				case 201, 422: // sold, or refused by the rules (stock, quota)
+					answered.Add(1)
+				default:
+					other.Add(1)
+				}
+			}
+		}()
+	}
+	// The outlet gate's occupancy, sampled from /metrics while the flood runs.
+	var most atomic.Int64
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for ctx.Err() == nil {
+			resp, err := client.Get(s.base + "/metrics")
+			if err != nil {
+				continue
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var n float64
+			for _, line := range strings.Split(string(b), "\n") {
+				for _, series := range []string{`publicmask_http_in_flight{class="outlet"} `, `publicmask_http_queued{class="outlet"} `} {
+					if v, ok := strings.CutPrefix(line, series); ok {
+						var f float64
+						fmt.Sscan(v, &f)
+						n += f
+					}
+				}
+			}
+			if int64(n) > most.Load() {
+				most.Store(int64(n))
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	waitUntil(t, 10*time.Second, "the flood to run", func() bool { return answered.Load() >= 4*conns })
+	probe := 0
+	probed := latencies(t, 100, 201, func() (int, error) {
+		probe++
+		return s.call("POST", "/api/v2/outlet/sales", probeToken,
+			map[string]any{"txn_id": fmt.Sprintf("probe-%d", probe), "buyer": born83(400_000 + probe), "quantity": 1}, nil)
+	})
+	cancel()
+	wg.Wait()
+	<-sampled
+	t.Logf("insider flood of %d connections: %d answered (201/422), %d other; the outlet gate held at most %d; the other outlet's sale median/p99 %v/%v",
+		conns, answered.Load(), other.Load(), most.Load(), median(probed), p99(probed))
+	if other.Load() != 0 {
+		t.Errorf("%d flood requests failed or were answered other than 201 or 422 (their line is 1,024 long, the wait 2 s)", other.Load())
+	}
+	// The flood's share, and the probe's one sale in flight.
+	if m := most.Load(); m > share+1 {
+		t.Errorf("the outlet gate held %d requests at once during one token's flood; want at most its share %d and the other counter's sale", m, share)
+	}
 }
 
 const seoulGeo = "/corona19-masks/v1/storesByGeo/json?lat=37.5665&lng=126.978&m=1000"

@@ -436,3 +436,60 @@ func TestPostgresCrossedProxies(t *testing.T) {
 	}
 	l1.mustVerify(t, "after the crossed proxies")
 }
+
+// TestPostgresCancelRacesSale: while one ledger node cancels a person's
+// sale, the other sells to that person again, at the same outlet or
+// another (DESIGN.md §4.3: a cancel restores the quota; §1.2: nobody
+// exceeds it, whatever the concurrency). The new sale is recorded only if
+// the cancel came first; nothing is answered with a 5xx; the person never
+// holds more than the week's quota in sales not cancelled; verify is ok.
+func TestPostgresCancelRacesSale(t *testing.T) {
+	skipShort(t, "runs two real processes")
+	dsn := pgDSN(t)
+	common := []string{"--db", dsn, "--secret-file", secretFile(t, t.TempDir()), "--seed", "none", "--clock", "2020-03-11T10:00:00+09:00"}
+	l1 := start(t, append([]string{"--role", "ledger"}, common...)...)
+	l2 := start(t, append([]string{"--role", "ledger"}, common...)...)
+	codes, tokens := setupOutlets(t, l1, 2, 10000)
+	const people = 40
+	resold, refused := 0, 0
+	for p := range people {
+		buyer := born83(3000 + p)
+		first, second := codes[0], codes[p%2] // half at the same outlet, half at the other
+		var r saleReceipt
+		l1.mustCall("POST", "/api/v2/outlet/sales", tokens[first], map[string]any{"txn_id": fmt.Sprintf("c%d-1", p), "buyer": buyer, "quantity": 2}, &r, 201)
+		var wg sync.WaitGroup
+		var cancel, sale pgAnswer
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			cancel = askPg(l2, 30*time.Second, "POST", "/api/v2/outlet/sales/"+r.SaleID+"/cancel", tokens[first], nil)
+		}()
+		go func() {
+			defer wg.Done()
+			sale = askPg(l1, 30*time.Second, "POST", "/api/v2/outlet/sales", tokens[second], map[string]any{"txn_id": fmt.Sprintf("c%d-2", p), "buyer": buyer, "quantity": 2})
+		}()
+		wg.Wait()
+		if cancel.code != 200 {
+			t.Errorf("person %d: cancel %v", p, cancel)
+		}
+		switch {
+		case sale.code == 201:
+			resold++
+		case sale.code == 422 && sale.errCode == "quota_exceeded":
+			refused++
+		default:
+			t.Errorf("person %d: sale after or during the cancel: %v", p, sale)
+		}
+		// Either way the person may buy now only if nothing stands.
+		var e errBody
+		code, _ := l2.call("POST", "/api/v2/outlet/sales", tokens[codes[1]], map[string]any{"txn_id": fmt.Sprintf("c%d-3", p), "buyer": buyer, "quantity": 1}, &e)
+		if sale.code == 201 && (code != 422 || e.Error.Code != "quota_exceeded") {
+			t.Errorf("person %d: a third sale after the resale answered %d %s", p, code, e.Error.Code)
+		}
+		if sale.code == 422 && code != 201 {
+			t.Errorf("person %d: a sale after the cancel answered %d %s", p, code, e.Error.Code)
+		}
+	}
+	t.Logf("%d sales made again while the cancel ran, %d refused (the sale came first)", resold, refused)
+	l2.mustVerify(t, "after the cancels raced the sales")
+}

@@ -493,3 +493,58 @@ func TestPostgresCancelRacesSale(t *testing.T) {
 	t.Logf("%d sales made again while the cancel ran, %d refused (the sale came first)", resold, refused)
 	l2.mustVerify(t, "after the cancels raced the sales")
 }
+
+// TestPostgresVerifyWhileSelling: verify on either ledger node while both
+// sell, cancel and take deliveries (DESIGN.md §4.4: one consistent
+// snapshot of totals, sales and person-weeks) is ok every time.
+func TestPostgresVerifyWhileSelling(t *testing.T) {
+	skipShort(t, "runs two real processes under load")
+	dsn := pgDSN(t)
+	common := []string{"--db", dsn, "--secret-file", secretFile(t, t.TempDir()), "--seed", "none", "--clock", "2020-03-11T10:00:00+09:00"}
+	nodes := []*server{
+		start(t, append([]string{"--role", "ledger"}, common...)...),
+		start(t, append([]string{"--role", "ledger"}, common...)...),
+	}
+	codes, tokens := setupOutlets(t, nodes[0], 4, 100000)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for n, s := range nodes {
+		for w := range 3 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					c := codes[(w+i)%len(codes)]
+					var r saleReceipt
+					code, _ := s.call("POST", "/api/v2/outlet/sales", tokens[c], map[string]any{"txn_id": fmt.Sprintf("v%d-%d-%d", n, w, i), "buyer": born83(w*10000 + i%10000), "quantity": 1 + i%2}, &r)
+					switch {
+					case code == 201 && i%5 == 0:
+						s.call("POST", "/api/v2/outlet/sales/"+r.SaleID+"/cancel", tokens[c], nil, nil)
+					case code == 201 && i%7 == 0:
+						s.call("POST", "/api/v2/outlet/deliveries", tokens[c], map[string]any{"txn_id": fmt.Sprintf("vd%d-%d-%d", n, w, i), "quantity": 3}, nil)
+					}
+				}
+			}()
+		}
+	}
+	for i := range 12 {
+		time.Sleep(250 * time.Millisecond)
+		nodes[i%2].mustVerify(t, fmt.Sprintf("while selling (%d)", i))
+	}
+	close(stop)
+	wg.Wait()
+	nodes[0].mustVerify(t, "after the load")
+	var rep struct {
+		Checked map[string]int `json:"checked"`
+	}
+	nodes[1].mustCall("GET", "/api/v2/admin/verify", adminToken, nil, &rep, 200)
+	if rep.Checked["sales"] < 100 {
+		t.Fatalf("verify checked %v: the load sold too little to test anything", rep.Checked)
+	}
+	t.Logf("verify checked %v", rep.Checked)
+}

@@ -1,0 +1,73 @@
+package e2e
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// TestAdminRefusesRegistrationNumbersAsCodes: an outlet code is a string
+// the client supplies, and a 13-digit run in one that parses as a
+// registration number is refused (DESIGN.md §6.4), since the raw number
+// must reach neither the store nor a log (§2 Privacy). An outlet code is
+// stored, published by the open API and logged with every request of the
+// outlet's token, so the admin API refuses one that holds a registration
+// number wherever it takes a code, and never echoes it.
+func TestAdminRefusesRegistrationNumbersAsCodes(t *testing.T) {
+	dir := realRunDir(t, "runs the binary")
+	s := start(t, "--db", dir+"/pm.db", "--seed", "none", "--clock", "2020-03-11T08:00:00+09:00")
+	rrnCode := born83(7) // 13 digits, a valid date and check digit
+	csv := "code,name,addr,type,lat,lng\n" +
+		"11111111,가약국,서울특별시 강북구 솔매로 1 (미아동),01,37.62,127.01\n" +
+		rrnCode + ",나약국,서울특별시 강북구 솔매로 2 (미아동),01,37.63,127.02\n"
+	code, _, data, err := s.send("PUT", "/api/v2/admin/outlets", adminToken, csv)
+	if err != nil || code != 200 {
+		t.Fatalf("import: %d %v %s", code, err, data)
+	}
+	var imp struct {
+		Upserted int `json:"upserted"`
+		Rejected []struct {
+			Line   int    `json:"line"`
+			Reason string `json:"reason"`
+		} `json:"rejected"`
+	}
+	if err := json.Unmarshal(data, &imp); err != nil {
+		t.Fatal(err)
+	}
+	if imp.Upserted != 1 || len(imp.Rejected) != 1 || imp.Rejected[0].Line != 3 || strings.Contains(string(data), rrnCode) {
+		t.Errorf("import of a code that is a registration number: %s", data)
+	}
+	// The JSON shapes too.
+	code, _, data, _ = s.send("PUT", "/api/v2/admin/outlets", adminToken, map[string]any{"storeInfos": []map[string]any{
+		{"code": rrnCode, "name": "나약국", "addr": "서울특별시 강북구 솔매로 2 (미아동)", "type": "01", "lat": 37.63, "lng": 127.02}}})
+	if code != 200 || !strings.Contains(string(data), `"upserted":0`) || strings.Contains(string(data), rrnCode) {
+		t.Errorf("storeInfos import of a code that is a registration number: %d %s", code, data)
+	}
+	_, _, data, _ = s.send("GET", "/corona19-masks/v1/stores/json", "", nil)
+	if strings.Contains(string(data), rrnCode) {
+		t.Errorf("the open API publishes it: %s", data)
+	}
+
+	for _, c := range []struct {
+		method, path string
+		body         any
+		want         int
+	}{
+		{"POST", "/api/v2/admin/tokens", map[string]string{"role": "outlet", "outlet": rrnCode}, 400},
+		{"POST", "/api/v2/admin/tokens/bulk", map[string]any{"outlets": []string{"11111111", rrnCode}}, 400},
+		{"POST", "/api/v2/admin/deliveries", []map[string]any{{"outlet": rrnCode, "txn_id": "d-1", "quantity": 5}}, 200},
+		// A line refused for its outlet must not echo its txn_id either.
+		{"POST", "/api/v2/admin/deliveries", []map[string]any{{"outlet": "not a code", "txn_id": rrnCode, "quantity": 5}}, 200},
+	} {
+		code, _, data, err := s.send(c.method, c.path, adminToken, c.body)
+		if err != nil || code != c.want || strings.Contains(string(data), rrnCode) {
+			t.Errorf("%s %s: %d %v %s; want %d without the number", c.method, c.path, code, err, data, c.want)
+		}
+		if c.path == "/api/v2/admin/deliveries" && !strings.Contains(string(data), `"ok":false`) {
+			t.Errorf("%s %s recorded a delivery: %s", c.method, c.path, data)
+		}
+	}
+	if strings.Contains(s.Logs(), rrnCode) {
+		t.Errorf("the log holds the registration number:\n%s", s.Logs())
+	}
+}

@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"encoding/json"
+	"os/exec"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestAdminRefusesRegistrationNumbersAsCodes: an outlet code is a string
@@ -98,4 +100,41 @@ func TestAdminBodyOverLimitIs413(t *testing.T) {
 	}
 	// Under the limit, the same routes still answer.
 	s.mustCall("POST", "/api/v2/admin/tokens", adminToken, map[string]string{"role": "distributor"}, nil, 201)
+}
+
+// TestClockRateMustBeAPositiveNumber: `--clock 2020-03-11T08:00:00+09:00`
+// starts the service clock at that instant and it advances at --clock-rate
+// simulated seconds per real second (§3). A rate the clock cannot keep
+// (zero, negative, NaN, infinite) is refused at start, not replaced by 1;
+// a huge finite one must not wrap the clock to before its start (1e300
+// started it in 1727).
+func TestClockRateMustBeAPositiveNumber(t *testing.T) {
+	dir := realRunDir(t, "runs the binary")
+	for _, rate := range []string{"0", "-5", "NaN", "Inf", "-Inf"} {
+		cmd := exec.Command(binary(t), "serve", "--addr", freeAddr(t), "--db", dir+"/refused.db", "--seed", "none",
+			"--admin-token", adminToken, "--clock", "2020-03-11T08:00:00+09:00", "--clock-rate", rate)
+		done := make(chan struct{})
+		var out []byte
+		var err error
+		go func() { out, err = cmd.CombinedOutput(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+			t.Errorf("--clock-rate %s: the server started", rate)
+			continue
+		}
+		if err == nil || !strings.Contains(string(out), "--clock-rate") {
+			t.Errorf("--clock-rate %s: %v %s", rate, err, out)
+		}
+	}
+	s := start(t, "--db", dir+"/pm.db", "--seed", "none", "--clock", "2020-03-11T08:00:00+09:00", "--clock-rate", "1e300")
+	var st struct {
+		Now time.Time `json:"now"`
+	}
+	s.mustCall("GET", "/api/v2/status", "", nil, &st, 200)
+	if start := time.Date(2020, 3, 11, 8, 0, 0, 0, time.FixedZone("KST", 9*3600)); st.Now.Before(start) {
+		t.Errorf("--clock-rate 1e300: the service clock reads %v, before its start %v", st.Now, start)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -320,6 +321,9 @@ func (n *Node) startLedger(ctx, bg context.Context, keyer *rrn.Keyer) error {
 }
 
 func makeClock(start string, rate float64) (clock.Clock, error) {
+	if !(rate > 0) || math.IsInf(rate, 1) { // 0 was made 1 by defaults
+		return nil, fmt.Errorf("--clock-rate must be a positive number of simulated seconds per real second, not %v", rate)
+	}
 	if start == "" {
 		if rate == 1 {
 			return clock.Real{}, nil

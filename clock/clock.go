@@ -4,6 +4,7 @@
 package clock
 
 import (
+	"math"
 	"sync"
 	"time"
 )
@@ -35,10 +36,15 @@ func NewSim(start time.Time, rate float64) *Sim {
 	return &Sim{start: start, realStart: time.Now(), rate: rate}
 }
 
-// Now returns the simulated time.
+// Now returns the simulated time. Past the largest Duration (~292 years
+// after start) it stays there: converting a larger float to a Duration
+// wrapped it, and a rate of 1e300 read the clock in 1727.
 func (s *Sim) Now() time.Time {
-	elapsed := time.Since(s.realStart)
-	return s.start.Add(time.Duration(float64(elapsed) * s.rate))
+	d := float64(time.Since(s.realStart)) * s.rate
+	if d >= math.MaxInt64 {
+		return s.start.Add(math.MaxInt64)
+	}
+	return s.start.Add(time.Duration(d))
 }
 
 // Manual is a clock for tests: it stands still until told to move.

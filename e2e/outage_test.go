@@ -26,12 +26,11 @@ func pgCluster(t *testing.T) (dsn string, ctl func(cmd string)) {
 	}
 	os.Chmod(dir, 0o755)
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// A port of the range PUBLICMASK_E2E_PORTS gives, if set (freeAddr).
+	_, port, err := net.SplitHostPort(freeAddr(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
 	script, _ := filepath.Abs("../scripts/pg.sh")
 	run := func(cmd string) string {
 		c := exec.Command(script, cmd, filepath.Join(dir, "pg"))

@@ -226,14 +226,15 @@ func (s *Server) adminDeliveries(w http.ResponseWriter, r *http.Request) {
 	at := make([]int, 0, len(in)) // index in `in` of each valid line
 	for i, d := range in {
 		out[i] = deliveryLineOut{Outlet: d.Outlet, TxnID: d.TxnID}
+		// Both fields are checked whichever is reported: a field that is
+		// not valid is never echoed (it may hold a registration number).
 		var err error
-		switch {
-		case !outletio.ValidCode(d.Outlet):
+		if err = ledger.CheckTxnID("txn_id", d.TxnID); err != nil {
+			out[i].TxnID = ""
+		}
+		if !outletio.ValidCode(d.Outlet) {
 			err = fieldErr("outlet", "not an outlet code")
 			out[i].Outlet = ""
-		case ledger.CheckTxnID("txn_id", d.TxnID) != nil:
-			err = ledger.CheckTxnID("txn_id", d.TxnID)
-			out[i].TxnID = "" // never echo what may hold a registration number
 		}
 		if err != nil {
 			code, msg := classify(err)

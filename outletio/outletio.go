@@ -7,7 +7,9 @@
 // Decisions:
 //   - A code is 1–20 ASCII letters or digits. The 2020 list has 8-digit
 //     pharmacy codes and 10-digit post-office and Nonghyup codes, so "exactly 8
-//     digits" would reject real outlets.
+//     digits" would reject real outlets. A code holding a registration number
+//     (13 digits that parse as one, DESIGN.md §6.4) is not a code: it would be
+//     stored, published by the open API and logged with the outlet's requests.
 //   - Rows with a bad code, an empty name, a type other than 01/02/03, missing
 //     or unparseable coordinates, or coordinates outside Korea (lat 33–39,
 //     lng 124–132) are listed in Rejected and skipped: nothing is invented and
@@ -188,12 +190,12 @@ func check(code, name, addr, typ, latRaw, lngRaw string) (o publicmask.Outlet, _
 		return o, "", "missing code"
 	}
 	if !validCode(code) {
+		if rrn.Contains(code) {
+			// The store keeps a code, the open data serves it and the log
+			// names it: never a registration number (DESIGN.md §2, §6.4).
+			return o, "", "code: holds a registration number"
+		}
 		return o, "", "invalid code (want 1–20 letters or digits)"
-	}
-	if rrn.Contains(code) {
-		// The store keeps a code, the open data serves it and the log
-		// names it: never a registration number (DESIGN.md §2, §6.4).
-		return o, "", "code: holds a registration number"
 	}
 	// The name and the address are read once each (scanText: valid
 	// UTF-8, length, the first unsafe character), trimmed first: trimming
@@ -332,12 +334,14 @@ func validCode(s string) bool {
 			return false
 		}
 	}
-	return true
+	// Only 13 digits or more can hold a registration number: the
+	// registry's codes are never scanned.
+	return len(s) < 13 || !rrn.Contains(s)
 }
 
 // ValidCode reports whether s is an acceptable outlet code (1–20 ASCII
-// letters or digits, not a registration number).
-func ValidCode(s string) bool { return validCode(s) && !rrn.Contains(s) }
+// letters or digits, holding no registration number).
+func ValidCode(s string) bool { return validCode(s) }
 
 func (b *builder) result() ([]publicmask.Outlet, []Rejected, error) {
 	if b.rejected == nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/publicmask/publicmask"
 	"github.com/publicmask/publicmask/internal/testdata"
+	"github.com/publicmask/publicmask/rrn/rrntest"
 )
 
 func sharedData(t *testing.T, rel string) string { return testdata.Path(t, rel) }
@@ -378,5 +379,32 @@ func TestCSVDuplicatesInAnyOrder(t *testing.T) {
 		if !slices.Equal(gotOuts, wantOuts) || !slices.Equal(rej, wantRej) {
 			t.Errorf("%v: outlets %v, rejected %+v; want %v, %+v", codes, gotOuts, rej, wantOuts, wantRej)
 		}
+	}
+}
+
+// TestCodeHoldingARegistrationNumber: a code that is, or holds, 13 digits
+// parsing as a registration number is refused (DESIGN.md §6.4) and not
+// echoed in Rejected; other long codes stay valid.
+func TestCodeHoldingARegistrationNumber(t *testing.T) {
+	id := rrntest.ID("830315", '1', 7)
+	for _, c := range []struct {
+		code string
+		ok   bool
+	}{
+		{"12345678", true}, {"1234567890", true}, {"12345678901234567890", true},
+		{"8303151234567", !rrntest.HasCheckDigit("8303151234567")}, // without its check digit it is not a number
+		{id, false}, {"A" + id, false}, {id + "ZZ", false},
+	} {
+		if got := ValidCode(c.code); got != c.ok {
+			t.Errorf("ValidCode(%q) = %v, want %v", c.code, got, c.ok)
+		}
+	}
+	outlets, rejected, err := ParseCSV(strings.NewReader("code,name,addr,type,lat,lng\n" + id + ",약국,서울특별시 강북구 솔매로 1,01,37.6,127.0\n"))
+	if err != nil || len(outlets) != 0 || len(rejected) != 1 || rejected[0].Code != "" || rejected[0].Reason != "code: holds a registration number" {
+		t.Fatalf("ParseCSV: %v %v %+v", err, outlets, rejected)
+	}
+	_, rejected, err = ParseJSON(strings.NewReader(`[{"code":"` + id + `","name":"약국","type":"01","lat":37.6,"lng":127}]`))
+	if err != nil || len(rejected) != 1 || rejected[0].Code != "" {
+		t.Fatalf("ParseJSON: %v %+v", err, rejected)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/publicmask/publicmask"
 )
 
 // The sell-out forecast (DESIGN.md §4.2, §6.7) is derived from the change
@@ -121,7 +123,9 @@ type Forecast struct {
 // Forecast of the entry, as of its last change.
 func (e *Entry) Forecast() Forecast {
 	f := Forecast{SalesPerHour: math.Round(e.rate.perHour()*10) / 10}
-	if e.Suspended || e.Stock <= 0 || e.rate.at == 0 || f.SalesPerHour < minSellingRate || e.rate.idle(e.rate.at) ||
+	// Empty is the remain_stat band, 0–1 masks (DESIGN.md §1.3): one mask
+	// left read "empty" beside a sellout_at.
+	if e.Suspended || publicmask.RemainStat(e.Stock, false, true) == publicmask.StatEmpty || e.rate.at == 0 || f.SalesPerHour < minSellingRate || e.rate.idle(e.rate.at) ||
 		!e.rate.seenEnough() {
 		return f
 	}

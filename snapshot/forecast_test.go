@@ -88,6 +88,15 @@ func TestForecastNullWhenSuspendedEmptyOrIdle(t *testing.T) {
 	empty.Sold += empty.Stock
 	empty.Stock, empty.UpdatedAt = 0, at.Add(time.Second)
 	check("empty", empty, false)
+	// remain_stat "empty" is 0–1 masks (DESIGN.md §1.3): one mask left is
+	// empty too, and §4.2 gives an empty outlet no sellout_at.
+	last := o
+	last.Sold += last.Stock - 1
+	last.Stock, last.UpdatedAt = 1, at.Add(time.Second)
+	if got := last.RemainStat(); got != publicmask.StatEmpty {
+		t.Fatalf("one mask left reads %q", got)
+	}
+	check("one mask left (empty)", last, false)
 	idle := o // a delivery after two quiet hours: the rate has decayed away
 	idle.Stock, idle.UpdatedAt = o.Stock+100, at.Add(2*time.Hour)
 	check("idle for two hours", idle, false)

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -106,6 +107,11 @@ func serve(args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	// The clock advances at --clock-rate simulated seconds per real second
+	// (DESIGN.md §3): a rate it cannot keep is refused, not replaced by 1.
+	if !(c.ClockRate > 0) || math.IsInf(c.ClockRate, 1) {
+		return fmt.Errorf("--clock-rate must be a positive number of simulated seconds per real second, not %v", c.ClockRate)
 	}
 	if trust != "" {
 		c.TrustProxy = strings.Split(trust, ",")

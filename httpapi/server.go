@@ -291,7 +291,7 @@ func newServer(cfg Config, led ledgerAPI) *Server {
 		ClassPublic: newGate(s.metrics, ClassPublic, cfg.PublicInFlight, cfg.PublicQueue, cfg.PublicWait),
 		ClassStream: newGate(s.metrics, ClassStream, cfg.StreamInFlight, 0, 0),
 	}
-	s.shares = newOutletShares(cfg.OutletShare, cfg.OutletShareWait, cfg.QueueTimeout)
+	s.shares = newOutletShares(cfg.OutletShare, cfg.OutletShareWait, cfg.QueueTimeout, s.metrics.lineWaiting)
 	if cfg.CPUTokens > 0 && cfg.Role == RoleAll && cfg.CPUTokenMode != TokensOff {
 		s.tokens = newCPUTokens(cfg.Registerer, cfg.CPUTokens, cfg.CPUTokenWait, cfg.CPUTokenMode)
 	}

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/publicmask/publicmask"
 )
 
@@ -19,6 +21,7 @@ import (
 type outletShares struct {
 	share, wait int
 	timeout     time.Duration
+	waiting     prometheus.Gauge // all lines' waiting requests
 	mu          sync.Mutex
 	lines       map[string]*outletLine
 }
@@ -31,8 +34,8 @@ type outletLine struct {
 	users   int
 }
 
-func newOutletShares(share, wait int, timeout time.Duration) *outletShares {
-	return &outletShares{share: share, wait: wait, timeout: timeout, lines: make(map[string]*outletLine)}
+func newOutletShares(share, wait int, timeout time.Duration, waiting prometheus.Gauge) *outletShares {
+	return &outletShares{share: share, wait: wait, timeout: timeout, waiting: waiting, lines: make(map[string]*outletLine)}
 }
 
 var errOutletShare = publicmask.Errorf(publicmask.ERateLimited, "too many requests of this outlet at once; retry after the time in Retry-After")
@@ -61,6 +64,8 @@ func (o *outletShares) acquire(ctx context.Context, outlet string) (*outletLine,
 	l.waiting++
 	l.users++
 	o.mu.Unlock()
+	o.waiting.Inc()
+	defer o.waiting.Dec()
 	t := time.NewTimer(o.timeout)
 	defer t.Stop()
 	var err error

@@ -6,6 +6,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // TestOutletShares: an outlet's requests beyond its share wait in its own
@@ -14,7 +17,8 @@ import (
 // context; other outlets are never held; a line is dropped with its last
 // request.
 func TestOutletShares(t *testing.T) {
-	o := newOutletShares(2, 1, 200*time.Millisecond)
+	waiting := prometheus.NewGauge(prometheus.GaugeOpts{Name: "w"})
+	o := newOutletShares(2, 1, 200*time.Millisecond, waiting)
 	ctx := context.Background()
 	a1, err := o.acquire(ctx, "A")
 	if err != nil {
@@ -38,6 +42,9 @@ func TestOutletShares(t *testing.T) {
 		got <- err
 	}()
 	waitFor(t, "A's third request to wait", func() bool { o.mu.Lock(); defer o.mu.Unlock(); return o.lines["A"].waiting == 1 })
+	if w := gaugeValue(waiting); w != 1 {
+		t.Fatalf("the waiting gauge reads %v with one request in A's line, want 1", w)
+	}
 	if _, err := o.acquire(ctx, "A"); !errors.Is(err, errOutletShare) {
 		t.Fatalf("a request beyond the line: %v, want errOutletShare", err)
 	}
@@ -66,13 +73,16 @@ func TestOutletShares(t *testing.T) {
 	if n := len(o.lines); n != 0 {
 		t.Fatalf("%d lines left after every request left", n)
 	}
+	if w := gaugeValue(waiting); w != 0 {
+		t.Fatalf("the waiting gauge reads %v with no request waiting", w)
+	}
 }
 
 // TestOutletSharesBound: many goroutines of one outlet never hold more than
 // its share at once, and all get through.
 func TestOutletSharesBound(t *testing.T) {
 	const share, n = 4, 200
-	o := newOutletShares(share, n, 10*time.Second)
+	o := newOutletShares(share, n, 10*time.Second, prometheus.NewGauge(prometheus.GaugeOpts{Name: "w"}))
 	var mu sync.Mutex
 	in, most := 0, 0
 	var wg sync.WaitGroup
@@ -103,4 +113,12 @@ func TestOutletSharesBound(t *testing.T) {
 	if len(o.lines) != 0 {
 		t.Fatalf("%d lines left", len(o.lines))
 	}
+}
+
+func gaugeValue(g prometheus.Gauge) float64 {
+	var m dto.Metric
+	if err := g.Write(&m); err != nil {
+		panic(err)
+	}
+	return m.GetGauge().GetValue()
 }

@@ -60,6 +60,9 @@ type Config struct {
 	// StreamsPerClient caps the live SSE streams per client address
 	// (default 64).
 	StreamsPerClient int
+	// OutletShare bounds one outlet token's admitted requests (default
+	// 32; httpapi.Config.OutletShare).
+	OutletShare int
 	// LogDropped, if set, reports log lines dropped by an asynchronous
 	// log writer (exported as publicmask_log_lines_dropped_total).
 	LogDropped func() int64
@@ -376,7 +379,7 @@ func (n *Node) buildHandler() error {
 	hc := httpapi.Config{
 		Ledger: n.Ledger, Public: pub, Pages: pages, Role: cfg.Role,
 		Ready: n.ready, Logger: cfg.Logger, Registerer: n.Registry, Gatherer: n.Registry,
-		PublicRate: cfg.PublicRate, TrustProxy: cfg.TrustProxy, StreamsPerClient: cfg.StreamsPerClient, Seal: n.seal,
+		PublicRate: cfg.PublicRate, TrustProxy: cfg.TrustProxy, StreamsPerClient: cfg.StreamsPerClient, OutletShare: cfg.OutletShare, Seal: n.seal,
 		CPUTokenMode: cfg.CPUTokens,
 	}
 	if n.Ledger != nil {

@@ -30,7 +30,7 @@ func TestAdversarial(t *testing.T) {
 	dbg := freeAddr(t)
 	s := start(t, "--db", filepath.Join(dir, "pm.db"), "--clock", "2020-03-11T09:00:00+09:00",
 		"--debug-addr", dbg, "--trust-proxy", "127.0.0.1")
-	codes, tokens := setupOutlets(t, s, 2, 100_000)
+	codes, tokens := setupOutlets(t, s, 4, 100_000)
 
 	t.Run("SlowReaders", func(t *testing.T) { slowReaders(t, s) })
 	t.Run("MadeUpTokens", func(t *testing.T) { madeUpTokens(t, s, tokens[codes[0]]) })
@@ -38,6 +38,120 @@ func TestAdversarial(t *testing.T) {
 	t.Run("StreamsFromOneAddress", func(t *testing.T) { streamsFromOneAddress(t, s, tokens[codes[1]]) })
 	t.Run("ForwardedForWithPort", func(t *testing.T) { forwardedFor(t, s) })
 	t.Run("NoTokenInCmdlineOrStatus", func(t *testing.T) { noTokenShown(t, s, dbg) })
+	t.Run("InsiderFlood", func(t *testing.T) { insiderFlood(t, s, tokens[codes[2]], tokens[codes[3]]) })
+}
+
+// insiderFlood: a dishonest pharmacist with a valid token holds 1,000
+// connections and fires a sale on each of them at once, again and again.
+// Its requests wait in its own line: never more than the outlet share (32,
+// the default) of them are admitted to the outlet gate, whose FIFO queue
+// every other counter waits in, and another outlet's sales all succeed.
+// Without the share the gate held the flood's hundreds (audit39c measured
+// another counter's sale p99 ~10× under such a flood, BENCHMARKS.md).
+// Its buyers and the probe's are born on days no other subtest uses.
+func insiderFlood(t *testing.T, s *server, floodToken, probeToken string) {
+	const conns, share, rounds = 1000, 32, 12
+	flooder := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}}
+	defer flooder.CloseIdleConnections()
+	var answered, other, serial atomic.Int64
+	sell := func() {
+		n := serial.Add(1)
+		body := fmt.Sprintf(`{"txn_id":"insider-%d","buyer":"%s","quantity":1}`, n, id("830317", "12"[n%2], int(n)))
+		req, _ := http.NewRequest("POST", s.base+"/api/v2/outlet/sales", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+floodToken)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := flooder.Do(req)
+		if err != nil {
+			other.Add(1)
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		switch resp.StatusCode {
+		case 201, 422: // sold, or refused by the rules (stock, quota)
+			answered.Add(1)
+		default:
+			other.Add(1)
+		}
+	}
+	// The outlet gate's occupancy and the outlet lines' waiting requests,
+	// sampled from /metrics while the flood runs.
+	ctx, cancel := context.WithCancel(context.Background())
+	var mostInGate, mostWaiting atomic.Int64
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for ctx.Err() == nil {
+			resp, err := client.Get(s.base + "/metrics")
+			if err != nil {
+				continue
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var inGate, waiting float64
+			for _, line := range strings.Split(string(b), "\n") {
+				var f float64
+				if v, ok := strings.CutPrefix(line, `publicmask_http_in_flight{class="outlet"} `); ok {
+					fmt.Sscan(v, &f)
+					inGate += f
+				} else if v, ok := strings.CutPrefix(line, `publicmask_http_queued{class="outlet"} `); ok {
+					fmt.Sscan(v, &f)
+					inGate += f
+				} else if v, ok := strings.CutPrefix(line, "publicmask_http_outlet_line_waiting "); ok {
+					fmt.Sscan(v, &f)
+					waiting = f
+				}
+			}
+			if int64(inGate) > mostInGate.Load() {
+				mostInGate.Store(int64(inGate))
+			}
+			if int64(waiting) > mostWaiting.Load() {
+				mostWaiting.Store(int64(waiting))
+			}
+		}
+	}()
+	// Bursts: every connection's sale at once, round after round, while
+	// another counter sells one sale after another.
+	probeDone := make(chan []time.Duration)
+	go func() {
+		probe := 0
+		var ds []time.Duration
+		for ctx.Err() == nil && probe < 200 {
+			probe++
+			t0 := time.Now()
+			code, err := s.call("POST", "/api/v2/outlet/sales", probeToken,
+				map[string]any{"txn_id": fmt.Sprintf("probe-%d", probe), "buyer": id("830316", "12"[probe%2], probe), "quantity": 1}, nil)
+			if err != nil || code != 201 {
+				t.Errorf("the other counter's sale %d: %d, %v; want 201", probe, code, err)
+			}
+			ds = append(ds, time.Since(t0))
+			time.Sleep(5 * time.Millisecond)
+		}
+		probeDone <- ds
+	}()
+	for range rounds {
+		var wg sync.WaitGroup
+		for range conns {
+			wg.Add(1)
+			go func() { defer wg.Done(); sell() }()
+		}
+		wg.Wait()
+	}
+	cancel()
+	probed := <-probeDone
+	<-sampled
+	t.Logf("insider flood, %d rounds of %d sales at once: %d answered (201/422), %d other; the outlet gate held at most %d, its line at most %d waiting; the other counter's %d sales median/p99 %v/%v",
+		rounds, conns, answered.Load(), other.Load(), mostInGate.Load(), mostWaiting.Load(), len(probed), median(probed), p99(probed))
+	if other.Load() != 0 {
+		t.Errorf("%d flood requests failed or were answered other than 201 or 422 (their line holds 1,024, the wait 2 s)", other.Load())
+	}
+	if mostWaiting.Load() == 0 {
+		t.Errorf("no flood request was seen waiting in its outlet's line: the flood never exceeded its share, so this test showed nothing")
+	}
+	// The flood's share, and the other counter's one sale in flight.
+	if m := mostInGate.Load(); m > share+1 {
+		t.Errorf("the outlet gate held %d requests at once during one token's flood; want at most its share %d and the other counter's sale", m, share)
+	}
 }
 
 const seoulGeo = "/corona19-masks/v1/storesByGeo/json?lat=37.5665&lng=126.978&m=1000"

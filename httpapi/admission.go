@@ -48,8 +48,23 @@ func (s *Server) admission(class string) Middleware {
 }
 
 // run runs h into hw while holding a slot of g; false when the request was
-// not admitted (the refusal is already written).
+// not admitted (the refusal is already written). An outlet's request takes
+// a place of its outlet's line first (outletShares).
 func (s *Server) run(g *gate, hw *heldWriter, r *http.Request, h http.HandlerFunc) bool {
+	if g != nil && g.class == ClassOutlet && s.shares != nil {
+		if ri := infoOf(r); ri != nil && ri.hasTok {
+			l, err := s.shares.acquire(r.Context(), ri.tok.Outlet)
+			if err != nil {
+				if err == errOutletShare {
+					s.metrics.limited.WithLabelValues(ClassOutlet).Inc()
+					hw.w.Header().Set("Retry-After", "1")
+				}
+				s.writeError(hw.w, r, err)
+				return false
+			}
+			defer s.shares.release(ri.tok.Outlet, l)
+		}
+	}
 	if g != nil {
 		if err := g.acquire(r.Context()); err != nil {
 			s.writeError(hw.w, r, err)

@@ -162,8 +162,11 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 	inFlight *prometheus.GaugeVec
 	queued   *prometheus.GaugeVec
-	shed     *prometheus.CounterVec
-	limited  *prometheus.CounterVec
+	// lineWaiting: outlet requests waiting in their own outlet's line,
+	// before the outlet gate (share.go).
+	lineWaiting prometheus.Gauge
+	shed        *prometheus.CounterVec
+	limited     *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -176,6 +179,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			[]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}, "route", "class"),
 		inFlight: metric.GaugeVec("publicmask_http_in_flight", "Requests being served, by class.", "class"),
 		queued:   metric.GaugeVec("publicmask_http_queued", "Requests waiting for admission, by class.", "class"),
+		lineWaiting: metric.Gauge("publicmask_http_outlet_line_waiting",
+			"Outlet requests waiting in their outlet's own line, beyond its share of the outlet gate (--outlet-share)."),
 		shed: metric.CounterVec("publicmask_http_shed_total",
 			"Requests refused with 503 overloaded by admission control, by class.", "class"),
 		limited: metric.CounterVec("publicmask_http_rate_limited_total",
@@ -186,6 +191,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.duration = register(reg, m.duration)
 	m.inFlight = register(reg, m.inFlight)
 	m.queued = register(reg, m.queued)
+	m.lineWaiting = register(reg, m.lineWaiting)
 	m.shed = register(reg, m.shed)
 	// Export zeros for the refusal counters, so that dashboards and alerts
 	// see the series before the first refusal.

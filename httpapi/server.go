@@ -76,8 +76,13 @@ type Config struct {
 	// requests beyond theirs are shed at once.
 	OutletInFlight int // default 512 (two full group-commit batches)
 	OutletQueue    int // default 4096
-	AdminInFlight  int // default 16
-	AdminQueue     int // default 256
+	// OutletShare bounds one outlet token's requests inside the outlet
+	// gate, running or queued (default 32); its others wait in its own
+	// line, at most OutletShareWait of them (default 1024; beyond, 429).
+	OutletShare     int
+	OutletShareWait int
+	AdminInFlight   int // default 16
+	AdminQueue      int // default 256
 	// PublicInFlight bounds public requests being served (default 4 ×
 	// GOMAXPROCS). Public handlers only compute from memory, so a few per
 	// core keep the cores busy; more would only make the scheduler share
@@ -141,7 +146,8 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	gates   map[string]*gate
-	tokens  *cpuTokens // nil: none
+	shares  *outletShares // each outlet's line in front of the outlet gate
+	tokens  *cpuTokens    // nil: none
 	mux     *http.ServeMux
 	exact   exactRoutes // the mux's routes of one method and a literal path
 	handler http.Handler
@@ -204,6 +210,8 @@ func (c *Config) setDefaults() {
 	}
 	def(&c.OutletInFlight, 512)
 	def(&c.OutletQueue, 4096)
+	def(&c.OutletShare, 32)
+	def(&c.OutletShareWait, 1024)
 	def(&c.AdminInFlight, 16)
 	def(&c.AdminQueue, 256)
 	def(&c.PublicInFlight, 4*runtime.GOMAXPROCS(0))
@@ -283,6 +291,7 @@ func newServer(cfg Config, led ledgerAPI) *Server {
 		ClassPublic: newGate(s.metrics, ClassPublic, cfg.PublicInFlight, cfg.PublicQueue, cfg.PublicWait),
 		ClassStream: newGate(s.metrics, ClassStream, cfg.StreamInFlight, 0, 0),
 	}
+	s.shares = newOutletShares(cfg.OutletShare, cfg.OutletShareWait, cfg.QueueTimeout, s.metrics.lineWaiting)
 	if cfg.CPUTokens > 0 && cfg.Role == RoleAll && cfg.CPUTokenMode != TokensOff {
 		s.tokens = newCPUTokens(cfg.Registerer, cfg.CPUTokens, cfg.CPUTokenWait, cfg.CPUTokenMode)
 	}

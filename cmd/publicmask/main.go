@@ -96,6 +96,7 @@ func serve(args []string) error {
 	fs.BoolVar(&c.LeanSales, "lean-sales", true, "serve POST /api/v2/outlet/sales and the hot public GETs (v1, /api/v2/outlets/near, /api/v2/outlets/{code}) on plain-HTTP keep-alive connections by a lean HTTP/1.1 path (same handlers, same answers) instead of net/http; anything else goes to net/http")
 	fs.StringVar(&c.CPUTokens, "cpu-tokens", httpapi.TokensAuto, "public requests take CPU tokens, so that sales go first: auto (only while the cores are contended and sales are served) | always | off")
 	fs.Float64Var(&c.PublicRate, "public-rate", 0, "per-client public requests per second (0 = off)")
+	fs.IntVar(&c.OutletShare, "outlet-share", 32, "sales and other outlet requests one outlet token may have admitted (running or queued) at once; its others wait in its own line (at most 1,024, beyond 429)")
 	fs.IntVar(&c.StreamsPerClient, "streams-per-client", 64, "live change streams one client address (IPv6: its /64) may hold; beyond, 429")
 	var trust string
 	fs.StringVar(&trust, "trust-proxy", "", "comma-separated proxy addresses/CIDRs whose X-Forwarded-For is trusted")

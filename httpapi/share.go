@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -18,20 +19,25 @@ import (
 // thousand connections fills its own line, not the gate's FIFO queue that
 // every other counter waits in, and a burst from one till (or from the
 // tills of a mart that share a token) is served in order, not refused.
+//
+// Nearly every sale's outlet has no other request in flight (the rush's
+// 512 workers over 26,263 outlets), so the common path is a count under
+// the mutex, with the line's record reused: no allocation a request.
 type outletShares struct {
 	share, wait int
 	timeout     time.Duration
 	waiting     prometheus.Gauge // all lines' waiting requests
 	mu          sync.Mutex
 	lines       map[string]*outletLine
+	spare       []*outletLine // records of dropped lines, for reuse
 }
 
-// outletLine is one outlet's: its places in the gate, and how many of its
-// requests hold one or wait for one (the line is dropped when none do).
+// outletLine is one outlet's: how many of its requests hold a place in the
+// gate, and the ones waiting for a place, first come first served (a
+// waiter's channel is closed when a place passes to it).
 type outletLine struct {
-	places  chan struct{}
-	waiting int
-	users   int
+	admitted int
+	waiters  []chan struct{}
 }
 
 func newOutletShares(share, wait int, timeout time.Duration, waiting prometheus.Gauge) *outletShares {
@@ -40,29 +46,33 @@ func newOutletShares(share, wait int, timeout time.Duration, waiting prometheus.
 
 var errOutletShare = publicmask.Errorf(publicmask.ERateLimited, "too many requests of this outlet at once; retry after the time in Retry-After")
 
-// acquire takes a place of outlet's line, waiting for one when its share is
-// in use. The error is errOutletShare when the line is full, errOverloaded
-// when the wait timed out, ctx.Err() when the client gave up.
-func (o *outletShares) acquire(ctx context.Context, outlet string) (*outletLine, error) {
+// acquire takes a place in outlet's share, waiting for one when the share
+// is in use. The error is errOutletShare when the line is full,
+// errOverloaded when the wait timed out, ctx.Err() when the client gave up;
+// without an error the caller must release.
+func (o *outletShares) acquire(ctx context.Context, outlet string) error {
 	o.mu.Lock()
 	l := o.lines[outlet]
 	if l == nil {
-		l = &outletLine{places: make(chan struct{}, o.share)}
+		if n := len(o.spare); n > 0 {
+			l = o.spare[n-1]
+			o.spare = o.spare[:n-1]
+		} else {
+			l = &outletLine{}
+		}
 		o.lines[outlet] = l
 	}
-	select {
-	case l.places <- struct{}{}:
-		l.users++
+	if l.admitted < o.share {
+		l.admitted++
 		o.mu.Unlock()
-		return l, nil
-	default:
+		return nil
 	}
-	if l.waiting >= o.wait {
+	if len(l.waiters) >= o.wait {
 		o.mu.Unlock()
-		return nil, errOutletShare
+		return errOutletShare
 	}
-	l.waiting++
-	l.users++
+	ready := make(chan struct{})
+	l.waiters = append(l.waiters, ready)
 	o.mu.Unlock()
 	o.waiting.Inc()
 	defer o.waiting.Dec()
@@ -70,37 +80,38 @@ func (o *outletShares) acquire(ctx context.Context, outlet string) (*outletLine,
 	defer t.Stop()
 	var err error
 	select {
-	case l.places <- struct{}{}:
+	case <-ready:
+		return nil
 	case <-t.C:
 		err = errOverloaded
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
 	o.mu.Lock()
-	l.waiting--
-	if err != nil {
-		o.leave(outlet, l)
+	if i := slices.Index(l.waiters, ready); i >= 0 {
+		// Still waiting: out of the line (whose share is full, so the
+		// line stays).
+		l.waiters = slices.Delete(l.waiters, i, i+1)
+		o.mu.Unlock()
+		return err
 	}
 	o.mu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	return l, nil
+	// A place passed to it as the wait ended: pass it on.
+	o.release(outlet)
+	return err
 }
 
-// release gives the place back.
-func (o *outletShares) release(outlet string, l *outletLine) {
-	<-l.places
+// release gives a place back: to the first request waiting in the line, or
+// to the gate (the line's record is kept for reuse with its last place).
+func (o *outletShares) release(outlet string) {
 	o.mu.Lock()
-	o.leave(outlet, l)
-	o.mu.Unlock()
-}
-
-// leave counts a request out of l (o.mu held), dropping the line when it
-// was the last.
-func (o *outletShares) leave(outlet string, l *outletLine) {
-	l.users--
-	if l.users == 0 {
+	l := o.lines[outlet]
+	if len(l.waiters) > 0 {
+		close(l.waiters[0])
+		l.waiters = slices.Delete(l.waiters, 0, 1)
+	} else if l.admitted--; l.admitted == 0 {
 		delete(o.lines, outlet)
+		o.spare = append(o.spare, l)
 	}
+	o.mu.Unlock()
 }

@@ -20,32 +20,23 @@ func TestOutletShares(t *testing.T) {
 	waiting := prometheus.NewGauge(prometheus.GaugeOpts{Name: "w"})
 	o := newOutletShares(2, 1, 200*time.Millisecond, waiting)
 	ctx := context.Background()
-	a1, err := o.acquire(ctx, "A")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a2, err := o.acquire(ctx, "A")
-	if err != nil {
-		t.Fatal(err)
+	for range 2 {
+		if err := o.acquire(ctx, "A"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// Outlet B is not behind A's share.
-	b1, err := o.acquire(ctx, "B")
-	if err != nil {
+	if err := o.acquire(ctx, "B"); err != nil {
 		t.Fatalf("another outlet refused while A's share is in use: %v", err)
 	}
 	// A's third request waits; a fourth finds the line (1) full.
 	got := make(chan error, 1)
-	var a3 *outletLine
-	go func() {
-		var err error
-		a3, err = o.acquire(ctx, "A")
-		got <- err
-	}()
-	waitFor(t, "A's third request to wait", func() bool { o.mu.Lock(); defer o.mu.Unlock(); return o.lines["A"].waiting == 1 })
+	go func() { got <- o.acquire(ctx, "A") }()
+	waitFor(t, "A's third request to wait", func() bool { o.mu.Lock(); defer o.mu.Unlock(); return len(o.lines["A"].waiters) == 1 })
 	if w := gaugeValue(waiting); w != 1 {
 		t.Fatalf("the waiting gauge reads %v with one request in A's line, want 1", w)
 	}
-	if _, err := o.acquire(ctx, "A"); !errors.Is(err, errOutletShare) {
+	if err := o.acquire(ctx, "A"); !errors.Is(err, errOutletShare) {
 		t.Fatalf("a request beyond the line: %v, want errOutletShare", err)
 	}
 	select {
@@ -53,23 +44,23 @@ func TestOutletShares(t *testing.T) {
 		t.Fatalf("the waiting request went in while the share was full: %v", err)
 	case <-time.After(20 * time.Millisecond):
 	}
-	o.release("A", a1)
+	o.release("A")
 	if err := <-got; err != nil {
 		t.Fatalf("the waiting request after a release: %v", err)
 	}
-	// The share is full again (a2, a3): a wait times out as overloaded, a
+	// The share is full again (the second and third): a wait times out as overloaded, a
 	// cancelled one ends with its context.
-	if _, err := o.acquire(ctx, "A"); !errors.Is(err, errOverloaded) {
+	if err := o.acquire(ctx, "A"); !errors.Is(err, errOverloaded) {
 		t.Fatalf("a wait past the timeout: %v, want errOverloaded", err)
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
-	if _, err := o.acquire(cctx, "A"); !errors.Is(err, context.Canceled) {
+	if err := o.acquire(cctx, "A"); !errors.Is(err, context.Canceled) {
 		t.Fatalf("a wait whose client went away: %v, want context.Canceled", err)
 	}
-	o.release("A", a2)
-	o.release("A", a3)
-	o.release("B", b1)
+	o.release("A")
+	o.release("A")
+	o.release("B")
 	if n := len(o.lines); n != 0 {
 		t.Fatalf("%d lines left after every request left", n)
 	}
@@ -90,8 +81,7 @@ func TestOutletSharesBound(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			l, err := o.acquire(context.Background(), "A")
-			if err != nil {
+			if err := o.acquire(context.Background(), "A"); err != nil {
 				t.Error(err)
 				return
 			}
@@ -103,7 +93,7 @@ func TestOutletSharesBound(t *testing.T) {
 			mu.Lock()
 			in--
 			mu.Unlock()
-			o.release("A", l)
+			o.release("A")
 		}()
 	}
 	wg.Wait()
@@ -121,4 +111,53 @@ func gaugeValue(g prometheus.Gauge) float64 {
 		panic(err)
 	}
 	return m.GetGauge().GetValue()
+}
+
+// TestOutletSharesFIFO: an outlet's waiting requests get their places in
+// the order they came.
+func TestOutletSharesFIFO(t *testing.T) {
+	o := newOutletShares(1, 10, 5*time.Second, prometheus.NewGauge(prometheus.GaugeOpts{Name: "w"}))
+	if err := o.acquire(context.Background(), "A"); err != nil {
+		t.Fatal(err)
+	}
+	order := make(chan int, 3)
+	for i := range 3 {
+		go func() {
+			if err := o.acquire(context.Background(), "A"); err != nil {
+				t.Error(err)
+			}
+			order <- i
+		}()
+		waitFor(t, "the next request to wait", func() bool { o.mu.Lock(); defer o.mu.Unlock(); return len(o.lines["A"].waiters) == i+1 })
+	}
+	for want := range 3 {
+		o.release("A")
+		if got := <-order; got != want {
+			t.Fatalf("request %d got the place, want %d (first come, first served)", got, want)
+		}
+	}
+	o.release("A")
+	if len(o.lines) != 0 {
+		t.Fatalf("%d lines left", len(o.lines))
+	}
+}
+
+// TestOutletSharesNoAllocation: a request of an outlet with none other in
+// flight, the common case, allocates nothing.
+func TestOutletSharesNoAllocation(t *testing.T) {
+	o := newOutletShares(32, 1024, time.Second, prometheus.NewGauge(prometheus.GaugeOpts{Name: "w"}))
+	ctx := context.Background()
+	codes := []string{"11111111", "22222222", "33333333"}
+	if n := testing.AllocsPerRun(1000, func() {
+		for _, c := range codes {
+			if err := o.acquire(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, c := range codes {
+			o.release(c)
+		}
+	}); n != 0 {
+		t.Fatalf("%v allocations a run of three requests, want 0", n)
+	}
 }

@@ -320,9 +320,20 @@ func (n *Node) startLedger(ctx, bg context.Context, keyer *rrn.Keyer) error {
 	return nil
 }
 
+// CheckClockRate refuses a --clock-rate the clock cannot keep (DESIGN.md
+// §3: simulated seconds per real second): zero, negative, NaN or infinite.
+// The command line checks its flag with it, where an explicit 0 is still
+// seen (Config's 0 means the default, 1).
+func CheckClockRate(rate float64) error {
+	if !(rate > 0) || math.IsInf(rate, 1) {
+		return fmt.Errorf("--clock-rate must be a positive number of simulated seconds per real second, not %v", rate)
+	}
+	return nil
+}
+
 func makeClock(start string, rate float64) (clock.Clock, error) {
-	if !(rate > 0) || math.IsInf(rate, 1) { // 0 was made 1 by defaults
-		return nil, fmt.Errorf("--clock-rate must be a positive number of simulated seconds per real second, not %v", rate)
+	if err := CheckClockRate(rate); err != nil {
+		return nil, err
 	}
 	if start == "" {
 		if rate == 1 {

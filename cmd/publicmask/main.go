@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"math"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -108,10 +107,9 @@ func serve(args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
 	}
-	// The clock advances at --clock-rate simulated seconds per real second
-	// (DESIGN.md §3): a rate it cannot keep is refused, not replaced by 1.
-	if !(c.ClockRate > 0) || math.IsInf(c.ClockRate, 1) {
-		return fmt.Errorf("--clock-rate must be a positive number of simulated seconds per real second, not %v", c.ClockRate)
+	// A rate the clock cannot keep is refused, not replaced by 1.
+	if err := app.CheckClockRate(c.ClockRate); err != nil {
+		return err
 	}
 	if trust != "" {
 		c.TrustProxy = strings.Split(trust, ",")

@@ -25,15 +25,7 @@ import (
 // the list shows exactly the outlets of that 논현동.
 func TestBrowserPlaceSearch(t *testing.T) {
 	skipShort(t, "runs a real server and Chromium")
-	f, err := os.Open(testdata.Path(t, "outlets-2020/stores-2020-04.csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, err := csv.NewReader(f).ReadAll()
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := april2020Rows(t)
 	inNonhyeon := regexp.MustCompile(`^서울특별시 강남구 (논현동 |.*\(논현동[,)])`)
 	var infos []map[string]any
 	want := 0
@@ -129,15 +121,7 @@ func TestBrowserPlaceSearch(t *testing.T) {
 // answering its own suggestion with "not found" — in Korean and English.
 func TestBrowserPlaceSearchSido(t *testing.T) {
 	skipShort(t, "runs a real server and Chromium")
-	f, err := os.Open(testdata.Path(t, "outlets-2020/stores-2020-04.csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, err := csv.NewReader(f).ReadAll()
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := april2020Rows(t)
 	var infos []map[string]any
 	for _, r := range rows[1:] {
 		if !strings.HasPrefix(r[2], "서울특별시 강남구 ") {
@@ -186,4 +170,19 @@ func TestBrowserPlaceSearchSido(t *testing.T) {
 			}
 		}
 	}
+}
+
+// april2020Rows are the rows of the April 2020 outlet list, its header first.
+func april2020Rows(t *testing.T) [][]string {
+	t.Helper()
+	f, err := os.Open(testdata.Path(t, "outlets-2020/stores-2020-04.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
 }

@@ -474,3 +474,34 @@ func TestOutletSharesOrder(t *testing.T) {
 	o.queued = nil
 	o.settled(t, outlets...)
 }
+
+// TestOutletSharesReleaseAsFirstWaiterComes: the last place comes back
+// just as a request finds the share full and becomes the line's first
+// waiter, round after round: the request always gets in (a release that
+// slipped between its look at the word and its joining the line must not
+// leave it waiting for one that never comes).
+func TestOutletSharesReleaseAsFirstWaiterComes(t *testing.T) {
+	for _, way := range shareWays {
+		t.Run(way.name, func(t *testing.T) {
+			A := way.a
+			o := newOutletShares(1, 8, 500*time.Millisecond, prometheus.NewGauge(prometheus.GaugeOpts{Name: "w"}))
+			r := rand.New(rand.NewPCG(1, 2))
+			for i := range 3000 {
+				if err := o.acq(context.Background(), A); err != nil {
+					t.Fatal(err)
+				}
+				got := make(chan error, 1)
+				go func() { got <- o.acq(context.Background(), A) }()
+				for range r.IntN(8) {
+					runtime.Gosched()
+				}
+				o.rel(A)
+				if err := <-got; err != nil {
+					t.Fatalf("round %d: the request that came as the place came back: %v", i, err)
+				}
+				o.rel(A)
+			}
+			o.settled(t, A)
+		})
+	}
+}

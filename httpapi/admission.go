@@ -53,7 +53,7 @@ func (s *Server) admission(class string) Middleware {
 func (s *Server) run(g *gate, hw *heldWriter, r *http.Request, h http.HandlerFunc) bool {
 	if g != nil && g.class == ClassOutlet && s.shares != nil {
 		if ri := infoOf(r); ri != nil && ri.hasTok {
-			if err := s.shares.acquire(r.Context(), ri.ref, ri.tok.Outlet); err != nil {
+			if err := s.shares.acquire(r.Context(), ri.tok.Outlet); err != nil {
 				if err == errOutletShare {
 					s.metrics.limited.WithLabelValues(ClassOutlet).Inc()
 					hw.w.Header().Set("Retry-After", "1")
@@ -61,7 +61,7 @@ func (s *Server) run(g *gate, hw *heldWriter, r *http.Request, h http.HandlerFun
 				s.writeError(hw.w, r, err)
 				return false
 			}
-			defer s.shares.release(ri.ref, ri.tok.Outlet)
+			defer s.shares.release(ri.tok.Outlet)
 		}
 	}
 	if g != nil {

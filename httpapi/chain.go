@@ -245,12 +245,11 @@ func (s *Server) authenticated(need auth, class string) Middleware {
 			if tok.Role == publicmask.RoleOutlet {
 				// Evidence that the outlet is online now (late_while_online):
 				// by the cache's reference to the outlet when the token came
-				// from the cache (no look-up by code), else by code, which
-				// gives the ref (the outlet's share is kept by it).
+				// from the cache (no look-up by code), else by code.
 				if ref != 0 {
 					s.led.NoteActivityRef(ref)
 				} else {
-					ref = s.led.NoteActivity(tok.Outlet)
+					s.led.NoteActivity(tok.Outlet)
 				}
 				if s.tokens != nil {
 					// A sale to put first: the CPU tokens may engage
@@ -259,7 +258,7 @@ func (s *Server) authenticated(need auth, class string) Middleware {
 				}
 			}
 			if ri := infoOf(r); ri != nil {
-				ri.tok, ri.ref, ri.hasTok = tok, ref, true
+				ri.tok, ri.hasTok = tok, true
 			} else {
 				r = r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok))
 			}

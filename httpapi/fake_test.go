@@ -233,7 +233,7 @@ func (f *fakeLedger) Verify(ctx context.Context) (*ledger.VerifyReport, error) {
 	return &ledger.VerifyReport{OK: true}, nil
 }
 
-func (f *fakeLedger) NoteActivity(outlet string) ledger.OutletRef { return 0 }
+func (f *fakeLedger) NoteActivity(outlet string) {}
 
 func (f *fakeLedger) NoteActivityRef(ledger.OutletRef) {}
 

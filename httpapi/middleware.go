@@ -19,7 +19,6 @@ import (
 
 	"github.com/publicmask/publicmask"
 	"github.com/publicmask/publicmask/internal/metric"
-	"github.com/publicmask/publicmask/ledger"
 	"github.com/publicmask/publicmask/rrn"
 )
 
@@ -46,7 +45,6 @@ type reqInfo struct {
 	// the recorder of the access log, the held answer (admission) and the
 	// X-Request-ID header's value.
 	tok    publicmask.Token // tok.Outlet: the authenticated outlet, for the log
-	ref    ledger.OutletRef // tok's outlet in the token cache (its share's word); 0 if none
 	hasTok bool
 	rm     *routeMetrics // the matched route's series (tagRoute)
 	rec    recorder

@@ -168,7 +168,7 @@ type ledgerAPI interface {
 	Now() time.Time
 	Sell(ctx context.Context, req ledger.SaleRequest) (*ledger.Receipt, bool, error)
 	Check(ctx context.Context, req ledger.SaleRequest) (*ledger.CheckResult, error)
-	NoteActivity(outlet string) ledger.OutletRef
+	NoteActivity(outlet string)
 	NoteActivityRef(o ledger.OutletRef)
 	Cancel(ctx context.Context, outlet, saleID string) (*ledger.CancelReceipt, error)
 	Deliver(ctx context.Context, outlet, txnID string, qty int) (*ledger.StockReceipt, bool, error)

@@ -155,15 +155,10 @@ func (l *Ledger) Close(ctx context.Context) error {
 
 // NoteActivity records that the outlet made an authenticated request now:
 // evidence, for late_while_online, that it was online (DESIGN.md §6.1).
-// It gives the outlet's OutletRef (0 for ""), as CachedToken would have:
-// the outlet must be an authenticated token's (its code is interned).
-func (l *Ledger) NoteActivity(outlet string) OutletRef {
-	if outlet == "" {
-		return 0
+func (l *Ledger) NoteActivity(outlet string) {
+	if outlet != "" {
+		l.activity.note(OutletRef(l.tokens.strs.id(outlet)), l.Now(), publicmask.MaxLateWindow)
 	}
-	o := OutletRef(l.tokens.strs.id(outlet))
-	l.activity.note(o, l.Now(), publicmask.MaxLateWindow)
-	return o
 }
 
 // OutletRef names an outlet as this ledger's token cache does (the index

@@ -3,7 +3,10 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -159,5 +162,109 @@ func TestOutletSharesNoAllocation(t *testing.T) {
 		}
 	}); n != 0 {
 		t.Fatalf("%v allocations a run of three requests, want 0", n)
+	}
+}
+
+// TestOutletSharesHandOffAtTimeout: a release and the end of the only
+// waiter's wait meet at the mutex, in either order: the waiter answers
+// with its context's error, the place is neither lost nor counted twice,
+// and the line is dropped.
+func TestOutletSharesHandOffAtTimeout(t *testing.T) {
+	o := newOutletShares(1, 8, 5*time.Second, prometheus.NewGauge(prometheus.GaugeOpts{Name: "w"}))
+	for range 40 {
+		if err := o.acquire(context.Background(), "A"); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		got := make(chan error, 1)
+		go func() { got <- o.acquire(ctx, "A") }()
+		waitFor(t, "the waiter", func() bool { o.mu.Lock(); defer o.mu.Unlock(); return len(o.lines["A"].waiters) == 1 })
+		// Both reach for the mutex while it is held: the waiter (its
+		// context done) and the holder's release.
+		o.mu.Lock()
+		cancel()
+		released := make(chan struct{})
+		go func() { o.release("A"); close(released) }()
+		time.Sleep(time.Millisecond)
+		o.mu.Unlock()
+		if err := <-got; !errors.Is(err, context.Canceled) {
+			t.Fatalf("the waiter: %v, want context.Canceled", err)
+		}
+		<-released
+		o.mu.Lock()
+		n := len(o.lines)
+		o.mu.Unlock()
+		if n != 0 {
+			t.Fatalf("%d lines left", n)
+		}
+	}
+}
+
+// TestOutletSharesStress: many goroutines on a few outlets, each request
+// holding its place a random while, some giving up early: no outlet ever
+// has more than its share inside, a request is refused only as the line's
+// bound or its context allow, no patient request is left waiting, and no
+// line is left at the end. Run it with -race.
+func TestOutletSharesStress(t *testing.T) {
+	const share, lineMax, perOutlet, tries = 3, 100, 200, 5
+	outlets := []string{"A", "B", "C", "D", "E"}
+	waiting := prometheus.NewGauge(prometheus.GaugeOpts{Name: "w"})
+	o := newOutletShares(share, lineMax, 10*time.Second, waiting)
+	var wg sync.WaitGroup
+	var admitted, refused, gaveUp atomic.Int64
+	for oi, s := range outlets {
+		var inside atomic.Int32
+		one := func(r *rand.Rand) {
+			ctx := context.Background()
+			impatient := r.IntN(5) == 0
+			if impatient {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, time.Duration(r.IntN(300))*time.Microsecond)
+				defer cancel()
+			}
+			err := o.acquire(ctx, s)
+			switch {
+			case err == nil:
+			case errors.Is(err, errOutletShare):
+				refused.Add(1)
+				return
+			case impatient && errors.Is(err, context.DeadlineExceeded):
+				gaveUp.Add(1)
+				return
+			default:
+				t.Errorf("outlet %s: %v", s, err)
+				return
+			}
+			admitted.Add(1)
+			if n := inside.Add(1); n > share {
+				t.Errorf("outlet %s: %d inside, share %d", s, n, share)
+			}
+			for range r.IntN(4) {
+				runtime.Gosched()
+			}
+			inside.Add(-1)
+			o.release(s)
+		}
+		for i := range perOutlet {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := rand.New(rand.NewPCG(uint64(i), uint64(oi)))
+				for range tries {
+					one(r)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if n := len(o.lines); n != 0 {
+		t.Fatalf("%d lines left", n)
+	}
+	if w := gaugeValue(waiting); w != 0 {
+		t.Fatalf("the waiting gauge reads %v at the end", w)
+	}
+	t.Logf("admitted %d, refused (line full) %d, gave up %d", admitted.Load(), refused.Load(), gaveUp.Load())
+	if admitted.Load() == 0 {
+		t.Fatal("nothing admitted")
 	}
 }

@@ -25,7 +25,7 @@ func (n *Node) loadAdmin(ctx context.Context) error {
 	var err error
 	switch {
 	case cfg.AdminTokenFile != "": // wins over --admin-token
-		n.admin, err = readAdminTokenFile(cfg.AdminTokenFile)
+		n.admin, err = ReadAdminTokenFile(cfg.AdminTokenFile)
 		n.warnShortAdminToken()
 		return err
 	case cfg.AdminToken != "":

@@ -127,8 +127,10 @@ func writePrivate(path string, data []byte) error {
 	return fsx.SyncDir(dir)
 }
 
-// readAdminTokenFile reads --admin-token-file: the token is its first line.
-func readAdminTokenFile(path string) (string, error) {
+// ReadAdminTokenFile reads --admin-token-file (serve's and rush's): the
+// token is its first line, spaces and the line end trimmed; a file others
+// may read is refused.
+func ReadAdminTokenFile(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return "", fmt.Errorf("--admin-token-file: %w", err)

@@ -226,6 +226,7 @@ func (s *Server) authenticated(need auth, class string) Middleware {
 	if class == ClassAdmin {
 		bodyLimit = s.cfg.ImportMaxBytes
 	}
+	budget := s.budgets[class]
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if need == authOptional {
@@ -262,8 +263,12 @@ func (s *Server) authenticated(need auth, class string) Middleware {
 			} else {
 				r = r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok))
 			}
-			if r.Body != nil && r.Body != http.NoBody && !s.readBody(w, r, bodyLimit) {
-				return
+			if r.Body != nil && r.Body != http.NoBody {
+				res := bodyReservation{b: budget}
+				defer res.release() // once the handler is done with the body
+				if !s.readBody(w, r, bodyLimit, &res) {
+					return
+				}
 			}
 			next.ServeHTTP(w, r)
 		})

@@ -774,7 +774,7 @@ func TestLeanBodyCannotReachTheNextRequest(t *testing.T) {
 	led, _ := saleEnv(t)
 	srv := newServer(Config{Logger: benchLogger()}, led)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && srv.readBody(w, r, 1<<20) {
+		if r.Method == http.MethodPost && srv.readBody(w, r, 1<<20, &bodyReservation{}) {
 			hb := r.Body.(*heldBody)
 			_ = append(hb.b, "XXXX"...) // a careless parser
 		}

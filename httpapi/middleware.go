@@ -162,6 +162,9 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 	inFlight *prometheus.GaugeVec
 	queued   *prometheus.GaugeVec
+	// bodyBytes: request body bytes held before admission under each
+	// class's budget (bodybudget.go).
+	bodyBytes *prometheus.GaugeVec
 	// lineWaiting: outlet requests waiting in their own outlet's line,
 	// before the outlet gate (share.go).
 	lineWaiting prometheus.Gauge
@@ -179,6 +182,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			[]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}, "route", "class"),
 		inFlight: metric.GaugeVec("publicmask_http_in_flight", "Requests being served, by class.", "class"),
 		queued:   metric.GaugeVec("publicmask_http_queued", "Requests waiting for admission, by class.", "class"),
+		bodyBytes: metric.GaugeVec("publicmask_http_body_bytes_held",
+			"Request body bytes held in memory before admission under the class's budget (beyond each body's first 16 KiB).", "class"),
 		lineWaiting: metric.Gauge("publicmask_http_outlet_line_waiting",
 			"Outlet requests waiting in their outlet's own line, beyond its share of the outlet gate (--outlet-share)."),
 		shed: metric.CounterVec("publicmask_http_shed_total",
@@ -191,6 +196,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.duration = register(reg, m.duration)
 	m.inFlight = register(reg, m.inFlight)
 	m.queued = register(reg, m.queued)
+	m.bodyBytes = register(reg, m.bodyBytes)
 	m.lineWaiting = register(reg, m.lineWaiting)
 	m.shed = register(reg, m.shed)
 	// Export zeros for the refusal counters, so that dashboards and alerts

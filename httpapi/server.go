@@ -70,6 +70,13 @@ type Config struct {
 
 	MaxBodyBytes   int64 // JSON bodies; default 1 MiB
 	ImportMaxBytes int64 // outlet import and delivery lists; default 32 MiB
+	// OutletBodyBudget and AdminBodyBudget bound the bytes of request
+	// bodies their class holds in memory at once, beyond the first 16 KiB
+	// of each (bodybudget.go); defaults 16 × MaxBodyBytes and
+	// ImportMaxBytes + 16 MiB (a maximal import and delivery lists beside
+	// it). Raised to the class's body limit if below it.
+	OutletBodyBudget int64
+	AdminBodyBudget  int64
 
 	// Admission limits. Outlet and admin requests beyond their in-flight
 	// limit wait in a bounded queue for at most QueueTimeout; public
@@ -146,8 +153,9 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	gates   map[string]*gate
-	shares  *outletShares // each outlet's line in front of the outlet gate
-	tokens  *cpuTokens    // nil: none
+	budgets map[string]*bodyBudget // body bytes held before admission, by class
+	shares  *outletShares          // each outlet's line in front of the outlet gate
+	tokens  *cpuTokens             // nil: none
 	mux     *http.ServeMux
 	exact   exactRoutes // the mux's routes of one method and a literal path
 	handler http.Handler
@@ -242,6 +250,14 @@ func (c *Config) setDefaults() {
 	if c.ImportMaxBytes <= 0 {
 		c.ImportMaxBytes = 32 << 20
 	}
+	if c.OutletBodyBudget <= 0 {
+		c.OutletBodyBudget = 16 * c.MaxBodyBytes
+	}
+	c.OutletBodyBudget = max(c.OutletBodyBudget, c.MaxBodyBytes+1)
+	if c.AdminBodyBudget <= 0 {
+		c.AdminBodyBudget = c.ImportMaxBytes + 16<<20
+	}
+	c.AdminBodyBudget = max(c.AdminBodyBudget, c.ImportMaxBytes+1)
 	if c.QueueTimeout <= 0 {
 		c.QueueTimeout = 2 * time.Second
 	}
@@ -290,6 +306,10 @@ func newServer(cfg Config, led ledgerAPI) *Server {
 		ClassAdmin:  newGate(s.metrics, ClassAdmin, cfg.AdminInFlight, cfg.AdminQueue, cfg.QueueTimeout),
 		ClassPublic: newGate(s.metrics, ClassPublic, cfg.PublicInFlight, cfg.PublicQueue, cfg.PublicWait),
 		ClassStream: newGate(s.metrics, ClassStream, cfg.StreamInFlight, 0, 0),
+	}
+	s.budgets = map[string]*bodyBudget{
+		ClassOutlet: newBodyBudget(cfg.OutletBodyBudget, cfg.QueueTimeout, s.metrics.bodyBytes.WithLabelValues(ClassOutlet), s.metrics.shed.WithLabelValues(ClassOutlet)),
+		ClassAdmin:  newBodyBudget(cfg.AdminBodyBudget, cfg.QueueTimeout, s.metrics.bodyBytes.WithLabelValues(ClassAdmin), s.metrics.shed.WithLabelValues(ClassAdmin)),
 	}
 	s.shares = newOutletShares(cfg.OutletShare, cfg.OutletShareWait, cfg.QueueTimeout, s.metrics.lineWaiting)
 	if cfg.CPUTokens > 0 && cfg.Role == RoleAll && cfg.CPUTokenMode != TokensOff {
@@ -424,8 +444,11 @@ func preflight(w http.ResponseWriter, r *http.Request) {
 // readBody reads the request body into memory (up to limit+1 bytes, to see
 // that it is over). A body over limit is answered 413 here, whatever it
 // holds: the handler's parser would otherwise call 2 MB of garbage
-// malformed (400) before it reached the limit.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) bool {
+// malformed (400) before it reached the limit. One that says it is over
+// is refused before a byte of it is read. Beyond its first bodyFree bytes,
+// a body is held under res (bodybudget.go), which the caller releases once
+// the handler is done with it.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64, res *bodyReservation) bool {
 	if lb, ok := r.Body.(*leanBody); ok && !lb.closed {
 		if int64(len(lb.b)) > limit {
 			s.writeError(w, r, errBodyTooLarge(limit))
@@ -440,9 +463,23 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, limit int64) b
 		r.Body = &lb.held
 		return true
 	}
-	b, err := readAllSized(io.LimitReader(r.Body, limit+1), min(r.ContentLength, limit+1))
+	if r.ContentLength > limit {
+		s.writeError(w, r, errBodyTooLarge(limit))
+		return false
+	}
+	var b []byte
+	var err error
+	if r.ContentLength >= 0 && r.ContentLength < bodyFree || res.b == nil {
+		b, err = readAllSized(io.LimitReader(r.Body, limit+1), min(r.ContentLength, limit+1))
+	} else {
+		b, err = readBudgeted(r.Context(), r.Body, r.ContentLength, limit, res)
+	}
 	r.Body.Close()
 	if err != nil {
+		if publicmask.ErrorCode(err) == publicmask.EOverloaded {
+			s.writeError(w, r, err)
+			return false
+		}
 		writeErrorCode(w, r, publicmask.EBadRequest, "could not read the request body")
 		return false
 	}

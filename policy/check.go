@@ -79,7 +79,10 @@ func (p *Policy) Check(at time.Time, outletType string, persons []Person) Decisi
 		v := Verdict{Eligible: true, Remaining: remaining(per, date, persons[i])}
 		if persons[i].Quantity > 0 {
 			reason := common
-			if reason == "" {
+			// No check in force (8–11 July 2020, DESIGN.md §6.11): nobody
+			// is limited — not by the day, and not by a proxy category's
+			// birth years either.
+			if reason == "" && !dec.Unchecked {
 				reason = judge(per, date, persons, i, persons[i].Week, persons[i].Quantity)
 			}
 			if reason != "" {

@@ -152,6 +152,20 @@ func testOracleBuyer(t *testing.T, pol *policy.Policy, o policyoracle.Oracle, da
 	reportMismatches(t, bad)
 }
 
+// oProxyDay is the proxy day rule on d (F16, F17, F21), as the counter's
+// offline verdict is served it.
+func oProxyDay(o policyoracle.Oracle, d string) (string, int) {
+	switch {
+	case !o.Open(d) || !o.Standard && d < "2020-03-09":
+		return "", 0
+	case o.Standard || d < "2020-03-16":
+		return policy.DayRepresented, 0
+	case d < "2020-04-27":
+		return policy.DayMinorWithBuyer, 2002
+	}
+	return policy.DayEither, 0
+}
+
 // Rules (GET /api/v2/rules): may_buy and quota per birth year, and days_this_week.
 func TestOracle2020Rules(t *testing.T) {
 	for _, c := range []struct {
@@ -168,6 +182,9 @@ func TestOracle2020Rules(t *testing.T) {
 				r := c.pol.Rules(oAt(d, 12), year)
 				if r.SalesOpen != c.o.Open(d) {
 					bad = append(bad, fmt.Sprintf("%s: sales_open %v", d, r.SalesOpen))
+				}
+				if rule, from := oProxyDay(c.o, d); r.ProxyDayRule != rule || r.ProxyMinorBornFrom != from {
+					bad = append(bad, fmt.Sprintf("%s: proxy day rule %q %d, oracle %q %d", d, r.ProxyDayRule, r.ProxyMinorBornFrom, rule, from))
 				}
 				may := c.o.Open(d) && c.o.OwnDay(d, year)
 				if r.Person.MayBuy != may {

@@ -59,7 +59,7 @@ export function offlineVerdict(persons) {
     if (p.qty <= 0) continue;
     if (r) {
       if (!r.sales_open) return { i: i, code: 'sales_closed' };
-      if (r.digits_today && r.digits_today.indexOf(p.v.year % 10) < 0) {
+      if (r.digits_today && r.digits_today.indexOf(p.v.year % 10) < 0 && !proxyDay(r, persons, i)) {
         return { i: i, code: 'not_eligible_today', days: state.rules.weekday[p.v.year % 10] };
       }
     }
@@ -72,6 +72,17 @@ export function offlineVerdict(persons) {
     }
   }
   return null;
+}
+
+// proxyDay: person i (bought for) may buy on the buyer's day under the
+// rules' proxy day rule (POLICY-2020.md: a minor with a parent from 16 March,
+// either person's day from 27 April), as the server judges it.
+function proxyDay(r, persons, i) {
+  if (i === 0 || !r.digits_today) return false;
+  const buyerDay = r.digits_today.indexOf(persons[0].v.year % 10) >= 0;
+  if (r.proxy_day_rule === 'either') return buyerDay;
+  if (r.proxy_day_rule === 'minor_with_buyer') return buyerDay && persons[i].v.year >= r.proxy_minor_born_from;
+  return false;
 }
 
 export function offlineReason(off, sale) {

@@ -57,3 +57,38 @@ func TestCounterOfflineProxyDay(t *testing.T) {
 		t.Fatalf("offline, the counter refused what the server sells: %q", r)
 	}
 }
+
+// TestCounterOfflineFreeDays: on 8–11 July 2020 no check is in force
+// (DESIGN.md §6.11): the counter's offline verdict must not refuse a buyer
+// it already sold to that day, as the server would not.
+func TestCounterOfflineFreeDays(t *testing.T) {
+	skipShort(t, "runs a real server and Chromium")
+	p := browsertest.NewPage(t, 1280, 900)
+	dir := t.TempDir()
+	args := []string{"--db", filepath.Join(dir, "pm.db"), "--seed", "none", "--tiles", "none",
+		"--policy", "korea-2020", "--clock", "2020-07-08T10:00:00+09:00"}
+	s := startOn(t, freeAddr(t), args...)
+	codes, tokens := setupOutlets(t, s, 1, 150)
+	c := &counterPage{Page: p, t: t, s: s, tok: tokens[codes[0]], dir: dir}
+	buyer := id("830315", '1', 1)
+
+	c.signIn()
+	c.Wait(`navigator.serviceWorker.controller !== null || navigator.serviceWorker.ready.then(function () { return true; })`, 10*time.Second)
+	c.Wait(`(JSON.parse(sessionStorage.getItem('publicmask.outlet.view') || '{}').rules || {}).today === '2020-07-08'`, 10*time.Second)
+	c.typeID(buyer)
+	c.waitResult("ok", "판매 완료", 5*time.Second)
+	// Online, the server sells to the same buyer again.
+	var chk struct {
+		Eligible bool `json:"eligible"`
+	}
+	s.mustCall("POST", "/api/v2/outlet/check", c.tok, map[string]any{"buyer": buyer, "quantity": 2}, &chk, 200)
+	if !chk.Eligible {
+		t.Fatal("the server refuses a second purchase on a free day")
+	}
+	c.s.stop()
+	c.typeID(buyer)
+	c.Wait(`/이 기기에 저장함|판매 불가/.test(document.getElementById('result').textContent)`, 10*time.Second)
+	if r := c.result(); !strings.Contains(r, "이 기기에 저장함") {
+		t.Fatalf("offline on a free day, the counter refused what the server sells: %q", r)
+	}
+}

@@ -64,7 +64,8 @@ export function offlineVerdict(persons) {
       }
     }
     const b = state.buyers[p.v.digits];
-    if (b && b.day === today) {
+    // No check in force (8–11 July 2020): nobody is limited, as on the server.
+    if (b && b.day === today && !(r && r.duplicate_check === false)) {
       const per = r && r.purchases_per_week, quota = r && r.weekly_quota;
       if ((per != null && b.purchases >= per) || (quota != null && b.qty + p.qty > quota) || per == null) {
         return { i: i, code: 'seen_today' };

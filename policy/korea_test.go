@@ -125,7 +125,7 @@ func TestKorea2020PersonRules(t *testing.T) {
 		t.Errorf("JSON:\n got %s\nwant %s", b, want)
 	}
 	b, _ = json.Marshal(p.Rules(kst(t, "2020-07-08"), 0))
-	want = `{"date":"2020-07-08","sales_open":true,"rotation":false,"weekend_rule":"any_day","digits_today":null,"weekly_quota":null,"purchases_per_week":null,"weekend":false,"holiday":false,"split_purchases":false,"duplicate_check":false,"period_from":"2020-07-08"}`
+	want = `{"date":"2020-07-08","sales_open":true,"rotation":false,"weekend_rule":"any_day","digits_today":null,"weekly_quota":null,"purchases_per_week":null,"weekend":false,"holiday":false,"split_purchases":false,"duplicate_check":false,"period_from":"2020-07-08","proxy_day_rule":"either"}`
 	if string(b) != want {
 		t.Errorf("JSON:\n got %s\nwant %s", b, want)
 	}

@@ -20,6 +20,13 @@ type DayRules struct {
 	DuplicateCheck bool      `json:"duplicate_check"`          // false: sales are recorded, nobody is limited
 	QuotaBrackets  []Bracket `json:"quota_brackets,omitempty"` // birth-year exceptions to weekly_quota
 	PeriodFrom     string    `json:"period_from,omitempty"`    // From of the period in force
+	// ProxyDayRule is the day rule for persons bought for (DayRepresented,
+	// DayMinorWithBuyer, DayEither; "" when nobody may be bought for), with
+	// ProxyMinorBornFrom for DayMinorWithBuyer: the counter's offline
+	// verdict applies it, so it does not refuse a proxy purchase on the
+	// buyer's day that the server would sell.
+	ProxyDayRule       string `json:"proxy_day_rule,omitempty"`
+	ProxyMinorBornFrom int    `json:"proxy_minor_born_from,omitempty"`
 }
 
 // PersonRules is DayRules.Person: the rules for one birth year.
@@ -69,6 +76,12 @@ func (p *Policy) Rules(date time.Time, birthYear int) DayRules {
 		if pl := per.Purchases; pl != nil && !pl.Unlimited {
 			r.PurchasesPerWeek = intp(pl.PerWeek)
 			r.SplitPurchases = pl.Split
+		}
+		if px := per.Proxy; px != nil {
+			r.ProxyDayRule = px.DayRule
+			if px.DayRule == DayMinorWithBuyer {
+				r.ProxyMinorBornFrom = px.MinorBornFrom
+			}
 		}
 	}
 	if birthYear != 0 {

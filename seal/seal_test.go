@@ -3,6 +3,7 @@ package seal
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"testing"
 )
@@ -94,4 +95,49 @@ func FuzzOpen(f *testing.F) {
 			t.Fatalf("opened a forged body to %q", pt)
 		}
 	})
+}
+
+// An attacker's ephemeral keys (audit 40c): points off the curve (the
+// invalid-curve attack that would leak the static scalar bit by bit), the
+// point at infinity's encodings, coordinates out of range, a compressed
+// point, and the server's own public key. Every one is refused as ErrOpen,
+// before any ECDH, with the one constant error.
+func TestOpenRefusesHostileEphemeralKeys(t *testing.T) {
+	k := testKey(t, 7)
+	good, err := Seal(k.PublicKey(), []byte(`{"buyer":"x"}`), "o", "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := base64.RawURLEncoding.DecodeString(good[3:])
+	rest := raw[pubLen:] // iv ‖ ciphertext ‖ tag
+	p := make([]byte, 32)
+	for i := range p {
+		p[i] = 0xff
+	}
+	// p = 2^256 − 2^224 + 2^192 + 2^96 − 1: x = p is one past the field.
+	fieldP, _ := hex.DecodeString("ffffffff00000001000000000000000000000000ffffffffffffffffffffffff")
+	offCurve := append([]byte{}, raw[:pubLen]...)
+	offCurve[pubLen-1] ^= 1 // y changed: (x, y') is on another curve y² = x³ − 3x + b'
+	serverPub, _ := base64.RawURLEncoding.DecodeString(k.PublicKey())
+	keys := map[string][]byte{
+		"off the curve":      offCurve,
+		"infinity (04 0…0)":  append([]byte{4}, make([]byte, 64)...),
+		"infinity (00)":      append([]byte{0}, make([]byte, 64)...),
+		"x = p":              append(append([]byte{4}, fieldP...), raw[33:pubLen]...),
+		"all ones":           append([]byte{4}, append(p, p...)...),
+		"compressed, padded": append(append([]byte{2}, raw[1:33]...), make([]byte, 32)...),
+		"the server's key":   serverPub,
+	}
+	for name, epk := range keys {
+		if len(epk) != pubLen {
+			t.Fatalf("%s: %d bytes", name, len(epk))
+		}
+		s := "v1." + base64.RawURLEncoding.EncodeToString(append(append([]byte{}, epk...), rest...))
+		if _, err := k.Open(s, "o", "t"); err != ErrOpen {
+			t.Errorf("%s: Open = %v, want ErrOpen", name, err)
+		}
+	}
+	if len(fieldP) != 32 {
+		t.Fatalf("p is %d bytes", len(fieldP))
+	}
 }

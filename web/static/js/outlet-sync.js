@@ -59,12 +59,13 @@ export function offlineVerdict(persons) {
     if (p.qty <= 0) continue;
     if (r) {
       if (!r.sales_open) return { i: i, code: 'sales_closed' };
-      if (r.digits_today && r.digits_today.indexOf(p.v.year % 10) < 0) {
+      if (r.digits_today && r.digits_today.indexOf(p.v.year % 10) < 0 && !proxyDay(r, persons, i)) {
         return { i: i, code: 'not_eligible_today', days: state.rules.weekday[p.v.year % 10] };
       }
     }
     const b = state.buyers[p.v.digits];
-    if (b && b.day === today) {
+    // No check in force (8–11 July 2020): nobody is limited, as on the server.
+    if (b && b.day === today && !(r && r.duplicate_check === false)) {
       const per = r && r.purchases_per_week, quota = r && r.weekly_quota;
       if ((per != null && b.purchases >= per) || (quota != null && b.qty + p.qty > quota) || per == null) {
         return { i: i, code: 'seen_today' };
@@ -72,6 +73,17 @@ export function offlineVerdict(persons) {
     }
   }
   return null;
+}
+
+// proxyDay: person i (bought for) may buy on the buyer's day under the
+// rules' proxy day rule (POLICY-2020.md: a minor with a parent from 16 March,
+// either person's day from 27 April), as the server judges it.
+function proxyDay(r, persons, i) {
+  if (i === 0 || !r.digits_today) return false;
+  const buyerDay = r.digits_today.indexOf(persons[0].v.year % 10) >= 0;
+  if (r.proxy_day_rule === 'either') return buyerDay;
+  if (r.proxy_day_rule === 'minor_with_buyer') return buyerDay && persons[i].v.year >= r.proxy_minor_born_from;
+  return false;
 }
 
 export function offlineReason(off, sale) {

@@ -136,7 +136,7 @@ function renderSales(s) {
     box.appendChild(t);
   }
   counts.forEach(function (n, i) {
-    if (!n) return;
+    if (!(n > 0)) return; // a bin of cancels of earlier sales may be below zero
     var hgt = (H - top - bottom) * n / max;
     var r = svg('rect', { x: (i * bw + 0.5).toFixed(1), y: (H - bottom - hgt).toFixed(1), width: (bw - 1).toFixed(1), height: hgt.toFixed(1), 'class': 'bar' });
     var tt = svg('title', {});

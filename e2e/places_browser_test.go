@@ -140,19 +140,17 @@ func TestBrowserPlaceSearchSido(t *testing.T) {
 	}
 	s.mustCall("POST", "/api/v2/admin/deliveries", adminToken, lines, nil, 200)
 
-	for _, c := range []struct{ lang, listed, notFound string }{
-		{"ko", "안 판매처", "찾지 못했습니다"},
-		{"en", "outlets within", "was not found"},
+	for _, c := range []struct{ lang, listed, notFound, sido string }{
+		{"ko", "안 판매처", "찾지 못했습니다", "서울특별시"},
+		{"en", "outlets within", "was not found", "Seoul"}, // DESIGN.md §4.5: name_eng in English
 	} {
 		// Start in Busan, where no outlet is: what the list shows comes
 		// from the choice.
 		p.Run(browsertest.Navigate(s.base + "/?lat=35.1796&lng=129.0756&lang=" + c.lang))
 		p.Wait(`document.documentElement.lang === '`+c.lang+`' && document.getElementById('summary').textContent.length > 0`, 15*time.Second)
 		p.Run(chromedp.Click(chromedp.CSS(`#addr`)), chromedp.SendKeys(chromedp.CSS(`#addr`), "서울"))
-		p.Wait(`!document.getElementById('addr-list').hidden && Array.from(document.querySelectorAll('#addr-list [role=option] .s-label')).some(function (o) { return o.textContent === '서울특별시' })`, 10*time.Second)
-		var options []string
-		p.Eval(`Array.from(document.querySelectorAll('#addr-list [role=option] .s-label')).map(function (o) { return o.textContent })`, &options)
-		target := slices.Index(options, "서울특별시")
+		options := waitOptions(t, p, c.lang, c.sido)
+		target := slices.Index(options, c.sido)
 		for range target + 1 {
 			p.Run(browsertest.Keys(kb.ArrowDown))
 		}
@@ -162,12 +160,82 @@ func TestBrowserPlaceSearchSido(t *testing.T) {
 		var addrs []string
 		p.Eval(`Array.from(document.querySelectorAll('#list li .o-addr')).map(function (a) { return a.textContent })`, &addrs)
 		if strings.Contains(summary, c.notFound) || !strings.Contains(summary, c.listed) || len(addrs) == 0 {
-			t.Fatalf("%s: after choosing the suggestion 서울특별시 the summary says %q and %d outlets are listed", c.lang, summary, len(addrs))
+			t.Fatalf("%s: after choosing the suggestion %s the summary says %q and %d outlets are listed", c.lang, c.sido, summary, len(addrs))
 		}
 		for _, a := range addrs {
-			if !strings.HasPrefix(a, "서울특별시 ") {
+			if !strings.HasPrefix(a, "서울특별시 ") { // addresses stay as registered
 				t.Errorf("%s: listed outlet not in 서울특별시: %s", c.lang, a)
 			}
+		}
+		var v string
+		p.Eval(`document.getElementById('addr').value`, &v)
+		if v != c.sido {
+			t.Errorf("%s: the search box shows %q after choosing %s", c.lang, v, c.sido)
+		}
+
+		// A 시군구 shows its 시도 in the page's language, and what is
+		// searched is still the registry's text: the list holds 강남구.
+		label := c.sido + " 강남구"
+		p.Clear("addr")
+		p.Run(chromedp.Click(chromedp.CSS(`#addr`)), chromedp.SendKeys(chromedp.CSS(`#addr`), "강남"))
+		options = waitOptions(t, p, c.lang, label)
+		for range slices.Index(options, label) + 1 {
+			p.Run(browsertest.Keys(kb.ArrowDown))
+		}
+		p.Run(browsertest.Enter())
+		placeListed(t, p, c.lang, label, c.notFound)
+
+		// Typed as the page shows it, then Enter (the v1 search): the
+		// English 시도 is sent as registered.
+		p.Clear("addr")
+		p.Eval(`document.getElementById('summary').textContent = ''`, nil)
+		p.Run(chromedp.Click(chromedp.CSS(`#addr`)), chromedp.SendKeys(chromedp.CSS(`#addr`), label))
+		p.Run(browsertest.Keys(kb.Escape))
+		p.Run(browsertest.Enter())
+		placeListed(t, p, c.lang, label, c.notFound)
+	}
+}
+
+// waitOptions waits for the search box to suggest want and returns the
+// suggestions' labels as shown; a suggestion that shows a 시도 in the
+// other language fails the test.
+func waitOptions(t *testing.T, p *browsertest.Page, lang, want string) []string {
+	t.Helper()
+	const read = `Array.from(document.querySelectorAll('#addr-list [role=option] .s-label')).map(function (o) { return o.textContent })`
+	deadline := time.Now().Add(10 * time.Second)
+	var options []string
+	for {
+		p.Eval(read, &options)
+		if slices.Contains(options, want) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !slices.Contains(options, want) {
+		t.Fatalf("%s: %q not suggested: %q", lang, want, options)
+	}
+	for _, o := range options {
+		if lang == "en" && strings.Contains(o, "서울특별시") || lang == "ko" && strings.Contains(o, "Seoul") {
+			t.Errorf("%s: suggestion %q", lang, o)
+		}
+	}
+	return options
+}
+
+// placeListed waits for the list of a searched place and checks that it
+// is headed by label and lists only 서울특별시 강남구's outlets.
+func placeListed(t *testing.T, p *browsertest.Page, lang, label, notFound string) {
+	t.Helper()
+	p.Wait(`document.getElementById('summary').textContent.indexOf('`+label+`') === 0 || document.getElementById('summary').textContent.indexOf('`+notFound+`') >= 0`, 10*time.Second)
+	summary := p.Text(`document.getElementById('summary')`)
+	var addrs []string
+	p.Eval(`Array.from(document.querySelectorAll('#list li .o-addr')).map(function (a) { return a.textContent })`, &addrs)
+	if !strings.HasPrefix(summary, label) || len(addrs) == 0 {
+		t.Fatalf("%s: %s searched: the summary says %q and %d outlets are listed", lang, label, summary, len(addrs))
+	}
+	for _, a := range addrs {
+		if !strings.HasPrefix(a, "서울특별시 강남구 ") {
+			t.Errorf("%s: listed outlet not in 서울특별시 강남구: %s", lang, a)
 		}
 	}
 }

@@ -46,6 +46,10 @@ type op struct {
 	// queued, taken and decided time the op's hops for the wait metric:
 	// submitted, its batch taken by a writer, its outcome sent.
 	queued, taken, decided time.Time
+	// by, if set, is when the request's wait for its outcome started
+	// plus OutcomeWait (submit): a sale that read the store before it was
+	// queued has spent part of its wait already.
+	by time.Time
 }
 
 // opJob is what an op runs (op.run) and reads (op.reads), as methods.
@@ -124,17 +128,40 @@ func (b *batch) save(tx publicmask.Tx, o *publicmask.Outlet) error {
 	return nil
 }
 
-// submit queues an op and waits for its commit.
+// submit queues an op and waits for its commit, for at most OutcomeWait
+// from o.by (or from now, when o.by is zero): DESIGN.md §4 has the server
+// answer before the counter's own 3 s cutoff. A store that does not answer
+// meanwhile (a partitioned PostgreSQL holds a batch until its WriteTimeout,
+// 15 s) gets the request 503 store_unavailable with Retry-After, and the
+// op goes on: it may still commit, which its txn_id's retry then finds
+// (the first answer again), or fail, and the retry records it once. If its
+// batch has not started by the time the request has ended, it records
+// nothing (commit).
 func (l *Ledger) submit(ctx context.Context, o *op) error {
+	wait := l.cfg.OutcomeWait
+	if !o.by.IsZero() {
+		wait = time.Until(o.by)
+	}
+	t := outcomeTimers.Get().(*time.Timer)
+	t.Reset(max(wait, 0))
+	defer outcomeTimers.Put(t)
+	defer t.Stop()
 	done := donePool.Get().(chan error)
 	o.done = done
-	if err := l.enqueue(ctx, o); err != nil {
+	if err := l.enqueue(ctx, o, t.C); err != nil {
 		donePool.Put(done) // never queued: nothing will send on it
 		return err
 	}
-	// Once queued, the op is committed or refused whatever the caller does:
-	// wait for the outcome so that an acknowledged answer is never dropped.
-	err := <-done
+	var err error
+	select {
+	case err = <-done:
+	case <-t.C:
+		// Once queued, the op is committed or refused whatever the caller
+		// does; its outcome will come on done, which is therefore not
+		// pooled again, and no answer has been given that could be lost.
+		l.m.outcomeLate.Inc()
+		return publicmask.Errorf(publicmask.EStoreUnavailable, "the store did not answer in time; retry with the same txn_id")
+	}
 	// The op was decided once (decide) and its outcome taken: the channel
 	// is empty and nothing else sends on it.
 	o.done = nil
@@ -147,13 +174,21 @@ func (l *Ledger) submit(ctx context.Context, o *op) error {
 	return err
 }
 
+// outcomeTimers are submit's timers, stopped: one a request otherwise.
+var outcomeTimers = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
+
 // donePool keeps the outcome channels of submitted ops (op.done): two
 // allocations a sale otherwise.
 var donePool = sync.Pool{New: func() any { return make(chan error, 1) }}
 
 // enqueue queues an op; its outcome comes on o.done (made here unless the
-// caller gave one, buffered for one outcome).
-func (l *Ledger) enqueue(ctx context.Context, o *op) error {
+// caller gave one, buffered for one outcome). A full queue is waited for
+// until ctx ends or giveUp fires (nil: never), then 503 overloaded.
+func (l *Ledger) enqueue(ctx context.Context, o *op, giveUp <-chan time.Time) error {
 	o.ctx = ctx
 	if o.done == nil {
 		o.done = make(chan error, 1)
@@ -171,6 +206,9 @@ func (l *Ledger) enqueue(ctx context.Context, o *op) error {
 	case <-ctx.Done():
 		l.mu.RUnlock()
 		return ctx.Err()
+	case <-giveUp:
+		l.mu.RUnlock()
+		return publicmask.Errorf(publicmask.EOverloaded, "the ledger's queue stayed full")
 	}
 	return nil
 }
@@ -342,6 +380,20 @@ func (a *arrivalGap) observe(now time.Time, arrived int64) time.Duration {
 // other than the store being down, each op is retried alone so that one bad
 // request cannot take its batch-mates down with it.
 func (l *Ledger) commit(ops []*op) {
+	// Requests that ended before their batch started record nothing
+	// (commitOnce): they are answered now, not after a write that a store
+	// partitioned away would hold for its whole timeout.
+	live := ops[:0]
+	for _, o := range ops {
+		if err := o.ctx.Err(); err != nil {
+			decide([]*op{o}, func(int) error { return err })
+			continue
+		}
+		live = append(live, o)
+	}
+	if ops = live; len(ops) == 0 {
+		return
+	}
 	results, changed, err := l.commitOnce(ops)
 	if err != nil && len(ops) > 1 && publicmask.ErrorCode(err) != publicmask.EStoreUnavailable {
 		l.log.Warn("batch failed; retrying its requests one by one", "size", len(ops), "err", err)

@@ -68,7 +68,7 @@ func (l *Ledger) submitChunks(ctx context.Context, ends []int, mk func(lo, hi in
 		}
 		o, done := mk(lo, hi)
 		lo = hi
-		if err := l.enqueue(ctx, o); err != nil {
+		if err := l.enqueue(ctx, o, nil); err != nil {
 			first = err
 			break
 		}

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"time"
 
 	"github.com/publicmask/publicmask"
 )
@@ -19,7 +20,8 @@ func (l *Ledger) Check(ctx context.Context, req SaleRequest) (*CheckResult, erro
 			return nil, err
 		}
 	}
-	p, err := l.prepare(ctx, req)
+	by := time.Now().Add(l.cfg.OutcomeWait) // as a sale's (sell)
+	p, err := l.prepare(ctx, req, by)
 	if err != nil {
 		return nil, err
 	}
@@ -27,7 +29,7 @@ func (l *Ledger) Check(ctx context.Context, req SaleRequest) (*CheckResult, erro
 	if p.late {
 		// Rare: judged inside the writer, against the suspension history
 		// and usage exactly as the sale would read them; nothing is written.
-		err := l.submit(ctx, &op{kind: "check", outlet: req.Outlet, run: func(tx publicmask.Tx, b *batch) error {
+		err := l.submit(ctx, &op{kind: "check", outlet: req.Outlet, by: by, run: func(tx publicmask.Tx, b *batch) error {
 			o, err := b.outlet(tx, req.Outlet)
 			if err != nil {
 				return reject(err)

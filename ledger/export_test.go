@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"time"
 
 	"github.com/publicmask/publicmask"
 )
@@ -38,7 +39,7 @@ func (l *Ledger) CommitOps(runs ...func(tx publicmask.Tx) error) []error {
 // other after it, and returns the sale's receipt and outcome as sell would
 // see them, and other's outcome.
 func (l *Ledger) SellBeside(ctx context.Context, req SaleRequest, other func(tx publicmask.Tx) error) (*Receipt, error, error) {
-	p, err := l.prepare(ctx, req)
+	p, err := l.prepare(ctx, req, time.Now().Add(time.Minute))
 	if err != nil {
 		return nil, err, nil
 	}
@@ -66,7 +67,7 @@ func (l *Ledger) SellAround(ctx context.Context, reqs []SaleRequest, otherOutlet
 	var ops []*op
 	var sos []*saleOp
 	for _, req := range reqs {
-		p, err := l.prepare(ctx, req)
+		p, err := l.prepare(ctx, req, time.Now().Add(time.Minute))
 		if err != nil {
 			return nil, err
 		}

@@ -150,7 +150,7 @@ func TestArrivalsCountedAtEnqueue(t *testing.T) {
 		t.Fatal("a node that has seen no window may hold a batch")
 	}
 	for range 400 {
-		if err := l.enqueue(t.Context(), &op{}); err != nil {
+		if err := l.enqueue(t.Context(), &op{}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -53,6 +53,11 @@ type Config struct {
 	// RetentionWeeks is how many past weeks of person-week rows are kept
 	// besides the current week (default 2).
 	RetentionWeeks int
+	// OutcomeWait bounds how long a request waits for the store to decide
+	// its op before it is answered 503 store_unavailable (default 2 s:
+	// DESIGN.md §4, the server answers before the counter's 3 s cutoff).
+	// The op is not withdrawn: it may still commit (submit).
+	OutcomeWait time.Duration
 	// TokenCacheTTL bounds how long another node's revocation may take to be
 	// seen here (default 10 s).
 	TokenCacheTTL time.Duration
@@ -108,6 +113,9 @@ func New(cfg Config) (*Ledger, error) {
 	}
 	if cfg.TokenCacheTTL <= 0 {
 		cfg.TokenCacheTTL = 10 * time.Second
+	}
+	if cfg.OutcomeWait <= 0 {
+		cfg.OutcomeWait = 2 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -17,6 +17,9 @@ type metrics struct {
 	gathered, gatherSeconds, gatherJoined prometheus.Counter
 	sales                                 *prometheus.CounterVec
 	masks                                 prometheus.Counter
+	// outcomeLate counts requests answered 503 because their outcome
+	// did not come within OutcomeWait (submit).
+	outcomeLate prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -35,6 +38,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			"Sale requests by outcome: ok, replayed, conflict (late sale that broke a rule), or the refusal code.", "outcome"),
 		masks: metric.Counter("publicmask_masks_sold_total",
 			"Masks handed over in recorded sales (cancellations not subtracted)."),
+		outcomeLate: metric.Counter("publicmask_ledger_outcome_late_total",
+			"Requests answered 503 store_unavailable because the store did not decide them within the outcome wait (2 s); each may still commit, and its txn_id's retry finds it."),
 	}
 	wait := metric.HistogramVec("publicmask_ledger_wait_seconds",
 		"A request's time in the ledger by hop: queue (submitted until a writer took its batch), "+
@@ -42,7 +47,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		prometheus.ExponentialBuckets(0.0000625, 2, 16), "hop")
 	m.queueWait, m.commitWait, m.wakeWait = wait.WithLabelValues("queue"), wait.WithLabelValues("commit"), wait.WithLabelValues("wake")
 	if reg != nil {
-		reg.MustRegister(m.batchSize, m.commitSeconds, m.gathered, m.gatherSeconds, m.gatherJoined, m.sales, m.masks, wait)
+		reg.MustRegister(m.batchSize, m.commitSeconds, m.gathered, m.gatherSeconds, m.gatherJoined, m.sales, m.masks, m.outcomeLate, wait)
 	}
 	return m
 }

@@ -131,7 +131,9 @@ type prepared struct {
 	total  int
 }
 
-func (l *Ledger) prepare(ctx context.Context, req SaleRequest) (*prepared, error) {
+// prepare judges what a sale request can be judged on alone; a late sale
+// also reads the store (OutletActive), for at most until by.
+func (l *Ledger) prepare(ctx context.Context, req SaleRequest, by time.Time) (*prepared, error) {
 	now := l.Now()
 	pol := l.cfg.Policy.Load()
 	at, late, err := saleTime(pol, now, req.SoldAt, req.Offline)
@@ -155,7 +157,13 @@ func (l *Ledger) prepare(ctx context.Context, req SaleRequest) (*prepared, error
 				p.online = l.activity.seen(OutletRef(o), at, until)
 			}
 			if !p.online {
-				if p.online, err = l.store.OutletActive(ctx, req.Outlet, at, until); err != nil {
+				rctx, cancel := context.WithDeadline(ctx, by)
+				p.online, err = l.store.OutletActive(rctx, req.Outlet, at, until)
+				cancel()
+				if err != nil {
+					if rctx.Err() != nil && ctx.Err() == nil {
+						err = publicmask.Errorf(publicmask.EStoreUnavailable, "the store did not answer in time; retry with the same txn_id")
+					}
 					return nil, err
 				}
 			}

@@ -32,11 +32,14 @@ func (l *Ledger) sell(ctx context.Context, req SaleRequest) (*Receipt, bool, err
 	if err := CheckTxnID("txn_id", req.TxnID); err != nil {
 		return nil, false, err
 	}
-	p, err := l.prepare(ctx, req)
+	// The outcome is waited for from here (submit): a late sale's read of
+	// the store (prepare) spends part of the wait.
+	by := time.Now().Add(l.cfg.OutcomeWait)
+	p, err := l.prepare(ctx, req, by)
 	if err != nil {
 		return nil, false, err
 	}
-	so := &saleOp{op: op{kind: "sale", outlet: req.Outlet}, p: p, req: req, hash: saleHash(req, p.ps)}
+	so := &saleOp{op: op{kind: "sale", outlet: req.Outlet, by: by}, p: p, req: req, hash: saleHash(req, p.ps)}
 	so.job = so
 	if err := l.submit(ctx, &so.op); err != nil {
 		return nil, false, err

@@ -144,8 +144,11 @@ func (e *Entry) appendForecast(b []byte) []byte {
 }
 
 // salesDay counts masks sold per 10 minutes of one Korean day, from the
-// changes this node applied (the /overview chart). Immutable once published:
-// apply clones it before adding.
+// changes this node applied (the /overview chart): the growth of each
+// outlet's cumulative sold count, so a cancel takes its masks off in the
+// bin of the cancel (a bin may read below zero when the sale was counted
+// in an earlier one). Immutable once published: apply clones it before
+// adding.
 type salesDay struct {
 	since time.Time // when this node started counting (its first snapshot)
 	day   int32     // days since the epoch in Korea time; 0 = nothing counted yet

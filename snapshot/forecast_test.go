@@ -150,6 +150,47 @@ func TestSalesPer10Min(t *testing.T) {
 	}
 }
 
+// A sale and its cancel count as nothing sold, whether the node applies
+// them one by one (told of every commit, in process) or as one change (a
+// node that follows the feed and polled once between them): both show
+// the same series.
+func TestSalesPer10MinCancel(t *testing.T) {
+	o := pharmacy(500)
+	base, o, at := sellSteadily(build([]publicmask.Outlet{o}, 1, t0), o, t0, time.Minute, 2, 3) // 6 sold, 08:01–08:03
+	sold := o
+	sold.Stock, sold.Sold, sold.UpdatedAt, sold.Version = o.Stock-3, o.Sold+3, at.Add(time.Second), o.Version+1
+	cancelled := sold
+	cancelled.Stock, cancelled.Sold, cancelled.UpdatedAt, cancelled.Version = o.Stock, o.Sold, at.Add(2*time.Second), o.Version+2
+	apart, _ := base.apply([]publicmask.Outlet{sold}, sold.UpdatedAt)
+	apart, _ = apart.apply([]publicmask.Outlet{cancelled}, cancelled.UpdatedAt)
+	together, _ := base.apply([]publicmask.Outlet{cancelled}, cancelled.UpdatedAt)
+	a, b := apart.SalesPer10Min(cancelled.UpdatedAt), together.SalesPer10Min(cancelled.UpdatedAt)
+	if a[48] != 6 || b[48] != 6 {
+		t.Fatalf("08:00–08:10 after a sale of 3 and its cancel: %d applied apart, %d together; want 6 (the sales before)", a[48], b[48])
+	}
+	// A cancel in a later bin takes its masks off there.
+	late := cancelled
+	late.UpdatedAt, late.Version = t0.Add(15*time.Minute), sold.Version+1
+	s, _ := base.apply([]publicmask.Outlet{sold}, sold.UpdatedAt)
+	s, _ = s.apply([]publicmask.Outlet{late}, late.UpdatedAt)
+	if c := s.SalesPer10Min(late.UpdatedAt); c[48] != 9 || c[49] != -3 {
+		t.Fatalf("a cancel 12 minutes after its sale: bins %v", c[48:])
+	}
+}
+
+// An outlet registered after the node's first snapshot and first seen
+// with sales (a feed follower that polled after its import and its first
+// sales) counts them, as a node that saw it at 0 counts them one by one.
+func TestSalesPer10MinNewOutlet(t *testing.T) {
+	s := build([]publicmask.Outlet{pharmacy(500)}, 1, t0)
+	n := pharmacy(100)
+	n.Code, n.Stock, n.Sold, n.UpdatedAt, n.Version = "00000002", 95, 5, t0.Add(time.Minute), 2
+	s, _ = s.apply([]publicmask.Outlet{n}, n.UpdatedAt)
+	if c := s.SalesPer10Min(n.UpdatedAt); c[48] != 5 {
+		t.Fatalf("a new outlet with 5 sold: bin %d", c[48])
+	}
+}
+
 // A snapshot re-confirmed current (same version, new as_of) keeps the
 // sales counted so far.
 func TestConfirmedKeepsSales(t *testing.T) {

@@ -601,6 +601,16 @@ func (s *Snapshot) collect(changes []publicmask.Outlet) *changeSet {
 			c.applied = append(c.applied, e)
 			c.pos = append(c.pos, -1)
 			c.version = max(c.version, o.Version)
+			if o.Sold != 0 {
+				// An outlet registered after this node's first snapshot,
+				// first seen here with sales (a node that follows the feed
+				// and polled after them; one told of every commit saw it
+				// at 0): they were sold since this node started counting.
+				if c.sales == s.sales {
+					c.sales = s.sales.clone()
+				}
+				c.sales.add(o.UpdatedAt, o.Sold)
+			}
 			continue
 		}
 		old := s.At(int(i))
@@ -619,7 +629,11 @@ func (s *Snapshot) collect(changes []publicmask.Outlet) *changeSet {
 			c.regChange = true
 		}
 		delta := o.Sold - old.Sold
-		if delta > 0 {
+		if delta != 0 {
+			// A cancel (delta < 0) unsells its masks, as the rate counts
+			// it (rate.next): a node that follows the feed may see a sale
+			// and its cancel in one change, as nothing, and one that is
+			// told of every commit must count the same.
 			if c.sales == s.sales {
 				c.sales = s.sales.clone()
 			}

@@ -44,6 +44,9 @@ func (s *site) buildCatalogues() {
 				maps.Copy(m, readCatalogue("common", lang))
 			}
 			maps.Copy(m, readCatalogue(page, lang))
+			if page != "outlet" {
+				maps.Copy(m, sidoCatalogue(lang))
+			}
 			cats[lang] = m
 		}
 		for k := range cats[pageLangs[0]] {
@@ -70,6 +73,46 @@ func (s *site) buildCatalogues() {
 		h.Write([]byte(a.etag))
 	}
 	s.version = hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// sidoKey prefixes a 시도's registered name in the public pages'
+// catalogues ("sido:서울특별시"): js/i18n.js's sido and place look it up.
+const sidoKey = "sido:"
+
+// sidoCatalogue names the 17 시도 in lang (DESIGN.md §4.5: in English,
+// 시도 names are the boundary data's name_eng; 시군구, outlet names and
+// addresses stay as registered), from the outline that /overview draws
+// (static/geo/sido.json, made from the shared KOSTAT/SGIS file), so that
+// the names come from the data, not from a list in a script.
+func sidoCatalogue(lang string) map[string]string {
+	raw, err := files.ReadFile("static/geo/sido.json")
+	if err != nil {
+		panic(err)
+	}
+	var fc struct {
+		Features []struct {
+			Properties struct {
+				Name    string `json:"name"`
+				NameEng string `json:"name_eng"`
+			} `json:"properties"`
+		} `json:"features"`
+	}
+	if err := json.Unmarshal(raw, &fc); err != nil {
+		panic("web: static/geo/sido.json: " + err.Error())
+	}
+	m := make(map[string]string, len(fc.Features))
+	for _, f := range fc.Features {
+		p := f.Properties
+		if p.Name == "" || p.NameEng == "" || strings.Contains(p.NameEng, " ") {
+			// js/i18n.js's place reads a label's first word as its 시도.
+			panic("web: static/geo/sido.json: a 시도 without a one-word name_eng: " + p.Name)
+		}
+		m[sidoKey+p.Name] = p.Name
+		if lang == "en" {
+			m[sidoKey+p.Name] = p.NameEng
+		}
+	}
+	return m
 }
 
 func readCatalogue(name, lang string) map[string]string {

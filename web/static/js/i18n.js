@@ -79,3 +79,33 @@ export function apply(root) {
     link.setAttribute('hreflang', other);
   }
 }
+
+// sido names a 시도, given by its registered name, in the page's language
+// (DESIGN.md §4.5: in English the boundary data's name_eng — Seoul,
+// Gyeonggi-do —; the catalogue's "sido:" keys, made from it by the server).
+export function sido(name) {
+  var m = (MSG[LANG] || {})['sido:' + name];
+  return m == null ? name : m;
+}
+
+// place shows a registered place label ("서울특별시 강남구 논현동") in the
+// page's language: its leading 시도 named by sido, the rest (시군구, 동,
+// roads) as registered.
+export function place(label) {
+  label = String(label == null ? '' : label);
+  var sp = label.indexOf(' '), first = sp < 0 ? label : label.slice(0, sp);
+  return sido(first) + label.slice(first.length);
+}
+
+// registered turns what place shows (or what a reader typed the same way:
+// "Seoul 강남구", "seoul") back into the registry's text, which is what the
+// search takes: a leading English 시도 name becomes its registered name.
+export function registered(text) {
+  text = String(text == null ? '' : text);
+  var sp = text.indexOf(' '), first = (sp < 0 ? text : text.slice(0, sp)).toLowerCase();
+  var en = MSG.en || {};
+  for (var k in en) {
+    if (k.indexOf('sido:') === 0 && en[k].toLowerCase() === first) return k.slice(5) + text.slice(first.length);
+  }
+  return text;
+}

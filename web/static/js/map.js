@@ -389,7 +389,7 @@ function renderSuggest() {
   var frag = document.createDocumentFragment();
   sug.items.forEach(function (p, i) {
     var li = el('li', { id: 'addr-opt-' + i, role: 'option', 'aria-selected': i === sug.active ? 'true' : 'false' },
-      el('span', { 'class': 's-label reg', text: p.label }),
+      el('span', { 'class': 's-label reg', text: I.place(p.label) }),
       el('span', { 'class': 's-meta', text: I.T('suggest.meta', { kind: KIND[p.kind], n: I.num(p.outlets) }) }));
     // mousedown, not click: the input keeps focus (and the list stays open).
     li.addEventListener('mousedown', function (ev) { ev.preventDefault(); choose(p); });
@@ -450,9 +450,11 @@ addr.addEventListener('keydown', function (ev) {
 });
 addr.addEventListener('blur', function () { clearTimeout(sug.timer); closeSuggest(); });
 
+// A place's label is registry text: it is what the search is sent, and
+// what the page shows is I.place of it (the 시도 in the page's language).
 function choose(p) {
   clearTimeout(sug.timer);
-  addr.value = p.label;
+  addr.value = I.place(p.label);
   closeSuggest();
   if (p.kind === 'sido') {
     // storesByAddr refuses a 시도 alone (DESIGN.md §4.1: 400): a chosen
@@ -473,31 +475,32 @@ function v1Time(t) { return t ? t.replace(/\//g, '-').replace(' ', 'T') + '+09:0
 function showCandidates(a, cands) {
   var ul = el('ul', { 'class': 'choices' });
   (cands || []).forEach(function (c) {
-    var b = el('button', { type: 'button', text: c });
-    b.addEventListener('click', function () { addr.value = c; searchAddress(c, null); });
+    var b = el('button', { type: 'button', text: I.place(c) });
+    b.addEventListener('click', function () { addr.value = I.place(c); searchAddress(c, null); });
     ul.appendChild(el('li', null, b));
   });
-  summaryEl.replaceChildren(I.T('search.ambiguous', { q: a }), ul);
+  summaryEl.replaceChildren(I.T('search.ambiguous', { q: I.place(a) }), ul);
 }
 
-// searchAddress looks a typed address (or a chosen place's label) up with
-// the v1 API; the list then shows that place's outlets.
+// searchAddress looks a typed address (or a chosen place's label), as
+// registry text, up with the v1 API; the list then shows that place's
+// outlets.
 function searchAddress(a, place) {
-  summaryEl.textContent = I.T('search.busy', { q: a });
+  summaryEl.textContent = I.T('search.busy', { q: I.place(a) });
   PM.fetchJSON('/corona19-masks/v1/storesByAddr/json?address=' + encodeURIComponent(a)).then(function (r) {
     if (r.status === 400) {
       if (PM.errorCode(r) === 'ambiguous_address') { showCandidates(a, r.body.candidates); return; }
-      summaryEl.textContent = I.T('search.bad', { q: a });
+      summaryEl.textContent = I.T('search.bad', { q: I.place(a) });
       return;
     }
     if (!r.ok || !r.body) { summaryEl.textContent = I.T('search.failed'); return; }
     var st = (r.body.stores || []).filter(function (s) { return isFinite(s.lat) && isFinite(s.lng) && s.lat && s.lng; });
     if (st.length === 0) {
-      summaryEl.textContent = I.T('search.none', { q: a });
+      summaryEl.textContent = I.T('search.none', { q: I.place(a) });
       if (place && isFinite(place.lat) && place.lat !== null) map.setView([place.lat, place.lng], 14);
       return;
     }
-    state.place = { label: a, codes: new Set(st.map(function (s) { return s.code; })) };
+    state.place = { label: I.place(a), codes: new Set(st.map(function (s) { return s.code; })) };
     st.forEach(function (s) {
       upsert({ code: s.code, name: s.name, addr: s.addr, type: s.type, lat: s.lat, lng: s.lng,
         remain_stat: s.remain_stat, stock_at: v1Time(s.stock_at), updated_at: v1Time(s.created_at) }, false);
@@ -513,7 +516,7 @@ document.getElementById('search').addEventListener('submit', function (ev) {
   ev.preventDefault();
   clearTimeout(sug.timer);
   closeSuggest();
-  var a = addr.value.trim().replace(/\s+/g, ' ');
+  var a = I.registered(addr.value.trim().replace(/\s+/g, ' '));
   if (a) searchAddress(a, null);
 });
 

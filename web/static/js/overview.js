@@ -20,7 +20,7 @@ var fmtDate = new Intl.DateTimeFormat(I.locale, { timeZone: TZ, year: 'numeric',
 
 I.apply();
 
-var state = { summary: null, geo: null, eng: {}, stale: null, where: {}, sort: { key: 'share', dir: -1 }, q: '' };
+var state = { summary: null, geo: null, stale: null, where: {}, sort: { key: 'share', dir: -1 }, q: '' };
 
 function svg(tag, attrs) {
   var e = document.createElementNS(NS, tag);
@@ -31,7 +31,6 @@ function withStock(c) { return (c.plenty || 0) + (c.some || 0) + (c.few || 0); }
 function share(c) { return c && c.total ? withStock(c) / c.total : 0; }
 function pct(x) { return x.toLocaleString(I.locale, { style: 'percent', maximumFractionDigits: 0 }); }
 function bucket(x) { var b = 0; BUCKETS.forEach(function (lo, i) { if (x >= lo) b = i; }); return b; }
-function sidoName(ko) { return I.lang === 'en' && state.eng[ko] ? state.eng[ko] : ko; }
 function ago(iso) {
   var t = Date.parse(iso);
   if (isNaN(t)) return '';
@@ -110,9 +109,9 @@ function renderSido(s) {
     var x = share(c);
     p.setAttribute('class', 'prov ' + (c.total ? 'c' + bucket(x) : 'nodata'));
     p.setAttribute('data-share', x.toFixed(3));
-    p.firstChild.textContent = c.total ? T('sido.tip', { name: sidoName(name), p: pct(x), a: I.num(withStock(c)), b: I.num(c.total) }) : T('sido.tip.none', { name: sidoName(name) });
+    p.firstChild.textContent = c.total ? T('sido.tip', { name: I.sido(name), p: pct(x), a: I.num(withStock(c)), b: I.num(c.total) }) : T('sido.tip.none', { name: I.sido(name) });
     rows.push(el('tr', { 'data-sido': name },
-      el('th', { scope: 'row' }, sidoName(name)),
+      el('th', { scope: 'row' }, I.sido(name)),
       el('td', { 'class': 'num' }, c.total ? pct(x) : '—'),
       el('td', { 'class': 'num' }, I.num(withStock(c)) + ' / ' + I.num(c.total))));
   });
@@ -137,7 +136,7 @@ function renderSales(s) {
     box.appendChild(t);
   }
   counts.forEach(function (n, i) {
-    if (!n) return;
+    if (!(n > 0)) return; // a bin of cancels of earlier sales may be below zero
     var hgt = (H - top - bottom) * n / max;
     var r = svg('rect', { x: (i * bw + 0.5).toFixed(1), y: (H - bottom - hgt).toFixed(1), width: (bw - 1).toFixed(1), height: hgt.toFixed(1), 'class': 'bar' });
     var tt = svg('title', {});
@@ -152,7 +151,7 @@ function renderSales(s) {
 }
 
 var COLS = [
-  { key: 'sido', msg: 'col.sido', get: function (r) { return sidoName(r.sido); } },
+  { key: 'sido', msg: 'col.sido', get: function (r) { return I.sido(r.sido); } },
   { key: 'sigungu', msg: 'col.sigungu', get: function (r) { return r.sigungu; } },
   { key: 'share', msg: 'col.share', num: true, get: function (r) { return share(r); }, show: function (r) { return pct(share(r)); } },
   { key: 'plenty', msg: 'stat.plenty', num: true }, { key: 'some', msg: 'stat.some', num: true },
@@ -184,7 +183,7 @@ function renderSigungu() {
   if (!s) return;
   var q = state.q.trim().toLowerCase();
   var list = (s.sigungu || []).filter(function (r) {
-    return !q || r.sigungu.toLowerCase().indexOf(q) >= 0 || r.sido.indexOf(q) >= 0 || sidoName(r.sido).toLowerCase().indexOf(q) >= 0;
+    return !q || r.sigungu.toLowerCase().indexOf(q) >= 0 || r.sido.indexOf(q) >= 0 || I.sido(r.sido).toLowerCase().indexOf(q) >= 0;
   });
   var col = COLS.filter(function (c) { return c.key === state.sort.key; })[0];
   list.sort(function (a, b) {
@@ -285,7 +284,6 @@ renderHead();
 PM.fetchJSON(document.body.getAttribute('data-geo')).then(function (r) {
   if (!r.ok || !r.body) return;
   state.geo = r.body;
-  r.body.features.forEach(function (f) { state.eng[f.properties.name] = f.properties.name_eng; });
   drawOutline();
   render();
   renderStale();

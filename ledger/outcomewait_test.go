@@ -1,0 +1,96 @@
+package ledger_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/internal/testenv"
+	"github.com/publicmask/publicmask/ledger"
+	"github.com/publicmask/publicmask/policy"
+	"github.com/publicmask/publicmask/rrn/rrntest"
+)
+
+// stalledStore holds every write until released (a database partitioned
+// away: nothing arrives, nothing is refused).
+type stalledStore struct {
+	publicmask.Store
+	release chan struct{}
+}
+
+func (s *stalledStore) Write(ctx context.Context, fn func(publicmask.Tx) error) error {
+	<-s.release
+	return s.Store.Write(ctx, fn)
+}
+
+// A request whose op the store does not decide within OutcomeWait is
+// answered 503 store_unavailable then (DESIGN.md §4: before the counter's
+// 3 s cutoff), and the op goes on: a sale whose request is still there
+// when the store comes back commits, and its txn_id's retry gets the
+// first answer; one whose request ended while its batch waited in the
+// queue records nothing, and its retry records it once. Nobody exceeds
+// the quota.
+func TestOutcomeWait(t *testing.T) {
+	e := testenv.New(t)
+	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 100)
+	st := &stalledStore{Store: e.Store, release: make(chan struct{})}
+	keyer, _ := rrntest.Keyer(t)
+	const wait = 200 * time.Millisecond
+	l, err := ledger.New(ledger.Config{Store: st, Policy: policy.NewHolder(policy.Standard()), Keyer: keyer, Clock: e.Clock, OutcomeWait: wait})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close(ctx)
+	b1, b2 := testenv.Born(1983, 1), testenv.Born(1983, 2)
+	req := func(txn, buyer string) ledger.SaleRequest {
+		return ledger.SaleRequest{Outlet: "10000001", TxnID: txn, Buyer: buyer, Quantity: 1}
+	}
+
+	// The first batch holds the (one) writer; the second sale waits in
+	// the queue behind it, and its request ends after its answer.
+	t0 := time.Now()
+	_, _, err1 := l.Sell(ctx, req("held", b1))
+	took := time.Since(t0)
+	if code(err1) != publicmask.EStoreUnavailable || took < wait || took > wait+time.Second {
+		t.Fatalf("sale on a stalled store: %v after %v, want store_unavailable after %v", err1, took, wait)
+	}
+	gone, cancel := context.WithCancel(ctx)
+	_, _, err2 := l.Sell(gone, req("left", b2))
+	cancel()
+	if code(err2) != publicmask.EStoreUnavailable {
+		t.Fatalf("queued sale on a stalled store: %v", err2)
+	}
+	close(st.release)
+
+	// The held sale committed when the store came back: its retry is the
+	// first answer again, and the buyer's next sale is over the quota.
+	var r *ledger.Receipt
+	var replayed bool
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r, replayed, err = l.Sell(ctx, req("held", b1))
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil || !replayed {
+		t.Fatalf("retry of the held sale: replayed %v, %v; want its first answer", replayed, err)
+	}
+	if _, _, err := l.Sell(ctx, req("held-2", b1)); code(err) != publicmask.EQuotaExceeded {
+		t.Errorf("another sale to the held sale's buyer: %v, want quota_exceeded", err)
+	}
+	// The sale whose request had ended recorded nothing: its retry records it.
+	r2, replayed2, err := l.Sell(ctx, req("left", b2))
+	if err != nil || replayed2 || r2.SaleID == r.SaleID {
+		t.Fatalf("retry of the sale whose request ended: replayed %v, %v; want it recorded now", replayed2, err)
+	}
+	if r3, replayed3, err := l.Sell(ctx, req("left", b2)); err != nil || !replayed3 || r3.SaleID != r2.SaleID {
+		t.Errorf("second retry: %v %v %v", r3, replayed3, err)
+	}
+	rep, err := l.Verify(ctx)
+	if err != nil || !rep.OK {
+		t.Fatalf("verify: %+v %v", rep, err)
+	}
+}

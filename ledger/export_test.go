@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"time"
 
 	"github.com/publicmask/publicmask"
 )
@@ -95,4 +96,12 @@ func testSaleOp(ctx context.Context, req SaleRequest, p *prepared) *saleOp {
 func testOp(ctx context.Context, outlet string, run func(tx publicmask.Tx) error) *op {
 	return &op{ctx: ctx, kind: "test", outlet: outlet, done: make(chan error, 1),
 		run: func(tx publicmask.Tx, _ *batch) error { return run(tx) }}
+}
+
+// SetTokenFollowEvery shortens how often a ledger checks the token count.
+// Set it before the ledger is made.
+func SetTokenFollowEvery(d time.Duration) (restore func()) {
+	old := tokenFollowEvery
+	tokenFollowEvery = d
+	return func() { tokenFollowEvery = old }
 }

@@ -411,6 +411,19 @@ type TokenReader interface {
 	Tokens(ctx context.Context, hashes []string) (map[string]Token, error)
 }
 
+// TokenLister is implemented by stores that list their tokens (SQLite,
+// PostgreSQL). A ledger node loads every token at start, and again when
+// their count changes (another node issued some), so that a valid token
+// it has not yet served is no stranger to the failed-authentication limit
+// (DESIGN.md §6.5): a neighbour's flood of made-up tokens from the same
+// address must not refuse it.
+type TokenLister interface {
+	// AllTokens calls fn with every token, revoked ones too.
+	AllTokens(ctx context.Context, fn func(Token) error) error
+	// TokenCount counts the tokens (never deleted: it only grows).
+	TokenCount(ctx context.Context) (int, error)
+}
+
 // OutletFinder is implemented by stores that tell which of many outlet
 // codes have a row in one read (PostgreSQL), where Outlet would cost a
 // round trip each: issuing the tokens of thousands of outlets checks them

@@ -95,6 +95,25 @@ func (w *watchedStore) MissingOutlets(ctx context.Context, codes []string) ([]st
 	return publicmask.MissingOutlets(ctx, w.Store, codes)
 }
 
+// AllTokens and TokenCount pass on the wrapped store's listing of its
+// tokens (publicmask.TokenLister), which embedding the interface alone
+// would hide: the ledger loads them at start so that a neighbour's flood
+// of made-up tokens cannot refuse a valid one (DESIGN.md §6.5). A store
+// without it answers errors.ErrUnsupported, and the ledger goes without.
+func (w *watchedStore) AllTokens(ctx context.Context, fn func(publicmask.Token) error) error {
+	if tl, ok := w.Store.(publicmask.TokenLister); ok {
+		return tl.AllTokens(ctx, fn)
+	}
+	return errors.ErrUnsupported
+}
+
+func (w *watchedStore) TokenCount(ctx context.Context) (int, error) {
+	if tl, ok := w.Store.(publicmask.TokenLister); ok {
+		return tl.TokenCount(ctx)
+	}
+	return 0, errors.ErrUnsupported
+}
+
 // writeFailureCause classifies a failed write; "" for errors that say
 // nothing about the store (a business rule, a client that left).
 func writeFailureCause(err error) string {

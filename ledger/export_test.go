@@ -97,3 +97,11 @@ func testOp(ctx context.Context, outlet string, run func(tx publicmask.Tx) error
 	return &op{ctx: ctx, kind: "test", outlet: outlet, done: make(chan error, 1),
 		run: func(tx publicmask.Tx, _ *batch) error { return run(tx) }}
 }
+
+// SetTokenFollowEvery shortens how often a ledger checks the token count.
+// Set it before the ledger is made.
+func SetTokenFollowEvery(d time.Duration) (restore func()) {
+	old := tokenFollowEvery
+	tokenFollowEvery = d
+	return func() { tokenFollowEvery = old }
+}

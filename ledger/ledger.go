@@ -88,6 +88,10 @@ type Ledger struct {
 
 	activity activity // outlets' request times seen by this node
 
+	// stopFollow ends followTokens (Close); followers waits for it.
+	stopFollow chan struct{}
+	followers  sync.WaitGroup
+
 	// importTurn is held by the import whose chunks are being written
 	// (ImportOutlets): import bodies that run at once are written one
 	// after another, each whole.
@@ -135,6 +139,24 @@ func New(cfg Config) (*Ledger, error) {
 		l.adminHash = sha256.Sum256([]byte(cfg.AdminToken))
 		l.hasAdmin = true
 	}
+	if tl, ok := cfg.Store.(publicmask.TokenLister); ok {
+		// Every issued token, before the first request (tokens.go).
+		t0 := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		n, err := l.loadTokens(ctx, tl)
+		cancel()
+		if !errors.Is(err, errors.ErrUnsupported) { // else a wrapper whose store cannot list
+			if err != nil {
+				n = -1 // followTokens lists them at its first check
+				l.log.Warn("loading tokens", "err", err)
+			} else {
+				l.log.Info("tokens loaded", "tokens", n, "took", time.Since(t0).Round(time.Millisecond))
+			}
+			l.stopFollow = make(chan struct{})
+			l.followers.Add(1)
+			go l.followTokens(tl, n, l.stopFollow)
+		}
+	}
 	for range cfg.Writers {
 		l.writers.Add(1)
 		go l.writeLoop()
@@ -149,10 +171,13 @@ func (l *Ledger) Close(ctx context.Context) error {
 	if !l.closed {
 		l.closed = true
 		close(l.queue)
+		if l.stopFollow != nil {
+			close(l.stopFollow)
+		}
 	}
 	l.mu.Unlock()
 	done := make(chan struct{})
-	go func() { l.writers.Wait(); close(done) }()
+	go func() { l.writers.Wait(); l.followers.Wait(); close(done) }()
 	select {
 	case <-done:
 		return nil

@@ -265,6 +265,42 @@ func (s *Store) Tokens(ctx context.Context, hashes []string) (map[string]publicm
 	return out, nil
 }
 
+// AllTokens implements publicmask.TokenLister: one statement, so the
+// tokens listed are those of one snapshot.
+func (s *Store) AllTokens(ctx context.Context, fn func(publicmask.Token) error) error {
+	rows, err := s.pool.Query(ctx, `SELECT hash, role, outlet, created_at, revoked_at FROM tokens`)
+	if err != nil {
+		return unavailable("tokens", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var t publicmask.Token
+		var created, revoked pgtype.Timestamptz
+		if err := rows.Scan(&t.Hash, &t.Role, &t.Outlet, &created, &revoked); err != nil {
+			return unavailable("tokens", err)
+		}
+		t.CreatedAt, t.RevokedAt = fromTstz(created), fromTstz(revoked)
+		if err := fn(t); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return unavailable("tokens", err)
+	}
+	return nil
+}
+
+// TokenCount implements publicmask.TokenLister.
+func (s *Store) TokenCount(ctx context.Context) (int, error) {
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM tokens`).Scan(&n); err != nil {
+		return 0, unavailable("token count", err)
+	}
+	return n, nil
+}
+
+var _ publicmask.TokenLister = (*Store)(nil)
+
 // PersonWeeks reads persons' usage in a week, without locking.
 func (s *Store) PersonWeeks(ctx context.Context, week string, persons []string) (map[string]publicmask.PersonWeek, error) {
 	out := make(map[string]publicmask.PersonWeek, len(persons))

@@ -128,6 +128,42 @@ func (s *Store) Token(ctx context.Context, hash string) (publicmask.Token, error
 	return t, nil
 }
 
+// AllTokens implements publicmask.TokenLister.
+func (s *Store) AllTokens(ctx context.Context, fn func(publicmask.Token) error) error {
+	rows, err := s.reader.QueryContext(ctx, `SELECT hash, role, outlet, created_at, revoked_at FROM tokens`)
+	if err != nil {
+		return fmt.Errorf("sqlite: tokens: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var t publicmask.Token
+		var created int64
+		var revoked sql.NullInt64
+		if err := rows.Scan(&t.Hash, &t.Role, &t.Outlet, &created, &revoked); err != nil {
+			return fmt.Errorf("sqlite: tokens: %w", err)
+		}
+		t.CreatedAt, t.RevokedAt = fromMicro(created), fromNullMicro(revoked)
+		if err := fn(t); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlite: tokens: %w", err)
+	}
+	return nil
+}
+
+// TokenCount implements publicmask.TokenLister.
+func (s *Store) TokenCount(ctx context.Context) (int, error) {
+	var n int
+	if err := s.reader.QueryRowContext(ctx, `SELECT count(*) FROM tokens`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite: token count: %w", err)
+	}
+	return n, nil
+}
+
+var _ publicmask.TokenLister = (*Store)(nil)
+
 // PersonWeeks reads persons' usage in a week.
 func (s *Store) PersonWeeks(ctx context.Context, week string, persons []string) (map[string]publicmask.PersonWeek, error) {
 	out := make(map[string]publicmask.PersonWeek, len(persons))

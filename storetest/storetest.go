@@ -5,6 +5,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -104,6 +105,32 @@ func testTokens(t *testing.T, s publicmask.Store) {
 	}
 	if _, err := s.Token(ctx, "nope"); publicmask.ErrorCode(err) != publicmask.ENotFound {
 		t.Fatalf("missing token: %v", err)
+	}
+
+	// Every store lists its tokens: a ledger node loads them at start
+	// (ledger/tokens.go, DESIGN.md §6.5).
+	tl, ok := s.(publicmask.TokenLister)
+	if !ok {
+		t.Fatalf("%T does not implement publicmask.TokenLister", s)
+	}
+	write(t, s, func(tx publicmask.Tx) error {
+		return tx.PutToken(publicmask.Token{Hash: "h-dist", Role: publicmask.RoleDistributor, CreatedAt: t0})
+	})
+	if n, err := tl.TokenCount(ctx); err != nil || n != 2 {
+		t.Fatalf("TokenCount = %d, %v; want 2", n, err)
+	}
+	got := map[string]publicmask.Token{}
+	if err := tl.AllTokens(ctx, func(tk publicmask.Token) error { got[tk.Hash] = tk; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	o, d := got["h-outlet"], got["h-dist"]
+	if len(got) != 2 || o.Role != publicmask.RoleOutlet || o.Outlet != "00000001" || !o.RevokedAt.Equal(t0.Add(time.Hour)) ||
+		d.Role != publicmask.RoleDistributor || d.Outlet != "" || !d.RevokedAt.IsZero() || !d.CreatedAt.Equal(t0) {
+		t.Fatalf("AllTokens = %+v", got)
+	}
+	stop := errors.New("stop")
+	if err := tl.AllTokens(ctx, func(publicmask.Token) error { return stop }); err != stop {
+		t.Fatalf("AllTokens with fn failing = %v, want fn's error", err)
 	}
 }
 

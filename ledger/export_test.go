@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"crypto/sha256"
 	"time"
 
 	"github.com/publicmask/publicmask"
@@ -104,4 +105,11 @@ func SetTokenFollowEvery(d time.Duration) (restore func()) {
 	old := tokenFollowEvery
 	tokenFollowEvery = d
 	return func() { tokenFollowEvery = old }
+}
+
+// KnowsIssued reports whether the node's issued set (loadTokens) holds
+// token.
+func (l *Ledger) KnowsIssued(token string) bool {
+	sum := sha256.Sum256([]byte(token))
+	return l.tokens.wasIssued(&sum)
 }

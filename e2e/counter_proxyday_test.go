@@ -19,28 +19,20 @@ import (
 // "not your day".
 func TestCounterOfflineProxyDay(t *testing.T) {
 	skipShort(t, "runs a real server and Chromium")
-	p := browsertest.NewPage(t, 1280, 900)
-	dir := t.TempDir()
-	args := []string{"--db", filepath.Join(dir, "pm.db"), "--seed", "none", "--tiles", "none",
-		"--policy", "korea-2020", "--clock", "2020-04-29T10:00:00+09:00"}
-	s := startOn(t, freeAddr(t), args...)
-	codes, tokens := setupOutlets(t, s, 1, 150)
-	c := &counterPage{Page: p, t: t, s: s, tok: tokens[codes[0]], dir: dir}
+	c := korea2020Counter(t, "2020-04-29T10:00:00+09:00")
 	parent, child := id("830315", '1', 1), id("120301", '3', 2)
 
 	// Online, the server sells it (either person's day).
 	var chk struct {
 		Eligible bool `json:"eligible"`
 	}
-	s.mustCall("POST", "/api/v2/outlet/check", c.tok, map[string]any{"buyer": parent, "quantity": 1,
+	c.s.mustCall("POST", "/api/v2/outlet/check", c.tok, map[string]any{"buyer": parent, "quantity": 1,
 		"on_behalf_of": []map[string]any{{"id": child, "category": "child", "quantity": 1}}}, &chk, 200)
 	if !chk.Eligible {
 		t.Fatal("the server refuses the parent's purchase for the child on the parent's day")
 	}
 
-	c.signIn()
-	c.Wait(`navigator.serviceWorker.controller !== null || navigator.serviceWorker.ready.then(function () { return true; })`, 10*time.Second)
-	c.Wait(`(JSON.parse(sessionStorage.getItem('publicmask.outlet.view') || '{}').rules || {}).today === '2020-04-29'`, 10*time.Second)
+	c.signInOn("2020-04-29")
 	c.s.stop()
 
 	c.Clear("buyer")
@@ -63,25 +55,17 @@ func TestCounterOfflineProxyDay(t *testing.T) {
 // it already sold to that day, as the server would not.
 func TestCounterOfflineFreeDays(t *testing.T) {
 	skipShort(t, "runs a real server and Chromium")
-	p := browsertest.NewPage(t, 1280, 900)
-	dir := t.TempDir()
-	args := []string{"--db", filepath.Join(dir, "pm.db"), "--seed", "none", "--tiles", "none",
-		"--policy", "korea-2020", "--clock", "2020-07-08T10:00:00+09:00"}
-	s := startOn(t, freeAddr(t), args...)
-	codes, tokens := setupOutlets(t, s, 1, 150)
-	c := &counterPage{Page: p, t: t, s: s, tok: tokens[codes[0]], dir: dir}
+	c := korea2020Counter(t, "2020-07-08T10:00:00+09:00")
 	buyer := id("830315", '1', 1)
 
-	c.signIn()
-	c.Wait(`navigator.serviceWorker.controller !== null || navigator.serviceWorker.ready.then(function () { return true; })`, 10*time.Second)
-	c.Wait(`(JSON.parse(sessionStorage.getItem('publicmask.outlet.view') || '{}').rules || {}).today === '2020-07-08'`, 10*time.Second)
+	c.signInOn("2020-07-08")
 	c.typeID(buyer)
 	c.waitResult("ok", "판매 완료", 5*time.Second)
 	// Online, the server sells to the same buyer again.
 	var chk struct {
 		Eligible bool `json:"eligible"`
 	}
-	s.mustCall("POST", "/api/v2/outlet/check", c.tok, map[string]any{"buyer": buyer, "quantity": 2}, &chk, 200)
+	c.s.mustCall("POST", "/api/v2/outlet/check", c.tok, map[string]any{"buyer": buyer, "quantity": 2}, &chk, 200)
 	if !chk.Eligible {
 		t.Fatal("the server refuses a second purchase on a free day")
 	}
@@ -91,4 +75,24 @@ func TestCounterOfflineFreeDays(t *testing.T) {
 	if r := c.result(); !strings.Contains(r, "이 기기에 저장함") {
 		t.Fatalf("offline on a free day, the counter refused what the server sells: %q", r)
 	}
+}
+
+// korea2020Counter starts a server under korea-2020 at clock with one
+// stocked outlet, and a counter page for it (not signed in).
+func korea2020Counter(t *testing.T, clock string) *counterPage {
+	t.Helper()
+	p := browsertest.NewPage(t, 1280, 900)
+	dir := t.TempDir()
+	s := startOn(t, freeAddr(t), "--db", filepath.Join(dir, "pm.db"), "--seed", "none", "--tiles", "none",
+		"--policy", "korea-2020", "--clock", clock)
+	codes, tokens := setupOutlets(t, s, 1, 150)
+	return &counterPage{Page: p, t: t, s: s, tok: tokens[codes[0]], dir: dir}
+}
+
+// signInOn signs in and waits for the service worker and for the rules of
+// day (YYYY-MM-DD), so that the page can judge offline.
+func (c *counterPage) signInOn(day string) {
+	c.signIn()
+	c.Wait(`navigator.serviceWorker.controller !== null || navigator.serviceWorker.ready.then(function () { return true; })`, 10*time.Second)
+	c.Wait(`(JSON.parse(sessionStorage.getItem('publicmask.outlet.view') || '{}').rules || {}).today === '`+day+`'`, 10*time.Second)
 }

@@ -716,16 +716,42 @@ func (r *Refresher) Poll(ctx context.Context) error {
 	return nil
 }
 
+// pollFailLogEvery is how often a poll that keeps failing is logged again:
+// a public node polls ten times a second, and a line per failure buried the
+// log (and filled its bounded queue) for as long as the store was away.
+const pollFailLogEvery = 30 * time.Second
+
 func (r *Refresher) pollLoop(ctx context.Context) {
 	t := time.NewTicker(r.opts.PollInterval)
 	defer t.Stop()
+	var (
+		failures         int
+		since, lastLogAt time.Time // of the outage; monotonic
+	)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := r.Poll(ctx); err != nil && ctx.Err() == nil {
+			err := r.Poll(ctx)
+			if ctx.Err() != nil {
+				return
+			}
+			now := time.Now()
+			switch {
+			case err == nil && failures > 0:
+				r.log.Info("snapshot: poll recovered", "failures", failures, "down_s", now.Sub(since).Seconds())
+				failures = 0
+			case err == nil:
+			case failures == 0:
+				failures, since, lastLogAt = 1, now, now
 				r.log.Warn("snapshot: poll failed", "err", err)
+			default:
+				failures++
+				if now.Sub(lastLogAt) >= pollFailLogEvery {
+					lastLogAt = now
+					r.log.Warn("snapshot: poll still failing", "err", err, "failures", failures, "down_s", now.Sub(since).Seconds())
+				}
 			}
 		}
 	}

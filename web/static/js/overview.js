@@ -11,6 +11,12 @@ const el = PM.el, T = I.T;
 var $ = function (id) { return document.getElementById(id); };
 var NS = 'http://www.w3.org/2000/svg';
 var POLL_MS = 3000, STALE_MS = 15000;
+// Figures older than this are marked as such: the PublicmaskSnapshotStale
+// alert's threshold (deploy/prometheus/alerts.yml). as_of is when the node
+// last confirmed its snapshot with the store (DESIGN.md §6.13); it is judged
+// against the server's time, once /api/v2/status has told it (the service
+// may run on a simulated clock).
+var OLD_MS = 10000, serverTimeSeen = false;
 var STATS = ['plenty', 'some', 'few', 'empty', 'break', 'unstocked'];
 var BUCKETS = [0, 0.2, 0.4, 0.6, 0.8]; // lower bounds of the colour classes
 var TZ = 'Asia/Seoul';
@@ -229,7 +235,10 @@ function renderStale() {
 function render() {
   var s = state.summary;
   if (!s) return;
-  $('meta').textContent = T('meta.asof', { time: fmtTime.format(Date.parse(s.as_of)), n: I.num((s.national || {}).total || 0) });
+  var asOf = Date.parse(s.as_of), old = serverTimeSeen && PM.serverNow() - asOf > OLD_MS;
+  $('meta').textContent = (old ? '⚠ ' + T('meta.stale', { ago: ago(s.as_of) }) + ' · ' : '') +
+    T('meta.asof', { time: fmtTime.format(asOf), n: I.num((s.national || {}).total || 0) });
+  $('meta').className = old ? 'meta bad' : 'meta';
   renderNational(s);
   if (state.geo) renderSido(s);
   renderSales(s);
@@ -270,7 +279,7 @@ async function pollStale() {
     const r = await PM.fetchJSON('/api/v2/status');
     if (!r.ok || !r.body) { state.stale = null; renderStale(); }
     else {
-      if (r.body.now) PM.observeServerTime(r.body.now);
+      if (r.body.now) { PM.observeServerTime(r.body.now); serverTimeSeen = true; render(); }
       state.stale = Array.isArray(r.body.stale_outlets) ? r.body.stale_outlets : [];
       await where(state.stale);
       renderStale();

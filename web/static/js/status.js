@@ -8,6 +8,10 @@ import * as I from './i18n.js';
 const el = PM.el, T = I.T;
 I.apply();
 var POLL_MS = 2000, KEEP_MS = 10 * 60 * 1000;
+// A snapshot older than this is stale: the PublicmaskSnapshotStale alert's
+// threshold (deploy/prometheus/alerts.yml). Its age is since the node last
+// confirmed it with the store (DESIGN.md §6.13), so a quiet night is not.
+var STALE_MS = 10000;
 var local = [];       // client-side history, when the server sends none
 var lastOK = 0;
 var KNOWN = { now: 1, version: 1, snapshot: 1, rates: 1, latency: 1, shed_total: 1, rate_limited_total: 1, store: 1, stale_outlets: 1, stale_outlets_count: 1, history: 1, nodes: 1 };
@@ -106,9 +110,13 @@ function render(s) {
   var h = history(s);
   var $ = function (id) { return document.getElementById(id); };
 
-  $('meta').textContent = '✔ ' + (s.now ? T('meta.asof', { time: PM.clock(s.now) }) : T('meta.received')) +
+  // The header's ✔ says the figures are current: not when the node serves a
+  // snapshot it cannot confirm with the store, which it keeps doing (§4.5).
+  var age = get(s, 'snapshot.age_ms'), stale = num(age) && age > STALE_MS;
+  $('meta').textContent = (stale ? '⚠ ' + T('meta.stale', { age: ms(age) }) + ' · ' : '✔ ') +
+    (s.now ? T('meta.asof', { time: PM.clock(s.now) }) : T('meta.received')) +
     (s.version ? ' · ' + T('meta.version', { v: s.version }) : '') + ' · ' + T('meta.every');
-  $('meta').className = 'meta ok';
+  $('meta').className = stale ? 'meta bad' : 'meta ok';
 
   $('rates').replaceChildren(
     metric('sales_per_s', T('m.sales'), fmt(get(s, 'rates.sales_per_s')), series(h, 'sales_per_s')),
@@ -122,9 +130,11 @@ function render(s) {
     return metric('latency_' + c[0], c[1], v, hasSeries ? series(h, key) : null);
   }));
 
+  var ageBox = metric('snapshot_age', T('m.age'), ms(age), null,
+    (stale ? T('m.age.stale') + ' · ' : '') + (num(get(s, 'snapshot.version')) ? T('m.snapver', { v: get(s, 'snapshot.version') }) : ''));
+  if (stale) ageBox.classList.add('bad');
   $('fresh').replaceChildren(
-    metric('snapshot_age', T('m.age'), ms(get(s, 'snapshot.age_ms')), null,
-      num(get(s, 'snapshot.version')) ? T('m.snapver', { v: get(s, 'snapshot.version') }) : null),
+    ageBox,
     metric('unapplied', T('m.unapplied'),
       get(s, 'snapshot.behind_store') === false ? '✔ 0 ms' : ms(get(s, 'snapshot.oldest_unapplied_ms'))),
     metric('freshness', T('m.fresh'),

@@ -18,7 +18,8 @@ import (
 )
 
 const (
-	historyLen   = 600 // ten minutes of one-second samples
+	hopCommit    = "commit" // publicmask_ledger_wait_seconds{hop}: until durable
+	historyLen   = 600      // ten minutes of one-second samples
 	staleAfter   = 3 * time.Hour
 	maxStaleList = 20
 )
@@ -28,6 +29,7 @@ type statusSample struct {
 	SalesPerS      float64   `json:"sales_per_s"`
 	ReadsPerS      float64   `json:"reads_per_s"`
 	OutletP99Ms    *float64  `json:"outlet_p99_ms"`
+	CommitP99Ms    *float64  `json:"commit_p99_ms,omitempty"` // nodes that record sales
 	PublicP99Ms    *float64  `json:"public_p99_ms"`
 	FreshnessP99Ms *float64  `json:"freshness_p99_ms"`
 }
@@ -40,6 +42,7 @@ type cumulative struct {
 	limited   float64
 	latency   map[string]hist // by class
 	freshness hist
+	ledger    map[string]hist // a sale's time in the ledger, by hop
 }
 
 // hist is a cumulative histogram: upper bounds and counts.
@@ -81,7 +84,7 @@ func (c *Collector) gather() *cumulative {
 	if err != nil {
 		return nil
 	}
-	cu := &cumulative{at: time.Now(), latency: map[string]hist{}}
+	cu := &cumulative{at: time.Now(), latency: map[string]hist{}, ledger: map[string]hist{}}
 	for _, mf := range mfs {
 		switch mf.GetName() {
 		case "publicmask_sales_total":
@@ -107,6 +110,11 @@ func (c *Collector) gather() *cumulative {
 			for _, m := range mf.GetMetric() {
 				class := label(m, "class")
 				cu.latency[class] = addHist(cu.latency[class], m.GetHistogram())
+			}
+		case "publicmask_ledger_wait_seconds":
+			for _, m := range mf.GetMetric() {
+				hop := label(m, "hop")
+				cu.ledger[hop] = addHist(cu.ledger[hop], m.GetHistogram())
 			}
 		case "publicmask_snapshot_freshness_seconds":
 			for _, m := range mf.GetMetric() {
@@ -195,6 +203,7 @@ func (c *Collector) Sample() {
 		s.OutletP99Ms = quantile(cu.latency[httpapi.ClassOutlet], c.prev.latency[httpapi.ClassOutlet], 0.99)
 		s.PublicP99Ms = quantile(cu.latency[httpapi.ClassPublic], c.prev.latency[httpapi.ClassPublic], 0.99)
 		s.FreshnessP99Ms = quantile(cu.freshness, c.prev.freshness, 0.99)
+		s.CommitP99Ms = quantile(cu.ledger[hopCommit], c.prev.ledger[hopCommit], 0.99)
 		c.history = append(c.history, s)
 		if len(c.history) > historyLen {
 			c.history = slices.Delete(c.history, 0, len(c.history)-historyLen)

@@ -85,6 +85,16 @@ func Status(ctx context.Context, n Node, c *Collector, admin bool) map[string]an
 			lat[class] = latencyView{quantile(newest.latency[class], oldest.latency[class], 0.5), quantile(newest.latency[class], oldest.latency[class], 0.99)}
 		}
 		out["latency"] = lat
+		// The hop sale → ledger commit, on nodes that record sales: the
+		// wait for a writer (queue), the store's durable commit, the
+		// wake-up after it (publicmask_ledger_wait_seconds{hop}).
+		if len(newest.ledger) > 0 {
+			hops := map[string]latencyView{}
+			for hop, h := range newest.ledger {
+				hops[hop] = latencyView{quantile(h, oldest.ledger[hop], 0.5), quantile(h, oldest.ledger[hop], 0.99)}
+			}
+			out["ledger"] = hops
+		}
 		if snap, ok := out["snapshot"].(map[string]any); ok {
 			snap["freshness_p50_ms"] = quantile(newest.freshness, oldest.freshness, 0.5)
 			snap["freshness_p99_ms"] = quantile(newest.freshness, oldest.freshness, 0.99)

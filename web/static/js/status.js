@@ -14,7 +14,7 @@ var POLL_MS = 2000, KEEP_MS = 10 * 60 * 1000;
 var STALE_MS = 10000;
 var local = [];       // client-side history, when the server sends none
 var lastOK = 0;
-var KNOWN = { now: 1, version: 1, snapshot: 1, rates: 1, latency: 1, shed_total: 1, rate_limited_total: 1, store: 1, stale_outlets: 1, stale_outlets_count: 1, history: 1, nodes: 1 };
+var KNOWN = { now: 1, version: 1, snapshot: 1, rates: 1, latency: 1, shed_total: 1, rate_limited_total: 1, store: 1, stale_outlets: 1, stale_outlets_count: 1, history: 1, nodes: 1, ledger: 1 };
 
 function get(o, path) {
   return path.split('.').reduce(function (v, k) { return v != null && typeof v === 'object' ? v[k] : undefined; }, o);
@@ -100,7 +100,8 @@ function remember(s) {
     sales_per_s: get(s, 'rates.sales_per_s'), reads_per_s: get(s, 'rates.public_reads_per_s'),
     outlet_p99_ms: get(s, 'latency.outlet.p99_ms'), public_p99_ms: get(s, 'latency.public.p99_ms'),
     admin_p99_ms: get(s, 'latency.admin.p99_ms'),
-    freshness_p99_ms: get(s, 'snapshot.freshness_p99_ms'), age_ms: get(s, 'snapshot.age_ms')
+    freshness_p99_ms: get(s, 'snapshot.freshness_p99_ms'), age_ms: get(s, 'snapshot.age_ms'),
+    commit_p99_ms: get(s, 'ledger.commit.p99_ms')
   });
   while (local.length && local[0]._t < t - KEEP_MS) local.shift();
 }
@@ -133,14 +134,23 @@ function render(s) {
   var ageBox = metric('snapshot_age', T('m.age'), ms(age), null,
     (stale ? T('m.age.stale') + ' · ' : '') + (num(get(s, 'snapshot.version')) ? T('m.snapver', { v: get(s, 'snapshot.version') }) : ''));
   if (stale) ageBox.classList.add('bad');
-  $('fresh').replaceChildren(
+  // The hop sale → ledger commit, on nodes that record sales.
+  var hops = [];
+  if (s.ledger && typeof s.ledger === 'object') {
+    hops = [['commit', 'm.commit', 'commit_p99_ms'], ['queue', 'm.queue', null]].map(function (c) {
+      var p50 = get(s, 'ledger.' + c[0] + '.p50_ms'), p99 = get(s, 'ledger.' + c[0] + '.p99_ms');
+      return metric('ledger_' + c[0], T(c[1]), num(p50) || num(p99) ? ms(p50) + ' / ' + ms(p99) : '—',
+        c[2] && h.some(function (p) { return num(p[c[2]]); }) ? series(h, c[2]) : null);
+    });
+  }
+  $('fresh').replaceChildren.apply($('fresh'), hops.concat([
     ageBox,
     metric('unapplied', T('m.unapplied'),
       get(s, 'snapshot.behind_store') === false ? '✔ 0 ms' : ms(get(s, 'snapshot.oldest_unapplied_ms'))),
     metric('freshness', T('m.fresh'),
       num(get(s, 'snapshot.freshness_p50_ms')) || num(get(s, 'snapshot.freshness_p99_ms'))
         ? ms(get(s, 'snapshot.freshness_p50_ms')) + ' / ' + ms(get(s, 'snapshot.freshness_p99_ms')) : '—',
-      series(h, 'freshness_p99_ms')));
+      series(h, 'freshness_p99_ms'))]));
 
   var store = s.store, storeText = '—', storeCls = '';
   if (store && typeof store === 'object' && 'ok' in store) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/publicmask/publicmask"
 	"github.com/publicmask/publicmask/internal/metric"
+	"github.com/publicmask/publicmask/postgres"
 	"github.com/publicmask/publicmask/snapshot"
 	"github.com/publicmask/publicmask/sqlite"
 )
@@ -33,6 +34,7 @@ const (
 	causeFlushFailed = "flush_failed"
 	causeIO          = "io_error"
 	causeUnreachable = "store_unavailable"
+	causeReadOnly    = "read_only" // PostgreSQL answers but refuses writes (a standby)
 )
 
 const (
@@ -63,10 +65,10 @@ func watchStore(bg context.Context, st publicmask.Store, reg prometheus.Register
 	w := &watchedStore{
 		Store: st, bg: bg, log: log, every: probeEvery,
 		errs: metric.CounterVec("publicmask_store_write_errors_total",
-			"Durable writes that failed, by cause (disk_full, flush_failed, io_error, store_unavailable); probe writes included.", "cause"),
+			"Durable writes that failed, by cause (disk_full, flush_failed, io_error, store_unavailable, read_only); probe writes included.", "cause"),
 		probes: metric.Counter("publicmask_store_write_probes_total", "Probe writes made while durable writes were failing."),
 	}
-	for _, c := range []string{causeDiskFull, causeFlushFailed, causeIO, causeUnreachable} {
+	for _, c := range []string{causeDiskFull, causeFlushFailed, causeIO, causeUnreachable, causeReadOnly} {
 		w.errs.WithLabelValues(c) // export zeros: an alert can compare against them
 	}
 	reg.MustRegister(w.errs, w.probes, metric.GaugeFunc("publicmask_store_writable",
@@ -134,6 +136,8 @@ func writeFailureCause(err error) string {
 		}
 	case strings.Contains(err.Error(), "could not extend file"), strings.Contains(err.Error(), "No space left on device"):
 		return causeDiskFull // PostgreSQL's words for a full disk
+	case postgres.IsReadOnly(err):
+		return causeReadOnly
 	}
 	if publicmask.ErrorCode(err) == publicmask.EStoreUnavailable || errors.Is(err, context.DeadlineExceeded) {
 		return causeUnreachable

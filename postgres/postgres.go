@@ -423,14 +423,23 @@ func isTimeout(err error) bool {
 		(errors.As(err, &pe) && pe.Code == "57014") || (errors.As(err, &ne) && ne.Timeout())
 }
 
-// unavailable wraps a connection-level failure so that the HTTP layer
-// answers 503 store_unavailable with Retry-After; other errors keep their
-// cause and become internal errors.
+// IsReadOnly reports whether err is PostgreSQL refusing a write because the
+// session is read-only (25006: a standby, a demoted primary after a
+// failover, default_transaction_read_only): the store answers but takes no
+// durable writes.
+func IsReadOnly(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "25006"
+}
+
+// unavailable wraps a connection-level failure, or a store that refuses
+// writes, so that the HTTP layer answers 503 store_unavailable with
+// Retry-After; other errors keep their cause and become internal errors.
 func unavailable(op string, err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
-	if isConnErr(err) {
+	if isConnErr(err) || IsReadOnly(err) {
 		return fmt.Errorf("postgres: %s: %w", op, errors.Join(publicmask.Errorf(publicmask.EStoreUnavailable, "store unavailable"), err))
 	}
 	return fmt.Errorf("postgres: %s: %w", op, err)

@@ -56,6 +56,6 @@ func seedDemo(ctx context.Context, n *Node, cfg Config) error {
 			}
 		}
 	}
-	cfg.Logger.Info("seeded the national demo", "outlets", len(outlets), "took", time.Since(start).Round(time.Millisecond))
+	cfg.Logger.Info("seeded the national demo", "outlets", len(outlets), "took_ms", float64(time.Since(start).Microseconds())/1000)
 	return nil
 }

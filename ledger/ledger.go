@@ -150,7 +150,7 @@ func New(cfg Config) (*Ledger, error) {
 				n = -1 // followTokens lists them at its first check
 				l.log.Warn("loading tokens", "err", err)
 			} else {
-				l.log.Info("tokens loaded", "tokens", n, "took", time.Since(t0).Round(time.Millisecond))
+				l.log.Info("tokens loaded", "tokens", n, "took_ms", float64(time.Since(t0).Microseconds())/1000)
 			}
 			l.stopFollow = make(chan struct{})
 			l.followers.Add(1)

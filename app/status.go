@@ -19,7 +19,7 @@ func (n *Node) startStatus(ctx context.Context) {
 func (n *Node) status(ctx context.Context) (any, error) {
 	on := ops.Node{Role: n.cfg.Role, Now: n.Clock.Now, Store: n.storeHealth(ctx), Changes: n.Store.OutletChanges, Name: n.nodeName}
 	if n.Refresher != nil {
-		on.Snapshot = n.Refresher.Current()
+		on.Snapshot, on.Age = n.Refresher.Current(), n.Refresher.Age
 	}
 	return ops.Status(ctx, on, n.statusC, httpapi.IsAdmin(ctx)), nil
 }

@@ -35,6 +35,9 @@ type Node struct {
 	Changes func(ctx context.Context, after int64, limit int) ([]publicmask.Outlet, error)
 	// Name identifies the node (host and address): admin only.
 	Name func() string
+	// Age, if set, is the snapshot's age in real time (the refresher's);
+	// else it is read on Now, the service clock, which --clock-rate speeds.
+	Age func() time.Duration
 }
 
 // Status is the JSON of /api/v2/status; c may be nil. Host names and exact
@@ -44,9 +47,13 @@ func Status(ctx context.Context, n Node, c *Collector, admin bool) map[string]an
 	out := map[string]any{"now": n.Now(), "role": n.Role, "store": n.Store}
 	if snap := n.Snapshot; snap != nil {
 		out["version"] = snap.Version()
+		age := n.Now().Sub(snap.AsOf())
+		if n.Age != nil {
+			age = n.Age()
+		}
 		snapView := map[string]any{
 			"version": snap.Version(),
-			"age_ms":  float64(n.Now().Sub(snap.AsOf()).Microseconds()) / 1000,
+			"age_ms":  float64(age.Microseconds()) / 1000,
 			"outlets": snap.Len(),
 		}
 		// The hop store → this node's snapshot: is a committed change

@@ -75,6 +75,12 @@ type Refresher struct {
 	now  func() time.Time
 
 	cur atomic.Pointer[Snapshot]
+	// asOfMono is when (time.Since(epoch), monotonic) the current
+	// snapshot's as_of was set: its age for the metric and the status is
+	// real time, whatever the service clock's rate (--clock-rate), as
+	// the alerts' thresholds and the operator's watch are.
+	epoch    time.Time
+	asOfMono atomic.Int64
 
 	mu      sync.Mutex
 	pending map[string]publicmask.Outlet
@@ -158,7 +164,7 @@ func NewRefresher(src Source, opts Options) *Refresher {
 	}
 	srcOrder, ok := src.(OrderedSource)
 	r := &Refresher{
-		src: src, opts: opts, log: opts.Logger, now: opts.Clock, monoNow: time.Now,
+		src: src, opts: opts, log: opts.Logger, now: opts.Clock, monoNow: time.Now, epoch: time.Now(),
 		ordered:    ok && srcOrder.OrderedChanges(),
 		resized:    -1,
 		pending:    make(map[string]publicmask.Outlet),
@@ -197,7 +203,7 @@ func NewRefresher(src Source, opts Options) *Refresher {
 		if s == nil {
 			return 0
 		}
-		return r.now().Sub(s.asOf).Seconds()
+		return r.Age().Seconds()
 	})
 	if reg := opts.Registerer; reg != nil {
 		for _, c := range []prometheus.Collector{r.freshness, r.applySec, r.version, r.dropped, age} {
@@ -211,6 +217,21 @@ func NewRefresher(src Source, opts Options) *Refresher {
 
 // Current returns the current snapshot, nil until Start has built one.
 func (r *Refresher) Current() *Snapshot { return r.cur.Load() }
+
+// swap makes s current, noting when its as_of was set.
+func (r *Refresher) swap(s *Snapshot) {
+	r.asOfMono.Store(int64(time.Since(r.epoch)))
+	r.cur.Store(s)
+}
+
+// Age is the real time since the current snapshot was last known current
+// (its as_of, DESIGN.md §6.13); 0 before Start has built one.
+func (r *Refresher) Age() time.Duration {
+	if r.cur.Load() == nil {
+		return 0
+	}
+	return time.Since(r.epoch) - time.Duration(r.asOfMono.Load())
+}
 
 // Ready reports whether a snapshot is being served.
 func (r *Refresher) Ready() bool { return r.cur.Load() != nil }
@@ -227,7 +248,7 @@ func (r *Refresher) Start(ctx context.Context) error {
 		return err
 	}
 	s := build(outlets, version, r.now())
-	r.cur.Store(s)
+	r.swap(s)
 	r.version.Set(float64(s.version))
 	r.pollMu.Lock()
 	r.watermark = s.version
@@ -622,7 +643,7 @@ func (r *Refresher) confirmCurrent() {
 		return
 	}
 	ns, expired := old.confirmed(now).Expire(now)
-	r.cur.Store(ns)
+	r.swap(ns)
 	if len(expired) > 0 {
 		r.publish(expired) // streams learn that those outlets stopped selling
 	}
@@ -654,7 +675,7 @@ func (r *Refresher) applyBatch(batch []publicmask.Outlet) {
 	if ns == old {
 		return
 	}
-	r.cur.Store(ns)
+	r.swap(ns)
 	r.applySec.Observe(time.Since(t0).Seconds())
 	if ns.n != old.n {
 		r.resize(ns.n)

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -73,5 +74,33 @@ func TestStaleSnapshotMarkedOnPages(t *testing.T) {
 	}
 	if t.Failed() {
 		fmt.Println(pub.Logs()[:min(len(pub.Logs()), 2000)])
+	}
+}
+
+// TestNoStaleMarkOnAFastClock: a healthy node on a simulated clock
+// (--clock-rate 60: a minute of service time a second) confirms its
+// snapshot every second of real time, so its pages must not call its data
+// stale: the mark is judged in real time, not by comparing clocks.
+func TestNoStaleMarkOnAFastClock(t *testing.T) {
+	skipShort(t, "runs a real server and Chromium")
+	p := browsertest.NewPage(t, 1280, 900) // skips without Chromium (fails under CI)
+	s := start(t, "--db", filepath.Join(t.TempDir(), "pm.db"), "--seed", "none", "--tiles", "none",
+		"--clock", "2020-03-11T08:00:00+09:00", "--clock-rate", "60")
+	setupOutlets(t, s, 2, 500)
+	str := func(js string) string {
+		t.Helper()
+		var v string
+		p.Eval(`String(`+js+`)`, &v)
+		return v
+	}
+	metaOf := `document.getElementById('meta')`
+	for _, page := range []string{"/overview?lang=en", "/status?lang=en"} {
+		p.Run(browsertest.Navigate(s.base + page))
+		p.Wait(metaOf+` && /\d/.test(`+metaOf+`.textContent)`, 10*time.Second)
+		for end := time.Now().Add(13 * time.Second); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
+			if meta, cls := str(metaOf+`.textContent`), str(metaOf+`.className`); strings.Contains(cls, "bad") || strings.Contains(meta, "⚠") {
+				t.Fatalf("%s on a healthy node at --clock-rate 60: header %q (class %q)", page, meta, cls)
+			}
+		}
 	}
 }

@@ -13,10 +13,13 @@ var NS = 'http://www.w3.org/2000/svg';
 var POLL_MS = 3000, STALE_MS = 15000;
 // Figures older than this are marked as such: the PublicmaskSnapshotStale
 // alert's threshold (deploy/prometheus/alerts.yml). as_of is when the node
-// last confirmed its snapshot with the store (DESIGN.md §6.13); it is judged
-// against the server's time, once /api/v2/status has told it (the service
-// may run on a simulated clock).
-var OLD_MS = 10000, serverTimeSeen = false;
+// last confirmed its snapshot with the store (DESIGN.md §6.13), about every
+// second while it can: the figures are old when as_of has not moved for that
+// long in this browser's time, or when /api/v2/status (real time) says so.
+// Neither compares clocks: the service may run on a simulated, faster clock
+// (--clock, --clock-rate).
+var OLD_MS = 10000;
+var asOfSeen = { asOf: null, at: 0 }, statusOld = false;
 var STATS = ['plenty', 'some', 'few', 'empty', 'break', 'unstocked'];
 var BUCKETS = [0, 0.2, 0.4, 0.6, 0.8]; // lower bounds of the colour classes
 var TZ = 'Asia/Seoul';
@@ -235,7 +238,11 @@ function renderStale() {
 function render() {
   var s = state.summary;
   if (!s) return;
-  var asOf = Date.parse(s.as_of), old = serverTimeSeen && PM.serverNow() - asOf > OLD_MS;
+  if (s.as_of !== asOfSeen.asOf) { // moved: confirmed since the status said otherwise
+    if (asOfSeen.asOf !== null) statusOld = false;
+    asOfSeen = { asOf: s.as_of, at: Date.now() };
+  }
+  var asOf = Date.parse(s.as_of), old = statusOld || Date.now() - asOfSeen.at > OLD_MS;
   $('meta').textContent = (old ? '⚠ ' + T('meta.stale', { ago: ago(s.as_of) }) + ' · ' : '') +
     T('meta.asof', { time: fmtTime.format(asOf), n: I.num((s.national || {}).total || 0) });
   $('meta').className = old ? 'meta bad' : 'meta';
@@ -279,7 +286,10 @@ async function pollStale() {
     const r = await PM.fetchJSON('/api/v2/status');
     if (!r.ok || !r.body) { state.stale = null; renderStale(); }
     else {
-      if (r.body.now) { PM.observeServerTime(r.body.now); serverTimeSeen = true; render(); }
+      if (r.body.now) PM.observeServerTime(r.body.now);
+      var age = r.body.snapshot && r.body.snapshot.age_ms;
+      statusOld = typeof age === 'number' && age > OLD_MS;
+      render();
       state.stale = Array.isArray(r.body.stale_outlets) ? r.body.stale_outlets : [];
       await where(state.stale);
       renderStale();

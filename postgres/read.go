@@ -282,9 +282,10 @@ func (s *Store) TokenHashes(ctx context.Context, since time.Time, fn func(hash [
 		return unavailable("tokens", err)
 	}
 	defer rows.Close()
+	var created pgtype.Timestamptz
+	dest := []any{nil, &created} // made once: per row they cost two allocations
 	for rows.Next() {
-		var created pgtype.Timestamptz
-		if err := rows.Scan(nil, &created); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return unavailable("tokens", err)
 		}
 		if err := fn(rows.RawValues()[0], fromTstz(created)); err != nil {

@@ -126,3 +126,12 @@ func (l *Ledger) KnowsIssued(token string) bool {
 	sum := sha256.Sum256([]byte(token))
 	return l.tokens.wasIssued(&sum)
 }
+
+// IssuedSet is the length and capacity of the node's issued set.
+func (l *Ledger) IssuedSet() (n, capacity int) {
+	p := l.tokens.issued.Load()
+	if p == nil {
+		return 0, 0
+	}
+	return len(*p), cap(*p)
+}

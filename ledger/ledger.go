@@ -159,9 +159,10 @@ func New(cfg Config) (*Ledger, error) {
 				l.log.Info("tokens loaded", "tokens", n, "took", time.Since(t0).Round(time.Millisecond))
 			}
 			l.lister = tl
+			l.follow.every = tokenCatchUpEvery
 			l.stopFollow = make(chan struct{})
 			l.followers.Add(1)
-			go l.followTokens(tl, l.stopFollow)
+			go l.followTokens(tl, tokenFollowEvery, l.stopFollow)
 		}
 	}
 	for range cfg.Writers {

@@ -31,7 +31,7 @@ func secondNode(t *testing.T, e *testenv.Env) *ledger.Ledger {
 // its last listing before refusing. On main (b2477f5) it was refused until
 // the next check (2 s), here made an hour.
 func TestTokenIssuedElsewhereCatchesUp(t *testing.T) {
-	defer ledger.SetTokenFollowEvery(time.Hour)()
+	t.Cleanup(ledger.SetTokenFollowEvery(time.Hour))
 	e := testenv.New(t)
 	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 10)
 	if _, err := e.Ledger.IssueToken(ctx, publicmask.RoleOutlet, "10000001"); err != nil {
@@ -65,8 +65,8 @@ func TestTokenIssuedElsewhereCatchesUp(t *testing.T) {
 // most one an interval: a flood of made-up tokens costs the store a
 // bounded number of listings, whatever its size.
 func TestTokenCatchUpsAreSpaced(t *testing.T) {
-	defer ledger.SetTokenFollowEvery(time.Hour)()
-	defer ledger.SetTokenCatchUpEvery(100 * time.Millisecond)()
+	t.Cleanup(ledger.SetTokenFollowEvery(time.Hour))
+	t.Cleanup(ledger.SetTokenCatchUpEvery(100 * time.Millisecond))
 	e := testenv.New(t)
 	node := secondNode(t, e)
 	refuse := ledger.WithAuthGuard(ctx, func() (func(bool), error) {
@@ -100,7 +100,7 @@ func TestTokenCatchUpsAreSpaced(t *testing.T) {
 // listing of one row. On main (b2477f5) every change of the count
 // listed all the tokens again.
 func TestTokenFollowListsTheNewOnly(t *testing.T) {
-	defer ledger.SetTokenFollowEvery(20 * time.Millisecond)()
+	t.Cleanup(ledger.SetTokenFollowEvery(20 * time.Millisecond))
 	e := testenv.New(t)
 	codes := make([]string, 2000)
 	for i := range codes {
@@ -138,13 +138,17 @@ func TestTokenFollowListsTheNewOnly(t *testing.T) {
 	if _, rows := node.TokenListings(); rows-atStart > 3 {
 		t.Fatalf("following 3 new tokens listed %d hashes, want 3", rows-atStart)
 	}
+	// The set stays 8 bytes a token (RSS at rest): no spare capacity.
+	if n, c := node.IssuedSet(); n != 2003 || c != n {
+		t.Fatalf("issued set: %d keys, capacity %d; want 2,003 of each", n, c)
+	}
 }
 
 // A token the window misses (a creation time long before the latest
 // listed: a late commit, or a node whose clock is behind) is still listed
 // at the next check, since the set then counts fewer tokens than the store.
 func TestTokenFollowFindsALateToken(t *testing.T) {
-	defer ledger.SetTokenFollowEvery(20 * time.Millisecond)()
+	t.Cleanup(ledger.SetTokenFollowEvery(20 * time.Millisecond))
 	e := testenv.New(t)
 	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 10)
 	e.Clock.Set(e.Clock.Now().Add(time.Hour))

@@ -28,9 +28,10 @@ import (
 //     per-client limit of failed look-ups) may refuse it. A token this node
 //     has seen valid is never refused by the guard, so clients that share
 //     one address (post offices) are not locked out by a neighbour; and
-//     the node knows every issued token (loadTokens): at start, and again
-//     when their count grows (another node issued some), so a valid token
-//     not yet served here is no stranger either.
+//     the node knows every issued token (followTokens): at start, when
+//     their count grows (another node issued some), and before the guard
+//     refuses a token it does not know (catchUp), so a valid token not yet
+//     served here is no stranger either.
 
 // Cache bounds: known tokens are bounded by what was issued; the bound only
 // guards memory. Unknown tokens start over when their cache is full.
@@ -171,9 +172,10 @@ type tokenCache struct {
 	rounds tokenRounds // first sight in bulk (readTokenGathered)
 
 	// issued holds the first 8 bytes of the sum of every token the store
-	// listed (loadTokens), sorted: it tells an issued token from a made-up
-	// one for the guard in 8 bytes a token, where a cache entry of each
-	// took ~360 and the bench's store holds ~160,000 tokens (+31 MB RSS).
+	// listed (listAllTokens, listTokensSince), sorted, with no spare
+	// capacity: it tells an issued token from a made-up one for the guard
+	// in 8 bytes a token, where a cache entry of each took ~360 and the
+	// bench's store holds ~160,000 tokens (+31 MB RSS).
 	issued atomic.Pointer[[]uint64]
 }
 
@@ -633,6 +635,8 @@ var (
 
 // tokenFollow is the state of the issued set's listings.
 type tokenFollow struct {
+	every time.Duration // tokenCatchUpEvery when the ledger was made
+
 	mu    sync.Mutex // one listing at a time; guards known and mark
 	known int        // tokens the set was counted from (-1: never listed)
 	mark  time.Time  // the latest creation time listed
@@ -754,9 +758,9 @@ func has(keys []uint64, k uint64) bool {
 // followTokens checks the token count every tokenFollowEvery and lists the
 // tokens created since the last listing whenever it grew (see above), until
 // stop is closed.
-func (l *Ledger) followTokens(tl publicmask.TokenLister, stop <-chan struct{}) {
+func (l *Ledger) followTokens(tl publicmask.TokenLister, every time.Duration, stop <-chan struct{}) {
 	defer l.followers.Done()
-	tick := time.NewTicker(tokenFollowEvery)
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	f := &l.follow
 	for {
@@ -831,7 +835,7 @@ func (l *Ledger) runCatchUps() {
 	f := &l.follow
 	for {
 		f.cmu.Lock()
-		wait := tokenCatchUpEvery - time.Since(f.last)
+		wait := f.every - time.Since(f.last)
 		f.cmu.Unlock()
 		if wait > 0 {
 			time.Sleep(wait)
@@ -849,11 +853,16 @@ func (l *Ledger) runCatchUps() {
 		ctx, cancel := context.WithTimeout(context.Background(), tokenLookupWait)
 		f.mu.Lock()
 		var err error
-		if f.known >= 0 {
-			// After the latest listed only: tokens issued at once share
-			// their creation time, and a window would re-read them all at
-			// every catch-up. A token this misses is the follow's.
-			err = l.listTokensSince(ctx, l.lister, f.mark.Add(time.Microsecond))
+		select {
+		case <-l.stopFollow: // closed: the store may be too
+		default:
+			if f.known >= 0 {
+				// After the latest listed only: tokens issued at once
+				// share their creation time, and a window would re-read
+				// them all at every catch-up. A token this misses is the
+				// follow's.
+				err = l.listTokensSince(ctx, l.lister, f.mark.Add(time.Microsecond))
+			}
 		}
 		f.mu.Unlock()
 		cancel()

@@ -1,6 +1,7 @@
 package ledger_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -168,4 +169,50 @@ func TestTokenFollowFindsALateToken(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// slowLister is a store whose token listings take a while (a PostgreSQL
+// table not analyzed yet reads them whole).
+type slowLister struct {
+	publicmask.Store
+	delay time.Duration
+}
+
+func (s slowLister) TokenHashes(ctx context.Context, since time.Time, fn func([]byte, time.Time) error) error {
+	time.Sleep(s.delay)
+	return s.Store.(publicmask.TokenLister).TokenHashes(ctx, since, fn)
+}
+
+func (s slowLister) TokenCount(ctx context.Context) (int, error) {
+	return s.Store.(publicmask.TokenLister).TokenCount(ctx)
+}
+
+// A slow listing spaces the catch-ups more: a flood keeps the store busy
+// with them a tenth of the time at most.
+func TestTokenCatchUpsSpacedBySlowListings(t *testing.T) {
+	t.Cleanup(ledger.SetTokenFollowEvery(time.Hour))
+	e := testenv.New(t)
+	keyer, _ := rrntest.Keyer(t)
+	node, err := ledger.New(ledger.Config{Store: slowLister{e.Store, 20 * time.Millisecond}, Policy: policy.NewHolder(policy.Standard()), Keyer: keyer, Clock: e.Clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { node.Close(ctx) })
+	refuse := ledger.WithAuthGuard(ctx, func() (func(bool), error) {
+		return nil, publicmask.Errorf(publicmask.ERateLimited, "flooded")
+	})
+	before, _ := node.TokenListings()
+	start := time.Now()
+	for i := 0; time.Since(start) < time.Second; i++ {
+		if _, err := node.Authenticate(refuse, fmt.Sprintf("pm_o_forged%04d", i)); publicmask.ErrorCode(err) != publicmask.ERateLimited {
+			t.Fatalf("a made-up token: %v", err)
+		}
+	}
+	after, _ := node.TokenListings()
+	// 20 ms each, the next 200 ms after one started: ~5 in a second (50
+	// ms apart, as before this spacing: 21).
+	if n := after - before; n > 7 {
+		t.Fatalf("a second of refused look-ups ran %d listings of 20 ms, want at most 7", n)
+	}
+	t.Logf("a second of refused look-ups: %d listings of 20 ms", after-before)
 }

@@ -633,6 +633,10 @@ var (
 	tokenCatchUpEvery = 50 * time.Millisecond
 )
 
+// catchUpShare: the next catch-up starts no sooner than this many times the
+// last one's duration after it started.
+const catchUpShare = 10
+
 // tokenFollow is the state of the issued set's listings.
 type tokenFollow struct {
 	every time.Duration // tokenCatchUpEvery when the ledger was made
@@ -645,6 +649,7 @@ type tokenFollow struct {
 	round   chan struct{} // closed when the next catch-up to start has listed
 	running bool          // runCatchUps is on its way
 	last    time.Time     // when the last catch-up started
+	gap     time.Duration // to wait after last: every, or more after a slow listing
 	listed  atomic.Int64  // listings (full and following), for tests
 	rows    atomic.Int64  // hashes listed, for tests
 }
@@ -835,7 +840,7 @@ func (l *Ledger) runCatchUps() {
 	f := &l.follow
 	for {
 		f.cmu.Lock()
-		wait := f.every - time.Since(f.last)
+		wait := max(f.every, f.gap) - time.Since(f.last)
 		f.cmu.Unlock()
 		if wait > 0 {
 			time.Sleep(wait)
@@ -870,5 +875,12 @@ func (l *Ledger) runCatchUps() {
 			l.log.Debug("catching up with the tokens", "err", err)
 		}
 		close(ch)
+		// A slow listing (a PostgreSQL table not analyzed yet plans the
+		// range as a whole scan: 25-40 ms at 160,000 tokens) spaces the
+		// next: a flood keeps the store at most 1/catchUpShare busy.
+		took := time.Since(f.last)
+		f.cmu.Lock()
+		f.gap = catchUpShare * took
+		f.cmu.Unlock()
 	}
 }

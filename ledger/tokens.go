@@ -634,8 +634,11 @@ var (
 )
 
 // catchUpShare: the next catch-up starts no sooner than this many times the
-// last one's duration after it started.
-const catchUpShare = 10
+// last listing's duration after it started, and no later than catchUpMaxGap.
+const (
+	catchUpShare  = 5
+	catchUpMaxGap = time.Second
+)
 
 // tokenFollow is the state of the issued set's listings.
 type tokenFollow struct {
@@ -857,6 +860,7 @@ func (l *Ledger) runCatchUps() {
 		f.cmu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), tokenLookupWait)
 		f.mu.Lock()
+		began := time.Now() // the listing's own time, not the wait for f.mu
 		var err error
 		select {
 		case <-l.stopFollow: // closed: the store may be too
@@ -869,6 +873,7 @@ func (l *Ledger) runCatchUps() {
 				err = l.listTokensSince(ctx, l.lister, f.mark.Add(time.Microsecond))
 			}
 		}
+		took := time.Since(began)
 		f.mu.Unlock()
 		cancel()
 		if err != nil {
@@ -877,10 +882,10 @@ func (l *Ledger) runCatchUps() {
 		close(ch)
 		// A slow listing (a PostgreSQL table not analyzed yet plans the
 		// range as a whole scan: 25-40 ms at 160,000 tokens) spaces the
-		// next: a flood keeps the store at most 1/catchUpShare busy.
-		took := time.Since(f.last)
+		// next: a flood keeps the store at most 1/catchUpShare busy with
+		// them, and a token issued meanwhile waits at most catchUpMaxGap.
 		f.cmu.Lock()
-		f.gap = catchUpShare * took
+		f.gap = min(catchUpShare*took, catchUpMaxGap)
 		f.cmu.Unlock()
 	}
 }

@@ -412,14 +412,22 @@ type TokenReader interface {
 }
 
 // TokenLister is implemented by stores that list their tokens (SQLite,
-// PostgreSQL). A ledger node loads every token at start, and again when
-// their count changes (another node issued some), so that a valid token
-// it has not yet served is no stranger to the failed-authentication limit
-// (DESIGN.md §6.5): a neighbour's flood of made-up tokens from the same
-// address must not refuse it.
+// PostgreSQL). A ledger node lists every token at start, and again, from a
+// watermark, when their count changes (another node issued some), so that
+// a valid token it has not yet served is no stranger to the failed-
+// authentication limit (DESIGN.md §6.5): a neighbour's flood of made-up
+// tokens from the same address must not refuse it. Only the hashes are
+// listed: the node keeps 8 bytes of each, never a token's row.
 type TokenLister interface {
-	// AllTokens calls fn with every token, revoked ones too.
-	AllTokens(ctx context.Context, fn func(Token) error) error
+	// TokenHashes calls fn with the hash and creation time of every token
+	// created at or after since (the zero time: every token), revoked ones
+	// too, in no particular order and from one snapshot. hash is valid
+	// only until fn returns. The creation times are those the issuing node
+	// wrote (its clock), so a token committed late, or issued by a node
+	// whose clock is behind, can have one earlier than tokens listed
+	// before it: a caller following from a watermark re-reads a window
+	// before it and checks TokenCount.
+	TokenHashes(ctx context.Context, since time.Time, fn func(hash []byte, created time.Time) error) error
 	// TokenCount counts the tokens (never deleted: it only grows).
 	TokenCount(ctx context.Context) (int, error)
 }

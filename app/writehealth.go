@@ -97,14 +97,14 @@ func (w *watchedStore) MissingOutlets(ctx context.Context, codes []string) ([]st
 	return publicmask.MissingOutlets(ctx, w.Store, codes)
 }
 
-// AllTokens and TokenCount pass on the wrapped store's listing of its
+// TokenHashes and TokenCount pass on the wrapped store's listing of its
 // tokens (publicmask.TokenLister), which embedding the interface alone
 // would hide: the ledger loads them at start so that a neighbour's flood
 // of made-up tokens cannot refuse a valid one (DESIGN.md §6.5). A store
 // without it answers errors.ErrUnsupported, and the ledger goes without.
-func (w *watchedStore) AllTokens(ctx context.Context, fn func(publicmask.Token) error) error {
+func (w *watchedStore) TokenHashes(ctx context.Context, since time.Time, fn func(hash []byte, created time.Time) error) error {
 	if tl, ok := w.Store.(publicmask.TokenLister); ok {
-		return tl.AllTokens(ctx, fn)
+		return tl.TokenHashes(ctx, since, fn)
 	}
 	return errors.ErrUnsupported
 }

@@ -107,9 +107,31 @@ func SetTokenFollowEvery(d time.Duration) (restore func()) {
 	return func() { tokenFollowEvery = old }
 }
 
-// KnowsIssued reports whether the node's issued set (loadTokens) holds
+// SetTokenCatchUpEvery changes how far apart catch-ups start.
+func SetTokenCatchUpEvery(d time.Duration) (restore func()) {
+	old := tokenCatchUpEvery
+	tokenCatchUpEvery = d
+	return func() { tokenCatchUpEvery = old }
+}
+
+// TokenListings is how many listings of tokens the ledger ran (at start,
+// following, catching up) and how many hashes they listed in all.
+func (l *Ledger) TokenListings() (listings, rows int64) {
+	return l.follow.listed.Load(), l.follow.rows.Load()
+}
+
+// KnowsIssued reports whether the node's issued set (listAllTokens) holds
 // token.
 func (l *Ledger) KnowsIssued(token string) bool {
 	sum := sha256.Sum256([]byte(token))
 	return l.tokens.wasIssued(&sum)
+}
+
+// IssuedSet is the length and capacity of the node's issued set.
+func (l *Ledger) IssuedSet() (n, capacity int) {
+	p := l.tokens.issued.Load()
+	if p == nil {
+		return 0, 0
+	}
+	return len(*p), cap(*p)
 }

@@ -88,6 +88,10 @@ type Ledger struct {
 
 	activity activity // outlets' request times seen by this node
 
+	// lister lists the issued tokens (nil: the store cannot); follow is
+	// the state of its listings (tokens.go).
+	lister publicmask.TokenLister
+	follow tokenFollow
 	// stopFollow ends followTokens (Close); followers waits for it.
 	stopFollow chan struct{}
 	followers  sync.WaitGroup
@@ -143,18 +147,22 @@ func New(cfg Config) (*Ledger, error) {
 		// Every issued token, before the first request (tokens.go).
 		t0 := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		n, err := l.loadTokens(ctx, tl)
+		l.follow.mu.Lock()
+		err := l.listAllTokens(ctx, tl)
+		n := l.follow.known
+		l.follow.mu.Unlock()
 		cancel()
 		if !errors.Is(err, errors.ErrUnsupported) { // else a wrapper whose store cannot list
 			if err != nil {
-				n = -1 // followTokens lists them at its first check
-				l.log.Warn("loading tokens", "err", err)
+				l.log.Warn("loading tokens", "err", err) // followTokens lists them at its first check
 			} else {
 				l.log.Info("tokens loaded", "tokens", n, "took_ms", float64(time.Since(t0).Microseconds())/1000)
 			}
+			l.lister = tl
+			l.follow.every = tokenCatchUpEvery
 			l.stopFollow = make(chan struct{})
 			l.followers.Add(1)
-			go l.followTokens(tl, n, l.stopFollow)
+			go l.followTokens(tl, tokenFollowEvery, l.stopFollow)
 		}
 	}
 	for range cfg.Writers {

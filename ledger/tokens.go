@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"math"
@@ -27,9 +28,10 @@ import (
 //     per-client limit of failed look-ups) may refuse it. A token this node
 //     has seen valid is never refused by the guard, so clients that share
 //     one address (post offices) are not locked out by a neighbour; and
-//     the node knows every issued token (loadTokens): at start, and again
-//     when their count grows (another node issued some), so a valid token
-//     not yet served here is no stranger either.
+//     the node knows every issued token (followTokens): at start, when
+//     their count grows (another node issued some), and before the guard
+//     refuses a token it does not know (catchUp), so a valid token not yet
+//     served here is no stranger either.
 
 // Cache bounds: known tokens are bounded by what was issued; the bound only
 // guards memory. Unknown tokens start over when their cache is full.
@@ -170,9 +172,10 @@ type tokenCache struct {
 	rounds tokenRounds // first sight in bulk (readTokenGathered)
 
 	// issued holds the first 8 bytes of the sum of every token the store
-	// listed (loadTokens), sorted: it tells an issued token from a made-up
-	// one for the guard in 8 bytes a token, where a cache entry of each
-	// took ~360 and the bench's store holds ~160,000 tokens (+31 MB RSS).
+	// listed (listAllTokens, listTokensSince), sorted, with no spare
+	// capacity: it tells an issued token from a made-up one for the guard
+	// in 8 bytes a token, where a cache entry of each took ~360 and the
+	// bench's store holds ~160,000 tokens (+31 MB RSS).
 	issued atomic.Pointer[[]uint64]
 }
 
@@ -448,7 +451,11 @@ func (l *Ledger) tokenBySum(ctx context.Context, sum [32]byte) (publicmask.Token
 	if g, _ := ctx.Value(authGuardKey{}).(AuthGuard); g != nil && !seenValid && !c.wasIssued(&sum) {
 		var err error
 		if done, err = g(); err != nil {
-			return publicmask.Token{}, err
+			// Refused: issued a moment ago on another node, it may be
+			// missing from the set yet (catchUp).
+			if !l.catchUp(ctx) || !c.wasIssued(&sum) {
+				return publicmask.Token{}, err
+			}
 		}
 	}
 	t, err := l.readToken(ctx, hex.EncodeToString(sum[:]))
@@ -594,49 +601,176 @@ func (l *Ledger) runTokenRounds(r publicmask.TokenReader, rd *tokenRound) {
 // after a restart, or on a PostgreSQL node for a token issued on another
 // node, a counter's first request competed with a neighbour's flood of
 // made-up tokens from the same address (audit40a: 1 of 10 got 429;
-// DESIGN.md §6.5 intends none). So the node lists every token at start
-// (publicmask.TokenLister) and again whenever their count changed since
-// (they are never deleted), checked every tokenFollowEvery: one count(*) a
-// node and interval. The guard spares a listed token's store read; the
-// read itself, and the cache entry it makes, come with its first request
-// as before. A token issued elsewhere less than that ago can still meet
-// the guard.
+// DESIGN.md §6.5 intends none). So the node lists every token's hash at
+// start (publicmask.TokenLister) into the issued set, and then follows:
+//   - every tokenFollowEvery it counts the tokens (one count(*)); when the
+//     count grew (they are never deleted), it lists those created after the
+//     latest creation time listed and adds them. The creation times are
+//     the issuing nodes' clocks, and a transaction can commit after a later
+//     one (PostgreSQL, several nodes), so a token can be created before the
+//     latest listed and still be new: if the set then counts fewer tokens
+//     than the store, the node lists those created in tokenFollowWindow
+//     before it, and if still fewer, all of them. No token is missed for
+//     more than one check.
+//   - when the guard refuses a token missing from the set (a flood from
+//     its address), the node catches up once before refusing (catchUp):
+//     it lists the tokens created after the latest listed, one listing at
+//     a time for every such request, at most every tokenCatchUpEvery, so a
+//     token issued on another node a moment ago is not refused. A flood
+//     costs the store one such listing (an index probe that finds nothing
+//     new) an interval, whatever its size.
+// The guard spares a listed token's store read; the read itself, and the
+// cache entry it makes, come with its first request as before. A revoked
+// token stays in the set: the set never authorises, so it costs that token
+// a store read past the guard (which answers 401), no more.
 
-// tokenFollowEvery is how often the token count is checked (a variable for
-// tests).
-var tokenFollowEvery = 2 * time.Second
+// tokenFollowEvery is how often the token count is checked; tokenFollowWindow
+// is how far before the latest creation time listed the second listing
+// of a check starts; tokenCatchUpEvery spaces the catch-ups (variables for tests).
+var (
+	tokenFollowEvery  = 2 * time.Second
+	tokenFollowWindow = time.Minute
+	tokenCatchUpEvery = 50 * time.Millisecond
+)
 
-// loadTokens lists the store's tokens into the issued set (a new one,
-// swapped in whole). It returns how many tokens the store listed.
-func (l *Ledger) loadTokens(ctx context.Context, tl publicmask.TokenLister) (int, error) {
+// catchUpShare: the next catch-up starts no sooner than this many times the
+// last listing's duration after it started, and no later than catchUpMaxGap.
+const (
+	catchUpShare  = 5
+	catchUpMaxGap = time.Second
+)
+
+// tokenFollow is the state of the issued set's listings.
+type tokenFollow struct {
+	every time.Duration // tokenCatchUpEvery when the ledger was made
+
+	mu    sync.Mutex // one listing at a time; guards known and mark
+	known int        // tokens the set was counted from (-1: never listed)
+	mark  time.Time  // the latest creation time listed
+
+	cmu     sync.Mutex
+	round   chan struct{} // closed when the next catch-up to start has listed
+	running bool          // runCatchUps is on its way
+	last    time.Time     // when the last catch-up started
+	gap     time.Duration // to wait after last: every, or more after a slow listing
+	listed  atomic.Int64  // listings (full and following), for tests
+	rows    atomic.Int64  // hashes listed, for tests
+}
+
+// issuedKey is the key of a listed hash in the issued set: the first 8 bytes
+// of the sum it is the hex form of (as hashToken writes it). A hash in
+// another form (none this node makes) is keyed by 8 bytes of its own sum,
+// so that it is counted like the others.
+func issuedKey(h []byte) uint64 {
+	var sum [32]byte
+	if len(h) == 2*len(sum) && isLowerHex(h) {
+		hex.Decode(sum[:], h)
+	} else {
+		sum = sha256.Sum256(h)
+	}
+	return binary.BigEndian.Uint64(sum[:8])
+}
+
+func isLowerHex(h []byte) bool {
+	for _, b := range h {
+		if (b < '0' || b > '9') && (b < 'a' || b > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// listAllTokens lists every token's hash into a new issued set, swapped in
+// whole (l.follow.mu held).
+func (l *Ledger) listAllTokens(ctx context.Context, tl publicmask.TokenLister) error {
+	f := &l.follow
 	var keys []uint64
 	if p := l.tokens.issued.Load(); p != nil {
 		keys = make([]uint64, 0, len(*p)+1024)
 	}
 	n := 0
-	err := tl.AllTokens(ctx, func(t publicmask.Token) error {
+	var mark time.Time
+	err := tl.TokenHashes(ctx, time.Time{}, func(h []byte, created time.Time) error {
 		n++
-		if sum, ok := tokenSum(t.Hash); ok {
-			keys = append(keys, binary.BigEndian.Uint64(sum[:8]))
+		keys = append(keys, issuedKey(h))
+		if created.After(mark) {
+			mark = created
 		}
 		return nil
 	})
+	f.listed.Add(1)
+	f.rows.Add(int64(n))
 	if err != nil {
-		return n, err
+		if f.known == 0 && l.tokens.issued.Load() == nil {
+			f.known = -1
+		}
+		return err
 	}
 	slices.Sort(keys)
 	keys = slices.Clip(slices.Compact(keys))
 	l.tokens.issued.Store(&keys)
-	return n, nil
+	f.known, f.mark = n, mark
+	return nil
 }
 
-// followTokens loads the tokens again whenever their count differs from
-// the last listing's, until stop is closed. listed is the count of the
-// listing at start (-1: it failed).
-func (l *Ledger) followTokens(tl publicmask.TokenLister, listed int, stop <-chan struct{}) {
+// listTokensSince adds the tokens created at or after since that the set
+// lacks (l.follow.mu held; the set listed). A new set is swapped in only
+// if some were missing.
+func (l *Ledger) listTokensSince(ctx context.Context, tl publicmask.TokenLister, since time.Time) error {
+	f := &l.follow
+	cur := *l.tokens.issued.Load()
+	var fresh []uint64
+	mark := f.mark
+	n := 0
+	err := tl.TokenHashes(ctx, since, func(h []byte, created time.Time) error {
+		n++
+		if k := issuedKey(h); !has(cur, k) {
+			fresh = append(fresh, k)
+		}
+		if created.After(mark) {
+			mark = created
+		}
+		return nil
+	})
+	f.listed.Add(1)
+	f.rows.Add(int64(n))
+	if err != nil {
+		return err
+	}
+	f.mark = mark
+	if len(fresh) == 0 {
+		return nil
+	}
+	slices.Sort(fresh)
+	fresh = slices.Compact(fresh)
+	f.known += len(fresh)
+	keys := make([]uint64, 0, len(cur)+len(fresh))
+	i := 0
+	for _, k := range fresh { // merge: both sorted, disjoint
+		for i < len(cur) && cur[i] < k {
+			keys = append(keys, cur[i])
+			i++
+		}
+		keys = append(keys, k)
+	}
+	keys = append(keys, cur[i:]...)
+	l.tokens.issued.Store(&keys)
+	return nil
+}
+
+func has(keys []uint64, k uint64) bool {
+	_, found := slices.BinarySearch(keys, k)
+	return found
+}
+
+// followTokens checks the token count every tokenFollowEvery and lists the
+// tokens created since the last listing whenever it grew (see above), until
+// stop is closed.
+func (l *Ledger) followTokens(tl publicmask.TokenLister, every time.Duration, stop <-chan struct{}) {
 	defer l.followers.Done()
-	tick := time.NewTicker(tokenFollowEvery)
+	tick := time.NewTicker(every)
 	defer tick.Stop()
+	f := &l.follow
 	for {
 		select {
 		case <-stop:
@@ -645,15 +779,113 @@ func (l *Ledger) followTokens(tl publicmask.TokenLister, listed int, stop <-chan
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), tokenLookupWait)
 		n, err := tl.TokenCount(ctx)
-		if err == nil && n != listed {
-			var got int
-			if got, err = l.loadTokens(ctx, tl); err == nil {
-				listed = got
+		if err == nil {
+			f.mu.Lock()
+			switch {
+			case f.known < 0 || n < f.known: // never listed; or tokens were deleted
+				err = l.listAllTokens(ctx, tl)
+			case n > f.known:
+				// Counted before the listings began: fewer in the set
+				// after one means a token was missed. First those
+				// created after the latest listed (nearly always all of
+				// them); then a window before it; then all.
+				mark := f.mark
+				err = l.listTokensSince(ctx, tl, mark.Add(time.Microsecond))
+				if err == nil && f.known < n {
+					err = l.listTokensSince(ctx, tl, mark.Add(-tokenFollowWindow))
+				}
+				if err == nil && f.known < n {
+					err = l.listAllTokens(ctx, tl)
+				}
 			}
+			f.mu.Unlock()
 		}
 		cancel()
 		if err != nil {
 			l.log.Debug("following tokens", "err", err)
 		}
+	}
+}
+
+// catchUp waits for a listing of the tokens created after the latest
+// listed that starts after it was called, and reports whether one ran. It
+// is called for a token missing from the set that the guard refused: one
+// listing serves every request that waits meanwhile, and they start at
+// most every tokenCatchUpEvery.
+func (l *Ledger) catchUp(ctx context.Context) bool {
+	if l.lister == nil || l.tokens.issued.Load() == nil {
+		return false
+	}
+	f := &l.follow
+	f.cmu.Lock()
+	if f.round == nil {
+		f.round = make(chan struct{})
+	}
+	ch := f.round
+	if !f.running {
+		f.running = true
+		go l.runCatchUps()
+	}
+	f.cmu.Unlock()
+	t := time.NewTimer(tokenLookupWait)
+	defer t.Stop()
+	select {
+	case <-ch:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return false
+}
+
+// runCatchUps runs the catch-ups asked for until none is.
+func (l *Ledger) runCatchUps() {
+	f := &l.follow
+	for {
+		f.cmu.Lock()
+		wait := max(f.every, f.gap) - time.Since(f.last)
+		f.cmu.Unlock()
+		if wait > 0 {
+			time.Sleep(wait)
+		}
+		f.cmu.Lock()
+		ch := f.round
+		f.round = nil // requests from now on wait for the next one
+		if ch == nil {
+			f.running = false
+			f.cmu.Unlock()
+			return
+		}
+		f.last = time.Now()
+		f.cmu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), tokenLookupWait)
+		f.mu.Lock()
+		began := time.Now() // the listing's own time, not the wait for f.mu
+		var err error
+		select {
+		case <-l.stopFollow: // closed: the store may be too
+		default:
+			if f.known >= 0 {
+				// After the latest listed only: tokens issued at once
+				// share their creation time, and a window would re-read
+				// them all at every catch-up. A token this misses is the
+				// follow's.
+				err = l.listTokensSince(ctx, l.lister, f.mark.Add(time.Microsecond))
+			}
+		}
+		took := time.Since(began)
+		f.mu.Unlock()
+		cancel()
+		if err != nil {
+			l.log.Debug("catching up with the tokens", "err", err)
+		}
+		close(ch)
+		// A slow listing (a PostgreSQL table not analyzed yet plans the
+		// range as a whole scan: 25-40 ms at 160,000 tokens) spaces the
+		// next: a flood keeps the store at most 1/catchUpShare busy with
+		// them, and a token issued meanwhile waits at most catchUpMaxGap.
+		f.cmu.Lock()
+		f.gap = min(catchUpShare*took, catchUpMaxGap)
+		f.cmu.Unlock()
 	}
 }

@@ -119,18 +119,39 @@ func testTokens(t *testing.T, s publicmask.Store) {
 	if n, err := tl.TokenCount(ctx); err != nil || n != 2 {
 		t.Fatalf("TokenCount = %d, %v; want 2", n, err)
 	}
-	got := map[string]publicmask.Token{}
-	if err := tl.AllTokens(ctx, func(tk publicmask.Token) error { got[tk.Hash] = tk; return nil }); err != nil {
-		t.Fatal(err)
+	list := func(since time.Time) map[string]time.Time {
+		t.Helper()
+		got := map[string]time.Time{}
+		if err := tl.TokenHashes(ctx, since, func(h []byte, created time.Time) error {
+			got[string(h)] = created // h is valid only until fn returns
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
 	}
-	o, d := got["h-outlet"], got["h-dist"]
-	if len(got) != 2 || o.Role != publicmask.RoleOutlet || o.Outlet != "00000001" || !o.RevokedAt.Equal(t0.Add(time.Hour)) ||
-		d.Role != publicmask.RoleDistributor || d.Outlet != "" || !d.RevokedAt.IsZero() || !d.CreatedAt.Equal(t0) {
-		t.Fatalf("AllTokens = %+v", got)
+	if got := list(time.Time{}); len(got) != 2 || !got["h-outlet"].Equal(t0) || !got["h-dist"].Equal(t0) {
+		t.Fatalf("TokenHashes(every token) = %v, want h-outlet and h-dist (the revoked one too), created %v", got, t0)
+	}
+	// From a watermark: the tokens created at or after it.
+	write(t, s, func(tx publicmask.Tx) error {
+		return tx.PutToken(publicmask.Token{Hash: "h-later", Role: publicmask.RoleDistributor, CreatedAt: t0.Add(time.Minute)})
+	})
+	if got := list(t0.Add(time.Minute)); len(got) != 1 || !got["h-later"].Equal(t0.Add(time.Minute)) {
+		t.Fatalf("TokenHashes(since the later token) = %v, want h-later alone", got)
+	}
+	if got := list(t0); len(got) != 3 {
+		t.Fatalf("TokenHashes(since t0) = %v, want all three (at or after)", got)
+	}
+	if got := list(t0.Add(time.Hour)); len(got) != 0 {
+		t.Fatalf("TokenHashes(after every token) = %v, want none", got)
+	}
+	if n, err := tl.TokenCount(ctx); err != nil || n != 3 {
+		t.Fatalf("TokenCount = %d, %v; want 3", n, err)
 	}
 	stop := errors.New("stop")
-	if err := tl.AllTokens(ctx, func(publicmask.Token) error { return stop }); err != stop {
-		t.Fatalf("AllTokens with fn failing = %v, want fn's error", err)
+	if err := tl.TokenHashes(ctx, time.Time{}, func([]byte, time.Time) error { return stop }); err != stop {
+		t.Fatalf("TokenHashes with fn failing = %v, want fn's error", err)
 	}
 }
 

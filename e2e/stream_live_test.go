@@ -1,0 +1,251 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// streamEvent is one `event: outlet` of /api/v2/stream as a client got it.
+type streamEvent struct {
+	ID         int64
+	At         time.Time
+	Code       string  `json:"code"`
+	Type       string  `json:"type"`
+	Lat        float64 `json:"lat"`
+	Lng        float64 `json:"lng"`
+	RemainStat string  `json:"remain_stat"`
+	DistanceM  float64 `json:"distance_m"`
+	Forecast   struct {
+		SalesPerHour float64 `json:"sales_per_hour"`
+		SelloutAt    *string `json:"sellout_at"`
+	} `json:"forecast"`
+}
+
+// liveStream reads one SSE stream in the background.
+type liveStream struct {
+	mu     sync.Mutex
+	events []streamEvent
+	beats  int
+	opened chan struct{}
+	done   chan struct{}
+	err    error
+	cancel context.CancelFunc
+}
+
+// openStream connects to the stream of s around (lat, lng, m), with a
+// Last-Event-ID when lastID > 0, and returns once the opening comment came.
+func openLive(t *testing.T, s *server, lat, lng float64, m int, lastID int64) *liveStream {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &liveStream{opened: make(chan struct{}), done: make(chan struct{}), cancel: cancel}
+	t.Cleanup(c.close)
+	req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("%s/api/v2/stream?lat=%v&lng=%v&m=%d", s.base, lat, lng, m), nil)
+	if lastID > 0 {
+		req.Header.Set("Last-Event-ID", strconv.FormatInt(lastID, 10))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		resp.Body.Close()
+		t.Fatalf("stream: %d", resp.StatusCode)
+	}
+	go func() {
+		defer close(c.done)
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<16), 1<<20)
+		var id int64
+		var name, data string
+		first := true
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				if name == "outlet" {
+					ev := streamEvent{ID: id, At: time.Now()}
+					if err := json.Unmarshal([]byte(data), &ev); err != nil {
+						c.err = err
+						return
+					}
+					c.mu.Lock()
+					c.events = append(c.events, ev)
+					c.mu.Unlock()
+				}
+				name, data = "", ""
+			case strings.HasPrefix(line, ":"):
+				if first {
+					first = false
+					close(c.opened)
+				}
+				if strings.Contains(line, "heartbeat") {
+					c.mu.Lock()
+					c.beats++
+					c.mu.Unlock()
+				}
+			case strings.HasPrefix(line, "id: "):
+				id, _ = strconv.ParseInt(line[4:], 10, 64)
+			case strings.HasPrefix(line, "event: "):
+				name = line[7:]
+			case strings.HasPrefix(line, "data: "):
+				data = line[6:]
+			}
+		}
+		c.err = sc.Err()
+	}()
+	select {
+	case <-c.opened:
+	case <-time.After(5 * time.Second):
+		t.Fatal("stream: no opening comment in 5 s")
+	}
+	return c
+}
+
+func (c *liveStream) close() {
+	c.cancel()
+	<-c.done
+}
+
+func (c *liveStream) snapshot() []streamEvent {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]streamEvent(nil), c.events...)
+}
+
+// await waits until an event of code after the from'th satisfies ok, and
+// returns it (nil on timeout).
+func (c *liveStream) await(from int, code string, timeout time.Duration, ok func(streamEvent) bool) *streamEvent {
+	deadline := time.Now().Add(timeout)
+	for {
+		evs := c.snapshot()
+		for i := from; i < len(evs); i++ {
+			if evs[i].Code == code && ok(evs[i]) {
+				return &evs[i]
+			}
+		}
+		if time.Now().After(deadline) {
+			return nil
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// liveDeployment is a writer and the node whose stream a citizen reads.
+type liveDeployment struct {
+	name   string
+	writer func(i int) *server // the ledger node of the i'th write
+	reader *server
+}
+
+func liveDeployments(t *testing.T) []liveDeployment {
+	dir := t.TempDir()
+	secret := secretFile(t, dir)
+	clock := []string{"--seed", "none", "--clock", "2020-03-11T10:00:00+09:00", "--secret-file", secret}
+	lite := start(t, append([]string{"--db", filepath.Join(dir, "pm.db")}, clock...)...)
+	deps := []liveDeployment{{name: "sqlite", writer: func(int) *server { return lite }, reader: lite}}
+	dsn := pgDSN(t)
+	l1 := start(t, append([]string{"--db", dsn, "--role", "ledger"}, clock...)...)
+	l2 := start(t, append([]string{"--db", dsn, "--role", "ledger"}, clock...)...)
+	pub := start(t, append([]string{"--db", dsn, "--role", "public"}, clock...)...)
+	return append(deps, liveDeployment{name: "postgres 2 ledger nodes + public", writer: func(i int) *server { return []*server{l1, l2}[i%2] }, reader: pub})
+}
+
+const (
+	liveLat, liveLng = 37.62, 127.0164
+	liveFar          = 37.65 // about 3.3 km north: outside a 500 m circle
+)
+
+func liveCSV(rows ...string) string {
+	return "code,name,addr,type,lat,lng\n" + strings.Join(rows, "\n") + "\n"
+}
+
+func liveRow(code, typ string, lat float64) string {
+	return fmt.Sprintf("%s,시험약국%s,서울특별시 강북구 솔매로 10 (미아동),%s,%.6f,%.6f", code, code[len(code)-2:], typ, lat, liveLng)
+}
+
+// TestStreamShowsEveryChangeInsideTheCircle follows one citizen's stream
+// (DESIGN.md §4.2: `event: outlet` on every change inside the circle) on
+// SQLite and on a public node fed by two PostgreSQL ledger nodes, through
+// every kind of change an outlet goes through, and checks that each
+// arrives, in version order, within a second.
+func TestStreamShowsEveryChangeInsideTheCircle(t *testing.T) {
+	skipShort(t, "runs four real processes")
+	for _, d := range liveDeployments(t) {
+		t.Run(d.name, func(t *testing.T) {
+			const a, b, c = "92000001", "92000002", "92000003"
+			w := d.writer
+			w(0).mustCall("PUT", "/api/v2/admin/outlets", adminToken, liveCSV(liveRow(a, "01", liveLat), liveRow(b, "01", liveFar)), nil, 200)
+			tok := w(0).outletToken(adminToken, a)
+			waitUntil(t, 5*time.Second, "outlet visible on the reader", func() bool {
+				st, _, _, _ := d.reader.send("GET", "/api/v2/outlets/"+a, "", nil)
+				return st == 200
+			})
+			st := openLive(t, d.reader, liveLat, liveLng, 500, 0)
+			steps := []struct {
+				name string
+				do   func(i int)
+				code string
+				ok   func(streamEvent) bool
+			}{
+				{"delivery", func(i int) {
+					w(i).mustCall("POST", "/api/v2/outlet/deliveries", tok, map[string]any{"txn_id": "d1", "quantity": 40}, nil, 201)
+				}, a, func(e streamEvent) bool { return e.RemainStat == "some" }},
+				{"sale", func(i int) {
+					w(i).mustCall("POST", "/api/v2/outlet/sales", tok, map[string]any{"txn_id": "s1", "buyer": born83(1), "quantity": 2}, nil, 201)
+				}, a, func(e streamEvent) bool { return e.Forecast.SalesPerHour > 0 || e.RemainStat == "some" }},
+				{"stock correction to few", func(i int) {
+					w(i).mustCall("POST", "/api/v2/outlet/stock", tok, map[string]any{"txn_id": "c1", "count": 10}, nil, 201)
+				}, a, func(e streamEvent) bool { return e.RemainStat == "few" }},
+				{"suspend", func(i int) { w(i).mustCall("POST", "/api/v2/outlet/suspend", tok, map[string]any{}, nil, 200) },
+					a, func(e streamEvent) bool { return e.RemainStat == "break" && e.Forecast.SelloutAt == nil }},
+				{"resume", func(i int) { w(i).mustCall("POST", "/api/v2/outlet/resume", tok, map[string]any{}, nil, 200) },
+					a, func(e streamEvent) bool { return e.RemainStat == "few" }},
+				{"stock correction to empty", func(i int) {
+					w(i).mustCall("POST", "/api/v2/outlet/stock", tok, map[string]any{"txn_id": "c2", "count": 1}, nil, 201)
+				}, a, func(e streamEvent) bool { return e.RemainStat == "empty" && e.Forecast.SelloutAt == nil }},
+				{"outlet imported inside", func(i int) {
+					w(i).mustCall("PUT", "/api/v2/admin/outlets", adminToken, liveCSV(liveRow(c, "03", liveLat+0.001)), nil, 200)
+				}, c, func(e streamEvent) bool { return e.Type == "03" }},
+				{"re-import changes the type", func(i int) {
+					w(i).mustCall("PUT", "/api/v2/admin/outlets", adminToken, liveCSV(liveRow(a, "02", liveLat)), nil, 200)
+				}, a, func(e streamEvent) bool { return e.Type == "02" }},
+				{"outlet moved into the circle", func(i int) {
+					w(i).mustCall("PUT", "/api/v2/admin/outlets", adminToken, liveCSV(liveRow(b, "01", liveLat+0.002)), nil, 200)
+				}, b, func(e streamEvent) bool { return e.DistanceM < 500 }},
+				// The citizen's map shows c inside its circle: moved 3 km
+				// away, it must learn that c left (or it keeps a marker
+				// where there is no outlet).
+				{"outlet moved out of the circle", func(i int) {
+					w(i).mustCall("PUT", "/api/v2/admin/outlets", adminToken, liveCSV(liveRow(c, "03", liveFar)), nil, 200)
+				}, c, func(e streamEvent) bool { return e.DistanceM > 500 }},
+			}
+			for i, s := range steps {
+				from := len(st.snapshot())
+				sent := time.Now()
+				s.do(i)
+				ev := st.await(from, s.code, 3*time.Second, s.ok)
+				if ev == nil {
+					t.Errorf("%s: no matching event for %s within 3 s; got %+v", s.name, s.code, st.snapshot()[from:])
+					continue
+				}
+				t.Logf("%s: event %d after %v", s.name, ev.ID, ev.At.Sub(sent).Round(time.Millisecond))
+			}
+			evs := st.snapshot()
+			for i := 1; i < len(evs); i++ {
+				if evs[i].ID <= evs[i-1].ID {
+					t.Errorf("events out of order: %d after %d", evs[i].ID, evs[i-1].ID)
+				}
+			}
+		})
+	}
+}

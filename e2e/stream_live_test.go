@@ -249,3 +249,44 @@ func TestStreamShowsEveryChangeInsideTheCircle(t *testing.T) {
 		})
 	}
 }
+
+// TestStreamResumesFromLastEventID: a client that lost its connection (a
+// phone between cells, or a node that dropped it for lagging) and
+// reconnects with the Last-Event-ID that EventSource sends by itself must
+// not miss what changed in its circle meanwhile (the stream sends ids, so
+// SSE clients resume from them).
+func TestStreamResumesFromLastEventID(t *testing.T) {
+	skipShort(t, "runs four real processes")
+	for _, d := range liveDeployments(t) {
+		t.Run(d.name, func(t *testing.T) {
+			const a, b = "93000001", "93000002"
+			w := d.writer
+			w(0).mustCall("PUT", "/api/v2/admin/outlets", adminToken, liveCSV(liveRow(a, "01", liveLat), liveRow(b, "01", liveLat+0.001)), nil, 200)
+			ta, tb := w(0).outletToken(adminToken, a), w(0).outletToken(adminToken, b)
+			st := openLive(t, d.reader, liveLat, liveLng, 500, 0)
+			w(0).mustCall("POST", "/api/v2/outlet/deliveries", ta, map[string]any{"txn_id": "d1", "quantity": 150}, nil, 201)
+			ev := st.await(0, a, 3*time.Second, func(e streamEvent) bool { return e.RemainStat == "plenty" })
+			if ev == nil {
+				t.Fatal("no event for the delivery")
+			}
+			st.close()
+			// While disconnected: b gets stock, a is suspended.
+			w(1).mustCall("POST", "/api/v2/outlet/deliveries", tb, map[string]any{"txn_id": "d2", "quantity": 50}, nil, 201)
+			w(0).mustCall("POST", "/api/v2/outlet/suspend", ta, map[string]any{}, nil, 200)
+			waitUntil(t, 3*time.Second, "reader caught up", func() bool {
+				var o struct {
+					RemainStat string `json:"remain_stat"`
+				}
+				st, _ := d.reader.call("GET", "/api/v2/outlets/"+a, "", nil, &o)
+				return st == 200 && o.RemainStat == "break"
+			})
+			again := openLive(t, d.reader, liveLat, liveLng, 500, ev.ID)
+			if again.await(0, a, 2*time.Second, func(e streamEvent) bool { return e.RemainStat == "break" }) == nil {
+				t.Errorf("after reconnecting with Last-Event-ID %d: no event for %s's suspension; got %+v", ev.ID, a, again.snapshot())
+			}
+			if again.await(0, b, time.Second, func(e streamEvent) bool { return e.RemainStat == "some" }) == nil {
+				t.Errorf("after reconnecting with Last-Event-ID %d: no event for %s's delivery; got %+v", ev.ID, b, again.snapshot())
+			}
+		})
+	}
+}

@@ -168,6 +168,8 @@ function upsert(o, live) {
     var changed = cur.o.remain_stat !== o.remain_stat;
     if (live && changed && watched.has(o.code) && hasStock(o.remain_stat) && !hasStock(cur.o.remain_stat)) fireNotification(o);
     if (o.distance_m == null) o.distance_m = cur.o.distance_m;
+    // Re-registered elsewhere: the marker follows its outlet.
+    if (o.lat !== cur.o.lat || o.lng !== cur.o.lng) cur.marker.setLatLng([o.lat, o.lng]);
     cur.o = o;
     cur.marker.options.stat = o.remain_stat;
     cur.marker.options.title = o.name + ' · ' + PM.statusInfo(o.remain_stat).label;
@@ -243,17 +245,23 @@ function item(x) {
 
 function ageText(t) { return t ? I.T('age', { ago: PM.ago(t) }) : I.T('age.none'); }
 
-// Ages tick every second without touching the rest of the list.
-setInterval(function () {
-  listEl.querySelectorAll('.o-age').forEach(function (s) {
-    if (s.dataset.t) s.textContent = ageText(s.dataset.t);
-  });
-  listEl.querySelectorAll('.o-forecast').forEach(function (p) {
+// Ages and forecasts tick every second without touching the rest of the
+// list; forecasts in the open popup too (a passed sellout_at is hidden
+// wherever it shows, §6.7).
+function tickForecasts(root) {
+  root.querySelectorAll('.o-forecast').forEach(function (p) {
     var txt = forecastText({ forecast: { sellout_at: p.dataset.t } });
     p.textContent = txt;
     p.hidden = !txt;
   });
+}
+setInterval(function () {
+  listEl.querySelectorAll('.o-age').forEach(function (s) {
+    if (s.dataset.t) s.textContent = ageText(s.dataset.t);
+  });
+  tickForecasts(document);
 }, 1000);
+map.on('popupopen', function (e) { var c = e.popup.getElement(); if (c) tickForecasts(c); });
 
 onlyStock.addEventListener('change', renderList);
 
@@ -331,6 +339,14 @@ function subscribe(q) {
     var o;
     try { o = JSON.parse(ev.data); } catch (e) { return; }
     if (o.updated_at) PM.observeAtLeast(o.updated_at);
+    // An outlet that moved out of the circle is streamed once more, with
+    // its new distance: it leaves the map (unless a searched place holds it).
+    var q = state.q;
+    if (q && o.distance_m > q.m && !(state.place && state.place.codes.has(o.code))) {
+      var gone = state.outlets.get(o.code);
+      if (gone) { cluster.removeLayer(gone.marker); state.outlets.delete(o.code); renderList(); }
+      return;
+    }
     upsert(o, true);
     renderList();
   });

@@ -1,0 +1,105 @@
+package e2e
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/publicmask/publicmask/internal/browsertest"
+)
+
+// TestMapFollowsTheRegistryAndTime: the map page on a real server keeps
+// its markers true when outlets move (a marker follows its outlet; an
+// outlet moved out of the view leaves the map and the list), hides a
+// sell-out time that has passed in an open popup as in the list (DESIGN.md
+// §6.7), shows the stream's loss while the server is away and catches up
+// after a restart, and keeps nothing in the browser's storage but the
+// language.
+func TestMapFollowsTheRegistryAndTime(t *testing.T) {
+	skipShort(t, "runs a real server and Chromium")
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	args := []string{"--db", filepath.Join(dir, "pm.db"), "--seed", "none", "--tiles", "none", "--clock", "2020-03-11T10:00:00+09:00"}
+	s := startOn(t, addr, args...)
+	const a, b, c = "95000001", "95000002", "95000003"
+	s.mustCall("PUT", "/api/v2/admin/outlets", adminToken, liveCSV(liveRow(a, "01", liveLat), liveRow(b, "01", liveLat+0.001), liveRow(c, "01", liveLat+0.002)), nil, 200)
+	toks := map[string]string{}
+	for _, code := range []string{a, b, c} {
+		toks[code] = s.outletToken(adminToken, code)
+		s.mustCall("POST", "/api/v2/outlet/deliveries", toks[code], map[string]any{"txn_id": "open", "quantity": 200}, nil, 201)
+	}
+	p := browsertest.NewPage(t, 1280, 900)
+	p.Run(browsertest.Navigate(fmt.Sprintf("%s/?lat=%v&lng=%v&lang=en", s.base, liveLat, liveLng)))
+	item := func(code string) string { return `document.querySelector('#list li[data-code="` + code + `"]')` }
+	pin := func(code string) string {
+		return `Array.prototype.find.call(document.querySelectorAll('.leaflet-marker-pane .pin'), function (p) { return (p.getAttribute('title') || '').indexOf('시험약국` + code[len(code)-2:] + ` ') === 0; })`
+	}
+	p.Wait(item(a)+` && `+item(b)+` && `+item(c)+` && document.getElementById('live').classList.contains('ok')`, 15*time.Second)
+
+	// A marker follows its outlet moved 333 m south within the view
+	// (its distance in the list goes from 111 m to 222 m).
+	var y0, y1 float64
+	p.Eval(`(`+pin(b)+`)._leaflet_pos.y`, &y0)
+	s.mustCall("PUT", "/api/v2/admin/outlets", adminToken, liveCSV(liveRow(b, "01", liveLat-0.002)), nil, 200)
+	p.Wait(`(function(){ var e = `+item(b)+`; return e && e.querySelector('.o-dist') && e.querySelector('.o-dist').textContent.trim() === '222m'; })()`, 5*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	p.Eval(`(`+pin(b)+`)._leaflet_pos.y`, &y1)
+	if y1-y0 < 100 {
+		t.Errorf("marker of %s moved %.0f px down the screen after the outlet moved 333 m south; want about 175 (1.9 m a pixel at zoom 16)", b, y1-y0)
+	}
+	// An outlet moved 3 km away leaves the list and the map.
+	s.mustCall("PUT", "/api/v2/admin/outlets", adminToken, liveCSV(liveRow(c, "01", liveFar)), nil, 200)
+	gone := `!` + item(c) + ` && !(` + pin(c) + `)`
+	deadline := time.Now().Add(3 * time.Second)
+	var ok bool
+	for !ok && time.Now().Before(deadline) {
+		p.Eval(gone, &ok)
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !ok {
+		t.Errorf("outlet %s moved 3 km out of the view is still on the page: %q", c, p.Text(item(c)))
+	}
+
+	// Selling: a forecast in the list and in the open popup.
+	for i := range 5 {
+		s.mustCall("POST", "/api/v2/outlet/sales", toks[a], map[string]any{"txn_id": fmt.Sprintf("f%d", i), "buyer": born83(i + 1), "quantity": 2}, nil, 201)
+		time.Sleep(200 * time.Millisecond)
+	}
+	fc := item(a) + `.querySelector('.o-forecast')`
+	p.Wait(fc+` && !`+fc+`.hidden`, 10*time.Second)
+	p.Eval(item(a)+`.querySelector('.o-main').click()`, nil)
+	pop := `document.querySelector('.leaflet-popup-pane .o-forecast')`
+	p.Wait(pop+` && !`+pop+`.hidden && `+pop+`.textContent.trim() !== ''`, 5*time.Second)
+	t.Logf("forecast in the popup: %q", p.Text(pop))
+	// Ten hours later (the page's clock), both are past and hidden.
+	p.Eval(`(function(){ var now = Date.now; Date.now = function () { return now.call(Date) + 36e6; }; return true; })()`, nil)
+	p.Wait(fc+`.hidden`, 5*time.Second)
+	time.Sleep(1500 * time.Millisecond)
+	var popHidden bool
+	p.Eval(`(function(){ var e = `+pop+`; return !e || e.hidden || e.textContent.trim() === ''; })()`, &popHidden)
+	if !popHidden {
+		t.Errorf("the open popup still shows a sell-out time that has passed: %q", p.Text(pop))
+	}
+	p.Eval(`(function(){ var now = Date.now; Date.now = function () { return now.call(Date) - 36e6; }; return true; })()`, nil)
+
+	// The server goes away: the page says its data is not live; back on
+	// the same address, a change made meanwhile and one made after show.
+	s.stop()
+	p.Wait(`document.getElementById('live').classList.contains('down')`, 10*time.Second)
+	t.Logf("while the server is away the page says %q", p.Text(`document.getElementById('live')`))
+	s = startOn(t, addr, args...)
+	s.mustCall("POST", "/api/v2/outlet/suspend", toks[b], map[string]any{}, nil, 200)
+	p.Wait(item(b)+` && /\bs-break\b/.test(`+item(b)+`.className) && document.getElementById('live').classList.contains('ok')`, 40*time.Second)
+	s.mustCall("POST", "/api/v2/outlet/resume", toks[b], map[string]any{}, nil, 200)
+	p.Wait(item(b)+` && !/\bs-break\b/.test(`+item(b)+`.className)`, 5*time.Second)
+
+	// Storage: the language choice, nothing about outlets or the person.
+	var stored string
+	p.Eval(`JSON.stringify({local: Object.keys(localStorage), session: Object.keys(sessionStorage), cookie: document.cookie})`, &stored)
+	t.Logf("storage: %s", stored)
+	if strings.Contains(stored, "950000") || strings.Contains(stored, "lat") {
+		t.Errorf("the map keeps outlet or place data in storage: %s", stored)
+	}
+}

@@ -7,6 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/fetch"
+	"github.com/chromedp/chromedp"
+
 	"github.com/publicmask/publicmask/internal/browsertest"
 )
 
@@ -101,5 +105,58 @@ func TestMapFollowsTheRegistryAndTime(t *testing.T) {
 	t.Logf("storage: %s", stored)
 	if strings.Contains(stored, "950000") || strings.Contains(stored, "lat") {
 		t.Errorf("the map keeps outlet or place data in storage: %s", stored)
+	}
+}
+
+// TestMapMissesNothingBeforeItsStreamOpens: the map loads the outlets near
+// it, then opens the stream; a change made between the two (here the
+// stream's request is held by the browser while an outlet is suspended,
+// as a slow network or a busy node would hold it) must still show.
+func TestMapMissesNothingBeforeItsStreamOpens(t *testing.T) {
+	skipShort(t, "runs a real server and Chromium")
+	s := start(t, "--db", filepath.Join(t.TempDir(), "pm.db"), "--seed", "none", "--tiles", "none", "--clock", "2020-03-11T10:00:00+09:00")
+	const a = "96000001"
+	s.mustCall("PUT", "/api/v2/admin/outlets", adminToken, liveCSV(liveRow(a, "01", liveLat)), nil, 200)
+	tok := s.outletToken(adminToken, a)
+	s.mustCall("POST", "/api/v2/outlet/deliveries", tok, map[string]any{"txn_id": "open", "quantity": 200}, nil, 201)
+
+	p := browsertest.NewPage(t, 1280, 900)
+	paused := make(chan fetch.RequestID, 4)
+	go func() {
+		for ev, err := range chromedp.Events(p.Ctx, fetch.RequestPaused) {
+			if err != nil {
+				return
+			}
+			paused <- ev.RequestID
+		}
+	}()
+	if _, err := chromedp.Call(p.Ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: "*/api/v2/stream*"}}}); err != nil {
+		t.Fatal(err)
+	}
+	p.Run(browsertest.Navigate(fmt.Sprintf("%s/?lat=%v&lng=%v&lang=ko", s.base, liveLat, liveLng)))
+	var held fetch.RequestID
+	select {
+	case held = <-paused:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the page opened no stream")
+	}
+	item := `document.querySelector('#list li[data-code="` + a + `"]')`
+	p.Wait(item+` && /\bs-plenty\b/.test(`+item+`.className)`, 10*time.Second)
+	s.mustCall("POST", "/api/v2/outlet/suspend", tok, map[string]any{}, nil, 200)
+	if _, err := chromedp.Call(p.Ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: held}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(p.Ctx, fetch.Disable, cdp.Empty{}); err != nil {
+		t.Fatal(err)
+	}
+	p.Wait(`document.getElementById('live').classList.contains('ok')`, 10*time.Second)
+	deadline := time.Now().Add(3 * time.Second)
+	var shown bool
+	for !shown && time.Now().Before(deadline) {
+		p.Eval(item+` && /\bs-break\b/.test(`+item+`.className)`, &shown)
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !shown {
+		t.Errorf("an outlet suspended after the page loaded and before its stream opened still shows %q 3 s after the stream opened", p.Text(item))
 	}
 }

@@ -123,9 +123,16 @@ func appendEvents(buf []byte, entries []*snapshot.Entry, lat, lng float64) []byt
 	return buf
 }
 
-// lastEventID reads the Last-Event-ID header of a reconnecting client.
+// lastEventID reads the Last-Event-ID header of a reconnecting client, or
+// else the since parameter: the version of the data a client has (the
+// "version" of the near answer it loaded, or the id of the last event it
+// got), for a client that opens a new EventSource (which cannot set the
+// header) and must not miss what changed since.
 func lastEventID(req *http.Request) (int64, bool) {
 	v := req.Header.Get("Last-Event-ID")
+	if v == "" {
+		v = req.URL.Query().Get("since")
+	}
 	if v == "" {
 		return 0, false
 	}

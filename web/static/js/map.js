@@ -15,7 +15,8 @@ var state = {
   outlets: new Map(), // code → {o, marker}
   place: null,        // a searched place {label, codes: Set}: the list shows its outlets
   es: null, backoff: 0, retryTimer: 0, hadError: false,
-  reqSeq: 0
+  reqSeq: 0,
+  version: 0          // the highest data version seen (near answers, event ids)
 };
 
 var listEl = document.getElementById('list');
@@ -162,9 +163,14 @@ function fireNotification(o) {
   setTimeout(function () { p.remove(); }, 60000);
 }
 
-function upsert(o, live) {
+// upsert shows o, known as of data version v: an answer or event older than
+// what the page already shows of that outlet is ignored (a near answer and
+// the stream race; an outlet's events carry its version as their id).
+function upsert(o, live, v) {
   var cur = state.outlets.get(o.code);
+  if (cur && v && cur.v > v) return;
   if (cur) {
+    if (v) cur.v = v;
     var changed = cur.o.remain_stat !== o.remain_stat;
     if (live && changed && watched.has(o.code) && hasStock(o.remain_stat) && !hasStock(cur.o.remain_stat)) fireNotification(o);
     if (o.distance_m == null) o.distance_m = cur.o.distance_m;
@@ -186,7 +192,7 @@ function upsert(o, live) {
     title: o.name + ' · ' + PM.statusInfo(o.remain_stat).label, alt: o.name
   });
   m.bindPopup(popupFor(o));
-  state.outlets.set(o.code, { o: o, marker: m, live: live });
+  state.outlets.set(o.code, { o: o, marker: m, live: live, v: v || 0 });
   cluster.addLayer(m);
 }
 
@@ -284,11 +290,13 @@ function refresh(force) {
   state.q = q;
   area.setLatLng([q.lat, q.lng]).setRadius(q.m);
   here.setLatLng([q.lat, q.lng]);
-  load(q);
-  subscribe(q);
+  load(q, true);
 }
 
-async function load(q) {
+// load shows the outlets near q; with thenSubscribe, it then opens the
+// stream from the answer's version, so that nothing changed between the
+// two is missed.
+async function load(q, thenSubscribe) {
   const seq = ++state.reqSeq;
   const url = '/api/v2/outlets/near?lat=' + q.lat + '&lng=' + q.lng + '&m=' + q.m + '&limit=' + (q.m > 2000 ? 300 : 100);
   try {
@@ -296,22 +304,26 @@ async function load(q) {
     if (seq !== state.reqSeq) return; // a newer view has been asked for
     if (!r.ok || !r.body) {
       summaryEl.textContent = r.status === 503 ? I.T('load.busy') : I.T('load.failed');
-      if (r.status === 503) setTimeout(function () { if (seq === state.reqSeq) load(q); }, 2000 + Math.random() * 2000);
+      if (r.status === 503) setTimeout(function () { if (seq === state.reqSeq) load(q, thenSubscribe); }, 2000 + Math.random() * 2000);
+      else if (thenSubscribe) subscribe(q);
       return;
     }
     PM.observeServerTime(r.body.as_of);
+    const v = +r.body.version || 0;
+    state.version = Math.max(state.version, v);
     const keep = new Set();
-    (r.body.outlets || []).forEach(function (o) { keep.add(o.code); upsert(o, false); });
+    (r.body.outlets || []).forEach(function (o) { keep.add(o.code); upsert(o, false, v); });
     state.outlets.forEach(function (x, code) {
       if (!keep.has(code) && !(state.place && state.place.codes.has(code))) {
         cluster.removeLayer(x.marker); state.outlets.delete(code);
       }
     });
     renderList();
+    if (thenSubscribe) subscribe(q);
   } catch (e) {
     if (seq !== state.reqSeq) return;
     summaryEl.textContent = I.T('load.offline');
-    setTimeout(function () { if (seq === state.reqSeq) load(q); }, 3000);
+    setTimeout(function () { if (seq === state.reqSeq) load(q, thenSubscribe); }, 3000);
   }
 }
 
@@ -327,7 +339,9 @@ function subscribe(q) {
   clearTimeout(state.retryTimer);
   if (state.es) state.es.close();
   if (!window.EventSource) { setLive(false, I.T('live.unsupported')); return; }
-  var es = new EventSource('/api/v2/stream?lat=' + q.lat + '&lng=' + q.lng + '&m=' + q.m);
+  // since: the stream first sends what changed after the data shown.
+  var es = new EventSource('/api/v2/stream?lat=' + q.lat + '&lng=' + q.lng + '&m=' + q.m +
+    (state.version ? '&since=' + state.version : ''));
   state.es = es;
   es.onopen = function () {
     state.backoff = 0;
@@ -339,6 +353,8 @@ function subscribe(q) {
     var o;
     try { o = JSON.parse(ev.data); } catch (e) { return; }
     if (o.updated_at) PM.observeAtLeast(o.updated_at);
+    var v = +ev.lastEventId || 0;
+    state.version = Math.max(state.version, v);
     // An outlet that moved out of the circle is streamed once more, with
     // its new distance: it leaves the map (unless a searched place holds it).
     var q = state.q;
@@ -347,7 +363,7 @@ function subscribe(q) {
       if (gone) { cluster.removeLayer(gone.marker); state.outlets.delete(o.code); renderList(); }
       return;
     }
-    upsert(o, true);
+    upsert(o, true, v);
     renderList();
   });
   es.onerror = function () {

@@ -290,3 +290,84 @@ func TestStreamResumesFromLastEventID(t *testing.T) {
 		})
 	}
 }
+
+// TestPublicStreamRidesOutStoreOutage: a public node whose store stops
+// answering (a partition: its connections stay open, nothing arrives)
+// keeps its streams open with heartbeats and keeps answering from its last
+// snapshot, with X-Data-As-Of showing its age (DESIGN.md §4.5); once the
+// store answers again, every change made meanwhile arrives on the stream.
+func TestPublicStreamRidesOutStoreOutage(t *testing.T) {
+	skipShort(t, "runs a ledger and a public node on PostgreSQL, one through a partitioning proxy, for 20 s")
+	dsn := pgDSN(t)
+	proxy := startPgProxy(t, mustHost(t, dsn))
+	common := []string{"--seed", "none", "--clock", "2020-03-11T10:00:00+09:00"}
+	l := start(t, append([]string{"--db", dsn, "--role", "ledger", "--secret-file", secretFile(t, t.TempDir())}, common...)...)
+	pub := start(t, append([]string{"--db", viaProxy(t, dsn, proxy), "--role", "public"}, common...)...)
+	var rows []string
+	var codes []string
+	for i := range 5 {
+		code := fmt.Sprintf("9700000%d", i)
+		codes = append(codes, code)
+		rows = append(rows, liveRow(code, "01", liveLat+float64(i)*0.0005))
+	}
+	l.mustCall("PUT", "/api/v2/admin/outlets", adminToken, liveCSV(rows...), nil, 200)
+	toks := map[string]string{}
+	for _, c := range codes {
+		toks[c] = l.outletToken(adminToken, c)
+		l.mustCall("POST", "/api/v2/outlet/deliveries", toks[c], map[string]any{"txn_id": "open", "quantity": 150}, nil, 201)
+	}
+	waitUntil(t, 5*time.Second, "stock on the public node", func() bool { return v1Stat(t, pub, codes[4]) == "plenty" })
+	st := openLive(t, pub, liveLat, liveLng, 1000, 0)
+
+	nearAsOf := func() time.Time {
+		code, hd, _, err := pub.send("GET", fmt.Sprintf("/api/v2/outlets/near?lat=%v&lng=%v&m=1000", liveLat, liveLng), "", nil)
+		if err != nil || code != 200 {
+			t.Fatalf("near on the public node: %d %v", code, err)
+		}
+		at, err := time.Parse(time.RFC3339, hd.Get("X-Data-As-Of"))
+		if err != nil {
+			t.Fatalf("X-Data-As-Of %q: %v", hd.Get("X-Data-As-Of"), err)
+		}
+		return at
+	}
+	time.Sleep(1500 * time.Millisecond) // a confirmation of the snapshot
+	before := nearAsOf()
+	proxy.set(true)
+	cut := time.Now()
+	for i, c := range codes {
+		l.mustCall("POST", "/api/v2/outlet/stock", toks[c], map[string]any{"txn_id": "cut", "count": 10 + i}, nil, 201)
+	}
+	time.Sleep(17 * time.Second)
+	// X-Data-As-Of (service clock) stays where it was at the cut.
+	during := nearAsOf()
+	t.Logf("X-Data-As-Of moved %v during 17 s of outage", during.Sub(before).Round(time.Millisecond))
+	if during.Sub(before) > 2*time.Second {
+		t.Errorf("X-Data-As-Of moved %v during the outage: the snapshot looks confirmed while the store is away", during.Sub(before))
+	}
+	if code, _ := pub.get("/readyz"); code != 200 {
+		t.Errorf("public node /readyz during the outage: %d, want 200", code)
+	}
+	st.mu.Lock()
+	beats, evs := st.beats, len(st.events)
+	st.mu.Unlock()
+	select {
+	case <-st.done:
+		t.Fatalf("the stream ended during the outage: %v", st.err)
+	default:
+	}
+	if beats == 0 {
+		t.Errorf("no heartbeat in %v of outage", time.Since(cut).Round(time.Second))
+	}
+	if evs != 0 {
+		t.Errorf("%d events during the outage, before the store answered", evs)
+	}
+	proxy.set(false)
+	healed := time.Now()
+	for _, c := range codes {
+		if st.await(0, c, 10*time.Second, func(e streamEvent) bool { return e.RemainStat == "few" }) == nil {
+			t.Errorf("%s's count made during the outage never arrived on the stream", c)
+		}
+	}
+	t.Logf("after the store came back, the changes arrived in %v", time.Since(healed).Round(time.Millisecond))
+	waitUntil(t, 5*time.Second, "X-Data-As-Of confirmed again", func() bool { return nearAsOf().Sub(before) > 15*time.Second })
+}

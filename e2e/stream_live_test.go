@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -370,4 +371,181 @@ func TestPublicStreamRidesOutStoreOutage(t *testing.T) {
 	}
 	t.Logf("after the store came back, the changes arrived in %v", time.Since(healed).Round(time.Millisecond))
 	waitUntil(t, 5*time.Second, "X-Data-As-Of confirmed again", func() bool { return nearAsOf().Sub(before) > 15*time.Second })
+}
+
+type v2Outlet struct {
+	Code       string   `json:"code"`
+	Name       string   `json:"name"`
+	Type       string   `json:"type"`
+	Lat        float64  `json:"lat"`
+	Lng        float64  `json:"lng"`
+	RemainStat *string  `json:"remain_stat"`
+	StockAt    *string  `json:"stock_at"`
+	UpdatedAt  *string  `json:"updated_at"`
+	DistanceM  *float64 `json:"distance_m"`
+	Forecast   struct {
+		SalesPerHour float64 `json:"sales_per_hour"`
+		SelloutAt    *string `json:"sellout_at"`
+	} `json:"forecast"`
+}
+
+type nearAnswer struct {
+	Version int64      `json:"version"`
+	Count   int        `json:"count"`
+	Outlets []v2Outlet `json:"outlets"`
+}
+
+func str(p *string) string {
+	if p == nil {
+		return "null"
+	}
+	return *p
+}
+
+// TestCitizenAnswersAgree: after known changes, near (status filter,
+// limit, the clamp of m), one outlet, v1 and the summary per 시도 say the
+// truth, and the same thing, on SQLite and on a public node fed by two
+// PostgreSQL ledger nodes; forecasts are null where DESIGN.md §4.2 says so
+// and the selling outlet's rate is plausible.
+func TestCitizenAnswersAgree(t *testing.T) {
+	skipShort(t, "runs four real processes")
+	for _, d := range liveDeployments(t) {
+		t.Run(d.name, func(t *testing.T) {
+			w := d.writer
+			// Six in 강북구 (plenty, some, few, empty, break, never stocked)
+			// at 0, 111, …, 555 m north, and two in 부산 (some, few).
+			stocks := []int{150, 50, 10, 1, 50, -1}
+			var rows []string
+			var codes []string
+			for i := range stocks {
+				code := fmt.Sprintf("9800000%d", i)
+				codes = append(codes, code)
+				rows = append(rows, liveRow(code, "01", liveLat+float64(i)*0.001))
+			}
+			rows = append(rows, "98000006,부산약국6,부산광역시 중구 중앙대로 10 (중앙동),01,35.100000,129.030000",
+				"98000007,부산약국7,부산광역시 중구 중앙대로 11 (중앙동),03,35.101000,129.030000")
+			w(0).mustCall("PUT", "/api/v2/admin/outlets", adminToken, liveCSV(rows...), nil, 200)
+			toks := map[string]string{}
+			for i, c := range append(slices.Clone(codes), "98000006", "98000007") {
+				toks[c] = w(0).outletToken(adminToken, c)
+				q := 0
+				switch {
+				case i < len(stocks):
+					q = stocks[i]
+				case c == "98000006":
+					q = 40
+				default:
+					q = 5
+				}
+				if q >= 0 {
+					w(i).mustCall("POST", "/api/v2/outlet/deliveries", toks[c], map[string]any{"txn_id": "open", "quantity": q}, nil, 201)
+				}
+			}
+			w(1).mustCall("POST", "/api/v2/outlet/suspend", toks[codes[4]], map[string]any{}, nil, 200)
+			// The plenty outlet sells: 5 sales of 2 masks.
+			for i := range 5 {
+				w(i).mustCall("POST", "/api/v2/outlet/sales", toks[codes[0]], map[string]any{"txn_id": fmt.Sprintf("s%d", i), "buyer": born83(100 + i), "quantity": 2}, nil, 201)
+			}
+			wantStat := []string{"plenty", "some", "few", "empty", "break", "null"}
+			near := func(q string) nearAnswer {
+				var a nearAnswer
+				d.reader.mustCall("GET", fmt.Sprintf("/api/v2/outlets/near?lat=%v&lng=%v&%s", liveLat, liveLng, q), "", nil, &a, 200)
+				return a
+			}
+			waitUntil(t, 5*time.Second, "the reader caught up", func() bool {
+				a := near("m=1000")
+				if a.Count != 6 {
+					return false
+				}
+				for i, o := range a.Outlets {
+					if str(o.RemainStat) != wantStat[i] {
+						return false
+					}
+				}
+				return a.Outlets[0].Forecast.SalesPerHour > 0
+			})
+			all := near("m=1000")
+			for i, o := range all.Outlets {
+				if o.Code != codes[i] {
+					t.Errorf("near order: %d is %s, want %s", i, o.Code, codes[i])
+				}
+				// §4.2: null when not selling, suspended or empty. The
+				// selling outlet may have none on a node that saw its five
+				// sales as fewer changes (§6.7: computed from the rate the
+				// node saw; snapshot.minSalesForSellout).
+				if i > 0 && o.Forecast.SelloutAt != nil {
+					t.Errorf("%s (%s): sellout_at %s, want null", o.Code, str(o.RemainStat), str(o.Forecast.SelloutAt))
+				}
+				// The one outlet answer is the near entry, less distance_m.
+				var one v2Outlet
+				d.reader.mustCall("GET", "/api/v2/outlets/"+o.Code, "", nil, &one, 200)
+				near := o
+				near.DistanceM = nil
+				if a, b := mustJSON(t, one), mustJSON(t, near); a != b {
+					t.Errorf("%s: /outlets/{code} %s, near %s", o.Code, a, b)
+				}
+			}
+			// 10 masks sold within the last seconds: a rate per hour, a
+			// sell-out time after now (140 masks left).
+			f := all.Outlets[0].Forecast
+			t.Logf("selling outlet's forecast: %v masks/h, sellout_at %s", f.SalesPerHour, str(f.SelloutAt))
+			if f.SalesPerHour <= 0 {
+				t.Errorf("sales_per_hour %v after 10 masks sold", f.SalesPerHour)
+			}
+			if ps := near("m=1000&status=plenty,some"); ps.Count != 2 || ps.Outlets[0].Code != codes[0] || ps.Outlets[1].Code != codes[1] {
+				t.Errorf("status=plenty,some: %+v", ps)
+			}
+			if ps := near("m=1000&status=break"); ps.Count != 1 || ps.Outlets[0].Code != codes[4] {
+				t.Errorf("status=break: %+v", ps)
+			}
+			if l := near("m=1000&limit=2"); l.Count != 2 || l.Outlets[1].Code != codes[1] {
+				t.Errorf("limit=2: %+v", l)
+			}
+			if small := near("m=150"); small.Count != 2 {
+				t.Errorf("m=150: %d outlets, want 2 (0 and 111 m)", small.Count)
+			}
+			if a, b := near("m=10000"), near("m=5000"); a.Count != b.Count {
+				t.Errorf("m=10000 gives %d outlets, m=5000 %d: want it clamped to 5000", a.Count, b.Count)
+			}
+			for _, bad := range []string{"m=abc", "limit=abc", "status=lots"} {
+				code, _, body, _ := d.reader.send("GET", fmt.Sprintf("/api/v2/outlets/near?lat=%v&lng=%v&%s", liveLat, liveLng, bad), "", nil)
+				if code != 400 {
+					t.Errorf("near %s: %d %s, want 400", bad, code, body)
+				}
+			}
+			// v1 says the same remain_stat.
+			for i, c := range codes {
+				if got := v1Stat(t, d.reader, c); got != strings.Replace(wantStat[i], "null", "", 1) {
+					t.Errorf("v1 %s: %q, want %q", c, got, wantStat[i])
+				}
+			}
+			// The summary, per 시도 and nationally.
+			var sum struct {
+				National map[string]int            `json:"national"`
+				Sido     map[string]map[string]int `json:"sido"`
+			}
+			d.reader.mustCall("GET", "/api/v2/summary", "", nil, &sum, 200)
+			want := map[string]map[string]int{
+				"서울특별시": {"plenty": 1, "some": 1, "few": 1, "empty": 1, "break": 1, "unstocked": 1, "total": 6},
+				"부산광역시": {"plenty": 0, "some": 1, "few": 1, "empty": 0, "break": 0, "unstocked": 0, "total": 2},
+			}
+			for sido, w := range want {
+				if fmt.Sprint(sum.Sido[sido]) != fmt.Sprint(w) {
+					t.Errorf("summary %s: %v, want %v", sido, sum.Sido[sido], w)
+				}
+			}
+			nat := map[string]int{"plenty": 1, "some": 2, "few": 2, "empty": 1, "break": 1, "unstocked": 1, "total": 8}
+			if fmt.Sprint(sum.National) != fmt.Sprint(nat) {
+				t.Errorf("summary national: %v, want %v", sum.National, nat)
+			}
+		})
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

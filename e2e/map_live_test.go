@@ -105,6 +105,14 @@ func TestMapFreshness(t *testing.T) {
 			p.Wait(fmt.Sprintf(`document.querySelectorAll('#list li[data-code^="94"]').length === %d && document.getElementById('live').classList.contains('ok')`, k), 15*time.Second)
 			p.Eval(mapWatch, nil)
 			st := openLive(t, d.reader, liveLat, liveLng, 1000, 0)
+			// PUBLICMASK_MAP_LOAD=N: N clients sell meanwhile at ten other
+			// outlets of the same circle (a neighbourhood at 08:00), through
+			// the first ledger node.
+			if w, _ := strconv.Atoi(os.Getenv("PUBLICMASK_MAP_LOAD")); w > 0 {
+				lc, lt := setupOutlets(t, d.writer(0), 10, 100000)
+				load := startSales(d.writer(0), lc, lt, w, "load")
+				defer func() { t.Logf("background load: %d sales acknowledged", len(load.finish())) }()
+			}
 			var toStream, toList, toPin []time.Duration
 			for i := range n {
 				code := codes[i%k]
@@ -112,7 +120,7 @@ func TestMapFreshness(t *testing.T) {
 				p.Wait(fmt.Sprintf(`document.querySelector('#list li[data-code="%s"].s-some')`, code), 5*time.Second)
 				from := len(pageLog(t, p))
 				evFrom := len(st.snapshot())
-				d.writer(i).mustCall("POST", "/api/v2/outlet/sales", toks[code], map[string]any{"txn_id": fmt.Sprintf("s%d", i), "buyer": born83(3000 + i), "quantity": 1}, nil, 201)
+				d.writer(i).mustCall("POST", "/api/v2/outlet/sales", toks[code], map[string]any{"txn_id": fmt.Sprintf("s%d", i), "buyer": id("880315", "12"[i%2], 3000+i), "quantity": 1}, nil, 201)
 				acked := time.Now()
 				if ev := st.await(evFrom, code, 5*time.Second, func(e streamEvent) bool { return e.RemainStat == "few" }); ev == nil {
 					t.Fatalf("sale %d: no stream event in 5 s", i)
@@ -138,7 +146,8 @@ func TestMapFreshness(t *testing.T) {
 					time.Sleep(10 * time.Millisecond)
 				}
 				if !inList || !onPin {
-					t.Fatalf("sale %d at %s: not on the page within 5 s (list %v, marker %v)", i, code, list, pin)
+					t.Fatalf("sale %d at %s: not on the page within 5 s (list %v, marker %v); the page says %q, its list item %q", i, code, list, pin,
+						p.Text(`document.getElementById('live')`), p.Text(fmt.Sprintf(`document.querySelector('#list li[data-code="%s"]')`, code)))
 				}
 				toList, toPin = append(toList, list), append(toPin, pin)
 				d.writer(i+1).mustCall("POST", "/api/v2/outlet/stock", toks[code], map[string]any{"txn_id": fmt.Sprintf("c%d", i), "count": 30}, nil, 201)

@@ -183,7 +183,10 @@ function upsert(o, live, v) {
       cur.marker.setIcon(pinIcon(o.remain_stat));
       cluster.refreshClusters(cur.marker);
     }
-    cur.marker.setPopupContent(popupFor(o));
+    // A closed popup is rebuilt when it opens: at 08:00 a busy circle
+    // streams hundreds of changes a second.
+    if (cur.marker.isPopupOpen()) cur.marker.setPopupContent(popupFor(o));
+    else cur.stalePopup = true;
     cur.live = live;
     return;
   }
@@ -192,8 +195,22 @@ function upsert(o, live, v) {
     title: o.name + ' · ' + PM.statusInfo(o.remain_stat).label, alt: o.name
   });
   m.bindPopup(popupFor(o));
+  m.on('popupopen', function () {
+    var x = state.outlets.get(o.code);
+    if (x && x.marker === m && x.stalePopup) { x.stalePopup = false; m.setPopupContent(popupFor(x.o)); }
+  });
   state.outlets.set(o.code, { o: o, marker: m, live: live, v: v || 0 });
   cluster.addLayer(m);
+}
+
+// scheduleRender renders the list once per frame, however many changes
+// the stream brings in it: a render per event fell tens of seconds behind a
+// busy circle while the page still said it was live.
+var renderQueued = false;
+function scheduleRender() {
+  if (renderQueued) return;
+  renderQueued = true;
+  requestAnimationFrame(function () { renderQueued = false; renderList(); });
 }
 
 function renderList() {
@@ -360,11 +377,11 @@ function subscribe(q) {
     var q = state.q;
     if (q && o.distance_m > q.m && !(state.place && state.place.codes.has(o.code))) {
       var gone = state.outlets.get(o.code);
-      if (gone) { cluster.removeLayer(gone.marker); state.outlets.delete(o.code); renderList(); }
+      if (gone) { cluster.removeLayer(gone.marker); state.outlets.delete(o.code); scheduleRender(); }
       return;
     }
     upsert(o, true, v);
-    renderList();
+    scheduleRender();
   });
   es.onerror = function () {
     if (state.es !== es) return;

@@ -1,7 +1,9 @@
 package public
 
 import (
+	"cmp"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -51,6 +53,27 @@ func (h *handler) stream(w http.ResponseWriter, req *http.Request) {
 	if !write([]byte(": ok\nretry: 2000\n\n")) {
 		return
 	}
+	// A client that reconnects with the id of the last event it got
+	// (EventSource sends it by itself) first gets the outlets of its circle
+	// that changed since, as they are now: what changed while it was away
+	// is not lost. Read after subscribing, so nothing falls between.
+	var resumed *snapshot.Snapshot
+	if since, ok := lastEventID(req); ok {
+		resumed = h.r.Current()
+		var hits []snapshot.Hit
+		var missed []*snapshot.Entry
+		for _, ht := range resumed.Near(lat, lng, m, hits) {
+			if e := resumed.At(int(ht.Pos)); e.Version > since {
+				missed = append(missed, e)
+			}
+		}
+		if len(missed) > 0 {
+			slices.SortFunc(missed, func(a, b *snapshot.Entry) int { return cmp.Compare(a.Version, b.Version) })
+			if !write(appendEvents(nil, missed, lat, lng)) {
+				return
+			}
+		}
+	}
 	tick := time.NewTicker(h.opts.Heartbeat)
 	defer tick.Stop()
 	buf := make([]byte, 0, 1024)
@@ -66,17 +89,53 @@ func (h *handler) stream(w http.ResponseWriter, req *http.Request) {
 			if !ok {
 				return // dropped for lagging, or the refresher stopped
 			}
-			buf = buf[:0]
-			for _, e := range batch {
-				buf = append(buf, "id: "...)
-				buf = strconv.AppendInt(buf, e.Version, 10)
-				buf = append(buf, "\nevent: outlet\ndata: "...)
-				buf = e.AppendV2(buf, snapshot.Haversine(lat, lng, e.Lat, e.Lng), true)
-				buf = append(buf, "\n\n"...)
+			if resumed != nil {
+				// A batch applied before the resumed snapshot was read may
+				// still be queued: never send an outlet older than sent.
+				batch = slices.DeleteFunc(slices.Clone(batch), func(e *snapshot.Entry) bool {
+					ce, ok := resumed.Lookup(e.Code())
+					return ok && ce.Version > e.Version
+				})
+				if len(batch) == 0 {
+					continue
+				}
 			}
+			// In version order, so that the id a client last got
+			// (Last-Event-ID) covers every event before it.
+			slices.SortFunc(batch, func(a, b *snapshot.Entry) int { return cmp.Compare(a.Version, b.Version) })
+			buf = appendEvents(buf[:0], batch, lat, lng)
 			if !write(buf) {
 				return
 			}
 		}
 	}
+}
+
+// appendEvents appends one `event: outlet` per entry, its version as id.
+func appendEvents(buf []byte, entries []*snapshot.Entry, lat, lng float64) []byte {
+	for _, e := range entries {
+		buf = append(buf, "id: "...)
+		buf = strconv.AppendInt(buf, e.Version, 10)
+		buf = append(buf, "\nevent: outlet\ndata: "...)
+		buf = e.AppendV2(buf, snapshot.Haversine(lat, lng, e.Lat, e.Lng), true)
+		buf = append(buf, "\n\n"...)
+	}
+	return buf
+}
+
+// lastEventID reads the Last-Event-ID header of a reconnecting client, or
+// else the since parameter: the version of the data a client has (the
+// "version" of the near answer it loaded, or the id of the last event it
+// got), for a client that opens a new EventSource (which cannot set the
+// header) and must not miss what changed since.
+func lastEventID(req *http.Request) (int64, bool) {
+	v := req.Header.Get("Last-Event-ID")
+	if v == "" {
+		v = req.URL.Query().Get("since")
+	}
+	if v == "" {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	return n, err == nil && n >= 0
 }

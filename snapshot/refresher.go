@@ -123,7 +123,7 @@ type Refresher struct {
 	// Applied batches wait here for the publisher goroutine, so that fanning
 	// out to thousands of subscribers never delays the next snapshot.
 	pubMu   sync.Mutex
-	pubQ    [][]*Entry
+	pubQ    []pubBatch
 	pubWake chan struct{}
 
 	pollMu    sync.Mutex
@@ -645,7 +645,7 @@ func (r *Refresher) confirmCurrent() {
 	ns, expired := old.confirmed(now).Expire(now)
 	r.swap(ns)
 	if len(expired) > 0 {
-		r.publish(expired) // streams learn that those outlets stopped selling
+		r.publish(expired, nil) // streams learn that those outlets stopped selling
 	}
 }
 
@@ -671,7 +671,7 @@ func (r *Refresher) applyBatch(batch []publicmask.Outlet) {
 	now := r.now()
 	// One change per code: batch is the pending map's changes, or the
 	// held slice's with the pending ones merged in by code (released).
-	ns, applied := old.applyUnique(batch, now)
+	ns, applied, moves := old.applyMoves(batch, now)
 	if ns == old {
 		return
 	}
@@ -686,7 +686,7 @@ func (r *Refresher) applyBatch(batch []publicmask.Outlet) {
 			r.freshness.Observe(max(now.Sub(e.UpdatedAt()).Seconds(), 0))
 		}
 	}
-	r.publish(applied)
+	r.publish(applied, moves)
 }
 
 // Poll reads the changes above the watermark from the source once and queues

@@ -544,19 +544,33 @@ func (s *Snapshot) apply(changes []publicmask.Outlet, asOf time.Time) (*Snapshot
 // refresher's batch, taken from a map by code: an import body's 100,000
 // outlets were put in a map again to find none twice).
 func (s *Snapshot) applyUnique(changes []publicmask.Outlet, asOf time.Time) (*Snapshot, []*Entry) {
+	ns, applied, _ := s.applyMoves(changes, asOf)
+	return ns, applied
+}
+
+// Move is an applied entry whose coordinates changed, with where it was:
+// a stream around its old place must learn that it left.
+type Move struct {
+	E        *Entry
+	Lat, Lng float64 // the position before the change
+}
+
+// applyMoves is applyUnique that also returns the moves among the changes.
+func (s *Snapshot) applyMoves(changes []publicmask.Outlet, asOf time.Time) (*Snapshot, []*Entry, []Move) {
 	c := s.collect(changes)
 	if len(c.applied) == 0 {
-		return s, nil
+		return s, nil, nil
 	}
 	if c.newCodes && !c.reindex && mergeImports {
 		if ns := s.merge(c, asOf); ns != nil {
-			return ns, c.applied
+			return ns, c.applied, c.moves
 		}
 	}
 	if c.newCodes || c.reindex {
-		return s.rebuild(c, asOf)
+		ns, applied := s.rebuild(c, asOf)
+		return ns, applied, c.moves
 	}
-	return s.patch(c, asOf), c.applied
+	return s.patch(c, asOf), c.applied, c.moves
 }
 
 // mergeImports makes apply merge new outlets into the indexes where it can
@@ -571,6 +585,7 @@ type changeSet struct {
 	newCodes  bool
 	reindex   bool // addr or coordinates changed
 	regChange bool // name or type changed
+	moves     []Move
 	version   int64
 	sales     *salesDay
 }
@@ -622,7 +637,8 @@ func (s *Snapshot) collect(changes []publicmask.Outlet) *changeSet {
 			place = ParseAddress(o.Addr)
 			c.reindex = true
 		}
-		if o.Lat != old.Lat || o.Lng != old.Lng {
+		moved := o.Lat != old.Lat || o.Lng != old.Lng
+		if moved {
 			c.reindex = true
 		}
 		if o.Name != old.Name() || o.Type != old.Type() {
@@ -639,7 +655,11 @@ func (s *Snapshot) collect(changes []publicmask.Outlet) *changeSet {
 			}
 			c.sales.add(o.UpdatedAt, delta)
 		}
-		c.applied = append(c.applied, nextEntry(o, place, old, old.rate.next(o.UpdatedAt, delta, old.UpdatedAt())))
+		ne := nextEntry(o, place, old, old.rate.next(o.UpdatedAt, delta, old.UpdatedAt()))
+		c.applied = append(c.applied, ne)
+		if moved {
+			c.moves = append(c.moves, Move{ne, old.Lat, old.Lng})
+		}
 		c.pos = append(c.pos, i)
 		c.version = max(c.version, o.Version)
 	}

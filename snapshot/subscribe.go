@@ -3,6 +3,7 @@ package snapshot
 import (
 	"context"
 	"math"
+	"slices"
 	"sync/atomic"
 )
 
@@ -14,6 +15,7 @@ type Subscription struct {
 	C       <-chan []*Entry
 	c       chan []*Entry
 	filter  func(*Entry) bool
+	near    *circle   // SubscribeNear's circle: offered the outlets that leave it too
 	cells   []cellKey // nil: not indexed, sees every change
 	r       *Refresher
 	closed  bool
@@ -33,14 +35,23 @@ func (r *Refresher) Subscribe(buffer int, filter func(*Entry) bool) *Subscriptio
 // only to those whose circle may hold it: one commit costs in proportion
 // to its neighbours, not to every subscriber in the country.
 func (r *Refresher) SubscribeNear(buffer int, lat, lng, m float64) *Subscription {
-	filter := func(e *Entry) bool { return Haversine(lat, lng, e.Lat, e.Lng) <= m }
-	return r.subscribe(buffer, filter, cellsNear(lat, lng, m))
+	k := &circle{lat, lng, m}
+	s := r.subscribe(buffer, func(e *Entry) bool { return k.holds(e.Lat, e.Lng) }, cellsNear(lat, lng, m), k)
+	return s
 }
 
-func (r *Refresher) subscribe(buffer int, filter func(*Entry) bool, cells []cellKey) *Subscription {
+// circle is a subscriber's place: m metres around (lat, lng).
+type circle struct{ lat, lng, m float64 }
+
+func (k *circle) holds(lat, lng float64) bool { return Haversine(k.lat, k.lng, lat, lng) <= k.m }
+
+func (r *Refresher) subscribe(buffer int, filter func(*Entry) bool, cells []cellKey, near ...*circle) *Subscription {
 	buffer = max(buffer, 1)
 	c := make(chan []*Entry, buffer)
 	s := &Subscription{C: c, c: c, filter: filter, cells: cells, r: r}
+	if len(near) > 0 {
+		s.near = near[0]
+	}
 	r.subMu.Lock()
 	if cells == nil {
 		r.subs = append(r.subs, s)
@@ -95,14 +106,22 @@ func without(l []*Subscription, s *Subscription) []*Subscription {
 // it they are merged (subscribers then get fewer, larger batches).
 const maxPubQueue = 256
 
+// pubBatch is an applied batch and the moves among its entries.
+type pubBatch struct {
+	applied []*Entry
+	moves   []Move
+}
+
 // publish queues an applied batch for the publisher goroutine; it never
 // blocks the apply loop.
-func (r *Refresher) publish(applied []*Entry) {
+func (r *Refresher) publish(applied []*Entry, moves []Move) {
 	r.pubMu.Lock()
 	if n := len(r.pubQ); n >= maxPubQueue {
-		r.pubQ[n-1] = append(r.pubQ[n-1][:len(r.pubQ[n-1]):len(r.pubQ[n-1])], applied...)
+		last := &r.pubQ[n-1]
+		last.applied = append(last.applied[:len(last.applied):len(last.applied)], applied...)
+		last.moves = append(last.moves[:len(last.moves):len(last.moves)], moves...)
 	} else {
-		r.pubQ = append(r.pubQ, applied)
+		r.pubQ = append(r.pubQ, pubBatch{applied, moves})
 	}
 	r.pubMu.Unlock()
 	select {
@@ -123,15 +142,16 @@ func (r *Refresher) publishLoop(ctx context.Context) {
 		r.pubQ = nil
 		r.pubMu.Unlock()
 		for _, batch := range q {
-			r.fanOut(batch)
+			r.fanOut(batch.applied, batch.moves)
 		}
 	}
 }
 
 // fanOut delivers a batch. Sends never block: a subscriber whose buffer is
 // full is dropped (its client reconnects and reloads), so one slow client
-// cannot delay the others.
-func (r *Refresher) fanOut(applied []*Entry) {
+// cannot delay the others. An outlet that moved out of a subscriber's
+// circle is offered to it too (its new distance says it left).
+func (r *Refresher) fanOut(applied []*Entry, moves []Move) {
 	r.subMu.Lock()
 	defer r.subMu.Unlock()
 	if len(r.subs) == 0 && len(r.cells) == 0 {
@@ -154,6 +174,23 @@ func (r *Refresher) fanOut(applied []*Entry) {
 		}
 		for _, s := range r.subs {
 			offer(s, e)
+		}
+	}
+	left := func(s *Subscription, mv Move) {
+		if s.near == nil || !s.near.holds(mv.Lat, mv.Lng) || slices.Contains(mine[s], mv.E) {
+			return
+		}
+		if _, ok := mine[s]; !ok {
+			order = append(order, s)
+		}
+		mine[s] = append(mine[s], mv.E)
+	}
+	for _, mv := range moves {
+		for _, s := range r.cells[subCellOf(mv.Lat, mv.Lng)] {
+			left(s, mv)
+		}
+		for _, s := range r.subs {
+			left(s, mv)
 		}
 	}
 	for _, s := range order {

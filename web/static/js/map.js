@@ -15,7 +15,8 @@ var state = {
   outlets: new Map(), // code → {o, marker}
   place: null,        // a searched place {label, codes: Set}: the list shows its outlets
   es: null, backoff: 0, retryTimer: 0, hadError: false,
-  reqSeq: 0
+  reqSeq: 0,
+  version: 0          // the highest data version seen (near answers, event ids)
 };
 
 var listEl = document.getElementById('list');
@@ -162,12 +163,19 @@ function fireNotification(o) {
   setTimeout(function () { p.remove(); }, 60000);
 }
 
-function upsert(o, live) {
+// upsert shows o, known as of data version v: an answer or event older than
+// what the page already shows of that outlet is ignored (a near answer and
+// the stream race; an outlet's events carry its version as their id).
+function upsert(o, live, v) {
   var cur = state.outlets.get(o.code);
+  if (cur && v && cur.v > v) return;
   if (cur) {
+    if (v) cur.v = v;
     var changed = cur.o.remain_stat !== o.remain_stat;
     if (live && changed && watched.has(o.code) && hasStock(o.remain_stat) && !hasStock(cur.o.remain_stat)) fireNotification(o);
     if (o.distance_m == null) o.distance_m = cur.o.distance_m;
+    // Re-registered elsewhere: the marker follows its outlet.
+    if (o.lat !== cur.o.lat || o.lng !== cur.o.lng) cur.marker.setLatLng([o.lat, o.lng]);
     cur.o = o;
     cur.marker.options.stat = o.remain_stat;
     cur.marker.options.title = o.name + ' · ' + PM.statusInfo(o.remain_stat).label;
@@ -175,7 +183,10 @@ function upsert(o, live) {
       cur.marker.setIcon(pinIcon(o.remain_stat));
       cluster.refreshClusters(cur.marker);
     }
-    cur.marker.setPopupContent(popupFor(o));
+    // A closed popup is rebuilt when it opens: at 08:00 a busy circle
+    // streams hundreds of changes a second.
+    if (cur.marker.isPopupOpen()) cur.marker.setPopupContent(popupFor(o));
+    else cur.stalePopup = true;
     cur.live = live;
     return;
   }
@@ -184,8 +195,22 @@ function upsert(o, live) {
     title: o.name + ' · ' + PM.statusInfo(o.remain_stat).label, alt: o.name
   });
   m.bindPopup(popupFor(o));
-  state.outlets.set(o.code, { o: o, marker: m, live: live });
+  m.on('popupopen', function () {
+    var x = state.outlets.get(o.code);
+    if (x && x.marker === m && x.stalePopup) { x.stalePopup = false; m.setPopupContent(popupFor(x.o)); }
+  });
+  state.outlets.set(o.code, { o: o, marker: m, live: live, v: v || 0 });
   cluster.addLayer(m);
+}
+
+// scheduleRender renders the list once per frame, however many changes
+// the stream brings in it: a render per event fell tens of seconds behind a
+// busy circle while the page still said it was live.
+var renderQueued = false;
+function scheduleRender() {
+  if (renderQueued) return;
+  renderQueued = true;
+  requestAnimationFrame(function () { renderQueued = false; renderList(); });
 }
 
 function renderList() {
@@ -243,17 +268,23 @@ function item(x) {
 
 function ageText(t) { return t ? I.T('age', { ago: PM.ago(t) }) : I.T('age.none'); }
 
-// Ages tick every second without touching the rest of the list.
-setInterval(function () {
-  listEl.querySelectorAll('.o-age').forEach(function (s) {
-    if (s.dataset.t) s.textContent = ageText(s.dataset.t);
-  });
-  listEl.querySelectorAll('.o-forecast').forEach(function (p) {
+// Ages and forecasts tick every second without touching the rest of the
+// list; forecasts in the open popup too (a passed sellout_at is hidden
+// wherever it shows, §6.7).
+function tickForecasts(root) {
+  root.querySelectorAll('.o-forecast').forEach(function (p) {
     var txt = forecastText({ forecast: { sellout_at: p.dataset.t } });
     p.textContent = txt;
     p.hidden = !txt;
   });
+}
+setInterval(function () {
+  listEl.querySelectorAll('.o-age').forEach(function (s) {
+    if (s.dataset.t) s.textContent = ageText(s.dataset.t);
+  });
+  tickForecasts(document);
 }, 1000);
+map.on('popupopen', function (e) { var c = e.popup.getElement(); if (c) tickForecasts(c); });
 
 onlyStock.addEventListener('change', renderList);
 
@@ -276,11 +307,13 @@ function refresh(force) {
   state.q = q;
   area.setLatLng([q.lat, q.lng]).setRadius(q.m);
   here.setLatLng([q.lat, q.lng]);
-  load(q);
-  subscribe(q);
+  load(q, true);
 }
 
-async function load(q) {
+// load shows the outlets near q; with thenSubscribe, it then opens the
+// stream from the answer's version, so that nothing changed between the
+// two is missed.
+async function load(q, thenSubscribe) {
   const seq = ++state.reqSeq;
   const url = '/api/v2/outlets/near?lat=' + q.lat + '&lng=' + q.lng + '&m=' + q.m + '&limit=' + (q.m > 2000 ? 300 : 100);
   try {
@@ -288,22 +321,26 @@ async function load(q) {
     if (seq !== state.reqSeq) return; // a newer view has been asked for
     if (!r.ok || !r.body) {
       summaryEl.textContent = r.status === 503 ? I.T('load.busy') : I.T('load.failed');
-      if (r.status === 503) setTimeout(function () { if (seq === state.reqSeq) load(q); }, 2000 + Math.random() * 2000);
+      if (r.status === 503) setTimeout(function () { if (seq === state.reqSeq) load(q, thenSubscribe); }, 2000 + Math.random() * 2000);
+      else if (thenSubscribe) subscribe(q);
       return;
     }
     PM.observeServerTime(r.body.as_of);
+    const v = +r.body.version || 0;
+    state.version = Math.max(state.version, v);
     const keep = new Set();
-    (r.body.outlets || []).forEach(function (o) { keep.add(o.code); upsert(o, false); });
+    (r.body.outlets || []).forEach(function (o) { keep.add(o.code); upsert(o, false, v); });
     state.outlets.forEach(function (x, code) {
       if (!keep.has(code) && !(state.place && state.place.codes.has(code))) {
         cluster.removeLayer(x.marker); state.outlets.delete(code);
       }
     });
     renderList();
+    if (thenSubscribe) subscribe(q);
   } catch (e) {
     if (seq !== state.reqSeq) return;
     summaryEl.textContent = I.T('load.offline');
-    setTimeout(function () { if (seq === state.reqSeq) load(q); }, 3000);
+    setTimeout(function () { if (seq === state.reqSeq) load(q, thenSubscribe); }, 3000);
   }
 }
 
@@ -319,7 +356,9 @@ function subscribe(q) {
   clearTimeout(state.retryTimer);
   if (state.es) state.es.close();
   if (!window.EventSource) { setLive(false, I.T('live.unsupported')); return; }
-  var es = new EventSource('/api/v2/stream?lat=' + q.lat + '&lng=' + q.lng + '&m=' + q.m);
+  // since: the stream first sends what changed after the data shown.
+  var es = new EventSource('/api/v2/stream?lat=' + q.lat + '&lng=' + q.lng + '&m=' + q.m +
+    (state.version ? '&since=' + state.version : ''));
   state.es = es;
   es.onopen = function () {
     state.backoff = 0;
@@ -331,8 +370,18 @@ function subscribe(q) {
     var o;
     try { o = JSON.parse(ev.data); } catch (e) { return; }
     if (o.updated_at) PM.observeAtLeast(o.updated_at);
-    upsert(o, true);
-    renderList();
+    var v = +ev.lastEventId || 0;
+    state.version = Math.max(state.version, v);
+    // An outlet that moved out of the circle is streamed once more, with
+    // its new distance: it leaves the map (unless a searched place holds it).
+    var q = state.q;
+    if (q && o.distance_m > q.m && !(state.place && state.place.codes.has(o.code))) {
+      var gone = state.outlets.get(o.code);
+      if (gone) { cluster.removeLayer(gone.marker); state.outlets.delete(o.code); scheduleRender(); }
+      return;
+    }
+    upsert(o, true, v);
+    scheduleRender();
   });
   es.onerror = function () {
     if (state.es !== es) return;

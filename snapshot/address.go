@@ -232,8 +232,13 @@ func isEupMyeon(t string) bool { return strings.HasSuffix(t, "읍") || strings.H
 
 func isRiToken(t string) bool { return strings.HasSuffix(t, "리") && hangulWord(t) }
 
-// splitGluedSido splits "경남거창군" into ("경상남도", "거창군").
+// splitGluedSido splits "경남거창군" into ("경상남도", "거창군"). 부산진구 is
+// a 구 of 부산, not 부산 + "진구": the one 시군구 whose own name starts with
+// a 시도's short name.
 func splitGluedSido(t string) (string, string) {
+	if t == "부산진구" {
+		return "", ""
+	}
 	for _, p := range shortSido {
 		if rest, ok := strings.CutPrefix(t, p); ok && utf8.RuneCountInString(rest) >= 2 && isSigunguToken(rest) {
 			return sidoAlias[p], rest

@@ -313,10 +313,15 @@ func isSigunguToken(t string) bool {
 func isGuToken(t string) bool { return strings.HasSuffix(t, "구") && hangulWord(t) }
 
 func isDongToken(t string) bool {
-	for _, suf := range []string{"동", "읍", "면", "가"} {
+	for _, suf := range []string{"동", "읍", "면"} {
 		if strings.HasSuffix(t, suf) {
 			return hangulWord(t)
 		}
+	}
+	// A 법정동 in 가 is numbered (명동1가, 을지로3가); "동해그린상가" in a
+	// parenthesis is an arcade.
+	if st, ok := strings.CutSuffix(t, "가"); ok && st != "" && st[len(st)-1] >= '0' && st[len(st)-1] <= '9' {
+		return hangulWord(t)
 	}
 	return false
 }

@@ -48,6 +48,8 @@ func TestParseAddress(t *testing.T) {
 		{"서울특별시", A{Sido: "서울특별시"}},
 		{"서울특별시 미아동 (미아동)", A{Sido: "서울특별시", Dong: "미아동"}},
 		{"경기도 안성 금광면 금광초교길 71", A{Sido: "경기도", Sigungu: "안성", Dong: "금광면", Road: "금광초교길", Bldg: "71"}},
+		// An arcade in the parenthesis is no 동 (audit41b).
+		{"서울특별시 강남구 봉은사로 1 (코아상가)", A{Sido: "서울특별시", Sigungu: "강남구", Road: "봉은사로", Bldg: "1"}},
 		{"", A{}},
 		{"  ", A{}},
 		{"(미아동", A{Dong: "미아동"}},

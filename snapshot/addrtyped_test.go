@@ -53,6 +53,12 @@ func TestTypedAddresses(t *testing.T) {
 		{"부산진구 부전동", []int{0, 1}},
 		{"부산진구 서면로 25", []int{0}},
 		{"부산 부산진구", []int{0, 1}},
+		// A pasted road-name address whose parenthesis names an arcade:
+		// the inline 면/읍 is the place.
+		{"경상북도 포항시 남구 동해면 일월로 137 103호 (동해그린상가)", []int{10}},
+		{"경상북도 포항시 남구 오천읍 원동로 4 107호 (엠파이어상가)", []int{11}},
+		{"충청남도 논산시 연산면 선비로 289 (가동)", []int{12}},
+		{"서울특별시 중구 명동길 52 (명동2가)", []int{13}},
 	}
 	for _, c := range cases {
 		es, err := s.ByAddress(c.q)

@@ -43,12 +43,9 @@ type query struct {
 
 func parseQuery(s string) query {
 	var q query
-	head := s
+	head, pd := s, ""
 	if open := strings.IndexByte(s, '('); open >= 0 {
-		head = s[:open]
-		if d := parenDong(s); d != "" {
-			q.dong, q.parenthesis = d, true
-		}
+		head, pd = s[:open], parenDong(s)
 	}
 	toks := strings.Fields(head)
 	i := 0
@@ -69,7 +66,10 @@ func parseQuery(s string) query {
 			i++
 		}
 	}
-	if q.parenthesis {
+	if pd != "" && !(i < len(toks) && isDongToken(toks[i])) {
+		// A pasted road-name address: its 동 is in the parenthesis, unless
+		// an 읍/면 stands inline (as ParseAddress reads it).
+		q.dong, q.parenthesis = pd, true
 		return q
 	}
 	if i < len(toks) && (isDongToken(toks[i]) || hangjeongStem(toks[i]) != "") {

@@ -205,7 +205,7 @@ func splitRoad(t string) (road, bldg string, ok bool) {
 			continue
 		}
 		road, rest := t[:j+len("로")], t[j+len("로"):]
-		if hangulWord(road) && (rest == "" || isBldgNum(rest)) {
+		if roadName(road) && (rest == "" || isBldgNum(rest)) {
 			return road, rest, true
 		}
 	}
@@ -213,6 +213,31 @@ func splitRoad(t string) (road, bldg string, ok bool) {
 }
 
 func isRoad(t string) bool { _, _, ok := splitRoad(t); return ok }
+
+// roadName reports whether t may name a road: a Hangul word, or one that
+// starts with digits or holds a "·" (1순환로, 1100로, 3·15대로 — 91 outlets
+// of the April 2020 list), but not a branch alone (185번길).
+func roadName(t string) bool {
+	if hangulWord(t) {
+		return true
+	}
+	if isBranch(t) {
+		return false
+	}
+	n, hangul := 0, false
+	for _, r := range t {
+		switch {
+		case r >= 0xAC00 && r <= 0xD7A3:
+			hangul = true
+		case r >= '0' && r <= '9':
+		case r == '·' && n > 0:
+		default:
+			return false
+		}
+		n++
+	}
+	return hangul && n >= 2
+}
 
 // isBranch reports whether t is a branch-road suffix written apart: "185번길", "3길".
 func isBranch(t string) bool {

@@ -53,6 +53,13 @@ func TestTypedAddresses(t *testing.T) {
 		{"부산진구 부전동", []int{0, 1}},
 		{"부산진구 서면로 25", []int{0}},
 		{"부산 부산진구", []int{0, 1}},
+		// Road names that start with a digit or hold a "·".
+		{"청주시 흥덕구 1순환로", []int{3}},
+		{"흥덕구 2순환로 1256", []int{4}},
+		{"1순환로 511-1", []int{3}},
+		{"창원시 마산회원구 3·15대로", []int{6}},
+		{"3·15대로 778", []int{6}},
+		{"제주시 1100로", []int{8}},
 		// A pasted road-name address whose parenthesis names an arcade:
 		// the inline 면/읍 is the place.
 		{"경상북도 포항시 남구 동해면 일월로 137 103호 (동해그린상가)", []int{10}},

@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"errors"
 	"slices"
 	"strconv"
 	"testing"
@@ -66,6 +67,10 @@ func TestTypedAddresses(t *testing.T) {
 		{"경상북도 포항시 남구 오천읍 원동로 4 107호 (엠파이어상가)", []int{11}},
 		{"충청남도 논산시 연산면 선비로 289 (가동)", []int{12}},
 		{"서울특별시 중구 명동길 52 (명동2가)", []int{13}},
+		// Commas typed between the parts.
+		{"서울특별시, 강남구, 논현동", []int{14}},
+		{"강남구 논현동,", []int{14}},
+		{"부산광역시,부산진구", []int{0, 1}},
 	}
 	for _, c := range cases {
 		es, err := s.ByAddress(c.q)
@@ -80,6 +85,23 @@ func TestTypedAddresses(t *testing.T) {
 		}
 		if !slices.Equal(got, c.want) {
 			t.Errorf("%q: outlets %v, want %v", c.q, got, c.want)
+		}
+	}
+}
+
+// TestTypedAddressNoWiderArea: a word after the 시군구 that names nothing
+// there gives no outlets, not the whole 시군구's (DESIGN.md §4.1: "a known
+// area without the named 동 or road has no outlets").
+func TestTypedAddressNoWiderArea(t *testing.T) {
+	s := typedFixture()
+	for _, q := range []string{"강남구 역삼", "청주시 흥덕구 없는길로", "제주시 영화빌딩"} {
+		es, err := s.ByAddress(q)
+		var amb *AmbiguousError
+		if errors.As(err, &amb) || (err != nil && publicmask.ErrorCode(err) != publicmask.EBadRequest) {
+			t.Errorf("%q: %v", q, err)
+		}
+		if len(es) != 0 {
+			t.Errorf("%q: %d outlets (the 시군구's), want none", q, len(es))
 		}
 	}
 }

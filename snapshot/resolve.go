@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"strings"
+	"unicode"
 
 	publicmask "github.com/publicmask/publicmask"
 )
@@ -38,7 +39,8 @@ type query struct {
 	stem        bool   // si was typed without 시/군/구: "수원 장안구", "고성 거진읍"
 	dong, ri    string
 	road, bldg  string
-	parenthesis bool // the 동 came from a parenthesis (a pasted road-name address)
+	rest        string // a word after the 시군구 that names nothing parsed: a place there that may not exist
+	parenthesis bool   // the 동 came from a parenthesis (a pasted road-name address)
 }
 
 func parseQuery(s string) query {
@@ -47,7 +49,8 @@ func parseQuery(s string) query {
 	if open := strings.IndexByte(s, '('); open >= 0 {
 		head, pd = s[:open], parenDong(s)
 	}
-	toks := strings.Fields(head)
+	// Commas separate parts as spaces do ("서울특별시, 강남구, 논현동").
+	toks := strings.FieldsFunc(head, func(r rune) bool { return unicode.IsSpace(r) || r == ',' })
 	i := 0
 	if len(toks) > 0 {
 		if n := sidoAlias[toks[0]]; n != "" {
@@ -85,7 +88,10 @@ func parseQuery(s string) query {
 		return q
 	}
 	if i < len(toks) {
-		q.road, q.bldg, _ = roadAt(toks, i)
+		var next int
+		if q.road, q.bldg, next = roadAt(toks, i); next == i {
+			q.rest = toks[i]
+		}
 	}
 	return q
 }
@@ -139,7 +145,7 @@ func (ix *placeIndex) resolveQuery(q query, s string, at func(int) *Entry) ([]in
 		// Not a 시군구 after all: read the address without that word.
 		q.si, q.gu, q.stem = "", "", false
 	}
-	finer := q.dong != "" || q.ri != "" || q.road != ""
+	finer := q.dong != "" || q.ri != "" || q.road != "" || q.rest != ""
 	if q.si == "" && !finer {
 		if q.sido != "" {
 			return nil, publicmask.Errorf(publicmask.EBadRequest,
@@ -279,6 +285,8 @@ func (ix *placeIndex) finerMatches(q query) (matches []int32, suffix string) {
 		return ix.named(q.ri, kindRi), q.ri
 	case q.road != "":
 		return ix.named(q.road, KindRoad), q.road
+	case q.rest != "":
+		return nil, q.rest // no place has that name
 	}
 	return nil, ""
 }

@@ -215,8 +215,9 @@ func splitRoad(t string) (road, bldg string, ok bool) {
 func isRoad(t string) bool { _, _, ok := splitRoad(t); return ok }
 
 // roadName reports whether t may name a road: a Hangul word, or one that
-// starts with digits or holds a "·" (1순환로, 1100로, 3·15대로 — 91 outlets
-// of the April 2020 list), but not a branch alone (185번길).
+// starts with digits or holds a "·" or "." (1순환로, 1100로, 3·15대로,
+// 3.1만세로 — ~100 outlets of the April 2020 list), but not a branch alone
+// (185번길).
 func roadName(t string) bool {
 	if hangulWord(t) {
 		return true
@@ -230,7 +231,7 @@ func roadName(t string) bool {
 		case r >= 0xAC00 && r <= 0xD7A3:
 			hangul = true
 		case r >= '0' && r <= '9':
-		case r == '·' && n > 0:
+		case (r == '·' || r == '.') && n > 0:
 		default:
 			return false
 		}

@@ -52,6 +52,7 @@ func TestParseAddress(t *testing.T) {
 		{"경상남도 창원시 마산회원구 3·15대로 778 (합성동)", A{Sido: "경상남도", Sigungu: "창원시 마산회원구", Dong: "합성동", Road: "3·15대로", Bldg: "778"}},
 		{"제주특별자치도 제주시 1100로3283", A{Sido: "제주특별자치도", Sigungu: "제주시", Road: "1100로", Bldg: "3283"}},
 		{"충청북도 청주시 서원구 1순환로1137번길 102 (분평동)", A{Sido: "충청북도", Sigungu: "청주시 서원구", Dong: "분평동", Road: "1순환로1137번길", Bldg: "102"}},
+		{"경기도 화성시 향남읍 3.1만세로 1114", A{Sido: "경기도", Sigungu: "화성시", Dong: "향남읍", Road: "3.1만세로", Bldg: "1114"}},
 		// An arcade in the parenthesis is no 동 (audit41b).
 		{"서울특별시 강남구 봉은사로 1 (코아상가)", A{Sido: "서울특별시", Sigungu: "강남구", Road: "봉은사로", Bldg: "1"}},
 		{"", A{}},

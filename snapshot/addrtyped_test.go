@@ -32,6 +32,8 @@ func typedFixture() *Snapshot {
 		"서울특별시 중구 명동길 52 (명동2가)",                   // 13
 		"서울특별시 강남구 언주로125길 6 (논현동)",                // 14
 		"서울특별시 강남구 봉은사로 465 (삼성동)",                 // 15
+		"전라북도 군산시 구암3.1로 137 2층 (경암동)",             // 16
+		"경기도 화성시 향남읍 3.1만세로 1114",                  // 17
 	}
 	var outs []publicmask.Outlet
 	for i, a := range addrs {
@@ -61,6 +63,8 @@ func TestTypedAddresses(t *testing.T) {
 		{"창원시 마산회원구 3·15대로", []int{6}},
 		{"3·15대로 778", []int{6}},
 		{"제주시 1100로", []int{8}},
+		{"군산시 구암3.1로", []int{16}},
+		{"화성시 3.1만세로 1114", []int{17}},
 		// A pasted road-name address whose parenthesis names an arcade:
 		// the inline 면/읍 is the place.
 		{"경상북도 포항시 남구 동해면 일월로 137 103호 (동해그린상가)", []int{10}},

@@ -34,6 +34,9 @@ func typedFixture() *Snapshot {
 		"서울특별시 강남구 봉은사로 465 (삼성동)",                 // 15
 		"전라북도 군산시 구암3.1로 137 2층 (경암동)",             // 16
 		"경기도 화성시 향남읍 3.1만세로 1114",                  // 17
+		"광주광역시 광산구 송정로 1 (송정동)",                    // 18
+		"경기도 광주시 중앙로 183 (송정동)",                    // 19
+		"경기도 광주시 오포읍 오포로 698",                      // 20
 	}
 	var outs []publicmask.Outlet
 	for i, a := range addrs {
@@ -106,6 +109,28 @@ func TestTypedAddressNoWiderArea(t *testing.T) {
 		}
 		if len(es) != 0 {
 			t.Errorf("%q: %d outlets (the 시군구's), want none", q, len(es))
+		}
+	}
+}
+
+// TestTypedGwangjuSi: "광주시" is what people call 광주광역시 and the name of
+// 경기도 광주시. A place both have is ambiguous (it gave 광주광역시's
+// alone); one only 경기도 광주시 has is found there.
+func TestTypedGwangjuSi(t *testing.T) {
+	s := typedFixture()
+	_, err := s.ByAddress("광주시 송정동")
+	var amb *AmbiguousError
+	if !errors.As(err, &amb) || !slices.Equal(amb.Candidates, []string{"광주광역시 송정동", "경기도 광주시 송정동"}) {
+		t.Fatalf("광주시 송정동: %v, want ambiguous between 광주광역시 송정동 and 경기도 광주시 송정동", err)
+	}
+	for _, c := range amb.Candidates {
+		if es, err := s.ByAddress(c); err != nil || len(es) != 1 {
+			t.Errorf("candidate %q: %d outlets, %v", c, len(es), err)
+		}
+	}
+	for q, want := range map[string]string{"광주시 오포읍": "10020", "광주 송정동": "10018", "광주광역시 송정동": "10018"} {
+		if es, err := s.ByAddress(q); err != nil || len(es) != 1 || es[0].Code() != want {
+			t.Errorf("%q: %d outlets, %v; want %s", q, len(es), err, want)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"cmp"
+	"errors"
 	"slices"
 	"strings"
 	"unicode"
@@ -49,8 +50,7 @@ func parseQuery(s string) query {
 	if open := strings.IndexByte(s, '('); open >= 0 {
 		head, pd = s[:open], parenDong(s)
 	}
-	// Commas separate parts as spaces do ("서울특별시, 강남구, 논현동").
-	toks := strings.FieldsFunc(head, func(r rune) bool { return unicode.IsSpace(r) || r == ',' })
+	toks := queryFields(head)
 	i := 0
 	if len(toks) > 0 {
 		if n := sidoAlias[toks[0]]; n != "" {
@@ -104,15 +104,40 @@ func parseQuery(s string) query {
 func (ix *placeIndex) resolve(s string, at func(int) *Entry) ([]int32, error) {
 	q := parseQuery(s)
 	pos, err := ix.resolveQuery(q, s, at)
-	if (err != nil || len(pos) == 0) && q.sidoTok != "" && q.si == "" && isSigunguToken(q.sidoTok) {
+	if q.sidoTok != "" && q.si == "" && isSigunguToken(q.sidoTok) {
 		// "광주시 오포읍": 광주시 is also the 경기도 시 of that name.
 		alt := q
 		alt.sido, alt.si, alt.sidoTok = "", q.sidoTok, ""
-		if p2, err2 := ix.resolveQuery(alt, s, at); err2 == nil && len(p2) > 0 {
+		p2, err2 := ix.resolveQuery(alt, s, at)
+		var amb *AmbiguousError
+		switch {
+		case err2 != nil || len(p2) == 0:
+		case err == nil && len(pos) == 0, err != nil && !errors.As(err, &amb):
 			return p2, nil
+		default:
+			// Both have it ("광주시 송정동": 광산구 and 경기도 광주시):
+			// the candidates of each reading.
+			words := queryFields(s)
+			rest := strings.Join(words[1:], " ")
+			e := &AmbiguousError{Query: strings.Join(strings.Fields(s), " ")}
+			if amb != nil {
+				e.Candidates = amb.Candidates
+			} else {
+				e.Candidates = []string{strings.TrimSpace(q.sido + " " + rest)}
+			}
+			for _, id := range ix.sigungus(alt) {
+				e.Candidates = append(e.Candidates, strings.TrimSpace(ix.places[id].label+" "+rest))
+			}
+			return nil, e
 		}
 	}
 	return pos, err
+}
+
+// queryFields splits a typed address into words: commas separate parts as
+// spaces do ("서울특별시, 강남구, 논현동").
+func queryFields(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || r == ',' })
 }
 
 // isStem reports whether t may be a 시군구 typed without its 시/군/구

@@ -279,6 +279,22 @@ func parenDong(s string) string {
 	if open < 0 {
 		return ""
 	}
+	if strings.IndexByte(s, '(') != open {
+		// "(응암동, 백련산 힐스테이트 2차(211동상가))": the last parenthesis
+		// that no other holds.
+		depth := 0
+		for i := 0; i < len(s); i++ {
+			switch s[i] {
+			case '(':
+				if depth == 0 {
+					open = i
+				}
+				depth++
+			case ')':
+				depth = max(depth-1, 0)
+			}
+		}
+	}
 	in := s[open+1:]
 	if cl := strings.IndexByte(in, ')'); cl >= 0 {
 		in = in[:cl]

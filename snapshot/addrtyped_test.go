@@ -134,3 +134,24 @@ func TestTypedGwangjuSi(t *testing.T) {
 		}
 	}
 }
+
+// TestTypedGwangjuSiPlaces: /api/v2/places suggests what storesByAddr
+// finds for "광주시 …" in 경기도 광주시 (the 시도 alias alone found nothing).
+func TestTypedGwangjuSiPlaces(t *testing.T) {
+	s := typedFixture()
+	for q, want := range map[string][]string{
+		"광주시 오포":  {"경기도 광주시 오포읍"},
+		"광주시 송정동": {"경기도 광주시 송정동"},
+	} {
+		var got []string
+		for _, p := range s.Places(q, 10, nil) {
+			if p.Kind == KindDong {
+				got = append(got, p.Label)
+			}
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("places %q: %v, want %v", q, got, want)
+		}
+	}
+}

@@ -137,14 +137,15 @@ func ParseAddress(s string) Address {
 }
 
 // appendFields appends the fields of s to dst as strings.Fields splits them
-// (around runs of unicode.IsSpace; an invalid byte is not a space).
+// (around runs of unicode.IsSpace; an invalid byte is not a space), commas
+// counted as spaces (as queryFields does).
 func appendFields(dst []string, s string) []string {
 	start := -1 // of the field being read
 	for i := 0; i < len(s); {
 		space, size := false, 1
 		switch c := s[i]; {
 		case c < utf8.RuneSelf:
-			space = c == ' ' || c-'\t' <= '\r'-'\t'
+			space = c == ' ' || c == ',' || c-'\t' <= '\r'-'\t' // commas separate parts as in a query
 		case c == 0xc2 || c >= 0xe1 && c <= 0xe3:
 			// Every space outside ASCII (U+0085, U+00A0, U+1680,
 			// U+2000–U+205F, U+3000) starts with one of these bytes.

@@ -56,6 +56,8 @@ func TestParseAddress(t *testing.T) {
 		{"서울특별시 은평구 백련산로 84 211호 (응암동, 백련산 힐스테이트 2차(211동상가))", A{Sido: "서울특별시", Sigungu: "은평구", Dong: "응암동", Road: "백련산로", Bldg: "84"}},
 		{"부산광역시 남구 유엔로 10 1층 (우암동, 104.105.106호(뉴서울아파트상가))", A{Sido: "부산광역시", Sigungu: "남구", Dong: "우암동", Road: "유엔로", Bldg: "10"}},
 		{"서울특별시 중구 퇴계로 1 (가(나)다) (명동1가)", A{Sido: "서울특별시", Sigungu: "중구", Dong: "명동1가", Road: "퇴계로", Bldg: "1"}},
+		{"경남, 거창군 거창읍", A{Sido: "경상남도", Sigungu: "거창군", Dong: "거창읍"}},
+		{"서울특별시 용산구 우사단로4길 42-1, 1층 (보광동)", A{Sido: "서울특별시", Sigungu: "용산구", Dong: "보광동", Road: "우사단로4길", Bldg: "42-1"}},
 		// An arcade in the parenthesis is no 동 (audit41b).
 		{"서울특별시 강남구 봉은사로 1 (코아상가)", A{Sido: "서울특별시", Sigungu: "강남구", Road: "봉은사로", Bldg: "1"}},
 		{"", A{}},

@@ -137,14 +137,15 @@ func ParseAddress(s string) Address {
 }
 
 // appendFields appends the fields of s to dst as strings.Fields splits them
-// (around runs of unicode.IsSpace; an invalid byte is not a space).
+// (around runs of unicode.IsSpace; an invalid byte is not a space), commas
+// counted as spaces (as queryFields does).
 func appendFields(dst []string, s string) []string {
 	start := -1 // of the field being read
 	for i := 0; i < len(s); {
 		space, size := false, 1
 		switch c := s[i]; {
 		case c < utf8.RuneSelf:
-			space = c == ' ' || c-'\t' <= '\r'-'\t'
+			space = c == ' ' || c == ',' || c-'\t' <= '\r'-'\t' // commas separate parts as in a query
 		case c == 0xc2 || c >= 0xe1 && c <= 0xe3:
 			// Every space outside ASCII (U+0085, U+00A0, U+1680,
 			// U+2000–U+205F, U+3000) starts with one of these bytes.
@@ -205,7 +206,7 @@ func splitRoad(t string) (road, bldg string, ok bool) {
 			continue
 		}
 		road, rest := t[:j+len("로")], t[j+len("로"):]
-		if hangulWord(road) && (rest == "" || isBldgNum(rest)) {
+		if roadName(road) && (rest == "" || isBldgNum(rest)) {
 			return road, rest, true
 		}
 	}
@@ -213,6 +214,32 @@ func splitRoad(t string) (road, bldg string, ok bool) {
 }
 
 func isRoad(t string) bool { _, _, ok := splitRoad(t); return ok }
+
+// roadName reports whether t may name a road: a Hangul word, or one that
+// starts with digits or holds a "·" or "." (1순환로, 1100로, 3·15대로,
+// 3.1만세로 — ~100 outlets of the April 2020 list), but not a branch alone
+// (185번길).
+func roadName(t string) bool {
+	if hangulWord(t) {
+		return true
+	}
+	if isBranch(t) {
+		return false
+	}
+	n, hangul := 0, false
+	for _, r := range t {
+		switch {
+		case r >= 0xAC00 && r <= 0xD7A3:
+			hangul = true
+		case r >= '0' && r <= '9':
+		case (r == '·' || r == '.') && n > 0:
+		default:
+			return false
+		}
+		n++
+	}
+	return hangul && n >= 2
+}
 
 // isBranch reports whether t is a branch-road suffix written apart: "185번길", "3길".
 func isBranch(t string) bool {
@@ -232,8 +259,13 @@ func isEupMyeon(t string) bool { return strings.HasSuffix(t, "읍") || strings.H
 
 func isRiToken(t string) bool { return strings.HasSuffix(t, "리") && hangulWord(t) }
 
-// splitGluedSido splits "경남거창군" into ("경상남도", "거창군").
+// splitGluedSido splits "경남거창군" into ("경상남도", "거창군"). 부산진구 is
+// a 구 of 부산, not 부산 + "진구": the one 시군구 whose own name starts with
+// a 시도's short name.
 func splitGluedSido(t string) (string, string) {
+	if t == "부산진구" {
+		return "", ""
+	}
 	for _, p := range shortSido {
 		if rest, ok := strings.CutPrefix(t, p); ok && utf8.RuneCountInString(rest) >= 2 && isSigunguToken(rest) {
 			return sidoAlias[p], rest
@@ -247,6 +279,22 @@ func parenDong(s string) string {
 	open := strings.LastIndexByte(s, '(')
 	if open < 0 {
 		return ""
+	}
+	if strings.IndexByte(s, '(') != open {
+		// "(응암동, 백련산 힐스테이트 2차(211동상가))": the last parenthesis
+		// that no other holds.
+		depth := 0
+		for i := 0; i < len(s); i++ {
+			switch s[i] {
+			case '(':
+				if depth == 0 {
+					open = i
+				}
+				depth++
+			case ')':
+				depth = max(depth-1, 0)
+			}
+		}
 	}
 	in := s[open+1:]
 	if cl := strings.IndexByte(in, ')'); cl >= 0 {
@@ -308,10 +356,15 @@ func isSigunguToken(t string) bool {
 func isGuToken(t string) bool { return strings.HasSuffix(t, "구") && hangulWord(t) }
 
 func isDongToken(t string) bool {
-	for _, suf := range []string{"동", "읍", "면", "가"} {
+	for _, suf := range []string{"동", "읍", "면"} {
 		if strings.HasSuffix(t, suf) {
 			return hangulWord(t)
 		}
+	}
+	// A 법정동 in 가 is numbered (명동1가, 을지로3가); "동해그린상가" in a
+	// parenthesis is an arcade.
+	if st, ok := strings.CutSuffix(t, "가"); ok && st != "" && st[len(st)-1] >= '0' && st[len(st)-1] <= '9' {
+		return hangulWord(t)
 	}
 	return false
 }

@@ -2,8 +2,10 @@ package snapshot
 
 import (
 	"cmp"
+	"errors"
 	"slices"
 	"strings"
+	"unicode"
 
 	publicmask "github.com/publicmask/publicmask"
 )
@@ -38,19 +40,17 @@ type query struct {
 	stem        bool   // si was typed without 시/군/구: "수원 장안구", "고성 거진읍"
 	dong, ri    string
 	road, bldg  string
-	parenthesis bool // the 동 came from a parenthesis (a pasted road-name address)
+	rest        string // a word after the 시군구 that names nothing parsed: a place there that may not exist
+	parenthesis bool   // the 동 came from a parenthesis (a pasted road-name address)
 }
 
 func parseQuery(s string) query {
 	var q query
-	head := s
+	head, pd := s, ""
 	if open := strings.IndexByte(s, '('); open >= 0 {
-		head = s[:open]
-		if d := parenDong(s); d != "" {
-			q.dong, q.parenthesis = d, true
-		}
+		head, pd = s[:open], parenDong(s)
 	}
-	toks := strings.Fields(head)
+	toks := queryFields(head)
 	i := 0
 	if len(toks) > 0 {
 		if n := sidoAlias[toks[0]]; n != "" {
@@ -69,7 +69,10 @@ func parseQuery(s string) query {
 			i++
 		}
 	}
-	if q.parenthesis {
+	if pd != "" && !(i < len(toks) && isDongToken(toks[i])) {
+		// A pasted road-name address: its 동 is in the parenthesis, unless
+		// an 읍/면 stands inline (as ParseAddress reads it).
+		q.dong, q.parenthesis = pd, true
 		return q
 	}
 	if i < len(toks) && (isDongToken(toks[i]) || hangjeongStem(toks[i]) != "") {
@@ -85,7 +88,10 @@ func parseQuery(s string) query {
 		return q
 	}
 	if i < len(toks) {
-		q.road, q.bldg, _ = roadAt(toks, i)
+		var next int
+		if q.road, q.bldg, next = roadAt(toks, i); next == i {
+			q.rest = toks[i]
+		}
 	}
 	return q
 }
@@ -98,15 +104,40 @@ func parseQuery(s string) query {
 func (ix *placeIndex) resolve(s string, at func(int) *Entry) ([]int32, error) {
 	q := parseQuery(s)
 	pos, err := ix.resolveQuery(q, s, at)
-	if (err != nil || len(pos) == 0) && q.sidoTok != "" && q.si == "" && isSigunguToken(q.sidoTok) {
+	if q.sidoTok != "" && q.si == "" && isSigunguToken(q.sidoTok) {
 		// "광주시 오포읍": 광주시 is also the 경기도 시 of that name.
 		alt := q
 		alt.sido, alt.si, alt.sidoTok = "", q.sidoTok, ""
-		if p2, err2 := ix.resolveQuery(alt, s, at); err2 == nil && len(p2) > 0 {
+		p2, err2 := ix.resolveQuery(alt, s, at)
+		var amb *AmbiguousError
+		switch {
+		case err2 != nil || len(p2) == 0:
+		case err == nil && len(pos) == 0, err != nil && !errors.As(err, &amb):
 			return p2, nil
+		default:
+			// Both have it ("광주시 송정동": 광산구 and 경기도 광주시):
+			// the candidates of each reading.
+			words := queryFields(s)
+			rest := strings.Join(words[1:], " ")
+			e := &AmbiguousError{Query: strings.Join(strings.Fields(s), " ")}
+			if amb != nil {
+				e.Candidates = amb.Candidates
+			} else {
+				e.Candidates = []string{strings.TrimSpace(q.sido + " " + rest)}
+			}
+			for _, id := range ix.sigungus(alt) {
+				e.Candidates = append(e.Candidates, strings.TrimSpace(ix.places[id].label+" "+rest))
+			}
+			return nil, e
 		}
 	}
 	return pos, err
+}
+
+// queryFields splits a typed address into words: commas separate parts as
+// spaces do ("서울특별시, 강남구, 논현동").
+func queryFields(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || r == ',' })
 }
 
 // isStem reports whether t may be a 시군구 typed without its 시/군/구
@@ -139,7 +170,7 @@ func (ix *placeIndex) resolveQuery(q query, s string, at func(int) *Entry) ([]in
 		// Not a 시군구 after all: read the address without that word.
 		q.si, q.gu, q.stem = "", "", false
 	}
-	finer := q.dong != "" || q.ri != "" || q.road != ""
+	finer := q.dong != "" || q.ri != "" || q.road != "" || q.rest != ""
 	if q.si == "" && !finer {
 		if q.sido != "" {
 			return nil, publicmask.Errorf(publicmask.EBadRequest,
@@ -279,6 +310,8 @@ func (ix *placeIndex) finerMatches(q query) (matches []int32, suffix string) {
 		return ix.named(q.ri, kindRi), q.ri
 	case q.road != "":
 		return ix.named(q.road, KindRoad), q.road
+	case q.rest != "":
+		return nil, q.rest // no place has that name
 	}
 	return nil, ""
 }

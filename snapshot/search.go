@@ -24,8 +24,14 @@ func (ix *placeIndex) search(q string, limit int, out []Place) []Place {
 	if len(toks) == 0 || limit <= 0 {
 		return out
 	}
+	// as typed: "광주시 오포읍" is a prefix in 경기도 광주시 as well as
+	// (광주광역시 오포읍) a 시도's
+	typed := ""
 	if len(toks) > 1 {
 		if n := sidoAlias[toks[0]]; n != "" {
+			if isSigunguToken(toks[0]) {
+				typed = strings.Join(toks, " ")
+			}
 			toks[0] = n // "서울 강남" → "서울특별시 강남"
 		}
 	}
@@ -45,7 +51,7 @@ func (ix *placeIndex) search(q string, limit int, out []Place) []Place {
 		return ix.places[a.place].label < ix.places[b.place].label
 	}
 	top := make([]hit, 0, limit+1)
-	consider := func(k searchKey, key string) {
+	consider := func(k searchKey, key, q string) {
 		h := hit{place: k.place, quality: 1, count: ix.places[k.place].count}
 		if key == q {
 			h.quality = 0
@@ -72,18 +78,24 @@ func (ix *placeIndex) search(q string, limit int, out []Place) []Place {
 			top = top[:limit]
 		}
 	}
-	lo, _ := slices.BinarySearchFunc(ix.keys, q, func(k searchKey, q string) int { return strings.Compare(ix.key(k), q) })
-	for _, k := range ix.keys[lo:] {
-		key := ix.key(k)
-		if !strings.HasPrefix(key, q) {
-			break
+	scan := func(q string) {
+		lo, _ := slices.BinarySearchFunc(ix.keys, q, func(k searchKey, q string) int { return strings.Compare(ix.key(k), q) })
+		for _, k := range ix.keys[lo:] {
+			key := ix.key(k)
+			if !strings.HasPrefix(key, q) {
+				break
+			}
+			consider(k, key, q)
 		}
-		consider(k, key)
+	}
+	scan(q)
+	if typed != "" {
+		scan(typed)
 	}
 	if len(toks) == 1 {
 		for _, k := range ix.alias {
 			if key := sidoAliasKeys[k.off]; strings.HasPrefix(key, q) {
-				consider(k, key)
+				consider(k, key, q)
 			}
 		}
 	}

@@ -44,14 +44,19 @@ var errBodyBudget = publicmask.Errorf(publicmask.EOverloaded, "the server holds 
 
 // bodyReservation is what one request holds of a budget.
 type bodyReservation struct {
-	b        *bodyBudget
-	n        int64
+	b *bodyBudget
+	n int64
+	// by is the request's admission deadline (Server.admitBy), which its
+	// outlet's line and the gate's queue share after; zero: the budget's
+	// timeout from the first wait.
+	by       time.Time
 	deadline context.Context // the wait's bound, made at the first wait
 	cancel   context.CancelFunc
 }
 
 // grow reserves n more bytes, waiting (in FIFO order, all waits of the
-// request together at most the budget's timeout) while the budget is full.
+// request together until r.by, or at most the budget's timeout) while the
+// budget is full. With no time left, it does not wait.
 func (r *bodyReservation) grow(ctx context.Context, n int64) error {
 	if n <= 0 {
 		return nil
@@ -61,7 +66,14 @@ func (r *bodyReservation) grow(ctx context.Context, n int64) error {
 	}
 	if !r.b.sem.TryAcquire(n) {
 		if r.deadline == nil {
-			r.deadline, r.cancel = context.WithTimeout(ctx, r.b.timeout)
+			if r.by.IsZero() {
+				r.deadline, r.cancel = context.WithTimeout(ctx, r.b.timeout)
+			} else if time.Until(r.by) > 0 {
+				r.deadline, r.cancel = context.WithDeadline(ctx, r.by)
+			} else {
+				r.b.shed.Inc()
+				return errBodyBudget
+			}
 		}
 		if err := r.b.sem.Acquire(r.deadline, n); err != nil {
 			if ctx.Err() != nil {

@@ -42,7 +42,8 @@ func (s *Server) outer(next http.Handler) http.Handler {
 }
 
 // requestID takes the client's X-Request-ID when it is a safe token, else
-// makes one, echoes it, and starts the request's reqInfo.
+// makes one, echoes it, and starts the request's reqInfo with the time of
+// its arrival (the time its waits are counted from: reqInfo.due).
 func requestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := headerValue(r.Header, "X-Request-Id")
@@ -54,30 +55,38 @@ func requestID(next http.Handler) http.Handler {
 			// connection's storage: what refers to it (the request, its
 			// context, the writers) is the connection's too and lives
 			// no longer than the request (its held answer is written
-			// before the next request is read).
+			// before the next request is read). It arrived when the lean
+			// path had read it (leanConn.handle).
 			ri := &lc.riBuf
-			*ri = reqInfo{id: id, route: "unmatched", class: ClassPublic}
+			*ri = reqInfo{id: id, route: "unmatched", class: ClassPublic, arrived: lc.start}
 			ri.idv[0] = id
 			w.Header()["X-Request-Id"] = ri.idv[:]
 			lc.ri = ri
 			next.ServeHTTP(w, r)
 			return
 		}
-		ri := &reqInfo{id: id, route: "unmatched", class: ClassPublic}
+		// net/http has read the head; the body, if any, is read later.
+		ri := &reqInfo{id: id, route: "unmatched", class: ClassPublic, arrived: time.Now()}
 		ri.idv[0] = id
 		w.Header()["X-Request-Id"] = ri.idv[:]
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri)))
+		next.ServeHTTP(w, r.WithContext(&reqCtx{Context: r.Context(), ri: ri}))
 	})
 }
 
 // accessLog counts, times and logs every request once it is answered. A
 // request aborted by http.ErrAbortHandler is neither counted nor logged.
+// It times from the request's arrival (requestID).
 func (s *Server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
 		ri := infoOf(r)
+		var start time.Time
 		if ri == nil {
 			ri = &reqInfo{route: "unmatched", class: ClassPublic}
+		} else {
+			start = ri.arrived
+		}
+		if start.IsZero() {
+			start = time.Now()
 		}
 		ri.rec = recorder{ResponseWriter: w}
 		rw := &ri.rec
@@ -115,7 +124,11 @@ func (s *Server) recoverPanic(next http.Handler) http.Handler {
 // admission, so that requests without a valid token never take an outlet
 // or admin slot), the per-client rate of public reads, then admission.
 func (s *Server) route(pattern, class string, need auth, withCORS bool) Middleware {
-	ms := []Middleware{tagRoute(pattern, class, &routeMetrics{m: s.metrics, route: pattern, class: class})}
+	var within time.Duration // public and stream requests have none
+	if class == ClassOutlet || class == ClassAdmin {
+		within = s.cfg.AnswerWithin
+	}
+	ms := []Middleware{tagRoute(pattern, class, within, &routeMetrics{m: s.metrics, route: pattern, class: class})}
 	if withCORS {
 		ms = append(ms, cors)
 	}
@@ -195,12 +208,16 @@ func (e exactRoutes) with(mux *http.ServeMux) http.Handler {
 }
 
 // tagRoute names the route and class of the request for the metrics and
-// the log; rm holds the route's series.
-func tagRoute(pattern, class string, rm *routeMetrics) Middleware {
+// the log; rm holds the route's series. A request of a route with within
+// > 0 (outlet and admin) is answered within that of its arrival (due).
+func tagRoute(pattern, class string, within time.Duration, rm *routeMetrics) Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if ri := infoOf(r); ri != nil {
 				ri.route, ri.class, ri.rm = pattern, class, rm
+				if within > 0 && !ri.arrived.IsZero() {
+					ri.due = ri.arrived.Add(within)
+				}
 			}
 			next.ServeHTTP(w, r)
 		})
@@ -258,13 +275,14 @@ func (s *Server) authenticated(need auth, class string) Middleware {
 					s.tokens.sale()
 				}
 			}
-			if ri := infoOf(r); ri != nil {
+			ri := infoOf(r)
+			if ri != nil {
 				ri.tok, ri.hasTok = tok, true
 			} else {
 				r = r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok))
 			}
 			if r.Body != nil && r.Body != http.NoBody {
-				res := bodyReservation{b: budget}
+				res := bodyReservation{b: budget, by: s.admitBy(ri)}
 				defer res.release() // once the handler is done with the body
 				if !s.readBody(w, r, bodyLimit, &res) {
 					return

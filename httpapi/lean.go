@@ -22,6 +22,8 @@ import (
 	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/publicmask/publicmask/ledger"
 )
 
 // The lean path (serve --lean-sales): a connection-level HTTP/1.1 server for
@@ -1023,6 +1025,7 @@ func (lc *leanConn) handle() (keep bool) {
 	w.reset()
 	lc.ctx.ri = nil     // requestID sets this request's
 	start := time.Now() // net/http's write timeout counts from the request's read
+	lc.ctx.start = start
 	done := false
 	lc.keepSlotLow()
 	at := lc.armWatch(start)
@@ -1096,7 +1099,8 @@ func (lc *leanConn) writeAnswer(head, tail []byte) error {
 type leanCtx struct {
 	context.Context
 	ri    *reqInfo
-	riBuf reqInfo // ri's storage, reused request after request
+	riBuf reqInfo   // ri's storage, reused request after request
+	start time.Time // when the request was read: its arrival (reqInfo.arrived)
 	// The connection's last bearer token and its SHA-256 (authenticate),
 	// and its peer's address (clientKeyer.clientAddr): the connection's
 	// goroutine alone reads and sets them, in the handler.
@@ -1107,7 +1111,8 @@ type leanCtx struct {
 }
 
 func (c *leanCtx) Value(key any) any {
-	if _, ok := key.(ctxKey); ok {
+	switch key.(type) {
+	case ctxKey, ledger.DueKey:
 		if c.ri == nil {
 			return nil
 		}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/publicmask/publicmask"
 	"github.com/publicmask/publicmask/internal/metric"
+	"github.com/publicmask/publicmask/ledger"
 	"github.com/publicmask/publicmask/rrn"
 )
 
@@ -50,6 +51,34 @@ type reqInfo struct {
 	rec    recorder
 	held   heldWriter
 	idv    [1]string
+	// arrived is when the request was read (requestID); due, for outlet
+	// and admin requests, when their answer is due (tagRoute: arrived +
+	// Config.AnswerWithin). Every wait of the request ends by its
+	// admission deadline (admitBy) or by due (the ledger's, through
+	// ledger.DueKey): DESIGN.md §4.
+	arrived, due time.Time
+}
+
+// Due is when the request's answer is due (ledger.Due; zero: no bound).
+func (ri *reqInfo) Due() time.Time { return ri.due }
+
+var _ ledger.Due = (*reqInfo)(nil)
+
+// reqCtx is a request's context on net/http's path: the connection's,
+// carrying the request's reqInfo (ctxKey) and its answer's due time
+// (ledger.DueKey), as leanCtx carries them on the lean path. One
+// allocation, as the context.WithValue it replaces.
+type reqCtx struct {
+	context.Context
+	ri *reqInfo
+}
+
+func (c *reqCtx) Value(key any) any {
+	switch key.(type) {
+	case ctxKey, ledger.DueKey:
+		return c.ri
+	}
+	return c.Context.Value(key)
 }
 
 type ctxKey struct{}

@@ -47,10 +47,11 @@ func newOutletShares(share, wait int, timeout time.Duration, waiting prometheus.
 var errOutletShare = publicmask.Errorf(publicmask.ERateLimited, "too many requests of this outlet at once; retry after the time in Retry-After")
 
 // acquire takes a place in outlet's share, waiting for one when the share
-// is in use. The error is errOutletShare when the line is full,
-// errOverloaded when the wait timed out, ctx.Err() when the client gave up;
-// without an error the caller must release.
-func (o *outletShares) acquire(ctx context.Context, outlet string) error {
+// is in use, until by (zero: for the queue timeout; passed: no wait). The
+// error is errOutletShare when the line is full, errOverloaded when the
+// wait timed out or there was no time left to wait, ctx.Err() when the
+// client gave up; without an error the caller must release.
+func (o *outletShares) acquire(ctx context.Context, outlet string, by time.Time) error {
 	o.mu.Lock()
 	l := o.lines[outlet]
 	if l == nil {
@@ -71,12 +72,21 @@ func (o *outletShares) acquire(ctx context.Context, outlet string) error {
 		o.mu.Unlock()
 		return errOutletShare
 	}
+	wait := o.timeout
+	if !by.IsZero() {
+		wait = time.Until(by)
+	}
+	if wait <= 0 {
+		// No time left to wait (the line stays: its share is full).
+		o.mu.Unlock()
+		return errOverloaded
+	}
 	ready := make(chan struct{})
 	l.waiters = append(l.waiters, ready)
 	o.mu.Unlock()
 	o.waiting.Inc()
 	defer o.waiting.Dec()
-	t := time.NewTimer(o.timeout)
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	var err error
 	select {

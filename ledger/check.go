@@ -20,7 +20,10 @@ func (l *Ledger) Check(ctx context.Context, req SaleRequest) (*CheckResult, erro
 			return nil, err
 		}
 	}
-	by := time.Now().Add(l.cfg.OutcomeWait) // as a sale's (sell)
+	by := l.outcomeBy(ctx, time.Now()) // as a sale's (sell)
+	if time.Until(by) <= 0 {
+		return nil, errNoTimeLeft // as a sale's (submit)
+	}
 	p, err := l.prepare(ctx, req, by)
 	if err != nil {
 		return nil, err
@@ -49,12 +52,16 @@ func (l *Ledger) Check(ctx context.Context, req SaleRequest) (*CheckResult, erro
 			return nil, err
 		}
 	} else {
-		o, err := l.store.Outlet(ctx, req.Outlet)
+		// Read within the wait a sale's outcome has: a stalled store
+		// gets the check 503 store_unavailable in time, as it would the
+		// sale, not after the store's own timeouts.
+		rctx, cancel := context.WithDeadline(ctx, by)
+		o, usage, err := l.checkReads(rctx, req.Outlet, p)
+		cancel()
 		if err != nil {
-			return nil, err
-		}
-		usage, err := l.store.PersonWeeks(ctx, p.week, keysOf(p.ps))
-		if err != nil {
+			if rctx.Err() != nil && ctx.Err() == nil {
+				err = publicmask.Errorf(publicmask.EStoreUnavailable, "the store did not answer in time; retry shortly")
+			}
 			return nil, err
 		}
 		v = p.judge(&o, o.Suspended, usage)
@@ -75,4 +82,15 @@ func (l *Ledger) Check(ctx context.Context, req SaleRequest) (*CheckResult, erro
 		res.ConflictReasons = v.reasons
 	}
 	return res, nil
+}
+
+// checkReads reads what a check that is not late judges by: the outlet and
+// the persons' weeks, committed.
+func (l *Ledger) checkReads(ctx context.Context, outlet string, p *prepared) (publicmask.Outlet, map[string]publicmask.PersonWeek, error) {
+	o, err := l.store.Outlet(ctx, outlet)
+	if err != nil {
+		return o, nil, err
+	}
+	usage, err := l.store.PersonWeeks(ctx, p.week, keysOf(p.ps))
+	return o, usage, err
 }

@@ -87,10 +87,10 @@ func (s *Server) run(g *gate, hw *heldWriter, r *http.Request, h http.HandlerFun
 // without a due time (public: its gate's short wait; streams) and for a
 // request without a record.
 func (s *Server) admitBy(ri *reqInfo) time.Time {
-	if ri == nil || ri.due.IsZero() {
+	if ri == nil || ri.dueMs == 0 || ri.arrived == 0 {
 		return time.Time{}
 	}
-	return ri.arrived.Add(s.cfg.QueueTimeout)
+	return stampTime(ri.arrived).Add(s.cfg.QueueTimeout)
 }
 
 // serveStream runs a live stream: it holds a stream slot for its whole life

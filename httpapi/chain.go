@@ -42,8 +42,7 @@ func (s *Server) outer(next http.Handler) http.Handler {
 }
 
 // requestID takes the client's X-Request-ID when it is a safe token, else
-// makes one, echoes it, and starts the request's reqInfo with the time of
-// its arrival (the time its waits are counted from: reqInfo.due).
+// makes one, echoes it, and starts the request's reqInfo.
 func requestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := headerValue(r.Header, "X-Request-Id")
@@ -55,18 +54,16 @@ func requestID(next http.Handler) http.Handler {
 			// connection's storage: what refers to it (the request, its
 			// context, the writers) is the connection's too and lives
 			// no longer than the request (its held answer is written
-			// before the next request is read). It arrived when the lean
-			// path had read it (leanConn.handle).
+			// before the next request is read).
 			ri := &lc.riBuf
-			*ri = reqInfo{id: id, route: "unmatched", class: ClassPublic, arrived: lc.start}
+			*ri = reqInfo{id: id, route: "unmatched", class: ClassPublic}
 			ri.idv[0] = id
 			w.Header()["X-Request-Id"] = ri.idv[:]
 			lc.ri = ri
 			next.ServeHTTP(w, r)
 			return
 		}
-		// net/http has read the head; the body, if any, is read later.
-		ri := &reqInfo{id: id, route: "unmatched", class: ClassPublic, arrived: time.Now()}
+		ri := &reqInfo{id: id, route: "unmatched", class: ClassPublic}
 		ri.idv[0] = id
 		w.Header()["X-Request-Id"] = ri.idv[:]
 		next.ServeHTTP(w, r.WithContext(&reqCtx{Context: r.Context(), ri: ri}))
@@ -75,19 +72,17 @@ func requestID(next http.Handler) http.Handler {
 
 // accessLog counts, times and logs every request once it is answered. A
 // request aborted by http.ErrAbortHandler is neither counted nor logged.
-// It times from the request's arrival (requestID).
+// Its start is the request's arrival (reqInfo.arrived), which its waits
+// are counted from: net/http has read the head by now (the body, if any,
+// is read later); the lean path has read the whole request.
 func (s *Server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
 		ri := infoOf(r)
-		var start time.Time
 		if ri == nil {
 			ri = &reqInfo{route: "unmatched", class: ClassPublic}
-		} else {
-			start = ri.arrived
 		}
-		if start.IsZero() {
-			start = time.Now()
-		}
+		ri.arrived = leanStamp(start)
 		ri.rec = recorder{ResponseWriter: w}
 		rw := &ri.rec
 		next.ServeHTTP(rw, r)
@@ -211,13 +206,11 @@ func (e exactRoutes) with(mux *http.ServeMux) http.Handler {
 // the log; rm holds the route's series. A request of a route with within
 // > 0 (outlet and admin) is answered within that of its arrival (due).
 func tagRoute(pattern, class string, within time.Duration, rm *routeMetrics) Middleware {
+	dueMs := uint32(within.Milliseconds())
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if ri := infoOf(r); ri != nil {
-				ri.route, ri.class, ri.rm = pattern, class, rm
-				if within > 0 && !ri.arrived.IsZero() {
-					ri.due = ri.arrived.Add(within)
-				}
+				ri.route, ri.class, ri.rm, ri.dueMs = pattern, class, rm, dueMs
 			}
 			next.ServeHTTP(w, r)
 		})

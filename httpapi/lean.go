@@ -443,6 +443,9 @@ var leanEpoch = time.Now()
 // leanStamp is t as a positive count of nanoseconds (monotonic).
 func leanStamp(t time.Time) int64 { return int64(t.Sub(leanEpoch)) + 1 }
 
+// stampTime is the time of a leanStamp (with its monotonic reading).
+func stampTime(s int64) time.Time { return leanEpoch.Add(time.Duration(s - 1)) }
+
 // armWatch arms the watch for the client going away for a handler that
 // starts at start; the stamp it returns is stopWatch's.
 func (lc *leanConn) armWatch(start time.Time) int64 {
@@ -1025,7 +1028,6 @@ func (lc *leanConn) handle() (keep bool) {
 	w.reset()
 	lc.ctx.ri = nil     // requestID sets this request's
 	start := time.Now() // net/http's write timeout counts from the request's read
-	lc.ctx.start = start
 	done := false
 	lc.keepSlotLow()
 	at := lc.armWatch(start)
@@ -1099,8 +1101,7 @@ func (lc *leanConn) writeAnswer(head, tail []byte) error {
 type leanCtx struct {
 	context.Context
 	ri    *reqInfo
-	riBuf reqInfo   // ri's storage, reused request after request
-	start time.Time // when the request was read: its arrival (reqInfo.arrived)
+	riBuf reqInfo // ri's storage, reused request after request
 	// The connection's last bearer token and its SHA-256 (authenticate),
 	// and its peer's address (clientKeyer.clientAddr): the connection's
 	// goroutine alone reads and sets them, in the handler.

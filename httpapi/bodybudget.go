@@ -19,9 +19,10 @@ import (
 // (BENCHMARKS.md, audit40a). Each class with a body budget (outlet, admin)
 // now reserves a body's bytes from it as they arrive, beyond the first
 // bodyFree bytes of each (a sale's body, the order of a connection's own
-// buffers: the sale path never waits). Over budget, a body waits at most
-// the queue timeout for room, then 503 overloaded with Retry-After, as the
-// gates do. A body is reserved as it grows, not by its Content-Length, so a
+// buffers: the sale path never waits). Over budget, a body waits for room
+// until the request's admission deadline (its arrival + the queue timeout,
+// which its outlet's line and the gate's queue share after), then 503
+// overloaded with Retry-After, as the gates do. A body is reserved as it grows, not by its Content-Length, so a
 // client trickling a large body holds only what it has sent, until the
 // server's read timeout closes it.
 const bodyFree = 16 << 10

@@ -14,8 +14,8 @@ import (
 // outletShares gives each outlet token its own line in front of the outlet
 // gate (DESIGN.md §2 Isolation): at most share of one outlet's requests are
 // inside the gate, running or queued, at once; the outlet's others wait
-// their turn in its own line, at most wait of them and for at most the
-// queue timeout. So a dishonest insider with a valid token who opens a
+// their turn in its own line, at most wait of them and until the
+// request's admission deadline (Server.admitBy). So a dishonest insider with a valid token who opens a
 // thousand connections fills its own line, not the gate's FIFO queue that
 // every other counter waits in, and a burst from one till (or from the
 // tills of a mart that share a token) is served in order, not refused.

@@ -55,8 +55,10 @@ type Config struct {
 	RetentionWeeks int
 	// OutcomeWait bounds how long a request waits for the store to decide
 	// its op before it is answered 503 store_unavailable (default 2 s:
-	// DESIGN.md §4, the server answers before the counter's 3 s cutoff).
-	// The op is not withdrawn: it may still commit (submit).
+	// DESIGN.md §4, the server answers before the counter's 3 s cutoff);
+	// the wait ends sooner when the request's answer is due sooner (its
+	// context's Due or deadline, due.go). The op is not withdrawn: it may
+	// still commit (submit).
 	OutcomeWait time.Duration
 	// TokenCacheTTL bounds how long another node's revocation may take to be
 	// seen here (default 10 s).

@@ -51,7 +51,24 @@ func TestSaleAnsweredWithinCutoffAfterLine(t *testing.T) {
 			answers[i] = sale(s.code, s.txn, s.buyer)
 		})
 	}
+	// The counter page's reads of its outlet during the partition: the
+	// outlet and its recent sales, read from the store itself.
+	var reads [2]pgAnswer
+	readPaths := [2]string{"/api/v2/outlet", "/api/v2/outlet/sales?limit=5"}
+	for i, path := range readPaths {
+		wg.Go(func() {
+			time.Sleep(time.Until(cut.Add(500 * time.Millisecond)))
+			reads[i] = askPg(node, 30*time.Second, "GET", path, tokens[codes[1]], nil)
+		})
+	}
 	wg.Wait()
+	for i, a := range reads {
+		t.Logf("GET %s answered %v", readPaths[i], a)
+		unavailable := a.code == 503 && (a.errCode == "store_unavailable" || a.errCode == "overloaded") && a.retryAfter != ""
+		if !unavailable || a.took >= 3*time.Second {
+			t.Errorf("GET %s answered %v; want 503 store_unavailable or overloaded with Retry-After before the counter's 3 s cutoff", readPaths[i], a)
+		}
+	}
 	for i, a := range answers {
 		t.Logf("sale %s (sent %v after the cut) answered %v", tries[i].txn, tries[i].after, a)
 		unavailable := a.code == 503 && (a.errCode == "store_unavailable" || a.errCode == "overloaded") && a.retryAfter != ""

@@ -52,16 +52,19 @@ func (l *Ledger) Check(ctx context.Context, req SaleRequest) (*CheckResult, erro
 			return nil, err
 		}
 	} else {
-		// Read within the wait a sale's outcome has: a stalled store
-		// gets the check 503 store_unavailable in time, as it would the
-		// sale, not after the store's own timeouts.
-		rctx, cancel := context.WithDeadline(ctx, by)
-		o, usage, err := l.checkReads(rctx, req.Outlet, p)
-		cancel()
-		if err != nil {
-			if rctx.Err() != nil && ctx.Err() == nil {
-				err = publicmask.Errorf(publicmask.EStoreUnavailable, "the store did not answer in time; retry shortly")
+		// Read within the wait a sale's outcome has (boundedRead): a
+		// stalled store gets the check 503 store_unavailable in time, as
+		// it would the sale.
+		var o publicmask.Outlet
+		var usage map[string]publicmask.PersonWeek
+		err := l.boundedRead(ctx, func(ctx context.Context) (err error) {
+			if o, err = l.store.Outlet(ctx, req.Outlet); err != nil {
+				return err
 			}
+			usage, err = l.store.PersonWeeks(ctx, p.week, keysOf(p.ps))
+			return err
+		})
+		if err != nil {
 			return nil, err
 		}
 		v = p.judge(&o, o.Suspended, usage)
@@ -82,15 +85,4 @@ func (l *Ledger) Check(ctx context.Context, req SaleRequest) (*CheckResult, erro
 		res.ConflictReasons = v.reasons
 	}
 	return res, nil
-}
-
-// checkReads reads what a check that is not late judges by: the outlet and
-// the persons' weeks, committed.
-func (l *Ledger) checkReads(ctx context.Context, outlet string, p *prepared) (publicmask.Outlet, map[string]publicmask.PersonWeek, error) {
-	o, err := l.store.Outlet(ctx, outlet)
-	if err != nil {
-		return o, nil, err
-	}
-	usage, err := l.store.PersonWeeks(ctx, p.week, keysOf(p.ps))
-	return o, usage, err
 }

@@ -3,6 +3,8 @@ package ledger
 import (
 	"context"
 	"time"
+
+	"github.com/publicmask/publicmask"
 )
 
 // A request's answer is due by a time counted from its arrival, however
@@ -35,4 +37,24 @@ func (l *Ledger) outcomeBy(ctx context.Context, from time.Time) time.Time {
 		by = t
 	}
 	return by
+}
+
+// errStoreLate answers a request whose read of the store did not end in
+// time (boundedRead).
+var errStoreLate = publicmask.Errorf(publicmask.EStoreUnavailable, "the store did not answer in time; retry shortly")
+
+// boundedRead runs read, a read of the store for the request of ctx,
+// within the wait its outcome would have (outcomeBy): a stalled store
+// (a partitioned PostgreSQL, whose reads end only with their context or
+// a new connection's timeout, one read after the other) gets the request
+// 503 store_unavailable before the counter's cutoff. A read on the sale
+// path never comes here.
+func (l *Ledger) boundedRead(ctx context.Context, read func(context.Context) error) error {
+	rctx, cancel := context.WithDeadline(ctx, l.outcomeBy(ctx, time.Now()))
+	err := read(rctx)
+	cancel()
+	if err != nil && rctx.Err() != nil && ctx.Err() == nil {
+		return errStoreLate
+	}
+	return err
 }

@@ -224,12 +224,15 @@ func (l *Ledger) Store() publicmask.Store { return l.store }
 
 // Outlet is what an outlet sees of itself.
 func (l *Ledger) Outlet(ctx context.Context, code string) (*OutletView, error) {
-	o, err := l.store.Outlet(ctx, code)
-	if err != nil {
-		return nil, err
-	}
-	dayStart := dayStart(l.Now())
-	sold, err := l.store.SoldSince(ctx, code, dayStart)
+	var o publicmask.Outlet
+	var sold int
+	err := l.boundedRead(ctx, func(ctx context.Context) (err error) {
+		if o, err = l.store.Outlet(ctx, code); err != nil {
+			return err
+		}
+		sold, err = l.store.SoldSince(ctx, code, dayStart(l.Now()))
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -267,7 +270,12 @@ func (l *Ledger) RecentSales(ctx context.Context, outlet string, limit int) ([]p
 	if limit <= 0 || limit > MaxRecentSales {
 		limit = 50
 	}
-	return l.store.RecentSales(ctx, outlet, limit)
+	var sales []publicmask.Sale
+	err := l.boundedRead(ctx, func(ctx context.Context) (err error) {
+		sales, err = l.store.RecentSales(ctx, outlet, limit)
+		return err
+	})
+	return sales, err
 }
 
 // Conflicts lists flagged late sales, newest first (at most 10,000).

@@ -170,3 +170,45 @@ func TestOutcomeWaitDue(t *testing.T) {
 		t.Fatalf("verify: %+v %v", rep, err)
 	}
 }
+
+// stalledReads holds every read of an outlet, its sales or person-weeks
+// until its context ends (a partitioned PostgreSQL's reads).
+type stalledReads struct{ publicmask.Store }
+
+func (s stalledReads) Outlet(ctx context.Context, code string) (publicmask.Outlet, error) {
+	<-ctx.Done()
+	return publicmask.Outlet{}, ctx.Err()
+}
+
+func (s stalledReads) RecentSales(ctx context.Context, outlet string, limit int) ([]publicmask.Sale, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestReadsWithinDue: the counter's reads of the store (its outlet, its
+// recent sales, a check) end when the request's answer is due, 503
+// store_unavailable, rather than when the store's own timeouts say.
+func TestReadsWithinDue(t *testing.T) {
+	e := testenv.New(t)
+	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 100)
+	keyer, _ := rrntest.Keyer(t)
+	l, err := ledger.New(ledger.Config{Store: stalledReads{e.Store}, Policy: policy.NewHolder(policy.Standard()), Keyer: keyer, Clock: e.Clock, OutcomeWait: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close(ctx)
+	for name, read := range map[string]func(context.Context) error{
+		"outlet":       func(ctx context.Context) error { _, err := l.Outlet(ctx, "10000001"); return err },
+		"recent sales": func(ctx context.Context) error { _, err := l.RecentSales(ctx, "10000001", 5); return err },
+		"check": func(ctx context.Context) error {
+			_, err := l.Check(ctx, ledger.SaleRequest{Outlet: "10000001", Buyer: testenv.Born(1983, 1), Quantity: 1})
+			return err
+		},
+	} {
+		t0 := time.Now()
+		err := read(withDue(time.Now().Add(150 * time.Millisecond)))
+		if d := time.Since(t0); code(err) != publicmask.EStoreUnavailable || d < 140*time.Millisecond || d > time.Second {
+			t.Errorf("%s due in 150 ms on a stalled store: %v after %v, want store_unavailable then", name, err, d)
+		}
+	}
+}

@@ -33,13 +33,14 @@ func (s *Server) admission(class string) Middleware {
 				}
 			}
 			var hw *heldWriter
-			if ri := infoOf(r); ri != nil {
+			ri := infoOf(r)
+			if ri != nil {
 				ri.held = heldWriter{w: w}
 				hw = &ri.held
 			} else {
 				hw = &heldWriter{w: w}
 			}
-			if !s.run(g, hw, r, next.ServeHTTP) {
+			if !s.run(g, hw, r, ri, next.ServeHTTP) {
 				return
 			}
 			s.send(w, r, hw)
@@ -48,12 +49,12 @@ func (s *Server) admission(class string) Middleware {
 }
 
 // run runs h into hw while holding a slot of g; false when the request was
-// not admitted (the refusal is already written). An outlet's request takes
-// a place of its outlet's line first (outletShares). Its waits there and
-// in the gate's queue end by its admission deadline (admitBy), which its
-// body's wait for room (bodyBudget) shared before.
-func (s *Server) run(g *gate, hw *heldWriter, r *http.Request, h http.HandlerFunc) bool {
-	ri := infoOf(r)
+// not admitted (the refusal is already written). ri is r's record (nil: it
+// has none). An outlet's request takes a place of its outlet's line first
+// (outletShares). Its waits there and in the gate's queue end by its
+// admission deadline (admitBy), which its body's wait for room
+// (bodyBudget) shared before.
+func (s *Server) run(g *gate, hw *heldWriter, r *http.Request, ri *reqInfo, h http.HandlerFunc) bool {
 	by := s.admitBy(ri)
 	if g != nil && g.class == ClassOutlet && s.shares != nil {
 		if ri != nil && ri.hasTok {

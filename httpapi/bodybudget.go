@@ -22,9 +22,9 @@ import (
 // buffers: the sale path never waits). Over budget, a body waits for room
 // until the request's admission deadline (its arrival + the queue timeout,
 // which its outlet's line and the gate's queue share after), then 503
-// overloaded with Retry-After, as the gates do. A body is reserved as it grows, not by its Content-Length, so a
-// client trickling a large body holds only what it has sent, until the
-// server's read timeout closes it.
+// overloaded with Retry-After, as the gates do. A body is reserved as it
+// grows, not by its Content-Length, so a client trickling a large body
+// holds only what it has sent, until the server's read timeout closes it.
 const bodyFree = 16 << 10
 
 // bodyBudget is one class's budget of body bytes held in memory.

@@ -15,10 +15,11 @@ import (
 // gate (DESIGN.md §2 Isolation): at most share of one outlet's requests are
 // inside the gate, running or queued, at once; the outlet's others wait
 // their turn in its own line, at most wait of them and until the
-// request's admission deadline (Server.admitBy). So a dishonest insider with a valid token who opens a
-// thousand connections fills its own line, not the gate's FIFO queue that
-// every other counter waits in, and a burst from one till (or from the
-// tills of a mart that share a token) is served in order, not refused.
+// request's admission deadline (Server.admitBy). So a dishonest insider
+// with a valid token who opens a thousand connections fills its own line,
+// not the gate's FIFO queue that every other counter waits in, and a burst
+// from one till (or from the tills of a mart that share a token) is served
+// in order, not refused.
 //
 // Nearly every sale's outlet has no other request in flight (the rush's
 // 512 workers over 26,263 outlets), so the common path is a count under

@@ -33,13 +33,14 @@ func (s *Server) admission(class string) Middleware {
 				}
 			}
 			var hw *heldWriter
-			if ri := infoOf(r); ri != nil {
+			ri := infoOf(r)
+			if ri != nil {
 				ri.held = heldWriter{w: w}
 				hw = &ri.held
 			} else {
 				hw = &heldWriter{w: w}
 			}
-			if !s.run(g, hw, r, next.ServeHTTP) {
+			if !s.run(g, hw, r, ri, next.ServeHTTP) {
 				return
 			}
 			s.send(w, r, hw)
@@ -48,12 +49,16 @@ func (s *Server) admission(class string) Middleware {
 }
 
 // run runs h into hw while holding a slot of g; false when the request was
-// not admitted (the refusal is already written). An outlet's request takes
-// a place of its outlet's line first (outletShares).
-func (s *Server) run(g *gate, hw *heldWriter, r *http.Request, h http.HandlerFunc) bool {
+// not admitted (the refusal is already written). ri is r's record (nil: it
+// has none). An outlet's request takes a place of its outlet's line first
+// (outletShares). Its waits there and in the gate's queue end by its
+// admission deadline (admitBy), which its body's wait for room
+// (bodyBudget) shared before.
+func (s *Server) run(g *gate, hw *heldWriter, r *http.Request, ri *reqInfo, h http.HandlerFunc) bool {
+	by := s.admitBy(ri)
 	if g != nil && g.class == ClassOutlet && s.shares != nil {
-		if ri := infoOf(r); ri != nil && ri.hasTok {
-			if err := s.shares.acquire(r.Context(), ri.tok.Outlet); err != nil {
+		if ri != nil && ri.hasTok {
+			if err := s.shares.acquire(r.Context(), ri.tok.Outlet, by); err != nil {
 				if err == errOutletShare {
 					s.metrics.limited.WithLabelValues(ClassOutlet).Inc()
 					hw.w.Header().Set("Retry-After", "1")
@@ -65,7 +70,7 @@ func (s *Server) run(g *gate, hw *heldWriter, r *http.Request, h http.HandlerFun
 		}
 	}
 	if g != nil {
-		if err := g.acquire(r.Context()); err != nil {
+		if err := g.acquire(r.Context(), by); err != nil {
 			s.writeError(hw.w, r, err)
 			return false
 		}
@@ -73,6 +78,20 @@ func (s *Server) run(g *gate, hw *heldWriter, r *http.Request, h http.HandlerFun
 	}
 	h(hw, r)
 	return true
+}
+
+// admitBy is when the waits of ri's request for admission end: QueueTimeout
+// after its arrival, one deadline for every stage it may wait in (its
+// body's room, its outlet's line, the gate's queue), so that together they
+// wait no longer than one of them alone (DESIGN.md §4: at most 2 s, then
+// 503 overloaded). Zero — each wait its own timeout — for the classes
+// without a due time (public: its gate's short wait; streams) and for a
+// request without a record.
+func (s *Server) admitBy(ri *reqInfo) time.Time {
+	if ri == nil || ri.dueMs == 0 || ri.arrived == 0 {
+		return time.Time{}
+	}
+	return stampTime(ri.arrived).Add(s.cfg.QueueTimeout)
 }
 
 // serveStream runs a live stream: it holds a stream slot for its whole life
@@ -87,7 +106,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, g *gate, h 
 		return
 	}
 	defer s.streams.release(key)
-	if err := g.acquire(r.Context()); err != nil {
+	if err := g.acquire(r.Context(), time.Time{}); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -144,8 +163,9 @@ func newGate(m *metrics, class string, inFlight, queue int, timeout time.Duratio
 
 // acquire admits the request or reports why not: errOverloaded when the
 // limit and queue are full or the wait timed out, ctx.Err() when the client
-// gave up while queued.
-func (g *gate) acquire(ctx context.Context) error {
+// gave up while queued. A request that must wait waits until by (zero: for
+// the gate's timeout); one whose by has passed is refused at once.
+func (g *gate) acquire(ctx context.Context, by time.Time) error {
 	select {
 	case g.slots <- struct{}{}:
 		g.inFlight.Inc()
@@ -153,6 +173,14 @@ func (g *gate) acquire(ctx context.Context) error {
 	default:
 	}
 	if g.queue == nil {
+		g.shed.Inc()
+		return errOverloaded
+	}
+	wait := g.timeout
+	if !by.IsZero() {
+		wait = time.Until(by)
+	}
+	if wait <= 0 {
 		g.shed.Inc()
 		return errOverloaded
 	}
@@ -164,7 +192,7 @@ func (g *gate) acquire(ctx context.Context) error {
 	}
 	g.queued.Inc()
 	defer func() { <-g.queue; g.queued.Dec() }()
-	t := time.NewTimer(g.timeout)
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case g.slots <- struct{}{}:

@@ -19,11 +19,12 @@ import (
 // (BENCHMARKS.md, audit40a). Each class with a body budget (outlet, admin)
 // now reserves a body's bytes from it as they arrive, beyond the first
 // bodyFree bytes of each (a sale's body, the order of a connection's own
-// buffers: the sale path never waits). Over budget, a body waits at most
-// the queue timeout for room, then 503 overloaded with Retry-After, as the
-// gates do. A body is reserved as it grows, not by its Content-Length, so a
-// client trickling a large body holds only what it has sent, until the
-// server's read timeout closes it.
+// buffers: the sale path never waits). Over budget, a body waits for room
+// until the request's admission deadline (its arrival + the queue timeout,
+// which its outlet's line and the gate's queue share after), then 503
+// overloaded with Retry-After, as the gates do. A body is reserved as it
+// grows, not by its Content-Length, so a client trickling a large body
+// holds only what it has sent, until the server's read timeout closes it.
 const bodyFree = 16 << 10
 
 // bodyBudget is one class's budget of body bytes held in memory.
@@ -44,14 +45,19 @@ var errBodyBudget = publicmask.Errorf(publicmask.EOverloaded, "the server holds 
 
 // bodyReservation is what one request holds of a budget.
 type bodyReservation struct {
-	b        *bodyBudget
-	n        int64
+	b *bodyBudget
+	n int64
+	// by is the request's admission deadline (Server.admitBy), which its
+	// outlet's line and the gate's queue share after; zero: the budget's
+	// timeout from the first wait.
+	by       time.Time
 	deadline context.Context // the wait's bound, made at the first wait
 	cancel   context.CancelFunc
 }
 
 // grow reserves n more bytes, waiting (in FIFO order, all waits of the
-// request together at most the budget's timeout) while the budget is full.
+// request together until r.by, or at most the budget's timeout) while the
+// budget is full. With no time left, it does not wait.
 func (r *bodyReservation) grow(ctx context.Context, n int64) error {
 	if n <= 0 {
 		return nil
@@ -61,7 +67,14 @@ func (r *bodyReservation) grow(ctx context.Context, n int64) error {
 	}
 	if !r.b.sem.TryAcquire(n) {
 		if r.deadline == nil {
-			r.deadline, r.cancel = context.WithTimeout(ctx, r.b.timeout)
+			if r.by.IsZero() {
+				r.deadline, r.cancel = context.WithTimeout(ctx, r.b.timeout)
+			} else if time.Until(r.by) > 0 {
+				r.deadline, r.cancel = context.WithDeadline(ctx, r.by)
+			} else {
+				r.b.shed.Inc()
+				return errBodyBudget
+			}
 		}
 		if err := r.b.sem.Acquire(r.deadline, n); err != nil {
 			if ctx.Err() != nil {

@@ -66,12 +66,15 @@ func requestID(next http.Handler) http.Handler {
 		ri := &reqInfo{id: id, route: "unmatched", class: ClassPublic}
 		ri.idv[0] = id
 		w.Header()["X-Request-Id"] = ri.idv[:]
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri)))
+		next.ServeHTTP(w, r.WithContext(&reqCtx{Context: r.Context(), ri: ri}))
 	})
 }
 
 // accessLog counts, times and logs every request once it is answered. A
 // request aborted by http.ErrAbortHandler is neither counted nor logged.
+// Its start is the request's arrival (reqInfo.arrived), which its waits
+// are counted from: net/http has read the head by now (the body, if any,
+// is read later); the lean path has read the whole request.
 func (s *Server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -79,6 +82,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		if ri == nil {
 			ri = &reqInfo{route: "unmatched", class: ClassPublic}
 		}
+		ri.arrived = leanStamp(start)
 		ri.rec = recorder{ResponseWriter: w}
 		rw := &ri.rec
 		next.ServeHTTP(rw, r)
@@ -115,7 +119,11 @@ func (s *Server) recoverPanic(next http.Handler) http.Handler {
 // admission, so that requests without a valid token never take an outlet
 // or admin slot), the per-client rate of public reads, then admission.
 func (s *Server) route(pattern, class string, need auth, withCORS bool) Middleware {
-	ms := []Middleware{tagRoute(pattern, class, &routeMetrics{m: s.metrics, route: pattern, class: class})}
+	var within time.Duration // public and stream requests have none
+	if class == ClassOutlet || class == ClassAdmin {
+		within = s.cfg.AnswerWithin
+	}
+	ms := []Middleware{tagRoute(pattern, class, within, &routeMetrics{m: s.metrics, route: pattern, class: class})}
 	if withCORS {
 		ms = append(ms, cors)
 	}
@@ -195,12 +203,14 @@ func (e exactRoutes) with(mux *http.ServeMux) http.Handler {
 }
 
 // tagRoute names the route and class of the request for the metrics and
-// the log; rm holds the route's series.
-func tagRoute(pattern, class string, rm *routeMetrics) Middleware {
+// the log; rm holds the route's series. A request of a route with within
+// > 0 (outlet and admin) is answered within that of its arrival (due).
+func tagRoute(pattern, class string, within time.Duration, rm *routeMetrics) Middleware {
+	dueMs := uint32(within.Milliseconds())
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if ri := infoOf(r); ri != nil {
-				ri.route, ri.class, ri.rm = pattern, class, rm
+				ri.route, ri.class, ri.rm, ri.dueMs = pattern, class, rm, dueMs
 			}
 			next.ServeHTTP(w, r)
 		})
@@ -258,13 +268,14 @@ func (s *Server) authenticated(need auth, class string) Middleware {
 					s.tokens.sale()
 				}
 			}
-			if ri := infoOf(r); ri != nil {
+			ri := infoOf(r)
+			if ri != nil {
 				ri.tok, ri.hasTok = tok, true
 			} else {
 				r = r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok))
 			}
 			if r.Body != nil && r.Body != http.NoBody {
-				res := bodyReservation{b: budget}
+				res := bodyReservation{b: budget, by: s.admitBy(ri)}
 				defer res.release() // once the handler is done with the body
 				if !s.readBody(w, r, bodyLimit, &res) {
 					return

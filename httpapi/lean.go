@@ -22,6 +22,8 @@ import (
 	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/publicmask/publicmask/ledger"
 )
 
 // The lean path (serve --lean-sales): a connection-level HTTP/1.1 server for
@@ -440,6 +442,9 @@ var leanEpoch = time.Now()
 
 // leanStamp is t as a positive count of nanoseconds (monotonic).
 func leanStamp(t time.Time) int64 { return int64(t.Sub(leanEpoch)) + 1 }
+
+// stampTime is the time of a leanStamp (with its monotonic reading).
+func stampTime(s int64) time.Time { return leanEpoch.Add(time.Duration(s - 1)) }
 
 // armWatch arms the watch for the client going away for a handler that
 // starts at start; the stamp it returns is stopWatch's.
@@ -1107,7 +1112,8 @@ type leanCtx struct {
 }
 
 func (c *leanCtx) Value(key any) any {
-	if _, ok := key.(ctxKey); ok {
+	switch key.(type) {
+	case ctxKey, ledger.DueKey:
 		if c.ri == nil {
 			return nil
 		}

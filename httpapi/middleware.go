@@ -19,6 +19,7 @@ import (
 
 	"github.com/publicmask/publicmask"
 	"github.com/publicmask/publicmask/internal/metric"
+	"github.com/publicmask/publicmask/ledger"
 	"github.com/publicmask/publicmask/rrn"
 )
 
@@ -46,10 +47,47 @@ type reqInfo struct {
 	// X-Request-ID header's value.
 	tok    publicmask.Token // tok.Outlet: the authenticated outlet, for the log
 	hasTok bool
-	rm     *routeMetrics // the matched route's series (tagRoute)
-	rec    recorder
-	held   heldWriter
-	idv    [1]string
+	// dueMs, for outlet and admin requests, is in how many milliseconds
+	// of its arrival the request's answer is due (tagRoute:
+	// Config.AnswerWithin); 0: no bound. Beside hasTok, in its padding.
+	dueMs uint32
+	rm    *routeMetrics // the matched route's series (tagRoute)
+	rec   recorder
+	held  heldWriter
+	idv   [1]string
+	// arrived is when the request was read (accessLog), as a leanStamp
+	// (8 bytes, not a time.Time's 24: the record stays in its size
+	// class); 0: not known. Every wait of an outlet or admin request ends
+	// by its admission deadline (Server.admitBy) or by when its answer is
+	// due (Due: the ledger's, through ledger.DueKey): DESIGN.md §4.
+	arrived int64
+}
+
+// Due is when the request's answer is due (ledger.Due; zero: no bound).
+func (ri *reqInfo) Due() time.Time {
+	if ri.dueMs == 0 || ri.arrived == 0 {
+		return time.Time{}
+	}
+	return stampTime(ri.arrived).Add(time.Duration(ri.dueMs) * time.Millisecond)
+}
+
+var _ ledger.Due = (*reqInfo)(nil)
+
+// reqCtx is a request's context on net/http's path: the connection's,
+// carrying the request's reqInfo (ctxKey) and its answer's due time
+// (ledger.DueKey), as leanCtx carries them on the lean path. One
+// allocation, as the context.WithValue it replaces.
+type reqCtx struct {
+	context.Context
+	ri *reqInfo
+}
+
+func (c *reqCtx) Value(key any) any {
+	switch key.(type) {
+	case ctxKey, ledger.DueKey:
+		return c.ri
+	}
+	return c.Context.Value(key)
 }
 
 type ctxKey struct{}

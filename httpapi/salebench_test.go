@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"syscall"
 	"testing"
@@ -43,12 +44,16 @@ type saleBench struct {
 	body []byte // the answer's body, reused
 }
 
-// newSaleBench serves h on 127.0.0.1 (a port of this branch's range when
-// free, else any) and returns a client of it.
+// newSaleBench serves h on 127.0.0.1 (the first free port of 19250-19299,
+// or of PUBLICMASK_E2E_PORTS when set) and returns a client of it.
 func newSaleBench(b *testing.B, h http.Handler, token string, lean *Server) *saleBench {
 	var ln net.Listener
 	var err error
-	for p := 19250; p < 19299; p++ {
+	lo, hi := 19250, 19299
+	if r := os.Getenv("PUBLICMASK_E2E_PORTS"); r != "" { // a helper's range on a shared machine
+		fmt.Sscanf(r, "%d-%d", &lo, &hi)
+	}
+	for p := lo; p <= hi; p++ {
 		if ln, err = net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p)); err == nil {
 			break
 		}

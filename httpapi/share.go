@@ -14,11 +14,12 @@ import (
 // outletShares gives each outlet token its own line in front of the outlet
 // gate (DESIGN.md §2 Isolation): at most share of one outlet's requests are
 // inside the gate, running or queued, at once; the outlet's others wait
-// their turn in its own line, at most wait of them and for at most the
-// queue timeout. So a dishonest insider with a valid token who opens a
-// thousand connections fills its own line, not the gate's FIFO queue that
-// every other counter waits in, and a burst from one till (or from the
-// tills of a mart that share a token) is served in order, not refused.
+// their turn in its own line, at most wait of them and until the
+// request's admission deadline (Server.admitBy). So a dishonest insider
+// with a valid token who opens a thousand connections fills its own line,
+// not the gate's FIFO queue that every other counter waits in, and a burst
+// from one till (or from the tills of a mart that share a token) is served
+// in order, not refused.
 //
 // Nearly every sale's outlet has no other request in flight (the rush's
 // 512 workers over 26,263 outlets), so the common path is a count under
@@ -47,10 +48,11 @@ func newOutletShares(share, wait int, timeout time.Duration, waiting prometheus.
 var errOutletShare = publicmask.Errorf(publicmask.ERateLimited, "too many requests of this outlet at once; retry after the time in Retry-After")
 
 // acquire takes a place in outlet's share, waiting for one when the share
-// is in use. The error is errOutletShare when the line is full,
-// errOverloaded when the wait timed out, ctx.Err() when the client gave up;
-// without an error the caller must release.
-func (o *outletShares) acquire(ctx context.Context, outlet string) error {
+// is in use, until by (zero: for the queue timeout; passed: no wait). The
+// error is errOutletShare when the line is full, errOverloaded when the
+// wait timed out or there was no time left to wait, ctx.Err() when the
+// client gave up; without an error the caller must release.
+func (o *outletShares) acquire(ctx context.Context, outlet string, by time.Time) error {
 	o.mu.Lock()
 	l := o.lines[outlet]
 	if l == nil {
@@ -71,12 +73,21 @@ func (o *outletShares) acquire(ctx context.Context, outlet string) error {
 		o.mu.Unlock()
 		return errOutletShare
 	}
+	wait := o.timeout
+	if !by.IsZero() {
+		wait = time.Until(by)
+	}
+	if wait <= 0 {
+		// No time left to wait (the line stays: its share is full).
+		o.mu.Unlock()
+		return errOverloaded
+	}
 	ready := make(chan struct{})
 	l.waiters = append(l.waiters, ready)
 	o.mu.Unlock()
 	o.waiting.Inc()
 	defer o.waiting.Dec()
-	t := time.NewTimer(o.timeout)
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	var err error
 	select {

@@ -24,22 +24,22 @@ func TestOutletShares(t *testing.T) {
 	o := newOutletShares(2, 1, 200*time.Millisecond, waiting)
 	ctx := context.Background()
 	for range 2 {
-		if err := o.acquire(ctx, "A"); err != nil {
+		if err := o.acquire(ctx, "A", time.Time{}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// Outlet B is not behind A's share.
-	if err := o.acquire(ctx, "B"); err != nil {
+	if err := o.acquire(ctx, "B", time.Time{}); err != nil {
 		t.Fatalf("another outlet refused while A's share is in use: %v", err)
 	}
 	// A's third request waits; a fourth finds the line (1) full.
 	got := make(chan error, 1)
-	go func() { got <- o.acquire(ctx, "A") }()
+	go func() { got <- o.acquire(ctx, "A", time.Time{}) }()
 	waitFor(t, "A's third request to wait", func() bool { o.mu.Lock(); defer o.mu.Unlock(); return len(o.lines["A"].waiters) == 1 })
 	if w := gaugeValue(waiting); w != 1 {
 		t.Fatalf("the waiting gauge reads %v with one request in A's line, want 1", w)
 	}
-	if err := o.acquire(ctx, "A"); !errors.Is(err, errOutletShare) {
+	if err := o.acquire(ctx, "A", time.Time{}); !errors.Is(err, errOutletShare) {
 		t.Fatalf("a request beyond the line: %v, want errOutletShare", err)
 	}
 	select {
@@ -53,12 +53,12 @@ func TestOutletShares(t *testing.T) {
 	}
 	// The share is full again (the second and third): a wait times out as overloaded, a
 	// cancelled one ends with its context.
-	if err := o.acquire(ctx, "A"); !errors.Is(err, errOverloaded) {
+	if err := o.acquire(ctx, "A", time.Time{}); !errors.Is(err, errOverloaded) {
 		t.Fatalf("a wait past the timeout: %v, want errOverloaded", err)
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
-	if err := o.acquire(cctx, "A"); !errors.Is(err, context.Canceled) {
+	if err := o.acquire(cctx, "A", time.Time{}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("a wait whose client went away: %v, want context.Canceled", err)
 	}
 	o.release("A")
@@ -84,7 +84,7 @@ func TestOutletSharesBound(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := o.acquire(context.Background(), "A"); err != nil {
+			if err := o.acquire(context.Background(), "A", time.Time{}); err != nil {
 				t.Error(err)
 				return
 			}
@@ -120,13 +120,13 @@ func gaugeValue(g prometheus.Gauge) float64 {
 // the order they came.
 func TestOutletSharesFIFO(t *testing.T) {
 	o := newOutletShares(1, 10, 5*time.Second, prometheus.NewGauge(prometheus.GaugeOpts{Name: "w"}))
-	if err := o.acquire(context.Background(), "A"); err != nil {
+	if err := o.acquire(context.Background(), "A", time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	order := make(chan int, 3)
 	for i := range 3 {
 		go func() {
-			if err := o.acquire(context.Background(), "A"); err != nil {
+			if err := o.acquire(context.Background(), "A", time.Time{}); err != nil {
 				t.Error(err)
 			}
 			order <- i
@@ -153,7 +153,7 @@ func TestOutletSharesNoAllocation(t *testing.T) {
 	codes := []string{"11111111", "22222222", "33333333"}
 	if n := testing.AllocsPerRun(1000, func() {
 		for _, c := range codes {
-			if err := o.acquire(ctx, c); err != nil {
+			if err := o.acquire(ctx, c, time.Time{}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -172,12 +172,12 @@ func TestOutletSharesNoAllocation(t *testing.T) {
 func TestOutletSharesHandOffAtTimeout(t *testing.T) {
 	o := newOutletShares(1, 8, 5*time.Second, prometheus.NewGauge(prometheus.GaugeOpts{Name: "w"}))
 	for range 40 {
-		if err := o.acquire(context.Background(), "A"); err != nil {
+		if err := o.acquire(context.Background(), "A", time.Time{}); err != nil {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		got := make(chan error, 1)
-		go func() { got <- o.acquire(ctx, "A") }()
+		go func() { got <- o.acquire(ctx, "A", time.Time{}) }()
 		waitFor(t, "the waiter", func() bool { o.mu.Lock(); defer o.mu.Unlock(); return len(o.lines["A"].waiters) == 1 })
 		// Both reach for the mutex while it is held: the waiter (its
 		// context done) and the holder's release.
@@ -222,7 +222,7 @@ func TestOutletSharesStress(t *testing.T) {
 				ctx, cancel = context.WithTimeout(ctx, time.Duration(r.IntN(300))*time.Microsecond)
 				defer cancel()
 			}
-			err := o.acquire(ctx, s)
+			err := o.acquire(ctx, s, time.Time{})
 			switch {
 			case err == nil:
 			case errors.Is(err, errOutletShare):

@@ -46,9 +46,10 @@ type op struct {
 	// queued, taken and decided time the op's hops for the wait metric:
 	// submitted, its batch taken by a writer, its outcome sent.
 	queued, taken, decided time.Time
-	// by, if set, is when the request's wait for its outcome started
-	// plus OutcomeWait (submit): a sale that read the store before it was
-	// queued has spent part of its wait already.
+	// by, if set, is when the request's wait for its outcome ends
+	// (outcomeBy, from when the wait started; submit sets it when zero):
+	// a sale that read the store before it was queued has spent part of
+	// its wait already.
 	by time.Time
 }
 
@@ -129,21 +130,27 @@ func (b *batch) save(tx publicmask.Tx, o *publicmask.Outlet) error {
 }
 
 // submit queues an op and waits for its commit, for at most OutcomeWait
-// from o.by (or from now, when o.by is zero): DESIGN.md §4 has the server
-// answer before the counter's own 3 s cutoff. A store that does not answer
-// meanwhile (a partitioned PostgreSQL holds a batch until its WriteTimeout,
-// 15 s) gets the request 503 store_unavailable with Retry-After, and the
-// op goes on: it may still commit, which its txn_id's retry then finds
-// (the first answer again), or fail, and the retry records it once. If its
-// batch has not started by the time the request has ended, it records
-// nothing (commit).
+// from o.by (or from now, when o.by is zero), and no later than the
+// request's answer is due (outcomeBy): DESIGN.md §4 has the server answer
+// before the counter's own 3 s cutoff, counted from the request's arrival.
+// A store that does not answer meanwhile (a partitioned PostgreSQL holds a
+// batch until its WriteTimeout, 15 s) gets the request 503
+// store_unavailable with Retry-After, and the op goes on: it may still
+// commit, which its txn_id's retry then finds (the first answer again), or
+// fail, and the retry records it once. If its batch has not started by the
+// time the request has ended, it records nothing (commit). A request whose
+// time was spent before it got here is not queued: 503 overloaded, nothing
+// recorded.
 func (l *Ledger) submit(ctx context.Context, o *op) error {
-	wait := l.cfg.OutcomeWait
-	if !o.by.IsZero() {
-		wait = time.Until(o.by)
+	if o.by.IsZero() {
+		o.by = l.outcomeBy(ctx, time.Now())
+	}
+	wait := time.Until(o.by)
+	if wait <= 0 {
+		return errNoTimeLeft
 	}
 	t := outcomeTimers.Get().(*time.Timer)
-	t.Reset(max(wait, 0))
+	t.Reset(wait)
 	defer outcomeTimers.Put(t)
 	defer t.Stop()
 	done := donePool.Get().(chan error)
@@ -173,6 +180,10 @@ func (l *Ledger) submit(ctx context.Context, o *op) error {
 	}
 	return err
 }
+
+// errNoTimeLeft refuses a request that reached the ledger after its
+// answer was due (it waited for admission, or its client sent it slowly).
+var errNoTimeLeft = publicmask.Errorf(publicmask.EOverloaded, "the request waited too long to be served; retry shortly")
 
 // outcomeTimers are submit's timers, stopped: one a request otherwise.
 var outcomeTimers = sync.Pool{New: func() any {

@@ -20,7 +20,10 @@ func (l *Ledger) Check(ctx context.Context, req SaleRequest) (*CheckResult, erro
 			return nil, err
 		}
 	}
-	by := time.Now().Add(l.cfg.OutcomeWait) // as a sale's (sell)
+	by := l.outcomeBy(ctx, time.Now()) // as a sale's (sell)
+	if time.Until(by) <= 0 {
+		return nil, errNoTimeLeft // as a sale's (submit)
+	}
 	p, err := l.prepare(ctx, req, by)
 	if err != nil {
 		return nil, err
@@ -49,11 +52,18 @@ func (l *Ledger) Check(ctx context.Context, req SaleRequest) (*CheckResult, erro
 			return nil, err
 		}
 	} else {
-		o, err := l.store.Outlet(ctx, req.Outlet)
-		if err != nil {
-			return nil, err
-		}
-		usage, err := l.store.PersonWeeks(ctx, p.week, keysOf(p.ps))
+		// Read within the wait a sale's outcome has (boundedRead): a
+		// stalled store gets the check 503 store_unavailable in time, as
+		// it would the sale.
+		var o publicmask.Outlet
+		var usage map[string]publicmask.PersonWeek
+		err := l.boundedRead(ctx, func(ctx context.Context) (err error) {
+			if o, err = l.store.Outlet(ctx, req.Outlet); err != nil {
+				return err
+			}
+			usage, err = l.store.PersonWeeks(ctx, p.week, keysOf(p.ps))
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}

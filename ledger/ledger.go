@@ -55,8 +55,10 @@ type Config struct {
 	RetentionWeeks int
 	// OutcomeWait bounds how long a request waits for the store to decide
 	// its op before it is answered 503 store_unavailable (default 2 s:
-	// DESIGN.md §4, the server answers before the counter's 3 s cutoff).
-	// The op is not withdrawn: it may still commit (submit).
+	// DESIGN.md §4, the server answers before the counter's 3 s cutoff);
+	// the wait ends sooner when the request's answer is due sooner (its
+	// context's Due or deadline, due.go). The op is not withdrawn: it may
+	// still commit (submit).
 	OutcomeWait time.Duration
 	// TokenCacheTTL bounds how long another node's revocation may take to be
 	// seen here (default 10 s).
@@ -230,12 +232,15 @@ func (l *Ledger) Store() publicmask.Store { return l.store }
 
 // Outlet is what an outlet sees of itself.
 func (l *Ledger) Outlet(ctx context.Context, code string) (*OutletView, error) {
-	o, err := l.store.Outlet(ctx, code)
-	if err != nil {
-		return nil, err
-	}
-	dayStart := dayStart(l.Now())
-	sold, err := l.store.SoldSince(ctx, code, dayStart)
+	var o publicmask.Outlet
+	var sold int
+	err := l.boundedRead(ctx, func(ctx context.Context) (err error) {
+		if o, err = l.store.Outlet(ctx, code); err != nil {
+			return err
+		}
+		sold, err = l.store.SoldSince(ctx, code, dayStart(l.Now()))
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -273,7 +278,12 @@ func (l *Ledger) RecentSales(ctx context.Context, outlet string, limit int) ([]p
 	if limit <= 0 || limit > MaxRecentSales {
 		limit = 50
 	}
-	return l.store.RecentSales(ctx, outlet, limit)
+	var sales []publicmask.Sale
+	err := l.boundedRead(ctx, func(ctx context.Context) (err error) {
+		sales, err = l.store.RecentSales(ctx, outlet, limit)
+		return err
+	})
+	return sales, err
 }
 
 // Conflicts lists flagged late sales, newest first (at most 10,000).

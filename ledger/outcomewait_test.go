@@ -94,3 +94,121 @@ func TestOutcomeWait(t *testing.T) {
 		t.Fatalf("verify: %+v %v", rep, err)
 	}
 }
+
+// due is a request's answer's due time, as the HTTP layer's contexts carry
+// it (ledger.DueKey).
+type due time.Time
+
+func (d due) Due() time.Time { return time.Time(d) }
+
+func withDue(t time.Time) context.Context {
+	return context.WithValue(ctx, ledger.DueKey{}, due(t))
+}
+
+// TestOutcomeWaitDue: the ledger's wait for an outcome ends when the
+// request's answer is due (counted from its arrival, before the ledger got
+// it), when that comes before OutcomeWait: the time left is used, not a
+// fresh OutcomeWait. A request whose answer was due already is refused at
+// once (503 overloaded) and queues nothing: its retry records the sale. A
+// context's deadline bounds the wait the same way. A check shares the
+// bound.
+func TestOutcomeWaitDue(t *testing.T) {
+	e := testenv.New(t)
+	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 100)
+	st := &stalledStore{Store: e.Store, release: make(chan struct{})}
+	keyer, _ := rrntest.Keyer(t)
+	l, err := ledger.New(ledger.Config{Store: st, Policy: policy.NewHolder(policy.Standard()), Keyer: keyer, Clock: e.Clock, OutcomeWait: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close(ctx)
+	req := func(txn string, n int) ledger.SaleRequest {
+		return ledger.SaleRequest{Outlet: "10000001", TxnID: txn, Buyer: testenv.Born(1983, n), Quantity: 1}
+	}
+	timed := func(f func() error) (time.Duration, error) {
+		t0 := time.Now()
+		err := f()
+		return time.Since(t0), err
+	}
+
+	d, err := timed(func() error {
+		_, _, err := l.Sell(withDue(time.Now().Add(-time.Millisecond)), req("spent", 1))
+		return err
+	})
+	if code(err) != publicmask.EOverloaded || d > 50*time.Millisecond {
+		t.Errorf("sale due already: %v after %v, want overloaded at once", err, d)
+	}
+	d, err = timed(func() error { _, err := l.Check(withDue(time.Now().Add(-time.Millisecond)), req("", 1)); return err })
+	if code(err) != publicmask.EOverloaded || d > 50*time.Millisecond {
+		t.Errorf("check due already: %v after %v, want overloaded at once", err, d)
+	}
+	d, err = timed(func() error {
+		_, _, err := l.Sell(withDue(time.Now().Add(150*time.Millisecond)), req("due", 2))
+		return err
+	})
+	if code(err) != publicmask.EStoreUnavailable || d < 140*time.Millisecond || d > time.Second {
+		t.Errorf("sale due in 150 ms on a stalled store: %v after %v, want store_unavailable then, not after OutcomeWait (5 s)", err, d)
+	}
+	dctx, cancel := context.WithTimeout(ctx, 150*time.Millisecond)
+	d, err = timed(func() error { _, _, err := l.Sell(dctx, req("deadline", 3)); return err })
+	cancel()
+	if code(err) != publicmask.EStoreUnavailable || d < 140*time.Millisecond || d > time.Second {
+		t.Errorf("sale with a 150 ms deadline on a stalled store: %v after %v, want store_unavailable then", err, d)
+	}
+	// A due time later than OutcomeWait does not lengthen it (the
+	// store released: the sale commits at once).
+	close(st.release)
+	if _, _, err := l.Sell(withDue(time.Now().Add(time.Hour)), req("later", 4)); err != nil {
+		t.Fatalf("sale due in an hour: %v", err)
+	}
+	// The sale refused at once was never queued: its retry records it.
+	if _, replayed, err := l.Sell(ctx, req("spent", 1)); err != nil || replayed {
+		t.Errorf("retry of the sale due already: replayed %v, %v; want it recorded now", replayed, err)
+	}
+	rep, err := l.Verify(ctx)
+	if err != nil || !rep.OK {
+		t.Fatalf("verify: %+v %v", rep, err)
+	}
+}
+
+// stalledReads holds every read of an outlet, its sales or person-weeks
+// until its context ends (a partitioned PostgreSQL's reads).
+type stalledReads struct{ publicmask.Store }
+
+func (s stalledReads) Outlet(ctx context.Context, code string) (publicmask.Outlet, error) {
+	<-ctx.Done()
+	return publicmask.Outlet{}, ctx.Err()
+}
+
+func (s stalledReads) RecentSales(ctx context.Context, outlet string, limit int) ([]publicmask.Sale, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestReadsWithinDue: the counter's reads of the store (its outlet, its
+// recent sales, a check) end when the request's answer is due, 503
+// store_unavailable, rather than when the store's own timeouts say.
+func TestReadsWithinDue(t *testing.T) {
+	e := testenv.New(t)
+	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 100)
+	keyer, _ := rrntest.Keyer(t)
+	l, err := ledger.New(ledger.Config{Store: stalledReads{e.Store}, Policy: policy.NewHolder(policy.Standard()), Keyer: keyer, Clock: e.Clock, OutcomeWait: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close(ctx)
+	for name, read := range map[string]func(context.Context) error{
+		"outlet":       func(ctx context.Context) error { _, err := l.Outlet(ctx, "10000001"); return err },
+		"recent sales": func(ctx context.Context) error { _, err := l.RecentSales(ctx, "10000001", 5); return err },
+		"check": func(ctx context.Context) error {
+			_, err := l.Check(ctx, ledger.SaleRequest{Outlet: "10000001", Buyer: testenv.Born(1983, 1), Quantity: 1})
+			return err
+		},
+	} {
+		t0 := time.Now()
+		err := read(withDue(time.Now().Add(150 * time.Millisecond)))
+		if d := time.Since(t0); code(err) != publicmask.EStoreUnavailable || d < 140*time.Millisecond || d > time.Second {
+			t.Errorf("%s due in 150 ms on a stalled store: %v after %v, want store_unavailable then", name, err, d)
+		}
+	}
+}

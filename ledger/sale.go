@@ -32,9 +32,10 @@ func (l *Ledger) sell(ctx context.Context, req SaleRequest) (*Receipt, bool, err
 	if err := CheckTxnID("txn_id", req.TxnID); err != nil {
 		return nil, false, err
 	}
-	// The outcome is waited for from here (submit): a late sale's read of
-	// the store (prepare) spends part of the wait.
-	by := time.Now().Add(l.cfg.OutcomeWait)
+	// The outcome is waited for from here (submit), and no later than the
+	// request's answer is due (outcomeBy): a late sale's read of the store
+	// (prepare) spends part of the wait.
+	by := l.outcomeBy(ctx, time.Now())
 	p, err := l.prepare(ctx, req, by)
 	if err != nil {
 		return nil, false, err

@@ -26,6 +26,7 @@ import (
 	"github.com/publicmask/publicmask/app"
 	"github.com/publicmask/publicmask/outletio"
 	"github.com/publicmask/publicmask/seed"
+	"github.com/publicmask/publicmask/snapshot"
 )
 
 // newClient returns a client tuned for load generation on loopback: one
@@ -518,12 +519,10 @@ func addrQueries(outlets []publicmask.Outlet, rng *mrand.Rand) []string {
 		if len(rest) > 0 && (strings.HasSuffix(rest[0], "읍") || strings.HasSuffix(rest[0], "면") || strings.HasSuffix(rest[0], "동")) {
 			dong = rest[0]
 			rest = rest[1:]
-		} else if i := strings.LastIndexByte(o.Addr, '('); i >= 0 {
-			inner := strings.TrimSuffix(o.Addr[i+1:], ")")
-			inner = strings.TrimSpace(strings.SplitN(inner, ",", 2)[0])
-			if strings.HasSuffix(inner, "동") || strings.HasSuffix(inner, "가") {
-				dong = inner
-			}
+		} else {
+			// The parenthesis read as the place index reads it: a nested
+			// one or an arcade (…상가) names no 동.
+			dong = snapshot.ParseAddress(o.Addr).Dong
 		}
 		switch x := rng.IntN(10); {
 		case dong != "" && x < 6:

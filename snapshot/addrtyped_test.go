@@ -113,6 +113,40 @@ func TestTypedAddressNoWiderArea(t *testing.T) {
 	}
 }
 
+// TestTypedDongWithoutSuffix: a 읍/면/동 typed without its suffix is read
+// with it, inside the 시군구 typed; a word that is no place's name even so
+// still finds nothing (TestTypedAddressNoWiderArea).
+func TestTypedDongWithoutSuffix(t *testing.T) {
+	s := typedFixture()
+	cases := []struct {
+		q    string
+		want []int
+	}{
+		{"강남구 논현", []int{14}},
+		{"서울 강남구 삼성", []int{15}},
+		{"부산진구 부전", []int{0, 1}},
+		{"청주시 흥덕구 옥산", []int{5}},
+		{"포항시 남구 동해", []int{10}},
+		{"논산시 연산", []int{12}},
+		{"경기도 광주시 오포", []int{20}},
+	}
+	for _, c := range cases {
+		es, err := s.ByAddress(c.q)
+		if err != nil {
+			t.Errorf("%q: %v", c.q, err)
+			continue
+		}
+		var got []int
+		for _, e := range es {
+			n, _ := strconv.Atoi(e.Outlet().Code)
+			got = append(got, n-10000)
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%q: outlets %v, want %v", c.q, got, c.want)
+		}
+	}
+}
+
 // TestTypedGwangjuSi: "광주시" is what people call 광주광역시 and the name of
 // 경기도 광주시. A place both have is ambiguous (it gave 광주광역시's
 // alone); one only 경기도 광주시 has is found there.

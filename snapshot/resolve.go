@@ -311,7 +311,12 @@ func (ix *placeIndex) finerMatches(q query) (matches []int32, suffix string) {
 	case q.road != "":
 		return ix.named(q.road, KindRoad), q.road
 	case q.rest != "":
-		return nil, q.rest // no place has that name
+		// People drop a 읍/면/동's suffix ("강남구 논현", "안성시 고삼"); a
+		// word that is no place's name even so finds nothing.
+		for _, suf := range [...]string{"동", "읍", "면"} {
+			matches = append(matches, ix.named(q.rest+suf, KindDong)...)
+		}
+		return matches, q.rest
 	}
 	return nil, ""
 }

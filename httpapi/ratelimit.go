@@ -189,13 +189,30 @@ func (l *limiter) allow(a netip.Addr, now time.Time) (bool, time.Duration) {
 	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
 }
 
-// peek reports whether the client has a token left, without taking it.
-func (l *limiter) peek(a netip.Addr, now time.Time) bool {
+// reserve takes a token for a look-up whose outcome is not known yet; done
+// gives it back unless the look-up failed. Taking it before the look-up,
+// not after a failure, keeps concurrent look-ups within the bucket: when a
+// peek only checked that one was left, every request arriving before the
+// first failure was counted passed (a flood's connections arrive in waves).
+func (l *limiter) reserve(a netip.Addr, now time.Time) (done func(failed bool), ok bool) {
+	if ok, _ := l.allow(a, now); !ok {
+		return nil, false
+	}
+	return func(failed bool) {
+		if !failed {
+			l.refund(a)
+		}
+	}, true
+}
+
+// refund gives back a token that allow took.
+func (l *limiter) refund(a netip.Addr) {
 	sh := l.shard(a)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	b := sh.buckets[a]
-	return b == nil || math.Min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate) >= 1
+	if b := sh.buckets[a]; b != nil {
+		b.tokens = math.Min(l.burst, b.tokens+1)
+	}
 }
 
 // evict drops buckets that have refilled (they hold no state worth keeping),

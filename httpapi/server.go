@@ -604,8 +604,8 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, need auth)
 // look-ups (ledger.WithAuthGuard).
 func (s *Server) authGuard(r *http.Request) context.Context {
 	return ledger.WithAuthGuard(r.Context(), func() (func(bool), error) {
-		key, now := s.clients.key(r), time.Now()
-		if !s.authFails.peek(key, now) {
+		release, ok := s.authFails.reserve(s.clients.key(r), time.Now())
+		if !ok {
 			class := ClassOutlet
 			if ri := infoOf(r); ri != nil {
 				class = ri.class
@@ -613,11 +613,7 @@ func (s *Server) authGuard(r *http.Request) context.Context {
 			s.metrics.limited.WithLabelValues(class).Inc()
 			return nil, errAuthLimited
 		}
-		return func(found bool) {
-			if !found {
-				s.authFails.allow(key, time.Now())
-			}
-		}, nil
+		return func(found bool) { release(!found) }, nil
 	})
 }
 

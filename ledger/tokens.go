@@ -305,7 +305,9 @@ func (c *tokenCache) putIfUnchanged(sum [32]byte, prev uint64, t publicmask.Toke
 
 // AuthGuard is consulted before the store is read for a token that this
 // node has never seen valid. It may refuse the read (an error such as
-// rate_limited); otherwise done is called with whether the token was found.
+// rate_limited); otherwise done is called once the read has ended, with
+// found false only when the store has no such token (a failed look-up; a
+// store error is none).
 type AuthGuard func() (done func(found bool), err error)
 
 type authGuardKey struct{}
@@ -459,7 +461,6 @@ func (l *Ledger) tokenBySum(ctx context.Context, sum [32]byte) (publicmask.Token
 		}
 	}
 	t, err := l.readToken(ctx, hex.EncodeToString(sum[:]))
-	found := err == nil
 	if publicmask.ErrorCode(err) == publicmask.ENotFound {
 		if c.unknownCount.Add(1) > maxUnknownTokens {
 			c.unknown.Clear()
@@ -468,8 +469,8 @@ func (l *Ledger) tokenBySum(ctx context.Context, sum [32]byte) (publicmask.Token
 		c.unknown.Store(sum, now+int64(l.cfg.TokenCacheTTL))
 		err = publicmask.Errorf(publicmask.EUnauthorized, "unknown token")
 	}
-	if done != nil && (found || publicmask.ErrorCode(err) == publicmask.EUnauthorized) {
-		done(found)
+	if done != nil {
+		done(publicmask.ErrorCode(err) != publicmask.EUnauthorized)
 	}
 	if err != nil {
 		return publicmask.Token{}, err

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -277,21 +278,23 @@ func downItems(t *testing.T, path string, want []publicmask.Sale) {
 	}
 }
 
-// copyFile copies the closed store at from (a closed store's WAL is
-// checkpointed into its file) to to.
+// copyFile copies the closed store at from to to, with its WAL when one is
+// left: Close checkpoints and deletes it as a rule, but CI on 70c2d9b found
+// one left once, and the next open recovers from it (the shared-memory
+// index is rebuilt, so it is not copied).
 func copyFile(t *testing.T, from, to string) {
 	t.Helper()
-	for _, suffix := range []string{"-wal", "-shm"} {
-		if _, err := os.Stat(from + suffix); err == nil {
-			t.Fatalf("%s%s exists after Close: the copy would miss its pages", from, suffix)
+	for _, suffix := range []string{"", "-wal"} {
+		b, err := os.ReadFile(from + suffix)
+		if suffix != "" && errors.Is(err, fs.ErrNotExist) {
+			continue
 		}
-	}
-	b, err := os.ReadFile(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(to, b, 0o600); err != nil {
-		t.Fatal(err)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(to+suffix, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

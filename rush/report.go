@@ -30,6 +30,7 @@ type Report struct {
 	Forecast   ForecastReport `json:"forecast"`
 	Streams    StreamReport   `json:"streams"`
 	Replay     ReplayReport   `json:"replay"`
+	Acked      AckedReport    `json:"acked"`
 	Verify     VerifyResult   `json:"verify"`
 	CPU        CPUReport      `json:"cpu"`
 	Violations []Violation    `json:"violations"`
@@ -161,6 +162,17 @@ type ReplayReport struct {
 	Sampled int `json:"sampled"`
 	OK      int `json:"ok"`
 	Failed  int `json:"failed"`
+}
+
+// AckedReport: the acknowledged sales read back from their outlets' lists
+// of sales. found = standing as acknowledged; missing = absent, cancelled
+// or with another quantity (lost after the acknowledgement); unchecked =
+// older than the latest sales an outlet lists, or not read.
+type AckedReport struct {
+	Sales     int64 `json:"sales"`
+	Found     int64 `json:"found"`
+	Missing   int64 `json:"missing"`
+	Unchecked int64 `json:"unchecked"`
 }
 
 // VerifyResult is GET /api/v2/admin/verify's answer.
@@ -384,6 +396,8 @@ figure{margin:0 0 16px}code{background:#f3f3f3;padding:1px 4px}</style></head><b
 	}
 	fmt.Fprintf(&b, "<p>Live stream: %d subscribers, %d events, %d errors. Replay: %d of %d acknowledged sales answered again with their first receipt. Server verify: ok=%v.</p>\n",
 		r.Streams.Subscribers, r.Streams.Events, r.Streams.Errors, r.Replay.OK, r.Replay.Sampled, r.Verify.OK)
+	fmt.Fprintf(&b, "<p>Acknowledged sales read back from their outlets: %d of %d standing as acknowledged, %d missing, %d unchecked (older than the latest sales an outlet lists).</p>\n",
+		r.Acked.Found, r.Acked.Sales, r.Acked.Missing, r.Acked.Unchecked)
 
 	b.WriteString("<h2>Answers by buyer</h2><table><tr><th>buyer</th><th>answers</th></tr>\n")
 	for _, k := range sortedKeys(r.Sales.ByKind) {

@@ -13,9 +13,12 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/publicmask/publicmask/ledger"
 )
 
 // Run makes one rush and returns its report (nil only when the run could
@@ -196,6 +199,7 @@ func (e *engine) finish(ctx context.Context, tg *target, cpu *cpuMeter, started 
 	rep := e.report(started, elapsed, own)
 	rep.CPU = cpu.stop(rep.Sales.OK, rep.Sales.OK+rep.Sales.Rejected+rep.Sales.Errors+rep.Reads.OK+rep.Reads.Errors+rep.Reads.Shed, own)
 	rep.Replay = e.replayCheck(cctx)
+	rep.Acked = e.ackedCheck(cctx)
 	e.clientChecks()
 	if own {
 		e.stockCheck(cctx)
@@ -336,6 +340,98 @@ func (e *engine) replayCheck(ctx context.Context) ReplayReport {
 	return rep
 }
 
+// ackedCheck reads every acknowledged sale back from its outlet's list of
+// sales (GET /api/v2/outlet/sales, the latest ledger.MaxRecentSales): each
+// must stand there, not cancelled, with the quantity its receipt gave.
+// Nothing else proves that no acknowledged sale was lost: a server that
+// acknowledged a sale and then lost it whole (stock and quota restored with
+// it) satisfies its own verify, and a replay sample sees only its sample.
+// A sale older than the outlet's latest ones (a busy outlet, or others
+// selling there too) is counted unchecked, not missing.
+func (e *engine) ackedCheck(ctx context.Context) AckedReport {
+	e.mu.Lock()
+	byOutlet := map[*outletState][]ackRec{}
+	var rep AckedReport
+	for _, recs := range e.buyers {
+		for _, r := range recs {
+			if o := e.byCode[r.outlet]; o != nil {
+				byOutlet[o] = append(byOutlet[o], r)
+				rep.Sales++
+			}
+		}
+	}
+	e.mu.Unlock()
+	a := &api{base: e.base, c: e.salesC}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	next := make(chan *outletState)
+	for range 8 {
+		wg.Go(func() {
+			for o := range next {
+				recs := byOutlet[o]
+				var v struct {
+					Sales []struct {
+						ID        string `json:"id"`
+						Quantity  int    `json:"quantity"`
+						Cancelled bool   `json:"cancelled"`
+					} `json:"sales"`
+				}
+				path := "/api/v2/outlet/sales?limit=" + strconv.Itoa(ledger.MaxRecentSales)
+				if _, err := a.do(ctx, http.MethodGet, path, o.token, "", nil, &v); err != nil {
+					e.violate("acked_readback", "outlet %s: %v", o.code, err)
+					mu.Lock()
+					rep.Unchecked += int64(len(recs))
+					mu.Unlock()
+					continue
+				}
+				type listed struct {
+					qty       int
+					cancelled bool
+				}
+				have := make(map[string]listed, len(v.Sales))
+				for _, s := range v.Sales {
+					have[s.ID] = listed{s.Quantity, s.Cancelled}
+				}
+				full := len(v.Sales) >= ledger.MaxRecentSales
+				var found, missing, unchecked int64
+				for _, r := range recs {
+					s, ok := have[r.saleID]
+					switch {
+					case ok && !s.cancelled && s.qty == r.qty:
+						found++
+					case ok && s.cancelled:
+						missing++
+						e.violate("acked_sale_missing", "sale %s at outlet %s was acknowledged and is now cancelled; the rush cancels nothing", r.saleID, o.code)
+					case ok:
+						missing++
+						e.violate("acked_sale_missing", "sale %s at outlet %s was acknowledged for %d masks and stands for %d", r.saleID, o.code, r.qty, s.qty)
+					case full:
+						unchecked++
+					default:
+						missing++
+						e.violate("acked_sale_missing", "sale %s at outlet %s was acknowledged and is not among the outlet's sales", r.saleID, o.code)
+					}
+				}
+				mu.Lock()
+				rep.Found += found
+				rep.Missing += missing
+				rep.Unchecked += unchecked
+				mu.Unlock()
+			}
+		})
+	}
+	for o := range byOutlet {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- o
+	}
+	close(next)
+	wg.Wait()
+	rep.Unchecked = rep.Sales - rep.Found - rep.Missing // outlets an interrupt left unread
+	return rep
+}
+
 // clientChecks tallies the acknowledged sales per buyer across all
 // outlets: nobody may hold more than the weekly quota or more purchases
 // than the week allows.
@@ -447,9 +543,9 @@ func (e *engine) summary(r *Report) {
 	fmt.Fprintf(w, "rush: %.1fs  sales ok %d (%.0f/s) rejected %d errors %d p50 %.1fms p99 %.1fms | reads ok %d (%.0f/s) shed %d errors %d p99 %.1fms\n",
 		r.DurationS, r.Sales.OK, r.Sales.PerSec, r.Sales.Rejected, r.Sales.Errors, r.Sales.P50, r.Sales.P99,
 		r.Reads.OK, r.Reads.PerSec, r.Reads.Shed, r.Reads.Errors, r.Reads.P99)
-	fmt.Fprintf(w, "rush: freshness n=%d p50 %.1fms p99 %.1fms max %.1fms | ghost %.3f%% of %d (worst %.0fms) | dropped %d/%d | replay %d/%d | verify ok=%v | violations %d\n",
+	fmt.Fprintf(w, "rush: freshness n=%d p50 %.1fms p99 %.1fms max %.1fms | ghost %.3f%% of %d (worst %.0fms) | dropped %d/%d | replay %d/%d | acked sales read back %d/%d, missing %d | verify ok=%v | violations %d\n",
 		r.Freshness.Samples, r.Freshness.P50, r.Freshness.P99, r.Freshness.Max, 100*r.Ghost.Share, r.Ghost.Reads, r.Ghost.MaxAgeMs,
-		r.Sales.Dropped, r.Reads.Dropped, r.Replay.OK, r.Replay.Sampled, r.Verify.OK, len(r.Violations))
+		r.Sales.Dropped, r.Reads.Dropped, r.Replay.OK, r.Replay.Sampled, r.Acked.Found, r.Acked.Sales, r.Acked.Missing, r.Verify.OK, len(r.Violations))
 	if r.CPU.ServerPID > 0 {
 		fmt.Fprintf(w, "rush: CPU over the load phase: server %.2fs (%.1f µs per acknowledged sale; %.2fs waiting for a core) | generator %.2fs (%.1f µs per request, %d procs)\n",
 			r.CPU.ServerSeconds, r.CPU.ServerUsPerSale, r.CPU.ServerRunQueueSeconds, r.CPU.GeneratorSeconds, r.CPU.GeneratorUsPerReq, r.CPU.GeneratorProcs)

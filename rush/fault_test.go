@@ -284,3 +284,106 @@ func TestFaultLostAfterAck(t *testing.T) {
 		t.Errorf("%d sales lost after their ack, %d acked_sale_missing violations; all: %v", lost.Load(), len(got), rep.Violations)
 	}
 }
+
+// TestFaultReplayWithAnotherReceipt: a retry of an acknowledged sale must
+// get the first receipt again, byte for byte (DESIGN.md §6.6), not a new
+// one with the same sale_id (here the stock of now instead of the stock
+// after the sale). The replay check compared only the sale_id.
+func TestFaultReplayWithAnotherReceipt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: a node, a proxy and a rush")
+	}
+	node, token := startTestNode(t)
+	var altered atomic.Int64
+	l := &liar{sale: func(tok string, body []byte, fwd func([]byte) (int, []byte)) (int, []byte) {
+		st, b := fwd(body)
+		if st == http.StatusOK {
+			if i := bytes.Index(b, []byte(`"stock":`)); i >= 0 {
+				b = append(append(append([]byte{}, b[:i]...), `"stock":-7,"was":`...), b[i+len(`"stock":`):]...)
+				altered.Add(1)
+			}
+		}
+		return st, b
+	}}
+	rep := rushThrough(t, startLiar(t, node, l), token, nil)
+	if altered.Load() == 0 {
+		t.Fatal("no replay altered")
+	}
+	if got := violationsOf(rep, "replay"); int64(len(got)) != altered.Load() || rep.Replay.Failed != int(altered.Load()) {
+		t.Errorf("%d replays answered with another receipt, %d replay violations, replay %+v; all: %v", altered.Load(), len(got), rep.Replay, rep.Violations)
+	}
+}
+
+// TestFaultReceiptDisagreesWithTheSale: a receipt for fewer masks than the
+// counter asked for (the counter hands over two, the ledger counts one: the
+// buyer may come back for more than the quota) and a receipt with stock
+// below zero (DESIGN.md §4.3: stock never goes below zero) were taken as
+// they came.
+func TestFaultReceiptDisagreesWithTheSale(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: a node, a proxy and a rush")
+	}
+	node, token := startTestNode(t)
+	var n, fewer, negative atomic.Int64
+	l := &liar{sale: func(tok string, body []byte, fwd func([]byte) (int, []byte)) (int, []byte) {
+		switch k := n.Add(1) % 10; {
+		case k == 4 && bytes.Contains(body, []byte(`"quantity":2`)):
+			st, b := fwd(bytes.Replace(body, []byte(`"quantity":2`), []byte(`"quantity":1`), 1))
+			if st == http.StatusCreated {
+				fewer.Add(1)
+			}
+			return st, b
+		case k == 7:
+			st, b := fwd(body)
+			if i := bytes.Index(b, []byte(`"stock":`)); st == http.StatusCreated && i >= 0 {
+				j := i + len(`"stock":`)
+				for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+					j++
+				}
+				b = append(append(append([]byte{}, b[:i]...), `"stock":-3`...), b[j:]...)
+				negative.Add(1)
+			}
+			return st, b
+		}
+		return fwd(body)
+	}}
+	rep := rushThrough(t, startLiar(t, node, l), token, func(c *Config) { c.Replay = 0 })
+	if fewer.Load() == 0 || negative.Load() == 0 {
+		t.Fatalf("faults made: %d fewer, %d negative", fewer.Load(), negative.Load())
+	}
+	if got := violationsOf(rep, "receipt_quantity"); int64(len(got)) != fewer.Load() {
+		t.Errorf("%d receipts for fewer masks than asked, %d receipt_quantity violations; all: %v", fewer.Load(), len(got), rep.Violations)
+	}
+	if got := violationsOf(rep, "negative_stock"); int64(len(got)) != negative.Load() {
+		t.Errorf("%d receipts with stock below zero, %d negative_stock violations; all: %v", negative.Load(), len(got), rep.Violations)
+	}
+}
+
+// TestFaultPublicViewDisagrees: the public API shows an outlet one band
+// above what its sales leave (some as plenty, few as some, empty as few:
+// 2020's stale stock). The rush counted ghosts and freshness timeouts and
+// passed; once the load is over the public view must come to agree with
+// the ledger, or the run fails.
+func TestFaultPublicViewDisagrees(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: a node, a proxy and a rush")
+	}
+	node, token := startTestNode(t)
+	up := strings.NewReplacer(`"remain_stat":"some"`, `"remain_stat":"plenty"`, `"remain_stat":"few"`, `"remain_stat":"some"`, `"remain_stat":"empty"`, `"remain_stat":"few"`)
+	l := &liar{read: func(path string, status int, body []byte) []byte {
+		if !strings.HasPrefix(path, "/api/v2/outlets/") {
+			return body
+		}
+		return []byte(up.Replace(string(body)))
+	}}
+	rep := rushThrough(t, startLiar(t, node, l), token, func(c *Config) { c.ProbeEvery = 0 })
+	stale := violationsOf(rep, "public_stale")
+	if len(stale) == 0 || rep.Public.Stale != len(stale) || rep.Public.Agree+rep.Public.Stale+rep.Public.Unread != rep.Public.Outlets {
+		t.Fatalf("public %+v, %d public_stale violations; all: %v", rep.Public, len(stale), rep.Violations)
+	}
+	for _, v := range stale {
+		if !strings.Contains(v.Detail, `the ledger "some"`) && !strings.Contains(v.Detail, `the ledger "few"`) && !strings.Contains(v.Detail, `the ledger "empty"`) {
+			t.Errorf("public_stale for an outlet the liar did not touch: %s", v.Detail)
+		}
+	}
+}

@@ -141,6 +141,7 @@ type again struct{ buyer, outlet string }
 
 type replayRec struct {
 	token, txn, body, saleID string
+	receipt                  string // the first answer's body
 }
 
 // engine is one rush in progress.

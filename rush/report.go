@@ -31,6 +31,7 @@ type Report struct {
 	Streams    StreamReport   `json:"streams"`
 	Replay     ReplayReport   `json:"replay"`
 	Acked      AckedReport    `json:"acked"`
+	Public     PublicReport   `json:"public"`
 	Verify     VerifyResult   `json:"verify"`
 	CPU        CPUReport      `json:"cpu"`
 	Violations []Violation    `json:"violations"`
@@ -173,6 +174,16 @@ type AckedReport struct {
 	Found     int64 `json:"found"`
 	Missing   int64 `json:"missing"`
 	Unchecked int64 `json:"unchecked"`
+}
+
+// PublicReport: the outlets that sold, their public remain_stat compared
+// with the ledger's once the load is over: agree, stale (still different
+// after the settling time) or unread (an error).
+type PublicReport struct {
+	Outlets int `json:"outlets"`
+	Agree   int `json:"agree"`
+	Stale   int `json:"stale"`
+	Unread  int `json:"unread"`
 }
 
 // VerifyResult is GET /api/v2/admin/verify's answer.
@@ -398,6 +409,8 @@ figure{margin:0 0 16px}code{background:#f3f3f3;padding:1px 4px}</style></head><b
 		r.Streams.Subscribers, r.Streams.Events, r.Streams.Errors, r.Replay.OK, r.Replay.Sampled, r.Verify.OK)
 	fmt.Fprintf(&b, "<p>Acknowledged sales read back from their outlets: %d of %d standing as acknowledged, %d missing, %d unchecked (older than the latest sales an outlet lists).</p>\n",
 		r.Acked.Found, r.Acked.Sales, r.Acked.Missing, r.Acked.Unchecked)
+	fmt.Fprintf(&b, "<p>Public view after the load: %d of %d outlets that sold show the ledger's remain_stat (%d stale, %d unread).</p>\n",
+		r.Public.Agree, r.Public.Outlets, r.Public.Stale, r.Public.Unread)
 
 	b.WriteString("<h2>Answers by buyer</h2><table><tr><th>buyer</th><th>answers</th></tr>\n")
 	for _, k := range sortedKeys(r.Sales.ByKind) {

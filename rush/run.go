@@ -11,6 +11,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime"
 	"strconv"
@@ -200,6 +201,7 @@ func (e *engine) finish(ctx context.Context, tg *target, cpu *cpuMeter, started 
 	rep.CPU = cpu.stop(rep.Sales.OK, rep.Sales.OK+rep.Sales.Rejected+rep.Sales.Errors+rep.Reads.OK+rep.Reads.Errors+rep.Reads.Shed, own)
 	rep.Replay = e.replayCheck(cctx)
 	rep.Acked = e.ackedCheck(cctx)
+	rep.Public = e.publicCheck(cctx)
 	e.clientChecks()
 	if own {
 		e.stockCheck(cctx)
@@ -294,7 +296,8 @@ func (e *engine) report(started time.Time, elapsed time.Duration, own bool) *Rep
 }
 
 // replayCheck sends a sample of acknowledged sales again, same txn_id and
-// body: each must be answered 200 with the first sale_id.
+// body: each must be answered 200 with the first receipt, byte for byte
+// (DESIGN.md §6.6), not only its sale_id.
 func (e *engine) replayCheck(ctx context.Context) ReplayReport {
 	e.mu.Lock()
 	sample := append([]replayRec{}, e.replays...)
@@ -316,15 +319,19 @@ func (e *engine) replayCheck(ctx context.Context) ReplayReport {
 				}
 				var got receipt
 				ok := err == nil && status == http.StatusOK && json.Unmarshal(b, &got) == nil && got.SaleID == r.saleID
+				same := ok && string(b) == r.receipt
 				mu.Lock()
-				if ok {
+				if same {
 					rep.OK++
 				} else {
 					rep.Failed++
 				}
 				mu.Unlock()
-				if !ok {
+				switch {
+				case !ok:
 					e.violate("replay", "txn %s: want 200 with sale %s, got %d %v %.200s", r.txn, r.saleID, status, err, b)
+				case !same:
+					e.violate("replay", "txn %s: sale %s replayed with another receipt: first %.300s, again %.300s", r.txn, r.saleID, r.receipt, b)
 				}
 			}
 		})
@@ -430,6 +437,82 @@ func (e *engine) ackedCheck(ctx context.Context) AckedReport {
 	wg.Wait()
 	rep.Unchecked = rep.Sales - rep.Found - rep.Missing // outlets an interrupt left unread
 	return rep
+}
+
+// publicCheck: once the load is over, the public API must come to show
+// every outlet that sold as the ledger has it (its remain_stat), within
+// publicSettle. Freshness and ghost figures measure how fast it follows
+// during the rush; this says whether it follows at all (a public view that
+// stopped or skipped a commit, DESIGN.md §2, stays wrong for good).
+func (e *engine) publicCheck(ctx context.Context) PublicReport {
+	var touched []*outletState
+	for _, o := range e.outlets {
+		o.mu.Lock()
+		if o.sold > 0 {
+			touched = append(touched, o)
+		}
+		o.mu.Unlock()
+	}
+	rep := PublicReport{Outlets: len(touched)}
+	a := &api{base: e.base, pub: e.readBase, c: e.salesC}
+	deadline := time.Now().Add(publicSettle)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	next := make(chan *outletState)
+	for range 8 {
+		wg.Go(func() {
+			for o := range next {
+				var ledgerStat, publicStat string
+				var err error
+				for {
+					var lv, pv struct {
+						RemainStat *string `json:"remain_stat"`
+					}
+					if _, err = a.do(ctx, http.MethodGet, "/api/v2/outlet", o.token, "", nil, &lv); err == nil {
+						err = a.getJSON(ctx, "/api/v2/outlets/"+url.PathEscape(o.code), &pv)
+					}
+					ledgerStat, publicStat = deref(lv.RemainStat), deref(pv.RemainStat)
+					if err == nil && ledgerStat == publicStat || time.Now().After(deadline) || ctx.Err() != nil {
+						break
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+				mu.Lock()
+				switch {
+				case err != nil:
+					rep.Unread++
+					e.violate("public_readback", "outlet %s: %v", o.code, err)
+				case ledgerStat != publicStat:
+					rep.Stale++
+					e.violate("public_stale", "outlet %s: the public API shows %q, the ledger %q, %v after the load", o.code, publicStat, ledgerStat, publicSettle)
+				default:
+					rep.Agree++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for _, o := range touched {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- o
+	}
+	close(next)
+	wg.Wait()
+	return rep
+}
+
+// publicSettle is how long the public API may take to show the last sales
+// once the load is over: DESIGN.md §5 asks ≤ 1 s across processes; the
+// rest is room for a loaded machine.
+const publicSettle = 5 * time.Second
+
+func deref(s *string) string {
+	if s == nil {
+		return "null"
+	}
+	return *s
 }
 
 // clientChecks tallies the acknowledged sales per buyer across all

@@ -139,7 +139,7 @@ func (e *engine) sell(j *saleJob) {
 			// idempotency keys collide.
 			e.firstReplays.Add(1)
 		}
-		e.acked(j, &r, body, now)
+		e.acked(j, &r, body, b, now)
 	case err == nil && status/100 == 4 && rejectCodes[code]:
 		e.salesRej.Add(1)
 		sec.salesRej.Add(1)
@@ -175,8 +175,9 @@ func (e *engine) countError(key string) {
 // acked books an acknowledged sale: the buyer's tally for the client-side
 // quota check, the outlet's acknowledged stock for ghost detection, a
 // freshness probe when the band fell (or every ProbeEvery-th sale), and
-// the replay sample.
-func (e *engine) acked(j *saleJob, r *receipt, body []byte, at time.Time) {
+// the replay sample (with the receipt's bytes: a replay must return them
+// exactly, DESIGN.md §6.6).
+func (e *engine) acked(j *saleJob, r *receipt, body, answer []byte, at time.Time) {
 	switch j.kind {
 	case kindMistyped:
 		e.violate("invalid_id_accepted", "sale %s accepted a mistyped ID (txn %s)", r.SaleID, j.txn)
@@ -186,6 +187,14 @@ func (e *engine) acked(j *saleJob, r *receipt, body []byte, at time.Time) {
 	qty := 0
 	for _, it := range r.Items {
 		qty += it.Quantity
+	}
+	// The receipt must be for the sale asked for: a counter hands over what
+	// it asked for, whatever the ledger counted.
+	if qty != j.qty {
+		e.violate("receipt_quantity", "sale %s (txn %s) asked for %d masks, its receipt counts %d", r.SaleID, j.txn, j.qty, qty)
+	}
+	if r.Outlet.Stock < 0 {
+		e.violate("negative_stock", "sale %s (txn %s) left outlet %s with stock %d", r.SaleID, j.txn, j.outlet.code, r.Outlet.Stock)
 	}
 	e.mu.Lock()
 	recs := e.buyers[j.buyer]
@@ -203,9 +212,9 @@ func (e *engine) acked(j *saleJob, r *receipt, body []byte, at time.Time) {
 	e.acks++
 	// The record (a copy of the body) only for the sales the sample keeps.
 	if len(e.replays) < e.cfg.Replay {
-		e.replays = append(e.replays, replayRec{token: j.outlet.token, txn: j.txn, body: string(body), saleID: r.SaleID})
+		e.replays = append(e.replays, replayRec{token: j.outlet.token, txn: j.txn, body: string(body), saleID: r.SaleID, receipt: string(answer)})
 	} else if k := rand.Int64N(e.acks); k < int64(len(e.replays)) {
-		e.replays[k] = replayRec{token: j.outlet.token, txn: j.txn, body: string(body), saleID: r.SaleID}
+		e.replays[k] = replayRec{token: j.outlet.token, txn: j.txn, body: string(body), saleID: r.SaleID, receipt: string(answer)}
 	}
 	seq := e.acks
 	e.mu.Unlock()

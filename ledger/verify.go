@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"time"
 
@@ -108,7 +109,9 @@ func (l *Ledger) replaySales(ctx context.Context, store publicmask.AuditReader, 
 	}
 	pol := l.cfg.Policy.Load()
 	usage := newUsageTable()
+	txns := newTxnSet()
 	err = store.SalesSince(ctx, since, func(s publicmask.Sale) error {
+		txns.add(s.Outlet, s.TxnID)
 		if !s.CancelledAt.IsZero() {
 			return nil
 		}
@@ -163,7 +166,68 @@ func (l *Ledger) replaySales(ctx context.Context, store publicmask.AuditReader, 
 		}
 		return nil
 	})
+	if err == nil && len(txns.again) > 0 {
+		err = txns.report(ctx, store, since, rep)
+	}
 	return usage, err
+}
+
+// txnSet finds two sales of one outlet with one txn_id: a retry recorded
+// as a second sale (its idempotency record lost or not consulted). Inside
+// the window there can be none: a sale's idempotency record is kept as
+// long as its sale is in the window (Purge drops both by the same cutoff).
+// The first pass keeps a 64-bit hash per sale (a few bytes each, not the
+// strings: the window may hold millions of sales); a hash seen twice is
+// confirmed, strings compared, by a second pass over those sales only.
+type txnSet struct {
+	seed  maphash.Seed
+	seen  map[uint64]struct{}
+	again map[uint64]struct{}
+}
+
+func newTxnSet() *txnSet {
+	return &txnSet{seed: maphash.MakeSeed(), seen: map[uint64]struct{}{}, again: map[uint64]struct{}{}}
+}
+
+func (t *txnSet) hash(outlet, txn string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(t.seed)
+	h.WriteString(outlet)
+	h.WriteByte(0)
+	h.WriteString(txn)
+	return h.Sum64()
+}
+
+func (t *txnSet) add(outlet, txn string) {
+	k := t.hash(outlet, txn)
+	if _, ok := t.seen[k]; ok {
+		t.again[k] = struct{}{}
+		return
+	}
+	t.seen[k] = struct{}{}
+}
+
+func (t *txnSet) report(ctx context.Context, store publicmask.AuditReader, since time.Time, rep report) error {
+	type key struct{ outlet, txn string }
+	sales := map[key][]string{}
+	var order []key
+	err := store.SalesSince(ctx, since, func(s publicmask.Sale) error {
+		if _, ok := t.again[t.hash(s.Outlet, s.TxnID)]; ok {
+			k := key{s.Outlet, s.TxnID}
+			if sales[k] == nil {
+				order = append(order, k)
+			}
+			sales[k] = append(sales[k], s.ID)
+		}
+		return nil
+	})
+	for _, k := range order {
+		if ids := sales[k]; len(ids) > 1 {
+			rep.add(Violation{Kind: "duplicate_txn", Outlet: k.outlet, Sale: ids[1],
+				Message: fmt.Sprintf("txn_id %q was recorded as %d sales: %v", k.txn, len(ids), ids)})
+		}
+	}
+	return err
 }
 
 // isRuleReason: a late sale's conflict reason that names a rule of the

@@ -128,3 +128,26 @@ func TestVerifyFindsASaleInTheWrongWeek(t *testing.T) {
 		t.Fatalf("violations %v for a late sale in its own week", kinds)
 	}
 }
+
+// TestVerifyFindsATxnRecordedTwice: a retry recorded as a second sale (the
+// idempotency record lost or not consulted) broke no rule here (another
+// buyer's masks under the same txn_id), so verify, which judged only the
+// rules and the sums, was ok.
+func TestVerifyFindsATxnRecordedTwice(t *testing.T) {
+	e := testenv.New(t)
+	e.AddOutlet(t, "10000001", publicmask.TypePharmacy, 100)
+	e.AddOutlet(t, "10000002", publicmask.TypePharmacy, 100)
+	now := e.Clock.Now()
+	first := forgedSale("s-1", now, "2020-03-09", 1983, 1)
+	forge(t, e, first)
+	again := forgedSale("s-2", now.Add(time.Second), "2020-03-09", 1988, 1)
+	again.TxnID, again.Items[0].Person = first.TxnID, "person-2"
+	forge(t, e, again)
+	// The same txn_id at another outlet is another sale.
+	other := forgedSale("s-3", now.Add(2*time.Second), "2020-03-09", 1978, 1)
+	other.Outlet, other.TxnID, other.Items[0].Person = "10000002", first.TxnID, "person-3"
+	forge(t, e, other)
+	if kinds := violationKinds(t, e); !slices.Equal(kinds, []string{"duplicate_txn"}) {
+		t.Fatalf("violations %v, want duplicate_txn", kinds)
+	}
+}

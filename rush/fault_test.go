@@ -387,3 +387,34 @@ func TestFaultPublicViewDisagrees(t *testing.T) {
 		}
 	}
 }
+
+// TestFaultEligibleBuyersRefused: a server that refuses buyers of today's
+// birth years as not eligible today (a rotation on the wrong day, a clock
+// a day off in the ledger) gave rejections, the rules' own answer, and a
+// PASS: a server refusing every sale passed. Here one sale in five of
+// today's years is refused without being forwarded.
+func TestFaultEligibleBuyersRefused(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: a node, a proxy and a rush")
+	}
+	node, token := startTestNode(t)
+	var n, refused atomic.Int64
+	var seen sync.Map // txn_ids forwarded: their retries and replays are forwarded too
+	l := &liar{sale: func(tok string, body []byte, fwd func([]byte) (int, []byte)) (int, []byte) {
+		var s saleReq
+		json.Unmarshal(body, &s)
+		if _, again := seen.LoadOrStore(s.TxnID, true); again {
+			return fwd(body)
+		}
+		if y := BirthYear(s.Buyer); (y%10 == 3 || y%10 == 8) && ValidID(s.Buyer) && n.Add(1)%5 == 0 {
+			refused.Add(1)
+			return http.StatusUnprocessableEntity, []byte(`{"error":{"code":"not_eligible_today","message":"not your day"}}`)
+		}
+		return fwd(body)
+	}}
+	rep := rushThrough(t, startLiar(t, node, l), token, nil)
+	got := violationsOf(rep, "eligible_refused")
+	if refused.Load() == 0 || len(got) == 0 || rep.Sales.EligibleRefused == 0 || rep.Sales.EligibleRefused > refused.Load() {
+		t.Fatalf("%d refused by the proxy, eligible_refused %d, %d violations; all: %v", refused.Load(), rep.Sales.EligibleRefused, len(got), rep.Violations)
+	}
+}

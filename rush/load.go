@@ -196,6 +196,11 @@ type engine struct {
 	replays    []replayRec
 	acks       int64
 	violations []Violation
+	// eligibleRefused counts fresh buyers (today's birth years, valid IDs)
+	// refused as not eligible today or mistyped; eligibleRefusedAt keeps
+	// the first of them.
+	eligibleRefused   int64
+	eligibleRefusedAt []string
 }
 
 // sellBase picks the ledger node for the next sale. A retry of a sale

@@ -84,21 +84,25 @@ type ServerInfo struct {
 // unexpected codes; per_sec = ok / duration_s; latencies cover answered
 // attempts (ok and rejected), first send to final answer.
 type SalesReport struct {
-	OK                  int64                       `json:"ok"`
-	Rejected            int64                       `json:"rejected"`
-	Errors              int64                       `json:"errors"`
-	PerSec              float64                     `json:"per_sec"`
-	P50                 float64                     `json:"p50_ms"`
-	P90                 float64                     `json:"p90_ms"`
-	P99                 float64                     `json:"p99_ms"`
-	Max                 float64                     `json:"max_ms"`
-	Attempts            int64                       `json:"http_attempts"`
-	Retries             int64                       `json:"retries"`
-	Dropped             int64                       `json:"dropped"`
-	FirstAttemptReplays int64                       `json:"first_attempt_replays"`
-	RejectedBy          map[string]int64            `json:"rejected_by"`
-	ErrorsBy            map[string]int64            `json:"errors_by"`
-	ByKind              map[string]map[string]int64 `json:"by_kind"`
+	OK                  int64   `json:"ok"`
+	Rejected            int64   `json:"rejected"`
+	Errors              int64   `json:"errors"`
+	PerSec              float64 `json:"per_sec"`
+	P50                 float64 `json:"p50_ms"`
+	P90                 float64 `json:"p90_ms"`
+	P99                 float64 `json:"p99_ms"`
+	Max                 float64 `json:"max_ms"`
+	Attempts            int64   `json:"http_attempts"`
+	Retries             int64   `json:"retries"`
+	Dropped             int64   `json:"dropped"`
+	FirstAttemptReplays int64   `json:"first_attempt_replays"`
+	// EligibleRefused: buyers of today's birth years with valid IDs
+	// refused as not eligible today or mistyped (violations unless the
+	// server's date changed during the run).
+	EligibleRefused int64                       `json:"eligible_refused"`
+	RejectedBy      map[string]int64            `json:"rejected_by"`
+	ErrorsBy        map[string]int64            `json:"errors_by"`
+	ByKind          map[string]map[string]int64 `json:"by_kind"`
 }
 
 // ReadsReport: shed = 503 overloaded; per_sec = ok / duration_s.

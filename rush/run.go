@@ -202,6 +202,7 @@ func (e *engine) finish(ctx context.Context, tg *target, cpu *cpuMeter, started 
 	rep.Replay = e.replayCheck(cctx)
 	rep.Acked = e.ackedCheck(cctx)
 	rep.Public = e.publicCheck(cctx)
+	rep.Sales.EligibleRefused = e.eligibleCheck(cctx, tg.api)
 	e.clientChecks()
 	if own {
 		e.stockCheck(cctx)
@@ -513,6 +514,30 @@ func deref(s *string) string {
 		return "null"
 	}
 	return *s
+}
+
+// eligibleCheck: a buyer born in one of today's years, with a valid ID and
+// no purchase yet this week, refused as not eligible today or as a
+// mistyped ID is the server's error: a server that refused every sale so
+// passed with no violation. Only if the server's date is still the one the
+// run began on: at midnight the rotation moves on.
+func (e *engine) eligibleCheck(ctx context.Context, a *api) int64 {
+	e.mu.Lock()
+	n, at := e.eligibleRefused, append([]string{}, e.eligibleRefusedAt...)
+	e.mu.Unlock()
+	if n == 0 {
+		return 0
+	}
+	if now, err := a.rulesToday(ctx); err != nil || now.Date != e.rules.Date {
+		return n
+	}
+	for _, d := range at {
+		e.violate("eligible_refused", "%s", d)
+	}
+	if n > int64(len(at)) {
+		e.violate("eligible_refused", "… and %d more", n-int64(len(at)))
+	}
+	return n
 }
 
 // clientChecks tallies the acknowledged sales per buyer across all

@@ -141,6 +141,9 @@ func (e *engine) sell(j *saleJob) {
 		}
 		e.acked(j, &r, body, b, now)
 	case err == nil && status/100 == 4 && rejectCodes[code]:
+		if j.kind == kindFresh && (code == "not_eligible_today" || code == "invalid_id") {
+			e.refusedEligible(j, code)
+		}
 		e.salesRej.Add(1)
 		sec.salesRej.Add(1)
 		e.salesLat.Record(lat)
@@ -152,6 +155,19 @@ func (e *engine) sell(j *saleJob) {
 			code = strconv.Itoa(status)
 		}
 		e.countError(fmt.Sprintf("%d %s", status, code))
+	}
+}
+
+// refusedEligible notes a buyer of today's birth years with a valid ID
+// refused as not eligible today or as a mistyped ID: the server's wrong,
+// unless its date changed during the run (eligibleCheck decides at the end).
+func (e *engine) refusedEligible(j *saleJob, code string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.eligibleRefused++
+	if len(e.eligibleRefusedAt) < 100 {
+		e.eligibleRefusedAt = append(e.eligibleRefusedAt, fmt.Sprintf("txn %s at outlet %s: a buyer born in %d refused %s on %s (digits %v)",
+			j.txn, j.outlet.code, BirthYear(j.buyer), code, e.rules.Date, e.rules.DigitsToday))
 	}
 }
 

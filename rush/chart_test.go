@@ -2,6 +2,7 @@ package rush
 
 import (
 	"bytes"
+	"encoding/json"
 	"encoding/xml"
 	"io"
 	"math"
@@ -56,5 +57,18 @@ func TestChartLegendClearOfTitle(t *testing.T) {
 		if legendY < titleY+8 && legendX < titleEnd+6 {
 			t.Errorf("%s: legend starts at x=%.0f on the title's line, the title %q ends at about x=%.0f", c.file, legendX, title, titleEnd)
 		}
+	}
+}
+
+// TestVerifyConflictsKept: the server's verify counts flagged late sales
+// as "conflicts" (DESIGN.md §4.4); report.json dropped the figure.
+func TestVerifyConflictsKept(t *testing.T) {
+	var v VerifyResult
+	if err := json.Unmarshal([]byte(`{"ok":true,"violations":[],"conflicts":3,"checked":{"sales":9}}`), &v); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(&Report{Verify: v})
+	if !bytes.Contains(b, []byte(`"verify":{"ok":true,"conflicts":3`)) {
+		t.Fatalf("report.json verify: %s", b[bytes.Index(b, []byte(`"verify"`)):][:80])
 	}
 }

@@ -190,9 +190,11 @@ type PublicReport struct {
 	Unread  int `json:"unread"`
 }
 
-// VerifyResult is GET /api/v2/admin/verify's answer.
+// VerifyResult is GET /api/v2/admin/verify's answer: conflicts counts
+// the flagged late sales, which are not violations (DESIGN.md §4.4).
 type VerifyResult struct {
 	OK         bool            `json:"ok"`
+	Conflicts  int             `json:"conflicts"`
 	Violations json.RawMessage `json:"violations,omitempty"`
 	Checked    json.RawMessage `json:"checked,omitempty"`
 	Error      string          `json:"error,omitempty"`
@@ -409,8 +411,8 @@ figure{margin:0 0 16px}code{background:#f3f3f3;padding:1px 4px}</style></head><b
 		fmt.Fprintf(&b, "<p>Sell-out forecast: %d outlets sold out during the run; for the forecast read when half their stock was left, the median absolute error was %.1f%% of the time that remained (p90 %.1f%%, aim ≤ %.0f%%; median time remaining %.1f s; %d without a forecast, counted as 100%%).</p>\n",
 			r.Forecast.Outlets, 100*r.Forecast.MedianAbsError, 100*r.Forecast.P90AbsError, 100*r.Forecast.Aim, r.Forecast.MedianRemainingS, r.Forecast.NoForecast)
 	}
-	fmt.Fprintf(&b, "<p>Live stream: %d subscribers, %d events, %d errors. Replay: %d of %d acknowledged sales answered again with their first receipt. Server verify: ok=%v.</p>\n",
-		r.Streams.Subscribers, r.Streams.Events, r.Streams.Errors, r.Replay.OK, r.Replay.Sampled, r.Verify.OK)
+	fmt.Fprintf(&b, "<p>Live stream: %d subscribers, %d events, %d errors. Replay: %d of %d acknowledged sales answered again with their first receipt. Server verify: ok=%v, %d flagged late sales (conflicts, not violations).</p>\n",
+		r.Streams.Subscribers, r.Streams.Events, r.Streams.Errors, r.Replay.OK, r.Replay.Sampled, r.Verify.OK, r.Verify.Conflicts)
 	fmt.Fprintf(&b, "<p>Acknowledged sales read back from their outlets: %d of %d standing as acknowledged, %d missing, %d unchecked (older than the latest sales an outlet lists).</p>\n",
 		r.Acked.Found, r.Acked.Sales, r.Acked.Missing, r.Acked.Unchecked)
 	fmt.Fprintf(&b, "<p>Public view after the load: %d of %d outlets that sold show the ledger's remain_stat (%d stale, %d unread).</p>\n",

@@ -3,6 +3,8 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
+	"slices"
 	"time"
 
 	"github.com/publicmask/publicmask"
@@ -107,7 +109,9 @@ func (l *Ledger) replaySales(ctx context.Context, store publicmask.AuditReader, 
 	}
 	pol := l.cfg.Policy.Load()
 	usage := newUsageTable()
+	txns := newTxnSet()
 	err = store.SalesSince(ctx, since, func(s publicmask.Sale) error {
+		txns.add(s.Outlet, s.TxnID)
 		if !s.CancelledAt.IsZero() {
 			return nil
 		}
@@ -121,12 +125,39 @@ func (l *Ledger) replaySales(ctx context.Context, store publicmask.AuditReader, 
 				Category: it.Category, Quantity: it.Quantity, Week: usage.get(it.Person, s.Week),
 			}
 		}
-		if s.Conflict != "" {
+		at := s.SoldAt.In(publicmask.Seoul).Format(time.RFC3339)
+		// A sale counts in the week of its sold_at (a late one too): the
+		// stored week is what its quota was charged to.
+		if w := policy.WeekStart(s.SoldAt).Format(weekKeyLayout); s.Week != w {
+			rep.add(Violation{Kind: "wrong_week", Outlet: s.Outlet, Sale: s.ID, Week: s.Week,
+				Message: fmt.Sprintf("sale made at %s is counted in the week of %s, not of %s", at, s.Week, w)})
+		}
+		dec := pol.Check(s.SoldAt, saleType(s, types), ps)
+		switch {
+		case s.Conflict != "" && !s.Late:
+			// Only a late sale may be recorded against a rule: a flag on a
+			// live one would hide what it broke.
+			rep.add(Violation{Kind: "conflict_not_late", Outlet: s.Outlet, Sale: s.ID, Week: s.Week,
+				Message: fmt.Sprintf("live sale at %s is flagged as a late sale's conflict (%s)", at, s.Conflict)})
+			if !dec.OK {
+				rep.add(Violation{Kind: "rule", Outlet: s.Outlet, Sale: s.ID, Week: s.Week,
+					Message: fmt.Sprintf("sale breaks the rules in force at %s: %s", at, dec.Reason)})
+			}
+		case s.Conflict != "":
 			rep.Checked.Conflicts++
 			rep.Conflicts++
-		} else if dec := pol.Check(s.SoldAt, saleType(s, types), ps); !dec.OK {
+			// The ledger flags a late sale that breaks a rule with a rule's
+			// code (the first it met, which may not be dec.Reason: it judged
+			// with the usage of the moment, cancelled sales included, and
+			// verify's usage is never more); a sale flagged only for
+			// something else hides a broken rule from review.
+			if !dec.OK && !slices.ContainsFunc(publicmask.ConflictReasons(s.Conflict), isRuleReason) {
+				rep.add(Violation{Kind: "conflict_reason_missing", Outlet: s.Outlet, Sale: s.ID, Week: s.Week,
+					Message: fmt.Sprintf("late sale at %s breaks the rules (%s) but is flagged only with %s", at, dec.Reason, s.Conflict)})
+			}
+		case !dec.OK:
 			rep.add(Violation{Kind: "rule", Outlet: s.Outlet, Sale: s.ID, Week: s.Week,
-				Message: fmt.Sprintf("sale breaks the rules in force at %s: %s", s.SoldAt.In(publicmask.Seoul).Format(time.RFC3339), dec.Reason)})
+				Message: fmt.Sprintf("sale breaks the rules in force at %s: %s", at, dec.Reason)})
 		}
 		for _, it := range s.Items {
 			if it.Quantity > 0 && it.Person != "" {
@@ -135,7 +166,79 @@ func (l *Ledger) replaySales(ctx context.Context, store publicmask.AuditReader, 
 		}
 		return nil
 	})
+	if err == nil && len(txns.again) > 0 {
+		err = txns.report(ctx, store, since, rep)
+	}
 	return usage, err
+}
+
+// txnSet finds two sales of one outlet with one txn_id: a retry recorded
+// as a second sale (its idempotency record lost or not consulted). Inside
+// the window there can be none: a sale's idempotency record is kept as
+// long as its sale is in the window (Purge drops both by the same cutoff).
+// The first pass keeps a 64-bit hash per sale (a few bytes each, not the
+// strings: the window may hold millions of sales); a hash seen twice is
+// confirmed, strings compared, by a second pass over those sales only.
+type txnSet struct {
+	seed  maphash.Seed
+	seen  map[uint64]struct{}
+	again map[uint64]struct{}
+}
+
+func newTxnSet() *txnSet {
+	return &txnSet{seed: maphash.MakeSeed(), seen: map[uint64]struct{}{}, again: map[uint64]struct{}{}}
+}
+
+func (t *txnSet) hash(outlet, txn string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(t.seed)
+	h.WriteString(outlet)
+	h.WriteByte(0)
+	h.WriteString(txn)
+	return h.Sum64()
+}
+
+func (t *txnSet) add(outlet, txn string) {
+	k := t.hash(outlet, txn)
+	if _, ok := t.seen[k]; ok {
+		t.again[k] = struct{}{}
+		return
+	}
+	t.seen[k] = struct{}{}
+}
+
+func (t *txnSet) report(ctx context.Context, store publicmask.AuditReader, since time.Time, rep report) error {
+	type key struct{ outlet, txn string }
+	sales := map[key][]string{}
+	var order []key
+	err := store.SalesSince(ctx, since, func(s publicmask.Sale) error {
+		if _, ok := t.again[t.hash(s.Outlet, s.TxnID)]; ok {
+			k := key{s.Outlet, s.TxnID}
+			if sales[k] == nil {
+				order = append(order, k)
+			}
+			sales[k] = append(sales[k], s.ID)
+		}
+		return nil
+	})
+	for _, k := range order {
+		if ids := sales[k]; len(ids) > 1 {
+			rep.add(Violation{Kind: "duplicate_txn", Outlet: k.outlet, Sale: ids[1],
+				Message: fmt.Sprintf("txn_id %q was recorded as %d sales: %v", k.txn, len(ids), ids)})
+		}
+	}
+	return err
+}
+
+// isRuleReason: a late sale's conflict reason that names a rule of the
+// policy, not the outlet's state (suspended, out of stock) or its being
+// online.
+func isRuleReason(r string) bool {
+	switch r {
+	case publicmask.ESalesSuspended, publicmask.EOutOfStock, publicmask.ConflictLateWhileOnline:
+		return false
+	}
+	return true
 }
 
 // saleType is the outlet type a sale is judged with again: the one the

@@ -141,6 +141,7 @@ type again struct{ buyer, outlet string }
 
 type replayRec struct {
 	token, txn, body, saleID string
+	receipt                  string // the first answer's body
 }
 
 // engine is one rush in progress.
@@ -195,6 +196,11 @@ type engine struct {
 	replays    []replayRec
 	acks       int64
 	violations []Violation
+	// eligibleRefused counts fresh buyers (today's birth years, valid IDs)
+	// refused as not eligible today or mistyped; eligibleRefusedAt keeps
+	// the first of them.
+	eligibleRefused   int64
+	eligibleRefusedAt []string
 }
 
 // sellBase picks the ledger node for the next sale. A retry of a sale

@@ -30,6 +30,8 @@ type Report struct {
 	Forecast   ForecastReport `json:"forecast"`
 	Streams    StreamReport   `json:"streams"`
 	Replay     ReplayReport   `json:"replay"`
+	Acked      AckedReport    `json:"acked"`
+	Public     PublicReport   `json:"public"`
 	Verify     VerifyResult   `json:"verify"`
 	CPU        CPUReport      `json:"cpu"`
 	Violations []Violation    `json:"violations"`
@@ -82,21 +84,25 @@ type ServerInfo struct {
 // unexpected codes; per_sec = ok / duration_s; latencies cover answered
 // attempts (ok and rejected), first send to final answer.
 type SalesReport struct {
-	OK                  int64                       `json:"ok"`
-	Rejected            int64                       `json:"rejected"`
-	Errors              int64                       `json:"errors"`
-	PerSec              float64                     `json:"per_sec"`
-	P50                 float64                     `json:"p50_ms"`
-	P90                 float64                     `json:"p90_ms"`
-	P99                 float64                     `json:"p99_ms"`
-	Max                 float64                     `json:"max_ms"`
-	Attempts            int64                       `json:"http_attempts"`
-	Retries             int64                       `json:"retries"`
-	Dropped             int64                       `json:"dropped"`
-	FirstAttemptReplays int64                       `json:"first_attempt_replays"`
-	RejectedBy          map[string]int64            `json:"rejected_by"`
-	ErrorsBy            map[string]int64            `json:"errors_by"`
-	ByKind              map[string]map[string]int64 `json:"by_kind"`
+	OK                  int64   `json:"ok"`
+	Rejected            int64   `json:"rejected"`
+	Errors              int64   `json:"errors"`
+	PerSec              float64 `json:"per_sec"`
+	P50                 float64 `json:"p50_ms"`
+	P90                 float64 `json:"p90_ms"`
+	P99                 float64 `json:"p99_ms"`
+	Max                 float64 `json:"max_ms"`
+	Attempts            int64   `json:"http_attempts"`
+	Retries             int64   `json:"retries"`
+	Dropped             int64   `json:"dropped"`
+	FirstAttemptReplays int64   `json:"first_attempt_replays"`
+	// EligibleRefused: buyers of today's birth years with valid IDs
+	// refused as not eligible today or mistyped (violations unless the
+	// server's date changed during the run).
+	EligibleRefused int64                       `json:"eligible_refused"`
+	RejectedBy      map[string]int64            `json:"rejected_by"`
+	ErrorsBy        map[string]int64            `json:"errors_by"`
+	ByKind          map[string]map[string]int64 `json:"by_kind"`
 }
 
 // ReadsReport: shed = 503 overloaded; per_sec = ok / duration_s.
@@ -163,9 +169,32 @@ type ReplayReport struct {
 	Failed  int `json:"failed"`
 }
 
-// VerifyResult is GET /api/v2/admin/verify's answer.
+// AckedReport: the acknowledged sales read back from their outlets' lists
+// of sales. found = standing as acknowledged; missing = absent, cancelled
+// or with another quantity (lost after the acknowledgement); unchecked =
+// older than the latest sales an outlet lists, or not read.
+type AckedReport struct {
+	Sales     int64 `json:"sales"`
+	Found     int64 `json:"found"`
+	Missing   int64 `json:"missing"`
+	Unchecked int64 `json:"unchecked"`
+}
+
+// PublicReport: the outlets that sold, their public remain_stat compared
+// with the ledger's once the load is over: agree, stale (still different
+// after the settling time) or unread (an error).
+type PublicReport struct {
+	Outlets int `json:"outlets"`
+	Agree   int `json:"agree"`
+	Stale   int `json:"stale"`
+	Unread  int `json:"unread"`
+}
+
+// VerifyResult is GET /api/v2/admin/verify's answer: conflicts counts
+// the flagged late sales, which are not violations (DESIGN.md §4.4).
 type VerifyResult struct {
 	OK         bool            `json:"ok"`
+	Conflicts  int             `json:"conflicts"`
 	Violations json.RawMessage `json:"violations,omitempty"`
 	Checked    json.RawMessage `json:"checked,omitempty"`
 	Error      string          `json:"error,omitempty"`
@@ -382,8 +411,12 @@ figure{margin:0 0 16px}code{background:#f3f3f3;padding:1px 4px}</style></head><b
 		fmt.Fprintf(&b, "<p>Sell-out forecast: %d outlets sold out during the run; for the forecast read when half their stock was left, the median absolute error was %.1f%% of the time that remained (p90 %.1f%%, aim ≤ %.0f%%; median time remaining %.1f s; %d without a forecast, counted as 100%%).</p>\n",
 			r.Forecast.Outlets, 100*r.Forecast.MedianAbsError, 100*r.Forecast.P90AbsError, 100*r.Forecast.Aim, r.Forecast.MedianRemainingS, r.Forecast.NoForecast)
 	}
-	fmt.Fprintf(&b, "<p>Live stream: %d subscribers, %d events, %d errors. Replay: %d of %d acknowledged sales answered again with their first receipt. Server verify: ok=%v.</p>\n",
-		r.Streams.Subscribers, r.Streams.Events, r.Streams.Errors, r.Replay.OK, r.Replay.Sampled, r.Verify.OK)
+	fmt.Fprintf(&b, "<p>Live stream: %d subscribers, %d events, %d errors. Replay: %d of %d acknowledged sales answered again with their first receipt. Server verify: ok=%v, %d flagged late sales (conflicts, not violations).</p>\n",
+		r.Streams.Subscribers, r.Streams.Events, r.Streams.Errors, r.Replay.OK, r.Replay.Sampled, r.Verify.OK, r.Verify.Conflicts)
+	fmt.Fprintf(&b, "<p>Acknowledged sales read back from their outlets: %d of %d standing as acknowledged, %d missing, %d unchecked (older than the latest sales an outlet lists).</p>\n",
+		r.Acked.Found, r.Acked.Sales, r.Acked.Missing, r.Acked.Unchecked)
+	fmt.Fprintf(&b, "<p>Public view after the load: %d of %d outlets that sold show the ledger's remain_stat (%d stale, %d unread).</p>\n",
+		r.Public.Agree, r.Public.Outlets, r.Public.Stale, r.Public.Unread)
 
 	b.WriteString("<h2>Answers by buyer</h2><table><tr><th>buyer</th><th>answers</th></tr>\n")
 	for _, k := range sortedKeys(r.Sales.ByKind) {

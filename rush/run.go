@@ -11,11 +11,15 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/publicmask/publicmask/ledger"
 )
 
 // Run makes one rush and returns its report (nil only when the run could
@@ -196,6 +200,9 @@ func (e *engine) finish(ctx context.Context, tg *target, cpu *cpuMeter, started 
 	rep := e.report(started, elapsed, own)
 	rep.CPU = cpu.stop(rep.Sales.OK, rep.Sales.OK+rep.Sales.Rejected+rep.Sales.Errors+rep.Reads.OK+rep.Reads.Errors+rep.Reads.Shed, own)
 	rep.Replay = e.replayCheck(cctx)
+	rep.Acked = e.ackedCheck(cctx)
+	rep.Public = e.publicCheck(cctx)
+	rep.Sales.EligibleRefused = e.eligibleCheck(cctx, tg.api)
 	e.clientChecks()
 	if own {
 		e.stockCheck(cctx)
@@ -290,7 +297,8 @@ func (e *engine) report(started time.Time, elapsed time.Duration, own bool) *Rep
 }
 
 // replayCheck sends a sample of acknowledged sales again, same txn_id and
-// body: each must be answered 200 with the first sale_id.
+// body: each must be answered 200 with the first receipt, byte for byte
+// (DESIGN.md §6.6), not only its sale_id.
 func (e *engine) replayCheck(ctx context.Context) ReplayReport {
 	e.mu.Lock()
 	sample := append([]replayRec{}, e.replays...)
@@ -312,15 +320,19 @@ func (e *engine) replayCheck(ctx context.Context) ReplayReport {
 				}
 				var got receipt
 				ok := err == nil && status == http.StatusOK && json.Unmarshal(b, &got) == nil && got.SaleID == r.saleID
+				same := ok && string(b) == r.receipt
 				mu.Lock()
-				if ok {
+				if same {
 					rep.OK++
 				} else {
 					rep.Failed++
 				}
 				mu.Unlock()
-				if !ok {
+				switch {
+				case !ok:
 					e.violate("replay", "txn %s: want 200 with sale %s, got %d %v %.200s", r.txn, r.saleID, status, err, b)
+				case !same:
+					e.violate("replay", "txn %s: sale %s replayed with another receipt: first %.300s, again %.300s", r.txn, r.saleID, r.receipt, b)
 				}
 			}
 		})
@@ -334,6 +346,198 @@ func (e *engine) replayCheck(ctx context.Context) ReplayReport {
 	close(next)
 	wg.Wait()
 	return rep
+}
+
+// ackedCheck reads every acknowledged sale back from its outlet's list of
+// sales (GET /api/v2/outlet/sales, the latest ledger.MaxRecentSales): each
+// must stand there, not cancelled, with the quantity its receipt gave.
+// Nothing else proves that no acknowledged sale was lost: a server that
+// acknowledged a sale and then lost it whole (stock and quota restored with
+// it) satisfies its own verify, and a replay sample sees only its sample.
+// A sale older than the outlet's latest ones (a busy outlet, or others
+// selling there too) is counted unchecked, not missing.
+func (e *engine) ackedCheck(ctx context.Context) AckedReport {
+	e.mu.Lock()
+	byOutlet := map[*outletState][]ackRec{}
+	var rep AckedReport
+	for _, recs := range e.buyers {
+		for _, r := range recs {
+			if o := e.byCode[r.outlet]; o != nil {
+				byOutlet[o] = append(byOutlet[o], r)
+				rep.Sales++
+			}
+		}
+	}
+	e.mu.Unlock()
+	a := &api{base: e.base, c: e.salesC}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	next := make(chan *outletState)
+	for range 8 {
+		wg.Go(func() {
+			for o := range next {
+				recs := byOutlet[o]
+				var v struct {
+					Sales []struct {
+						ID        string `json:"id"`
+						Quantity  int    `json:"quantity"`
+						Cancelled bool   `json:"cancelled"`
+					} `json:"sales"`
+				}
+				path := "/api/v2/outlet/sales?limit=" + strconv.Itoa(ledger.MaxRecentSales)
+				if _, err := a.do(ctx, http.MethodGet, path, o.token, "", nil, &v); err != nil {
+					e.violate("acked_readback", "outlet %s: %v", o.code, err)
+					mu.Lock()
+					rep.Unchecked += int64(len(recs))
+					mu.Unlock()
+					continue
+				}
+				type listed struct {
+					qty       int
+					cancelled bool
+				}
+				have := make(map[string]listed, len(v.Sales))
+				for _, s := range v.Sales {
+					have[s.ID] = listed{s.Quantity, s.Cancelled}
+				}
+				full := len(v.Sales) >= ledger.MaxRecentSales
+				var found, missing, unchecked int64
+				for _, r := range recs {
+					s, ok := have[r.saleID]
+					switch {
+					case ok && !s.cancelled && s.qty == r.qty:
+						found++
+					case ok && s.cancelled:
+						missing++
+						e.violate("acked_sale_missing", "sale %s at outlet %s was acknowledged and is now cancelled; the rush cancels nothing", r.saleID, o.code)
+					case ok:
+						missing++
+						e.violate("acked_sale_missing", "sale %s at outlet %s was acknowledged for %d masks and stands for %d", r.saleID, o.code, r.qty, s.qty)
+					case full:
+						unchecked++
+					default:
+						missing++
+						e.violate("acked_sale_missing", "sale %s at outlet %s was acknowledged and is not among the outlet's sales", r.saleID, o.code)
+					}
+				}
+				mu.Lock()
+				rep.Found += found
+				rep.Missing += missing
+				rep.Unchecked += unchecked
+				mu.Unlock()
+			}
+		})
+	}
+	for o := range byOutlet {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- o
+	}
+	close(next)
+	wg.Wait()
+	rep.Unchecked = rep.Sales - rep.Found - rep.Missing // outlets an interrupt left unread
+	return rep
+}
+
+// publicCheck: once the load is over, the public API must come to show
+// every outlet that sold as the ledger has it (its remain_stat), within
+// publicSettle. Freshness and ghost figures measure how fast it follows
+// during the rush; this says whether it follows at all (a public view that
+// stopped or skipped a commit, DESIGN.md §2, stays wrong for good).
+func (e *engine) publicCheck(ctx context.Context) PublicReport {
+	var touched []*outletState
+	for _, o := range e.outlets {
+		o.mu.Lock()
+		if o.sold > 0 {
+			touched = append(touched, o)
+		}
+		o.mu.Unlock()
+	}
+	rep := PublicReport{Outlets: len(touched)}
+	a := &api{base: e.base, pub: e.readBase, c: e.salesC}
+	deadline := time.Now().Add(publicSettle)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	next := make(chan *outletState)
+	for range 8 {
+		wg.Go(func() {
+			for o := range next {
+				var ledgerStat, publicStat string
+				var err error
+				for {
+					var lv, pv struct {
+						RemainStat *string `json:"remain_stat"`
+					}
+					if _, err = a.do(ctx, http.MethodGet, "/api/v2/outlet", o.token, "", nil, &lv); err == nil {
+						err = a.getJSON(ctx, "/api/v2/outlets/"+url.PathEscape(o.code), &pv)
+					}
+					ledgerStat, publicStat = deref(lv.RemainStat), deref(pv.RemainStat)
+					if err == nil && ledgerStat == publicStat || time.Now().After(deadline) || ctx.Err() != nil {
+						break
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+				mu.Lock()
+				switch {
+				case err != nil:
+					rep.Unread++
+					e.violate("public_readback", "outlet %s: %v", o.code, err)
+				case ledgerStat != publicStat:
+					rep.Stale++
+					e.violate("public_stale", "outlet %s: the public API shows %q, the ledger %q, %v after the load", o.code, publicStat, ledgerStat, publicSettle)
+				default:
+					rep.Agree++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for _, o := range touched {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- o
+	}
+	close(next)
+	wg.Wait()
+	return rep
+}
+
+// publicSettle is how long the public API may take to show the last sales
+// once the load is over: DESIGN.md §5 asks ≤ 1 s across processes; the
+// rest is room for a loaded machine.
+const publicSettle = 5 * time.Second
+
+func deref(s *string) string {
+	if s == nil {
+		return "null"
+	}
+	return *s
+}
+
+// eligibleCheck: a buyer born in one of today's years, with a valid ID and
+// no purchase yet this week, refused as not eligible today or as a
+// mistyped ID is the server's error: a server that refused every sale so
+// passed with no violation. Only if the server's date is still the one the
+// run began on: at midnight the rotation moves on.
+func (e *engine) eligibleCheck(ctx context.Context, a *api) int64 {
+	e.mu.Lock()
+	n, at := e.eligibleRefused, append([]string{}, e.eligibleRefusedAt...)
+	e.mu.Unlock()
+	if n == 0 {
+		return 0
+	}
+	if now, err := a.rulesToday(ctx); err != nil || now.Date != e.rules.Date {
+		return n
+	}
+	for _, d := range at {
+		e.violate("eligible_refused", "%s", d)
+	}
+	if n > int64(len(at)) {
+		e.violate("eligible_refused", "… and %d more", n-int64(len(at)))
+	}
+	return n
 }
 
 // clientChecks tallies the acknowledged sales per buyer across all
@@ -447,9 +651,9 @@ func (e *engine) summary(r *Report) {
 	fmt.Fprintf(w, "rush: %.1fs  sales ok %d (%.0f/s) rejected %d errors %d p50 %.1fms p99 %.1fms | reads ok %d (%.0f/s) shed %d errors %d p99 %.1fms\n",
 		r.DurationS, r.Sales.OK, r.Sales.PerSec, r.Sales.Rejected, r.Sales.Errors, r.Sales.P50, r.Sales.P99,
 		r.Reads.OK, r.Reads.PerSec, r.Reads.Shed, r.Reads.Errors, r.Reads.P99)
-	fmt.Fprintf(w, "rush: freshness n=%d p50 %.1fms p99 %.1fms max %.1fms | ghost %.3f%% of %d (worst %.0fms) | dropped %d/%d | replay %d/%d | verify ok=%v | violations %d\n",
+	fmt.Fprintf(w, "rush: freshness n=%d p50 %.1fms p99 %.1fms max %.1fms | ghost %.3f%% of %d (worst %.0fms) | dropped %d/%d | replay %d/%d | acked sales read back %d/%d, missing %d | verify ok=%v | violations %d\n",
 		r.Freshness.Samples, r.Freshness.P50, r.Freshness.P99, r.Freshness.Max, 100*r.Ghost.Share, r.Ghost.Reads, r.Ghost.MaxAgeMs,
-		r.Sales.Dropped, r.Reads.Dropped, r.Replay.OK, r.Replay.Sampled, r.Verify.OK, len(r.Violations))
+		r.Sales.Dropped, r.Reads.Dropped, r.Replay.OK, r.Replay.Sampled, r.Acked.Found, r.Acked.Sales, r.Acked.Missing, r.Verify.OK, len(r.Violations))
 	if r.CPU.ServerPID > 0 {
 		fmt.Fprintf(w, "rush: CPU over the load phase: server %.2fs (%.1f µs per acknowledged sale; %.2fs waiting for a core) | generator %.2fs (%.1f µs per request, %d procs)\n",
 			r.CPU.ServerSeconds, r.CPU.ServerUsPerSale, r.CPU.ServerRunQueueSeconds, r.CPU.GeneratorSeconds, r.CPU.GeneratorUsPerReq, r.CPU.GeneratorProcs)

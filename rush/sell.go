@@ -139,8 +139,11 @@ func (e *engine) sell(j *saleJob) {
 			// idempotency keys collide.
 			e.firstReplays.Add(1)
 		}
-		e.acked(j, &r, body, now)
+		e.acked(j, &r, body, b, now)
 	case err == nil && status/100 == 4 && rejectCodes[code]:
+		if j.kind == kindFresh && (code == "not_eligible_today" || code == "invalid_id") {
+			e.refusedEligible(j, code)
+		}
 		e.salesRej.Add(1)
 		sec.salesRej.Add(1)
 		e.salesLat.Record(lat)
@@ -152,6 +155,19 @@ func (e *engine) sell(j *saleJob) {
 			code = strconv.Itoa(status)
 		}
 		e.countError(fmt.Sprintf("%d %s", status, code))
+	}
+}
+
+// refusedEligible notes a buyer of today's birth years with a valid ID
+// refused as not eligible today or as a mistyped ID: the server's wrong,
+// unless its date changed during the run (eligibleCheck decides at the end).
+func (e *engine) refusedEligible(j *saleJob, code string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.eligibleRefused++
+	if len(e.eligibleRefusedAt) < 100 {
+		e.eligibleRefusedAt = append(e.eligibleRefusedAt, fmt.Sprintf("txn %s at outlet %s: a buyer born in %d refused %s on %s (digits %v)",
+			j.txn, j.outlet.code, BirthYear(j.buyer), code, e.rules.Date, e.rules.DigitsToday))
 	}
 }
 
@@ -175,8 +191,9 @@ func (e *engine) countError(key string) {
 // acked books an acknowledged sale: the buyer's tally for the client-side
 // quota check, the outlet's acknowledged stock for ghost detection, a
 // freshness probe when the band fell (or every ProbeEvery-th sale), and
-// the replay sample.
-func (e *engine) acked(j *saleJob, r *receipt, body []byte, at time.Time) {
+// the replay sample (with the receipt's bytes: a replay must return them
+// exactly, DESIGN.md §6.6).
+func (e *engine) acked(j *saleJob, r *receipt, body, answer []byte, at time.Time) {
 	switch j.kind {
 	case kindMistyped:
 		e.violate("invalid_id_accepted", "sale %s accepted a mistyped ID (txn %s)", r.SaleID, j.txn)
@@ -186,6 +203,14 @@ func (e *engine) acked(j *saleJob, r *receipt, body []byte, at time.Time) {
 	qty := 0
 	for _, it := range r.Items {
 		qty += it.Quantity
+	}
+	// The receipt must be for the sale asked for: a counter hands over what
+	// it asked for, whatever the ledger counted.
+	if qty != j.qty {
+		e.violate("receipt_quantity", "sale %s (txn %s) asked for %d masks, its receipt counts %d", r.SaleID, j.txn, j.qty, qty)
+	}
+	if r.Outlet.Stock < 0 {
+		e.violate("negative_stock", "sale %s (txn %s) left outlet %s with stock %d", r.SaleID, j.txn, j.outlet.code, r.Outlet.Stock)
 	}
 	e.mu.Lock()
 	recs := e.buyers[j.buyer]
@@ -203,9 +228,9 @@ func (e *engine) acked(j *saleJob, r *receipt, body []byte, at time.Time) {
 	e.acks++
 	// The record (a copy of the body) only for the sales the sample keeps.
 	if len(e.replays) < e.cfg.Replay {
-		e.replays = append(e.replays, replayRec{token: j.outlet.token, txn: j.txn, body: string(body), saleID: r.SaleID})
+		e.replays = append(e.replays, replayRec{token: j.outlet.token, txn: j.txn, body: string(body), saleID: r.SaleID, receipt: string(answer)})
 	} else if k := rand.Int64N(e.acks); k < int64(len(e.replays)) {
-		e.replays[k] = replayRec{token: j.outlet.token, txn: j.txn, body: string(body), saleID: r.SaleID}
+		e.replays[k] = replayRec{token: j.outlet.token, txn: j.txn, body: string(body), saleID: r.SaleID, receipt: string(answer)}
 	}
 	seq := e.acks
 	e.mu.Unlock()

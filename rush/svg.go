@@ -41,7 +41,14 @@ func (c Chart) SVG() []byte {
 	if h == 0 {
 		h = 300
 	}
-	pw, ph := float64(w-padL-padR), float64(h-padT-padB)
+	// The legend sits right-aligned on the title's line, or on a line of
+	// its own below it when the two would overlap (a long title and many
+	// lines); the plot then starts lower.
+	top, legendY := padT, 16
+	if float64(padL)+titleWidth(c.Title)+12 > float64(w-padR)-legendWidth(c.Lines) {
+		top, legendY = padT+16, 34
+	}
+	pw, ph := float64(w-padL-padR), float64(h-top-padB)
 	xmax := 1.0
 	for _, x := range c.X {
 		xmax = math.Max(xmax, x)
@@ -56,7 +63,7 @@ func (c Chart) SVG() []byte {
 	}
 	ystep, ytop := niceScale(ymax)
 	xstep, xtop := niceScale(xmax)
-	p := plot{pw: pw, ph: ph, xtop: xtop, ytop: ytop}
+	p := plot{top: float64(top), pw: pw, ph: ph, xtop: xtop, ytop: ytop}
 	px, py := p.x, p.y
 
 	var b bytes.Buffer
@@ -69,27 +76,27 @@ func (c Chart) SVG() []byte {
 		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end" fill="#555">%s</text>`+"\n", padL-6, py(y)+4, fmtTick(y, ystep))
 	}
 	for x := 0.0; x <= xtop+xstep/2; x += xstep {
-		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%.1f" stroke="#f0f0f0"/>`+"\n", px(x), padT, px(x), padT+ph)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" fill="#555">%s</text>`+"\n", px(x), padT+ph+16, fmtTick(x, xstep))
+		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%.1f" stroke="#f0f0f0"/>`+"\n", px(x), top, px(x), float64(top)+ph)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" fill="#555">%s</text>`+"\n", px(x), float64(top)+ph+16, fmtTick(x, xstep))
 	}
-	fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#888"/>`+"\n", padL, padT+ph, padL+pw, padT+ph)
-	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%.1f" stroke="#888"/>`+"\n", padL, padT, padL, padT+ph)
+	fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#888"/>`+"\n", padL, float64(top)+ph, padL+pw, float64(top)+ph)
+	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%.1f" stroke="#888"/>`+"\n", padL, top, padL, float64(top)+ph)
 	fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle" fill="#555">time (s)</text>`+"\n", padL+pw/2, h-6)
-	fmt.Fprintf(&b, `<text transform="translate(14 %.1f) rotate(-90)" text-anchor="middle" fill="#555">%s</text>`+"\n", padT+ph/2, html.EscapeString(c.YLabel))
+	fmt.Fprintf(&b, `<text transform="translate(14 %.1f) rotate(-90)" text-anchor="middle" fill="#555">%s</text>`+"\n", float64(top)+ph/2, html.EscapeString(c.YLabel))
 
 	for _, l := range c.Lines {
 		p.series(&b, l, c.X)
 	}
-	legend(&b, c.Lines, w)
+	legend(&b, c.Lines, w, legendY)
 	b.WriteString("</svg>\n")
 	return b.Bytes()
 }
 
 // plot maps data to the drawing area.
-type plot struct{ pw, ph, xtop, ytop float64 }
+type plot struct{ top, pw, ph, xtop, ytop float64 }
 
 func (p plot) x(x float64) float64 { return padL + x/p.xtop*p.pw }
-func (p plot) y(y float64) float64 { return padT + p.ph - y/p.ytop*p.ph }
+func (p plot) y(y float64) float64 { return p.top + p.ph - y/p.ytop*p.ph }
 
 func dashOf(l Line) string {
 	if l.Dashed {
@@ -127,17 +134,32 @@ func (p plot) series(b *bytes.Buffer, l Line, xs []float64) {
 	flush()
 }
 
-// legend draws the lines' names, right-aligned on the title line.
-func legend(b *bytes.Buffer, lines []Line, w int) {
+// legend draws the lines' names, right-aligned, on the line whose
+// baseline is y+4.
+func legend(b *bytes.Buffer, lines []Line, w, y int) {
 	lx := float64(w - padR)
 	for i := len(lines) - 1; i >= 0; i-- {
 		l := lines[i]
-		tw := 7*float64(len([]rune(l.Name))) + 30
-		lx -= tw
-		fmt.Fprintf(b, `<line x1="%.1f" y1="16" x2="%.1f" y2="16" stroke="%s" stroke-width="2.5"%s/>`+"\n", lx, lx+20, l.Color, dashOf(l))
-		fmt.Fprintf(b, `<text x="%.1f" y="20" fill="#333">%s</text>`+"\n", lx+24, html.EscapeString(l.Name))
+		lx -= legendItemWidth(l)
+		fmt.Fprintf(b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="%s" stroke-width="2.5"%s/>`+"\n", lx, y, lx+20, y, l.Color, dashOf(l))
+		fmt.Fprintf(b, `<text x="%.1f" y="%d" fill="#333">%s</text>`+"\n", lx+24, y+4, html.EscapeString(l.Name))
 	}
 }
+
+// Text widths are estimates (the SVG is read without a layout engine):
+// 7 px a character of the 12 px legend, 8 of the 15 px bold title, both a
+// little above Helvetica's and Arial's average.
+func legendItemWidth(l Line) float64 { return 7*float64(len([]rune(l.Name))) + 30 }
+
+func legendWidth(lines []Line) float64 {
+	var w float64
+	for _, l := range lines {
+		w += legendItemWidth(l)
+	}
+	return w
+}
+
+func titleWidth(t string) float64 { return 8 * float64(len([]rune(t))) }
 
 // niceScale picks a tick step of 1, 2 or 5 × 10^k giving about five ticks,
 // and the axis top (a multiple of the step, at least the data's maximum).

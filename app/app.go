@@ -184,6 +184,16 @@ func (cfg *Config) check() error {
 	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
 		return fmt.Errorf("--addr: %w", err)
 	}
+	// Negative numbers were taken silently for the defaults (or, for the
+	// rate, for off): say so instead.
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"--public-rate", cfg.PublicRate}, {"--outlet-share", float64(cfg.OutletShare)}, {"--streams-per-client", float64(cfg.StreamsPerClient)}} {
+		if f.v < 0 || math.IsNaN(f.v) {
+			return fmt.Errorf("%s must not be negative, not %v", f.name, f.v)
+		}
+	}
 	if err := httpapi.CheckTrustProxy(cfg.TrustProxy); err != nil {
 		return fmt.Errorf("--trust-proxy: %w", err)
 	}

@@ -27,6 +27,9 @@ func TestBadFlagsTouchNoStore(t *testing.T) {
 		{"tls bad", func(c *Config) { c.TLSCert, c.TLSKey = half, half }, "TLS key pair"},
 		{"addr", func(c *Config) { c.Addr = "bogus" }, "--addr"},
 		{"basemap", func(c *Config) { c.Basemap = filepath.Join(dir, "none.geojson") }, "--basemap"},
+		{"public-rate", func(c *Config) { c.PublicRate = -1 }, "--public-rate"},
+		{"outlet-share", func(c *Config) { c.OutletShare = -1 }, "--outlet-share"},
+		{"streams-per-client", func(c *Config) { c.StreamsPerClient = -5 }, "--streams-per-client"},
 	}
 	for _, c := range cases {
 		db := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "-")+".db")

@@ -63,6 +63,11 @@ func (n *Node) loadAdmin(ctx context.Context) error {
 		return n.Store.Write(ctx, func(tx publicmask.Tx) error { return tx.RevokeToken(hash, now) })
 	}
 	n.admin, n.generated = tok, true
+	// Printed now, when it is generated (DESIGN.md §6.14), not with the
+	// banner: a start that fails after this point (its address taken, say)
+	// would otherwise leave a token that nobody ever saw, and the later
+	// starts print none.
+	fmt.Fprintf(n.cfg.Out, "  admin token (generated; only its hash is kept in the database, so it is shown this once): %s\n", tok)
 	return nil
 }
 

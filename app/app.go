@@ -163,6 +163,9 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
 	n := &Node{cfg: cfg, Registry: prometheus.NewRegistry(), Clock: clk, Policy: policy.NewHolder(pol)}
 	n.registerProcessMetrics()
 	bg, stop := context.WithCancel(context.Background())
@@ -172,6 +175,45 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	return n, nil
+}
+
+// check refuses what the flags get wrong before the store is touched: a
+// typo must not create and seed a store, nor generate an admin token that
+// the failed start then never shows (on PostgreSQL only its hash is kept).
+func (cfg *Config) check() error {
+	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
+		return fmt.Errorf("--addr: %w", err)
+	}
+	// Negative numbers were taken silently for the defaults (or, for the
+	// rate, for off): say so instead.
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"--public-rate", cfg.PublicRate}, {"--outlet-share", float64(cfg.OutletShare)}, {"--streams-per-client", float64(cfg.StreamsPerClient)}} {
+		if f.v < 0 || math.IsNaN(f.v) {
+			return fmt.Errorf("%s must not be negative, not %v", f.name, f.v)
+		}
+	}
+	if err := httpapi.CheckTrustProxy(cfg.TrustProxy); err != nil {
+		return fmt.Errorf("--trust-proxy: %w", err)
+	}
+	if err := httpapi.CheckCPUTokenMode(cfg.CPUTokens); err != nil {
+		return fmt.Errorf("--cpu-tokens: %w", err)
+	}
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if cfg.TLSCert != "" {
+		if _, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey); err != nil {
+			return fmt.Errorf("load TLS key pair: %w", err)
+		}
+	}
+	if cfg.Basemap != "" {
+		if _, err := os.Stat(cfg.Basemap); err != nil {
+			return fmt.Errorf("--basemap: %w", err)
+		}
+	}
+	return nil
 }
 
 // open starts the node's parts in order; Open closes them on an error.
@@ -381,12 +423,6 @@ func (n *Node) buildHandler() error {
 		basemap = b
 	}
 	pages := web.Handler(web.Options{Tiles: cfg.Tiles, Basemap: basemap, Status: n.status})
-	if err := httpapi.CheckTrustProxy(cfg.TrustProxy); err != nil {
-		return fmt.Errorf("--trust-proxy: %w", err)
-	}
-	if err := httpapi.CheckCPUTokenMode(cfg.CPUTokens); err != nil {
-		return fmt.Errorf("--cpu-tokens: %w", err)
-	}
 	hc := httpapi.Config{
 		Ledger: n.Ledger, Public: pub, Pages: pages, Role: cfg.Role,
 		Ready: n.ready, Logger: cfg.Logger, Registerer: n.Registry, Gatherer: n.Registry,
@@ -602,7 +638,7 @@ func (n *Node) banner(base string) {
 		fmt.Fprintf(w, "  counter:  %s/outlet\n", base)
 		switch {
 		case n.generated && isPostgres(n.cfg.DB):
-			fmt.Fprintf(w, "  admin token (generated; only its hash is kept in the database, so it is shown this once): %s\n", n.admin)
+			// Printed when it was generated (loadAdmin), above.
 		case n.generated:
 			fmt.Fprintf(w, "  admin token (generated, kept in %s): %s\n", n.cfg.DB+".admin-token", n.admin)
 		case n.cfg.AdminTokenFile != "":

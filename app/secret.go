@@ -47,8 +47,8 @@ func loadSecret(ctx context.Context, st publicmask.Store, path string, mayCreate
 	if len(secret) < rrn.SecretSize {
 		return nil, fmt.Errorf("secret file %s holds %d bytes; at least %d are needed", path, len(secret), rrn.SecretSize)
 	}
-	if info, err := os.Stat(path); err == nil && info.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("secret file %s is readable by others (mode %v): chmod 600 it", path, info.Mode().Perm())
+	if err := checkPrivate("secret file", path); err != nil {
+		return nil, err
 	}
 	got := rrn.Fingerprint(secret)
 	if fp == "" {
@@ -73,8 +73,8 @@ func loadAdminToken(path string) (token string, generated bool, err error) {
 		if len(tok) < 16 {
 			return "", false, fmt.Errorf("admin token file %s holds no usable token (16+ characters): delete it to generate one", path)
 		}
-		if info, err := os.Stat(path); err == nil && info.Mode().Perm()&0o077 != 0 {
-			return "", false, fmt.Errorf("admin token file %s is readable by others (mode %v): chmod 600 it", path, info.Mode().Perm())
+		if err := checkPrivate("admin token file", path); err != nil {
+			return "", false, err
 		}
 		return tok, false, nil
 	}
@@ -140,8 +140,8 @@ func ReadAdminTokenFile(path string) (string, error) {
 	if tok == "" {
 		return "", fmt.Errorf("--admin-token-file %s holds no token", path)
 	}
-	if info, err := os.Stat(path); err == nil && info.Mode().Perm()&0o077 != 0 {
-		return "", fmt.Errorf("--admin-token-file %s is readable by others (mode %v): chmod 600 it", path, info.Mode().Perm())
+	if err := checkPrivate("--admin-token-file", path); err != nil {
+		return "", err
 	}
 	return tok, nil
 }

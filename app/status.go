@@ -17,28 +17,47 @@ func (n *Node) startStatus(ctx context.Context) {
 
 // status is the JSON of /api/v2/status (package ops).
 func (n *Node) status(ctx context.Context) (any, error) {
-	on := ops.Node{Role: n.cfg.Role, Now: n.Clock.Now, Store: n.storeHealth(ctx), Changes: n.Store.OutletChanges, Name: n.nodeName}
+	admin := httpapi.IsAdmin(ctx)
+	on := ops.Node{Role: n.cfg.Role, Now: n.Clock.Now, Store: n.storeHealth(ctx, admin), Changes: n.Store.OutletChanges, Name: n.nodeName}
 	if n.Refresher != nil {
 		on.Snapshot, on.Age = n.Refresher.Current(), n.Refresher.Age
 	}
-	return ops.Status(ctx, on, n.statusC, httpapi.IsAdmin(ctx)), nil
+	return ops.Status(ctx, on, n.statusC, admin), nil
 }
 
 // storeHealth is the store's line of the status: whether it answers and,
 // when durable writes fail (full disk, failed flush, store gone), why and
 // since when; the metric publicmask_store_write_errors_total counts them.
-func (n *Node) storeHealth(ctx context.Context) map[string]any {
+// The page is public, so "error" is a fixed sentence per cause: the failed
+// write's own text (file paths, SQL, database host names) is shown only to
+// the admin, as "detail", like host names (ops.Status); the log has it too.
+func (n *Node) storeHealth(ctx context.Context, admin bool) map[string]any {
 	storeOK := map[string]any{"ok": true}
 	if err := n.Store.Ping(ctx); err != nil {
 		storeOK = map[string]any{"ok": false, "error": "store unreachable"}
 		if errors.Is(err, sqlite.ErrFlushFailed) {
-			storeOK = map[string]any{"ok": false, "error": "a flush to disk failed: restart the node", "cause": causeFlushFailed}
+			storeOK = map[string]any{"ok": false, "error": causeText[causeFlushFailed], "cause": causeFlushFailed}
+		}
+		if admin {
+			storeOK["detail"] = err.Error()
 		}
 	}
 	if cause, since, msg := n.writes.failure(); cause != "" && n.cfg.Role != httpapi.RolePublic {
-		storeOK = map[string]any{"ok": false, "error": msg, "cause": cause, "since": since}
+		storeOK = map[string]any{"ok": false, "error": causeText[cause], "cause": cause, "since": since}
+		if admin {
+			storeOK["detail"] = msg
+		}
 	}
 	return storeOK
+}
+
+// causeText is what the public status says for each cause of failed writes.
+var causeText = map[string]string{
+	causeDiskFull:    "the disk is full: durable writes fail",
+	causeFlushFailed: "a flush to disk failed: restart the node",
+	causeIO:          "the store's file cannot be written",
+	causeUnreachable: "store unreachable",
+	causeReadOnly:    "the database refuses writes (read-only)",
 }
 
 // nodeName identifies this node on the status page: host and listen address.

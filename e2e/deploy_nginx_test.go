@@ -55,6 +55,7 @@ func startNginx(t *testing.T, ledgers, publics []*server) *nginxFront {
 	must(`(?m)^\s*listen \[::\]:443 ssl http2;\n`, "")
 	must(`(?m)^\s*ssl_[a-z_]+\s[^\n]*\n`, "")
 	must(`/var/cache/nginx/publicmask`, filepath.Join(dir, "cache"))
+	must(`/var/log/nginx/publicmask.access.log`, filepath.Join(dir, "publicmask.access.log"))
 	if err := os.WriteFile(filepath.Join(dir, "publicmask.conf"), []byte(c), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +135,8 @@ func clientFrom(ip string) *http.Client {
 // the open data API the public pool; the micro-cache answers repeated
 // storesByGeo without reaching a node; the stream is not buffered; the
 // nodes believe nginx's X-Forwarded-For (--trust-proxy) and not a client's;
-// /metrics is not reachable through nginx.
+// /metrics is not reachable through nginx; one request ID is in nginx's log
+// and the node's.
 func TestNginxInFront(t *testing.T) {
 	skipShort(t, "runs nginx and three nodes")
 	needTool(t, "nginx", "nginx", "/usr/sbin/nginx")
@@ -161,6 +163,8 @@ func TestNginxInFront(t *testing.T) {
 	if n := routeCount(t, led, "GET /outlet"); n != 1 {
 		t.Fatalf("the ledger node counted the counter page %v times, want 1", n)
 	}
+	checkRequestIDs(t, ng, led, tokens[codes[0]])
+
 	// /metrics and pprof stay inside.
 	front.mustCall("GET", "/metrics", "", nil, nil, 404)
 	front.mustCall("GET", "/debug/pprof/", "", nil, nil, 404)
@@ -278,4 +282,63 @@ func TestNginxInFront(t *testing.T) {
 		t.Fatalf("another citizen behind the same nginx was limited too: %d", resp.StatusCode)
 	}
 	t.Logf("X-Forwarded-For: %d of 40 requests of one citizen limited; another citizen served", limited)
+}
+
+// checkRequestIDs: nginx passes one request ID to the node, which logs it
+// and echoes it, and nginx logs it too — its own $request_id, or a client's
+// safe one; a client's ID shaped like a registration number reaches
+// neither log.
+func checkRequestIDs(t *testing.T, ng *nginxFront, led *server, outletToken string) {
+	t.Helper()
+	get := func(clientID string) string {
+		t.Helper()
+		req, _ := http.NewRequest("GET", ng.base+"/api/v2/outlet", nil)
+		req.Header.Set("Authorization", "Bearer "+outletToken)
+		if clientID != "" {
+			req.Header.Set("X-Request-Id", clientID)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET /api/v2/outlet through nginx: %d", resp.StatusCode)
+		}
+		return resp.Header.Get("X-Request-Id")
+	}
+	nginxLog := func() string {
+		b, _ := os.ReadFile(filepath.Join(ng.dir, "publicmask.access.log"))
+		return string(b)
+	}
+	inBoth := func(id string) {
+		t.Helper()
+		want := `"request_id":"` + id + `"`
+		waitUntil(t, 5*time.Second, "request ID "+id+" in the ledger node's log", func() bool {
+			return strings.Contains(led.Logs(), want)
+		})
+		waitUntil(t, 5*time.Second, "request ID "+id+" in nginx's log", func() bool {
+			return strings.Contains(nginxLog(), want+`,"node_request_id":"`+id+`"`)
+		})
+	}
+	id := get("")
+	if !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(id) {
+		t.Fatalf("X-Request-Id through nginx = %q, want nginx's $request_id (32 hex digits)", id)
+	}
+	inBoth(id)
+	const mine = "counter-0042.t1"
+	if got := get(mine); got != mine {
+		t.Fatalf("a client's X-Request-Id %q came back as %q", mine, got)
+	}
+	inBoth(mine)
+	const rrnID = "req-830315-1234561"
+	got := get(rrnID)
+	if got == rrnID || strings.Contains(got, "1234561") {
+		t.Fatalf("an X-Request-Id holding a registration number came back as %q", got)
+	}
+	inBoth(got)
+	if strings.Contains(nginxLog(), "1234561") || strings.Contains(led.Logs(), "1234561") {
+		t.Fatal("a registration number sent as X-Request-Id reached a log")
+	}
 }

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -85,4 +86,42 @@ func TestPostgresPublicWithoutSecretAndAdminTokenInDatabase(t *testing.T) {
 	if after, _ := os.ReadDir(cwd); len(after) != len(before) {
 		t.Fatalf("nodes wrote into their working directory: %v, before %v", after, before)
 	}
+}
+
+// TestFirstLedgerShowsItsTokenWhenItCannotListen: the first ledger node on
+// PostgreSQL generates the admin token and keeps only its hash; a start that
+// fails after that (its address taken) still shows the token, since later
+// starts print none (DESIGN.md §6.14: printed once, when it is generated).
+// Before, the token was printed with the banner, after the listen: the
+// database held the hash of a token nobody had seen.
+func TestFirstLedgerShowsItsTokenWhenItCannotListen(t *testing.T) {
+	skipShort(t, "runs real processes")
+	dsn := pgDSN(t)
+	bin := binary(t)
+	if out, err := exec.Command(bin, "migrate", "--db", dsn).CombinedOutput(); err != nil {
+		t.Fatalf("publicmask migrate: %v\n%s", err, out)
+	}
+	secret := secretFile(t, t.TempDir())
+	args := func(addr string) []string {
+		return []string{"serve", "--addr", addr, "--role", "ledger", "--db", dsn, "--secret-file", secret, "--seed", "none"}
+	}
+	taken, err := net.Listen("tcp", freeAddr(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	out, err := exec.Command(bin, args(taken.Addr().String())...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "address already in use") {
+		t.Fatalf("ledger node on a taken address: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`admin token \(generated[^)]*\): (pm_admin_\S+)`).FindStringSubmatch(string(out))
+	if m == nil {
+		t.Fatalf("the failed first start generated a token and did not show it:\n%s", out)
+	}
+	a := freeAddr(t)
+	l := startExact(t, a, args(a)...)
+	if strings.Contains(l.Logs(), "pm_admin_") {
+		t.Fatalf("the second start printed a token:\n%s", l.Logs())
+	}
+	l.mustCall("GET", "/api/v2/admin/verify", m[1], nil, nil, 200)
 }

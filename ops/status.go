@@ -27,7 +27,7 @@ type Node struct {
 	Role string
 	Now  func() time.Time
 	// Store is the store's health as shown ({"ok": …, "error", "cause",
-	// "since"}).
+	// "since"}, and for the admin "detail", the failed write's own text).
 	Store map[string]any
 	// Snapshot is the public snapshot (nil when the node has none yet).
 	Snapshot *snapshot.Snapshot

@@ -37,6 +37,8 @@ c = re.sub(r"(?m)^\s*listen 443 ssl http2;\n", f"    listen 127.0.0.1:{ng};\n", 
 c = re.sub(r"(?m)^\s*listen \[::\]:443 ssl http2;\n", "", c)
 c = re.sub(r"(?m)^\s*ssl_[a-z_]+\s[^\n]*\n", "", c)
 c = c.replace("/var/cache/nginx/publicmask", d + "/cache")
+# The committed access log (JSON lines, with the request ID), buffered here.
+c = c.replace("/var/log/nginx/publicmask.access.log publicmask;", d + "/access.log publicmask buffer=64k;")
 open(d + "/publicmask.conf", "w").write(c)
 user = "user root;" if __import__("os").geteuid() == 0 else ""
 open(d + "/nginx.conf", "w").write(f"""{user}
@@ -46,8 +48,6 @@ pid {d}/nginx.pid;
 error_log {d}/error.log warn;
 events {{ worker_connections 8192; }}
 http {{
-    log_format cache '$upstream_cache_status $status $request_method $uri';
-    access_log {d}/access.log cache buffer=64k;
     client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fastcgi;
     uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
     include {d}/publicmask.conf;
@@ -79,13 +79,13 @@ printf '%-58s %s\n' "  straight to the nodes: reads/s, p99" "$(jget "$D" reads.p
 printf '%-58s %s\n' "  straight to the nodes: freshness p50/p99" "$(jget "$D" freshness.p50_ms) / $(jget "$D" freshness.p99_ms) ms"
 printf '%-58s %s\n' "violations" "$(python3 -c 'import json,sys; print(sum(len(json.load(open(f))["violations"]) for f in sys.argv[1:]))' "$R" "$D") (both runs)"
 python3 - "$DIR/access.log" <<'PY'
-import sys, collections
+import sys, collections, json
 by = collections.defaultdict(collections.Counter)
 for line in open(sys.argv[1]):
-    f = line.split()
-    if len(f) < 4 or f[2] != "GET":
+    f = json.loads(line)
+    if f["method"] != "GET":
         continue
-    st, uri = f[0], f[3]
+    st, uri = f["cache"] or "-", f["path"]
     kind = ("v1 storesByGeo" if "storesByGeo" in uri else "v1 storesByAddr" if "storesByAddr" in uri
             else "v1 stores/sales pages" if uri.startswith("/corona19-masks/") else "v2 near" if uri.endswith("/near")
             else "v2 outlet" if uri.startswith("/api/v2/outlets/") else None)

@@ -185,8 +185,7 @@ func (pr *prober) outletQueries() {
 		// alone, the 시 without its 구, a 동 or road alone.
 		if a.Sigungu != "" {
 			si, gu, hasGu := strings.Cut(a.Sigungu, " ")
-			stem := strings.TrimRight(si, "시군구")
-			stem = si[:len(si)-len("시")]
+			stem := si[:len(si)-len("시")] // 시, 군 and 구 are three bytes each
 			for df, d := range dongs {
 				sp := spec
 				sp.dong = d
@@ -199,8 +198,7 @@ func (pr *prober) outletQueries() {
 					pr.add("short: si dong("+df+") (구 skipped)", si+" "+d, sp, i)
 				}
 				if df == "" {
-					if bare := strings.TrimRight(d, "동읍면"); bare != d && utf8Len(bare) >= 1 && !strings.HasSuffix(d, "가") {
-						bare = d[:len(d)-len("동")]
+					if bare := d[:len(d)-len("동")]; !strings.HasSuffix(d, "가") && utf8Len(bare) >= 1 {
 						pr.add("short: sgg dong-without-suffix", a.Sigungu+" "+bare, sp, i)
 					}
 				}

@@ -1,6 +1,8 @@
 package snapshot
 
 import (
+	"cmp"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -104,10 +106,17 @@ func ParseAddress(s string) Address {
 		a.Sido = sd
 		toks[0] = rest
 	}
+	if a.Sido == "세종특별자치시" && i < len(toks) && sidoAlias[toks[i]] == a.Sido {
+		// "세종특별자치시 세종특별자치시 …", "… 세종시 …": the MOIS lists
+		// name 세종 as its own 시군구.
+		i++
+	}
 	if i < len(toks) && isSigunguToken(toks[i]) {
 		a.Sigungu = toks[i]
 		i++
-		if strings.HasSuffix(a.Sigungu, "시") && i < len(toks) && isGuToken(toks[i]) {
+		if si, gu := splitGluedGu(a.Sigungu); gu != "" {
+			a.Sigungu = si + " " + gu // "수원시권선구", as MOIS writes it
+		} else if strings.HasSuffix(a.Sigungu, "시") && i < len(toks) && isGuToken(toks[i]) {
 			a.Sigungu += " " + toks[i]
 			i++
 		}
@@ -186,9 +195,18 @@ func roadAt(toks []string, i int) (road, bldg string, next int) {
 		return "", "", i
 	}
 	i++
-	if bldg == "" && i < len(toks) && isBranch(toks[i]) {
+	switch {
+	case bldg == "" && i < len(toks) && isBranch(toks[i]):
 		road += toks[i]
 		i++
+	case bldg != "" && !strings.Contains(bldg, "-") && i < len(toks) && isBranchWord(toks[i]):
+		// "중앙로12 번길": the number was the branch's.
+		road, bldg = road+bldg+toks[i], ""
+		i++
+	case bldg == "" && i+1 < len(toks) && isBranchWord(toks[i+1]) && isDigits(toks[i]):
+		// "중앙로 12 번길"
+		road += toks[i] + toks[i+1]
+		i += 2
 	}
 	if bldg == "" && i < len(toks) && isBldgNum(toks[i]) {
 		bldg = toks[i]
@@ -248,6 +266,12 @@ func isBranch(t string) bool {
 	return ok && n != "" && strings.Trim(n, "0123456789") == ""
 }
 
+// isBranchWord reports whether t is the "번길" or "길" of a branch road
+// whose number was written apart from it.
+func isBranchWord(t string) bool { return t == "번길" || t == "길" }
+
+func isDigits(t string) bool { return t != "" && len(t) <= 5 && strings.Trim(t, "0123456789") == "" }
+
 // isBldgNum reports whether t is a building number: "38", "114-1".
 func isBldgNum(t string) bool {
 	main, sub, dash := strings.Cut(t, "-")
@@ -266,12 +290,45 @@ func splitGluedSido(t string) (string, string) {
 	if t == "부산진구" {
 		return "", ""
 	}
-	for _, p := range shortSido {
+	for _, p := range gluedSidoPrefixes {
 		if rest, ok := strings.CutPrefix(t, p); ok && utf8.RuneCountInString(rest) >= 2 && isSigunguToken(rest) {
 			return sidoAlias[p], rest
 		}
 	}
 	return "", ""
+}
+
+// gluedSidoPrefixes are the 시도's names as splitGluedSido tries them:
+// longest first, so that "서울특별시강남구" is not read as "서울" +
+// "특별시강남구", nor "서울시강남구" as "서울" + "시강남구".
+var gluedSidoPrefixes = func() []string {
+	ps := slices.Clone(shortSido)
+	for alias := range sidoAlias {
+		if !slices.Contains(ps, alias) {
+			ps = append(ps, alias)
+		}
+	}
+	slices.SortStableFunc(ps, func(a, b string) int { return cmp.Or(cmp.Compare(len(b), len(a)), strings.Compare(a, b)) })
+	return ps
+}()
+
+// splitGluedGu splits a 시 and its 구 written as one word, as the MOIS and
+// KOSTAT lists write them ("수원시권선구" → "수원시", "권선구";
+// "창원시마산합포구"); gu is "" if t is not one. No 구's own name holds a
+// 시 after two syllables, so the split is unambiguous.
+func splitGluedGu(t string) (si, gu string) {
+	if !strings.HasSuffix(t, "구") {
+		return "", ""
+	}
+	j := strings.Index(t, "시")
+	if j < len("수원") || j+len("시") >= len(t) {
+		return "", ""
+	}
+	si, gu = t[:j+len("시")], t[j+len("시"):]
+	if utf8.RuneCountInString(gu) < 2 || !hangulWord(si) || !isGuToken(gu) {
+		return "", ""
+	}
+	return si, gu
 }
 
 // parenDong returns the 동 named first in the last parenthesis of s, if any.

@@ -55,6 +55,14 @@ type Options struct {
 	// StreamWriteTimeout bounds one write to an SSE client (default 10s), so
 	// a client that stopped reading is dropped rather than held forever.
 	StreamWriteTimeout time.Duration
+	// StaleAfter is the snapshot age (real time since the node last knew it
+	// current, DESIGN.md §6.13) beyond which a stream's `freshness` event
+	// says stale (default 10s: the PublicmaskSnapshotStale alert's).
+	StaleAfter time.Duration
+	// ResumeGrace is how long a stream resumed from an id above this node's
+	// version waits for the node to reach it (another node behind the same
+	// balancer may be a poll ahead) before it sends a `reset` (default 1s).
+	ResumeGrace time.Duration
 	// Rules answers /api/v2/rules (e.g. policy.Holder.Load().Rules, whose
 	// DayRules already has the contract's JSON tags); birthYear 0 means not
 	// asked. Nil: the route answers 404.
@@ -103,6 +111,12 @@ func NewHandler(r *snapshot.Refresher, opts Options) http.Handler {
 	}
 	if opts.StreamWriteTimeout <= 0 {
 		opts.StreamWriteTimeout = 10 * time.Second
+	}
+	if opts.StaleAfter <= 0 {
+		opts.StaleAfter = 10 * time.Second
+	}
+	if opts.ResumeGrace <= 0 {
+		opts.ResumeGrace = time.Second
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)

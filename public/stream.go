@@ -60,19 +60,51 @@ func (h *handler) stream(w http.ResponseWriter, req *http.Request) {
 	var resumed *snapshot.Snapshot
 	if since, ok := lastEventID(req); ok {
 		resumed = h.r.Current()
+		// Ids are store versions. One above this node's version is from
+		// data this node does not have: another node a poll ahead (wait a
+		// moment for this one to catch up), or a store restored from a
+		// backup or rebuilt, whose versions are lower than those the client
+		// saw. Then "changed since" would send nothing until the store's
+		// versions pass the id again, and the client would keep data of
+		// another history: it gets a reset and every outlet of its circle.
+		if since > resumed.Version() {
+			resumed = h.awaitVersion(req, since)
+		}
+		reset := since > resumed.Version()
 		var hits []snapshot.Hit
 		var missed []*snapshot.Entry
 		for _, ht := range resumed.Near(lat, lng, m, hits) {
-			if e := resumed.At(int(ht.Pos)); e.Version > since {
+			if e := resumed.At(int(ht.Pos)); reset || e.Version > since {
 				missed = append(missed, e)
 			}
 		}
-		if len(missed) > 0 {
-			slices.SortFunc(missed, func(a, b *snapshot.Entry) int { return cmp.Compare(a.Version, b.Version) })
-			if !write(appendEvents(nil, missed, lat, lng)) {
-				return
-			}
+		slices.SortFunc(missed, func(a, b *snapshot.Entry) int { return cmp.Compare(a.Version, b.Version) })
+		var b []byte
+		if reset {
+			b = appendReset(b, resumed)
 		}
+		if b = appendEvents(b, missed, lat, lng); len(b) > 0 && !write(b) {
+			return
+		}
+	}
+	// freshness=1: the client also wants to know how current this node's
+	// data is (a public node serves its last snapshot while its store is
+	// away, §4.5): an event at the start, with every heartbeat, and when
+	// the snapshot turns stale or current again.
+	var fresh *time.Timer
+	var stale bool
+	if req.URL.Query().Get("freshness") == "1" {
+		var b []byte
+		b, stale = h.appendFreshness(nil)
+		if !write(b) {
+			return
+		}
+		fresh = time.NewTimer(h.freshCheck())
+		defer fresh.Stop()
+	}
+	var freshC <-chan time.Time
+	if fresh != nil {
+		freshC = fresh.C
 	}
 	tick := time.NewTicker(h.opts.Heartbeat)
 	defer tick.Stop()
@@ -82,9 +114,22 @@ func (h *handler) stream(w http.ResponseWriter, req *http.Request) {
 		case <-req.Context().Done():
 			return
 		case <-tick.C:
-			if !write([]byte(": heartbeat\n\n")) {
+			b := append(buf[:0], ": heartbeat\n\n"...)
+			if fresh != nil {
+				b, stale = h.appendFreshness(b)
+			}
+			if !write(b) {
 				return
 			}
+		case <-freshC:
+			if st := h.r.Age() > h.opts.StaleAfter; st != stale {
+				var b []byte
+				b, stale = h.appendFreshness(buf[:0])
+				if !write(b) {
+					return
+				}
+			}
+			fresh.Reset(h.freshCheck())
 		case batch, ok := <-sub.C:
 			if !ok {
 				return // dropped for lagging, or the refresher stopped
@@ -109,6 +154,66 @@ func (h *handler) stream(w http.ResponseWriter, req *http.Request) {
 			}
 		}
 	}
+}
+
+// awaitVersion waits up to ResumeGrace for this node's snapshot to reach
+// version v (or the client to leave) and returns the current snapshot.
+func (h *handler) awaitVersion(req *http.Request, v int64) *snapshot.Snapshot {
+	deadline := time.Now().Add(h.opts.ResumeGrace)
+	for {
+		s := h.r.Current()
+		if s.Version() >= v || !time.Now().Before(deadline) {
+			return s
+		}
+		select {
+		case <-req.Context().Done():
+			return s
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}
+
+// appendReset appends `event: reset`: the client's data is not of this
+// node's history (see stream); the outlets of its circle follow, as they
+// are in s, and it should drop what it holds from before (the map
+// reloads). Its id is s's version, from which a later reconnect resumes.
+func appendReset(buf []byte, s *snapshot.Snapshot) []byte {
+	buf = append(buf, "id: "...)
+	buf = strconv.AppendInt(buf, s.Version(), 10)
+	buf = append(buf, "\nevent: reset\ndata: {\"version\":"...)
+	buf = strconv.AppendInt(buf, s.Version(), 10)
+	buf = append(buf, `,"as_of":"`...)
+	buf = append(buf, s.AsOfString()...)
+	buf = append(buf, "\"}\n\n"...)
+	return buf
+}
+
+// appendFreshness appends `event: freshness` with the snapshot's as_of, its
+// age in real seconds and whether that is beyond StaleAfter, and returns
+// whether it was.
+func (h *handler) appendFreshness(buf []byte) ([]byte, bool) {
+	s, age := h.r.Current(), h.r.Age()
+	stale := age > h.opts.StaleAfter
+	buf = append(buf, "event: freshness\ndata: {\"as_of\":\""...)
+	buf = append(buf, s.AsOfString()...)
+	buf = append(buf, `","age_s":`...)
+	buf = strconv.AppendFloat(buf, age.Round(100*time.Millisecond).Seconds(), 'f', -1, 64)
+	buf = append(buf, `,"stale":`...)
+	buf = strconv.AppendBool(buf, stale)
+	buf = append(buf, "}\n\n"...)
+	return buf, stale
+}
+
+// freshCheck is when a freshness stream next looks at the snapshot's age:
+// once it could have passed StaleAfter if not confirmed meanwhile (a
+// healthy node confirms every second, so a stream wakes about once per
+// StaleAfter), and every second while stale, to say soon when it is
+// current again.
+func (h *handler) freshCheck() time.Duration {
+	if left := h.opts.StaleAfter - h.r.Age(); left > 0 {
+		return left + 50*time.Millisecond
+	}
+	return time.Second
 }
 
 // appendEvents appends one `event: outlet` per entry, its version as id.

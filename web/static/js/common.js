@@ -106,7 +106,11 @@ function serverNow() { return Date.now() + clockOffset; }
 function ago(iso) {
   var t = Date.parse(iso);
   if (isNaN(t)) return '';
-  var s = Math.max(0, Math.round((serverNow() - t) / 1000));
+  return agoSeconds((serverNow() - t) / 1000);
+}
+// agoSeconds is "12 s ago" for an age in seconds.
+function agoSeconds(sec) {
+  var s = Math.max(0, Math.round(sec));
   if (s < 60) return tr('ago.s', { n: s });
   if (s < 3600) return tr('ago.m', { n: Math.floor(s / 60) });
   if (s < 86400) return tr('ago.h', { n: Math.floor(s / 3600) });
@@ -142,5 +146,5 @@ export const PM = {
   STATUS: STATUS, statKey: statKey, statusInfo: statusInfo, statusGlyph: statusGlyph, badge: badge,
   el: el, fetchJSON: fetchJSON, errorCode: errorCode,
   observeServerTime: observeServerTime, observeAtLeast: observeAtLeast, serverNow: serverNow, serverTimeKnown: serverTimeKnown,
-  ago: ago, when: when, clock: clock, day: day, distance: distance, typeName: typeName, tr: tr
+  ago: ago, agoSeconds: agoSeconds, when: when, clock: clock, day: day, distance: distance, typeName: typeName, tr: tr
 };

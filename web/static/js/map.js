@@ -16,7 +16,11 @@ var state = {
   place: null,        // a searched place {label, codes: Set}: the list shows its outlets
   es: null, backoff: 0, retryTimer: 0, hadError: false,
   reqSeq: 0,
-  version: 0          // the highest data version seen (near answers, event ids)
+  version: 0,         // the highest data version seen (near answers, event ids)
+  // How current the node's data is, from the stream's freshness events:
+  // stale (it cannot confirm its data with its store), the age it said and
+  // when (Date.now()) it said it.
+  fresh: null
 };
 
 var listEl = document.getElementById('list');
@@ -349,8 +353,26 @@ async function load(q, thenSubscribe) {
 function setLive(ok, text) {
   liveEl.classList.toggle('ok', ok);
   liveEl.classList.toggle('down', !ok);
+  liveEl.classList.remove('stale');
+  liveEl.removeAttribute('title');
   liveText.textContent = text;
 }
+
+// showFreshness says "live" only while the node's data is current: a
+// public node whose store is away keeps its stream open and serves its
+// last snapshot, which is then behind by its age (ticking here between
+// the node's events).
+function showFreshness() {
+  var f = state.fresh;
+  if (!f || !state.es || state.es.readyState !== 1) return;
+  if (!f.stale) { setLive(true, I.T('live.on')); return; }
+  var ago = PM.agoSeconds(f.age + (Date.now() - f.at) / 1000);
+  liveEl.classList.remove('ok', 'down');
+  liveEl.classList.add('stale');
+  liveText.textContent = I.T('live.stale', { ago: ago });
+  liveEl.title = I.T('live.stale.why', { ago: ago });
+}
+setInterval(showFreshness, 1000);
 
 function subscribe(q) {
   clearTimeout(state.retryTimer);
@@ -358,22 +380,42 @@ function subscribe(q) {
   if (!window.EventSource) { setLive(false, I.T('live.unsupported')); return; }
   // since: the stream first sends what changed after the data shown.
   var es = new EventSource('/api/v2/stream?lat=' + q.lat + '&lng=' + q.lng + '&m=' + q.m +
-    (state.version ? '&since=' + state.version : ''));
+    '&freshness=1' + (state.version ? '&since=' + state.version : ''));
   state.es = es;
   es.onopen = function () {
     state.backoff = 0;
+    state.fresh = null;
     setLive(true, I.T('live.on'));
     // Changes made while disconnected were not streamed: reload once.
     if (state.hadError) { state.hadError = false; load(state.q); }
   };
+  es.addEventListener('freshness', function (ev) {
+    var f;
+    try { f = JSON.parse(ev.data); } catch (e) { return; }
+    state.fresh = { stale: !!f.stale, age: +f.age_s || 0, at: Date.now() };
+    showFreshness();
+  });
+  // reset: the node's data is of another history than the page's (its
+  // store was restored or rebuilt: its versions are lower than those the
+  // page holds). Forget the versions, or the page would ignore every
+  // change as older than what it shows; the circle's outlets follow as
+  // events, and a reload drops outlets this store does not have.
+  es.addEventListener('reset', function (ev) {
+    var r;
+    try { r = JSON.parse(ev.data); } catch (e) { return; }
+    state.version = +r.version || 0;
+    state.outlets.forEach(function (x) { x.v = 0; });
+    load(state.q);
+  });
   es.addEventListener('outlet', function (ev) {
     var o;
     try { o = JSON.parse(ev.data); } catch (e) { return; }
     if (o.updated_at) PM.observeAtLeast(o.updated_at);
     var v = +ev.lastEventId || 0;
     state.version = Math.max(state.version, v);
-    // An outlet that moved out of the circle is streamed once more, with
-    // its new distance: it leaves the map (unless a searched place holds it).
+    // An event beyond the circle (distance_m > m) is an outlet that left
+    // it (re-registered elsewhere): the last event of that outlet on this
+    // stream. It leaves the map (unless a searched place holds it).
     var q = state.q;
     if (q && o.distance_m > q.m && !(state.place && state.place.codes.has(o.code))) {
       var gone = state.outlets.get(o.code);

@@ -37,19 +37,21 @@ function spark(values, label) {
   var w = 160, h = 36, pad = 2;
   var pts = values.filter(function (p) { return num(p[1]); });
   var ns = 'http://www.w3.org/2000/svg';
+  if (pts.length < 2) {
+    // Text, not SVG text: the chart is stretched to the card's width
+    // (preserveAspectRatio none) and its text was stretched with it.
+    var p = document.createElement('p');
+    p.className = 'spark-empty';
+    p.setAttribute('role', 'img');
+    p.setAttribute('aria-label', T('spark.few', { label: label }));
+    p.textContent = T('spark.collecting');
+    return p;
+  }
   var svg = document.createElementNS(ns, 'svg');
   svg.setAttribute('viewBox', '0 0 ' + w + ' ' + h);
   svg.setAttribute('class', 'spark');
   svg.setAttribute('preserveAspectRatio', 'none'); // fill the card's width
   svg.setAttribute('role', 'img');
-  if (pts.length < 2) {
-    svg.setAttribute('aria-label', T('spark.few', { label: label }));
-    var t = document.createElementNS(ns, 'text');
-    t.setAttribute('x', '4'); t.setAttribute('y', '22'); t.setAttribute('class', 'spark-empty');
-    t.textContent = T('spark.collecting');
-    svg.appendChild(t);
-    return svg;
-  }
   var t0 = pts[0][0], t1 = pts[pts.length - 1][0];
   var vmax = Math.max.apply(null, pts.map(function (p) { return p[1]; }));
   var vmin = Math.min(0, Math.min.apply(null, pts.map(function (p) { return p[1]; })));

@@ -18,15 +18,8 @@ import (
 // each language, and say "live" again once the store is back.
 func TestMapSaysWhenItsDataIsBehind(t *testing.T) {
 	skipShort(t, "runs PostgreSQL, a ledger and a public node, and Chromium")
-	dsn, ctl := pgCluster(t)
+	pub, ctl := publicNodeOnOwnPG(t)
 	p := browsertest.NewPage(t, 1280, 900) // skips without Chromium (fails under CI)
-	secret := secretFile(t, t.TempDir())
-	clock := []string{"--seed", "none", "--tiles", "none", "--clock", "2020-03-11T10:00:00+09:00"}
-	al := freeAddr(t)
-	l := startExact(t, al, append([]string{"serve", "--addr", al, "--role", "ledger", "--db", dsn, "--secret-file", secret, "--admin-token", adminToken}, clock...)...)
-	setupOutlets(t, l, 3, 500)
-	ap := freeAddr(t)
-	pub := startExact(t, ap, append([]string{"serve", "--addr", ap, "--role", "public", "--db", dsn}, clock...)...)
 
 	live := `document.getElementById('live')`
 	state := func() (cls, text string) {

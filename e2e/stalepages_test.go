@@ -19,15 +19,8 @@ import (
 // language; with the store up neither does.
 func TestStaleSnapshotMarkedOnPages(t *testing.T) {
 	skipShort(t, "runs real processes, PostgreSQL and Chromium")
-	dsn, ctl := pgCluster(t)
+	pub, ctl := publicNodeOnOwnPG(t)
 	p := browsertest.NewPage(t, 1280, 900) // skips without Chromium (fails under CI)
-	secret := secretFile(t, t.TempDir())
-	clock := []string{"--seed", "none", "--tiles", "none", "--clock", "2020-03-11T10:00:00+09:00"}
-	al := freeAddr(t)
-	l := startExact(t, al, append([]string{"serve", "--addr", al, "--role", "ledger", "--db", dsn, "--secret-file", secret, "--admin-token", adminToken}, clock...)...)
-	setupOutlets(t, l, 3, 500)
-	ap := freeAddr(t)
-	pub := startExact(t, ap, append([]string{"serve", "--addr", ap, "--role", "public", "--db", dsn}, clock...)...)
 
 	str := func(js string) string {
 		t.Helper()
@@ -103,4 +96,20 @@ func TestNoStaleMarkOnAFastClock(t *testing.T) {
 			}
 		}
 	}
+}
+
+// publicNodeOnOwnPG starts a ledger node with three outlets of 500 masks
+// and a public node on a PostgreSQL cluster of the test's own, which ctl
+// stops and starts.
+func publicNodeOnOwnPG(t *testing.T) (*server, func(cmd string)) {
+	t.Helper()
+	dsn, ctl := pgCluster(t)
+	secret := secretFile(t, t.TempDir())
+	clock := []string{"--seed", "none", "--tiles", "none", "--clock", "2020-03-11T10:00:00+09:00"}
+	al := freeAddr(t)
+	l := startExact(t, al, append([]string{"serve", "--addr", al, "--role", "ledger", "--db", dsn, "--secret-file", secret, "--admin-token", adminToken}, clock...)...)
+	setupOutlets(t, l, 3, 500)
+	ap := freeAddr(t)
+	pub := startExact(t, ap, append([]string{"serve", "--addr", ap, "--role", "public", "--db", dsn}, clock...)...)
+	return pub, ctl
 }

@@ -8,12 +8,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -305,46 +307,32 @@ func (e *engine) replayCheck(ctx context.Context) ReplayReport {
 	e.mu.Unlock()
 	rep := ReplayReport{Sampled: len(sample)}
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	next := make(chan replayRec)
-	for range 8 {
-		wg.Go(func() {
-			for r := range next {
-				var status int
-				var b []byte
-				var err error
-				for range 3 {
-					if status, b, _, err = e.post(r.token, []byte(r.body)); err == nil && status != http.StatusServiceUnavailable {
-						break
-					}
-				}
-				var got receipt
-				ok := err == nil && status == http.StatusOK && json.Unmarshal(b, &got) == nil && got.SaleID == r.saleID
-				same := ok && string(b) == r.receipt
-				mu.Lock()
-				if same {
-					rep.OK++
-				} else {
-					rep.Failed++
-				}
-				mu.Unlock()
-				switch {
-				case !ok:
-					e.violate("replay", "txn %s: want 200 with sale %s, got %d %v %.200s", r.txn, r.saleID, status, err, b)
-				case !same:
-					e.violate("replay", "txn %s: sale %s replayed with another receipt: first %.300s, again %.300s", r.txn, r.saleID, r.receipt, b)
-				}
+	eachConcurrently(ctx, 8, sample, func(r replayRec) {
+		var status int
+		var b []byte
+		var err error
+		for range 3 {
+			if status, b, _, err = e.post(r.token, []byte(r.body)); err == nil && status != http.StatusServiceUnavailable {
+				break
 			}
-		})
-	}
-	for _, r := range sample {
-		if ctx.Err() != nil {
-			break
 		}
-		next <- r
-	}
-	close(next)
-	wg.Wait()
+		var got receipt
+		ok := err == nil && status == http.StatusOK && json.Unmarshal(b, &got) == nil && got.SaleID == r.saleID
+		same := ok && string(b) == r.receipt
+		mu.Lock()
+		if same {
+			rep.OK++
+		} else {
+			rep.Failed++
+		}
+		mu.Unlock()
+		switch {
+		case !ok:
+			e.violate("replay", "txn %s: want 200 with sale %s, got %d %v %.200s", r.txn, r.saleID, status, err, b)
+		case !same:
+			e.violate("replay", "txn %s: sale %s replayed with another receipt: first %.300s, again %.300s", r.txn, r.saleID, r.receipt, b)
+		}
+	})
 	return rep
 }
 
@@ -371,71 +359,57 @@ func (e *engine) ackedCheck(ctx context.Context) AckedReport {
 	e.mu.Unlock()
 	a := &api{base: e.base, c: e.salesC}
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	next := make(chan *outletState)
-	for range 8 {
-		wg.Go(func() {
-			for o := range next {
-				recs := byOutlet[o]
-				var v struct {
-					Sales []struct {
-						ID        string `json:"id"`
-						Quantity  int    `json:"quantity"`
-						Cancelled bool   `json:"cancelled"`
-					} `json:"sales"`
-				}
-				path := "/api/v2/outlet/sales?limit=" + strconv.Itoa(ledger.MaxRecentSales)
-				if _, err := a.do(ctx, http.MethodGet, path, o.token, "", nil, &v); err != nil {
-					e.violate("acked_readback", "outlet %s: %v", o.code, err)
-					mu.Lock()
-					rep.Unchecked += int64(len(recs))
-					mu.Unlock()
-					continue
-				}
-				type listed struct {
-					qty       int
-					cancelled bool
-				}
-				have := make(map[string]listed, len(v.Sales))
-				for _, s := range v.Sales {
-					have[s.ID] = listed{s.Quantity, s.Cancelled}
-				}
-				full := len(v.Sales) >= ledger.MaxRecentSales
-				var found, missing, unchecked int64
-				for _, r := range recs {
-					s, ok := have[r.saleID]
-					switch {
-					case ok && !s.cancelled && s.qty == r.qty:
-						found++
-					case ok && s.cancelled:
-						missing++
-						e.violate("acked_sale_missing", "sale %s at outlet %s was acknowledged and is now cancelled; the rush cancels nothing", r.saleID, o.code)
-					case ok:
-						missing++
-						e.violate("acked_sale_missing", "sale %s at outlet %s was acknowledged for %d masks and stands for %d", r.saleID, o.code, r.qty, s.qty)
-					case full:
-						unchecked++
-					default:
-						missing++
-						e.violate("acked_sale_missing", "sale %s at outlet %s was acknowledged and is not among the outlet's sales", r.saleID, o.code)
-					}
-				}
-				mu.Lock()
-				rep.Found += found
-				rep.Missing += missing
-				rep.Unchecked += unchecked
-				mu.Unlock()
-			}
-		})
-	}
-	for o := range byOutlet {
-		if ctx.Err() != nil {
-			break
+	eachConcurrently(ctx, 8, slices.Collect(maps.Keys(byOutlet)), func(o *outletState) {
+		recs := byOutlet[o]
+		var v struct {
+			Sales []struct {
+				ID        string `json:"id"`
+				Quantity  int    `json:"quantity"`
+				Cancelled bool   `json:"cancelled"`
+			} `json:"sales"`
 		}
-		next <- o
-	}
-	close(next)
-	wg.Wait()
+		path := "/api/v2/outlet/sales?limit=" + strconv.Itoa(ledger.MaxRecentSales)
+		if _, err := a.do(ctx, http.MethodGet, path, o.token, "", nil, &v); err != nil {
+			e.violate("acked_readback", "outlet %s: %v", o.code, err)
+			mu.Lock()
+			rep.Unchecked += int64(len(recs))
+			mu.Unlock()
+			return
+		}
+		type listed struct {
+			qty       int
+			cancelled bool
+		}
+		have := make(map[string]listed, len(v.Sales))
+		for _, s := range v.Sales {
+			have[s.ID] = listed{s.Quantity, s.Cancelled}
+		}
+		full := len(v.Sales) >= ledger.MaxRecentSales
+		var found, missing, unchecked int64
+		for _, r := range recs {
+			s, ok := have[r.saleID]
+			switch {
+			case ok && !s.cancelled && s.qty == r.qty:
+				found++
+			case ok && s.cancelled:
+				missing++
+				e.violate("acked_sale_missing", "sale %s at outlet %s was acknowledged and is now cancelled; the rush cancels nothing", r.saleID, o.code)
+			case ok:
+				missing++
+				e.violate("acked_sale_missing", "sale %s at outlet %s was acknowledged for %d masks and stands for %d", r.saleID, o.code, r.qty, s.qty)
+			case full:
+				unchecked++
+			default:
+				missing++
+				e.violate("acked_sale_missing", "sale %s at outlet %s was acknowledged and is not among the outlet's sales", r.saleID, o.code)
+			}
+		}
+		mu.Lock()
+		rep.Found += found
+		rep.Missing += missing
+		rep.Unchecked += unchecked
+		mu.Unlock()
+	})
 	rep.Unchecked = rep.Sales - rep.Found - rep.Missing // outlets an interrupt left unread
 	return rep
 }
@@ -458,49 +432,35 @@ func (e *engine) publicCheck(ctx context.Context) PublicReport {
 	a := &api{base: e.base, pub: e.readBase, c: e.salesC}
 	deadline := time.Now().Add(publicSettle)
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	next := make(chan *outletState)
-	for range 8 {
-		wg.Go(func() {
-			for o := range next {
-				var ledgerStat, publicStat string
-				var err error
-				for {
-					var lv, pv struct {
-						RemainStat *string `json:"remain_stat"`
-					}
-					if _, err = a.do(ctx, http.MethodGet, "/api/v2/outlet", o.token, "", nil, &lv); err == nil {
-						err = a.getJSON(ctx, "/api/v2/outlets/"+url.PathEscape(o.code), &pv)
-					}
-					ledgerStat, publicStat = deref(lv.RemainStat), deref(pv.RemainStat)
-					if err == nil && ledgerStat == publicStat || time.Now().After(deadline) || ctx.Err() != nil {
-						break
-					}
-					time.Sleep(50 * time.Millisecond)
-				}
-				mu.Lock()
-				switch {
-				case err != nil:
-					rep.Unread++
-					e.violate("public_readback", "outlet %s: %v", o.code, err)
-				case ledgerStat != publicStat:
-					rep.Stale++
-					e.violate("public_stale", "outlet %s: the public API shows %q, the ledger %q, %v after the load", o.code, publicStat, ledgerStat, publicSettle)
-				default:
-					rep.Agree++
-				}
-				mu.Unlock()
+	eachConcurrently(ctx, 8, touched, func(o *outletState) {
+		var ledgerStat, publicStat string
+		var err error
+		for {
+			var lv, pv struct {
+				RemainStat *string `json:"remain_stat"`
 			}
-		})
-	}
-	for _, o := range touched {
-		if ctx.Err() != nil {
-			break
+			if _, err = a.do(ctx, http.MethodGet, "/api/v2/outlet", o.token, "", nil, &lv); err == nil {
+				err = a.getJSON(ctx, "/api/v2/outlets/"+url.PathEscape(o.code), &pv)
+			}
+			ledgerStat, publicStat = deref(lv.RemainStat), deref(pv.RemainStat)
+			if err == nil && ledgerStat == publicStat || time.Now().After(deadline) || ctx.Err() != nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		next <- o
-	}
-	close(next)
-	wg.Wait()
+		mu.Lock()
+		switch {
+		case err != nil:
+			rep.Unread++
+			e.violate("public_readback", "outlet %s: %v", o.code, err)
+		case ledgerStat != publicStat:
+			rep.Stale++
+			e.violate("public_stale", "outlet %s: the public API shows %q, the ledger %q, %v after the load", o.code, publicStat, ledgerStat, publicSettle)
+		default:
+			rep.Agree++
+		}
+		mu.Unlock()
+	})
 	return rep
 }
 
@@ -589,35 +549,24 @@ func (e *engine) stockCheck(ctx context.Context) {
 	touched = touched[:min(len(touched), 2000)]
 	a := &api{base: e.base, c: e.salesC}
 	errs := e.salesErr.Load()
-	var wg sync.WaitGroup
-	next := make(chan *outletState)
-	for range 8 {
-		wg.Go(func() {
-			for o := range next {
-				var v struct {
-					Stock int `json:"stock"`
-				}
-				if _, err := a.do(ctx, http.MethodGet, "/api/v2/outlet", o.token, "", nil, &v); err != nil {
-					e.violate("stock_readback", "outlet %s: %v", o.code, err)
-					continue
-				}
-				o.mu.Lock()
-				want := o.opening - o.sold
-				o.mu.Unlock()
-				switch {
-				case v.Stock > want:
-					e.violate("stock", "outlet %s has %d, but opening %d minus acknowledged sales leaves %d: an acknowledged sale is missing", o.code, v.Stock, o.opening, want)
-				case v.Stock < want && errs == 0:
-					e.violate("stock", "outlet %s has %d, less than the %d its acknowledged sales leave, with no unanswered sale", o.code, v.Stock, want)
-				}
-			}
-		})
-	}
-	for _, o := range touched {
-		next <- o
-	}
-	close(next)
-	wg.Wait()
+	eachConcurrently(ctx, 8, touched, func(o *outletState) {
+		var v struct {
+			Stock int `json:"stock"`
+		}
+		if _, err := a.do(ctx, http.MethodGet, "/api/v2/outlet", o.token, "", nil, &v); err != nil {
+			e.violate("stock_readback", "outlet %s: %v", o.code, err)
+			return
+		}
+		o.mu.Lock()
+		want := o.opening - o.sold
+		o.mu.Unlock()
+		switch {
+		case v.Stock > want:
+			e.violate("stock", "outlet %s has %d, but opening %d minus acknowledged sales leaves %d: an acknowledged sale is missing", o.code, v.Stock, o.opening, want)
+		case v.Stock < want && errs == 0:
+			e.violate("stock", "outlet %s has %d, less than the %d its acknowledged sales leave, with no unanswered sale", o.code, v.Stock, want)
+		}
+	})
 }
 
 // verify asks the server to check its own invariants.
@@ -692,4 +641,26 @@ func splitTargets(v string) []string {
 		}
 	}
 	return out
+}
+
+// eachConcurrently calls fn for each item from n goroutines and returns when
+// all calls have; once ctx is done the items not yet started are left.
+func eachConcurrently[T any](ctx context.Context, n int, items []T, fn func(T)) {
+	var wg sync.WaitGroup
+	next := make(chan T)
+	for range n {
+		wg.Go(func() {
+			for it := range next {
+				fn(it)
+			}
+		})
+	}
+	for _, it := range items {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- it
+	}
+	close(next)
+	wg.Wait()
 }

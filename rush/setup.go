@@ -384,31 +384,23 @@ func issueTokensOneByOne(ctx context.Context, a *api, codes []string) (map[strin
 	tokens := make(map[string]string, len(codes))
 	var mu sync.Mutex
 	var firstErr error
-	var wg sync.WaitGroup
-	next := make(chan string)
-	for range 16 {
-		wg.Go(func() {
-			for code := range next {
-				body, _ := json.Marshal(map[string]string{"role": publicmask.RoleOutlet, "outlet": code})
-				var res struct {
-					Token string `json:"token"`
-				}
-				_, err := a.do(ctx, http.MethodPost, "/api/v2/admin/tokens", a.admin, "application/json", bytes.NewReader(body), &res)
-				mu.Lock()
-				if err != nil && firstErr == nil {
-					firstErr = err
-				} else if err == nil {
-					tokens[code] = res.Token
-				}
-				mu.Unlock()
-			}
-		})
+	eachConcurrently(ctx, 16, codes, func(code string) {
+		body, _ := json.Marshal(map[string]string{"role": publicmask.RoleOutlet, "outlet": code})
+		var res struct {
+			Token string `json:"token"`
+		}
+		_, err := a.do(ctx, http.MethodPost, "/api/v2/admin/tokens", a.admin, "application/json", bytes.NewReader(body), &res)
+		mu.Lock()
+		if err != nil && firstErr == nil {
+			firstErr = err
+		} else if err == nil {
+			tokens[code] = res.Token
+		}
+		mu.Unlock()
+	})
+	if firstErr == nil {
+		firstErr = ctx.Err() // codes left unissued
 	}
-	for _, c := range codes {
-		next <- c
-	}
-	close(next)
-	wg.Wait()
 	if firstErr != nil {
 		return nil, fmt.Errorf("issue outlet token: %w", firstErr)
 	}

@@ -133,17 +133,14 @@ func (l *Ledger) replaySales(ctx context.Context, store publicmask.AuditReader, 
 				Message: fmt.Sprintf("sale made at %s is counted in the week of %s, not of %s", at, s.Week, w)})
 		}
 		dec := pol.Check(s.SoldAt, saleType(s, types), ps)
-		switch {
-		case s.Conflict != "" && !s.Late:
+		if s.Conflict != "" && !s.Late {
 			// Only a late sale may be recorded against a rule: a flag on a
-			// live one would hide what it broke.
+			// live one would hide what it broke (and it is judged as live).
 			rep.add(Violation{Kind: "conflict_not_late", Outlet: s.Outlet, Sale: s.ID, Week: s.Week,
 				Message: fmt.Sprintf("live sale at %s is flagged as a late sale's conflict (%s)", at, s.Conflict)})
-			if !dec.OK {
-				rep.add(Violation{Kind: "rule", Outlet: s.Outlet, Sale: s.ID, Week: s.Week,
-					Message: fmt.Sprintf("sale breaks the rules in force at %s: %s", at, dec.Reason)})
-			}
-		case s.Conflict != "":
+		}
+		switch {
+		case s.Conflict != "" && s.Late:
 			rep.Checked.Conflicts++
 			rep.Conflicts++
 			// The ledger flags a late sale that breaks a rule with a rule's

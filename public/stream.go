@@ -92,6 +92,7 @@ func (h *handler) stream(w http.ResponseWriter, req *http.Request) {
 	// away, §4.5): an event at the start, with every heartbeat, and when
 	// the snapshot turns stale or current again.
 	var fresh *time.Timer
+	var freshC <-chan time.Time // nil without freshness=1: never ready
 	var stale bool
 	if req.URL.Query().Get("freshness") == "1" {
 		var b []byte
@@ -101,9 +102,6 @@ func (h *handler) stream(w http.ResponseWriter, req *http.Request) {
 		}
 		fresh = time.NewTimer(h.freshCheck())
 		defer fresh.Stop()
-	}
-	var freshC <-chan time.Time
-	if fresh != nil {
 		freshC = fresh.C
 	}
 	tick := time.NewTicker(h.opts.Heartbeat)

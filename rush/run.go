@@ -420,14 +420,7 @@ func (e *engine) ackedCheck(ctx context.Context) AckedReport {
 // during the rush; this says whether it follows at all (a public view that
 // stopped or skipped a commit, DESIGN.md §2, stays wrong for good).
 func (e *engine) publicCheck(ctx context.Context) PublicReport {
-	var touched []*outletState
-	for _, o := range e.outlets {
-		o.mu.Lock()
-		if o.sold > 0 {
-			touched = append(touched, o)
-		}
-		o.mu.Unlock()
-	}
+	touched := e.soldOutlets()
 	rep := PublicReport{Outlets: len(touched)}
 	a := &api{base: e.base, pub: e.readBase, c: e.salesC}
 	deadline := time.Now().Add(publicSettle)
@@ -537,14 +530,7 @@ func saleIDs(recs []ackRec) []string {
 // the acknowledged sales. Higher means an acknowledged sale was lost.
 // Lower is possible only if a sale's answer never arrived (an error).
 func (e *engine) stockCheck(ctx context.Context) {
-	var touched []*outletState
-	for _, o := range e.outlets {
-		o.mu.Lock()
-		if o.sold > 0 {
-			touched = append(touched, o)
-		}
-		o.mu.Unlock()
-	}
+	touched := e.soldOutlets()
 	rand.Shuffle(len(touched), func(i, j int) { touched[i], touched[j] = touched[j], touched[i] })
 	touched = touched[:min(len(touched), 2000)]
 	a := &api{base: e.base, c: e.salesC}
@@ -641,6 +627,19 @@ func splitTargets(v string) []string {
 		}
 	}
 	return out
+}
+
+// soldOutlets is the outlets at which the run acknowledged a sale.
+func (e *engine) soldOutlets() []*outletState {
+	var sold []*outletState
+	for _, o := range e.outlets {
+		o.mu.Lock()
+		if o.sold > 0 {
+			sold = append(sold, o)
+		}
+		o.mu.Unlock()
+	}
+	return sold
 }
 
 // eachConcurrently calls fn for each item from n goroutines and returns when

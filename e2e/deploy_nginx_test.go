@@ -342,3 +342,88 @@ func checkRequestIDs(t *testing.T, ng *nginxFront, led *server, outletToken stri
 		t.Fatal("a registration number sent as X-Request-Id reached a log")
 	}
 }
+
+// TestNginxKeepsNoRegistrationNumber: a registration number typed into a
+// URL — the map's search box, a script's GET of a check, a path — reaches
+// no file of nginx's: not the access log (its path is masked), not the
+// error log (which writes the whole request line when an upstream fails
+// or a body is too large), not the micro-cache's files (which keep the
+// key). Such requests are still served, and a coordinate with a long
+// fraction is neither masked nor kept out of the cache.
+func TestNginxKeepsNoRegistrationNumber(t *testing.T) {
+	dir := realRunDir(t, "runs nginx and a node")
+	needTool(t, "nginx", "nginx", "/usr/sbin/nginx")
+	s := start(t, "--db", filepath.Join(dir, "pm.db"), "--seed", "none", "--clock", "2020-03-11T08:00:00+09:00", "--trust-proxy", "127.0.0.1")
+	ng := startNginx(t, []*server{s}, []*server{s})
+	front := &server{t: t, base: ng.base}
+	codes, tokens := setupOutlets(t, front, 1, 100)
+	tok := tokens[codes[0]]
+	raw := born83(7)
+	hyph := raw[:6] + "-" + raw[6:]
+	do := func(method, path, token string, body string) (int, http.Header) {
+		t.Helper()
+		req, _ := http.NewRequest(method, ng.base+path, strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header
+	}
+	served := []struct {
+		method, path, token string
+		want                int
+	}{
+		{"GET", "/api/v2/places?q=" + raw, "", 200}, // the map's search box, cacheable
+		{"GET", "/api/v2/places?q=" + hyph, "", 200},
+		{"GET", "/corona19-masks/v1/storesByAddr/json?address=" + raw, "", 400},
+		{"GET", "/api/v2/outlets/" + raw, "", 404},             // a path
+		{"GET", "/api/v2/outlets/%38" + raw[1:], "", 404},      // a path, one digit escaped
+		{"GET", "/api/v2/outlet/check?buyer=" + raw, tok, 405}, // a mistaken GET, to the ledger pool
+		{"GET", "/api/v2/outlet?x=" + raw, tok, 200},
+	}
+	for _, c := range served {
+		if code, _ := do(c.method, c.path, c.token, ""); code != c.want {
+			t.Errorf("%s %s through nginx = %d, want %d", c.method, c.path, code, c.want)
+		}
+	}
+	// A coordinate with a 13-digit fraction is no registration number: it
+	// is cached as any other.
+	geo := "/corona19-masks/v1/storesByGeo/json?lat=37.6200000000001&lng=127.0164&m=1000"
+	do("GET", geo, "", "")
+	if _, h := do("GET", geo, "", ""); h.Get("X-Cache") != "HIT" {
+		t.Errorf("storesByGeo with a long fraction: X-Cache %q, want HIT", h.Get("X-Cache"))
+	}
+	// nginx's own refusals and upstream failures write the request line
+	// into its error log.
+	do("POST", "/api/v2/places?q="+raw, "", strings.Repeat("x", 2<<20))
+	s.stop()
+	do("GET", "/api/v2/outlet/check?buyer="+raw, tok, "")
+	do("GET", "/corona19-masks/v1/storesByAddr/json?address="+raw, "", "")
+	do("GET", "/api/v2/places?q=seoul", "", "") // the error log works
+	elog, _ := os.ReadFile(filepath.Join(ng.dir, "error.log"))
+	if !strings.Contains(string(elog), "places?q=seoul") {
+		t.Errorf("nginx's error log does not name a failed request:\n%s", elog)
+	}
+	var alog string
+	filepath.Walk(ng.dir, func(p string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() {
+			return nil
+		}
+		b, _ := os.ReadFile(p)
+		if strings.HasSuffix(p, "publicmask.access.log") {
+			alog = string(b)
+		}
+		if strings.Contains(string(b), raw[6:]) || strings.Contains(string(b), raw[1:6]+"-") {
+			t.Errorf("nginx's %s holds the registration number", strings.TrimPrefix(p, ng.dir))
+		}
+		return nil
+	})
+	if !strings.Contains(alog, `"path":"/api/v2/outlets/[masked]"`) || !strings.Contains(alog, `"path":"/api/v2/outlet"`) {
+		t.Errorf("nginx's access log lost the route of a masked request:\n%s", alog)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io/fs"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -241,4 +242,49 @@ func utf16le(s string) []byte {
 		b = append(b, s[i], 0)
 	}
 	return b
+}
+
+// TestErrorBodiesEchoNoRegistrationNumber: an error answer may quote what
+// the client sent (an address typed into the map's search), but never a
+// registration number in it — the answer passes proxies and lands in
+// clients' logs. Every refusal still says what was wrong.
+func TestErrorBodiesEchoNoRegistrationNumber(t *testing.T) {
+	dir := realRunDir(t, "runs a real server")
+	s := start(t, "--db", filepath.Join(dir, "pm.db"), "--seed", "none", "--clock", "2020-03-11T08:00:00+09:00")
+	codes, tokens := setupOutlets(t, s, 1, 100)
+	tok := tokens[codes[0]]
+	raw := born83(9)
+	hyph := raw[:6] + "-" + raw[6:]
+	for _, c := range []struct {
+		method, path, token string
+		body                any
+		status              int
+	}{
+		{"GET", "/corona19-masks/v1/storesByAddr/json?address=" + raw, "", nil, 400},
+		{"GET", "/corona19-masks/v1/storesByAddr/json?address=" + url.QueryEscape("서울특별시 "+hyph), "", nil, 400},
+		{"GET", "/corona19-masks/v1/storesByAddr/json?address=" + url.QueryEscape("강북구 "+raw+"동"), "", nil, 400},
+		{"GET", "/api/v2/rules?date=" + raw, "", nil, 400},
+		{"GET", "/api/v2/outlets/near?lat=37&lng=127&status=" + raw, "", nil, 400},
+		{"POST", "/api/v2/outlet/sales", tok, map[string]any{raw: 1}, 400},
+		{"POST", "/api/v2/outlet/sales", tok, map[string]any{"txn_id": raw, "buyer": raw, "quantity": 1}, 400},
+		{"POST", "/api/v2/outlet/sales", tok, map[string]any{"txn_id": "e1", "buyer": raw, "quantity": 1,
+			"on_behalf_of": []map[string]any{{"id": raw, "category": raw, "quantity": 1}}}, 400},
+		{"POST", "/api/v2/outlet/sales/" + raw + "/cancel", tok, nil, 400},
+		{"POST", "/api/v2/admin/tokens", adminToken, map[string]any{"role": raw}, 400},
+	} {
+		code, _, body, err := s.send(c.method, c.path, c.token, c.body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e struct {
+			Error struct{ Code, Message string }
+		}
+		json.Unmarshal(body, &e)
+		if code != c.status || e.Error.Code == "" || e.Error.Message == "" {
+			t.Errorf("%s %s = %d %s, want %d with a JSON error", c.method, c.path, code, body, c.status)
+		}
+		if strings.Contains(string(body), raw[6:]) {
+			t.Errorf("%s %s echoes the registration number: %s", c.method, c.path, body)
+		}
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/publicmask/publicmask/snapshot"
 
 	"github.com/publicmask/publicmask/internal/httpx"
+	"github.com/publicmask/publicmask/rrn"
 )
 
 // The 2020 NIA API, endpoint for endpoint (DESIGN.md §4.1).
@@ -159,6 +160,12 @@ func (h *handler) storesByAddr(w http.ResponseWriter, req *http.Request) {
 	}
 	if p.v[pAddress] == "" {
 		httpx.WriteError(w, badRequest("address is required"))
+		return
+	}
+	// The answer echoes the address (as in 2020) and may be cached on the
+	// way: a registration number typed into it is refused (DESIGN.md §6.4).
+	if rrn.Contains(p.v[pAddress]) {
+		httpx.WriteError(w, badRequest("address holds a registration number: search by a place name"))
 		return
 	}
 	s := h.current(w)

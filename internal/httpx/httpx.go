@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 
 	"github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/rrn"
 )
 
 // CodeMethodNotAllowed is the code of a 405: the contract lists no code for
@@ -68,7 +69,9 @@ func Classify(err error) (code, msg string) {
 	if Status(code) == http.StatusInternalServerError {
 		return publicmask.EInternal, "internal error"
 	}
-	return code, publicmask.ErrorMessage(err)
+	// A message may quote what the client sent (an address it typed): a
+	// registration number in it is masked, as in every log.
+	return code, rrn.Mask(publicmask.ErrorMessage(err))
 }
 
 // Body is the contract's error body: {"error":{"code","message"}}, with

@@ -360,11 +360,15 @@ func TestNginxKeepsNoRegistrationNumber(t *testing.T) {
 	tok := tokens[codes[0]]
 	raw := born83(7)
 	hyph := raw[:6] + "-" + raw[6:]
+	referer := ""
 	do := func(method, path, token string, body string) (int, http.Header) {
 		t.Helper()
 		req, _ := http.NewRequest(method, ng.base+path, strings.NewReader(body))
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		if referer != "" {
+			req.Header.Set("Referer", referer)
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -404,6 +408,11 @@ func TestNginxKeepsNoRegistrationNumber(t *testing.T) {
 	s.stop()
 	do("GET", "/api/v2/outlet/check?buyer="+raw, tok, "")
 	do("GET", "/corona19-masks/v1/storesByAddr/json?address="+raw, "", "")
+	// A page whose URL holds a number sends it as the Referer of each
+	// request it makes; the error log names the Referer.
+	referer = ng.base + "/?address=" + raw
+	do("GET", "/api/v2/summary", "", "")
+	referer = ""
 	do("GET", "/api/v2/places?q=seoul", "", "") // the error log works
 	elog, _ := os.ReadFile(filepath.Join(ng.dir, "error.log"))
 	if !strings.Contains(string(elog), "places?q=seoul") {

@@ -288,3 +288,42 @@ func TestErrorBodiesEchoNoRegistrationNumber(t *testing.T) {
 		}
 	}
 }
+
+// formsQuery is what a native submission of every form of the page would
+// put into a URL: what the browser sends, and keeps in its history, when a
+// form is submitted before the page's script has taken it over (a slow
+// phone, a script that failed to load).
+const formsQuery = `Array.from(document.forms).map(function (f) {
+	return new URLSearchParams(new FormData(f)).toString(); }).join('&')`
+
+// TestFormsPutNoTypedIDInAURL: an ID typed into a field of the map or the
+// counter is never a named form field, so that a native submission (Enter
+// before the script has loaded) cannot put it into the URL, the browser's
+// history, the Referer of the page's requests and the proxies' logs.
+func TestFormsPutNoTypedIDInAURL(t *testing.T) {
+	skipShort(t, "runs a real server and Chromium")
+	c, _ := newCounter(t, 1280, 900)
+	raw := born83(60)
+
+	c.Run(chromedp.Navigate(c.s.base + "/?lang=ko"))
+	c.Wait(`document.getElementById('addr') !== null`, 10*time.Second)
+	// A citizen who types their number into the search box, and a birth
+	// year into the rules form.
+	c.Run(chromedp.SendKeys(chromedp.CSS(`#addr`), raw), chromedp.SendKeys(chromedp.CSS(`#rules-year`), "1983"))
+	var q string
+	c.Eval(formsQuery, &q)
+	if strings.Contains(q, raw[6:]) {
+		t.Errorf("the map's forms would submit %q", q)
+	}
+
+	c.signIn()
+	c.Clear("buyer")
+	c.Run(browsertest.Keys(raw))
+	c.Run(chromedp.Click(chromedp.CSS(`#add-proxy`)))
+	c.Wait(`document.activeElement && document.activeElement.classList.contains('p-id')`, 2*time.Second)
+	c.Run(browsertest.Keys(id("130301", '3', 61)))
+	c.Eval(formsQuery, &q)
+	if strings.Contains(q, raw[6:]) || strings.Contains(q, id("130301", '3', 61)[6:]) {
+		t.Errorf("the counter's forms would submit %q", q)
+	}
+}

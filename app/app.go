@@ -155,6 +155,10 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Seed != "demo" && cfg.Seed != "none" {
 		return nil, fmt.Errorf("--seed must be demo or none, not %q", cfg.Seed)
 	}
+	if !isPostgres(cfg.DB) && keywordDSN.MatchString(cfg.DB) {
+		// Not quoted: it may hold a password.
+		return nil, errors.New("--db: give PostgreSQL as a postgres:// URL (e.g. postgres://user@host/db, the password in a pgpass file); a key=value string would be taken for a SQLite file name")
+	}
 	clk, err := makeClock(cfg.Clock, cfg.ClockRate)
 	if err != nil {
 		return nil, err
@@ -671,13 +675,39 @@ func (n *Node) exampleOutletCode() string {
 }
 
 func redactDSN(db string) string {
-	if i := strings.Index(db, "@"); i > 0 && isPostgres(db) {
-		if j := strings.Index(db, "://"); j > 0 {
-			return db[:j+3] + "…" + db[i:]
+	if !isPostgres(db) {
+		return db
+	}
+	// The user information: up to the last @ before the path or query
+	// (a password may hold an @ or a /, a query a @).
+	if j := strings.Index(db, "://"); j > 0 {
+		auth := db[j+3:]
+		if k := strings.IndexAny(auth, "?"); k >= 0 {
+			auth = auth[:k]
+		}
+		if i := strings.LastIndexByte(auth, '@'); i >= 0 {
+			db = db[:j+3] + "…" + db[j+3+i:]
 		}
 	}
-	return db
+	// libpq and pgx also take the password (and a client key's
+	// passphrase, sslpassword) as query parameters.
+	q := strings.IndexByte(db, '?')
+	if q < 0 {
+		return db
+	}
+	params := strings.Split(db[q+1:], "&")
+	for i, kv := range params {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasSuffix(strings.ToLower(k), "password") {
+			params[i] = k + "=REDACTED"
+		}
+	}
+	return db[:q+1] + strings.Join(params, "&")
 }
+
+// keywordDSN: a libpq key=value connection string ("host=… user=…"), which
+// --db does not read as PostgreSQL: it would be taken for a SQLite file
+// name, and a password in it written into the file system.
+var keywordDSN = regexp.MustCompile(`(^|\s)(host|hostaddr|port|user|password|dbname|sslmode)=`)
 
 // Version is set at build time with -ldflags "-X …/app.Version=…".
 var Version = "dev"

@@ -3,7 +3,10 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
 	"io/fs"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -325,5 +328,58 @@ func TestFormsPutNoTypedIDInAURL(t *testing.T) {
 	c.Eval(formsQuery, &q)
 	if strings.Contains(q, raw[6:]) || strings.Contains(q, id("130301", '3', 61)[6:]) {
 		t.Errorf("the counter's forms would submit %q", q)
+	}
+}
+
+// TestDatabasePasswordShownNowhere: a PostgreSQL password given in --db —
+// in the URL's user information or, as libpq and pgx also take it, as a
+// query parameter — appears neither in the node's output (the journal,
+// under systemd) nor in /debug/pprof/cmdline; and a libpq key=value string,
+// which --db does not read as PostgreSQL, is refused before anything is
+// written, rather than becoming the name of a SQLite file holding it.
+func TestDatabasePasswordShownNowhere(t *testing.T) {
+	skipShort(t, "runs a real server")
+	u, err := url.Parse(pgDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, _ := u.User.Password()
+	if pw == "" {
+		t.Skip("the test database's DSN has no password")
+	}
+	u.User = url.User(u.User.Username())
+	q := u.Query()
+	q.Set("password", pw)
+	u.RawQuery = q.Encode()
+	dir := t.TempDir()
+	dbg := freeAddr(t)
+	s := start(t, "--db", u.String(), "--secret-file", secretFile(t, dir), "--seed", "none", "--debug-addr", dbg)
+	waitUntil(t, 5*time.Second, "the debug listener", func() bool {
+		resp, err := http.Get("http://" + dbg + "/debug/pprof/cmdline")
+		if err != nil {
+			return false
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(b), "password="+pw) || !strings.Contains(string(b), "password=REDACTED") {
+			t.Fatalf("/debug/pprof/cmdline: %q", b)
+		}
+		return true
+	})
+	s.stop()
+	if strings.Contains(s.Logs(), "password="+pw) {
+		t.Errorf("the node's output holds the database password:\n%s", s.Logs())
+	}
+
+	work := t.TempDir()
+	kv := fmt.Sprintf("host=%s port=%s user=%s password=%s dbname=%s", u.Hostname(), u.Port(), u.User.Username(), pw, strings.TrimPrefix(u.Path, "/"))
+	cmd := exec.Command(binary(t), "serve", "--addr", freeAddr(t), "--db", kv, "--seed", "none", "--admin-token", adminToken)
+	cmd.Dir = work
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "postgres://") || strings.Contains(string(out), "password="+pw) {
+		t.Errorf("--db with a key=value string: %v\n%s", err, out)
+	}
+	if files, _ := os.ReadDir(work); len(files) != 0 {
+		t.Errorf("--db with a key=value string wrote %d files, the first %q", len(files), files[0].Name())
 	}
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -349,7 +350,8 @@ func checkRequestIDs(t *testing.T, ng *nginxFront, led *server, outletToken stri
 // error log (which writes the whole request line when an upstream fails
 // or a body is too large), not the micro-cache's files (which keep the
 // key). Such requests are still served, and a coordinate with a long
-// fraction is neither masked nor kept out of the cache.
+// fraction is neither masked nor kept out of the cache. A body over nginx's
+// limit gets the contract's JSON 413, not nginx's HTML page.
 func TestNginxKeepsNoRegistrationNumber(t *testing.T) {
 	dir := realRunDir(t, "runs nginx and a node")
 	needTool(t, "nginx", "nginx", "/usr/sbin/nginx")
@@ -405,6 +407,25 @@ func TestNginxKeepsNoRegistrationNumber(t *testing.T) {
 	// nginx's own refusals and upstream failures write the request line
 	// into its error log.
 	do("POST", "/api/v2/places?q="+raw, "", strings.Repeat("x", 2<<20))
+	// A body over nginx's limit gets the contract's JSON error (a node's
+	// is tested elsewhere), on an outlet route and a public one.
+	for _, c := range []struct {
+		path, token string
+		size        int
+	}{{"/api/v2/admin/outlets", adminToken, 33 << 20}, {"/api/v2/places?q=seoul", "", 2 << 20}} {
+		req, _ := http.NewRequest("PUT", ng.base+c.path, strings.NewReader(strings.Repeat("x", c.size)))
+		req.Header.Set("Authorization", "Bearer "+c.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e struct{ Error struct{ Code string } }
+		json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if resp.StatusCode != 413 || e.Error.Code != "body_too_large" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+			t.Errorf("PUT %s with %d MiB through nginx = %d %q %q, want 413 body_too_large in JSON", c.path, c.size>>20, resp.StatusCode, resp.Header.Get("Content-Type"), e.Error.Code)
+		}
+	}
 	s.stop()
 	do("GET", "/api/v2/outlet/check?buyer="+raw, tok, "")
 	do("GET", "/corona19-masks/v1/storesByAddr/json?address="+raw, "", "")

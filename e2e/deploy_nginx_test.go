@@ -391,6 +391,10 @@ func TestNginxKeepsNoRegistrationNumber(t *testing.T) {
 		{"GET", "/api/v2/outlets/%38" + raw[1:], "", 404},      // a path, one digit escaped
 		{"GET", "/api/v2/outlet/check?buyer=" + raw, tok, 405}, // a mistaken GET, to the ledger pool
 		{"GET", "/api/v2/outlet?x=" + raw, tok, 200},
+		// The operations endpoints stay inside whatever the query.
+		{"GET", "/metrics?x=" + raw, "", 404},
+		{"GET", "/debug/pprof/?x=" + raw, "", 404},
+		{"GET", "/debug/pprof/" + raw, "", 404},
 	}
 	for _, c := range served {
 		if code, _ := do(c.method, c.path, c.token, ""); code != c.want {

@@ -404,9 +404,19 @@ func TestNginxKeepsNoRegistrationNumber(t *testing.T) {
 	// A coordinate with a 13-digit fraction is no registration number: it
 	// is cached as any other.
 	geo := "/corona19-masks/v1/storesByGeo/json?lat=37.6200000000001&lng=127.0164&m=1000"
-	do("GET", geo, "", "")
-	if _, h := do("GET", geo, "", ""); h.Get("X-Cache") != "HIT" {
-		t.Errorf("storesByGeo with a long fraction: X-Cache %q, want HIT", h.Get("X-Cache"))
+	// (A few tries: the answer lives one second, a loaded machine may let
+	// it expire between two requests.)
+	cached := ""
+	for range 5 {
+		if _, h := do("GET", geo, "", ""); h.Get("X-Cache") == "HIT" {
+			cached = "HIT"
+			break
+		} else {
+			cached = h.Get("X-Cache")
+		}
+	}
+	if cached != "HIT" {
+		t.Errorf("storesByGeo with a long fraction: X-Cache %q, want HIT", cached)
 	}
 	// nginx's own refusals and upstream failures write the request line
 	// into its error log.

@@ -9,14 +9,8 @@ CREATE TABLE epochs (
     id    INTEGER PRIMARY KEY CHECK (id = 1),
     chain TEXT NOT NULL
 );
--- +goose StatementBegin
-DO $$
-BEGIN
-    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'publicmask_public') THEN
-        GRANT SELECT ON epochs TO publicmask_public;
-    END IF;
-END $$;
--- +goose StatementEnd
+-- One line: a statement ends on a line ending with ';' (internal/migration).
+DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'publicmask_public') THEN GRANT SELECT ON epochs TO publicmask_public; END IF; END $$;
 
 -- +goose Down
 DROP TABLE epochs;

@@ -3,10 +3,13 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/publicmask/publicmask/internal/browsertest"
 )
 
 // TestPostgresBackupAndRestore follows docs/deployment.md's PostgreSQL
@@ -61,7 +64,7 @@ func TestPostgresBackupAndRestore(t *testing.T) {
 	t.Logf("pg_dump under sales took %v; %d sales acknowledged before it, %d in all", took.Round(time.Millisecond), before, len(acks))
 
 	// A citizen on the public node holds a as few, and its last event id.
-	const circle = "/api/v2/stream?lat=37.62&lng=127.0164&m=2000"
+	const circle = "/api/v2/stream?lat=37.62&lng=127.0164&m=2000&epoch=1"
 	var seen []sseEventRaw
 	waitUntil(t, 5*time.Second, "the public node shows a's count", func() bool {
 		seen = readEvents(t, p.base, circle+"&since=0", "", 2*time.Second, func(evs []sseEventRaw) bool { return len(evs) >= 3 })
@@ -70,6 +73,16 @@ func TestPostgresBackupAndRestore(t *testing.T) {
 	})
 	lastID := seen[len(seen)-1].ID
 	held := versionOf(t, p)
+	// And the map, on the public node, when a browser is at hand (the
+	// runbook's part is the same without one).
+	var page *browsertest.Page
+	item := `document.querySelector('#list li[data-code="` + a + `"]')`
+	if _, err := exec.LookPath("chromium"); err == nil {
+		page = browsertest.NewPage(t, 1280, 900)
+		page.Run(browsertest.Navigate(p.base + "/?lat=37.62&lng=127.0164&lang=ko"))
+		page.Wait(item+` && /\bs-few\b/.test(`+item+`.className)`, 15*time.Second)
+		page.Wait(`document.getElementById('live').classList.contains('ok')`, 10*time.Second)
+	}
 
 	// The restore, as docs/deployment.md says: the ledger node stopped,
 	// the public node left running.
@@ -127,6 +140,15 @@ func TestPostgresBackupAndRestore(t *testing.T) {
 	}
 	if shown != "plenty" {
 		t.Errorf("the public node shows %s as %q 5 s after the restored store passed its version %d; the database has it plenty", a, shown, held)
+	}
+	if page != nil {
+		var ok bool
+		for end := time.Now().Add(10 * time.Second); !ok && time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+			page.Eval(item+` && /\bs-plenty\b/.test(`+item+`.className)`, &ok)
+		}
+		if !ok {
+			t.Errorf("the map on the public node shows %s as %q 10 s after the restored store passed its version; the database has it plenty", a, page.Text(item))
+		}
 	}
 	// The citizen resumes with its old id: a reset, and a as the store has it.
 	evs := readEvents(t, p.base, circle, lastID, 3*time.Second, func(evs []sseEventRaw) bool { _, ok := outletEvent(evs, a); return ok })

@@ -116,7 +116,8 @@ func TestClientsOfARestoredStoreOnceItsVersionsPassed(t *testing.T) {
 	// After the backup, a's stock is counted down to 20 (few); a citizen
 	// streams the circle and holds that.
 	s.mustCall("POST", "/api/v2/outlet/stock", toks[a], map[string]any{"txn_id": "count-a", "count": 20}, nil, 201)
-	const circle = "/api/v2/stream?lat=37.62&lng=127.0164&m=2000"
+	// epoch=1: ids with the epoch of their history (the map asks so too).
+	const circle = "/api/v2/stream?lat=37.62&lng=127.0164&m=2000&epoch=1"
 	seen := readEvents(t, s.base, circle+"&since=0", "", 5*time.Second, func(evs []sseEventRaw) bool { _, ok := outletEvent(evs, a); return ok && len(evs) >= 3 })
 	ev, ok := outletEvent(seen, a)
 	if !ok || !strings.Contains(ev.Data, `"remain_stat":"few"`) {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	publicmask "github.com/publicmask/publicmask"
@@ -59,6 +60,15 @@ func (h *handler) stream(w http.ResponseWriter, req *http.Request) {
 	// of the other history, and the stream ends (its client reconnects
 	// and gets a reset).
 	gen := h.r.History()
+	// Ids carry the epoch (VERSION@EPOCH) for a client that asks for it
+	// (epoch=1, as the map does, or a since= with an epoch): before epochs
+	// ids were bare versions, and clients may read them as numbers. A
+	// client of bare ids is told of a restore only while its id is above
+	// the restored store's versions.
+	epochOf := func(s *snapshot.Snapshot) string { return "" }
+	if q := req.URL.Query(); q.Get("epoch") == "1" || strings.Contains(q.Get("since"), "@") {
+		epochOf = (*snapshot.Snapshot).Epoch
+	}
 	// A client that reconnects with the id of the last event it got
 	// (EventSource sends it by itself) first gets the outlets of its circle
 	// that changed since, as they are now: what changed while it was away
@@ -92,9 +102,9 @@ func (h *handler) stream(w http.ResponseWriter, req *http.Request) {
 		slices.SortFunc(missed, func(a, b *snapshot.Entry) int { return cmp.Compare(a.Version, b.Version) })
 		var b []byte
 		if reset {
-			b = appendReset(b, resumed)
+			b = appendReset(b, resumed, epochOf(resumed))
 		}
-		if b = appendEvents(b, missed, lat, lng, resumed.Epoch()); len(b) > 0 && !write(b) {
+		if b = appendEvents(b, missed, lat, lng, epochOf(resumed)); len(b) > 0 && !write(b) {
 			return
 		}
 	}
@@ -162,7 +172,7 @@ func (h *handler) stream(w http.ResponseWriter, req *http.Request) {
 			// In version order, so that the id a client last got
 			// (Last-Event-ID) covers every event before it.
 			slices.SortFunc(batch, func(a, b *snapshot.Entry) int { return cmp.Compare(a.Version, b.Version) })
-			buf = appendEvents(buf[:0], batch, lat, lng, cur.Epoch())
+			buf = appendEvents(buf[:0], batch, lat, lng, epochOf(cur))
 			if !write(buf) {
 				return
 			}
@@ -192,9 +202,9 @@ func (h *handler) awaitHistory(req *http.Request, holds func(*snapshot.Snapshot)
 // node's history (see stream); the outlets of its circle follow, as they
 // are in s, and it should drop what it holds from before (the map
 // reloads). Its id is s's version, from which a later reconnect resumes.
-func appendReset(buf []byte, s *snapshot.Snapshot) []byte {
+func appendReset(buf []byte, s *snapshot.Snapshot, idEpoch string) []byte {
 	buf = append(buf, "id: "...)
-	buf = publicmask.AppendCursor(buf, s.Version(), s.Epoch())
+	buf = publicmask.AppendCursor(buf, s.Version(), idEpoch)
 	buf = append(buf, "\nevent: reset\ndata: {\"version\":"...)
 	buf = strconv.AppendInt(buf, s.Version(), 10)
 	if ep := s.Epoch(); ep != "" {
@@ -236,8 +246,8 @@ func (h *handler) freshCheck() time.Duration {
 	return time.Second
 }
 
-// appendEvents appends one `event: outlet` per entry, its version (with
-// the epoch of its history, "VERSION@EPOCH") as id.
+// appendEvents appends one `event: outlet` per entry, its version as id
+// (with the epoch of its history, "VERSION@EPOCH", unless epoch is "").
 func appendEvents(buf []byte, entries []*snapshot.Entry, lat, lng float64, epoch string) []byte {
 	for _, e := range entries {
 		buf = append(buf, "id: "...)

@@ -402,7 +402,7 @@ function subscribe(q) {
   // backup is then told from the same store even once its versions have
   // passed the page's.
   var es = new EventSource('/api/v2/stream?lat=' + q.lat + '&lng=' + q.lng + '&m=' + q.m +
-    '&freshness=1' + (state.version ? '&since=' + state.version + (state.epoch ? '@' + state.epoch : '') : ''));
+    '&freshness=1&epoch=1' + (state.version ? '&since=' + state.version + (state.epoch ? '@' + state.epoch : '') : ''));
   state.es = es;
   es.onopen = function () {
     state.backoff = 0;

@@ -16,9 +16,10 @@ import (
 // backup and restore on a cluster of its own: pg_dump under sales, more
 // sales and a count after it, then the restore (ledger node stopped, the
 // database dropped and restored in one transaction, roles.sql, the ledger
-// node started again) while a public node stays up. The restored store's
+// node started again) while two public nodes stay up, one on the primary
+// and one on a streaming standby. The restored store's
 // sales then raise its version past the public node's. On main (session
-// 42) the public node kept the lost history's data patched with the
+// 42) the public nodes kept the lost history's data patched with the
 // restored store's changes above its watermark (an outlet counted down
 // after the backup stayed "few" there, "plenty" in the database), and a
 // client resuming its stream from it was not reset. Also: verify is ok,
@@ -43,6 +44,10 @@ func TestPostgresBackupAndRestore(t *testing.T) {
 	ledgerAddr := freeAddr(t)
 	l := startOn(t, ledgerAddr, ledgerArgs...)
 	p := start(t, append([]string{"--role", "public", "--db", publicDSN}, common...)...)
+	// A second public node on a streaming standby, as docs/deployment.md
+	// places them: the DROP and the restore reach it through the WAL.
+	sb := db.standby(dir)
+	ps := start(t, append([]string{"--role", "public", "--db", sb.dsn("publicmask_public", "publicmask")}, common...)...)
 	codes, toks := setupOutlets(t, l, 3, 100000)
 	a := codes[0]
 
@@ -72,6 +77,13 @@ func TestPostgresBackupAndRestore(t *testing.T) {
 		return ok && strings.Contains(ev.Data, `"remain_stat":"few"`)
 	})
 	lastID := seen[len(seen)-1].ID
+	waitUntil(t, 5*time.Second, "the public node on the standby shows a's count", func() bool {
+		var o struct {
+			RemainStat string `json:"remain_stat"`
+		}
+		code, err := ps.call("GET", "/api/v2/outlets/"+a, "", nil, &o)
+		return err == nil && code == 200 && o.RemainStat == "few"
+	})
 	held := versionOf(t, p)
 	// And the map, on the public node, when a browser is at hand (the
 	// runbook's part is the same without one).
@@ -123,23 +135,28 @@ func TestPostgresBackupAndRestore(t *testing.T) {
 		RemainStat string `json:"remain_stat"`
 	}
 	l.mustCall("GET", "/api/v2/outlet", toks[a], nil, &truth, 200)
-	// The public node must come to show the restored store.
-	var shown string
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		code, _, body, err := p.send("GET", "/api/v2/outlets/"+a, "", nil)
-		var o struct {
-			RemainStat string `json:"remain_stat"`
-		}
-		if err == nil && code == 200 && json.Unmarshal(body, &o) == nil {
-			if shown = o.RemainStat; shown == "plenty" {
-				break
+	// The public nodes must come to show the restored store.
+	for _, n := range []struct {
+		name string
+		s    *server
+	}{{"the public node", p}, {"the public node on the standby", ps}} {
+		var shown string
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			code, _, body, err := n.s.send("GET", "/api/v2/outlets/"+a, "", nil)
+			var o struct {
+				RemainStat string `json:"remain_stat"`
 			}
+			if err == nil && code == 200 && json.Unmarshal(body, &o) == nil {
+				if shown = o.RemainStat; shown == "plenty" {
+					break
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if shown != "plenty" {
-		t.Errorf("the public node shows %s as %q 5 s after the restored store passed its version %d; the database has it plenty", a, shown, held)
+		if shown != "plenty" {
+			t.Errorf("%s shows %s as %q 5 s after the restored store passed its version %d; the database has it plenty", n.name, a, shown, held)
+		}
 	}
 	if page != nil {
 		var ok bool

@@ -17,18 +17,18 @@ import (
 // sales and a count after it, then the restore (ledger node stopped, the
 // database dropped and restored in one transaction, roles.sql, the ledger
 // node started again) while two public nodes stay up, one on the primary
-// and one on a streaming standby. The restored store's
-// sales then raise its version past the public node's. On main (session
-// 42) the public nodes kept the lost history's data patched with the
-// restored store's changes above its watermark (an outlet counted down
-// after the backup stayed "few" there, "plenty" in the database), and a
-// client resuming its stream from it was not reset. Also: verify is ok,
+// and one on a streaming standby. The restored store's sales then raise
+// its version past the public nodes'. On main (session 42) the public
+// nodes kept the lost history's data patched with the restored store's
+// changes above their watermark (an outlet counted down after the backup
+// stayed "few" there and on the map, "plenty" in the database), and a
+// client resuming its stream was not reset. Also: verify is ok,
 // every sale acknowledged before the dump replays to its first receipt,
 // a sale acknowledged after it is recorded anew when retried (its old
 // sale_id is found nowhere), and a client of the lost history resuming
 // gets a reset.
 func TestPostgresBackupAndRestore(t *testing.T) {
-	skipShort(t, "runs a PostgreSQL cluster, pg_dump and pg_restore, and two nodes")
+	skipShort(t, "runs a PostgreSQL cluster and a standby, pg_dump and pg_restore, and three nodes")
 	dir := sharedTempDir(t, "pm-restore")
 	db := newPrimary(t, dir)
 	db.psql("postgres", "-c", "CREATE DATABASE publicmask")

@@ -220,6 +220,17 @@ type Store interface {
 	// see the same answer.
 	InitMeta(ctx context.Context, key, value string) (string, error)
 
+	// NewEpoch starts a new epoch of the store's history (epoch.go) with
+	// the given id, from the store's current version, read under the lock
+	// that orders versions: every version committed after it is above its
+	// start. It returns the chain in force. A node that writes calls it
+	// before its first write.
+	NewEpoch(ctx context.Context, id string) (Epochs, error)
+	// Epochs reads the chain of epochs (nil for a store without one). A
+	// public node reads it with the change feed: with PostgreSQL it is
+	// readable by the public role, unlike Meta.
+	Epochs(ctx context.Context) (Epochs, error)
+
 	Ping(ctx context.Context) error
 	Close() error
 }

@@ -345,6 +345,14 @@ func (n *Node) newRefresher() {
 // startLedger starts the ledger (and its purge), seeding the demo first.
 func (n *Node) startLedger(ctx, bg context.Context, keyer *rrn.Keyer) error {
 	cfg := n.cfg
+	// A new epoch before the first write: if the store was restored from a
+	// backup or recreated, clients and public nodes holding cursors of the
+	// history it lost learn it from the chain (epoch.go).
+	es, err := n.Store.NewEpoch(ctx, publicmask.NewEpochID())
+	if err != nil {
+		return fmt.Errorf("start an epoch: %w", err)
+	}
+	cfg.Logger.Info("store epoch started", "epoch", es.Latest(), "from_version", es[len(es)-1].Start)
 	lc := ledger.Config{
 		Store: n.Store, Policy: n.Policy, Keyer: keyer, Clock: n.Clock, AdminToken: n.admin,
 		Registerer: n.Registry, Logger: cfg.Logger,
@@ -353,7 +361,6 @@ func (n *Node) startLedger(ctx, bg context.Context, keyer *rrn.Keyer) error {
 	if n.Refresher != nil {
 		lc.OnCommit = n.Refresher.Notify
 	}
-	var err error
 	if n.Ledger, err = ledger.New(lc); err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -611,4 +612,46 @@ func (s *Store) Audit(ctx context.Context, fn func(publicmask.AuditReader) error
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	return fn(view{tx})
+}
+
+// NewEpoch appends an epoch that starts at the last stamped version, read
+// under the outlet_version row lock (tx.go): a transaction that stamps
+// after it waits for this commit and gets a higher version, and the lock
+// also serialises nodes that start at once.
+func (s *Store) NewEpoch(ctx context.Context, id string) (publicmask.Epochs, error) {
+	var es publicmask.Epochs
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var v int64
+		if err := tx.QueryRow(ctx, `SELECT v FROM outlet_version WHERE id = 1 FOR UPDATE`).Scan(&v); err != nil {
+			return err
+		}
+		var raw string
+		err := tx.QueryRow(ctx, `SELECT chain FROM epochs WHERE id = 1`).Scan(&raw)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		es = publicmask.ParseEpochs(raw).With(publicmask.Epoch{ID: id, Start: v})
+		_, err = tx.Exec(ctx, `INSERT INTO epochs (id, chain) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET chain = excluded.chain`, es.String())
+		return err
+	})
+	if err != nil {
+		return nil, unavailable("new epoch", err)
+	}
+	return es, nil
+}
+
+// Epochs reads the chain of epochs.
+func (s *Store) Epochs(ctx context.Context) (publicmask.Epochs, error) {
+	var raw string
+	err := s.pool.QueryRow(ctx, `SELECT chain FROM epochs WHERE id = 1`).Scan(&raw)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "42501" {
+		// A public role not granted the table (roles.sql not run again
+		// after the upgrade): the node follows the feed without epochs.
+		return nil, fmt.Errorf("%w: %v", publicmask.ErrNoHistory, err)
+	}
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return nil, unavailable("epochs", err)
+	}
+	return publicmask.ParseEpochs(raw), nil
 }

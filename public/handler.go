@@ -126,7 +126,7 @@ func NewHandler(r *snapshot.Refresher, opts Options) http.Handler {
 	h.openapi = openAPIDocument(opts.OpenAPI)
 	h.openGz = gzipBytes(h.openapi, gzip.BestCompression)
 	// The document does not follow the snapshot: its validator is its hash.
-	h.openTag = [2]string{etag(0, 0, h.openapi, false), etag(0, 0, h.openapi, true)}
+	h.openTag = [2]string{etag(0, "", 0, h.openapi, false), etag(0, "", 0, h.openapi, true)}
 
 	m := h.mux
 	// Each v1 route also answers with a trailing slash: a widely copied
@@ -186,12 +186,18 @@ func query(w http.ResponseWriter, req *http.Request) (params, bool) {
 // a new version: v2 bodies carry as_of and forecasts, and the refresher
 // re-dates a confirmed snapshot and sweeps idle forecasts (sellout_at turns
 // null) under the same version, always with a new as_of. A strong ETag must
-// change whenever the bytes do.
-func etag(version, asOf int64, key []byte, gz bool) string {
+// change whenever the bytes do. The epoch of the version's history goes
+// into the hash: a store restored from a backup reuses versions, and a
+// client revalidating a body of the lost history must not get a 304.
+func etag(version int64, epoch string, asOf int64, key []byte, gz bool) string {
 	// FNV-1a, inline: hash/fnv would allocate per request.
 	f := uint64(14695981039346656037)
 	for _, c := range key {
 		f ^= uint64(c)
+		f *= 1099511628211
+	}
+	for i := range len(epoch) {
+		f ^= uint64(epoch[i])
 		f *= 1099511628211
 	}
 	b := make([]byte, 0, 48)
@@ -232,7 +238,7 @@ func (h *handler) respondDated(w http.ResponseWriter, req *http.Request, s *snap
 
 func (h *handler) respondTagged(w http.ResponseWriter, req *http.Request, s *snapshot.Snapshot, asOf int64, key []byte, body bodyFunc) {
 	gz := httpx.AcceptsGzip(req)
-	tag := etag(s.Version(), asOf, key, gz)
+	tag := etag(s.Version(), s.Epoch(), asOf, key, gz)
 	hd := w.Header()
 	hd["Content-Type"] = ctJSON
 	hd["Cache-Control"] = h.cc

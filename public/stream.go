@@ -5,8 +5,10 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
+	publicmask "github.com/publicmask/publicmask"
 	"github.com/publicmask/publicmask/snapshot"
 )
 
@@ -53,24 +55,43 @@ func (h *handler) stream(w http.ResponseWriter, req *http.Request) {
 	if !write([]byte(": ok\nretry: 2000\n\n")) {
 		return
 	}
+	// Snapshots are of one history until History moves (a poll found the
+	// store restored under the node): then the subscription's batches are
+	// of the other history, and the stream ends (its client reconnects
+	// and gets a reset).
+	gen := h.r.History()
+	// Ids carry the epoch (VERSION@EPOCH) for a client that asks for it
+	// (epoch=1, as the map does, or a since= with an epoch): before epochs
+	// ids were bare versions, and clients may read them as numbers. A
+	// client of bare ids is told of a restore only while its id is above
+	// the restored store's versions.
+	epochOf := func(s *snapshot.Snapshot) string { return "" }
+	if q := req.URL.Query(); q.Get("epoch") == "1" || strings.Contains(q.Get("since"), "@") {
+		epochOf = (*snapshot.Snapshot).Epoch
+	}
 	// A client that reconnects with the id of the last event it got
 	// (EventSource sends it by itself) first gets the outlets of its circle
 	// that changed since, as they are now: what changed while it was away
 	// is not lost. Read after subscribing, so nothing falls between.
 	var resumed *snapshot.Snapshot
-	if since, ok := lastEventID(req); ok {
-		resumed = h.r.Current()
-		// Ids are store versions. One above this node's version is from
-		// data this node does not have: another node a poll ahead (wait a
-		// moment for this one to catch up), or a store restored from a
-		// backup or rebuilt, whose versions are lower than those the client
-		// saw. Then "changed since" would send nothing until the store's
-		// versions pass the id again, and the client would keep data of
+	if since, epoch, ok := lastEventID(req); ok {
+		// Ids are store versions, with the epoch of their history
+		// (publicmask.Epochs). A cursor this node's data does not hold
+		// is from data it does not have: another node a poll ahead (wait
+		// a moment for this one to catch up), or a store restored from a
+		// backup or recreated, whose history is not the one the client
+		// saw. Then "changed since" would send nothing, or the changes
+		// after the wrong point, and the client would keep data of
 		// another history: it gets a reset and every outlet of its circle.
-		if since > resumed.Version() {
-			resumed = h.awaitVersion(req, since)
+		// A bare version (no epoch) can only be told by its height.
+		holds := func(s *snapshot.Snapshot) bool {
+			return since <= s.Version() && (epoch == "" || s.Epochs().Holds(epoch, since))
 		}
-		reset := since > resumed.Version()
+		resumed = h.r.Current()
+		if !holds(resumed) {
+			resumed = h.awaitHistory(req, holds)
+		}
+		reset := !holds(resumed)
 		var hits []snapshot.Hit
 		var missed []*snapshot.Entry
 		for _, ht := range resumed.Near(lat, lng, m, hits) {
@@ -81,9 +102,9 @@ func (h *handler) stream(w http.ResponseWriter, req *http.Request) {
 		slices.SortFunc(missed, func(a, b *snapshot.Entry) int { return cmp.Compare(a.Version, b.Version) })
 		var b []byte
 		if reset {
-			b = appendReset(b, resumed)
+			b = appendReset(b, resumed, epochOf(resumed))
 		}
-		if b = appendEvents(b, missed, lat, lng); len(b) > 0 && !write(b) {
+		if b = appendEvents(b, missed, lat, lng, epochOf(resumed)); len(b) > 0 && !write(b) {
 			return
 		}
 	}
@@ -143,10 +164,15 @@ func (h *handler) stream(w http.ResponseWriter, req *http.Request) {
 					continue
 				}
 			}
+			// Current before History: see gen.
+			cur := h.r.Current()
+			if h.r.History() != gen {
+				return
+			}
 			// In version order, so that the id a client last got
 			// (Last-Event-ID) covers every event before it.
 			slices.SortFunc(batch, func(a, b *snapshot.Entry) int { return cmp.Compare(a.Version, b.Version) })
-			buf = appendEvents(buf[:0], batch, lat, lng)
+			buf = appendEvents(buf[:0], batch, lat, lng, epochOf(cur))
 			if !write(buf) {
 				return
 			}
@@ -154,13 +180,14 @@ func (h *handler) stream(w http.ResponseWriter, req *http.Request) {
 	}
 }
 
-// awaitVersion waits up to ResumeGrace for this node's snapshot to reach
-// version v (or the client to leave) and returns the current snapshot.
-func (h *handler) awaitVersion(req *http.Request, v int64) *snapshot.Snapshot {
+// awaitHistory waits up to ResumeGrace for this node's snapshot to hold a
+// client's cursor (or the client to leave) and returns the current
+// snapshot.
+func (h *handler) awaitHistory(req *http.Request, holds func(*snapshot.Snapshot) bool) *snapshot.Snapshot {
 	deadline := time.Now().Add(h.opts.ResumeGrace)
 	for {
 		s := h.r.Current()
-		if s.Version() >= v || !time.Now().Before(deadline) {
+		if holds(s) || !time.Now().Before(deadline) {
 			return s
 		}
 		select {
@@ -175,11 +202,16 @@ func (h *handler) awaitVersion(req *http.Request, v int64) *snapshot.Snapshot {
 // node's history (see stream); the outlets of its circle follow, as they
 // are in s, and it should drop what it holds from before (the map
 // reloads). Its id is s's version, from which a later reconnect resumes.
-func appendReset(buf []byte, s *snapshot.Snapshot) []byte {
+func appendReset(buf []byte, s *snapshot.Snapshot, idEpoch string) []byte {
 	buf = append(buf, "id: "...)
-	buf = strconv.AppendInt(buf, s.Version(), 10)
+	buf = publicmask.AppendCursor(buf, s.Version(), idEpoch)
 	buf = append(buf, "\nevent: reset\ndata: {\"version\":"...)
 	buf = strconv.AppendInt(buf, s.Version(), 10)
+	if ep := s.Epoch(); ep != "" {
+		buf = append(buf, `,"epoch":"`...)
+		buf = append(buf, ep...)
+		buf = append(buf, '"')
+	}
 	buf = append(buf, `,"as_of":"`...)
 	buf = append(buf, s.AsOfString()...)
 	buf = append(buf, "\"}\n\n"...)
@@ -214,11 +246,12 @@ func (h *handler) freshCheck() time.Duration {
 	return time.Second
 }
 
-// appendEvents appends one `event: outlet` per entry, its version as id.
-func appendEvents(buf []byte, entries []*snapshot.Entry, lat, lng float64) []byte {
+// appendEvents appends one `event: outlet` per entry, its version as id
+// (with the epoch of its history, "VERSION@EPOCH", unless epoch is "").
+func appendEvents(buf []byte, entries []*snapshot.Entry, lat, lng float64, epoch string) []byte {
 	for _, e := range entries {
 		buf = append(buf, "id: "...)
-		buf = strconv.AppendInt(buf, e.Version, 10)
+		buf = publicmask.AppendCursor(buf, e.Version, epoch)
 		buf = append(buf, "\nevent: outlet\ndata: "...)
 		buf = e.AppendV2(buf, snapshot.Haversine(lat, lng, e.Lat, e.Lng), true)
 		buf = append(buf, "\n\n"...)
@@ -227,18 +260,18 @@ func appendEvents(buf []byte, entries []*snapshot.Entry, lat, lng float64) []byt
 }
 
 // lastEventID reads the Last-Event-ID header of a reconnecting client, or
-// else the since parameter: the version of the data a client has (the
-// "version" of the near answer it loaded, or the id of the last event it
-// got), for a client that opens a new EventSource (which cannot set the
-// header) and must not miss what changed since.
-func lastEventID(req *http.Request) (int64, bool) {
+// else the since parameter: the cursor of the data a client has (the
+// "version" and "epoch" of the near answer it loaded as VERSION@EPOCH, or
+// the id of the last event it got), for a client that opens a new
+// EventSource (which cannot set the header) and must not miss what changed
+// since. A bare VERSION is taken as before epochs.
+func lastEventID(req *http.Request) (int64, string, bool) {
 	v := req.Header.Get("Last-Event-ID")
 	if v == "" {
 		v = req.URL.Query().Get("since")
 	}
 	if v == "" {
-		return 0, false
+		return 0, "", false
 	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	return n, err == nil && n >= 0
+	return publicmask.ParseCursor(v)
 }

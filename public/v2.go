@@ -20,6 +20,14 @@ func appendEnvelope(b []byte, s *snapshot.Snapshot) []byte {
 	b = append(b, s.AsOfString()...)
 	b = append(b, `","version":`...)
 	b = append(b, s.VersionString()...)
+	// The epoch of the version's history (publicmask.Epochs): a client
+	// resumes its stream with since=VERSION@EPOCH, so that a store
+	// restored from a backup is told from the same store.
+	if ep := s.Epoch(); ep != "" {
+		b = append(b, `,"epoch":"`...)
+		b = append(b, ep...)
+		b = append(b, '"')
+	}
 	return b
 }
 

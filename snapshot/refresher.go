@@ -30,6 +30,17 @@ type OrderedSource interface {
 	OrderedChanges() bool
 }
 
+// HistorySource is implemented by a Source that keeps the chain of its
+// history's epochs (publicmask.Epochs) in its metadata, as both stores do.
+// The refresher then labels its snapshots with the current epoch and, when
+// it polls, notices a store restored from a backup or recreated under it
+// (its own data is then of a history the store no longer has): it rebuilds
+// its snapshot from the store and closes its streams, whose clients
+// reconnect and get a reset.
+type HistorySource interface {
+	Epochs(ctx context.Context) (publicmask.Epochs, error)
+}
+
 // Options configure a Refresher. The zero value works.
 type Options struct {
 	// Clock is the service clock (default time.Now); freshness compares it
@@ -131,6 +142,15 @@ type Refresher struct {
 	marks     []mark // watermark history for LateCommitWindow
 	ordered   bool   // the source's feed is ordered: no window to re-read
 
+	// hist is the store's chain of epochs as last read (nil without a
+	// HistorySource); every snapshot swapped in carries it. rebuilt is a
+	// snapshot built from scratch by a poll that found the store's history
+	// changed under the node, for the apply goroutine to swap in (r.mu).
+	hist          atomic.Pointer[publicmask.Epochs]
+	rebuilt       *Snapshot
+	gen           atomic.Int64 // rebuilds so far (History)
+	warnedHistory atomic.Bool
+
 	freshness prometheus.Histogram
 	applySec  prometheus.Histogram
 	version   prometheus.Gauge
@@ -218,8 +238,13 @@ func NewRefresher(src Source, opts Options) *Refresher {
 // Current returns the current snapshot, nil until Start has built one.
 func (r *Refresher) Current() *Snapshot { return r.cur.Load() }
 
-// swap makes s current, noting when its as_of was set.
+// swap makes s current, noting when its as_of was set. s takes the chain of
+// epochs last read, so that the versions it serves go out with the epoch
+// of their history.
 func (r *Refresher) swap(s *Snapshot) {
+	if h := r.hist.Load(); h != nil {
+		s.epochs = *h
+	}
 	r.asOfMono.Store(int64(time.Since(r.epoch)))
 	r.cur.Store(s)
 }
@@ -233,6 +258,12 @@ func (r *Refresher) Age() time.Duration {
 	return time.Since(r.epoch) - time.Duration(r.asOfMono.Load())
 }
 
+// History counts the snapshot's rebuilds from another history of the
+// store (a restore seen by a poll). It moves before the rebuilt snapshot is
+// swapped in, so a stream that reads Current and then finds History
+// unchanged knows that snapshot is of the history its batches come from.
+func (r *Refresher) History() int64 { return r.gen.Load() }
+
 // Ready reports whether a snapshot is being served.
 func (r *Refresher) Ready() bool { return r.cur.Load() != nil }
 
@@ -243,6 +274,11 @@ func (r *Refresher) Start(ctx context.Context) error {
 		return errors.New("snapshot: refresher already started")
 	}
 	outlets, version, err := r.src.Outlets(ctx)
+	if err == nil {
+		// After the outlets: the chain read then holds every epoch their
+		// versions belong to.
+		err = r.readHistory(ctx)
+	}
 	if err != nil {
 		r.started.Store(false)
 		return err
@@ -531,6 +567,13 @@ func (r *Refresher) applyLoop(ctx context.Context) {
 		r.dropIdleMergeState()
 		r.mu.Lock()
 		seq := r.seq
+		if rb := r.rebuilt; rb != nil {
+			r.rebuilt = nil
+			r.mu.Unlock()
+			r.swapRebuilt(rb)
+			r.settle(seq)
+			continue
+		}
 		if len(r.pending) == 0 && (!r.release || len(r.deferred) == 0) {
 			r.release = false
 			r.mu.Unlock()
@@ -704,12 +747,13 @@ func (r *Refresher) Poll(ctx context.Context) error {
 		after = min(after, r.marks[0].v)
 	}
 	high := r.watermark
+	var read []publicmask.Outlet
 	for {
 		changes, err := r.src.OutletChanges(ctx, after, r.opts.PollBatch)
 		if err != nil {
 			return err
 		}
-		r.Notify(changes)
+		read = append(read, changes...)
 		for _, o := range changes {
 			high = max(high, o.Version)
 			after = max(after, o.Version)
@@ -718,6 +762,29 @@ func (r *Refresher) Poll(ctx context.Context) error {
 			break
 		}
 	}
+	// The chain after the changes: an epoch started since the last poll's
+	// chain was started from a version at least as high as what that poll
+	// had read (NewEpoch, under the lock that orders versions), so in the
+	// same history the data the node holds (up to its watermark before
+	// this poll) is always a prefix of this chain. A store restored from a
+	// backup and started has a chain in which it is not, once the node had
+	// read beyond the backup; the changes just read are then of the
+	// restored history, and are dropped with the rest.
+	if hs, ok := r.src.(HistorySource); ok {
+		mine := r.hist.Load()
+		es, err := hs.Epochs(ctx)
+		switch {
+		case errors.Is(err, publicmask.ErrNoHistory):
+			r.noHistory(err)
+		case err != nil:
+			return err
+		case mine != nil && !es.Holds(mine.Latest(), r.watermark):
+			return r.rebuild(ctx, mine.Latest(), r.watermark, es)
+		default:
+			r.hist.Store(&es)
+		}
+	}
+	r.Notify(read)
 	if high == r.watermark {
 		// Nothing new: the snapshot is as current as the store was when
 		// this poll read it (re-read changes are ignored by version).
@@ -735,6 +802,78 @@ func (r *Refresher) Poll(ctx context.Context) error {
 	}
 	r.marks = append(r.marks[cut:], mark{now, high})
 	return nil
+}
+
+// readHistory reads the source's chain of epochs, if it keeps one.
+func (r *Refresher) readHistory(ctx context.Context) error {
+	hs, ok := r.src.(HistorySource)
+	if !ok {
+		return nil
+	}
+	es, err := hs.Epochs(ctx)
+	if errors.Is(err, publicmask.ErrNoHistory) {
+		r.noHistory(err)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	r.hist.Store(&es)
+	return nil
+}
+
+// noHistory notes, once, that the chain of epochs cannot be read: the
+// snapshots then carry no epoch (bare versions, as before epochs).
+func (r *Refresher) noHistory(err error) {
+	if r.warnedHistory.CompareAndSwap(false, true) {
+		r.log.Warn("snapshot: following the store without its epochs: a database restored from a backup will not be noticed", "err", err)
+	}
+}
+
+// rebuild is a poll's answer to a store whose history is no longer the
+// one the node's snapshot follows (restored from a backup, or recreated):
+// what the node holds cannot be patched, so it reads every outlet again
+// and hands the new snapshot to the apply goroutine (swapRebuilt). r.pollMu
+// is held.
+func (r *Refresher) rebuild(ctx context.Context, mine string, high int64, es publicmask.Epochs) error {
+	outlets, version, err := r.src.Outlets(ctx)
+	if err == nil {
+		err = r.readHistory(ctx) // after the outlets, as in Start
+	}
+	if err != nil {
+		return err
+	}
+	r.log.Warn("snapshot: the store's history changed (restored from a backup or recreated); rebuilding, streams closed",
+		"epoch", mine, "version", high, "store_epoch", es.Latest(), "store_version", version)
+	s := build(outlets, version, r.now())
+	r.mu.Lock()
+	// What was notified or held back belongs to either history: the full
+	// read replaces it, and the polls go on from its version.
+	r.pending = emptied(r.pending)
+	r.deferred, r.heldNew = nil, 0
+	clear(r.deferredAt)
+	r.rebuilt = s
+	r.seq++
+	r.mu.Unlock()
+	r.watermark = version
+	r.marks = []mark{{time.Now(), version}}
+	r.signal()
+	return nil
+}
+
+// swapRebuilt makes a rebuilt snapshot current and closes every stream:
+// their clients hold data of the other history, and reconnect with a
+// cursor of it, which gets them a reset. Batches of the other history not
+// yet fanned out are dropped.
+func (r *Refresher) swapRebuilt(s *Snapshot) {
+	r.gen.Add(1) // before the swap: see History
+	r.swap(s)
+	r.version.Set(float64(s.version))
+	r.resize(s.n)
+	r.pubMu.Lock()
+	r.pubQ = nil
+	r.pubMu.Unlock()
+	r.closeSubs()
 }
 
 // pollFailLogEvery is how often a poll that keeps failing is logged again:

@@ -223,7 +223,19 @@ type Snapshot struct {
 	memo    memo            // caches valid for this version only (sales pages, summary)
 
 	versionStr, asOfStr string // formatted once: they go into every response header
+
+	// epochs is the store's chain of epochs when the snapshot was swapped
+	// in (publicmask.Epochs; nil for a store without one): the snapshot's
+	// versions are of its latest epoch's history.
+	epochs publicmask.Epochs
 }
+
+// Epoch is the epoch of the history the snapshot's versions belong to (""
+// for a store without epochs).
+func (s *Snapshot) Epoch() string { return s.epochs.Latest() }
+
+// Epochs is the store's chain of epochs as the snapshot knows it.
+func (s *Snapshot) Epochs() publicmask.Epochs { return s.epochs }
 
 func (s *Snapshot) finish() *Snapshot {
 	s.versionStr = strconv.FormatInt(s.version, 10)

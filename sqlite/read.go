@@ -565,3 +565,32 @@ func (s *Store) Audit(ctx context.Context, fn func(publicmask.AuditReader) error
 }
 
 var _ publicmask.Store = (*Store)(nil)
+
+// NewEpoch appends an epoch that starts at the last assigned version, under
+// the writer lock (versions are assigned under it).
+func (s *Store) NewEpoch(ctx context.Context, id string) (publicmask.Epochs, error) {
+	var es publicmask.Epochs
+	err := s.exclusive(func() error {
+		var raw string
+		err := s.writer.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, publicmask.MetaEpochs).Scan(&raw)
+		if err != nil && !isNoRows(err) {
+			return err
+		}
+		es = publicmask.ParseEpochs(raw).With(publicmask.Epoch{ID: id, Start: s.version})
+		_, err = s.writer.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, publicmask.MetaEpochs, es.String())
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: new epoch: %w", err)
+	}
+	return es, nil
+}
+
+// Epochs reads the chain of epochs.
+func (s *Store) Epochs(ctx context.Context) (publicmask.Epochs, error) {
+	raw, err := s.Meta(ctx, publicmask.MetaEpochs)
+	if err != nil {
+		return nil, err
+	}
+	return publicmask.ParseEpochs(raw), nil
+}

@@ -6,6 +6,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -34,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) publicmask.Store) {
 		{"PurgeSaleRecords", testPurgeSaleRecords},
 		{"StockBeyond32Bits", testLargeStock},
 		{"Meta", testMeta},
+		{"Epochs", testEpochs},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"ReadYourWritesInTx", testReadYourWrites},
 		{"VersionsStampedOncePerWrite", testVersionsPerWrite},
@@ -177,5 +179,33 @@ func testMeta(t *testing.T, s publicmask.Store) {
 	}
 	if err := s.Ping(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// testEpochs: each NewEpoch appends to the chain from the store's current
+// version, and Epochs reads the chain in force.
+func testEpochs(t *testing.T, s publicmask.Store) {
+	ctx := context.Background()
+	if es, err := s.Epochs(ctx); err != nil || len(es) != 0 {
+		t.Fatalf("a new store's epochs = %v, %v", es, err)
+	}
+	es, err := s.NewEpoch(ctx, "first")
+	if err != nil || es.String() != "first:0" {
+		t.Fatalf("NewEpoch on a new store = %q, %v; want first:0", es, err)
+	}
+	var o publicmask.Outlet
+	write(t, s, func(tx publicmask.Tx) error {
+		o = outlet("E1")
+		return tx.SaveOutlet(&o)
+	})
+	es, err = s.NewEpoch(ctx, "second")
+	if err != nil || es.String() != fmt.Sprintf("first:0,second:%d", o.Version) {
+		t.Fatalf("NewEpoch after a write at version %d = %q, %v", o.Version, es, err)
+	}
+	if got, err := s.Epochs(ctx); err != nil || got.String() != es.String() || got.Latest() != "second" {
+		t.Fatalf("Epochs = %q, %v; want %q", got, err, es)
+	}
+	if !es.Holds("first", o.Version) || es.Holds("first", o.Version+1) {
+		t.Errorf("the first epoch should end at the write's version %d", o.Version)
 	}
 }

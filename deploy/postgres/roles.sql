@@ -6,7 +6,8 @@
 -- publicmask_ledger  owns the schema: ledger nodes read and write it and run
 --                    the migrations (at start, or `publicmask migrate`).
 -- publicmask_public  reads only what public nodes need: the outlets (the
---                    change feed is their version column) and the schema
+--                    change feed is their version column), the chain of
+--                    epochs (a restored database is told apart) and the schema
 --                    version. No person-weeks, sales, tokens or metadata.
 --
 -- Order on a new database: run this file (roles, schema), then
@@ -53,7 +54,7 @@ REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 SELECT to_regclass(format('%I.outlets', :'schema')) IS NOT NULL AS migrated \gset
 \if :migrated
 REVOKE ALL ON ALL TABLES IN SCHEMA :"schema" FROM publicmask_public;
-GRANT SELECT ON :"schema".outlets, :"schema".goose_db_version TO publicmask_public;
+GRANT SELECT ON :"schema".outlets, :"schema".epochs, :"schema".goose_db_version TO publicmask_public;
 \else
 \echo 'roles.sql: schema' :"schema" 'not migrated yet: run publicmask migrate, then this file again for the grants'
 \endif

@@ -17,6 +17,7 @@ var state = {
   es: null, backoff: 0, retryTimer: 0, hadError: false,
   reqSeq: 0,
   version: 0,         // the highest data version seen (near answers, event ids)
+  epoch: '',          // the epoch of that version's history (publicmask.Epochs)
   // How current the node's data is, from the stream's freshness events:
   // stale (it cannot confirm its data with its store), the age it said and
   // when (Date.now()) it said it.
@@ -331,6 +332,11 @@ async function load(q, thenSubscribe) {
     }
     PM.observeServerTime(r.body.as_of);
     const v = +r.body.version || 0;
+    // Another epoch: the node's store was restored or recreated since the
+    // page's data (its versions are of another history), so the page's
+    // versions say nothing about this answer's: forget them.
+    const ep = r.body.epoch || '';
+    if (ep !== state.epoch) { forgetVersions(); state.epoch = ep; }
     state.version = Math.max(state.version, v);
     const keep = new Set();
     (r.body.outlets || []).forEach(function (o) { keep.add(o.code); upsert(o, false, v); });
@@ -374,13 +380,29 @@ function showFreshness() {
 }
 setInterval(showFreshness, 1000);
 
+// cursorOf reads an event id: "VERSION@EPOCH" (or a bare version).
+function cursorOf(id) {
+  var at = (id || '').indexOf('@');
+  return at < 0 ? { v: parseInt(id, 10) || 0, epoch: '' } : { v: parseInt(id.slice(0, at), 10) || 0, epoch: id.slice(at + 1) };
+}
+
+// forgetVersions drops what the page knows of versions: they were of
+// another history of the store than what comes next.
+function forgetVersions() {
+  state.version = 0;
+  state.outlets.forEach(function (x) { x.v = 0; });
+}
+
 function subscribe(q) {
   clearTimeout(state.retryTimer);
   if (state.es) state.es.close();
   if (!window.EventSource) { setLive(false, I.T('live.unsupported')); return; }
   // since: the stream first sends what changed after the data shown.
+  // The cursor carries the epoch of its history: a store restored from a
+  // backup is then told from the same store even once its versions have
+  // passed the page's.
   var es = new EventSource('/api/v2/stream?lat=' + q.lat + '&lng=' + q.lng + '&m=' + q.m +
-    '&freshness=1' + (state.version ? '&since=' + state.version : ''));
+    '&freshness=1&epoch=1' + (state.version ? '&since=' + state.version + (state.epoch ? '@' + state.epoch : '') : ''));
   state.es = es;
   es.onopen = function () {
     state.backoff = 0;
@@ -403,15 +425,18 @@ function subscribe(q) {
   es.addEventListener('reset', function (ev) {
     var r;
     try { r = JSON.parse(ev.data); } catch (e) { return; }
+    forgetVersions();
     state.version = +r.version || 0;
-    state.outlets.forEach(function (x) { x.v = 0; });
+    state.epoch = r.epoch || '';
     load(state.q);
   });
   es.addEventListener('outlet', function (ev) {
     var o;
     try { o = JSON.parse(ev.data); } catch (e) { return; }
     if (o.updated_at) PM.observeAtLeast(o.updated_at);
-    var v = +ev.lastEventId || 0;
+    var c = cursorOf(ev.lastEventId);
+    if (c.epoch !== state.epoch) { forgetVersions(); state.epoch = c.epoch; }
+    var v = c.v;
     state.version = Math.max(state.version, v);
     // An event beyond the circle (distance_m > m) is an outlet that left
     // it (re-registered elsewhere): the last event of that outlet on this

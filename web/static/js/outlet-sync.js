@@ -4,7 +4,7 @@
 
 import * as outbox from './outbox.js';
 import {
-  $, el, PM, T, state, show, reasonText, personName, weekdayName, clock, ymdOf, serverNow,
+  $, el, PM, T, state, BACKGROUND, show, reasonText, personName, weekdayName, clock, ymdOf, serverNow,
   setBusy, focusId, selectId
 } from './outlet-core.js';
 import { api, setOffline, refresh, renderOutlet, clearForm, armUndo } from './outlet.js';
@@ -197,7 +197,7 @@ async function sendAll(pending, sum) {
     r.attempts += 1;
     let res;
     try {
-      res = await api('POST', '/api/v2/outlet/sales', r.body);
+      res = await api('POST', '/api/v2/outlet/sales', r.body, BACKGROUND);
     } catch (e) {
       await outbox.put(r); // breaker open: the probe resumes
       return false;

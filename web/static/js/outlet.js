@@ -13,7 +13,7 @@
 // and sending the outbox), outlet-manage.js (recent sales, stock forms).
 
 import {
-  $, el, PM, T, state, TOKEN_KEY, VIEW_KEY, TIMEOUT, PROBE_EVERY, UNDO_MS, DAY_MS,
+  $, el, PM, T, state, TOKEN_KEY, VIEW_KEY, TIMEOUT, BACKGROUND, PROBE_EVERY, UNDO_MS, DAY_MS,
   ymdOf, weekdayName, serverNow, config, idParse, uuid, show, reasonText, resText, personName,
   setBusy, focusId, selectId
 } from './outlet-core.js';
@@ -70,9 +70,9 @@ async function reconcile() {
   state.orphans = [];
   for (const b of list) {
     try {
-      const r = await api('POST', '/api/v2/outlet/sales', b);
+      const r = await api('POST', '/api/v2/outlet/sales', b, BACKGROUND);
       if ((r.status === 200 || r.status === 201) && r.body && r.body.sale_id) {
-        const c = await api('POST', '/api/v2/outlet/sales/' + encodeURIComponent(r.body.sale_id) + '/cancel');
+        const c = await api('POST', '/api/v2/outlet/sales/' + encodeURIComponent(r.body.sale_id) + '/cancel', undefined, BACKGROUND);
         if (!c.ok && c.status >= 500) state.orphans.push(b);
       } else if (r.status >= 500 || r.status === 429 || r.status === 408) state.orphans.push(b);
     } catch (e) { state.orphans.push(b); }
@@ -85,7 +85,7 @@ async function probe() {
   state.probeTimer = 0;
   if (!state.token || !state.offline) return;
   let r;
-  try { r = await api('GET', '/api/v2/outlet'); } catch (e) { return; /* setOffline rescheduled */ }
+  try { r = await api('GET', '/api/v2/outlet', undefined, BACKGROUND); } catch (e) { return; /* setOffline rescheduled */ }
   if (r.ok && r.body) setView(r.body);
   if (!r.ok && state.offline) state.probeTimer = setTimeout(probe, PROBE_EVERY);
 }
@@ -240,7 +240,7 @@ export function poll() {
 // sales under the pharmacist's cursor and overrode the drain's back-off.
 export function refresh() {
   if (!state.token || state.offline) return;
-  api('GET', '/api/v2/outlet').then((r) => { if (r.ok && r.body) setView(r.body); }, () => {});
+  api('GET', '/api/v2/outlet', undefined, BACKGROUND).then((r) => { if (r.ok && r.body) setView(r.body); }, () => {});
   if (!state.rules || state.rules.today !== ymdOf(serverNow())) loadRules();
   refreshRecent();
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -31,5 +32,48 @@ func TestCounterSlowNetwork(t *testing.T) {
 	}
 	if s := c.result(); !strings.Contains(s, "이 기기에 저장함") && !strings.Contains(s, "판매 완료") {
 		t.Fatalf("result %q", s)
+	}
+}
+
+// TestCounterTwoTabs: two tabs of one outlet in one browser (two windows at
+// one counter). While the server is away, a buyer sold to in one tab is
+// caught in the other before the masks are handed over again.
+func TestCounterTwoTabs(t *testing.T) {
+	skipShort(t, "runs a real server and Chromium")
+	a, _ := newCounter(t, 1280, 900)
+	a.signIn()
+	b := &counterPage{Page: a.NewTab(), t: t, s: a.s, tok: a.tok, dir: a.dir}
+	b.signIn()
+	for _, c := range []*counterPage{a, b} {
+		c.Wait(`(JSON.parse(sessionStorage.getItem('publicmask.outlet.view') || '{}').rules || null) !== null`, 10*time.Second)
+	}
+	// Online, one sale in each tab.
+	a.typeID(born83(71))
+	a.waitResult("ok", "판매 완료 2개", 5*time.Second)
+	b.typeID(born83(72))
+	b.waitResult("ok", "판매 완료 2개", 5*time.Second)
+	// The same buyer in the other tab: the server refuses.
+	b.typeID(born83(71))
+	b.waitResult("bad", "이번 주 구매 한도", 5*time.Second)
+
+	a.s.cmd.Process.Signal(syscall.SIGSTOP)
+	defer a.s.cmd.Process.Signal(syscall.SIGCONT)
+	a.typeID(born83(73))
+	a.waitResult("queued", "이 기기에 저장함 2개", 5*time.Second)
+	// Tab b, offline too, is asked for the same buyer, and for the one
+	// sold online in tab a.
+	b.Eval(`document.getElementById('result').replaceChildren()`, nil)
+	b.typeID(born83(73))
+	b.Wait(`document.getElementById('result').textContent !== '' && !document.getElementById('result').classList.contains('wait')`, 5*time.Second)
+	t.Logf("tab b, offline, the buyer of tab a's offline sale: %q", b.result())
+	if !strings.Contains(b.result(), "이 기기에서 오늘 이미 판매했습니다") {
+		t.Errorf("the second tab sold again to a buyer the first tab had just sold to offline: %q", b.result())
+	}
+	b.Eval(`document.getElementById('result').replaceChildren()`, nil)
+	b.typeID(born83(71))
+	b.Wait(`document.getElementById('result').textContent !== '' && !document.getElementById('result').classList.contains('wait')`, 5*time.Second)
+	t.Logf("tab b, offline, the buyer of tab a's online sale: %q", b.result())
+	if !strings.Contains(b.result(), "이 기기에서 오늘 이미 판매했습니다") {
+		t.Errorf("the second tab sold offline to a buyer the first tab had sold to online: %q", b.result())
 	}
 }

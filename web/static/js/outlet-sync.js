@@ -11,20 +11,58 @@ import { api, setOffline, refresh, renderOutlet, clearForm, armUndo } from './ou
 
 // ---------- today's buyers (memory, and encrypted for a reload) ----------
 
-function saveBuyers() {
-  if (!outbox.available || !state.outlet) return;
-  const today = ymdOf(serverNow()), keep = {};
-  for (const [id, b] of Object.entries(state.buyers)) if (b.day === today) keep[id] = b;
-  outbox.saveMemo(state.outlet.code, keep).catch(() => { /* memory still holds them */ });
+// Every tab of this browser is the same counter (two windows at one desk):
+// each tab changes the stored memo by its own deltas, one tab at a time
+// (Web Locks), and reads the others' in before it judges a buyer offline.
+// Each tab once kept its own memo and overwrote the other's, so a buyer
+// sold to in one tab was sold to again in the other.
+function withMemoLock(fn) {
+  if (navigator.locks && navigator.locks.request) return navigator.locks.request('publicmask-memo', fn);
+  return fn();
 }
 
+// storedBuyers is today's stored memo, {} when there is none; it throws
+// when it cannot be read (a lost key).
+async function storedBuyers(code) {
+  const m = (await outbox.loadMemo(code)) || {};
+  const today = ymdOf(serverNow()), out = {};
+  for (const [id, b] of Object.entries(m)) if (b.day === today) out[id] = b;
+  return out;
+}
+
+// saveDelta applies one change (sign +1: a sale, -1: its undo) to the
+// stored memo; memory already holds it.
+function saveDelta(ids, qtys, sign) {
+  if (!outbox.available || !state.outlet) return Promise.resolve();
+  const code = state.outlet.code, today = ymdOf(serverNow());
+  return withMemoLock(async () => {
+    let m;
+    try { m = await storedBuyers(code); } catch (e) { m = {}; } // a lost key: start again
+    ids.forEach((id, i) => change(m, id, today, qtys[i], sign));
+    await outbox.saveMemo(code, m);
+  }).catch(() => { /* memory still holds them */ });
+}
+
+function change(m, id, today, qty, sign) {
+  let b = m[id];
+  if (!b || b.day !== today) b = m[id] = { day: today, purchases: 0, qty: 0 };
+  b.purchases += sign; b.qty += sign * qty;
+  if (b.purchases <= 0) delete m[id];
+}
+
+// loadBuyers reads what every tab of this counter stored today into
+// memory (after a reload, and before an offline verdict): per buyer the
+// larger count, so that neither side's sales are forgotten.
 export async function loadBuyers() {
   if (!outbox.available || !state.outlet) return;
+  const code = state.outlet.code;
   try {
-    const m = await outbox.loadMemo(state.outlet.code);
-    if (!m) return;
-    const today = ymdOf(serverNow());
-    for (const [id, b] of Object.entries(m)) if (b.day === today && !state.buyers[id]) state.buyers[id] = b;
+    const m = await withMemoLock(() => storedBuyers(code));
+    if (!state.outlet || state.outlet.code !== code) return;
+    for (const [id, b] of Object.entries(m)) {
+      const mine = state.buyers[id];
+      if (!mine || mine.day !== b.day || mine.purchases < b.purchases) state.buyers[id] = b;
+    }
   } catch (e) { /* a lost key: memory only from now on */ }
 }
 
@@ -32,19 +70,13 @@ export const dropBuyers = outbox.dropMemo;
 
 export function remember(ids, qtys) {
   const today = ymdOf(serverNow());
-  ids.forEach((id, i) => {
-    let b = state.buyers[id];
-    if (!b || b.day !== today) b = state.buyers[id] = { day: today, purchases: 0, qty: 0 };
-    b.purchases += 1; b.qty += qtys[i];
-  });
-  saveBuyers();
+  ids.forEach((id, i) => change(state.buyers, id, today, qtys[i], 1));
+  return saveDelta(ids, qtys, 1);
 }
 export function forget(ids, qtys) {
-  (ids || []).forEach((id, i) => {
-    const b = state.buyers[id];
-    if (b) { b.purchases -= 1; b.qty -= qtys[i]; if (b.purchases <= 0) delete state.buyers[id]; }
-  });
-  saveBuyers();
+  const today = ymdOf(serverNow());
+  (ids || []).forEach((id, i) => { if (state.buyers[id]) change(state.buyers, id, today, qtys[i], -1); });
+  return saveDelta(ids || [], qtys || [], -1);
 }
 
 // offlineVerdict applies what the counter knows without the server: the
@@ -107,9 +139,11 @@ export async function queueSale(sale, ambiguous) {
     selectId();
     return;
   }
-  // Today's buyers from before a reload may still be decrypting.
+  // Today's buyers from before a reload may still be decrypting, and
+  // another tab of this counter may have sold since.
   setBusy(true);
   await state.buyersLoaded;
+  await loadBuyers();
   setBusy(false);
   await keepSale(sale, ambiguous);
 }

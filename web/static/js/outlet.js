@@ -530,6 +530,7 @@ async function check() {
   var sale = collect();
   if (!sale) return;
   if (state.offline) {
+    await loadBuyers(); // another tab of this counter may have sold since
     var off = offlineVerdict(sale.persons);
     show(off ? 'bad' : 'info', off ? T('sale.refused') : T('check.offline.ok'), off ? [offlineReason(off, sale)] : [T('check.offline.note')]);
     focusId();

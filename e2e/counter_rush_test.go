@@ -1,7 +1,12 @@
 package e2e
 
 import (
+	"github.com/chromedp/cdproto/fetch"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -75,5 +80,79 @@ func TestCounterTwoTabs(t *testing.T) {
 	t.Logf("tab b, offline, the buyer of tab a's online sale: %q", b.result())
 	if !strings.Contains(b.result(), "이 기기에서 오늘 이미 판매했습니다") {
 		t.Errorf("the second tab sold offline to a buyer the first tab had sold to online: %q", b.result())
+	}
+}
+
+// loseAnswers makes the network drop the answers of sale requests after
+// the server has handled them (the request arrived, the answer was lost on
+// the way back) while the returned function's count is above zero: each
+// lost answer takes one off.
+func (c *counterPage) loseAnswers() *atomic.Int32 {
+	c.t.Helper()
+	var left atomic.Int32
+	go func() {
+		for ev, err := range chromedp.Events(c.Ctx, fetch.RequestPaused) {
+			if err != nil {
+				return
+			}
+			if ev.Request.Method == "POST" && left.Add(-1) >= 0 {
+				chromedp.Call(c.Ctx, fetch.FailRequest, fetch.FailRequestParams{RequestID: ev.RequestID, ErrorReason: network.ErrorReasonConnectionReset})
+				continue
+			}
+			left.Store(0)
+			chromedp.Call(c.Ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
+		}
+	}()
+	if _, err := chromedp.Call(c.Ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{
+		{URLPattern: "*/api/v2/outlet/sales", RequestStage: fetch.RequestStageResponse}}}); err != nil {
+		c.t.Fatal(err)
+	}
+	return &left
+}
+
+// TestCounterAnswerLost: the sale reaches the server and its answer is
+// lost. The page keeps it (the masks are handed over) and the outbox's
+// retry gets the first receipt: one sale on the server. Undone at once
+// (the buyer gives the masks back), it must not stay on the server.
+func TestCounterAnswerLost(t *testing.T) {
+	skipShort(t, "runs a real server and Chromium")
+	c, _ := newCounter(t, 1280, 900)
+	c.signIn()
+	c.Wait(`(JSON.parse(sessionStorage.getItem('publicmask.outlet.view') || '{}').rules || null) !== null`, 10*time.Second)
+	lose := c.loseAnswers()
+	lose.Store(1)
+	c.typeID(born83(81))
+	c.waitResult("queued", "이 기기에 저장함 2개", 5*time.Second)
+	c.secondEnterKeeps("이 기기에 저장함")
+	c.Wait(`document.querySelectorAll('#outbox li').length === 0 && document.getElementById('sync-summary').textContent.indexOf('전송 1건') >= 0`, 20*time.Second)
+	if rows := c.sales(); len(rows) != 1 || rows[0].Cancelled || rows[0].Quantity != 2 {
+		t.Fatalf("after a lost answer and the outbox's retry the server has %+v; want one sale of 2", rows)
+	}
+
+	lose.Store(1)
+	c.typeID(born83(82))
+	c.waitResult("queued", "이 기기에 저장함 2개", 5*time.Second)
+	c.key(kb.Escape)
+	c.waitResult("info", "판매를 취소했습니다", 3*time.Second)
+	t.Logf("undo of a sale whose answer was lost: %q", c.result())
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		live := 0
+		rows := c.sales()
+		for _, r := range rows {
+			if !r.Cancelled {
+				live++
+			}
+		}
+		if live == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("20 s after the undo the server still has %d live sales (%+v); the undone sale must not stay", live, rows)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if _, sold := c.view(); sold != 2 {
+		t.Fatalf("sold today %d, want 2", sold)
 	}
 }

@@ -180,13 +180,19 @@ async function keepSale(sale, ambiguous) {
 }
 
 // undoQueued takes a sale back out of the outbox if it was not sent yet.
+// One whose first attempt may have reached the server (its answer did not
+// come) is kept as an undo: the drain sends it again (the first answer if
+// it was recorded) and cancels what is recorded. Removed, it stayed on the
+// server: the buyer's week used up by masks handed back.
 export async function undoQueued(last) {
   const rec = await outbox.get(last.txn_id);
   if (!rec || rec.state !== 'pending') { show('bad', T('undo.sent'), []); return; }
-  await outbox.remove(last.txn_id);
+  if (rec.ambiguous) await outbox.put(Object.assign({}, rec, { state: 'undo' }));
+  else await outbox.remove(last.txn_id);
   forget(last.ids, last.qtys);
-  show('info', T('undo.done', { n: last.total }), [T('undo.queued')]);
+  show('info', T('undo.done', { n: last.total }), [T(rec.ambiguous ? 'undo.ambiguous' : 'undo.queued')]);
   renderOutbox();
+  if (rec.ambiguous) scheduleDrain(0);
 }
 
 // ---------- sending the outbox ----------
@@ -213,7 +219,7 @@ async function drain() {
 }
 
 async function drainOnce() {
-  const pending = (await outbox.records(state.outlet.code)).filter((r) => r.state === 'pending');
+  const pending = (await outbox.records(state.outlet.code)).filter((r) => r.state === 'pending' || r.state === 'undo');
   if (!pending.length) return;
   const sum = state.sync = state.sync || { sent: 0, flagged: 0, refused: [] };
   if (await sendAll(pending, sum)) summarize();
@@ -221,9 +227,13 @@ async function drainOnce() {
 }
 
 // sendAll sends the records in turn; false when it stopped before the end.
+// Each is read again before and after it is sent: the pharmacist may undo
+// it meanwhile (undoQueued), and then what the server recorded is cancelled.
 async function sendAll(pending, sum) {
-  for (const r of pending) {
-    if (r.expires_at && serverNow() > Date.parse(r.expires_at)) {
+  for (const r0 of pending) {
+    const r = await outbox.get(r0.txn_id);
+    if (!r || (r.state !== 'pending' && r.state !== 'undo')) continue;
+    if (r.state === 'pending' && r.expires_at && serverNow() > Date.parse(r.expires_at)) {
       await outbox.note(r, 'late_sale_too_old');
       sum.refused.push('late_sale_too_old');
       continue;
@@ -233,10 +243,15 @@ async function sendAll(pending, sum) {
     try {
       res = await api('POST', '/api/v2/outlet/sales', r.body, BACKGROUND);
     } catch (e) {
-      await outbox.put(r); // breaker open: the probe resumes
+      await keep(r); // breaker open: the probe resumes
       return false;
     }
     if (res.status === 201 || res.status === 200) {
+      const now = await outbox.get(r.txn_id);
+      if (r.state === 'undo' || !now || now.state === 'undo') {
+        if (!(await cancelSent(res.body && res.body.sale_id, r))) return false;
+        continue;
+      }
       sum.sent += 1;
       if (res.body && res.body.conflict) sum.flagged += 1;
       await outbox.remove(r.txn_id);
@@ -245,14 +260,39 @@ async function sendAll(pending, sum) {
     }
     if (res.status === 401) return false;
     if (res.status >= 500 || res.status === 429 || res.status === 408) {
-      await outbox.put(r);
+      await keep(r);
       scheduleDrain(5000);
       return false;
     }
+    if (r.state === 'undo') { await outbox.remove(r.txn_id); continue; } // refused: nothing to cancel
     const code = PM.errorCode(res) || String(res.status);
     sum.refused.push(code);
     await outbox.note(r, code);
   }
+  return true;
+}
+
+// keep writes a record back after a failed attempt, unless it was undone
+// meanwhile (its undo, or its removal, wins).
+async function keep(r) {
+  const now = await outbox.get(r.txn_id);
+  if (now && now.state === 'pending') await outbox.put(r);
+}
+
+// cancelSent cancels a sale the server recorded although it was undone on
+// the counter; false when the server did not answer (the record stays, as
+// an undo, for the next round).
+async function cancelSent(saleID, r) {
+  let c = null;
+  if (saleID) {
+    try { c = await api('POST', '/api/v2/outlet/sales/' + encodeURIComponent(saleID) + '/cancel', undefined, BACKGROUND); } catch (e) { c = null; }
+  }
+  if (saleID && (!c || c.status >= 500 || c.status === 429 || c.status === 408)) {
+    await outbox.put(Object.assign({}, r, { state: 'undo' }));
+    if (c) scheduleDrain(5000);
+    return false;
+  }
+  await outbox.remove(r.txn_id);
   return true;
 }
 
@@ -282,9 +322,9 @@ export async function renderConn() {
 function outboxItem(r) {
   const li = el('li', { 'class': r.state });
   const when = ' · ' + clock(r.sold_at) + ' · ' + T('n.masks', { n: r.quantity }) + ' · ';
-  if (r.state === 'pending') {
+  if (r.state === 'pending' || r.state === 'undo') {
     li.append(el('span', { 'class': 'mark', 'aria-hidden': 'true', text: '⇪ ' }),
-      el('span', { 'class': 'masked', text: r.masked || '' }), when + T('outbox.pending'));
+      el('span', { 'class': 'masked', text: r.masked || '' }), when + T(r.state === 'undo' ? 'outbox.undo' : 'outbox.pending'));
     return li;
   }
   li.append(el('span', { 'class': 'mark', 'aria-hidden': 'true', text: '✖ ' }),

@@ -5,6 +5,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -155,4 +156,73 @@ func TestCounterAnswerLost(t *testing.T) {
 	if _, sold := c.view(); sold != 2 {
 		t.Fatalf("sold today %d, want 2", sold)
 	}
+}
+
+// TestCounterWeekBoundary: signed in on Sunday night, the server goes away
+// before midnight. On Monday the weekday rule is back (only births ending
+// in 1 or 6), and the counter, offline, must not hand masks to a buyer
+// born in 1983 (Wednesday) because it knew only last week's rules.
+func TestCounterWeekBoundary(t *testing.T) {
+	skipShort(t, "runs a real server and Chromium")
+	p := browsertest.NewPage(t, 1280, 900)
+	dir := t.TempDir()
+	s := startOn(t, freeAddr(t), "--db", filepath.Join(dir, "pm.db"), "--seed", "none", "--tiles", "none",
+		"--clock", "2020-03-15T23:59:40+09:00")
+	codes, tokens := setupOutlets(t, s, 1, 150)
+	c := &counterPage{Page: p, t: t, s: s, tok: tokens[codes[0]], dir: dir}
+	c.signInOn("2020-03-15")
+	// Sunday: anyone who has not bought this week.
+	c.typeID(born83(91))
+	c.waitResult("ok", "판매 완료 2개", 5*time.Second)
+	c.s.cmd.Process.Signal(syscall.SIGSTOP)
+	defer c.s.cmd.Process.Signal(syscall.SIGCONT)
+	time.Sleep(22 * time.Second) // past midnight on the service clock
+	c.typeID(born83(92))
+	c.Wait(`/이 기기에 저장함|판매 불가/.test(document.getElementById('result').textContent)`, 6*time.Second)
+	if r := c.result(); !strings.Contains(r, "오늘은 구매 요일이 아닙니다") {
+		t.Errorf("offline after midnight into Monday, a buyer born in 1983 got %q; want a refusal (Monday is for births ending in 1 or 6)", r)
+	}
+	// One born in 1981 (Monday) is sold to.
+	c.typeID(id("810315", '1', 93))
+	c.waitResult("queued", "이 기기에 저장함 2개", 6*time.Second)
+}
+
+// TestCounterMorningEnglish: a morning's refusals in English, as a foreign
+// resident's pharmacist reads them, and a token the operator revokes.
+func TestCounterMorningEnglish(t *testing.T) {
+	skipShort(t, "runs a real server and Chromium")
+	c, _ := newCounter(t, 1280, 900)
+	elsewhere := born83(101)
+	c.s.mustCall("POST", "/api/v2/outlet/sales", c.other, map[string]any{"txn_id": "elsewhere", "buyer": elsewhere, "quantity": 2}, nil, 201)
+	c.Run(chromedp.Navigate(c.s.base + "/outlet?lang=en"))
+	c.Wait(`document.documentElement.lang === 'en' && !document.getElementById('signin').hidden`, 10*time.Second)
+	c.Run(chromedp.SendKeys(chromedp.CSS(`#token`), c.tok), browsertest.Enter())
+	c.Wait(`!document.getElementById('app').hidden && /\d/.test(document.getElementById('stock').textContent)`, 10*time.Second)
+	c.Wait(`(JSON.parse(sessionStorage.getItem('publicmask.outlet.view') || '{}').rules || null) !== null`, 10*time.Second)
+
+	foreign := id("830315", '5', 102)
+	c.Clear("buyer")
+	c.Run(browsertest.Keys(foreign))
+	c.Wait(`document.getElementById('buyer-summary').textContent !== ''`, 2*time.Second)
+	t.Logf("foreign summary: %q", c.Text(`document.getElementById('buyer-summary')`))
+	c.Run(browsertest.Enter())
+	c.waitResult("ok", "Sold 2 masks · born 1983", 5*time.Second)
+	t.Logf("foreign sale: %q", c.result())
+
+	c.typeID(id("840315", '1', 103))
+	c.waitResult("bad", "Not sold", 5*time.Second)
+	t.Logf("wrong day: %q", c.result())
+	c.typeID(elsewhere)
+	c.waitResult("bad", "Not sold", 5*time.Second)
+	t.Logf("bought elsewhere: %q", c.result())
+	good := born83(104)
+	c.typeID(good[:12] + string('0'+(good[12]-'0'+1)%10))
+	c.waitResult("typo", "", 5*time.Second)
+	t.Logf("check digit: %q", c.result())
+
+	c.s.mustCall("POST", "/api/v2/admin/tokens/revoke", adminToken, map[string]any{"token": c.tok}, nil, 200)
+	c.typeID(born83(105))
+	c.Wait(`!document.getElementById('signin').hidden`, 5*time.Second)
+	t.Logf("revoked: signin msg %q, result %q", c.Text(`document.getElementById('signin-msg')`), c.result())
+	t.Logf("logs:\n%s", c.s.Logs())
 }

@@ -191,6 +191,10 @@ async function loadRules() {
   const dow = (new Date(Date.parse(today + 'T12:00:00Z')).getUTCDay() + 6) % 7; // Monday 0
   const days = [];
   for (let i = 0; i < 7; i++) days.push(ymdOf(Date.parse(today + 'T12:00:00+09:00') + (i - dow) * DAY_MS));
+  // Tomorrow too, when it is in the next week (Sunday night): a counter that
+  // loses the server before midnight still knows Monday's weekday rule.
+  const tomorrow = ymdOf(Date.parse(today + 'T12:00:00+09:00') + DAY_MS);
+  if (days.indexOf(tomorrow) < 0) days.push(tomorrow);
   const rs = await Promise.all(days.map((d) => PM.fetchJSON('/api/v2/rules?date=' + d).then((r) => (r.ok ? r.body : null), () => null)));
   const out = { today: today, days: {}, weekday: {} };
   rs.forEach((r, i) => {

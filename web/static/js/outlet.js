@@ -482,7 +482,10 @@ async function sell() {
     return;
   }
   if (r.status === 201 || r.status === 200) { sold(sale, r.body); return; }
-  if (r.status === 503 || r.status === 429 || r.status === 408) { setOffline(); queueSale(sale, false); return; }
+  // Only overloaded, 429 and 408 say the sale was not taken: a 503
+  // store_unavailable may come with the sale queued for a commit that still
+  // happens (ledger/batch.go), so it is kept as possibly recorded.
+  if (r.status === 429 || r.status === 408 || (r.status === 503 && PM.errorCode(r) === 'overloaded')) { setOffline(); queueSale(sale, false); return; }
   if (r.status >= 500) { setOffline(); queueSale(sale, true); return; }
   refused(sale, r);
 }

@@ -324,3 +324,33 @@ func TestCounterPhoneStates(t *testing.T) {
 		c.shot(os.Getenv("PUBLICMASK_SCREENSHOTS"), "counter-signin-bad-"+lang+"-390.png")
 	}
 }
+
+// TestCounterClockJump: the PC's clock is put right (3 hours forward)
+// while the server is away. The sales kept meanwhile must carry the
+// service time, not the new wall clock: 3 hours ahead, the server refuses
+// them as "in the future", and masks handed over are never recorded.
+func TestCounterClockJump(t *testing.T) {
+	skipShort(t, "runs a real server and Chromium")
+	c, _ := newCounter(t, 1280, 900)
+	c.signIn()
+	c.Wait(`(JSON.parse(sessionStorage.getItem('publicmask.outlet.view') || '{}').rules || null) !== null`, 10*time.Second)
+	c.s.cmd.Process.Signal(syscall.SIGSTOP)
+	stopped := true
+	defer func() {
+		if stopped {
+			c.s.cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}()
+	c.typeID(born83(121))
+	c.waitResult("queued", "이 기기에 저장함 2개", 5*time.Second)
+	c.Eval(`(function () { var now = Date.now; Date.now = function () { return now.call(Date) + 3 * 3600 * 1000; }; return true; })()`, nil)
+	c.typeID(born83(122))
+	c.waitResult("queued", "이 기기에 저장함 2개", 5*time.Second)
+	c.s.cmd.Process.Signal(syscall.SIGCONT)
+	stopped = false
+	c.Wait(`document.getElementById('sync-summary').textContent.indexOf('전송') >= 0 && document.querySelectorAll('#outbox li.pending').length === 0`, 20*time.Second)
+	t.Logf("after the clock jump: %q, outbox %q", c.Text(`document.getElementById('sync-summary')`), c.Text(`document.getElementById('outbox')`))
+	if rows := c.sales(); len(rows) != 2 {
+		t.Fatalf("the server has %d sales (%+v); want both sales kept offline, the one after the clock jump too", len(rows), rows)
+	}
+}

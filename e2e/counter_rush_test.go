@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"encoding/json"
+	"github.com/chromedp/cdproto/accessibility"
 	"github.com/chromedp/cdproto/fetch"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -191,6 +195,7 @@ func TestCounterAnswerLost(t *testing.T) {
 	if _, sold := c.view(); sold != 2 {
 		t.Fatalf("sold today %d, want 2", sold)
 	}
+	c.noIDInLogs()
 }
 
 // TestCounterWeekBoundary: signed in on Sunday night, the server goes away
@@ -259,7 +264,20 @@ func TestCounterMorningEnglish(t *testing.T) {
 	c.typeID(born83(105))
 	c.Wait(`!document.getElementById('signin').hidden`, 5*time.Second)
 	t.Logf("revoked: signin msg %q, result %q", c.Text(`document.getElementById('signin-msg')`), c.result())
-	t.Logf("logs:\n%s", c.s.Logs())
+	c.noIDInLogs()
+}
+
+// noIDInLogs fails if the server's logs hold a registration number, plain
+// or hyphenated.
+func (c *counterPage) noIDInLogs() {
+	c.t.Helper()
+	logs := c.s.Logs()
+	if m := regexp.MustCompile(`\d{13}|\d{6}-\d{7}`).FindString(logs); m != "" {
+		c.t.Errorf("the server's logs hold %q", m)
+	}
+	if len(logs) < 100 {
+		c.t.Errorf("the server logged %d bytes: not its logs?", len(logs))
+	}
 }
 
 // TestCounterPhoneStates: on a 390 px phone, in both languages, the states
@@ -353,4 +371,120 @@ func TestCounterClockJump(t *testing.T) {
 	if rows := c.sales(); len(rows) != 2 {
 		t.Fatalf("the server has %d sales (%+v); want both sales kept offline, the one after the clock jump too", len(rows), rows)
 	}
+}
+
+// axNames returns the accessible names Chromium computes for the page's
+// buttons and fields (what a screen reader announces), by role.
+func (c *counterPage) axNames() map[string][]string {
+	c.t.Helper()
+	res, err := chromedp.Call(c.Ctx, accessibility.GetFullAXTree, accessibility.GetFullAXTreeParams{})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for _, n := range res.Nodes {
+		if n.Ignored || n.Role == nil || n.Name == nil {
+			continue
+		}
+		var role, name string
+		json.Unmarshal(n.Role.Value, &role)
+		json.Unmarshal(n.Name.Value, &name)
+		switch role {
+		case "button", "spinbutton", "textbox", "combobox":
+			out[role] = append(out[role], name)
+		}
+	}
+	return out
+}
+
+// TestCounterScreenReaderNames: the names a screen reader announces for the
+// counter's controls are words, not words glued to their shortcut
+// ("판매Enter", "SellEnter"); the shortcut is announced as one
+// (aria-keyshortcuts). The proxies' Remove buttons say whose row they remove.
+func TestCounterScreenReaderNames(t *testing.T) {
+	skipShort(t, "runs a real server and Chromium")
+	c, _ := newCounter(t, 1280, 900)
+	glued := regexp.MustCompile(`\S(Enter|Esc|Alt\+[A-Z])\b`)
+	for li, lang := range []string{"ko", "en"} {
+		c.Run(chromedp.Navigate(c.s.base + "/outlet?lang=" + lang))
+		c.Wait(`document.documentElement.lang === '`+lang+`' && (!document.getElementById('signin').hidden || !document.getElementById('app').hidden)`, 10*time.Second)
+		var signedIn bool
+		c.Eval(`!document.getElementById('app').hidden`, &signedIn)
+		if !signedIn {
+			c.Run(chromedp.SendKeys(chromedp.CSS(`#token`), c.tok), browsertest.Enter())
+			c.Wait(`!document.getElementById('app').hidden && /\d/.test(document.getElementById('stock').textContent)`, 10*time.Second)
+		}
+		c.typeID(born83(131 + li))
+		c.waitResult("ok", map[string]string{"ko": "판매 완료", "en": "Sold"}[lang], 5*time.Second)
+		c.key("p", chromedp.ModifierAlt)
+		c.key("p", chromedp.ModifierAlt)
+		c.Wait(`document.querySelectorAll('.proxy-row').length === 2`, 2*time.Second)
+		names := c.axNames()
+		t.Logf("%s: %q", lang, names)
+		for role, ns := range names {
+			for _, n := range ns {
+				if glued.MatchString(n) {
+					t.Errorf("%s: a %s is announced as %q: its shortcut glued to its name", lang, role, n)
+				}
+			}
+		}
+		var removes []string
+		for _, n := range names["button"] {
+			if n == map[string]string{"ko": "삭제", "en": "Remove"}[lang] {
+				removes = append(removes, n)
+			}
+		}
+		if len(removes) > 0 {
+			t.Errorf("%s: %d proxy rows' Remove buttons are all announced as %q: which row?", lang, len(removes), removes[0])
+		}
+		var keys string
+		c.Eval(`document.getElementById('sell').getAttribute('aria-keyshortcuts') + '|' + document.getElementById('check').getAttribute('aria-keyshortcuts')`, &keys)
+		if keys != "Enter|Alt+K" {
+			t.Errorf("%s: aria-keyshortcuts of sell and check %q, want Enter|Alt+K", lang, keys)
+		}
+		// The first row removed, the one left is proxy 1, as the messages
+		// about it say.
+		c.Run(chromedp.Click(chromedp.CSS(`.proxy-row .p-rm`)))
+		c.Wait(`document.querySelectorAll('.proxy-row').length === 1`, 2*time.Second)
+		c.Run(chromedp.Focus(chromedp.CSS(`.proxy-row .p-id`)), browsertest.Keys("12345"))
+		c.Run(chromedp.Focus(chromedp.CSS(`#buyer`)), browsertest.Keys(born83(139)), browsertest.Enter())
+		c.waitResult("typo", "", 3*time.Second)
+		label := c.Text(`document.querySelector('.proxy-row label')`)
+		msg := c.result()
+		wantLabel := map[string]string{"ko": "대리 구매 1 ", "en": "Proxy 1:"}[lang]
+		wantMsg := map[string]string{"ko": "⚠대리 1 ", "en": "⚠Proxy 1 "}[lang]
+		t.Logf("%s: the row left is labelled %q; the message says %q", lang, label, msg)
+		if !strings.HasPrefix(label, wantLabel) || !strings.HasPrefix(msg, wantMsg) {
+			t.Errorf("%s: the row left is labelled %q and the message about it says %q: want %q and %q", lang, label, msg, wantLabel, wantMsg)
+		}
+		c.Eval(`(function () { document.getElementById('proxy-rows').replaceChildren(); return true; })()`, nil)
+	}
+}
+
+// TestCounterHotkeysOnAMac: on a Mac, Option (Alt) with a letter types
+// another character, so the key event says "π" for Alt+P, "˚" for Alt+K
+// and "√" for Alt+V; the shortcuts must follow the key pressed.
+func TestCounterHotkeysOnAMac(t *testing.T) {
+	skipShort(t, "runs a real server and Chromium")
+	c, _ := newCounter(t, 1280, 900)
+	c.signIn()
+	press := func(key, code string, vk int64) {
+		t.Helper()
+		for _, typ := range []input.DispatchKeyEventType{input.DispatchKeyEventTypeRawKeyDown, input.DispatchKeyEventTypeKeyUp} {
+			if _, err := chromedp.Call(c.Ctx, input.DispatchKeyEvent, input.DispatchKeyEventParams{Type: typ, Key: key, Code: code,
+				Modifiers:             1, // Alt
+				WindowsVirtualKeyCode: vk}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	press("π", "KeyP", 80)
+	c.Wait(`document.querySelectorAll('.proxy-row').length === 1`, 2*time.Second)
+	press("√", "KeyV", 86)
+	c.Wait(`document.getElementById('buyer').type === 'text'`, 2*time.Second)
+	c.Eval(`(function () { document.getElementById('proxy-rows').replaceChildren(); return true; })()`, nil)
+	c.Clear("buyer")
+	c.Run(chromedp.Focus(chromedp.CSS(`#buyer`)), browsertest.Keys(born83(141)))
+	press("˚", "KeyK", 75)
+	c.waitResult("info", "판매 가능", 5*time.Second)
 }

@@ -315,18 +315,29 @@ function addProxy() {
   var rm = el('button', { type: 'button', 'class': 'secondary p-rm', text: T('proxy.remove') });
   var sum = el('p', { id: 'psum' + n, 'class': 'p-sum' });
   var row = el('div', { 'class': 'proxy-row' },
-    el('div', { 'class': 'field' }, el('label', { 'for': 'pid' + n, text: T('proxy.id', { n: document.querySelectorAll('.proxy-row').length + 1 }) }), id),
+    el('div', { 'class': 'field' }, el('label', { 'for': 'pid' + n, 'class': 'p-label' }), id),
     el('div', { 'class': 'field' }, el('label', { 'for': 'pcat' + n, text: T('proxy.cat') }), sel),
     el('div', { 'class': 'field qty' }, el('label', { 'for': 'pqty' + n, text: T('proxy.qty') }), qty),
     rm, sum);
-  rm.addEventListener('click', function () { row.remove(); focusId(); });
+  rm.addEventListener('click', function () { row.remove(); numberProxies(); focusId(); });
   id.addEventListener('input', function () {
     var v = idParse(id.value);
     sum.textContent = v.ok ? summaryOf(v) : ((id.value.match(/\d/g) || []).length >= 13 ? typoText(v) : '');
   });
   [id, qty, sel].forEach(function (x) { x.addEventListener('keydown', onSaleKey); });
   $('proxy-rows').appendChild(row);
+  numberProxies();
   id.focus();
+}
+
+// numberProxies numbers the rows as the messages do (by position), again
+// after one is removed: "proxy 1" in a refusal is the first row on screen.
+// Each Remove button says whose row it removes.
+function numberProxies() {
+  document.querySelectorAll('.proxy-row').forEach(function (r, i) {
+    r.querySelector('.p-label').textContent = T('proxy.id', { n: i + 1 });
+    r.querySelector('.p-rm').setAttribute('aria-label', T('proxy.remove.n', { n: i + 1 }));
+  });
 }
 $('add-proxy').addEventListener('click', addProxy);
 
@@ -566,6 +577,15 @@ async function check() {
 
 // ---------- keys ----------
 
+// shortcutKey is the letter of a shortcut: the key's own letter, or the
+// key's position when Alt makes it type something else (a Mac's Option+P
+// types "π").
+function shortcutKey(ev) {
+  var k = (ev.key || '').toLowerCase();
+  if (/^[a-z]$/.test(k) || !/^Key[A-Z]$/.test(ev.code || '')) return k;
+  return ev.code.slice(3).toLowerCase();
+}
+
 function onSaleKey(ev) {
   if (ev.key !== 'Enter' || ev.isComposing) return;
   ev.preventDefault();
@@ -579,7 +599,7 @@ $('check').addEventListener('click', check);
 
 document.addEventListener('keydown', function (ev) {
   if ($('app').hidden || $('confirm').open) return;
-  var k = ev.key.toLowerCase();
+  var k = shortcutKey(ev);
   if (ev.key === 'Escape' || ((ev.ctrlKey || ev.metaKey) && k === 'z' && document.activeElement === $('buyer') && !$('buyer').value)) {
     if (undo()) { ev.preventDefault(); return; }
     if (ev.key === 'Escape' && document.activeElement === $('buyer') && $('buyer').value) { ev.preventDefault(); clearForm(); }

@@ -95,11 +95,13 @@ const (
 	answerPass        = iota
 	answerLose        // the answer is lost on the way back
 	answerUnavailable // it arrives as 503 store_unavailable
+	answerOverloaded  // 503 overloaded, before it reaches the server
 )
 
-// interceptSales lets the test change what happens to the answers of sale
-// requests after the server has handled them: the next one is treated as
-// the returned value says (then back to answerPass).
+// interceptSales lets the test change what happens to the next sale
+// request as the returned value says (then back to answerPass): its answer
+// after the server has handled it, or (answerOverloaded) the request
+// before it reaches the server.
 func (c *counterPage) interceptSales() *atomic.Int32 {
 	c.t.Helper()
 	var mode atomic.Int32
@@ -109,7 +111,13 @@ func (c *counterPage) interceptSales() *atomic.Int32 {
 				return
 			}
 			m := int32(answerPass)
-			if ev.Request.Method == "POST" {
+			switch {
+			case ev.Request.Method != "POST":
+			case ev.ResponseStatusCode == 0 && ev.ResponseErrorReason == "": // before the server
+				if mode.CompareAndSwap(answerOverloaded, answerPass) {
+					m = answerOverloaded
+				}
+			default:
 				m = mode.Swap(answerPass)
 			}
 			switch m {
@@ -119,12 +127,17 @@ func (c *counterPage) interceptSales() *atomic.Int32 {
 				chromedp.Call(c.Ctx, fetch.FulfillRequest, fetch.FulfillRequestParams{RequestID: ev.RequestID, ResponseCode: 503,
 					ResponseHeaders: []*fetch.HeaderEntry{{Name: "Content-Type", Value: "application/json"}, {Name: "Retry-After", Value: "1"}},
 					Body:            []byte(`{"error":{"code":"store_unavailable","message":"the store did not answer in time; retry with the same txn_id"}}`)})
+			case answerOverloaded:
+				chromedp.Call(c.Ctx, fetch.FulfillRequest, fetch.FulfillRequestParams{RequestID: ev.RequestID, ResponseCode: 503,
+					ResponseHeaders: []*fetch.HeaderEntry{{Name: "Content-Type", Value: "application/json"}, {Name: "Retry-After", Value: "1"}},
+					Body:            []byte(`{"error":{"code":"overloaded","message":"the server is busy, retry shortly"}}`)})
 			default:
 				chromedp.Call(c.Ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
 			}
 		}
 	}()
 	if _, err := chromedp.Call(c.Ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{
+		{URLPattern: "*/api/v2/outlet/sales", RequestStage: fetch.RequestStageRequest},
 		{URLPattern: "*/api/v2/outlet/sales", RequestStage: fetch.RequestStageResponse}}}); err != nil {
 		c.t.Fatal(err)
 	}
@@ -192,8 +205,16 @@ func TestCounterAnswerLost(t *testing.T) {
 	c.waitResult("info", "판매를 취소했습니다", 3*time.Second)
 	t.Logf("undo of a sale answered 503 store_unavailable: %q", c.result())
 	c.liveSales(1, "20 s after the undo of a sale answered 503 store_unavailable")
-	if _, sold := c.view(); sold != 2 {
-		t.Fatalf("sold today %d, want 2", sold)
+	c.Wait(`document.querySelectorAll('#outbox li').length === 0 && document.getElementById('conn').textContent.indexOf('✔') === 0`, 20*time.Second)
+
+	// 503 overloaded: refused before it was queued, so not recorded; the
+	// outbox sends it later, once.
+	answer.Store(answerOverloaded)
+	c.typeID(born83(84))
+	c.waitResult("queued", "이 기기에 저장함 2개", 5*time.Second)
+	c.liveSales(2, "after a sale answered 503 overloaded and kept")
+	if _, sold := c.view(); sold != 4 {
+		t.Fatalf("sold today %d, want 4", sold)
 	}
 	c.noIDInLogs()
 }
@@ -487,4 +508,41 @@ func TestCounterHotkeysOnAMac(t *testing.T) {
 	c.Run(chromedp.Focus(chromedp.CSS(`#buyer`)), browsertest.Keys(born83(141)))
 	press("˚", "KeyK", 75)
 	c.waitResult("info", "판매 가능", 5*time.Second)
+}
+
+// TestCounterStockRunsOut: the last masks go mid-queue. Online, the next
+// buyer is refused with the reason and the stock on screen is the
+// server's; a sale kept offline while the server was away, beyond the
+// stock, is recorded and flagged, and stock never goes below zero.
+func TestCounterStockRunsOut(t *testing.T) {
+	skipShort(t, "runs a real server and Chromium")
+	c, _ := newCounter(t, 1280, 900)
+	c.s.mustCall("POST", "/api/v2/outlet/stock", c.tok, map[string]any{"txn_id": "count3", "count": 3}, nil, 201)
+	c.signIn()
+	c.Wait(`(JSON.parse(sessionStorage.getItem('publicmask.outlet.view') || '{}').rules || null) !== null`, 10*time.Second)
+	c.typeID(born83(151))
+	c.waitResult("ok", "판매 완료 2개", 5*time.Second)
+	c.Wait(`document.getElementById('stock').textContent === '1개'`, 3*time.Second)
+	c.typeID(born83(152))
+	c.waitResult("bad", "재고가 부족합니다", 5*time.Second)
+	t.Logf("out of stock: %q", c.result())
+	c.focused()
+
+	c.s.cmd.Process.Signal(syscall.SIGSTOP)
+	stopped := true
+	defer func() {
+		if stopped {
+			c.s.cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}()
+	c.typeID(born83(153))
+	c.waitResult("queued", "이 기기에 저장함 2개", 5*time.Second)
+	c.s.cmd.Process.Signal(syscall.SIGCONT)
+	stopped = false
+	c.Wait(`document.querySelectorAll('#outbox li').length === 0 && document.getElementById('sync-summary').textContent.indexOf('규칙 위반으로 표시되어 기록됨 1건') >= 0`, 20*time.Second)
+	c.Wait(`document.getElementById('stock').textContent === '0개'`, 12*time.Second)
+	if stock, sold := c.view(); stock != 0 || sold != 4 {
+		t.Fatalf("after the offline sale beyond the stock the server has stock %d, sold %d; want 0 and 4", stock, sold)
+	}
+	c.s.mustVerify(t, "after a late sale beyond the stock")
 }

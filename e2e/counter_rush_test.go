@@ -2,20 +2,22 @@ package e2e
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
 	"github.com/chromedp/cdproto/accessibility"
 	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
-	"os"
-	"path/filepath"
-	"regexp"
-	"strings"
-	"sync/atomic"
-	"syscall"
-	"testing"
-	"time"
 
 	"github.com/publicmask/publicmask/internal/browsertest"
 )
@@ -29,7 +31,7 @@ func TestCounterSlowNetwork(t *testing.T) {
 	skipShort(t, "runs a real server and Chromium")
 	c, _ := newCounter(t, 1280, 900)
 	c.signIn()
-	c.Wait(`(JSON.parse(sessionStorage.getItem('publicmask.outlet.view') || '{}').rules || null) !== null`, 10*time.Second)
+	c.rulesLoaded()
 	c.latency(4000)
 	c.Clear("buyer")
 	c.Run(browsertest.Keys(born83(61)), browsertest.Enter())
@@ -56,7 +58,7 @@ func TestCounterTwoTabs(t *testing.T) {
 	b := &counterPage{Page: a.NewTab(), t: t, s: a.s, tok: a.tok, dir: a.dir}
 	b.signIn()
 	for _, c := range []*counterPage{a, b} {
-		c.Wait(`(JSON.parse(sessionStorage.getItem('publicmask.outlet.view') || '{}').rules || null) !== null`, 10*time.Second)
+		c.rulesLoaded()
 	}
 	// Online, one sale in each tab.
 	a.typeID(born83(71))
@@ -67,26 +69,23 @@ func TestCounterTwoTabs(t *testing.T) {
 	b.typeID(born83(71))
 	b.waitResult("bad", "이번 주 구매 한도", 5*time.Second)
 
-	a.s.cmd.Process.Signal(syscall.SIGSTOP)
-	defer a.s.cmd.Process.Signal(syscall.SIGCONT)
+	a.hang()
 	a.typeID(born83(73))
 	a.waitResult("queued", "이 기기에 저장함 2개", 5*time.Second)
 	// Tab b, offline too, is asked for the same buyer, and for the one
 	// sold online in tab a.
-	b.Eval(`document.getElementById('result').replaceChildren()`, nil)
-	b.typeID(born83(73))
-	b.Wait(`document.getElementById('result').textContent !== '' && !document.getElementById('result').classList.contains('wait')`, 5*time.Second)
-	t.Logf("tab b, offline, the buyer of tab a's offline sale: %q", b.result())
-	if !strings.Contains(b.result(), "이 기기에서 오늘 이미 판매했습니다") {
-		t.Errorf("the second tab sold again to a buyer the first tab had just sold to offline: %q", b.result())
+	caught := func(buyer, what string) {
+		t.Helper()
+		b.Eval(`document.getElementById('result').replaceChildren()`, nil)
+		b.typeID(buyer)
+		b.Wait(`document.getElementById('result').textContent !== '' && !document.getElementById('result').classList.contains('wait')`, 5*time.Second)
+		t.Logf("tab b, offline, %s: %q", what, b.result())
+		if !strings.Contains(b.result(), "이 기기에서 오늘 이미 판매했습니다") {
+			t.Errorf("the second tab, offline, sold again to %s: %q", what, b.result())
+		}
 	}
-	b.Eval(`document.getElementById('result').replaceChildren()`, nil)
-	b.typeID(born83(71))
-	b.Wait(`document.getElementById('result').textContent !== '' && !document.getElementById('result').classList.contains('wait')`, 5*time.Second)
-	t.Logf("tab b, offline, the buyer of tab a's online sale: %q", b.result())
-	if !strings.Contains(b.result(), "이 기기에서 오늘 이미 판매했습니다") {
-		t.Errorf("the second tab sold offline to a buyer the first tab had sold to online: %q", b.result())
-	}
+	caught(born83(73), "the buyer of tab a's offline sale")
+	caught(born83(71), "the buyer of tab a's online sale")
 }
 
 // What the network does to the answer of a sale request the server has
@@ -175,7 +174,7 @@ func TestCounterAnswerLost(t *testing.T) {
 	skipShort(t, "runs a real server and Chromium")
 	c, _ := newCounter(t, 1280, 900)
 	c.signIn()
-	c.Wait(`(JSON.parse(sessionStorage.getItem('publicmask.outlet.view') || '{}').rules || null) !== null`, 10*time.Second)
+	c.rulesLoaded()
 	answer := c.interceptSales()
 	answer.Store(answerLose)
 	c.typeID(born83(81))
@@ -186,25 +185,24 @@ func TestCounterAnswerLost(t *testing.T) {
 		t.Fatalf("after a lost answer and the outbox's retry the server has %+v; want one sale of 2", rows)
 	}
 
-	answer.Store(answerLose)
-	c.typeID(born83(82))
-	c.waitResult("queued", "이 기기에 저장함 2개", 5*time.Second)
-	c.key(kb.Escape)
-	c.waitResult("info", "판매를 취소했습니다", 3*time.Second)
-	t.Logf("undo of a sale whose answer was lost: %q", c.result())
-	c.liveSales(1, "20 s after the undo of a sale whose answer was lost")
+	// Sold and at once undone: none of the two may stay on the server.
+	undoneAt := func(mode int32, buyer, what string) {
+		t.Helper()
+		answer.Store(mode)
+		c.typeID(buyer)
+		c.waitResult("queued", "이 기기에 저장함 2개", 5*time.Second)
+		c.key(kb.Escape)
+		c.waitResult("info", "판매를 취소했습니다", 3*time.Second)
+		t.Logf("undo of a sale %s: %q", what, c.result())
+		c.liveSales(1, "20 s after the undo of a sale "+what)
+	}
+	undoneAt(answerLose, born83(82), "whose answer was lost")
 
 	// 503 store_unavailable: the server's deadline passed with the sale
 	// queued for its commit, which may still happen (ledger/batch.go). The
 	// page hands the masks over and keeps the sale; undone, it must not
 	// stay on the server either.
-	answer.Store(answerUnavailable)
-	c.typeID(born83(83))
-	c.waitResult("queued", "이 기기에 저장함 2개", 5*time.Second)
-	c.key(kb.Escape)
-	c.waitResult("info", "판매를 취소했습니다", 3*time.Second)
-	t.Logf("undo of a sale answered 503 store_unavailable: %q", c.result())
-	c.liveSales(1, "20 s after the undo of a sale answered 503 store_unavailable")
+	undoneAt(answerUnavailable, born83(83), "answered 503 store_unavailable")
 	c.Wait(`document.querySelectorAll('#outbox li').length === 0 && document.getElementById('conn').textContent.indexOf('✔') === 0`, 20*time.Second)
 
 	// 503 overloaded: refused before it was queued, so not recorded; the
@@ -235,8 +233,7 @@ func TestCounterWeekBoundary(t *testing.T) {
 	// Sunday: anyone who has not bought this week.
 	c.typeID(born83(91))
 	c.waitResult("ok", "판매 완료 2개", 5*time.Second)
-	c.s.cmd.Process.Signal(syscall.SIGSTOP)
-	defer c.s.cmd.Process.Signal(syscall.SIGCONT)
+	c.hang()
 	time.Sleep(22 * time.Second) // past midnight on the service clock
 	c.typeID(born83(92))
 	c.Wait(`/이 기기에 저장함|판매 불가/.test(document.getElementById('result').textContent)`, 6*time.Second)
@@ -255,11 +252,8 @@ func TestCounterMorningEnglish(t *testing.T) {
 	c, _ := newCounter(t, 1280, 900)
 	elsewhere := born83(101)
 	c.s.mustCall("POST", "/api/v2/outlet/sales", c.other, map[string]any{"txn_id": "elsewhere", "buyer": elsewhere, "quantity": 2}, nil, 201)
-	c.Run(chromedp.Navigate(c.s.base + "/outlet?lang=en"))
-	c.Wait(`document.documentElement.lang === 'en' && !document.getElementById('signin').hidden`, 10*time.Second)
-	c.Run(chromedp.SendKeys(chromedp.CSS(`#token`), c.tok), browsertest.Enter())
-	c.Wait(`!document.getElementById('app').hidden && /\d/.test(document.getElementById('stock').textContent)`, 10*time.Second)
-	c.Wait(`(JSON.parse(sessionStorage.getItem('publicmask.outlet.view') || '{}').rules || null) !== null`, 10*time.Second)
+	c.openIn("en")
+	c.rulesLoaded()
 
 	foreign := id("830315", '5', 102)
 	c.Clear("buyer")
@@ -311,14 +305,7 @@ func TestCounterPhoneStates(t *testing.T) {
 	c, _ := newCounter(t, 390, 844)
 	c.Run(chromedp.EmulateViewport(390, 844)) // a window is at least 500 px wide
 	for _, lang := range []string{"ko", "en"} {
-		c.Run(chromedp.Navigate(c.s.base + "/outlet?lang=" + lang))
-		c.Wait(`document.documentElement.lang === '`+lang+`' && (!document.getElementById('signin').hidden || !document.getElementById('app').hidden)`, 10*time.Second)
-		var signedIn bool
-		c.Eval(`!document.getElementById('app').hidden`, &signedIn)
-		if !signedIn {
-			c.Run(chromedp.SendKeys(chromedp.CSS(`#token`), c.tok), browsertest.Enter())
-			c.Wait(`!document.getElementById('app').hidden && /\d/.test(document.getElementById('stock').textContent)`, 10*time.Second)
-		}
+		c.openIn(lang)
 		fits := func(state string) {
 			t.Helper()
 			var over []string
@@ -372,21 +359,14 @@ func TestCounterClockJump(t *testing.T) {
 	skipShort(t, "runs a real server and Chromium")
 	c, _ := newCounter(t, 1280, 900)
 	c.signIn()
-	c.Wait(`(JSON.parse(sessionStorage.getItem('publicmask.outlet.view') || '{}').rules || null) !== null`, 10*time.Second)
-	c.s.cmd.Process.Signal(syscall.SIGSTOP)
-	stopped := true
-	defer func() {
-		if stopped {
-			c.s.cmd.Process.Signal(syscall.SIGCONT)
-		}
-	}()
+	c.rulesLoaded()
+	wake := c.hang()
 	c.typeID(born83(121))
 	c.waitResult("queued", "이 기기에 저장함 2개", 5*time.Second)
 	c.Eval(`(function () { var now = Date.now; Date.now = function () { return now.call(Date) + 3 * 3600 * 1000; }; return true; })()`, nil)
 	c.typeID(born83(122))
 	c.waitResult("queued", "이 기기에 저장함 2개", 5*time.Second)
-	c.s.cmd.Process.Signal(syscall.SIGCONT)
-	stopped = false
+	wake()
 	c.Wait(`document.getElementById('sync-summary').textContent.indexOf('전송') >= 0 && document.querySelectorAll('#outbox li.pending').length === 0`, 20*time.Second)
 	t.Logf("after the clock jump: %q, outbox %q", c.Text(`document.getElementById('sync-summary')`), c.Text(`document.getElementById('outbox')`))
 	if rows := c.sales(); len(rows) != 2 {
@@ -427,14 +407,7 @@ func TestCounterScreenReaderNames(t *testing.T) {
 	c, _ := newCounter(t, 1280, 900)
 	glued := regexp.MustCompile(`\S(Enter|Esc|Alt\+[A-Z])\b`)
 	for li, lang := range []string{"ko", "en"} {
-		c.Run(chromedp.Navigate(c.s.base + "/outlet?lang=" + lang))
-		c.Wait(`document.documentElement.lang === '`+lang+`' && (!document.getElementById('signin').hidden || !document.getElementById('app').hidden)`, 10*time.Second)
-		var signedIn bool
-		c.Eval(`!document.getElementById('app').hidden`, &signedIn)
-		if !signedIn {
-			c.Run(chromedp.SendKeys(chromedp.CSS(`#token`), c.tok), browsertest.Enter())
-			c.Wait(`!document.getElementById('app').hidden && /\d/.test(document.getElementById('stock').textContent)`, 10*time.Second)
-		}
+		c.openIn(lang)
 		c.typeID(born83(131 + li))
 		c.waitResult("ok", map[string]string{"ko": "판매 완료", "en": "Sold"}[lang], 5*time.Second)
 		c.key("p", chromedp.ModifierAlt)
@@ -519,7 +492,7 @@ func TestCounterStockRunsOut(t *testing.T) {
 	c, _ := newCounter(t, 1280, 900)
 	c.s.mustCall("POST", "/api/v2/outlet/stock", c.tok, map[string]any{"txn_id": "count3", "count": 3}, nil, 201)
 	c.signIn()
-	c.Wait(`(JSON.parse(sessionStorage.getItem('publicmask.outlet.view') || '{}').rules || null) !== null`, 10*time.Second)
+	c.rulesLoaded()
 	c.typeID(born83(151))
 	c.waitResult("ok", "판매 완료 2개", 5*time.Second)
 	c.Wait(`document.getElementById('stock').textContent === '1개'`, 3*time.Second)
@@ -528,21 +501,43 @@ func TestCounterStockRunsOut(t *testing.T) {
 	t.Logf("out of stock: %q", c.result())
 	c.focused()
 
-	c.s.cmd.Process.Signal(syscall.SIGSTOP)
-	stopped := true
-	defer func() {
-		if stopped {
-			c.s.cmd.Process.Signal(syscall.SIGCONT)
-		}
-	}()
+	wake := c.hang()
 	c.typeID(born83(153))
 	c.waitResult("queued", "이 기기에 저장함 2개", 5*time.Second)
-	c.s.cmd.Process.Signal(syscall.SIGCONT)
-	stopped = false
+	wake()
 	c.Wait(`document.querySelectorAll('#outbox li').length === 0 && document.getElementById('sync-summary').textContent.indexOf('규칙 위반으로 표시되어 기록됨 1건') >= 0`, 20*time.Second)
 	c.Wait(`document.getElementById('stock').textContent === '0개'`, 12*time.Second)
 	if stock, sold := c.view(); stock != 0 || sold != 4 {
 		t.Fatalf("after the offline sale beyond the stock the server has stock %d, sold %d; want 0 and 4", stock, sold)
 	}
 	c.s.mustVerify(t, "after a late sale beyond the stock")
+}
+
+// hang stops the server (SIGSTOP: requests reach it and wait) until the
+// returned wake is called, or the test ends.
+func (c *counterPage) hang() (wake func()) {
+	c.s.cmd.Process.Signal(syscall.SIGSTOP)
+	var once sync.Once
+	wake = func() { once.Do(func() { c.s.cmd.Process.Signal(syscall.SIGCONT) }) }
+	c.t.Cleanup(wake)
+	return wake
+}
+
+// rulesLoaded waits until the page holds the rules it judges by offline.
+func (c *counterPage) rulesLoaded() {
+	c.t.Helper()
+	c.Wait(`(JSON.parse(sessionStorage.getItem('publicmask.outlet.view') || '{}').rules || null) !== null`, 10*time.Second)
+}
+
+// openIn opens the counter in lang, signing in unless this tab already is.
+func (c *counterPage) openIn(lang string) {
+	c.t.Helper()
+	c.Run(chromedp.Navigate(c.s.base + "/outlet?lang=" + lang))
+	c.Wait(`document.documentElement.lang === '`+lang+`' && (!document.getElementById('signin').hidden || !document.getElementById('app').hidden)`, 10*time.Second)
+	var signedIn bool
+	c.Eval(`!document.getElementById('app').hidden`, &signedIn)
+	if !signedIn {
+		c.Run(chromedp.SendKeys(chromedp.CSS(`#token`), c.tok), browsertest.Enter())
+		c.Wait(`!document.getElementById('app').hidden && /\d/.test(document.getElementById('stock').textContent)`, 10*time.Second)
+	}
 }

@@ -541,3 +541,20 @@ func (c *counterPage) openIn(lang string) {
 		c.Wait(`!document.getElementById('app').hidden && /\d/.test(document.getElementById('stock').textContent)`, 10*time.Second)
 	}
 }
+
+// TestCounterSlowSignIn: on a network that takes 10 s a request, signing
+// in must still succeed (the pharmacist waits on "확인 중…"), not fail
+// every time as "cannot reach the server".
+func TestCounterSlowSignIn(t *testing.T) {
+	skipShort(t, "runs a real server and Chromium")
+	c, _ := newCounter(t, 1280, 900)
+	c.Run(chromedp.Navigate(c.s.base + "/outlet"))
+	c.Wait(`!document.getElementById('signin').hidden`, 10*time.Second)
+	c.latency(10000)
+	c.Run(chromedp.SendKeys(chromedp.CSS(`#token`), c.tok), browsertest.Enter())
+	took := c.Wait(`!document.getElementById('app').hidden || /연결할 수 없습니다/.test(document.getElementById('signin-msg').textContent)`, 25*time.Second)
+	if msg := c.Text(`document.getElementById('signin-msg')`); msg != "" && !strings.Contains(msg, "확인 중") {
+		t.Fatalf("signing in over a 10 s network: %q after %v", msg, took.Round(100*time.Millisecond))
+	}
+	t.Logf("signed in over a 10 s network in %v", took.Round(100*time.Millisecond))
+}

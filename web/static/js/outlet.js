@@ -115,7 +115,10 @@ async function signIn(token, fromForm) {
   $('signin-msg').textContent = fromForm ? T('signin.checking') : '';
   let r;
   try {
-    r = await api('GET', '/api/v2/outlet', undefined, fromForm ? 10000 : TIMEOUT);
+    // Typed in, the pharmacist waits on "checking…" as long as the outbox
+    // would (at 10 s every sign-in over a 10 s network failed); a reload
+    // gives up fast for the counter it saved.
+    r = await api('GET', '/api/v2/outlet', undefined, fromForm ? BACKGROUND : TIMEOUT);
   } catch (e) {
     let saved = null;
     try { saved = JSON.parse(sessionStorage.getItem(VIEW_KEY) || 'null'); } catch (e2) { saved = null; }

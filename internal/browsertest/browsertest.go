@@ -205,3 +205,15 @@ func (p *Page) Screenshot(name string) string {
 
 // Navigate loads a URL in the tab.
 func Navigate(url string) chromedp.Action[chromedp.Void] { return chromedp.Navigate(url) }
+
+// NewTab opens a second tab in the same browser (same profile, storage and
+// service worker), closed with the browser.
+func (p *Page) NewTab() *Page {
+	p.t.Helper()
+	ctx, cancel := chromedp.NewContext(p.Ctx)
+	p.t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		p.t.Fatal(err)
+	}
+	return &Page{t: p.t, Ctx: ctx, Dir: p.Dir}
+}

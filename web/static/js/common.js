@@ -88,20 +88,25 @@ function errorCode(res) {
 }
 
 // Server time: the service may run on a simulated clock (--clock), so ages
-// are measured against the server's time, estimated from its answers.
-var clockOffset = 0, timeKnown, markKnown;
+// are measured against the server's time, estimated from its answers. The
+// time since the last answer is read from the monotonic clock, not from
+// Date.now: a PC clock put right by hours while the server is away must
+// not stamp the counter's offline sales hours off (3 h ahead, the server
+// refused them as "in the future" and the handed-over masks went
+// unrecorded). The monotonic clock never runs ahead of real time.
+var known = { server: Date.now(), mono: performance.now() }, timeKnown, markKnown;
 timeKnown = new Promise(function (resolve) { markKnown = resolve; });
 function observeServerTime(iso) {
   var t = Date.parse(iso);
-  if (!isNaN(t)) { clockOffset = t - Date.now(); markKnown(); }
+  if (!isNaN(t)) { known = { server: t, mono: performance.now() }; markKnown(); }
 }
 // serverTimeKnown resolves once an answer has told the server's time.
 function serverTimeKnown() { return timeKnown; }
 function observeAtLeast(iso) {
   var t = Date.parse(iso);
-  if (!isNaN(t) && t > Date.now() + clockOffset) clockOffset = t - Date.now();
+  if (!isNaN(t) && t > serverNow()) known = { server: t, mono: performance.now() };
 }
-function serverNow() { return Date.now() + clockOffset; }
+function serverNow() { return known.server + (performance.now() - known.mono); }
 
 function ago(iso) {
   var t = Date.parse(iso);

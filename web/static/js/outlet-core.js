@@ -13,6 +13,10 @@ export const $ = (id) => document.getElementById(id);
 export const TOKEN_KEY = 'publicmask.outlet.token'; // sessionStorage: this tab only
 export const VIEW_KEY = 'publicmask.outlet.view';   // the outlet and rules, for a reload while offline
 export const TIMEOUT = 2500;     // a request unanswered this long counts as offline
+// BACKGROUND bounds the requests nobody waits on (the breaker's probe, the
+// outbox, the periodic reads): on a network that takes 3–10 s a request,
+// a probe cut at TIMEOUT never succeeded, so the outbox was never sent.
+export const BACKGROUND = 15000;
 export const PROBE_EVERY = 2000; // the circuit breaker's background probe
 export const UNDO_MS = 10000;
 export const DAY_MS = 86400000;

@@ -1,7 +1,7 @@
 // The counter's side panels: the recent sales (with cancel) and the outlet's
 // stock management (delivery, stock count, suspend and resume).
 
-import { $, el, T, state, uuid, clock, show, reasonText, resText, focusId } from './outlet-core.js';
+import { $, el, T, state, BACKGROUND, uuid, clock, show, reasonText, resText, focusId } from './outlet-core.js';
 import { api, poll, renderOutlet } from './outlet.js';
 
 // ---------- recent sales ----------
@@ -32,7 +32,7 @@ function cancelButton(s) {
 export async function refreshRecent() {
   if (!state.token || state.offline) return;
   let r;
-  try { r = await api('GET', '/api/v2/outlet/sales?limit=15'); } catch (e) { return; }
+  try { r = await api('GET', '/api/v2/outlet/sales?limit=15', undefined, BACKGROUND); } catch (e) { return; }
   if (!r.ok || !r.body) return;
   let rows = (r.body.sales || []).map((s) => {
     const st = s.cancelled ? T('recent.cancelled') : (s.conflict ? T('recent.conflict', { reason: reasonText(s.conflict) }) : T('recent.sold'));

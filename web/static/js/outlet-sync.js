@@ -4,27 +4,65 @@
 
 import * as outbox from './outbox.js';
 import {
-  $, el, PM, T, state, show, reasonText, personName, weekdayName, clock, ymdOf, serverNow,
+  $, el, PM, T, state, BACKGROUND, show, reasonText, personName, weekdayName, clock, ymdOf, serverNow,
   setBusy, focusId, selectId
 } from './outlet-core.js';
 import { api, setOffline, refresh, renderOutlet, clearForm, armUndo } from './outlet.js';
 
 // ---------- today's buyers (memory, and encrypted for a reload) ----------
 
-function saveBuyers() {
-  if (!outbox.available || !state.outlet) return;
-  const today = ymdOf(serverNow()), keep = {};
-  for (const [id, b] of Object.entries(state.buyers)) if (b.day === today) keep[id] = b;
-  outbox.saveMemo(state.outlet.code, keep).catch(() => { /* memory still holds them */ });
+// Every tab of this browser is the same counter (two windows at one desk):
+// each tab changes the stored memo by its own deltas, one tab at a time
+// (Web Locks), and reads the others' in before it judges a buyer offline.
+// Each tab once kept its own memo and overwrote the other's, so a buyer
+// sold to in one tab was sold to again in the other.
+function withMemoLock(fn) {
+  if (navigator.locks && navigator.locks.request) return navigator.locks.request('publicmask-memo', fn);
+  return fn();
 }
 
+// storedBuyers is today's stored memo, {} when there is none; it throws
+// when it cannot be read (a lost key).
+async function storedBuyers(code) {
+  const m = (await outbox.loadMemo(code)) || {};
+  const today = ymdOf(serverNow()), out = {};
+  for (const [id, b] of Object.entries(m)) if (b.day === today) out[id] = b;
+  return out;
+}
+
+// saveDelta applies one change (sign +1: a sale, -1: its undo) to the
+// stored memo; memory already holds it.
+function saveDelta(ids, qtys, sign) {
+  if (!outbox.available || !state.outlet) return Promise.resolve();
+  const code = state.outlet.code, today = ymdOf(serverNow());
+  return withMemoLock(async () => {
+    let m;
+    try { m = await storedBuyers(code); } catch (e) { m = {}; } // a lost key: start again
+    ids.forEach((id, i) => change(m, id, today, qtys[i], sign));
+    await outbox.saveMemo(code, m);
+  }).catch(() => { /* memory still holds them */ });
+}
+
+function change(m, id, today, qty, sign) {
+  let b = m[id];
+  if (!b || b.day !== today) b = m[id] = { day: today, purchases: 0, qty: 0 };
+  b.purchases += sign; b.qty += sign * qty;
+  if (b.purchases <= 0) delete m[id];
+}
+
+// loadBuyers reads what every tab of this counter stored today into
+// memory (after a reload, and before an offline verdict): per buyer the
+// larger count, so that neither side's sales are forgotten.
 export async function loadBuyers() {
   if (!outbox.available || !state.outlet) return;
+  const code = state.outlet.code;
   try {
-    const m = await outbox.loadMemo(state.outlet.code);
-    if (!m) return;
-    const today = ymdOf(serverNow());
-    for (const [id, b] of Object.entries(m)) if (b.day === today && !state.buyers[id]) state.buyers[id] = b;
+    const m = await withMemoLock(() => storedBuyers(code));
+    if (!state.outlet || state.outlet.code !== code) return;
+    for (const [id, b] of Object.entries(m)) {
+      const mine = state.buyers[id];
+      if (!mine || mine.day !== b.day || mine.purchases < b.purchases) state.buyers[id] = b;
+    }
   } catch (e) { /* a lost key: memory only from now on */ }
 }
 
@@ -32,19 +70,13 @@ export const dropBuyers = outbox.dropMemo;
 
 export function remember(ids, qtys) {
   const today = ymdOf(serverNow());
-  ids.forEach((id, i) => {
-    let b = state.buyers[id];
-    if (!b || b.day !== today) b = state.buyers[id] = { day: today, purchases: 0, qty: 0 };
-    b.purchases += 1; b.qty += qtys[i];
-  });
-  saveBuyers();
+  ids.forEach((id, i) => change(state.buyers, id, today, qtys[i], 1));
+  return saveDelta(ids, qtys, 1);
 }
 export function forget(ids, qtys) {
-  (ids || []).forEach((id, i) => {
-    const b = state.buyers[id];
-    if (b) { b.purchases -= 1; b.qty -= qtys[i]; if (b.purchases <= 0) delete state.buyers[id]; }
-  });
-  saveBuyers();
+  const today = ymdOf(serverNow());
+  (ids || []).forEach((id, i) => { if (state.buyers[id]) change(state.buyers, id, today, qtys[i], -1); });
+  return saveDelta(ids || [], qtys || [], -1);
 }
 
 // offlineVerdict applies what the counter knows without the server: the
@@ -107,9 +139,11 @@ export async function queueSale(sale, ambiguous) {
     selectId();
     return;
   }
-  // Today's buyers from before a reload may still be decrypting.
+  // Today's buyers from before a reload may still be decrypting, and
+  // another tab of this counter may have sold since.
   setBusy(true);
   await state.buyersLoaded;
+  await loadBuyers();
   setBusy(false);
   await keepSale(sale, ambiguous);
 }
@@ -146,13 +180,19 @@ async function keepSale(sale, ambiguous) {
 }
 
 // undoQueued takes a sale back out of the outbox if it was not sent yet.
+// One whose first attempt may have reached the server (its answer did not
+// come) is kept as an undo: the drain sends it again (the first answer if
+// it was recorded) and cancels what is recorded. Removed, it stayed on the
+// server: the buyer's week used up by masks handed back.
 export async function undoQueued(last) {
   const rec = await outbox.get(last.txn_id);
   if (!rec || rec.state !== 'pending') { show('bad', T('undo.sent'), []); return; }
-  await outbox.remove(last.txn_id);
+  if (rec.ambiguous) await outbox.put(Object.assign({}, rec, { state: 'undo' }));
+  else await outbox.remove(last.txn_id);
   forget(last.ids, last.qtys);
-  show('info', T('undo.done', { n: last.total }), [T('undo.queued')]);
+  show('info', T('undo.done', { n: last.total }), [T(rec.ambiguous ? 'undo.ambiguous' : 'undo.queued')]);
   renderOutbox();
+  if (rec.ambiguous) scheduleDrain(0);
 }
 
 // ---------- sending the outbox ----------
@@ -179,7 +219,7 @@ async function drain() {
 }
 
 async function drainOnce() {
-  const pending = (await outbox.records(state.outlet.code)).filter((r) => r.state === 'pending');
+  const pending = (await outbox.records(state.outlet.code)).filter((r) => r.state === 'pending' || r.state === 'undo');
   if (!pending.length) return;
   const sum = state.sync = state.sync || { sent: 0, flagged: 0, refused: [] };
   if (await sendAll(pending, sum)) summarize();
@@ -187,9 +227,13 @@ async function drainOnce() {
 }
 
 // sendAll sends the records in turn; false when it stopped before the end.
+// Each is read again before and after it is sent: the pharmacist may undo
+// it meanwhile (undoQueued), and then what the server recorded is cancelled.
 async function sendAll(pending, sum) {
-  for (const r of pending) {
-    if (r.expires_at && serverNow() > Date.parse(r.expires_at)) {
+  for (const r0 of pending) {
+    const r = await outbox.get(r0.txn_id);
+    if (!r || (r.state !== 'pending' && r.state !== 'undo')) continue;
+    if (r.state === 'pending' && r.expires_at && serverNow() > Date.parse(r.expires_at)) {
       await outbox.note(r, 'late_sale_too_old');
       sum.refused.push('late_sale_too_old');
       continue;
@@ -197,12 +241,17 @@ async function sendAll(pending, sum) {
     r.attempts += 1;
     let res;
     try {
-      res = await api('POST', '/api/v2/outlet/sales', r.body);
+      res = await api('POST', '/api/v2/outlet/sales', r.body, BACKGROUND);
     } catch (e) {
-      await outbox.put(r); // breaker open: the probe resumes
+      await keep(r); // breaker open: the probe resumes
       return false;
     }
     if (res.status === 201 || res.status === 200) {
+      const now = await outbox.get(r.txn_id);
+      if (r.state === 'undo' || !now || now.state === 'undo') {
+        if (!(await cancelSent(res.body && res.body.sale_id, r))) return false;
+        continue;
+      }
       sum.sent += 1;
       if (res.body && res.body.conflict) sum.flagged += 1;
       await outbox.remove(r.txn_id);
@@ -211,14 +260,39 @@ async function sendAll(pending, sum) {
     }
     if (res.status === 401) return false;
     if (res.status >= 500 || res.status === 429 || res.status === 408) {
-      await outbox.put(r);
+      await keep(r);
       scheduleDrain(5000);
       return false;
     }
+    if (r.state === 'undo') { await outbox.remove(r.txn_id); continue; } // refused: nothing to cancel
     const code = PM.errorCode(res) || String(res.status);
     sum.refused.push(code);
     await outbox.note(r, code);
   }
+  return true;
+}
+
+// keep writes a record back after a failed attempt, unless it was undone
+// meanwhile (its undo, or its removal, wins).
+async function keep(r) {
+  const now = await outbox.get(r.txn_id);
+  if (now && now.state === 'pending') await outbox.put(r);
+}
+
+// cancelSent cancels a sale the server recorded although it was undone on
+// the counter; false when the server did not answer (the record stays, as
+// an undo, for the next round).
+async function cancelSent(saleID, r) {
+  let c = null;
+  if (saleID) {
+    try { c = await api('POST', '/api/v2/outlet/sales/' + encodeURIComponent(saleID) + '/cancel', undefined, BACKGROUND); } catch (e) { c = null; }
+  }
+  if (saleID && (!c || c.status >= 500 || c.status === 429 || c.status === 408)) {
+    await outbox.put(Object.assign({}, r, { state: 'undo' }));
+    if (c) scheduleDrain(5000);
+    return false;
+  }
+  await outbox.remove(r.txn_id);
   return true;
 }
 
@@ -248,9 +322,9 @@ export async function renderConn() {
 function outboxItem(r) {
   const li = el('li', { 'class': r.state });
   const when = ' · ' + clock(r.sold_at) + ' · ' + T('n.masks', { n: r.quantity }) + ' · ';
-  if (r.state === 'pending') {
+  if (r.state === 'pending' || r.state === 'undo') {
     li.append(el('span', { 'class': 'mark', 'aria-hidden': 'true', text: '⇪ ' }),
-      el('span', { 'class': 'masked', text: r.masked || '' }), when + T('outbox.pending'));
+      el('span', { 'class': 'masked', text: r.masked || '' }), when + T(r.state === 'undo' ? 'outbox.undo' : 'outbox.pending'));
     return li;
   }
   li.append(el('span', { 'class': 'mark', 'aria-hidden': 'true', text: '✖ ' }),

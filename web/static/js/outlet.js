@@ -13,7 +13,7 @@
 // and sending the outbox), outlet-manage.js (recent sales, stock forms).
 
 import {
-  $, el, PM, T, state, TOKEN_KEY, VIEW_KEY, TIMEOUT, PROBE_EVERY, UNDO_MS, DAY_MS,
+  $, el, PM, T, state, TOKEN_KEY, VIEW_KEY, TIMEOUT, BACKGROUND, PROBE_EVERY, UNDO_MS, DAY_MS,
   ymdOf, weekdayName, serverNow, config, idParse, uuid, show, reasonText, resText, personName,
   setBusy, focusId, selectId
 } from './outlet-core.js';
@@ -70,9 +70,9 @@ async function reconcile() {
   state.orphans = [];
   for (const b of list) {
     try {
-      const r = await api('POST', '/api/v2/outlet/sales', b);
+      const r = await api('POST', '/api/v2/outlet/sales', b, BACKGROUND);
       if ((r.status === 200 || r.status === 201) && r.body && r.body.sale_id) {
-        const c = await api('POST', '/api/v2/outlet/sales/' + encodeURIComponent(r.body.sale_id) + '/cancel');
+        const c = await api('POST', '/api/v2/outlet/sales/' + encodeURIComponent(r.body.sale_id) + '/cancel', undefined, BACKGROUND);
         if (!c.ok && c.status >= 500) state.orphans.push(b);
       } else if (r.status >= 500 || r.status === 429 || r.status === 408) state.orphans.push(b);
     } catch (e) { state.orphans.push(b); }
@@ -85,7 +85,7 @@ async function probe() {
   state.probeTimer = 0;
   if (!state.token || !state.offline) return;
   let r;
-  try { r = await api('GET', '/api/v2/outlet'); } catch (e) { return; /* setOffline rescheduled */ }
+  try { r = await api('GET', '/api/v2/outlet', undefined, BACKGROUND); } catch (e) { return; /* setOffline rescheduled */ }
   if (r.ok && r.body) setView(r.body);
   if (!r.ok && state.offline) state.probeTimer = setTimeout(probe, PROBE_EVERY);
 }
@@ -115,7 +115,10 @@ async function signIn(token, fromForm) {
   $('signin-msg').textContent = fromForm ? T('signin.checking') : '';
   let r;
   try {
-    r = await api('GET', '/api/v2/outlet', undefined, fromForm ? 10000 : TIMEOUT);
+    // Typed in, the pharmacist waits on "checking…" as long as the outbox
+    // would (at 10 s every sign-in over a 10 s network failed); a reload
+    // gives up fast for the counter it saved.
+    r = await api('GET', '/api/v2/outlet', undefined, fromForm ? BACKGROUND : TIMEOUT);
   } catch (e) {
     let saved = null;
     try { saved = JSON.parse(sessionStorage.getItem(VIEW_KEY) || 'null'); } catch (e2) { saved = null; }
@@ -191,6 +194,10 @@ async function loadRules() {
   const dow = (new Date(Date.parse(today + 'T12:00:00Z')).getUTCDay() + 6) % 7; // Monday 0
   const days = [];
   for (let i = 0; i < 7; i++) days.push(ymdOf(Date.parse(today + 'T12:00:00+09:00') + (i - dow) * DAY_MS));
+  // Tomorrow too, when it is in the next week (Sunday night): a counter that
+  // loses the server before midnight still knows Monday's weekday rule.
+  const tomorrow = ymdOf(Date.parse(today + 'T12:00:00+09:00') + DAY_MS);
+  if (days.indexOf(tomorrow) < 0) days.push(tomorrow);
   const rs = await Promise.all(days.map((d) => PM.fetchJSON('/api/v2/rules?date=' + d).then((r) => (r.ok ? r.body : null), () => null)));
   const out = { today: today, days: {}, weekday: {} };
   rs.forEach((r, i) => {
@@ -240,7 +247,7 @@ export function poll() {
 // sales under the pharmacist's cursor and overrode the drain's back-off.
 export function refresh() {
   if (!state.token || state.offline) return;
-  api('GET', '/api/v2/outlet').then((r) => { if (r.ok && r.body) setView(r.body); }, () => {});
+  api('GET', '/api/v2/outlet', undefined, BACKGROUND).then((r) => { if (r.ok && r.body) setView(r.body); }, () => {});
   if (!state.rules || state.rules.today !== ymdOf(serverNow())) loadRules();
   refreshRecent();
 }
@@ -311,18 +318,29 @@ function addProxy() {
   var rm = el('button', { type: 'button', 'class': 'secondary p-rm', text: T('proxy.remove') });
   var sum = el('p', { id: 'psum' + n, 'class': 'p-sum' });
   var row = el('div', { 'class': 'proxy-row' },
-    el('div', { 'class': 'field' }, el('label', { 'for': 'pid' + n, text: T('proxy.id', { n: document.querySelectorAll('.proxy-row').length + 1 }) }), id),
+    el('div', { 'class': 'field' }, el('label', { 'for': 'pid' + n, 'class': 'p-label' }), id),
     el('div', { 'class': 'field' }, el('label', { 'for': 'pcat' + n, text: T('proxy.cat') }), sel),
     el('div', { 'class': 'field qty' }, el('label', { 'for': 'pqty' + n, text: T('proxy.qty') }), qty),
     rm, sum);
-  rm.addEventListener('click', function () { row.remove(); focusId(); });
+  rm.addEventListener('click', function () { row.remove(); numberProxies(); focusId(); });
   id.addEventListener('input', function () {
     var v = idParse(id.value);
     sum.textContent = v.ok ? summaryOf(v) : ((id.value.match(/\d/g) || []).length >= 13 ? typoText(v) : '');
   });
   [id, qty, sel].forEach(function (x) { x.addEventListener('keydown', onSaleKey); });
   $('proxy-rows').appendChild(row);
+  numberProxies();
   id.focus();
+}
+
+// numberProxies numbers the rows as the messages do (by position), again
+// after one is removed: "proxy 1" in a refusal is the first row on screen.
+// Each Remove button says whose row it removes.
+function numberProxies() {
+  document.querySelectorAll('.proxy-row').forEach(function (r, i) {
+    r.querySelector('.p-label').textContent = T('proxy.id', { n: i + 1 });
+    r.querySelector('.p-rm').setAttribute('aria-label', T('proxy.remove.n', { n: i + 1 }));
+  });
 }
 $('add-proxy').addEventListener('click', addProxy);
 
@@ -478,7 +496,10 @@ async function sell() {
     return;
   }
   if (r.status === 201 || r.status === 200) { sold(sale, r.body); return; }
-  if (r.status === 503 || r.status === 429 || r.status === 408) { setOffline(); queueSale(sale, false); return; }
+  // Only overloaded, 429 and 408 say the sale was not taken: a 503
+  // store_unavailable may come with the sale queued for a commit that still
+  // happens (ledger/batch.go), so it is kept as possibly recorded.
+  if (r.status === 429 || r.status === 408 || (r.status === 503 && PM.errorCode(r) === 'overloaded')) { setOffline(); queueSale(sale, false); return; }
   if (r.status >= 500) { setOffline(); queueSale(sale, true); return; }
   refused(sale, r);
 }
@@ -530,6 +551,7 @@ async function check() {
   var sale = collect();
   if (!sale) return;
   if (state.offline) {
+    await loadBuyers(); // another tab of this counter may have sold since
     var off = offlineVerdict(sale.persons);
     show(off ? 'bad' : 'info', off ? T('sale.refused') : T('check.offline.ok'), off ? [offlineReason(off, sale)] : [T('check.offline.note')]);
     focusId();
@@ -558,6 +580,15 @@ async function check() {
 
 // ---------- keys ----------
 
+// shortcutKey is the letter of a shortcut: the key's own letter, or the
+// key's position when Alt makes it type something else (a Mac's Option+P
+// types "π").
+function shortcutKey(ev) {
+  var k = (ev.key || '').toLowerCase();
+  if (/^[a-z]$/.test(k) || !/^Key[A-Z]$/.test(ev.code || '')) return k;
+  return ev.code.slice(3).toLowerCase();
+}
+
 function onSaleKey(ev) {
   if (ev.key !== 'Enter' || ev.isComposing) return;
   ev.preventDefault();
@@ -571,7 +602,7 @@ $('check').addEventListener('click', check);
 
 document.addEventListener('keydown', function (ev) {
   if ($('app').hidden || $('confirm').open) return;
-  var k = ev.key.toLowerCase();
+  var k = shortcutKey(ev);
   if (ev.key === 'Escape' || ((ev.ctrlKey || ev.metaKey) && k === 'z' && document.activeElement === $('buyer') && !$('buyer').value)) {
     if (undo()) { ev.preventDefault(); return; }
     if (ev.key === 'Escape' && document.activeElement === $('buyer') && $('buyer').value) { ev.preventDefault(); clearForm(); }

@@ -323,6 +323,9 @@ var (
 	// from the feed saw them in other polls, and may project none where
 	// the selling node projects one (CI on 7b7013b: null against a time).
 	paritySellout = regexp.MustCompile(`"sellout_at":("[^"]*"|null)`)
+	// A store's epoch is random, a new one at every start of a writing node
+	// (epoch.go).
+	parityEpoch = regexp.MustCompile(`"epoch":"[0-9a-f]*"`)
 )
 
 // normalise replaces what differs between deployments by nature: IDs
@@ -337,6 +340,7 @@ func (d *parityDeployment) normalise(raw []byte) string {
 	s = paritySeal.ReplaceAllString(s, `"seal_key":<key>`)
 	s = parityRate.ReplaceAllStringFunc(s, func(m string) string { return m[:strings.Index(m, ":")+1] + "<n>" })
 	s = paritySellout.ReplaceAllString(s, `"sellout_at":<projected>`)
+	s = parityEpoch.ReplaceAllString(s, `"epoch":"<epoch>"`)
 	s = parityTime.ReplaceAllStringFunc(s, func(m string) string {
 		v := strings.Trim(m, `"`)
 		at, err := time.Parse(time.RFC3339Nano, v)

@@ -38,25 +38,6 @@ import (
 // translated code declares them (sqlite3.TPCache1), under the same
 // serialisation SQLite gives the methods of one cache.
 //
-// And the write transactions' connection (wc) gets a group of its own.
-// modernc's SQLite is built with SQLITE_ENABLE_MEMORY_MANAGEMENT, so
-// pcache1 puts every connection's cache in one group: one LRU list, one
-// budget (the sum of the caches' sizes). A reader whose cache is full
-// takes the group's least recently used page, most often one of the
-// writer's, and keeps it past its own size (a scan of 2,000 pages at a
-// rush's set-up left an idle reader holding 1,208 of them for the whole
-// rush); and once the group's pages reach its budget, pcache1 frees every
-// page the writer fetches as soon as it is unpinned, while the writer,
-// still under its own size, never recycles its own: its cache is frozen,
-// and every page outside it is read again on every touch (16–19 thousand
-// re-reads a second, ~6 a sale, in the seconds the group was full). How
-// much the idle readers held decided how often: the swing of 0.6 to 4.8
-// page reads a request between runs (BENCHMARKS.md, branch pcache43). In
-// a group of its own (pcache1's separate-cache layout: the group's budget
-// is the cache's size, no mutex, wc being used by one goroutine at a
-// time) the writer's cache is a plain LRU of its cache_size, and the
-// readers share what they had, as before.
-//
 // The methods are installed with sqlite3_config(SQLITE_CONFIG_PCACHE2),
 // which SQLite accepts only before it is initialised, i.e. before the
 // process's first connection: hence init. If something initialised it
@@ -82,22 +63,7 @@ var (
 	pcacheKeepBound = true
 	// pcacheAfterRekey, when set (tests), is called after every rekey.
 	pcacheAfterRekey func(p uintptr)
-	// ownGroupTLS are the connections (by their TLS: every call of one
-	// connection runs on it) whose caches get a group of their own;
-	// ownGroups the groups given, by cache. pcacheOwnGroups: false only
-	// in the test that shows what happens without.
-	ownGroupTLS     sync.Map // *libc.TLS → struct{}
-	ownGroupsMu     sync.Mutex
-	ownGroups       = map[uintptr]ownGroup{}
-	pcacheOwnGroups = true
-	// pcacheCreated, when set (tests), is told of every cache made.
-	pcacheCreated func(tls *libc.TLS, p uintptr)
 )
-
-type ownGroup struct {
-	group uintptr
-	tls   *libc.TLS
-}
 
 type pcacheSwap struct {
 	before  uint32 // iMaxKey before the page took the temporary number
@@ -115,11 +81,10 @@ func wrapPcache() error {
 	if rc := configPointer(tls, sqlite3.SQLITE_CONFIG_GETPCACHE2, unsafe.Pointer(m)); rc != sqlite3.SQLITE_OK {
 		return fmt.Errorf("sqlite: get the page cache's methods: code %d", rc)
 	}
-	if m.FxCreate == 0 || m.FxRekey == 0 || m.FxFetch == 0 || m.FxTruncate == 0 || m.FxDestroy == 0 {
+	if m.FxRekey == 0 || m.FxFetch == 0 || m.FxTruncate == 0 || m.FxDestroy == 0 {
 		return errors.New("sqlite: the page cache lacks methods")
 	}
 	pcache1Methods = *m
-	*(*func(*libc.TLS, int32, int32, int32) uintptr)(unsafe.Pointer(&m.FxCreate)) = pcacheCreate
 	*(*func(*libc.TLS, uintptr, uintptr, uint32, uint32))(unsafe.Pointer(&m.FxRekey)) = pcacheRekey
 	*(*func(*libc.TLS, uintptr, uint32, int32) uintptr)(unsafe.Pointer(&m.FxFetch)) = pcacheFetch
 	*(*func(*libc.TLS, uintptr, uint32))(unsafe.Pointer(&m.FxTruncate)) = pcacheTruncate
@@ -221,62 +186,4 @@ func pcacheTruncate(tls *libc.TLS, p uintptr, limit uint32) {
 func pcacheDestroy(tls *libc.TLS, p uintptr) {
 	forget(p)
 	(*(*func(*libc.TLS, uintptr))(unsafe.Pointer(&struct{ uintptr }{pcache1Methods.FxDestroy})))(tls, p)
-	ownGroupsMu.Lock()
-	g, own := ownGroups[p]
-	delete(ownGroups, p)
-	ownGroupsMu.Unlock()
-	if own {
-		libc.Xfree(tls, g.group) // pcache1Destroy is done with it
-	}
-}
-
-// ownCachesOf registers tls's connection for caches in groups of their
-// own (before it opens: its caches are made as it reads the database);
-// the func returned ends that.
-func ownCachesOf(tls *libc.TLS) func() {
-	ownGroupTLS.Store(tls, struct{}{})
-	return func() { ownGroupTLS.Delete(tls) }
-}
-
-func pcacheCreate(tls *libc.TLS, szPage, szExtra, bPurgeable int32) uintptr {
-	p := (*(*func(*libc.TLS, int32, int32, int32) uintptr)(unsafe.Pointer(&struct{ uintptr }{pcache1Methods.FxCreate})))(tls, szPage, szExtra, bPurgeable)
-	if p != 0 && pcacheCreated != nil {
-		pcacheCreated(tls, p)
-	}
-	if p == 0 || bPurgeable == 0 || !pcacheOwnGroups {
-		return p
-	}
-	if _, own := ownGroupTLS.Load(tls); own {
-		giveOwnGroup(tls, p)
-	}
-	return p
-}
-
-// giveOwnGroup moves the new cache p (no page yet, no size: pcache1Create
-// counted only its minimum in the shared group) to a group of its own,
-// laid out as pcache1Create lays out a separate cache's: zeroed, no mutex,
-// its LRU list an empty ring on its anchor, its minimum counted there.
-// Without memory for it, p stays in the shared group.
-func giveOwnGroup(tls *libc.TLS, p uintptr) {
-	c := pcache1(p)
-	g := libc.Xcalloc(tls, 1, libc.Tsize_t(unsafe.Sizeof(sqlite3.TPGroup{})))
-	if g == 0 {
-		return
-	}
-	own := (*sqlite3.TPGroup)(cptr(g))
-	anchor := g + unsafe.Offsetof(own.Flru)
-	own.Flru.FisAnchor = 1
-	own.Flru.FpLruPrev, own.Flru.FpLruNext = anchor, anchor
-	shared := (*sqlite3.TPGroup)(cptr(c.FpGroup))
-	sqlite3.Xsqlite3_mutex_enter(tls, shared.Fmutex)
-	shared.FnMinPage -= c.FnMin
-	shared.FmxPinned = shared.FnMaxPage + 10 - shared.FnMinPage
-	sqlite3.Xsqlite3_mutex_leave(tls, shared.Fmutex)
-	own.FnMinPage = c.FnMin
-	own.FmxPinned = own.FnMaxPage + 10 - own.FnMinPage
-	c.FpGroup = g
-	c.FpnPurgeable = g + unsafe.Offsetof(own.FnPurgeable)
-	ownGroupsMu.Lock()
-	ownGroups[p] = ownGroup{group: g, tls: tls}
-	ownGroupsMu.Unlock()
 }

@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
-	"sync"
 	"testing"
 	"unsafe"
 
-	"modernc.org/libc"
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/publicmask/publicmask"
@@ -196,66 +194,4 @@ func TestPageSwapsStayConsistent(t *testing.T) {
 		t.Fatalf("integrity_check: %q, %v", check, err)
 	}
 	t.Logf("%d rows, %d bounds put back, %d rekeys checked", len(model), pcacheRestored.Load()-restored, checked)
-}
-
-// A reader's scan took the writer's pages: every connection's cache was in
-// one pcache1 group, whose least recently used pages, the writer's, went
-// to whichever cache was full. In a group of its own the writer keeps its
-// pages, whatever the readers read.
-func TestReadersLeaveTheWritersPages(t *testing.T) {
-	if !pcacheWrapped {
-		t.Fatal("the page cache's methods are not wrapped: SQLite was initialised before this package")
-	}
-	var mu sync.Mutex
-	caches := map[*libc.TLS]uintptr{} // the last cache each connection made
-	pcacheCreated = func(tls *libc.TLS, p uintptr) {
-		mu.Lock()
-		caches[tls] = p
-		mu.Unlock()
-	}
-	defer func() { pcacheCreated, pcacheOwnGroups = nil, true }()
-	ctx := context.Background()
-	// scan fills the writer's cache with a table of ~1,500 pages, reads it
-	// through the readers, and gives the writer's pages before and after.
-	// With own, the writer's cache is in a group of its own.
-	scan := func(own bool) (before, after uint32) {
-		t.Helper()
-		pcacheOwnGroups = own
-		s := openTest(t)
-		mu.Lock()
-		wp := caches[s.wc.tls]
-		mu.Unlock()
-		if wp == 0 {
-			t.Fatal("the writer's cache was not seen made")
-		}
-		if err := s.wc.execOnce(`CREATE TABLE big (x BLOB)`); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.wc.execOnce(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
-			INSERT INTO big SELECT randomblob(900) FROM n`); err != nil {
-			t.Fatal(err)
-		}
-		before = pcache1(wp).FnPage
-		for range 2 {
-			var n int64
-			if err := s.reader.QueryRowContext(ctx, `SELECT sum(length(x)) FROM big`).Scan(&n); err != nil {
-				t.Fatal(err)
-			}
-		}
-		after = pcache1(wp).FnPage
-		// Closed: its pages would be the next scan's oldest.
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
-		return before, after
-	}
-	b0, a0 := scan(false)
-	b1, a1 := scan(true)
-	t.Logf("the writer's cached pages before and after two scans by a reader: %d → %d in the shared group, %d → %d in its own", b0, a0, b1, a1)
-	if b0 < 1000 || a0+500 > b0 {
-		t.Fatalf("in the shared group the scans left the writer %d of its %d pages: the test proves nothing", a0, b0)
-	}
-	if a1 < b1 {
-		t.Fatalf("in its own group the writer lost pages to the readers: %d → %d", b1, a1)
-	}
 }

@@ -50,8 +50,6 @@ type wconn struct {
 	// SQLITE_STATIC from buf and read again at every step, so no statement
 	// may bind (and overwrite or free them) until it ends: bind refuses.
 	stepping bool
-	// ownCaches ends its caches' groups of their own (pcache.go).
-	ownCaches func()
 }
 
 // wstmt is a prepared statement and its parameter and column counts.
@@ -94,9 +92,6 @@ func openWConn(path, vfs string, pragmas []string) (c *wconn, err error) {
 		}
 		defer libc.Xfree(c.tls, zVfs)
 	}
-	// Its page cache in a group of its own (pcache.go): readers' scans
-	// would otherwise take its pages.
-	c.ownCaches = ownCachesOf(c.tls)
 	rc := sqlite3.Xsqlite3_open_v2(c.tls, zName, c.cell,
 		sqlite3.SQLITE_OPEN_READWRITE|sqlite3.SQLITE_OPEN_CREATE|sqlite3.SQLITE_OPEN_NOMUTEX|sqlite3.SQLITE_OPEN_URI, zVfs)
 	c.db = *(*uintptr)(cptr(c.cell))
@@ -149,9 +144,6 @@ func (c *wconn) close() error {
 	if c.cell != 0 {
 		libc.Xfree(c.tls, c.cell)
 		c.cell = 0
-	}
-	if c.ownCaches != nil {
-		c.ownCaches()
 	}
 	c.tls.Close()
 	c.tls = nil

@@ -147,9 +147,22 @@ function distance(m) {
 var TYPES = { '01': tr('type.01'), '02': tr('type.02'), '03': tr('type.03') };
 function typeName(t) { return TYPES[t] || ''; }
 
+// sayer returns say(kind, text): the line shown to the eye is rewritten at
+// every poll (its time moves), but a screen reader hears text through the
+// live region el only when kind changes (current, behind, unreachable),
+// not every few seconds.
+function sayer(el) {
+  var said = '';
+  return function (kind, text) {
+    if (kind === said) return;
+    said = kind;
+    el.textContent = text;
+  };
+}
+
 export const PM = {
   STATUS: STATUS, statKey: statKey, statusInfo: statusInfo, statusGlyph: statusGlyph, badge: badge,
-  el: el, fetchJSON: fetchJSON, errorCode: errorCode,
+  el: el, sayer: sayer, fetchJSON: fetchJSON, errorCode: errorCode,
   observeServerTime: observeServerTime, observeAtLeast: observeAtLeast, serverNow: serverNow, serverTimeKnown: serverTimeKnown,
   ago: ago, agoSeconds: agoSeconds, when: when, clock: clock, day: day, distance: distance, typeName: typeName, tr: tr
 };

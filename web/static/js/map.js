@@ -215,10 +215,39 @@ var renderQueued = false;
 function scheduleRender() {
   if (renderQueued) return;
   renderQueued = true;
-  requestAnimationFrame(function () { renderQueued = false; renderList(); });
+  requestAnimationFrame(function () { renderQueued = false; renderList(true); });
 }
 
-function renderList() {
+// The summary is the list's polite live region: a screen reader reads it
+// out when its words change. The stream changes the list many times a
+// second in a busy circle, and the list's ages tick every second: neither
+// may be read out each time. So the summary is not written again with the
+// same words, and what the stream changes in it is written at most once
+// every LIVE_SAY_MS (the list, not a live region, shows every change at
+// once); what the reader did (a search, a move, the filter) shows at once.
+var LIVE_SAY_MS = 15000, liveSummaryAt = 0, liveSummaryTimer = 0;
+function setSummary(parts, live) {
+  var text = parts.map(function (x) { return typeof x === 'string' ? x : x.textContent; }).join('');
+  if (text === summaryEl.textContent) return;
+  var now = Date.now();
+  if (live && now - liveSummaryAt < LIVE_SAY_MS) {
+    if (!liveSummaryTimer) {
+      liveSummaryTimer = setTimeout(function () { liveSummaryTimer = 0; renderList(true); }, LIVE_SAY_MS - (now - liveSummaryAt));
+    }
+    return;
+  }
+  clearTimeout(liveSummaryTimer);
+  liveSummaryTimer = 0;
+  if (live) liveSummaryAt = now;
+  summaryEl.replaceChildren.apply(summaryEl, parts);
+}
+// sayStatus writes a message of the page's own (a retry, a failure) into
+// the summary, once: a retry every few seconds is not read out each time.
+function sayStatus(text) {
+  if (summaryEl.textContent !== text) summaryEl.textContent = text;
+}
+
+function renderList(live) {
   var all = Array.from(state.outlets.values()).map(function (x) { return x; });
   var place = state.place;
   if (place) {
@@ -234,16 +263,15 @@ function renderList() {
   shown.forEach(function (x) { frag.appendChild(item(x)); });
   listEl.replaceChildren(frag);
   if (place) {
-    summaryEl.replaceChildren(el('span', { 'class': 'reg' }, place.label), ' ' + I.T('place.summary', { n: I.num(all.length), k: I.num(inStock.length) }) +
-      (all.length > LIST_MAX ? ' ' + I.T('place.more', { n: LIST_MAX }) : ''));
     var clear = el('button', { type: 'button', 'class': 'clear-place', text: I.T('place.clear') });
     clear.addEventListener('click', function () { state.place = null; refresh(true); renderList(); });
-    summaryEl.appendChild(clear);
+    setSummary([el('span', { 'class': 'reg' }, place.label), ' ' + I.T('place.summary', { n: I.num(all.length), k: I.num(inStock.length) }) +
+      (all.length > LIST_MAX ? ' ' + I.T('place.more', { n: LIST_MAX }) : ''), clear], live);
     return;
   }
-  summaryEl.textContent = all.length === 0
+  setSummary([all.length === 0
     ? I.T('list.none', { r: PM.distance(state.q ? state.q.m : 0) })
-    : I.T('list.summary', { r: PM.distance(state.q.m), n: I.num(all.length), k: I.num(inStock.length) });
+    : I.T('list.summary', { r: PM.distance(state.q.m), n: I.num(all.length), k: I.num(inStock.length) })], live);
 }
 
 function item(x) {
@@ -291,7 +319,7 @@ setInterval(function () {
 }, 1000);
 map.on('popupopen', function (e) { var c = e.popup.getElement(); if (c) tickForecasts(c); });
 
-onlyStock.addEventListener('change', renderList);
+onlyStock.addEventListener('change', function () { renderList(false); });
 
 // ---- queries ----
 
@@ -325,7 +353,7 @@ async function load(q, thenSubscribe) {
     const r = await PM.fetchJSON(url);
     if (seq !== state.reqSeq) return; // a newer view has been asked for
     if (!r.ok || !r.body) {
-      summaryEl.textContent = r.status === 503 ? I.T('load.busy') : I.T('load.failed');
+      sayStatus(r.status === 503 ? I.T('load.busy') : I.T('load.failed'));
       if (r.status === 503) setTimeout(function () { if (seq === state.reqSeq) load(q, thenSubscribe); }, 2000 + Math.random() * 2000);
       else if (thenSubscribe) subscribe(q);
       return;
@@ -349,7 +377,7 @@ async function load(q, thenSubscribe) {
     if (thenSubscribe) subscribe(q);
   } catch (e) {
     if (seq !== state.reqSeq) return;
-    summaryEl.textContent = I.T('load.offline');
+    sayStatus(I.T('load.offline'));
     setTimeout(function () { if (seq === state.reqSeq) load(q, thenSubscribe); }, 3000);
   }
 }
@@ -361,7 +389,16 @@ function setLive(ok, text) {
   liveEl.classList.toggle('down', !ok);
   liveEl.classList.remove('stale');
   liveEl.removeAttribute('title');
-  liveText.textContent = text;
+  showLive(ok ? 'ok' : 'down', text);
+}
+
+// showLive shows how live the page is; a screen reader hears it (#live-say)
+// when it changes (live, behind, disconnected), not at each second's tick
+// of its age or each reconnection's countdown.
+var sayLive = PM.sayer(document.getElementById('live-say'));
+function showLive(kind, text) {
+  if (liveText.textContent !== text) liveText.textContent = text;
+  sayLive(kind, text);
 }
 
 // showFreshness says "live" only while the node's data is current: a
@@ -375,7 +412,7 @@ function showFreshness() {
   var ago = PM.agoSeconds(f.age + (Date.now() - f.at) / 1000);
   liveEl.classList.remove('ok', 'down');
   liveEl.classList.add('stale');
-  liveText.textContent = I.T('live.stale', { ago: ago });
+  showLive('stale', I.T('live.stale', { ago: ago }));
   liveEl.title = I.T('live.stale.why', { ago: ago });
 }
 setInterval(showFreshness, 1000);

@@ -29,6 +29,7 @@ var fmtDate = new Intl.DateTimeFormat(I.locale, { timeZone: TZ, year: 'numeric',
 
 I.apply();
 
+var say = PM.sayer($('meta-say'));
 var state = { summary: null, geo: null, stale: null, where: {}, sort: { key: 'share', dir: -1 }, q: '' };
 
 function svg(tag, attrs) {
@@ -200,7 +201,9 @@ function renderSigungu() {
     var d = typeof x === 'number' ? x - y : String(x).localeCompare(String(y), 'ko');
     return d * state.sort.dir || a.sigungu.localeCompare(b.sigungu, 'ko');
   });
-  $('sgg-count').textContent = T('sgg.count', { n: I.num(list.length) });
+  // A status: written only when it changes (every poll re-renders the table).
+  var count = T('sgg.count', { n: I.num(list.length) });
+  if ($('sgg-count').textContent !== count) $('sgg-count').textContent = count;
   var tb = $('sgg-rows');
   tb.replaceChildren.apply(tb, list.map(function (r) {
     return el.apply(null, ['tr', null].concat(COLS.map(function (c, i) {
@@ -246,6 +249,7 @@ function render() {
   $('meta').textContent = (old ? '⚠ ' + T('meta.stale', { ago: ago(s.as_of) }) + ' · ' : '') +
     T('meta.asof', { time: fmtTime.format(asOf), n: I.num((s.national || {}).total || 0) });
   $('meta').className = old ? 'meta bad' : 'meta';
+  say(old ? 'old' : 'ok', $('meta').textContent);
   renderNational(s);
   if (state.geo) renderSido(s);
   renderSales(s);
@@ -259,6 +263,7 @@ async function pollSummary() {
     r = await PM.fetchJSON('/api/v2/summary');
   } catch (e) {
     $('meta').textContent = T('meta.offline');
+    say('offline', T('meta.offline'));
   }
   try {
     if (r && r.ok && r.body) {

@@ -14,6 +14,7 @@ var POLL_MS = 2000, KEEP_MS = 10 * 60 * 1000;
 var STALE_MS = 10000;
 var local = [];       // client-side history, when the server sends none
 var lastOK = 0;
+var say = PM.sayer(document.getElementById('meta-say'));
 var KNOWN = { now: 1, version: 1, snapshot: 1, rates: 1, latency: 1, shed_total: 1, rate_limited_total: 1, store: 1, stale_outlets: 1, stale_outlets_count: 1, history: 1, nodes: 1, ledger: 1 };
 
 function get(o, path) {
@@ -120,6 +121,7 @@ function render(s) {
     (s.now ? T('meta.asof', { time: PM.clock(s.now) }) : T('meta.received')) +
     (s.version ? ' · ' + T('meta.version', { v: s.version }) : '') + ' · ' + T('meta.every');
   $('meta').className = stale ? 'meta bad' : 'meta ok';
+  say(stale ? 'stale' : 'ok', $('meta').textContent);
 
   $('rates').replaceChildren(
     metric('sales_per_s', T('m.sales'), fmt(get(s, 'rates.sales_per_s')), series(h, 'sales_per_s')),
@@ -210,5 +212,6 @@ function fail(msg) {
   var m = document.getElementById('meta');
   m.className = 'meta bad';
   m.textContent = '✖ ' + msg + (lastOK ? ' · ' + T('fail.last', { s: Math.round((Date.now() - lastOK) / 1000) }) : '');
+  say('fail:' + msg, m.textContent);
 }
 poll();

@@ -1,11 +1,17 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/cdproto/accessibility"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/publicmask/publicmask/internal/browsertest"
 )
@@ -104,6 +110,136 @@ func TestLiveRegionsDoNotFlood(t *testing.T) {
 			if len(out) != 1 || !strings.HasPrefix(out[0], "#summary: ") || out[0] == "#summary: "+before {
 				t.Errorf("%s: an outlet sold out in the circle; said %q, want the summary with one fewer with stock, once", lang, out)
 			}
+		}
+	}
+}
+
+// axNodes returns Chromium's accessibility nodes (what a screen reader is
+// given) as role, name and description.
+func axNodes(t *testing.T, p *browsertest.Page) []axNode {
+	t.Helper()
+	res, err := chromedp.Call(p.Ctx, accessibility.GetFullAXTree, accessibility.GetFullAXTreeParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []axNode
+	for _, n := range res.Nodes {
+		if n.Ignored || n.Role == nil {
+			continue
+		}
+		var a axNode
+		json.Unmarshal(n.Role.Value, &a.role)
+		if n.Name != nil {
+			json.Unmarshal(n.Name.Value, &a.name)
+		}
+		if n.Description != nil {
+			json.Unmarshal(n.Description.Value, &a.desc)
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+type axNode struct{ role, name, desc string }
+
+// TestMapByKeyboard: a keyboard user on the map's list keeps the focus
+// while the stream changes the list (on main every event rebuilt the list
+// and the focus fell to the page's start), opens an outlet with Enter and
+// lands in its popup, which a screen reader announces as a dialog named by
+// the outlet with its status, kept focused while its outlet sells; Tab
+// reaches its button, Esc closes it and returns to the list.
+func TestMapByKeyboard(t *testing.T) {
+	skipShort(t, "runs a real server and Chromium")
+	s := a11yGangbuk(t)
+	p := browsertest.NewPage(t, 1280, 900)
+	const seller, name = "11817488", "승약국" // 150 masks: stays plenty
+	tok := s.outletToken(adminToken, seller)
+	sale := 0
+	sell := func(n int) {
+		for range n {
+			sale++
+			s.mustCall("POST", "/api/v2/outlet/sales", tok, map[string]any{"txn_id": fmt.Sprintf("k%d", sale), "buyer": born83(sale), "quantity": 2}, nil, 201)
+			time.Sleep(700 * time.Millisecond)
+		}
+	}
+	button := `document.querySelector('#list li[data-code="` + seller + `"] .o-main')`
+	for _, lang := range []string{"ko", "en"} {
+		p.Run(browsertest.Navigate(s.base + gangbukMap + "&lang=" + lang))
+		p.Wait(button+` && document.getElementById('live').classList.contains('ok')`, 15*time.Second)
+		p.Eval(`(function () { var b = `+button+`; b.focus(); window.__f = b; return true; })()`, nil)
+		sell(3)
+		p.Wait(button+`.parentElement.querySelector('.o-forecast:not([hidden])')`, 10*time.Second) // the stream's news shown
+		var kept bool
+		p.Eval(`document.activeElement === window.__f`, &kept)
+		if !kept {
+			var at string
+			p.Eval(`document.activeElement.tagName + '.' + document.activeElement.className`, &at)
+			t.Fatalf("%s: the stream's news took the focus from the outlet's button to %s", lang, at)
+		}
+		p.Run(browsertest.Enter())
+		dialog := `document.querySelector('.leaflet-popup .popup[role="dialog"]')`
+		p.Wait(dialog+` && document.activeElement === `+dialog, 5*time.Second)
+		label := map[string]string{"ko": "충분", "en": "Plenty"}[lang]
+		found := false
+		for _, n := range axNodes(t, p) {
+			if n.role == "dialog" {
+				t.Logf("%s: dialog %q, %q", lang, n.name, n.desc)
+				found = found || n.name == name && strings.Contains(n.desc, label)
+			}
+		}
+		if !found {
+			t.Errorf("%s: no dialog named %q described with %q", lang, name, label)
+		}
+		p.Eval(`(window.__d = `+dialog+`, true)`, nil)
+		sell(2)
+		time.Sleep(500 * time.Millisecond)
+		p.Eval(`document.activeElement === window.__d`, &kept)
+		if !kept {
+			t.Errorf("%s: the popup lost the focus while its outlet sold", lang)
+		}
+		p.Run(browsertest.Keys(kb.Tab))
+		var inside bool
+		p.Eval(`document.activeElement.matches('.leaflet-popup button.notify')`, &inside)
+		if !inside {
+			t.Errorf("%s: Tab from the popup does not reach its notify button", lang)
+		}
+		p.Run(browsertest.Keys(kb.Escape))
+		p.Wait(`!document.querySelector('.leaflet-popup') && document.activeElement === `+button, 5*time.Second)
+	}
+}
+
+// TestMapReducedMotion: a reader who asks for less motion gets a map that
+// does not glide, zoom or fade: opening an outlet far in the list runs no
+// animation (on main, Leaflet's zoom and fade ran regardless).
+func TestMapReducedMotion(t *testing.T) {
+	skipShort(t, "runs a real server and Chromium")
+	s := a11yGangbuk(t)
+	p := browsertest.NewPage(t, 1280, 900)
+	if _, err := chromedp.Call(p.Ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Features: []*emulation.MediaFeature{{Name: "prefers-reduced-motion", Value: "reduce"}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, lang := range []string{"ko", "en"} {
+		p.Run(browsertest.Navigate(s.base + gangbukMap + "&lang=" + lang))
+		p.Wait(`document.querySelectorAll('#list li .o-main').length > 12`, 15*time.Second)
+		var moving []string
+		// Sampled for half a second after the click: a zoom or a fade runs 250 ms.
+		p.Eval(`new Promise(function (done) {
+		  var seen = {};
+		  document.querySelectorAll('#list li .o-main')[12].click();
+		  var n = 0, iv = setInterval(function () {
+		    document.getAnimations().forEach(function (a) {
+		      var el = a.effect && a.effect.target;
+		      seen[(a.transitionProperty || a.animationName) + ' on ' + (el ? el.className : '?')] = 1;
+		    });
+		    if (document.querySelector('#map.leaflet-zoom-anim')) seen['a zoom animation'] = 1;
+		    if (++n === 25) { clearInterval(iv); done(Object.keys(seen)); }
+		  }, 20);
+		})`, &moving)
+		p.Wait(`document.querySelector('.leaflet-popup')`, 5*time.Second)
+		var fade bool
+		p.Eval(`document.getElementById('map').classList.contains('leaflet-fade-anim')`, &fade)
+		if len(moving) > 0 || fade {
+			t.Errorf("%s: with prefers-reduced-motion the map still moves: %q (fade %v)", lang, moving, fade)
 		}
 	}
 }

@@ -44,7 +44,14 @@ document.querySelectorAll('#legend [data-stat]').forEach(function (e) {
 });
 
 // maxZoom on the map itself: without tiles (offline) nothing else sets it, and clustering needs it.
-var map = L.map('map', { zoomControl: false, attributionControl: true, maxZoom: 19, minZoom: 6 }).setView(start, 16);
+// A reader who asked for less motion (prefers-reduced-motion) gets a map
+// that jumps instead of gliding, zooming and fading.
+var still = !!(window.matchMedia && matchMedia('(prefers-reduced-motion: reduce)').matches);
+var MOVE = { animate: !still };
+var map = L.map('map', {
+  zoomControl: false, attributionControl: true, maxZoom: 19, minZoom: 6,
+  zoomAnimation: !still, fadeAnimation: !still, markerZoomAnimation: !still, inertia: !still
+}).setView(start, 16);
 map.attributionControl.setPrefix(false); // keep the credit line short on phones
 // Leaflet's controls say "Zoom in" and "Close popup" in English: in the
 // page's language instead (their title and aria-label).
@@ -80,7 +87,7 @@ var here = L.marker(start, {
 
 var cluster = L.markerClusterGroup({
   maxClusterRadius: 45, disableClusteringAtZoom: 16, showCoverageOnHover: false,
-  spiderfyOnMaxZoom: true, chunkedLoading: true,
+  spiderfyOnMaxZoom: true, chunkedLoading: true, animate: !still,
   // Neutral clusters (the default palette would read as stock levels),
   // labelled with how many outlets of them still have stock.
   iconCreateFunction: function (c) {
@@ -104,16 +111,49 @@ function pinIcon(stat) {
   });
 }
 
+// popupFor is an outlet's popup: a dialog named by the outlet, its lines
+// its description, so that a screen reader says them when the popup, opened
+// from the list, takes the focus; Esc closes it (focus back to the list).
 function popupFor(o) {
-  var d = el('div', { 'class': 'popup' },
-    el('strong', { 'class': 'reg', text: o.name }),
-    el('div', null, PM.badge(o.remain_stat)),
-    forecastNode(o),
-    el('div', { 'class': 'o-addr reg', text: o.addr }),
-    el('div', { 'class': 'o-meta', text: stockAtText(o) }),
+  var d = el('div', { 'class': 'popup', role: 'dialog', tabindex: '-1', 'aria-labelledby': 'pop-n-' + o.code, 'aria-describedby': 'pop-d-' + o.code },
+    el('strong', { 'class': 'reg', id: 'pop-n-' + o.code, text: o.name }),
+    el('div', { id: 'pop-d-' + o.code },
+      el('div', null, PM.badge(o.remain_stat)),
+      forecastNode(o),
+      el('div', { 'class': 'o-addr reg', text: o.addr }),
+      el('div', { 'class': 'o-meta', text: stockAtText(o) })),
     notifyButton(o));
+  d.addEventListener('keydown', function (ev) {
+    if (ev.key === 'Escape') { ev.preventDefault(); map.closePopup(); }
+  });
   return d;
 }
+
+// refreshPopup shows x's news in its open popup: in place when only the
+// forecast moved (a sale that changes no status), else rebuilt, the focus
+// kept on the same control.
+function refreshPopup(m, x) {
+  var c = m.getPopup().getContent(), sig = signature(x);
+  if (c && c.nodeType && itemSig.get(c) === sig) { retime(c, x.o); return; }
+  var a = document.activeElement;
+  var had = c && c.nodeType && c.contains(a) ? (a.classList.contains('notify') ? 'notify' : 'dialog') : '';
+  var d = popupFor(x.o);
+  itemSig.set(d, sig);
+  m.setPopupContent(d);
+  if (had) (had === 'notify' ? d.querySelector('button.notify') : d).focus({ preventScroll: true });
+}
+
+// The list's button that opened the popup (by keyboard or not) gets the
+// focus back when it closes with the focus inside or lost.
+var popupOpener = null;
+map.on('popupclose', function (e) {
+  var code = popupOpener;
+  popupOpener = null;
+  var c = e.popup.getElement(), a = document.activeElement;
+  if (!code || !(a === document.body || !a || (c && c.contains(a)))) return;
+  var b = listEl.querySelector('li[data-code="' + code + '"] .o-main');
+  if (b) b.focus();
+});
 
 function stockAtText(o) {
   return o.stock_at ? I.T('stockat', { when: PM.when(o.stock_at) }) : I.T('stockat.none');
@@ -190,7 +230,7 @@ function upsert(o, live, v) {
     }
     // A closed popup is rebuilt when it opens: at 08:00 a busy circle
     // streams hundreds of changes a second.
-    if (cur.marker.isPopupOpen()) cur.marker.setPopupContent(popupFor(o));
+    if (cur.marker.isPopupOpen()) refreshPopup(cur.marker, cur);
     else cur.stalePopup = true;
     cur.live = live;
     return;
@@ -202,7 +242,7 @@ function upsert(o, live, v) {
   m.bindPopup(popupFor(o));
   m.on('popupopen', function () {
     var x = state.outlets.get(o.code);
-    if (x && x.marker === m && x.stalePopup) { x.stalePopup = false; m.setPopupContent(popupFor(x.o)); }
+    if (x && x.marker === m && x.stalePopup) { x.stalePopup = false; refreshPopup(m, x); }
   });
   state.outlets.set(o.code, { o: o, marker: m, live: live, v: v || 0 });
   cluster.addLayer(m);
@@ -259,9 +299,7 @@ function renderList(live) {
   all.sort(function (a, b) { return (a.o.distance_m || 0) - (b.o.distance_m || 0); });
   var inStock = all.filter(function (x) { return PM.statusInfo(x.o.remain_stat).rank >= 2; });
   var shown = (onlyStock.checked ? inStock : all).slice(0, LIST_MAX);
-  var frag = document.createDocumentFragment();
-  shown.forEach(function (x) { frag.appendChild(item(x)); });
-  listEl.replaceChildren(frag);
+  placeItems(shown);
   if (place) {
     var clear = el('button', { type: 'button', 'class': 'clear-place', text: I.T('place.clear') });
     clear.addEventListener('click', function () { state.place = null; refresh(true); renderList(); });
@@ -272,6 +310,57 @@ function renderList(live) {
   setSummary([all.length === 0
     ? I.T('list.none', { r: PM.distance(state.q ? state.q.m : 0) })
     : I.T('list.summary', { r: PM.distance(state.q.m), n: I.num(all.length), k: I.num(inStock.length) })], live);
+}
+
+// placeItems shows the outlets in order, keeping the element of each one
+// whose lines have not changed: the stream re-renders the list many times a
+// second, and a list rebuilt each time took the keyboard's focus away (to
+// the page's start) and moved a screen reader's reading position. An item
+// that must move or change is rebuilt; if it held the focus, its new
+// element takes it (the same control: the outlet's button or its notify).
+var itemSig = new WeakMap();
+function signature(x) {
+  var o = x.o;
+  return [o.name, PM.distance(o.distance_m), o.remain_stat, o.type, o.stock_at || '', o.addr, watched.has(o.code)].join('\u0001');
+}
+// The lines that tick (the age, the sell-out forecast) change in place.
+function retime(li, o) {
+  var age = li.querySelector('.o-age'), fc = li.querySelector('.o-forecast');
+  if (age && age.dataset.t !== (o.updated_at || '')) { age.dataset.t = o.updated_at || ''; age.textContent = ageText(o.updated_at); }
+  var t = o.forecast && o.forecast.sellout_at || '';
+  if (fc.dataset.t !== t) {
+    fc.dataset.t = t;
+    var txt = forecastText(o);
+    fc.textContent = txt;
+    fc.hidden = !txt;
+  }
+}
+function placeItems(shown) {
+  var a = document.activeElement, focus = null;
+  if (a && a !== listEl && listEl.contains(a)) {
+    var li = a.closest('li[data-code]');
+    if (li) focus = { code: li.dataset.code, notify: a.classList.contains('notify') };
+  }
+  var old = new Map();
+  Array.prototype.forEach.call(listEl.children, function (li) { old.set(li.dataset.code, li); });
+  shown.forEach(function (x, i) {
+    var sig = signature(x), li = old.get(x.o.code);
+    if (!li || itemSig.get(li) !== sig) {
+      li = item(x);
+      itemSig.set(li, sig);
+    } else {
+      retime(li, x.o);
+      x.live = false;
+    }
+    old.delete(x.o.code);
+    var at = listEl.children[i];
+    if (at !== li) listEl.insertBefore(li, at || null);
+  });
+  old.forEach(function (li) { li.remove(); });
+  if (focus && !listEl.contains(document.activeElement)) {
+    var n = listEl.querySelector('li[data-code="' + focus.code + '"] ' + (focus.notify ? 'button.notify' : '.o-main'));
+    if (n) n.focus({ preventScroll: true });
+  }
 }
 
 function item(x) {
@@ -286,7 +375,13 @@ function item(x) {
   btn.addEventListener('click', function () {
     var cur = state.outlets.get(o.code);
     if (!cur) return;
-    cluster.zoomToShowLayer(cur.marker, function () { cur.marker.openPopup(); });
+    cluster.zoomToShowLayer(cur.marker, function () {
+      cur.marker.openPopup();
+      popupOpener = o.code;
+      var d = cur.marker.getPopup().getElement();
+      d = d && d.querySelector('.popup');
+      if (d) d.focus();
+    });
   });
   li.appendChild(btn);
   li.appendChild(forecastNode(o));
@@ -514,7 +609,7 @@ function locate(explicit) {
     return;
   }
   navigator.geolocation.getCurrentPosition(function (p) {
-    map.setView([p.coords.latitude, p.coords.longitude], 16);
+    map.setView([p.coords.latitude, p.coords.longitude], 16, MOVE);
   }, function () {
     if (explicit) summaryEl.textContent = I.T('locate.denied');
   }, { enableHighAccuracy: false, timeout: 8000, maximumAge: 60000 });
@@ -615,7 +710,7 @@ function choose(p) {
     // list then shows as for any view.
     if (p.lat !== null && isFinite(p.lat)) {
       state.place = null;
-      map.setView([p.lat, p.lng], 12);
+      map.setView([p.lat, p.lng], 12, MOVE);
     }
     return;
   }
@@ -650,7 +745,7 @@ function searchAddress(a, place) {
     var st = (r.body.stores || []).filter(function (s) { return isFinite(s.lat) && isFinite(s.lng) && s.lat && s.lng; });
     if (st.length === 0) {
       summaryEl.textContent = I.T('search.none', { q: I.place(a) });
-      if (place && isFinite(place.lat) && place.lat !== null) map.setView([place.lat, place.lng], 14);
+      if (place && isFinite(place.lat) && place.lat !== null) map.setView([place.lat, place.lng], 14, MOVE);
       return;
     }
     state.place = { label: I.place(a), codes: new Set(st.map(function (s) { return s.code; })) };
@@ -659,7 +754,7 @@ function searchAddress(a, place) {
         remain_stat: s.remain_stat, stock_at: v1Time(s.stock_at), updated_at: v1Time(s.created_at) }, false);
     });
     var b = L.latLngBounds(st.map(function (s) { return [s.lat, s.lng]; }));
-    map.fitBounds(b.pad(0.05), { maxZoom: 16 });
+    map.fitBounds(b.pad(0.05), { maxZoom: 16, animate: !still });
     renderList();
     document.getElementById('list-heading').focus();
   }).catch(function () { summaryEl.textContent = I.T('search.offline'); });

@@ -3,6 +3,8 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -240,6 +242,62 @@ func TestMapReducedMotion(t *testing.T) {
 		p.Eval(`document.getElementById('map').classList.contains('leaflet-fade-anim')`, &fade)
 		if len(moving) > 0 || fade {
 			t.Errorf("%s: with prefers-reduced-motion the map still moves: %q (fade %v)", lang, moving, fade)
+		}
+	}
+}
+
+// TestNotFoundPage: a citizen who follows a stale link or mistypes an
+// address gets a page in their language, with a title, a heading and the
+// way back to the map (on main: the API's JSON error, in English, with no
+// language, title or link); API clients still get the JSON error.
+func TestNotFoundPage(t *testing.T) {
+	skipShort(t, "runs a real server and Chromium")
+	axe := axeSource(t)
+	s := start(t, "--db", filepath.Join(t.TempDir(), "pm.db"), "--seed", "none", "--tiles", "none")
+	p := browsertest.NewPage(t, 390, 800)
+	want := map[string][2]string{"ko": {"페이지를 찾을 수 없습니다", "지도"}, "en": {"Page not found", "Map"}}
+	for _, lang := range []string{"ko", "en"} {
+		p.Run(browsertest.Navigate(s.base + "/overveiw?lang=" + lang))
+		var got struct{ Lang, Title, H1, First string }
+		p.Eval(`({lang: document.documentElement.lang, title: document.title, h1: (document.querySelector('h1') || {}).textContent || '',
+			first: (document.querySelector('main a[href="/"]') || {}).textContent || ''})`, &got)
+		if got.Lang != lang || !strings.HasPrefix(got.Title, want[lang][0]) || strings.TrimSpace(got.H1) != want[lang][0] || got.First != want[lang][1] {
+			t.Errorf("%s: a mistyped address shows lang %q, title %q, heading %q, link to the map %q; want %s, %q, a link %q",
+				lang, got.Lang, got.Title, got.H1, got.First, lang, want[lang][0], want[lang][1])
+			continue
+		}
+		checkAxe(t, p, axe, "not found "+lang)
+		var problems []string
+		p.Eval(layoutProblems, &problems)
+		for _, pr := range problems {
+			t.Errorf("not found %s at 390 px: %s", lang, pr)
+		}
+	}
+	// What a browser asks for, and what an API client asks for.
+	for _, c := range []struct {
+		path, accept, ctype string
+	}{
+		{"/overveiw", "text/html,application/xhtml+xml,*/*;q=0.8", "text/html"},
+		{"/overveiw", "application/json", "application/json"},
+		{"/overveiw", "", "application/json"},
+		{"/api/v2/outletz", "text/html,*/*", "application/json"},
+		{"/corona19-masks/v1/storez/json", "text/html,*/*", "application/json"},
+	} {
+		req, _ := http.NewRequest("GET", s.base+c.path, nil)
+		if c.accept != "" {
+			req.Header.Set("Accept", c.accept)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 404 || !strings.HasPrefix(resp.Header.Get("Content-Type"), c.ctype) {
+			t.Errorf("GET %s (Accept %q): %d %s, want 404 %s: %.80s", c.path, c.accept, resp.StatusCode, resp.Header.Get("Content-Type"), c.ctype, b)
+		}
+		if c.ctype == "application/json" && !strings.Contains(string(b), `"not_found"`) {
+			t.Errorf("GET %s (Accept %q): %s, want the not_found error", c.path, c.accept, b)
 		}
 	}
 }

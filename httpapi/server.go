@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/internal/httpx"
 	"github.com/publicmask/publicmask/ledger"
 	"github.com/publicmask/publicmask/policy"
 	"github.com/publicmask/publicmask/seal"
@@ -638,6 +639,10 @@ func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
 				allow = append(allow, http.MethodHead)
 			}
 		}
+	}
+	if len(allow) == 0 && s.cfg.Pages != nil && httpx.WantsPage(r) {
+		s.cfg.Pages.ServeHTTP(w, r) // the pages' "not found" page
+		return
 	}
 	if len(allow) == 0 {
 		writeErrorCode(w, r, publicmask.ENotFound, "no such route")

@@ -21,8 +21,9 @@ import (
 // that sets window.PM_MSG), let js/i18n.js switch without a reload.
 var (
 	publicPages = []string{"map", "status", "overview"}
-	allPages    = append([]string{"outlet"}, publicPages...)
-	pageLangs   = []string{"ko", "en"} // the first is the default
+	// notfound: what a browser is given for an address that is no page.
+	allPages  = append(append([]string{"outlet"}, publicPages...), "notfound")
+	pageLangs = []string{"ko", "en"} // the first is the default
 )
 
 // langCookie holds the reader's choice for the server; js/i18n.js writes

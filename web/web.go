@@ -94,7 +94,12 @@ func Handler(opts Options) http.Handler {
 	mux.HandleFunc("GET /static/", s.static)
 	mux.HandleFunc("GET /basemap.geojson", s.serveBasemap)
 	mux.HandleFunc("GET /api/v2/status", s.status)
+	notFound := s.page("notfound")
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if httpx.WantsPage(r) {
+			notFound(w, r)
+			return
+		}
 		httpx.WriteCode(w, publicmask.ENotFound, "no such page")
 	})
 	return mux
@@ -271,6 +276,10 @@ func (s *site) securityHeaders(h http.Header) {
 // page serves a page in the reader's language from the first byte (screen
 // readers and axe read <html lang> before any script runs).
 func (s *site) page(name string) http.HandlerFunc {
+	status := http.StatusOK
+	if name == "notfound" {
+		status = http.StatusNotFound
+	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		lang, headers := chooseLang(r)
 		key := name + "." + lang
@@ -281,6 +290,13 @@ func (s *site) page(name string) http.HandlerFunc {
 		h.Set("Cache-Control", "no-cache")
 		if headers {
 			h.Set("Vary", "Accept-Language, Cookie")
+		}
+		if status != http.StatusOK {
+			// An error is not cached, nor revalidated into a 304.
+			h.Set("Cache-Control", "no-store")
+			w.WriteHeader(status)
+			w.Write(s.pages[key])
+			return
 		}
 		h.Set("ETag", s.etags[key])
 		if httpx.NotModified(r, s.etags[key]) {

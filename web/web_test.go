@@ -304,12 +304,12 @@ func TestPublicCatalogues(t *testing.T) {
 // <html lang>, its title and its texts from that language's catalogue.
 func TestPageLanguage(t *testing.T) {
 	h := Handler(Options{Tiles: "none"})
-	paths := map[string]string{"map": "/", "outlet": "/outlet", "status": "/status", "overview": "/overview"}
+	paths := map[string]string{"map": "/", "outlet": "/outlet", "status": "/status", "overview": "/overview", "notfound": "/no-such-page"}
 	for _, page := range allPages {
 		for _, lang := range pageLangs {
 			t.Run(page+"."+lang, func(t *testing.T) {
 				cat := readCatalogue(page, lang)
-				r := get(t, h, paths[page]+"?lang="+lang, "Accept-Language", "xx")
+				r := get(t, h, paths[page]+"?lang="+lang, "Accept-Language", "xx", "Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
 				html := body(t, r)
 				if !strings.Contains(html, `<html lang="`+lang+`">`) {
 					t.Errorf(`no <html lang=%q>`, lang)

@@ -312,3 +312,20 @@ func NotModified(r *http.Request, etag string) bool {
 	}
 	return false
 }
+
+// WantsPage reports whether r is a browser's navigation to a page: a GET
+// or HEAD that asks for HTML first (browsers send "text/html,…" when they
+// follow a link or a typed address), outside the APIs' paths, whose clients
+// get the contract's JSON errors whatever they accept.
+func WantsPage(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	p := r.URL.Path
+	if strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/corona19-masks/") {
+		return false
+	}
+	first, _, _ := strings.Cut(r.Header.Get("Accept"), ",")
+	first, _, _ = strings.Cut(first, ";")
+	return strings.EqualFold(strings.TrimSpace(first), "text/html")
+}

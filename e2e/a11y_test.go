@@ -301,3 +301,45 @@ func TestNotFoundPage(t *testing.T) {
 		}
 	}
 }
+
+// koreanWithoutLang lists the texts of an English page that hold Hangul
+// but are not marked lang="ko" (a screen reader reads them with the
+// English voice, which skips or spells out Hangul), leaving out hidden
+// ones, scripts and the language link (which is marked).
+const koreanWithoutLang = `(function () {
+  var re = /[\u3131-\u318e\uac00-\ud7a3]/, out = [];
+  var w = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (var n = w.nextNode(); n; n = w.nextNode()) {
+    var e = n.parentElement;
+    if (!re.test(n.nodeValue) || e.closest('script, style, [hidden], [aria-hidden="true"]')) continue;
+    var l = e.closest('[lang]');
+    if (!l || l.getAttribute('lang') !== 'ko') out.push(e.tagName.toLowerCase() + '.' + e.className + ': ' + n.nodeValue.trim());
+  }
+  return out.slice(0, 10);
+})()`
+
+// TestKoreanNamesMarkedKorean: on the English pages, outlets' registered
+// names and addresses, districts' names and the names of outlets not
+// updated are Korean text: each is marked lang="ko", so that a screen
+// reader switches to a Korean voice for them (on main none was, WCAG 3.1.2).
+func TestKoreanNamesMarkedKorean(t *testing.T) {
+	skipShort(t, "runs a real server and Chromium")
+	s := a11yGangbuk(t)
+	p := browsertest.NewPage(t, 1280, 900)
+	for _, pg := range []struct{ name, path, ready string }{
+		{"map", gangbukMap + "&lang=en", `document.querySelector('#list li .o-name')`},
+		{"overview", "/overview?lang=en", `document.querySelectorAll('#sgg-rows tr').length > 0`},
+	} {
+		p.Run(browsertest.Navigate(s.base + pg.path))
+		p.Wait(pg.ready, 15*time.Second)
+		if pg.name == "map" {
+			p.Eval(`document.querySelector('#list li .o-main').click()`, nil)
+			p.Wait(`document.querySelector('.leaflet-popup .popup')`, 5*time.Second)
+		}
+		var bare []string
+		p.Eval(koreanWithoutLang, &bare)
+		if len(bare) > 0 {
+			t.Errorf("%s in English: Korean text not marked lang=\"ko\": %q", pg.name, bare)
+		}
+	}
+}

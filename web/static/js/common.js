@@ -56,6 +56,10 @@ function el(tag, attrs) {
       if (k === 'text') e.textContent = attrs[k];
       else e.setAttribute(k, attrs[k] === true ? '' : attrs[k]);
     }
+    // Registered names and addresses (.reg) are Korean on every page:
+    // marked so, a screen reader reads them with a Korean voice on the
+    // English pages too, instead of skipping or spelling out the Hangul.
+    if (/(^|\s)reg(\s|$)/.test(attrs['class'] || '') && attrs.lang == null) e.setAttribute('lang', 'ko');
   }
   for (var i = 2; i < arguments.length; i++) {
     var c = arguments[i];

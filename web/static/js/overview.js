@@ -229,7 +229,7 @@ function renderStale() {
     if (w && proj && dots) {
       var q = proj(w.lng, w.lat);
       var c = svg('circle', { cx: q[0].toFixed(1), cy: q[1].toFixed(1), r: 4, 'class': 'stale-dot', 'data-code': o.code });
-      var t = svg('title', { 'class': 'reg' });
+      var t = svg('title', { 'class': 'reg', lang: 'ko' });
       t.textContent = o.name;
       c.appendChild(t);
       dots.appendChild(c);

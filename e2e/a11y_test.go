@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -341,5 +342,36 @@ func TestKoreanNamesMarkedKorean(t *testing.T) {
 		if len(bare) > 0 {
 			t.Errorf("%s in English: Korean text not marked lang=\"ko\": %q", pg.name, bare)
 		}
+	}
+}
+
+// TestLivePagesSayWhenUnreachable: a server frozen or cut off by the
+// network answers nothing; /status and /overview then say, within seconds,
+// that it cannot be reached, and a screen reader hears it once (on main
+// their polls waited forever: /status kept its "✔ as of …" and /overview
+// its figures as current for as long as the server was away).
+func TestLivePagesSayWhenUnreachable(t *testing.T) {
+	skipShort(t, "runs a real server and Chromium")
+	s := a11yGangbuk(t)
+	p := browsertest.NewPage(t, 1280, 900)
+	ov := p.NewTab()
+	off := map[string][2]string{"ko": {"연결할 수 없", "서버에 연결할 수 없습니다"}, "en": {"reach", "Cannot reach the server"}}
+	for _, lang := range []string{"ko", "en"} {
+		p.Run(browsertest.Navigate(s.base + "/status?lang=" + lang))
+		ov.Run(browsertest.Navigate(s.base + "/overview?lang=" + lang))
+		p.Wait(`document.getElementById('meta').className === 'meta ok'`, 15*time.Second)
+		ov.Wait(`/\d/.test(document.getElementById('meta').textContent) && document.getElementById('meta').className === 'meta'`, 15*time.Second)
+		s.cmd.Process.Signal(syscall.SIGSTOP)
+		took := p.Wait(`document.getElementById('meta').className === 'meta bad' && document.getElementById('meta').textContent.indexOf(`+jsString(off[lang][0])+`) >= 0`, 15*time.Second)
+		ov.Wait(`document.getElementById('meta').className === 'meta bad' && document.getElementById('meta').textContent.indexOf(`+jsString(off[lang][1])+`) === 0`, 15*time.Second)
+		t.Logf("%s: /status says %q after %v; /overview %q", lang, p.Text(`document.getElementById('meta')`), took.Round(time.Second), ov.Text(`document.getElementById('meta')`))
+		for _, pg := range []*browsertest.Page{p, ov} {
+			if said := pg.Text(`document.getElementById('meta-say')`); !strings.Contains(said, off[lang][0]) && !strings.Contains(said, off[lang][1]) {
+				t.Errorf("%s: a screen reader was told %q", lang, said)
+			}
+		}
+		s.cmd.Process.Signal(syscall.SIGCONT)
+		p.Wait(`document.getElementById('meta').className === 'meta ok'`, 20*time.Second)
+		ov.Wait(`document.getElementById('meta').className === 'meta'`, 20*time.Second)
 	}
 }

@@ -70,7 +70,10 @@ function el(tag, attrs) {
 }
 
 // fetchJSON never throws for HTTP errors; it throws only when the server
-// cannot be reached (the caller decides what "offline" means).
+// cannot be reached (the caller decides what "offline" means), or does not
+// answer within opts.timeout ms: a server that is frozen or cut off by the
+// network never answers, and a page that waits for it forever shows its
+// last figures as current.
 async function fetchJSON(url, opts) {
   opts = opts || {};
   const headers = Object.assign({ 'Accept': 'application/json' }, opts.headers || {});
@@ -80,8 +83,19 @@ async function fetchJSON(url, opts) {
     init.body = JSON.stringify(opts.body);
   }
   if (opts.signal) init.signal = opts.signal;
-  const r = await fetch(url, init);
-  const t = await r.text();
+  let timer = 0;
+  if (opts.timeout && window.AbortController) {
+    const ctl = new AbortController();
+    init.signal = ctl.signal;
+    timer = setTimeout(function () { ctl.abort(); }, opts.timeout);
+  }
+  let r, t;
+  try {
+    r = await fetch(url, init);
+    t = await r.text();
+  } finally {
+    clearTimeout(timer);
+  }
   let body = null;
   try { body = t ? JSON.parse(t) : null; } catch (e) { body = null; }
   return { status: r.status, ok: r.ok, body: body, headers: r.headers };

@@ -11,6 +11,9 @@ const el = PM.el, T = I.T;
 var $ = function (id) { return document.getElementById(id); };
 var NS = 'http://www.w3.org/2000/svg';
 var POLL_MS = 3000, STALE_MS = 15000;
+// A poll not answered in this long fails (the figures are then marked as
+// not current): a frozen or cut-off server never answers.
+var ANSWER_MS = 6000;
 // Figures older than this are marked as such: the PublicmaskSnapshotStale
 // alert's threshold (deploy/prometheus/alerts.yml). as_of is when the node
 // last confirmed its snapshot with the store (DESIGN.md §6.13), about every
@@ -260,9 +263,10 @@ function render() {
 async function pollSummary() {
   let r = null;
   try {
-    r = await PM.fetchJSON('/api/v2/summary');
+    r = await PM.fetchJSON('/api/v2/summary', { timeout: ANSWER_MS });
   } catch (e) {
     $('meta').textContent = T('meta.offline');
+    $('meta').className = 'meta bad';
     say('offline', T('meta.offline'));
   }
   try {
@@ -288,7 +292,7 @@ async function where(stale) {
 
 async function pollStale() {
   try {
-    const r = await PM.fetchJSON('/api/v2/status');
+    const r = await PM.fetchJSON('/api/v2/status', { timeout: ANSWER_MS });
     if (!r.ok || !r.body) { state.stale = null; renderStale(); }
     else {
       if (r.body.now) PM.observeServerTime(r.body.now);

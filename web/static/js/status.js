@@ -8,6 +8,9 @@ import * as I from './i18n.js';
 const el = PM.el, T = I.T;
 I.apply();
 var POLL_MS = 2000, KEEP_MS = 10 * 60 * 1000;
+// A poll not answered in this long fails: the page says the node is
+// unreachable instead of showing its last figures as current.
+var ANSWER_MS = 6000;
 // A snapshot older than this is stale: the PublicmaskSnapshotStale alert's
 // threshold (deploy/prometheus/alerts.yml). Its age is since the node last
 // confirmed it with the store (DESIGN.md §6.13), so a quiet night is not.
@@ -200,7 +203,7 @@ function render(s) {
 
 async function poll() {
   try {
-    const r = await PM.fetchJSON('/api/v2/status');
+    const r = await PM.fetchJSON('/api/v2/status', { timeout: ANSWER_MS });
     if (r.ok && r.body) { lastOK = Date.now(); render(r.body); }
     else fail(r.status === 404 ? T('fail.404') : T('fail.status', { code: r.status }));
   } catch (e) {

@@ -375,3 +375,34 @@ func TestLivePagesSayWhenUnreachable(t *testing.T) {
 		ov.Wait(`document.getElementById('meta').className === 'meta'`, 20*time.Second)
 	}
 }
+
+// TestMapSaysWhenTheStreamGoesSilent: a server frozen, or a phone's network
+// that drops the connection without closing it, leaves the map's stream
+// open and silent; the map then stops saying "Live" within a minute (the
+// server's heartbeat brings an event every 15 s) and says so to a screen
+// reader once; it is live again when the server is back. On main it said
+// "Live" for as long as the server was away.
+func TestMapSaysWhenTheStreamGoesSilent(t *testing.T) {
+	skipShort(t, "runs a real server and Chromium")
+	s := a11yGangbuk(t)
+	ko := browsertest.NewPage(t, 390, 800)
+	en := ko.NewTab()
+	pages := map[string]*browsertest.Page{"ko": ko, "en": en}
+	for lang, p := range pages {
+		p.Run(browsertest.Navigate(s.base + gangbukMap + "&lang=" + lang))
+		p.Wait(`document.getElementById('live').classList.contains('ok')`, 15*time.Second)
+	}
+	s.cmd.Process.Signal(syscall.SIGSTOP)
+	start := time.Now()
+	for lang, p := range pages {
+		p.Wait(`document.getElementById('live').classList.contains('down')`, 70*time.Second-time.Since(start))
+		t.Logf("%s: %q after %v; said %q", lang, p.Text(`document.getElementById('live')`), time.Since(start).Round(time.Second), p.Text(`document.getElementById('live-say')`))
+		if said := p.Text(`document.getElementById('live-say')`); said != p.Text(`document.getElementById('live-text')`) {
+			t.Errorf("%s: the page says %q but a screen reader was told %q", lang, p.Text(`document.getElementById('live-text')`), said)
+		}
+	}
+	s.cmd.Process.Signal(syscall.SIGCONT)
+	for _, p := range pages {
+		p.Wait(`document.getElementById('live').classList.contains('ok')`, 40*time.Second)
+	}
+}

@@ -533,10 +533,12 @@ function subscribe(q) {
   // The cursor carries the epoch of its history: a store restored from a
   // backup is then told from the same store even once its versions have
   // passed the page's.
+  state.heard = Date.now();
   var es = new EventSource('/api/v2/stream?lat=' + q.lat + '&lng=' + q.lng + '&m=' + q.m +
     '&freshness=1&epoch=1' + (state.version ? '&since=' + state.version + (state.epoch ? '@' + state.epoch : '') : ''));
   state.es = es;
   es.onopen = function () {
+    state.heard = Date.now();
     state.backoff = 0;
     state.fresh = null;
     setLive(true, I.T('live.on'));
@@ -544,6 +546,7 @@ function subscribe(q) {
     if (state.hadError) { state.hadError = false; load(state.q); }
   };
   es.addEventListener('freshness', function (ev) {
+    state.heard = Date.now();
     var f;
     try { f = JSON.parse(ev.data); } catch (e) { return; }
     state.fresh = { stale: !!f.stale, age: +f.age_s || 0, at: Date.now() };
@@ -555,6 +558,7 @@ function subscribe(q) {
   // change as older than what it shows; the circle's outlets follow as
   // events, and a reload drops outlets this store does not have.
   es.addEventListener('reset', function (ev) {
+    state.heard = Date.now();
     var r;
     try { r = JSON.parse(ev.data); } catch (e) { return; }
     forgetVersions();
@@ -563,6 +567,7 @@ function subscribe(q) {
     load(state.q);
   });
   es.addEventListener('outlet', function (ev) {
+    state.heard = Date.now();
     var o;
     try { o = JSON.parse(ev.data); } catch (e) { return; }
     if (o.updated_at) PM.observeAtLeast(o.updated_at);
@@ -594,6 +599,17 @@ function subscribe(q) {
     state.retryTimer = setTimeout(function () { if (state.es === es) subscribe(state.q); }, wait);
   };
 }
+
+// A stream that has gone silent is dead: with freshness=1 the server sends
+// an event with every heartbeat (15 s), but a phone's network that drops
+// the connection without closing it, or a frozen server, leaves the stream
+// "open" for good, and the page said "Live" over old data. Silent for
+// SILENT_MS, it is closed and reopened as after an error.
+var SILENT_MS = 40000;
+setInterval(function () {
+  var es = state.es;
+  if (es && es.readyState === 1 && Date.now() - state.heard > SILENT_MS && es.onerror) es.onerror();
+}, 5000);
 
 var moveTimer = 0;
 map.on('moveend', function () {

@@ -36,7 +36,7 @@ func TestCORS(t *testing.T) {
 		if got := rec.Header().Get("Access-Control-Allow-Origin"); got != "*" {
 			t.Errorf("GET %s (%d): Access-Control-Allow-Origin %q, want *", p, rec.Code, got)
 		}
-		if got := rec.Header().Get("Access-Control-Expose-Headers"); got != "ETag, X-Data-Version, X-Data-As-Of" {
+		if got := rec.Header().Get("Access-Control-Expose-Headers"); got != "ETag, X-Data-Version, X-Data-As-Of, Retry-After" {
 			t.Errorf("GET %s: Access-Control-Expose-Headers %q", p, got)
 		}
 		pre := h.do("OPTIONS", p, "", "")

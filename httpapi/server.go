@@ -440,8 +440,11 @@ func (s *Server) routes() {
 
 // CORS answers of the open data API (§4.1).
 var (
-	corsOrigin  = []string{"*"}
-	corsExpose  = []string{"ETag, X-Data-Version, X-Data-As-Of"}
+	corsOrigin = []string{"*"}
+	// Retry-After too (an extension): a browser app told 429 rate_limited
+	// or 503 overloaded cannot read when to retry unless it is exposed (it
+	// is not a CORS-safelisted response header).
+	corsExpose  = []string{"ETag, X-Data-Version, X-Data-As-Of, Retry-After"}
 	corsMethods = []string{"GET, HEAD, OPTIONS"}
 	// What 2020 web apps and EventSource send: conditional requests, the
 	// stream's resume point, and content negotiation.

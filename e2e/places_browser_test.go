@@ -185,6 +185,13 @@ func TestBrowserPlaceSearchSido(t *testing.T) {
 		p.Run(browsertest.Enter())
 		placeListed(t, p, c.lang, label, c.notFound)
 
+		// Typed as the page shows it: the suggestions are asked with the
+		// 시도 as registered, as the search on Enter is.
+		p.Clear("addr")
+		p.Run(chromedp.Click(chromedp.CSS(`#addr`)), chromedp.SendKeys(chromedp.CSS(`#addr`), c.sido+" 강남"))
+		waitOptions(t, p, c.lang, label)
+		p.Run(browsertest.Keys(kb.Escape))
+
 		// Typed as the page shows it, then Enter (the v1 search): the
 		// English 시도 is sent as registered.
 		p.Clear("addr")

@@ -59,7 +59,7 @@ func TestV2FromAnotherOrigin(t *testing.T) {
 		"/api/v2/outlets/" + codes[0]:                                 "addr,code,forecast,lat,lng,name,remain_stat,stock_at,type,updated_at",
 		"/api/v2/places?q=" + "%EC%84%9C%EC%9A%B8":                    "places",
 		"/api/v2/rules?date=2020-03-11&birth_year=1983":               "date,digits_today,duplicate_check,holiday,period_from,person,proxy_day_rule,purchases_per_week,rotation,sales_open,split_purchases,weekend,weekend_rule,weekly_quota",
-		"/api/v2/summary":                                             "as_of,national,sales_per_10min,sido,sigungu,version",
+		"/api/v2/summary": "as_of,national,sales_per_10min,sido,sigungu,version",
 	} {
 		var a answer
 		p.Eval(`(async () => {

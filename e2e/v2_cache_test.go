@@ -2,8 +2,8 @@ package e2e
 
 import (
 	"net/http"
-	"strings"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )

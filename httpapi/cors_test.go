@@ -30,6 +30,11 @@ func TestCORS(t *testing.T) {
 		"/api/v2/rules?date=2020-03-11",
 		"/api/v2/stream?lat=37.5&lng=127",
 		"/openapi.json",
+		// Typos and trailing slashes below v2 routes: a readable 404.
+		"/api/v2/summary/",
+		"/api/v2/rules/?date=2020-03-11",
+		"/api/v2/places/x",
+		"/api/v2/stream/",
 	}
 	for _, p := range publicGets {
 		rec := h.do("GET", p, "", "")

@@ -415,6 +415,13 @@ func (s *Server) routes() {
 		}
 		s.handleRoute("GET /api/v2/stream", ClassStream, authNone, true, s.cfg.Public.ServeHTTP)
 		s.handleRoute("OPTIONS /api/v2/stream", ClassPublic, authNone, true, preflight)
+		// Below the exact v2 routes (a trailing slash, a typo), the public
+		// handler's 404 with CORS, as under /api/v2/outlets/: a browser app
+		// on another origin reads not_found instead of a CORS failure.
+		for _, p := range []string{"/api/v2/summary/", "/api/v2/rules/", "/api/v2/places/", "/api/v2/stream/"} {
+			s.handleRoute("GET "+p, ClassPublic, authNone, true, s.cfg.Public.ServeHTTP)
+			s.handleRoute("OPTIONS "+p, ClassPublic, authNone, true, preflight)
+		}
 	}
 	if s.cfg.Pages != nil {
 		for _, p := range []string{"/{$}", "/status", "/static/", "/basemap.geojson"} {

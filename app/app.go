@@ -78,10 +78,13 @@ type Config struct {
 	// LeanSales serves POST /api/v2/outlet/sales and the hot public GETs on
 	// plain-HTTP keep-alive connections by httpapi's lean path (lean.go)
 	// instead of net/http.
-	LeanSales   bool
-	PublicRate  float64 // per-client public requests/s; 0 = off
-	TrustProxy  []string
-	PollEvery   time.Duration // public role: how often to follow the store
+	LeanSales  bool
+	PublicRate float64 // per-client public requests/s; 0 = off
+	TrustProxy []string
+	PollEvery  time.Duration // public role: how often to follow the store
+	// Peers names the other nodes (serve --peers: [label=]URL,…) whose
+	// public status this node polls for its /status page.
+	Peers       string
 	Logger      *slog.Logger
 	Out         io.Writer // where the start-up banner goes
 	ReadyNotify func(addr string)
@@ -138,6 +141,7 @@ type Node struct {
 	admin     string
 	generated bool
 	statusC   *ops.Collector
+	peers     *ops.Peers
 	writes    *watchedStore
 	stop      context.CancelFunc
 	seal      *seal.Key // the counter outbox's key pair, derived from the secret
@@ -212,6 +216,9 @@ func (cfg *Config) check() error {
 			return fmt.Errorf("load TLS key pair: %w", err)
 		}
 	}
+	if _, err := ops.ParsePeers(cfg.Peers); err != nil {
+		return err
+	}
 	if cfg.Basemap != "" {
 		if _, err := os.Stat(cfg.Basemap); err != nil {
 			return fmt.Errorf("--basemap: %w", err)
@@ -250,6 +257,7 @@ func (n *Node) open(ctx, bg context.Context) error {
 	if err := n.loadUnlimited(ctx, bg, keyer); err != nil {
 		return err
 	}
+	n.newPeers()
 	if err := n.buildHandler(); err != nil {
 		return err
 	}
@@ -433,7 +441,7 @@ func (n *Node) buildHandler() error {
 		}
 		basemap = b
 	}
-	pages := web.Handler(web.Options{Tiles: cfg.Tiles, Basemap: basemap, Status: n.status})
+	pages := n.peers.MarkSelf(web.Handler(web.Options{Tiles: cfg.Tiles, Basemap: basemap, Status: n.status}))
 	hc := httpapi.Config{
 		Ledger: n.Ledger, Public: pub, Pages: pages, Role: cfg.Role,
 		Ready: n.ready, Logger: cfg.Logger, Registerer: n.Registry, Gatherer: n.Registry,
@@ -565,6 +573,8 @@ func (n *Node) Serve(ctx context.Context) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	// Once listening: a peer list that names this node finds it at once.
+	n.startPeers(ctx)
 	select {
 	case err := <-errc:
 		return err

@@ -78,16 +78,17 @@ type Config struct {
 	// LeanSales serves POST /api/v2/outlet/sales and the hot public GETs on
 	// plain-HTTP keep-alive connections by httpapi's lean path (lean.go)
 	// instead of net/http.
-	LeanSales  bool
-	PublicRate float64 // per-client public requests/s; 0 = off
-	TrustProxy []string
-	PollEvery  time.Duration // public role: how often to follow the store
-	// Peers names the other nodes (serve --peers: [label=]URL,…) whose
-	// public status this node polls for its /status page.
-	Peers       string
+	LeanSales   bool
+	PublicRate  float64 // per-client public requests/s; 0 = off
+	TrustProxy  []string
+	PollEvery   time.Duration // public role: how often to follow the store
 	Logger      *slog.Logger
 	Out         io.Writer // where the start-up banner goes
 	ReadyNotify func(addr string)
+
+	// Peers names the other nodes (serve --peers: [label=]URL,…) whose
+	// public status this node polls for its /status page.
+	Peers string
 }
 
 func (c *Config) defaults() {

@@ -82,7 +82,9 @@ func TestPeerAnswers(t *testing.T) {
 		{"wrong type", jsonBody(`{"role":"public","snapshot":{"version":"1"}}`), reasonBadJSON},
 		{"too large", jsonBody(`{"role":"public","pad":"` + strings.Repeat("x", peerMaxBody) + `"}`), reasonTooLarge},
 		{"503", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) }, reasonStatus},
-		{"redirect", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "http://example.com/", http.StatusFound) }, reasonStatus},
+		{"redirect", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "http://example.com/", http.StatusFound)
+		}, reasonStatus},
 		{"slow", func(w http.ResponseWriter, r *http.Request) {
 			select {
 			case <-time.After(3 * peerTimeout):

@@ -19,6 +19,7 @@ func (n *Node) startStatus(ctx context.Context) {
 func (n *Node) status(ctx context.Context) (any, error) {
 	admin := httpapi.IsAdmin(ctx)
 	on := ops.Node{Role: n.cfg.Role, Now: n.Clock.Now, Store: n.storeHealth(ctx, admin), Changes: n.Store.OutletChanges, Name: n.nodeName}
+	on.Peers = n.peers
 	if n.Refresher != nil {
 		on.Snapshot, on.Age = n.Refresher.Current(), n.Refresher.Age
 	}

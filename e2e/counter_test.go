@@ -206,7 +206,7 @@ func TestCounterKeyboard(t *testing.T) {
 	c.Run(browsertest.Keys(good))
 	c.Wait(`document.getElementById('buyer-summary').textContent === '1983년생 · 수요일'`, 3*time.Second)
 	c.key("v", chromedp.ModifierAlt)
-	c.Wait(`document.getElementById('buyer').type === 'text'`, 2*time.Second)
+	c.Wait(`!document.getElementById('buyer').classList.contains('masked')`, 2*time.Second)
 	c.focused()
 	c.key("v", chromedp.ModifierAlt)
 

@@ -27,12 +27,7 @@ import (
 // browser not under automation.
 func TestCounterOffersNoIDToThePasswordManager(t *testing.T) {
 	skipShort(t, "runs a real server and Chromium")
-	p := browsertest.NewPageAsAUser(t, 1280, 900)
-	dir := t.TempDir()
-	addr := freeAddr(t)
-	s := startOn(t, addr, counterArgs(dir)...)
-	codes, tokens := setupOutlets(t, s, 1, 150)
-	c := &counterPage{Page: p, t: t, s: s, tok: tokens[codes[0]], dir: dir}
+	c, _ := newCounterOn(t, browsertest.NewPageAsAUser(t, 1280, 900))
 	internals := c.NewTab()
 	internals.Run(chromedp.Navigate("chrome://password-manager-internals/"))
 	internals.Wait(`document.body && document.body.innerText.indexOf('Password Manager Internals') >= 0`, 10*time.Second)

@@ -141,7 +141,11 @@ func (c *counterPage) latency(ms float64) {
 }
 
 func newCounter(t *testing.T, w, h int) (*counterPage, string) {
-	p := browsertest.NewPage(t, w, h)
+	return newCounterOn(t, browsertest.NewPage(t, w, h))
+}
+
+// newCounterOn is newCounter in the browser of p.
+func newCounterOn(t *testing.T, p *browsertest.Page) (*counterPage, string) {
 	dir := t.TempDir()
 	addr := freeAddr(t)
 	s := startOn(t, addr, counterArgs(dir)...)

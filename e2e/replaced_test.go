@@ -78,16 +78,8 @@ func TestStoreFileReplacedUnderTheNode(t *testing.T) {
 	if ready != 503 {
 		t.Errorf("/readyz 3 s after the store's file was replaced: %d, want 503", ready)
 	}
-	var st struct {
-		Store struct {
-			OK    bool   `json:"ok"`
-			Cause string `json:"cause"`
-			Error string `json:"error"`
-		} `json:"store"`
-	}
-	s.mustCall("GET", "/api/v2/status", "", nil, &st, 200)
-	if st.Store.OK || st.Store.Cause != "file_replaced" {
-		t.Errorf("/status store after the file was replaced: %+v, want ok false, cause file_replaced", st.Store)
+	if st := s.storeStatus(); st.OK || st.Cause != "file_replaced" {
+		t.Errorf("/status store after the file was replaced: %+v, want ok false, cause file_replaced", st)
 	}
 	if logs := s.Logs(); !strings.Contains(logs, "file_replaced") || !strings.Contains(logs, "replaced, moved or removed under the running node") {
 		t.Errorf("the log does not say the store's file was replaced:\n%s", logs)

@@ -422,6 +422,9 @@ func openStore(ctx context.Context, db string, readOnly bool, log *slog.Logger) 
 	if err != nil {
 		return nil, err
 	}
+	if p := st.MadePrivate(); len(p) > 0 {
+		log.Warn("the store's files were readable by others (a backup put in place keeps its umask's mode): made readable by the owner only", "files", strings.Join(p, ", "))
+	}
 	return st, nil
 }
 
@@ -485,6 +488,10 @@ func (n *Node) ready(ctx context.Context) error {
 		return nil
 	}
 	if err := n.Store.Ping(ctx); err != nil {
+		if errors.Is(err, sqlite.ErrFileReplaced) {
+			n.writes.observe(err) // logged once, counted, and on /status like a failed write
+			return publicmask.Errorf(publicmask.EStoreUnavailable, "the store's file was replaced under the running node: restart it on the new file, or stop it and put the old one back")
+		}
 		if errors.Is(err, sqlite.ErrFlushFailed) {
 			return publicmask.Errorf(publicmask.EStoreUnavailable, "a flush to disk failed: restart the node")
 		}

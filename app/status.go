@@ -39,6 +39,10 @@ func (n *Node) storeHealth(ctx context.Context, admin bool) map[string]any {
 		if errors.Is(err, sqlite.ErrFlushFailed) {
 			storeOK = map[string]any{"ok": false, "error": causeText[causeFlushFailed], "cause": causeFlushFailed}
 		}
+		if errors.Is(err, sqlite.ErrFileReplaced) {
+			n.writes.observe(err)
+			storeOK = map[string]any{"ok": false, "error": causeText[causeReplaced], "cause": causeReplaced}
+		}
 		if admin {
 			storeOK["detail"] = err.Error()
 		}
@@ -59,6 +63,7 @@ var causeText = map[string]string{
 	causeIO:          "the store's file cannot be written",
 	causeUnreachable: "store unreachable",
 	causeReadOnly:    "the database refuses writes (read-only)",
+	causeReplaced:    "the store's file was replaced under the running node: writes refused until it is restarted",
 }
 
 // nodeName identifies this node on the status page: host and listen address.

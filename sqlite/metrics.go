@@ -46,7 +46,10 @@ func newStoreMetrics() *storeMetrics {
 
 // Collectors are the store's own metrics, for the node's registry.
 func (s *Store) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{s.m.flush, s.m.checkpoint, s.m.pageMem}
+	running := metric.GaugeFunc("publicmask_sqlite_wal_flush_running_seconds",
+		"How long the flush of the WAL now in progress has run (0 when none): a disk whose flushes stall shows here while they last, publicmask_sqlite_wal_flush_seconds only once they end.",
+		func() float64 { return s.FlushRunning().Seconds() })
+	return []prometheus.Collector{s.m.flush, s.m.checkpoint, s.m.pageMem, running}
 }
 
 func since(o prometheus.Observer, t time.Time) { o.Observe(time.Since(t).Seconds()) }

@@ -235,7 +235,6 @@ func integrityCheck(t *testing.T, path string) {
 	}
 }
 
-
 // faultNode is a node on the powerloss file system with four outlets and
 // eight counters selling; fault is injected after two seconds of sales.
 type faultNode struct {

@@ -2,8 +2,11 @@ package app
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"syscall"
@@ -241,6 +244,18 @@ func (w *watchedStore) observe(err error) {
 	}
 }
 
+// probeFiller is probeSize characters that do not compress: PostgreSQL
+// compresses a long value before it stores it (TOAST), and a run of one
+// character took a few bytes, so that its probe succeeded on a full disk
+// where every sale failed, and readiness flapped each second.
+func probeFiller() string {
+	b := make([]byte, probeSize/2)
+	for i := 0; i < len(b); i += 8 {
+		binary.LittleEndian.PutUint64(b[i:], rand.Uint64())
+	}
+	return hex.EncodeToString(b)
+}
+
 // probe writes a small durable record each second until one succeeds.
 func (w *watchedStore) probe() {
 	t := time.NewTicker(w.every)
@@ -254,7 +269,7 @@ func (w *watchedStore) probe() {
 		ctx, cancel := context.WithTimeout(w.bg, 5*time.Second)
 		w.probes.Inc()
 		stamp := time.Now().UTC().Format(time.RFC3339Nano)
-		err := w.Store.SetMeta(ctx, probeKey, stamp+" "+strings.Repeat("-", probeSize))
+		err := w.Store.SetMeta(ctx, probeKey, stamp+" "+probeFiller())
 		if err == nil {
 			w.Store.SetMeta(ctx, probeKey, stamp) // give the room back
 		}

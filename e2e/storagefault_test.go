@@ -463,3 +463,54 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+// TestPostgresDiskFullMidRush: the data directory of a cluster of the
+// test's own fills up (the powerloss file system's quota) while eight
+// counters sell through a ledger node. Sales are answered 503
+// store_unavailable before the counter's cutoff, /readyz and /status say
+// disk_full; once space is freed the node is ready by itself; after kill -9
+// of the node and a restart, every acknowledged sale is there and verify
+// is ok.
+func TestPostgresDiskFullMidRush(t *testing.T) {
+	skipShort(t, "runs PostgreSQL and a real process")
+	powerloss.Require(t)
+	dir := sharedTempDir(t, "pm-pgfull")
+	pg := initCluster(t, dir, "fsync = on\nmax_connections = 100\n")
+	fsys := pgOnPowerloss(t, dir, pg)
+	pg.start()
+	pg.psql("postgres", "-c", "CREATE ROLE publicmask LOGIN")
+	pg.psql("postgres", "-c", "CREATE DATABASE publicmask OWNER publicmask")
+	args := []string{"--db", pg.dsn("publicmask", "publicmask"), "--secret-file", secretFile(t, t.TempDir()), "--seed", "none", "--clock", "2020-03-11T10:00:00+09:00"}
+	s := start(t, args...)
+	codes, tokens := setupOutlets(t, s, 4, 50000)
+	l := startFaultLoad(s, codes, tokens, 8, "p")
+	n := &faultNode{s: s, load: l}
+	time.Sleep(2 * time.Second)
+	fsys.SetQuota(fsys.Usage() + 64<<10)
+	n.waitStatus(t, 30*time.Second, 503, "disk_full")
+	t.Logf("full: %d writes refused; PostgreSQL's log:\n%s", fsys.Refused(), lastLines(string(readFile(t, pg.log)), 4))
+	// While the disk stays full the node stays unready: on main its probe
+	// (a run of one character, which PostgreSQL compresses to a few bytes)
+	// succeeded each second while every sale failed, and /readyz flapped.
+	var ready int
+	for t0 := time.Now(); time.Since(t0) < 5*time.Second; time.Sleep(100 * time.Millisecond) {
+		if code, _ := n.s.readyCode(); code == 200 {
+			ready++
+		}
+	}
+	if ready > 0 {
+		t.Errorf("/readyz answered 200 %d times in 5 s on a full disk", ready)
+	}
+	fsys.SetQuota(0)
+	n.waitStatus(t, 10*time.Second, 200, "")
+	time.Sleep(time.Second)
+	l.finish()
+	l.check(t, "through the full disk")
+	t.Logf("node's log:\n%s", lastLines(nonHTTP(s.Logs()), 15))
+	s.kill9()
+	s2 := start(t, args...)
+	replayAll(t, s2, l.acks)
+	l.s = s2
+	l.resend(t)
+	s2.mustVerify(t, "after the full disk and a restart")
+}

@@ -514,3 +514,43 @@ func TestPostgresDiskFullMidRush(t *testing.T) {
 	l.resend(t)
 	s2.mustVerify(t, "after the full disk and a restart")
 }
+
+// TestRushThroughAFullDisk: `publicmask rush` against a node whose disk
+// refuses writes (ENOSPC) for 3 s mid-rush. The rush sees the refusals as
+// errors, all 503 store_unavailable, and no violation: every sale it had
+// acknowledged reads back and verify is ok, so it exits 0.
+func TestRushThroughAFullDisk(t *testing.T) {
+	skipShort(t, "runs a real process and a rush")
+	fsys := powerloss.MountTest(t)
+	s := start(t, "--db", filepath.Join(fsys.Dir(), "pm.db"), "--seed", "none", "--clock", "2020-03-11T08:00:00+09:00")
+	rep := t.TempDir()
+	rush := exec.Command(binary(t), "rush", "--target", s.base, "--admin-token", adminToken, "--duration", "12s",
+		"--outlets", "200", "--sales-rate", "300", "--read-rate", "100", "--quiet", "--report", rep)
+	var out syncBuffer
+	rush.Stdout, rush.Stderr = &out, &out
+	if err := rush.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(7 * time.Second) // the rush imports its outlets first
+	fsys.SetFaults(powerloss.Faults{Write: syscall.ENOSPC})
+	time.Sleep(3 * time.Second)
+	fsys.SetFaults(powerloss.Faults{})
+	if err := rush.Wait(); err != nil {
+		t.Fatalf("rush through a full disk: %v\n%s", err, lastLines(out.String(), 20))
+	}
+	var r struct {
+		Sales struct {
+			OK       int            `json:"ok"`
+			Errors   int            `json:"errors"`
+			ErrorsBy map[string]int `json:"errors_by"`
+		} `json:"sales"`
+	}
+	if err := json.Unmarshal(readFile(t, filepath.Join(rep, "report.json")), &r); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("rush: %d sales ok, %d errors %v", r.Sales.OK, r.Sales.Errors, r.Sales.ErrorsBy)
+	if r.Sales.Errors == 0 || r.Sales.ErrorsBy["503 store_unavailable"] != r.Sales.Errors {
+		t.Fatalf("the rush's errors through a full disk: %d, by %v; want some, all 503 store_unavailable", r.Sales.Errors, r.Sales.ErrorsBy)
+	}
+	s.mustVerify(t, "after the rush")
+}

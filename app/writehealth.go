@@ -109,7 +109,51 @@ func watchStore(bg context.Context, st publicmask.Store, reg prometheus.Register
 	if ft, ok := st.(flushTimer); ok {
 		go w.watchFlushes(ft, slowFlushAfter/4)
 	}
+	if ch, ok := st.(checkpointHealth); ok {
+		go w.watchCheckpoints(ch, time.Second)
+	}
 	return w
+}
+
+// checkpointHealth is a store whose checkpoints can fail while its writes
+// succeed (the SQLite store: the WAL grows until one succeeds).
+type checkpointHealth interface {
+	CheckpointHealth() (failures int64, lastErr string, failing bool)
+}
+
+// watchCheckpoints logs checkpoints that fail — at once, again every
+// slowFlushLogEvery while they do, and when one succeeds again. Sales go
+// on meanwhile, but the WAL grows until the disk is full: the operator's
+// early warning, which was silent.
+func (w *watchedStore) watchCheckpoints(ch checkpointHealth, tick time.Duration) {
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	var (
+		logged time.Time
+		first  int64 // failures before this episode
+		in     bool
+	)
+	for {
+		select {
+		case <-w.bg.Done():
+			return
+		case <-t.C:
+		}
+		n, msg, failing := ch.CheckpointHealth()
+		now := time.Now()
+		switch {
+		case failing && (!in || now.Sub(logged) >= slowFlushLogEvery):
+			if !in {
+				in, first = true, n-1
+			}
+			logged = now
+			w.log.Warn("a checkpoint failed: the WAL cannot be copied into the database file and grows until one succeeds (is the disk full?)",
+				"failures", n-first, "err", msg)
+		case in && !failing && n > 0:
+			in = false
+			w.log.Info("checkpoints succeed again", "failures", n-first)
+		}
+	}
 }
 
 // watchFlushes looks at the flush in progress every tick: one that has run

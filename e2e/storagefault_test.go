@@ -554,3 +554,34 @@ func TestRushThroughAFullDisk(t *testing.T) {
 	}
 	s.mustVerify(t, "after the rush")
 }
+
+// TestCheckpointFailureSaysSo: the database file cannot grow (ENOSPC on it
+// alone) while the WAL can: sales go on, but no checkpoint can copy the WAL
+// and it grows until the disk is full. The log and the metrics say so
+// within seconds (on main: nothing at all, sales on until the disk filled);
+// once the file can grow the checkpoints succeed again and say so; the
+// file is intact and nothing acknowledged is lost.
+func TestCheckpointFailureSaysSo(t *testing.T) {
+	skipShort(t, "runs a real process")
+	n := startFaultNode(t)
+	n.fsys.SetFaults(powerloss.Faults{Write: syscall.ENOSPC, Suffix: "pm.db"})
+	waitUntil(t, 15*time.Second, "a failed checkpoint in the log", func() bool {
+		return strings.Contains(n.s.Logs(), `"msg":"a checkpoint failed`)
+	})
+	if v := metric(t, n.s, "publicmask_sqlite_checkpoint_failures_total"); v < 1 {
+		t.Errorf("publicmask_sqlite_checkpoint_failures_total = %v", v)
+	}
+	if v := metric(t, n.s, "publicmask_sqlite_wal_bytes"); v <= 0 {
+		t.Errorf("publicmask_sqlite_wal_bytes = %v", v)
+	}
+	acked := n.load.count("201 ")
+	time.Sleep(time.Second)
+	if n.load.count("201 ") <= acked || n.load.count("503 store_unavailable") > 0 {
+		t.Errorf("sales while only checkpoints fail: %v", n.load.codes)
+	}
+	n.fsys.SetFaults(powerloss.Faults{})
+	waitUntil(t, 15*time.Second, "checkpoints succeeding again in the log", func() bool {
+		return strings.Contains(n.s.Logs(), `"msg":"checkpoints succeed again"`)
+	})
+	n.crashAndCheck(t)
+}

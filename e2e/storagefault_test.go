@@ -34,16 +34,15 @@ const counterCutoff = 3 * time.Second
 // faultLoad is counters selling to a node through a fault, keeping what
 // each sale was answered.
 type faultLoad struct {
-	s      *server
-	stop   chan struct{}
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	acks   []acked
-	unack  []acked         // answered 503: the counter will send them again
-	codes  map[string]int  // "503 store_unavailable" → count
-	bad    []string        // answers the contract does not allow
-	slow   []time.Duration // answers slower than the cutoff
-	latest time.Duration
+	s     *server
+	stop  chan struct{}
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	acks  []acked
+	unack []acked         // answered 503: the counter will send them again
+	codes map[string]int  // "503 store_unavailable" → count
+	bad   []string        // answers the contract does not allow
+	slow  []time.Duration // answers slower than the cutoff
 }
 
 func startFaultLoad(s *server, codes []string, tokens map[string]string, workers int, prefix string) *faultLoad {

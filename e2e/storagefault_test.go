@@ -47,24 +47,12 @@ type faultLoad struct {
 
 func startFaultLoad(s *server, codes []string, tokens map[string]string, workers int, prefix string) *faultLoad {
 	l := &faultLoad{s: s, stop: make(chan struct{}), codes: map[string]int{}}
-	for w := range workers {
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-l.stop:
-					return
-				default:
-				}
-				c := codes[(w+i)%len(codes)]
-				a := acked{outlet: c, token: tokens[c], txn: fmt.Sprintf("%s%d-%d", prefix, w, i), buyer: born83(w*(100000/workers) + i), qty: 1 + i%2}
-				if !l.sell(a) {
-					time.Sleep(50 * time.Millisecond) // the counter backs off too
-				}
-			}
-		}()
-	}
+	runCounters(&l.wg, l.stop, codes, tokens, workers, prefix, func(a acked) bool {
+		if !l.sell(a) {
+			time.Sleep(50 * time.Millisecond) // the counter backs off too
+		}
+		return true
+	})
 	return l
 }
 

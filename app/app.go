@@ -85,6 +85,10 @@ type Config struct {
 	Logger      *slog.Logger
 	Out         io.Writer // where the start-up banner goes
 	ReadyNotify func(addr string)
+
+	// Peers names the other nodes (serve --peers: [label=]URL,…) whose
+	// public status this node polls for its /status page.
+	Peers string
 }
 
 func (c *Config) defaults() {
@@ -138,6 +142,7 @@ type Node struct {
 	admin     string
 	generated bool
 	statusC   *ops.Collector
+	peers     *ops.Peers
 	writes    *watchedStore
 	stop      context.CancelFunc
 	seal      *seal.Key // the counter outbox's key pair, derived from the secret
@@ -212,6 +217,9 @@ func (cfg *Config) check() error {
 			return fmt.Errorf("load TLS key pair: %w", err)
 		}
 	}
+	if _, err := ops.ParsePeers(cfg.Peers); err != nil {
+		return err
+	}
 	if cfg.Basemap != "" {
 		if _, err := os.Stat(cfg.Basemap); err != nil {
 			return fmt.Errorf("--basemap: %w", err)
@@ -250,6 +258,7 @@ func (n *Node) open(ctx, bg context.Context) error {
 	if err := n.loadUnlimited(ctx, bg, keyer); err != nil {
 		return err
 	}
+	n.newPeers()
 	if err := n.buildHandler(); err != nil {
 		return err
 	}
@@ -452,6 +461,9 @@ func openStore(ctx context.Context, db string, readOnly bool, log *slog.Logger) 
 	if err != nil {
 		return nil, err
 	}
+	if p := st.MadePrivate(); len(p) > 0 {
+		log.Warn("the store's files were readable by others (a backup put in place keeps its umask's mode): made readable by the owner only", "files", strings.Join(p, ", "))
+	}
 	return st, nil
 }
 
@@ -472,7 +484,7 @@ func (n *Node) buildHandler() error {
 		}
 		basemap = b
 	}
-	pages := web.Handler(web.Options{Tiles: cfg.Tiles, Basemap: basemap, Status: n.status})
+	pages := n.peers.MarkSelf(web.Handler(web.Options{Tiles: cfg.Tiles, Basemap: basemap, Status: n.status}))
 	hc := httpapi.Config{
 		Ledger: n.Ledger, Public: pub, Pages: pages, Role: cfg.Role,
 		Ready: n.ready, Logger: cfg.Logger, Registerer: n.Registry, Gatherer: n.Registry,
@@ -515,6 +527,10 @@ func (n *Node) ready(ctx context.Context) error {
 		return nil
 	}
 	if err := n.Store.Ping(ctx); err != nil {
+		if errors.Is(err, sqlite.ErrFileReplaced) {
+			n.writes.observe(err) // logged once, counted, and on /status like a failed write
+			return publicmask.Errorf(publicmask.EStoreUnavailable, "the store's file was replaced under the running node: restart it on the new file, or stop it and put the old one back")
+		}
 		if errors.Is(err, sqlite.ErrFlushFailed) {
 			return publicmask.Errorf(publicmask.EStoreUnavailable, "a flush to disk failed: restart the node")
 		}
@@ -604,6 +620,8 @@ func (n *Node) Serve(ctx context.Context) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	// Once listening: a peer list that names this node finds it at once.
+	n.startPeers(ctx)
 	select {
 	case err := <-errc:
 		return err

@@ -20,6 +20,7 @@ func (n *Node) startStatus(ctx context.Context) {
 func (n *Node) status(ctx context.Context) (any, error) {
 	admin := httpapi.IsAdmin(ctx)
 	on := ops.Node{Role: n.cfg.Role, Now: n.Clock.Now, Store: n.storeHealth(ctx, admin), Changes: n.Store.OutletChanges, Name: n.nodeName}
+	on.Peers = n.peers
 	if n.Refresher != nil {
 		on.Snapshot, on.Age = n.Refresher.Current(), n.Refresher.Age
 	}
@@ -38,6 +39,10 @@ func (n *Node) storeHealth(ctx context.Context, admin bool) map[string]any {
 		storeOK = map[string]any{"ok": false, "error": causeText[causeUnreachable]}
 		if errors.Is(err, sqlite.ErrFlushFailed) {
 			storeOK = map[string]any{"ok": false, "error": causeText[causeFlushFailed], "cause": causeFlushFailed}
+		}
+		if errors.Is(err, sqlite.ErrFileReplaced) {
+			n.writes.observe(err)
+			storeOK = map[string]any{"ok": false, "error": causeText[causeReplaced], "cause": causeReplaced}
 		}
 		if admin {
 			storeOK["detail"] = err.Error()
@@ -62,6 +67,7 @@ var causeText = map[string]string{
 	causeIO:          "the store's file cannot be written",
 	causeUnreachable: "store unreachable",
 	causeReadOnly:    "the database refuses writes (read-only)",
+	causeReplaced:    "the store's file was replaced under the running node: writes refused until it is restarted",
 	causeSlowFlush:   "flushes to disk take seconds: sales wait past their deadline",
 }
 

@@ -37,7 +37,8 @@ const (
 	causeFlushFailed = "flush_failed"
 	causeIO          = "io_error"
 	causeUnreachable = "store_unavailable"
-	causeReadOnly    = "read_only" // PostgreSQL answers but refuses writes (a standby)
+	causeReadOnly    = "read_only"     // PostgreSQL answers but refuses writes (a standby)
+	causeReplaced    = "file_replaced" // the SQLite file at the path is not the one the node holds
 	// causeSlowFlush is not a failed write: flushes to disk that take
 	// seconds (a failing or saturated disk) hold every sale past the
 	// counter's cutoff. /status and the log say so; /readyz stays 200,
@@ -93,10 +94,10 @@ func watchStore(bg context.Context, st publicmask.Store, reg prometheus.Register
 	w := &watchedStore{
 		Store: st, bg: bg, log: log, every: probeEvery,
 		errs: metric.CounterVec("publicmask_store_write_errors_total",
-			"Durable writes that failed, by cause (disk_full, flush_failed, io_error, store_unavailable, read_only); probe writes included.", "cause"),
+			"Durable writes that failed, by cause (disk_full, flush_failed, io_error, store_unavailable, read_only, file_replaced); probe writes included.", "cause"),
 		probes: metric.Counter("publicmask_store_write_probes_total", "Probe writes made while durable writes were failing."),
 	}
-	for _, c := range []string{causeDiskFull, causeFlushFailed, causeIO, causeUnreachable, causeReadOnly} {
+	for _, c := range []string{causeDiskFull, causeFlushFailed, causeIO, causeUnreachable, causeReadOnly, causeReplaced} {
 		w.errs.WithLabelValues(c) // export zeros: an alert can compare against them
 	}
 	reg.MustRegister(w.errs, w.probes, metric.GaugeFunc("publicmask_store_writable",
@@ -240,6 +241,8 @@ func writeFailureCause(err error) string {
 	switch {
 	case err == nil, errors.Is(err, context.Canceled):
 		return ""
+	case errors.Is(err, sqlite.ErrFileReplaced):
+		return causeReplaced
 	case errors.Is(err, sqlite.ErrFlushFailed):
 		return causeFlushFailed
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):

@@ -475,7 +475,7 @@ func TestCounterHotkeysOnAMac(t *testing.T) {
 	press("π", "KeyP", 80)
 	c.Wait(`document.querySelectorAll('.proxy-row').length === 1`, 2*time.Second)
 	press("√", "KeyV", 86)
-	c.Wait(`document.getElementById('buyer').type === 'text'`, 2*time.Second)
+	c.Wait(`!document.getElementById('buyer').classList.contains('masked')`, 2*time.Second)
 	c.Eval(`(function () { document.getElementById('proxy-rows').replaceChildren(); return true; })()`, nil)
 	c.Clear("buyer")
 	c.Run(chromedp.Focus(chromedp.CSS(`#buyer`)), browsertest.Keys(born83(141)))

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net/http"
@@ -211,30 +210,30 @@ func openStream(t *testing.T, url string) *sseClient {
 	go func() {
 		defer close(c.done)
 		defer resp.Body.Close()
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		var id int64
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case strings.HasPrefix(line, "id: "):
-				id, _ = strconv.ParseInt(line[4:], 10, 64)
-			case strings.HasPrefix(line, "data: "):
-				var o struct {
-					Code  string `json:"code"`
-					Stock *int   `json:"stock"`
-				}
-				if err := jsonUnmarshal([]byte(line[6:]), &o); err != nil {
-					continue
-				}
-				e := sseEvent{id: id, code: o.Code, at: time.Now()}
-				if o.Stock != nil {
-					e.stock = *o.Stock
-				}
-				c.mu.Lock()
-				c.events = append(c.events, e)
-				c.mu.Unlock()
+		p := newSSEParser(resp.Body)
+		for {
+			m, err := p.Next()
+			if err != nil {
+				return
 			}
+			if m.Name != "outlet" {
+				continue
+			}
+			var o struct {
+				Code  string `json:"code"`
+				Stock *int   `json:"stock"`
+			}
+			if err := jsonUnmarshal([]byte(m.Data), &o); err != nil {
+				continue
+			}
+			id, _ := strconv.ParseInt(m.ID, 10, 64)
+			e := sseEvent{id: id, code: o.Code, at: m.At}
+			if o.Stock != nil {
+				e.stock = *o.Stock
+			}
+			c.mu.Lock()
+			c.events = append(c.events, e)
+			c.mu.Unlock()
 		}
 	}()
 	return c

@@ -59,16 +59,8 @@ func TestDiskFullMakesTheNodeUnready(t *testing.T) {
 	if code, err := s.call("GET", "/readyz", "", nil, &ready); err != nil || code != 503 || ready.Error.Code != "store_unavailable" {
 		t.Fatalf("/readyz on a full disk = %d %+v, %v; want 503 store_unavailable", code, ready.Error, err)
 	}
-	var st struct {
-		Store struct {
-			OK    bool   `json:"ok"`
-			Cause string `json:"cause"`
-			Error string `json:"error"`
-		} `json:"store"`
-	}
-	s.mustCall("GET", "/api/v2/status", "", nil, &st, 200)
-	if st.Store.OK || st.Store.Cause != "disk_full" {
-		t.Fatalf("status on a full disk: %+v", st.Store)
+	if st := s.storeStatus(); st.OK || st.Cause != "disk_full" {
+		t.Fatalf("status on a full disk: %+v", st)
 	}
 	if n := metric(t, s, `publicmask_store_write_errors_total{cause="disk_full"}`); n < 1 {
 		t.Fatalf("disk_full write errors = %v", n)
@@ -98,9 +90,8 @@ func TestDiskFullMakesTheNodeUnready(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	s.mustCall("GET", "/api/v2/status", "", nil, &st, 200)
-	if !st.Store.OK || metric(t, s, "publicmask_store_writable") != 1 {
-		t.Fatalf("status after recovery: %+v", st.Store)
+	if st := s.storeStatus(); !st.OK || metric(t, s, "publicmask_store_writable") != 1 {
+		t.Fatalf("status after recovery: %+v", st)
 	}
 	a := acked{outlet: codes[0], token: tokens[codes[0]], txn: "after-full", buyer: born83(90000), qty: 2}
 	s.mustCall("POST", "/api/v2/outlet/sales", a.token, a.body(), nil, 201)

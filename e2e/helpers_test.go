@@ -184,3 +184,19 @@ func (s *server) on(t *testing.T) *server {
 	c.t = t
 	return &c
 }
+
+// storeLine is the store's line of /api/v2/status.
+type storeLine struct {
+	OK    bool   `json:"ok"`
+	Cause string `json:"cause"`
+	Error string `json:"error"`
+}
+
+// storeStatus reads the store's line of s's /api/v2/status.
+func (s *server) storeStatus() storeLine {
+	var st struct {
+		Store storeLine `json:"store"`
+	}
+	s.mustCall("GET", "/api/v2/status", "", nil, &st, 200)
+	return st.Store
+}

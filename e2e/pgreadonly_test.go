@@ -68,15 +68,8 @@ func TestReadOnlyPostgresMakesTheLedgerUnready(t *testing.T) {
 	if code, err := l.call("GET", "/readyz", "", nil, &ready); err != nil || code != 503 || ready.Error.Code != "store_unavailable" {
 		t.Fatalf("/readyz with sales refused on a read-only store = %d %+v, %v; want 503 store_unavailable", code, ready.Error, err)
 	}
-	var st struct {
-		Store struct {
-			OK    bool   `json:"ok"`
-			Cause string `json:"cause"`
-		} `json:"store"`
-	}
-	l.mustCall("GET", "/api/v2/status", "", nil, &st, 200)
-	if st.Store.OK || st.Store.Cause != "read_only" {
-		t.Fatalf("status on a read-only store: %+v, want not ok, cause read_only", st.Store)
+	if st := l.storeStatus(); st.OK || st.Cause != "read_only" {
+		t.Fatalf("status on a read-only store: %+v, want not ok, cause read_only", st)
 	}
 	if metric(t, l, `publicmask_store_write_errors_total{cause="read_only"}`) < 1 {
 		t.Fatal("no read_only write errors counted")

@@ -185,11 +185,15 @@ func TestBrowserPlaceSearchSido(t *testing.T) {
 		p.Run(browsertest.Enter())
 		placeListed(t, p, c.lang, label, c.notFound)
 
-		// Typed as the page shows it, then Enter (the v1 search): the
-		// English 시도 is sent as registered.
+		// Typed as the page shows it: the suggestions are asked with the
+		// 시도 as registered, as the search on Enter is (none came in
+		// English before). Then Enter (the v1 search): the English 시도 is
+		// sent as registered. The suggestions are awaited first, so that
+		// none opens after Escape.
 		p.Clear("addr")
 		p.Eval(`document.getElementById('summary').textContent = ''`, nil)
 		p.Run(chromedp.Click(chromedp.CSS(`#addr`)), chromedp.SendKeys(chromedp.CSS(`#addr`), label))
+		waitOptions(t, p, c.lang, label)
 		p.Run(browsertest.Keys(kb.Escape))
 		p.Run(browsertest.Enter())
 		placeListed(t, p, c.lang, label, c.notFound)

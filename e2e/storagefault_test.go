@@ -170,22 +170,6 @@ func (l *faultLoad) resend(t *testing.T) {
 	}
 }
 
-// storeStatus is /api/v2/status's store part.
-type storeStatus struct {
-	OK    bool   `json:"ok"`
-	Cause string `json:"cause"`
-	Error string `json:"error"`
-}
-
-func (s *server) storeStatus(t *testing.T) storeStatus {
-	t.Helper()
-	var st struct {
-		Store storeStatus `json:"store"`
-	}
-	s.mustCall("GET", "/api/v2/status", "", nil, &st, 200)
-	return st.Store
-}
-
 // readyCode is /readyz's status and error code.
 func (s *server) readyCode() (int, string) {
 	var e errBody
@@ -271,7 +255,7 @@ func (n *faultNode) waitStatus(t *testing.T, within time.Duration, ready int, ca
 	deadline := time.Now().Add(within)
 	for {
 		code, ec := n.s.readyCode()
-		st := n.s.storeStatus(t)
+		st := n.s.storeStatus()
 		okReady := code == ready && (ready == 200 || ec == "store_unavailable")
 		if okReady && st.Cause == cause && st.OK == (cause == "") {
 			return

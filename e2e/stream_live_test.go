@@ -1,10 +1,10 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -64,45 +64,40 @@ func openLive(t *testing.T, s *server, lat, lng float64, m int, lastID int64) *l
 	go func() {
 		defer close(c.done)
 		defer resp.Body.Close()
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 1<<16), 1<<20)
-		var id int64
-		var name, data string
 		first := true
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case line == "":
-				if name == "outlet" {
-					ev := streamEvent{ID: id, At: time.Now()}
-					if err := json.Unmarshal([]byte(data), &ev); err != nil {
-						c.err = err
-						return
-					}
-					c.mu.Lock()
-					c.events = append(c.events, ev)
-					c.mu.Unlock()
-				}
-				name, data = "", ""
-			case strings.HasPrefix(line, ":"):
-				if first {
-					first = false
-					close(c.opened)
-				}
-				if strings.Contains(line, "heartbeat") {
-					c.mu.Lock()
-					c.beats++
-					c.mu.Unlock()
-				}
-			case strings.HasPrefix(line, "id: "):
-				id, _ = strconv.ParseInt(line[4:], 10, 64)
-			case strings.HasPrefix(line, "event: "):
-				name = line[7:]
-			case strings.HasPrefix(line, "data: "):
-				data = line[6:]
+		p := newSSEParser(resp.Body)
+		p.Comment = func(text string) {
+			if first {
+				first = false
+				close(c.opened)
+			}
+			if strings.Contains(text, "heartbeat") {
+				c.mu.Lock()
+				c.beats++
+				c.mu.Unlock()
 			}
 		}
-		c.err = sc.Err()
+		for {
+			m, err := p.Next()
+			if err != nil {
+				if err != io.EOF {
+					c.err = err
+				}
+				return
+			}
+			if m.Name != "outlet" {
+				continue
+			}
+			id, _ := strconv.ParseInt(m.ID, 10, 64)
+			ev := streamEvent{ID: id, At: m.At}
+			if err := json.Unmarshal([]byte(m.Data), &ev); err != nil {
+				c.err = err
+				return
+			}
+			c.mu.Lock()
+			c.events = append(c.events, ev)
+			c.mu.Unlock()
+		}
 	}()
 	select {
 	case <-c.opened:

@@ -30,13 +30,18 @@ func TestCORS(t *testing.T) {
 		"/api/v2/rules?date=2020-03-11",
 		"/api/v2/stream?lat=37.5&lng=127",
 		"/openapi.json",
+		// Typos and trailing slashes below v2 routes: a readable 404.
+		"/api/v2/summary/",
+		"/api/v2/rules/?date=2020-03-11",
+		"/api/v2/places/x",
+		"/api/v2/stream/",
 	}
 	for _, p := range publicGets {
 		rec := h.do("GET", p, "", "")
 		if got := rec.Header().Get("Access-Control-Allow-Origin"); got != "*" {
 			t.Errorf("GET %s (%d): Access-Control-Allow-Origin %q, want *", p, rec.Code, got)
 		}
-		if got := rec.Header().Get("Access-Control-Expose-Headers"); got != "ETag, X-Data-Version, X-Data-As-Of" {
+		if got := rec.Header().Get("Access-Control-Expose-Headers"); got != "ETag, X-Data-Version, X-Data-As-Of, Retry-After" {
 			t.Errorf("GET %s: Access-Control-Expose-Headers %q", p, got)
 		}
 		pre := h.do("OPTIONS", p, "", "")

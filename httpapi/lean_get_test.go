@@ -144,7 +144,7 @@ func TestPublicHeaders(t *testing.T) {
 	}
 	exact := map[string]string{
 		"Access-Control-Allow-Origin":   "*",
-		"Access-Control-Expose-Headers": "ETag, X-Data-Version, X-Data-As-Of",
+		"Access-Control-Expose-Headers": "ETag, X-Data-Version, X-Data-As-Of, Retry-After",
 		"Cache-Control":                 "public, max-age=1",
 		"Vary":                          "Accept-Encoding",
 	}

@@ -415,6 +415,13 @@ func (s *Server) routes() {
 		}
 		s.handleRoute("GET /api/v2/stream", ClassStream, authNone, true, s.cfg.Public.ServeHTTP)
 		s.handleRoute("OPTIONS /api/v2/stream", ClassPublic, authNone, true, preflight)
+		// Below the exact v2 routes (a trailing slash, a typo), the public
+		// handler's 404 with CORS, as under /api/v2/outlets/: a browser app
+		// on another origin reads not_found instead of a CORS failure.
+		for _, p := range []string{"/api/v2/summary/", "/api/v2/rules/", "/api/v2/places/", "/api/v2/stream/"} {
+			s.handleRoute("GET "+p, ClassPublic, authNone, true, s.cfg.Public.ServeHTTP)
+			s.handleRoute("OPTIONS "+p, ClassPublic, authNone, true, preflight)
+		}
 	}
 	if s.cfg.Pages != nil {
 		for _, p := range []string{"/{$}", "/status", "/static/", "/basemap.geojson"} {
@@ -440,8 +447,11 @@ func (s *Server) routes() {
 
 // CORS answers of the open data API (§4.1).
 var (
-	corsOrigin  = []string{"*"}
-	corsExpose  = []string{"ETag, X-Data-Version, X-Data-As-Of"}
+	corsOrigin = []string{"*"}
+	// Retry-After too (an extension): a browser app told 429 rate_limited
+	// or 503 overloaded cannot read when to retry unless it is exposed (it
+	// is not a CORS-safelisted response header).
+	corsExpose  = []string{"ETag, X-Data-Version, X-Data-As-Of, Retry-After"}
 	corsMethods = []string{"GET, HEAD, OPTIONS"}
 	// What 2020 web apps and EventSource send: conditional requests, the
 	// stream's resume point, and content negotiation.

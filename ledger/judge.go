@@ -34,7 +34,7 @@ func (p *prepared) judge(o *publicmask.Outlet, suspended bool, usage map[string]
 		case !v.dec.OK:
 			v.refusal = reasonErr(p, v)
 		case p.total > o.Stock:
-			v.refusal = p.refuse(v, publicmask.EOutOfStock, fmt.Sprintf("only %d masks in stock", max(o.Stock, 0)))
+			v.refusal = p.refuse(v, publicmask.EOutOfStock, onlyInStock(o.Stock))
 		}
 		return v
 	}
@@ -110,4 +110,13 @@ func reasonErr(p *prepared, v verdict) error {
 		}
 	}
 	return p.refuse(v, dec.Reason, msg)
+}
+
+// onlyInStock says how many masks are left in English that reads right for one.
+func onlyInStock(stock int) string {
+	stock = max(stock, 0)
+	if stock == 1 {
+		return "only 1 mask in stock"
+	}
+	return fmt.Sprintf("only %d masks in stock", stock)
 }

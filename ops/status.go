@@ -38,6 +38,9 @@ type Node struct {
 	// Age, if set, is the snapshot's age in real time (the refresher's);
 	// else it is read on Now, the service clock, which --clock-rate speeds.
 	Age func() time.Duration
+	// Peers, if set, are the other nodes (serve --peers), listed after
+	// this one under "nodes".
+	Peers *Peers
 }
 
 // Status is the JSON of /api/v2/status; c may be nil. Host names and exact
@@ -68,16 +71,32 @@ func Status(ctx context.Context, n Node, c *Collector, admin bool) map[string]an
 			snapView["oldest_unapplied_ms"] = lag
 		}
 		out["snapshot"] = snapView
-		node := map[string]any{"role": n.Role, "version": snap.Version(), "age_ms": snapView["age_ms"]}
-		if admin {
-			node["node"] = n.Name()
-		}
-		out["nodes"] = []map[string]any{node}
 		out["stale_outlets"], out["stale_outlets_count"] = staleOutlets(n.Now(), snap, admin)
 	}
-	if c == nil {
-		return out
+	if c != nil {
+		c.figures(out)
 	}
+	out["nodes"] = nodes(out, n, admin)
+	return out
+}
+
+// nodes is this node's row, then its peers': each node's hops and
+// freshness, so that one page shows whose server is slow.
+func nodes(out map[string]any, n Node, admin bool) []NodeView {
+	self := selfView(out)
+	if admin {
+		self.Node = n.Name()
+	}
+	rows, label, url := n.Peers.views(admin)
+	self.Name = label
+	if admin {
+		self.URL = url
+	}
+	return append([]NodeView{self}, rows...)
+}
+
+// figures adds the collector's rates, percentiles and history to out.
+func (c *Collector) figures(out map[string]any) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.window) >= 2 {
@@ -110,7 +129,6 @@ func Status(ctx context.Context, n Node, c *Collector, admin bool) map[string]an
 		out["rate_limited_total"] = newest.limited
 	}
 	out["history"] = slices.Clone(c.history)
-	return out
 }
 
 // staleOutlets lists outlets that have stock but have not changed for hours:

@@ -231,14 +231,19 @@ func (h *handler) respond(w http.ResponseWriter, req *http.Request, s *snapshot.
 }
 
 // respondDated is respond for bodies that also follow the snapshot's as_of
-// (v2 outlets and summary: as_of, forecasts), whose validator changes with it.
+// (v2 near and summary: as_of, forecasts), whose validator changes with it.
 func (h *handler) respondDated(w http.ResponseWriter, req *http.Request, s *snapshot.Snapshot, key []byte, body bodyFunc) {
 	h.respondTagged(w, req, s, s.AsOf().UnixNano(), key, body)
 }
 
 func (h *handler) respondTagged(w http.ResponseWriter, req *http.Request, s *snapshot.Snapshot, asOf int64, key []byte, body bodyFunc) {
+	h.respondTag(w, req, s, etag(s.Version(), s.Epoch(), asOf, key, httpx.AcceptsGzip(req)), body)
+}
+
+// respondTag is respond with the validator tag (of the representation the
+// request accepts) given.
+func (h *handler) respondTag(w http.ResponseWriter, req *http.Request, s *snapshot.Snapshot, tag string, body bodyFunc) {
 	gz := httpx.AcceptsGzip(req)
-	tag := etag(s.Version(), s.Epoch(), asOf, key, gz)
 	hd := w.Header()
 	hd["Content-Type"] = ctJSON
 	hd["Cache-Control"] = h.cc

@@ -14,6 +14,8 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers/legacy"
+
+	"github.com/publicmask/publicmask/snapshot"
 )
 
 // TestResponsesMatchOpenAPI validates real responses of every public
@@ -131,5 +133,53 @@ func TestOpenAPIExtensible(t *testing.T) {
 	}
 	if doc.Paths.Find("/api/v2/outlet") == nil || doc.Paths.Find("/corona19-masks/v1/stores/json") == nil {
 		t.Fatal("extension lost a path")
+	}
+}
+
+// TestUnavailableMatchesOpenAPI: a node that cannot answer yet says 503
+// with Retry-After, and the document says so for every public path, as it
+// does 429 (a client generated from it would otherwise treat both as
+// undocumented failures and not know to wait).
+func TestUnavailableMatchesOpenAPI(t *testing.T) {
+	doc, err := openapi3.NewLoader().LoadFromData(openAPIJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := doc.Validate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	router, err := legacy.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, item := range doc.Paths.Map() {
+		if path == "/openapi.json" {
+			continue
+		}
+		if item.Get.Responses.Status(429) == nil {
+			t.Errorf("%s: no 429 in openapi.json", path)
+		}
+	}
+	h := NewHandler(snapshot.NewRefresher(newFakeSource(nil), snapshot.Options{}), Options{Rules: func(time.Time, int) any { return nil }})
+	for _, u := range []string{"/api/v2/outlets/near?lat=37.6&lng=127", "/api/v2/outlets/11817488", "/api/v2/summary",
+		"/api/v2/places?q=a", "/api/v2/rules?date=2020-03-11", "/corona19-masks/v1/storesByGeo/json?lat=37.6&lng=127"} {
+		req := httptest.NewRequest("GET", "http://localhost"+u, nil)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != 503 || w.Header().Get("Retry-After") == "" {
+			t.Fatalf("%s before the first snapshot: %d, Retry-After %q", u, w.Code, w.Header().Get("Retry-After"))
+		}
+		route, params, err := router.FindRoute(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route}
+		out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: w.Code,
+			Header: w.Header(), Options: &openapi3filter.Options{IncludeResponseStatus: true}}
+		out.SetBodyBytes(w.Body.Bytes())
+		if err := openapi3filter.ValidateResponse(ctx, out); err != nil {
+			t.Errorf("%s (503): not per openapi.json: %v", u, err)
+		}
 	}
 }

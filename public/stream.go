@@ -10,6 +10,8 @@ import (
 
 	publicmask "github.com/publicmask/publicmask"
 	"github.com/publicmask/publicmask/snapshot"
+
+	"github.com/publicmask/publicmask/internal/httpx"
 )
 
 // stream is GET /api/v2/stream?lat&lng&m: Server-Sent Events, one
@@ -21,6 +23,16 @@ func (h *handler) stream(w http.ResponseWriter, req *http.Request) {
 	q, s, ok := parseRequest(h, w, req, params.geoQuery)
 	if !ok {
 		return
+	}
+	// A since= the client wrote is checked like any parameter: ignored, it
+	// would open a stream without the catch-up the client asked for, and
+	// the changes made since its answer would be lost without a word. (A
+	// Last-Event-ID is the browser's echo of our own ids: read leniently.)
+	if v := req.URL.Query().Get("since"); v != "" {
+		if _, _, ok := publicmask.ParseCursor(v); !ok {
+			httpx.WriteCode(w, publicmask.EBadRequest, "since must be VERSION or VERSION@EPOCH (a near answer's version and epoch, or an event's id)")
+			return
+		}
 	}
 	rc := http.NewResponseController(w)
 	lat, lng, m := q.lat, q.lng, q.m

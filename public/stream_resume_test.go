@@ -235,3 +235,19 @@ func TestStreamTellsFreshness(t *testing.T) {
 		t.Fatalf("stream without freshness=1: %+v; want only the outlet event", ev)
 	}
 }
+
+// TestStreamRefusesAMalformedSince: a since= that is not a cursor was
+// ignored, so the client's stream opened without the catch-up it asked for
+// and the changes since its answer were lost without a word. It is 400
+// bad_request like any malformed parameter (DESIGN.md §4).
+func TestStreamRefusesAMalformedSince(t *testing.T) {
+	env, _ := gangbukEnv(t, Options{})
+	for _, since := range []string{"abc", "-1", "1.5", "99999999999999999999", "5@", "@abc", "1@zz!", "1@" + strings.Repeat("a", 33), "%20"} {
+		// On main the stream opened: give up on it after a moment.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		w := httptest.NewRecorder()
+		env.h.ServeHTTP(w, httptest.NewRequest("GET", "/api/v2/stream?lat=37.62&lng=127.02&since="+since, nil).WithContext(ctx))
+		cancel()
+		response{code: w.Code, header: w.Header(), body: w.Body.Bytes()}.wantError(t, 400, publicmask.EBadRequest)
+	}
+}

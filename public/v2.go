@@ -89,11 +89,33 @@ func (h *handler) outlet(w http.ResponseWriter, req *http.Request) {
 		httpx.WriteCode(w, publicmask.ENotFound, "no outlet with that code")
 		return
 	}
-	k := append([]byte("outlet|"), code...)
-	h.respondDated(w, req, s, k, dynamic(func(b []byte) []byte {
-		b = e.AppendV2(b, 0, false)
-		return append(b, '\n')
-	}))
+	// The answer is the outlet alone (no as_of): its tag is its bytes', so
+	// that an app polling one outlet gets 304 while that outlet is the
+	// same — not a new tag each second the node confirms its snapshot, nor
+	// after every sale elsewhere (the version). A forecast swept without a
+	// new version changes the bytes, hence the tag.
+	buf := getBuf()
+	*buf = append(e.AppendV2((*buf)[:0], 0, false), '\n')
+	used := false
+	h.respondTag(w, req, s, outletTag(*buf, httpx.AcceptsGzip(req)), func(gz bool) ([]byte, func(), bool) {
+		used = true
+		if !gz {
+			return *buf, func() { putBuf(buf) }, false
+		}
+		z := gzipInto(*buf)
+		putBuf(buf)
+		return *z, func() { putBuf(z) }, false
+	})
+	if !used { // 304: no body written
+		putBuf(buf)
+	}
+}
+
+// outletTag is the validator of one outlet's answer: a hash of its bytes
+// (etag's, with no version or time), per representation.
+func outletTag(body []byte, gz bool) string {
+	t := etag(0, "", 0, body, gz)
+	return `"o` + t[2:] // "0-…" → "o-…": not a data version
 }
 
 type summaryBody struct {

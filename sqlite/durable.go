@@ -37,6 +37,9 @@ type durability struct {
 	broken  error        // a failed flush: nothing more can be promised
 	walIno  uint64       // the inode whose directory entry was flushed
 	flushFn func() error // d.flush; replaced in tests
+	// checkDB, when set, vouches after each flush that the database file
+	// at the store's path is still the one SQLite writes (replaced.go).
+	checkDB func() error
 	// f is the WAL file flush keeps open, fileIno its inode; only the
 	// flush in progress (syncing) touches them.
 	f       *os.File
@@ -129,6 +132,9 @@ func (d *durability) fail(err error) {
 var ErrFlushFailed = errors.New("sqlite: a flush of the WAL to disk failed")
 
 func (d *durability) brokenErr() error {
+	if errors.Is(d.broken, ErrFileReplaced) {
+		return d.broken
+	}
 	return fmt.Errorf("%w: %s (%v): restart the node so that SQLite recovers from its log: %w",
 		ErrFlushFailed, d.wal, d.broken, publicmask.Errorf(publicmask.EStoreUnavailable, "store unavailable"))
 }
@@ -157,6 +163,13 @@ func (d *durability) err() error {
 // system's journal for that time alone, since a restarted WAL is written
 // over its old length (SQLite's own syncs are fdatasync too).
 func (d *durability) flush() error {
+	if d.checkDB != nil {
+		// Before the WAL's own checks: a restore under the node removes
+		// the -wal too, which reads as nothing to flush.
+		if err := d.checkDB(); err != nil {
+			return err
+		}
+	}
 	var st syscall.Stat_t
 	if err := syscall.Stat(d.wal, &st); err != nil {
 		d.closeFile()

@@ -27,7 +27,8 @@ var migrations embed.FS
 
 // Store is the SQLite implementation of publicmask.Store.
 type Store struct {
-	path string
+	path        string
+	madePrivate []string // files Open found readable by others and made 0600
 	// dbFile is the database file, held open from Open to Close for the
 	// checkpoint's own flushes (syncDB). Not opened and closed per flush:
 	// closing any descriptor of a file drops all of the process's POSIX
@@ -102,6 +103,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	if err := createPrivate(path); err != nil {
 		return nil, fmt.Errorf("sqlite: create %s: %w", path, err)
+	}
+	madePrivate, err := makePrivate(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	if err := setNewPageSize(ctx, path, newPageSize); err != nil {
 		return nil, fmt.Errorf("sqlite: page size of %s: %w", path, err)
@@ -188,6 +193,16 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		ckdb.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
+	var dbID fileID
+	if dbFile != nil {
+		if dbID, err = heldID(dbFile); err != nil {
+			writer.Close()
+			reader.Close()
+			ckdb.Close()
+			dbFile.Close()
+			return nil, fmt.Errorf("sqlite: stat %s: %w", path, err)
+		}
+	}
 	// The write transactions' connection, with the pragmas of writer's
 	// (TestWriterConnectionsAgree).
 	wc, err := openWConn(path, vfs, append(writerPragmas[:len(writerPragmas):len(writerPragmas)], wcCacheSize))
@@ -198,8 +213,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		dbFile.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	s := &Store{path: path, dbFile: dbFile, writer: writer, wc: wc, reader: reader, dur: newDurability(path), hot: newHot(), m: newStoreMetrics()}
+	s := &Store{path: path, madePrivate: madePrivate, dbFile: dbFile, writer: writer, wc: wc, reader: reader, dur: newDurability(path), hot: newHot(), m: newStoreMetrics()}
 	s.dur.seconds = s.m.flush
+	if dbFile != nil {
+		s.dur.checkDB = func() error { return checkPath(path, dbID) }
+	}
 	s.buildCtx, s.cancelBuild = context.WithCancel(context.Background())
 	s.hot.start = s.startBuild
 	s.hot.startIdem = s.startIdemBuild
@@ -353,6 +371,13 @@ func (s *Store) Close() error {
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.dur.err(); err != nil {
 		return err
+	}
+	// A node that sells nothing flushes nothing: readiness looks too.
+	if s.dur.checkDB != nil {
+		if err := s.dur.checkDB(); err != nil {
+			s.dur.fail(err)
+			return s.dur.err()
+		}
 	}
 	var one int
 	if err := s.reader.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
@@ -519,6 +544,39 @@ func fileURI(path string) string {
 }
 
 var uriEscaper = strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23")
+
+// MadePrivate names the store's files that Open found readable by group or
+// others (a backup put in place keeps the mode the umask gave it, usually
+// 0644) and made readable by the owner only.
+func (s *Store) MadePrivate() []string { return s.madePrivate }
+
+// makePrivate takes group and other bits off the database file and its WAL
+// and shared-memory files where they exist, before SQLite opens them (it
+// gives a WAL it creates the database file's mode): they hold person keys
+// and token hashes, and the node promises them 0600 whatever the umask.
+func makePrivate(path string) ([]string, error) {
+	if path == "" || strings.HasPrefix(path, ":") || strings.HasPrefix(path, "file:") {
+		return nil, nil
+	}
+	var changed []string
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return changed, err
+		}
+		if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o077 == 0 {
+			continue
+		}
+		if err := os.Chmod(p, fi.Mode().Perm()&^0o077); err != nil {
+			return changed, fmt.Errorf("%s is readable by others (mode %v) and cannot be made private: %w", p, fi.Mode().Perm(), err)
+		}
+		changed = append(changed, fmt.Sprintf("%s (was %v)", p, fi.Mode().Perm()))
+	}
+	return changed, nil
+}
 
 // createPrivate creates the database file 0600 when it does not exist, so
 // that SQLite (which gives its WAL and shared-memory files the database

@@ -97,6 +97,7 @@ func serve(args []string) error {
 	fs.Float64Var(&c.PublicRate, "public-rate", 0, "per-client public requests per second (0 = off)")
 	fs.IntVar(&c.OutletShare, "outlet-share", 32, "sales and other outlet requests one outlet token may have admitted (running or queued) at once; its others wait in its own line (at most 1,024, beyond 429)")
 	fs.IntVar(&c.StreamsPerClient, "streams-per-client", 64, "live change streams one client address (IPv6: its /64) may hold; beyond, 429")
+	fs.StringVar(&c.Peers, "peers", os.Getenv("PUBLICMASK_PEERS"), "the other nodes' base URLs, comma-separated, each optionally label=URL (the label is shown on the public /status; the URL only to the admin): their public status is polled every 2 s and listed on /status beside this node's; the list may name this node too")
 	var trust string
 	fs.StringVar(&trust, "trust-proxy", "", "comma-separated proxy addresses/CIDRs whose X-Forwarded-For is trusted")
 	logLevel := fs.String("log-level", "info", "debug | info | warn | error")

@@ -58,6 +58,19 @@ type Page struct {
 // test ends; it skips when Chromium is missing (fails under CI=true).
 func NewPage(t *testing.T, w, h int) *Page {
 	t.Helper()
+	return newPage(t, w, h)
+}
+
+// NewPageAsAUser is NewPage without --enable-automation, with which
+// Chromium's password manager saves nothing and offers nothing: a test of
+// what it would offer a user to save needs it off.
+func NewPageAsAUser(t *testing.T, w, h int) *Page {
+	t.Helper()
+	return newPage(t, w, h, chromedp.Flag("enable-automation", false))
+}
+
+func newPage(t *testing.T, w, h int, extra ...chromedp.ExecAllocatorOption) *Page {
+	t.Helper()
 	exe := ChromePath(t)
 	if testing.Short() {
 		t.Skip("browser test in -short mode")
@@ -70,6 +83,7 @@ func NewPage(t *testing.T, w, h int) *Page {
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
 		chromedp.Flag("no-first-run", true), chromedp.Flag("lang", "ko-KR"), chromedp.Flag("accept-lang", "ko-KR,ko"),
 	)
+	opts = append(opts, extra...)
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	ctx, tcancel := context.WithTimeout(ctx, 120*time.Second)

@@ -541,8 +541,10 @@ addr.addEventListener('input', function () {
   clearTimeout(sug.timer);
   var q = addr.value.trim();
   if (!q) { closeSuggest(); return; }
-  // Debounced: a request per pause in typing, not per key.
-  sug.timer = setTimeout(function () { suggest(q); }, 150);
+  // Debounced: a request per pause in typing, not per key. What is typed
+  // as the page shows places ("Seoul 강남") is asked as registered, as the
+  // search on Enter is: the place index knows the registry's names only.
+  sug.timer = setTimeout(function () { suggest(I.registered(q.replace(/\s+/g, ' '))); }, 150);
 });
 
 addr.addEventListener('keydown', function (ev) {

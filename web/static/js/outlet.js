@@ -288,7 +288,10 @@ $('buyer').addEventListener('input', updateSummary);
 
 function setShowDigits(on) {
   var inputs = [$('buyer')].concat(Array.from(document.querySelectorAll('.p-id')));
-  inputs.forEach(function (i) { i.type = on ? 'text' : 'password'; });
+  // Masked by CSS, never type=password: Chromium takes a password field's
+  // value for a password and offers to save a typed ID (the page left with
+  // it typed), and once a field has been a password field it stays one.
+  inputs.forEach(function (i) { i.classList.toggle('masked', !on); });
   $('show-digits').setAttribute('aria-pressed', on ? 'true' : 'false');
   state.showDigits = on;
 }
@@ -313,7 +316,7 @@ function addProxy() {
   var n = ++proxySeq;
   var sel = el('select', { id: 'pcat' + n, 'class': 'p-cat' });
   cats.forEach(function (c) { sel.appendChild(el('option', { value: c, text: T('cat.' + c) })); });
-  var id = el('input', { id: 'pid' + n, 'class': 'p-id', type: state.showDigits ? 'text' : 'password', inputmode: 'numeric', autocomplete: 'off', maxlength: '14', spellcheck: 'false', 'aria-describedby': 'psum' + n });
+  var id = el('input', { id: 'pid' + n, 'class': state.showDigits ? 'p-id' : 'p-id masked', type: 'text', inputmode: 'numeric', autocomplete: 'off', maxlength: '14', spellcheck: 'false', 'aria-describedby': 'psum' + n });
   var qty = el('input', { id: 'pqty' + n, 'class': 'p-qty', type: 'number', min: '1', max: String(state.cfg.qtyMax), value: '1', inputmode: 'numeric' });
   var rm = el('button', { type: 'button', 'class': 'secondary p-rm', text: T('proxy.remove') });
   var sum = el('p', { id: 'psum' + n, 'class': 'p-sum' });

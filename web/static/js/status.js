@@ -14,6 +14,7 @@ var POLL_MS = 2000, KEEP_MS = 10 * 60 * 1000;
 var STALE_MS = 10000;
 var local = [];       // client-side history, when the server sends none
 var lastOK = 0;
+var REASONS = { waiting: 1, refused: 1, timeout: 1, network: 1, status: 1, too_large: 1, bad_answer: 1 };
 var KNOWN = { now: 1, version: 1, snapshot: 1, rates: 1, latency: 1, shed_total: 1, rate_limited_total: 1, store: 1, stale_outlets: 1, stale_outlets_count: 1, history: 1, nodes: 1, ledger: 1 };
 
 function get(o, path) {
@@ -166,12 +167,7 @@ function render(s) {
     metric('rate_limited_total', T('m.limited'), fmt(s.rate_limited_total, T('unit.req'), 0)),
     storeBox);
 
-  var nodes = Array.isArray(s.nodes) ? s.nodes : [];
-  $('nodes-card').hidden = nodes.length === 0;
-  $('nodes').replaceChildren.apply($('nodes'), nodes.map(function (n) {
-    return el('tr', null, el('td', { text: String(n.name || n.node || n.addr || '—') }),
-      el('td', { text: n.version != null ? String(n.version) : '—' }), el('td', { text: ms(n.age_ms) }));
-  }));
+  renderNodes(Array.isArray(s.nodes) ? s.nodes : []);
 
   var stale = Array.isArray(s.stale_outlets) ? s.stale_outlets : null;
   $('stale').replaceChildren.apply($('stale'), stale == null ? [el('li', { 'class': 'hint', text: '—' })]
@@ -194,6 +190,38 @@ function render(s) {
   var frag = document.createDocumentFragment();
   other.forEach(function (kv) { frag.appendChild(el('dt', { text: kv[0] })); frag.appendChild(el('dd', { text: kv[1] == null ? '—' : String(kv[1]) })); });
   $('other').replaceChildren(frag);
+}
+
+// renderNodes fills the table of every node (serve --peers): each row as
+// that node measured it; a peer's row also says how long ago it answered,
+// on this node's clock. Everything is set as text: a peer's answer is data.
+function renderNodes(nodes) {
+  document.getElementById('nodes-card').hidden = nodes.length === 0;
+  var rows = nodes.filter(function (n) { return n && typeof n === 'object'; }).map(function (n) {
+    var name = typeof n.name === 'string' && n.name ? n.name : String(n.node || n.url || '');
+    if (n.self) name = name ? T('node.self', { name: name }) : T('node.this');
+    var reach;
+    if (n.self) reach = T('node.up');
+    else if (n.reachable) reach = T('node.up') + ' · ' + T('node.ago', { age: ms(n.answered_ago_ms) });
+    else {
+      var why = REASONS[n.reason] === 1 ? T('reason.' + n.reason, { code: n.http_status }) : String(n.reason || '—');
+      reach = T('node.down', { reason: why }) + ' · ' + (num(n.answered_ago_ms) ? T('node.last', { age: ms(n.answered_ago_ms) }) : T('node.never'));
+    }
+    var age = n.age_ms, stale = num(age) && age > STALE_MS;
+    var unapplied = n.behind_store === false ? '✔ 0 ms' : ms(n.oldest_unapplied_ms);
+    var store = typeof n.store_ok === 'boolean' ? (n.store_ok ? '✔ ' + T('store.ok') : '✖ ' + T('store.bad') + (n.store_error ? ': ' + n.store_error : '')) : '—';
+    var cells = [name, typeof n.role === 'string' ? n.role : '—', reach, n.version != null ? String(n.version) : '—', ms(age), unapplied,
+      ms(n.commit_p99_ms), ms(n.freshness_p99_ms), ms(n.public_p99_ms), store];
+    var tr = el('tr', { 'class': (n.reachable === false ? 'bad' : '') + (n.self ? ' self' : ''), 'data-node': name });
+    cells.forEach(function (c, i) {
+      var td = el(i ? 'td' : 'th', { text: c });
+      if (!i) td.setAttribute('scope', 'row');
+      if ((i === 2 && n.reachable === false) || (i === 4 && stale) || (i === 9 && n.store_ok === false)) td.className = 'bad';
+      tr.appendChild(td);
+    });
+    return tr;
+  });
+  document.getElementById('nodes').replaceChildren.apply(document.getElementById('nodes'), rows);
 }
 
 async function poll() {

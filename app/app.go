@@ -351,13 +351,52 @@ func (n *Node) newRefresher() {
 	})
 }
 
+// fullDiskRetry and fullDiskLogEvery pace a start on a full disk (newEpoch).
+const (
+	fullDiskRetry    = time.Second
+	fullDiskLogEvery = 30 * time.Second
+)
+
+// newEpoch starts a store epoch, the first write of a ledger's start. On a
+// full disk it waits for space, trying again each second, instead of
+// exiting: a node restarted on a full disk (after a crash, or by an
+// operator) would otherwise fail its start a few times and systemd would
+// give up on it (StartLimitBurst), so that it stayed down once space
+// returned. The log says why it waits; SIGTERM ends the wait.
+func (n *Node) newEpoch(ctx context.Context) (publicmask.Epochs, error) {
+	var since, logged time.Time
+	for {
+		es, err := n.Store.NewEpoch(ctx, publicmask.NewEpochID())
+		if err == nil && !since.IsZero() {
+			n.cfg.Logger.Info("space on the disk again: the node starts", "waited_s", time.Since(since).Seconds())
+		}
+		if err == nil || writeFailureCause(err) != causeDiskFull {
+			return es, err
+		}
+		now := time.Now()
+		if since.IsZero() {
+			since = now
+		}
+		if logged.IsZero() || now.Sub(logged) >= fullDiskLogEvery {
+			logged = now
+			n.cfg.Logger.Error("the disk is full: the node waits for space before it starts (not listening yet)",
+				"waiting_s", now.Sub(since).Seconds(), "err", err.Error())
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (stopped while waiting for space on the disk)", err)
+		case <-time.After(fullDiskRetry):
+		}
+	}
+}
+
 // startLedger starts the ledger (and its purge), seeding the demo first.
 func (n *Node) startLedger(ctx, bg context.Context, keyer *rrn.Keyer) error {
 	cfg := n.cfg
 	// A new epoch before the first write: if the store was restored from a
 	// backup or recreated, clients and public nodes holding cursors of the
 	// history it lost learn it from the chain (epoch.go).
-	es, err := n.Store.NewEpoch(ctx, publicmask.NewEpochID())
+	es, err := n.newEpoch(ctx)
 	if err != nil {
 		return fmt.Errorf("start an epoch: %w", err)
 	}

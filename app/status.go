@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"math"
 	"os"
 
 	"github.com/publicmask/publicmask/httpapi"
@@ -52,6 +53,9 @@ func (n *Node) storeHealth(ctx context.Context, admin bool) map[string]any {
 		if admin {
 			storeOK["detail"] = msg
 		}
+	} else if since, longest := n.writes.slowFlush(); !since.IsZero() && storeOK["ok"] == true {
+		storeOK = map[string]any{"ok": false, "error": causeText[causeSlowFlush], "cause": causeSlowFlush, "since": since,
+			"longest_flush_s": math.Round(longest.Seconds()*10) / 10}
 	}
 	return storeOK
 }
@@ -64,6 +68,7 @@ var causeText = map[string]string{
 	causeUnreachable: "store unreachable",
 	causeReadOnly:    "the database refuses writes (read-only)",
 	causeReplaced:    "the store's file was replaced under the running node: writes refused until it is restarted",
+	causeSlowFlush:   "flushes to disk take seconds: sales wait past their deadline",
 }
 
 // nodeName identifies this node on the status page: host and listen address.

@@ -2,8 +2,11 @@ package app
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"syscall"
@@ -36,7 +39,28 @@ const (
 	causeUnreachable = "store_unavailable"
 	causeReadOnly    = "read_only"     // PostgreSQL answers but refuses writes (a standby)
 	causeReplaced    = "file_replaced" // the SQLite file at the path is not the one the node holds
+	// causeSlowFlush is not a failed write: flushes to disk that take
+	// seconds (a failing or saturated disk) hold every sale past the
+	// counter's cutoff. /status and the log say so; /readyz stays 200,
+	// since the writes do become durable and another node would share the
+	// disk's fate (SQLite) or the database's (PostgreSQL).
+	causeSlowFlush = "slow_flush"
 )
+
+const (
+	// slowFlushAfter is how long a flush may run before the node says
+	// that its disk is slow: half the time a sale may wait in all (2 s).
+	slowFlushAfter = time.Second
+	// slowFlushQuiet is how long after the last slow flush the episode
+	// ends: consecutive slow flushes are one episode, not one per flush.
+	slowFlushQuiet = 10 * time.Second
+	// slowFlushLogEvery is how often a slow episode is logged again.
+	slowFlushLogEvery = 30 * time.Second
+)
+
+// flushTimer is a store that tells how long its flush in progress has run
+// (the SQLite store; PostgreSQL flushes inside the database).
+type flushTimer interface{ FlushRunning() time.Duration }
 
 const (
 	probeEvery = time.Second
@@ -60,6 +84,10 @@ type watchedStore struct {
 	since   time.Time
 	lastErr string
 	probing bool
+	// A slow-flush episode (watchFlushes): when it began, when a flush
+	// was last seen running longer than slowFlushAfter, the longest.
+	slowSince, slowLast time.Time
+	slowMax             time.Duration
 }
 
 func watchStore(bg context.Context, st publicmask.Store, reg prometheus.Registerer, log *slog.Logger) *watchedStore {
@@ -79,7 +107,96 @@ func watchStore(bg context.Context, st publicmask.Store, reg prometheus.Register
 			}
 			return 1
 		}))
+	if ft, ok := st.(flushTimer); ok {
+		go w.watchFlushes(ft, slowFlushAfter/4)
+	}
+	if ch, ok := st.(checkpointHealth); ok {
+		go w.watchCheckpoints(ch, time.Second)
+	}
 	return w
+}
+
+// checkpointHealth is a store whose checkpoints can fail while its writes
+// succeed (the SQLite store: the WAL grows until one succeeds).
+type checkpointHealth interface {
+	CheckpointHealth() (failures int64, lastErr string, failing bool)
+}
+
+// watchCheckpoints logs checkpoints that fail — at once, again every
+// slowFlushLogEvery while they do, and when one succeeds again. Sales go
+// on meanwhile, but the WAL grows until the disk is full: the operator's
+// early warning, which was silent.
+func (w *watchedStore) watchCheckpoints(ch checkpointHealth, tick time.Duration) {
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	var (
+		logged time.Time
+		first  int64 // failures before this episode
+		in     bool
+	)
+	for {
+		select {
+		case <-w.bg.Done():
+			return
+		case <-t.C:
+		}
+		n, msg, failing := ch.CheckpointHealth()
+		now := time.Now()
+		switch {
+		case failing && (!in || now.Sub(logged) >= slowFlushLogEvery):
+			if !in {
+				in, first = true, n-1
+			}
+			logged = now
+			w.log.Warn("a checkpoint failed: the WAL cannot be copied into the database file and grows until one succeeds (is the disk full?)",
+				"failures", n-first, "err", msg)
+		case in && !failing && n > 0:
+			in = false
+			w.log.Info("checkpoints succeed again", "failures", n-first)
+		}
+	}
+}
+
+// watchFlushes looks at the flush in progress every tick: one that has run
+// longer than slowFlushAfter starts (or extends) a slow episode, logged at
+// once and again every slowFlushLogEvery; the episode ends, logged too,
+// once no flush has been slow for slowFlushQuiet.
+func (w *watchedStore) watchFlushes(ft flushTimer, tick time.Duration) {
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	var logged time.Time
+	for {
+		select {
+		case <-w.bg.Done():
+			return
+		case <-t.C:
+		}
+		d, now := ft.FlushRunning(), time.Now()
+		w.mu.Lock()
+		switch {
+		case d >= slowFlushAfter:
+			if w.slowSince.IsZero() {
+				w.slowSince, w.slowMax = now, 0
+			}
+			w.slowLast, w.slowMax = now, max(w.slowMax, d)
+			if logged.IsZero() || now.Sub(logged) >= slowFlushLogEvery {
+				logged = now
+				w.log.Warn("a flush to disk is slow: every sale waits for it and is answered 503 past its deadline", "running_s", d.Seconds(), "slow_for_s", now.Sub(w.slowSince).Seconds())
+			}
+		case !w.slowSince.IsZero() && now.Sub(w.slowLast) >= slowFlushQuiet:
+			w.log.Info("flushes to disk are fast again", "slow_for_s", w.slowLast.Sub(w.slowSince).Seconds(), "longest_s", w.slowMax.Seconds())
+			w.slowSince, logged = time.Time{}, time.Time{}
+		}
+		w.mu.Unlock()
+	}
+}
+
+// slowFlush reports a slow-flush episode in progress: since when, and the
+// longest flush seen in it (zero times when there is none).
+func (w *watchedStore) slowFlush() (since time.Time, longest time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.slowSince, w.slowMax
 }
 
 // OrderedChanges passes on the wrapped store's promise that its change feed
@@ -174,6 +291,18 @@ func (w *watchedStore) observe(err error) {
 	}
 }
 
+// probeFiller is probeSize characters that do not compress: PostgreSQL
+// compresses a long value before it stores it (TOAST), and a run of one
+// character took a few bytes, so that its probe succeeded on a full disk
+// where every sale failed, and readiness flapped each second.
+func probeFiller() string {
+	b := make([]byte, probeSize/2)
+	for i := 0; i < len(b); i += 8 {
+		binary.LittleEndian.PutUint64(b[i:], rand.Uint64())
+	}
+	return hex.EncodeToString(b)
+}
+
 // probe writes a small durable record each second until one succeeds.
 func (w *watchedStore) probe() {
 	t := time.NewTicker(w.every)
@@ -187,7 +316,7 @@ func (w *watchedStore) probe() {
 		ctx, cancel := context.WithTimeout(w.bg, 5*time.Second)
 		w.probes.Inc()
 		stamp := time.Now().UTC().Format(time.RFC3339Nano)
-		err := w.Store.SetMeta(ctx, probeKey, stamp+" "+strings.Repeat("-", probeSize))
+		err := w.Store.SetMeta(ctx, probeKey, stamp+" "+probeFiller())
 		if err == nil {
 			w.Store.SetMeta(ctx, probeKey, stamp) // give the room back
 		}

@@ -1,6 +1,8 @@
 package app
 
 import (
+	"bytes"
+	"compress/flate"
 	"context"
 	"errors"
 	"fmt"
@@ -202,5 +204,28 @@ func TestWatchedStoreMissingOutlets(t *testing.T) {
 	}
 	if rs.reads.Load() != int64(len(codes)) {
 		t.Errorf("without a finder: %d outlet reads, want %d", rs.reads.Load(), len(codes))
+	}
+}
+
+// TestProbeFillerDoesNotCompress: PostgreSQL compresses a long value
+// before it stores it (TOAST, pglz); the probe's filler must keep its size
+// there, or a probe on a full disk succeeds while every sale fails. A run of
+// one character (the filler before) deflates to under 1%.
+func TestProbeFillerDoesNotCompress(t *testing.T) {
+	f := probeFiller()
+	if len(f) != probeSize {
+		t.Fatalf("filler of %d characters, want %d", len(f), probeSize)
+	}
+	if f == probeFiller() {
+		t.Fatal("two fillers are the same")
+	}
+	var b bytes.Buffer
+	z, _ := flate.NewWriter(&b, flate.BestCompression)
+	z.Write([]byte(f))
+	z.Close()
+	// Hex digits carry 4 bits a byte: deflate's Huffman codes reach about
+	// half; pglz, without them, finds no repeats to save anything.
+	if r := float64(b.Len()) / float64(len(f)); r < 0.45 {
+		t.Fatalf("the filler deflates to %.2f of its size", r)
 	}
 }

@@ -303,33 +303,44 @@ type salesLoad struct {
 // server stops answering.
 func startSales(s *server, codes []string, tokens map[string]string, workers int, prefix string) *salesLoad {
 	l := &salesLoad{stop: make(chan struct{})}
+	runCounters(&l.wg, l.stop, codes, tokens, workers, prefix, func(a acked) bool {
+		var r saleReceipt
+		code, err := s.call("POST", "/api/v2/outlet/sales", a.token, a.body(), &r)
+		if err != nil {
+			return false // the server is gone
+		}
+		if code == 201 {
+			a.saleID = r.SaleID
+			l.mu.Lock()
+			l.acks = append(l.acks, a)
+			l.mu.Unlock()
+		}
+		return true
+	})
+	return l
+}
+
+// runCounters starts workers clients (in wg) that hand sell one sale after
+// another until stop, or until sell returns false: each sells 1 or 2 masks
+// to a fresh buyer born 1983 at the outlets in turn.
+func runCounters(wg *sync.WaitGroup, stop chan struct{}, codes []string, tokens map[string]string, workers int, prefix string, sell func(acked) bool) {
 	for w := range workers {
-		l.wg.Add(1)
+		wg.Add(1)
 		go func() {
-			defer l.wg.Done()
+			defer wg.Done()
 			for i := 0; ; i++ {
 				select {
-				case <-l.stop:
+				case <-stop:
 					return
 				default:
 				}
 				c := codes[(w+i)%len(codes)]
-				a := acked{outlet: c, token: tokens[c], txn: fmt.Sprintf("%s%d-%d", prefix, w, i), buyer: born83(w*(100000/workers) + i), qty: 1 + i%2}
-				var r saleReceipt
-				code, err := s.call("POST", "/api/v2/outlet/sales", a.token, a.body(), &r)
-				if err != nil {
-					return // the server is gone
-				}
-				if code == 201 {
-					a.saleID = r.SaleID
-					l.mu.Lock()
-					l.acks = append(l.acks, a)
-					l.mu.Unlock()
+				if !sell(acked{outlet: c, token: tokens[c], txn: fmt.Sprintf("%s%d-%d", prefix, w, i), buyer: born83(w*(100000/workers) + i), qty: 1 + i%2}) {
+					return
 				}
 			}
 		}()
 	}
-	return l
 }
 
 // finish stops the clients and returns the acknowledged sales.

@@ -82,6 +82,9 @@ type Ledger struct {
 	mu      sync.RWMutex // guards closed against sends racing Close
 	closed  bool
 	writers sync.WaitGroup
+	// commitFails keeps commits that keep failing to a log line per
+	// interval (batch.go).
+	commitFails commitFailures
 
 	tokens tokenCache
 	// refreshAheadOf: a known token used within this of its entry's expiry

@@ -126,7 +126,36 @@ func (s *Store) checkpointOnce(ctx context.Context) (frames, copied int, err err
 	if err != nil {
 		s.passFailed(ctx)
 	}
+	switch {
+	case err != nil && ctx.Err() == nil:
+		s.ckptFails.Add(1)
+		msg := err.Error()
+		s.ckptErr.Store(&msg)
+	case err == nil:
+		s.ckptErr.Store(nil)
+	}
 	return frames, copied, err
+}
+
+// CheckpointHealth tells whether checkpoints fail (failing: the last one
+// did, with lastErr), and how many have failed since the store opened. A
+// checkpoint that cannot copy the WAL into the database file (a disk too
+// full for the file to grow) costs no sale, but the WAL cannot restart and
+// grows until the disk is full: the early warning of a full disk.
+func (s *Store) CheckpointHealth() (failures int64, lastErr string, failing bool) {
+	if e := s.ckptErr.Load(); e != nil {
+		return s.ckptFails.Load(), *e, true
+	}
+	return s.ckptFails.Load(), "", false
+}
+
+// walBytes is the WAL file's length (0 if there is none).
+func (s *Store) walBytes() int64 {
+	fi, err := os.Stat(s.dur.wal)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }
 
 // passFailed follows a failed checkpoint pass. It may have been SQLite's

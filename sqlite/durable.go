@@ -45,6 +45,9 @@ type durability struct {
 	f       *os.File
 	fileIno uint64
 	flushes atomic.Int64
+	// began is when the flush in progress began (Unix ns; 0: none), for
+	// Stalled: a flush that hangs shows before it ends.
+	began   atomic.Int64
 	seconds prometheus.Observer // each flush's time (metrics.go); nil in tests
 }
 
@@ -75,7 +78,9 @@ func (d *durability) wait(seq uint64) error {
 		target := d.committed.Load() // every commit counted here has written its frames
 		d.mu.Unlock()
 		t0 := time.Now()
+		d.began.Store(t0.UnixNano())
 		err := d.flushFn()
+		d.began.Store(0)
 		if d.seconds != nil {
 			since(d.seconds, t0)
 		}
@@ -96,6 +101,21 @@ func (d *durability) wait(seq uint64) error {
 	}
 	return nil
 }
+
+// stalled is how long the flush in progress has run (0 when none).
+func (d *durability) stalled() time.Duration {
+	b := d.began.Load()
+	if b == 0 {
+		return 0
+	}
+	return max(0, time.Since(time.Unix(0, b)))
+}
+
+// FlushRunning is how long the flush of the WAL now in progress has run (0
+// when none runs). Every acknowledgement waits for a flush: a disk whose
+// flushes take seconds holds every sale that long, and this shows it while
+// it happens (the flush's histogram only once it ends).
+func (s *Store) FlushRunning() time.Duration { return s.dur.stalled() }
 
 // fail marks the store broken (as a failed flush does) with err, unless
 // it already is.

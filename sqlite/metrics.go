@@ -46,7 +46,16 @@ func newStoreMetrics() *storeMetrics {
 
 // Collectors are the store's own metrics, for the node's registry.
 func (s *Store) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{s.m.flush, s.m.checkpoint, s.m.pageMem}
+	running := metric.GaugeFunc("publicmask_sqlite_wal_flush_running_seconds",
+		"How long the flush of the WAL now in progress has run (0 when none): a disk whose flushes stall shows here while they last, publicmask_sqlite_wal_flush_seconds only once they end.",
+		func() float64 { return s.FlushRunning().Seconds() })
+	failures := metric.CounterFunc("publicmask_sqlite_checkpoint_failures_total",
+		"Checkpoints that failed to copy the WAL into the database file (a disk too full for the file to grow, an I/O error): the WAL then cannot restart and grows.",
+		func() float64 { n, _, _ := s.CheckpointHealth(); return float64(n) })
+	wal := metric.GaugeFunc("publicmask_sqlite_wal_bytes",
+		"Length of the SQLite WAL file: it restarts after a checkpoint once long (64 MiB of a new store's pages) and grows while checkpoints fail.",
+		func() float64 { return float64(s.walBytes()) })
+	return []prometheus.Collector{s.m.flush, s.m.checkpoint, s.m.pageMem, running, failures, wal}
 }
 
 func since(o prometheus.Observer, t time.Time) { o.Observe(time.Since(t).Seconds()) }

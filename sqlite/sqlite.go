@@ -37,7 +37,11 @@ type Store struct {
 	// delete the WAL under the running server (TestFlushKeepsTheLocks).
 	dbFile  *os.File
 	dbSyncs atomic.Int64 // flushes of dbFile (syncDB)
-	writer  *sql.DB      // exactly one connection: migrations, the purge, the meta table
+	// ckptFails counts failed checkpoints; ckptErr is the last one's
+	// error while checkpoints fail (nil once one succeeds): CheckpointHealth.
+	ckptFails atomic.Int64
+	ckptErr   atomic.Pointer[string]
+	writer    *sql.DB // exactly one connection: migrations, the purge, the meta table
 	// wc is the write transactions' connection (wconn.go); guarded by
 	// writeMu.
 	wc     *wconn

@@ -210,7 +210,7 @@ func (n *node) Setattr(ctx context.Context, fh gofs.FileHandle, in *fuse.SetAttr
 func (n *node) Fsync(ctx context.Context, fh gofs.FileHandle, flags uint32) syscall.Errno {
 	switch h := fh.(type) {
 	case *file:
-		n.fs.syncFile(h.ino)
+		return h.Fsync(ctx, flags)
 	default:
 		if n.isDir() {
 			n.fs.syncDir(ino(n.path()))
@@ -280,6 +280,9 @@ func (h *file) Write(ctx context.Context, data []byte, off int64) (uint32, sysca
 	}
 	h.fs.mu.Lock()
 	defer h.fs.mu.Unlock()
+	if errno := h.fs.writeFault(h.name); errno != 0 {
+		return 0, errno
+	}
 	if errno := h.fs.record(h.fd, h.ino, off, int64(len(data))); errno != 0 {
 		return 0, errno
 	}
@@ -299,6 +302,9 @@ func (h *file) Writev(ctx context.Context, data [][]byte, off int64) (uint32, sy
 }
 
 func (h *file) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	if errno := h.fs.syncFault(h.name); errno != 0 {
+		return errno // not synced: a cut still loses what it would have made durable
+	}
 	h.fs.syncFile(h.ino)
 	return 0
 }

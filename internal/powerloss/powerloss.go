@@ -24,6 +24,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -64,6 +65,7 @@ type FS struct {
 	stashN  int
 	refused int // writes refused for the quota
 	hook    func(path string, off int64, n int)
+	faults  Faults
 
 	allowOther bool // FUSE's allow_other (MountShared)
 }
@@ -207,6 +209,48 @@ func (f *FS) SetQuota(bytes int64) {
 	f.mu.Lock()
 	f.quota = bytes
 	f.mu.Unlock()
+}
+
+// Faults are failures a test injects into the file system, as a failing
+// disk would give them: every write (or truncation that grows nothing)
+// fails with Write, every fsync with Sync after SyncDelay. Zero values
+// inject nothing. Only files whose name ends with Suffix are affected
+// ("" for all): "-wal" fails SQLite's log and leaves its database file.
+type Faults struct {
+	Write     syscall.Errno
+	Sync      syscall.Errno
+	SyncDelay time.Duration
+	Suffix    string
+}
+
+// SetFaults replaces the injected faults (Faults{} clears them).
+func (f *FS) SetFaults(x Faults) {
+	f.mu.Lock()
+	f.faults = x
+	f.mu.Unlock()
+}
+
+// writeFault is the error a write to the file at name must fail with.
+// Call it under mu.
+func (f *FS) writeFault(name string) syscall.Errno {
+	if f.faults.Write != 0 && strings.HasSuffix(name, f.faults.Suffix) {
+		return f.faults.Write
+	}
+	return 0
+}
+
+// syncFault waits out an injected fsync delay and returns the error the
+// fsync of name must fail with (not under mu: a slow flush must not stop
+// the file system's other calls).
+func (f *FS) syncFault(name string) syscall.Errno {
+	f.mu.Lock()
+	x := f.faults
+	f.mu.Unlock()
+	if !strings.HasSuffix(name, x.Suffix) {
+		return 0
+	}
+	time.Sleep(x.SyncDelay)
+	return x.Sync
 }
 
 // OnWrite calls fn after every write that reached the backing file, with

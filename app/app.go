@@ -529,6 +529,9 @@ func (n *Node) ready(ctx context.Context) error {
 	if err := n.Store.Ping(ctx); err != nil {
 		if errors.Is(err, sqlite.ErrFileReplaced) {
 			n.writes.observe(err) // logged once, counted, and on /status like a failed write
+			if errors.Is(err, sqlite.ErrWALReplaced) {
+				return publicmask.Errorf(publicmask.EStoreUnavailable, "the store's -wal file was removed or replaced under the running node: restart it")
+			}
 			return publicmask.Errorf(publicmask.EStoreUnavailable, "the store's file was replaced under the running node: restart it on the new file, or stop it and put the old one back")
 		}
 		if errors.Is(err, sqlite.ErrFlushFailed) {

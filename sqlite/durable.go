@@ -40,6 +40,12 @@ type durability struct {
 	// checkDB, when set, vouches after each flush that the database file
 	// at the store's path is still the one SQLite writes (replaced.go).
 	checkDB func() error
+	// walw tells whether the -wal at the path is the WAL SQLite holds
+	// (replaced.go); walGone runs once, in its own goroutine, when it is
+	// not (Store.salvageWAL).
+	walw    *walWatch
+	walGone func()
+	walOnce sync.Once
 	// f is the WAL file flush keeps open, fileIno its inode; only the
 	// flush in progress (syncing) touches them.
 	f       *os.File
@@ -52,7 +58,7 @@ type durability struct {
 }
 
 func newDurability(path string) *durability {
-	d := &durability{wal: path + "-wal"}
+	d := &durability{wal: path + "-wal", walw: newWALWatch(path + "-wal")}
 	d.cond = sync.NewCond(&d.mu)
 	d.flushFn = d.flush
 	return d
@@ -171,7 +177,13 @@ func (d *durability) flush() error {
 		}
 	}
 	var st syscall.Stat_t
-	if err := syscall.Stat(d.wal, &st); err != nil {
+	err := syscall.Stat(d.wal, &st)
+	// The same stat tells whether the path's WAL is the one SQLite holds:
+	// one removed under the node reads as nothing to flush.
+	if err := d.walChanged(d.walw.observe(&st, err)); err != nil {
+		return err
+	}
+	if err != nil {
 		d.closeFile()
 		if errors.Is(err, syscall.ENOENT) {
 			// Nothing written yet (or checkpointed away and removed). A
@@ -198,6 +210,7 @@ func (d *durability) flush() error {
 			return &os.PathError{Op: "fstat", Path: d.wal, Err: err}
 		}
 		d.f, d.fileIno = f, fst.Ino
+		d.walw.ownFD.Store(int64(f.Fd()))
 	}
 	if err := datasync(d.f); err != nil {
 		return err
@@ -211,9 +224,19 @@ func (d *durability) flush() error {
 	return nil
 }
 
+// walChanged passes on err, the WAL watch's verdict; the first time it is
+// one, walGone starts.
+func (d *durability) walChanged(err error) error {
+	if err != nil && d.walGone != nil {
+		d.walOnce.Do(func() { go d.walGone() })
+	}
+	return err
+}
+
 // closeFile closes the WAL file flush holds, if any.
 func (d *durability) closeFile() {
 	if d.f != nil {
+		d.walw.ownFD.Store(-1)
 		d.f.Close()
 		d.f, d.fileIno = nil, 0
 	}

@@ -28,7 +28,8 @@ var migrations embed.FS
 // Store is the SQLite implementation of publicmask.Store.
 type Store struct {
 	path        string
-	madePrivate []string // files Open found readable by others and made 0600
+	madePrivate []string    // files Open found readable by others and made 0600
+	walSalvaged atomic.Bool // salvageWAL copied the removed WAL's frames into the database file
 	// dbFile is the database file, held open from Open to Close for the
 	// checkpoint's own flushes (syncDB). Not opened and closed per flush:
 	// closing any descriptor of a file drops all of the process's POSIX
@@ -217,6 +218,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	s.dur.seconds = s.m.flush
 	if dbFile != nil {
 		s.dur.checkDB = func() error { return checkPath(path, dbID) }
+		// The WAL the connections opened (they keep it open): the one
+		// the path must keep holding.
+		s.dur.walw.check()
+		s.dur.walGone = s.salvageWAL
 	}
 	s.buildCtx, s.cancelBuild = context.WithCancel(context.Background())
 	s.hot.start = s.startBuild
@@ -374,7 +379,11 @@ func (s *Store) Ping(ctx context.Context) error {
 	}
 	// A node that sells nothing flushes nothing: readiness looks too.
 	if s.dur.checkDB != nil {
-		if err := s.dur.checkDB(); err != nil {
+		err := s.dur.checkDB()
+		if err == nil {
+			err = s.dur.walChanged(s.dur.walw.check())
+		}
+		if err != nil {
 			s.dur.fail(err)
 			return s.dur.err()
 		}

@@ -16,10 +16,11 @@ func (n *Node) startStatus(ctx context.Context) {
 	go n.statusC.Run(ctx)
 }
 
-// status is the JSON of /api/v2/status (package ops).
-func (n *Node) status(ctx context.Context) (any, error) {
+// status is the JSON of /api/v2/status (package ops); brief leaves out
+// the history and the stale outlets (?brief=1).
+func (n *Node) status(ctx context.Context, brief bool) (any, error) {
 	admin := httpapi.IsAdmin(ctx)
-	on := ops.Node{Role: n.cfg.Role, Now: n.Clock.Now, Store: n.storeHealth(ctx, admin), Changes: n.Store.OutletChanges, Name: n.nodeName}
+	on := ops.Node{Role: n.cfg.Role, Now: n.Clock.Now, Store: n.storeHealth(ctx, admin), Changes: n.Store.OutletChanges, Name: n.nodeName, Brief: brief}
 	on.Peers = n.peers
 	if n.Refresher != nil {
 		on.Snapshot, on.Age = n.Refresher.Current(), n.Refresher.Age

@@ -37,7 +37,7 @@ func TestPublicStatusHidesTheFailedWrite(t *testing.T) {
 		t.Fatalf("cause %q", cause)
 	}
 	n := &Node{Store: st, writes: w, Clock: clock.Real{}, cfg: Config{Role: httpapi.RoleAll}}
-	out, err := n.status(ctx)
+	out, err := n.status(ctx, false)
 	if err != nil {
 		t.Fatal(err)
 	}

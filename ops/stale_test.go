@@ -24,6 +24,18 @@ func (s staticSource) OutletChanges(context.Context, int64, int) ([]publicmask.O
 // status page's list counts.
 func TestStaleCountMatchesStatusList(t *testing.T) {
 	now := time.Date(2020, 3, 11, 14, 0, 0, 0, time.UTC)
+	snap := staleSnapshot(t, now)
+	_, want := staleOutlets(now, snap, false)
+	if want != 80 {
+		t.Fatalf("status list counts %d stale outlets, want 80", want)
+	}
+	if got := StaleCount(now, snap); got != want {
+		t.Fatalf("StaleCount = %d, status list %d", got, want)
+	}
+}
+
+// staleSnapshot is a snapshot of 200 outlets, 80 of them stale at now.
+func staleSnapshot(t *testing.T, now time.Time) *snapshot.Snapshot {
 	var outlets []publicmask.Outlet
 	for i := range 200 {
 		o := publicmask.Outlet{Code: fmt.Sprintf("%08d", 11000000+i), Name: fmt.Sprintf("약국 %d", i),
@@ -46,12 +58,5 @@ func TestStaleCountMatchesStatusList(t *testing.T) {
 	if err := r.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	snap := r.Current()
-	_, want := staleOutlets(now, snap, false)
-	if want != 80 {
-		t.Fatalf("status list counts %d stale outlets, want 80", want)
-	}
-	if got := StaleCount(now, snap); got != want {
-		t.Fatalf("StaleCount = %d, status list %d", got, want)
-	}
+	return r.Current()
 }

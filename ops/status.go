@@ -38,6 +38,10 @@ type Node struct {
 	// Age, if set, is the snapshot's age in real time (the refresher's);
 	// else it is read on Now, the service clock, which --clock-rate speeds.
 	Age func() time.Duration
+	// Brief (?brief=1) leaves out the history and the stale outlets: a
+	// peer's poll reads neither, and they are most of the answer's bytes
+	// and of its CPU (the stale outlets walk the whole snapshot).
+	Brief bool
 	// Peers, if set, are the other nodes (serve --peers), listed after
 	// this one under "nodes".
 	Peers *Peers
@@ -71,10 +75,12 @@ func Status(ctx context.Context, n Node, c *Collector, admin bool) map[string]an
 			snapView["oldest_unapplied_ms"] = lag
 		}
 		out["snapshot"] = snapView
-		out["stale_outlets"], out["stale_outlets_count"] = staleOutlets(n.Now(), snap, admin)
+		if !n.Brief {
+			out["stale_outlets"], out["stale_outlets_count"] = staleOutlets(n.Now(), snap, admin)
+		}
 	}
 	if c != nil {
-		c.figures(out)
+		c.figures(out, n.Brief)
 	}
 	out["nodes"] = nodes(out, n, admin)
 	return out
@@ -95,8 +101,9 @@ func nodes(out map[string]any, n Node, admin bool) []NodeView {
 	return append([]NodeView{self}, rows...)
 }
 
-// figures adds the collector's rates, percentiles and history to out.
-func (c *Collector) figures(out map[string]any) {
+// figures adds the collector's rates, percentiles and (unless brief)
+// history to out.
+func (c *Collector) figures(out map[string]any, brief bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.window) >= 2 {
@@ -128,7 +135,9 @@ func (c *Collector) figures(out map[string]any) {
 		out["shed_total"] = newest.shed
 		out["rate_limited_total"] = newest.limited
 	}
-	out["history"] = slices.Clone(c.history)
+	if !brief {
+		out["history"] = slices.Clone(c.history)
+	}
 }
 
 // staleOutlets lists outlets that have stock but have not changed for hours:

@@ -218,7 +218,7 @@ func TestBrowserMapDefaultCentreOnPhone(t *testing.T) {
 func TestBrowserStatus(t *testing.T) {
 	var mu sync.Mutex
 	n := 0
-	status := func(ctx context.Context) (any, error) {
+	status := func(ctx context.Context, brief bool) (any, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		n++

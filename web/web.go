@@ -41,8 +41,9 @@ type Options struct {
 	// Basemap is an optional GeoJSON outline layer (--basemap FILE), served
 	// at /basemap.geojson and drawn under the markers.
 	Basemap []byte
-	// Status feeds GET /api/v2/status; nil answers 404.
-	Status func(ctx context.Context) (any, error)
+	// Status feeds GET /api/v2/status; nil answers 404. brief (?brief=1)
+	// asks for the answer without its history and stale outlets.
+	Status func(ctx context.Context, brief bool) (any, error)
 }
 
 //go:embed static pages i18n counter
@@ -370,7 +371,19 @@ func (s *site) status(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteCode(w, publicmask.ENotFound, "status is not served by this node")
 		return
 	}
-	v, err := s.opts.Status(r.Context())
+	// brief=1 (an extension, docs/api.md): the figures without the
+	// history and the stale outlets, ~1 KB in place of ~90 KB; the
+	// nodes' pollers (serve --peers) read no more.
+	var brief bool
+	switch r.URL.Query().Get("brief") {
+	case "", "0":
+	case "1":
+		brief = true
+	default:
+		httpx.WriteCode(w, publicmask.EBadRequest, "brief must be 0 or 1")
+		return
+	}
+	v, err := s.opts.Status(r.Context(), brief)
 	if err != nil {
 		slog.Warn("web: status", "err", err)
 		httpx.WriteCode(w, publicmask.EInternal, "status unavailable")

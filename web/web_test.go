@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"io"
 	"net/http"
@@ -210,7 +211,9 @@ func TestBasemapAndStatus(t *testing.T) {
 	}
 
 	gj := []byte(`{"type":"FeatureCollection","features":[]}`)
-	h = Handler(Options{Basemap: gj, Status: func(ctx context.Context) (any, error) {
+	var briefs []bool
+	h = Handler(Options{Basemap: gj, Status: func(ctx context.Context, brief bool) (any, error) {
+		briefs = append(briefs, brief)
 		return map[string]any{"version": "test", "shed_total": 3}, nil
 	}})
 	r = get(t, h, "/basemap.geojson")
@@ -226,7 +229,22 @@ func TestBasemapAndStatus(t *testing.T) {
 		t.Errorf("status: %d %v %v", r.StatusCode, r.Header, st)
 	}
 
-	h = Handler(Options{Status: func(ctx context.Context) (any, error) { return nil, errors.New("boom") }})
+	// ?brief=1 (the peers' poll) is passed on; anything but 0 or 1 is refused.
+	for _, q := range []string{"?brief=1", "?brief=0", "?brief=yes", "?brief=1&brief=x"} {
+		r := get(t, h, "/api/v2/status"+q)
+		want := 200
+		if strings.Contains(q, "yes") {
+			want = 400
+		}
+		if r.StatusCode != want {
+			t.Errorf("status%s: %d, want %d", q, r.StatusCode, want)
+		}
+	}
+	if want := []bool{false, true, false, true}; fmt.Sprint(briefs) != fmt.Sprint(want) {
+		t.Errorf("brief passed to Status: %v, want %v", briefs, want)
+	}
+
+	h = Handler(Options{Status: func(ctx context.Context, brief bool) (any, error) { return nil, errors.New("boom") }})
 	if r := get(t, h, "/api/v2/status"); r.StatusCode != 500 {
 		t.Errorf("failing status: %d", r.StatusCode)
 	}

@@ -31,18 +31,8 @@ func TestStoreFileReplacedUnderTheNode(t *testing.T) {
 	s := startOn(t, addr, args...)
 	codes, toks := setupOutlets(t, s, 1, 500)
 	tok := toks[codes[0]]
-	type receipt struct {
-		SaleID string `json:"sale_id"`
-	}
-	sell := func(s *server, txn string, n int) (int, receipt) {
-		var r receipt
-		code, err := s.call("POST", "/api/v2/outlet/sales", tok, map[string]any{"txn_id": txn, "buyer": born83(n), "quantity": 1}, &r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return code, r
-	}
-	var before receipt
+	sell := func(s *server, txn string, n int) (int, saleReceipt) { return sellOne(t, s, tok, txn, n) }
+	var before saleReceipt
 	s.mustCall("POST", "/api/v2/outlet/sales", tok, map[string]any{"txn_id": "before", "buyer": born83(1), "quantity": 1}, &before, 201)
 	backup := filepath.Join(dir, "backup.db")
 	if out, err := exec.Command(sqlite3, db, "VACUUM INTO '"+backup+"'").CombinedOutput(); err != nil {
@@ -69,18 +59,7 @@ func TestStoreFileReplacedUnderTheNode(t *testing.T) {
 	} else if code != 503 {
 		t.Errorf("a sale after the store's file was replaced: %d, want 503", code)
 	}
-	var ready int
-	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if ready, _ = s.get("/readyz"); ready != 200 || time.Now().After(deadline) {
-			break
-		}
-	}
-	if ready != 503 {
-		t.Errorf("/readyz 3 s after the store's file was replaced: %d, want 503", ready)
-	}
-	if st := s.storeStatus(); st.OK || st.Cause != "file_replaced" {
-		t.Errorf("/status store after the file was replaced: %+v, want ok false, cause file_replaced", st)
-	}
+	expectFileReplaced(t, s, "the store's file was replaced")
 	if logs := s.Logs(); !strings.Contains(logs, "file_replaced") || !strings.Contains(logs, "replaced, moved or removed under the running node") {
 		t.Errorf("the log does not say the store's file was replaced:\n%s", logs)
 	}
@@ -112,5 +91,35 @@ func TestStoreFileReplacedUnderTheNode(t *testing.T) {
 		}
 	} else if c, _ := sell(s, "after-the-replace", 3); c != 201 {
 		t.Errorf("the refused sale, retried on the restarted node: %d, want 201", c)
+	}
+}
+
+// sellOne sells one box to born83(n) under txn and returns the status and
+// the receipt.
+func sellOne(t *testing.T, s *server, tok, txn string, n int) (int, saleReceipt) {
+	t.Helper()
+	var r saleReceipt
+	code, err := s.call("POST", "/api/v2/outlet/sales", tok, map[string]any{"txn_id": txn, "buyer": born83(n), "quantity": 1}, &r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code, r
+}
+
+// expectFileReplaced: within 3 s /readyz is 503 and /status says the
+// store failed with cause file_replaced (after what).
+func expectFileReplaced(t *testing.T, s *server, what string) {
+	t.Helper()
+	var ready int
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if ready, _ = s.get("/readyz"); ready != 200 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if ready != 503 {
+		t.Errorf("/readyz 3 s after %s: %d, want 503", what, ready)
+	}
+	if st := s.storeStatus(); st.OK || st.Cause != "file_replaced" {
+		t.Errorf("/status store after %s: %+v, want ok false, cause file_replaced", what, st)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestWALRemovedUnderTheNode: an operator (or a clean-up script) who
@@ -27,17 +26,7 @@ func TestWALRemovedUnderTheNode(t *testing.T) {
 	s := startOn(t, addr, args...)
 	codes, toks := setupOutlets(t, s, 1, 500)
 	tok := toks[codes[0]]
-	type receipt struct {
-		SaleID string `json:"sale_id"`
-	}
-	sell := func(s *server, txn string, n int) (int, receipt) {
-		var r receipt
-		code, err := s.call("POST", "/api/v2/outlet/sales", tok, map[string]any{"txn_id": txn, "buyer": born83(n), "quantity": 1}, &r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return code, r
-	}
+	sell := func(s *server, txn string, n int) (int, saleReceipt) { return sellOne(t, s, tok, txn, n) }
 	acked := map[string]string{} // txn_id → sale_id of every 201
 	buyer := map[string]int{}
 	for i := 1; i <= 3; i++ {
@@ -70,18 +59,7 @@ func TestWALRemovedUnderTheNode(t *testing.T) {
 	if refused != 5 {
 		t.Errorf("sales after the -wal was removed under the node: %d of 5 refused, want all (503): they went into an unlinked WAL", refused)
 	}
-	var ready int
-	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if ready, _ = s.get("/readyz"); ready != 200 || time.Now().After(deadline) {
-			break
-		}
-	}
-	if ready != 503 {
-		t.Errorf("/readyz after the -wal was removed: %d, want 503", ready)
-	}
-	if st := s.storeStatus(); st.OK || st.Cause != "file_replaced" {
-		t.Errorf("/status store after the -wal was removed: %+v, want ok false, cause file_replaced", st)
-	}
+	expectFileReplaced(t, s, "the -wal was removed")
 	if logs := s.Logs(); !strings.Contains(logs, "-wal") || !strings.Contains(logs, "file_replaced") {
 		t.Errorf("the log does not say the WAL was removed:\n%s", logs)
 	}

@@ -406,6 +406,7 @@ func TestStartOnAFullDiskWaitsForSpace(t *testing.T) {
 	cmd := exec.Command(binary(t), append([]string{"serve", "--addr", addr, "--admin-token", adminToken}, n.args...)...)
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
+	dieWithTests(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -554,6 +555,7 @@ func TestRushThroughAFullDisk(t *testing.T) {
 		"--outlets", "200", "--sales-rate", "300", "--read-rate", "100", "--quiet", "--report", rep)
 	var out syncBuffer
 	rush.Stdout, rush.Stderr = &out, &out
+	dieWithTests(rush)
 	if err := rush.Start(); err != nil {
 		t.Fatal(err)
 	}

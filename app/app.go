@@ -146,6 +146,9 @@ type Node struct {
 	writes    *watchedStore
 	stop      context.CancelFunc
 	seal      *seal.Key // the counter outbox's key pair, derived from the secret
+	// wait answers while a start waits for space on a full disk; Serve
+	// takes its listener over (startwait.go).
+	wait *startWait
 }
 
 // Open builds a node: opens and prepares the store, seeds it, starts the
@@ -362,24 +365,32 @@ const (
 // exiting: a node restarted on a full disk (after a crash, or by an
 // operator) would otherwise fail its start a few times and systemd would
 // give up on it (StartLimitBurst), so that it stayed down once space
-// returned. The log says why it waits; SIGTERM ends the wait.
+// returned. Meanwhile the node listens, unready (listenWhileWaiting): its
+// /readyz and /status say why it waits, and so does the log; the failed
+// write is observed like any other, so its probe finds the space again.
+// SIGTERM ends the wait.
 func (n *Node) newEpoch(ctx context.Context) (publicmask.Epochs, error) {
 	var since, logged time.Time
 	for {
 		es, err := n.Store.NewEpoch(ctx, publicmask.NewEpochID())
 		if err == nil && !since.IsZero() {
+			n.writes.observe(nil)
 			n.cfg.Logger.Info("space on the disk again: the node starts", "waited_s", time.Since(since).Seconds())
 		}
 		if err == nil || writeFailureCause(err) != causeDiskFull {
 			return es, err
 		}
+		n.writes.observe(err)
 		now := time.Now()
 		if since.IsZero() {
 			since = now
+			if lerr := n.listenWhileWaiting(); lerr != nil {
+				return nil, fmt.Errorf("%w (and listen while waiting for space: %w)", err, lerr)
+			}
 		}
 		if logged.IsZero() || now.Sub(logged) >= fullDiskLogEvery {
 			logged = now
-			n.cfg.Logger.Error("the disk is full: the node waits for space before it starts (not listening yet)",
+			n.cfg.Logger.Error("the disk is full: the node waits for space before it starts (listening, not ready)",
 				"waiting_s", now.Sub(since).Seconds(), "err", err.Error())
 		}
 		select {
@@ -560,6 +571,10 @@ func (n *Node) Close(ctx context.Context) error {
 		n.stop()
 	}
 	var errs []error
+	if n.wait != nil {
+		n.wait.close()
+		n.wait = nil
+	}
 	if n.Ledger != nil {
 		errs = append(errs, n.Ledger.Close(ctx))
 	}
@@ -573,9 +588,21 @@ func (n *Node) Close(ctx context.Context) error {
 // and open batches finish, new connections are refused.
 func (n *Node) Serve(ctx context.Context) error {
 	cfg := n.cfg
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return err
+	var (
+		ln  net.Listener
+		err error
+	)
+	if n.wait != nil {
+		// The start listened while it waited for space: the same socket,
+		// open all along.
+		hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		ln = n.wait.handover(hctx)
+		cancel()
+		n.wait = nil
+	} else {
+		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+			return err
+		}
 	}
 	hs := &http.Server{
 		Handler:           n.Handler,

@@ -37,7 +37,7 @@ func (n *Node) status(ctx context.Context, brief bool) (any, error) {
 func (n *Node) storeHealth(ctx context.Context, admin bool) map[string]any {
 	storeOK := map[string]any{"ok": true}
 	if err := n.Store.Ping(ctx); err != nil {
-		storeOK = map[string]any{"ok": false, "error": causeText[causeUnreachable]}
+		storeOK = map[string]any{"ok": false, "error": causeText[causeUnreachable], "cause": causeUnreachable}
 		if errors.Is(err, sqlite.ErrFlushFailed) {
 			storeOK = map[string]any{"ok": false, "error": causeText[causeFlushFailed], "cause": causeFlushFailed}
 		}

@@ -87,6 +87,7 @@ http {
 	cmd := exec.Command(bin, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-e", filepath.Join(dir, "error.log"))
 	out := &strings.Builder{}
 	cmd.Stdout, cmd.Stderr = out, out
+	dieWithTests(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

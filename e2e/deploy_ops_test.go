@@ -95,6 +95,7 @@ scrape_configs:
 		"--web.listen-address="+addr, "--log.level=warn")
 	logs := &strings.Builder{}
 	cmd.Stdout, cmd.Stderr = logs, logs
+	dieWithTests(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

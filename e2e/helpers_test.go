@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -152,8 +153,20 @@ func (s *server) importInfos(t *testing.T, infos []map[string]any) {
 }
 
 // launch starts cmd and, at the end of the test, kills it if it still runs.
+// dieWithTests has the kernel kill cmd's process when the test binary dies:
+// a test run that panics on its timeout runs no Cleanup, and the servers it
+// left would hold their ports and inherited file descriptors (a CI lock
+// among them) for ever.
+func dieWithTests(cmd *exec.Cmd) {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+}
+
 func launch(t *testing.T, cmd *exec.Cmd) {
 	t.Helper()
+	dieWithTests(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -406,6 +406,7 @@ func TestStartOnAFullDiskWaitsForSpace(t *testing.T) {
 	cmd := exec.Command(binary(t), append([]string{"serve", "--addr", addr, "--admin-token", adminToken}, n.args...)...)
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
+	dieWithTests(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -421,12 +422,42 @@ func TestStartOnAFullDiskWaitsForSpace(t *testing.T) {
 	if !strings.Contains(out.String(), "the disk is full: the node waits for space") {
 		t.Fatalf("the log does not say why the node waits:\n%s", lastLines(out.String(), 10))
 	}
-	n.fsys.SetQuota(0)
+	// While it waits it listens, unready, and says why (DESIGN.md §4.5):
+	// on main nothing listened until the disk had space.
 	s2 := &server{t: t, base: "http://" + addr}
-	waitUntil(t, 15*time.Second, "the node ready once space returned", func() bool {
-		code, _ := s2.readyCode()
-		return code == 200
-	})
+	if code, err := s2.get("/healthz"); code != 200 {
+		t.Fatalf("/healthz while waiting for space: %d %v\n%s", code, err, lastLines(out.String(), 10))
+	}
+	var ready errBody
+	if code, err := s2.call("GET", "/readyz", "", nil, &ready); code != 503 || ready.Error.Code != "store_unavailable" || !strings.Contains(ready.Error.Message, "disk_full") {
+		t.Errorf("/readyz while waiting for space: %d %v %+v", code, err, ready)
+	}
+	if st := s2.storeStatus(); st.OK || st.Cause != "disk_full" {
+		t.Errorf("/api/v2/status while waiting for space: %+v", st)
+	}
+	if code, err := s2.get("/status"); code != 200 {
+		t.Errorf("/status page while waiting for space: %d %v", code, err)
+	}
+	a := n.load.acks[0]
+	var refused errBody
+	if code, h, err := s2.callHeader("POST", "/api/v2/outlet/sales", a.token, a.body(), &refused); code != 503 || refused.Error.Code != "store_unavailable" || h.Get("Retry-After") == "" {
+		t.Errorf("a sale while waiting for space: %d %v %+v %v", code, err, refused, h)
+	}
+	n.fsys.SetQuota(0)
+	// Polled fast through the handover to the full server: the socket
+	// stays open, so no probe may find it refused.
+	for t0 := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		code, msg := s2.readyCode()
+		if code == 200 {
+			break
+		}
+		if code == 0 {
+			t.Errorf("/readyz failed while the node started: %s", msg)
+		}
+		if time.Since(t0) > 15*time.Second {
+			t.Fatalf("not ready 15 s after space returned: %d %s", code, msg)
+		}
+	}
 	replayAll(t, s2, n.load.acks)
 	s2.mustVerify(t, "after a start on a full disk")
 }
@@ -524,6 +555,7 @@ func TestRushThroughAFullDisk(t *testing.T) {
 		"--outlets", "200", "--sales-rate", "300", "--read-rate", "100", "--quiet", "--report", rep)
 	var out syncBuffer
 	rush.Stdout, rush.Stderr = &out, &out
+	dieWithTests(rush)
 	if err := rush.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -447,7 +447,8 @@ func TestCitizenAnswersAgree(t *testing.T) {
 				d.reader.mustCall("GET", fmt.Sprintf("/api/v2/outlets/near?lat=%v&lng=%v&%s", liveLat, liveLng, q), "", nil, &a, 200)
 				return a
 			}
-			waitUntil(t, 5*time.Second, "the reader caught up", func() bool {
+			// 15 s: a public node on PostgreSQL polls behind a loaded machine.
+			waitUntil(t, 15*time.Second, "the reader caught up", func() bool {
 				a := near("m=1000")
 				if a.Count != 6 {
 					return false

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -475,6 +476,37 @@ func TestHealthReady(t *testing.T) {
 	ok := newHarness(t, Config{})
 	if rec := ok.do("GET", "/readyz", "", ""); rec.Code != 200 {
 		t.Errorf("readyz nil: %d", rec.Code)
+	}
+}
+
+// TestReadyzLogPaced: a node that stays unready is probed by its load
+// balancer every second or so; on main each probe logged a WARN line (on a
+// full disk, to the disk that is full). The change of state is logged, then
+// at most a line per unreadyLogEvery with the count, and the return.
+func TestReadyzLogPaced(t *testing.T) {
+	var failing atomic.Bool
+	failing.Store(true)
+	h := newHarness(t, Config{Ready: func(ctx context.Context) error {
+		if failing.Load() {
+			return errors.New("disk full")
+		}
+		return nil
+	}})
+	for range 100 {
+		errorOf(t, h.do("GET", "/readyz", "", ""), 503)
+	}
+	if n := strings.Count(h.logs.String(), `"level":"WARN"`); n != 1 || !strings.Contains(h.logs.String(), "not ready") {
+		t.Errorf("%d WARN lines after 100 probes, want 1 (not ready):\n%s", n, h.logs.String())
+	}
+	failing.Store(false)
+	for range 3 {
+		if rec := h.do("GET", "/readyz", "", ""); rec.Code != 200 {
+			t.Fatalf("readyz: %d", rec.Code)
+		}
+	}
+	logs := h.logs.String()
+	if n := strings.Count(logs, "ready again"); n != 1 || !strings.Contains(logs, `"unready_probes":100`) {
+		t.Errorf("the return is not logged once with the count:\n%s", logs)
 	}
 }
 

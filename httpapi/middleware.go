@@ -282,6 +282,10 @@ func (s *Server) observe(r *http.Request, ri *reqInfo, rw *recorder, d time.Dura
 	// all outlet/admin traffic are logged at info and above.
 	lvl := slog.LevelInfo
 	switch {
+	case ri.route == "GET /readyz":
+		// A load balancer probes it every second or so: readyz logs the
+		// change of state itself, paced (Server.unready).
+		lvl = slog.LevelDebug
 	case status >= 500:
 		lvl = slog.LevelWarn
 	case (ri.class == ClassPublic || ri.class == ClassOps || ri.class == ClassStream) && status < 400:

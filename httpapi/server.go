@@ -24,6 +24,7 @@ import (
 
 	"github.com/publicmask/publicmask"
 	"github.com/publicmask/publicmask/internal/httpx"
+	"github.com/publicmask/publicmask/internal/ratelog"
 	"github.com/publicmask/publicmask/ledger"
 	"github.com/publicmask/publicmask/policy"
 	"github.com/publicmask/publicmask/seal"
@@ -182,7 +183,14 @@ type Server struct {
 	held      atomic.Int64 // bytes held by responses being written
 	heldBy    heldByClient
 	sampler   *shedLog
+	// unready paces the log of /readyz while the node is not ready: a
+	// load balancer probes it every second or so, and a line per probe
+	// flooded the log (on a full disk, the disk that is full).
+	unready ratelog.Episode
 }
+
+// unreadyLogEvery is how often a node that stays unready says so again.
+const unreadyLogEvery = 30 * time.Second
 
 // ledgerAPI is what the handlers use of *ledger.Ledger; an interface so
 // that the HTTP layer can be tested without a store.
@@ -317,7 +325,7 @@ func newServer(cfg Config, led ledgerAPI) *Server {
 		panic("httpapi: " + err.Error())
 	}
 	cfg.setDefaults()
-	s := &Server{cfg: cfg, led: led, log: cfg.Logger, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, led: led, log: cfg.Logger, mux: http.NewServeMux(), unready: ratelog.Episode{Every: unreadyLogEvery}}
 	s.metrics = newMetrics(cfg.Registerer)
 	s.gates = map[string]*gate{
 		ClassOutlet: newGate(s.metrics, ClassOutlet, cfg.OutletInFlight, cfg.OutletQueue, cfg.QueueTimeout),
@@ -675,10 +683,19 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 			if c := publicmask.ErrorCode(err); c != publicmask.EInternal {
 				msg = publicmask.ErrorMessage(err)
 			}
-			s.logger(r).Warn("not ready", "err", err.Error())
+			s.unready.Occurred(1, func() {
+				s.logger(r).Warn("not ready", "err", err.Error())
+			}, func(st ratelog.Stats) {
+				s.logger(r).Warn("still not ready", "probes", st.Count, "unready_s", time.Since(st.Since).Seconds(), "err", err.Error())
+			})
 			writeErrorCode(w, r, publicmask.EStoreUnavailable, msg)
 			return
 		}
+	}
+	if s.unready.Active() {
+		s.unready.End(func(st ratelog.Stats) {
+			s.logger(r).Info("ready again", "unready_probes", st.Count, "unready_s", time.Since(st.Since).Seconds())
+		})
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "role": s.cfg.Role})
 }

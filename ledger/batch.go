@@ -4,13 +4,13 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/publicmask/publicmask"
+	"github.com/publicmask/publicmask/internal/ratelog"
 )
 
 // op is one request waiting for a group commit. run (or job's run) records
@@ -415,15 +415,21 @@ func (l *Ledger) commit(ops []*op) {
 		return
 	}
 	if err != nil {
-		l.commitFails.failed(l.log, len(ops), err)
+		l.commitFails.Occurred(len(ops), func() {
+			l.log.Error("commit failed", "size", len(ops), "err", err)
+		}, func(s ratelog.Stats) {
+			l.log.Error("commits still failing", "batches", s.Count, "requests", s.Weight, "failing_s", time.Since(s.Since).Seconds(), "err", err)
+		})
 		if publicmask.ErrorCode(err) == publicmask.EInternal {
 			err = publicmask.Errorf(publicmask.EStoreUnavailable, "the sale could not be recorded; retry with the same txn_id")
 		}
 		decide(ops, func(int) error { return err })
 		return
 	}
-	if l.commitFails.failing.Load() {
-		l.commitFails.recovered(l.log)
+	if l.commitFails.Active() {
+		l.commitFails.End(func(s ratelog.Stats) {
+			l.log.Info("commits succeed again", "failed_batches", s.Count, "failed_requests", s.Weight, "failing_s", time.Since(s.Since).Seconds())
+		})
 	}
 	if len(changed) > 0 && l.cfg.OnCommit != nil {
 		l.cfg.OnCommit(changed)
@@ -436,47 +442,6 @@ func (l *Ledger) commit(ops []*op) {
 // each was thousands a second (8,874 in 13 s with eight counters), burying
 // the cause and writing to the disk that is full.
 const commitFailLogEvery = 10 * time.Second
-
-// commitFailures logs commits that fail: the first at once, then one line
-// per commitFailLogEvery with the count, and one when a commit succeeds
-// again. Only failures take its lock; a success reads one atomic, per batch.
-type commitFailures struct {
-	failing atomic.Bool
-
-	mu               sync.Mutex
-	batches, sales   int
-	since, lastLogAt time.Time
-}
-
-func (c *commitFailures) failed(log *slog.Logger, size int, err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	now := time.Now()
-	if c.batches == 0 {
-		c.since, c.lastLogAt = now, now
-		c.batches, c.sales = 1, size
-		c.failing.Store(true)
-		log.Error("commit failed", "size", size, "err", err)
-		return
-	}
-	c.batches++
-	c.sales += size
-	if now.Sub(c.lastLogAt) >= commitFailLogEvery {
-		c.lastLogAt = now
-		log.Error("commits still failing", "batches", c.batches, "requests", c.sales, "failing_s", now.Sub(c.since).Seconds(), "err", err)
-	}
-}
-
-func (c *commitFailures) recovered(log *slog.Logger) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.batches == 0 {
-		return
-	}
-	log.Info("commits succeed again", "failed_batches", c.batches, "failed_requests", c.sales, "failing_s", time.Since(c.since).Seconds())
-	c.batches, c.sales = 0, 0
-	c.failing.Store(false)
-}
 
 // decide sends each op its outcome, stamped with the time it was decided.
 func decide(ops []*op, outcome func(i int) error) {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/publicmask/publicmask"
 	"github.com/publicmask/publicmask/clock"
+	"github.com/publicmask/publicmask/internal/ratelog"
 	"github.com/publicmask/publicmask/policy"
 	"github.com/publicmask/publicmask/rrn"
 )
@@ -83,8 +84,8 @@ type Ledger struct {
 	closed  bool
 	writers sync.WaitGroup
 	// commitFails keeps commits that keep failing to a log line per
-	// interval (batch.go).
-	commitFails commitFailures
+	// interval (batch.go); its Every is commitFailLogEvery.
+	commitFails ratelog.Episode
 
 	tokens tokenCache
 	// refreshAheadOf: a known token used within this of its entry's expiry
@@ -134,12 +135,13 @@ func New(cfg Config) (*Ledger, error) {
 		cfg.Logger = slog.Default()
 	}
 	l := &Ledger{
-		cfg:        cfg,
-		store:      cfg.Store,
-		log:        cfg.Logger,
-		queue:      make(chan *op, cfg.MaxBatch*4),
-		m:          newMetrics(cfg.Registerer),
-		importTurn: make(chan struct{}, 1),
+		commitFails: ratelog.Episode{Every: commitFailLogEvery},
+		cfg:         cfg,
+		store:       cfg.Store,
+		log:         cfg.Logger,
+		queue:       make(chan *op, cfg.MaxBatch*4),
+		m:           newMetrics(cfg.Registerer),
+		importTurn:  make(chan struct{}, 1),
 	}
 	if _, ok := cfg.Store.(publicmask.TokenReader); ok {
 		l.refreshAheadOf = cfg.TokenCacheTTL / 4

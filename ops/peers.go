@@ -42,6 +42,7 @@ const (
 	peerSelfHeader = "X-Publicmask-Peer-Probe"
 	peerSelfAnswer = "X-Publicmask-Peer-Self"
 	maxStoreError  = 160
+	maxStoreCause  = 32
 )
 
 // Why a peer is shown unreachable (codes the page translates).
@@ -129,16 +130,24 @@ type NodeView struct {
 	PublicP99Ms       *float64 `json:"public_p99_ms,omitempty"`
 	StoreOK           *bool    `json:"store_ok,omitempty"`
 	StoreError        string   `json:"store_error,omitempty"`
+	// StoreCause is the store's cause code (disk_full, …): the page shows
+	// it in the reader's language, StoreError being the server's English.
+	StoreCause string `json:"store_cause,omitempty"`
+}
+
+// peerStore is a peer's store line: ok, and when not, the cause code and
+// the server's sentence.
+type peerStore struct {
+	OK    *bool  `json:"ok"`
+	Error string `json:"error"`
+	Cause string `json:"cause"`
 }
 
 // peerAnswer is the part of a peer's public /api/v2/status that is read.
 type peerAnswer struct {
-	Role    string `json:"role"`
-	Version *int64 `json:"version"`
-	Store   *struct {
-		OK    *bool  `json:"ok"`
-		Error string `json:"error"`
-	} `json:"store"`
+	Role     string     `json:"role"`
+	Version  *int64     `json:"version"`
+	Store    *peerStore `json:"store"`
 	Snapshot *struct {
 		Version           *int64   `json:"version"`
 		AgeMs             *float64 `json:"age_ms"`
@@ -185,6 +194,7 @@ func (a *peerAnswer) view() (NodeView, error) {
 		v.StoreOK = a.Store.OK
 		if !*a.Store.OK {
 			v.StoreError = cleanText(a.Store.Error, maxStoreError)
+			v.StoreCause = cleanText(a.Store.Cause, maxStoreCause)
 		}
 	}
 	return v, nil
@@ -236,6 +246,9 @@ func selfView(out map[string]any) NodeView {
 			v.StoreOK = &b
 			if e, ok := st["error"].(string); ok && !b {
 				v.StoreError = e
+			}
+			if c, ok := st["cause"].(string); ok && !b {
+				v.StoreCause = c
 			}
 		}
 	}

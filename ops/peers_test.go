@@ -131,13 +131,13 @@ func TestPeerAnswers(t *testing.T) {
 	}
 
 	a := peerAnswer{Role: "public"}
-	a.Store = &struct {
-		OK    *bool  `json:"ok"`
-		Error string `json:"error"`
-	}{OK: new(bool), Error: "disk\x07 <b>full</b>" + strings.Repeat("é", 300)}
+	a.Store = &peerStore{OK: new(bool), Error: "disk\x07 <b>full</b>" + strings.Repeat("é", 300), Cause: "disk_full\x07" + strings.Repeat("x", 100)}
 	v, err := a.view()
 	if err != nil || strings.ContainsRune(v.StoreError, 7) || len([]rune(v.StoreError)) != maxStoreError+1 {
 		t.Fatalf("store error %q (%v)", v.StoreError, err)
+	}
+	if strings.ContainsRune(v.StoreCause, 7) || len([]rune(v.StoreCause)) != maxStoreCause+1 || !strings.HasPrefix(v.StoreCause, "disk_full") {
+		t.Fatalf("store cause %q", v.StoreCause)
 	}
 }
 

@@ -269,6 +269,49 @@ func TestBrowserStatus(t *testing.T) {
 	copyFile(t, p.Screenshot("status.png"), "/tmp/publicmask-status.png")
 }
 
+// TestBrowserStatusStoreCause: the store's cause (disk_full, …) is shown
+// from the catalogue in the page's language, on its box and in the nodes
+// table; the server's English sentence only as the box's title. On main
+// the Korean page showed the English sentence after its Korean label.
+func TestBrowserStatusStoreCause(t *testing.T) {
+	const english = "the disk is full: durable writes fail"
+	status := func(ctx context.Context, brief bool) (any, error) {
+		return map[string]any{
+			"now": time.Now().Format(time.RFC3339Nano), "role": "all",
+			"store": map[string]any{"ok": false, "cause": "disk_full", "error": english},
+			"nodes": []map[string]any{
+				{"self": true, "name": "ledger1", "role": "all", "reachable": true, "store_ok": false, "store_cause": "disk_full", "store_error": english},
+				{"name": "ledger2", "role": "ledger", "reachable": true, "store_ok": false, "store_cause": "some_new_cause", "store_error": "a cause this page does not know"},
+			},
+		}, nil
+	}
+	ts, _ := newSite(t, Options{Tiles: "none", Status: status})
+	p := browsertest.NewPage(t, 1280, 1000)
+	box := `document.querySelector('[data-metric=store] .m-value')`
+	self := `document.querySelector('#nodes tr[data-node^="ledger1"] td:last-child')`
+	other := `document.querySelector('#nodes tr[data-node="ledger2"] td:last-child')`
+	for _, c := range []struct{ lang, bad, cause string }{
+		{"ko", "오류", "디스크가 가득 찼습니다: 판매를 기록할 수 없습니다"},
+		{"en", "Error", "The disk is full: sales cannot be recorded"},
+	} {
+		p.Run(chromedp.Navigate(ts.URL + "/status?lang=" + c.lang))
+		p.Wait(box+` && `+box+`.textContent !== '—' && `+other, 5*time.Second)
+		want := "✖ " + c.bad + ": " + c.cause
+		checkTexts(t, p, []textCheck{
+			{c.lang + " store box", box, want, false},
+			{c.lang + " own row", self, want, false},
+			// An unknown cause: the server's sentence, as before.
+			{c.lang + " unknown cause", other, "✖ " + c.bad + ": a cause this page does not know", false},
+		})
+		var title string
+		p.Eval(`document.querySelector('[data-metric=store]').title`, &title)
+		if title != english {
+			t.Errorf("%s: the box's title %q, want the server's sentence", c.lang, title)
+		}
+		copyFile(t, p.Screenshot("status-cause-"+c.lang+".png"), "/tmp/ops44/status-cause-"+c.lang+".png")
+	}
+}
+
 // A language chosen with ?lang= is remembered for the server too (the
 // script writes the cookie): the next page comes in that language from its
 // first byte, whatever the browser's Accept-Language (Korean here).

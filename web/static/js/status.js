@@ -18,6 +18,19 @@ var STALE_MS = 10000;
 var local = [];       // client-side history, when the server sends none
 var lastOK = 0;
 var say = PM.sayer(document.getElementById('meta-say'));
+// The store's causes of failed writes (app/writehealth.go), each with its
+// sentence in the catalogue; the server's own sentence (English) is kept
+// as the box's title, and shown only for a cause this page does not know.
+var CAUSES = { disk_full: 1, io_error: 1, flush_failed: 1, slow_flush: 1, file_replaced: 1, store_unavailable: 1, read_only: 1 };
+function storeWhy(cause, error) {
+  if (CAUSES[cause] === 1) return T('cause.' + cause);
+  return typeof error === 'string' ? error : '';
+}
+function storeLine(ok, cause, error) {
+  if (ok) return '✔ ' + T('store.ok');
+  var why = storeWhy(cause, error);
+  return '✖ ' + T('store.bad') + (why ? ': ' + why : '');
+}
 var REASONS = { waiting: 1, refused: 1, timeout: 1, network: 1, status: 1, too_large: 1, bad_answer: 1 };
 var KNOWN = { now: 1, version: 1, snapshot: 1, rates: 1, latency: 1, shed_total: 1, rate_limited_total: 1, store: 1, stale_outlets: 1, stale_outlets_count: 1, history: 1, nodes: 1, ledger: 1 };
 
@@ -162,11 +175,12 @@ function render(s) {
 
   var store = s.store, storeText = '—', storeCls = '';
   if (store && typeof store === 'object' && 'ok' in store) {
-    storeText = store.ok ? '✔ ' + T('store.ok') : '✖ ' + T('store.bad') + (store.error ? ': ' + store.error : '');
+    storeText = storeLine(store.ok, store.cause, store.error);
     storeCls = store.ok ? 'good' : 'bad';
   }
   var storeBox = metric('store', T('m.store'), storeText);
   if (storeCls) storeBox.classList.add(storeCls);
+  if (store && !store.ok && typeof store.error === 'string') storeBox.title = store.error;
   $('health').replaceChildren(
     metric('shed_total', T('m.shed'), fmt(s.shed_total, T('unit.req'), 0)),
     metric('rate_limited_total', T('m.limited'), fmt(s.rate_limited_total, T('unit.req'), 0)),
@@ -214,7 +228,7 @@ function renderNodes(nodes) {
     }
     var age = n.age_ms, stale = num(age) && age > STALE_MS;
     var unapplied = n.behind_store === false ? '✔ 0 ms' : ms(n.oldest_unapplied_ms);
-    var store = typeof n.store_ok === 'boolean' ? (n.store_ok ? '✔ ' + T('store.ok') : '✖ ' + T('store.bad') + (n.store_error ? ': ' + n.store_error : '')) : '—';
+    var store = typeof n.store_ok === 'boolean' ? storeLine(n.store_ok, n.store_cause, n.store_error) : '—';
     var cells = [name, typeof n.role === 'string' ? n.role : '—', reach, n.version != null ? String(n.version) : '—', ms(age), unapplied,
       ms(n.commit_p99_ms), ms(n.freshness_p99_ms), ms(n.public_p99_ms), store];
     var tr = el('tr', { 'class': (n.reachable === false ? 'bad' : '') + (n.self ? ' self' : ''), 'data-node': name });

@@ -406,3 +406,33 @@ func TestMapSaysWhenTheStreamGoesSilent(t *testing.T) {
 		p.Wait(`document.getElementById('live').classList.contains('ok')`, 40*time.Second)
 	}
 }
+
+// TestStatusNodesTableByKeyboardAtNarrowWidth: at 320 px /status's nodes table is
+// wider than its card and scrolls sideways; a keyboard user can only scroll
+// a region that takes the focus (axe's scrollable-region-focusable), so the
+// scrolling box must be focusable and named, in both languages; /overview
+// at 320 px passes axe too.
+func TestStatusNodesTableByKeyboardAtNarrowWidth(t *testing.T) {
+	skipShort(t, "runs a real server and Chromium")
+	axe := axeSource(t)
+	s := start(t, "--db", filepath.Join(t.TempDir(), "pm.db"), "--seed", "none", "--tiles", "none", "--clock", "2020-03-11T10:00:00+09:00")
+	p := browsertest.NewPage(t, 320, 800)
+	for _, lang := range []string{"ko", "en"} {
+		p.Run(browsertest.Navigate(s.base + "/status?lang=" + lang))
+		p.Wait(`!document.getElementById('nodes-card').hidden && document.querySelectorAll('#nodes tr').length > 0`, 15*time.Second)
+		var overflows bool
+		p.Eval(`(function(){ var b = document.querySelector('.nodes-scroll'); return b.scrollWidth > b.clientWidth; })()`, &overflows)
+		if !overflows {
+			t.Fatalf("%s: the nodes table fits 320 px: the test no longer checks its scrolling", lang)
+		}
+		var name string
+		p.Eval(`(function(){ var b = document.querySelector('.nodes-scroll'), l = document.getElementById(b.getAttribute('aria-labelledby') || ''); b.focus(); return document.activeElement === b && l ? l.textContent : ''; })()`, &name)
+		if name == "" {
+			t.Errorf("%s: the nodes table's scrolling box takes no focus or has no name", lang)
+		}
+		checkAxe(t, p, axe, "status 320 px "+lang)
+		p.Run(browsertest.Navigate(s.base + "/overview?lang=" + lang))
+		p.Wait(`document.querySelectorAll('#sido-rows tr').length === 17`, 15*time.Second)
+		checkAxe(t, p, axe, "overview 320 px "+lang)
+	}
+}
